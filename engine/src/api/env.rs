@@ -1,0 +1,329 @@
+//! `StreamExecutionEnvironment`: where a job is built and from where it is executed.
+
+use crate::api::datastream::SingleOutputStreamOperator;
+use crate::error::{FjordError, Result};
+use crate::graph::{ChainingStrategy, InEdge, NodeId, NodeKind, StreamGraph, StreamNode};
+use crate::operators::output::unerase;
+use crate::runtime::channel::CancelFlag;
+use crate::runtime::jobgraph::{GraphSettings, JobGraph, JobPlan};
+use crate::runtime::minicluster::{self, JobExecutionResult, RunSettings};
+use crate::runtime::stream_type::{StreamType, TypeOps};
+use crate::runtime::task::SourceTask;
+use crate::sources::{
+    CollectionSource, GeneratorSource, IterSource, SequenceSource, SocketTextSource, Source, TextFileSource,
+    source_failure,
+};
+use crate::types::Data;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Settings of a job's execution (Flink's `ExecutionConfig` plus the network settings that
+/// matter for the embedded runtime).
+#[derive(Debug, Clone)]
+pub struct ExecutionConfig {
+    /// Parallelism of operators that do not set their own.
+    pub parallelism: usize,
+    /// Max parallelism (number of key groups) unless an operator sets its own; `None` uses
+    /// Flink's default (128 for parallelism up to 85).
+    pub max_parallelism: Option<usize>,
+    /// Whether operators are chained (Flink's `disableOperatorChaining` sets this to false).
+    pub chaining: bool,
+    /// Longest time a partly filled batch waits before it is sent (Flink's buffer timeout).
+    pub buffer_timeout: Duration,
+    /// Records per batch between tasks.
+    pub batch_size: usize,
+    /// Batches a channel between two tasks holds before the producer blocks (backpressure).
+    pub channel_capacity: usize,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        ExecutionConfig {
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_parallelism: None,
+            chaining: true,
+            buffer_timeout: Duration::from_millis(100),
+            batch_size: 1024,
+            channel_capacity: 8,
+        }
+    }
+}
+
+pub(crate) struct EnvInner {
+    pub(crate) graph: StreamGraph,
+    pub(crate) config: ExecutionConfig,
+    /// Mistakes found while building (reported by `execute` as `InvalidGraph`).
+    pub(crate) errors: Vec<String>,
+}
+
+/// The context in which a streaming program is built and executed (Flink's
+/// `StreamExecutionEnvironment`).
+///
+/// ```
+/// use fjord::StreamExecutionEnvironment;
+/// let env = StreamExecutionEnvironment::new();
+/// let doubled = env.from_collection(vec![1, 2, 3]).map(|x: i32| x * 2).collect();
+/// env.execute("doubling").unwrap();
+/// assert_eq!(doubled.values(), vec![2, 4, 6]);
+/// ```
+#[derive(Clone)]
+pub struct StreamExecutionEnvironment {
+    pub(crate) inner: Rc<RefCell<EnvInner>>,
+}
+
+impl Default for StreamExecutionEnvironment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamExecutionEnvironment {
+    /// A new environment for the embedded mini-cluster, with parallelism = number of cores.
+    pub fn new() -> Self {
+        Self::with_config(ExecutionConfig::default())
+    }
+
+    /// Flink's name for [`StreamExecutionEnvironment::new`].
+    pub fn get_execution_environment() -> Self {
+        Self::new()
+    }
+
+    /// A new environment with these settings.
+    pub fn with_config(config: ExecutionConfig) -> Self {
+        StreamExecutionEnvironment {
+            inner: Rc::new(RefCell::new(EnvInner { graph: StreamGraph::default(), config, errors: Vec::new() })),
+        }
+    }
+
+    /// Sets the default parallelism of operators.
+    pub fn set_parallelism(&self, parallelism: usize) -> &Self {
+        if parallelism == 0 {
+            self.record_error("environment parallelism must be at least 1".into());
+        } else {
+            self.inner.borrow_mut().config.parallelism = parallelism;
+        }
+        self
+    }
+
+    /// The default parallelism of operators.
+    pub fn get_parallelism(&self) -> usize {
+        self.inner.borrow().config.parallelism
+    }
+
+    /// Sets the default max parallelism (number of key groups) of the job.
+    pub fn set_max_parallelism(&self, max_parallelism: usize) -> &Self {
+        self.inner.borrow_mut().config.max_parallelism = Some(max_parallelism);
+        self
+    }
+
+    /// Turns operator chaining off for the whole job (Flink's `disableOperatorChaining`).
+    pub fn disable_operator_chaining(&self) -> &Self {
+        self.inner.borrow_mut().config.chaining = false;
+        self
+    }
+
+    /// Sets how long a partly filled batch may wait before it is sent.
+    pub fn set_buffer_timeout(&self, timeout: Duration) -> &Self {
+        self.inner.borrow_mut().config.buffer_timeout = timeout;
+        self
+    }
+
+    /// A copy of the current settings.
+    pub fn config(&self) -> ExecutionConfig {
+        self.inner.borrow().config.clone()
+    }
+
+    /// Changes settings in place.
+    pub fn configure(&self, f: impl FnOnce(&mut ExecutionConfig)) -> &Self {
+        f(&mut self.inner.borrow_mut().config);
+        self
+    }
+
+    pub(crate) fn record_error(&self, message: String) {
+        self.inner.borrow_mut().errors.push(message);
+    }
+
+    /// Adds a node and returns its id.
+    pub(crate) fn add_node(
+        &self,
+        name: String,
+        kind: NodeKind,
+        inputs: Vec<InEdge>,
+        out_type: Arc<dyn StreamType>,
+    ) -> NodeId {
+        let mut inner = self.inner.borrow_mut();
+        let id = inner.graph.nodes.len();
+        inner.graph.nodes.push(StreamNode {
+            id,
+            name,
+            uid: None,
+            parallelism: None,
+            max_parallelism: None,
+            kind,
+            inputs,
+            chaining: ChainingStrategy::Always,
+            slot_sharing_group: None,
+            out_type,
+            side_types: Vec::new(),
+        });
+        id
+    }
+
+    /// Changes a node.
+    pub(crate) fn with_node<R>(&self, id: NodeId, f: impl FnOnce(&mut StreamNode) -> R) -> R {
+        f(&mut self.inner.borrow_mut().graph.nodes[id])
+    }
+
+    // ----- sources -----
+
+    /// Adds a source (Flink's `fromSource` / `addSource`). The source runs with the
+    /// environment's parallelism unless it is not parallel.
+    pub fn from_source<T: Data, S: Source<T>>(&self, source: S, name: &str) -> SingleOutputStreamOperator<T> {
+        let parallel = source.is_parallel();
+        let source = Arc::new(source);
+        let factory: crate::graph::SourceFactory = Arc::new(move |ctx, main, _sides, buffer_timeout| {
+            let out = unerase::<T>(main, "source output")?;
+            let reader = crate::operators::output::guard(ctx, || source.create_reader(ctx)).map_err(source_failure)?;
+            Ok(Box::new(SourceTask { ctx: ctx.clone(), reader, out, buffer_timeout }))
+        });
+        let id = self.add_node(
+            name.to_string(),
+            NodeKind::Source { factory, parallel },
+            Vec::new(),
+            Arc::new(TypeOps::<T>::new()),
+        );
+        SingleOutputStreamOperator::new(self.clone(), id)
+    }
+
+    /// Flink's `addSource`, the same as [`from_source`](Self::from_source).
+    pub fn add_source<T: Data, S: Source<T>>(&self, source: S, name: &str) -> SingleOutputStreamOperator<T> {
+        self.from_source(source, name)
+    }
+
+    /// The elements of a vector, in order (non-parallel).
+    pub fn from_collection<T: Data + Sync>(&self, items: Vec<T>) -> SingleOutputStreamOperator<T> {
+        self.from_source(CollectionSource::new(items), "Source: Collection Source")
+    }
+
+    /// The items of an iterator (non-parallel). The iterator is cloned for every run.
+    pub fn from_iter<T: Data, I>(&self, iter: I) -> SingleOutputStreamOperator<T>
+    where
+        I: Iterator<Item = T> + Clone + Send + 'static,
+    {
+        self.from_source(IterSource::new(iter), "Source: Iterator Source")
+    }
+
+    /// The numbers `from..=to`, read in parallel (Flink's `fromSequence`).
+    pub fn from_sequence(&self, from: i64, to: i64) -> SingleOutputStreamOperator<i64> {
+        self.from_source(SequenceSource::new(from, to), "Source: Sequence Source")
+    }
+
+    /// Records made by a generator function from their index, in parallel (Flink's
+    /// `DataGeneratorSource`). `count: None` is unbounded.
+    pub fn from_generator<T: Data>(
+        &self,
+        count: Option<u64>,
+        generate: impl Fn(u64) -> T + Send + Sync + 'static,
+    ) -> SingleOutputStreamOperator<T> {
+        self.from_source(GeneratorSource::new(count, generate), "Source: Generator Source")
+    }
+
+    /// The lines of a text file, or of the files in a directory (Flink's `readTextFile`).
+    pub fn read_text_file(&self, path: impl Into<PathBuf>) -> SingleOutputStreamOperator<String> {
+        let path = path.into();
+        let name = format!("Source: {}", path.display());
+        self.from_source(TextFileSource::new(path), &name)
+    }
+
+    /// Newline-delimited text from a TCP socket (Flink's `socketTextStream`).
+    pub fn socket_text_stream(&self, host: &str, port: u16) -> SingleOutputStreamOperator<String> {
+        self.from_source(SocketTextSource::new(host, port), "Source: Socket Stream")
+    }
+
+    // ----- execution -----
+
+    fn job_graph(&self) -> Result<JobGraph> {
+        let inner = self.inner.borrow();
+        if !inner.errors.is_empty() {
+            return Err(FjordError::InvalidGraph(inner.errors.join("; ")));
+        }
+        let settings = GraphSettings {
+            default_parallelism: inner.config.parallelism,
+            max_parallelism: inner.config.max_parallelism,
+            chaining: inner.config.chaining,
+        };
+        JobGraph::build(inner.graph.clone(), &settings)
+    }
+
+    /// How the job will run: its chains, parallelism and network edges (Flink's
+    /// `getExecutionPlan`, as data). `serde_json::to_string(&plan)` gives JSON.
+    pub fn get_execution_plan(&self) -> Result<JobPlan> {
+        Ok(self.job_graph()?.plan())
+    }
+
+    fn run_settings(&self, job_name: &str) -> RunSettings {
+        let config = &self.inner.borrow().config;
+        RunSettings {
+            job_name: job_name.to_string(),
+            batch_size: config.batch_size,
+            channel_capacity: config.channel_capacity,
+            buffer_timeout: config.buffer_timeout,
+            attempt: 0,
+        }
+    }
+
+    /// Runs the job on the embedded mini-cluster and waits for it to finish.
+    ///
+    /// Returns when every source finished and all records were processed, or with the first
+    /// error of any task (naming the operator and subtask), after stopping every other task.
+    pub fn execute(&self, job_name: &str) -> Result<JobExecutionResult> {
+        let job = self.job_graph()?;
+        minicluster::execute(&job, &self.run_settings(job_name), &CancelFlag::default())
+    }
+
+    /// Starts the job on the embedded mini-cluster in the background.
+    pub fn execute_async(&self, job_name: &str) -> Result<JobClient> {
+        let job = self.job_graph()?;
+        let settings = self.run_settings(job_name);
+        let cancel = CancelFlag::default();
+        let flag = cancel.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("job {job_name}"))
+            .spawn(move || minicluster::execute(&job, &settings, &flag))
+            .map_err(|e| FjordError::io("cannot start the job thread", e))?;
+        Ok(JobClient { cancel, handle })
+    }
+}
+
+/// A handle on a job started with [`StreamExecutionEnvironment::execute_async`].
+pub struct JobClient {
+    cancel: CancelFlag,
+    handle: JoinHandle<Result<JobExecutionResult>>,
+}
+
+impl JobClient {
+    /// Asks every task to stop; `wait` then returns `Err(FjordError::Cancelled)`.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// A function that cancels the job, for signal handlers.
+    pub fn canceller(&self) -> impl Fn() + Send + Sync + 'static {
+        let flag = self.cancel.clone();
+        move || flag.cancel()
+    }
+
+    /// True once the job ended.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Waits for the job to end.
+    pub fn wait(self) -> Result<JobExecutionResult> {
+        self.handle.join().unwrap_or_else(|_| Err(FjordError::Internal("job thread panicked".into())))
+    }
+}

@@ -1,0 +1,164 @@
+//! `KeyedStream`: a stream partitioned by key, with rolling aggregations per key.
+//!
+//! # `min` versus `min_by` (as in Flink)
+//!
+//! `min::<1>()` keeps, per key, the **first** record it saw and only replaces field 1 with the
+//! smallest value seen so far, so the other fields may come from a different record than the
+//! minimum. `min_by::<1>()` emits the **whole record** that holds the smallest field 1 (the
+//! earliest such record on ties). The same holds for `max` and `max_by`. `sum::<1>()` keeps
+//! the first record's other fields and sums field 1.
+
+use crate::api::Template;
+use crate::api::datastream::{DataStream, SingleOutputStreamOperator};
+use crate::api::tuple::Field;
+use crate::functions::ReduceFunction;
+use crate::operators::rolling::{Extreme, ExtremeField, KeySelector, RollingReduceOp, SumField};
+use crate::types::{Data, Key};
+use std::ops::Deref;
+
+/// A stream partitioned by key (Flink's `KeyedStream`). Dereferences to [`DataStream`], so
+/// stateless transformations apply too (they run on the hash-partitioned stream).
+pub struct KeyedStream<T, K> {
+    stream: DataStream<T>,
+    key: KeySelector<T, K>,
+}
+
+impl<T, K> Clone for KeyedStream<T, K> {
+    fn clone(&self) -> Self {
+        KeyedStream { stream: self.stream.clone(), key: self.key.clone() }
+    }
+}
+
+impl<T, K> Deref for KeyedStream<T, K> {
+    type Target = DataStream<T>;
+    fn deref(&self) -> &DataStream<T> {
+        &self.stream
+    }
+}
+
+impl<T: Data, K: Key> KeyedStream<T, K> {
+    pub(crate) fn new(stream: DataStream<T>, key: KeySelector<T, K>) -> Self {
+        KeyedStream { stream, key }
+    }
+
+    /// The underlying hash-partitioned stream.
+    pub fn stream(&self) -> DataStream<T> {
+        self.stream.clone()
+    }
+
+    /// The key selector.
+    pub fn key_selector(&self) -> KeySelector<T, K> {
+        self.key.clone()
+    }
+
+    /// Combines each record with its key's previous aggregate and emits the new aggregate
+    /// (Flink's rolling `reduce`).
+    pub fn reduce<F: ReduceFunction<T> + Clone>(&self, f: F) -> SingleOutputStreamOperator<T> {
+        self.rolling("Keyed Reduce", f)
+    }
+
+    fn rolling<F: ReduceFunction<T> + Clone>(&self, name: &str, f: F) -> SingleOutputStreamOperator<T> {
+        let template = Template::new(f);
+        let key = self.key.clone();
+        self.stream.one_input(
+            name,
+            Box::new(move |ctx, out, _| Ok(Box::new(RollingReduceOp::new(ctx, template.instance(), key.clone(), out)))),
+        )
+    }
+
+    /// Rolling sum of tuple field `I` (Flink's `sum(I)`).
+    pub fn sum<const I: usize>(&self) -> SingleOutputStreamOperator<T>
+    where
+        T: Field<I>,
+        <T as Field<I>>::Type: Copy + std::ops::Add<Output = <T as Field<I>>::Type>,
+    {
+        self.sum_with(|t: &mut T| Field::<I>::field_mut(t))
+    }
+
+    /// Rolling sum of the field the accessor points at (Flink's `sum("field")` on POJOs).
+    pub fn sum_with<N, A>(&self, field: A) -> SingleOutputStreamOperator<T>
+    where
+        A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
+        N: Copy + std::ops::Add<Output = N>,
+    {
+        self.rolling("Keyed Aggregation", SumField(field))
+    }
+
+    /// Rolling minimum of tuple field `I`; the other fields stay those of the key's first
+    /// record (see the module docs for `min` versus `min_by`).
+    pub fn min<const I: usize>(&self) -> SingleOutputStreamOperator<T>
+    where
+        T: Field<I>,
+        <T as Field<I>>::Type: PartialOrd + Clone,
+    {
+        self.extreme(|t: &mut T| Field::<I>::field_mut(t), Extreme::Min, false)
+    }
+
+    /// Rolling maximum of tuple field `I`; the other fields stay those of the key's first
+    /// record.
+    pub fn max<const I: usize>(&self) -> SingleOutputStreamOperator<T>
+    where
+        T: Field<I>,
+        <T as Field<I>>::Type: PartialOrd + Clone,
+    {
+        self.extreme(|t: &mut T| Field::<I>::field_mut(t), Extreme::Max, false)
+    }
+
+    /// The whole record with the smallest tuple field `I` so far (earliest on ties).
+    pub fn min_by<const I: usize>(&self) -> SingleOutputStreamOperator<T>
+    where
+        T: Field<I>,
+        <T as Field<I>>::Type: PartialOrd + Clone,
+    {
+        self.extreme(|t: &mut T| Field::<I>::field_mut(t), Extreme::Min, true)
+    }
+
+    /// The whole record with the largest tuple field `I` so far (earliest on ties).
+    pub fn max_by<const I: usize>(&self) -> SingleOutputStreamOperator<T>
+    where
+        T: Field<I>,
+        <T as Field<I>>::Type: PartialOrd + Clone,
+    {
+        self.extreme(|t: &mut T| Field::<I>::field_mut(t), Extreme::Max, true)
+    }
+
+    /// `min` over the field the accessor points at.
+    pub fn min_with<N: PartialOrd + Clone, A: Fn(&mut T) -> &mut N + Clone + Send + 'static>(
+        &self,
+        field: A,
+    ) -> SingleOutputStreamOperator<T> {
+        self.extreme(field, Extreme::Min, false)
+    }
+
+    /// `max` over the field the accessor points at.
+    pub fn max_with<N: PartialOrd + Clone, A: Fn(&mut T) -> &mut N + Clone + Send + 'static>(
+        &self,
+        field: A,
+    ) -> SingleOutputStreamOperator<T> {
+        self.extreme(field, Extreme::Max, false)
+    }
+
+    /// `min_by` over the field the accessor points at.
+    pub fn min_by_with<N: PartialOrd + Clone, A: Fn(&mut T) -> &mut N + Clone + Send + 'static>(
+        &self,
+        field: A,
+    ) -> SingleOutputStreamOperator<T> {
+        self.extreme(field, Extreme::Min, true)
+    }
+
+    /// `max_by` over the field the accessor points at.
+    pub fn max_by_with<N: PartialOrd + Clone, A: Fn(&mut T) -> &mut N + Clone + Send + 'static>(
+        &self,
+        field: A,
+    ) -> SingleOutputStreamOperator<T> {
+        self.extreme(field, Extreme::Max, true)
+    }
+
+    fn extreme<N, A>(&self, field: A, extreme: Extreme, whole_record: bool) -> SingleOutputStreamOperator<T>
+    where
+        N: PartialOrd + Clone,
+        A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
+    {
+        self.rolling("Keyed Aggregation", ExtremeField { field, extreme, whole_record })
+    }
+}

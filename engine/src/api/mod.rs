@@ -1,0 +1,23 @@
+//! The DataStream API: the environment, streams and their transformations.
+
+pub mod connected;
+pub mod datastream;
+pub mod env;
+pub mod keyed;
+pub mod side_output;
+pub mod tuple;
+
+use parking_lot::Mutex;
+
+/// A user function kept in the graph; each parallel instance gets its own clone.
+pub(crate) struct Template<F>(Mutex<F>);
+
+impl<F: Clone> Template<F> {
+    pub(crate) fn new(f: F) -> Self {
+        Template(Mutex::new(f))
+    }
+
+    pub(crate) fn instance(&self) -> F {
+        self.0.lock().clone()
+    }
+}

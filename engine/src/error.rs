@@ -1,0 +1,142 @@
+//! The one error type of the `fjord` crate.
+
+use std::fmt;
+
+/// An error raised by a user function (map, filter, source, sink, ...).
+///
+/// User code may return any error type; `?` converts it into this box.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Result alias used throughout the engine.
+pub type Result<T, E = FjordError> = std::result::Result<T, E>;
+
+/// Where in a running job something happened: the operator and the parallel subtask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskLocation {
+    /// The operator's name (as given with `.name(..)`, or its default name).
+    pub operator: String,
+    /// Zero-based index of the parallel subtask.
+    pub subtask: usize,
+    /// Parallelism of the operator.
+    pub parallelism: usize,
+}
+
+impl fmt::Display for TaskLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Flink prints subtasks one-based as "(1/4)"; keep that so logs read the same.
+        write!(f, "'{}' ({}/{})", self.operator, self.subtask + 1, self.parallelism)
+    }
+}
+
+/// Everything that can go wrong while building or running a Fjord job.
+#[derive(Debug, thiserror::Error)]
+pub enum FjordError {
+    /// The job graph is not valid (for example forward partitioning between operators of
+    /// different parallelism). Raised while building or submitting the job.
+    #[error("invalid job graph: {0}")]
+    InvalidGraph(String),
+
+    /// A user function returned an error.
+    #[error("user function in operator {location} failed: {source}")]
+    UserFunction {
+        /// Where the function ran.
+        location: TaskLocation,
+        /// The error the function returned.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A user function panicked.
+    #[error("user function in operator {location} panicked: {message}")]
+    UserPanic {
+        /// Where the function ran.
+        location: TaskLocation,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+
+    /// A source could not read its input (bad encoding, unreadable file, refused connection).
+    #[error("source {location} failed at {position}: {message}")]
+    Source {
+        /// Which source subtask failed.
+        location: TaskLocation,
+        /// Where in the input: a file and line, or a socket address.
+        position: String,
+        /// What went wrong and what to do about it.
+        message: String,
+    },
+
+    /// A sink could not write its output.
+    #[error("sink {location} failed writing to {target}: {message}")]
+    Sink {
+        /// Which sink subtask failed.
+        location: TaskLocation,
+        /// The file, directory or address the sink writes to.
+        target: String,
+        /// What went wrong and what to do about it.
+        message: String,
+    },
+
+    /// An I/O operation of the engine itself failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the engine was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Records or state could not be (de)serialized.
+    #[error("serialization failed in {context}: {message}")]
+    Serialization {
+        /// What was being serialized.
+        context: String,
+        /// The codec's message.
+        message: String,
+    },
+
+    /// The job was cancelled (by the user, Ctrl-C, or because another task failed).
+    #[error("job was cancelled")]
+    Cancelled,
+
+    /// A job name was not found in the job registry.
+    #[error("no job named '{name}' is registered; available jobs: {available}")]
+    UnknownJob {
+        /// The requested name.
+        name: String,
+        /// Comma-separated names that are registered.
+        available: String,
+    },
+
+    /// Job arguments were missing or malformed.
+    #[error("bad job arguments: {0}")]
+    BadArguments(String),
+
+    /// An internal invariant was violated; this is a bug in Fjord.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+impl FjordError {
+    /// Wraps an I/O error with what the engine was doing.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        FjordError::Io { context: context.into(), source }
+    }
+
+    /// True when this error is only a consequence of cancellation (not a root cause).
+    pub fn is_cancellation(&self) -> bool {
+        matches!(self, FjordError::Cancelled)
+    }
+}
+
+/// Turns a panic payload into a readable message.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

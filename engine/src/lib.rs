@@ -1,0 +1,74 @@
+//! # Fjord
+//!
+//! A distributed, stateful stream processor in the spirit of Apache Flink. This crate is the
+//! library jobs are written against (the DataStream API) and the runtime that executes them.
+//!
+//! ```
+//! use fjord::StreamExecutionEnvironment;
+//!
+//! let env = StreamExecutionEnvironment::new();
+//! env.set_parallelism(2);
+//! let counts = env
+//!     .from_collection(vec!["to be", "or not to be"])
+//!     .flat_map(|line: &str| line.split(' ').map(|w| (w.to_string(), 1u64)).collect::<Vec<_>>())
+//!     .key_by(|(word, _): &(String, u64)| word.clone())
+//!     .sum::<1>()
+//!     .collect();
+//! env.execute("word count").unwrap();
+//! let mut final_counts = std::collections::BTreeMap::new();
+//! for (word, count) in counts.values() {
+//!     final_counts.insert(word, count); // the last update per word is the total
+//! }
+//! assert_eq!(final_counts["be"], 2);
+//! ```
+//!
+//! ## Modules and their dependencies
+//!
+//! - [`api`]: what programs call: environment, streams, keyed and connected streams, side
+//!   outputs, tuple field access. Depends on everything below.
+//! - [`functions`]: user function traits (map, filter, reduce, ...), closures included.
+//! - [`sources`] and [`sinks`]: the `Source`/`Sink` traits and built-in connectors.
+//! - `operators` (internal): the operator implementations, one file per family, chained as
+//!   direct calls through the `Output` trait.
+//! - [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners.
+//! - [`state`]: keyed state organised by key group; [`keygroup`]: key-group math.
+//! - [`types`], [`context`], [`printable`], [`error`]: shared vocabulary, depending on nothing
+//!   else in the crate.
+
+pub mod api;
+pub mod context;
+pub mod error;
+pub mod functions;
+pub mod graph_plan {
+    //! Re-exports of the job plan types (how a job is chained and partitioned).
+    pub use crate::runtime::jobgraph::{DEFAULT_SLOT_SHARING_GROUP, EdgePlan, JobPlan, VertexPlan};
+}
+pub(crate) mod graph;
+pub mod keygroup;
+pub(crate) mod operators;
+pub mod printable;
+pub mod runtime;
+pub mod sinks;
+pub mod sources;
+pub mod state;
+pub mod types;
+
+pub use api::connected::ConnectedStreams;
+pub use api::datastream::{DataStream, DataStreamSink, SingleOutputStreamOperator};
+pub use api::env::{ExecutionConfig, JobClient, StreamExecutionEnvironment};
+pub use api::keyed::KeyedStream;
+pub use api::side_output::OutputTag;
+pub use api::tuple::Field;
+pub use context::RuntimeContext;
+pub use error::{BoxError, FjordError, Result, TaskLocation};
+pub use functions::{
+    CoFlatMapFunction, CoFns, CoMapFunction, FilterFunction, FlatMapFunction, MapFunction, ReduceFunction,
+};
+pub use operators::output::Collector;
+pub use operators::process::{ProcessContext, ProcessFunction};
+pub use printable::Printable;
+pub use runtime::jobgraph::JobPlan;
+pub use runtime::minicluster::JobExecutionResult;
+pub use sinks::{Sink, SinkError, SinkWriter, WriteMode};
+pub use sources::{Source, SourceError, SourceOutput, SourceReader, SourceStatus};
+pub use types::{Data, Key, StreamRecord, Timestamp};

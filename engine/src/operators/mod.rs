@@ -1,0 +1,7 @@
+//! Operators: what runs inside a task. One file per operator family.
+
+pub(crate) mod basic;
+pub(crate) mod co;
+pub(crate) mod output;
+pub(crate) mod process;
+pub(crate) mod rolling;

@@ -1,0 +1,250 @@
+//! Where operators push their results: the `Output` trait, fan-out, side outputs and the
+//! `Collector` handed to user functions.
+//!
+//! A chain of operators is a chain of `Output`s: every operator is the `Output` of the one
+//! before it and owns the `Output` after it, so passing a record down a chain is a direct call.
+
+use crate::context::RuntimeContext;
+use crate::error::{BoxError, FjordError, Result, panic_message};
+use crate::types::{StreamRecord, Timestamp};
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// The parts of an output that do not depend on the record type.
+pub(crate) trait Lifecycle: Send {
+    /// Opens everything downstream, then this operator (downstream must be ready first).
+    fn open(&mut self) -> Result<()>;
+    /// Passes an event-time watermark downstream.
+    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()>;
+    /// Sends partly filled batches on, so records do not wait for more to come.
+    fn flush(&mut self) -> Result<()>;
+    /// End of input: emit what is pending and tell downstream that this stream ended.
+    fn finish(&mut self) -> Result<()>;
+    /// Releases resources. Called on success and on failure; must not fail on a half-open
+    /// operator.
+    fn close(&mut self) -> Result<()>;
+}
+
+/// Something records of type `T` are pushed into.
+pub(crate) trait Output<T>: Lifecycle {
+    /// Pushes one record.
+    fn emit(&mut self, record: StreamRecord<T>) -> Result<()>;
+}
+
+/// A type-erased `Box<dyn Output<T>>`, used while wiring a job graph.
+pub(crate) type AnyOutput = Box<dyn Any + Send>;
+
+/// Boxes a typed output for wiring.
+pub(crate) fn erase<T: 'static>(out: Box<dyn Output<T>>) -> AnyOutput {
+    Box::new(out)
+}
+
+/// Recovers a typed output; fails only on a bug in graph wiring.
+pub(crate) fn unerase<T: 'static>(out: AnyOutput, what: &str) -> Result<Box<dyn Output<T>>> {
+    out.downcast::<Box<dyn Output<T>>>().map(|b| *b).map_err(|_| {
+        FjordError::Internal(format!(
+            "output type mismatch while wiring {what}: expected {}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// Calls a user function, turning its error or panic into a [`FjordError`] that names the
+/// operator and subtask.
+#[inline]
+pub(crate) fn guard<R>(
+    ctx: &RuntimeContext,
+    f: impl FnOnce() -> std::result::Result<R, BoxError>,
+) -> Result<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(source)) => Err(FjordError::UserFunction { location: ctx.location(), source }),
+        Err(payload) => Err(FjordError::UserPanic {
+            location: ctx.location(),
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+/// Drops every record (an operator whose output nobody consumes).
+pub(crate) struct Discard;
+
+impl Lifecycle for Discard {
+    fn open(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn emit_watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl<T> Output<T> for Discard {
+    #[inline]
+    fn emit(&mut self, _: StreamRecord<T>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every record to several outputs (a stream consumed more than once).
+pub(crate) struct FanOut<T> {
+    pub(crate) outputs: Vec<Box<dyn Output<T>>>,
+}
+
+impl<T: Send> Lifecycle for FanOut<T> {
+    fn open(&mut self) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.open())
+    }
+    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.emit_watermark(watermark))
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.flush())
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.finish())
+    }
+    fn close(&mut self) -> Result<()> {
+        close_all(self.outputs.iter_mut().map(|o| o.as_mut() as &mut dyn Lifecycle))
+    }
+}
+
+impl<T: Clone + Send> Output<T> for FanOut<T> {
+    #[inline]
+    fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
+        let (last, rest) = self.outputs.split_last_mut().expect("fan-out has outputs");
+        for o in rest {
+            o.emit(record.clone())?;
+        }
+        last.emit(record)
+    }
+}
+
+/// Closes every item even if some fail, returning the first error.
+pub(crate) fn close_all<'a>(items: impl Iterator<Item = &'a mut dyn Lifecycle>) -> Result<()> {
+    let mut first = Ok(());
+    for item in items {
+        if let Err(e) = item.close() {
+            if first.is_ok() {
+                first = Err(e);
+            }
+        }
+    }
+    first
+}
+
+/// A side output of one type, as stored by an operator.
+pub(crate) struct TypedSide<X> {
+    pub(crate) output: Box<dyn Output<X>>,
+}
+
+/// A side output with its type erased, so operators can hold outputs of many types.
+pub(crate) trait SideOutput: Send {
+    fn lifecycle(&mut self) -> &mut dyn Lifecycle;
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+impl<X: 'static> SideOutput for TypedSide<X> {
+    fn lifecycle(&mut self) -> &mut dyn Lifecycle {
+        self.output.as_mut()
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The side outputs an operator emits to, by tag id. A tag nobody selected is not here and
+/// its records are dropped, as in Flink.
+#[derive(Default)]
+pub(crate) struct SideOutputs {
+    pub(crate) outputs: Vec<(String, Box<dyn SideOutput>)>,
+}
+
+impl SideOutputs {
+    /// Emits to the side output with this tag id, if anybody consumes it.
+    pub(crate) fn emit<X: 'static>(&mut self, tag: &str, record: StreamRecord<X>) -> Result<()> {
+        for (id, out) in &mut self.outputs {
+            if id == tag {
+                let typed = out.as_any().downcast_mut::<TypedSide<X>>().ok_or_else(|| {
+                    FjordError::Internal(format!("side output '{tag}' has another type"))
+                })?;
+                return typed.output.emit(record);
+            }
+        }
+        Ok(())
+    }
+
+    fn each(&mut self) -> impl Iterator<Item = &mut dyn Lifecycle> {
+        self.outputs.iter_mut().map(|(_, o)| o.lifecycle())
+    }
+
+    pub(crate) fn open(&mut self) -> Result<()> {
+        self.each().try_for_each(|o| o.open())
+    }
+    pub(crate) fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.each().try_for_each(|o| o.emit_watermark(watermark))
+    }
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        self.each().try_for_each(|o| o.flush())
+    }
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        self.each().try_for_each(|o| o.finish())
+    }
+    pub(crate) fn close(&mut self) -> Result<()> {
+        close_all(self.each())
+    }
+}
+
+/// Hands records from a user function to the next operator (Flink's `Collector`).
+///
+/// Records keep the timestamp of the input record they were produced from.
+pub struct Collector<'a, U> {
+    pub(crate) out: &'a mut dyn Output<U>,
+    pub(crate) timestamp: Option<Timestamp>,
+    pub(crate) error: Option<FjordError>,
+}
+
+impl<'a, U> Collector<'a, U> {
+    pub(crate) fn new(out: &'a mut dyn Output<U>, timestamp: Option<Timestamp>) -> Self {
+        Collector { out, timestamp, error: None }
+    }
+
+    /// Emits one record downstream.
+    ///
+    /// If downstream fails, the failure is remembered and reported when the user function
+    /// returns; later records are dropped because the job is failing anyway.
+    #[inline]
+    pub fn collect(&mut self, value: U) {
+        if self.error.is_none() {
+            let record = StreamRecord { value, timestamp: self.timestamp };
+            if let Err(e) = self.out.emit(record) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Emits one record with an explicit event-time timestamp.
+    pub fn collect_with_timestamp(&mut self, value: U, timestamp: Timestamp) {
+        if self.error.is_none() {
+            if let Err(e) = self.out.emit(StreamRecord::with_timestamp(value, timestamp)) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Returns the downstream failure, if any.
+    pub(crate) fn finish(self) -> Result<()> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Channels between tasks: bounded queues of batches, so a slow consumer slows its producers
+//! (backpressure) instead of growing memory.
+
+use crate::error::{FjordError, Result};
+use crate::types::Timestamp;
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What travels over a channel.
+pub(crate) enum Event {
+    /// A batch of records: a `Vec<StreamRecord<T>>` whose type only the two ends know.
+    Records(Box<dyn Any + Send>),
+    /// An event-time watermark from this channel's producer.
+    Watermark(Timestamp),
+    /// The producer finished; nothing more comes on this channel.
+    EndOfPartition,
+}
+
+/// A flag all tasks of a job watch; set when the job is cancelled or a task failed.
+#[derive(Clone, Default)]
+pub(crate) struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub(crate) fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    #[inline]
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How often a blocked task looks at the cancel flag.
+pub(crate) const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// The sending end of a channel.
+pub(crate) struct ChannelSender {
+    sender: Sender<Event>,
+    cancel: CancelFlag,
+}
+
+impl ChannelSender {
+    /// Sends an event, blocking while the channel is full (backpressure) but giving up when the
+    /// job is cancelled or the receiver is gone.
+    pub(crate) fn send(&self, mut event: Event) -> Result<()> {
+        loop {
+            match self.sender.send_timeout(event, CANCEL_POLL) {
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Timeout(e)) => {
+                    if self.cancel.is_cancelled() {
+                        return Err(FjordError::Cancelled);
+                    }
+                    event = e;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => return Err(FjordError::Cancelled),
+            }
+        }
+    }
+}
+
+/// Creates a bounded channel holding at most `capacity` events.
+pub(crate) fn channel(capacity: usize, cancel: &CancelFlag) -> (ChannelSender, Receiver<Event>) {
+    let (sender, receiver) = crossbeam_channel::bounded(capacity.max(1));
+    (ChannelSender { sender, cancel: cancel.clone() }, receiver)
+}

@@ -1,0 +1,218 @@
+//! The embedded mini-cluster: runs every subtask of a job graph as a thread of this process,
+//! connected by bounded channels.
+
+use crate::context::RuntimeContext;
+use crate::error::{FjordError, Result, panic_message};
+use crate::graph::{NodeId, NodeKind};
+use crate::operators::output::{AnyOutput, SideOutputs};
+use crate::runtime::channel::{CancelFlag, ChannelSender, channel};
+use crate::runtime::jobgraph::JobGraph;
+use crate::runtime::partitioner::pointwise_targets;
+use crate::runtime::task::{InputChannel, SourceRunner, TaskHead, run_input_task};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runtime settings of one execution.
+#[derive(Debug, Clone)]
+pub(crate) struct RunSettings {
+    pub(crate) job_name: String,
+    pub(crate) batch_size: usize,
+    pub(crate) channel_capacity: usize,
+    pub(crate) buffer_timeout: Duration,
+    pub(crate) attempt: u32,
+}
+
+/// What a finished job reports.
+#[derive(Debug, Clone)]
+pub struct JobExecutionResult {
+    /// The job's name.
+    pub job_name: String,
+    /// Wall-clock time from deployment to the end of the last task.
+    pub net_runtime: Duration,
+    /// Number of parallel tasks (subtasks of all chains) that ran.
+    pub tasks: usize,
+}
+
+enum Runnable {
+    Source(Box<dyn SourceRunner>),
+    Input(Box<dyn TaskHead>, Vec<InputChannel>),
+}
+
+struct Wiring<'a> {
+    job: &'a JobGraph,
+    settings: &'a RunSettings,
+    senders: HashMap<(usize, usize), Vec<ChannelSender>>,
+}
+
+impl Wiring<'_> {
+    fn context(&self, node: NodeId, subtask: usize) -> RuntimeContext {
+        RuntimeContext {
+            job_name: self.settings.job_name.clone(),
+            task_name: self.job.stream.nodes[node].name.clone(),
+            subtask_index: subtask,
+            parallelism: self.job.parallelism[node],
+            max_parallelism: self.job.max_parallelism[node],
+            attempt_number: self.settings.attempt,
+        }
+    }
+
+    /// The output of `node` (its main output, or one side output) for one subtask: chained
+    /// operators and network writers, fanned out.
+    fn output(&mut self, node: NodeId, side: Option<&str>, subtask: usize) -> Result<AnyOutput> {
+        let job = self.job;
+        let stream_node = &job.stream.nodes[node];
+        let ty = match side {
+            None => stream_node.out_type.clone(),
+            Some(tag) => stream_node
+                .side_types
+                .iter()
+                .find(|(t, _)| t == tag)
+                .map(|(_, ty)| ty.clone())
+                .ok_or_else(|| FjordError::Internal(format!("unknown side output {tag}")))?,
+        };
+        let mut outputs = Vec::new();
+        for (target, target_side) in &job.chained[node] {
+            if target_side.as_deref() == side {
+                outputs.push(self.operator(*target, subtask)?);
+            }
+        }
+        for &e in &job.network_out[node] {
+            let edge = &job.edges[e];
+            if edge.side.as_deref() == side {
+                let channels = self.senders.remove(&(e, subtask)).unwrap_or_default();
+                let max = job.max_parallelism[edge.to];
+                outputs.push(ty.writer(channels, &edge.partition, max, subtask, self.settings.batch_size)?);
+            }
+        }
+        ty.fan_out(outputs)
+    }
+
+    fn side_outputs(&mut self, node: NodeId, subtask: usize) -> Result<SideOutputs> {
+        let mut sides = SideOutputs::default();
+        for (tag, ty) in self.job.stream.nodes[node].side_types.clone() {
+            let out = self.output(node, Some(&tag), subtask)?;
+            sides.outputs.push((tag.clone(), ty.side(out)?));
+        }
+        Ok(sides)
+    }
+
+    /// A one-input operator with everything after it in the chain.
+    fn operator(&mut self, node: NodeId, subtask: usize) -> Result<AnyOutput> {
+        let NodeKind::OneInput { factory, .. } = self.job.stream.nodes[node].kind.clone() else {
+            return Err(FjordError::Internal("only one-input operators can be chained".into()));
+        };
+        let main = self.output(node, None, subtask)?;
+        let sides = self.side_outputs(node, subtask)?;
+        factory(&self.context(node, subtask), main, sides)
+    }
+
+    fn task(&mut self, head: NodeId, subtask: usize, inputs: Vec<InputChannel>) -> Result<Runnable> {
+        let ctx = self.context(head, subtask);
+        Ok(match self.job.stream.nodes[head].kind.clone() {
+            NodeKind::Source { factory, .. } => {
+                let main = self.output(head, None, subtask)?;
+                let sides = self.side_outputs(head, subtask)?;
+                Runnable::Source(factory(&ctx, main, sides, self.settings.buffer_timeout)?)
+            }
+            NodeKind::OneInput { input_type, .. } => {
+                let op = self.operator(head, subtask)?;
+                Runnable::Input(input_type.head(op)?, inputs)
+            }
+            NodeKind::TwoInput { factory } => {
+                let main = self.output(head, None, subtask)?;
+                let sides = self.side_outputs(head, subtask)?;
+                Runnable::Input(factory(&ctx, main, sides)?, inputs)
+            }
+        })
+    }
+}
+
+/// Deploys and runs a job graph to completion (or failure, or cancellation).
+///
+/// Returns the root cause when a task fails: the first error that is not a consequence of
+/// cancellation.
+pub(crate) fn execute(job: &JobGraph, settings: &RunSettings, cancel: &CancelFlag) -> Result<JobExecutionResult> {
+    let started = Instant::now();
+    let mut senders: HashMap<(usize, usize), Vec<ChannelSender>> = HashMap::new();
+    let mut receivers: Vec<Vec<Vec<InputChannel>>> =
+        job.vertices.iter().map(|v| (0..v.parallelism).map(|_| Vec::new()).collect()).collect();
+    for (e, edge) in job.edges.iter().enumerate() {
+        let p = job.vertices[edge.from_vertex].parallelism;
+        let q = job.vertices[edge.to_vertex].parallelism;
+        for i in 0..p {
+            let targets = if edge.partition.is_pointwise() { pointwise_targets(p, q, i) } else { (0..q).collect() };
+            for j in targets {
+                let (tx, rx) = channel(settings.channel_capacity, cancel);
+                senders.entry((e, i)).or_default().push(tx);
+                receivers[edge.to_vertex][j].push(InputChannel { input: edge.input, receiver: rx });
+            }
+        }
+    }
+
+    let mut wiring = Wiring { job, settings, senders };
+    let mut tasks = Vec::new();
+    for (v, vertex) in job.vertices.iter().enumerate() {
+        for s in 0..vertex.parallelism {
+            let inputs = std::mem::take(&mut receivers[v][s]);
+            let name = wiring.context(vertex.head, s).task_name_with_subtasks();
+            tasks.push((name, wiring.task(vertex.head, s, inputs)?));
+        }
+    }
+    drop(wiring);
+
+    let failure: Arc<Mutex<Option<FjordError>>> = Arc::new(Mutex::new(None));
+    let task_count = tasks.len();
+    let mut handles = Vec::with_capacity(task_count);
+    for (name, runnable) in tasks {
+        let cancel = cancel.clone();
+        let failure = failure.clone();
+        let thread_name = name.chars().take(60).collect::<String>();
+        let handle = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                let result = run_task(runnable, &cancel, &name);
+                if let Err(e) = result {
+                    let mut slot = failure.lock();
+                    if !e.is_cancellation() && slot.is_none() {
+                        tracing::error!(task = %name, error = %e, "task failed; cancelling the job");
+                        *slot = Some(e);
+                    }
+                    cancel.cancel();
+                }
+            })
+            .map_err(|e| FjordError::io("cannot start a task thread", e))?;
+        handles.push(handle);
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(e) = failure.lock().take() {
+        return Err(e);
+    }
+    if cancel.is_cancelled() {
+        return Err(FjordError::Cancelled);
+    }
+    Ok(JobExecutionResult { job_name: settings.job_name.clone(), net_runtime: started.elapsed(), tasks: task_count })
+}
+
+fn run_task(runnable: Runnable, cancel: &CancelFlag, name: &str) -> Result<()> {
+    // The operators guard user code; this catches what escapes anyway (a bug in Fjord).
+    let outcome = catch_unwind(AssertUnwindSafe(move || match runnable {
+        Runnable::Source(mut source) => {
+            let result = source.run(cancel);
+            let closed = source.close();
+            result.and(closed)
+        }
+        Runnable::Input(mut head, inputs) => {
+            let result = run_input_task(head.as_mut(), &inputs, cancel);
+            let closed = head.lifecycle().close();
+            result.and(closed)
+        }
+    }));
+    outcome.unwrap_or_else(|payload| {
+        Err(FjordError::Internal(format!("task {name} panicked: {}", panic_message(payload.as_ref()))))
+    })
+}

@@ -1,0 +1,13 @@
+//! The runtime: from job graph to running tasks.
+//!
+//! `jobgraph` compiles the logical graph into chains; `minicluster` wires chains into tasks
+//! connected by `channel`s and runs them; `task` holds the loops a task runs; `writer` and
+//! `partitioner` send records between tasks; `stream_type` erases record types for wiring.
+
+pub(crate) mod channel;
+pub mod jobgraph;
+pub mod minicluster;
+pub(crate) mod partitioner;
+pub(crate) mod stream_type;
+pub(crate) mod task;
+pub(crate) mod writer;

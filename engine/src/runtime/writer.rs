@@ -1,0 +1,97 @@
+//! The end of a chain: batches records per downstream channel and sends full batches on.
+
+use crate::error::Result;
+use crate::operators::output::{Lifecycle, Output};
+use crate::runtime::channel::{ChannelSender, Event};
+use crate::runtime::partitioner::{Partitioner, Target};
+use crate::types::{StreamRecord, Timestamp};
+
+/// Writes records of one edge to its channels.
+pub(crate) struct RecordWriter<T> {
+    channels: Vec<ChannelSender>,
+    buffers: Vec<Vec<StreamRecord<T>>>,
+    partitioner: Partitioner<T>,
+    batch_size: usize,
+    pending: bool,
+}
+
+impl<T: Clone + Send + 'static> RecordWriter<T> {
+    pub(crate) fn new(
+        channels: Vec<ChannelSender>,
+        partitioner: Partitioner<T>,
+        batch_size: usize,
+    ) -> Self {
+        let buffers = channels.iter().map(|_| Vec::with_capacity(batch_size)).collect();
+        RecordWriter { channels, buffers, partitioner, batch_size: batch_size.max(1), pending: false }
+    }
+
+    #[inline]
+    fn push(&mut self, channel: usize, record: StreamRecord<T>) -> Result<()> {
+        let buffer = &mut self.buffers[channel];
+        buffer.push(record);
+        self.pending = true;
+        if buffer.len() >= self.batch_size {
+            self.send_buffer(channel)?;
+        }
+        Ok(())
+    }
+
+    fn send_buffer(&mut self, channel: usize) -> Result<()> {
+        if self.buffers[channel].is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.buffers[channel], Vec::with_capacity(self.batch_size));
+        self.channels[channel].send(Event::Records(Box::new(batch)))
+    }
+
+    fn broadcast_event(&mut self, make: impl Fn() -> Event) -> Result<()> {
+        self.flush()?;
+        self.channels.iter().try_for_each(|c| c.send(make()))
+    }
+}
+
+impl<T: Clone + Send + 'static> Lifecycle for RecordWriter<T> {
+    fn open(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.broadcast_event(|| Event::Watermark(watermark))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending {
+            for channel in 0..self.channels.len() {
+                self.send_buffer(channel)?;
+            }
+            self.pending = false;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.broadcast_event(|| Event::EndOfPartition)
+    }
+
+    fn close(&mut self) -> Result<()> {
+        // Dropping the senders (with the writer) tells consumers that nothing more comes; on
+        // failure they see a disconnect instead of an end of partition.
+        Ok(())
+    }
+}
+
+impl<T: Clone + Send + 'static> Output<T> for RecordWriter<T> {
+    #[inline]
+    fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
+        let n = self.channels.len();
+        match self.partitioner.select(&record.value, n)? {
+            Target::One(i) => self.push(i, record),
+            Target::All => {
+                for i in 0..n - 1 {
+                    self.push(i, record.clone())?;
+                }
+                self.push(n - 1, record)
+            }
+        }
+    }
+}

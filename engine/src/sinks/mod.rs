@@ -1,0 +1,125 @@
+//! Sinks: the `Sink` trait for custom sinks and the built-in ones.
+//!
+//! A [`Sink`] is a factory shared by all parallel instances; each instance gets its own
+//! [`SinkWriter`] (Flink's `Sink`/`SinkWriter`, the successor of `SinkFunction`).
+
+mod collect;
+mod file;
+mod print;
+mod socket;
+
+pub use collect::{CollectSink, CollectedOutput, FnSink};
+pub use file::{CsvFileSink, TextFileSink, WriteMode};
+pub use print::{PrintSink, PrintTarget};
+pub use socket::SocketSink;
+
+use crate::context::RuntimeContext;
+use crate::error::{BoxError, FjordError, Result};
+use crate::operators::output::{Lifecycle, Output, guard};
+use crate::types::{StreamRecord, Timestamp};
+use std::sync::Arc;
+
+/// A factory of sink writers, one per parallel instance.
+pub trait Sink<T>: Send + Sync + 'static {
+    /// Creates the writer of one parallel instance.
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<T>>, BoxError>;
+}
+
+/// Writes the records of one parallel instance of a sink.
+pub trait SinkWriter<T>: Send {
+    /// Writes one record.
+    fn write(&mut self, value: T, timestamp: Option<Timestamp>) -> Result<(), BoxError>;
+
+    /// Makes everything written so far durable or visible; called at the end of input (and,
+    /// with checkpoints, before each checkpoint completes).
+    fn flush(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Releases resources; called once, also on failure and cancellation.
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// An error of a sink writing to a known target; the runtime reports it with the sink's name
+/// and subtask.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (writing to {target})")]
+pub struct SinkError {
+    /// The file, directory or address being written.
+    pub target: String,
+    /// What is wrong and what to do about it.
+    pub message: String,
+}
+
+impl SinkError {
+    /// A boxed sink error, ready to return from a writer.
+    pub fn boxed(target: impl Into<String>, message: impl Into<String>) -> BoxError {
+        Box::new(SinkError { target: target.into(), message: message.into() })
+    }
+}
+
+fn sink_failure(error: FjordError) -> FjordError {
+    match error {
+        FjordError::UserFunction { location, source } => match source.downcast::<SinkError>() {
+            Ok(e) => FjordError::Sink { location, target: e.target, message: e.message },
+            Err(source) => FjordError::UserFunction { location, source },
+        },
+        other => other,
+    }
+}
+
+/// Runs a sink writer at the end of a chain.
+pub(crate) struct SinkOp<T> {
+    pub(crate) ctx: RuntimeContext,
+    pub(crate) sink: Arc<dyn Sink<T>>,
+    pub(crate) writer: Option<Box<dyn SinkWriter<T>>>,
+}
+
+impl<T> SinkOp<T> {
+    fn call(&mut self, f: impl FnOnce(&mut dyn SinkWriter<T>) -> Result<(), BoxError>) -> Result<()> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(FjordError::Internal(format!("sink {} used before open", self.ctx.location())));
+        };
+        guard(&self.ctx, || f(writer.as_mut())).map_err(|e| sink_failure(e))
+    }
+}
+
+impl<T: Send + 'static> Lifecycle for SinkOp<T> {
+    fn open(&mut self) -> Result<()> {
+        let sink = self.sink.clone();
+        let ctx = &self.ctx;
+        let writer = guard(ctx, || sink.create_writer(ctx)).map_err(|e| sink_failure(e))?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+    fn emit_watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.call(|w| w.flush())
+    }
+    fn close(&mut self) -> Result<()> {
+        if self.writer.is_none() {
+            return Ok(());
+        }
+        let result = self.call(|w| w.close());
+        self.writer = None;
+        result
+    }
+}
+
+impl<T: Send + 'static> Output<T> for SinkOp<T> {
+    #[inline]
+    fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
+        match self.writer.as_mut() {
+            Some(w) => guard(&self.ctx, || w.write(record.value, record.timestamp))
+                .map_err(|e| sink_failure(e)),
+            None => Err(FjordError::Internal("sink not open".into())),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Sources: the `Source` trait for custom (possibly parallel) sources and the built-in ones.
+//!
+//! A [`Source`] is a factory shared by all parallel instances; each instance gets its own
+//! [`SourceReader`], which the runtime polls (Flink's FLIP-27 model, the successor of
+//! `SourceFunction`, `ParallelSourceFunction` and `RichParallelSourceFunction`). Polling lets
+//! the runtime interleave control work (cancellation, and later checkpoint barriers) with
+//! reading.
+
+mod collection;
+mod generator;
+mod socket;
+mod text_file;
+
+pub use collection::{CollectionSource, IterSource};
+pub use generator::{GeneratorSource, SequenceSource};
+pub use socket::SocketTextSource;
+pub use text_file::TextFileSource;
+
+use crate::context::RuntimeContext;
+use crate::error::{BoxError, FjordError};
+use crate::operators::output::Output;
+use crate::types::{StreamRecord, Timestamp};
+
+/// What a reader reports after a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// More records can be read right away; poll again.
+    MoreAvailable,
+    /// Nothing to read now (the reader may have waited a little); poll again later.
+    NothingAvailable,
+    /// The input is exhausted; this reader is done.
+    Finished,
+}
+
+/// A factory of source readers, one per parallel instance.
+pub trait Source<T>: Send + Sync + 'static {
+    /// Whether the source may run with parallelism above 1. Non-parallel sources (like
+    /// `from_collection`) always run with parallelism 1.
+    fn is_parallel(&self) -> bool {
+        true
+    }
+
+    /// Creates the reader of one parallel instance. `ctx.subtask_index` and `ctx.parallelism`
+    /// tell it which share of the input to read.
+    fn create_reader(&self, ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError>;
+}
+
+/// Reads the records of one parallel instance of a source.
+pub trait SourceReader<T>: Send {
+    /// Called once before the first poll.
+    fn open(&mut self, _ctx: &RuntimeContext) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Emits the next records, if any. Emit a reasonable batch (say up to a thousand records)
+    /// per call, and do not block for more than a few tens of milliseconds.
+    fn poll_next(&mut self, output: &mut SourceOutput<'_, T>) -> Result<SourceStatus, BoxError>;
+
+    /// Called once after the last poll, also on failure and cancellation.
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// An error of a source at a known position in its input; the runtime reports it with the
+/// source's name and subtask.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (at {position})")]
+pub struct SourceError {
+    /// Where in the input: "file.txt line 7", "localhost:9999", ...
+    pub position: String,
+    /// What is wrong and what to do about it.
+    pub message: String,
+}
+
+impl SourceError {
+    /// A boxed source error, ready to return from `poll_next`.
+    pub fn boxed(position: impl Into<String>, message: impl Into<String>) -> BoxError {
+        Box::new(SourceError { position: position.into(), message: message.into() })
+    }
+}
+
+/// Turns a reader's error (already wrapped by the runtime) into the engine error naming the
+/// source and the position in its input.
+pub(crate) fn source_failure(error: FjordError) -> FjordError {
+    match error {
+        FjordError::UserFunction { location, source } => match source.downcast::<SourceError>() {
+            Ok(e) => FjordError::Source { location, position: e.position, message: e.message },
+            Err(source) => FjordError::UserFunction { location, source },
+        },
+        other => other,
+    }
+}
+
+/// Where a source reader emits its records.
+pub struct SourceOutput<'a, T> {
+    out: &'a mut dyn Output<T>,
+    emitted: u64,
+    error: Option<FjordError>,
+}
+
+impl<'a, T> SourceOutput<'a, T> {
+    pub(crate) fn new(out: &'a mut dyn Output<T>) -> Self {
+        SourceOutput { out, emitted: 0, error: None }
+    }
+
+    /// Emits a record without timestamp.
+    #[inline]
+    pub fn collect(&mut self, value: T) {
+        self.push(StreamRecord::new(value));
+    }
+
+    /// Emits a record with an event-time timestamp.
+    #[inline]
+    pub fn collect_with_timestamp(&mut self, value: T, timestamp: Timestamp) {
+        self.push(StreamRecord::with_timestamp(value, timestamp));
+    }
+
+    /// True once downstream failed; the reader should stop emitting and return.
+    pub fn is_failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    #[inline]
+    fn push(&mut self, record: StreamRecord<T>) {
+        if self.error.is_none() {
+            self.emitted += 1;
+            if let Err(e) = self.out.emit(record) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    pub(crate) fn take_error(&mut self) -> Option<FjordError> {
+        self.error.take()
+    }
+}

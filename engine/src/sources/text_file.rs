@@ -1,0 +1,120 @@
+//! `read_text_file`: the lines of a file, or of every file in a directory.
+
+use super::{Source, SourceError, SourceOutput, SourceReader, SourceStatus};
+use crate::context::RuntimeContext;
+use crate::error::BoxError;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+const BATCH: usize = 1024;
+
+/// Reads text lines from a file or from the files of a directory (not recursive; names starting
+/// with `.` or `_` are skipped, as Flink does). Files are spread over the parallel instances:
+/// with sorted file names, file `k` is read by subtask `k % parallelism`. A line that is not
+/// valid UTF-8 fails the job with the file and line number.
+#[derive(Debug, Clone)]
+pub struct TextFileSource {
+    path: PathBuf,
+}
+
+impl TextFileSource {
+    /// A source over a file or a directory.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        TextFileSource { path: path.into() }
+    }
+
+    fn files(&self) -> Result<Vec<PathBuf>, BoxError> {
+        let shown = self.path.display().to_string();
+        let meta = std::fs::metadata(&self.path).map_err(|e| {
+            SourceError::boxed(&shown, format!("cannot read input path: {e}; check that it exists and is readable"))
+        })?;
+        if meta.is_file() {
+            return Ok(vec![self.path.clone()]);
+        }
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(&self.path)
+            .map_err(|e| SourceError::boxed(&shown, format!("cannot list directory: {e}")))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| SourceError::boxed(&shown, format!("cannot list directory: {e}")))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            if entry.path().is_file() {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+impl Source<String> for TextFileSource {
+    fn create_reader(&self, ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<String>>, BoxError> {
+        let files = self
+            .files()?
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % ctx.parallelism == ctx.subtask_index)
+            .map(|(_, f)| f)
+            .collect::<Vec<_>>();
+        Ok(Box::new(TextFileReader { files: files.into_iter(), current: None }))
+    }
+}
+
+struct OpenFile {
+    path: PathBuf,
+    reader: BufReader<File>,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+struct TextFileReader {
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<OpenFile>,
+}
+
+fn open(path: &Path) -> Result<OpenFile, BoxError> {
+    let file = File::open(path).map_err(|e| {
+        SourceError::boxed(path.display().to_string(), format!("cannot open file: {e}"))
+    })?;
+    Ok(OpenFile { path: path.to_path_buf(), reader: BufReader::with_capacity(1 << 16, file), line: 0, buf: Vec::new() })
+}
+
+impl SourceReader<String> for TextFileReader {
+    fn poll_next(&mut self, output: &mut SourceOutput<'_, String>) -> Result<SourceStatus, BoxError> {
+        let file = match &mut self.current {
+            Some(f) => f,
+            None => match self.files.next() {
+                Some(path) => self.current.insert(open(&path)?),
+                None => return Ok(SourceStatus::Finished),
+            },
+        };
+        for _ in 0..BATCH {
+            file.buf.clear();
+            let n = file.reader.read_until(b'\n', &mut file.buf).map_err(|e| {
+                SourceError::boxed(format!("{} line {}", file.path.display(), file.line + 1), format!("read failed: {e}"))
+            })?;
+            if n == 0 {
+                self.current = None;
+                return Ok(SourceStatus::MoreAvailable);
+            }
+            file.line += 1;
+            if file.buf.last() == Some(&b'\n') {
+                file.buf.pop();
+                if file.buf.last() == Some(&b'\r') {
+                    file.buf.pop();
+                }
+            }
+            let line = std::str::from_utf8(&file.buf).map_err(|e| {
+                SourceError::boxed(
+                    format!("{} line {}", file.path.display(), file.line),
+                    format!("line is not valid UTF-8 ({e}); convert the file to UTF-8"),
+                )
+            })?;
+            output.collect(line.to_owned());
+        }
+        Ok(SourceStatus::MoreAvailable)
+    }
+}

@@ -1,0 +1,67 @@
+//! A map from key to value, split by key group.
+
+use crate::keygroup::{KeyGroupRange, StableHasher, stable_hash};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash};
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
+
+/// Values per key for the key groups one subtask owns (the heap layout Flink's
+/// `HeapKeyedStateBackend` uses): one hash map per key group.
+pub struct KeyGroupedMap<K, V> {
+    range: KeyGroupRange,
+    max_parallelism: usize,
+    groups: Vec<FastMap<K, V>>,
+}
+
+impl<K: Hash + Eq, V> KeyGroupedMap<K, V> {
+    /// An empty map for the key groups in `range`.
+    pub fn new(range: KeyGroupRange, max_parallelism: usize) -> Self {
+        KeyGroupedMap { range, max_parallelism, groups: (0..range.len()).map(|_| FastMap::default()).collect() }
+    }
+
+    /// The key group of a key.
+    #[inline]
+    pub fn key_group(&self, key: &K) -> usize {
+        (stable_hash(key) % self.max_parallelism as u64) as usize
+    }
+
+    /// The map of the key's group. Panics if the key belongs to another subtask, which would
+    /// be a partitioning bug.
+    #[inline]
+    pub fn group_mut(&mut self, key: &K) -> &mut HashMap<K, V, BuildHasherDefault<StableHasher>> {
+        let kg = self.key_group(key);
+        assert!(self.range.contains(kg), "key group {kg} is not in this subtask's range {:?}", self.range);
+        &mut self.groups[kg - self.range.start]
+    }
+
+    /// The value of a key.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        let kg = self.key_group(key);
+        self.groups.get(kg.checked_sub(self.range.start)?)?.get(key)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.groups.iter().map(|g| g.len()).sum()
+    }
+
+    /// True when no key has a value.
+    pub fn is_empty(&self) -> bool {
+        self.groups.iter().all(|g| g.is_empty())
+    }
+
+    /// The key groups this map covers.
+    pub fn range(&self) -> KeyGroupRange {
+        self.range
+    }
+
+    /// Entries of one key group (for snapshots by key group).
+    pub fn group(&self, key_group: usize) -> impl Iterator<Item = (&K, &V)> {
+        key_group
+            .checked_sub(self.range.start)
+            .and_then(|i| self.groups.get(i))
+            .into_iter()
+            .flat_map(|g| g.iter())
+    }
+}
