@@ -1,0 +1,127 @@
+//! The `__launch` step between the agent and a Pod's process.
+//!
+//! The agent starts `fjord-node-agent __launch <spec.json>` as the container's process (in its
+//! own process group). This step, still single-threaded and before any Pod code runs:
+//! 1. asks the kernel to SIGKILL it if the agent dies (so no Pod process outlives its agent),
+//! 2. enters a private mount namespace and bind-mounts the Pod's files over the paths the Pod
+//!    spec names: volumes at their `mountPath`, the Pod's hosts file over `/etc/hosts`, the
+//!    service-account files at `/var/run/secrets/kubernetes.io/serviceaccount`, so the process
+//!    sees the same paths as in a real container (needs root / CAP_SYS_ADMIN),
+//! 3. execs the program with exactly the environment and working directory of the spec.
+//!
+//! Missing mount points are created on the host as empty directories/files.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::Signal;
+
+/// argv[1] that selects this step.
+pub const SUBCOMMAND: &str = "__launch";
+
+/// What to run and how; written by the agent as JSON.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct LaunchSpec {
+    /// Program path.
+    pub program: PathBuf,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// The complete environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Bind mounts, in order.
+    pub binds: Vec<Bind>,
+}
+
+/// One bind mount.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Bind {
+    /// Existing file or directory on the host.
+    pub source: PathBuf,
+    /// Where the process sees it.
+    pub target: PathBuf,
+    /// Remount read-only.
+    pub read_only: bool,
+}
+
+/// Run the launch step with `args` = `[spec.json]`. Returns only on failure.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let path = args
+        .first()
+        .context("usage: fjord-node-agent __launch <spec.json>")?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading launch spec {path}"))?;
+    let spec: LaunchSpec =
+        serde_json::from_str(&text).with_context(|| format!("parsing launch spec {path}"))?;
+
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
+    if !spec.binds.is_empty() {
+        unshare(CloneFlags::CLONE_NEWNS).context(
+            "unshare(CLONE_NEWNS): the node agent needs root (CAP_SYS_ADMIN) to give each Pod its own mounts",
+        )?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .context("making / private in the pod's mount namespace")?;
+        for bind in &spec.binds {
+            bind_mount(bind)?;
+        }
+    }
+    let mut cmd = std::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = &spec.cwd {
+        cmd.current_dir(cwd);
+    }
+    let err = cmd.exec();
+    Err(anyhow::anyhow!("exec {}: {err}", spec.program.display()))
+}
+
+fn bind_mount(bind: &Bind) -> anyhow::Result<()> {
+    let is_dir = bind.source.is_dir();
+    if !bind.target.exists() {
+        if is_dir {
+            std::fs::create_dir_all(&bind.target)
+        } else {
+            if let Some(parent) = bind.target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&bind.target, b"")
+        }
+        .with_context(|| format!("creating mount point {}", bind.target.display()))?;
+    }
+    mount(
+        Some(&bind.source),
+        &bind.target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| {
+        format!(
+            "bind-mounting {} at {}",
+            bind.source.display(),
+            bind.target.display()
+        )
+    })?;
+    if bind.read_only {
+        mount(
+            None::<&str>,
+            &bind.target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .with_context(|| format!("remounting {} read-only", bind.target.display()))?;
+    }
+    Ok(())
+}

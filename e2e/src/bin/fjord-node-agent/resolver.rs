@@ -1,0 +1,288 @@
+//! How a Service name reaches the right process: per-Pod `/etc/hosts` files.
+//!
+//! Every Pod process sees its own hosts file at `/etc/hosts` (bind-mounted by the launch step).
+//! This module keeps those files current from the API server: it watches Services and Pods and,
+//! like the endpoints controller, maps each Service with a selector to the addresses of the ready,
+//! non-terminating Pods it selects (all of them if `publishNotReadyAddresses`). A Service `svc` in
+//! namespace `ns` resolves as `svc` (from the same namespace), `svc.ns`, `svc.ns.svc` and
+//! `svc.ns.svc.cluster.local`; a StatefulSet Pod with `hostname`/`subdomain` also as
+//! `host.svc.ns.svc.cluster.local` (and shorter forms), as cluster DNS would answer.
+//!
+//! Files are rewritten in place (same inode, so the bind mount sees the change) whenever the
+//! answer changes, and glibc reads `/etc/hosts` on every lookup, so a restarted JobManager's new
+//! address is seen by the next connection attempt.
+//!
+//! What this does not do: it resolves a Service name to Pod addresses, so a client must connect
+//! to the Pod's port (`targetPort`); a Service whose `port` differs from its `targetPort` does not
+//! work. Services without a selector (manual EndpointSlices) are not resolved.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Api, Client};
+
+/// One name → address line.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    /// Namespace of the Service (short names only resolve inside it).
+    pub namespace: String,
+    /// The address.
+    pub ip: String,
+    /// Names valid from any namespace.
+    pub names: Vec<String>,
+    /// Names valid only from `namespace`.
+    pub short_names: Vec<String>,
+}
+
+/// Who a hosts file belongs to.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    /// The Pod's namespace.
+    pub namespace: String,
+    /// The Pod's address.
+    pub ip: String,
+    /// The Pod's hostname (and FQDN if it has a subdomain).
+    pub hostnames: Vec<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: Vec<Entry>,
+    files: HashMap<PathBuf, (Owner, String)>,
+}
+
+/// Shared handle: pod tasks register their hosts files, the watch task updates them.
+#[derive(Clone, Default)]
+pub struct Resolver {
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
+    let labels = pod.metadata.labels.as_ref();
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+fn forms(name: &str, ns: &str) -> Vec<String> {
+    vec![
+        format!("{name}.{ns}"),
+        format!("{name}.{ns}.svc"),
+        format!("{name}.{ns}.svc.cluster.local"),
+    ]
+}
+
+/// The name → address table for `services` and `pods` (pure; the endpoints controller's selection).
+pub fn compute(services: &[Arc<Service>], pods: &[Arc<Pod>]) -> Vec<Entry> {
+    let mut out = BTreeSet::new();
+    for svc in services {
+        let (Some(name), Some(ns)) = (&svc.metadata.name, &svc.metadata.namespace) else {
+            continue;
+        };
+        let Some(spec) = &svc.spec else { continue };
+        let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let publish_not_ready = spec.publish_not_ready_addresses == Some(true);
+        for pod in pods {
+            if pod.metadata.namespace.as_ref() != Some(ns)
+                || pod.metadata.deletion_timestamp.is_some()
+                || !selects(selector, pod)
+                || !(publish_not_ready || is_ready(pod))
+            {
+                continue;
+            }
+            let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()) else {
+                continue;
+            };
+            out.insert(Entry {
+                namespace: ns.clone(),
+                ip: ip.clone(),
+                names: forms(name, ns),
+                short_names: vec![name.clone()],
+            });
+            let pod_spec = pod.spec.as_ref();
+            if let (Some(host), Some(sub)) = (
+                pod_spec.and_then(|s| s.hostname.clone()),
+                pod_spec.and_then(|s| s.subdomain.clone()),
+            ) && sub == *name
+            {
+                out.insert(Entry {
+                    namespace: ns.clone(),
+                    ip,
+                    names: forms(&format!("{host}.{name}"), ns),
+                    short_names: vec![format!("{host}.{name}")],
+                });
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The hosts file text for `owner` given `entries`.
+pub fn render(owner: &Owner, entries: &[Entry]) -> String {
+    let mut text =
+        String::from("# Written by fjord-node-agent: Service names of this test cluster.\n");
+    text.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    text.push_str(&format!("{}\t{}\n", owner.ip, owner.hostnames.join(" ")));
+    for e in entries {
+        let mut names = e.names.clone();
+        if e.namespace == owner.namespace {
+            names.splice(0..0, e.short_names.iter().cloned());
+        }
+        text.push_str(&format!("{}\t{}\n", e.ip, names.join(" ")));
+    }
+    text
+}
+
+fn write_in_place(path: &Path, text: &str) {
+    // fs::write truncates the existing inode, which the bind mount in the pod refers to.
+    if let Err(e) = std::fs::write(path, text) {
+        tracing::warn!(path = %path.display(), error = %e, "could not update hosts file");
+    }
+}
+
+impl Resolver {
+    /// Create `path` for `owner` and keep it current until [`Resolver::unregister`].
+    pub fn register(&self, path: PathBuf, owner: Owner) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let text = render(&owner, &inner.entries);
+        write_in_place(&path, &text);
+        inner.files.insert(path, (owner, text));
+    }
+
+    /// Stop updating `path`.
+    pub fn unregister(&self, path: &Path) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .files
+            .remove(path);
+    }
+
+    fn update(&self, entries: Vec<Entry>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.entries == entries {
+            return;
+        }
+        inner.entries = entries;
+        let Inner { entries, files } = &mut *inner;
+        for (path, (owner, last)) in files.iter_mut() {
+            let text = render(owner, entries);
+            if *last != text {
+                write_in_place(path, &text);
+                *last = text;
+            }
+        }
+    }
+
+    /// Watch Services and Pods and keep every registered file current. Runs until the streams end.
+    pub async fn run(self, client: Client) {
+        let (services, svc_writer) = reflector::store::<Service>();
+        let (pods, pod_writer) = reflector::store::<Pod>();
+        let svc_events = watcher(
+            Api::<Service>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(svc_writer)
+        .map(|_| ())
+        .boxed();
+        let pod_events = watcher(Api::<Pod>::all(client), watcher::Config::default())
+            .default_backoff()
+            .reflect(pod_writer)
+            .map(|_| ())
+            .boxed();
+        let mut events = futures::stream::select(svc_events, pod_events);
+        while events.next().await.is_some() {
+            self.refresh(&services, &pods);
+        }
+    }
+
+    fn refresh(&self, services: &Store<Service>, pods: &Store<Pod>) {
+        self.update(compute(&services.state(), &pods.state()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, ip: &str, ready: bool, extra: serde_json::Value) -> Arc<Pod> {
+        let mut v = serde_json::json!({
+            "metadata": {"name": name, "namespace": "ns", "labels": {"app": "jm"}},
+            "spec": {"containers": []},
+            "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}
+        });
+        if let serde_json::Value::Object(m) = extra {
+            for (k, val) in m {
+                v["spec"][k] = val;
+            }
+        }
+        Arc::new(serde_json::from_value(v).unwrap())
+    }
+
+    fn svc(name: &str, publish: bool) -> Arc<Service> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "ns"},
+                "spec": {"selector": {"app": "jm"}, "publishNotReadyAddresses": publish}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn services_resolve_to_ready_selected_pods_only() {
+        let pods = [
+            pod("a", "127.42.1.2", true, serde_json::json!({})),
+            pod("b", "127.42.1.3", false, serde_json::json!({})),
+        ];
+        let entries = compute(&[svc("job-jobmanager", false)], &pods);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].ip, "127.42.1.2");
+        let all = compute(&[svc("job-jobmanager", true)], &pods);
+        assert_eq!(all.len(), 2);
+    }
+
+    #[test]
+    fn short_names_only_within_the_namespace_and_statefulset_hostnames() {
+        let pods = [pod(
+            "tm-0",
+            "127.42.1.4",
+            true,
+            serde_json::json!({"hostname": "tm-0", "subdomain": "tm"}),
+        )];
+        let entries = compute(&[svc("tm", false)], &pods);
+        let own = Owner {
+            namespace: "ns".into(),
+            ip: "127.42.1.9".into(),
+            hostnames: vec!["me".into()],
+        };
+        let other = Owner {
+            namespace: "other".into(),
+            ..own.clone()
+        };
+        let text = render(&own, &entries);
+        assert!(
+            text.contains("127.42.1.4\ttm tm.ns tm.ns.svc tm.ns.svc.cluster.local\n"),
+            "{text}"
+        );
+        assert!(text.contains("tm-0.tm.ns.svc.cluster.local"), "{text}");
+        assert!(text.contains("127.42.1.9\tme\n"));
+        let text = render(&other, &entries);
+        assert!(text.contains("127.42.1.4\ttm.ns tm.ns.svc"), "{text}");
+    }
+}

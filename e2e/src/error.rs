@@ -1,0 +1,124 @@
+//! The error type of the test-infrastructure library.
+
+use std::path::PathBuf;
+
+/// What went wrong while starting, using or stopping a test cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The cached infrastructure binaries are not there yet.
+    #[error(
+        "test infrastructure is not installed: {detail}\n\
+         Run `scripts/infra/install.sh` once (it builds Kubernetes, etcd, Helm and MinIO from their \
+         Go modules into ~/.cache/fjord; later runs take seconds)"
+    )]
+    NotInstalled {
+        /// The message of the start script naming what is missing.
+        detail: String,
+    },
+    /// `up.sh` failed for another reason.
+    #[error(
+        "scripts/infra/up.sh failed for {run_dir} (exit {code:?}); logs are in {run_dir}/logs:\n{output}"
+    )]
+    StartFailed {
+        /// The run directory that holds the logs.
+        run_dir: PathBuf,
+        /// Exit code of the script, if it exited.
+        code: Option<i32>,
+        /// The last lines of the script's output.
+        output: String,
+    },
+    /// `down.sh` failed.
+    #[error("scripts/infra/down.sh failed for {run_dir}: {output}")]
+    StopFailed {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The script's output.
+        output: String,
+    },
+    /// A script or tool could not be run at all.
+    #[error("could not run {program}: {source}")]
+    Spawn {
+        /// The program that failed to start.
+        program: String,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A file of the run directory could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The env file written by `up.sh` lacks a setting.
+    #[error("{path} does not set {key}; was it written by scripts/infra/up.sh?")]
+    MissingSetting {
+        /// The env file.
+        path: PathBuf,
+        /// The missing variable.
+        key: String,
+    },
+    /// The kubeconfig of the run could not be turned into a client.
+    #[error("could not build a Kubernetes client from {path}: {message}")]
+    KubeClient {
+        /// The kubeconfig file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The S3 client could not be built.
+    #[error("could not build an S3 client for {endpoint}: {source}")]
+    ObjectStore {
+        /// The S3 endpoint.
+        endpoint: String,
+        /// The underlying error.
+        source: object_store::Error,
+    },
+    /// The bucket does not exist on the S3 endpoint.
+    #[error(
+        "bucket {bucket:?} does not exist on {endpoint}; the test cluster creates only {expected:?} \
+         (FJORD_S3_BUCKET in the run's env file)"
+    )]
+    BucketMissing {
+        /// The bucket asked for.
+        bucket: String,
+        /// The S3 endpoint.
+        endpoint: String,
+        /// The bucket the cluster has.
+        expected: String,
+    },
+    /// A request to the S3 endpoint failed for another reason.
+    #[error("S3 request to {endpoint} for bucket {bucket:?} failed: {source}")]
+    S3Request {
+        /// The bucket.
+        bucket: String,
+        /// The S3 endpoint.
+        endpoint: String,
+        /// The underlying error.
+        source: object_store::Error,
+    },
+    /// A `kubectl` or `helm` invocation failed.
+    #[error("`{command}` failed (exit {code:?}):\n{stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Exit code, if it exited.
+        code: Option<i32>,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// A bounded wait ran out.
+    #[error("timed out after {seconds} s waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        seconds: u64,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,22 @@
+//! Fjord's end-to-end test infrastructure.
+//!
+//! This crate is test and development tooling; nothing in it ships in the product.
+//!
+//! - [`cluster`]: [`TestCluster`], which starts a private Kubernetes control plane, MinIO and the
+//!   test node agent through `scripts/infra/up.sh`, exposes their settings, and always tears them
+//!   down again through `scripts/infra/down.sh` (on drop, also while a test panics).
+//! - [`s3`]: [`S3Settings`], the MinIO endpoint, credentials and bucket of a cluster, and an
+//!   `object_store` client built from them.
+//! - [`error`]: the crate's one error type.
+//!
+//! The binaries live beside it: `fjord-node-agent` (stands in for the kubelet and the container
+//! runtime, see `docs/test-infrastructure.md`) and `fjord-e2e-echo` (the tiny smoke-test server).
+//! `cluster` and `s3` depend on `error` only; the binaries do not depend on the library.
+
+pub mod cluster;
+pub mod error;
+pub mod s3;
+
+pub use cluster::{ClusterOptions, TestCluster, poll_until};
+pub use error::Error;
+pub use s3::S3Settings;

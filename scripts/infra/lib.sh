@@ -1,0 +1,83 @@
+# Shared helpers for the infra scripts (sourced, not executed).
+
+# fjord_cache: the cache root.
+fjord_cache() { echo "${FJORD_CACHE:-$HOME/.cache/fjord}"; }
+
+# fjord_bin TOOL DIRVERSION : path of a cached binary (may not exist).
+fjord_bin() { echo "$(fjord_cache)/bin/$1-$2/$1"; }
+
+# fjord_die MSG... : print to stderr and exit 1.
+fjord_die() { echo "fjord infra: $*" >&2; exit 1; }
+
+# fjord_port_in_use PORT : true if something listens on 127.0.0.1:PORT or *:PORT (TCP, v4/v6).
+fjord_port_in_use() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# fjord_reserve DIR CANDIDATE OWNER : atomically create DIR/CANDIDATE naming OWNER (a run dir).
+# A reservation whose owner directory no longer exists is stale and taken over.
+fjord_reserve() {
+  local dir=$1 cand=$2 owner=$3 f="$1/$2"
+  mkdir -p "$dir"
+  if (set -o noclobber; echo "$owner" >"$f") 2>/dev/null; then return 0; fi
+  local prev; prev=$(cat "$f" 2>/dev/null || true)
+  if [[ -n "$prev" && ! -d "$prev" ]]; then
+    rm -f "$f"
+    (set -o noclobber; echo "$owner" >"$f") 2>/dev/null && return 0
+  fi
+  return 1
+}
+
+# fjord_alloc_port OWNER : print a free TCP port reserved for OWNER (range 20000-59999).
+fjord_alloc_port() {
+  local owner=$1 dir tries=0 p
+  dir="$(fjord_cache)/run/ports"
+  while ((tries++ < 500)); do
+    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    fjord_port_in_use "$p" && continue
+    fjord_reserve "$dir" "$p" "$owner" && { echo "$p"; return 0; }
+  done
+  fjord_die "could not find a free port after 500 tries"
+}
+
+# fjord_alloc_ipblock OWNER : print N such that 127.42.N.0/24 is reserved for OWNER's pods.
+fjord_alloc_ipblock() {
+  local owner=$1 dir n tries=0
+  dir="$(fjord_cache)/run/ipblocks"
+  while ((tries++ < 500)); do
+    n=$((1 + RANDOM % 254))
+    fjord_reserve "$dir" "$n" "$owner" && { echo "$n"; return 0; }
+  done
+  fjord_die "could not reserve a pod address block after 500 tries"
+}
+
+# fjord_release_owned OWNER : drop every port/address reservation held by OWNER.
+fjord_release_owned() {
+  local owner=$1 f
+  for f in "$(fjord_cache)"/run/ports/* "$(fjord_cache)"/run/ipblocks/*; do
+    [[ -f "$f" ]] || continue
+    [[ "$(cat "$f" 2>/dev/null)" == "$owner" ]] && rm -f "$f"
+  done
+  return 0
+}
+
+# fjord_wait_for DESC TIMEOUT_S CMD... : poll CMD every 0.2 s until it succeeds or TIMEOUT_S passes.
+fjord_wait_for() {
+  local desc=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout)) n=0
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS >= deadline || ++n > timeout * 10)) && return 1
+    sleep 0.2
+  done
+  return 0
+}
+
+# fjord_pid_alive PIDFILE : true if the pid in PIDFILE is a live process.
+fjord_pid_alive() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
