@@ -9,8 +9,8 @@
 //! let env = StreamExecutionEnvironment::new();
 //! env.set_parallelism(2);
 //! let counts = env
-//!     .from_collection(vec!["to be", "or not to be"])
-//!     .flat_map(|line: &str| line.split(' ').map(|w| (w.to_string(), 1u64)).collect::<Vec<_>>())
+//!     .from_collection(vec!["to be".to_string(), "or not to be".to_string()])
+//!     .flat_map(|line: String| line.split(' ').map(|w| (w.to_string(), 1u64)).collect::<Vec<_>>())
 //!     .key_by(|(word, _): &(String, u64)| word.clone())
 //!     .sum::<1>()
 //!     .collect();
