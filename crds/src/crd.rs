@@ -1,0 +1,194 @@
+//! The CustomResourceDefinition generated from the Rust types, and the files it is written to.
+//!
+//! The YAML is never edited by hand: `cargo run -p fjord-crds --bin crdgen` writes it, and a test
+//! fails when the checked-in files drift from the types.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+use crate::{Error, StreamJob};
+
+/// The command that regenerates the checked-in CRD files.
+pub const REGENERATE_COMMAND: &str = "cargo run -p fjord-crds --bin crdgen";
+
+/// The CRD file for `kubectl apply`, relative to the repository root.
+pub const CRD_FILE: &str = "crds/streamjob.yaml";
+
+/// The chart's copy of the CRD, relative to the repository root. It is a template (not in the
+/// chart's `crds/` folder) so that `helm upgrade` upgrades it; see the chart's README.
+pub const CHART_CRD_FILE: &str = "helm/fjord-operator/templates/crd-streamjob.yaml";
+
+const HEADER: &str = "# Generated from the Rust types in crds/src by `cargo run -p fjord-crds --bin crdgen`.\n# Do not edit: change the types and regenerate.\n";
+
+/// The StreamJob CustomResourceDefinition.
+pub fn crd() -> CustomResourceDefinition {
+    StreamJob::crd()
+}
+
+/// The CRD as YAML for `kubectl apply -f`, with a header saying how it was made.
+///
+/// # Errors
+/// [`Error::Render`] if the YAML serializer fails (it does not for this type).
+pub fn crd_yaml() -> Result<String, Error> {
+    let body = serde_yaml::to_string(&crd()).map_err(Error::Render)?;
+    Ok(format!("{HEADER}{body}"))
+}
+
+/// The CRD as a Helm template: installed and upgraded with the chart when `crds.install` is true,
+/// and kept (`helm.sh/resource-policy: keep`) when the release is uninstalled so that uninstalling
+/// the operator never deletes the users' StreamJobs.
+///
+/// # Errors
+/// [`Error::Render`] if the YAML serializer fails.
+pub fn chart_crd_yaml() -> Result<String, Error> {
+    let mut crd = crd();
+    crd.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("helm.sh/resource-policy".into(), "keep".into());
+    let body = serde_yaml::to_string(&crd).map_err(Error::Render)?;
+    Ok(format!(
+        "{HEADER}{{{{- if .Values.crds.install }}}}\n{body}{{{{- end }}}}\n"
+    ))
+}
+
+/// Every generated file with its content, as paths relative to the repository root.
+///
+/// # Errors
+/// [`Error::Render`] if rendering fails.
+pub fn generated_files() -> Result<Vec<(PathBuf, String)>, Error> {
+    Ok(vec![
+        (PathBuf::from(CRD_FILE), crd_yaml()?),
+        (PathBuf::from(CHART_CRD_FILE), chart_crd_yaml()?),
+    ])
+}
+
+/// Write every generated file under `repo_root`, creating folders as needed.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be written.
+pub fn write_generated_files(repo_root: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut written = Vec::new();
+    for (rel, content) in generated_files()? {
+        let path = repo_root.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(&path, content).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The repository root, found from this crate's manifest directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crds/ sits inside the repository")
+        .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_in_crd_files_match_the_types() {
+        let root = repo_root();
+        for (rel, expected) in generated_files().unwrap() {
+            let path = root.join(&rel);
+            let actual = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                actual == expected,
+                "{} is out of date with the Rust types in crds/src; regenerate it with `{}` and commit the result",
+                rel.display(),
+                REGENERATE_COMMAND
+            );
+        }
+    }
+
+    #[test]
+    fn crd_names_and_scope() {
+        let crd = crd();
+        assert_eq!(crd.metadata.name.as_deref(), Some("streamjobs.fjord.dev"));
+        assert_eq!(crd.spec.group, "fjord.dev");
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.names.kind, "StreamJob");
+        assert_eq!(crd.spec.names.plural, "streamjobs");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["sj".to_string()]));
+        let v = &crd.spec.versions[0];
+        assert_eq!(v.name, "v1alpha1");
+        assert!(v.served && v.storage);
+    }
+
+    #[test]
+    fn subresources_status_and_scale_on_parallelism() {
+        let crd = crd();
+        let sub = crd.spec.versions[0].subresources.as_ref().unwrap();
+        assert!(sub.status.is_some());
+        let scale = sub.scale.as_ref().unwrap();
+        assert_eq!(scale.spec_replicas_path, ".spec.job.parallelism");
+        assert_eq!(scale.status_replicas_path, ".status.parallelism");
+        assert_eq!(
+            scale.label_selector_path.as_deref(),
+            Some(".status.selector")
+        );
+    }
+
+    #[test]
+    fn printer_columns() {
+        let crd = crd();
+        let cols: Vec<(String, String)> = crd.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.json_path))
+            .collect();
+        let expected = [
+            ("State", ".status.lifecycleState"),
+            ("Job State", ".status.jobState"),
+            ("Parallelism", ".spec.job.parallelism"),
+            ("Last Savepoint", ".status.lastSavepoint"),
+            ("Age", ".metadata.creationTimestamp"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(cols, expected);
+    }
+
+    #[test]
+    fn chart_crd_is_a_kept_conditional_template_without_stray_template_syntax() {
+        let yaml = chart_crd_yaml().unwrap();
+        assert!(yaml.contains("{{- if .Values.crds.install }}"));
+        assert!(yaml.trim_end().ends_with("{{- end }}"));
+        assert!(yaml.contains("helm.sh/resource-policy: keep"));
+        // Only the two wrapper directives may look like Go templates, or Helm would try to
+        // render schema text.
+        assert_eq!(yaml.matches("{{").count(), 2);
+    }
+
+    #[test]
+    fn pod_templates_keep_unknown_fields() {
+        let json = serde_json::to_value(crd()).unwrap();
+        let spec = &json["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(
+            spec["properties"]["podTemplate"]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
+        assert_eq!(
+            spec["properties"]["taskManager"]["properties"]["podTemplate"]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
+    }
+}

@@ -1,0 +1,499 @@
+//! The desired state of a StreamJob: what the user writes.
+//!
+//! `///` comments in this module are the user-facing schema descriptions that `kubectl explain`
+//! shows; internal notes use `//`. CEL rules (`x_kube(validation = ...)`) are evaluated by the API
+//! server on `kubectl apply` and by [`crate::manifest`] when a manifest is loaded locally, so the
+//! same manifest is rejected with the same message on a laptop and in a cluster.
+
+// The CustomResource derive repeats `type_` once per printer column.
+#![allow(clippy::duplicated_attributes)]
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use kube::core::Duration;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::status::StreamJobStatus;
+
+/// A StreamJob runs one Fjord streaming job on Kubernetes: a JobManager, TaskManagers and the
+/// configuration they share, kept running and upgraded without losing state.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "fjord.dev",
+    version = "v1alpha1",
+    kind = "StreamJob",
+    plural = "streamjobs",
+    shortname = "sj",
+    category = "fjord",
+    namespaced,
+    status = "StreamJobStatus",
+    derive = "PartialEq",
+    doc = "A StreamJob runs one Fjord streaming job (JobManager, TaskManagers, configuration) and \
+           upgrades, rescales, suspends and deletes it without losing state.",
+    scale(
+        spec_replicas_path = ".spec.job.parallelism",
+        status_replicas_path = ".status.parallelism",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.lifecycleState",
+        description = "Lifecycle state managed by the operator"
+    ),
+    printcolumn(
+        name = "Job State",
+        type_ = "string",
+        json_path = ".status.jobState",
+        description = "Job state reported by the JobManager"
+    ),
+    printcolumn(
+        name = "Parallelism",
+        type_ = "integer",
+        json_path = ".spec.job.parallelism",
+        description = "Desired parallelism"
+    ),
+    printcolumn(
+        name = "Last Savepoint",
+        type_ = "string",
+        json_path = ".status.lastSavepoint",
+        description = "Path of the most recent completed savepoint"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = Rule::new(
+        "self.job.upgradeMode != 'savepoint' || (has(self.savepoints) && has(self.savepoints.directory)) || (has(self.checkpointing) && has(self.checkpointing.storage))"
+    ).message("spec.job.upgradeMode savepoint needs spec.savepoints.directory or spec.checkpointing.storage to write savepoints to").field_path(".job.upgradeMode"),
+    validation = Rule::new(
+        "self.job.upgradeMode != 'last-state' || (has(self.checkpointing) && has(self.checkpointing.storage))"
+    ).message("spec.job.upgradeMode last-state needs spec.checkpointing.storage so checkpoints outlive the pods").field_path(".job.upgradeMode"),
+    validation = Rule::new(
+        "!has(self.savepoints) || ((!has(self.savepoints.onDelete) || !self.savepoints.onDelete) && !has(self.savepoints.periodicInterval)) || has(self.savepoints.directory) || (has(self.checkpointing) && has(self.checkpointing.storage))"
+    ).message("spec.savepoints.onDelete and spec.savepoints.periodicInterval need spec.savepoints.directory or spec.checkpointing.storage").field_path(".savepoints"),
+    validation = Rule::new(
+        "!has(self.taskManager) || !has(self.taskManager.replicas) || self.taskManager.replicas * (has(self.taskManager.slots) ? self.taskManager.slots : 1) >= self.job.parallelism"
+    ).message("spec.taskManager.replicas * spec.taskManager.slots must be at least spec.job.parallelism").field_path(".taskManager.replicas")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamJobSpec {
+    /// Container image holding the Fjord worker and the registry of jobs it can run.
+    #[schemars(length(min = 1))]
+    pub image: String,
+
+    /// When the kubelet pulls the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+
+    /// The job to run and how to upgrade it.
+    pub job: JobSpec,
+
+    /// The JobManager: one pod that coordinates the job, its checkpoints and savepoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_manager: Option<JobManagerSpec>,
+
+    /// The TaskManagers: pods whose task slots run the job's parallel subtasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_manager: Option<TaskManagerSpec>,
+
+    /// Periodic checkpoints: how often, with which guarantee, and where they are stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpointing: Option<CheckpointingSpec>,
+
+    /// Savepoints: where they go, periodic savepoints, history retention and savepoint on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoints: Option<SavepointsSpec>,
+
+    /// Secret holding the object-store credentials. Every key of the Secret becomes an environment
+    /// variable of the JobManager and TaskManager containers (for S3: AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, and optionally AWS_REGION and AWS_ENDPOINT). The operator never
+    /// reads the values and never copies them into a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_credentials: Option<SecretReference>,
+
+    /// Fjord configuration entries passed to the JobManager and TaskManagers through a ConfigMap.
+    /// Entries the operator manages itself (parallelism, storage locations, restore path) are set
+    /// from the typed fields above and win over entries with the same key here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configuration: BTreeMap<String, String>,
+
+    /// Pod template merged into both the JobManager and the TaskManager pods (for example
+    /// serviceAccountName, nodeSelector, tolerations, extra volumes or sidecars). Lists of named
+    /// items (containers, volumes, env, ports, volumeMounts) merge by name; the container named
+    /// `fjord` is the main container. Checked against the Kubernetes Pod schema by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub pod_template: Option<serde_json::Value>,
+}
+
+/// When the kubelet pulls the image (the Kubernetes imagePullPolicy).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ImagePullPolicy {
+    /// Pull on every pod start.
+    Always,
+    /// Pull only when the image is not on the node.
+    IfNotPresent,
+    /// Never pull; the image must be on the node.
+    Never,
+}
+
+impl ImagePullPolicy {
+    /// The Kubernetes spelling of the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "Always",
+            Self::IfNotPresent => "IfNotPresent",
+            Self::Never => "Never",
+        }
+    }
+}
+
+/// The job to run and how to upgrade it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(
+    validation = Rule::new("!has(self.maxParallelism) || self.maxParallelism >= self.parallelism")
+        .message("spec.job.maxParallelism must be greater than or equal to spec.job.parallelism")
+        .field_path(".maxParallelism")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    /// Name of the job in the image's job registry.
+    #[schemars(length(min = 1))]
+    pub name: String,
+
+    /// Arguments passed to the job's builder function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+
+    /// Number of parallel subtasks of each operator. Changing it rescales the job through the
+    /// upgrade mode (a savepoint and a redeploy at the new parallelism for `savepoint`).
+    /// `kubectl scale streamjob NAME --replicas N` sets this field.
+    #[serde(default = "default_parallelism")]
+    #[schemars(range(min = 1))]
+    pub parallelism: i32,
+
+    /// Maximum parallelism: the number of key groups keyed state is split into. It bounds how far
+    /// the job can be rescaled and cannot change without losing keyed state. Defaults to 128.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32768))]
+    pub max_parallelism: Option<i32>,
+
+    /// How a running job is stopped and restarted when the spec changes: `savepoint` (stop with a
+    /// savepoint and restore from it; the default), `last-state` (restore from the latest completed
+    /// checkpoint) or `stateless` (start with empty state). The operator never falls back from
+    /// one mode to another on its own.
+    #[serde(default)]
+    pub upgrade_mode: UpgradeMode,
+
+    /// Desired state: `running`, or `suspended` to stop the job (through the upgrade mode) and
+    /// remove its pods until it is set back to `running`.
+    #[serde(default)]
+    pub state: DesiredJobState,
+
+    /// Savepoint or checkpoint to restore from on the first deployment only. Later deployments
+    /// restore from what the operator recorded in status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.job.initialSavepointPath must be a URL with scheme s3://, file:// or memory://"))]
+    pub initial_savepoint_path: Option<String>,
+
+    /// Allow restoring from a snapshot that contains state for operators the job no longer has.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_non_restored_state: bool,
+
+    /// Change this value to take a manual savepoint of the running job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_trigger_nonce: Option<i64>,
+
+    /// Change this value to restart the job through its upgrade mode without other spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_nonce: Option<i64>,
+}
+
+fn default_parallelism() -> i32 {
+    1
+}
+
+/// How a running job is stopped and restarted when its spec changes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeMode {
+    /// Start the new job with empty state.
+    Stateless,
+    /// Stop the job with a savepoint and restore the new job from it. A failed savepoint leaves
+    /// the old job running.
+    #[default]
+    Savepoint,
+    /// Cancel the job and restore the new job from its latest completed checkpoint.
+    LastState,
+}
+
+impl UpgradeMode {
+    /// The manifest spelling of the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stateless => "stateless",
+            Self::Savepoint => "savepoint",
+            Self::LastState => "last-state",
+        }
+    }
+}
+
+/// Desired state of the job.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DesiredJobState {
+    /// The job runs.
+    #[default]
+    Running,
+    /// The job is stopped (through the upgrade mode) and its pods are removed.
+    Suspended,
+}
+
+/// The JobManager pod.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobManagerSpec {
+    /// CPU and memory requests and limits of the JobManager container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Number of JobManager pods. Only 1 is supported in v1alpha1; a restarted JobManager recovers
+    /// the job from the latest completed checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == 1").message("spec.jobManager.replicas must be 1: standby JobManagers are not supported in v1alpha1"))]
+    pub replicas: Option<i32>,
+
+    /// Pod template merged into the JobManager pod after spec.podTemplate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub pod_template: Option<serde_json::Value>,
+}
+
+/// The TaskManager pods.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagerSpec {
+    /// CPU and memory requests and limits of each TaskManager container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Number of TaskManager pods. Defaults to ceil(parallelism / slots), which follows rescaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub replicas: Option<i32>,
+
+    /// Task slots per TaskManager. Defaults to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub slots: Option<i32>,
+
+    /// Pod template merged into the TaskManager pods after spec.podTemplate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub pod_template: Option<serde_json::Value>,
+}
+
+/// Periodic checkpoints.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointingSpec {
+    /// Time between the start of two checkpoints, as a duration such as `10s`, `1m` or `1h30m`.
+    /// Defaults to 10s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("spec.checkpointing.interval must be a positive duration such as 10s, 1m or 1h30m"))]
+    pub interval: Option<Duration>,
+
+    /// Processing guarantee: `exactly-once` (aligned barriers; the default) or `at-least-once`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CheckpointMode>,
+
+    /// Where checkpoints are written: `s3://bucket/prefix`, `file:///path` or `memory://`
+    /// (memory only makes sense on a laptop). Required for `last-state` upgrades.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.checkpointing.storage must be a URL with scheme s3://, file:// or memory://"))]
+    pub storage: Option<String>,
+
+    /// Number of completed checkpoints kept in storage. Defaults to 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub retained: Option<i32>,
+}
+
+/// The processing guarantee of checkpoints.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckpointMode {
+    /// Aligned barriers: each record affects state exactly once.
+    #[default]
+    ExactlyOnce,
+    /// Unaligned progress: records may affect state more than once after a failure.
+    AtLeastOnce,
+}
+
+impl CheckpointMode {
+    /// The manifest spelling of the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExactlyOnce => "exactly-once",
+            Self::AtLeastOnce => "at-least-once",
+        }
+    }
+}
+
+/// Savepoints.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SavepointsSpec {
+    /// Where savepoints are written. Defaults to `<spec.checkpointing.storage>/savepoints`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.savepoints.directory must be a URL with scheme s3://, file:// or memory://"))]
+    pub directory: Option<String>,
+
+    /// Take a savepoint this often while the job runs, as a duration such as `1h`. Unset means no
+    /// periodic savepoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m')").message("spec.savepoints.periodicInterval must be a duration of at least 1m"))]
+    pub periodic_interval: Option<Duration>,
+
+    /// Savepoints the operator keeps in its history. Older ones are removed from the history and
+    /// their files are disposed of. Defaults to 5. The savepoint the current deployment restored
+    /// from is never disposed of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub history_max_count: Option<i32>,
+
+    /// Savepoints older than this are removed from the history and disposed of, as a duration
+    /// such as `168h`; the most recent savepoint is always kept. Unset means no age limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("spec.savepoints.historyMaxAge must be a positive duration such as 168h"))]
+    pub history_max_age: Option<Duration>,
+
+    /// Take a savepoint before the StreamJob is deleted. If the JobManager does not answer, the
+    /// deletion goes on without a savepoint after spec.savepoints.onDeleteTimeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_delete: Option<bool>,
+
+    /// How long deletion waits for the savepoint on delete before going on without it. Defaults
+    /// to 5m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("spec.savepoints.onDeleteTimeout must be a positive duration such as 5m"))]
+    pub on_delete_timeout: Option<Duration>,
+}
+
+/// Reference to a Secret in the StreamJob's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReference {
+    /// Name of the Secret.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+impl StreamJobSpec {
+    /// Default checkpoint interval when `spec.checkpointing.interval` is unset.
+    pub const DEFAULT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+    /// Default maximum parallelism when `spec.job.maxParallelism` is unset.
+    pub const DEFAULT_MAX_PARALLELISM: i32 = 128;
+    /// Default number of savepoints kept in the history.
+    pub const DEFAULT_HISTORY_MAX_COUNT: i32 = 5;
+    /// Default bound on the savepoint-on-delete wait.
+    pub const DEFAULT_ON_DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+    /// Task slots per TaskManager (default 1).
+    pub fn slots(&self) -> i32 {
+        self.task_manager
+            .as_ref()
+            .and_then(|t| t.slots)
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Number of TaskManager pods: the explicit `spec.taskManager.replicas`, or just enough pods
+    /// for `parallelism` subtasks.
+    pub fn task_manager_replicas(&self) -> i32 {
+        if let Some(r) = self.task_manager.as_ref().and_then(|t| t.replicas) {
+            return r;
+        }
+        let slots = self.slots();
+        let p = self.job.parallelism.max(1);
+        (p + slots - 1) / slots
+    }
+
+    /// Maximum parallelism (default [`Self::DEFAULT_MAX_PARALLELISM`], never below parallelism).
+    pub fn max_parallelism(&self) -> i32 {
+        self.job
+            .max_parallelism
+            .unwrap_or(Self::DEFAULT_MAX_PARALLELISM.max(self.job.parallelism))
+    }
+
+    /// Checkpoint storage URL, if any.
+    pub fn checkpoint_storage(&self) -> Option<&str> {
+        self.checkpointing.as_ref()?.storage.as_deref()
+    }
+
+    /// Where savepoints are written: `spec.savepoints.directory`, else
+    /// `<spec.checkpointing.storage>/savepoints`, else `None`.
+    pub fn savepoint_directory(&self) -> Option<String> {
+        if let Some(d) = self.savepoints.as_ref().and_then(|s| s.directory.clone()) {
+            return Some(d);
+        }
+        self.checkpoint_storage()
+            .map(|s| format!("{}/savepoints", s.trim_end_matches('/')))
+    }
+
+    /// Whether a savepoint is taken before deletion.
+    pub fn savepoint_on_delete(&self) -> bool {
+        self.savepoints
+            .as_ref()
+            .and_then(|s| s.on_delete)
+            .unwrap_or(false)
+    }
+
+    /// Bound on the savepoint-on-delete wait.
+    pub fn on_delete_timeout(&self) -> std::time::Duration {
+        self.savepoints
+            .as_ref()
+            .and_then(|s| s.on_delete_timeout)
+            .map(std::time::Duration::from)
+            .unwrap_or(Self::DEFAULT_ON_DELETE_TIMEOUT)
+    }
+
+    /// Interval of periodic savepoints, if enabled.
+    pub fn periodic_savepoint_interval(&self) -> Option<std::time::Duration> {
+        self.savepoints
+            .as_ref()?
+            .periodic_interval
+            .map(std::time::Duration::from)
+    }
+
+    /// Maximum number of savepoints kept in the history.
+    pub fn history_max_count(&self) -> usize {
+        self.savepoints
+            .as_ref()
+            .and_then(|s| s.history_max_count)
+            .unwrap_or(Self::DEFAULT_HISTORY_MAX_COUNT)
+            .max(1) as usize
+    }
+
+    /// Maximum age of savepoints kept in the history, if limited.
+    pub fn history_max_age(&self) -> Option<std::time::Duration> {
+        self.savepoints
+            .as_ref()?
+            .history_max_age
+            .map(std::time::Duration::from)
+    }
+}

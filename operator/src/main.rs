@@ -1,0 +1,2 @@
+//! The `fjord-operator` binary (work in progress).
+fn main() {}
