@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(groups, PINNED_GROUPS);
     }
 
-    const PINNED_GROUPS: [usize; 4] = [0, 0, 0, 0];
+    const PINNED_GROUPS: [usize; 4] = [85, 53, 85, 18];
 
     #[test]
     fn default_max_parallelism_follows_flink() {
