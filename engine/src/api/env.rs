@@ -66,6 +66,7 @@ pub(crate) struct EnvInner {
 /// ```
 /// use fjord::StreamExecutionEnvironment;
 /// let env = StreamExecutionEnvironment::new();
+/// env.set_parallelism(1);
 /// let doubled = env.from_collection(vec![1, 2, 3]).map(|x: i32| x * 2).collect();
 /// env.execute("doubling").unwrap();
 /// assert_eq!(doubled.values(), vec![2, 4, 6]);
