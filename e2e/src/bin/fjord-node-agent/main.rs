@@ -44,6 +44,7 @@ fn main() -> anyhow::Result<()> {
     }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
+        .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn")),

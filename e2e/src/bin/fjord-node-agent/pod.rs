@@ -121,6 +121,8 @@ struct Runner {
     conditions: Conditions,
     start_time: Time,
     last_status: Option<serde_json::Value>,
+    /// The Pod was already terminal when the agent saw it: report nothing, only finalize.
+    frozen: bool,
     exits_tx: mpsc::UnboundedSender<ExitEvent>,
 }
 
@@ -182,6 +184,7 @@ pub async fn run(
         conditions: Conditions::default(),
         start_time: now_time(),
         last_status: None,
+        frozen: already_done,
         exits_tx,
     };
     tracing::info!(pod = %r.key(), node = %r.node, "pod assigned");
@@ -469,6 +472,9 @@ impl Runner {
     }
 
     async fn publish_status(&mut self) {
+        if self.frozen {
+            return;
+        }
         let ip = self.ip.map(|i| i.to_string());
         let phase = self.phase();
         let status = crate::status::build(
