@@ -32,6 +32,7 @@
 //!   direct calls through the `Output` trait.
 //! - [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners.
 //! - [`state`]: keyed state organised by key group; [`keygroup`]: key-group math.
+//! - [`job`]: named jobs and their arguments (the registry a worker binary carries).
 //! - [`types`], [`context`], [`printable`], [`error`]: shared vocabulary, depending on nothing
 //!   else in the crate.
 
@@ -44,6 +45,7 @@ pub mod graph_plan {
     pub use crate::runtime::jobgraph::{DEFAULT_SLOT_SHARING_GROUP, EdgePlan, JobPlan, VertexPlan};
 }
 pub(crate) mod graph;
+pub mod job;
 pub mod keygroup;
 pub(crate) mod operators;
 pub mod printable;
@@ -61,6 +63,7 @@ pub use api::side_output::OutputTag;
 pub use api::tuple::Field;
 pub use context::RuntimeContext;
 pub use error::{BoxError, FjordError, Result, TaskLocation};
+pub use job::{JobArgs, JobFn, JobRegistry};
 pub use functions::{
     CoFlatMapFunction, CoFns, CoMapFunction, FilterFunction, FlatMapFunction, MapFunction, ReduceFunction,
 };

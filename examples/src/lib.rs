@@ -1,1 +1,73 @@
-//! Example jobs.
+//! Example Fjord jobs, registered under the names `fjord run` knows.
+//!
+//! Every job takes Flink-style `--key value` arguments, prints its result to stdout, or
+//! writes it with `--output <path>` (a file at parallelism 1, else a directory of files
+//! `1`, `2`, ...).
+
+pub mod connected;
+pub mod keyed_aggregations;
+pub mod partitioning;
+pub mod side_outputs;
+pub mod socket_wordcount;
+pub mod transformations;
+pub mod wordcount;
+
+use fjord::{DataStream, JobArgs, JobRegistry, Printable, Result, WriteMode};
+
+/// All example jobs.
+pub fn registry() -> JobRegistry {
+    let mut r = JobRegistry::new();
+    r.register(
+        "wordcount",
+        "counts words of a file or directory: --input <path> [--output <path>] (Flink's WordCount)",
+        wordcount::build,
+    )
+    .register(
+        "socket-wordcount",
+        "counts words read from a TCP socket: --hostname <host> --port <port> [--output <path>]",
+        socket_wordcount::build,
+    )
+    .register("transformations", "map, filter and flat_map over a sequence: [--count N] [--output <path>]", transformations::build)
+    .register(
+        "keyed-aggregations",
+        "rolling sum, min, min_by and max_by over sensor readings: [--output <path>]",
+        keyed_aggregations::build,
+    )
+    .register(
+        "partitioning",
+        "which subtask sees which record under rebalance, rescale, broadcast and a custom partitioner: [--output <path>]",
+        partitioning::build,
+    )
+    .register("connected-streams", "union and connect (CoMap, CoFlatMap) of two streams: [--output <path>]", connected::build)
+    .register("side-outputs", "splits a stream with side outputs: [--output <path>]", side_outputs::build);
+    r
+}
+
+/// Prints the stream, or writes it to `--output` when given.
+pub fn emit<T: fjord::Data + Printable>(stream: &DataStream<T>, args: &JobArgs, name: &str) -> Result<()> {
+    match args.get("output") {
+        Some(path) => {
+            let mode = if args.has("overwrite") { WriteMode::Overwrite } else { WriteMode::NoOverwrite };
+            stream.write_as_text_with_mode(path, mode).name(&format!("Sink: {name}"));
+        }
+        None => {
+            stream.print().name(&format!("Sink: {name}"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads every file a text sink wrote (a file, or a directory of part files) as lines.
+pub fn read_output(path: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    if path.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(path)?.collect::<std::io::Result<Vec<_>>>()?;
+        files.sort_by_key(|e| e.file_name());
+        for f in files {
+            lines.extend(std::fs::read_to_string(f.path())?.lines().map(str::to_string));
+        }
+    } else {
+        lines.extend(std::fs::read_to_string(path)?.lines().map(str::to_string));
+    }
+    Ok(lines)
+}
