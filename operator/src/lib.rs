@@ -1,2 +1,39 @@
-//! The Fjord Kubernetes operator (work in progress: desired objects, lifecycle and reconcile
-//! loop land in the next commits).
+//! The Fjord Kubernetes operator: turns StreamJobs into JobManager and TaskManager workloads and
+//! drives their deployments, upgrades, savepoints, suspend/resume, rescaling and deletion.
+//!
+//! Modules, and which may use which:
+//! - [`lifecycle`]: the state machine. A pure function from (spec, status, observations, time)
+//!   to (next status, actions, events). Uses [`savepoints`], [`conditions`] and the data types
+//!   of [`jobmanager`]; never performs I/O.
+//! - [`savepoints`]: the savepoint history and its retention. Pure.
+//! - [`conditions`]: the Ready / Progressing / Degraded conditions. Pure.
+//! - [`resources`]: the desired child objects, built by pure functions. Uses [`podtemplate`].
+//! - [`podtemplate`]: merging pod template overrides. Pure.
+//! - [`validation`]: checks the schema cannot express, reported as a Degraded condition.
+//! - [`jobmanager`]: the [`jobmanager::JobManagerApi`] trait the operator drives the JobManager
+//!   through, and its data types.
+//! - [`controller`]: the kube-rs wiring: observe, decide, write status, act. The only module
+//!   that talks to the Kubernetes API (with [`leader`]).
+//! - [`leader`]: leader election on a coordination.k8s.io Lease.
+//! - [`metrics`]: the operator's Prometheus metrics.
+//! - [`error`]: the crate's one error type.
+
+pub mod conditions;
+pub mod controller;
+pub mod error;
+pub mod jobmanager;
+pub mod leader;
+pub mod lifecycle;
+pub mod metrics;
+pub mod podtemplate;
+pub mod resources;
+pub mod savepoints;
+pub mod validation;
+
+pub use error::Error;
+
+/// The field manager used for every server-side apply and status patch.
+pub const FIELD_MANAGER: &str = "fjord-operator";
+
+/// The finalizer the operator puts on StreamJobs.
+pub const FINALIZER: &str = "fjord.dev/finalizer";

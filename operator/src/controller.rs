@@ -1,0 +1,489 @@
+//! The kube-rs wiring: watch StreamJobs and their children, and on each pass observe, decide,
+//! write the status, then act.
+//!
+//! [`reconcile`] is a free function `(Arc<StreamJob>, Arc<Context>) -> Result<Action>`. The order
+//! inside a pass is what makes the status a write-ahead log: the decided status is written (server
+//! side apply on the status subresource) *before* any action is carried out. Children are applied
+//! with server-side apply under [`crate::FIELD_MANAGER`]. Failures never crash the process: they
+//! are logged, counted, written as a `Degraded` condition and retried with backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fjord_crds::{StreamJob, StreamJobSpec, StreamJobStatus};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::{Action as ControllerAction, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::jobmanager::{JobManagerApi, JobManagerEndpoint};
+use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
+use crate::metrics::Metrics;
+use crate::resources::{self, Component};
+use crate::{Error, FIELD_MANAGER, FINALIZER, validation};
+
+/// Shared state of the controller.
+pub struct Context<J> {
+    /// Kubernetes client.
+    pub client: Client,
+    /// The JobManager client.
+    pub jobmanager: J,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Timeouts of the lifecycle.
+    pub settings: Settings,
+}
+
+impl<J> Context<J> {
+    /// A context publishing Events as `fjord-operator` from `instance` (the pod name).
+    pub fn new(
+        client: Client,
+        jobmanager: J,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            jobmanager,
+            metrics,
+            settings,
+        }
+    }
+}
+
+/// Run the controller for the given namespaces (all namespaces if empty) until a shutdown
+/// signal.
+pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>) {
+    let apis: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.into_iter().map(Some).collect()
+    };
+    let controllers = apis.into_iter().map(|ns| {
+        let client = ctx.client.clone();
+        let ctx = ctx.clone();
+        async move {
+            let (jobs, deployments, services, config_maps) = match &ns {
+                Some(ns) => (
+                    Api::<StreamJob>::namespaced(client.clone(), ns),
+                    Api::<Deployment>::namespaced(client.clone(), ns),
+                    Api::<Service>::namespaced(client.clone(), ns),
+                    Api::<ConfigMap>::namespaced(client.clone(), ns),
+                ),
+                None => (
+                    Api::all(client.clone()),
+                    Api::all(client.clone()),
+                    Api::all(client.clone()),
+                    Api::all(client.clone()),
+                ),
+            };
+            let children =
+                watcher::Config::default().labels("app.kubernetes.io/managed-by=fjord-operator");
+            Controller::new(jobs, watcher::Config::default())
+                .owns(deployments, children.clone())
+                .owns(services, children.clone())
+                .owns(config_maps, children)
+                .shutdown_on_signal()
+                .run(reconcile, error_policy, ctx)
+                .for_each(|result| async move {
+                    if let Err(e) = result {
+                        warn!(error = %e, "reconcile failed");
+                    }
+                })
+                .await;
+        }
+    });
+    futures::future::join_all(controllers).await;
+}
+
+/// Reconcile one StreamJob: observe, decide, write status, act.
+///
+/// # Errors
+/// Kubernetes API failures; the StreamJob then gets a `Degraded` condition and is retried by
+/// [`error_policy`].
+pub async fn reconcile<J: JobManagerApi>(
+    job: Arc<StreamJob>,
+    ctx: Arc<Context<J>>,
+) -> Result<ControllerAction, Error> {
+    let started = Instant::now();
+    let key = format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any());
+    let span = info_span!("reconcile", streamjob = %key, generation = job.metadata.generation);
+    let result = reconcile_pass(&job, &ctx).instrument(span).await;
+    let failure = result.as_ref().err().map(Error::metric_label);
+    ctx.metrics.reconciled(started.elapsed(), failure);
+    if let Err(e) = &result {
+        report_failure(&job, &ctx, e).await;
+    }
+    result
+}
+
+/// Requeue with a bounded backoff after a failed pass.
+pub fn error_policy<J: JobManagerApi>(
+    _job: Arc<StreamJob>,
+    error: &Error,
+    _ctx: Arc<Context<J>>,
+) -> ControllerAction {
+    let delay = match error {
+        Error::InvalidSpec { .. } | Error::Build { .. } => Duration::from_secs(60),
+        _ => Duration::from_secs(10),
+    };
+    ControllerAction::requeue(delay)
+}
+
+async fn reconcile_pass<J: JobManagerApi>(
+    job: &StreamJob,
+    ctx: &Context<J>,
+) -> Result<ControllerAction, Error> {
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let name = job.name_any();
+    let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), &ns);
+    let deleting = job.metadata.deletion_timestamp.is_some();
+    let has_finalizer = job.finalizers().iter().any(|f| f == FINALIZER);
+    if deleting && !has_finalizer {
+        ctx.metrics.job_state(&format!("{ns}/{name}"), None);
+        return Ok(ControllerAction::await_change());
+    }
+    if !deleting && !has_finalizer {
+        // Before anything exists, so deletion always passes through the operator.
+        let mut finalizers = job.finalizers().to_vec();
+        finalizers.push(FINALIZER.into());
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
+        )
+        .await
+        .map_err(Error::kube("adding the finalizer"))?;
+    }
+
+    let status = job.status.clone().unwrap_or_default();
+    let observed = observe(job, &status, ctx).await?;
+    let spec_errors = validation::validate(&job.spec);
+    let decision = lifecycle::decide(&Input {
+        spec: &job.spec,
+        generation: job.metadata.generation.unwrap_or(0),
+        deleting,
+        status: &status,
+        observed: &observed,
+        spec_errors: &spec_errors,
+        now: Timestamp::now(),
+        settings: &ctx.settings,
+    });
+    let mut new_status = decision.status.clone();
+    new_status.selector = Some(resources::selector_string(&name));
+
+    // Write-ahead: the status says what is about to happen before it happens.
+    write_status(&api, &name, &new_status).await?;
+    ctx.metrics
+        .job_state(&format!("{ns}/{name}"), Some(new_status.lifecycle_state));
+    publish_events(job, ctx, &decision).await;
+    info!(
+        state = new_status.lifecycle_state.as_str(),
+        job_state = ?new_status.job_state,
+        actions = ?decision.actions.iter().map(action_name).collect::<Vec<_>>(),
+        "reconciled"
+    );
+
+    for action in &decision.actions {
+        if let Err(e) = execute(job, ctx, &api, &new_status, action).await {
+            match e {
+                // The JobManager being away is an expected state; the next pass observes it.
+                Error::JobManagerUnreachable { .. } | Error::JobManagerApi { .. } => {
+                    warn!(action = action_name(action), error = %e, "JobManager action failed; will retry");
+                    publish(job, ctx, true, "JobManagerActionFailed", e.to_string()).await;
+                }
+                other => return Err(other),
+            }
+        }
+    }
+    if decision.actions.contains(&Action::RemoveFinalizer) {
+        ctx.metrics.job_state(&format!("{ns}/{name}"), None);
+        return Ok(ControllerAction::await_change());
+    }
+    Ok(ControllerAction::requeue(decision.requeue))
+}
+
+/// Gather this pass's observations.
+async fn observe<J: JobManagerApi>(
+    job: &StreamJob,
+    status: &StreamJobStatus,
+    ctx: &Context<J>,
+) -> Result<Observed, Error> {
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let name = job.name_any();
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut cluster_present = false;
+    for c in [Component::JobManager, Component::TaskManager] {
+        let found = deployments
+            .get_opt(&resources::workload_name(&name, c))
+            .await
+            .map_err(Error::kube(
+                "reading the JobManager and TaskManager Deployments",
+            ))?;
+        cluster_present |= found.is_some();
+    }
+    let endpoint = JobManagerEndpoint {
+        base_url: resources::rest_base_url(&name, &ns),
+    };
+    let job_manager = if !cluster_present {
+        JobManagerView::Unreachable("no JobManager is deployed".into())
+    } else {
+        match ctx.jobmanager.job(&endpoint).await {
+            Ok(Some(info)) => JobManagerView::Job(info),
+            Ok(None) => JobManagerView::NoJob,
+            Err(e) => JobManagerView::Unreachable(e.to_string()),
+        }
+    };
+    let job_id = match &job_manager {
+        JobManagerView::Job(j) => Some(j.id.clone()),
+        _ => status.job_id.clone(),
+    };
+    let mut savepoint = None;
+    let mut latest_checkpoint = None;
+    if let (JobManagerView::Job(_), Some(job_id)) = (&job_manager, &job_id) {
+        if let Some(trigger) = lifecycle::watched_trigger(status) {
+            savepoint = ctx
+                .jobmanager
+                .savepoint_status(&endpoint, job_id, trigger)
+                .await
+                .map_err(|e| warn!(error = %e, "could not read the savepoint status"))
+                .ok();
+        }
+        latest_checkpoint = ctx
+            .jobmanager
+            .latest_checkpoint(&endpoint, job_id)
+            .await
+            .map_err(|e| warn!(error = %e, "could not read the latest checkpoint"))
+            .ok()
+            .flatten();
+    }
+    Ok(Observed {
+        job_manager,
+        cluster_present,
+        savepoint,
+        latest_checkpoint,
+    })
+}
+
+async fn write_status(
+    api: &Api<StreamJob>,
+    name: &str,
+    status: &StreamJobStatus,
+) -> Result<(), Error> {
+    // Server-side apply of the whole status: fields the operator stops setting are removed.
+    let patch = json!({
+        "apiVersion": "fjord.dev/v1alpha1",
+        "kind": "StreamJob",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::kube("writing the status"))?;
+    Ok(())
+}
+
+async fn execute<J: JobManagerApi>(
+    job: &StreamJob,
+    ctx: &Context<J>,
+    api: &Api<StreamJob>,
+    status: &StreamJobStatus,
+    action: &Action,
+) -> Result<(), Error> {
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let name = job.name_any();
+    let endpoint = JobManagerEndpoint {
+        base_url: resources::rest_base_url(&name, &ns),
+    };
+    let jm = &ctx.jobmanager;
+    match action {
+        Action::ApplyCluster => {
+            let deployed: StreamJobSpec = match &status.last_reconciled_spec {
+                Some(v) => serde_json::from_value(v.clone()).map_err(|source| Error::Serde {
+                    what: "status.lastReconciledSpec".into(),
+                    source,
+                })?,
+                None => job.spec.clone(),
+            };
+            let desired = resources::desired(job, &deployed, status.restore_path.as_deref())?;
+            apply(&ctx.client, &ns, &desired.config_map).await?;
+            apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
+            apply(&ctx.client, &ns, &desired.jobmanager).await?;
+            apply(&ctx.client, &ns, &desired.taskmanager).await?;
+        }
+        Action::DeleteCluster => {
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+            for c in [Component::TaskManager, Component::JobManager] {
+                match deployments
+                    .delete(
+                        &resources::workload_name(&name, c),
+                        &DeleteParams::foreground(),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => {
+                        return Err(Error::kube("deleting the old JobManager and TaskManagers")(
+                            e,
+                        ));
+                    }
+                }
+            }
+        }
+        Action::StopWithSavepoint {
+            job_id,
+            trigger_id,
+            directory,
+        } => {
+            jm.stop_with_savepoint(&endpoint, job_id, trigger_id, directory)
+                .await?
+        }
+        Action::TriggerSavepoint {
+            job_id,
+            trigger_id,
+            directory,
+        } => {
+            jm.trigger_savepoint(&endpoint, job_id, trigger_id, directory)
+                .await?
+        }
+        Action::CancelJob { job_id } => jm.cancel(&endpoint, job_id).await?,
+        Action::DisposeSavepoints { paths } => {
+            let mut remaining = Vec::new();
+            for path in paths {
+                if let Err(e) = jm.dispose_savepoint(&endpoint, path).await {
+                    warn!(path, error = %e, "could not dispose of a savepoint; will retry");
+                    remaining.push(path.clone());
+                }
+            }
+            if remaining.len() != paths.len() {
+                let mut s = status.clone();
+                s.savepoints_pending_disposal
+                    .retain(|p| remaining.contains(p) || !paths.contains(p));
+                write_status(api, &name, &s).await?;
+            }
+        }
+        Action::RemoveFinalizer => {
+            let finalizers: Vec<String> = job
+                .finalizers()
+                .iter()
+                .filter(|f| *f != FINALIZER)
+                .cloned()
+                .collect();
+            api.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
+            )
+            .await
+            .map_err(Error::kube("removing the finalizer"))?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply<K>(client: &Client, ns: &str, object: &K) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let name = object.meta().name.clone().unwrap_or_default();
+    let mut value = serde_json::to_value(object).map_err(|source| Error::Serde {
+        what: format!("{} {name}", K::kind(&())),
+        source,
+    })?;
+    value["apiVersion"] = json!(K::api_version(&()));
+    value["kind"] = json!(K::kind(&()));
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&value),
+    )
+    .await
+    .map_err(Error::kube(format!("applying {} {name}", K::kind(&()))))?;
+    Ok(())
+}
+
+async fn publish_events<J>(job: &StreamJob, ctx: &Context<J>, decision: &Decision) {
+    for e in &decision.events {
+        publish(job, ctx, e.warning, e.reason, e.message.clone()).await;
+    }
+}
+
+async fn publish<J>(job: &StreamJob, ctx: &Context<J>, warning: bool, reason: &str, note: String) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &job.object_ref(&())).await {
+        warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
+/// Best effort: put the failure on the StreamJob as `Degraded` and an Event, so users see it
+/// with kubectl instead of in the operator's logs only.
+async fn report_failure<J>(job: &StreamJob, ctx: &Context<J>, error: &Error) {
+    let Some(ns) = job.namespace() else { return };
+    let name = job.name_any();
+    warn!(streamjob = %format!("{ns}/{name}"), error = %error, "reconcile failed");
+    let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut status = job.status.clone().unwrap_or_default();
+    let message = error.to_string();
+    status.error = Some(message.clone());
+    crate::conditions::update(
+        &mut status,
+        Some(&("ReconcileError", message.clone())),
+        Timestamp::now(),
+    );
+    if let Err(e) = write_status(&api, &name, &status).await {
+        warn!(error = %e, "could not write the Degraded condition");
+    }
+    publish(job, ctx, true, "ReconcileError", message).await;
+}
+
+fn action_name(a: &Action) -> &'static str {
+    match a {
+        Action::ApplyCluster => "ApplyCluster",
+        Action::DeleteCluster => "DeleteCluster",
+        Action::StopWithSavepoint { .. } => "StopWithSavepoint",
+        Action::TriggerSavepoint { .. } => "TriggerSavepoint",
+        Action::CancelJob { .. } => "CancelJob",
+        Action::DisposeSavepoints { .. } => "DisposeSavepoints",
+        Action::RemoveFinalizer => "RemoveFinalizer",
+    }
+}

@@ -1,0 +1,174 @@
+//! The operator's view of a JobManager: the [`JobManagerApi`] trait and its data types.
+//!
+//! The real implementation is a REST client for the JobManager's JSON API under `/v1` on the
+//! JobManager Service; tests use [`fake::FakeJobManager`]. Every call that starts something takes a
+//! trigger ID chosen by the operator and recorded in the StreamJob status first, so a repeated call
+//! (after an operator restart) is deduplicated by the JobManager instead of starting a second
+//! savepoint.
+
+use std::future::Future;
+
+use fjord_crds::{CheckpointRecord, JobState};
+
+use crate::Error;
+
+/// Where a StreamJob's JobManager REST API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobManagerEndpoint {
+    /// Base URL including the API version, e.g. `http://counting-jobmanager.ns.svc:8081/v1`.
+    pub base_url: String,
+}
+
+/// The job as the JobManager reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobInfo {
+    /// Job ID.
+    pub id: String,
+    /// Current job state.
+    pub state: JobState,
+    /// Failure cause, when the job failed.
+    pub failure: Option<String>,
+}
+
+/// What the JobManager knows about a savepoint trigger ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavepointStatus {
+    /// The JobManager has never seen this trigger ID (it was never sent, or the JobManager was
+    /// replaced). Sending it again is safe.
+    Unknown,
+    /// The savepoint is being written.
+    InProgress,
+    /// The savepoint completed at this path.
+    Completed {
+        /// Location of the savepoint.
+        path: String,
+    },
+    /// The savepoint failed; for stop-with-savepoint the job keeps running.
+    Failed {
+        /// Why, as the JobManager says.
+        message: String,
+    },
+}
+
+/// The JobManager REST API as the operator uses it.
+///
+/// Errors: [`Error::JobManagerUnreachable`] when the JobManager does not answer, and
+/// [`Error::JobManagerApi`] when it answers with an error.
+pub trait JobManagerApi: Send + Sync + 'static {
+    /// The job running in this JobManager, or `None` if it has none (yet).
+    fn job(
+        &self,
+        jm: &JobManagerEndpoint,
+    ) -> impl Future<Output = Result<Option<JobInfo>, Error>> + Send;
+
+    /// Start a savepoint of a running job into `directory`. Idempotent per `trigger_id`.
+    fn trigger_savepoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        directory: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Stop the job with a final savepoint into `directory`. If the savepoint fails the job keeps
+    /// running. Idempotent per `trigger_id`.
+    fn stop_with_savepoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        directory: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// What became of the savepoint started with `trigger_id`.
+    fn savepoint_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> impl Future<Output = Result<SavepointStatus, Error>> + Send;
+
+    /// Cancel the job without a savepoint. Cancelling a job that is not running succeeds.
+    fn cancel(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The latest completed checkpoint of the job, if any.
+    fn latest_checkpoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Option<CheckpointRecord>, Error>> + Send;
+
+    /// Delete a savepoint's files. Disposing of a savepoint that no longer exists succeeds.
+    fn dispose_savepoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        path: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// A JobManager client for builds that have no REST client wired in yet: every call reports the
+/// JobManager unreachable, so StreamJobs deploy but never leave Deploying. The real REST client
+/// replaces it.
+#[derive(Debug, Clone, Default)]
+pub struct NoJobManagerClient;
+
+impl NoJobManagerClient {
+    fn err(jm: &JobManagerEndpoint) -> Error {
+        Error::JobManagerUnreachable {
+            endpoint: jm.base_url.clone(),
+            message: "this operator build has no JobManager REST client".into(),
+        }
+    }
+}
+
+impl JobManagerApi for NoJobManagerClient {
+    async fn job(&self, jm: &JobManagerEndpoint) -> Result<Option<JobInfo>, Error> {
+        Err(Self::err(jm))
+    }
+    async fn trigger_savepoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<(), Error> {
+        Err(Self::err(jm))
+    }
+    async fn stop_with_savepoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<(), Error> {
+        Err(Self::err(jm))
+    }
+    async fn savepoint_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        _: &str,
+        _: &str,
+    ) -> Result<SavepointStatus, Error> {
+        Err(Self::err(jm))
+    }
+    async fn cancel(&self, jm: &JobManagerEndpoint, _: &str) -> Result<(), Error> {
+        Err(Self::err(jm))
+    }
+    async fn latest_checkpoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        _: &str,
+    ) -> Result<Option<CheckpointRecord>, Error> {
+        Err(Self::err(jm))
+    }
+    async fn dispose_savepoint(&self, jm: &JobManagerEndpoint, _: &str) -> Result<(), Error> {
+        Err(Self::err(jm))
+    }
+}
+
+#[cfg(test)]
+pub mod fake;

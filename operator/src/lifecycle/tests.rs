@@ -1,0 +1,1148 @@
+use fjord_crds::CheckpointRecord;
+use serde_json::json;
+
+use super::*;
+use crate::jobmanager::fake::FakeJobManager;
+use crate::jobmanager::{JobManagerApi, JobManagerEndpoint};
+
+const BASE: &str = r#"
+image: fjord/fjord:0.1.0
+job: {name: counting, args: ["--rate", "1"], parallelism: 2, upgradeMode: savepoint}
+checkpointing: {storage: "s3://b/cp"}
+savepoints: {directory: "s3://b/sp", historyMaxCount: 3}
+"#;
+
+fn spec_with(pointer: &str, value: serde_json::Value) -> StreamJobSpec {
+    let mut v: serde_json::Value = serde_yaml::from_str(BASE).unwrap();
+    *v.pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("{pointer}")) = value;
+    serde_json::from_value(v).unwrap()
+}
+
+fn base() -> StreamJobSpec {
+    serde_yaml::from_str(BASE).unwrap()
+}
+
+fn t(s: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + s).unwrap()
+}
+
+fn time(s: i64) -> Time {
+    Time(t(s))
+}
+
+fn job(state: JobState) -> JobManagerView {
+    JobManagerView::Job(JobInfo {
+        id: "job-1".into(),
+        state,
+        failure: (state == JobState::Failed).then(|| "boom".into()),
+    })
+}
+
+fn observed(jm: JobManagerView) -> Observed {
+    Observed {
+        cluster_present: !matches!(jm, JobManagerView::Unreachable(_)),
+        job_manager: jm,
+        savepoint: None,
+        latest_checkpoint: None,
+    }
+}
+
+fn checkpoint(id: i64) -> CheckpointRecord {
+    CheckpointRecord {
+        id,
+        path: format!("s3://b/cp/chk-{id}"),
+        completed_at: None,
+    }
+}
+
+/// The status of a job running `spec` deployed at generation 1.
+fn running(spec: &StreamJobSpec) -> StreamJobStatus {
+    StreamJobStatus {
+        lifecycle_state: LifecycleState::Running,
+        lifecycle_state_since: Some(time(0)),
+        job_state: Some(JobState::Running),
+        job_id: Some("job-1".into()),
+        last_reconciled_spec: Some(serde_json::to_value(spec).unwrap()),
+        last_reconciled_generation: Some(1),
+        ..Default::default()
+    }
+}
+
+fn upgrading(step: UpgradeStep, mode: UpgradeMode) -> StreamJobStatus {
+    let mut s = running(&base());
+    s.lifecycle_state = LifecycleState::Upgrading;
+    s.upgrade = Some(UpgradeStatus {
+        reason: UpgradeReason::SpecChange,
+        mode,
+        step,
+        target_generation: 2,
+        savepoint_trigger_id: (step == UpgradeStep::StoppingWithSavepoint)
+            .then(|| "upgrade-2-1".into()),
+        restore_path: (step == UpgradeStep::TearingDown).then(|| "s3://b/sp/sp-1".into()),
+        started_at: time(100),
+        step_started_at: time(100),
+    });
+    s
+}
+
+struct Case {
+    name: &'static str,
+    spec: StreamJobSpec,
+    generation: i64,
+    deleting: bool,
+    status: StreamJobStatus,
+    observed: Observed,
+    spec_errors: Vec<FieldError>,
+    now: i64,
+    expect_state: LifecycleState,
+    expect_actions: Vec<&'static str>,
+    check: fn(&Decision),
+}
+
+impl Default for Case {
+    fn default() -> Self {
+        Self {
+            name: "",
+            spec: base(),
+            generation: 1,
+            deleting: false,
+            status: StreamJobStatus::default(),
+            observed: observed(job(JobState::Running)),
+            spec_errors: vec![],
+            now: 200,
+            expect_state: LifecycleState::Running,
+            expect_actions: vec![],
+            check: |_| {},
+        }
+    }
+}
+
+fn action_kind(a: &Action) -> &'static str {
+    match a {
+        Action::ApplyCluster => "apply",
+        Action::DeleteCluster => "delete",
+        Action::StopWithSavepoint { .. } => "stop-with-savepoint",
+        Action::TriggerSavepoint { .. } => "trigger-savepoint",
+        Action::CancelJob { .. } => "cancel",
+        Action::DisposeSavepoints { .. } => "dispose",
+        Action::RemoveFinalizer => "remove-finalizer",
+    }
+}
+
+fn run(case: &Case) -> Decision {
+    let settings = Settings::default();
+    decide(&Input {
+        spec: &case.spec,
+        generation: case.generation,
+        deleting: case.deleting,
+        status: &case.status,
+        observed: &case.observed,
+        spec_errors: &case.spec_errors,
+        now: t(case.now),
+        settings: &settings,
+    })
+}
+
+fn degraded(d: &Decision) -> Option<(String, String)> {
+    conditions::get(&d.status, conditions::DEGRADED)
+        .filter(|c| c.status == "True")
+        .map(|c| (c.reason.clone(), c.message.clone()))
+}
+
+fn cases() -> Vec<Case> {
+    let changed = spec_with("/job/args", json!(["--rate", "2"]));
+    let last_state = |s: StreamJobSpec| {
+        let mut s = s;
+        s.job.upgrade_mode = UpgradeMode::LastState;
+        s
+    };
+    let stateless = |s: StreamJobSpec| {
+        let mut s = s;
+        s.job.upgrade_mode = UpgradeMode::Stateless;
+        s
+    };
+    let suspended = {
+        let mut s = base();
+        s.job.state = DesiredJobState::Suspended;
+        s
+    };
+    vec![
+        Case {
+            name: "created: records the spec before deploying from the initial savepoint",
+            spec: spec_with("/job/args", json!(["--rate", "1"]))
+                .tap(|s| s.job.initial_savepoint_path = Some("s3://b/sp/initial".into())),
+            observed: observed(JobManagerView::Unreachable("none".into())),
+            expect_state: LifecycleState::Deploying,
+            expect_actions: vec!["apply"],
+            check: |d| {
+                assert!(d.status.last_reconciled_spec.is_some());
+                assert_eq!(d.status.last_reconciled_generation, Some(1));
+                assert_eq!(d.status.restore_path.as_deref(), Some("s3://b/sp/initial"));
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "created suspended: nothing is deployed",
+            spec: suspended.clone(),
+            observed: observed(JobManagerView::Unreachable("none".into())),
+            expect_state: LifecycleState::Suspended,
+            ..Default::default()
+        },
+        Case {
+            name: "created with an invalid spec: Degraded, nothing deployed",
+            spec_errors: vec![FieldError {
+                field: "spec.configuration.s3.secret-key".into(),
+                message: "looks like a credential".into(),
+            }],
+            observed: observed(JobManagerView::Unreachable("none".into())),
+            expect_state: LifecycleState::Created,
+            check: |d| {
+                let (reason, msg) = degraded(d).unwrap();
+                assert_eq!(reason, "InvalidSpec");
+                assert!(msg.contains("spec.configuration.s3.secret-key"));
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "deploying: job runs",
+            status: running(&base()).tap(|s| s.lifecycle_state = LifecycleState::Deploying),
+            expect_actions: vec!["apply"],
+            check: |d| {
+                let ready = conditions::get(&d.status, conditions::READY).unwrap();
+                assert_eq!(ready.status, "True");
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "deploying: job fails",
+            status: running(&base()).tap(|s| s.lifecycle_state = LifecycleState::Deploying),
+            observed: observed(job(JobState::Failed)),
+            expect_state: LifecycleState::Failed,
+            check: |d| assert_eq!(degraded(d).unwrap().0, "JobFailed"),
+            ..Default::default()
+        },
+        Case {
+            name: "deploying: stuck past the deploy timeout is Degraded, not a crash",
+            status: running(&base()).tap(|s| s.lifecycle_state = LifecycleState::Deploying),
+            observed: observed(JobManagerView::Unreachable("connection refused".into()))
+                .tap(|o| o.cluster_present = true),
+            now: 1000,
+            expect_state: LifecycleState::Deploying,
+            expect_actions: vec!["apply"],
+            check: |d| assert_eq!(degraded(d).unwrap().0, "DeploymentStuck"),
+            ..Default::default()
+        },
+        Case {
+            name: "deploying: a spec change redeploys at once from the same restore point",
+            spec: changed.clone(),
+            generation: 2,
+            status: running(&base()).tap(|s| {
+                s.lifecycle_state = LifecycleState::Deploying;
+                s.restore_path = Some("s3://b/sp/sp-0".into());
+            }),
+            observed: observed(JobManagerView::NoJob),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            check: |d| {
+                let u = d.status.upgrade.as_ref().unwrap();
+                assert_eq!(u.step, UpgradeStep::TearingDown);
+                assert_eq!(u.restore_path.as_deref(), Some("s3://b/sp/sp-0"));
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "running, no change: re-applies children and stays",
+            status: running(&base()),
+            expect_actions: vec!["apply"],
+            ..Default::default()
+        },
+        Case {
+            name: "running, spec change, savepoint mode: trigger ID recorded with the stop",
+            spec: changed.clone(),
+            generation: 2,
+            status: running(&base()),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["stop-with-savepoint"],
+            check: |d| {
+                let u = d.status.upgrade.as_ref().unwrap();
+                assert_eq!(u.step, UpgradeStep::StoppingWithSavepoint);
+                assert_eq!(u.reason, UpgradeReason::SpecChange);
+                assert_eq!(u.target_generation, 2);
+                let Action::StopWithSavepoint {
+                    trigger_id,
+                    directory,
+                    job_id,
+                } = &d.actions[0]
+                else {
+                    panic!()
+                };
+                assert_eq!(Some(trigger_id), u.savepoint_trigger_id.as_ref());
+                assert_eq!(
+                    (directory.as_str(), job_id.as_str()),
+                    ("s3://b/sp", "job-1")
+                );
+                // The deployed spec is unchanged until the new one is deployed.
+                assert_eq!(d.status.last_reconciled_generation, Some(1));
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "running, parallelism change: a rescale through a savepoint",
+            spec: spec_with("/job/parallelism", json!(4)),
+            generation: 2,
+            status: running(&base()),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["stop-with-savepoint"],
+            check: |d| {
+                assert_eq!(
+                    d.status.upgrade.as_ref().unwrap().reason,
+                    UpgradeReason::Rescale
+                )
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "running, restart nonce: restart",
+            spec: base().tap(|s| s.job.restart_nonce = Some(7)),
+            generation: 2,
+            status: running(&base()),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["stop-with-savepoint"],
+            check: |d| {
+                assert_eq!(
+                    d.status.upgrade.as_ref().unwrap().reason,
+                    UpgradeReason::Restart
+                )
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "running, savepoint settings change only: no redeploy",
+            spec: base().tap(|s| s.savepoints.as_mut().unwrap().history_max_count = Some(9)),
+            generation: 2,
+            status: running(&base()),
+            expect_actions: vec!["apply"],
+            ..Default::default()
+        },
+        Case {
+            name: "running, suspend: stop with savepoint",
+            spec: suspended.clone(),
+            generation: 2,
+            status: running(&base()),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["stop-with-savepoint"],
+            check: |d| {
+                assert_eq!(
+                    d.status.upgrade.as_ref().unwrap().reason,
+                    UpgradeReason::Suspend
+                )
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "running, savepoint mode, job restarting: waits, never degrades to stateless",
+            spec: changed.clone(),
+            generation: 2,
+            status: running(&base()),
+            observed: observed(job(JobState::Restarting)),
+            expect_actions: vec!["apply"],
+            check: |d| {
+                let (reason, msg) = degraded(d).unwrap();
+                assert_eq!(reason, "WaitingForRunningJob");
+                assert!(msg.contains("upgradeMode"));
+                assert!(d.status.upgrade.is_none());
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "running, last-state with a checkpoint: cancel",
+            spec: last_state(changed.clone()),
+            generation: 2,
+            status: running(&base()),
+            observed: observed(job(JobState::Running))
+                .tap(|o| o.latest_checkpoint = Some(checkpoint(5))),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["cancel"],
+            check: |d| {
+                assert_eq!(
+                    d.status.upgrade.as_ref().unwrap().step,
+                    UpgradeStep::Cancelling
+                );
+                assert_eq!(d.status.last_checkpoint.as_ref().unwrap().id, 5);
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "running, last-state without any checkpoint: waits, Degraded",
+            spec: last_state(changed.clone()),
+            generation: 2,
+            status: running(&base()),
+            expect_actions: vec!["apply"],
+            check: |d| assert_eq!(degraded(d).unwrap().0, "NoCheckpoint"),
+            ..Default::default()
+        },
+        Case {
+            name: "running, stateless: cancel",
+            spec: stateless(changed.clone()),
+            generation: 2,
+            status: running(&base()),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["cancel"],
+            ..Default::default()
+        },
+        Case {
+            name: "running, job failed: Failed",
+            status: running(&base()),
+            observed: observed(job(JobState::Failed)),
+            expect_state: LifecycleState::Failed,
+            ..Default::default()
+        },
+        Case {
+            name: "savepoint completed: restore path recorded before teardown",
+            spec: changed.clone(),
+            generation: 2,
+            status: upgrading(UpgradeStep::StoppingWithSavepoint, UpgradeMode::Savepoint),
+            observed: observed(job(JobState::Suspended)).tap(|o| {
+                o.savepoint = Some(SavepointStatus::Completed {
+                    path: "s3://b/sp/sp-9".into(),
+                })
+            }),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            check: |d| {
+                let u = d.status.upgrade.as_ref().unwrap();
+                assert_eq!(u.step, UpgradeStep::TearingDown);
+                assert_eq!(u.restore_path.as_deref(), Some("s3://b/sp/sp-9"));
+                let last = d.status.savepoint_history.last().unwrap();
+                assert_eq!(
+                    (last.path.as_str(), last.trigger),
+                    ("s3://b/sp/sp-9", SavepointTrigger::Upgrade)
+                );
+                assert_eq!(d.status.last_savepoint.as_deref(), Some("s3://b/sp/sp-9"));
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "savepoint failed: old job keeps running, Degraded, no teardown",
+            spec: changed.clone(),
+            generation: 2,
+            status: upgrading(UpgradeStep::StoppingWithSavepoint, UpgradeMode::Savepoint),
+            observed: observed(job(JobState::Running)).tap(|o| {
+                o.savepoint = Some(SavepointStatus::Failed {
+                    message: "disk full".into(),
+                })
+            }),
+            expect_actions: vec!["apply"],
+            check: |d| {
+                assert!(d.status.upgrade.is_none());
+                assert_eq!(d.status.failed_upgrade.as_ref().unwrap().generation, 2);
+                let (reason, msg) = degraded(d).unwrap();
+                assert_eq!(reason, "UpgradeFailed");
+                assert!(msg.contains("disk full") && msg.contains("keeps running"));
+                assert_eq!(d.status.last_reconciled_generation, Some(1));
+                assert!(
+                    d.events
+                        .iter()
+                        .any(|e| e.warning && e.reason == "UpgradeFailed")
+                );
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "after a failed savepoint the same generation is not retried",
+            spec: changed.clone(),
+            generation: 2,
+            status: running(&base()).tap(|s| {
+                s.failed_upgrade = Some(FailedUpgrade {
+                    generation: 2,
+                    restart_nonce: None,
+                    message: "savepoint failed".into(),
+                })
+            }),
+            expect_actions: vec!["apply"],
+            check: |d| assert_eq!(degraded(d).unwrap().0, "UpgradeFailed"),
+            ..Default::default()
+        },
+        Case {
+            name: "a new generation after a failed savepoint is tried again",
+            spec: changed.clone().tap(|s| s.job.parallelism = 3),
+            generation: 3,
+            status: running(&base()).tap(|s| {
+                s.failed_upgrade = Some(FailedUpgrade {
+                    generation: 2,
+                    restart_nonce: None,
+                    message: "savepoint failed".into(),
+                })
+            }),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["stop-with-savepoint"],
+            ..Default::default()
+        },
+        Case {
+            name: "savepoint unknown to the JobManager: sent again with the same trigger ID",
+            spec: changed.clone(),
+            generation: 2,
+            status: upgrading(UpgradeStep::StoppingWithSavepoint, UpgradeMode::Savepoint),
+            observed: observed(job(JobState::Running))
+                .tap(|o| o.savepoint = Some(SavepointStatus::Unknown)),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["stop-with-savepoint"],
+            check: |d| {
+                let Action::StopWithSavepoint { trigger_id, .. } = &d.actions[0] else {
+                    panic!()
+                };
+                assert_eq!(trigger_id, "upgrade-2-1");
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "savepoint in progress past the timeout: abort, never stateless",
+            spec: changed.clone(),
+            generation: 2,
+            status: upgrading(UpgradeStep::StoppingWithSavepoint, UpgradeMode::Savepoint),
+            observed: observed(job(JobState::Running))
+                .tap(|o| o.savepoint = Some(SavepointStatus::InProgress)),
+            now: 100 + 601,
+            expect_actions: vec!["apply"],
+            check: |d| {
+                assert!(d.status.failed_upgrade.is_some());
+                assert!(d.status.restore_path.is_none());
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "tearing down: waits for the old pods to go",
+            spec: changed.clone(),
+            generation: 2,
+            status: upgrading(UpgradeStep::TearingDown, UpgradeMode::Savepoint),
+            observed: observed(JobManagerView::NoJob),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            ..Default::default()
+        },
+        Case {
+            name: "torn down: deploys the new spec from the recorded savepoint",
+            spec: changed.clone(),
+            generation: 2,
+            status: upgrading(UpgradeStep::TearingDown, UpgradeMode::Savepoint),
+            observed: observed(JobManagerView::Unreachable("gone".into())),
+            expect_state: LifecycleState::Deploying,
+            expect_actions: vec!["apply"],
+            check: |d| {
+                assert_eq!(d.status.restore_path.as_deref(), Some("s3://b/sp/sp-1"));
+                assert_eq!(d.status.last_reconciled_generation, Some(2));
+                let deployed: StreamJobSpec =
+                    serde_json::from_value(d.status.last_reconciled_spec.clone().unwrap()).unwrap();
+                assert_eq!(deployed.job.args, ["--rate", "2"]);
+                assert!(d.status.upgrade.is_none());
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "torn down while suspended: Suspended, resume point kept",
+            spec: suspended.clone(),
+            generation: 2,
+            status: upgrading(UpgradeStep::TearingDown, UpgradeMode::Savepoint),
+            observed: observed(JobManagerView::Unreachable("gone".into())),
+            expect_state: LifecycleState::Suspended,
+            check: |d| assert_eq!(d.status.restore_path.as_deref(), Some("s3://b/sp/sp-1")),
+            ..Default::default()
+        },
+        Case {
+            name: "suspended, resumed: deploys from the suspend savepoint",
+            spec: base(),
+            generation: 3,
+            status: StreamJobStatus {
+                lifecycle_state: LifecycleState::Suspended,
+                restore_path: Some("s3://b/sp/sp-1".into()),
+                last_reconciled_spec: Some(serde_json::to_value(&suspended).unwrap()),
+                ..Default::default()
+            },
+            observed: observed(JobManagerView::Unreachable("none".into())),
+            expect_state: LifecycleState::Deploying,
+            expect_actions: vec!["apply"],
+            check: |d| assert_eq!(d.status.restore_path.as_deref(), Some("s3://b/sp/sp-1")),
+            ..Default::default()
+        },
+        Case {
+            name: "last-state cancelled: restore from the latest checkpoint",
+            spec: last_state(changed.clone()),
+            generation: 2,
+            status: upgrading(UpgradeStep::Cancelling, UpgradeMode::LastState),
+            observed: observed(job(JobState::Cancelled))
+                .tap(|o| o.latest_checkpoint = Some(checkpoint(8))),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            check: |d| {
+                let u = d.status.upgrade.as_ref().unwrap();
+                assert_eq!(u.restore_path.as_deref(), Some("s3://b/cp/chk-8"));
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "stateless cancelled: nothing to restore",
+            spec: stateless(changed.clone()),
+            generation: 2,
+            status: upgrading(UpgradeStep::Cancelling, UpgradeMode::Stateless),
+            observed: observed(job(JobState::Cancelled)),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            check: |d| assert!(d.status.upgrade.as_ref().unwrap().restore_path.is_none()),
+            ..Default::default()
+        },
+        Case {
+            name: "failed job, savepoint mode change: refused with the explicit alternatives",
+            spec: changed.clone(),
+            generation: 2,
+            status: running(&base()).tap(|s| {
+                s.lifecycle_state = LifecycleState::Failed;
+                s.last_checkpoint = Some(checkpoint(3));
+            }),
+            observed: observed(job(JobState::Failed)),
+            expect_state: LifecycleState::Failed,
+            check: |d| {
+                let (reason, msg) = degraded(d).unwrap();
+                assert_eq!(reason, "CannotSavepointFailedJob");
+                assert!(msg.contains("s3://b/cp/chk-3"), "{msg}");
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "failed job, last-state change: redeploy from the latest checkpoint",
+            spec: last_state(changed.clone()),
+            generation: 2,
+            status: running(&base()).tap(|s| {
+                s.lifecycle_state = LifecycleState::Failed;
+                s.last_checkpoint = Some(checkpoint(3));
+            }),
+            observed: observed(job(JobState::Failed)),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            check: |d| {
+                assert_eq!(
+                    d.status.upgrade.as_ref().unwrap().restore_path.as_deref(),
+                    Some("s3://b/cp/chk-3")
+                )
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "failed job, new initialSavepointPath: an explicit restore point",
+            spec: changed
+                .clone()
+                .tap(|s| s.job.initial_savepoint_path = Some("s3://b/sp/old".into())),
+            generation: 2,
+            status: running(&base()).tap(|s| s.lifecycle_state = LifecycleState::Failed),
+            observed: observed(job(JobState::Failed)),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            check: |d| {
+                assert_eq!(
+                    d.status.upgrade.as_ref().unwrap().restore_path.as_deref(),
+                    Some("s3://b/sp/old")
+                )
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "manual savepoint nonce: pending savepoint recorded, then triggered",
+            spec: base().tap(|s| s.job.savepoint_trigger_nonce = Some(1)),
+            generation: 2,
+            status: running(&base()),
+            expect_actions: vec!["apply", "trigger-savepoint"],
+            check: |d| {
+                let p = d.status.pending_savepoint.as_ref().unwrap();
+                assert_eq!((p.trigger, p.nonce), (SavepointTrigger::Manual, Some(1)));
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "manual savepoint completed: history, nonce handled",
+            spec: base().tap(|s| s.job.savepoint_trigger_nonce = Some(1)),
+            generation: 2,
+            status: running(&base()).tap(|s| {
+                s.pending_savepoint = Some(PendingSavepoint {
+                    trigger_id: "manual-2-1".into(),
+                    trigger: SavepointTrigger::Manual,
+                    nonce: Some(1),
+                    started_at: time(150),
+                })
+            }),
+            observed: observed(job(JobState::Running)).tap(|o| {
+                o.savepoint = Some(SavepointStatus::Completed {
+                    path: "s3://b/sp/m1".into(),
+                })
+            }),
+            expect_actions: vec!["apply"],
+            check: |d| {
+                assert!(d.status.pending_savepoint.is_none());
+                assert_eq!(d.status.last_savepoint_trigger_nonce, Some(1));
+                assert_eq!(
+                    d.status.savepoint_history[0].trigger,
+                    SavepointTrigger::Manual
+                );
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "periodic savepoint due",
+            spec: base().tap(|s| {
+                s.savepoints.as_mut().unwrap().periodic_interval = Some("1m".parse().unwrap())
+            }),
+            status: running(&base()),
+            now: 61,
+            expect_actions: vec!["apply", "trigger-savepoint"],
+            check: |d| {
+                assert_eq!(
+                    d.status.pending_savepoint.as_ref().unwrap().trigger,
+                    SavepointTrigger::Periodic
+                )
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "periodic savepoint not yet due",
+            spec: base().tap(|s| {
+                s.savepoints.as_mut().unwrap().periodic_interval = Some("1m".parse().unwrap())
+            }),
+            status: running(&base()),
+            now: 30,
+            expect_actions: vec!["apply"],
+            ..Default::default()
+        },
+        Case {
+            name: "dropped savepoints are disposed of while the JobManager answers",
+            status: running(&base())
+                .tap(|s| s.savepoints_pending_disposal = vec!["s3://b/sp/old".into()]),
+            expect_actions: vec!["apply", "dispose"],
+            ..Default::default()
+        },
+        Case {
+            name: "delete with savepoint on delete: stop with savepoint first",
+            spec: base().tap(|s| s.savepoints.as_mut().unwrap().on_delete = Some(true)),
+            deleting: true,
+            status: running(&base()),
+            expect_state: LifecycleState::Deleting,
+            expect_actions: vec!["stop-with-savepoint"],
+            check: |d| {
+                assert!(
+                    d.status
+                        .deletion
+                        .as_ref()
+                        .unwrap()
+                        .savepoint_trigger_id
+                        .is_some()
+                )
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "delete: savepoint done, finalizer removed",
+            spec: base().tap(|s| s.savepoints.as_mut().unwrap().on_delete = Some(true)),
+            deleting: true,
+            status: running(&base()).tap(|s| {
+                s.lifecycle_state = LifecycleState::Deleting;
+                s.deletion = Some(DeletionStatus {
+                    started_at: time(100),
+                    savepoint_trigger_id: Some("delete-1-1".into()),
+                });
+            }),
+            observed: observed(job(JobState::Suspended)).tap(|o| {
+                o.savepoint = Some(SavepointStatus::Completed {
+                    path: "s3://b/sp/final".into(),
+                })
+            }),
+            expect_state: LifecycleState::Deleting,
+            expect_actions: vec!["remove-finalizer"],
+            check: |d| {
+                assert!(
+                    d.events
+                        .iter()
+                        .any(|e| e.message.contains("s3://b/sp/final"))
+                );
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "delete: dead JobManager, bounded wait then finalizer removed",
+            spec: base().tap(|s| {
+                let sp = s.savepoints.as_mut().unwrap();
+                sp.on_delete = Some(true);
+                sp.on_delete_timeout = Some("1m".parse().unwrap());
+            }),
+            deleting: true,
+            status: running(&base()).tap(|s| {
+                s.lifecycle_state = LifecycleState::Deleting;
+                s.deletion = Some(DeletionStatus {
+                    started_at: time(100),
+                    savepoint_trigger_id: Some("delete-1-1".into()),
+                });
+            }),
+            observed: observed(JobManagerView::Unreachable("connection refused".into()))
+                .tap(|o| o.cluster_present = true),
+            now: 161,
+            expect_state: LifecycleState::Deleting,
+            expect_actions: vec!["remove-finalizer"],
+            check: |d| {
+                assert!(
+                    d.events
+                        .iter()
+                        .any(|e| e.warning && e.reason == "SavepointOnDeleteSkipped")
+                );
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "delete: dead JobManager within the wait: keeps waiting",
+            spec: base().tap(|s| s.savepoints.as_mut().unwrap().on_delete = Some(true)),
+            deleting: true,
+            status: running(&base()).tap(|s| {
+                s.lifecycle_state = LifecycleState::Deleting;
+                s.deletion = Some(DeletionStatus {
+                    started_at: time(100),
+                    savepoint_trigger_id: Some("delete-1-1".into()),
+                });
+            }),
+            observed: observed(JobManagerView::Unreachable("connection refused".into()))
+                .tap(|o| o.cluster_present = true),
+            now: 160,
+            expect_state: LifecycleState::Deleting,
+            ..Default::default()
+        },
+        Case {
+            name: "delete without savepoint on delete: finalizer removed at once",
+            deleting: true,
+            status: running(&base()),
+            expect_state: LifecycleState::Deleting,
+            expect_actions: vec!["remove-finalizer"],
+            ..Default::default()
+        },
+    ]
+}
+
+trait Tap: Sized {
+    fn tap(mut self, f: impl FnOnce(&mut Self)) -> Self {
+        f(&mut self);
+        self
+    }
+}
+impl<T> Tap for T {}
+
+#[test]
+fn decision_table() {
+    for case in cases() {
+        let d = run(&case);
+        assert_eq!(
+            d.status.lifecycle_state, case.expect_state,
+            "{}: state (status {:?})",
+            case.name, d.status
+        );
+        let kinds: Vec<&str> = d.actions.iter().map(action_kind).collect();
+        assert_eq!(kinds, case.expect_actions, "{}: actions", case.name);
+        assert_eq!(
+            d.status.observed_generation,
+            Some(case.generation),
+            "{}",
+            case.name
+        );
+        (case.check)(&d);
+        // The same input gives the same decision: decide is pure.
+        assert_eq!(run(&case), d, "{}: not deterministic", case.name);
+    }
+}
+
+#[test]
+fn no_decision_degrades_a_stateful_upgrade_to_stateless() {
+    // Across every case: a savepoint-mode upgrade never deploys without a restore point.
+    for case in cases() {
+        let d = run(&case);
+        let savepoint_mode_upgrade = case
+            .status
+            .upgrade
+            .as_ref()
+            .is_some_and(|u| u.mode == UpgradeMode::Savepoint)
+            || (case.status.lifecycle_state == LifecycleState::Running
+                && case.spec.job.upgrade_mode == UpgradeMode::Savepoint);
+        if savepoint_mode_upgrade && d.status.lifecycle_state == LifecycleState::Deploying {
+            assert!(d.status.restore_path.is_some(), "{}", case.name);
+        }
+    }
+}
+
+/// A small world around the state machine: the StreamJob's status as stored by the API server,
+/// whether the workloads exist, and a fake JobManager. `pass` does what the controller does:
+/// observe, decide, store the status, then act — unless `crash_before_acting`, which models an
+/// operator that died right after writing the status.
+struct World {
+    spec: StreamJobSpec,
+    generation: i64,
+    status: StreamJobStatus,
+    cluster: bool,
+    jm: FakeJobManager,
+    deploys: Vec<Option<String>>,
+    now: i64,
+}
+
+impl World {
+    fn endpoint() -> JobManagerEndpoint {
+        JobManagerEndpoint {
+            base_url: "http://counting-jobmanager.ns.svc:8081/v1".into(),
+        }
+    }
+
+    async fn pass(&mut self, crash_before_acting: bool) -> Decision {
+        self.now += 5;
+        let ep = Self::endpoint();
+        let job_manager = if !self.cluster {
+            JobManagerView::Unreachable("not deployed".into())
+        } else {
+            match self.jm.job(&ep).await {
+                Ok(Some(j)) => JobManagerView::Job(j),
+                Ok(None) => JobManagerView::NoJob,
+                Err(e) => JobManagerView::Unreachable(e.to_string()),
+            }
+        };
+        let mut savepoint = None;
+        if let (JobManagerView::Job(j), Some(trigger)) =
+            (&job_manager, watched_trigger(&self.status))
+        {
+            savepoint = self.jm.savepoint_status(&ep, &j.id, trigger).await.ok();
+        }
+        let observed = Observed {
+            cluster_present: self.cluster,
+            job_manager,
+            savepoint,
+            latest_checkpoint: None,
+        };
+        let settings = Settings::default();
+        let d = decide(&Input {
+            spec: &self.spec,
+            generation: self.generation,
+            deleting: false,
+            status: &self.status,
+            observed: &observed,
+            spec_errors: &[],
+            now: t(self.now),
+            settings: &settings,
+        });
+        self.status = d.status.clone();
+        if crash_before_acting {
+            return d;
+        }
+        for a in &d.actions {
+            match a {
+                Action::ApplyCluster => {
+                    if !self.cluster {
+                        self.cluster = true;
+                        self.deploys.push(self.status.restore_path.clone());
+                        self.jm.state.lock().unwrap().job = Some(JobInfo {
+                            id: format!("job-{}", self.deploys.len()),
+                            state: JobState::Running,
+                            failure: None,
+                        });
+                    }
+                }
+                Action::DeleteCluster => {
+                    self.cluster = false;
+                    self.jm.state.lock().unwrap().job = None;
+                }
+                Action::StopWithSavepoint {
+                    job_id,
+                    trigger_id,
+                    directory,
+                } => self
+                    .jm
+                    .stop_with_savepoint(&ep, job_id, trigger_id, directory)
+                    .await
+                    .unwrap(),
+                Action::TriggerSavepoint {
+                    job_id,
+                    trigger_id,
+                    directory,
+                } => self
+                    .jm
+                    .trigger_savepoint(&ep, job_id, trigger_id, directory)
+                    .await
+                    .unwrap(),
+                Action::CancelJob { job_id } => self.jm.cancel(&ep, job_id).await.unwrap(),
+                Action::DisposeSavepoints { paths } => {
+                    for p in paths {
+                        self.jm.dispose_savepoint(&ep, p).await.unwrap();
+                    }
+                    self.status.savepoints_pending_disposal.clear();
+                }
+                Action::RemoveFinalizer => {}
+            }
+        }
+        d
+    }
+}
+
+#[tokio::test]
+async fn operator_restarted_mid_upgrade_continues_from_the_status() {
+    let mut w = World {
+        spec: base(),
+        generation: 1,
+        status: StreamJobStatus::default(),
+        cluster: false,
+        jm: FakeJobManager::default(),
+        deploys: vec![],
+        now: 0,
+    };
+    w.pass(false).await; // Created -> Deploying (apply)
+    w.pass(false).await; // Deploying -> Running
+    assert_eq!(w.status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(w.deploys, [None]);
+
+    // The user changes the job arguments.
+    w.spec = spec_with("/job/args", json!(["--rate", "2"]));
+    w.generation = 2;
+
+    // The operator records the stop-with-savepoint and dies before sending it.
+    let d = w.pass(true).await;
+    let trigger = d
+        .status
+        .upgrade
+        .as_ref()
+        .unwrap()
+        .savepoint_trigger_id
+        .clone()
+        .unwrap();
+    assert!(
+        w.jm.calls()
+            .iter()
+            .all(|c| !c.starts_with("stop_with_savepoint"))
+    );
+
+    // A new operator process: same trigger ID is sent, not a second savepoint.
+    w.pass(false).await;
+    let stops: Vec<String> =
+        w.jm.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("stop_with_savepoint"))
+            .collect();
+    assert_eq!(
+        stops,
+        [format!("stop_with_savepoint(job-1, {trigger}, s3://b/sp)")]
+    );
+
+    // The JobManager finishes the savepoint; the operator records it and dies before teardown.
+    w.jm.complete_savepoint(&trigger, "s3://b/sp/savepoint-1");
+    let d = w.pass(true).await;
+    assert_eq!(
+        d.status.upgrade.as_ref().unwrap().restore_path.as_deref(),
+        Some("s3://b/sp/savepoint-1")
+    );
+    assert!(w.cluster, "nothing torn down yet");
+
+    // Restarted again: tears down (the old job is gone before a new one starts) ...
+    w.pass(false).await;
+    assert!(!w.cluster);
+    assert_eq!(
+        w.deploys.len(),
+        1,
+        "no second job while the first still runs"
+    );
+    // ... then deploys the new spec from the recorded savepoint, and it runs.
+    w.pass(false).await;
+    w.pass(false).await;
+    assert_eq!(w.status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(w.deploys, [None, Some("s3://b/sp/savepoint-1".to_string())]);
+    assert_eq!(w.status.last_reconciled_generation, Some(2));
+    assert_eq!(
+        w.status
+            .savepoint_history
+            .iter()
+            .map(|s| s.path.as_str())
+            .collect::<Vec<_>>(),
+        ["s3://b/sp/savepoint-1"]
+    );
+}
+
+#[tokio::test]
+async fn failed_savepoint_keeps_the_old_job_running() {
+    let mut w = World {
+        spec: base(),
+        generation: 1,
+        status: StreamJobStatus::default(),
+        cluster: false,
+        jm: FakeJobManager::default(),
+        deploys: vec![],
+        now: 0,
+    };
+    w.pass(false).await;
+    w.pass(false).await;
+    w.spec = spec_with("/job/parallelism", json!(4));
+    w.generation = 2;
+    let d = w.pass(false).await;
+    let trigger = d
+        .status
+        .upgrade
+        .as_ref()
+        .unwrap()
+        .savepoint_trigger_id
+        .clone()
+        .unwrap();
+    w.jm.fail_savepoint(&trigger, "storage unavailable");
+    // The fake keeps the job running when a stop-with-savepoint fails.
+    w.jm.state.lock().unwrap().job.as_mut().unwrap().state = JobState::Running;
+    w.pass(false).await;
+    for _ in 0..3 {
+        w.pass(false).await;
+    }
+    assert_eq!(w.status.lifecycle_state, LifecycleState::Running);
+    assert!(w.cluster);
+    assert_eq!(w.deploys, [None], "never redeployed without the savepoint");
+    assert_eq!(w.status.last_reconciled_generation, Some(1));
+    assert!(
+        w.status
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("storage unavailable")
+    );
+    let stops =
+        w.jm.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("stop_with"))
+            .count();
+    assert_eq!(stops, 1, "not retried on its own");
+}
+
+#[tokio::test]
+async fn suspend_and_resume_round_trip_through_a_savepoint() {
+    let mut w = World {
+        spec: base(),
+        generation: 1,
+        status: StreamJobStatus::default(),
+        cluster: false,
+        jm: FakeJobManager::default(),
+        deploys: vec![],
+        now: 0,
+    };
+    w.pass(false).await;
+    w.pass(false).await;
+    w.spec.job.state = DesiredJobState::Suspended;
+    w.generation = 2;
+    let d = w.pass(false).await;
+    let trigger = d
+        .status
+        .upgrade
+        .as_ref()
+        .unwrap()
+        .savepoint_trigger_id
+        .clone()
+        .unwrap();
+    w.jm.complete_savepoint(&trigger, "s3://b/sp/suspend");
+    w.pass(false).await; // teardown
+    w.pass(false).await; // suspended
+    assert_eq!(w.status.lifecycle_state, LifecycleState::Suspended);
+    assert!(!w.cluster);
+    w.spec.job.state = DesiredJobState::Running;
+    w.generation = 3;
+    w.pass(false).await;
+    w.pass(false).await;
+    assert_eq!(w.status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(w.deploys, [None, Some("s3://b/sp/suspend".to_string())]);
+}

@@ -1,0 +1,512 @@
+//! Pure functions that build the desired child objects of a StreamJob: the ConfigMap with the
+//! job configuration, the JobManager Deployment and Service, and the TaskManager Deployment.
+//!
+//! They are built from the spec recorded in `status.lastReconciledSpec` (what is deployed), not
+//! from the current spec, so the pods change only when the lifecycle decides to redeploy. Every
+//! object carries a controller owner reference to the StreamJob, so Kubernetes garbage-collects
+//! them with it. Storage credentials reach the containers only through `envFrom` on the Secret;
+//! no secret value is ever read or written by the operator.
+
+use std::collections::BTreeMap;
+
+use fjord_crds::{StreamJob, StreamJobSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource, EnvVar,
+    EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, SecretEnvSource, Service,
+    ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+
+use crate::Error;
+use crate::podtemplate::merge_json;
+
+/// Name of the main container in both pods; pod template overrides target it by this name.
+pub const MAIN_CONTAINER: &str = "fjord";
+/// Where the ConfigMap is mounted.
+pub const CONFIG_DIR: &str = "/etc/fjord";
+/// File name of the configuration inside the ConfigMap.
+pub const CONFIG_FILE: &str = "fjord-conf.yaml";
+/// JobManager REST port (JSON API under `/v1`).
+pub const REST_PORT: i32 = 8081;
+/// JobManager RPC port (gRPC from TaskManagers).
+pub const RPC_PORT: i32 = 6123;
+/// TaskManager data port.
+pub const DATA_PORT: i32 = 6121;
+/// Label naming the StreamJob an object belongs to.
+pub const STREAMJOB_LABEL: &str = "fjord.dev/streamjob";
+/// Label naming the component (jobmanager, taskmanager).
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// Annotation with a hash of the configuration, so a changed configuration rolls the pods.
+pub const CONFIG_HASH_ANNOTATION: &str = "fjord.dev/config-hash";
+
+/// The JobManager or a TaskManager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// The JobManager.
+    JobManager,
+    /// The TaskManagers.
+    TaskManager,
+}
+
+impl Component {
+    /// Label value and name suffix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::JobManager => "jobmanager",
+            Self::TaskManager => "taskmanager",
+        }
+    }
+}
+
+/// Name of a component's workload (and, for the JobManager, its Service).
+pub fn workload_name(job: &str, component: Component) -> String {
+    format!("{job}-{}", component.as_str())
+}
+
+/// Name of the configuration ConfigMap.
+pub fn config_map_name(job: &str) -> String {
+    format!("{job}-config")
+}
+
+/// The JobManager REST base URL inside the cluster.
+pub fn rest_base_url(job: &str, namespace: &str) -> String {
+    format!(
+        "http://{}.{namespace}.svc:{REST_PORT}/v1",
+        workload_name(job, Component::JobManager)
+    )
+}
+
+/// Labels of every child object; the component label is added for pods.
+pub fn labels(job: &str, component: Option<Component>) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "fjord".to_string()),
+        ("app.kubernetes.io/instance".to_string(), job.to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            "fjord-operator".to_string(),
+        ),
+        (STREAMJOB_LABEL.to_string(), job.to_string()),
+    ]);
+    if let Some(c) = component {
+        l.insert(COMPONENT_LABEL.to_string(), c.as_str().to_string());
+    }
+    l
+}
+
+/// The label selector of a component's pods.
+pub fn selector(job: &str, component: Component) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (STREAMJOB_LABEL.to_string(), job.to_string()),
+        (COMPONENT_LABEL.to_string(), component.as_str().to_string()),
+    ])
+}
+
+/// The TaskManager selector as a string, for the scale subresource (`status.selector`).
+pub fn selector_string(job: &str) -> String {
+    selector(job, Component::TaskManager)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// All desired child objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    /// The job configuration.
+    pub config_map: ConfigMap,
+    /// The JobManager Deployment (one replica, Recreate: never two JobManagers).
+    pub jobmanager: Deployment,
+    /// The JobManager Service (REST and RPC).
+    pub jobmanager_service: Service,
+    /// The TaskManager Deployment.
+    pub taskmanager: Deployment,
+}
+
+/// Build the desired objects for `job` deploying `deployed` and restoring from `restore_path`.
+///
+/// # Errors
+/// [`Error::MissingMetadata`] if the StreamJob lacks name, namespace or uid, and
+/// [`Error::Build`] if a pod template override does not form a valid pod template.
+pub fn desired(
+    job: &StreamJob,
+    deployed: &StreamJobSpec,
+    restore_path: Option<&str>,
+) -> Result<Desired, Error> {
+    let name = job
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingMetadata("metadata.name"))?;
+    let namespace = job
+        .metadata
+        .namespace
+        .clone()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let owner = job
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingMetadata("metadata.uid"))?;
+
+    let config = configuration(&name, deployed, restore_path);
+    let config_text = serde_yaml_like(&config);
+    let hash = fnv1a(&config_text);
+    let config_map = ConfigMap {
+        metadata: meta(&name, &namespace, config_map_name(&name), None, &owner),
+        data: Some(BTreeMap::from([(CONFIG_FILE.to_string(), config_text)])),
+        ..Default::default()
+    };
+
+    let jm_pod = pod_template(&name, &namespace, deployed, Component::JobManager, &hash)?;
+    let jobmanager = Deployment {
+        metadata: meta(
+            &name,
+            &namespace,
+            workload_name(&name, Component::JobManager),
+            Some(Component::JobManager),
+            &owner,
+        ),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(selector(&name, Component::JobManager)),
+                ..Default::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("Recreate".into()),
+                ..Default::default()
+            }),
+            template: jm_pod,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let jobmanager_service = Service {
+        metadata: meta(
+            &name,
+            &namespace,
+            workload_name(&name, Component::JobManager),
+            Some(Component::JobManager),
+            &owner,
+        ),
+        spec: Some(ServiceSpec {
+            selector: Some(selector(&name, Component::JobManager)),
+            ports: Some(vec![
+                service_port("rest", REST_PORT),
+                service_port("rpc", RPC_PORT),
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let tm_pod = pod_template(&name, &namespace, deployed, Component::TaskManager, &hash)?;
+    let taskmanager = Deployment {
+        metadata: meta(
+            &name,
+            &namespace,
+            workload_name(&name, Component::TaskManager),
+            Some(Component::TaskManager),
+            &owner,
+        ),
+        spec: Some(DeploymentSpec {
+            replicas: Some(deployed.task_manager_replicas()),
+            selector: LabelSelector {
+                match_labels: Some(selector(&name, Component::TaskManager)),
+                ..Default::default()
+            },
+            template: tm_pod,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    Ok(Desired {
+        config_map,
+        jobmanager,
+        jobmanager_service,
+        taskmanager,
+    })
+}
+
+/// The configuration entries written to the ConfigMap: the user's `spec.configuration` with the
+/// operator-managed keys on top. Contains no credentials.
+pub fn configuration(
+    name: &str,
+    spec: &StreamJobSpec,
+    restore_path: Option<&str>,
+) -> BTreeMap<String, String> {
+    let mut c = spec.configuration.clone();
+    let mut set = |k: &str, v: String| {
+        c.insert(k.to_string(), v);
+    };
+    set("job.name", spec.job.name.clone());
+    set(
+        "job.args",
+        serde_json::to_string(&spec.job.args).expect("strings serialize"),
+    );
+    set("job.parallelism", spec.job.parallelism.to_string());
+    set("job.max-parallelism", spec.max_parallelism().to_string());
+    set(
+        "jobmanager.rpc.address",
+        format!("{}:{RPC_PORT}", workload_name(name, Component::JobManager)),
+    );
+    set("jobmanager.rest.port", REST_PORT.to_string());
+    set("taskmanager.slots", spec.slots().to_string());
+    set("taskmanager.data.port", DATA_PORT.to_string());
+    let cp = spec.checkpointing.clone().unwrap_or_default();
+    let interval = cp
+        .interval
+        .map(std::time::Duration::from)
+        .unwrap_or(StreamJobSpec::DEFAULT_CHECKPOINT_INTERVAL);
+    set(
+        "checkpointing.interval-ms",
+        interval.as_millis().to_string(),
+    );
+    set(
+        "checkpointing.mode",
+        cp.mode.unwrap_or_default().as_str().to_string(),
+    );
+    if let Some(s) = &cp.storage {
+        set("checkpointing.storage", s.clone());
+    }
+    set(
+        "checkpointing.retained",
+        cp.retained.unwrap_or(3).to_string(),
+    );
+    if let Some(d) = spec.savepoint_directory() {
+        set("savepoints.directory", d);
+    }
+    match restore_path {
+        Some(p) => {
+            set("restore.path", p.to_string());
+            set(
+                "restore.allow-non-restored-state",
+                spec.job.allow_non_restored_state.to_string(),
+            );
+        }
+        None => {
+            c.remove("restore.path");
+            c.remove("restore.allow-non-restored-state");
+        }
+    }
+    c
+}
+
+/// Render a flat string map as YAML (`key: "value"` lines, sorted), quoting every value.
+fn serde_yaml_like(map: &BTreeMap<String, String>) -> String {
+    map.iter()
+        .map(|(k, v)| {
+            format!(
+                "{}: {}\n",
+                serde_json::to_string(k).expect("strings serialize"),
+                serde_json::to_string(v).expect("strings serialize")
+            )
+        })
+        .collect()
+}
+
+/// FNV-1a, enough to notice a configuration change (not a security boundary).
+fn fnv1a(s: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+fn meta(
+    job: &str,
+    namespace: &str,
+    name: String,
+    component: Option<Component>,
+    owner: &OwnerReference,
+) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace.to_string()),
+        labels: Some(labels(job, component)),
+        owner_references: Some(vec![owner.clone()]),
+        ..Default::default()
+    }
+}
+
+fn service_port(name: &str, port: i32) -> ServicePort {
+    ServicePort {
+        name: Some(name.into()),
+        port,
+        target_port: Some(IntOrString::String(name.into())),
+        ..Default::default()
+    }
+}
+
+fn container_port(name: &str, port: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: port,
+        ..Default::default()
+    }
+}
+
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The pod template of a component: the user's `spec.podTemplate`, then the component's
+/// `podTemplate`, then what the operator needs on top (it wins on conflicts; lists of named
+/// items merge by name, so the user's extra env, volumes and sidecars stay).
+fn pod_template(
+    name: &str,
+    namespace: &str,
+    spec: &StreamJobSpec,
+    component: Component,
+    config_hash: &str,
+) -> Result<PodTemplateSpec, Error> {
+    let (resources, component_template) = match component {
+        Component::JobManager => {
+            let jm = spec.job_manager.clone().unwrap_or_default();
+            (jm.resources, jm.pod_template)
+        }
+        Component::TaskManager => {
+            let tm = spec.task_manager.clone().unwrap_or_default();
+            (tm.resources, tm.pod_template)
+        }
+    };
+    let (role, ports) = match component {
+        Component::JobManager => (
+            "jobmanager",
+            vec![
+                container_port("rest", REST_PORT),
+                container_port("rpc", RPC_PORT),
+            ],
+        ),
+        Component::TaskManager => ("taskmanager", vec![container_port("data", DATA_PORT)]),
+    };
+    let readiness_port = match component {
+        Component::JobManager => "rest",
+        Component::TaskManager => "data",
+    };
+    let container = Container {
+        name: MAIN_CONTAINER.into(),
+        image: Some(spec.image.clone()),
+        image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_string()),
+        args: Some(vec![
+            role.into(),
+            "--config".into(),
+            format!("{CONFIG_DIR}/{CONFIG_FILE}"),
+        ]),
+        ports: Some(ports),
+        env: Some(vec![
+            field_env("FJORD_POD_NAME", "metadata.name"),
+            field_env("FJORD_POD_IP", "status.podIP"),
+            EnvVar {
+                name: "FJORD_NAMESPACE".into(),
+                value: Some(namespace.into()),
+                ..Default::default()
+            },
+            EnvVar {
+                name: "FJORD_STREAMJOB".into(),
+                value: Some(name.into()),
+                ..Default::default()
+            },
+        ]),
+        env_from: spec.storage_credentials.as_ref().map(|s| {
+            vec![EnvFromSource {
+                secret_ref: Some(SecretEnvSource {
+                    name: s.name.clone(),
+                    optional: Some(false),
+                }),
+                ..Default::default()
+            }]
+        }),
+        resources,
+        volume_mounts: Some(vec![VolumeMount {
+            name: "fjord-config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        }]),
+        readiness_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::String(readiness_port.into()),
+                ..Default::default()
+            }),
+            period_seconds: Some(5),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let operator_template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels(name, Some(component))),
+            annotations: Some(BTreeMap::from([(
+                CONFIG_HASH_ANNOTATION.to_string(),
+                config_hash.to_string(),
+            )])),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![container],
+            volumes: Some(vec![Volume {
+                name: "fjord-config".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: config_map_name(name),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+    };
+
+    let mut merged = serde_json::json!({});
+    for (field, template) in [
+        ("spec.podTemplate", spec.pod_template.as_ref()),
+        (
+            match component {
+                Component::JobManager => "spec.jobManager.podTemplate",
+                Component::TaskManager => "spec.taskManager.podTemplate",
+            },
+            component_template.as_ref(),
+        ),
+    ] {
+        if let Some(t) = template {
+            if !t.is_object() {
+                return Err(Error::Build {
+                    name: format!("{namespace}/{name}"),
+                    object: format!("the {} pod template", component.as_str()),
+                    message: format!("{field} must be an object"),
+                });
+            }
+            merge_json(&mut merged, t);
+        }
+    }
+    let operator_json =
+        serde_json::to_value(&operator_template).map_err(|source| Error::Serde {
+            what: "pod template".into(),
+            source,
+        })?;
+    merge_json(&mut merged, &operator_json);
+    serde_json::from_value(merged).map_err(|e| Error::Build {
+        name: format!("{namespace}/{name}"),
+        object: format!("the {} pod template", component.as_str()),
+        message: format!("the merged pod template overrides are not a valid pod template: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+use fjord_crds::StreamJob;
+
+use super::*;
+
+fn job(spec_yaml: &str) -> StreamJob {
+    let mut job: StreamJob = serde_yaml::from_str(&format!(
+        "apiVersion: fjord.dev/v1alpha1\nkind: StreamJob\nmetadata: {{name: counting, namespace: streams, uid: 1234-abcd}}\nspec:\n{spec_yaml}"
+    ))
+    .unwrap();
+    job.metadata.generation = Some(1);
+    job
+}
+
+const SPEC: &str = r#"
+  image: fjord/fjord:0.1.0
+  imagePullPolicy: Always
+  job: {name: counting, args: ["--rate", "5"], parallelism: 5}
+  taskManager:
+    slots: 2
+    resources: {requests: {cpu: "1", memory: 1Gi}, limits: {memory: 1Gi}}
+    podTemplate:
+      metadata: {labels: {team: data}}
+      spec:
+        nodeSelector: {pool: streaming}
+        containers:
+          - name: fjord
+            image: attacker/override
+            env: [{name: EXTRA, value: "1"}]
+          - name: sidecar
+            image: busybox
+  jobManager:
+    resources: {requests: {cpu: 500m, memory: 512Mi}}
+  podTemplate:
+    spec:
+      serviceAccountName: streaming
+  checkpointing: {interval: 30s, storage: "s3://bucket/cp", mode: at-least-once}
+  storageCredentials: {name: minio-credentials}
+  configuration: {pipeline.object-reuse: "true", job.parallelism: "99"}
+"#;
+
+fn build(restore: Option<&str>) -> Desired {
+    let j = job(SPEC);
+    desired(&j, &j.spec, restore).unwrap()
+}
+
+fn main_container(d: &Deployment) -> &Container {
+    d.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers
+        .iter()
+        .find(|c| c.name == MAIN_CONTAINER)
+        .unwrap()
+}
+
+#[test]
+fn every_child_is_owned_by_the_streamjob_and_labelled() {
+    let d = build(None);
+    let metas = [
+        &d.config_map.metadata,
+        &d.jobmanager.metadata,
+        &d.jobmanager_service.metadata,
+        &d.taskmanager.metadata,
+    ];
+    for m in metas {
+        let owner = &m.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+            ("StreamJob", "counting", "1234-abcd")
+        );
+        assert_eq!(owner.controller, Some(true));
+        assert_eq!(m.namespace.as_deref(), Some("streams"));
+        assert_eq!(m.labels.as_ref().unwrap()[STREAMJOB_LABEL], "counting");
+    }
+    assert_eq!(
+        d.jobmanager.metadata.name.as_deref(),
+        Some("counting-jobmanager")
+    );
+    assert_eq!(
+        d.taskmanager.metadata.name.as_deref(),
+        Some("counting-taskmanager")
+    );
+    assert_eq!(
+        d.config_map.metadata.name.as_deref(),
+        Some("counting-config")
+    );
+}
+
+#[test]
+fn taskmanager_replicas_follow_parallelism_and_slots() {
+    let d = build(None);
+    assert_eq!(d.taskmanager.spec.as_ref().unwrap().replicas, Some(3)); // ceil(5 / 2)
+    assert_eq!(d.jobmanager.spec.as_ref().unwrap().replicas, Some(1));
+    assert_eq!(
+        d.jobmanager
+            .spec
+            .as_ref()
+            .unwrap()
+            .strategy
+            .as_ref()
+            .unwrap()
+            .type_
+            .as_deref(),
+        Some("Recreate"),
+        "never two JobManagers during a rollout"
+    );
+}
+
+#[test]
+fn pod_template_overrides_merge_but_the_operator_keeps_image_and_args() {
+    let d = build(None);
+    let pod = d.taskmanager.spec.as_ref().unwrap().template.clone();
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.service_account_name.as_deref(), Some("streaming"));
+    assert_eq!(spec.node_selector.as_ref().unwrap()["pool"], "streaming");
+    assert_eq!(spec.containers.len(), 2, "sidecar kept");
+    let main = main_container(&d.taskmanager);
+    assert_eq!(main.image.as_deref(), Some("fjord/fjord:0.1.0"));
+    assert_eq!(main.image_pull_policy.as_deref(), Some("Always"));
+    assert_eq!(main.args.as_ref().unwrap()[0], "taskmanager");
+    let env: Vec<&str> = main
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert!(
+        env.contains(&"EXTRA") && env.contains(&"FJORD_POD_NAME"),
+        "{env:?}"
+    );
+    assert_eq!(
+        pod.metadata.as_ref().unwrap().labels.as_ref().unwrap()["team"],
+        "data"
+    );
+    let tm_res = main.resources.as_ref().unwrap();
+    assert_eq!(tm_res.requests.as_ref().unwrap()["memory"].0, "1Gi");
+    let jm = main_container(&d.jobmanager);
+    assert_eq!(jm.args.as_ref().unwrap()[0], "jobmanager");
+    assert_eq!(
+        jm.resources.as_ref().unwrap().requests.as_ref().unwrap()["cpu"].0,
+        "500m"
+    );
+    // The JobManager did not get the TaskManager-only overrides.
+    let jm_spec = d
+        .jobmanager
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(jm_spec.containers.len(), 1);
+    assert_eq!(jm_spec.service_account_name.as_deref(), Some("streaming"));
+}
+
+#[test]
+fn storage_credentials_come_from_the_secret_never_the_configmap() {
+    let d = build(None);
+    for deployment in [&d.jobmanager, &d.taskmanager] {
+        let from = main_container(deployment).env_from.as_ref().unwrap();
+        assert_eq!(
+            from[0].secret_ref.as_ref().unwrap().name,
+            "minio-credentials"
+        );
+    }
+    let config = &d.config_map.data.as_ref().unwrap()[CONFIG_FILE];
+    assert!(!config.contains("minio-credentials"));
+    assert!(!config.to_ascii_lowercase().contains("secret"));
+}
+
+#[test]
+fn configuration_has_managed_keys_over_user_keys() {
+    let j = job(SPEC);
+    let c = configuration("counting", &j.spec, Some("s3://bucket/sp/1"));
+    assert_eq!(
+        c["job.parallelism"], "5",
+        "managed key wins over spec.configuration"
+    );
+    assert_eq!(c["pipeline.object-reuse"], "true");
+    assert_eq!(c["job.args"], r#"["--rate","5"]"#);
+    assert_eq!(c["checkpointing.interval-ms"], "30000");
+    assert_eq!(c["checkpointing.mode"], "at-least-once");
+    assert_eq!(c["savepoints.directory"], "s3://bucket/cp/savepoints");
+    assert_eq!(c["restore.path"], "s3://bucket/sp/1");
+    assert_eq!(c["jobmanager.rpc.address"], "counting-jobmanager:6123");
+    assert!(!configuration("counting", &j.spec, None).contains_key("restore.path"));
+}
+
+#[test]
+fn a_new_restore_path_changes_the_config_hash_so_pods_roll() {
+    let hash = |d: &Desired| {
+        d.jobmanager
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap()[CONFIG_HASH_ANNOTATION]
+            .clone()
+    };
+    assert_eq!(hash(&build(None)), hash(&build(None)));
+    assert_ne!(hash(&build(None)), hash(&build(Some("s3://bucket/sp/1"))));
+}
+
+#[test]
+fn service_selects_the_jobmanager_and_exposes_rest_and_rpc() {
+    let d = build(None);
+    let spec = d.jobmanager_service.spec.as_ref().unwrap();
+    assert_eq!(
+        spec.selector.as_ref().unwrap(),
+        &selector("counting", Component::JobManager)
+    );
+    let ports: Vec<i32> = spec
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| p.port)
+        .collect();
+    assert_eq!(ports, [REST_PORT, RPC_PORT]);
+    assert_eq!(
+        rest_base_url("counting", "streams"),
+        "http://counting-jobmanager.streams.svc:8081/v1"
+    );
+    assert_eq!(
+        selector_string("counting"),
+        "app.kubernetes.io/component=taskmanager,fjord.dev/streamjob=counting"
+    );
+}
+
+#[test]
+fn a_broken_pod_template_is_a_build_error_naming_the_component() {
+    let j = job(
+        "  image: i\n  job: {name: j}\n  taskManager:\n    podTemplate: {spec: {nodeSelector: not-a-map}}\n",
+    );
+    let err = desired(&j, &j.spec, None).unwrap_err().to_string();
+    assert!(err.contains("taskmanager pod template"), "{err}");
+}
+
+#[test]
+fn missing_uid_is_an_error_not_an_orphan() {
+    let mut j = job(SPEC);
+    j.metadata.uid = None;
+    assert!(matches!(
+        desired(&j, &j.spec, None),
+        Err(Error::MissingMetadata(_))
+    ));
+}
