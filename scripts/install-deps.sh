@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and checking Fjord needs on a fresh machine, and nothing that is
+# already there: the Rust components (rustfmt, clippy) and Debian packages for native
+# dependencies (protoc for the control-plane protocol, libclang for RocksDB's bindings).
+# Idempotent: a second run only checks and returns.
+set -euo pipefail
+
+log() { printf '[deps %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+    log "installing Rust component ${component}"
+    rustup component add "${component}"
+  fi
+done
+
+missing=()
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+log "build dependencies present"

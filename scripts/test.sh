@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs build dependencies and the test
+# infrastructure (Kubernetes control plane, MinIO, Helm; built once and cached under
+# ~/.cache/fjord), checks formatting and lints, then runs every test including the
+# end-to-end ones, which start and stop their own servers.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh -p fjord   extra arguments go to `cargo test`
+#
+# Environment: FJORD_CACHE (default ~/.cache/fjord) holds the Rust build output and the
+# built tools, so later runs are quick.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export FJORD_CACHE="${FJORD_CACHE:-$HOME/.cache/fjord}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FJORD_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+mkdir -p "$FJORD_CACHE"
+
+step() {
+  local name="$1"
+  shift
+  local start=$SECONDS
+  printf '\n==> %s\n' "$name" >&2
+  "$@"
+  printf '<== %s done in %ds\n' "$name" $((SECONDS - start)) >&2
+}
+
+step "build dependencies" scripts/install-deps.sh
+step "format check" cargo fmt --all -- --check
+step "lints" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "test infrastructure" scripts/infra/install.sh
+step "tests" cargo test --workspace --locked "$@"

@@ -1,0 +1,106 @@
+//! The command line of the `fjord` binary.
+
+use crate::exit;
+use crate::local::{self, LocalRun};
+use crate::{WorkerError, manifest};
+use clap::{Parser, Subcommand};
+use fjord::JobRegistry;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Fjord: a stateful stream processor in the spirit of Apache Flink.
+#[derive(Parser, Debug)]
+#[command(name = "fjord", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a job on the embedded mini-cluster (no cluster needed): a registered job name with
+    /// its arguments, or a StreamJob manifest file. Ctrl-C stops the job cleanly.
+    Run {
+        /// Default parallelism (defaults to the number of cores, or the manifest's).
+        #[arg(short = 'p', long)]
+        parallelism: Option<usize>,
+        /// Max parallelism (number of key groups).
+        #[arg(long)]
+        max_parallelism: Option<usize>,
+        /// A registered job name (see `fjord list`) or a path to a StreamJob YAML manifest.
+        job: String,
+        /// The job's arguments, e.g. `--input words.txt`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the jobs this binary can run.
+    List,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG").unwrap_or_else(|_| "warn".into());
+    // Logs go to stderr so job output on stdout stays clean.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// The entry point of a worker binary: parses the command line and runs `registry`'s jobs.
+/// Returns the documented exit code (see [`exit`]).
+pub fn main_with(registry: JobRegistry) -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List => {
+            for (name, description) in registry.list() {
+                println!("{name:<20} {description}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run { parallelism, max_parallelism, job, args } => {
+            let result = run_command(&registry, parallelism, max_parallelism, job, args);
+            match &result {
+                Ok(()) => {}
+                Err(WorkerError::Job(fjord::FjordError::Cancelled)) => eprintln!("Job cancelled."),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            exit::code_for(&result)
+        }
+    }
+}
+
+fn run_command(
+    registry: &JobRegistry,
+    parallelism: Option<usize>,
+    max_parallelism: Option<usize>,
+    job: String,
+    args: Vec<String>,
+) -> Result<(), WorkerError> {
+    let mut request = if manifest::is_manifest_path(&job) {
+        if !args.is_empty() {
+            return Err(fjord::FjordError::BadArguments(
+                "job arguments come from the manifest's spec.job.args; remove them from the command line".into(),
+            )
+            .into());
+        }
+        manifest::load(Path::new(&job))?
+    } else {
+        LocalRun { job, args, parallelism: None, max_parallelism: None }
+    };
+    request.parallelism = parallelism.or(request.parallelism);
+    request.max_parallelism = max_parallelism.or(request.max_parallelism);
+    let result = local::run(registry, &request, |cancel| {
+        // A second Ctrl-C while stopping kills the process the usual way.
+        let mut pressed = false;
+        let _ = ctrlc::set_handler(move || {
+            if pressed {
+                std::process::exit(exit::CANCELLED as i32);
+            }
+            pressed = true;
+            eprintln!("Stopping the job (Ctrl-C again to kill)...");
+            cancel();
+        });
+    })?;
+    eprintln!("Job '{}' finished in {:.3} s.", result.job_name, result.net_runtime.as_secs_f64());
+    Ok(())
+}

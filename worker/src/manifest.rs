@@ -1,0 +1,86 @@
+//! `fjord run <streamjob.yaml>`: a StreamJob manifest run on the local mini-cluster.
+
+use crate::WorkerError;
+use crate::local::LocalRun;
+use fjord_crds::spec::DesiredJobState;
+use std::path::Path;
+
+/// True when the argument names a manifest file rather than a registered job.
+pub fn is_manifest_path(arg: &str) -> bool {
+    arg.ends_with(".yaml") || arg.ends_with(".yml")
+}
+
+/// Reads and validates a StreamJob manifest (the same rules as the API server's schema) and
+/// turns it into a local run of the job it names.
+///
+/// # Errors
+/// An unreadable file, invalid YAML or a manifest that breaks a rule (the message names the
+/// field), or a manifest whose desired state is `suspended`.
+pub fn load(path: &Path) -> Result<LocalRun, WorkerError> {
+    let yaml = std::fs::read_to_string(path)
+        .map_err(|source| WorkerError::Read { path: path.display().to_string(), source })?;
+    let job = fjord_crds::load_stream_job(&yaml, &path.display().to_string())?;
+    let spec = &job.spec.job;
+    if spec.state == DesiredJobState::Suspended {
+        return Err(WorkerError::Suspended);
+    }
+    if job.spec.checkpointing.is_some() || job.spec.savepoints.is_some() {
+        tracing::warn!(
+            "checkpointing and savepoint settings of the manifest are not used by this version of `fjord run`"
+        );
+    }
+    Ok(LocalRun {
+        job: spec.name.clone(),
+        args: spec.args.clone(),
+        parallelism: Some(spec.parallelism.max(1) as usize),
+        max_parallelism: spec.max_parallelism.map(|m| m.max(1) as usize),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+apiVersion: fjord.dev/v1alpha1
+kind: StreamJob
+metadata:
+  name: words
+spec:
+  image: fjord/worker:dev
+  job:
+    name: wordcount
+    args: ["--input", "in.txt"]
+    parallelism: 3
+    upgradeMode: stateless
+"#;
+
+    #[test]
+    fn a_manifest_becomes_the_same_local_run_as_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.yaml");
+        std::fs::write(&path, MANIFEST).unwrap();
+        let run = load(&path).unwrap();
+        assert_eq!(
+            run,
+            LocalRun { job: "wordcount".into(), args: vec!["--input".into(), "in.txt".into()], parallelism: Some(3), max_parallelism: None }
+        );
+    }
+
+    #[test]
+    fn a_bad_manifest_names_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, MANIFEST.replace("parallelism: 3", "parallelism: 0")).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("spec.job.parallelism"), "{err}");
+    }
+
+    #[test]
+    fn a_suspended_manifest_is_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(&path, MANIFEST.replace("parallelism: 3", "parallelism: 3\n    state: suspended")).unwrap();
+        assert!(matches!(load(&path), Err(WorkerError::Suspended)));
+    }
+}

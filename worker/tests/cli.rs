@@ -1,0 +1,91 @@
+//! The `fjord` binary as a user runs it: exit codes, output, Ctrl-C.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fjord() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fjord"))
+}
+
+#[test]
+fn runs_wordcount_on_a_file_and_prints_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "b a\nA b!\n").unwrap();
+    let out = fjord().args(["run", "-p", "1", "wordcount", "--input"]).arg(&input).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout, "(b,1)\n(a,1)\n(a,2)\n(b,2)\n");
+}
+
+#[test]
+fn a_streamjob_manifest_runs_like_the_named_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.txt");
+    let manifest = dir.path().join("job.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: fjord.dev/v1alpha1\nkind: StreamJob\nmetadata:\n  name: t\nspec:\n  image: fjord/worker:dev\n  job:\n    name: transformations\n    args: [\"--count\", \"4\", \"--output\", \"{}\"]\n    parallelism: 1\n    upgradeMode: stateless\n",
+            output.display()
+        ),
+    )
+    .unwrap();
+    let out = fjord().arg("run").arg(&manifest).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(output).unwrap(), "4\n-4\n16\n-16\n");
+}
+
+#[test]
+fn bad_usage_exits_with_2_and_a_message() {
+    let out = fjord().args(["run", "no-such-job"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("available jobs: connected-streams"));
+
+    let out = fjord().args(["run", "wordcount", "stray"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument 'stray'"));
+}
+
+#[test]
+fn a_failing_job_exits_with_1_naming_the_source() {
+    let out = fjord().args(["run", "wordcount", "--input", "/no/such/file"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/no/such/file") && stderr.contains("check that it exists"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_stops_an_unbounded_job_cleanly() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = fjord()
+        .args(["run", "-p", "1", "socket-wordcount", "--hostname", "127.0.0.1", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.write_all(b"hello hello\n").unwrap();
+    // Wait until the job has processed the line: the second update is printed.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines.len() < 2 && Instant::now() < deadline {
+        let mut l = String::new();
+        if stdout.read_line(&mut l).unwrap() == 0 {
+            break;
+        }
+        lines.push(l.trim_end().to_string());
+    }
+    assert_eq!(lines, vec!["(hello,1)", "(hello,2)"]);
+    // The connection stays open: the job would run forever. Ctrl-C it.
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Job cancelled."));
+    drop(conn);
+}
