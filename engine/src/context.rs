@@ -1,11 +1,58 @@
 //! The runtime context user functions see (Flink's `RuntimeContext`).
 
-use crate::error::TaskLocation;
+use crate::error::{FjordError, Result, TaskLocation};
+use crate::functions::AggregateFunction;
+use crate::keygroup::KeyGroupRange;
+use crate::metrics::{Counter, MetricRegistry};
+use crate::state::{
+    AggregatingState, AggregatingStateDescriptor, KeyedStateHandle, ListState, ListStateDescriptor,
+    MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,
+    ValueStateDescriptor,
+};
+use crate::time::clock::{Clock, SystemClock, WakeupSchedule};
+use crate::types::Timestamp;
+use crate::types::{Data, Key};
+use std::fmt;
+use std::sync::Arc;
 
-/// Facts about the parallel instance a user function runs in.
+/// Per-task services shared by the operators of one chain: the processing-time clock, the
+/// schedule of processing-time wake-ups, and the job's metric registry.
+#[derive(Clone)]
+pub(crate) struct TaskServices {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) wakeups: WakeupSchedule,
+    pub(crate) metrics: MetricRegistry,
+    /// Milliseconds between periodic watermarks; 0 disables them.
+    pub(crate) watermark_interval: i64,
+}
+
+impl Default for TaskServices {
+    fn default() -> Self {
+        TaskServices {
+            clock: Arc::new(SystemClock),
+            wakeups: WakeupSchedule::default(),
+            metrics: MetricRegistry::default(),
+            watermark_interval: 200,
+        }
+    }
+}
+
+impl fmt::Debug for TaskServices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskServices")
+            .field("clock", &self.clock)
+            .field("wakeups", &self.wakeups)
+            .finish()
+    }
+}
+
+/// Facts about the parallel instance a user function runs in, and access to its state.
 ///
-/// Passed to `open` of every rich function, source reader and sink writer.
-#[derive(Debug, Clone)]
+/// Passed to `open` of every rich function, source reader and sink writer. Inside keyed
+/// operators (process functions on keyed streams, windows, joins) it also hands out keyed state
+/// through [`get_state`](Self::get_state) and friends; outside them those calls fail like in
+/// Flink ("keyed state can only be used on a keyed stream").
+#[derive(Clone)]
 pub struct RuntimeContext {
     /// Name of the job, as passed to `execute`.
     pub job_name: String,
@@ -19,6 +66,22 @@ pub struct RuntimeContext {
     pub max_parallelism: usize,
     /// How many times the job has been restarted before this attempt (0 for the first run).
     pub attempt_number: u32,
+    pub(crate) services: TaskServices,
+    pub(crate) keyed: Option<crate::state::KeyedStateHandle>,
+}
+
+impl fmt::Debug for RuntimeContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeContext")
+            .field("job_name", &self.job_name)
+            .field("task_name", &self.task_name)
+            .field("subtask_index", &self.subtask_index)
+            .field("parallelism", &self.parallelism)
+            .field("max_parallelism", &self.max_parallelism)
+            .field("attempt_number", &self.attempt_number)
+            .field("keyed", &self.keyed.is_some())
+            .finish()
+    }
 }
 
 impl RuntimeContext {
@@ -33,6 +96,103 @@ impl RuntimeContext {
 
     /// Flink's "task name with subtasks": `name (2/4)`.
     pub fn task_name_with_subtasks(&self) -> String {
-        format!("{} ({}/{})", self.task_name, self.subtask_index + 1, self.parallelism)
+        format!(
+            "{} ({}/{})",
+            self.task_name,
+            self.subtask_index + 1,
+            self.parallelism
+        )
+    }
+
+    /// The current processing time from the job's clock (milliseconds since the epoch).
+    pub fn current_processing_time(&self) -> Timestamp {
+        self.services.clock.now()
+    }
+
+    /// The job's clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.services.clock.clone()
+    }
+
+    /// The counter `name` of this operator's subtask (created on first use). Its value is in
+    /// [`JobExecutionResult::metrics`](crate::JobExecutionResult) after the job ends.
+    pub fn counter(&self, name: &str) -> Counter {
+        self.services
+            .metrics
+            .counter(&self.task_name_with_subtasks(), name)
+    }
+
+    fn keyed_state(&self) -> Result<&KeyedStateHandle> {
+        self.keyed.as_ref().ok_or_else(|| FjordError::NotKeyed {
+            what: "keyed state".into(),
+            operator: self.task_name.clone(),
+        })
+    }
+
+    /// A [`ValueState`] of the current key (Flink's `getState`).
+    ///
+    /// # Errors
+    /// [`FjordError::NotKeyed`] outside keyed operators; [`FjordError::StateTypeMismatch`] if
+    /// the name is used by a state of another type.
+    pub fn get_state<V: Data>(
+        &self,
+        descriptor: &ValueStateDescriptor<V>,
+    ) -> Result<ValueState<V>> {
+        ValueState::new(self.keyed_state()?, descriptor)
+    }
+
+    /// A [`ListState`] of the current key (Flink's `getListState`).
+    pub fn get_list_state<V: Data>(
+        &self,
+        descriptor: &ListStateDescriptor<V>,
+    ) -> Result<ListState<V>> {
+        ListState::new(self.keyed_state()?, descriptor)
+    }
+
+    /// A [`ReducingState`] of the current key (Flink's `getReducingState`).
+    pub fn get_reducing_state<V: Data>(
+        &self,
+        descriptor: &ReducingStateDescriptor<V>,
+    ) -> Result<ReducingState<V>> {
+        ReducingState::new(self.keyed_state()?, descriptor)
+    }
+
+    /// An [`AggregatingState`] of the current key (Flink's `getAggregatingState`).
+    pub fn get_aggregating_state<
+        IN: 'static,
+        ACC: Data,
+        OUT: 'static,
+        F: AggregateFunction<IN, ACC, OUT> + Clone,
+    >(
+        &self,
+        descriptor: &AggregatingStateDescriptor<IN, ACC, OUT, F>,
+    ) -> Result<AggregatingState<IN, ACC, OUT>> {
+        AggregatingState::new(self.keyed_state()?, descriptor)
+    }
+
+    /// A [`MapState`] of the current key (Flink's `getMapState`).
+    pub fn get_map_state<UK: Key, UV: Data>(
+        &self,
+        descriptor: &MapStateDescriptor<UK, UV>,
+    ) -> Result<MapState<UK, UV>> {
+        MapState::new(self.keyed_state()?, descriptor)
+    }
+
+    /// The same context with a fresh keyed state backend for this subtask's key groups.
+    pub(crate) fn with_keyed_state(&self) -> RuntimeContext {
+        let mut ctx = self.clone();
+        let range =
+            KeyGroupRange::for_subtask(self.max_parallelism, self.parallelism, self.subtask_index);
+        ctx.keyed = Some(KeyedStateHandle::new_heap(
+            range,
+            self.max_parallelism,
+            self.services.clock.clone(),
+        ));
+        ctx
+    }
+
+    /// Asks the task to call the chain's processing-time hook at `time`.
+    pub(crate) fn request_wakeup(&self, time: Timestamp) {
+        self.services.wakeups.register(time);
     }
 }

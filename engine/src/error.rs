@@ -24,7 +24,13 @@ pub struct TaskLocation {
 impl fmt::Display for TaskLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Flink prints subtasks one-based as "(1/4)"; keep that so logs read the same.
-        write!(f, "'{}' ({}/{})", self.operator, self.subtask + 1, self.parallelism)
+        write!(
+            f,
+            "'{}' ({}/{})",
+            self.operator,
+            self.subtask + 1,
+            self.parallelism
+        )
     }
 }
 
@@ -113,6 +119,28 @@ pub enum FjordError {
     #[error("bad job arguments: {0}")]
     BadArguments(String),
 
+    /// A state name was registered twice with different types in one operator.
+    #[error(
+        "state '{name}' is registered as {registered} and cannot be used as {requested}; use distinct state names"
+    )]
+    StateTypeMismatch {
+        /// The descriptor's name.
+        name: String,
+        /// The type it was first registered with.
+        registered: String,
+        /// The type of the later request.
+        requested: String,
+    },
+
+    /// Keyed state or timers were used outside a keyed operator.
+    #[error("{what} can only be used on a keyed stream (after key_by) in operator '{operator}'")]
+    NotKeyed {
+        /// What was requested ("keyed state", "timers").
+        what: String,
+        /// The operator's name.
+        operator: String,
+    },
+
     /// An internal invariant was violated; this is a bug in Fjord.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -121,7 +149,10 @@ pub enum FjordError {
 impl FjordError {
     /// Wraps an I/O error with what the engine was doing.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        FjordError::Io { context: context.into(), source }
+        FjordError::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// True when this error is only a consequence of cancellation (not a root cause).

@@ -47,12 +47,15 @@ pub mod graph_plan {
 pub(crate) mod graph;
 pub mod job;
 pub mod keygroup;
+pub mod metrics;
 pub(crate) mod operators;
 pub mod printable;
 pub mod runtime;
 pub mod sinks;
 pub mod sources;
 pub mod state;
+pub mod time;
+pub(crate) mod timers;
 pub mod types;
 
 pub use api::connected::ConnectedStreams;
@@ -63,10 +66,12 @@ pub use api::side_output::OutputTag;
 pub use api::tuple::Field;
 pub use context::RuntimeContext;
 pub use error::{BoxError, FjordError, Result, TaskLocation};
-pub use job::{JobArgs, JobFn, JobRegistry};
 pub use functions::{
-    CoFlatMapFunction, CoFns, CoMapFunction, FilterFunction, FlatMapFunction, MapFunction, ReduceFunction,
+    AggregateFunction, CoFlatMapFunction, CoFns, CoMapFunction, FilterFunction, FlatMapFunction,
+    MapFunction, ReduceFunction,
 };
+pub use job::{JobArgs, JobFn, JobRegistry};
+pub use operators::keyed_process::{KeyedProcessContext, KeyedProcessFunction, TimerService};
 pub use operators::output::Collector;
 pub use operators::process::{ProcessContext, ProcessFunction};
 pub use printable::Printable;
@@ -74,4 +79,5 @@ pub use runtime::jobgraph::JobPlan;
 pub use runtime::minicluster::JobExecutionResult;
 pub use sinks::{Sink, SinkError, SinkWriter, WriteMode};
 pub use sources::{Source, SourceError, SourceOutput, SourceReader, SourceStatus};
+pub use timers::TimeDomain;
 pub use types::{Data, Key, StreamRecord, Timestamp};

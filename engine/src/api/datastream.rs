@@ -18,9 +18,11 @@ use crate::printable::Printable;
 use crate::runtime::partitioner::{CustomFn, KeyHashFn, PartitionSpec};
 use crate::runtime::stream_type::TypeOps;
 use crate::sinks::{
-    CollectSink, CollectedOutput, CsvFileSink, FnSink, PrintSink, PrintTarget, Sink, SinkOp, SocketSink, TextFileSink,
-    WriteMode,
+    CollectSink, CollectedOutput, CsvFileSink, FnSink, PrintSink, PrintTarget, Sink, SinkOp,
+    SocketSink, TextFileSink, WriteMode,
 };
+use crate::time::WatermarkStrategy;
+use crate::time::assigner::TimestampsAndWatermarksOp;
 use crate::types::{Data, Key};
 use std::any::Any;
 use std::hash::Hash;
@@ -49,19 +51,28 @@ pub struct DataStream<T> {
 
 impl<T> Clone for DataStream<T> {
     fn clone(&self) -> Self {
-        DataStream { env: self.env.clone(), inputs: self.inputs.clone(), _t: PhantomData }
+        DataStream {
+            env: self.env.clone(),
+            inputs: self.inputs.clone(),
+            _t: PhantomData,
+        }
     }
 }
 
 /// Builds a one-input operator for one subtask from its typed output and side outputs.
-pub(crate) type BuildOneInput<T, U> =
-    dyn Fn(&RuntimeContext, Box<dyn Output<U>>, SideOutputs) -> Result<Box<dyn Output<T>>> + Send + Sync;
+pub(crate) type BuildOneInput<T, U> = dyn Fn(&RuntimeContext, Box<dyn Output<U>>, SideOutputs) -> Result<Box<dyn Output<T>>>
+    + Send
+    + Sync;
 
 impl<T: Data> DataStream<T> {
     pub(crate) fn from_node(env: StreamExecutionEnvironment, node: NodeId) -> Self {
         DataStream {
             env,
-            inputs: vec![StreamInput { node, side: None, partition: PartitionSpec::Default }],
+            inputs: vec![StreamInput {
+                node,
+                side: None,
+                partition: PartitionSpec::Default,
+            }],
             _t: PhantomData,
         }
     }
@@ -74,19 +85,31 @@ impl<T: Data> DataStream<T> {
     pub(crate) fn edges(&self, input: usize) -> Vec<InEdge> {
         self.inputs
             .iter()
-            .map(|i| InEdge { from: i.node, side: i.side.clone(), partition: i.partition.clone(), input })
+            .map(|i| InEdge {
+                from: i.node,
+                side: i.side.clone(),
+                partition: i.partition.clone(),
+                input,
+            })
             .collect()
     }
 
     /// Adds a one-input operator reading this stream.
-    pub(crate) fn one_input<U: Data>(&self, name: &str, build: Box<BuildOneInput<T, U>>) -> SingleOutputStreamOperator<U> {
+    pub(crate) fn one_input<U: Data>(
+        &self,
+        name: &str,
+        build: Box<BuildOneInput<T, U>>,
+    ) -> SingleOutputStreamOperator<U> {
         let factory: crate::graph::OneInputFactory = Arc::new(move |ctx, main, sides| {
             let out = unerase::<U>(main, name_of::<U>())?;
             Ok(erase::<T>(build(ctx, out, sides)?))
         });
         let id = self.env.add_node(
             name.to_string(),
-            NodeKind::OneInput { factory, input_type: Arc::new(TypeOps::<T>::new()) },
+            NodeKind::OneInput {
+                factory,
+                input_type: Arc::new(TypeOps::<T>::new()),
+            },
             self.edges(0),
             Arc::new(TypeOps::<U>::new()),
         );
@@ -104,23 +127,39 @@ impl<T: Data> DataStream<T> {
     // ----- transformations -----
 
     /// Applies a function to every record (Flink's `map`).
-    pub fn map<U: Data, F: MapFunction<T, U> + Clone>(&self, f: F) -> SingleOutputStreamOperator<U> {
+    pub fn map<U: Data, F: MapFunction<T, U> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<U> {
         let template = Template::new(f);
         self.one_input(
             "Map",
             Box::new(move |ctx, out, _| {
-                Ok(Box::new(MapOp { ctx: ctx.clone(), f: template.instance(), out, _in: PhantomData }))
+                Ok(Box::new(MapOp {
+                    ctx: ctx.clone(),
+                    f: template.instance(),
+                    out,
+                    _in: PhantomData,
+                }))
             }),
         )
     }
 
     /// Applies a function that returns any number of records (Flink's `flatMap`).
-    pub fn flat_map<U: Data, F: FlatMapFunction<T, U> + Clone>(&self, f: F) -> SingleOutputStreamOperator<U> {
+    pub fn flat_map<U: Data, F: FlatMapFunction<T, U> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<U> {
         let template = Template::new(f);
         self.one_input(
             "Flat Map",
             Box::new(move |ctx, out, _| {
-                Ok(Box::new(FlatMapOp { ctx: ctx.clone(), f: template.instance(), out, _in: PhantomData }))
+                Ok(Box::new(FlatMapOp {
+                    ctx: ctx.clone(),
+                    f: template.instance(),
+                    out,
+                    _in: PhantomData,
+                }))
             }),
         )
     }
@@ -128,16 +167,53 @@ impl<T: Data> DataStream<T> {
     /// Keeps the records for which the function returns `true` (Flink's `filter`).
     pub fn filter<F: FilterFunction<T> + Clone>(&self, f: F) -> SingleOutputStreamOperator<T> {
         let template = Template::new(f);
-        self.one_input("Filter", Box::new(move |ctx, out, _| Ok(Box::new(FilterOp { ctx: ctx.clone(), f: template.instance(), out }))))
+        self.one_input(
+            "Filter",
+            Box::new(move |ctx, out, _| {
+                Ok(Box::new(FilterOp {
+                    ctx: ctx.clone(),
+                    f: template.instance(),
+                    out,
+                }))
+            }),
+        )
     }
 
     /// Applies a [`ProcessFunction`], which may also emit to side outputs.
-    pub fn process<U: Data, F: ProcessFunction<T, U> + Clone>(&self, f: F) -> SingleOutputStreamOperator<U> {
+    pub fn process<U: Data, F: ProcessFunction<T, U> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<U> {
         let template = Template::new(f);
         self.one_input(
             "Process",
             Box::new(move |ctx, out, sides| {
-                Ok(Box::new(ProcessOp { ctx: ctx.clone(), f: template.instance(), out, sides, _in: PhantomData }))
+                Ok(Box::new(ProcessOp {
+                    ctx: ctx.clone(),
+                    f: template.instance(),
+                    out,
+                    sides,
+                    _in: PhantomData,
+                }))
+            }),
+        )
+    }
+
+    /// Assigns event timestamps and generates watermarks with a strategy (Flink's
+    /// `assignTimestampsAndWatermarks`). Watermarks arriving from upstream are dropped, except
+    /// the final one of bounded input; best placed right after the source.
+    pub fn assign_timestamps_and_watermarks(
+        &self,
+        strategy: WatermarkStrategy<T>,
+    ) -> SingleOutputStreamOperator<T> {
+        self.one_input(
+            "Timestamps/Watermarks",
+            Box::new(move |ctx, out, _| {
+                Ok(Box::new(TimestampsAndWatermarksOp::new(
+                    ctx,
+                    strategy.clone(),
+                    out,
+                )))
             }),
         )
     }
@@ -151,7 +227,9 @@ impl<T: Data> DataStream<T> {
         let selector: Arc<dyn Fn(&T) -> K + Send + Sync> = Arc::new(key_selector);
         let s = selector.clone();
         let hash: KeyHashFn<T> = Arc::new(move |v: &T| stable_hash(&s(v)));
-        let stream = self.partitioned(PartitionSpec::Hash(Arc::new(hash) as Arc<dyn Any + Send + Sync>));
+        let stream = self.partitioned(PartitionSpec::Hash(
+            Arc::new(hash) as Arc<dyn Any + Send + Sync>
+        ));
         KeyedStream::new(stream, selector)
     }
 
@@ -167,7 +245,10 @@ impl<T: Data> DataStream<T> {
     /// Connects a stream of another type, to be processed by one function with a method per
     /// input (Flink's `connect`).
     pub fn connect<B: Data>(&self, other: &DataStream<B>) -> ConnectedStreams<T, B> {
-        ConnectedStreams { first: self.clone(), second: other.clone() }
+        ConnectedStreams {
+            first: self.clone(),
+            second: other.clone(),
+        }
     }
 
     /// Selects tuple fields by position (Flink's `project(0)`).
@@ -176,7 +257,8 @@ impl<T: Data> DataStream<T> {
         T: Field<A>,
         <T as Field<A>>::Type: Data,
     {
-        self.map(|t: T| (Field::<A>::field(&t).clone(),)).name("Projection")
+        self.map(|t: T| (Field::<A>::field(&t).clone(),))
+            .name("Projection")
     }
 
     /// Selects two tuple fields by position (Flink's `project(0, 2)`).
@@ -189,22 +271,33 @@ impl<T: Data> DataStream<T> {
         <T as Field<A>>::Type: Data,
         <T as Field<B>>::Type: Data,
     {
-        self.map(|t: T| (Field::<A>::field(&t).clone(), Field::<B>::field(&t).clone())).name("Projection")
+        self.map(|t: T| (Field::<A>::field(&t).clone(), Field::<B>::field(&t).clone()))
+            .name("Projection")
     }
 
     /// Selects three tuple fields by position (Flink's `project(2, 0, 1)`).
     #[allow(clippy::type_complexity)]
     pub fn project3<const A: usize, const B: usize, const C: usize>(
         &self,
-    ) -> SingleOutputStreamOperator<(<T as Field<A>>::Type, <T as Field<B>>::Type, <T as Field<C>>::Type)>
+    ) -> SingleOutputStreamOperator<(
+        <T as Field<A>>::Type,
+        <T as Field<B>>::Type,
+        <T as Field<C>>::Type,
+    )>
     where
         T: Field<A> + Field<B> + Field<C>,
         <T as Field<A>>::Type: Data,
         <T as Field<B>>::Type: Data,
         <T as Field<C>>::Type: Data,
     {
-        self.map(|t: T| (Field::<A>::field(&t).clone(), Field::<B>::field(&t).clone(), Field::<C>::field(&t).clone()))
-            .name("Projection")
+        self.map(|t: T| {
+            (
+                Field::<A>::field(&t).clone(),
+                Field::<B>::field(&t).clone(),
+                Field::<C>::field(&t).clone(),
+            )
+        })
+        .name("Projection")
     }
 
     // ----- physical partitioning -----
@@ -246,7 +339,9 @@ impl<T: Data> DataStream<T> {
         K: Hash,
     {
         let f: CustomFn<T> = Arc::new(move |v: &T, n| partitioner(&key_selector(v), n));
-        self.partitioned(PartitionSpec::Custom(Arc::new(f) as Arc<dyn Any + Send + Sync>))
+        self.partitioned(PartitionSpec::Custom(
+            Arc::new(f) as Arc<dyn Any + Send + Sync>
+        ))
     }
 
     // ----- sinks -----
@@ -255,15 +350,26 @@ impl<T: Data> DataStream<T> {
     pub fn sink_to<S: Sink<T>>(&self, sink: S, name: &str) -> DataStreamSink<T> {
         let sink: Arc<dyn Sink<T>> = Arc::new(sink);
         let factory: crate::graph::OneInputFactory = Arc::new(move |ctx, _main, _sides| {
-            Ok(erase::<T>(Box::new(SinkOp { ctx: ctx.clone(), sink: sink.clone(), writer: None })))
+            Ok(erase::<T>(Box::new(SinkOp {
+                ctx: ctx.clone(),
+                sink: sink.clone(),
+                writer: None,
+            })))
         });
         let id = self.env.add_node(
             name.to_string(),
-            NodeKind::OneInput { factory, input_type: Arc::new(TypeOps::<T>::new()) },
+            NodeKind::OneInput {
+                factory,
+                input_type: Arc::new(TypeOps::<T>::new()),
+            },
             self.edges(0),
             Arc::new(TypeOps::<()>::new()),
         );
-        DataStreamSink { env: self.env.clone(), node: id, _t: PhantomData }
+        DataStreamSink {
+            env: self.env.clone(),
+            node: id,
+            _t: PhantomData,
+        }
     }
 
     /// Flink's `addSink`, the same as [`sink_to`](Self::sink_to).
@@ -288,7 +394,10 @@ impl<T: Data> DataStream<T> {
     where
         T: Printable,
     {
-        self.sink_to(PrintSink::new(PrintTarget::Stdout), "Sink: Print to Std. Out")
+        self.sink_to(
+            PrintSink::new(PrintTarget::Stdout),
+            "Sink: Print to Std. Out",
+        )
     }
 
     /// Prints every record to stdout with an identifier in the prefix (Flink's
@@ -297,7 +406,10 @@ impl<T: Data> DataStream<T> {
     where
         T: Printable,
     {
-        self.sink_to(PrintSink::new(PrintTarget::Stdout).with_identifier(identifier), "Sink: Print to Std. Out")
+        self.sink_to(
+            PrintSink::new(PrintTarget::Stdout).with_identifier(identifier),
+            "Sink: Print to Std. Out",
+        )
     }
 
     /// Prints every record to stderr.
@@ -305,7 +417,10 @@ impl<T: Data> DataStream<T> {
     where
         T: Printable,
     {
-        self.sink_to(PrintSink::new(PrintTarget::Stderr), "Sink: Print to Std. Err")
+        self.sink_to(
+            PrintSink::new(PrintTarget::Stderr),
+            "Sink: Print to Std. Err",
+        )
     }
 
     /// Writes records as text lines to a file (parallelism 1) or to files `1`, `2`, ... in a
@@ -318,7 +433,11 @@ impl<T: Data> DataStream<T> {
     }
 
     /// [`write_as_text`](Self::write_as_text) with an explicit [`WriteMode`].
-    pub fn write_as_text_with_mode(&self, path: impl Into<PathBuf>, mode: WriteMode) -> DataStreamSink<T>
+    pub fn write_as_text_with_mode(
+        &self,
+        path: impl Into<PathBuf>,
+        mode: WriteMode,
+    ) -> DataStreamSink<T>
     where
         T: Printable,
     {
@@ -331,7 +450,11 @@ impl<T: Data> DataStream<T> {
     }
 
     /// [`write_as_csv`](Self::write_as_csv) with an explicit [`WriteMode`].
-    pub fn write_as_csv_with_mode(&self, path: impl Into<PathBuf>, mode: WriteMode) -> DataStreamSink<T> {
+    pub fn write_as_csv_with_mode(
+        &self,
+        path: impl Into<PathBuf>,
+        mode: WriteMode,
+    ) -> DataStreamSink<T> {
         self.sink_to(CsvFileSink::new(path, mode), "Sink: CSV File")
     }
 
@@ -369,13 +492,19 @@ impl<T> Deref for SingleOutputStreamOperator<T> {
 
 impl<T> Clone for SingleOutputStreamOperator<T> {
     fn clone(&self) -> Self {
-        SingleOutputStreamOperator { stream: self.stream.clone(), node: self.node }
+        SingleOutputStreamOperator {
+            stream: self.stream.clone(),
+            node: self.node,
+        }
     }
 }
 
 impl<T: Data> SingleOutputStreamOperator<T> {
     pub(crate) fn new(env: StreamExecutionEnvironment, node: NodeId) -> Self {
-        SingleOutputStreamOperator { stream: DataStream::from_node(env, node), node }
+        SingleOutputStreamOperator {
+            stream: DataStream::from_node(env, node),
+            node,
+        }
     }
 
     fn set(self, f: impl FnOnce(&mut crate::graph::StreamNode)) -> Self {
@@ -401,7 +530,9 @@ impl<T: Data> SingleOutputStreamOperator<T> {
     /// Sets the operator's parallelism.
     pub fn set_parallelism(self, parallelism: usize) -> Self {
         if parallelism == 0 {
-            self.stream.env.record_error("operator parallelism must be at least 1".into());
+            self.stream
+                .env
+                .record_error("operator parallelism must be at least 1".into());
             return self;
         }
         self.set(|n| n.parallelism = Some(parallelism))
@@ -434,10 +565,13 @@ impl<T: Data> SingleOutputStreamOperator<T> {
         let env = &self.stream.env;
         let conflict = env.with_node(self.node, |n| {
             match n.side_types.iter().find(|(t, _)| *t == id) {
-                Some((_, ty)) if ty.type_name() != std::any::type_name::<X>() => Some(ty.type_name()),
+                Some((_, ty)) if ty.type_name() != std::any::type_name::<X>() => {
+                    Some(ty.type_name())
+                }
                 Some(_) => None,
                 None => {
-                    n.side_types.push((id.clone(), Arc::new(TypeOps::<X>::new())));
+                    n.side_types
+                        .push((id.clone(), Arc::new(TypeOps::<X>::new())));
                     None
                 }
             }
@@ -450,7 +584,11 @@ impl<T: Data> SingleOutputStreamOperator<T> {
         }
         DataStream {
             env: env.clone(),
-            inputs: vec![StreamInput { node: self.node, side: Some(id), partition: PartitionSpec::Default }],
+            inputs: vec![StreamInput {
+                node: self.node,
+                side: Some(id),
+                partition: PartitionSpec::Default,
+            }],
             _t: PhantomData,
         }
     }
@@ -482,7 +620,8 @@ impl<T> DataStreamSink<T> {
     /// Sets the sink's parallelism.
     pub fn set_parallelism(self, parallelism: usize) -> Self {
         if parallelism == 0 {
-            self.env.record_error("sink parallelism must be at least 1".into());
+            self.env
+                .record_error("sink parallelism must be at least 1".into());
             return self;
         }
         self.set(|n| n.parallelism = Some(parallelism))

@@ -3,6 +3,7 @@
 use crate::api::datastream::SingleOutputStreamOperator;
 use crate::error::{FjordError, Result};
 use crate::graph::{ChainingStrategy, InEdge, NodeId, NodeKind, StreamGraph, StreamNode};
+use crate::metrics::MetricRegistry;
 use crate::operators::output::unerase;
 use crate::runtime::channel::CancelFlag;
 use crate::runtime::jobgraph::{GraphSettings, JobGraph, JobPlan};
@@ -10,9 +11,10 @@ use crate::runtime::minicluster::{self, JobExecutionResult, RunSettings};
 use crate::runtime::stream_type::{StreamType, TypeOps};
 use crate::runtime::task::SourceTask;
 use crate::sources::{
-    CollectionSource, GeneratorSource, IterSource, SequenceSource, SocketTextSource, Source, TextFileSource,
-    source_failure,
+    CollectionSource, GeneratorSource, IterSource, SequenceSource, SocketTextSource, Source,
+    TextFileSource, source_failure,
 };
+use crate::time::clock::{Clock, SystemClock};
 use crate::types::Data;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -38,6 +40,13 @@ pub struct ExecutionConfig {
     pub batch_size: usize,
     /// Batches a channel between two tasks holds before the producer blocks (backpressure).
     pub channel_capacity: usize,
+    /// Where processing time comes from: the system clock by default; tests inject a
+    /// [`ManualClock`](crate::time::ManualClock) to drive processing-time timers, periodic
+    /// watermarks, idleness and state TTL without sleeping.
+    pub clock: Arc<dyn Clock>,
+    /// How often periodic watermark generators are asked for a watermark (Flink's
+    /// `setAutoWatermarkInterval`, default 200 ms). Zero disables periodic watermarks.
+    pub auto_watermark_interval: Duration,
 }
 
 impl Default for ExecutionConfig {
@@ -49,6 +58,8 @@ impl Default for ExecutionConfig {
             buffer_timeout: Duration::from_millis(100),
             batch_size: 1024,
             channel_capacity: 8,
+            clock: Arc::new(SystemClock),
+            auto_watermark_interval: Duration::from_millis(200),
         }
     }
 }
@@ -96,7 +107,11 @@ impl StreamExecutionEnvironment {
     /// A new environment with these settings.
     pub fn with_config(config: ExecutionConfig) -> Self {
         StreamExecutionEnvironment {
-            inner: Rc::new(RefCell::new(EnvInner { graph: StreamGraph::default(), config, errors: Vec::new() })),
+            inner: Rc::new(RefCell::new(EnvInner {
+                graph: StreamGraph::default(),
+                config,
+                errors: Vec::new(),
+            })),
         }
     }
 
@@ -130,6 +145,18 @@ impl StreamExecutionEnvironment {
     /// Sets how long a partly filled batch may wait before it is sent.
     pub fn set_buffer_timeout(&self, timeout: Duration) -> &Self {
         self.inner.borrow_mut().config.buffer_timeout = timeout;
+        self
+    }
+
+    /// Sets where processing time comes from (see [`ExecutionConfig::clock`]).
+    pub fn set_clock(&self, clock: impl Clock + 'static) -> &Self {
+        self.inner.borrow_mut().config.clock = Arc::new(clock);
+        self
+    }
+
+    /// Sets the interval of periodic watermark emission (Flink's `setAutoWatermarkInterval`).
+    pub fn set_auto_watermark_interval(&self, interval: Duration) -> &Self {
+        self.inner.borrow_mut().config.auto_watermark_interval = interval;
         self
     }
 
@@ -183,14 +210,26 @@ impl StreamExecutionEnvironment {
 
     /// Adds a source (Flink's `fromSource` / `addSource`). The source runs with the
     /// environment's parallelism unless it is not parallel.
-    pub fn from_source<T: Data, S: Source<T>>(&self, source: S, name: &str) -> SingleOutputStreamOperator<T> {
+    pub fn from_source<T: Data, S: Source<T>>(
+        &self,
+        source: S,
+        name: &str,
+    ) -> SingleOutputStreamOperator<T> {
         let parallel = source.is_parallel();
         let source = Arc::new(source);
-        let factory: crate::graph::SourceFactory = Arc::new(move |ctx, main, _sides, buffer_timeout| {
-            let out = unerase::<T>(main, "source output")?;
-            let reader = crate::operators::output::guard(ctx, || source.create_reader(ctx)).map_err(source_failure)?;
-            Ok(Box::new(SourceTask { ctx: ctx.clone(), reader, out, buffer_timeout }))
-        });
+        let factory: crate::graph::SourceFactory =
+            Arc::new(move |ctx, main, _sides, buffer_timeout| {
+                let out = unerase::<T>(main, "source output")?;
+                let reader = crate::operators::output::guard(ctx, || source.create_reader(ctx))
+                    .map_err(source_failure)?;
+                Ok(Box::new(SourceTask {
+                    ctx: ctx.clone(),
+                    services: ctx.services.clone(),
+                    reader,
+                    out,
+                    buffer_timeout,
+                }))
+            });
         let id = self.add_node(
             name.to_string(),
             NodeKind::Source { factory, parallel },
@@ -201,7 +240,11 @@ impl StreamExecutionEnvironment {
     }
 
     /// Flink's `addSource`, the same as [`from_source`](Self::from_source).
-    pub fn add_source<T: Data, S: Source<T>>(&self, source: S, name: &str) -> SingleOutputStreamOperator<T> {
+    pub fn add_source<T: Data, S: Source<T>>(
+        &self,
+        source: S,
+        name: &str,
+    ) -> SingleOutputStreamOperator<T> {
         self.from_source(source, name)
     }
 
@@ -230,7 +273,10 @@ impl StreamExecutionEnvironment {
         count: Option<u64>,
         generate: impl Fn(u64) -> T + Send + Sync + 'static,
     ) -> SingleOutputStreamOperator<T> {
-        self.from_source(GeneratorSource::new(count, generate), "Source: Generator Source")
+        self.from_source(
+            GeneratorSource::new(count, generate),
+            "Source: Generator Source",
+        )
     }
 
     /// The lines of a text file, or of the files in a directory (Flink's `readTextFile`).
@@ -274,6 +320,9 @@ impl StreamExecutionEnvironment {
             channel_capacity: config.channel_capacity,
             buffer_timeout: config.buffer_timeout,
             attempt: 0,
+            clock: config.clock.clone(),
+            metrics: MetricRegistry::default(),
+            watermark_interval: config.auto_watermark_interval.as_millis() as i64,
         }
     }
 
@@ -325,6 +374,8 @@ impl JobClient {
 
     /// Waits for the job to end.
     pub fn wait(self) -> Result<JobExecutionResult> {
-        self.handle.join().unwrap_or_else(|_| Err(FjordError::Internal("job thread panicked".into())))
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(FjordError::Internal("job thread panicked".into())))
     }
 }

@@ -12,6 +12,7 @@ use crate::api::Template;
 use crate::api::datastream::{DataStream, SingleOutputStreamOperator};
 use crate::api::tuple::Field;
 use crate::functions::ReduceFunction;
+use crate::operators::keyed_process::{KeyedProcessFunction, KeyedProcessOp};
 use crate::operators::rolling::{Extreme, ExtremeField, KeySelector, RollingReduceOp, SumField};
 use crate::types::{Data, Key};
 use std::ops::Deref;
@@ -25,7 +26,10 @@ pub struct KeyedStream<T, K> {
 
 impl<T, K> Clone for KeyedStream<T, K> {
     fn clone(&self) -> Self {
-        KeyedStream { stream: self.stream.clone(), key: self.key.clone() }
+        KeyedStream {
+            stream: self.stream.clone(),
+            key: self.key.clone(),
+        }
     }
 }
 
@@ -51,18 +55,51 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         self.key.clone()
     }
 
+    /// Processes each record with a [`KeyedProcessFunction`], which has keyed state and
+    /// timers (Flink's `KeyedStream.process`).
+    pub fn process<U: Data, F: KeyedProcessFunction<K, T, U> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<U> {
+        let template = Template::new(f);
+        let key = self.key.clone();
+        self.stream.one_input(
+            "KeyedProcess",
+            Box::new(move |ctx, out, sides| {
+                Ok(Box::new(KeyedProcessOp::new(
+                    ctx,
+                    template.instance(),
+                    key.clone(),
+                    out,
+                    sides,
+                )))
+            }),
+        )
+    }
+
     /// Combines each record with its key's previous aggregate and emits the new aggregate
     /// (Flink's rolling `reduce`).
     pub fn reduce<F: ReduceFunction<T> + Clone>(&self, f: F) -> SingleOutputStreamOperator<T> {
         self.rolling("Keyed Reduce", f)
     }
 
-    fn rolling<F: ReduceFunction<T> + Clone>(&self, name: &str, f: F) -> SingleOutputStreamOperator<T> {
+    fn rolling<F: ReduceFunction<T> + Clone>(
+        &self,
+        name: &str,
+        f: F,
+    ) -> SingleOutputStreamOperator<T> {
         let template = Template::new(f);
         let key = self.key.clone();
         self.stream.one_input(
             name,
-            Box::new(move |ctx, out, _| Ok(Box::new(RollingReduceOp::new(ctx, template.instance(), key.clone(), out)))),
+            Box::new(move |ctx, out, _| {
+                Ok(Box::new(RollingReduceOp::new(
+                    ctx,
+                    template.instance(),
+                    key.clone(),
+                    out,
+                )))
+            }),
         )
     }
 
@@ -154,11 +191,23 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         self.extreme(field, Extreme::Max, true)
     }
 
-    fn extreme<N, A>(&self, field: A, extreme: Extreme, whole_record: bool) -> SingleOutputStreamOperator<T>
+    fn extreme<N, A>(
+        &self,
+        field: A,
+        extreme: Extreme,
+        whole_record: bool,
+    ) -> SingleOutputStreamOperator<T>
     where
         N: PartialOrd + Clone,
         A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.rolling("Keyed Aggregation", ExtremeField { field, extreme, whole_record })
+        self.rolling(
+            "Keyed Aggregation",
+            ExtremeField {
+                field,
+                extreme,
+                whole_record,
+            },
+        )
     }
 }

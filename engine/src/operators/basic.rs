@@ -34,6 +34,12 @@ macro_rules! forwarding_lifecycle {
                 let downstream = self.out.close();
                 own.and(downstream)
             }
+            fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+                self.out.advance_processing_time(now)
+            }
+            fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+                self.out.emit_watermark_status(idle)
+            }
         }
     };
 }

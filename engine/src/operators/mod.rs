@@ -2,6 +2,7 @@
 
 pub(crate) mod basic;
 pub(crate) mod co;
+pub(crate) mod keyed_process;
 pub(crate) mod output;
 pub(crate) mod process;
 pub(crate) mod rolling;

@@ -23,6 +23,18 @@ pub(crate) trait Lifecycle: Send {
     /// Releases resources. Called on success and on failure; must not fail on a half-open
     /// operator.
     fn close(&mut self) -> Result<()>;
+    /// Processing time reached `now` and some operator of the chain asked to be woken then:
+    /// fire due processing-time timers, then pass it on. Operators that forward records must
+    /// forward this too; the default (for ends of chains) does nothing.
+    fn advance_processing_time(&mut self, _now: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    /// The stream became idle (`true`) or active again (Flink's `WatermarkStatus`): idle
+    /// streams do not hold back the watermark downstream. Forwarding operators pass it on;
+    /// network writers send it to every channel.
+    fn emit_watermark_status(&mut self, _idle: bool) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Something records of type `T` are pushed into.
@@ -41,12 +53,14 @@ pub(crate) fn erase<T: 'static>(out: Box<dyn Output<T>>) -> AnyOutput {
 
 /// Recovers a typed output; fails only on a bug in graph wiring.
 pub(crate) fn unerase<T: 'static>(out: AnyOutput, what: &str) -> Result<Box<dyn Output<T>>> {
-    out.downcast::<Box<dyn Output<T>>>().map(|b| *b).map_err(|_| {
-        FjordError::Internal(format!(
-            "output type mismatch while wiring {what}: expected {}",
-            std::any::type_name::<T>()
-        ))
-    })
+    out.downcast::<Box<dyn Output<T>>>()
+        .map(|b| *b)
+        .map_err(|_| {
+            FjordError::Internal(format!(
+                "output type mismatch while wiring {what}: expected {}",
+                std::any::type_name::<T>()
+            ))
+        })
 }
 
 /// Calls a user function, turning its error or panic into a [`FjordError`] that names the
@@ -58,7 +72,10 @@ pub(crate) fn guard<R>(
 ) -> Result<R> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(source)) => Err(FjordError::UserFunction { location: ctx.location(), source }),
+        Ok(Err(source)) => Err(FjordError::UserFunction {
+            location: ctx.location(),
+            source,
+        }),
         Err(payload) => Err(FjordError::UserPanic {
             location: ctx.location(),
             message: panic_message(payload.as_ref()),
@@ -104,7 +121,9 @@ impl<T: Send> Lifecycle for FanOut<T> {
         self.outputs.iter_mut().try_for_each(|o| o.open())
     }
     fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.outputs.iter_mut().try_for_each(|o| o.emit_watermark(watermark))
+        self.outputs
+            .iter_mut()
+            .try_for_each(|o| o.emit_watermark(watermark))
     }
     fn flush(&mut self) -> Result<()> {
         self.outputs.iter_mut().try_for_each(|o| o.flush())
@@ -113,7 +132,21 @@ impl<T: Send> Lifecycle for FanOut<T> {
         self.outputs.iter_mut().try_for_each(|o| o.finish())
     }
     fn close(&mut self) -> Result<()> {
-        close_all(self.outputs.iter_mut().map(|o| o.as_mut() as &mut dyn Lifecycle))
+        close_all(
+            self.outputs
+                .iter_mut()
+                .map(|o| o.as_mut() as &mut dyn Lifecycle),
+        )
+    }
+    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.outputs
+            .iter_mut()
+            .try_for_each(|o| o.advance_processing_time(now))
+    }
+    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+        self.outputs
+            .iter_mut()
+            .try_for_each(|o| o.emit_watermark_status(idle))
     }
 }
 
@@ -201,6 +234,12 @@ impl SideOutputs {
     pub(crate) fn close(&mut self) -> Result<()> {
         close_all(self.each())
     }
+    pub(crate) fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.each().try_for_each(|o| o.advance_processing_time(now))
+    }
+    pub(crate) fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+        self.each().try_for_each(|o| o.emit_watermark_status(idle))
+    }
 }
 
 /// Hands records from a user function to the next operator (Flink's `Collector`).
@@ -214,7 +253,11 @@ pub struct Collector<'a, U> {
 
 impl<'a, U> Collector<'a, U> {
     pub(crate) fn new(out: &'a mut dyn Output<U>, timestamp: Option<Timestamp>) -> Self {
-        Collector { out, timestamp, error: None }
+        Collector {
+            out,
+            timestamp,
+            error: None,
+        }
     }
 
     /// Emits one record downstream.
@@ -224,7 +267,10 @@ impl<'a, U> Collector<'a, U> {
     #[inline]
     pub fn collect(&mut self, value: U) {
         if self.error.is_none() {
-            let record = StreamRecord { value, timestamp: self.timestamp };
+            let record = StreamRecord {
+                value,
+                timestamp: self.timestamp,
+            };
             if let Err(e) = self.out.emit(record) {
                 self.error = Some(e);
             }
@@ -234,7 +280,10 @@ impl<'a, U> Collector<'a, U> {
     /// Emits one record with an explicit event-time timestamp.
     pub fn collect_with_timestamp(&mut self, value: U, timestamp: Timestamp) {
         if self.error.is_none() {
-            if let Err(e) = self.out.emit(StreamRecord::with_timestamp(value, timestamp)) {
+            if let Err(e) = self
+                .out
+                .emit(StreamRecord::with_timestamp(value, timestamp))
+            {
                 self.error = Some(e);
             }
         }

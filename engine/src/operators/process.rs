@@ -62,7 +62,10 @@ impl<U> ProcessContext<'_, U> {
     /// downstream operator selected with `get_side_output` are dropped, as in Flink.
     pub fn output<X: Data>(&mut self, tag: &OutputTag<X>, value: X) {
         if self.side_error.is_none() {
-            let record = StreamRecord { value, timestamp: self.collector.timestamp };
+            let record = StreamRecord {
+                value,
+                timestamp: self.collector.timestamp,
+            };
             if let Err(e) = self.sides.emit(tag.id(), record) {
                 self.side_error = Some(e);
             }
@@ -105,6 +108,14 @@ impl<T: 'static, U: 'static, F: ProcessFunction<T, U>> Lifecycle for ProcessOp<T
         let main = self.out.close();
         let sides = self.sides.close();
         own.and(main).and(sides)
+    }
+    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.out.advance_processing_time(now)?;
+        self.sides.advance_processing_time(now)
+    }
+    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+        self.out.emit_watermark_status(idle)?;
+        self.sides.emit_watermark_status(idle)
     }
 }
 

@@ -15,6 +15,11 @@ pub(crate) enum Event {
     Records(Box<dyn Any + Send>),
     /// An event-time watermark from this channel's producer.
     Watermark(Timestamp),
+    /// The producer's stream became idle or active again (Flink's `WatermarkStatus`).
+    WatermarkStatus {
+        /// True when idle.
+        idle: bool,
+    },
     /// The producer finished; nothing more comes on this channel.
     EndOfPartition,
 }
@@ -64,5 +69,11 @@ impl ChannelSender {
 /// Creates a bounded channel holding at most `capacity` events.
 pub(crate) fn channel(capacity: usize, cancel: &CancelFlag) -> (ChannelSender, Receiver<Event>) {
     let (sender, receiver) = crossbeam_channel::bounded(capacity.max(1));
-    (ChannelSender { sender, cancel: cancel.clone() }, receiver)
+    (
+        ChannelSender {
+            sender,
+            cancel: cancel.clone(),
+        },
+        receiver,
+    )
 }

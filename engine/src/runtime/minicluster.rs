@@ -1,14 +1,16 @@
 //! The embedded mini-cluster: runs every subtask of a job graph as a thread of this process,
 //! connected by bounded channels.
 
-use crate::context::RuntimeContext;
+use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result, panic_message};
 use crate::graph::{NodeId, NodeKind};
+use crate::metrics::MetricRegistry;
 use crate::operators::output::{AnyOutput, SideOutputs};
 use crate::runtime::channel::{CancelFlag, ChannelSender, channel};
 use crate::runtime::jobgraph::JobGraph;
 use crate::runtime::partitioner::pointwise_targets;
 use crate::runtime::task::{InputChannel, SourceRunner, TaskHead, run_input_task};
+use crate::time::clock::{Clock, WakeupSchedule};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -23,6 +25,12 @@ pub(crate) struct RunSettings {
     pub(crate) channel_capacity: usize,
     pub(crate) buffer_timeout: Duration,
     pub(crate) attempt: u32,
+    /// Where tasks read processing time.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The counters of this execution.
+    pub(crate) metrics: MetricRegistry,
+    /// Milliseconds between periodic watermarks; 0 disables them.
+    pub(crate) watermark_interval: i64,
 }
 
 /// What a finished job reports.
@@ -34,17 +42,29 @@ pub struct JobExecutionResult {
     pub net_runtime: Duration,
     /// Number of parallel tasks (subtasks of all chains) that ran.
     pub tasks: usize,
+    /// The operators' counters at the end of the job.
+    pub metrics: MetricRegistry,
+}
+
+impl JobExecutionResult {
+    /// The sum of counter `name` over all subtasks of operator `operator` (for example
+    /// `result.counter("Window", "numLateRecordsDropped")`).
+    pub fn counter(&self, operator: &str, name: &str) -> u64 {
+        self.metrics.total(operator, name)
+    }
 }
 
 enum Runnable {
     Source(Box<dyn SourceRunner>),
-    Input(Box<dyn TaskHead>, Vec<InputChannel>),
+    Input(Box<dyn TaskHead>, Vec<InputChannel>, TaskServices),
 }
 
 struct Wiring<'a> {
     job: &'a JobGraph,
     settings: &'a RunSettings,
     senders: HashMap<(usize, usize), Vec<ChannelSender>>,
+    /// The services of the task being wired (one wake-up schedule per task).
+    services: TaskServices,
 }
 
 impl Wiring<'_> {
@@ -56,6 +76,8 @@ impl Wiring<'_> {
             parallelism: self.job.parallelism[node],
             max_parallelism: self.job.max_parallelism[node],
             attempt_number: self.settings.attempt,
+            services: self.services.clone(),
+            keyed: None,
         }
     }
 
@@ -84,7 +106,13 @@ impl Wiring<'_> {
             if edge.side.as_deref() == side {
                 let channels = self.senders.remove(&(e, subtask)).unwrap_or_default();
                 let max = job.max_parallelism[edge.to];
-                outputs.push(ty.writer(channels, &edge.partition, max, subtask, self.settings.batch_size)?);
+                outputs.push(ty.writer(
+                    channels,
+                    &edge.partition,
+                    max,
+                    subtask,
+                    self.settings.batch_size,
+                )?);
             }
         }
         ty.fan_out(outputs)
@@ -102,14 +130,27 @@ impl Wiring<'_> {
     /// A one-input operator with everything after it in the chain.
     fn operator(&mut self, node: NodeId, subtask: usize) -> Result<AnyOutput> {
         let NodeKind::OneInput { factory, .. } = self.job.stream.nodes[node].kind.clone() else {
-            return Err(FjordError::Internal("only one-input operators can be chained".into()));
+            return Err(FjordError::Internal(
+                "only one-input operators can be chained".into(),
+            ));
         };
         let main = self.output(node, None, subtask)?;
         let sides = self.side_outputs(node, subtask)?;
         factory(&self.context(node, subtask), main, sides)
     }
 
-    fn task(&mut self, head: NodeId, subtask: usize, inputs: Vec<InputChannel>) -> Result<Runnable> {
+    fn task(
+        &mut self,
+        head: NodeId,
+        subtask: usize,
+        inputs: Vec<InputChannel>,
+    ) -> Result<Runnable> {
+        self.services = TaskServices {
+            clock: self.settings.clock.clone(),
+            wakeups: WakeupSchedule::default(),
+            metrics: self.settings.metrics.clone(),
+            watermark_interval: self.settings.watermark_interval,
+        };
         let ctx = self.context(head, subtask);
         Ok(match self.job.stream.nodes[head].kind.clone() {
             NodeKind::Source { factory, .. } => {
@@ -119,12 +160,12 @@ impl Wiring<'_> {
             }
             NodeKind::OneInput { input_type, .. } => {
                 let op = self.operator(head, subtask)?;
-                Runnable::Input(input_type.head(op)?, inputs)
+                Runnable::Input(input_type.head(op)?, inputs, self.services.clone())
             }
             NodeKind::TwoInput { factory } => {
                 let main = self.output(head, None, subtask)?;
                 let sides = self.side_outputs(head, subtask)?;
-                Runnable::Input(factory(&ctx, main, sides)?, inputs)
+                Runnable::Input(factory(&ctx, main, sides)?, inputs, self.services.clone())
             }
         })
     }
@@ -134,25 +175,48 @@ impl Wiring<'_> {
 ///
 /// Returns the root cause when a task fails: the first error that is not a consequence of
 /// cancellation.
-pub(crate) fn execute(job: &JobGraph, settings: &RunSettings, cancel: &CancelFlag) -> Result<JobExecutionResult> {
+pub(crate) fn execute(
+    job: &JobGraph,
+    settings: &RunSettings,
+    cancel: &CancelFlag,
+) -> Result<JobExecutionResult> {
     let started = Instant::now();
     let mut senders: HashMap<(usize, usize), Vec<ChannelSender>> = HashMap::new();
-    let mut receivers: Vec<Vec<Vec<InputChannel>>> =
-        job.vertices.iter().map(|v| (0..v.parallelism).map(|_| Vec::new()).collect()).collect();
+    let mut receivers: Vec<Vec<Vec<InputChannel>>> = job
+        .vertices
+        .iter()
+        .map(|v| (0..v.parallelism).map(|_| Vec::new()).collect())
+        .collect();
     for (e, edge) in job.edges.iter().enumerate() {
         let p = job.vertices[edge.from_vertex].parallelism;
         let q = job.vertices[edge.to_vertex].parallelism;
         for i in 0..p {
-            let targets = if edge.partition.is_pointwise() { pointwise_targets(p, q, i) } else { (0..q).collect() };
+            let targets = if edge.partition.is_pointwise() {
+                pointwise_targets(p, q, i)
+            } else {
+                (0..q).collect()
+            };
             for j in targets {
                 let (tx, rx) = channel(settings.channel_capacity, cancel);
                 senders.entry((e, i)).or_default().push(tx);
-                receivers[edge.to_vertex][j].push(InputChannel { input: edge.input, receiver: rx });
+                receivers[edge.to_vertex][j].push(InputChannel {
+                    input: edge.input,
+                    receiver: rx,
+                });
             }
         }
     }
 
-    let mut wiring = Wiring { job, settings, senders };
+    let services = TaskServices {
+        clock: settings.clock.clone(),
+        ..TaskServices::default()
+    };
+    let mut wiring = Wiring {
+        job,
+        settings,
+        senders,
+        services,
+    };
     let mut tasks = Vec::new();
     for (v, vertex) in job.vertices.iter().enumerate() {
         for s in 0..vertex.parallelism {
@@ -195,7 +259,12 @@ pub(crate) fn execute(job: &JobGraph, settings: &RunSettings, cancel: &CancelFla
     if cancel.is_cancelled() {
         return Err(FjordError::Cancelled);
     }
-    Ok(JobExecutionResult { job_name: settings.job_name.clone(), net_runtime: started.elapsed(), tasks: task_count })
+    Ok(JobExecutionResult {
+        job_name: settings.job_name.clone(),
+        net_runtime: started.elapsed(),
+        tasks: task_count,
+        metrics: settings.metrics.clone(),
+    })
 }
 
 fn run_task(runnable: Runnable, cancel: &CancelFlag, name: &str) -> Result<()> {
@@ -206,13 +275,16 @@ fn run_task(runnable: Runnable, cancel: &CancelFlag, name: &str) -> Result<()> {
             let closed = source.close();
             result.and(closed)
         }
-        Runnable::Input(mut head, inputs) => {
-            let result = run_input_task(head.as_mut(), &inputs, cancel);
+        Runnable::Input(mut head, inputs, services) => {
+            let result = run_input_task(head.as_mut(), &inputs, cancel, &services);
             let closed = head.lifecycle().close();
             result.and(closed)
         }
     }));
     outcome.unwrap_or_else(|payload| {
-        Err(FjordError::Internal(format!("task {name} panicked: {}", panic_message(payload.as_ref()))))
+        Err(FjordError::Internal(format!(
+            "task {name} panicked: {}",
+            panic_message(payload.as_ref())
+        )))
     })
 }

@@ -1,6 +1,6 @@
 //! What one parallel subtask runs: a source loop, or an input loop feeding a chain head.
 
-use crate::context::RuntimeContext;
+use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result};
 use crate::operators::output::{Lifecycle, Output, guard};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, Event};
@@ -16,6 +16,8 @@ pub(crate) trait TaskHead: Send {
     fn process_batch(&mut self, input: usize, batch: Box<dyn Any + Send>) -> Result<()>;
     /// The combined watermark of logical input `input` advanced.
     fn process_watermark(&mut self, input: usize, watermark: Timestamp) -> Result<()>;
+    /// Logical input `input` became idle or active again.
+    fn process_watermark_status(&mut self, input: usize, idle: bool) -> Result<()>;
     /// The whole chain, for open / flush / finish / close.
     fn lifecycle(&mut self) -> &mut dyn Lifecycle;
 }
@@ -40,6 +42,10 @@ impl<T: Send + 'static> TaskHead for OneInputHead<T> {
         self.operator.emit_watermark(watermark)
     }
 
+    fn process_watermark_status(&mut self, _input: usize, idle: bool) -> Result<()> {
+        self.operator.emit_watermark_status(idle)
+    }
+
     fn lifecycle(&mut self) -> &mut dyn Lifecycle {
         self.operator.as_mut()
     }
@@ -58,36 +64,73 @@ pub(crate) trait TwoInputOperator<A, B>: Lifecycle {
 pub(crate) struct TwoInputHead<A, B> {
     pub(crate) operator: Box<dyn TwoInputOperator<A, B>>,
     pub(crate) watermarks: [Timestamp; 2],
+    pub(crate) idle: [bool; 2],
     pub(crate) current: Timestamp,
 }
 
 impl<A, B> TwoInputHead<A, B> {
     pub(crate) fn new(operator: Box<dyn TwoInputOperator<A, B>>) -> Self {
-        TwoInputHead { operator, watermarks: [MIN_WATERMARK; 2], current: MIN_WATERMARK }
+        TwoInputHead {
+            operator,
+            watermarks: [MIN_WATERMARK; 2],
+            idle: [false; 2],
+            current: MIN_WATERMARK,
+        }
+    }
+
+    /// The minimum over active inputs (both if both are idle).
+    fn advance(&mut self) -> Result<()> {
+        let combined = match self.idle {
+            [false, true] => self.watermarks[0],
+            [true, false] => self.watermarks[1],
+            _ => self.watermarks[0].min(self.watermarks[1]),
+        };
+        if combined > self.current {
+            self.current = combined;
+            self.operator.emit_watermark(combined)?;
+        }
+        Ok(())
     }
 }
 
 fn downcast_batch<T: 'static>(batch: Box<dyn Any + Send>) -> Result<Vec<StreamRecord<T>>> {
-    batch.downcast::<Vec<StreamRecord<T>>>().map(|b| *b).map_err(|_| {
-        FjordError::Internal(format!("batch is not of {}", std::any::type_name::<T>()))
-    })
+    batch
+        .downcast::<Vec<StreamRecord<T>>>()
+        .map(|b| *b)
+        .map_err(|_| {
+            FjordError::Internal(format!("batch is not of {}", std::any::type_name::<T>()))
+        })
 }
 
 impl<A: Send + 'static, B: Send + 'static> TaskHead for TwoInputHead<A, B> {
     fn process_batch(&mut self, input: usize, batch: Box<dyn Any + Send>) -> Result<()> {
         if input == 0 {
-            downcast_batch::<A>(batch)?.into_iter().try_for_each(|r| self.operator.process1(r))
+            downcast_batch::<A>(batch)?
+                .into_iter()
+                .try_for_each(|r| self.operator.process1(r))
         } else {
-            downcast_batch::<B>(batch)?.into_iter().try_for_each(|r| self.operator.process2(r))
+            downcast_batch::<B>(batch)?
+                .into_iter()
+                .try_for_each(|r| self.operator.process2(r))
         }
     }
 
     fn process_watermark(&mut self, input: usize, watermark: Timestamp) -> Result<()> {
         self.watermarks[input] = watermark;
-        let combined = self.watermarks[0].min(self.watermarks[1]);
-        if combined > self.current {
-            self.current = combined;
-            self.operator.emit_watermark(combined)?;
+        self.advance()
+    }
+
+    fn process_watermark_status(&mut self, input: usize, idle: bool) -> Result<()> {
+        let was_idle = self.idle[0] && self.idle[1];
+        self.idle[input] = idle;
+        let now_idle = self.idle[0] && self.idle[1];
+        if !idle {
+            // An input coming back only counts from its next watermark on.
+            self.watermarks[input] = self.watermarks[input].max(self.current);
+        }
+        self.advance()?;
+        if was_idle != now_idle {
+            self.operator.emit_watermark_status(now_idle)?;
         }
         Ok(())
     }
@@ -97,28 +140,112 @@ impl<A: Send + 'static, B: Send + 'static> TaskHead for TwoInputHead<A, B> {
     }
 }
 
-/// Tracks the watermark of each channel of one logical input and yields the minimum when it
-/// advances (Flink's `StatusWatermarkValve`, without idleness for now).
-struct WatermarkValve {
-    channels: Vec<Timestamp>,
+/// One input channel as the valve sees it.
+#[derive(Clone, Copy)]
+struct ChannelStatus {
+    watermark: Timestamp,
+    idle: bool,
+    /// An active channel counts for the minimum once its watermark caught up with the valve's
+    /// output (a channel coming back from idleness must not pull the watermark back).
+    aligned: bool,
+}
+
+/// Tracks the watermark and idleness of each channel of one logical input and yields the
+/// minimum over active channels when it advances (Flink's `StatusWatermarkValve`).
+pub(crate) struct WatermarkValve {
+    channels: Vec<ChannelStatus>,
     current: Timestamp,
+    idle: bool,
+}
+
+/// What a valve tells its task after an update.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ValveOutput {
+    /// The combined watermark advanced to this value.
+    pub(crate) watermark: Option<Timestamp>,
+    /// The combined status changed: `Some(true)` idle, `Some(false)` active again.
+    pub(crate) idle: Option<bool>,
 }
 
 impl WatermarkValve {
-    fn new(channels: usize) -> Self {
-        WatermarkValve { channels: vec![MIN_WATERMARK; channels], current: MIN_WATERMARK }
+    pub(crate) fn new(channels: usize) -> Self {
+        let status = ChannelStatus {
+            watermark: MIN_WATERMARK,
+            idle: false,
+            aligned: true,
+        };
+        WatermarkValve {
+            channels: vec![status; channels],
+            current: MIN_WATERMARK,
+            idle: false,
+        }
     }
 
-    fn update(&mut self, channel: usize, watermark: Timestamp) -> Option<Timestamp> {
-        if watermark <= self.channels[channel] {
-            return None;
-        }
-        self.channels[channel] = watermark;
-        let min = self.channels.iter().copied().min().unwrap_or(MAX_WATERMARK);
+    fn advance_to_min(&mut self) -> Option<Timestamp> {
+        let min = self
+            .channels
+            .iter()
+            .filter(|c| !c.idle && c.aligned)
+            .map(|c| c.watermark)
+            .min()?;
         (min > self.current).then(|| {
             self.current = min;
             min
         })
+    }
+
+    /// A watermark arrived on `channel`. Watermarks of idle channels are ignored, as in Flink.
+    pub(crate) fn update(&mut self, channel: usize, watermark: Timestamp) -> Option<Timestamp> {
+        let c = &mut self.channels[channel];
+        if c.idle || watermark <= c.watermark {
+            return None;
+        }
+        c.watermark = watermark;
+        if !c.aligned && watermark >= self.current {
+            c.aligned = true;
+        }
+        self.advance_to_min()
+    }
+
+    /// `channel` became idle or active.
+    pub(crate) fn update_status(&mut self, channel: usize, idle: bool) -> ValveOutput {
+        let mut out = ValveOutput::default();
+        let current = self.current;
+        let c = &mut self.channels[channel];
+        if idle == c.idle {
+            return out;
+        }
+        if idle {
+            c.idle = true;
+            c.aligned = false;
+            if self.channels.iter().all(|c| c.idle) {
+                // The last active channel went idle: emit the highest watermark seen, then idle.
+                let max = self
+                    .channels
+                    .iter()
+                    .map(|c| c.watermark)
+                    .max()
+                    .unwrap_or(MIN_WATERMARK);
+                if max > self.current {
+                    self.current = max;
+                    out.watermark = Some(max);
+                }
+                if !self.idle {
+                    self.idle = true;
+                    out.idle = Some(true);
+                }
+            } else {
+                out.watermark = self.advance_to_min();
+            }
+        } else {
+            c.idle = false;
+            c.aligned = c.watermark >= current;
+            if self.idle {
+                self.idle = false;
+                out.idle = Some(false);
+            }
+        }
+        out
     }
 }
 
@@ -128,9 +255,40 @@ pub(crate) struct InputChannel {
     pub(crate) receiver: Receiver<Event>,
 }
 
+/// Fires processing-time wake-ups that are due. Cheap when none is scheduled.
+#[inline]
+fn fire_due_wakeups(head: &mut dyn TaskHead, services: &TaskServices) -> Result<bool> {
+    let Some(next) = services.wakeups.next() else {
+        return Ok(false);
+    };
+    let now = services.clock.now();
+    if now < next {
+        return Ok(false);
+    }
+    services.wakeups.take_due(now);
+    head.lifecycle().advance_processing_time(now)?;
+    Ok(true)
+}
+
+/// How long the loop may block: until the next wake-up, at most `CANCEL_POLL`.
+fn wait_time(services: &TaskServices) -> Duration {
+    match services.wakeups.next() {
+        None => CANCEL_POLL,
+        Some(deadline) => services.clock.wait_until(deadline).min(CANCEL_POLL),
+    }
+}
+
 /// Runs a task that reads from channels until every channel ended, then finishes the chain.
 /// The caller opens nothing and must call `close` on the head afterwards, also on failure.
-pub(crate) fn run_input_task(head: &mut dyn TaskHead, channels: &[InputChannel], cancel: &CancelFlag) -> Result<()> {
+///
+/// Between events the loop fires processing-time wake-ups that operators registered in
+/// `services`; with none registered the loop costs one uncontended lock per batch.
+pub(crate) fn run_input_task(
+    head: &mut dyn TaskHead,
+    channels: &[InputChannel],
+    cancel: &CancelFlag,
+    services: &TaskServices,
+) -> Result<()> {
     head.lifecycle().open()?;
     let inputs = channels.iter().map(|c| c.input).max().map_or(0, |m| m + 1);
     // Per logical input: a valve, and the position of each channel within it.
@@ -160,10 +318,14 @@ pub(crate) fn run_input_task(head: &mut dyn TaskHead, channels: &[InputChannel],
                     unflushed = false;
                 }
                 loop {
-                    match select.select_timeout(CANCEL_POLL) {
+                    match select.select_timeout(wait_time(services)) {
                         Ok(op) => break op,
                         Err(_) if cancel.is_cancelled() => return Err(FjordError::Cancelled),
-                        Err(_) => {}
+                        Err(_) => {
+                            if fire_due_wakeups(head, services)? {
+                                head.lifecycle().flush()?;
+                            }
+                        }
                     }
                 }
             }
@@ -184,6 +346,16 @@ pub(crate) fn run_input_task(head: &mut dyn TaskHead, channels: &[InputChannel],
                     unflushed = true;
                 }
             }
+            Ok(Event::WatermarkStatus { idle }) => {
+                let out = valves[channel.input].update_status(slot[k], idle);
+                if let Some(w) = out.watermark {
+                    head.process_watermark(channel.input, w)?;
+                }
+                if let Some(idle) = out.idle {
+                    head.process_watermark_status(channel.input, idle)?;
+                }
+                unflushed = true;
+            }
             Ok(Event::EndOfPartition) => {
                 select.remove(k);
                 open_channels -= 1;
@@ -191,8 +363,27 @@ pub(crate) fn run_input_task(head: &mut dyn TaskHead, channels: &[InputChannel],
             // The producer went away without finishing: it failed or was cancelled.
             Err(_) => return Err(FjordError::Cancelled),
         }
+        unflushed |= fire_due_wakeups(head, services)?;
     }
     head.lifecycle().finish()
+}
+
+impl<T> SourceTask<T> {
+    /// Fires processing-time wake-ups of the chain that are due (periodic watermarks,
+    /// idleness detection). Cheap when none is scheduled.
+    #[inline]
+    fn fire_due_wakeups(&mut self) -> Result<bool> {
+        let Some(next) = self.services.wakeups.next() else {
+            return Ok(false);
+        };
+        let now = self.services.clock.now();
+        if now < next {
+            return Ok(false);
+        }
+        self.services.wakeups.take_due(now);
+        self.out.advance_processing_time(now)?;
+        Ok(true)
+    }
 }
 
 /// A source subtask.
@@ -206,6 +397,7 @@ pub(crate) trait SourceRunner: Send {
 /// Polls a source reader and pushes its records into the chain.
 pub(crate) struct SourceTask<T> {
     pub(crate) ctx: RuntimeContext,
+    pub(crate) services: TaskServices,
     pub(crate) reader: Box<dyn SourceReader<T>>,
     pub(crate) out: Box<dyn Output<T>>,
     pub(crate) buffer_timeout: Duration,
@@ -232,10 +424,15 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
             match status? {
                 SourceStatus::Finished => break,
                 SourceStatus::NothingAvailable => {
+                    self.fire_due_wakeups()?;
                     self.out.flush()?;
                     last_flush = Instant::now();
                 }
                 SourceStatus::MoreAvailable => {
+                    if self.fire_due_wakeups()? {
+                        self.out.flush()?;
+                        last_flush = Instant::now();
+                    }
                     polls = polls.wrapping_add(1);
                     if polls % 16 == 0 && last_flush.elapsed() >= self.buffer_timeout {
                         self.out.flush()?;
@@ -261,6 +458,63 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_channels_do_not_hold_back_the_watermark() {
+        let mut v = WatermarkValve::new(2);
+        assert_eq!(v.update(0, 10), None);
+        assert_eq!(
+            v.update_status(1, true),
+            ValveOutput {
+                watermark: Some(10),
+                idle: None
+            }
+        );
+        assert_eq!(v.update(0, 15), Some(15));
+        assert_eq!(
+            v.update(1, 40),
+            None,
+            "watermarks of idle channels are ignored"
+        );
+        // Back from idleness behind the current watermark: not aligned, does not hold back.
+        assert_eq!(v.update_status(1, false), ValveOutput::default());
+        assert_eq!(v.update(0, 20), Some(20));
+        assert_eq!(v.update(1, 18), None);
+        assert_eq!(
+            v.update(1, 25),
+            None,
+            "aligned again at 25, channel 0 at 20 is the minimum"
+        );
+        assert_eq!(v.update(0, 30), Some(25));
+    }
+
+    #[test]
+    fn all_idle_emits_max_watermark_and_idle_status() {
+        let mut v = WatermarkValve::new(2);
+        v.update(0, 5);
+        v.update(1, 9);
+        assert_eq!(
+            v.update_status(0, true),
+            ValveOutput {
+                watermark: Some(9),
+                idle: None
+            }
+        );
+        assert_eq!(
+            v.update_status(1, true),
+            ValveOutput {
+                watermark: None,
+                idle: Some(true)
+            }
+        );
+        assert_eq!(
+            v.update_status(0, false),
+            ValveOutput {
+                watermark: None,
+                idle: Some(false)
+            }
+        );
+    }
 
     #[test]
     fn valve_takes_minimum_over_channels() {

@@ -21,8 +21,17 @@ impl<T: Clone + Send + 'static> RecordWriter<T> {
         partitioner: Partitioner<T>,
         batch_size: usize,
     ) -> Self {
-        let buffers = channels.iter().map(|_| Vec::with_capacity(batch_size)).collect();
-        RecordWriter { channels, buffers, partitioner, batch_size: batch_size.max(1), pending: false }
+        let buffers = channels
+            .iter()
+            .map(|_| Vec::with_capacity(batch_size))
+            .collect();
+        RecordWriter {
+            channels,
+            buffers,
+            partitioner,
+            batch_size: batch_size.max(1),
+            pending: false,
+        }
     }
 
     #[inline]
@@ -40,7 +49,10 @@ impl<T: Clone + Send + 'static> RecordWriter<T> {
         if self.buffers[channel].is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.buffers[channel], Vec::with_capacity(self.batch_size));
+        let batch = std::mem::replace(
+            &mut self.buffers[channel],
+            Vec::with_capacity(self.batch_size),
+        );
         self.channels[channel].send(Event::Records(Box::new(batch)))
     }
 
@@ -71,6 +83,10 @@ impl<T: Clone + Send + 'static> Lifecycle for RecordWriter<T> {
 
     fn finish(&mut self) -> Result<()> {
         self.broadcast_event(|| Event::EndOfPartition)
+    }
+
+    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+        self.broadcast_event(|| Event::WatermarkStatus { idle })
     }
 
     fn close(&mut self) -> Result<()> {

@@ -17,7 +17,11 @@ pub struct KeyGroupedMap<K, V> {
 impl<K: Hash + Eq, V> KeyGroupedMap<K, V> {
     /// An empty map for the key groups in `range`.
     pub fn new(range: KeyGroupRange, max_parallelism: usize) -> Self {
-        KeyGroupedMap { range, max_parallelism, groups: (0..range.len()).map(|_| FastMap::default()).collect() }
+        KeyGroupedMap {
+            range,
+            max_parallelism,
+            groups: (0..range.len()).map(|_| FastMap::default()).collect(),
+        }
     }
 
     /// The key group of a key.
@@ -31,7 +35,11 @@ impl<K: Hash + Eq, V> KeyGroupedMap<K, V> {
     #[inline]
     pub fn group_mut(&mut self, key: &K) -> &mut HashMap<K, V, BuildHasherDefault<StableHasher>> {
         let kg = self.key_group(key);
-        assert!(self.range.contains(kg), "key group {kg} is not in this subtask's range {:?}", self.range);
+        assert!(
+            self.range.contains(kg),
+            "key group {kg} is not in this subtask's range {:?}",
+            self.range
+        );
         &mut self.groups[kg - self.range.start]
     }
 

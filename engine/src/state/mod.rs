@@ -1,6 +1,30 @@
 //! State kept by operators, organised by key group so it can be snapshotted and moved by key
 //! group when a job is rescaled.
+//!
+//! - [`backend`]: the [`KeyedStateBackend`] trait and the heap backend (one map per key group).
+//! - [`keyed`]: descriptors and the keyed state handles user functions use.
+//! - [`ttl`]: state time-to-live.
+//! - [`operator`]: operator (non-keyed) state — list state with even-split or union
+//!   redistribution, broadcast state — and the snapshot/initialize hooks
+//!   ([`CheckpointedFunction`]).
+//! - `KeyGroupedMap`: typed per-key maps by key group, for operators that keep their own
+//!   state (rolling aggregations, windows, joins).
 
+pub mod backend;
+pub mod keyed;
 mod keyed_map;
+pub mod operator;
+pub mod ttl;
 
+pub use backend::{HeapKeyedStateBackend, KeyedStateBackend};
+pub use keyed::{
+    AggregatingState, AggregatingStateDescriptor, KeyedStateHandle, ListState, ListStateDescriptor,
+    MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,
+    ValueStateDescriptor,
+};
 pub use keyed_map::KeyGroupedMap;
+pub use operator::{
+    BroadcastState, CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext,
+    OperatorListState, OperatorStateStore, redistribute_even_split, redistribute_union,
+};
+pub use ttl::{StateTtlConfig, StateVisibility, UpdateType};

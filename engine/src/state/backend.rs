@@ -1,0 +1,312 @@
+//! The keyed state backend: the trait the runtime talks to, and the heap implementation.
+//!
+//! Keys and namespaces (the window, for window state; nothing for process functions) reach
+//! the backend serialized, so one backend holds the states of any key type, and a later
+//! backend that keeps bytes (RocksDB-style) fits the same trait. The heap backend keeps values
+//! as typed objects, one map per key group, like Flink's `HeapKeyedStateBackend`; snapshots
+//! are written per key group so a rescaled job can move whole key groups.
+
+use crate::error::{FjordError, Result};
+use crate::keygroup::{KeyGroupRange, StableHasher};
+use crate::types::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
+
+/// A state value as the backend stores it.
+pub type StateValue = Box<dyn Any + Send>;
+
+/// Index of a registered state in its backend.
+pub type StateId = usize;
+
+/// Serializes a stored value (for snapshots).
+pub type SerializeFn = fn(&(dyn Any + Send)) -> Result<Vec<u8>>;
+/// Deserializes a stored value (on restore).
+pub type DeserializeFn = fn(&[u8]) -> Result<StateValue>;
+/// Drops expired parts of a stored value; returns true when nothing is left (TTL cleanup).
+pub type CleanupFn = Box<dyn Fn(&mut (dyn Any + Send), Timestamp) -> bool + Send>;
+
+/// What the backend knows about one registered state.
+pub struct StateMeta {
+    /// The descriptor's name, unique per operator.
+    pub name: String,
+    /// The stored type's name; registering a name twice with another type is an error.
+    pub type_name: &'static str,
+    /// Serializer of the stored value.
+    pub serialize: SerializeFn,
+    /// Deserializer of the stored value.
+    pub deserialize: DeserializeFn,
+    /// Present when the state has a time-to-live and background cleanup.
+    pub cleanup: Option<CleanupFn>,
+}
+
+/// Keyed state storage for the key groups of one operator subtask.
+///
+/// All accesses are scoped to the current key (set with
+/// [`set_current_key`](Self::set_current_key)) and a namespace.
+pub trait KeyedStateBackend: Send {
+    /// The key groups this backend holds.
+    fn key_group_range(&self) -> KeyGroupRange;
+    /// Registers a state, or returns the id of the state already registered under that name.
+    ///
+    /// # Errors
+    /// [`FjordError::StateTypeMismatch`] when the name is taken by a state of another type.
+    fn register(&mut self, meta: StateMeta) -> Result<StateId>;
+    /// Sets the key (serialized) and its key group for the following accesses.
+    fn set_current_key(&mut self, key: &[u8], key_group: usize);
+    /// The current key, serialized.
+    fn current_key(&self) -> &[u8];
+    /// The value of the current key in `namespace`.
+    fn get_mut(&mut self, state: StateId, namespace: &[u8]) -> Option<&mut (dyn Any + Send)>;
+    /// Stores the value of the current key in `namespace`.
+    fn put(&mut self, state: StateId, namespace: &[u8], value: StateValue);
+    /// Removes and returns the value of the current key in `namespace`.
+    fn remove(&mut self, state: StateId, namespace: &[u8]) -> Option<StateValue>;
+    /// Every key (serialized, with its key group) that has a value for `state` in `namespace`.
+    fn keys(&self, state: StateId, namespace: &[u8]) -> Vec<(Vec<u8>, usize)>;
+    /// Runs TTL cleanup over one key group (round robin); returns the entries removed.
+    fn cleanup_step(&mut self, now: Timestamp) -> usize;
+    /// Number of entries of all states (for tests and metrics).
+    fn len(&self) -> usize;
+    /// True when no state has an entry.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The state of one key group, serialized (for checkpoints and savepoints).
+    fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<u8>>;
+    /// Restores one key group written by [`snapshot_key_group`](Self::snapshot_key_group).
+    /// States not yet registered are kept as bytes and restored when registered.
+    fn restore_key_group(&mut self, key_group: usize, bytes: &[u8]) -> Result<()>;
+}
+
+type Namespaces = FastMap<Vec<u8>, StateValue>;
+
+struct Table {
+    meta: StateMeta,
+    /// Per key group: key -> namespace -> value.
+    groups: Vec<FastMap<Vec<u8>, Namespaces>>,
+}
+
+/// One key group's snapshot: per state name, (key, namespace, value) triples.
+#[derive(Serialize, Deserialize, Default)]
+struct GroupSnapshot {
+    states: Vec<(String, Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>)>,
+}
+
+/// The in-memory backend (Flink's `HashMapStateBackend`).
+pub struct HeapKeyedStateBackend {
+    range: KeyGroupRange,
+    tables: Vec<Table>,
+    key: Vec<u8>,
+    key_group: usize,
+    /// Restored entries of states that were not registered yet, per state name and key group.
+    pending: HashMap<String, Vec<(usize, Vec<u8>, Vec<u8>, Vec<u8>)>>,
+    cleanup_cursor: usize,
+}
+
+impl HeapKeyedStateBackend {
+    /// An empty backend for the key groups in `range`.
+    pub fn new(range: KeyGroupRange) -> Self {
+        HeapKeyedStateBackend {
+            range,
+            tables: Vec::new(),
+            key: Vec::new(),
+            key_group: range.start,
+            pending: HashMap::new(),
+            cleanup_cursor: 0,
+        }
+    }
+
+    #[inline]
+    fn slot(&self) -> usize {
+        self.key_group - self.range.start
+    }
+}
+
+impl KeyedStateBackend for HeapKeyedStateBackend {
+    fn key_group_range(&self) -> KeyGroupRange {
+        self.range
+    }
+
+    fn register(&mut self, meta: StateMeta) -> Result<StateId> {
+        if let Some(i) = self.tables.iter().position(|t| t.meta.name == meta.name) {
+            let existing = self.tables[i].meta.type_name;
+            if existing != meta.type_name {
+                return Err(FjordError::StateTypeMismatch {
+                    name: meta.name,
+                    registered: existing.to_string(),
+                    requested: meta.type_name.to_string(),
+                });
+            }
+            return Ok(i);
+        }
+        let mut table = Table {
+            groups: (0..self.range.len()).map(|_| FastMap::default()).collect(),
+            meta,
+        };
+        if let Some(entries) = self.pending.remove(&table.meta.name) {
+            for (kg, key, ns, value) in entries {
+                let v = (table.meta.deserialize)(&value)?;
+                table.groups[kg - self.range.start]
+                    .entry(key)
+                    .or_default()
+                    .insert(ns, v);
+            }
+        }
+        self.tables.push(table);
+        Ok(self.tables.len() - 1)
+    }
+
+    #[inline]
+    fn set_current_key(&mut self, key: &[u8], key_group: usize) {
+        debug_assert!(
+            self.range.contains(key_group),
+            "key group {key_group} not in {:?}",
+            self.range
+        );
+        self.key.clear();
+        self.key.extend_from_slice(key);
+        self.key_group = key_group;
+    }
+
+    fn current_key(&self) -> &[u8] {
+        &self.key
+    }
+
+    fn get_mut(&mut self, state: StateId, namespace: &[u8]) -> Option<&mut (dyn Any + Send)> {
+        let slot = self.slot();
+        let key = &self.key;
+        self.tables[state].groups[slot]
+            .get_mut(key.as_slice())?
+            .get_mut(namespace)
+            .map(|b| b.as_mut())
+    }
+
+    fn put(&mut self, state: StateId, namespace: &[u8], value: StateValue) {
+        let slot = self.slot();
+        let group = &mut self.tables[state].groups[slot];
+        match group.get_mut(self.key.as_slice()) {
+            Some(spaces) => {
+                spaces.insert(namespace.to_vec(), value);
+            }
+            None => {
+                let mut spaces = Namespaces::default();
+                spaces.insert(namespace.to_vec(), value);
+                group.insert(self.key.clone(), spaces);
+            }
+        }
+    }
+
+    fn remove(&mut self, state: StateId, namespace: &[u8]) -> Option<StateValue> {
+        let slot = self.slot();
+        let group = &mut self.tables[state].groups[slot];
+        let spaces = group.get_mut(self.key.as_slice())?;
+        let value = spaces.remove(namespace);
+        if spaces.is_empty() {
+            group.remove(self.key.as_slice());
+        }
+        value
+    }
+
+    fn keys(&self, state: StateId, namespace: &[u8]) -> Vec<(Vec<u8>, usize)> {
+        let mut out = Vec::new();
+        for (i, group) in self.tables[state].groups.iter().enumerate() {
+            for (key, spaces) in group {
+                if spaces.contains_key(namespace) {
+                    out.push((key.clone(), self.range.start + i));
+                }
+            }
+        }
+        out
+    }
+
+    fn cleanup_step(&mut self, now: Timestamp) -> usize {
+        if self.range.is_empty() {
+            return 0;
+        }
+        let slot = self.cleanup_cursor % self.range.len();
+        self.cleanup_cursor = self.cleanup_cursor.wrapping_add(1);
+        let mut removed = 0;
+        for table in &mut self.tables {
+            let Some(cleanup) = &table.meta.cleanup else {
+                continue;
+            };
+            table.groups[slot].retain(|_, spaces| {
+                spaces.retain(|_, v| {
+                    let gone = cleanup(v.as_mut(), now);
+                    removed += gone as usize;
+                    !gone
+                });
+                !spaces.is_empty()
+            });
+        }
+        removed
+    }
+
+    fn len(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|t| &t.groups)
+            .flat_map(|g| g.values())
+            .map(|s| s.len())
+            .sum()
+    }
+
+    fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<u8>> {
+        let slot = key_group
+            .checked_sub(self.range.start)
+            .filter(|s| *s < self.range.len())
+            .ok_or_else(|| {
+                FjordError::Internal(format!("key group {key_group} is not in {:?}", self.range))
+            })?;
+        let mut snap = GroupSnapshot::default();
+        for table in &self.tables {
+            let mut entries = Vec::new();
+            for (key, spaces) in &table.groups[slot] {
+                for (ns, v) in spaces {
+                    entries.push((key.clone(), ns.clone(), (table.meta.serialize)(v.as_ref())?));
+                }
+            }
+            snap.states.push((table.meta.name.clone(), entries));
+        }
+        bincode::serialize(&snap).map_err(|e| FjordError::Serialization {
+            context: format!("snapshot of key group {key_group}"),
+            message: e.to_string(),
+        })
+    }
+
+    fn restore_key_group(&mut self, key_group: usize, bytes: &[u8]) -> Result<()> {
+        if !self.range.contains(key_group) {
+            return Err(FjordError::Internal(format!(
+                "key group {key_group} is not in {:?}",
+                self.range
+            )));
+        }
+        let snap: GroupSnapshot =
+            bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+                context: format!("restore of key group {key_group}"),
+                message: e.to_string(),
+            })?;
+        for (name, entries) in snap.states {
+            match self.tables.iter_mut().find(|t| t.meta.name == name) {
+                Some(table) => {
+                    for (key, ns, value) in entries {
+                        let v = (table.meta.deserialize)(&value)?;
+                        table.groups[key_group - self.range.start]
+                            .entry(key)
+                            .or_default()
+                            .insert(ns, v);
+                    }
+                }
+                None => {
+                    let pending = self.pending.entry(name).or_default();
+                    pending.extend(entries.into_iter().map(|(k, n, v)| (key_group, k, n, v)));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,865 @@
+//! Keyed state as user functions see it: descriptors and the `ValueState`, `ListState`,
+//! `ReducingState`, `AggregatingState` and `MapState` handles (Flink's names and semantics).
+//!
+//! A handle is obtained once (usually in `open`) from the [`RuntimeContext`](crate::RuntimeContext)
+//! and always reads and writes the state of the *current* key — the key of the record or
+//! timer being processed — and, inside windows, of the current window.
+
+use crate::error::{FjordError, Result};
+use crate::functions::AggregateFunction;
+use crate::keygroup::{KeyGroupRange, StableHasher, assign_to_key_group};
+use crate::state::backend::{
+    CleanupFn, HeapKeyedStateBackend, KeyedStateBackend, StateId, StateMeta, StateValue,
+};
+use crate::state::ttl::{Stamped, StateTtlConfig};
+use crate::time::Clock;
+use crate::types::{Data, Key, Timestamp};
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
+
+pub(crate) struct KeyedInner {
+    pub(crate) backend: Box<dyn KeyedStateBackend>,
+    pub(crate) namespace: Vec<u8>,
+    clock: Arc<dyn Clock>,
+    max_parallelism: usize,
+    key_buf: Vec<u8>,
+    accesses: u32,
+    cleanup_every: Option<u32>,
+}
+
+/// The keyed state of one operator subtask, shared by the operator (which sets the current
+/// key) and the state handles of its user function.
+#[derive(Clone)]
+pub struct KeyedStateHandle {
+    inner: Arc<Mutex<KeyedInner>>,
+}
+
+fn serialize<S: Serialize + 'static>(v: &(dyn Any + Send)) -> Result<Vec<u8>> {
+    let v = v.downcast_ref::<S>().ok_or_else(|| {
+        FjordError::Internal(format!(
+            "state value is not a {}",
+            std::any::type_name::<S>()
+        ))
+    })?;
+    bincode::serialize(v).map_err(|e| FjordError::Serialization {
+        context: "keyed state value".into(),
+        message: e.to_string(),
+    })
+}
+
+fn deserialize<S: DeserializeOwned + Send + 'static>(bytes: &[u8]) -> Result<StateValue> {
+    let v: S = bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+        context: "keyed state value".into(),
+        message: e.to_string(),
+    })?;
+    Ok(Box::new(v))
+}
+
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) {
+    buf.clear();
+    bincode::serialize_into(&mut *buf, value).expect("serializing into memory does not fail");
+}
+
+impl KeyedStateHandle {
+    /// A heap backend for the key groups of `range`.
+    pub(crate) fn new_heap(
+        range: KeyGroupRange,
+        max_parallelism: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        KeyedStateHandle {
+            inner: Arc::new(Mutex::new(KeyedInner {
+                backend: Box::new(HeapKeyedStateBackend::new(range)),
+                namespace: Vec::new(),
+                clock,
+                max_parallelism,
+                key_buf: Vec::new(),
+                accesses: 0,
+                cleanup_every: None,
+            })),
+        }
+    }
+
+    /// Sets the key that following state accesses are scoped to.
+    pub(crate) fn set_current_key<K: Hash + Serialize + ?Sized>(&self, key: &K) {
+        let mut g = self.inner.lock();
+        let inner = &mut *g;
+        let kg = assign_to_key_group(key, inner.max_parallelism);
+        encode(key, &mut inner.key_buf);
+        inner.backend.set_current_key(&inner.key_buf, kg);
+        if let Some(n) = inner.cleanup_every {
+            inner.accesses = inner.accesses.wrapping_add(1);
+            if inner.accesses % n == 0 {
+                let now = inner.clock.now();
+                inner.backend.cleanup_step(now);
+            }
+        }
+    }
+
+    /// Sets the current key from its serialized form and key group.
+    pub(crate) fn set_current_key_bytes(&self, key: &[u8], key_group: usize) {
+        self.inner.lock().backend.set_current_key(key, key_group);
+    }
+
+    /// Sets the namespace (the window) that following accesses are scoped to.
+    pub(crate) fn set_namespace<N: Serialize + ?Sized>(&self, namespace: &N) {
+        let mut g = self.inner.lock();
+        encode(namespace, &mut g.namespace);
+    }
+
+    /// Back to the namespace of per-key state.
+    pub(crate) fn clear_namespace(&self) {
+        self.inner.lock().namespace.clear();
+    }
+
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut KeyedInner) -> R) -> R {
+        f(&mut self.inner.lock())
+    }
+
+    fn register<S: Data>(
+        &self,
+        name: &str,
+        ttl: Option<&StateTtlConfig>,
+        cleanup: Option<CleanupFn>,
+    ) -> Result<StateId> {
+        let mut g = self.inner.lock();
+        if let Some(every) = ttl.and_then(|t| t.cleanup_every()) {
+            g.cleanup_every = Some(g.cleanup_every.map_or(every, |e| e.min(every)));
+        }
+        let cleanup = if ttl.is_some_and(|t| t.cleanup_every().is_some()) {
+            cleanup
+        } else {
+            None
+        };
+        g.backend.register(StateMeta {
+            name: name.to_string(),
+            type_name: std::any::type_name::<S>(),
+            serialize: serialize::<S>,
+            deserialize: deserialize::<S>,
+            cleanup,
+        })
+    }
+
+    /// Every key (serialized, with its key group) with a value in `state` outside windows.
+    pub(crate) fn keys_of(&self, state: StateId) -> Vec<(Vec<u8>, usize)> {
+        self.inner.lock().backend.keys(state, &[])
+    }
+
+    /// The number of stored entries (all states, keys and namespaces).
+    pub fn len(&self) -> usize {
+        self.inner.lock().backend.len()
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Serialized state of one key group (the checkpoint work calls this).
+    pub fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<u8>> {
+        self.inner.lock().backend.snapshot_key_group(key_group)
+    }
+
+    /// Restores one key group's state.
+    pub fn restore_key_group(&self, key_group: usize, bytes: &[u8]) -> Result<()> {
+        self.inner
+            .lock()
+            .backend
+            .restore_key_group(key_group, bytes)
+    }
+}
+
+/// Checks the TTL of a value read from the backend. Returns the value to hand out (if any) and
+/// whether the entry must be removed.
+fn read_stamped<V: Clone>(
+    s: &mut Stamped<V>,
+    ttl: Option<&StateTtlConfig>,
+    now: Timestamp,
+) -> (Option<V>, bool) {
+    if s.expired(ttl, now) {
+        let t = ttl.expect("expired implies ttl");
+        return (t.return_expired().then(|| s.value.clone()), true);
+    }
+    if ttl.is_some_and(|t| t.update_on_read()) {
+        s.ts = now;
+    }
+    (Some(s.value.clone()), false)
+}
+
+macro_rules! now_if_ttl {
+    ($inner:expr, $ttl:expr) => {
+        if $ttl.is_some() {
+            $inner.clock.now()
+        } else {
+            0
+        }
+    };
+}
+
+// ----- descriptors -----
+
+/// Describes a [`ValueState`]: a single value per key.
+#[derive(Clone)]
+pub struct ValueStateDescriptor<V> {
+    name: String,
+    ttl: Option<StateTtlConfig>,
+    _v: PhantomData<fn() -> V>,
+}
+
+impl<V> ValueStateDescriptor<V> {
+    /// A descriptor with an operator-unique name.
+    pub fn new(name: impl Into<String>) -> Self {
+        ValueStateDescriptor {
+            name: name.into(),
+            ttl: None,
+            _v: PhantomData,
+        }
+    }
+    /// Gives the state a time-to-live (Flink's `enableTimeToLive`).
+    pub fn with_ttl(mut self, ttl: StateTtlConfig) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// Describes a [`ListState`].
+#[derive(Clone)]
+pub struct ListStateDescriptor<V> {
+    pub(crate) name: String,
+    ttl: Option<StateTtlConfig>,
+    _v: PhantomData<fn() -> V>,
+}
+
+impl<V> ListStateDescriptor<V> {
+    /// A descriptor with an operator-unique name.
+    pub fn new(name: impl Into<String>) -> Self {
+        ListStateDescriptor {
+            name: name.into(),
+            ttl: None,
+            _v: PhantomData,
+        }
+    }
+    /// Gives every list element a time-to-live.
+    pub fn with_ttl(mut self, ttl: StateTtlConfig) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+    /// The descriptor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A reduce function shared by the handles of a [`ReducingStateDescriptor`].
+pub type SharedReduce<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
+
+/// Describes a [`ReducingState`]: values added are combined with a reduce function.
+#[derive(Clone)]
+pub struct ReducingStateDescriptor<V> {
+    pub(crate) name: String,
+    ttl: Option<StateTtlConfig>,
+    pub(crate) reduce: SharedReduce<V>,
+}
+
+impl<V> ReducingStateDescriptor<V> {
+    /// A descriptor with a name and the function that combines two values.
+    pub fn new(
+        name: impl Into<String>,
+        reduce: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> Self {
+        ReducingStateDescriptor {
+            name: name.into(),
+            ttl: None,
+            reduce: Arc::new(reduce),
+        }
+    }
+    /// Gives the state a time-to-live.
+    pub fn with_ttl(mut self, ttl: StateTtlConfig) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// Describes an [`AggregatingState`]: inputs are folded into an accumulator by an
+/// [`AggregateFunction`]; reading gives the function's result.
+#[derive(Clone)]
+pub struct AggregatingStateDescriptor<IN, ACC, OUT, F> {
+    name: String,
+    ttl: Option<StateTtlConfig>,
+    f: F,
+    _t: PhantomData<fn(IN, ACC) -> OUT>,
+}
+
+impl<IN, ACC, OUT, F: AggregateFunction<IN, ACC, OUT> + Clone>
+    AggregatingStateDescriptor<IN, ACC, OUT, F>
+{
+    /// A descriptor with a name and the aggregate function.
+    pub fn new(name: impl Into<String>, f: F) -> Self {
+        AggregatingStateDescriptor {
+            name: name.into(),
+            ttl: None,
+            f,
+            _t: PhantomData,
+        }
+    }
+    /// Gives the state a time-to-live.
+    pub fn with_ttl(mut self, ttl: StateTtlConfig) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// Describes a [`MapState`] (and broadcast state, which is a map too).
+#[derive(Clone)]
+pub struct MapStateDescriptor<UK, UV> {
+    pub(crate) name: String,
+    ttl: Option<StateTtlConfig>,
+    _t: PhantomData<fn() -> (UK, UV)>,
+}
+
+impl<UK, UV> MapStateDescriptor<UK, UV> {
+    /// A descriptor with an operator-unique name.
+    pub fn new(name: impl Into<String>) -> Self {
+        MapStateDescriptor {
+            name: name.into(),
+            ttl: None,
+            _t: PhantomData,
+        }
+    }
+    /// Gives every map entry a time-to-live.
+    pub fn with_ttl(mut self, ttl: StateTtlConfig) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+    /// The descriptor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+// ----- handles -----
+
+impl<V> Clone for ValueState<V> {
+    fn clone(&self) -> Self {
+        ValueState {
+            h: self.h.clone(),
+            id: self.id,
+            ttl: self.ttl,
+            _v: PhantomData,
+        }
+    }
+}
+
+/// One value per key (Flink's `ValueState`).
+pub struct ValueState<V> {
+    h: KeyedStateHandle,
+    id: StateId,
+    ttl: Option<StateTtlConfig>,
+    _v: PhantomData<fn() -> V>,
+}
+
+impl<V: Data> ValueState<V> {
+    pub(crate) fn new(h: &KeyedStateHandle, d: &ValueStateDescriptor<V>) -> Result<Self> {
+        let ttl = d.ttl;
+        let cleanup: CleanupFn = Box::new(move |v, now| {
+            v.downcast_ref::<Stamped<V>>()
+                .is_some_and(|s| s.expired(ttl.as_ref(), now))
+        });
+        let id = h.register::<Stamped<V>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+        Ok(ValueState {
+            h: h.clone(),
+            id,
+            ttl: d.ttl,
+            _v: PhantomData,
+        })
+    }
+
+    /// The current key's value, or `None` if it has none (or it expired).
+    pub fn value(&self) -> Option<V> {
+        self.h.with(|inner| {
+            let now = now_if_ttl!(inner, self.ttl);
+            let s = inner
+                .backend
+                .get_mut(self.id, &inner.namespace)?
+                .downcast_mut::<Stamped<V>>()?;
+            let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
+            if remove {
+                inner.backend.remove(self.id, &inner.namespace);
+            }
+            v
+        })
+    }
+
+    /// Sets the current key's value.
+    pub fn update(&self, value: V) {
+        self.h.with(|inner| {
+            let ts = now_if_ttl!(inner, self.ttl);
+            inner
+                .backend
+                .put(self.id, &inner.namespace, Box::new(Stamped { value, ts }));
+        })
+    }
+
+    /// Removes the current key's value.
+    pub fn clear(&self) {
+        self.h
+            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+    }
+}
+
+impl<V> Clone for ListState<V> {
+    fn clone(&self) -> Self {
+        ListState {
+            h: self.h.clone(),
+            id: self.id,
+            ttl: self.ttl,
+            _v: PhantomData,
+        }
+    }
+}
+
+/// A list of values per key (Flink's `ListState`); with TTL, every element expires on its own.
+pub struct ListState<V> {
+    h: KeyedStateHandle,
+    id: StateId,
+    ttl: Option<StateTtlConfig>,
+    _v: PhantomData<fn() -> V>,
+}
+
+impl<V: Data> ListState<V> {
+    pub(crate) fn new(h: &KeyedStateHandle, d: &ListStateDescriptor<V>) -> Result<Self> {
+        let ttl = d.ttl;
+        let cleanup: CleanupFn =
+            Box::new(move |v, now| match v.downcast_mut::<Vec<Stamped<V>>>() {
+                Some(list) => {
+                    list.retain(|s| !s.expired(ttl.as_ref(), now));
+                    list.is_empty()
+                }
+                None => false,
+            });
+        let id = h.register::<Vec<Stamped<V>>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+        Ok(ListState {
+            h: h.clone(),
+            id,
+            ttl: d.ttl,
+            _v: PhantomData,
+        })
+    }
+
+    /// The current key's elements in insertion order (empty if none).
+    pub fn get(&self) -> Vec<V> {
+        self.h.with(|inner| {
+            let now = now_if_ttl!(inner, self.ttl);
+            let Some(list) = inner
+                .backend
+                .get_mut(self.id, &inner.namespace)
+                .and_then(|v| v.downcast_mut::<Vec<Stamped<V>>>())
+            else {
+                return Vec::new();
+            };
+            let mut out = Vec::with_capacity(list.len());
+            list.retain_mut(|s| {
+                let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
+                out.extend(v);
+                !remove
+            });
+            if list.is_empty() {
+                inner.backend.remove(self.id, &inner.namespace);
+            }
+            out
+        })
+    }
+
+    /// Appends an element.
+    pub fn add(&self, value: V) {
+        self.add_all(std::iter::once(value));
+    }
+
+    /// Appends elements.
+    pub fn add_all(&self, values: impl IntoIterator<Item = V>) {
+        self.h.with(|inner| {
+            let ts = now_if_ttl!(inner, self.ttl);
+            match inner
+                .backend
+                .get_mut(self.id, &inner.namespace)
+                .and_then(|v| v.downcast_mut::<Vec<Stamped<V>>>())
+            {
+                Some(list) => list.extend(values.into_iter().map(|value| Stamped { value, ts })),
+                None => {
+                    let list: Vec<Stamped<V>> = values
+                        .into_iter()
+                        .map(|value| Stamped { value, ts })
+                        .collect();
+                    if !list.is_empty() {
+                        inner.backend.put(self.id, &inner.namespace, Box::new(list));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Replaces the elements.
+    pub fn update(&self, values: impl IntoIterator<Item = V>) {
+        self.clear();
+        self.add_all(values);
+    }
+
+    /// Removes all elements.
+    pub fn clear(&self) {
+        self.h
+            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+    }
+}
+
+impl<V> Clone for ReducingState<V> {
+    fn clone(&self) -> Self {
+        ReducingState {
+            h: self.h.clone(),
+            id: self.id,
+            ttl: self.ttl,
+            reduce: self.reduce.clone(),
+        }
+    }
+}
+
+/// A value per key that added values are reduced into (Flink's `ReducingState`).
+pub struct ReducingState<V> {
+    h: KeyedStateHandle,
+    id: StateId,
+    ttl: Option<StateTtlConfig>,
+    reduce: SharedReduce<V>,
+}
+
+impl<V: Data> ReducingState<V> {
+    pub(crate) fn new(h: &KeyedStateHandle, d: &ReducingStateDescriptor<V>) -> Result<Self> {
+        let ttl = d.ttl;
+        let cleanup: CleanupFn = Box::new(move |v, now| {
+            v.downcast_ref::<Stamped<V>>()
+                .is_some_and(|s| s.expired(ttl.as_ref(), now))
+        });
+        let id = h.register::<Stamped<V>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+        Ok(ReducingState {
+            h: h.clone(),
+            id,
+            ttl: d.ttl,
+            reduce: d.reduce.clone(),
+        })
+    }
+
+    /// The reduced value of the current key.
+    pub fn get(&self) -> Option<V> {
+        self.h.with(|inner| {
+            let now = now_if_ttl!(inner, self.ttl);
+            let s = inner
+                .backend
+                .get_mut(self.id, &inner.namespace)?
+                .downcast_mut::<Stamped<V>>()?;
+            let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
+            if remove {
+                inner.backend.remove(self.id, &inner.namespace);
+            }
+            v
+        })
+    }
+
+    /// Reduces a value into the current key's value.
+    pub fn add(&self, value: V) {
+        self.h.with(|inner| {
+            let now = now_if_ttl!(inner, self.ttl);
+            let previous = inner
+                .backend
+                .remove(self.id, &inner.namespace)
+                .and_then(|b| b.downcast::<Stamped<V>>().ok())
+                .filter(|s| !s.expired(self.ttl.as_ref(), now));
+            let value = match previous {
+                Some(s) => (self.reduce)(s.value, value),
+                None => value,
+            };
+            inner.backend.put(
+                self.id,
+                &inner.namespace,
+                Box::new(Stamped { value, ts: now }),
+            );
+        })
+    }
+
+    /// Removes the current key's value.
+    pub fn clear(&self) {
+        self.h
+            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+    }
+
+    /// Merges the values of `sources` namespaces into the current namespace (used when
+    /// windows merge).
+    pub(crate) fn merge_namespaces(&self, sources: &[Vec<u8>]) {
+        self.h.with(|inner| {
+            let mut acc: Option<Stamped<V>> = None;
+            for ns in sources {
+                if let Some(s) = inner
+                    .backend
+                    .remove(self.id, ns)
+                    .and_then(|b| b.downcast::<Stamped<V>>().ok())
+                {
+                    acc = Some(match acc {
+                        Some(a) => Stamped {
+                            value: (self.reduce)(a.value, s.value),
+                            ts: a.ts.max(s.ts),
+                        },
+                        None => *s,
+                    });
+                }
+            }
+            if let Some(a) = acc {
+                let target = inner.namespace.clone();
+                let merged = match inner
+                    .backend
+                    .remove(self.id, &target)
+                    .and_then(|b| b.downcast::<Stamped<V>>().ok())
+                {
+                    Some(t) => Stamped {
+                        value: (self.reduce)(t.value, a.value),
+                        ts: t.ts.max(a.ts),
+                    },
+                    None => a,
+                };
+                inner.backend.put(self.id, &target, Box::new(merged));
+            }
+        })
+    }
+}
+
+/// An accumulator per key fed by an [`AggregateFunction`] (Flink's `AggregatingState`).
+pub struct AggregatingState<IN, ACC, OUT> {
+    h: KeyedStateHandle,
+    id: StateId,
+    ttl: Option<StateTtlConfig>,
+    f: Arc<Mutex<Box<dyn AggregateFunction<IN, ACC, OUT>>>>,
+}
+
+impl<IN, ACC, OUT> Clone for AggregatingState<IN, ACC, OUT> {
+    fn clone(&self) -> Self {
+        AggregatingState {
+            h: self.h.clone(),
+            id: self.id,
+            ttl: self.ttl,
+            f: self.f.clone(),
+        }
+    }
+}
+
+impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
+    pub(crate) fn new<F: AggregateFunction<IN, ACC, OUT> + Clone>(
+        h: &KeyedStateHandle,
+        d: &AggregatingStateDescriptor<IN, ACC, OUT, F>,
+    ) -> Result<Self> {
+        let ttl = d.ttl;
+        let cleanup: CleanupFn = Box::new(move |v, now| {
+            v.downcast_ref::<Stamped<ACC>>()
+                .is_some_and(|s| s.expired(ttl.as_ref(), now))
+        });
+        let id = h.register::<Stamped<ACC>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+        Ok(AggregatingState {
+            h: h.clone(),
+            id,
+            ttl: d.ttl,
+            f: Arc::new(Mutex::new(Box::new(d.f.clone()))),
+        })
+    }
+
+    /// The aggregate's result for the current key, if anything was added.
+    pub fn get(&self) -> Option<OUT> {
+        let acc = self.h.with(|inner| {
+            let now = now_if_ttl!(inner, self.ttl);
+            let s = inner
+                .backend
+                .get_mut(self.id, &inner.namespace)?
+                .downcast_mut::<Stamped<ACC>>()?;
+            let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
+            if remove {
+                inner.backend.remove(self.id, &inner.namespace);
+            }
+            v
+        })?;
+        Some(self.f.lock().get_result(&acc))
+    }
+
+    /// Adds an input to the current key's accumulator.
+    pub fn add(&self, value: IN) {
+        let mut f = self.f.lock();
+        self.h.with(|inner| {
+            let now = now_if_ttl!(inner, self.ttl);
+            let previous = inner
+                .backend
+                .remove(self.id, &inner.namespace)
+                .and_then(|b| b.downcast::<Stamped<ACC>>().ok())
+                .filter(|s| !s.expired(self.ttl.as_ref(), now));
+            let acc = previous.map_or_else(|| f.create_accumulator(), |s| s.value);
+            let value = f.add(value, acc);
+            inner.backend.put(
+                self.id,
+                &inner.namespace,
+                Box::new(Stamped { value, ts: now }),
+            );
+        })
+    }
+
+    /// Removes the current key's accumulator.
+    pub fn clear(&self) {
+        self.h
+            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+    }
+}
+
+impl<UK, UV> Clone for MapState<UK, UV> {
+    fn clone(&self) -> Self {
+        MapState {
+            h: self.h.clone(),
+            id: self.id,
+            ttl: self.ttl,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// A map per key (Flink's `MapState`); with TTL, every entry expires on its own.
+pub struct MapState<UK, UV> {
+    h: KeyedStateHandle,
+    id: StateId,
+    ttl: Option<StateTtlConfig>,
+    _t: PhantomData<fn() -> (UK, UV)>,
+}
+
+type StoredMap<UK, UV> = FastMap<UK, Stamped<UV>>;
+
+impl<UK: Key, UV: Data> MapState<UK, UV> {
+    pub(crate) fn new(h: &KeyedStateHandle, d: &MapStateDescriptor<UK, UV>) -> Result<Self> {
+        let ttl = d.ttl;
+        let cleanup: CleanupFn =
+            Box::new(move |v, now| match v.downcast_mut::<StoredMap<UK, UV>>() {
+                Some(m) => {
+                    m.retain(|_, s| !s.expired(ttl.as_ref(), now));
+                    m.is_empty()
+                }
+                None => false,
+            });
+        let id = h.register::<StoredMap<UK, UV>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+        Ok(MapState {
+            h: h.clone(),
+            id,
+            ttl: d.ttl,
+            _t: PhantomData,
+        })
+    }
+
+    fn with_map<R>(
+        &self,
+        create: bool,
+        f: impl FnOnce(&mut StoredMap<UK, UV>, Timestamp) -> R,
+    ) -> Option<R> {
+        self.h.with(|inner| {
+            let now = now_if_ttl!(inner, self.ttl);
+            if create && inner.backend.get_mut(self.id, &inner.namespace).is_none() {
+                inner.backend.put(
+                    self.id,
+                    &inner.namespace,
+                    Box::new(StoredMap::<UK, UV>::default()),
+                );
+            }
+            let m = inner
+                .backend
+                .get_mut(self.id, &inner.namespace)?
+                .downcast_mut::<StoredMap<UK, UV>>()?;
+            let r = f(m, now);
+            if m.is_empty() {
+                inner.backend.remove(self.id, &inner.namespace);
+            }
+            Some(r)
+        })
+    }
+
+    /// The value under `key` for the current key.
+    pub fn get(&self, key: &UK) -> Option<UV> {
+        let ttl = self.ttl;
+        self.with_map(false, |m, now| {
+            let s = m.get_mut(key)?;
+            let (v, remove) = read_stamped(s, ttl.as_ref(), now);
+            if remove {
+                m.remove(key);
+            }
+            v
+        })
+        .flatten()
+    }
+
+    /// True if `key` has a (live) value.
+    pub fn contains(&self, key: &UK) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Sets the value under `key`.
+    pub fn put(&self, key: UK, value: UV) {
+        self.with_map(true, |m, ts| {
+            m.insert(key, Stamped { value, ts });
+        });
+    }
+
+    /// Sets several entries.
+    pub fn put_all(&self, entries: impl IntoIterator<Item = (UK, UV)>) {
+        self.with_map(true, |m, ts| {
+            for (key, value) in entries {
+                m.insert(key, Stamped { value, ts });
+            }
+        });
+    }
+
+    /// Removes `key`.
+    pub fn remove(&self, key: &UK) {
+        self.with_map(false, |m, _| m.remove(key));
+    }
+
+    /// All live entries (in no particular order).
+    pub fn entries(&self) -> Vec<(UK, UV)> {
+        let ttl = self.ttl;
+        self.with_map(false, |m, now| {
+            let mut out = Vec::with_capacity(m.len());
+            m.retain(|k, s| {
+                let (v, remove) = read_stamped(s, ttl.as_ref(), now);
+                if let Some(v) = v {
+                    out.push((k.clone(), v));
+                }
+                !remove
+            });
+            out
+        })
+        .unwrap_or_default()
+    }
+
+    /// All live keys.
+    pub fn keys(&self) -> Vec<UK> {
+        self.entries().into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// All live values.
+    pub fn values(&self) -> Vec<UV> {
+        self.entries().into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// True when the current key's map has no live entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries().is_empty()
+    }
+
+    /// Removes the whole map of the current key.
+    pub fn clear(&self) {
+        self.h
+            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+    }
+}

@@ -1,0 +1,348 @@
+//! Operator state: state of a parallel operator instance rather than of a key (Flink's
+//! `OperatorStateStore`), and the hooks a function implements to snapshot and restore it
+//! (Flink's `CheckpointedFunction`).
+//!
+//! List state is stored element by element, serialized, so that on rescaling the elements of
+//! all old instances can be redistributed without knowing their type: *even split* hands each
+//! new instance a contiguous, nearly equal share; *union* hands every new instance all
+//! elements. Broadcast state is a map that is identical on every instance.
+
+use crate::context::RuntimeContext;
+use crate::error::{BoxError, FjordError, Result};
+use crate::keygroup::StableHasher;
+use crate::types::{Data, Key};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
+
+/// How a list state is redistributed when parallelism changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedistributionMode {
+    /// Elements are split evenly over the new instances (`getListState`).
+    EvenSplit,
+    /// Every new instance gets all elements (`getUnionListState`).
+    Union,
+    /// The same map on every instance; one copy is restored (broadcast state).
+    Broadcast,
+}
+
+/// A list of values kept by one operator instance.
+pub struct OperatorListState<V> {
+    items: Arc<Mutex<Vec<V>>>,
+}
+
+impl<V: Clone> OperatorListState<V> {
+    /// All elements.
+    pub fn get(&self) -> Vec<V> {
+        self.items.lock().clone()
+    }
+    /// Appends an element.
+    pub fn add(&self, value: V) {
+        self.items.lock().push(value);
+    }
+    /// Replaces all elements.
+    pub fn update(&self, values: Vec<V>) {
+        *self.items.lock() = values;
+    }
+    /// Removes all elements.
+    pub fn clear(&self) {
+        self.items.lock().clear();
+    }
+}
+
+/// A map that is the same on all instances of an operator (Flink's `BroadcastState`):
+/// writable only where broadcast elements are processed, read-only elsewhere.
+pub struct BroadcastState<K, V> {
+    pub(crate) map: Arc<Mutex<FastMap<K, V>>>,
+}
+
+impl<K, V> Clone for BroadcastState<K, V> {
+    fn clone(&self) -> Self {
+        BroadcastState {
+            map: self.map.clone(),
+        }
+    }
+}
+
+impl<K: Key, V: Data> BroadcastState<K, V> {
+    pub(crate) fn new() -> Self {
+        BroadcastState {
+            map: Arc::new(Mutex::new(FastMap::default())),
+        }
+    }
+    /// The value under `key`.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.map.lock().get(key).cloned()
+    }
+    /// True if `key` is present.
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.lock().contains_key(key)
+    }
+    /// All entries (in no particular order).
+    pub fn entries(&self) -> Vec<(K, V)> {
+        self.map
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+    /// Sets `key` (broadcast side only).
+    pub fn put(&self, key: K, value: V) {
+        self.map.lock().insert(key, value);
+    }
+    /// Removes `key` (broadcast side only).
+    pub fn remove(&self, key: &K) {
+        self.map.lock().remove(key);
+    }
+    /// Removes everything (broadcast side only).
+    pub fn clear(&self) {
+        self.map.lock().clear();
+    }
+}
+
+type SnapshotFn = Box<dyn Fn() -> Result<Vec<Vec<u8>>> + Send>;
+
+/// The operator state of one operator instance: named list states and broadcast states.
+#[derive(Default)]
+pub struct OperatorStateStore {
+    states: Vec<(String, RedistributionMode, SnapshotFn)>,
+    restored: HashMap<String, Vec<Vec<u8>>>,
+    restoring: bool,
+}
+
+fn ser<V: serde::Serialize>(v: &V) -> Result<Vec<u8>> {
+    bincode::serialize(v).map_err(|e| FjordError::Serialization {
+        context: "operator state".into(),
+        message: e.to_string(),
+    })
+}
+
+fn de<V: serde::de::DeserializeOwned>(b: &[u8]) -> Result<V> {
+    bincode::deserialize(b).map_err(|e| FjordError::Serialization {
+        context: "operator state".into(),
+        message: e.to_string(),
+    })
+}
+
+impl OperatorStateStore {
+    /// A store that restores the given states (name → serialized elements, already
+    /// redistributed for this instance).
+    pub fn restored(states: HashMap<String, Vec<Vec<u8>>>) -> Self {
+        OperatorStateStore {
+            states: Vec::new(),
+            restored: states,
+            restoring: true,
+        }
+    }
+
+    /// True when this instance starts from a snapshot.
+    pub fn is_restored(&self) -> bool {
+        self.restoring
+    }
+
+    fn list<V: Data>(
+        &mut self,
+        name: &str,
+        mode: RedistributionMode,
+    ) -> Result<OperatorListState<V>> {
+        if self.states.iter().any(|(n, _, _)| n == name) {
+            return Err(FjordError::StateTypeMismatch {
+                name: name.to_string(),
+                registered: "an operator state".into(),
+                requested: std::any::type_name::<V>().into(),
+            });
+        }
+        let initial = match self.restored.remove(name) {
+            Some(items) => items
+                .iter()
+                .map(|b| de::<V>(b))
+                .collect::<Result<Vec<V>>>()?,
+            None => Vec::new(),
+        };
+        let items = Arc::new(Mutex::new(initial));
+        let snap = items.clone();
+        self.states.push((
+            name.to_string(),
+            mode,
+            Box::new(move || snap.lock().iter().map(ser).collect::<Result<Vec<_>>>()),
+        ));
+        Ok(OperatorListState { items })
+    }
+
+    /// A list state redistributed by even split on rescaling (Flink's `getListState`).
+    pub fn get_list_state<V: Data>(&mut self, name: &str) -> Result<OperatorListState<V>> {
+        self.list(name, RedistributionMode::EvenSplit)
+    }
+
+    /// A list state of which every instance gets all elements on restore (Flink's
+    /// `getUnionListState`).
+    pub fn get_union_list_state<V: Data>(&mut self, name: &str) -> Result<OperatorListState<V>> {
+        self.list(name, RedistributionMode::Union)
+    }
+
+    /// Registers a broadcast state so it is snapshotted and restored.
+    pub fn register_broadcast_state<K: Key, V: Data>(
+        &mut self,
+        name: &str,
+        state: &BroadcastState<K, V>,
+    ) -> Result<()> {
+        if let Some(items) = self.restored.remove(name) {
+            let mut map = state.map.lock();
+            for b in items {
+                let (k, v): (K, V) = de(&b)?;
+                map.insert(k, v);
+            }
+        }
+        let snap = state.map.clone();
+        self.states.push((
+            name.to_string(),
+            RedistributionMode::Broadcast,
+            Box::new(move || {
+                snap.lock()
+                    .iter()
+                    .map(|e| ser(&e))
+                    .collect::<Result<Vec<_>>>()
+            }),
+        ));
+        Ok(())
+    }
+
+    /// Snapshot of every state: name, redistribution mode and serialized elements.
+    pub fn snapshot(&self) -> Result<Vec<(String, RedistributionMode, Vec<Vec<u8>>)>> {
+        self.states
+            .iter()
+            .map(|(n, m, f)| Ok((n.clone(), *m, f()?)))
+            .collect()
+    }
+}
+
+/// Splits the elements of all old instances (in instance order) into `parallelism` contiguous
+/// shares whose sizes differ by at most one (Flink's even-split redistribution).
+pub fn redistribute_even_split<E: Clone>(old: &[Vec<E>], parallelism: usize) -> Vec<Vec<E>> {
+    let all: Vec<E> = old.iter().flatten().cloned().collect();
+    let p = parallelism.max(1);
+    let (base, extra) = (all.len() / p, all.len() % p);
+    let mut out = Vec::with_capacity(p);
+    let mut start = 0;
+    for i in 0..p {
+        let n = base + usize::from(i < extra);
+        out.push(all[start..start + n].to_vec());
+        start += n;
+    }
+    out
+}
+
+/// Gives every new instance all elements of all old instances (union redistribution).
+pub fn redistribute_union<E: Clone>(old: &[Vec<E>], parallelism: usize) -> Vec<Vec<E>> {
+    let all: Vec<E> = old.iter().flatten().cloned().collect();
+    vec![all; parallelism.max(1)]
+}
+
+/// What a function sees when it is asked to snapshot its state.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionSnapshotContext {
+    /// The checkpoint's id.
+    pub checkpoint_id: u64,
+    /// When the checkpoint was triggered (processing time).
+    pub checkpoint_timestamp: i64,
+}
+
+/// What a function sees when its state is created or restored.
+pub struct FunctionInitializationContext<'a> {
+    /// The operator state of this instance.
+    pub operator_state: &'a mut OperatorStateStore,
+    /// The runtime context (keyed state is available through it on keyed streams).
+    pub runtime: &'a RuntimeContext,
+}
+
+impl FunctionInitializationContext<'_> {
+    /// True when the instance is restored from a checkpoint or savepoint.
+    pub fn is_restored(&self) -> bool {
+        self.operator_state.is_restored()
+    }
+}
+
+/// Implemented by functions that keep operator state or need a hook at snapshots (Flink's
+/// `CheckpointedFunction`). `initialize_state` runs before `open`; `snapshot_state` runs when a
+/// checkpoint is taken, before the store is serialized. The checkpoint coordinator (a later
+/// issue) drives both; tests can drive them through [`OperatorStateStore`].
+pub trait CheckpointedFunction {
+    /// Creates (or restores) the function's state handles.
+    fn initialize_state(
+        &mut self,
+        ctx: &mut FunctionInitializationContext<'_>,
+    ) -> std::result::Result<(), BoxError>;
+    /// Moves what the function keeps in fields into its state handles.
+    fn snapshot_state(
+        &mut self,
+        ctx: &FunctionSnapshotContext,
+    ) -> std::result::Result<(), BoxError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn even_split_and_union() {
+        let old = vec![vec![1, 2, 3], vec![4], vec![5, 6, 7]];
+        assert_eq!(
+            redistribute_even_split(&old, 2),
+            vec![vec![1, 2, 3, 4], vec![5, 6, 7]]
+        );
+        assert_eq!(
+            redistribute_even_split(&old, 3),
+            vec![vec![1, 2, 3], vec![4, 5], vec![6, 7]]
+        );
+        assert_eq!(
+            redistribute_even_split(&old, 4),
+            vec![vec![1, 2], vec![3, 4], vec![5, 6], vec![7]]
+        );
+        assert_eq!(
+            redistribute_union(&old, 2),
+            vec![vec![1, 2, 3, 4, 5, 6, 7]; 2]
+        );
+    }
+
+    #[test]
+    fn list_state_snapshot_redistribute_restore() {
+        let mut stores: Vec<OperatorStateStore> =
+            (0..2).map(|_| OperatorStateStore::default()).collect();
+        let a = stores[0].get_list_state::<String>("offsets").unwrap();
+        let b = stores[1].get_list_state::<String>("offsets").unwrap();
+        a.update(vec!["a".into(), "b".into(), "c".into()]);
+        b.add("d".into());
+        let old: Vec<Vec<Vec<u8>>> = stores
+            .iter()
+            .map(|s| s.snapshot().unwrap().remove(0).2)
+            .collect();
+        let new = redistribute_even_split(&old, 3);
+        let restored: Vec<Vec<String>> = new
+            .into_iter()
+            .map(|items| {
+                let mut s =
+                    OperatorStateStore::restored(HashMap::from([("offsets".to_string(), items)]));
+                assert!(s.is_restored());
+                s.get_list_state::<String>("offsets").unwrap().get()
+            })
+            .collect();
+        assert_eq!(restored, vec![vec!["a", "b"], vec!["c"], vec!["d"]]);
+    }
+
+    #[test]
+    fn broadcast_state_round_trip() {
+        let mut s = OperatorStateStore::default();
+        let state = BroadcastState::<String, u32>::new();
+        s.register_broadcast_state("rules", &state).unwrap();
+        state.put("x".into(), 1);
+        let snap = s.snapshot().unwrap().remove(0);
+        assert_eq!(snap.1, RedistributionMode::Broadcast);
+        let mut r = OperatorStateStore::restored(HashMap::from([("rules".to_string(), snap.2)]));
+        let restored = BroadcastState::<String, u32>::new();
+        r.register_broadcast_state("rules", &restored).unwrap();
+        assert_eq!(restored.get(&"x".to_string()), Some(1));
+    }
+}

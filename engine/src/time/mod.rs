@@ -1,0 +1,23 @@
+//! Time: processing-time clocks and event-time watermarks.
+//!
+//! - [`clock`]: the [`Clock`] jobs read processing time from ([`SystemClock`], and
+//!   [`ManualClock`] for tests) and the per-task wake-up schedule behind processing-time
+//!   timers.
+//! - [`watermarks`]: [`WatermarkStrategy`], [`WatermarkGenerator`] and the built-in
+//!   generators (bounded out-of-orderness, monotonous, punctuated), with idleness.
+//! - `assigner` (internal): the operator behind
+//!   [`DataStream::assign_timestamps_and_watermarks`](crate::DataStream::assign_timestamps_and_watermarks).
+//!
+//! Event time is `i64` milliseconds since the epoch. A watermark `w` means "no more records
+//! with timestamp `<= w`"; an operator's watermark is the minimum over its input channels,
+//! leaving out idle ones.
+
+pub(crate) mod assigner;
+pub mod clock;
+pub mod watermarks;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use watermarks::{
+    BoundedOutOfOrdernessWatermarks, PunctuatedWatermarks, WatermarkGenerator, WatermarkOutput,
+    WatermarkStrategy,
+};

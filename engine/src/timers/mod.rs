@@ -1,0 +1,239 @@
+//! Timers of keyed operators (Flink's `InternalTimerService`).
+//!
+//! A timer belongs to a key and a namespace (the window for window operators, `()` for
+//! process functions) and fires once at its timestamp: event-time timers when the watermark
+//! reaches it, processing-time timers when the job's clock does. Registering the same
+//! (key, namespace, timestamp) twice yields one timer; timers fire in timestamp order, and
+//! in registration order for equal timestamps.
+
+use crate::context::RuntimeContext;
+use crate::keygroup::{StableHasher, assign_to_key_group};
+use crate::types::{MIN_WATERMARK, Timestamp};
+use serde::Serialize;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::{BuildHasherDefault, Hash};
+
+type FastSet<T> = HashSet<T, BuildHasherDefault<StableHasher>>;
+
+/// A timer that fired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Timer<K, N> {
+    pub(crate) timestamp: Timestamp,
+    pub(crate) key: K,
+    pub(crate) namespace: N,
+}
+
+struct Entry<K, N> {
+    ts: Timestamp,
+    seq: u64,
+    key: K,
+    ns: N,
+}
+
+impl<K, N> PartialEq for Entry<K, N> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.ts, self.seq) == (other.ts, other.seq)
+    }
+}
+impl<K, N> Eq for Entry<K, N> {}
+impl<K, N> PartialOrd for Entry<K, N> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<K, N> Ord for Entry<K, N> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.ts, self.seq).cmp(&(other.ts, other.seq))
+    }
+}
+
+/// A priority queue of timers with deduplication; deletion is lazy (a deleted timer's queue
+/// entry is skipped when it comes up).
+pub(crate) struct TimerQueue<K, N> {
+    heap: BinaryHeap<Reverse<Entry<K, N>>>,
+    live: FastSet<(K, N, Timestamp)>,
+    seq: u64,
+}
+
+impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
+    pub(crate) fn new() -> Self {
+        TimerQueue {
+            heap: BinaryHeap::new(),
+            live: FastSet::default(),
+            seq: 0,
+        }
+    }
+
+    /// Registers a timer; false if it already existed.
+    #[inline]
+    pub(crate) fn register(&mut self, key: &K, ns: &N, ts: Timestamp) -> bool {
+        if self.live.insert((key.clone(), ns.clone(), ts)) {
+            self.seq += 1;
+            self.heap.push(Reverse(Entry {
+                ts,
+                seq: self.seq,
+                key: key.clone(),
+                ns: ns.clone(),
+            }));
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Deletes a timer if it exists.
+    pub(crate) fn delete(&mut self, key: &K, ns: &N, ts: Timestamp) {
+        self.live.remove(&(key.clone(), ns.clone(), ts));
+    }
+
+    /// The earliest live timer's timestamp.
+    pub(crate) fn peek(&mut self) -> Option<Timestamp> {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if self
+                .live
+                .contains(&(top.key.clone(), top.ns.clone(), top.ts))
+            {
+                return Some(top.ts);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Removes and returns the earliest live timer due at `limit`.
+    #[inline]
+    pub(crate) fn pop_due(&mut self, limit: Timestamp) -> Option<Timer<K, N>> {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if top.ts > limit {
+                return None;
+            }
+            let Reverse(e) = self.heap.pop().expect("peeked");
+            let id = (e.key, e.ns, e.ts);
+            if self.live.remove(&id) {
+                return Some(Timer {
+                    timestamp: id.2,
+                    key: id.0,
+                    namespace: id.1,
+                });
+            }
+        }
+        None
+    }
+
+    /// Number of live timers.
+    pub(crate) fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// The live timers of one key group, serialized (for snapshots).
+    pub(crate) fn snapshot_key_group(&self, key_group: usize, max_parallelism: usize) -> Vec<u8>
+    where
+        K: Serialize,
+        N: Serialize,
+    {
+        let mut timers: Vec<&(K, N, Timestamp)> = self
+            .live
+            .iter()
+            .filter(|(k, _, _)| assign_to_key_group(k, max_parallelism) == key_group)
+            .collect();
+        timers.sort_by_key(|t| t.2);
+        bincode::serialize(&timers).expect("serializing into memory does not fail")
+    }
+}
+
+/// Event-time and processing-time timers of one keyed operator subtask.
+pub(crate) struct InternalTimerService<K, N> {
+    pub(crate) event: TimerQueue<K, N>,
+    pub(crate) processing: TimerQueue<K, N>,
+    pub(crate) watermark: Timestamp,
+    ctx: RuntimeContext,
+}
+
+impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> InternalTimerService<K, N> {
+    pub(crate) fn new(ctx: &RuntimeContext) -> Self {
+        InternalTimerService {
+            event: TimerQueue::new(),
+            processing: TimerQueue::new(),
+            watermark: MIN_WATERMARK,
+            ctx: ctx.clone(),
+        }
+    }
+
+    /// Registers an event-time timer.
+    #[inline]
+    pub(crate) fn register_event_time(&mut self, key: &K, ns: &N, ts: Timestamp) {
+        self.event.register(key, ns, ts);
+    }
+
+    /// Registers a processing-time timer and makes sure the task wakes up for it.
+    pub(crate) fn register_processing_time(&mut self, key: &K, ns: &N, ts: Timestamp) {
+        let earliest = self.processing.peek();
+        if self.processing.register(key, ns, ts) && earliest.is_none_or(|e| ts < e) {
+            self.ctx.request_wakeup(ts);
+        }
+    }
+
+    /// Asks for a wake-up at the earliest processing-time timer (after some fired).
+    pub(crate) fn reschedule_processing(&mut self) {
+        if let Some(ts) = self.processing.peek() {
+            self.ctx.request_wakeup(ts);
+        }
+    }
+
+    pub(crate) fn current_processing_time(&self) -> Timestamp {
+        self.ctx.current_processing_time()
+    }
+}
+
+/// Which clock a timer belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeDomain {
+    /// Fired by the watermark.
+    EventTime,
+    /// Fired by the job's clock.
+    ProcessingTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_are_deduplicated_and_fire_in_order() {
+        let mut q: TimerQueue<&str, ()> = TimerQueue::new();
+        assert!(q.register(&"b", &(), 20));
+        assert!(q.register(&"a", &(), 10));
+        assert!(
+            !q.register(&"a", &(), 10),
+            "same key and timestamp is one timer"
+        );
+        assert!(q.register(&"c", &(), 10));
+        q.register(&"d", &(), 15);
+        q.delete(&"d", &(), 15);
+        assert_eq!(q.len(), 3);
+        let fired: Vec<_> = std::iter::from_fn(|| q.pop_due(100))
+            .map(|t| (t.key, t.timestamp))
+            .collect();
+        assert_eq!(fired, vec![("a", 10), ("c", 10), ("b", 20)]);
+    }
+
+    #[test]
+    fn deleted_then_registered_fires_once() {
+        let mut q: TimerQueue<u8, ()> = TimerQueue::new();
+        q.register(&1, &(), 5);
+        q.delete(&1, &(), 5);
+        q.register(&1, &(), 5);
+        assert_eq!(q.pop_due(5).map(|t| t.timestamp), Some(5));
+        assert_eq!(q.pop_due(5), None);
+        assert_eq!(q.peek(), None);
+    }
+
+    #[test]
+    fn pop_due_respects_the_limit() {
+        let mut q: TimerQueue<u8, u8> = TimerQueue::new();
+        q.register(&1, &0, 9);
+        assert_eq!(q.pop_due(8), None);
+        assert_eq!(q.peek(), Some(9));
+    }
+}
