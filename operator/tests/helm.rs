@@ -1,0 +1,196 @@
+//! The Helm chart: `helm lint` and `helm template`, and what the rendered RBAC grants.
+//!
+//! Needs a `helm` binary: `FJORD_HELM`, or the one `scripts/infra/install.sh` builds into
+//! `~/.cache/fjord/bin/helm-*/helm`. Without one the tests say so and pass, unless `CI` is set.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+fn helm() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FJORD_HELM") {
+        return Some(PathBuf::from(p));
+    }
+    let cache = std::env::var("FJORD_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/fjord")
+        });
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cache.join("bin"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("helm-"))
+        .map(|e| e.path().join("helm"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn chart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../helm/fjord-operator")
+}
+
+fn helm_or_skip() -> Option<PathBuf> {
+    let h = helm();
+    if h.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "helm is required in CI: run scripts/infra/install.sh"
+        );
+        eprintln!("skipped: no helm binary (set FJORD_HELM or run scripts/infra/install.sh)");
+    }
+    h
+}
+
+fn template(helm: &Path, args: &[&str]) -> Vec<serde_yaml::Value> {
+    let out = Command::new(helm)
+        .args(["template", "t"])
+        .arg(chart())
+        .args(["--namespace", "fjord-system"])
+        .args(args)
+        .output()
+        .expect("helm runs");
+    assert!(
+        out.status.success(),
+        "helm template failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn kinds(docs: &[serde_yaml::Value]) -> Vec<String> {
+    let mut k: Vec<String> = docs
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    k.sort();
+    k
+}
+
+fn rule_resources(doc: &serde_yaml::Value) -> Vec<String> {
+    doc["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["resources"].as_sequence().unwrap().clone())
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn chart_lints() {
+    let Some(helm) = helm_or_skip() else { return };
+    let out = Command::new(helm)
+        .arg("lint")
+        .arg(chart())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm lint failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn default_install_watches_all_namespaces_with_a_clusterrole_and_keeps_the_crd() {
+    let Some(helm) = helm_or_skip() else { return };
+    let docs = template(&helm, &[]);
+    assert_eq!(
+        kinds(&docs),
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "CustomResourceDefinition",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ]
+    );
+    let crd = docs
+        .iter()
+        .find(|d| d["kind"] == "CustomResourceDefinition")
+        .unwrap();
+    assert_eq!(crd["metadata"]["name"], "streamjobs.fjord.dev");
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    let cr = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
+    let resources = rule_resources(cr);
+    assert!(
+        !resources.iter().any(|r| r == "secrets"),
+        "the operator never reads Secrets"
+    );
+    for needed in [
+        "streamjobs",
+        "streamjobs/status",
+        "streamjobs/finalizers",
+        "deployments",
+        "services",
+        "configmaps",
+        "events",
+    ] {
+        assert!(resources.iter().any(|r| r == needed), "missing {needed}");
+    }
+    let lease_role = docs.iter().find(|d| d["kind"] == "Role").unwrap();
+    assert_eq!(rule_resources(lease_role), ["leases"]);
+    assert_eq!(lease_role["metadata"]["namespace"], "fjord-system");
+}
+
+#[test]
+fn listed_namespaces_get_roles_and_nothing_cluster_wide() {
+    let Some(helm) = helm_or_skip() else { return };
+    let docs = template(
+        &helm,
+        &[
+            "--set",
+            "watchNamespaces={team-a,team-b}",
+            "--set",
+            "crds.install=false",
+        ],
+    );
+    let k = kinds(&docs);
+    assert!(
+        !k.iter()
+            .any(|k| k.starts_with("Cluster") || k == "CustomResourceDefinition"),
+        "{k:?}"
+    );
+    let role_namespaces: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Role" && rule_resources(d).contains(&"streamjobs".to_string()))
+        .map(|d| d["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(role_namespaces, ["team-a", "team-b"]);
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_sequence()
+        .unwrap();
+    let watch = env
+        .iter()
+        .find(|e| e["name"] == "FJORD_WATCH_NAMESPACES")
+        .unwrap();
+    assert_eq!(watch["value"], "team-a,team-b");
+}
+
+#[test]
+fn the_chart_crd_is_the_generated_one() {
+    let Some(helm) = helm_or_skip() else { return };
+    let docs = template(&helm, &[]);
+    let rendered = docs
+        .iter()
+        .find(|d| d["kind"] == "CustomResourceDefinition")
+        .unwrap();
+    let mut generated: serde_yaml::Value = serde_yaml::to_value(fjord_crds::crd::crd()).unwrap();
+    generated["metadata"]["annotations"]["helm.sh/resource-policy"] = "keep".into();
+    assert_eq!(rendered, &generated);
+}
