@@ -67,6 +67,10 @@ pub struct StreamJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_savepoint: Option<PendingSavepoint>,
 
+    /// When the operator last started a periodic savepoint, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_periodic_savepoint_attempt: Option<Time>,
+
     /// The spec.job.savepointTriggerNonce the operator last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_savepoint_trigger_nonce: Option<i64>,

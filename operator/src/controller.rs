@@ -456,7 +456,8 @@ async fn publish<J>(job: &StreamJob, ctx: &Context<J>, warning: bool, reason: &s
 }
 
 /// Best effort: put the failure on the StreamJob as `Degraded` and an Event, so users see it
-/// with kubectl instead of in the operator's logs only.
+/// with kubectl instead of in the operator's logs only. Only `error` and `conditions` are
+/// patched: the rest of the status may hold a write-ahead record newer than `job`.
 async fn report_failure<J>(job: &StreamJob, ctx: &Context<J>, error: &Error) {
     let Some(ns) = job.namespace() else { return };
     let name = job.name_any();
@@ -464,13 +465,23 @@ async fn report_failure<J>(job: &StreamJob, ctx: &Context<J>, error: &Error) {
     let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), &ns);
     let mut status = job.status.clone().unwrap_or_default();
     let message = error.to_string();
-    status.error = Some(message.clone());
     crate::conditions::update(
         &mut status,
         Some(&("ReconcileError", message.clone())),
         Timestamp::now(),
     );
-    if let Err(e) = write_status(&api, &name, &status).await {
+    let patch = json!({"status": {"error": message, "conditions": status.conditions}});
+    if let Err(e) = api
+        .patch_status(
+            &name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         warn!(error = %e, "could not write the Degraded condition");
     }
     publish(job, ctx, true, "ReconcileError", message).await;

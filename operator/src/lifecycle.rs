@@ -646,6 +646,8 @@ impl Machine<'_, '_> {
                     .iter()
                     .map(|s| s.time.clone())
                     .chain(self.status.lifecycle_state_since.clone())
+                    // A failed attempt also waits a full interval before the next one.
+                    .chain(self.status.last_periodic_savepoint_attempt.clone())
                     .max();
                 last.is_none_or(|t| self.elapsed_since(&t) >= interval)
             });
@@ -668,6 +670,9 @@ impl Machine<'_, '_> {
         };
         let trigger_id = self.trigger_id(trigger_name(trigger));
         let job_id = self.job_id().expect("a running job has an ID");
+        if trigger == SavepointTrigger::Periodic {
+            self.status.last_periodic_savepoint_attempt = Some(self.now_time());
+        }
         self.status.pending_savepoint = Some(PendingSavepoint {
             trigger_id: trigger_id.clone(),
             trigger,

@@ -702,6 +702,16 @@ fn cases() -> Vec<Case> {
             ..Default::default()
         },
         Case {
+            name: "periodic savepoint after a failed attempt waits a full interval",
+            spec: base().tap(|s| {
+                s.savepoints.as_mut().unwrap().periodic_interval = Some("1m".parse().unwrap())
+            }),
+            status: running(&base()).tap(|s| s.last_periodic_savepoint_attempt = Some(time(50))),
+            now: 61,
+            expect_actions: vec!["apply"],
+            ..Default::default()
+        },
+        Case {
             name: "periodic savepoint not yet due",
             spec: base().tap(|s| {
                 s.savepoints.as_mut().unwrap().periodic_interval = Some("1m".parse().unwrap())
