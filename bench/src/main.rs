@@ -1,1 +1,158 @@
-fn main() {}
+//! Throughput benchmarks of the Fjord engine on the embedded mini-cluster.
+//!
+//! ```text
+//! cargo run --release -p fjord-bench -- [chained|keyed-sum|wordcount|all] [--records N] [--runs R]
+//! ```
+//!
+//! Each benchmark runs `R` times and reports the median; figures are records per second, in
+//! total and per core used (a job at parallelism `p` keeps up to `p` cores busy per stage).
+
+use anyhow::Result;
+use clap::{Parser, ValueEnum};
+use fjord::StreamExecutionEnvironment;
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value = "all")]
+    which: Which,
+    /// Records per run (the keyed and chained benchmarks).
+    #[arg(long, default_value_t = 50_000_000)]
+    records: u64,
+    /// Runs per benchmark; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    Chained,
+    KeyedSum,
+    Wordcount,
+    All,
+}
+
+struct Figure {
+    name: &'static str,
+    records: u64,
+    elapsed: Duration,
+    cores: usize,
+}
+
+impl Figure {
+    fn print(&self) {
+        let rate = self.records as f64 / self.elapsed.as_secs_f64();
+        println!(
+            "| {} | {} | {:.2} s | {:.2} M/s | {:.2} M/s |",
+            self.name,
+            self.records,
+            self.elapsed.as_secs_f64(),
+            rate / 1e6,
+            rate / 1e6 / self.cores as f64
+        );
+    }
+}
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed());
+    }
+    Ok(median(times))
+}
+
+/// Source -> map -> filter -> sink, all chained in one task (parallelism 1).
+fn chained(records: u64, runs: usize) -> Result<Figure> {
+    let elapsed = timed(runs, || {
+        let env = StreamExecutionEnvironment::new();
+        env.set_parallelism(1);
+        env.from_sequence(0, records as i64 - 1)
+            .map(|x: i64| x.wrapping_mul(3))
+            .filter(|x: &i64| x & 1 == 0)
+            .for_each(|x: i64| {
+                black_box(x);
+            });
+        env.execute("chained")?;
+        Ok(())
+    })?;
+    Ok(Figure { name: "chained map -> filter (p=1)", records, elapsed, cores: 1 })
+}
+
+/// key_by + rolling sum over 10,000 keys at parallelism 2 (sources, aggregation and sink at
+/// parallelism 2, so records cross threads through the hash exchange).
+fn keyed_sum(records: u64, runs: usize) -> Result<Figure> {
+    let elapsed = timed(runs, || {
+        let env = StreamExecutionEnvironment::new();
+        env.set_parallelism(2);
+        env.from_generator(Some(records), |i| (i % 10_000, 1u64))
+            .key_by(|t: &(u64, u64)| t.0)
+            .sum::<1>()
+            .for_each(|x: (u64, u64)| {
+                black_box(x);
+            });
+        env.execute("keyed sum")?;
+        Ok(())
+    })?;
+    Ok(Figure { name: "key_by + sum, 10,000 keys (p=2)", records, elapsed, cores: 2 })
+}
+
+/// Flink-style WordCount over a generated text file, counting words (records after the
+/// tokenizer), at parallelism 2.
+fn wordcount(runs: usize) -> Result<Figure> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("words.txt");
+    let vocabulary: Vec<String> = (0..5_000).map(|i| format!("word{i}")).collect();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let mut words = 0u64;
+    let mut state = 42u64;
+    for _line in 0..1_000_000 {
+        for _ in 0..10 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            write!(file, "{} ", vocabulary[(state >> 33) as usize % vocabulary.len()])?;
+            words += 1;
+        }
+        writeln!(file)?;
+    }
+    file.flush()?;
+    drop(file);
+    let elapsed = timed(runs, || {
+        let env = StreamExecutionEnvironment::new();
+        env.set_parallelism(2);
+        env.read_text_file(&path)
+            .flat_map(|line: String| fjord_examples::wordcount::tokenize(&line))
+            .key_by(|(w, _): &(String, u64)| w.clone())
+            .sum::<1>()
+            .for_each(|x: (String, u64)| {
+                black_box(x);
+            });
+        env.execute("wordcount")?;
+        Ok(())
+    })?;
+    Ok(Figure { name: "file WordCount, 10 M words (p=2)", records: words, elapsed, cores: 2 })
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    println!("| benchmark | records | median time | records/s | records/s per core |");
+    println!("|---|---|---|---|---|");
+    if matches!(args.which, Which::Chained | Which::All) {
+        chained(args.records, args.runs)?.print();
+    }
+    if matches!(args.which, Which::KeyedSum | Which::All) {
+        keyed_sum(args.records / 5, args.runs)?.print();
+    }
+    if matches!(args.which, Which::Wordcount | Which::All) {
+        wordcount(args.runs)?.print();
+    }
+    Ok(())
+}
