@@ -85,7 +85,12 @@ fn chained(records: u64, runs: usize) -> Result<Figure> {
         env.execute("chained")?;
         Ok(())
     })?;
-    Ok(Figure { name: "chained map -> filter (p=1)", records, elapsed, cores: 1 })
+    Ok(Figure {
+        name: "chained map -> filter (p=1)",
+        records,
+        elapsed,
+        cores: 1,
+    })
 }
 
 /// key_by + rolling sum over 10,000 keys at parallelism 2 (sources, aggregation and sink at
@@ -103,7 +108,12 @@ fn keyed_sum(records: u64, runs: usize) -> Result<Figure> {
         env.execute("keyed sum")?;
         Ok(())
     })?;
-    Ok(Figure { name: "key_by + sum, 10,000 keys (p=2)", records, elapsed, cores: 2 })
+    Ok(Figure {
+        name: "key_by + sum, 10,000 keys (p=2)",
+        records,
+        elapsed,
+        cores: 2,
+    })
 }
 
 /// Flink-style WordCount over a generated text file, counting words (records after the
@@ -117,8 +127,14 @@ fn wordcount(runs: usize) -> Result<Figure> {
     let mut state = 42u64;
     for _line in 0..1_000_000 {
         for _ in 0..10 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            write!(file, "{} ", vocabulary[(state >> 33) as usize % vocabulary.len()])?;
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            write!(
+                file,
+                "{} ",
+                vocabulary[(state >> 33) as usize % vocabulary.len()]
+            )?;
             words += 1;
         }
         writeln!(file)?;
@@ -138,7 +154,12 @@ fn wordcount(runs: usize) -> Result<Figure> {
         env.execute("wordcount")?;
         Ok(())
     })?;
-    Ok(Figure { name: "file WordCount, 10 M words (p=2)", records: words, elapsed, cores: 2 })
+    Ok(Figure {
+        name: "file WordCount, 10 M words (p=2)",
+        records: words,
+        elapsed,
+        cores: 2,
+    })
 }
 
 fn main() -> Result<()> {

@@ -60,7 +60,8 @@ impl JobArgs {
 
     /// The value of `--key`, or an error telling the user to pass it.
     pub fn required(&self, key: &str) -> Result<&str> {
-        self.get(key).ok_or_else(|| FjordError::BadArguments(format!("missing --{key} <value>")))
+        self.get(key)
+            .ok_or_else(|| FjordError::BadArguments(format!("missing --{key} <value>")))
     }
 
     /// True if `--key` was given.
@@ -108,7 +109,8 @@ impl JobRegistry {
 
     /// Registers a job under a name (replacing an earlier one with that name).
     pub fn register(&mut self, name: &str, description: &'static str, build: JobFn) -> &mut Self {
-        self.jobs.insert(name.to_string(), JobEntry { description, build });
+        self.jobs
+            .insert(name.to_string(), JobEntry { description, build });
         self
     }
 
@@ -132,7 +134,12 @@ impl JobRegistry {
     }
 
     /// Builds the named job on `env`.
-    pub fn build(&self, name: &str, env: &StreamExecutionEnvironment, args: &JobArgs) -> Result<()> {
+    pub fn build(
+        &self,
+        name: &str,
+        env: &StreamExecutionEnvironment,
+        args: &JobArgs,
+    ) -> Result<()> {
         (self.get(name)?.build)(env, args)
     }
 }
@@ -143,13 +150,24 @@ mod tests {
 
     #[test]
     fn parses_parameter_tool_style_arguments() {
-        let a = JobArgs::parse(["--input", "in.txt", "--verbose", "--n=3", "--output", "o"]).unwrap();
+        let a =
+            JobArgs::parse(["--input", "in.txt", "--verbose", "--n=3", "--output", "o"]).unwrap();
         assert_eq!(a.get("input"), Some("in.txt"));
         assert_eq!(a.get("verbose"), Some("true"));
         assert_eq!(a.get_parsed("n", 0u32).unwrap(), 3);
         assert_eq!(a.get_parsed("missing", 7u32).unwrap(), 7);
-        assert!(a.get_parsed::<u32>("input", 0).unwrap_err().to_string().contains("--input in.txt"));
-        assert!(a.required("nope").unwrap_err().to_string().contains("missing --nope"));
+        assert!(
+            a.get_parsed::<u32>("input", 0)
+                .unwrap_err()
+                .to_string()
+                .contains("--input in.txt")
+        );
+        assert!(
+            a.required("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("missing --nope")
+        );
     }
 
     #[test]

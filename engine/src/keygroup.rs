@@ -181,10 +181,15 @@ mod tests {
     #[test]
     fn hash_is_stable_across_calls_and_known_values() {
         // These constants pin the key-group assignment: changing them breaks savepoints.
-        assert_eq!(assign_to_key_group(&42u64, 128), assign_to_key_group(&42u64, 128));
+        assert_eq!(
+            assign_to_key_group(&42u64, 128),
+            assign_to_key_group(&42u64, 128)
+        );
         assert_eq!(stable_hash("hello"), stable_hash(&"hello".to_string()));
-        let groups: Vec<usize> =
-            ["a", "b", "hello", "world"].iter().map(|k| assign_to_key_group(k, 128)).collect();
+        let groups: Vec<usize> = ["a", "b", "hello", "world"]
+            .iter()
+            .map(|k| assign_to_key_group(k, 128))
+            .collect();
         assert_eq!(groups, PINNED_GROUPS);
     }
 

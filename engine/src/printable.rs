@@ -48,7 +48,8 @@ macro_rules! printable_via_debug {
 }
 
 crate::printable_via_display!(
-    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char, String, str
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char, String,
+    str
 );
 
 impl<T: Printable + ?Sized> Printable for &T {
@@ -122,7 +123,10 @@ mod tests {
     #[test]
     fn tuples_print_like_flink() {
         assert_eq!(("hello".to_string(), 3u64).to_text(), "(hello,3)");
-        assert_eq!((1, (2.5, 'x'), Some(true), None::<i32>).to_text(), "(1,(2.5,x),true,null)");
+        assert_eq!(
+            (1, (2.5, 'x'), Some(true), None::<i32>).to_text(),
+            "(1,(2.5,x),true,null)"
+        );
         assert_eq!(vec![1, 2].to_text(), "[1, 2]");
     }
 }

@@ -44,7 +44,12 @@ fn rebalance_is_round_robin() {
     let m = by_subtask(out.values());
     // One producer starting at channel 0: record i goes to subtask i % 3.
     for (s, values) in &m {
-        assert_eq!(values, &(0..12).filter(|i| (i % 3) as usize == *s).collect::<Vec<_>>());
+        assert_eq!(
+            values,
+            &(0..12)
+                .filter(|i| (i % 3) as usize == *s)
+                .collect::<Vec<_>>()
+        );
     }
     assert_eq!(m.len(), 3);
 }
@@ -52,7 +57,11 @@ fn rebalance_is_round_robin() {
 #[test]
 fn default_partitioning_between_different_parallelism_is_rebalance() {
     let env = env();
-    let out = env.from_collection((0..8i64).collect()).map(Where::default()).set_parallelism(2).collect();
+    let out = env
+        .from_collection((0..8i64).collect())
+        .map(Where::default())
+        .set_parallelism(2)
+        .collect();
     env.execute("default").unwrap();
     let m = by_subtask(out.values());
     assert_eq!(m[&0], vec![0, 2, 4, 6]);
@@ -71,14 +80,22 @@ fn forward_keeps_records_on_their_subtask() {
         .collect();
     env.execute("forward").unwrap();
     for (second, (first, _)) in out.values() {
-        assert_eq!(first, second, "record moved between subtasks on a forward edge");
+        assert_eq!(
+            first, second,
+            "record moved between subtasks on a forward edge"
+        );
     }
 }
 
 #[test]
 fn shuffle_delivers_everything_and_uses_all_subtasks() {
     let env = env();
-    let out = env.from_sequence(0, 9_999).shuffle().map(Where::default()).set_parallelism(4).collect();
+    let out = env
+        .from_sequence(0, 9_999)
+        .shuffle()
+        .map(Where::default())
+        .set_parallelism(4)
+        .collect();
     env.execute("shuffle").unwrap();
     let m = by_subtask(out.values());
     assert_eq!(m.len(), 4, "random partitioning reached every subtask");
@@ -86,14 +103,23 @@ fn shuffle_delivers_everything_and_uses_all_subtasks() {
     assert_eq!(all.len(), 10_000);
     for values in m.values() {
         // 10,000 records over 4 channels: each gets far more than a handful.
-        assert!(values.len() > 1_500, "suspiciously uneven shuffle: {}", values.len());
+        assert!(
+            values.len() > 1_500,
+            "suspiciously uneven shuffle: {}",
+            values.len()
+        );
     }
 }
 
 #[test]
 fn broadcast_sends_every_record_to_every_subtask() {
     let env = env();
-    let out = env.from_collection(vec![1i64, 2, 3]).broadcast().map(Where::default()).set_parallelism(3).collect();
+    let out = env
+        .from_collection(vec![1i64, 2, 3])
+        .broadcast()
+        .map(Where::default())
+        .set_parallelism(3)
+        .collect();
     env.execute("broadcast").unwrap();
     let m = by_subtask(out.values());
     assert_eq!(m.len(), 3);
@@ -105,7 +131,11 @@ fn broadcast_sends_every_record_to_every_subtask() {
 #[test]
 fn rescale_sends_each_producer_to_a_local_subset() {
     let env = env();
-    let sources = env.from_sequence(0, 399).set_parallelism(2).map(Where::default()).set_parallelism(2);
+    let sources = env
+        .from_sequence(0, 399)
+        .set_parallelism(2)
+        .map(Where::default())
+        .set_parallelism(2);
     let out = sources
         .rescale()
         .map(|(producer, v): (usize, i64)| (producer, v))
@@ -147,7 +177,10 @@ fn partition_custom_out_of_range_fails_with_clear_error() {
         .set_parallelism(2)
         .collect();
     let err = env.execute("bad custom").unwrap_err().to_string();
-    assert!(err.contains("custom partitioner returned channel 7"), "{err}");
+    assert!(
+        err.contains("custom partitioner returned channel 7"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -163,7 +196,11 @@ fn hash_partitioning_keeps_a_key_on_one_subtask_and_matches_key_groups() {
     let mut owner: BTreeMap<i64, usize> = BTreeMap::new();
     for (s, v) in out.values() {
         let key = v % 100;
-        assert_eq!(*owner.entry(key).or_insert(s), s, "key {key} on two subtasks");
+        assert_eq!(
+            *owner.entry(key).or_insert(s),
+            s,
+            "key {key} on two subtasks"
+        );
         // The owner is the subtask whose key-group range holds the key's group.
         let kg = fjord::keygroup::assign_to_key_group(&key, 128);
         assert_eq!(fjord::keygroup::operator_index_for_key_group(128, 3, kg), s);

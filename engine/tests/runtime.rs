@@ -51,7 +51,10 @@ fn a_slow_sink_slows_the_source_instead_of_buffering() {
     // buffers can hold, far below the 3,000 records produced.
     let bound = 2 * (2 * 16) + 3 * 2 * 16 + 1024;
     let seen = max_in_flight.load(Ordering::SeqCst);
-    assert!(seen <= bound, "{seen} records in flight, more than the buffers hold ({bound})");
+    assert!(
+        seen <= bound,
+        "{seen} records in flight, more than the buffers hold ({bound})"
+    );
 }
 
 #[test]
@@ -72,13 +75,19 @@ fn a_panic_in_a_user_function_fails_the_job_naming_operator_and_subtask() {
         FjordError::UserPanic { location, message } => {
             assert_eq!(location.operator, "exploding map");
             assert_eq!(location.parallelism, 2);
-            assert_eq!(location.subtask, 1, "77,777 is in the second half of the sequence");
+            assert_eq!(
+                location.subtask, 1,
+                "77,777 is in the second half of the sequence"
+            );
             assert_eq!(message, "boom at 77777");
         }
         other => panic!("unexpected error {other:?}"),
     }
     assert!(err.to_string().contains("'exploding map' (2/2)"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(60), "failure must not hang");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "failure must not hang"
+    );
 }
 
 #[test]
@@ -87,13 +96,20 @@ fn an_error_from_a_rich_function_fails_the_job() {
     struct Picky;
     impl MapFunction<i64, i64> for Picky {
         fn map(&mut self, v: i64) -> Result<i64, BoxError> {
-            if v == 3 { Err(format!("cannot handle {v}").into()) } else { Ok(v) }
+            if v == 3 {
+                Err(format!("cannot handle {v}").into())
+            } else {
+                Ok(v)
+            }
         }
     }
     let env = env(1);
     env.from_sequence(0, 10).map(Picky).name("picky").collect();
     let err = env.execute("errors").unwrap_err().to_string();
-    assert_eq!(err, "user function in operator 'picky' (1/1) failed: cannot handle 3");
+    assert_eq!(
+        err,
+        "user function in operator 'picky' (1/1) failed: cannot handle 3"
+    );
 }
 
 #[test]
@@ -109,9 +125,15 @@ fn an_error_in_open_fails_the_job() {
         }
     }
     let env = env(1);
-    env.from_sequence(0, 10).map(BadOpen).name("needs config").collect();
+    env.from_sequence(0, 10)
+        .map(BadOpen)
+        .name("needs config")
+        .collect();
     let err = env.execute("open errors").unwrap_err().to_string();
-    assert!(err.contains("'needs config' (1/1) failed: missing config on subtask 0"), "{err}");
+    assert!(
+        err.contains("'needs config' (1/1) failed: missing config on subtask 0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -122,7 +144,10 @@ fn a_failing_sink_downstream_of_a_shuffle_fails_the_job() {
         .for_each(|x: i64| assert!(x != 40_000, "sink cannot take {x}"))
         .name("strict sink");
     let err = env.execute("sink failure").unwrap_err().to_string();
-    assert!(err.contains("'strict sink'") && err.contains("sink cannot take 40000"), "{err}");
+    assert!(
+        err.contains("'strict sink'") && err.contains("sink cannot take 40000"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -130,9 +155,11 @@ fn an_unbounded_job_runs_until_cancelled() {
     let seen = Arc::new(AtomicU64::new(0));
     let s = seen.clone();
     let env = env(2);
-    env.from_generator(None, |i| i).rebalance().for_each(move |_x: u64| {
-        s.fetch_add(1, Ordering::Relaxed);
-    });
+    env.from_generator(None, |i| i)
+        .rebalance()
+        .for_each(move |_x: u64| {
+            s.fetch_add(1, Ordering::Relaxed);
+        });
     let client = env.execute_async("forever").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while seen.load(Ordering::Relaxed) < 10_000 {
@@ -158,7 +185,11 @@ fn a_bounded_job_finishes_after_draining_every_task() {
         .reduce(|a: i64, b: i64| a.max(b))
         .collect();
     let result = env.execute("drain").unwrap();
-    assert_eq!(out.len(), 50_000, "every record reached the sink before execute returned");
+    assert_eq!(
+        out.len(),
+        50_000,
+        "every record reached the sink before execute returned"
+    );
     assert_eq!(result.job_name, "drain");
     assert_eq!(result.tasks, 2 + 2 + 2);
 }

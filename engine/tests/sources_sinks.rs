@@ -31,14 +31,20 @@ fn read_text_file_reads_a_file_and_strips_line_endings() {
 fn read_text_file_reads_a_directory_in_parallel_skipping_hidden_files() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..5 {
-        std::fs::write(dir.path().join(format!("part-{i}")), format!("a{i}\nb{i}\n")).unwrap();
+        std::fs::write(
+            dir.path().join(format!("part-{i}")),
+            format!("a{i}\nb{i}\n"),
+        )
+        .unwrap();
     }
     std::fs::write(dir.path().join(".hidden"), "secret\n").unwrap();
     std::fs::write(dir.path().join("_SUCCESS"), "marker\n").unwrap();
     let env = env(2);
     let out = env.read_text_file(dir.path()).collect();
     env.execute("dir").unwrap();
-    let expected: Vec<String> = (0..5).flat_map(|i| [format!("a{i}"), format!("b{i}")]).collect();
+    let expected: Vec<String> = (0..5)
+        .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+        .collect();
     assert_eq!(sorted(out.values()), sorted(expected));
 }
 
@@ -51,7 +57,9 @@ fn non_utf8_line_fails_naming_file_and_line() {
     env.read_text_file(&file).collect();
     let err = env.execute("bad file").unwrap_err();
     match &err {
-        FjordError::Source { position, message, .. } => {
+        FjordError::Source {
+            position, message, ..
+        } => {
             assert!(position.ends_with("bad.txt line 3"), "{position}");
             assert!(message.contains("not valid UTF-8"), "{message}");
         }
@@ -74,24 +82,34 @@ fn socket_text_stream_reads_until_the_server_closes() {
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
-        conn.write_all(b"hello world\nsecond line\r\nlast without newline").unwrap();
+        conn.write_all(b"hello world\nsecond line\r\nlast without newline")
+            .unwrap();
     });
     let env = env(1);
     let out = env.socket_text_stream("127.0.0.1", port).collect();
     env.execute("socket").unwrap();
     server.join().unwrap();
-    assert_eq!(out.values(), vec!["hello world", "second line", "last without newline"]);
+    assert_eq!(
+        out.values(),
+        vec!["hello world", "second line", "last without newline"]
+    );
 }
 
 #[test]
 fn refused_socket_fails_naming_the_address() {
     // Bind and drop to get a port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let env = env(1);
     env.socket_text_stream("127.0.0.1", port).collect();
     let err = env.execute("refused").unwrap_err();
     match &err {
-        FjordError::Source { position, message, .. } => {
+        FjordError::Source {
+            position, message, ..
+        } => {
             assert_eq!(position, &format!("127.0.0.1:{port}"));
             assert!(message.contains("cannot connect"), "{message}");
         }
@@ -105,8 +123,14 @@ fn write_as_text_single_file_and_parallel_directory() {
     let single = dir.path().join("out.txt");
     let multi = dir.path().join("outdir");
     let env = env(1);
-    env.from_collection(vec![("a".to_string(), 1u32), ("b".to_string(), 2)]).write_as_text(&single);
-    env.from_sequence(1, 6).rebalance().map(|x: i64| x * 10).set_parallelism(3).write_as_text(&multi).set_parallelism(3);
+    env.from_collection(vec![("a".to_string(), 1u32), ("b".to_string(), 2)])
+        .write_as_text(&single);
+    env.from_sequence(1, 6)
+        .rebalance()
+        .map(|x: i64| x * 10)
+        .set_parallelism(3)
+        .write_as_text(&multi)
+        .set_parallelism(3);
     env.execute("text out").unwrap();
     assert_eq!(std::fs::read_to_string(&single).unwrap(), "(a,1)\n(b,2)\n");
     let mut lines = Vec::new();
@@ -126,16 +150,23 @@ fn write_as_text_refuses_to_overwrite_unless_asked() {
     env1.from_collection(vec![1]).write_as_text(&file);
     let err = env1.execute("no overwrite").unwrap_err();
     match &err {
-        FjordError::Sink { target, message, .. } => {
+        FjordError::Sink {
+            target, message, ..
+        } => {
             assert!(target.ends_with("exists.txt"));
             assert!(message.contains("WriteMode::Overwrite"), "{message}");
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "old\n", "existing data untouched");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "old\n",
+        "existing data untouched"
+    );
 
     let env2 = env(1);
-    env2.from_collection(vec![1]).write_as_text_with_mode(&file, WriteMode::Overwrite);
+    env2.from_collection(vec![1])
+        .write_as_text_with_mode(&file, WriteMode::Overwrite);
     env2.execute("overwrite").unwrap();
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "1\n");
 }
@@ -151,10 +182,18 @@ fn write_as_csv_writes_tuples_and_structs() {
     let tuples = dir.path().join("t.csv");
     let structs = dir.path().join("s.csv");
     let env = env(1);
-    env.from_collection(vec![("x, y".to_string(), 1u8), ("z".to_string(), 2)]).write_as_csv(&tuples);
-    env.from_collection(vec![Row { name: "n".into(), score: 1.5 }]).write_as_csv(&structs);
+    env.from_collection(vec![("x, y".to_string(), 1u8), ("z".to_string(), 2)])
+        .write_as_csv(&tuples);
+    env.from_collection(vec![Row {
+        name: "n".into(),
+        score: 1.5,
+    }])
+    .write_as_csv(&structs);
     env.execute("csv").unwrap();
-    assert_eq!(std::fs::read_to_string(&tuples).unwrap(), "\"x, y\",1\nz,2\n");
+    assert_eq!(
+        std::fs::read_to_string(&tuples).unwrap(),
+        "\"x, y\",1\nz,2\n"
+    );
     assert_eq!(std::fs::read_to_string(&structs).unwrap(), "n,1.5\n");
 }
 
@@ -164,22 +203,35 @@ fn write_to_socket_sends_lines() {
     let port = listener.local_addr().unwrap().port();
     let reader = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        BufReader::new(conn).lines().map(|l| l.unwrap()).collect::<Vec<_>>()
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        BufReader::new(conn)
+            .lines()
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
     });
     let env = env(1);
-    env.from_collection(vec![("k".to_string(), 1u64), ("k".to_string(), 2)]).write_to_socket("127.0.0.1", port);
+    env.from_collection(vec![("k".to_string(), 1u64), ("k".to_string(), 2)])
+        .write_to_socket("127.0.0.1", port);
     env.execute("socket sink").unwrap();
     assert_eq!(reader.join().unwrap(), vec!["(k,1)", "(k,2)"]);
 }
 
 #[test]
 fn write_to_socket_refused_fails_naming_the_address() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let env = env(1);
-    env.from_collection(vec![1]).write_to_socket("127.0.0.1", port);
+    env.from_collection(vec![1])
+        .write_to_socket("127.0.0.1", port);
     let err = env.execute("refused sink").unwrap_err().to_string();
-    assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("cannot connect"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("cannot connect"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -189,7 +241,10 @@ fn generator_and_sequence_sources_cover_their_ranges_in_parallel() {
     let generated = env.from_generator(Some(100), |i| i * i).collect();
     env.execute("generated").unwrap();
     assert_eq!(sorted(seq.values()), (-5..=5).collect::<Vec<_>>());
-    assert_eq!(sorted(generated.values()), (0..100u64).map(|i| i * i).collect::<Vec<_>>());
+    assert_eq!(
+        sorted(generated.values()),
+        (0..100u64).map(|i| i * i).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -201,12 +256,21 @@ fn a_custom_parallel_source() {
         subtask: usize,
     }
     impl Source<(usize, u32)> for Countdown {
-        fn create_reader(&self, ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<(usize, u32)>>, BoxError> {
-            Ok(Box::new(Reader { left: 3, subtask: ctx.subtask_index }))
+        fn create_reader(
+            &self,
+            ctx: &RuntimeContext,
+        ) -> Result<Box<dyn SourceReader<(usize, u32)>>, BoxError> {
+            Ok(Box::new(Reader {
+                left: 3,
+                subtask: ctx.subtask_index,
+            }))
         }
     }
     impl SourceReader<(usize, u32)> for Reader {
-        fn poll_next(&mut self, out: &mut SourceOutput<'_, (usize, u32)>) -> Result<SourceStatus, BoxError> {
+        fn poll_next(
+            &mut self,
+            out: &mut SourceOutput<'_, (usize, u32)>,
+        ) -> Result<SourceStatus, BoxError> {
             if self.left == 0 {
                 return Ok(SourceStatus::Finished);
             }
@@ -218,7 +282,10 @@ fn a_custom_parallel_source() {
     let env = env(2);
     let out = env.from_source(Countdown, "countdown").collect();
     env.execute("custom source").unwrap();
-    assert_eq!(sorted(out.values()), vec![(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]);
+    assert_eq!(
+        sorted(out.values()),
+        vec![(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
+    );
 }
 
 #[test]
@@ -228,22 +295,42 @@ fn print_goes_to_stdout_with_subtask_prefix() {
     if std::env::var("FJORD_PRINT_CHILD").is_ok() {
         let env = env(2);
         env.from_collection(vec![1, 2, 3, 4]).rebalance().print();
-        env.from_collection(vec!["to-err".to_string()]).print_to_err().set_parallelism(1);
+        env.from_collection(vec!["to-err".to_string()])
+            .print_to_err()
+            .set_parallelism(1);
         env.execute("print").unwrap();
         return;
     }
     let output = std::process::Command::new(exe)
-        .args(["--exact", "print_goes_to_stdout_with_subtask_prefix", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "print_goes_to_stdout_with_subtask_prefix",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("FJORD_PRINT_CHILD", "1")
         .output()
         .unwrap();
     let mut stdout = String::new();
-    output.stdout.as_slice().read_to_string(&mut stdout).unwrap();
+    output
+        .stdout
+        .as_slice()
+        .read_to_string(&mut stdout)
+        .unwrap();
     // The test harness may print its own text before the first record on the same line.
-    let mut printed: Vec<&str> =
-        stdout.lines().filter_map(|l| l.find("> ").map(|i| &l[i.saturating_sub(1)..])).collect();
+    let mut printed: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.find("> ").map(|i| &l[i.saturating_sub(1)..]))
+        .collect();
     printed.sort();
-    assert_eq!(printed, vec!["1> 1", "1> 3", "2> 2", "2> 4"], "stdout was: {stdout}");
+    assert_eq!(
+        printed,
+        vec!["1> 1", "1> 3", "2> 2", "2> 4"],
+        "stdout was: {stdout}"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.lines().any(|l| l == "to-err"), "stderr was: {stderr}");
+    assert!(
+        stderr.lines().any(|l| l == "to-err"),
+        "stderr was: {stderr}"
+    );
 }

@@ -56,10 +56,16 @@ fn connect_co_map_and_co_flat_map() {
     let env = env(1);
     let numbers = env.from_collection(vec![1, 2]);
     let words = env.from_collection(vec!["a b".to_string()]);
-    let mapped = numbers.connect(&words).map(|n: i32| format!("n{n}"), |w: String| format!("w{w}")).collect();
+    let mapped = numbers
+        .connect(&words)
+        .map(|n: i32| format!("n{n}"), |w: String| format!("w{w}"))
+        .collect();
     let flat = numbers
         .connect(&words)
-        .flat_map(|n: i32| vec![n.to_string(); n as usize], |w: String| w.split(' ').map(str::to_string).collect::<Vec<_>>())
+        .flat_map(
+            |n: i32| vec![n.to_string(); n as usize],
+            |w: String| w.split(' ').map(str::to_string).collect::<Vec<_>>(),
+        )
         .collect();
     env.execute("connect").unwrap();
     assert_eq!(sorted(mapped.values()), vec!["n1", "n2", "wa b"]);
@@ -85,12 +91,19 @@ fn keyed_connect_sends_same_keys_to_same_instance() {
     let env = env(3);
     let left = env.from_collection((0..50u32).map(|k| (k, 'x')).collect());
     let right = env.from_collection((0..50u32).map(|k| (k, k as i64)).collect());
-    let out = left.connect(&right).key_by(|l: &(u32, char)| l.0, |r: &(u32, i64)| r.0).map_with(Tag(0)).collect();
+    let out = left
+        .connect(&right)
+        .key_by(|l: &(u32, char)| l.0, |r: &(u32, i64)| r.0)
+        .map_with(Tag(0))
+        .collect();
     env.execute("keyed connect").unwrap();
     let mut by_key = std::collections::HashMap::new();
     for (k, subtask) in out.values() {
         let previous = by_key.insert(k, subtask);
-        assert!(previous.is_none() || previous == Some(subtask), "key {k} seen on two subtasks");
+        assert!(
+            previous.is_none() || previous == Some(subtask),
+            "key {k} seen on two subtasks"
+        );
     }
     assert_eq!(by_key.len(), 50);
 }
@@ -101,55 +114,81 @@ fn side_outputs_route_records_by_tag() {
     let odd: OutputTag<String> = OutputTag::new("odd");
     let big: OutputTag<i64> = OutputTag::new("big");
     let (odd2, big2) = (odd.clone(), big.clone());
-    let main = env.from_sequence(1, 10).process(move |x: i64, ctx: &mut ProcessContext<'_, i64>| {
-        if x % 2 == 1 {
-            ctx.output(&odd2, format!("odd {x}"));
-        } else {
-            ctx.collect(x);
-        }
-        if x > 8 {
-            ctx.output(&big2, x);
-        }
-    });
+    let main =
+        env.from_sequence(1, 10)
+            .process(move |x: i64, ctx: &mut ProcessContext<'_, i64>| {
+                if x % 2 == 1 {
+                    ctx.output(&odd2, format!("odd {x}"));
+                } else {
+                    ctx.collect(x);
+                }
+                if x > 8 {
+                    ctx.output(&big2, x);
+                }
+            });
     let evens = main.collect();
     let odds = main.get_side_output(&odd).collect();
     let bigs = main.get_side_output(&big).map(|x: i64| x * 100).collect();
     env.execute("side outputs").unwrap();
     assert_eq!(sorted(evens.values()), vec![2, 4, 6, 8, 10]);
-    assert_eq!(sorted(odds.values()), vec!["odd 1", "odd 3", "odd 5", "odd 7", "odd 9"]);
+    assert_eq!(
+        sorted(odds.values()),
+        vec!["odd 1", "odd 3", "odd 5", "odd 7", "odd 9"]
+    );
     assert_eq!(sorted(bigs.values()), vec![900, 1000]);
 }
 
 #[test]
 fn side_output_with_two_types_for_one_id_is_rejected() {
     let env = env(1);
-    let s = env.from_collection(vec![1]).process(|x: i32, ctx: &mut ProcessContext<'_, i32>| ctx.collect(x));
+    let s = env
+        .from_collection(vec![1])
+        .process(|x: i32, ctx: &mut ProcessContext<'_, i32>| ctx.collect(x));
     s.get_side_output(&OutputTag::<String>::new("x")).collect();
     s.get_side_output(&OutputTag::<i64>::new("x")).collect();
     let err = env.execute("conflict").unwrap_err().to_string();
-    assert!(err.contains("side output 'x' is used with two types"), "{err}");
+    assert!(
+        err.contains("side output 'x' is used with two types"),
+        "{err}"
+    );
 }
 
 #[test]
 fn project_selects_tuple_fields() {
     let env = env(1);
-    let input = env.from_collection(vec![("a".to_string(), 1u32, 2.5f64), ("b".to_string(), 2, 3.5)]);
+    let input = env.from_collection(vec![
+        ("a".to_string(), 1u32, 2.5f64),
+        ("b".to_string(), 2, 3.5),
+    ]);
     let p2 = input.project2::<2, 0>().collect();
     let p1 = input.project1::<1>().collect();
     let p3 = input.project3::<1, 1, 0>().collect();
     env.execute("project").unwrap();
-    assert_eq!(p2.values(), vec![(2.5, "a".to_string()), (3.5, "b".to_string())]);
+    assert_eq!(
+        p2.values(),
+        vec![(2.5, "a".to_string()), (3.5, "b".to_string())]
+    );
     assert_eq!(p1.values(), vec![(1u32,), (2,)]);
-    assert_eq!(p3.values(), vec![(1u32, 1u32, "a".to_string()), (2, 2, "b".to_string())]);
+    assert_eq!(
+        p3.values(),
+        vec![(1u32, 1u32, "a".to_string()), (2, 2, "b".to_string())]
+    );
 }
 
 type Rec = (String, i64, String);
 
 fn keyed_input() -> Vec<Rec> {
-    [("a", 5, "first-a"), ("b", 1, "first-b"), ("a", 3, "second-a"), ("a", 7, "third-a"), ("b", 1, "second-b"), ("a", 3, "fourth-a")]
-        .into_iter()
-        .map(|(k, v, t)| (k.to_string(), v, t.to_string()))
-        .collect()
+    [
+        ("a", 5, "first-a"),
+        ("b", 1, "first-b"),
+        ("a", 3, "second-a"),
+        ("a", 7, "third-a"),
+        ("b", 1, "second-b"),
+        ("a", 3, "fourth-a"),
+    ]
+    .into_iter()
+    .map(|(k, v, t)| (k.to_string(), v, t.to_string()))
+    .collect()
 }
 
 /// Runs one rolling aggregation with parallelism 2 and returns the updates per key, in order.
@@ -157,7 +196,9 @@ fn rolling(
     f: impl FnOnce(fjord::KeyedStream<Rec, String>) -> fjord::SingleOutputStreamOperator<Rec>,
 ) -> std::collections::BTreeMap<String, Vec<(i64, String)>> {
     let env = env(2);
-    let keyed = env.from_collection(keyed_input()).key_by(|t: &Rec| t.0.clone());
+    let keyed = env
+        .from_collection(keyed_input())
+        .key_by(|t: &Rec| t.0.clone());
     let out = f(keyed).collect();
     env.execute("rolling").unwrap();
     let mut per_key = std::collections::BTreeMap::<String, Vec<(i64, String)>>::new();
@@ -174,7 +215,15 @@ fn ups(v: &[(i64, &str)]) -> Vec<(i64, String)> {
 #[test]
 fn rolling_sum_keeps_first_record_fields() {
     let r = rolling(|k| k.sum::<1>());
-    assert_eq!(r["a"], ups(&[(5, "first-a"), (8, "first-a"), (15, "first-a"), (18, "first-a")]));
+    assert_eq!(
+        r["a"],
+        ups(&[
+            (5, "first-a"),
+            (8, "first-a"),
+            (15, "first-a"),
+            (18, "first-a")
+        ])
+    );
     assert_eq!(r["b"], ups(&[(1, "first-b"), (2, "first-b")]));
 }
 
@@ -182,19 +231,51 @@ fn rolling_sum_keeps_first_record_fields() {
 fn rolling_min_versus_min_by() {
     // min: only the field changes; the tag stays the first record's.
     let min = rolling(|k| k.min::<1>());
-    assert_eq!(min["a"], ups(&[(5, "first-a"), (3, "first-a"), (3, "first-a"), (3, "first-a")]));
+    assert_eq!(
+        min["a"],
+        ups(&[
+            (5, "first-a"),
+            (3, "first-a"),
+            (3, "first-a"),
+            (3, "first-a")
+        ])
+    );
     // min_by: the whole record with the minimum; on a tie the earlier record stays.
     let min_by = rolling(|k| k.min_by::<1>());
-    assert_eq!(min_by["a"], ups(&[(5, "first-a"), (3, "second-a"), (3, "second-a"), (3, "second-a")]));
+    assert_eq!(
+        min_by["a"],
+        ups(&[
+            (5, "first-a"),
+            (3, "second-a"),
+            (3, "second-a"),
+            (3, "second-a")
+        ])
+    );
     assert_eq!(min_by["b"], ups(&[(1, "first-b"), (1, "first-b")]));
 }
 
 #[test]
 fn rolling_max_versus_max_by() {
     let max = rolling(|k| k.max::<1>());
-    assert_eq!(max["a"], ups(&[(5, "first-a"), (5, "first-a"), (7, "first-a"), (7, "first-a")]));
+    assert_eq!(
+        max["a"],
+        ups(&[
+            (5, "first-a"),
+            (5, "first-a"),
+            (7, "first-a"),
+            (7, "first-a")
+        ])
+    );
     let max_by = rolling(|k| k.max_by::<1>());
-    assert_eq!(max_by["a"], ups(&[(5, "first-a"), (5, "first-a"), (7, "third-a"), (7, "third-a")]));
+    assert_eq!(
+        max_by["a"],
+        ups(&[
+            (5, "first-a"),
+            (5, "first-a"),
+            (7, "third-a"),
+            (7, "third-a")
+        ])
+    );
 }
 
 #[test]
@@ -206,22 +287,63 @@ fn rolling_reduce_and_accessor_aggregations_on_structs() {
         seq: u32,
     }
     let input = vec![
-        Reading { sensor: "s1".into(), value: 2.0, seq: 1 },
-        Reading { sensor: "s1".into(), value: 1.0, seq: 2 },
-        Reading { sensor: "s2".into(), value: 9.0, seq: 3 },
-        Reading { sensor: "s1".into(), value: 4.0, seq: 4 },
+        Reading {
+            sensor: "s1".into(),
+            value: 2.0,
+            seq: 1,
+        },
+        Reading {
+            sensor: "s1".into(),
+            value: 1.0,
+            seq: 2,
+        },
+        Reading {
+            sensor: "s2".into(),
+            value: 9.0,
+            seq: 3,
+        },
+        Reading {
+            sensor: "s1".into(),
+            value: 4.0,
+            seq: 4,
+        },
     ];
     let env = env(2);
-    let keyed = env.from_collection(input).key_by(|r: &Reading| r.sensor.clone());
+    let keyed = env
+        .from_collection(input)
+        .key_by(|r: &Reading| r.sensor.clone());
     let sums = keyed.sum_with(|r: &mut Reading| &mut r.value).collect();
     let max_by = keyed.max_by_with(|r: &mut Reading| &mut r.value).collect();
-    let reduced = keyed.reduce(|a: Reading, b: Reading| Reading { seq: a.seq.max(b.seq), ..b }).collect();
+    let reduced = keyed
+        .reduce(|a: Reading, b: Reading| Reading {
+            seq: a.seq.max(b.seq),
+            ..b
+        })
+        .collect();
     env.execute("structs").unwrap();
     let last = |v: Vec<Reading>, s: &str| v.into_iter().filter(|r| r.sensor == s).last().unwrap();
-    assert_eq!(last(sums.values(), "s1"), Reading { sensor: "s1".into(), value: 7.0, seq: 1 });
-    assert_eq!(last(max_by.values(), "s1"), Reading { sensor: "s1".into(), value: 4.0, seq: 4 });
+    assert_eq!(
+        last(sums.values(), "s1"),
+        Reading {
+            sensor: "s1".into(),
+            value: 7.0,
+            seq: 1
+        }
+    );
+    assert_eq!(
+        last(max_by.values(), "s1"),
+        Reading {
+            sensor: "s1".into(),
+            value: 4.0,
+            seq: 4
+        }
+    );
     assert_eq!(last(reduced.values(), "s2").value, 9.0);
-    assert_eq!(reduced.values().iter().filter(|r| r.sensor == "s1").count(), 3, "one update per record");
+    assert_eq!(
+        reduced.values().iter().filter(|r| r.sensor == "s1").count(),
+        3,
+        "one update per record"
+    );
 }
 
 #[test]
@@ -236,7 +358,10 @@ fn rich_functions_see_runtime_context_and_lifecycle() {
     impl MapFunction<i64, String> for Tagger {
         fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
             OPENED.fetch_add(1, Ordering::SeqCst);
-            self.prefix = format!("{}:{}/{}:{}", ctx.job_name, ctx.subtask_index, ctx.parallelism, ctx.task_name);
+            self.prefix = format!(
+                "{}:{}/{}:{}",
+                ctx.job_name, ctx.subtask_index, ctx.parallelism, ctx.task_name
+            );
             Ok(())
         }
         fn map(&mut self, value: i64) -> Result<String, BoxError> {
@@ -249,7 +374,11 @@ fn rich_functions_see_runtime_context_and_lifecycle() {
     }
 
     let env = env(3);
-    let out = env.from_sequence(0, 5).map(Tagger::default()).name("tagger").collect();
+    let out = env
+        .from_sequence(0, 5)
+        .map(Tagger::default())
+        .name("tagger")
+        .collect();
     env.execute("rich job").unwrap();
     assert_eq!(OPENED.load(Ordering::SeqCst), 3);
     assert_eq!(CLOSED.load(Ordering::SeqCst), 3);
@@ -259,8 +388,15 @@ fn rich_functions_see_runtime_context_and_lifecycle() {
         assert!(v.starts_with("rich job:"), "{v}");
         assert!(v.contains("/3:tagger "), "{v}");
     }
-    let subtasks: std::collections::BTreeSet<_> = values.iter().map(|v| v.split(':').nth(1).unwrap().to_string()).collect();
-    assert_eq!(subtasks.len(), 3, "each subtask got a share of the sequence");
+    let subtasks: std::collections::BTreeSet<_> = values
+        .iter()
+        .map(|v| v.split(':').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        subtasks.len(),
+        3,
+        "each subtask got a share of the sequence"
+    );
 }
 
 #[test]
@@ -268,7 +404,11 @@ fn rich_flat_map_with_collector() {
     #[derive(Clone)]
     struct Splitter;
     impl FlatMapFunction<String, String> for Splitter {
-        fn flat_map(&mut self, value: String, out: &mut Collector<'_, String>) -> Result<(), BoxError> {
+        fn flat_map(
+            &mut self,
+            value: String,
+            out: &mut Collector<'_, String>,
+        ) -> Result<(), BoxError> {
             for w in value.split_whitespace() {
                 out.collect(w.to_uppercase());
             }
@@ -276,7 +416,10 @@ fn rich_flat_map_with_collector() {
         }
     }
     let env = env(1);
-    let out = env.from_collection(vec!["a b".to_string(), "c".to_string()]).flat_map(Splitter).collect();
+    let out = env
+        .from_collection(vec!["a b".to_string(), "c".to_string()])
+        .flat_map(Splitter)
+        .collect();
     env.execute("splitter").unwrap();
     assert_eq!(out.values(), vec!["A", "B", "C"]);
 }

@@ -9,10 +9,21 @@ pub fn build(env: &StreamExecutionEnvironment, args: &JobArgs) -> Result<()> {
     let large = env.from_collection(vec![1000i64]);
     let merged = small.union(&[&large]).map(|n: i64| format!("union {n}"));
     let words = env.from_collection(vec!["hello world".to_string()]);
-    let co_map = small.connect(&words).map(|n: i64| format!("co-map number {n}"), |w: String| format!("co-map text {w}"));
+    let co_map = small.connect(&words).map(
+        |n: i64| format!("co-map number {n}"),
+        |w: String| format!("co-map text {w}"),
+    );
     let co_flat = small.connect(&words).flat_map(
-        |n: i64| (0..n).map(move |i| format!("co-flat-map number {n}.{i}")).collect::<Vec<_>>(),
-        |w: String| w.split(' ').map(|p| format!("co-flat-map word {p}")).collect::<Vec<_>>(),
+        |n: i64| {
+            (0..n)
+                .map(move |i| format!("co-flat-map number {n}.{i}"))
+                .collect::<Vec<_>>()
+        },
+        |w: String| {
+            w.split(' ')
+                .map(|p| format!("co-flat-map word {p}"))
+                .collect::<Vec<_>>()
+        },
     );
     crate::emit(&merged.union(&[&co_map, &co_flat]), args, "connected")
 }
@@ -27,7 +38,11 @@ mod tests {
         let out = dir.path().join("out.txt");
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(1);
-        build(&env, &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap()).unwrap();
+        build(
+            &env,
+            &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap(),
+        )
+        .unwrap();
         env.execute("connected").unwrap();
         let mut lines = crate::read_output(&out).unwrap();
         lines.sort();

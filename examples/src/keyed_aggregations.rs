@@ -8,16 +8,26 @@ use fjord::{JobArgs, Result, StreamExecutionEnvironment};
 
 /// The sample readings.
 pub fn readings() -> Vec<(String, i32, u32)> {
-    [("kitchen", 21, 1), ("garage", 9, 2), ("kitchen", 19, 3), ("kitchen", 23, 4), ("garage", 7, 5)]
-        .into_iter()
-        .map(|(s, t, id)| (s.to_string(), t, id))
-        .collect()
+    [
+        ("kitchen", 21, 1),
+        ("garage", 9, 2),
+        ("kitchen", 19, 3),
+        ("kitchen", 23, 4),
+        ("garage", 7, 5),
+    ]
+    .into_iter()
+    .map(|(s, t, id)| (s.to_string(), t, id))
+    .collect()
 }
 
 /// Builds the job.
 pub fn build(env: &StreamExecutionEnvironment, args: &JobArgs) -> Result<()> {
-    let keyed = env.from_collection(readings()).key_by(|r: &(String, i32, u32)| r.0.clone());
-    let tag = |kind: &'static str| move |r: (String, i32, u32)| format!("{kind} {} {} #{}", r.0, r.1, r.2);
+    let keyed = env
+        .from_collection(readings())
+        .key_by(|r: &(String, i32, u32)| r.0.clone());
+    let tag = |kind: &'static str| {
+        move |r: (String, i32, u32)| format!("{kind} {} {} #{}", r.0, r.1, r.2)
+    };
     let sum = keyed.sum::<1>().name("sum").map(tag("sum"));
     let min = keyed.min::<1>().name("min").map(tag("min"));
     let min_by = keyed.min_by::<1>().name("min_by").map(tag("min_by"));
@@ -36,15 +46,30 @@ mod tests {
         let out = dir.path().join("out");
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(2);
-        build(&env, &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap()).unwrap();
+        build(
+            &env,
+            &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap(),
+        )
+        .unwrap();
         env.execute("keyed aggregations").unwrap();
         let lines = crate::read_output(&out).unwrap();
-        let last = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).last().unwrap().clone();
+        let last = |prefix: &str| {
+            lines
+                .iter()
+                .filter(|l| l.starts_with(prefix))
+                .last()
+                .unwrap()
+                .clone()
+        };
         assert_eq!(last("sum kitchen"), "sum kitchen 63 #1");
         assert_eq!(last("min kitchen"), "min kitchen 19 #1");
         assert_eq!(last("min_by kitchen"), "min_by kitchen 19 #3");
         assert_eq!(last("max_by kitchen"), "max_by kitchen 23 #4");
         assert_eq!(last("min_by garage"), "min_by garage 7 #5");
-        assert_eq!(lines.len(), 20, "every aggregation emits one update per reading");
+        assert_eq!(
+            lines.len(),
+            20,
+            "every aggregation emits one update per reading"
+        );
     }
 }

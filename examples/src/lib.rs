@@ -44,11 +44,21 @@ pub fn registry() -> JobRegistry {
 }
 
 /// Prints the stream, or writes it to `--output` when given.
-pub fn emit<T: fjord::Data + Printable>(stream: &DataStream<T>, args: &JobArgs, name: &str) -> Result<()> {
+pub fn emit<T: fjord::Data + Printable>(
+    stream: &DataStream<T>,
+    args: &JobArgs,
+    name: &str,
+) -> Result<()> {
     match args.get("output") {
         Some(path) => {
-            let mode = if args.has("overwrite") { WriteMode::Overwrite } else { WriteMode::NoOverwrite };
-            stream.write_as_text_with_mode(path, mode).name(&format!("Sink: {name}"));
+            let mode = if args.has("overwrite") {
+                WriteMode::Overwrite
+            } else {
+                WriteMode::NoOverwrite
+            };
+            stream
+                .write_as_text_with_mode(path, mode)
+                .name(&format!("Sink: {name}"));
         }
         None => {
             stream.print().name(&format!("Sink: {name}"));
@@ -64,7 +74,11 @@ pub fn read_output(path: &std::path::Path) -> std::io::Result<Vec<String>> {
         let mut files: Vec<_> = std::fs::read_dir(path)?.collect::<std::io::Result<Vec<_>>>()?;
         files.sort_by_key(|e| e.file_name());
         for f in files {
-            lines.extend(std::fs::read_to_string(f.path())?.lines().map(str::to_string));
+            lines.extend(
+                std::fs::read_to_string(f.path())?
+                    .lines()
+                    .map(str::to_string),
+            );
         }
     } else {
         lines.extend(std::fs::read_to_string(path)?.lines().map(str::to_string));

@@ -26,10 +26,17 @@ impl MapFunction<i64, String> for Arrival {
 pub fn build(env: &StreamExecutionEnvironment, args: &JobArgs) -> Result<()> {
     let numbers = env.from_collection((0..8i64).collect());
     let arrival = |label| Arrival { label, subtask: 0 };
-    let rebalanced = numbers.rebalance().map(arrival("rebalance")).set_parallelism(4);
+    let rebalanced = numbers
+        .rebalance()
+        .map(arrival("rebalance"))
+        .set_parallelism(4);
     let two = env.from_sequence(0, 7).set_parallelism(2);
     let rescaled = two.rescale().map(arrival("rescale")).set_parallelism(4);
-    let broadcast = env.from_collection(vec![100i64]).broadcast().map(arrival("broadcast")).set_parallelism(4);
+    let broadcast = env
+        .from_collection(vec![100i64])
+        .broadcast()
+        .map(arrival("broadcast"))
+        .set_parallelism(4);
     let custom = numbers
         .partition_custom(|k: &i64, n: usize| (*k as usize) % n, |v: &i64| v / 2)
         .map(arrival("custom"))
@@ -48,7 +55,11 @@ mod tests {
         let out = dir.path().join("out");
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(2);
-        build(&env, &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap()).unwrap();
+        build(
+            &env,
+            &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap(),
+        )
+        .unwrap();
         env.execute("partitioning").unwrap();
         let lines = crate::read_output(&out).unwrap();
         let has = |l: &str| lines.iter().any(|x| x == l);

@@ -24,7 +24,9 @@ pub fn build(env: &StreamExecutionEnvironment, args: &JobArgs) -> Result<()> {
         .name("splitter");
     let main = evens.map(|x: i64| format!("even {x}"));
     let odds = evens.get_side_output(&odd);
-    let negatives = evens.get_side_output(&negative).map(|(x, even): (i64, bool)| format!("negative {x} even={even}"));
+    let negatives = evens
+        .get_side_output(&negative)
+        .map(|(x, even): (i64, bool)| format!("negative {x} even={even}"));
     crate::emit(&main.union(&[&odds, &negatives]), args, "split")
 }
 
@@ -38,14 +40,25 @@ mod tests {
         let out = dir.path().join("out.txt");
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(1);
-        build(&env, &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap()).unwrap();
+        build(
+            &env,
+            &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap(),
+        )
+        .unwrap();
         env.execute("side outputs").unwrap();
         let mut lines = crate::read_output(&out).unwrap();
         lines.sort();
         assert_eq!(
             lines,
             vec![
-                "even -2", "even 0", "even 4", "negative -2 even=true", "negative -3 even=false", "odd -3", "odd 1", "odd 7"
+                "even -2",
+                "even 0",
+                "even 4",
+                "negative -2 even=true",
+                "negative -3 even=false",
+                "odd -3",
+                "odd 1",
+                "odd 7"
             ]
         );
     }

@@ -47,11 +47,22 @@ mod tests {
         let out = dir.path().join("out.txt");
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(1);
-        let args = JobArgs::parse(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--output", out.to_str().unwrap()]).unwrap();
+        let args = JobArgs::parse([
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .unwrap();
         build(&env, &args).unwrap();
         env.execute("socket wordcount").unwrap();
         server.join().unwrap();
-        assert_eq!(crate::read_output(&out).unwrap(), vec!["(a,1)", "(b,1)", "(a,2)", "(b,2)", "(a,3)"]);
+        assert_eq!(
+            crate::read_output(&out).unwrap(),
+            vec!["(a,1)", "(b,1)", "(a,2)", "(b,2)", "(a,3)"]
+        );
     }
 
     #[test]

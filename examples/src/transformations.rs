@@ -29,9 +29,17 @@ mod tests {
         let out = dir.path().join("out");
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(2);
-        build(&env, &JobArgs::parse(["--count", "6", "--output", out.to_str().unwrap()]).unwrap()).unwrap();
+        build(
+            &env,
+            &JobArgs::parse(["--count", "6", "--output", out.to_str().unwrap()]).unwrap(),
+        )
+        .unwrap();
         env.execute("transformations").unwrap();
-        let mut values: Vec<i64> = crate::read_output(&out).unwrap().iter().map(|l| l.parse().unwrap()).collect();
+        let mut values: Vec<i64> = crate::read_output(&out)
+            .unwrap()
+            .iter()
+            .map(|l| l.parse().unwrap())
+            .collect();
         values.sort();
         assert_eq!(values, vec![-36, -16, -4, 4, 16, 36]);
     }

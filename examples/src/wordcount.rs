@@ -37,8 +37,11 @@ pub fn build(env: &StreamExecutionEnvironment, args: &JobArgs) -> Result<()> {
     let text = match args.get("input") {
         Some(path) => env.read_text_file(path).stream(),
         None => {
-            eprintln!("Executing WordCount example with default input data set. Use --input to specify file input.");
-            env.from_collection(DEFAULT_TEXT.iter().map(|s| s.to_string()).collect()).stream()
+            eprintln!(
+                "Executing WordCount example with default input data set. Use --input to specify file input."
+            );
+            env.from_collection(DEFAULT_TEXT.iter().map(|s| s.to_string()).collect())
+                .stream()
         }
     };
     let counts = text
@@ -69,7 +72,10 @@ mod tests {
 
     #[test]
     fn tokenizer_matches_flinks() {
-        let words: Vec<String> = tokenize("To be, or NOT to_be--'tis").into_iter().map(|(w, _)| w).collect();
+        let words: Vec<String> = tokenize("To be, or NOT to_be--'tis")
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
         assert_eq!(words, vec!["to", "be", "or", "not", "to_be", "tis"]);
     }
 
@@ -83,13 +89,26 @@ mod tests {
         let output = dir.path().join("out");
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(2);
-        let args = JobArgs::parse(["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]).unwrap();
+        let args = JobArgs::parse([
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ])
+        .unwrap();
         build(&env, &args).unwrap();
         env.execute("wordcount").unwrap();
         let lines = crate::read_output(&output).unwrap();
         assert_eq!(lines.len(), 6, "one update per word occurrence: {lines:?}");
         let counts = final_counts(lines);
-        assert_eq!(counts, BTreeMap::from([("fjord".into(), 1), ("hello".into(), 3), ("world".into(), 2)]));
+        assert_eq!(
+            counts,
+            BTreeMap::from([
+                ("fjord".into(), 1),
+                ("hello".into(), 3),
+                ("world".into(), 2)
+            ])
+        );
     }
 
     #[test]
@@ -98,7 +117,11 @@ mod tests {
         let output = dir.path().join("out.txt");
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(1);
-        build(&env, &JobArgs::parse(["--output", output.to_str().unwrap()]).unwrap()).unwrap();
+        build(
+            &env,
+            &JobArgs::parse(["--output", output.to_str().unwrap()]).unwrap(),
+        )
+        .unwrap();
         env.execute("wordcount").unwrap();
         let counts = final_counts(crate::read_output(&output).unwrap());
         assert_eq!(counts["to"], 11);

@@ -40,9 +40,13 @@ pub enum Command {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG").unwrap_or_else(|_| "warn".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG").unwrap_or_else(|_| "warn".into());
     // Logs go to stderr so job output on stdout stays clean.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// The entry point of a worker binary: parses the command line and runs `registry`'s jobs.
@@ -57,7 +61,12 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Run { parallelism, max_parallelism, job, args } => {
+        Command::Run {
+            parallelism,
+            max_parallelism,
+            job,
+            args,
+        } => {
             let result = run_command(&registry, parallelism, max_parallelism, job, args);
             match &result {
                 Ok(()) => {}
@@ -85,7 +94,12 @@ fn run_command(
         }
         manifest::load(Path::new(&job))?
     } else {
-        LocalRun { job, args, parallelism: None, max_parallelism: None }
+        LocalRun {
+            job,
+            args,
+            parallelism: None,
+            max_parallelism: None,
+        }
     };
     request.parallelism = parallelism.or(request.parallelism);
     request.max_parallelism = max_parallelism.or(request.max_parallelism);
@@ -101,6 +115,10 @@ fn run_command(
             cancel();
         });
     })?;
-    eprintln!("Job '{}' finished in {:.3} s.", result.job_name, result.net_runtime.as_secs_f64());
+    eprintln!(
+        "Job '{}' finished in {:.3} s.",
+        result.job_name,
+        result.net_runtime.as_secs_f64()
+    );
     Ok(())
 }

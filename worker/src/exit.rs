@@ -19,7 +19,9 @@ pub fn code_for(result: &Result<(), crate::WorkerError>) -> ExitCode {
         Ok(()) => SUCCESS,
         Err(WorkerError::Job(FjordError::Cancelled)) => CANCELLED,
         Err(WorkerError::Job(
-            FjordError::UnknownJob { .. } | FjordError::BadArguments(_) | FjordError::InvalidGraph(_),
+            FjordError::UnknownJob { .. }
+            | FjordError::BadArguments(_)
+            | FjordError::InvalidGraph(_),
         )) => USAGE,
         Err(WorkerError::Job(_)) => JOB_FAILED,
         Err(WorkerError::Manifest(_) | WorkerError::Read { .. } | WorkerError::Suspended) => USAGE,

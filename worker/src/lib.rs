@@ -46,6 +46,8 @@ pub enum WorkerError {
         source: std::io::Error,
     },
     /// The manifest asks for a suspended job, so there is nothing to run.
-    #[error("the manifest sets spec.job.state: suspended; set it to running to run the job locally")]
+    #[error(
+        "the manifest sets spec.job.state: suspended; set it to running to run the job locally"
+    )]
     Suspended,
 }

@@ -22,7 +22,10 @@ pub struct LocalRun {
 /// # Errors
 /// An unknown job name (listing the registered ones), malformed arguments, or an error the
 /// job's build function returns.
-pub fn prepare(registry: &JobRegistry, run: &LocalRun) -> Result<StreamExecutionEnvironment, WorkerError> {
+pub fn prepare(
+    registry: &JobRegistry,
+    run: &LocalRun,
+) -> Result<StreamExecutionEnvironment, WorkerError> {
     let env = StreamExecutionEnvironment::new();
     if let Some(p) = run.parallelism {
         env.set_parallelism(p);
@@ -58,7 +61,12 @@ mod tests {
         let out = dir.path().join("out.txt");
         let request = LocalRun {
             job: "transformations".into(),
-            args: vec!["--count".into(), "4".into(), "--output".into(), out.display().to_string()],
+            args: vec![
+                "--count".into(),
+                "4".into(),
+                "--output".into(),
+                out.display().to_string(),
+            ],
             parallelism: Some(1),
             max_parallelism: None,
         };
@@ -69,8 +77,18 @@ mod tests {
 
     #[test]
     fn unknown_job_names_the_registered_ones() {
-        let request = LocalRun { job: "nope".into(), args: vec![], parallelism: None, max_parallelism: None };
-        let err = run(&fjord_examples::registry(), &request, |_| {}).unwrap_err().to_string();
-        assert!(err.contains("no job named 'nope'") && err.contains("wordcount"), "{err}");
+        let request = LocalRun {
+            job: "nope".into(),
+            args: vec![],
+            parallelism: None,
+            max_parallelism: None,
+        };
+        let err = run(&fjord_examples::registry(), &request, |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no job named 'nope'") && err.contains("wordcount"),
+            "{err}"
+        );
     }
 }

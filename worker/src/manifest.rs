@@ -17,8 +17,10 @@ pub fn is_manifest_path(arg: &str) -> bool {
 /// An unreadable file, invalid YAML or a manifest that breaks a rule (the message names the
 /// field), or a manifest whose desired state is `suspended`.
 pub fn load(path: &Path) -> Result<LocalRun, WorkerError> {
-    let yaml = std::fs::read_to_string(path)
-        .map_err(|source| WorkerError::Read { path: path.display().to_string(), source })?;
+    let yaml = std::fs::read_to_string(path).map_err(|source| WorkerError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     let job = fjord_crds::load_stream_job(&yaml, &path.display().to_string())?;
     let spec = &job.spec.job;
     if spec.state == DesiredJobState::Suspended {
@@ -63,7 +65,12 @@ spec:
         let run = load(&path).unwrap();
         assert_eq!(
             run,
-            LocalRun { job: "wordcount".into(), args: vec!["--input".into(), "in.txt".into()], parallelism: Some(3), max_parallelism: None }
+            LocalRun {
+                job: "wordcount".into(),
+                args: vec!["--input".into(), "in.txt".into()],
+                parallelism: Some(3),
+                max_parallelism: None
+            }
         );
     }
 
@@ -80,7 +87,11 @@ spec:
     fn a_suspended_manifest_is_not_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.yaml");
-        std::fs::write(&path, MANIFEST.replace("parallelism: 3", "parallelism: 3\n    state: suspended")).unwrap();
+        std::fs::write(
+            &path,
+            MANIFEST.replace("parallelism: 3", "parallelism: 3\n    state: suspended"),
+        )
+        .unwrap();
         assert!(matches!(load(&path), Err(WorkerError::Suspended)));
     }
 }

@@ -14,8 +14,16 @@ fn runs_wordcount_on_a_file_and_prints_updates() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "b a\nA b!\n").unwrap();
-    let out = fjord().args(["run", "-p", "1", "wordcount", "--input"]).arg(&input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fjord()
+        .args(["run", "-p", "1", "wordcount", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout, "(b,1)\n(a,1)\n(a,2)\n(b,2)\n");
 }
@@ -34,7 +42,11 @@ fn a_streamjob_manifest_runs_like_the_named_job() {
     )
     .unwrap();
     let out = fjord().arg("run").arg(&manifest).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(output).unwrap(), "4\n-4\n16\n-16\n");
 }
 
@@ -44,17 +56,26 @@ fn bad_usage_exits_with_2_and_a_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("available jobs: connected-streams"));
 
-    let out = fjord().args(["run", "wordcount", "stray"]).output().unwrap();
+    let out = fjord()
+        .args(["run", "wordcount", "stray"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument 'stray'"));
 }
 
 #[test]
 fn a_failing_job_exits_with_1_naming_the_source() {
-    let out = fjord().args(["run", "wordcount", "--input", "/no/such/file"]).output().unwrap();
+    let out = fjord()
+        .args(["run", "wordcount", "--input", "/no/such/file"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/no/such/file") && stderr.contains("check that it exists"), "{stderr}");
+    assert!(
+        stderr.contains("/no/such/file") && stderr.contains("check that it exists"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -62,7 +83,16 @@ fn ctrl_c_stops_an_unbounded_job_cleanly() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut child = fjord()
-        .args(["run", "-p", "1", "socket-wordcount", "--hostname", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "run",
+            "-p",
+            "1",
+            "socket-wordcount",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -82,10 +112,18 @@ fn ctrl_c_stops_an_unbounded_job_cleanly() {
     }
     assert_eq!(lines, vec!["(hello,1)", "(hello,2)"]);
     // The connection stays open: the job would run forever. Ctrl-C it.
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("Job cancelled."));
     drop(conn);
 }

@@ -16,7 +16,9 @@ pub struct CollectedOutput<T> {
 
 impl<T> Clone for CollectedOutput<T> {
     fn clone(&self) -> Self {
-        CollectedOutput { items: self.items.clone() }
+        CollectedOutput {
+            items: self.items.clone(),
+        }
     }
 }
 
@@ -52,13 +54,21 @@ impl<T> CollectSink<T> {
     /// A new sink and the handle to read what it collects.
     pub fn new() -> (Self, CollectedOutput<T>) {
         let items = Arc::new(Mutex::new(Vec::new()));
-        (CollectSink { items: items.clone() }, CollectedOutput { items })
+        (
+            CollectSink {
+                items: items.clone(),
+            },
+            CollectedOutput { items },
+        )
     }
 }
 
 impl<T: Send + 'static> Sink<T> for CollectSink<T> {
     fn create_writer(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<T>>, BoxError> {
-        Ok(Box::new(CollectWriter { items: self.items.clone(), local: Vec::new() }))
+        Ok(Box::new(CollectWriter {
+            items: self.items.clone(),
+            local: Vec::new(),
+        }))
     }
 }
 

@@ -24,27 +24,55 @@ pub enum WriteMode {
 /// The file one subtask writes: the path itself at parallelism 1, otherwise `path/<n>` with
 /// the one-based subtask index, as Flink's file output formats do.
 fn target_file(path: &Path, ctx: &RuntimeContext) -> PathBuf {
-    if ctx.parallelism == 1 { path.to_path_buf() } else { path.join((ctx.subtask_index + 1).to_string()) }
+    if ctx.parallelism == 1 {
+        path.to_path_buf()
+    } else {
+        path.join((ctx.subtask_index + 1).to_string())
+    }
 }
 
-fn create(path: &Path, mode: WriteMode, ctx: &RuntimeContext) -> Result<(PathBuf, BufWriter<File>), BoxError> {
+fn create(
+    path: &Path,
+    mode: WriteMode,
+    ctx: &RuntimeContext,
+) -> Result<(PathBuf, BufWriter<File>), BoxError> {
     let file = target_file(path, ctx);
     let shown = file.display().to_string();
     if ctx.parallelism > 1 {
         if path.is_file() {
-            return Err(SinkError::boxed(path.display().to_string(), "a file exists where the output directory should be created; remove it or choose another path"));
+            return Err(SinkError::boxed(
+                path.display().to_string(),
+                "a file exists where the output directory should be created; remove it or choose another path",
+            ));
         }
-        std::fs::create_dir_all(path).map_err(|e| SinkError::boxed(path.display().to_string(), format!("cannot create output directory: {e}")))?;
+        std::fs::create_dir_all(path).map_err(|e| {
+            SinkError::boxed(
+                path.display().to_string(),
+                format!("cannot create output directory: {e}"),
+            )
+        })?;
     } else if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| SinkError::boxed(parent.display().to_string(), format!("cannot create directory: {e}")))?;
+        std::fs::create_dir_all(parent).map_err(|e| {
+            SinkError::boxed(
+                parent.display().to_string(),
+                format!("cannot create directory: {e}"),
+            )
+        })?;
     }
     if file.exists() && mode == WriteMode::NoOverwrite {
-        return Err(SinkError::boxed(shown, "output exists already; delete it or use WriteMode::Overwrite"));
+        return Err(SinkError::boxed(
+            shown,
+            "output exists already; delete it or use WriteMode::Overwrite",
+        ));
     }
     if file.is_dir() {
-        return Err(SinkError::boxed(shown, "output path is a directory; choose a file path"));
+        return Err(SinkError::boxed(
+            shown,
+            "output path is a directory; choose a file path",
+        ));
     }
-    let handle = File::create(&file).map_err(|e| SinkError::boxed(&shown, format!("cannot create file: {e}")))?;
+    let handle = File::create(&file)
+        .map_err(|e| SinkError::boxed(&shown, format!("cannot create file: {e}")))?;
     Ok((file, BufWriter::with_capacity(1 << 16, handle)))
 }
 
@@ -58,14 +86,21 @@ pub struct TextFileSink {
 impl TextFileSink {
     /// A text sink writing to `path` (a file at parallelism 1, else a directory).
     pub fn new(path: impl Into<PathBuf>, mode: WriteMode) -> Self {
-        TextFileSink { path: path.into(), mode }
+        TextFileSink {
+            path: path.into(),
+            mode,
+        }
     }
 }
 
 impl<T: Printable + Send + 'static> Sink<T> for TextFileSink {
     fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<T>>, BoxError> {
         let (file, out) = create(&self.path, self.mode, ctx)?;
-        Ok(Box::new(TextWriter { file, out, line: String::new() }))
+        Ok(Box::new(TextWriter {
+            file,
+            out,
+            line: String::new(),
+        }))
     }
 }
 
@@ -77,7 +112,10 @@ struct TextWriter {
 
 impl TextWriter {
     fn io(&self, e: std::io::Error) -> BoxError {
-        SinkError::boxed(self.file.display().to_string(), format!("write failed: {e}"))
+        SinkError::boxed(
+            self.file.display().to_string(),
+            format!("write failed: {e}"),
+        )
     }
 }
 
@@ -86,7 +124,9 @@ impl<T: Printable + Send> SinkWriter<T> for TextWriter {
         self.line.clear();
         value.print_to(&mut self.line);
         self.line.push('\n');
-        self.out.write_all(self.line.as_bytes()).map_err(|e| self.io(e))
+        self.out
+            .write_all(self.line.as_bytes())
+            .map_err(|e| self.io(e))
     }
 
     fn flush(&mut self) -> Result<(), BoxError> {
@@ -111,7 +151,12 @@ pub struct CsvFileSink<T> {
 impl<T> CsvFileSink<T> {
     /// A CSV sink writing to `path` (a file at parallelism 1, else a directory).
     pub fn new(path: impl Into<PathBuf>, mode: WriteMode) -> Self {
-        CsvFileSink { path: path.into(), mode, delimiter: b',', _t: PhantomData }
+        CsvFileSink {
+            path: path.into(),
+            mode,
+            delimiter: b',',
+            _t: PhantomData,
+        }
     }
 
     /// Uses another field delimiter.
@@ -124,7 +169,10 @@ impl<T> CsvFileSink<T> {
 impl<T: Serialize + Send + 'static> Sink<T> for CsvFileSink<T> {
     fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<T>>, BoxError> {
         let (file, out) = create(&self.path, self.mode, ctx)?;
-        let writer = csv::WriterBuilder::new().has_headers(false).delimiter(self.delimiter).from_writer(out);
+        let writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .delimiter(self.delimiter)
+            .from_writer(out);
         Ok(Box::new(CsvWriter { file, writer }))
     }
 }
@@ -137,12 +185,20 @@ struct CsvWriter {
 impl<T: Serialize + Send> SinkWriter<T> for CsvWriter {
     fn write(&mut self, value: T, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
         self.writer.serialize(value).map_err(|e| {
-            SinkError::boxed(self.file.display().to_string(), format!("cannot write CSV row: {e}"))
+            SinkError::boxed(
+                self.file.display().to_string(),
+                format!("cannot write CSV row: {e}"),
+            )
         })
     }
 
     fn flush(&mut self) -> Result<(), BoxError> {
-        self.writer.flush().map_err(|e| SinkError::boxed(self.file.display().to_string(), format!("write failed: {e}")))
+        self.writer.flush().map_err(|e| {
+            SinkError::boxed(
+                self.file.display().to_string(),
+                format!("write failed: {e}"),
+            )
+        })
     }
 
     fn close(&mut self) -> Result<(), BoxError> {

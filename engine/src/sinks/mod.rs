@@ -56,14 +56,21 @@ pub struct SinkError {
 impl SinkError {
     /// A boxed sink error, ready to return from a writer.
     pub fn boxed(target: impl Into<String>, message: impl Into<String>) -> BoxError {
-        Box::new(SinkError { target: target.into(), message: message.into() })
+        Box::new(SinkError {
+            target: target.into(),
+            message: message.into(),
+        })
     }
 }
 
 fn sink_failure(error: FjordError) -> FjordError {
     match error {
         FjordError::UserFunction { location, source } => match source.downcast::<SinkError>() {
-            Ok(e) => FjordError::Sink { location, target: e.target, message: e.message },
+            Ok(e) => FjordError::Sink {
+                location,
+                target: e.target,
+                message: e.message,
+            },
             Err(source) => FjordError::UserFunction { location, source },
         },
         other => other,
@@ -78,9 +85,15 @@ pub(crate) struct SinkOp<T> {
 }
 
 impl<T> SinkOp<T> {
-    fn call(&mut self, f: impl FnOnce(&mut dyn SinkWriter<T>) -> Result<(), BoxError>) -> Result<()> {
+    fn call(
+        &mut self,
+        f: impl FnOnce(&mut dyn SinkWriter<T>) -> Result<(), BoxError>,
+    ) -> Result<()> {
         let Some(writer) = self.writer.as_mut() else {
-            return Err(FjordError::Internal(format!("sink {} used before open", self.ctx.location())));
+            return Err(FjordError::Internal(format!(
+                "sink {} used before open",
+                self.ctx.location()
+            )));
         };
         guard(&self.ctx, || f(writer.as_mut())).map_err(|e| sink_failure(e))
     }

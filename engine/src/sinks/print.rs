@@ -28,7 +28,10 @@ pub struct PrintSink {
 impl PrintSink {
     /// A print sink for stdout or stderr.
     pub fn new(target: PrintTarget) -> Self {
-        PrintSink { target, identifier: None }
+        PrintSink {
+            target,
+            identifier: None,
+        }
     }
 
     /// Adds an identifier to the prefix (Flink's `print(sinkIdentifier)`).

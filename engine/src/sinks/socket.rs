@@ -22,7 +22,11 @@ pub struct SocketSink<T> {
 impl<T> SocketSink<T> {
     /// A sink connecting to `host:port`, serializing each record with `serialize`.
     pub fn new(host: impl Into<String>, port: u16, serialize: SerializeFn<T>) -> Self {
-        SocketSink { host: host.into(), port, serialize }
+        SocketSink {
+            host: host.into(),
+            port,
+            serialize,
+        }
     }
 }
 
@@ -30,9 +34,17 @@ impl<T: Send + 'static> Sink<T> for SocketSink<T> {
     fn create_writer(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<T>>, BoxError> {
         let address = format!("{}:{}", self.host, self.port);
         let stream = TcpStream::connect(&address).map_err(|e| {
-            SinkError::boxed(&address, format!("cannot connect: {e}; is a server listening there?"))
+            SinkError::boxed(
+                &address,
+                format!("cannot connect: {e}; is a server listening there?"),
+            )
         })?;
-        Ok(Box::new(SocketWriter { address, out: BufWriter::new(stream), serialize: self.serialize.clone(), buf: Vec::new() }))
+        Ok(Box::new(SocketWriter {
+            address,
+            out: BufWriter::new(stream),
+            serialize: self.serialize.clone(),
+            buf: Vec::new(),
+        }))
     }
 }
 
@@ -47,11 +59,15 @@ impl<T: Send> SinkWriter<T> for SocketWriter<T> {
     fn write(&mut self, value: T, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
         self.buf.clear();
         (self.serialize)(&value, &mut self.buf);
-        self.out.write_all(&self.buf).map_err(|e| SinkError::boxed(&self.address, format!("send failed: {e}")))
+        self.out
+            .write_all(&self.buf)
+            .map_err(|e| SinkError::boxed(&self.address, format!("send failed: {e}")))
     }
 
     fn flush(&mut self) -> Result<(), BoxError> {
-        self.out.flush().map_err(|e| SinkError::boxed(&self.address, format!("send failed: {e}")))
+        self.out
+            .flush()
+            .map_err(|e| SinkError::boxed(&self.address, format!("send failed: {e}")))
     }
 
     fn close(&mut self) -> Result<(), BoxError> {

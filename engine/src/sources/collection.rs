@@ -25,7 +25,9 @@ impl<T: Data + Sync> Source<T> for CollectionSource<T> {
     }
 
     fn create_reader(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError> {
-        Ok(Box::new(IterReader { iter: self.items.clone().into_iter() }))
+        Ok(Box::new(IterReader {
+            iter: self.items.clone().into_iter(),
+        }))
     }
 }
 
@@ -37,7 +39,9 @@ pub struct IterSource<I> {
 impl<I> IterSource<I> {
     /// A source over a clone of this iterator.
     pub fn new(iter: I) -> Self {
-        IterSource { iter: parking_lot::Mutex::new(iter) }
+        IterSource {
+            iter: parking_lot::Mutex::new(iter),
+        }
     }
 }
 
@@ -47,7 +51,9 @@ impl<T: Data, I: Iterator<Item = T> + Clone + Send + 'static> Source<T> for Iter
     }
 
     fn create_reader(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError> {
-        Ok(Box::new(IterReader { iter: self.iter.lock().clone() }))
+        Ok(Box::new(IterReader {
+            iter: self.iter.lock().clone(),
+        }))
     }
 }
 

@@ -26,7 +26,11 @@ impl SequenceSource {
 
 impl Source<i64> for SequenceSource {
     fn create_reader(&self, ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<i64>>, BoxError> {
-        let total = if self.to < self.from { 0 } else { (self.to - self.from) as u128 + 1 };
+        let total = if self.to < self.from {
+            0
+        } else {
+            (self.to - self.from) as u128 + 1
+        };
         let p = ctx.parallelism as u128;
         let i = ctx.subtask_index as u128;
         let start = self.from as i128 + (total * i / p) as i128;
@@ -47,7 +51,11 @@ impl SourceReader<i64> for SequenceReader {
             output.collect(self.next as i64);
             self.next += 1;
         }
-        Ok(if self.next >= self.end { SourceStatus::Finished } else { SourceStatus::MoreAvailable })
+        Ok(if self.next >= self.end {
+            SourceStatus::Finished
+        } else {
+            SourceStatus::MoreAvailable
+        })
     }
 }
 
@@ -63,7 +71,11 @@ pub struct GeneratorSource<T> {
 impl<T> GeneratorSource<T> {
     /// A generator emitting `count` records (`None`: unbounded).
     pub fn new(count: Option<u64>, generate: impl Fn(u64) -> T + Send + Sync + 'static) -> Self {
-        GeneratorSource { generate: Arc::new(generate), count, records_per_second: None }
+        GeneratorSource {
+            generate: Arc::new(generate),
+            count,
+            records_per_second: None,
+        }
     }
 
     /// Limits the total rate over all parallel instances.

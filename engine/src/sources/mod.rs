@@ -76,7 +76,10 @@ pub struct SourceError {
 impl SourceError {
     /// A boxed source error, ready to return from `poll_next`.
     pub fn boxed(position: impl Into<String>, message: impl Into<String>) -> BoxError {
-        Box::new(SourceError { position: position.into(), message: message.into() })
+        Box::new(SourceError {
+            position: position.into(),
+            message: message.into(),
+        })
     }
 }
 
@@ -85,7 +88,11 @@ impl SourceError {
 pub(crate) fn source_failure(error: FjordError) -> FjordError {
     match error {
         FjordError::UserFunction { location, source } => match source.downcast::<SourceError>() {
-            Ok(e) => FjordError::Source { location, position: e.position, message: e.message },
+            Ok(e) => FjordError::Source {
+                location,
+                position: e.position,
+                message: e.message,
+            },
             Err(source) => FjordError::UserFunction { location, source },
         },
         other => other,
@@ -101,7 +108,11 @@ pub struct SourceOutput<'a, T> {
 
 impl<'a, T> SourceOutput<'a, T> {
     pub(crate) fn new(out: &'a mut dyn Output<T>) -> Self {
-        SourceOutput { out, emitted: 0, error: None }
+        SourceOutput {
+            out,
+            emitted: 0,
+            error: None,
+        }
     }
 
     /// Emits a record without timestamp.

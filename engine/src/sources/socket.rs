@@ -26,7 +26,12 @@ pub struct SocketTextSource {
 impl SocketTextSource {
     /// Reads newline-delimited records, without retries.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        SocketTextSource { host: host.into(), port, delimiter: b'\n', max_retry: 0 }
+        SocketTextSource {
+            host: host.into(),
+            port,
+            delimiter: b'\n',
+            max_retry: 0,
+        }
     }
 
     /// Uses another single-byte delimiter.
@@ -47,8 +52,17 @@ impl Source<String> for SocketTextSource {
         false
     }
 
-    fn create_reader(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<String>>, BoxError> {
-        Ok(Box::new(SocketReader { source: self.clone(), stream: None, buf: Vec::new(), records: 0, retries: 0 }))
+    fn create_reader(
+        &self,
+        _ctx: &RuntimeContext,
+    ) -> Result<Box<dyn SourceReader<String>>, BoxError> {
+        Ok(Box::new(SocketReader {
+            source: self.clone(),
+            stream: None,
+            buf: Vec::new(),
+            records: 0,
+            retries: 0,
+        }))
     }
 }
 
@@ -74,7 +88,10 @@ impl SocketReader {
         }
     }
 
-    fn emit_complete_records(&mut self, output: &mut SourceOutput<'_, String>) -> Result<(), BoxError> {
+    fn emit_complete_records(
+        &mut self,
+        output: &mut SourceOutput<'_, String>,
+    ) -> Result<(), BoxError> {
         let delimiter = self.source.delimiter;
         let mut start = 0;
         while let Some(pos) = self.buf[start..].iter().position(|b| *b == delimiter) {
@@ -98,7 +115,10 @@ impl SocketReader {
 }
 
 impl SourceReader<String> for SocketReader {
-    fn poll_next(&mut self, output: &mut SourceOutput<'_, String>) -> Result<SourceStatus, BoxError> {
+    fn poll_next(
+        &mut self,
+        output: &mut SourceOutput<'_, String>,
+    ) -> Result<SourceStatus, BoxError> {
         let address = self.address();
         if self.stream.is_none() {
             match TcpStream::connect(&address) {
@@ -113,7 +133,10 @@ impl SourceReader<String> for SocketReader {
                     }
                     return Err(SourceError::boxed(
                         address,
-                        format!("cannot connect: {e}; is a server listening there (for example `nc -lk {}`)?", self.source.port),
+                        format!(
+                            "cannot connect: {e}; is a server listening there (for example `nc -lk {}`)?",
+                            self.source.port
+                        ),
                     ));
                 }
             }

@@ -27,7 +27,10 @@ impl TextFileSource {
     fn files(&self) -> Result<Vec<PathBuf>, BoxError> {
         let shown = self.path.display().to_string();
         let meta = std::fs::metadata(&self.path).map_err(|e| {
-            SourceError::boxed(&shown, format!("cannot read input path: {e}; check that it exists and is readable"))
+            SourceError::boxed(
+                &shown,
+                format!("cannot read input path: {e}; check that it exists and is readable"),
+            )
         })?;
         if meta.is_file() {
             return Ok(vec![self.path.clone()]);
@@ -36,7 +39,8 @@ impl TextFileSource {
         let entries = std::fs::read_dir(&self.path)
             .map_err(|e| SourceError::boxed(&shown, format!("cannot list directory: {e}")))?;
         for entry in entries {
-            let entry = entry.map_err(|e| SourceError::boxed(&shown, format!("cannot list directory: {e}")))?;
+            let entry = entry
+                .map_err(|e| SourceError::boxed(&shown, format!("cannot list directory: {e}")))?;
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with('.') || name.starts_with('_') {
                 continue;
@@ -51,7 +55,10 @@ impl TextFileSource {
 }
 
 impl Source<String> for TextFileSource {
-    fn create_reader(&self, ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<String>>, BoxError> {
+    fn create_reader(
+        &self,
+        ctx: &RuntimeContext,
+    ) -> Result<Box<dyn SourceReader<String>>, BoxError> {
         let files = self
             .files()?
             .into_iter()
@@ -59,7 +66,10 @@ impl Source<String> for TextFileSource {
             .filter(|(k, _)| k % ctx.parallelism == ctx.subtask_index)
             .map(|(_, f)| f)
             .collect::<Vec<_>>();
-        Ok(Box::new(TextFileReader { files: files.into_iter(), current: None }))
+        Ok(Box::new(TextFileReader {
+            files: files.into_iter(),
+            current: None,
+        }))
     }
 }
 
@@ -79,11 +89,19 @@ fn open(path: &Path) -> Result<OpenFile, BoxError> {
     let file = File::open(path).map_err(|e| {
         SourceError::boxed(path.display().to_string(), format!("cannot open file: {e}"))
     })?;
-    Ok(OpenFile { path: path.to_path_buf(), reader: BufReader::with_capacity(1 << 16, file), line: 0, buf: Vec::new() })
+    Ok(OpenFile {
+        path: path.to_path_buf(),
+        reader: BufReader::with_capacity(1 << 16, file),
+        line: 0,
+        buf: Vec::new(),
+    })
 }
 
 impl SourceReader<String> for TextFileReader {
-    fn poll_next(&mut self, output: &mut SourceOutput<'_, String>) -> Result<SourceStatus, BoxError> {
+    fn poll_next(
+        &mut self,
+        output: &mut SourceOutput<'_, String>,
+    ) -> Result<SourceStatus, BoxError> {
         let file = match &mut self.current {
             Some(f) => f,
             None => match self.files.next() {
@@ -94,7 +112,10 @@ impl SourceReader<String> for TextFileReader {
         for _ in 0..BATCH {
             file.buf.clear();
             let n = file.reader.read_until(b'\n', &mut file.buf).map_err(|e| {
-                SourceError::boxed(format!("{} line {}", file.path.display(), file.line + 1), format!("read failed: {e}"))
+                SourceError::boxed(
+                    format!("{} line {}", file.path.display(), file.line + 1),
+                    format!("read failed: {e}"),
+                )
             })?;
             if n == 0 {
                 self.current = None;
