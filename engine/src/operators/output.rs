@@ -165,10 +165,10 @@ impl<T: Clone + Send> Output<T> for FanOut<T> {
 pub(crate) fn close_all<'a>(items: impl Iterator<Item = &'a mut dyn Lifecycle>) -> Result<()> {
     let mut first = Ok(());
     for item in items {
-        if let Err(e) = item.close() {
-            if first.is_ok() {
-                first = Err(e);
-            }
+        if let Err(e) = item.close()
+            && first.is_ok()
+        {
+            first = Err(e);
         }
     }
     first
@@ -279,13 +279,10 @@ impl<'a, U> Collector<'a, U> {
 
     /// Emits one record with an explicit event-time timestamp.
     pub fn collect_with_timestamp(&mut self, value: U, timestamp: Timestamp) {
-        if self.error.is_none() {
-            if let Err(e) = self
-                .out
-                .emit(StreamRecord::with_timestamp(value, timestamp))
-            {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.out.emit(StreamRecord::with_timestamp(value, timestamp))
+        {
+            self.error = Some(e);
         }
     }
 

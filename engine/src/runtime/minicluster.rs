@@ -219,8 +219,8 @@ pub(crate) fn execute(
     };
     let mut tasks = Vec::new();
     for (v, vertex) in job.vertices.iter().enumerate() {
-        for s in 0..vertex.parallelism {
-            let inputs = std::mem::take(&mut receivers[v][s]);
+        for (s, subtask_inputs) in receivers[v].iter_mut().enumerate() {
+            let inputs = std::mem::take(subtask_inputs);
             let name = wiring.context(vertex.head, s).task_name_with_subtasks();
             tasks.push((name, wiring.task(vertex.head, s, inputs)?));
         }

@@ -434,7 +434,7 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
                         last_flush = Instant::now();
                     }
                     polls = polls.wrapping_add(1);
-                    if polls % 16 == 0 && last_flush.elapsed() >= self.buffer_timeout {
+                    if polls.is_multiple_of(16) && last_flush.elapsed() >= self.buffer_timeout {
                         self.out.flush()?;
                         last_flush = Instant::now();
                     }

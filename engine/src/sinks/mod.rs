@@ -95,7 +95,7 @@ impl<T> SinkOp<T> {
                 self.ctx.location()
             )));
         };
-        guard(&self.ctx, || f(writer.as_mut())).map_err(|e| sink_failure(e))
+        guard(&self.ctx, || f(writer.as_mut())).map_err(sink_failure)
     }
 }
 
@@ -103,7 +103,7 @@ impl<T: Send + 'static> Lifecycle for SinkOp<T> {
     fn open(&mut self) -> Result<()> {
         let sink = self.sink.clone();
         let ctx = &self.ctx;
-        let writer = guard(ctx, || sink.create_writer(ctx)).map_err(|e| sink_failure(e))?;
+        let writer = guard(ctx, || sink.create_writer(ctx)).map_err(sink_failure)?;
         self.writer = Some(writer);
         Ok(())
     }
@@ -131,7 +131,7 @@ impl<T: Send + 'static> Output<T> for SinkOp<T> {
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         match self.writer.as_mut() {
             Some(w) => guard(&self.ctx, || w.write(record.value, record.timestamp))
-                .map_err(|e| sink_failure(e)),
+                .map_err(sink_failure),
             None => Err(FjordError::Internal("sink not open".into())),
         }
     }
