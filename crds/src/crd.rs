@@ -23,8 +23,34 @@ pub const CHART_CRD_FILE: &str = "helm/fjord-operator/templates/crd-streamjob.ya
 const HEADER: &str = "# Generated from the Rust types in crds/src by `cargo run -p fjord-crds --bin crdgen`.\n# Do not edit: change the types and regenerate.\n";
 
 /// The StreamJob CustomResourceDefinition.
+///
+/// Descriptions come from `///` comments, whose hard line wraps are joined so `kubectl explain`
+/// wraps the text itself; blank lines still separate paragraphs.
 pub fn crd() -> CustomResourceDefinition {
-    StreamJob::crd()
+    let mut value = serde_json::to_value(StreamJob::crd()).expect("a CRD serializes to JSON");
+    unwrap_descriptions(&mut value);
+    serde_json::from_value(value).expect("joining description lines keeps a valid CRD")
+}
+
+fn unwrap_descriptions(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                match v {
+                    serde_json::Value::String(s) if k == "description" => {
+                        *s = s
+                            .split("\n\n")
+                            .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+                            .collect::<Vec<_>>()
+                            .join("\n\n");
+                    }
+                    _ => unwrap_descriptions(v),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
 }
 
 /// The CRD as YAML for `kubectl apply -f`, with a header saying how it was made.

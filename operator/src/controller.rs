@@ -21,7 +21,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::jobmanager::{JobManagerApi, JobManagerEndpoint};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
@@ -101,8 +101,14 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
                 .shutdown_on_signal()
                 .run(reconcile, error_policy, ctx)
                 .for_each(|result| async move {
-                    if let Err(e) = result {
-                        warn!(error = %e, "reconcile failed");
+                    match result {
+                        Ok(_) => {}
+                        // A child changed after its StreamJob was deleted: nothing to do.
+                        Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
+                            debug!(object = %obj, "owner already deleted");
+                        }
+                        // The reconcile error itself was logged and reported by `reconcile`.
+                        Err(e) => debug!(error = %e, "controller"),
                     }
                 })
                 .await;
