@@ -102,11 +102,19 @@ fn unique_run_dir(name: &str) -> PathBuf {
     ))
 }
 
-fn default_node_agent() -> Option<PathBuf> {
+/// A binary of this workspace built into the same Cargo target directory as the running test
+/// (`target/<profile>/<name>`), for tests in crates that cannot use `env!("CARGO_BIN_EXE_<name>")`
+/// for another crate's binary. `None` if it has not been built (build it with
+/// `cargo build -p <crate> --bin <name>`, or let `cargo test --workspace` build it).
+pub fn target_binary(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/<test> -> target/<profile>/fjord-node-agent
-    let candidate = exe.parent()?.parent()?.join("fjord-node-agent");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let candidate = exe.parent()?.parent()?.join(name);
     candidate.is_file().then_some(candidate)
+}
+
+fn default_node_agent() -> Option<PathBuf> {
+    target_binary("fjord-node-agent")
 }
 
 fn tail(text: &str, lines: usize) -> String {

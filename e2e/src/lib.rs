@@ -17,6 +17,6 @@ pub mod cluster;
 pub mod error;
 pub mod s3;
 
-pub use cluster::{ClusterOptions, TestCluster, poll_until};
+pub use cluster::{ClusterOptions, TestCluster, poll_until, target_binary};
 pub use error::Error;
 pub use s3::S3Settings;

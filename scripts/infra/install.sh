@@ -40,6 +40,9 @@ if ((${#missing_pkgs[@]})); then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_pkgs[@]}"
   fi
 fi
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
 need_cmd go "Install Go >= 1.24 (the Go toolchain builds the infrastructure from its Go modules)."
 
 export CGO_ENABLED=0

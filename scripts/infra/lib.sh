@@ -18,13 +18,14 @@ fjord_port_in_use() {
 }
 
 # fjord_reserve DIR CANDIDATE OWNER : atomically create DIR/CANDIDATE naming OWNER (a run dir).
-# A reservation whose owner directory no longer exists is stale and taken over.
+# A reservation whose owner has no run-id file (directory gone, or stopped by down.sh, which
+# removes it) is stale and taken over.
 fjord_reserve() {
   local dir=$1 cand=$2 owner=$3 f="$1/$2"
   mkdir -p "$dir"
   if (set -o noclobber; echo "$owner" >"$f") 2>/dev/null; then return 0; fi
   local prev; prev=$(cat "$f" 2>/dev/null || true)
-  if [[ -n "$prev" && ! -d "$prev" ]]; then
+  if [[ -n "$prev" && ! -f "$prev/run-id" ]]; then
     rm -f "$f"
     (set -o noclobber; echo "$owner" >"$f") 2>/dev/null && return 0
   fi
@@ -75,9 +76,17 @@ fjord_wait_for() {
   return 0
 }
 
+# fjord_running PID : true if PID is a live process (a zombie waiting to be reaped is not).
+fjord_running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ "${stat%% *}" != "Z" ]]
+}
+
 # fjord_pid_alive PIDFILE : true if the pid in PIDFILE is a live process.
 fjord_pid_alive() {
   local pid
   pid=$(cat "$1" 2>/dev/null) || return 1
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+  [[ -n "$pid" ]] && fjord_running "$pid"
 }

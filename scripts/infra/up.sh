@@ -72,6 +72,8 @@ on_error() {
 }
 trap on_error ERR
 
+# A fresh cluster every time: no etcd/MinIO data or agent state from an earlier run of this dir.
+rm -rf "$run/data" "$run/agent" "$run/pki"
 mkdir -p "$run/logs" "$run/pids" "$run/pki" "$run/data"
 run_id="fjord-$(date +%s)-$$-$RANDOM"
 echo "$run_id" >"$run/run-id"
@@ -220,7 +222,7 @@ start node-agent "$agent_bin" \
 if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]]; then
   owner=$FJORD_E2E_OWNER_PID
   env -u FJORD_E2E_RUN_ID setsid bash -c '
-    while kill -0 "$1" 2>/dev/null; do sleep 1; done
+    while s=$(cat "/proc/$1/stat" 2>/dev/null) && s=${s##*) } && [[ ${s%% *} != Z ]]; do sleep 1; done
     setsid "$2" "$3"' fjord-watchdog "$owner" "$here/down.sh" "$run" >"$run/logs/watchdog.log" 2>&1 </dev/null &
   echo $! >"$run/pids/watchdog.pid"
 fi
