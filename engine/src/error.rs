@@ -141,6 +141,18 @@ pub enum FjordError {
         operator: String,
     },
 
+    /// Checkpoint or savepoint storage failed (missing bucket, refused credentials,
+    /// unreachable server, missing file).
+    #[error("storage {url}: {operation} failed: {message}")]
+    Storage {
+        /// The storage URL.
+        url: String,
+        /// What was being done, with the path.
+        operation: String,
+        /// What went wrong and what to do about it.
+        message: String,
+    },
+
     /// An internal invariant was violated; this is a bug in Fjord.
     #[error("internal error (please report): {0}")]
     Internal(String),

@@ -32,6 +32,7 @@
 //!   direct calls through the `Output` trait.
 //! - [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners.
 //! - [`state`]: keyed state organised by key group; [`keygroup`]: key-group math.
+//! - [`storage`]: checkpoint and savepoint storage on `object_store` (file, S3, memory).
 //! - [`job`]: named jobs and their arguments (the registry a worker binary carries).
 //! - [`types`], [`context`], [`printable`], [`error`]: shared vocabulary, depending on nothing
 //!   else in the crate.
@@ -54,6 +55,7 @@ pub mod runtime;
 pub mod sinks;
 pub mod sources;
 pub mod state;
+pub mod storage;
 pub mod time;
 pub(crate) mod timers;
 pub mod types;

@@ -1,0 +1,60 @@
+//! The on-storage layout of checkpoints and savepoints (format version 1).
+//!
+//! ```text
+//! <checkpoint base>/<job id>/chk-<n>/<operator>/<subtask>.state   state of one subtask
+//! <checkpoint base>/<job id>/chk-<n>/_metadata                    written LAST
+//! <checkpoint base>/<job id>/shared/...                           files shared by several checkpoints
+//! <savepoint dir>/savepoint-<job id prefix>-<random>/...          same shape as one chk-<n>
+//! ```
+//!
+//! A checkpoint counts only once its `_metadata` exists; a crash halfway leaves a directory
+//! without metadata, which restore ignores and cleanup removes. Paths inside `_metadata` are
+//! relative to the checkpoint's own directory, so a savepoint directory can be copied or moved
+//! and restored from its new place.
+
+/// Name of the file that completes a checkpoint or savepoint.
+pub const METADATA_FILE: &str = "_metadata";
+
+/// Version of the layout and metadata format written by this Fjord.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Directory of checkpoint `n` of a job, relative to the checkpoint base.
+pub fn checkpoint_dir(job_id: &str, checkpoint_id: u64) -> String {
+    format!("{job_id}/chk-{checkpoint_id}")
+}
+
+/// Directory for files shared between checkpoints of a job (incremental snapshots).
+pub fn shared_dir(job_id: &str) -> String {
+    format!("{job_id}/shared")
+}
+
+/// The checkpoint id of a `chk-<n>` directory name.
+pub fn parse_checkpoint_dir(name: &str) -> Option<u64> {
+    name.strip_prefix("chk-")?.parse().ok()
+}
+
+/// Directory name of a new savepoint (Flink's `savepoint-<job id prefix>-<random>` shape).
+pub fn savepoint_dir_name(job_id: &str, random: u64) -> String {
+    let prefix: String = job_id.chars().filter(|c| c.is_ascii_alphanumeric()).take(6).collect();
+    format!("savepoint-{prefix}-{:012x}", random & 0xffff_ffff_ffff)
+}
+
+/// File of one subtask's state inside a checkpoint or savepoint directory.
+pub fn state_file(operator: &str, subtask: usize) -> String {
+    format!("{operator}/{subtask}.state")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(checkpoint_dir("job", 7), "job/chk-7");
+        assert_eq!(parse_checkpoint_dir("chk-7"), Some(7));
+        assert_eq!(parse_checkpoint_dir("chk-x"), None);
+        assert_eq!(parse_checkpoint_dir("shared"), None);
+        assert_eq!(savepoint_dir_name("ab-cd-ef-gh", 0xabc), "savepoint-abcdef-000000000abc");
+        assert_eq!(state_file("counter", 2), "counter/2.state");
+    }
+}
