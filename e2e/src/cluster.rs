@@ -22,6 +22,7 @@ pub struct ClusterOptions {
     nodes: u32,
     images: Vec<(String, PathBuf)>,
     node_agent: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
 }
 
 impl ClusterOptions {
@@ -33,6 +34,7 @@ impl ClusterOptions {
             nodes: 2,
             images: Vec::new(),
             node_agent: None,
+            cache_dir: None,
         }
     }
 
@@ -46,6 +48,12 @@ impl ClusterOptions {
     /// as the local binary `binary`.
     pub fn image(mut self, image: impl Into<String>, binary: impl Into<PathBuf>) -> Self {
         self.images.push((image.into(), binary.into()));
+        self
+    }
+
+    /// The infrastructure cache to use instead of `$FJORD_CACHE` / `~/.cache/fjord`.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
         self
     }
 
@@ -163,6 +171,9 @@ impl TestCluster {
             .env("FJORD_NODES", options.nodes.to_string())
             .env("FJORD_E2E_OWNER_PID", std::process::id().to_string())
             .stdin(Stdio::null());
+        if let Some(cache) = &options.cache_dir {
+            cmd.env("FJORD_CACHE", cache);
+        }
         if let Some(agent) = options.node_agent.clone().or_else(default_node_agent) {
             cmd.env("FJORD_NODE_AGENT", agent);
         }

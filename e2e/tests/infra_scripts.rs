@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use fjord_e2e::{ClusterOptions, Error, TestCluster};
+
 fn infra() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/infra")
 }
@@ -40,4 +42,21 @@ fn down_is_idempotent_on_missing_and_empty_run_dirs() {
         std::fs::create_dir_all(&tmp).unwrap();
     }
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn test_cluster_without_installed_binaries_tells_the_user_to_run_install_sh() {
+    let empty = std::env::temp_dir().join(format!("fjord-e2e-empty-cache-{}", std::process::id()));
+    let err = TestCluster::start(
+        ClusterOptions::new("not-installed")
+            .cache_dir(&empty)
+            .node_agent(env!("CARGO_BIN_EXE_fjord-node-agent")),
+    )
+    .expect_err("nothing is installed in an empty cache");
+    assert!(matches!(err, Error::NotInstalled { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("scripts/infra/install.sh"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&empty);
 }
