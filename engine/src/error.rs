@@ -132,6 +132,15 @@ pub enum FjordError {
         requested: String,
     },
 
+    /// An event-time operator received a record without timestamp.
+    #[error(
+        "record without timestamp in event-time operator '{operator}': assign timestamps with assign_timestamps_and_watermarks (or use a source that sets them), or use processing-time windows"
+    )]
+    MissingTimestamp {
+        /// The operator's name.
+        operator: String,
+    },
+
     /// Keyed state or timers were used outside a keyed operator.
     #[error("{what} can only be used on a keyed stream (after key_by) in operator '{operator}'")]
     NotKeyed {

@@ -59,6 +59,7 @@ pub mod storage;
 pub mod time;
 pub(crate) mod timers;
 pub mod types;
+pub mod windows;
 
 pub use api::connected::ConnectedStreams;
 pub use api::datastream::{DataStream, DataStreamSink, SingleOutputStreamOperator};
@@ -66,6 +67,7 @@ pub use api::env::{ExecutionConfig, JobClient, StreamExecutionEnvironment};
 pub use api::keyed::KeyedStream;
 pub use api::side_output::OutputTag;
 pub use api::tuple::Field;
+pub use api::windowed::WindowedStream;
 pub use context::RuntimeContext;
 pub use error::{BoxError, FjordError, Result, TaskLocation};
 pub use functions::{

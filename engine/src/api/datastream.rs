@@ -6,6 +6,7 @@ use crate::api::env::StreamExecutionEnvironment;
 use crate::api::keyed::KeyedStream;
 use crate::api::side_output::OutputTag;
 use crate::api::tuple::Field;
+use crate::api::windowed::WindowedStream;
 use crate::context::RuntimeContext;
 use crate::error::Result;
 use crate::functions::{FilterFunction, FlatMapFunction, MapFunction};
@@ -24,6 +25,9 @@ use crate::sinks::{
 use crate::time::WatermarkStrategy;
 use crate::time::assigner::TimestampsAndWatermarksOp;
 use crate::types::{Data, Key};
+use crate::windows::{
+    CountTrigger, GlobalWindow, GlobalWindows, PurgingTrigger, Window, WindowAssigner,
+};
 use std::any::Any;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -216,6 +220,21 @@ impl<T: Data> DataStream<T> {
                 )))
             }),
         )
+    }
+
+    /// Cuts the whole stream into windows, evaluated by one parallel instance (Flink's
+    /// `windowAll`).
+    pub fn window_all<W: Window, A: WindowAssigner<T, W>>(
+        &self,
+        assigner: A,
+    ) -> WindowedStream<T, (), W> {
+        WindowedStream::new(self.key_by(|_: &T| ()), Arc::new(assigner), true)
+    }
+
+    /// Tumbling count windows over the whole stream (Flink's `countWindowAll(n)`).
+    pub fn count_window_all(&self, n: u64) -> WindowedStream<T, (), GlobalWindow> {
+        self.window_all(GlobalWindows)
+            .trigger(PurgingTrigger::of(CountTrigger::of(n)))
     }
 
     /// Partitions by key: records with the same key go to the same parallel instance, which

@@ -11,11 +11,16 @@
 use crate::api::Template;
 use crate::api::datastream::{DataStream, SingleOutputStreamOperator};
 use crate::api::tuple::Field;
+use crate::api::windowed::WindowedStream;
 use crate::functions::ReduceFunction;
 use crate::operators::keyed_process::{KeyedProcessFunction, KeyedProcessOp};
 use crate::operators::rolling::{Extreme, ExtremeField, KeySelector, RollingReduceOp, SumField};
 use crate::types::{Data, Key};
+use crate::windows::{
+    CountEvictor, CountTrigger, GlobalWindow, GlobalWindows, PurgingTrigger, Window, WindowAssigner,
+};
 use std::ops::Deref;
+use std::sync::Arc;
 
 /// A stream partitioned by key (Flink's `KeyedStream`). Dereferences to [`DataStream`], so
 /// stateless transformations apply too (they run on the hash-partitioned stream).
@@ -75,6 +80,29 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
                 )))
             }),
         )
+    }
+
+    /// Cuts each key's records into windows (Flink's `KeyedStream.window`).
+    pub fn window<W: Window, A: WindowAssigner<T, W>>(
+        &self,
+        assigner: A,
+    ) -> WindowedStream<T, K, W> {
+        WindowedStream::new(self.clone(), Arc::new(assigner), false)
+    }
+
+    /// Tumbling count windows: fires and purges every `n` elements of a key (Flink's
+    /// `countWindow(n)`: global windows with a purging count trigger).
+    pub fn count_window(&self, n: u64) -> WindowedStream<T, K, GlobalWindow> {
+        self.window(GlobalWindows)
+            .trigger(PurgingTrigger::of(CountTrigger::of(n)))
+    }
+
+    /// Sliding count windows: every `slide` elements, evaluates the last `n` elements of a key
+    /// (Flink's `countWindow(n, slide)`: a count evictor and a count trigger).
+    pub fn count_window_sliding(&self, n: u64, slide: u64) -> WindowedStream<T, K, GlobalWindow> {
+        self.window(GlobalWindows)
+            .evictor(CountEvictor::of(n as usize))
+            .trigger(CountTrigger::of(slide))
     }
 
     /// Combines each record with its key's previous aggregate and emits the new aggregate

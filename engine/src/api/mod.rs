@@ -6,6 +6,7 @@ pub mod env;
 pub mod keyed;
 pub mod side_output;
 pub mod tuple;
+pub mod windowed;
 
 use parking_lot::Mutex;
 

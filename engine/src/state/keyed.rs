@@ -177,6 +177,23 @@ impl KeyedStateHandle {
     }
 }
 
+/// Gives a state handle its own namespace (the window it belongs to).
+pub(crate) trait Scoped: Sized {
+    fn scoped(self, namespace: Vec<u8>) -> Self;
+}
+
+macro_rules! impl_scoped {
+    ($($t:ident<$($g:ident),*>),*) => {$(
+        impl<$($g),*> Scoped for $t<$($g),*> {
+            fn scoped(mut self, namespace: Vec<u8>) -> Self {
+                self.ns = Some(namespace);
+                self
+            }
+        }
+    )*};
+}
+impl_scoped!(ValueState<V>, ListState<V>, ReducingState<V>, AggregatingState<IN, ACC, OUT>, MapState<UK, UV>);
+
 /// Checks the TTL of a value read from the backend. Returns the value to hand out (if any) and
 /// whether the entry must be removed.
 fn read_stamped<V: Clone>(
@@ -192,6 +209,16 @@ fn read_stamped<V: Clone>(
         s.ts = now;
     }
     (Some(s.value.clone()), false)
+}
+
+/// The namespace a handle works in: its own (window state, trigger state) or the backend's.
+macro_rules! ns {
+    ($self:ident, $inner:ident) => {
+        match &$self.ns {
+            Some(n) => n.as_slice(),
+            None => $inner.namespace.as_slice(),
+        }
+    };
 }
 
 macro_rules! now_if_ttl {
@@ -352,6 +379,7 @@ impl<V> Clone for ValueState<V> {
         ValueState {
             h: self.h.clone(),
             id: self.id,
+            ns: self.ns.clone(),
             ttl: self.ttl,
             _v: PhantomData,
         }
@@ -362,6 +390,7 @@ impl<V> Clone for ValueState<V> {
 pub struct ValueState<V> {
     h: KeyedStateHandle,
     id: StateId,
+    ns: Option<Vec<u8>>,
     ttl: Option<StateTtlConfig>,
     _v: PhantomData<fn() -> V>,
 }
@@ -377,6 +406,7 @@ impl<V: Data> ValueState<V> {
         Ok(ValueState {
             h: h.clone(),
             id,
+            ns: None,
             ttl: d.ttl,
             _v: PhantomData,
         })
@@ -388,11 +418,11 @@ impl<V: Data> ValueState<V> {
             let now = now_if_ttl!(inner, self.ttl);
             let s = inner
                 .backend
-                .get_mut(self.id, &inner.namespace)?
+                .get_mut(self.id, ns!(self, inner))?
                 .downcast_mut::<Stamped<V>>()?;
             let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
             if remove {
-                inner.backend.remove(self.id, &inner.namespace);
+                inner.backend.remove(self.id, ns!(self, inner));
             }
             v
         })
@@ -404,14 +434,14 @@ impl<V: Data> ValueState<V> {
             let ts = now_if_ttl!(inner, self.ttl);
             inner
                 .backend
-                .put(self.id, &inner.namespace, Box::new(Stamped { value, ts }));
+                .put(self.id, ns!(self, inner), Box::new(Stamped { value, ts }));
         })
     }
 
     /// Removes the current key's value.
     pub fn clear(&self) {
         self.h
-            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+            .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
     }
 }
 
@@ -420,6 +450,7 @@ impl<V> Clone for ListState<V> {
         ListState {
             h: self.h.clone(),
             id: self.id,
+            ns: self.ns.clone(),
             ttl: self.ttl,
             _v: PhantomData,
         }
@@ -430,6 +461,7 @@ impl<V> Clone for ListState<V> {
 pub struct ListState<V> {
     h: KeyedStateHandle,
     id: StateId,
+    ns: Option<Vec<u8>>,
     ttl: Option<StateTtlConfig>,
     _v: PhantomData<fn() -> V>,
 }
@@ -449,6 +481,7 @@ impl<V: Data> ListState<V> {
         Ok(ListState {
             h: h.clone(),
             id,
+            ns: None,
             ttl: d.ttl,
             _v: PhantomData,
         })
@@ -460,7 +493,7 @@ impl<V: Data> ListState<V> {
             let now = now_if_ttl!(inner, self.ttl);
             let Some(list) = inner
                 .backend
-                .get_mut(self.id, &inner.namespace)
+                .get_mut(self.id, ns!(self, inner))
                 .and_then(|v| v.downcast_mut::<Vec<Stamped<V>>>())
             else {
                 return Vec::new();
@@ -472,7 +505,7 @@ impl<V: Data> ListState<V> {
                 !remove
             });
             if list.is_empty() {
-                inner.backend.remove(self.id, &inner.namespace);
+                inner.backend.remove(self.id, ns!(self, inner));
             }
             out
         })
@@ -489,7 +522,7 @@ impl<V: Data> ListState<V> {
             let ts = now_if_ttl!(inner, self.ttl);
             match inner
                 .backend
-                .get_mut(self.id, &inner.namespace)
+                .get_mut(self.id, ns!(self, inner))
                 .and_then(|v| v.downcast_mut::<Vec<Stamped<V>>>())
             {
                 Some(list) => list.extend(values.into_iter().map(|value| Stamped { value, ts })),
@@ -499,7 +532,7 @@ impl<V: Data> ListState<V> {
                         .map(|value| Stamped { value, ts })
                         .collect();
                     if !list.is_empty() {
-                        inner.backend.put(self.id, &inner.namespace, Box::new(list));
+                        inner.backend.put(self.id, ns!(self, inner), Box::new(list));
                     }
                 }
             }
@@ -515,7 +548,7 @@ impl<V: Data> ListState<V> {
     /// Removes all elements.
     pub fn clear(&self) {
         self.h
-            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+            .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
     }
 }
 
@@ -524,6 +557,7 @@ impl<V> Clone for ReducingState<V> {
         ReducingState {
             h: self.h.clone(),
             id: self.id,
+            ns: self.ns.clone(),
             ttl: self.ttl,
             reduce: self.reduce.clone(),
         }
@@ -534,6 +568,7 @@ impl<V> Clone for ReducingState<V> {
 pub struct ReducingState<V> {
     h: KeyedStateHandle,
     id: StateId,
+    ns: Option<Vec<u8>>,
     ttl: Option<StateTtlConfig>,
     reduce: SharedReduce<V>,
 }
@@ -549,6 +584,7 @@ impl<V: Data> ReducingState<V> {
         Ok(ReducingState {
             h: h.clone(),
             id,
+            ns: None,
             ttl: d.ttl,
             reduce: d.reduce.clone(),
         })
@@ -560,11 +596,11 @@ impl<V: Data> ReducingState<V> {
             let now = now_if_ttl!(inner, self.ttl);
             let s = inner
                 .backend
-                .get_mut(self.id, &inner.namespace)?
+                .get_mut(self.id, ns!(self, inner))?
                 .downcast_mut::<Stamped<V>>()?;
             let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
             if remove {
-                inner.backend.remove(self.id, &inner.namespace);
+                inner.backend.remove(self.id, ns!(self, inner));
             }
             v
         })
@@ -576,7 +612,7 @@ impl<V: Data> ReducingState<V> {
             let now = now_if_ttl!(inner, self.ttl);
             let previous = inner
                 .backend
-                .remove(self.id, &inner.namespace)
+                .remove(self.id, ns!(self, inner))
                 .and_then(|b| b.downcast::<Stamped<V>>().ok())
                 .filter(|s| !s.expired(self.ttl.as_ref(), now));
             let value = match previous {
@@ -585,7 +621,7 @@ impl<V: Data> ReducingState<V> {
             };
             inner.backend.put(
                 self.id,
-                &inner.namespace,
+                ns!(self, inner),
                 Box::new(Stamped { value, ts: now }),
             );
         })
@@ -594,7 +630,7 @@ impl<V: Data> ReducingState<V> {
     /// Removes the current key's value.
     pub fn clear(&self) {
         self.h
-            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+            .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
     }
 
     /// Merges the values of `sources` namespaces into the current namespace (used when
@@ -618,7 +654,7 @@ impl<V: Data> ReducingState<V> {
                 }
             }
             if let Some(a) = acc {
-                let target = inner.namespace.clone();
+                let target = ns!(self, inner).to_vec();
                 let merged = match inner
                     .backend
                     .remove(self.id, &target)
@@ -640,6 +676,7 @@ impl<V: Data> ReducingState<V> {
 pub struct AggregatingState<IN, ACC, OUT> {
     h: KeyedStateHandle,
     id: StateId,
+    ns: Option<Vec<u8>>,
     ttl: Option<StateTtlConfig>,
     f: Arc<Mutex<Box<dyn AggregateFunction<IN, ACC, OUT>>>>,
 }
@@ -649,6 +686,7 @@ impl<IN, ACC, OUT> Clone for AggregatingState<IN, ACC, OUT> {
         AggregatingState {
             h: self.h.clone(),
             id: self.id,
+            ns: self.ns.clone(),
             ttl: self.ttl,
             f: self.f.clone(),
         }
@@ -669,6 +707,7 @@ impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
         Ok(AggregatingState {
             h: h.clone(),
             id,
+            ns: None,
             ttl: d.ttl,
             f: Arc::new(Mutex::new(Box::new(d.f.clone()))),
         })
@@ -680,11 +719,11 @@ impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
             let now = now_if_ttl!(inner, self.ttl);
             let s = inner
                 .backend
-                .get_mut(self.id, &inner.namespace)?
+                .get_mut(self.id, ns!(self, inner))?
                 .downcast_mut::<Stamped<ACC>>()?;
             let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
             if remove {
-                inner.backend.remove(self.id, &inner.namespace);
+                inner.backend.remove(self.id, ns!(self, inner));
             }
             v
         })?;
@@ -698,14 +737,14 @@ impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
             let now = now_if_ttl!(inner, self.ttl);
             let previous = inner
                 .backend
-                .remove(self.id, &inner.namespace)
+                .remove(self.id, ns!(self, inner))
                 .and_then(|b| b.downcast::<Stamped<ACC>>().ok())
                 .filter(|s| !s.expired(self.ttl.as_ref(), now));
             let acc = previous.map_or_else(|| f.create_accumulator(), |s| s.value);
             let value = f.add(value, acc);
             inner.backend.put(
                 self.id,
-                &inner.namespace,
+                ns!(self, inner),
                 Box::new(Stamped { value, ts: now }),
             );
         })
@@ -714,7 +753,7 @@ impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
     /// Removes the current key's accumulator.
     pub fn clear(&self) {
         self.h
-            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+            .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
     }
 }
 
@@ -723,6 +762,7 @@ impl<UK, UV> Clone for MapState<UK, UV> {
         MapState {
             h: self.h.clone(),
             id: self.id,
+            ns: self.ns.clone(),
             ttl: self.ttl,
             _t: PhantomData,
         }
@@ -733,6 +773,7 @@ impl<UK, UV> Clone for MapState<UK, UV> {
 pub struct MapState<UK, UV> {
     h: KeyedStateHandle,
     id: StateId,
+    ns: Option<Vec<u8>>,
     ttl: Option<StateTtlConfig>,
     _t: PhantomData<fn() -> (UK, UV)>,
 }
@@ -754,6 +795,7 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
         Ok(MapState {
             h: h.clone(),
             id,
+            ns: None,
             ttl: d.ttl,
             _t: PhantomData,
         })
@@ -766,20 +808,20 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
     ) -> Option<R> {
         self.h.with(|inner| {
             let now = now_if_ttl!(inner, self.ttl);
-            if create && inner.backend.get_mut(self.id, &inner.namespace).is_none() {
+            if create && inner.backend.get_mut(self.id, ns!(self, inner)).is_none() {
                 inner.backend.put(
                     self.id,
-                    &inner.namespace,
+                    ns!(self, inner),
                     Box::new(StoredMap::<UK, UV>::default()),
                 );
             }
             let m = inner
                 .backend
-                .get_mut(self.id, &inner.namespace)?
+                .get_mut(self.id, ns!(self, inner))?
                 .downcast_mut::<StoredMap<UK, UV>>()?;
             let r = f(m, now);
             if m.is_empty() {
-                inner.backend.remove(self.id, &inner.namespace);
+                inner.backend.remove(self.id, ns!(self, inner));
             }
             Some(r)
         })
@@ -860,6 +902,6 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
     /// Removes the whole map of the current key.
     pub fn clear(&self) {
         self.h
-            .with(|inner| inner.backend.remove(self.id, &inner.namespace));
+            .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
     }
 }

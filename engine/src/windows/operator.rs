@@ -1,0 +1,597 @@
+//! The window operator (Flink's `WindowOperator` and `EvictingWindowOperator`): assigns
+//! elements to windows, asks the trigger, evaluates the window function, handles allowed
+//! lateness, late data and window merging.
+
+use crate::context::RuntimeContext;
+use crate::error::{FjordError, Result};
+use crate::keygroup::KeyGroupRange;
+use crate::metrics::Counter;
+use crate::operators::output::{Lifecycle, Output, SideOutputs, guard};
+use crate::operators::rolling::KeySelector;
+use crate::state::{KeyGroupedMap, KeyedStateHandle};
+use crate::timers::{InternalTimerService, TimeDomain, Timer};
+use crate::types::{Data, Key, MAX_WATERMARK, MIN_WATERMARK, StreamRecord, Timestamp};
+use crate::windows::assigners::WindowAssigner;
+use crate::windows::functions::{WindowContext, WindowLogic};
+use crate::windows::triggers::{Trigger, TriggerContext, TriggerResult, TriggerServices};
+use crate::windows::window::Window;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// Flink's metric name for elements dropped because they were too late.
+pub const LATE_ELEMENTS_DROPPED: &str = "numLateRecordsDropped";
+
+pub(crate) struct Slot<W, A> {
+    window: W,
+    acc: Option<A>,
+    /// The last event-time timer registered for this window (skips repeated registrations).
+    timer: Timestamp,
+}
+
+/// Everything a window operator needs that the API decides.
+pub(crate) struct WindowSpec<T, W> {
+    pub(crate) assigner: Arc<dyn WindowAssigner<T, W>>,
+    pub(crate) trigger: Box<dyn Trigger<T, W>>,
+    pub(crate) lateness: i64,
+    pub(crate) late_tag: Option<String>,
+}
+
+pub(crate) struct WindowOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>> {
+    ctx: RuntimeContext,
+    key_sel: KeySelector<T, K>,
+    assigner: Arc<dyn WindowAssigner<T, W>>,
+    trigger: Box<dyn Trigger<T, W>>,
+    logic: L,
+    lateness: i64,
+    late_tag: Option<String>,
+    dropped: Counter,
+    event_time: bool,
+    merging: bool,
+    windows: KeyGroupedMap<K, Vec<Slot<W, L::Acc>>>,
+    timers: InternalTimerService<K, W>,
+    buf: Vec<W>,
+    out: Box<dyn Output<O>>,
+    sides: SideOutputs,
+    _t: PhantomData<fn(T)>,
+}
+
+struct Services<'a, K, W> {
+    key: &'a K,
+    timers: &'a mut InternalTimerService<K, W>,
+    state: &'a KeyedStateHandle,
+    key_set: bool,
+    cache: Option<&'a mut Timestamp>,
+}
+
+impl<K: Key, W: Window> TriggerServices<W> for Services<'_, K, W> {
+    fn watermark(&self) -> Timestamp {
+        self.timers.watermark
+    }
+    fn processing_time(&self) -> Timestamp {
+        self.timers.current_processing_time()
+    }
+    #[inline]
+    fn register_event_time(&mut self, window: &W, time: Timestamp) {
+        if let Some(c) = self.cache.as_deref_mut() {
+            if *c == time {
+                return;
+            }
+            *c = time;
+        }
+        self.timers.register_event_time(self.key, window, time);
+    }
+    fn register_processing_time(&mut self, window: &W, time: Timestamp) {
+        self.timers.register_processing_time(self.key, window, time);
+    }
+    fn delete_event_time(&mut self, window: &W, time: Timestamp) {
+        if let Some(c) = self.cache.as_deref_mut() {
+            if *c == time {
+                *c = MIN_WATERMARK;
+            }
+        }
+        self.timers.event.delete(self.key, window, time);
+    }
+    fn delete_processing_time(&mut self, window: &W, time: Timestamp) {
+        self.timers.processing.delete(self.key, window, time);
+    }
+    fn keyed_state(&mut self) -> &KeyedStateHandle {
+        if !self.key_set {
+            self.state.set_current_key(self.key);
+            self.key_set = true;
+        }
+        self.state
+    }
+}
+
+impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
+    WindowOperator<T, K, W, O, L>
+{
+    pub(crate) fn new(
+        ctx: &RuntimeContext,
+        key_sel: KeySelector<T, K>,
+        spec: WindowSpec<T, W>,
+        logic: L,
+        out: Box<dyn Output<O>>,
+        sides: SideOutputs,
+    ) -> Self {
+        let ctx = ctx.with_keyed_state();
+        let range =
+            KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
+        WindowOperator {
+            event_time: spec.assigner.is_event_time(),
+            merging: spec.assigner.is_merging(),
+            dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
+            timers: InternalTimerService::new(&ctx),
+            windows: KeyGroupedMap::new(range, ctx.max_parallelism),
+            ctx,
+            key_sel,
+            assigner: spec.assigner,
+            trigger: spec.trigger,
+            logic,
+            lateness: spec.lateness,
+            late_tag: spec.late_tag,
+            buf: Vec::new(),
+            out,
+            sides,
+            _t: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn cleanup_time(&self, w: &W) -> Timestamp {
+        if self.event_time {
+            w.max_timestamp().saturating_add(self.lateness)
+        } else {
+            w.max_timestamp()
+        }
+    }
+
+    #[inline]
+    fn is_window_late(&self, w: &W) -> bool {
+        self.event_time && self.cleanup_time(w) <= self.timers.watermark
+    }
+
+    fn state(&self) -> &KeyedStateHandle {
+        self.ctx
+            .keyed
+            .as_ref()
+            .expect("window operators have keyed state")
+    }
+
+    fn emit_window(
+        ctx: &RuntimeContext,
+        logic: &mut L,
+        out: &mut dyn Output<O>,
+        sides: &mut SideOutputs,
+        watermark: Timestamp,
+        key: &K,
+        window: &W,
+        acc: &mut L::Acc,
+    ) -> Result<()> {
+        let mut wctx = WindowContext {
+            window,
+            watermark,
+            processing_time: ctx.current_processing_time(),
+            out,
+            sides,
+            error: None,
+        };
+        logic.emit(ctx, key, acc, &mut wctx)
+    }
+
+    /// Registers the timer that removes the window once it can no longer receive elements.
+    fn register_cleanup(&mut self, key: &K, window: &W, cache: &mut Timestamp) {
+        let t = self.cleanup_time(window);
+        if t == MAX_WATERMARK {
+            return;
+        }
+        if self.event_time {
+            if *cache != t {
+                self.timers.register_event_time(key, window, t);
+                if *cache == MIN_WATERMARK {
+                    *cache = t;
+                }
+            }
+        } else {
+            self.timers.register_processing_time(key, window, t);
+        }
+    }
+
+    fn late(&mut self, record: StreamRecord<T>) -> Result<()> {
+        match &self.late_tag {
+            Some(tag) => self.sides.emit(tag, record),
+            None => {
+                self.dropped.inc();
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds an element to the slot at `idx` of the key's windows, then runs the trigger.
+    fn add_to_slot(
+        &mut self,
+        key: &K,
+        idx: usize,
+        record: StreamRecord<T>,
+        ts: Timestamp,
+    ) -> Result<()> {
+        let Self {
+            ctx,
+            windows,
+            timers,
+            trigger,
+            logic,
+            out,
+            sides,
+            ..
+        } = self;
+        let state = ctx.keyed.as_ref().expect("keyed");
+        let slots = windows.group_mut(key).get_mut(key).expect("slot exists");
+        let slot = &mut slots[idx];
+        let window = slot.window.clone();
+        let result = {
+            let mut services = Services {
+                key,
+                timers,
+                state,
+                key_set: false,
+                cache: Some(&mut slot.timer),
+            };
+            let mut tctx = TriggerContext {
+                window: &window,
+                services: &mut services,
+                merged: &[],
+            };
+            guard(ctx, || {
+                trigger.on_element(&record.value, ts, &window, &mut tctx)
+            })?
+        };
+        slot.acc = Some(logic.add(ctx, slot.acc.take(), record)?);
+        if result.is_fire() {
+            let acc = slot.acc.as_mut().expect("just added");
+            Self::emit_window(
+                ctx,
+                logic,
+                out.as_mut(),
+                sides,
+                timers.watermark,
+                key,
+                &window,
+                acc,
+            )?;
+        }
+        if result.is_purge() {
+            slot.acc = None;
+        }
+        let mut cache = slot.timer;
+        self.register_cleanup(key, &window, &mut cache);
+        let slots = self
+            .windows
+            .group_mut(key)
+            .get_mut(key)
+            .expect("slot exists");
+        slots[idx].timer = cache;
+        Ok(())
+    }
+
+    fn slot_index(&mut self, key: &K, window: &W) -> usize {
+        let group = self.windows.group_mut(key);
+        let slots = match group.get_mut(key) {
+            Some(s) => s,
+            None => group.entry(key.clone()).or_default(),
+        };
+        match slots.iter().position(|s| s.window == *window) {
+            Some(i) => i,
+            None => {
+                slots.push(Slot {
+                    window: window.clone(),
+                    acc: None,
+                    timer: MIN_WATERMARK,
+                });
+                slots.len() - 1
+            }
+        }
+    }
+
+    fn process(&mut self, record: StreamRecord<T>) -> Result<()> {
+        let key = (self.key_sel)(&record.value);
+        let ts = if self.event_time {
+            record
+                .timestamp
+                .ok_or_else(|| FjordError::MissingTimestamp {
+                    operator: self.ctx.task_name.clone(),
+                })?
+        } else {
+            self.ctx.current_processing_time()
+        };
+        let mut windows = std::mem::take(&mut self.buf);
+        windows.clear();
+        self.assigner
+            .assign_windows(&record.value, ts, &mut windows);
+        let mut record = Some(record);
+        let mut skipped = true;
+        let n = windows.len();
+        for (i, w) in windows.iter().enumerate() {
+            let idx = if self.merging {
+                match self.merge_into(&key, w)? {
+                    Some(idx) => idx,
+                    None => continue,
+                }
+            } else {
+                if self.is_window_late(w) {
+                    continue;
+                }
+                self.slot_index(&key, w)
+            };
+            skipped = false;
+            let rec = if i + 1 == n {
+                record.take().expect("record")
+            } else {
+                record.clone().expect("record")
+            };
+            self.add_to_slot(&key, idx, rec, ts)?;
+        }
+        self.buf = windows;
+        if skipped && self.event_time && ts.saturating_add(self.lateness) <= self.timers.watermark {
+            if let Some(r) = record {
+                return self.late(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Merging assigners: merges `window` with the key's windows it intersects and returns the
+    /// slot of the result, or `None` if the result is late.
+    fn merge_into(&mut self, key: &K, window: &W) -> Result<Option<usize>> {
+        let (event_time, lateness, watermark) =
+            (self.event_time, self.lateness, self.timers.watermark);
+        let slots = self.windows.group_mut(key).entry(key.clone()).or_default();
+        let overlapping: Vec<usize> = (0..slots.len())
+            .filter(|&i| slots[i].window.intersects(window))
+            .collect();
+        let merged = overlapping
+            .iter()
+            .fold(window.clone(), |acc, &i| acc.cover(&slots[i].window));
+        if event_time && merged.max_timestamp().saturating_add(lateness) <= watermark {
+            if slots.is_empty() {
+                self.windows.group_mut(key).remove(key);
+            }
+            return Ok(None);
+        }
+        if overlapping.len() == 1 && slots[overlapping[0]].window == merged {
+            return Ok(Some(overlapping[0]));
+        }
+        if overlapping.is_empty() {
+            slots.push(Slot {
+                window: merged,
+                acc: None,
+                timer: MIN_WATERMARK,
+            });
+            return Ok(Some(slots.len() - 1));
+        }
+        let mut removed: Vec<Slot<W, L::Acc>> = Vec::with_capacity(overlapping.len());
+        for &i in overlapping.iter().rev() {
+            removed.push(slots.swap_remove(i));
+        }
+        removed.sort_by_key(|s| s.window.max_timestamp());
+        let mut acc: Option<L::Acc> = None;
+        let mut merged_windows = Vec::with_capacity(removed.len() + 1);
+        for s in removed {
+            if let Some(a) = s.acc {
+                acc = Some(match acc {
+                    Some(prev) => self.logic.merge(&self.ctx, prev, a)?,
+                    None => a,
+                });
+            }
+            merged_windows.push(s.window);
+        }
+        if !merged_windows.contains(window) {
+            merged_windows.push(window.clone());
+        }
+        merged_windows.retain(|w| *w != merged);
+        let Self {
+            ctx,
+            timers,
+            trigger,
+            ..
+        } = self;
+        let state = ctx.keyed.as_ref().expect("keyed");
+        {
+            let mut services = Services {
+                key,
+                timers,
+                state,
+                key_set: false,
+                cache: None,
+            };
+            let mut tctx = TriggerContext {
+                window: &merged,
+                services: &mut services,
+                merged: &merged_windows,
+            };
+            guard(ctx, || trigger.on_merge(&merged, &mut tctx))?;
+        }
+        for m in &merged_windows {
+            let mut services = Services {
+                key,
+                timers,
+                state,
+                key_set: false,
+                cache: None,
+            };
+            let mut tctx = TriggerContext {
+                window: m,
+                services: &mut services,
+                merged: &[],
+            };
+            guard(ctx, || trigger.clear(m, &mut tctx))?;
+        }
+        for m in &merged_windows {
+            let t = self.cleanup_time(m);
+            if self.event_time {
+                self.timers.event.delete(key, m, t);
+            } else {
+                self.timers.processing.delete(key, m, t);
+            }
+        }
+        let slots = self.windows.group_mut(key).get_mut(key).expect("slots");
+        slots.push(Slot {
+            window: merged,
+            acc,
+            timer: MIN_WATERMARK,
+        });
+        Ok(Some(slots.len() - 1))
+    }
+
+    fn on_timer(&mut self, timer: Timer<K, W>, domain: TimeDomain) -> Result<()> {
+        let Timer {
+            timestamp: t,
+            key,
+            namespace: window,
+        } = timer;
+        let cleanup = (self.event_time == (domain == TimeDomain::EventTime))
+            && t == self.cleanup_time(&window);
+        let Self {
+            ctx,
+            windows,
+            timers,
+            trigger,
+            logic,
+            out,
+            sides,
+            ..
+        } = self;
+        let state = ctx.keyed.as_ref().expect("keyed");
+        let group = windows.group_mut(&key);
+        let Some(slots) = group.get_mut(&key) else {
+            return Ok(());
+        };
+        let Some(idx) = slots.iter().position(|s| s.window == window) else {
+            return Ok(());
+        };
+        let slot = &mut slots[idx];
+        if slot.timer == t {
+            slot.timer = MIN_WATERMARK;
+        }
+        if slot.acc.is_some() {
+            let result = {
+                let mut services = Services {
+                    key: &key,
+                    timers,
+                    state,
+                    key_set: false,
+                    cache: Some(&mut slot.timer),
+                };
+                let mut tctx = TriggerContext {
+                    window: &window,
+                    services: &mut services,
+                    merged: &[],
+                };
+                match domain {
+                    TimeDomain::EventTime => {
+                        guard(ctx, || trigger.on_event_time(t, &window, &mut tctx))?
+                    }
+                    TimeDomain::ProcessingTime => {
+                        guard(ctx, || trigger.on_processing_time(t, &window, &mut tctx))?
+                    }
+                }
+            };
+            if result.is_fire() {
+                let acc = slot.acc.as_mut().expect("present");
+                Self::emit_window(
+                    ctx,
+                    logic,
+                    out.as_mut(),
+                    sides,
+                    timers.watermark,
+                    &key,
+                    &window,
+                    acc,
+                )?;
+            }
+            if result.is_purge() {
+                slot.acc = None;
+            }
+        }
+        if cleanup {
+            {
+                let mut services = Services {
+                    key: &key,
+                    timers,
+                    state,
+                    key_set: false,
+                    cache: None,
+                };
+                let mut tctx = TriggerContext {
+                    window: &window,
+                    services: &mut services,
+                    merged: &[],
+                };
+                guard(ctx, || trigger.clear(&window, &mut tctx))?;
+            }
+            slots.swap_remove(idx);
+            if slots.is_empty() {
+                group.remove(&key);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecycle
+    for WindowOperator<T, K, W, O, L>
+{
+    fn open(&mut self) -> Result<()> {
+        self.out.open()?;
+        self.sides.open()?;
+        let _ = self.state();
+        self.logic.open(&self.ctx)
+    }
+    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.timers.watermark = watermark;
+        while let Some(timer) = self.timers.event.pop_due(watermark) {
+            self.on_timer(timer, TimeDomain::EventTime)?;
+        }
+        self.out.emit_watermark(watermark)?;
+        self.sides.emit_watermark(watermark)
+    }
+    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        while let Some(timer) = self.timers.processing.pop_due(now) {
+            self.on_timer(timer, TimeDomain::ProcessingTime)?;
+        }
+        self.timers.reschedule_processing();
+        self.out.advance_processing_time(now)?;
+        self.sides.advance_processing_time(now)
+    }
+    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+        self.out.emit_watermark_status(idle)?;
+        self.sides.emit_watermark_status(idle)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
+        self.sides.flush()
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.out.finish()?;
+        self.sides.finish()
+    }
+    fn close(&mut self) -> Result<()> {
+        let own = self.logic.close(&self.ctx);
+        let main = self.out.close();
+        let sides = self.sides.close();
+        own.and(main).and(sides)
+    }
+}
+
+impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<T>
+    for WindowOperator<T, K, W, O, L>
+{
+    #[inline]
+    fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
+        self.process(record)
+    }
+}
+
+// Keeps TriggerResult in the public docs of this module's users.
+#[allow(dead_code)]
+const _: Option<TriggerResult> = None;

@@ -1,0 +1,264 @@
+//! Sliding event-time windows computed from panes.
+//!
+//! A sliding window of `size` every `slide` is the union of non-overlapping panes of length
+//! `gcd(size, slide)`. Each element is added to exactly one pane's accumulator, and each key
+//! has one pending timer (the end of its next window), so the cost per element is constant
+//! whatever `size / slide` is; a firing merges the `size / pane` pane accumulators of its
+//! window. Used for `reduce`/`aggregate` with the default trigger, no evictor and no allowed
+//! lateness; everything else goes through the general window operator, with the same
+//! results.
+
+use crate::context::RuntimeContext;
+use crate::error::{FjordError, Result};
+use crate::keygroup::KeyGroupRange;
+use crate::metrics::Counter;
+use crate::operators::output::{Lifecycle, Output, SideOutputs};
+use crate::operators::rolling::KeySelector;
+use crate::state::KeyGroupedMap;
+use crate::timers::InternalTimerService;
+use crate::types::{Data, Key, MIN_WATERMARK, StreamRecord, Timestamp};
+use crate::windows::functions::{WindowContext, WindowLogic};
+use crate::windows::operator::LATE_ELEMENTS_DROPPED;
+use crate::windows::window::{TimeWindow, Window};
+use std::any::Any;
+use std::marker::PhantomData;
+
+struct KeyPanes<A> {
+    /// (pane start, accumulator), in ascending start order.
+    panes: Vec<(Timestamp, Option<A>)>,
+    /// The last timer registered for this key.
+    timer: Timestamp,
+}
+
+pub(crate) struct PaneOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>> {
+    ctx: RuntimeContext,
+    key_sel: KeySelector<T, K>,
+    size: i64,
+    slide: i64,
+    offset: i64,
+    pane: i64,
+    late_tag: Option<String>,
+    dropped: Counter,
+    state: KeyGroupedMap<K, KeyPanes<L::Acc>>,
+    timers: InternalTimerService<K, ()>,
+    logic: L,
+    out: Box<dyn Output<O>>,
+    sides: SideOutputs,
+    _t: PhantomData<fn(T, W)>,
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
+    PaneOperator<T, K, W, O, L>
+{
+    pub(crate) fn new(
+        ctx: &RuntimeContext,
+        key_sel: KeySelector<T, K>,
+        (size, slide, offset): (i64, i64, i64),
+        late_tag: Option<String>,
+        logic: L,
+        out: Box<dyn Output<O>>,
+        sides: SideOutputs,
+    ) -> Self {
+        let range =
+            KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
+        PaneOperator {
+            ctx: ctx.clone(),
+            key_sel,
+            size,
+            slide,
+            offset,
+            pane: gcd(size, slide),
+            late_tag,
+            dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
+            state: KeyGroupedMap::new(range, ctx.max_parallelism),
+            timers: InternalTimerService::new(ctx),
+            logic,
+            out,
+            sides,
+            _t: PhantomData,
+        }
+    }
+
+    /// The end of the earliest window containing `x`.
+    fn first_end(&self, x: Timestamp) -> Timestamp {
+        let last_start = TimeWindow::window_start_with_offset(x, self.offset, self.slide);
+        let k = (last_start - (x - self.size) - 1) / self.slide;
+        last_start - k * self.slide + self.size
+    }
+
+    /// The end of the earliest window containing `x` that has not fired yet.
+    fn next_end(&self, x: Timestamp, watermark: Timestamp) -> Timestamp {
+        let mut e = self.first_end(x);
+        if e - 1 <= watermark {
+            let behind = watermark + 1 - (e - 1);
+            e += (behind + self.slide - 1) / self.slide * self.slide;
+        }
+        e
+    }
+
+    fn window(start: Timestamp, end: Timestamp) -> Result<W> {
+        let tw: Box<dyn Any> = Box::new(TimeWindow::new(start, end));
+        tw.downcast::<W>()
+            .map(|w| *w)
+            .map_err(|_| FjordError::Internal("pane windows must be time windows".into()))
+    }
+
+    fn fire(&mut self, key: K, t: Timestamp) -> Result<()> {
+        let (end, start) = (t + 1, t + 1 - self.size);
+        let Self {
+            ctx,
+            state,
+            logic,
+            out,
+            sides,
+            timers,
+            slide,
+            offset,
+            size,
+            ..
+        } = self;
+        let group = state.group_mut(&key);
+        let Some(entry) = group.get_mut(&key) else {
+            return Ok(());
+        };
+        let mut acc: Option<L::Acc> = None;
+        for (ps, a) in entry.panes.iter() {
+            let Some(a) = a else { continue };
+            if *ps >= start && *ps < end {
+                acc = Some(match acc {
+                    None => a.clone(),
+                    Some(prev) => logic.merge(ctx, prev, a.clone())?,
+                });
+            }
+        }
+        if let Some(mut acc) = acc {
+            let window = Self::window(start, end)?;
+            let mut wctx = WindowContext {
+                window: &window,
+                watermark: timers.watermark,
+                processing_time: ctx.current_processing_time(),
+                out: out.as_mut(),
+                sides,
+                error: None,
+            };
+            logic.emit(ctx, &key, &mut acc, &mut wctx)?;
+        }
+        let keep_from = start + *slide;
+        entry.panes.retain(|(ps, _)| *ps >= keep_from);
+        match entry.panes.first().map(|(ps, _)| *ps) {
+            None => {
+                group.remove(&key);
+            }
+            Some(min_ps) => {
+                let last_start = TimeWindow::window_start_with_offset(min_ps, *offset, *slide);
+                let k = (last_start - (min_ps - *size) - 1) / *slide;
+                let first = last_start - k * *slide + *size;
+                let next = first.max(end + *slide);
+                entry.timer = next - 1;
+                timers.register_event_time(&key, &(), next - 1);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecycle
+    for PaneOperator<T, K, W, O, L>
+{
+    fn open(&mut self) -> Result<()> {
+        self.out.open()?;
+        self.sides.open()?;
+        self.logic.open(&self.ctx)
+    }
+    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.timers.watermark = watermark;
+        while let Some(timer) = self.timers.event.pop_due(watermark) {
+            self.fire(timer.key, timer.timestamp)?;
+        }
+        self.out.emit_watermark(watermark)?;
+        self.sides.emit_watermark(watermark)
+    }
+    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.out.advance_processing_time(now)?;
+        self.sides.advance_processing_time(now)
+    }
+    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+        self.out.emit_watermark_status(idle)?;
+        self.sides.emit_watermark_status(idle)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
+        self.sides.flush()
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.out.finish()?;
+        self.sides.finish()
+    }
+    fn close(&mut self) -> Result<()> {
+        let own = self.logic.close(&self.ctx);
+        let main = self.out.close();
+        let sides = self.sides.close();
+        own.and(main).and(sides)
+    }
+}
+
+impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<T>
+    for PaneOperator<T, K, W, O, L>
+{
+    #[inline]
+    fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
+        let ts = record
+            .timestamp
+            .ok_or_else(|| FjordError::MissingTimestamp {
+                operator: self.ctx.task_name.clone(),
+            })?;
+        let watermark = self.timers.watermark;
+        let last_end =
+            TimeWindow::window_start_with_offset(ts, self.offset, self.slide) + self.size;
+        if last_end - 1 <= watermark {
+            // Every window of the element already fired (no allowed lateness here).
+            return match &self.late_tag {
+                Some(tag) => self.sides.emit(tag, record),
+                None => {
+                    self.dropped.inc();
+                    Ok(())
+                }
+            };
+        }
+        let key = (self.key_sel)(&record.value);
+        let pane = TimeWindow::window_start_with_offset(ts, self.offset % self.pane, self.pane);
+        let next = self.next_end(ts, watermark) - 1;
+        let group = self.state.group_mut(&key);
+        let entry = match group.get_mut(&key) {
+            Some(e) => e,
+            None => group.entry(key.clone()).or_insert(KeyPanes {
+                panes: Vec::new(),
+                timer: MIN_WATERMARK,
+            }),
+        };
+        let pos = entry.panes.iter().rposition(|(ps, _)| *ps <= pane);
+        match pos {
+            Some(i) if entry.panes[i].0 == pane => {
+                let acc = &mut entry.panes[i].1;
+                let taken = acc.take();
+                *acc = Some(self.logic.add(&self.ctx, taken, record)?);
+            }
+            _ => {
+                let acc = self.logic.add(&self.ctx, None, record)?;
+                let at = pos.map_or(0, |i| i + 1);
+                entry.panes.insert(at, (pane, Some(acc)));
+            }
+        }
+        if entry.timer != next {
+            if entry.timer == MIN_WATERMARK || next < entry.timer {
+                entry.timer = next;
+            }
+            self.timers.register_event_time(&key, &(), next);
+        }
+        Ok(())
+    }
+}
