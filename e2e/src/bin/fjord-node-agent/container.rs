@@ -166,7 +166,8 @@ fn find_on_path(name: &str, path_var: &str) -> Option<PathBuf> {
 ///
 /// Without `command`, the image's binary runs with `args`. With `command`, `command[0]` names the
 /// image's binary if its file name matches the binary's (`/usr/local/bin/fjord` → the mapped
-/// `fjord`); otherwise it is looked up on the host (`sh`, `/bin/true`, ...).
+/// `fjord`); otherwise it is looked up on the host (`sh`, `/bin/true`, ...), and if the host has
+/// no such program, the image's binary runs.
 pub fn resolve_command(
     container: &Container,
     images: &ImageMap,
@@ -199,11 +200,14 @@ pub fn resolve_command(
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str())
         .unwrap_or("/usr/bin:/bin");
-    match find_on_path(first, path_var) {
-        Some(p) => Ok((p, all_args)),
-        None => bail!(
-            "command {first:?} of image {image:?} not found: the image map gives {:?} and the host has no such program",
-            entry
+    match (find_on_path(first, path_var), entry) {
+        (Some(p), _) => Ok((p, all_args)),
+        // The image holds only its mapped binary, so a command that names no host program
+        // means that binary under another name or path.
+        (None, Some(entry)) => Ok((entry.to_path_buf(), all_args)),
+        (None, None) => bail!(
+            "command {first:?} of image {image:?} not found: the image is not in the node agent's \
+             image map and the host has no such program"
         ),
     }
 }
@@ -441,6 +445,15 @@ mod tests {
         .unwrap();
         assert!(p.ends_with("sh"));
         assert!(resolve_command(&container("nginx", None, vec![]), &images, &env).is_err());
+        let (p, _) = resolve_command(
+            &container("fjord/worker:1", Some(vec!["/app/fjord-worker"]), vec![]),
+            &images,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(p, PathBuf::from("/opt/bin/fjord"));
+        let missing = container("nginx", Some(vec!["/no/such/program"]), vec![]);
+        assert!(resolve_command(&missing, &images, &env).is_err());
     }
 
     #[test]

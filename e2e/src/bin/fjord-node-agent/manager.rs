@@ -59,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ip: host_ip,
             cpu: cli.node_cpu.clone(),
             memory: cli.node_memory.clone(),
+            since: crate::container::now_time(),
         };
         let uid = node::register(&client, &info).await?;
         tracing::info!(node = %info.name, "node registered");

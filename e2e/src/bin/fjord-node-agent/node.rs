@@ -30,13 +30,15 @@ pub struct NodeInfo {
     pub cpu: String,
     /// Memory capacity.
     pub memory: String,
+    /// When the agent registered the node: the conditions' stable `lastTransitionTime`.
+    pub since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
 }
 
 fn status(info: &NodeInfo) -> serde_json::Value {
     let now = now_time();
     let cond = |kind: &str, status: &str, reason: &str, message: &str| {
         json!({"type": kind, "status": status, "reason": reason, "message": message,
-               "lastHeartbeatTime": now, "lastTransitionTime": now})
+               "lastHeartbeatTime": now, "lastTransitionTime": info.since})
     };
     let capacity = json!({"cpu": info.cpu, "memory": info.memory, "pods": "250", "ephemeral-storage": "100Gi"});
     json!({
