@@ -47,6 +47,7 @@ pub mod graph_plan {
 }
 pub(crate) mod graph;
 pub mod job;
+pub mod joins;
 pub mod keygroup;
 pub mod metrics;
 pub(crate) mod operators;

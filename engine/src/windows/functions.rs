@@ -88,7 +88,7 @@ where
 
 /// Emits every element unchanged (the process step of a plain `reduce`/`aggregate`).
 #[derive(Clone, Copy, Default)]
-pub(crate) struct PassThrough;
+pub struct PassThrough;
 
 impl<I: 'static, K: 'static, W: Window> ProcessWindowFunction<I, I, K, W> for PassThrough {
     #[inline]

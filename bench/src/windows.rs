@@ -1,0 +1,204 @@
+//! Throughput of windows and joins on the embedded mini-cluster.
+//!
+//! ```text
+//! cargo run --release -p fjord-bench --bin fjord-bench-windows -- [--records N] [--runs R]
+//! ```
+//!
+//! Every job reads generated records `(key, value)` with 10,000 keys and event time
+//! `index / 10` ms (10 records per millisecond; bounded out-of-orderness of 1 s), keys them
+//! and runs one windowed or joined operator into a discarding sink. Figures are the median
+//! of `R` runs: records per second in total and per core (total / parallelism).
+
+use anyhow::Result;
+use clap::Parser;
+use fjord::joins::IntervalJoinContext;
+use fjord::time::WatermarkStrategy;
+use fjord::windows::{EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows};
+use fjord::{AggregateFunction, DataStream, StreamExecutionEnvironment};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Records per run (for the join: per input).
+    #[arg(long, default_value_t = 10_000_000)]
+    records: u64,
+    /// Runs per benchmark; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Parallelisms to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    parallelism: Vec<usize>,
+}
+
+const KEYS: u64 = 10_000;
+
+type Rec = (u64, i64);
+
+fn source(env: &StreamExecutionEnvironment, records: u64, salt: u64) -> DataStream<Rec> {
+    let strategy = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(1))
+        .with_timestamp_assigner(move |_: &Rec, ts| ts.unwrap_or(0));
+    env.from_source(TimestampedGenerator { records, salt }, "Source: generator")
+        .assign_timestamps_and_watermarks(strategy)
+        .stream()
+}
+
+/// A parallel generator of `(key, 1)` records with timestamps, each subtask a contiguous
+/// share of the indices (so its timestamps ascend).
+struct TimestampedGenerator {
+    records: u64,
+    salt: u64,
+}
+
+struct Reader {
+    next: u64,
+    end: u64,
+    salt: u64,
+}
+
+impl fjord::Source<Rec> for TimestampedGenerator {
+    fn create_reader(
+        &self,
+        ctx: &fjord::RuntimeContext,
+    ) -> std::result::Result<Box<dyn fjord::SourceReader<Rec>>, fjord::BoxError> {
+        let (i, p) = (ctx.subtask_index as u64, ctx.parallelism as u64);
+        Ok(Box::new(Reader {
+            next: self.records * i / p,
+            end: self.records * (i + 1) / p,
+            salt: self.salt,
+        }))
+    }
+}
+
+impl fjord::SourceReader<Rec> for Reader {
+    fn poll_next(
+        &mut self,
+        out: &mut fjord::SourceOutput<'_, Rec>,
+    ) -> std::result::Result<fjord::SourceStatus, fjord::BoxError> {
+        let stop = (self.next + 1024).min(self.end);
+        while self.next < stop {
+            let i = self.next;
+            let key = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.salt) % KEYS;
+            out.collect_with_timestamp((key, 1), (i / 10) as i64);
+            self.next += 1;
+        }
+        Ok(if self.next >= self.end {
+            fjord::SourceStatus::Finished
+        } else {
+            fjord::SourceStatus::MoreAvailable
+        })
+    }
+}
+
+#[derive(Clone)]
+struct CountAgg;
+
+impl AggregateFunction<Rec, u64, u64> for CountAgg {
+    fn create_accumulator(&mut self) -> u64 {
+        0
+    }
+    fn add(&mut self, _: Rec, acc: u64) -> u64 {
+        acc + 1
+    }
+    fn get_result(&mut self, acc: &u64) -> u64 {
+        *acc
+    }
+    fn merge(&mut self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+}
+
+fn env(p: usize) -> StreamExecutionEnvironment {
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(p);
+    env
+}
+
+fn run(
+    name: &str,
+    p: usize,
+    records: u64,
+    build: impl Fn(&StreamExecutionEnvironment),
+) -> Result<f64> {
+    let env = env(p);
+    build(&env);
+    let started = Instant::now();
+    env.execute(name)?;
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let n = args.records;
+    println!("| benchmark | parallelism | records | records/s | records/s per core |");
+    println!("|---|---|---|---|---|");
+    type Job = (&'static str, u64, Box<dyn Fn(&StreamExecutionEnvironment)>);
+    let jobs: Vec<Job> = vec![
+        (
+            "tumbling 10 s sum",
+            n,
+            Box::new(move |env| {
+                source(env, n, 0)
+                    .key_by(|r: &Rec| r.0)
+                    .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
+                    .reduce(|a: Rec, b: Rec| (a.0, a.1 + b.1))
+                    .for_each(|_| {});
+            }),
+        ),
+        (
+            "sliding 10 s / 2 s count",
+            n,
+            Box::new(move |env| {
+                source(env, n, 0)
+                    .key_by(|r: &Rec| r.0)
+                    .window(SlidingEventTimeWindows::of(
+                        Duration::from_secs(10),
+                        Duration::from_secs(2),
+                    ))
+                    .aggregate(CountAgg)
+                    .for_each(|_| {});
+            }),
+        ),
+        (
+            "session (gap 500 ms) count",
+            n,
+            Box::new(move |env| {
+                source(env, n, 0)
+                    .key_by(|r: &Rec| r.0)
+                    .window(EventTimeSessionWindows::with_gap(Duration::from_millis(
+                        500,
+                    )))
+                    .aggregate(CountAgg)
+                    .for_each(|_| {});
+            }),
+        ),
+        (
+            "interval join ±50 ms (records of both inputs)",
+            2 * n,
+            Box::new(move |env| {
+                let left = source(env, n, 0).key_by(|r: &Rec| r.0);
+                let right = source(env, n, 0x5555).key_by(|r: &Rec| r.0);
+                left.interval_join(&right)
+                    .between_millis(-50, 50)
+                    .process(|a: &Rec, b: &Rec, ctx: &mut IntervalJoinContext<'_, u64>| {
+                        ctx.collect(a.0 + b.0)
+                    })
+                    .for_each(|_| {});
+            }),
+        ),
+    ];
+    for (name, records, build) in &jobs {
+        for &p in &args.parallelism {
+            let mut rates: Vec<f64> = (0..args.runs.max(1))
+                .map(|_| run(name, p, *records, build))
+                .collect::<Result<_>>()?;
+            rates.sort_by(f64::total_cmp);
+            let median = rates[rates.len() / 2];
+            println!(
+                "| {name} | {p} | {records} | {:.0} | {:.0} |",
+                median,
+                median / p as f64
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! Interval join of two keyed streams (Flink's `KeyedStream.intervalJoin`).
+
+use crate::api::Template;
+use crate::api::connected::ConnectedStreams;
+use crate::api::datastream::SingleOutputStreamOperator;
+use crate::api::keyed::KeyedStream;
+use crate::context::RuntimeContext;
+use crate::error::{BoxError, FjordError, Result};
+use crate::functions::lifecycle_hooks;
+use crate::keygroup::KeyGroupRange;
+use crate::operators::output::{Lifecycle, Output, guard};
+use crate::operators::rolling::KeySelector;
+use crate::runtime::task::TwoInputOperator;
+use crate::state::KeyGroupedMap;
+use crate::timers::InternalTimerService;
+use crate::types::{Data, Key, MIN_WATERMARK, StreamRecord, Timestamp};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What a [`ProcessJoinFunction`] sees for a matching pair.
+pub struct IntervalJoinContext<'a, O> {
+    left: Timestamp,
+    right: Timestamp,
+    out: &'a mut dyn Output<O>,
+    error: Option<FjordError>,
+}
+
+impl<O> IntervalJoinContext<'_, O> {
+    /// The left element's timestamp.
+    pub fn left_timestamp(&self) -> Timestamp {
+        self.left
+    }
+    /// The right element's timestamp.
+    pub fn right_timestamp(&self) -> Timestamp {
+        self.right
+    }
+    /// Emits a result; its timestamp is the larger of the two elements' timestamps.
+    pub fn collect(&mut self, value: O) {
+        if self.error.is_none() {
+            let ts = self.left.max(self.right);
+            if let Err(e) = self.out.emit(StreamRecord::with_timestamp(value, ts)) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+/// Processes a matching pair of an interval join (Flink's `ProcessJoinFunction`).
+pub trait ProcessJoinFunction<A, B, O>: Send + 'static {
+    /// Called once for every pair within the bounds.
+    fn process_element(
+        &mut self,
+        left: &A,
+        right: &B,
+        ctx: &mut IntervalJoinContext<'_, O>,
+    ) -> Result<(), BoxError>;
+    lifecycle_hooks!();
+}
+
+impl<A, B, O, F: FnMut(&A, &B, &mut IntervalJoinContext<'_, O>) + Send + 'static>
+    ProcessJoinFunction<A, B, O> for F
+{
+    fn process_element(
+        &mut self,
+        left: &A,
+        right: &B,
+        ctx: &mut IntervalJoinContext<'_, O>,
+    ) -> Result<(), BoxError> {
+        self(left, right, ctx);
+        Ok(())
+    }
+}
+
+/// Two keyed streams to be joined on an interval: `a.interval_join(&b)`.
+pub struct IntervalJoin<A, B, K> {
+    left: KeyedStream<A, K>,
+    right: KeyedStream<B, K>,
+}
+
+/// An interval join with its bounds (Flink's `IntervalJoined`).
+pub struct IntervalJoined<A, B, K> {
+    join: IntervalJoin<A, B, K>,
+    lower: i64,
+    upper: i64,
+    lower_exclusive: bool,
+    upper_exclusive: bool,
+}
+
+impl<A: Data, K: Key> KeyedStream<A, K> {
+    /// Joins with another keyed stream on time intervals (Flink's `intervalJoin`): pairs
+    /// with `left.ts + lower <= right.ts <= left.ts + upper`.
+    pub fn interval_join<B: Data>(&self, other: &KeyedStream<B, K>) -> IntervalJoin<A, B, K> {
+        IntervalJoin {
+            left: self.clone(),
+            right: other.clone(),
+        }
+    }
+}
+
+fn signed_ms(d: Duration, negative: bool) -> i64 {
+    let m = d.as_millis() as i64;
+    if negative { -m } else { m }
+}
+
+impl<A: Data, B: Data, K: Key> IntervalJoin<A, B, K> {
+    /// The inclusive bounds, in milliseconds relative to the left element (negative allowed).
+    pub fn between_millis(self, lower: i64, upper: i64) -> IntervalJoined<A, B, K> {
+        IntervalJoined {
+            join: self,
+            lower,
+            upper,
+            lower_exclusive: false,
+            upper_exclusive: false,
+        }
+    }
+
+    /// The inclusive bounds as durations; `lower_negative` makes the lower bound `-lower`
+    /// (Flink's `between(Time.milliseconds(-2), Time.milliseconds(1))`).
+    pub fn between(
+        self,
+        lower: Duration,
+        lower_negative: bool,
+        upper: Duration,
+    ) -> IntervalJoined<A, B, K> {
+        self.between_millis(signed_ms(lower, lower_negative), upper.as_millis() as i64)
+    }
+}
+
+impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
+    /// Makes the lower bound exclusive.
+    pub fn lower_bound_exclusive(mut self) -> Self {
+        self.lower_exclusive = true;
+        self
+    }
+
+    /// Makes the upper bound exclusive.
+    pub fn upper_bound_exclusive(mut self) -> Self {
+        self.upper_exclusive = true;
+        self
+    }
+
+    /// Runs the join with a function called for every matching pair.
+    pub fn process<O: Data, F: ProcessJoinFunction<A, B, O> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<O> {
+        let lower = self.lower + i64::from(self.lower_exclusive);
+        let upper = self.upper - i64::from(self.upper_exclusive);
+        let (kl, kr) = (
+            self.join.left.key_selector(),
+            self.join.right.key_selector(),
+        );
+        let connected = ConnectedStreams {
+            first: self.join.left.stream(),
+            second: self.join.right.stream(),
+        };
+        let template = Template::new(f);
+        connected.two_input(
+            "IntervalJoin",
+            Box::new(move |ctx, out| {
+                if lower > upper {
+                    return Err(FjordError::InvalidGraph(format!(
+                        "interval join lower bound {lower} is greater than upper bound {upper}"
+                    )));
+                }
+                Ok(Box::new(IntervalJoinOp::new(
+                    ctx,
+                    template.instance(),
+                    kl.clone(),
+                    kr.clone(),
+                    lower,
+                    upper,
+                    out,
+                )))
+            }),
+        )
+    }
+}
+
+type Buffer<V> = BTreeMap<Timestamp, Vec<V>>;
+
+struct Buffers<A, B> {
+    left: Buffer<A>,
+    right: Buffer<B>,
+}
+
+/// Timer namespaces: which side's buffer a cleanup timer is for.
+const LEFT: u8 = 0;
+const RIGHT: u8 = 1;
+
+pub(crate) struct IntervalJoinOp<A, B, K, O, F> {
+    ctx: RuntimeContext,
+    f: F,
+    kl: KeySelector<A, K>,
+    kr: KeySelector<B, K>,
+    lower: i64,
+    upper: i64,
+    buffers: KeyGroupedMap<K, Buffers<A, B>>,
+    timers: InternalTimerService<K, u8>,
+    out: Box<dyn Output<O>>,
+}
+
+impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
+    IntervalJoinOp<A, B, K, O, F>
+{
+    fn new(
+        ctx: &RuntimeContext,
+        f: F,
+        kl: KeySelector<A, K>,
+        kr: KeySelector<B, K>,
+        lower: i64,
+        upper: i64,
+        out: Box<dyn Output<O>>,
+    ) -> Self {
+        let range =
+            KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
+        IntervalJoinOp {
+            ctx: ctx.clone(),
+            f,
+            kl,
+            kr,
+            lower,
+            upper,
+            buffers: KeyGroupedMap::new(range, ctx.max_parallelism),
+            timers: InternalTimerService::new(ctx),
+            out,
+        }
+    }
+
+    fn is_late(&self, ts: Timestamp) -> bool {
+        self.timers.watermark != MIN_WATERMARK && ts < self.timers.watermark
+    }
+
+    fn buffers(&mut self, key: &K) -> &mut Buffers<A, B> {
+        let group = self.buffers.group_mut(key);
+        if !group.contains_key(key) {
+            group.insert(
+                key.clone(),
+                Buffers {
+                    left: BTreeMap::new(),
+                    right: BTreeMap::new(),
+                },
+            );
+        }
+        group.get_mut(key).expect("inserted")
+    }
+
+    fn emit_pair(&mut self, left: &A, lts: Timestamp, right: &B, rts: Timestamp) -> Result<()> {
+        let mut jctx = IntervalJoinContext {
+            left: lts,
+            right: rts,
+            out: self.out.as_mut(),
+            error: None,
+        };
+        let f = &mut self.f;
+        guard(&self.ctx, || f.process_element(left, right, &mut jctx))?;
+        jctx.error.map_or(Ok(()), Err)
+    }
+}
+
+impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoInputOperator<A, B>
+    for IntervalJoinOp<A, B, K, O, F>
+{
+    fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
+        let ts = record
+            .timestamp
+            .ok_or_else(|| FjordError::MissingTimestamp {
+                operator: self.ctx.task_name.clone(),
+            })?;
+        if self.is_late(ts) {
+            return Ok(());
+        }
+        let key = (self.kl)(&record.value);
+        let (lower, upper) = (self.lower, self.upper);
+        let matches: Vec<(Timestamp, B)> = {
+            let b = self.buffers(&key);
+            b.left.entry(ts).or_default().push(record.value.clone());
+            b.right
+                .range(ts + lower..=ts + upper)
+                .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
+                .collect()
+        };
+        for (rts, r) in matches {
+            self.emit_pair(&record.value, ts, &r, rts)?;
+        }
+        let cleanup = if upper > 0 { ts + upper } else { ts };
+        self.timers.register_event_time(&key, &LEFT, cleanup);
+        Ok(())
+    }
+
+    fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
+        let ts = record
+            .timestamp
+            .ok_or_else(|| FjordError::MissingTimestamp {
+                operator: self.ctx.task_name.clone(),
+            })?;
+        if self.is_late(ts) {
+            return Ok(());
+        }
+        let key = (self.kr)(&record.value);
+        let (lower, upper) = (self.lower, self.upper);
+        let matches: Vec<(Timestamp, A)> = {
+            let b = self.buffers(&key);
+            b.right.entry(ts).or_default().push(record.value.clone());
+            b.left
+                .range(ts - upper..=ts - lower)
+                .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
+                .collect()
+        };
+        for (lts, l) in matches {
+            self.emit_pair(&l, lts, &record.value, ts)?;
+        }
+        let cleanup = if lower < 0 { ts - lower } else { ts };
+        self.timers.register_event_time(&key, &RIGHT, cleanup);
+        Ok(())
+    }
+}
+
+impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Lifecycle
+    for IntervalJoinOp<A, B, K, O, F>
+{
+    fn open(&mut self) -> Result<()> {
+        self.out.open()?;
+        let ctx = &self.ctx;
+        let f = &mut self.f;
+        guard(ctx, || f.open(ctx))
+    }
+    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.timers.watermark = watermark;
+        while let Some(t) = self.timers.event.pop_due(watermark) {
+            let (lower, upper) = (self.lower, self.upper);
+            let group = self.buffers.group_mut(&t.key);
+            if let Some(b) = group.get_mut(&t.key) {
+                if t.namespace == LEFT {
+                    let ts = if upper > 0 {
+                        t.timestamp - upper
+                    } else {
+                        t.timestamp
+                    };
+                    b.left.remove(&ts);
+                } else {
+                    let ts = if lower < 0 {
+                        t.timestamp + lower
+                    } else {
+                        t.timestamp
+                    };
+                    b.right.remove(&ts);
+                }
+                if b.left.is_empty() && b.right.is_empty() {
+                    group.remove(&t.key);
+                }
+            }
+        }
+        self.out.emit_watermark(watermark)
+    }
+    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.out.advance_processing_time(now)
+    }
+    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+        self.out.emit_watermark_status(idle)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.out.finish()
+    }
+    fn close(&mut self) -> Result<()> {
+        let f = &mut self.f;
+        let own = guard(&self.ctx, || f.close());
+        own.and(self.out.close())
+    }
+}
