@@ -85,3 +85,4 @@ pub fn read_output(path: &std::path::Path) -> std::io::Result<Vec<String>> {
     }
     Ok(lines)
 }
+pub mod count_with_timeout;
