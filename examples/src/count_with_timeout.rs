@@ -102,9 +102,10 @@ mod tests {
                 ("a".to_string(), 0),
                 ("b".to_string(), 10),
                 ("a".to_string(), 50),
-                ("a".to_string(), 140), // a's timer at 150 is pending, 100 was replaced
-                ("b".to_string(), 200), // watermark 199: a@150 fires (count 3), b@110 fires (count 1)
-                ("a".to_string(), 400), // watermark 399: b@300 fires (count 2)
+                ("a".to_string(), 140), // a's timers at 100 and 150 are stale now; 240 is live
+                ("b".to_string(), 200), // watermark 199: b@110 fires (b, 1)
+                ("c".to_string(), 300), // watermark 299: a@240 fires (a, 3)
+                ("a".to_string(), 400), // watermark 399: b@300 fires (b, 2)
             ])
             .assign_timestamps_and_watermarks(
                 WatermarkStrategy::for_punctuated(|e: &(String, i64), _| Some(e.1 - 1))
