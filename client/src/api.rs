@@ -1,0 +1,416 @@
+//! The request and response bodies of the JobManager REST API, shared by the server (in
+//! `fjord-worker`) and the [`Client`](crate::Client), so both stay in step.
+//!
+//! Every body is JSON with `snake_case` field names. Times are milliseconds since the Unix
+//! epoch. The OpenAPI document (`openapi.json` in this crate, served at `/v1/openapi.json`)
+//! describes the same shapes for other languages.
+
+use serde::{Deserialize, Serialize};
+
+/// The version prefix of every API path.
+pub const API_PREFIX: &str = "/v1";
+
+/// Paths of the API, relative to the server root, as the router declares them (`{name}` is a
+/// path parameter). The server's router is built from these and the OpenAPI test checks that
+/// each appears in the document.
+pub mod paths {
+    /// `GET`: liveness.
+    pub const HEALTHZ: &str = "/v1/healthz";
+    /// `GET`: readiness.
+    pub const READYZ: &str = "/v1/readyz";
+    /// `GET`: the effective configuration.
+    pub const CONFIG: &str = "/v1/config";
+    /// `GET`: this document.
+    pub const OPENAPI: &str = "/v1/openapi.json";
+    /// `GET`: the jobs of this JobManager.
+    pub const JOBS: &str = "/v1/jobs";
+    /// `GET`: one job with its vertices.
+    pub const JOB: &str = "/v1/jobs/{job_id}";
+    /// `POST`: cancel the job.
+    pub const CANCEL: &str = "/v1/jobs/{job_id}/cancel";
+    /// `GET`: checkpoint history.
+    pub const CHECKPOINTS: &str = "/v1/jobs/{job_id}/checkpoints";
+    /// `GET`: the latest completed checkpoint.
+    pub const LATEST_CHECKPOINT: &str = "/v1/jobs/{job_id}/checkpoints/latest";
+    /// `POST`: trigger a savepoint.
+    pub const SAVEPOINTS: &str = "/v1/jobs/{job_id}/savepoints";
+    /// `GET`: status of a savepoint trigger.
+    pub const SAVEPOINT: &str = "/v1/jobs/{job_id}/savepoints/{trigger_id}";
+    /// `POST`: stop the job with a savepoint.
+    pub const STOP: &str = "/v1/jobs/{job_id}/stop";
+    /// `POST`: rescale the job.
+    pub const RESCALE: &str = "/v1/jobs/{job_id}/rescale";
+    /// `POST`: delete a savepoint's files.
+    pub const DISPOSE_SAVEPOINT: &str = "/v1/savepoints/dispose";
+    /// `GET`: Prometheus metrics (text format), outside the versioned prefix by convention.
+    pub const METRICS: &str = "/metrics";
+}
+
+/// Error codes in [`ErrorBody::error`]: stable, machine-readable names.
+pub mod codes {
+    /// No route or no such job.
+    pub const NOT_FOUND: &str = "not_found";
+    /// No job with the given ID.
+    pub const JOB_NOT_FOUND: &str = "job_not_found";
+    /// No savepoint was ever triggered with this trigger ID on this JobManager.
+    pub const UNKNOWN_TRIGGER: &str = "unknown_trigger";
+    /// The request body or a parameter is malformed.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// The HTTP method is not allowed on this path.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// The JobManager has no job yet.
+    pub const NOT_READY: &str = "not_ready";
+    /// The feature is defined in the API but not available in this version.
+    pub const NOT_IMPLEMENTED: &str = "not_implemented";
+    /// The server failed unexpectedly.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// The body of every error response (4xx and 5xx).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code from [`codes`].
+    pub error: String,
+    /// What went wrong and what to do about it, for a person.
+    pub message: String,
+}
+
+/// `GET /v1/healthz` and `GET /v1/readyz` when the answer is yes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    /// `"ok"` for health, `"ready"` for readiness.
+    pub status: String,
+}
+
+/// The state of a job (Flink's job status names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    /// Built and about to be deployed.
+    Created,
+    /// Deployed and processing.
+    Running,
+    /// Cancel was requested; tasks are stopping.
+    Cancelling,
+    /// Cancelled (by the API or a signal); will not run again in this JobManager.
+    Canceled,
+    /// Every source ended and all records were processed.
+    Finished,
+    /// Failed; [`JobDetails::failure`] says why.
+    Failed,
+}
+
+impl JobState {
+    /// True when the job will not run again in this JobManager.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Canceled | Self::Finished | Self::Failed)
+    }
+
+    /// The state's name as in JSON (`RUNNING`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Running => "RUNNING",
+            Self::Cancelling => "CANCELLING",
+            Self::Canceled => "CANCELED",
+            Self::Finished => "FINISHED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    /// Every state, in lifecycle order (for metrics that export one series per state).
+    pub const ALL: [JobState; 6] = [
+        Self::Created,
+        Self::Running,
+        Self::Cancelling,
+        Self::Canceled,
+        Self::Finished,
+        Self::Failed,
+    ];
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One job in `GET /v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Job ID (a 32-digit hex string, stable for the life of the JobManager).
+    pub id: String,
+    /// Registered job name.
+    pub name: String,
+    /// Current state.
+    pub state: JobState,
+}
+
+/// `GET /v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobList {
+    /// The jobs; in application mode at most one.
+    pub jobs: Vec<JobSummary>,
+}
+
+/// `GET /v1/jobs/{job_id}`: the job with its vertices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDetails {
+    /// Job ID.
+    pub id: String,
+    /// Registered job name.
+    pub name: String,
+    /// The job's arguments.
+    pub args: Vec<String>,
+    /// Current state.
+    pub state: JobState,
+    /// Why the job failed (the root cause naming the operator and subtask), when `FAILED`.
+    pub failure: Option<String>,
+    /// When the job was submitted (ms since the epoch).
+    pub start_time_ms: i64,
+    /// When the job reached a terminal state (ms since the epoch).
+    pub end_time_ms: Option<i64>,
+    /// Milliseconds from start to end, or to now while running.
+    pub duration_ms: i64,
+    /// How many times the job restarted (always 0 until restart strategies land).
+    pub restarts: u32,
+    /// The chains of operators that run as tasks.
+    pub vertices: Vec<Vertex>,
+    /// The network edges between vertices.
+    pub edges: Vec<Edge>,
+}
+
+/// A vertex (task): a chain of operators with one parallelism.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vertex {
+    /// Index of the vertex in the job.
+    pub id: usize,
+    /// Flink-style chain name: operator names joined by ` -> `.
+    pub name: String,
+    /// Number of parallel subtasks.
+    pub parallelism: usize,
+    /// Number of key groups.
+    pub max_parallelism: usize,
+    /// Records that entered the chain's head, summed over subtasks.
+    pub records_in: u64,
+    /// Records the chain's last operator emitted, summed over subtasks.
+    pub records_out: u64,
+    /// The vertex's subtasks with their counts.
+    pub subtasks: Vec<SubtaskMetrics>,
+    /// The chained operators, head first, with their counts.
+    pub operators: Vec<OperatorMetrics>,
+}
+
+/// Records in and out of one subtask of a vertex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtaskMetrics {
+    /// Zero-based subtask index.
+    pub subtask: usize,
+    /// Records that entered the chain's head in this subtask.
+    pub records_in: u64,
+    /// Records the chain's last operator emitted in this subtask.
+    pub records_out: u64,
+}
+
+/// Records in and out of one operator of a chain, summed over its subtasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorMetrics {
+    /// Operator name.
+    pub name: String,
+    /// Records the operator received (0 for sources).
+    pub records_in: u64,
+    /// Records the operator emitted on its main output (0 for sinks).
+    pub records_out: u64,
+}
+
+/// A network edge between two vertices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edge {
+    /// Producing vertex.
+    pub source: usize,
+    /// Consuming vertex.
+    pub target: usize,
+    /// Partitioner: FORWARD, REBALANCE, HASH, BROADCAST, ...
+    pub partitioner: String,
+    /// The side output the edge carries, if any.
+    pub side_output: Option<String>,
+}
+
+/// `POST /v1/jobs/{job_id}/cancel`: the state after the request (`CANCELLING` while tasks stop,
+/// or the terminal state if the job had already ended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelResponse {
+    /// Job ID.
+    pub id: String,
+    /// State after the request.
+    pub state: JobState,
+}
+
+/// A completed checkpoint or savepoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// Checkpoint ID, increasing per job.
+    pub id: i64,
+    /// Where it is stored (a URL under the storage URL).
+    pub path: String,
+    /// When it completed (ms since the epoch).
+    pub completed_at_ms: i64,
+    /// Bytes written.
+    pub size_bytes: u64,
+    /// Milliseconds from trigger to completion.
+    pub duration_ms: u64,
+    /// True for a savepoint.
+    pub savepoint: bool,
+}
+
+/// `GET /v1/jobs/{job_id}/checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointHistory {
+    /// Completed checkpoints, newest first.
+    pub completed: Vec<CheckpointInfo>,
+    /// Number of failed checkpoints.
+    pub failed: u64,
+}
+
+/// `GET /v1/jobs/{job_id}/checkpoints/latest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestCheckpoint {
+    /// The latest completed checkpoint, `null` if none completed yet.
+    pub checkpoint: Option<CheckpointInfo>,
+}
+
+/// `POST /v1/jobs/{job_id}/savepoints` and `POST /v1/jobs/{job_id}/stop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointRequest {
+    /// Chosen by the caller (1 to 128 characters of `[A-Za-z0-9._-]`). Sending the same trigger
+    /// ID again returns the first request's savepoint instead of starting another, so a retry
+    /// after a lost answer is safe.
+    pub trigger_id: String,
+    /// Where to write the savepoint (a URL); `null` uses the configured savepoint directory.
+    #[serde(default)]
+    pub directory: Option<String>,
+}
+
+/// `POST /v1/jobs/{job_id}/savepoints` and `/stop` when accepted (HTTP 202).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointAccepted {
+    /// The trigger ID to poll with.
+    pub trigger_id: String,
+}
+
+/// Progress of a savepoint trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SavepointState {
+    /// Being written.
+    InProgress,
+    /// Written; `path` is set.
+    Completed,
+    /// Failed; `failure` is set. For stop-with-savepoint the job keeps running.
+    Failed,
+}
+
+/// `GET /v1/jobs/{job_id}/savepoints/{trigger_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointStatus {
+    /// The trigger ID.
+    pub trigger_id: String,
+    /// Progress.
+    pub state: SavepointState,
+    /// Location of the completed savepoint.
+    pub path: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+/// `POST /v1/jobs/{job_id}/rescale`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescaleRequest {
+    /// The new default parallelism (at least 1, at most the max parallelism).
+    pub parallelism: usize,
+}
+
+/// `POST /v1/savepoints/dispose`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisposeSavepointRequest {
+    /// The savepoint's path as reported when it completed.
+    pub path: String,
+}
+
+/// `GET /v1/config`: the JobManager's effective configuration (after flags, environment and
+/// config file), with credentials removed from URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// Version of the `fjord` binary.
+    pub version: String,
+    /// How the JobManager runs its job's subtasks: `"embedded"` (all in this process) for now.
+    pub execution: String,
+    /// REST port.
+    pub rest_port: u16,
+    /// RPC port (reserved for TaskManagers; not listened on yet).
+    pub rpc_port: u16,
+    /// Registered job name.
+    pub job_name: String,
+    /// The job's arguments.
+    pub job_args: Vec<String>,
+    /// Default parallelism, if set.
+    pub parallelism: Option<usize>,
+    /// Max parallelism, if set.
+    pub max_parallelism: Option<usize>,
+    /// Storage URL for checkpoints and savepoints, without credentials.
+    pub storage_url: Option<String>,
+    /// Checkpoint interval in ms, if set (not used yet).
+    pub checkpoint_interval_ms: Option<u64>,
+    /// Savepoint directory, if set (not used yet).
+    pub savepoint_dir: Option<String>,
+}
+
+/// Checks a caller-chosen trigger ID: 1 to 128 characters of `[A-Za-z0-9._-]`.
+///
+/// # Errors
+/// A message naming the rule the ID breaks.
+pub fn validate_trigger_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(format!(
+            "trigger_id must be 1 to 128 characters long, got {}",
+            id.len()
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "trigger_id may contain only letters, digits, '.', '_' and '-', found {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_states_serialize_as_flink_names() {
+        for state in JobState::ALL {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(serde_json::from_str::<JobState>(&json).unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn savepoint_request_directory_is_optional() {
+        let r: SavepointRequest = serde_json::from_str(r#"{"trigger_id":"a"}"#).unwrap();
+        assert_eq!(r.directory, None);
+    }
+
+    #[test]
+    fn trigger_ids_are_checked() {
+        assert!(validate_trigger_id("upgrade-7.gen_2").is_ok());
+        assert!(validate_trigger_id("").unwrap_err().contains("1 to 128"));
+        assert!(validate_trigger_id(&"x".repeat(129)).is_err());
+        assert!(validate_trigger_id("a/b").unwrap_err().contains("'/'"));
+    }
+}

@@ -1,0 +1,121 @@
+//! Protocol versions and the compatibility rule between a JobManager and a TaskManager.
+//!
+//! The rule: the major versions must be equal, and the TaskManager's minor version must be at
+//! least [`OLDEST_SUPPORTED_MINOR`]. Minor versions only add fields, messages and RPCs (which
+//! protobuf lets either side ignore), so a TaskManager with a newer minor version is accepted.
+
+use crate::ProtoError;
+use crate::v1::{ProtocolVersion, RegisterTaskManagerRequest};
+
+/// The control-protocol version this build speaks.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 0 };
+
+/// The oldest minor version (of [`PROTOCOL_VERSION`]'s major) this build still accepts.
+pub const OLDEST_SUPPORTED_MINOR: u32 = 0;
+
+fn show(v: &ProtocolVersion) -> String {
+    format!("{}.{}", v.major, v.minor)
+}
+
+/// Decides whether this JobManager (speaking `ours`, accepting minor versions from
+/// `oldest_minor`) may register the TaskManager of `request`.
+///
+/// # Errors
+/// [`ProtoError::IncompatibleVersion`] naming both versions and what to do, or
+/// [`ProtoError::MissingVersion`] when the request carries none.
+pub fn check_compatible(
+    ours: &ProtocolVersion,
+    oldest_minor: u32,
+    request: &RegisterTaskManagerRequest,
+) -> Result<(), ProtoError> {
+    let Some(theirs) = request.protocol_version.as_ref() else {
+        return Err(ProtoError::MissingVersion {
+            task_manager: request.task_manager_id.clone(),
+        });
+    };
+    if theirs.major == ours.major && theirs.minor >= oldest_minor {
+        return Ok(());
+    }
+    Err(ProtoError::IncompatibleVersion {
+        task_manager: request.task_manager_id.clone(),
+        binary_version: if request.binary_version.is_empty() {
+            "unknown version".into()
+        } else {
+            request.binary_version.clone()
+        },
+        theirs: show(theirs),
+        ours: show(ours),
+        accepted: format!("{}.{} to {}.x", ours.major, oldest_minor, ours.major),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(version: Option<(u32, u32)>) -> RegisterTaskManagerRequest {
+        RegisterTaskManagerRequest {
+            task_manager_id: "tm-1".into(),
+            protocol_version: version.map(|(major, minor)| ProtocolVersion { major, minor }),
+            binary_version: "0.9.0".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn compatibility_table() {
+        let ours = ProtocolVersion { major: 1, minor: 3 };
+        // (TaskManager version, oldest accepted minor, accepted?)
+        let cases = [
+            ((1, 3), 0, true),
+            ((1, 0), 0, true),
+            ((1, 7), 0, true),  // newer minor: only additions, accepted
+            ((1, 1), 2, false), // older than the oldest supported minor
+            ((1, 2), 2, true),
+            ((2, 0), 0, false),
+            ((0, 9), 0, false),
+        ];
+        for ((major, minor), oldest, ok) in cases {
+            let result = check_compatible(&ours, oldest, &request(Some((major, minor))));
+            assert_eq!(
+                result.is_ok(),
+                ok,
+                "{major}.{minor} with oldest {oldest}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_refusal_names_both_versions_and_the_fix() {
+        let err = check_compatible(
+            &PROTOCOL_VERSION,
+            OLDEST_SUPPORTED_MINOR,
+            &request(Some((2, 0))),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("'tm-1'"), "{err}");
+        assert!(err.contains("fjord 0.9.0"), "{err}");
+        assert!(err.contains("speaks control protocol 2.0"), "{err}");
+        assert!(
+            err.contains("this JobManager speaks 1.0 and accepts 1.0 to 1.x"),
+            "{err}"
+        );
+        assert!(err.contains("same image"), "{err}");
+    }
+
+    #[test]
+    fn a_registration_without_a_version_is_refused() {
+        let err = check_compatible(&PROTOCOL_VERSION, OLDEST_SUPPORTED_MINOR, &request(None))
+            .unwrap_err();
+        assert!(matches!(err, ProtoError::MissingVersion { .. }));
+        assert!(err.to_string().contains("no protocol version"));
+    }
+
+    #[test]
+    fn this_build_accepts_itself() {
+        let mut r = request(Some((PROTOCOL_VERSION.major, PROTOCOL_VERSION.minor)));
+        r.binary_version = env!("CARGO_PKG_VERSION").into();
+        assert!(check_compatible(&PROTOCOL_VERSION, OLDEST_SUPPORTED_MINOR, &r).is_ok());
+    }
+}
