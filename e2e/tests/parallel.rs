@@ -30,7 +30,7 @@ async fn two_clusters_started_at_once_share_nothing() -> anyhow::Result<()> {
     let b = b.join().expect("thread b")?;
 
     let (pa, pb) = (ports(&a)?, ports(&b)?);
-    assert_eq!(pa.len(), 7, "{pa:?}");
+    assert_eq!(pa.len(), 8, "{pa:?}");
     assert!(pa.is_disjoint(&pb), "{pa:?} vs {pb:?}");
     assert_ne!(a.pod_ip_block(), b.pod_ip_block());
     assert_ne!(a.setting("FJORD_APISERVER")?, b.setting("FJORD_APISERVER")?);

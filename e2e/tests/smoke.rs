@@ -180,6 +180,11 @@ async fn deployment_runs_as_processes_and_answers_on_its_service_name() -> anyho
             .join("agent/logs/default_echo-client_short-name.log"),
     )?;
     assert!(answer.contains("hello from echo-"), "{answer}");
+    // The same output through the API server's log proxy (kubectl logs → the agent's kubelet API).
+    let logs = kubectl(&["logs", "echo-client", "-c", "short-name"])?;
+    assert_eq!(logs, answer);
+    let served = kubectl(&["logs", "deployment/echo", "--tail=1"])?;
+    assert!(served.starts_with("echo: listening on "), "{served}");
 
     // Delete: Pods go away through the graceful path and their processes end.
     kubectl(&[

@@ -83,6 +83,7 @@ export FJORD_E2E_RUN_ID="$run_id"   # inherited by every process; down.sh sweeps
 etcd_port=$(fjord_alloc_port "$run"); etcd_peer_port=$(fjord_alloc_port "$run")
 api_port=$(fjord_alloc_port "$run"); cm_port=$(fjord_alloc_port "$run"); sched_port=$(fjord_alloc_port "$run")
 minio_port=$(fjord_alloc_port "$run"); minio_console_port=$(fjord_alloc_port "$run")
+kubelet_port=$(fjord_alloc_port "$run")
 ipblock=$(fjord_alloc_ipblock "$run")
 cat >"$run/ports.env" <<PORTS
 ETCD_PORT=$etcd_port
@@ -92,6 +93,7 @@ CONTROLLER_MANAGER_PORT=$cm_port
 SCHEDULER_PORT=$sched_port
 MINIO_PORT=$minio_port
 MINIO_CONSOLE_PORT=$minio_console_port
+KUBELET_PORT=$kubelet_port
 POD_IP_BLOCK=127.42.$ipblock
 PORTS
 
@@ -119,6 +121,12 @@ sign admin "/O=system:masters/CN=fjord-admin" \
 "basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
+# The node agent's kubelet API (container logs for kubectl logs) on the nodes' address.
+sign kubelet "/CN=fjord-node-agent" \
+"basicConstraints=CA:FALSE
+keyUsage=digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.42.$ipblock.1"
 gen_key "$pki/sa.key"
 openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 
@@ -191,6 +199,8 @@ start kube-apiserver "$apiserver_bin" \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-cluster-ip-range "$service_cidr" \
   --authorization-mode RBAC --allow-privileged=true \
+  --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
+  --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" \
   --endpoint-reconciler-type none \
   --profiling=false --v=1
 
@@ -216,7 +226,8 @@ images="$run/images.yaml"
 if [[ -n "${FJORD_IMAGE_MAP:-}" ]]; then cp "$FJORD_IMAGE_MAP" "$images"; else echo "images: {}" >"$images"; fi
 start node-agent "$agent_bin" \
   --kubeconfig "$kubeconfig" --nodes "${FJORD_NODES:-2}" --ip-block "127.42.$ipblock" \
-  --root "$run/agent" --image-map "$images" --apiserver-port "$api_port"
+  --root "$run/agent" --image-map "$images" --apiserver-port "$api_port" \
+  --kubelet-port "$kubelet_port" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key"
 
 # --- watchdog: if the owning test process dies without stopping us (SIGKILL), stop everything ---
 if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]]; then

@@ -28,6 +28,15 @@ pub struct Cli {
     /// Port of the API server on 127.0.0.1, given to pods as KUBERNETES_SERVICE_HOST/PORT.
     #[arg(long)]
     pub apiserver_port: u16,
+    /// Port for the kubelet API (container logs) on the nodes' address; 0 = do not serve.
+    #[arg(long, default_value_t = 0)]
+    pub kubelet_port: u16,
+    /// Serving certificate (PEM) of the kubelet API.
+    #[arg(long, requires = "kubelet_key")]
+    pub kubelet_cert: Option<PathBuf>,
+    /// Private key (PEM) of the kubelet API.
+    #[arg(long, requires = "kubelet_cert")]
+    pub kubelet_key: Option<PathBuf>,
     /// CPU capacity each Node reports.
     #[arg(long, default_value = "16")]
     pub node_cpu: String,

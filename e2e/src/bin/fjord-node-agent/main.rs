@@ -15,6 +15,7 @@
 //! - `resolver`: per-Pod `/etc/hosts` files that map Service names to ready Pod addresses.
 //! - `container`: one container's process and restart bookkeeping.
 //! - `status`: PodStatus from the containers' state.
+//! - `kubelet_api`: the `/containerLogs` endpoint behind `kubectl logs`.
 //! - `pod`: one Pod's lifecycle (prepare, run, probe, restart, terminate, finalize).
 //! - `node`: Node registration, status and Lease heartbeats.
 //! - `manager`: watches Pods per node and owns the pod tasks; shutdown.
@@ -24,6 +25,7 @@ mod container;
 mod env;
 mod images;
 mod ipam;
+mod kubelet_api;
 mod launch;
 mod manager;
 mod node;

@@ -50,6 +50,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         node_memory: cli.node_memory.clone(),
     });
     tokio::spawn(resolver.run(client.clone()));
+    if let (true, Some(cert), Some(key)) =
+        (cli.kubelet_port != 0, &cli.kubelet_cert, &cli.kubelet_key)
+    {
+        let addr = std::net::SocketAddr::new(host_ip.into(), cli.kubelet_port);
+        let (cert, key, logs) = (cert.clone(), key.clone(), cli.root.join("logs"));
+        tokio::spawn(async move {
+            if let Err(e) = crate::kubelet_api::serve(addr, cert, key, logs).await {
+                tracing::error!(error = %format!("{e:#}"), "kubelet API stopped; kubectl logs will not work");
+            }
+        });
+    }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let tasks: Tasks = Arc::new(Mutex::new(JoinSet::new()));
@@ -59,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ip: host_ip,
             cpu: cli.node_cpu.clone(),
             memory: cli.node_memory.clone(),
+            kubelet_port: cli.kubelet_port,
             since: crate::container::now_time(),
         };
         let uid = node::register(&client, &info).await?;

@@ -30,6 +30,8 @@ pub struct NodeInfo {
     pub cpu: String,
     /// Memory capacity.
     pub memory: String,
+    /// Port of the kubelet API (0: none).
+    pub kubelet_port: u16,
     /// When the agent registered the node: the conditions' stable `lastTransitionTime`.
     pub since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
 }
@@ -51,7 +53,7 @@ fn status(info: &NodeInfo) -> serde_json::Value {
             cond("PIDPressure", "False", "KubeletHasSufficientPID", "test node"),
         ],
         "addresses": [{"type": "InternalIP", "address": info.ip.to_string()}, {"type": "Hostname", "address": info.name}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": info.kubelet_port}},
         "nodeInfo": {
             "machineID": info.name, "systemUUID": info.name, "bootID": "fjord-test",
             "kernelVersion": "", "osImage": "fjord-node-agent (processes on the host)",
