@@ -1,5 +1,7 @@
 //! Window join and co-group.
 
+#![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
+
 use crate::api::datastream::{DataStream, SingleOutputStreamOperator};
 use crate::types::{Data, Key};
 use crate::windows::{Window, WindowAssigner, WindowContext};

@@ -1,6 +1,8 @@
 //! `KeyedProcessFunction`: per-key processing with keyed state and timers (Flink's
 //! `KeyedProcessFunction` and `KeyedProcessOperator`).
 
+#![allow(clippy::collapsible_if, clippy::too_many_arguments)]
+
 use crate::api::side_output::OutputTag;
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};

@@ -5,6 +5,8 @@
 //! and always reads and writes the state of the *current* key — the key of the record or
 //! timer being processed — and, inside windows, of the current window.
 
+#![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
+
 use crate::error::{FjordError, Result};
 use crate::functions::AggregateFunction;
 use crate::keygroup::{KeyGroupRange, StableHasher, assign_to_key_group};
@@ -97,7 +99,7 @@ impl KeyedStateHandle {
         inner.backend.set_current_key(&inner.key_buf, kg);
         if let Some(n) = inner.cleanup_every {
             inner.accesses = inner.accesses.wrapping_add(1);
-            if inner.accesses % n == 0 {
+            if inner.accesses.is_multiple_of(n) {
                 let now = inner.clock.now();
                 inner.backend.cleanup_step(now);
             }
@@ -105,17 +107,20 @@ impl KeyedStateHandle {
     }
 
     /// Sets the current key from its serialized form and key group.
+    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn set_current_key_bytes(&self, key: &[u8], key_group: usize) {
         self.inner.lock().backend.set_current_key(key, key_group);
     }
 
     /// Sets the namespace (the window) that following accesses are scoped to.
+    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn set_namespace<N: Serialize + ?Sized>(&self, namespace: &N) {
         let mut g = self.inner.lock();
         encode(namespace, &mut g.namespace);
     }
 
     /// Back to the namespace of per-key state.
+    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn clear_namespace(&self) {
         self.inner.lock().namespace.clear();
     }
@@ -149,6 +154,7 @@ impl KeyedStateHandle {
     }
 
     /// Every key (serialized, with its key group) with a value in `state` outside windows.
+    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn keys_of(&self, state: StateId) -> Vec<(Vec<u8>, usize)> {
         self.inner.lock().backend.keys(state, &[])
     }

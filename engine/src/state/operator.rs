@@ -7,6 +7,8 @@
 //! new instance a contiguous, nearly equal share; *union* hands every new instance all
 //! elements. Broadcast state is a map that is identical on every instance.
 
+#![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
+
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::keygroup::StableHasher;
@@ -68,6 +70,7 @@ impl<K, V> Clone for BroadcastState<K, V> {
 }
 
 impl<K: Key, V: Data> BroadcastState<K, V> {
+    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn new() -> Self {
         BroadcastState {
             map: Arc::new(Mutex::new(FastMap::default())),

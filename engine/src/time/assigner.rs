@@ -1,6 +1,8 @@
 //! The operator that assigns timestamps and generates watermarks (Flink's
 //! `TimestampsAndWatermarksOperator`).
 
+#![allow(clippy::collapsible_if, clippy::too_many_arguments)]
+
 use crate::context::RuntimeContext;
 use crate::error::Result;
 use crate::operators::output::{Lifecycle, Output};

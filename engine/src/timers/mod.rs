@@ -122,11 +122,13 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
     }
 
     /// Number of live timers.
+    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn len(&self) -> usize {
         self.live.len()
     }
 
     /// The live timers of one key group, serialized (for snapshots).
+    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn snapshot_key_group(&self, key_group: usize, max_parallelism: usize) -> Vec<u8>
     where
         K: Serialize,

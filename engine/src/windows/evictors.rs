@@ -1,6 +1,8 @@
 //! Evictors: remove elements from a window before and/or after its function runs (Flink's
 //! `Evictor`s). A window with an evictor keeps all its elements.
 
+#![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
+
 use crate::types::{StreamRecord, Timestamp};
 use crate::windows::window::Window;
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! elements to windows, asks the trigger, evaluates the window function, handles allowed
 //! lateness, late data and window merging.
 
+#![allow(clippy::collapsible_if, clippy::too_many_arguments)]
+
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::KeyGroupRange;
