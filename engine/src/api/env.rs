@@ -4,6 +4,7 @@ use crate::api::datastream::SingleOutputStreamOperator;
 use crate::error::{FjordError, Result};
 use crate::graph::{ChainingStrategy, InEdge, NodeId, NodeKind, StreamGraph, StreamNode};
 use crate::metrics::MetricRegistry;
+use crate::runtime::io_metrics::IoMetrics;
 use crate::operators::output::unerase;
 use crate::runtime::channel::CancelFlag;
 use crate::runtime::jobgraph::{GraphSettings, JobGraph, JobPlan};
@@ -323,6 +324,7 @@ impl StreamExecutionEnvironment {
             clock: config.clock.clone(),
             metrics: MetricRegistry::default(),
             watermark_interval: config.auto_watermark_interval.as_millis() as i64,
+            io: IoMetrics::default(),
         }
     }
 
@@ -339,13 +341,20 @@ impl StreamExecutionEnvironment {
     pub fn execute_async(&self, job_name: &str) -> Result<JobClient> {
         let job = self.job_graph()?;
         let settings = self.run_settings(job_name);
+        let io = settings.io.clone();
+        let metrics = settings.metrics.clone();
         let cancel = CancelFlag::default();
         let flag = cancel.clone();
         let handle = std::thread::Builder::new()
             .name(format!("job {job_name}"))
             .spawn(move || minicluster::execute(&job, &settings, &flag))
             .map_err(|e| FjordError::io("cannot start the job thread", e))?;
-        Ok(JobClient { cancel, handle })
+        Ok(JobClient {
+            cancel,
+            handle,
+            io,
+            metrics,
+        })
     }
 }
 
@@ -353,6 +362,8 @@ impl StreamExecutionEnvironment {
 pub struct JobClient {
     cancel: CancelFlag,
     handle: JoinHandle<Result<JobExecutionResult>>,
+    io: IoMetrics,
+    metrics: MetricRegistry,
 }
 
 impl JobClient {
@@ -365,6 +376,17 @@ impl JobClient {
     pub fn canceller(&self) -> impl Fn() + Send + Sync + 'static {
         let flag = self.cancel.clone();
         move || flag.cancel()
+    }
+
+    /// Records in and out of every operator subtask, live while the job runs (empty until
+    /// its tasks are deployed). Keep the returned handle to read the counts after `wait`.
+    pub fn io_metrics(&self) -> IoMetrics {
+        self.io.clone()
+    }
+
+    /// The job's counters (user and operator counters), live while the job runs.
+    pub fn metrics(&self) -> MetricRegistry {
+        self.metrics.clone()
     }
 
     /// True once the job ended.

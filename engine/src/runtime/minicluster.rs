@@ -7,6 +7,7 @@ use crate::graph::{NodeId, NodeKind};
 use crate::metrics::MetricRegistry;
 use crate::operators::output::{AnyOutput, SideOutputs};
 use crate::runtime::channel::{CancelFlag, ChannelSender, channel};
+use crate::runtime::io_metrics::{IoCounter, IoMetrics};
 use crate::runtime::jobgraph::JobGraph;
 use crate::runtime::partitioner::pointwise_targets;
 use crate::runtime::task::{InputChannel, SourceRunner, TaskHead, run_input_task};
@@ -31,6 +32,8 @@ pub(crate) struct RunSettings {
     pub(crate) metrics: MetricRegistry,
     /// Milliseconds between periodic watermarks; 0 disables them.
     pub(crate) watermark_interval: i64,
+    /// Records in and out per operator subtask, readable while the job runs.
+    pub(crate) io: IoMetrics,
 }
 
 /// What a finished job reports.
@@ -81,8 +84,21 @@ impl Wiring<'_> {
         }
     }
 
+    /// The (records in, records out) counters of `node`'s subtask.
+    fn io(&self, node: NodeId, subtask: usize) -> (IoCounter, IoCounter) {
+        let (vertex, position) = self
+            .job
+            .vertices
+            .iter()
+            .enumerate()
+            .find_map(|(v, vx)| vx.nodes.iter().position(|&n| n == node).map(|p| (v, p)))
+            .unwrap_or((usize::MAX, 0));
+        let name = &self.job.stream.nodes[node].name;
+        self.settings.io.counters(vertex, position, name, subtask)
+    }
+
     /// The output of `node` (its main output, or one side output) for one subtask: chained
-    /// operators and network writers, fanned out.
+    /// operators and network writers, fanned out. The main output counts the records emitted.
     fn output(&mut self, node: NodeId, side: Option<&str>, subtask: usize) -> Result<AnyOutput> {
         let job = self.job;
         let stream_node = &job.stream.nodes[node];
@@ -115,7 +131,11 @@ impl Wiring<'_> {
                 )?);
             }
         }
-        ty.fan_out(outputs)
+        let out = ty.fan_out(outputs)?;
+        match side {
+            None => ty.counted(out, self.io(node, subtask).1),
+            Some(_) => Ok(out),
+        }
     }
 
     fn side_outputs(&mut self, node: NodeId, subtask: usize) -> Result<SideOutputs> {
@@ -129,14 +149,19 @@ impl Wiring<'_> {
 
     /// A one-input operator with everything after it in the chain.
     fn operator(&mut self, node: NodeId, subtask: usize) -> Result<AnyOutput> {
-        let NodeKind::OneInput { factory, .. } = self.job.stream.nodes[node].kind.clone() else {
+        let NodeKind::OneInput {
+            factory,
+            input_type,
+        } = self.job.stream.nodes[node].kind.clone()
+        else {
             return Err(FjordError::Internal(
                 "only one-input operators can be chained".into(),
             ));
         };
         let main = self.output(node, None, subtask)?;
         let sides = self.side_outputs(node, subtask)?;
-        factory(&self.context(node, subtask), main, sides)
+        let operator = factory(&self.context(node, subtask), main, sides)?;
+        input_type.counted(operator, self.io(node, subtask).0)
     }
 
     fn task(
@@ -165,7 +190,10 @@ impl Wiring<'_> {
             NodeKind::TwoInput { factory } => {
                 let main = self.output(head, None, subtask)?;
                 let sides = self.side_outputs(head, subtask)?;
-                Runnable::Input(factory(&ctx, main, sides)?, inputs, self.services.clone())
+                let (records_in, _) = self.io(head, subtask);
+                let mut task_head = factory(&ctx, main, sides)?;
+                task_head.count_records_in(records_in);
+                Runnable::Input(task_head, inputs, self.services.clone())
             }
         })
     }

@@ -3,6 +3,7 @@
 use crate::error::{FjordError, Result};
 use crate::operators::output::{AnyOutput, Discard, FanOut, Output, SideOutput, TypedSide, erase, unerase};
 use crate::runtime::channel::ChannelSender;
+use crate::runtime::io_metrics::{Counted, IoCounter};
 use crate::runtime::partitioner::{PartitionSpec, Partitioner};
 use crate::runtime::task::{OneInputHead, TaskHead};
 use crate::runtime::writer::RecordWriter;
@@ -28,6 +29,8 @@ pub(crate) trait StreamType: Send + Sync {
     fn head(&self, operator: AnyOutput) -> Result<Box<dyn TaskHead>>;
     /// Wraps an output as a side output.
     fn side(&self, output: AnyOutput) -> Result<Box<dyn SideOutput>>;
+    /// Wraps an output so it counts the records pushed into it.
+    fn counted(&self, output: AnyOutput, counter: IoCounter) -> Result<AnyOutput>;
 }
 
 /// The [`StreamType`] of records of type `T`.
@@ -75,5 +78,12 @@ impl<T: Data> StreamType for TypeOps<T> {
 
     fn side(&self, output: AnyOutput) -> Result<Box<dyn SideOutput>> {
         Ok(Box::new(TypedSide { output: unerase::<T>(output, "side output")? }))
+    }
+
+    fn counted(&self, output: AnyOutput, counter: IoCounter) -> Result<AnyOutput> {
+        Ok(erase::<T>(Box::new(Counted {
+            inner: unerase::<T>(output, "counted output")?,
+            counter,
+        })))
     }
 }

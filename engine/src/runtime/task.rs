@@ -4,6 +4,7 @@ use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result};
 use crate::operators::output::{Lifecycle, Output, guard};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, Event};
+use crate::runtime::io_metrics::IoCounter;
 use crate::sources::{SourceOutput, SourceReader, SourceStatus, source_failure};
 use crate::types::{MAX_WATERMARK, MIN_WATERMARK, StreamRecord, Timestamp};
 use crossbeam_channel::{Receiver, Select};
@@ -20,6 +21,9 @@ pub(crate) trait TaskHead: Send {
     fn process_watermark_status(&mut self, input: usize, idle: bool) -> Result<()>;
     /// The whole chain, for open / flush / finish / close.
     fn lifecycle(&mut self) -> &mut dyn Lifecycle;
+    /// Heads that are not a counted operator (two-input heads) count the records they
+    /// receive into `counter`; the default ignores it.
+    fn count_records_in(&mut self, _counter: IoCounter) {}
 }
 
 /// Head of a chain that starts with a one-input operator.
@@ -66,6 +70,7 @@ pub(crate) struct TwoInputHead<A, B> {
     pub(crate) watermarks: [Timestamp; 2],
     pub(crate) idle: [bool; 2],
     pub(crate) current: Timestamp,
+    pub(crate) records_in: Option<IoCounter>,
 }
 
 impl<A, B> TwoInputHead<A, B> {
@@ -75,6 +80,7 @@ impl<A, B> TwoInputHead<A, B> {
             watermarks: [MIN_WATERMARK; 2],
             idle: [false; 2],
             current: MIN_WATERMARK,
+            records_in: None,
         }
     }
 
@@ -105,14 +111,26 @@ fn downcast_batch<T: 'static>(batch: Box<dyn Any + Send>) -> Result<Vec<StreamRe
 impl<A: Send + 'static, B: Send + 'static> TaskHead for TwoInputHead<A, B> {
     fn process_batch(&mut self, input: usize, batch: Box<dyn Any + Send>) -> Result<()> {
         if input == 0 {
-            downcast_batch::<A>(batch)?
+            let batch = downcast_batch::<A>(batch)?;
+            if let Some(c) = &self.records_in {
+                c.add(batch.len() as u64);
+            }
+            batch
                 .into_iter()
                 .try_for_each(|r| self.operator.process1(r))
         } else {
-            downcast_batch::<B>(batch)?
+            let batch = downcast_batch::<B>(batch)?;
+            if let Some(c) = &self.records_in {
+                c.add(batch.len() as u64);
+            }
+            batch
                 .into_iter()
                 .try_for_each(|r| self.operator.process2(r))
         }
+    }
+
+    fn count_records_in(&mut self, counter: IoCounter) {
+        self.records_in = Some(counter);
     }
 
     fn process_watermark(&mut self, input: usize, watermark: Timestamp) -> Result<()> {
