@@ -72,7 +72,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
                     key.clone(),
                     out,
                     sides,
-                )))
+                )?))
             }),
         )
     }
@@ -98,7 +98,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
                     template.instance(),
                     key.clone(),
                     out,
-                )))
+                )?))
             }),
         )
     }

@@ -9,7 +9,10 @@ use crate::functions::ReduceFunction;
 use crate::keygroup::KeyGroupRange;
 use crate::operators::output::{Lifecycle, Output, guard};
 use crate::operators::basic::forwarding_lifecycle;
+use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::state::KeyGroupedMap;
+use crate::types::Data;
+use parking_lot::Mutex;
 use crate::types::{Key, StreamRecord, Timestamp};
 use std::sync::Arc;
 
@@ -21,14 +24,44 @@ pub(crate) struct RollingReduceOp<T, K, F> {
     pub(crate) ctx: RuntimeContext,
     pub(crate) f: F,
     pub(crate) key: KeySelector<T, K>,
-    pub(crate) state: KeyGroupedMap<K, Option<T>>,
+    pub(crate) state: Arc<Mutex<KeyGroupedMap<K, Option<T>>>>,
     pub(crate) out: Box<dyn Output<T>>,
 }
 
 impl<T, K: Key, F> RollingReduceOp<T, K, F> {
-    pub(crate) fn new(ctx: &RuntimeContext, f: F, key: KeySelector<T, K>, out: Box<dyn Output<T>>) -> Self {
+    pub(crate) fn new(
+        ctx: &RuntimeContext,
+        f: F,
+        key: KeySelector<T, K>,
+        out: Box<dyn Output<T>>,
+    ) -> Result<Self>
+    where
+        T: Data,
+    {
         let range = KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
-        RollingReduceOp { ctx: ctx.clone(), f, key, state: KeyGroupedMap::new(range, ctx.max_parallelism), out }
+        let mut map = KeyGroupedMap::new(range, ctx.max_parallelism);
+        let operator = ctx.operator_key();
+        if let Some(restored) = ctx.services.checkpointing.restored(&operator)? {
+            for (kg, bytes) in &restored.keyed {
+                map.restore_group(*kg, bytes)?;
+            }
+        }
+        let state = Arc::new(Mutex::new(map));
+        ctx.services.checkpointing.register(operator, Box::new(MapParticipant { map: state.clone() }));
+        Ok(RollingReduceOp { ctx: ctx.clone(), f, key, state, out })
+    }
+}
+
+/// Snapshots a key-grouped map key group by key group.
+struct MapParticipant<K, V> {
+    map: Arc<Mutex<KeyGroupedMap<K, V>>>,
+}
+
+impl<K: Key, V: Data> CheckpointParticipant for MapParticipant<K, V> {
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
+        let map = self.map.lock();
+        let keyed = map.range().iter().map(|kg| Ok((kg, map.snapshot_group(kg)?))).collect::<Result<Vec<_>>>()?;
+        Ok(OperatorState { keyed, operator: None })
     }
 }
 
@@ -38,7 +71,8 @@ impl<T: Clone + Send + 'static, K: Key, F: ReduceFunction<T>> Output<T> for Roll
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         let key = (self.key)(&record.value);
-        let group = self.state.group_mut(&key);
+        let mut state = self.state.lock();
+        let group = state.group_mut(&key);
         let result = match group.get_mut(&key) {
             Some(slot) => {
                 let acc = slot.take().expect("aggregate present");
@@ -52,6 +86,7 @@ impl<T: Clone + Send + 'static, K: Key, F: ReduceFunction<T>> Output<T> for Roll
                 record.value
             }
         };
+        drop(state);
         self.out.emit(StreamRecord { value: result, timestamp: record.timestamp })
     }
 }

@@ -37,6 +37,8 @@ pub struct SnapshotStore {
     url: String,
     store: Arc<dyn ObjectStore>,
     root: ObjectPath,
+    /// For `file://` stores: the directory, so emptied directories can be removed too.
+    local: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SnapshotStore {
@@ -99,11 +101,16 @@ impl SnapshotStore {
                 std::fs::create_dir_all(rest).map_err(|e| bad(&format!("cannot create directory {rest}: {e}")))?;
                 let store = object_store::local::LocalFileSystem::new_with_prefix(rest)
                     .map_err(|e| bad(&explain(&e)))?;
-                Ok(SnapshotStore { url: url.to_string(), store: Arc::new(store), root: ObjectPath::default() })
+                Ok(SnapshotStore {
+                    url: url.to_string(),
+                    store: Arc::new(store),
+                    root: ObjectPath::default(),
+                    local: Some(std::path::PathBuf::from(rest)),
+                })
             }
             "memory" => {
                 let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                Ok(SnapshotStore { url: url.to_string(), store: memory_store(name), root: ObjectPath::from(prefix) })
+                Ok(SnapshotStore { url: url.to_string(), store: memory_store(name), root: ObjectPath::from(prefix), local: None })
             }
             "s3" => Self::open_s3(url, rest, options),
             other => Err(bad(&format!("unsupported scheme '{other}'; use file://, s3:// or memory://"))),
@@ -132,7 +139,7 @@ impl SnapshotStore {
         let path_style = options.get("s3.path-style-access", &[]).map(|v| v != "false").unwrap_or(true);
         builder = builder.with_virtual_hosted_style_request(!path_style);
         let store = builder.build().map_err(|e| storage_error(url, "open", explain(&e)))?;
-        Ok(SnapshotStore { url: url.to_string(), store: Arc::new(store), root: ObjectPath::from(prefix) })
+        Ok(SnapshotStore { url: url.to_string(), store: Arc::new(store), root: ObjectPath::from(prefix), local: None })
     }
 
     #[cfg(not(feature = "s3"))]
@@ -151,6 +158,7 @@ impl SnapshotStore {
             url: format!("{}/{}", self.url.trim_end_matches('/'), dir.trim_matches('/')),
             store: self.store.clone(),
             root: self.path(dir),
+            local: self.local.as_ref().map(|l| l.join(dir.trim_matches('/'))),
         }
     }
 
@@ -206,6 +214,13 @@ impl SnapshotStore {
             match self.store.delete(&self.path(p)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.err("delete", p, e)),
+            }
+        }
+        if let Some(local) = &self.local {
+            // Object stores have no directories; a file system keeps the empty ones.
+            let dir = local.join(prefix.trim_matches('/'));
+            if dir.is_dir() {
+                let _ = std::fs::remove_dir_all(&dir);
             }
         }
         Ok(paths.len())
