@@ -24,6 +24,8 @@ pub(crate) struct TaskServices {
     pub(crate) metrics: MetricRegistry,
     /// Milliseconds between periodic watermarks; 0 disables them.
     pub(crate) watermark_interval: i64,
+    /// The checkpoint participants of the task and the state it was restored from.
+    pub(crate) checkpointing: crate::checkpoint::participant::TaskCheckpointing,
 }
 
 impl Default for TaskServices {
@@ -33,6 +35,7 @@ impl Default for TaskServices {
             wakeups: WakeupSchedule::default(),
             metrics: MetricRegistry::default(),
             watermark_interval: 200,
+            checkpointing: Default::default(),
         }
     }
 }
@@ -68,6 +71,10 @@ pub struct RuntimeContext {
     pub attempt_number: u32,
     pub(crate) services: TaskServices,
     pub(crate) keyed: Option<crate::state::KeyedStateHandle>,
+    /// The operator's id in snapshots: its uid, or one derived from its position.
+    pub(crate) operator_id: String,
+    /// Whether `operator_id` is a user-given uid.
+    pub(crate) has_uid: bool,
 }
 
 impl fmt::Debug for RuntimeContext {
@@ -178,17 +185,44 @@ impl RuntimeContext {
         MapState::new(self.keyed_state()?, descriptor)
     }
 
-    /// The same context with a fresh keyed state backend for this subtask's key groups.
-    pub(crate) fn with_keyed_state(&self) -> RuntimeContext {
+    /// The identity of this operator subtask in checkpoints.
+    pub(crate) fn operator_key(&self) -> crate::checkpoint::participant::OperatorKey {
+        crate::checkpoint::participant::OperatorKey {
+            id: self.operator_id.clone(),
+            name: self.task_name.clone(),
+            has_uid: self.has_uid,
+            subtask: self.subtask_index,
+            parallelism: self.parallelism,
+            max_parallelism: self.max_parallelism,
+        }
+    }
+
+    /// The same context with a fresh keyed state backend for this subtask's key groups,
+    /// restored from the job's snapshot if there is one and registered for checkpoints.
+    ///
+    /// # Errors
+    /// Restored state that cannot be read.
+    pub(crate) fn with_keyed_state(&self) -> Result<RuntimeContext> {
         let mut ctx = self.clone();
         let range =
             KeyGroupRange::for_subtask(self.max_parallelism, self.parallelism, self.subtask_index);
-        ctx.keyed = Some(KeyedStateHandle::new_heap(
-            range,
-            self.max_parallelism,
-            self.services.clock.clone(),
-        ));
-        ctx
+        let handle =
+            KeyedStateHandle::new_heap(range, self.max_parallelism, self.services.clock.clone());
+        let key = self.operator_key();
+        if let Some(restored) = self.services.checkpointing.restored(&key)? {
+            for (kg, bytes) in &restored.keyed {
+                handle.restore_key_group(*kg, bytes)?;
+            }
+        }
+        self.services.checkpointing.register(
+            key,
+            Box::new(crate::checkpoint::participant::KeyedParticipant {
+                handle: handle.clone(),
+                range,
+            }),
+        );
+        ctx.keyed = Some(handle);
+        Ok(ctx)
     }
 
     /// Asks the task to call the chain's processing-time hook at `time`.

@@ -162,6 +162,14 @@ pub enum FjordError {
         message: String,
     },
 
+    /// A checkpoint or savepoint could not be taken.
+    #[error("checkpoint failed: {0}")]
+    CheckpointFailed(String),
+
+    /// A job could not be restored from a checkpoint or savepoint.
+    #[error("cannot restore: {0}")]
+    Restore(String),
+
     /// An internal invariant was violated; this is a bug in Fjord.
     #[error("internal error (please report): {0}")]
     Internal(String),

@@ -17,7 +17,14 @@ pub(crate) type NodeId = usize;
 /// Creates a source's runner for one subtask, given its outputs.
 /// The last argument is the job's buffer timeout.
 pub(crate) type SourceFactory = Arc<
-    dyn Fn(&RuntimeContext, AnyOutput, SideOutputs, std::time::Duration) -> Result<Box<dyn SourceRunner>> + Send + Sync,
+    dyn Fn(
+            &RuntimeContext,
+            AnyOutput,
+            SideOutputs,
+            std::time::Duration,
+        ) -> Result<Box<dyn SourceRunner>>
+        + Send
+        + Sync,
 >;
 /// Creates a one-input operator (as a `Box<dyn Output<In>>`, erased) for one subtask.
 pub(crate) type OneInputFactory =
@@ -29,9 +36,17 @@ pub(crate) type TwoInputFactory =
 /// What a node does.
 #[derive(Clone)]
 pub(crate) enum NodeKind {
-    Source { factory: SourceFactory, parallel: bool },
-    OneInput { factory: OneInputFactory, input_type: Arc<dyn StreamType> },
-    TwoInput { factory: TwoInputFactory },
+    Source {
+        factory: SourceFactory,
+        parallel: bool,
+    },
+    OneInput {
+        factory: OneInputFactory,
+        input_type: Arc<dyn StreamType>,
+    },
+    TwoInput {
+        factory: TwoInputFactory,
+    },
 }
 
 /// Flink's chaining strategy of an operator.

@@ -32,12 +32,14 @@
 //!   direct calls through the `Output` trait.
 //! - [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners.
 //! - [`state`]: keyed state organised by key group; [`keygroup`]: key-group math.
+//! - [`checkpoint`]: barriers, snapshots, restore, restart strategies and savepoints.
 //! - [`storage`]: checkpoint and savepoint storage on `object_store` (file, S3, memory).
 //! - [`job`]: named jobs and their arguments (the registry a worker binary carries).
 //! - [`types`], [`context`], [`printable`], [`error`]: shared vocabulary, depending on nothing
 //!   else in the crate.
 
 pub mod api;
+pub mod checkpoint;
 pub mod context;
 pub mod error;
 pub mod functions;

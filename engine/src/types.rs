@@ -41,18 +41,27 @@ impl<T> StreamRecord<T> {
     /// A record without timestamp.
     #[inline]
     pub fn new(value: T) -> Self {
-        StreamRecord { value, timestamp: None }
+        StreamRecord {
+            value,
+            timestamp: None,
+        }
     }
 
     /// A record with an event-time timestamp.
     #[inline]
     pub fn with_timestamp(value: T, timestamp: Timestamp) -> Self {
-        StreamRecord { value, timestamp: Some(timestamp) }
+        StreamRecord {
+            value,
+            timestamp: Some(timestamp),
+        }
     }
 
     /// A new record with another value and the same timestamp.
     #[inline]
     pub fn replace<U>(&self, value: U) -> StreamRecord<U> {
-        StreamRecord { value, timestamp: self.timestamp }
+        StreamRecord {
+            value,
+            timestamp: self.timestamp,
+        }
     }
 }

@@ -3,14 +3,14 @@
 
 use crate::api::Template;
 use crate::api::datastream::{DataStream, SingleOutputStreamOperator};
+use crate::context::RuntimeContext;
+use crate::error::Result;
 use crate::functions::{CoFlatMapFunction, CoFns, CoMapFunction};
 use crate::graph::NodeKind;
 use crate::operators::co::{CoFlatMapOp, CoMapOp};
 use crate::operators::output::{Output, unerase};
 use crate::runtime::stream_type::TypeOps;
 use crate::runtime::task::{TaskHead, TwoInputHead, TwoInputOperator};
-use crate::context::RuntimeContext;
-use crate::error::Result;
 use crate::types::{Data, Key};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -21,8 +21,9 @@ pub struct ConnectedStreams<A, B> {
     pub(crate) second: DataStream<B>,
 }
 
-type BuildTwoInput<A, B, U> =
-    dyn Fn(&RuntimeContext, Box<dyn Output<U>>) -> Result<Box<dyn TwoInputOperator<A, B>>> + Send + Sync;
+type BuildTwoInput<A, B, U> = dyn Fn(&RuntimeContext, Box<dyn Output<U>>) -> Result<Box<dyn TwoInputOperator<A, B>>>
+    + Send
+    + Sync;
 
 impl<A: Data, B: Data> ConnectedStreams<A, B> {
     /// Partitions both inputs by key, so records of both sides with the same key meet in the
@@ -32,10 +33,17 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
         key1: impl Fn(&A) -> K + Send + Sync + 'static,
         key2: impl Fn(&B) -> K + Send + Sync + 'static,
     ) -> ConnectedStreams<A, B> {
-        ConnectedStreams { first: self.first.key_by(key1).stream(), second: self.second.key_by(key2).stream() }
+        ConnectedStreams {
+            first: self.first.key_by(key1).stream(),
+            second: self.second.key_by(key2).stream(),
+        }
     }
 
-    pub(crate) fn two_input<U: Data>(&self, name: &str, build: Box<BuildTwoInput<A, B, U>>) -> SingleOutputStreamOperator<U> {
+    pub(crate) fn two_input<U: Data>(
+        &self,
+        name: &str,
+        build: Box<BuildTwoInput<A, B, U>>,
+    ) -> SingleOutputStreamOperator<U> {
         let factory: crate::graph::TwoInputFactory = Arc::new(move |ctx, main, _sides| {
             let out = unerase::<U>(main, "two-input operator")?;
             Ok(Box::new(TwoInputHead::new(build(ctx, out)?)) as Box<dyn TaskHead>)
@@ -43,7 +51,12 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
         let mut edges = self.first.edges(0);
         edges.extend(self.second.edges(1));
         let env = self.first.env.clone();
-        let id = env.add_node(name.to_string(), NodeKind::TwoInput { factory }, edges, Arc::new(TypeOps::<U>::new()));
+        let id = env.add_node(
+            name.to_string(),
+            NodeKind::TwoInput { factory },
+            edges,
+            Arc::new(TypeOps::<U>::new()),
+        );
         SingleOutputStreamOperator::new(env, id)
     }
 
@@ -57,11 +70,21 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
     }
 
     /// Maps with a [`CoMapFunction`] (which may use `open`/`close`).
-    pub fn map_with<U: Data, F: CoMapFunction<A, B, U> + Clone>(&self, f: F) -> SingleOutputStreamOperator<U> {
+    pub fn map_with<U: Data, F: CoMapFunction<A, B, U> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<U> {
         let template = Template::new(f);
         self.two_input(
             "Co-Map",
-            Box::new(move |ctx, out| Ok(Box::new(CoMapOp { ctx: ctx.clone(), f: template.instance(), out, _in: PhantomData }))),
+            Box::new(move |ctx, out| {
+                Ok(Box::new(CoMapOp {
+                    ctx: ctx.clone(),
+                    f: template.instance(),
+                    out,
+                    _in: PhantomData,
+                }))
+            }),
         )
     }
 
@@ -77,12 +100,20 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
     }
 
     /// Flat-maps with a [`CoFlatMapFunction`].
-    pub fn flat_map_with<U: Data, F: CoFlatMapFunction<A, B, U> + Clone>(&self, f: F) -> SingleOutputStreamOperator<U> {
+    pub fn flat_map_with<U: Data, F: CoFlatMapFunction<A, B, U> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<U> {
         let template = Template::new(f);
         self.two_input(
             "Co-Flat Map",
             Box::new(move |ctx, out| {
-                Ok(Box::new(CoFlatMapOp { ctx: ctx.clone(), f: template.instance(), out, _in: PhantomData }))
+                Ok(Box::new(CoFlatMapOp {
+                    ctx: ctx.clone(),
+                    f: template.instance(),
+                    out,
+                    _in: PhantomData,
+                }))
             }),
         )
     }

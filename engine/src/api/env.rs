@@ -1,20 +1,25 @@
 //! `StreamExecutionEnvironment`: where a job is built and from where it is executed.
 
 use crate::api::datastream::SingleOutputStreamOperator;
+use crate::checkpoint::coordinator::CoordinatorEvent;
+use crate::checkpoint::{CheckpointConfig, RestartStrategy};
 use crate::error::{FjordError, Result};
 use crate::graph::{ChainingStrategy, InEdge, NodeId, NodeKind, StreamGraph, StreamNode};
 use crate::metrics::MetricRegistry;
-use crate::runtime::io_metrics::IoMetrics;
 use crate::operators::output::unerase;
 use crate::runtime::channel::CancelFlag;
+use crate::runtime::io_metrics::IoMetrics;
 use crate::runtime::jobgraph::{GraphSettings, JobGraph, JobPlan};
-use crate::runtime::minicluster::{self, JobExecutionResult, RunSettings};
+use crate::runtime::minicluster::{
+    self, JobControl, JobExecutionResult, RestoreSettings, RunSettings,
+};
 use crate::runtime::stream_type::{StreamType, TypeOps};
 use crate::runtime::task::SourceTask;
 use crate::sources::{
     CollectionSource, GeneratorSource, IterSource, SequenceSource, SocketTextSource, Source,
     TextFileSource, source_failure,
 };
+use crate::storage::{SnapshotStore, StorageOptions};
 use crate::time::clock::{Clock, SystemClock};
 use crate::types::Data;
 use std::cell::RefCell;
@@ -48,6 +53,15 @@ pub struct ExecutionConfig {
     /// How often periodic watermark generators are asked for a watermark (Flink's
     /// `setAutoWatermarkInterval`, default 200 ms). Zero disables periodic watermarks.
     pub auto_watermark_interval: Duration,
+    /// Checkpointing (off unless an interval is set, as in Flink).
+    pub checkpoints: CheckpointConfig,
+    /// What to do when a task fails; `None` means Flink's default: no restarts without
+    /// checkpointing, exponential-delay restarts with it.
+    pub restart_strategy: Option<RestartStrategy>,
+    /// A checkpoint or savepoint directory (URL) to start from.
+    pub restore_from: Option<String>,
+    /// With `restore_from`: drop state of operators the job no longer has instead of failing.
+    pub allow_non_restored_state: bool,
 }
 
 impl Default for ExecutionConfig {
@@ -61,6 +75,10 @@ impl Default for ExecutionConfig {
             channel_capacity: 8,
             clock: Arc::new(SystemClock),
             auto_watermark_interval: Duration::from_millis(200),
+            checkpoints: CheckpointConfig::default(),
+            restart_strategy: None,
+            restore_from: None,
+            allow_non_restored_state: false,
         }
     }
 }
@@ -325,6 +343,19 @@ impl StreamExecutionEnvironment {
             metrics: MetricRegistry::default(),
             watermark_interval: config.auto_watermark_interval.as_millis() as i64,
             io: IoMetrics::default(),
+            checkpoints: config.checkpoints.clone(),
+            restart: config.restart_strategy.clone().unwrap_or_else(|| {
+                if config.checkpoints.interval.is_some() {
+                    RestartStrategy::flink_default()
+                } else {
+                    RestartStrategy::None
+                }
+            }),
+            restore: config.restore_from.as_ref().map(|path| RestoreSettings {
+                path: path.clone(),
+                options: config.checkpoints.storage_options.clone(),
+                allow_non_restored_state: config.allow_non_restored_state,
+            }),
         }
     }
 
@@ -334,7 +365,39 @@ impl StreamExecutionEnvironment {
     /// error of any task (naming the operator and subtask), after stopping every other task.
     pub fn execute(&self, job_name: &str) -> Result<JobExecutionResult> {
         let job = self.job_graph()?;
-        minicluster::execute(&job, &self.run_settings(job_name), &CancelFlag::default())
+        minicluster::execute(
+            &job,
+            &self.run_settings(job_name),
+            &CancelFlag::default(),
+            &JobControl::default(),
+        )
+    }
+
+    /// Takes a checkpoint every `interval` (Flink's `enableCheckpointing`), exactly-once by
+    /// default. Set storage and other settings with [`checkpoint_config`](Self::checkpoint_config).
+    pub fn enable_checkpointing(&self, interval: Duration) -> &Self {
+        self.inner.borrow_mut().config.checkpoints.interval = Some(interval);
+        self
+    }
+
+    /// Changes checkpoint settings in place.
+    pub fn checkpoint_config(&self, f: impl FnOnce(&mut CheckpointConfig)) -> &Self {
+        f(&mut self.inner.borrow_mut().config.checkpoints);
+        self
+    }
+
+    /// Sets the restart strategy (Flink's `setRestartStrategy`).
+    pub fn set_restart_strategy(&self, strategy: RestartStrategy) -> &Self {
+        self.inner.borrow_mut().config.restart_strategy = Some(strategy);
+        self
+    }
+
+    /// Starts the job from a checkpoint or savepoint directory (Flink's `-s <path>`).
+    pub fn restore_from(&self, path: &str, allow_non_restored_state: bool) -> &Self {
+        let mut inner = self.inner.borrow_mut();
+        inner.config.restore_from = Some(path.to_string());
+        inner.config.allow_non_restored_state = allow_non_restored_state;
+        self
     }
 
     /// Starts the job on the embedded mini-cluster in the background.
@@ -345,15 +408,22 @@ impl StreamExecutionEnvironment {
         let metrics = settings.metrics.clone();
         let cancel = CancelFlag::default();
         let flag = cancel.clone();
+        let control = JobControl::default();
+        let job_control = control.clone();
+        let savepoint_timeout = settings.checkpoints.timeout;
+        let storage_options = settings.checkpoints.storage_options.clone();
         let handle = std::thread::Builder::new()
             .name(format!("job {job_name}"))
-            .spawn(move || minicluster::execute(&job, &settings, &flag))
+            .spawn(move || minicluster::execute(&job, &settings, &flag, &job_control))
             .map_err(|e| FjordError::io("cannot start the job thread", e))?;
         Ok(JobClient {
             cancel,
             handle,
             io,
             metrics,
+            control,
+            savepoint_timeout,
+            storage_options,
         })
     }
 }
@@ -364,6 +434,9 @@ pub struct JobClient {
     handle: JoinHandle<Result<JobExecutionResult>>,
     io: IoMetrics,
     metrics: MetricRegistry,
+    control: JobControl,
+    savepoint_timeout: Duration,
+    storage_options: StorageOptions,
 }
 
 impl JobClient {
@@ -387,6 +460,49 @@ impl JobClient {
     /// The job's counters (user and operator counters), live while the job runs.
     pub fn metrics(&self) -> MetricRegistry {
         self.metrics.clone()
+    }
+
+    /// Takes a savepoint into a new `savepoint-...` directory under `directory` (a storage
+    /// URL) and returns the savepoint's URL. The job keeps running.
+    ///
+    /// # Errors
+    /// The job is not running (yet, or any more), a stateful operator has no uid, storage
+    /// failed, or the savepoint did not complete within the checkpoint timeout.
+    pub fn trigger_savepoint(&self, directory: &str) -> Result<String> {
+        let target = SnapshotStore::open(directory, &self.storage_options)?;
+        let coordinator = self.control.coordinator.lock().clone().ok_or_else(|| {
+            FjordError::CheckpointFailed("the job is not running; no savepoint can be taken".into())
+        })?;
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        coordinator
+            .send(CoordinatorEvent::Savepoint { target, reply })
+            .map_err(|_| {
+                FjordError::CheckpointFailed("the job ended before the savepoint started".into())
+            })?;
+        answer.recv_timeout(self.savepoint_timeout).map_err(|_| {
+            FjordError::CheckpointFailed(format!(
+                "no savepoint within {:?}",
+                self.savepoint_timeout
+            ))
+        })?
+    }
+
+    /// Takes a savepoint, then cancels the job and waits for it to stop (Flink's
+    /// stop-with-savepoint without drain). Returns the savepoint's URL. Records that sources
+    /// read after the savepoint barrier may still reach non-transactional sinks before the
+    /// job stops.
+    pub fn stop_with_savepoint(self, directory: &str) -> Result<String> {
+        let path = self.trigger_savepoint(directory)?;
+        self.cancel();
+        match self.wait() {
+            Ok(_) | Err(FjordError::Cancelled) => Ok(path),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// URL of the latest completed checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Option<String> {
+        self.control.history.lock().latest.clone()
     }
 
     /// True once the job ended.

@@ -77,7 +77,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
                     key.clone(),
                     out,
                     sides,
-                )))
+                )?))
             }),
         )
     }
@@ -126,7 +126,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
                     template.instance(),
                     key.clone(),
                     out,
-                )))
+                )?))
             }),
         )
     }

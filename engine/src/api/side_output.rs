@@ -18,7 +18,10 @@ pub struct OutputTag<X> {
 impl<X> OutputTag<X> {
     /// A tag with a job-unique id.
     pub fn new(id: impl Into<String>) -> Self {
-        OutputTag { id: id.into(), _t: PhantomData }
+        OutputTag {
+            id: id.into(),
+            _t: PhantomData,
+        }
     }
 
     /// The tag's id.
@@ -29,7 +32,10 @@ impl<X> OutputTag<X> {
 
 impl<X> Clone for OutputTag<X> {
     fn clone(&self) -> Self {
-        OutputTag { id: self.id.clone(), _t: PhantomData }
+        OutputTag {
+            id: self.id.clone(),
+            _t: PhantomData,
+        }
     }
 }
 

@@ -123,7 +123,7 @@ impl<T: Data, K: Key, W: Window> WindowedStream<T, K, W> {
                         "the trigger of '{name_owned}' cannot be used with merging (session) windows"
                     )));
                 }
-                Ok(Box::new(WindowOperator::new(ctx, key.clone(), spec, make(), out, sides)))
+                Ok(Box::new(WindowOperator::new(ctx, key.clone(), spec, make(), out, sides)?))
             }),
         );
         if self.all {

@@ -19,17 +19,25 @@ pub(crate) struct CoMapOp<A, B, U, F> {
 
 forwarding_lifecycle!(CoMapOp<A, B, U, F> where F: CoMapFunction<A, B, U>, A: 'static, B: 'static, U: 'static);
 
-impl<A: 'static, B: 'static, U: 'static, F: CoMapFunction<A, B, U>> TwoInputOperator<A, B> for CoMapOp<A, B, U, F> {
+impl<A: 'static, B: 'static, U: 'static, F: CoMapFunction<A, B, U>> TwoInputOperator<A, B>
+    for CoMapOp<A, B, U, F>
+{
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
         let f = &mut self.f;
         let value = guard(&self.ctx, || f.map1(record.value))?;
-        self.out.emit(StreamRecord { value, timestamp: record.timestamp })
+        self.out.emit(StreamRecord {
+            value,
+            timestamp: record.timestamp,
+        })
     }
 
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
         let f = &mut self.f;
         let value = guard(&self.ctx, || f.map2(record.value))?;
-        self.out.emit(StreamRecord { value, timestamp: record.timestamp })
+        self.out.emit(StreamRecord {
+            value,
+            timestamp: record.timestamp,
+        })
     }
 }
 
@@ -60,4 +68,3 @@ impl<A: 'static, B: 'static, U: 'static, F: CoFlatMapFunction<A, B, U>> TwoInput
         collector.finish()
     }
 }
-

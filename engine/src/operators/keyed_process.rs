@@ -172,9 +172,9 @@ impl<K: Key, I, O, F> KeyedProcessOp<K, I, O, F> {
         key: KeySelector<I, K>,
         out: Box<dyn Output<O>>,
         sides: SideOutputs,
-    ) -> Self {
-        let ctx = ctx.with_keyed_state();
-        KeyedProcessOp {
+    ) -> Result<Self> {
+        let ctx = ctx.with_keyed_state()?;
+        Ok(KeyedProcessOp {
             timers: InternalTimerService::new(&ctx),
             ctx,
             f,
@@ -182,7 +182,7 @@ impl<K: Key, I, O, F> KeyedProcessOp<K, I, O, F> {
             out,
             sides,
             _t: PhantomData,
-        }
+        })
     }
 }
 

@@ -280,7 +280,9 @@ impl<'a, U> Collector<'a, U> {
     /// Emits one record with an explicit event-time timestamp.
     pub fn collect_with_timestamp(&mut self, value: U, timestamp: Timestamp) {
         if self.error.is_none()
-            && let Err(e) = self.out.emit(StreamRecord::with_timestamp(value, timestamp))
+            && let Err(e) = self
+                .out
+                .emit(StreamRecord::with_timestamp(value, timestamp))
         {
             self.error = Some(e);
         }

@@ -3,14 +3,17 @@
 //! Each record updates its key's aggregate and the new aggregate is emitted (Flink emits an
 //! update per record too).
 
+use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::Result;
 use crate::functions::ReduceFunction;
 use crate::keygroup::KeyGroupRange;
-use crate::operators::output::{Lifecycle, Output, guard};
 use crate::operators::basic::forwarding_lifecycle;
+use crate::operators::output::{Lifecycle, Output, guard};
 use crate::state::KeyGroupedMap;
+use crate::types::Data;
 use crate::types::{Key, StreamRecord, Timestamp};
+use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// Extracts the key of a record.
@@ -21,24 +24,73 @@ pub(crate) struct RollingReduceOp<T, K, F> {
     pub(crate) ctx: RuntimeContext,
     pub(crate) f: F,
     pub(crate) key: KeySelector<T, K>,
-    pub(crate) state: KeyGroupedMap<K, Option<T>>,
+    pub(crate) state: Arc<Mutex<KeyGroupedMap<K, Option<T>>>>,
     pub(crate) out: Box<dyn Output<T>>,
 }
 
 impl<T, K: Key, F> RollingReduceOp<T, K, F> {
-    pub(crate) fn new(ctx: &RuntimeContext, f: F, key: KeySelector<T, K>, out: Box<dyn Output<T>>) -> Self {
-        let range = KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
-        RollingReduceOp { ctx: ctx.clone(), f, key, state: KeyGroupedMap::new(range, ctx.max_parallelism), out }
+    pub(crate) fn new(
+        ctx: &RuntimeContext,
+        f: F,
+        key: KeySelector<T, K>,
+        out: Box<dyn Output<T>>,
+    ) -> Result<Self>
+    where
+        T: Data,
+    {
+        let range =
+            KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
+        let mut map = KeyGroupedMap::new(range, ctx.max_parallelism);
+        let operator = ctx.operator_key();
+        if let Some(restored) = ctx.services.checkpointing.restored(&operator)? {
+            for (kg, bytes) in &restored.keyed {
+                map.restore_group(*kg, bytes)?;
+            }
+        }
+        let state = Arc::new(Mutex::new(map));
+        ctx.services
+            .checkpointing
+            .register(operator, Box::new(MapParticipant { map: state.clone() }));
+        Ok(RollingReduceOp {
+            ctx: ctx.clone(),
+            f,
+            key,
+            state,
+            out,
+        })
+    }
+}
+
+/// Snapshots a key-grouped map key group by key group.
+struct MapParticipant<K, V> {
+    map: Arc<Mutex<KeyGroupedMap<K, V>>>,
+}
+
+impl<K: Key, V: Data> CheckpointParticipant for MapParticipant<K, V> {
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
+        let map = self.map.lock();
+        let keyed = map
+            .range()
+            .iter()
+            .map(|kg| Ok((kg, map.snapshot_group(kg)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(OperatorState {
+            keyed,
+            operator: None,
+        })
     }
 }
 
 forwarding_lifecycle!(RollingReduceOp<T, K, F> where F: ReduceFunction<T>, T: Send + 'static, K: Key);
 
-impl<T: Clone + Send + 'static, K: Key, F: ReduceFunction<T>> Output<T> for RollingReduceOp<T, K, F> {
+impl<T: Clone + Send + 'static, K: Key, F: ReduceFunction<T>> Output<T>
+    for RollingReduceOp<T, K, F>
+{
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         let key = (self.key)(&record.value);
-        let group = self.state.group_mut(&key);
+        let mut state = self.state.lock();
+        let group = state.group_mut(&key);
         let result = match group.get_mut(&key) {
             Some(slot) => {
                 let acc = slot.take().expect("aggregate present");
@@ -52,7 +104,11 @@ impl<T: Clone + Send + 'static, K: Key, F: ReduceFunction<T>> Output<T> for Roll
                 record.value
             }
         };
-        self.out.emit(StreamRecord { value: result, timestamp: record.timestamp })
+        drop(state);
+        self.out.emit(StreamRecord {
+            value: result,
+            timestamp: record.timestamp,
+        })
     }
 }
 
@@ -73,7 +129,11 @@ where
     N: Copy + std::ops::Add<Output = N>,
 {
     #[inline]
-    fn reduce(&mut self, mut acc: T, mut value: T) -> std::result::Result<T, crate::error::BoxError> {
+    fn reduce(
+        &mut self,
+        mut acc: T,
+        mut value: T,
+    ) -> std::result::Result<T, crate::error::BoxError> {
         let add = *(self.0)(&mut value);
         let field = (self.0)(&mut acc);
         *field = *field + add;
@@ -96,7 +156,11 @@ where
     N: PartialOrd + Clone,
 {
     #[inline]
-    fn reduce(&mut self, mut acc: T, mut value: T) -> std::result::Result<T, crate::error::BoxError> {
+    fn reduce(
+        &mut self,
+        mut acc: T,
+        mut value: T,
+    ) -> std::result::Result<T, crate::error::BoxError> {
         let candidate = (self.field)(&mut value).clone();
         let current = (self.field)(&mut acc);
         let better = match self.extreme {

@@ -20,21 +20,28 @@ pub(crate) enum Event {
         /// True when idle.
         idle: bool,
     },
+    /// A checkpoint barrier: everything before it belongs to the checkpoint.
+    Barrier(crate::checkpoint::CheckpointBarrier),
     /// The producer finished; nothing more comes on this channel.
     EndOfPartition,
 }
 
-/// A flag all tasks of a job watch; set when the job is cancelled or a task failed.
+/// A flag all tasks of a job watch; set when the job is cancelled or a task failed. A child
+/// flag (one execution attempt) is also set when its parent (the whole job) is.
 #[derive(Clone, Default)]
-pub(crate) struct CancelFlag(Arc<AtomicBool>);
+pub(crate) struct CancelFlag(Arc<AtomicBool>, Option<Arc<AtomicBool>>);
 
 impl CancelFlag {
+    /// A flag that is cancelled on its own or with `parent`.
+    pub(crate) fn child(parent: &CancelFlag) -> Self {
+        CancelFlag(Arc::default(), Some(parent.0.clone()))
+    }
     pub(crate) fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
     #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed) || self.1.as_ref().is_some_and(|p| p.load(Ordering::Relaxed))
     }
 }
 
@@ -42,6 +49,7 @@ impl CancelFlag {
 pub(crate) const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// The sending end of a channel.
+#[derive(Clone)]
 pub(crate) struct ChannelSender {
     sender: Sender<Event>,
     cancel: CancelFlag,

@@ -165,7 +165,10 @@ mod tests {
         io.counters(0, 0, "Source", 1).1.add(7);
         let snap = io.snapshot();
         assert_eq!(snap.len(), 2);
-        assert_eq!((snap[0].operator.as_str(), snap[0].records_out), ("Source", 7));
+        assert_eq!(
+            (snap[0].operator.as_str(), snap[0].records_out),
+            ("Source", 7)
+        );
         assert_eq!((snap[1].records_in, snap[1].records_out), (5, 1));
     }
 

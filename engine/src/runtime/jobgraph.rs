@@ -120,7 +120,11 @@ impl JobGraph {
     /// Compiles the logical graph.
     pub(crate) fn build(stream: StreamGraph, settings: &GraphSettings) -> Result<Self> {
         let n = stream.nodes.len();
-        if !stream.nodes.iter().any(|node| matches!(node.kind, NodeKind::Source { .. })) {
+        if !stream
+            .nodes
+            .iter()
+            .any(|node| matches!(node.kind, NodeKind::Source { .. }))
+        {
             return Err(FjordError::InvalidGraph("the job has no sources; add one with env.from_collection(..), env.read_text_file(..), ...".into()));
         }
         let mut parallelism = vec![0; n];
@@ -128,20 +132,36 @@ impl JobGraph {
         let mut slot_group = vec![String::new(); n];
         for node in &stream.nodes {
             let p = match (&node.kind, node.parallelism) {
-                (NodeKind::Source { parallel: false, .. }, Some(p)) if p != 1 => {
+                (
+                    NodeKind::Source {
+                        parallel: false, ..
+                    },
+                    Some(p),
+                ) if p != 1 => {
                     return Err(FjordError::InvalidGraph(format!(
                         "source '{}' is not parallel; its parallelism must be 1, not {p}",
                         node.name
                     )));
                 }
-                (NodeKind::Source { parallel: false, .. }, _) => 1,
+                (
+                    NodeKind::Source {
+                        parallel: false, ..
+                    },
+                    _,
+                ) => 1,
                 (_, Some(p)) => p,
                 (_, None) => settings.default_parallelism,
             };
             if p == 0 {
-                return Err(FjordError::InvalidGraph(format!("operator '{}' has parallelism 0; use 1 or more", node.name)));
+                return Err(FjordError::InvalidGraph(format!(
+                    "operator '{}' has parallelism 0; use 1 or more",
+                    node.name
+                )));
             }
-            let max = node.max_parallelism.or(settings.max_parallelism).unwrap_or_else(|| default_max_parallelism(p));
+            let max = node
+                .max_parallelism
+                .or(settings.max_parallelism)
+                .unwrap_or_else(|| default_max_parallelism(p));
             if max < p || max > UPPER_BOUND_MAX_PARALLELISM {
                 return Err(FjordError::InvalidGraph(format!(
                     "operator '{}': max parallelism {max} must be between its parallelism {p} and {UPPER_BOUND_MAX_PARALLELISM}",
@@ -154,7 +174,8 @@ impl JobGraph {
                 Some(g) => g.clone(),
                 None => {
                     // Flink: inherit the inputs' group when they all agree, else "default".
-                    let groups: Vec<&String> = node.inputs.iter().map(|e| &slot_group[e.from]).collect();
+                    let groups: Vec<&String> =
+                        node.inputs.iter().map(|e| &slot_group[e.from]).collect();
                     match groups.first() {
                         Some(first) if groups.iter().all(|g| g == first) => (*first).clone(),
                         _ => DEFAULT_SLOT_SHARING_GROUP.to_string(),
@@ -196,7 +217,13 @@ impl JobGraph {
                     chained[edge.from].push((node.id, edge.side.clone()));
                     chained_into = Some(vertex_of[edge.from]);
                 } else {
-                    pending_edges.push((edge.from, edge.side.clone(), node.id, edge.input, partition));
+                    pending_edges.push((
+                        edge.from,
+                        edge.side.clone(),
+                        node.id,
+                        edge.input,
+                        partition,
+                    ));
                 }
             }
             match chained_into {
@@ -206,7 +233,11 @@ impl JobGraph {
                 }
                 None => {
                     vertex_of[node.id] = vertices.len();
-                    vertices.push(JobVertex { head: node.id, nodes: vec![node.id], parallelism: parallelism[node.id] });
+                    vertices.push(JobVertex {
+                        head: node.id,
+                        nodes: vec![node.id],
+                        parallelism: parallelism[node.id],
+                    });
                 }
             }
         }
@@ -216,10 +247,26 @@ impl JobGraph {
             .enumerate()
             .map(|(i, (from, side, to, input, partition))| {
                 network_out[from].push(i);
-                JobEdge { side, to, input, partition, from_vertex: vertex_of[from], to_vertex: vertex_of[to] }
+                JobEdge {
+                    side,
+                    to,
+                    input,
+                    partition,
+                    from_vertex: vertex_of[from],
+                    to_vertex: vertex_of[to],
+                }
             })
             .collect();
-        Ok(JobGraph { stream, parallelism, max_parallelism, slot_group, vertices, edges, chained, network_out })
+        Ok(JobGraph {
+            stream,
+            parallelism,
+            max_parallelism,
+            slot_group,
+            vertices,
+            edges,
+            chained,
+            network_out,
+        })
     }
 
     /// The public description of this job graph.
@@ -229,7 +276,11 @@ impl JobGraph {
             .iter()
             .enumerate()
             .map(|(id, v)| {
-                let operators: Vec<String> = v.nodes.iter().map(|&n| self.stream.nodes[n].name.clone()).collect();
+                let operators: Vec<String> = v
+                    .nodes
+                    .iter()
+                    .map(|&n| self.stream.nodes[n].name.clone())
+                    .collect();
                 VertexPlan {
                     id,
                     name: operators.join(" -> "),

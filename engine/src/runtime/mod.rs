@@ -12,4 +12,5 @@ pub mod minicluster;
 pub(crate) mod partitioner;
 pub(crate) mod stream_type;
 pub(crate) mod task;
+pub(crate) mod task_runtime;
 pub(crate) mod writer;

@@ -84,10 +84,15 @@ pub(crate) enum Target {
 /// The runtime partitioner of one writer, typed on the record.
 pub(crate) enum Partitioner<T> {
     /// One channel (forward), or round-robin over a subset (rescale), or over all (rebalance).
-    RoundRobin { next: usize },
+    RoundRobin {
+        next: usize,
+    },
     Shuffle(SmallRng),
     Broadcast,
-    Hash { key_hash: KeyHashFn<T>, max_parallelism: usize },
+    Hash {
+        key_hash: KeyHashFn<T>,
+        max_parallelism: usize,
+    },
     Custom(CustomFn<T>),
 }
 
@@ -128,7 +133,10 @@ impl<T: 'static> Partitioner<T> {
             }
             Partitioner::Shuffle(rng) => Target::One(rng.random_range(0..n)),
             Partitioner::Broadcast => Target::All,
-            Partitioner::Hash { key_hash, max_parallelism } => {
+            Partitioner::Hash {
+                key_hash,
+                max_parallelism,
+            } => {
                 let key_group = (key_hash(value) % *max_parallelism as u64) as usize;
                 Target::One(operator_index_for_key_group(*max_parallelism, n, key_group))
             }

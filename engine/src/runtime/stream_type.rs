@@ -1,7 +1,9 @@
 //! Type-erased operations on a stream of one record type, used to wire a job graph.
 
 use crate::error::{FjordError, Result};
-use crate::operators::output::{AnyOutput, Discard, FanOut, Output, SideOutput, TypedSide, erase, unerase};
+use crate::operators::output::{
+    AnyOutput, Discard, FanOut, Output, SideOutput, TypedSide, erase, unerase,
+};
 use crate::runtime::channel::ChannelSender;
 use crate::runtime::io_metrics::{Counted, IoCounter};
 use crate::runtime::partitioner::{PartitionSpec, Partitioner};
@@ -48,8 +50,10 @@ impl<T: Data> StreamType for TypeOps<T> {
     }
 
     fn fan_out(&self, outputs: Vec<AnyOutput>) -> Result<AnyOutput> {
-        let mut typed: Vec<Box<dyn Output<T>>> =
-            outputs.into_iter().map(|o| unerase::<T>(o, "fan-out")).collect::<Result<_>>()?;
+        let mut typed: Vec<Box<dyn Output<T>>> = outputs
+            .into_iter()
+            .map(|o| unerase::<T>(o, "fan-out"))
+            .collect::<Result<_>>()?;
         Ok(match typed.len() {
             0 => erase::<T>(Box::new(Discard)),
             1 => erase::<T>(typed.pop().expect("one output")),
@@ -69,15 +73,23 @@ impl<T: Data> StreamType for TypeOps<T> {
             return Err(FjordError::Internal("network edge without channels".into()));
         }
         let partitioner = Partitioner::<T>::new(spec, max_parallelism, start)?;
-        Ok(erase::<T>(Box::new(RecordWriter::new(channels, partitioner, batch_size))))
+        Ok(erase::<T>(Box::new(RecordWriter::new(
+            channels,
+            partitioner,
+            batch_size,
+        ))))
     }
 
     fn head(&self, operator: AnyOutput) -> Result<Box<dyn TaskHead>> {
-        Ok(Box::new(OneInputHead { operator: unerase::<T>(operator, "task head")? }))
+        Ok(Box::new(OneInputHead {
+            operator: unerase::<T>(operator, "task head")?,
+        }))
     }
 
     fn side(&self, output: AnyOutput) -> Result<Box<dyn SideOutput>> {
-        Ok(Box::new(TypedSide { output: unerase::<T>(output, "side output")? }))
+        Ok(Box::new(TypedSide {
+            output: unerase::<T>(output, "side output")?,
+        }))
     }
 
     fn counted(&self, output: AnyOutput, counter: IoCounter) -> Result<AnyOutput> {

@@ -1,10 +1,14 @@
 //! What one parallel subtask runs: a source loop, or an input loop feeding a chain head.
 
+use crate::checkpoint::coordinator::TaskControl;
+use crate::checkpoint::participant::{OperatorKey, OperatorState};
+use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result};
 use crate::operators::output::{Lifecycle, Output, guard};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, Event};
 use crate::runtime::io_metrics::IoCounter;
+use crate::runtime::task_runtime::TaskRuntime;
 use crate::sources::{SourceOutput, SourceReader, SourceStatus, source_failure};
 use crate::types::{MAX_WATERMARK, MIN_WATERMARK, StreamRecord, Timestamp};
 use crossbeam_channel::{Receiver, Select};
@@ -306,6 +310,7 @@ pub(crate) fn run_input_task(
     channels: &[InputChannel],
     cancel: &CancelFlag,
     services: &TaskServices,
+    rt: &TaskRuntime,
 ) -> Result<()> {
     head.lifecycle().open()?;
     let inputs = channels.iter().map(|c| c.input).max().map_or(0, |m| m + 1);
@@ -320,6 +325,12 @@ pub(crate) fn run_input_task(
         seen[c.input] += 1;
     }
 
+    // Channels read from: all that have not ended, minus those held back while barriers
+    // align (exactly-once).
+    let mut ended = vec![false; channels.len()];
+    let mut blocked = vec![false; channels.len()];
+    let mut alignment: Option<Alignment> = None;
+    let mut active: Vec<usize> = (0..channels.len()).collect();
     let mut select = Select::new();
     for c in channels {
         select.recv(&c.receiver);
@@ -327,6 +338,11 @@ pub(crate) fn run_input_task(
     let mut open_channels = channels.len();
     let mut unflushed = false;
     while open_channels > 0 {
+        while let Ok(control) = rt.control.try_recv() {
+            if let TaskControl::Complete(id) = control {
+                rt.notify_complete(id)?;
+            }
+        }
         let operation = match select.try_select() {
             Ok(op) => op,
             Err(_) => {
@@ -348,7 +364,7 @@ pub(crate) fn run_input_task(
                 }
             }
         };
-        let k = operation.index();
+        let k = active[operation.index()];
         let channel = &channels[k];
         match operation.recv(&channel.receiver) {
             Ok(Event::Records(batch)) => {
@@ -375,8 +391,38 @@ pub(crate) fn run_input_task(
                 unflushed = true;
             }
             Ok(Event::EndOfPartition) => {
-                select.remove(k);
+                ended[k] = true;
                 open_channels -= 1;
+                if let Some(done) = alignment.as_mut().and_then(|a| a.on_end(k, &ended)) {
+                    alignment = None;
+                    blocked.iter_mut().for_each(|b| *b = false);
+                    rt.checkpoint(&done, head.lifecycle(), None)?;
+                }
+                active = reselect(&mut select, channels, &ended, &blocked);
+            }
+            Ok(Event::Barrier(barrier)) => {
+                let current = alignment.as_ref().map(|a| a.barrier.id);
+                if current.is_some_and(|id| barrier.id < id) {
+                    continue; // A late barrier of an alignment already given up.
+                }
+                if current.is_some_and(|id| barrier.id > id) || current.is_none() {
+                    // A newer checkpoint supersedes an unfinished alignment (it was aborted).
+                    blocked.iter_mut().for_each(|b| *b = false);
+                    alignment = Some(Alignment {
+                        barrier: barrier.clone(),
+                        received: vec![false; channels.len()],
+                    });
+                }
+                let a = alignment.as_mut().expect("aligning");
+                a.received[k] = true;
+                if a.complete(&ended) {
+                    let done = alignment.take().expect("aligning").barrier;
+                    blocked.iter_mut().for_each(|b| *b = false);
+                    rt.checkpoint(&done, head.lifecycle(), None)?;
+                } else if rt.mode == CheckpointingMode::ExactlyOnce {
+                    blocked[k] = true;
+                }
+                active = reselect(&mut select, channels, &ended, &blocked);
             }
             // The producer went away without finishing: it failed or was cancelled.
             Err(_) => return Err(FjordError::Cancelled),
@@ -386,7 +432,76 @@ pub(crate) fn run_input_task(
     head.lifecycle().finish()
 }
 
+/// Barriers received so far for the checkpoint being aligned.
+struct Alignment {
+    barrier: CheckpointBarrier,
+    received: Vec<bool>,
+}
+
+impl Alignment {
+    /// Every channel delivered the barrier or ended.
+    fn complete(&self, ended: &[bool]) -> bool {
+        self.received.iter().zip(ended).all(|(r, e)| *r || *e)
+    }
+
+    /// A channel ended; returns the barrier if that completes the alignment.
+    fn on_end(&mut self, _channel: usize, ended: &[bool]) -> Option<CheckpointBarrier> {
+        self.complete(ended).then(|| self.barrier.clone())
+    }
+}
+
+/// Rebuilds the selection over channels that have not ended and are not held back; returns
+/// the channel index of each selection position.
+fn reselect<'a>(
+    select: &mut Select<'a>,
+    channels: &'a [InputChannel],
+    ended: &[bool],
+    blocked: &[bool],
+) -> Vec<usize> {
+    *select = Select::new();
+    let mut active = Vec::new();
+    for (k, c) in channels.iter().enumerate() {
+        if !ended[k] && !blocked[k] {
+            select.recv(&c.receiver);
+            active.push(k);
+        }
+    }
+    active
+}
+
 impl<T> SourceTask<T> {
+    /// Injects a barrier (snapshotting the read position between two polls) or passes on a
+    /// completion notice.
+    fn on_control(
+        &mut self,
+        control: TaskControl,
+        rt: &TaskRuntime,
+        key: &OperatorKey,
+    ) -> Result<()> {
+        match control {
+            TaskControl::Trigger(barrier) => {
+                let reader = &mut self.reader;
+                let position = guard(&self.ctx, || reader.snapshot_state(barrier.id))
+                    .map_err(source_failure)?;
+                let extra = position.map(|p| {
+                    (
+                        key.clone(),
+                        OperatorState {
+                            keyed: Vec::new(),
+                            operator: Some(p),
+                        },
+                    )
+                });
+                rt.checkpoint(&barrier, self.out.as_mut(), extra)
+            }
+            TaskControl::Complete(id) => {
+                rt.notify_complete(id)?;
+                let reader = &mut self.reader;
+                guard(&self.ctx, || reader.notify_checkpoint_complete(id)).map_err(source_failure)
+            }
+        }
+    }
+
     /// Fires processing-time wake-ups of the chain that are due (periodic watermarks,
     /// idleness detection). Cheap when none is scheduled.
     #[inline]
@@ -407,7 +522,7 @@ impl<T> SourceTask<T> {
 /// A source subtask.
 pub(crate) trait SourceRunner: Send {
     /// Reads until the source is exhausted or the job is cancelled.
-    fn run(&mut self, cancel: &CancelFlag) -> Result<()>;
+    fn run(&mut self, cancel: &CancelFlag, rt: &TaskRuntime) -> Result<()>;
     /// Releases the reader and the chain; called also on failure.
     fn close(&mut self) -> Result<()>;
 }
@@ -422,8 +537,17 @@ pub(crate) struct SourceTask<T> {
 }
 
 impl<T: Send + 'static> SourceRunner for SourceTask<T> {
-    fn run(&mut self, cancel: &CancelFlag) -> Result<()> {
+    fn run(&mut self, cancel: &CancelFlag, rt: &TaskRuntime) -> Result<()> {
         self.out.open()?;
+        let key = self.ctx.operator_key();
+        if let Some(OperatorState {
+            operator: Some(position),
+            ..
+        }) = rt.checkpointing.restored(&key)?
+        {
+            let reader = &mut self.reader;
+            guard(&self.ctx, || reader.restore_state(&position)).map_err(source_failure)?;
+        }
         let ctx = &self.ctx;
         let reader = &mut self.reader;
         guard(ctx, || reader.open(ctx)).map_err(source_failure)?;
@@ -432,6 +556,9 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
         loop {
             if cancel.is_cancelled() {
                 return Err(FjordError::Cancelled);
+            }
+            while let Ok(control) = rt.control.try_recv() {
+                self.on_control(control, rt, &key)?;
             }
             let mut output = SourceOutput::new(self.out.as_mut());
             let reader = &mut self.reader;
@@ -459,6 +586,7 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
                 }
             }
         }
+        rt.finished();
         // A bounded source ends event time, which fires every pending event-time timer and
         // window downstream (Flink does the same).
         self.out.emit_watermark(MAX_WATERMARK)?;

@@ -130,8 +130,9 @@ impl<T: Send + 'static> Output<T> for SinkOp<T> {
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         match self.writer.as_mut() {
-            Some(w) => guard(&self.ctx, || w.write(record.value, record.timestamp))
-                .map_err(sink_failure),
+            Some(w) => {
+                guard(&self.ctx, || w.write(record.value, record.timestamp)).map_err(sink_failure)
+            }
             None => Err(FjordError::Internal("sink not open".into())),
         }
     }

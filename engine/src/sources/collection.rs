@@ -27,6 +27,7 @@ impl<T: Data + Sync> Source<T> for CollectionSource<T> {
     fn create_reader(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError> {
         Ok(Box::new(IterReader {
             iter: self.items.clone().into_iter(),
+            position: 0,
         }))
     }
 }
@@ -53,19 +54,41 @@ impl<T: Data, I: Iterator<Item = T> + Clone + Send + 'static> Source<T> for Iter
     fn create_reader(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError> {
         Ok(Box::new(IterReader {
             iter: self.iter.lock().clone(),
+            position: 0,
         }))
     }
 }
 
 struct IterReader<I> {
     iter: I,
+    /// Items emitted so far (the position stored in checkpoints).
+    position: u64,
 }
 
 impl<T, I: Iterator<Item = T> + Send> SourceReader<T> for IterReader<I> {
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(Some(self.position.to_le_bytes().to_vec()))
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {
+        let bytes: [u8; 8] = state
+            .try_into()
+            .map_err(|_| "restored collection position is not 8 bytes")?;
+        let skip = u64::from_le_bytes(bytes);
+        for _ in 0..skip {
+            self.iter.next();
+        }
+        self.position = skip;
+        Ok(())
+    }
+
     fn poll_next(&mut self, output: &mut SourceOutput<'_, T>) -> Result<SourceStatus, BoxError> {
         for _ in 0..BATCH {
             match self.iter.next() {
-                Some(v) => output.collect(v),
+                Some(v) => {
+                    self.position += 1;
+                    output.collect(v)
+                }
                 None => return Ok(SourceStatus::Finished),
             }
         }

@@ -44,7 +44,20 @@ struct SequenceReader {
     end: i128,
 }
 
+fn position_error(e: impl std::fmt::Display) -> BoxError {
+    format!("cannot read the restored source position: {e}").into()
+}
+
 impl SourceReader<i64> for SequenceReader {
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(Some(bincode::serialize(&(self.next, self.end))?))
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {
+        (self.next, self.end) = bincode::deserialize(state).map_err(position_error)?;
+        Ok(())
+    }
+
     fn poll_next(&mut self, output: &mut SourceOutput<'_, i64>) -> Result<SourceStatus, BoxError> {
         let stop = self.end.min(self.next + BATCH as i128);
         while self.next < stop {
@@ -110,6 +123,23 @@ struct GeneratorReader<T> {
 }
 
 impl<T: Send> SourceReader<T> for GeneratorReader<T> {
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(Some(bincode::serialize(&(self.next, self.stride))?))
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {
+        let (next, stride): (u64, u64) = bincode::deserialize(state).map_err(position_error)?;
+        if stride != self.stride {
+            return Err(format!(
+                "the generator ran with parallelism {stride} and cannot continue with {}",
+                self.stride
+            )
+            .into());
+        }
+        self.next = next;
+        Ok(())
+    }
+
     fn open(&mut self, _ctx: &RuntimeContext) -> Result<(), BoxError> {
         self.started = Instant::now();
         Ok(())

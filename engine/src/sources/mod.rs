@@ -56,6 +56,24 @@ pub trait SourceReader<T>: Send {
     /// per call, and do not block for more than a few tens of milliseconds.
     fn poll_next(&mut self, output: &mut SourceOutput<'_, T>) -> Result<SourceStatus, BoxError>;
 
+    /// The read position to store in a checkpoint, taken between two polls. `None` (the
+    /// default) means the reader keeps no position, so after a failure it starts over (the
+    /// socket source does this: what was read is gone).
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(None)
+    }
+
+    /// Continues from a position written by [`snapshot_state`](Self::snapshot_state);
+    /// called before `open` when the job is restored.
+    fn restore_state(&mut self, _state: &[u8]) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// A checkpoint that included this reader's position completed.
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<(), BoxError> {
+        Ok(())
+    }
+
     /// Called once after the last poll, also on failure and cancellation.
     fn close(&mut self) -> Result<(), BoxError> {
         Ok(())

@@ -77,6 +77,8 @@ struct OpenFile {
     path: PathBuf,
     reader: BufReader<File>,
     line: u64,
+    /// Bytes consumed so far (the position stored in checkpoints).
+    offset: u64,
     buf: Vec<u8>,
 }
 
@@ -90,6 +92,7 @@ fn open(path: &Path) -> Result<OpenFile, BoxError> {
         SourceError::boxed(path.display().to_string(), format!("cannot open file: {e}"))
     })?;
     Ok(OpenFile {
+        offset: 0,
         path: path.to_path_buf(),
         reader: BufReader::with_capacity(1 << 16, file),
         line: 0,
@@ -97,7 +100,43 @@ fn open(path: &Path) -> Result<OpenFile, BoxError> {
     })
 }
 
+/// The read position of a text file reader: files not started yet, and where in the current
+/// file reading stopped.
+type TextPosition = (Vec<PathBuf>, Option<(PathBuf, u64, u64)>);
+
 impl SourceReader<String> for TextFileReader {
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        let position: TextPosition = (
+            self.files.as_slice().to_vec(),
+            self.current
+                .as_ref()
+                .map(|f| (f.path.clone(), f.offset, f.line)),
+        );
+        Ok(Some(bincode::serialize(&position)?))
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {
+        let (files, current): TextPosition = bincode::deserialize(state)?;
+        self.files = files.into_iter();
+        self.current = match current {
+            None => None,
+            Some((path, offset, line)) => {
+                use std::io::{Seek, SeekFrom};
+                let mut file = open(&path)?;
+                file.reader.seek(SeekFrom::Start(offset)).map_err(|e| {
+                    SourceError::boxed(
+                        format!("{} line {line}", path.display()),
+                        format!("cannot continue reading after a restore: {e}"),
+                    )
+                })?;
+                file.offset = offset;
+                file.line = line;
+                Some(file)
+            }
+        };
+        Ok(())
+    }
+
     fn poll_next(
         &mut self,
         output: &mut SourceOutput<'_, String>,
@@ -122,6 +161,7 @@ impl SourceReader<String> for TextFileReader {
                 return Ok(SourceStatus::MoreAvailable);
             }
             file.line += 1;
+            file.offset += n as u64;
             if file.buf.last() == Some(&b'\n') {
                 file.buf.pop();
                 if file.buf.last() == Some(&b'\r') {

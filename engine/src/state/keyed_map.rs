@@ -64,6 +64,11 @@ impl<K: Hash + Eq, V> KeyGroupedMap<K, V> {
         self.range
     }
 
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.groups.iter_mut().for_each(|g| g.clear());
+    }
+
     /// Entries of one key group (for snapshots by key group).
     pub fn group(&self, key_group: usize) -> impl Iterator<Item = (&K, &V)> {
         key_group
@@ -71,5 +76,40 @@ impl<K: Hash + Eq, V> KeyGroupedMap<K, V> {
             .and_then(|i| self.groups.get(i))
             .into_iter()
             .flat_map(|g| g.iter())
+    }
+}
+
+impl<K, V> KeyGroupedMap<K, V>
+where
+    K: Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    /// The entries of one key group, serialized (the canonical snapshot form).
+    pub fn snapshot_group(&self, key_group: usize) -> crate::error::Result<Vec<u8>> {
+        let entries: Vec<(&K, &V)> = self.group(key_group).collect();
+        bincode::serialize(&entries).map_err(|e| crate::error::FjordError::Serialization {
+            context: format!("key group {key_group}"),
+            message: e.to_string(),
+        })
+    }
+
+    /// Adds the entries of a key group written by [`snapshot_group`](Self::snapshot_group).
+    pub fn restore_group(&mut self, key_group: usize, bytes: &[u8]) -> crate::error::Result<()> {
+        let entries: Vec<(K, V)> =
+            bincode::deserialize(bytes).map_err(|e| crate::error::FjordError::Serialization {
+                context: format!("restoring key group {key_group}"),
+                message: e.to_string(),
+            })?;
+        let Some(group) = key_group
+            .checked_sub(self.range.start)
+            .and_then(|i| self.groups.get_mut(i))
+        else {
+            return Err(crate::error::FjordError::Restore(format!(
+                "key group {key_group} is not in this subtask's range {:?}",
+                self.range
+            )));
+        };
+        group.extend(entries);
+        Ok(())
     }
 }

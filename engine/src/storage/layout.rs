@@ -35,7 +35,11 @@ pub fn parse_checkpoint_dir(name: &str) -> Option<u64> {
 
 /// Directory name of a new savepoint (Flink's `savepoint-<job id prefix>-<random>` shape).
 pub fn savepoint_dir_name(job_id: &str, random: u64) -> String {
-    let prefix: String = job_id.chars().filter(|c| c.is_ascii_alphanumeric()).take(6).collect();
+    let prefix: String = job_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(6)
+        .collect();
     format!("savepoint-{prefix}-{:012x}", random & 0xffff_ffff_ffff)
 }
 
@@ -54,7 +58,10 @@ mod tests {
         assert_eq!(parse_checkpoint_dir("chk-7"), Some(7));
         assert_eq!(parse_checkpoint_dir("chk-x"), None);
         assert_eq!(parse_checkpoint_dir("shared"), None);
-        assert_eq!(savepoint_dir_name("ab-cd-ef-gh", 0xabc), "savepoint-abcdef-000000000abc");
+        assert_eq!(
+            savepoint_dir_name("ab-cd-ef-gh", 0xabc),
+            "savepoint-abcdef-000000000abc"
+        );
         assert_eq!(state_file("counter", 2), "counter/2.state");
     }
 }

@@ -17,14 +17,24 @@ pub struct StorageOptions {
 
 impl StorageOptions {
     /// Options from key/value pairs.
-    pub fn from_pairs<I: IntoIterator<Item = (K, V)>, K: Into<String>, V: Into<String>>(pairs: I) -> Self {
-        StorageOptions { values: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    pub fn from_pairs<I: IntoIterator<Item = (K, V)>, K: Into<String>, V: Into<String>>(
+        pairs: I,
+    ) -> Self {
+        StorageOptions {
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 
     /// A value, or the first environment variable that is set.
     #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     fn get(&self, key: &str, env: &[&str]) -> Option<String> {
-        self.values.get(key).cloned().or_else(|| env.iter().find_map(|v| std::env::var(v).ok()))
+        self.values
+            .get(key)
+            .cloned()
+            .or_else(|| env.iter().find_map(|v| std::env::var(v).ok()))
     }
 }
 
@@ -37,6 +47,8 @@ pub struct SnapshotStore {
     url: String,
     store: Arc<dyn ObjectStore>,
     root: ObjectPath,
+    /// For `file://` stores: the directory, so emptied directories can be removed too.
+    local: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SnapshotStore {
@@ -59,12 +71,22 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
-    let mut stores = STORES.get_or_init(Default::default).lock().expect("memory store registry");
-    stores.entry(name.to_string()).or_insert_with(|| Arc::new(InMemory::new())).clone()
+    let mut stores = STORES
+        .get_or_init(Default::default)
+        .lock()
+        .expect("memory store registry");
+    stores
+        .entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
 }
 
 fn storage_error(url: &str, operation: &str, message: impl Into<String>) -> FjordError {
-    FjordError::Storage { url: url.to_string(), operation: operation.to_string(), message: message.into() }
+    FjordError::Storage {
+        url: url.to_string(),
+        operation: operation.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Adds what to do next for the failures people hit most.
@@ -72,9 +94,15 @@ fn explain(error: &object_store::Error) -> String {
     let text = error.to_string();
     let hint = if text.contains("NoSuchBucket") {
         "; the bucket does not exist: create it, or fix the bucket in the storage URL"
-    } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") || text.contains("AccessDenied") {
+    } else if text.contains("InvalidAccessKeyId")
+        || text.contains("SignatureDoesNotMatch")
+        || text.contains("AccessDenied")
+    {
         "; the credentials were refused: check s3.access-key / s3.secret-key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
-    } else if text.contains("Connection refused") || text.contains("error sending request") || text.contains("dns error") {
+    } else if text.contains("Connection refused")
+        || text.contains("error sending request")
+        || text.contains("dns error")
+    {
         "; the storage server cannot be reached: check s3.endpoint and that the server is running"
     } else {
         ""
@@ -90,23 +118,40 @@ impl SnapshotStore {
     /// `s3://` URL. Nothing is contacted yet; see [`SnapshotStore::check_access`].
     pub fn open(url: &str, options: &StorageOptions) -> Result<Self> {
         let bad = |m: &str| storage_error(url, "open", m);
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a URL; use file:///path, s3://bucket/prefix or memory://name"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            bad("not a URL; use file:///path, s3://bucket/prefix or memory://name")
+        })?;
         match scheme {
             "file" => {
                 if !rest.starts_with('/') {
-                    return Err(bad("file URLs need an absolute path: file:///var/fjord/checkpoints"));
+                    return Err(bad(
+                        "file URLs need an absolute path: file:///var/fjord/checkpoints",
+                    ));
                 }
-                std::fs::create_dir_all(rest).map_err(|e| bad(&format!("cannot create directory {rest}: {e}")))?;
+                std::fs::create_dir_all(rest)
+                    .map_err(|e| bad(&format!("cannot create directory {rest}: {e}")))?;
                 let store = object_store::local::LocalFileSystem::new_with_prefix(rest)
                     .map_err(|e| bad(&explain(&e)))?;
-                Ok(SnapshotStore { url: url.to_string(), store: Arc::new(store), root: ObjectPath::default() })
+                Ok(SnapshotStore {
+                    url: url.to_string(),
+                    store: Arc::new(store),
+                    root: ObjectPath::default(),
+                    local: Some(std::path::PathBuf::from(rest)),
+                })
             }
             "memory" => {
                 let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                Ok(SnapshotStore { url: url.to_string(), store: memory_store(name), root: ObjectPath::from(prefix) })
+                Ok(SnapshotStore {
+                    url: url.to_string(),
+                    store: memory_store(name),
+                    root: ObjectPath::from(prefix),
+                    local: None,
+                })
             }
             "s3" => Self::open_s3(url, rest, options),
-            other => Err(bad(&format!("unsupported scheme '{other}'; use file://, s3:// or memory://"))),
+            other => Err(bad(&format!(
+                "unsupported scheme '{other}'; use file://, s3:// or memory://"
+            ))),
         }
     }
 
@@ -115,11 +160,17 @@ impl SnapshotStore {
         use object_store::aws::AmazonS3Builder;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(storage_error(url, "open", "s3 URLs need a bucket: s3://bucket/prefix"));
+            return Err(storage_error(
+                url,
+                "open",
+                "s3 URLs need a bucket: s3://bucket/prefix",
+            ));
         }
         let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
         if let Some(endpoint) = options.get("s3.endpoint", &["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]) {
-            builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
+            builder = builder
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_endpoint(endpoint);
         }
         if let Some(key) = options.get("s3.access-key", &["AWS_ACCESS_KEY_ID"]) {
             builder = builder.with_access_key_id(key);
@@ -127,17 +178,33 @@ impl SnapshotStore {
         if let Some(secret) = options.get("s3.secret-key", &["AWS_SECRET_ACCESS_KEY"]) {
             builder = builder.with_secret_access_key(secret);
         }
-        let region = options.get("s3.region", &["AWS_REGION", "AWS_DEFAULT_REGION"]).unwrap_or_else(|| "us-east-1".into());
+        let region = options
+            .get("s3.region", &["AWS_REGION", "AWS_DEFAULT_REGION"])
+            .unwrap_or_else(|| "us-east-1".into());
         builder = builder.with_region(region);
-        let path_style = options.get("s3.path-style-access", &[]).map(|v| v != "false").unwrap_or(true);
+        let path_style = options
+            .get("s3.path-style-access", &[])
+            .map(|v| v != "false")
+            .unwrap_or(true);
         builder = builder.with_virtual_hosted_style_request(!path_style);
-        let store = builder.build().map_err(|e| storage_error(url, "open", explain(&e)))?;
-        Ok(SnapshotStore { url: url.to_string(), store: Arc::new(store), root: ObjectPath::from(prefix) })
+        let store = builder
+            .build()
+            .map_err(|e| storage_error(url, "open", explain(&e)))?;
+        Ok(SnapshotStore {
+            url: url.to_string(),
+            store: Arc::new(store),
+            root: ObjectPath::from(prefix),
+            local: None,
+        })
     }
 
     #[cfg(not(feature = "s3"))]
     fn open_s3(url: &str, _rest: &str, _options: &StorageOptions) -> Result<Self> {
-        Err(storage_error(url, "open", "this build has no S3 support; build with the `s3` feature of the fjord crate"))
+        Err(storage_error(
+            url,
+            "open",
+            "this build has no S3 support; build with the `s3` feature of the fjord crate",
+        ))
     }
 
     /// The URL this store was opened with.
@@ -148,21 +215,35 @@ impl SnapshotStore {
     /// A store rooted at a sub-directory of this one.
     pub fn child(&self, dir: &str) -> SnapshotStore {
         SnapshotStore {
-            url: format!("{}/{}", self.url.trim_end_matches('/'), dir.trim_matches('/')),
+            url: format!(
+                "{}/{}",
+                self.url.trim_end_matches('/'),
+                dir.trim_matches('/')
+            ),
             store: self.store.clone(),
             root: self.path(dir),
+            local: self.local.as_ref().map(|l| l.join(dir.trim_matches('/'))),
         }
     }
 
     fn path(&self, relative: &str) -> ObjectPath {
         let mut parts: Vec<String> = self.root.parts().map(|p| p.as_ref().to_string()).collect();
-        parts.extend(relative.split('/').filter(|p| !p.is_empty()).map(str::to_string));
+        parts.extend(
+            relative
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+        );
         ObjectPath::from_iter(parts)
     }
 
     fn relative(&self, path: &ObjectPath) -> String {
         let root_parts = self.root.parts().count();
-        path.parts().skip(root_parts).map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/")
+        path.parts()
+            .skip(root_parts)
+            .map(|p| p.as_ref().to_string())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     fn err(&self, operation: &str, path: &str, e: object_store::Error) -> FjordError {
@@ -171,14 +252,25 @@ impl SnapshotStore {
 
     /// Writes an object, replacing it if present.
     pub async fn put_async(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
-        self.store.put(&self.path(path), PutPayload::from(bytes)).await.map_err(|e| self.err("put", path, e))?;
+        self.store
+            .put(&self.path(path), PutPayload::from(bytes))
+            .await
+            .map_err(|e| self.err("put", path, e))?;
         Ok(())
     }
 
     /// Reads an object.
     pub async fn get_async(&self, path: &str) -> Result<Vec<u8>> {
-        let result = self.store.get(&self.path(path)).await.map_err(|e| self.err("get", path, e))?;
-        Ok(result.bytes().await.map_err(|e| self.err("get", path, e))?.to_vec())
+        let result = self
+            .store
+            .get(&self.path(path))
+            .await
+            .map_err(|e| self.err("get", path, e))?;
+        Ok(result
+            .bytes()
+            .await
+            .map_err(|e| self.err("get", path, e))?
+            .to_vec())
     }
 
     /// Whether an object exists.
@@ -193,7 +285,12 @@ impl SnapshotStore {
     /// Every object under a prefix, as paths relative to this store, sorted.
     pub async fn list_async(&self, prefix: &str) -> Result<Vec<String>> {
         let base = self.path(prefix);
-        let listed: Vec<_> = self.store.list(Some(&base)).try_collect().await.map_err(|e| self.err("list", prefix, e))?;
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&base))
+            .try_collect()
+            .await
+            .map_err(|e| self.err("list", prefix, e))?;
         let mut paths: Vec<String> = listed.iter().map(|m| self.relative(&m.location)).collect();
         paths.sort();
         Ok(paths)
@@ -208,6 +305,13 @@ impl SnapshotStore {
                 Err(e) => return Err(self.err("delete", p, e)),
             }
         }
+        if let Some(local) = &self.local {
+            // Object stores have no directories; a file system keeps the empty ones.
+            let dir = local.join(prefix.trim_matches('/'));
+            if dir.is_dir() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
         Ok(paths.len())
     }
 
@@ -219,7 +323,11 @@ impl SnapshotStore {
         let back = self.get_async(&probe).await?;
         self.delete_prefix_async(&probe).await?;
         if back != b"probe" {
-            return Err(storage_error(&self.url, "check", "read back different bytes than written"));
+            return Err(storage_error(
+                &self.url,
+                "check",
+                "read back different bytes than written",
+            ));
         }
         Ok(())
     }
@@ -266,7 +374,10 @@ mod tests {
         assert_eq!(store.get("job/chk-1/op/0.state").unwrap(), b"zero");
         assert!(store.exists("job/chk-1/_metadata").unwrap());
         assert!(!store.exists("job/chk-2/_metadata").unwrap());
-        assert_eq!(store.list("job/chk-1").unwrap(), vec!["job/chk-1/_metadata", "job/chk-1/op/0.state"]);
+        assert_eq!(
+            store.list("job/chk-1").unwrap(),
+            vec!["job/chk-1/_metadata", "job/chk-1/op/0.state"]
+        );
         let child = store.child("job");
         assert_eq!(child.get("chk-2/op/0.state").unwrap(), b"two");
         assert_eq!(child.list("chk-2").unwrap(), vec!["chk-2/op/0.state"]);
@@ -280,26 +391,45 @@ mod tests {
     #[test]
     fn file_store_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SnapshotStore::open(&format!("file://{}", dir.path().display()), &StorageOptions::default()).unwrap();
+        let store = SnapshotStore::open(
+            &format!("file://{}", dir.path().display()),
+            &StorageOptions::default(),
+        )
+        .unwrap();
         exercise(&store);
-        assert!(dir.path().join("job/chk-2/op/0.state").is_file(), "objects are plain files");
+        assert!(
+            dir.path().join("job/chk-2/op/0.state").is_file(),
+            "objects are plain files"
+        );
     }
 
     #[test]
     fn memory_store_round_trip_and_sharing_by_name() {
-        let store = SnapshotStore::open("memory://layout-test/base", &StorageOptions::default()).unwrap();
+        let store =
+            SnapshotStore::open("memory://layout-test/base", &StorageOptions::default()).unwrap();
         exercise(&store);
-        let again = SnapshotStore::open("memory://layout-test/base", &StorageOptions::default()).unwrap();
-        assert_eq!(again.get("job/chk-2/op/0.state").unwrap(), b"two", "same name, same memory");
+        let again =
+            SnapshotStore::open("memory://layout-test/base", &StorageOptions::default()).unwrap();
+        assert_eq!(
+            again.get("job/chk-2/op/0.state").unwrap(),
+            b"two",
+            "same name, same memory"
+        );
     }
 
     #[test]
     fn bad_urls_say_what_to_use() {
-        let e = SnapshotStore::open("ftp://x", &StorageOptions::default()).unwrap_err().to_string();
+        let e = SnapshotStore::open("ftp://x", &StorageOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unsupported scheme 'ftp'"), "{e}");
-        let e = SnapshotStore::open("/tmp/x", &StorageOptions::default()).unwrap_err().to_string();
+        let e = SnapshotStore::open("/tmp/x", &StorageOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a URL"), "{e}");
-        let e = SnapshotStore::open("file://relative", &StorageOptions::default()).unwrap_err().to_string();
+        let e = SnapshotStore::open("file://relative", &StorageOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("absolute path"), "{e}");
     }
 }

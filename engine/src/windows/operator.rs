@@ -115,11 +115,11 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         logic: L,
         out: Box<dyn Output<O>>,
         sides: SideOutputs,
-    ) -> Self {
-        let ctx = ctx.with_keyed_state();
+    ) -> Result<Self> {
+        let ctx = ctx.with_keyed_state()?;
         let range =
             KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
-        WindowOperator {
+        Ok(WindowOperator {
             event_time: spec.assigner.is_event_time(),
             merging: spec.assigner.is_merging(),
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
@@ -136,7 +136,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             out,
             sides,
             _t: PhantomData,
-        }
+        })
     }
 
     #[inline]

@@ -1,0 +1,368 @@
+//! The checkpoint coordinator: triggers, collects acknowledgements, completes, notifies,
+//! retains, and takes savepoints. One per job execution attempt; the history of completed
+//! checkpoints outlives attempts so a restart resumes from the latest one.
+
+use crate::checkpoint::CheckpointBarrier;
+use crate::checkpoint::config::CheckpointConfig;
+use crate::checkpoint::metadata::{CheckpointMetadata, OperatorMetadata, SubtaskStateHandle};
+use crate::checkpoint::participant::OperatorKey;
+use crate::error::{FjordError, Result};
+use crate::storage::SnapshotStore;
+use crate::storage::layout::{checkpoint_dir, savepoint_dir_name};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What the coordinator tells a task.
+#[derive(Debug, Clone)]
+pub(crate) enum TaskControl {
+    /// (Sources only) inject this barrier now.
+    Trigger(CheckpointBarrier),
+    /// The checkpoint completed everywhere.
+    Complete(u64),
+}
+
+/// One state file a task wrote for a checkpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct WrittenState {
+    pub(crate) key: OperatorKey,
+    pub(crate) file: String,
+    pub(crate) size: u64,
+}
+
+/// What tasks and clients tell the coordinator.
+pub(crate) enum CoordinatorEvent {
+    /// A task's snapshot is uploaded.
+    Ack {
+        checkpoint_id: u64,
+        task: usize,
+        states: Vec<WrittenState>,
+    },
+    /// A task could not take or upload its snapshot.
+    Decline {
+        checkpoint_id: u64,
+        task: usize,
+        reason: String,
+    },
+    /// A task finished its input; no checkpoint can complete any more.
+    TaskFinished,
+    /// Take a savepoint into a directory under `target` and reply with its URL.
+    Savepoint {
+        target: SnapshotStore,
+        reply: Sender<Result<String>>,
+    },
+    /// The execution ended; stop.
+    Shutdown,
+}
+
+/// Completed checkpoints of a job, shared by its execution attempts.
+#[derive(Debug, Default)]
+pub(crate) struct CheckpointHistory {
+    /// URL of the latest completed checkpoint.
+    pub(crate) latest: Option<String>,
+    /// Id of the last checkpoint triggered.
+    pub(crate) last_id: u64,
+    /// Completed checkpoints still retained, oldest first: (id, directory store).
+    pub(crate) retained: VecDeque<(u64, SnapshotStore)>,
+    /// Completed checkpoints in this execution (for results and tests).
+    pub(crate) completed_count: u64,
+    /// Failed or aborted checkpoints.
+    pub(crate) failed_count: u64,
+}
+
+/// Shared handle on the history.
+pub(crate) type SharedHistory = Arc<Mutex<CheckpointHistory>>;
+
+struct Pending {
+    barrier: CheckpointBarrier,
+    started: Instant,
+    acked: BTreeSet<usize>,
+    states: Vec<WrittenState>,
+    reply: Option<Sender<Result<String>>>,
+}
+
+/// Everything the coordinator needs from the execution.
+pub(crate) struct CoordinatorSetup {
+    pub(crate) config: CheckpointConfig,
+    pub(crate) job_name: String,
+    pub(crate) job_id: String,
+    pub(crate) base: Option<SnapshotStore>,
+    pub(crate) controls: Vec<Sender<TaskControl>>,
+    pub(crate) sources: Vec<usize>,
+    pub(crate) history: SharedHistory,
+    /// Called when tolerable checkpoint failures are exceeded.
+    pub(crate) fail_job: Box<dyn Fn(FjordError) + Send>,
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs the coordinator until `Shutdown`.
+pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
+    let mut c = Coordinator {
+        setup,
+        pending: BTreeMap::new(),
+        finished: false,
+        consecutive_failures: 0,
+        last_end: Instant::now(),
+    };
+    loop {
+        let wait = c
+            .next_trigger_in()
+            .unwrap_or(Duration::from_millis(200))
+            .min(Duration::from_millis(200));
+        match events.recv_timeout(wait) {
+            Ok(CoordinatorEvent::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(event) => c.handle(event),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        c.expire();
+        if c.next_trigger_in() == Some(Duration::ZERO) {
+            let target = c.setup.base.as_ref().map(|b| {
+                b.child(&checkpoint_dir(
+                    &c.setup.job_id,
+                    c.setup.history.lock().last_id + 1,
+                ))
+            });
+            if let Some(target) = target {
+                c.trigger(target, false, None);
+            }
+        }
+    }
+    for (_, p) in std::mem::take(&mut c.pending) {
+        if let Some(reply) = p.reply {
+            let _ = reply.send(Err(FjordError::CheckpointFailed(
+                "the job ended before the savepoint completed".into(),
+            )));
+        }
+    }
+}
+
+struct Coordinator {
+    setup: CoordinatorSetup,
+    pending: BTreeMap<u64, Pending>,
+    finished: bool,
+    consecutive_failures: u32,
+    last_end: Instant,
+}
+
+impl Coordinator {
+    /// Time until the next periodic checkpoint is due, `None` when none will be.
+    fn next_trigger_in(&self) -> Option<Duration> {
+        let interval = self.setup.config.interval?;
+        if self.finished
+            || self.setup.base.is_none()
+            || self.pending.len() >= self.setup.config.max_concurrent
+        {
+            return None;
+        }
+        let due = self.last_end + interval.max(self.setup.config.min_pause);
+        Some(due.saturating_duration_since(Instant::now()))
+    }
+
+    fn trigger(
+        &mut self,
+        target: SnapshotStore,
+        savepoint: bool,
+        reply: Option<Sender<Result<String>>>,
+    ) {
+        let id = {
+            let mut h = self.setup.history.lock();
+            h.last_id += 1;
+            h.last_id
+        };
+        let barrier = CheckpointBarrier {
+            id,
+            timestamp: now_millis(),
+            target,
+            savepoint,
+        };
+        tracing::debug!(checkpoint = id, savepoint, "triggering");
+        for &s in &self.setup.sources {
+            let _ = self.setup.controls[s].send(TaskControl::Trigger(barrier.clone()));
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                barrier,
+                started: Instant::now(),
+                acked: BTreeSet::new(),
+                states: Vec::new(),
+                reply,
+            },
+        );
+        self.last_end = Instant::now();
+    }
+
+    fn handle(&mut self, event: CoordinatorEvent) {
+        match event {
+            CoordinatorEvent::Ack {
+                checkpoint_id,
+                task,
+                states,
+            } => {
+                let Some(p) = self.pending.get_mut(&checkpoint_id) else {
+                    return;
+                };
+                p.acked.insert(task);
+                p.states.extend(states);
+                if p.acked.len() == self.setup.controls.len() {
+                    let p = self.pending.remove(&checkpoint_id).expect("pending");
+                    self.complete(p);
+                }
+            }
+            CoordinatorEvent::Decline {
+                checkpoint_id,
+                task,
+                reason,
+            } => {
+                if let Some(p) = self.pending.remove(&checkpoint_id) {
+                    self.fail(p, format!("task {task} declined: {reason}"));
+                }
+            }
+            CoordinatorEvent::TaskFinished => {
+                self.finished = true;
+                for (_, p) in std::mem::take(&mut self.pending) {
+                    self.abort(p, "a task finished before the checkpoint completed".into());
+                }
+            }
+            CoordinatorEvent::Savepoint { target, reply } => {
+                if self.finished {
+                    let _ = reply.send(Err(FjordError::CheckpointFailed(
+                        "the job is finishing; no savepoint can be taken".into(),
+                    )));
+                    return;
+                }
+                let dir = target.child(&savepoint_dir_name(&self.setup.job_id, rand::random()));
+                self.trigger(dir, true, Some(reply));
+            }
+            CoordinatorEvent::Shutdown => {}
+        }
+    }
+
+    fn expire(&mut self) {
+        let timeout = self.setup.config.timeout;
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.started.elapsed() > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let p = self.pending.remove(&id).expect("pending");
+            self.fail(p, format!("not complete after {timeout:?}"));
+        }
+    }
+
+    fn metadata(&self, p: &Pending) -> Result<CheckpointMetadata> {
+        let mut operators: BTreeMap<String, OperatorMetadata> = BTreeMap::new();
+        for s in &p.states {
+            let op = operators
+                .entry(s.key.id.clone())
+                .or_insert_with(|| OperatorMetadata {
+                    name: s.key.name.clone(),
+                    has_uid: s.key.has_uid,
+                    parallelism: s.key.parallelism,
+                    max_parallelism: s.key.max_parallelism,
+                    subtasks: Vec::new(),
+                });
+            op.subtasks.push(SubtaskStateHandle {
+                subtask: s.key.subtask,
+                file: s.file.clone(),
+                key_groups: s.key.key_groups(),
+                size: s.size,
+            });
+        }
+        for op in operators.values_mut() {
+            op.subtasks.sort_by_key(|s| s.subtask);
+        }
+        if p.barrier.savepoint
+            && let Some((_, op)) = operators
+                .iter()
+                .find(|(_, op)| !op.has_uid && op.subtasks.iter().any(|s| s.size > 0))
+        {
+            return Err(FjordError::CheckpointFailed(format!(
+                "operator '{}' has state but no uid; give it `.uid(\"...\")` so a savepoint can map its state after the job changes",
+                op.name
+            )));
+        }
+        Ok(CheckpointMetadata {
+            version: crate::storage::layout::FORMAT_VERSION,
+            job_name: self.setup.job_name.clone(),
+            job_id: self.setup.job_id.clone(),
+            checkpoint_id: p.barrier.id,
+            timestamp: p.barrier.timestamp,
+            savepoint: p.barrier.savepoint,
+            operators,
+        })
+    }
+
+    fn complete(&mut self, p: Pending) {
+        let result = self
+            .metadata(&p)
+            .and_then(|m| m.write(&p.barrier.target).map(|_| m));
+        let meta = match result {
+            Ok(m) => m,
+            Err(e) => return self.fail(p, e.to_string()),
+        };
+        tracing::info!(
+            checkpoint = meta.checkpoint_id,
+            bytes = meta.state_size(),
+            savepoint = meta.savepoint,
+            "completed"
+        );
+        self.consecutive_failures = 0;
+        self.last_end = Instant::now();
+        for c in &self.setup.controls {
+            let _ = c.send(TaskControl::Complete(p.barrier.id));
+        }
+        let url = p.barrier.target.url().to_string();
+        if let Some(reply) = p.reply {
+            let _ = reply.send(Ok(url));
+            return;
+        }
+        let mut h = self.setup.history.lock();
+        h.latest = Some(url);
+        h.completed_count += 1;
+        h.retained
+            .push_back((p.barrier.id, p.barrier.target.clone()));
+        while h.retained.len() > self.setup.config.retained.max(1) {
+            let (id, dir) = h.retained.pop_front().expect("retained");
+            if let Err(e) = dir.delete_prefix("") {
+                tracing::warn!(checkpoint = id, error = %e, "could not delete a checkpoint beyond the retained count");
+            }
+        }
+    }
+
+    fn abort(&mut self, p: Pending, reason: String) {
+        tracing::info!(checkpoint = p.barrier.id, %reason, "aborted");
+        let _ = p.barrier.target.delete_prefix("");
+        self.setup.history.lock().failed_count += 1;
+        if let Some(reply) = p.reply {
+            let _ = reply.send(Err(FjordError::CheckpointFailed(reason)));
+        }
+    }
+
+    fn fail(&mut self, p: Pending, reason: String) {
+        let savepoint = p.barrier.savepoint;
+        let id = p.barrier.id;
+        self.abort(p, reason.clone());
+        self.last_end = Instant::now();
+        if savepoint {
+            return; // A failed savepoint is reported to its caller; the job goes on.
+        }
+        self.consecutive_failures += 1;
+        tracing::warn!(checkpoint = id, %reason, failures = self.consecutive_failures, "checkpoint failed");
+        if self.consecutive_failures > self.setup.config.tolerable_failures {
+            (self.setup.fail_job)(FjordError::CheckpointFailed(format!(
+                "checkpoint {id} failed ({reason}) and {} failed in a row exceeds the tolerable {}",
+                self.consecutive_failures, self.setup.config.tolerable_failures
+            )));
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! What takes part in a snapshot inside a task, and the per-task registry of participants.
+
+use crate::checkpoint::restore::RestoredJob;
+use crate::error::Result;
+use crate::keygroup::KeyGroupRange;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The state of one operator subtask in a snapshot, in the canonical (backend-independent)
+/// form: keyed state per key group, and opaque operator state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OperatorState {
+    /// Keyed state: (key group, that key group's serialized entries).
+    pub(crate) keyed: Vec<(usize, Vec<u8>)>,
+    /// Non-keyed state of this subtask (for example a source's read position).
+    pub(crate) operator: Option<Vec<u8>>,
+}
+
+/// Something whose state goes into checkpoints.
+pub(crate) trait CheckpointParticipant: Send {
+    /// Copies the current state (the synchronous part of a snapshot).
+    fn snapshot(&mut self, checkpoint_id: u64) -> Result<OperatorState>;
+
+    /// The checkpoint completed everywhere (Flink's `notifyCheckpointComplete`).
+    fn notify_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Keyed state of a heap backend, snapshotted key group by key group.
+pub(crate) struct KeyedParticipant {
+    pub(crate) handle: crate::state::KeyedStateHandle,
+    pub(crate) range: KeyGroupRange,
+}
+
+impl CheckpointParticipant for KeyedParticipant {
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
+        let keyed = self
+            .range
+            .iter()
+            .map(|kg| Ok((kg, self.handle.snapshot_key_group(kg)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(OperatorState {
+            keyed,
+            operator: None,
+        })
+    }
+}
+
+/// Identity of one operator subtask in snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OperatorKey {
+    /// The operator id (uid or derived).
+    pub(crate) id: String,
+    /// The operator's name, for metadata and messages.
+    pub(crate) name: String,
+    /// Whether `id` is a user-given uid.
+    pub(crate) has_uid: bool,
+    pub(crate) subtask: usize,
+    pub(crate) parallelism: usize,
+    pub(crate) max_parallelism: usize,
+}
+
+impl OperatorKey {
+    pub(crate) fn key_groups(&self) -> KeyGroupRange {
+        KeyGroupRange::for_subtask(self.max_parallelism, self.parallelism, self.subtask)
+    }
+}
+
+struct Registered {
+    key: OperatorKey,
+    participant: Box<dyn CheckpointParticipant>,
+}
+
+/// The participants of one task and the state it was restored from. Shared by the operators
+/// of the task's chain through their runtime context.
+#[derive(Clone, Default)]
+pub(crate) struct TaskCheckpointing {
+    participants: Arc<Mutex<Vec<Registered>>>,
+    restored: Option<Arc<RestoredJob>>,
+}
+
+impl std::fmt::Debug for TaskCheckpointing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TaskCheckpointing({} participants)",
+            self.participants.lock().len()
+        )
+    }
+}
+
+impl TaskCheckpointing {
+    pub(crate) fn new(restored: Option<Arc<RestoredJob>>) -> Self {
+        TaskCheckpointing {
+            participants: Arc::default(),
+            restored,
+        }
+    }
+
+    /// Adds a participant for an operator subtask.
+    pub(crate) fn register(&self, key: OperatorKey, participant: Box<dyn CheckpointParticipant>) {
+        self.participants
+            .lock()
+            .push(Registered { key, participant });
+    }
+
+    /// The state restored for an operator subtask, if the job was restored and the snapshot
+    /// has state for it.
+    pub(crate) fn restored(&self, key: &OperatorKey) -> Result<Option<OperatorState>> {
+        match &self.restored {
+            None => Ok(None),
+            Some(job) => job.state_for(key),
+        }
+    }
+
+    /// Snapshots every participant.
+    pub(crate) fn snapshot_all(
+        &self,
+        checkpoint_id: u64,
+    ) -> Result<Vec<(OperatorKey, OperatorState)>> {
+        let mut participants = self.participants.lock();
+        let mut out: Vec<(OperatorKey, OperatorState)> = Vec::with_capacity(participants.len());
+        for r in participants.iter_mut() {
+            let state = r.participant.snapshot(checkpoint_id)?;
+            // Several participants of one operator (keyed state and a source position, say)
+            // share one file.
+            match out.iter_mut().find(|(k, _)| k.id == r.key.id) {
+                Some((_, existing)) => {
+                    existing.keyed.extend(state.keyed);
+                    if state.operator.is_some() {
+                        existing.operator = state.operator;
+                    }
+                }
+                None => out.push((r.key.clone(), state)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tells every participant that a checkpoint completed.
+    pub(crate) fn notify_all(&self, checkpoint_id: u64) -> Result<()> {
+        for r in self.participants.lock().iter_mut() {
+            r.participant.notify_complete(checkpoint_id)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! Restoring from a completed checkpoint or savepoint, moving keyed state by key group.
+
+use crate::checkpoint::metadata::CheckpointMetadata;
+use crate::checkpoint::participant::{OperatorKey, OperatorState};
+use crate::error::{FjordError, Result};
+use crate::storage::SnapshotStore;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A snapshot loaded for restore: its metadata and every state file.
+#[derive(Debug)]
+pub(crate) struct RestoredJob {
+    pub(crate) metadata: CheckpointMetadata,
+    pub(crate) location: String,
+    /// (operator id, old subtask) -> state.
+    files: BTreeMap<(String, usize), OperatorState>,
+}
+
+impl RestoredJob {
+    /// Reads the snapshot in `dir`.
+    pub(crate) fn load(dir: &SnapshotStore) -> Result<Self> {
+        let metadata = CheckpointMetadata::read(dir)?;
+        let mut files = BTreeMap::new();
+        for (id, op) in &metadata.operators {
+            for s in &op.subtasks {
+                let bytes = dir.get(&s.file)?;
+                let state: OperatorState =
+                    bincode::deserialize(&bytes).map_err(|e| FjordError::Serialization {
+                        context: format!("{}/{}", dir.url(), s.file),
+                        message: e.to_string(),
+                    })?;
+                files.insert((id.clone(), s.subtask), state);
+            }
+        }
+        Ok(RestoredJob {
+            metadata,
+            location: dir.url().to_string(),
+            files,
+        })
+    }
+
+    /// Checks that every operator with state in the snapshot exists in the new job (unless
+    /// `allow_non_restored`), and that no operator changed its max parallelism.
+    pub(crate) fn validate(
+        &self,
+        operators: &[(String, String, usize)],
+        allow_non_restored: bool,
+    ) -> Result<()> {
+        let present: BTreeSet<&str> = operators.iter().map(|(id, _, _)| id.as_str()).collect();
+        for (id, op) in &self.metadata.operators {
+            if !present.contains(id.as_str()) && !allow_non_restored {
+                return Err(FjordError::Restore(format!(
+                    "{} has state for operator '{}' (id '{id}') that the job does not have; restore with allow_non_restored_state to drop it, or give the operator that should own it `.uid(\"{id}\")`",
+                    self.location, op.name
+                )));
+            }
+        }
+        for (id, name, max) in operators {
+            if let Some(op) = self.metadata.operators.get(id)
+                && op.max_parallelism != *max
+            {
+                return Err(FjordError::Restore(format!(
+                    "operator '{name}' (id '{id}') had max parallelism {} and now has {max}; changing max parallelism is not supported because key groups would move between keys. Set it back to {} with set_max_parallelism",
+                    op.max_parallelism, op.max_parallelism
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The state of a new operator subtask: keyed state of every key group in its range,
+    /// from whichever old subtasks held them, and operator state of the old subtask with the
+    /// same index (sources need the same parallelism for that).
+    pub(crate) fn state_for(&self, key: &OperatorKey) -> Result<Option<OperatorState>> {
+        let Some(op) = self.metadata.operators.get(&key.id) else {
+            return Ok(None);
+        };
+        let range = key.key_groups();
+        let mut state = OperatorState::default();
+        for s in &op.subtasks {
+            if s.key_groups.end < range.start || s.key_groups.start > range.end {
+                continue;
+            }
+            if let Some(file) = self.files.get(&(key.id.clone(), s.subtask)) {
+                state.keyed.extend(
+                    file.keyed
+                        .iter()
+                        .filter(|(kg, _)| range.contains(*kg))
+                        .cloned(),
+                );
+            }
+        }
+        let has_operator_state = op.subtasks.iter().any(|s| {
+            self.files
+                .get(&(key.id.clone(), s.subtask))
+                .is_some_and(|f| f.operator.is_some())
+        });
+        if has_operator_state {
+            if op.parallelism != key.parallelism {
+                return Err(FjordError::Restore(format!(
+                    "operator '{}' keeps non-keyed state (a read position) at parallelism {}, and cannot be restored at parallelism {} yet; keep its parallelism",
+                    key.name, op.parallelism, key.parallelism
+                )));
+            }
+            state.operator = self
+                .files
+                .get(&(key.id.clone(), key.subtask))
+                .and_then(|f| f.operator.clone());
+        }
+        Ok(Some(state))
+    }
+}

@@ -1,0 +1,107 @@
+//! The checkpoint side of a running task: its control channel from the coordinator, the
+//! channels its barriers go out on, and the background upload of its snapshots.
+
+use crate::checkpoint::coordinator::{CoordinatorEvent, TaskControl, WrittenState};
+use crate::checkpoint::participant::{OperatorKey, OperatorState, TaskCheckpointing};
+use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
+use crate::error::{FjordError, Result};
+use crate::operators::output::Lifecycle;
+use crate::runtime::channel::{ChannelSender, Event};
+use crate::storage::layout::state_file;
+use crossbeam_channel::{Receiver, Sender};
+
+/// What a task needs to take part in checkpoints.
+pub(crate) struct TaskRuntime {
+    /// Index of the task in its execution (for acknowledgements).
+    pub(crate) index: usize,
+    pub(crate) control: Receiver<TaskControl>,
+    pub(crate) coordinator: Sender<CoordinatorEvent>,
+    /// Every channel the task's chain writes to: barriers go out on all of them.
+    pub(crate) outputs: Vec<ChannelSender>,
+    pub(crate) checkpointing: TaskCheckpointing,
+    pub(crate) mode: CheckpointingMode,
+}
+
+impl TaskRuntime {
+    /// Takes this task's part of a checkpoint at the current position of the stream: sends
+    /// the records before the barrier on, forwards the barrier on every output, copies the
+    /// state of every participant, and uploads it in the background (processing continues),
+    /// acknowledging to the coordinator when done.
+    pub(crate) fn checkpoint(
+        &self,
+        barrier: &CheckpointBarrier,
+        chain: &mut dyn Lifecycle,
+        extra: Option<(OperatorKey, OperatorState)>,
+    ) -> Result<()> {
+        chain.flush()?;
+        for output in &self.outputs {
+            output.send(Event::Barrier(barrier.clone()))?;
+        }
+        let mut states = self.checkpointing.snapshot_all(barrier.id)?;
+        if let Some((key, state)) = extra {
+            match states.iter_mut().find(|(k, _)| k.id == key.id) {
+                Some((_, existing)) => existing.operator = state.operator,
+                None => states.push((key, state)),
+            }
+        }
+        let coordinator = self.coordinator.clone();
+        let target = barrier.target.clone();
+        let (checkpoint_id, task) = (barrier.id, self.index);
+        let upload = move || {
+            let mut written = Vec::with_capacity(states.len());
+            for (key, state) in states {
+                let file = state_file(&sanitize(&key.id), key.subtask);
+                let bytes = bincode::serialize(&state).map_err(|e| FjordError::Serialization {
+                    context: format!("state of '{}'", key.name),
+                    message: e.to_string(),
+                })?;
+                let size = bytes.len() as u64;
+                target.put(&file, bytes)?;
+                written.push(WrittenState { key, file, size });
+            }
+            Ok::<_, FjordError>(written)
+        };
+        std::thread::Builder::new()
+            .name(format!("snapshot upload {checkpoint_id}"))
+            .spawn(move || {
+                let event = match upload() {
+                    Ok(states) => CoordinatorEvent::Ack {
+                        checkpoint_id,
+                        task,
+                        states,
+                    },
+                    Err(e) => CoordinatorEvent::Decline {
+                        checkpoint_id,
+                        task,
+                        reason: e.to_string(),
+                    },
+                };
+                let _ = coordinator.send(event);
+            })
+            .map_err(|e| FjordError::io("cannot start a snapshot upload", e))?;
+        Ok(())
+    }
+
+    /// Handles a checkpoint-complete notification.
+    pub(crate) fn notify_complete(&self, checkpoint_id: u64) -> Result<()> {
+        self.checkpointing.notify_all(checkpoint_id)
+    }
+
+    /// Tells the coordinator that this task's input ended.
+    pub(crate) fn finished(&self) {
+        let _ = self.coordinator.send(CoordinatorEvent::TaskFinished);
+    }
+}
+
+/// Operator ids become directory names.
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,384 @@
+//! Checkpoints, restarts from them, savepoints and restores, on the embedded mini-cluster.
+
+use fjord::checkpoint::{CheckpointMetadata, RestartStrategy};
+use fjord::sources::GeneratorSource;
+use fjord::storage::{SnapshotStore, StorageOptions};
+use fjord::{BoxError, FjordError, MapFunction, RuntimeContext, StreamExecutionEnvironment};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const KEYS: u64 = 20;
+
+/// Record `i` counts one for key `i % KEYS`.
+fn counting_job(
+    env: &StreamExecutionEnvironment,
+    records: u64,
+    rate: f64,
+) -> fjord::sinks::CollectedOutput<(u64, u64)> {
+    env.from_source(
+        GeneratorSource::new(Some(records), |i| (i % KEYS, 1u64)).with_rate(rate),
+        "numbers",
+    )
+    .uid("numbers")
+    .set_parallelism(1)
+    .key_by(|t: &(u64, u64)| t.0)
+    .sum::<1>()
+    .uid("counter")
+    .collect()
+}
+
+/// The final count per key: counts only grow, so the largest update is the final one.
+fn final_counts(updates: Vec<(u64, u64)>) -> BTreeMap<u64, u64> {
+    let mut m = BTreeMap::new();
+    for (k, c) in updates {
+        let e = m.entry(k).or_insert(0);
+        *e = (*e).max(c);
+    }
+    m
+}
+
+fn expected(records: u64) -> BTreeMap<u64, u64> {
+    (0..KEYS)
+        .map(|k| (k, records / KEYS + u64::from(k < records % KEYS)))
+        .collect()
+}
+
+fn file_url(dir: &std::path::Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+/// Fails once, on the first attempt, when it sees record `at`.
+#[derive(Clone)]
+struct FailOnce {
+    at: u64,
+    attempt: u32,
+    seen: u64,
+}
+
+impl MapFunction<(u64, u64), (u64, u64)> for FailOnce {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        self.attempt = ctx.attempt_number;
+        Ok(())
+    }
+    fn map(&mut self, v: (u64, u64)) -> Result<(u64, u64), BoxError> {
+        self.seen += 1;
+        if self.attempt == 0 && self.seen == self.at {
+            panic!("injected failure at record {}", self.at);
+        }
+        Ok(v)
+    }
+}
+
+#[test]
+fn checkpoints_complete_with_metadata_written_last_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(Duration::from_millis(30));
+    env.checkpoint_config(|c| {
+        c.storage = file_url(dir.path());
+        c.retained = 2;
+        c.retain_on_cancellation = true;
+    });
+    counting_job(&env, u64::MAX, 20_000.0);
+    let client = env.execute_async("checkpointed").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait for a few checkpoints (bounded wait, no sleeps as synchronization).
+    let mut latest = None;
+    while Instant::now() < deadline {
+        latest = client.latest_checkpoint();
+        let id = latest
+            .as_deref()
+            .and_then(|l| l.rsplit("chk-").next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if id.is_some_and(|id| id >= 4) {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    let latest = latest.expect("a checkpoint completed");
+    client.cancel();
+    assert!(matches!(client.wait(), Err(FjordError::Cancelled)));
+
+    let store = SnapshotStore::open(&latest, &StorageOptions::default()).unwrap();
+    let meta = CheckpointMetadata::read(&store).unwrap();
+    assert!(!meta.savepoint);
+    assert_eq!(meta.operators["counter"].parallelism, 2);
+    assert_eq!(meta.operators["counter"].max_parallelism, 128);
+    let ranges: Vec<_> = meta.operators["counter"]
+        .subtasks
+        .iter()
+        .map(|s| (s.key_groups.start, s.key_groups.end))
+        .collect();
+    assert_eq!(ranges, vec![(0, 63), (64, 127)]);
+    assert!(
+        meta.operators.contains_key("numbers"),
+        "the source position is in the checkpoint"
+    );
+    // Retention: only the two latest checkpoint directories are left.
+    let job_dirs: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(job_dirs.len(), 1);
+    let chk: Vec<String> = std::fs::read_dir(job_dirs[0].as_ref().unwrap().path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("chk-"))
+        .collect();
+    assert_eq!(chk.len(), 2, "retained 2, found {chk:?}");
+}
+
+#[test]
+fn a_failed_task_restarts_from_the_latest_checkpoint_with_exactly_once_state() {
+    let records = 40_000;
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(Duration::from_millis(20));
+    env.checkpoint_config(|c| c.storage = "memory://exactly-once-test".into());
+    env.set_restart_strategy(RestartStrategy::FixedDelay {
+        attempts: 3,
+        delay: Duration::from_millis(10),
+    });
+    let out = env
+        .from_source(
+            GeneratorSource::new(Some(records), |i| (i % KEYS, 1u64)).with_rate(80_000.0),
+            "numbers",
+        )
+        .uid("numbers")
+        .set_parallelism(1)
+        .map(FailOnce {
+            at: 30_000,
+            attempt: 0,
+            seen: 0,
+        })
+        .set_parallelism(1)
+        .key_by(|t: &(u64, u64)| t.0)
+        .sum::<1>()
+        .uid("counter")
+        .collect();
+    let result = env.execute("restart").unwrap();
+    assert_eq!(result.attempts, 2, "one restart");
+    assert!(
+        result.completed_checkpoints >= 1,
+        "the restart had a checkpoint to restore"
+    );
+    // Replayed records after the restore are counted once: state came from the checkpoint
+    // and the source continued from the position stored with it.
+    assert_eq!(final_counts(out.values()), expected(records));
+}
+
+#[test]
+fn without_restarts_a_failure_fails_the_job() {
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.enable_checkpointing(Duration::from_millis(20));
+    env.set_restart_strategy(RestartStrategy::None);
+    env.from_sequence(0, 100_000)
+        .map(|x: i64| (x as u64 % 5, 1u64))
+        .map(FailOnce {
+            at: 1000,
+            attempt: 0,
+            seen: 0,
+        })
+        .collect();
+    let err = env.execute("no restart").unwrap_err();
+    assert!(matches!(err, FjordError::UserPanic { .. }), "{err:?}");
+}
+
+#[test]
+fn savepoint_and_restore_at_another_parallelism_continue_the_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = 30_000;
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    counting_job(&env, records, 30_000.0);
+    let client = env.execute_async("before").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let savepoint = loop {
+        match client.trigger_savepoint(&file_url(dir.path())) {
+            Ok(p) => break p,
+            Err(e) if Instant::now() < deadline => {
+                // The job may not have started its tasks yet.
+                assert!(e.to_string().contains("not running"), "{e}");
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    client.cancel();
+    let before = client.wait();
+    assert!(matches!(before, Err(FjordError::Cancelled)), "{before:?}");
+    assert!(savepoint.contains("/savepoint-"), "{savepoint}");
+    let meta = CheckpointMetadata::read(
+        &SnapshotStore::open(&savepoint, &StorageOptions::default()).unwrap(),
+    )
+    .unwrap();
+    assert!(meta.savepoint);
+
+    // Copy the savepoint elsewhere: it must restore from its new place (relocatable).
+    let moved = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(savepoint.trim_start_matches("file://"));
+    copy_dir(src, moved.path());
+
+    // Restore with the counter at parallelism 3 instead of 2: key groups move.
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(3);
+    env.restore_from(&file_url(moved.path()), false);
+    let out = counting_job(&env, records, 1e9);
+    env.execute("after").unwrap();
+    let counts = final_counts(out.values());
+    assert_eq!(
+        counts,
+        expected(records),
+        "state from before the savepoint plus the rest of the input"
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn savepoints_need_uids_on_stateful_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.from_source(
+        GeneratorSource::new(None, |i| (i % 3, 1u64)).with_rate(10_000.0),
+        "numbers",
+    )
+    .uid("numbers")
+    .key_by(|t: &(u64, u64)| t.0)
+    .sum::<1>()
+    .name("counter without uid")
+    .collect();
+    let client = env.execute_async("no uid").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let err = loop {
+        match client.trigger_savepoint(&file_url(dir.path())) {
+            Err(e) if e.to_string().contains("not running") && Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            Err(e) => break e,
+            Ok(p) => panic!("savepoint {p} taken although an operator has no uid"),
+        }
+    };
+    client.cancel();
+    let _ = client.wait();
+    assert!(
+        err.to_string()
+            .contains("'counter without uid' has state but no uid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn restore_errors_are_clear() {
+    let empty = tempfile::tempdir().unwrap();
+    let env = StreamExecutionEnvironment::new();
+    env.restore_from(&file_url(empty.path()), false);
+    counting_job(&env, 10, 1e9);
+    let err = env.execute("restore nothing").unwrap_err().to_string();
+    assert!(
+        err.contains("holds no completed checkpoint or savepoint"),
+        "{err}"
+    );
+
+    // Take a real savepoint of a small job, then restore it into changed jobs.
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    counting_job(&env, u64::MAX, 5_000.0);
+    let client = env.execute_async("small").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let savepoint = loop {
+        match client.trigger_savepoint(&file_url(dir.path())) {
+            Ok(p) => break p,
+            Err(e) if Instant::now() < deadline && e.to_string().contains("not running") => {
+                std::thread::yield_now()
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    client.cancel();
+    let _ = client.wait();
+
+    // The counter's uid changed: its state has no owner.
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.restore_from(&savepoint, false);
+    env.from_source(
+        GeneratorSource::new(Some(10), |i| (i % KEYS, 1u64)),
+        "numbers",
+    )
+    .uid("numbers")
+    .key_by(|t: &(u64, u64)| t.0)
+    .sum::<1>()
+    .uid("renamed counter")
+    .collect();
+    let err = env.execute("renamed").unwrap_err().to_string();
+    assert!(
+        err.contains("has state for operator") && err.contains("allow_non_restored_state"),
+        "{err}"
+    );
+
+    // The same with allow_non_restored_state runs.
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.restore_from(&savepoint, true);
+    env.from_source(
+        GeneratorSource::new(Some(10), |i| (i % KEYS, 1u64)),
+        "numbers",
+    )
+    .uid("numbers")
+    .collect();
+    env.execute("dropping state").unwrap();
+
+    // A changed max parallelism is refused.
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.set_max_parallelism(256);
+    env.restore_from(&savepoint, false);
+    counting_job(&env, 10, 1e9);
+    let err = env.execute("max parallelism").unwrap_err().to_string();
+    assert!(
+        err.contains("changing max parallelism is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_storage_failure_fails_checkpoints_and_then_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("checkpoints");
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.enable_checkpointing(Duration::from_millis(20));
+    env.set_restart_strategy(RestartStrategy::None);
+    env.checkpoint_config(|c| {
+        c.storage = file_url(&base);
+        c.tolerable_failures = 2;
+    });
+    counting_job(&env, u64::MAX, 5_000.0);
+    // The storage location becomes unusable while the job runs: a file where the directory was.
+    let client = env.execute_async("storage failure").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.latest_checkpoint().is_none() {
+        assert!(Instant::now() < deadline, "no checkpoint completed");
+        std::thread::yield_now();
+    }
+    std::fs::remove_dir_all(&base).unwrap();
+    std::fs::write(&base, "not a directory").unwrap();
+    let err = client.wait().unwrap_err().to_string();
+    assert!(
+        err.contains("checkpoint failed") && err.contains("exceeds the tolerable 2"),
+        "{err}"
+    );
+}
