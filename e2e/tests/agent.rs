@@ -74,6 +74,16 @@ spec:
   - {name: ignore-term, image: busybox, command: [sh, -c, "trap '' TERM; echo started; sleep 600"]}
 "#;
 
+const COUNTER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: counter}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: count, image: busybox, command: [sh, -c, "for i in 1 2 3 4; do echo line-$i; sleep 0.5; done"]}
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statefulsets_restarts_grace_periods_and_helm() -> anyhow::Result<()> {
     let cluster = TestCluster::start(
@@ -148,6 +158,32 @@ async fn statefulsets_restarts_grace_periods_and_helm() -> anyhow::Result<()> {
         || async { kubectl(&["get", "pod", "stubborn"]).is_err().then_some(()) },
     )
     .await?;
+
+    // kubectl logs -f streams while the container runs and ends when it has stopped.
+    cluster.kubectl(&["apply", "-f", "-"], Some(COUNTER))?;
+    poll_until("counter to run", slow, tick, || async {
+        let phase = jsonpath("counter", "{.status.phase}").ok()?;
+        (phase == "Running" || phase == "Succeeded").then_some(())
+    })
+    .await?;
+    let followed = std::process::Command::new("timeout")
+        .args([
+            "60",
+            cluster.setting("FJORD_KUBECTL")?,
+            "logs",
+            "-f",
+            "counter",
+        ])
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .output()?;
+    assert!(
+        followed.status.success(),
+        "kubectl logs -f did not end: {followed:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        "line-1\nline-2\nline-3\nline-4\n"
+    );
 
     // Helm installs into the cluster.
     let chart = cluster.run_dir().join("chart");

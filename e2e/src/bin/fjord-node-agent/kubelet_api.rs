@@ -3,8 +3,8 @@
 //! The API server proxies `kubectl logs` to `https://<node InternalIP>:<kubeletEndpoint port>
 //! /containerLogs/<ns>/<pod>/<container>`. All Nodes of an agent share one address and port, and
 //! this server answers for every Pod the agent runs from its log files. Supported query
-//! parameters: `tailLines` and `follow` (the file is polled every 200 ms until the client goes
-//! away). `previous` is ignored: a container's restarts append to one file. Other kubelet endpoints
+//! parameters: `tailLines` and `follow` (the file is polled every 200 ms until the container has
+//! stopped and its output is sent, or the client goes away). `previous` is ignored: a container's restarts append to one file. Other kubelet endpoints
 //! (`exec`, `attach`, `portForward`, metrics) answer 404.
 
 use std::net::SocketAddr;
@@ -21,6 +21,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
+
+use crate::pod::LiveLogs;
 
 /// A parsed `/containerLogs` request.
 #[derive(Debug, PartialEq, Eq)]
@@ -101,11 +103,13 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
 }
 
 /// Serve container logs from `log_dir` on `addr` with the given serving certificate, forever.
+/// A followed log ends once its file is no longer in `live` (the container stopped).
 pub async fn serve(
     addr: SocketAddr,
     cert: PathBuf,
     key: PathBuf,
     log_dir: PathBuf,
+    live: LiveLogs,
 ) -> anyhow::Result<()> {
     let acceptor = TlsAcceptor::from(tls_config(&cert, &key)?);
     let listener = TcpListener::bind(addr)
@@ -122,10 +126,11 @@ pub async fn serve(
         };
         let acceptor = acceptor.clone();
         let log_dir = log_dir.clone();
+        let live = live.clone();
         tokio::spawn(async move {
             match acceptor.accept(tcp).await {
                 Ok(tls) => {
-                    if let Err(e) = handle(tls, &log_dir).await {
+                    if let Err(e) = handle(tls, &log_dir, &live).await {
                         tracing::debug!(error = %e, "kubelet API request ended");
                     }
                 }
@@ -138,6 +143,7 @@ pub async fn serve(
 async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     log_dir: &Path,
+    live: &LiveLogs,
 ) -> anyhow::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
@@ -190,15 +196,19 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             () = tokio::time::sleep(Duration::from_millis(200)) => {
+                let running = live.lock().unwrap_or_else(|e| e.into_inner()).contains(&path);
                 let Ok(content) = tokio::fs::read(&path).await else { break };
                 if content.len() > offset {
                     wr.write_all(&content[offset..]).await?;
                     wr.flush().await?;
                     offset = content.len();
+                } else if !running {
+                    break;
                 }
             }
         }
     }
+    wr.shutdown().await?;
     Ok(())
 }
 

@@ -46,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         root: cli.root.clone(),
         agent_exe: std::env::current_exe().context("locating fjord-node-agent itself")?,
         apiserver_port: cli.apiserver_port,
+        live_logs: pod::LiveLogs::default(),
         node_cpu: cli.node_cpu.clone(),
         node_memory: cli.node_memory.clone(),
     });
@@ -55,8 +56,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         let addr = std::net::SocketAddr::new(host_ip.into(), cli.kubelet_port);
         let (cert, key, logs) = (cert.clone(), key.clone(), cli.root.join("logs"));
+        let live = shared.live_logs.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::kubelet_api::serve(addr, cert, key, logs).await {
+            if let Err(e) = crate::kubelet_api::serve(addr, cert, key, logs, live).await {
                 tracing::error!(error = %format!("{e:#}"), "kubelet API stopped; kubectl logs will not work");
             }
         });

@@ -45,11 +45,17 @@ pub struct Shared {
     pub agent_exe: PathBuf,
     /// API server port on 127.0.0.1.
     pub apiserver_port: u16,
+    /// Log files of running containers (the kubelet API stops following a log once its
+    /// container is gone).
+    pub live_logs: LiveLogs,
     /// Node capacity, for resourceFieldRef defaults.
     pub node_cpu: String,
     /// See `node_cpu`.
     pub node_memory: String,
 }
+
+/// Log files whose container process is running.
+pub type LiveLogs = Arc<Mutex<std::collections::HashSet<PathBuf>>>;
 
 /// The latest word from the API server about a Pod.
 #[derive(Clone, Debug)]
@@ -390,6 +396,11 @@ impl Runner {
         std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec)?)?;
         c.env = env;
         c.start(index, &shared.agent_exe, &spec_path, &log_path, &exits)?;
+        shared
+            .live_logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(log_path);
         tracing::info!(pod = %format!("{}/{}", pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default()),
             container = %c.spec.name, pid = ?c.pid, "container started");
         Ok(())
@@ -404,8 +415,10 @@ impl Runner {
             return;
         }
         c.exited(&event.status);
+        let name = c.spec.name.clone();
         let code = c.exit_code().unwrap_or(255);
-        tracing::info!(container = %c.spec.name, code, "container exited");
+        self.log_ended(&name);
+        tracing::info!(container = %name, code, "container exited");
         if event.index < n_init {
             // Init containers restart on failure unless the policy is Never.
             if code == 0 {
@@ -539,7 +552,23 @@ impl Runner {
         if event.generation == c.generation {
             c.exited(&event.status);
             c.restart_at = None;
+            let name = c.spec.name.clone();
+            self.log_ended(&name);
         }
+    }
+
+    fn log_path(&self, container: &str) -> PathBuf {
+        self.log_dir
+            .join(format!("{}_{}_{container}.log", self.ns, self.name))
+    }
+
+    fn log_ended(&self, container: &str) {
+        let path = self.log_path(container);
+        self.shared
+            .live_logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&path);
     }
 
     fn any_running(&self) -> bool {
@@ -586,6 +615,15 @@ impl Runner {
     }
 
     fn cleanup(&mut self) {
+        let names: Vec<String> = self
+            .init
+            .iter()
+            .chain(self.containers.iter())
+            .map(|c| c.spec.name.clone())
+            .collect();
+        for name in names {
+            self.log_ended(&name);
+        }
         self.shared.resolver.unregister(&self.hosts_file);
         if let Some(IpAddr::V4(ip)) = self.ip.take() {
             self.shared
