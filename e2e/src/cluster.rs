@@ -187,6 +187,7 @@ impl TestCluster {
             String::from_utf8_lossy(&output.stderr)
         );
         if output.status.code() == Some(EXIT_NOT_INSTALLED) {
+            let _ = std::fs::remove_dir_all(&run_dir);
             return Err(Error::NotInstalled {
                 detail: tail(&text, 5),
             });
