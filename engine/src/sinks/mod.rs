@@ -7,11 +7,16 @@ mod collect;
 mod file;
 mod print;
 mod socket;
+mod file_2pc;
+mod two_phase;
 
 pub use collect::{CollectSink, CollectedOutput, FnSink};
 pub use file::{CsvFileSink, TextFileSink, WriteMode};
 pub use print::{PrintSink, PrintTarget};
 pub use socket::SocketSink;
+pub use file_2pc::ExactlyOnceFileSink;
+pub(crate) use two_phase::TwoPhaseSinkOp;
+pub use two_phase::{TransactionalSink, TransactionalWriter};
 
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
@@ -63,7 +68,7 @@ impl SinkError {
     }
 }
 
-fn sink_failure(error: FjordError) -> FjordError {
+pub(crate) fn sink_failure(error: FjordError) -> FjordError {
     match error {
         FjordError::UserFunction { location, source } => match source.downcast::<SinkError>() {
             Ok(e) => FjordError::Sink {

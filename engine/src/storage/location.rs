@@ -273,6 +273,19 @@ impl SnapshotStore {
             .to_vec())
     }
 
+    /// Moves an object (atomically on a file system; copy and delete on object stores).
+    pub async fn rename_async(&self, from: &str, to: &str) -> Result<()> {
+        self.store
+            .rename(&self.path(from), &self.path(to))
+            .await
+            .map_err(|e| self.err("rename", &format!("{from} -> {to}"), e))
+    }
+
+    /// Blocking [`rename_async`](Self::rename_async).
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        runtime().block_on(self.rename_async(from, to))
+    }
+
     /// Whether an object exists.
     pub async fn exists_async(&self, path: &str) -> Result<bool> {
         match self.store.head(&self.path(path)).await {

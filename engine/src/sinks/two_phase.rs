@@ -1,0 +1,215 @@
+//! Exactly-once output: the two-phase-commit sink framework (Flink's
+//! `TwoPhaseCommitSinkFunction`, and the committer of the newer Sink API).
+//!
+//! A transactional writer collects records in an open transaction. At a checkpoint barrier it
+//! *pre-commits*: the transaction is made durable but not visible, and its committable (a
+//! small description, such as file names) is stored in the checkpoint. When the checkpoint
+//! completes everywhere, the committables are *committed* (made visible). After a failure the
+//! job restarts from the last completed checkpoint: committables stored in it are committed
+//! again (commits must be idempotent), and everything written after it is thrown away and
+//! replayed. Output thus appears once, exactly, at the latency of the checkpoint interval.
+
+use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
+use crate::context::RuntimeContext;
+use crate::error::{BoxError, FjordError, Result};
+use crate::operators::output::{Lifecycle, Output, guard};
+use crate::types::{StreamRecord, Timestamp};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A factory of transactional writers, one per parallel instance.
+pub trait TransactionalSink<T>: Send + Sync + 'static {
+    /// Creates the writer of one parallel instance. `recovered` holds the committables of
+    /// this instance that the restored checkpoint had pre-committed but maybe not committed;
+    /// the runtime commits them right after creating the writer.
+    fn create_writer(
+        &self,
+        ctx: &RuntimeContext,
+    ) -> Result<Box<dyn TransactionalWriter<T>>, BoxError>;
+}
+
+/// Writes the records of one parallel instance in transactions.
+pub trait TransactionalWriter<T>: Send {
+    /// Adds a record to the open transaction.
+    fn write(&mut self, value: T, timestamp: Option<Timestamp>) -> Result<(), BoxError>;
+
+    /// Closes the open transaction durably but invisibly and returns its committable; a new
+    /// transaction starts. Called at every checkpoint barrier and at the end of input.
+    fn pre_commit(&mut self, checkpoint_id: u64) -> Result<Vec<u8>, BoxError>;
+
+    /// Makes pre-committed transactions visible. Must be idempotent: after a restore the same
+    /// committable may be committed again, possibly after it was committed before.
+    fn commit(&mut self, committables: &[Vec<u8>]) -> Result<(), BoxError>;
+
+    /// State to keep in checkpoints besides the committables (for example a file counter).
+    fn snapshot(&mut self) -> Result<Vec<u8>, BoxError> {
+        Ok(Vec::new())
+    }
+
+    /// Restores what [`snapshot`](Self::snapshot) returned, before any record is written.
+    fn restore(&mut self, _state: &[u8]) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Throws the open transaction away (on failure or cancellation).
+    fn abort(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// What a transactional sink keeps in a checkpoint.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct SinkState {
+    /// Pre-committed, not yet committed: checkpoint id -> committable.
+    pending: BTreeMap<u64, Vec<u8>>,
+    /// The writer's own state.
+    writer: Vec<u8>,
+}
+
+struct Shared<T> {
+    writer: Box<dyn TransactionalWriter<T>>,
+    pending: BTreeMap<u64, Vec<u8>>,
+    ctx: RuntimeContext,
+}
+
+impl<T> Shared<T> {
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn TransactionalWriter<T>) -> Result<R, BoxError>,
+    ) -> Result<R> {
+        let writer = &mut self.writer;
+        guard(&self.ctx, || f(writer.as_mut())).map_err(crate::sinks::sink_failure)
+    }
+
+    fn commit_up_to(&mut self, checkpoint_id: u64) -> Result<()> {
+        let ready: Vec<u64> = self
+            .pending
+            .range(..=checkpoint_id)
+            .map(|(id, _)| *id)
+            .collect();
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let committables: Vec<Vec<u8>> = ready.iter().map(|id| self.pending[id].clone()).collect();
+        self.call(|w| w.commit(&committables))?;
+        for id in ready {
+            self.pending.remove(&id);
+        }
+        Ok(())
+    }
+}
+
+/// Takes part in checkpoints for the sink: pre-commit at the barrier, commit on completion.
+struct SinkParticipant<T> {
+    shared: Arc<Mutex<Shared<T>>>,
+}
+
+impl<T: Send + 'static> CheckpointParticipant for SinkParticipant<T> {
+    fn snapshot(&mut self, checkpoint_id: u64) -> Result<OperatorState> {
+        let mut s = self.shared.lock();
+        let committable = s.call(|w| w.pre_commit(checkpoint_id))?;
+        s.pending.insert(checkpoint_id, committable);
+        let writer = s.call(|w| w.snapshot())?;
+        let state = SinkState {
+            pending: s.pending.clone(),
+            writer,
+        };
+        let bytes = bincode::serialize(&state).map_err(|e| FjordError::Serialization {
+            context: format!("sink state of {}", s.ctx.location()),
+            message: e.to_string(),
+        })?;
+        Ok(OperatorState {
+            keyed: Vec::new(),
+            operator: Some(bytes),
+        })
+    }
+
+    fn notify_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.shared.lock().commit_up_to(checkpoint_id)
+    }
+}
+
+/// Runs a transactional writer at the end of a chain.
+pub(crate) struct TwoPhaseSinkOp<T> {
+    shared: Arc<Mutex<Shared<T>>>,
+    finished: bool,
+}
+
+impl<T: Send + 'static> TwoPhaseSinkOp<T> {
+    /// Creates the writer, restores its state and commits what the restored checkpoint had
+    /// pre-committed, and registers for checkpoints.
+    pub(crate) fn new(ctx: &RuntimeContext, sink: &dyn TransactionalSink<T>) -> Result<Self> {
+        let writer = guard(ctx, || sink.create_writer(ctx)).map_err(crate::sinks::sink_failure)?;
+        let mut shared = Shared {
+            writer,
+            pending: BTreeMap::new(),
+            ctx: ctx.clone(),
+        };
+        let key = ctx.operator_key();
+        if let Some(OperatorState {
+            operator: Some(bytes),
+            ..
+        }) = ctx.services.checkpointing.restored(&key)?
+        {
+            let state: SinkState =
+                bincode::deserialize(&bytes).map_err(|e| FjordError::Serialization {
+                    context: format!("restoring sink state of {}", ctx.location()),
+                    message: e.to_string(),
+                })?;
+            shared.call(|w| w.restore(&state.writer))?;
+            shared.pending = state.pending;
+            // The restored checkpoint completed, so everything it pre-committed is committed
+            // now (again, if the commit had happened before the failure).
+            shared.commit_up_to(u64::MAX)?;
+        }
+        let shared = Arc::new(Mutex::new(shared));
+        ctx.services.checkpointing.register(
+            key,
+            Box::new(SinkParticipant {
+                shared: shared.clone(),
+            }),
+        );
+        Ok(TwoPhaseSinkOp {
+            shared,
+            finished: false,
+        })
+    }
+}
+
+impl<T: Send + 'static> Lifecycle for TwoPhaseSinkOp<T> {
+    fn open(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn emit_watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        // End of input: the last transaction is committed right away (Flink commits the
+        // final data of a bounded job at its end).
+        let mut s = self.shared.lock();
+        let committable = s.call(|w| w.pre_commit(u64::MAX))?;
+        s.pending.insert(u64::MAX, committable);
+        s.commit_up_to(u64::MAX)?;
+        self.finished = true;
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.shared.lock().call(|w| w.abort())
+    }
+}
+
+impl<T: Send + 'static> Output<T> for TwoPhaseSinkOp<T> {
+    #[inline]
+    fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
+        self.shared
+            .lock()
+            .call(|w| w.write(record.value, record.timestamp))
+    }
+}
