@@ -37,6 +37,10 @@ pub enum Command {
     },
     /// List the jobs this binary can run.
     List,
+    /// Run the JobManager in application mode: build the named job, run it (for now every
+    /// subtask in this process), and serve the REST API under /v1 and /metrics. SIGTERM or
+    /// SIGINT stops it cleanly. See docs/configuration.md.
+    Jobmanager(crate::jobmanager::config::JobManagerArgs),
 }
 
 fn init_logging() {
@@ -74,6 +78,17 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
                 Err(e) => eprintln!("error: {e}"),
             }
             exit::code_for(&result)
+        }
+        Command::Jobmanager(args) => {
+            let result = crate::jobmanager::config::JobManagerConfig::resolve(args)
+                .and_then(|config| crate::jobmanager::run(&registry, config));
+            match result {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::code_for(&Err(e))
+                }
+            }
         }
     }
 }

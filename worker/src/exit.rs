@@ -8,7 +8,10 @@ pub const SUCCESS: u8 = 0;
 pub const JOB_FAILED: u8 = 1;
 /// Bad usage: unknown job, bad arguments, invalid manifest.
 pub const USAGE: u8 = 2;
-/// The job was cancelled by SIGINT (Ctrl-C) or SIGTERM and stopped cleanly.
+/// `fjord jobmanager` could not serve its REST API (port in use, bad address).
+pub const SERVE_FAILED: u8 = 3;
+/// The job was cancelled by SIGINT (Ctrl-C) or SIGTERM and stopped cleanly (for
+/// `fjord jobmanager` also: the job was cancelled through the REST API).
 pub const CANCELLED: u8 = 130;
 
 /// The exit code for an outcome.
@@ -24,6 +27,12 @@ pub fn code_for(result: &Result<(), crate::WorkerError>) -> ExitCode {
             | FjordError::InvalidGraph(_),
         )) => USAGE,
         Err(WorkerError::Job(_)) => JOB_FAILED,
-        Err(WorkerError::Manifest(_) | WorkerError::Read { .. } | WorkerError::Suspended) => USAGE,
+        Err(
+            WorkerError::Manifest(_)
+            | WorkerError::Read { .. }
+            | WorkerError::Suspended
+            | WorkerError::Config(_),
+        ) => USAGE,
+        Err(WorkerError::Serve { .. }) => SERVE_FAILED,
     })
 }

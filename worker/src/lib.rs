@@ -17,12 +17,14 @@
 //! ```
 //!
 //! Modules: [`cli`] parses the command line, [`local`] runs a job on the embedded
-//! mini-cluster, [`manifest`] turns a StreamJob manifest into the same local run, and
-//! [`exit`] defines the documented exit codes. `cli` depends on the others; they do not
-//! depend on each other except through [`local::LocalRun`].
+//! mini-cluster, [`manifest`] turns a StreamJob manifest into the same local run,
+//! [`jobmanager`] is the JobManager role (REST API, metrics) and [`exit`] defines the
+//! documented exit codes. `cli` depends on the others; they do not
+//! depend on each other except through [`local`] (`jobmanager` builds its job with it).
 
 pub mod cli;
 pub mod exit;
+pub mod jobmanager;
 pub mod local;
 pub mod manifest;
 
@@ -42,6 +44,19 @@ pub enum WorkerError {
     Read {
         /// The file.
         path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A configuration key, flag or environment variable has a bad value.
+    #[error("{0}")]
+    Config(String),
+    /// The REST server could not listen.
+    #[error(
+        "cannot serve the REST API on {address}: {source}; choose another port with --rest-port or jobmanager.rest.port"
+    )]
+    Serve {
+        /// The address.
+        address: String,
         /// The I/O error.
         source: std::io::Error,
     },

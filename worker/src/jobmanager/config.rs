@@ -1,0 +1,401 @@
+//! The JobManager's configuration: command-line flags, environment variables and a config file,
+//! in that order of precedence, over documented defaults (see `docs/configuration.md`).
+//!
+//! The config file is the flat YAML map the operator writes into the job's ConfigMap
+//! (`key: "value"` lines); values may also be plain YAML scalars, and `job.args` a YAML list or
+//! a JSON array in a string. Keys this version does not use (a user's `s3.*` keys, TaskManager
+//! keys) are accepted and ignored.
+
+use crate::WorkerError;
+use crate::local::LocalRun;
+use clap::Args;
+use fjord_client::api::ClusterConfig;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Default REST port.
+pub const DEFAULT_REST_PORT: u16 = 8081;
+/// Default RPC port (reserved for TaskManagers).
+pub const DEFAULT_RPC_PORT: u16 = 6123;
+/// Default REST bind address.
+pub const DEFAULT_REST_ADDRESS: &str = "0.0.0.0";
+
+/// `fjord jobmanager` flags. Every flag also reads the environment variable named in its help;
+/// unset flags fall back to the config file, then to the default.
+#[derive(Args, Debug, Clone, Default)]
+pub struct JobManagerArgs {
+    /// Config file (flat YAML map, as the operator writes it).
+    #[arg(long, env = "FJORD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// REST port [key jobmanager.rest.port, default 8081; 0 picks a free port].
+    #[arg(long, env = "FJORD_REST_PORT")]
+    pub rest_port: Option<u16>,
+    /// REST bind address [key jobmanager.rest.address, default 0.0.0.0].
+    #[arg(long, env = "FJORD_REST_ADDRESS")]
+    pub rest_address: Option<String>,
+    /// RPC port for TaskManagers; reserved, nothing listens on it yet [key jobmanager.rpc.port,
+    /// default: the port of jobmanager.rpc.address, else 6123].
+    #[arg(long, env = "FJORD_RPC_PORT")]
+    pub rpc_port: Option<u16>,
+    /// Default parallelism [key job.parallelism, default: number of cores].
+    #[arg(short = 'p', long, env = "FJORD_PARALLELISM")]
+    pub parallelism: Option<usize>,
+    /// Max parallelism (key groups) [key job.max-parallelism, default: Flink's rule].
+    #[arg(long, env = "FJORD_MAX_PARALLELISM")]
+    pub max_parallelism: Option<usize>,
+    /// Checkpoint and savepoint storage URL; not used yet [key checkpointing.storage].
+    #[arg(long, env = "FJORD_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// Checkpoint interval in ms; not used yet [key checkpointing.interval-ms].
+    #[arg(long, env = "FJORD_CHECKPOINT_INTERVAL_MS")]
+    pub checkpoint_interval_ms: Option<u64>,
+    /// Savepoint directory; not used yet [key savepoints.directory].
+    #[arg(long, env = "FJORD_SAVEPOINT_DIR")]
+    pub savepoint_dir: Option<String>,
+    /// Exit when the job ends, with its exit code, instead of serving its final state until
+    /// SIGTERM [key jobmanager.exit-on-finish, default false].
+    #[arg(long, env = "FJORD_EXIT_ON_FINISH")]
+    pub exit_on_finish: Option<bool>,
+    /// The registered job to run [key job.name; env FJORD_JOB_NAME].
+    #[arg(env = "FJORD_JOB_NAME")]
+    pub job: Option<String>,
+    /// The job's arguments [key job.args; env FJORD_JOB_ARGS as a JSON array].
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// The effective JobManager configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobManagerConfig {
+    /// REST bind address.
+    pub rest_address: String,
+    /// REST port (0 = any free port).
+    pub rest_port: u16,
+    /// RPC port (reserved).
+    pub rpc_port: u16,
+    /// The job to run, with its arguments and parallelism.
+    pub job: LocalRun,
+    /// Storage URL (not used yet).
+    pub storage_url: Option<String>,
+    /// Checkpoint interval in ms (not used yet).
+    pub checkpoint_interval_ms: Option<u64>,
+    /// Savepoint directory (not used yet).
+    pub savepoint_dir: Option<String>,
+    /// Exit when the job ends instead of serving its final state.
+    pub exit_on_finish: bool,
+}
+
+fn bad(key: &str, value: &str, expected: &str) -> WorkerError {
+    WorkerError::Config(format!(
+        "configuration key {key} = {value:?} is not {expected}"
+    ))
+}
+
+/// The config file as a flat map of string values.
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, WorkerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| WorkerError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+        WorkerError::Config(format!(
+            "{} is not valid YAML: {e}; expected a flat map of keys such as jobmanager.rest.port",
+            path.display()
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    let serde_yaml::Value::Mapping(map) = value else {
+        if value.is_null() {
+            return Ok(out); // an empty file
+        }
+        return Err(WorkerError::Config(format!(
+            "{} must be a flat YAML map of keys such as jobmanager.rest.port",
+            path.display()
+        )));
+    };
+    for (k, v) in map {
+        let Some(key) = k.as_str() else {
+            return Err(WorkerError::Config(format!(
+                "{}: keys must be strings, found {k:?}",
+                path.display()
+            )));
+        };
+        let text = match v {
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::Null => continue,
+            seq @ serde_yaml::Value::Sequence(_) if key == "job.args" => {
+                let items: Vec<String> = serde_yaml::from_value(seq).map_err(|e| {
+                    WorkerError::Config(format!("job.args must be a list of strings: {e}"))
+                })?;
+                serde_json::to_string(&items).unwrap_or_default()
+            }
+            other => {
+                return Err(WorkerError::Config(format!(
+                    "{}: key {key} must have a scalar value, found {other:?}",
+                    path.display()
+                )));
+            }
+        };
+        out.insert(key.to_string(), text);
+    }
+    Ok(out)
+}
+
+fn parse<T: std::str::FromStr>(
+    file: &BTreeMap<String, String>,
+    key: &str,
+    expected: &str,
+) -> Result<Option<T>, WorkerError> {
+    file.get(key)
+        .map(|v| v.trim().parse::<T>().map_err(|_| bad(key, v, expected)))
+        .transpose()
+}
+
+fn json_args(key: &str, text: &str) -> Result<Vec<String>, WorkerError> {
+    serde_json::from_str(text).map_err(|_| bad(key, text, "a JSON array of strings"))
+}
+
+impl JobManagerConfig {
+    /// Merges flags (and their environment variables) over the config file over defaults.
+    ///
+    /// # Errors
+    /// [`WorkerError::Config`] naming the key for an unreadable file or a malformed value, or
+    /// when no job is named; [`WorkerError::Config`] when `restore.path` is set, since
+    /// restoring needs checkpoints, which this version does not have (starting without the
+    /// state would silently lose it).
+    pub fn resolve(args: JobManagerArgs) -> Result<Self, WorkerError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => BTreeMap::new(),
+        };
+        if let Some(path) = file.get("restore.path") {
+            return Err(WorkerError::Config(format!(
+                "restore.path = {path:?} asks to start from a savepoint or checkpoint, but this \
+                 version of Fjord cannot restore state yet (checkpoints are not available); \
+                 remove restore.path to start without state"
+            )));
+        }
+        let rpc_from_address = file
+            .get("jobmanager.rpc.address")
+            .and_then(|a| a.rsplit_once(':'))
+            .map(|(_, port)| {
+                port.parse::<u16>()
+                    .map_err(|_| bad("jobmanager.rpc.address", port, "host:port"))
+            })
+            .transpose()?;
+        let job_name = args
+            .job
+            .or_else(|| file.get("job.name").cloned())
+            .ok_or_else(|| {
+                WorkerError::Config(
+                    "no job to run: name one as `fjord jobmanager <job> [args]`, with \
+                     FJORD_JOB_NAME, or with job.name in the config file (see `fjord list`)"
+                        .into(),
+                )
+            })?;
+        let job_args = if !args.args.is_empty() {
+            args.args
+        } else if let Ok(env) = std::env::var("FJORD_JOB_ARGS") {
+            json_args("FJORD_JOB_ARGS", &env)?
+        } else if let Some(text) = file.get("job.args") {
+            json_args("job.args", text)?
+        } else {
+            Vec::new()
+        };
+        let parallelism = args.parallelism.map(Some).unwrap_or(parse(
+            &file,
+            "job.parallelism",
+            "a positive integer",
+        )?);
+        let max_parallelism = args.max_parallelism.map(Some).unwrap_or(parse(
+            &file,
+            "job.max-parallelism",
+            "a positive integer",
+        )?);
+        if parallelism == Some(0) || max_parallelism == Some(0) {
+            return Err(WorkerError::Config(
+                "parallelism and max parallelism must be at least 1".into(),
+            ));
+        }
+        Ok(JobManagerConfig {
+            rest_address: args
+                .rest_address
+                .or_else(|| file.get("jobmanager.rest.address").cloned())
+                .unwrap_or_else(|| DEFAULT_REST_ADDRESS.into()),
+            rest_port: args
+                .rest_port
+                .map(Some)
+                .unwrap_or(parse(&file, "jobmanager.rest.port", "a port number")?)
+                .unwrap_or(DEFAULT_REST_PORT),
+            rpc_port: args
+                .rpc_port
+                .map(Some)
+                .unwrap_or(parse(&file, "jobmanager.rpc.port", "a port number")?)
+                .or(rpc_from_address)
+                .unwrap_or(DEFAULT_RPC_PORT),
+            job: LocalRun {
+                job: job_name,
+                args: job_args,
+                parallelism,
+                max_parallelism,
+            },
+            storage_url: args
+                .storage_url
+                .or_else(|| file.get("checkpointing.storage").cloned()),
+            checkpoint_interval_ms: args.checkpoint_interval_ms.map(Some).unwrap_or(parse(
+                &file,
+                "checkpointing.interval-ms",
+                "a number of milliseconds",
+            )?),
+            savepoint_dir: args
+                .savepoint_dir
+                .or_else(|| file.get("savepoints.directory").cloned()),
+            exit_on_finish: args
+                .exit_on_finish
+                .map(Some)
+                .unwrap_or(parse(&file, "jobmanager.exit-on-finish", "true or false")?)
+                .unwrap_or(false),
+        })
+    }
+
+    /// The configuration as the REST API shows it, with credentials removed from URLs.
+    pub fn to_api(&self, rest_port: u16) -> ClusterConfig {
+        ClusterConfig {
+            version: env!("CARGO_PKG_VERSION").into(),
+            execution: "embedded".into(),
+            rest_port,
+            rpc_port: self.rpc_port,
+            job_name: self.job.job.clone(),
+            job_args: self.job.args.clone(),
+            parallelism: self.job.parallelism,
+            max_parallelism: self.job.max_parallelism,
+            storage_url: self.storage_url.as_deref().map(redact_url),
+            checkpoint_interval_ms: self.checkpoint_interval_ms,
+            savepoint_dir: self.savepoint_dir.as_deref().map(redact_url),
+        }
+    }
+}
+
+/// Replaces the user-info part of a URL (`s3://key:secret@host/...`) with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // What the operator writes (operator/src/resources.rs `configuration`).
+    const OPERATOR_FILE: &str = r#""checkpointing.interval-ms": "10000"
+"checkpointing.mode": "exactly-once"
+"checkpointing.retained": "3"
+"checkpointing.storage": "s3://bucket/ckpt"
+"job.args": "[\"--count\",\"4\"]"
+"job.max-parallelism": "128"
+"job.name": "transformations"
+"job.parallelism": "2"
+"jobmanager.rest.port": "8081"
+"jobmanager.rpc.address": "t-jobmanager:6124"
+"s3.endpoint": "http://minio:9000"
+"savepoints.directory": "s3://bucket/sp"
+"taskmanager.data.port": "6121"
+"taskmanager.slots": "2"
+"#;
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fjord-conf.yaml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn the_operators_config_map_is_understood() {
+        let (_d, path) = file(OPERATOR_FILE);
+        let c = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.rest_port, 8081);
+        assert_eq!(c.rpc_port, 6124, "taken from jobmanager.rpc.address");
+        assert_eq!(c.job.job, "transformations");
+        assert_eq!(c.job.args, vec!["--count", "4"]);
+        assert_eq!(c.job.parallelism, Some(2));
+        assert_eq!(c.job.max_parallelism, Some(128));
+        assert_eq!(c.storage_url.as_deref(), Some("s3://bucket/ckpt"));
+        assert_eq!(c.checkpoint_interval_ms, Some(10_000));
+        assert!(!c.exit_on_finish);
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let (_d, path) = file("jobmanager.rest.port: 9000\njob.name: a\njob.args: [x, y]\n");
+        let c = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            rest_port: Some(0),
+            job: Some("b".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((c.rest_port, c.job.job.as_str()), (0, "b"));
+        assert_eq!(c.job.args, vec!["x", "y"], "plain YAML list accepted");
+        assert_eq!(c.rpc_port, DEFAULT_RPC_PORT);
+        assert_eq!(c.rest_address, DEFAULT_REST_ADDRESS);
+        assert_eq!(c.job.parallelism, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let (_d, path) = file("job.name: a\njob.parallelism: two\n");
+        let err = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("job.parallelism") && err.contains("\"two\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_job_says_how_to_name_one() {
+        let err = JobManagerConfig::resolve(JobManagerArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("FJORD_JOB_NAME") && err.contains("job.name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn restoring_is_refused_rather_than_silently_starting_empty() {
+        let (_d, path) = file("job.name: a\nrestore.path: s3://b/sp-1\n");
+        let err = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cannot restore state yet"), "{err}");
+    }
+
+    #[test]
+    fn credentials_are_removed_from_urls() {
+        assert_eq!(redact_url("s3://k:s@host/b"), "s3://***@host/b");
+        assert_eq!(redact_url("file:///tmp/x"), "file:///tmp/x");
+        assert_eq!(redact_url("s3://bucket/a@b"), "s3://bucket/a@b");
+    }
+}

@@ -1,0 +1,150 @@
+//! The JobManager's `/metrics` in the Prometheus text exposition format (version 0.0.4),
+//! written by a tiny encoder: records in and out per operator subtask, job uptime, restarts
+//! and job state.
+
+use super::job::JobManager;
+use fjord_client::api::JobState;
+use std::fmt::Write;
+
+/// The `Content-Type` of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Escapes a label value (backslash, double quote, newline).
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The exposition for `job` (only the JobManager's own gauge before the job is built).
+pub fn render(job: Option<&JobManager>) -> String {
+    let mut out = String::new();
+    header(
+        &mut out,
+        "fjord_jobmanager_has_job",
+        "gauge",
+        "1 once the JobManager built its job.",
+    );
+    let _ = writeln!(out, "fjord_jobmanager_has_job {}", u8::from(job.is_some()));
+    let Some(job) = job else {
+        return out;
+    };
+    let id = job.id();
+    let name = job.name();
+    let job_labels = [("job_id", id), ("job_name", name)];
+
+    header(
+        &mut out,
+        "fjord_job_state",
+        "gauge",
+        "1 for the job's current state, 0 for the others.",
+    );
+    let current = job.state();
+    for state in JobState::ALL {
+        let l = labels(&[
+            ("job_id", id),
+            ("job_name", name),
+            ("state", state.as_str()),
+        ]);
+        let _ = writeln!(out, "fjord_job_state{l} {}", u8::from(state == current));
+    }
+
+    header(
+        &mut out,
+        "fjord_job_uptime_seconds",
+        "gauge",
+        "Seconds since the job was deployed (until it ended).",
+    );
+    let _ = writeln!(
+        out,
+        "fjord_job_uptime_seconds{} {:.3}",
+        labels(&job_labels),
+        job.uptime_seconds()
+    );
+
+    header(
+        &mut out,
+        "fjord_job_restarts_total",
+        "counter",
+        "Restarts of the job (always 0 until restart strategies land).",
+    );
+    let _ = writeln!(out, "fjord_job_restarts_total{} 0", labels(&job_labels));
+
+    let io = job.io();
+    let vertex_name = |v: usize| {
+        job.plan()
+            .vertices
+            .get(v)
+            .map(|v| v.name.clone())
+            .unwrap_or_default()
+    };
+    for (metric, help, pick) in [
+        (
+            "fjord_operator_records_in_total",
+            "Records an operator subtask received.",
+            (|o: &fjord::runtime::io_metrics::OperatorIo| o.records_in) as fn(&_) -> u64,
+        ),
+        (
+            "fjord_operator_records_out_total",
+            "Records an operator subtask emitted on its main output.",
+            |o| o.records_out,
+        ),
+    ] {
+        header(&mut out, metric, "counter", help);
+        for o in &io {
+            let vertex = o.vertex.to_string();
+            let task = vertex_name(o.vertex);
+            let subtask = o.subtask.to_string();
+            let l = labels(&[
+                ("job_id", id),
+                ("job_name", name),
+                ("vertex", &vertex),
+                ("task", &task),
+                ("operator", &o.operator),
+                ("subtask", &subtask),
+            ]);
+            let _ = writeln!(out, "{metric}{l} {}", pick(o));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(
+            labels(&[("a", "x\"y\\z\nw")]),
+            "{a=\"x\\\"y\\\\z\\nw\"}".to_string()
+        );
+    }
+
+    #[test]
+    fn without_a_job_only_the_jobmanager_gauge_is_exported() {
+        let text = render(None);
+        assert!(text.contains("fjord_jobmanager_has_job 0\n"), "{text}");
+        assert!(!text.contains("fjord_job_state"), "{text}");
+    }
+}

@@ -1,0 +1,233 @@
+//! `fjord jobmanager`: the JobManager role in application mode — one JobManager runs one job.
+//!
+//! It builds the named job from the binary's registry with its arguments, runs it, and serves
+//! the REST API and `/metrics`. For now **every subtask runs inside the JobManager process**, on
+//! the embedded mini-cluster; TaskManager processes, the network exchange between them and
+//! checkpoint coordination come later (issues 4 and 5).
+//!
+//! After the job ends the JobManager keeps serving its final state (so the operator can read
+//! it) until SIGTERM or SIGINT, unless `jobmanager.exit-on-finish` is set. SIGTERM or SIGINT
+//! cancels a running job, waits for its tasks to stop, stops the REST server and exits; a
+//! second signal exits at once. Exit codes are in [`crate::exit`].
+//!
+//! Modules: [`config`] merges flags, environment and config file; [`job`] is the job's
+//! lifecycle and what the API reports about it; [`rest`] is the HTTP API; [`metrics`] the
+//! Prometheus exposition. `rest` and `metrics` read `job`; nothing depends on `rest`.
+
+pub mod config;
+pub mod job;
+pub mod metrics;
+pub mod rest;
+
+use crate::{WorkerError, exit};
+use config::JobManagerConfig;
+use fjord::JobRegistry;
+use fjord_client::api::{ClusterConfig, JobState};
+use job::JobManager;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+/// What the REST API serves: the configuration, and the job once it is built.
+#[derive(Debug)]
+pub struct JobManagerState {
+    config: ClusterConfig,
+    job: OnceLock<Arc<JobManager>>,
+}
+
+impl JobManagerState {
+    /// A JobManager with no job yet (not ready).
+    pub fn new(config: ClusterConfig) -> Arc<Self> {
+        Arc::new(JobManagerState {
+            config,
+            job: OnceLock::new(),
+        })
+    }
+
+    /// The job, once built.
+    pub fn job(&self) -> Option<Arc<JobManager>> {
+        self.job.get().cloned()
+    }
+
+    /// Sets the job (the JobManager becomes ready). A second call is ignored.
+    pub fn set_job(&self, job: Arc<JobManager>) {
+        let _ = self.job.set(job);
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> ClusterConfig {
+        self.config.clone()
+    }
+}
+
+/// A running REST server.
+#[derive(Debug)]
+pub struct Server {
+    /// Where it listens (with the real port when port 0 was asked for).
+    pub addr: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `address:port` and serves the REST API over `state` in the background.
+    ///
+    /// # Errors
+    /// [`WorkerError::Serve`] when the address cannot be bound (port in use, bad address).
+    pub async fn start(
+        address: &str,
+        port: u16,
+        state: Arc<JobManagerState>,
+    ) -> Result<Server, WorkerError> {
+        let listener = tokio::net::TcpListener::bind((address, port))
+            .await
+            .map_err(|source| WorkerError::Serve {
+                address: format!("{address}:{port}"),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| WorkerError::Serve {
+            address: format!("{address}:{port}"),
+            source,
+        })?;
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let app = rest::router(state);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await
+        });
+        Ok(Server {
+            addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and returns.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Why the JobManager's main loop ended.
+enum Ended {
+    /// The job ended (and `exit-on-finish` is set).
+    Job(JobState),
+    /// SIGTERM or SIGINT.
+    Signal,
+}
+
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The exit code for a job that reached `state`.
+pub fn exit_code_for(state: JobState) -> u8 {
+    match state {
+        JobState::Finished => exit::SUCCESS,
+        JobState::Failed => exit::JOB_FAILED,
+        _ => exit::CANCELLED,
+    }
+}
+
+/// Runs the JobManager until its job ends (with `exit-on-finish`) or a signal arrives, and
+/// returns the exit code (see [`crate::exit`]).
+///
+/// # Errors
+/// Configuration and job-building errors (exit code 2) and a REST port that cannot be bound
+/// (exit code 3); nothing runs then.
+pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, WorkerError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("fjord-jm")
+        .enable_all()
+        .build()
+        .map_err(|e| fjord::FjordError::io("cannot start the JobManager runtime", e))?;
+    let state = JobManagerState::new(config.to_api(config.rest_port));
+    // Serve first, so health checks answer and a busy port fails fast.
+    let server = runtime.block_on(Server::start(
+        &config.rest_address,
+        config.rest_port,
+        state.clone(),
+    ))?;
+    eprintln!(
+        "JobManager REST API listening on http://{} (all subtasks run in this process)",
+        server.addr
+    );
+    let job = match JobManager::start(registry, &config.job) {
+        Ok(job) => job,
+        Err(e) => {
+            runtime.block_on(server.stop());
+            return Err(e);
+        }
+    };
+    state.set_job(job.clone());
+    eprintln!("Job '{}' ({}) is running.", job.name(), job.id());
+
+    let ended = runtime.block_on(async {
+        let finished = async {
+            let state = job.terminated().await;
+            if config.exit_on_finish {
+                state
+            } else {
+                // Keep serving the final state until a signal arrives.
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            state = finished => Ended::Job(state),
+            _ = signal() => Ended::Signal,
+        }
+    });
+    let code = match ended {
+        Ended::Job(state) => exit_code_for(state),
+        Ended::Signal => {
+            eprintln!("Signal received: stopping (send it again to exit at once)...");
+            runtime.spawn(async {
+                signal().await;
+                std::process::exit(exit::CANCELLED as i32);
+            });
+            let was_running = !job.state().is_terminal();
+            job.cancel();
+            let state = runtime.block_on(job.terminated());
+            if was_running && state == JobState::Canceled {
+                exit::CANCELLED
+            } else {
+                exit_code_for(state)
+            }
+        }
+    };
+    runtime.block_on(server.stop());
+    match job.state() {
+        JobState::Failed => eprintln!(
+            "Job '{}' failed: {}",
+            job.name(),
+            job.failure().unwrap_or_default()
+        ),
+        state => eprintln!("Job '{}' is {state}; JobManager stopped.", job.name()),
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,370 @@
+//! The JobManager's REST API (JSON over HTTP, versioned under `/v1`), described by the OpenAPI
+//! document in `fjord-client` and documented in `docs/rest-api.md`. Request and response types
+//! come from [`fjord_client::api`], so the server and the client cannot drift apart.
+//!
+//! Checkpoint, savepoint, stop-with-savepoint, rescale and dispose endpoints are part of the
+//! API but answer HTTP 501 until checkpoints are available; they never fake success.
+
+use super::JobManagerState;
+use super::job::JobManager;
+use super::metrics;
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use fjord_client::api::{
+    CancelResponse, DisposeSavepointRequest, ErrorBody, HealthResponse, JobList, RescaleRequest,
+    SavepointRequest, codes, paths, validate_trigger_id,
+};
+use std::sync::Arc;
+
+/// An error answer: status, stable code and a message a person can act on.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
+    }
+
+    fn checkpoints_unavailable(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            codes::NOT_IMPLEMENTED,
+            format!(
+                "{what} needs checkpoints, which are not available in this version of Fjord; \
+                 nothing was started. Upgrade the JobManager image to a release with \
+                 checkpoints, or use upgradeMode: stateless"
+            ),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.code.into(),
+                message: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::new(
+            rejection.status(),
+            codes::BAD_REQUEST,
+            format!(
+                "{}; send a JSON body with Content-Type: application/json as described in \
+                 /v1/openapi.json",
+                rejection.body_text()
+            ),
+        )
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+type Shared = Arc<JobManagerState>;
+
+fn job_or_404(state: &JobManagerState, job_id: &str) -> ApiResult<Arc<JobManager>> {
+    let Some(job) = state.job() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::JOB_NOT_FOUND,
+            format!("no job '{job_id}': this JobManager has not built its job yet; retry shortly"),
+        ));
+    };
+    if job.id() != job_id {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::JOB_NOT_FOUND,
+            format!(
+                "no job '{job_id}' on this JobManager; it runs job '{}' ({}), see GET /v1/jobs",
+                job.id(),
+                job.name()
+            ),
+        ));
+    }
+    Ok(job)
+}
+
+async fn healthz() -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok".into(),
+    })
+}
+
+async fn readyz(State(state): State<Shared>) -> ApiResult<Json<HealthResponse>> {
+    match state.job() {
+        Some(_) => Ok(Json(HealthResponse {
+            status: "ready".into(),
+        })),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::NOT_READY,
+            "the JobManager is still building its job",
+        )),
+    }
+}
+
+async fn config(State(state): State<Shared>) -> Response {
+    Json(state.config()).into_response()
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        fjord_client::OPENAPI_JSON,
+    )
+        .into_response()
+}
+
+async fn jobs(State(state): State<Shared>) -> Json<JobList> {
+    Json(JobList {
+        jobs: state.job().map(|j| j.summary()).into_iter().collect(),
+    })
+}
+
+async fn job(State(state): State<Shared>, Path(job_id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(job_or_404(&state, &job_id)?.details()).into_response())
+}
+
+async fn cancel(State(state): State<Shared>, Path(job_id): Path<String>) -> ApiResult<Response> {
+    let job = job_or_404(&state, &job_id)?;
+    let state = job.cancel();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CancelResponse {
+            id: job.id().into(),
+            state,
+        }),
+    )
+        .into_response())
+}
+
+async fn checkpoints(
+    State(state): State<Shared>,
+    Path(job_id): Path<String>,
+) -> ApiResult<Response> {
+    job_or_404(&state, &job_id)?;
+    Err(ApiError::checkpoints_unavailable("the checkpoint history"))
+}
+
+async fn latest_checkpoint(
+    State(state): State<Shared>,
+    Path(job_id): Path<String>,
+) -> ApiResult<Response> {
+    job_or_404(&state, &job_id)?;
+    Err(ApiError::checkpoints_unavailable("the latest checkpoint"))
+}
+
+fn savepoint_request(
+    body: Result<Json<SavepointRequest>, JsonRejection>,
+) -> ApiResult<SavepointRequest> {
+    let Json(request) = body?;
+    validate_trigger_id(&request.trigger_id).map_err(ApiError::bad_request)?;
+    Ok(request)
+}
+
+async fn trigger_savepoint(
+    State(state): State<Shared>,
+    Path(job_id): Path<String>,
+    body: Result<Json<SavepointRequest>, JsonRejection>,
+) -> ApiResult<Response> {
+    job_or_404(&state, &job_id)?;
+    savepoint_request(body)?;
+    Err(ApiError::checkpoints_unavailable("a savepoint"))
+}
+
+async fn savepoint_status(
+    State(state): State<Shared>,
+    Path((job_id, trigger_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    job_or_404(&state, &job_id)?;
+    // No savepoint can be triggered in this version, so no trigger ID is known.
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        codes::UNKNOWN_TRIGGER,
+        format!(
+            "this JobManager has no savepoint with trigger ID '{trigger_id}' (it was never \
+             triggered here, or the JobManager restarted); triggering it again is safe"
+        ),
+    ))
+}
+
+async fn stop_with_savepoint(
+    State(state): State<Shared>,
+    Path(job_id): Path<String>,
+    body: Result<Json<SavepointRequest>, JsonRejection>,
+) -> ApiResult<Response> {
+    job_or_404(&state, &job_id)?;
+    savepoint_request(body)?;
+    Err(ApiError::checkpoints_unavailable(
+        "stop-with-savepoint (the job keeps running)",
+    ))
+}
+
+async fn rescale(
+    State(state): State<Shared>,
+    Path(job_id): Path<String>,
+    body: Result<Json<RescaleRequest>, JsonRejection>,
+) -> ApiResult<Response> {
+    let job = job_or_404(&state, &job_id)?;
+    let Json(request) = body?;
+    let max = job
+        .plan()
+        .vertices
+        .iter()
+        .map(|v| v.max_parallelism)
+        .min()
+        .unwrap_or(usize::MAX);
+    if request.parallelism == 0 || request.parallelism > max {
+        return Err(ApiError::bad_request(format!(
+            "parallelism must be between 1 and the job's max parallelism {max}, got {}",
+            request.parallelism
+        )));
+    }
+    Err(ApiError::checkpoints_unavailable(
+        "rescaling (a savepoint and a redeploy)",
+    ))
+}
+
+async fn dispose_savepoint(
+    body: Result<Json<DisposeSavepointRequest>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(request) = body?;
+    if request.path.trim().is_empty() {
+        return Err(ApiError::bad_request("path must not be empty"));
+    }
+    Err(ApiError::checkpoints_unavailable(
+        "disposing of a savepoint",
+    ))
+}
+
+async fn prometheus(State(state): State<Shared>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(state.job().as_deref()),
+    )
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        codes::NOT_FOUND,
+        format!(
+            "no route {method} {}; the API lives under /v1 (see /v1/openapi.json)",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        format!(
+            "{method} is not allowed on {}; see /v1/openapi.json for the methods",
+            uri.path()
+        ),
+    )
+}
+
+/// Every route: method, path and handler. The router is built from this table, and a test
+/// checks each entry against the OpenAPI document.
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Shared>)> {
+    vec![
+        (Method::GET, paths::HEALTHZ, get(healthz)),
+        (Method::GET, paths::READYZ, get(readyz)),
+        (Method::GET, paths::CONFIG, get(config)),
+        (Method::GET, paths::OPENAPI, get(openapi)),
+        (Method::GET, paths::JOBS, get(jobs)),
+        (Method::GET, paths::JOB, get(job)),
+        (Method::POST, paths::CANCEL, post(cancel)),
+        (Method::GET, paths::CHECKPOINTS, get(checkpoints)),
+        (
+            Method::GET,
+            paths::LATEST_CHECKPOINT,
+            get(latest_checkpoint),
+        ),
+        (Method::POST, paths::SAVEPOINTS, post(trigger_savepoint)),
+        (Method::GET, paths::SAVEPOINT, get(savepoint_status)),
+        (Method::POST, paths::STOP, post(stop_with_savepoint)),
+        (Method::POST, paths::RESCALE, post(rescale)),
+        (
+            Method::POST,
+            paths::DISPOSE_SAVEPOINT,
+            post(dispose_savepoint),
+        ),
+        (Method::GET, paths::METRICS, get(prometheus)),
+    ]
+}
+
+/// The REST API over `state`.
+pub fn router(state: Shared) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc: serde_json::Value = serde_json::from_str(fjord_client::OPENAPI_JSON).unwrap();
+        let documented = doc["paths"].as_object().unwrap();
+        let routes = routes();
+        for (method, path, _) in &routes {
+            let entry = documented
+                .get(*path)
+                .unwrap_or_else(|| panic!("{path} is not in client/openapi.json"));
+            let op = &entry[method.as_str().to_ascii_lowercase()];
+            assert!(
+                op.is_object(),
+                "{method} {path} is not in client/openapi.json"
+            );
+            assert!(
+                op["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
+        }
+        // And the document promises nothing the router lacks.
+        for (path, ops) in documented {
+            for method in ops.as_object().unwrap().keys() {
+                assert!(
+                    routes
+                        .iter()
+                        .any(|(m, p, _)| p == path && m.as_str().eq_ignore_ascii_case(method)),
+                    "the document lists {method} {path}, which the router does not serve"
+                );
+            }
+        }
+    }
+}
