@@ -79,6 +79,17 @@ run_id="fjord-$(date +%s)-$$-$RANDOM"
 echo "$run_id" >"$run/run-id"
 export FJORD_E2E_RUN_ID="$run_id"   # inherited by every process; down.sh sweeps by it
 
+# --- watchdog: if the owning test process dies without stopping us (SIGKILL, also while this
+# script is still starting things), stop everything ---
+if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]]; then
+  owner=$FJORD_E2E_OWNER_PID
+  env -u FJORD_E2E_RUN_ID setsid bash -c '
+    while s=$(cat "/proc/$1/stat" 2>/dev/null) && s=${s##*) } && [[ ${s%% *} != Z ]]; do sleep 1; done
+    setsid "$2" "$3"' fjord-watchdog "$owner" "$here/down.sh" "$run" >"$run/logs/watchdog.log" 2>&1 </dev/null &
+  echo $! >"$run/pids/watchdog.pid"
+fi
+
+
 # --- ports and pod address block --------------------------------------------------------------
 etcd_port=$(fjord_alloc_port "$run"); etcd_peer_port=$(fjord_alloc_port "$run")
 api_port=$(fjord_alloc_port "$run"); cm_port=$(fjord_alloc_port "$run"); sched_port=$(fjord_alloc_port "$run")
@@ -228,15 +239,6 @@ start node-agent "$agent_bin" \
   --kubeconfig "$kubeconfig" --nodes "${FJORD_NODES:-2}" --ip-block "127.42.$ipblock" \
   --root "$run/agent" --image-map "$images" --apiserver-port "$api_port" \
   --kubelet-port "$kubelet_port" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key"
-
-# --- watchdog: if the owning test process dies without stopping us (SIGKILL), stop everything ---
-if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]]; then
-  owner=$FJORD_E2E_OWNER_PID
-  env -u FJORD_E2E_RUN_ID setsid bash -c '
-    while s=$(cat "/proc/$1/stat" 2>/dev/null) && s=${s##*) } && [[ ${s%% *} != Z ]]; do sleep 1; done
-    setsid "$2" "$3"' fjord-watchdog "$owner" "$here/down.sh" "$run" >"$run/logs/watchdog.log" 2>&1 </dev/null &
-  echo $! >"$run/pids/watchdog.pid"
-fi
 
 # --- readiness ----------------------------------------------------------------------------------------
 kc() { "$kubectl_bin" --kubeconfig "$kubeconfig" "$@"; }
