@@ -90,6 +90,12 @@ impl<T: Send> SinkWriter<T> for CollectWriter<T> {
         self.items.lock().append(&mut self.local);
         Ok(())
     }
+
+    fn close(&mut self) -> Result<(), BoxError> {
+        // A cancelled job still shows what reached the sink.
+        self.items.lock().append(&mut self.local);
+        Ok(())
+    }
 }
 
 /// Calls a closure for every record; the closure is cloned for each parallel instance.
