@@ -55,7 +55,7 @@ pub struct JobManagerArgs {
     /// Exit when the job ends, with its exit code, instead of serving its final state until
     /// SIGTERM [key jobmanager.exit-on-finish, default false].
     #[arg(long, env = "FJORD_EXIT_ON_FINISH")]
-    pub exit_on_finish: Option<bool>,
+    pub exit_on_finish: bool,
     /// The registered job to run [key job.name; env FJORD_JOB_NAME].
     #[arg(env = "FJORD_JOB_NAME")]
     pub job: Option<String>,
@@ -252,11 +252,8 @@ impl JobManagerConfig {
             savepoint_dir: args
                 .savepoint_dir
                 .or_else(|| file.get("savepoints.directory").cloned()),
-            exit_on_finish: args
-                .exit_on_finish
-                .map(Some)
-                .unwrap_or(parse(&file, "jobmanager.exit-on-finish", "true or false")?)
-                .unwrap_or(false),
+            exit_on_finish: args.exit_on_finish
+                || parse(&file, "jobmanager.exit-on-finish", "true or false")?.unwrap_or(false),
         })
     }
 

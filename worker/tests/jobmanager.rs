@@ -1,0 +1,182 @@
+//! `fjord jobmanager` as a process: it serves the REST API, runs its job, and stops on
+//! SIGTERM or when the job ends with the documented exit codes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fjord() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fjord"))
+}
+
+/// Starts `fjord jobmanager` on a free loopback port; returns the process, its REST root and
+/// its remaining stderr.
+// The child is returned to the caller, which waits on it; clippy cannot see through that.
+#[allow(clippy::zombie_processes)]
+fn start_jobmanager(args: &[&str]) -> (Child, String, BufReader<ChildStderr>) {
+    let mut child = fjord()
+        .args([
+            "jobmanager",
+            "--rest-address",
+            "127.0.0.1",
+            "--rest-port",
+            "0",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("the JobManager exited before listening: {status}");
+        }
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let root = rest.split_whitespace().next().unwrap().to_string();
+            return (child, root, stderr);
+        }
+    }
+}
+
+fn get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    })
+}
+
+/// Polls until the job reports `state`, failing after 20 s.
+fn wait_for_state(root: &str, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = get(&format!("{root}/v1/jobs"));
+        if body.contains(&format!("\"state\":\"{state}\"")) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job never reached {state}: {body}"
+        );
+        std::thread::yield_now();
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+}
+
+fn wait_exit(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the JobManager did not stop within 20 s");
+        }
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_cancels_the_running_job_and_exits_130() {
+    // An unbounded job: word count over a socket that never closes.
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port().to_string();
+    let (mut child, root, mut stderr) = start_jobmanager(&[
+        "-p",
+        "1",
+        "socket-wordcount",
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        &port,
+    ]);
+    let (mut connection, _) = socket.accept().unwrap();
+    connection.write_all(b"to be or not to be\n").unwrap();
+    wait_for_state(&root, "RUNNING");
+    assert_eq!(get(&format!("{root}/v1/readyz")).0, 200);
+    let (status, metrics) = get(&format!("{root}/metrics"));
+    assert_eq!(status, 200);
+    assert!(metrics.contains("state=\"RUNNING\"} 1"), "{metrics}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(wait_exit(&mut child), Some(130));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(rest.contains("is CANCELED"), "{rest}");
+}
+
+#[test]
+fn exit_on_finish_returns_the_jobs_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let (mut child, _root, _stderr) = start_jobmanager(&[
+        "--exit-on-finish",
+        "-p",
+        "1",
+        "transformations",
+        "--count",
+        "4",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(wait_exit(&mut child), Some(0));
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "4\n-4\n16\n-16\n");
+}
+
+#[test]
+fn configuration_errors_exit_2_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fjord-conf.yaml");
+    std::fs::write(
+        &config,
+        "\"job.name\": \"wordcount\"\n\"jobmanager.rest.port\": \"http\"\n",
+    )
+    .unwrap();
+    let out = fjord()
+        .args(["jobmanager", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("jobmanager.rest.port"), "{stderr}");
+
+    let out = fjord()
+        .args(["jobmanager", "--rest-port", "0", "no-such-job"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no job named 'no-such-job'"));
+}
+
+#[test]
+fn a_busy_rest_port_exits_3() {
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = fjord()
+        .args([
+            "jobmanager",
+            "--rest-address",
+            "127.0.0.1",
+            "--rest-port",
+            &port,
+        ])
+        .arg("transformations")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rest-port"));
+}
