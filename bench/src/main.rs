@@ -32,6 +32,8 @@ enum Which {
     Chained,
     KeyedSum,
     Wordcount,
+    /// Keyed sum with checkpoints every 1 s and 10 s versus none (time-bounded runs).
+    Checkpointing,
     All,
 }
 
@@ -162,6 +164,65 @@ fn wordcount(runs: usize) -> Result<Figure> {
     })
 }
 
+/// Runs the keyed sum (10,000 keys, p=2) unbounded for `seconds`, with checkpoints every
+/// `interval` to `file://` storage (or none), and returns records per second and the number
+/// of completed checkpoints.
+fn checkpointed_sum(interval: Option<Duration>, seconds: u64) -> Result<(f64, u64)> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir()?;
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    if let Some(i) = interval {
+        env.enable_checkpointing(i);
+        env.checkpoint_config(|c| c.storage = format!("file://{}", dir.path().display()));
+    }
+    let total = Arc::new(AtomicU64::new(0));
+    let sink_total = total.clone();
+    let mut local = 0u64;
+    env.from_generator(None, |i| (i % 10_000, 1u64))
+        .uid("numbers")
+        .key_by(|t: &(u64, u64)| t.0)
+        .sum::<1>()
+        .uid("sum")
+        .for_each(move |x: (u64, u64)| {
+            black_box(x);
+            local += 1;
+            if local == 4096 {
+                sink_total.fetch_add(local, Ordering::Relaxed);
+                local = 0;
+            }
+        });
+    let client = env.execute_async("checkpointed sum")?;
+    // Warm up, then measure a fixed window.
+    std::thread::sleep(Duration::from_secs(2));
+    let start_count = total.load(Ordering::Relaxed);
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let count = total.load(Ordering::Relaxed) - start_count;
+    let elapsed = start.elapsed();
+    let checkpoints = client
+        .latest_checkpoint()
+        .and_then(|l| l.rsplit("chk-").next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    client.cancel();
+    let _ = client.wait();
+    Ok((count as f64 / elapsed.as_secs_f64(), checkpoints))
+}
+
+fn checkpointing() -> Result<()> {
+    println!();
+    println!("| checkpoint interval | records/s (p=2) | vs none | checkpoints completed |");
+    println!("|---|---|---|---|");
+    let (none, _) = checkpointed_sum(None, 20)?;
+    println!("| none | {:.2} M/s | — | 0 |", none / 1e6);
+    for secs in [10, 1] {
+        let (rate, n) = checkpointed_sum(Some(Duration::from_secs(secs)), 20)?;
+        println!("| {secs} s | {:.2} M/s | {:+.1} % | {n} |", rate / 1e6, (rate / none - 1.0) * 100.0);
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     println!("| benchmark | records | median time | records/s | records/s per core |");
@@ -174,6 +235,9 @@ fn main() -> Result<()> {
     }
     if matches!(args.which, Which::Wordcount | Which::All) {
         wordcount(args.runs)?.print();
+    }
+    if matches!(args.which, Which::Checkpointing | Which::All) {
+        checkpointing()?;
     }
     Ok(())
 }

@@ -469,13 +469,21 @@ impl JobClient {
     /// The job is not running (yet, or any more), a stateful operator has no uid, storage
     /// failed, or the savepoint did not complete within the checkpoint timeout.
     pub fn trigger_savepoint(&self, directory: &str) -> Result<String> {
+        self.savepoint(directory, None)
+    }
+
+    fn savepoint(&self, directory: &str, stop: Option<bool>) -> Result<String> {
         let target = SnapshotStore::open(directory, &self.storage_options)?;
         let coordinator = self.control.coordinator.lock().clone().ok_or_else(|| {
             FjordError::CheckpointFailed("the job is not running; no savepoint can be taken".into())
         })?;
         let (reply, answer) = crossbeam_channel::bounded(1);
         coordinator
-            .send(CoordinatorEvent::Savepoint { target, reply })
+            .send(CoordinatorEvent::Savepoint {
+                target,
+                reply,
+                stop,
+            })
             .map_err(|_| {
                 FjordError::CheckpointFailed("the job ended before the savepoint started".into())
             })?;
@@ -487,17 +495,26 @@ impl JobClient {
         })?
     }
 
-    /// Takes a savepoint, then cancels the job and waits for it to stop (Flink's
-    /// stop-with-savepoint without drain). Returns the savepoint's URL. Records that sources
-    /// read after the savepoint barrier may still reach non-transactional sinks before the
-    /// job stops.
-    pub fn stop_with_savepoint(self, directory: &str) -> Result<String> {
-        let path = self.trigger_savepoint(directory)?;
-        self.cancel();
-        match self.wait() {
-            Ok(_) | Err(FjordError::Cancelled) => Ok(path),
-            Err(e) => Err(e),
-        }
+    /// Stops the job with a savepoint (Flink's `stop`): sources stop right after the
+    /// savepoint barrier, the savepoint completes, and the job finishes, so exactly-once
+    /// sinks hold everything up to the savepoint and nothing after it. With `drain` the
+    /// sources first emit the final watermark, so event-time windows fire before the
+    /// savepoint (Flink's `--drain`, for jobs that will not resume). Returns the savepoint's
+    /// URL once the job has finished.
+    ///
+    /// # Errors
+    /// As [`trigger_savepoint`](Self::trigger_savepoint); the job keeps running when the
+    /// savepoint fails.
+    pub fn stop_with_savepoint(self, directory: &str, drain: bool) -> Result<String> {
+        let path = self.savepoint(directory, Some(drain))?;
+        self.wait()?;
+        Ok(path)
+    }
+
+    /// True while the job's tasks are deployed (between start and end, and between
+    /// restarts it is briefly false).
+    pub fn is_running(&self) -> bool {
+        self.control.coordinator.lock().is_some()
     }
 
     /// URL of the latest completed checkpoint, if any.

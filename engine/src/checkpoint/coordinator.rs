@@ -22,6 +22,8 @@ pub(crate) enum TaskControl {
     Trigger(CheckpointBarrier),
     /// The checkpoint completed everywhere.
     Complete(u64),
+    /// The checkpoint was given up (sources waiting to stop after it carry on).
+    Abort(u64),
 }
 
 /// One state file a task wrote for a checkpoint.
@@ -52,6 +54,8 @@ pub(crate) enum CoordinatorEvent {
     Savepoint {
         target: SnapshotStore,
         reply: Sender<Result<String>>,
+        /// Stop the job after the savepoint (`Some(drain)`).
+        stop: Option<bool>,
     },
     /// The execution ended; stop.
     Shutdown,
@@ -130,7 +134,7 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
                 ))
             });
             if let Some(target) = target {
-                c.trigger(target, false, None);
+                c.trigger(target, false, None, None);
             }
         }
     }
@@ -170,6 +174,7 @@ impl Coordinator {
         target: SnapshotStore,
         savepoint: bool,
         reply: Option<Sender<Result<String>>>,
+        stop: Option<bool>,
     ) {
         let id = {
             let mut h = self.setup.history.lock();
@@ -181,6 +186,7 @@ impl Coordinator {
             timestamp: now_millis(),
             target,
             savepoint,
+            stop,
         };
         tracing::debug!(checkpoint = id, savepoint, "triggering");
         for &s in &self.setup.sources {
@@ -231,7 +237,11 @@ impl Coordinator {
                     self.abort(p, "a task finished before the checkpoint completed".into());
                 }
             }
-            CoordinatorEvent::Savepoint { target, reply } => {
+            CoordinatorEvent::Savepoint {
+                target,
+                reply,
+                stop,
+            } => {
                 if self.finished {
                     let _ = reply.send(Err(FjordError::CheckpointFailed(
                         "the job is finishing; no savepoint can be taken".into(),
@@ -239,7 +249,7 @@ impl Coordinator {
                     return;
                 }
                 let dir = target.child(&savepoint_dir_name(&self.setup.job_id, rand::random()));
-                self.trigger(dir, true, Some(reply));
+                self.trigger(dir, true, Some(reply), stop);
             }
             CoordinatorEvent::Shutdown => {}
         }
@@ -333,6 +343,8 @@ impl Coordinator {
             .push_back((p.barrier.id, p.barrier.target.clone()));
         while h.retained.len() > self.setup.config.retained.max(1) {
             let (id, dir) = h.retained.pop_front().expect("retained");
+            let still: Vec<SnapshotStore> = h.retained.iter().map(|(_, d)| d.clone()).collect();
+            crate::checkpoint::shared::release_logged(id, &dir, &still);
             if let Err(e) = dir.delete_prefix("") {
                 tracing::warn!(checkpoint = id, error = %e, "could not delete a checkpoint beyond the retained count");
             }
@@ -341,6 +353,12 @@ impl Coordinator {
 
     fn abort(&mut self, p: Pending, reason: String) {
         tracing::info!(checkpoint = p.barrier.id, %reason, "aborted");
+        if p.barrier.stop.is_some() {
+            // Sources paused for a stop-with-savepoint carry on.
+            for &s in &self.setup.sources {
+                let _ = self.setup.controls[s].send(TaskControl::Abort(p.barrier.id));
+            }
+        }
         let _ = p.barrier.target.delete_prefix("");
         self.setup.history.lock().failed_count += 1;
         if let Some(reply) = p.reply {

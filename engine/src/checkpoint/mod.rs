@@ -6,6 +6,8 @@
 //! - `metadata`: the `_metadata` document that completes a checkpoint or savepoint.
 //! - `restore`: reading a completed checkpoint or savepoint and handing each subtask its part,
 //!   moving keyed state by key group when parallelism changed.
+//! - `shared`: files shared between incremental checkpoints, deleted when no retained
+//!   checkpoint references them.
 //! - `coordinator`: triggers checkpoints, collects acknowledgements, completes, notifies and
 //!   retains checkpoints, and takes savepoints.
 //!
@@ -22,6 +24,7 @@ pub(crate) mod coordinator;
 pub(crate) mod metadata;
 pub(crate) mod participant;
 pub(crate) mod restore;
+pub(crate) mod shared;
 
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use metadata::{CheckpointMetadata, OperatorMetadata, SubtaskStateHandle};
@@ -40,4 +43,28 @@ pub(crate) struct CheckpointBarrier {
     pub(crate) target: SnapshotStore,
     /// True for savepoints (kept until disposed, canonical, mapped by uid).
     pub(crate) savepoint: bool,
+    /// For stop-with-savepoint: sources stop after this barrier once it completes;
+    /// `Some(true)` first drains (emits the final watermark, firing event-time windows).
+    pub(crate) stop: Option<bool>,
+}
+
+/// Deletes a savepoint directory (Flink's `savepoint --dispose`). Refuses directories that
+/// are not completed savepoints, so a mistyped path cannot delete other data.
+///
+/// # Errors
+/// The directory holds no `_metadata`, holds a checkpoint rather than a savepoint, or storage
+/// fails.
+pub fn dispose_savepoint(
+    url: &str,
+    options: &crate::storage::StorageOptions,
+) -> crate::Result<usize> {
+    let dir = SnapshotStore::open(url, options)?;
+    let meta = CheckpointMetadata::read(&dir)?;
+    if !meta.savepoint {
+        return Err(crate::FjordError::Restore(format!(
+            "{url} is checkpoint {} of job '{}', not a savepoint; checkpoints are removed by retention",
+            meta.checkpoint_id, meta.job_name
+        )));
+    }
+    dir.delete_prefix("")
 }

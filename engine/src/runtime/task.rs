@@ -339,8 +339,10 @@ pub(crate) fn run_input_task(
     let mut unflushed = false;
     while open_channels > 0 {
         while let Ok(control) = rt.control.try_recv() {
-            if let TaskControl::Complete(id) = control {
-                rt.notify_complete(id)?;
+            match control {
+                TaskControl::Complete(id) => rt.notify_complete(id)?,
+                // Only sources receive triggers; aborts need nothing here.
+                TaskControl::Trigger(_) | TaskControl::Abort(_) => {}
             }
         }
         let operation = match select.try_select() {
@@ -477,27 +479,84 @@ impl<T> SourceTask<T> {
         control: TaskControl,
         rt: &TaskRuntime,
         key: &OperatorKey,
-    ) -> Result<()> {
+        cancel: &CancelFlag,
+    ) -> Result<Option<bool>> {
         match control {
             TaskControl::Trigger(barrier) => {
-                let reader = &mut self.reader;
-                let position = guard(&self.ctx, || reader.snapshot_state(barrier.id))
-                    .map_err(source_failure)?;
-                let extra = position.map(|p| {
-                    (
-                        key.clone(),
-                        OperatorState {
-                            keyed: Vec::new(),
-                            operator: Some(p),
-                        },
-                    )
-                });
-                rt.checkpoint(&barrier, self.out.as_mut(), extra)
+                if barrier.stop == Some(true) {
+                    // Drain: end event time first, so windows fire before the savepoint.
+                    self.out.emit_watermark(MAX_WATERMARK)?;
+                }
+                self.take_checkpoint(&barrier, rt, key)?;
+                match barrier.stop {
+                    None => Ok(None),
+                    Some(drain) => self.await_stop(barrier.id, drain, rt, key, cancel),
+                }
             }
             TaskControl::Complete(id) => {
-                rt.notify_complete(id)?;
-                let reader = &mut self.reader;
-                guard(&self.ctx, || reader.notify_checkpoint_complete(id)).map_err(source_failure)
+                self.notify_complete(id, rt)?;
+                Ok(None)
+            }
+            TaskControl::Abort(_) => Ok(None),
+        }
+    }
+
+    fn take_checkpoint(
+        &mut self,
+        barrier: &CheckpointBarrier,
+        rt: &TaskRuntime,
+        key: &OperatorKey,
+    ) -> Result<()> {
+        let reader = &mut self.reader;
+        let position =
+            guard(&self.ctx, || reader.snapshot_state(barrier.id)).map_err(source_failure)?;
+        let extra = position.map(|p| {
+            (
+                key.clone(),
+                OperatorState {
+                    keyed: Vec::new(),
+                    operator: Some(p),
+                },
+            )
+        });
+        rt.checkpoint(barrier, self.out.as_mut(), extra)
+    }
+
+    fn notify_complete(&mut self, id: u64, rt: &TaskRuntime) -> Result<()> {
+        rt.notify_complete(id)?;
+        let reader = &mut self.reader;
+        guard(&self.ctx, || reader.notify_checkpoint_complete(id)).map_err(source_failure)
+    }
+
+    /// After the barrier of a stop-with-savepoint: reads nothing more until the savepoint
+    /// completes (then the source stops: `Some(drain)`) or is given up (`None`: carry on).
+    fn await_stop(
+        &mut self,
+        id: u64,
+        drain: bool,
+        rt: &TaskRuntime,
+        key: &OperatorKey,
+        cancel: &CancelFlag,
+    ) -> Result<Option<bool>> {
+        self.out.flush()?;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(FjordError::Cancelled);
+            }
+            match rt.control.recv_timeout(CANCEL_POLL) {
+                Ok(TaskControl::Complete(done)) => {
+                    self.notify_complete(done, rt)?;
+                    if done == id {
+                        return Ok(Some(drain));
+                    }
+                }
+                Ok(TaskControl::Abort(aborted)) if aborted == id => return Ok(None),
+                Ok(TaskControl::Abort(_)) => {}
+                Ok(TaskControl::Trigger(barrier)) => self.take_checkpoint(&barrier, rt, key)?,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(FjordError::Cancelled);
+                }
             }
         }
     }
@@ -553,12 +612,19 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
         guard(ctx, || reader.open(ctx)).map_err(source_failure)?;
         let mut last_flush = Instant::now();
         let mut polls: u32 = 0;
+        // Set when a stop-with-savepoint completed: `Some(drain)`.
+        let mut stopped: Option<bool> = None;
         loop {
             if cancel.is_cancelled() {
                 return Err(FjordError::Cancelled);
             }
             while let Ok(control) = rt.control.try_recv() {
-                self.on_control(control, rt, &key)?;
+                if let Some(drain) = self.on_control(control, rt, &key, cancel)? {
+                    stopped = Some(drain);
+                }
+            }
+            if stopped.is_some() {
+                break;
             }
             let mut output = SourceOutput::new(self.out.as_mut());
             let reader = &mut self.reader;
@@ -587,9 +653,12 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
             }
         }
         rt.finished();
-        // A bounded source ends event time, which fires every pending event-time timer and
-        // window downstream (Flink does the same).
-        self.out.emit_watermark(MAX_WATERMARK)?;
+        if stopped.is_none() {
+            // A bounded source ends event time, which fires every pending event-time timer
+            // and window downstream (Flink does the same). A stopped job does not, unless it
+            // drained (which emitted the final watermark before the savepoint).
+            self.out.emit_watermark(MAX_WATERMARK)?;
+        }
         self.out.finish()
     }
 
