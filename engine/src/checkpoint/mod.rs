@@ -24,7 +24,6 @@ pub(crate) mod coordinator;
 pub(crate) mod metadata;
 pub(crate) mod participant;
 pub(crate) mod restore;
-pub(crate) mod shared;
 
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use metadata::{CheckpointMetadata, OperatorMetadata, SubtaskStateHandle};
