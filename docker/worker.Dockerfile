@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# The worker image: the `fjord` binary with the built-in jobs. The operator runs it as
+# `fjord jobmanager --config /etc/fjord/fjord-conf.yaml` (and later `fjord taskmanager ...`).
+#
+#   docker build -f docker/worker.Dockerfile -t fjord/worker:dev .
+#
+# Users with their own jobs build their own worker binary on `fjord_worker::main_with` and set
+# PACKAGE and BIN to its crate and binary (the crate must be a member of the build context's
+# workspace).
+
+ARG RUST_VERSION=1.90
+ARG DEBIAN=bookworm
+
+FROM rust:${RUST_VERSION}-${DEBIAN} AS build
+ARG PACKAGE=fjord-worker
+ARG BIN=fjord
+# protoc for the control-plane contract (fjord-proto), as scripts/install-deps.sh installs it.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends protobuf-compiler \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p "${PACKAGE}" --bin "${BIN}" \
+ && install -D -m 0755 "target/release/${BIN}" /out/fjord
+
+# Small runtime layer: glibc and libgcc only, no shell, runs as uid 65532 ("nonroot").
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /out/fjord /usr/local/bin/fjord
+USER 65532:65532
+# REST API and /metrics, RPC from TaskManagers (reserved), TaskManager data exchange (later).
+EXPOSE 8081 6123 6121
+ENTRYPOINT ["/usr/local/bin/fjord"]
+CMD ["list"]
