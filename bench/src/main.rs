@@ -218,7 +218,11 @@ fn checkpointing() -> Result<()> {
     println!("| none | {:.2} M/s | — | 0 |", none / 1e6);
     for secs in [10, 1] {
         let (rate, n) = checkpointed_sum(Some(Duration::from_secs(secs)), 20)?;
-        println!("| {secs} s | {:.2} M/s | {:+.1} % | {n} |", rate / 1e6, (rate / none - 1.0) * 100.0);
+        println!(
+            "| {secs} s | {:.2} M/s | {:+.1} % | {n} |",
+            rate / 1e6,
+            (rate / none - 1.0) * 100.0
+        );
     }
     Ok(())
 }

@@ -400,22 +400,30 @@ fn stop_with_savepoint_then_resume_writes_every_update_exactly_once_across_both_
     let records = 12_000;
     let job = |env: &StreamExecutionEnvironment, rate: f64| {
         env.set_parallelism(2);
-        env.from_source(GeneratorSource::new(Some(records), |i| (i % KEYS, 1u64)).with_rate(rate), "numbers")
-            .uid("numbers")
-            .set_parallelism(1)
-            .key_by(|t: &(u64, u64)| t.0)
-            .sum::<1>()
-            .uid("counter")
-            .sink_to_transactional(ExactlyOnceFileSink::new(&url), "files")
-            .uid("files");
+        env.from_source(
+            GeneratorSource::new(Some(records), |i| (i % KEYS, 1u64)).with_rate(rate),
+            "numbers",
+        )
+        .uid("numbers")
+        .set_parallelism(1)
+        .key_by(|t: &(u64, u64)| t.0)
+        .sum::<1>()
+        .uid("counter")
+        .sink_to_transactional(ExactlyOnceFileSink::new(&url), "files")
+        .uid("files");
     };
     let env = StreamExecutionEnvironment::new();
     job(&env, 10_000.0);
     let client = env.execute_async("first half").unwrap();
     wait_running(&client);
-    let savepoint = client.stop_with_savepoint(&file_url(savepoints.path()), false).unwrap();
+    let savepoint = client
+        .stop_with_savepoint(&file_url(savepoints.path()), false)
+        .unwrap();
     let first = ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default()).unwrap();
-    assert!((first.len() as u64) < records, "stopped before the end of the input");
+    assert!(
+        (first.len() as u64) < records,
+        "stopped before the end of the input"
+    );
 
     let env = StreamExecutionEnvironment::new();
     env.restore_from(&savepoint, false);
@@ -428,12 +436,17 @@ fn stop_with_savepoint_then_resume_writes_every_update_exactly_once_across_both_
         .flat_map(|(k, n)| (1..=n).map(move |c| format!("({k},{c})")))
         .collect();
     want.sort();
-    assert_eq!(all, want, "every update once: before the savepoint from the first run, after it from the second");
+    assert_eq!(
+        all, want,
+        "every update once: before the savepoint from the first run, after it from the second"
+    );
 
     // The savepoint can be disposed; a checkpoint directory or an empty one is refused.
-    let removed = fjord::checkpoint::dispose_savepoint(&savepoint, &StorageOptions::default()).unwrap();
+    let removed =
+        fjord::checkpoint::dispose_savepoint(&savepoint, &StorageOptions::default()).unwrap();
     assert!(removed > 0);
-    let gone = fjord::checkpoint::dispose_savepoint(&savepoint, &StorageOptions::default()).unwrap_err();
+    let gone =
+        fjord::checkpoint::dispose_savepoint(&savepoint, &StorageOptions::default()).unwrap_err();
     assert!(gone.to_string().contains("_metadata is missing"), "{gone}");
 }
 
@@ -442,11 +455,19 @@ fn stop_with_savepoint_then_resume_writes_every_update_exactly_once_across_both_
 struct EndOfTime;
 
 impl fjord::KeyedProcessFunction<u64, u64, u64> for EndOfTime {
-    fn process_element(&mut self, _v: u64, ctx: &mut fjord::KeyedProcessContext<'_, u64, u64>) -> Result<(), BoxError> {
+    fn process_element(
+        &mut self,
+        _v: u64,
+        ctx: &mut fjord::KeyedProcessContext<'_, u64, u64>,
+    ) -> Result<(), BoxError> {
         ctx.timer_service().register_event_time_timer(i64::MAX - 1);
         Ok(())
     }
-    fn on_timer(&mut self, _ts: i64, ctx: &mut fjord::KeyedProcessContext<'_, u64, u64>) -> Result<(), BoxError> {
+    fn on_timer(
+        &mut self,
+        _ts: i64,
+        ctx: &mut fjord::KeyedProcessContext<'_, u64, u64>,
+    ) -> Result<(), BoxError> {
         let key = *ctx.current_key();
         ctx.collect(key);
         Ok(())
@@ -459,7 +480,10 @@ fn stop_with_savepoint_and_drain_fires_the_final_watermark() {
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
     let fired = env
-        .from_source(GeneratorSource::new(None, |i| i).with_rate(2_000.0), "ticks")
+        .from_source(
+            GeneratorSource::new(None, |i| i).with_rate(2_000.0),
+            "ticks",
+        )
         .uid("ticks")
         .key_by(|i: &u64| i % 2)
         .process(EndOfTime)
@@ -471,14 +495,25 @@ fn stop_with_savepoint_and_drain_fires_the_final_watermark() {
     // Wait until the process function saw records of both keys (they registered timers).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let seen: u64 = client.io_metrics().snapshot().iter().filter(|o| o.operator == "KeyedProcess").map(|o| o.records_in).sum();
+        let seen: u64 = client
+            .io_metrics()
+            .snapshot()
+            .iter()
+            .filter(|o| o.operator == "KeyedProcess")
+            .map(|o| o.records_in)
+            .sum();
         if seen >= 10 {
             break;
         }
-        assert!(Instant::now() < deadline, "no records reached the process function");
+        assert!(
+            Instant::now() < deadline,
+            "no records reached the process function"
+        );
         std::thread::yield_now();
     }
-    client.stop_with_savepoint(&file_url(savepoints.path()), true).unwrap();
+    client
+        .stop_with_savepoint(&file_url(savepoints.path()), true)
+        .unwrap();
     // Each key registered an event-time timer at the end of time; only the final watermark
     // fires it.
     let mut keys = fired.values();
