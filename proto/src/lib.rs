@@ -5,13 +5,16 @@
 //! state updates, checkpoint acknowledgements) and the `TaskManagerService` each TaskManager
 //! serves (task deployment and cancellation, checkpoint trigger and completion), with tonic
 //! clients and servers for both. [`version`] decides whether a TaskManager's protocol version is
-//! compatible with this JobManager's, and [`ProtoError`] says why not.
+//! compatible with this JobManager's, and [`ProtoError`] says why not; [`registration`] turns
+//! that into the answer to a `RegisterTaskManager` call.
 //!
 //! The runtime that serves these services (the TaskManager role and the JobManager's
 //! scheduler) is not built yet; this crate is the contract it will implement.
 
+pub mod registration;
 pub mod version;
 
+pub use registration::{HeartbeatSettings, answer_registration};
 pub use version::{OLDEST_SUPPORTED_MINOR, PROTOCOL_VERSION, check_compatible};
 
 /// The generated `fjord.v1` package.
