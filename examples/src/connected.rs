@@ -34,17 +34,7 @@ mod tests {
 
     #[test]
     fn union_and_co_functions() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out.txt");
-        let env = StreamExecutionEnvironment::new();
-        env.set_parallelism(1);
-        build(
-            &env,
-            &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap(),
-        )
-        .unwrap();
-        env.execute("connected").unwrap();
-        let mut lines = crate::read_output(&out).unwrap();
+        let mut lines = crate::run_for_test(build, 1, &[]);
         lines.sort();
         assert_eq!(
             lines,

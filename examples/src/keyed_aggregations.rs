@@ -42,17 +42,7 @@ mod tests {
 
     #[test]
     fn min_keeps_first_record_and_min_by_keeps_the_minimum_record() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let env = StreamExecutionEnvironment::new();
-        env.set_parallelism(2);
-        build(
-            &env,
-            &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap(),
-        )
-        .unwrap();
-        env.execute("keyed aggregations").unwrap();
-        let lines = crate::read_output(&out).unwrap();
+        let lines = crate::run_for_test(build, 2, &[]);
         let last = |prefix: &str| {
             lines
                 .iter()

@@ -86,3 +86,18 @@ pub fn read_output(path: &std::path::Path) -> std::io::Result<Vec<String>> {
     Ok(lines)
 }
 pub mod count_with_timeout;
+
+/// Runs a job's build function at `parallelism` with `args` plus `--output <temp file>`, and
+/// returns the output lines (for the examples' tests).
+#[cfg(test)]
+pub(crate) fn run_for_test(build: fjord::JobFn, parallelism: usize, args: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let env = fjord::StreamExecutionEnvironment::new();
+    env.set_parallelism(parallelism);
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--output".to_string(), out.display().to_string()]);
+    build(&env, &JobArgs::parse(all).expect("arguments")).expect("job builds");
+    env.execute("example test").expect("job runs");
+    read_output(&out).expect("output readable")
+}

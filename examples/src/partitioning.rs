@@ -51,17 +51,7 @@ mod tests {
 
     #[test]
     fn records_arrive_where_each_partitioner_sends_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let env = StreamExecutionEnvironment::new();
-        env.set_parallelism(2);
-        build(
-            &env,
-            &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap(),
-        )
-        .unwrap();
-        env.execute("partitioning").unwrap();
-        let lines = crate::read_output(&out).unwrap();
+        let lines = crate::run_for_test(build, 2, &[]);
         let has = |l: &str| lines.iter().any(|x| x == l);
         for i in 0..8 {
             assert!(has(&format!("rebalance {i} -> {}", i % 4)), "{lines:?}");

@@ -36,17 +36,7 @@ mod tests {
 
     #[test]
     fn splits_into_typed_side_outputs() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out.txt");
-        let env = StreamExecutionEnvironment::new();
-        env.set_parallelism(1);
-        build(
-            &env,
-            &JobArgs::parse(["--output", out.to_str().unwrap()]).unwrap(),
-        )
-        .unwrap();
-        env.execute("side outputs").unwrap();
-        let mut lines = crate::read_output(&out).unwrap();
+        let mut lines = crate::run_for_test(build, 1, &[]);
         lines.sort();
         assert_eq!(
             lines,

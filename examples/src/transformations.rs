@@ -25,18 +25,7 @@ mod tests {
 
     #[test]
     fn squares_of_even_numbers_with_both_signs() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let env = StreamExecutionEnvironment::new();
-        env.set_parallelism(2);
-        build(
-            &env,
-            &JobArgs::parse(["--count", "6", "--output", out.to_str().unwrap()]).unwrap(),
-        )
-        .unwrap();
-        env.execute("transformations").unwrap();
-        let mut values: Vec<i64> = crate::read_output(&out)
-            .unwrap()
+        let mut values: Vec<i64> = crate::run_for_test(build, 2, &["--count", "6"])
             .iter()
             .map(|l| l.parse().unwrap())
             .collect();
