@@ -132,13 +132,26 @@ fn tail(text: &str, lines: usize) -> String {
 
 impl TestCluster {
     /// Start a cluster: control plane, MinIO with a bucket, and the node agent with `options`'
-    /// nodes and images. Blocks until everything is ready (typically 10–20 s).
+    /// nodes and images. Blocks until everything is ready (typically 4–8 s).
+    ///
+    /// A start that fails (say, another program grabbed a chosen port between the check and the
+    /// bind) is retried once in a fresh run directory; the first failure is printed to stderr.
     ///
     /// # Errors
     /// [`Error::NotInstalled`] when `scripts/infra/install.sh` has not been run on this machine,
-    /// [`Error::StartFailed`] when a component did not come up (everything started is stopped
-    /// again; the logs stay in the run directory).
+    /// [`Error::StartFailed`] when a component did not come up twice (everything started is
+    /// stopped again; the logs stay in the run directories).
     pub fn start(options: ClusterOptions) -> Result<Self> {
+        match Self::start_once(&options) {
+            Err(first @ Error::StartFailed { .. }) => {
+                eprintln!("fjord-e2e: first start failed, retrying once: {first}");
+                Self::start_once(&options)
+            }
+            other => other,
+        }
+    }
+
+    fn start_once(options: &ClusterOptions) -> Result<Self> {
         let run_dir = unique_run_dir(&options.name);
         std::fs::create_dir_all(&run_dir).map_err(|source| Error::Io {
             action: "create",

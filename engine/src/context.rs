@@ -26,6 +26,8 @@ pub(crate) struct TaskServices {
     pub(crate) watermark_interval: i64,
     /// The checkpoint participants of the task and the state it was restored from.
     pub(crate) checkpointing: crate::checkpoint::participant::TaskCheckpointing,
+    /// The keyed state backend the job's keyed operators create.
+    pub(crate) state_backend: crate::state::factory::StateBackendSettings,
 }
 
 impl Default for TaskServices {
@@ -36,6 +38,7 @@ impl Default for TaskServices {
             metrics: MetricRegistry::default(),
             watermark_interval: 200,
             checkpointing: Default::default(),
+            state_backend: Default::default(),
         }
     }
 }
@@ -206,8 +209,8 @@ impl RuntimeContext {
         let mut ctx = self.clone();
         let range =
             KeyGroupRange::for_subtask(self.max_parallelism, self.parallelism, self.subtask_index);
-        let handle =
-            KeyedStateHandle::new_heap(range, self.max_parallelism, self.services.clock.clone());
+        let handle = self.new_keyed_state_handle()?;
+        self.services.checkpointing.register_keyed(handle.clone());
         let key = self.operator_key();
         if let Some(restored) = self.services.checkpointing.restored(&key)? {
             for (kg, bytes) in &restored.keyed {
@@ -223,6 +226,43 @@ impl RuntimeContext {
         );
         ctx.keyed = Some(handle);
         Ok(ctx)
+    }
+
+    /// A new, empty keyed state backend of the job's kind for this subtask's key groups.
+    fn new_keyed_state_handle(&self) -> Result<KeyedStateHandle> {
+        let range =
+            KeyGroupRange::for_subtask(self.max_parallelism, self.parallelism, self.subtask_index);
+        let backend = &self.services.state_backend;
+        let (factory, local_dir) = backend.kind.factory()?;
+        let created = factory.create(&crate::state::factory::BackendContext {
+            job_name: self.job_name.clone(),
+            operator_id: self.operator_id.clone(),
+            subtask: self.subtask_index,
+            key_groups: range,
+            max_parallelism: self.max_parallelism,
+            local_dir,
+            storage_options: backend.storage_options.clone(),
+        })?;
+        Ok(KeyedStateHandle::with_backend(
+            created,
+            self.max_parallelism,
+            self.services.clock.clone(),
+        ))
+    }
+
+    /// The state this operator subtask was restored with, if any.
+    ///
+    /// # Errors
+    /// Restored state that cannot be read or redistributed.
+    pub(crate) fn restored_state(
+        &self,
+    ) -> Result<Option<crate::checkpoint::participant::OperatorState>> {
+        self.services.checkpointing.restored(&self.operator_key())
+    }
+
+    /// The key groups this subtask owns.
+    pub(crate) fn key_group_range(&self) -> KeyGroupRange {
+        KeyGroupRange::for_subtask(self.max_parallelism, self.parallelism, self.subtask_index)
     }
 
     /// Asks the task to call the chain's processing-time hook at `time`.

@@ -173,6 +173,16 @@ pub enum FjordError {
     /// An internal invariant was violated; this is a bug in Fjord.
     #[error("internal error (please report): {0}")]
     Internal(String),
+
+    /// The keyed state backend could not be chosen, created or used (an unknown
+    /// `state.backend.type`, a backend that is not linked into the binary, a local disk error).
+    #[error("state backend '{backend}': {message}")]
+    StateBackend {
+        /// The backend's name (`heap`, `rocksdb`, ...).
+        backend: String,
+        /// What failed and what to do about it.
+        message: String,
+    },
 }
 
 impl FjordError {

@@ -9,11 +9,11 @@ fjord_bin() { echo "$(fjord_cache)/bin/$1-$2/$1"; }
 # fjord_die MSG... : print to stderr and exit 1.
 fjord_die() { echo "fjord infra: $*" >&2; exit 1; }
 
-# fjord_port_in_use PORT : true if something listens on 127.0.0.1:PORT or *:PORT (TCP, v4/v6).
+# fjord_port_in_use PORT : true if any TCP socket (any state, v4/v6) has PORT as its local port.
 fjord_port_in_use() {
   local hex
   hex=$(printf '%04X' "$1")
-  awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+  awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
     /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
@@ -32,12 +32,17 @@ fjord_reserve() {
   return 1
 }
 
-# fjord_alloc_port OWNER : print a free TCP port reserved for OWNER (range 20000-59999).
+# fjord_alloc_port OWNER : print a free TCP port reserved for OWNER. Ports come from 10000 up to
+# just below the kernel's ephemeral range (ip_local_port_range), so that no outgoing connection
+# can be holding the port when the server binds it.
 fjord_alloc_port() {
-  local owner=$1 dir tries=0 p
+  local owner=$1 dir tries=0 p low=10000 high=32767 eph
   dir="$(fjord_cache)/run/ports"
+  if read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null && ((eph > low + 1000)); then
+    high=$((eph - 1))
+  fi
   while ((tries++ < 500)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((low + (RANDOM * 32768 + RANDOM) % (high - low + 1)))
     fjord_port_in_use "$p" && continue
     fjord_reserve "$dir" "$p" "$owner" && { echo "$p"; return 0; }
   done
@@ -61,17 +66,6 @@ fjord_release_owned() {
   for f in "$(fjord_cache)"/run/ports/* "$(fjord_cache)"/run/ipblocks/*; do
     [[ -f "$f" ]] || continue
     [[ "$(cat "$f" 2>/dev/null)" == "$owner" ]] && rm -f "$f"
-  done
-  return 0
-}
-
-# fjord_wait_for DESC TIMEOUT_S CMD... : poll CMD every 0.2 s until it succeeds or TIMEOUT_S passes.
-fjord_wait_for() {
-  local desc=$1 timeout=$2; shift 2
-  local deadline=$((SECONDS + timeout)) n=0
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS >= deadline || ++n > timeout * 10)) && return 1
-    sleep 0.2
   done
   return 0
 }

@@ -175,12 +175,20 @@ start() {
 # wait_or_die NAME DESC CMD... : poll until CMD succeeds; fail with the tail of NAME's log.
 wait_or_die() {
   local name=$1 desc=$2; shift 2
-  if ! fjord_wait_for "$desc" "$timeout" "$@"; then
-    echo "fjord infra: timed out after ${timeout}s waiting for $desc; last lines of $run/logs/$name.log:" >&2
-    tail -n 30 "$run/logs/$name.log" >&2 || true
-    return 1
-  fi
-  fjord_pid_alive "$run/pids/$name.pid" || { echo "fjord infra: $name exited; see $run/logs/$name.log" >&2; tail -n 30 "$run/logs/$name.log" >&2; return 1; }
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ! fjord_pid_alive "$run/pids/$name.pid"; then
+      echo "fjord infra: $name exited while waiting for $desc; last lines of $run/logs/$name.log:" >&2
+      tail -n 30 "$run/logs/$name.log" >&2 || true
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "fjord infra: timed out after ${timeout}s waiting for $desc; last lines of $run/logs/$name.log:" >&2
+      tail -n 30 "$run/logs/$name.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
 }
 
 # --- etcd ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ use crate::sources::{
     CollectionSource, GeneratorSource, IterSource, SequenceSource, SocketTextSource, Source,
     TextFileSource, source_failure,
 };
+use crate::state::factory::{StateBackendKind, StateBackendSettings};
 use crate::storage::{SnapshotStore, StorageOptions};
 use crate::time::clock::{Clock, SystemClock};
 use crate::types::Data;
@@ -62,6 +63,9 @@ pub struct ExecutionConfig {
     pub restore_from: Option<String>,
     /// With `restore_from`: drop state of operators the job no longer has instead of failing.
     pub allow_non_restored_state: bool,
+    /// The keyed state backend; `None` takes the process default, then
+    /// `FJORD_STATE_BACKEND`, then the heap (see [`crate::state::factory`]).
+    pub state_backend: Option<StateBackendKind>,
 }
 
 impl Default for ExecutionConfig {
@@ -79,6 +83,7 @@ impl Default for ExecutionConfig {
             restart_strategy: None,
             restore_from: None,
             allow_non_restored_state: false,
+            state_backend: None,
         }
     }
 }
@@ -331,9 +336,9 @@ impl StreamExecutionEnvironment {
         Ok(self.job_graph()?.plan())
     }
 
-    fn run_settings(&self, job_name: &str) -> RunSettings {
+    fn run_settings(&self, job_name: &str) -> Result<RunSettings> {
         let config = &self.inner.borrow().config;
-        RunSettings {
+        Ok(RunSettings {
             job_name: job_name.to_string(),
             batch_size: config.batch_size,
             channel_capacity: config.channel_capacity,
@@ -356,7 +361,25 @@ impl StreamExecutionEnvironment {
                 options: config.checkpoints.storage_options.clone(),
                 allow_non_restored_state: config.allow_non_restored_state,
             }),
-        }
+            state_backend: StateBackendSettings {
+                kind: StateBackendKind::effective(config.state_backend.as_ref())?,
+                storage_options: config.checkpoints.storage_options.clone(),
+            },
+        })
+    }
+
+    /// Chooses the keyed state backend of this job (Flink's `setStateBackend`); it wins over
+    /// the configuration file and `FJORD_STATE_BACKEND`.
+    ///
+    /// ```
+    /// use fjord::StreamExecutionEnvironment;
+    /// use fjord::state::StateBackendKind;
+    /// let env = StreamExecutionEnvironment::new();
+    /// env.set_state_backend(StateBackendKind::Heap);
+    /// ```
+    pub fn set_state_backend(&self, kind: StateBackendKind) -> &Self {
+        self.inner.borrow_mut().config.state_backend = Some(kind);
+        self
     }
 
     /// Runs the job on the embedded mini-cluster and waits for it to finish.
@@ -367,7 +390,7 @@ impl StreamExecutionEnvironment {
         let job = self.job_graph()?;
         minicluster::execute(
             &job,
-            &self.run_settings(job_name),
+            &self.run_settings(job_name)?,
             &CancelFlag::default(),
             &JobControl::default(),
         )
@@ -403,7 +426,7 @@ impl StreamExecutionEnvironment {
     /// Starts the job on the embedded mini-cluster in the background.
     pub fn execute_async(&self, job_name: &str) -> Result<JobClient> {
         let job = self.job_graph()?;
-        let settings = self.run_settings(job_name);
+        let settings = self.run_settings(job_name)?;
         let io = settings.io.clone();
         let metrics = settings.metrics.clone();
         let cancel = CancelFlag::default();

@@ -343,6 +343,8 @@ impl Coordinator {
             .push_back((p.barrier.id, p.barrier.target.clone()));
         while h.retained.len() > self.setup.config.retained.max(1) {
             let (id, dir) = h.retained.pop_front().expect("retained");
+            let still: Vec<SnapshotStore> = h.retained.iter().map(|(_, d)| d.clone()).collect();
+            crate::checkpoint::shared::release_logged(id, &dir, &still);
             if let Err(e) = dir.delete_prefix("") {
                 tracing::warn!(checkpoint = id, error = %e, "could not delete a checkpoint beyond the retained count");
             }

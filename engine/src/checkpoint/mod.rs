@@ -24,6 +24,7 @@ pub(crate) mod coordinator;
 pub(crate) mod metadata;
 pub(crate) mod participant;
 pub(crate) mod restore;
+pub(crate) mod shared;
 
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use metadata::{CheckpointMetadata, OperatorMetadata, SubtaskStateHandle};

@@ -1,5 +1,6 @@
 //! What takes part in a snapshot inside a task, and the per-task registry of participants.
 
+use crate::checkpoint::CheckpointBarrier;
 use crate::checkpoint::restore::RestoredJob;
 use crate::error::Result;
 use crate::keygroup::KeyGroupRange;
@@ -79,6 +80,9 @@ struct Registered {
 pub(crate) struct TaskCheckpointing {
     participants: Arc<Mutex<Vec<Registered>>>,
     restored: Option<Arc<RestoredJob>>,
+    /// Keyed state backends of the task's operators, told before and after each snapshot
+    /// (native snapshots) and when a checkpoint completes.
+    keyed: Arc<Mutex<Vec<crate::state::KeyedStateHandle>>>,
 }
 
 impl std::fmt::Debug for TaskCheckpointing {
@@ -96,6 +100,7 @@ impl TaskCheckpointing {
         TaskCheckpointing {
             participants: Arc::default(),
             restored,
+            keyed: Arc::default(),
         }
     }
 
@@ -115,11 +120,44 @@ impl TaskCheckpointing {
         }
     }
 
-    /// Snapshots every participant.
+    /// Adds a keyed state backend to prepare before snapshots and notify of completions.
+    pub(crate) fn register_keyed(&self, handle: crate::state::KeyedStateHandle) {
+        self.keyed.lock().push(handle);
+    }
+
+    /// Snapshots every participant, with the keyed state backends prepared for `barrier`.
     pub(crate) fn snapshot_all(
         &self,
-        checkpoint_id: u64,
+        barrier: &CheckpointBarrier,
     ) -> Result<Vec<(OperatorKey, OperatorState)>> {
+        let keyed = self.keyed.lock().clone();
+        if !keyed.is_empty() {
+            let target = crate::state::backend::CheckpointTarget {
+                checkpoint_id: barrier.id,
+                savepoint: barrier.savepoint,
+                dir: barrier.target.clone(),
+                shared: if barrier.savepoint {
+                    None
+                } else {
+                    barrier
+                        .target
+                        .parent()
+                        .map(|job| job.child(crate::checkpoint::shared::SHARED))
+                },
+            };
+            for handle in &keyed {
+                if let Err(e) = handle.prepare_checkpoint(&target) {
+                    keyed.iter().for_each(|h| h.checkpoint_snapshotted());
+                    return Err(e);
+                }
+            }
+        }
+        let result = self.snapshot_participants(barrier.id);
+        keyed.iter().for_each(|h| h.checkpoint_snapshotted());
+        result
+    }
+
+    fn snapshot_participants(&self, checkpoint_id: u64) -> Result<Vec<(OperatorKey, OperatorState)>> {
         let mut participants = self.participants.lock();
         let mut out: Vec<(OperatorKey, OperatorState)> = Vec::with_capacity(participants.len());
         for r in participants.iter_mut() {
@@ -143,6 +181,9 @@ impl TaskCheckpointing {
     pub(crate) fn notify_all(&self, checkpoint_id: u64) -> Result<()> {
         for r in self.participants.lock().iter_mut() {
             r.participant.notify_complete(checkpoint_id)?;
+        }
+        for handle in self.keyed.lock().iter() {
+            handle.notify_checkpoint_complete(checkpoint_id)?;
         }
         Ok(())
     }

@@ -48,6 +48,8 @@ pub(crate) struct RunSettings {
     pub(crate) restart: RestartStrategy,
     /// A checkpoint or savepoint to start from.
     pub(crate) restore: Option<RestoreSettings>,
+    /// The keyed state backend of the job.
+    pub(crate) state_backend: crate::state::factory::StateBackendSettings,
 }
 
 /// Where a job starts from.
@@ -218,6 +220,7 @@ impl Wiring<'_> {
             metrics: self.settings.metrics.clone(),
             watermark_interval: self.settings.watermark_interval,
             checkpointing: TaskCheckpointing::new(self.restored.clone()),
+            state_backend: self.settings.state_backend.clone(),
         };
         self.task_outputs.clear();
         let ctx = self.context(head, subtask);
@@ -291,6 +294,8 @@ pub(crate) fn execute(
     control: &JobControl,
 ) -> Result<JobExecutionResult> {
     let started = Instant::now();
+    // A backend that is chosen but not linked in fails the job before it starts.
+    settings.state_backend.kind.factory()?;
     let job_id = random_job_id();
     let mut restored = match &settings.restore {
         Some(r) => Some(load_restore(job, r)?),
@@ -383,7 +388,9 @@ fn finish_history(history: &SharedHistory, keep: bool) {
         return;
     }
     let retained: Vec<_> = history.lock().retained.drain(..).collect();
-    for (_, dir) in retained {
+    for (i, (id, dir)) in retained.iter().enumerate() {
+        let later: Vec<SnapshotStore> = retained[i + 1..].iter().map(|(_, d)| d.clone()).collect();
+        crate::checkpoint::shared::release_logged(*id, dir, &later);
         let _ = dir.delete_prefix("");
     }
 }

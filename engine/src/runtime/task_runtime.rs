@@ -37,7 +37,7 @@ impl TaskRuntime {
         for output in &self.outputs {
             output.send(Event::Barrier(barrier.clone()))?;
         }
-        let mut states = self.checkpointing.snapshot_all(barrier.id)?;
+        let mut states = self.checkpointing.snapshot_all(barrier)?;
         if let Some((key, state)) = extra {
             match states.iter_mut().find(|(k, _)| k.id == key.id) {
                 Some((_, existing)) => existing.operator = state.operator,

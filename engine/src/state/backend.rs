@@ -82,6 +82,54 @@ pub trait KeyedStateBackend: Send {
     /// Restores one key group written by [`snapshot_key_group`](Self::snapshot_key_group).
     /// States not yet registered are kept as bytes and restored when registered.
     fn restore_key_group(&mut self, key_group: usize, bytes: &[u8]) -> Result<()>;
+
+    /// Called for every checkpoint and savepoint right before the task asks for the state of
+    /// each key group with [`snapshot_key_group`](Self::snapshot_key_group), and followed by
+    /// [`checkpoint_snapshotted`](Self::checkpoint_snapshotted).
+    ///
+    /// The heap backend does nothing. A backend with native snapshots (RocksDB's incremental
+    /// checkpoints) may take one here, upload its files under `target`, and answer the
+    /// following `snapshot_key_group` calls with references to them that its own
+    /// [`restore_key_group`](Self::restore_key_group) understands. Savepoints
+    /// (`target.savepoint`) must stay canonical so they restore into any backend.
+    ///
+    /// # Errors
+    /// A failed native snapshot or upload (the checkpoint is declined).
+    fn prepare_checkpoint(&mut self, target: &CheckpointTarget) -> Result<()> {
+        let _ = target;
+        Ok(())
+    }
+
+    /// The task took its snapshot; `snapshot_key_group` answers canonically again.
+    fn checkpoint_snapshotted(&mut self) {}
+
+    /// The checkpoint completed everywhere; files it references stay in storage until a
+    /// later checkpoint subsumes it.
+    ///
+    /// # Errors
+    /// Whatever the backend fails to clean up.
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        let _ = checkpoint_id;
+        Ok(())
+    }
+}
+
+/// Where and for what a backend snapshots (see
+/// [`KeyedStateBackend::prepare_checkpoint`]).
+#[derive(Debug, Clone)]
+pub struct CheckpointTarget {
+    /// Checkpoint id, increasing within a job.
+    pub checkpoint_id: u64,
+    /// True for savepoints, which must be written in the canonical format.
+    pub savepoint: bool,
+    /// The checkpoint's own directory (`<base>/<job>/chk-<n>` or the savepoint directory).
+    pub dir: crate::storage::SnapshotStore,
+    /// The job's directory of files shared between checkpoints (`<base>/<job>/shared`);
+    /// `None` for savepoints. A backend that puts files there lists, in an object under
+    /// `dir`'s [`SHARED_REFS_DIR`](crate::storage::layout::SHARED_REFS_DIR), every shared path
+    /// the checkpoint references, one per line, so retention can tell which shared files are
+    /// still needed.
+    pub shared: Option<crate::storage::SnapshotStore>,
 }
 
 type Namespaces = FastMap<Vec<u8>, StateValue>;
@@ -92,10 +140,38 @@ struct Table {
     groups: Vec<FastMap<Vec<u8>, Namespaces>>,
 }
 
-/// One key group's snapshot: per state name, (key, namespace, value) triples.
-#[derive(Serialize, Deserialize, Default)]
-struct GroupSnapshot {
-    states: Vec<(String, Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>)>,
+/// One key group's snapshot in the canonical, backend-independent format: per state name,
+/// (serialized key, serialized namespace, serialized value) triples, bincode-encoded. Every
+/// backend writes and reads this format for savepoints, so a savepoint taken with one
+/// backend restores into any other.
+#[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
+pub struct GroupSnapshot {
+    /// Per state name, its entries in this key group.
+    pub states: Vec<(String, Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>)>,
+}
+
+impl GroupSnapshot {
+    /// The bytes of this snapshot.
+    ///
+    /// # Errors
+    /// [`FjordError::Serialization`] (does not happen for in-memory encoding).
+    pub fn encode(&self, key_group: usize) -> Result<Vec<u8>> {
+        bincode::serialize(self).map_err(|e| FjordError::Serialization {
+            context: format!("snapshot of key group {key_group}"),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads the bytes of [`encode`](Self::encode).
+    ///
+    /// # Errors
+    /// [`FjordError::Serialization`] for bytes that are not a key group snapshot.
+    pub fn decode(key_group: usize, bytes: &[u8]) -> Result<Self> {
+        bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+            context: format!("restore of key group {key_group}"),
+            message: e.to_string(),
+        })
+    }
 }
 
 /// The in-memory backend (Flink's `HashMapStateBackend`).

@@ -9,9 +9,9 @@
 
 use crate::error::{FjordError, Result};
 use crate::functions::AggregateFunction;
-use crate::keygroup::{KeyGroupRange, StableHasher, assign_to_key_group};
+use crate::keygroup::{StableHasher, assign_to_key_group};
 use crate::state::backend::{
-    CleanupFn, HeapKeyedStateBackend, KeyedStateBackend, StateId, StateMeta, StateValue,
+    CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue,
 };
 use crate::state::ttl::{Stamped, StateTtlConfig};
 use crate::time::Clock;
@@ -71,15 +71,15 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) {
 }
 
 impl KeyedStateHandle {
-    /// A heap backend for the key groups of `range`.
-    pub(crate) fn new_heap(
-        range: KeyGroupRange,
+    /// A handle on `backend` (any [`KeyedStateBackend`], as a factory created it).
+    pub(crate) fn with_backend(
+        backend: Box<dyn KeyedStateBackend>,
         max_parallelism: usize,
         clock: Arc<dyn Clock>,
     ) -> Self {
         KeyedStateHandle {
             inner: Arc::new(Mutex::new(KeyedInner {
-                backend: Box::new(HeapKeyedStateBackend::new(range)),
+                backend,
                 namespace: Vec::new(),
                 clock,
                 max_parallelism,
@@ -180,6 +180,27 @@ impl KeyedStateHandle {
             .lock()
             .backend
             .restore_key_group(key_group, bytes)
+    }
+
+    /// See [`KeyedStateBackend::prepare_checkpoint`].
+    pub(crate) fn prepare_checkpoint(
+        &self,
+        target: &crate::state::backend::CheckpointTarget,
+    ) -> Result<()> {
+        self.inner.lock().backend.prepare_checkpoint(target)
+    }
+
+    /// See [`KeyedStateBackend::checkpoint_snapshotted`].
+    pub(crate) fn checkpoint_snapshotted(&self) {
+        self.inner.lock().backend.checkpoint_snapshotted();
+    }
+
+    /// Tells the backend that a checkpoint completed.
+    pub(crate) fn notify_checkpoint_complete(&self, checkpoint_id: u64) -> Result<()> {
+        self.inner
+            .lock()
+            .backend
+            .notify_checkpoint_complete(checkpoint_id)
     }
 }
 

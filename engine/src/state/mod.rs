@@ -2,6 +2,8 @@
 //! group when a job is rescaled.
 //!
 //! - [`backend`]: the [`KeyedStateBackend`] trait and the heap backend (one map per key group).
+//! - [`factory`]: choosing a job's backend (code, configuration, environment) and the
+//!   factories other backend crates (RocksDB) register.
 //! - [`keyed`]: descriptors and the keyed state handles user functions use.
 //! - [`ttl`]: state time-to-live.
 //! - [`operator`]: operator (non-keyed) state — list state with even-split or union
@@ -11,12 +13,17 @@
 //!   state (rolling aggregations, windows, joins).
 
 pub mod backend;
+pub mod factory;
 pub mod keyed;
 mod keyed_map;
 pub mod operator;
 pub mod ttl;
 
-pub use backend::{HeapKeyedStateBackend, KeyedStateBackend};
+pub use backend::{CheckpointTarget, GroupSnapshot, HeapKeyedStateBackend, KeyedStateBackend};
+pub use factory::{
+    BackendContext, HeapBackendFactory, KeyedStateBackendFactory, StateBackendKind,
+    register_state_backend_factory, set_default_state_backend,
+};
 pub use keyed::{
     AggregatingState, AggregatingStateDescriptor, KeyedStateHandle, ListState, ListStateDescriptor,
     MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,

@@ -4,6 +4,7 @@
 //! <checkpoint base>/<job id>/chk-<n>/<operator>/<subtask>.state   state of one subtask
 //! <checkpoint base>/<job id>/chk-<n>/_metadata                    written LAST
 //! <checkpoint base>/<job id>/shared/...                           files shared by several checkpoints
+//! <checkpoint base>/<job id>/chk-<n>/_shared_refs/<name>          shared files chk-<n> uses
 //! <savepoint dir>/savepoint-<job id prefix>-<random>/...          same shape as one chk-<n>
 //! ```
 //!
@@ -27,6 +28,11 @@ pub fn checkpoint_dir(job_id: &str, checkpoint_id: u64) -> String {
 pub fn shared_dir(job_id: &str) -> String {
     format!("{job_id}/shared")
 }
+
+/// Directory inside a checkpoint whose objects list, one per line, the paths (relative to the
+/// job's [`shared_dir`]) of shared files the checkpoint references. Retention deletes a shared
+/// file once no retained checkpoint lists it.
+pub const SHARED_REFS_DIR: &str = "_shared_refs";
 
 /// The checkpoint id of a `chk-<n>` directory name.
 pub fn parse_checkpoint_dir(name: &str) -> Option<u64> {

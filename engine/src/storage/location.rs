@@ -226,6 +226,31 @@ impl SnapshotStore {
         }
     }
 
+    /// The store of the directory that holds this one; `None` at the top of a bucket, an
+    /// in-memory store or the file system.
+    pub fn parent(&self) -> Option<SnapshotStore> {
+        let mut parts: Vec<String> = self.root.parts().map(|p| p.as_ref().to_string()).collect();
+        if parts.pop().is_some() {
+            let (url, _) = self.url.trim_end_matches('/').rsplit_once('/')?;
+            return Some(SnapshotStore {
+                url: url.to_string(),
+                store: self.store.clone(),
+                root: ObjectPath::from_iter(parts),
+                local: self
+                    .local
+                    .as_ref()
+                    .and_then(|l| l.parent())
+                    .map(|p| p.to_path_buf()),
+            });
+        }
+        let parent = self.local.as_ref()?.parent()?;
+        SnapshotStore::open(
+            &format!("file://{}", parent.display()),
+            &StorageOptions::default(),
+        )
+        .ok()
+    }
+
     fn path(&self, relative: &str) -> ObjectPath {
         let mut parts: Vec<String> = self.root.parts().map(|p| p.as_ref().to_string()).collect();
         parts.extend(
@@ -326,6 +351,19 @@ impl SnapshotStore {
             }
         }
         Ok(paths.len())
+    }
+
+    /// Deletes one object; a missing object is not an error.
+    pub async fn delete_async(&self, path: &str) -> Result<()> {
+        match self.store.delete(&self.path(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err("delete", path, e)),
+        }
+    }
+
+    /// Blocking [`delete_async`](Self::delete_async).
+    pub fn delete(&self, path: &str) -> Result<()> {
+        runtime().block_on(self.delete_async(path))
     }
 
     /// Writes, reads back and deletes a probe object, so a missing bucket, refused

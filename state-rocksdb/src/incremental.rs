@@ -1,0 +1,339 @@
+//! Incremental checkpoints of the RocksDB backend, and their restore.
+//!
+//! # Snapshot
+//! Before the task snapshots, the backend takes a RocksDB checkpoint (hard links of the live
+//! SST files plus MANIFEST, OPTIONS and CURRENT, after a memtable flush) into a local
+//! directory, and uploads:
+//! - each SST file not referenced by the last *completed* checkpoint into
+//!   `<job>/shared/<instance>-<file>.sst` (an SST file never changes, and the name is stable for
+//!   as long as the file lives, so later checkpoints reference it again without upload);
+//! - the small private files into `chk-<n>/_rocksdb/<instance>/`;
+//! - a manifest `chk-<n>/_rocksdb/<instance>.manifest` naming every file and where it went;
+//! - the list of shared files it uses into `chk-<n>/_shared_refs/<instance>`, which the
+//!   engine's retention reads to delete shared files no retained checkpoint uses.
+//!
+//! Every key group of the subtask is then snapshotted as the same small *reference*
+//! (a marker, the manifest's location and the instance's key groups) instead of its entries.
+//! Savepoints are always canonical.
+//!
+//! # Restore
+//! A reference whose instance covered exactly the key groups of the restoring backend (same
+//! parallelism) downloads the instance and opens it in place of the empty one: no entry is
+//! rewritten. Otherwise (rescaling) the old instance is downloaded into a temporary directory
+//! and the restoring key groups are copied out of it by range scans.
+
+use crate::backend::{LocalDb, RocksDbKeyedStateBackend, SnapshotStats};
+use crate::error::{Result, RocksDbStateError};
+use fjord::keygroup::KeyGroupRange;
+use fjord::state::CheckpointTarget;
+use fjord::storage::SnapshotStore;
+use fjord::storage::layout::SHARED_REFS_DIR;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Marks a key group snapshot that references an incremental checkpoint.
+const MAGIC: &[u8] = b"FJORD-ROCKSDB-INCREMENTAL/1\0";
+/// Directory of the backend's private files inside a checkpoint.
+const PRIVATE_DIR: &str = "_rocksdb";
+
+/// What every key group of an incremental snapshot holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Reference {
+    /// URL of the checkpoint directory that holds the manifest.
+    pub(crate) checkpoint_url: String,
+    /// The manifest's path in that directory.
+    pub(crate) manifest: String,
+    /// The key groups the instance held.
+    pub(crate) key_groups: KeyGroupRange,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Location {
+    /// A path in the job's shared directory.
+    Shared(String),
+    /// A path in the checkpoint's directory.
+    Private(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    version: u32,
+    /// URL of the job's shared directory.
+    shared_url: String,
+    /// The key groups the instance held.
+    key_groups: KeyGroupRange,
+    /// Local file name -> where it was uploaded.
+    files: Vec<(String, Location)>,
+}
+
+/// Which SST files are safely in shared storage.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    /// URL of the shared directory the maps below refer to.
+    shared_url: Option<String>,
+    /// Local SST name -> shared name, of the last completed checkpoint (or the one restored).
+    confirmed: HashMap<String, String>,
+    /// The same for checkpoints taken but not yet completed.
+    pending: BTreeMap<u64, HashMap<String, String>>,
+    /// Figures of the last snapshot.
+    pub(crate) last: SnapshotStats,
+}
+
+impl Tracker {
+    /// Checkpoint `id` completed: its files are the ones to reuse.
+    pub(crate) fn complete(&mut self, id: u64) {
+        if let Some(files) = self.pending.remove(&id) {
+            self.confirmed = files;
+        }
+        self.pending.retain(|k, _| *k > id);
+    }
+}
+
+/// A prepared incremental snapshot.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The encoded [`Reference`], the answer for every key group.
+    pub(crate) reference: Vec<u8>,
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> RocksDbStateError {
+    move |source| RocksDbStateError::Io { context, source }
+}
+
+fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>> {
+    bincode::serialize(value).map_err(|e| RocksDbStateError::Format {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
+    bincode::deserialize(bytes).map_err(|e| RocksDbStateError::Format {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The reference in a key group snapshot, or `None` for a canonical snapshot.
+pub(crate) fn parse_reference(bytes: &[u8]) -> Result<Option<Reference>> {
+    match bytes.strip_prefix(MAGIC) {
+        Some(rest) => decode(rest, "an incremental snapshot reference").map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Takes and uploads an incremental snapshot for `target`.
+pub(crate) fn snapshot(
+    backend: &mut RocksDbKeyedStateBackend,
+    target: &CheckpointTarget,
+    shared: &SnapshotStore,
+) -> Result<Prepared> {
+    let instance = backend.instance().to_string();
+    {
+        let tracker = &mut backend.incremental;
+        if tracker.shared_url.as_deref() != Some(shared.url()) {
+            // Another job's shared directory (or the first checkpoint): nothing is reusable.
+            tracker.confirmed.clear();
+            tracker.shared_url = Some(shared.url().to_string());
+        }
+    }
+    let local_dir = backend
+        .root()
+        .join(format!("chk-{instance}-{}", target.checkpoint_id));
+    if local_dir.exists() {
+        std::fs::remove_dir_all(&local_dir).map_err(io(format!(
+            "cannot remove the old local checkpoint {}",
+            local_dir.display()
+        )))?;
+    }
+    {
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(backend.local().db())
+            .map_err(|e| backend.local().err("start checkpoint", e))?;
+        checkpoint
+            .create_checkpoint(&local_dir)
+            .map_err(|e| backend.local().err("create checkpoint", e))?;
+    }
+    let result = upload(backend, target, shared, &local_dir, &instance);
+    let _ = std::fs::remove_dir_all(&local_dir);
+    let (files, stats, sst_names) = result?;
+    let manifest = Manifest {
+        version: 1,
+        shared_url: shared.url().to_string(),
+        key_groups: backend.range(),
+        files,
+    };
+    let manifest_path = format!("{PRIVATE_DIR}/{instance}.manifest");
+    let manifest_bytes = encode(&manifest, "manifest")?;
+    let mut stats = stats;
+    stats.private_bytes += manifest_bytes.len() as u64;
+    target
+        .dir
+        .put(&manifest_path, manifest_bytes)
+        .map_err(RocksDbStateError::Storage)?;
+    let mut refs: Vec<&String> = sst_names.values().collect();
+    refs.sort();
+    let listing: String = refs.iter().map(|r| format!("{r}\n")).collect();
+    target
+        .dir
+        .put(&format!("{SHARED_REFS_DIR}/{instance}"), listing.into_bytes())
+        .map_err(RocksDbStateError::Storage)?;
+    backend.incremental.pending.insert(target.checkpoint_id, sst_names);
+    backend.incremental.last = stats;
+    let reference = Reference {
+        checkpoint_url: target.dir.url().to_string(),
+        manifest: manifest_path,
+        key_groups: backend.range(),
+    };
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend(encode(&reference, "reference")?);
+    Ok(Prepared { reference: bytes })
+}
+
+type Uploaded = (
+    Vec<(String, Location)>,
+    SnapshotStats,
+    HashMap<String, String>,
+);
+
+fn upload(
+    backend: &RocksDbKeyedStateBackend,
+    target: &CheckpointTarget,
+    shared: &SnapshotStore,
+    local_dir: &std::path::Path,
+    instance: &str,
+) -> Result<Uploaded> {
+    let mut names: Vec<String> = std::fs::read_dir(local_dir)
+        .map_err(io(format!("cannot list {}", local_dir.display())))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut files = Vec::with_capacity(names.len());
+    let mut stats = SnapshotStats::default();
+    let mut sst_names = HashMap::new();
+    for name in names {
+        let path = local_dir.join(&name);
+        if name.ends_with(".sst") {
+            let (shared_name, known) = match backend.incremental.confirmed.get(&name) {
+                Some(s) => (s.clone(), true),
+                None => (format!("{instance}-{name}"), false),
+            };
+            let size = std::fs::metadata(&path)
+                .map_err(io(format!("cannot stat {}", path.display())))?
+                .len();
+            if known {
+                stats.reused_shared_files += 1;
+                stats.reused_shared_bytes += size;
+            } else {
+                let bytes =
+                    std::fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
+                shared
+                    .put(&shared_name, bytes)
+                    .map_err(RocksDbStateError::Storage)?;
+                stats.uploaded_shared_files += 1;
+                stats.uploaded_shared_bytes += size;
+            }
+            sst_names.insert(name.clone(), shared_name.clone());
+            files.push((name, Location::Shared(shared_name)));
+        } else {
+            let bytes =
+                std::fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
+            let private = format!("{PRIVATE_DIR}/{instance}/{name}");
+            stats.private_bytes += bytes.len() as u64;
+            target
+                .dir
+                .put(&private, bytes)
+                .map_err(RocksDbStateError::Storage)?;
+            files.push((name, Location::Private(private)));
+        }
+    }
+    Ok((files, stats, sst_names))
+}
+
+/// Instances downloaded while restoring, by manifest.
+#[derive(Default)]
+pub(crate) struct RestoreSource {
+    /// Manifests whose instance became the backend's own (same key groups).
+    adopted: Vec<String>,
+    /// The last downloaded instance (rescaling), by manifest URL.
+    copy: Option<(String, LocalDb)>,
+}
+
+fn manifest_key(reference: &Reference) -> String {
+    format!("{}/{}", reference.checkpoint_url, reference.manifest)
+}
+
+impl RestoreSource {
+    /// Restores `key_group` from the incremental snapshot `reference` points to.
+    pub(crate) fn restore_group(
+        &mut self,
+        backend: &mut RocksDbKeyedStateBackend,
+        key_group: usize,
+        reference: &Reference,
+    ) -> Result<()> {
+        let key = manifest_key(reference);
+        if self.adopted.contains(&key) {
+            return Ok(());
+        }
+        if self.copy.as_ref().map(|(k, _)| k) != Some(&key) {
+            self.copy = None;
+            let (local, manifest) = download(backend, reference)?;
+            if reference.key_groups == backend.range()
+                && self.adopted.is_empty()
+                && backend.db_is_empty()?
+            {
+                // Same key groups: the downloaded instance becomes this backend's, and its
+                // shared files are reusable by the next checkpoint into the same directory.
+                backend.adopt(local);
+                let tracker = &mut backend.incremental;
+                tracker.shared_url = Some(manifest.shared_url.clone());
+                tracker.confirmed = manifest
+                    .files
+                    .iter()
+                    .filter_map(|(name, loc)| match loc {
+                        Location::Shared(s) => Some((name.clone(), s.clone())),
+                        Location::Private(_) => None,
+                    })
+                    .collect();
+                self.adopted.push(key);
+                return Ok(());
+            }
+            self.copy = Some((key, local));
+        }
+        let (_, local) = self.copy.as_ref().expect("downloaded above");
+        backend.copy_group_from(local, key_group)
+    }
+}
+
+fn open_store(url: &str, backend: &RocksDbKeyedStateBackend) -> Result<SnapshotStore> {
+    SnapshotStore::open(url, &backend.storage_options).map_err(RocksDbStateError::Storage)
+}
+
+/// Downloads the instance a reference points to into a new local directory and opens it.
+fn download(
+    backend: &RocksDbKeyedStateBackend,
+    reference: &Reference,
+) -> Result<(LocalDb, Manifest)> {
+    let checkpoint = open_store(&reference.checkpoint_url, backend)?;
+    let manifest: Manifest = decode(
+        &checkpoint
+            .get(&reference.manifest)
+            .map_err(RocksDbStateError::Storage)?,
+        &format!("{}/{}", reference.checkpoint_url, reference.manifest),
+    )?;
+    let shared = open_store(&manifest.shared_url, backend)?;
+    let dir = backend
+        .root()
+        .join(format!("restore-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    for (name, location) in &manifest.files {
+        let bytes = match location {
+            Location::Shared(p) => shared.get(p),
+            Location::Private(p) => checkpoint.get(p),
+        }
+        .map_err(RocksDbStateError::Storage)?;
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(io(format!("cannot write {}", path.display())))?;
+    }
+    Ok((LocalDb::open(&dir)?, manifest))
+}

@@ -1,0 +1,269 @@
+//! The backend contract, run against the heap and the RocksDB backend alike (table-driven),
+//! and savepoint round trips between them with rescaling.
+
+use fjord::keygroup::KeyGroupRange;
+use fjord::state::backend::{StateMeta, StateValue};
+use fjord::state::{CheckpointTarget, HeapKeyedStateBackend, KeyedStateBackend};
+use fjord::storage::{SnapshotStore, StorageOptions};
+use fjord_rocksdb::{RocksDbKeyedStateBackend, RocksDbOptions};
+use std::any::Any;
+use std::collections::BTreeMap;
+
+const MAX_PARALLELISM: usize = 16;
+
+fn ser(v: &(dyn Any + Send)) -> fjord::Result<Vec<u8>> {
+    Ok(bincode::serialize(v.downcast_ref::<u64>().expect("u64")).unwrap())
+}
+fn de(b: &[u8]) -> fjord::Result<StateValue> {
+    Ok(Box::new(bincode::deserialize::<u64>(b).unwrap()))
+}
+fn ser_s(v: &(dyn Any + Send)) -> fjord::Result<Vec<u8>> {
+    Ok(bincode::serialize(v.downcast_ref::<String>().expect("String")).unwrap())
+}
+fn de_s(b: &[u8]) -> fjord::Result<StateValue> {
+    Ok(Box::new(bincode::deserialize::<String>(b).unwrap()))
+}
+
+fn counter(name: &str) -> StateMeta {
+    StateMeta {
+        name: name.into(),
+        type_name: "u64",
+        serialize: ser,
+        deserialize: de,
+        cleanup: None,
+    }
+}
+
+fn text(name: &str) -> StateMeta {
+    StateMeta {
+        name: name.into(),
+        type_name: "String",
+        serialize: ser_s,
+        deserialize: de_s,
+        cleanup: None,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Heap,
+    RocksDb,
+}
+
+struct Made {
+    backend: Box<dyn KeyedStateBackend>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn make(kind: Kind, range: KeyGroupRange) -> Made {
+    match kind {
+        Kind::Heap => Made {
+            backend: Box::new(HeapKeyedStateBackend::new(range)),
+            _dir: None,
+        },
+        Kind::RocksDb => {
+            let dir = tempfile::tempdir().unwrap();
+            let b = RocksDbKeyedStateBackend::open(
+                dir.path(),
+                range,
+                RocksDbOptions::default(),
+                StorageOptions::default(),
+            )
+            .unwrap();
+            Made {
+                backend: Box::new(b),
+                _dir: Some(dir),
+            }
+        }
+    }
+}
+
+fn key(k: u64) -> (Vec<u8>, usize) {
+    (k.to_be_bytes().to_vec(), (k as usize * 7) % MAX_PARALLELISM)
+}
+
+fn get(b: &mut dyn KeyedStateBackend, state: usize, k: u64, ns: &[u8]) -> Option<u64> {
+    let (bytes, kg) = key(k);
+    b.set_current_key(&bytes, kg);
+    b.get_mut(state, ns).map(|v| *v.downcast_ref::<u64>().unwrap())
+}
+
+fn put(b: &mut dyn KeyedStateBackend, state: usize, k: u64, ns: &[u8], v: u64) {
+    let (bytes, kg) = key(k);
+    b.set_current_key(&bytes, kg);
+    b.put(state, ns, Box::new(v));
+}
+
+const ALL: KeyGroupRange = KeyGroupRange {
+    start: 0,
+    end: MAX_PARALLELISM - 1,
+};
+
+#[test]
+fn the_contract_holds_for_every_backend() {
+    for kind in [Kind::Heap, Kind::RocksDb] {
+        let mut m = make(kind, ALL);
+        let b = m.backend.as_mut();
+        let c = b.register(counter("count")).unwrap();
+        let t = b.register(text("name")).unwrap();
+        assert_eq!(b.register(counter("count")).unwrap(), c, "{kind:?}");
+        assert!(b.register(text("count")).is_err(), "{kind:?}: type mismatch");
+        assert!(b.is_empty(), "{kind:?}");
+
+        put(b, c, 1, b"", 10);
+        put(b, c, 2, b"", 20);
+        put(b, c, 2, b"w1", 21);
+        let (k3, g3) = key(3);
+        b.set_current_key(&k3, g3);
+        b.put(t, b"", Box::new("three".to_string()));
+        assert_eq!(b.current_key(), k3.as_slice(), "{kind:?}");
+        assert_eq!(b.len(), 4, "{kind:?}");
+
+        // In-place changes through get_mut survive a key switch.
+        let (k1, g1) = key(1);
+        b.set_current_key(&k1, g1);
+        *b.get_mut(c, b"").unwrap().downcast_mut::<u64>().unwrap() += 5;
+        assert_eq!(get(b, c, 2, b""), Some(20), "{kind:?}");
+        assert_eq!(get(b, c, 1, b""), Some(15), "{kind:?}");
+        assert_eq!(get(b, c, 1, b"w1"), None, "{kind:?}");
+        assert_eq!(get(b, c, 4, b""), None, "{kind:?}");
+
+        let mut keys = b.keys(c, b"");
+        keys.sort();
+        let mut expected = vec![key(1), key(2)];
+        expected.sort();
+        assert_eq!(keys, expected, "{kind:?}");
+        assert_eq!(b.keys(c, b"w1"), vec![key(2)], "{kind:?}");
+
+        // remove returns the value, including one changed in place and not yet written back.
+        b.set_current_key(&k1, g1);
+        *b.get_mut(c, b"").unwrap().downcast_mut::<u64>().unwrap() += 1;
+        let removed = b.remove(c, b"").map(|v| *v.downcast::<u64>().unwrap());
+        assert_eq!(removed, Some(16), "{kind:?}");
+        assert!(b.remove(c, b"").is_none(), "{kind:?}");
+        assert_eq!(get(b, c, 1, b""), None, "{kind:?}");
+        assert_eq!(b.len(), 3, "{kind:?}");
+    }
+}
+
+#[test]
+fn snapshots_include_values_changed_in_place() {
+    for kind in [Kind::Heap, Kind::RocksDb] {
+        let mut m = make(kind, ALL);
+        let b = m.backend.as_mut();
+        let c = b.register(counter("count")).unwrap();
+        put(b, c, 5, b"", 1);
+        let (k, g) = key(5);
+        b.set_current_key(&k, g);
+        *b.get_mut(c, b"").unwrap().downcast_mut::<u64>().unwrap() = 99;
+        // Still the current key: the snapshot must see 99.
+        let bytes = b.snapshot_key_group(g).unwrap();
+        let mut fresh = make(Kind::Heap, ALL);
+        fresh.backend.restore_key_group(g, &bytes).unwrap();
+        let c2 = fresh.backend.register(counter("count")).unwrap();
+        assert_eq!(get(fresh.backend.as_mut(), c2, 5, b""), Some(99), "{kind:?}");
+    }
+}
+
+/// Key -> (count, namespace count, name) for keys 0..n.
+fn fill(backends: &mut [Made], n: u64) {
+    for m in backends.iter_mut() {
+        m.backend.register(counter("count")).unwrap();
+        m.backend.register(text("name")).unwrap();
+    }
+    for k in 0..n {
+        let (bytes, kg) = key(k);
+        let m = backends
+            .iter_mut()
+            .find(|m| m.backend.key_group_range().contains(kg))
+            .unwrap();
+        let b = m.backend.as_mut();
+        b.set_current_key(&bytes, kg);
+        b.put(0, b"", Box::new(k * 3));
+        b.put(0, b"ns", Box::new(k + 1));
+        b.put(1, b"", Box::new(format!("key-{k}")));
+    }
+}
+
+fn contents(backends: &mut [Made], n: u64) -> BTreeMap<u64, (Option<u64>, Option<u64>, Option<String>)> {
+    let mut out = BTreeMap::new();
+    for m in backends.iter_mut() {
+        m.backend.register(counter("count")).unwrap();
+        m.backend.register(text("name")).unwrap();
+    }
+    for k in 0..n {
+        let (bytes, kg) = key(k);
+        let m = backends
+            .iter_mut()
+            .find(|m| m.backend.key_group_range().contains(kg))
+            .unwrap();
+        let b = m.backend.as_mut();
+        b.set_current_key(&bytes, kg);
+        let c = b.get_mut(0, b"").map(|v| *v.downcast_ref::<u64>().unwrap());
+        let ns = b.get_mut(0, b"ns").map(|v| *v.downcast_ref::<u64>().unwrap());
+        let name = b.get_mut(1, b"").map(|v| v.downcast_ref::<String>().unwrap().clone());
+        out.insert(k, (c, ns, name));
+    }
+    out
+}
+
+/// Takes a savepoint of `from` (canonical format through the checkpoint path) and restores
+/// it into `parallelism` new backends of `kind`.
+fn savepoint_into(from: &mut [Made], kind: Kind, parallelism: usize) -> Vec<Made> {
+    let dir = SnapshotStore::open(
+        &format!("memory://savepoints-{}/sp", rand::random::<u64>()),
+        &StorageOptions::default(),
+    )
+    .unwrap();
+    let target = CheckpointTarget {
+        checkpoint_id: 1,
+        savepoint: true,
+        dir,
+        shared: None,
+    };
+    let mut groups = Vec::new();
+    for m in from.iter_mut() {
+        m.backend.prepare_checkpoint(&target).unwrap();
+        for kg in m.backend.key_group_range().iter() {
+            groups.push((kg, m.backend.snapshot_key_group(kg).unwrap()));
+        }
+        m.backend.checkpoint_snapshotted();
+    }
+    (0..parallelism)
+        .map(|i| {
+            let range = KeyGroupRange::for_subtask(MAX_PARALLELISM, parallelism, i);
+            let mut m = make(kind, range);
+            for (kg, bytes) in groups.iter().filter(|(kg, _)| range.contains(*kg)) {
+                m.backend.restore_key_group(*kg, bytes).unwrap();
+            }
+            m
+        })
+        .collect()
+}
+
+fn at(kind: Kind, parallelism: usize) -> Vec<Made> {
+    (0..parallelism)
+        .map(|i| make(kind, KeyGroupRange::for_subtask(MAX_PARALLELISM, parallelism, i)))
+        .collect()
+}
+
+#[test]
+fn savepoints_move_between_backends_and_parallelisms() {
+    const N: u64 = 500;
+    let cases = [
+        // heap(2) -> RocksDB(3) -> heap(1)
+        [(Kind::Heap, 2), (Kind::RocksDb, 3), (Kind::Heap, 1)],
+        // RocksDB(2) -> heap(3) -> RocksDB(1)
+        [(Kind::RocksDb, 2), (Kind::Heap, 3), (Kind::RocksDb, 1)],
+    ];
+    for case in cases {
+        let mut current = at(case[0].0, case[0].1);
+        fill(&mut current, N);
+        let expected = contents(&mut current, N);
+        assert_eq!(expected[&7], (Some(21), Some(8), Some("key-7".into())));
+        for (kind, parallelism) in &case[1..] {
+            current = savepoint_into(&mut current, *kind, *parallelism);
+            assert_eq!(contents(&mut current, N), expected, "{case:?} at {kind:?}({parallelism})");
+        }
+    }
+}
