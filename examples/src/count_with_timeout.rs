@@ -55,11 +55,11 @@ impl KeyedProcessFunction<String, (String, i64), (String, u64)> for CountWithTim
         ctx: &mut KeyedProcessContext<'_, String, (String, u64)>,
     ) -> Result<(), BoxError> {
         let state = self.state.as_ref().ok_or("not opened")?;
-        if let Some(result) = state.value() {
-            if timestamp == result.last_modified + TIMEOUT_MS {
-                let key = ctx.current_key().clone();
-                ctx.collect((key, result.count));
-            }
+        if let Some(result) = state.value()
+            && timestamp == result.last_modified + TIMEOUT_MS
+        {
+            let key = ctx.current_key().clone();
+            ctx.collect((key, result.count));
         }
         Ok(())
     }

@@ -46,8 +46,7 @@ mod tests {
         let last = |prefix: &str| {
             lines
                 .iter()
-                .filter(|l| l.starts_with(prefix))
-                .last()
+                .rfind(|l| l.starts_with(prefix))
                 .unwrap()
                 .clone()
         };
