@@ -18,6 +18,9 @@ missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v clang >/dev/null 2>&1 || missing+=(clang)
+# The RocksDB state backend (state-rocksdb/) links Debian's RocksDB 7.8.3 instead of building
+# the bundled C++ sources; scripts/test.sh points ROCKSDB_LIB_DIR at it.
+dpkg -s librocksdb-dev >/dev/null 2>&1 || missing+=(librocksdb-dev)
 if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"
   sudo_cmd=()
