@@ -5,6 +5,7 @@
 //! `1`, `2`, ...).
 
 pub mod connected;
+pub mod counting;
 pub mod keyed_aggregations;
 pub mod partitioning;
 pub mod side_outputs;
@@ -18,6 +19,11 @@ use fjord::{DataStream, JobArgs, JobRegistry, Printable, Result, WriteMode};
 pub fn registry() -> JobRegistry {
     let mut r = JobRegistry::new();
     r.register(
+        "counting",
+        "counts records per key with keyed state (the operator examples' job): [--keys N] [--rate R] [--count N] [--output <path>]",
+        counting::build,
+    )
+    .register(
         "wordcount",
         "counts words of a file or directory: --input <path> [--output <path>] (Flink's WordCount)",
         wordcount::build,
