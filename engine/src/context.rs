@@ -200,30 +200,18 @@ impl RuntimeContext {
         }
     }
 
-    /// The same context with a fresh keyed state backend for this subtask's key groups,
-    /// restored from the job's snapshot if there is one and registered for checkpoints.
+    /// The same context with a fresh keyed state backend for this subtask's key groups that
+    /// is neither restored nor registered as a checkpoint participant: the operator snapshots
+    /// and restores it together with its own keyed parts (see `operators::shared`). The
+    /// backend is the job's (heap, RocksDB, ...), and is told of each snapshot so a backend
+    /// with native snapshots can take them.
     ///
     /// # Errors
-    /// Restored state that cannot be read.
-    pub(crate) fn with_keyed_state(&self) -> Result<RuntimeContext> {
+    /// The backend cannot be created (for example RocksDB cannot open its local directory).
+    pub(crate) fn with_unregistered_keyed_state(&self) -> Result<RuntimeContext> {
         let mut ctx = self.clone();
-        let range =
-            KeyGroupRange::for_subtask(self.max_parallelism, self.parallelism, self.subtask_index);
         let handle = self.new_keyed_state_handle()?;
         self.services.checkpointing.register_keyed(handle.clone());
-        let key = self.operator_key();
-        if let Some(restored) = self.services.checkpointing.restored(&key)? {
-            for (kg, bytes) in &restored.keyed {
-                handle.restore_key_group(*kg, bytes)?;
-            }
-        }
-        self.services.checkpointing.register(
-            key,
-            Box::new(crate::checkpoint::participant::KeyedParticipant {
-                handle: handle.clone(),
-                range,
-            }),
-        );
         ctx.keyed = Some(handle);
         Ok(ctx)
     }

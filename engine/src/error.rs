@@ -132,6 +132,20 @@ pub enum FjordError {
         requested: String,
     },
 
+    /// A function asked for a state that its operator does not declare (a broadcast state
+    /// not named in `broadcast_with`).
+    #[error(
+        "operator '{operator}' has no state '{name}' (it declares: {known}); check the descriptor's name, or declare it in broadcast_with(..)"
+    )]
+    UnknownState {
+        /// The requested state's name.
+        name: String,
+        /// The operator's name.
+        operator: String,
+        /// The names the operator declares, comma-separated.
+        known: String,
+    },
+
     /// An event-time operator received a record without timestamp.
     #[error(
         "record without timestamp in event-time operator '{operator}': assign timestamps with assign_timestamps_and_watermarks (or use a source that sets them), or use processing-time windows"

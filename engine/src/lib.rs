@@ -64,7 +64,10 @@ pub(crate) mod timers;
 pub mod types;
 pub mod windows;
 
-pub use api::connected::ConnectedStreams;
+pub use api::broadcast::{
+    BroadcastConnectedStream, BroadcastStream, KeyedBroadcastConnectedStream,
+};
+pub use api::connected::{ConnectedStreams, KeyedConnectedStreams};
 pub use api::datastream::{DataStream, DataStreamSink, SingleOutputStreamOperator};
 pub use api::env::{ExecutionConfig, JobClient, StreamExecutionEnvironment};
 pub use api::keyed::KeyedStream;
@@ -78,6 +81,11 @@ pub use functions::{
     MapFunction, ReduceFunction,
 };
 pub use job::{JobArgs, JobFn, JobRegistry};
+pub use operators::broadcast::{
+    BroadcastContext, BroadcastProcessFunction, BroadcastStateDescriptor,
+    KeyedBroadcastProcessFunction, KeyedReadOnlyContext, ReadOnlyBroadcastState, ReadOnlyContext,
+};
+pub use operators::co_process::{CoProcessFunction, KeyedCoProcessFunction};
 pub use operators::keyed_process::{KeyedProcessContext, KeyedProcessFunction, TimerService};
 pub use operators::output::Collector;
 pub use operators::process::{ProcessContext, ProcessFunction};

@@ -152,10 +152,13 @@ fn interval(lower: i64, upper: i64, lower_ex: bool, upper_ex: bool) -> Vec<(i64,
         .collect()
 }
 
+/// (lower, upper, lower exclusive, upper exclusive).
+type Bounds = (i64, i64, bool, bool);
+
 #[test]
 fn interval_join_bounds_table() {
-    // (lower, upper, lower exclusive, upper exclusive) -> right timestamps joined with left@10
-    let cases: Vec<((i64, i64, bool, bool), Vec<i64>)> = vec![
+    // bounds -> right timestamps joined with left@10
+    let cases: Vec<(Bounds, Vec<i64>)> = vec![
         ((-2, 1, false, false), vec![8, 9, 10, 11]),
         ((-2, 1, true, false), vec![9, 10, 11]),
         ((-2, 1, false, true), vec![8, 9, 10]),

@@ -321,7 +321,7 @@ fn rolling_reduce_and_accessor_aggregations_on_structs() {
         })
         .collect();
     env.execute("structs").unwrap();
-    let last = |v: Vec<Reading>, s: &str| v.into_iter().filter(|r| r.sensor == s).last().unwrap();
+    let last = |v: Vec<Reading>, s: &str| v.into_iter().rfind(|r| r.sensor == s).unwrap();
     assert_eq!(
         last(sums.values(), "s1"),
         Reading {

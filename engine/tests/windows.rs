@@ -139,6 +139,7 @@ impl AggregateFunction<Rec, u64, u64> for Count {
     }
 }
 
+#[allow(clippy::ptr_arg)] // a ProcessWindowFunction receives `&K`, here `&String`
 fn window_bounds(
     key: &String,
     ctx: &mut WindowContext<'_, TimeWindow, (String, i64, i64, u64)>,
@@ -218,6 +219,7 @@ fn sliding_window_with_non_dividing_slide_uses_gcd_panes() {
     );
 }
 
+#[allow(clippy::ptr_arg)] // a ProcessWindowFunction receives `&K`, here `&String`
 fn session_summary(
     key: &String,
     ctx: &mut WindowContext<'_, TimeWindow, (String, i64, i64, Vec<i64>)>,

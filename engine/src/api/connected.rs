@@ -8,7 +8,12 @@ use crate::error::Result;
 use crate::functions::{CoFlatMapFunction, CoFns, CoMapFunction};
 use crate::graph::NodeKind;
 use crate::operators::co::{CoFlatMapOp, CoMapOp};
-use crate::operators::output::{Output, unerase};
+use crate::operators::co_process::{
+    CoProcessFunction, CoProcessOp, KeyedCoProcessFunction, KeyedCoProcessOp,
+};
+use crate::operators::output::{Output, SideOutputs, unerase};
+use crate::operators::rolling::KeySelector;
+use crate::operators::shared::Shared;
 use crate::runtime::stream_type::TypeOps;
 use crate::runtime::task::{TaskHead, TwoInputHead, TwoInputOperator};
 use crate::types::{Data, Key};
@@ -21,22 +26,50 @@ pub struct ConnectedStreams<A, B> {
     pub(crate) second: DataStream<B>,
 }
 
-type BuildTwoInput<A, B, U> = dyn Fn(&RuntimeContext, Box<dyn Output<U>>) -> Result<Box<dyn TwoInputOperator<A, B>>>
+/// Builds a two-input operator for one subtask from its typed output and side outputs.
+pub(crate) type BuildTwoInput<A, B, U> = dyn Fn(&RuntimeContext, Box<dyn Output<U>>, SideOutputs) -> Result<Box<dyn TwoInputOperator<A, B>>>
     + Send
     + Sync;
 
 impl<A: Data, B: Data> ConnectedStreams<A, B> {
     /// Partitions both inputs by key, so records of both sides with the same key meet in the
-    /// same parallel instance.
+    /// same parallel instance. The result dereferences to `ConnectedStreams` (so `map` and
+    /// `flat_map` apply) and adds [`KeyedConnectedStreams::process`] with keyed state and
+    /// timers.
     pub fn key_by<K: Key>(
         &self,
         key1: impl Fn(&A) -> K + Send + Sync + 'static,
         key2: impl Fn(&B) -> K + Send + Sync + 'static,
-    ) -> ConnectedStreams<A, B> {
-        ConnectedStreams {
-            first: self.first.key_by(key1).stream(),
-            second: self.second.key_by(key2).stream(),
+    ) -> KeyedConnectedStreams<A, B, K> {
+        let (first, second) = (self.first.key_by(key1), self.second.key_by(key2));
+        KeyedConnectedStreams {
+            keys: (first.key_selector(), second.key_selector()),
+            streams: ConnectedStreams {
+                first: first.stream(),
+                second: second.stream(),
+            },
         }
+    }
+
+    /// Processes both inputs with a [`CoProcessFunction`] (Flink's `ConnectedStreams.process`):
+    /// records in, any number of records and side-output records out.
+    pub fn process<U: Data, F: CoProcessFunction<A, B, U> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<U> {
+        let template = Template::new(f);
+        self.two_input(
+            "Co-Process",
+            Box::new(move |ctx, out, sides| {
+                Ok(Box::new(CoProcessOp {
+                    ctx: ctx.clone(),
+                    f: template.instance(),
+                    out,
+                    sides,
+                    _in: PhantomData,
+                }))
+            }),
+        )
     }
 
     pub(crate) fn two_input<U: Data>(
@@ -44,9 +77,9 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
         name: &str,
         build: Box<BuildTwoInput<A, B, U>>,
     ) -> SingleOutputStreamOperator<U> {
-        let factory: crate::graph::TwoInputFactory = Arc::new(move |ctx, main, _sides| {
+        let factory: crate::graph::TwoInputFactory = Arc::new(move |ctx, main, sides| {
             let out = unerase::<U>(main, "two-input operator")?;
-            Ok(Box::new(TwoInputHead::new(build(ctx, out)?)) as Box<dyn TaskHead>)
+            Ok(Box::new(TwoInputHead::new(build(ctx, out, sides)?)) as Box<dyn TaskHead>)
         });
         let mut edges = self.first.edges(0);
         edges.extend(self.second.edges(1));
@@ -77,7 +110,7 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
         let template = Template::new(f);
         self.two_input(
             "Co-Map",
-            Box::new(move |ctx, out| {
+            Box::new(move |ctx, out, _| {
                 Ok(Box::new(CoMapOp {
                     ctx: ctx.clone(),
                     f: template.instance(),
@@ -107,13 +140,47 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
         let template = Template::new(f);
         self.two_input(
             "Co-Flat Map",
-            Box::new(move |ctx, out| {
+            Box::new(move |ctx, out, _| {
                 Ok(Box::new(CoFlatMapOp {
                     ctx: ctx.clone(),
                     f: template.instance(),
                     out,
                     _in: PhantomData,
                 }))
+            }),
+        )
+    }
+}
+
+/// Two connected streams partitioned by the same key type (Flink's `ConnectedStreams` after
+/// `keyBy`). Dereferences to [`ConnectedStreams`].
+pub struct KeyedConnectedStreams<A, B, K> {
+    streams: ConnectedStreams<A, B>,
+    keys: (KeySelector<A, K>, KeySelector<B, K>),
+}
+
+impl<A, B, K> std::ops::Deref for KeyedConnectedStreams<A, B, K> {
+    type Target = ConnectedStreams<A, B>;
+    fn deref(&self) -> &ConnectedStreams<A, B> {
+        &self.streams
+    }
+}
+
+impl<A: Data, B: Data, K: Key> KeyedConnectedStreams<A, B, K> {
+    /// Processes both inputs with a [`KeyedCoProcessFunction`]: keyed state shared by both
+    /// inputs, timers, side outputs (Flink's `KeyedCoProcessFunction`). Its keyed state and
+    /// timers go into checkpoints; give it a `uid` for savepoints.
+    pub fn process<U: Data, F: KeyedCoProcessFunction<K, A, B, U> + Clone>(
+        &self,
+        f: F,
+    ) -> SingleOutputStreamOperator<U> {
+        let template = Template::new(f);
+        let keys = self.keys.clone();
+        self.streams.two_input(
+            "KeyedCo-Process",
+            Box::new(move |ctx, out, sides| {
+                let op = KeyedCoProcessOp::new(ctx, template.instance(), keys.clone(), out, sides)?;
+                Ok(Box::new(Shared::register(ctx, op)))
             }),
         )
     }

@@ -15,6 +15,7 @@ use crate::api::windowed::WindowedStream;
 use crate::functions::ReduceFunction;
 use crate::operators::keyed_process::{KeyedProcessFunction, KeyedProcessOp};
 use crate::operators::rolling::{Extreme, ExtremeField, KeySelector, RollingReduceOp, SumField};
+use crate::operators::shared::Shared;
 use crate::types::{Data, Key};
 use crate::windows::{
     CountEvictor, CountTrigger, GlobalWindow, GlobalWindows, PurgingTrigger, Window, WindowAssigner,
@@ -71,13 +72,8 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         self.stream.one_input(
             "KeyedProcess",
             Box::new(move |ctx, out, sides| {
-                Ok(Box::new(KeyedProcessOp::new(
-                    ctx,
-                    template.instance(),
-                    key.clone(),
-                    out,
-                    sides,
-                )?))
+                let op = KeyedProcessOp::new(ctx, template.instance(), key.clone(), out, sides)?;
+                Ok(Box::new(Shared::register(ctx, op)))
             }),
         )
     }

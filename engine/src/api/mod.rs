@@ -1,5 +1,7 @@
 //! The DataStream API: the environment, streams and their transformations.
 
+pub mod broadcast;
+mod checkpointed;
 pub mod connected;
 pub mod datastream;
 pub mod env;

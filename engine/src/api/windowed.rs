@@ -6,6 +6,7 @@ use crate::api::datastream::SingleOutputStreamOperator;
 use crate::api::keyed::KeyedStream;
 use crate::api::side_output::OutputTag;
 use crate::functions::{AggregateFunction, ReduceFunction};
+use crate::operators::shared::Shared;
 use crate::types::{Data, Key};
 use crate::windows::assigners::WindowAssigner;
 use crate::windows::evictors::Evictor;
@@ -123,7 +124,8 @@ impl<T: Data, K: Key, W: Window> WindowedStream<T, K, W> {
                         "the trigger of '{name_owned}' cannot be used with merging (session) windows"
                     )));
                 }
-                Ok(Box::new(WindowOperator::new(ctx, key.clone(), spec, make(), out, sides)?))
+                let op = WindowOperator::new(ctx, key.clone(), spec, make(), out, sides)?;
+                Ok(Box::new(Shared::register(ctx, op)))
             }),
         );
         if self.all {
@@ -189,9 +191,8 @@ impl<T: Data, K: Key, W: Window> WindowedStream<T, K, W> {
                 p: pp.instance(),
                 _t: PhantomData,
             };
-            Ok(Box::new(PaneOperator::new(
-                ctx, key, geometry, late, logic, out, sides,
-            )))
+            let op = PaneOperator::new(ctx, key, geometry, late, logic, out, sides)?;
+            Ok(Box::new(Shared::register(ctx, op)))
         });
         self.build(
             "Window(Reduce)",
@@ -249,9 +250,8 @@ impl<T: Data, K: Key, W: Window> WindowedStream<T, K, W> {
                 p: pp.instance(),
                 _t: PhantomData,
             };
-            Ok(Box::new(PaneOperator::new(
-                ctx, key, geometry, late, logic, out, sides,
-            )))
+            let op = PaneOperator::new(ctx, key, geometry, late, logic, out, sides)?;
+            Ok(Box::new(Shared::register(ctx, op)))
         });
         self.build(
             "Window(Aggregate)",

@@ -29,26 +29,6 @@ pub(crate) trait CheckpointParticipant: Send {
     }
 }
 
-/// Keyed state of a heap backend, snapshotted key group by key group.
-pub(crate) struct KeyedParticipant {
-    pub(crate) handle: crate::state::KeyedStateHandle,
-    pub(crate) range: KeyGroupRange,
-}
-
-impl CheckpointParticipant for KeyedParticipant {
-    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
-        let keyed = self
-            .range
-            .iter()
-            .map(|kg| Ok((kg, self.handle.snapshot_key_group(kg)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(OperatorState {
-            keyed,
-            operator: None,
-        })
-    }
-}
-
 /// Identity of one operator subtask in snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OperatorKey {
@@ -157,7 +137,10 @@ impl TaskCheckpointing {
         result
     }
 
-    fn snapshot_participants(&self, checkpoint_id: u64) -> Result<Vec<(OperatorKey, OperatorState)>> {
+    fn snapshot_participants(
+        &self,
+        checkpoint_id: u64,
+    ) -> Result<Vec<(OperatorKey, OperatorState)>> {
         let mut participants = self.participants.lock();
         let mut out: Vec<(OperatorKey, OperatorState)> = Vec::with_capacity(participants.len());
         for r in participants.iter_mut() {

@@ -3,6 +3,7 @@
 use crate::checkpoint::metadata::CheckpointMetadata;
 use crate::checkpoint::participant::{OperatorKey, OperatorState};
 use crate::error::{FjordError, Result};
+use crate::state::operator::StoreSnapshot;
 use crate::storage::SnapshotStore;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -68,8 +69,10 @@ impl RestoredJob {
     }
 
     /// The state of a new operator subtask: keyed state of every key group in its range,
-    /// from whichever old subtasks held them, and operator state of the old subtask with the
-    /// same index (sources need the same parallelism for that).
+    /// from whichever old subtasks held them; operator state kept in an operator state store
+    /// (list, union and broadcast state) redistributed to the new parallelism; other operator
+    /// state (source positions) from the old subtask with the same index, which needs the
+    /// same parallelism.
     pub(crate) fn state_for(&self, key: &OperatorKey) -> Result<Option<OperatorState>> {
         let Some(op) = self.metadata.operators.get(&key.id) else {
             return Ok(None);
@@ -95,16 +98,37 @@ impl RestoredJob {
                 .is_some_and(|f| f.operator.is_some())
         });
         if has_operator_state {
-            if op.parallelism != key.parallelism {
-                return Err(FjordError::Restore(format!(
-                    "operator '{}' keeps non-keyed state (a read position) at parallelism {}, and cannot be restored at parallelism {} yet; keep its parallelism",
-                    key.name, op.parallelism, key.parallelism
-                )));
+            let old: Vec<&[u8]> = op
+                .subtasks
+                .iter()
+                .filter_map(|s| self.files.get(&(key.id.clone(), s.subtask)))
+                .filter_map(|f| f.operator.as_deref())
+                .collect();
+            let stores: Option<Vec<StoreSnapshot>> = old
+                .iter()
+                .map(|b| StoreSnapshot::decode(b).transpose())
+                .collect::<Result<Vec<Option<_>>>>()?
+                .into_iter()
+                .collect();
+            match stores {
+                // List, union and broadcast state: redistributed to any parallelism.
+                Some(stores) if !stores.is_empty() => {
+                    let mine = StoreSnapshot::redistribute(&stores, key.subtask, key.parallelism);
+                    state.operator = Some(mine.encode()?);
+                }
+                _ => {
+                    if op.parallelism != key.parallelism {
+                        return Err(FjordError::Restore(format!(
+                            "operator '{}' keeps non-keyed state (a read position) at parallelism {}, and cannot be restored at parallelism {} yet; keep its parallelism",
+                            key.name, op.parallelism, key.parallelism
+                        )));
+                    }
+                    state.operator = self
+                        .files
+                        .get(&(key.id.clone(), key.subtask))
+                        .and_then(|f| f.operator.clone());
+                }
             }
-            state.operator = self
-                .files
-                .get(&(key.id.clone(), key.subtask))
-                .and_then(|f| f.operator.clone());
         }
         Ok(Some(state))
     }

@@ -4,12 +4,14 @@ use crate::api::Template;
 use crate::api::connected::ConnectedStreams;
 use crate::api::datastream::SingleOutputStreamOperator;
 use crate::api::keyed::KeyedStream;
+use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::lifecycle_hooks;
 use crate::keygroup::KeyGroupRange;
 use crate::operators::output::{Lifecycle, Output, guard};
 use crate::operators::rolling::KeySelector;
+use crate::operators::shared::{KeyedParts, Shared};
 use crate::runtime::task::TwoInputOperator;
 use crate::state::KeyGroupedMap;
 use crate::timers::InternalTimerService;
@@ -157,13 +159,13 @@ impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
         let template = Template::new(f);
         connected.two_input(
             "IntervalJoin",
-            Box::new(move |ctx, out| {
+            Box::new(move |ctx, out, _| {
                 if lower > upper {
                     return Err(FjordError::InvalidGraph(format!(
                         "interval join lower bound {lower} is greater than upper bound {upper}"
                     )));
                 }
-                Ok(Box::new(IntervalJoinOp::new(
+                let op = IntervalJoinOp::new(
                     ctx,
                     template.instance(),
                     kl.clone(),
@@ -171,7 +173,8 @@ impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
                     lower,
                     upper,
                     out,
-                )))
+                )?;
+                Ok(Box::new(Shared::register(ctx, op)))
             }),
         )
     }
@@ -179,6 +182,7 @@ impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
 
 type Buffer<V> = BTreeMap<Timestamp, Vec<V>>;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Buffers<A, B> {
     left: Buffer<A>,
     right: Buffer<B>,
@@ -211,10 +215,10 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
         lower: i64,
         upper: i64,
         out: Box<dyn Output<O>>,
-    ) -> Self {
+    ) -> Result<Self> {
         let range =
             KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
-        IntervalJoinOp {
+        let mut op = IntervalJoinOp {
             ctx: ctx.clone(),
             f,
             kl,
@@ -224,7 +228,20 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
             buffers: KeyGroupedMap::new(range, ctx.max_parallelism),
             timers: InternalTimerService::new(ctx),
             out,
+        };
+        if let Some(restored) = ctx.restored_state()? {
+            let IntervalJoinOp {
+                timers, buffers, ..
+            } = &mut op;
+            KeyedParts {
+                range,
+                max_parallelism: ctx.max_parallelism,
+                backend: None,
+                timers,
+            }
+            .restore(&restored, |kg, bytes| buffers.restore_group(kg, bytes))?;
         }
+        Ok(op)
     }
 
     fn is_late(&self, ts: Timestamp) -> bool {
@@ -369,5 +386,29 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Life
         let f = &mut self.f;
         let own = guard(&self.ctx, || f.close());
         own.and(self.out.close())
+    }
+}
+
+/// Both sides' buffers and their cleanup timers, per key group.
+impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> CheckpointParticipant
+    for IntervalJoinOp<A, B, K, O, F>
+{
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
+        let Self {
+            ctx,
+            timers,
+            buffers,
+            ..
+        } = self;
+        let parts = KeyedParts {
+            range: buffers.range(),
+            max_parallelism: ctx.max_parallelism,
+            backend: None,
+            timers,
+        };
+        Ok(OperatorState {
+            keyed: parts.snapshot(|kg| buffers.snapshot_group(kg))?,
+            operator: None,
+        })
     }
 }

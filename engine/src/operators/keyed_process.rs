@@ -4,11 +4,13 @@
 #![allow(clippy::collapsible_if, clippy::too_many_arguments)]
 
 use crate::api::side_output::OutputTag;
+use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::lifecycle_hooks;
 use crate::operators::output::{Lifecycle, Output, SideOutputs, guard};
 use crate::operators::rolling::KeySelector;
+use crate::operators::shared::KeyedParts;
 use crate::timers::{InternalTimerService, TimeDomain};
 use crate::types::{Data, Key, StreamRecord, Timestamp};
 use std::marker::PhantomData;
@@ -173,8 +175,8 @@ impl<K: Key, I, O, F> KeyedProcessOp<K, I, O, F> {
         out: Box<dyn Output<O>>,
         sides: SideOutputs,
     ) -> Result<Self> {
-        let ctx = ctx.with_keyed_state()?;
-        Ok(KeyedProcessOp {
+        let ctx = ctx.with_unregistered_keyed_state()?;
+        let mut op = KeyedProcessOp {
             timers: InternalTimerService::new(&ctx),
             ctx,
             f,
@@ -182,6 +184,31 @@ impl<K: Key, I, O, F> KeyedProcessOp<K, I, O, F> {
             out,
             sides,
             _t: PhantomData,
+        };
+        if let Some(restored) = op.ctx.restored_state()? {
+            op.parts().restore(&restored, |_, _| Ok(()))?;
+        }
+        Ok(op)
+    }
+
+    fn parts(&mut self) -> KeyedParts<'_, K, ()> {
+        KeyedParts {
+            range: self.ctx.key_group_range(),
+            max_parallelism: self.ctx.max_parallelism,
+            backend: self.ctx.keyed.as_ref(),
+            timers: &mut self.timers,
+        }
+    }
+}
+
+/// Keyed state and timers, per key group.
+impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> CheckpointParticipant
+    for KeyedProcessOp<K, I, O, F>
+{
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
+        Ok(OperatorState {
+            keyed: self.parts().snapshot(|_| Ok(Vec::new()))?,
+            operator: None,
         })
     }
 }

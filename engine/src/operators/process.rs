@@ -37,9 +37,9 @@ where
 
 /// What a [`ProcessFunction`] can do while processing a record.
 pub struct ProcessContext<'a, U> {
-    collector: Collector<'a, U>,
-    sides: &'a mut SideOutputs,
-    side_error: Option<FjordError>,
+    pub(crate) collector: Collector<'a, U>,
+    pub(crate) sides: &'a mut SideOutputs,
+    pub(crate) side_error: Option<FjordError>,
 }
 
 impl<U> ProcessContext<'_, U> {

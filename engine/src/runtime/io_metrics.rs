@@ -59,10 +59,13 @@ struct Entry {
     records_out: IoCounter,
 }
 
+/// Counters by (vertex, operator, subtask).
+type Entries = BTreeMap<(usize, usize, usize), Entry>;
+
 /// The record counters of one job execution. Cheap to clone; clones share the counters.
 #[derive(Clone, Default)]
 pub struct IoMetrics {
-    entries: Arc<Mutex<BTreeMap<(usize, usize, usize), Entry>>>,
+    entries: Arc<Mutex<Entries>>,
 }
 
 impl std::fmt::Debug for IoMetrics {

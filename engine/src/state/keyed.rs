@@ -10,9 +10,7 @@
 use crate::error::{FjordError, Result};
 use crate::functions::AggregateFunction;
 use crate::keygroup::{StableHasher, assign_to_key_group};
-use crate::state::backend::{
-    CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue,
-};
+use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
 use crate::state::ttl::{Stamped, StateTtlConfig};
 use crate::time::Clock;
 use crate::types::{Data, Key, Timestamp};
@@ -107,7 +105,6 @@ impl KeyedStateHandle {
     }
 
     /// Sets the current key from its serialized form and key group.
-    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn set_current_key_bytes(&self, key: &[u8], key_group: usize) {
         self.inner.lock().backend.set_current_key(key, key_group);
     }
@@ -154,7 +151,6 @@ impl KeyedStateHandle {
     }
 
     /// Every key (serialized, with its key group) with a value in `state` outside windows.
-    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn keys_of(&self, state: StateId) -> Vec<(Vec<u8>, usize)> {
         self.inner.lock().backend.keys(state, &[])
     }
@@ -930,5 +926,68 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
     pub fn clear(&self) {
         self.h
             .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
+    }
+}
+
+// ----- binding descriptors generically -----
+
+/// A descriptor of keyed state that can be bound to an operator's keyed state without
+/// knowing its kind; used by `apply_to_keyed_state` of broadcast process functions, which
+/// visits every key that has the state.
+pub trait KeyedStateDescriptor {
+    /// The handle type the descriptor yields ([`ValueState`], [`ListState`], ...).
+    type State;
+    /// The state's name.
+    fn state_name(&self) -> &str;
+    /// Registers (or looks up) the state and returns its handle and id.
+    #[doc(hidden)]
+    fn bind(&self, handle: &KeyedStateHandle) -> Result<(Self::State, StateId)>;
+}
+
+impl<V: Data> KeyedStateDescriptor for ValueStateDescriptor<V> {
+    type State = ValueState<V>;
+    fn state_name(&self) -> &str {
+        &self.name
+    }
+    fn bind(&self, handle: &KeyedStateHandle) -> Result<(ValueState<V>, StateId)> {
+        let s = ValueState::new(handle, self)?;
+        let id = s.id;
+        Ok((s, id))
+    }
+}
+
+impl<V: Data> KeyedStateDescriptor for ListStateDescriptor<V> {
+    type State = ListState<V>;
+    fn state_name(&self) -> &str {
+        &self.name
+    }
+    fn bind(&self, handle: &KeyedStateHandle) -> Result<(ListState<V>, StateId)> {
+        let s = ListState::new(handle, self)?;
+        let id = s.id;
+        Ok((s, id))
+    }
+}
+
+impl<V: Data> KeyedStateDescriptor for ReducingStateDescriptor<V> {
+    type State = ReducingState<V>;
+    fn state_name(&self) -> &str {
+        &self.name
+    }
+    fn bind(&self, handle: &KeyedStateHandle) -> Result<(ReducingState<V>, StateId)> {
+        let s = ReducingState::new(handle, self)?;
+        let id = s.id;
+        Ok((s, id))
+    }
+}
+
+impl<UK: Key, UV: Data> KeyedStateDescriptor for MapStateDescriptor<UK, UV> {
+    type State = MapState<UK, UV>;
+    fn state_name(&self) -> &str {
+        &self.name
+    }
+    fn bind(&self, handle: &KeyedStateHandle) -> Result<(MapState<UK, UV>, StateId)> {
+        let s = MapState::new(handle, self)?;
+        let id = s.id;
+        Ok((s, id))
     }
 }

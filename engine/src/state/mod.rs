@@ -25,9 +25,9 @@ pub use factory::{
     register_state_backend_factory, set_default_state_backend,
 };
 pub use keyed::{
-    AggregatingState, AggregatingStateDescriptor, KeyedStateHandle, ListState, ListStateDescriptor,
-    MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,
-    ValueStateDescriptor,
+    AggregatingState, AggregatingStateDescriptor, KeyedStateDescriptor, KeyedStateHandle,
+    ListState, ListStateDescriptor, MapState, MapStateDescriptor, ReducingState,
+    ReducingStateDescriptor, ValueState, ValueStateDescriptor,
 };
 pub use keyed_map::KeyGroupedMap;
 pub use operator::{

@@ -21,7 +21,7 @@ use std::sync::Arc;
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
 
 /// How a list state is redistributed when parallelism changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RedistributionMode {
     /// Elements are split evenly over the new instances (`getListState`).
     EvenSplit,
@@ -34,6 +34,14 @@ pub enum RedistributionMode {
 /// A list of values kept by one operator instance.
 pub struct OperatorListState<V> {
     items: Arc<Mutex<Vec<V>>>,
+}
+
+impl<V> Clone for OperatorListState<V> {
+    fn clone(&self) -> Self {
+        OperatorListState {
+            items: self.items.clone(),
+        }
+    }
 }
 
 impl<V: Clone> OperatorListState<V> {
@@ -70,7 +78,6 @@ impl<K, V> Clone for BroadcastState<K, V> {
 }
 
 impl<K: Key, V: Data> BroadcastState<K, V> {
-    #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn new() -> Self {
         BroadcastState {
             map: Arc::new(Mutex::new(FastMap::default())),
@@ -219,6 +226,111 @@ impl OperatorStateStore {
             .iter()
             .map(|(n, m, f)| Ok((n.clone(), *m, f()?)))
             .collect()
+    }
+}
+
+/// Marks operator state written by [`OperatorStateStore::snapshot_bytes`], so a restore can
+/// tell it from opaque operator state (a source's read position) and redistribute it.
+const STORE_MAGIC: &[u8] = b"FJORD-OPERATOR-STATE/1\0";
+
+/// The canonical snapshot of one instance's [`OperatorStateStore`]: every named state with
+/// its redistribution mode and serialized elements.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoreSnapshot {
+    pub(crate) states: Vec<(String, RedistributionMode, Vec<Vec<u8>>)>,
+}
+
+impl StoreSnapshot {
+    /// Serializes with the marker in front.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        let mut out = STORE_MAGIC.to_vec();
+        out.extend(ser(self)?);
+        Ok(out)
+    }
+
+    /// Reads a snapshot; `None` when the bytes are not an operator state store's.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Result<StoreSnapshot>> {
+        bytes.strip_prefix(STORE_MAGIC).map(de::<StoreSnapshot>)
+    }
+
+    /// The states of new instance `subtask` of `parallelism`, from the snapshots of all old
+    /// instances (in old subtask order): even-split lists are split, union lists and
+    /// broadcast states go to every instance (broadcast state from the first old instance,
+    /// as all are equal). With unchanged parallelism every instance keeps its own state.
+    pub(crate) fn redistribute(
+        old: &[StoreSnapshot],
+        subtask: usize,
+        parallelism: usize,
+    ) -> StoreSnapshot {
+        if old.len() == parallelism {
+            return old.get(subtask).cloned().unwrap_or_default();
+        }
+        let mut names: Vec<(String, RedistributionMode)> = Vec::new();
+        for s in old {
+            for (n, m, _) in &s.states {
+                if !names.iter().any(|(x, _)| x == n) {
+                    names.push((n.clone(), *m));
+                }
+            }
+        }
+        let states = names
+            .into_iter()
+            .map(|(name, mode)| {
+                let per_old: Vec<Vec<Vec<u8>>> = old
+                    .iter()
+                    .map(|s| {
+                        s.states
+                            .iter()
+                            .find(|(n, _, _)| *n == name)
+                            .map(|(_, _, items)| items.clone())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let items = match mode {
+                    RedistributionMode::EvenSplit => redistribute_even_split(&per_old, parallelism)
+                        .swap_remove(subtask.min(parallelism.max(1) - 1)),
+                    RedistributionMode::Union => per_old.concat(),
+                    RedistributionMode::Broadcast => per_old
+                        .into_iter()
+                        .find(|v| !v.is_empty())
+                        .unwrap_or_default(),
+                };
+                (name, mode, items)
+            })
+            .collect();
+        StoreSnapshot { states }
+    }
+}
+
+impl OperatorStateStore {
+    /// A store restored from bytes written by [`snapshot_bytes`](Self::snapshot_bytes)
+    /// (already redistributed for this instance), or an empty store for `None`.
+    ///
+    /// # Errors
+    /// Bytes that are not an operator state store's snapshot.
+    pub(crate) fn from_restored(bytes: Option<&[u8]>) -> Result<Self> {
+        let Some(bytes) = bytes else {
+            return Ok(OperatorStateStore::default());
+        };
+        let snap = StoreSnapshot::decode(bytes).ok_or_else(|| {
+            FjordError::Restore(
+                "the operator's snapshot holds no operator state store; was the operator replaced by another kind?".into(),
+            )
+        })??;
+        Ok(OperatorStateStore::restored(
+            snap.states
+                .into_iter()
+                .map(|(n, _, items)| (n, items))
+                .collect(),
+        ))
+    }
+
+    /// The canonical snapshot of every state, serialized.
+    pub(crate) fn snapshot_bytes(&self) -> Result<Vec<u8>> {
+        StoreSnapshot {
+            states: self.snapshot()?,
+        }
+        .encode()
     }
 }
 

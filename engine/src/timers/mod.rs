@@ -7,11 +7,13 @@
 //! in registration order for equal timestamps.
 
 use crate::context::RuntimeContext;
+use crate::error::{FjordError, Result};
 use crate::keygroup::{StableHasher, assign_to_key_group};
 use crate::types::{MIN_WATERMARK, Timestamp};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::hash::{BuildHasherDefault, Hash};
 
 type FastSet<T> = HashSet<T, BuildHasherDefault<StableHasher>>;
@@ -122,26 +124,48 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
     }
 
     /// Number of live timers.
-    #[allow(dead_code)] // used by the checkpoint and broadcast work
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.live.len()
     }
 
-    /// The live timers of one key group, serialized (for snapshots).
-    #[allow(dead_code)] // used by the checkpoint and broadcast work
-    pub(crate) fn snapshot_key_group(&self, key_group: usize, max_parallelism: usize) -> Vec<u8>
+    /// The live timers grouped by the key group of their key, each group serialized in
+    /// timestamp order (for snapshots). Key groups without timers are absent.
+    pub(crate) fn snapshot_groups(&self, max_parallelism: usize) -> BTreeMap<usize, Vec<u8>>
     where
         K: Serialize,
         N: Serialize,
     {
-        let mut timers: Vec<&(K, N, Timestamp)> = self
-            .live
-            .iter()
-            .filter(|(k, _, _)| assign_to_key_group(k, max_parallelism) == key_group)
-            .collect();
-        timers.sort_by_key(|t| t.2);
-        bincode::serialize(&timers).expect("serializing into memory does not fail")
+        let mut groups: BTreeMap<usize, Vec<&(K, N, Timestamp)>> = BTreeMap::new();
+        for t in &self.live {
+            groups
+                .entry(assign_to_key_group(&t.0, max_parallelism))
+                .or_default()
+                .push(t);
+        }
+        groups
+            .into_iter()
+            .map(|(kg, mut timers)| {
+                timers.sort_by_key(|t| t.2);
+                let bytes =
+                    bincode::serialize(&timers).expect("serializing into memory does not fail");
+                (kg, bytes)
+            })
+            .collect()
     }
+}
+
+/// Reads timers written by [`TimerQueue::snapshot_groups`].
+fn decode_timers<K: DeserializeOwned, N: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<Vec<(K, N, Timestamp)>> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+        context: "restoring timers".into(),
+        message: e.to_string(),
+    })
 }
 
 /// Event-time and processing-time timers of one keyed operator subtask.
@@ -185,6 +209,31 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> InternalTimerService<K, N> {
 
     pub(crate) fn current_processing_time(&self) -> Timestamp {
         self.ctx.current_processing_time()
+    }
+
+    /// Re-registers event-time timers of one key group from a snapshot.
+    pub(crate) fn restore_event(&mut self, bytes: &[u8]) -> Result<()>
+    where
+        K: DeserializeOwned,
+        N: DeserializeOwned,
+    {
+        for (k, n, ts) in decode_timers::<K, N>(bytes)? {
+            self.event.register(&k, &n, ts);
+        }
+        Ok(())
+    }
+
+    /// Re-registers processing-time timers of one key group from a snapshot (and asks for a
+    /// wake-up at the earliest).
+    pub(crate) fn restore_processing(&mut self, bytes: &[u8]) -> Result<()>
+    where
+        K: DeserializeOwned,
+        N: DeserializeOwned,
+    {
+        for (k, n, ts) in decode_timers::<K, N>(bytes)? {
+            self.register_processing_time(&k, &n, ts);
+        }
+        Ok(())
     }
 }
 

@@ -4,12 +4,14 @@
 
 #![allow(clippy::collapsible_if, clippy::too_many_arguments)]
 
+use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::KeyGroupRange;
 use crate::metrics::Counter;
 use crate::operators::output::{Lifecycle, Output, SideOutputs, guard};
 use crate::operators::rolling::KeySelector;
+use crate::operators::shared::KeyedParts;
 use crate::state::{KeyGroupedMap, KeyedStateHandle};
 use crate::timers::{InternalTimerService, TimeDomain, Timer};
 use crate::types::{Data, Key, MAX_WATERMARK, MIN_WATERMARK, StreamRecord, Timestamp};
@@ -23,6 +25,7 @@ use std::sync::Arc;
 /// Flink's metric name for elements dropped because they were too late.
 pub const LATE_ELEMENTS_DROPPED: &str = "numLateRecordsDropped";
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Slot<W, A> {
     window: W,
     acc: Option<A>,
@@ -116,10 +119,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         out: Box<dyn Output<O>>,
         sides: SideOutputs,
     ) -> Result<Self> {
-        let ctx = ctx.with_keyed_state()?;
+        let ctx = ctx.with_unregistered_keyed_state()?;
         let range =
             KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
-        Ok(WindowOperator {
+        let mut op = WindowOperator {
             event_time: spec.assigner.is_event_time(),
             merging: spec.assigner.is_merging(),
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
@@ -136,7 +139,23 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             out,
             sides,
             _t: PhantomData,
-        })
+        };
+        if let Some(restored) = op.ctx.restored_state()? {
+            let WindowOperator {
+                ctx,
+                timers,
+                windows,
+                ..
+            } = &mut op;
+            KeyedParts {
+                range,
+                max_parallelism: ctx.max_parallelism,
+                backend: ctx.keyed.as_ref(),
+                timers,
+            }
+            .restore(&restored, |kg, bytes| windows.restore_group(kg, bytes))?;
+        }
+        Ok(op)
     }
 
     #[inline]
@@ -591,6 +610,31 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         self.process(record)
+    }
+}
+
+/// Window contents, timers and the keyed state of triggers and process functions, per key
+/// group.
+impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> CheckpointParticipant
+    for WindowOperator<T, K, W, O, L>
+{
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
+        let Self {
+            ctx,
+            timers,
+            windows,
+            ..
+        } = self;
+        let parts = KeyedParts {
+            range: windows.range(),
+            max_parallelism: ctx.max_parallelism,
+            backend: ctx.keyed.as_ref(),
+            timers,
+        };
+        Ok(OperatorState {
+            keyed: parts.snapshot(|kg| windows.snapshot_group(kg))?,
+            operator: None,
+        })
     }
 }
 

@@ -8,12 +8,14 @@
 //! lateness; everything else goes through the general window operator, with the same
 //! results.
 
+use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::KeyGroupRange;
 use crate::metrics::Counter;
 use crate::operators::output::{Lifecycle, Output, SideOutputs};
 use crate::operators::rolling::KeySelector;
+use crate::operators::shared::KeyedParts;
 use crate::state::KeyGroupedMap;
 use crate::timers::InternalTimerService;
 use crate::types::{Data, Key, MIN_WATERMARK, StreamRecord, Timestamp};
@@ -23,6 +25,7 @@ use crate::windows::window::{TimeWindow, Window};
 use std::any::Any;
 use std::marker::PhantomData;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct KeyPanes<A> {
     /// (pane start, accumulator), in ascending start order.
     panes: Vec<(Timestamp, Option<A>)>,
@@ -62,10 +65,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         logic: L,
         out: Box<dyn Output<O>>,
         sides: SideOutputs,
-    ) -> Self {
+    ) -> Result<Self> {
         let range =
             KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
-        PaneOperator {
+        let mut op = PaneOperator {
             ctx: ctx.clone(),
             key_sel,
             size,
@@ -80,7 +83,20 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             out,
             sides,
             _t: PhantomData,
+        };
+        if let Some(restored) = op.ctx.restored_state()? {
+            let PaneOperator {
+                ctx, timers, state, ..
+            } = &mut op;
+            KeyedParts {
+                range,
+                max_parallelism: ctx.max_parallelism,
+                backend: None,
+                timers,
+            }
+            .restore(&restored, |kg, bytes| state.restore_group(kg, bytes))?;
         }
+        Ok(op)
     }
 
     /// The end of the earliest window containing `x`.
@@ -260,5 +276,26 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
             self.timers.register_event_time(&key, &(), next);
         }
         Ok(())
+    }
+}
+
+/// Pane accumulators and timers, per key group.
+impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> CheckpointParticipant
+    for PaneOperator<T, K, W, O, L>
+{
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
+        let Self {
+            ctx, timers, state, ..
+        } = self;
+        let parts = KeyedParts {
+            range: state.range(),
+            max_parallelism: ctx.max_parallelism,
+            backend: None,
+            timers,
+        };
+        Ok(OperatorState {
+            keyed: parts.snapshot(|kg| state.snapshot_group(kg))?,
+            operator: None,
+        })
     }
 }
