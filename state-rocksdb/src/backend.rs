@@ -100,11 +100,15 @@ impl LocalDb {
     }
 
     pub(crate) fn db(&self) -> &DB {
-        self.db.as_ref().expect("the database is open until dropped")
+        self.db
+            .as_ref()
+            .expect("the database is open until dropped")
     }
 
     fn db_mut(&mut self) -> &mut DB {
-        self.db.as_mut().expect("the database is open until dropped")
+        self.db
+            .as_mut()
+            .expect("the database is open until dropped")
     }
 
     pub(crate) fn err(&self, operation: &str, source: rocksdb::Error) -> RocksDbStateError {
@@ -297,7 +301,12 @@ impl RocksDbKeyedStateBackend {
     pub(crate) fn db_is_empty(&self) -> Result<bool> {
         for cf in self.local.state_cfs()? {
             if let Some(h) = self.local.cf(&cf)
-                && self.local.db().iterator_cf(h, IteratorMode::Start).next().is_some()
+                && self
+                    .local
+                    .db()
+                    .iterator_cf(h, IteratorMode::Start)
+                    .next()
+                    .is_some()
             {
                 return Ok(false);
             }
@@ -349,7 +358,10 @@ impl RocksDbKeyedStateBackend {
             let bytes = (table.meta.serialize)(cached.value.as_ref())
                 .map_err(RocksDbStateError::Serializer)?;
             if bytes != cached.original {
-                let handle = self.local.cf(&table.cf).expect("registered state has a family");
+                let handle = self
+                    .local
+                    .cf(&table.cf)
+                    .expect("registered state has a family");
                 let mut k = key.clone();
                 k.extend_from_slice(&ns);
                 self.local
@@ -388,10 +400,10 @@ impl RocksDbKeyedStateBackend {
                     .filter(|_| key_group == self.key_group && key == self.key.as_slice())
                     .and_then(|s| self.cache.get(&(s, ns.to_vec())));
                 let value = match cached {
-                    Some(c) => (self.tables[state.expect("cached")].meta.serialize)(
-                        c.value.as_ref(),
-                    )
-                    .map_err(RocksDbStateError::Serializer)?,
+                    Some(c) => {
+                        (self.tables[state.expect("cached")].meta.serialize)(c.value.as_ref())
+                            .map_err(RocksDbStateError::Serializer)?
+                    }
                     None => v.to_vec(),
                 };
                 entries.push((key.to_vec(), ns.to_vec(), value));
@@ -431,7 +443,10 @@ impl RocksDbKeyedStateBackend {
             let Some(cleanup) = &table.meta.cleanup else {
                 continue;
             };
-            let handle = self.local.cf(&table.cf).expect("registered state has a family");
+            let handle = self
+                .local
+                .cf(&table.cf)
+                .expect("registered state has a family");
             let mut batch = WriteBatch::default();
             for (k, v) in self.local.scan_group(&table.cf, kg)? {
                 let mut value =
@@ -550,9 +565,9 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
         let value = match self.cache.remove(&(state, namespace.to_vec())) {
             Some(c) => Some(c.value),
             None => match self.local.db().get_cf(self.table_cf(state), &k) {
-                Ok(Some(bytes)) => Some(
-                    (self.tables[state].meta.deserialize)(&bytes).unwrap_or_else(|e| fail(e)),
-                ),
+                Ok(Some(bytes)) => {
+                    Some((self.tables[state].meta.deserialize)(&bytes).unwrap_or_else(|e| fail(e)))
+                }
                 Ok(None) => None,
                 Err(e) => fail(self.local.err("get", e)),
             },

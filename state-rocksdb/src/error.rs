@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum RocksDbStateError {
     /// RocksDB refused an operation.
-    #[error("RocksDB at {path}: {operation} failed: {source}; check free disk space and that no other process uses the directory")]
+    #[error(
+        "RocksDB at {path}: {operation} failed: {source}; check free disk space and that no other process uses the directory"
+    )]
     Db {
         /// The instance's directory.
         path: PathBuf,

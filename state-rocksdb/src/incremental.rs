@@ -175,9 +175,15 @@ pub(crate) fn snapshot(
     let listing: String = refs.iter().map(|r| format!("{r}\n")).collect();
     target
         .dir
-        .put(&format!("{SHARED_REFS_DIR}/{instance}"), listing.into_bytes())
+        .put(
+            &format!("{SHARED_REFS_DIR}/{instance}"),
+            listing.into_bytes(),
+        )
         .map_err(RocksDbStateError::Storage)?;
-    backend.incremental.pending.insert(target.checkpoint_id, sst_names);
+    backend
+        .incremental
+        .pending
+        .insert(target.checkpoint_id, sst_names);
     backend.incremental.last = stats;
     let reference = Reference {
         checkpoint_url: target.dir.url().to_string(),

@@ -61,10 +61,7 @@ impl KeyedStateBackendFactory for RocksDbBackendFactory {
     }
 
     fn create(&self, context: &BackendContext) -> fjord::Result<Box<dyn KeyedStateBackend>> {
-        let dir = context
-            .local_dir
-            .clone()
-            .unwrap_or_else(default_local_dir);
+        let dir = context.local_dir.clone().unwrap_or_else(default_local_dir);
         let backend = RocksDbKeyedStateBackend::open(
             &dir,
             context.key_groups,

@@ -85,7 +85,8 @@ fn key(k: u64) -> (Vec<u8>, usize) {
 fn get(b: &mut dyn KeyedStateBackend, state: usize, k: u64, ns: &[u8]) -> Option<u64> {
     let (bytes, kg) = key(k);
     b.set_current_key(&bytes, kg);
-    b.get_mut(state, ns).map(|v| *v.downcast_ref::<u64>().unwrap())
+    b.get_mut(state, ns)
+        .map(|v| *v.downcast_ref::<u64>().unwrap())
 }
 
 fn put(b: &mut dyn KeyedStateBackend, state: usize, k: u64, ns: &[u8], v: u64) {
@@ -107,7 +108,10 @@ fn the_contract_holds_for_every_backend() {
         let c = b.register(counter("count")).unwrap();
         let t = b.register(text("name")).unwrap();
         assert_eq!(b.register(counter("count")).unwrap(), c, "{kind:?}");
-        assert!(b.register(text("count")).is_err(), "{kind:?}: type mismatch");
+        assert!(
+            b.register(text("count")).is_err(),
+            "{kind:?}: type mismatch"
+        );
         assert!(b.is_empty(), "{kind:?}");
 
         put(b, c, 1, b"", 10);
@@ -161,7 +165,11 @@ fn snapshots_include_values_changed_in_place() {
         let mut fresh = make(Kind::Heap, ALL);
         fresh.backend.restore_key_group(g, &bytes).unwrap();
         let c2 = fresh.backend.register(counter("count")).unwrap();
-        assert_eq!(get(fresh.backend.as_mut(), c2, 5, b""), Some(99), "{kind:?}");
+        assert_eq!(
+            get(fresh.backend.as_mut(), c2, 5, b""),
+            Some(99),
+            "{kind:?}"
+        );
     }
 }
 
@@ -185,7 +193,10 @@ fn fill(backends: &mut [Made], n: u64) {
     }
 }
 
-fn contents(backends: &mut [Made], n: u64) -> BTreeMap<u64, (Option<u64>, Option<u64>, Option<String>)> {
+fn contents(
+    backends: &mut [Made],
+    n: u64,
+) -> BTreeMap<u64, (Option<u64>, Option<u64>, Option<String>)> {
     let mut out = BTreeMap::new();
     for m in backends.iter_mut() {
         m.backend.register(counter("count")).unwrap();
@@ -200,8 +211,12 @@ fn contents(backends: &mut [Made], n: u64) -> BTreeMap<u64, (Option<u64>, Option
         let b = m.backend.as_mut();
         b.set_current_key(&bytes, kg);
         let c = b.get_mut(0, b"").map(|v| *v.downcast_ref::<u64>().unwrap());
-        let ns = b.get_mut(0, b"ns").map(|v| *v.downcast_ref::<u64>().unwrap());
-        let name = b.get_mut(1, b"").map(|v| v.downcast_ref::<String>().unwrap().clone());
+        let ns = b
+            .get_mut(0, b"ns")
+            .map(|v| *v.downcast_ref::<u64>().unwrap());
+        let name = b
+            .get_mut(1, b"")
+            .map(|v| v.downcast_ref::<String>().unwrap().clone());
         out.insert(k, (c, ns, name));
     }
     out
@@ -243,7 +258,12 @@ fn savepoint_into(from: &mut [Made], kind: Kind, parallelism: usize) -> Vec<Made
 
 fn at(kind: Kind, parallelism: usize) -> Vec<Made> {
     (0..parallelism)
-        .map(|i| make(kind, KeyGroupRange::for_subtask(MAX_PARALLELISM, parallelism, i)))
+        .map(|i| {
+            make(
+                kind,
+                KeyGroupRange::for_subtask(MAX_PARALLELISM, parallelism, i),
+            )
+        })
         .collect()
 }
 
@@ -263,7 +283,11 @@ fn savepoints_move_between_backends_and_parallelisms() {
         assert_eq!(expected[&7], (Some(21), Some(8), Some("key-7".into())));
         for (kind, parallelism) in &case[1..] {
             current = savepoint_into(&mut current, *kind, *parallelism);
-            assert_eq!(contents(&mut current, N), expected, "{case:?} at {kind:?}({parallelism})");
+            assert_eq!(
+                contents(&mut current, N),
+                expected,
+                "{case:?} at {kind:?}({parallelism})"
+            );
         }
     }
 }

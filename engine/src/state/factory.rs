@@ -261,7 +261,10 @@ mod tests {
             (&[], None),
             (&[(STATE_BACKEND_TYPE_KEY, "heap")], Some("Heap")),
             (&[(STATE_BACKEND_TYPE_KEY, "hashmap")], Some("Heap")),
-            (&[(STATE_BACKEND_TYPE_KEY, "RocksDB")], Some("RocksDb(None)")),
+            (
+                &[(STATE_BACKEND_TYPE_KEY, "RocksDB")],
+                Some("RocksDb(None)"),
+            ),
             (
                 &[
                     (STATE_BACKEND_TYPE_KEY, "rocksdb"),
@@ -272,7 +275,11 @@ mod tests {
         ];
         for (pairs, expected) in cases {
             let kind = StateBackendKind::from_config(config(pairs)).unwrap();
-            assert_eq!(kind.map(|k| format!("{k:?}")).as_deref(), *expected, "{pairs:?}");
+            assert_eq!(
+                kind.map(|k| format!("{k:?}")).as_deref(),
+                *expected,
+                "{pairs:?}"
+            );
         }
     }
 
