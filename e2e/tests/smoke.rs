@@ -65,6 +65,9 @@ spec:
   - name: fqdn
     image: {IMAGE}
     args: [get, "http://echo.default.svc.cluster.local:8080/", --expect, "hello from echo-"]
+  - name: in-cluster-client
+    image: {IMAGE}
+    args: [kube-check, --expect-user, "system:serviceaccount:default:default"]
   - name: config-and-token
     image: {IMAGE}
     command: [sh, -c]

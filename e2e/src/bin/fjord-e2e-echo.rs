@@ -7,6 +7,9 @@
 //! - `fjord-e2e-echo get <url> [--expect TEXT] [--attempts N]`: GET `url` (resolving the host
 //!   name through the system resolver, i.e. the Pod's `/etc/hosts`), print the body, exit 0 if it
 //!   contains TEXT. Retries up to N times (default 30), 200 ms apart.
+//! - `fjord-e2e-echo kube-check [--expect-user NAME]`: build a kube-rs client exactly as an
+//!   operator does (`Config::infer`: kubeconfig if any, else in-cluster service account), ask the
+//!   API server who it is (SelfSubjectReview), print it, exit 0 if it is NAME.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs as _};
@@ -96,6 +99,37 @@ fn get(url: &str, expect: Option<&str>, attempts: u32) -> anyhow::Result<()> {
     Err(last.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
 }
 
+fn kube_check(expect_user: Option<&str>) -> anyhow::Result<()> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let config = kube::Config::infer()
+            .await
+            .context("inferring the kube config")?;
+        println!("api server {}", config.cluster_url);
+        let client = kube::Client::try_from(config)?;
+        let version = client.apiserver_version().await.context("GET /version")?;
+        println!("version {}", version.git_version);
+        let api: kube::Api<SelfSubjectReview> = kube::Api::all(client);
+        let review = api
+            .create(&Default::default(), &SelfSubjectReview::default())
+            .await
+            .context("creating a SelfSubjectReview")?;
+        let user = review
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .unwrap_or_default();
+        println!("user {user}");
+        match expect_user {
+            Some(want) if want != user => bail!("authenticated as {user:?}, expected {want:?}"),
+            _ => Ok(()),
+        }
+    })
+}
+
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
@@ -120,8 +154,10 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(30);
             get(url, flag(&args, "--expect").as_deref(), attempts)
         }
+        Some("kube-check") => kube_check(flag(&args, "--expect-user").as_deref()),
         _ => bail!(
-            "usage: fjord-e2e-echo serve [--port P] | get <url> [--expect TEXT] [--attempts N]"
+            "usage: fjord-e2e-echo serve [--port P] | get <url> [--expect TEXT] [--attempts N] \
+             | kube-check [--expect-user NAME]"
         ),
     }
 }

@@ -23,6 +23,9 @@ pub struct PodFacts {
     pub host_ip: String,
     /// API server port on 127.0.0.1.
     pub apiserver_port: u16,
+    /// The Pod's own empty home directory (`HOME`), so nothing of the host user's (such as
+    /// `~/.kube/config`) leaks into the Pod.
+    pub home: String,
     /// Node allocatable CPU and memory, used when a container sets no limit.
     pub node_cpu: String,
     /// See `node_cpu`.
@@ -170,6 +173,7 @@ pub async fn build(
         std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
     );
     set(&mut env, "HOSTNAME".into(), pod_hostname(pod));
+    set(&mut env, "HOME".into(), facts.home.clone());
     for (k, v) in [
         ("KUBERNETES_SERVICE_HOST", "127.0.0.1".to_string()),
         ("KUBERNETES_SERVICE_PORT", facts.apiserver_port.to_string()),
@@ -295,6 +299,7 @@ mod tests {
             pod_ip: "127.42.1.2".into(),
             host_ip: "127.42.1.1".into(),
             apiserver_port: 6443,
+            home: "/tmp/home".into(),
             node_cpu: "16".into(),
             node_memory: "64Gi".into(),
         }

@@ -269,6 +269,7 @@ impl Runner {
             pod_ip: self.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             host_ip: self.host_ip.clone(),
             apiserver_port: self.shared.apiserver_port,
+            home: self.dir.join("home").display().to_string(),
             node_cpu: self.shared.node_cpu.clone(),
             node_memory: self.shared.node_memory.clone(),
         }
@@ -289,6 +290,7 @@ impl Runner {
         }
         std::fs::create_dir_all(self.dir.join("etc"))?;
         std::fs::create_dir_all(self.dir.join("launch"))?;
+        std::fs::create_dir_all(self.dir.join("home"))?;
         std::fs::create_dir_all(&self.log_dir)?;
         let mut hostnames = vec![pod_hostname(&self.pod)];
         if let Some(sub) = self.pod.spec.as_ref().and_then(|s| s.subdomain.clone()) {
