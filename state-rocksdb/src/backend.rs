@@ -62,6 +62,9 @@ pub(crate) fn group_bounds(key_group: usize) -> ([u8; 2], Option<[u8; 2]>) {
     (start, end)
 }
 
+/// A raw (key, value) pair of the database.
+pub(crate) type Entry = (Box<[u8]>, Box<[u8]>);
+
 /// A RocksDB instance in a directory of its own, deleted when dropped.
 pub(crate) struct LocalDb {
     db: Option<DB>,
@@ -148,11 +151,7 @@ impl LocalDb {
     }
 
     /// Every (key, value) of `cf` in one key group.
-    pub(crate) fn scan_group(
-        &self,
-        cf: &str,
-        key_group: usize,
-    ) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+    pub(crate) fn scan_group(&self, cf: &str, key_group: usize) -> Result<Vec<Entry>> {
         let Some(handle) = self.cf(cf) else {
             return Ok(Vec::new());
         };
@@ -613,7 +612,7 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             self.check_group(key_group)?;
             return Ok(prepared.reference.clone());
         }
-        Ok(self.canonical_group(key_group)?.encode(key_group)?)
+        self.canonical_group(key_group)?.encode(key_group)
     }
 
     fn restore_key_group(&mut self, key_group: usize, bytes: &[u8]) -> fjord::Result<()> {

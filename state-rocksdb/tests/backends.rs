@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 
 const MAX_PARALLELISM: usize = 16;
 
+/// A key's count, count in namespace `ns`, and name.
+type Row = (Option<u64>, Option<u64>, Option<String>);
+
 fn ser(v: &(dyn Any + Send)) -> fjord::Result<Vec<u8>> {
     Ok(bincode::serialize(v.downcast_ref::<u64>().expect("u64")).unwrap())
 }
@@ -193,10 +196,7 @@ fn fill(backends: &mut [Made], n: u64) {
     }
 }
 
-fn contents(
-    backends: &mut [Made],
-    n: u64,
-) -> BTreeMap<u64, (Option<u64>, Option<u64>, Option<String>)> {
+fn contents(backends: &mut [Made], n: u64) -> BTreeMap<u64, Row> {
     let mut out = BTreeMap::new();
     for m in backends.iter_mut() {
         m.backend.register(counter("count")).unwrap();
