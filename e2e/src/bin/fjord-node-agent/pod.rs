@@ -546,6 +546,12 @@ impl Runner {
                 }
             }
         }
+        // Like the kubelet, a deleted Pod ends in a terminal phase chosen by its exit codes, so
+        // controllers that read it (Job pod-failure policies) see how it ended.
+        if !matches!(self.stage, Stage::Done(_)) && self.stage != Stage::Preparing {
+            let ok = self.containers.iter().all(|c| c.exit_code() == Some(0));
+            self.stage = Stage::Done(if ok { Phase::Succeeded } else { Phase::Failed });
+        }
         self.publish_status().await;
     }
 
