@@ -394,18 +394,32 @@ impl<T: Data> DataStream<T> {
     /// Sends the stream to a transactional sink with exactly-once output: what it writes
     /// becomes visible when the checkpoint after it completes (or at the end of input). Give
     /// the sink a `.uid(..)` so its pending output survives savepoints.
-    pub fn sink_to_transactional<S: crate::sinks::TransactionalSink<T>>(&self, sink: S, name: &str) -> DataStreamSink<T> {
+    pub fn sink_to_transactional<S: crate::sinks::TransactionalSink<T>>(
+        &self,
+        sink: S,
+        name: &str,
+    ) -> DataStreamSink<T> {
         let sink: Arc<dyn crate::sinks::TransactionalSink<T>> = Arc::new(sink);
         let factory: crate::graph::OneInputFactory = Arc::new(move |ctx, _main, _sides| {
-            Ok(erase::<T>(Box::new(crate::sinks::TwoPhaseSinkOp::new(ctx, sink.as_ref())?)))
+            Ok(erase::<T>(Box::new(crate::sinks::TwoPhaseSinkOp::new(
+                ctx,
+                sink.as_ref(),
+            )?)))
         });
         let id = self.env.add_node(
             name.to_string(),
-            NodeKind::OneInput { factory, input_type: Arc::new(TypeOps::<T>::new()) },
+            NodeKind::OneInput {
+                factory,
+                input_type: Arc::new(TypeOps::<T>::new()),
+            },
             self.edges(0),
             Arc::new(TypeOps::<()>::new()),
         );
-        DataStreamSink { env: self.env.clone(), node: id, _t: PhantomData }
+        DataStreamSink {
+            env: self.env.clone(),
+            node: id,
+            _t: PhantomData,
+        }
     }
 
     /// Writes text lines into part files under `url` (`file:///dir` or `s3://bucket/dir`)
@@ -414,7 +428,10 @@ impl<T: Data> DataStream<T> {
     where
         T: Printable,
     {
-        self.sink_to_transactional(crate::sinks::ExactlyOnceFileSink::new(url), "Sink: File Sink")
+        self.sink_to_transactional(
+            crate::sinks::ExactlyOnceFileSink::new(url),
+            "Sink: File Sink",
+        )
     }
 
     /// Flink's `addSink`, the same as [`sink_to`](Self::sink_to).

@@ -5,16 +5,16 @@
 
 mod collect;
 mod file;
+mod file_2pc;
 mod print;
 mod socket;
-mod file_2pc;
 mod two_phase;
 
 pub use collect::{CollectSink, CollectedOutput, FnSink};
 pub use file::{CsvFileSink, TextFileSink, WriteMode};
+pub use file_2pc::ExactlyOnceFileSink;
 pub use print::{PrintSink, PrintTarget};
 pub use socket::SocketSink;
-pub use file_2pc::ExactlyOnceFileSink;
 pub(crate) use two_phase::TwoPhaseSinkOp;
 pub use two_phase::{TransactionalSink, TransactionalWriter};
 
