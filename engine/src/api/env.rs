@@ -540,6 +540,13 @@ impl JobClient {
         self.control.coordinator.lock().is_some()
     }
 
+    /// The most recent completed checkpoints and savepoints (oldest first, at most 100) and
+    /// the number of failed ones.
+    pub fn checkpoint_history(&self) -> (Vec<crate::checkpoint::CompletedCheckpoint>, u64) {
+        let h = self.control.history.lock();
+        (h.recent.iter().cloned().collect(), h.failed_count)
+    }
+
     /// URL of the latest completed checkpoint, if any.
     pub fn latest_checkpoint(&self) -> Option<String> {
         self.control.history.lock().latest.clone()

@@ -74,7 +74,28 @@ pub(crate) struct CheckpointHistory {
     pub(crate) completed_count: u64,
     /// Failed or aborted checkpoints.
     pub(crate) failed_count: u64,
+    /// The most recent completed checkpoints and savepoints, oldest first (at most 100).
+    pub(crate) recent: VecDeque<CompletedCheckpoint>,
 }
+
+/// A completed checkpoint or savepoint, as reported to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedCheckpoint {
+    /// Checkpoint id.
+    pub id: u64,
+    /// URL of its directory.
+    pub path: String,
+    /// When it completed (ms since the epoch).
+    pub completed_at_ms: i64,
+    /// Bytes of state files.
+    pub size_bytes: u64,
+    /// Time from trigger to completion.
+    pub duration_ms: u64,
+    /// True for savepoints.
+    pub savepoint: bool,
+}
+
+const RECENT_CHECKPOINTS: usize = 100;
 
 /// Shared handle on the history.
 pub(crate) type SharedHistory = Arc<Mutex<CheckpointHistory>>;
@@ -332,6 +353,20 @@ impl Coordinator {
             let _ = c.send(TaskControl::Complete(p.barrier.id));
         }
         let url = p.barrier.target.url().to_string();
+        {
+            let mut h = self.setup.history.lock();
+            h.recent.push_back(CompletedCheckpoint {
+                id: meta.checkpoint_id,
+                path: url.clone(),
+                completed_at_ms: now_millis(),
+                size_bytes: meta.state_size(),
+                duration_ms: p.started.elapsed().as_millis() as u64,
+                savepoint: meta.savepoint,
+            });
+            while h.recent.len() > RECENT_CHECKPOINTS {
+                h.recent.pop_front();
+            }
+        }
         if let Some(reply) = p.reply {
             let _ = reply.send(Ok(url));
             return;
