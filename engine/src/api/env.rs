@@ -534,6 +534,18 @@ impl JobClient {
         Ok(path)
     }
 
+    /// Like [`stop_with_savepoint`](Self::stop_with_savepoint), but keeps the client and does
+    /// not wait for the job to finish: returns the savepoint's URL once the savepoint completed
+    /// (the job then finishes by itself; [`wait`](Self::wait) for it). For servers that hold
+    /// the client shared, such as the JobManager's REST API.
+    ///
+    /// # Errors
+    /// As [`trigger_savepoint`](Self::trigger_savepoint); the job keeps running when the
+    /// savepoint fails.
+    pub fn trigger_stop_with_savepoint(&self, directory: &str, drain: bool) -> Result<String> {
+        self.savepoint(directory, Some(drain))
+    }
+
     /// True while the job's tasks are deployed (between start and end, and between
     /// restarts it is briefly false).
     pub fn is_running(&self) -> bool {
