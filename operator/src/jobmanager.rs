@@ -1,7 +1,8 @@
 //! The operator's view of a JobManager: the [`JobManagerApi`] trait and its data types.
 //!
-//! The real implementation is a REST client for the JobManager's JSON API under `/v1` on the
-//! JobManager Service; tests use [`fake::FakeJobManager`]. Every call that starts something takes a
+//! The real implementation is [`rest::RestJobManager`], a client for the JobManager's JSON API
+//! under `/v1` on the JobManager Service (through `fjord-client`); unit tests use
+//! `fake::FakeJobManager`. Every call that starts something takes a
 //! trigger ID chosen by the operator and recorded in the StreamJob status first, so a repeated call
 //! (after an operator restart) is deduplicated by the JobManager instead of starting a second
 //! savepoint.
@@ -110,65 +111,6 @@ pub trait JobManagerApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// A JobManager client for builds that have no REST client wired in yet: every call reports the
-/// JobManager unreachable, so StreamJobs deploy but never leave Deploying. The real REST client
-/// replaces it.
-#[derive(Debug, Clone, Default)]
-pub struct NoJobManagerClient;
-
-impl NoJobManagerClient {
-    fn err(jm: &JobManagerEndpoint) -> Error {
-        Error::JobManagerUnreachable {
-            endpoint: jm.base_url.clone(),
-            message: "this operator build has no JobManager REST client".into(),
-        }
-    }
-}
-
-impl JobManagerApi for NoJobManagerClient {
-    async fn job(&self, jm: &JobManagerEndpoint) -> Result<Option<JobInfo>, Error> {
-        Err(Self::err(jm))
-    }
-    async fn trigger_savepoint(
-        &self,
-        jm: &JobManagerEndpoint,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<(), Error> {
-        Err(Self::err(jm))
-    }
-    async fn stop_with_savepoint(
-        &self,
-        jm: &JobManagerEndpoint,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<(), Error> {
-        Err(Self::err(jm))
-    }
-    async fn savepoint_status(
-        &self,
-        jm: &JobManagerEndpoint,
-        _: &str,
-        _: &str,
-    ) -> Result<SavepointStatus, Error> {
-        Err(Self::err(jm))
-    }
-    async fn cancel(&self, jm: &JobManagerEndpoint, _: &str) -> Result<(), Error> {
-        Err(Self::err(jm))
-    }
-    async fn latest_checkpoint(
-        &self,
-        jm: &JobManagerEndpoint,
-        _: &str,
-    ) -> Result<Option<CheckpointRecord>, Error> {
-        Err(Self::err(jm))
-    }
-    async fn dispose_savepoint(&self, jm: &JobManagerEndpoint, _: &str) -> Result<(), Error> {
-        Err(Self::err(jm))
-    }
-}
-
 #[cfg(test)]
 pub mod fake;
+pub mod rest;

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use clap::Parser;
 use fjord_operator::controller::{self, Context};
-use fjord_operator::jobmanager::NoJobManagerClient;
+use fjord_operator::jobmanager::rest::RestJobManager;
 use fjord_operator::leader::{self, LeaseConfig};
 use fjord_operator::lifecycle::Settings;
 use fjord_operator::metrics::Metrics;
@@ -152,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
 
     let ctx = Arc::new(Context::new(
         client,
-        NoJobManagerClient,
+        RestJobManager::new()?,
         metrics,
         Settings::default(),
         Some(args.identity.clone()),

@@ -400,6 +400,26 @@ fn pod_template(
         Component::JobManager => "rest",
         Component::TaskManager => "data",
     };
+    let mut env = vec![
+        field_env("FJORD_POD_NAME", "metadata.name"),
+        field_env("FJORD_POD_IP", "status.podIP"),
+        EnvVar {
+            name: "FJORD_NAMESPACE".into(),
+            value: Some(namespace.into()),
+            ..Default::default()
+        },
+        EnvVar {
+            name: "FJORD_STREAMJOB".into(),
+            value: Some(name.into()),
+            ..Default::default()
+        },
+    ];
+    if component == Component::JobManager {
+        // `fjord jobmanager` binds its REST API to the Pod's own address (its flag
+        // `--rest-address`), not 0.0.0.0: Pods that share a network stack (the e2e node agent)
+        // must not collide on the port, and the Service and probes reach the Pod IP anyway.
+        env.push(field_env("FJORD_REST_ADDRESS", "status.podIP"));
+    }
     let container = Container {
         name: MAIN_CONTAINER.into(),
         image: Some(spec.image.clone()),
@@ -410,20 +430,7 @@ fn pod_template(
             format!("{CONFIG_DIR}/{CONFIG_FILE}"),
         ]),
         ports: Some(ports),
-        env: Some(vec![
-            field_env("FJORD_POD_NAME", "metadata.name"),
-            field_env("FJORD_POD_IP", "status.podIP"),
-            EnvVar {
-                name: "FJORD_NAMESPACE".into(),
-                value: Some(namespace.into()),
-                ..Default::default()
-            },
-            EnvVar {
-                name: "FJORD_STREAMJOB".into(),
-                value: Some(name.into()),
-                ..Default::default()
-            },
-        ]),
+        env: Some(env),
         env_from: spec.storage_credentials.as_ref().map(|s| {
             vec![EnvFromSource {
                 secret_ref: Some(SecretEnvSource {

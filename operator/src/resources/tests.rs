@@ -141,6 +141,23 @@ fn pod_template_overrides_merge_but_the_operator_keeps_image_and_args() {
     assert_eq!(tm_res.requests.as_ref().unwrap()["memory"].0, "1Gi");
     let jm = main_container(&d.jobmanager);
     assert_eq!(jm.args.as_ref().unwrap()[0], "jobmanager");
+    // `fjord jobmanager` reads FJORD_REST_ADDRESS: its REST API binds the Pod's own address.
+    let rest_address = jm
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "FJORD_REST_ADDRESS")
+        .and_then(|e| e.value_from.as_ref()?.field_ref.as_ref())
+        .map(|f| f.field_path.as_str());
+    assert_eq!(rest_address, Some("status.podIP"));
+    assert!(
+        !main
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "FJORD_REST_ADDRESS"),
+        "only the JobManager serves REST"
+    );
     assert_eq!(
         jm.resources.as_ref().unwrap().requests.as_ref().unwrap()["cpu"].0,
         "500m"

@@ -1,0 +1,336 @@
+//! [`RestJobManager`]: the [`JobManagerApi`] on the JobManager's REST API, through
+//! `fjord-client`.
+//!
+//! The mapping (see `docs/rest-api.md`): `job` → `GET /v1/jobs` (first entry) and, for a failed
+//! job, `GET /v1/jobs/{id}` for the cause; savepoint calls pass the operator's trigger ID and the
+//! directory; `404 unknown_trigger` on the status endpoint is [`SavepointStatus::Unknown`]; a
+//! transport failure (or an answer that is not this API) is [`Error::JobManagerUnreachable`], an
+//! error answer (including `501 not_implemented`) is [`Error::JobManagerApi`] with its status
+//! and message, so the lifecycle reports it and never treats it as success.
+
+use std::time::Duration;
+
+use fjord_client::api::{self, SavepointRequest, SavepointState};
+use fjord_client::{Client, ClientError};
+use fjord_crds::{CheckpointRecord, JobState};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::{JobInfo, JobManagerApi, JobManagerEndpoint, SavepointStatus};
+use crate::Error;
+
+/// Bound on one REST call, so a hung JobManager cannot stall a reconcile pass for long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on connecting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The JobManager REST client the operator binary uses. Cheap to clone; one connection pool is
+/// shared by the calls to every StreamJob's JobManager.
+#[derive(Debug, Clone)]
+pub struct RestJobManager {
+    http: reqwest::Client,
+}
+
+impl RestJobManager {
+    /// A client with the operator's timeouts (10 s per request, 3 s to connect).
+    ///
+    /// # Errors
+    /// [`Error::JobManagerUnreachable`] if the HTTP client cannot be built (no TLS roots).
+    pub fn new() -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| Error::JobManagerUnreachable {
+                endpoint: "-".into(),
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Self { http })
+    }
+
+    fn client(&self, jm: &JobManagerEndpoint) -> Result<Client, Error> {
+        Client::with_http(&jm.base_url, self.http.clone()).map_err(|e| map_error(jm, "connect", e))
+    }
+}
+
+/// The operator's error for a failed call of `operation`.
+fn map_error(jm: &JobManagerEndpoint, operation: &str, e: ClientError) -> Error {
+    match e {
+        ClientError::Api {
+            status, message, ..
+        } => Error::JobManagerApi {
+            endpoint: jm.base_url.clone(),
+            operation: operation.into(),
+            status,
+            message,
+        },
+        ClientError::Decode { message, .. } => Error::JobManagerUnreachable {
+            endpoint: jm.base_url.clone(),
+            message: format!(
+                "{operation}: the answer is not the Fjord JobManager API this operator speaks \
+                 (another server or version?): {message}"
+            ),
+        },
+        other => Error::JobManagerUnreachable {
+            endpoint: jm.base_url.clone(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// The StreamJob status's name for a JobManager job state.
+pub fn job_state(state: api::JobState) -> JobState {
+    match state {
+        api::JobState::Created => JobState::Created,
+        api::JobState::Running => JobState::Running,
+        api::JobState::Cancelling => JobState::Cancelling,
+        api::JobState::Canceled => JobState::Cancelled,
+        api::JobState::Finished => JobState::Finished,
+        api::JobState::Failed => JobState::Failed,
+    }
+}
+
+/// The operator's view of a savepoint status answer.
+pub fn savepoint_status(answer: api::SavepointStatus) -> SavepointStatus {
+    match answer.state {
+        SavepointState::InProgress => SavepointStatus::InProgress,
+        SavepointState::Completed => match answer.path {
+            Some(path) => SavepointStatus::Completed { path },
+            None => SavepointStatus::Failed {
+                message: "the JobManager reported the savepoint completed without a path".into(),
+            },
+        },
+        SavepointState::Failed => SavepointStatus::Failed {
+            message: answer
+                .failure
+                .unwrap_or_else(|| "the JobManager gave no reason".into()),
+        },
+    }
+}
+
+/// The status record of a completed checkpoint.
+pub fn checkpoint_record(c: api::CheckpointInfo) -> CheckpointRecord {
+    CheckpointRecord {
+        id: c.id,
+        path: c.path,
+        completed_at: Timestamp::from_millisecond(c.completed_at_ms)
+            .ok()
+            .map(Time),
+    }
+}
+
+fn request(trigger_id: &str, directory: &str) -> SavepointRequest {
+    SavepointRequest {
+        trigger_id: trigger_id.into(),
+        directory: Some(directory.into()),
+        // The job resumes from this savepoint: never drain (that would fire windows early).
+        drain: false,
+    }
+}
+
+impl JobManagerApi for RestJobManager {
+    async fn job(&self, jm: &JobManagerEndpoint) -> Result<Option<JobInfo>, Error> {
+        let client = self.client(jm)?;
+        let list = client
+            .jobs()
+            .await
+            .map_err(|e| map_error(jm, "list jobs", e))?;
+        let Some(summary) = list.jobs.into_iter().next() else {
+            return Ok(None);
+        };
+        let failure = if summary.state == api::JobState::Failed {
+            client
+                .job(&summary.id)
+                .await
+                .map_err(|e| map_error(jm, "read the failed job", e))?
+                .failure
+        } else {
+            None
+        };
+        Ok(Some(JobInfo {
+            id: summary.id,
+            state: job_state(summary.state),
+            failure,
+        }))
+    }
+
+    async fn trigger_savepoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        directory: &str,
+    ) -> Result<(), Error> {
+        self.client(jm)?
+            .trigger_savepoint(job_id, &request(trigger_id, directory))
+            .await
+            .map(drop)
+            .map_err(|e| map_error(jm, "trigger savepoint", e))
+    }
+
+    async fn stop_with_savepoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        directory: &str,
+    ) -> Result<(), Error> {
+        self.client(jm)?
+            .stop_with_savepoint(job_id, &request(trigger_id, directory))
+            .await
+            .map(drop)
+            .map_err(|e| map_error(jm, "stop with savepoint", e))
+    }
+
+    async fn savepoint_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> Result<SavepointStatus, Error> {
+        match self.client(jm)?.savepoint_status(job_id, trigger_id).await {
+            Ok(answer) => Ok(savepoint_status(answer)),
+            Err(e) if e.code() == Some(api::codes::UNKNOWN_TRIGGER) => Ok(SavepointStatus::Unknown),
+            Err(e) => Err(map_error(jm, "read savepoint status", e)),
+        }
+    }
+
+    async fn cancel(&self, jm: &JobManagerEndpoint, job_id: &str) -> Result<(), Error> {
+        self.client(jm)?
+            .cancel(job_id)
+            .await
+            .map(drop)
+            .map_err(|e| map_error(jm, "cancel", e))
+    }
+
+    async fn latest_checkpoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+    ) -> Result<Option<CheckpointRecord>, Error> {
+        self.client(jm)?
+            .latest_checkpoint(job_id)
+            .await
+            .map(|l| l.checkpoint.map(checkpoint_record))
+            .map_err(|e| map_error(jm, "read the latest checkpoint", e))
+    }
+
+    async fn dispose_savepoint(&self, jm: &JobManagerEndpoint, path: &str) -> Result<(), Error> {
+        self.client(jm)?
+            .dispose_savepoint(path)
+            .await
+            .map(drop)
+            .map_err(|e| map_error(jm, "dispose of savepoint", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> JobManagerEndpoint {
+        JobManagerEndpoint {
+            base_url: "http://counting-jobmanager.ns.svc:8081/v1".into(),
+        }
+    }
+
+    #[test]
+    fn every_job_state_maps_to_the_status_name() {
+        let names: Vec<_> = api::JobState::ALL
+            .iter()
+            .map(|s| {
+                serde_json::to_value(job_state(*s))
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "CREATED",
+                "RUNNING",
+                "CANCELLING",
+                "CANCELLED",
+                "FINISHED",
+                "FAILED"
+            ]
+        );
+    }
+
+    #[test]
+    fn savepoint_answers_map_without_inventing_success() {
+        let answer = |state, path: Option<&str>, failure: Option<&str>| api::SavepointStatus {
+            trigger_id: "t".into(),
+            state,
+            path: path.map(Into::into),
+            failure: failure.map(Into::into),
+        };
+        assert_eq!(
+            savepoint_status(answer(SavepointState::InProgress, None, None)),
+            SavepointStatus::InProgress
+        );
+        assert_eq!(
+            savepoint_status(answer(SavepointState::Completed, Some("s3://b/sp-1"), None)),
+            SavepointStatus::Completed {
+                path: "s3://b/sp-1".into()
+            }
+        );
+        assert!(matches!(
+            savepoint_status(answer(SavepointState::Completed, None, None)),
+            SavepointStatus::Failed { .. }
+        ));
+        assert_eq!(
+            savepoint_status(answer(SavepointState::Failed, None, Some("disk full"))),
+            SavepointStatus::Failed {
+                message: "disk full".into()
+            }
+        );
+    }
+
+    #[test]
+    fn not_implemented_is_an_api_error_with_its_status() {
+        let e = map_error(
+            &endpoint(),
+            "stop with savepoint",
+            ClientError::Api {
+                method: "POST".into(),
+                url: "u".into(),
+                status: 501,
+                code: api::codes::NOT_IMPLEMENTED.into(),
+                message: "checkpoints are not available".into(),
+            },
+        );
+        assert!(
+            matches!(&e, Error::JobManagerApi { status: 501, operation, .. } if operation == "stop with savepoint"),
+            "{e:?}"
+        );
+        let e = map_error(
+            &endpoint(),
+            "list jobs",
+            ClientError::Decode {
+                url: "u".into(),
+                message: "missing field `jobs`".into(),
+            },
+        );
+        assert!(matches!(e, Error::JobManagerUnreachable { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn checkpoint_time_comes_from_milliseconds() {
+        let r = checkpoint_record(api::CheckpointInfo {
+            id: 7,
+            path: "s3://b/chk-7".into(),
+            completed_at_ms: 1_700_000_000_123,
+            size_bytes: 1,
+            duration_ms: 1,
+            savepoint: false,
+        });
+        assert_eq!(r.id, 7);
+        assert_eq!(
+            r.completed_at.unwrap().0.as_millisecond(),
+            1_700_000_000_123
+        );
+    }
+}
