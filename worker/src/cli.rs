@@ -29,6 +29,19 @@ pub enum Command {
         /// Max parallelism (number of key groups).
         #[arg(long)]
         max_parallelism: Option<usize>,
+        /// Checkpoint interval, e.g. `10s`, `500ms`, `1m` (default: off, or the manifest's).
+        #[arg(long, value_parser = parse_duration)]
+        checkpoint_interval: Option<std::time::Duration>,
+        /// Checkpoint storage URL: `file:///dir`, `s3://bucket/prefix` (S3 settings from
+        /// `AWS_*` variables) or `memory://name`.
+        #[arg(long)]
+        checkpoint_storage: Option<String>,
+        /// Start from this savepoint or checkpoint directory (Flink's `-s`).
+        #[arg(short = 's', long)]
+        from_savepoint: Option<String>,
+        /// With --from-savepoint: drop state of operators the job no longer has.
+        #[arg(long)]
+        allow_non_restored_state: bool,
         /// A registered job name (see `fjord list`) or a path to a StreamJob YAML manifest.
         job: String,
         /// The job's arguments, e.g. `--input words.txt`.
@@ -68,10 +81,28 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
         Command::Run {
             parallelism,
             max_parallelism,
+            checkpoint_interval,
+            checkpoint_storage,
+            from_savepoint,
+            allow_non_restored_state,
             job,
             args,
         } => {
-            let result = run_command(&registry, parallelism, max_parallelism, job, args);
+            let overrides = local::FaultTolerance {
+                checkpoint_interval,
+                checkpoint_storage,
+                restore_from: from_savepoint,
+                allow_non_restored_state,
+                ..Default::default()
+            };
+            let result = run_command(
+                &registry,
+                parallelism,
+                max_parallelism,
+                &overrides,
+                job,
+                args,
+            );
             match &result {
                 Ok(()) => {}
                 Err(WorkerError::Job(fjord::FjordError::Cancelled)) => eprintln!("Job cancelled."),
@@ -97,28 +128,41 @@ fn run_command(
     registry: &JobRegistry,
     parallelism: Option<usize>,
     max_parallelism: Option<usize>,
+    overrides: &local::FaultTolerance,
     job: String,
     args: Vec<String>,
 ) -> Result<(), WorkerError> {
-    let mut request = if manifest::is_manifest_path(&job) {
+    let (mut request, mut fault_tolerance) = if manifest::is_manifest_path(&job) {
         if !args.is_empty() {
             return Err(fjord::FjordError::BadArguments(
                 "job arguments come from the manifest's spec.job.args; remove them from the command line".into(),
             )
             .into());
         }
-        manifest::load(Path::new(&job))?
+        manifest::load_with_fault_tolerance(Path::new(&job))?
     } else {
-        LocalRun {
+        let run = LocalRun {
             job,
             args,
             parallelism: None,
             max_parallelism: None,
-        }
+        };
+        (run, local::FaultTolerance::default())
     };
+    // Flags win over the manifest.
+    if overrides.checkpoint_interval.is_some() {
+        fault_tolerance.checkpoint_interval = overrides.checkpoint_interval;
+    }
+    if overrides.checkpoint_storage.is_some() {
+        fault_tolerance.checkpoint_storage = overrides.checkpoint_storage.clone();
+    }
+    if overrides.restore_from.is_some() {
+        fault_tolerance.restore_from = overrides.restore_from.clone();
+    }
+    fault_tolerance.allow_non_restored_state |= overrides.allow_non_restored_state;
     request.parallelism = parallelism.or(request.parallelism);
     request.max_parallelism = max_parallelism.or(request.max_parallelism);
-    let result = local::run(registry, &request, |cancel| {
+    let result = local::run_with(registry, &request, &fault_tolerance, |cancel| {
         // A second Ctrl-C while stopping kills the process the usual way.
         let mut pressed = false;
         let _ = ctrlc::set_handler(move || {
@@ -136,4 +180,52 @@ fn run_command(
         result.net_runtime.as_secs_f64()
     );
     Ok(())
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration; use for example 500ms, 10s, 2m or 1h"))?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}'; use ms, s, m or h"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_like_flink_config_values() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(
+            parse_duration("10 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+    }
 }

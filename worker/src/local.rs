@@ -1,7 +1,53 @@
 //! Running a registered job on the embedded mini-cluster.
 
 use crate::WorkerError;
+use fjord::checkpoint::CheckpointingMode;
+use fjord::storage::StorageOptions;
 use fjord::{JobArgs, JobExecutionResult, JobRegistry, StreamExecutionEnvironment};
+use std::time::Duration;
+
+/// Checkpointing and restore settings of a local run (from flags or a manifest's
+/// `spec.checkpointing`, `spec.job.initialSavepointPath` and `allowNonRestoredState`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultTolerance {
+    /// Checkpoint interval; `None` disables checkpoints.
+    pub checkpoint_interval: Option<Duration>,
+    /// Checkpoint storage URL (`file://`, `s3://`, `memory://`); `None` keeps the default.
+    pub checkpoint_storage: Option<String>,
+    /// At-least-once instead of exactly-once checkpoints.
+    pub at_least_once: bool,
+    /// Completed checkpoints to keep.
+    pub retained: Option<usize>,
+    /// A savepoint or checkpoint to start from.
+    pub restore_from: Option<String>,
+    /// Drop state of operators the job no longer has instead of failing.
+    pub allow_non_restored_state: bool,
+}
+
+impl FaultTolerance {
+    /// Applies the settings to an environment. S3 settings come from the `AWS_*`
+    /// environment variables (endpoint, keys, region), as in a pod with the storage Secret.
+    pub fn apply(&self, env: &StreamExecutionEnvironment) {
+        if let Some(interval) = self.checkpoint_interval {
+            env.enable_checkpointing(interval);
+        }
+        env.checkpoint_config(|c| {
+            if let Some(storage) = &self.checkpoint_storage {
+                c.storage = storage.clone();
+            }
+            if self.at_least_once {
+                c.mode = CheckpointingMode::AtLeastOnce;
+            }
+            if let Some(r) = self.retained {
+                c.retained = r;
+            }
+            c.storage_options = StorageOptions::default();
+        });
+        if let Some(path) = &self.restore_from {
+            env.restore_from(path, self.allow_non_restored_state);
+        }
+    }
+}
 
 /// Everything needed to run a job locally; built from the command line or from a StreamJob
 /// manifest, so both paths run the same code.
@@ -45,7 +91,18 @@ pub fn run(
     run: &LocalRun,
     on_start: impl FnOnce(Box<dyn Fn() + Send + Sync>),
 ) -> Result<JobExecutionResult, WorkerError> {
+    run_with(registry, run, &FaultTolerance::default(), on_start)
+}
+
+/// [`run`] with checkpointing and restore settings.
+pub fn run_with(
+    registry: &JobRegistry,
+    run: &LocalRun,
+    fault_tolerance: &FaultTolerance,
+    on_start: impl FnOnce(Box<dyn Fn() + Send + Sync>),
+) -> Result<JobExecutionResult, WorkerError> {
     let env = prepare(registry, run)?;
+    fault_tolerance.apply(&env);
     let client = env.execute_async(&run.job)?;
     on_start(Box::new(client.canceller()));
     Ok(client.wait()?)

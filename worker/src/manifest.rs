@@ -1,8 +1,8 @@
 //! `fjord run <streamjob.yaml>`: a StreamJob manifest run on the local mini-cluster.
 
 use crate::WorkerError;
-use crate::local::LocalRun;
-use fjord_crds::spec::DesiredJobState;
+use crate::local::{FaultTolerance, LocalRun};
+use fjord_crds::spec::{CheckpointMode, DesiredJobState};
 use std::path::Path;
 
 /// True when the argument names a manifest file rather than a registered job.
@@ -17,6 +17,17 @@ pub fn is_manifest_path(arg: &str) -> bool {
 /// An unreadable file, invalid YAML or a manifest that breaks a rule (the message names the
 /// field), or a manifest whose desired state is `suspended`.
 pub fn load(path: &Path) -> Result<LocalRun, WorkerError> {
+    Ok(load_with_fault_tolerance(path)?.0)
+}
+
+/// [`load`], plus the manifest's checkpointing and restore settings: `spec.checkpointing`
+/// (interval, mode, storage, retained), `spec.job.initialSavepointPath` and
+/// `spec.job.allowNonRestoredState`. Storage credentials come from the environment locally
+/// (`AWS_*`), not from the manifest's Secret.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with_fault_tolerance(path: &Path) -> Result<(LocalRun, FaultTolerance), WorkerError> {
     let yaml = std::fs::read_to_string(path).map_err(|source| WorkerError::Read {
         path: path.display().to_string(),
         source,
@@ -26,17 +37,28 @@ pub fn load(path: &Path) -> Result<LocalRun, WorkerError> {
     if spec.state == DesiredJobState::Suspended {
         return Err(WorkerError::Suspended);
     }
-    if job.spec.checkpointing.is_some() || job.spec.savepoints.is_some() {
-        tracing::warn!(
-            "checkpointing and savepoint settings of the manifest are not used by this version of `fjord run`"
-        );
-    }
-    Ok(LocalRun {
+    let checkpointing = job.spec.checkpointing.as_ref();
+    let fault_tolerance = FaultTolerance {
+        checkpoint_interval: checkpointing.map(|c| {
+            c.interval
+                .map(std::time::Duration::from)
+                .unwrap_or(fjord_crds::spec::StreamJobSpec::DEFAULT_CHECKPOINT_INTERVAL)
+        }),
+        checkpoint_storage: checkpointing.and_then(|c| c.storage.clone()),
+        at_least_once: checkpointing.and_then(|c| c.mode) == Some(CheckpointMode::AtLeastOnce),
+        retained: checkpointing
+            .and_then(|c| c.retained)
+            .map(|r| r.max(1) as usize),
+        restore_from: spec.initial_savepoint_path.clone(),
+        allow_non_restored_state: spec.allow_non_restored_state,
+    };
+    let run = LocalRun {
         job: spec.name.clone(),
         args: spec.args.clone(),
         parallelism: Some(spec.parallelism.max(1) as usize),
         max_parallelism: spec.max_parallelism.map(|m| m.max(1) as usize),
-    })
+    };
+    Ok((run, fault_tolerance))
 }
 
 #[cfg(test)]

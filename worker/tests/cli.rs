@@ -127,3 +127,112 @@ fn ctrl_c_stops_an_unbounded_job_cleanly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Job cancelled."));
     drop(conn);
 }
+
+#[test]
+fn run_from_a_savepoint_continues_the_counts() {
+    use std::time::{Duration, Instant};
+    // Take a savepoint of the counting job through the library, as a JobManager would.
+    let savepoints = tempfile::tempdir().unwrap();
+    let first_output = savepoints.path().join("first-run-output");
+    let env = fjord::StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    let args = fjord::JobArgs::parse([
+        "--keys",
+        "4",
+        "--rate",
+        "2000",
+        "--count",
+        "4000",
+        "--output",
+        first_output.to_str().unwrap(),
+    ])
+    .unwrap();
+    fjord_examples::counting::build(&env, &args).unwrap();
+    let client = env.execute_async("counting").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Let the first run count a part of the input before stopping it.
+    loop {
+        let read: u64 = client
+            .io_metrics()
+            .snapshot()
+            .iter()
+            .filter(|o| o.operator == "counts")
+            .map(|o| o.records_in)
+            .sum();
+        if read >= 500 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first run did not start counting"
+        );
+        std::thread::yield_now();
+    }
+    let savepoint = client
+        .stop_with_savepoint(&format!("file://{}", savepoints.path().display()), false)
+        .unwrap();
+
+    // `fjord run -s <savepoint>` continues from there: the final count of every key is the
+    // total, not just what the second run read.
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.txt");
+    let out = fjord()
+        .args([
+            "run", "-p", "1", "-s", &savepoint, "counting", "--keys", "4", "--rate", "1000000",
+            "--count", "4000", "--output",
+        ])
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&output).unwrap();
+    for k in 0..4 {
+        assert!(
+            text.lines().any(|l| l == format!("(key-{k},1000)")),
+            "key-{k} did not reach 1000:\n{text}"
+        );
+    }
+    assert!(
+        text.lines().count() < 4000,
+        "the second run read only what the first had not"
+    );
+}
+
+#[test]
+fn checkpoint_flags_write_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("cp");
+    let out = fjord()
+        .args([
+            "run",
+            "-p",
+            "1",
+            "--checkpoint-interval",
+            "50ms",
+            "--checkpoint-storage",
+        ])
+        .arg(format!("file://{}", checkpoints.display()))
+        .args([
+            "counting", "--keys", "2", "--rate", "4000", "--count", "2000", "--output",
+        ])
+        .arg(dir.path().join("out.txt"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A finished job removes its checkpoints; the job directory was created for them.
+    assert!(checkpoints.is_dir());
+    let bad = fjord()
+        .args(["run", "--checkpoint-interval", "soon", "counting"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a duration"));
+}
