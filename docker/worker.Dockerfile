@@ -14,6 +14,9 @@ ARG DEBIAN=bookworm
 FROM rust:${RUST_VERSION}-${DEBIAN} AS build
 ARG PACKAGE=fjord-worker
 ARG BIN=fjord
+# s3:// checkpoint and savepoint storage (MinIO-compatible); a user's package needs its own
+# `s3` feature forwarding to fjord-worker/s3, or set FEATURES="".
+ARG FEATURES=s3
 # protoc for the control-plane contract (fjord-proto), as scripts/install-deps.sh installs it.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends protobuf-compiler \
@@ -22,7 +25,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p "${PACKAGE}" --bin "${BIN}" \
+    cargo build --release --locked -p "${PACKAGE}" --bin "${BIN}" --features "${FEATURES}" \
  && install -D -m 0755 "target/release/${BIN}" /out/fjord
 
 # Small runtime layer: glibc and libgcc only, no shell, runs as uid 65532 ("nonroot").

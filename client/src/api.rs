@@ -60,6 +60,8 @@ pub mod codes {
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// The JobManager has no job yet.
     pub const NOT_READY: &str = "not_ready";
+    /// The request needs a running job, and the job is not running (HTTP 409).
+    pub const JOB_NOT_RUNNING: &str = "job_not_running";
     /// The feature is defined in the API but not available in this version.
     pub const NOT_IMPLEMENTED: &str = "not_implemented";
     /// The server failed unexpectedly.
@@ -266,7 +268,9 @@ pub struct CheckpointInfo {
 /// `GET /v1/jobs/{job_id}/checkpoints`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointHistory {
-    /// Completed checkpoints, newest first.
+    /// The checkpoint interval, `null` when periodic checkpoints are off (savepoints still work).
+    pub interval_ms: Option<u64>,
+    /// The most recent completed checkpoints and savepoints (at most 100), newest first.
     pub completed: Vec<CheckpointInfo>,
     /// Number of failed checkpoints.
     pub failed: u64,
@@ -289,6 +293,10 @@ pub struct SavepointRequest {
     /// Where to write the savepoint (a URL); `null` uses the configured savepoint directory.
     #[serde(default)]
     pub directory: Option<String>,
+    /// Stop only: emit the final watermark first so event-time windows fire (Flink's
+    /// `--drain`, for jobs that will not resume). Ignored by plain savepoints.
+    #[serde(default)]
+    pub drain: bool,
 }
 
 /// `POST /v1/jobs/{job_id}/savepoints` and `/stop` when accepted (HTTP 202).
@@ -357,12 +365,14 @@ pub struct ClusterConfig {
     pub parallelism: Option<usize>,
     /// Max parallelism, if set.
     pub max_parallelism: Option<usize>,
-    /// Storage URL for checkpoints and savepoints, without credentials.
+    /// Checkpoint storage URL, without credentials (`null`: the engine's default).
     pub storage_url: Option<String>,
-    /// Checkpoint interval in ms, if set (not used yet).
+    /// Checkpoint interval in ms (`null`: no periodic checkpoints).
     pub checkpoint_interval_ms: Option<u64>,
-    /// Savepoint directory, if set (not used yet).
+    /// Default savepoint directory, without credentials.
     pub savepoint_dir: Option<String>,
+    /// The savepoint or checkpoint the job started from, without credentials.
+    pub restore_path: Option<String>,
 }
 
 /// Checks a caller-chosen trigger ID: 1 to 128 characters of `[A-Za-z0-9._-]`.

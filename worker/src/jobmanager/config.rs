@@ -3,8 +3,8 @@
 //!
 //! The config file is the flat YAML map the operator writes into the job's ConfigMap
 //! (`key: "value"` lines); values may also be plain YAML scalars, and `job.args` a YAML list or
-//! a JSON array in a string. Keys this version does not use (a user's `s3.*` keys, TaskManager
-//! keys) are accepted and ignored.
+//! a JSON array in a string. `s3.*` keys configure the storage; keys this version does not use
+//! (TaskManager keys) are accepted and ignored.
 
 use crate::WorkerError;
 use crate::local::LocalRun;
@@ -43,15 +43,23 @@ pub struct JobManagerArgs {
     /// Max parallelism (key groups) [key job.max-parallelism, default: Flink's rule].
     #[arg(long, env = "FJORD_MAX_PARALLELISM")]
     pub max_parallelism: Option<usize>,
-    /// Checkpoint and savepoint storage URL; not used yet [key checkpointing.storage].
+    /// Checkpoint storage URL: file:///path, s3://bucket/prefix or memory://name [key
+    /// checkpointing.storage, default memory://fjord-checkpoints].
     #[arg(long, env = "FJORD_STORAGE_URL")]
     pub storage_url: Option<String>,
-    /// Checkpoint interval in ms; not used yet [key checkpointing.interval-ms].
+    /// Checkpoint interval in ms; unset or 0 disables checkpoints [key checkpointing.interval-ms].
     #[arg(long, env = "FJORD_CHECKPOINT_INTERVAL_MS")]
     pub checkpoint_interval_ms: Option<u64>,
-    /// Savepoint directory; not used yet [key savepoints.directory].
+    /// Default savepoint directory (a URL) [key savepoints.directory].
     #[arg(long, env = "FJORD_SAVEPOINT_DIR")]
     pub savepoint_dir: Option<String>,
+    /// Start from this savepoint or checkpoint (a URL) [key restore.path].
+    #[arg(long, env = "FJORD_RESTORE_PATH")]
+    pub restore_path: Option<String>,
+    /// With a restore path: drop state of operators the job no longer has instead of failing
+    /// [key restore.allow-non-restored-state, default false].
+    #[arg(long, env = "FJORD_ALLOW_NON_RESTORED_STATE")]
+    pub allow_non_restored_state: bool,
     /// Exit when the job ends, with its exit code, instead of serving its final state until
     /// SIGTERM [key jobmanager.exit-on-finish, default false].
     #[arg(long, env = "FJORD_EXIT_ON_FINISH")]
@@ -75,12 +83,22 @@ pub struct JobManagerConfig {
     pub rpc_port: u16,
     /// The job to run, with its arguments and parallelism.
     pub job: LocalRun,
-    /// Storage URL (not used yet).
+    /// Checkpoint storage URL (`None`: the engine's default, `memory://fjord-checkpoints`).
     pub storage_url: Option<String>,
-    /// Checkpoint interval in ms (not used yet).
+    /// Checkpoint interval in ms (`None` or 0: no periodic checkpoints).
     pub checkpoint_interval_ms: Option<u64>,
-    /// Savepoint directory (not used yet).
+    /// At-least-once instead of exactly-once checkpoints.
+    pub at_least_once: bool,
+    /// Completed checkpoints to keep in storage.
+    pub retained: Option<usize>,
+    /// Default savepoint directory.
     pub savepoint_dir: Option<String>,
+    /// Savepoint or checkpoint to start from.
+    pub restore_path: Option<String>,
+    /// Drop state of operators the job no longer has when restoring.
+    pub allow_non_restored_state: bool,
+    /// Storage settings (`s3.*` keys of the config file).
+    pub storage_options: BTreeMap<String, String>,
     /// Exit when the job ends instead of serving its final state.
     pub exit_on_finish: bool,
 }
@@ -170,13 +188,17 @@ impl JobManagerConfig {
             Some(path) => read_file(path)?,
             None => BTreeMap::new(),
         };
-        if let Some(path) = file.get("restore.path") {
-            return Err(WorkerError::Config(format!(
-                "restore.path = {path:?} asks to start from a savepoint or checkpoint, but this \
-                 version of Fjord cannot restore state yet (checkpoints are not available); \
-                 remove restore.path to start without state"
-            )));
-        }
+        let at_least_once = match file.get("checkpointing.mode").map(|m| m.trim()) {
+            None | Some("exactly-once") | Some("exactly_once") => false,
+            Some("at-least-once") | Some("at_least_once") => true,
+            Some(other) => {
+                return Err(bad(
+                    "checkpointing.mode",
+                    other,
+                    "exactly-once or at-least-once",
+                ));
+            }
+        };
         let rpc_from_address = file
             .get("jobmanager.rpc.address")
             .and_then(|a| a.rsplit_once(':'))
@@ -249,9 +271,22 @@ impl JobManagerConfig {
                 "checkpointing.interval-ms",
                 "a number of milliseconds",
             )?),
+            at_least_once,
+            retained: parse(&file, "checkpointing.retained", "a positive integer")?,
             savepoint_dir: args
                 .savepoint_dir
                 .or_else(|| file.get("savepoints.directory").cloned()),
+            restore_path: args
+                .restore_path
+                .or_else(|| file.get("restore.path").cloned()),
+            allow_non_restored_state: args.allow_non_restored_state
+                || parse(&file, "restore.allow-non-restored-state", "true or false")?
+                    .unwrap_or(false),
+            storage_options: file
+                .iter()
+                .filter(|(k, _)| k.starts_with("s3."))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             exit_on_finish: args.exit_on_finish
                 || parse(&file, "jobmanager.exit-on-finish", "true or false")?.unwrap_or(false),
         })
@@ -271,6 +306,7 @@ impl JobManagerConfig {
             storage_url: self.storage_url.as_deref().map(redact_url),
             checkpoint_interval_ms: self.checkpoint_interval_ms,
             savepoint_dir: self.savepoint_dir.as_deref().map(redact_url),
+            restore_path: self.restore_path.as_deref().map(redact_url),
         }
     }
 }
@@ -378,15 +414,32 @@ mod tests {
     }
 
     #[test]
-    fn restoring_is_refused_rather_than_silently_starting_empty() {
-        let (_d, path) = file("job.name: a\nrestore.path: s3://b/sp-1\n");
+    fn restore_and_checkpoint_keys_are_read() {
+        let (_d, path) = file(
+            "job.name: a\nrestore.path: s3://b/sp-1\nrestore.allow-non-restored-state: \"true\"\n\
+             checkpointing.mode: at-least-once\ncheckpointing.retained: 2\ns3.endpoint: http://m:9000\n",
+        );
+        let c = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.restore_path.as_deref(), Some("s3://b/sp-1"));
+        assert!(c.allow_non_restored_state && c.at_least_once);
+        assert_eq!(c.retained, Some(2));
+        assert_eq!(c.storage_options["s3.endpoint"], "http://m:9000");
+    }
+
+    #[test]
+    fn an_unknown_checkpoint_mode_names_the_choices() {
+        let (_d, path) = file("job.name: a\ncheckpointing.mode: sometimes\n");
         let err = JobManagerConfig::resolve(JobManagerArgs {
             config: Some(path),
             ..Default::default()
         })
         .unwrap_err()
         .to_string();
-        assert!(err.contains("cannot restore state yet"), "{err}");
+        assert!(err.contains("exactly-once or at-least-once"), "{err}");
     }
 
     #[test]

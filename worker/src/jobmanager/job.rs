@@ -1,19 +1,24 @@
-//! The job a JobManager runs: its lifecycle as an explicit state machine, and what the REST
-//! API and `/metrics` read about it.
+//! The job a JobManager runs: its lifecycle as an explicit state machine, its savepoints by
+//! trigger ID, and what the REST API and `/metrics` read about it.
 //!
 //! All subtasks run in this process on the embedded mini-cluster for now; TaskManager
 //! processes and the network exchange come later and will replace only [`JobManager::start`]'s
 //! deployment, not the state machine or what the API reports.
 
+use super::config::JobManagerConfig;
 use crate::WorkerError;
-use crate::local::{self, LocalRun};
+use crate::local::LocalRun;
+use fjord::checkpoint::{CheckpointingMode, CompletedCheckpoint};
 use fjord::runtime::io_metrics::{IoMetrics, OperatorIo};
-use fjord::{FjordError, JobPlan, JobRegistry};
+use fjord::storage::StorageOptions;
+use fjord::{FjordError, JobArgs, JobClient, JobPlan, JobRegistry, StreamExecutionEnvironment};
 use fjord_client::api::{
-    Edge, JobDetails, JobState, JobSummary, OperatorMetrics, SubtaskMetrics, Vertex,
+    CheckpointHistory, CheckpointInfo, Edge, JobDetails, JobState, JobSummary, OperatorMetrics,
+    SavepointState, SavepointStatus, SubtaskMetrics, Vertex,
 };
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 /// What happens to a job; [`transition`] decides the next state.
@@ -64,6 +69,23 @@ struct Status {
     ended: Option<Instant>,
 }
 
+/// Checkpoint history captured when the job ended (the client is gone then).
+#[derive(Default)]
+struct FinalCheckpoints {
+    recent: Vec<CompletedCheckpoint>,
+    failed: u64,
+    latest: Option<String>,
+}
+
+/// Why a savepoint request was not started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavepointRefusal {
+    /// The job is not running.
+    NotRunning(JobState),
+    /// No directory in the request and none configured.
+    NoDirectory,
+}
+
 /// The JobManager's one job.
 pub struct JobManager {
     id: String,
@@ -71,6 +93,12 @@ pub struct JobManager {
     plan: JobPlan,
     io: IoMetrics,
     cancel: Box<dyn Fn() + Send + Sync>,
+    /// The engine's handle while the job runs; taken by the waiter when it ends.
+    client: Mutex<Option<Arc<JobClient>>>,
+    final_checkpoints: Mutex<FinalCheckpoints>,
+    savepoints: Mutex<BTreeMap<String, SavepointStatus>>,
+    savepoint_dir: Option<String>,
+    checkpoint_interval_ms: Option<u64>,
     start_time_ms: i64,
     started: Instant,
     status: Mutex<Status>,
@@ -88,15 +116,48 @@ impl std::fmt::Debug for JobManager {
 }
 
 impl JobManager {
-    /// Builds the job from `registry` and starts it on the embedded mini-cluster (every subtask
-    /// in this process). Returns once the tasks are deployed; the job runs in the background.
+    /// Builds the job from `registry` with the configuration's checkpoint settings and restore
+    /// path applied first (the job's own code may override them, as in Flink), and starts it on
+    /// the embedded mini-cluster (every subtask in this process). Returns once the job is
+    /// started; it runs in the background.
     ///
     /// # Errors
-    /// An unknown job name (listing the registered ones), malformed arguments, or an error the
-    /// job's build function returns; nothing runs then.
-    pub fn start(registry: &JobRegistry, run: &LocalRun) -> Result<Arc<Self>, WorkerError> {
-        let env = local::prepare(registry, run)?;
+    /// An unknown job name (listing the registered ones), malformed arguments, a bad storage
+    /// URL, or an error the job's build function returns; nothing runs then.
+    pub fn start(
+        registry: &JobRegistry,
+        config: &JobManagerConfig,
+    ) -> Result<Arc<Self>, WorkerError> {
+        let run = &config.job;
+        let env = StreamExecutionEnvironment::new();
+        if let Some(p) = run.parallelism {
+            env.set_parallelism(p);
+        }
+        if let Some(m) = run.max_parallelism {
+            env.set_max_parallelism(m);
+        }
+        if let Some(ms) = config.checkpoint_interval_ms.filter(|ms| *ms > 0) {
+            env.enable_checkpointing(Duration::from_millis(ms));
+        }
+        env.checkpoint_config(|c| {
+            if let Some(url) = &config.storage_url {
+                c.storage = url.clone();
+            }
+            if config.at_least_once {
+                c.mode = CheckpointingMode::AtLeastOnce;
+            }
+            if let Some(n) = config.retained {
+                c.retained = n.max(1);
+            }
+            c.storage_options = StorageOptions::from_pairs(config.storage_options.clone());
+        });
+        if let Some(path) = &config.restore_path {
+            env.restore_from(path, config.allow_non_restored_state);
+        }
+        let args = JobArgs::parse(run.args.iter().cloned())?;
+        registry.build(&run.job, &env, &args)?;
         let plan = env.get_execution_plan()?;
+        let effective = env.config();
         let (state_tx, _) = watch::channel(JobState::Created);
         let client = env.execute_async(&run.job)?;
         let job = Arc::new(JobManager {
@@ -105,6 +166,11 @@ impl JobManager {
             plan,
             io: client.io_metrics(),
             cancel: Box::new(client.canceller()),
+            client: Mutex::new(Some(Arc::new(client))),
+            final_checkpoints: Mutex::new(FinalCheckpoints::default()),
+            savepoints: Mutex::new(BTreeMap::new()),
+            savepoint_dir: config.savepoint_dir.clone(),
+            checkpoint_interval_ms: effective.checkpoints.interval.map(|d| d.as_millis() as u64),
             start_time_ms: now_ms(),
             started: Instant::now(),
             status: Mutex::new(Status {
@@ -120,8 +186,8 @@ impl JobManager {
         std::thread::Builder::new()
             .name("job waiter".into())
             .spawn(move || {
-                let event = match client.wait() {
-                    Ok(_) => JobEvent::Finished,
+                let event = match waiter.wait_for_end() {
+                    Ok(()) => JobEvent::Finished,
                     Err(FjordError::Cancelled) => JobEvent::Cancelled,
                     Err(e) => JobEvent::Failed(e.to_string()),
                 };
@@ -133,7 +199,43 @@ impl JobManager {
     }
 
     fn status(&self) -> MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.status)
+    }
+
+    /// The engine's client while the job runs.
+    fn client(&self) -> Option<Arc<JobClient>> {
+        lock(&self.client).clone()
+    }
+
+    /// Waits (polling every 20 ms, the engine offers no notification) until the job ended,
+    /// keeps its checkpoint history, and returns its outcome.
+    fn wait_for_end(&self) -> fjord::Result<()> {
+        while self.client().is_some_and(|c| !c.is_finished()) {
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        let Some(mut shared) = lock(&self.client).take() else {
+            return Err(FjordError::Internal("the job client vanished".into()));
+        };
+        {
+            let (recent, failed) = shared.checkpoint_history();
+            *lock(&self.final_checkpoints) = FinalCheckpoints {
+                recent,
+                failed,
+                latest: shared.latest_checkpoint(),
+            };
+        }
+        // Requests in flight (a savepoint that is failing because the job ended) hold clones
+        // for a moment; `wait` needs the only one.
+        let client = loop {
+            match Arc::try_unwrap(shared) {
+                Ok(client) => break client,
+                Err(again) => {
+                    shared = again;
+                    std::thread::park_timeout(Duration::from_millis(10));
+                }
+            }
+        };
+        client.wait().map(|_| ())
     }
 
     /// Applies `event`; returns the new state, or `None` if the event did not apply.
@@ -181,6 +283,148 @@ impl JobManager {
             }
             None => self.state(),
         }
+    }
+
+    /// Starts a savepoint (or, with `stop`, a stop-with-savepoint) under `trigger_id`. A trigger
+    /// ID seen before returns its status without starting anything, so retries are safe.
+    ///
+    /// # Errors
+    /// [`SavepointRefusal`] when the job is not running or no directory is known.
+    pub fn savepoint(
+        self: &Arc<Self>,
+        trigger_id: &str,
+        directory: Option<&str>,
+        stop: Option<bool>,
+    ) -> Result<SavepointStatus, SavepointRefusal> {
+        let mut savepoints = lock(&self.savepoints);
+        if let Some(existing) = savepoints.get(trigger_id) {
+            return Ok(existing.clone());
+        }
+        let state = self.state();
+        let client = match (state, self.client()) {
+            (JobState::Running, Some(client)) => client,
+            _ => return Err(SavepointRefusal::NotRunning(state)),
+        };
+        let directory = directory
+            .map(str::to_string)
+            .or_else(|| self.savepoint_dir.clone())
+            .ok_or(SavepointRefusal::NoDirectory)?;
+        let status = SavepointStatus {
+            trigger_id: trigger_id.into(),
+            state: SavepointState::InProgress,
+            path: None,
+            failure: None,
+        };
+        savepoints.insert(trigger_id.into(), status.clone());
+        drop(savepoints);
+        let job = self.clone();
+        let trigger = trigger_id.to_string();
+        let spawned = std::thread::Builder::new()
+            .name(format!("savepoint {trigger}"))
+            .spawn(move || {
+                let result = match stop {
+                    None => client.trigger_savepoint(&directory),
+                    Some(drain) => client.trigger_stop_with_savepoint(&directory, drain),
+                };
+                drop(client);
+                job.savepoint_done(&trigger, result);
+            });
+        if let Err(e) = spawned {
+            self.savepoint_done(
+                trigger_id,
+                Err(FjordError::io("cannot start the savepoint thread", e)),
+            );
+        }
+        Ok(status)
+    }
+
+    fn savepoint_done(&self, trigger_id: &str, result: fjord::Result<String>) {
+        let status = match &result {
+            Ok(path) => {
+                tracing::info!(job = %self.run.job, trigger_id, path, "savepoint completed");
+                SavepointStatus {
+                    trigger_id: trigger_id.into(),
+                    state: SavepointState::Completed,
+                    path: Some(path.clone()),
+                    failure: None,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job = %self.run.job, trigger_id, error = %e, "savepoint failed");
+                SavepointStatus {
+                    trigger_id: trigger_id.into(),
+                    state: SavepointState::Failed,
+                    path: None,
+                    failure: Some(e.to_string()),
+                }
+            }
+        };
+        lock(&self.savepoints).insert(trigger_id.into(), status);
+    }
+
+    /// Savepoints requested through the API by outcome: in_progress, completed, failed.
+    pub fn savepoint_counts(&self) -> [(&'static str, usize); 3] {
+        let savepoints = lock(&self.savepoints);
+        let count = |s: SavepointState| savepoints.values().filter(|v| v.state == s).count();
+        [
+            ("in_progress", count(SavepointState::InProgress)),
+            ("completed", count(SavepointState::Completed)),
+            ("failed", count(SavepointState::Failed)),
+        ]
+    }
+
+    /// The status of the savepoint started under `trigger_id`, if any.
+    pub fn savepoint_status(&self, trigger_id: &str) -> Option<SavepointStatus> {
+        lock(&self.savepoints).get(trigger_id).cloned()
+    }
+
+    /// Completed checkpoints and savepoints (newest first) and the failed count.
+    pub fn checkpoints(&self) -> CheckpointHistory {
+        let (recent, failed) = match self.client() {
+            Some(client) => client.checkpoint_history(),
+            None => {
+                let f = lock(&self.final_checkpoints);
+                (f.recent.clone(), f.failed)
+            }
+        };
+        CheckpointHistory {
+            interval_ms: self.checkpoint_interval_ms,
+            completed: recent.iter().rev().map(info).collect(),
+            failed,
+        }
+    }
+
+    /// The latest completed checkpoint (not savepoint).
+    pub fn latest_checkpoint(&self) -> Option<CheckpointInfo> {
+        let (recent, latest) = match self.client() {
+            Some(client) => (client.checkpoint_history().0, client.latest_checkpoint()),
+            None => {
+                let f = lock(&self.final_checkpoints);
+                (f.recent.clone(), f.latest.clone())
+            }
+        };
+        let latest = latest?;
+        Some(
+            recent
+                .iter()
+                .rev()
+                .find(|c| c.path == latest)
+                .map(info)
+                .unwrap_or(CheckpointInfo {
+                    // Restored from, not taken by, this JobManager: only the path is known.
+                    id: latest
+                        .trim_end_matches('/')
+                        .rsplit('/')
+                        .next()
+                        .and_then(fjord::storage::layout::parse_checkpoint_dir)
+                        .map_or(0, |id| id as i64),
+                    path: latest,
+                    completed_at_ms: 0,
+                    size_bytes: 0,
+                    duration_ms: 0,
+                    savepoint: false,
+                }),
+        )
     }
 
     /// Waits until the job reached a terminal state and returns it.
@@ -253,6 +497,21 @@ impl JobManager {
                 })
                 .collect(),
         }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn info(c: &CompletedCheckpoint) -> CheckpointInfo {
+    CheckpointInfo {
+        id: c.id as i64,
+        path: c.path.clone(),
+        completed_at_ms: c.completed_at_ms,
+        size_bytes: c.size_bytes,
+        duration_ms: c.duration_ms,
+        savepoint: c.savepoint,
     }
 }
 

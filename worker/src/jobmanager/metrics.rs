@@ -1,6 +1,6 @@
 //! The JobManager's `/metrics` in the Prometheus text exposition format (version 0.0.4),
-//! written by a tiny encoder: records in and out per operator subtask, job uptime, restarts
-//! and job state.
+//! written by a tiny encoder: records in and out per operator subtask, job uptime, restarts,
+//! job state, checkpoints and savepoints.
 
 use super::job::JobManager;
 use fjord_client::api::JobState;
@@ -89,6 +89,57 @@ pub fn render(job: Option<&JobManager>) -> String {
         "Restarts of the job (always 0 until restart strategies land).",
     );
     let _ = writeln!(out, "fjord_job_restarts_total{} 0", labels(&job_labels));
+
+    let history = job.checkpoints();
+    header(
+        &mut out,
+        "fjord_job_checkpoints_failed_total",
+        "counter",
+        "Checkpoints that failed or were aborted.",
+    );
+    let _ = writeln!(
+        out,
+        "fjord_job_checkpoints_failed_total{} {}",
+        labels(&job_labels),
+        history.failed
+    );
+    if let Some(last) = history.completed.iter().find(|c| !c.savepoint) {
+        for (metric, help, value) in [
+            (
+                "fjord_job_last_checkpoint_id",
+                "ID of the latest completed checkpoint.",
+                last.id as f64,
+            ),
+            (
+                "fjord_job_last_checkpoint_size_bytes",
+                "State size of the latest completed checkpoint.",
+                last.size_bytes as f64,
+            ),
+            (
+                "fjord_job_last_checkpoint_duration_seconds",
+                "Time from trigger to completion of the latest completed checkpoint.",
+                last.duration_ms as f64 / 1000.0,
+            ),
+            (
+                "fjord_job_last_checkpoint_timestamp_seconds",
+                "When the latest checkpoint completed (Unix time).",
+                last.completed_at_ms as f64 / 1000.0,
+            ),
+        ] {
+            header(&mut out, metric, "gauge", help);
+            let _ = writeln!(out, "{metric}{} {value}", labels(&job_labels));
+        }
+    }
+    header(
+        &mut out,
+        "fjord_job_savepoints_total",
+        "counter",
+        "Savepoints requested through the REST API, by outcome.",
+    );
+    for (outcome, count) in job.savepoint_counts() {
+        let l = labels(&[("job_id", id), ("job_name", name), ("outcome", outcome)]);
+        let _ = writeln!(out, "fjord_job_savepoints_total{l} {count}");
+    }
 
     let io = job.io();
     let vertex_name = |v: usize| {

@@ -1,9 +1,10 @@
 //! `fjord jobmanager`: the JobManager role in application mode — one JobManager runs one job.
 //!
-//! It builds the named job from the binary's registry with its arguments, runs it, and serves
-//! the REST API and `/metrics`. For now **every subtask runs inside the JobManager process**, on
-//! the embedded mini-cluster; TaskManager processes, the network exchange between them and
-//! checkpoint coordination come later (issues 4 and 5).
+//! It builds the named job from the binary's registry with its arguments and checkpoint
+//! settings (optionally restoring a savepoint), runs it, and serves the REST API and `/metrics`.
+//! For now **every subtask runs inside the JobManager process**, on the embedded mini-cluster
+//! with its checkpoint coordinator; TaskManager processes and the network exchange between
+//! them come later (issue 5).
 //!
 //! After the job ends the JobManager keeps serving its final state (so the operator can read
 //! it) until SIGTERM or SIGINT, unless `jobmanager.exit-on-finish` is set. SIGTERM or SIGINT
@@ -22,6 +23,7 @@ pub mod rest;
 use crate::{WorkerError, exit};
 use config::JobManagerConfig;
 use fjord::JobRegistry;
+use fjord::storage::StorageOptions;
 use fjord_client::api::{ClusterConfig, JobState};
 use job::JobManager;
 use std::net::SocketAddr;
@@ -31,16 +33,23 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug)]
 pub struct JobManagerState {
     config: ClusterConfig,
+    storage_options: StorageOptions,
     job: OnceLock<Arc<JobManager>>,
 }
 
 impl JobManagerState {
     /// A JobManager with no job yet (not ready).
-    pub fn new(config: ClusterConfig) -> Arc<Self> {
+    pub fn new(config: &JobManagerConfig, rest_port: u16) -> Arc<Self> {
         Arc::new(JobManagerState {
-            config,
+            config: config.to_api(rest_port),
+            storage_options: StorageOptions::from_pairs(config.storage_options.clone()),
             job: OnceLock::new(),
         })
+    }
+
+    /// Storage settings for disposing of savepoints.
+    pub fn storage_options(&self) -> StorageOptions {
+        self.storage_options.clone()
     }
 
     /// The job, once built.
@@ -163,7 +172,7 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         .enable_all()
         .build()
         .map_err(|e| fjord::FjordError::io("cannot start the JobManager runtime", e))?;
-    let state = JobManagerState::new(config.to_api(config.rest_port));
+    let state = JobManagerState::new(&config, config.rest_port);
     // Serve first, so health checks answer and a busy port fails fast.
     let server = runtime.block_on(Server::start(
         &config.rest_address,
@@ -174,7 +183,7 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         "JobManager REST API listening on http://{} (all subtasks run in this process)",
         server.addr
     );
-    let job = match JobManager::start(registry, &config.job) {
+    let job = match JobManager::start(registry, &config) {
         Ok(job) => job,
         Err(e) => {
             runtime.block_on(server.stop());

@@ -2,11 +2,12 @@
 //! document in `fjord-client` and documented in `docs/rest-api.md`. Request and response types
 //! come from [`fjord_client::api`], so the server and the client cannot drift apart.
 //!
-//! Checkpoint, savepoint, stop-with-savepoint, rescale and dispose endpoints are part of the
-//! API but answer HTTP 501 until checkpoints are available; they never fake success.
+//! Savepoints are asynchronous and idempotent per caller-chosen trigger ID. Rescaling in place
+//! is part of the API but answers HTTP 501 (redeploy from a savepoint instead); it never fakes
+//! success.
 
 use super::JobManagerState;
-use super::job::JobManager;
+use super::job::{JobManager, SavepointRefusal};
 use super::metrics;
 use axum::Json;
 use axum::Router;
@@ -16,8 +17,8 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use fjord_client::api::{
-    CancelResponse, DisposeSavepointRequest, ErrorBody, HealthResponse, JobList, RescaleRequest,
-    SavepointRequest, codes, paths, validate_trigger_id,
+    CancelResponse, DisposeSavepointRequest, ErrorBody, HealthResponse, JobList, LatestCheckpoint,
+    RescaleRequest, SavepointAccepted, SavepointRequest, codes, paths, validate_trigger_id,
 };
 use std::sync::Arc;
 
@@ -42,16 +43,18 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
     }
 
-    fn checkpoints_unavailable(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            codes::NOT_IMPLEMENTED,
-            format!(
-                "{what} needs checkpoints, which are not available in this version of Fjord; \
-                 nothing was started. Upgrade the JobManager image to a release with \
-                 checkpoints, or use upgradeMode: stateless"
+    fn refused(refusal: SavepointRefusal) -> Self {
+        match refusal {
+            SavepointRefusal::NotRunning(state) => Self::new(
+                StatusCode::CONFLICT,
+                codes::JOB_NOT_RUNNING,
+                format!("the job is {state}; a savepoint needs a RUNNING job"),
             ),
-        )
+            SavepointRefusal::NoDirectory => Self::bad_request(
+                "no savepoint directory: pass \"directory\" in the request or configure \
+                 savepoints.directory on the JobManager",
+            ),
+        }
     }
 }
 
@@ -165,16 +168,23 @@ async fn checkpoints(
     State(state): State<Shared>,
     Path(job_id): Path<String>,
 ) -> ApiResult<Response> {
-    job_or_404(&state, &job_id)?;
-    Err(ApiError::checkpoints_unavailable("the checkpoint history"))
+    let job = job_or_404(&state, &job_id)?;
+    Ok(Json(job.checkpoints()).into_response())
 }
 
 async fn latest_checkpoint(
     State(state): State<Shared>,
     Path(job_id): Path<String>,
 ) -> ApiResult<Response> {
-    job_or_404(&state, &job_id)?;
-    Err(ApiError::checkpoints_unavailable("the latest checkpoint"))
+    let job = job_or_404(&state, &job_id)?;
+    Ok(Json(LatestCheckpoint {
+        checkpoint: job.latest_checkpoint(),
+    })
+    .into_response())
+}
+
+fn accepted(trigger_id: String) -> Response {
+    (StatusCode::ACCEPTED, Json(SavepointAccepted { trigger_id })).into_response()
 }
 
 fn savepoint_request(
@@ -190,17 +200,21 @@ async fn trigger_savepoint(
     Path(job_id): Path<String>,
     body: Result<Json<SavepointRequest>, JsonRejection>,
 ) -> ApiResult<Response> {
-    job_or_404(&state, &job_id)?;
-    savepoint_request(body)?;
-    Err(ApiError::checkpoints_unavailable("a savepoint"))
+    let job = job_or_404(&state, &job_id)?;
+    let request = savepoint_request(body)?;
+    job.savepoint(&request.trigger_id, request.directory.as_deref(), None)
+        .map_err(ApiError::refused)?;
+    Ok(accepted(request.trigger_id))
 }
 
 async fn savepoint_status(
     State(state): State<Shared>,
     Path((job_id, trigger_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    job_or_404(&state, &job_id)?;
-    // No savepoint can be triggered in this version, so no trigger ID is known.
+    let job = job_or_404(&state, &job_id)?;
+    if let Some(status) = job.savepoint_status(&trigger_id) {
+        return Ok(Json(status).into_response());
+    }
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
         codes::UNKNOWN_TRIGGER,
@@ -216,11 +230,15 @@ async fn stop_with_savepoint(
     Path(job_id): Path<String>,
     body: Result<Json<SavepointRequest>, JsonRejection>,
 ) -> ApiResult<Response> {
-    job_or_404(&state, &job_id)?;
-    savepoint_request(body)?;
-    Err(ApiError::checkpoints_unavailable(
-        "stop-with-savepoint (the job keeps running)",
-    ))
+    let job = job_or_404(&state, &job_id)?;
+    let request = savepoint_request(body)?;
+    job.savepoint(
+        &request.trigger_id,
+        request.directory.as_deref(),
+        Some(request.drain),
+    )
+    .map_err(ApiError::refused)?;
+    Ok(accepted(request.trigger_id))
 }
 
 async fn rescale(
@@ -243,21 +261,40 @@ async fn rescale(
             request.parallelism
         )));
     }
-    Err(ApiError::checkpoints_unavailable(
-        "rescaling (a savepoint and a redeploy)",
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        codes::NOT_IMPLEMENTED,
+        "rescaling a running job in place is not available in this version; nothing was \
+         changed. Stop the job with a savepoint (POST /v1/jobs/{job_id}/stop) and start a \
+         JobManager with restore.path and the new job.parallelism (the operator does this for \
+         a parallelism change)",
     ))
 }
 
 async fn dispose_savepoint(
+    State(state): State<Shared>,
     body: Result<Json<DisposeSavepointRequest>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(request) = body?;
-    if request.path.trim().is_empty() {
-        return Err(ApiError::bad_request("path must not be empty"));
+    let path = request.path.trim().trim_end_matches('/');
+    let name = path.rsplit('/').next().unwrap_or_default();
+    if !name.starts_with("savepoint-") {
+        return Err(ApiError::bad_request(format!(
+            "{path:?} is not a savepoint directory (its last segment must start with \
+             savepoint-); pass the path a completed savepoint reported"
+        )));
     }
-    Err(ApiError::checkpoints_unavailable(
-        "disposing of a savepoint",
-    ))
+    let internal = |e: fjord::FjordError| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            format!("cannot dispose of {path}: {e}"),
+        )
+    };
+    let store = fjord::storage::SnapshotStore::open(path, &state.storage_options())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let deleted = store.delete_prefix_async("").await.map_err(internal)?;
+    Ok(Json(serde_json::json!({ "deleted_files": deleted })).into_response())
 }
 
 async fn prometheus(State(state): State<Shared>) -> Response {

@@ -5,7 +5,9 @@ use super::config::{JobManagerArgs, JobManagerConfig};
 use super::job::JobManager;
 use super::{JobManagerState, Server};
 use fjord::{JobArgs, JobRegistry, Result, StreamExecutionEnvironment};
-use fjord_client::api::{JobDetails, JobState, RescaleRequest, SavepointRequest, codes};
+use fjord_client::api::{
+    JobDetails, JobState, RescaleRequest, SavepointRequest, SavepointState, SavepointStatus, codes,
+};
 use fjord_client::{Client, ClientError};
 use std::future::Future;
 use std::sync::Arc;
@@ -55,47 +57,55 @@ fn registry() -> JobRegistry {
     r.register("endless", "runs until cancelled", endless);
     r.register("ten", "ten records", ten);
     r.register("boom", "fails", boom);
+    r.register(
+        "counting",
+        "keyed counts with uids",
+        fjord_examples::counting::build,
+    );
     r
 }
 
 struct Harness {
+    config: JobManagerConfig,
     state: Arc<JobManagerState>,
     server: Server,
     client: Client,
 }
 
+fn args(job: &str) -> JobManagerArgs {
+    JobManagerArgs {
+        job: Some(job.into()),
+        parallelism: Some(2),
+        ..Default::default()
+    }
+}
+
 impl Harness {
     /// A JobManager serving on a free loopback port, with no job yet.
-    async fn serving(job: &str) -> Harness {
-        let config = JobManagerConfig::resolve(JobManagerArgs {
-            job: Some(job.into()),
-            parallelism: Some(2),
-            storage_url: Some("s3://key:secret@minio:9000/bucket".into()),
-            ..Default::default()
-        })
-        .unwrap();
-        let state = JobManagerState::new(config.to_api(0));
+    async fn serving(args: JobManagerArgs) -> Harness {
+        let config = JobManagerConfig::resolve(args).unwrap();
+        let state = JobManagerState::new(&config, 0);
         let server = Server::start("127.0.0.1", 0, state.clone()).await.unwrap();
         let client = Client::new(&format!("http://{}/v1", server.addr)).unwrap();
         Harness {
+            config,
             state,
             server,
             client,
         }
     }
 
-    /// Serving, with `job` running at parallelism 2.
-    async fn running(job: &str) -> (Harness, Arc<JobManager>) {
-        let h = Self::serving(job).await;
-        let run = crate::local::LocalRun {
-            job: job.into(),
-            args: vec![],
-            parallelism: Some(2),
-            max_parallelism: None,
-        };
-        let jm = JobManager::start(&registry(), &run).unwrap();
-        h.state.set_job(jm.clone());
+    /// Serving, with its job started.
+    async fn running(args: JobManagerArgs) -> (Harness, Arc<JobManager>) {
+        let h = Self::serving(args).await;
+        let jm = h.start();
         (h, jm)
+    }
+
+    fn start(&self) -> Arc<JobManager> {
+        let jm = JobManager::start(&registry(), &self.config).unwrap();
+        self.state.set_job(jm.clone());
+        jm
     }
 
     fn raw(&self) -> (reqwest::Client, String) {
@@ -147,7 +157,7 @@ fn assert_api_error(err: ClientError, status: u16, code: &str, message_part: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness_follow_the_job() {
-    let h = Harness::serving("ten").await;
+    let h = Harness::serving(args("ten")).await;
     assert_eq!(h.client.health().await.unwrap().status, "ok");
     assert_api_error(
         h.client.ready().await.unwrap_err(),
@@ -162,21 +172,14 @@ async fn health_and_readiness_follow_the_job() {
         codes::JOB_NOT_FOUND,
         "not built its job yet",
     );
-    let run = crate::local::LocalRun {
-        job: "ten".into(),
-        args: vec![],
-        parallelism: Some(1),
-        max_parallelism: None,
-    };
-    h.state
-        .set_job(JobManager::start(&registry(), &run).unwrap());
+    h.start();
     assert_eq!(h.client.ready().await.unwrap().status, "ready");
     h.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_job_reports_vertices_and_live_record_counts() {
-    let (h, jm) = Harness::running("endless").await;
+    let (h, jm) = Harness::running(args("endless")).await;
     let jobs = h.client.jobs().await.unwrap().jobs;
     assert_eq!(jobs.len(), 1);
     assert_eq!(
@@ -238,7 +241,7 @@ async fn a_running_job_reports_vertices_and_live_record_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounded_job_finishes_with_exact_counts() {
-    let (h, jm) = Harness::running("ten").await;
+    let (h, jm) = Harness::running(args("ten")).await;
     let job = job_in_state(&h.client, jm.id(), JobState::Finished).await;
     let v = &job.vertices[0];
     assert_eq!(v.operators[0].records_out, 10);
@@ -250,7 +253,7 @@ async fn a_bounded_job_finishes_with_exact_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_job_reports_the_cause() {
-    let (h, jm) = Harness::running("boom").await;
+    let (h, jm) = Harness::running(args("boom")).await;
     let job = job_in_state(&h.client, jm.id(), JobState::Failed).await;
     let failure = job.failure.unwrap();
     assert!(
@@ -262,78 +265,198 @@ async fn a_failed_job_reports_the_cause() {
     h.server.stop().await;
 }
 
+fn counting_args(dir: &tempfile::TempDir) -> Vec<String> {
+    let out = dir
+        .path()
+        .join(format!("out-{}.txt", rand::random::<u32>()));
+    [
+        "--keys",
+        "3",
+        "--rate",
+        "2000",
+        "--output",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+async fn savepoint_done(client: &Client, job: &str, trigger: &str) -> SavepointStatus {
+    eventually(&format!("savepoint {trigger}"), || async {
+        let status = client.savepoint_status(job, trigger).await.unwrap();
+        (status.state != SavepointState::InProgress).then_some(status)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkpoint_endpoints_say_they_are_not_available() {
-    let (h, jm) = Harness::running("endless").await;
-    let id = jm.id();
-    let sp = SavepointRequest {
-        trigger_id: "upgrade-1".into(),
-        directory: Some("s3://b/sp".into()),
+async fn checkpoints_savepoints_stop_restore_and_dispose() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = |sub: &str| format!("file://{}/{sub}", dir.path().display());
+    let (h, jm) = Harness::running(JobManagerArgs {
+        checkpoint_interval_ms: Some(50),
+        storage_url: Some(url("checkpoints")),
+        savepoint_dir: Some(url("savepoints")),
+        args: counting_args(&dir),
+        ..args("counting")
+    })
+    .await;
+    let id = jm.id().to_string();
+
+    // Periodic checkpoints show up in the history and as the latest.
+    let latest = eventually("a completed checkpoint", || async {
+        h.client.latest_checkpoint(&id).await.unwrap().checkpoint
+    })
+    .await;
+    assert!(latest.path.starts_with(&url("checkpoints")), "{latest:?}");
+    assert!(!latest.savepoint && latest.id >= 1);
+    let history = h.client.checkpoints(&id).await.unwrap();
+    assert_eq!(history.interval_ms, Some(50));
+    assert!(history.completed.iter().any(|c| c.path == latest.path));
+
+    // A savepoint into the configured directory; the same trigger ID again starts nothing.
+    let request = SavepointRequest {
+        trigger_id: "manual-1".into(),
+        directory: None,
+        drain: false,
     };
-    let unavailable = "not available in this version";
-    assert_api_error(
-        h.client.checkpoints(id).await.unwrap_err(),
-        501,
-        codes::NOT_IMPLEMENTED,
-        unavailable,
-    );
-    assert_api_error(
-        h.client.latest_checkpoint(id).await.unwrap_err(),
-        501,
-        codes::NOT_IMPLEMENTED,
-        unavailable,
-    );
-    // A retry with the same trigger ID gets the same answer; nothing was started.
     for _ in 0..2 {
-        let err = h.client.trigger_savepoint(id, &sp).await.unwrap_err();
-        assert!(err.is_not_implemented());
-        assert_api_error(err, 501, codes::NOT_IMPLEMENTED, "nothing was started");
+        let accepted = h.client.trigger_savepoint(&id, &request).await.unwrap();
+        assert_eq!(accepted.trigger_id, "manual-1");
     }
-    assert_api_error(
-        h.client.stop_with_savepoint(id, &sp).await.unwrap_err(),
-        501,
-        codes::NOT_IMPLEMENTED,
-        "the job keeps running",
+    let done = savepoint_done(&h.client, &id, "manual-1").await;
+    assert_eq!(done.state, SavepointState::Completed, "{done:?}");
+    let manual = done.path.unwrap();
+    assert!(
+        manual.starts_with(&url("savepoints/savepoint-")),
+        "{manual}"
     );
-    assert_api_error(
+    assert_eq!(
         h.client
-            .rescale(id, &RescaleRequest { parallelism: 4 })
+            .trigger_savepoint(&id, &request)
             .await
-            .unwrap_err(),
-        501,
-        codes::NOT_IMPLEMENTED,
-        unavailable,
+            .unwrap()
+            .trigger_id,
+        "manual-1"
     );
-    assert_api_error(
-        h.client.dispose_savepoint("s3://b/sp/1").await.unwrap_err(),
-        501,
-        codes::NOT_IMPLEMENTED,
-        unavailable,
+    let metrics = h.client.metrics().await.unwrap();
+    assert!(metrics.contains("outcome=\"completed\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("fjord_job_last_checkpoint_size_bytes{"),
+        "{metrics}"
     );
-    // The status of a trigger this JobManager never saw.
+    let history = h.client.checkpoints(&id).await.unwrap();
+    let savepoints: Vec<_> = history.completed.iter().filter(|c| c.savepoint).collect();
+    assert_eq!(savepoints.len(), 1, "one savepoint for two requests");
+    assert_eq!(savepoints[0].path, manual);
+
+    // Stop with a savepoint into a directory of the caller's choice: the job finishes.
+    let stop = SavepointRequest {
+        trigger_id: "upgrade-1".into(),
+        directory: Some(url("upgrades")),
+        drain: false,
+    };
+    h.client.stop_with_savepoint(&id, &stop).await.unwrap();
+    let stopped = savepoint_done(&h.client, &id, "upgrade-1").await;
+    let upgrade = stopped.path.expect("stop-with-savepoint completed");
+    job_in_state(&h.client, &id, JobState::Finished).await;
+    // History is still served after the job ended; new savepoints are refused.
+    assert!(
+        !h.client
+            .checkpoints(&id)
+            .await
+            .unwrap()
+            .completed
+            .is_empty()
+    );
+    let again = SavepointRequest {
+        trigger_id: "too-late".into(),
+        ..stop.clone()
+    };
     assert_api_error(
+        h.client.trigger_savepoint(&id, &again).await.unwrap_err(),
+        409,
+        codes::JOB_NOT_RUNNING,
+        "FINISHED",
+    );
+    // Known trigger IDs keep their answer.
+    assert_eq!(
         h.client
-            .savepoint_status(id, "upgrade-1")
+            .savepoint_status(&id, "manual-1")
             .await
-            .unwrap_err(),
-        404,
-        codes::UNKNOWN_TRIGGER,
-        "triggering it again is safe",
+            .unwrap()
+            .path,
+        Some(manual.clone())
     );
-    // The job is untouched.
-    assert_eq!(h.client.job(id).await.unwrap().state, JobState::Running);
-    jm.cancel();
-    jm.terminated().await;
     h.server.stop().await;
+
+    // A new JobManager restores the stop savepoint.
+    let (h2, jm2) = Harness::running(JobManagerArgs {
+        restore_path: Some(upgrade.clone()),
+        args: counting_args(&dir),
+        ..args("counting")
+    })
+    .await;
+    let restored = job_in_state(&h2.client, jm2.id(), JobState::Running).await;
+    assert_eq!(restored.failure, None);
+    assert_eq!(
+        h2.client.config().await.unwrap().restore_path,
+        Some(upgrade.clone())
+    );
+    // Without a directory in the request or the configuration, the caller is told so.
+    let no_dir = SavepointRequest {
+        trigger_id: "x".into(),
+        directory: None,
+        drain: false,
+    };
+    assert_api_error(
+        h2.client
+            .trigger_savepoint(jm2.id(), &no_dir)
+            .await
+            .unwrap_err(),
+        400,
+        codes::BAD_REQUEST,
+        "savepoints.directory",
+    );
+
+    // Dispose of the manual savepoint; disposing again succeeds; other paths are refused.
+    let manual_dir = manual.trim_start_matches("file://").to_string();
+    assert!(std::path::Path::new(&manual_dir).exists());
+    h2.client.dispose_savepoint(&manual).await.unwrap();
+    assert!(!std::path::Path::new(&manual_dir).exists());
+    h2.client.dispose_savepoint(&manual).await.unwrap();
+    assert_api_error(
+        h2.client
+            .dispose_savepoint(&url("checkpoints"))
+            .await
+            .unwrap_err(),
+        400,
+        codes::BAD_REQUEST,
+        "not a savepoint directory",
+    );
+    // Rescaling in place is not offered; it says what to do instead.
+    assert_api_error(
+        h2.client
+            .rescale(jm2.id(), &RescaleRequest { parallelism: 1 })
+            .await
+            .unwrap_err(),
+        501,
+        codes::NOT_IMPLEMENTED,
+        "restore.path",
+    );
+    jm2.cancel();
+    jm2.terminated().await;
+    h2.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_4xx_with_messages() {
-    let (h, jm) = Harness::running("endless").await;
+    let (h, jm) = Harness::running(args("endless")).await;
     let id = jm.id();
     let sp = SavepointRequest {
         trigger_id: "t".into(),
         directory: None,
+        drain: false,
     };
     // Unknown job ID on every job endpoint.
     let other = "0123";
@@ -393,6 +516,7 @@ async fn bad_requests_get_4xx_with_messages() {
     let bad = SavepointRequest {
         trigger_id: "a/b".into(),
         directory: None,
+        drain: false,
     };
     assert_api_error(
         h.client.trigger_savepoint(id, &bad).await.unwrap_err(),
@@ -505,7 +629,12 @@ async fn bad_requests_get_4xx_with_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configuration_and_openapi_are_served() {
-    let h = Harness::serving("ten").await;
+    let h = Harness::serving(JobManagerArgs {
+        storage_url: Some("s3://key:secret@minio:9000/bucket".into()),
+        restore_path: Some("s3://key:secret@minio:9000/bucket/savepoint-a".into()),
+        ..args("ten")
+    })
+    .await;
     let config = h.client.config().await.unwrap();
     assert_eq!(config.job_name, "ten");
     assert_eq!(config.execution, "embedded");
@@ -514,6 +643,10 @@ async fn configuration_and_openapi_are_served() {
         config.storage_url.as_deref(),
         Some("s3://***@minio:9000/bucket"),
         "credentials never leave the JobManager"
+    );
+    assert_eq!(
+        config.restore_path.as_deref(),
+        Some("s3://***@minio:9000/bucket/savepoint-a")
     );
     let served = h.client.openapi().await.unwrap();
     let checked_in: serde_json::Value = serde_json::from_str(fjord_client::OPENAPI_JSON).unwrap();
@@ -525,7 +658,7 @@ async fn configuration_and_openapi_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_port_is_a_clear_error() {
-    let h = Harness::serving("ten").await;
+    let h = Harness::serving(args("ten")).await;
     let err = Server::start("127.0.0.1", h.server.addr.port(), h.state.clone())
         .await
         .unwrap_err();
