@@ -427,3 +427,59 @@ fn event_time_windows_need_timestamps() {
     let err = env.execute("no timestamps").unwrap_err().to_string();
     assert!(err.contains("record without timestamp"), "{err}");
 }
+
+#[test]
+fn process_window_functions_keep_per_window_and_global_state() {
+    use fjord::state::ValueStateDescriptor;
+    // Same input as the lateness test: [0,10) of key a fires on time and again late.
+    let env = env(1);
+    let input = vec![
+        r("a", 1, 1),
+        r("a", 5, 2),
+        r("a", 12, 3),
+        r("b", 7, 100),
+        w(9),
+        r("a", 8, 5),
+        w(14),
+        w(19),
+        w(100),
+    ];
+    let out = timed(&env, input)
+        .key_by(|e: &Rec| e.0.clone())
+        .window(TumblingEventTimeWindows::of(ms(10)))
+        .allowed_lateness(ms(5))
+        .process(
+            |key: &String,
+             ctx: &mut WindowContext<'_, TimeWindow, (String, i64, u32, u32)>,
+             _els: Vec<Rec>| {
+                // Firings of this window (per window) and of all windows of the key (global).
+                let firings = ctx
+                    .window_state()
+                    .unwrap()
+                    .get_state(&ValueStateDescriptor::<u32>::new("firings"))
+                    .unwrap();
+                let total = ctx
+                    .global_state()
+                    .unwrap()
+                    .get_state(&ValueStateDescriptor::<u32>::new("total"))
+                    .unwrap();
+                let n = firings.value().unwrap_or(0) + 1;
+                firings.update(n);
+                let t = total.value().unwrap_or(0) + 1;
+                total.update(t);
+                let start = ctx.window().start;
+                ctx.collect((key.clone(), start, n, t));
+            },
+        )
+        .collect();
+    env.execute("window state").unwrap();
+    assert_eq!(
+        out.values(),
+        vec![
+            ("a".to_string(), 0, 1, 1),
+            ("b".to_string(), 0, 1, 1),
+            ("a".to_string(), 0, 2, 2), // the late firing of the same window
+            ("a".to_string(), 10, 1, 3), // a new window: its own count starts at 1
+        ]
+    );
+}

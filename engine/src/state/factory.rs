@@ -257,7 +257,8 @@ mod tests {
 
     #[test]
     fn config_names_the_backend() {
-        let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+        let cases: &[Case<'_>] = &[
             (&[], None),
             (&[(STATE_BACKEND_TYPE_KEY, "heap")], Some("Heap")),
             (&[(STATE_BACKEND_TYPE_KEY, "hashmap")], Some("Heap")),

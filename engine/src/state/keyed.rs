@@ -991,3 +991,49 @@ impl<UK: Key, UV: Data> KeyedStateDescriptor for MapStateDescriptor<UK, UV> {
         Ok((s, id))
     }
 }
+
+/// Keyed state of the current key in one fixed namespace: the window being evaluated
+/// (`WindowContext::window_state`) or the key's state across all windows
+/// (`WindowContext::global_state`). Flink's `KeyedStateStore` of a `ProcessWindowFunction`.
+pub struct KeyedStateStore {
+    h: KeyedStateHandle,
+    ns: Vec<u8>,
+}
+
+impl KeyedStateStore {
+    pub(crate) fn new(h: KeyedStateHandle, ns: Vec<u8>) -> Self {
+        KeyedStateStore { h, ns }
+    }
+
+    /// A [`ValueState`] in this store's namespace.
+    pub fn get_state<V: Data>(
+        &self,
+        descriptor: &ValueStateDescriptor<V>,
+    ) -> Result<ValueState<V>> {
+        Ok(ValueState::new(&self.h, descriptor)?.scoped(self.ns.clone()))
+    }
+
+    /// A [`ListState`] in this store's namespace.
+    pub fn get_list_state<V: Data>(
+        &self,
+        descriptor: &ListStateDescriptor<V>,
+    ) -> Result<ListState<V>> {
+        Ok(ListState::new(&self.h, descriptor)?.scoped(self.ns.clone()))
+    }
+
+    /// A [`ReducingState`] in this store's namespace.
+    pub fn get_reducing_state<V: Data>(
+        &self,
+        descriptor: &ReducingStateDescriptor<V>,
+    ) -> Result<ReducingState<V>> {
+        Ok(ReducingState::new(&self.h, descriptor)?.scoped(self.ns.clone()))
+    }
+
+    /// A [`MapState`] in this store's namespace.
+    pub fn get_map_state<UK: Key, UV: Data>(
+        &self,
+        descriptor: &MapStateDescriptor<UK, UV>,
+    ) -> Result<MapState<UK, UV>> {
+        Ok(MapState::new(&self.h, descriptor)?.scoped(self.ns.clone()))
+    }
+}

@@ -26,7 +26,7 @@ pub use factory::{
 };
 pub use keyed::{
     AggregatingState, AggregatingStateDescriptor, KeyedStateDescriptor, KeyedStateHandle,
-    ListState, ListStateDescriptor, MapState, MapStateDescriptor, ReducingState,
+    KeyedStateStore, ListState, ListStateDescriptor, MapState, MapStateDescriptor, ReducingState,
     ReducingStateDescriptor, ValueState, ValueStateDescriptor,
 };
 pub use keyed_map::KeyGroupedMap;
@@ -35,3 +35,5 @@ pub use operator::{
     OperatorListState, OperatorStateStore, redistribute_even_split, redistribute_union,
 };
 pub use ttl::{StateTtlConfig, StateVisibility, UpdateType};
+
+pub(crate) use keyed::encode as keyed_encode;

@@ -23,9 +23,44 @@ pub struct WindowContext<'a, W, O> {
     pub(crate) out: &'a mut dyn Output<O>,
     pub(crate) sides: &'a mut SideOutputs,
     pub(crate) error: Option<FjordError>,
+    /// The operator's keyed state (for `window_state` and `global_state`).
+    pub(crate) keyed: Option<&'a crate::state::KeyedStateHandle>,
 }
 
 impl<W: Window, O> WindowContext<'_, W, O> {
+    /// Keyed state of the current key scoped to this window (Flink's `windowState()`). It
+    /// lives as long as you keep it: clear it when the window is done with it.
+    ///
+    /// # Errors
+    /// [`FjordError::NotKeyed`] for windows without keyed state (`window_all`, pane-based
+    /// sliding windows).
+    pub fn window_state(&self) -> crate::error::Result<crate::state::KeyedStateStore> {
+        let mut ns = Vec::new();
+        crate::state::keyed_encode(self.window, &mut ns);
+        Ok(crate::state::KeyedStateStore::new(
+            self.keyed_handle()?.clone(),
+            ns,
+        ))
+    }
+
+    /// Keyed state of the current key shared by all its windows (Flink's `globalState()`).
+    ///
+    /// # Errors
+    /// As [`window_state`](Self::window_state).
+    pub fn global_state(&self) -> crate::error::Result<crate::state::KeyedStateStore> {
+        Ok(crate::state::KeyedStateStore::new(
+            self.keyed_handle()?.clone(),
+            Vec::new(),
+        ))
+    }
+
+    fn keyed_handle(&self) -> crate::error::Result<&crate::state::KeyedStateHandle> {
+        self.keyed.ok_or_else(|| FjordError::NotKeyed {
+            what: "window state".into(),
+            operator: "this window operator".into(),
+        })
+    }
+
     /// The window being evaluated.
     pub fn window(&self) -> &W {
         self.window

@@ -189,6 +189,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         window: &W,
         acc: &mut L::Acc,
     ) -> Result<()> {
+        if let Some(keyed) = &ctx.keyed {
+            // Window and global state of the process function belong to this key.
+            keyed.set_current_key(key);
+        }
         let mut wctx = WindowContext {
             window,
             watermark,
@@ -196,6 +200,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             out,
             sides,
             error: None,
+            keyed: ctx.keyed.as_ref(),
         };
         logic.emit(ctx, key, acc, &mut wctx)
     }

@@ -160,6 +160,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 out: out.as_mut(),
                 sides,
                 error: None,
+                keyed: None,
             };
             logic.emit(ctx, &key, &mut acc, &mut wctx)?;
         }
