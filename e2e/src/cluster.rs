@@ -65,11 +65,12 @@ impl ClusterOptions {
     }
 }
 
-/// A running test cluster. Dropping it stops every process it started (also during a panic);
-/// [`TestCluster::stop`] does the same and reports errors.
+/// A running test cluster. Dropping it stops every process it started (also during a panic or
+/// an early `?` return); [`TestCluster::stop`] does the same and reports errors.
 ///
-/// The run directory keeps the logs of every component under `logs/`. It is deleted after a
-/// clean stop unless the test panicked or `FJORD_E2E_KEEP=1` is set.
+/// The run directory keeps the logs of every component under `logs/`. [`TestCluster::stop`]
+/// deletes it (unless `FJORD_E2E_KEEP=1` is set); a drop without `stop()` keeps it and prints
+/// where, since that is how a failing test ends. End a passing test with `cluster.stop()?`.
 #[derive(Debug)]
 pub struct TestCluster {
     run_dir: PathBuf,
@@ -77,7 +78,26 @@ pub struct TestCluster {
     stopped: bool,
 }
 
+/// `scripts/infra` of the checkout being tested: `$FJORD_INFRA_DIR`, else found from the
+/// runtime `CARGO_MANIFEST_DIR` (cargo sets it for every test; all crates sit one level below
+/// the root) or the working directory, else the checkout this crate was compiled from. The
+/// runtime lookups come first because a shared target directory can hold this library compiled
+/// from another checkout.
 fn infra_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FJORD_INFRA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let mut starts: Vec<PathBuf> = Vec::new();
+    starts.extend(std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from));
+    starts.extend(std::env::current_dir().ok());
+    for start in &starts {
+        for dir in start.ancestors() {
+            let candidate = dir.join("scripts").join("infra");
+            if candidate.join("up.sh").is_file() {
+                return candidate;
+            }
+        }
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("scripts")
@@ -374,14 +394,15 @@ impl Drop for TestCluster {
             return;
         }
         self.stopped = true;
-        match down(&self.run_dir) {
-            Ok(()) if !std::thread::panicking() => self.remove_run_dir(),
-            Ok(()) => eprintln!(
-                "fjord-e2e: test failed; cluster logs kept in {}/logs",
-                self.run_dir.display()
-            ),
-            Err(e) => eprintln!("fjord-e2e: {e}"),
+        // Dropped without `stop()`: a panic or an early `?` return, i.e. most likely a failing
+        // test, so the logs stay.
+        if let Err(e) = down(&self.run_dir) {
+            eprintln!("fjord-e2e: {e}");
         }
+        eprintln!(
+            "fjord-e2e: cluster stopped without TestCluster::stop() (test failed?); logs kept in {}/logs",
+            self.run_dir.display()
+        );
     }
 }
 

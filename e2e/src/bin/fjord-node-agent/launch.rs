@@ -86,6 +86,43 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     Err(anyhow::anyhow!("exec {}: {err}", spec.program.display()))
 }
 
+/// Check once, at agent start, that the launch step works here (root / CAP_SYS_ADMIN for mount
+/// namespaces), by launching `true` with one bind mount. Fails with the launch step's own message.
+pub fn self_test(agent_exe: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let source = dir.join("self-test-source");
+    let target = dir.join("self-test-target");
+    std::fs::write(&source, b"ok")?;
+    let program = ["/usr/bin/true", "/bin/true"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .context("no `true` program on this host")?;
+    let spec = LaunchSpec {
+        program,
+        args: Vec::new(),
+        env: Vec::new(),
+        cwd: None,
+        binds: vec![Bind {
+            source,
+            target,
+            read_only: true,
+        }],
+    };
+    let spec_path = dir.join("self-test.json");
+    std::fs::write(&spec_path, serde_json::to_vec(&spec)?)?;
+    let out = std::process::Command::new(agent_exe)
+        .arg(SUBCOMMAND)
+        .arg(&spec_path)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the node agent cannot give Pods their own mounts here: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
 fn bind_mount(bind: &Bind) -> anyhow::Result<()> {
     let is_dir = bind.source.is_dir();
     if !bind.target.exists() {

@@ -37,6 +37,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let host_ip = ipam.node_ip();
     std::fs::create_dir_all(&cli.root)
         .with_context(|| format!("creating {}", cli.root.display()))?;
+    let agent_exe = std::env::current_exe().context("locating fjord-node-agent itself")?;
+    crate::launch::self_test(&agent_exe, &cli.root.join("self-test"))?;
     let resolver = Resolver::default();
     let shared = Arc::new(Shared {
         client: client.clone(),
@@ -44,7 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ipam: Mutex::new(ipam),
         resolver: resolver.clone(),
         root: cli.root.clone(),
-        agent_exe: std::env::current_exe().context("locating fjord-node-agent itself")?,
+        agent_exe,
         apiserver_port: cli.apiserver_port,
         live_logs: pod::LiveLogs::default(),
         node_cpu: cli.node_cpu.clone(),
