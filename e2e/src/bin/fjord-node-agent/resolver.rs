@@ -135,7 +135,11 @@ pub fn compute(services: &[Arc<Service>], pods: &[Arc<Pod>]) -> Vec<Entry> {
 pub fn render(owner: &Owner, entries: &[Entry]) -> String {
     let mut text =
         String::from("# Written by fjord-node-agent: Service names of this test cluster.\n");
-    text.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    // The API server answers on 127.0.0.1 (at KUBERNETES_SERVICE_PORT, not 443).
+    text.push_str(
+        "127.0.0.1\tlocalhost kubernetes kubernetes.default kubernetes.default.svc \
+         kubernetes.default.svc.cluster.local\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+    );
     text.push_str(&format!("{}\t{}\n", owner.ip, owner.hostnames.join(" ")));
     for e in entries {
         let mut names = e.names.clone();
@@ -282,6 +286,7 @@ mod tests {
         );
         assert!(text.contains("tm-0.tm.ns.svc.cluster.local"), "{text}");
         assert!(text.contains("127.42.1.9\tme\n"));
+        assert!(text.contains(" kubernetes.default.svc "), "{text}");
         let text = render(&other, &entries);
         assert!(text.contains("127.42.1.4\ttm.ns tm.ns.svc"), "{text}");
     }
