@@ -42,6 +42,8 @@ pub mod paths {
     pub const RESCALE: &str = "/v1/jobs/{job_id}/rescale";
     /// `POST`: delete a savepoint's files.
     pub const DISPOSE_SAVEPOINT: &str = "/v1/savepoints/dispose";
+    /// `GET`: the TaskManagers registered with this JobManager.
+    pub const TASK_MANAGERS: &str = "/v1/taskmanagers";
     /// `GET`: Prometheus metrics (text format), outside the versioned prefix by convention.
     pub const METRICS: &str = "/metrics";
 }
@@ -355,7 +357,7 @@ pub struct ClusterConfig {
     pub execution: String,
     /// REST port.
     pub rest_port: u16,
-    /// RPC port (reserved for TaskManagers; not listened on yet).
+    /// RPC port: the gRPC control plane TaskManagers register with.
     pub rpc_port: u16,
     /// Registered job name.
     pub job_name: String,
@@ -373,6 +375,63 @@ pub struct ClusterConfig {
     pub savepoint_dir: Option<String>,
     /// The savepoint or checkpoint the job started from, without credentials.
     pub restore_path: Option<String>,
+}
+
+/// Whether a registered TaskManager is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskManagerState {
+    /// Registered and heartbeating within the timeout.
+    Registered,
+    /// No heartbeat within the timeout: its slots no longer count. It becomes `REGISTERED`
+    /// again when it registers anew.
+    Lost,
+}
+
+impl TaskManagerState {
+    /// The name as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "REGISTERED",
+            Self::Lost => "LOST",
+        }
+    }
+}
+
+/// One TaskManager in `GET /v1/taskmanagers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskManagerInfo {
+    /// The TaskManager's ID (its Pod name under the operator).
+    pub id: String,
+    /// Where other TaskManagers reach it for data exchange (`host:port`).
+    pub data_address: String,
+    /// Its `fjord` binary version.
+    pub version: String,
+    /// `REGISTERED` or `LOST`.
+    pub state: TaskManagerState,
+    /// Task slots it has.
+    pub slots: u32,
+    /// Slots it offered and the JobManager accepted.
+    pub slots_offered: u32,
+    /// When it (last) registered, ms since the epoch.
+    pub registered_at_ms: i64,
+    /// Its last heartbeat (or registration), ms since the epoch.
+    pub last_heartbeat_ms: i64,
+}
+
+/// `GET /v1/taskmanagers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskManagerList {
+    /// Every TaskManager that registered since the JobManager started, by ID.
+    pub task_managers: Vec<TaskManagerInfo>,
+    /// Slots offered by `REGISTERED` TaskManagers.
+    pub slots_available: u32,
+    /// Where the job's subtasks run: `"jobmanager"` in this version — every subtask runs
+    /// inside the JobManager process; TaskManagers register and offer slots, but no tasks
+    /// are deployed to them yet.
+    pub subtasks_run_in: String,
+    /// The heartbeat timeout after which a TaskManager is marked `LOST`, in ms.
+    pub heartbeat_timeout_ms: u64,
 }
 
 /// Checks a caller-chosen trigger ID: 1 to 128 characters of `[A-Za-z0-9._-]`.

@@ -18,7 +18,7 @@ pub mod api;
 use api::{
     CancelResponse, CheckpointHistory, ClusterConfig, DisposeSavepointRequest, ErrorBody,
     HealthResponse, JobDetails, JobList, LatestCheckpoint, RescaleRequest, SavepointAccepted,
-    SavepointRequest, SavepointStatus,
+    SavepointRequest, SavepointStatus, TaskManagerList,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -254,6 +254,15 @@ impl Client {
     /// Transport and decoding errors.
     pub async fn config(&self) -> Result<ClusterConfig, ClientError> {
         self.get(api::paths::CONFIG).await
+    }
+
+    /// `GET /v1/taskmanagers`: the TaskManagers registered with the JobManager, their slots
+    /// and whether they are alive.
+    ///
+    /// # Errors
+    /// Transport and decoding errors.
+    pub async fn task_managers(&self) -> Result<TaskManagerList, ClientError> {
+        self.get(api::paths::TASK_MANAGERS).await
     }
 
     /// `GET /v1/jobs`: the jobs (at most one in application mode).

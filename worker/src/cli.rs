@@ -54,6 +54,10 @@ pub enum Command {
     /// subtask in this process), and serve the REST API under /v1 and /metrics. SIGTERM or
     /// SIGINT stops it cleanly. See docs/configuration.md.
     Jobmanager(crate::jobmanager::config::JobManagerArgs),
+    /// Run a TaskManager: register with the JobManager (jobmanager.rpc.address), offer its
+    /// slots and send heartbeats until SIGTERM. It runs no tasks yet: the JobManager runs every
+    /// subtask in its own process. See docs/configuration.md.
+    Taskmanager(crate::taskmanager::config::TaskManagerArgs),
 }
 
 fn init_logging() {
@@ -110,6 +114,7 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
             }
             exit::code_for(&result)
         }
+        Command::Taskmanager(args) => run_task_manager(args),
         Command::Jobmanager(args) => {
             let result = crate::jobmanager::config::JobManagerConfig::resolve(args)
                 .and_then(|config| crate::jobmanager::run(&registry, config));
@@ -122,6 +127,15 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
             }
         }
     }
+}
+
+fn run_task_manager(args: crate::taskmanager::config::TaskManagerArgs) -> ExitCode {
+    let result = crate::taskmanager::config::TaskManagerConfig::resolve(args)
+        .and_then(crate::taskmanager::run);
+    if let Err(e) = &result {
+        eprintln!("error: {e}");
+    }
+    exit::code_for(&result)
 }
 
 fn run_command(
@@ -183,7 +197,7 @@ fn run_command(
 }
 
 /// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

@@ -8,10 +8,18 @@ pub const SUCCESS: u8 = 0;
 pub const JOB_FAILED: u8 = 1;
 /// Bad usage: unknown job, bad arguments, invalid manifest.
 pub const USAGE: u8 = 2;
-/// `fjord jobmanager` could not serve its REST API (port in use, bad address).
+/// `fjord jobmanager` could not serve its REST or RPC port, or `fjord taskmanager` its data
+/// port (port in use, bad address).
 pub const SERVE_FAILED: u8 = 3;
+/// Not enough task slots: the JobManager's `jobmanager.wait-for-slots` passed before
+/// TaskManagers offered the job's slots, or a TaskManager could not register within
+/// `taskmanager.registration.timeout-ms`.
+pub const NO_SLOTS: u8 = 4;
+/// The JobManager refused the TaskManager (incompatible version: run the same image).
+pub const REFUSED: u8 = 5;
 /// The job was cancelled by SIGINT (Ctrl-C) or SIGTERM and stopped cleanly (for
-/// `fjord jobmanager` also: the job was cancelled through the REST API).
+/// `fjord jobmanager` also: the job was cancelled through the REST API). `fjord taskmanager`
+/// exits with [`SUCCESS`] on SIGTERM or SIGINT: it runs no job to cancel.
 pub const CANCELLED: u8 = 130;
 
 /// The exit code for an outcome.
@@ -34,5 +42,9 @@ pub fn code_for(result: &Result<(), crate::WorkerError>) -> ExitCode {
             | WorkerError::Config(_),
         ) => USAGE,
         Err(WorkerError::Serve { .. }) => SERVE_FAILED,
+        Err(WorkerError::NotEnoughSlots { .. } | WorkerError::RegistrationTimeout { .. }) => {
+            NO_SLOTS
+        }
+        Err(WorkerError::Refused(_)) => REFUSED,
     })
 }

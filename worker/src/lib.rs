@@ -18,15 +18,19 @@
 //!
 //! Modules: [`cli`] parses the command line, [`local`] runs a job on the embedded
 //! mini-cluster, [`manifest`] turns a StreamJob manifest into the same local run,
-//! [`jobmanager`] is the JobManager role (REST API, metrics) and [`exit`] defines the
-//! documented exit codes. `cli` depends on the others; they do not
-//! depend on each other except through [`local`] (`jobmanager` builds its job with it).
+//! [`jobmanager`] is the JobManager role (REST API, metrics, the gRPC control plane and the
+//! TaskManager registry), [`taskmanager`] the TaskManager role (registers, offers slots,
+//! heartbeats; runs no tasks yet) and [`exit`] defines the documented exit codes. `cli`
+//! depends on the others; they do not depend on each other except through [`local`]
+//! (`jobmanager` builds its job with it) and the config-file reader `taskmanager` shares with
+//! `jobmanager`.
 
 pub mod cli;
 pub mod exit;
 pub mod jobmanager;
 pub mod local;
 pub mod manifest;
+pub mod taskmanager;
 
 pub use cli::main_with;
 
@@ -50,9 +54,9 @@ pub enum WorkerError {
     /// A configuration key, flag or environment variable has a bad value.
     #[error("{0}")]
     Config(String),
-    /// The REST server could not listen.
+    /// A server (JobManager REST or RPC, TaskManager data port) could not listen.
     #[error(
-        "cannot serve the REST API on {address}: {source}; choose another port with --rest-port or jobmanager.rest.port"
+        "cannot listen on {address}: {source}; choose another address or port (--rest-port / jobmanager.rest.port, --rpc-port / jobmanager.rpc.port, --data-port / taskmanager.data.port)"
     )]
     Serve {
         /// The address.
@@ -60,6 +64,37 @@ pub enum WorkerError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Registered TaskManagers did not offer the job's slots within `jobmanager.wait-for-slots`.
+    #[error(
+        "the job needs {required} task slots, but registered TaskManagers offer {available} after \
+         waiting {waited_ms} ms (jobmanager.wait-for-slots); start more TaskManagers, give them \
+         more slots (taskmanager.slots), lower the job's parallelism, or wait longer"
+    )]
+    NotEnoughSlots {
+        /// Slots the job needs (`JobPlan::required_slots`).
+        required: u32,
+        /// Slots offered when the wait ended.
+        available: u32,
+        /// How long the JobManager waited.
+        waited_ms: u64,
+    },
+    /// The TaskManager could not register with the JobManager in time.
+    #[error(
+        "could not register with the JobManager at {address} within {timeout_ms} ms (last \
+         error: {last_error}); check jobmanager.rpc.address and that the JobManager runs, or \
+         raise taskmanager.registration.timeout-ms"
+    )]
+    RegistrationTimeout {
+        /// The JobManager's RPC address.
+        address: String,
+        /// The registration timeout.
+        timeout_ms: u64,
+        /// Why the last attempt failed.
+        last_error: String,
+    },
+    /// The JobManager refused the TaskManager (an incompatible version).
+    #[error("the JobManager refused this TaskManager: {0}")]
+    Refused(String),
     /// The manifest asks for a suspended job, so there is nothing to run.
     #[error(
         "the manifest sets spec.job.state: suspended; set it to running to run the job locally"

@@ -22,6 +22,9 @@ fn start_jobmanager(args: &[&str]) -> (Child, String, BufReader<ChildStderr>) {
             "127.0.0.1",
             "--rest-port",
             "0",
+            // The gRPC port TaskManagers register with: any free one, so tests run in parallel.
+            "--rpc-port",
+            "0",
         ])
         .args(args)
         .stdout(Stdio::null())
@@ -155,7 +158,16 @@ fn configuration_errors_exit_2_with_the_key() {
     assert!(stderr.contains("jobmanager.rest.port"), "{stderr}");
 
     let out = fjord()
-        .args(["jobmanager", "--rest-port", "0", "no-such-job"])
+        .args([
+            "jobmanager",
+            "--rest-address",
+            "127.0.0.1",
+            "--rest-port",
+            "0",
+            "--rpc-port",
+            "0",
+            "no-such-job",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -4,7 +4,8 @@
 //! The config file is the flat YAML map the operator writes into the job's ConfigMap
 //! (`key: "value"` lines); values may also be plain YAML scalars, and `job.args` a YAML list or
 //! a JSON array in a string. `s3.*` keys configure the storage; keys this version does not use
-//! (TaskManager keys) are accepted and ignored.
+//! (TaskManager keys) are accepted and ignored. The `heartbeat.*` keys are shared with the
+//! TaskManagers, which read the same file.
 
 use crate::WorkerError;
 use crate::local::LocalRun;
@@ -12,10 +13,11 @@ use clap::Args;
 use fjord_client::api::ClusterConfig;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default REST port.
 pub const DEFAULT_REST_PORT: u16 = 8081;
-/// Default RPC port (reserved for TaskManagers).
+/// Default RPC port (the gRPC control plane TaskManagers register with).
 pub const DEFAULT_RPC_PORT: u16 = 6123;
 /// Default REST bind address.
 pub const DEFAULT_REST_ADDRESS: &str = "0.0.0.0";
@@ -33,10 +35,23 @@ pub struct JobManagerArgs {
     /// REST bind address [key jobmanager.rest.address, default 0.0.0.0].
     #[arg(long, env = "FJORD_REST_ADDRESS")]
     pub rest_address: Option<String>,
-    /// RPC port for TaskManagers; reserved, nothing listens on it yet [key jobmanager.rpc.port,
-    /// default: the port of jobmanager.rpc.address, else 6123].
+    /// gRPC port TaskManagers register with, bound on the REST address [key
+    /// jobmanager.rpc.port, default: the port of jobmanager.rpc.address, else 6123; 0 picks a
+    /// free port].
     #[arg(long, env = "FJORD_RPC_PORT")]
     pub rpc_port: Option<u16>,
+    /// How often TaskManagers send heartbeats, in ms [key heartbeat.interval-ms, default 1000].
+    #[arg(long, env = "FJORD_HEARTBEAT_INTERVAL_MS")]
+    pub heartbeat_interval_ms: Option<u64>,
+    /// A TaskManager without a heartbeat for this many ms is marked lost [key
+    /// heartbeat.timeout-ms, default 10000].
+    #[arg(long, env = "FJORD_HEARTBEAT_TIMEOUT_MS")]
+    pub heartbeat_timeout_ms: Option<u64>,
+    /// Before starting the job, wait up to this long (e.g. 60s) until registered TaskManagers
+    /// offer the slots the job needs; fail if they do not [key jobmanager.wait-for-slots,
+    /// default 0 = do not wait].
+    #[arg(long, env = "FJORD_WAIT_FOR_SLOTS", value_parser = crate::cli::parse_duration)]
+    pub wait_for_slots: Option<Duration>,
     /// Default parallelism [key job.parallelism, default: number of cores].
     #[arg(short = 'p', long, env = "FJORD_PARALLELISM")]
     pub parallelism: Option<usize>,
@@ -79,8 +94,12 @@ pub struct JobManagerConfig {
     pub rest_address: String,
     /// REST port (0 = any free port).
     pub rest_port: u16,
-    /// RPC port (reserved).
+    /// RPC port (gRPC control plane; 0 = any free port).
     pub rpc_port: u16,
+    /// Heartbeat interval and timeout handed to TaskManagers.
+    pub heartbeat: fjord_proto::HeartbeatSettings,
+    /// How long to wait for enough slots before starting the job (zero: do not wait).
+    pub wait_for_slots: Duration,
     /// The job to run, with its arguments and parallelism.
     pub job: LocalRun,
     /// Checkpoint storage URL (`None`: the engine's default, `memory://fjord-checkpoints`).
@@ -110,7 +129,7 @@ fn bad(key: &str, value: &str, expected: &str) -> WorkerError {
 }
 
 /// The config file as a flat map of string values.
-fn read_file(path: &Path) -> Result<BTreeMap<String, String>, WorkerError> {
+pub(crate) fn read_file(path: &Path) -> Result<BTreeMap<String, String>, WorkerError> {
     let text = std::fs::read_to_string(path).map_err(|source| WorkerError::Read {
         path: path.display().to_string(),
         source,
@@ -161,7 +180,7 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, WorkerError> {
     Ok(out)
 }
 
-fn parse<T: std::str::FromStr>(
+pub(crate) fn parse<T: std::str::FromStr>(
     file: &BTreeMap<String, String>,
     key: &str,
     expected: &str,
@@ -257,6 +276,22 @@ impl JobManagerConfig {
                 .unwrap_or(parse(&file, "jobmanager.rpc.port", "a port number")?)
                 .or(rpc_from_address)
                 .unwrap_or(DEFAULT_RPC_PORT),
+            heartbeat: heartbeat_settings(
+                &file,
+                args.heartbeat_interval_ms,
+                args.heartbeat_timeout_ms,
+            )?,
+            wait_for_slots: match args.wait_for_slots {
+                Some(d) => d,
+                None => file
+                    .get("jobmanager.wait-for-slots")
+                    .map(|v| {
+                        crate::cli::parse_duration(v)
+                            .map_err(|_| bad("jobmanager.wait-for-slots", v, "a duration like 60s"))
+                    })
+                    .transpose()?
+                    .unwrap_or(Duration::ZERO),
+            },
             job: LocalRun {
                 job: job_name,
                 args: job_args,
@@ -309,6 +344,51 @@ impl JobManagerConfig {
             restore_path: self.restore_path.as_deref().map(redact_url),
         }
     }
+}
+
+/// Default heartbeat interval in ms.
+pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 1_000;
+/// Default heartbeat timeout in ms.
+pub const DEFAULT_HEARTBEAT_TIMEOUT_MS: u64 = 10_000;
+
+/// The `heartbeat.*` keys (shared by JobManager and TaskManager): flags over the file over
+/// the defaults.
+///
+/// # Errors
+/// [`WorkerError::Config`] for a malformed value, a zero interval, or a timeout not longer
+/// than the interval.
+pub fn heartbeat_settings(
+    file: &BTreeMap<String, String>,
+    interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+) -> Result<fjord_proto::HeartbeatSettings, WorkerError> {
+    let interval_ms = interval_ms
+        .map(Some)
+        .unwrap_or(parse(
+            file,
+            "heartbeat.interval-ms",
+            "a number of milliseconds",
+        )?)
+        .unwrap_or(DEFAULT_HEARTBEAT_INTERVAL_MS);
+    let timeout_ms = timeout_ms
+        .map(Some)
+        .unwrap_or(parse(
+            file,
+            "heartbeat.timeout-ms",
+            "a number of milliseconds",
+        )?)
+        .unwrap_or(DEFAULT_HEARTBEAT_TIMEOUT_MS);
+    if interval_ms == 0 || timeout_ms <= interval_ms {
+        return Err(WorkerError::Config(format!(
+            "heartbeat.interval-ms = {interval_ms} and heartbeat.timeout-ms = {timeout_ms}: the \
+             interval must be at least 1 and the timeout longer than the interval (Flink uses \
+             10000 and 50000)"
+        )));
+    }
+    Ok(fjord_proto::HeartbeatSettings {
+        interval_ms,
+        timeout_ms,
+    })
 }
 
 /// Replaces the user-info part of a URL (`s3://key:secret@host/...`) with `***`.

@@ -128,6 +128,19 @@ impl JobManager {
         registry: &JobRegistry,
         config: &JobManagerConfig,
     ) -> Result<Arc<Self>, WorkerError> {
+        Self::start_when(registry, config, |_| Ok(()))
+    }
+
+    /// [`start`](Self::start), but calls `ready` with the built job's plan before executing
+    /// it; an error from `ready` (not enough slots) is returned and nothing runs.
+    ///
+    /// # Errors
+    /// Those of [`start`](Self::start), and `ready`'s.
+    pub fn start_when(
+        registry: &JobRegistry,
+        config: &JobManagerConfig,
+        ready: impl FnOnce(&JobPlan) -> Result<(), WorkerError>,
+    ) -> Result<Arc<Self>, WorkerError> {
         let run = &config.job;
         let env = StreamExecutionEnvironment::new();
         if let Some(p) = run.parallelism {
@@ -157,6 +170,7 @@ impl JobManager {
         let args = JobArgs::parse(run.args.iter().cloned())?;
         registry.build(&run.job, &env, &args)?;
         let plan = env.get_execution_plan()?;
+        ready(&plan)?;
         let effective = env.config();
         let (state_tx, _) = watch::channel(JobState::Created);
         let client = env.execute_async(&run.job)?;

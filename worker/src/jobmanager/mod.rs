@@ -3,8 +3,11 @@
 //! It builds the named job from the binary's registry with its arguments and checkpoint
 //! settings (optionally restoring a savepoint), runs it, and serves the REST API and `/metrics`.
 //! For now **every subtask runs inside the JobManager process**, on the embedded mini-cluster
-//! with its checkpoint coordinator; TaskManager processes and the network exchange between
-//! them come later (issue 5).
+//! with its checkpoint coordinator. TaskManagers (`fjord taskmanager`) register over gRPC on
+//! the RPC port, offer their slots and send heartbeats ([`rpc`], [`registry`]); the JobManager
+//! can wait for enough slots before it starts (`jobmanager.wait-for-slots`) and reports them
+//! under `GET /v1/taskmanagers`, but deploys no subtasks to them yet — task deployment and the
+//! network exchange between TaskManagers come later (issue 5).
 //!
 //! After the job ends the JobManager keeps serving its final state (so the operator can read
 //! it) until SIGTERM or SIGINT, unless `jobmanager.exit-on-finish` is set. SIGTERM or SIGINT
@@ -13,12 +16,16 @@
 //!
 //! Modules: [`config`] merges flags, environment and config file; [`job`] is the job's
 //! lifecycle and what the API reports about it; [`rest`] is the HTTP API; [`metrics`] the
-//! Prometheus exposition. `rest` and `metrics` read `job`; nothing depends on `rest`.
+//! Prometheus exposition; [`registry`] the TaskManagers and their slots; [`rpc`] the gRPC
+//! control plane over the registry. `rest` and `metrics` read `job` and `registry`; nothing
+//! depends on `rest`.
 
 pub mod config;
 pub mod job;
 pub mod metrics;
+pub mod registry;
 pub mod rest;
+pub mod rpc;
 
 use crate::{WorkerError, exit};
 use config::JobManagerConfig;
@@ -26,6 +33,7 @@ use fjord::JobRegistry;
 use fjord::storage::StorageOptions;
 use fjord_client::api::{ClusterConfig, JobState};
 use job::JobManager;
+use registry::TaskManagerRegistry;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -35,6 +43,7 @@ pub struct JobManagerState {
     config: ClusterConfig,
     storage_options: StorageOptions,
     job: OnceLock<Arc<JobManager>>,
+    task_managers: Arc<TaskManagerRegistry>,
 }
 
 impl JobManagerState {
@@ -44,7 +53,20 @@ impl JobManagerState {
             config: config.to_api(rest_port),
             storage_options: StorageOptions::from_pairs(config.storage_options.clone()),
             job: OnceLock::new(),
+            // The fencing epoch: the start time, so a restarted JobManager's is higher.
+            task_managers: Arc::new(TaskManagerRegistry::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(1),
+                config.heartbeat,
+            )),
         })
+    }
+
+    /// The TaskManagers registered over the RPC port.
+    pub fn task_managers(&self) -> &Arc<TaskManagerRegistry> {
+        &self.task_managers
     }
 
     /// Storage settings for disposing of savepoints.
@@ -128,7 +150,8 @@ enum Ended {
     Signal,
 }
 
-async fn signal() {
+/// Waits for SIGTERM or SIGINT (also used by the TaskManager role).
+pub(crate) async fn signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -163,8 +186,9 @@ pub fn exit_code_for(state: JobState) -> u8 {
 /// returns the exit code (see [`crate::exit`]).
 ///
 /// # Errors
-/// Configuration and job-building errors (exit code 2) and a REST port that cannot be bound
-/// (exit code 3); nothing runs then.
+/// Configuration and job-building errors (exit code 2), a REST or RPC port that cannot be
+/// bound (exit code 3), and too few slots within `jobmanager.wait-for-slots` (exit code 4);
+/// nothing runs then.
 pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, WorkerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -183,10 +207,49 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         "JobManager REST API listening on http://{} (all subtasks run in this process)",
         server.addr
     );
-    let job = match JobManager::start(registry, &config) {
-        Ok(job) => job,
+    let rpc = match runtime.block_on(rpc::RpcServer::start(
+        &config.rest_address,
+        config.rpc_port,
+        state.task_managers().clone(),
+    )) {
+        Ok(rpc) => rpc,
         Err(e) => {
             runtime.block_on(server.stop());
+            return Err(e);
+        }
+    };
+    eprintln!(
+        "JobManager RPC (TaskManager registration) listening on {}",
+        rpc.addr
+    );
+    let wait_for_slots = |plan: &fjord::JobPlan| {
+        if config.wait_for_slots.is_zero() {
+            return Ok(());
+        }
+        let required = plan.required_slots() as u32;
+        eprintln!(
+            "Waiting up to {:?} for TaskManagers to offer {required} slots...",
+            config.wait_for_slots
+        );
+        runtime
+            .block_on(
+                state
+                    .task_managers()
+                    .wait_for_slots(required, config.wait_for_slots),
+            )
+            .map_err(|e| WorkerError::NotEnoughSlots {
+                required: e.required,
+                available: e.available,
+                waited_ms: e.waited.as_millis() as u64,
+            })
+    };
+    let job = match JobManager::start_when(registry, &config, wait_for_slots) {
+        Ok(job) => job,
+        Err(e) => {
+            runtime.block_on(async {
+                rpc.stop().await;
+                server.stop().await;
+            });
             return Err(e);
         }
     };
@@ -226,7 +289,10 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
             }
         }
     };
-    runtime.block_on(server.stop());
+    runtime.block_on(async {
+        rpc.stop().await;
+        server.stop().await;
+    });
     match job.state() {
         JobState::Failed => eprintln!(
             "Job '{}' failed: {}",

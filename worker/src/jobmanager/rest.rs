@@ -18,7 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use fjord_client::api::{
     CancelResponse, DisposeSavepointRequest, ErrorBody, HealthResponse, JobList, LatestCheckpoint,
-    RescaleRequest, SavepointAccepted, SavepointRequest, codes, paths, validate_trigger_id,
+    RescaleRequest, SavepointAccepted, SavepointRequest, TaskManagerList, codes, paths,
+    validate_trigger_id,
 };
 use std::sync::Arc;
 
@@ -297,10 +298,14 @@ async fn dispose_savepoint(
     Ok(Json(serde_json::json!({ "deleted_files": deleted })).into_response())
 }
 
+async fn task_managers(State(state): State<Shared>) -> Json<TaskManagerList> {
+    Json(state.task_managers().list())
+}
+
 async fn prometheus(State(state): State<Shared>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::render(state.job().as_deref()),
+        metrics::render(state.job().as_deref()) + &state.task_managers().render_metrics(),
     )
         .into_response()
 }
@@ -353,6 +358,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Shared>)> {
             paths::DISPOSE_SAVEPOINT,
             post(dispose_savepoint),
         ),
+        (Method::GET, paths::TASK_MANAGERS, get(task_managers)),
         (Method::GET, paths::METRICS, get(prometheus)),
     ]
 }

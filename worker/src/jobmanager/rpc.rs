@@ -1,0 +1,253 @@
+//! The JobManager's gRPC control plane (`fjord.v1.JobManagerService`) on its RPC port:
+//! TaskManager registration (refusing incompatible versions with the message of
+//! [`fjord_proto::ProtoError`]), heartbeats and slot offers, all recorded in the
+//! [`TaskManagerRegistry`]. Task state updates and checkpoint acknowledgements answer
+//! `UNIMPLEMENTED`: no tasks are deployed to TaskManagers in this version.
+
+use super::registry::TaskManagerRegistry;
+use crate::WorkerError;
+use fjord_proto::v1::job_manager_service_server::{JobManagerService, JobManagerServiceServer};
+use fjord_proto::v1::*;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The service over a registry.
+#[derive(Debug, Clone)]
+pub struct ControlPlane {
+    registry: Arc<TaskManagerRegistry>,
+}
+
+impl ControlPlane {
+    /// Serves `registry`.
+    pub fn new(registry: Arc<TaskManagerRegistry>) -> Self {
+        ControlPlane { registry }
+    }
+}
+
+fn no_tasks_yet(what: &str) -> Status {
+    Status::unimplemented(format!(
+        "{what}: this JobManager deploys no tasks to TaskManagers yet (every subtask runs \
+         inside the JobManager)"
+    ))
+}
+
+#[tonic::async_trait]
+impl JobManagerService for ControlPlane {
+    async fn register_task_manager(
+        &self,
+        request: Request<RegisterTaskManagerRequest>,
+    ) -> Result<Response<RegisterTaskManagerResponse>, Status> {
+        let request = request.into_inner();
+        if request.task_manager_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "task_manager_id is empty; give the TaskManager an ID (--id or FJORD_POD_NAME)",
+            ));
+        }
+        Ok(Response::new(self.registry.register(&request)))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        let r = request.into_inner();
+        let known = self
+            .registry
+            .heartbeat_from(&r.task_manager_id, r.job_manager_epoch);
+        Ok(Response::new(HeartbeatResponse { known }))
+    }
+
+    async fn offer_slots(
+        &self,
+        request: Request<OfferSlotsRequest>,
+    ) -> Result<Response<OfferSlotsResponse>, Status> {
+        let r = request.into_inner();
+        match self.registry.offer_slots(
+            &r.task_manager_id,
+            r.job_manager_epoch,
+            r.slots.iter().map(|s| s.slot_index),
+        ) {
+            Some(accepted_slots) => Ok(Response::new(OfferSlotsResponse { accepted_slots })),
+            None => Err(Status::failed_precondition(format!(
+                "TaskManager '{}' is not registered with this JobManager (epoch {}); register again",
+                r.task_manager_id,
+                self.registry.epoch()
+            ))),
+        }
+    }
+
+    async fn update_task_state(
+        &self,
+        _: Request<UpdateTaskStateRequest>,
+    ) -> Result<Response<UpdateTaskStateResponse>, Status> {
+        Err(no_tasks_yet("UpdateTaskState"))
+    }
+
+    async fn acknowledge_checkpoint(
+        &self,
+        _: Request<AcknowledgeCheckpointRequest>,
+    ) -> Result<Response<AcknowledgeCheckpointResponse>, Status> {
+        Err(no_tasks_yet("AcknowledgeCheckpoint"))
+    }
+
+    async fn decline_checkpoint(
+        &self,
+        _: Request<DeclineCheckpointRequest>,
+    ) -> Result<Response<DeclineCheckpointResponse>, Status> {
+        Err(no_tasks_yet("DeclineCheckpoint"))
+    }
+}
+
+/// The running gRPC server and the registry's liveness sweeper.
+#[derive(Debug)]
+pub struct RpcServer {
+    /// Where it listens (with the real port when port 0 was asked for).
+    pub addr: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+impl RpcServer {
+    /// Binds `address:port` and serves the control plane over `registry` in the background.
+    ///
+    /// # Errors
+    /// [`WorkerError::Serve`] when the address cannot be resolved or bound.
+    pub async fn start(
+        address: &str,
+        port: u16,
+        registry: Arc<TaskManagerRegistry>,
+    ) -> Result<RpcServer, WorkerError> {
+        let serve_error = |source| WorkerError::Serve {
+            address: format!("{address}:{port} (RPC)"),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind((address, port))
+            .await
+            .map_err(serve_error)?;
+        let addr = listener.local_addr().map_err(serve_error)?;
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let service = JobManagerServiceServer::new(ControlPlane::new(registry.clone()));
+        let task = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stop.await;
+                }),
+        );
+        let sweeper = tokio::spawn(registry.run_sweeper());
+        Ok(RpcServer {
+            addr,
+            shutdown,
+            task,
+            sweeper,
+        })
+    }
+
+    /// Stops serving and returns.
+    pub async fn stop(self) {
+        self.sweeper.abort();
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fjord_proto::HeartbeatSettings;
+    use fjord_proto::v1::job_manager_service_client::JobManagerServiceClient;
+
+    #[tokio::test]
+    async fn registration_offers_and_heartbeats_over_grpc_and_an_old_version_is_refused() {
+        let registry = Arc::new(TaskManagerRegistry::new(
+            5,
+            HeartbeatSettings {
+                interval_ms: 100,
+                timeout_ms: 60_000,
+            },
+        ));
+        let server = RpcServer::start("127.0.0.1", 0, registry.clone())
+            .await
+            .unwrap();
+        let mut client = JobManagerServiceClient::connect(format!("http://{}", server.addr))
+            .await
+            .unwrap();
+        let mut request = RegisterTaskManagerRequest {
+            task_manager_id: "tm-new".into(),
+            protocol_version: Some(fjord_proto::PROTOCOL_VERSION),
+            binary_version: "0.1.0".into(),
+            data_address: "127.0.0.1:1".into(),
+            slots: 2,
+            ..Default::default()
+        };
+        let ok = client
+            .register_task_manager(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(ok.accepted && ok.job_manager_epoch == 5, "{ok:?}");
+        let offered = client
+            .offer_slots(OfferSlotsRequest {
+                task_manager_id: "tm-new".into(),
+                job_manager_epoch: 5,
+                slots: (0..2)
+                    .map(|slot_index| SlotOffer {
+                        slot_index,
+                        memory_bytes: 0,
+                    })
+                    .collect(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(offered.accepted_slots, vec![0, 1]);
+        let beat = |id: &str| HeartbeatRequest {
+            task_manager_id: id.into(),
+            job_manager_epoch: 5,
+            tasks: vec![],
+        };
+        assert!(
+            client
+                .heartbeat(beat("tm-new"))
+                .await
+                .unwrap()
+                .into_inner()
+                .known
+        );
+        assert!(
+            !client
+                .heartbeat(beat("nobody"))
+                .await
+                .unwrap()
+                .into_inner()
+                .known
+        );
+
+        request.task_manager_id = "tm-old".into();
+        request.binary_version = "7.0.0".into();
+        request.protocol_version = Some(ProtocolVersion {
+            major: fjord_proto::PROTOCOL_VERSION.major + 1,
+            minor: 0,
+        });
+        let refused = client
+            .register_task_manager(request)
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!refused.accepted);
+        assert!(
+            refused
+                .refusal
+                .contains("refusing TaskManager 'tm-old' (fjord 7.0.0)"),
+            "{}",
+            refused.refusal
+        );
+        let list = registry.list();
+        assert_eq!(list.task_managers.len(), 1);
+        assert_eq!(list.slots_available, 2);
+        server.stop().await;
+    }
+}
