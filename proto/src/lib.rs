@@ -8,8 +8,9 @@
 //! compatible with this JobManager's, and [`ProtoError`] says why not; [`registration`] turns
 //! that into the answer to a `RegisterTaskManager` call.
 //!
-//! The runtime that serves these services (the TaskManager role and the JobManager's
-//! scheduler) is not built yet; this crate is the contract it will implement.
+//! `fjord-worker` serves `JobManagerService` for registration, heartbeats and slot offers (its
+//! `jobmanager::rpc`) and its `taskmanager` role is the client; task deployment, task state
+//! updates, checkpoint RPCs and `TaskManagerService` are not implemented yet.
 
 pub mod registration;
 pub mod version;
