@@ -10,22 +10,25 @@ fn fjord() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fjord"))
 }
 
+/// `fjord jobmanager` on free loopback ports (REST, and the gRPC port TaskManagers register
+/// with), so tests run in parallel.
+const LOOPBACK_JOBMANAGER: [&str; 7] = [
+    "jobmanager",
+    "--rest-address",
+    "127.0.0.1",
+    "--rest-port",
+    "0",
+    "--rpc-port",
+    "0",
+];
+
 /// Starts `fjord jobmanager` on a free loopback port; returns the process, its REST root and
 /// its remaining stderr.
 // The child is returned to the caller, which waits on it; clippy cannot see through that.
 #[allow(clippy::zombie_processes)]
 fn start_jobmanager(args: &[&str]) -> (Child, String, BufReader<ChildStderr>) {
     let mut child = fjord()
-        .args([
-            "jobmanager",
-            "--rest-address",
-            "127.0.0.1",
-            "--rest-port",
-            "0",
-            // The gRPC port TaskManagers register with: any free one, so tests run in parallel.
-            "--rpc-port",
-            "0",
-        ])
+        .args(LOOPBACK_JOBMANAGER)
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -158,16 +161,8 @@ fn configuration_errors_exit_2_with_the_key() {
     assert!(stderr.contains("jobmanager.rest.port"), "{stderr}");
 
     let out = fjord()
-        .args([
-            "jobmanager",
-            "--rest-address",
-            "127.0.0.1",
-            "--rest-port",
-            "0",
-            "--rpc-port",
-            "0",
-            "no-such-job",
-        ])
+        .args(LOOPBACK_JOBMANAGER)
+        .arg("no-such-job")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -150,6 +150,16 @@ enum Ended {
     Signal,
 }
 
+/// The two-thread tokio runtime a role (JobManager, TaskManager) serves on.
+pub(crate) fn runtime(thread_name: &str) -> Result<tokio::runtime::Runtime, WorkerError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(thread_name)
+        .enable_all()
+        .build()
+        .map_err(|e| fjord::FjordError::io("cannot start the tokio runtime", e))?)
+}
+
 /// Waits for SIGTERM or SIGINT (also used by the TaskManager role).
 pub(crate) async fn signal() {
     #[cfg(unix)]
@@ -190,12 +200,7 @@ pub fn exit_code_for(state: JobState) -> u8 {
 /// bound (exit code 3), and too few slots within `jobmanager.wait-for-slots` (exit code 4);
 /// nothing runs then.
 pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, WorkerError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("fjord-jm")
-        .enable_all()
-        .build()
-        .map_err(|e| fjord::FjordError::io("cannot start the JobManager runtime", e))?;
+    let runtime = runtime("fjord-jm")?;
     let state = JobManagerState::new(&config, config.rest_port);
     // Serve first, so health checks answer and a busy port fails fast.
     let server = runtime.block_on(Server::start(

@@ -176,13 +176,7 @@ impl TaskManager {
 /// JobManager refuses this TaskManager, [`WorkerError::RegistrationTimeout`] when no JobManager
 /// accepts it in time, [`WorkerError::Config`] for a malformed JobManager address.
 pub fn run(config: TaskManagerConfig) -> Result<(), WorkerError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("fjord-tm")
-        .enable_all()
-        .build()
-        .map_err(|e| fjord::FjordError::io("cannot start the TaskManager runtime", e))?;
-    runtime.block_on(async {
+    crate::jobmanager::runtime("fjord-tm")?.block_on(async {
         // Bind now (a busy port fails fast), listen once registered (readiness).
         let data = bind(&config.host, config.data_port).await?;
         let port = data
