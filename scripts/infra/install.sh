@@ -22,6 +22,14 @@ cache="$(fjord_cache)"
 build_root="$cache/build"
 mkdir -p "$cache/bin" "$build_root"
 
+# One install at a time per cache (two test runs starting together would build into the same
+# directories); the second waits and then finds everything cached.
+exec 9>"$cache/install.lock"
+if ! flock -n 9; then
+  echo "[install] another install.sh is running on $cache; waiting for it" >&2
+  flock 9
+fi
+
 log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 need_cmd() {
