@@ -5,7 +5,7 @@ mod event_support;
 
 use event_support::{r, timed, w};
 use fjord::windows::{
-    CountEvictor, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow,
+    CountEvictor, CountTrigger, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow,
     TumblingEventTimeWindows, WindowContext,
 };
 use fjord::{AggregateFunction, DataStream, OutputTag, ProcessContext, StreamExecutionEnvironment};
@@ -293,6 +293,49 @@ fn session_windows_merge_table() {
             .map(|x: (String, i64, i64, Vec<i64>)| (x.1, x.2, x.3))
             .collect();
         env.execute("sessions").unwrap();
+        assert_eq!(out.values(), expected, "case: {name}");
+    }
+}
+
+#[test]
+fn count_trigger_state_merges_with_session_windows() {
+    // Gap 10 ms, CountTrigger::of(3): the counts of merged sessions add up (Flink's
+    // `CountTrigger.onMerge` merges the partitioned count state), and a firing resets the
+    // count of the merged window only.
+    type Case = (&'static str, Vec<i64>, Vec<(i64, i64, Vec<i64>)>);
+    let cases: Vec<Case> = vec![
+        (
+            "a bridge merges two sessions of one element each: 1 + 1 + 1",
+            vec![1, 20, 10],
+            vec![(1, 30, vec![1, 10, 20])],
+        ),
+        (
+            "merged counts 2 + 1, then the bridging element makes 4",
+            vec![1, 3, 20, 10],
+            vec![(1, 30, vec![1, 3, 10, 20])],
+        ),
+        (
+            "sessions that never merge keep their own counts and never fire",
+            vec![1, 20, 2],
+            vec![],
+        ),
+        (
+            "a firing clears the count; later merges start from the cleared count",
+            vec![1, 2, 3, 5, 30, 32, 14, 25],
+            vec![(1, 13, vec![1, 2, 3]), (25, 42, vec![25, 30, 32])],
+        ),
+    ];
+    for (name, times, expected) in cases {
+        let env = env(1);
+        let input = times.iter().map(|&t| r("a", t, 0)).collect();
+        let out = timed(&env, input)
+            .key_by(|e: &Rec| e.0.clone())
+            .window(EventTimeSessionWindows::with_gap(ms(10)))
+            .trigger(CountTrigger::of(3))
+            .process(session_summary)
+            .map(|x: (String, i64, i64, Vec<i64>)| (x.1, x.2, x.3))
+            .collect();
+        env.execute("count-triggered sessions").unwrap();
         assert_eq!(out.values(), expected, "case: {name}");
     }
 }
