@@ -1,0 +1,268 @@
+//! Shared steps of the operator end-to-end scenarios (`tests/operator_*.rs`): a test cluster
+//! with the operator installed from its Helm chart, StreamJob manifests from
+//! `examples/streamjobs/` pointed at the cluster's MinIO, and bounded waits on the StreamJob's
+//! status and on the JobManager's REST API.
+//!
+//! The operator and worker run as Pod processes from images mapped to this workspace's
+//! binaries, which must be built first (the worker with S3 support, as its image is):
+//! `cargo build -p fjord-operator --bins && cargo build -p fjord-worker --features s3 --bins`.
+//! `FJORD_E2E_OPERATOR_BIN` / `FJORD_E2E_WORKER_BIN` name other binaries (a private copy is
+//! safer when other builds write into the same shared target directory).
+
+#![allow(dead_code)] // each scenario file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use fjord_e2e::{ClusterOptions, TestCluster, poll_until, target_binary};
+use serde_json::Value;
+
+/// The operator image the chart is installed with (mapped to the `fjord-operator` binary).
+pub const OPERATOR_IMAGE: &str = "fjord/fjord-operator:e2e";
+/// The worker image; the example manifests' `fjord/fjord:<tag>` maps to it by repository.
+pub const WORKER_IMAGE: &str = "fjord/fjord:e2e";
+/// Namespace and release of the operator.
+pub const OPERATOR_NS: &str = "fjord-system";
+/// The Helm release (and so the operator Deployment's name).
+pub const RELEASE: &str = "fjord-operator";
+
+/// How often waits poll.
+pub const POLL: Duration = Duration::from_millis(200);
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The binary an image maps to: `$<env>` if set (a private copy, safe from other builds into
+/// a shared target directory), else `name` in this test's target directory.
+fn binary(name: &str, env: &str, build: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Ok(PathBuf::from(path));
+    }
+    target_binary(name).with_context(|| {
+        format!(
+            "the {name} binary is not built in this target directory; build it first with \
+             `{build}` (or point {env} at one)"
+        )
+    })
+}
+
+/// A test cluster with the operator installed from `helm/fjord-operator` by `helm install`
+/// (CRD included) and running.
+pub struct OperatorCluster {
+    /// The cluster.
+    pub cluster: TestCluster,
+}
+
+impl OperatorCluster {
+    /// Start a cluster, `helm install` the chart with the operator image and wait (bounded) for
+    /// the operator Deployment to be rolled out.
+    pub fn start(name: &str) -> anyhow::Result<Self> {
+        let cluster = TestCluster::start(
+            ClusterOptions::new(name)
+                .nodes(2)
+                .node_agent(env!("CARGO_BIN_EXE_fjord-node-agent"))
+                .image(
+                    OPERATOR_IMAGE,
+                    binary(
+                        "fjord-operator",
+                        "FJORD_E2E_OPERATOR_BIN",
+                        "cargo build -p fjord-operator --bins",
+                    )?,
+                )
+                .image(
+                    WORKER_IMAGE,
+                    binary(
+                        "fjord",
+                        "FJORD_E2E_WORKER_BIN",
+                        "cargo build -p fjord-worker --features s3 --bins",
+                    )?,
+                ),
+        )?;
+        let (repository, tag) = OPERATOR_IMAGE.split_once(':').expect("image has a tag");
+        let chart = repo().join("helm/fjord-operator");
+        cluster.helm(&[
+            "install",
+            RELEASE,
+            chart.to_str().expect("utf-8 path"),
+            "--namespace",
+            OPERATOR_NS,
+            "--create-namespace",
+            "--set",
+            &format!("image.repository={repository}"),
+            "--set",
+            &format!("image.tag={tag}"),
+            "--set",
+            "logFormat=text",
+            "--set",
+            "logLevel=info,fjord_operator=debug",
+        ])?;
+        let this = Self { cluster };
+        this.kubectl(&[
+            "rollout",
+            "status",
+            &format!("deployment/{RELEASE}"),
+            "-n",
+            OPERATOR_NS,
+            "--timeout=120s",
+        ])
+        .with_context(|| format!("operator did not roll out; logs:\n{}", this.operator_logs()))?;
+        Ok(this)
+    }
+
+    /// kubectl with this cluster's kubeconfig.
+    pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
+        Ok(self.cluster.kubectl(args, None)?)
+    }
+
+    /// `kubectl apply -f -` of `yaml`.
+    pub fn apply(&self, yaml: &str) -> anyhow::Result<String> {
+        Ok(self.cluster.kubectl(&["apply", "-f", "-"], Some(yaml))?)
+    }
+
+    /// The operator's log (for failure messages).
+    pub fn operator_logs(&self) -> String {
+        self.kubectl(&[
+            "logs",
+            "-n",
+            OPERATOR_NS,
+            &format!("deployment/{RELEASE}"),
+            "--tail=80",
+        ])
+        .unwrap_or_else(|e| format!("(no operator logs: {e})"))
+    }
+
+    /// An example manifest from `examples/streamjobs/`, rewritten for this cluster only where
+    /// the environment differs: the credentials Secret gets this cluster's MinIO endpoint and
+    /// keys, and `s3://fjord/` storage URLs point at this cluster's bucket under `prefix`.
+    pub fn example(&self, file: &str, prefix: &str) -> anyhow::Result<String> {
+        let path = repo().join("examples/streamjobs").join(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let s3 = self.cluster.s3()?;
+        Ok(text
+            .replace("http://minio:9000", &s3.endpoint)
+            .replace(
+                "AWS_ACCESS_KEY_ID: fjord",
+                &format!("AWS_ACCESS_KEY_ID: {}", s3.access_key_id),
+            )
+            .replace(
+                "AWS_SECRET_ACCESS_KEY: fjord-secret",
+                &format!("AWS_SECRET_ACCESS_KEY: {}", s3.secret_access_key),
+            )
+            .replace("s3://fjord/", &format!("s3://{}/{prefix}/", s3.bucket)))
+    }
+
+    /// The StreamJob as JSON.
+    pub fn streamjob(&self, name: &str) -> anyhow::Result<Value> {
+        let text = self.kubectl(&["get", "streamjob", name, "-o", "json"])?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Wait (bounded) until the StreamJob's status satisfies `check`; returns the StreamJob.
+    /// On timeout the error carries the last status and the operator's log.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let result = poll_until(what, timeout, POLL, || async {
+            let sj = self.streamjob(name).ok()?;
+            check(&sj["status"]).then_some(sj)
+        })
+        .await;
+        match result {
+            Ok(sj) => Ok(sj),
+            Err(e) => {
+                let status = self
+                    .streamjob(name)
+                    .map(|sj| serde_json::to_string_pretty(&sj["status"]).unwrap_or_default())
+                    .unwrap_or_else(|e| e.to_string());
+                let jm_log = self
+                    .kubectl(&[
+                        "logs",
+                        &format!("deployment/{name}-jobmanager"),
+                        "--tail=20",
+                    ])
+                    .unwrap_or_else(|e| format!("(none: {e})"));
+                bail!(
+                    "{e}\nlast status: {status}\npods:\n{}\nJobManager log:\n{jm_log}\n\
+                     operator log:\n{}",
+                    self.kubectl(&["get", "pods", "-o", "wide"])
+                        .unwrap_or_default(),
+                    self.operator_logs()
+                )
+            }
+        }
+    }
+
+    /// Wait until the StreamJob is `Running` with job state `RUNNING`; returns it.
+    pub async fn wait_running(&self, name: &str, timeout: Duration) -> anyhow::Result<Value> {
+        self.wait_for(name, &format!("{name} Running/RUNNING"), timeout, |s| {
+            s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING"
+        })
+        .await
+    }
+
+    /// The Pod IP of the StreamJob's JobManager (the test process resolves no Service names).
+    pub fn jobmanager_ip(&self, name: &str) -> anyhow::Result<String> {
+        let ip = self.kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("fjord.dev/streamjob={name},app.kubernetes.io/component=jobmanager"),
+            "--field-selector=status.phase=Running",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ])?;
+        if ip.trim().is_empty() {
+            bail!("no running JobManager Pod for {name}");
+        }
+        Ok(ip.trim().to_string())
+    }
+
+    /// A REST client for the StreamJob's current JobManager.
+    pub fn jobmanager(&self, name: &str) -> anyhow::Result<fjord_client::Client> {
+        let ip = self.jobmanager_ip(name)?;
+        Ok(fjord_client::Client::new(&format!("http://{ip}:8081/v1"))?)
+    }
+
+    /// Names of the StreamJob's child objects of `kind` that exist.
+    pub fn children(&self, name: &str, kind: &str) -> anyhow::Result<Vec<String>> {
+        let out = self.kubectl(&[
+            "get",
+            kind,
+            "-l",
+            &format!("fjord.dev/streamjob={name}"),
+            "-o",
+            "name",
+        ])?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
+    /// Wait until the StreamJob has no pods left.
+    pub async fn wait_no_pods(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
+        poll_until(
+            &format!("{name}'s pods to be gone"),
+            timeout,
+            POLL,
+            || async {
+                self.children(name, "pods")
+                    .ok()
+                    .filter(|p| p.is_empty())
+                    .map(drop)
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Seconds since `start`, for the figures the scenarios print.
+pub fn secs(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
