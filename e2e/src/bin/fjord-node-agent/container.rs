@@ -1,6 +1,7 @@
 //! One container of a Pod: which binary stands in for it, its process, probe trackers and
 //! restart bookkeeping.
 
+use std::net::IpAddr;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -381,6 +382,53 @@ impl ContainerRun {
             message: None,
         };
     }
+}
+
+/// Run the due probes of a running container and apply their thresholds.
+pub async fn run_probes(c: &mut ContainerRun, ip: IpAddr, now: Instant) {
+    if !c.started {
+        if let Some(t) = c.startup.as_mut()
+            && t.due(now)
+        {
+            let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
+            match t.record(&outcome, now) {
+                Some(true) => c.started = true,
+                Some(false) => kill_for_probe(c, "startup", &outcome),
+                None => {}
+            }
+        }
+        return;
+    }
+    if let Some(t) = c.liveness.as_mut()
+        && t.due(now)
+    {
+        let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
+        if t.record(&outcome, now) == Some(false) {
+            kill_for_probe(c, "liveness", &outcome);
+            return;
+        }
+    }
+    match c.readiness.as_mut() {
+        None => c.ready = true,
+        Some(t) if t.due(now) => {
+            let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
+            if let Some(ready) = t.record(&outcome, now) {
+                if ready != c.ready {
+                    tracing::info!(container = %c.spec.name, ready, ?outcome, "readiness changed");
+                }
+                c.ready = ready;
+            }
+        }
+        Some(_) => {}
+    }
+}
+
+fn kill_for_probe(c: &mut ContainerRun, which: &str, outcome: &Outcome) {
+    tracing::info!(container = %c.spec.name, ?outcome, "{which} probe failed; restarting container");
+    c.signal(Signal::SIGTERM);
+    c.kill_at = Some(Instant::now() + Duration::from_secs(2));
+    c.liveness = None;
+    c.startup = None;
 }
 
 /// Now as a Kubernetes `Time`.

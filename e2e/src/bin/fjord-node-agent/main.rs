@@ -13,7 +13,7 @@
 //! - `volumes`: ConfigMap/Secret/projected/emptyDir/downwardAPI/hostPath volumes as directories.
 //! - `probe`: httpGet / tcpSocket / exec probes.
 //! - `resolver`: per-Pod `/etc/hosts` files that map Service names to ready Pod addresses.
-//! - `container`: one container's process and restart bookkeeping.
+//! - `container`: one container's process, probes and restart bookkeeping.
 //! - `status`: PodStatus from the containers' state.
 //! - `kubelet_api`: the `/containerLogs` endpoint behind `kubectl logs`.
 //! - `pod`: one Pod's lifecycle (prepare, run, probe, restart, terminate, finalize).

@@ -20,7 +20,6 @@ use crate::env::{PodFacts, pod_hostname};
 use crate::images::ImageMap;
 use crate::ipam::Ipam;
 use crate::launch::{Bind, LaunchSpec};
-use crate::probe::Outcome;
 use crate::resolver::{Owner, Resolver};
 use crate::status::{Conditions, Phase, Snapshot};
 
@@ -463,7 +462,7 @@ impl Runner {
             let (Some(ip), true) = (ip, c.running()) else {
                 continue;
             };
-            run_probes(c, ip, now).await;
+            crate::container::run_probes(c, ip, now).await;
         }
     }
 
@@ -653,53 +652,6 @@ fn host_path_source(pod: &Pod, volume: &str) -> Option<PathBuf> {
         .host_path
         .as_ref()
         .map(|h| Path::new(&h.path).to_path_buf())
-}
-
-/// Run the due probes of a running container and apply their thresholds.
-async fn run_probes(c: &mut ContainerRun, ip: IpAddr, now: Instant) {
-    if !c.started {
-        if let Some(t) = c.startup.as_mut()
-            && t.due(now)
-        {
-            let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
-            match t.record(&outcome, now) {
-                Some(true) => c.started = true,
-                Some(false) => kill_for_probe(c, "startup", &outcome),
-                None => {}
-            }
-        }
-        return;
-    }
-    if let Some(t) = c.liveness.as_mut()
-        && t.due(now)
-    {
-        let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
-        if t.record(&outcome, now) == Some(false) {
-            kill_for_probe(c, "liveness", &outcome);
-            return;
-        }
-    }
-    match c.readiness.as_mut() {
-        None => c.ready = true,
-        Some(t) if t.due(now) => {
-            let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
-            if let Some(ready) = t.record(&outcome, now) {
-                if ready != c.ready {
-                    tracing::info!(container = %c.spec.name, ready, ?outcome, "readiness changed");
-                }
-                c.ready = ready;
-            }
-        }
-        Some(_) => {}
-    }
-}
-
-fn kill_for_probe(c: &mut ContainerRun, which: &str, outcome: &Outcome) {
-    tracing::info!(container = %c.spec.name, ?outcome, "{which} probe failed; restarting container");
-    c.signal(Signal::SIGTERM);
-    c.kill_at = Some(Instant::now() + Duration::from_secs(2));
-    c.liveness = None;
-    c.startup = None;
 }
 
 #[cfg(test)]
