@@ -450,6 +450,34 @@ async fn checkpoints_savepoints_stop_restore_and_dispose() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_a_savepoint_still_ends_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, jm) = Harness::running(JobManagerArgs {
+        args: counting_args(&dir),
+        ..args("counting")
+    })
+    .await;
+    let id = jm.id().to_string();
+    let request = SavepointRequest {
+        trigger_id: "racing".into(),
+        directory: Some(format!("file://{}/sp", dir.path().display())),
+        drain: false,
+    };
+    h.client.trigger_savepoint(&id, &request).await.unwrap();
+    h.client.cancel(&id).await.unwrap();
+    job_in_state(&h.client, &id, JobState::Canceled).await;
+    let status = savepoint_done(&h.client, &id, "racing").await;
+    assert!(
+        matches!(
+            status.state,
+            SavepointState::Completed | SavepointState::Failed
+        ),
+        "{status:?}"
+    );
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_4xx_with_messages() {
     let (h, jm) = Harness::running(args("endless")).await;
     let id = jm.id();
