@@ -1,6 +1,7 @@
 //! Smoke test of the whole infrastructure: a Deployment of a tiny project binary applied with
 //! kubectl runs as local processes through the node agent, becomes Ready, is reachable through
-//! its Service name from another Pod, and its processes are gone after deletion.
+//! its Service name (a ClusterIP Service whose port differs from the named target port) from
+//! another Pod and through its ClusterIP from the test, and its processes are gone after deletion.
 
 use std::path::Path;
 use std::time::Duration;
@@ -44,7 +45,7 @@ kind: Service
 metadata: {{name: echo}}
 spec:
   selector: {{app: echo}}
-  ports: [{{port: 8080, targetPort: 8080}}]
+  ports: [{{port: 9000, targetPort: http}}]
 "#
     )
 }
@@ -61,10 +62,10 @@ spec:
   containers:
   - name: short-name
     image: {IMAGE}
-    args: [get, "http://echo:8080/", --expect, "hello from echo-"]
+    args: [get, "http://echo:9000/", --expect, "hello from echo-"]
   - name: fqdn
     image: {IMAGE}
-    args: [get, "http://echo.default.svc.cluster.local:8080/", --expect, "hello from echo-"]
+    args: [get, "http://echo.default.svc.cluster.local:9000/", --expect, "hello from echo-"]
   - name: in-cluster-client
     image: {IMAGE}
     args: [kube-check, --expect-user, "system:serviceaccount:default:default"]
@@ -135,6 +136,33 @@ async fn deployment_runs_as_processes_and_answers_on_its_service_name() -> anyho
         pids.push(pid);
     }
     assert_ne!(rows[0][0], rows[1][0], "pods share an address");
+
+    // The ClusterIP answers from outside the Pods too (the agent's proxy listens on loopback).
+    let cluster_ip = kubectl(&["get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}"])?;
+    let svc_block = cluster
+        .setting("FJORD_SERVICE_CIDR")?
+        .trim_end_matches("0/24")
+        .to_string();
+    assert!(
+        cluster_ip.starts_with(&svc_block),
+        "{cluster_ip} not in {svc_block}0/24"
+    );
+    let body = poll_until(
+        "the ClusterIP to answer",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            use std::io::{Read as _, Write as _};
+            let mut s = std::net::TcpStream::connect((cluster_ip.as_str(), 9000)).ok()?;
+            s.write_all(b"GET / HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n")
+                .ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            out.contains("hello from echo-").then_some(out)
+        },
+    )
+    .await?;
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
 
     // Reach the Deployment through its Service name from inside another Pod.
     cluster.kubectl(&["apply", "-f", "-"], Some(&client_pod()))?;

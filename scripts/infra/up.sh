@@ -8,7 +8,7 @@
 # and waits until the API server is ready, the nodes are Ready, the default ServiceAccount exists
 # and the bucket accepts requests. Ports are picked free and reserved under
 # ${FJORD_CACHE:-~/.cache/fjord}/run so two runs never collide; pods of this run get addresses in
-# their own 127.42.N.0/24 block.
+# their own 127.42.N.0/24 block and Services their ClusterIPs in 127.43.N.0/24.
 #
 # Idempotent: if RUN_DIR already holds a running cluster it prints so and exits 0.
 # On any failure it stops whatever it started (down.sh) and exits non-zero.
@@ -96,6 +96,9 @@ api_port=$(fjord_alloc_port "$run"); cm_port=$(fjord_alloc_port "$run"); sched_p
 minio_port=$(fjord_alloc_port "$run"); minio_console_port=$(fjord_alloc_port "$run")
 kubelet_port=$(fjord_alloc_port "$run")
 ipblock=$(fjord_alloc_ipblock "$run")
+# ClusterIPs come from this run's own loopback block: the node agent (standing in for kube-proxy)
+# listens on them, and a stray connection stays on this machine.
+service_cidr="127.43.$ipblock.0/24"
 cat >"$run/ports.env" <<PORTS
 ETCD_PORT=$etcd_port
 ETCD_PEER_PORT=$etcd_peer_port
@@ -106,6 +109,7 @@ MINIO_PORT=$minio_port
 MINIO_CONSOLE_PORT=$minio_console_port
 KUBELET_PORT=$kubelet_port
 POD_IP_BLOCK=127.42.$ipblock
+SERVICE_CIDR=$service_cidr
 PORTS
 
 # --- PKI: CA, API server serving cert, admin client cert, service-account key pair -------------
@@ -120,14 +124,11 @@ sign() { # sign NAME SUBJ EXTFILE_CONTENT
   openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 30 -extfile "$pki/$1.ext" -out "$pki/$1.crt" 2>/dev/null
 }
-# ClusterIPs come from loopback space: nothing here proxies them, and a stray connection to one
-# stays on this machine (refused) instead of going to a private network.
-service_cidr="127.128.0.0/16"
 sign apiserver "/CN=kube-apiserver" \
 "basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:127.128.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=IP:127.0.0.1,IP:127.43.$ipblock.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 sign admin "/O=system:masters/CN=fjord-admin" \
 "basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
@@ -276,6 +277,7 @@ export FJORD_HELM='$helm_bin'
 export FJORD_E2E_BIN_DIR='$run/bin'
 export FJORD_APISERVER='https://127.0.0.1:$api_port'
 export FJORD_POD_IP_BLOCK='127.42.$ipblock'
+export FJORD_SERVICE_CIDR='$service_cidr'
 export FJORD_S3_ENDPOINT='http://127.0.0.1:$minio_port'
 export FJORD_S3_BUCKET='$bucket'
 export AWS_ACCESS_KEY_ID='$minio_user'

@@ -12,6 +12,7 @@
 //! - `env`: a container's environment (env, envFrom, downward API, `$(VAR)` expansion).
 //! - `volumes`: ConfigMap/Secret/projected/emptyDir/downwardAPI/hostPath volumes as directories.
 //! - `probe`: httpGet / tcpSocket / exec probes.
+//! - `proxy`: the kube-proxy stand-in, TCP forwarding from ClusterIP:port to ready endpoints.
 //! - `resolver`: per-Pod `/etc/hosts` files that map Service names to ready Pod addresses.
 //! - `container`: one container's process, probes and restart bookkeeping.
 //! - `status`: PodStatus from the containers' state.
@@ -31,6 +32,7 @@ mod manager;
 mod node;
 mod pod;
 mod probe;
+mod proxy;
 mod quantity;
 mod resolver;
 mod status;

@@ -1,30 +1,38 @@
-//! How a Service name reaches the right process: per-Pod `/etc/hosts` files.
+//! How a Service name reaches the right process: per-Pod `/etc/hosts` files (cluster DNS) plus
+//! the ClusterIP proxy (kube-proxy).
 //!
 //! Every Pod process sees its own hosts file at `/etc/hosts` (bind-mounted by the launch step).
-//! This module keeps those files current from the API server: it watches Services and Pods and,
-//! like the endpoints controller, maps each Service with a selector to the addresses of the ready,
-//! non-terminating Pods it selects (all of them if `publishNotReadyAddresses`). A Service `svc` in
-//! namespace `ns` resolves as `svc` (from the same namespace), `svc.ns`, `svc.ns.svc` and
-//! `svc.ns.svc.cluster.local`; a StatefulSet Pod with `hostname`/`subdomain` also as
-//! `host.svc.ns.svc.cluster.local` (and shorter forms), as cluster DNS would answer.
+//! This module keeps those files current from the API server: it watches Services and Pods and
+//! answers as cluster DNS would. A Service `svc` in namespace `ns` resolves as `svc` (from the
+//! same namespace), `svc.ns`, `svc.ns.svc` and `svc.ns.svc.cluster.local`:
+//! - to its ClusterIP (from this run's loopback block), where [`crate::proxy`] forwards TCP to
+//!   the ready Pods' `targetPort`s — so `port` ≠ `targetPort` and named target ports work;
+//! - for a headless Service, to the addresses of the ready, non-terminating Pods it selects (all
+//!   of them with `publishNotReadyAddresses`), like the endpoints controller's selection; a
+//!   StatefulSet Pod with `hostname`/`subdomain` also as `host.svc.ns.svc.cluster.local` (and
+//!   shorter forms).
 //!
 //! Files are rewritten in place (same inode, so the bind mount sees the change) whenever the
 //! answer changes, and glibc reads `/etc/hosts` on every lookup, so a restarted JobManager's new
 //! address is seen by the next connection attempt.
 //!
-//! What this does not do: it resolves a Service name to Pod addresses, so a client must connect
-//! to the Pod's port (`targetPort`); a Service whose `port` differs from its `targetPort` does not
-//! work. Services without a selector (manual EndpointSlices) are not resolved.
+//! Services without a selector (manual EndpointSlices) are not resolved; only TCP ports are
+//! proxied.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use std::net::{IpAddr, SocketAddr};
+
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Client};
+
+use crate::proxy::{Proxy, Rules};
 
 /// One name → address line.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,6 +62,8 @@ pub struct Owner {
 struct Inner {
     entries: Vec<Entry>,
     files: HashMap<PathBuf, (Owner, String)>,
+    rules: Rules,
+    proxy: Proxy,
 }
 
 /// Shared handle: pod tasks register their hosts files, the watch task updates them.
@@ -84,9 +94,29 @@ fn forms(name: &str, ns: &str) -> Vec<String> {
     ]
 }
 
-/// The name → address table for `services` and `pods` (pure; the endpoints controller's selection).
-pub fn compute(services: &[Arc<Service>], pods: &[Arc<Pod>]) -> Vec<Entry> {
+fn target_port(pod: &Pod, port: &ServicePort) -> Option<u16> {
+    match &port.target_port {
+        None => u16::try_from(port.port).ok(),
+        Some(IntOrString::Int(n)) => u16::try_from(*n).ok(),
+        Some(IntOrString::String(name)) => pod
+            .spec
+            .as_ref()?
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .and_then(|p| u16::try_from(p.container_port).ok()),
+    }
+}
+
+/// The name → address table and the ClusterIP proxy rules for `services` and `pods` (pure; the
+/// endpoints controller's selection of Pods).
+///
+/// A Service with a ClusterIP resolves to that ClusterIP, where the agent's proxy forwards to the
+/// selected Pods' target ports. A headless Service resolves to the selected Pods' addresses.
+pub fn compute(services: &[Arc<Service>], pods: &[Arc<Pod>]) -> (Vec<Entry>, Rules) {
     let mut out = BTreeSet::new();
+    let mut rules = Rules::new();
     for svc in services {
         let (Some(name), Some(ns)) = (&svc.metadata.name, &svc.metadata.namespace) else {
             continue;
@@ -96,6 +126,30 @@ pub fn compute(services: &[Arc<Service>], pods: &[Arc<Pod>]) -> Vec<Entry> {
             continue;
         };
         let publish_not_ready = spec.publish_not_ready_addresses == Some(true);
+        let cluster_ip: Option<IpAddr> = spec
+            .cluster_ip
+            .as_deref()
+            .filter(|ip| *ip != "None")
+            .and_then(|ip| ip.parse().ok());
+        let tcp_ports: Vec<&ServicePort> = spec
+            .ports
+            .iter()
+            .flatten()
+            .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+            .collect();
+        if let Some(vip) = cluster_ip {
+            out.insert(Entry {
+                namespace: ns.clone(),
+                ip: vip.to_string(),
+                names: forms(name, ns),
+                short_names: vec![name.clone()],
+            });
+            for port in &tcp_ports {
+                if let Ok(p) = u16::try_from(port.port) {
+                    rules.entry(SocketAddr::new(vip, p)).or_default();
+                }
+            }
+        }
         for pod in pods {
             if pod.metadata.namespace.as_ref() != Some(ns)
                 || pod.metadata.deletion_timestamp.is_some()
@@ -107,12 +161,31 @@ pub fn compute(services: &[Arc<Service>], pods: &[Arc<Pod>]) -> Vec<Entry> {
             let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()) else {
                 continue;
             };
-            out.insert(Entry {
-                namespace: ns.clone(),
-                ip: ip.clone(),
-                names: forms(name, ns),
-                short_names: vec![name.clone()],
-            });
+            match cluster_ip {
+                Some(vip) => {
+                    let Ok(pod_ip) = ip.parse::<IpAddr>() else {
+                        continue;
+                    };
+                    for port in &tcp_ports {
+                        let (Ok(p), Some(target)) =
+                            (u16::try_from(port.port), target_port(pod, port))
+                        else {
+                            continue;
+                        };
+                        let endpoints = rules.entry(SocketAddr::new(vip, p)).or_default();
+                        endpoints.push(SocketAddr::new(pod_ip, target));
+                        endpoints.sort();
+                    }
+                }
+                None => {
+                    out.insert(Entry {
+                        namespace: ns.clone(),
+                        ip: ip.clone(),
+                        names: forms(name, ns),
+                        short_names: vec![name.clone()],
+                    });
+                }
+            }
             let pod_spec = pod.spec.as_ref();
             if let (Some(host), Some(sub)) = (
                 pod_spec.and_then(|s| s.hostname.clone()),
@@ -128,7 +201,7 @@ pub fn compute(services: &[Arc<Service>], pods: &[Arc<Pod>]) -> Vec<Entry> {
             }
         }
     }
-    out.into_iter().collect()
+    (out.into_iter().collect(), rules)
 }
 
 /// The hosts file text for `owner` given `entries`.
@@ -176,13 +249,17 @@ impl Resolver {
             .remove(path);
     }
 
-    fn update(&self, entries: Vec<Entry>) {
+    fn update(&self, (entries, rules): (Vec<Entry>, Rules)) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.rules != rules {
+            inner.proxy.apply(&rules);
+            inner.rules = rules;
+        }
         if inner.entries == entries {
             return;
         }
         inner.entries = entries;
-        let Inner { entries, files } = &mut *inner;
+        let Inner { entries, files, .. } = &mut *inner;
         for (path, (owner, last)) in files.iter_mut() {
             let text = render(owner, entries);
             if *last != text {
@@ -227,7 +304,7 @@ mod tests {
     fn pod(name: &str, ip: &str, ready: bool, extra: serde_json::Value) -> Arc<Pod> {
         let mut v = serde_json::json!({
             "metadata": {"name": name, "namespace": "ns", "labels": {"app": "jm"}},
-            "spec": {"containers": []},
+            "spec": {"containers": [{"name": "c", "ports": [{"name": "rpc", "containerPort": 6123}]}]},
             "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}
         });
         if let serde_json::Value::Object(m) = extra {
@@ -238,27 +315,52 @@ mod tests {
         Arc::new(serde_json::from_value(v).unwrap())
     }
 
-    fn svc(name: &str, publish: bool) -> Arc<Service> {
+    /// A headless Service (clusterIP None), or one with `cluster_ip` and port 80 → target "rpc".
+    fn svc(name: &str, publish: bool, cluster_ip: Option<&str>) -> Arc<Service> {
         Arc::new(
             serde_json::from_value(serde_json::json!({
                 "metadata": {"name": name, "namespace": "ns"},
-                "spec": {"selector": {"app": "jm"}, "publishNotReadyAddresses": publish}
+                "spec": {"selector": {"app": "jm"}, "publishNotReadyAddresses": publish,
+                         "clusterIP": cluster_ip.unwrap_or("None"),
+                         "ports": [{"port": 80, "targetPort": "rpc"}, {"port": 53, "protocol": "UDP"}]}
             }))
             .unwrap(),
         )
     }
 
-    #[test]
-    fn services_resolve_to_ready_selected_pods_only() {
-        let pods = [
+    fn pods() -> [Arc<Pod>; 2] {
+        [
             pod("a", "127.42.1.2", true, serde_json::json!({})),
             pod("b", "127.42.1.3", false, serde_json::json!({})),
-        ];
-        let entries = compute(&[svc("job-jobmanager", false)], &pods);
+        ]
+    }
+
+    #[test]
+    fn headless_services_resolve_to_ready_selected_pods_only() {
+        let (entries, rules) = compute(&[svc("job-jobmanager", false, None)], &pods());
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].ip, "127.42.1.2");
-        let all = compute(&[svc("job-jobmanager", true)], &pods);
+        assert!(rules.is_empty());
+        let (all, _) = compute(&[svc("job-jobmanager", true, None)], &pods());
         assert_eq!(all.len(), 2);
+    }
+
+    #[test]
+    fn cluster_ip_services_resolve_to_the_cluster_ip_and_proxy_to_target_ports() {
+        let (entries, rules) = compute(&[svc("jm", false, Some("127.43.1.10"))], &pods());
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].ip, "127.43.1.10");
+        let listen: SocketAddr = "127.43.1.10:80".parse().unwrap();
+        assert_eq!(rules.len(), 1, "{rules:?}"); // the UDP port is not proxied
+        assert_eq!(
+            rules[&listen],
+            vec!["127.42.1.2:6123".parse::<SocketAddr>().unwrap()]
+        );
+        let (_, no_ready) = compute(
+            &[svc("jm", false, Some("127.43.1.10"))],
+            &[pods()[1].clone()],
+        );
+        assert_eq!(no_ready[&listen], Vec::<SocketAddr>::new());
     }
 
     #[test]
@@ -269,7 +371,7 @@ mod tests {
             true,
             serde_json::json!({"hostname": "tm-0", "subdomain": "tm"}),
         )];
-        let entries = compute(&[svc("tm", false)], &pods);
+        let (entries, _) = compute(&[svc("tm", false, None)], &pods);
         let own = Owner {
             namespace: "ns".into(),
             ip: "127.42.1.9".into(),
