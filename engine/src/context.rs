@@ -119,6 +119,17 @@ impl RuntimeContext {
         self.services.clock.now()
     }
 
+    /// The event time of a record in an operator that needs one.
+    ///
+    /// # Errors
+    /// [`FjordError::MissingTimestamp`] naming this operator when the record has none.
+    #[inline]
+    pub(crate) fn event_time(&self, timestamp: Option<Timestamp>) -> Result<Timestamp> {
+        timestamp.ok_or_else(|| FjordError::MissingTimestamp {
+            operator: self.task_name.clone(),
+        })
+    }
+
     /// The job's clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.services.clock.clone()

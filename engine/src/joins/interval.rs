@@ -9,7 +9,7 @@ use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::lifecycle_hooks;
 use crate::keygroup::KeyGroupRange;
-use crate::operators::output::{Lifecycle, Output, guard};
+use crate::operators::output::{Collector, Lifecycle, Output, guard};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::{KeyedParts, Shared};
 use crate::runtime::task::TwoInputOperator;
@@ -23,8 +23,7 @@ use std::time::Duration;
 pub struct IntervalJoinContext<'a, O> {
     left: Timestamp,
     right: Timestamp,
-    out: &'a mut dyn Output<O>,
-    error: Option<FjordError>,
+    out: Collector<'a, O>,
 }
 
 impl<O> IntervalJoinContext<'_, O> {
@@ -38,12 +37,7 @@ impl<O> IntervalJoinContext<'_, O> {
     }
     /// Emits a result; its timestamp is the larger of the two elements' timestamps.
     pub fn collect(&mut self, value: O) {
-        if self.error.is_none() {
-            let ts = self.left.max(self.right);
-            if let Err(e) = self.out.emit(StreamRecord::with_timestamp(value, ts)) {
-                self.error = Some(e);
-            }
-        }
+        self.out.collect(value);
     }
 }
 
@@ -244,8 +238,12 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
         Ok(op)
     }
 
-    fn is_late(&self, ts: Timestamp) -> bool {
-        self.timers.watermark != MIN_WATERMARK && ts < self.timers.watermark
+    /// The record's timestamp, or `None` if it is behind the watermark (dropped, as in
+    /// Flink).
+    fn admit(&self, timestamp: Option<Timestamp>) -> Result<Option<Timestamp>> {
+        let ts = self.ctx.event_time(timestamp)?;
+        let late = self.timers.watermark != MIN_WATERMARK && ts < self.timers.watermark;
+        Ok((!late).then_some(ts))
     }
 
     fn buffers(&mut self, key: &K) -> &mut Buffers<A, B> {
@@ -266,12 +264,11 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
         let mut jctx = IntervalJoinContext {
             left: lts,
             right: rts,
-            out: self.out.as_mut(),
-            error: None,
+            out: Collector::new(self.out.as_mut(), Some(lts.max(rts))),
         };
         let f = &mut self.f;
         guard(&self.ctx, || f.process_element(left, right, &mut jctx))?;
-        jctx.error.map_or(Ok(()), Err)
+        jctx.out.finish()
     }
 }
 
@@ -279,14 +276,9 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
     for IntervalJoinOp<A, B, K, O, F>
 {
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
-        let ts = record
-            .timestamp
-            .ok_or_else(|| FjordError::MissingTimestamp {
-                operator: self.ctx.task_name.clone(),
-            })?;
-        if self.is_late(ts) {
+        let Some(ts) = self.admit(record.timestamp)? else {
             return Ok(());
-        }
+        };
         let key = (self.kl)(&record.value);
         let (lower, upper) = (self.lower, self.upper);
         let matches: Vec<(Timestamp, B)> = {
@@ -306,14 +298,9 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
     }
 
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
-        let ts = record
-            .timestamp
-            .ok_or_else(|| FjordError::MissingTimestamp {
-                operator: self.ctx.task_name.clone(),
-            })?;
-        if self.is_late(ts) {
+        let Some(ts) = self.admit(record.timestamp)? else {
             return Ok(());
-        }
+        };
         let key = (self.kr)(&record.value);
         let (lower, upper) = (self.lower, self.upper);
         let matches: Vec<(Timestamp, A)> = {

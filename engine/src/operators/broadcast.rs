@@ -12,9 +12,10 @@ use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::lifecycle_hooks;
-use crate::operators::co_process::process_lifecycle_common;
-use crate::operators::keyed_process::KeyedProcessContext;
-use crate::operators::output::{Collector, Lifecycle, Output, SideOutputs, guard};
+use crate::operators::keyed_process::{KeyedProcessContext, fire_keyed_timers, keyed_call};
+use crate::operators::output::{
+    Lifecycle, Output, SideOutputs, guard, keyed_timer_time, process_lifecycle_common,
+};
 use crate::operators::process::ProcessContext;
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
@@ -259,20 +260,20 @@ impl<K: Key, O> BroadcastContext<'_, '_, K, O> {
 /// `on_timer`: everything of a [`KeyedProcessContext`] (timestamp, current key, outputs,
 /// timer service) plus read-only broadcast state.
 pub struct KeyedReadOnlyContext<'a, 'b, K, O> {
-    inner: KeyedProcessContext<'a, K, O>,
+    inner: &'b mut KeyedProcessContext<'a, K, O>,
     states: &'b BroadcastStates,
 }
 
 impl<'a, K, O> Deref for KeyedReadOnlyContext<'a, '_, K, O> {
     type Target = KeyedProcessContext<'a, K, O>;
     fn deref(&self) -> &KeyedProcessContext<'a, K, O> {
-        &self.inner
+        self.inner
     }
 }
 
 impl<'a, K, O> DerefMut for KeyedReadOnlyContext<'a, '_, K, O> {
     fn deref_mut(&mut self) -> &mut KeyedProcessContext<'a, K, O> {
-        &mut self.inner
+        self.inner
     }
 }
 
@@ -395,40 +396,24 @@ impl<A: 'static, B: 'static, O: 'static, F: BroadcastProcessFunction<A, B, O>> L
     }
 }
 
-/// Turns what a context collected into the operator's result.
-fn finish_process<O>(inner: ProcessContext<'_, O>) -> Result<()> {
-    if let Some(e) = inner.side_error {
-        return Err(e);
-    }
-    inner.collector.finish()
-}
-
 impl<A: 'static, B: 'static, O: 'static, F: BroadcastProcessFunction<A, B, O>>
     TwoInputOperator<A, B> for BroadcastProcessOp<A, B, O, F>
 {
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
         let mut c = ReadOnlyContext {
-            inner: ProcessContext {
-                collector: Collector::new(self.out.as_mut(), record.timestamp),
-                sides: &mut self.sides,
-                side_error: None,
-            },
+            inner: ProcessContext::new(self.out.as_mut(), &mut self.sides, record.timestamp),
             states: &self.states,
             rt: &self.ctx,
             watermark: self.watermark,
         };
         let f = &mut self.f;
         guard(&self.ctx, || f.process_element(record.value, &mut c))?;
-        finish_process(c.inner)
+        c.inner.finish()
     }
 
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
         let mut c = BroadcastContext {
-            inner: ProcessContext {
-                collector: Collector::new(self.out.as_mut(), record.timestamp),
-                sides: &mut self.sides,
-                side_error: None,
-            },
+            inner: ProcessContext::new(self.out.as_mut(), &mut self.sides, record.timestamp),
             states: &self.states,
             rt: &self.ctx,
             keyed: None,
@@ -439,7 +424,7 @@ impl<A: 'static, B: 'static, O: 'static, F: BroadcastProcessFunction<A, B, O>>
         guard(&self.ctx, || {
             f.process_broadcast_element(record.value, &mut c)
         })?;
-        finish_process(c.inner)
+        c.inner.finish()
     }
 }
 
@@ -503,81 +488,30 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
     }
 
     fn parts(&mut self) -> KeyedParts<'_, K, ()> {
-        KeyedParts {
-            range: self.ctx.key_group_range(),
-            max_parallelism: self.ctx.max_parallelism,
-            backend: self.ctx.keyed.as_ref(),
-            timers: &mut self.timers,
-        }
+        KeyedParts::of(&self.ctx, &mut self.timers)
     }
 
-    fn handle(&self) -> &KeyedStateHandle {
-        self.ctx
-            .keyed
-            .as_ref()
-            .expect("keyed broadcast process has keyed state")
-    }
-
-    fn run_keyed(
+    fn run(
         &mut self,
         key: &K,
         timestamp: Option<Timestamp>,
         domain: Option<TimeDomain>,
         call: impl FnOnce(&mut F, &mut KeyedReadOnlyContext<'_, '_, K, O>) -> Result<(), BoxError>,
     ) -> Result<()> {
-        self.handle().set_current_key(key);
-        let mut c = KeyedReadOnlyContext {
-            inner: KeyedProcessContext {
-                key,
-                timestamp,
-                domain,
-                out: self.out.as_mut(),
-                sides: &mut self.sides,
-                timers: &mut self.timers,
-                error: None,
-            },
-            states: &self.states,
-        };
-        let f = &mut self.f;
-        guard(&self.ctx, || call(f, &mut c))?;
-        match c.inner.error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        let states = &self.states;
+        keyed_call!(self).run(&mut self.f, key, timestamp, domain, |f, inner| {
+            call(f, &mut KeyedReadOnlyContext { inner, states })
+        })
     }
 
-    fn fire(&mut self, domain: TimeDomain, limit: Timestamp) -> Result<()> {
-        loop {
-            let timer = match domain {
-                TimeDomain::EventTime => self.timers.event.pop_due(limit),
-                TimeDomain::ProcessingTime => self.timers.processing.pop_due(limit),
-            };
-            let Some(timer) = timer else { break };
-            let ts = (domain == TimeDomain::EventTime).then_some(timer.timestamp);
-            self.run_keyed(&timer.key, ts, Some(domain), |f, c| {
-                f.on_timer(timer.timestamp, c)
-            })?;
-        }
-        Ok(())
-    }
+    fire_keyed_timers!();
 }
 
 impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunction<K, A, B, O>>
     Lifecycle for KeyedBroadcastProcessOp<K, A, B, O, F>
 {
     process_lifecycle_common!();
-    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.timers.watermark = watermark;
-        self.fire(TimeDomain::EventTime, watermark)?;
-        self.out.emit_watermark(watermark)?;
-        self.sides.emit_watermark(watermark)
-    }
-    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
-        self.fire(TimeDomain::ProcessingTime, now)?;
-        self.timers.reschedule_processing();
-        self.out.advance_processing_time(now)?;
-        self.sides.advance_processing_time(now)
-    }
+    keyed_timer_time!();
 }
 
 impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunction<K, A, B, O>>
@@ -585,18 +519,14 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
 {
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
         let key = (self.key)(&record.value);
-        self.run_keyed(&key, record.timestamp, None, |f, c| {
+        self.run(&key, record.timestamp, None, |f, c| {
             f.process_element(record.value, c)
         })
     }
 
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
         let mut c = BroadcastContext {
-            inner: ProcessContext {
-                collector: Collector::new(self.out.as_mut(), record.timestamp),
-                sides: &mut self.sides,
-                side_error: None,
-            },
+            inner: ProcessContext::new(self.out.as_mut(), &mut self.sides, record.timestamp),
             states: &self.states,
             rt: &self.ctx,
             keyed: self.ctx.keyed.as_ref(),
@@ -607,7 +537,7 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
         guard(&self.ctx, || {
             f.process_broadcast_element(record.value, &mut c)
         })?;
-        finish_process(c.inner)
+        c.inner.finish()
     }
 }
 

@@ -6,8 +6,10 @@ use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, Result};
 use crate::functions::lifecycle_hooks;
-use crate::operators::keyed_process::KeyedProcessContext;
-use crate::operators::output::{Collector, Lifecycle, Output, SideOutputs, guard};
+use crate::operators::keyed_process::{KeyedProcessContext, fire_keyed_timers, keyed_call};
+use crate::operators::output::{
+    Lifecycle, Output, SideOutputs, forward_time, guard, keyed_timer_time, process_lifecycle_common,
+};
 use crate::operators::process::ProcessContext;
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
@@ -68,40 +70,6 @@ pub trait KeyedCoProcessFunction<K, I1, I2, O>: Send + 'static {
     lifecycle_hooks!();
 }
 
-/// Implements the parts of `Lifecycle` shared by the process operators here: open the
-/// outputs then the function, forward everything, close the function then the outputs.
-macro_rules! process_lifecycle_common {
-    () => {
-        fn open(&mut self) -> Result<()> {
-            self.out.open()?;
-            self.sides.open()?;
-            let ctx = &self.ctx;
-            let f = &mut self.f;
-            guard(ctx, || f.open(ctx))
-        }
-        fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
-            self.out.emit_watermark_status(idle)?;
-            self.sides.emit_watermark_status(idle)
-        }
-        fn flush(&mut self) -> Result<()> {
-            self.out.flush()?;
-            self.sides.flush()
-        }
-        fn finish(&mut self) -> Result<()> {
-            self.out.finish()?;
-            self.sides.finish()
-        }
-        fn close(&mut self) -> Result<()> {
-            let f = &mut self.f;
-            let own = guard(&self.ctx, || f.close());
-            let main = self.out.close();
-            let sides = self.sides.close();
-            own.and(main).and(sides)
-        }
-    };
-}
-pub(crate) use process_lifecycle_common;
-
 /// Runs a [`CoProcessFunction`].
 pub(crate) struct CoProcessOp<A, B, O, F> {
     pub(crate) ctx: RuntimeContext,
@@ -115,14 +83,7 @@ impl<A: 'static, B: 'static, O: 'static, F: CoProcessFunction<A, B, O>> Lifecycl
     for CoProcessOp<A, B, O, F>
 {
     process_lifecycle_common!();
-    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.out.emit_watermark(watermark)?;
-        self.sides.emit_watermark(watermark)
-    }
-    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
-        self.out.advance_processing_time(now)?;
-        self.sides.advance_processing_time(now)
-    }
+    forward_time!();
 }
 
 impl<A: 'static, B: 'static, O: 'static, F: CoProcessFunction<A, B, O>> CoProcessOp<A, B, O, F> {
@@ -131,17 +92,10 @@ impl<A: 'static, B: 'static, O: 'static, F: CoProcessFunction<A, B, O>> CoProces
         timestamp: Option<Timestamp>,
         call: impl FnOnce(&mut F, &mut ProcessContext<'_, O>) -> Result<(), BoxError>,
     ) -> Result<()> {
-        let mut pctx = ProcessContext {
-            collector: Collector::new(self.out.as_mut(), timestamp),
-            sides: &mut self.sides,
-            side_error: None,
-        };
+        let mut pctx = ProcessContext::new(self.out.as_mut(), &mut self.sides, timestamp);
         let f = &mut self.f;
         guard(&self.ctx, || call(f, &mut pctx))?;
-        if let Some(e) = pctx.side_error {
-            return Err(e);
-        }
-        pctx.collector.finish()
+        pctx.finish()
     }
 }
 
@@ -196,12 +150,7 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A,
     }
 
     fn parts(&mut self) -> KeyedParts<'_, K, ()> {
-        KeyedParts {
-            range: self.ctx.key_group_range(),
-            max_parallelism: self.ctx.max_parallelism,
-            backend: self.ctx.keyed.as_ref(),
-            timers: &mut self.timers,
-        }
+        KeyedParts::of(&self.ctx, &mut self.timers)
     }
 
     fn run(
@@ -211,60 +160,17 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A,
         domain: Option<TimeDomain>,
         call: impl FnOnce(&mut F, &mut KeyedProcessContext<'_, K, O>) -> Result<(), BoxError>,
     ) -> Result<()> {
-        self.ctx
-            .keyed
-            .as_ref()
-            .expect("keyed co-process has keyed state")
-            .set_current_key(key);
-        let mut pctx = KeyedProcessContext {
-            key,
-            timestamp,
-            domain,
-            out: self.out.as_mut(),
-            sides: &mut self.sides,
-            timers: &mut self.timers,
-            error: None,
-        };
-        let f = &mut self.f;
-        guard(&self.ctx, || call(f, &mut pctx))?;
-        match pctx.error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        keyed_call!(self).run(&mut self.f, key, timestamp, domain, call)
     }
 
-    fn fire(&mut self, domain: TimeDomain, limit: Timestamp) -> Result<()> {
-        loop {
-            let timer = match domain {
-                TimeDomain::EventTime => self.timers.event.pop_due(limit),
-                TimeDomain::ProcessingTime => self.timers.processing.pop_due(limit),
-            };
-            let Some(timer) = timer else { break };
-            let ts = (domain == TimeDomain::EventTime).then_some(timer.timestamp);
-            self.run(&timer.key, ts, Some(domain), |f, c| {
-                f.on_timer(timer.timestamp, c)
-            })?;
-        }
-        Ok(())
-    }
+    fire_keyed_timers!();
 }
 
 impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A, B, O>> Lifecycle
     for KeyedCoProcessOp<K, A, B, O, F>
 {
     process_lifecycle_common!();
-    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.timers.watermark = watermark;
-        self.fire(TimeDomain::EventTime, watermark)?;
-        self.out.emit_watermark(watermark)?;
-        self.sides.emit_watermark(watermark)
-    }
-    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
-        self.fire(TimeDomain::ProcessingTime, now)?;
-        self.timers.reschedule_processing();
-        self.out.advance_processing_time(now)?;
-        self.sides.advance_processing_time(now)
-    }
+    keyed_timer_time!();
 }
 
 impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A, B, O>>

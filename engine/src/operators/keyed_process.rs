@@ -1,14 +1,16 @@
 //! `KeyedProcessFunction`: per-key processing with keyed state and timers (Flink's
 //! `KeyedProcessFunction` and `KeyedProcessOperator`).
 
-#![allow(clippy::collapsible_if, clippy::too_many_arguments)]
+#![allow(clippy::too_many_arguments)]
 
 use crate::api::side_output::OutputTag;
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
-use crate::error::{BoxError, FjordError, Result};
+use crate::error::{BoxError, Result};
 use crate::functions::lifecycle_hooks;
-use crate::operators::output::{Lifecycle, Output, SideOutputs, guard};
+use crate::operators::output::{
+    Emitter, Lifecycle, Output, SideOutputs, guard, keyed_timer_time, process_lifecycle_common,
+};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::timers::{InternalTimerService, TimeDomain};
@@ -41,18 +43,40 @@ pub trait KeyedProcessFunction<K, I, O>: Send + 'static {
 /// What a [`KeyedProcessFunction`] can do while processing a record or a timer.
 pub struct KeyedProcessContext<'a, K, O> {
     pub(crate) key: &'a K,
-    pub(crate) timestamp: Option<Timestamp>,
     pub(crate) domain: Option<TimeDomain>,
-    pub(crate) out: &'a mut dyn Output<O>,
-    pub(crate) sides: &'a mut SideOutputs,
     pub(crate) timers: &'a mut InternalTimerService<K, ()>,
-    pub(crate) error: Option<FjordError>,
+    pub(crate) emit: Emitter<'a, O>,
+}
+
+impl<'a, K, O> KeyedProcessContext<'a, K, O> {
+    /// A context for `key` emitting to `out` and `sides`, records stamped with `timestamp`;
+    /// `domain` is the domain of the firing timer, if a timer fired.
+    pub(crate) fn new(
+        key: &'a K,
+        timestamp: Option<Timestamp>,
+        domain: Option<TimeDomain>,
+        out: &'a mut dyn Output<O>,
+        sides: &'a mut SideOutputs,
+        timers: &'a mut InternalTimerService<K, ()>,
+    ) -> Self {
+        KeyedProcessContext {
+            key,
+            domain,
+            timers,
+            emit: Emitter::new(out, sides, timestamp),
+        }
+    }
+
+    /// Returns the first downstream failure, if any.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.emit.finish()
+    }
 }
 
 impl<K: Key, O> KeyedProcessContext<'_, K, O> {
     /// The timestamp of the current record (or of the firing timer).
     pub fn timestamp(&self) -> Option<Timestamp> {
-        self.timestamp
+        self.emit.timestamp()
     }
 
     /// The key of the current record or timer.
@@ -67,36 +91,17 @@ impl<K: Key, O> KeyedProcessContext<'_, K, O> {
 
     /// Emits a record with the current timestamp.
     pub fn collect(&mut self, value: O) {
-        let timestamp = self.timestamp;
-        self.push(StreamRecord { value, timestamp });
+        self.emit.collect(value);
     }
 
     /// Emits a record with an explicit timestamp.
     pub fn collect_with_timestamp(&mut self, value: O, timestamp: Timestamp) {
-        self.push(StreamRecord::with_timestamp(value, timestamp));
-    }
-
-    fn push(&mut self, record: StreamRecord<O>) {
-        if self.error.is_none() {
-            if let Err(e) = self.out.emit(record) {
-                self.error = Some(e);
-            }
-        }
+        self.emit.collect_with_timestamp(value, timestamp);
     }
 
     /// Emits a record to a side output.
     pub fn output<X: Data>(&mut self, tag: &OutputTag<X>, value: X) {
-        if self.error.is_none() {
-            if let Err(e) = self.sides.emit(
-                tag.id(),
-                StreamRecord {
-                    value,
-                    timestamp: self.timestamp,
-                },
-            ) {
-                self.error = Some(e);
-            }
-        }
+        self.emit.output(tag.id(), value);
     }
 
     /// The operator's current watermark.
@@ -156,6 +161,71 @@ impl<K: Key> TimerService<'_, K> {
     }
 }
 
+/// The borrowed parts of a keyed process-style operator (keyed process, keyed co-process,
+/// keyed broadcast process) needed to call its function for one key.
+pub(crate) struct KeyedCall<'a, K, O> {
+    pub(crate) ctx: &'a RuntimeContext,
+    pub(crate) timers: &'a mut InternalTimerService<K, ()>,
+    pub(crate) out: &'a mut dyn Output<O>,
+    pub(crate) sides: &'a mut SideOutputs,
+}
+
+impl<K: Key, O> KeyedCall<'_, K, O> {
+    /// Sets `key` as the current key of keyed state, calls the function through `call` with
+    /// a [`KeyedProcessContext`], and returns its error, panic or downstream failure.
+    pub(crate) fn run<F>(
+        self,
+        f: &mut F,
+        key: &K,
+        timestamp: Option<Timestamp>,
+        domain: Option<TimeDomain>,
+        call: impl FnOnce(&mut F, &mut KeyedProcessContext<'_, K, O>) -> Result<(), BoxError>,
+    ) -> Result<()> {
+        self.ctx
+            .keyed
+            .as_ref()
+            .expect("keyed process operators have keyed state")
+            .set_current_key(key);
+        let mut pctx =
+            KeyedProcessContext::new(key, timestamp, domain, self.out, self.sides, self.timers);
+        guard(self.ctx, || call(f, &mut pctx))?;
+        pctx.finish()
+    }
+}
+
+/// The [`KeyedCall`] of an operator with fields `ctx`, `timers`, `out` and `sides` (borrowed
+/// apart from the function `f`, so `keyed_call!(self).run(&mut self.f, ..)` works).
+macro_rules! keyed_call {
+    ($op:ident) => {
+        $crate::operators::keyed_process::KeyedCall {
+            ctx: &$op.ctx,
+            timers: &mut $op.timers,
+            out: $op.out.as_mut(),
+            sides: &mut $op.sides,
+        }
+    };
+}
+pub(crate) use keyed_call;
+
+/// Implements `fn fire(&mut self, domain, limit)` for a keyed process-style operator with
+/// timers `self.timers` and `fn run(&mut self, key, timestamp, domain, call)`: calls
+/// `on_timer` for every due timer in timestamp order. Records emitted there carry the timer's
+/// timestamp for event time and none for processing time.
+macro_rules! fire_keyed_timers {
+    () => {
+        fn fire(&mut self, domain: TimeDomain, limit: Timestamp) -> Result<()> {
+            while let Some(timer) = self.timers.pop_due(domain, limit) {
+                let ts = (domain == TimeDomain::EventTime).then_some(timer.timestamp);
+                self.run(&timer.key, ts, Some(domain), |f, c| {
+                    f.on_timer(timer.timestamp, c)
+                })?;
+            }
+            Ok(())
+        }
+    };
+}
+pub(crate) use fire_keyed_timers;
+
 /// Runs a [`KeyedProcessFunction`].
 pub(crate) struct KeyedProcessOp<K, I, O, F> {
     ctx: RuntimeContext,
@@ -192,12 +262,7 @@ impl<K: Key, I, O, F> KeyedProcessOp<K, I, O, F> {
     }
 
     fn parts(&mut self) -> KeyedParts<'_, K, ()> {
-        KeyedParts {
-            range: self.ctx.key_group_range(),
-            max_parallelism: self.ctx.max_parallelism,
-            backend: self.ctx.keyed.as_ref(),
-            timers: &mut self.timers,
-        }
+        KeyedParts::of(&self.ctx, &mut self.timers)
     }
 }
 
@@ -214,75 +279,25 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Checkpoin
 }
 
 impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProcessOp<K, I, O, F> {
-    fn fire(&mut self, domain: TimeDomain, limit: Timestamp) -> Result<()> {
-        loop {
-            let timer = match domain {
-                TimeDomain::EventTime => self.timers.event.pop_due(limit),
-                TimeDomain::ProcessingTime => self.timers.processing.pop_due(limit),
-            };
-            let Some(timer) = timer else { break };
-            let state = self.ctx.keyed.as_ref().expect("keyed");
-            state.set_current_key(&timer.key);
-            let mut pctx = KeyedProcessContext {
-                key: &timer.key,
-                timestamp: (domain == TimeDomain::EventTime).then_some(timer.timestamp),
-                domain: Some(domain),
-                out: self.out.as_mut(),
-                sides: &mut self.sides,
-                timers: &mut self.timers,
-                error: None,
-            };
-            let f = &mut self.f;
-            guard(&self.ctx, || f.on_timer(timer.timestamp, &mut pctx))?;
-            if let Some(e) = pctx.error {
-                return Err(e);
-            }
-        }
-        Ok(())
+    /// Calls the function for `key` (set as the current key of keyed state).
+    fn run(
+        &mut self,
+        key: &K,
+        timestamp: Option<Timestamp>,
+        domain: Option<TimeDomain>,
+        call: impl FnOnce(&mut F, &mut KeyedProcessContext<'_, K, O>) -> Result<(), BoxError>,
+    ) -> Result<()> {
+        keyed_call!(self).run(&mut self.f, key, timestamp, domain, call)
     }
+
+    fire_keyed_timers!();
 }
 
 impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Lifecycle
     for KeyedProcessOp<K, I, O, F>
 {
-    fn open(&mut self) -> Result<()> {
-        self.out.open()?;
-        self.sides.open()?;
-        let ctx = &self.ctx;
-        let f = &mut self.f;
-        guard(ctx, || f.open(ctx))
-    }
-    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.timers.watermark = watermark;
-        self.fire(TimeDomain::EventTime, watermark)?;
-        self.out.emit_watermark(watermark)?;
-        self.sides.emit_watermark(watermark)
-    }
-    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
-        self.fire(TimeDomain::ProcessingTime, now)?;
-        self.timers.reschedule_processing();
-        self.out.advance_processing_time(now)?;
-        self.sides.advance_processing_time(now)
-    }
-    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
-        self.out.emit_watermark_status(idle)?;
-        self.sides.emit_watermark_status(idle)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.out.flush()?;
-        self.sides.flush()
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.out.finish()?;
-        self.sides.finish()
-    }
-    fn close(&mut self) -> Result<()> {
-        let f = &mut self.f;
-        let own = guard(&self.ctx, || f.close());
-        let main = self.out.close();
-        let sides = self.sides.close();
-        own.and(main).and(sides)
-    }
+    process_lifecycle_common!();
+    keyed_timer_time!();
 }
 
 impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>
@@ -290,25 +305,8 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>
 {
     fn emit(&mut self, record: StreamRecord<I>) -> Result<()> {
         let key = (self.key)(&record.value);
-        self.ctx
-            .keyed
-            .as_ref()
-            .expect("keyed")
-            .set_current_key(&key);
-        let mut pctx = KeyedProcessContext {
-            key: &key,
-            timestamp: record.timestamp,
-            domain: None,
-            out: self.out.as_mut(),
-            sides: &mut self.sides,
-            timers: &mut self.timers,
-            error: None,
-        };
-        let f = &mut self.f;
-        guard(&self.ctx, || f.process_element(record.value, &mut pctx))?;
-        match pctx.error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.run(&key, record.timestamp, None, |f, c| {
+            f.process_element(record.value, c)
+        })
     }
 }

@@ -296,3 +296,151 @@ impl<'a, U> Collector<'a, U> {
         }
     }
 }
+
+/// What a user function emits to while it runs: the main output (through a [`Collector`]
+/// carrying the default timestamp) and the operator's side outputs. The first downstream
+/// failure is kept and reported by [`Emitter::finish`] when the function returns; records
+/// after it are dropped because the job is failing anyway. Every process-style context
+/// (process, keyed process, co-process, broadcast, window functions) is built on it.
+pub(crate) struct Emitter<'a, O> {
+    pub(crate) collector: Collector<'a, O>,
+    pub(crate) sides: &'a mut SideOutputs,
+}
+
+impl<'a, O> Emitter<'a, O> {
+    pub(crate) fn new(
+        out: &'a mut dyn Output<O>,
+        sides: &'a mut SideOutputs,
+        timestamp: Option<Timestamp>,
+    ) -> Self {
+        Emitter {
+            collector: Collector::new(out, timestamp),
+            sides,
+        }
+    }
+
+    /// The timestamp records get unless one is given.
+    #[inline]
+    pub(crate) fn timestamp(&self) -> Option<Timestamp> {
+        self.collector.timestamp
+    }
+
+    /// Emits to the main output with the default timestamp.
+    #[inline]
+    pub(crate) fn collect(&mut self, value: O) {
+        self.collector.collect(value);
+    }
+
+    /// Emits to the main output with an explicit timestamp.
+    #[inline]
+    pub(crate) fn collect_with_timestamp(&mut self, value: O, timestamp: Timestamp) {
+        self.collector.collect_with_timestamp(value, timestamp);
+    }
+
+    /// Emits to the side output with this tag id (with the default timestamp); dropped if
+    /// nobody consumes the tag.
+    pub(crate) fn output<X: 'static>(&mut self, tag: &str, value: X) {
+        if self.collector.error.is_none() {
+            let record = StreamRecord {
+                value,
+                timestamp: self.collector.timestamp,
+            };
+            if let Err(e) = self.sides.emit(tag, record) {
+                self.collector.error = Some(e);
+            }
+        }
+    }
+
+    /// Returns the first downstream failure, if any.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.collector.finish()
+    }
+
+    /// Returns the first downstream failure so far, if any, and forgets it (for contexts
+    /// that are reused across calls).
+    pub(crate) fn take_error(&mut self) -> Result<()> {
+        self.collector.error.take().map_or(Ok(()), Err)
+    }
+}
+
+/// Implements `emit_watermark_status`, `flush` and `finish` of [`Lifecycle`] for an operator
+/// with a main output `self.out` and side outputs `self.sides`: forward to both.
+macro_rules! forward_to_outputs {
+    () => {
+        fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
+            self.out.emit_watermark_status(idle)?;
+            self.sides.emit_watermark_status(idle)
+        }
+        fn flush(&mut self) -> Result<()> {
+            self.out.flush()?;
+            self.sides.flush()
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.out.finish()?;
+            self.sides.finish()
+        }
+    };
+}
+pub(crate) use forward_to_outputs;
+
+/// Implements the parts of [`Lifecycle`] shared by the process operators (a user function
+/// `self.f`, runtime context `self.ctx`, outputs `self.out` and `self.sides`): open the
+/// outputs then the function, forward status, flushes and the end of input, close the
+/// function then the outputs.
+macro_rules! process_lifecycle_common {
+    () => {
+        fn open(&mut self) -> Result<()> {
+            self.out.open()?;
+            self.sides.open()?;
+            let ctx = &self.ctx;
+            let f = &mut self.f;
+            guard(ctx, || f.open(ctx))
+        }
+        fn close(&mut self) -> Result<()> {
+            let f = &mut self.f;
+            let own = guard(&self.ctx, || f.close());
+            let main = self.out.close();
+            let sides = self.sides.close();
+            own.and(main).and(sides)
+        }
+        $crate::operators::output::forward_to_outputs!();
+    };
+}
+pub(crate) use process_lifecycle_common;
+
+/// Implements `emit_watermark` and `advance_processing_time` of [`Lifecycle`] for an
+/// operator without timers: forward to `self.out` and `self.sides`.
+macro_rules! forward_time {
+    () => {
+        fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+            self.out.emit_watermark(watermark)?;
+            self.sides.emit_watermark(watermark)
+        }
+        fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+            self.out.advance_processing_time(now)?;
+            self.sides.advance_processing_time(now)
+        }
+    };
+}
+pub(crate) use forward_time;
+
+/// Implements `emit_watermark` and `advance_processing_time` of [`Lifecycle`] for a keyed
+/// operator with timers `self.timers` and a method `self.fire(domain, limit)` that runs the
+/// due timers: fire, then forward to `self.out` and `self.sides`.
+macro_rules! keyed_timer_time {
+    () => {
+        fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+            self.timers.watermark = watermark;
+            self.fire(TimeDomain::EventTime, watermark)?;
+            self.out.emit_watermark(watermark)?;
+            self.sides.emit_watermark(watermark)
+        }
+        fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+            self.fire(TimeDomain::ProcessingTime, now)?;
+            self.timers.reschedule_processing();
+            self.out.advance_processing_time(now)?;
+            self.sides.advance_processing_time(now)
+        }
+    };
+}
+pub(crate) use keyed_timer_time;

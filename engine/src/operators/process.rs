@@ -3,9 +3,11 @@
 
 use crate::api::side_output::OutputTag;
 use crate::context::RuntimeContext;
-use crate::error::{BoxError, FjordError, Result};
+use crate::error::{BoxError, Result};
 use crate::functions::lifecycle_hooks;
-use crate::operators::output::{Collector, Lifecycle, Output, SideOutputs, guard};
+use crate::operators::output::{
+    Emitter, Lifecycle, Output, SideOutputs, forward_time, guard, process_lifecycle_common,
+};
 use crate::types::{Data, StreamRecord, Timestamp};
 use std::marker::PhantomData;
 
@@ -37,39 +39,47 @@ where
 
 /// What a [`ProcessFunction`] can do while processing a record.
 pub struct ProcessContext<'a, U> {
-    pub(crate) collector: Collector<'a, U>,
-    pub(crate) sides: &'a mut SideOutputs,
-    pub(crate) side_error: Option<FjordError>,
+    pub(crate) emit: Emitter<'a, U>,
+}
+
+impl<'a, U> ProcessContext<'a, U> {
+    /// A context emitting to `out` and `sides`, records stamped with `timestamp`.
+    pub(crate) fn new(
+        out: &'a mut dyn Output<U>,
+        sides: &'a mut SideOutputs,
+        timestamp: Option<Timestamp>,
+    ) -> Self {
+        ProcessContext {
+            emit: Emitter::new(out, sides, timestamp),
+        }
+    }
+
+    /// Returns the first downstream failure, if any.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.emit.finish()
+    }
 }
 
 impl<U> ProcessContext<'_, U> {
     /// The event-time timestamp of the current record, if it has one.
     pub fn timestamp(&self) -> Option<Timestamp> {
-        self.collector.timestamp
+        self.emit.timestamp()
     }
 
     /// Emits a record to the main output, with the current record's timestamp.
     pub fn collect(&mut self, value: U) {
-        self.collector.collect(value);
+        self.emit.collect(value);
     }
 
     /// Emits a record to the main output with an explicit timestamp.
     pub fn collect_with_timestamp(&mut self, value: U, timestamp: Timestamp) {
-        self.collector.collect_with_timestamp(value, timestamp);
+        self.emit.collect_with_timestamp(value, timestamp);
     }
 
     /// Emits a record to the side output identified by `tag`. Records for a tag that no
     /// downstream operator selected with `get_side_output` are dropped, as in Flink.
     pub fn output<X: Data>(&mut self, tag: &OutputTag<X>, value: X) {
-        if self.side_error.is_none() {
-            let record = StreamRecord {
-                value,
-                timestamp: self.collector.timestamp,
-            };
-            if let Err(e) = self.sides.emit(tag.id(), record) {
-                self.side_error = Some(e);
-            }
-        }
+        self.emit.output(tag.id(), value);
     }
 }
 
@@ -83,54 +93,15 @@ pub(crate) struct ProcessOp<T, U, F> {
 }
 
 impl<T: 'static, U: 'static, F: ProcessFunction<T, U>> Lifecycle for ProcessOp<T, U, F> {
-    fn open(&mut self) -> Result<()> {
-        self.out.open()?;
-        self.sides.open()?;
-        let ctx = &self.ctx;
-        let f = &mut self.f;
-        guard(ctx, || f.open(ctx))
-    }
-    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.out.emit_watermark(watermark)?;
-        self.sides.emit_watermark(watermark)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.out.flush()?;
-        self.sides.flush()
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.out.finish()?;
-        self.sides.finish()
-    }
-    fn close(&mut self) -> Result<()> {
-        let f = &mut self.f;
-        let own = guard(&self.ctx, || f.close());
-        let main = self.out.close();
-        let sides = self.sides.close();
-        own.and(main).and(sides)
-    }
-    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
-        self.out.advance_processing_time(now)?;
-        self.sides.advance_processing_time(now)
-    }
-    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
-        self.out.emit_watermark_status(idle)?;
-        self.sides.emit_watermark_status(idle)
-    }
+    process_lifecycle_common!();
+    forward_time!();
 }
 
 impl<T: 'static, U: 'static, F: ProcessFunction<T, U>> Output<T> for ProcessOp<T, U, F> {
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
-        let mut pctx = ProcessContext {
-            collector: Collector::new(self.out.as_mut(), record.timestamp),
-            sides: &mut self.sides,
-            side_error: None,
-        };
+        let mut pctx = ProcessContext::new(self.out.as_mut(), &mut self.sides, record.timestamp);
         let f = &mut self.f;
         guard(&self.ctx, || f.process_element(record.value, &mut pctx))?;
-        if let Some(e) = pctx.side_error {
-            return Err(e);
-        }
-        pctx.collector.finish()
+        pctx.finish()
     }
 }

@@ -114,6 +114,19 @@ pub(crate) struct KeyedParts<'a, K, N> {
     pub(crate) timers: &'a mut InternalTimerService<K, N>,
 }
 
+impl<'a, K, N> KeyedParts<'a, K, N> {
+    /// The parts of an operator whose keyed state is the runtime context's and whose
+    /// contents are nothing else than that state and `timers`, over the subtask's key groups.
+    pub(crate) fn of(ctx: &'a RuntimeContext, timers: &'a mut InternalTimerService<K, N>) -> Self {
+        KeyedParts {
+            range: ctx.key_group_range(),
+            max_parallelism: ctx.max_parallelism,
+            backend: ctx.keyed.as_ref(),
+            timers,
+        }
+    }
+}
+
 impl<K, N> KeyedParts<'_, K, N>
 where
     K: Hash + Eq + Clone + Serialize + DeserializeOwned,

@@ -397,16 +397,38 @@ impl<UK, UV> MapStateDescriptor<UK, UV> {
 
 // ----- handles -----
 
-impl<V> Clone for ValueState<V> {
-    fn clone(&self) -> Self {
-        ValueState {
-            h: self.h.clone(),
-            id: self.id,
-            ns: self.ns.clone(),
-            ttl: self.ttl,
-            _v: PhantomData,
+/// Implements `Clone` for state handles: every handle has the backend handle `h`, its state
+/// `id`, namespace `ns` and `ttl`, plus one field of its own (named after the `.`).
+macro_rules! impl_handle_clone {
+    ($($t:ident<$($g:ident),+> . $extra:ident),+ $(,)?) => {$(
+        impl<$($g),+> Clone for $t<$($g),+> {
+            fn clone(&self) -> Self {
+                $t {
+                    h: self.h.clone(),
+                    id: self.id,
+                    ns: self.ns.clone(),
+                    ttl: self.ttl,
+                    $extra: self.$extra.clone(),
+                }
+            }
         }
-    }
+    )+};
+}
+
+impl_handle_clone!(
+    ValueState<V>._v,
+    ListState<V>._v,
+    ReducingState<V>.reduce,
+    AggregatingState<IN, ACC, OUT>.f,
+    MapState<UK, UV>._t,
+);
+
+/// Background cleanup of a state holding one [`Stamped`] value per key: expired values go.
+fn stamped_cleanup<V: 'static>(ttl: Option<StateTtlConfig>) -> CleanupFn {
+    Box::new(move |v, now| {
+        v.downcast_ref::<Stamped<V>>()
+            .is_some_and(|s| s.expired(ttl.as_ref(), now))
+    })
 }
 
 /// One value per key (Flink's `ValueState`).
@@ -420,11 +442,7 @@ pub struct ValueState<V> {
 
 impl<V: Data> ValueState<V> {
     pub(crate) fn new(h: &KeyedStateHandle, d: &ValueStateDescriptor<V>) -> Result<Self> {
-        let ttl = d.ttl;
-        let cleanup: CleanupFn = Box::new(move |v, now| {
-            v.downcast_ref::<Stamped<V>>()
-                .is_some_and(|s| s.expired(ttl.as_ref(), now))
-        });
+        let cleanup = stamped_cleanup::<V>(d.ttl);
         let id = h.register::<Stamped<V>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
         Ok(ValueState {
             h: h.clone(),
@@ -465,18 +483,6 @@ impl<V: Data> ValueState<V> {
     pub fn clear(&self) {
         self.h
             .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
-    }
-}
-
-impl<V> Clone for ListState<V> {
-    fn clone(&self) -> Self {
-        ListState {
-            h: self.h.clone(),
-            id: self.id,
-            ns: self.ns.clone(),
-            ttl: self.ttl,
-            _v: PhantomData,
-        }
     }
 }
 
@@ -575,18 +581,6 @@ impl<V: Data> ListState<V> {
     }
 }
 
-impl<V> Clone for ReducingState<V> {
-    fn clone(&self) -> Self {
-        ReducingState {
-            h: self.h.clone(),
-            id: self.id,
-            ns: self.ns.clone(),
-            ttl: self.ttl,
-            reduce: self.reduce.clone(),
-        }
-    }
-}
-
 /// A value per key that added values are reduced into (Flink's `ReducingState`).
 pub struct ReducingState<V> {
     h: KeyedStateHandle,
@@ -598,11 +592,7 @@ pub struct ReducingState<V> {
 
 impl<V: Data> ReducingState<V> {
     pub(crate) fn new(h: &KeyedStateHandle, d: &ReducingStateDescriptor<V>) -> Result<Self> {
-        let ttl = d.ttl;
-        let cleanup: CleanupFn = Box::new(move |v, now| {
-            v.downcast_ref::<Stamped<V>>()
-                .is_some_and(|s| s.expired(ttl.as_ref(), now))
-        });
+        let cleanup = stamped_cleanup::<V>(d.ttl);
         let id = h.register::<Stamped<V>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
         Ok(ReducingState {
             h: h.clone(),
@@ -704,28 +694,12 @@ pub struct AggregatingState<IN, ACC, OUT> {
     f: Arc<Mutex<Box<dyn AggregateFunction<IN, ACC, OUT>>>>,
 }
 
-impl<IN, ACC, OUT> Clone for AggregatingState<IN, ACC, OUT> {
-    fn clone(&self) -> Self {
-        AggregatingState {
-            h: self.h.clone(),
-            id: self.id,
-            ns: self.ns.clone(),
-            ttl: self.ttl,
-            f: self.f.clone(),
-        }
-    }
-}
-
 impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
     pub(crate) fn new<F: AggregateFunction<IN, ACC, OUT> + Clone>(
         h: &KeyedStateHandle,
         d: &AggregatingStateDescriptor<IN, ACC, OUT, F>,
     ) -> Result<Self> {
-        let ttl = d.ttl;
-        let cleanup: CleanupFn = Box::new(move |v, now| {
-            v.downcast_ref::<Stamped<ACC>>()
-                .is_some_and(|s| s.expired(ttl.as_ref(), now))
-        });
+        let cleanup = stamped_cleanup::<ACC>(d.ttl);
         let id = h.register::<Stamped<ACC>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
         Ok(AggregatingState {
             h: h.clone(),
@@ -777,18 +751,6 @@ impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
     pub fn clear(&self) {
         self.h
             .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
-    }
-}
-
-impl<UK, UV> Clone for MapState<UK, UV> {
-    fn clone(&self) -> Self {
-        MapState {
-            h: self.h.clone(),
-            id: self.id,
-            ns: self.ns.clone(),
-            ttl: self.ttl,
-            _t: PhantomData,
-        }
     }
 }
 
@@ -944,53 +906,30 @@ pub trait KeyedStateDescriptor {
     fn bind(&self, handle: &KeyedStateHandle) -> Result<(Self::State, StateId)>;
 }
 
-impl<V: Data> KeyedStateDescriptor for ValueStateDescriptor<V> {
-    type State = ValueState<V>;
-    fn state_name(&self) -> &str {
-        &self.name
-    }
-    fn bind(&self, handle: &KeyedStateHandle) -> Result<(ValueState<V>, StateId)> {
-        let s = ValueState::new(handle, self)?;
-        let id = s.id;
-        Ok((s, id))
-    }
+/// Implements [`KeyedStateDescriptor`] for descriptors whose state has a
+/// `State::new(handle, descriptor)` constructor.
+macro_rules! impl_keyed_state_descriptor {
+    ($(<$($g:ident: $bound:ident),+> $d:ty => $state:ty),+ $(,)?) => {$(
+        impl<$($g: $bound),+> KeyedStateDescriptor for $d {
+            type State = $state;
+            fn state_name(&self) -> &str {
+                &self.name
+            }
+            fn bind(&self, handle: &KeyedStateHandle) -> Result<($state, StateId)> {
+                let s = <$state>::new(handle, self)?;
+                let id = s.id;
+                Ok((s, id))
+            }
+        }
+    )+};
 }
 
-impl<V: Data> KeyedStateDescriptor for ListStateDescriptor<V> {
-    type State = ListState<V>;
-    fn state_name(&self) -> &str {
-        &self.name
-    }
-    fn bind(&self, handle: &KeyedStateHandle) -> Result<(ListState<V>, StateId)> {
-        let s = ListState::new(handle, self)?;
-        let id = s.id;
-        Ok((s, id))
-    }
-}
-
-impl<V: Data> KeyedStateDescriptor for ReducingStateDescriptor<V> {
-    type State = ReducingState<V>;
-    fn state_name(&self) -> &str {
-        &self.name
-    }
-    fn bind(&self, handle: &KeyedStateHandle) -> Result<(ReducingState<V>, StateId)> {
-        let s = ReducingState::new(handle, self)?;
-        let id = s.id;
-        Ok((s, id))
-    }
-}
-
-impl<UK: Key, UV: Data> KeyedStateDescriptor for MapStateDescriptor<UK, UV> {
-    type State = MapState<UK, UV>;
-    fn state_name(&self) -> &str {
-        &self.name
-    }
-    fn bind(&self, handle: &KeyedStateHandle) -> Result<(MapState<UK, UV>, StateId)> {
-        let s = MapState::new(handle, self)?;
-        let id = s.id;
-        Ok((s, id))
-    }
-}
+impl_keyed_state_descriptor!(
+    <V: Data> ValueStateDescriptor<V> => ValueState<V>,
+    <V: Data> ListStateDescriptor<V> => ListState<V>,
+    <V: Data> ReducingStateDescriptor<V> => ReducingState<V>,
+    <UK: Key, UV: Data> MapStateDescriptor<UK, UV> => MapState<UK, UV>,
+);
 
 /// Keyed state of the current key in one fixed namespace: the window being evaluated
 /// (`WindowContext::window_state`) or the key's state across all windows

@@ -200,6 +200,16 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> InternalTimerService<K, N> {
         }
     }
 
+    /// Removes and returns the earliest timer of `domain` due at `limit` (a watermark or a
+    /// processing time), if any.
+    #[inline]
+    pub(crate) fn pop_due(&mut self, domain: TimeDomain, limit: Timestamp) -> Option<Timer<K, N>> {
+        match domain {
+            TimeDomain::EventTime => self.event.pop_due(limit),
+            TimeDomain::ProcessingTime => self.processing.pop_due(limit),
+        }
+    }
+
     /// Asks for a wake-up at the earliest processing-time timer (after some fired).
     pub(crate) fn reschedule_processing(&mut self) {
         if let Some(ts) = self.processing.peek() {

@@ -8,7 +8,7 @@ use crate::api::side_output::OutputTag;
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::{AggregateFunction, ReduceFunction, lifecycle_hooks};
-use crate::operators::output::{Output, SideOutputs, guard};
+use crate::operators::output::{Emitter, Output, SideOutputs, guard};
 use crate::types::{Data, StreamRecord, Timestamp};
 use crate::windows::evictors::Evictor;
 use crate::windows::window::Window;
@@ -20,11 +20,30 @@ pub struct WindowContext<'a, W, O> {
     pub(crate) window: &'a W,
     pub(crate) watermark: Timestamp,
     pub(crate) processing_time: Timestamp,
-    pub(crate) out: &'a mut dyn Output<O>,
-    pub(crate) sides: &'a mut SideOutputs,
-    pub(crate) error: Option<FjordError>,
+    pub(crate) emit: Emitter<'a, O>,
     /// The operator's keyed state (for `window_state` and `global_state`).
     pub(crate) keyed: Option<&'a crate::state::KeyedStateHandle>,
+}
+
+impl<'a, W: Window, O> WindowContext<'a, W, O> {
+    /// A context for firing `window`; results go to `out` and `sides` stamped with the
+    /// window's `max_timestamp()`.
+    pub(crate) fn new(
+        window: &'a W,
+        watermark: Timestamp,
+        processing_time: Timestamp,
+        out: &'a mut dyn Output<O>,
+        sides: &'a mut SideOutputs,
+        keyed: Option<&'a crate::state::KeyedStateHandle>,
+    ) -> Self {
+        WindowContext {
+            window,
+            watermark,
+            processing_time,
+            emit: Emitter::new(out, sides, Some(window.max_timestamp())),
+            keyed,
+        }
+    }
 }
 
 impl<W: Window, O> WindowContext<'_, W, O> {
@@ -75,21 +94,11 @@ impl<W: Window, O> WindowContext<'_, W, O> {
     }
     /// Emits a result (timestamp: window end − 1).
     pub fn collect(&mut self, value: O) {
-        if self.error.is_none() {
-            let record = StreamRecord::with_timestamp(value, self.window.max_timestamp());
-            if let Err(e) = self.out.emit(record) {
-                self.error = Some(e);
-            }
-        }
+        self.emit.collect(value);
     }
     /// Emits to a side output.
     pub fn output<X: Data>(&mut self, tag: &OutputTag<X>, value: X) {
-        if self.error.is_none() {
-            let record = StreamRecord::with_timestamp(value, self.window.max_timestamp());
-            if let Err(e) = self.sides.emit(tag.id(), record) {
-                self.error = Some(e);
-            }
-        }
+        self.emit.output(tag.id(), value);
     }
 }
 
@@ -163,10 +172,7 @@ pub(crate) trait WindowLogic<T, K, W: Window, O>: Send + 'static {
 }
 
 fn finish<W, O>(wctx: &mut WindowContext<'_, W, O>) -> Result<()> {
-    match wctx.error.take() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    wctx.emit.take_error()
 }
 
 /// Incremental `reduce`, then a process function over the single result.

@@ -6,10 +6,10 @@
 
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
-use crate::error::{FjordError, Result};
+use crate::error::Result;
 use crate::keygroup::KeyGroupRange;
 use crate::metrics::Counter;
-use crate::operators::output::{Lifecycle, Output, SideOutputs, guard};
+use crate::operators::output::{Lifecycle, Output, SideOutputs, forward_to_outputs, guard};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::state::{KeyGroupedMap, KeyedStateHandle};
@@ -193,15 +193,14 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             // Window and global state of the process function belong to this key.
             keyed.set_current_key(key);
         }
-        let mut wctx = WindowContext {
+        let mut wctx = WindowContext::new(
             window,
             watermark,
-            processing_time: ctx.current_processing_time(),
+            ctx.current_processing_time(),
             out,
             sides,
-            error: None,
-            keyed: ctx.keyed.as_ref(),
-        };
+            ctx.keyed.as_ref(),
+        );
         logic.emit(ctx, key, acc, &mut wctx)
     }
 
@@ -322,11 +321,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
     fn process(&mut self, record: StreamRecord<T>) -> Result<()> {
         let key = (self.key_sel)(&record.value);
         let ts = if self.event_time {
-            record
-                .timestamp
-                .ok_or_else(|| FjordError::MissingTimestamp {
-                    operator: self.ctx.task_name.clone(),
-                })?
+            self.ctx.event_time(record.timestamp)?
         } else {
             self.ctx.current_processing_time()
         };
@@ -589,18 +584,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecyc
         self.out.advance_processing_time(now)?;
         self.sides.advance_processing_time(now)
     }
-    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
-        self.out.emit_watermark_status(idle)?;
-        self.sides.emit_watermark_status(idle)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.out.flush()?;
-        self.sides.flush()
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.out.finish()?;
-        self.sides.finish()
-    }
+    forward_to_outputs!();
     fn close(&mut self) -> Result<()> {
         let own = self.logic.close(&self.ctx);
         let main = self.out.close();

@@ -13,7 +13,7 @@ use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::KeyGroupRange;
 use crate::metrics::Counter;
-use crate::operators::output::{Lifecycle, Output, SideOutputs};
+use crate::operators::output::{Lifecycle, Output, SideOutputs, forward_to_outputs};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::state::KeyGroupedMap;
@@ -153,15 +153,14 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         }
         if let Some(mut acc) = acc {
             let window = Self::window(start, end)?;
-            let mut wctx = WindowContext {
-                window: &window,
-                watermark: timers.watermark,
-                processing_time: ctx.current_processing_time(),
-                out: out.as_mut(),
+            let mut wctx = WindowContext::new(
+                &window,
+                timers.watermark,
+                ctx.current_processing_time(),
+                out.as_mut(),
                 sides,
-                error: None,
-                keyed: None,
-            };
+                None,
+            );
             logic.emit(ctx, &key, &mut acc, &mut wctx)?;
         }
         let keep_from = start + *slide;
@@ -203,18 +202,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecyc
         self.out.advance_processing_time(now)?;
         self.sides.advance_processing_time(now)
     }
-    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
-        self.out.emit_watermark_status(idle)?;
-        self.sides.emit_watermark_status(idle)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.out.flush()?;
-        self.sides.flush()
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.out.finish()?;
-        self.sides.finish()
-    }
+    forward_to_outputs!();
     fn close(&mut self) -> Result<()> {
         let own = self.logic.close(&self.ctx);
         let main = self.out.close();
@@ -228,11 +216,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
 {
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
-        let ts = record
-            .timestamp
-            .ok_or_else(|| FjordError::MissingTimestamp {
-                operator: self.ctx.task_name.clone(),
-            })?;
+        let ts = self.ctx.event_time(record.timestamp)?;
         let watermark = self.timers.watermark;
         let last_end =
             TimeWindow::window_start_with_offset(ts, self.offset, self.slide) + self.size;

@@ -112,6 +112,23 @@ impl<W: Window> TriggerContext<'_, W> {
     }
 }
 
+/// Implements the named timer callbacks (`on_event_time`, `on_processing_time`) of a
+/// trigger that does nothing on those timers.
+macro_rules! continue_on_timers {
+    ($($method:ident),+) => {
+        $(
+            fn $method(
+                &mut self,
+                _: Timestamp,
+                _: &W,
+                _: &mut TriggerContext<'_, W>,
+            ) -> Result<TriggerResult, BoxError> {
+                Ok(TriggerResult::Continue)
+            }
+        )+
+    };
+}
+
 /// Decides when a window fires and purges (Flink's `Trigger`).
 pub trait Trigger<T, W: Window>: Send + 'static {
     /// Called for every element added to a window.
@@ -182,14 +199,7 @@ impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
             TriggerResult::Continue
         })
     }
-    fn on_processing_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> Result<TriggerResult, BoxError> {
-        Ok(TriggerResult::Continue)
-    }
+    continue_on_timers!(on_processing_time);
     fn can_merge(&self) -> bool {
         true
     }
@@ -220,14 +230,7 @@ impl<T, W: Window> Trigger<T, W> for ProcessingTimeTrigger {
         ctx.register_processing_time_timer(window.max_timestamp());
         Ok(TriggerResult::Continue)
     }
-    fn on_event_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> Result<TriggerResult, BoxError> {
-        Ok(TriggerResult::Continue)
-    }
+    continue_on_timers!(on_event_time);
     fn on_processing_time(
         &mut self,
         _: Timestamp,
@@ -284,22 +287,7 @@ impl<T, W: Window> Trigger<T, W> for CountTrigger {
         }
         Ok(TriggerResult::Continue)
     }
-    fn on_event_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> Result<TriggerResult, BoxError> {
-        Ok(TriggerResult::Continue)
-    }
-    fn on_processing_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> Result<TriggerResult, BoxError> {
-        Ok(TriggerResult::Continue)
-    }
+    continue_on_timers!(on_event_time, on_processing_time);
     fn can_merge(&self) -> bool {
         true
     }
@@ -385,22 +373,7 @@ impl<T, W: Window> Trigger<T, W> for NeverTrigger {
     ) -> Result<TriggerResult, BoxError> {
         Ok(TriggerResult::Continue)
     }
-    fn on_event_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> Result<TriggerResult, BoxError> {
-        Ok(TriggerResult::Continue)
-    }
-    fn on_processing_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> Result<TriggerResult, BoxError> {
-        Ok(TriggerResult::Continue)
-    }
+    continue_on_timers!(on_event_time, on_processing_time);
     fn can_merge(&self) -> bool {
         true
     }
