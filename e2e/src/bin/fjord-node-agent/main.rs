@@ -13,7 +13,8 @@
 //! - `volumes`: ConfigMap/Secret/projected/emptyDir/downwardAPI/hostPath volumes as directories.
 //! - `probe`: httpGet / tcpSocket / exec probes.
 //! - `proxy`: the kube-proxy stand-in, TCP forwarding from ClusterIP:port to ready endpoints.
-//! - `resolver`: per-Pod `/etc/hosts` files that map Service names to ready Pod addresses.
+//! - `resolver`: per-Pod `/etc/hosts` files (Service names → ClusterIPs or, headless, ready Pod
+//!   addresses) and the proxy rules, from watched Services and Pods.
 //! - `container`: one container's process, probes and restart bookkeeping.
 //! - `status`: PodStatus from the containers' state.
 //! - `kubelet_api`: the `/containerLogs` endpoint behind `kubectl logs`.
