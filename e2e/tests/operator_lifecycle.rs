@@ -130,14 +130,10 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
     eprintln!("TaskManager pods (not needed by the embedded JobManager):\n{tm}");
 
     // (d) suspend and resume through spec.job.state, stateless: cancel, pods gone, new job.
-    op.kubectl(&[
-        "patch",
-        "streamjob",
+    op.patch(
         JOB,
-        "--type=merge",
-        "-p",
         r#"{"spec":{"job":{"upgradeMode":"stateless","state":"suspended"}}}"#,
-    ])?;
+    )?;
     op.wait_for(JOB, "Suspended", Duration::from_secs(120), |s| {
         s["lifecycleState"] == "Suspended"
     })
@@ -147,14 +143,7 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
         op.children(JOB, "deployments")?.is_empty(),
         "deployments left while suspended"
     );
-    op.kubectl(&[
-        "patch",
-        "streamjob",
-        JOB,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"job":{"state":"running"}}}"#,
-    ])?;
+    op.patch(JOB, r#"{"spec":{"job":{"state":"running"}}}"#)?;
     let resumed = op.wait_running(JOB, Duration::from_secs(120)).await?;
     let new_id = resumed["status"]["jobId"].as_str().unwrap_or_default();
     ensure!(new_id != job_id, "resume kept the old job id {job_id}");

@@ -100,9 +100,9 @@ fn assert_counts_continue(before: &str, after: &str, what: &str) -> anyhow::Resu
     Ok(checked)
 }
 
-/// The savepoint history entries with `trigger`.
-fn history(sj: &Value, trigger: &str) -> Vec<String> {
-    sj["status"]["savepointHistory"]
+/// The paths in a StreamJob status's savepoint history taken for `trigger`.
+fn history(status: &Value, trigger: &str) -> Vec<String> {
+    status["savepointHistory"]
         .as_array()
         .into_iter()
         .flatten()
@@ -264,26 +264,13 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
     eprintln!("checkpoint in MinIO: {checkpoint}");
 
     // 2. Manual savepoint through the trigger nonce.
-    op.kubectl(&[
-        "patch",
-        "streamjob",
-        JOB,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"job":{"savepointTriggerNonce":1}}}"#,
-    ])?;
+    op.patch(JOB, r#"{"spec":{"job":{"savepointTriggerNonce":1}}}"#)?;
     let sj = op
         .wait_for(JOB, "a manual savepoint", WAIT, |s| {
-            s["savepointHistory"].as_array().is_some_and(|h| {
-                h.iter().any(|r| {
-                    r["trigger"]
-                        .as_str()
-                        .is_some_and(|t| t.eq_ignore_ascii_case("manual"))
-                })
-            })
+            !history(s, "manual").is_empty()
         })
         .await?;
-    let manual = history(&sj, "manual");
+    let manual = history(&sj["status"], "manual");
     ensure!(manual.len() == 1, "{manual:?}");
     ensure!(
         !objects(&op, &manual[0]).await?.is_empty(),
@@ -311,7 +298,7 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
     let config = op.jobmanager(JOB)?.config().await?;
     ensure!(config.job_args.contains(&"2000".to_string()), "{config:?}");
     let sj = op.streamjob(JOB)?;
-    let upgrade = history(&sj, "upgrade");
+    let upgrade = history(&sj["status"], "upgrade");
     ensure!(upgrade.len() == 1, "{upgrade:?}");
     ensure!(
         config.restore_path.as_deref() == Some(upgrade[0].as_str()),
@@ -332,14 +319,10 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
         if how == "scale" {
             op.kubectl(&["scale", "streamjob", JOB, &format!("--replicas={n}")])?;
         } else {
-            op.kubectl(&[
-                "patch",
-                "streamjob",
+            op.patch(
                 JOB,
-                "--type=merge",
-                "-p",
                 &format!(r#"{{"spec":{{"job":{{"parallelism":{n}}}}}}}"#),
-            ])?;
+            )?;
         }
         pod = wait_redeployed(&op, &before, n).await?;
         wait_printed(&op, &pod, 200).await?;
@@ -366,14 +349,7 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
     // Deployment: one JobManager, one job, counts continue.
     let before = pod.clone();
     let pid = operator_pid(&op)?;
-    op.kubectl(&[
-        "patch",
-        "streamjob",
-        JOB,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"job":{"restartNonce":1}}}"#,
-    ])?;
+    op.patch(JOB, r#"{"spec":{"job":{"restartNonce":1}}}"#)?;
     let sj = op
         .wait_for(JOB, "the restart upgrade to start", WAIT, |s| {
             s["upgrade"].is_object()
@@ -413,7 +389,7 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
             "jsonpath={.status.replicas}"
         ])? == "1"
     );
-    let upgrades = history(&op.streamjob(JOB)?, "upgrade");
+    let upgrades = history(&op.streamjob(JOB)?["status"], "upgrade");
     ensure!(
         upgrades.len() == 4,
         "one upgrade savepoint per upgrade expected: {upgrades:?}"

@@ -122,6 +122,11 @@ impl OperatorCluster {
         Ok(self.cluster.kubectl(&["apply", "-f", "-"], Some(yaml))?)
     }
 
+    /// `kubectl patch streamjob <name> --type=merge -p <patch>`.
+    pub fn patch(&self, name: &str, patch: &str) -> anyhow::Result<String> {
+        self.kubectl(&["patch", "streamjob", name, "--type=merge", "-p", patch])
+    }
+
     /// The operator's log (for failure messages).
     pub fn operator_logs(&self) -> String {
         self.kubectl(&[
