@@ -363,6 +363,18 @@ impl<'a, O> Emitter<'a, O> {
     }
 }
 
+/// Closes an operator's main and side outputs after its own closing (`own`), all of them
+/// even if some fail, returning the first error.
+pub(crate) fn close_after<O>(
+    own: Result<()>,
+    out: &mut dyn Output<O>,
+    sides: &mut SideOutputs,
+) -> Result<()> {
+    let main = out.close();
+    let sides = sides.close();
+    own.and(main).and(sides)
+}
+
 /// Implements `emit_watermark_status`, `flush` and `finish` of [`Lifecycle`] for an operator
 /// with a main output `self.out` and side outputs `self.sides`: forward to both.
 macro_rules! forward_to_outputs {
@@ -399,9 +411,7 @@ macro_rules! process_lifecycle_common {
         fn close(&mut self) -> Result<()> {
             let f = &mut self.f;
             let own = guard(&self.ctx, || f.close());
-            let main = self.out.close();
-            let sides = self.sides.close();
-            own.and(main).and(sides)
+            $crate::operators::output::close_after(own, self.out.as_mut(), &mut self.sides)
         }
         $crate::operators::output::forward_to_outputs!();
     };

@@ -254,6 +254,25 @@ macro_rules! now_if_ttl {
     };
 }
 
+/// The current key's value of a state that holds one `Stamped<$t>` per key and namespace,
+/// read under the TTL visibility rules; an expired value is removed.
+macro_rules! get_stamped {
+    ($self:ident, $t:ty) => {
+        $self.h.with(|inner| {
+            let now = now_if_ttl!(inner, $self.ttl);
+            let s = inner
+                .backend
+                .get_mut($self.id, ns!($self, inner))?
+                .downcast_mut::<Stamped<$t>>()?;
+            let (v, remove) = read_stamped(s, $self.ttl.as_ref(), now);
+            if remove {
+                inner.backend.remove($self.id, ns!($self, inner));
+            }
+            v
+        })
+    };
+}
+
 // ----- descriptors -----
 
 /// Describes a [`ValueState`]: a single value per key.
@@ -455,18 +474,7 @@ impl<V: Data> ValueState<V> {
 
     /// The current key's value, or `None` if it has none (or it expired).
     pub fn value(&self) -> Option<V> {
-        self.h.with(|inner| {
-            let now = now_if_ttl!(inner, self.ttl);
-            let s = inner
-                .backend
-                .get_mut(self.id, ns!(self, inner))?
-                .downcast_mut::<Stamped<V>>()?;
-            let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
-            if remove {
-                inner.backend.remove(self.id, ns!(self, inner));
-            }
-            v
-        })
+        get_stamped!(self, V)
     }
 
     /// Sets the current key's value.
@@ -605,18 +613,7 @@ impl<V: Data> ReducingState<V> {
 
     /// The reduced value of the current key.
     pub fn get(&self) -> Option<V> {
-        self.h.with(|inner| {
-            let now = now_if_ttl!(inner, self.ttl);
-            let s = inner
-                .backend
-                .get_mut(self.id, ns!(self, inner))?
-                .downcast_mut::<Stamped<V>>()?;
-            let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
-            if remove {
-                inner.backend.remove(self.id, ns!(self, inner));
-            }
-            v
-        })
+        get_stamped!(self, V)
     }
 
     /// Reduces a value into the current key's value.
@@ -712,18 +709,7 @@ impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
 
     /// The aggregate's result for the current key, if anything was added.
     pub fn get(&self) -> Option<OUT> {
-        let acc = self.h.with(|inner| {
-            let now = now_if_ttl!(inner, self.ttl);
-            let s = inner
-                .backend
-                .get_mut(self.id, ns!(self, inner))?
-                .downcast_mut::<Stamped<ACC>>()?;
-            let (v, remove) = read_stamped(s, self.ttl.as_ref(), now);
-            if remove {
-                inner.backend.remove(self.id, ns!(self, inner));
-            }
-            v
-        })?;
+        let acc = get_stamped!(self, ACC)?;
         Some(self.f.lock().get_result(&acc))
     }
 

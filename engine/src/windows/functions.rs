@@ -175,6 +175,21 @@ fn finish<W, O>(wctx: &mut WindowContext<'_, W, O>) -> Result<()> {
     wctx.emit.take_error()
 }
 
+/// Implements `open` and `close` of a `WindowLogic` whose user function is the process
+/// window function `self.p`.
+macro_rules! process_function_hooks {
+    () => {
+        fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+            let p = &mut self.p;
+            guard(ctx, || p.open(ctx))
+        }
+        fn close(&mut self, ctx: &RuntimeContext) -> Result<()> {
+            let p = &mut self.p;
+            guard(ctx, || p.close())
+        }
+    };
+}
+
 /// Incremental `reduce`, then a process function over the single result.
 pub(crate) struct ReduceLogic<F, P, T> {
     pub(crate) f: F,
@@ -243,14 +258,7 @@ where
     P: ProcessWindowFunction<V, O, K, W>,
 {
     type Acc = ACC;
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        let p = &mut self.p;
-        guard(ctx, || p.open(ctx))
-    }
-    fn close(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        let p = &mut self.p;
-        guard(ctx, || p.close())
-    }
+    process_function_hooks!();
     #[inline]
     fn add(
         &mut self,
@@ -367,14 +375,7 @@ impl<T: Data, K: 'static, W: Window, O: 'static, P: ProcessWindowFunction<T, O, 
     WindowLogic<T, K, W, O> for BufferLogic<P, T, W>
 {
     type Acc = Vec<StreamRecord<T>>;
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        let p = &mut self.p;
-        guard(ctx, || p.open(ctx))
-    }
-    fn close(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        let p = &mut self.p;
-        guard(ctx, || p.close())
-    }
+    process_function_hooks!();
     #[inline]
     fn add(
         &mut self,

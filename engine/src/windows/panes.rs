@@ -13,7 +13,7 @@ use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::KeyGroupRange;
 use crate::metrics::Counter;
-use crate::operators::output::{Lifecycle, Output, SideOutputs, forward_to_outputs};
+use crate::operators::output::{Lifecycle, Output, SideOutputs, close_after, forward_to_outputs};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::state::KeyGroupedMap;
@@ -205,9 +205,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecyc
     forward_to_outputs!();
     fn close(&mut self) -> Result<()> {
         let own = self.logic.close(&self.ctx);
-        let main = self.out.close();
-        let sides = self.sides.close();
-        own.and(main).and(sides)
+        close_after(own, self.out.as_mut(), &mut self.sides)
     }
 }
 
