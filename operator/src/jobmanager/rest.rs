@@ -48,6 +48,36 @@ impl RestJobManager {
         Ok(Self { http })
     }
 
+    /// Start a savepoint (`stop`: stop-with-savepoint) into `directory`, never draining.
+    async fn savepoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        directory: &str,
+        stop: bool,
+    ) -> Result<(), Error> {
+        let client = self.client(jm)?;
+        let request = SavepointRequest {
+            trigger_id: trigger_id.into(),
+            directory: Some(directory.into()),
+            // The job resumes from this savepoint: never drain (that would fire windows early).
+            drain: false,
+        };
+        let (operation, answer) = if stop {
+            (
+                "stop with savepoint",
+                client.stop_with_savepoint(job_id, &request).await,
+            )
+        } else {
+            (
+                "trigger savepoint",
+                client.trigger_savepoint(job_id, &request).await,
+            )
+        };
+        answer.map(drop).map_err(|e| map_error(jm, operation, e))
+    }
+
     fn client(&self, jm: &JobManagerEndpoint) -> Result<Client, Error> {
         Client::with_http(&jm.base_url, self.http.clone()).map_err(|e| map_error(jm, "connect", e))
     }
@@ -119,15 +149,6 @@ pub fn checkpoint_record(c: api::CheckpointInfo) -> CheckpointRecord {
     }
 }
 
-fn request(trigger_id: &str, directory: &str) -> SavepointRequest {
-    SavepointRequest {
-        trigger_id: trigger_id.into(),
-        directory: Some(directory.into()),
-        // The job resumes from this savepoint: never drain (that would fire windows early).
-        drain: false,
-    }
-}
-
 impl JobManagerApi for RestJobManager {
     async fn job(&self, jm: &JobManagerEndpoint) -> Result<Option<JobInfo>, Error> {
         let client = self.client(jm)?;
@@ -161,11 +182,8 @@ impl JobManagerApi for RestJobManager {
         trigger_id: &str,
         directory: &str,
     ) -> Result<(), Error> {
-        self.client(jm)?
-            .trigger_savepoint(job_id, &request(trigger_id, directory))
+        self.savepoint(jm, job_id, trigger_id, directory, false)
             .await
-            .map(drop)
-            .map_err(|e| map_error(jm, "trigger savepoint", e))
     }
 
     async fn stop_with_savepoint(
@@ -175,11 +193,8 @@ impl JobManagerApi for RestJobManager {
         trigger_id: &str,
         directory: &str,
     ) -> Result<(), Error> {
-        self.client(jm)?
-            .stop_with_savepoint(job_id, &request(trigger_id, directory))
+        self.savepoint(jm, job_id, trigger_id, directory, true)
             .await
-            .map(drop)
-            .map_err(|e| map_error(jm, "stop with savepoint", e))
     }
 
     async fn savepoint_status(
