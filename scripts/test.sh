@@ -32,6 +32,6 @@ step() {
 
 step "build dependencies" scripts/install-deps.sh
 step "format check" cargo fmt --all -- --check
-step "lints" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "lints" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "test infrastructure" scripts/infra/install.sh
-step "tests" cargo test --workspace --locked "$@"
+step "tests" cargo test --workspace --all-features --locked "$@"
