@@ -84,6 +84,28 @@ spec:
   - {name: count, image: busybox, command: [sh, -c, "for i in 1 2 3 4; do echo line-$i; sleep 0.5; done"]}
 "#;
 
+const EXEC_PROBED: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: probe-files}
+data: {ready: "yes"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: exec-probed}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: files, configMap: {name: probe-files}}]
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, "sleep 600"]
+    volumeMounts: [{name: files, mountPath: /etc/fjord-probe-check}]
+    readinessProbe:
+      exec: {command: [sh, -c, "test \"$(cat /etc/fjord-probe-check/ready)\" = yes"]}
+      periodSeconds: 1
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statefulsets_restarts_grace_periods_and_helm() -> anyhow::Result<()> {
     let cluster = TestCluster::start(
@@ -184,6 +206,19 @@ async fn statefulsets_restarts_grace_periods_and_helm() -> anyhow::Result<()> {
         String::from_utf8_lossy(&followed.stdout),
         "line-1\nline-2\nline-3\nline-4\n"
     );
+
+    // An exec probe sees the container's mounts (it runs in the same kind of mount namespace).
+    cluster.kubectl(&["apply", "-f", "-"], Some(EXEC_PROBED))?;
+    poll_until("exec-probed to become Ready", slow, tick, || async {
+        let ready = jsonpath(
+            "exec-probed",
+            r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+        )
+        .ok()?;
+        (ready == "True").then_some(())
+    })
+    .await?;
+    kubectl(&["delete", "pod", "exec-probed", "--wait=false"])?;
 
     // Helm installs into the cluster.
     let chart = cluster.run_dir().join("chart");

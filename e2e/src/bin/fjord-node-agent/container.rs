@@ -135,6 +135,8 @@ pub struct ContainerRun {
     pub kill_at: Option<Instant>,
     /// Environment used for the current start (and exec probes).
     pub env: Vec<(String, String)>,
+    /// `fjord-node-agent` and the launch spec of the current start (for exec probes).
+    pub launch: Option<(PathBuf, PathBuf)>,
     /// Probe trackers of the current start.
     pub readiness: Option<ProbeTracker>,
     /// See `readiness`.
@@ -237,6 +239,7 @@ impl ContainerRun {
             backoff: INITIAL_BACKOFF,
             kill_at: None,
             env: Vec::new(),
+            launch: None,
             readiness: None,
             liveness: None,
             startup: None,
@@ -272,6 +275,7 @@ impl ContainerRun {
             .spawn()
             .with_context(|| format!("starting {}", agent_exe.display()))?;
         let pid = child.id().context("child has no pid")?;
+        self.launch = Some((agent_exe.to_path_buf(), spec_path.to_path_buf()));
         self.generation += 1;
         let generation = self.generation;
         let tx = exits.clone();
@@ -390,7 +394,8 @@ pub async fn run_probes(c: &mut ContainerRun, ip: IpAddr, now: Instant) {
         if let Some(t) = c.startup.as_mut()
             && t.due(now)
         {
-            let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
+            let outcome =
+                crate::probe::run(&t.probe, &c.spec, ip, &exec_context(&c.env, &c.launch)).await;
             match t.record(&outcome, now) {
                 Some(true) => c.started = true,
                 Some(false) => kill_for_probe(c, "startup", &outcome),
@@ -402,7 +407,8 @@ pub async fn run_probes(c: &mut ContainerRun, ip: IpAddr, now: Instant) {
     if let Some(t) = c.liveness.as_mut()
         && t.due(now)
     {
-        let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
+        let outcome =
+            crate::probe::run(&t.probe, &c.spec, ip, &exec_context(&c.env, &c.launch)).await;
         if t.record(&outcome, now) == Some(false) {
             kill_for_probe(c, "liveness", &outcome);
             return;
@@ -411,7 +417,8 @@ pub async fn run_probes(c: &mut ContainerRun, ip: IpAddr, now: Instant) {
     match c.readiness.as_mut() {
         None => c.ready = true,
         Some(t) if t.due(now) => {
-            let outcome = crate::probe::run(&t.probe, &c.spec, ip, &c.env).await;
+            let outcome =
+                crate::probe::run(&t.probe, &c.spec, ip, &exec_context(&c.env, &c.launch)).await;
             if let Some(ready) = t.record(&outcome, now) {
                 if ready != c.ready {
                     tracing::info!(container = %c.spec.name, ready, ?outcome, "readiness changed");
@@ -429,6 +436,16 @@ fn kill_for_probe(c: &mut ContainerRun, which: &str, outcome: &Outcome) {
     c.kill_at = Some(Instant::now() + Duration::from_secs(2));
     c.liveness = None;
     c.startup = None;
+}
+
+fn exec_context<'a>(
+    env: &'a [(String, String)],
+    launch: &'a Option<(PathBuf, PathBuf)>,
+) -> crate::probe::ExecContext<'a> {
+    crate::probe::ExecContext {
+        env,
+        launch: launch.as_ref().map(|(a, s)| (a.as_path(), s.as_path())),
+    }
 }
 
 /// Now as a Kubernetes `Time`.

@@ -1,9 +1,10 @@
 //! Readiness/liveness/startup probes: `httpGet` (HTTP only), `tcpSocket` and `exec`.
 //!
-//! `exec` probes run the command on the host with the container's environment (not inside the
-//! container's mount namespace). `grpc` probes are not supported and always fail with a message.
+//! `exec` probes run like the container, through the launch step (same environment, mounts and
+//! working directory). `grpc` probes are not supported and always fail with a message.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Probe};
@@ -64,15 +65,25 @@ pub fn resolve_port(container: &Container, port: &IntOrString) -> Result<u16, St
     }
 }
 
-/// Run `probe` once against the container at `pod_ip` with `env`.
+/// Where an `exec` probe runs: like the container, through the launch step with the container's
+/// launch spec (same environment, mounts and working directory), or — without a spec — directly
+/// on the host with `env`.
+pub struct ExecContext<'a> {
+    /// The container's environment.
+    pub env: &'a [(String, String)],
+    /// `fjord-node-agent` itself and the container's launch spec file.
+    pub launch: Option<(&'a Path, &'a Path)>,
+}
+
+/// Run `probe` once against the container at `pod_ip`.
 pub async fn run(
     probe: &Probe,
     container: &Container,
     pod_ip: IpAddr,
-    env: &[(String, String)],
+    exec: &ExecContext<'_>,
 ) -> Outcome {
     let t = timing(probe);
-    match tokio::time::timeout(t.timeout, run_inner(probe, container, pod_ip, env)).await {
+    match tokio::time::timeout(t.timeout, run_inner(probe, container, pod_ip, exec)).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::Failure(format!("probe timed out after {:?}", t.timeout)),
     }
@@ -82,7 +93,7 @@ async fn run_inner(
     probe: &Probe,
     container: &Container,
     pod_ip: IpAddr,
-    env: &[(String, String)],
+    ctx: &ExecContext<'_>,
 ) -> Outcome {
     if let Some(http) = &probe.http_get {
         if http
@@ -124,10 +135,24 @@ async fn run_inner(
         let Some((program, args)) = cmd.split_first() else {
             return Outcome::Failure("exec probe without command".into());
         };
-        let status = tokio::process::Command::new(program)
-            .args(args)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
+        let mut command = match ctx.launch {
+            Some((agent, spec)) => match probe_spec(spec, program, args) {
+                Ok(probe_spec) => {
+                    let mut c = tokio::process::Command::new(agent);
+                    c.arg(crate::launch::SUBCOMMAND).arg(probe_spec);
+                    c
+                }
+                Err(e) => return Outcome::Failure(format!("exec probe: {e:#}")),
+            },
+            None => {
+                let mut c = tokio::process::Command::new(program);
+                c.args(args)
+                    .env_clear()
+                    .envs(ctx.env.iter().map(|(k, v)| (k, v)));
+                c
+            }
+        };
+        let status = command
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -141,6 +166,17 @@ async fn run_inner(
         };
     }
     Outcome::Failure("probe type not supported by the test node agent (grpc?)".into())
+}
+
+/// The container's launch spec with `program args` as the command, written beside it.
+fn probe_spec(container_spec: &Path, program: &str, args: &[String]) -> anyhow::Result<PathBuf> {
+    let text = std::fs::read_to_string(container_spec)?;
+    let mut spec: crate::launch::LaunchSpec = serde_json::from_str(&text)?;
+    spec.program = PathBuf::from(program);
+    spec.args = args.to_vec();
+    let path = container_spec.with_extension("probe.json");
+    std::fs::write(&path, serde_json::to_vec(&spec)?)?;
+    Ok(path)
 }
 
 /// A minimal HTTP/1.1 GET; 200–399 is success, as for the kubelet.
