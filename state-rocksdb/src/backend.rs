@@ -23,10 +23,10 @@
 
 use crate::RocksDbOptions;
 use crate::error::{Result, RocksDbStateError};
-use crate::incremental::{self, Prepared, RestoreSource};
+use crate::incremental::{self, Prepared, RestoreSource, Upload};
 use fjord::keygroup::KeyGroupRange;
 use fjord::state::backend::{StateId, StateMeta, StateValue};
-use fjord::state::{CheckpointTarget, GroupSnapshot, KeyedStateBackend};
+use fjord::state::{AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, KeyedStateBackend};
 use fjord::storage::StorageOptions;
 use fjord::types::Timestamp;
 use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch};
@@ -219,6 +219,8 @@ pub struct RocksDbKeyedStateBackend {
     pub(crate) incremental: incremental::Tracker,
     /// The references `snapshot_key_group` answers with while a native snapshot is prepared.
     prepared: Option<Prepared>,
+    /// The upload of the prepared snapshot, handed to the task by `checkpoint_snapshotted`.
+    upload: Option<Upload>,
     /// Snapshots read during a restore (downloaded instances).
     restore: RestoreSource,
 }
@@ -258,6 +260,7 @@ impl RocksDbKeyedStateBackend {
             storage_options,
             incremental: incremental::Tracker::default(),
             prepared: None,
+            upload: None,
             restore: RestoreSource::default(),
         })
     }
@@ -635,18 +638,23 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
         // A restore is over once the task snapshots; drop downloaded copies.
         self.restore = RestoreSource::default();
         self.prepared = None;
+        self.upload = None;
         if target.savepoint || !self.options.incremental {
             return Ok(());
         }
         let Some(shared) = &target.shared else {
             return Ok(());
         };
-        self.prepared = Some(incremental::snapshot(self, target, shared)?);
+        let (prepared, upload) = incremental::snapshot(self, target, shared)?;
+        self.prepared = Some(prepared);
+        self.upload = Some(upload);
         Ok(())
     }
 
-    fn checkpoint_snapshotted(&mut self) {
+    fn checkpoint_snapshotted(&mut self) -> Option<AsyncSnapshotPart> {
         self.prepared = None;
+        let upload = self.upload.take()?;
+        Some(Box::new(move || upload.run().map_err(Into::into)))
     }
 
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> fjord::Result<()> {

@@ -1,9 +1,10 @@
 //! Incremental checkpoints of the RocksDB backend, and their restore.
 //!
 //! # Snapshot
-//! Before the task snapshots, the backend takes a RocksDB checkpoint (hard links of the live
-//! SST files plus MANIFEST, OPTIONS and CURRENT, after a memtable flush) into a local
-//! directory, and uploads:
+//! Synchronously, before the task snapshots, the backend takes a RocksDB checkpoint (hard
+//! links of the live SST files plus MANIFEST, OPTIONS and CURRENT, after a memtable flush)
+//! into a local directory and decides what goes where. Asynchronously, on the task's upload
+//! thread while processing continues ([`Upload`]), it uploads:
 //! - each SST file not referenced by the last *completed* checkpoint into
 //!   `<job>/shared/<instance>-<file>.sst` (an SST file never changes, and the name is stable for
 //!   as long as the file lives, so later checkpoints reference it again without upload);
@@ -30,6 +31,7 @@ use fjord::storage::SnapshotStore;
 use fjord::storage::layout::SHARED_REFS_DIR;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 /// Marks a key group snapshot that references an incremental checkpoint.
 const MAGIC: &[u8] = b"FJORD-ROCKSDB-INCREMENTAL/1\0";
@@ -122,12 +124,14 @@ pub(crate) fn parse_reference(bytes: &[u8]) -> Result<Option<Reference>> {
     }
 }
 
-/// Takes and uploads an incremental snapshot for `target`.
+/// Takes an incremental snapshot for `target`: the synchronous part. It takes the RocksDB
+/// checkpoint (a memtable flush and hard links) and decides every file's destination, the
+/// manifest, the reference list and the figures; the returned [`Upload`] writes them.
 pub(crate) fn snapshot(
     backend: &mut RocksDbKeyedStateBackend,
     target: &CheckpointTarget,
     shared: &SnapshotStore,
-) -> Result<Prepared> {
+) -> Result<(Prepared, Upload)> {
     let instance = backend.instance().to_string();
     {
         let tracker = &mut backend.incremental;
@@ -153,9 +157,14 @@ pub(crate) fn snapshot(
             .create_checkpoint(&local_dir)
             .map_err(|e| backend.local().err("create checkpoint", e))?;
     }
-    let result = upload(backend, target, shared, &local_dir, &instance);
-    let _ = std::fs::remove_dir_all(&local_dir);
-    let (files, stats, sst_names) = result?;
+    let mut upload = Upload {
+        local_dir: LocalCheckpoint(local_dir),
+        dir: target.dir.clone(),
+        shared: shared.clone(),
+        files: Vec::new(),
+        objects: Vec::new(),
+    };
+    let (files, mut stats, sst_names) = plan(backend, &mut upload, &instance)?;
     let manifest = Manifest {
         version: 1,
         shared_url: shared.url().to_string(),
@@ -164,22 +173,16 @@ pub(crate) fn snapshot(
     };
     let manifest_path = format!("{PRIVATE_DIR}/{instance}.manifest");
     let manifest_bytes = encode(&manifest, "manifest")?;
-    let mut stats = stats;
     stats.private_bytes += manifest_bytes.len() as u64;
-    target
-        .dir
-        .put(&manifest_path, manifest_bytes)
-        .map_err(RocksDbStateError::Storage)?;
     let mut refs: Vec<&String> = sst_names.values().collect();
     refs.sort();
     let listing: String = refs.iter().map(|r| format!("{r}\n")).collect();
-    target
-        .dir
-        .put(
-            &format!("{SHARED_REFS_DIR}/{instance}"),
-            listing.into_bytes(),
-        )
-        .map_err(RocksDbStateError::Storage)?;
+    // The manifest goes after the files it names.
+    upload.objects.push((manifest_path.clone(), manifest_bytes));
+    upload.objects.push((
+        format!("{SHARED_REFS_DIR}/{instance}"),
+        listing.into_bytes(),
+    ));
     backend
         .incremental
         .pending
@@ -192,22 +195,81 @@ pub(crate) fn snapshot(
     };
     let mut bytes = MAGIC.to_vec();
     bytes.extend(encode(&reference, "reference")?);
-    Ok(Prepared { reference: bytes })
+    Ok((Prepared { reference: bytes }, upload))
 }
 
-type Uploaded = (
+/// A local RocksDB checkpoint directory, removed when dropped.
+#[derive(Debug)]
+struct LocalCheckpoint(PathBuf);
+
+impl Drop for LocalCheckpoint {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where one file of the local checkpoint goes.
+#[derive(Debug)]
+enum Destination {
+    /// A new SST file: into the shared directory under this name.
+    Shared(String),
+    /// A private file: into the checkpoint directory at this path.
+    Private(String),
+}
+
+/// The asynchronous part of an incremental snapshot: copies the new SST files into the
+/// shared directory and the private files, manifest and reference list into the checkpoint
+/// directory. It reads only the local checkpoint (hard links that compactions do not touch),
+/// so the task goes on writing to its instance meanwhile. The local checkpoint is removed
+/// when the upload is dropped, run or not.
+#[derive(Debug)]
+pub(crate) struct Upload {
+    local_dir: LocalCheckpoint,
+    dir: SnapshotStore,
+    shared: SnapshotStore,
+    /// Local file name and where it goes.
+    files: Vec<(String, Destination)>,
+    /// Objects written into the checkpoint directory after the files.
+    objects: Vec<(String, Vec<u8>)>,
+}
+
+impl Upload {
+    /// Uploads everything; an error declines the checkpoint.
+    pub(crate) fn run(self) -> Result<()> {
+        for (name, destination) in &self.files {
+            let path = self.local_dir.0.join(name);
+            let bytes =
+                std::fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
+            match destination {
+                Destination::Shared(to) => self.shared.put(to, bytes),
+                Destination::Private(to) => self.dir.put(to, bytes),
+            }
+            .map_err(RocksDbStateError::Storage)?;
+        }
+        for (path, bytes) in &self.objects {
+            self.dir
+                .put(path, bytes.clone())
+                .map_err(RocksDbStateError::Storage)?;
+        }
+        Ok(())
+    }
+}
+
+type Planned = (
     Vec<(String, Location)>,
     SnapshotStats,
     HashMap<String, String>,
 );
 
-fn upload(
+/// Decides where every file of the local checkpoint goes (new SST files into `shared/`,
+/// known ones referenced, private files into the checkpoint) and adds the copies to
+/// `upload`; reads only file sizes.
+fn plan(
     backend: &RocksDbKeyedStateBackend,
-    target: &CheckpointTarget,
-    shared: &SnapshotStore,
-    local_dir: &std::path::Path,
+    upload: &mut Upload,
     instance: &str,
-) -> Result<Uploaded> {
+) -> Result<Planned> {
+    let local_dir = &upload.local_dir.0;
     let mut names: Vec<String> = std::fs::read_dir(local_dir)
         .map_err(io(format!("cannot list {}", local_dir.display())))?
         .filter_map(|e| e.ok())
@@ -219,37 +281,34 @@ fn upload(
     let mut sst_names = HashMap::new();
     for name in names {
         let path = local_dir.join(&name);
+        let size = std::fs::metadata(&path)
+            .map_err(io(format!("cannot stat {}", path.display())))?
+            .len();
         if name.ends_with(".sst") {
-            let (shared_name, known) = match backend.incremental.confirmed.get(&name) {
-                Some(s) => (s.clone(), true),
-                None => (format!("{instance}-{name}"), false),
+            let shared_name = match backend.incremental.confirmed.get(&name) {
+                Some(s) => {
+                    stats.reused_shared_files += 1;
+                    stats.reused_shared_bytes += size;
+                    s.clone()
+                }
+                None => {
+                    let s = format!("{instance}-{name}");
+                    stats.uploaded_shared_files += 1;
+                    stats.uploaded_shared_bytes += size;
+                    upload
+                        .files
+                        .push((name.clone(), Destination::Shared(s.clone())));
+                    s
+                }
             };
-            let size = std::fs::metadata(&path)
-                .map_err(io(format!("cannot stat {}", path.display())))?
-                .len();
-            if known {
-                stats.reused_shared_files += 1;
-                stats.reused_shared_bytes += size;
-            } else {
-                let bytes =
-                    std::fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
-                shared
-                    .put(&shared_name, bytes)
-                    .map_err(RocksDbStateError::Storage)?;
-                stats.uploaded_shared_files += 1;
-                stats.uploaded_shared_bytes += size;
-            }
             sst_names.insert(name.clone(), shared_name.clone());
             files.push((name, Location::Shared(shared_name)));
         } else {
-            let bytes =
-                std::fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
             let private = format!("{PRIVATE_DIR}/{instance}/{name}");
-            stats.private_bytes += bytes.len() as u64;
-            target
-                .dir
-                .put(&private, bytes)
-                .map_err(RocksDbStateError::Storage)?;
+            stats.private_bytes += size;
+            upload
+                .files
+                .push((name.clone(), Destination::Private(private.clone())));
             files.push((name, Location::Private(private)));
         }
     }

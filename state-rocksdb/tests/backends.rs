@@ -242,7 +242,10 @@ fn savepoint_into(from: &mut [Made], kind: Kind, parallelism: usize) -> Vec<Made
         for kg in m.backend.key_group_range().iter() {
             groups.push((kg, m.backend.snapshot_key_group(kg).unwrap()));
         }
-        m.backend.checkpoint_snapshotted();
+        assert!(
+            m.backend.checkpoint_snapshotted().is_none(),
+            "savepoints are canonical: nothing to upload"
+        );
     }
     (0..parallelism)
         .map(|i| {

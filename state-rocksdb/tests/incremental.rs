@@ -78,7 +78,9 @@ fn checkpoint(
         .iter()
         .map(|kg| (kg, b.snapshot_key_group(kg).unwrap()))
         .collect();
-    b.checkpoint_snapshotted();
+    if let Some(upload) = b.checkpoint_snapshotted() {
+        upload().unwrap();
+    }
     groups
 }
 
@@ -202,4 +204,75 @@ fn incremental_checkpoints_restore_at_the_same_and_other_parallelisms() {
             "part {i}"
         );
     }
+}
+
+#[test]
+fn the_upload_is_asynchronous_and_sees_the_state_at_the_barrier() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_store();
+    let mut b = open(&dir, ALL);
+    write(&mut b, 0..500, 10);
+    let target = CheckpointTarget {
+        checkpoint_id: 1,
+        savepoint: false,
+        dir: job.child("chk-1"),
+        shared: Some(job.child("shared")),
+    };
+    b.prepare_checkpoint(&target).unwrap();
+    let groups: Vec<(usize, Vec<u8>)> = ALL
+        .iter()
+        .map(|kg| (kg, b.snapshot_key_group(kg).unwrap()))
+        .collect();
+    let upload = b
+        .checkpoint_snapshotted()
+        .expect("an incremental snapshot uploads later");
+    // The synchronous part wrote nothing to storage.
+    assert!(job.child("shared").list("").unwrap().is_empty());
+    assert!(target.dir.list("").unwrap().is_empty());
+
+    // Processing goes on before the upload: overwrites, new keys, and even the next
+    // checkpoint (which flushes the memtable into a new SST file).
+    write(&mut b, 0..800, 50);
+    checkpoint(&mut b, &job, 2);
+    assert!(refs(&job, 1).is_empty(), "checkpoint 1 not uploaded yet");
+
+    upload().unwrap();
+    let shared: BTreeSet<String> = job.child("shared").list("").unwrap().into_iter().collect();
+    assert!(!refs(&job, 1).is_empty());
+    assert!(shared.is_superset(&refs(&job, 1)));
+
+    // Checkpoint 1 holds the state at its barrier, none of the later writes.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut restored = open(&dir2, ALL);
+    for (g, bytes) in &groups {
+        restored.restore_key_group(*g, bytes).unwrap();
+    }
+    for k in 0..800 {
+        assert_eq!(
+            read(&mut restored, k),
+            (k < 500).then_some(10 + k),
+            "key {k}"
+        );
+    }
+}
+
+#[test]
+fn a_dropped_upload_removes_its_local_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_store();
+    let mut b = open(&dir, ALL);
+    write(&mut b, 0..100, 0);
+    let entries = || std::fs::read_dir(dir.path()).unwrap().count();
+    let before = entries();
+    let target = CheckpointTarget {
+        checkpoint_id: 1,
+        savepoint: false,
+        dir: job.child("chk-1"),
+        shared: Some(job.child("shared")),
+    };
+    b.prepare_checkpoint(&target).unwrap();
+    assert_eq!(entries(), before + 1, "the hard-linked local checkpoint");
+    drop(b.checkpoint_snapshotted());
+    assert_eq!(entries(), before);
+    assert!(job.child("shared").list("").unwrap().is_empty());
 }

@@ -49,6 +49,14 @@ impl OperatorKey {
     }
 }
 
+/// The synchronous result of a task's snapshot.
+pub(crate) struct TaskSnapshot {
+    /// The copied state of every operator subtask of the task.
+    pub(crate) states: Vec<(OperatorKey, OperatorState)>,
+    /// Uploads the keyed state backends left to do before the checkpoint is acknowledged.
+    pub(crate) uploads: Vec<crate::state::AsyncSnapshotPart>,
+}
+
 struct Registered {
     key: OperatorKey,
     participant: Box<dyn CheckpointParticipant>,
@@ -105,11 +113,11 @@ impl TaskCheckpointing {
         self.keyed.lock().push(handle);
     }
 
-    /// Snapshots every participant, with the keyed state backends prepared for `barrier`.
-    pub(crate) fn snapshot_all(
-        &self,
-        barrier: &CheckpointBarrier,
-    ) -> Result<Vec<(OperatorKey, OperatorState)>> {
+    /// Snapshots every participant, with the keyed state backends prepared for `barrier`:
+    /// the synchronous part of the task's snapshot. Returns the copied states and the
+    /// asynchronous parts of the keyed state backends (uploads of native snapshots), which
+    /// the caller runs off the processing thread.
+    pub(crate) fn snapshot_all(&self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot> {
         let keyed = self.keyed.lock().clone();
         if !keyed.is_empty() {
             let target = crate::state::backend::CheckpointTarget {
@@ -127,14 +135,21 @@ impl TaskCheckpointing {
             };
             for handle in &keyed {
                 if let Err(e) = handle.prepare_checkpoint(&target) {
-                    keyed.iter().for_each(|h| h.checkpoint_snapshotted());
+                    // Dropping the asynchronous parts cleans up what was prepared.
+                    keyed.iter().for_each(|h| drop(h.checkpoint_snapshotted()));
                     return Err(e);
                 }
             }
         }
         let result = self.snapshot_participants(barrier.id);
-        keyed.iter().for_each(|h| h.checkpoint_snapshotted());
-        result
+        let uploads = keyed
+            .iter()
+            .filter_map(|h| h.checkpoint_snapshotted())
+            .collect();
+        Ok(TaskSnapshot {
+            states: result?,
+            uploads,
+        })
     }
 
     fn snapshot_participants(

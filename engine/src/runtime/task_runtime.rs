@@ -2,7 +2,7 @@
 //! channels its barriers go out on, and the background upload of its snapshots.
 
 use crate::checkpoint::coordinator::{CoordinatorEvent, TaskControl, WrittenState};
-use crate::checkpoint::participant::{OperatorKey, OperatorState, TaskCheckpointing};
+use crate::checkpoint::participant::{OperatorKey, OperatorState, TaskCheckpointing, TaskSnapshot};
 use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use crate::error::{FjordError, Result};
 use crate::operators::output::Lifecycle;
@@ -26,7 +26,8 @@ impl TaskRuntime {
     /// Takes this task's part of a checkpoint at the current position of the stream: sends
     /// the records before the barrier on, forwards the barrier on every output, copies the
     /// state of every participant, and uploads it in the background (processing continues),
-    /// acknowledging to the coordinator when done.
+    /// acknowledging to the coordinator when done. The background upload first runs the
+    /// asynchronous parts of the keyed state backends (RocksDB's SST uploads).
     pub(crate) fn checkpoint(
         &self,
         barrier: &CheckpointBarrier,
@@ -37,7 +38,10 @@ impl TaskRuntime {
         for output in &self.outputs {
             output.send(Event::Barrier(barrier.clone()))?;
         }
-        let mut states = self.checkpointing.snapshot_all(barrier)?;
+        let TaskSnapshot {
+            mut states,
+            uploads,
+        } = self.checkpointing.snapshot_all(barrier)?;
         if let Some((key, state)) = extra {
             match states.iter_mut().find(|(k, _)| k.id == key.id) {
                 Some((_, existing)) => existing.operator = state.operator,
@@ -48,6 +52,9 @@ impl TaskRuntime {
         let target = barrier.target.clone();
         let (checkpoint_id, task) = (barrier.id, self.index);
         let upload = move || {
+            for part in uploads {
+                part()?;
+            }
             let mut written = Vec::with_capacity(states.len());
             for (key, state) in states {
                 let file = state_file(&sanitize(&key.id), key.subtask);

@@ -101,7 +101,15 @@ pub trait KeyedStateBackend: Send {
     }
 
     /// The task took its snapshot; `snapshot_key_group` answers canonically again.
-    fn checkpoint_snapshotted(&mut self) {}
+    ///
+    /// A backend whose native snapshot still has files to upload returns that work here as an
+    /// [`AsyncSnapshotPart`]: the task runs it on its background upload thread, before it
+    /// acknowledges the checkpoint, while processing continues. The part must only read
+    /// what [`prepare_checkpoint`](Self::prepare_checkpoint) fixed (hard-linked files, say),
+    /// never the live state. The heap backend returns `None` (its snapshot is the copy).
+    fn checkpoint_snapshotted(&mut self) -> Option<AsyncSnapshotPart> {
+        None
+    }
 
     /// The checkpoint completed everywhere; files it references stay in storage until a
     /// later checkpoint subsumes it.
@@ -113,6 +121,11 @@ pub trait KeyedStateBackend: Send {
         Ok(())
     }
 }
+
+/// The asynchronous part of a backend's snapshot (see
+/// [`KeyedStateBackend::checkpoint_snapshotted`]): uploads what the synchronous part fixed.
+/// An error declines the checkpoint. Dropping it without running it must clean up.
+pub type AsyncSnapshotPart = Box<dyn FnOnce() -> Result<()> + Send>;
 
 /// Where and for what a backend snapshots (see
 /// [`KeyedStateBackend::prepare_checkpoint`]).

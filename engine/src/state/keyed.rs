@@ -187,8 +187,10 @@ impl KeyedStateHandle {
     }
 
     /// See [`KeyedStateBackend::checkpoint_snapshotted`].
-    pub(crate) fn checkpoint_snapshotted(&self) {
-        self.inner.lock().backend.checkpoint_snapshotted();
+    pub(crate) fn checkpoint_snapshotted(
+        &self,
+    ) -> Option<crate::state::backend::AsyncSnapshotPart> {
+        self.inner.lock().backend.checkpoint_snapshotted()
     }
 
     /// Tells the backend that a checkpoint completed.

@@ -19,7 +19,9 @@ mod keyed_map;
 pub mod operator;
 pub mod ttl;
 
-pub use backend::{CheckpointTarget, GroupSnapshot, HeapKeyedStateBackend, KeyedStateBackend};
+pub use backend::{
+    AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, HeapKeyedStateBackend, KeyedStateBackend,
+};
 pub use factory::{
     BackendContext, HeapBackendFactory, KeyedStateBackendFactory, StateBackendKind,
     register_state_backend_factory, set_default_state_backend,
