@@ -195,35 +195,25 @@ pub struct Vertex {
     pub parallelism: usize,
     /// Number of key groups.
     pub max_parallelism: usize,
-    /// Records that entered the chain's head, summed over subtasks.
+    /// Records the vertex received from other vertices, summed over subtasks (0 for sources).
     pub records_in: u64,
-    /// Records the chain's last operator emitted, summed over subtasks.
+    /// Records the vertex sent to other vertices, summed over subtasks (0 for a chain that ends
+    /// in sinks; a record sent on two outgoing edges counts twice).
     pub records_out: u64,
     /// The vertex's subtasks with their counts.
     pub subtasks: Vec<SubtaskMetrics>,
-    /// The chained operators, head first, with their counts.
-    pub operators: Vec<OperatorMetrics>,
+    /// The chained operators' names, head first.
+    pub operators: Vec<String>,
 }
 
-/// Records in and out of one subtask of a vertex.
+/// Records in and out of one subtask of a vertex (Flink's task-level `numRecordsIn/Out`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubtaskMetrics {
     /// Zero-based subtask index.
     pub subtask: usize,
-    /// Records that entered the chain's head in this subtask.
+    /// Records this subtask received from other vertices.
     pub records_in: u64,
-    /// Records the chain's last operator emitted in this subtask.
-    pub records_out: u64,
-}
-
-/// Records in and out of one operator of a chain, summed over its subtasks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OperatorMetrics {
-    /// Operator name.
-    pub name: String,
-    /// Records the operator received (0 for sources).
-    pub records_in: u64,
-    /// Records the operator emitted on its main output (0 for sinks).
+    /// Records this subtask sent to other vertices.
     pub records_out: u64,
 }
 

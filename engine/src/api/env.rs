@@ -474,7 +474,7 @@ impl JobClient {
         move || flag.cancel()
     }
 
-    /// Records in and out of every operator subtask, live while the job runs (empty until
+    /// Records in and out of every task subtask, live while the job runs (empty until
     /// its tasks are deployed). Keep the returned handle to read the counts after `wait`.
     pub fn io_metrics(&self) -> IoMetrics {
         self.io.clone()

@@ -40,7 +40,7 @@ pub(crate) struct RunSettings {
     pub(crate) metrics: MetricRegistry,
     /// Milliseconds between periodic watermarks; 0 disables them.
     pub(crate) watermark_interval: i64,
-    /// Records in and out per operator subtask, readable while the job runs.
+    /// Records in and out per task subtask, readable while the job runs.
     pub(crate) io: IoMetrics,
     /// Checkpoint settings.
     pub(crate) checkpoints: CheckpointConfig,
@@ -127,21 +127,21 @@ impl Wiring<'_> {
         }
     }
 
-    /// The (records in, records out) counters of `node`'s subtask.
+    /// The (records in, records out) counters of the task subtask `node` runs in.
     fn io(&self, node: NodeId, subtask: usize) -> (IoCounter, IoCounter) {
-        let (vertex, position) = self
+        let (vertex, head) = self
             .job
             .vertices
             .iter()
             .enumerate()
-            .find_map(|(v, vx)| vx.nodes.iter().position(|&n| n == node).map(|p| (v, p)))
-            .unwrap_or((usize::MAX, 0));
-        let name = &self.job.stream.nodes[node].name;
-        self.settings.io.counters(vertex, position, name, subtask)
+            .find(|(_, vx)| vx.nodes.contains(&node))
+            .map_or((usize::MAX, node), |(v, vx)| (v, vx.head));
+        let name = &self.job.stream.nodes[head].name;
+        self.settings.io.counters(vertex, 0, name, subtask)
     }
 
     /// The output of `node` (its main output, or one side output) for one subtask: chained
-    /// operators and network writers, fanned out. The main output counts the records emitted.
+    /// operators and network writers, fanned out.
     fn output(&mut self, node: NodeId, side: Option<&str>, subtask: usize) -> Result<AnyOutput> {
         let job = self.job;
         let stream_node = &job.stream.nodes[node];
@@ -166,20 +166,18 @@ impl Wiring<'_> {
                 let channels = self.senders.remove(&(e, subtask)).unwrap_or_default();
                 self.task_outputs.extend(channels.iter().cloned());
                 let max = job.max_parallelism[edge.to];
+                let (_, records_out) = self.io(node, subtask);
                 outputs.push(ty.writer(
                     channels,
                     &edge.partition,
                     max,
                     subtask,
                     self.settings.batch_size,
+                    records_out,
                 )?);
             }
         }
-        let out = ty.fan_out(outputs)?;
-        match side {
-            None => ty.counted(out, self.io(node, subtask).1),
-            Some(_) => Ok(out),
-        }
+        ty.fan_out(outputs)
     }
 
     fn side_outputs(&mut self, node: NodeId, subtask: usize) -> Result<SideOutputs> {
@@ -193,19 +191,14 @@ impl Wiring<'_> {
 
     /// A one-input operator with everything after it in the chain.
     fn operator(&mut self, node: NodeId, subtask: usize) -> Result<AnyOutput> {
-        let NodeKind::OneInput {
-            factory,
-            input_type,
-        } = self.job.stream.nodes[node].kind.clone()
-        else {
+        let NodeKind::OneInput { factory, .. } = self.job.stream.nodes[node].kind.clone() else {
             return Err(FjordError::Internal(
                 "only one-input operators can be chained".into(),
             ));
         };
         let main = self.output(node, None, subtask)?;
         let sides = self.side_outputs(node, subtask)?;
-        let operator = factory(&self.context(node, subtask), main, sides)?;
-        input_type.counted(operator, self.io(node, subtask).0)
+        factory(&self.context(node, subtask), main, sides)
     }
 
     fn task(
@@ -232,7 +225,9 @@ impl Wiring<'_> {
             }
             NodeKind::OneInput { input_type, .. } => {
                 let op = self.operator(head, subtask)?;
-                Runnable::Input(input_type.head(op)?, inputs, self.services.clone())
+                let mut task_head = input_type.head(op)?;
+                task_head.count_records_in(self.io(head, subtask).0);
+                Runnable::Input(task_head, inputs, self.services.clone())
             }
             NodeKind::TwoInput { factory } => {
                 let main = self.output(head, None, subtask)?;

@@ -3,7 +3,7 @@
 //! `jobgraph` compiles the logical graph into chains; `minicluster` wires chains into tasks
 //! connected by `channel`s and runs them; `task` holds the loops a task runs; `writer` and
 //! `partitioner` send records between tasks; `stream_type` erases record types for wiring;
-//! `io_metrics` counts records in and out of every operator subtask while the job runs.
+//! `io_metrics` counts records in and out of every task subtask while the job runs.
 
 pub(crate) mod channel;
 pub mod io_metrics;

@@ -5,7 +5,7 @@ use crate::operators::output::{
     AnyOutput, Discard, FanOut, Output, SideOutput, TypedSide, erase, unerase,
 };
 use crate::runtime::channel::ChannelSender;
-use crate::runtime::io_metrics::{Counted, IoCounter};
+use crate::runtime::io_metrics::IoCounter;
 use crate::runtime::partitioner::{PartitionSpec, Partitioner};
 use crate::runtime::task::{OneInputHead, TaskHead};
 use crate::runtime::writer::RecordWriter;
@@ -18,7 +18,8 @@ pub(crate) trait StreamType: Send + Sync {
     fn type_name(&self) -> &'static str;
     /// Combines several outputs into one that feeds all of them.
     fn fan_out(&self, outputs: Vec<AnyOutput>) -> Result<AnyOutput>;
-    /// Creates the writer of a network edge.
+    /// Creates the writer of a network edge; it counts the records it sends into
+    /// `records_out`.
     fn writer(
         &self,
         channels: Vec<ChannelSender>,
@@ -26,13 +27,12 @@ pub(crate) trait StreamType: Send + Sync {
         max_parallelism: usize,
         start: usize,
         batch_size: usize,
+        records_out: IoCounter,
     ) -> Result<AnyOutput>;
     /// Wraps the first operator of a chain as a task head.
     fn head(&self, operator: AnyOutput) -> Result<Box<dyn TaskHead>>;
     /// Wraps an output as a side output.
     fn side(&self, output: AnyOutput) -> Result<Box<dyn SideOutput>>;
-    /// Wraps an output so it counts the records pushed into it.
-    fn counted(&self, output: AnyOutput, counter: IoCounter) -> Result<AnyOutput>;
 }
 
 /// The [`StreamType`] of records of type `T`.
@@ -68,6 +68,7 @@ impl<T: Data> StreamType for TypeOps<T> {
         max_parallelism: usize,
         start: usize,
         batch_size: usize,
+        records_out: IoCounter,
     ) -> Result<AnyOutput> {
         if channels.is_empty() {
             return Err(FjordError::Internal("network edge without channels".into()));
@@ -77,12 +78,14 @@ impl<T: Data> StreamType for TypeOps<T> {
             channels,
             partitioner,
             batch_size,
+            records_out,
         ))))
     }
 
     fn head(&self, operator: AnyOutput) -> Result<Box<dyn TaskHead>> {
         Ok(Box::new(OneInputHead {
             operator: unerase::<T>(operator, "task head")?,
+            records_in: None,
         }))
     }
 
@@ -90,12 +93,5 @@ impl<T: Data> StreamType for TypeOps<T> {
         Ok(Box::new(TypedSide {
             output: unerase::<T>(output, "side output")?,
         }))
-    }
-
-    fn counted(&self, output: AnyOutput, counter: IoCounter) -> Result<AnyOutput> {
-        Ok(erase::<T>(Box::new(Counted {
-            inner: unerase::<T>(output, "counted output")?,
-            counter,
-        })))
     }
 }

@@ -25,14 +25,14 @@ pub(crate) trait TaskHead: Send {
     fn process_watermark_status(&mut self, input: usize, idle: bool) -> Result<()>;
     /// The whole chain, for open / flush / finish / close.
     fn lifecycle(&mut self) -> &mut dyn Lifecycle;
-    /// Heads that are not a counted operator (two-input heads) count the records they
-    /// receive into `counter`; the default ignores it.
+    /// Counts the records the head receives from now on into `counter`.
     fn count_records_in(&mut self, _counter: IoCounter) {}
 }
 
 /// Head of a chain that starts with a one-input operator.
 pub(crate) struct OneInputHead<T> {
     pub(crate) operator: Box<dyn Output<T>>,
+    pub(crate) records_in: Option<IoCounter>,
 }
 
 impl<T: Send + 'static> TaskHead for OneInputHead<T> {
@@ -40,10 +40,17 @@ impl<T: Send + 'static> TaskHead for OneInputHead<T> {
         let batch = batch.downcast::<Vec<StreamRecord<T>>>().map_err(|_| {
             FjordError::Internal(format!("batch is not of {}", std::any::type_name::<T>()))
         })?;
+        if let Some(c) = &self.records_in {
+            c.add(batch.len() as u64);
+        }
         for record in *batch {
             self.operator.emit(record)?;
         }
         Ok(())
+    }
+
+    fn count_records_in(&mut self, counter: IoCounter) {
+        self.records_in = Some(counter);
     }
 
     fn process_watermark(&mut self, _input: usize, watermark: Timestamp) -> Result<()> {

@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::operators::output::{Lifecycle, Output};
 use crate::runtime::channel::{ChannelSender, Event};
+use crate::runtime::io_metrics::IoCounter;
 use crate::runtime::partitioner::{Partitioner, Target};
 use crate::types::{StreamRecord, Timestamp};
 
@@ -13,6 +14,11 @@ pub(crate) struct RecordWriter<T> {
     partitioner: Partitioner<T>,
     batch_size: usize,
     pending: bool,
+    /// Records emitted, and how many of them are published to `records_out` (per batch, so
+    /// the per-record cost is one increment of a field).
+    emitted: u64,
+    published: u64,
+    records_out: IoCounter,
 }
 
 impl<T: Clone + Send + 'static> RecordWriter<T> {
@@ -20,6 +26,7 @@ impl<T: Clone + Send + 'static> RecordWriter<T> {
         channels: Vec<ChannelSender>,
         partitioner: Partitioner<T>,
         batch_size: usize,
+        records_out: IoCounter,
     ) -> Self {
         let buffers = channels
             .iter()
@@ -31,6 +38,9 @@ impl<T: Clone + Send + 'static> RecordWriter<T> {
             partitioner,
             batch_size: batch_size.max(1),
             pending: false,
+            emitted: 0,
+            published: 0,
+            records_out,
         }
     }
 
@@ -48,6 +58,10 @@ impl<T: Clone + Send + 'static> RecordWriter<T> {
     fn send_buffer(&mut self, channel: usize) -> Result<()> {
         if self.buffers[channel].is_empty() {
             return Ok(());
+        }
+        if self.emitted != self.published {
+            self.records_out.add(self.emitted - self.published);
+            self.published = self.emitted;
         }
         let batch = std::mem::replace(
             &mut self.buffers[channel],
@@ -99,6 +113,7 @@ impl<T: Clone + Send + 'static> Lifecycle for RecordWriter<T> {
 impl<T: Clone + Send + 'static> Output<T> for RecordWriter<T> {
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
+        self.emitted += 1;
         let n = self.channels.len();
         match self.partitioner.select(&record.value, n)? {
             Target::One(i) => self.push(i, record),

@@ -13,8 +13,8 @@ use fjord::runtime::io_metrics::{IoMetrics, OperatorIo};
 use fjord::storage::StorageOptions;
 use fjord::{FjordError, JobArgs, JobClient, JobPlan, JobRegistry, StreamExecutionEnvironment};
 use fjord_client::api::{
-    CheckpointHistory, CheckpointInfo, Edge, JobDetails, JobState, JobSummary, OperatorMetrics,
-    SavepointState, SavepointStatus, SubtaskMetrics, Vertex,
+    CheckpointHistory, CheckpointInfo, Edge, JobDetails, JobState, JobSummary, SavepointState,
+    SavepointStatus, SubtaskMetrics, Vertex,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -456,7 +456,7 @@ impl JobManager {
         end.duration_since(self.started).as_secs_f64()
     }
 
-    /// Records in and out of every operator subtask.
+    /// Records in and out of every task subtask.
     pub fn io(&self) -> Vec<OperatorIo> {
         self.io.snapshot()
     }
@@ -529,33 +529,16 @@ fn info(c: &CompletedCheckpoint) -> CheckpointInfo {
     }
 }
 
-/// A vertex with its counts: a subtask's records in are its chain head's, its records out its
-/// chain's last operator's (Flink's task-level numRecordsIn/Out).
+/// A vertex with the counts of its subtasks (Flink's task-level numRecordsIn/Out).
 fn vertex(v: &fjord::graph_plan::VertexPlan, io: &[OperatorIo]) -> Vertex {
-    let last = v.operators.len().saturating_sub(1);
-    let of = |position: usize, subtask: usize| {
-        io.iter()
-            .find(|o| o.vertex == v.id && o.position == position && o.subtask == subtask)
-    };
     let subtasks: Vec<SubtaskMetrics> = (0..v.parallelism)
-        .map(|subtask| SubtaskMetrics {
-            subtask,
-            records_in: of(0, subtask).map_or(0, |o| o.records_in),
-            records_out: of(last, subtask).map_or(0, |o| o.records_out),
-        })
-        .collect();
-    let operators = v
-        .operators
-        .iter()
-        .enumerate()
-        .map(|(position, name)| {
-            let mine = io
+        .map(|subtask| {
+            let (records_in, records_out) = io
                 .iter()
-                .filter(|o| o.vertex == v.id && o.position == position);
-            let (records_in, records_out) =
-                mine.fold((0, 0), |(i, o), e| (i + e.records_in, o + e.records_out));
-            OperatorMetrics {
-                name: name.clone(),
+                .filter(|o| o.vertex == v.id && o.subtask == subtask)
+                .fold((0, 0), |(i, o), e| (i + e.records_in, o + e.records_out));
+            SubtaskMetrics {
+                subtask,
                 records_in,
                 records_out,
             }
@@ -569,7 +552,7 @@ fn vertex(v: &fjord::graph_plan::VertexPlan, io: &[OperatorIo]) -> Vertex {
         records_in: subtasks.iter().map(|s| s.records_in).sum(),
         records_out: subtasks.iter().map(|s| s.records_out).sum(),
         subtasks,
-        operators,
+        operators: v.operators.clone(),
     }
 }
 

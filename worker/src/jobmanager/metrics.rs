@@ -1,5 +1,5 @@
 //! The JobManager's `/metrics` in the Prometheus text exposition format (version 0.0.4),
-//! written by a tiny encoder: records in and out per operator subtask, job uptime, restarts,
+//! written by a tiny encoder: records in and out per task subtask, job uptime, restarts,
 //! job state, checkpoints and savepoints.
 
 use super::job::JobManager;
@@ -151,13 +151,13 @@ pub fn render(job: Option<&JobManager>) -> String {
     };
     for (metric, help, pick) in [
         (
-            "fjord_operator_records_in_total",
-            "Records an operator subtask received.",
+            "fjord_task_records_in_total",
+            "Records a task subtask received from other tasks.",
             (|o: &fjord::runtime::io_metrics::OperatorIo| o.records_in) as fn(&_) -> u64,
         ),
         (
-            "fjord_operator_records_out_total",
-            "Records an operator subtask emitted on its main output.",
+            "fjord_task_records_out_total",
+            "Records a task subtask sent to other tasks.",
             |o| o.records_out,
         ),
     ] {
@@ -171,7 +171,6 @@ pub fn render(job: Option<&JobManager>) -> String {
                 ("job_name", name),
                 ("vertex", &vertex),
                 ("task", &task),
-                ("operator", &o.operator),
                 ("subtask", &subtask),
             ]);
             let _ = writeln!(out, "{metric}{l} {}", pick(o));

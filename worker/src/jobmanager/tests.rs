@@ -33,6 +33,7 @@ fn endless(env: &StreamExecutionEnvironment, _: &JobArgs) -> Result<()> {
 fn ten(env: &StreamExecutionEnvironment, _: &JobArgs) -> Result<()> {
     env.from_sequence(1, 10)
         .name("Numbers")
+        .rebalance()
         .map(|x: i64| x + 1)
         .name("Inc")
         .collect();
@@ -190,7 +191,10 @@ async fn a_running_job_reports_vertices_and_live_record_counts() {
 
     let job = eventually("records flowing through Nothing", || async {
         let job = h.client.job(jm.id()).await.unwrap();
-        (job.vertices.len() == 2 && job.vertices[1].records_in > 0).then_some(job)
+        let flowing = job.vertices.len() == 2
+            && job.vertices[1].records_in > 0
+            && job.vertices[0].subtasks.iter().all(|s| s.records_out > 0);
+        flowing.then_some(job)
     })
     .await;
     assert_eq!(job.state, JobState::Running);
@@ -202,8 +206,12 @@ async fn a_running_job_reports_vertices_and_live_record_counts() {
     assert_eq!(source.parallelism, 2);
     assert_eq!(source.subtasks.len(), 2);
     assert_eq!(source.records_in, 0, "a source chain receives nothing");
-    assert_eq!(source.operators[0].name, "Numbers");
-    assert!(source.operators[1].records_in > 0);
+    assert_eq!(source.operators, vec!["Numbers", "Double"]);
+    assert!(source.records_out > 0);
+    assert!(
+        source.subtasks.iter().all(|s| s.records_out > 0),
+        "{source:?}"
+    );
     assert_eq!(job.edges.len(), 1);
     assert_eq!(job.edges[0].partitioner, "REBALANCE");
     let sink = &job.vertices[1];
@@ -215,9 +223,9 @@ async fn a_running_job_reports_vertices_and_live_record_counts() {
         jm.id()
     );
     assert!(metrics.contains(&state_line), "{metrics}");
-    assert!(metrics.contains("# TYPE fjord_operator_records_in_total counter"));
+    assert!(metrics.contains("# TYPE fjord_task_records_in_total counter"));
     assert!(
-        metrics.contains("operator=\"Double\",subtask=\"1\"}"),
+        metrics.contains("task=\"Numbers -> Double\",subtask=\"1\"}"),
         "{metrics}"
     );
     assert!(metrics.contains("fjord_job_restarts_total{"), "{metrics}");
@@ -243,10 +251,10 @@ async fn a_running_job_reports_vertices_and_live_record_counts() {
 async fn a_bounded_job_finishes_with_exact_counts() {
     let (h, jm) = Harness::running(args("ten")).await;
     let job = job_in_state(&h.client, jm.id(), JobState::Finished).await;
-    let v = &job.vertices[0];
-    assert_eq!(v.operators[0].records_out, 10);
-    assert_eq!(v.operators[1].records_in, 10);
-    assert_eq!(v.operators[1].records_out, 10);
+    let (source, inc) = (&job.vertices[0], &job.vertices[1]);
+    assert_eq!((source.records_in, source.records_out), (0, 10));
+    assert_eq!((inc.records_in, inc.records_out), (10, 0));
+    assert_eq!(inc.subtasks.iter().map(|s| s.records_in).sum::<u64>(), 10);
     assert!(job.duration_ms >= 0 && job.end_time_ms.is_some());
     h.server.stop().await;
 }
