@@ -159,12 +159,22 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
             }
         }
     }
-    for (_, p) in std::mem::take(&mut c.pending) {
-        if let Some(reply) = p.reply {
-            let _ = reply.send(Err(FjordError::CheckpointFailed(
-                "the job ended before the savepoint completed".into(),
-            )));
-        }
+    // Every task (and its uploads) ended: what is still pending never completes. Removing it
+    // here, with the shared files only it uploaded, leaves exactly the retained checkpoints.
+    // (During the job a concurrent checkpoint may have uploaded the same new file, so
+    // shared files of checkpoints aborted then stay until the job's cleanup.)
+    let retained: Vec<SnapshotStore> = {
+        let h = c.setup.history.lock();
+        h.retained.iter().map(|(_, d)| d.clone()).collect()
+    };
+    for (id, p) in std::mem::take(&mut c.pending) {
+        let what = if p.barrier.savepoint {
+            "savepoint"
+        } else {
+            crate::checkpoint::shared::release_logged(id, &p.barrier.target, &retained);
+            "checkpoint"
+        };
+        c.abort(p, format!("the job ended before the {what} completed"));
     }
 }
 

@@ -71,6 +71,8 @@ pub(crate) struct TaskCheckpointing {
     /// Keyed state backends of the task's operators, told before and after each snapshot
     /// (native snapshots) and when a checkpoint completes.
     keyed: Arc<Mutex<Vec<crate::state::KeyedStateHandle>>>,
+    /// Background uploads of the task's snapshots still running.
+    uploads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for TaskCheckpointing {
@@ -89,6 +91,7 @@ impl TaskCheckpointing {
             participants: Arc::default(),
             restored,
             keyed: Arc::default(),
+            uploads: Arc::default(),
         }
     }
 
@@ -173,6 +176,21 @@ impl TaskCheckpointing {
             }
         }
         Ok(out)
+    }
+
+    /// Remembers a running background upload; finished ones are forgotten.
+    pub(crate) fn track_upload(&self, upload: std::thread::JoinHandle<()>) {
+        let mut uploads = self.uploads.lock();
+        uploads.retain(|u| !u.is_finished());
+        uploads.push(upload);
+    }
+
+    /// Waits for every background upload of the task to end.
+    pub(crate) fn join_uploads(&self) {
+        let uploads: Vec<_> = self.uploads.lock().drain(..).collect();
+        for u in uploads {
+            let _ = u.join();
+        }
     }
 
     /// Tells every participant that a checkpoint completed.

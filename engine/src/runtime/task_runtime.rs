@@ -68,7 +68,7 @@ impl TaskRuntime {
             }
             Ok::<_, FjordError>(written)
         };
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name(format!("snapshot upload {checkpoint_id}"))
             .spawn(move || {
                 let event = match upload() {
@@ -86,6 +86,7 @@ impl TaskRuntime {
                 let _ = coordinator.send(event);
             })
             .map_err(|e| FjordError::io("cannot start a snapshot upload", e))?;
+        self.checkpointing.track_upload(handle);
         Ok(())
     }
 
@@ -97,6 +98,15 @@ impl TaskRuntime {
     /// Tells the coordinator that this task's input ended.
     pub(crate) fn finished(&self) {
         let _ = self.coordinator.send(CoordinatorEvent::TaskFinished);
+    }
+}
+
+impl Drop for TaskRuntime {
+    /// A task ends only when its uploads did, so once every task of an attempt ended nothing
+    /// writes into checkpoint storage any more (the coordinator then cleans up what never
+    /// completed).
+    fn drop(&mut self) {
+        self.checkpointing.join_uploads();
     }
 }
 
