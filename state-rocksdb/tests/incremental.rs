@@ -60,18 +60,23 @@ fn read(b: &mut RocksDbKeyedStateBackend, k: u64) -> Option<u64> {
     b.get_mut(0, b"").map(|v| *v.downcast_ref::<u64>().unwrap())
 }
 
+/// Where checkpoint `id` of the job goes.
+fn target(job: &SnapshotStore, id: u64) -> CheckpointTarget {
+    CheckpointTarget {
+        checkpoint_id: id,
+        savepoint: false,
+        dir: job.child(&format!("chk-{id}")),
+        shared: Some(job.child("shared")),
+    }
+}
+
 /// Checkpoint `id` of the backend: (key group, bytes) as the task would write them.
 fn checkpoint(
     b: &mut RocksDbKeyedStateBackend,
     job: &SnapshotStore,
     id: u64,
 ) -> Vec<(usize, Vec<u8>)> {
-    let target = CheckpointTarget {
-        checkpoint_id: id,
-        savepoint: false,
-        dir: job.child(&format!("chk-{id}")),
-        shared: Some(job.child("shared")),
-    };
+    let target = target(job, id);
     b.prepare_checkpoint(&target).unwrap();
     let groups = b
         .key_group_range()
@@ -212,12 +217,7 @@ fn the_upload_is_asynchronous_and_sees_the_state_at_the_barrier() {
     let job = job_store();
     let mut b = open(&dir, ALL);
     write(&mut b, 0..500, 10);
-    let target = CheckpointTarget {
-        checkpoint_id: 1,
-        savepoint: false,
-        dir: job.child("chk-1"),
-        shared: Some(job.child("shared")),
-    };
+    let target = target(&job, 1);
     b.prepare_checkpoint(&target).unwrap();
     let groups: Vec<(usize, Vec<u8>)> = ALL
         .iter()
@@ -264,12 +264,7 @@ fn a_dropped_upload_removes_its_local_checkpoint() {
     write(&mut b, 0..100, 0);
     let entries = || std::fs::read_dir(dir.path()).unwrap().count();
     let before = entries();
-    let target = CheckpointTarget {
-        checkpoint_id: 1,
-        savepoint: false,
-        dir: job.child("chk-1"),
-        shared: Some(job.child("shared")),
-    };
+    let target = target(&job, 1);
     b.prepare_checkpoint(&target).unwrap();
     assert_eq!(entries(), before + 1, "the hard-linked local checkpoint");
     drop(b.checkpoint_snapshotted());

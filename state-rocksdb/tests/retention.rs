@@ -3,39 +3,16 @@
 //! references after a cancellation that keeps it.
 
 use fjord::FjordError;
+use fjord::StreamExecutionEnvironment;
 use fjord::sources::GeneratorSource;
-use fjord::state::{StateBackendKind, ValueState, ValueStateDescriptor};
+use fjord::state::StateBackendKind;
 use fjord::storage::layout::SHARED_REFS_DIR;
 use fjord::storage::{SnapshotStore, StorageOptions};
-use fjord::{
-    BoxError, KeyedProcessContext, KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment,
-};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// Keeps a running sum per key in RocksDB, so every checkpoint has new SST files.
-#[derive(Clone, Default)]
-struct Sum {
-    state: Option<ValueState<u64>>,
-}
-
-impl KeyedProcessFunction<u64, (u64, u64), (u64, u64)> for Sum {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.state = Some(ctx.get_state(&ValueStateDescriptor::new("sum"))?);
-        Ok(())
-    }
-    fn process_element(
-        &mut self,
-        v: (u64, u64),
-        ctx: &mut KeyedProcessContext<'_, u64, (u64, u64)>,
-    ) -> Result<(), BoxError> {
-        let state = self.state.as_ref().expect("opened");
-        let n = state.value().unwrap_or(0) + v.1;
-        state.update(n);
-        ctx.collect((v.0, n));
-        Ok(())
-    }
-}
+mod common;
+use common::Count;
 
 fn names(store: &SnapshotStore, prefix: &str) -> BTreeSet<String> {
     store.list(prefix).unwrap().into_iter().collect()
@@ -64,8 +41,8 @@ fn a_cancelled_job_keeps_exactly_the_shared_files_its_retained_checkpoint_needs(
     .uid("numbers")
     .set_parallelism(1)
     .key_by(|t: &(u64, u64)| t.0)
-    .process(Sum::default())
-    .uid("sum")
+    .process(Count::default())
+    .uid("count")
     .for_each(|_| {});
     let client = env.execute_async("retention").unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
