@@ -538,6 +538,54 @@ fn name_of<U>() -> &'static str {
     std::any::type_name::<U>()
 }
 
+/// The settings every node of the graph has (name, uid, parallelism, chaining, slot sharing
+/// group), for the types that still let a program change them. `$what` names the node in
+/// messages and docs ("operator", "sink").
+macro_rules! node_settings {
+    ($what:literal) => {
+        fn set(self, f: impl FnOnce(&mut crate::graph::StreamNode)) -> Self {
+            let (env, node) = self.env_and_node();
+            env.with_node(node, f);
+            self
+        }
+
+        #[doc = concat!("Names the ", $what, " (shown in plans, logs, metrics and errors).")]
+        pub fn name(self, name: &str) -> Self {
+            self.set(|n| n.name = name.to_string())
+        }
+
+        #[doc = concat!("Gives the ", $what, " a stable id, used to map its state in savepoints.")]
+        pub fn uid(self, uid: &str) -> Self {
+            self.set(|n| n.uid = Some(uid.to_string()))
+        }
+
+        #[doc = concat!("Sets the ", $what, "'s parallelism (at least 1).")]
+        pub fn set_parallelism(self, parallelism: usize) -> Self {
+            if parallelism == 0 {
+                self.env_and_node().0.record_error(concat!($what, " parallelism must be at least 1").into());
+                return self;
+            }
+            self.set(|n| n.parallelism = Some(parallelism))
+        }
+
+        #[doc = concat!("Starts a new chain at this ", $what, "; later operators may chain to it.")]
+        pub fn start_new_chain(self) -> Self {
+            self.set(|n| n.chaining = ChainingStrategy::Head)
+        }
+
+        #[doc = concat!("Never chains this ", $what, " with its predecessor or successors.")]
+        pub fn disable_chaining(self) -> Self {
+            self.set(|n| n.chaining = ChainingStrategy::Never)
+        }
+
+        #[doc = concat!("Puts the ", $what, " in a slot sharing group. Without a group it inherits the group")]
+        /// of its inputs when all inputs agree, else `"default"` (Flink's rule).
+        pub fn slot_sharing_group(self, group: &str) -> Self {
+            self.set(|n| n.slot_sharing_group = Some(group.to_string()))
+        }
+    };
+}
+
 /// The stream produced by one operator, whose settings can still be changed (Flink's
 /// `SingleOutputStreamOperator`). Dereferences to [`DataStream`].
 pub struct SingleOutputStreamOperator<T> {
@@ -569,9 +617,8 @@ impl<T: Data> SingleOutputStreamOperator<T> {
         }
     }
 
-    fn set(self, f: impl FnOnce(&mut crate::graph::StreamNode)) -> Self {
-        self.stream.env.with_node(self.node, f);
-        self
+    fn env_and_node(&self) -> (&StreamExecutionEnvironment, NodeId) {
+        (&self.stream.env, self.node)
     }
 
     /// The plain stream.
@@ -579,46 +626,11 @@ impl<T: Data> SingleOutputStreamOperator<T> {
         self.stream.clone()
     }
 
-    /// Names the operator (shown in plans, logs, metrics and errors).
-    pub fn name(self, name: &str) -> Self {
-        self.set(|n| n.name = name.to_string())
-    }
-
-    /// Gives the operator a stable id, used to map state in savepoints to operators.
-    pub fn uid(self, uid: &str) -> Self {
-        self.set(|n| n.uid = Some(uid.to_string()))
-    }
-
-    /// Sets the operator's parallelism.
-    pub fn set_parallelism(self, parallelism: usize) -> Self {
-        if parallelism == 0 {
-            self.stream
-                .env
-                .record_error("operator parallelism must be at least 1".into());
-            return self;
-        }
-        self.set(|n| n.parallelism = Some(parallelism))
-    }
+    node_settings!("operator");
 
     /// Sets the operator's max parallelism (number of key groups).
     pub fn set_max_parallelism(self, max_parallelism: usize) -> Self {
         self.set(|n| n.max_parallelism = Some(max_parallelism))
-    }
-
-    /// Starts a new chain at this operator; later operators may chain to it.
-    pub fn start_new_chain(self) -> Self {
-        self.set(|n| n.chaining = ChainingStrategy::Head)
-    }
-
-    /// Never chains this operator with its predecessor or successors.
-    pub fn disable_chaining(self) -> Self {
-        self.set(|n| n.chaining = ChainingStrategy::Never)
-    }
-
-    /// Puts the operator in a slot sharing group. Operators without a group inherit the group
-    /// of their inputs when all inputs agree, else `"default"` (Flink's rule).
-    pub fn slot_sharing_group(self, group: &str) -> Self {
-        self.set(|n| n.slot_sharing_group = Some(group.to_string()))
     }
 
     /// The records this operator emitted to a side output.
@@ -664,43 +676,9 @@ pub struct DataStreamSink<T> {
 }
 
 impl<T> DataStreamSink<T> {
-    fn set(self, f: impl FnOnce(&mut crate::graph::StreamNode)) -> Self {
-        self.env.with_node(self.node, f);
-        self
+    fn env_and_node(&self) -> (&StreamExecutionEnvironment, NodeId) {
+        (&self.env, self.node)
     }
 
-    /// Names the sink.
-    pub fn name(self, name: &str) -> Self {
-        self.set(|n| n.name = name.to_string())
-    }
-
-    /// Gives the sink a stable id for savepoints.
-    pub fn uid(self, uid: &str) -> Self {
-        self.set(|n| n.uid = Some(uid.to_string()))
-    }
-
-    /// Sets the sink's parallelism.
-    pub fn set_parallelism(self, parallelism: usize) -> Self {
-        if parallelism == 0 {
-            self.env
-                .record_error("sink parallelism must be at least 1".into());
-            return self;
-        }
-        self.set(|n| n.parallelism = Some(parallelism))
-    }
-
-    /// Never chains the sink with its predecessor.
-    pub fn disable_chaining(self) -> Self {
-        self.set(|n| n.chaining = ChainingStrategy::Never)
-    }
-
-    /// Starts a new chain at the sink.
-    pub fn start_new_chain(self) -> Self {
-        self.set(|n| n.chaining = ChainingStrategy::Head)
-    }
-
-    /// Puts the sink in a slot sharing group.
-    pub fn slot_sharing_group(self, group: &str) -> Self {
-        self.set(|n| n.slot_sharing_group = Some(group.to_string()))
-    }
+    node_settings!("sink");
 }
