@@ -3,9 +3,12 @@
 use fjord::checkpoint::{CheckpointMetadata, RestartStrategy};
 use fjord::sources::GeneratorSource;
 use fjord::storage::{SnapshotStore, StorageOptions};
-use fjord::{BoxError, FjordError, MapFunction, RuntimeContext, StreamExecutionEnvironment};
+use fjord::{BoxError, FjordError, StreamExecutionEnvironment};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+mod failure_support;
+use failure_support::{FailAt, file_url};
 
 const KEYS: u64 = 20;
 
@@ -41,32 +44,6 @@ fn expected(records: u64) -> BTreeMap<u64, u64> {
     (0..KEYS)
         .map(|k| (k, records / KEYS + u64::from(k < records % KEYS)))
         .collect()
-}
-
-fn file_url(dir: &std::path::Path) -> String {
-    format!("file://{}", dir.display())
-}
-
-/// Fails once, on the first attempt, when it sees record `at`.
-#[derive(Clone)]
-struct FailOnce {
-    at: u64,
-    attempt: u32,
-    seen: u64,
-}
-
-impl MapFunction<(u64, u64), (u64, u64)> for FailOnce {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.attempt = ctx.attempt_number;
-        Ok(())
-    }
-    fn map(&mut self, v: (u64, u64)) -> Result<(u64, u64), BoxError> {
-        self.seen += 1;
-        if self.attempt == 0 && self.seen == self.at {
-            panic!("injected failure at record {}", self.at);
-        }
-        Ok(v)
-    }
 }
 
 #[test]
@@ -144,11 +121,7 @@ fn a_failed_task_restarts_from_the_latest_checkpoint_with_exactly_once_state() {
         )
         .uid("numbers")
         .set_parallelism(1)
-        .map(FailOnce {
-            at: 30_000,
-            attempt: 0,
-            seen: 0,
-        })
+        .map(FailAt::once(30_000))
         .set_parallelism(1)
         .key_by(|t: &(u64, u64)| t.0)
         .sum::<1>()
@@ -173,11 +146,7 @@ fn without_restarts_a_failure_fails_the_job() {
     env.set_restart_strategy(RestartStrategy::None);
     env.from_sequence(0, 100_000)
         .map(|x: i64| (x as u64 % 5, 1u64))
-        .map(FailOnce {
-            at: 1000,
-            attempt: 0,
-            seen: 0,
-        })
+        .map(FailAt::once(1000))
         .collect();
     let err = env.execute("no restart").unwrap_err();
     assert!(matches!(err, FjordError::UserPanic { .. }), "{err:?}");
@@ -553,11 +522,7 @@ fn at_least_once_mode_loses_nothing_across_a_restart() {
         .set_parallelism(1);
     let out = a
         .union(&[&b])
-        .map(FailOnce {
-            at: 20_000,
-            attempt: 0,
-            seen: 0,
-        })
+        .map(FailAt::once(20_000))
         .set_parallelism(1)
         .key_by(|t: &(u64, u64)| t.0)
         .sum::<1>()

@@ -4,37 +4,13 @@ use fjord::checkpoint::{CheckpointingMode, RestartStrategy};
 use fjord::sinks::ExactlyOnceFileSink;
 use fjord::sources::GeneratorSource;
 use fjord::storage::StorageOptions;
-use fjord::{BoxError, MapFunction, RuntimeContext, StreamExecutionEnvironment};
+use fjord::StreamExecutionEnvironment;
 use std::time::Duration;
 
+mod failure_support;
+use failure_support::FailAt;
+
 const KEYS: u64 = 13;
-
-/// Fails in attempt `a` when this subtask has seen `points[a]` records in that attempt.
-#[derive(Clone)]
-struct FailAt {
-    points: Vec<u64>,
-    attempt: usize,
-    seen: u64,
-}
-
-impl MapFunction<(u64, u64), (u64, u64)> for FailAt {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.attempt = ctx.attempt_number as usize;
-        self.seen = 0;
-        Ok(())
-    }
-    fn map(&mut self, v: (u64, u64)) -> Result<(u64, u64), BoxError> {
-        self.seen += 1;
-        if self.points.get(self.attempt) == Some(&self.seen) {
-            return Err(format!(
-                "injected failure in attempt {} at record {}",
-                self.attempt, self.seen
-            )
-            .into());
-        }
-        Ok(v)
-    }
-}
 
 /// Runs the counting job into the exactly-once file sink and returns the committed lines,
 /// sorted, and the number of attempts.
@@ -64,11 +40,7 @@ fn run(
     .uid("numbers")
     .set_parallelism(1)
     .rebalance()
-    .map(FailAt {
-        points: failures,
-        attempt: 0,
-        seen: 0,
-    })
+    .map(FailAt::at(failures))
     .uid("fail")
     .key_by(|t: &(u64, u64)| t.0)
     .sum::<1>()

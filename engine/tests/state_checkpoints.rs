@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod failure_support;
+use failure_support::{FailAt, file_url};
+
 const KEYS: u64 = 7;
 
 /// (key, window end, count, sum) of a tumbling 1 s window.
@@ -38,28 +41,6 @@ struct Outputs {
     tumbling: CollectedOutput<Tumbling>,
     sliding: CollectedOutput<Sliding>,
     timed: CollectedOutput<Timed>,
-}
-
-/// Fails once, on the first attempt, when it sees its `at`-th record.
-#[derive(Clone)]
-struct FailOnce {
-    at: Option<u64>,
-    attempt: u32,
-    seen: u64,
-}
-
-impl MapFunction<(u64, u64), (u64, u64)> for FailOnce {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.attempt = ctx.attempt_number;
-        Ok(())
-    }
-    fn map(&mut self, v: (u64, u64)) -> Result<(u64, u64), BoxError> {
-        self.seen += 1;
-        if self.attempt == 0 && Some(self.seen) == self.at {
-            panic!("injected failure at record {}", self.seen);
-        }
-        Ok(v)
-    }
 }
 
 /// Counts records per key and 5 s bucket of event time in keyed map state; an event-time
@@ -126,11 +107,7 @@ fn windowed_job(
                 .with_timestamp_assigner(|e: &(u64, u64), _| e.1 as i64),
         )
         .set_parallelism(1)
-        .map(FailOnce {
-            at: fail_at,
-            attempt: 0,
-            seen: 0,
-        })
+        .map(FailAt::at(fail_at.into_iter().collect()))
         .set_parallelism(1)
         .key_by(|e: &(u64, u64)| e.0);
     let tumbling = input
@@ -278,10 +255,6 @@ fn a_windowed_event_time_job_restarted_after_a_failure_gives_the_failure_free_re
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v
-}
-
-fn file_url(dir: &std::path::Path) -> String {
-    format!("file://{}", dir.display())
 }
 
 /// Waits until `ready` (bounded), triggers a savepoint, then cancels the job.
