@@ -1,10 +1,10 @@
 //! The exactly-once file sink under failures: committed output equals a failure-free run.
 
+use fjord::StreamExecutionEnvironment;
 use fjord::checkpoint::{CheckpointingMode, RestartStrategy};
 use fjord::sinks::ExactlyOnceFileSink;
 use fjord::sources::GeneratorSource;
 use fjord::storage::StorageOptions;
-use fjord::StreamExecutionEnvironment;
 use std::time::Duration;
 
 mod failure_support;
