@@ -4,7 +4,8 @@
 //!     coming from the chart;
 //! (b) `kubectl apply` of `examples/streamjobs/counting-basic.yaml` (storage on the cluster's
 //!     MinIO through its Secret) reaching `Running` with job state `RUNNING`, confirmed on the
-//!     JobManager's REST API with records flowing;
+//!     JobManager's REST API with records flowing; the TaskManager pods become Ready and
+//!     `GET /v1/taskmanagers` lists each as `REGISTERED` with its slots offered;
 //! (c) `examples/streamjobs/bad-parallelism.yaml` rejected by the API server naming the fields;
 //! (d) suspend and resume through `spec.job.state` (upgrade mode `stateless`: cancel, pods gone,
 //!     a new job on resume);
@@ -18,11 +19,15 @@ mod operator_support;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use fjord_client::api::JobState;
+use fjord_client::api::{JobState, TaskManagerState};
 use fjord_e2e::poll_until;
 use operator_support::{OperatorCluster, POLL, secs};
 
 const JOB: &str = "counting";
+/// `spec.taskManager.slots` in counting-basic.yaml.
+const TM_SLOTS: u32 = 1;
+/// `parallelism / slots` TaskManagers.
+const TM_REPLICAS: usize = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()> {
@@ -119,15 +124,37 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
         (counted > 0).then_some(())
     })
     .await?;
-    let tm = op.kubectl(&[
-        "get",
-        "pods",
-        "-l",
-        "fjord.dev/streamjob=counting,app.kubernetes.io/component=taskmanager",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name} ready={.status.containerStatuses[0].ready} restarts={.status.containerStatuses[0].restartCount}{\"\\n\"}{end}",
-    ])?;
-    eprintln!("TaskManager pods (not needed by the embedded JobManager):\n{tm}");
+    // The TaskManager pods become Ready (their data port listens once registered) and the
+    // JobManager lists each as REGISTERED with the slots of spec.taskManager.slots offered.
+    let tms = wait_taskmanagers_ready(&op, Duration::from_secs(60)).await?;
+    eprintln!(
+        "FIGURE kubectl apply -> TaskManager pods Ready: {:.2}s ({})",
+        secs(applied),
+        tms.join(", ")
+    );
+    let list = poll_until(
+        "the JobManager to list the TaskManagers as REGISTERED",
+        Duration::from_secs(30),
+        POLL,
+        || async {
+            let list = jm.task_managers().await.ok()?;
+            let all = tms.iter().all(|pod| {
+                list.task_managers.iter().any(|t| {
+                    &t.id == pod
+                        && t.state == TaskManagerState::Registered
+                        && t.slots == TM_SLOTS
+                        && t.slots_offered == TM_SLOTS
+                })
+            });
+            all.then_some(list)
+        },
+    )
+    .await
+    .with_context(|| format!("TaskManager pods {tms:?}"))?;
+    ensure!(
+        list.slots_available >= TM_SLOTS * tms.len() as u32,
+        "{list:?}"
+    );
 
     // (d) suspend and resume through spec.job.state, stateless: cancel, pods gone, new job.
     op.patch(
@@ -174,4 +201,49 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
 
     op.cluster.stop()?;
     Ok(())
+}
+
+/// Waits (bounded) until the StreamJob's `TM_REPLICAS` TaskManager pods are all Ready; returns
+/// their names. On timeout the error carries the pods and their logs.
+async fn wait_taskmanagers_ready(
+    op: &OperatorCluster,
+    timeout: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let selector = format!("fjord.dev/streamjob={JOB},app.kubernetes.io/component=taskmanager");
+    let ready = poll_until("TaskManager pods to be Ready", timeout, POLL, || async {
+        let out = op
+            .kubectl(&[
+                "get",
+                "pods",
+                "-l",
+                &selector,
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp} \
+                 {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
+            ])
+            .ok()?;
+        let pods: Vec<(String, bool)> = out
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // name, ready (no deletionTimestamp): a live pod.
+                (f.len() == 2).then(|| (f[0].to_string(), f[1] == "true"))
+            })
+            .collect();
+        (pods.len() == TM_REPLICAS && pods.iter().all(|(_, r)| *r))
+            .then(|| pods.into_iter().map(|(n, _)| n).collect::<Vec<_>>())
+    })
+    .await;
+    match ready {
+        Ok(pods) => Ok(pods),
+        Err(e) => {
+            let pods = op
+                .kubectl(&["get", "pods", "-l", &selector, "-o", "wide"])
+                .unwrap_or_default();
+            let logs = op
+                .kubectl(&["logs", "-l", &selector, "--tail=20", "--prefix"])
+                .unwrap_or_else(|e| format!("(none: {e})"));
+            anyhow::bail!("{e}\npods:\n{pods}\nTaskManager logs:\n{logs}")
+        }
+    }
 }
