@@ -3,10 +3,11 @@
 //! `numRecordsOut`.
 //!
 //! A subtask's records in are the records its chain head received from other tasks (0 for
-//! sources), counted per batch; its records out are the records its network writers sent to
-//! other tasks (0 for a chain that ends in sinks), counted in the writer and published per
-//! batch. A record sent on two outgoing edges counts twice. Records passed between chained
-//! operators are not counted: counting them cost half of the throughput of a chained job.
+//! sources); its records out are the records its network writers sent to other tasks (0 for a
+//! chain that ends in sinks). Both are counted per batch, never per record. A record sent on
+//! two outgoing edges, or broadcast to n subtasks, counts once per receiving channel. Records
+//! passed between chained operators are not counted: counting them cost half of the throughput
+//! of a chained job.
 //!
 //! The counters are single-writer (only the subtask's thread adds), so adding is a plain load
 //! and store rather than an atomic read-modify-write, and each sits on its own cache line so
