@@ -198,7 +198,7 @@ pub struct Vertex {
     /// Records the vertex received from other vertices, summed over subtasks (0 for sources).
     pub records_in: u64,
     /// Records the vertex sent to other vertices, summed over subtasks (0 for a chain that ends
-    /// in sinks; a record sent on two outgoing edges counts twice).
+    /// in sinks; a record sent on two edges, or broadcast, counts once per receiving channel).
     pub records_out: u64,
     /// The vertex's subtasks with their counts.
     pub subtasks: Vec<SubtaskMetrics>,
