@@ -58,6 +58,41 @@ pub enum Command {
     /// slots and send heartbeats until SIGTERM. It runs no tasks yet: the JobManager runs every
     /// subtask in its own process. See docs/configuration.md.
     Taskmanager(crate::taskmanager::config::TaskManagerArgs),
+    /// Take a savepoint of a running job through its JobManager's REST API and print its
+    /// path (Flink's `flink savepoint`).
+    Savepoint {
+        /// The JobManager and job.
+        #[command(flatten)]
+        target: crate::remote::Target,
+        /// Where to write it (a URL); default: the JobManager's savepoint directory.
+        #[arg(long)]
+        directory: Option<String>,
+        /// How long to wait for it, e.g. `10m`.
+        #[arg(long, value_parser = parse_duration, default_value = "10m")]
+        timeout: std::time::Duration,
+    },
+    /// Stop a running job with a savepoint and print its path (Flink's `flink stop`).
+    Stop {
+        /// The JobManager and job.
+        #[command(flatten)]
+        target: crate::remote::Target,
+        /// Where to write it (a URL); default: the JobManager's savepoint directory.
+        #[arg(long)]
+        directory: Option<String>,
+        /// Emit the final watermark first, so event-time windows fire (for jobs that will not
+        /// be resumed; Flink's `--drain`).
+        #[arg(long)]
+        drain: bool,
+        /// How long to wait for it, e.g. `10m`.
+        #[arg(long, value_parser = parse_duration, default_value = "10m")]
+        timeout: std::time::Duration,
+    },
+    /// Cancel a running job without a savepoint (Flink's `flink cancel`).
+    Cancel {
+        /// The JobManager and job.
+        #[command(flatten)]
+        target: crate::remote::Target,
+    },
 }
 
 fn init_logging() {
@@ -115,6 +150,25 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
             exit::code_for(&result)
         }
         Command::Taskmanager(args) => run_task_manager(args),
+        Command::Savepoint {
+            target,
+            directory,
+            timeout,
+        } => report(
+            crate::remote::savepoint(&target, directory, None, timeout).map(|p| println!("{p}")),
+        ),
+        Command::Stop {
+            target,
+            directory,
+            drain,
+            timeout,
+        } => report(
+            crate::remote::savepoint(&target, directory, Some(drain), timeout)
+                .map(|p| println!("{p}")),
+        ),
+        Command::Cancel { target } => {
+            report(crate::remote::cancel(&target).map(|state| println!("{}", state.as_str())))
+        }
         Command::Jobmanager(args) => {
             let result = crate::jobmanager::config::JobManagerConfig::resolve(args)
                 .and_then(|config| crate::jobmanager::run(&registry, config));
@@ -218,6 +272,14 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
         }
     };
     Ok(std::time::Duration::from_millis(ms))
+}
+
+/// Prints an error and returns the documented exit code.
+fn report(result: Result<(), WorkerError>) -> ExitCode {
+    if let Err(e) = &result {
+        eprintln!("error: {e}");
+    }
+    exit::code_for(&result)
 }
 
 #[cfg(test)]

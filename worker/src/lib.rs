@@ -30,6 +30,7 @@ pub mod exit;
 pub mod jobmanager;
 pub mod local;
 pub mod manifest;
+pub mod remote;
 pub mod taskmanager;
 
 pub use cli::main_with;

@@ -187,3 +187,72 @@ fn a_busy_rest_port_exits_3() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rest-port"));
 }
+
+#[test]
+fn savepoint_stop_and_cancel_commands_drive_a_running_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let savepoints = format!("file://{}", dir.path().display());
+    let (mut child, root, _stderr) =
+        start_jobmanager(&["-p", "1", "counting", "--keys", "3", "--rate", "500"]);
+    wait_for_state(&root, "RUNNING");
+
+    // `fjord savepoint` prints the savepoint's path; the job keeps running.
+    let out = fjord()
+        .args(["savepoint", "-m", &root, "--directory", &savepoints])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        path.starts_with(&format!("{savepoints}/savepoint-")),
+        "{path}"
+    );
+    assert!(
+        std::path::Path::new(path.trim_start_matches("file://"))
+            .join("_metadata")
+            .is_file()
+    );
+    wait_for_state(&root, "RUNNING");
+
+    // `fjord stop` takes a final savepoint and the job finishes.
+    let out = fjord()
+        .args(["stop", "-m", &root, "--directory", &savepoints])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let final_path = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_ne!(final_path, path);
+    wait_for_state(&root, "FINISHED");
+
+    // Cancel is idempotent: on a finished job it reports the final state.
+    let out = fjord().args(["cancel", "-m", &root]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "FINISHED");
+
+    // A JobManager that is not there gives a clear error.
+    let out = fjord()
+        .args(["savepoint", "-m", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the JobManager"));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_exit(&mut child);
+}

@@ -1,0 +1,134 @@
+//! Client commands against a running JobManager's REST API (Flink's `flink savepoint`,
+//! `flink stop`, `flink cancel`): `fjord savepoint`, `fjord stop`, `fjord cancel`.
+
+use crate::WorkerError;
+use fjord_client::Client;
+use fjord_client::api::{JobState, SavepointRequest, SavepointState};
+use std::time::{Duration, Instant};
+
+/// Where the JobManager is and which job to act on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// The JobManager's REST address, e.g. `http://localhost:8081`.
+    #[arg(
+        long,
+        short = 'm',
+        env = "FJORD_JOBMANAGER",
+        default_value = "http://localhost:8081"
+    )]
+    pub jobmanager: String,
+    /// The job ID; defaults to the JobManager's only job (application mode).
+    #[arg(long)]
+    pub job: Option<String>,
+}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> WorkerError {
+    WorkerError::Job(fjord::FjordError::CheckpointFailed(format!("{what}: {e}")))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, WorkerError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| WorkerError::Job(fjord::FjordError::io("cannot start the client runtime", e)))
+}
+
+async fn connect(target: &Target) -> Result<(Client, String), WorkerError> {
+    let root = format!(
+        "{}/v1",
+        target
+            .jobmanager
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+    );
+    let client = Client::new(&root).map_err(|e| fail("bad JobManager address", e))?;
+    let job = match &target.job {
+        Some(id) => id.clone(),
+        None => {
+            let jobs = client
+                .jobs()
+                .await
+                .map_err(|e| fail(&format!("cannot reach the JobManager at {root}"), e))?;
+            match jobs.jobs.as_slice() {
+                [one] => one.id.clone(),
+                [] => {
+                    return Err(fail(
+                        "no job",
+                        format!("the JobManager at {root} runs no job"),
+                    ));
+                }
+                _ => return Err(fail("several jobs", "pass --job <id>")),
+            }
+        }
+    };
+    Ok((client, job))
+}
+
+/// Triggers a savepoint (or stop-with-savepoint) and waits for it; returns its path.
+///
+/// # Errors
+/// The JobManager cannot be reached, rejects the request, the savepoint fails, or it does not
+/// complete within `timeout`.
+pub fn savepoint(
+    target: &Target,
+    directory: Option<String>,
+    stop: Option<bool>,
+    timeout: Duration,
+) -> Result<String, WorkerError> {
+    runtime()?.block_on(async {
+        let (client, job) = connect(target).await?;
+        let request = SavepointRequest {
+            trigger_id: format!("cli-{:016x}", rand_id()),
+            directory,
+            drain: stop.unwrap_or(false),
+        };
+        let accepted = match stop {
+            None => client.trigger_savepoint(&job, &request).await,
+            Some(_) => client.stop_with_savepoint(&job, &request).await,
+        }
+        .map_err(|e| fail("the JobManager refused the savepoint", e))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = client
+                .savepoint_status(&job, &accepted.trigger_id)
+                .await
+                .map_err(|e| fail("cannot read the savepoint status", e))?;
+            match status.state {
+                SavepointState::Completed => return Ok(status.path.unwrap_or_default()),
+                SavepointState::Failed => {
+                    return Err(fail("savepoint failed", status.failure.unwrap_or_default()));
+                }
+                SavepointState::InProgress if Instant::now() > deadline => {
+                    return Err(fail(
+                        "savepoint",
+                        format!(
+                            "not complete after {timeout:?}; it may still complete (trigger {})",
+                            accepted.trigger_id
+                        ),
+                    ));
+                }
+                SavepointState::InProgress => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    })
+}
+
+/// Cancels the job; returns its state afterwards.
+///
+/// # Errors
+/// The JobManager cannot be reached or rejects the request.
+pub fn cancel(target: &Target) -> Result<JobState, WorkerError> {
+    runtime()?.block_on(async {
+        let (client, job) = connect(target).await?;
+        let answer = client
+            .cancel(&job)
+            .await
+            .map_err(|e| fail("the JobManager refused to cancel", e))?;
+        Ok(answer.state)
+    })
+}
+
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
