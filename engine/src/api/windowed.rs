@@ -135,6 +135,31 @@ impl<T: Data, K: Key, W: Window> WindowedStream<T, K, W> {
         }
     }
 
+    /// An incremental window operator (reduce, aggregate) from one logic factory: the
+    /// pane-based operator where the assigner and settings allow it (see [`Self::build`]),
+    /// otherwise the general one, both creating their logic with `make`.
+    fn incremental<O: Data, L, F>(&self, name: &str, make: F) -> SingleOutputStreamOperator<O>
+    where
+        L: WindowLogic<T, K, W, O>,
+        F: Fn() -> L + Send + Sync + 'static,
+    {
+        let make = Arc::new(make);
+        let for_panes = make.clone();
+        let panes: PaneFactory<T, K, O> = Arc::new(move |ctx, key, geometry, late, out, sides| {
+            let op = PaneOperator::<T, K, W, O, L>::new(
+                ctx,
+                key,
+                geometry,
+                late,
+                for_panes(),
+                out,
+                sides,
+            )?;
+            Ok(Box::new(Shared::register(ctx, op)))
+        });
+        self.build(name, move || make(), Some(panes))
+    }
+
     fn evictor_factory(&self) -> Option<EvictorFactory<T, W>> {
         self.evictor.clone()
     }
@@ -184,25 +209,11 @@ impl<T: Data, K: Key, W: Window> WindowedStream<T, K, W> {
                 None,
             );
         }
-        let (pf, pp) = (Template::new(tf.instance()), Template::new(tp.instance()));
-        let panes: PaneFactory<T, K, O> = Arc::new(move |ctx, key, geometry, late, out, sides| {
-            let logic = ReduceLogic {
-                f: pf.instance(),
-                p: pp.instance(),
-                _t: PhantomData,
-            };
-            let op = PaneOperator::new(ctx, key, geometry, late, logic, out, sides)?;
-            Ok(Box::new(Shared::register(ctx, op)))
-        });
-        self.build(
-            "Window(Reduce)",
-            move || ReduceLogic {
-                f: tf.instance(),
-                p: tp.instance(),
-                _t: PhantomData,
-            },
-            Some(panes),
-        )
+        self.incremental("Window(Reduce)", move || ReduceLogic {
+            f: tf.instance(),
+            p: tp.instance(),
+            _t: PhantomData,
+        })
     }
 
     /// Aggregates each window incrementally with an accumulator (Flink's `aggregate`).
@@ -243,25 +254,11 @@ impl<T: Data, K: Key, W: Window> WindowedStream<T, K, W> {
                 None,
             );
         }
-        let (pf, pp) = (Template::new(tf.instance()), Template::new(tp.instance()));
-        let panes: PaneFactory<T, K, O> = Arc::new(move |ctx, key, geometry, late, out, sides| {
-            let logic = AggregateLogic {
-                f: pf.instance(),
-                p: pp.instance(),
-                _t: PhantomData,
-            };
-            let op = PaneOperator::new(ctx, key, geometry, late, logic, out, sides)?;
-            Ok(Box::new(Shared::register(ctx, op)))
-        });
-        self.build(
-            "Window(Aggregate)",
-            move || AggregateLogic {
-                f: tf.instance(),
-                p: tp.instance(),
-                _t: PhantomData,
-            },
-            Some(panes),
-        )
+        self.incremental("Window(Aggregate)", move || AggregateLogic {
+            f: tf.instance(),
+            p: tp.instance(),
+            _t: PhantomData,
+        })
     }
 }
 
