@@ -6,8 +6,6 @@
 //! [`printable_via_display!`](crate::printable_via_display) /
 //! [`printable_via_debug!`](crate::printable_via_debug).
 
-use std::fmt::Write;
-
 /// Renders a record as one line of text (without newline).
 pub trait Printable {
     /// Appends the text of `self` to `out`.
@@ -110,11 +108,6 @@ printable_tuple!(A 0, B 1, C 2, D 3, E 4);
 printable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 printable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 printable_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-
-/// Formats with `Display` into a `Printable` string (helper for custom impls).
-pub fn display_to(out: &mut String, value: &dyn std::fmt::Display) {
-    let _ = write!(out, "{value}");
-}
 
 #[cfg(test)]
 mod tests {

@@ -133,7 +133,7 @@ impl TaskCheckpointing {
                     barrier
                         .target
                         .parent()
-                        .map(|job| job.child(crate::checkpoint::shared::SHARED))
+                        .map(|job| job.child(crate::storage::layout::SHARED_DIR))
                 },
             };
             for handle in &keyed {

@@ -14,11 +14,8 @@
 
 use crate::error::Result;
 use crate::storage::SnapshotStore;
-use crate::storage::layout::SHARED_REFS_DIR;
+use crate::storage::layout::{SHARED_DIR as SHARED, SHARED_REFS_DIR};
 use std::collections::BTreeSet;
-
-/// The name of the shared directory beside the `chk-<n>` directories.
-pub(crate) const SHARED: &str = "shared";
 
 /// Every shared path a checkpoint directory references.
 ///

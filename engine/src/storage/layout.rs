@@ -24,13 +24,12 @@ pub fn checkpoint_dir(job_id: &str, checkpoint_id: u64) -> String {
     format!("{job_id}/chk-{checkpoint_id}")
 }
 
-/// Directory for files shared between checkpoints of a job (incremental snapshots).
-pub fn shared_dir(job_id: &str) -> String {
-    format!("{job_id}/shared")
-}
+/// Directory, inside a job's directory, of files shared between its checkpoints (incremental
+/// snapshots).
+pub const SHARED_DIR: &str = "shared";
 
 /// Directory inside a checkpoint whose objects list, one per line, the paths (relative to the
-/// job's [`shared_dir`]) of shared files the checkpoint references. Retention deletes a shared
+/// job's [`SHARED_DIR`]) of shared files the checkpoint references. Retention deletes a shared
 /// file once no retained checkpoint lists it.
 pub const SHARED_REFS_DIR: &str = "_shared_refs";
 
