@@ -70,9 +70,9 @@ impl RestoredJob {
 
     /// The state of a new operator subtask: keyed state of every key group in its range,
     /// from whichever old subtasks held them; operator state kept in an operator state store
-    /// (list, union and broadcast state) redistributed to the new parallelism; other operator
-    /// state (source positions) from the old subtask with the same index, which needs the
-    /// same parallelism.
+    /// (list, union and broadcast state, and the splits of split-based sources) redistributed
+    /// to the new parallelism; other operator state (opaque positions of sources that cannot be
+    /// rescaled) from the old subtask with the same index, which needs the same parallelism.
     pub(crate) fn state_for(&self, key: &OperatorKey) -> Result<Option<OperatorState>> {
         let Some(op) = self.metadata.operators.get(&key.id) else {
             return Ok(None);
@@ -119,8 +119,8 @@ impl RestoredJob {
                 _ => {
                     if op.parallelism != key.parallelism {
                         return Err(FjordError::Restore(format!(
-                            "operator '{}' keeps non-keyed state (a read position) at parallelism {}, and cannot be restored at parallelism {} yet; keep its parallelism",
-                            key.name, op.parallelism, key.parallelism
+                            "operator '{}' (id '{}') keeps a read position that cannot be rescaled: it ran at parallelism {} and the job now runs it at {}. Restore it with `.set_parallelism({})` on that operator, or give it a new uid and restore with allow_non_restored_state to start it from the beginning of its input",
+                            key.name, key.id, op.parallelism, key.parallelism, op.parallelism
                         )));
                     }
                     state.operator = self

@@ -9,7 +9,9 @@ use crate::operators::output::{Lifecycle, Output, guard};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, Event};
 use crate::runtime::io_metrics::IoCounter;
 use crate::runtime::task_runtime::TaskRuntime;
-use crate::sources::{SourceOutput, SourceReader, SourceStatus, source_failure};
+use crate::sources::{
+    SourceOutput, SourceReader, SourceStatus, restore_position, snapshot_position, source_failure,
+};
 use crate::types::{MAX_WATERMARK, MIN_WATERMARK, StreamRecord, Timestamp};
 use crossbeam_channel::{Receiver, Select};
 use std::any::Any;
@@ -514,9 +516,7 @@ impl<T> SourceTask<T> {
         rt: &TaskRuntime,
         key: &OperatorKey,
     ) -> Result<()> {
-        let reader = &mut self.reader;
-        let position =
-            guard(&self.ctx, || reader.snapshot_state(barrier.id)).map_err(source_failure)?;
+        let position = snapshot_position(&self.ctx, self.reader.as_mut(), barrier.id)?;
         let extra = position.map(|p| {
             (
                 key.clone(),
@@ -611,8 +611,7 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
             ..
         }) = rt.checkpointing.restored(&key)?
         {
-            let reader = &mut self.reader;
-            guard(&self.ctx, || reader.restore_state(&position)).map_err(source_failure)?;
+            restore_position(&self.ctx, self.reader.as_mut(), &position)?;
         }
         let ctx = &self.ctx;
         let reader = &mut self.reader;

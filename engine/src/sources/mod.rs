@@ -18,7 +18,8 @@ pub use text_file::TextFileSource;
 
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError};
-use crate::operators::output::Output;
+use crate::operators::output::{Output, guard};
+use crate::state::operator::{RedistributionMode, StoreSnapshot};
 use crate::types::{StreamRecord, Timestamp};
 
 /// What a reader reports after a poll.
@@ -69,6 +70,26 @@ pub trait SourceReader<T>: Send {
         Ok(())
     }
 
+    /// The remaining input as *splits* (Flink's split-based sources): one entry per piece of
+    /// input still to read, each saying where in it to continue (a number range, a file and
+    /// byte offset). Taken between two polls; when it returns `Some`,
+    /// [`snapshot_state`](Self::snapshot_state) is not called. The splits are stored as operator
+    /// list state, so when the job is restored at another parallelism the splits of all old
+    /// instances are redistributed evenly over the new ones (contiguous shares, old instance
+    /// order) and every record is still read exactly once. A reader that returns `Some` must
+    /// implement [`restore_splits`](Self::restore_splits).
+    fn snapshot_splits(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        Ok(None)
+    }
+
+    /// Continues with exactly these splits (written by
+    /// [`snapshot_splits`](Self::snapshot_splits), possibly by other instances), instead of the
+    /// input this instance would read in a fresh run; an empty list means nothing is left to
+    /// read. Called before `open` when the job is restored.
+    fn restore_splits(&mut self, _splits: Vec<Vec<u8>>) -> Result<(), BoxError> {
+        Err("this source stored splits in the snapshot but cannot restore them (restore_splits is not implemented)".into())
+    }
+
     /// A checkpoint that included this reader's position completed.
     fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<(), BoxError> {
         Ok(())
@@ -98,6 +119,52 @@ impl SourceError {
             position: position.into(),
             message: message.into(),
         })
+    }
+}
+
+/// The name of the operator list state under which split-based sources keep their splits.
+const SPLITS_STATE: &str = "source-splits";
+
+/// The read position of a source reader for a snapshot: its splits as operator list state
+/// (redistributable), or else its opaque position (same parallelism only), or nothing.
+pub(crate) fn snapshot_position<T>(
+    ctx: &RuntimeContext,
+    reader: &mut dyn SourceReader<T>,
+    checkpoint_id: u64,
+) -> Result<Option<Vec<u8>>, FjordError> {
+    let splits = guard(ctx, || reader.snapshot_splits(checkpoint_id)).map_err(source_failure)?;
+    match splits {
+        Some(splits) => StoreSnapshot {
+            states: vec![(
+                SPLITS_STATE.to_string(),
+                RedistributionMode::EvenSplit,
+                splits,
+            )],
+        }
+        .encode()
+        .map(Some),
+        None => guard(ctx, || reader.snapshot_state(checkpoint_id)).map_err(source_failure),
+    }
+}
+
+/// Restores a reader from what [`snapshot_position`] wrote (already redistributed for this
+/// instance when the parallelism changed).
+pub(crate) fn restore_position<T>(
+    ctx: &RuntimeContext,
+    reader: &mut dyn SourceReader<T>,
+    position: &[u8],
+) -> Result<(), FjordError> {
+    match StoreSnapshot::decode(position) {
+        Some(store) => {
+            let splits = store?
+                .states
+                .into_iter()
+                .filter(|(name, _, _)| name == SPLITS_STATE)
+                .flat_map(|(_, _, items)| items)
+                .collect();
+            guard(ctx, || reader.restore_splits(splits)).map_err(source_failure)
+        }
+        None => guard(ctx, || reader.restore_state(position)).map_err(source_failure),
     }
 }
 

@@ -3,8 +3,9 @@
 use super::{Source, SourceError, SourceOutput, SourceReader, SourceStatus};
 use crate::context::RuntimeContext;
 use crate::error::BoxError;
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 const BATCH: usize = 1024;
@@ -12,7 +13,9 @@ const BATCH: usize = 1024;
 /// Reads text lines from a file or from the files of a directory (not recursive; names starting
 /// with `.` or `_` are skipped, as Flink does). Files are spread over the parallel instances:
 /// with sorted file names, file `k` is read by subtask `k % parallelism`. A line that is not
-/// valid UTF-8 fails the job with the file and line number.
+/// valid UTF-8 fails the job with the file and line number. In checkpoints every file still to
+/// read is a split (file, byte offset), so the source can be restored at another parallelism:
+/// the splits are redistributed and every line is read once overall.
 #[derive(Debug, Clone)]
 pub struct TextFileSource {
     path: PathBuf,
@@ -67,7 +70,7 @@ impl Source<String> for TextFileSource {
             .map(|(_, f)| f)
             .collect::<Vec<_>>();
         Ok(Box::new(TextFileReader {
-            files: files.into_iter(),
+            splits: files.into_iter().map(|f| (f, 0, 0)).collect(),
             current: None,
         }))
     }
@@ -82,8 +85,14 @@ struct OpenFile {
     buf: Vec<u8>,
 }
 
+/// A piece of input: a file, the byte offset to continue at and the number of lines before it
+/// (for messages). One split per file; in checkpoints, the current file and every file not
+/// started yet are one split each.
+type FileSplit = (PathBuf, u64, u64);
+
 struct TextFileReader {
-    files: std::vec::IntoIter<PathBuf>,
+    /// Splits not started yet, in reading order.
+    splits: VecDeque<FileSplit>,
     current: Option<OpenFile>,
 }
 
@@ -100,40 +109,56 @@ fn open(path: &Path) -> Result<OpenFile, BoxError> {
     })
 }
 
-/// The read position of a text file reader: files not started yet, and where in the current
-/// file reading stopped.
+/// Opens a split's file and moves to its offset.
+fn open_split((path, offset, line): &FileSplit) -> Result<OpenFile, BoxError> {
+    let mut file = open(path)?;
+    if *offset > 0 {
+        file.reader.seek(SeekFrom::Start(*offset)).map_err(|e| {
+            SourceError::boxed(
+                format!("{} line {line}", path.display()),
+                format!("cannot continue reading after a restore: {e}"),
+            )
+        })?;
+    }
+    file.offset = *offset;
+    file.line = *line;
+    Ok(file)
+}
+
+/// The read position written before text file sources stored splits: files not started yet,
+/// and where in the current file reading stopped.
 type TextPosition = (Vec<PathBuf>, Option<(PathBuf, u64, u64)>);
 
 impl SourceReader<String> for TextFileReader {
-    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
-        let position: TextPosition = (
-            self.files.as_slice().to_vec(),
-            self.current
-                .as_ref()
-                .map(|f| (f.path.clone(), f.offset, f.line)),
-        );
-        Ok(Some(bincode::serialize(&position)?))
+    fn snapshot_splits(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        let current = self
+            .current
+            .as_ref()
+            .map(|f| (f.path.clone(), f.offset, f.line));
+        let splits = current
+            .iter()
+            .chain(self.splits.iter())
+            .map(bincode::serialize)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(splits))
+    }
+
+    fn restore_splits(&mut self, splits: Vec<Vec<u8>>) -> Result<(), BoxError> {
+        self.splits = splits
+            .iter()
+            .map(|b| bincode::deserialize::<FileSplit>(b))
+            .collect::<Result<_, _>>()?;
+        self.current = None;
+        Ok(())
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {
         let (files, current): TextPosition = bincode::deserialize(state)?;
-        self.files = files.into_iter();
-        self.current = match current {
-            None => None,
-            Some((path, offset, line)) => {
-                use std::io::{Seek, SeekFrom};
-                let mut file = open(&path)?;
-                file.reader.seek(SeekFrom::Start(offset)).map_err(|e| {
-                    SourceError::boxed(
-                        format!("{} line {line}", path.display()),
-                        format!("cannot continue reading after a restore: {e}"),
-                    )
-                })?;
-                file.offset = offset;
-                file.line = line;
-                Some(file)
-            }
-        };
+        self.splits = current
+            .into_iter()
+            .chain(files.into_iter().map(|f| (f, 0, 0)))
+            .collect();
+        self.current = None;
         Ok(())
     }
 
@@ -143,8 +168,8 @@ impl SourceReader<String> for TextFileReader {
     ) -> Result<SourceStatus, BoxError> {
         let file = match &mut self.current {
             Some(f) => f,
-            None => match self.files.next() {
-                Some(path) => self.current.insert(open(&path)?),
+            None => match self.splits.pop_front() {
+                Some(split) => self.current.insert(open_split(&split)?),
                 None => return Ok(SourceStatus::Finished),
             },
         };
