@@ -10,7 +10,8 @@ use crate::context::RuntimeContext;
 use crate::error::BoxError;
 use crate::operators::output::Collector;
 
-/// Declares the `open`/`close` lifecycle hooks shared by all rich function traits.
+/// Declares the `open`/`close` lifecycle hooks shared by all rich function traits, and the
+/// checkpoint notifications (Flink's `CheckpointListener`).
 macro_rules! lifecycle_hooks {
     () => {
         /// Called once per parallel instance before the first record (Flink's `open`).
@@ -21,6 +22,23 @@ macro_rules! lifecycle_hooks {
         /// Called once per parallel instance after the last record, also when the job fails
         /// or is cancelled (Flink's `close`).
         fn close(&mut self) -> Result<(), BoxError> {
+            Ok(())
+        }
+
+        /// Checkpoint `checkpoint_id` completed on every task: its `_metadata` is written
+        /// (Flink's `CheckpointListener::notifyCheckpointComplete`). Called on the task's
+        /// thread between records, with increasing ids; a completion older than one already
+        /// notified is skipped (a later checkpoint subsumes it). Never called for a checkpoint
+        /// that did not complete. Not called for window functions yet.
+        fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<(), BoxError> {
+            Ok(())
+        }
+
+        /// Checkpoint `checkpoint_id` was given up (Flink's
+        /// `CheckpointListener::notifyCheckpointAborted`). Best effort: today only functions
+        /// chained to a source hear of aborted stop-with-savepoints; declined or expired
+        /// checkpoints are simply never notified as complete.
+        fn notify_checkpoint_aborted(&mut self, _checkpoint_id: u64) -> Result<(), BoxError> {
             Ok(())
         }
     };

@@ -4,9 +4,11 @@ use crate::checkpoint::CheckpointBarrier;
 use crate::checkpoint::restore::RestoredJob;
 use crate::error::Result;
 use crate::keygroup::KeyGroupRange;
+use crate::operators::output::{CheckpointNotice, Lifecycle};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The state of one operator subtask in a snapshot, in the canonical (backend-independent)
 /// form: keyed state per key group, and opaque operator state.
@@ -73,6 +75,8 @@ pub(crate) struct TaskCheckpointing {
     keyed: Arc<Mutex<Vec<crate::state::KeyedStateHandle>>>,
     /// Background uploads of the task's snapshots still running.
     uploads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    /// The latest checkpoint whose completion the chain's user functions were told of.
+    notified: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for TaskCheckpointing {
@@ -92,6 +96,7 @@ impl TaskCheckpointing {
             restored,
             keyed: Arc::default(),
             uploads: Arc::default(),
+            notified: Arc::default(),
         }
     }
 
@@ -191,6 +196,25 @@ impl TaskCheckpointing {
         for u in uploads {
             let _ = u.join();
         }
+    }
+
+    /// Tells the user functions of a chain that a checkpoint completed or was given up
+    /// (Flink's `CheckpointListener`), in increasing order of completed ids: a completion not
+    /// newer than the last one told is skipped (the newer checkpoint subsumes it), and so is an
+    /// abort of a checkpoint older than that. Call after [`notify_all`](Self::notify_all).
+    pub(crate) fn notify_functions(
+        &self,
+        chain: &mut dyn Lifecycle,
+        notice: CheckpointNotice,
+    ) -> Result<()> {
+        let newer = match notice {
+            CheckpointNotice::Complete(id) => self.notified.fetch_max(id, Ordering::AcqRel) < id,
+            CheckpointNotice::Aborted(id) => self.notified.load(Ordering::Acquire) < id,
+        };
+        if newer {
+            chain.notify_checkpoint(notice)?;
+        }
+        Ok(())
     }
 
     /// Tells every participant that a checkpoint completed.

@@ -374,6 +374,13 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Life
         let own = guard(&self.ctx, || f.close());
         own.and(self.out.close())
     }
+    fn notify_checkpoint(
+        &mut self,
+        notice: crate::operators::output::CheckpointNotice,
+    ) -> Result<()> {
+        crate::operators::output::notify_function!(self.ctx, self.f, notice)?;
+        self.out.notify_checkpoint(notice)
+    }
 }
 
 /// Both sides' buffers and their cleanup timers, per key group.

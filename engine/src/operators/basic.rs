@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 
 /// Implements `Lifecycle` for an operator struct with fields `ctx`, `f` (a rich function) and
 /// `out` (the downstream output): open downstream then the function, close the function then
-/// downstream, forward everything else.
+/// downstream, tell the function of checkpoints then downstream, forward everything else.
 macro_rules! forwarding_lifecycle {
     ($ty:ident < $($p:ident),* > where $($bounds:tt)*) => {
         impl<$($p),*> Lifecycle for $ty<$($p),*> where $($bounds)* {
@@ -39,6 +39,13 @@ macro_rules! forwarding_lifecycle {
             }
             fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
                 self.out.emit_watermark_status(idle)
+            }
+            fn notify_checkpoint(
+                &mut self,
+                notice: $crate::operators::output::CheckpointNotice,
+            ) -> Result<()> {
+                $crate::operators::output::notify_function!(self.ctx, self.f, notice)?;
+                self.out.notify_checkpoint(notice)
             }
         }
     };

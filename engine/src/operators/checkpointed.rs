@@ -78,6 +78,13 @@ impl<T: 'static, U: 'static, F: MapFunction<T, U> + CheckpointedFunction> Lifecy
     fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
         self.out.emit_watermark_status(idle)
     }
+    fn notify_checkpoint(
+        &mut self,
+        notice: crate::operators::output::CheckpointNotice,
+    ) -> Result<()> {
+        crate::operators::output::notify_function!(self.ctx, self.f, notice)?;
+        self.out.notify_checkpoint(notice)
+    }
 }
 
 impl<T: 'static, U: 'static, F: MapFunction<T, U> + CheckpointedFunction> Output<T>

@@ -35,7 +35,39 @@ pub(crate) trait Lifecycle: Send {
     fn emit_watermark_status(&mut self, _idle: bool) -> Result<()> {
         Ok(())
     }
+    /// A checkpoint completed everywhere or was given up: tell this operator's user function
+    /// (Flink's `CheckpointListener`), then pass it on. Operators that forward records must
+    /// forward this too; the default (for ends of chains) does nothing.
+    fn notify_checkpoint(&mut self, _notice: CheckpointNotice) -> Result<()> {
+        Ok(())
+    }
 }
+
+/// What the task tells the operators of its chain about a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CheckpointNotice {
+    /// The checkpoint completed on every task.
+    Complete(u64),
+    /// The checkpoint was given up.
+    Aborted(u64),
+}
+
+/// Calls the checkpoint hook of user function `$f` (a rich function) for `$notice`, turning
+/// its error or panic into a `FjordError` naming the operator (context `$ctx`).
+macro_rules! notify_function {
+    ($ctx:expr, $f:expr, $notice:expr) => {{
+        let f = &mut $f;
+        $crate::operators::output::guard(&$ctx, || match $notice {
+            $crate::operators::output::CheckpointNotice::Complete(id) => {
+                f.notify_checkpoint_complete(id)
+            }
+            $crate::operators::output::CheckpointNotice::Aborted(id) => {
+                f.notify_checkpoint_aborted(id)
+            }
+        })
+    }};
+}
+pub(crate) use notify_function;
 
 /// Something records of type `T` are pushed into.
 pub(crate) trait Output<T>: Lifecycle {
@@ -148,6 +180,11 @@ impl<T: Send> Lifecycle for FanOut<T> {
             .iter_mut()
             .try_for_each(|o| o.emit_watermark_status(idle))
     }
+    fn notify_checkpoint(&mut self, notice: CheckpointNotice) -> Result<()> {
+        self.outputs
+            .iter_mut()
+            .try_for_each(|o| o.notify_checkpoint(notice))
+    }
 }
 
 impl<T: Clone + Send> Output<T> for FanOut<T> {
@@ -239,6 +276,9 @@ impl SideOutputs {
     }
     pub(crate) fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
         self.each().try_for_each(|o| o.emit_watermark_status(idle))
+    }
+    pub(crate) fn notify_checkpoint(&mut self, notice: CheckpointNotice) -> Result<()> {
+        self.each().try_for_each(|o| o.notify_checkpoint(notice))
     }
 }
 
@@ -395,6 +435,31 @@ macro_rules! forward_to_outputs {
 }
 pub(crate) use forward_to_outputs;
 
+/// Implements `notify_checkpoint` of [`Lifecycle`] for an operator with outputs `self.out`
+/// and `self.sides`: tell the user function `self.f` when `$f` is given, then forward.
+macro_rules! forward_checkpoint_notice {
+    () => {
+        fn notify_checkpoint(
+            &mut self,
+            notice: $crate::operators::output::CheckpointNotice,
+        ) -> Result<()> {
+            self.out.notify_checkpoint(notice)?;
+            self.sides.notify_checkpoint(notice)
+        }
+    };
+    (f) => {
+        fn notify_checkpoint(
+            &mut self,
+            notice: $crate::operators::output::CheckpointNotice,
+        ) -> Result<()> {
+            $crate::operators::output::notify_function!(self.ctx, self.f, notice)?;
+            self.out.notify_checkpoint(notice)?;
+            self.sides.notify_checkpoint(notice)
+        }
+    };
+}
+pub(crate) use forward_checkpoint_notice;
+
 /// Implements the parts of [`Lifecycle`] shared by the process operators (a user function
 /// `self.f`, runtime context `self.ctx`, outputs `self.out` and `self.sides`): open the
 /// outputs then the function, forward status, flushes and the end of input, close the
@@ -414,6 +479,7 @@ macro_rules! process_lifecycle_common {
             $crate::operators::output::close_after(own, self.out.as_mut(), &mut self.sides)
         }
         $crate::operators::output::forward_to_outputs!();
+        $crate::operators::output::forward_checkpoint_notice!(f);
     };
 }
 pub(crate) use process_lifecycle_common;

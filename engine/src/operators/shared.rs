@@ -73,6 +73,12 @@ impl<C: Lifecycle> Lifecycle for Shared<C> {
     fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
         self.0.lock().emit_watermark_status(idle)
     }
+    fn notify_checkpoint(
+        &mut self,
+        notice: crate::operators::output::CheckpointNotice,
+    ) -> Result<()> {
+        self.0.lock().notify_checkpoint(notice)
+    }
 }
 
 impl<T, C: Output<T>> Output<T> for Shared<C> {

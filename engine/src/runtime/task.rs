@@ -5,7 +5,7 @@ use crate::checkpoint::participant::{OperatorKey, OperatorState};
 use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result};
-use crate::operators::output::{Lifecycle, Output, guard};
+use crate::operators::output::{CheckpointNotice, Lifecycle, Output, guard};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, Event};
 use crate::runtime::io_metrics::IoCounter;
 use crate::runtime::task_runtime::TaskRuntime;
@@ -349,9 +349,19 @@ pub(crate) fn run_input_task(
     while open_channels > 0 {
         while let Ok(control) = rt.control.try_recv() {
             match control {
-                TaskControl::Complete(id) => rt.notify_complete(id)?,
-                // Only sources receive triggers; aborts need nothing here.
-                TaskControl::Trigger(_) | TaskControl::Abort(_) => {}
+                TaskControl::Complete(id) => {
+                    rt.notify_complete(id)?;
+                    let notice = CheckpointNotice::Complete(id);
+                    rt.checkpointing
+                        .notify_functions(head.lifecycle(), notice)?;
+                }
+                TaskControl::Abort(id) => {
+                    let notice = CheckpointNotice::Aborted(id);
+                    rt.checkpointing
+                        .notify_functions(head.lifecycle(), notice)?;
+                }
+                // Only sources receive triggers.
+                TaskControl::Trigger(_) => {}
             }
         }
         let operation = match select.try_select() {
@@ -506,7 +516,10 @@ impl<T> SourceTask<T> {
                 self.notify_complete(id, rt)?;
                 Ok(None)
             }
-            TaskControl::Abort(_) => Ok(None),
+            TaskControl::Abort(id) => {
+                self.notify_aborted(id, rt)?;
+                Ok(None)
+            }
         }
     }
 
@@ -532,7 +545,16 @@ impl<T> SourceTask<T> {
     fn notify_complete(&mut self, id: u64, rt: &TaskRuntime) -> Result<()> {
         rt.notify_complete(id)?;
         let reader = &mut self.reader;
-        guard(&self.ctx, || reader.notify_checkpoint_complete(id)).map_err(source_failure)
+        guard(&self.ctx, || reader.notify_checkpoint_complete(id)).map_err(source_failure)?;
+        let notice = CheckpointNotice::Complete(id);
+        rt.checkpointing.notify_functions(self.out.as_mut(), notice)
+    }
+
+    fn notify_aborted(&mut self, id: u64, rt: &TaskRuntime) -> Result<()> {
+        let reader = &mut self.reader;
+        guard(&self.ctx, || reader.notify_checkpoint_aborted(id)).map_err(source_failure)?;
+        let notice = CheckpointNotice::Aborted(id);
+        rt.checkpointing.notify_functions(self.out.as_mut(), notice)
     }
 
     /// After the barrier of a stop-with-savepoint: reads nothing more until the savepoint
@@ -557,8 +579,12 @@ impl<T> SourceTask<T> {
                         return Ok(Some(drain));
                     }
                 }
-                Ok(TaskControl::Abort(aborted)) if aborted == id => return Ok(None),
-                Ok(TaskControl::Abort(_)) => {}
+                Ok(TaskControl::Abort(aborted)) => {
+                    self.notify_aborted(aborted, rt)?;
+                    if aborted == id {
+                        return Ok(None);
+                    }
+                }
                 Ok(TaskControl::Trigger(barrier)) => self.take_checkpoint(&barrier, rt, key)?,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {

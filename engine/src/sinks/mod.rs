@@ -45,6 +45,20 @@ pub trait SinkWriter<T>: Send {
     fn close(&mut self) -> Result<(), BoxError> {
         Ok(())
     }
+
+    /// Checkpoint `checkpoint_id` completed on every task (Flink's
+    /// `CheckpointListener::notifyCheckpointComplete`); increasing ids, never one that did not
+    /// complete. For output that must become visible exactly once, use a
+    /// [`TransactionalSink`] instead.
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint_id` was given up (Flink's
+    /// `CheckpointListener::notifyCheckpointAborted`; best effort, see the function traits).
+    fn notify_checkpoint_aborted(&mut self, _checkpoint_id: u64) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// An error of a sink writing to a known target; the runtime reports it with the sink's name
@@ -128,6 +142,16 @@ impl<T: Send + 'static> Lifecycle for SinkOp<T> {
         let result = self.call(|w| w.close());
         self.writer = None;
         result
+    }
+    fn notify_checkpoint(
+        &mut self,
+        notice: crate::operators::output::CheckpointNotice,
+    ) -> Result<()> {
+        use crate::operators::output::CheckpointNotice;
+        match notice {
+            CheckpointNotice::Complete(id) => self.call(|w| w.notify_checkpoint_complete(id)),
+            CheckpointNotice::Aborted(id) => self.call(|w| w.notify_checkpoint_aborted(id)),
+        }
     }
 }
 

@@ -95,6 +95,12 @@ pub trait SourceReader<T>: Send {
         Ok(())
     }
 
+    /// A checkpoint whose barrier this reader emitted was given up (today: a stop-with-savepoint
+    /// that failed).
+    fn notify_checkpoint_aborted(&mut self, _checkpoint_id: u64) -> Result<(), BoxError> {
+        Ok(())
+    }
+
     /// Called once after the last poll, also on failure and cancellation.
     fn close(&mut self) -> Result<(), BoxError> {
         Ok(())

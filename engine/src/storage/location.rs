@@ -385,6 +385,7 @@ impl SnapshotStore {
 
     /// Blocking [`put_async`](Self::put_async).
     pub fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        super::test_hooks::before_put(&self.url, path);
         runtime().block_on(self.put_async(path, bytes))
     }
 

@@ -14,5 +14,7 @@
 
 pub mod layout;
 mod location;
+#[doc(hidden)]
+pub mod test_hooks;
 
 pub use location::{SnapshotStore, StorageOptions};

@@ -110,6 +110,13 @@ impl<T: Send + 'static> Lifecycle for TimestampsAndWatermarksOp<T> {
         self.out.close()
     }
 
+    fn notify_checkpoint(
+        &mut self,
+        notice: crate::operators::output::CheckpointNotice,
+    ) -> Result<()> {
+        self.out.notify_checkpoint(notice)
+    }
+
     fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
         if now >= self.next_periodic {
             if let Some(g) = self.generator.as_mut() {

@@ -587,6 +587,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecyc
         self.sides.advance_processing_time(now)
     }
     forward_to_outputs!();
+    crate::operators::output::forward_checkpoint_notice!();
     fn close(&mut self) -> Result<()> {
         let own = self.logic.close(&self.ctx);
         close_after(own, self.out.as_mut(), &mut self.sides)
