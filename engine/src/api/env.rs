@@ -576,3 +576,18 @@ impl JobClient {
             .unwrap_or_else(|_| Err(FjordError::Internal("job thread panicked".into())))
     }
 }
+
+impl JobClient {
+    /// How often the job restarted after a failure so far (execution attempts − 1), live
+    /// while the job runs.
+    pub fn restarts(&self) -> u32 {
+        self.control.history.lock().attempts.saturating_sub(1)
+    }
+
+    /// Checkpoints (not savepoints) completed and failed so far, over all attempts: totals,
+    /// unlike [`checkpoint_history`](Self::checkpoint_history), which keeps the last 100.
+    pub fn checkpoint_counts(&self) -> (u64, u64) {
+        let h = self.control.history.lock();
+        (h.completed_count, h.failed_count)
+    }
+}

@@ -74,6 +74,8 @@ pub(crate) struct CheckpointHistory {
     pub(crate) completed_count: u64,
     /// Failed or aborted checkpoints.
     pub(crate) failed_count: u64,
+    /// Execution attempts started (one coordinator runs per attempt): 1 plus the restarts.
+    pub(crate) attempts: u32,
     /// The most recent completed checkpoints and savepoints, oldest first (at most 100).
     pub(crate) recent: VecDeque<CompletedCheckpoint>,
 }
@@ -129,6 +131,7 @@ fn now_millis() -> i64 {
 
 /// Runs the coordinator until `Shutdown`.
 pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
+    setup.history.lock().attempts += 1;
     let mut c = Coordinator {
         setup,
         pending: BTreeMap::new(),

@@ -7,7 +7,7 @@ use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result};
 use crate::operators::output::{CheckpointNotice, Lifecycle, Output, guard};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, Event};
-use crate::runtime::io_metrics::IoCounter;
+use crate::runtime::io_metrics::{IoCounter, TaskIo, Wait};
 use crate::runtime::task_runtime::TaskRuntime;
 use crate::sources::{
     SourceOutput, SourceReader, SourceStatus, restore_position, snapshot_position, source_failure,
@@ -29,6 +29,11 @@ pub(crate) trait TaskHead: Send {
     fn lifecycle(&mut self) -> &mut dyn Lifecycle;
     /// Counts the records the head receives from now on into `counter`.
     fn count_records_in(&mut self, _counter: IoCounter) {}
+    /// The metrics of the task this head runs in, once [`count_records_in`](Self::count_records_in)
+    /// told it.
+    fn task_io(&self) -> Option<TaskIo> {
+        None
+    }
 }
 
 /// Head of a chain that starts with a one-input operator.
@@ -55,7 +60,14 @@ impl<T: Send + 'static> TaskHead for OneInputHead<T> {
         self.records_in = Some(counter);
     }
 
+    fn task_io(&self) -> Option<TaskIo> {
+        self.records_in.as_ref().map(|c| c.task().clone())
+    }
+
     fn process_watermark(&mut self, _input: usize, watermark: Timestamp) -> Result<()> {
+        if let Some(c) = &self.records_in {
+            c.task().set_input_watermark(watermark);
+        }
         self.operator.emit_watermark(watermark)
     }
 
@@ -106,6 +118,9 @@ impl<A, B> TwoInputHead<A, B> {
         };
         if combined > self.current {
             self.current = combined;
+            if let Some(c) = &self.records_in {
+                c.task().set_input_watermark(combined);
+            }
             self.operator.emit_watermark(combined)?;
         }
         Ok(())
@@ -144,6 +159,10 @@ impl<A: Send + 'static, B: Send + 'static> TaskHead for TwoInputHead<A, B> {
 
     fn count_records_in(&mut self, counter: IoCounter) {
         self.records_in = Some(counter);
+    }
+
+    fn task_io(&self) -> Option<TaskIo> {
+        self.records_in.as_ref().map(|c| c.task().clone())
     }
 
     fn process_watermark(&mut self, input: usize, watermark: Timestamp) -> Result<()> {
@@ -309,11 +328,23 @@ fn wait_time(services: &TaskServices) -> Duration {
     }
 }
 
+/// Marks a task ended when the input loop returns, also on failure.
+struct EndTask(Option<TaskIo>);
+
+impl Drop for EndTask {
+    fn drop(&mut self) {
+        if let Some(io) = &self.0 {
+            io.mark_ended();
+        }
+    }
+}
+
 /// Runs a task that reads from channels until every channel ended, then finishes the chain.
 /// The caller opens nothing and must call `close` on the head afterwards, also on failure.
 ///
 /// Between events the loop fires processing-time wake-ups that operators registered in
-/// `services`; with none registered the loop costs one uncontended lock per batch.
+/// `services`; with none registered the loop costs one uncontended lock per batch. The clock
+/// is read only when the loop has to block for input (idle time).
 pub(crate) fn run_input_task(
     head: &mut dyn TaskHead,
     channels: &[InputChannel],
@@ -321,6 +352,11 @@ pub(crate) fn run_input_task(
     services: &TaskServices,
     rt: &TaskRuntime,
 ) -> Result<()> {
+    let io = head.task_io();
+    if let Some(io) = &io {
+        io.mark_started();
+    }
+    let _end = EndTask(io.clone());
     head.lifecycle().open()?;
     let inputs = channels.iter().map(|c| c.input).max().map_or(0, |m| m + 1);
     // Per logical input: a valve, and the position of each channel within it.
@@ -373,7 +409,12 @@ pub(crate) fn run_input_task(
                     unflushed = false;
                 }
                 loop {
-                    match select.select_timeout(wait_time(services)) {
+                    let timeout = wait_time(services);
+                    let selected = match &io {
+                        Some(io) => io.timed(Wait::Idle, || select.select_timeout(timeout)),
+                        None => select.select_timeout(timeout),
+                    };
+                    match selected {
                         Ok(op) => break op,
                         Err(_) if cancel.is_cancelled() => return Err(FjordError::Cancelled),
                         Err(_) => {
@@ -630,6 +671,7 @@ pub(crate) struct SourceTask<T> {
 
 impl<T: Send + 'static> SourceRunner for SourceTask<T> {
     fn run(&mut self, cancel: &CancelFlag, rt: &TaskRuntime) -> Result<()> {
+        TaskIo::take_current(); // Forget a task this thread ran before.
         self.out.open()?;
         let key = self.ctx.operator_key();
         if let Some(OperatorState {
@@ -642,6 +684,11 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
         let ctx = &self.ctx;
         let reader = &mut self.reader;
         guard(ctx, || reader.open(ctx)).map_err(source_failure)?;
+        // The task's metrics, found through its network writers (none if the chain ends in
+        // sinks), and the start of the idle spell in progress: from the first poll that found
+        // nothing to the next that found data.
+        let io = TaskIo::take_current();
+        let mut idle_since: Option<u64> = None;
         let mut last_flush = Instant::now();
         let mut polls: u32 = 0;
         // Set when a stop-with-savepoint completed: `Some(drain)`.
@@ -664,12 +711,22 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
             if let Some(e) = output.take_error() {
                 return Err(e);
             }
-            match status? {
+            let status = status?;
+            if let (Some(io), Some(start)) = (&io, idle_since)
+                && status != SourceStatus::NothingAvailable
+            {
+                io.end_wait(Wait::Idle, start);
+                idle_since = None;
+            }
+            match status {
                 SourceStatus::Finished => break,
                 SourceStatus::NothingAvailable => {
                     self.fire_due_wakeups()?;
                     self.out.flush()?;
                     last_flush = Instant::now();
+                    if let (Some(io), None) = (&io, idle_since) {
+                        idle_since = Some(io.begin_wait(Wait::Idle));
+                    }
                 }
                 SourceStatus::MoreAvailable => {
                     if self.fire_due_wakeups()? {

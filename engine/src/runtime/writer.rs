@@ -60,21 +60,28 @@ impl<T: Clone + Send + 'static> RecordWriter<T> {
             &mut self.buffers[channel],
             Vec::with_capacity(self.batch_size),
         );
-        self.channels[channel].send(Event::Records(Box::new(batch)))
+        self.channels[channel]
+            .send_measured(Event::Records(Box::new(batch)), self.records_out.task())
     }
 
     fn broadcast_event(&mut self, make: impl Fn() -> Event) -> Result<()> {
         self.flush()?;
-        self.channels.iter().try_for_each(|c| c.send(make()))
+        let task = self.records_out.task();
+        self.channels
+            .iter()
+            .try_for_each(|c| c.send_measured(make(), task))
     }
 }
 
 impl<T: Clone + Send + 'static> Lifecycle for RecordWriter<T> {
     fn open(&mut self) -> Result<()> {
+        // Opened on the task's thread when the task starts: its wall time starts now.
+        self.records_out.task().mark_started();
         Ok(())
     }
 
     fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.records_out.task().set_output_watermark(watermark);
         self.broadcast_event(|| Event::Watermark(watermark))
     }
 
@@ -100,6 +107,13 @@ impl<T: Clone + Send + 'static> Lifecycle for RecordWriter<T> {
         // Dropping the senders (with the writer) tells consumers that nothing more comes; on
         // failure they see a disconnect instead of an end of partition.
         Ok(())
+    }
+}
+
+impl<T> Drop for RecordWriter<T> {
+    /// The task's thread drops its chain when the task ended, also on failure.
+    fn drop(&mut self) {
+        self.records_out.task().mark_ended();
     }
 }
 
