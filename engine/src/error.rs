@@ -184,6 +184,12 @@ pub enum FjordError {
     #[error("cannot restore: {0}")]
     Restore(String),
 
+    /// A data channel between TaskManagers failed: the connection was refused (stale
+    /// generation, no consumer registered in time), lost, or carried a malformed frame. The
+    /// message names the channel (job, epoch, attempt, edge, producer -> consumer) and the peer.
+    #[error("data exchange failed: {0}")]
+    Network(String),
+
     /// An internal invariant was violated; this is a bug in Fjord.
     #[error("internal error (please report): {0}")]
     Internal(String),

@@ -31,6 +31,8 @@
 //! - `operators` (internal): the operator implementations, one file per family, chained as
 //!   direct calls through the `Output` trait.
 //! - [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners.
+//! - [`network`]: the data plane between TaskManagers: channels over TCP with credit-based
+//!   flow control. Depends on `runtime`'s channels, `checkpoint` barriers and `storage`.
 //! - [`state`]: keyed state organised by key group; [`keygroup`]: key-group math.
 //! - [`checkpoint`]: barriers, snapshots, restore, restart strategies and savepoints.
 //! - [`storage`]: checkpoint and savepoint storage on `object_store` (file, S3, memory).
@@ -52,6 +54,7 @@ pub mod job;
 pub mod joins;
 pub mod keygroup;
 pub mod metrics;
+pub mod network;
 pub(crate) mod operators;
 pub mod printable;
 pub mod runtime;

@@ -5,8 +5,8 @@ use crate::error::{FjordError, Result};
 use crate::types::Timestamp;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use std::any::Any;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// What travels over a channel.
@@ -53,6 +53,9 @@ pub(crate) const CANCEL_POLL: Duration = Duration::from_millis(50);
 pub(crate) struct ChannelSender {
     sender: Sender<Event>,
     cancel: CancelFlag,
+    /// Why the receiving end went away, when it can tell more than "the consumer is gone" (a
+    /// network channel whose connection was refused or lost). Set once, shared by clones.
+    failure: Option<Arc<OnceLock<String>>>,
 }
 
 impl ChannelSender {
@@ -68,8 +71,28 @@ impl ChannelSender {
                     }
                     event = e;
                 }
-                Err(SendTimeoutError::Disconnected(_)) => return Err(FjordError::Cancelled),
+                Err(SendTimeoutError::Disconnected(_)) => {
+                    return Err(match self.failure.as_ref().and_then(|f| f.get()) {
+                        Some(message) => FjordError::Network(message.clone()),
+                        None => FjordError::Cancelled,
+                    });
+                }
             }
+        }
+    }
+
+    /// A sender over an existing bounded queue whose receiving end may record, in `failure`,
+    /// why it went away; `send` then fails with [`FjordError::Network`] carrying that message
+    /// instead of [`FjordError::Cancelled`].
+    pub(crate) fn from_parts(
+        sender: Sender<Event>,
+        cancel: &CancelFlag,
+        failure: Arc<OnceLock<String>>,
+    ) -> Self {
+        ChannelSender {
+            sender,
+            cancel: cancel.clone(),
+            failure: Some(failure),
         }
     }
 }
@@ -81,28 +104,8 @@ pub(crate) fn channel(capacity: usize, cancel: &CancelFlag) -> (ChannelSender, R
         ChannelSender {
             sender,
             cancel: cancel.clone(),
+            failure: None,
         },
         receiver,
     )
-}
-
-impl ChannelSender {
-    /// Like [`send`](Self::send), and counts the time blocked on a full channel into `task`'s
-    /// backpressured time. Tries without blocking first, so the clock is read only when the
-    /// channel is full.
-    pub(crate) fn send_measured(
-        &self,
-        event: Event,
-        task: &crate::runtime::io_metrics::TaskIo,
-    ) -> Result<()> {
-        match self.sender.try_send(event) {
-            Ok(()) => Ok(()),
-            Err(crossbeam_channel::TrySendError::Full(event)) => task
-                .timed(crate::runtime::io_metrics::Wait::Backpressured, || {
-                    self.send(event)
-                }),
-            // `send` knows how to tell why the receiver went away.
-            Err(crossbeam_channel::TrySendError::Disconnected(event)) => self.send(event),
-        }
-    }
 }

@@ -33,6 +33,8 @@ pub(crate) trait StreamType: Send + Sync {
     fn head(&self, operator: AnyOutput) -> Result<Box<dyn TaskHead>>;
     /// Wraps an output as a side output.
     fn side(&self, output: AnyOutput) -> Result<Box<dyn SideOutput>>;
+    /// Encodes and decodes this type's record batches for channels between processes.
+    fn codec(&self) -> std::sync::Arc<dyn crate::network::BatchCodec>;
 }
 
 /// The [`StreamType`] of records of type `T`.
@@ -93,5 +95,9 @@ impl<T: Data> StreamType for TypeOps<T> {
         Ok(Box::new(TypedSide {
             output: unerase::<T>(output, "side output")?,
         }))
+    }
+
+    fn codec(&self) -> std::sync::Arc<dyn crate::network::BatchCodec> {
+        std::sync::Arc::new(crate::network::TypedCodec::<T>::new())
     }
 }

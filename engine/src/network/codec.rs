@@ -1,0 +1,61 @@
+//! Encoding of record batches, whose type only the two ends of a channel know.
+
+use crate::error::{FjordError, Result};
+use crate::types::{Data, StreamRecord};
+use std::any::Any;
+use std::marker::PhantomData;
+
+/// Encodes and decodes the record batches of one stream type (`Vec<StreamRecord<T>>`, passed
+/// type-erased as in [`crate::runtime::channel::Event::Records`]).
+pub(crate) trait BatchCodec: Send + Sync {
+    /// Appends the encoding of a `Vec<StreamRecord<T>>` batch (passed type-erased) to `out`.
+    ///
+    /// # Errors
+    /// The batch is not a `Vec<StreamRecord<T>>` of this codec's `T`, or a record cannot be
+    /// serialized.
+    fn encode(&self, batch: &(dyn Any + Send), out: &mut Vec<u8>) -> Result<()>;
+    /// Decodes a batch that [`BatchCodec::encode`] of the same `T` produced.
+    ///
+    /// # Errors
+    /// The bytes are not such an encoding.
+    fn decode(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
+}
+
+/// The [`BatchCodec`] of records of type `T`, with bincode.
+pub(crate) struct TypedCodec<T>(PhantomData<fn() -> T>);
+
+impl<T> TypedCodec<T> {
+    pub(crate) fn new() -> Self {
+        TypedCodec(PhantomData)
+    }
+}
+
+impl<T: Data> BatchCodec for TypedCodec<T> {
+    fn encode(&self, batch: &(dyn Any + Send), out: &mut Vec<u8>) -> Result<()> {
+        let batch = batch
+            .downcast_ref::<Vec<StreamRecord<T>>>()
+            .ok_or_else(|| {
+                FjordError::Internal(format!(
+                    "network channel of {} received a batch of another type",
+                    std::any::type_name::<T>()
+                ))
+            })?;
+        bincode::serialize_into(out, batch).map_err(|e| serialization::<T>(e, "encoding"))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>> {
+        let batch: Vec<StreamRecord<T>> =
+            bincode::deserialize(bytes).map_err(|e| serialization::<T>(e, "decoding"))?;
+        Ok(Box::new(batch))
+    }
+}
+
+fn serialization<T>(e: bincode::Error, what: &str) -> FjordError {
+    FjordError::Serialization {
+        context: format!(
+            "{what} a batch of {} for a network channel",
+            std::any::type_name::<T>()
+        ),
+        message: e.to_string(),
+    }
+}

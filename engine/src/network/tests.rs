@@ -1,0 +1,448 @@
+//! Channels over real loopback sockets: every event kind, both connection orders,
+//! backpressure, failure and end-of-partition semantics, fencing and cancellation.
+
+use super::*;
+use crate::checkpoint::CheckpointBarrier;
+use crate::error::FjordError;
+use crate::runtime::channel::{CancelFlag, ChannelSender, Event};
+use crate::storage::{SnapshotStore, StorageOptions};
+use crate::types::StreamRecord;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Rec = (String, i64);
+
+/// Bound on every wait; a test that reaches it failed (it never bounds a timing assertion).
+const WAIT: Duration = Duration::from_secs(20);
+
+fn key(job: &str, attempt: u32, consumer: u32) -> ChannelKey {
+    ChannelKey {
+        job_id: job.into(),
+        epoch: 3,
+        attempt,
+        edge: 1,
+        producer: 0,
+        consumer,
+    }
+}
+
+fn server() -> DataServer {
+    DataServer::bind("127.0.0.1:0", StorageOptions::default()).unwrap()
+}
+
+fn codec() -> Arc<dyn BatchCodec> {
+    Arc::new(TypedCodec::<Rec>::new())
+}
+
+fn open(
+    server: &DataServer,
+    key: &ChannelKey,
+    capacity: usize,
+    cancel: &CancelFlag,
+) -> ChannelSender {
+    connect(
+        &server.local_addr().to_string(),
+        key.clone(),
+        codec(),
+        capacity,
+        cancel,
+    )
+    .unwrap()
+}
+
+fn batch(from: i64, n: i64) -> Vec<StreamRecord<Rec>> {
+    (from..from + n)
+        .map(|i| StreamRecord::with_timestamp((format!("k{}", i % 7), i), 1_000 + i))
+        .collect()
+}
+
+fn records(b: Vec<StreamRecord<Rec>>) -> Event {
+    Event::Records(Box::new(b))
+}
+
+/// The records of a batch event, or a description of the other event.
+fn recv(receiver: &Receiver<Event>) -> Result<Vec<StreamRecord<Rec>>, String> {
+    match receiver.recv_timeout(WAIT) {
+        Ok(Event::Records(b)) => Ok(*b.downcast::<Vec<StreamRecord<Rec>>>().unwrap()),
+        Ok(Event::Watermark(t)) => Err(format!("watermark {t}")),
+        Ok(Event::WatermarkStatus { idle }) => Err(format!("status idle={idle}")),
+        Ok(Event::Barrier(b)) => Err(format!(
+            "barrier {} {} {} {} {:?}",
+            b.id,
+            b.timestamp,
+            b.target.url(),
+            b.savepoint,
+            b.stop
+        )),
+        Ok(Event::EndOfPartition) => Err("end".into()),
+        Err(RecvTimeoutError::Disconnected) => Err("disconnected".into()),
+        Err(RecvTimeoutError::Timeout) => panic!("nothing arrived within {WAIT:?}"),
+    }
+}
+
+/// Waits (bounded) until `condition` holds.
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends until `send` fails (bounded); the error.
+fn send_until_error(sender: &ChannelSender) -> FjordError {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "send kept succeeding");
+        if let Err(e) = sender.send(Event::Watermark(0)) {
+            return e;
+        }
+    }
+}
+
+#[test]
+fn every_event_kind_round_trips_in_order() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let k = key("round-trip", 0, 0);
+    let receiver = server.incoming(k.clone(), codec(), 8, &cancel).unwrap();
+    let sender = open(&server, &k, 8, &cancel);
+    let target =
+        SnapshotStore::open("memory://network-test/chk-7", &StorageOptions::default()).unwrap();
+    for i in 0..5 {
+        sender.send(records(batch(i * 100, 100))).unwrap();
+    }
+    sender.send(Event::Watermark(4_242)).unwrap();
+    sender.send(Event::WatermarkStatus { idle: true }).unwrap();
+    sender.send(Event::WatermarkStatus { idle: false }).unwrap();
+    sender
+        .send(Event::Barrier(CheckpointBarrier {
+            id: 7,
+            timestamp: 99,
+            target,
+            savepoint: true,
+            stop: Some(false),
+        }))
+        .unwrap();
+    sender.send(records(vec![])).unwrap();
+    sender.send(Event::EndOfPartition).unwrap();
+    drop(sender);
+
+    for i in 0..5 {
+        assert_eq!(recv(&receiver), Ok(batch(i * 100, 100)));
+    }
+    assert_eq!(recv(&receiver), Err("watermark 4242".into()));
+    assert_eq!(recv(&receiver), Err("status idle=true".into()));
+    assert_eq!(recv(&receiver), Err("status idle=false".into()));
+    assert_eq!(
+        recv(&receiver),
+        Err("barrier 7 99 memory://network-test/chk-7 true Some(false)".into())
+    );
+    assert_eq!(recv(&receiver), Ok(vec![]));
+    assert_eq!(recv(&receiver), Err("end".into()));
+    assert_eq!(recv(&receiver), Err("disconnected".into()));
+    assert!(server.bytes_received() > 0);
+    assert!(bytes_sent() > 0);
+}
+
+#[test]
+fn producer_may_connect_before_the_consumer_registers() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let k = key("early", 0, 1);
+    let sender = open(&server, &k, 4, &cancel);
+    wait_until("the connection waits", || server.waiting_connections() == 1);
+    let receiver = server.incoming(k.clone(), codec(), 4, &cancel).unwrap();
+    for i in 0..3 {
+        sender.send(records(batch(i * 10, 10))).unwrap();
+    }
+    sender.send(Event::EndOfPartition).unwrap();
+    for i in 0..3 {
+        assert_eq!(recv(&receiver), Ok(batch(i * 10, 10)));
+    }
+    assert_eq!(recv(&receiver), Err("end".into()));
+    assert_eq!(recv(&receiver), Err("disconnected".into()));
+}
+
+#[test]
+fn channels_of_one_server_are_independent() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let keys: Vec<_> = (0..3).map(|c| key("many", 0, c)).collect();
+    let receivers: Vec<_> = keys
+        .iter()
+        .map(|k| server.incoming(k.clone(), codec(), 2, &cancel).unwrap())
+        .collect();
+    let senders: Vec<_> = keys.iter().map(|k| open(&server, k, 2, &cancel)).collect();
+    for (c, sender) in senders.iter().enumerate() {
+        sender.send(records(batch(c as i64 * 1_000, 3))).unwrap();
+        sender.send(Event::EndOfPartition).unwrap();
+    }
+    for (c, receiver) in receivers.iter().enumerate().rev() {
+        assert_eq!(recv(receiver), Ok(batch(c as i64 * 1_000, 3)));
+        assert_eq!(recv(receiver), Err("end".into()));
+    }
+}
+
+#[test]
+fn a_full_consumer_blocks_the_producer_after_twice_its_capacity() {
+    const CAPACITY: usize = 4;
+    const BATCHES: i64 = 200;
+    let server = server();
+    let cancel = CancelFlag::default();
+    let k = key("backpressure", 0, 0);
+    let receiver = server
+        .incoming(k.clone(), codec(), CAPACITY, &cancel)
+        .unwrap();
+    let sender = open(&server, &k, CAPACITY, &cancel);
+    let (progress, sent) = crossbeam_channel::unbounded();
+    let producer = std::thread::spawn(move || {
+        for i in 0..BATCHES {
+            sender.send(records(batch(i * 3, 3))).unwrap();
+            progress.send(i).unwrap();
+        }
+        sender.send(Event::EndOfPartition).unwrap();
+    });
+    // The consumer reads nothing: the producer gets exactly 2 * capacity + 2 sends through
+    // (consumer queue, credit in flight, the sender thread's event, the hand-off slot).
+    let bound = 2 * CAPACITY + 2;
+    let mut count = 0;
+    while count < bound {
+        sent.recv_timeout(WAIT)
+            .expect("the producer reaches the bound");
+        count += 1;
+    }
+    wait_until("the consumer's queue is full", || {
+        receiver.len() == CAPACITY
+    });
+    // No more: the producer is blocked (a hard bound, whatever the scheduling).
+    assert_eq!(
+        sent.recv_timeout(Duration::from_millis(300)),
+        Err(RecvTimeoutError::Timeout),
+        "the producer sent more than 2 * capacity + 2 events to a consumer that reads nothing"
+    );
+    // Reading resumes the producer; nothing is lost and the order holds.
+    for i in 0..BATCHES {
+        assert_eq!(recv(&receiver), Ok(batch(i * 3, 3)));
+    }
+    assert_eq!(recv(&receiver), Err("end".into()));
+    assert_eq!(recv(&receiver), Err("disconnected".into()));
+    producer.join().unwrap();
+}
+
+#[test]
+fn a_producer_dropped_without_end_of_partition_disconnects_after_its_events() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let k = key("dropped", 0, 0);
+    let receiver = server.incoming(k.clone(), codec(), 8, &cancel).unwrap();
+    let sender = open(&server, &k, 8, &cancel);
+    let clone = sender.clone();
+    sender.send(records(batch(0, 5))).unwrap();
+    clone.send(Event::Watermark(5)).unwrap();
+    drop(sender);
+    drop(clone);
+    assert_eq!(recv(&receiver), Ok(batch(0, 5)));
+    assert_eq!(recv(&receiver), Err("watermark 5".into()));
+    assert_eq!(recv(&receiver), Err("disconnected".into()));
+}
+
+#[test]
+fn fencing_refuses_and_disconnects_older_attempts() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let old = key("fenced", 0, 0);
+    let old_receiver = server.incoming(old.clone(), codec(), 8, &cancel).unwrap();
+    let old_sender = open(&server, &old, 8, &cancel);
+    old_sender.send(records(batch(0, 2))).unwrap();
+    assert_eq!(recv(&old_receiver), Ok(batch(0, 2)));
+    // A registered channel without connection of the old attempt.
+    let idle = key("fenced", 0, 1);
+    let idle_receiver = server.incoming(idle.clone(), codec(), 8, &cancel).unwrap();
+    // Another job is not affected.
+    let other = key("other-job", 0, 0);
+    let other_receiver = server.incoming(other.clone(), codec(), 8, &cancel).unwrap();
+
+    server.fence("fenced", 3, 1);
+
+    assert_eq!(recv(&old_receiver), Err("disconnected".into()));
+    assert_eq!(recv(&idle_receiver), Err("disconnected".into()));
+    let e = send_until_error(&old_sender);
+    assert!(
+        matches!(&e, FjordError::Network(m) if m.contains("fenced") && m.contains("attempt 0")),
+        "{e}"
+    );
+
+    // Later connections and registrations of the old attempt are refused, naming the channel.
+    let late = open(&server, &key("fenced", 0, 2), 8, &cancel);
+    let e = send_until_error(&late);
+    let message = e.to_string();
+    assert!(
+        message.contains("refused channel job 'fenced' epoch 3 attempt 0 edge 1 subtask 0 -> 2")
+            && message.contains("fenced generation")
+            && message.contains("epoch 3 attempt 1"),
+        "{message}"
+    );
+    assert!(matches!(
+        server.incoming(key("fenced", 0, 3), codec(), 8, &cancel),
+        Err(FjordError::Network(m)) if m.contains("fenced")
+    ));
+
+    // The new attempt works.
+    let new = key("fenced", 1, 0);
+    let receiver = server.incoming(new.clone(), codec(), 8, &cancel).unwrap();
+    let sender = open(&server, &new, 8, &cancel);
+    sender.send(records(batch(9, 1))).unwrap();
+    assert_eq!(recv(&receiver), Ok(batch(9, 1)));
+
+    let other_sender = open(&server, &other, 8, &cancel);
+    other_sender.send(Event::EndOfPartition).unwrap();
+    assert_eq!(recv(&other_receiver), Err("end".into()));
+}
+
+#[test]
+fn a_connection_without_registration_is_refused_after_the_wait() {
+    let server = DataServer::bind_with(
+        "127.0.0.1:0",
+        StorageOptions::default(),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    let cancel = CancelFlag::default();
+    let sender = open(&server, &key("nobody", 0, 0), 8, &cancel);
+    let e = send_until_error(&sender);
+    assert!(
+        matches!(&e, FjordError::Network(m) if m.contains("no consumer registered channel job 'nobody'")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_port_nobody_listens_on_fails_with_the_address_when_cancelled_or_after_retries() {
+    // Bind and drop a server to get a free port nobody listens on.
+    let address = server().local_addr().to_string();
+    let cancel = CancelFlag::default();
+    let sender = connect(&address, key("gone", 0, 0), codec(), 8, &cancel).unwrap();
+    cancel.cancel();
+    assert!(matches!(send_until_error(&sender), FjordError::Cancelled));
+    assert!(matches!(
+        connect("no-port", key("gone", 0, 0), codec(), 8, &cancel),
+        Err(FjordError::Network(m)) if m.contains("not host:port")
+    ));
+}
+
+#[test]
+fn cancelling_the_producer_ends_its_threads_and_disconnects_the_consumer() {
+    let server = server();
+    let consumer_cancel = CancelFlag::default();
+    let producer_cancel = CancelFlag::default();
+    let k = key("cancel", 0, 0);
+    let receiver = server
+        .incoming(k.clone(), codec(), 2, &consumer_cancel)
+        .unwrap();
+    let sender = open(&server, &k, 2, &producer_cancel);
+    sender.send(records(batch(0, 1))).unwrap();
+    assert_eq!(recv(&receiver), Ok(batch(0, 1)));
+    // Fill the consumer until the producer blocks, then cancel the producer.
+    let blocked = std::thread::spawn(move || send_until_error(&sender));
+    wait_until("the consumer's queue is full", || receiver.len() == 2);
+    producer_cancel.cancel();
+    assert!(matches!(blocked.join().unwrap(), FjordError::Cancelled));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline);
+        if let Err(RecvTimeoutError::Disconnected) = receiver.recv_timeout(WAIT) {
+            break;
+        }
+    }
+}
+
+#[test]
+fn cancelling_the_consumer_disconnects_it_and_stops_the_producer() {
+    let server = server();
+    let consumer_cancel = CancelFlag::default();
+    let k = key("cancel-consumer", 0, 0);
+    let receiver = server
+        .incoming(k.clone(), codec(), 2, &consumer_cancel)
+        .unwrap();
+    let sender = open(&server, &k, 2, &CancelFlag::default());
+    sender.send(records(batch(0, 1))).unwrap();
+    assert_eq!(recv(&receiver), Ok(batch(0, 1)));
+    consumer_cancel.cancel();
+    // A cancellation on the other side is a cancellation here too, not a root cause.
+    assert!(matches!(send_until_error(&sender), FjordError::Cancelled));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline);
+        if let Err(RecvTimeoutError::Disconnected) = receiver.recv_timeout(WAIT) {
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_consumer_that_stops_reading_cancels_the_producer() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let k = key("consumer-gone", 0, 0);
+    let receiver = server.incoming(k.clone(), codec(), 2, &cancel).unwrap();
+    let sender = open(&server, &k, 2, &cancel);
+    drop(receiver);
+    assert!(matches!(send_until_error(&sender), FjordError::Cancelled));
+}
+
+#[test]
+fn dropping_the_server_disconnects_its_consumers() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let k = key("shutdown", 0, 0);
+    let receiver = server.incoming(k.clone(), codec(), 2, &cancel).unwrap();
+    let sender = open(&server, &k, 2, &cancel);
+    sender.send(records(batch(0, 1))).unwrap();
+    assert_eq!(recv(&receiver), Ok(batch(0, 1)));
+    drop(server);
+    assert_eq!(recv(&receiver), Err("disconnected".into()));
+    assert!(
+        matches!(send_until_error(&sender), FjordError::Network(m) if m.contains("shutting down"))
+    );
+}
+
+#[test]
+fn a_foreign_protocol_version_is_refused() {
+    use std::io::{Read, Write};
+    let server = server();
+    let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let mut hello = b"FJRD".to_vec();
+    hello.extend_from_slice(&99u16.to_be_bytes());
+    stream.write_all(&hello).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer[4], protocol::kind::REFUSE);
+    let reason = String::from_utf8_lossy(&answer[5..]).to_string();
+    assert!(
+        reason.contains("version 99") && reason.contains("version 1"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn typed_codec_round_trips_and_rejects_other_types() {
+    let codec = TypedCodec::<Rec>::new();
+    let mut bytes = Vec::new();
+    codec.encode(&batch(0, 3), &mut bytes).unwrap();
+    let decoded = codec.decode(&bytes).unwrap();
+    assert_eq!(
+        *decoded.downcast::<Vec<StreamRecord<Rec>>>().unwrap(),
+        batch(0, 3)
+    );
+    assert!(matches!(
+        codec.encode(&vec![StreamRecord::new(1u8)], &mut bytes),
+        Err(FjordError::Internal(_))
+    ));
+    assert!(matches!(
+        codec.decode(&[1, 2, 3]),
+        Err(FjordError::Serialization { .. })
+    ));
+}
