@@ -109,3 +109,24 @@ pub(crate) fn channel(capacity: usize, cancel: &CancelFlag) -> (ChannelSender, R
         receiver,
     )
 }
+
+impl ChannelSender {
+    /// Like [`send`](Self::send), and counts the time blocked on a full channel into `task`'s
+    /// backpressured time. Tries without blocking first, so the clock is read only when the
+    /// channel is full.
+    pub(crate) fn send_measured(
+        &self,
+        event: Event,
+        task: &crate::runtime::io_metrics::TaskIo,
+    ) -> Result<()> {
+        match self.sender.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(event)) => task
+                .timed(crate::runtime::io_metrics::Wait::Backpressured, || {
+                    self.send(event)
+                }),
+            // `send` knows how to tell why the receiver went away.
+            Err(crossbeam_channel::TrySendError::Disconnected(event)) => self.send(event),
+        }
+    }
+}
