@@ -1,0 +1,643 @@
+//! Multi-process end-to-end tests of the distributed runtime: a `fjord jobmanager --scheduler
+//! taskmanagers` and `fjord taskmanager` processes on loopback, checkpoints in a `file://`
+//! temporary directory, the built-in `windowed-counts` job writing through the exactly-once
+//! file sink. No Kubernetes and no MinIO.
+//!
+//! The scenarios kill processes the way a machine failure does (SIGKILL) or the way Kubernetes
+//! stops a Pod (SIGTERM), and check what must survive: the committed output holds every
+//! window's count exactly once, a restarted JobManager resumes from the latest completed
+//! checkpoint, too few slots fail with the documented exit code, and a stopped JobManager
+//! cancels the tasks on its TaskManagers while they stay up for the next one.
+//!
+//! The `fjord` binary must be built first, into this test's target directory:
+//! `cargo build -p fjord-worker --features s3 --bins` (or point `FJORD_E2E_WORKER_BIN` at a
+//! private copy, safer when other builds write into a shared target directory). Every child
+//! process is killed when its handle drops, also while a test panics; every wait is bounded;
+//! nothing asserts on timing. Each process's stdout and stderr go to `<tempdir>/<name>.log`,
+//! printed when an assertion fails.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail, ensure};
+use fjord::sinks::ExactlyOnceFileSink;
+use fjord::storage::StorageOptions;
+use fjord_client::Client;
+use fjord_e2e::{poll_until, target_binary};
+
+/// How often waits poll.
+const POLL: Duration = Duration::from_millis(100);
+/// Bound on waiting for a process to start serving or log a line.
+const STARTUP: Duration = Duration::from_secs(60);
+/// Bound on waiting for a whole job (seconds of input plus a restart) on a loaded machine.
+const JOB: Duration = Duration::from_secs(240);
+
+/// Keys and window of the `windowed-counts` runs.
+const KEYS: u64 = 5;
+const WINDOW_MS: u64 = 1000;
+
+/// The `fjord` binary under test.
+fn fjord_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("FJORD_E2E_WORKER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    target_binary("fjord").context(
+        "the fjord binary is not built in this target directory; build it first with \
+         `cargo build -p fjord-worker --features s3 --bins` (or point FJORD_E2E_WORKER_BIN at one)",
+    )
+}
+
+/// A child process whose output goes to a log file; killed (SIGKILL) and reaped on drop.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Starts `fjord <args>` with its output in `<dir>/<name>.log`.
+    fn spawn(
+        name: &str,
+        dir: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let log = dir.join(format!("{name}.log"));
+        let out = File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let err = out.try_clone()?;
+        let mut command = Command::new(fjord_binary()?);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("start {name}: fjord {}", args.join(" ")))?;
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+            log,
+            status: None,
+        })
+    }
+
+    /// Everything it printed so far.
+    fn log(&self) -> String {
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last lines it printed, for failure messages.
+    fn tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "--- {} ({}) ---\n{}",
+            self.name,
+            self.log.display(),
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        )
+    }
+
+    /// Its exit status if it has exited.
+    fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// SIGKILL, like a machine failure, and reap it.
+    fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        if let Ok(status) = self.child.wait() {
+            self.status = Some(status);
+        }
+    }
+
+    /// SIGTERM, like Kubernetes stopping a Pod.
+    fn sigterm(&self) -> anyhow::Result<()> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+            .with_context(|| format!("SIGTERM {}", self.name))
+    }
+
+    /// Waits (bounded) for it to exit and returns its exit code.
+    async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<i32> {
+        let what = format!("{} to exit", self.name);
+        let status = poll_until(&what, timeout, POLL, || {
+            let s = self.exited();
+            async move { s }
+        })
+        .await
+        .with_context(|| self.tail())?;
+        status
+            .code()
+            .with_context(|| format!("{} ended by a signal: {status}\n{}", self.name, self.tail()))
+    }
+
+    /// Waits (bounded) until its output contains `needle`; returns the text after it up to the
+    /// end of that line. Fails early when the process exits first.
+    async fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
+        let what = format!("{} to print {needle:?}", self.name);
+        let mut exited = None;
+        let found = poll_until(&what, timeout, POLL, || {
+            let log = self.log();
+            let found = log.find(needle).map(|at| {
+                log[at + needle.len()..]
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            });
+            if found.is_none() {
+                exited = self.exited();
+            }
+            let done = found.map(Some).or(exited.map(|_| None));
+            async move { done }
+        })
+        .await
+        .with_context(|| self.tail())?;
+        found.with_context(|| {
+            format!(
+                "{} exited ({:?}) before printing {needle:?}\n{}",
+                self.name,
+                exited,
+                self.tail()
+            )
+        })
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A JobManager process with its REST client.
+struct JobManager {
+    proc: Proc,
+    client: Client,
+    /// The RPC address TaskManagers register with (`127.0.0.1:port`).
+    rpc: String,
+}
+
+/// The flags every JobManager of these tests gets: TaskManagers scheduler, loopback, free REST
+/// port, p = 2, checkpoints every 300 ms into `storage`, heartbeat timeout 2 s.
+fn jm_args(rpc_port: u16, storage: &Path, extra: &[&str], job: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "jobmanager",
+        "--scheduler",
+        "taskmanagers",
+        "--rest-address",
+        "127.0.0.1",
+        "--rest-port",
+        "0",
+        "--rpc-port",
+        &rpc_port.to_string(),
+        "-p",
+        "2",
+        "--storage-url",
+        &file_url(storage),
+        "--checkpoint-interval-ms",
+        "300",
+        "--heartbeat-interval-ms",
+        "300",
+        "--heartbeat-timeout-ms",
+        "2000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(job.iter().cloned());
+    args
+}
+
+/// `windowed-counts` with `count` records at `rate` per second written to `out`.
+fn job(count: u64, rate: u64, out: &Path) -> Vec<String> {
+    let mut args = vec![
+        "windowed-counts".to_string(),
+        "--count".into(),
+        count.to_string(),
+        "--rate".into(),
+        rate.to_string(),
+        "--keys".into(),
+        KEYS.to_string(),
+        "--window-ms".into(),
+        WINDOW_MS.to_string(),
+    ];
+    args.extend(["--output".to_string(), file_url(out)]);
+    args
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+impl JobManager {
+    /// Starts a JobManager and waits (bounded) until its REST and RPC ports are bound.
+    async fn start(name: &str, dir: &Path, args: Vec<String>) -> anyhow::Result<Self> {
+        let mut proc = Proc::spawn(name, dir, &args, &[])?;
+        let rest = proc
+            .wait_for_line("REST API listening on http://", STARTUP)
+            .await?;
+        let rest = rest
+            .split_whitespace()
+            .next()
+            .context("REST address")?
+            .to_string();
+        let rpc = proc
+            .wait_for_line("(TaskManager registration) listening on ", STARTUP)
+            .await?;
+        Ok(JobManager {
+            client: Client::new(&format!("http://{rest}"))?,
+            rpc,
+            proc,
+        })
+    }
+
+    /// The RPC port (to start a replacement on the same one).
+    fn rpc_port(&self) -> anyhow::Result<u16> {
+        Ok(self
+            .rpc
+            .rsplit(':')
+            .next()
+            .context("RPC address")?
+            .parse()?)
+    }
+
+    /// Waits (bounded) until the REST API lists the job; returns its ID.
+    async fn job_id(&mut self) -> anyhow::Result<String> {
+        let client = self.client.clone();
+        let id = poll_until("the job to be listed", STARTUP, POLL, || {
+            let client = client.clone();
+            async move { client.jobs().await.ok()?.jobs.first().map(|j| j.id.clone()) }
+        })
+        .await
+        .with_context(|| self.proc.tail())?;
+        Ok(id)
+    }
+
+    /// Waits (bounded) until the job has a completed checkpoint; returns its ID.
+    async fn first_checkpoint(&self, job_id: &str) -> anyhow::Result<i64> {
+        let client = self.client.clone();
+        poll_until("a completed checkpoint", STARTUP, POLL, || {
+            let client = client.clone();
+            async move {
+                let history = client.checkpoints(job_id).await.ok()?;
+                history
+                    .completed
+                    .iter()
+                    .find(|c| !c.savepoint)
+                    .map(|c| c.id)
+            }
+        })
+        .await
+        .with_context(|| self.proc.tail())
+    }
+}
+
+/// A TaskManager with `slots` slots registering with `jm_rpc`; worker logs at info level so
+/// task deployment and cancellation show.
+fn task_manager(id: &str, dir: &Path, jm_rpc: &str, slots: u32) -> anyhow::Result<Proc> {
+    let args: Vec<String> = [
+        "taskmanager",
+        "--jobmanager-address",
+        jm_rpc,
+        "--id",
+        id,
+        "--slots",
+        &slots.to_string(),
+        "--data-port",
+        "0",
+        "--rpc-port",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Proc::spawn(id, dir, &args, &[("FJORD_LOG", "warn,fjord_worker=info")])
+}
+
+/// What `windowed-counts --count n --keys KEYS --window-ms WINDOW_MS` must commit, sorted.
+fn expected(count: u64) -> Vec<String> {
+    let mut counts: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for i in 0..count {
+        *counts
+            .entry((i % KEYS, (i / WINDOW_MS) * WINDOW_MS))
+            .or_default() += 1;
+    }
+    let mut lines: Vec<String> = counts
+        .into_iter()
+        .map(|((k, w), n)| format!("(key-{k},{w},{n})"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The committed output under `out`, sorted (read off the async runtime: the reader blocks on
+/// its own).
+async fn committed(out: &Path) -> anyhow::Result<Vec<String>> {
+    let url = file_url(out);
+    let mut lines = tokio::task::spawn_blocking(move || {
+        ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default())
+    })
+    .await??;
+    lines.sort();
+    Ok(lines)
+}
+
+/// Asserts the committed output is exactly the expected multiset; on a mismatch names the
+/// missing and the duplicated or wrong lines (not the whole output).
+async fn assert_exactly_once(out: &Path, count: u64, logs: &[&Proc]) -> anyhow::Result<()> {
+    let got = committed(out).await?;
+    let want = expected(count);
+    if got != want {
+        let mut missing = want.clone();
+        let mut extra = Vec::new();
+        for line in &got {
+            match missing.iter().position(|l| l == line) {
+                Some(at) => {
+                    missing.remove(at);
+                }
+                None => extra.push(line.clone()),
+            }
+        }
+        let tails: Vec<String> = logs.iter().map(|p| p.tail()).collect();
+        bail!(
+            "committed output is not exactly once: {} lines, {} expected; missing {:?}; \
+             duplicated or wrong {:?}\n{}",
+            got.len(),
+            want.len(),
+            &missing[..missing.len().min(10)],
+            &extra[..extra.len().min(10)],
+            tails.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// A TaskManager killed with SIGKILL mid-job is detected by the heartbeat timeout, the attempt
+/// restarts from the latest completed checkpoint on the surviving TaskManager plus a new one,
+/// and the committed output still holds every count exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_task_manager_is_replaced_and_output_stays_exactly_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    // ~10 s of input.
+    let count = 50_000;
+    let mut jm = JobManager::start(
+        "jobmanager",
+        dir.path(),
+        jm_args(
+            0,
+            &chk,
+            &["--exit-on-finish", "--wait-for-slots", "60s"],
+            &job(count, 5_000, &out),
+        ),
+    )
+    .await?;
+    let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 1)?;
+    let mut tm2 = task_manager("tm2", dir.path(), &jm.rpc, 1)?;
+    let job_id = jm.job_id().await?;
+    let checkpoint = jm.first_checkpoint(&job_id).await?;
+    eprintln!("checkpoint {checkpoint} completed; killing tm2");
+
+    tm2.sigkill();
+    let tm3 = task_manager("tm3", dir.path(), &jm.rpc, 1)?;
+
+    // Watch the restart counter while the job runs (the REST API goes away with the process).
+    let mut restarts = 0;
+    let client = jm.client.clone();
+    let deadline = std::time::Instant::now() + JOB;
+    let code = loop {
+        if let Some(status) = jm.proc.exited() {
+            break status.code();
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the job did not end within {JOB:?}\n{}",
+            jm.proc.tail()
+        );
+        if let Ok(details) = client.job(&job_id).await {
+            restarts = restarts.max(details.restarts);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let tails = || [&jm.proc, &tm1, &tm2, &tm3].map(Proc::tail).join("\n");
+    ensure!(
+        code == Some(0),
+        "JobManager exit code {code:?}\n{}",
+        tails()
+    );
+    let log = jm.proc.log();
+    eprintln!("restarts seen through the REST API: {restarts}");
+    ensure!(
+        restarts >= 1 || log.contains("restarting"),
+        "the job did not restart after tm2 was killed (restarts {restarts})\n{}",
+        tails()
+    );
+    ensure!(
+        tm3.log().contains("tasks deployed"),
+        "the restarted attempt used the new TaskManager tm3\n{}",
+        tails()
+    );
+    assert_exactly_once(&out, count, &[&jm.proc, &tm1, &tm3]).await?;
+    Ok(())
+}
+
+/// A JobManager killed with SIGKILL mid-job is replaced by one with the same job ID and RPC
+/// port: the TaskManagers register with it (their old tasks are cancelled), it resumes from the
+/// latest completed checkpoint, and the output is exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_job_manager_resumes_from_the_latest_checkpoint() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let count = 40_000;
+    let job_id = "0123456789abcdef0123456789abcdef";
+    let extra = [
+        "--exit-on-finish",
+        "--wait-for-slots",
+        "60s",
+        "--job-id",
+        job_id,
+    ];
+    let mut jm1 = JobManager::start(
+        "jobmanager-1",
+        dir.path(),
+        jm_args(0, &chk, &extra, &job(count, 5_000, &out)),
+    )
+    .await?;
+    let rpc_port = jm1.rpc_port()?;
+    let mut tm1 = task_manager("tm1", dir.path(), &jm1.rpc, 1)?;
+    let mut tm2 = task_manager("tm2", dir.path(), &jm1.rpc, 1)?;
+    ensure!(jm1.job_id().await? == job_id, "the configured job ID");
+    jm1.first_checkpoint(job_id).await?;
+    ensure!(
+        !jm1.proc.log().contains("Resuming job"),
+        "a fresh job does not resume\n{}",
+        jm1.proc.tail()
+    );
+    jm1.proc.sigkill();
+
+    let mut jm2 = JobManager::start(
+        "jobmanager-2",
+        dir.path(),
+        jm_args(rpc_port, &chk, &extra, &job(count, 5_000, &out)),
+    )
+    .await?;
+    let resumed = jm2
+        .proc
+        .wait_for_line(
+            &format!("Resuming job {job_id} from its latest completed checkpoint "),
+            STARTUP,
+        )
+        .await?;
+    eprintln!("jobmanager-2 resumes from {resumed}");
+    ensure!(
+        resumed.contains(&format!("/{job_id}/")),
+        "the checkpoint is the job's own: {resumed}"
+    );
+    for tm in [&mut tm1, &mut tm2] {
+        tm.wait_for_line("cancelling tasks of an older JobManager", STARTUP)
+            .await?;
+    }
+    let code = jm2.proc.wait_exit(JOB).await?;
+    let tails = || {
+        [&jm1.proc, &jm2.proc, &tm1, &tm2]
+            .map(Proc::tail)
+            .join("\n")
+    };
+    ensure!(code == 0, "jobmanager-2 exit code {code}\n{}", tails());
+    assert_exactly_once(&out, count, &[&jm1.proc, &jm2.proc, &tm1, &tm2]).await?;
+    Ok(())
+}
+
+/// A job needing 2 slots while TaskManagers offer only 1 fails after `--wait-for-slots` with
+/// the documented exit code 4 and a message that says what is missing and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_few_slots_fail_after_wait_for_slots_with_a_clear_message() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let mut jm = JobManager::start(
+        "jobmanager",
+        dir.path(),
+        jm_args(
+            0,
+            &chk,
+            &["--exit-on-finish", "--wait-for-slots", "3s"],
+            &job(1_000, 1_000, &out),
+        ),
+    )
+    .await?;
+    let mut tm1 = task_manager("tm1", dir.path(), &jm.rpc, 1)?;
+    tm1.wait_for_line("registered with the JobManager", STARTUP)
+        .await?;
+    let code = jm.proc.wait_exit(STARTUP).await?;
+    let log = jm.proc.log();
+    ensure!(
+        code == 4,
+        "exit code {code} (4 = NO_SLOTS)\n{}",
+        jm.proc.tail()
+    );
+    ensure!(
+        log.contains("needs 2 task slots")
+            && log.contains("offer 1")
+            && log.contains("start more TaskManagers"),
+        "the message names the slots and the fix\n{}",
+        jm.proc.tail()
+    );
+    ensure!(tm1.exited().is_none(), "the TaskManager keeps running");
+    Ok(())
+}
+
+/// SIGTERM on the JobManager while tasks run on TaskManagers: it cancels the job, its
+/// TaskManagers' tasks end cancelled, it exits with 130, and the TaskManagers keep running
+/// (registering again, for the next JobManager) until their own SIGTERM, which exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    // Runs far longer than the test: it must be the signal that ends it.
+    let mut jm = JobManager::start(
+        "jobmanager",
+        dir.path(),
+        jm_args(
+            0,
+            &chk,
+            &["--exit-on-finish", "--wait-for-slots", "60s"],
+            &job(100_000_000, 2_000, &out),
+        ),
+    )
+    .await?;
+    let mut tms = [
+        task_manager("tm1", dir.path(), &jm.rpc, 1)?,
+        task_manager("tm2", dir.path(), &jm.rpc, 1)?,
+    ];
+    let job_id = jm.job_id().await?;
+    jm.first_checkpoint(&job_id).await?;
+    for tm in &mut tms {
+        tm.wait_for_line("tasks deployed", STARTUP).await?;
+    }
+
+    jm.proc.sigterm()?;
+    let code = jm.proc.wait_exit(STARTUP).await?;
+    let tails = |jm: &Proc, tms: &[Proc]| {
+        std::iter::once(jm)
+            .chain(tms)
+            .map(Proc::tail)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    ensure!(
+        code == 130,
+        "JobManager exit code {code}\n{}",
+        tails(&jm.proc, &tms)
+    );
+    ensure!(
+        jm.proc.log().contains("is CANCELED"),
+        "the JobManager reports the job cancelled\n{}",
+        jm.proc.tail()
+    );
+    for tm in &mut tms {
+        let ended = tm.wait_for_line("tasks ended", STARTUP).await?;
+        ensure!(
+            ended.contains("Canceled"),
+            "{}'s tasks ended cancelled: {ended}",
+            tm.name
+        );
+        tm.wait_for_line("registering again", STARTUP).await?;
+        ensure!(
+            tm.exited().is_none(),
+            "{} keeps running\n{}",
+            tm.name,
+            tm.tail()
+        );
+    }
+    for tm in &mut tms {
+        tm.sigterm()?;
+        let code = tm.wait_exit(STARTUP).await?;
+        ensure!(
+            code == 0,
+            "{} exit code {code} after SIGTERM\n{}",
+            tm.name,
+            tm.tail()
+        );
+    }
+    Ok(())
+}
