@@ -176,7 +176,7 @@ pub struct JobDetails {
     pub end_time_ms: Option<i64>,
     /// Milliseconds from start to end, or to now while running.
     pub duration_ms: i64,
-    /// How many times the job restarted (always 0 until restart strategies land).
+    /// How many times the job restarted after a failure (execution attempts - 1).
     pub restarts: u32,
     /// The chains of operators that run as tasks.
     pub vertices: Vec<Vertex>,
@@ -206,7 +206,9 @@ pub struct Vertex {
     pub operators: Vec<String>,
 }
 
-/// Records in and out of one subtask of a vertex (Flink's task-level `numRecordsIn/Out`).
+/// The metrics of one subtask of a vertex: records in and out (Flink's task-level
+/// `numRecordsIn/Out`), bytes, where its time went and its watermarks. Fields after
+/// `records_out` were added later and default when absent (an older server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubtaskMetrics {
     /// Zero-based subtask index.
@@ -215,6 +217,29 @@ pub struct SubtaskMetrics {
     pub records_in: u64,
     /// Records this subtask sent to other vertices.
     pub records_out: u64,
+    /// Bytes received over the network (0 between subtasks of one process: they pass objects).
+    #[serde(default)]
+    pub bytes_in: u64,
+    /// Bytes sent over the network (0 between subtasks of one process).
+    #[serde(default)]
+    pub bytes_out: u64,
+    /// Cumulative milliseconds blocked on a full output channel (backpressure).
+    #[serde(default)]
+    pub backpressured_ms: u64,
+    /// Cumulative milliseconds waiting for input with nothing to do.
+    #[serde(default)]
+    pub idle_ms: u64,
+    /// Cumulative milliseconds working: wall time minus idle and backpressured time.
+    #[serde(default)]
+    pub busy_ms: u64,
+    /// The subtask's current input watermark (minimum over its inputs, ms of event time);
+    /// `None` before the first watermark and for sources.
+    #[serde(default)]
+    pub input_watermark: Option<i64>,
+    /// The last watermark the subtask sent to other vertices; `None` before the first one and
+    /// for chains that end in sinks.
+    #[serde(default)]
+    pub output_watermark: Option<i64>,
 }
 
 /// A network edge between two vertices.

@@ -20,7 +20,9 @@
 //! mini-cluster, [`manifest`] turns a StreamJob manifest into the same local run,
 //! [`jobmanager`] is the JobManager role (REST API, metrics, the gRPC control plane and the
 //! TaskManager registry), [`taskmanager`] the TaskManager role (registers, offers slots,
-//! heartbeats; runs no tasks yet) and [`exit`] defines the documented exit codes. `cli`
+//! heartbeats; runs no tasks yet), [`prometheus`] the Prometheus text encoder both roles share
+//! (with [`prometheus::render_tasks`] for per-task metrics), [`metrics_server`] a tiny
+//! `GET /metrics` server for the TaskManager, and [`exit`] defines the documented exit codes. `cli`
 //! depends on the others; they do not depend on each other except through [`local`]
 //! (`jobmanager` builds its job with it) and the config-file reader `taskmanager` shares with
 //! `jobmanager`.
@@ -30,6 +32,8 @@ pub mod exit;
 pub mod jobmanager;
 pub mod local;
 pub mod manifest;
+pub mod metrics_server;
+pub mod prometheus;
 pub mod remote;
 pub mod taskmanager;
 
@@ -57,7 +61,7 @@ pub enum WorkerError {
     Config(String),
     /// A server (JobManager REST or RPC, TaskManager data port) could not listen.
     #[error(
-        "cannot listen on {address}: {source}; choose another address or port (--rest-port / jobmanager.rest.port, --rpc-port / jobmanager.rpc.port, --data-port / taskmanager.data.port)"
+        "cannot listen on {address}: {source}; choose another address or port (--rest-port / jobmanager.rest.port, --rpc-port / jobmanager.rpc.port, --data-port / taskmanager.data.port, --metrics-port / taskmanager.metrics.port)"
     )]
     Serve {
         /// The address.

@@ -69,12 +69,15 @@ struct Status {
     ended: Option<Instant>,
 }
 
-/// Checkpoint history captured when the job ended (the client is gone then).
+/// Checkpoint history and restarts captured when the job ended (the client is gone then).
 #[derive(Default)]
 struct FinalCheckpoints {
     recent: Vec<CompletedCheckpoint>,
     failed: u64,
     latest: Option<String>,
+    /// Checkpoints completed and failed, in total.
+    counts: (u64, u64),
+    restarts: u32,
 }
 
 /// Why a savepoint request was not started.
@@ -227,17 +230,20 @@ impl JobManager {
         while self.client().is_some_and(|c| !c.is_finished()) {
             std::thread::park_timeout(Duration::from_millis(20));
         }
-        let Some(mut shared) = lock(&self.client).take() else {
-            return Err(FjordError::Internal("the job client vanished".into()));
-        };
-        {
+        // Keep the final history before the client goes, so readers always find one of the two.
+        if let Some(shared) = self.client() {
             let (recent, failed) = shared.checkpoint_history();
             *lock(&self.final_checkpoints) = FinalCheckpoints {
                 recent,
                 failed,
                 latest: shared.latest_checkpoint(),
+                counts: shared.checkpoint_counts(),
+                restarts: shared.restarts(),
             };
         }
+        let Some(mut shared) = lock(&self.client).take() else {
+            return Err(FjordError::Internal("the job client vanished".into()));
+        };
         // Requests in flight (a savepoint that is failing because the job ended) hold clones
         // for a moment; `wait` needs the only one.
         let client = loop {
@@ -456,9 +462,26 @@ impl JobManager {
         end.duration_since(self.started).as_secs_f64()
     }
 
-    /// Records in and out of every task subtask.
+    /// The metrics of every task subtask (records and bytes in and out, time, watermarks).
     pub fn io(&self) -> Vec<OperatorIo> {
         self.io.snapshot()
+    }
+
+    /// Restarts after failures so far (execution attempts - 1), also after the job ended.
+    pub fn restarts(&self) -> u32 {
+        match self.client() {
+            Some(client) => client.restarts(),
+            None => lock(&self.final_checkpoints).restarts,
+        }
+    }
+
+    /// Checkpoints (not savepoints) completed, and checkpoints and savepoints failed, in total
+    /// over the job's life (the history keeps only the last 100).
+    pub fn checkpoint_counts(&self) -> (u64, u64) {
+        match self.client() {
+            Some(client) => client.checkpoint_counts(),
+            None => lock(&self.final_checkpoints).counts,
+        }
     }
 
     /// The job's plan (vertices and edges).
@@ -497,7 +520,7 @@ impl JobManager {
             start_time_ms: self.start_time_ms,
             end_time_ms,
             duration_ms: (self.uptime_seconds() * 1000.0) as i64,
-            restarts: 0,
+            restarts: self.restarts(),
             vertices,
             edges: self
                 .plan
@@ -529,19 +552,36 @@ fn info(c: &CompletedCheckpoint) -> CheckpointInfo {
     }
 }
 
-/// A vertex with the counts of its subtasks (Flink's task-level numRecordsIn/Out).
+/// A vertex with the metrics of its subtasks (Flink's task-level numRecordsIn/Out, ...). A
+/// subtask not deployed yet reports zeros.
 fn vertex(v: &fjord::graph_plan::VertexPlan, io: &[OperatorIo]) -> Vertex {
     let subtasks: Vec<SubtaskMetrics> = (0..v.parallelism)
         .map(|subtask| {
-            let (records_in, records_out) = io
-                .iter()
-                .filter(|o| o.vertex == v.id && o.subtask == subtask)
-                .fold((0, 0), |(i, o), e| (i + e.records_in, o + e.records_out));
-            SubtaskMetrics {
+            let mut m = SubtaskMetrics {
                 subtask,
-                records_in,
-                records_out,
+                records_in: 0,
+                records_out: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                backpressured_ms: 0,
+                idle_ms: 0,
+                busy_ms: 0,
+                input_watermark: None,
+                output_watermark: None,
+            };
+            // One entry per task subtask today; sums should that ever change.
+            for o in io.iter().filter(|o| o.vertex == v.id && o.subtask == subtask) {
+                m.records_in += o.records_in;
+                m.records_out += o.records_out;
+                m.bytes_in += o.bytes_in;
+                m.bytes_out += o.bytes_out;
+                m.backpressured_ms += o.backpressured_ms;
+                m.idle_ms += o.idle_ms;
+                m.busy_ms += o.busy_ms;
+                m.input_watermark = m.input_watermark.max(o.input_watermark);
+                m.output_watermark = m.output_watermark.max(o.output_watermark);
             }
+            m
         })
         .collect();
     Vertex {

@@ -1,40 +1,15 @@
 //! The JobManager's `/metrics` in the Prometheus text exposition format (version 0.0.4),
-//! written by a tiny encoder: records in and out per task subtask, job uptime, restarts,
-//! job state, checkpoints and savepoints.
+//! written with the encoder in [`crate::prometheus`]: per task subtask records and bytes in
+//! and out, backpressured / idle / busy time and watermarks ([`render_tasks`], shared with
+//! the TaskManager), and per job its state, uptime, restarts, checkpoints and savepoints.
+//! `docs/metrics.md` lists every metric.
 
 use super::job::JobManager;
+use crate::prometheus::{header, labels, render_tasks};
 use fjord_client::api::JobState;
 use std::fmt::Write;
 
-/// The `Content-Type` of the exposition.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
+pub use crate::prometheus::CONTENT_TYPE;
 
 /// The exposition for `job` (only the JobManager's own gauge before the job is built).
 pub fn render(job: Option<&JobManager>) -> String {
@@ -86,23 +61,32 @@ pub fn render(job: Option<&JobManager>) -> String {
         &mut out,
         "fjord_job_restarts_total",
         "counter",
-        "Restarts of the job (always 0 until restart strategies land).",
-    );
-    let _ = writeln!(out, "fjord_job_restarts_total{} 0", labels(&job_labels));
-
-    let history = job.checkpoints();
-    header(
-        &mut out,
-        "fjord_job_checkpoints_failed_total",
-        "counter",
-        "Checkpoints that failed or were aborted.",
+        "Restarts of the job after a failure (execution attempts - 1).",
     );
     let _ = writeln!(
         out,
-        "fjord_job_checkpoints_failed_total{} {}",
+        "fjord_job_restarts_total{} {}",
         labels(&job_labels),
-        history.failed
+        job.restarts()
     );
+
+    let history = job.checkpoints();
+    let (completed, failed) = job.checkpoint_counts();
+    for (metric, help, value) in [
+        (
+            "fjord_job_checkpoints_completed_total",
+            "Checkpoints (not savepoints) that completed.",
+            completed,
+        ),
+        (
+            "fjord_job_checkpoints_failed_total",
+            "Checkpoints and savepoints that failed or were aborted.",
+            failed,
+        ),
+    ] {
+        header(&mut out, metric, "counter", help);
+        let _ = writeln!(out, "{metric}{} {value}", labels(&job_labels));
+    }
     if let Some(last) = history.completed.iter().find(|c| !c.savepoint) {
         for (metric, help, value) in [
             (
@@ -141,55 +125,19 @@ pub fn render(job: Option<&JobManager>) -> String {
         let _ = writeln!(out, "fjord_job_savepoints_total{l} {count}");
     }
 
-    let io = job.io();
-    let vertex_name = |v: usize| {
+    let vertex_name = |o: &fjord::runtime::io_metrics::OperatorIo| {
         job.plan()
             .vertices
-            .get(v)
-            .map(|v| v.name.clone())
-            .unwrap_or_default()
+            .get(o.vertex)
+            .map_or_else(|| o.operator.clone(), |v| v.name.clone())
     };
-    for (metric, help, pick) in [
-        (
-            "fjord_task_records_in_total",
-            "Records a task subtask received from other tasks.",
-            (|o: &fjord::runtime::io_metrics::OperatorIo| o.records_in) as fn(&_) -> u64,
-        ),
-        (
-            "fjord_task_records_out_total",
-            "Records a task subtask sent to other tasks.",
-            |o| o.records_out,
-        ),
-    ] {
-        header(&mut out, metric, "counter", help);
-        for o in &io {
-            let vertex = o.vertex.to_string();
-            let task = vertex_name(o.vertex);
-            let subtask = o.subtask.to_string();
-            let l = labels(&[
-                ("job_id", id),
-                ("job_name", name),
-                ("vertex", &vertex),
-                ("task", &task),
-                ("subtask", &subtask),
-            ]);
-            let _ = writeln!(out, "{metric}{l} {}", pick(o));
-        }
-    }
+    render_tasks(&mut out, &job.io(), &job_labels, &vertex_name);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(
-            labels(&[("a", "x\"y\\z\nw")]),
-            "{a=\"x\\\"y\\\\z\\nw\"}".to_string()
-        );
-    }
 
     #[test]
     fn without_a_job_only_the_jobmanager_gauge_is_exported() {

@@ -53,9 +53,31 @@ fn boom(env: &StreamExecutionEnvironment, _: &JobArgs) -> Result<()> {
     Ok(())
 }
 
+/// Fails on its third record the first time it runs, then restarts once and finishes.
+fn flaky(env: &StreamExecutionEnvironment, _: &JobArgs) -> Result<()> {
+    static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    env.set_restart_strategy(fjord::checkpoint::RestartStrategy::FixedDelay {
+        attempts: 1,
+        delay: Duration::from_millis(10),
+    });
+    env.from_sequence(1, 10)
+        .name("Numbers")
+        .set_parallelism(1)
+        .map(|x: i64| {
+            let fail = x == 3 && !FAILED.swap(true, std::sync::atomic::Ordering::SeqCst);
+            assert!(!fail, "fails once at record 3");
+            x
+        })
+        .name("Flaky")
+        .set_parallelism(1)
+        .collect();
+    Ok(())
+}
+
 fn registry() -> JobRegistry {
     let mut r = JobRegistry::new();
     r.register("endless", "runs until cancelled", endless);
+    r.register("flaky", "fails once, then finishes", flaky);
     r.register("ten", "ten records", ten);
     r.register("boom", "fails", boom);
     r.register(
@@ -256,6 +278,124 @@ async fn a_bounded_job_finishes_with_exact_counts() {
     assert_eq!((inc.records_in, inc.records_out), (10, 0));
     assert_eq!(inc.subtasks.iter().map(|s| s.records_in).sum::<u64>(), 10);
     assert!(job.duration_ms >= 0 && job.end_time_ms.is_some());
+    assert_eq!(
+        h.client.jobs().await.unwrap().jobs[0].state,
+        JobState::Finished
+    );
+    assert_eq!(jm.state(), JobState::Finished);
+    h.server.stop().await;
+}
+
+/// The sum of the samples of `metric` whose labels contain `with`.
+fn sum_of(metrics: &str, metric: &str, with: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(with))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_export_task_time_bytes_watermarks_and_job_counters() {
+    let (h, jm) = Harness::running(args("ten")).await;
+    let job = job_in_state(&h.client, jm.id(), JobState::Finished).await;
+    let metrics = h.client.metrics().await.unwrap();
+    let finished = format!(
+        "fjord_job_state{{job_id=\"{}\",job_name=\"ten\",state=\"FINISHED\"}} 1",
+        jm.id()
+    );
+    assert!(metrics.contains(&finished), "{metrics}");
+    for (metric, kind) in [
+        ("fjord_task_records_in_total", "counter"),
+        ("fjord_task_records_out_total", "counter"),
+        ("fjord_task_received_bytes_total", "counter"),
+        ("fjord_task_sent_bytes_total", "counter"),
+        ("fjord_task_backpressured_ms_total", "counter"),
+        ("fjord_task_idle_ms_total", "counter"),
+        ("fjord_task_busy_ms_total", "counter"),
+        ("fjord_task_input_watermark_ms", "gauge"),
+        ("fjord_task_output_watermark_ms", "gauge"),
+        ("fjord_job_restarts_total", "counter"),
+        ("fjord_job_checkpoints_completed_total", "counter"),
+        ("fjord_job_checkpoints_failed_total", "counter"),
+    ] {
+        assert!(
+            metrics.contains(&format!("# TYPE {metric} {kind}\n")),
+            "{metric}: {metrics}"
+        );
+    }
+    // Exactly the ten records the source sent arrived, over both subtasks.
+    assert_eq!(
+        sum_of(&metrics, "fjord_task_records_out_total", "vertex=\"0\""),
+        10.0
+    );
+    assert_eq!(
+        sum_of(&metrics, "fjord_task_records_in_total", "vertex=\"1\""),
+        10.0
+    );
+    // Objects between threads of one process: no bytes.
+    assert_eq!(sum_of(&metrics, "fjord_task_received_bytes_total", ""), 0.0);
+    for metric in [
+        "fjord_task_busy_ms_total",
+        "fjord_task_idle_ms_total",
+        "fjord_task_backpressured_ms_total",
+    ] {
+        let samples = metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{metric}{{")))
+            .count();
+        assert_eq!(samples, 4, "one per subtask of both vertices: {metric}");
+    }
+    let inc_watermark = format!(
+        "fjord_task_input_watermark_ms{{job_id=\"{}\",job_name=\"ten\",vertex=\"1\",task=\"{}\",subtask=\"0\"}} {}",
+        jm.id(),
+        job.vertices[1].name,
+        i64::MAX
+    );
+    assert!(
+        metrics.contains(&inc_watermark),
+        "bounded sources end event time: {metrics}"
+    );
+    assert_eq!(sum_of(&metrics, "fjord_job_restarts_total", ""), 0.0);
+    assert_eq!(
+        sum_of(&metrics, "fjord_job_checkpoints_completed_total", ""),
+        0.0
+    );
+
+    // The same in the job's JSON.
+    let (source, inc) = (&job.vertices[0], &job.vertices[1]);
+    for s in &source.subtasks {
+        assert_eq!(
+            (s.input_watermark, s.output_watermark),
+            (None, Some(i64::MAX))
+        );
+    }
+    for s in &inc.subtasks {
+        assert_eq!(
+            (s.input_watermark, s.output_watermark),
+            (Some(i64::MAX), None)
+        );
+        assert_eq!((s.bytes_in, s.bytes_out), (0, 0));
+        assert!(
+            s.busy_ms + s.idle_ms + s.backpressured_ms <= job.duration_ms as u64 + 1000,
+            "{s:?} within {} ms",
+            job.duration_ms
+        );
+    }
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_are_counted() {
+    let (h, jm) = Harness::running(args("flaky")).await;
+    let job = job_in_state(&h.client, jm.id(), JobState::Finished).await;
+    assert_eq!(job.restarts, 1);
+    let metrics = h.client.metrics().await.unwrap();
+    assert_eq!(
+        sum_of(&metrics, "fjord_job_restarts_total", ""),
+        1.0,
+        "{metrics}"
+    );
     h.server.stop().await;
 }
 
@@ -349,6 +489,10 @@ async fn checkpoints_savepoints_stop_restore_and_dispose() {
     );
     let metrics = h.client.metrics().await.unwrap();
     assert!(metrics.contains("outcome=\"completed\"} 1"), "{metrics}");
+    assert!(
+        sum_of(&metrics, "fjord_job_checkpoints_completed_total", "") >= 1.0,
+        "{metrics}"
+    );
     assert!(
         metrics.contains("fjord_job_last_checkpoint_size_bytes{"),
         "{metrics}"

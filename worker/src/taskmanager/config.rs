@@ -15,6 +15,8 @@ pub const DEFAULT_JOBMANAGER_ADDRESS: &str = "127.0.0.1:6123";
 pub const DEFAULT_DATA_PORT: u16 = 6121;
 /// Default host: the address the data port binds to and is advertised as.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// Default port of the Prometheus metrics server (Flink's Prometheus reporter's).
+pub const DEFAULT_METRICS_PORT: u16 = 9249;
 /// Default registration timeout.
 pub const DEFAULT_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -53,6 +55,10 @@ pub struct TaskManagerArgs {
     /// [key taskmanager.registration.timeout-ms, default 300000].
     #[arg(long, env = "FJORD_REGISTRATION_TIMEOUT_MS")]
     pub registration_timeout_ms: Option<u64>,
+    /// Port of the Prometheus `GET /metrics` server, on the TaskManager's host [key
+    /// taskmanager.metrics.port, default 9249; 0 picks a free port].
+    #[arg(long, env = "FJORD_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
 }
 
 /// The effective TaskManager configuration.
@@ -72,6 +78,8 @@ pub struct TaskManagerConfig {
     pub heartbeat_interval: Option<Duration>,
     /// How long to try registering before giving up.
     pub registration_timeout: Duration,
+    /// Port of the Prometheus metrics server (0 = any free port).
+    pub metrics_port: u16,
 }
 
 fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
@@ -142,6 +150,11 @@ impl TaskManagerConfig {
                 )?)
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_REGISTRATION_TIMEOUT),
+            metrics_port: pick(
+                args.metrics_port,
+                parse(&file, "taskmanager.metrics.port", "a port number")?,
+                DEFAULT_METRICS_PORT,
+            ),
         })
     }
 }
@@ -158,7 +171,8 @@ mod tests {
         std::fs::write(
             &path,
             "\"jobmanager.rpc.address\": \"t-jobmanager:6123\"\n\"jobmanager.rest.port\": \"8081\"\n\
-             \"job.name\": \"counting\"\n\"taskmanager.data.port\": \"6121\"\n\"taskmanager.slots\": \"2\"\n",
+             \"job.name\": \"counting\"\n\"taskmanager.data.port\": \"6121\"\n\"taskmanager.slots\": \"2\"\n\
+             \"taskmanager.metrics.port\": \"9250\"\n",
         )
         .unwrap();
         let c = TaskManagerConfig::resolve(TaskManagerArgs {
@@ -174,14 +188,17 @@ mod tests {
         assert_eq!(c.host, "10.0.0.7");
         assert_eq!(c.heartbeat_interval, None, "the JobManager's interval");
         assert_eq!(c.registration_timeout, DEFAULT_REGISTRATION_TIMEOUT);
+        assert_eq!(c.metrics_port, 9250, "from the file");
 
         let c = TaskManagerConfig::resolve(TaskManagerArgs {
             config: Some(path),
             slots: Some(4),
             data_port: Some(0),
+            metrics_port: Some(0),
             ..Default::default()
         })
         .unwrap();
+        assert_eq!(c.metrics_port, 0, "the flag wins");
         assert_eq!(
             (c.slots, c.data_port, c.host.as_str()),
             (4, 0, DEFAULT_HOST)
@@ -207,5 +224,11 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("taskmanager.slots"), "{err}");
+        assert_eq!(
+            TaskManagerConfig::resolve(TaskManagerArgs::default())
+                .unwrap()
+                .metrics_port,
+            DEFAULT_METRICS_PORT
+        );
     }
 }
