@@ -570,7 +570,10 @@ fn vertex(v: &fjord::graph_plan::VertexPlan, io: &[OperatorIo]) -> Vertex {
                 output_watermark: None,
             };
             // One entry per task subtask today; sums should that ever change.
-            for o in io.iter().filter(|o| o.vertex == v.id && o.subtask == subtask) {
+            for o in io
+                .iter()
+                .filter(|o| o.vertex == v.id && o.subtask == subtask)
+            {
                 m.records_in += o.records_in;
                 m.records_out += o.records_out;
                 m.bytes_in += o.bytes_in;
