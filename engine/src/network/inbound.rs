@@ -60,6 +60,11 @@ impl Inbound {
         self.stream
             .set_read_timeout(Some(CANCEL_POLL))
             .map_err(io)?;
+        // Only credits and short control frames go this way; a producer that does not read
+        // them for this long is hung, and the connection ends.
+        self.stream
+            .set_write_timeout(Some(super::HANDSHAKE_TIMEOUT))
+            .map_err(io)?;
         let Some(key) = self.handshake()? else {
             return Ok(());
         };
@@ -215,9 +220,9 @@ impl Inbound {
                     self.grant(&mut pending)?;
                 }
             }
-            if pending > 0 {
-                self.grant(&mut pending)?;
-            }
+            // Credit owed below half the capacity waits for more events: whatever is not owed
+            // is with the producer or on its way here (and owed once it arrives), so nothing
+            // stalls, and granting in halves saves a write and a wake-up per event.
             match self.reader.fill(&mut self.stream)? {
                 Fill::Bytes(n) => {
                     self.shared

@@ -106,7 +106,8 @@ impl Outbound {
     fn run(self) {
         match self.transfer() {
             Ok(()) => {}
-            Err(e) if e.is_cancellation() => {
+            // A write interrupted by cancellation reports a lost connection: still a cancellation.
+            Err(e) if e.is_cancellation() || self.cancel.is_cancelled() => {
                 tracing::debug!(channel = %self.key, "network channel cancelled");
             }
             Err(e) => {
@@ -123,6 +124,7 @@ impl Outbound {
         let io = |e| FjordError::io(format!("setting up channel {}", self.key), e);
         stream.set_nodelay(true).map_err(io)?;
         stream.set_read_timeout(Some(CANCEL_POLL)).map_err(io)?;
+        stream.set_write_timeout(Some(CANCEL_POLL)).map_err(io)?;
         let peer = stream.peer_addr().map_err(io)?;
         let mut out = Vec::new();
         protocol::hello(&mut out, &self.key)?;
@@ -152,8 +154,12 @@ impl Outbound {
                 .spawn(move || read_credit(stream, reader, &credit, &wake, &cancel, &failure, &key))
                 .map_err(|e| FjordError::io("starting a network channel's credit thread", e))?
         };
+        let patient = Patient {
+            stream,
+            cancel: self.cancel.clone(),
+        };
         let result = self.send_events(
-            BufWriter::with_capacity(WRITE_BUFFER, stream),
+            BufWriter::with_capacity(WRITE_BUFFER, patient),
             peer,
             &credit,
             &woken,
@@ -283,7 +289,7 @@ impl Outbound {
     /// sender (then the connection is closed after the events sent so far).
     fn send_events(
         &self,
-        mut writer: BufWriter<TcpStream>,
+        mut writer: BufWriter<Patient>,
         peer: SocketAddr,
         credit: &Credit,
         woken: &Receiver<()>,
@@ -304,7 +310,7 @@ impl Outbound {
                     // The producer went away without end of partition: deliver what was
                     // sent, then close, so the consumer sees a disconnect.
                     writer.flush().map_err(write_error)?;
-                    let _ = writer.get_ref().shutdown(Shutdown::Write);
+                    let _ = writer.get_ref().stream.shutdown(Shutdown::Write);
                     return Ok(());
                 }
             };
@@ -328,7 +334,7 @@ impl Outbound {
             super::count_sent(frame.len());
             if end {
                 writer.flush().map_err(write_error)?;
-                let _ = writer.get_ref().shutdown(Shutdown::Write);
+                let _ = writer.get_ref().stream.shutdown(Shutdown::Write);
                 return Ok(());
             }
             if self.events.is_empty() {
@@ -339,8 +345,35 @@ impl Outbound {
 }
 
 /// Closes the connection at once (cancellation): the consumer sees a disconnect.
-fn abort(writer: &BufWriter<TcpStream>) {
-    let _ = writer.get_ref().shutdown(Shutdown::Both);
+fn abort(writer: &BufWriter<Patient>) {
+    let _ = writer.get_ref().stream.shutdown(Shutdown::Both);
+}
+
+/// A socket whose writes wait as long as the consumer needs to make room, but give up when
+/// the job is cancelled: the socket's write timeout ([`CANCEL_POLL`]) makes a blocked write
+/// return to look at the flag; retrying inside `write` keeps partial writes exact.
+struct Patient {
+    stream: TcpStream,
+    cancel: CancelFlag,
+}
+
+impl Write for Patient {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.stream.write(buf) {
+                Err(e) if protocol::is_timeout(&e) => {
+                    if self.cancel.is_cancelled() {
+                        return Err(std::io::Error::other("cancelled while writing"));
+                    }
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
 }
 
 /// The credit thread: reads the server's frames until it closes, the sender thread stops

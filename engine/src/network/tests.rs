@@ -446,3 +446,23 @@ fn typed_codec_round_trips_and_rejects_other_types() {
         Err(FjordError::Serialization { .. })
     ));
 }
+
+#[test]
+fn batches_larger_than_the_socket_buffers_cross_whole() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let k = key("large", 0, 0);
+    let receiver = server.incoming(k.clone(), codec(), 1, &cancel).unwrap();
+    let sender = open(&server, &k, 1, &cancel);
+    let producer = std::thread::spawn(move || {
+        for i in 0..3 {
+            sender.send(records(batch(i * 200_000, 200_000))).unwrap();
+        }
+        sender.send(Event::EndOfPartition).unwrap();
+    });
+    for i in 0..3 {
+        assert_eq!(recv(&receiver), Ok(batch(i * 200_000, 200_000)));
+    }
+    assert_eq!(recv(&receiver), Err("end".into()));
+    producer.join().unwrap();
+}
