@@ -190,6 +190,12 @@ pub enum FjordError {
     #[error("data exchange failed: {0}")]
     Network(String),
 
+    /// Running tasks on TaskManagers failed: a TaskManager was lost (no heartbeat within the
+    /// timeout), refused a deployment, or not enough slots were offered in time. The message
+    /// names the TaskManager and what to do.
+    #[error("cluster: {0}")]
+    Cluster(String),
+
     /// An internal invariant was violated; this is a bug in Fjord.
     #[error("internal error (please report): {0}")]
     Internal(String),

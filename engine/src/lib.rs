@@ -42,6 +42,7 @@
 
 pub mod api;
 pub mod checkpoint;
+pub mod cluster;
 pub mod context;
 pub mod error;
 pub mod functions;

@@ -11,6 +11,7 @@ pub mod partitioning;
 pub mod side_outputs;
 pub mod socket_wordcount;
 pub mod transformations;
+pub mod windowed_counts;
 pub mod wordcount;
 
 use fjord::{DataStream, JobArgs, JobRegistry, Printable, Result, WriteMode};
@@ -45,7 +46,8 @@ pub fn registry() -> JobRegistry {
         partitioning::build,
     )
     .register("connected-streams", "union and connect (CoMap, CoFlatMap) of two streams: [--output <path>]", connected::build)
-    .register("side-outputs", "splits a stream with side outputs: [--output <path>]", side_outputs::build);
+    .register("side-outputs", "splits a stream with side outputs: [--output <path>]", side_outputs::build)
+    .register("windowed-counts", "counts per key and event-time window, exactly once: [--count N] [--keys K] [--rate R] [--window-ms W] [--output <url>]", windowed_counts::build);
     r
 }
 

@@ -86,6 +86,7 @@ mod tests {
             }),
             vertex: 1,
             subtask: 2,
+            task_index: 5,
         };
         let request = v1::DeployTaskRequest {
             task: Some(task),

@@ -52,7 +52,10 @@ mod tests {
     fn request(major: u32) -> RegisterTaskManagerRequest {
         RegisterTaskManagerRequest {
             task_manager_id: "tm-0".into(),
-            protocol_version: Some(ProtocolVersion { major, minor: 0 }),
+            protocol_version: Some(ProtocolVersion {
+                major,
+                minor: PROTOCOL_VERSION.minor,
+            }),
             binary_version: "9.0.0".into(),
             slots: 2,
             ..Default::default()
@@ -108,6 +111,12 @@ mod tests {
         ) -> Result<Response<DeclineCheckpointResponse>, Status> {
             Err(Status::unimplemented("not in this test"))
         }
+        async fn attempt_ended(
+            &self,
+            _: Request<AttemptEndedRequest>,
+        ) -> Result<Response<AttemptEndedResponse>, Status> {
+            Err(Status::unimplemented("not in this test"))
+        }
     }
 
     #[tokio::test]
@@ -139,7 +148,7 @@ mod tests {
             .into_inner();
         assert!(!refused.accepted);
         assert!(
-            refused.refusal.contains("speaks control protocol 2.0")
+            refused.refusal.contains("speaks control protocol 2.1")
                 && refused.refusal.contains("fjord 9.0.0"),
             "{}",
             refused.refusal

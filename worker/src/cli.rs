@@ -149,7 +149,7 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
             }
             exit::code_for(&result)
         }
-        Command::Taskmanager(args) => run_task_manager(args),
+        Command::Taskmanager(args) => run_task_manager(&registry, args),
         Command::Savepoint {
             target,
             directory,
@@ -183,9 +183,12 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
     }
 }
 
-fn run_task_manager(args: crate::taskmanager::config::TaskManagerArgs) -> ExitCode {
+fn run_task_manager(
+    registry: &JobRegistry,
+    args: crate::taskmanager::config::TaskManagerArgs,
+) -> ExitCode {
     let result = crate::taskmanager::config::TaskManagerConfig::resolve(args)
-        .and_then(crate::taskmanager::run);
+        .and_then(|config| crate::taskmanager::run(registry, config));
     if let Err(e) = &result {
         eprintln!("error: {e}");
     }

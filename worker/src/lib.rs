@@ -28,6 +28,7 @@
 //! `jobmanager`.
 
 pub mod cli;
+pub mod control;
 pub mod exit;
 pub mod jobmanager;
 pub mod local;

@@ -141,7 +141,7 @@ fn taskmanager(rpc: &str, id: &str, slots: u32, extra: &[&str]) -> Process {
     let mut command = fjord();
     command
         .args(["taskmanager", "--jobmanager-address", rpc, "--id", id])
-        .args(["--host", "127.0.0.1", "--data-port", "0"])
+        .args(["--host", "127.0.0.1", "--data-port", "0", "--rpc-port", "0"])
         .args(["--slots", &slots.to_string()])
         .args(extra);
     Process::spawn(command)

@@ -3,6 +3,7 @@
 use crate::api::datastream::SingleOutputStreamOperator;
 use crate::checkpoint::coordinator::CoordinatorEvent;
 use crate::checkpoint::{CheckpointConfig, RestartStrategy};
+use crate::cluster::{AttemptPlan, DeployedTasks, Deployer, TaskReport};
 use crate::error::{FjordError, Result};
 use crate::graph::{ChainingStrategy, InEdge, NodeId, NodeKind, StreamGraph, StreamNode};
 use crate::metrics::MetricRegistry;
@@ -11,7 +12,7 @@ use crate::runtime::channel::CancelFlag;
 use crate::runtime::io_metrics::IoMetrics;
 use crate::runtime::jobgraph::{GraphSettings, JobGraph, JobPlan};
 use crate::runtime::minicluster::{
-    self, JobControl, JobExecutionResult, RestoreSettings, RunSettings,
+    self, Execution, JobControl, JobExecutionResult, RestoreSettings, RunSettings,
 };
 use crate::runtime::stream_type::{StreamType, TypeOps};
 use crate::runtime::task::SourceTask;
@@ -66,6 +67,10 @@ pub struct ExecutionConfig {
     /// The keyed state backend; `None` takes the process default, then
     /// `FJORD_STATE_BACKEND`, then the heap (see [`crate::state::factory`]).
     pub state_backend: Option<StateBackendKind>,
+    /// The job ID (32 hex digits by convention); `None` draws a random one per execution. A
+    /// JobManager sets a stable one so that after its own restart it finds the job's
+    /// checkpoints under `<storage>/<job id>/`.
+    pub job_id: Option<String>,
 }
 
 impl Default for ExecutionConfig {
@@ -84,6 +89,7 @@ impl Default for ExecutionConfig {
             restore_from: None,
             allow_non_restored_state: false,
             state_backend: None,
+            job_id: None,
         }
     }
 }
@@ -365,6 +371,7 @@ impl StreamExecutionEnvironment {
                 kind: StateBackendKind::effective(config.state_backend.as_ref())?,
                 storage_options: config.checkpoints.storage_options.clone(),
             },
+            job_id: config.job_id.clone(),
         })
     }
 
@@ -393,6 +400,7 @@ impl StreamExecutionEnvironment {
             &self.run_settings(job_name)?,
             &CancelFlag::default(),
             &JobControl::default(),
+            &Execution::Local,
         )
     }
 
@@ -425,6 +433,54 @@ impl StreamExecutionEnvironment {
 
     /// Starts the job on the embedded mini-cluster in the background.
     pub fn execute_async(&self, job_name: &str) -> Result<JobClient> {
+        self.start(job_name, Execution::Local)
+    }
+
+    /// Starts the job in the background with its tasks deployed by `deployer` (a JobManager
+    /// placing them on TaskManagers). The restart loop, the checkpoint coordinator and
+    /// savepoints run here, exactly as for [`execute_async`](Self::execute_async).
+    pub fn execute_async_on(
+        &self,
+        job_name: &str,
+        deployer: Arc<dyn Deployer>,
+    ) -> Result<JobClient> {
+        self.start(job_name, Execution::Remote(deployer))
+    }
+
+    /// Sets the job ID (see [`ExecutionConfig::job_id`]).
+    pub fn set_job_id(&self, job_id: &str) -> &Self {
+        self.inner.borrow_mut().config.job_id = Some(job_id.to_string());
+        self
+    }
+
+    /// On a TaskManager: builds the job and starts the subtasks `plan` places on the worker
+    /// with ID `worker_id`, connected to the other workers through `server`. What the tasks
+    /// report for the checkpoint coordinator goes to `reports`.
+    ///
+    /// # Errors
+    /// The worker is not in the plan, the plan does not match the job this process built
+    /// (another image or other arguments), the restore path cannot be read, or a task cannot
+    /// be built.
+    pub fn start_tasks(
+        &self,
+        job_name: &str,
+        plan: &AttemptPlan,
+        worker_id: &str,
+        server: &crate::network::DataServer,
+        reports: Arc<dyn Fn(TaskReport) + Send + Sync>,
+    ) -> Result<DeployedTasks> {
+        let job = self.job_graph()?;
+        let settings = self.run_settings(job_name)?;
+        let me = plan.worker_index(worker_id).ok_or_else(|| {
+            FjordError::Internal(format!(
+                "TaskManager {worker_id} is not part of the plan of attempt {}",
+                plan.attempt
+            ))
+        })?;
+        DeployedTasks::start(&job, &settings, plan, me, server, reports)
+    }
+
+    fn start(&self, job_name: &str, execution: Execution) -> Result<JobClient> {
         let job = self.job_graph()?;
         let settings = self.run_settings(job_name)?;
         let io = settings.io.clone();
@@ -437,7 +493,7 @@ impl StreamExecutionEnvironment {
         let storage_options = settings.checkpoints.storage_options.clone();
         let handle = std::thread::Builder::new()
             .name(format!("job {job_name}"))
-            .spawn(move || minicluster::execute(&job, &settings, &flag, &job_control))
+            .spawn(move || minicluster::execute(&job, &settings, &flag, &job_control, &execution))
             .map_err(|e| FjordError::io("cannot start the job thread", e))?;
         Ok(JobClient {
             cancel,

@@ -49,7 +49,10 @@ pub(crate) enum CoordinatorEvent {
         reason: String,
     },
     /// A task finished its input; no checkpoint can complete any more.
-    TaskFinished,
+    TaskFinished {
+        /// The task.
+        task: usize,
+    },
     /// Take a savepoint into a directory under `target` and reply with its URL.
     Savepoint {
         target: SnapshotStore,
@@ -110,13 +113,48 @@ struct Pending {
     reply: Option<Sender<Result<String>>>,
 }
 
+/// How the coordinator reaches the tasks of an execution attempt: channels to threads of this
+/// process, or the control plane to tasks in TaskManagers.
+pub(crate) struct TaskControls {
+    /// Number of tasks in the attempt (all of them acknowledge a checkpoint).
+    pub(crate) count: usize,
+    send: Box<dyn Fn(usize, TaskControl) + Send>,
+}
+
+impl TaskControls {
+    /// Controls of tasks running as threads of this process.
+    pub(crate) fn local(senders: Vec<Sender<TaskControl>>) -> Self {
+        TaskControls {
+            count: senders.len(),
+            send: Box::new(move |task, control| {
+                if let Some(s) = senders.get(task) {
+                    let _ = s.send(control);
+                }
+            }),
+        }
+    }
+
+    /// Controls that hand each message to `send` (for tasks in other processes).
+    pub(crate) fn remote(count: usize, send: impl Fn(usize, TaskControl) + Send + 'static) -> Self {
+        TaskControls {
+            count,
+            send: Box::new(send),
+        }
+    }
+
+    /// Sends `control` to task `task`; a task that is gone is skipped.
+    fn send(&self, task: usize, control: TaskControl) {
+        (self.send)(task, control);
+    }
+}
+
 /// Everything the coordinator needs from the execution.
 pub(crate) struct CoordinatorSetup {
     pub(crate) config: CheckpointConfig,
     pub(crate) job_name: String,
     pub(crate) job_id: String,
     pub(crate) base: Option<SnapshotStore>,
-    pub(crate) controls: Vec<Sender<TaskControl>>,
+    pub(crate) controls: TaskControls,
     pub(crate) sources: Vec<usize>,
     pub(crate) history: SharedHistory,
     /// Called when tolerable checkpoint failures are exceeded.
@@ -224,7 +262,9 @@ impl Coordinator {
         };
         tracing::debug!(checkpoint = id, savepoint, "triggering");
         for &s in &self.setup.sources {
-            let _ = self.setup.controls[s].send(TaskControl::Trigger(barrier.clone()));
+            self.setup
+                .controls
+                .send(s, TaskControl::Trigger(barrier.clone()));
         }
         self.pending.insert(
             id,
@@ -251,7 +291,7 @@ impl Coordinator {
                 };
                 p.acked.insert(task);
                 p.states.extend(states);
-                if p.acked.len() == self.setup.controls.len() {
+                if p.acked.len() == self.setup.controls.count {
                     let p = self.pending.remove(&checkpoint_id).expect("pending");
                     self.complete(p);
                 }
@@ -265,7 +305,7 @@ impl Coordinator {
                     self.fail(p, format!("task {task} declined: {reason}"));
                 }
             }
-            CoordinatorEvent::TaskFinished => {
+            CoordinatorEvent::TaskFinished { .. } => {
                 self.finished = true;
                 for (_, p) in std::mem::take(&mut self.pending) {
                     self.abort(p, "a task finished before the checkpoint completed".into());
@@ -362,8 +402,10 @@ impl Coordinator {
         );
         self.consecutive_failures = 0;
         self.last_end = Instant::now();
-        for c in &self.setup.controls {
-            let _ = c.send(TaskControl::Complete(p.barrier.id));
+        for task in 0..self.setup.controls.count {
+            self.setup
+                .controls
+                .send(task, TaskControl::Complete(p.barrier.id));
         }
         let url = p.barrier.target.url().to_string();
         {
@@ -404,7 +446,9 @@ impl Coordinator {
         if p.barrier.stop.is_some() {
             // Sources paused for a stop-with-savepoint carry on.
             for &s in &self.setup.sources {
-                let _ = self.setup.controls[s].send(TaskControl::Abort(p.barrier.id));
+                self.setup
+                    .controls
+                    .send(s, TaskControl::Abort(p.barrier.id));
             }
         }
         let _ = p.barrier.target.delete_prefix("");

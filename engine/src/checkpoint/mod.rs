@@ -49,6 +49,32 @@ pub(crate) struct CheckpointBarrier {
     pub(crate) stop: Option<bool>,
 }
 
+/// The URL of the latest completed checkpoint of job `job_id` under the checkpoint base
+/// `storage` (the `chk-<n>` directory with the highest `n` that has its `_metadata`), or `None`
+/// when the job has none. A JobManager that restarts resumes from it.
+///
+/// # Errors
+/// The storage URL is malformed or cannot be listed.
+pub fn latest_completed_checkpoint(
+    storage: &str,
+    options: &crate::storage::StorageOptions,
+    job_id: &str,
+) -> crate::error::Result<Option<String>> {
+    use crate::storage::layout::{METADATA_FILE, checkpoint_dir, parse_checkpoint_dir};
+    let base = SnapshotStore::open(storage, options)?;
+    let latest = base
+        .list(job_id)?
+        .iter()
+        .filter_map(|path| {
+            let mut parts = path.rsplit('/');
+            let file = parts.next()?;
+            let dir = parts.next()?;
+            (file == METADATA_FILE).then(|| parse_checkpoint_dir(dir))?
+        })
+        .max();
+    Ok(latest.map(|id| base.child(&checkpoint_dir(job_id, id)).url().to_string()))
+}
+
 /// Deletes a savepoint directory (Flink's `savepoint --dispose`). Refuses directories that
 /// are not completed savepoints, so a mistyped path cannot delete other data.
 ///

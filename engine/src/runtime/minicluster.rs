@@ -2,29 +2,34 @@
 //! connected by bounded channels.
 
 use crate::checkpoint::config::RestartTracker;
-use crate::checkpoint::coordinator::{self, CoordinatorEvent, CoordinatorSetup, SharedHistory};
-use crate::checkpoint::participant::TaskCheckpointing;
+use crate::checkpoint::coordinator::{
+    self, CoordinatorEvent, CoordinatorSetup, SharedHistory, TaskControls,
+};
 use crate::checkpoint::restore::RestoredJob;
 use crate::checkpoint::{CheckpointConfig, RestartStrategy};
-use crate::context::{RuntimeContext, TaskServices};
-use crate::error::{FjordError, Result, panic_message};
-use crate::graph::{NodeId, NodeKind};
+use crate::cluster::{AttemptSpec, CancelToken, Deployer, ReportSink, TaskCommand};
+use crate::error::{FjordError, Result};
 use crate::metrics::MetricRegistry;
-use crate::operators::output::{AnyOutput, SideOutputs};
-use crate::runtime::channel::{CancelFlag, ChannelSender, channel};
-use crate::runtime::io_metrics::{IoCounter, IoMetrics};
+use crate::runtime::channel::CancelFlag;
+use crate::runtime::deploy::{FailureSlot, build_tasks, operator_id, spawn_tasks};
+use crate::runtime::io_metrics::IoMetrics;
 use crate::runtime::jobgraph::JobGraph;
-use crate::runtime::partitioner::pointwise_targets;
-use crate::runtime::task::{InputChannel, SourceRunner, TaskHead, run_input_task};
-use crate::runtime::task_runtime::TaskRuntime;
 use crate::storage::{SnapshotStore, StorageOptions};
-use crate::time::clock::{Clock, WakeupSchedule};
-use crossbeam_channel::Sender;
+use crate::time::clock::Clock;
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Where the tasks of an execution run.
+#[derive(Clone, Default)]
+pub(crate) enum Execution {
+    /// Every task as a thread of this process.
+    #[default]
+    Local,
+    /// In other processes, through a deployer (the JobManager's TaskManagers).
+    Remote(Arc<dyn Deployer>),
+}
 
 /// Runtime settings of one execution.
 #[derive(Debug, Clone)]
@@ -50,6 +55,9 @@ pub(crate) struct RunSettings {
     pub(crate) restore: Option<RestoreSettings>,
     /// The keyed state backend of the job.
     pub(crate) state_backend: crate::state::factory::StateBackendSettings,
+    /// The job ID; `None` draws a random one. A stable ID lets a restarted JobManager find
+    /// the job's checkpoints.
+    pub(crate) job_id: Option<String>,
 }
 
 /// Where a job starts from.
@@ -95,170 +103,11 @@ impl JobExecutionResult {
     }
 }
 
-enum Runnable {
-    Source(Box<dyn SourceRunner>),
-    Input(Box<dyn TaskHead>, Vec<InputChannel>, TaskServices),
-}
-
-struct Wiring<'a> {
-    job: &'a JobGraph,
-    settings: &'a RunSettings,
-    senders: HashMap<(usize, usize), Vec<ChannelSender>>,
-    /// The services of the task being wired (one wake-up schedule per task).
-    services: TaskServices,
-    /// Clones of every channel the task being wired writes to (barriers go out on them).
-    task_outputs: Vec<ChannelSender>,
-    restored: Option<Arc<RestoredJob>>,
-}
-
-impl Wiring<'_> {
-    fn context(&self, node: NodeId, subtask: usize) -> RuntimeContext {
-        RuntimeContext {
-            job_name: self.settings.job_name.clone(),
-            task_name: self.job.stream.nodes[node].name.clone(),
-            subtask_index: subtask,
-            parallelism: self.job.parallelism[node],
-            max_parallelism: self.job.max_parallelism[node],
-            attempt_number: self.settings.attempt,
-            services: self.services.clone(),
-            keyed: None,
-            operator_id: operator_id(self.job, node),
-            has_uid: self.job.stream.nodes[node].uid.is_some(),
-        }
-    }
-
-    /// The (records in, records out) counters of the task subtask `node` runs in.
-    fn io(&self, node: NodeId, subtask: usize) -> (IoCounter, IoCounter) {
-        let (vertex, head) = self
-            .job
-            .vertices
-            .iter()
-            .enumerate()
-            .find(|(_, vx)| vx.nodes.contains(&node))
-            .map_or((usize::MAX, node), |(v, vx)| (v, vx.head));
-        let name = &self.job.stream.nodes[head].name;
-        self.settings.io.counters(vertex, 0, name, subtask)
-    }
-
-    /// The output of `node` (its main output, or one side output) for one subtask: chained
-    /// operators and network writers, fanned out.
-    fn output(&mut self, node: NodeId, side: Option<&str>, subtask: usize) -> Result<AnyOutput> {
-        let job = self.job;
-        let stream_node = &job.stream.nodes[node];
-        let ty = match side {
-            None => stream_node.out_type.clone(),
-            Some(tag) => stream_node
-                .side_types
-                .iter()
-                .find(|(t, _)| t == tag)
-                .map(|(_, ty)| ty.clone())
-                .ok_or_else(|| FjordError::Internal(format!("unknown side output {tag}")))?,
-        };
-        let mut outputs = Vec::new();
-        for (target, target_side) in &job.chained[node] {
-            if target_side.as_deref() == side {
-                outputs.push(self.operator(*target, subtask)?);
-            }
-        }
-        for &e in &job.network_out[node] {
-            let edge = &job.edges[e];
-            if edge.side.as_deref() == side {
-                let channels = self.senders.remove(&(e, subtask)).unwrap_or_default();
-                self.task_outputs.extend(channels.iter().cloned());
-                let max = job.max_parallelism[edge.to];
-                let (_, records_out) = self.io(node, subtask);
-                outputs.push(ty.writer(
-                    channels,
-                    &edge.partition,
-                    max,
-                    subtask,
-                    self.settings.batch_size,
-                    records_out,
-                )?);
-            }
-        }
-        ty.fan_out(outputs)
-    }
-
-    fn side_outputs(&mut self, node: NodeId, subtask: usize) -> Result<SideOutputs> {
-        let mut sides = SideOutputs::default();
-        for (tag, ty) in self.job.stream.nodes[node].side_types.clone() {
-            let out = self.output(node, Some(&tag), subtask)?;
-            sides.outputs.push((tag.clone(), ty.side(out)?));
-        }
-        Ok(sides)
-    }
-
-    /// A one-input operator with everything after it in the chain.
-    fn operator(&mut self, node: NodeId, subtask: usize) -> Result<AnyOutput> {
-        let NodeKind::OneInput { factory, .. } = self.job.stream.nodes[node].kind.clone() else {
-            return Err(FjordError::Internal(
-                "only one-input operators can be chained".into(),
-            ));
-        };
-        let main = self.output(node, None, subtask)?;
-        let sides = self.side_outputs(node, subtask)?;
-        factory(&self.context(node, subtask), main, sides)
-    }
-
-    fn task(
-        &mut self,
-        head: NodeId,
-        subtask: usize,
-        inputs: Vec<InputChannel>,
-    ) -> Result<Runnable> {
-        self.services = TaskServices {
-            clock: self.settings.clock.clone(),
-            wakeups: WakeupSchedule::default(),
-            metrics: self.settings.metrics.clone(),
-            watermark_interval: self.settings.watermark_interval,
-            checkpointing: TaskCheckpointing::new(self.restored.clone()),
-            state_backend: self.settings.state_backend.clone(),
-        };
-        self.task_outputs.clear();
-        let ctx = self.context(head, subtask);
-        Ok(match self.job.stream.nodes[head].kind.clone() {
-            NodeKind::Source { factory, .. } => {
-                let main = self.output(head, None, subtask)?;
-                let sides = self.side_outputs(head, subtask)?;
-                Runnable::Source(factory(&ctx, main, sides, self.settings.buffer_timeout)?)
-            }
-            NodeKind::OneInput { input_type, .. } => {
-                let op = self.operator(head, subtask)?;
-                let mut task_head = input_type.head(op)?;
-                task_head.count_records_in(self.io(head, subtask).0);
-                Runnable::Input(task_head, inputs, self.services.clone())
-            }
-            NodeKind::TwoInput { factory } => {
-                let main = self.output(head, None, subtask)?;
-                let sides = self.side_outputs(head, subtask)?;
-                let (records_in, _) = self.io(head, subtask);
-                let mut task_head = factory(&ctx, main, sides)?;
-                task_head.count_records_in(records_in);
-                Runnable::Input(task_head, inputs, self.services.clone())
-            }
-        })
-    }
-}
-
-/// The id operator state is stored under: the uid, or one derived from the operator's
-/// position in the graph (stable only while the job's code does not change).
-fn operator_id(job: &JobGraph, node: NodeId) -> String {
-    job.stream.nodes[node]
-        .uid
-        .clone()
-        .unwrap_or_else(|| format!("auto-{node}"))
-}
-
 fn random_job_id() -> String {
-    format!(
-        "{:016x}{:016x}",
-        rand::random::<u64>(),
-        rand::random::<u64>()
-    )
+    format!("{:032x}", rand::random::<u128>())
 }
 
-fn load_restore(job: &JobGraph, restore: &RestoreSettings) -> Result<Arc<RestoredJob>> {
+pub(crate) fn load_restore(job: &JobGraph, restore: &RestoreSettings) -> Result<Arc<RestoredJob>> {
     let dir = SnapshotStore::open(&restore.path, &restore.options)?;
     let restored = RestoredJob::load(&dir)?;
     let operators: Vec<(String, String, usize)> = job
@@ -277,6 +126,13 @@ fn load_restore(job: &JobGraph, restore: &RestoreSettings) -> Result<Arc<Restore
     Ok(Arc::new(restored))
 }
 
+/// What an attempt starts from.
+#[derive(Clone)]
+struct Restore {
+    settings: RestoreSettings,
+    job: Arc<RestoredJob>,
+}
+
 /// Deploys and runs a job graph to completion (or failure, or cancellation), restarting it
 /// from the latest completed checkpoint after a failure as the restart strategy allows.
 ///
@@ -287,17 +143,21 @@ pub(crate) fn execute(
     settings: &RunSettings,
     cancel: &CancelFlag,
     control: &JobControl,
+    execution: &Execution,
 ) -> Result<JobExecutionResult> {
     let started = Instant::now();
     // A backend that is chosen but not linked in fails the job before it starts.
     settings.state_backend.kind.factory()?;
-    let job_id = random_job_id();
+    let job_id = settings.job_id.clone().unwrap_or_else(random_job_id);
     let mut restored = match &settings.restore {
-        Some(r) => Some(load_restore(job, r)?),
+        Some(r) => Some(Restore {
+            settings: r.clone(),
+            job: load_restore(job, r)?,
+        }),
         None => None,
     };
     if let Some(r) = &restored {
-        control.history.lock().last_id = r.metadata.checkpoint_id;
+        control.history.lock().last_id = r.job.metadata.checkpoint_id;
     }
     let base = match settings.checkpoints.interval {
         Some(_) => Some(SnapshotStore::open(
@@ -312,15 +172,23 @@ pub(crate) fn execute(
         let attempt_cancel = CancelFlag::child(cancel);
         let mut attempt_settings = settings.clone();
         attempt_settings.attempt = attempt;
-        let result = run_attempt(
+        let attempt_run = AttemptRun {
             job,
-            &attempt_settings,
-            &attempt_cancel,
-            restored.clone(),
-            &job_id,
-            base.clone(),
+            settings: &attempt_settings,
+            cancel: &attempt_cancel,
+            job_id: &job_id,
+            base: base.clone(),
             control,
-        );
+        };
+        let result = match execution {
+            Execution::Local => attempt_run.local(restored.clone().map(|r| r.job)),
+            Execution::Remote(deployer) => attempt_run.remote(
+                restored
+                    .as_ref()
+                    .map(|r| (r.settings.path.clone(), r.settings.allow_non_restored_state)),
+                deployer,
+            ),
+        };
         match result {
             Ok(tasks) => {
                 finish_history(&control.history, false);
@@ -363,14 +231,15 @@ pub(crate) fn execute(
                 attempt += 1;
                 let latest = control.history.lock().latest.clone();
                 if let Some(url) = latest {
-                    restored = Some(load_restore(
-                        job,
-                        &RestoreSettings {
-                            path: url,
-                            options: settings.checkpoints.storage_options.clone(),
-                            allow_non_restored_state: false,
-                        },
-                    )?);
+                    let settings = RestoreSettings {
+                        path: url,
+                        options: settings.checkpoints.storage_options.clone(),
+                        allow_non_restored_state: false,
+                    };
+                    restored = Some(Restore {
+                        job: load_restore(job, &settings)?,
+                        settings,
+                    });
                 }
             }
         }
@@ -390,160 +259,135 @@ fn finish_history(history: &SharedHistory, keep: bool) {
     }
 }
 
-/// One execution attempt: deploys every task, runs the checkpoint coordinator, and waits for
-/// all tasks to end. Returns the number of tasks.
-fn run_attempt(
-    job: &JobGraph,
-    settings: &RunSettings,
-    cancel: &CancelFlag,
-    restored: Option<Arc<RestoredJob>>,
-    job_id: &str,
+/// One execution attempt.
+struct AttemptRun<'a> {
+    job: &'a JobGraph,
+    settings: &'a RunSettings,
+    cancel: &'a CancelFlag,
+    job_id: &'a str,
     base: Option<SnapshotStore>,
-    control: &JobControl,
-) -> Result<usize> {
-    let mut senders: HashMap<(usize, usize), Vec<ChannelSender>> = HashMap::new();
-    let mut receivers: Vec<Vec<Vec<InputChannel>>> = job
-        .vertices
-        .iter()
-        .map(|v| (0..v.parallelism).map(|_| Vec::new()).collect())
-        .collect();
-    for (e, edge) in job.edges.iter().enumerate() {
-        let p = job.vertices[edge.from_vertex].parallelism;
-        let q = job.vertices[edge.to_vertex].parallelism;
-        for i in 0..p {
-            let targets = if edge.partition.is_pointwise() {
-                pointwise_targets(p, q, i)
-            } else {
-                (0..q).collect()
-            };
-            for j in targets {
-                let (tx, rx) = channel(settings.channel_capacity, cancel);
-                senders.entry((e, i)).or_default().push(tx);
-                receivers[edge.to_vertex][j].push(InputChannel {
-                    input: edge.input,
-                    receiver: rx,
-                });
-            }
-        }
-    }
-
-    let services = TaskServices {
-        clock: settings.clock.clone(),
-        ..TaskServices::default()
-    };
-    let mut wiring = Wiring {
-        job,
-        settings,
-        senders,
-        services,
-        task_outputs: Vec::new(),
-        restored,
-    };
-    let (events_tx, events_rx) = crossbeam_channel::unbounded();
-    let mut tasks = Vec::new();
-    let mut controls = Vec::new();
-    let mut sources = Vec::new();
-    for (v, vertex) in job.vertices.iter().enumerate() {
-        for (s, subtask_inputs) in receivers[v].iter_mut().enumerate() {
-            let inputs = std::mem::take(subtask_inputs);
-            let name = wiring.context(vertex.head, s).task_name_with_subtasks();
-            let runnable = wiring.task(vertex.head, s, inputs)?;
-            let (control_tx, control_rx) = crossbeam_channel::unbounded();
-            if matches!(runnable, Runnable::Source(_)) {
-                sources.push(tasks.len());
-            }
-            let rt = TaskRuntime {
-                index: tasks.len(),
-                control: control_rx,
-                coordinator: events_tx.clone(),
-                outputs: std::mem::take(&mut wiring.task_outputs),
-                checkpointing: wiring.services.checkpointing.clone(),
-                mode: settings.checkpoints.mode,
-            };
-            controls.push(control_tx);
-            tasks.push((name, runnable, rt));
-        }
-    }
-    drop(wiring);
-
-    let failure: Arc<Mutex<Option<FjordError>>> = Arc::new(Mutex::new(None));
-    let setup = CoordinatorSetup {
-        config: settings.checkpoints.clone(),
-        job_name: settings.job_name.clone(),
-        job_id: job_id.to_string(),
-        base,
-        controls,
-        sources,
-        history: control.history.clone(),
-        fail_job: {
-            let (failure, cancel) = (failure.clone(), cancel.clone());
-            Box::new(move |e| {
-                failure.lock().get_or_insert(e);
-                cancel.cancel();
-            })
-        },
-    };
-    let coordinator_thread = std::thread::Builder::new()
-        .name("checkpoint coordinator".into())
-        .spawn(move || coordinator::run(setup, events_rx))
-        .map_err(|e| FjordError::io("cannot start the checkpoint coordinator", e))?;
-    *control.coordinator.lock() = Some(events_tx.clone());
-
-    let task_count = tasks.len();
-    let mut handles = Vec::with_capacity(task_count);
-    for (name, runnable, rt) in tasks {
-        let cancel = cancel.clone();
-        let failure = failure.clone();
-        let thread_name = name.chars().take(60).collect::<String>();
-        let handle = std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || {
-                let result = run_task(runnable, &cancel, &name, &rt);
-                if let Err(e) = result {
-                    let mut slot = failure.lock();
-                    if !e.is_cancellation() && slot.is_none() {
-                        tracing::error!(task = %name, error = %e, "task failed; cancelling the job");
-                        *slot = Some(e);
-                    }
-                    cancel.cancel();
-                }
-            })
-            .map_err(|e| FjordError::io("cannot start a task thread", e))?;
-        handles.push(handle);
-    }
-    for h in handles {
-        let _ = h.join();
-    }
-    *control.coordinator.lock() = None;
-    let _ = events_tx.send(CoordinatorEvent::Shutdown);
-    let _ = coordinator_thread.join();
-    if let Some(e) = failure.lock().take() {
-        return Err(e);
-    }
-    if cancel.is_cancelled() {
-        return Err(FjordError::Cancelled);
-    }
-    Ok(task_count)
+    control: &'a JobControl,
 }
 
-fn run_task(runnable: Runnable, cancel: &CancelFlag, name: &str, rt: &TaskRuntime) -> Result<()> {
-    // The operators guard user code; this catches what escapes anyway (a bug in Fjord).
-    let outcome = catch_unwind(AssertUnwindSafe(move || match runnable {
-        Runnable::Source(mut source) => {
-            let result = source.run(cancel, rt);
-            let closed = source.close();
-            result.and(closed)
+impl AttemptRun<'_> {
+    /// Starts the checkpoint coordinator of the attempt; a coordinator giving up (tolerable
+    /// failed checkpoints exceeded) records the failure and cancels the attempt.
+    fn coordinator(
+        &self,
+        controls: TaskControls,
+        sources: Vec<usize>,
+        failure: &FailureSlot,
+        (events_tx, events_rx): (Sender<CoordinatorEvent>, Receiver<CoordinatorEvent>),
+    ) -> Result<(Sender<CoordinatorEvent>, std::thread::JoinHandle<()>)> {
+        let setup = CoordinatorSetup {
+            config: self.settings.checkpoints.clone(),
+            job_name: self.settings.job_name.clone(),
+            job_id: self.job_id.to_string(),
+            base: self.base.clone(),
+            controls,
+            sources,
+            history: self.control.history.clone(),
+            fail_job: {
+                let (failure, cancel) = (failure.clone(), self.cancel.clone());
+                Box::new(move |e| {
+                    failure.lock().get_or_insert(e);
+                    cancel.cancel();
+                })
+            },
+        };
+        let thread = std::thread::Builder::new()
+            .name("checkpoint coordinator".into())
+            .spawn(move || coordinator::run(setup, events_rx))
+            .map_err(|e| FjordError::io("cannot start the checkpoint coordinator", e))?;
+        *self.control.coordinator.lock() = Some(events_tx.clone());
+        Ok((events_tx, thread))
+    }
+
+    /// Stops the coordinator and returns the attempt's outcome.
+    fn end(
+        &self,
+        events: Sender<CoordinatorEvent>,
+        thread: std::thread::JoinHandle<()>,
+        failure: &FailureSlot,
+        tasks: usize,
+    ) -> Result<usize> {
+        *self.control.coordinator.lock() = None;
+        let _ = events.send(CoordinatorEvent::Shutdown);
+        let _ = thread.join();
+        if let Some(e) = failure.lock().take() {
+            return Err(e);
         }
-        Runnable::Input(mut head, inputs, services) => {
-            let result = run_input_task(head.as_mut(), &inputs, cancel, &services, rt);
-            let closed = head.lifecycle().close();
-            result.and(closed)
+        if self.cancel.is_cancelled() {
+            return Err(FjordError::Cancelled);
         }
-    }));
-    outcome.unwrap_or_else(|payload| {
-        Err(FjordError::Internal(format!(
-            "task {name} panicked: {}",
-            panic_message(payload.as_ref())
-        )))
-    })
+        Ok(tasks)
+    }
+
+    /// Runs every task as a thread of this process, waits for all of them to end, and returns
+    /// the number of tasks.
+    fn local(&self, restored: Option<Arc<RestoredJob>>) -> Result<usize> {
+        let failure: FailureSlot = Arc::default();
+        let events = crossbeam_channel::unbounded();
+        let tasks = build_tasks(
+            self.job,
+            self.settings,
+            self.cancel,
+            restored,
+            None,
+            &events.0,
+        )?;
+        let sources = tasks.iter().filter(|t| t.source).map(|t| t.index).collect();
+        let controls = TaskControls::local(tasks.iter().map(|t| t.control.clone()).collect());
+        let (events, thread) = self.coordinator(controls, sources, &failure, events)?;
+        let count = tasks.len();
+        let handles = spawn_tasks(tasks, self.cancel, &failure)?;
+        for h in handles {
+            let _ = h.join();
+        }
+        self.end(events, thread, &failure, count)
+    }
+
+    /// Runs the tasks through `deployer` and returns the number of tasks.
+    fn remote(
+        &self,
+        restore: Option<(String, bool)>,
+        deployer: &Arc<dyn Deployer>,
+    ) -> Result<usize> {
+        let failure: FailureSlot = Arc::default();
+        let spec = AttemptSpec::new(self.job, self.job_id, self.settings.attempt, restore);
+        let sources = self
+            .job
+            .vertices
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| {
+                matches!(
+                    self.job.stream.nodes[v.head].kind,
+                    crate::graph::NodeKind::Source { .. }
+                )
+            })
+            .flat_map(|(v, vx)| (0..vx.parallelism).map(move |s| (v, s)))
+            .map(|(v, s)| spec.task_index(v, s))
+            .collect();
+        let controls = {
+            let deployer = deployer.clone();
+            let attempt = self.settings.attempt;
+            TaskControls::remote(spec.task_count(), move |task, control| {
+                deployer.send(attempt, task, TaskCommand::from_control(&control));
+            })
+        };
+        let (events, thread) =
+            self.coordinator(controls, sources, &failure, crossbeam_channel::unbounded())?;
+        let result = deployer.run_attempt(
+            &spec,
+            ReportSink(events.clone()),
+            &CancelToken(self.cancel.clone()),
+        );
+        if let Err(e) = result
+            && !e.is_cancellation()
+        {
+            failure.lock().get_or_insert(e);
+        }
+        self.end(events, thread, &failure, spec.task_count())
+    }
 }

@@ -97,7 +97,9 @@ impl TaskRuntime {
 
     /// Tells the coordinator that this task's input ended.
     pub(crate) fn finished(&self) {
-        let _ = self.coordinator.send(CoordinatorEvent::TaskFinished);
+        let _ = self
+            .coordinator
+            .send(CoordinatorEvent::TaskFinished { task: self.index });
     }
 }
 

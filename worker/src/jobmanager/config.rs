@@ -79,6 +79,16 @@ pub struct JobManagerArgs {
     /// SIGTERM [key jobmanager.exit-on-finish, default false].
     #[arg(long, env = "FJORD_EXIT_ON_FINISH")]
     pub exit_on_finish: bool,
+    /// Where subtasks run: `taskmanagers` deploys them to registered TaskManagers (as the
+    /// operator's clusters do), `embedded` runs them all in this process [key
+    /// jobmanager.scheduler, default embedded].
+    #[arg(long, env = "FJORD_SCHEDULER")]
+    pub scheduler: Option<String>,
+    /// The job ID (32 hex digits): checkpoints go to <storage>/<job id>/, and a restarted
+    /// JobManager resumes from the latest one found there [key job.id, default: random with
+    /// the embedded scheduler, derived from the job name and arguments with taskmanagers].
+    #[arg(long, env = "FJORD_JOB_ID")]
+    pub job_id: Option<String>,
     /// The registered job to run [key job.name; env FJORD_JOB_NAME].
     #[arg(env = "FJORD_JOB_NAME")]
     pub job: Option<String>,
@@ -120,6 +130,10 @@ pub struct JobManagerConfig {
     pub storage_options: BTreeMap<String, String>,
     /// Exit when the job ends instead of serving its final state.
     pub exit_on_finish: bool,
+    /// Deploy subtasks to TaskManagers (true) or run them in this process.
+    pub on_task_managers: bool,
+    /// The configured job ID, if any.
+    pub job_id: Option<String>,
 }
 
 fn bad(key: &str, value: &str, expected: &str) -> WorkerError {
@@ -322,6 +336,29 @@ impl JobManagerConfig {
                 .filter(|(k, _)| k.starts_with("s3."))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            on_task_managers: match args
+                .scheduler
+                .or_else(|| file.get("jobmanager.scheduler").cloned())
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("embedded") => false,
+                Some("taskmanagers") => true,
+                Some(other) => {
+                    return Err(bad(
+                        "jobmanager.scheduler",
+                        other,
+                        "embedded or taskmanagers",
+                    ));
+                }
+            },
+            job_id: match args.job_id.or_else(|| file.get("job.id").cloned()) {
+                Some(id) if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    Some(id.to_ascii_lowercase())
+                }
+                Some(id) => return Err(bad("job.id", &id, "32 hex digits")),
+                None => None,
+            },
             exit_on_finish: args.exit_on_finish
                 || parse(&file, "jobmanager.exit-on-finish", "true or false")?.unwrap_or(false),
         })
@@ -331,7 +368,11 @@ impl JobManagerConfig {
     pub fn to_api(&self, rest_port: u16) -> ClusterConfig {
         ClusterConfig {
             version: env!("CARGO_PKG_VERSION").into(),
-            execution: "embedded".into(),
+            execution: if self.on_task_managers {
+                "taskmanagers".into()
+            } else {
+                "embedded".into()
+            },
             rest_port,
             rpc_port: self.rpc_port,
             job_name: self.job.job.clone(),

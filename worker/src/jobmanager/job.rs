@@ -1,11 +1,13 @@
 //! The job a JobManager runs: its lifecycle as an explicit state machine, its savepoints by
 //! trigger ID, and what the REST API and `/metrics` read about it.
 //!
-//! All subtasks run in this process on the embedded mini-cluster for now; TaskManager
-//! processes and the network exchange come later and will replace only [`JobManager::start`]'s
-//! deployment, not the state machine or what the API reports.
+//! Subtasks run in this process on the embedded mini-cluster, or on TaskManagers through the
+//! [`ClusterDeployer`](super::deployer::ClusterDeployer); the state machine and what the API
+//! reports are the same for both.
 
 use super::config::JobManagerConfig;
+use super::deployer::{AttemptRouter, ClusterDeployer, JobDescription};
+use super::registry::TaskManagerRegistry;
 use crate::WorkerError;
 use crate::local::LocalRun;
 use fjord::checkpoint::{CheckpointingMode, CompletedCheckpoint};
@@ -16,6 +18,7 @@ use fjord_client::api::{
     CheckpointHistory, CheckpointInfo, Edge, JobDetails, JobState, JobSummary, SavepointState,
     SavepointStatus, SubtaskMetrics, Vertex,
 };
+use fjord_proto::v1::JobSettings;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -60,6 +63,41 @@ fn now_ms() -> i64 {
 
 fn new_job_id() -> String {
     format!("{:032x}", rand::random::<u128>())
+}
+
+/// A job ID that is the same every time the same job runs with the same arguments (FNV-1a
+/// over name and arguments, twice with different seeds).
+fn derived_job_id(name: &str, args: &[String]) -> String {
+    let hash = |seed: u64| {
+        let mut h = seed;
+        for b in std::iter::once(name)
+            .chain(args.iter().map(String::as_str))
+            .flat_map(|s| s.bytes().chain(std::iter::once(0)))
+        {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    };
+    format!(
+        "{:016x}{:016x}",
+        hash(0xcbf2_9ce4_8422_2325),
+        hash(0x84222325_cbf29ce4)
+    )
+}
+
+/// How long an attempt waits for slots when `jobmanager.wait-for-slots` is not set (Flink's
+/// `slot.request.timeout` default).
+const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(300);
+
+/// What deploying onto TaskManagers needs from the JobManager process.
+pub struct ClusterParts {
+    /// The registered TaskManagers.
+    pub registry: Arc<TaskManagerRegistry>,
+    /// Routes their reports to the running attempt.
+    pub router: Arc<AttemptRouter>,
+    /// Where control-plane calls run.
+    pub runtime: tokio::runtime::Handle,
 }
 
 struct Status {
@@ -131,11 +169,15 @@ impl JobManager {
         registry: &JobRegistry,
         config: &JobManagerConfig,
     ) -> Result<Arc<Self>, WorkerError> {
-        Self::start_when(registry, config, |_| Ok(()))
+        Self::start_when(registry, config, |_| Ok(()), None)
     }
 
     /// [`start`](Self::start), but calls `ready` with the built job's plan before executing
-    /// it; an error from `ready` (not enough slots) is returned and nothing runs.
+    /// it; an error from `ready` (not enough slots) is returned and nothing runs. With
+    /// `cluster`, subtasks are deployed to the registered TaskManagers instead of running in
+    /// this process, the job ID is stable (configured, or derived from the job name and
+    /// arguments), and the job resumes from the latest completed checkpoint found under
+    /// `<storage>/<job id>/` (a restarted JobManager carries on where the old one stopped).
     ///
     /// # Errors
     /// Those of [`start`](Self::start), and `ready`'s.
@@ -143,6 +185,7 @@ impl JobManager {
         registry: &JobRegistry,
         config: &JobManagerConfig,
         ready: impl FnOnce(&JobPlan) -> Result<(), WorkerError>,
+        cluster: Option<ClusterParts>,
     ) -> Result<Arc<Self>, WorkerError> {
         let run = &config.job;
         let env = StreamExecutionEnvironment::new();
@@ -172,13 +215,61 @@ impl JobManager {
         }
         let args = JobArgs::parse(run.args.iter().cloned())?;
         registry.build(&run.job, &env, &args)?;
+        let job_id = match (&config.job_id, &cluster) {
+            (Some(id), _) => id.clone(),
+            (None, Some(_)) => derived_job_id(&run.job, &run.args),
+            (None, None) => new_job_id(),
+        };
+        env.set_job_id(&job_id);
+        if (config.job_id.is_some() || cluster.is_some())
+            && let Some(storage) = &config.storage_url
+        {
+            let options = StorageOptions::from_pairs(config.storage_options.clone());
+            if let Some(latest) =
+                fjord::checkpoint::latest_completed_checkpoint(storage, &options, &job_id)?
+            {
+                eprintln!("Resuming job {job_id} from its latest completed checkpoint {latest}");
+                env.restore_from(&latest, config.allow_non_restored_state);
+            }
+        }
         let plan = env.get_execution_plan()?;
         ready(&plan)?;
         let effective = env.config();
         let (state_tx, _) = watch::channel(JobState::Created);
-        let client = env.execute_async(&run.job)?;
+        let client = match cluster {
+            None => env.execute_async(&run.job)?,
+            Some(parts) => {
+                let description = JobDescription {
+                    name: run.job.clone(),
+                    args: run.args.clone(),
+                    settings: JobSettings {
+                        parallelism: effective.parallelism as u32,
+                        max_parallelism: effective.max_parallelism.unwrap_or(0) as u32,
+                        checkpoint_storage: effective.checkpoints.storage.clone(),
+                        at_least_once: effective.checkpoints.mode == CheckpointingMode::AtLeastOnce,
+                        checkpoint_interval_ms: effective
+                            .checkpoints
+                            .interval
+                            .map_or(0, |d| d.as_millis() as u64),
+                    },
+                };
+                let slot_wait = if config.wait_for_slots.is_zero() {
+                    DEFAULT_SLOT_WAIT
+                } else {
+                    config.wait_for_slots
+                };
+                let deployer = ClusterDeployer::new(
+                    parts.registry,
+                    parts.router,
+                    parts.runtime,
+                    description,
+                    slot_wait,
+                );
+                env.execute_async_on(&run.job, Arc::new(deployer))?
+            }
+        };
         let job = Arc::new(JobManager {
-            id: new_job_id(),
+            id: job_id,
             run: run.clone(),
             plan,
             io: client.io_metrics(),

@@ -21,6 +21,7 @@
 //! depends on `rest`.
 
 pub mod config;
+pub mod deployer;
 pub mod job;
 pub mod metrics;
 pub mod registry;
@@ -44,6 +45,7 @@ pub struct JobManagerState {
     storage_options: StorageOptions,
     job: OnceLock<Arc<JobManager>>,
     task_managers: Arc<TaskManagerRegistry>,
+    router: Arc<deployer::AttemptRouter>,
 }
 
 impl JobManagerState {
@@ -61,7 +63,13 @@ impl JobManagerState {
                     .unwrap_or(1),
                 config.heartbeat,
             )),
+            router: Arc::default(),
         })
+    }
+
+    /// Routes TaskManagers' task reports to the running attempt.
+    pub fn router(&self) -> &Arc<deployer::AttemptRouter> {
+        &self.router
     }
 
     /// The TaskManagers registered over the RPC port.
@@ -209,13 +217,19 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         state.clone(),
     ))?;
     eprintln!(
-        "JobManager REST API listening on http://{} (all subtasks run in this process)",
-        server.addr
+        "JobManager REST API listening on http://{} (subtasks run {})",
+        server.addr,
+        if config.on_task_managers {
+            "on TaskManagers"
+        } else {
+            "in this process"
+        }
     );
     let rpc = match runtime.block_on(rpc::RpcServer::start(
         &config.rest_address,
         config.rpc_port,
         state.task_managers().clone(),
+        state.router().clone(),
     )) {
         Ok(rpc) => rpc,
         Err(e) => {
@@ -248,7 +262,12 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
                 waited_ms: e.waited.as_millis() as u64,
             })
     };
-    let job = match JobManager::start_when(registry, &config, wait_for_slots) {
+    let cluster = config.on_task_managers.then(|| job::ClusterParts {
+        registry: state.task_managers().clone(),
+        router: state.router().clone(),
+        runtime: runtime.handle().clone(),
+    });
+    let job = match JobManager::start_when(registry, &config, wait_for_slots, cluster) {
         Ok(job) => job,
         Err(e) => {
             runtime.block_on(async {

@@ -26,6 +26,26 @@ pub const SUBTASKS_RUN_IN: &str = "jobmanager";
 struct Entry {
     info: TaskManagerInfo,
     last_heartbeat: Instant,
+    /// Where its `TaskManagerService` listens.
+    rpc_address: String,
+    /// Increases with every registration, so a TaskManager that restarted under the same ID
+    /// is told apart from the one that ran the tasks.
+    registration: u64,
+}
+
+/// A registered TaskManager that is alive and offers slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTaskManager {
+    /// Its ID.
+    pub id: String,
+    /// Its data address.
+    pub data_address: String,
+    /// Its RPC address.
+    pub rpc_address: String,
+    /// Slots it offered.
+    pub slots: u32,
+    /// Which registration of the ID this is.
+    pub registration: u64,
 }
 
 /// The TaskManagers known to this JobManager. Cheap to share behind an `Arc`.
@@ -34,6 +54,8 @@ pub struct TaskManagerRegistry {
     epoch: u64,
     heartbeat: HeartbeatSettings,
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Registrations so far (numbers every registration).
+    registrations: std::sync::atomic::AtomicU64,
     /// Slots offered by registered (not lost) TaskManagers, for waiters.
     available: watch::Sender<u32>,
 }
@@ -64,6 +86,7 @@ impl TaskManagerRegistry {
             epoch,
             heartbeat,
             entries: Mutex::new(BTreeMap::new()),
+            registrations: std::sync::atomic::AtomicU64::new(0),
             available: watch::channel(0).0,
         }
     }
@@ -121,6 +144,10 @@ impl TaskManagerRegistry {
                     last_heartbeat_ms: now,
                 },
                 last_heartbeat: Instant::now(),
+                rpc_address: request.rpc_address.clone(),
+                registration: self
+                    .registrations
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             },
         );
         self.publish(&entries);
@@ -208,6 +235,27 @@ impl TaskManagerRegistry {
             subtasks_run_in: SUBTASKS_RUN_IN.into(),
             heartbeat_timeout_ms: self.heartbeat.timeout_ms,
         }
+    }
+
+    /// The TaskManagers alive now that offer slots and serve tasks (have an RPC address), in
+    /// ID order (after a sweep).
+    pub fn live(&self) -> Vec<LiveTaskManager> {
+        self.sweep(Instant::now());
+        self.entries()
+            .values()
+            .filter(|e| {
+                e.info.state == TaskManagerState::Registered
+                    && e.info.slots_offered > 0
+                    && !e.rpc_address.is_empty()
+            })
+            .map(|e| LiveTaskManager {
+                id: e.info.id.clone(),
+                data_address: e.info.data_address.clone(),
+                rpc_address: e.rpc_address.clone(),
+                slots: e.info.slots_offered,
+                registration: e.registration,
+            })
+            .collect()
     }
 
     /// Slots offered by registered TaskManagers now.
@@ -302,7 +350,10 @@ mod tests {
     fn request(id: &str, major: u32, slots: u32) -> RegisterTaskManagerRequest {
         RegisterTaskManagerRequest {
             task_manager_id: id.into(),
-            protocol_version: Some(ProtocolVersion { major, minor: 0 }),
+            protocol_version: Some(ProtocolVersion {
+                major,
+                minor: fjord_proto::PROTOCOL_VERSION.minor,
+            }),
             binary_version: "9.9.9".into(),
             data_address: "127.0.0.1:6121".into(),
             slots,

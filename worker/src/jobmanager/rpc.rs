@@ -1,11 +1,15 @@
 //! The JobManager's gRPC control plane (`fjord.v1.JobManagerService`) on its RPC port:
 //! TaskManager registration (refusing incompatible versions with the message of
 //! [`fjord_proto::ProtoError`]), heartbeats and slot offers, all recorded in the
-//! [`TaskManagerRegistry`]. Task state updates and checkpoint acknowledgements answer
-//! `UNIMPLEMENTED`: no tasks are deployed to TaskManagers in this version.
+//! [`TaskManagerRegistry`]; task state updates, checkpoint acknowledgements and declines, and
+//! the end of a TaskManager's part of an attempt, routed by the [`AttemptRouter`] to the
+//! running attempt (reports of other attempts or epochs answer `fenced = true`).
 
+use super::deployer::AttemptRouter;
 use super::registry::TaskManagerRegistry;
 use crate::WorkerError;
+use crate::control;
+use fjord::cluster::TaskReport;
 use fjord_proto::v1::job_manager_service_server::{JobManagerService, JobManagerServiceServer};
 use fjord_proto::v1::*;
 use std::net::SocketAddr;
@@ -16,20 +20,14 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct ControlPlane {
     registry: Arc<TaskManagerRegistry>,
+    router: Arc<AttemptRouter>,
 }
 
 impl ControlPlane {
-    /// Serves `registry`.
-    pub fn new(registry: Arc<TaskManagerRegistry>) -> Self {
-        ControlPlane { registry }
+    /// Serves `registry`, routing task reports through `router`.
+    pub fn new(registry: Arc<TaskManagerRegistry>, router: Arc<AttemptRouter>) -> Self {
+        ControlPlane { registry, router }
     }
-}
-
-fn no_tasks_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "{what}: this JobManager deploys no tasks to TaskManagers yet (every subtask runs \
-         inside the JobManager)"
-    ))
 }
 
 #[tonic::async_trait]
@@ -79,23 +77,64 @@ impl JobManagerService for ControlPlane {
 
     async fn update_task_state(
         &self,
-        _: Request<UpdateTaskStateRequest>,
+        request: Request<UpdateTaskStateRequest>,
     ) -> Result<Response<UpdateTaskStateResponse>, Status> {
-        Err(no_tasks_yet("UpdateTaskState"))
+        let r = request.into_inner();
+        let status = r.status.unwrap_or_default();
+        let task = status.task.clone().unwrap_or_default();
+        // Only the end of a task's input matters to the coordinator; the end of a
+        // TaskManager's whole part comes as AttemptEnded.
+        let fenced = if status.state() == TaskState::Finished {
+            self.router.report(
+                task.job.as_ref(),
+                TaskReport::InputFinished {
+                    task: task.task_index as usize,
+                },
+            )
+        } else {
+            false
+        };
+        Ok(Response::new(UpdateTaskStateResponse { fenced }))
     }
 
     async fn acknowledge_checkpoint(
         &self,
-        _: Request<AcknowledgeCheckpointRequest>,
+        request: Request<AcknowledgeCheckpointRequest>,
     ) -> Result<Response<AcknowledgeCheckpointResponse>, Status> {
-        Err(no_tasks_yet("AcknowledgeCheckpoint"))
+        let r = request.into_inner();
+        let job = r.task.as_ref().and_then(|t| t.job.clone());
+        let fenced = self
+            .router
+            .report(job.as_ref(), control::report_from_ack(&r));
+        Ok(Response::new(AcknowledgeCheckpointResponse { fenced }))
     }
 
     async fn decline_checkpoint(
         &self,
-        _: Request<DeclineCheckpointRequest>,
+        request: Request<DeclineCheckpointRequest>,
     ) -> Result<Response<DeclineCheckpointResponse>, Status> {
-        Err(no_tasks_yet("DeclineCheckpoint"))
+        let r = request.into_inner();
+        let job = r.task.as_ref().and_then(|t| t.job.clone());
+        let fenced = self
+            .router
+            .report(job.as_ref(), control::report_from_decline(&r));
+        Ok(Response::new(DeclineCheckpointResponse { fenced }))
+    }
+
+    async fn attempt_ended(
+        &self,
+        request: Request<AttemptEndedRequest>,
+    ) -> Result<Response<AttemptEndedResponse>, Status> {
+        let r = request.into_inner();
+        let state = r.state();
+        let fenced = self.router.attempt_ended(
+            &r.task_manager_id,
+            r.job.as_ref(),
+            r.job_manager_epoch,
+            state,
+            r.failure,
+        );
+        Ok(Response::new(AttemptEndedResponse { fenced }))
     }
 }
 
@@ -118,6 +157,7 @@ impl RpcServer {
         address: &str,
         port: u16,
         registry: Arc<TaskManagerRegistry>,
+        router: Arc<AttemptRouter>,
     ) -> Result<RpcServer, WorkerError> {
         let serve_error = |source| WorkerError::Serve {
             address: format!("{address}:{port} (RPC)"),
@@ -129,7 +169,7 @@ impl RpcServer {
         let addr = listener.local_addr().map_err(serve_error)?;
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let service = JobManagerServiceServer::new(ControlPlane::new(registry.clone()));
+        let service = JobManagerServiceServer::new(ControlPlane::new(registry.clone(), router));
         let task = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
@@ -169,7 +209,7 @@ mod tests {
                 timeout_ms: 60_000,
             },
         ));
-        let server = RpcServer::start("127.0.0.1", 0, registry.clone())
+        let server = RpcServer::start("127.0.0.1", 0, registry.clone(), Arc::default())
             .await
             .unwrap();
         let mut client = JobManagerServiceClient::connect(format!("http://{}", server.addr))

@@ -13,6 +13,9 @@ use std::time::Duration;
 pub const DEFAULT_JOBMANAGER_ADDRESS: &str = "127.0.0.1:6123";
 /// Default data port.
 pub const DEFAULT_DATA_PORT: u16 = 6121;
+/// Default port of the TaskManager's control-plane service (Flink's `taskmanager.rpc.port`
+/// range starts at 6122).
+pub const DEFAULT_RPC_PORT: u16 = 6122;
 /// Default host: the address the data port binds to and is advertised as.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Default port of the Prometheus metrics server (Flink's Prometheus reporter's).
@@ -47,6 +50,11 @@ pub struct TaskManagerArgs {
     /// 6121; 0 picks a free port].
     #[arg(long, env = "FJORD_DATA_PORT")]
     pub data_port: Option<u16>,
+    /// Port of the TaskManager's control-plane service, where the JobManager deploys tasks
+    /// and sends checkpoint commands [key taskmanager.rpc.port, default 6122; 0 picks a free
+    /// port].
+    #[arg(long, env = "FJORD_TM_RPC_PORT")]
+    pub rpc_port: Option<u16>,
     /// Heartbeat interval in ms; overrides the interval the JobManager hands out at
     /// registration [key taskmanager.heartbeat.interval-ms, default: the JobManager's].
     #[arg(long, env = "FJORD_HEARTBEAT_INTERVAL_MS")]
@@ -74,6 +82,11 @@ pub struct TaskManagerConfig {
     pub slots: u32,
     /// Data port (0 = any free port).
     pub data_port: u16,
+    /// Control-plane port (0 = any free port).
+    pub rpc_port: u16,
+    /// Storage settings (`s3.*` keys of the config file) for checkpoint and savepoint
+    /// targets; `AWS_*` environment variables apply as well.
+    pub storage_options: BTreeMap<String, String>,
     /// Heartbeat interval override.
     pub heartbeat_interval: Option<Duration>,
     /// How long to try registering before giving up.
@@ -140,6 +153,16 @@ impl TaskManagerConfig {
                 parse(&file, "taskmanager.data.port", "a port number")?,
                 DEFAULT_DATA_PORT,
             ),
+            rpc_port: pick(
+                args.rpc_port,
+                parse(&file, "taskmanager.rpc.port", "a port number")?,
+                DEFAULT_RPC_PORT,
+            ),
+            storage_options: file
+                .iter()
+                .filter(|(k, _)| k.starts_with("s3."))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             heartbeat_interval: interval.filter(|ms| *ms > 0).map(Duration::from_millis),
             registration_timeout: args
                 .registration_timeout_ms

@@ -4,23 +4,31 @@
 //! (it restarted, or marked it lost) or cannot be reached, the TaskManager registers again,
 //! for at most `taskmanager.registration.timeout-ms`.
 //!
-//! **It runs no tasks yet**: the JobManager runs every subtask in its own process, and task
-//! deployment and the data exchange between TaskManagers come later (issue 5). The data port
-//! starts listening once the first registration succeeded, so the operator's TCP readiness
-//! probe on it means "registered"; connections to it are closed at once for now.
+//! The JobManager deploys subtasks to it over its own control-plane service
+//! (`taskmanager.rpc.port`, [`service`]); the subtasks exchange data with subtasks on other
+//! TaskManagers through the data server on `taskmanager.data.port`
+//! ([`fjord::network::DataServer`]). When this TaskManager registers under a new JobManager
+//! epoch (the JobManager restarted), tasks of the old one are cancelled first.
 //!
 //! Exit codes ([`crate::exit`]): 0 after SIGTERM or SIGINT, 2 for bad configuration, 3 when
 //! the data port cannot be bound, 4 when no JobManager accepted the registration in time, 5
 //! when the JobManager refused it (incompatible version).
 //!
-//! Modules: [`config`] merges flags, environment and config file.
+//! Modules: [`config`] merges flags, environment and config file; [`service`] runs the tasks.
 
 pub mod config;
+pub mod service;
 
 use crate::WorkerError;
 use config::TaskManagerConfig;
+use fjord::JobRegistry;
+use fjord::network::DataServer;
+use fjord::storage::StorageOptions;
 use fjord_proto::v1::job_manager_service_client::JobManagerServiceClient;
+use fjord_proto::v1::task_manager_service_server::TaskManagerServiceServer;
 use fjord_proto::v1::{HeartbeatRequest, OfferSlotsRequest, RegisterTaskManagerRequest, SlotOffer};
+use service::{TaskManagerRpc, TaskService};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
@@ -44,7 +52,11 @@ struct TaskManager {
     config: TaskManagerConfig,
     id: String,
     data_address: String,
+    rpc_address: String,
     client: JobManagerServiceClient<Channel>,
+    service: Arc<TaskService>,
+    /// The epoch of the JobManager registered with last.
+    epoch: Option<u64>,
 }
 
 impl TaskManager {
@@ -54,8 +66,7 @@ impl TaskManager {
             protocol_version: Some(fjord_proto::PROTOCOL_VERSION),
             binary_version: env!("CARGO_PKG_VERSION").into(),
             data_address: self.data_address.clone(),
-            // No TaskManagerService is served yet: the JobManager has nothing to call.
-            rpc_address: String::new(),
+            rpc_address: self.rpc_address.clone(),
             slots: self.config.slots,
             memory_bytes: 0,
         }
@@ -94,9 +105,15 @@ impl TaskManager {
             .config
             .heartbeat_interval
             .unwrap_or(Duration::from_millis(answer.heartbeat_interval_ms.max(10)));
+        if self.epoch.is_some_and(|e| e != answer.job_manager_epoch) {
+            // A new JobManager: the old one's tasks must not go on (or commit).
+            let service = self.service.clone();
+            let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
+        }
+        self.epoch = Some(answer.job_manager_epoch);
         eprintln!(
             "TaskManager '{}' registered with the JobManager at {} (epoch {}): {} of {} slots \
-             accepted, heartbeat every {interval:?}; no tasks are deployed to TaskManagers yet",
+             accepted, heartbeat every {interval:?}",
             self.id,
             self.config.jobmanager_address,
             answer.job_manager_epoch,
@@ -133,21 +150,10 @@ impl TaskManager {
         }
     }
 
-    /// Registers, starts the data port, then heartbeats forever, registering again whenever
-    /// the JobManager does not know this TaskManager or cannot be reached.
-    async fn serve(mut self, data: tokio::net::TcpSocket) -> Result<(), WorkerError> {
+    /// Registers, then heartbeats forever, registering again whenever the JobManager does
+    /// not know this TaskManager or cannot be reached.
+    async fn serve(mut self) -> Result<(), WorkerError> {
         let mut session = self.register().await?;
-        let listener = data.listen(128).map_err(|source| WorkerError::Serve {
-            address: self.data_address.clone(),
-            source,
-        })?;
-        tokio::spawn(async move {
-            // Bounded by the process: nothing is exchanged yet, so close every connection.
-            while let Ok((stream, peer)) = listener.accept().await {
-                tracing::debug!(%peer, "data connection closed: no data exchange yet");
-                drop(stream);
-            }
-        });
         loop {
             tokio::time::sleep(session.interval).await;
             let beat = HeartbeatRequest {
@@ -169,28 +175,42 @@ impl TaskManager {
 }
 
 /// Runs the TaskManager until SIGTERM or SIGINT (`Ok`), or until it cannot (the error says
-/// why; [`crate::exit::code_for`] maps it to the documented exit code).
+/// why; [`crate::exit::code_for`] maps it to the documented exit code). It runs the jobs of
+/// `jobs` (the JobManager names the job; both run the same image).
 ///
 /// # Errors
-/// [`WorkerError::Serve`] when the data port cannot be bound, [`WorkerError::Refused`] when the
-/// JobManager refuses this TaskManager, [`WorkerError::RegistrationTimeout`] when no JobManager
-/// accepts it in time, [`WorkerError::Config`] for a malformed JobManager address.
-pub fn run(config: TaskManagerConfig) -> Result<(), WorkerError> {
-    crate::jobmanager::runtime("fjord-tm")?.block_on(async {
-        // Bind now (a busy port fails fast), listen once registered (readiness).
-        let data = bind(&config.host, config.data_port).await?;
-        let port = data
+/// [`WorkerError::Serve`] when the data or RPC port cannot be bound, [`WorkerError::Refused`]
+/// when the JobManager refuses this TaskManager, [`WorkerError::RegistrationTimeout`] when no
+/// JobManager accepts it in time, [`WorkerError::Config`] for a malformed JobManager address.
+pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerError> {
+    let runtime = crate::jobmanager::runtime("fjord-tm")?;
+    let storage_options = StorageOptions::from_pairs(config.storage_options.clone());
+    let data_bind = format!("{}:{}", config.host, config.data_port);
+    let server =
+        DataServer::bind(&data_bind, storage_options.clone()).map_err(|e| WorkerError::Serve {
+            address: format!("{data_bind} (data port)"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    let data_address = format!("{}:{}", config.host, server.local_addr().port());
+    let server = Arc::new(server);
+    runtime.block_on(async {
+        let rpc_listener = tokio::net::TcpListener::bind((config.host.as_str(), config.rpc_port))
+            .await
+            .map_err(|source| WorkerError::Serve {
+                address: format!("{}:{} (TaskManager RPC)", config.host, config.rpc_port),
+                source,
+            })?;
+        let rpc_port = rpc_listener
             .local_addr()
             .map_err(|source| WorkerError::Serve {
-                address: format!("{}:{}", config.host, config.data_port),
+                address: format!("{}:{} (TaskManager RPC)", config.host, config.rpc_port),
                 source,
             })?
             .port();
-        let data_address = format!("{}:{port}", config.host);
-        let id = config
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("taskmanager-{}-{port}", config.host));
+        let rpc_address = format!("{}:{rpc_port}", config.host);
+        let id = config.id.clone().unwrap_or_else(|| {
+            format!("taskmanager-{}-{}", config.host, server.local_addr().port())
+        });
         let endpoint = tonic::transport::Endpoint::from_shared(format!(
             "http://{}",
             config.jobmanager_address
@@ -203,45 +223,45 @@ pub fn run(config: TaskManagerConfig) -> Result<(), WorkerError> {
         })?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5));
+        let client = JobManagerServiceClient::new(endpoint.connect_lazy());
+        let service = TaskService::new(
+            id.clone(),
+            jobs.clone(),
+            server.clone(),
+            storage_options,
+            client.clone(),
+            tokio::runtime::Handle::current(),
+        );
+        let rpc = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TaskManagerServiceServer::new(TaskManagerRpc(
+                    service.clone(),
+                )))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(rpc_listener)),
+        );
         let tm = TaskManager {
-            client: JobManagerServiceClient::new(endpoint.connect_lazy()),
+            client,
             config,
             id,
             data_address,
+            rpc_address,
+            service: service.clone(),
+            epoch: None,
         };
         eprintln!(
-            "TaskManager '{}' with {} slots (data address {}) registering with the JobManager \
-             at {}",
-            tm.id, tm.config.slots, tm.data_address, tm.config.jobmanager_address
+            "TaskManager '{}' with {} slots (data address {}, RPC address {}) registering with \
+             the JobManager at {}",
+            tm.id, tm.config.slots, tm.data_address, tm.rpc_address, tm.config.jobmanager_address
         );
-        tokio::select! {
-            result = tm.serve(data) => result,
+        let result = tokio::select! {
+            result = tm.serve() => result,
             _ = crate::jobmanager::signal() => {
                 eprintln!("Signal received: TaskManager stopped.");
                 Ok(())
             }
-        }
+        };
+        rpc.abort();
+        let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
+        result
     })
-}
-
-/// Binds (without listening) `host:port`.
-async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpSocket, WorkerError> {
-    let serve_error = |source| WorkerError::Serve {
-        address: format!("{host}:{port} (data port)"),
-        source,
-    };
-    let addr = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(serve_error)?
-        .next()
-        .ok_or_else(|| serve_error(std::io::Error::other("the host resolves to no address")))?;
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(serve_error)?;
-    socket.set_reuseaddr(true).map_err(serve_error)?;
-    socket.bind(addr).map_err(serve_error)?;
-    Ok(socket)
 }

@@ -1,0 +1,503 @@
+//! The JobManager's deployer: places every subtask of an attempt on the slots registered
+//! TaskManagers offer, sends each TaskManager the plan, routes checkpoint commands to tasks and
+//! task reports to the engine's coordinator, and ends the attempt when every TaskManager's part
+//! ended, one failed, or one was lost (no heartbeat within `heartbeat.timeout`).
+//!
+//! Placement: slots are taken round-robin over the TaskManagers (slot 0 of each, then slot 1
+//! of each, ...), so a job with parallelism 2 on two TaskManagers runs one subtask of every
+//! vertex on each and its keyed exchange crosses processes. Subtask `s` of every vertex of one
+//! slot sharing group goes to the group's `s`-th slot (Flink's slot sharing).
+
+use super::registry::{LiveTaskManager, TaskManagerRegistry};
+use crate::control::{self, job_attempt};
+use fjord::FjordError;
+use fjord::cluster::{
+    AttemptPlan, AttemptSpec, CancelToken, Deployer, ReportSink, TaskCommand, TaskReport,
+    WorkerAddress,
+};
+use fjord_proto::v1::task_manager_service_client::TaskManagerServiceClient;
+use fjord_proto::v1::{
+    CancelAttemptRequest, DeployAttemptRequest, JobAttempt, JobSettings, TaskState,
+};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// How long a TaskManager may take to confirm that a cancelled attempt's tasks ended.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+/// Timeout of one control-plane call to a TaskManager.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A TaskManager's part of the running attempt.
+struct Worker {
+    id: String,
+    registration: u64,
+    client: TaskManagerServiceClient<Channel>,
+}
+
+/// The attempt running now.
+struct Running {
+    job: JobAttempt,
+    epoch: u64,
+    /// For every task: the index in `workers` of its TaskManager.
+    owners: Vec<usize>,
+    workers: Vec<Worker>,
+    reports: ReportSink,
+    /// How each TaskManager's part ended: (state, failure).
+    ended: Mutex<BTreeMap<String, (TaskState, String)>>,
+    changed: Condvar,
+}
+
+/// Routes what TaskManagers report to the running attempt; reports of other attempts or
+/// epochs are fenced. Shared by the deployer and the control-plane service.
+#[derive(Default)]
+pub struct AttemptRouter {
+    current: Mutex<Option<Arc<Running>>>,
+}
+
+impl std::fmt::Debug for AttemptRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let current = lock(&self.current);
+        f.debug_struct("AttemptRouter")
+            .field("attempt", &current.as_ref().map(|r| r.job.attempt))
+            .finish()
+    }
+}
+
+impl AttemptRouter {
+    fn running(&self, job: Option<&JobAttempt>) -> Option<Arc<Running>> {
+        let current = lock(&self.current);
+        let running = current.as_ref()?;
+        (Some(&running.job) == job).then(|| running.clone())
+    }
+
+    /// Hands a task report of attempt `job` to the coordinator. Returns `true` (fenced) when
+    /// `job` is not the running attempt.
+    pub fn report(&self, job: Option<&JobAttempt>, report: TaskReport) -> bool {
+        match self.running(job) {
+            Some(r) => {
+                r.reports.report(report);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Records that TaskManager `task_manager_id`'s part of attempt `job` ended. Returns `true`
+    /// (fenced) when `job` is not the running attempt.
+    pub fn attempt_ended(
+        &self,
+        task_manager_id: &str,
+        job: Option<&JobAttempt>,
+        epoch: u64,
+        state: TaskState,
+        failure: String,
+    ) -> bool {
+        match self.running(job) {
+            Some(r) if r.epoch == epoch => {
+                lock(&r.ended).insert(task_manager_id.to_string(), (state, failure));
+                r.changed.notify_all();
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
+/// What the deployer sends every TaskManager about the job.
+#[derive(Debug, Clone)]
+pub struct JobDescription {
+    /// The registered job name.
+    pub name: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Settings applied before building it.
+    pub settings: JobSettings,
+}
+
+/// Deploys attempts onto registered TaskManagers.
+pub struct ClusterDeployer {
+    registry: Arc<TaskManagerRegistry>,
+    router: Arc<AttemptRouter>,
+    runtime: tokio::runtime::Handle,
+    job: JobDescription,
+    slot_wait: Duration,
+}
+
+impl ClusterDeployer {
+    /// A deployer over `registry`, calling TaskManagers on `runtime`, waiting at most
+    /// `slot_wait` for enough slots before an attempt fails.
+    pub fn new(
+        registry: Arc<TaskManagerRegistry>,
+        router: Arc<AttemptRouter>,
+        runtime: tokio::runtime::Handle,
+        job: JobDescription,
+        slot_wait: Duration,
+    ) -> Self {
+        ClusterDeployer {
+            registry,
+            router,
+            runtime,
+            job,
+            slot_wait,
+        }
+    }
+
+    /// Waits until live TaskManagers offer `required` slots; returns them.
+    fn wait_for_slots(
+        &self,
+        required: usize,
+        cancel: &CancelToken,
+    ) -> fjord::Result<Vec<LiveTaskManager>> {
+        let deadline = Instant::now() + self.slot_wait;
+        loop {
+            let live = self.registry.live();
+            let offered: usize = live.iter().map(|t| t.slots as usize).sum();
+            if offered >= required {
+                return Ok(live);
+            }
+            if cancel.is_cancelled() {
+                return Err(FjordError::Cancelled);
+            }
+            if Instant::now() >= deadline {
+                return Err(FjordError::Cluster(format!(
+                    "the job needs {required} task slots, but live TaskManagers offer {offered} \
+                     after waiting {:?}; start more TaskManagers or give them more slots \
+                     (taskmanager.slots)",
+                    self.slot_wait
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn client(&self, tm: &LiveTaskManager) -> fjord::Result<TaskManagerServiceClient<Channel>> {
+        let endpoint =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", tm.rpc_address))
+                .map_err(|e| {
+                    FjordError::Cluster(format!(
+                        "TaskManager '{}' registered a bad RPC address {:?}: {e}",
+                        tm.id, tm.rpc_address
+                    ))
+                })?
+                .connect_timeout(Duration::from_secs(2))
+                .timeout(CALL_TIMEOUT);
+        let _guard = self.runtime.enter();
+        Ok(TaskManagerServiceClient::new(endpoint.connect_lazy()))
+    }
+
+    /// Places the slots of `spec` on `live` TaskManagers, round-robin over TaskManagers.
+    fn place(spec: &AttemptSpec, live: &[LiveTaskManager]) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let mut slots = Vec::new();
+        let most = live.iter().map(|t| t.slots).max().unwrap_or(0);
+        'fill: for k in 0..most {
+            for (i, tm) in live.iter().enumerate() {
+                if slots.len() == spec.required_slots {
+                    break 'fill;
+                }
+                if k < tm.slots {
+                    slots.push(i);
+                }
+            }
+        }
+        let placement: Vec<Vec<usize>> = spec
+            .slots
+            .iter()
+            .map(|v| v.iter().map(|slot| slots[*slot]).collect())
+            .collect();
+        (slots, placement)
+    }
+
+    fn cancel_all(&self, running: &Running) {
+        let calls = running.workers.iter().map(|w| {
+            let mut client = w.client.clone();
+            let request = CancelAttemptRequest {
+                job: Some(running.job.clone()),
+                job_manager_epoch: running.epoch,
+            };
+            let id = w.id.clone();
+            async move {
+                if let Err(e) = client.cancel_attempt(request).await {
+                    tracing::warn!(task_manager = %id, error = %e.message(), "cancel failed");
+                }
+            }
+        });
+        self.runtime.block_on(futures_join_all(calls.collect()));
+    }
+
+    /// Waits until every TaskManager still alive confirmed its part ended (or `CANCEL_WAIT`).
+    fn await_ended(&self, running: &Running) {
+        let deadline = Instant::now() + CANCEL_WAIT;
+        let mut ended = lock(&running.ended);
+        loop {
+            let live = self.registry.live();
+            let outstanding = running
+                .workers
+                .iter()
+                .any(|w| !ended.contains_key(&w.id) && is_alive(w, &live));
+            if !outstanding || Instant::now() >= deadline {
+                return;
+            }
+            ended = running
+                .changed
+                .wait_timeout(ended, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Why the attempt cannot go on, if it cannot: a failed part or a lost TaskManager.
+    fn trouble(&self, running: &Running) -> Option<FjordError> {
+        let ended = lock(&running.ended);
+        for w in &running.workers {
+            match ended.get(&w.id) {
+                Some((TaskState::Failed, failure)) => {
+                    return Some(FjordError::Cluster(format!(
+                        "a task on TaskManager '{}' failed: {failure}",
+                        w.id
+                    )));
+                }
+                Some((TaskState::Canceled, _)) => {
+                    return Some(FjordError::Cluster(format!(
+                        "the tasks on TaskManager '{}' were cancelled (it re-registered or received a newer attempt)",
+                        w.id
+                    )));
+                }
+                _ => {}
+            }
+        }
+        drop(ended);
+        let live = self.registry.live();
+        running
+            .workers
+            .iter()
+            .find(|w| !is_alive(w, &live))
+            .map(|w| {
+                FjordError::Cluster(format!(
+                    "TaskManager '{}' was lost (no heartbeat within {} ms, or it registered again)",
+                    w.id,
+                    self.registry.heartbeat().timeout_ms
+                ))
+            })
+    }
+
+    fn all_finished(running: &Running) -> bool {
+        let ended = lock(&running.ended);
+        running
+            .workers
+            .iter()
+            .all(|w| matches!(ended.get(&w.id), Some((TaskState::Finished, _))))
+    }
+
+    fn deploy(&self, running: &Running, request: DeployAttemptRequest) -> fjord::Result<()> {
+        let calls = running.workers.iter().map(|w| {
+            let mut client = w.client.clone();
+            let request = request.clone();
+            let id = w.id.clone();
+            async move {
+                match client.deploy_attempt(request).await {
+                    Ok(answer) if answer.get_ref().accepted => Ok(()),
+                    Ok(answer) => Err(FjordError::Cluster(format!(
+                        "TaskManager '{id}' refused the deployment: {}",
+                        answer.get_ref().refusal
+                    ))),
+                    Err(e) => Err(FjordError::Cluster(format!(
+                        "cannot deploy to TaskManager '{id}': {}",
+                        e.message()
+                    ))),
+                }
+            }
+        });
+        let results = self.runtime.block_on(futures_join_all(calls.collect()));
+        results.into_iter().collect()
+    }
+}
+
+/// True when the TaskManager that runs `w`'s part is still registered and alive (not lost,
+/// not replaced by a restarted process under the same ID).
+fn is_alive(w: &Worker, live: &[LiveTaskManager]) -> bool {
+    live.iter()
+        .any(|t| t.id == w.id && t.registration == w.registration)
+}
+
+/// Runs futures concurrently and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: Vec<F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(v) => out.push(v),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out
+}
+
+impl Deployer for ClusterDeployer {
+    fn run_attempt(
+        &self,
+        spec: &AttemptSpec,
+        reports: ReportSink,
+        cancel: &CancelToken,
+    ) -> fjord::Result<()> {
+        let live = self.wait_for_slots(spec.required_slots, cancel)?;
+        let (slots, placement) = Self::place(spec, &live);
+        // Only TaskManagers with a slot in use take part.
+        let mut used: Vec<usize> = slots.clone();
+        used.sort_unstable();
+        used.dedup();
+        let index_of = |tm: usize| used.iter().position(|u| *u == tm).expect("used");
+        let plan = AttemptPlan {
+            job_id: spec.job_id.clone(),
+            epoch: self.registry.epoch(),
+            attempt: spec.attempt,
+            workers: used
+                .iter()
+                .map(|&i| WorkerAddress {
+                    id: live[i].id.clone(),
+                    data_address: live[i].data_address.clone(),
+                })
+                .collect(),
+            placement: placement
+                .iter()
+                .map(|v| v.iter().map(|tm| index_of(*tm)).collect())
+                .collect(),
+            restore: spec.restore.clone(),
+            allow_non_restored_state: spec.allow_non_restored_state,
+        };
+        let workers = used
+            .iter()
+            .map(|&i| {
+                Ok(Worker {
+                    id: live[i].id.clone(),
+                    registration: live[i].registration,
+                    client: self.client(&live[i])?,
+                })
+            })
+            .collect::<fjord::Result<Vec<_>>>()?;
+        let running = Arc::new(Running {
+            job: job_attempt(&spec.job_id, spec.attempt),
+            epoch: plan.epoch,
+            owners: plan.placement.iter().flatten().copied().collect(),
+            workers,
+            reports,
+            ended: Mutex::new(BTreeMap::new()),
+            changed: Condvar::new(),
+        });
+        *lock(&self.router.current) = Some(running.clone());
+        let (workers, placement) = control::plan_fields(&plan);
+        let request = DeployAttemptRequest {
+            job: Some(running.job.clone()),
+            job_manager_epoch: plan.epoch,
+            job_name: self.job.name.clone(),
+            job_args: self.job.args.clone(),
+            settings: Some(self.job.settings.clone()),
+            workers,
+            placement,
+            restore_checkpoint_path: plan.restore.clone().unwrap_or_default(),
+            allow_non_restored_state: plan.allow_non_restored_state,
+            job_manager_address: String::new(),
+        };
+        tracing::info!(
+            attempt = spec.attempt,
+            task_managers = ?plan.workers.iter().map(|w| &w.id).collect::<Vec<_>>(),
+            restore = ?plan.restore,
+            "deploying"
+        );
+        let outcome = match self.deploy(&running, request) {
+            Err(e) => Err(e),
+            Ok(()) => loop {
+                if cancel.is_cancelled() {
+                    break Err(FjordError::Cancelled);
+                }
+                if let Some(e) = self.trouble(&running) {
+                    break Err(e);
+                }
+                if Self::all_finished(&running) {
+                    break Ok(());
+                }
+                let ended = lock(&running.ended);
+                drop(
+                    running
+                        .changed
+                        .wait_timeout(ended, Duration::from_millis(50))
+                        .unwrap_or_else(|p| p.into_inner()),
+                );
+            },
+        };
+        if outcome.is_err() {
+            self.cancel_all(&running);
+            self.await_ended(&running);
+        }
+        *lock(&self.router.current) = None;
+        outcome
+    }
+
+    fn send(&self, attempt: u32, task: usize, command: TaskCommand) {
+        let running = {
+            let current = lock(&self.router.current);
+            match current.as_ref() {
+                Some(r) if r.job.attempt == u64::from(attempt) => r.clone(),
+                _ => return,
+            }
+        };
+        let Some(worker) = running
+            .owners
+            .get(task)
+            .and_then(|w| running.workers.get(*w))
+        else {
+            return;
+        };
+        let request = control::command_request(running.job.clone(), running.epoch, task, &command);
+        let mut client = worker.client.clone();
+        let id = worker.id.clone();
+        self.runtime.spawn(async move {
+            if let Err(e) = client.send_task_command(request).await {
+                tracing::warn!(task_manager = %id, task, error = %e.message(), "task command failed");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tm(id: &str, slots: u32) -> LiveTaskManager {
+        LiveTaskManager {
+            id: id.into(),
+            data_address: format!("{id}:1"),
+            rpc_address: format!("{id}:2"),
+            slots,
+            registration: 0,
+        }
+    }
+
+    #[test]
+    fn slots_are_taken_round_robin_over_task_managers() {
+        let spec = AttemptSpec {
+            job_id: "j".into(),
+            attempt: 0,
+            parallelism: vec![1, 3],
+            slots: vec![vec![0], vec![0, 1, 2]],
+            required_slots: 3,
+            restore: None,
+            allow_non_restored_state: false,
+        };
+        let (slots, placement) = ClusterDeployer::place(&spec, &[tm("a", 2), tm("b", 2)]);
+        assert_eq!(slots, vec![0, 1, 0]);
+        assert_eq!(placement, vec![vec![0], vec![0, 1, 0]]);
+        let (slots, _) = ClusterDeployer::place(&spec, &[tm("a", 1), tm("b", 4)]);
+        assert_eq!(slots, vec![0, 1, 1]);
+    }
+}
