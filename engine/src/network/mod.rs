@@ -2,8 +2,8 @@
 //!
 //! A producer subtask on one TaskManager and a consumer subtask on another are joined by one
 //! TCP connection per channel (no head-of-line blocking between channels). The producer side
-//! is a [`ChannelSender`] like a local channel's, returned by [`connect`]; the consumer side is
-//! the receiving end of a local bounded queue, returned by [`DataServer::incoming`]. The two
+//! is a `ChannelSender` like a local channel's, returned by `connect`; the consumer side is
+//! the receiving end of a local bounded queue, returned by `DataServer::incoming`. The two
 //! ends keep the local runtime's semantics: events arrive in order, a full consumer blocks the
 //! producer (credit-based backpressure), and a producer that goes away without
 //! `EndOfPartition` shows up at the consumer as a disconnected queue (a failure).
@@ -11,14 +11,14 @@
 //! Modules, one concept each (later ones may use earlier ones, never the reverse):
 //!
 //! - `key`: [`ChannelKey`], the name and generation of one channel.
-//! - `codec`: [`BatchCodec`] and its typed implementation (bincode).
+//! - `codec`: `BatchCodec` and its typed implementation (bincode).
 //! - `protocol`: the wire format: preamble, handshake and frames, and the frame reader that
 //!   survives read timeouts.
 //! - `registry`: which channels a [`DataServer`] expects, holds or serves, and fencing.
 //! - `inbound`: one connection on the consumer's side: frames in, events and credits out.
-//! - `outbound`: one connection on the producer's side ([`connect`]).
+//! - `outbound`: one connection on the producer's side (`connect`).
 //! - `server`: [`DataServer`], the listening data port of a TaskManager.
-//! - [`bench`]: throughput measurements used by `fjord-bench-network`.
+//! - [`mod@bench`]: throughput measurements used by `fjord-bench-network`.
 //!
 //! ## Flow control
 //!

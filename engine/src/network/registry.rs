@@ -76,6 +76,10 @@ impl Registry {
     /// The generation is fenced, or `key` is registered already.
     pub(crate) fn register(&mut self, key: ChannelKey, registration: Registration) -> Result<()> {
         self.check_fence(&key)?;
+        // Registrations whose consumer was cancelled before its producer connected would
+        // otherwise stay until their generation is fenced.
+        self.slots
+            .retain(|_, slot| !matches!(slot, Slot::Registered(r) if r.cancel.is_cancelled()));
         match self.slots.entry(key) {
             Entry::Vacant(v) => {
                 v.insert(Slot::Registered(registration));

@@ -44,7 +44,7 @@ impl Shared {
 }
 
 /// A TaskManager's data port: accepts connections from remote producers, one per channel, and
-/// delivers their events to the local consumers registered with [`DataServer::incoming`].
+/// delivers their events to the local consumers registered with `DataServer::incoming`.
 ///
 /// One thread accepts connections; each connection has its own thread, which ends with the
 /// connection, when the consumer is cancelled, when its generation is fenced, or when the
@@ -142,7 +142,8 @@ impl DataServer {
     /// Drops the registrations and closes the connections of `job_id` whose generation
     /// `(epoch, attempt)` is older than the given one; later connections and registrations of
     /// older generations are refused with an error naming the channel. Fences only move
-    /// forward: fencing at an older generation than before changes nothing.
+    /// forward: fencing at an older generation than before changes nothing. Fencing at
+    /// `(u64::MAX, u32::MAX)` releases everything of a job that ended.
     pub fn fence(&self, job_id: &str, epoch: u64, attempt: u32) {
         self.shared.registry.lock().fence(job_id, epoch, attempt);
     }

@@ -319,7 +319,7 @@ fn a_connection_without_registration_is_refused_after_the_wait() {
 }
 
 #[test]
-fn a_port_nobody_listens_on_fails_with_the_address_when_cancelled_or_after_retries() {
+fn connecting_to_a_closed_port_stops_when_cancelled_and_bad_addresses_fail_at_once() {
     // Bind and drop a server to get a free port nobody listens on.
     let address = server().local_addr().to_string();
     let cancel = CancelFlag::default();
@@ -465,4 +465,19 @@ fn batches_larger_than_the_socket_buffers_cross_whole() {
     }
     assert_eq!(recv(&receiver), Err("end".into()));
     producer.join().unwrap();
+}
+
+#[test]
+fn a_cancelled_registration_without_producer_is_released() {
+    let server = server();
+    let cancelled = CancelFlag::default();
+    let receiver = server
+        .incoming(key("released", 0, 0), codec(), 2, &cancelled)
+        .unwrap();
+    cancelled.cancel();
+    // The next registration sweeps it.
+    let _other = server
+        .incoming(key("released", 0, 1), codec(), 2, &CancelFlag::default())
+        .unwrap();
+    assert_eq!(recv(&receiver), Err("disconnected".into()));
 }
