@@ -228,6 +228,9 @@ impl Inbound {
                     self.shared
                         .bytes_received
                         .fetch_add(n as u64, Ordering::Relaxed);
+                    if let Some(io) = &registration.io {
+                        io.add_bytes_in(n as u64);
+                    }
                 }
                 Fill::Timeout => self.check_stop(key, &registration)?,
                 Fill::Eof => {

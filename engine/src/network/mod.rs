@@ -42,7 +42,7 @@ mod tests;
 
 pub(crate) use codec::{BatchCodec, TypedCodec};
 pub use key::ChannelKey;
-pub(crate) use outbound::connect;
+pub(crate) use outbound::{connect, connect_counted};
 pub use server::DataServer;
 
 use std::sync::atomic::{AtomicU64, Ordering};

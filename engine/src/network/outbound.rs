@@ -15,6 +15,7 @@ use super::key::ChannelKey;
 use super::protocol::{self, CloseWire, Fill, FrameReader, decode_bincode, kind};
 use crate::error::{FjordError, Result};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, ChannelSender, Event};
+use crate::runtime::io_metrics::TaskIo;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::io::{BufWriter, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -52,6 +53,18 @@ pub(crate) fn connect(
     capacity: usize,
     cancel: &CancelFlag,
 ) -> Result<ChannelSender> {
+    connect_counted(address, key, codec, capacity, cancel, None)
+}
+
+/// [`connect`], adding the bytes of every frame sent to the producing task's `io`.
+pub(crate) fn connect_counted(
+    address: &str,
+    key: ChannelKey,
+    codec: Arc<dyn BatchCodec>,
+    capacity: usize,
+    cancel: &CancelFlag,
+    io: Option<TaskIo>,
+) -> Result<ChannelSender> {
     let has_port = address
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -70,6 +83,7 @@ pub(crate) fn connect(
         cancel: cancel.clone(),
         failure: failure.clone(),
         events,
+        io,
     };
     std::thread::Builder::new()
         .name(format!(
@@ -90,6 +104,8 @@ struct Outbound {
     failure: Arc<OnceLock<String>>,
     /// The hand-off queue from the producer.
     events: Receiver<Event>,
+    /// The producing task's metrics (bytes out), when known.
+    io: Option<TaskIo>,
 }
 
 /// What the credit thread shares with the sender thread.
@@ -332,6 +348,9 @@ impl Outbound {
             drop(event);
             writer.write_all(&frame).map_err(write_error)?;
             super::count_sent(frame.len());
+            if let Some(io) = &self.io {
+                io.add_bytes_out(frame.len() as u64);
+            }
             if end {
                 writer.flush().map_err(write_error)?;
                 let _ = writer.get_ref().stream.shutdown(Shutdown::Write);

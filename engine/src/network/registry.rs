@@ -29,6 +29,8 @@ pub(crate) struct Registration {
     pub(crate) cancel: CancelFlag,
     /// Set when the channel's generation is fenced.
     pub(crate) fenced: Arc<AtomicBool>,
+    /// The consuming task's metrics (bytes in), when known.
+    pub(crate) io: Option<crate::runtime::io_metrics::TaskIo>,
 }
 
 enum Slot {

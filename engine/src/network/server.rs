@@ -124,6 +124,19 @@ impl DataServer {
         capacity: usize,
         cancel: &CancelFlag,
     ) -> Result<Receiver<Event>> {
+        self.incoming_counted(key, codec, capacity, cancel, None)
+    }
+
+    /// [`incoming`](Self::incoming), adding the bytes received on the channel to the
+    /// consuming task's `io`.
+    pub(crate) fn incoming_counted(
+        &self,
+        key: ChannelKey,
+        codec: Arc<dyn BatchCodec>,
+        capacity: usize,
+        cancel: &CancelFlag,
+        io: Option<crate::runtime::io_metrics::TaskIo>,
+    ) -> Result<Receiver<Event>> {
         let capacity = capacity.max(1);
         let (queue, receiver) = crossbeam_channel::bounded(capacity);
         self.shared.registry.lock().register(
@@ -134,6 +147,7 @@ impl DataServer {
                 capacity,
                 cancel: cancel.clone(),
                 fenced: Arc::default(),
+                io,
             },
         )?;
         Ok(receiver)

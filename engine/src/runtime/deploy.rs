@@ -15,7 +15,7 @@ use crate::graph::{NodeId, NodeKind};
 use crate::network::{ChannelKey, DataServer};
 use crate::operators::output::{AnyOutput, SideOutputs};
 use crate::runtime::channel::{CancelFlag, ChannelSender, channel};
-use crate::runtime::io_metrics::IoCounter;
+use crate::runtime::io_metrics::{IoCounter, TaskIo};
 use crate::runtime::jobgraph::JobGraph;
 use crate::runtime::minicluster::RunSettings;
 use crate::runtime::partitioner::pointwise_targets;
@@ -94,6 +94,14 @@ fn edge_type(job: &JobGraph, edge: usize) -> Result<Arc<dyn StreamType>> {
     }
 }
 
+/// The metrics of subtask `subtask` of vertex `vertex` (the ones its counters use).
+fn task_io(job: &JobGraph, settings: &RunSettings, vertex: usize, subtask: usize) -> TaskIo {
+    let head = job.vertices[vertex].head;
+    settings
+        .io
+        .task(vertex, 0, &job.stream.nodes[head].name, subtask)
+}
+
 type Senders = HashMap<(usize, usize), Vec<ChannelSender>>;
 type Receivers = Vec<Vec<Vec<InputChannel>>>;
 
@@ -134,21 +142,23 @@ fn channels(
                             (Some(tx), Some(rx))
                         }
                         (Some(pl), true, false) => {
-                            let tx = crate::network::connect(
+                            let tx = crate::network::connect_counted(
                                 pl.address(edge.to_vertex, j),
                                 pl.key(e, i, j),
                                 edge_type(job, e)?.codec(),
                                 capacity,
                                 cancel,
+                                Some(task_io(job, settings, edge.from_vertex, i)),
                             )?;
                             (Some(tx), None)
                         }
                         (Some(pl), false, true) => {
-                            let rx = pl.server.incoming(
+                            let rx = pl.server.incoming_counted(
                                 pl.key(e, i, j),
                                 edge_type(job, e)?.codec(),
                                 capacity,
                                 cancel,
+                                Some(task_io(job, settings, edge.to_vertex, j)),
                             )?;
                             (None, Some(rx))
                         }

@@ -166,7 +166,6 @@ impl TaskIo {
     /// Adds `n` bytes the task received from the network. Any thread may call this; channels
     /// within a process carry objects and add nothing.
     #[inline]
-    #[allow(dead_code)] // Called by the network exchange.
     pub(crate) fn add_bytes_in(&self, n: u64) {
         self.0.bytes_in.0.fetch_add(n, Ordering::Relaxed);
     }
@@ -174,7 +173,6 @@ impl TaskIo {
     /// Adds `n` bytes the task sent over the network. Any thread may call this; channels
     /// within a process carry objects and add nothing.
     #[inline]
-    #[allow(dead_code)] // Called by the network exchange.
     pub(crate) fn add_bytes_out(&self, n: u64) {
         self.0.bytes_out.0.fetch_add(n, Ordering::Relaxed);
     }
