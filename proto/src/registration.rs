@@ -148,8 +148,11 @@ mod tests {
             .into_inner();
         assert!(!refused.accepted);
         assert!(
-            refused.refusal.contains("speaks control protocol 2.1")
-                && refused.refusal.contains("fjord 9.0.0"),
+            refused.refusal.contains(&format!(
+                "speaks control protocol {}.{}",
+                PROTOCOL_VERSION.major + 1,
+                PROTOCOL_VERSION.minor
+            )) && refused.refusal.contains("fjord 9.0.0"),
             "{}",
             refused.refusal
         );

@@ -1,12 +1,51 @@
 //! Between the engine's cluster types ([`fjord::cluster`]) and their control-plane messages
-//! ([`fjord_proto::v1`]): attempt plans, coordinator commands and task reports.
+//! ([`fjord_proto::v1`]): attempt plans, coordinator commands, task reports and task metrics.
 
 use fjord::cluster::{AttemptPlan, StateFile, TaskCommand, TaskReport, WorkerAddress};
+use fjord::runtime::io_metrics::OperatorIo;
 use fjord_proto::v1::{
     AcknowledgeCheckpointRequest, CheckpointKind, DeclineCheckpointRequest, DeployAttemptRequest,
-    JobAttempt, StateHandle, TaskCommandKind, TaskCommandRequest, TaskId, TaskState, TaskStatus,
-    UpdateTaskStateRequest, VertexPlacement, WorkerEndpoint,
+    JobAttempt, StateHandle, TaskCommandKind, TaskCommandRequest, TaskId, TaskMetrics, TaskState,
+    TaskStatus, UpdateTaskStateRequest, VertexPlacement, WorkerEndpoint,
 };
+
+/// The metrics message of one task subtask of attempt `job` (sent with heartbeats).
+pub fn task_metrics(job: &JobAttempt, io: &OperatorIo) -> TaskMetrics {
+    TaskMetrics {
+        job: Some(job.clone()),
+        vertex: io.vertex as u32,
+        subtask: io.subtask as u32,
+        operator: io.operator.clone(),
+        records_in: io.records_in,
+        records_out: io.records_out,
+        bytes_in: io.bytes_in,
+        bytes_out: io.bytes_out,
+        busy_ms: io.busy_ms,
+        idle_ms: io.idle_ms,
+        backpressured_ms: io.backpressured_ms,
+        input_watermark: io.input_watermark,
+        output_watermark: io.output_watermark,
+    }
+}
+
+/// The engine's view of a task subtask's metrics from its message.
+pub fn operator_io(m: &TaskMetrics) -> OperatorIo {
+    OperatorIo {
+        vertex: m.vertex as usize,
+        position: 0,
+        operator: m.operator.clone(),
+        subtask: m.subtask as usize,
+        records_in: m.records_in,
+        records_out: m.records_out,
+        bytes_in: m.bytes_in,
+        bytes_out: m.bytes_out,
+        backpressured_ms: m.backpressured_ms,
+        idle_ms: m.idle_ms,
+        busy_ms: m.busy_ms,
+        input_watermark: m.input_watermark,
+        output_watermark: m.output_watermark,
+    }
+}
 
 /// The attempt message for `job_id` / `attempt`.
 pub fn job_attempt(job_id: &str, attempt: u32) -> JobAttempt {

@@ -9,6 +9,7 @@
 //! slot sharing group goes to the group's `s`-th slot (Flink's slot sharing).
 
 use super::registry::{LiveTaskManager, TaskManagerRegistry};
+use super::task_metrics::TaskMetricsStore;
 use crate::control::{self, job_attempt};
 use fjord::FjordError;
 use fjord::cluster::{
@@ -54,10 +55,18 @@ struct Running {
 }
 
 /// Routes what TaskManagers report to the running attempt; reports of other attempts or
-/// epochs are fenced. Shared by the deployer and the control-plane service.
+/// epochs are fenced. Shared by the deployer and the control-plane service. It also keeps the
+/// task metrics TaskManagers report ([`task_metrics`](Self::task_metrics)) and which attempt
+/// was deployed last, over every execution of the job in this JobManager (a rescale starts a
+/// new execution whose attempt numbers continue those of the old one).
 #[derive(Default)]
 pub struct AttemptRouter {
     current: Mutex<Option<Arc<Running>>>,
+    /// The attempt deployed last (running or ended).
+    deployed: Mutex<Option<JobAttempt>>,
+    /// The number the next execution's first attempt gets.
+    next_attempt: std::sync::atomic::AtomicU32,
+    metrics: TaskMetricsStore,
 }
 
 impl std::fmt::Debug for AttemptRouter {
@@ -70,6 +79,22 @@ impl std::fmt::Debug for AttemptRouter {
 }
 
 impl AttemptRouter {
+    /// The task metrics TaskManagers reported.
+    pub fn task_metrics(&self) -> &TaskMetricsStore {
+        &self.metrics
+    }
+
+    /// The attempt deployed last (running or ended), if any.
+    pub fn deployed(&self) -> Option<JobAttempt> {
+        lock(&self.deployed).clone()
+    }
+
+    /// The number a new execution's first attempt must get so that it is newer than every
+    /// attempt deployed so far (TaskManagers and data servers fence older ones).
+    pub fn next_attempt(&self) -> u32 {
+        self.next_attempt.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn running(&self, job: Option<&JobAttempt>) -> Option<Arc<Running>> {
         let current = lock(&self.current);
         let running = current.as_ref()?;
@@ -127,11 +152,15 @@ pub struct ClusterDeployer {
     runtime: tokio::runtime::Handle,
     job: JobDescription,
     slot_wait: Duration,
+    /// Added to the engine's attempt numbers (0, 1, ...): the attempts of earlier executions
+    /// of the job in this JobManager (before a rescale) come first.
+    attempt_base: u32,
 }
 
 impl ClusterDeployer {
     /// A deployer over `registry`, calling TaskManagers on `runtime`, waiting at most
-    /// `slot_wait` for enough slots before an attempt fails.
+    /// `slot_wait` for enough slots before an attempt fails. Its attempts are numbered after
+    /// every attempt `router` saw deployed.
     pub fn new(
         registry: Arc<TaskManagerRegistry>,
         router: Arc<AttemptRouter>,
@@ -139,12 +168,14 @@ impl ClusterDeployer {
         job: JobDescription,
         slot_wait: Duration,
     ) -> Self {
+        let attempt_base = router.next_attempt();
         ClusterDeployer {
             registry,
             router,
             runtime,
             job,
             slot_wait,
+            attempt_base,
         }
     }
 
@@ -350,6 +381,12 @@ impl Deployer for ClusterDeployer {
         reports: ReportSink,
         cancel: &CancelToken,
     ) -> fjord::Result<()> {
+        let mut spec = spec.clone();
+        spec.attempt += self.attempt_base;
+        let spec = &spec;
+        self.router
+            .next_attempt
+            .fetch_max(spec.attempt + 1, std::sync::atomic::Ordering::SeqCst);
         let live = self.wait_for_slots(spec.required_slots, cancel)?;
         let (slots, placement) = Self::place(spec, &live);
         // Only TaskManagers with a slot in use take part.
@@ -395,6 +432,7 @@ impl Deployer for ClusterDeployer {
             changed: Condvar::new(),
         });
         *lock(&self.router.current) = Some(running.clone());
+        *lock(&self.router.deployed) = Some(running.job.clone());
         let (workers, placement) = control::plan_fields(&plan);
         let request = DeployAttemptRequest {
             job: Some(running.job.clone()),
@@ -447,7 +485,7 @@ impl Deployer for ClusterDeployer {
         let running = {
             let current = lock(&self.router.current);
             match current.as_ref() {
-                Some(r) if r.job.attempt == u64::from(attempt) => r.clone(),
+                Some(r) if r.job.attempt == u64::from(attempt + self.attempt_base) => r.clone(),
                 _ => return,
             }
         };

@@ -133,6 +133,10 @@ pub struct JobManager {
     run: LocalRun,
     plan: JobPlan,
     io: IoMetrics,
+    /// With TaskManagers: where their reported task metrics are, and who is alive.
+    remote_io: Option<(Arc<AttemptRouter>, Arc<TaskManagerRegistry>)>,
+    /// The task metrics when the job ended (TaskManagers may go away after).
+    final_io: Mutex<Option<Vec<OperatorIo>>>,
     cancel: Box<dyn Fn() + Send + Sync>,
     /// The engine's handle while the job runs; taken by the waiter when it ends.
     client: Mutex<Option<Arc<JobClient>>>,
@@ -236,6 +240,9 @@ impl JobManager {
         ready(&plan)?;
         let effective = env.config();
         let (state_tx, _) = watch::channel(JobState::Created);
+        let remote_io = cluster
+            .as_ref()
+            .map(|parts| (parts.router.clone(), parts.registry.clone()));
         let client = match cluster {
             None => env.execute_async(&run.job)?,
             Some(parts) => {
@@ -273,6 +280,8 @@ impl JobManager {
             run: run.clone(),
             plan,
             io: client.io_metrics(),
+            remote_io,
+            final_io: Mutex::new(None),
             cancel: Box::new(client.canceller()),
             client: Mutex::new(Some(Arc::new(client))),
             final_checkpoints: Mutex::new(FinalCheckpoints::default()),
@@ -323,6 +332,7 @@ impl JobManager {
         }
         // Keep the final history before the client goes, so readers always find one of the two.
         if let Some(shared) = self.client() {
+            *lock(&self.final_io) = Some(self.io());
             let (recent, failed) = shared.checkpoint_history();
             *lock(&self.final_checkpoints) = FinalCheckpoints {
                 recent,
@@ -554,8 +564,31 @@ impl JobManager {
     }
 
     /// The metrics of every task subtask (records and bytes in and out, time, watermarks).
+    /// With TaskManagers: what the live TaskManagers last reported for the attempt deployed
+    /// last (see [`super::task_metrics`]), as fresh as their heartbeats; after the job ended,
+    /// the values at its end.
     pub fn io(&self) -> Vec<OperatorIo> {
-        self.io.snapshot()
+        if let Some(io) = lock(&self.final_io).clone() {
+            return io;
+        }
+        match &self.remote_io {
+            None => self.io.snapshot(),
+            Some((router, registry)) => {
+                let Some(attempt) = router.deployed() else {
+                    return Vec::new();
+                };
+                let live: Vec<String> = registry
+                    .list()
+                    .task_managers
+                    .into_iter()
+                    .filter(|t| t.state == fjord_client::api::TaskManagerState::Registered)
+                    .map(|t| t.id)
+                    .collect();
+                router
+                    .task_metrics()
+                    .merged(&attempt, |id| live.iter().any(|l| l == id))
+            }
+        }
     }
 
     /// Restarts after failures so far (execution attempts - 1), also after the job ended.

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod registry;
 pub mod rest;
 pub mod rpc;
+pub mod task_metrics;
 
 use crate::{WorkerError, exit};
 use config::JobManagerConfig;

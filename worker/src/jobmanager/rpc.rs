@@ -3,7 +3,9 @@
 //! [`fjord_proto::ProtoError`]), heartbeats and slot offers, all recorded in the
 //! [`TaskManagerRegistry`]; task state updates, checkpoint acknowledgements and declines, and
 //! the end of a TaskManager's part of an attempt, routed by the [`AttemptRouter`] to the
-//! running attempt (reports of other attempts or epochs answer `fenced = true`).
+//! running attempt (reports of other attempts or epochs answer `fenced = true`). The task
+//! metrics carried by heartbeats and attempt ends go to the router's
+//! [`TaskMetricsStore`](super::task_metrics::TaskMetricsStore).
 
 use super::deployer::AttemptRouter;
 use super::registry::TaskManagerRegistry;
@@ -53,6 +55,11 @@ impl JobManagerService for ControlPlane {
         let known = self
             .registry
             .heartbeat_from(&r.task_manager_id, r.job_manager_epoch);
+        if known {
+            self.router
+                .task_metrics()
+                .record(&r.task_manager_id, &r.task_metrics);
+        }
         Ok(Response::new(HeartbeatResponse { known }))
     }
 
@@ -127,6 +134,12 @@ impl JobManagerService for ControlPlane {
     ) -> Result<Response<AttemptEndedResponse>, Status> {
         let r = request.into_inner();
         let state = r.state();
+        if r.job_manager_epoch == self.registry.epoch() {
+            // Before the end is routed: once the attempt ends, its final counts are here.
+            self.router
+                .task_metrics()
+                .record(&r.task_manager_id, &r.task_metrics);
+        }
         let fenced = self.router.attempt_ended(
             &r.task_manager_id,
             r.job.as_ref(),
@@ -248,6 +261,7 @@ mod tests {
             task_manager_id: id.into(),
             job_manager_epoch: 5,
             tasks: vec![],
+            task_metrics: vec![],
         };
         assert!(
             client

@@ -1,6 +1,8 @@
 //! `fjord taskmanager`: the TaskManager role. It registers with the JobManager's gRPC control
 //! plane (`jobmanager.rpc.address`), offers all its slots, and sends heartbeats at the interval
-//! the JobManager hands out. When the JobManager answers that it does not know this TaskManager
+//! the JobManager hands out; every heartbeat carries the metrics of its tasks of the current
+//! attempt ([`service::TaskService::task_metrics`]), which the JobManager's REST API and
+//! `/metrics` report. When the JobManager answers that it does not know this TaskManager
 //! (it restarted, or marked it lost) or cannot be reached, the TaskManager registers again,
 //! for at most `taskmanager.registration.timeout-ms`.
 //!
@@ -160,6 +162,7 @@ impl TaskManager {
                 task_manager_id: self.id.clone(),
                 job_manager_epoch: session.epoch,
                 tasks: Vec::new(),
+                task_metrics: self.service.task_metrics(session.epoch),
             };
             let why = match self.client.heartbeat(beat).await {
                 Ok(answer) if answer.get_ref().known => continue,

@@ -235,12 +235,20 @@ impl TaskService {
                     Err(e) => (TaskState::Failed, e.to_string()),
                 };
                 tracing::info!(attempt = job.attempt, ?state, %failure, "tasks ended");
+                // The final counts, so the JobManager reports them exactly once the job ended.
+                let task_metrics = tasks
+                    .io_metrics()
+                    .snapshot()
+                    .iter()
+                    .map(|io| control::task_metrics(&job, io))
+                    .collect();
                 let request = AttemptEndedRequest {
                     task_manager_id: service.id.clone(),
                     job: Some(job),
                     job_manager_epoch: epoch,
                     state: state as i32,
                     failure,
+                    task_metrics,
                 };
                 let mut jm = service.jm.clone();
                 // A few tries: the JobManager may be briefly unreachable; if it is gone, the
@@ -258,6 +266,24 @@ impl TaskService {
             })
             .map(|_| ())
             .map_err(|e| format!("cannot start a thread: {e}"))
+    }
+
+    /// The metrics of the tasks of the attempt deployed here by the JobManager of `epoch`
+    /// (running, or ended and not yet replaced), for the next heartbeat; empty when nothing of
+    /// that JobManager was deployed.
+    pub fn task_metrics(&self, epoch: u64) -> Vec<TaskMetrics> {
+        let current = lock(&self.current)
+            .as_ref()
+            .filter(|c| c.epoch == epoch)
+            .map(|c| (c.job.clone(), c.tasks.io_metrics()));
+        match current {
+            Some((job, io)) => io
+                .snapshot()
+                .iter()
+                .map(|o| control::task_metrics(&job, o))
+                .collect(),
+            None => Vec::new(),
+        }
     }
 
     fn current_if(&self, job: Option<&JobAttempt>, epoch: u64) -> Option<Arc<DeployedTasks>> {

@@ -1,0 +1,193 @@
+//! The metrics of subtasks running on TaskManagers, as the JobManager last heard them.
+//!
+//! Every TaskManager sends the metrics of its tasks of its current attempt with every
+//! heartbeat, and their final values when its part of an attempt ends (`AttemptEnded`). The
+//! [`TaskMetricsStore`] keeps the latest report per TaskManager; [`TaskMetricsStore::merged`]
+//! combines the reports of one attempt into what the REST API and `/metrics` show, as the
+//! engine's [`OperatorIo`] (the same type the embedded scheduler's tasks report). Freshness is
+//! the heartbeat interval (`heartbeat.interval-ms`): like Flink's metrics, the values are
+//! samples, and the final ones are exact.
+//!
+//! Counters are cumulative within an attempt and watermarks only advance, so two reports of
+//! the same task are combined by taking the larger value of every field: a heartbeat sampled
+//! before the final report but delivered after it cannot make the numbers go back.
+
+use fjord::runtime::io_metrics::OperatorIo;
+use fjord_proto::v1::{JobAttempt, TaskMetrics};
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+/// One TaskManager's latest report: its attempt and its tasks by (vertex, subtask).
+#[derive(Debug, Clone)]
+struct Report {
+    job: JobAttempt,
+    tasks: BTreeMap<(usize, usize), OperatorIo>,
+}
+
+/// The latest task metrics reported by every TaskManager.
+#[derive(Debug, Default)]
+pub struct TaskMetricsStore {
+    reports: Mutex<BTreeMap<String, Report>>,
+}
+
+/// `into` with the larger value of every field of `from` (both describe one task of one
+/// attempt; every field only grows).
+fn combine(into: &mut OperatorIo, from: &OperatorIo) {
+    into.records_in = into.records_in.max(from.records_in);
+    into.records_out = into.records_out.max(from.records_out);
+    into.bytes_in = into.bytes_in.max(from.bytes_in);
+    into.bytes_out = into.bytes_out.max(from.bytes_out);
+    into.busy_ms = into.busy_ms.max(from.busy_ms);
+    into.idle_ms = into.idle_ms.max(from.idle_ms);
+    into.backpressured_ms = into.backpressured_ms.max(from.backpressured_ms);
+    into.input_watermark = into.input_watermark.max(from.input_watermark);
+    into.output_watermark = into.output_watermark.max(from.output_watermark);
+}
+
+impl TaskMetricsStore {
+    fn reports(&self) -> MutexGuard<'_, BTreeMap<String, Report>> {
+        self.reports.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records what TaskManager `task_manager` reported. A report of a newer attempt (or
+    /// another job) replaces the TaskManager's earlier one; one of the same attempt is
+    /// combined with it; one of an older attempt of the same job is ignored (a late
+    /// heartbeat). An empty report changes nothing.
+    pub fn record(&self, task_manager: &str, metrics: &[TaskMetrics]) {
+        // One attempt per report; should a report ever mix them, the newest wins.
+        let Some(job) = metrics
+            .iter()
+            .filter_map(|m| m.job.clone())
+            .max_by_key(|j| j.attempt)
+        else {
+            return;
+        };
+        let mut reports = self.reports();
+        let report = match reports.get_mut(task_manager) {
+            Some(r) if r.job.job_id == job.job_id && r.job.attempt > job.attempt => return,
+            Some(r) if r.job == job => r,
+            _ => {
+                reports.insert(
+                    task_manager.to_string(),
+                    Report {
+                        job: job.clone(),
+                        tasks: BTreeMap::new(),
+                    },
+                );
+                reports.get_mut(task_manager).expect("just inserted")
+            }
+        };
+        for m in metrics.iter().filter(|m| m.job.as_ref() == Some(&job)) {
+            let io = crate::control::operator_io(m);
+            match report.tasks.get_mut(&(io.vertex, io.subtask)) {
+                Some(existing) => combine(existing, &io),
+                None => {
+                    report.tasks.insert((io.vertex, io.subtask), io);
+                }
+            }
+        }
+    }
+
+    /// Forgets what `task_manager` reported.
+    pub fn forget(&self, task_manager: &str) {
+        self.reports().remove(task_manager);
+    }
+
+    /// The metrics of every task of attempt `job` reported by the TaskManagers for which
+    /// `include` holds (the live ones), ordered by vertex and subtask. Reports of other
+    /// attempts are left out.
+    pub fn merged(&self, job: &JobAttempt, include: impl Fn(&str) -> bool) -> Vec<OperatorIo> {
+        let reports = self.reports();
+        let mut tasks: BTreeMap<(usize, usize), OperatorIo> = BTreeMap::new();
+        for (_, report) in reports
+            .iter()
+            .filter(|(id, r)| r.job == *job && include(id))
+        {
+            for (key, io) in &report.tasks {
+                match tasks.get_mut(key) {
+                    Some(existing) => combine(existing, io),
+                    None => {
+                        tasks.insert(*key, io.clone());
+                    }
+                }
+            }
+        }
+        tasks.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::job_attempt;
+
+    fn metrics(job: &JobAttempt, vertex: u32, subtask: u32, records: u64) -> TaskMetrics {
+        TaskMetrics {
+            job: Some(job.clone()),
+            vertex,
+            subtask,
+            operator: format!("op{vertex}"),
+            records_in: records,
+            records_out: records * 2,
+            busy_ms: records,
+            input_watermark: (records > 5).then_some(records as i64),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reports_of_the_current_attempt_merge_and_others_are_left_out() {
+        let store = TaskMetricsStore::default();
+        let old = job_attempt("j", 0);
+        let now = job_attempt("j", 1);
+        store.record("tm-a", &[metrics(&now, 0, 0, 10), metrics(&now, 1, 0, 3)]);
+        store.record("tm-b", &[metrics(&now, 1, 1, 7)]);
+        store.record("tm-c", &[metrics(&old, 1, 1, 99)]);
+        // A late heartbeat of an older attempt does not replace tm-a's newer report.
+        store.record("tm-a", &[metrics(&old, 0, 0, 1000)]);
+        // A heartbeat sampled before a later one but delivered after it changes nothing.
+        store.record("tm-b", &[metrics(&now, 1, 1, 8)]);
+        store.record("tm-b", &[metrics(&now, 1, 1, 6)]);
+        // An empty heartbeat keeps what was reported.
+        store.record("tm-b", &[]);
+
+        let merged = store.merged(&now, |_| true);
+        let seen: Vec<(usize, usize, u64, u64, Option<i64>)> = merged
+            .iter()
+            .map(|o| {
+                (
+                    o.vertex,
+                    o.subtask,
+                    o.records_in,
+                    o.records_out,
+                    o.input_watermark,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (0, 0, 10, 20, Some(10)),
+                (1, 0, 3, 6, None),
+                (1, 1, 8, 16, Some(8))
+            ]
+        );
+        assert_eq!(merged[0].operator, "op0");
+
+        // Lost TaskManagers are left out; forgotten ones are gone.
+        let without_b = store.merged(&now, |id| id != "tm-b");
+        assert_eq!(without_b.len(), 2);
+        store.forget("tm-a");
+        assert_eq!(store.merged(&now, |_| true).len(), 1);
+        // The old attempt's report is only seen for the old attempt.
+        let old_view = store.merged(&old, |_| true);
+        assert_eq!(old_view.len(), 1);
+        assert_eq!(old_view[0].records_in, 99);
+
+        // A new attempt replaces a TaskManager's report.
+        let next = job_attempt("j", 2);
+        store.record("tm-b", &[metrics(&next, 1, 0, 1)]);
+        assert!(store.merged(&now, |_| true).is_empty());
+        assert_eq!(store.merged(&next, |_| true)[0].records_in, 1);
+    }
+}
