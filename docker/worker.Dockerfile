@@ -33,6 +33,7 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/fjord /usr/local/bin/fjord
 USER 65532:65532
 # REST API and /metrics, RPC from TaskManagers (reserved), TaskManager data exchange (later).
-EXPOSE 8081 6123 6121
+# 8081 REST and 6123 RPC (JobManager); 6121 data, 6122 RPC and 9249 metrics (TaskManager).
+EXPOSE 8081 6123 6121 6122 9249
 ENTRYPOINT ["/usr/local/bin/fjord"]
 CMD ["list"]

@@ -335,7 +335,12 @@ async fn execute<J: JobManagerApi>(
                 })?,
                 None => job.spec.clone(),
             };
-            let desired = resources::desired(job, &deployed, status.restore_path.as_deref())?;
+            let generation = status
+                .last_reconciled_generation
+                .or(job.metadata.generation)
+                .unwrap_or(0);
+            let desired =
+                resources::desired(job, &deployed, status.restore_path.as_deref(), generation)?;
             apply(&ctx.client, &ns, &desired.config_map).await?;
             apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
             apply(&ctx.client, &ns, &desired.jobmanager).await?;

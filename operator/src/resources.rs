@@ -35,6 +35,10 @@ pub const REST_PORT: i32 = 8081;
 pub const RPC_PORT: i32 = 6123;
 /// TaskManager data port.
 pub const DATA_PORT: i32 = 6121;
+/// The TaskManager's control-plane port (the JobManager deploys tasks to it).
+pub const TASK_MANAGER_RPC_PORT: i32 = 6122;
+/// The TaskManager's Prometheus port.
+pub const TASK_MANAGER_METRICS_PORT: i32 = 9249;
 /// Label naming the StreamJob an object belongs to.
 pub const STREAMJOB_LABEL: &str = "fjord.dev/streamjob";
 /// Label naming the component (jobmanager, taskmanager).
@@ -135,6 +139,7 @@ pub fn desired(
     job: &StreamJob,
     deployed: &StreamJobSpec,
     restore_path: Option<&str>,
+    generation: i64,
 ) -> Result<Desired, Error> {
     let name = job
         .metadata
@@ -150,7 +155,11 @@ pub fn desired(
         .controller_owner_ref(&())
         .ok_or(Error::MissingMetadata("metadata.uid"))?;
 
-    let config = configuration(&name, deployed, restore_path);
+    let mut config = configuration(&name, deployed, restore_path);
+    config.insert(
+        "job.id".into(),
+        job_id(job.metadata.uid.as_deref().unwrap_or(&name), generation),
+    );
     let config_text = serde_yaml_like(&config);
     let hash = fnv1a(&config_text);
     let config_map = ConfigMap {
@@ -232,6 +241,27 @@ pub fn desired(
     })
 }
 
+/// The job ID of one deployment of a StreamJob: the same for every JobManager of the deployed
+/// generation (a restarted JobManager Pod finds the job's checkpoints under it and resumes, as
+/// Flink's HA does), and a new one for every new deployment (an upgrade or a resume starts a
+/// new job, from its savepoint or empty). 32 hex digits, from the StreamJob's UID and the
+/// generation.
+pub fn job_id(uid: &str, generation: i64) -> String {
+    let hash = |seed: u64| {
+        let mut h = seed;
+        for b in uid.bytes().chain([0]).chain(generation.to_le_bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    };
+    format!(
+        "{:016x}{:016x}",
+        hash(0xcbf2_9ce4_8422_2325),
+        hash(0x8422_2325_cbf2_9ce4)
+    )
+}
+
 /// The configuration entries written to the ConfigMap: the user's `spec.configuration` with the
 /// operator-managed keys on top. Contains no credentials.
 pub fn configuration(
@@ -257,6 +287,13 @@ pub fn configuration(
     set("jobmanager.rest.port", REST_PORT.to_string());
     set("taskmanager.slots", spec.slots().to_string());
     set("taskmanager.data.port", DATA_PORT.to_string());
+    set("taskmanager.rpc.port", TASK_MANAGER_RPC_PORT.to_string());
+    set(
+        "taskmanager.metrics.port",
+        TASK_MANAGER_METRICS_PORT.to_string(),
+    );
+    // Subtasks run on the TaskManagers, as in a Flink cluster.
+    set("jobmanager.scheduler", "taskmanagers".into());
     let cp = spec.checkpointing.clone().unwrap_or_default();
     let interval = cp
         .interval
@@ -394,7 +431,14 @@ fn pod_template(
                 container_port("rpc", RPC_PORT),
             ],
         ),
-        Component::TaskManager => ("taskmanager", vec![container_port("data", DATA_PORT)]),
+        Component::TaskManager => (
+            "taskmanager",
+            vec![
+                container_port("data", DATA_PORT),
+                container_port("rpc", TASK_MANAGER_RPC_PORT),
+                container_port("metrics", TASK_MANAGER_METRICS_PORT),
+            ],
+        ),
     };
     let readiness_port = match component {
         Component::JobManager => "rest",

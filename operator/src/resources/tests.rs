@@ -40,7 +40,7 @@ const SPEC: &str = r#"
 
 fn build(restore: Option<&str>) -> Desired {
     let j = job(SPEC);
-    desired(&j, &j.spec, restore).unwrap()
+    desired(&j, &j.spec, restore, 1).unwrap()
 }
 
 fn main_container(d: &Deployment) -> &Container {
@@ -260,7 +260,7 @@ fn a_broken_pod_template_is_a_build_error_naming_the_component() {
     let j = job(
         "  image: i\n  job: {name: j}\n  taskManager:\n    podTemplate: {spec: {nodeSelector: not-a-map}}\n",
     );
-    let err = desired(&j, &j.spec, None).unwrap_err().to_string();
+    let err = desired(&j, &j.spec, None, 1).unwrap_err().to_string();
     assert!(err.contains("taskmanager pod template"), "{err}");
 }
 
@@ -269,7 +269,17 @@ fn missing_uid_is_an_error_not_an_orphan() {
     let mut j = job(SPEC);
     j.metadata.uid = None;
     assert!(matches!(
-        desired(&j, &j.spec, None),
+        desired(&j, &j.spec, None, 1),
         Err(Error::MissingMetadata(_))
     ));
+}
+
+#[test]
+fn the_job_id_is_stable_per_deployed_generation_and_new_for_the_next() {
+    let a = job_id("uid-1", 3);
+    assert_eq!(a, job_id("uid-1", 3));
+    assert_eq!(a.len(), 32);
+    assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, job_id("uid-1", 4));
+    assert_ne!(a, job_id("uid-2", 3));
 }
