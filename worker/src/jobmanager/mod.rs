@@ -263,6 +263,9 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
                 waited_ms: e.waited.as_millis() as u64,
             })
     };
+    if config.on_task_managers {
+        state.task_managers().set_deploys_to_task_managers();
+    }
     let cluster = config.on_task_managers.then(|| job::ClusterParts {
         registry: state.task_managers().clone(),
         router: state.router().clone(),

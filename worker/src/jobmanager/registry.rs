@@ -8,8 +8,9 @@
 //! reads sweep first, so what the REST API shows is never staler than the timeout. A lost
 //! TaskManager that registers again is `REGISTERED` again.
 //!
-//! Nothing is deployed to the registered slots yet: every subtask runs inside the JobManager.
-//! The registry is what the scheduler will place subtasks on.
+//! With `jobmanager.scheduler: taskmanagers` the deployer places subtasks on the slots of the
+//! live TaskManagers ([`TaskManagerRegistry::live`]); otherwise every subtask runs inside the
+//! JobManager and the registry only reports who registered.
 
 use fjord_client::api::{TaskManagerInfo, TaskManagerList, TaskManagerState};
 use fjord_proto::HeartbeatSettings;
@@ -19,8 +20,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Where subtasks run in this version, as `GET /v1/taskmanagers` reports it.
+/// Where subtasks run with the embedded scheduler, as `GET /v1/taskmanagers` reports it.
 pub const SUBTASKS_RUN_IN: &str = "jobmanager";
+/// Where subtasks run with `jobmanager.scheduler: taskmanagers`.
+pub const SUBTASKS_RUN_IN_TASK_MANAGERS: &str = "taskmanagers";
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -54,6 +57,8 @@ pub struct TaskManagerRegistry {
     epoch: u64,
     heartbeat: HeartbeatSettings,
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// True when subtasks are deployed to TaskManagers.
+    deploys: std::sync::atomic::AtomicBool,
     /// Registrations so far (numbers every registration).
     registrations: std::sync::atomic::AtomicU64,
     /// Slots offered by registered (not lost) TaskManagers, for waiters.
@@ -87,8 +92,16 @@ impl TaskManagerRegistry {
             heartbeat,
             entries: Mutex::new(BTreeMap::new()),
             registrations: std::sync::atomic::AtomicU64::new(0),
+            deploys: std::sync::atomic::AtomicBool::new(false),
             available: watch::channel(0).0,
         }
+    }
+
+    /// Records that subtasks are deployed to the registered TaskManagers (reported by
+    /// [`list`](Self::list)).
+    pub fn set_deploys_to_task_managers(&self) {
+        self.deploys
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The JobManager's fencing epoch.
@@ -232,7 +245,11 @@ impl TaskManagerRegistry {
         TaskManagerList {
             slots_available: *self.available.borrow(),
             task_managers,
-            subtasks_run_in: SUBTASKS_RUN_IN.into(),
+            subtasks_run_in: if self.deploys.load(std::sync::atomic::Ordering::Relaxed) {
+                SUBTASKS_RUN_IN_TASK_MANAGERS.into()
+            } else {
+                SUBTASKS_RUN_IN.into()
+            },
             heartbeat_timeout_ms: self.heartbeat.timeout_ms,
         }
     }

@@ -235,6 +235,29 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
             client.clone(),
             tokio::runtime::Handle::current(),
         );
+        let metrics = {
+            let service = service.clone();
+            let source: crate::metrics_server::MetricsSource =
+                Arc::new(move || service.render_metrics());
+            match crate::metrics_server::MetricsServer::start(
+                &config.host,
+                config.metrics_port,
+                source,
+            )
+            .await
+            {
+                Ok(server) => {
+                    eprintln!("TaskManager metrics on http://{}/metrics", server.addr);
+                    Some(server)
+                }
+                // Like Flink's Prometheus reporter: a busy metrics port costs the metrics,
+                // not the TaskManager.
+                Err(e) => {
+                    eprintln!("TaskManager metrics disabled: {e}");
+                    None
+                }
+            }
+        };
         let rpc = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(TaskManagerServiceServer::new(TaskManagerRpc(
@@ -264,6 +287,9 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
             }
         };
         rpc.abort();
+        if let Some(m) = metrics {
+            m.stop().await;
+        }
         let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
         result
     })

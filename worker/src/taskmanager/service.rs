@@ -268,6 +268,35 @@ impl TaskService {
             .map_err(|e| format!("cannot start a thread: {e}"))
     }
 
+    /// This TaskManager's metrics in the Prometheus text format: per task of the running
+    /// attempt its records, bytes, busy/idle/backpressured time and watermarks.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        let current = lock(&self.current)
+            .as_ref()
+            .map(|c| (c.job.clone(), c.tasks.io_metrics()));
+        out.push_str("# HELP fjord_taskmanager_info This TaskManager (always 1).\n");
+        out.push_str("# TYPE fjord_taskmanager_info gauge\n");
+        out.push_str(&format!(
+            "fjord_taskmanager_info{{taskmanager_id=\"{}\"}} 1\n",
+            crate::prometheus::escape(&self.id)
+        ));
+        if let Some((job, io)) = current {
+            let attempt = job.attempt.to_string();
+            crate::prometheus::render_tasks(
+                &mut out,
+                &io.snapshot(),
+                &[
+                    ("taskmanager_id", self.id.as_str()),
+                    ("job_id", job.job_id.as_str()),
+                    ("attempt", attempt.as_str()),
+                ],
+                &|o| o.operator.clone(),
+            );
+        }
+        out
+    }
+
     /// The metrics of the tasks of the attempt deployed here by the JobManager of `epoch`
     /// (running, or ended and not yet replaced), for the next heartbeat; empty when nothing of
     /// that JobManager was deployed.
