@@ -40,6 +40,8 @@ pub mod paths {
     pub const STOP: &str = "/v1/jobs/{job_id}/stop";
     /// `POST`: rescale the job.
     pub const RESCALE: &str = "/v1/jobs/{job_id}/rescale";
+    /// `GET`: the status of a rescale.
+    pub const RESCALE_STATUS: &str = "/v1/jobs/{job_id}/rescale/{trigger_id}";
     /// `POST`: delete a savepoint's files.
     pub const DISPOSE_SAVEPOINT: &str = "/v1/savepoints/dispose";
     /// `GET`: the TaskManagers registered with this JobManager.
@@ -64,6 +66,8 @@ pub mod codes {
     pub const NOT_READY: &str = "not_ready";
     /// The request needs a running job, and the job is not running (HTTP 409).
     pub const JOB_NOT_RUNNING: &str = "job_not_running";
+    /// TaskManagers offer too few slots for the requested parallelism (HTTP 409).
+    pub const NOT_ENOUGH_SLOTS: &str = "not_enough_slots";
     /// The feature is defined in the API but not available in this version.
     pub const NOT_IMPLEMENTED: &str = "not_implemented";
     /// The server failed unexpectedly.
@@ -349,10 +353,30 @@ pub struct SavepointStatus {
 }
 
 /// `POST /v1/jobs/{job_id}/rescale`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RescaleRequest {
     /// The new default parallelism (at least 1, at most the max parallelism).
     pub parallelism: usize,
+    /// The caller's ID for this rescale (like a savepoint's trigger ID): a repeated request
+    /// with the same ID starts nothing. The JobManager picks one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+}
+
+/// `GET /v1/jobs/{job_id}/rescale/{trigger_id}`: how a rescale in place went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescaleStatus {
+    /// The trigger ID.
+    pub trigger_id: String,
+    /// `IN_PROGRESS` while the savepoint is taken and the job restarted from it; `COMPLETED`
+    /// once it runs at the new parallelism; `FAILED` with `failure`.
+    pub state: SavepointState,
+    /// The requested parallelism.
+    pub parallelism: usize,
+    /// The savepoint the job restarted from, once taken.
+    pub savepoint_path: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
 }
 
 /// `POST /v1/savepoints/dispose`.

@@ -17,8 +17,8 @@ pub mod api;
 
 use api::{
     CancelResponse, CheckpointHistory, ClusterConfig, DisposeSavepointRequest, ErrorBody,
-    HealthResponse, JobDetails, JobList, LatestCheckpoint, RescaleRequest, SavepointAccepted,
-    SavepointRequest, SavepointStatus, TaskManagerList,
+    HealthResponse, JobDetails, JobList, LatestCheckpoint, RescaleRequest, RescaleStatus,
+    SavepointAccepted, SavepointRequest, SavepointStatus, TaskManagerList,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -349,16 +349,36 @@ impl Client {
         self.post(&job_path(job_id, "/stop"), request).await
     }
 
-    /// `POST /v1/jobs/{job_id}/rescale`.
+    /// `POST /v1/jobs/{job_id}/rescale`: rescale in place (stop with a savepoint, start again
+    /// from it at the new parallelism); `202` with the trigger ID to poll with
+    /// [`rescale_status`](Self::rescale_status). Idempotent per trigger ID.
     ///
     /// # Errors
-    /// HTTP 400 for parallelism 0; HTTP 501 until rescaling is available.
+    /// HTTP 400 for a parallelism out of range or no savepoint location; HTTP 409 when the
+    /// job is not running, a savepoint or rescale is in progress, or TaskManagers offer too
+    /// few slots.
     pub async fn rescale(
         &self,
         job_id: &str,
         request: &RescaleRequest,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<SavepointAccepted, ClientError> {
         self.post(&job_path(job_id, "/rescale"), request).await
+    }
+
+    /// `GET /v1/jobs/{job_id}/rescale/{trigger_id}`: how the rescale went.
+    ///
+    /// # Errors
+    /// HTTP 404 `unknown_trigger` for an ID this JobManager never saw.
+    pub async fn rescale_status(
+        &self,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> Result<RescaleStatus, ClientError> {
+        self.get(&job_path(
+            job_id,
+            &format!("/rescale/{}", encode_segment(trigger_id)),
+        ))
+        .await
     }
 
     /// `POST /v1/savepoints/dispose`: delete a savepoint's files.

@@ -15,8 +15,8 @@ use fjord::runtime::io_metrics::{IoMetrics, OperatorIo};
 use fjord::storage::StorageOptions;
 use fjord::{FjordError, JobArgs, JobClient, JobPlan, JobRegistry, StreamExecutionEnvironment};
 use fjord_client::api::{
-    CheckpointHistory, CheckpointInfo, Edge, JobDetails, JobState, JobSummary, SavepointState,
-    SavepointStatus, SubtaskMetrics, Vertex,
+    CheckpointHistory, CheckpointInfo, Edge, JobDetails, JobState, JobSummary, RescaleStatus,
+    SavepointState, SavepointStatus, SubtaskMetrics, Vertex,
 };
 use fjord_proto::v1::JobSettings;
 use std::collections::BTreeMap;
@@ -86,11 +86,92 @@ fn derived_job_id(name: &str, args: &[String]) -> String {
     )
 }
 
+/// The job of `config` built with its checkpoint settings and restore path applied first (the
+/// job's own code may override them, as in Flink), at `parallelism` when set.
+fn build_env(
+    registry: &JobRegistry,
+    config: &JobManagerConfig,
+    parallelism: Option<usize>,
+) -> Result<StreamExecutionEnvironment, WorkerError> {
+    let run = &config.job;
+    let env = StreamExecutionEnvironment::new();
+    if let Some(p) = parallelism {
+        env.set_parallelism(p);
+    }
+    if let Some(m) = run.max_parallelism {
+        env.set_max_parallelism(m);
+    }
+    if let Some(ms) = config.checkpoint_interval_ms.filter(|ms| *ms > 0) {
+        env.enable_checkpointing(Duration::from_millis(ms));
+    }
+    env.checkpoint_config(|c| {
+        if let Some(url) = &config.storage_url {
+            c.storage = url.clone();
+        }
+        if config.at_least_once {
+            c.mode = CheckpointingMode::AtLeastOnce;
+        }
+        if let Some(n) = config.retained {
+            c.retained = n.max(1);
+        }
+        c.storage_options = StorageOptions::from_pairs(config.storage_options.clone());
+    });
+    if let Some(path) = &config.restore_path {
+        env.restore_from(path, config.allow_non_restored_state);
+    }
+    let args = JobArgs::parse(run.args.iter().cloned())?;
+    registry.build(&run.job, &env, &args)?;
+    Ok(env)
+}
+
+/// Starts the built job: on the embedded mini-cluster, or with `cluster` on TaskManagers.
+fn execute(
+    env: &StreamExecutionEnvironment,
+    config: &JobManagerConfig,
+    cluster: Option<&ClusterParts>,
+) -> Result<JobClient, WorkerError> {
+    let run = &config.job;
+    let effective = env.config();
+    Ok(match cluster {
+        None => env.execute_async(&run.job)?,
+        Some(parts) => {
+            let description = JobDescription {
+                name: run.job.clone(),
+                args: run.args.clone(),
+                settings: JobSettings {
+                    parallelism: effective.parallelism as u32,
+                    max_parallelism: effective.max_parallelism.unwrap_or(0) as u32,
+                    checkpoint_storage: effective.checkpoints.storage.clone(),
+                    at_least_once: effective.checkpoints.mode == CheckpointingMode::AtLeastOnce,
+                    checkpoint_interval_ms: effective
+                        .checkpoints
+                        .interval
+                        .map_or(0, |d| d.as_millis() as u64),
+                },
+            };
+            let slot_wait = if config.wait_for_slots.is_zero() {
+                DEFAULT_SLOT_WAIT
+            } else {
+                config.wait_for_slots
+            };
+            let deployer = ClusterDeployer::new(
+                parts.registry.clone(),
+                parts.router.clone(),
+                parts.runtime.clone(),
+                description,
+                slot_wait,
+            );
+            env.execute_async_on(&run.job, Arc::new(deployer))?
+        }
+    })
+}
+
 /// How long an attempt waits for slots when `jobmanager.wait-for-slots` is not set (Flink's
 /// `slot.request.timeout` default).
 const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(300);
 
 /// What deploying onto TaskManagers needs from the JobManager process.
+#[derive(Clone)]
 pub struct ClusterParts {
     /// The registered TaskManagers.
     pub registry: Arc<TaskManagerRegistry>,
@@ -118,31 +199,73 @@ struct FinalCheckpoints {
     restarts: u32,
 }
 
-/// Why a savepoint request was not started.
+/// Why a savepoint or rescale request was not started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SavepointRefusal {
     /// The job is not running.
     NotRunning(JobState),
     /// No directory in the request and none configured.
     NoDirectory,
+    /// A rescale or savepoint is in progress; the message says which.
+    Busy(String),
+    /// TaskManagers offer too few slots for the new parallelism.
+    NotEnoughSlots {
+        /// Slots the job needs at the new parallelism.
+        required: usize,
+        /// Slots offered now.
+        available: usize,
+    },
+    /// The job cannot be built at the new parallelism (the job's error).
+    Invalid(String),
+}
+
+/// What a rescale in progress means for the end of the execution it stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rescaling {
+    /// The stop-with-savepoint is under way.
+    Pending,
+    /// A new execution replaced the one that ended.
+    Replaced,
+    /// The job was cancelled during the rescale.
+    Cancelled,
+    /// The new execution could not start; the job fails with this message.
+    StartFailed(String),
+}
+
+/// The job's current execution (a rescale replaces it).
+struct Execution {
+    plan: Arc<JobPlan>,
+    io: IoMetrics,
+    cancel: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// Everything needed to start the job again (for a rescale).
+struct Launcher {
+    registry: JobRegistry,
+    config: JobManagerConfig,
+    cluster: Option<ClusterParts>,
 }
 
 /// The JobManager's one job.
 pub struct JobManager {
     id: String,
     run: LocalRun,
-    plan: JobPlan,
-    io: IoMetrics,
+    execution: Mutex<Execution>,
+    launcher: Launcher,
+    /// Set while a rescale runs; read by the waiter when an execution ends.
+    rescaling: Mutex<Option<Rescaling>>,
+    rescales: Mutex<BTreeMap<String, RescaleStatus>>,
     /// With TaskManagers: where their reported task metrics are, and who is alive.
     remote_io: Option<(Arc<AttemptRouter>, Arc<TaskManagerRegistry>)>,
     /// The task metrics when the job ended (TaskManagers may go away after).
     final_io: Mutex<Option<Vec<OperatorIo>>>,
-    cancel: Box<dyn Fn() + Send + Sync>,
     /// The engine's handle while the job runs; taken by the waiter when it ends.
     client: Mutex<Option<Arc<JobClient>>>,
     final_checkpoints: Mutex<FinalCheckpoints>,
     savepoints: Mutex<BTreeMap<String, SavepointStatus>>,
     savepoint_dir: Option<String>,
+    /// Where a rescale's savepoint goes when no savepoint directory is set.
+    checkpoint_storage: Option<String>,
     checkpoint_interval_ms: Option<u64>,
     start_time_ms: i64,
     started: Instant,
@@ -192,33 +315,7 @@ impl JobManager {
         cluster: Option<ClusterParts>,
     ) -> Result<Arc<Self>, WorkerError> {
         let run = &config.job;
-        let env = StreamExecutionEnvironment::new();
-        if let Some(p) = run.parallelism {
-            env.set_parallelism(p);
-        }
-        if let Some(m) = run.max_parallelism {
-            env.set_max_parallelism(m);
-        }
-        if let Some(ms) = config.checkpoint_interval_ms.filter(|ms| *ms > 0) {
-            env.enable_checkpointing(Duration::from_millis(ms));
-        }
-        env.checkpoint_config(|c| {
-            if let Some(url) = &config.storage_url {
-                c.storage = url.clone();
-            }
-            if config.at_least_once {
-                c.mode = CheckpointingMode::AtLeastOnce;
-            }
-            if let Some(n) = config.retained {
-                c.retained = n.max(1);
-            }
-            c.storage_options = StorageOptions::from_pairs(config.storage_options.clone());
-        });
-        if let Some(path) = &config.restore_path {
-            env.restore_from(path, config.allow_non_restored_state);
-        }
-        let args = JobArgs::parse(run.args.iter().cloned())?;
-        registry.build(&run.job, &env, &args)?;
+        let env = build_env(registry, config, run.parallelism)?;
         let job_id = match (&config.job_id, &cluster) {
             (Some(id), _) => id.clone(),
             (None, Some(_)) => derived_job_id(&run.job, &run.args),
@@ -243,50 +340,29 @@ impl JobManager {
         let remote_io = cluster
             .as_ref()
             .map(|parts| (parts.router.clone(), parts.registry.clone()));
-        let client = match cluster {
-            None => env.execute_async(&run.job)?,
-            Some(parts) => {
-                let description = JobDescription {
-                    name: run.job.clone(),
-                    args: run.args.clone(),
-                    settings: JobSettings {
-                        parallelism: effective.parallelism as u32,
-                        max_parallelism: effective.max_parallelism.unwrap_or(0) as u32,
-                        checkpoint_storage: effective.checkpoints.storage.clone(),
-                        at_least_once: effective.checkpoints.mode == CheckpointingMode::AtLeastOnce,
-                        checkpoint_interval_ms: effective
-                            .checkpoints
-                            .interval
-                            .map_or(0, |d| d.as_millis() as u64),
-                    },
-                };
-                let slot_wait = if config.wait_for_slots.is_zero() {
-                    DEFAULT_SLOT_WAIT
-                } else {
-                    config.wait_for_slots
-                };
-                let deployer = ClusterDeployer::new(
-                    parts.registry,
-                    parts.router,
-                    parts.runtime,
-                    description,
-                    slot_wait,
-                );
-                env.execute_async_on(&run.job, Arc::new(deployer))?
-            }
-        };
+        let client = execute(&env, config, cluster.as_ref())?;
         let job = Arc::new(JobManager {
             id: job_id,
             run: run.clone(),
-            plan,
-            io: client.io_metrics(),
+            execution: Mutex::new(Execution {
+                plan: Arc::new(plan),
+                io: client.io_metrics(),
+                cancel: Arc::new(client.canceller()),
+            }),
+            launcher: Launcher {
+                registry: registry.clone(),
+                config: config.clone(),
+                cluster,
+            },
+            rescaling: Mutex::new(None),
+            rescales: Mutex::new(BTreeMap::new()),
             remote_io,
             final_io: Mutex::new(None),
-            cancel: Box::new(client.canceller()),
             client: Mutex::new(Some(Arc::new(client))),
             final_checkpoints: Mutex::new(FinalCheckpoints::default()),
             savepoints: Mutex::new(BTreeMap::new()),
             savepoint_dir: config.savepoint_dir.clone(),
+            checkpoint_storage: config.storage_url.clone(),
             checkpoint_interval_ms: effective.checkpoints.interval.map(|d| d.as_millis() as u64),
             start_time_ms: now_ms(),
             started: Instant::now(),
@@ -302,14 +378,7 @@ impl JobManager {
         let waiter = job.clone();
         std::thread::Builder::new()
             .name("job waiter".into())
-            .spawn(move || {
-                let event = match waiter.wait_for_end() {
-                    Ok(()) => JobEvent::Finished,
-                    Err(FjordError::Cancelled) => JobEvent::Cancelled,
-                    Err(e) => JobEvent::Failed(e.to_string()),
-                };
-                waiter.apply(event);
-            })
+            .spawn(move || waiter.wait_for_the_end())
             .map_err(|e| FjordError::io("cannot start the job waiter thread", e))?;
         tracing::info!(job = %run.job, id = %job.id, "job deployed on the embedded mini-cluster");
         Ok(job)
@@ -322,6 +391,35 @@ impl JobManager {
     /// The engine's client while the job runs.
     fn client(&self) -> Option<Arc<JobClient>> {
         lock(&self.client).clone()
+    }
+
+    /// The waiter thread: waits for each execution to end and applies the outcome, unless a
+    /// rescale replaced the execution (then it waits for the new one).
+    fn wait_for_the_end(&self) {
+        loop {
+            let outcome = self.wait_for_end();
+            // A rescale in progress decides what the end of the execution means.
+            let rescaling = loop {
+                let mut r = lock(&self.rescaling);
+                match r.as_ref() {
+                    Some(Rescaling::Pending) => {}
+                    _ => break r.take(),
+                }
+                drop(r);
+                std::thread::park_timeout(Duration::from_millis(20));
+            };
+            let event = match (rescaling, outcome) {
+                (Some(Rescaling::Replaced), _) => continue,
+                (Some(Rescaling::Cancelled), _) | (_, Err(FjordError::Cancelled)) => {
+                    JobEvent::Cancelled
+                }
+                (Some(Rescaling::StartFailed(message)), _) => JobEvent::Failed(message),
+                (_, Ok(())) => JobEvent::Finished,
+                (_, Err(e)) => JobEvent::Failed(e.to_string()),
+            };
+            self.apply(event);
+            return;
+        }
     }
 
     /// Waits (polling every 20 ms, the engine offers no notification) until the job ended,
@@ -399,7 +497,8 @@ impl JobManager {
         match self.apply(JobEvent::CancelRequested) {
             Some(state) => {
                 tracing::info!(job = %self.run.job, "cancelling the job");
-                (self.cancel)();
+                let cancel = lock(&self.execution).cancel.clone();
+                cancel();
                 state
             }
             None => self.state(),
@@ -420,6 +519,13 @@ impl JobManager {
         let mut savepoints = lock(&self.savepoints);
         if let Some(existing) = savepoints.get(trigger_id) {
             return Ok(existing.clone());
+        }
+        if lock(&self.rescaling).is_some() {
+            return Err(SavepointRefusal::Busy(
+                "a rescale is in progress; take the savepoint once it completed (GET \
+                 /v1/jobs/{job_id}/rescale/{trigger_id})"
+                    .into(),
+            ));
         }
         let state = self.state();
         let client = match (state, self.client()) {
@@ -457,6 +563,203 @@ impl JobManager {
             );
         }
         Ok(status)
+    }
+
+    /// Rescales in place, as Flink's adaptive scheduler does: takes a stop-with-savepoint
+    /// (into `savepoints.directory`, else `<checkpoint storage>/rescale`), then starts the job
+    /// again in this JobManager from that savepoint at default parallelism `parallelism`, with
+    /// the same job ID (keyed state moves by key group, operator state is redistributed). The
+    /// job stays `RUNNING`; the returned status (also under `trigger_id`, see
+    /// [`rescale_status`](Self::rescale_status)) tells how it goes. A trigger ID seen before
+    /// returns its status without starting anything.
+    ///
+    /// # Errors
+    /// [`SavepointRefusal`] when the job is not running, a savepoint or rescale is in
+    /// progress, no savepoint location is known, the job cannot be built at `parallelism`, or
+    /// TaskManagers offer too few slots for it. Nothing was stopped then.
+    pub fn rescale(
+        self: &Arc<Self>,
+        trigger_id: &str,
+        parallelism: usize,
+    ) -> Result<RescaleStatus, SavepointRefusal> {
+        let mut rescales = lock(&self.rescales);
+        if let Some(existing) = rescales.get(trigger_id) {
+            return Ok(existing.clone());
+        }
+        let state = self.state();
+        let client = match (state, self.client()) {
+            (JobState::Running, Some(client)) => client,
+            _ => return Err(SavepointRefusal::NotRunning(state)),
+        };
+        let directory = self
+            .savepoint_dir
+            .clone()
+            .or_else(|| {
+                self.checkpoint_storage
+                    .as_ref()
+                    .map(|s| format!("{}/rescale", s.trim_end_matches('/')))
+            })
+            .ok_or(SavepointRefusal::NoDirectory)?;
+        // Savepoints, then the rescale flag: the order `savepoint` takes them in.
+        let savepoints = lock(&self.savepoints);
+        if let Some(busy) = savepoints
+            .values()
+            .find(|s| s.state == SavepointState::InProgress)
+        {
+            return Err(SavepointRefusal::Busy(format!(
+                "savepoint '{}' is in progress; rescale once it completed",
+                busy.trigger_id
+            )));
+        }
+        let mut rescaling = lock(&self.rescaling);
+        if rescaling.is_some() {
+            let other = rescales
+                .values()
+                .find(|r| r.state == SavepointState::InProgress)
+                .map_or_else(String::new, |r| format!(" ('{}')", r.trigger_id));
+            return Err(SavepointRefusal::Busy(format!(
+                "another rescale{other} is in progress; poll it and try again once it ended"
+            )));
+        }
+        // Check the job at the new parallelism (and its slots) before stopping anything.
+        let plan = build_env(
+            &self.launcher.registry,
+            &self.launcher.config,
+            Some(parallelism),
+        )
+        .and_then(|env| Ok(env.get_execution_plan()?))
+        .map_err(|e| SavepointRefusal::Invalid(e.to_string()))?;
+        if let Some(parts) = &self.launcher.cluster {
+            let required = plan.required_slots();
+            let available = parts.registry.slots_available() as usize;
+            if available < required {
+                return Err(SavepointRefusal::NotEnoughSlots {
+                    required,
+                    available,
+                });
+            }
+        }
+        *rescaling = Some(Rescaling::Pending);
+        drop(rescaling);
+        drop(savepoints);
+        let status = RescaleStatus {
+            trigger_id: trigger_id.into(),
+            state: SavepointState::InProgress,
+            parallelism,
+            savepoint_path: None,
+            failure: None,
+        };
+        rescales.insert(trigger_id.into(), status.clone());
+        drop(rescales);
+        tracing::info!(job = %self.run.job, trigger_id, parallelism, %directory, "rescaling: stopping with a savepoint");
+        let job = self.clone();
+        let trigger = trigger_id.to_string();
+        let spawned = std::thread::Builder::new()
+            .name(format!("rescale {trigger}"))
+            .spawn(move || job.run_rescale(client, &trigger, parallelism, &directory));
+        if let Err(e) = spawned {
+            self.update_rescale(trigger_id, |s| {
+                s.state = SavepointState::Failed;
+                s.failure = Some(format!("cannot start the rescale thread: {e}"));
+            });
+            *lock(&self.rescaling) = None;
+        }
+        Ok(status)
+    }
+
+    /// The rescale thread: stop with a savepoint, then start the job again from it.
+    fn run_rescale(&self, client: Arc<JobClient>, trigger: &str, parallelism: usize, dir: &str) {
+        let result = client.trigger_stop_with_savepoint(dir, false);
+        drop(client);
+        let path = match result {
+            Ok(path) => path,
+            Err(e) => {
+                tracing::warn!(job = %self.run.job, trigger, error = %e, "rescale: the savepoint failed");
+                self.update_rescale(trigger, |s| {
+                    s.state = SavepointState::Failed;
+                    s.failure = Some(format!(
+                        "the stop-with-savepoint failed, so nothing changed (the job keeps \
+                         running at its parallelism): {e}"
+                    ));
+                });
+                *lock(&self.rescaling) = None;
+                return;
+            }
+        };
+        self.update_rescale(trigger, |s| s.savepoint_path = Some(path.clone()));
+        // The old execution ends after the savepoint; the waiter takes its client.
+        while self.client().is_some() {
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        if self.state() == JobState::Cancelling {
+            self.update_rescale(trigger, |s| {
+                s.state = SavepointState::Failed;
+                s.failure = Some(format!(
+                    "the job was cancelled during the rescale; savepoint {path} holds its state"
+                ));
+            });
+            *lock(&self.rescaling) = Some(Rescaling::Cancelled);
+            return;
+        }
+        match self.launch(parallelism, &path) {
+            Ok(()) => {
+                tracing::info!(job = %self.run.job, trigger, parallelism, savepoint = %path, "rescaled");
+                self.update_rescale(trigger, |s| s.state = SavepointState::Completed);
+                *lock(&self.rescaling) = Some(Rescaling::Replaced);
+                // A cancel that came while the new execution started.
+                if self.state() == JobState::Cancelling {
+                    let cancel = lock(&self.execution).cancel.clone();
+                    cancel();
+                }
+            }
+            Err(e) => {
+                let message = format!(
+                    "rescaling to parallelism {parallelism} failed: the job stopped with \
+                     savepoint {path} but cannot start from it: {e}; start it with \
+                     restore.path={path}"
+                );
+                self.update_rescale(trigger, |s| {
+                    s.state = SavepointState::Failed;
+                    s.failure = Some(message.clone());
+                });
+                *lock(&self.rescaling) = Some(Rescaling::StartFailed(message));
+            }
+        }
+    }
+
+    /// Starts a new execution of the job from `savepoint` at `parallelism` and makes it the
+    /// current one.
+    fn launch(&self, parallelism: usize, savepoint: &str) -> Result<(), WorkerError> {
+        let config = &self.launcher.config;
+        let env = build_env(&self.launcher.registry, config, Some(parallelism))?;
+        env.set_job_id(&self.id);
+        env.restore_from(savepoint, false);
+        let plan = env.get_execution_plan()?;
+        let client = execute(&env, config, self.launcher.cluster.as_ref())?;
+        *lock(&self.execution) = Execution {
+            plan: Arc::new(plan),
+            io: client.io_metrics(),
+            cancel: Arc::new(client.canceller()),
+        };
+        *lock(&self.final_io) = None;
+        *lock(&self.client) = Some(Arc::new(client));
+        Ok(())
+    }
+
+    fn update_rescale(&self, trigger_id: &str, f: impl FnOnce(&mut RescaleStatus)) {
+        if let Some(s) = lock(&self.rescales).get_mut(trigger_id) {
+            f(s);
+        }
+    }
+
+    /// The status of the rescale started under `trigger_id`, if any.
+    pub fn rescale_status(&self, trigger_id: &str) -> Option<RescaleStatus> {
+        lock(&self.rescales).get(trigger_id).cloned()
+    }
+
+    /// The number of rescales requested so far (to name those without a trigger ID).
+    pub fn rescale_count(&self) -> usize {
+        lock(&self.rescales).len()
     }
 
     fn savepoint_done(&self, trigger_id: &str, result: fjord::Result<String>) {
@@ -572,7 +875,7 @@ impl JobManager {
             return io;
         }
         match &self.remote_io {
-            None => self.io.snapshot(),
+            None => lock(&self.execution).io.snapshot(),
             Some((router, registry)) => {
                 let Some(attempt) = router.deployed() else {
                     return Vec::new();
@@ -608,9 +911,9 @@ impl JobManager {
         }
     }
 
-    /// The job's plan (vertices and edges).
-    pub fn plan(&self) -> &JobPlan {
-        &self.plan
+    /// The job's plan (vertices and edges) of the current execution.
+    pub fn plan(&self) -> Arc<JobPlan> {
+        lock(&self.execution).plan.clone()
     }
 
     /// The registered job name.
@@ -634,7 +937,8 @@ impl JobManager {
             (s.state, s.failure.clone(), s.end_time_ms)
         };
         let io = self.io();
-        let vertices = self.plan.vertices.iter().map(|v| vertex(v, &io)).collect();
+        let plan = self.plan();
+        let vertices = plan.vertices.iter().map(|v| vertex(v, &io)).collect();
         JobDetails {
             id: self.id.clone(),
             name: self.run.job.clone(),
@@ -646,8 +950,7 @@ impl JobManager {
             duration_ms: (self.uptime_seconds() * 1000.0) as i64,
             restarts: self.restarts(),
             vertices,
-            edges: self
-                .plan
+            edges: plan
                 .edges
                 .iter()
                 .map(|e| Edge {

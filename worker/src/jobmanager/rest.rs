@@ -2,9 +2,8 @@
 //! document in `fjord-client` and documented in `docs/rest-api.md`. Request and response types
 //! come from [`fjord_client::api`], so the server and the client cannot drift apart.
 //!
-//! Savepoints are asynchronous and idempotent per caller-chosen trigger ID. Rescaling in place
-//! is part of the API but answers HTTP 501 (redeploy from a savepoint instead); it never fakes
-//! success.
+//! Savepoints and rescales in place are asynchronous and idempotent per caller-chosen trigger
+//! ID.
 
 use super::JobManagerState;
 use super::job::{JobManager, SavepointRefusal};
@@ -55,6 +54,24 @@ impl ApiError {
                 "no savepoint directory: pass \"directory\" in the request or configure \
                  savepoints.directory on the JobManager",
             ),
+            SavepointRefusal::Busy(message) => {
+                Self::new(StatusCode::CONFLICT, codes::JOB_NOT_RUNNING, message)
+            }
+            SavepointRefusal::NotEnoughSlots {
+                required,
+                available,
+            } => Self::new(
+                StatusCode::CONFLICT,
+                codes::NOT_ENOUGH_SLOTS,
+                format!(
+                    "the job needs {required} task slots at the new parallelism, but \
+                     TaskManagers offer {available}; start more TaskManagers (or give them \
+                     more slots) first. Nothing was changed"
+                ),
+            ),
+            SavepointRefusal::Invalid(message) => Self::bad_request(format!(
+                "the job cannot be built at the new parallelism: {message}"
+            )),
         }
     }
 }
@@ -262,14 +279,50 @@ async fn rescale(
             request.parallelism
         )));
     }
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        codes::NOT_IMPLEMENTED,
-        "rescaling a running job in place is not available in this version; nothing was \
-         changed. Stop the job with a savepoint (POST /v1/jobs/{job_id}/stop) and start a \
-         JobManager with restore.path and the new job.parallelism (the operator does this for \
-         a parallelism change)",
-    ))
+    let trigger_id = match request.trigger_id {
+        Some(id) => {
+            validate_trigger_id(&id).map_err(ApiError::bad_request)?;
+            id
+        }
+        None => format!(
+            "rescale-{}-to-{}",
+            job.rescale_count() + 1,
+            request.parallelism
+        ),
+    };
+    let refused = |refusal| match refusal {
+        SavepointRefusal::NoDirectory => ApiError::bad_request(
+            "rescaling needs a place for its savepoint: configure savepoints.directory or a \
+             checkpoint storage (checkpointing.storage) on the JobManager",
+        ),
+        SavepointRefusal::NotRunning(state) => ApiError::new(
+            StatusCode::CONFLICT,
+            codes::JOB_NOT_RUNNING,
+            format!("the job is {state}; rescaling needs a RUNNING job"),
+        ),
+        other => ApiError::refused(other),
+    };
+    job.rescale(&trigger_id, request.parallelism)
+        .map_err(refused)?;
+    Ok(accepted(trigger_id))
+}
+
+async fn rescale_status(
+    State(state): State<Shared>,
+    Path((job_id, trigger_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let job = job_or_404(&state, &job_id)?;
+    match job.rescale_status(&trigger_id) {
+        Some(status) => Ok(Json(status).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::UNKNOWN_TRIGGER,
+            format!(
+                "this JobManager has no rescale with trigger ID '{trigger_id}' (it was never \
+                 requested here, or the JobManager restarted)"
+            ),
+        )),
+    }
 }
 
 async fn dispose_savepoint(
@@ -353,6 +406,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Shared>)> {
         (Method::GET, paths::SAVEPOINT, get(savepoint_status)),
         (Method::POST, paths::STOP, post(stop_with_savepoint)),
         (Method::POST, paths::RESCALE, post(rescale)),
+        (Method::GET, paths::RESCALE_STATUS, get(rescale_status)),
         (
             Method::POST,
             paths::DISPOSE_SAVEPOINT,

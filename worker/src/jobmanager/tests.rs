@@ -6,7 +6,8 @@ use super::job::JobManager;
 use super::{JobManagerState, Server};
 use fjord::{JobArgs, JobRegistry, Result, StreamExecutionEnvironment};
 use fjord_client::api::{
-    JobDetails, JobState, RescaleRequest, SavepointRequest, SavepointState, SavepointStatus, codes,
+    JobDetails, JobState, RescaleRequest, RescaleStatus, SavepointRequest, SavepointState,
+    SavepointStatus, codes,
 };
 use fjord_client::{Client, ClientError};
 use std::future::Future;
@@ -74,12 +75,43 @@ fn flaky(env: &StreamExecutionEnvironment, _: &JobArgs) -> Result<()> {
     Ok(())
 }
 
+/// Every (key, count) the `keyed-counts` job emitted, in order.
+static KEYED_COUNTS: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// Counts per key in keyed state (uids, so a savepoint maps), recording every count.
+fn keyed_counts(env: &StreamExecutionEnvironment, _: &JobArgs) -> Result<()> {
+    env.from_source(
+        fjord::sources::GeneratorSource::new(None, |i| (format!("key-{}", i % 3), 1u64))
+            .with_rate(2000.0),
+        "Source: events",
+    )
+    .uid("events")
+    .set_parallelism(1)
+    .key_by(|(k, _): &(String, u64)| k.clone())
+    .sum::<1>()
+    .name("counts")
+    .uid("counts")
+    .map(|(k, n): (String, u64)| {
+        KEYED_COUNTS.lock().unwrap().push((k, n));
+        n
+    })
+    .name("record")
+    .uid("record")
+    .collect();
+    Ok(())
+}
+
 fn registry() -> JobRegistry {
     let mut r = JobRegistry::new();
     r.register("endless", "runs until cancelled", endless);
     r.register("flaky", "fails once, then finishes", flaky);
     r.register("ten", "ten records", ten);
     r.register("boom", "fails", boom);
+    r.register(
+        "keyed-counts",
+        "keyed counts recorded in KEYED_COUNTS",
+        keyed_counts,
+    );
     r.register(
         "counting",
         "keyed counts with uids",
@@ -586,15 +618,21 @@ async fn checkpoints_savepoints_stop_restore_and_dispose() {
         codes::BAD_REQUEST,
         "not a savepoint directory",
     );
-    // Rescaling in place is not offered; it says what to do instead.
+    // Rescaling in place needs a place for its savepoint; this JobManager has none.
     assert_api_error(
         h2.client
-            .rescale(jm2.id(), &RescaleRequest { parallelism: 1 })
+            .rescale(
+                jm2.id(),
+                &RescaleRequest {
+                    parallelism: 1,
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap_err(),
-        501,
-        codes::NOT_IMPLEMENTED,
-        "restore.path",
+        400,
+        codes::BAD_REQUEST,
+        "savepoints.directory",
     );
     jm2.cancel();
     jm2.terminated().await;
@@ -684,7 +722,13 @@ async fn bad_requests_get_4xx_with_messages() {
     );
     assert_api_error(
         h.client
-            .rescale(other, &RescaleRequest { parallelism: 1 })
+            .rescale(
+                other,
+                &RescaleRequest {
+                    parallelism: 1,
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap_err(),
         404,
@@ -712,7 +756,13 @@ async fn bad_requests_get_4xx_with_messages() {
     );
     assert_api_error(
         h.client
-            .rescale(id, &RescaleRequest { parallelism: 0 })
+            .rescale(
+                id,
+                &RescaleRequest {
+                    parallelism: 0,
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap_err(),
         400,
@@ -845,4 +895,161 @@ async fn a_busy_port_is_a_clear_error() {
     assert!(matches!(err, crate::WorkerError::Serve { .. }));
     assert!(err.to_string().contains("--rest-port"), "{err}");
     h.server.stop().await;
+}
+
+async fn rescale_done(client: &Client, job: &str, trigger: &str) -> RescaleStatus {
+    eventually(&format!("rescale {trigger}"), || async {
+        let status = client.rescale_status(job, trigger).await.unwrap();
+        (status.state != SavepointState::InProgress).then_some(status)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescale_in_place_keeps_keyed_state_job_id_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = |sub: &str| format!("file://{}/{sub}", dir.path().display());
+    // No savepoint directory: the savepoint goes to <checkpoint storage>/rescale.
+    let (h, jm) = Harness::running(JobManagerArgs {
+        checkpoint_interval_ms: Some(100),
+        storage_url: Some(url("checkpoints")),
+        ..args("keyed-counts")
+    })
+    .await;
+    let id = jm.id().to_string();
+    let counts = |job: &JobDetails| {
+        job.vertices
+            .iter()
+            .find(|v| v.operators.iter().any(|o| o == "counts"))
+            .unwrap()
+            .clone()
+    };
+    let before = job_in_state(&h.client, &id, JobState::Running).await;
+    assert_eq!(counts(&before).parallelism, 2);
+    eventually("counts", || async {
+        (KEYED_COUNTS.lock().unwrap().len() > 30).then_some(())
+    })
+    .await;
+
+    let request = RescaleRequest {
+        parallelism: 3,
+        trigger_id: Some("grow-1".into()),
+    };
+    let accepted = h.client.rescale(&id, &request).await.unwrap();
+    assert_eq!(accepted.trigger_id, "grow-1");
+    // The same trigger again starts nothing; another rescale or a savepoint meanwhile is
+    // refused (unless the first one already completed).
+    assert_eq!(
+        h.client.rescale(&id, &request).await.unwrap().trigger_id,
+        "grow-1"
+    );
+    let done = rescale_done(&h.client, &id, "grow-1").await;
+    assert_eq!(done.state, SavepointState::Completed, "{done:?}");
+    assert_eq!(done.parallelism, 3);
+    let savepoint = done.savepoint_path.unwrap();
+    assert!(
+        savepoint.starts_with(&url("checkpoints/rescale/savepoint-")),
+        "{savepoint}"
+    );
+
+    // Same job ID, still RUNNING, now at parallelism 3.
+    let after = job_in_state(&h.client, &id, JobState::Running).await;
+    assert_eq!(after.id, id);
+    assert_eq!(counts(&after).parallelism, 3);
+    assert_eq!(after.failure, None);
+    let recorded = KEYED_COUNTS.lock().unwrap().len();
+    eventually("counts after the rescale", || async {
+        (KEYED_COUNTS.lock().unwrap().len() > recorded + 30).then_some(())
+    })
+    .await;
+    jm.cancel();
+    assert_eq!(jm.terminated().await, JobState::Canceled);
+
+    // Keyed state carried over: per key the counts go 1, 2, 3, ... once, without starting
+    // again at 1 (stop-with-savepoint replays nothing).
+    let all = KEYED_COUNTS.lock().unwrap().clone();
+    for key in ["key-0", "key-1", "key-2"] {
+        let seen: Vec<u64> = all
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, n)| *n)
+            .collect();
+        let expected: Vec<u64> = (1..=seen.len() as u64).collect();
+        assert_eq!(seen, expected, "{key}");
+    }
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rescale_requests_are_refused_and_change_nothing() {
+    let (h, jm) = Harness::running(args("endless")).await;
+    let id = jm.id().to_string();
+    job_in_state(&h.client, &id, JobState::Running).await;
+    let rescale = |parallelism: usize, trigger_id: Option<&str>| RescaleRequest {
+        parallelism,
+        trigger_id: trigger_id.map(String::from),
+    };
+    // Out of range, a malformed trigger ID, no savepoint location.
+    assert_api_error(
+        h.client.rescale(&id, &rescale(0, None)).await.unwrap_err(),
+        400,
+        codes::BAD_REQUEST,
+        "between 1 and",
+    );
+    assert_api_error(
+        h.client
+            .rescale(&id, &rescale(100_000, None))
+            .await
+            .unwrap_err(),
+        400,
+        codes::BAD_REQUEST,
+        "max parallelism",
+    );
+    assert_api_error(
+        h.client
+            .rescale(&id, &rescale(2, Some("a/b")))
+            .await
+            .unwrap_err(),
+        400,
+        codes::BAD_REQUEST,
+        "trigger_id",
+    );
+    assert_api_error(
+        h.client.rescale(&id, &rescale(3, None)).await.unwrap_err(),
+        400,
+        codes::BAD_REQUEST,
+        "savepoints.directory",
+    );
+    // An unknown trigger.
+    assert_api_error(
+        h.client.rescale_status(&id, "never").await.unwrap_err(),
+        404,
+        codes::UNKNOWN_TRIGGER,
+        "never",
+    );
+    // Still running at its parallelism.
+    let job = h.client.job(&id).await.unwrap();
+    assert_eq!(job.state, JobState::Running);
+    assert!(job.vertices.iter().all(|v| v.parallelism <= 2));
+    // Not running: refused with 409.
+    jm.cancel();
+    jm.terminated().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (h2, jm2) = Harness::running(JobManagerArgs {
+        savepoint_dir: Some(format!("file://{}", dir.path().display())),
+        ..args("ten")
+    })
+    .await;
+    job_in_state(&h2.client, jm2.id(), JobState::Finished).await;
+    assert_api_error(
+        h2.client
+            .rescale(jm2.id(), &rescale(1, None))
+            .await
+            .unwrap_err(),
+        409,
+        codes::JOB_NOT_RUNNING,
+        "FINISHED",
+    );
+    h.server.stop().await;
+    h2.server.stop().await;
 }
