@@ -95,9 +95,17 @@ pub enum Command {
     },
 }
 
-fn init_logging() {
+/// Logs at `FJORD_LOG` (an `EnvFilter`), by default warnings only, or, for the long-running
+/// roles (`jobmanager`, `taskmanager`), also their lifecycle at info level (deployments,
+/// completed checkpoints, restarts), as Flink's processes log.
+fn init_logging(role: bool) {
+    let default = if role {
+        "info,h2=warn,hyper=warn,tower=warn,tonic=warn"
+    } else {
+        "warn"
+    };
     let filter =
-        tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG").unwrap_or_else(|_| "warn".into());
+        tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG").unwrap_or_else(|_| default.into());
     // Logs go to stderr so job output on stdout stays clean.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -108,8 +116,11 @@ fn init_logging() {
 /// The entry point of a worker binary: parses the command line and runs `registry`'s jobs.
 /// Returns the documented exit code (see [`exit`]).
 pub fn main_with(registry: JobRegistry) -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    init_logging(matches!(
+        cli.command,
+        Command::Jobmanager(_) | Command::Taskmanager(_)
+    ));
     match cli.command {
         Command::List => {
             for (name, description) in registry.list() {

@@ -60,6 +60,9 @@ pub(crate) enum CoordinatorEvent {
         /// Stop the job after the savepoint (`Some(drain)`).
         stop: Option<bool>,
     },
+    /// Every task of the attempt is deployed and running: periodic checkpoints may start
+    /// (tasks in other processes cannot take a barrier before they run).
+    TasksRunning,
     /// The execution ended; stop.
     Shutdown,
 }
@@ -174,6 +177,7 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
         setup,
         pending: BTreeMap::new(),
         finished: false,
+        running: false,
         consecutive_failures: 0,
         last_end: Instant::now(),
     };
@@ -223,6 +227,8 @@ struct Coordinator {
     setup: CoordinatorSetup,
     pending: BTreeMap<u64, Pending>,
     finished: bool,
+    /// False until every task runs (a trigger sent earlier would be lost).
+    running: bool,
     consecutive_failures: u32,
     last_end: Instant,
 }
@@ -232,6 +238,7 @@ impl Coordinator {
     fn next_trigger_in(&self) -> Option<Duration> {
         let interval = self.setup.config.interval?;
         if self.finished
+            || !self.running
             || self.setup.base.is_none()
             || self.pending.len() >= self.setup.config.max_concurrent
         {
@@ -311,11 +318,24 @@ impl Coordinator {
                     self.abort(p, "a task finished before the checkpoint completed".into());
                 }
             }
+            CoordinatorEvent::TasksRunning => {
+                self.running = true;
+                // The first periodic checkpoint comes one interval after the tasks run.
+                self.last_end = Instant::now();
+            }
             CoordinatorEvent::Savepoint {
                 target,
                 reply,
                 stop,
             } => {
+                if !self.running {
+                    let _ = reply.send(Err(FjordError::CheckpointFailed(
+                        "the job's tasks are not running yet (waiting for slots or being \
+                         deployed); try again in a moment"
+                            .into(),
+                    )));
+                    return;
+                }
                 if self.finished {
                     let _ = reply.send(Err(FjordError::CheckpointFailed(
                         "the job is finishing; no savepoint can be taken".into(),

@@ -42,6 +42,13 @@ impl ReportSink {
     pub fn report(&self, report: TaskReport) {
         let _ = self.0.send(report.into_event());
     }
+
+    /// Tells the coordinator that every task of the attempt is deployed and running, so
+    /// periodic checkpoints may start (a deployer must call this once the deployment is
+    /// accepted everywhere; until then no checkpoint is triggered and savepoints are refused).
+    pub fn tasks_running(&self) {
+        let _ = self.0.send(CoordinatorEvent::TasksRunning);
+    }
 }
 
 /// A cancellation flag shared with the engine.

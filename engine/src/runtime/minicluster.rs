@@ -341,6 +341,7 @@ impl AttemptRun<'_> {
         let (events, thread) = self.coordinator(controls, sources, &failure, events)?;
         let count = tasks.len();
         let handles = spawn_tasks(tasks, self.cancel, &failure)?;
+        let _ = events.send(CoordinatorEvent::TasksRunning);
         for h in handles {
             let _ = h.join();
         }

@@ -454,24 +454,27 @@ impl Deployer for ClusterDeployer {
         );
         let outcome = match self.deploy(&running, request) {
             Err(e) => Err(e),
-            Ok(()) => loop {
-                if cancel.is_cancelled() {
-                    break Err(FjordError::Cancelled);
+            Ok(()) => {
+                running.reports.tasks_running();
+                loop {
+                    if cancel.is_cancelled() {
+                        break Err(FjordError::Cancelled);
+                    }
+                    if let Some(e) = self.trouble(&running) {
+                        break Err(e);
+                    }
+                    if Self::all_finished(&running) {
+                        break Ok(());
+                    }
+                    let ended = lock(&running.ended);
+                    drop(
+                        running
+                            .changed
+                            .wait_timeout(ended, Duration::from_millis(50))
+                            .unwrap_or_else(|p| p.into_inner()),
+                    );
                 }
-                if let Some(e) = self.trouble(&running) {
-                    break Err(e);
-                }
-                if Self::all_finished(&running) {
-                    break Ok(());
-                }
-                let ended = lock(&running.ended);
-                drop(
-                    running
-                        .changed
-                        .wait_timeout(ended, Duration::from_millis(50))
-                        .unwrap_or_else(|p| p.into_inner()),
-                );
-            },
+            }
         };
         if outcome.is_err() {
             self.cancel_all(&running);
@@ -500,8 +503,14 @@ impl Deployer for ClusterDeployer {
         let mut client = worker.client.clone();
         let id = worker.id.clone();
         self.runtime.spawn(async move {
-            if let Err(e) = client.send_task_command(request).await {
-                tracing::warn!(task_manager = %id, task, error = %e.message(), "task command failed");
+            match client.send_task_command(request).await {
+                Err(e) => {
+                    tracing::warn!(task_manager = %id, task, error = %e.message(), "task command failed");
+                }
+                Ok(answer) if answer.get_ref().fenced => {
+                    tracing::warn!(task_manager = %id, task, "task command fenced: the TaskManager runs another attempt");
+                }
+                Ok(_) => {}
             }
         });
     }

@@ -380,7 +380,7 @@ impl JobManager {
             .name("job waiter".into())
             .spawn(move || waiter.wait_for_the_end())
             .map_err(|e| FjordError::io("cannot start the job waiter thread", e))?;
-        tracing::info!(job = %run.job, id = %job.id, "job deployed on the embedded mini-cluster");
+        tracing::info!(job = %run.job, id = %job.id, "job started");
         Ok(job)
     }
 
