@@ -51,32 +51,64 @@ fn counts(log: &str) -> BTreeMap<String, Vec<u64>> {
     out
 }
 
-/// The running JobManager Pod's name.
-fn jobmanager_pod(op: &OperatorCluster) -> anyhow::Result<String> {
-    let name = op.kubectl(&[
+/// The Pods of one deployment of the job: its JobManager and its TaskManagers (the subtasks,
+/// and so the printed counts, run on the TaskManagers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Deployment {
+    jobmanager: String,
+    taskmanagers: Vec<String>,
+}
+
+/// The running deployment: the one JobManager Pod and the TaskManager Pods started from the
+/// same configuration (the `fjord.dev/config-hash` annotation the operator puts on both).
+fn deployment(op: &OperatorCluster) -> anyhow::Result<Deployment> {
+    let listing = op.kubectl(&[
         "get",
         "pods",
         "-l",
-        &format!("fjord.dev/streamjob={JOB},app.kubernetes.io/component=jobmanager"),
+        &format!("fjord.dev/streamjob={JOB}"),
         "-o",
-        "jsonpath={.items[*].metadata.name}",
+        r#"jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.app\.kubernetes\.io/component} {.metadata.annotations.fjord\.dev/config-hash}{"\n"}{end}"#,
     ])?;
-    let pods: Vec<&str> = name.split_whitespace().collect();
+    let pods: Vec<(&str, &str, &str)> = listing
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?, f.next()?, f.next().unwrap_or("")))
+        })
+        .collect();
+    let jms: Vec<&(&str, &str, &str)> = pods.iter().filter(|p| p.1 == "jobmanager").collect();
     ensure!(
-        pods.len() == 1,
+        jms.len() == 1,
         "expected one JobManager pod, found {pods:?}"
     );
-    Ok(pods[0].to_string())
+    let (jm, _, hash) = jms[0];
+    Ok(Deployment {
+        jobmanager: jm.to_string(),
+        taskmanagers: pods
+            .iter()
+            .filter(|p| p.1 == "taskmanager" && p.2 == *hash)
+            .map(|p| p.0.to_string())
+            .collect(),
+    })
 }
 
-/// The whole output of a JobManager Pod, also after the Pod is gone (the node agent keeps its
-/// log file in the run directory).
-fn pod_log(op: &OperatorCluster, pod: &str) -> anyhow::Result<String> {
-    let path = op
-        .cluster
-        .run_dir()
-        .join(format!("agent/logs/default_{pod}_fjord.log"));
-    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+/// The whole output of a deployment's Pods (JobManager, then TaskManagers), also after the
+/// Pods are gone (the node agent keeps their log files in the run directory). Each key is
+/// counted by one subtask, so its counts stay in order.
+fn pod_log(op: &OperatorCluster, deployment: &Deployment) -> anyhow::Result<String> {
+    let mut all = String::new();
+    for pod in std::iter::once(&deployment.jobmanager).chain(&deployment.taskmanagers) {
+        let path = op
+            .cluster
+            .run_dir()
+            .join(format!("agent/logs/default_{pod}_fjord.log"));
+        all.push_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        );
+    }
+    Ok(all)
 }
 
 /// Every key printed by both jobs continues exactly: the new job's first count is the old job's
@@ -150,9 +182,9 @@ async fn savepoint_dirs(op: &OperatorCluster) -> anyhow::Result<BTreeSet<String>
 /// other than `old_pod`; returns the new JobManager pod.
 async fn wait_redeployed(
     op: &OperatorCluster,
-    old_pod: &str,
+    old: &Deployment,
     parallelism: u64,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Deployment> {
     let generation = op.streamjob(JOB)?["metadata"]["generation"].clone();
     op.wait_for(JOB, "the new deployment to run", WAIT, |s| {
         s["lifecycleState"] == "Running"
@@ -161,8 +193,11 @@ async fn wait_redeployed(
             && s["parallelism"] == parallelism
     })
     .await?;
-    let pod = jobmanager_pod(op)?;
-    ensure!(pod != old_pod, "the JobManager was not replaced");
+    let pod = deployment(op)?;
+    ensure!(
+        pod.jobmanager != old.jobmanager,
+        "the JobManager was not replaced"
+    );
     let config = op.jobmanager(JOB)?.config().await?;
     ensure!(
         config.parallelism == Some(parallelism as usize),
@@ -172,9 +207,9 @@ async fn wait_redeployed(
     Ok(pod)
 }
 
-/// Wait until a JobManager Pod has printed at least `lines` counts.
-async fn wait_printed(op: &OperatorCluster, pod: &str, lines: usize) -> anyhow::Result<()> {
-    poll_until(&format!("{pod} to print counts"), WAIT, POLL, || async {
+/// Wait until a deployment's Pods have printed at least `lines` counts.
+async fn wait_printed(op: &OperatorCluster, pod: &Deployment, lines: usize) -> anyhow::Result<()> {
+    poll_until(&format!("{pod:?} to print counts"), WAIT, POLL, || async {
         let log = pod_log(op, pod).ok()?;
         (counts(&log).values().map(Vec::len).sum::<usize>() >= lines).then_some(())
     })
@@ -284,7 +319,7 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
     eprintln!("manual savepoint: {}", manual[0]);
 
     // 3. Savepoint upgrade with changed arguments; counts continue; downtime measured.
-    let old_pod = jobmanager_pod(&op)?;
+    let old_pod = deployment(&op)?;
     wait_printed(&op, &old_pod, 200).await?;
     let old = op.jobmanager(JOB)?;
     let old_job = old.jobs().await?.jobs[0].id.clone();
