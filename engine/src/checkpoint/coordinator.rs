@@ -162,6 +162,10 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) history: SharedHistory,
     /// Called when tolerable checkpoint failures are exceeded.
     pub(crate) fail_job: Box<dyn Fn(FjordError) + Send>,
+    /// Whether the tasks already run. Threads of this process read their control channels
+    /// as soon as they start, so nothing sent early is lost; tasks in other processes can only
+    /// take commands once deployed, so the deployer sends `TasksRunning` first.
+    pub(crate) tasks_running: bool,
 }
 
 fn now_millis() -> i64 {
@@ -173,11 +177,12 @@ fn now_millis() -> i64 {
 /// Runs the coordinator until `Shutdown`.
 pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
     setup.history.lock().attempts += 1;
+    let running = setup.tasks_running;
     let mut c = Coordinator {
         setup,
         pending: BTreeMap::new(),
         finished: false,
-        running: false,
+        running,
         consecutive_failures: 0,
         last_end: Instant::now(),
     };

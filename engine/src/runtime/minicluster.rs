@@ -278,6 +278,7 @@ impl AttemptRun<'_> {
         sources: Vec<usize>,
         failure: &FailureSlot,
         (events_tx, events_rx): (Sender<CoordinatorEvent>, Receiver<CoordinatorEvent>),
+        tasks_running: bool,
     ) -> Result<(Sender<CoordinatorEvent>, std::thread::JoinHandle<()>)> {
         let setup = CoordinatorSetup {
             config: self.settings.checkpoints.clone(),
@@ -287,6 +288,7 @@ impl AttemptRun<'_> {
             controls,
             sources,
             history: self.control.history.clone(),
+            tasks_running,
             fail_job: {
                 let (failure, cancel) = (failure.clone(), self.cancel.clone());
                 Box::new(move |e| {
@@ -338,10 +340,9 @@ impl AttemptRun<'_> {
         )?;
         let sources = tasks.iter().filter(|t| t.source).map(|t| t.index).collect();
         let controls = TaskControls::local(tasks.iter().map(|t| t.control.clone()).collect());
-        let (events, thread) = self.coordinator(controls, sources, &failure, events)?;
+        let (events, thread) = self.coordinator(controls, sources, &failure, events, true)?;
         let count = tasks.len();
         let handles = spawn_tasks(tasks, self.cancel, &failure)?;
-        let _ = events.send(CoordinatorEvent::TasksRunning);
         for h in handles {
             let _ = h.join();
         }
@@ -377,8 +378,13 @@ impl AttemptRun<'_> {
                 deployer.send(attempt, task, TaskCommand::from_control(&control));
             })
         };
-        let (events, thread) =
-            self.coordinator(controls, sources, &failure, crossbeam_channel::unbounded())?;
+        let (events, thread) = self.coordinator(
+            controls,
+            sources,
+            &failure,
+            crossbeam_channel::unbounded(),
+            false,
+        )?;
         let result = deployer.run_attempt(
             &spec,
             ReportSink(events.clone()),
