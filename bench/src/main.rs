@@ -210,20 +210,47 @@ fn checkpointed_sum(interval: Option<Duration>, seconds: u64) -> Result<(f64, u6
     Ok((count as f64 / elapsed.as_secs_f64(), checkpoints))
 }
 
-fn checkpointing() -> Result<()> {
+/// Throughput with checkpoints every 10 s and 1 s versus none, in `rounds` interleaved rounds
+/// (none, 10 s, 1 s, none, ...) so that slow drifts of a shared machine hit every setting alike;
+/// prints every round and the median per setting.
+fn checkpointing(rounds: usize) -> Result<()> {
+    let settings: [Option<u64>; 3] = [None, Some(10), Some(1)];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
     println!();
-    println!("| checkpoint interval | records/s (p=2) | vs none | checkpoints completed |");
-    println!("|---|---|---|---|");
-    let (none, _) = checkpointed_sum(None, 20)?;
-    println!("| none | {:.2} M/s | — | 0 |", none / 1e6);
-    for secs in [10, 1] {
-        let (rate, n) = checkpointed_sum(Some(Duration::from_secs(secs)), 20)?;
+    println!("| round | none | 10 s | 1 s | checkpoints (10 s / 1 s) |");
+    println!("|---|---|---|---|---|");
+    for round in 0..rounds.max(1) {
+        let mut row = Vec::new();
+        let mut completed = Vec::new();
+        for (i, secs) in settings.iter().enumerate() {
+            let (rate, n) = checkpointed_sum(secs.map(Duration::from_secs), 20)?;
+            rates[i].push(rate);
+            row.push(format!("{:.2} M/s", rate / 1e6));
+            if secs.is_some() {
+                completed.push(n.to_string());
+            }
+        }
         println!(
-            "| {secs} s | {:.2} M/s | {:+.1} % | {n} |",
-            rate / 1e6,
-            (rate / none - 1.0) * 100.0
+            "| {round} | {} | {} |",
+            row.join(" | "),
+            completed.join(" / ")
         );
     }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let none = median(&mut rates[0]);
+    let ten = median(&mut rates[1]);
+    let one = median(&mut rates[2]);
+    println!(
+        "| median | {:.2} M/s | {:.2} M/s ({:+.1} %) | {:.2} M/s ({:+.1} %) | |",
+        none / 1e6,
+        ten / 1e6,
+        (ten / none - 1.0) * 100.0,
+        one / 1e6,
+        (one / none - 1.0) * 100.0
+    );
     Ok(())
 }
 
@@ -241,7 +268,7 @@ fn main() -> Result<()> {
         wordcount(args.runs)?.print();
     }
     if matches!(args.which, Which::Checkpointing | Which::All) {
-        checkpointing()?;
+        checkpointing(args.runs)?;
     }
     Ok(())
 }
