@@ -468,13 +468,13 @@ impl Coordinator {
 
     fn abort(&mut self, p: Pending, reason: String) {
         tracing::info!(checkpoint = p.barrier.id, %reason, "aborted");
-        if p.barrier.stop.is_some() {
-            // Sources paused for a stop-with-savepoint carry on.
-            for &s in &self.setup.sources {
-                self.setup
-                    .controls
-                    .send(s, TaskControl::Abort(p.barrier.id));
-            }
+        // Every task hears it (Flink's notifyCheckpointAborted, best effort): functions learn
+        // that the checkpoint will not complete, and sources paused for a stop-with-savepoint
+        // carry on.
+        for task in 0..self.setup.controls.count {
+            self.setup
+                .controls
+                .send(task, TaskControl::Abort(p.barrier.id));
         }
         let _ = p.barrier.target.delete_prefix("");
         self.setup.history.lock().failed_count += 1;
