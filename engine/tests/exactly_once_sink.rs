@@ -50,11 +50,15 @@ fn run(
     let result = env.execute("exactly once").unwrap();
     let mut lines = ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default()).unwrap();
     lines.sort();
-    let leftovers = std::fs::read_dir(out.path().join(".pending"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let leftovers: Vec<String> = std::fs::read_dir(out.path().join(".pending"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     assert_eq!(
-        leftovers, 0,
+        leftovers,
+        Vec::<String>::new(),
         "no pending parts remain after the job finished"
     );
     (lines, result.attempts)
@@ -112,4 +116,80 @@ fn a_failure_at_parallelism_three_also_recovers_exactly() {
     let (lines, attempts) = run(records, vec![2_000], CheckpointingMode::ExactlyOnce, 3);
     assert_eq!(attempts, 2);
     assert_eq!(lines, expected(records));
+}
+
+/// Builds numbers 0..records (a rate-limited source at parallelism 1) into the exactly-once
+/// file sink at `url`, at default parallelism `parallelism`.
+fn numbers_into_files(
+    env: &StreamExecutionEnvironment,
+    records: u64,
+    rate: f64,
+    parallelism: usize,
+    url: &str,
+) {
+    env.set_parallelism(parallelism);
+    env.from_source(
+        GeneratorSource::new(Some(records), |i| i).with_rate(rate),
+        "numbers",
+    )
+    .uid("numbers")
+    .set_parallelism(1)
+    .rebalance()
+    .map(|i: u64| i * 10)
+    .uid("times ten")
+    .sink_to_transactional(ExactlyOnceFileSink::new(url).with_part_size(512), "files")
+    .uid("files");
+}
+
+#[test]
+fn the_file_sink_rescales_through_a_savepoint_and_commits_every_record_once() {
+    const RECORDS: u64 = 20_000;
+    let out = tempfile::tempdir().unwrap();
+    let savepoints = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", out.path().display());
+    for (from, to) in [(2, 3), (3, 1)] {
+        std::fs::remove_dir_all(out.path()).unwrap();
+        std::fs::create_dir_all(out.path()).unwrap();
+        // First run at `from`, stopped mid-stream with a savepoint (pending parts of every
+        // instance are in it).
+        let env = StreamExecutionEnvironment::new();
+        env.enable_checkpointing(Duration::from_millis(50));
+        env.checkpoint_config(|c| c.storage = format!("memory://eo-rescale-{}", rand_suffix()));
+        numbers_into_files(&env, RECORDS, 20_000.0, from, &url);
+        let client = env.execute_async("before").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while client.checkpoint_history().0.len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "no checkpoints");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let savepoint = client
+            .stop_with_savepoint(&format!("file://{}", savepoints.path().display()), false)
+            .unwrap();
+        let before = ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default())
+            .unwrap()
+            .len() as u64;
+        assert!(
+            before < RECORDS,
+            "the first run finished before the savepoint"
+        );
+
+        // Resumed at `to` until the end.
+        let env = StreamExecutionEnvironment::new();
+        env.enable_checkpointing(Duration::from_millis(50));
+        env.checkpoint_config(|c| c.storage = format!("memory://eo-rescale-{}", rand_suffix()));
+        env.restore_from(&savepoint, false);
+        numbers_into_files(&env, RECORDS, 1e9, to, &url);
+        env.execute("after").unwrap();
+
+        let mut lines: Vec<u64> =
+            ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default())
+                .unwrap()
+                .iter()
+                .map(|l| l.parse().unwrap())
+                .collect();
+        lines.sort_unstable();
+        let expected: Vec<u64> = (0..RECORDS).map(|i| i * 10).collect();
+        assert_eq!(lines.len(), expected.len(), "{from} -> {to}: record count");
+        assert_eq!(lines, expected, "{from} -> {to}: every record exactly once");
+    }
 }

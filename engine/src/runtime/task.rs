@@ -382,6 +382,11 @@ pub(crate) fn run_input_task(
     }
     let mut open_channels = channels.len();
     let mut unflushed = false;
+    // Set after the barrier of a stop-with-savepoint went through: until the savepoint is
+    // given up, no processing-time wake-up fires (periodic watermarks, timers), so nothing
+    // reaches the output that the savepoint's state would produce again after a resume (as
+    // Flink's synchronous savepoint suspends the task).
+    let mut stopping: Option<u64> = None;
     while open_channels > 0 {
         while let Ok(control) = rt.control.try_recv() {
             match control {
@@ -392,6 +397,9 @@ pub(crate) fn run_input_task(
                         .notify_functions(head.lifecycle(), notice)?;
                 }
                 TaskControl::Abort(id) => {
+                    if stopping == Some(id) {
+                        stopping = None;
+                    }
                     let notice = CheckpointNotice::Aborted(id);
                     rt.checkpointing
                         .notify_functions(head.lifecycle(), notice)?;
@@ -409,7 +417,10 @@ pub(crate) fn run_input_task(
                     unflushed = false;
                 }
                 loop {
-                    let timeout = wait_time(services);
+                    let timeout = match stopping {
+                        None => wait_time(services),
+                        Some(_) => CANCEL_POLL,
+                    };
                     let selected = match &io {
                         Some(io) => io.timed(Wait::Idle, || select.select_timeout(timeout)),
                         None => select.select_timeout(timeout),
@@ -417,6 +428,7 @@ pub(crate) fn run_input_task(
                     match selected {
                         Ok(op) => break op,
                         Err(_) if cancel.is_cancelled() => return Err(FjordError::Cancelled),
+                        Err(_) if stopping.is_some() => {}
                         Err(_) => {
                             if fire_due_wakeups(head, services)? {
                                 head.lifecycle().flush()?;
@@ -459,6 +471,9 @@ pub(crate) fn run_input_task(
                     alignment = None;
                     blocked.iter_mut().for_each(|b| *b = false);
                     rt.checkpoint(&done, head.lifecycle(), None)?;
+                    if done.stop.is_some() {
+                        stopping = Some(done.id);
+                    }
                 }
                 active = reselect(&mut select, channels, &ended, &blocked);
             }
@@ -481,6 +496,9 @@ pub(crate) fn run_input_task(
                     let done = alignment.take().expect("aligning").barrier;
                     blocked.iter_mut().for_each(|b| *b = false);
                     rt.checkpoint(&done, head.lifecycle(), None)?;
+                    if done.stop.is_some() {
+                        stopping = Some(done.id);
+                    }
                 } else if rt.mode == CheckpointingMode::ExactlyOnce {
                     blocked[k] = true;
                 }
@@ -489,7 +507,9 @@ pub(crate) fn run_input_task(
             // The producer went away without finishing: it failed or was cancelled.
             Err(_) => return Err(FjordError::Cancelled),
         }
-        unflushed |= fire_due_wakeups(head, services)?;
+        if stopping.is_none() {
+            unflushed |= fire_due_wakeups(head, services)?;
+        }
     }
     head.lifecycle().finish()
 }

@@ -2,7 +2,9 @@
 //! format), for `file://` and `s3://` locations.
 //!
 //! Records are written as text lines (their [`Printable`] form) into part files named
-//! `<prefix>-<subtask>-<counter><suffix>`. A part goes through three states:
+//! `<prefix>-<subtask>-<writer>-<counter><suffix>`, where `<writer>` is random for every
+//! writer (every execution attempt of every subtask, like the UUID in Flink's part names), so a
+//! restarted or rescaled job never reuses a name. A part goes through three states:
 //! - *in progress*: lines buffered in memory, up to the part size;
 //! - *pending*: written to `.pending/<name>` when the part is full or at a checkpoint
 //!   barrier; durable, but not part of the output;
@@ -94,6 +96,7 @@ impl<T: Printable + Send + 'static> TransactionalSink<T> for ExactlyOnceFileSink
         Ok(Box::new(PartWriter {
             store,
             subtask: ctx.subtask_index,
+            writer: format!("{}-{:08x}", ctx.subtask_index, rand::random::<u32>()),
             part_size: self.part_size,
             prefix: self.prefix.clone(),
             suffix: self.suffix.clone(),
@@ -105,9 +108,18 @@ impl<T: Printable + Send + 'static> TransactionalSink<T> for ExactlyOnceFileSink
     }
 }
 
+/// What a part writer keeps in a checkpoint: its name and how many parts it had started.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WriterState {
+    writer: String,
+    counter: u64,
+}
+
 struct PartWriter<T> {
     store: SnapshotStore,
     subtask: usize,
+    /// `<subtask>-<random>`: this writer's part of every part name.
+    writer: String,
     part_size: usize,
     prefix: String,
     suffix: String,
@@ -122,10 +134,7 @@ struct PartWriter<T> {
 
 impl<T> PartWriter<T> {
     fn part_name(&self, counter: u64) -> String {
-        format!(
-            "{}-{}-{}{}",
-            self.prefix, self.subtask, counter, self.suffix
-        )
+        format!("{}-{}-{}{}", self.prefix, self.writer, counter, self.suffix)
     }
 
     fn stage(&mut self) -> Result<(), BoxError> {
@@ -143,8 +152,8 @@ impl<T> PartWriter<T> {
     }
 
     /// The counter of a part name of this subtask, if it is one.
-    fn counter_of(&self, name: &str) -> Option<u64> {
-        let rest = name.strip_prefix(&format!("{}-{}-", self.prefix, self.subtask))?;
+    fn counter_of(&self, name: &str, writer: &str) -> Option<u64> {
+        let rest = name.strip_prefix(&format!("{}-{writer}-", self.prefix))?;
         rest.strip_suffix(self.suffix.as_str())?.parse().ok()
     }
 }
@@ -184,23 +193,48 @@ impl<T: Printable + Send> TransactionalWriter<T> for PartWriter<T> {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, BoxError> {
-        Ok(self.counter.to_le_bytes().to_vec())
+        Ok(bincode::serialize(&WriterState {
+            writer: self.writer.clone(),
+            counter: self.counter,
+        })?)
     }
 
+    /// Deletes what the restored writer wrote after its checkpoint. This writer goes on under
+    /// its own fresh name, so it never collides with what any earlier writer wrote.
     fn restore(&mut self, state: &[u8]) -> Result<(), BoxError> {
-        let bytes: [u8; 8] = state
-            .try_into()
-            .map_err(|_| "restored part counter is not 8 bytes")?;
-        self.counter = u64::from_le_bytes(bytes);
-        // Parts this subtask wrote after the restored checkpoint belong to no checkpoint:
-        // delete them; the replayed input writes them again.
+        let restored: WriterState = match <[u8; 8]>::try_from(state) {
+            // Written before writers had names: the subtask's own counter.
+            Ok(counter) => WriterState {
+                writer: self.subtask.to_string(),
+                counter: u64::from_le_bytes(counter),
+            },
+            Err(_) => bincode::deserialize(state)?,
+        };
+        // Parts that writer pre-committed after the restored checkpoint belong to no
+        // checkpoint: delete them; the replayed input writes them again.
         for path in self.store.list(PENDING)? {
             let name = path
                 .trim_start_matches(PENDING)
                 .trim_start_matches('/')
                 .to_string();
-            if self.counter_of(&name).is_some_and(|n| n >= self.counter) {
-                self.store.delete_prefix(&path)?;
+            if self
+                .counter_of(&name, &restored.writer)
+                .is_some_and(|n| n >= restored.counter)
+            {
+                self.store.delete(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every pending part of this subtask index (what earlier writers of it
+    /// pre-committed after the restored checkpoint, or before a first checkpoint).
+    fn discard_uncommitted(&mut self) -> Result<(), BoxError> {
+        let mine = format!("{}-{}-", self.prefix, self.subtask);
+        for path in self.store.list(PENDING)? {
+            let name = path.trim_start_matches(PENDING).trim_start_matches('/');
+            if name.starts_with(&mine) {
+                self.store.delete(&path)?;
             }
         }
         Ok(())
@@ -209,7 +243,7 @@ impl<T: Printable + Send> TransactionalWriter<T> for PartWriter<T> {
     fn abort(&mut self) -> Result<(), BoxError> {
         self.buffer.clear();
         for name in std::mem::take(&mut self.staged) {
-            self.store.delete_prefix(&format!("{PENDING}/{name}"))?;
+            self.store.delete(&format!("{PENDING}/{name}"))?;
         }
         Ok(())
     }

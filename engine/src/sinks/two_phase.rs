@@ -13,6 +13,7 @@ use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::operators::output::{Lifecycle, Output, guard};
+use crate::state::operator::{RedistributionMode, StoreSnapshot};
 use crate::types::{StreamRecord, Timestamp};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -48,7 +49,18 @@ pub trait TransactionalWriter<T>: Send {
     }
 
     /// Restores what [`snapshot`](Self::snapshot) returned, before any record is written.
+    /// After a rescale an instance may receive the states of several old instances (or none):
+    /// this is called once per state, and must leave the writer able to write without
+    /// colliding with anything those instances wrote.
     fn restore(&mut self, _state: &[u8]) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Deletes whatever this instance's earlier writers (earlier attempts of the same subtask,
+    /// at the same parallelism) left pre-committed but never committed. Called after a
+    /// restore or restart only when that is safe: every restored transaction of this subtask
+    /// is committed by now and no other instance commits transactions of this subtask.
+    fn discard_uncommitted(&mut self) -> Result<(), BoxError> {
         Ok(())
     }
 
@@ -58,12 +70,28 @@ pub trait TransactionalWriter<T>: Send {
     }
 }
 
-/// What a transactional sink keeps in a checkpoint.
+/// The name of the even-split list state a transactional sink keeps its [`SinkState`] in: one
+/// element per instance, so after a rescale every old instance's pending transactions are
+/// committed by exactly one new instance.
+const TRANSACTIONS: &str = "transactions";
+
+/// What a transactional sink instance keeps in a checkpoint.
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 struct SinkState {
     /// Pre-committed, not yet committed: checkpoint id -> committable.
     pending: BTreeMap<u64, Vec<u8>>,
     /// The writer's own state.
+    writer: Vec<u8>,
+    /// The instance that wrote it, and the parallelism then.
+    subtask: usize,
+    parallelism: usize,
+}
+
+/// [`SinkState`] as written before it was a list element (one instance, restored at the same
+/// parallelism only).
+#[derive(serde::Deserialize)]
+struct LegacySinkState {
+    pending: BTreeMap<u64, Vec<u8>>,
     writer: Vec<u8>,
 }
 
@@ -114,14 +142,23 @@ impl<T: Send + 'static> CheckpointParticipant for SinkParticipant<T> {
         let state = SinkState {
             pending: s.pending.clone(),
             writer,
+            subtask: s.ctx.subtask_index,
+            parallelism: s.ctx.parallelism,
         };
-        let bytes = bincode::serialize(&state).map_err(|e| FjordError::Serialization {
+        let element = bincode::serialize(&state).map_err(|e| FjordError::Serialization {
             context: format!("sink state of {}", s.ctx.location()),
             message: e.to_string(),
         })?;
+        let store = StoreSnapshot {
+            states: vec![(
+                TRANSACTIONS.to_string(),
+                RedistributionMode::EvenSplit,
+                vec![element],
+            )],
+        };
         Ok(OperatorState {
             keyed: Vec::new(),
-            operator: Some(bytes),
+            operator: Some(store.encode()?),
         })
     }
 
@@ -147,21 +184,53 @@ impl<T: Send + 'static> TwoPhaseSinkOp<T> {
             ctx: ctx.clone(),
         };
         let key = ctx.operator_key();
+        // Whether this instance owns everything its subtask index wrote before: a restart
+        // without a checkpoint, or a restore of its own state at the same parallelism (after a
+        // rescale other instances may be committing what this subtask index pre-committed).
+        let mut owns_its_leftovers = ctx.attempt_number > 0;
         if let Some(OperatorState {
             operator: Some(bytes),
             ..
         }) = ctx.services.checkpointing.restored(&key)?
         {
-            let state: SinkState =
-                bincode::deserialize(&bytes).map_err(|e| FjordError::Serialization {
-                    context: format!("restoring sink state of {}", ctx.location()),
-                    message: e.to_string(),
-                })?;
-            shared.call(|w| w.restore(&state.writer))?;
-            shared.pending = state.pending;
+            let error = |e: bincode::Error| FjordError::Serialization {
+                context: format!("restoring sink state of {}", ctx.location()),
+                message: e.to_string(),
+            };
+            let states: Vec<SinkState> = match StoreSnapshot::decode(&bytes) {
+                Some(store) => store?
+                    .states
+                    .into_iter()
+                    .filter(|(name, _, _)| name == TRANSACTIONS)
+                    .flat_map(|(_, _, elements)| elements)
+                    .map(|e| bincode::deserialize(&e).map_err(error))
+                    .collect::<Result<_>>()?,
+                None => {
+                    let legacy: LegacySinkState = bincode::deserialize(&bytes).map_err(error)?;
+                    vec![SinkState {
+                        pending: legacy.pending,
+                        writer: legacy.writer,
+                        subtask: ctx.subtask_index,
+                        parallelism: ctx.parallelism,
+                    }]
+                }
+            };
+            owns_its_leftovers = states
+                .iter()
+                .all(|s| s.subtask == ctx.subtask_index && s.parallelism == ctx.parallelism);
             // The restored checkpoint completed, so everything it pre-committed is committed
-            // now (again, if the commit had happened before the failure).
-            shared.commit_up_to(u64::MAX)?;
+            // now (again, if the commit had happened before the failure), also what old
+            // instances that no longer exist pre-committed.
+            for state in states {
+                shared.call(|w| w.restore(&state.writer))?;
+                let committables: Vec<Vec<u8>> = state.pending.into_values().collect();
+                if !committables.is_empty() {
+                    shared.call(|w| w.commit(&committables))?;
+                }
+            }
+        }
+        if owns_its_leftovers {
+            shared.call(|w| w.discard_uncommitted())?;
         }
         let shared = Arc::new(Mutex::new(shared));
         ctx.services.checkpointing.register(
