@@ -1,14 +1,15 @@
 //! A JobManager and TaskManagers as separate `fjord` processes on loopback: registration,
 //! slot offers, heartbeats, loss detection after SIGKILL, re-registration after a JobManager
-//! restart, and `jobmanager.wait-for-slots`. (No tasks run on TaskManagers yet; the version
-//! refusal is tested through the service in `jobmanager::rpc`.)
+//! restart, and `jobmanager.wait-for-slots`, with the embedded scheduler (subtasks in the
+//! JobManager; `remote_cluster.rs` runs them on TaskManagers). The version refusal is tested
+//! through the service in `jobmanager::rpc`.
+
+mod support;
 
 use fjord_client::Client;
 use fjord_client::api::{TaskManagerList, TaskManagerState};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{Process, block_on, taskmanager};
 
 const HEARTBEAT: [&str; 4] = [
     "--heartbeat-interval-ms",
@@ -18,141 +19,10 @@ const HEARTBEAT: [&str; 4] = [
 ];
 const TIMEOUT: Duration = Duration::from_millis(1000);
 
-fn fjord() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
-    // The operator's Pod variables must not leak in from the environment.
-    for var in ["FJORD_POD_NAME", "FJORD_POD_IP", "FJORD_CONFIG"] {
-        command.env_remove(var);
-    }
-    command
-}
-
-/// A child process whose stderr is collected by a thread; killed when dropped.
-struct Process {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Process {
-    // The child is waited for in `Drop` or by the test; clippy cannot see through that.
-    #[allow(clippy::zombie_processes)]
-    fn spawn(mut command: Command) -> Process {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Process { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits (at most 20 s) until stderr has a line containing `marker`; returns the text after
-    /// the marker on that line.
-    fn wait_for_line(&mut self, marker: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let text = self.stderr();
-            if let Some(line) = text.lines().find(|l| l.contains(marker)) {
-                return line.split(marker).nth(1).unwrap().trim().to_string();
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread catch up with the last lines.
-                std::thread::park_timeout(Duration::from_millis(50));
-                panic!(
-                    "exited ({status}) before printing {marker:?}:\n{}",
-                    self.stderr()
-                );
-            }
-            assert!(Instant::now() < deadline, "no {marker:?} in:\n{text}");
-            std::thread::park_timeout(Duration::from_millis(10));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// Waits at most 20 s for the exit code.
-    fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not exit:\n{}",
-                self.stderr()
-            );
-            std::thread::park_timeout(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A JobManager on free loopback ports with a 1 s heartbeat timeout: the process, its REST
-/// client and its RPC address.
-fn jobmanager(extra: &[&str]) -> (Process, Client, String) {
-    let mut command = fjord();
-    command
-        .args([
-            "jobmanager",
-            "--rest-address",
-            "127.0.0.1",
-            "--rest-port",
-            "0",
-        ])
-        .args(HEARTBEAT)
-        .args(extra);
-    if !extra.contains(&"--rpc-port") {
-        command.args(["--rpc-port", "0"]);
-    }
-    let mut jm = Process::spawn(command);
-    let rest = jm.wait_for_line("REST API listening on ");
-    let rest = rest.split_whitespace().next().unwrap().to_string();
-    let rpc = jm.wait_for_line("(TaskManager registration) listening on ");
-    (jm, Client::new(&rest).unwrap(), rpc)
-}
-
-fn taskmanager(rpc: &str, id: &str, slots: u32, extra: &[&str]) -> Process {
-    let mut command = fjord();
-    command
-        .args(["taskmanager", "--jobmanager-address", rpc, "--id", id])
-        .args(["--host", "127.0.0.1", "--data-port", "0", "--rpc-port", "0"])
-        .args(["--slots", &slots.to_string()])
-        .args(extra);
-    Process::spawn(command)
-}
-
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
+/// A JobManager with a 1 s heartbeat timeout (see [`support::jobmanager`]).
+fn jobmanager(args: &[&str]) -> (Process, Client, String) {
+    let all: Vec<&str> = HEARTBEAT.iter().chain(args).copied().collect();
+    support::jobmanager(&all)
 }
 
 /// Polls `GET /v1/taskmanagers` until `done` holds, for at most `limit`; returns the list
@@ -194,7 +64,7 @@ fn two_task_managers_register_and_a_killed_one_is_marked_lost_within_the_timeout
     });
     assert_eq!(
         list.subtasks_run_in, "jobmanager",
-        "no tasks on TaskManagers yet"
+        "the embedded scheduler runs subtasks in the JobManager"
     );
     assert_eq!(list.heartbeat_timeout_ms, 1000);
     let ids: Vec<(&str, u32, u32)> = list
@@ -219,7 +89,7 @@ fn two_task_managers_register_and_a_killed_one_is_marked_lost_within_the_timeout
         "{metrics}"
     );
 
-    b.child.kill().unwrap(); // SIGKILL: no goodbye, only missing heartbeats
+    b.kill(); // SIGKILL: no goodbye, only missing heartbeats
     let (list, took) = wait_for_task_managers(&client, Duration::from_secs(10), "loss", |l| {
         state_of(l, "tm-b") == Some(TaskManagerState::Lost)
     });
@@ -250,7 +120,7 @@ fn a_task_manager_registers_again_when_the_job_manager_restarts() {
     wait_for_task_managers(&client, Duration::from_secs(20), "registration", |l| {
         l.slots_available == 1
     });
-    first.child.kill().unwrap();
+    first.kill();
     first.wait_exit();
 
     let (_second, client, _) = jobmanager(&["--rpc-port", &port, "-p", "1", "transformations"]);

@@ -7,88 +7,16 @@
 //! - rescaling in place moves a running keyed, windowed, exactly-once job from 2 to 3
 //!   TaskManager slots without losing or repeating a record.
 
+mod support;
+
 use fjord_client::Client;
 use fjord_client::api::{JobDetails, JobState, RescaleRequest, SavepointRequest, SavepointState};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{Process, block_on, jobmanager, taskmanager};
 
 /// Records the source emits.
 const COUNT: u64 = 20_000;
-
-fn fjord() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
-    for var in ["FJORD_POD_NAME", "FJORD_POD_IP", "FJORD_CONFIG"] {
-        command.env_remove(var);
-    }
-    command
-}
-
-/// A child process whose stderr is collected; killed when dropped.
-struct Process {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Process {
-    #[allow(clippy::zombie_processes)]
-    fn spawn(mut command: Command) -> Process {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Process { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits (at most 30 s) for a stderr line containing `marker`; returns the text after it.
-    fn wait_for_line(&mut self, marker: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = self.stderr();
-            if let Some(line) = text.lines().find(|l| l.contains(marker)) {
-                return line.split(marker).nth(1).unwrap().trim().to_string();
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::park_timeout(Duration::from_millis(50));
-                panic!("exited ({status}) before {marker:?}:\n{}", self.stderr());
-            }
-            assert!(Instant::now() < deadline, "no {marker:?} in:\n{text}");
-            std::thread::park_timeout(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
 
 /// Polls the job until `done` holds (at most 60 s).
 fn wait_for_job(
@@ -119,44 +47,29 @@ fn wait_for_job(
 
 #[test]
 fn subtask_metrics_of_task_managers_show_on_the_job_manager() {
-    let mut jm = Process::spawn({
-        let mut c = fjord();
-        c.args([
-            "jobmanager",
-            "--rest-address",
-            "127.0.0.1",
-            "--rest-port",
-            "0",
-        ])
-        .args(["--rpc-port", "0", "--scheduler", "taskmanagers", "-p", "2"])
-        .args([
+    let count = COUNT.to_string();
+    let (jm, client, rpc) = job_manager(
+        &[
+            "-p",
+            "2",
             "--heartbeat-interval-ms",
             "100",
             "--heartbeat-timeout-ms",
             "5000",
-        ])
-        .args(["--wait-for-slots", "60s", "windowed-counts"])
-        .args([
+            "--wait-for-slots",
+            "60s",
+        ],
+        &[
+            "windowed-counts",
             "--count",
-            &COUNT.to_string(),
+            &count,
             "--rate",
             "10000",
             "--keys",
             "8",
-        ]);
-        c
-    });
-    let rest = jm.wait_for_line("REST API listening on ");
-    let rest = rest.split_whitespace().next().unwrap().to_string();
-    let rpc = jm.wait_for_line("(TaskManager registration) listening on ");
-    let client = Client::new(&rest).unwrap();
-    let tm = |id: &str| {
-        let mut c = fjord();
-        c.args(["taskmanager", "--jobmanager-address", &rpc, "--id", id])
-            .args(["--host", "127.0.0.1", "--data-port", "0", "--rpc-port", "0"])
-            .args(["--metrics-port", "0", "--slots", "1"]);
-        Process::spawn(c)
-    };
+        ],
+    );
+    let tm = |id: &str| taskmanager(&rpc, id, 1, &[]);
     let a = tm("tm-a");
     let b = tm("tm-b");
 
@@ -225,34 +138,16 @@ fn subtask_metrics_of_task_managers_show_on_the_job_manager() {
     assert_eq!(sum("fjord_task_records_in_total", &w), COUNT, "{metrics}");
 }
 
-/// The job manager, its REST client and RPC address.
-fn job_manager(extra: &[&str], job: &[&str]) -> (Process, Client, String) {
-    let mut jm = Process::spawn({
-        let mut c = fjord();
-        c.args([
-            "jobmanager",
-            "--rest-address",
-            "127.0.0.1",
-            "--rest-port",
-            "0",
-        ])
-        .args(["--rpc-port", "0", "--scheduler", "taskmanagers"])
-        .args(extra)
-        .args(job);
-        c
-    });
-    let rest = jm.wait_for_line("REST API listening on ");
-    let rest = rest.split_whitespace().next().unwrap().to_string();
-    let rpc = jm.wait_for_line("(TaskManager registration) listening on ");
-    (jm, Client::new(&rest).unwrap(), rpc)
-}
-
-fn task_manager(rpc: &str, id: &str) -> Process {
-    let mut c = fjord();
-    c.args(["taskmanager", "--jobmanager-address", rpc, "--id", id])
-        .args(["--host", "127.0.0.1", "--data-port", "0", "--rpc-port", "0"])
-        .args(["--metrics-port", "0", "--slots", "1"]);
-    Process::spawn(c)
+/// A JobManager deploying to TaskManagers with `flags`, running `job` (see
+/// [`support::jobmanager`]).
+fn job_manager(flags: &[&str], job: &[&str]) -> (Process, Client, String) {
+    let args: Vec<&str> = ["--scheduler", "taskmanagers"]
+        .iter()
+        .chain(flags)
+        .chain(job)
+        .copied()
+        .collect();
+    jobmanager(&args)
 }
 
 #[test]
@@ -289,7 +184,7 @@ fn rescaling_in_place_on_task_managers_keeps_every_window_count_exact() {
     );
     let tms: Vec<Process> = ["tm-a", "tm-b", "tm-c"]
         .iter()
-        .map(|id| task_manager(&rpc, id))
+        .map(|id| taskmanager(&rpc, id, 1, &[]))
         .collect();
     let all: Vec<&Process> = std::iter::once(&jm).chain(tms.iter()).collect();
     let windows_of = |j: &JobDetails| {
