@@ -14,6 +14,7 @@
 //! [`ClientError`]. The OpenAPI document of the same API is [`OPENAPI_JSON`].
 
 pub mod api;
+pub mod job_id;
 
 use api::{
     CancelResponse, CheckpointHistory, ClusterConfig, DisposeSavepointRequest, ErrorBody,

@@ -247,19 +247,7 @@ pub fn desired(
 /// new job, from its savepoint or empty). 32 hex digits, from the StreamJob's UID and the
 /// generation.
 pub fn job_id(uid: &str, generation: i64) -> String {
-    let hash = |seed: u64| {
-        let mut h = seed;
-        for b in uid.bytes().chain([0]).chain(generation.to_le_bytes()) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h
-    };
-    format!(
-        "{:016x}{:016x}",
-        hash(0xcbf2_9ce4_8422_2325),
-        hash(0x8422_2325_cbf2_9ce4)
-    )
+    fjord_client::job_id::derive(uid.bytes().chain([0]).chain(generation.to_le_bytes()))
 }
 
 /// The configuration entries written to the ConfigMap: the user's `spec.configuration` with the

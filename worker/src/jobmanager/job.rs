@@ -68,21 +68,10 @@ fn new_job_id() -> String {
 /// A job ID that is the same every time the same job runs with the same arguments (FNV-1a
 /// over name and arguments, twice with different seeds).
 fn derived_job_id(name: &str, args: &[String]) -> String {
-    let hash = |seed: u64| {
-        let mut h = seed;
-        for b in std::iter::once(name)
+    fjord_client::job_id::derive(
+        std::iter::once(name)
             .chain(args.iter().map(String::as_str))
-            .flat_map(|s| s.bytes().chain(std::iter::once(0)))
-        {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h
-    };
-    format!(
-        "{:016x}{:016x}",
-        hash(0xcbf2_9ce4_8422_2325),
-        hash(0x84222325_cbf29ce4)
+            .flat_map(|s| s.bytes().chain(std::iter::once(0))),
     )
 }
 
