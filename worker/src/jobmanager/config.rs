@@ -194,6 +194,15 @@ pub(crate) fn read_file(path: &Path) -> Result<BTreeMap<String, String>, WorkerE
     Ok(out)
 }
 
+/// The object-store settings of a config file: its `s3.*` keys (shared by the JobManager and
+/// TaskManagers, which open the same checkpoint and savepoint locations).
+pub(crate) fn storage_options(file: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    file.iter()
+        .filter(|(k, _)| k.starts_with("s3."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 pub(crate) fn parse<T: std::str::FromStr>(
     file: &BTreeMap<String, String>,
     key: &str,
@@ -331,11 +340,7 @@ impl JobManagerConfig {
             allow_non_restored_state: args.allow_non_restored_state
                 || parse(&file, "restore.allow-non-restored-state", "true or false")?
                     .unwrap_or(false),
-            storage_options: file
-                .iter()
-                .filter(|(k, _)| k.starts_with("s3."))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            storage_options: storage_options(&file),
             on_task_managers: match args
                 .scheduler
                 .or_else(|| file.get("jobmanager.scheduler").cloned())

@@ -3,7 +3,7 @@
 //! (see `docs/configuration.md`). Keys of other roles are accepted and ignored.
 
 use crate::WorkerError;
-use crate::jobmanager::config::{parse, read_file};
+use crate::jobmanager::config::{parse, read_file, storage_options};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -158,11 +158,7 @@ impl TaskManagerConfig {
                 parse(&file, "taskmanager.rpc.port", "a port number")?,
                 DEFAULT_RPC_PORT,
             ),
-            storage_options: file
-                .iter()
-                .filter(|(k, _)| k.starts_with("s3."))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            storage_options: storage_options(&file),
             heartbeat_interval: interval.filter(|ms| *ms > 0).map(Duration::from_millis),
             registration_timeout: args
                 .registration_timeout_ms
