@@ -17,10 +17,6 @@ ARG BIN=fjord
 # s3:// checkpoint and savepoint storage (MinIO-compatible); a user's package needs its own
 # `s3` feature forwarding to fjord-worker/s3, or set FEATURES="".
 ARG FEATURES=s3
-# protoc for the control-plane contract (fjord-proto), as scripts/install-deps.sh installs it.
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends protobuf-compiler \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and checking Fjord needs on a fresh machine, and nothing that is
 # already there: the Rust components (rustfmt, clippy) and Debian packages for native
-# dependencies (protoc for the control-plane protocol, libclang for RocksDB's bindings).
+# dependencies (libclang for RocksDB's bindings, the system RocksDB). The control-plane protocol
+# needs no protoc: it is compiled by protox, in Rust.
 # Idempotent: a second run only checks and returns.
 set -euo pipefail
 
@@ -15,7 +16,6 @@ for component in rustfmt clippy; do
 done
 
 missing=()
-command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 # The RocksDB state backend (state-rocksdb/) links Debian's RocksDB 7.8.3 instead of building

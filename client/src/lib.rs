@@ -295,7 +295,7 @@ impl Client {
     /// `GET /v1/jobs/{job_id}/checkpoints`.
     ///
     /// # Errors
-    /// HTTP 501 `not_implemented` until checkpoints are available.
+    /// HTTP 404 for an unknown job.
     pub async fn checkpoints(&self, job_id: &str) -> Result<CheckpointHistory, ClientError> {
         self.get(&job_path(job_id, "/checkpoints")).await
     }
@@ -303,7 +303,7 @@ impl Client {
     /// `GET /v1/jobs/{job_id}/checkpoints/latest`.
     ///
     /// # Errors
-    /// HTTP 501 `not_implemented` until checkpoints are available.
+    /// HTTP 404 for an unknown job or when no checkpoint has completed yet.
     pub async fn latest_checkpoint(&self, job_id: &str) -> Result<LatestCheckpoint, ClientError> {
         self.get(&job_path(job_id, "/checkpoints/latest")).await
     }
@@ -311,7 +311,8 @@ impl Client {
     /// `POST /v1/jobs/{job_id}/savepoints`: start a savepoint; idempotent per trigger ID.
     ///
     /// # Errors
-    /// HTTP 400 for a malformed trigger ID; HTTP 501 until savepoints are available.
+    /// HTTP 400 for a malformed trigger ID or a missing savepoint directory; HTTP 404 for an
+    /// unknown job; HTTP 409 while the job is not running.
     pub async fn trigger_savepoint(
         &self,
         job_id: &str,
@@ -341,7 +342,8 @@ impl Client {
     /// savepoint fails. Idempotent per trigger ID.
     ///
     /// # Errors
-    /// HTTP 400 for a malformed trigger ID; HTTP 501 until savepoints are available.
+    /// HTTP 400 for a malformed trigger ID or a missing savepoint directory; HTTP 404 for an
+    /// unknown job; HTTP 409 while the job is not running.
     pub async fn stop_with_savepoint(
         &self,
         job_id: &str,
@@ -385,7 +387,7 @@ impl Client {
     /// `POST /v1/savepoints/dispose`: delete a savepoint's files.
     ///
     /// # Errors
-    /// HTTP 501 until savepoints are available.
+    /// HTTP 400 when the path is not a savepoint or cannot be deleted.
     pub async fn dispose_savepoint(&self, path: &str) -> Result<serde_json::Value, ClientError> {
         self.post(
             api::paths::DISPOSE_SAVEPOINT,

@@ -8,9 +8,10 @@
 //! compatible with this JobManager's, and [`ProtoError`] says why not; [`registration`] turns
 //! that into the answer to a `RegisterTaskManager` call.
 //!
-//! `fjord-worker` serves `JobManagerService` for registration, heartbeats and slot offers (its
-//! `jobmanager::rpc`) and its `taskmanager` role is the client; task deployment, task state
-//! updates, checkpoint RPCs and `TaskManagerService` are not implemented yet.
+//! `fjord-worker` implements both sides: its `jobmanager::rpc` serves `JobManagerService` and
+//! deploys attempts through the TaskManagers' `TaskManagerService`, which its `taskmanager`
+//! role serves (deployment, cancellation, checkpoint trigger/complete/abort) while it
+//! registers, heartbeats and reports task states and checkpoint acknowledgements.
 
 pub mod registration;
 pub mod version;

@@ -55,8 +55,9 @@ pub enum Command {
     /// SIGINT stops it cleanly. See docs/configuration.md.
     Jobmanager(crate::jobmanager::config::JobManagerArgs),
     /// Run a TaskManager: register with the JobManager (jobmanager.rpc.address), offer its
-    /// slots and send heartbeats until SIGTERM. It runs no tasks yet: the JobManager runs every
-    /// subtask in its own process. See docs/configuration.md.
+    /// slots, run the subtasks the JobManager deploys to it and send heartbeats until SIGTERM
+    /// (the JobManager deploys to TaskManagers with `--scheduler taskmanagers`). See
+    /// docs/distributed-runtime.md.
     Taskmanager(crate::taskmanager::config::TaskManagerArgs),
     /// Take a savepoint of a running job through its JobManager's REST API and print its
     /// path (Flink's `flink savepoint`).

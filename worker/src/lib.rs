@@ -20,7 +20,7 @@
 //! mini-cluster, [`manifest`] turns a StreamJob manifest into the same local run,
 //! [`jobmanager`] is the JobManager role (REST API, metrics, the gRPC control plane and the
 //! TaskManager registry), [`taskmanager`] the TaskManager role (registers, offers slots,
-//! heartbeats; runs no tasks yet), [`prometheus`] the Prometheus text encoder both roles share
+//! heartbeats, runs the subtasks the JobManager deploys to it), [`prometheus`] the Prometheus text encoder both roles share
 //! (with [`prometheus::render_tasks`] for per-task metrics), [`metrics_server`] a tiny
 //! `GET /metrics` server for the TaskManager, and [`exit`] defines the documented exit codes. `cli`
 //! depends on the others; they do not depend on each other except through [`local`]
