@@ -1,25 +1,54 @@
 //! A small, blocking Apache Kafka client on the `kafka-protocol` codec.
 //!
-//! SKELETON: this file fixes the API the connector (source, sink) is written against. The
-//! client helper implements it (splitting it into modules: connection, metadata, fetch,
-//! produce, transactions, groups, admin) and may extend it; changing a signature here must be
-//! agreed with the connector side (tell the lead).
+//! This file fixes the API the connector (source, sink) is written against; the modules below
+//! implement it. Changing a signature here must be agreed with the connector side. Additions
+//! since the skeleton: [`KafkaError::is_fenced`], [`KafkaError::is_retriable`],
+//! [`KafkaError::code`], the [`KafkaError::Usage`] variant, [`Producer::mode`],
+//! [`Producer::has_records_in_transaction`], [`ProducerMetrics::commit_failures`].
+//!
+//! Properties honoured: `bootstrap.servers`, `client.id`, `request.timeout.ms`,
+//! `retry.backoff.ms`, `batch.size`, `linger.ms`, `compression.type` (none, gzip, snappy),
+//! `transaction.timeout.ms`, `max.block.ms`; acks come with [`ProducerMode`].
+//! `security.protocol` other than PLAINTEXT and `sasl.*` are refused. Fetch sizes come with
+//! [`FetchOptions`]. Other properties are ignored.
+//!
+//! Modules: `connection` (framing, correlation ids, ApiVersions), `cluster` (metadata,
+//! connections per broker, coordinators, bounded retries), `offsets` (ListOffsets), `fetch`,
+//! `records` (batch codec, read_committed filter), `produce`, `transactions`, `groups`,
+//! `admin`.
 //!
 //! Design: one `KafkaClient` per reader/writer thread (Fjord runs a thread per subtask), plain
 //! `std::net::TcpStream` connections per broker, one request in flight per connection,
 //! request versions chosen from the broker's ApiVersions within what this client supports
 //! (Kafka 3.x and 4.x brokers). Every call is bounded by the configured request timeout.
 
+mod admin;
+mod cluster;
+mod config;
+mod connection;
+mod fetch;
+mod groups;
+mod offsets;
+mod produce;
+mod records;
+mod transactions;
+
+pub use produce::Producer;
+
 use crate::error::KafkaError;
 use bytes::Bytes;
+use cluster::Cluster;
+use config::Settings;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Result of this module.
 pub type Result<T, E = KafkaError> = std::result::Result<T, E>;
 
 /// A topic and a partition of it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TopicPartition {
     /// Topic name.
     pub topic: String,
@@ -83,6 +112,50 @@ pub struct FetchOptions {
     pub partition_max_bytes: i32,
 }
 
+impl Default for FetchOptions {
+    /// Kafka's consumer defaults, `read_committed`.
+    fn default() -> Self {
+        FetchOptions {
+            isolation: IsolationLevel::ReadCommitted,
+            max_wait: Duration::from_millis(500),
+            min_bytes: 1,
+            max_bytes: 52_428_800,
+            partition_max_bytes: 1_048_576,
+        }
+    }
+}
+
+impl FetchOptions {
+    /// Options from consumer properties: `isolation.level` (read_committed or
+    /// read_uncommitted), `fetch.max.wait.ms`, `fetch.min.bytes`, `fetch.max.bytes`,
+    /// `max.partition.fetch.bytes`, with Kafka's defaults.
+    pub fn from_properties(config: &ClientConfig) -> Result<Self> {
+        let d = FetchOptions::default();
+        let p = &config.properties;
+        let isolation = match p.get("isolation.level").map(|s| s.trim()) {
+            None | Some("read_committed") => IsolationLevel::ReadCommitted,
+            Some("read_uncommitted") => IsolationLevel::ReadUncommitted,
+            Some(other) => {
+                return Err(KafkaError::Config(format!(
+                    "isolation.level={other} is not read_committed or read_uncommitted"
+                )));
+            }
+        };
+        Ok(FetchOptions {
+            isolation,
+            max_wait: Duration::from_millis(config::number(p, "fetch.max.wait.ms", 500, 0)? as u64),
+            min_bytes: config::number(p, "fetch.min.bytes", 1, 0)? as i32,
+            max_bytes: config::number(p, "fetch.max.bytes", i64::from(d.max_bytes), 1)? as i32,
+            partition_max_bytes: config::number(
+                p,
+                "max.partition.fetch.bytes",
+                i64::from(d.partition_max_bytes),
+                1,
+            )? as i32,
+        })
+    }
+}
+
 /// One record read from Kafka.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerRecord {
@@ -143,7 +216,7 @@ pub struct PreparedTransaction {
 
 /// Partition metadata and everything that is not producing: offsets, fetches, groups, admin.
 pub struct KafkaClient {
-    _config: ClientConfig,
+    cluster: Cluster,
 }
 
 impl KafkaClient {
@@ -152,15 +225,27 @@ impl KafkaClient {
     /// Errors: [`KafkaError::Unreachable`] when no bootstrap server answers within the request
     /// timeout; [`KafkaError::Config`] for properties this client cannot honour.
     pub fn connect(config: &ClientConfig) -> Result<Self> {
-        let _ = config;
-        unimplemented!("client helper")
+        let settings = Settings::parse(config)?;
+        Ok(KafkaClient {
+            cluster: Cluster::connect(settings)?,
+        })
     }
 
-    /// Topics and their partition counts: all topics when `topics` is `None` (for patterns),
-    /// else only these (a missing topic is simply absent, never auto-created).
+    /// Topics and their partition counts: all topics when `topics` is `None` (for patterns;
+    /// Kafka's internal topics excluded), else only these (a missing topic is simply absent,
+    /// never auto-created).
     pub fn metadata(&mut self, topics: Option<&[String]>) -> Result<ClusterMetadata> {
-        let _ = topics;
-        unimplemented!()
+        let response = self.cluster.retry(|c| c.fetch_metadata(topics))?;
+        let mut out = ClusterMetadata::default();
+        for topic in response.topics {
+            let Some(name) = topic.name else { continue };
+            if topic.error_code != 0 || (topics.is_none() && topic.is_internal) {
+                continue;
+            }
+            out.topics
+                .insert(name.as_str().to_string(), topic.partitions.len() as i32);
+        }
+        Ok(out)
     }
 
     /// Resolves an [`OffsetSpec`] for each partition (read_committed semantics for `Latest`).
@@ -169,8 +254,7 @@ impl KafkaClient {
         partitions: &[TopicPartition],
         spec: OffsetSpec,
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        let _ = (partitions, spec);
-        unimplemented!()
+        offsets::list_offsets(&mut self.cluster, partitions, spec)
     }
 
     /// Fetches from each partition at its offset, from the partitions' leaders. An offset out
@@ -180,8 +264,7 @@ impl KafkaClient {
         positions: &BTreeMap<TopicPartition, i64>,
         options: &FetchOptions,
     ) -> Result<Vec<FetchedPartition>> {
-        let _ = (positions, options);
-        unimplemented!()
+        fetch::fetch(&mut self.cluster, positions, options)
     }
 
     /// The offsets committed for a consumer group (`None` where nothing is committed).
@@ -190,8 +273,7 @@ impl KafkaClient {
         group_id: &str,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
-        let _ = (group_id, partitions);
-        unimplemented!()
+        groups::committed(&mut self.cluster, group_id, partitions)
     }
 
     /// Commits offsets for a consumer group without joining it (generation -1, as Flink's
@@ -201,30 +283,29 @@ impl KafkaClient {
         group_id: &str,
         offsets: &BTreeMap<TopicPartition, i64>,
     ) -> Result<()> {
-        let _ = (group_id, offsets);
-        unimplemented!()
+        groups::commit(&mut self.cluster, group_id, offsets)
     }
 
-    /// Creates a topic (admin; tests and examples). Already existing is not an error.
+    /// Creates a topic (admin; tests and examples). Already existing is not an error. Returns
+    /// once every partition has a leader.
     pub fn create_topic(&mut self, topic: &str, partitions: i32, replication: i16) -> Result<()> {
-        let _ = (topic, partitions, replication);
-        unimplemented!()
+        admin::create_topic(&mut self.cluster, topic, partitions, replication)
     }
 
-    /// Raises a topic's partition count (admin; partition discovery tests).
+    /// Raises a topic's partition count (admin; partition discovery tests). Already that many
+    /// is not an error. Returns once every partition has a leader.
     pub fn create_partitions(&mut self, topic: &str, total: i32) -> Result<()> {
-        let _ = (topic, total);
-        unimplemented!()
+        admin::create_partitions(&mut self.cluster, topic, total)
     }
 
     /// Commits a transaction prepared by [`Producer::prepare_commit`], possibly in another
     /// process (Flink's resumeTransaction + commit). Idempotent: committing a transaction that
-    /// was already committed succeeds; a transaction that was fenced (its transactional id
-    /// re-initialised since) returns an error the caller can recognise with
-    /// [`KafkaError::is_fenced`] (to come).
+    /// was already committed succeeds (so does one that wrote nothing); a transaction that was
+    /// fenced (its transactional id re-initialised since, or aborted by the coordinator after
+    /// `transaction.timeout.ms`) returns an error the caller can recognise with
+    /// [`KafkaError::is_fenced`].
     pub fn commit_prepared(&mut self, transaction: &PreparedTransaction) -> Result<()> {
-        let _ = transaction;
-        unimplemented!()
+        transactions::commit_prepared(&mut self.cluster, transaction)
     }
 
     /// Aborts whatever transaction is open under `transactional_id` by initialising it
@@ -232,8 +313,15 @@ impl KafkaClient {
     /// epoch; an epoch of 0 means the id had never been used (Flink's probing for lingering
     /// transactions stops there).
     pub fn abort_lingering(&mut self, transactional_id: &str) -> Result<i16> {
-        let _ = transactional_id;
-        unimplemented!()
+        let deadline = Instant::now() + self.cluster.settings.max_block;
+        let timeout_ms = self.cluster.settings.transaction_timeout_ms;
+        transactions::init_producer_id(
+            &mut self.cluster,
+            Some(transactional_id),
+            timeout_ms,
+            deadline,
+        )
+        .map(|(_, epoch)| epoch)
     }
 }
 
@@ -254,62 +342,6 @@ pub enum ProducerMode {
     },
 }
 
-/// Writes records, batching them per partition.
-pub struct Producer {
-    _mode: ProducerMode,
-}
-
-impl Producer {
-    /// Creates a producer. For [`ProducerMode::Transactional`] this initialises the
-    /// transactional id (fencing older producers with it, aborting its open transaction) and
-    /// begins a transaction.
-    pub fn new(config: &ClientConfig, mode: ProducerMode) -> Result<Self> {
-        let _ = (config, mode);
-        unimplemented!()
-    }
-
-    /// Partition count of a topic (cached, refreshed when a send hits an unknown partition).
-    pub fn partitions(&mut self, topic: &str) -> Result<i32> {
-        let _ = topic;
-        unimplemented!()
-    }
-
-    /// Buffers a record for a partition; sends a batch when the partition's buffer is full
-    /// (`batch.size`) or `linger.ms` passed. Errors of earlier sends surface here or in
-    /// [`flush`](Self::flush).
-    pub fn send(&mut self, partition: &TopicPartition, record: ProducerRecord) -> Result<()> {
-        let _ = (partition, record);
-        unimplemented!()
-    }
-
-    /// Sends everything buffered and waits for the acknowledgements.
-    pub fn flush(&mut self) -> Result<()> {
-        unimplemented!()
-    }
-
-    /// Transactional mode: flushes and returns the identity of the open transaction, which
-    /// stays open (prepared) until someone commits it with [`KafkaClient::commit_prepared`] or
-    /// [`commit`](Self::commit). No further records may be sent on this producer.
-    pub fn prepare_commit(&mut self) -> Result<PreparedTransaction> {
-        unimplemented!()
-    }
-
-    /// Transactional mode: commits the open transaction.
-    pub fn commit(&mut self) -> Result<()> {
-        unimplemented!()
-    }
-
-    /// Transactional mode: aborts the open transaction.
-    pub fn abort(&mut self) -> Result<()> {
-        unimplemented!()
-    }
-
-    /// Bytes and records sent, commit failures and transactions committed/aborted so far.
-    pub fn metrics(&self) -> ProducerMetrics {
-        ProducerMetrics::default()
-    }
-}
-
 /// Counters of a producer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProducerMetrics {
@@ -321,4 +353,6 @@ pub struct ProducerMetrics {
     pub transactions_committed: u64,
     /// Transactions aborted.
     pub transactions_aborted: u64,
+    /// Commits that failed (the producer is unusable after one).
+    pub commit_failures: u64,
 }
