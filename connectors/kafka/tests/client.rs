@@ -133,6 +133,49 @@ fn stable_end(client: &mut KafkaClient, partition: &TopicPartition) -> i64 {
         .unwrap()[partition]
 }
 
+/// The committed values once no transaction is open or completing on the partition (the
+/// coordinator writes commit/abort markers after it answered EndTxn): waits, bounded, until
+/// the last stable offset reaches the high watermark.
+fn settled_values(client: &mut KafkaClient, partition: &TopicPartition) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let fetched = client
+            .fetch(
+                &[(partition.clone(), 0)].into(),
+                &FetchOptions {
+                    max_wait: Duration::ZERO,
+                    min_bytes: 0,
+                    ..options(IsolationLevel::ReadUncommitted)
+                },
+            )
+            .unwrap();
+        let p = &fetched[0];
+        if p.last_stable_offset >= p.high_watermark {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{partition:?}: last stable offset {} stays below the high watermark {}",
+            p.last_stable_offset,
+            p.high_watermark
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    committed_values(client, partition)
+}
+
+/// Waits (bounded) until the committed values are `want`, for reads while another
+/// transaction stays open (so the partition never settles).
+fn wait_for_committed(client: &mut KafkaClient, partition: &TopicPartition, want: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = committed_values(client, partition);
+    while got != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        got = committed_values(client, partition);
+    }
+    assert_eq!(got, want, "{partition:?}");
+}
+
 fn committed_values(client: &mut KafkaClient, partition: &TopicPartition) -> Vec<String> {
     let end = stable_end(client, partition);
     let (records, _) = read(client, partition, 0, end, IsolationLevel::ReadCommitted);
@@ -143,19 +186,20 @@ fn committed_values(client: &mut KafkaClient, partition: &TopicPartition) -> Vec
 fn produce_and_fetch_round_trip_keys_headers_timestamps_and_codecs() {
     let topic = unique("roundtrip");
     let mut client = KafkaClient::connect(&config(&[])).unwrap();
-    client.create_topic(&topic, 3, 1).unwrap();
-    client.create_topic(&topic, 3, 1).unwrap(); // already exists: fine
+    client.create_topic(&topic, 4, 1).unwrap();
+    client.create_topic(&topic, 4, 1).unwrap(); // already exists: fine
     assert_eq!(
         client
             .metadata(Some(std::slice::from_ref(&topic)))
             .unwrap()
             .topics
             .get(&topic),
-        Some(&3)
+        Some(&4)
     );
     assert!(client.metadata(None).unwrap().topics.contains_key(&topic));
 
-    // Partition 0: plain producer, acks=all; 1: idempotent + gzip; 2: plain + snappy.
+    // Partition 0: plain producer, acks=all; 1: idempotent + gzip; 2: acks=1 + snappy;
+    // 3: acks=0 (no responses; the flush is the next request's round trip).
     let sent: Vec<ProducerRecord> = (0..50)
         .map(|i| ProducerRecord {
             key: (i % 5 != 0).then(|| Bytes::from(format!("key-{i}"))),
@@ -171,10 +215,11 @@ fn produce_and_fetch_round_trip_keys_headers_timestamps_and_codecs() {
         (0, ProducerMode::Plain { acks: -1 }, "none"),
         (1, ProducerMode::Idempotent, "gzip"),
         (2, ProducerMode::Plain { acks: 1 }, "snappy"),
+        (3, ProducerMode::Plain { acks: 0 }, "none"),
     ];
     for (partition, mode, codec) in setups {
         let mut producer = Producer::new(&config(&[("compression.type", codec)]), mode).unwrap();
-        assert_eq!(producer.partitions(&topic).unwrap(), 3);
+        assert_eq!(producer.partitions(&topic).unwrap(), 4);
         for r in &sent {
             producer.send(&tp(&topic, partition), r.clone()).unwrap();
         }
@@ -182,13 +227,21 @@ fn produce_and_fetch_round_trip_keys_headers_timestamps_and_codecs() {
         assert_eq!(producer.metrics().records_sent, 50);
         assert!(producer.metrics().bytes_sent > 0);
     }
-    let partitions: Vec<_> = (0..3).map(|p| tp(&topic, p)).collect();
+    let partitions: Vec<_> = (0..4).map(|p| tp(&topic, p)).collect();
     let earliest = client
         .list_offsets(&partitions, OffsetSpec::Earliest)
         .unwrap();
-    let latest = client
+    // acks=0 returns before the broker appended: wait (bounded) until it did.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut latest = client
         .list_offsets(&partitions, OffsetSpec::Latest)
         .unwrap();
+    while latest.values().any(|o| *o < 50) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        latest = client
+            .list_offsets(&partitions, OffsetSpec::Latest)
+            .unwrap();
+    }
     for p in &partitions {
         assert_eq!((earliest[p], latest[p]), (0, 50), "{p:?}");
         let (records, next) = read(&mut client, p, 0, 50, IsolationLevel::ReadUncommitted);
@@ -309,10 +362,7 @@ fn read_committed_hides_aborted_and_open_transactions() {
     plain.flush().unwrap();
 
     // read_committed: stops at the open transaction, aborted records and markers are skipped.
-    assert_eq!(
-        committed_values(&mut client, &p),
-        vec!["committed-1", "committed-2"]
-    );
+    wait_for_committed(&mut client, &p, &["committed-1", "committed-2"]);
     // read_uncommitted: everything but the control records.
     let hw = client
         .fetch(
@@ -342,7 +392,7 @@ fn read_committed_hides_aborted_and_open_transactions() {
         .commit_prepared(&prepared)
         .unwrap();
     assert_eq!(
-        committed_values(&mut client, &p),
+        settled_values(&mut client, &p),
         vec!["committed-1", "committed-2", "open-1", "plain-after-open"]
     );
 }
@@ -379,7 +429,7 @@ fn commit_prepared_from_a_new_client_is_idempotent_and_detects_fencing() {
     committer.commit_prepared(&prepared).unwrap();
     committer.commit_prepared(&prepared).unwrap(); // twice: still fine
     let mut values: Vec<String> = (0..2)
-        .flat_map(|p| committed_values(&mut client, &tp(&topic, p)))
+        .flat_map(|p| settled_values(&mut client, &tp(&topic, p)))
         .collect();
     values.sort();
     let mut want: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
@@ -398,6 +448,26 @@ fn commit_prepared_from_a_new_client_is_idempotent_and_detects_fencing() {
     .prepare_commit()
     .unwrap();
     committer.commit_prepared(&empty).unwrap();
+
+    // The producer that prepared may commit itself too, and then write a next transaction.
+    let mut producer = Producer::new(
+        &config(&[]),
+        ProducerMode::Transactional {
+            transactional_id: unique("tid-self"),
+        },
+    )
+    .unwrap();
+    producer.send(&tp(&topic, 1), record("self-1")).unwrap();
+    producer.prepare_commit().unwrap();
+    producer.commit().unwrap();
+    producer.send(&tp(&topic, 1), record("self-2")).unwrap();
+    producer.commit().unwrap();
+    assert_eq!(producer.metrics().transactions_committed, 2);
+    let tail: Vec<String> = settled_values(&mut client, &tp(&topic, 1))
+        .into_iter()
+        .filter(|v| v.starts_with("self"))
+        .collect();
+    assert_eq!(tail, vec!["self-1", "self-2"]);
 
     // A prepared transaction whose id was re-initialised since is fenced.
     let fenced_id = unique("tid-fenced");
@@ -420,7 +490,7 @@ fn commit_prepared_from_a_new_client_is_idempotent_and_detects_fencing() {
     );
     let err = committer.commit_prepared(&fenced).unwrap_err();
     assert!(err.is_fenced(), "{err}");
-    assert!(!committed_values(&mut client, &tp(&topic, 0)).contains(&"lost".to_string()));
+    assert!(!settled_values(&mut client, &tp(&topic, 0)).contains(&"lost".to_string()));
 }
 
 #[test]
@@ -453,7 +523,7 @@ fn abort_lingering_aborts_open_transactions_and_reports_unused_ids() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(stable_end(&mut client, &p), 2, "record + abort marker");
-    assert!(committed_values(&mut client, &p).is_empty());
+    assert!(settled_values(&mut client, &p).is_empty());
 }
 
 #[test]
@@ -495,7 +565,10 @@ fn create_partitions_grows_a_topic() {
     client.create_partitions(&topic, 3).unwrap();
     client.create_partitions(&topic, 3).unwrap(); // already: fine
     assert_eq!(
-        client.metadata(Some(std::slice::from_ref(&topic))).unwrap().topics[&topic],
+        client
+            .metadata(Some(std::slice::from_ref(&topic)))
+            .unwrap()
+            .topics[&topic],
         3
     );
     let err = client.create_partitions(&topic, 2).unwrap_err();
@@ -507,7 +580,7 @@ fn create_partitions_grows_a_topic() {
         .unwrap();
     producer.flush().unwrap();
     assert_eq!(
-        committed_values(&mut client, &tp(&topic, 2)),
+        settled_values(&mut client, &tp(&topic, 2)),
         vec!["in-new-partition"]
     );
 }

@@ -198,8 +198,10 @@ impl Cluster {
                 }
                 Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
                     tracing::debug!(error = %e, "retrying Kafka request");
-                    if let KafkaError::Broker { code, .. } = &e {
-                        self.on_retriable_code(*code);
+                    match &e {
+                        KafkaError::Broker { code, .. } => self.on_retriable_code(*code),
+                        // A broker went away: its partitions may have moved.
+                        _ => self.forget_metadata(),
                     }
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -309,6 +311,12 @@ impl Cluster {
             }
             Some(Some(id)) => Ok(*id),
         }
+    }
+
+    /// Forgets all topic metadata and coordinators (after a broker went away).
+    pub fn forget_metadata(&mut self) {
+        self.topics.clear();
+        self.coordinators.clear();
     }
 
     /// Forgets a topic's metadata (after NOT_LEADER and the like).

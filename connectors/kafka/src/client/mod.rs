@@ -304,6 +304,10 @@ impl KafkaClient {
     /// fenced (its transactional id re-initialised since, or aborted by the coordinator after
     /// `transaction.timeout.ms`) returns an error the caller can recognise with
     /// [`KafkaError::is_fenced`].
+    ///
+    /// Like Kafka's own producer, this returns once the coordinator decided the commit; it
+    /// writes the commit markers to the partitions right after, and `read_committed` readers
+    /// see the records from then on.
     pub fn commit_prepared(&mut self, transaction: &PreparedTransaction) -> Result<()> {
         transactions::commit_prepared(&mut self.cluster, transaction)
     }
@@ -340,6 +344,16 @@ pub enum ProducerMode {
         /// The transactional id.
         transactional_id: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clients_move_to_subtask_threads() {
+        fn send<T: Send>() {}
+        send::<super::KafkaClient>();
+        send::<super::Producer>();
+    }
 }
 
 /// Counters of a producer.

@@ -218,7 +218,8 @@ impl Producer {
     }
 
     /// Transactional mode: commits the open transaction (a new one begins with the next
-    /// send, unless the transaction was prepared).
+    /// send). Returns once the coordinator decided the commit; `read_committed` readers see
+    /// the records once it wrote the markers, right after.
     pub fn commit(&mut self) -> Result<()> {
         self.end(true)
     }
@@ -236,8 +237,16 @@ impl Producer {
     fn end(&mut self, commit: bool) -> Result<()> {
         let what = if commit { "commit" } else { "abort" };
         self.txn_mut(what)?;
+        if let Some(e) = &self.failed {
+            return Err(KafkaError::Usage(format!(
+                "cannot {what}: this producer failed earlier ({e}); create a new one"
+            )));
+        }
         if commit {
-            self.flush()?;
+            let all: Vec<TopicPartition> = self.buffers.keys().cloned().collect();
+            if !all.is_empty() {
+                self.drain(&all)?;
+            }
         } else {
             self.buffers.clear();
             self.buffered = 0;
@@ -371,6 +380,9 @@ impl Producer {
                 Ok(()) => {}
                 Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
                     tracing::debug!(error = %e, "retrying Produce");
+                    if !matches!(e, KafkaError::Broker { .. }) {
+                        self.cluster.forget_metadata(); // a broker went away
+                    }
                 }
                 Err(e) => return Err(e),
             }
