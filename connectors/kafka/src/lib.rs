@@ -7,11 +7,16 @@
 //!   transactional), consumer-group offsets, and the transaction RPCs the exactly-once sink
 //!   needs (including committing a transaction prepared by an earlier process, which is what
 //!   Flink's `KafkaSink` does by reflection). Depends on nothing else in this crate.
-//! - `source`, `sink`, `format`: the connector on Fjord's `Source` and `TransactionalSink`
-//!   traits (to come; they depend on `client`).
+//! - [`source`]: [`KafkaSource`](source::KafkaSource), Flink's `KafkaSource` on Fjord's
+//!   split-based `Source` trait (partition discovery and assignment, offsets in checkpoints,
+//!   per-partition watermarks).
+//! - [`format`]: record (de)serialization: raw bytes, UTF-8, JSON, CSV, closures.
+//! - `sink`: the exactly-once sink on Fjord's `TransactionalSink` (to come).
 //! - [`error`]: the crate's error enum.
 
 pub mod client;
 pub mod error;
+pub mod format;
+pub mod source;
 
 pub use error::KafkaError;
