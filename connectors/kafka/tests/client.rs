@@ -840,3 +840,87 @@ fn interoperates_with_kafkas_java_clients() {
     want.sort();
     assert_eq!(got, want, "DrainTopic output:\n{drained}");
 }
+
+/// `scripts/infra/kafka.sh COMMAND DIR`; returns stdout.
+fn kafka_sh(command: &str, dir: &std::path::Path) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/infra/kafka.sh"))
+        .arg(command)
+        .arg(dir)
+        .env("FJORD_E2E_OWNER_PID", std::process::id().to_string())
+        .output()
+        .expect("run scripts/infra/kafka.sh");
+    assert!(
+        out.status.success(),
+        "kafka.sh {command} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A broker restart while a fetch and a produce wait: both carry on over new connections
+/// once the broker is back (within request.timeout.ms), without an error.
+#[test]
+fn rides_out_a_broker_restart() {
+    // A broker of its own: the others' tests must not see this one stop.
+    let dir = std::env::temp_dir().join(unique("fjord-kafka-client-restart"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let started = kafka_sh("start", &dir);
+    let bootstrap = started
+        .lines()
+        .find_map(|l| l.strip_prefix("KAFKA_BOOTSTRAP="))
+        .expect("KAFKA_BOOTSTRAP=")
+        .to_string();
+    let config = ClientConfig {
+        properties: [
+            ("bootstrap.servers".to_string(), bootstrap),
+            ("request.timeout.ms".to_string(), "120000".to_string()),
+        ]
+        .into(),
+    };
+    let topic = unique("restart");
+    let p = tp(&topic, 0);
+    let mut client = KafkaClient::connect(&config).unwrap();
+    client.create_topic(&topic, 1, 1).unwrap();
+    let mut producer = Producer::new(&config, ProducerMode::Idempotent).unwrap();
+    for i in 0..10 {
+        producer.send(&p, record(&format!("before-{i}"))).unwrap();
+    }
+    producer.flush().unwrap();
+    let (before, _) = read(&mut client, &p, 0, 10, IsolationLevel::ReadCommitted);
+    assert_eq!(before.len(), 10);
+
+    kafka_sh("stop", &dir);
+    std::thread::scope(|s| {
+        let restart = s.spawn(|| kafka_sh("start", &dir));
+        // Both calls start while the broker is down and return once it serves again.
+        let fetcher = s.spawn(|| {
+            client
+                .fetch(
+                    &[(p.clone(), 0)].into(),
+                    &options(IsolationLevel::ReadCommitted),
+                )
+                .map(|f| f[0].records.len())
+        });
+        for i in 0..10 {
+            producer.send(&p, record(&format!("after-{i}"))).unwrap();
+        }
+        producer.flush().unwrap();
+        restart.join().unwrap();
+        let fetched = fetcher.join().unwrap().unwrap();
+        assert!(fetched >= 10, "{fetched}");
+    });
+    let values: Vec<String> = read(&mut client, &p, 0, 20, IsolationLevel::ReadCommitted)
+        .0
+        .iter()
+        .map(text)
+        .collect();
+    let want: Vec<String> = (0..10)
+        .map(|i| format!("before-{i}"))
+        .chain((0..10).map(|i| format!("after-{i}")))
+        .collect();
+    assert_eq!(values, want);
+    kafka_sh("down", &dir);
+}
