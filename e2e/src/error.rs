@@ -135,17 +135,6 @@ pub enum Error {
         /// The last lines of its output.
         output: String,
     },
-    /// A record that Kafka's console producer cannot carry (one record per line).
-    #[error(
-        "cannot produce {what} {text:?} with the console producer: records are lines (no \
-         newline; no tab in a key)"
-    )]
-    InvalidRecord {
-        /// `key` or `value`.
-        what: &'static str,
-        /// The offending text.
-        text: String,
-    },
     /// A bounded wait ran out.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {

@@ -52,6 +52,47 @@ impl KafkaOptions {
     }
 }
 
+/// A record to produce with [`KafkaBroker::produce`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProducerRecord {
+    /// The partition; `None`: Kafka's default partitioner (by key hash, sticky without a key).
+    pub partition: Option<i32>,
+    /// The timestamp (ms since the epoch); `None`: the producer's clock.
+    pub timestamp: Option<i64>,
+    /// The key, if any.
+    pub key: Option<Vec<u8>>,
+    /// The value; `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+}
+
+impl ProducerRecord {
+    /// A record with this value, no key, no timestamp, default partitioning.
+    pub fn value(value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            value: Some(value.into()),
+            ..Self::default()
+        }
+    }
+
+    /// With this key.
+    pub fn key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// With this timestamp (ms since the epoch).
+    pub fn timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Into this partition.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+}
+
 /// One record read back from a topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaRecord {
@@ -229,44 +270,66 @@ impl KafkaBroker {
         .map(drop)
     }
 
-    /// Produce each line as one record without a key, with Kafka's console producer
-    /// (`acks=all`; it returns when every record is acknowledged).
+    /// Produce `records` with Kafka's own Java producer (idempotent, `acks=all`, through the
+    /// project's `ProduceRecords` tool); returns when every record is acknowledged, fails if any
+    /// is not. Records keep their order per partition.
     ///
     /// # Errors
-    /// [`Error::InvalidRecord`] for a line containing a newline, [`Error::Command`] if the
-    /// producer fails.
-    pub fn produce_lines<S: AsRef<str>>(&self, topic: &str, lines: &[S]) -> Result<()> {
+    /// [`Error::Command`] if a record was not acknowledged (e.g. the topic does not exist).
+    pub fn produce(&self, topic: &str, records: &[ProducerRecord]) -> Result<()> {
         let mut input = String::new();
-        for line in lines {
-            let line = line.as_ref();
-            check_field(line, "value", false)?;
-            input.push_str(line);
-            input.push('\n');
+        for r in records {
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            input.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                opt(r.partition.map(|p| p.to_string())),
+                opt(r.timestamp.map(|t| t.to_string())),
+                opt(r.key.as_deref().map(encode_hex)),
+                opt(r.value.as_deref().map(encode_hex)),
+            ));
         }
-        self.console_produce(topic, false, &input)
+        self.tool_ok(
+            "fjord.infra.ProduceRecords",
+            &[
+                "--bootstrap-server",
+                &self.bootstrap,
+                "--topic",
+                topic,
+                "--timeout-ms",
+                "30000",
+            ],
+            Some(&input),
+        )
+        .map(drop)
     }
 
-    /// Produce `(key, value)` records with Kafka's console producer; the default partitioner
-    /// puts equal keys in the same partition.
+    /// Produce each line as the value of one record without a key (see [`KafkaBroker::produce`]).
     ///
     /// # Errors
-    /// [`Error::InvalidRecord`] for a key with a tab or newline or a value with a newline,
-    /// [`Error::Command`] if the producer fails.
+    /// As [`KafkaBroker::produce`].
+    pub fn produce_lines<S: AsRef<str>>(&self, topic: &str, lines: &[S]) -> Result<()> {
+        let records: Vec<ProducerRecord> = lines
+            .iter()
+            .map(|l| ProducerRecord::value(l.as_ref()))
+            .collect();
+        self.produce(topic, &records)
+    }
+
+    /// Produce `(key, value)` records; the default partitioner puts equal keys in the same
+    /// partition (see [`KafkaBroker::produce`]).
+    ///
+    /// # Errors
+    /// As [`KafkaBroker::produce`].
     pub fn produce_keyed<K: AsRef<str>, V: AsRef<str>>(
         &self,
         topic: &str,
         records: &[(K, V)],
     ) -> Result<()> {
-        let mut input = String::new();
-        for (k, v) in records {
-            check_field(k.as_ref(), "key", true)?;
-            check_field(v.as_ref(), "value", false)?;
-            input.push_str(k.as_ref());
-            input.push('\t');
-            input.push_str(v.as_ref());
-            input.push('\n');
-        }
-        self.console_produce(topic, true, &input)
+        let records: Vec<ProducerRecord> = records
+            .iter()
+            .map(|(k, v)| ProducerRecord::value(v.as_ref()).key(k.as_ref()))
+            .collect();
+        self.produce(topic, &records)
     }
 
     /// Every record of `topic` a `read_committed` consumer sees, from the beginning up to each
@@ -332,50 +395,6 @@ impl KafkaBroker {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
         Ok(())
-    }
-
-    /// Kafka's console producer only logs a failed send (from its callback) and still exits 0,
-    /// so a logged send error fails here too.
-    fn console_produce(&self, topic: &str, keyed: bool, input: &str) -> Result<()> {
-        let args = self.producer_args(topic, keyed);
-        let out = self.tool("org.apache.kafka.tools.ConsoleProducer", &args, Some(input))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() && !stderr.contains("Error when sending message") {
-            return Ok(());
-        }
-        Err(Error::Command {
-            command: format!(
-                "kafka.sh tool org.apache.kafka.tools.ConsoleProducer {}",
-                args.join(" ")
-            ),
-            code: out.status.code(),
-            stderr: stderr.into_owned(),
-        })
-    }
-
-    fn producer_args<'a>(&'a self, topic: &'a str, keyed: bool) -> Vec<&'a str> {
-        let mut args = vec![
-            "--bootstrap-server",
-            self.bootstrap.as_str(),
-            "--topic",
-            topic,
-            "--command-property",
-            "acks=all",
-            "--command-property",
-            "enable.idempotence=true",
-            // A missing topic fails after 30 s instead of the default 60.
-            "--max-block-ms",
-            "30000",
-        ];
-        if keyed {
-            args.extend([
-                "--reader-property",
-                "parse.key=true",
-                "--reader-property",
-                "key.separator=\t",
-            ]);
-        }
-        args
     }
 
     fn drain(&self, topic: &str, isolation: &str) -> Result<Vec<KafkaRecord>> {
@@ -466,17 +485,6 @@ impl Drop for KafkaBroker {
     }
 }
 
-/// Reject what Kafka's console producer cannot carry in one line.
-fn check_field(text: &str, what: &'static str, is_key: bool) -> Result<()> {
-    if text.contains('\n') || text.contains('\r') || (is_key && text.contains('\t')) {
-        return Err(Error::InvalidRecord {
-            what,
-            text: text.to_string(),
-        });
-    }
-    Ok(())
-}
-
 fn run(mut cmd: Command, name: &str, stdin: Option<&str>) -> Result<Output> {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
@@ -522,6 +530,10 @@ fn parse_drain_line(line: &str) -> Result<KafkaRecord> {
     })
 }
 
+fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
@@ -551,9 +563,9 @@ mod tests {
     }
 
     #[test]
-    fn rejects_fields_the_console_producer_cannot_carry() {
-        assert!(check_field("a\nb", "value", false).is_err());
-        assert!(check_field("a\tb", "key", true).is_err());
-        assert!(check_field("a\tb", "value", false).is_ok());
+    fn hex_round_trips() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(decode_hex(&encode_hex(&bytes)), Some(bytes));
+        assert_eq!(encode_hex(b"k\n"), "6b0a");
     }
 }

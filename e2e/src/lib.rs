@@ -24,5 +24,5 @@ pub mod s3;
 
 pub use cluster::{ClusterOptions, TestCluster, poll_until, target_binary};
 pub use error::Error;
-pub use kafka::{KafkaBroker, KafkaOptions, KafkaRecord};
+pub use kafka::{KafkaBroker, KafkaOptions, KafkaRecord, ProducerRecord};
 pub use s3::S3Settings;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use fjord_e2e::{Error, KafkaBroker, KafkaOptions};
+use fjord_e2e::{Error, KafkaBroker, KafkaOptions, ProducerRecord};
 
 #[test]
 fn broker_serves_topics_and_keeps_data_across_a_restart() -> anyhow::Result<()> {
@@ -17,10 +17,41 @@ fn broker_serves_topics_and_keeps_data_across_a_restart() -> anyhow::Result<()> 
     broker.produce_keyed("lines", &keyed)?;
     broker.produce_lines("lines", &["no key one", "no key two"])?;
 
-    let first = broker.read_committed("lines")?;
+    // Explicit partition and timestamp, any bytes, a null key and a tombstone.
+    let binary: Vec<u8> = vec![0, b'\n', b'\t', 0xff];
+    broker.produce(
+        "lines",
+        &[
+            ProducerRecord::value(binary.clone())
+                .key("bin")
+                .partition(2)
+                .timestamp(1_234),
+            ProducerRecord {
+                partition: Some(2),
+                ..ProducerRecord::default()
+            },
+        ],
+    )?;
+    let all = broker.read_committed("lines")?;
+    let special: Vec<_> = all
+        .iter()
+        .filter(|r| r.partition == 2)
+        .rev()
+        .take(2)
+        .collect();
+    assert_eq!(special[0].value, None);
+    assert_eq!(special[0].key, None);
+    assert_eq!(special[1].value.as_deref(), Some(&binary[..]));
+    assert_eq!(special[1].key_str().as_deref(), Some("bin"));
+    assert_eq!(special[1].timestamp, 1_234);
+    let first: Vec<_> = all
+        .into_iter()
+        .filter(|r| r.key_str().as_deref() != Some("bin") && r.value.is_some())
+        .collect();
     assert_eq!(first.len(), 62, "{first:?}");
     // Every produced record exactly once, each key in exactly one partition, and offsets
-    // dense from 0 in every partition (no transactions here, so no control records).
+    // dense from 0 in every partition (no transactions here, so no control records; the two
+    // special records of partition 2 come after the others).
     let mut values: Vec<String> = first.iter().map(|r| r.value_str()).collect();
     values.sort();
     let mut expected: Vec<String> = keyed.iter().map(|(_, v)| v.clone()).collect();
@@ -56,15 +87,17 @@ fn broker_serves_topics_and_keeps_data_across_a_restart() -> anyhow::Result<()> 
     );
     broker.restart()?;
     assert_eq!(broker.bootstrap(), bootstrap);
-    assert_eq!(broker.read_committed("lines")?, first);
+    let again = broker.read_committed("lines")?;
+    assert_eq!(again.len(), 64);
+    assert!(first.iter().all(|r| again.contains(r)));
 
     // After a controlled stop and restart, new records append after the old ones.
     broker.stop()?;
     broker.restart()?;
     broker.produce_keyed("lines", &[("key-0", "after restart")])?;
     let after = broker.read_committed("lines")?;
-    assert_eq!(after.len(), 63);
-    assert_eq!(&after[..].iter().filter(|r| first.contains(r)).count(), &62);
+    assert_eq!(after.len(), 65);
+    assert!(first.iter().all(|r| after.contains(r)));
     assert!(after.iter().any(|r| r.value_str() == "after restart"));
 
     // Partitions can be added (for partition discovery tests).

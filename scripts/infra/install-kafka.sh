@@ -4,7 +4,7 @@
 # (org.apache.kafka:kafka-tools: console producer/consumer, topics, perf tests), with every
 # runtime dependency, from Maven Central into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/kafka-<KAFKA_VERSION>/libs/*.jar
-# and compiles the project's own small test tool kafka/src/fjord/infra/DrainTopic.java against them
+# and compiles the project's own small test tools kafka/src/fjord/infra/*.java against them
 # into kafka-<KAFKA_VERSION>/fjord-tools-<hash of the source>/. A second run finds both in place
 # and returns at once. Called by install.sh; can run on its own.
 #
@@ -78,7 +78,7 @@ if [[ ! -f "$home/libs/.complete" ]]; then
 fi
 
 if [[ ! -f "$tools/.complete" ]]; then
-  log "kafka $KAFKA_VERSION: compiling the test tool DrainTopic into $tools"
+  log "kafka $KAFKA_VERSION: compiling the test tools (kafka/src) into $tools"
   rm -rf "$tools.tmp"; mkdir -p "$tools.tmp"
   "$javac" -nowarn --release 17 -cp "$home/libs/*" -d "$tools.tmp" "$here"/kafka/src/fjord/infra/*.java
   touch "$tools.tmp/.complete"

@@ -924,3 +924,37 @@ fn rides_out_a_broker_restart() {
     assert_eq!(values, want);
     kafka_sh("down", &dir);
 }
+
+/// Many small batches (pipelined, up to 5 requests in flight) arrive complete and in order,
+/// idempotent and transactional.
+#[test]
+fn pipelined_batches_arrive_in_order() {
+    let topic = unique("pipelined");
+    let mut client = KafkaClient::connect(&config(&[])).unwrap();
+    client.create_topic(&topic, 2, 1).unwrap();
+    let small = config(&[("batch.size", "512"), ("linger.ms", "0")]);
+    let modes = [
+        ProducerMode::Idempotent,
+        ProducerMode::Transactional {
+            transactional_id: unique("tid-pipelined"),
+        },
+    ];
+    for (partition, mode) in modes.into_iter().enumerate() {
+        let p = tp(&topic, partition as i32);
+        let transactional = matches!(mode, ProducerMode::Transactional { .. });
+        let mut producer = Producer::new(&small, mode).unwrap();
+        for i in 0..5_000 {
+            producer.send(&p, record(&format!("{i:05}"))).unwrap();
+        }
+        if transactional {
+            producer.commit().unwrap();
+        } else {
+            producer.flush().unwrap();
+        }
+        assert_eq!(producer.metrics().records_sent, 5_000);
+        let values = settled_values(&mut client, &p);
+        let want: Vec<String> = (0..5_000).map(|i| format!("{i:05}")).collect();
+        assert_eq!(values.len(), want.len(), "{p:?}");
+        assert!(values == want, "{p:?}: records out of order or duplicated");
+    }
+}

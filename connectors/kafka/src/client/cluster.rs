@@ -31,6 +31,15 @@ pub(crate) enum Node {
     Id(i32),
 }
 
+/// A request written, its response not read yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InFlight {
+    pub broker: i32,
+    connection: u64,
+    correlation_id: i32,
+    version: i16,
+}
+
 /// What is known about one topic.
 #[derive(Debug, Clone)]
 pub(crate) struct TopicInfo {
@@ -134,7 +143,8 @@ impl Cluster {
         let version = conn.version::<R>(versions)?;
         let request = build(version);
         let result = conn.call(&request, version, extra_wait);
-        if let Err(KafkaError::Io { .. }) = result {
+        if result.is_err() {
+            // Broken or out of step (a response that does not match): start afresh.
             self.drop_connection(node);
         }
         result.map(|r| (r, version))
@@ -152,6 +162,58 @@ impl Cluster {
         let result = conn.send_only(&build(version), version);
         if result.is_err() {
             self.drop_connection(node);
+        }
+        result
+    }
+
+    /// Writes a request to broker `id` without waiting for its response (pipelining); the
+    /// caller must [`receive`](Self::receive) responses in the order the requests went out,
+    /// and make no other call to that broker in between.
+    pub fn send_request<R: Request>(
+        &mut self,
+        id: i32,
+        versions: &RangeInclusive<i16>,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<InFlight> {
+        let conn = self.connection(Node::Id(id))?;
+        let version = conn.version::<R>(versions)?;
+        let connection = conn.id();
+        match conn.send_request(&build(version), version) {
+            Ok(correlation_id) => Ok(InFlight {
+                broker: id,
+                connection,
+                correlation_id,
+                version,
+            }),
+            Err(e) => {
+                self.drop_connection(Node::Id(id));
+                Err(e)
+            }
+        }
+    }
+
+    /// The response to a request of [`send_request`](Self::send_request); an I/O error when
+    /// the connection it went out on broke since.
+    pub fn receive<R: Request>(&mut self, request: &InFlight) -> Result<R::Response> {
+        let conn = match self.connections.get_mut(&request.broker) {
+            Some(c) if c.id() == request.connection => c,
+            _ => {
+                return Err(KafkaError::Io {
+                    broker: self
+                        .brokers
+                        .get(&request.broker)
+                        .cloned()
+                        .unwrap_or_else(|| format!("broker {}", request.broker)),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the connection broke with this request in flight",
+                    ),
+                });
+            }
+        };
+        let result = conn.receive::<R>(request.correlation_id, request.version, Duration::ZERO);
+        if result.is_err() {
+            self.drop_connection(Node::Id(request.broker));
         }
         result
     }

@@ -34,6 +34,9 @@ pub(crate) struct Settings {
     pub max_block: Duration,
     /// `compression.type` (default none).
     pub codec: Codec,
+    /// `max.in.flight.requests.per.connection` (default 5, at most 5: the broker keeps the
+    /// sequence numbers of 5 batches per producer for deduplication).
+    pub max_in_flight: usize,
 }
 
 const SUPPORTED_PROTOCOL: &str = "PLAINTEXT";
@@ -109,6 +112,8 @@ impl Settings {
             transaction_timeout_ms: number(props, "transaction.timeout.ms", 60_000, 1)? as i32,
             max_block: millis(props, "max.block.ms", 60_000, 0)?,
             codec,
+            max_in_flight: number(props, "max.in.flight.requests.per.connection", 5, 1)?.min(5)
+                as usize,
         })
     }
 }

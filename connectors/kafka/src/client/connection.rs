@@ -21,8 +21,15 @@ use std::time::Duration;
 /// default; leave room for overhead).
 const MAX_RESPONSE: usize = 256 * 1024 * 1024;
 
-/// A connection with one request in flight at a time.
+/// Source of [`Connection::id`].
+static NEXT_CONNECTION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A connection. Requests are answered in order; [`call`](Connection::call) has one in
+/// flight, the producer pipelines with [`send_request`](Connection::send_request) and
+/// [`receive`](Connection::receive).
 pub(crate) struct Connection {
+    /// Unique per process: tells a reconnected broker from the connection a request went out on.
+    id: u64,
     addr: String,
     stream: TcpStream,
     client_id: StrBytes,
@@ -75,6 +82,7 @@ impl Connection {
         let stream = stream.ok_or_else(|| io(last))?;
         stream.set_nodelay(true).map_err(io)?;
         let mut conn = Connection {
+            id: NEXT_CONNECTION_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             addr: addr.to_string(),
             stream,
             client_id: StrBytes::from_string(settings.client_id.clone()),
@@ -84,6 +92,11 @@ impl Connection {
         };
         conn.negotiate()?;
         Ok(conn)
+    }
+
+    /// This connection's unique id.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     fn negotiate(&mut self) -> Result<()> {
@@ -141,7 +154,17 @@ impl Connection {
         version: i16,
         extra_wait: Duration,
     ) -> Result<R::Response> {
-        let correlation_id = self.send(request, version)?;
+        let correlation_id = self.send_request(request, version)?;
+        self.receive::<R>(correlation_id, version, extra_wait)
+    }
+
+    /// Reads the response to the request sent with `correlation_id` (the oldest unanswered).
+    pub fn receive<R: Request>(
+        &mut self,
+        correlation_id: i32,
+        version: i16,
+        extra_wait: Duration,
+    ) -> Result<R::Response> {
         let api = api_name(R::KEY);
         let mut body = self.read_frame(api, extra_wait)?;
         let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
@@ -165,10 +188,11 @@ impl Connection {
 
     /// Sends a request the broker does not answer (Produce with acks=0).
     pub fn send_only<R: Request>(&mut self, request: &R, version: i16) -> Result<()> {
-        self.send(request, version).map(|_| ())
+        self.send_request(request, version).map(|_| ())
     }
 
-    fn send<R: Request>(&mut self, request: &R, version: i16) -> Result<i32> {
+    /// Writes a request; returns its correlation id for [`receive`](Self::receive).
+    pub fn send_request<R: Request>(&mut self, request: &R, version: i16) -> Result<i32> {
         let api = api_name(R::KEY);
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);

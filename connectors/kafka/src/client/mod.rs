@@ -4,11 +4,13 @@
 //! implement it. Changing a signature here must be agreed with the connector side. Additions
 //! since the skeleton: [`KafkaError::is_fenced`], [`KafkaError::is_retriable`],
 //! [`KafkaError::code`], the [`KafkaError::Usage`] variant, [`Producer::mode`],
-//! [`Producer::has_records_in_transaction`], [`ProducerMetrics::commit_failures`].
+//! [`Producer::has_records_in_transaction`], [`Producer::poll`],
+//! [`ProducerMetrics::commit_failures`], [`FetchOptions::from_properties`] and its `Default`.
 //!
 //! Properties honoured: `bootstrap.servers`, `client.id`, `request.timeout.ms`,
 //! `retry.backoff.ms`, `batch.size`, `linger.ms`, `compression.type` (none, gzip, snappy),
-//! `transaction.timeout.ms`, `max.block.ms`; acks come with [`ProducerMode`].
+//! `transaction.timeout.ms`, `max.block.ms`, `max.in.flight.requests.per.connection` (at most
+//! 5); acks come with [`ProducerMode`].
 //! `security.protocol` other than PLAINTEXT and `sasl.*` are refused. Fetch sizes come with
 //! [`FetchOptions`]. Other properties are ignored.
 //!

@@ -2,7 +2,7 @@
 //! leader, idempotent sequence numbers, and the transactional state machine on top of
 //! [`super::transactions`].
 
-use super::cluster::{Cluster, Node};
+use super::cluster::{Cluster, InFlight, Node};
 use super::config::Settings;
 use super::records::{BatchIdentity, Pending, encode_batch};
 use super::transactions;
@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
     produce_request::{PartitionProduceData, TopicProduceData},
 };
 use kafka_protocol::protocol::StrBytes;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -54,6 +54,10 @@ pub struct Producer {
     metrics: ProducerMetrics,
     /// A send failed for good; the producer refuses further work (its guarantees are gone).
     failed: Option<String>,
+    /// Produce requests written, responses not read yet (oldest first).
+    in_flight: VecDeque<Request>,
+    /// Batches to send again (retriable failures), in the order they were first sent.
+    resend: Vec<SentBatch>,
 }
 
 impl Producer {
@@ -116,6 +120,8 @@ impl Producer {
             txn,
             metrics: ProducerMetrics::default(),
             failed: None,
+            in_flight: VecDeque::new(),
+            resend: Vec::new(),
         })
     }
 
@@ -184,11 +190,38 @@ impl Producer {
     /// Sends everything buffered and waits for the acknowledgements.
     pub fn flush(&mut self) -> Result<()> {
         self.check_usable()?;
+        self.send_all_and_wait()
+    }
+
+    /// Sends the batches whose `linger.ms` passed (without waiting for their
+    /// acknowledgement). Records are otherwise only sent from [`send`](Self::send) and
+    /// [`flush`](Self::flush): a caller with nothing to send for a while calls this so the
+    /// buffered records do not wait for the next send.
+    pub fn poll(&mut self) -> Result<()> {
+        self.check_usable()?;
+        let linger = self.cluster.settings.linger;
+        let due: Vec<TopicPartition> = self
+            .buffers
+            .iter()
+            .filter(|(_, b)| b.since.elapsed() >= linger)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !due.is_empty() {
+            self.drain(&due)?;
+        }
+        Ok(())
+    }
+
+    fn send_all_and_wait(&mut self) -> Result<()> {
         let all: Vec<TopicPartition> = self.buffers.keys().cloned().collect();
         if !all.is_empty() {
             self.drain(&all)?;
         }
-        Ok(())
+        let result = self.complete_all();
+        if let Err(e) = &result {
+            self.failed = Some(e.to_string());
+        }
+        result
     }
 
     /// Whether the open transaction has records (transactional mode; `false` otherwise).
@@ -243,13 +276,18 @@ impl Producer {
             )));
         }
         if commit {
-            let all: Vec<TopicPartition> = self.buffers.keys().cloned().collect();
-            if !all.is_empty() {
-                self.drain(&all)?;
-            }
+            self.send_all_and_wait()?;
         } else {
             self.buffers.clear();
             self.buffered = 0;
+            // Read what is in flight (the coordinator may share the connection); whether
+            // it was written does not matter any more.
+            while !self.in_flight.is_empty() {
+                if let Err(e) = self.complete_oldest() {
+                    tracing::debug!(error = %e, "Produce failed in a transaction being aborted");
+                }
+            }
+            self.resend.clear();
         }
         let identity = self
             .identity
@@ -302,8 +340,9 @@ impl Producer {
         Ok(())
     }
 
-    /// Sends the buffers of `ready` and waits for their acknowledgement; marks the producer
-    /// failed when that does not succeed.
+    /// Sends the buffers of `ready` (pipelined: waits for acknowledgements only beyond
+    /// `max.in.flight.requests.per.connection`); marks the producer failed when that does not
+    /// succeed.
     fn drain(&mut self, ready: &[TopicPartition]) -> Result<()> {
         let result = self.drain_inner(ready);
         if let Err(e) = &result {
@@ -314,20 +353,27 @@ impl Producer {
 
     fn drain_inner(&mut self, ready: &[TopicPartition]) -> Result<()> {
         let deadline = Instant::now() + self.cluster.settings.request_timeout;
-        if let (Some(txn), Some(identity)) = (self.txn.as_mut(), self.identity) {
+        if let (Some(txn), Some(_)) = (self.txn.as_ref(), self.identity) {
             let new: Vec<TopicPartition> = ready
                 .iter()
                 .filter(|tp| !txn.partitions.contains(*tp))
                 .cloned()
                 .collect();
             if !new.is_empty() {
+                // The coordinator may be a broker with produce requests in flight: one
+                // conversation at a time on a connection.
+                self.complete_all()?;
+                let (txn, identity) = (
+                    self.txn.as_mut().expect("checked"),
+                    self.identity.expect("checked"),
+                );
                 transactions::add_partitions(&mut self.cluster, &txn.id, identity, &new, deadline)?;
                 txn.partitions.extend(new);
             }
         }
         let transactional = self.txn.is_some();
         let codec = self.cluster.settings.codec;
-        let mut outstanding: Vec<(TopicPartition, Bytes, usize)> = Vec::with_capacity(ready.len());
+        let mut batches: Vec<SentBatch> = Vec::with_capacity(ready.len());
         for tp in ready {
             let Some(buffer) = self.buffers.remove(tp) else {
                 continue;
@@ -354,12 +400,150 @@ impl Producer {
                 }
             };
             let batch = encode_batch(&buffer.records, id, codec)?;
-            outstanding.push((tp.clone(), batch, count));
+            batches.push(SentBatch {
+                tp: tp.clone(),
+                batch,
+                count,
+            });
         }
+        if self.acks == 0 || !self.resend.is_empty() {
+            // No responses to pipeline (acks=0), or earlier batches wait for a resend that
+            // these must follow.
+            self.resend.extend(batches);
+            return self.complete_all();
+        }
+        // Pipelined: one request per leader, up to max.in.flight.requests.per.connection
+        // unanswered; the responses are read later, in order.
+        let mut by_leader: BTreeMap<i32, Vec<SentBatch>> = BTreeMap::new();
+        for b in batches {
+            match self.cluster.leader("Produce", &b.tp) {
+                Ok(leader) => by_leader.entry(leader).or_default().push(b),
+                Err(e) if e.is_retriable() => self.resend.push(b),
+                Err(e) => return Err(e),
+            }
+        }
+        for (leader, batches) in by_leader {
+            let sent = {
+                let transactional_id = self.txn.as_ref().map(|t| t.id.as_str());
+                let build =
+                    produce_request(&batches, transactional_id, self.acks, self.timeout_ms());
+                self.cluster.send_request(leader, &PRODUCE_VERSIONS, build)
+            };
+            match sent {
+                Ok(in_flight) => self.in_flight.push_back(Request { in_flight, batches }),
+                Err(e) if e.is_retriable() => self.resend.extend(batches),
+                Err(e) => return Err(e),
+            }
+        }
+        while self.in_flight.len() > self.cluster.settings.max_in_flight {
+            self.complete_oldest()?;
+        }
+        if !self.resend.is_empty() {
+            self.complete_all()?;
+        }
+        Ok(())
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        i32::try_from(self.cluster.settings.request_timeout.as_millis()).unwrap_or(i32::MAX)
+    }
+
+    /// Reads the response to the oldest request in flight: acknowledged batches are counted,
+    /// batches that failed retriably go to `resend` (so do later batches of their partition
+    /// that the broker refused as out of sequence), a non-retriable error is returned.
+    fn complete_oldest(&mut self) -> Result<()> {
+        let Some(request) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let response = match self.cluster.receive::<ProduceRequest>(&request.in_flight) {
+            Ok(r) => r,
+            Err(e) if e.is_retriable() => {
+                tracing::debug!(error = %e, "Produce response lost; sending again");
+                self.cluster.forget_metadata();
+                self.resend.extend(request.batches);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let mut codes_by_tp: HashMap<(&str, i32), (i16, Option<&StrBytes>)> = HashMap::new();
+        for topic in &response.responses {
+            for p in &topic.partition_responses {
+                codes_by_tp.insert(
+                    (topic.name.as_str(), p.index),
+                    (p.error_code, p.error_message.as_ref()),
+                );
+            }
+        }
+        let mut resend = Vec::new();
+        let mut fatal = None;
+        for b in &request.batches {
+            let Some(&(code, message)) = codes_by_tp.get(&(b.tp.topic.as_str(), b.tp.partition))
+            else {
+                resend.push(b.clone()); // not answered: send again (deduplicated if idempotent)
+                continue;
+            };
+            match code {
+                0 | codes::DUPLICATE_SEQUENCE_NUMBER => {
+                    self.metrics.records_sent += b.count as u64;
+                    self.metrics.bytes_sent += b.batch.len() as u64;
+                }
+                codes::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    if self.resend.iter().chain(&resend).any(|r| r.tp == b.tp) =>
+                {
+                    // An earlier batch of this partition failed: this one follows it.
+                    resend.push(b.clone());
+                }
+                code => {
+                    let e = produce_error(&b.tp, code, message);
+                    if e.is_retriable() {
+                        if is_leader_error(code) {
+                            self.cluster.invalidate(&b.tp.topic);
+                        }
+                        resend.push(b.clone());
+                    } else if fatal.is_none() {
+                        fatal = Some(e);
+                    }
+                }
+            }
+        }
+        self.resend.extend(resend);
+        match fatal {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads every outstanding response, then sends what has to be sent again, in order,
+    /// one batch per partition per request, until acknowledged (bounded by the request
+    /// timeout per round).
+    fn complete_all(&mut self) -> Result<()> {
+        while !self.in_flight.is_empty() {
+            self.complete_oldest()?;
+        }
+        let mut queues: BTreeMap<TopicPartition, VecDeque<SentBatch>> = BTreeMap::new();
+        for b in std::mem::take(&mut self.resend) {
+            queues.entry(b.tp.clone()).or_default().push_back(b);
+        }
+        while !queues.is_empty() {
+            let mut wave: Vec<SentBatch> = Vec::with_capacity(queues.len());
+            queues.retain(|_, q| {
+                if let Some(b) = q.pop_front() {
+                    wave.push(b);
+                }
+                !q.is_empty()
+            });
+            self.send_sync(wave)?;
+        }
+        Ok(())
+    }
+
+    /// Sends batches (at most one per partition) and waits for their acknowledgement,
+    /// retrying retriable errors until the request timeout passed.
+    fn send_sync(&mut self, mut outstanding: Vec<SentBatch>) -> Result<()> {
+        let deadline = Instant::now() + self.cluster.settings.request_timeout;
         let transactional_id = self.txn.as_ref().map(|t| t.id.clone());
         let acks = self.acks;
-        let timeout_ms =
-            i32::try_from(self.cluster.settings.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let timeout_ms = self.timeout_ms();
         let mut backoff = self
             .cluster
             .settings
@@ -392,70 +576,43 @@ impl Producer {
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
-        let (tp, _, _) = &outstanding[0];
         Err(KafkaError::broker(
             "Produce",
-            tp.to_string(),
+            outstanding[0].tp.to_string(),
             codes::REQUEST_TIMED_OUT,
         ))
     }
 
-    /// One Produce request per leader for `outstanding`; what succeeded is removed, what
-    /// failed retriably stays (a non-retriable error is returned).
+    /// One Produce request per leader for `outstanding`, waiting for each response; what
+    /// succeeded is removed, what failed retriably stays (a non-retriable error is returned).
     fn produce_round(
         &mut self,
-        outstanding: &mut Vec<(TopicPartition, Bytes, usize)>,
+        outstanding: &mut Vec<SentBatch>,
         transactional_id: Option<&str>,
         acks: i16,
         timeout_ms: i32,
     ) -> Result<()> {
-        let mut by_leader: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
-        for (i, (tp, _, _)) in outstanding.iter().enumerate() {
-            let leader = self.cluster.leader("Produce", tp)?;
-            by_leader.entry(leader).or_default().push(i);
+        let mut by_leader: BTreeMap<i32, Vec<SentBatch>> = BTreeMap::new();
+        for b in outstanding.iter() {
+            let leader = self.cluster.leader("Produce", &b.tp)?;
+            by_leader.entry(leader).or_default().push(b.clone());
         }
-        let mut done: BTreeSet<usize> = BTreeSet::new();
+        let mut done: HashSet<TopicPartition> = HashSet::new();
         let mut retriable: Option<KafkaError> = None;
-        for (leader, indexes) in by_leader {
-            let mut topics: BTreeMap<&str, Vec<(i32, Bytes)>> = BTreeMap::new();
-            for &i in &indexes {
-                let (tp, batch, _) = &outstanding[i];
-                topics
-                    .entry(&tp.topic)
-                    .or_default()
-                    .push((tp.partition, batch.clone()));
-            }
-            let build = |_| {
-                let mut request = ProduceRequest::default();
-                request.transactional_id = transactional_id
-                    .map(|id| TransactionalId(StrBytes::from_string(id.to_string())));
-                request.acks = acks;
-                request.timeout_ms = timeout_ms;
-                request.topic_data = topics
-                    .iter()
-                    .map(|(topic, parts)| {
-                        let mut t = TopicProduceData::default();
-                        t.name = TopicName(StrBytes::from_string(topic.to_string()));
-                        t.partition_data = parts
-                            .iter()
-                            .map(|(p, batch)| {
-                                let mut d = PartitionProduceData::default();
-                                d.index = *p;
-                                d.records = Some(batch.clone());
-                                d
-                            })
-                            .collect();
-                        t
-                    })
-                    .collect();
-                request
-            };
+        for (leader, batches) in by_leader {
+            let build = produce_request(&batches, transactional_id, acks, timeout_ms);
             if acks == 0 {
                 match self
                     .cluster
                     .send_only(Node::Id(leader), &PRODUCE_VERSIONS, build)
                 {
-                    Ok(()) => done.extend(indexes.iter().copied()),
+                    Ok(()) => {
+                        for b in &batches {
+                            self.metrics.records_sent += b.count as u64;
+                            self.metrics.bytes_sent += b.batch.len() as u64;
+                            done.insert(b.tp.clone());
+                        }
+                    }
                     Err(e) if e.is_retriable() => retriable = Some(e),
                     Err(e) => return Err(e),
                 }
@@ -475,35 +632,24 @@ impl Producer {
                 };
             for topic in &response.responses {
                 for p in &topic.partition_responses {
-                    let Some(&i) = indexes.iter().find(|&&i| {
-                        outstanding[i].0.topic == topic.name.as_str()
-                            && outstanding[i].0.partition == p.index
-                    }) else {
+                    let Some(b) = batches
+                        .iter()
+                        .find(|b| b.tp.topic == topic.name.as_str() && b.tp.partition == p.index)
+                    else {
                         continue;
                     };
-                    let tp = outstanding[i].0.clone();
                     match p.error_code {
                         // A retry of a batch the broker had already written.
                         0 | codes::DUPLICATE_SEQUENCE_NUMBER => {
-                            done.insert(i);
+                            self.metrics.records_sent += b.count as u64;
+                            self.metrics.bytes_sent += b.batch.len() as u64;
+                            done.insert(b.tp.clone());
                         }
                         code => {
-                            if matches!(
-                                code,
-                                codes::NOT_LEADER_OR_FOLLOWER
-                                    | codes::LEADER_NOT_AVAILABLE
-                                    | codes::UNKNOWN_TOPIC_OR_PARTITION
-                                    | codes::FENCED_LEADER_EPOCH
-                            ) {
-                                self.cluster.invalidate(&tp.topic);
+                            if is_leader_error(code) {
+                                self.cluster.invalidate(&b.tp.topic);
                             }
-                            let mut e = KafkaError::broker("Produce", tp.to_string(), code);
-                            if let (KafkaError::Broker { hint, .. }, Some(m)) =
-                                (&mut e, &p.error_message)
-                                && !m.is_empty()
-                            {
-                                *hint = format!("; {}{}", m.as_str(), hint);
-                            }
+                            let e = produce_error(&b.tp, code, p.error_message.as_ref());
                             if e.is_retriable() {
                                 retriable = Some(e);
                             } else {
@@ -514,21 +660,85 @@ impl Producer {
                 }
             }
         }
-        let mut index = 0;
-        outstanding.retain(|(_, batch, count)| {
-            let keep = !done.contains(&index);
-            if !keep {
-                self.metrics.records_sent += *count as u64;
-                self.metrics.bytes_sent += batch.len() as u64;
-            }
-            index += 1;
-            keep
-        });
+        outstanding.retain(|b| !done.contains(&b.tp));
         match retriable {
             Some(e) if !outstanding.is_empty() => Err(e),
             _ => Ok(()),
         }
     }
+}
+
+/// A batch on its way: partition, encoded batch, record count.
+#[derive(Clone)]
+struct SentBatch {
+    tp: TopicPartition,
+    batch: Bytes,
+    count: usize,
+}
+
+/// A pipelined Produce request and its batches.
+struct Request {
+    in_flight: InFlight,
+    batches: Vec<SentBatch>,
+}
+
+/// A Produce request builder for `batches` (one per partition).
+fn produce_request<'a>(
+    batches: &'a [SentBatch],
+    transactional_id: Option<&'a str>,
+    acks: i16,
+    timeout_ms: i32,
+) -> impl FnOnce(i16) -> ProduceRequest + 'a {
+    move |_| {
+        let mut topics: BTreeMap<&str, Vec<&SentBatch>> = BTreeMap::new();
+        for b in batches {
+            topics.entry(&b.tp.topic).or_default().push(b);
+        }
+        let mut request = ProduceRequest::default();
+        request.transactional_id =
+            transactional_id.map(|id| TransactionalId(StrBytes::from_string(id.to_string())));
+        request.acks = acks;
+        request.timeout_ms = timeout_ms;
+        request.topic_data = topics
+            .into_iter()
+            .map(|(topic, parts)| {
+                let mut t = TopicProduceData::default();
+                t.name = TopicName(StrBytes::from_string(topic.to_string()));
+                t.partition_data = parts
+                    .into_iter()
+                    .map(|b| {
+                        let mut d = PartitionProduceData::default();
+                        d.index = b.tp.partition;
+                        d.records = Some(b.batch.clone());
+                        d
+                    })
+                    .collect();
+                t
+            })
+            .collect();
+        request
+    }
+}
+
+fn is_leader_error(code: i16) -> bool {
+    matches!(
+        code,
+        codes::NOT_LEADER_OR_FOLLOWER
+            | codes::LEADER_NOT_AVAILABLE
+            | codes::UNKNOWN_TOPIC_OR_PARTITION
+            | codes::FENCED_LEADER_EPOCH
+    )
+}
+
+/// The error of a partition in a Produce response, with the broker's message.
+fn produce_error(tp: &TopicPartition, code: i16, message: Option<&StrBytes>) -> KafkaError {
+    let mut e = KafkaError::broker("Produce", tp.to_string(), code);
+    if let (KafkaError::Broker { hint, .. }, Some(m)) = (&mut e, message)
+        && !m.is_empty()
+    {
+        *hint = format!("; {}{}", m.as_str(), hint);
+    }
+    e
 }
 
 fn now_ms() -> i64 {
