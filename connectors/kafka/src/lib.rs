@@ -11,12 +11,14 @@
 //!   split-based `Source` trait (partition discovery and assignment, offsets in checkpoints,
 //!   per-partition watermarks).
 //! - [`format`]: record (de)serialization: raw bytes, UTF-8, JSON, CSV, closures.
-//! - `sink`: the exactly-once sink on Fjord's `TransactionalSink` (to come).
+//! - [`sink`]: the sink (Flink's `KafkaSink`) on Fjord's `TransactionalSink`: delivery
+//!   guarantee none, at-least-once or exactly-once (Kafka transactions per checkpoint).
 //! - [`error`]: the crate's error enum.
 
 pub mod client;
 pub mod error;
 pub mod format;
+pub mod sink;
 pub mod source;
 
 pub use error::KafkaError;
