@@ -958,3 +958,217 @@ fn pipelined_batches_arrive_in_order() {
         assert!(values == want, "{p:?}: records out of order or duplicated");
     }
 }
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, and a certificate signed by it for `name` (key + certificate in `name`.pem, the PEM
+/// keystore layout of Kafka and of this client).
+fn certificates(dir: &std::path::Path, names: &[(&str, &str)]) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=fjord-test-ca",
+        ],
+    );
+    for (name, san) in names {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("subjectAltName={san}\n"),
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
+        let key = std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap();
+        let crt = std::fs::read_to_string(dir.join(format!("{name}.crt"))).unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), key + &crt).unwrap();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// security.protocol=SSL against a broker's TLS listener that requires a client
+/// certificate: trust from a PEM CA file, the client's key and certificate from a PEM
+/// keystore; a client that does not trust the CA, or brings no certificate, fails clearly.
+#[test]
+fn speaks_tls_with_client_certificates() {
+    let dir = std::env::temp_dir().join(unique("fjord-kafka-client-tls"));
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    certificates(
+        &certs,
+        &[
+            ("broker", "IP:127.0.0.1,DNS:localhost"),
+            ("client", "DNS:client"),
+        ],
+    );
+    let (port, controller, tls_port) = (free_port(), free_port(), free_port());
+    let pem = |n: &str| certs.join(n).display().to_string();
+    let overrides = [
+        format!(
+            "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller},SSL://127.0.0.1:{tls_port}"
+        ),
+        format!("advertised.listeners=PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{tls_port}"),
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL"
+            .to_string(),
+        "ssl.keystore.type=PEM".to_string(),
+        format!("ssl.keystore.location={}", pem("broker.pem")),
+        "ssl.truststore.type=PEM".to_string(),
+        format!("ssl.truststore.location={}", pem("ca.pem")),
+        "ssl.client.auth=required".to_string(),
+    ];
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut start = Command::new("bash");
+    start
+        .arg(root.join("scripts/infra/kafka.sh"))
+        .arg("start")
+        .arg(&dir)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--controller-port",
+            &controller.to_string(),
+        ])
+        .env("FJORD_E2E_OWNER_PID", std::process::id().to_string());
+    for o in &overrides {
+        start.args(["--override", o]);
+    }
+    let out = start.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let tls = |extra: &[(&str, String)]| {
+        let mut properties: BTreeMap<String, String> = [
+            (
+                "bootstrap.servers".to_string(),
+                format!("127.0.0.1:{tls_port}"),
+            ),
+            ("security.protocol".to_string(), "SSL".to_string()),
+            ("request.timeout.ms".to_string(), "15000".to_string()),
+        ]
+        .into();
+        for (k, v) in extra {
+            properties.insert(k.to_string(), v.clone());
+        }
+        ClientConfig { properties }
+    };
+    let good = tls(&[
+        ("ssl.truststore.location", pem("ca.pem")),
+        ("ssl.keystore.location", pem("client.pem")),
+    ]);
+    let topic = unique("tls");
+    let p = tp(&topic, 0);
+    let mut client = KafkaClient::connect(&good).unwrap();
+    client.create_topic(&topic, 1, 1).unwrap();
+    let mut producer = Producer::new(
+        &good,
+        ProducerMode::Transactional {
+            transactional_id: unique("tid-tls"),
+        },
+    )
+    .unwrap();
+    producer.send(&p, record("over tls")).unwrap();
+    producer.commit().unwrap();
+    assert_eq!(settled_values(&mut client, &p), vec!["over tls"]);
+
+    // The same CA as inline PEM text, and the client identity as inline PEM too.
+    let inline = tls(&[
+        (
+            "ssl.truststore.certificates",
+            std::fs::read_to_string(pem("ca.pem")).unwrap(),
+        ),
+        (
+            "ssl.keystore.certificate.chain",
+            std::fs::read_to_string(pem("client.crt")).unwrap(),
+        ),
+        (
+            "ssl.keystore.key",
+            std::fs::read_to_string(pem("client.key")).unwrap(),
+        ),
+    ]);
+    assert_eq!(
+        settled_values(&mut KafkaClient::connect(&inline).unwrap(), &p),
+        vec!["over tls"]
+    );
+
+    // Not trusting the broker's CA (the public roots do not know it).
+    let err = KafkaClient::connect(&tls(&[("ssl.keystore.location", pem("client.pem"))]))
+        .err()
+        .expect("an unknown CA must fail")
+        .to_string();
+    assert!(
+        err.contains("TLS handshake failed") && err.contains("ssl.truststore"),
+        "{err}"
+    );
+    // No client certificate where the broker requires one.
+    let err = KafkaClient::connect(&tls(&[("ssl.truststore.location", pem("ca.pem"))]));
+    assert!(
+        err.is_err(),
+        "connected without the required client certificate"
+    );
+    kafka_sh("down", &dir);
+}

@@ -2,6 +2,7 @@
 
 use super::{ClientConfig, Result};
 use crate::error::KafkaError;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Compression of produced batches (`compression.type`).
@@ -37,23 +38,27 @@ pub(crate) struct Settings {
     /// `max.in.flight.requests.per.connection` (default 5, at most 5: the broker keeps the
     /// sequence numbers of 5 batches per producer for deduplication).
     pub max_in_flight: usize,
+    /// TLS configuration when `security.protocol=SSL`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
-
-const SUPPORTED_PROTOCOL: &str = "PLAINTEXT";
 
 impl Settings {
     /// Parses and validates `config`.
     pub fn parse(config: &ClientConfig) -> Result<Self> {
         let props = &config.properties;
         let get = |key: &str| props.get(key).map(|v| v.trim());
-        if let Some(protocol) = get("security.protocol")
-            && !protocol.eq_ignore_ascii_case(SUPPORTED_PROTOCOL)
-        {
+        let protocol = get("security.protocol").unwrap_or("PLAINTEXT");
+        let tls = if protocol.eq_ignore_ascii_case("SSL") {
+            Some(super::tls::client_config(props)?)
+        } else if protocol.eq_ignore_ascii_case("PLAINTEXT") {
+            None
+        } else {
             return Err(KafkaError::Config(format!(
-                "security.protocol={protocol} is not supported: this client speaks PLAINTEXT only today \
-                 (no TLS, no SASL); use a PLAINTEXT listener of the brokers"
+                "security.protocol={protocol} is not supported: this client speaks PLAINTEXT and SSL \
+                 (TLS, optionally with a client certificate), no SASL authentication; use a PLAINTEXT \
+                 or SSL listener of the brokers"
             )));
-        }
+        };
         let sasl: Vec<&str> = props
             .keys()
             .filter(|k| k.starts_with("sasl."))
@@ -61,8 +66,9 @@ impl Settings {
             .collect();
         if !sasl.is_empty() {
             return Err(KafkaError::Config(format!(
-                "{} given, but this client supports PLAINTEXT only today (no SASL authentication); \
-                 remove them and use a PLAINTEXT listener",
+                "{} given, but this client does not implement SASL authentication (PLAINTEXT and SSL \
+                 only); remove them and use a PLAINTEXT or SSL listener (SSL may authenticate with a \
+                 client certificate: ssl.keystore.*)",
                 sasl.join(", ")
             )));
         }
@@ -114,6 +120,7 @@ impl Settings {
             codec,
             max_in_flight: number(props, "max.in.flight.requests.per.connection", 5, 1)?.min(5)
                 as usize,
+            tls,
         })
     }
 }
@@ -180,8 +187,23 @@ mod tests {
                 ("bootstrap.servers", "a:1"),
                 ("security.protocol", "SASL_SSL")
             ])
-            .contains("PLAINTEXT only")
+            .contains("no SASL")
         );
+        let ssl = |k, v| {
+            err(&[
+                ("bootstrap.servers", "a:1"),
+                ("security.protocol", "SSL"),
+                (k, v),
+            ])
+        };
+        assert!(ssl("ssl.truststore.type", "JKS").contains("PEM"));
+        assert!(ssl("ssl.truststore.location", "/nonexistent.pem").contains("/nonexistent.pem"));
+        assert!(ssl("ssl.key.password", "secret").contains("unencrypted"));
+        let tls = Settings::parse(&config(&[
+            ("bootstrap.servers", "a:1"),
+            ("security.protocol", "SSL"),
+        ]));
+        assert!(tls.unwrap().tls.is_some());
         assert!(
             err(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", "PLAIN")])
                 .contains("sasl.mechanism")

@@ -31,7 +31,7 @@ pub(crate) struct Connection {
     /// Unique per process: tells a reconnected broker from the connection a request went out on.
     id: u64,
     addr: String,
-    stream: TcpStream,
+    stream: Stream,
     client_id: StrBytes,
     next_correlation_id: i32,
     request_timeout: Duration,
@@ -79,8 +79,12 @@ impl Connection {
                 Err(e) => last = e,
             }
         }
-        let stream = stream.ok_or_else(|| io(last))?;
-        stream.set_nodelay(true).map_err(io)?;
+        let tcp = stream.ok_or_else(|| io(last))?;
+        tcp.set_nodelay(true).map_err(io)?;
+        let stream = match &settings.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => Stream::Tls(Box::new(handshake(addr, tcp, tls.clone(), settings)?)),
+        };
         let mut conn = Connection {
             id: NEXT_CONNECTION_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             addr: addr.to_string(),
@@ -213,8 +217,10 @@ impl Connection {
             .map_err(|_| protocol(api, "request larger than 2 GiB".into()))?;
         buf[..4].copy_from_slice(&len.to_be_bytes());
         self.stream
+            .tcp()
             .set_write_timeout(Some(self.request_timeout))
             .and_then(|()| self.stream.write_all(&buf))
+            .and_then(|()| self.stream.flush())
             .map_err(|source| self.io_error(source))?;
         Ok(correlation_id)
     }
@@ -222,6 +228,7 @@ impl Connection {
     fn read_frame(&mut self, api: &'static str, extra_wait: Duration) -> Result<Bytes> {
         let timeout = self.request_timeout + extra_wait;
         self.stream
+            .tcp()
             .set_read_timeout(Some(timeout))
             .map_err(|source| self.io_error(source))?;
         let mut len = [0u8; 4];
@@ -261,6 +268,83 @@ impl Connection {
             source,
         }
     }
+}
+
+/// A broker connection, plain or TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Runs the TLS handshake on `tcp` (bounded by the request timeout), so certificate problems
+/// surface when connecting, with what to check.
+fn handshake(
+    addr: &str,
+    mut tcp: TcpStream,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    settings: &Settings,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let fail = |e: std::io::Error| KafkaError::Io {
+        broker: addr.to_string(),
+        source: std::io::Error::new(
+            e.kind(),
+            format!(
+                "TLS handshake failed: {e}; check that the listener speaks SSL and that \
+                 ssl.truststore.location (or .certificates) holds the CA of its certificate, which \
+                 must name `{host}` (or set ssl.endpoint.identification.algorithm= empty)"
+            ),
+        ),
+    };
+    let mut conn = rustls::ClientConnection::new(tls, super::tls::server_name(host)?)
+        .map_err(|e| fail(std::io::Error::other(e)))?;
+    tcp.set_read_timeout(Some(settings.request_timeout))
+        .map_err(fail)?;
+    tcp.set_write_timeout(Some(settings.request_timeout))
+        .map_err(fail)?;
+    // Each round trip makes progress or fails; bounded anyway.
+    for _ in 0..100 {
+        if !conn.is_handshaking() {
+            return Ok(rustls::StreamOwned::new(conn, tcp));
+        }
+        conn.complete_io(&mut tcp).map_err(fail)?;
+    }
+    Err(fail(std::io::Error::other("handshake did not finish")))
 }
 
 fn protocol(api: &'static str, message: String) -> KafkaError {

@@ -11,7 +11,10 @@
 //! `retry.backoff.ms`, `batch.size`, `linger.ms`, `compression.type` (none, gzip, snappy),
 //! `transaction.timeout.ms`, `max.block.ms`, `max.in.flight.requests.per.connection` (at most
 //! 5); acks come with [`ProducerMode`].
-//! `security.protocol` other than PLAINTEXT and `sasl.*` are refused. Fetch sizes come with
+//! `security.protocol` PLAINTEXT or SSL (TLS with rustls; `ssl.truststore.location` /
+//! `ssl.truststore.certificates`, `ssl.keystore.location` or
+//! `ssl.keystore.certificate.chain` + `ssl.keystore.key` for a client certificate, all PEM;
+//! `ssl.endpoint.identification.algorithm`); SASL (`SASL_*`, `sasl.*`) is refused. Fetch sizes come with
 //! [`FetchOptions`]. Other properties are ignored.
 //!
 //! Modules: `connection` (framing, correlation ids, ApiVersions), `cluster` (metadata,
@@ -33,6 +36,7 @@ mod groups;
 mod offsets;
 mod produce;
 mod records;
+mod tls;
 mod transactions;
 
 pub use produce::Producer;
@@ -60,7 +64,7 @@ pub struct TopicPartition {
 
 /// How to connect: Kafka consumer/producer properties, passed through where this client knows
 /// them (`bootstrap.servers`, `client.id`, `request.timeout.ms`, `security.protocol`, ...).
-/// Properties this client cannot honour (SASL or SSL it does not implement) are refused by
+/// Properties this client cannot honour (SASL, non-PEM key stores) are refused by
 /// [`KafkaClient::connect`] with a [`KafkaError::Config`] naming them, never silently ignored.
 #[derive(Debug, Clone, Default)]
 pub struct ClientConfig {
