@@ -498,10 +498,23 @@ fn run(mut cmd: Command, name: &str, stdin: Option<&str>) -> Result<Output> {
         source,
     };
     let mut child = cmd.spawn().map_err(spawn_err)?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes()).map_err(spawn_err)?;
+    // Feed stdin from a thread while stdout/stderr are read, so neither side blocks the other.
+    // A tool that exits early (bad arguments, no broker) closes its stdin: the write error is
+    // ignored and its exit status and stderr tell what happened.
+    let feeder = match (stdin, child.stdin.take()) {
+        (Some(input), Some(mut pipe)) => {
+            let input = input.to_string();
+            Some(std::thread::spawn(move || {
+                let _ = pipe.write_all(input.as_bytes());
+            }))
+        }
+        _ => None,
+    };
+    let output = child.wait_with_output().map_err(spawn_err)?;
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
     }
-    child.wait_with_output().map_err(spawn_err)
+    Ok(output)
 }
 
 /// Parse `partition TAB offset TAB timestamp TAB key-hex TAB value-hex` (`-` for null).
