@@ -38,6 +38,8 @@ pub(crate) struct InFlight {
     connection: u64,
     correlation_id: i32,
     version: i16,
+    /// How long the broker may hold the request (fetch `max_wait`), beyond the timeout.
+    extra_wait: Duration,
 }
 
 /// What is known about one topic.
@@ -173,6 +175,7 @@ impl Cluster {
         &mut self,
         id: i32,
         versions: &RangeInclusive<i16>,
+        extra_wait: Duration,
         build: impl FnOnce(i16) -> R,
     ) -> Result<InFlight> {
         let conn = self.connection(Node::Id(id))?;
@@ -184,6 +187,7 @@ impl Cluster {
                 connection,
                 correlation_id,
                 version,
+                extra_wait,
             }),
             Err(e) => {
                 self.drop_connection(Node::Id(id));
@@ -211,7 +215,7 @@ impl Cluster {
                 });
             }
         };
-        let result = conn.receive::<R>(request.correlation_id, request.version, Duration::ZERO);
+        let result = conn.receive::<R>(request.correlation_id, request.version, request.extra_wait);
         if result.is_err() {
             self.drop_connection(Node::Id(request.broker));
         }

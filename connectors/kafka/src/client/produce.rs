@@ -427,7 +427,8 @@ impl Producer {
                 let transactional_id = self.txn.as_ref().map(|t| t.id.as_str());
                 let build =
                     produce_request(&batches, transactional_id, self.acks, self.timeout_ms());
-                self.cluster.send_request(leader, &PRODUCE_VERSIONS, build)
+                self.cluster
+                    .send_request(leader, &PRODUCE_VERSIONS, Duration::ZERO, build)
             };
             match sent {
                 Ok(in_flight) => self.in_flight.push_back(Request { in_flight, batches }),
