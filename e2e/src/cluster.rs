@@ -83,7 +83,7 @@ pub struct TestCluster {
 /// the root) or the working directory, else the checkout this crate was compiled from. The
 /// runtime lookups come first because a shared target directory can hold this library compiled
 /// from another checkout.
-fn infra_dir() -> PathBuf {
+pub(crate) fn infra_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FJORD_INFRA_DIR") {
         return PathBuf::from(dir);
     }
@@ -104,7 +104,7 @@ fn infra_dir() -> PathBuf {
         .join("infra")
 }
 
-fn unique_run_dir(name: &str) -> PathBuf {
+pub(crate) fn unique_run_dir(name: &str) -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let base = std::env::var_os("FJORD_E2E_RUN_BASE")
         .map(PathBuf::from)
@@ -145,7 +145,7 @@ fn default_node_agent() -> Option<PathBuf> {
     target_binary("fjord-node-agent")
 }
 
-fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -110,6 +110,31 @@ pub enum Error {
         /// What it printed on stderr.
         stderr: String,
     },
+    /// Kafka's jars (or the project's Kafka test tool) are not cached yet.
+    #[error(
+        "Apache Kafka is not installed for the tests: {detail}\n\
+         Run `scripts/infra/install-kafka.sh` (or `scripts/infra/install.sh`) once; it resolves \
+         the broker and tools jars from Maven Central into ~/.cache/fjord"
+    )]
+    KafkaNotInstalled {
+        /// The message of `kafka.sh` naming what is missing.
+        detail: String,
+    },
+    /// `scripts/infra/kafka.sh` failed.
+    #[error(
+        "scripts/infra/kafka.sh {action} failed for {dir} (exit {code:?}); the broker log is \
+         {dir}/logs/kafka.log:\n{output}"
+    )]
+    Kafka {
+        /// The subcommand (`start`, `stop`, `down`).
+        action: &'static str,
+        /// The broker's directory.
+        dir: PathBuf,
+        /// Exit code of the script, if it exited.
+        code: Option<i32>,
+        /// The last lines of its output.
+        output: String,
+    },
     /// A bounded wait ran out.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {

@@ -7,16 +7,22 @@
 //!   down again through `scripts/infra/down.sh` (on drop, also while a test panics).
 //! - [`s3`]: [`S3Settings`], the MinIO endpoint, credentials and bucket of a cluster, and an
 //!   `object_store` client built from them.
+//! - [`kafka`]: [`KafkaBroker`], a real single-node Apache Kafka broker (KRaft) started through
+//!   `scripts/infra/kafka.sh`, with Kafka's own tools to create topics, produce, and read topics
+//!   back with `read_committed` (the oracle of the exactly-once tests).
 //! - [`error`]: the crate's one error type.
 //!
 //! The binaries live beside it: `fjord-node-agent` (stands in for the kubelet and the container
 //! runtime, see `docs/test-infrastructure.md`) and `fjord-e2e-echo` (the tiny smoke-test server).
-//! `cluster` and `s3` depend on `error` only; the binaries do not depend on the library.
+//! `s3` depends on `error` only, `cluster` on `error` and `s3`, `kafka` on `error` and `cluster`'s
+//! script lookup; the binaries do not depend on the library.
 
 pub mod cluster;
 pub mod error;
+pub mod kafka;
 pub mod s3;
 
 pub use cluster::{ClusterOptions, TestCluster, poll_until, target_binary};
 pub use error::Error;
+pub use kafka::{KafkaBroker, KafkaOptions, KafkaRecord, ProducerRecord};
 pub use s3::S3Settings;

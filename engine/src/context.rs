@@ -3,7 +3,7 @@
 use crate::error::{FjordError, Result, TaskLocation};
 use crate::functions::AggregateFunction;
 use crate::keygroup::KeyGroupRange;
-use crate::metrics::{Counter, MetricRegistry};
+use crate::metrics::{Counter, Gauge, MetricRegistry};
 use crate::state::{
     AggregatingState, AggregatingStateDescriptor, KeyedStateHandle, ListState, ListStateDescriptor,
     MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,
@@ -141,6 +141,22 @@ impl RuntimeContext {
         self.services
             .metrics
             .counter(&self.task_name_with_subtasks(), name)
+    }
+
+    /// The gauge `name` of this operator's subtask (created on first use): a value that goes
+    /// up and down, like a consumer lag. Its last value is in
+    /// [`JobExecutionResult::metrics`](crate::JobExecutionResult) beside the counters.
+    pub fn gauge(&self, name: &str) -> Gauge {
+        self.services
+            .metrics
+            .gauge(&self.task_name_with_subtasks(), name)
+    }
+
+    /// How often periodic watermarks are generated (Flink's auto-watermark interval); zero
+    /// when periodic watermarks are disabled. For sources that generate watermarks
+    /// themselves.
+    pub fn auto_watermark_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.services.watermark_interval.max(0) as u64)
     }
 
     fn keyed_state(&self) -> Result<&KeyedStateHandle> {

@@ -3,6 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd  (Kubernetes module)
 #   helm                                                                    (Helm v3 module)
 #   minio                                                                   (MinIO module)
+#   Apache Kafka broker + tools jars (Maven Central; install-kafka.sh)
 # from their Go modules through the Go module proxy, into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/bin/<tool>-<version>/<tool>
 # A second run finds every binary in place and returns in well under a second.
@@ -181,4 +182,5 @@ t_all=$SECONDS
 build_kubernetes
 build_helm
 build_minio
-log "all infrastructure binaries present under $cache/bin ($((SECONDS - t_all)) s)"
+"$here/install-kafka.sh"
+log "all infrastructure binaries present under $cache ($((SECONDS - t_all)) s)"

@@ -84,3 +84,45 @@ fjord_pid_alive() {
   pid=$(cat "$1" 2>/dev/null) || return 1
   [[ -n "$pid" ]] && fjord_running "$pid"
 }
+
+# fjord_java_major JAVA : the major version of the `java` binary JAVA (17 for "17.0.15"), or
+# nothing if it does not run.
+fjord_java_major() {
+  local line v
+  line=$("$1" -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -n1) || return 1
+  [[ -n "$line" ]] || return 1
+  v=${line%%[.+-]*}
+  [[ "$v" == 1 ]] && v=$(echo "$line" | cut -d. -f2)   # "1.8.0_402" -> 8
+  echo "$v"
+}
+
+# fjord_java [MIN_MAJOR] : path of a `java` of at least MIN_MAJOR (default 17): $FJORD_JAVA,
+# $JAVA_HOME/bin/java, `java` on the PATH, then the JDKs under /usr/lib/jvm (newest first).
+# Fails with a message naming what to install.
+fjord_java() {
+  local min=${1:-17} c major
+  local -a cands=()
+  [[ -n "${FJORD_JAVA:-}" ]] && cands+=("$FJORD_JAVA")
+  [[ -n "${JAVA_HOME:-}" ]] && cands+=("$JAVA_HOME/bin/java")
+  c=$(command -v java 2>/dev/null) && cands+=("$c")
+  for c in $(ls -d /usr/lib/jvm/*/bin/java /opt/java/*/bin/java 2>/dev/null | sort -rV); do cands+=("$c"); done
+  for c in "${cands[@]}"; do
+    [[ -x "$c" ]] || continue
+    major=$(fjord_java_major "$c" 2>/dev/null) || continue
+    [[ "$major" =~ ^[0-9]+$ ]] && ((major >= min)) && { echo "$c"; return 0; }
+  done
+  echo "fjord infra: no Java >= $min found (tried: ${cands[*]:-none}). Install one, e.g." \
+    "'apt-get install openjdk-17-jre-headless', or point FJORD_JAVA or JAVA_HOME at it." >&2
+  return 1
+}
+
+# fjord_kafka_home : the cached Kafka installation (libs/ holds every jar) of KAFKA_VERSION.
+fjord_kafka_home() { echo "$(fjord_cache)/kafka-${KAFKA_VERSION:?versions.env not sourced}"; }
+
+# fjord_kafka_tools_dir INFRA_DIR : where install-kafka.sh compiles the project's Kafka test tools
+# (INFRA_DIR/kafka/src), named by a hash of their sources so an edit compiles anew.
+fjord_kafka_tools_dir() {
+  local h
+  h=$(cat "$1"/kafka/src/fjord/infra/*.java | sha256sum | cut -c1-12)
+  echo "$(fjord_kafka_home)/fjord-tools-$h"
+}

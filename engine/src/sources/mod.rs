@@ -90,6 +90,24 @@ pub trait SourceReader<T>: Send {
         Err("this source stored splits in the snapshot but cannot restore them (restore_splits is not implemented)".into())
     }
 
+    /// Extra state of a split-based reader that every instance gets *all* of on restore,
+    /// whatever the parallelism (Flink's union list state): taken with
+    /// [`snapshot_splits`](Self::snapshot_splits) when that returns `Some`, ignored otherwise.
+    /// A reader that assigns itself input (Kafka partitions it discovers) keeps here what was
+    /// already assigned to some instance, so that after a restore at another parallelism no
+    /// instance takes a piece of input another one already holds. The default keeps nothing.
+    fn snapshot_union_state(&mut self, _checkpoint_id: u64) -> Result<Vec<Vec<u8>>, BoxError> {
+        Ok(Vec::new())
+    }
+
+    /// The union of what every old instance returned from
+    /// [`snapshot_union_state`](Self::snapshot_union_state) (in old instance order; empty if
+    /// nothing was stored). Called before [`restore_splits`](Self::restore_splits) when the job
+    /// is restored from splits.
+    fn restore_union_state(&mut self, _items: Vec<Vec<u8>>) -> Result<(), BoxError> {
+        Ok(())
+    }
+
     /// A checkpoint that included this reader's position completed.
     fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<(), BoxError> {
         Ok(())
@@ -131,6 +149,10 @@ impl SourceError {
 /// The name of the operator list state under which split-based sources keep their splits.
 const SPLITS_STATE: &str = "source-splits";
 
+/// The name of the union list state of split-based sources
+/// ([`SourceReader::snapshot_union_state`]).
+const UNION_STATE: &str = "source-union";
+
 /// The read position of a source reader for a snapshot: its splits as operator list state
 /// (redistributable), or else its opaque position (same parallelism only), or nothing.
 pub(crate) fn snapshot_position<T>(
@@ -140,15 +162,19 @@ pub(crate) fn snapshot_position<T>(
 ) -> Result<Option<Vec<u8>>, FjordError> {
     let splits = guard(ctx, || reader.snapshot_splits(checkpoint_id)).map_err(source_failure)?;
     match splits {
-        Some(splits) => StoreSnapshot {
-            states: vec![(
+        Some(splits) => {
+            let union = guard(ctx, || reader.snapshot_union_state(checkpoint_id))
+                .map_err(source_failure)?;
+            let mut states = vec![(
                 SPLITS_STATE.to_string(),
                 RedistributionMode::EvenSplit,
                 splits,
-            )],
+            )];
+            if !union.is_empty() {
+                states.push((UNION_STATE.to_string(), RedistributionMode::Union, union));
+            }
+            StoreSnapshot { states }.encode().map(Some)
         }
-        .encode()
-        .map(Some),
         None => guard(ctx, || reader.snapshot_state(checkpoint_id)).map_err(source_failure),
     }
 }
@@ -162,12 +188,16 @@ pub(crate) fn restore_position<T>(
 ) -> Result<(), FjordError> {
     match StoreSnapshot::decode(position) {
         Some(store) => {
-            let splits = store?
-                .states
-                .into_iter()
-                .filter(|(name, _, _)| name == SPLITS_STATE)
-                .flat_map(|(_, _, items)| items)
-                .collect();
+            let mut splits = Vec::new();
+            let mut union = Vec::new();
+            for (name, _, items) in store?.states {
+                match name.as_str() {
+                    SPLITS_STATE => splits.extend(items),
+                    UNION_STATE => union.extend(items),
+                    _ => {}
+                }
+            }
+            guard(ctx, || reader.restore_union_state(union)).map_err(source_failure)?;
             guard(ctx, || reader.restore_splits(splits)).map_err(source_failure)
         }
         None => guard(ctx, || reader.restore_state(position)).map_err(source_failure),
@@ -218,6 +248,29 @@ impl<'a, T> SourceOutput<'a, T> {
         self.push(StreamRecord::with_timestamp(value, timestamp));
     }
 
+    /// Emits an event-time watermark: no more records with timestamp `<=` it will follow.
+    /// For readers that generate watermarks themselves (per split, like Flink's Kafka source);
+    /// only advancing watermarks should be emitted. A downstream
+    /// `assign_timestamps_and_watermarks` replaces them.
+    pub fn emit_watermark(&mut self, watermark: Timestamp) {
+        if self.error.is_none()
+            && let Err(e) = self.out.emit_watermark(watermark)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Marks this reader's stream idle (`true`, downstream stops waiting for its watermark) or
+    /// active again (`false`; do this before emitting records after being idle). Flink's
+    /// `WatermarkStatus`, for readers that have nothing to read (no splits, idle splits).
+    pub fn emit_watermark_status(&mut self, idle: bool) {
+        if self.error.is_none()
+            && let Err(e) = self.out.emit_watermark_status(idle)
+        {
+            self.error = Some(e);
+        }
+    }
+
     /// True once downstream failed; the reader should stop emitting and return.
     pub fn is_failed(&self) -> bool {
         self.error.is_some()
@@ -235,5 +288,124 @@ impl<'a, T> SourceOutput<'a, T> {
 
     pub(crate) fn take_error(&mut self) -> Option<FjordError> {
         self.error.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::TaskServices;
+
+    /// A reader with fixed splits and union items that records what it was restored with.
+    #[derive(Default)]
+    struct Splits {
+        splits: Vec<Vec<u8>>,
+        union: Vec<Vec<u8>>,
+        restored_union: Option<Vec<Vec<u8>>>,
+    }
+
+    impl SourceReader<u8> for Splits {
+        fn poll_next(&mut self, _: &mut SourceOutput<'_, u8>) -> Result<SourceStatus, BoxError> {
+            Ok(SourceStatus::Finished)
+        }
+        fn snapshot_splits(&mut self, _: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+            Ok(Some(self.splits.clone()))
+        }
+        fn snapshot_union_state(&mut self, _: u64) -> Result<Vec<Vec<u8>>, BoxError> {
+            Ok(self.union.clone())
+        }
+        fn restore_union_state(&mut self, items: Vec<Vec<u8>>) -> Result<(), BoxError> {
+            assert!(
+                self.splits.is_empty(),
+                "union state comes before the splits"
+            );
+            self.restored_union = Some(items);
+            Ok(())
+        }
+        fn restore_splits(&mut self, splits: Vec<Vec<u8>>) -> Result<(), BoxError> {
+            self.splits = splits;
+            Ok(())
+        }
+    }
+
+    fn ctx(subtask: usize, parallelism: usize) -> RuntimeContext {
+        RuntimeContext {
+            job_name: "job".into(),
+            task_name: "source".into(),
+            subtask_index: subtask,
+            parallelism,
+            max_parallelism: 128,
+            attempt_number: 0,
+            services: TaskServices::default(),
+            keyed: None,
+            operator_id: "source".into(),
+            has_uid: false,
+        }
+    }
+
+    fn bytes(items: &[&str]) -> Vec<Vec<u8>> {
+        items.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    /// Snapshots readers at 2, restores them at `parallelism`: (splits, union) per new reader.
+    fn rescale(old: Vec<Splits>, parallelism: usize) -> Vec<(Vec<Vec<u8>>, Option<Vec<Vec<u8>>>)> {
+        let stores: Vec<StoreSnapshot> = old
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut r)| {
+                let bytes = snapshot_position(&ctx(i, 2), &mut r, 1).unwrap().unwrap();
+                StoreSnapshot::decode(&bytes).unwrap().unwrap()
+            })
+            .collect();
+        (0..parallelism)
+            .map(|i| {
+                let mine = StoreSnapshot::redistribute(&stores, i, parallelism);
+                let mut reader = Splits::default();
+                restore_position(&ctx(i, parallelism), &mut reader, &mine.encode().unwrap())
+                    .unwrap();
+                (reader.splits, reader.restored_union)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn union_state_reaches_every_reader_and_splits_are_split_evenly() {
+        let old = || {
+            vec![
+                Splits {
+                    splits: bytes(&["a", "b"]),
+                    union: bytes(&["a", "b", "x"]),
+                    ..Splits::default()
+                },
+                Splits {
+                    splits: bytes(&["c"]),
+                    union: bytes(&["c"]),
+                    ..Splits::default()
+                },
+            ]
+        };
+        let all = bytes(&["a", "b", "x", "c"]);
+        let three = rescale(old(), 3);
+        let splits: Vec<_> = three.iter().map(|(s, _)| s.clone()).collect();
+        assert_eq!(splits, vec![bytes(&["a"]), bytes(&["b"]), bytes(&["c"])]);
+        assert!(three.iter().all(|(_, u)| u.as_ref() == Some(&all)));
+        // Same parallelism: own splits, but still the union of all.
+        let two = rescale(old(), 2);
+        assert_eq!(two[0].0, bytes(&["a", "b"]));
+        assert_eq!(two[1].0, bytes(&["c"]));
+        assert!(two.iter().all(|(_, u)| u.as_ref() == Some(&all)));
+    }
+
+    #[test]
+    fn readers_without_union_state_store_none_and_restore_empty() {
+        let old = vec![
+            Splits {
+                splits: bytes(&["a"]),
+                ..Splits::default()
+            },
+            Splits::default(),
+        ];
+        let restored = rescale(old, 1);
+        assert_eq!(restored, vec![(bytes(&["a"]), Some(Vec::new()))]);
     }
 }

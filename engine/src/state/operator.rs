@@ -256,14 +256,27 @@ impl StoreSnapshot {
     /// The states of new instance `subtask` of `parallelism`, from the snapshots of all old
     /// instances (in old subtask order): even-split lists are split, union lists and
     /// broadcast states go to every instance (broadcast state from the first old instance,
-    /// as all are equal). With unchanged parallelism every instance keeps its own state.
+    /// as all are equal). With unchanged parallelism every instance keeps its own state,
+    /// except union lists, which every instance still gets all of (as in Flink: a union list
+    /// is what all instances knew together, whatever the parallelism).
     pub(crate) fn redistribute(
         old: &[StoreSnapshot],
         subtask: usize,
         parallelism: usize,
     ) -> StoreSnapshot {
         if old.len() == parallelism {
-            return old.get(subtask).cloned().unwrap_or_default();
+            let mut own = old.get(subtask).cloned().unwrap_or_default();
+            for (name, mode, items) in &mut own.states {
+                if *mode == RedistributionMode::Union {
+                    *items = old
+                        .iter()
+                        .flat_map(|s| s.states.iter())
+                        .filter(|(n, _, _)| n == &*name)
+                        .flat_map(|(_, _, items)| items.iter().cloned())
+                        .collect();
+                }
+            }
+            return own;
         }
         let mut names: Vec<(String, RedistributionMode)> = Vec::new();
         for s in old {
@@ -445,6 +458,39 @@ mod tests {
             })
             .collect();
         assert_eq!(restored, vec![vec!["a", "b"], vec!["c"], vec!["d"]]);
+    }
+
+    #[test]
+    fn union_lists_are_merged_also_at_unchanged_parallelism() {
+        let snap = |split: &[u8], union: &[u8]| StoreSnapshot {
+            states: vec![
+                (
+                    "splits".into(),
+                    RedistributionMode::EvenSplit,
+                    vec![split.to_vec()],
+                ),
+                (
+                    "known".into(),
+                    RedistributionMode::Union,
+                    vec![union.to_vec()],
+                ),
+            ],
+        };
+        let old = vec![snap(b"s0", b"u0"), snap(b"s1", b"u1")];
+        for parallelism in [2, 3] {
+            for subtask in 0..parallelism {
+                let mine = StoreSnapshot::redistribute(&old, subtask, parallelism);
+                let union = &mine.states.iter().find(|(n, _, _)| n == "known").unwrap().2;
+                assert_eq!(
+                    union,
+                    &vec![b"u0".to_vec(), b"u1".to_vec()],
+                    "subtask {subtask} of {parallelism}"
+                );
+            }
+        }
+        // Even-split lists stay where they were when the parallelism is unchanged.
+        let mine = StoreSnapshot::redistribute(&old, 1, 2);
+        assert_eq!(mine.states[0].2, vec![b"s1".to_vec()]);
     }
 
     #[test]

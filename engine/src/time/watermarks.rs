@@ -27,6 +27,17 @@ impl WatermarkOutput {
     pub fn mark_active(&mut self) {
         self.idle = Some(false);
     }
+
+    /// The highest watermark emitted into this output so far, if any (for sources that run
+    /// generators themselves, one per split).
+    pub fn watermark(&self) -> Option<Timestamp> {
+        self.watermark
+    }
+
+    /// The last idleness change: `Some(true)` idle, `Some(false)` active, `None` no change.
+    pub fn idleness(&self) -> Option<bool> {
+        self.idle
+    }
 }
 
 /// Generates watermarks from events and/or periodically (Flink's `WatermarkGenerator`).
@@ -161,6 +172,26 @@ impl<T: 'static> WatermarkStrategy<T> {
     ) -> Self {
         self.timestamps = Some(Arc::new(f));
         self
+    }
+
+    /// A new generator of this strategy (for sources that generate watermarks per split,
+    /// like Flink's Kafka source: one generator per partition).
+    pub fn create_generator(&self) -> Box<dyn WatermarkGenerator<T>> {
+        (self.generator)()
+    }
+
+    /// The event timestamp of `event`: the timestamp assigner's, else `previous` (the one the
+    /// source attached), else the minimum timestamp.
+    pub fn extract_timestamp(&self, event: &T, previous: Option<Timestamp>) -> Timestamp {
+        match &self.timestamps {
+            Some(f) => f(event, previous),
+            None => previous.unwrap_or(MIN_WATERMARK),
+        }
+    }
+
+    /// The idleness timeout set with [`with_idleness`](Self::with_idleness), if any.
+    pub fn idleness(&self) -> Option<Duration> {
+        self.idleness
     }
 
     /// Marks the stream idle after `timeout` of processing time without events, so it does not

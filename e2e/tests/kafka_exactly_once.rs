@@ -1,0 +1,439 @@
+//! Kafka → keyed event-time window counts → Kafka with the exactly-once Kafka sink, on the
+//! distributed runtime (a `fjord jobmanager --scheduler taskmanagers` and `fjord taskmanager`
+//! processes on loopback, checkpoints in a `file://` temporary directory) and a real Apache
+//! Kafka broker (`fjord_e2e::KafkaBroker`), running the built-in `kafka-windowed-counts` job.
+//!
+//! The judge is Kafka's own Java consumer with `isolation.level=read_committed`
+//! (`KafkaBroker::read_committed`), not Fjord's client: after the failures of each scenario
+//! (TaskManagers SIGKILLed repeatedly, a rescale in place, the broker stopped for 30 s) it must
+//! see exactly the failure-free output — every (key, window) count once, none missing, nothing
+//! duplicated, nothing else.
+//!
+//! The input is deterministic: record `i` goes to partition `i % PARTITIONS` with key
+//! `key-(i % KEYS)` as its value and Kafka timestamp `BASE + i` ms, so the expected counts follow
+//! from the record numbers alone. The test produces it in batches while the job runs, then a
+//! closing record per partition one hour later, which moves every partition's watermark past
+//! all windows of the real records (those closing windows never fire, and are not expected).
+//!
+//! The `fjord` binary must be built first, into this test's target directory:
+//! `cargo build -p fjord-worker --features s3 --bins` (or point `FJORD_E2E_WORKER_BIN` at one).
+//! Every wait is bounded; nothing asserts on timing.
+
+mod process_support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use fjord_client::api::{RescaleRequest, SavepointRequest, SavepointState};
+use fjord_e2e::{KafkaBroker, KafkaOptions, ProducerRecord, poll_until};
+use process_support::{JobManager, POLL, Proc, file_url, task_manager};
+
+/// Partitions of the input and output topics.
+const PARTITIONS: u32 = 3;
+/// Distinct keys.
+const KEYS: u64 = 7;
+/// The job's window.
+const WINDOW_MS: i64 = 1000;
+/// Event time of record 0.
+const BASE: i64 = 1_700_000_000_000;
+/// Records per batch.
+const BATCH: u64 = 3_000;
+/// Bound on waiting for the job to catch up with its input or to recover.
+const JOB: Duration = Duration::from_secs(300);
+
+/// Record `i` of the input.
+fn record(i: u64) -> ProducerRecord {
+    ProducerRecord::value(format!("key-{}", i % KEYS))
+        .partition((i % u64::from(PARTITIONS)) as i32)
+        .timestamp(BASE + i as i64)
+}
+
+/// What the failure-free job commits for records `0..n`: `key,window_start,count`, sorted.
+fn expected(n: u64) -> Vec<String> {
+    let mut counts: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    for i in 0..n {
+        let t = BASE + i as i64;
+        *counts
+            .entry((i % KEYS, t - t.rem_euclid(WINDOW_MS)))
+            .or_default() += 1;
+    }
+    let mut lines: Vec<String> = counts
+        .into_iter()
+        .map(|((k, w), c)| format!("key-{k},{w},{c}"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Blocking work (a Kafka tool run) from an async test.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// One scenario's broker, topics, JobManager and TaskManagers.
+struct Setup {
+    dir: tempfile::TempDir,
+    broker: KafkaBroker,
+    jm: JobManager,
+    tms: Vec<Proc>,
+    /// Killed TaskManagers, kept for their logs.
+    dead: Vec<Proc>,
+    job_id: String,
+    produced: u64,
+}
+
+impl Setup {
+    /// A broker with `events` and `counts`, a JobManager running `kafka-windowed-counts` at
+    /// parallelism `p` with checkpoints every 500 ms, and `tms` TaskManagers of `slots` slots.
+    async fn start(name: &str, p: u32, tms: usize, slots: u32) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let broker = blocking(|| -> anyhow::Result<KafkaBroker> {
+            let broker = KafkaBroker::start_with(KafkaOptions::new(name))?;
+            broker.create_topic("events", PARTITIONS)?;
+            broker.create_topic("counts", PARTITIONS)?;
+            Ok(broker)
+        })?;
+        let args = jm_args(dir.path(), p, broker.bootstrap(), name);
+        let mut jm = JobManager::start("jobmanager", dir.path(), args).await?;
+        let mut procs = Vec::new();
+        for n in 0..tms {
+            procs.push(task_manager(&format!("tm{n}"), dir.path(), &jm.rpc, slots)?);
+        }
+        let job_id = jm.job_id().await?;
+        Ok(Setup {
+            dir,
+            broker,
+            jm,
+            tms: procs,
+            dead: Vec::new(),
+            job_id,
+            produced: 0,
+        })
+    }
+
+    /// Produce the next `n` input records.
+    fn produce(&mut self, n: u64) -> anyhow::Result<()> {
+        let records: Vec<ProducerRecord> = (self.produced..self.produced + n).map(record).collect();
+        blocking(|| self.broker.produce("events", &records))?;
+        self.produced += n;
+        Ok(())
+    }
+
+    /// Produce one record per partition an hour after the last real one, so every window of
+    /// the real records closes.
+    fn close_windows(&mut self) -> anyhow::Result<()> {
+        let late = BASE + self.produced as i64 + 3_600_000;
+        let records: Vec<ProducerRecord> = (0..PARTITIONS as i32)
+            .map(|p| {
+                ProducerRecord::value("closing")
+                    .partition(p)
+                    .timestamp(late)
+            })
+            .collect();
+        blocking(|| self.broker.produce("events", &records))?;
+        Ok(())
+    }
+
+    /// The newest completed checkpoint's ID (0 before the first).
+    async fn latest_checkpoint(&self) -> i64 {
+        match self.jm.client.checkpoints(&self.job_id).await {
+            Ok(h) => h
+                .completed
+                .iter()
+                .filter(|c| !c.savepoint)
+                .map(|c| c.id)
+                .max()
+                .unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    /// Waits (bounded) until a checkpoint newer than `after` completed: the job runs and makes
+    /// progress (after a restart: it recovered).
+    async fn checkpoint_after(&self, after: i64) -> anyhow::Result<i64> {
+        let client = self.jm.client.clone();
+        let job_id = self.job_id.clone();
+        poll_until(&format!("a checkpoint after {after}"), JOB, POLL, || {
+            let client = client.clone();
+            let job_id = job_id.clone();
+            async move {
+                let h = client.checkpoints(&job_id).await.ok()?;
+                h.completed
+                    .iter()
+                    .filter(|c| !c.savepoint && c.id > after)
+                    .map(|c| c.id)
+                    .max()
+            }
+        })
+        .await
+        .with_context(|| self.tails())
+    }
+
+    /// The committed output's values, sorted, as Kafka's read_committed consumer sees them;
+    /// fails on a record whose key is not the key at the start of its value.
+    fn committed(&self) -> anyhow::Result<Vec<String>> {
+        let records = blocking(|| self.broker.read_committed("counts"))?;
+        let mut lines = Vec::with_capacity(records.len());
+        for r in records {
+            let value = r.value_str();
+            let key = r.key_str().unwrap_or_default();
+            ensure!(
+                value.split(',').next() == Some(key.as_str()),
+                "output record key {key:?} does not match its value {value:?}"
+            );
+            lines.push(value);
+        }
+        lines.sort();
+        Ok(lines)
+    }
+
+    /// Waits (bounded) until the committed output holds at least as many records as the
+    /// failure-free output of everything produced, then stops the job with a savepoint (its
+    /// last transaction commits) and asserts the committed output is exactly that.
+    async fn stop_and_assert_exactly_once(&mut self) -> anyhow::Result<()> {
+        let want = expected(self.produced);
+        let deadline = Instant::now() + JOB;
+        loop {
+            let got = self.committed()?;
+            if got.len() >= want.len() {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the job committed {} of {} window counts within {JOB:?}\n{}",
+                got.len(),
+                want.len(),
+                self.tails()
+            );
+            // Each check runs a JVM, which takes seconds; no extra pause needed.
+        }
+        let stop = self
+            .jm
+            .client
+            .stop_with_savepoint(
+                &self.job_id,
+                &SavepointRequest {
+                    trigger_id: "final-stop".into(),
+                    directory: Some(file_url(&self.dir.path().join("savepoints"))),
+                    drain: false,
+                },
+            )
+            .await?;
+        let client = self.jm.client.clone();
+        let job_id = self.job_id.clone();
+        let state = poll_until("the stop-with-savepoint", JOB, POLL, || {
+            let (client, job_id, trigger) =
+                (client.clone(), job_id.clone(), stop.trigger_id.clone());
+            async move {
+                let s = client.savepoint_status(&job_id, &trigger).await.ok()?;
+                (s.state != SavepointState::InProgress).then_some(s)
+            }
+        })
+        .await
+        .with_context(|| self.tails())?;
+        ensure!(
+            state.state == SavepointState::Completed,
+            "stop-with-savepoint: {state:?}\n{}",
+            self.tails()
+        );
+        let got = self.committed()?;
+        if got != want {
+            let mut missing = want.clone();
+            let mut extra = Vec::new();
+            for line in &got {
+                match missing.binary_search(line) {
+                    Ok(at) => {
+                        missing.remove(at);
+                    }
+                    Err(_) => extra.push(line.clone()),
+                }
+            }
+            bail!(
+                "read_committed output is not exactly once: {} records, {} expected; missing \
+                 {:?}; duplicated or wrong {:?}\n{}",
+                got.len(),
+                want.len(),
+                &missing[..missing.len().min(10)],
+                &extra[..extra.len().min(10)],
+                self.tails()
+            );
+        }
+        eprintln!(
+            "{} window counts committed exactly once for {} records",
+            got.len(),
+            self.produced
+        );
+        Ok(())
+    }
+
+    fn tails(&self) -> String {
+        let mut out: Vec<String> = vec![self.jm.proc.tail()];
+        out.extend(self.tms.iter().chain(&self.dead).map(Proc::tail));
+        out.push(format!(
+            "--- kafka ({}) ---\n{}",
+            self.broker.log_path().display(),
+            self.broker.log_tail(30)
+        ));
+        out.join("\n")
+    }
+
+    /// Stop the broker and remove its directory (the test passed).
+    fn finish(self) -> anyhow::Result<()> {
+        drop(self.tms);
+        drop(self.dead);
+        drop(self.jm);
+        blocking(|| self.broker.shutdown())?;
+        Ok(())
+    }
+}
+
+/// JobManager flags: TaskManagers scheduler, loopback, parallelism `p`, checkpoints every
+/// 500 ms, heartbeat timeout 2 s; the job `kafka-windowed-counts` on `bootstrap`.
+fn jm_args(dir: &Path, p: u32, bootstrap: &str, prefix: &str) -> Vec<String> {
+    [
+        "jobmanager",
+        "--scheduler",
+        "taskmanagers",
+        "--rest-address",
+        "127.0.0.1",
+        "--rest-port",
+        "0",
+        "--rpc-port",
+        "0",
+        "-p",
+        &p.to_string(),
+        "--storage-url",
+        &file_url(&dir.join("checkpoints")),
+        "--savepoint-dir",
+        &file_url(&dir.join("savepoints")),
+        "--checkpoint-interval-ms",
+        "500",
+        "--heartbeat-interval-ms",
+        "300",
+        "--heartbeat-timeout-ms",
+        "2000",
+        "--wait-for-slots",
+        "60s",
+        "kafka-windowed-counts",
+        "--bootstrap-servers",
+        bootstrap,
+        "--input-topic",
+        "events",
+        "--output-topic",
+        "counts",
+        "--window-ms",
+        &WINDOW_MS.to_string(),
+        // Per-partition watermarks; partitions start a batch a few ms apart after being idle.
+        "--out-of-orderness-ms",
+        "2000",
+        "--idle-ms",
+        "5000",
+        "--delivery-guarantee",
+        "exactly-once",
+        "--transactional-id-prefix",
+        prefix,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// TaskManagers are SIGKILLed three times while the job runs (each time after a checkpoint that
+/// shows the job recovered from the previous kill) and replaced; Kafka's read_committed consumer
+/// sees exactly the failure-free output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_task_managers_leave_the_kafka_output_exactly_once() -> anyhow::Result<()> {
+    let mut s = Setup::start("eo-kills", 2, 2, 1).await?;
+    s.produce(BATCH)?;
+    let mut checkpoint = s.checkpoint_after(0).await?;
+    for kill in 0..3 {
+        // Kill the oldest TaskManager (it holds a subtask: every slot is used) and replace it.
+        let before = s.latest_checkpoint().await.max(checkpoint);
+        let mut victim = s.tms.remove(0);
+        eprintln!(
+            "kill {kill}: SIGKILL {} after checkpoint {before}",
+            victim.name()
+        );
+        victim.sigkill();
+        s.dead.push(victim);
+        let name = format!("tm-replacement-{kill}");
+        s.tms.push(task_manager(&name, s.dir.path(), &s.jm.rpc, 1)?);
+        s.produce(BATCH)?;
+        // Only the recovered job completes a checkpoint after the kill.
+        checkpoint = s.checkpoint_after(before).await?;
+    }
+    let restarts = s.jm.client.job(&s.job_id).await?.restarts;
+    ensure!(restarts >= 1, "the job never restarted\n{}", s.tails());
+    s.produce(BATCH)?;
+    s.close_windows()?;
+    s.stop_and_assert_exactly_once().await?;
+    eprintln!("restarts: {restarts}");
+    s.finish()
+}
+
+/// The job is rescaled in place from 2 to 3 subtasks (stop with a savepoint, restore at the new
+/// parallelism: the sink's transactions and the source's offsets are redistributed) and later
+/// back to 1; the output stays exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_at_another_parallelism_keeps_the_kafka_output_exactly_once() -> anyhow::Result<()>
+{
+    let mut s = Setup::start("eo-rescale", 2, 1, 3).await?;
+    s.produce(BATCH)?;
+    s.checkpoint_after(0).await?;
+    for (n, parallelism) in [3usize, 1].into_iter().enumerate() {
+        let trigger =
+            s.jm.client
+                .rescale(
+                    &s.job_id,
+                    &RescaleRequest {
+                        parallelism,
+                        trigger_id: Some(format!("rescale-{n}")),
+                    },
+                )
+                .await?;
+        let client = s.jm.client.clone();
+        let job_id = s.job_id.clone();
+        let status = poll_until("the rescale", JOB, POLL, || {
+            let (client, job_id, t) = (client.clone(), job_id.clone(), trigger.trigger_id.clone());
+            async move {
+                let st = client.rescale_status(&job_id, &t).await.ok()?;
+                (st.state != SavepointState::InProgress).then_some(st)
+            }
+        })
+        .await
+        .with_context(|| s.tails())?;
+        ensure!(
+            status.state == SavepointState::Completed,
+            "rescale to {parallelism}: {status:?}\n{}",
+            s.tails()
+        );
+        eprintln!("rescaled to {parallelism} from {:?}", status.savepoint_path);
+        s.produce(BATCH)?;
+        s.checkpoint_after(s.latest_checkpoint().await).await?;
+    }
+    s.close_windows()?;
+    s.stop_and_assert_exactly_once().await?;
+    s.finish()
+}
+
+/// The broker is stopped for 30 s while the job runs (the outage is the scenario, so the test
+/// waits it out), then started again with its data: the job recovers and the read_committed
+/// output holds every count exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_down_for_30_s_loses_nothing() -> anyhow::Result<()> {
+    let mut s = Setup::start("eo-broker-down", 2, 2, 1).await?;
+    s.produce(BATCH)?;
+    let before = s.checkpoint_after(0).await?;
+    blocking(|| s.broker.stop())?;
+    eprintln!("broker stopped after checkpoint {before}");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    blocking(|| s.broker.restart())?;
+    eprintln!("broker back");
+    s.produce(BATCH)?;
+    s.checkpoint_after(s.latest_checkpoint().await).await?;
+    s.close_windows()?;
+    s.stop_and_assert_exactly_once().await?;
+    s.finish()
+}
