@@ -8,6 +8,8 @@
 //!   moving keyed state by key group when parallelism changed.
 //! - `shared`: files shared between incremental checkpoints, deleted when no retained
 //!   checkpoint references them.
+//! - [`job_result`]: the record of a job's terminal state, so a restarted JobManager does not
+//!   run a finished job again.
 //! - `coordinator`: triggers checkpoints, collects acknowledgements, completes, notifies and
 //!   retains checkpoints, and takes savepoints.
 //!
@@ -21,6 +23,7 @@
 
 pub(crate) mod config;
 pub(crate) mod coordinator;
+pub mod job_result;
 pub(crate) mod metadata;
 pub(crate) mod participant;
 pub(crate) mod restore;

@@ -14,6 +14,7 @@
 
 pub mod layout;
 mod location;
+pub(crate) use location::{CREDENTIALS_HINT, NO_BUCKET_HINT};
 #[doc(hidden)]
 pub mod test_hooks;
 

@@ -10,6 +10,7 @@ use super::deployer::{AttemptRouter, ClusterDeployer, JobDescription};
 use super::registry::TaskManagerRegistry;
 use crate::WorkerError;
 use crate::local::LocalRun;
+use fjord::checkpoint::job_result::{JOB_RESULT_FILE, JobResult, TerminalState, read_job_result};
 use fjord::checkpoint::{CheckpointingMode, CompletedCheckpoint};
 use fjord::runtime::io_metrics::{IoMetrics, OperatorIo};
 use fjord::storage::StorageOptions;
@@ -315,6 +316,16 @@ impl JobManager {
             && let Some(storage) = &config.storage_url
         {
             let options = StorageOptions::from_pairs(config.storage_options.clone());
+            // A job that ended is not run again (Flink's JobResultStore): its checkpoints are
+            // gone, so running it would write its whole output a second time.
+            if let Some(result) = read_job_result(storage, &options, &job_id)? {
+                eprintln!(
+                    "Job {job_id} already ended {} (recorded in {storage}/{job_id}/{JOB_RESULT_FILE}); \
+                     not running it again. To run it again, give it another job ID or delete that record.",
+                    result.state
+                );
+                return Self::ended(env, config, job_id, cluster, &result);
+            }
             if let Some(latest) =
                 fjord::checkpoint::latest_completed_checkpoint(storage, &options, &job_id)?
             {
@@ -371,6 +382,60 @@ impl JobManager {
             .map_err(|e| FjordError::io("cannot start the job waiter thread", e))?;
         tracing::info!(job = %run.job, id = %job.id, "job started");
         Ok(job)
+    }
+
+    /// The JobManager of a job that ended before (in an earlier JobManager): it reports the
+    /// recorded result and runs nothing.
+    fn ended(
+        env: StreamExecutionEnvironment,
+        config: &JobManagerConfig,
+        job_id: String,
+        cluster: Option<ClusterParts>,
+        result: &JobResult,
+    ) -> Result<Arc<Self>, WorkerError> {
+        let plan = env.get_execution_plan()?;
+        let effective = env.config();
+        let state = match result.state {
+            TerminalState::Finished => JobState::Finished,
+            TerminalState::Failed => JobState::Failed,
+        };
+        let (state_tx, _) = watch::channel(state);
+        let remote_io = cluster
+            .as_ref()
+            .map(|parts| (parts.router.clone(), parts.registry.clone()));
+        Ok(Arc::new(JobManager {
+            id: job_id,
+            run: config.job.clone(),
+            execution: Mutex::new(Execution {
+                plan: Arc::new(plan),
+                io: IoMetrics::default(),
+                cancel: Arc::new(|| {}),
+            }),
+            launcher: Launcher {
+                registry: JobRegistry::new(),
+                config: config.clone(),
+                cluster,
+            },
+            rescaling: Mutex::new(None),
+            rescales: Mutex::new(BTreeMap::new()),
+            remote_io,
+            final_io: Mutex::new(Some(Vec::new())),
+            client: Mutex::new(None),
+            final_checkpoints: Mutex::new(FinalCheckpoints::default()),
+            savepoints: Mutex::new(BTreeMap::new()),
+            savepoint_dir: config.savepoint_dir.clone(),
+            checkpoint_storage: config.storage_url.clone(),
+            checkpoint_interval_ms: effective.checkpoints.interval.map(|d| d.as_millis() as u64),
+            start_time_ms: result.end_time_ms,
+            started: Instant::now(),
+            status: Mutex::new(Status {
+                state,
+                failure: result.failure.clone(),
+                end_time_ms: Some(result.end_time_ms),
+                ended: Some(Instant::now()),
+            }),
+            state_tx,
+        }))
     }
 
     fn status(&self) -> MutexGuard<'_, Status> {
