@@ -716,12 +716,22 @@ async fn kills_timed_at_the_end_of_input_lose_and_duplicate_nothing() -> anyhow:
         async move { done }
     })
     .await;
-    let tails = |procs: &[&Proc]| procs.iter().map(|p| p.tail()).collect::<Vec<_>>().join("\n");
+    let tails = |procs: &[&Proc]| {
+        procs
+            .iter()
+            .map(|p| p.tail())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let phase = phase.with_context(|| tails(&[&jm1.proc, &tm1, &tm2, &tm3]))?;
     if phase == "ended" {
         eprintln!("the first final checkpoint completed before tm2 was lost; the job ended");
         let code = jm1.proc.wait_exit(STARTUP).await?;
-        ensure!(code == 0, "jobmanager-1 exit code {code}\n{}", jm1.proc.tail());
+        ensure!(
+            code == 0,
+            "jobmanager-1 exit code {code}\n{}",
+            jm1.proc.tail()
+        );
         return assert_exactly_once(&out, count, &[&jm1.proc, &tm1, &tm2, &tm3]).await;
     }
     jm1.proc.sigkill();
@@ -745,8 +755,8 @@ async fn kills_timed_at_the_end_of_input_lose_and_duplicate_nothing() -> anyhow:
 /// from the job result record in checkpoint storage, and runs nothing: the committed output
 /// stays exactly once (before the record, it ran the whole job again into the same output).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_manager_restarted_after_the_job_finished_does_not_run_it_again()
--> anyhow::Result<()> {
+async fn a_job_manager_restarted_after_the_job_finished_does_not_run_it_again() -> anyhow::Result<()>
+{
     let dir = tempfile::tempdir()?;
     let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
     let count = 4_000;
@@ -768,12 +778,19 @@ async fn a_job_manager_restarted_after_the_job_finished_does_not_run_it_again()
     let tm1 = task_manager("tm1", dir.path(), &jm1.rpc, 1)?;
     let tm2 = task_manager("tm2", dir.path(), &jm1.rpc, 1)?;
     let code = jm1.proc.wait_exit(JOB).await?;
-    ensure!(code == 0, "jobmanager-1 exit code {code}\n{}", jm1.proc.tail());
+    ensure!(
+        code == 0,
+        "jobmanager-1 exit code {code}\n{}",
+        jm1.proc.tail()
+    );
     assert_exactly_once(&out, count, &[&jm1.proc, &tm1, &tm2]).await?;
     let record = chk.join(job_id).join("_job_result");
     let text = std::fs::read_to_string(&record)
         .with_context(|| format!("the job result record {}", record.display()))?;
-    ensure!(text.contains("\"FINISHED\""), "the record says FINISHED: {text}");
+    ensure!(
+        text.contains("\"FINISHED\""),
+        "the record says FINISHED: {text}"
+    );
 
     let mut jm2 = JobManager::start(
         "jobmanager-2",
@@ -783,7 +800,11 @@ async fn a_job_manager_restarted_after_the_job_finished_does_not_run_it_again()
     .await?;
     let code = jm2.proc.wait_exit(STARTUP).await?;
     let log = jm2.proc.log();
-    ensure!(code == 0, "jobmanager-2 exit code {code}\n{}", jm2.proc.tail());
+    ensure!(
+        code == 0,
+        "jobmanager-2 exit code {code}\n{}",
+        jm2.proc.tail()
+    );
     ensure!(
         log.contains(&format!("Job {job_id} already ended FINISHED"))
             && !log.contains("Resuming job"),

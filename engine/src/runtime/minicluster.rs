@@ -179,13 +179,13 @@ pub(crate) fn execute(
     }
     let mut tracker = RestartTracker::new(settings.restart.clone());
     let mut attempt = 0u32;
-    // Set when the next attempt starts from the latest completed checkpoint.
-    let mut reload = false;
     loop {
-        let latest = reload
-            .then(|| control.history.lock().latest.clone())
-            .flatten();
-        reload = false;
+        // A restart starts from the latest completed checkpoint.
+        let latest = if attempt > 0 {
+            control.history.lock().latest.clone()
+        } else {
+            None
+        };
         // Storage that cannot be read now (an outage) fails the attempt before it starts: the
         // restart strategy decides whether and when to try again.
         let loaded = match latest {

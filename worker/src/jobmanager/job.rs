@@ -67,7 +67,8 @@ fn new_job_id() -> String {
 }
 
 /// A job ID that is the same every time the same job runs with the same arguments (FNV-1a
-/// over name and arguments, twice with different seeds).
+/// over name and canonically spelled arguments, twice with different seeds): `--rate 10000`
+/// and `--rate 10000.0` name the same job.
 fn derived_job_id(name: &str, args: &[String]) -> String {
     fjord_client::job_id::derive(
         std::iter::once(name)
@@ -83,6 +84,16 @@ fn build_env(
     config: &JobManagerConfig,
     parallelism: Option<usize>,
 ) -> Result<StreamExecutionEnvironment, WorkerError> {
+    build_env_with_args(registry, config, parallelism).map(|(env, _)| env)
+}
+
+/// [`build_env`], also returning the job's arguments spelled canonically (see
+/// [`JobArgs::canonical`]).
+fn build_env_with_args(
+    registry: &JobRegistry,
+    config: &JobManagerConfig,
+    parallelism: Option<usize>,
+) -> Result<(StreamExecutionEnvironment, Vec<String>), WorkerError> {
     let run = &config.job;
     let env = StreamExecutionEnvironment::new();
     if let Some(p) = parallelism {
@@ -111,7 +122,7 @@ fn build_env(
     }
     let args = JobArgs::parse(run.args.iter().cloned())?;
     registry.build(&run.job, &env, &args)?;
-    Ok(env)
+    Ok((env, args.canonical()))
 }
 
 /// Starts the built job: on the embedded mini-cluster, or with `cluster` on TaskManagers.
@@ -305,10 +316,10 @@ impl JobManager {
         cluster: Option<ClusterParts>,
     ) -> Result<Arc<Self>, WorkerError> {
         let run = &config.job;
-        let env = build_env(registry, config, run.parallelism)?;
+        let (env, canonical_args) = build_env_with_args(registry, config, run.parallelism)?;
         let job_id = match (&config.job_id, &cluster) {
             (Some(id), _) => id.clone(),
-            (None, Some(_)) => derived_job_id(&run.job, &run.args),
+            (None, Some(_)) => derived_job_id(&run.job, &canonical_args),
             (None, None) => new_job_id(),
         };
         env.set_job_id(&job_id);
