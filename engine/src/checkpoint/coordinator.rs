@@ -32,6 +32,8 @@ pub(crate) struct WrittenState {
     pub(crate) key: OperatorKey,
     pub(crate) file: String,
     pub(crate) size: u64,
+    /// Its checksum (see [`checksum`](crate::storage::checksum::checksum)).
+    pub(crate) checksum: String,
 }
 
 /// What tasks and clients tell the coordinator.
@@ -273,7 +275,10 @@ impl Coordinator {
         {
             return None;
         }
-        let due = self.last_end + interval.max(self.setup.config.min_pause);
+        // An interval too long for the clock means no periodic checkpoint.
+        let due = self
+            .last_end
+            .checked_add(interval.max(self.setup.config.min_pause))?;
         Some(due.saturating_duration_since(Instant::now()))
     }
 
@@ -446,6 +451,8 @@ impl Coordinator {
                 file: s.file.clone(),
                 key_groups: s.key.key_groups(),
                 size: s.size,
+                // A TaskManager of an older version sends none.
+                checksum: (!s.checksum.is_empty()).then(|| s.checksum.clone()),
             });
         }
         for op in operators.values_mut() {
@@ -469,6 +476,7 @@ impl Coordinator {
             timestamp: p.barrier.timestamp,
             savepoint: p.barrier.savepoint,
             operators,
+            checksum: None,
         })
     }
 

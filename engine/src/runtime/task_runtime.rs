@@ -83,8 +83,14 @@ impl TaskRuntime {
                     message: e.to_string(),
                 })?;
                 let size = bytes.len() as u64;
+                let checksum = crate::storage::checksum::checksum(&bytes);
                 target.put(&file, bytes)?;
-                written.push(WrittenState { key, file, size });
+                written.push(WrittenState {
+                    key,
+                    file,
+                    size,
+                    checksum,
+                });
             }
             Ok::<_, FjordError>(written)
         };

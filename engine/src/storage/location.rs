@@ -381,7 +381,7 @@ impl SnapshotStore {
         let probe = format!("_fjord_probe_{}", std::process::id());
         self.put_async(&probe, b"probe".to_vec()).await?;
         let back = self.get_async(&probe).await?;
-        self.delete_prefix_async(&probe).await?;
+        self.delete_async(&probe).await?;
         if back != b"probe" {
             return Err(storage_error(
                 &self.url,
