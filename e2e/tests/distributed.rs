@@ -814,3 +814,54 @@ async fn a_job_manager_restarted_after_the_job_finished_does_not_run_it_again() 
     assert_exactly_once(&out, count, &[&jm1.proc, &jm2.proc, &tm1, &tm2]).await?;
     Ok(())
 }
+
+/// Kills timed while a checkpoint is being taken: a TaskManager gets SIGKILL the moment the
+/// coordinator triggered the third checkpoint (its barriers are in flight, its snapshots being
+/// uploaded). The job restarts from the checkpoint before and the output equals a failure-free
+/// run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_manager_killed_while_a_checkpoint_is_taken_loses_and_duplicates_nothing()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let count = 12_000;
+    let jm = JobManager::start_with(
+        "jobmanager",
+        dir.path(),
+        jm_args(
+            0,
+            &chk,
+            &["--exit-on-finish", "--wait-for-slots", "60s"],
+            &job(count, 4_000, &out),
+        ),
+        &[("FJORD_LOG", "warn,fjord::checkpoint=debug")],
+    )
+    .await?;
+    let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 1)?;
+    let mut tm2 = task_manager("tm2", dir.path(), &jm.rpc, 1)?;
+    let mut jm = jm;
+    poll_until(
+        "the third checkpoint to be triggered",
+        JOB,
+        Duration::from_millis(5),
+        || {
+            let third = jm.proc.log().matches("triggering").count() >= 3;
+            async move { third.then_some(()) }
+        },
+    )
+    .await
+    .with_context(|| jm.proc.tail())?;
+    tm2.sigkill();
+    let tm3 = task_manager("tm3", dir.path(), &jm.rpc, 1)?;
+    let code = jm.proc.wait_exit(JOB).await?;
+    let all = [&jm.proc, &tm1, &tm2, &tm3];
+    let tails = || all.iter().map(|p| p.tail()).collect::<Vec<_>>().join("\n");
+    ensure!(code == 0, "JobManager exit code {code}\n{}", tails());
+    ensure!(
+        jm.proc.log().contains("restarting"),
+        "the job restarted after tm2 was killed\n{}",
+        tails()
+    );
+    assert_exactly_once(&out, count, &all).await?;
+    Ok(())
+}

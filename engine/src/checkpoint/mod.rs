@@ -81,8 +81,9 @@ pub fn latest_completed_checkpoint(
 /// Deletes a savepoint (Flink's `savepoint --dispose`): the state files its `_metadata` lists,
 /// then the `_metadata`. Refuses directories that are not completed savepoints written by
 /// Fjord (no readable `_metadata`, or a checkpoint's), so a mistyped path cannot delete other
-/// data; files in the directory that the savepoint does not list are left alone. A directory
-/// with no files (disposed of before) is not an error. Returns the number of files deleted.
+/// data; files in the directory that the savepoint does not list are left alone. An empty
+/// `savepoint-*` directory (disposed of before) is not an error. Returns the number of files
+/// deleted.
 ///
 /// # Errors
 /// [`FjordError::Restore`](crate::FjordError::Restore) when the directory holds no savepoint
@@ -94,8 +95,13 @@ pub fn dispose_savepoint(
 ) -> crate::Result<usize> {
     use crate::storage::layout::METADATA_FILE;
     let dir = SnapshotStore::open(url, options)?;
-    if dir.list("")?.is_empty() {
-        return Ok(0); // Disposed of before (or never there): nothing to do.
+    let named_like_one = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with("savepoint-"));
+    if named_like_one && dir.list("")?.is_empty() {
+        return Ok(0); // Disposed of before: nothing to do.
     }
     let meta = CheckpointMetadata::read(&dir).map_err(|e| match e {
         crate::FjordError::Serialization { context, message } => {
