@@ -97,7 +97,7 @@ fn bad_inputs_exit_with_2_naming_the_input() {
             "--count is given twice",
         ),
         (
-            &["run", "-p", "100000", "windowed-counts", "--count", "5"],
+            &["run", "-p", "5000", "windowed-counts", "--count", "5"],
             "Use a lower -p",
         ),
     ];
