@@ -46,9 +46,11 @@ fn minio_binary() -> anyhow::Result<PathBuf> {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("minio-"))
         })
+        .map(|dir| dir.join("minio"))
+        .filter(|p| p.is_file())
         .with_context(|| {
             format!(
-                "no minio-* in {} (run scripts/infra/install.sh)",
+                "no minio-*/minio in {} (run scripts/infra/install.sh)",
                 bin.display()
             )
         })
