@@ -252,7 +252,17 @@ fn file_url(path: &Path) -> String {
 impl JobManager {
     /// Starts a JobManager and waits (bounded) until its REST and RPC ports are bound.
     async fn start(name: &str, dir: &Path, args: Vec<String>) -> anyhow::Result<Self> {
-        let mut proc = Proc::spawn(name, dir, &args, &[])?;
+        Self::start_with(name, dir, args, &[]).await
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    async fn start_with(
+        name: &str,
+        dir: &Path,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut proc = Proc::spawn(name, dir, &args, env)?;
         let rest = proc
             .wait_for_line("REST API listening on http://", STARTUP)
             .await?;
@@ -639,5 +649,219 @@ async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow:
             tm.tail()
         );
     }
+    Ok(())
+}
+
+/// The JobManager's checkpoint coordinator logs at info, so the tests can time kills at the
+/// end of input ("triggering the final checkpoint") and after the final checkpoint.
+const COORDINATOR_LOG: (&str, &str) = ("FJORD_LOG", "warn,fjord::checkpoint=info");
+
+/// The line the coordinator logs when every task finished its input.
+const FINAL_TRIGGER: &str = "every task finished its input; triggering the final checkpoint";
+
+/// Kills timed at the end of input: a TaskManager (SIGKILL) while the final checkpoint is
+/// being taken, then the JobManager (SIGKILL) once that checkpoint completed but before it
+/// recorded the job's result. Both restarts resume, nothing is written twice or lost — before
+/// the final checkpoint (FLIP-147) each sink committed its last transaction on its own and a
+/// process lost then made the job write that data again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_timed_at_the_end_of_input_lose_and_duplicate_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let count = 8_000;
+    let job_id = "0123456789abcdef0123456789abcde1";
+    let extra = [
+        "--exit-on-finish",
+        "--wait-for-slots",
+        "60s",
+        "--job-id",
+        job_id,
+    ];
+    let mut jm1 = JobManager::start_with(
+        "jobmanager-1",
+        dir.path(),
+        jm_args(0, &chk, &extra, &job(count, 4_000, &out)),
+        &[COORDINATOR_LOG],
+    )
+    .await?;
+    let rpc_port = jm1.rpc_port()?;
+    let tm1 = task_manager("tm1", dir.path(), &jm1.rpc, 1)?;
+    let mut tm2 = task_manager("tm2", dir.path(), &jm1.rpc, 1)?;
+    // Polled every 5 ms: the final checkpoint takes a few hundred milliseconds.
+    let fast = Duration::from_millis(5);
+    poll_until("the end of input", JOB, fast, || {
+        let reached = jm1.proc.log().contains(FINAL_TRIGGER).then_some(());
+        async move { reached }
+    })
+    .await
+    .with_context(|| jm1.proc.tail())?;
+    tm2.sigkill();
+    eprintln!("end of input reached; tm2 killed");
+    let tm3 = task_manager("tm3", dir.path(), &jm1.rpc, 1)?;
+    // The restarted attempt reaches the end of input again (from the last checkpoint) and
+    // takes the final checkpoint: the JobManager is killed the moment it completed. Should
+    // the first final checkpoint have completed before tm2 went, the job ends without a
+    // restart; the output must be exactly once all the same.
+    let phase = poll_until("the final checkpoint after the restart", JOB, fast, || {
+        let log = jm1.proc.log();
+        let again = log.matches(FINAL_TRIGGER).count() >= 2
+            && log
+                .rfind(FINAL_TRIGGER)
+                .is_some_and(|at| log[at..].contains(" completed"));
+        let done = if again {
+            Some("restarted")
+        } else {
+            jm1.proc.exited().map(|_| "ended")
+        };
+        async move { done }
+    })
+    .await;
+    let tails = |procs: &[&Proc]| {
+        procs
+            .iter()
+            .map(|p| p.tail())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let phase = phase.with_context(|| tails(&[&jm1.proc, &tm1, &tm2, &tm3]))?;
+    if phase == "ended" {
+        eprintln!("the first final checkpoint completed before tm2 was lost; the job ended");
+        let code = jm1.proc.wait_exit(STARTUP).await?;
+        ensure!(
+            code == 0,
+            "jobmanager-1 exit code {code}\n{}",
+            jm1.proc.tail()
+        );
+        return assert_exactly_once(&out, count, &[&jm1.proc, &tm1, &tm2, &tm3]).await;
+    }
+    jm1.proc.sigkill();
+    eprintln!("final checkpoint of the restarted attempt completed; JobManager killed");
+
+    let mut jm2 = JobManager::start_with(
+        "jobmanager-2",
+        dir.path(),
+        jm_args(rpc_port, &chk, &extra, &job(count, 4_000, &out)),
+        &[COORDINATOR_LOG],
+    )
+    .await?;
+    let code = jm2.proc.wait_exit(JOB).await?;
+    let all = [&jm1.proc, &jm2.proc, &tm1, &tm2, &tm3];
+    ensure!(code == 0, "jobmanager-2 exit code {code}\n{}", tails(&all));
+    assert_exactly_once(&out, count, &all).await?;
+    Ok(())
+}
+
+/// A JobManager started again with the ID of a job that finished reports the job FINISHED
+/// from the job result record in checkpoint storage, and runs nothing: the committed output
+/// stays exactly once (before the record, it ran the whole job again into the same output).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_manager_restarted_after_the_job_finished_does_not_run_it_again() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let count = 4_000;
+    let job_id = "0123456789abcdef0123456789abcde2";
+    let extra = [
+        "--exit-on-finish",
+        "--wait-for-slots",
+        "60s",
+        "--job-id",
+        job_id,
+    ];
+    let mut jm1 = JobManager::start(
+        "jobmanager-1",
+        dir.path(),
+        jm_args(0, &chk, &extra, &job(count, 4_000, &out)),
+    )
+    .await?;
+    let rpc_port = jm1.rpc_port()?;
+    let tm1 = task_manager("tm1", dir.path(), &jm1.rpc, 1)?;
+    let tm2 = task_manager("tm2", dir.path(), &jm1.rpc, 1)?;
+    let code = jm1.proc.wait_exit(JOB).await?;
+    ensure!(
+        code == 0,
+        "jobmanager-1 exit code {code}\n{}",
+        jm1.proc.tail()
+    );
+    assert_exactly_once(&out, count, &[&jm1.proc, &tm1, &tm2]).await?;
+    let record = chk.join(job_id).join("_job_result");
+    let text = std::fs::read_to_string(&record)
+        .with_context(|| format!("the job result record {}", record.display()))?;
+    ensure!(
+        text.contains("\"FINISHED\""),
+        "the record says FINISHED: {text}"
+    );
+
+    let mut jm2 = JobManager::start(
+        "jobmanager-2",
+        dir.path(),
+        jm_args(rpc_port, &chk, &extra, &job(count, 4_000, &out)),
+    )
+    .await?;
+    let code = jm2.proc.wait_exit(STARTUP).await?;
+    let log = jm2.proc.log();
+    ensure!(
+        code == 0,
+        "jobmanager-2 exit code {code}\n{}",
+        jm2.proc.tail()
+    );
+    ensure!(
+        log.contains(&format!("Job {job_id} already ended FINISHED"))
+            && !log.contains("Resuming job"),
+        "jobmanager-2 reports the recorded result and runs nothing\n{}",
+        jm2.proc.tail()
+    );
+    assert_exactly_once(&out, count, &[&jm1.proc, &jm2.proc, &tm1, &tm2]).await?;
+    Ok(())
+}
+
+/// Kills timed while a checkpoint is being taken: a TaskManager gets SIGKILL the moment the
+/// coordinator triggered the third checkpoint (its barriers are in flight, its snapshots being
+/// uploaded). The job restarts from the checkpoint before and the output equals a failure-free
+/// run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_manager_killed_while_a_checkpoint_is_taken_loses_and_duplicates_nothing()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let count = 12_000;
+    let jm = JobManager::start_with(
+        "jobmanager",
+        dir.path(),
+        jm_args(
+            0,
+            &chk,
+            &["--exit-on-finish", "--wait-for-slots", "60s"],
+            &job(count, 4_000, &out),
+        ),
+        &[("FJORD_LOG", "warn,fjord::checkpoint=debug")],
+    )
+    .await?;
+    let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 1)?;
+    let mut tm2 = task_manager("tm2", dir.path(), &jm.rpc, 1)?;
+    let mut jm = jm;
+    poll_until(
+        "the third checkpoint to be triggered",
+        JOB,
+        Duration::from_millis(5),
+        || {
+            let third = jm.proc.log().matches("triggering").count() >= 3;
+            async move { third.then_some(()) }
+        },
+    )
+    .await
+    .with_context(|| jm.proc.tail())?;
+    tm2.sigkill();
+    let tm3 = task_manager("tm3", dir.path(), &jm.rpc, 1)?;
+    let code = jm.proc.wait_exit(JOB).await?;
+    let all = [&jm.proc, &tm1, &tm2, &tm3];
+    let tails = || all.iter().map(|p| p.tail()).collect::<Vec<_>>().join("\n");
+    ensure!(code == 0, "JobManager exit code {code}\n{}", tails());
+    ensure!(
+        jm.proc.log().contains("restarting"),
+        "the job restarted after tm2 was killed\n{}",
+        tails()
+    );
+    assert_exactly_once(&out, count, &all).await?;
     Ok(())
 }

@@ -224,6 +224,16 @@ impl FjordError {
     pub fn is_cancellation(&self) -> bool {
         matches!(self, FjordError::Cancelled)
     }
+
+    /// True when the error comes from a misconfiguration that no restart fixes: storage
+    /// refused the credentials or has no such bucket (also when that storage error reached
+    /// the job through a failed checkpoint or task). The job then fails at once instead of
+    /// restarting.
+    pub fn is_misconfiguration(&self) -> bool {
+        use crate::storage::{CREDENTIALS_HINT, NO_BUCKET_HINT};
+        let text = self.to_string();
+        text.contains(NO_BUCKET_HINT) || text.contains(CREDENTIALS_HINT)
+    }
 }
 
 /// Turns a panic payload into a readable message.

@@ -6,26 +6,77 @@
 
 use crate::api::env::StreamExecutionEnvironment;
 use crate::error::{FjordError, Result};
-use std::collections::BTreeMap;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Arguments of a job in Flink's `ParameterTool` style: `--key value` pairs and `--flag`s.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// A job declares the arguments it takes by reading them ([`get`](Self::get),
+/// [`has`](Self::has), [`required`](Self::required), [`get_parsed`](Self::get_parsed)) while it
+/// builds its graph; [`JobRegistry::build`] then rejects arguments the job never read (a
+/// misspelled `--rte` is an error, not a silently ignored value) and flags given without the
+/// value the job reads them as (`--output` with nothing after it).
+#[derive(Debug, Clone, Default)]
 pub struct JobArgs {
     raw: Vec<String>,
-    values: BTreeMap<String, String>,
+    /// Keys in the order given, and their values (`None`: a bare `--flag`).
+    values: Vec<(String, Option<String>)>,
+    usage: Arc<Mutex<Usage>>,
+}
+
+/// How the job read its arguments while it built its graph.
+#[derive(Debug, Default)]
+struct Usage {
+    /// Every key the job asked about, given or not.
+    read: BTreeSet<String>,
+    /// Bare flags the job read as a value.
+    missing_value: BTreeSet<String>,
+    /// Canonical spellings of the numbers the job parsed (`10000.0` and `1e4` are `10000`).
+    numbers: BTreeMap<String, String>,
+}
+
+impl PartialEq for JobArgs {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for JobArgs {}
+
+/// Spellings of floating-point values that are not numbers a job can use.
+fn not_finite(text: &str) -> bool {
+    let t = text
+        .trim()
+        .trim_start_matches(['+', '-'])
+        .to_ascii_lowercase();
+    matches!(t.as_str(), "nan" | "inf" | "infinity")
+}
+
+/// The canonical spelling of a number: integers without fraction or exponent, other values
+/// in Rust's shortest round-trip form; `None` when `text` is not a finite number.
+fn canonical_number(text: &str) -> Option<String> {
+    let n: f64 = text.trim().parse().ok()?;
+    if !n.is_finite() {
+        return None;
+    }
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        return Some(format!("{}", n as i64));
+    }
+    Some(format!("{n}"))
 }
 
 impl JobArgs {
-    /// Parses `--key value`, `--key=value` and bare `--flag` (value `"true"`). A word that is
-    /// not preceded by a `--key` is an error, so typos do not pass silently.
+    /// Parses `--key value`, `--key=value` and bare `--flag`. A word that is not preceded by a
+    /// `--key` is an error, so typos do not pass silently; so is a key given twice.
     pub fn parse<I, S>(args: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let raw: Vec<String> = args.into_iter().map(Into::into).collect();
-        let mut values = BTreeMap::new();
+        let mut values: Vec<(String, Option<String>)> = Vec::new();
         let mut i = 0;
         while i < raw.len() {
             let word = &raw[i];
@@ -34,18 +85,33 @@ impl JobArgs {
                     "unexpected argument '{word}'; job arguments are '--key value' pairs"
                 )));
             };
-            if let Some((k, v)) = key.split_once('=') {
-                values.insert(k.to_string(), v.to_string());
+            let (key, value) = if let Some((k, v)) = key.split_once('=') {
                 i += 1;
+                (k.to_string(), Some(v.to_string()))
             } else if i + 1 < raw.len() && !raw[i + 1].starts_with("--") {
-                values.insert(key.to_string(), raw[i + 1].clone());
                 i += 2;
+                (key.to_string(), Some(raw[i - 1].clone()))
             } else {
-                values.insert(key.to_string(), "true".to_string());
                 i += 1;
+                (key.to_string(), None)
+            };
+            if key.is_empty() {
+                return Err(FjordError::BadArguments(format!(
+                    "unexpected argument '{word}'; job arguments are '--key value' pairs"
+                )));
             }
+            if values.iter().any(|(k, _)| *k == key) {
+                return Err(FjordError::BadArguments(format!(
+                    "--{key} is given twice; give it once"
+                )));
+            }
+            values.push((key, value));
         }
-        Ok(JobArgs { raw, values })
+        Ok(JobArgs {
+            raw,
+            values,
+            usage: Arc::default(),
+        })
     }
 
     /// The arguments as given.
@@ -53,9 +119,21 @@ impl JobArgs {
         &self.raw
     }
 
-    /// The value of `--key`, if given.
+    fn lookup(&self, key: &str) -> Option<&Option<String>> {
+        self.usage.lock().read.insert(key.to_string());
+        self.values.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The value of `--key`, if given with one. A bare `--key` (no value) reads as absent
+    /// here, and [`JobRegistry::build`] reports that it needs a value.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str)
+        match self.lookup(key)? {
+            Some(v) => Some(v.as_str()),
+            None => {
+                self.usage.lock().missing_value.insert(key.to_string());
+                None
+            }
+        }
     }
 
     /// The value of `--key`, or an error telling the user to pass it.
@@ -64,22 +142,92 @@ impl JobArgs {
             .ok_or_else(|| FjordError::BadArguments(format!("missing --{key} <value>")))
     }
 
-    /// True if `--key` was given.
+    /// True if `--key` was given (with or without a value).
     pub fn has(&self, key: &str) -> bool {
-        self.values.contains_key(key)
+        self.lookup(key).is_some()
     }
 
-    /// Parses the value of `--key`, falling back to `default` when absent.
+    /// Parses the value of `--key`, falling back to `default` when absent. A bare `--key`
+    /// parses as `true` (for boolean flags). `NaN` and infinities are refused, so a number
+    /// argument is always finite.
     pub fn get_parsed<T: FromStr>(&self, key: &str, default: T) -> Result<T>
     where
         T::Err: std::fmt::Display,
     {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|e| FjordError::BadArguments(format!("--{key} {v}: {e}"))),
+        let value = match self.lookup(key) {
+            None => return Ok(default),
+            Some(None) => {
+                return "true".parse().map_err(|_| {
+                    FjordError::BadArguments(format!("--{key} needs a value: --{key} <value>"))
+                });
+            }
+            Some(Some(v)) => v,
+        };
+        if not_finite(value) {
+            return Err(FjordError::BadArguments(format!(
+                "--{key} {value}: not a finite number; give a number such as 1 or 2.5"
+            )));
         }
+        let parsed = value
+            .parse()
+            .map_err(|e| FjordError::BadArguments(format!("--{key} {value}: {e}")))?;
+        if let Some(n) = canonical_number(value) {
+            self.usage.lock().numbers.insert(key.to_string(), n);
+        }
+        Ok(parsed)
+    }
+
+    /// Fails for arguments the job did not read (unknown or misspelled) and for flags given
+    /// without the value the job reads them as. Call after the job built its graph.
+    ///
+    /// # Errors
+    /// [`FjordError::BadArguments`] naming the argument and the arguments the job reads.
+    pub fn check_used(&self, job: &str) -> Result<()> {
+        let usage = self.usage.lock();
+        if let Some(key) = usage.missing_value.iter().next() {
+            return Err(FjordError::BadArguments(format!(
+                "--{key} needs a value: --{key} <value>"
+            )));
+        }
+        let unknown: Vec<&str> = self
+            .values
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !usage.read.contains(*k))
+            .collect();
+        if !unknown.is_empty() {
+            let known: Vec<String> = usage.read.iter().map(|k| format!("--{k}")).collect();
+            let takes = if known.is_empty() {
+                "takes no arguments".to_string()
+            } else {
+                format!("reads {}", known.join(", "))
+            };
+            return Err(FjordError::BadArguments(format!(
+                "job '{job}' does not take {}; it {takes}",
+                unknown
+                    .iter()
+                    .map(|k| format!("--{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )));
+        }
+        Ok(())
+    }
+
+    /// The arguments spelled canonically, for identities derived from them (job IDs): `--key
+    /// value` pairs in the order given, numbers the job parsed in one spelling (`--rate
+    /// 10000.0`, `--rate=1e4` and `--rate 10000` are the same). Call after the job built its
+    /// graph.
+    pub fn canonical(&self) -> Vec<String> {
+        let usage = self.usage.lock();
+        let mut out = Vec::with_capacity(self.values.len() * 2);
+        for (key, value) in &self.values {
+            out.push(format!("--{key}"));
+            if let Some(v) = value {
+                out.push(usage.numbers.get(key).cloned().unwrap_or_else(|| v.clone()));
+            }
+        }
+        out
     }
 }
 
@@ -133,14 +281,16 @@ impl JobRegistry {
         self.jobs.iter().map(|(n, e)| (n.as_str(), e.description))
     }
 
-    /// Builds the named job on `env`.
+    /// Builds the named job on `env`, then rejects arguments the job did not read (see
+    /// [`JobArgs::check_used`]).
     pub fn build(
         &self,
         name: &str,
         env: &StreamExecutionEnvironment,
         args: &JobArgs,
     ) -> Result<()> {
-        (self.get(name)?.build)(env, args)
+        (self.get(name)?.build)(env, args)?;
+        args.check_used(name)
     }
 }
 
@@ -153,7 +303,7 @@ mod tests {
         let a =
             JobArgs::parse(["--input", "in.txt", "--verbose", "--n=3", "--output", "o"]).unwrap();
         assert_eq!(a.get("input"), Some("in.txt"));
-        assert_eq!(a.get("verbose"), Some("true"));
+        assert!(a.has("verbose"));
         assert_eq!(a.get_parsed("n", 0u32).unwrap(), 3);
         assert_eq!(a.get_parsed("missing", 7u32).unwrap(), 7);
         assert!(
@@ -168,6 +318,53 @@ mod tests {
                 .to_string()
                 .contains("missing --nope")
         );
+    }
+
+    #[test]
+    fn unread_and_valueless_arguments_are_rejected_after_the_build() {
+        let a = JobArgs::parse(["--rate", "5", "--rte", "7"]).unwrap();
+        a.get_parsed("rate", 1.0f64).unwrap();
+        a.get("count");
+        let err = a.check_used("counting").unwrap_err().to_string();
+        assert!(
+            err.contains("does not take --rte") && err.contains("reads --count, --rate"),
+            "{err}"
+        );
+        let a = JobArgs::parse(["--output"]).unwrap();
+        assert_eq!(a.get("output"), None);
+        let err = a.check_used("wordcount").unwrap_err().to_string();
+        assert!(err.contains("--output needs a value"), "{err}");
+        let a = JobArgs::parse(["--verbose"]).unwrap();
+        assert!(a.get_parsed("verbose", false).unwrap());
+        a.check_used("x").unwrap();
+    }
+
+    #[test]
+    fn non_finite_numbers_and_repeated_keys_are_rejected() {
+        for bad in ["NaN", "inf", "-Infinity"] {
+            let a = JobArgs::parse(["--rate", bad]).unwrap();
+            let err = a.get_parsed("rate", 1.0f64).unwrap_err().to_string();
+            assert!(err.contains("not a finite number"), "{err}");
+        }
+        let err = JobArgs::parse(["--n", "1", "--n", "2"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--n is given twice"), "{err}");
+    }
+
+    #[test]
+    fn canonical_arguments_do_not_depend_on_how_numbers_are_spelled() {
+        let canonical = |raw: &[&str]| {
+            let a = JobArgs::parse(raw.iter().copied()).unwrap();
+            a.get_parsed("rate", 0.0f64).unwrap();
+            a.get("name");
+            a.canonical()
+        };
+        let want = vec!["--rate", "10000", "--name", "007"];
+        assert_eq!(canonical(&["--rate", "10000", "--name", "007"]), want);
+        assert_eq!(canonical(&["--rate", "10000.0", "--name", "007"]), want);
+        assert_eq!(canonical(&["--rate=1e4", "--name=007"]), want);
+        assert_eq!(canonical(&["--rate", "2.50", "--name", "007"])[1], "2.5");
     }
 
     #[test]

@@ -8,12 +8,14 @@ use crate::ProtoError;
 use crate::v1::{ProtocolVersion, RegisterTaskManagerRequest};
 
 /// The control-protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 2 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
 
 /// The oldest minor version (of [`PROTOCOL_VERSION`]'s major) this build still accepts.
 /// 1.1 added attempt deployment (DeployAttempt, SendTaskCommand, AttemptEnded); a 1.0
 /// TaskManager cannot run tasks, so it is refused. 1.2 added task metrics to heartbeats and
-/// `AttemptEnded` (a 1.1 TaskManager is accepted; its tasks' metrics show as zeros).
+/// `AttemptEnded` (a 1.1 TaskManager is accepted; its tasks' metrics show as zeros). 1.3
+/// added process incarnations to registrations and heartbeats and checksums to state handles
+/// (a 1.2 TaskManager is accepted; its duplicates are not detected, its files not checked).
 pub const OLDEST_SUPPORTED_MINOR: u32 = 1;
 
 fn show(v: &ProtocolVersion) -> String {
@@ -101,7 +103,7 @@ mod tests {
         assert!(err.contains("fjord 0.9.0"), "{err}");
         assert!(err.contains("speaks control protocol 2.0"), "{err}");
         assert!(
-            err.contains("this JobManager speaks 1.2 and accepts 1.1 to 1.x"),
+            err.contains("this JobManager speaks 1.3 and accepts 1.1 to 1.x"),
             "{err}"
         );
         assert!(err.contains("same image"), "{err}");

@@ -265,27 +265,39 @@ fn run_command(
     Ok(())
 }
 
-/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
+/// The longest duration a flag takes: longer ones are typos, and would overflow deadlines.
+const MAX_DURATION_DAYS: u64 = 365;
+
+/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds), at most a year.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration; use for example 500ms, 10s, 2m or 1h"))?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
+    let too_long =
+        || format!("'{text}' is too long; give at most {MAX_DURATION_DAYS} days (for example 24h)");
+    if number.is_empty() {
+        return Err(format!(
+            "'{text}' is not a duration; use for example 500ms, 10s, 2m or 1h"
+        ));
+    }
+    let n: u64 = number.parse().map_err(|_| too_long())?;
+    let factor: u64 = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
         other => {
             return Err(format!(
                 "unknown unit '{other}' in '{text}'; use ms, s, m or h"
             ));
         }
     };
+    let ms = n
+        .checked_mul(factor)
+        .filter(|ms| *ms <= MAX_DURATION_DAYS * 86_400_000)
+        .ok_or_else(too_long)?;
     Ok(std::time::Duration::from_millis(ms))
 }
 
@@ -317,6 +329,22 @@ mod duration_tests {
             parse_duration("soon")
                 .unwrap_err()
                 .contains("not a duration")
+        );
+        for huge in [
+            "99999999999999999h",
+            "999999999999999999999999s",
+            "366d",
+            "9000h",
+        ] {
+            let err = parse_duration(huge).unwrap_err();
+            assert!(
+                err.contains("too long") || err.contains("unknown unit"),
+                "{huge}: {err}"
+            );
+        }
+        assert_eq!(
+            parse_duration("8760h"),
+            Ok(Duration::from_secs(365 * 86_400))
         );
     }
 }

@@ -228,6 +228,7 @@ pub fn report_message(
                     subtask: s.subtask as u32,
                     parallelism: s.parallelism as u32,
                     max_parallelism: s.max_parallelism as u32,
+                    checksum: s.checksum,
                 })
                 .collect(),
             duration_ms: 0,
@@ -269,6 +270,7 @@ pub fn report_from_ack(r: &AcknowledgeCheckpointRequest) -> TaskReport {
                 max_parallelism: s.max_parallelism as usize,
                 file: s.path.clone(),
                 size: s.size_bytes,
+                checksum: s.checksum.clone(),
             })
             .collect(),
     }
@@ -330,6 +332,7 @@ mod tests {
                 max_parallelism: 128,
                 file: "op-counts/1".into(),
                 size: 42,
+                checksum: "crc32:0badf00d".into(),
             }],
         };
         let ReportMessage::Ack(ack) = report_message(&job, "tm", report.clone()) else {

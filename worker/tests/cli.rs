@@ -64,6 +64,60 @@ fn bad_usage_exits_with_2_and_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument 'stray'"));
 }
 
+/// Inputs that cannot run are refused before anything runs, with exit code 2 and a message
+/// that names the input and what to give instead.
+#[test]
+fn bad_inputs_exit_with_2_naming_the_input() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "run", "-p", "1", "counting", "--rate", "NaN", "--count", "5",
+            ],
+            "--rate NaN: not a finite number",
+        ),
+        (
+            &[
+                "run",
+                "--checkpoint-interval",
+                "99999999999999999h",
+                "counting",
+            ],
+            "is too long",
+        ),
+        (
+            &["run", "-p", "1", "wordcount", "--output"],
+            "--output needs a value",
+        ),
+        (
+            &["run", "-p", "1", "counting", "--count", "5", "--rte", "7"],
+            "job 'counting' does not take --rte",
+        ),
+        (
+            &["run", "-p", "1", "counting", "--count", "5", "--count", "6"],
+            "--count is given twice",
+        ),
+        (
+            &["run", "-p", "5000", "windowed-counts", "--count", "5"],
+            "Use a lower -p",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = fjord().args(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "fjord {}: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            stderr.contains(message),
+            "fjord {}: {stderr}",
+            args.join(" ")
+        );
+    }
+}
+
 #[test]
 fn a_failing_job_exits_with_1_naming_the_source() {
     let out = fjord()

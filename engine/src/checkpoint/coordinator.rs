@@ -32,6 +32,8 @@ pub(crate) struct WrittenState {
     pub(crate) key: OperatorKey,
     pub(crate) file: String,
     pub(crate) size: u64,
+    /// Its checksum (see [`checksum`](crate::storage::checksum::checksum)).
+    pub(crate) checksum: String,
 }
 
 /// What tasks and clients tell the coordinator.
@@ -48,7 +50,9 @@ pub(crate) enum CoordinatorEvent {
         task: usize,
         reason: String,
     },
-    /// A task finished its input; no checkpoint can complete any more.
+    /// A task finished its input (sources: before finishing their chain; other tasks: after
+    /// it). No periodic checkpoint can complete any more; once every task finished, the
+    /// final checkpoint is taken.
     TaskFinished {
         /// The task.
         task: usize,
@@ -84,6 +88,9 @@ pub(crate) struct CheckpointHistory {
     pub(crate) attempts: u32,
     /// The most recent completed checkpoints and savepoints, oldest first (at most 100).
     pub(crate) recent: VecDeque<CompletedCheckpoint>,
+    /// A stop-with-savepoint completed: the job ends because it was stopped, not because its
+    /// input ended.
+    pub(crate) stopped: bool,
 }
 
 /// A completed checkpoint or savepoint, as reported to clients.
@@ -181,7 +188,8 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
     let mut c = Coordinator {
         setup,
         pending: BTreeMap::new(),
-        finished: false,
+        finished: BTreeSet::new(),
+        final_state: FinalCheckpoint::NotYet,
         running,
         consecutive_failures: 0,
         last_end: Instant::now(),
@@ -197,6 +205,9 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
             Err(RecvTimeoutError::Timeout) => {}
         }
         c.expire();
+        if c.final_checkpoint_due() {
+            c.trigger_final();
+        }
         if c.next_trigger_in() == Some(Duration::ZERO) {
             let target = c.setup.base.as_ref().map(|b| {
                 b.child(&checkpoint_dir(
@@ -228,10 +239,25 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
     }
 }
 
+/// Where the attempt stands with its final checkpoint (Flink's FLIP-147).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FinalCheckpoint {
+    /// Not every task finished its input yet (or one was never asked to take it).
+    NotYet,
+    /// A stop-with-savepoint completed: the savepoint is the last snapshot, none follows.
+    Stopped,
+    /// The final checkpoint with this id is pending.
+    Pending(u64),
+    /// It completed: the tasks commit and end.
+    Completed,
+}
+
 struct Coordinator {
     setup: CoordinatorSetup,
     pending: BTreeMap<u64, Pending>,
-    finished: bool,
+    /// Tasks whose input ended.
+    finished: BTreeSet<usize>,
+    final_state: FinalCheckpoint,
     /// False until every task runs (a trigger sent earlier would be lost).
     running: bool,
     consecutive_failures: u32,
@@ -242,14 +268,17 @@ impl Coordinator {
     /// Time until the next periodic checkpoint is due, `None` when none will be.
     fn next_trigger_in(&self) -> Option<Duration> {
         let interval = self.setup.config.interval?;
-        if self.finished
+        if !self.finished.is_empty()
             || !self.running
             || self.setup.base.is_none()
             || self.pending.len() >= self.setup.config.max_concurrent
         {
             return None;
         }
-        let due = self.last_end + interval.max(self.setup.config.min_pause);
+        // An interval too long for the clock means no periodic checkpoint.
+        let due = self
+            .last_end
+            .checked_add(interval.max(self.setup.config.min_pause))?;
         Some(due.saturating_duration_since(Instant::now()))
     }
 
@@ -273,10 +302,16 @@ impl Coordinator {
             stop,
         };
         tracing::debug!(checkpoint = id, savepoint, "triggering");
-        for &s in &self.setup.sources {
+        // The final checkpoint goes to every task (their inputs ended, no barrier flows);
+        // any other to the sources, whose barriers flow through the job.
+        let targets: Vec<usize> = match self.final_state {
+            FinalCheckpoint::Pending(f) if f == id => (0..self.setup.controls.count).collect(),
+            _ => self.setup.sources.clone(),
+        };
+        for t in targets {
             self.setup
                 .controls
-                .send(s, TaskControl::Trigger(barrier.clone()));
+                .send(t, TaskControl::Trigger(barrier.clone()));
         }
         self.pending.insert(
             id,
@@ -289,6 +324,33 @@ impl Coordinator {
             },
         );
         self.last_end = Instant::now();
+    }
+
+    /// Whether the final checkpoint is to be triggered now: every task finished its input,
+    /// none is pending, the job takes periodic checkpoints, and the minimum pause after the
+    /// last one (or the last failed final one) passed.
+    fn final_checkpoint_due(&self) -> bool {
+        self.final_state == FinalCheckpoint::NotYet
+            && self.setup.config.interval.is_some()
+            && self.setup.base.is_some()
+            && self.finished.len() == self.setup.controls.count
+            && self.pending.is_empty()
+            && self.last_end.elapsed() >= self.setup.config.min_pause
+    }
+
+    /// Triggers the final checkpoint at every task.
+    fn trigger_final(&mut self) {
+        let Some(base) = &self.setup.base else {
+            return;
+        };
+        let id = self.setup.history.lock().last_id + 1;
+        let target = base.child(&checkpoint_dir(&self.setup.job_id, id));
+        self.final_state = FinalCheckpoint::Pending(id);
+        tracing::info!(
+            checkpoint = id,
+            "every task finished its input; triggering the final checkpoint"
+        );
+        self.trigger(target, false, None, None);
     }
 
     fn handle(&mut self, event: CoordinatorEvent) {
@@ -317,8 +379,12 @@ impl Coordinator {
                     self.fail(p, format!("task {task} declined: {reason}"));
                 }
             }
-            CoordinatorEvent::TaskFinished { .. } => {
-                self.finished = true;
+            CoordinatorEvent::TaskFinished { task } => {
+                if !self.finished.insert(task) || self.finished.len() > 1 {
+                    return;
+                }
+                // A finished source injects no more barriers: periodic checkpoints pending
+                // now cannot complete.
                 for (_, p) in std::mem::take(&mut self.pending) {
                     self.abort(p, "a task finished before the checkpoint completed".into());
                 }
@@ -341,7 +407,7 @@ impl Coordinator {
                     )));
                     return;
                 }
-                if self.finished {
+                if !self.finished.is_empty() {
                     let _ = reply.send(Err(FjordError::CheckpointFailed(
                         "the job is finishing; no savepoint can be taken".into(),
                     )));
@@ -385,6 +451,8 @@ impl Coordinator {
                 file: s.file.clone(),
                 key_groups: s.key.key_groups(),
                 size: s.size,
+                // A TaskManager of an older version sends none.
+                checksum: (!s.checksum.is_empty()).then(|| s.checksum.clone()),
             });
         }
         for op in operators.values_mut() {
@@ -408,6 +476,7 @@ impl Coordinator {
             timestamp: p.barrier.timestamp,
             savepoint: p.barrier.savepoint,
             operators,
+            checksum: None,
         })
     }
 
@@ -431,6 +500,13 @@ impl Coordinator {
             self.setup
                 .controls
                 .send(task, TaskControl::Complete(p.barrier.id));
+        }
+        if self.final_state == FinalCheckpoint::Pending(p.barrier.id) {
+            self.final_state = FinalCheckpoint::Completed;
+        }
+        if p.barrier.stop.is_some() {
+            self.final_state = FinalCheckpoint::Stopped;
+            self.setup.history.lock().stopped = true;
         }
         let url = p.barrier.target.url().to_string();
         {
@@ -468,6 +544,10 @@ impl Coordinator {
 
     fn abort(&mut self, p: Pending, reason: String) {
         tracing::info!(checkpoint = p.barrier.id, %reason, "aborted");
+        if self.final_state == FinalCheckpoint::Pending(p.barrier.id) {
+            // Triggered again after the minimum pause, unless the job fails for it.
+            self.final_state = FinalCheckpoint::NotYet;
+        }
         // Every task hears it (Flink's notifyCheckpointAborted, best effort): functions learn
         // that the checkpoint will not complete, and sources paused for a stop-with-savepoint
         // carry on.

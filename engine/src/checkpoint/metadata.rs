@@ -24,6 +24,10 @@ pub struct CheckpointMetadata {
     pub savepoint: bool,
     /// State per operator id (the operator's uid, or an id derived from its position).
     pub operators: BTreeMap<String, OperatorMetadata>,
+    /// Checksum of this document written without it (format version 2 on; see
+    /// [`checksum`](crate::storage::checksum::checksum)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// The state of one operator in a snapshot.
@@ -52,16 +56,32 @@ pub struct SubtaskStateHandle {
     pub key_groups: KeyGroupRange,
     /// Size in bytes.
     pub size: u64,
+    /// Checksum of the file (format version 2 on), verified on restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 impl CheckpointMetadata {
     /// Writes the metadata into `dir` (the last write of a snapshot).
     pub(crate) fn write(&self, dir: &SnapshotStore) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| FjordError::Serialization {
+        let mut sealed = self.clone();
+        sealed.checksum = Some(sealed.own_checksum()?);
+        let bytes = serde_json::to_vec_pretty(&sealed).map_err(|e| FjordError::Serialization {
             context: "checkpoint metadata".into(),
             message: e.to_string(),
         })?;
         dir.put(METADATA_FILE, bytes)
+    }
+
+    /// The checksum of this document serialized without its checksum.
+    fn own_checksum(&self) -> Result<String> {
+        let mut bare = self.clone();
+        bare.checksum = None;
+        let bytes = serde_json::to_vec(&bare).map_err(|e| FjordError::Serialization {
+            context: "checkpoint metadata".into(),
+            message: e.to_string(),
+        })?;
+        Ok(crate::storage::checksum::checksum(&bytes))
     }
 
     /// Reads the metadata of the snapshot in `dir`.
@@ -82,12 +102,31 @@ impl CheckpointMetadata {
                 context: format!("{}/{METADATA_FILE}", dir.url()),
                 message: e.to_string(),
             })?;
+        let corrupt = |what: String| {
+            FjordError::Restore(format!(
+                "{}/{METADATA_FILE} is corrupt ({what}); restore from another checkpoint or savepoint",
+                dir.url()
+            ))
+        };
+        // Checked first, so a flipped bit in the version reads as corruption.
+        if let Some(found) = &meta.checksum {
+            let expected = meta.own_checksum()?;
+            if *found != expected {
+                return Err(corrupt(format!(
+                    "checksum {found} recorded, {expected} computed"
+                )));
+            }
+        }
         if meta.version > FORMAT_VERSION {
             return Err(FjordError::Restore(format!(
-                "{} was written in format version {}, this Fjord reads up to {FORMAT_VERSION}; use a newer Fjord",
+                "{}/{METADATA_FILE} was written in format version {}, this Fjord reads up to {FORMAT_VERSION}; use a newer Fjord",
                 dir.url(),
                 meta.version
             )));
+        }
+        // Version 1 had no checksums; every later version must carry one.
+        if meta.version != 1 && meta.checksum.is_none() {
+            return Err(corrupt("its checksum is missing".into()));
         }
         Ok(meta)
     }

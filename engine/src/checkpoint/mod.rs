@@ -8,6 +8,8 @@
 //!   moving keyed state by key group when parallelism changed.
 //! - `shared`: files shared between incremental checkpoints, deleted when no retained
 //!   checkpoint references them.
+//! - [`job_result`]: the record of a job's terminal state, so a restarted JobManager does not
+//!   run a finished job again.
 //! - `coordinator`: triggers checkpoints, collects acknowledgements, completes, notifies and
 //!   retains checkpoints, and takes savepoints.
 //!
@@ -21,6 +23,7 @@
 
 pub(crate) mod config;
 pub(crate) mod coordinator;
+pub mod job_result;
 pub(crate) mod metadata;
 pub(crate) mod participant;
 pub(crate) mod restore;
@@ -75,23 +78,61 @@ pub fn latest_completed_checkpoint(
     Ok(latest.map(|id| base.child(&checkpoint_dir(job_id, id)).url().to_string()))
 }
 
-/// Deletes a savepoint directory (Flink's `savepoint --dispose`). Refuses directories that
-/// are not completed savepoints, so a mistyped path cannot delete other data.
+/// Deletes a savepoint (Flink's `savepoint --dispose`): the state files its `_metadata` lists,
+/// then the `_metadata`. Refuses directories that are not completed savepoints written by
+/// Fjord (no readable `_metadata`, or a checkpoint's), so a mistyped path cannot delete other
+/// data; files in the directory that the savepoint does not list are left alone. An empty
+/// `savepoint-*` directory (disposed of before) is not an error. Returns the number of files
+/// deleted.
 ///
 /// # Errors
-/// The directory holds no `_metadata`, holds a checkpoint rather than a savepoint, or storage
-/// fails.
+/// [`FjordError::Restore`](crate::FjordError::Restore) when the directory holds no savepoint
+/// (no `_metadata`, one that is not Fjord's JSON, or a checkpoint's);
+/// [`FjordError::Storage`](crate::FjordError::Storage) when storage fails.
 pub fn dispose_savepoint(
     url: &str,
     options: &crate::storage::StorageOptions,
 ) -> crate::Result<usize> {
+    use crate::storage::layout::METADATA_FILE;
     let dir = SnapshotStore::open(url, options)?;
-    let meta = CheckpointMetadata::read(&dir)?;
+    let named_like_one = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with("savepoint-"));
+    if named_like_one && dir.list("")?.is_empty() {
+        return Ok(0); // Disposed of before: nothing to do.
+    }
+    let meta = CheckpointMetadata::read(&dir).map_err(|e| match e {
+        crate::FjordError::Serialization { context, message } => {
+            crate::FjordError::Restore(format!(
+                "{context} is not a savepoint's metadata written by Fjord ({message}); nothing was deleted"
+            ))
+        }
+        other => other,
+    })?;
     if !meta.savepoint {
         return Err(crate::FjordError::Restore(format!(
             "{url} is checkpoint {} of job '{}', not a savepoint; checkpoints are removed by retention",
             meta.checkpoint_id, meta.job_name
         )));
     }
-    dir.delete_prefix("")
+    let mut deleted = 0;
+    for file in meta
+        .operators
+        .values()
+        .flat_map(|o| &o.subtasks)
+        .map(|s| &s.file)
+    {
+        if dir.exists(file)? {
+            dir.delete(file)?;
+            deleted += 1;
+        }
+    }
+    dir.delete(METADATA_FILE)?;
+    if dir.list("")?.is_empty() {
+        // Removes the empty directories a file system keeps.
+        dir.delete_prefix("")?;
+    }
+    Ok(deleted + 1)
 }

@@ -8,7 +8,7 @@ use crate::operators::output::{CheckpointNotice, Lifecycle};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The state of one operator subtask in a snapshot, in the canonical (backend-independent)
 /// form: keyed state per key group, and opaque operator state.
@@ -77,6 +77,10 @@ pub(crate) struct TaskCheckpointing {
     uploads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
     /// The latest checkpoint whose completion the chain's user functions were told of.
     notified: Arc<AtomicU64>,
+    /// Whether the task takes part in a final checkpoint after its input ended (Flink's
+    /// FLIP-147): true with periodic checkpoints, until a stop-with-savepoint stops the task
+    /// (the savepoint is then the last snapshot).
+    final_checkpoint: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for TaskCheckpointing {
@@ -90,14 +94,28 @@ impl std::fmt::Debug for TaskCheckpointing {
 }
 
 impl TaskCheckpointing {
-    pub(crate) fn new(restored: Option<Arc<RestoredJob>>) -> Self {
+    /// The checkpointing of a task restored from `restored`; `final_checkpoint` when the job
+    /// takes periodic checkpoints (a final one then follows the end of input).
+    pub(crate) fn new(restored: Option<Arc<RestoredJob>>, final_checkpoint: bool) -> Self {
         TaskCheckpointing {
             participants: Arc::default(),
             restored,
             keyed: Arc::default(),
             uploads: Arc::default(),
             notified: Arc::default(),
+            final_checkpoint: Arc::new(AtomicBool::new(final_checkpoint)),
         }
+    }
+
+    /// Whether a final checkpoint follows the end of input: transactional sinks then leave
+    /// their last transaction to it instead of committing it at the end of input.
+    pub(crate) fn awaits_final_checkpoint(&self) -> bool {
+        self.final_checkpoint.load(Ordering::Acquire)
+    }
+
+    /// The task was stopped by a stop-with-savepoint: no final checkpoint follows.
+    pub(crate) fn skip_final_checkpoint(&self) {
+        self.final_checkpoint.store(false, Ordering::Release);
     }
 
     /// Adds a participant for an operator subtask.

@@ -24,6 +24,17 @@ impl RestoredJob {
         for (id, op) in &metadata.operators {
             for s in &op.subtasks {
                 let bytes = dir.get(&s.file)?;
+                if let Some(expected) = &s.checksum {
+                    let found = crate::storage::checksum::checksum(&bytes);
+                    if found != *expected {
+                        return Err(FjordError::Restore(format!(
+                            "state file {}/{} is corrupt (checksum {found}, the metadata records \
+                             {expected}); restore from another checkpoint or savepoint",
+                            dir.url(),
+                            s.file
+                        )));
+                    }
+                }
                 let state: OperatorState =
                     bincode::deserialize(&bytes).map_err(|e| FjordError::Serialization {
                         context: format!("{}/{}", dir.url(), s.file),

@@ -55,6 +55,8 @@ pub struct StateFile {
     pub file: String,
     /// Size in bytes.
     pub size: u64,
+    /// Checksum of the file's bytes (`crc32:` and eight hex digits).
+    pub checksum: String,
 }
 
 /// What a task tells the coordinator. `task` is the task's index in its execution attempt:
@@ -193,6 +195,7 @@ impl StateFile {
             max_parallelism: w.key.max_parallelism,
             file: w.file,
             size: w.size,
+            checksum: w.checksum,
         }
     }
 
@@ -208,6 +211,7 @@ impl StateFile {
             },
             file: self.file,
             size: self.size,
+            checksum: self.checksum,
         }
     }
 }
@@ -249,6 +253,7 @@ mod tests {
                 max_parallelism: 128,
                 file: "counts/1".into(),
                 size: 99,
+                checksum: "crc32:0badf00d".into(),
             }],
         };
         let back = TaskReport::from_event(ack.clone().into_event()).unwrap();

@@ -393,7 +393,10 @@ impl Wiring<'_> {
             wakeups: WakeupSchedule::default(),
             metrics: self.settings.metrics.clone(),
             watermark_interval: self.settings.watermark_interval,
-            checkpointing: TaskCheckpointing::new(self.restored.clone()),
+            checkpointing: TaskCheckpointing::new(
+                self.restored.clone(),
+                self.settings.checkpoints.interval.is_some(),
+            ),
             state_backend: self.settings.state_backend.clone(),
         };
         self.task_outputs.clear();

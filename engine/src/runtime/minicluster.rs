@@ -5,6 +5,7 @@ use crate::checkpoint::config::RestartTracker;
 use crate::checkpoint::coordinator::{
     self, CoordinatorEvent, CoordinatorSetup, SharedHistory, TaskControls,
 };
+use crate::checkpoint::job_result::{JobResult, TerminalState};
 use crate::checkpoint::restore::RestoredJob;
 use crate::checkpoint::{CheckpointConfig, RestartStrategy};
 use crate::cluster::{AttemptSpec, CancelToken, Deployer, ReportSink, TaskCommand};
@@ -166,32 +167,65 @@ pub(crate) fn execute(
         )?),
         None => None,
     };
+    if let Some(base) = &base
+        && let Err(e) = base.check_access()
+    {
+        // Wrong credentials or a missing bucket fail the job now, with the cause; anything
+        // else (an outage) is for the restart strategy once a checkpoint fails.
+        if e.is_misconfiguration() {
+            return Err(e);
+        }
+        tracing::warn!(error = %e, "checkpoint storage cannot be reached yet");
+    }
     let mut tracker = RestartTracker::new(settings.restart.clone());
     let mut attempt = 0u32;
     loop {
-        let attempt_cancel = CancelFlag::child(cancel);
-        let mut attempt_settings = settings.clone();
-        attempt_settings.attempt = attempt;
-        let attempt_run = AttemptRun {
-            job,
-            settings: &attempt_settings,
-            cancel: &attempt_cancel,
-            job_id: &job_id,
-            base: base.clone(),
-            control,
+        // A restart starts from the latest completed checkpoint.
+        let latest = if attempt > 0 {
+            control.history.lock().latest.clone()
+        } else {
+            None
         };
-        let result = match execution {
-            Execution::Local => attempt_run.local(restored.clone().map(|r| r.job)),
-            Execution::Remote(deployer) => attempt_run.remote(
-                restored
-                    .as_ref()
-                    .map(|r| (r.settings.path.clone(), r.settings.allow_non_restored_state)),
-                deployer,
-            ),
+        // Storage that cannot be read now (an outage) fails the attempt before it starts: the
+        // restart strategy decides whether and when to try again.
+        let loaded = match latest {
+            Some(url) => {
+                let settings = RestoreSettings {
+                    path: url,
+                    options: settings.checkpoints.storage_options.clone(),
+                    allow_non_restored_state: false,
+                };
+                load_restore(job, &settings).map(|job| Some(Restore { settings, job }))
+            }
+            None => Ok(None),
+        };
+        let result = match loaded {
+            Ok(loaded) => {
+                if loaded.is_some() {
+                    restored = loaded;
+                }
+                run_attempt(
+                    job, settings, cancel, control, execution, &job_id, &base, attempt, &restored,
+                )
+            }
+            Err(e) => Err(e),
         };
         match result {
             Ok(tasks) => {
-                finish_history(&control.history, false);
+                let stopped = control.history.lock().stopped;
+                let recorded = stopped
+                    || record_result(
+                        settings,
+                        base.as_ref(),
+                        &job_id,
+                        TerminalState::Finished,
+                        None,
+                    );
+                // Without a record of the result the checkpoints stay: the last one is the
+                // final checkpoint, from which a rerun replays nothing.
+                if recorded {
+                    finish_history(&control.history, false);
+                }
                 return Ok(JobExecutionResult {
                     job_name: settings.job_name.clone(),
                     net_runtime: started.elapsed(),
@@ -213,7 +247,24 @@ pub(crate) fn execute(
                 });
             }
             Err(e) => {
-                let Some(delay) = tracker.on_failure(Instant::now()) else {
+                let give_up = e.is_misconfiguration();
+                if give_up {
+                    tracing::error!(error = %e, "storage is misconfigured; no restart can fix that");
+                }
+                let delay = if give_up {
+                    None
+                } else {
+                    tracker.on_failure(Instant::now())
+                };
+                let Some(delay) = delay else {
+                    let failure = Some(e.to_string());
+                    record_result(
+                        settings,
+                        base.as_ref(),
+                        &job_id,
+                        TerminalState::Failed,
+                        failure,
+                    );
                     return Err(e);
                 };
                 tracing::warn!(error = %e, attempt, ?delay, "job failed; restarting");
@@ -229,19 +280,65 @@ pub(crate) fn execute(
                     );
                 }
                 attempt += 1;
-                let latest = control.history.lock().latest.clone();
-                if let Some(url) = latest {
-                    let settings = RestoreSettings {
-                        path: url,
-                        options: settings.checkpoints.storage_options.clone(),
-                        allow_non_restored_state: false,
-                    };
-                    restored = Some(Restore {
-                        job: load_restore(job, &settings)?,
-                        settings,
-                    });
-                }
             }
+        }
+    }
+}
+
+/// Runs attempt `attempt` of the job from `restored` (or from scratch).
+#[allow(clippy::too_many_arguments)]
+fn run_attempt(
+    job: &JobGraph,
+    settings: &RunSettings,
+    cancel: &CancelFlag,
+    control: &JobControl,
+    execution: &Execution,
+    job_id: &str,
+    base: &Option<SnapshotStore>,
+    attempt: u32,
+    restored: &Option<Restore>,
+) -> Result<usize> {
+    let attempt_cancel = CancelFlag::child(cancel);
+    let mut attempt_settings = settings.clone();
+    attempt_settings.attempt = attempt;
+    let attempt_run = AttemptRun {
+        job,
+        settings: &attempt_settings,
+        cancel: &attempt_cancel,
+        job_id,
+        base: base.clone(),
+        control,
+    };
+    match execution {
+        Execution::Local => attempt_run.local(restored.clone().map(|r| r.job)),
+        Execution::Remote(deployer) => attempt_run.remote(
+            restored
+                .as_ref()
+                .map(|r| (r.settings.path.clone(), r.settings.allow_non_restored_state)),
+            deployer,
+        ),
+    }
+}
+
+/// Records that a job with a stable ID (one a restarted JobManager would run again) ended in
+/// `state`, in its checkpoint storage; returns whether the record was written (or none was
+/// needed: no stable ID or no checkpoint storage).
+fn record_result(
+    settings: &RunSettings,
+    base: Option<&SnapshotStore>,
+    job_id: &str,
+    state: TerminalState,
+    failure: Option<String>,
+) -> bool {
+    let (Some(base), Some(_)) = (base, &settings.job_id) else {
+        return true;
+    };
+    let result = JobResult::now(job_id, &settings.job_name, state, failure);
+    match result.write(base) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(job = job_id, %state, error = %e, "cannot record the job's result; keeping its checkpoints");
+            false
         }
     }
 }

@@ -511,7 +511,24 @@ pub(crate) fn run_input_task(
             unflushed |= fire_due_wakeups(head, services)?;
         }
     }
-    head.lifecycle().finish()
+    if stopping.is_some() {
+        // Stopped by a savepoint: that savepoint is the last snapshot.
+        rt.checkpointing.skip_final_checkpoint();
+    }
+    head.lifecycle().finish()?;
+    rt.finished();
+    rt.await_final_checkpoint(cancel, |control| match control {
+        TaskControl::Trigger(barrier) => rt.final_checkpoint(barrier, None),
+        TaskControl::Complete(id) => {
+            rt.notify_complete(*id)?;
+            let notice = CheckpointNotice::Complete(*id);
+            rt.checkpointing.notify_functions(head.lifecycle(), notice)
+        }
+        TaskControl::Abort(id) => {
+            let notice = CheckpointNotice::Aborted(*id);
+            rt.checkpointing.notify_functions(head.lifecycle(), notice)
+        }
+    })
 }
 
 /// Barriers received so far for the checkpoint being aligned.
@@ -590,8 +607,18 @@ impl<T> SourceTask<T> {
         rt: &TaskRuntime,
         key: &OperatorKey,
     ) -> Result<()> {
-        let position = snapshot_position(&self.ctx, self.reader.as_mut(), barrier.id)?;
-        let extra = position.map(|p| {
+        let extra = self.position(barrier.id, key)?;
+        rt.checkpoint(barrier, self.out.as_mut(), extra)
+    }
+
+    /// The reader's position as the source operator's state in a snapshot.
+    fn position(
+        &mut self,
+        checkpoint_id: u64,
+        key: &OperatorKey,
+    ) -> Result<Option<(OperatorKey, OperatorState)>> {
+        let position = snapshot_position(&self.ctx, self.reader.as_mut(), checkpoint_id)?;
+        Ok(position.map(|p| {
             (
                 key.clone(),
                 OperatorState {
@@ -599,8 +626,7 @@ impl<T> SourceTask<T> {
                     operator: Some(p),
                 },
             )
-        });
-        rt.checkpoint(barrier, self.out.as_mut(), extra)
+        }))
     }
 
     fn notify_complete(&mut self, id: u64, rt: &TaskRuntime) -> Result<()> {
@@ -767,8 +793,19 @@ impl<T: Send + 'static> SourceRunner for SourceTask<T> {
             // and window downstream (Flink does the same). A stopped job does not, unless it
             // drained (which emitted the final watermark before the savepoint).
             self.out.emit_watermark(MAX_WATERMARK)?;
+        } else {
+            // Stopped by a savepoint: that savepoint is the last snapshot.
+            rt.checkpointing.skip_final_checkpoint();
         }
-        self.out.finish()
+        self.out.finish()?;
+        rt.await_final_checkpoint(cancel, |control| match control {
+            TaskControl::Trigger(barrier) => {
+                let extra = self.position(barrier.id, &key)?;
+                rt.final_checkpoint(barrier, extra)
+            }
+            TaskControl::Complete(id) => self.notify_complete(*id, rt),
+            TaskControl::Abort(id) => self.notify_aborted(*id, rt),
+        })
     }
 
     fn close(&mut self) -> Result<()> {

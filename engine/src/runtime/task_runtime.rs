@@ -38,6 +38,26 @@ impl TaskRuntime {
         for output in &self.outputs {
             output.send(Event::Barrier(barrier.clone()))?;
         }
+        self.snapshot(barrier, extra)
+    }
+
+    /// Takes this task's part of the final checkpoint, after its input ended and its chain
+    /// finished: the outputs ended, so no barrier goes out; the coordinator triggered every
+    /// task directly.
+    pub(crate) fn final_checkpoint(
+        &self,
+        barrier: &CheckpointBarrier,
+        extra: Option<(OperatorKey, OperatorState)>,
+    ) -> Result<()> {
+        self.snapshot(barrier, extra)
+    }
+
+    /// Copies the state of every participant and uploads it in the background.
+    fn snapshot(
+        &self,
+        barrier: &CheckpointBarrier,
+        extra: Option<(OperatorKey, OperatorState)>,
+    ) -> Result<()> {
         let TaskSnapshot {
             mut states,
             uploads,
@@ -63,8 +83,14 @@ impl TaskRuntime {
                     message: e.to_string(),
                 })?;
                 let size = bytes.len() as u64;
+                let checksum = crate::storage::checksum::checksum(&bytes);
                 target.put(&file, bytes)?;
-                written.push(WrittenState { key, file, size });
+                written.push(WrittenState {
+                    key,
+                    file,
+                    size,
+                    checksum,
+                });
             }
             Ok::<_, FjordError>(written)
         };
@@ -100,6 +126,50 @@ impl TaskRuntime {
         let _ = self
             .coordinator
             .send(CoordinatorEvent::TaskFinished { task: self.index });
+    }
+
+    /// After the end of input (the chain finished): waits for the final checkpoint and hands
+    /// every control message to `handle` (a trigger takes this task's part of the final
+    /// checkpoint; completions and aborts are passed on), and returns once the final
+    /// checkpoint completed, so that transactional sinks commit their last transaction only
+    /// when a checkpoint holds the end of the input (Flink's FLIP-147). Returns at once when
+    /// no final checkpoint follows.
+    ///
+    /// A trigger that reaches the task here is taken as the final checkpoint; a periodic one
+    /// sent just before the coordinator learned of the end of input is aborted by it and
+    /// never completes, so the task waits on for the final one.
+    ///
+    /// # Errors
+    /// The snapshot or a notification failed, or the attempt was cancelled.
+    pub(crate) fn await_final_checkpoint(
+        &self,
+        cancel: &crate::runtime::channel::CancelFlag,
+        mut handle: impl FnMut(&TaskControl) -> Result<()>,
+    ) -> Result<()> {
+        use crossbeam_channel::RecvTimeoutError;
+        if !self.checkpointing.awaits_final_checkpoint() {
+            return Ok(());
+        }
+        let mut triggered: Option<u64> = None;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(FjordError::Cancelled);
+            }
+            let control = match self
+                .control
+                .recv_timeout(crate::runtime::channel::CANCEL_POLL)
+            {
+                Ok(control) => control,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Err(FjordError::Cancelled),
+            };
+            handle(&control)?;
+            match control {
+                TaskControl::Trigger(barrier) => triggered = Some(barrier.id),
+                TaskControl::Complete(id) if triggered.is_some_and(|t| id >= t) => return Ok(()),
+                TaskControl::Complete(_) | TaskControl::Abort(_) => {}
+            }
+        }
     }
 }
 

@@ -257,9 +257,17 @@ impl<T: Send + 'static> Lifecycle for TwoPhaseSinkOp<T> {
         Ok(())
     }
     fn finish(&mut self) -> Result<()> {
-        // End of input: the last transaction is committed right away (Flink commits the
-        // final data of a bounded job at its end).
         let mut s = self.shared.lock();
+        if s.ctx.services.checkpointing.awaits_final_checkpoint() {
+            // End of input with checkpoints: the last transaction stays open until the final
+            // checkpoint (Flink's FLIP-147) pre-commits it and commits it once that checkpoint
+            // completed. A failure before then restores the last completed checkpoint and
+            // replays; a failure after it restores the final checkpoint, which commits again
+            // (idempotently) and replays nothing, so no record is written twice.
+            return Ok(());
+        }
+        // Without checkpoints (or stopped by a savepoint, which is the last snapshot) the
+        // last transaction is committed right away.
         let committable = s.call(|w| w.pre_commit(u64::MAX))?;
         s.pending.insert(u64::MAX, committable);
         s.commit_up_to(u64::MAX)?;
@@ -270,6 +278,8 @@ impl<T: Send + 'static> Lifecycle for TwoPhaseSinkOp<T> {
         if self.finished {
             return Ok(());
         }
+        // Throws away the open transaction: after a final checkpoint that is the empty one
+        // its pre-commit started; otherwise what the job failed or was cancelled in.
         self.shared.lock().call(|w| w.abort())
     }
 }

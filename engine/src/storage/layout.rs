@@ -16,8 +16,10 @@
 /// Name of the file that completes a checkpoint or savepoint.
 pub const METADATA_FILE: &str = "_metadata";
 
-/// Version of the layout and metadata format written by this Fjord.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the layout and metadata format written by this Fjord. Version 2 added
+/// checksums of `_metadata` and of every state file (version 1 snapshots have none and are
+/// still read).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Directory of checkpoint `n` of a job, relative to the checkpoint base.
 pub fn checkpoint_dir(job_id: &str, checkpoint_id: u64) -> String {

@@ -89,16 +89,25 @@ fn storage_error(url: &str, operation: &str, message: impl Into<String>) -> Fjor
     }
 }
 
+/// The hint added to a storage error when the bucket does not exist (a misconfiguration no
+/// retry fixes).
+pub(crate) const NO_BUCKET_HINT: &str =
+    "; the bucket does not exist: create it, or fix the bucket in the storage URL";
+
+/// The hint added to a storage error when the credentials were refused (a misconfiguration no
+/// retry fixes).
+pub(crate) const CREDENTIALS_HINT: &str = "; the credentials were refused: check s3.access-key / s3.secret-key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)";
+
 /// Adds what to do next for the failures people hit most.
 fn explain(error: &object_store::Error) -> String {
     let text = error.to_string();
     let hint = if text.contains("NoSuchBucket") {
-        "; the bucket does not exist: create it, or fix the bucket in the storage URL"
+        NO_BUCKET_HINT
     } else if text.contains("InvalidAccessKeyId")
         || text.contains("SignatureDoesNotMatch")
         || text.contains("AccessDenied")
     {
-        "; the credentials were refused: check s3.access-key / s3.secret-key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+        CREDENTIALS_HINT
     } else if text.contains("Connection refused")
         || text.contains("error sending request")
         || text.contains("dns error")
@@ -372,7 +381,7 @@ impl SnapshotStore {
         let probe = format!("_fjord_probe_{}", std::process::id());
         self.put_async(&probe, b"probe".to_vec()).await?;
         let back = self.get_async(&probe).await?;
-        self.delete_prefix_async(&probe).await?;
+        self.delete_async(&probe).await?;
         if back != b"probe" {
             return Err(storage_error(
                 &self.url,

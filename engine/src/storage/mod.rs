@@ -12,8 +12,10 @@
 //! `s3.secret-key`, `s3.region`, `s3.path-style-access`), falling back to the usual `AWS_*`
 //! environment variables. The directory layout inside the base is described in [`layout`].
 
+pub mod checksum;
 pub mod layout;
 mod location;
+pub(crate) use location::{CREDENTIALS_HINT, NO_BUCKET_HINT};
 #[doc(hidden)]
 pub mod test_hooks;
 

@@ -10,6 +10,7 @@ use super::deployer::{AttemptRouter, ClusterDeployer, JobDescription};
 use super::registry::TaskManagerRegistry;
 use crate::WorkerError;
 use crate::local::LocalRun;
+use fjord::checkpoint::job_result::{JOB_RESULT_FILE, JobResult, TerminalState, read_job_result};
 use fjord::checkpoint::{CheckpointingMode, CompletedCheckpoint};
 use fjord::runtime::io_metrics::{IoMetrics, OperatorIo};
 use fjord::storage::StorageOptions;
@@ -66,7 +67,8 @@ fn new_job_id() -> String {
 }
 
 /// A job ID that is the same every time the same job runs with the same arguments (FNV-1a
-/// over name and arguments, twice with different seeds).
+/// over name and canonically spelled arguments, twice with different seeds): `--rate 10000`
+/// and `--rate 10000.0` name the same job.
 fn derived_job_id(name: &str, args: &[String]) -> String {
     fjord_client::job_id::derive(
         std::iter::once(name)
@@ -82,6 +84,16 @@ fn build_env(
     config: &JobManagerConfig,
     parallelism: Option<usize>,
 ) -> Result<StreamExecutionEnvironment, WorkerError> {
+    build_env_with_args(registry, config, parallelism).map(|(env, _)| env)
+}
+
+/// [`build_env`], also returning the job's arguments spelled canonically (see
+/// [`JobArgs::canonical`]).
+fn build_env_with_args(
+    registry: &JobRegistry,
+    config: &JobManagerConfig,
+    parallelism: Option<usize>,
+) -> Result<(StreamExecutionEnvironment, Vec<String>), WorkerError> {
     let run = &config.job;
     let env = StreamExecutionEnvironment::new();
     if let Some(p) = parallelism {
@@ -110,7 +122,7 @@ fn build_env(
     }
     let args = JobArgs::parse(run.args.iter().cloned())?;
     registry.build(&run.job, &env, &args)?;
-    Ok(env)
+    Ok((env, args.canonical()))
 }
 
 /// Starts the built job: on the embedded mini-cluster, or with `cluster` on TaskManagers.
@@ -304,10 +316,10 @@ impl JobManager {
         cluster: Option<ClusterParts>,
     ) -> Result<Arc<Self>, WorkerError> {
         let run = &config.job;
-        let env = build_env(registry, config, run.parallelism)?;
+        let (env, canonical_args) = build_env_with_args(registry, config, run.parallelism)?;
         let job_id = match (&config.job_id, &cluster) {
             (Some(id), _) => id.clone(),
-            (None, Some(_)) => derived_job_id(&run.job, &run.args),
+            (None, Some(_)) => derived_job_id(&run.job, &canonical_args),
             (None, None) => new_job_id(),
         };
         env.set_job_id(&job_id);
@@ -315,6 +327,16 @@ impl JobManager {
             && let Some(storage) = &config.storage_url
         {
             let options = StorageOptions::from_pairs(config.storage_options.clone());
+            // A job that ended is not run again (Flink's JobResultStore): its checkpoints are
+            // gone, so running it would write its whole output a second time.
+            if let Some(result) = read_job_result(storage, &options, &job_id)? {
+                eprintln!(
+                    "Job {job_id} already ended {} (recorded in {storage}/{job_id}/{JOB_RESULT_FILE}); \
+                     not running it again. To run it again, give it another job ID or delete that record.",
+                    result.state
+                );
+                return Self::ended(env, config, job_id, cluster, &result);
+            }
             if let Some(latest) =
                 fjord::checkpoint::latest_completed_checkpoint(storage, &options, &job_id)?
             {
@@ -371,6 +393,60 @@ impl JobManager {
             .map_err(|e| FjordError::io("cannot start the job waiter thread", e))?;
         tracing::info!(job = %run.job, id = %job.id, "job started");
         Ok(job)
+    }
+
+    /// The JobManager of a job that ended before (in an earlier JobManager): it reports the
+    /// recorded result and runs nothing.
+    fn ended(
+        env: StreamExecutionEnvironment,
+        config: &JobManagerConfig,
+        job_id: String,
+        cluster: Option<ClusterParts>,
+        result: &JobResult,
+    ) -> Result<Arc<Self>, WorkerError> {
+        let plan = env.get_execution_plan()?;
+        let effective = env.config();
+        let state = match result.state {
+            TerminalState::Finished => JobState::Finished,
+            TerminalState::Failed => JobState::Failed,
+        };
+        let (state_tx, _) = watch::channel(state);
+        let remote_io = cluster
+            .as_ref()
+            .map(|parts| (parts.router.clone(), parts.registry.clone()));
+        Ok(Arc::new(JobManager {
+            id: job_id,
+            run: config.job.clone(),
+            execution: Mutex::new(Execution {
+                plan: Arc::new(plan),
+                io: IoMetrics::default(),
+                cancel: Arc::new(|| {}),
+            }),
+            launcher: Launcher {
+                registry: JobRegistry::new(),
+                config: config.clone(),
+                cluster,
+            },
+            rescaling: Mutex::new(None),
+            rescales: Mutex::new(BTreeMap::new()),
+            remote_io,
+            final_io: Mutex::new(Some(Vec::new())),
+            client: Mutex::new(None),
+            final_checkpoints: Mutex::new(FinalCheckpoints::default()),
+            savepoints: Mutex::new(BTreeMap::new()),
+            savepoint_dir: config.savepoint_dir.clone(),
+            checkpoint_storage: config.storage_url.clone(),
+            checkpoint_interval_ms: effective.checkpoints.interval.map(|d| d.as_millis() as u64),
+            start_time_ms: result.end_time_ms,
+            started: Instant::now(),
+            status: Mutex::new(Status {
+                state,
+                failure: result.failure.clone(),
+                end_time_ms: Some(result.end_time_ms),
+                ended: Some(Instant::now()),
+            }),
+            state_tx,
+        }))
     }
 
     fn status(&self) -> MutexGuard<'_, Status> {

@@ -282,7 +282,9 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         }
     };
     state.set_job(job.clone());
-    eprintln!("Job '{}' ({}) is running.", job.name(), job.id());
+    if !job.state().is_terminal() {
+        eprintln!("Job '{}' ({}) is running.", job.name(), job.id());
+    }
 
     let ended = runtime.block_on(async {
         let finished = async {

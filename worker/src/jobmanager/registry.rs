@@ -34,6 +34,19 @@ struct Entry {
     /// Increases with every registration, so a TaskManager that restarted under the same ID
     /// is told apart from the one that ran the tasks.
     registration: u64,
+    /// The registered process's incarnation (empty from TaskManagers before protocol 1.3).
+    incarnation: String,
+}
+
+/// What a heartbeat is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeartbeatAnswer {
+    /// The TaskManager is registered: its heartbeat counts.
+    Known,
+    /// It must register again (unknown, lost, or another JobManager's epoch).
+    Unknown,
+    /// Another process registered under its ID since: it must stop.
+    Superseded,
 }
 
 /// A registered TaskManager that is alive and offers slots.
@@ -143,6 +156,9 @@ impl TaskManagerRegistry {
         }
         let now = now_ms();
         let mut entries = self.entries();
+        let replaced = entries
+            .get(&request.task_manager_id)
+            .map(|e| e.incarnation.clone());
         entries.insert(
             request.task_manager_id.clone(),
             Entry {
@@ -161,8 +177,18 @@ impl TaskManagerRegistry {
                 registration: self
                     .registrations
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                incarnation: request.incarnation.clone(),
             },
         );
+        if let Some(previous) = &replaced
+            && !previous.is_empty()
+            && *previous != request.incarnation
+        {
+            tracing::warn!(
+                task_manager = %request.task_manager_id,
+                "a new TaskManager process registered under this ID; the previous one (if it still runs) is told to stop"
+            );
+        }
         self.publish(&entries);
         tracing::info!(task_manager = %request.task_manager_id, slots = request.slots, "TaskManager registered");
         answer
@@ -171,14 +197,33 @@ impl TaskManagerRegistry {
     /// Records a heartbeat. Returns `false` (the TaskManager must register again) when the ID
     /// is unknown, the TaskManager was marked lost, or `epoch` is not this JobManager's.
     pub fn heartbeat_from(&self, task_manager_id: &str, epoch: u64) -> bool {
+        self.heartbeat_of(task_manager_id, epoch, "") == HeartbeatAnswer::Known
+    }
+
+    /// Records a heartbeat of process `incarnation` (empty when the TaskManager does not say):
+    /// [`HeartbeatAnswer::Superseded`] when another process registered under the ID since, so
+    /// a second process cannot keep the ID alive for the one the JobManager deploys to.
+    pub fn heartbeat_of(
+        &self,
+        task_manager_id: &str,
+        epoch: u64,
+        incarnation: &str,
+    ) -> HeartbeatAnswer {
         let mut entries = self.entries();
         match entries.get_mut(task_manager_id) {
+            Some(e)
+                if !incarnation.is_empty()
+                    && !e.incarnation.is_empty()
+                    && e.incarnation != incarnation =>
+            {
+                HeartbeatAnswer::Superseded
+            }
             Some(e) if epoch == self.epoch && e.info.state == TaskManagerState::Registered => {
                 e.last_heartbeat = Instant::now();
                 e.info.last_heartbeat_ms = now_ms();
-                true
+                HeartbeatAnswer::Known
             }
-            _ => false,
+            _ => HeartbeatAnswer::Unknown,
         }
     }
 
@@ -424,6 +469,22 @@ mod tests {
         );
         assert!(r.heartbeat_from("b", 3));
         assert!(!r.heartbeat_from("b", 4), "another JobManager's epoch");
+
+        // A second process registering under b's ID takes it over; the first is superseded.
+        let mut first = request("b", 1, 3);
+        first.incarnation = "first".into();
+        let mut second = request("b", 1, 3);
+        second.incarnation = "second".into();
+        assert!(r.register(&first).accepted);
+        assert_eq!(r.heartbeat_of("b", 3, "first"), HeartbeatAnswer::Known);
+        assert!(r.register(&second).accepted);
+        assert_eq!(
+            r.heartbeat_of("b", 3, "first"),
+            HeartbeatAnswer::Superseded,
+            "the first process cannot keep the ID alive"
+        );
+        assert_eq!(r.heartbeat_of("b", 3, "second"), HeartbeatAnswer::Known);
+        r.offer_slots("b", 3, 0..3);
 
         // Registering again revives it, with no slots offered until it offers them.
         assert!(r.register(&request("a", 1, 2)).accepted);

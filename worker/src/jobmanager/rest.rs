@@ -330,25 +330,40 @@ async fn dispose_savepoint(
     body: Result<Json<DisposeSavepointRequest>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(request) = body?;
-    let path = request.path.trim().trim_end_matches('/');
-    let name = path.rsplit('/').next().unwrap_or_default();
-    if !name.starts_with("savepoint-") {
-        return Err(ApiError::bad_request(format!(
-            "{path:?} is not a savepoint directory (its last segment must start with \
-             savepoint-); pass the path a completed savepoint reported"
-        )));
+    let path = request.path.trim().trim_end_matches('/').to_string();
+    if path.is_empty() {
+        return Err(ApiError::bad_request(
+            "the request's path is empty; pass the path a completed savepoint reported",
+        ));
     }
-    let internal = |e: fjord::FjordError| {
+    // Only a directory whose `_metadata` Fjord wrote for a savepoint is deleted, and only the
+    // files that savepoint lists: a wrong path cannot delete other data.
+    let options = state.storage_options();
+    let target = path.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        fjord::checkpoint::dispose_savepoint(&target, &options)
+    })
+    .await
+    .map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             codes::INTERNAL,
             format!("cannot dispose of {path}: {e}"),
         )
-    };
-    let store = fjord::storage::SnapshotStore::open(path, &state.storage_options())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let deleted = store.delete_prefix_async("").await.map_err(internal)?;
-    Ok(Json(serde_json::json!({ "deleted_files": deleted })).into_response())
+    })?;
+    match result {
+        Ok(deleted) => Ok(Json(serde_json::json!({ "deleted_files": deleted })).into_response()),
+        Err(e @ fjord::FjordError::Storage { .. }) if !e.to_string().contains(": open failed") => {
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::INTERNAL,
+                format!("cannot dispose of {path}: {e}"),
+            ))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "{path:?} is not a savepoint directory: {e}; pass the path a completed savepoint reported"
+        ))),
+    }
 }
 
 async fn task_managers(State(state): State<Shared>) -> Json<TaskManagerList> {

@@ -8,7 +8,7 @@
 //! [`TaskMetricsStore`](super::task_metrics::TaskMetricsStore).
 
 use super::deployer::AttemptRouter;
-use super::registry::TaskManagerRegistry;
+use super::registry::{HeartbeatAnswer, TaskManagerRegistry};
 use crate::WorkerError;
 use crate::control;
 use fjord::cluster::TaskReport;
@@ -52,15 +52,19 @@ impl JobManagerService for ControlPlane {
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let r = request.into_inner();
-        let known = self
-            .registry
-            .heartbeat_from(&r.task_manager_id, r.job_manager_epoch);
+        let answer =
+            self.registry
+                .heartbeat_of(&r.task_manager_id, r.job_manager_epoch, &r.incarnation);
+        let known = answer == HeartbeatAnswer::Known;
         if known {
             self.router
                 .task_metrics()
                 .record(&r.task_manager_id, &r.task_metrics);
         }
-        Ok(Response::new(HeartbeatResponse { known }))
+        Ok(Response::new(HeartbeatResponse {
+            known,
+            superseded: answer == HeartbeatAnswer::Superseded,
+        }))
     }
 
     async fn offer_slots(
@@ -260,8 +264,7 @@ mod tests {
         let beat = |id: &str| HeartbeatRequest {
             task_manager_id: id.into(),
             job_manager_epoch: 5,
-            tasks: vec![],
-            task_metrics: vec![],
+            ..Default::default()
         };
         assert!(
             client

@@ -618,6 +618,34 @@ async fn checkpoints_savepoints_stop_restore_and_dispose() {
         codes::BAD_REQUEST,
         "not a savepoint directory",
     );
+    // A directory merely named like a savepoint, with a user's file, or with a `_metadata`
+    // Fjord did not write, is refused and keeps its files.
+    for (name, metadata) in [
+        ("savepoint-important", None),
+        ("savepoint-forged", Some("{\"not\": \"fjord\"}")),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join(name);
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("notes.txt"), "keep me").unwrap();
+        if let Some(m) = metadata {
+            std::fs::write(target.join("_metadata"), m).unwrap();
+        }
+        assert_api_error(
+            h2.client
+                .dispose_savepoint(&format!("file://{}", target.display()))
+                .await
+                .unwrap_err(),
+            400,
+            codes::BAD_REQUEST,
+            "not a savepoint directory",
+        );
+        assert_eq!(
+            std::fs::read_to_string(target.join("notes.txt")).unwrap(),
+            "keep me",
+            "{name}"
+        );
+    }
     // Rescaling in place needs a place for its savepoint; this JobManager has none.
     assert_api_error(
         h2.client

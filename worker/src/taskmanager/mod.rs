@@ -59,6 +59,9 @@ struct TaskManager {
     service: Arc<TaskService>,
     /// The epoch of the JobManager registered with last.
     epoch: Option<u64>,
+    /// Random ID of this process, so the JobManager tells it from another process started
+    /// with the same `--id`.
+    incarnation: String,
 }
 
 impl TaskManager {
@@ -71,6 +74,7 @@ impl TaskManager {
             rpc_address: self.rpc_address.clone(),
             slots: self.config.slots,
             memory_bytes: 0,
+            incarnation: self.incarnation.clone(),
         }
     }
 
@@ -163,9 +167,20 @@ impl TaskManager {
                 job_manager_epoch: session.epoch,
                 tasks: Vec::new(),
                 task_metrics: self.service.task_metrics(session.epoch),
+                incarnation: self.incarnation.clone(),
             };
             let why = match self.client.heartbeat(beat).await {
                 Ok(answer) if answer.get_ref().known => continue,
+                Ok(answer) if answer.get_ref().superseded => {
+                    let service = self.service.clone();
+                    let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
+                    return Err(WorkerError::Refused(format!(
+                        "another TaskManager process registered with the JobManager under the ID \
+                         '{}', so this one stops (its tasks are cancelled); give every TaskManager \
+                         its own --id",
+                        self.id
+                    )));
+                }
                 Ok(_) => "the JobManager does not know this TaskManager (it restarted or marked \
                           it lost)"
                     .to_string(),
@@ -273,6 +288,7 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
             rpc_address,
             service: service.clone(),
             epoch: None,
+            incarnation: format!("{:032x}", rand::random::<u128>()),
         };
         eprintln!(
             "TaskManager '{}' with {} slots (data address {}, RPC address {}) registering with \
