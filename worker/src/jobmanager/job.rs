@@ -103,6 +103,7 @@ fn build_env(
         if let Some(n) = config.retained {
             c.retained = n.max(1);
         }
+        c.retain_on_cancellation = config.retain_on_cancellation;
         c.storage_options = StorageOptions::from_pairs(config.storage_options.clone());
     });
     if let Some(path) = &config.restore_path {
