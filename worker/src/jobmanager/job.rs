@@ -364,7 +364,28 @@ impl JobManager {
             }),
             state_tx,
         });
-        job.apply(JobEvent::Deployed);
+        match job.remote_io.as_ref().map(|(router, _)| router.clone()) {
+            // Subtasks on TaskManagers: RUNNING once they accepted their tasks, not while the
+            // JobManager still waits for slots (the operator reports Ready from RUNNING).
+            Some(router) => {
+                let deployed = job.clone();
+                std::thread::Builder::new()
+                    .name("job deployed".into())
+                    .spawn(move || {
+                        while deployed.state() == JobState::Created {
+                            if router.tasks_deployed() {
+                                deployed.apply(JobEvent::Deployed);
+                                break;
+                            }
+                            std::thread::park_timeout(Duration::from_millis(20));
+                        }
+                    })
+                    .map_err(|e| FjordError::io("cannot start the job watcher thread", e))?;
+            }
+            None => {
+                job.apply(JobEvent::Deployed);
+            }
+        }
         let waiter = job.clone();
         std::thread::Builder::new()
             .name("job waiter".into())
