@@ -31,6 +31,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::conditions;
 use crate::jobmanager::{JobInfo, SavepointStatus};
+use crate::pods::PodProblem;
 use crate::savepoints;
 
 /// Timeouts and polling intervals of the state machine.
@@ -95,6 +96,9 @@ pub struct Observed {
     pub savepoint: Option<SavepointStatus>,
     /// The job's latest completed checkpoint, if the JobManager reported one.
     pub latest_checkpoint: Option<fjord_crds::CheckpointRecord>,
+    /// Why a JobManager or TaskManager Pod does not run, if one does not (read only while the
+    /// job is not running).
+    pub pod_problem: Option<PodProblem>,
 }
 
 /// Everything [`decide`] looks at.
@@ -1122,6 +1126,21 @@ impl Machine<'_, '_> {
     }
 
     fn finish(mut self) -> Decision {
+        // A Pod that cannot run explains a job that does not, within seconds and in the Pod's
+        // own words; it says more than a generic timeout.
+        if let Some(p) = &self.input.observed.pod_problem
+            && !self.job_running()
+            && !matches!(
+                self.status.lifecycle_state,
+                LifecycleState::Suspended | LifecycleState::Deleting
+            )
+            && self
+                .degraded
+                .as_ref()
+                .is_none_or(|(reason, _)| *reason == "DeploymentStuck")
+        {
+            self.degraded = Some((p.reason, p.message.clone()));
+        }
         if self.degraded.is_none() {
             if let Some(f) = &self.status.failed_upgrade
                 && f.generation == self.input.generation
