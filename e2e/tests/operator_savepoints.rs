@@ -509,10 +509,21 @@ async fn last_state_upgrades_restore_the_latest_checkpoint() -> anyhow::Result<(
     op.patch(JOB, r#"{"spec":{"job":{"upgradeMode":"last-state"}}}"#)?;
     let mut pod = deployment(&op)?;
     for (nonce, kill_first) in [(1, false), (2, true)] {
-        op.wait_for(JOB, "a completed checkpoint", WAIT, |s| {
-            s["lastCheckpoint"]["path"].is_string() && s["lifecycleState"] == "Running"
-        })
-        .await?;
+        // A checkpoint of the running job (not the one its deployment restored from).
+        let sj = op
+            .wait_for(JOB, "a checkpoint of the running job", WAIT, |s| {
+                s["lifecycleState"] == "Running"
+                    && s["jobId"].as_str().is_some_and(|id| {
+                        s["lastCheckpoint"]["path"]
+                            .as_str()
+                            .is_some_and(|p| p.contains(&format!("/{id}/chk-")))
+                    })
+            })
+            .await?;
+        let job_id = sj["status"]["jobId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         wait_printed(&op, &pod, 200).await?;
         let before = pod.clone();
         if kill_first {
@@ -534,8 +545,8 @@ async fn last_state_upgrades_restore_the_latest_checkpoint() -> anyhow::Result<(
             .context("status.restorePath")?
             .to_string();
         ensure!(
-            restored.starts_with("s3://fjord/checkpoints/counting/") && restored.contains("/chk-"),
-            "a last-state upgrade restored {restored}, not a checkpoint"
+            restored.starts_with(&format!("s3://fjord/checkpoints/counting/{job_id}/chk-")),
+            "a last-state upgrade restored {restored}, not a checkpoint of job {job_id}"
         );
         let config = op.jobmanager(JOB)?.config().await?;
         ensure!(

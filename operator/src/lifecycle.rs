@@ -335,11 +335,11 @@ impl Machine<'_, '_> {
             }
         }
         if let Some(cp) = &input.observed.latest_checkpoint {
-            let newer = self
-                .status
-                .last_checkpoint
-                .as_ref()
-                .is_none_or(|old| cp.id >= old.id);
+            // Checkpoint IDs count per job: a new deployment (a new job ID) starts again at 1,
+            // and its checkpoints are newer than any of the previous job's.
+            let newer = self.status.last_checkpoint.as_ref().is_none_or(|old| {
+                checkpoint_job_dir(&old.path) != checkpoint_job_dir(&cp.path) || cp.id >= old.id
+            });
             if newer {
                 self.status.last_checkpoint = Some(cp.clone());
             }
@@ -1178,6 +1178,13 @@ fn deployment_shape(spec: &StreamJobSpec) -> StreamJobSpec {
     s.job.allow_non_restored_state = false;
     s.savepoints = None;
     s
+}
+
+/// The job's directory of a checkpoint path (`<storage>/<job id>` of `<storage>/<job id>/chk-<n>`).
+fn checkpoint_job_dir(path: &str) -> &str {
+    path.trim_end_matches('/')
+        .rsplit_once("/chk-")
+        .map_or(path, |(dir, _)| dir)
 }
 
 fn trigger_name(t: SavepointTrigger) -> &'static str {

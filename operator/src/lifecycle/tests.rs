@@ -188,6 +188,34 @@ fn cases() -> Vec<Case> {
     };
     vec![
         Case {
+            name: "a new job's first checkpoint replaces the previous job's, whatever the IDs",
+            status: StreamJobStatus {
+                last_checkpoint: Some(CheckpointRecord {
+                    id: 7,
+                    path: "s3://b/cp/job-0/chk-7".into(),
+                    completed_at: None,
+                }),
+                ..running(&base())
+            },
+            observed: Observed {
+                latest_checkpoint: Some(CheckpointRecord {
+                    id: 1,
+                    path: "s3://b/cp/job-1/chk-1".into(),
+                    completed_at: None,
+                }),
+                ..observed(job(JobState::Running))
+            },
+            expect_state: LifecycleState::Running,
+            expect_actions: vec!["apply"],
+            check: |d| {
+                assert_eq!(
+                    d.status.last_checkpoint.as_ref().map(|c| c.path.as_str()),
+                    Some("s3://b/cp/job-1/chk-1")
+                );
+            },
+            ..Default::default()
+        },
+        Case {
             name: "deploying, a Pod crash-loops: Degraded at once with the Pod's words, not after the timeout",
             status: deploying.clone(),
             observed: crashing.clone(),
