@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use fjord_client::api::{JobState, TaskManagerState};
 use fjord_e2e::poll_until;
-use operator_support::{OperatorCluster, POLL, secs};
+use operator_support::{OPERATOR_NS, OperatorCluster, POLL, RELEASE, secs};
 
 const JOB: &str = "counting";
 /// `spec.taskManager.slots` in counting-basic.yaml.
@@ -199,8 +199,106 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
     )
     .await?;
 
+    // (f) `helm upgrade` rolls the operator: the old Pod releases the Lease on SIGTERM and the
+    // new one leads at once instead of after the 15 s lease; text logs carry no colour codes.
+    let old_pod = operator_pod(&op)?;
+    op.cluster.helm(&[
+        "upgrade",
+        RELEASE,
+        operator_support::repo()
+            .join("helm/fjord-operator")
+            .to_str()
+            .expect("utf-8 path"),
+        "--namespace",
+        OPERATOR_NS,
+        "--reuse-values",
+        "--set",
+        "podAnnotations.rolled=yes",
+    ])?;
+    let terminating = poll_until(
+        "the old operator Pod to terminate",
+        Duration::from_secs(120),
+        POLL,
+        || async {
+            let ts = op
+                .kubectl(&[
+                    "get",
+                    "pod",
+                    "-n",
+                    OPERATOR_NS,
+                    &old_pod,
+                    "--ignore-not-found",
+                    "-o",
+                    "jsonpath={.metadata.deletionTimestamp}",
+                ])
+                .ok()?;
+            (!ts.is_empty()
+                || op
+                    .kubectl(&["get", "pod", "-n", OPERATOR_NS, &old_pod])
+                    .is_err())
+            .then(Instant::now)
+        },
+    )
+    .await?;
+    let new_leader = poll_until(
+        "a new operator Pod to hold the Lease",
+        Duration::from_secs(60),
+        POLL,
+        || async {
+            let holder = op
+                .kubectl(&[
+                    "get",
+                    "lease",
+                    "-n",
+                    OPERATOR_NS,
+                    "fjord-operator",
+                    "-o",
+                    "jsonpath={.spec.holderIdentity}",
+                ])
+                .ok()?;
+            (!holder.is_empty() && holder != old_pod).then_some(holder)
+        },
+    )
+    .await?;
+    eprintln!(
+        "FIGURE helm upgrade: {new_leader} leads {:.2}s after {old_pod} began terminating",
+        terminating.elapsed().as_secs_f64()
+    );
+    let old_log = std::fs::read_to_string(
+        op.cluster
+            .run_dir()
+            .join(format!("agent/logs/{OPERATOR_NS}_{old_pod}_operator.log")),
+    )?;
+    ensure!(
+        old_log.contains("released the leader Lease"),
+        "the old operator did not release the Lease:\n{}",
+        &old_log[old_log.len().saturating_sub(2000)..]
+    );
+    ensure!(
+        !old_log.contains('\u{1b}'),
+        "logFormat=text wrote ANSI escape codes"
+    );
+
     op.cluster.stop()?;
     Ok(())
+}
+
+/// The operator's current Pod (not terminating).
+fn operator_pod(op: &OperatorCluster) -> anyhow::Result<String> {
+    let out = op.kubectl(&[
+        "get",
+        "pods",
+        "-n",
+        OPERATOR_NS,
+        "-l",
+        &format!("app.kubernetes.io/instance={RELEASE}"),
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+    ])?;
+    out.lines()
+        .find(|l| l.split_whitespace().count() == 1)
+        .map(|l| l.trim().to_string())
+        .context("no running operator Pod")
 }
 
 /// Waits (bounded) until the StreamJob's `TM_REPLICAS` TaskManager pods are all Ready; returns
