@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The operator image: the `fjord-operator` controller the Helm chart deploys.
 #
-#   docker build -f docker/operator.Dockerfile -t fjord/fjord-operator:dev .   # the Helm chart's default image.repository
+#   docker build -f docker/operator.Dockerfile -t fjord/fjord-operator:0.1.0 .   # the Helm chart's default image.repository
 
 ARG RUST_VERSION=1.90
 ARG DEBIAN=bookworm

@@ -2,7 +2,7 @@
 # The worker image: the `fjord` binary with the built-in jobs. The operator runs it as
 # `fjord jobmanager --config /etc/fjord/fjord-conf.yaml` (and later `fjord taskmanager ...`).
 #
-#   docker build -f docker/worker.Dockerfile -t fjord/worker:dev .
+#   docker build -f docker/worker.Dockerfile -t fjord/fjord:0.1.0 .
 #
 # Users with their own jobs build their own worker binary on `fjord_worker::main_with` and set
 # PACKAGE and BIN to its crate and binary (the crate must be a member of the build context's

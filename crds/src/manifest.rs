@@ -12,7 +12,10 @@ use std::fmt;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde::Deserialize;
 
-use crate::spec::{DesiredJobState, UpgradeMode};
+use crate::spec::{
+    CREDENTIAL_KEY_MARKERS, DesiredJobState, MEMORY_STORAGE_MESSAGE, PARALLELISM_MESSAGE,
+    UpgradeMode,
+};
 use crate::{Error, StreamJob, StreamJobSpec};
 
 /// The apiVersion of a StreamJob manifest.
@@ -139,6 +142,21 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// The message for a credential-looking key of spec.configuration (the same words as the
+/// CRD's CEL rule, which names the first such key).
+pub fn credential_key_message(key: &str) -> String {
+    format!(
+        "spec.configuration.{key} looks like a credential; spec.configuration goes into a ConfigMap, so put credentials in the Secret named by spec.storageCredentials instead"
+    )
+}
+
+/// Whether a configuration key names a credential: it contains one of
+/// [`CREDENTIAL_KEY_MARKERS`] in any case (the CRD's CEL rule matches the same words).
+pub fn is_credential_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    CREDENTIAL_KEY_MARKERS.iter().any(|m| lower.contains(m))
+}
+
 fn is_storage_url(s: &str) -> bool {
     ["s3://", "file://", "memory://"]
         .iter()
@@ -166,18 +184,21 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
             format!("must be at least 1 (got {})", job.parallelism),
         ));
     }
-    if let Some(max) = job.max_parallelism {
-        if !(1..=32768).contains(&max) {
-            e.push(FieldError::new(
-                "spec.job.maxParallelism",
-                format!("must be between 1 and 32768 (got {max})"),
-            ));
-        } else if max < job.parallelism {
-            e.push(FieldError::new(
-                "spec.job.maxParallelism",
-                "spec.job.maxParallelism must be greater than or equal to spec.job.parallelism",
-            ));
+    if job.parallelism > 32768 {
+        e.push(FieldError::new(
+            "spec.job.parallelism",
+            format!("must be at most 32768 (got {})", job.parallelism),
+        ));
+    }
+    match job.max_parallelism {
+        Some(max) if !(1..=32768).contains(&max) => e.push(FieldError::new(
+            "spec.job.maxParallelism",
+            format!("must be between 1 and 32768 (got {max})"),
+        )),
+        _ if job.parallelism > spec.max_parallelism() => {
+            e.push(FieldError::new("spec.job.parallelism", PARALLELISM_MESSAGE))
         }
+        _ => {}
     }
     if let Some(p) = &job.initial_savepoint_path
         && !is_storage_url(p)
@@ -209,6 +230,35 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
             "spec.jobManager.replicas must be 1: standby JobManagers are not supported in v1alpha1",
         ));
     }
+    let in_memory = |s: Option<&str>| s.is_some_and(|s| s.starts_with("memory://"));
+    if job.upgrade_mode != UpgradeMode::Stateless
+        && (in_memory(spec.checkpoint_storage())
+            || in_memory(
+                spec.savepoints
+                    .as_ref()
+                    .and_then(|s| s.directory.as_deref()),
+            ))
+    {
+        e.push(FieldError::new(
+            "spec.checkpointing.storage",
+            MEMORY_STORAGE_MESSAGE,
+        ));
+    }
+    if spec.configuration.len() > 256 {
+        e.push(FieldError::new(
+            "spec.configuration",
+            format!(
+                "must have at most 256 entries (got {})",
+                spec.configuration.len()
+            ),
+        ));
+    }
+    if let Some(key) = spec.configuration.keys().find(|k| is_credential_key(k)) {
+        e.push(FieldError::new(
+            "spec.configuration",
+            credential_key_message(key),
+        ));
+    }
     if let Some(tm) = &spec.task_manager {
         if let Some(s) = tm.slots
             && !(1..=1024).contains(&s)
@@ -219,10 +269,10 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
             ));
         }
         if let Some(r) = tm.replicas {
-            if r < 1 {
+            if !(1..=32768).contains(&r) {
                 e.push(FieldError::new(
                     "spec.taskManager.replicas",
-                    format!("must be at least 1 (got {r})"),
+                    format!("must be between 1 and 32768 (got {r})"),
                 ));
             } else if i64::from(r) * i64::from(spec.slots()) < i64::from(job.parallelism) {
                 e.push(FieldError::new(

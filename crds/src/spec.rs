@@ -18,6 +18,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::status::StreamJobStatus;
 
+/// The message of the rule bounding spec.job.parallelism by spec.job.maxParallelism.
+pub const PARALLELISM_MESSAGE: &str = "spec.job.parallelism must be at most spec.job.maxParallelism (128 when unset): raise spec.job.maxParallelism (at most 32768; it cannot change later without losing keyed state) or lower spec.job.parallelism";
+
+/// The message of the rule refusing `memory://` storage with a stateful upgrade mode.
+pub const MEMORY_STORAGE_MESSAGE: &str = "spec.checkpointing.storage: memory:// storage does not outlive the pods, so a savepoint or last-state upgrade would lose state; use s3:// (or file:// on a laptop), or spec.job.upgradeMode stateless";
+
+/// Words that mark a configuration key as a credential (in any case).
+pub const CREDENTIAL_KEY_MARKERS: [&str; 5] =
+    ["secret", "password", "token", "access-key", "credential"];
+
+/// CEL rule on spec.configuration: no credential-looking keys.
+const CREDENTIAL_KEYS_RULE: &str =
+    "self.all(k, !k.matches('(?i)(secret|password|token|access-key|credential)'))";
+
+/// CEL message expression naming the first offending key, in the words of
+/// [`crate::manifest::credential_key_message`].
+const CREDENTIAL_KEYS_MESSAGE: &str = "'spec.configuration.' + self.filter(k, k.matches('(?i)(secret|password|token|access-key|credential)'))[0] + ' looks like a credential; spec.configuration goes into a ConfigMap, so put credentials in the Secret named by spec.storageCredentials instead'";
+
 /// A StreamJob runs one Fjord streaming job on Kubernetes: a JobManager, TaskManagers and the
 /// configuration they share, kept running and upgraded without losing state.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -80,7 +98,10 @@ use crate::status::StreamJobStatus;
     ).message("spec.savepoints.onDelete and spec.savepoints.periodicInterval need spec.savepoints.directory or spec.checkpointing.storage").field_path(".savepoints"),
     validation = Rule::new(
         "!has(self.taskManager) || !has(self.taskManager.replicas) || self.taskManager.replicas * (has(self.taskManager.slots) ? self.taskManager.slots : 1) >= self.job.parallelism"
-    ).message("spec.taskManager.replicas * spec.taskManager.slots must be at least spec.job.parallelism").field_path(".taskManager.replicas")
+    ).message("spec.taskManager.replicas * spec.taskManager.slots must be at least spec.job.parallelism").field_path(".taskManager.replicas"),
+    validation = Rule::new(
+        "self.job.upgradeMode == 'stateless' || !((has(self.checkpointing) && has(self.checkpointing.storage) && self.checkpointing.storage.startsWith('memory://')) || (has(self.savepoints) && has(self.savepoints.directory) && self.savepoints.directory.startsWith('memory://')))"
+    ).message(MEMORY_STORAGE_MESSAGE).field_path(".checkpointing.storage")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSpec {
@@ -121,7 +142,11 @@ pub struct StreamJobSpec {
     /// Fjord configuration entries passed to the JobManager and TaskManagers through a ConfigMap.
     /// Entries the operator manages itself (parallelism, storage locations, restore path) are set
     /// from the typed fields above and win over entries with the same key here.
+    /// Keys that look like credentials (containing secret, password, token, access-key or
+    /// credential, in any case) are refused: a ConfigMap is no place for them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 256))]
+    #[x_kube(validation = Rule::new(CREDENTIAL_KEYS_RULE).message(Message::Expression(CREDENTIAL_KEYS_MESSAGE.into())))]
     pub configuration: BTreeMap<String, String>,
 
     /// Pod template merged into both the JobManager and the TaskManager pods (for example
@@ -158,9 +183,9 @@ impl ImagePullPolicy {
 /// The job to run and how to upgrade it.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(
-    validation = Rule::new("!has(self.maxParallelism) || self.maxParallelism >= self.parallelism")
-        .message("spec.job.maxParallelism must be greater than or equal to spec.job.parallelism")
-        .field_path(".maxParallelism")
+    validation = Rule::new("self.parallelism <= (has(self.maxParallelism) ? self.maxParallelism : 128)")
+        .message(PARALLELISM_MESSAGE)
+        .field_path(".parallelism")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {
@@ -175,8 +200,9 @@ pub struct JobSpec {
     /// Number of parallel subtasks of each operator. Changing it rescales the job through the
     /// upgrade mode (a savepoint and a redeploy at the new parallelism for `savepoint`).
     /// `kubectl scale streamjob NAME --replicas N` sets this field.
+    /// At most spec.job.maxParallelism (128 when unset).
     #[serde(default = "default_parallelism")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 32768))]
     pub parallelism: i32,
 
     /// Maximum parallelism: the number of key groups keyed state is split into. It bounds how far
@@ -287,7 +313,7 @@ pub struct TaskManagerSpec {
 
     /// Number of TaskManager pods. Defaults to ceil(parallelism / slots), which follows rescaling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 32768))]
     pub replicas: Option<i32>,
 
     /// Task slots per TaskManager. Defaults to 1.
@@ -433,11 +459,12 @@ impl StreamJobSpec {
         (p + slots - 1) / slots
     }
 
-    /// Maximum parallelism (default [`Self::DEFAULT_MAX_PARALLELISM`], never below parallelism).
+    /// Maximum parallelism (default [`Self::DEFAULT_MAX_PARALLELISM`]); a valid spec's
+    /// parallelism never exceeds it.
     pub fn max_parallelism(&self) -> i32 {
         self.job
             .max_parallelism
-            .unwrap_or(Self::DEFAULT_MAX_PARALLELISM.max(self.job.parallelism))
+            .unwrap_or(Self::DEFAULT_MAX_PARALLELISM)
     }
 
     /// Checkpoint storage URL, if any.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use fjord_client::api::{JobState, TaskManagerState};
 use fjord_e2e::poll_until;
-use operator_support::{OperatorCluster, POLL, secs};
+use operator_support::{OPERATOR_NS, OperatorCluster, POLL, RELEASE, secs};
 
 const JOB: &str = "counting";
 /// `spec.taskManager.slots` in counting-basic.yaml.
@@ -75,7 +75,7 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
     );
 
     // (b) deploy and reach Running / RUNNING.
-    let manifest = op.example("counting-basic.yaml", "lifecycle")?;
+    let manifest = op.example("counting-basic.yaml")?;
     let applied = Instant::now();
     op.apply(&manifest)?;
     let sj = op.wait_running(JOB, Duration::from_secs(120)).await?;
@@ -199,8 +199,106 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
     )
     .await?;
 
+    // (f) `helm upgrade` rolls the operator: the old Pod releases the Lease on SIGTERM and the
+    // new one leads at once instead of after the 15 s lease; text logs carry no colour codes.
+    let old_pod = operator_pod(&op)?;
+    op.cluster.helm(&[
+        "upgrade",
+        RELEASE,
+        operator_support::repo()
+            .join("helm/fjord-operator")
+            .to_str()
+            .expect("utf-8 path"),
+        "--namespace",
+        OPERATOR_NS,
+        "--reuse-values",
+        "--set",
+        "podAnnotations.rolled=yes",
+    ])?;
+    let terminating = poll_until(
+        "the old operator Pod to terminate",
+        Duration::from_secs(120),
+        POLL,
+        || async {
+            let ts = op
+                .kubectl(&[
+                    "get",
+                    "pod",
+                    "-n",
+                    OPERATOR_NS,
+                    &old_pod,
+                    "--ignore-not-found",
+                    "-o",
+                    "jsonpath={.metadata.deletionTimestamp}",
+                ])
+                .ok()?;
+            (!ts.is_empty()
+                || op
+                    .kubectl(&["get", "pod", "-n", OPERATOR_NS, &old_pod])
+                    .is_err())
+            .then(Instant::now)
+        },
+    )
+    .await?;
+    let new_leader = poll_until(
+        "a new operator Pod to hold the Lease",
+        Duration::from_secs(60),
+        POLL,
+        || async {
+            let holder = op
+                .kubectl(&[
+                    "get",
+                    "lease",
+                    "-n",
+                    OPERATOR_NS,
+                    "fjord-operator",
+                    "-o",
+                    "jsonpath={.spec.holderIdentity}",
+                ])
+                .ok()?;
+            (!holder.is_empty() && holder != old_pod).then_some(holder)
+        },
+    )
+    .await?;
+    eprintln!(
+        "FIGURE helm upgrade: {new_leader} leads {:.2}s after {old_pod} began terminating",
+        terminating.elapsed().as_secs_f64()
+    );
+    let old_log = std::fs::read_to_string(
+        op.cluster
+            .run_dir()
+            .join(format!("agent/logs/{OPERATOR_NS}_{old_pod}_operator.log")),
+    )?;
+    ensure!(
+        old_log.contains("released the leader Lease"),
+        "the old operator did not release the Lease:\n{}",
+        &old_log[old_log.len().saturating_sub(2000)..]
+    );
+    ensure!(
+        !old_log.contains('\u{1b}'),
+        "logFormat=text wrote ANSI escape codes"
+    );
+
     op.cluster.stop()?;
     Ok(())
+}
+
+/// The operator's current Pod (not terminating).
+fn operator_pod(op: &OperatorCluster) -> anyhow::Result<String> {
+    let out = op.kubectl(&[
+        "get",
+        "pods",
+        "-n",
+        OPERATOR_NS,
+        "-l",
+        &format!("app.kubernetes.io/instance={RELEASE}"),
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+    ])?;
+    out.lines()
+        .find(|l| l.split_whitespace().count() == 1)
+        .map(|l| l.trim().to_string())
+        .context("no running operator Pod")
 }
 
 /// Waits (bounded) until the StreamJob's `TM_REPLICAS` TaskManager pods are all Ready; returns
@@ -246,4 +344,258 @@ async fn wait_taskmanagers_ready(
             anyhow::bail!("{e}\npods:\n{pods}\nTaskManager logs:\n{logs}")
         }
     }
+}
+
+/// The Events (reason, message) about one object, oldest first.
+fn events(op: &OperatorCluster, name: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let text = op.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "--sort-by=.metadata.creationTimestamp",
+        "-o",
+        "json",
+    ])?;
+    let list: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap_or_default().to_string(),
+                e["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
+}
+
+/// `fjord run` of a manifest that must be refused: exit code 2, and stderr.
+fn fjord_run_refuses(yaml: &str, file: &str) -> anyhow::Result<String> {
+    let fjord = fjord_e2e::target_binary("fjord")
+        .context("the fjord binary (cargo build -p fjord-worker --features s3 --bins)")?;
+    let dir = std::env::temp_dir().join(format!("fjord-e2e-admission-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(file);
+    std::fs::write(&path, yaml)?;
+    let out = std::process::Command::new(fjord)
+        .arg("run")
+        .arg(&path)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    ensure!(
+        out.status.code() == Some(2),
+        "fjord run {file} exited with {:?}: {stderr}",
+        out.status
+    );
+    Ok(stderr)
+}
+
+/// Every example manifest applied verbatim (no endpoint, key or bucket rewritten: the cluster
+/// has the quick start's Secret and `minio` Service), admission refusing what the operator
+/// would refuse (with the words `fjord run` uses), run-time failures reported within seconds
+/// from Pod status, one Event per occurrence, and a clean delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_verbatim_admission_pod_failures_and_events() -> anyhow::Result<()> {
+    let op = OperatorCluster::start("operator-examples")?;
+
+    // Admission: refused by the API server before anything is stored, and by `fjord run` with
+    // the same message.
+    let base = op.example("counting-basic.yaml")?;
+    let refused = [
+        (
+            "parallelism.yaml",
+            base.replace(
+                "parallelism: 2\n    maxParallelism: 128\n",
+                "parallelism: 1000\n",
+            ),
+            "spec.job.parallelism must be at most spec.job.maxParallelism (128 when unset)",
+        ),
+        (
+            "credential.yaml",
+            base.replace(
+                "  storageCredentials:",
+                "  configuration:\n    s3.secret-key: hunter2\n  storageCredentials:",
+            ),
+            "spec.configuration.s3.secret-key looks like a credential",
+        ),
+    ];
+    for (file, yaml, message) in &refused {
+        ensure!(yaml != &base, "{file}: the replacement did not apply");
+        let err = op
+            .apply(yaml)
+            .expect_err("the API server must refuse it")
+            .to_string();
+        ensure!(err.contains(message), "{file}: API server said {err}");
+        ensure!(!err.contains("hunter2"), "the value was echoed: {err}");
+        ensure!(
+            op.kubectl(&["get", "streamjob", JOB, "--ignore-not-found", "-o", "name"])?
+                .is_empty(),
+            "{file} was stored"
+        );
+        let stderr = fjord_run_refuses(yaml, file)?;
+        ensure!(stderr.contains(message), "{file}: fjord run said {stderr}");
+    }
+
+    // The quick start and every cluster example, verbatim.
+    let applied = Instant::now();
+    op.apply(&base)?;
+    op.wait_running(JOB, Duration::from_secs(120)).await?;
+    eprintln!(
+        "FIGURE examples: counting-basic.yaml -> Running: {:.2}s",
+        secs(applied)
+    );
+    op.wait_for(
+        JOB,
+        "a completed checkpoint",
+        Duration::from_secs(60),
+        |s| s["lastCheckpoint"]["path"].is_string(),
+    )
+    .await?;
+
+    op.apply(&op.example("counting-suspended.yaml")?)?;
+    let sj = op
+        .wait_for(JOB, "Suspended", Duration::from_secs(120), |s| {
+            s["lifecycleState"] == "Suspended"
+        })
+        .await?;
+    let resume_from = sj["status"]["restorePath"]
+        .as_str()
+        .context("a suspend in savepoint mode records where it resumes from")?
+        .to_string();
+    ensure!(
+        resume_from.starts_with("s3://fjord/savepoints/counting/"),
+        "{resume_from}"
+    );
+    op.wait_no_pods(JOB, Duration::from_secs(60)).await?;
+
+    op.apply(&base)?;
+    op.wait_running(JOB, Duration::from_secs(120)).await?;
+    let config = op.jobmanager(JOB)?.config().await?;
+    ensure!(
+        config.restore_path.as_deref() == Some(resume_from.as_str()),
+        "resumed from {:?}, not {resume_from}",
+        config.restore_path
+    );
+
+    for (file, parallelism, rate) in [
+        ("counting-rescale.yaml", 4, "1000"),
+        ("counting-savepoint-upgrade.yaml", 2, "2000"),
+    ] {
+        op.apply(&op.example(file)?)?;
+        let gen_now = op.streamjob(JOB)?["metadata"]["generation"].clone();
+        op.wait_for(
+            JOB,
+            &format!("{file} running"),
+            Duration::from_secs(180),
+            |s| {
+                s["lifecycleState"] == "Running"
+                    && s["jobState"] == "RUNNING"
+                    && s["lastReconciledGeneration"] == gen_now
+            },
+        )
+        .await?;
+        let config = op.jobmanager(JOB)?.config().await?;
+        ensure!(
+            config.parallelism == Some(parallelism) && config.job_args.contains(&rate.to_string()),
+            "{file}: {config:?}"
+        );
+        eprintln!("{file}: running at parallelism {parallelism}");
+    }
+
+    // One Event per savepoint, each with its own path (not folded into the first message), all
+    // within the API's 1 kB.
+    let evs = events(&op, JOB)?;
+    let completed: Vec<&String> = evs
+        .iter()
+        .filter(|(r, _)| r == "SavepointCompleted")
+        .map(|(_, m)| m)
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = completed.iter().copied().collect();
+    ensure!(
+        completed.len() >= 3 && distinct.len() == completed.len(),
+        "expected a distinct SavepointCompleted Event per savepoint (suspend, rescale, upgrade): {evs:?}"
+    );
+    ensure!(
+        evs.iter().all(|(_, m)| m.len() <= 1024),
+        "an Event note exceeds 1 kB: {evs:?}"
+    );
+
+    // Run-time failures, within seconds, in the Pods' own words: a job the image does not have
+    // (the JobManager crash-loops; its last log lines are in the message) and a missing Secret.
+    let broken = [
+        (
+            "no-such-job",
+            base.replace(
+                "    name: counting\n    args",
+                "    name: no-such-job\n    args",
+            )
+            .replace("  name: counting\nspec:", "  name: broken-job\nspec:"),
+            "broken-job",
+            "ContainerCrashing",
+            "no-such-job",
+        ),
+        (
+            "missing Secret",
+            base.replace("name: minio-credentials", "name: no-such-secret")
+                .replace("  name: counting\nspec:", "  name: broken-secret\nspec:"),
+            "broken-secret",
+            "ContainerConfigError",
+            "no-such-secret",
+        ),
+    ];
+    for (what, yaml, name, reason, text) in &broken {
+        ensure!(
+            yaml.contains(&format!("  name: {name}\nspec:")) && yaml.contains(text),
+            "{what}: the replacement did not apply"
+        );
+        let t = Instant::now();
+        op.apply(yaml)?;
+        let sj = op
+            .wait_for(
+                name,
+                &format!("{what}: Degraded {reason}"),
+                Duration::from_secs(60),
+                |s| {
+                    s["conditions"].as_array().into_iter().flatten().any(|c| {
+                        c["type"] == "Degraded"
+                            && c["status"] == "True"
+                            && c["reason"] == *reason
+                            && c["message"].as_str().is_some_and(|m| m.contains(text))
+                    })
+                },
+            )
+            .await?;
+        eprintln!(
+            "FIGURE {what}: Degraded {reason} {:.1}s after apply: {}",
+            secs(t),
+            sj["status"]["error"]
+        );
+        poll_until(
+            &format!("{what}: a {reason} Event"),
+            Duration::from_secs(30),
+            POLL,
+            || async {
+                events(&op, name)
+                    .ok()?
+                    .iter()
+                    .any(|(r, m)| r == reason && m.contains(text))
+                    .then_some(())
+            },
+        )
+        .await?;
+        op.kubectl(&["delete", "streamjob", name, "--wait=true", "--timeout=120s"])?;
+    }
+
+    // A clean delete: no ReconcileError on the way.
+    op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=180s"])?;
+    op.wait_no_pods(JOB, Duration::from_secs(60)).await?;
+    let evs = events(&op, JOB)?;
+    ensure!(
+        !evs.iter().any(|(r, _)| r == "ReconcileError"),
+        "a ReconcileError on delete: {evs:?}"
+    );
+    op.cluster.stop()?;
+    Ok(())
 }

@@ -31,7 +31,6 @@ use operator_support::{OPERATOR_NS, OperatorCluster, POLL, RELEASE, secs};
 use serde_json::Value;
 
 const JOB: &str = "counting";
-const PREFIX: &str = "sp";
 const WAIT: Duration = Duration::from_secs(180);
 
 /// Per key, the counts a counting job printed (`n> (key-3,17)` lines), in order.
@@ -149,7 +148,7 @@ fn history(status: &Value, trigger: &str) -> Vec<String> {
 
 /// Object keys under an `s3://bucket/prefix` URL of the cluster's bucket.
 async fn objects(op: &OperatorCluster, url: &str) -> anyhow::Result<Vec<String>> {
-    let s3 = op.cluster.s3()?;
+    let s3 = &op.s3;
     let prefix = url
         .strip_prefix(&format!("s3://{}/", s3.bucket))
         .with_context(|| format!("{url} is not in the cluster's bucket {}", s3.bucket))?;
@@ -163,13 +162,10 @@ async fn objects(op: &OperatorCluster, url: &str) -> anyhow::Result<Vec<String>>
 
 /// Distinct savepoint directories under the job's savepoint directory.
 async fn savepoint_dirs(op: &OperatorCluster) -> anyhow::Result<BTreeSet<String>> {
-    let root = format!(
-        "s3://{}/{PREFIX}/savepoints/counting/",
-        op.cluster.s3()?.bucket
-    );
+    let root = format!("s3://{}/savepoints/counting/", op.s3.bucket);
     let keys = objects(op, &root).await?;
     let base = root
-        .split_once(&format!("{}/", op.cluster.s3()?.bucket))
+        .split_once(&format!("{}/", op.s3.bucket))
         .map(|(_, p)| p.to_string())
         .unwrap_or_default();
     Ok(keys
@@ -282,7 +278,7 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
     let op = OperatorCluster::start("operator-savepoints")?;
 
     // 1. Deploy; a checkpoint completes and is in MinIO.
-    op.apply(&op.example("counting-basic.yaml", PREFIX)?)?;
+    op.apply(&op.example("counting-basic.yaml")?)?;
     op.wait_running(JOB, WAIT).await?;
     let sj = op
         .wait_for(JOB, "a completed checkpoint", WAIT, |s| {
@@ -323,7 +319,7 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
     wait_printed(&op, &old_pod, 200).await?;
     let old = op.jobmanager(JOB)?;
     let old_job = old.jobs().await?.jobs[0].id.clone();
-    op.apply(&op.example("counting-savepoint-upgrade.yaml", PREFIX)?)?;
+    op.apply(&op.example("counting-savepoint-upgrade.yaml")?)?;
     let downtime = measure_downtime(&op, &old, &old_job).await?;
     eprintln!(
         "FIGURE savepoint upgrade downtime (last record before -> first after): {:.2}s",
@@ -451,6 +447,126 @@ async fn savepoint_upgrade_rescale_restart_and_delete() -> anyhow::Result<()> {
         bail!("expected one savepoint taken on delete, found {new_dirs:?}");
     }
     op.wait_no_pods(JOB, Duration::from_secs(60)).await?;
+    op.cluster.stop()?;
+    Ok(())
+}
+
+/// After a `last-state` redeploy the new job restores a checkpoint of the old one: for every
+/// key printed by both, the new job's first count minus one is a count the old job printed (the
+/// checkpointed state; a reset to empty state would restart at 1), and the new job's counts
+/// then go up by one at a time. Returns how many keys were checked.
+fn assert_counts_resume(before: &str, after: &str, what: &str) -> anyhow::Result<usize> {
+    let old = counts(before);
+    let new = counts(after);
+    let mut checked = 0;
+    for (key, new_counts) in &new {
+        let Some(old_counts) = old.get(key) else {
+            continue;
+        };
+        let first = new_counts[0];
+        ensure!(
+            old_counts.contains(&(first - 1)),
+            "{what}: {key} resumed at {first}, but the old job never counted {} (it counted up to {:?})",
+            first - 1,
+            old_counts.iter().max()
+        );
+        ensure!(
+            new_counts.windows(2).all(|w| w[1] == w[0] + 1),
+            "{what}: {key} skipped or repeated a count after resuming: {new_counts:?}"
+        );
+        checked += 1;
+    }
+    ensure!(checked > 0, "{what}: no key printed by both jobs");
+    Ok(checked)
+}
+
+/// The process of the StreamJob's current JobManager container.
+fn jobmanager_pid(op: &OperatorCluster) -> anyhow::Result<u32> {
+    let id = op.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("fjord.dev/streamjob={JOB},app.kubernetes.io/component=jobmanager"),
+        "-o",
+        "jsonpath={.items[0].status.containerStatuses[0].containerID}",
+    ])?;
+    id.strip_prefix("fjord-node-agent://")
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("container id {id:?} names no pid"))
+}
+
+/// `last-state` upgrades on a real JobManager: the operator cancels the job, which keeps its
+/// retained checkpoints (the ConfigMap's `checkpointing.retain-on-cancellation`), and the new
+/// deployment restores the latest one — after a plain upgrade, and after a JobManager SIGKILL
+/// immediately followed by an upgrade (the operator then cannot cancel and restores the
+/// checkpoint recorded in status). Counts resume from the checkpointed state every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_state_upgrades_restore_the_latest_checkpoint() -> anyhow::Result<()> {
+    let op = OperatorCluster::start("operator-last-state")?;
+    op.apply(&op.example("counting-basic.yaml")?)?;
+    op.wait_running(JOB, WAIT).await?;
+    // The upgrade mode changes nothing running.
+    op.patch(JOB, r#"{"spec":{"job":{"upgradeMode":"last-state"}}}"#)?;
+    let mut pod = deployment(&op)?;
+    for (nonce, kill_first) in [(1, false), (2, true)] {
+        // A checkpoint of the running job (not the one its deployment restored from).
+        let sj = op
+            .wait_for(JOB, "a checkpoint of the running job", WAIT, |s| {
+                s["lifecycleState"] == "Running"
+                    && s["jobId"].as_str().is_some_and(|id| {
+                        s["lastCheckpoint"]["path"]
+                            .as_str()
+                            .is_some_and(|p| p.contains(&format!("/{id}/chk-")))
+                    })
+            })
+            .await?;
+        let job_id = sj["status"]["jobId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        wait_printed(&op, &pod, 200).await?;
+        let before = pod.clone();
+        if kill_first {
+            let pid = jobmanager_pid(&op)?;
+            let killed = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()?;
+            ensure!(killed.success(), "kill -9 {pid} failed");
+            eprintln!("JobManager (pid {pid}) killed; upgrading at once");
+        }
+        op.patch(
+            JOB,
+            &format!(r#"{{"spec":{{"job":{{"restartNonce":{nonce}}}}}}}"#),
+        )?;
+        pod = wait_redeployed(&op, &before, 2).await?;
+        let sj = op.streamjob(JOB)?;
+        let restored = sj["status"]["restorePath"]
+            .as_str()
+            .context("status.restorePath")?
+            .to_string();
+        ensure!(
+            restored.starts_with(&format!("s3://fjord/checkpoints/counting/{job_id}/chk-")),
+            "a last-state upgrade restored {restored}, not a checkpoint of job {job_id}"
+        );
+        let config = op.jobmanager(JOB)?.config().await?;
+        ensure!(
+            config.restore_path.as_deref() == Some(restored.as_str()),
+            "{config:?} vs {restored}"
+        );
+        ensure!(
+            history(&sj["status"], "upgrade").is_empty(),
+            "a last-state upgrade took a savepoint"
+        );
+        wait_printed(&op, &pod, 200).await?;
+        let what = if kill_first {
+            "JobManager killed, then last-state upgrade"
+        } else {
+            "last-state upgrade"
+        };
+        let keys = assert_counts_resume(&pod_log(&op, &before)?, &pod_log(&op, &pod)?, what)?;
+        eprintln!("{what}: restored {restored}; {keys} keys resumed from it exactly");
+    }
+    op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=120s"])?;
     op.cluster.stop()?;
     Ok(())
 }

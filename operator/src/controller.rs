@@ -13,19 +13,20 @@ use std::time::{Duration, Instant};
 use fjord_crds::{StreamJob, StreamJobSpec, StreamJobStatus};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::runtime::controller::{Action as ControllerAction, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::events::{self, Publisher};
 use crate::jobmanager::{JobManagerApi, JobManagerEndpoint};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
 use crate::metrics::Metrics;
+use crate::pods;
 use crate::resources::{self, Component};
 use crate::{Error, FIELD_MANAGER, FINALIZER, validation};
 
@@ -36,7 +37,7 @@ pub struct Context<J> {
     /// The JobManager client.
     pub jobmanager: J,
     /// Publishes Events.
-    pub recorder: Recorder,
+    pub events: Publisher,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Timeouts of the lifecycle.
@@ -52,12 +53,9 @@ impl<J> Context<J> {
         settings: Settings,
         instance: Option<String>,
     ) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance,
-        };
+        let instance = instance.unwrap_or_else(|| FIELD_MANAGER.into());
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Publisher::new(client.clone(), FIELD_MANAGER, &instance),
             client,
             jobmanager,
             metrics,
@@ -129,7 +127,17 @@ pub async fn reconcile<J: JobManagerApi>(
     let started = Instant::now();
     let key = format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any());
     let span = info_span!("reconcile", streamjob = %key, generation = job.metadata.generation);
-    let result = reconcile_pass(&job, &ctx).instrument(span).await;
+    let mut result = reconcile_pass(&job, &ctx).instrument(span).await;
+    if job.metadata.deletion_timestamp.is_some() && result.as_ref().is_err_and(Error::is_not_found)
+    {
+        // The finalizer was removed by an earlier pass and the StreamJob is gone; this pass
+        // worked on a stale copy. Nothing failed.
+        debug!(streamjob = %key, "already deleted");
+        if let Some(uid) = &job.metadata.uid {
+            ctx.events.forget(uid);
+        }
+        result = Ok(ControllerAction::await_change());
+    }
     let failure = result.as_ref().err().map(Error::metric_label);
     ctx.metrics.reconciled(started.elapsed(), failure);
     if let Err(e) = &result {
@@ -195,17 +203,28 @@ async fn reconcile_pass<J: JobManagerApi>(
     let mut new_status = decision.status.clone();
     new_status.selector = Some(resources::selector_string(&name));
 
-    // Write-ahead: the status says what is about to happen before it happens.
-    write_status(&api, &name, &new_status).await?;
+    // Write-ahead: the status says what is about to happen before it happens. A pass that
+    // changes nothing writes nothing (idle objects cost no API server or etcd writes).
+    let changed = job.status.as_ref() != Some(&new_status);
+    if changed {
+        write_status(&api, &name, &new_status).await?;
+        ctx.metrics.status_written();
+    }
     ctx.metrics
         .job_state(&format!("{ns}/{name}"), Some(new_status.lifecycle_state));
     publish_events(job, ctx, &decision).await;
-    info!(
-        state = new_status.lifecycle_state.as_str(),
-        job_state = ?new_status.job_state,
-        actions = ?decision.actions.iter().map(action_name).collect::<Vec<_>>(),
-        "reconciled"
-    );
+    publish_degraded(job, ctx, &status, &new_status).await;
+    let actions: Vec<&str> = decision.actions.iter().map(action_name).collect();
+    if changed || !decision.events.is_empty() || actions.iter().any(|a| *a != "ApplyCluster") {
+        info!(
+            state = new_status.lifecycle_state.as_str(),
+            job_state = ?new_status.job_state,
+            actions = ?actions,
+            "reconciled"
+        );
+    } else {
+        debug!(state = new_status.lifecycle_state.as_str(), "unchanged");
+    }
 
     for action in &decision.actions {
         if let Err(e) = execute(job, ctx, &api, &new_status, action).await {
@@ -221,6 +240,14 @@ async fn reconcile_pass<J: JobManagerApi>(
     }
     if decision.actions.contains(&Action::RemoveFinalizer) {
         ctx.metrics.job_state(&format!("{ns}/{name}"), None);
+        return Ok(ControllerAction::await_change());
+    }
+    // Nothing runs and nothing waits on time: only a change of the StreamJob (or of an object
+    // it owns) needs another look, and the watch delivers that.
+    if new_status.lifecycle_state == fjord_crds::LifecycleState::Suspended
+        && decision.actions.is_empty()
+        && !observed.cluster_present
+    {
         return Ok(ControllerAction::await_change());
     }
     Ok(ControllerAction::requeue(decision.requeue))
@@ -282,11 +309,52 @@ async fn observe<J: JobManagerApi>(
             .ok()
             .flatten();
     }
+    let job_running =
+        matches!(&job_manager, JobManagerView::Job(j) if j.state == fjord_crds::JobState::Running);
+    let pod_problem = if cluster_present && !job_running {
+        pod_problem(ctx, &ns, &name).await
+    } else {
+        None
+    };
     Ok(Observed {
         job_manager,
         cluster_present,
         savepoint,
         latest_checkpoint,
+        pod_problem,
+    })
+}
+
+/// Why the StreamJob's Pods do not run, if they do not; with a crashing container's last log
+/// lines. Best effort: without RBAC on Pods (an older chart) it says nothing.
+async fn pod_problem<J>(ctx: &Context<J>, ns: &str, name: &str) -> Option<pods::PodProblem> {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let selector = format!("{}={name}", resources::STREAMJOB_LABEL);
+    let list = match api.list(&ListParams::default().labels(&selector)).await {
+        Ok(list) => list,
+        Err(e) => {
+            debug!(error = %e, "cannot list the StreamJob's Pods");
+            return None;
+        }
+    };
+    let problem = pods::diagnose(&list.items)?;
+    if !problem.wants_logs {
+        return Some(problem);
+    }
+    let params = |previous| LogParams {
+        container: problem.container.clone(),
+        tail_lines: Some(10),
+        limit_bytes: Some(4096),
+        previous,
+        ..Default::default()
+    };
+    let logs = match api.logs(&problem.pod, &params(true)).await {
+        Ok(logs) => Some(logs),
+        Err(_) => api.logs(&problem.pod, &params(false)).await.ok(),
+    };
+    Some(match logs {
+        Some(logs) => problem.with_logs(&logs),
+        None => problem,
     })
 }
 
@@ -450,19 +518,38 @@ async fn publish_events<J>(job: &StreamJob, ctx: &Context<J>, decision: &Decisio
 }
 
 async fn publish<J>(job: &StreamJob, ctx: &Context<J>, warning: bool, reason: &str, note: String) {
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.into(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
+    let kind = if warning {
+        events::Kind::Warning
+    } else {
+        events::Kind::Normal
     };
-    if let Err(e) = ctx.recorder.publish(&event, &job.object_ref(&())).await {
+    if let Err(e) = ctx
+        .events
+        .publish(&job.object_ref(&()), kind, reason, "Reconcile", &note)
+        .await
+    {
         warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
+/// A Warning Event for every new `Degraded` reason or message, so `kubectl describe` and
+/// `kubectl get events` show each problem the status reports (InvalidSpec, DeploymentStuck, ...).
+async fn publish_degraded<J>(
+    job: &StreamJob,
+    ctx: &Context<J>,
+    old: &StreamJobStatus,
+    new: &StreamJobStatus,
+) {
+    let degraded = |s: &StreamJobStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == crate::conditions::DEGRADED && c.status == "True")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    if let Some((reason, message)) = degraded(new)
+        && degraded(old).as_ref() != Some(&(reason.clone(), message.clone()))
+    {
+        publish(job, ctx, true, &reason, message).await;
     }
 }
 

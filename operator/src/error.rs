@@ -77,6 +77,11 @@ impl Error {
         move |source| Self::Kube { action, source }
     }
 
+    /// Whether the Kubernetes API answered 404 Not Found.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 404)
+    }
+
     /// A short machine-readable reason for metrics and conditions.
     pub fn metric_label(&self) -> &'static str {
         match self {

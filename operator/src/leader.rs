@@ -127,6 +127,35 @@ pub async fn try_lead(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, Error
     }
 }
 
+/// Give the Lease up if we hold it (client-go's `ReleaseOnCancel`): the holder is cleared, so
+/// a waiting replica takes it on its next try instead of after the lease duration. Called on
+/// shutdown, after the controller has stopped.
+///
+/// # Errors
+/// [`Error::Kube`] if the Lease cannot be read or written (it then expires on its own).
+pub async fn release(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, Error> {
+    let Some(mut lease) = api
+        .get_opt(&cfg.name)
+        .await
+        .map_err(Error::kube("reading the leader Lease"))?
+    else {
+        return Ok(false);
+    };
+    let Some(spec) = lease.spec.as_mut() else {
+        return Ok(false);
+    };
+    if spec.holder_identity.as_deref() != Some(cfg.identity.as_str()) {
+        return Ok(false);
+    }
+    spec.holder_identity = None;
+    spec.renew_time = Some(MicroTime(Timestamp::now()));
+    match api.replace(&cfg.name, &PostParams::default(), &lease).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(e) => Err(Error::kube("releasing the leader Lease")(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,22 +9,26 @@
 //! - [`conditions`]: the Ready / Progressing / Degraded conditions. Pure.
 //! - [`resources`]: the desired child objects, built by pure functions. Uses [`podtemplate`].
 //! - [`podtemplate`]: merging pod template overrides. Pure.
+//! - [`pods`]: why the JobManager or TaskManager Pods do not run, from their status. Pure.
 //! - [`validation`]: checks the schema cannot express, reported as a Degraded condition.
 //! - [`jobmanager`]: the [`jobmanager::JobManagerApi`] trait the operator drives the JobManager
 //!   through, and its data types.
 //! - [`controller`]: the kube-rs wiring: observe, decide, write status, act. The only module
 //!   that talks to the Kubernetes API (with [`leader`]).
 //! - [`leader`]: leader election on a coordination.k8s.io Lease.
+//! - [`events`]: Kubernetes Events, one per occurrence, with bounded notes.
 //! - [`metrics`]: the operator's Prometheus metrics.
 //! - [`error`]: the crate's one error type.
 
 pub mod conditions;
 pub mod controller;
 pub mod error;
+pub mod events;
 pub mod jobmanager;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
+pub mod pods;
 pub mod podtemplate;
 pub mod resources;
 pub mod savepoints;

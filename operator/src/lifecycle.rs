@@ -31,6 +31,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::conditions;
 use crate::jobmanager::{JobInfo, SavepointStatus};
+use crate::pods::PodProblem;
 use crate::savepoints;
 
 /// Timeouts and polling intervals of the state machine.
@@ -95,6 +96,9 @@ pub struct Observed {
     pub savepoint: Option<SavepointStatus>,
     /// The job's latest completed checkpoint, if the JobManager reported one.
     pub latest_checkpoint: Option<fjord_crds::CheckpointRecord>,
+    /// Why a JobManager or TaskManager Pod does not run, if one does not (read only while the
+    /// job is not running).
+    pub pod_problem: Option<PodProblem>,
 }
 
 /// Everything [`decide`] looks at.
@@ -331,11 +335,11 @@ impl Machine<'_, '_> {
             }
         }
         if let Some(cp) = &input.observed.latest_checkpoint {
-            let newer = self
-                .status
-                .last_checkpoint
-                .as_ref()
-                .is_none_or(|old| cp.id >= old.id);
+            // Checkpoint IDs count per job: a new deployment (a new job ID) starts again at 1,
+            // and its checkpoints are newer than any of the previous job's.
+            let newer = self.status.last_checkpoint.as_ref().is_none_or(|old| {
+                checkpoint_job_dir(&old.path) != checkpoint_job_dir(&cp.path) || cp.id >= old.id
+            });
             if newer {
                 self.status.last_checkpoint = Some(cp.clone());
             }
@@ -1122,6 +1126,21 @@ impl Machine<'_, '_> {
     }
 
     fn finish(mut self) -> Decision {
+        // A Pod that cannot run explains a job that does not, within seconds and in the Pod's
+        // own words; it says more than a generic timeout.
+        if let Some(p) = &self.input.observed.pod_problem
+            && !self.job_running()
+            && !matches!(
+                self.status.lifecycle_state,
+                LifecycleState::Suspended | LifecycleState::Deleting
+            )
+            && self
+                .degraded
+                .as_ref()
+                .is_none_or(|(reason, _)| *reason == "DeploymentStuck")
+        {
+            self.degraded = Some((p.reason, p.message.clone()));
+        }
         if self.degraded.is_none() {
             if let Some(f) = &self.status.failed_upgrade
                 && f.generation == self.input.generation
@@ -1159,6 +1178,13 @@ fn deployment_shape(spec: &StreamJobSpec) -> StreamJobSpec {
     s.job.allow_non_restored_state = false;
     s.savepoints = None;
     s
+}
+
+/// The job's directory of a checkpoint path (`<storage>/<job id>` of `<storage>/<job id>/chk-<n>`).
+fn checkpoint_job_dir(path: &str) -> &str {
+    path.trim_end_matches('/')
+        .rsplit_once("/chk-")
+        .map_or(path, |(dir, _)| dir)
 }
 
 fn trigger_name(t: SavepointTrigger) -> &'static str {

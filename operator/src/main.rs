@@ -80,7 +80,11 @@ async fn main() -> anyhow::Result<()> {
             .with_env_filter(filter)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        // Plain text for people and log collectors: no terminal colour codes.
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_env_filter(filter)
+            .init();
     }
 
     let client = Client::try_default()
@@ -109,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The replica is ready (serving health and waiting for the Lease) once it has started.
     ready.store(true, Ordering::SeqCst);
+    let mut lease: Option<(Api<Lease>, LeaseConfig, tokio::task::JoinHandle<()>)> = None;
     if args.leader_elect {
         let cfg = LeaseConfig {
             name: args.lease_name.clone(),
@@ -128,7 +133,10 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(cfg.retry_period).await;
         }
         info!("leading");
-        tokio::spawn(async move {
+        let renew_leases = leases.clone();
+        let renew_cfg = cfg.clone();
+        let renewer = tokio::spawn(async move {
+            let (leases, cfg) = (renew_leases, renew_cfg);
             let mut last_renewal = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(cfg.retry_period).await;
@@ -148,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         });
+        lease = Some((leases, cfg, renewer));
     }
 
     let ctx = Arc::new(Context::new(
@@ -164,6 +173,18 @@ async fn main() -> anyhow::Result<()> {
         .filter(|n| !n.is_empty())
         .collect();
     controller::run(ctx, namespaces).await;
+    if let Some((leases, cfg, renewer)) = lease {
+        // The controller has stopped: hand the Lease over at once, so the next replica (a
+        // `helm upgrade`'s new pod) leads within its retry period instead of the lease duration.
+        renewer.abort();
+        match leader::release(&leases, &cfg).await {
+            Ok(true) => info!(lease = %cfg.name, "released the leader Lease"),
+            Ok(false) => {}
+            Err(e) => {
+                error!(error = %e, "could not release the leader Lease; it expires on its own")
+            }
+        }
+    }
     info!("stopped");
     Ok(())
 }

@@ -14,6 +14,7 @@ const BUCKETS: [f64; 9] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 #[derive(Debug, Default)]
 struct Inner {
     reconciles: u64,
+    status_writes: u64,
     failures: BTreeMap<String, u64>,
     bucket_counts: [u64; BUCKETS.len()],
     duration_sum: f64,
@@ -45,6 +46,11 @@ impl Metrics {
         m.duration_count += 1;
     }
 
+    /// Record one write of a StreamJob's status (passes that change nothing write none).
+    pub fn status_written(&self) {
+        self.inner.lock().expect("metrics lock").status_writes += 1;
+    }
+
     /// Record the lifecycle state of a StreamJob (`namespace/name`); `None` forgets it.
     pub fn job_state(&self, key: &str, state: Option<LifecycleState>) {
         let mut m = self.inner.lock().expect("metrics lock");
@@ -68,6 +74,16 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE fjord_operator_reconciles_total counter");
         let _ = writeln!(out, "fjord_operator_reconciles_total {}", m.reconciles);
+        let _ = writeln!(
+            out,
+            "# HELP fjord_operator_status_writes_total StreamJob status writes (only passes that change the status write it)."
+        );
+        let _ = writeln!(out, "# TYPE fjord_operator_status_writes_total counter");
+        let _ = writeln!(
+            out,
+            "fjord_operator_status_writes_total {}",
+            m.status_writes
+        );
         let _ = writeln!(
             out,
             "# HELP fjord_operator_reconcile_failures_total Failed reconcile passes by reason."

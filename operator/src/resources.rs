@@ -302,6 +302,10 @@ pub fn configuration(
         "checkpointing.retained",
         cp.retained.unwrap_or(3).to_string(),
     );
+    // A cancelled job (a last-state upgrade, a JobManager Pod deleted with SIGTERM) keeps its
+    // retained checkpoints, so the next deployment can restore the latest one: Flink's
+    // RETAIN_ON_CANCELLATION, which its operator relies on for last-state.
+    set("checkpointing.retain-on-cancellation", "true".into());
     if let Some(d) = spec.savepoint_directory() {
         set("savepoints.directory", d);
     }
@@ -484,7 +488,10 @@ fn pod_template(
                 port: IntOrString::String(readiness_port.into()),
                 ..Default::default()
             }),
-            period_seconds: Some(5),
+            // Checked every second from the start, so a ready JobManager is seen within a
+            // second instead of up to five.
+            period_seconds: Some(1),
+            failure_threshold: Some(3),
             ..Default::default()
         }),
         ..Default::default()

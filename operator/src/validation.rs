@@ -1,45 +1,24 @@
-//! Checks on a StreamJob spec that the CRD schema cannot express. They run in the operator on
-//! every pass; a failure becomes a `Degraded` condition and an Event, and the operator keeps the
-//! running job as it is (never a crash loop, never a half-applied spec).
+//! The operator's checks of a StreamJob spec. They run on every pass; a failure becomes a
+//! `Degraded` condition (`InvalidSpec`) and an Event, and the operator keeps the running job as
+//! it is (never a crash loop, never a half-applied spec).
+//!
+//! Every rule is also in the CRD schema (CEL), so the API server refuses such a spec before it
+//! is stored, and `fjord run` refuses it locally with the same words: the operator's pass only
+//! catches objects stored before a rule existed.
 
-use fjord_crds::{FieldError, StreamJobSpec, UpgradeMode};
-
-/// Substrings of configuration keys that name credentials; those belong in the Secret of
-/// `spec.storageCredentials`, never in a ConfigMap.
-const SECRET_KEY_MARKERS: [&str; 5] = ["secret", "password", "token", "access-key", "credential"];
+use fjord_crds::{FieldError, StreamJobSpec};
 
 /// Every problem with `spec` for running it in a cluster: the rules of
-/// [`fjord_crds::validate_spec`] plus cluster-only ones.
+/// [`fjord_crds::validate_spec`] (credential-looking configuration keys, `memory://` storage with
+/// a stateful upgrade mode and parallelism bounds included).
 pub fn validate(spec: &StreamJobSpec) -> Vec<FieldError> {
-    let mut errors = fjord_crds::validate_spec(spec);
-    for key in spec.configuration.keys() {
-        let lower = key.to_ascii_lowercase();
-        if SECRET_KEY_MARKERS.iter().any(|m| lower.contains(m)) {
-            errors.push(FieldError {
-                field: format!("spec.configuration.{key}"),
-                message: "looks like a credential; the configuration goes into a ConfigMap, so put credentials in the Secret named by spec.storageCredentials instead".into(),
-            });
-        }
-    }
-    let in_memory = |s: Option<&str>| s.is_some_and(|s| s.starts_with("memory://"));
-    if spec.job.upgrade_mode != UpgradeMode::Stateless
-        && (in_memory(spec.checkpoint_storage())
-            || in_memory(spec.savepoint_directory().as_deref()))
-    {
-        errors.push(FieldError {
-            field: "spec.checkpointing.storage".into(),
-            message: format!(
-                "memory:// storage does not outlive the pods, so upgradeMode {} would lose state; use s3:// in a cluster, or upgradeMode stateless",
-                spec.job.upgrade_mode.as_str()
-            ),
-        });
-    }
-    errors
+    fjord_crds::validate_spec(spec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fjord_crds::UpgradeMode;
 
     fn spec(extra: &str) -> StreamJobSpec {
         serde_yaml::from_str(&format!(
@@ -51,10 +30,16 @@ mod tests {
     #[test]
     fn credentials_in_configuration_are_rejected() {
         let errors = validate(&spec(
-            "configuration: {s3.secret-key: hunter2, s3.region: x}\n",
+            "configuration: {s3.Secret-Key: hunter2, s3.region: x}\n",
         ));
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(errors[0].field, "spec.configuration.s3.secret-key");
+        assert_eq!(errors[0].field, "spec.configuration");
+        assert!(
+            errors[0]
+                .message
+                .contains("spec.configuration.s3.Secret-Key"),
+            "{errors:?}"
+        );
         assert!(
             !errors[0].message.contains("hunter2"),
             "never echo the value"
@@ -67,6 +52,18 @@ mod tests {
         s.checkpointing.as_mut().unwrap().storage = Some("memory://cp".into());
         assert_eq!(validate(&s)[0].field, "spec.checkpointing.storage");
         s.job.upgrade_mode = UpgradeMode::Stateless;
+        assert!(validate(&s).is_empty());
+    }
+
+    #[test]
+    fn parallelism_above_the_default_max_parallelism_is_rejected() {
+        let mut s = spec("");
+        s.job.parallelism = 1000;
+        let errors = validate(&s);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "spec.job.parallelism");
+        assert!(errors[0].message.contains("128"), "{errors:?}");
+        s.job.max_parallelism = Some(1000);
         assert!(validate(&s).is_empty());
     }
 

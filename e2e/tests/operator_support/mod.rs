@@ -1,7 +1,10 @@
 //! Shared steps of the operator end-to-end scenarios (`tests/operator_*.rs`): a test cluster
-//! with the operator installed from its Helm chart, StreamJob manifests from
-//! `examples/streamjobs/` pointed at the cluster's MinIO, and bounded waits on the StreamJob's
-//! status and on the JobManager's REST API.
+//! with the operator installed from its Helm chart and what `docs/operator.md`'s quick start
+//! asks of a cluster — the Secret `minio-credentials` created with the documented
+//! `kubectl create secret` command and an S3 endpoint `http://minio:9000` with the bucket
+//! `fjord` (a MinIO Pod and Service from `minio.yaml`) — so StreamJob manifests from
+//! `examples/streamjobs/` are applied verbatim; and bounded waits on the StreamJob's status and
+//! on the JobManager's REST API.
 //!
 //! The operator and worker run as Pod processes from images mapped to this workspace's
 //! binaries, which must be built first (the worker with S3 support, as its image is):
@@ -15,13 +18,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use fjord_e2e::{ClusterOptions, TestCluster, poll_until, target_binary};
+use fjord_e2e::{ClusterOptions, S3Settings, TestCluster, poll_until, target_binary};
 use serde_json::Value;
 
 /// The operator image the chart is installed with (mapped to the `fjord-operator` binary).
 pub const OPERATOR_IMAGE: &str = "fjord/fjord-operator:e2e";
 /// The worker image; the example manifests' `fjord/fjord:<tag>` maps to it by repository.
 pub const WORKER_IMAGE: &str = "fjord/fjord:e2e";
+/// The MinIO image of `minio.yaml`, mapped to the MinIO binary of the infrastructure cache.
+pub const MINIO_IMAGE: &str = "quay.io/minio/minio:latest";
+/// The Secret the examples name in `spec.storageCredentials` (created as the docs say).
+pub const CREDENTIALS_SECRET: &str = "minio-credentials";
+/// The bucket of the examples' `s3://fjord/...` URLs.
+pub const BUCKET: &str = "fjord";
 /// Namespace and release of the operator.
 pub const OPERATOR_NS: &str = "fjord-system";
 /// The Helm release (and so the operator Deployment's name).
@@ -49,11 +58,38 @@ fn binary(name: &str, env: &str, build: &str) -> anyhow::Result<PathBuf> {
     })
 }
 
+/// The MinIO binary `scripts/infra/install.sh` built (the version of `versions.env`).
+fn minio_binary() -> anyhow::Result<PathBuf> {
+    let versions = std::fs::read_to_string(repo().join("scripts/infra/versions.env"))?;
+    let version = versions
+        .lines()
+        .find_map(|l| l.strip_prefix("MINIO_VERSION="))
+        .context("MINIO_VERSION in scripts/infra/versions.env")?
+        .trim()
+        .trim_matches('"');
+    let cache = std::env::var_os("FJORD_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/fjord")))
+        .context("neither FJORD_CACHE nor HOME is set")?;
+    let path = cache.join(format!("bin/minio-{version}/minio"));
+    if !path.exists() {
+        bail!(
+            "{} is missing; run scripts/infra/install.sh",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// A test cluster with the operator installed from `helm/fjord-operator` by `helm install`
-/// (CRD included) and running.
+/// (CRD included) and running, and the quick start's storage: the Secret
+/// [`CREDENTIALS_SECRET`] and a MinIO Service `minio` with the bucket [`BUCKET`].
 pub struct OperatorCluster {
     /// The cluster.
     pub cluster: TestCluster,
+    /// The in-cluster MinIO the examples write to, as the test process reaches it (its
+    /// ClusterIP), with the keys of the Secret.
+    pub s3: S3Settings,
 }
 
 impl OperatorCluster {
@@ -79,7 +115,8 @@ impl OperatorCluster {
                         "FJORD_E2E_WORKER_BIN",
                         "cargo build -p fjord-worker --features s3 --bins",
                     )?,
-                ),
+                )
+                .image(MINIO_IMAGE, minio_binary()?),
         )?;
         let (repository, tag) = OPERATOR_IMAGE.split_once(':').expect("image has a tag");
         let chart = repo().join("helm/fjord-operator");
@@ -99,7 +136,46 @@ impl OperatorCluster {
             "--set",
             "logLevel=info,fjord_operator=debug",
         ])?;
-        let this = Self { cluster };
+        // The quick start's Secret, created with the command docs/operator.md gives (the keys
+        // are this run's own; AWS_ENDPOINT is the documented default).
+        let access_key = format!("fjord-{}", std::process::id());
+        let secret_key = format!("{:032x}", rand_u128());
+        cluster.kubectl(
+            &[
+                "create",
+                "secret",
+                "generic",
+                CREDENTIALS_SECRET,
+                &format!("--from-literal=AWS_ACCESS_KEY_ID={access_key}"),
+                &format!("--from-literal=AWS_SECRET_ACCESS_KEY={secret_key}"),
+                "--from-literal=AWS_REGION=us-east-1",
+                "--from-literal=AWS_ENDPOINT=http://minio:9000",
+            ],
+            None,
+        )?;
+        let minio = std::fs::read_to_string(repo().join("e2e/tests/operator_support/minio.yaml"))?;
+        cluster.kubectl(&["apply", "-f", "-"], Some(&minio))?;
+        let cluster_ip = cluster.kubectl(
+            &[
+                "get",
+                "service",
+                "minio",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+            None,
+        )?;
+        let s3 = S3Settings {
+            endpoint: format!("http://{}:9000", cluster_ip.trim()),
+            bucket: BUCKET.into(),
+            access_key_id: access_key,
+            secret_access_key: secret_key,
+            region: "us-east-1".into(),
+        };
+        let this = Self { cluster, s3 };
+        this.kubectl(&["rollout", "status", "deployment/minio", "--timeout=120s"])
+            .context("the in-cluster MinIO did not become ready")?;
+        this.make_bucket()?;
         this.kubectl(&[
             "rollout",
             "status",
@@ -110,6 +186,37 @@ impl OperatorCluster {
         ])
         .with_context(|| format!("operator did not roll out; logs:\n{}", this.operator_logs()))?;
         Ok(this)
+    }
+
+    /// Create the bucket [`BUCKET`] on the in-cluster MinIO (a signed `PUT /fjord`, as
+    /// `scripts/infra/up.sh` does for the harness's own MinIO; an existing bucket is fine).
+    fn make_bucket(&self) -> anyhow::Result<()> {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "PUT",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:s3",
+                "--user",
+                &format!("{}:{}", self.s3.access_key_id, self.s3.secret_access_key),
+                &format!("{}/{BUCKET}", self.s3.endpoint),
+            ])
+            .output()
+            .context("running curl to create the bucket")?;
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if code != "200" && code != "409" {
+            bail!(
+                "creating bucket {BUCKET} at {} answered {code}: {}",
+                self.s3.endpoint,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
     }
 
     /// kubectl with this cluster's kubeconfig.
@@ -139,25 +246,10 @@ impl OperatorCluster {
         .unwrap_or_else(|e| format!("(no operator logs: {e})"))
     }
 
-    /// An example manifest from `examples/streamjobs/`, rewritten for this cluster only where
-    /// the environment differs: the credentials Secret gets this cluster's MinIO endpoint and
-    /// keys, and `s3://fjord/` storage URLs point at this cluster's bucket under `prefix`.
-    pub fn example(&self, file: &str, prefix: &str) -> anyhow::Result<String> {
+    /// An example manifest from `examples/streamjobs/`, exactly as it is in the repository.
+    pub fn example(&self, file: &str) -> anyhow::Result<String> {
         let path = repo().join("examples/streamjobs").join(file);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let s3 = self.cluster.s3()?;
-        Ok(text
-            .replace("http://minio:9000", &s3.endpoint)
-            .replace(
-                "AWS_ACCESS_KEY_ID: fjord",
-                &format!("AWS_ACCESS_KEY_ID: {}", s3.access_key_id),
-            )
-            .replace(
-                "AWS_SECRET_ACCESS_KEY: fjord-secret",
-                &format!("AWS_SECRET_ACCESS_KEY: {}", s3.secret_access_key),
-            )
-            .replace("s3://fjord/", &format!("s3://{}/{prefix}/", s3.bucket)))
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
     }
 
     /// The StreamJob as JSON.
@@ -265,6 +357,19 @@ impl OperatorCluster {
         .await?;
         Ok(())
     }
+}
+
+/// A random number for this run's MinIO secret key (no extra dependency: the std hasher's
+/// per-process random keys).
+fn rand_u128() -> u128 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut out = 0u128;
+    for i in 0..2u8 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u8(i);
+        out = (out << 64) | u128::from(h.finish());
+    }
+    out
 }
 
 /// Seconds since `start`, for the figures the scenarios print.

@@ -47,4 +47,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# Read-only: why a JobManager or TaskManager Pod does not run (image pull errors, crash loops
+# with their last log lines, unschedulable Pods), reported on the StreamJob within seconds.
+- apiGroups: [""]
+  resources: ["pods", "events"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 {{- end -}}

@@ -45,6 +45,7 @@ fn observed(jm: JobManagerView) -> Observed {
         job_manager: jm,
         savepoint: None,
         latest_checkpoint: None,
+        pod_problem: None,
     }
 }
 
@@ -167,7 +168,79 @@ fn cases() -> Vec<Case> {
         s.job.state = DesiredJobState::Suspended;
         s
     };
+    let deploying = StreamJobStatus {
+        lifecycle_state: LifecycleState::Deploying,
+        lifecycle_state_since: Some(time(190)),
+        last_reconciled_spec: Some(serde_json::to_value(base()).unwrap()),
+        last_reconciled_generation: Some(1),
+        ..Default::default()
+    };
+    let crashing = Observed {
+        cluster_present: true,
+        pod_problem: Some(PodProblem {
+            reason: "ContainerCrashing",
+            pod: "counting-jobmanager-1".into(),
+            container: Some("fjord".into()),
+            message: "Pod counting-jobmanager-1: container fjord keeps crashing; last log lines: no job named countin".into(),
+            wants_logs: true,
+        }),
+        ..observed(JobManagerView::Unreachable("connection refused".into()))
+    };
     vec![
+        Case {
+            name: "a new job's first checkpoint replaces the previous job's, whatever the IDs",
+            status: StreamJobStatus {
+                last_checkpoint: Some(CheckpointRecord {
+                    id: 7,
+                    path: "s3://b/cp/job-0/chk-7".into(),
+                    completed_at: None,
+                }),
+                ..running(&base())
+            },
+            observed: Observed {
+                latest_checkpoint: Some(CheckpointRecord {
+                    id: 1,
+                    path: "s3://b/cp/job-1/chk-1".into(),
+                    completed_at: None,
+                }),
+                ..observed(job(JobState::Running))
+            },
+            expect_state: LifecycleState::Running,
+            expect_actions: vec!["apply"],
+            check: |d| {
+                assert_eq!(
+                    d.status.last_checkpoint.as_ref().map(|c| c.path.as_str()),
+                    Some("s3://b/cp/job-1/chk-1")
+                );
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "deploying, a Pod crash-loops: Degraded at once with the Pod's words, not after the timeout",
+            status: deploying.clone(),
+            observed: crashing.clone(),
+            now: 195,
+            expect_state: LifecycleState::Deploying,
+            expect_actions: vec!["apply"],
+            check: |d| {
+                let (reason, message) = degraded(d).expect("Degraded");
+                assert_eq!(reason, "ContainerCrashing");
+                assert!(message.contains("no job named countin"), "{message}");
+            },
+            ..Default::default()
+        },
+        Case {
+            name: "running job: a Pod problem elsewhere does not degrade it",
+            status: running(&base()),
+            observed: Observed {
+                job_manager: job(JobState::Running),
+                ..crashing.clone()
+            },
+            expect_state: LifecycleState::Running,
+            expect_actions: vec!["apply"],
+            check: |d| assert_eq!(degraded(d), None),
+            ..Default::default()
+        },
         Case {
             name: "created: records the spec before deploying from the initial savepoint",
             spec: spec_with("/job/args", json!(["--rate", "1"]))
@@ -924,6 +997,7 @@ impl World {
             job_manager,
             savepoint,
             latest_checkpoint: None,
+            pod_problem: None,
         };
         let settings = Settings::default();
         let d = decide(&Input {

@@ -120,6 +120,9 @@ pub struct JobManagerConfig {
     pub at_least_once: bool,
     /// Completed checkpoints to keep in storage.
     pub retained: Option<usize>,
+    /// Keep the retained checkpoints when the job is cancelled (SIGTERM included), so a new
+    /// JobManager can restore the latest one (the operator's `last-state` upgrades).
+    pub retain_on_cancellation: bool,
     /// Default savepoint directory.
     pub savepoint_dir: Option<String>,
     /// Savepoint or checkpoint to start from.
@@ -331,6 +334,12 @@ impl JobManagerConfig {
             )?),
             at_least_once,
             retained: parse(&file, "checkpointing.retained", "a positive integer")?,
+            retain_on_cancellation: parse(
+                &file,
+                "checkpointing.retain-on-cancellation",
+                "true or false",
+            )?
+            .unwrap_or(false),
             savepoint_dir: args
                 .savepoint_dir
                 .or_else(|| file.get("savepoints.directory").cloned()),
@@ -543,7 +552,8 @@ mod tests {
     fn restore_and_checkpoint_keys_are_read() {
         let (_d, path) = file(
             "job.name: a\nrestore.path: s3://b/sp-1\nrestore.allow-non-restored-state: \"true\"\n\
-             checkpointing.mode: at-least-once\ncheckpointing.retained: 2\ns3.endpoint: http://m:9000\n",
+             checkpointing.mode: at-least-once\ncheckpointing.retained: 2\ns3.endpoint: http://m:9000\n\
+             checkpointing.retain-on-cancellation: \"true\"\n",
         );
         let c = JobManagerConfig::resolve(JobManagerArgs {
             config: Some(path),
@@ -553,6 +563,7 @@ mod tests {
         assert_eq!(c.restore_path.as_deref(), Some("s3://b/sp-1"));
         assert!(c.allow_non_restored_state && c.at_least_once);
         assert_eq!(c.retained, Some(2));
+        assert!(c.retain_on_cancellation);
         assert_eq!(c.storage_options["s3.endpoint"], "http://m:9000");
     }
 

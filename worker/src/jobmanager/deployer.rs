@@ -64,6 +64,8 @@ pub struct AttemptRouter {
     current: Mutex<Option<Arc<Running>>>,
     /// The attempt deployed last (running or ended).
     deployed: Mutex<Option<JobAttempt>>,
+    /// Set once every TaskManager of an attempt accepted its tasks.
+    tasks_deployed: std::sync::atomic::AtomicBool,
     /// The number the next execution's first attempt gets.
     next_attempt: std::sync::atomic::AtomicU32,
     metrics: TaskMetricsStore,
@@ -87,6 +89,13 @@ impl AttemptRouter {
     /// The attempt deployed last (running or ended), if any.
     pub fn deployed(&self) -> Option<JobAttempt> {
         lock(&self.deployed).clone()
+    }
+
+    /// Whether the tasks of some attempt were deployed to every TaskManager it uses (the
+    /// JobManager reports the job `RUNNING` only from then on).
+    pub fn tasks_deployed(&self) -> bool {
+        self.tasks_deployed
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The number a new execution's first attempt must get so that it is newer than every
@@ -455,6 +464,9 @@ impl Deployer for ClusterDeployer {
         let outcome = match self.deploy(&running, request) {
             Err(e) => Err(e),
             Ok(()) => {
+                self.router
+                    .tasks_deployed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
                 running.reports.tasks_running();
                 loop {
                     if cancel.is_cancelled() {

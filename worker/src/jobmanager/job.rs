@@ -115,6 +115,7 @@ fn build_env_with_args(
         if let Some(n) = config.retained {
             c.retained = n.max(1);
         }
+        c.retain_on_cancellation = config.retain_on_cancellation;
         c.storage_options = StorageOptions::from_pairs(config.storage_options.clone());
     });
     if let Some(path) = &config.restore_path {
@@ -385,7 +386,28 @@ impl JobManager {
             }),
             state_tx,
         });
-        job.apply(JobEvent::Deployed);
+        match job.remote_io.as_ref().map(|(router, _)| router.clone()) {
+            // Subtasks on TaskManagers: RUNNING once they accepted their tasks, not while the
+            // JobManager still waits for slots (the operator reports Ready from RUNNING).
+            Some(router) => {
+                let deployed = job.clone();
+                std::thread::Builder::new()
+                    .name("job deployed".into())
+                    .spawn(move || {
+                        while deployed.state() == JobState::Created {
+                            if router.tasks_deployed() {
+                                deployed.apply(JobEvent::Deployed);
+                                break;
+                            }
+                            std::thread::park_timeout(Duration::from_millis(20));
+                        }
+                    })
+                    .map_err(|e| FjordError::io("cannot start the job watcher thread", e))?;
+            }
+            None => {
+                job.apply(JobEvent::Deployed);
+            }
+        }
         let waiter = job.clone();
         std::thread::Builder::new()
             .name("job waiter".into())
