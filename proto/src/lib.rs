@@ -72,7 +72,7 @@ mod tests {
             rpc_address: "10.0.0.7:6122".into(),
             slots: 4,
             memory_bytes: 1 << 30,
-            incarnation: "5f0e".into(),
+            incarnation: "4f1c2a".into(),
         };
         let bytes = request.encode_to_vec();
         let decoded = v1::RegisterTaskManagerRequest::decode(bytes.as_slice()).unwrap();
