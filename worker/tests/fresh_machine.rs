@@ -1,10 +1,10 @@
 //! The README's first command on a machine with only a Rust toolchain.
 //!
 //! `cargo run -p fjord-worker -- run wordcount` must work where nothing but Rust (and the C
-//! linker a Rust toolchain itself needs on Linux) is installed: no `protoc`, no `cmake`, no
-//! `clang`, no `pkg-config`, no system RocksDB. This test builds the `fjord` binary with a
-//! `PATH` that holds only the toolchain's `bin` directory and the linker (`cc`, `as`, `ld`),
-//! and an environment cleared of `PROTOC`, `ROCKSDB_LIB_DIR` and the like, then runs the
+//! toolchain a Rust toolchain itself needs on Linux to link) is installed: no `protoc`, no
+//! `cmake`, no `clang`, no `pkg-config`, no system RocksDB. This test builds the `fjord`
+//! binary with a `PATH` that holds only the toolchain's `bin` directory and the C toolchain
+//! (`cc`, `as`, `ld`, `ar`), and an environment cleared of `PROTOC`, `ROCKSDB_LIB_DIR` and the like, then runs the
 //! README's command and checks WordCount's output.
 //!
 //! The build goes to its own target directory under `$FJORD_CACHE` (default
@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Tools a Rust toolchain needs from the system on Linux: the C compiler driver used as the
-/// linker, and the assembler and linker it calls (crates such as `ring` also compile C with it).
-const LINKER_TOOLS: &[&str] = &["cc", "gcc", "as", "ld"];
+/// linker, the assembler and linker it calls, and the archiver (crates such as `ring` and
+/// `psm` compile a little C or assembly with them through the `cc` crate).
+const LINKER_TOOLS: &[&str] = &["cc", "gcc", "as", "ld", "ar"];
 
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
