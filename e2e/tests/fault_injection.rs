@@ -175,7 +175,7 @@ fn run(
     log: &Path,
 ) -> anyhow::Result<Child> {
     let err = std::fs::File::create(log)?;
-    Ok(Command::new(fjord_binary()?)
+    Command::new(fjord_binary()?)
         .args([
             "run",
             "-p",
@@ -200,7 +200,7 @@ fn run(
         .stdout(Stdio::null())
         .stderr(err)
         .spawn()
-        .context("start fjord run")?)
+        .context("start fjord run")
 }
 
 /// Waits (bounded) for the child to exit; its exit code.
