@@ -27,5 +27,6 @@ pub use spec::{
 };
 pub use status::{
     CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState, PendingSavepoint,
-    SavepointRecord, SavepointTrigger, StreamJobStatus, UpgradeReason, UpgradeStatus, UpgradeStep,
+    SavepointRecord, SavepointTrigger, StreamJobStatus, TaskManagersStatus, UpgradeReason,
+    UpgradeStatus, UpgradeStep,
 };

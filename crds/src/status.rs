@@ -38,6 +38,10 @@ pub struct StreamJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<i32>,
 
+    /// The TaskManager Pods: how many the Deployment wants and how many are Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_managers: Option<TaskManagersStatus>,
+
     /// Label selector of the job's TaskManager pods (the scale subresource's selector).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
@@ -190,6 +194,16 @@ impl JobState {
             Self::Failed | Self::Cancelled | Self::Finished | Self::Suspended
         )
     }
+}
+
+/// The TaskManager Deployment's Pods.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagersStatus {
+    /// Pods the TaskManager Deployment wants.
+    pub desired: i32,
+    /// TaskManager Pods that are Ready.
+    pub ready: i32,
 }
 
 /// A completed checkpoint.

@@ -132,6 +132,16 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
         secs(applied),
         tms.join(", ")
     );
+    op.wait_for(
+        JOB,
+        "status.taskManagers to show every TaskManager ready",
+        Duration::from_secs(30),
+        |s| {
+            s["taskManagers"]["desired"] == TM_REPLICAS as u64
+                && s["taskManagers"]["ready"] == TM_REPLICAS as u64
+        },
+    )
+    .await?;
     let list = poll_until(
         "the JobManager to list the TaskManagers as REGISTERED",
         Duration::from_secs(30),

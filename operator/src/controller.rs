@@ -265,6 +265,7 @@ async fn observe<J: JobManagerApi>(
     let name = job.name_any();
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     let mut cluster_present = false;
+    let mut task_managers = None;
     for c in [Component::JobManager, Component::TaskManager] {
         let found = deployments
             .get_opt(&resources::workload_name(&name, c))
@@ -272,6 +273,18 @@ async fn observe<J: JobManagerApi>(
             .map_err(Error::kube(
                 "reading the JobManager and TaskManager Deployments",
             ))?;
+        if c == Component::TaskManager
+            && let Some(d) = &found
+        {
+            task_managers = Some(fjord_crds::TaskManagersStatus {
+                desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                ready: d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0),
+            });
+        }
         cluster_present |= found.is_some();
     }
     let endpoint = JobManagerEndpoint {
@@ -321,6 +334,7 @@ async fn observe<J: JobManagerApi>(
         cluster_present,
         savepoint,
         latest_checkpoint,
+        task_managers,
         pod_problem,
     })
 }

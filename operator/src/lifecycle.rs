@@ -96,6 +96,8 @@ pub struct Observed {
     pub savepoint: Option<SavepointStatus>,
     /// The job's latest completed checkpoint, if the JobManager reported one.
     pub latest_checkpoint: Option<fjord_crds::CheckpointRecord>,
+    /// The TaskManager Deployment's desired and ready Pods, if it exists.
+    pub task_managers: Option<fjord_crds::TaskManagersStatus>,
     /// Why a JobManager or TaskManager Pod does not run, if one does not (read only while the
     /// job is not running).
     pub pod_problem: Option<PodProblem>,
@@ -334,6 +336,7 @@ impl Machine<'_, '_> {
                 }
             }
         }
+        self.status.task_managers = input.observed.task_managers;
         if let Some(cp) = &input.observed.latest_checkpoint {
             // Checkpoint IDs count per job: a new deployment (a new job ID) starts again at 1,
             // and its checkpoints are newer than any of the previous job's.

@@ -45,6 +45,7 @@ fn observed(jm: JobManagerView) -> Observed {
         job_manager: jm,
         savepoint: None,
         latest_checkpoint: None,
+        task_managers: None,
         pod_problem: None,
     }
 }
@@ -187,6 +188,29 @@ fn cases() -> Vec<Case> {
         ..observed(JobManagerView::Unreachable("connection refused".into()))
     };
     vec![
+        Case {
+            name: "the TaskManager Deployment's desired and ready Pods are recorded",
+            status: running(&base()),
+            observed: Observed {
+                task_managers: Some(fjord_crds::TaskManagersStatus {
+                    desired: 2,
+                    ready: 1,
+                }),
+                ..observed(job(JobState::Running))
+            },
+            expect_state: LifecycleState::Running,
+            expect_actions: vec!["apply"],
+            check: |d| {
+                assert_eq!(
+                    d.status.task_managers,
+                    Some(fjord_crds::TaskManagersStatus {
+                        desired: 2,
+                        ready: 1
+                    })
+                );
+            },
+            ..Default::default()
+        },
         Case {
             name: "a new job's first checkpoint replaces the previous job's, whatever the IDs",
             status: StreamJobStatus {
@@ -997,6 +1021,7 @@ impl World {
             job_manager,
             savepoint,
             latest_checkpoint: None,
+            task_managers: None,
             pod_problem: None,
         };
         let settings = Settings::default();
