@@ -927,6 +927,8 @@ fn rides_out_a_broker_restart() {
         .collect();
     assert_eq!(values, want);
     kafka_sh("down", &dir);
+    // Kept for inspection when the test failed before this line.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Many small batches (pipelined, up to 5 requests in flight) arrive complete and in order,
@@ -1175,4 +1177,6 @@ fn speaks_tls_with_client_certificates() {
         "connected without the required client certificate"
     );
     kafka_sh("down", &dir);
+    // Kept for inspection when the test failed before this line.
+    let _ = std::fs::remove_dir_all(&dir);
 }
