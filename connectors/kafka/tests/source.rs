@@ -2,14 +2,15 @@
 //! in jobs on the embedded mini-cluster.
 //!
 //! The broker: `FJORD_KAFKA_BOOTSTRAP` if set (host:port of a running PLAINTEXT broker), else one
-//! started for this test binary with `scripts/infra/kafka.sh` (installed by
-//! `scripts/infra/install-kafka.sh`) and stopped by its watchdog when the binary exits. Every
-//! test uses topics and groups of its own, so the tests share the broker.
+//! started for this test binary with `fjord_e2e::kafka::KafkaBroker` (`scripts/infra/kafka.sh`,
+//! installed by `scripts/infra/install-kafka.sh`) and stopped by its watchdog when the binary
+//! exits. Every test uses topics and groups of its own, so the tests share the broker.
 
 use bytes::Bytes;
 use fjord::StreamExecutionEnvironment;
 use fjord::time::WatermarkStrategy;
 use fjord::windows::TumblingEventTimeWindows;
+use fjord_e2e::kafka::{KafkaBroker, KafkaOptions};
 use fjord_kafka::client::{
     ClientConfig, KafkaClient, Producer, ProducerMode, ProducerRecord, TopicPartition,
 };
@@ -17,46 +18,26 @@ use fjord_kafka::format::{Json, KafkaRecord, Utf8, from_fn, value_only};
 use fjord_kafka::source::metrics::partition_metric;
 use fjord_kafka::source::{KafkaSource, OffsetsInitializer, OnMalformed, StoppingOffsets};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn bootstrap() -> String {
-    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
-    BOOTSTRAP
+    /// The broker of this test binary (`None` with `FJORD_KAFKA_BOOTSTRAP`) and its address.
+    static BROKER: OnceLock<(Option<KafkaBroker>, String)> = OnceLock::new();
+    BROKER
         .get_or_init(|| {
             if let Ok(b) = std::env::var("FJORD_KAFKA_BOOTSTRAP") {
-                return b;
+                return (None, b);
             }
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let dir = std::env::temp_dir().join(format!(
-                "fjord-kafka-source-test-{}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let out = Command::new("bash")
-                .arg(root.join("scripts/infra/kafka.sh"))
-                .arg("start")
-                .arg(&dir)
-                .env("FJORD_E2E_OWNER_PID", std::process::id().to_string())
-                .output()
-                .expect("run scripts/infra/kafka.sh");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "starting Kafka failed ({}; run scripts/infra/install-kafka.sh if it is not installed):\n{}\n{}",
-                out.status,
-                stdout,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("KAFKA_BOOTSTRAP="))
-                .expect("kafka.sh prints KAFKA_BOOTSTRAP=")
-                .to_string()
+            // Stopped by kafka.sh's watchdog when this process exits (statics are not dropped).
+            let broker = KafkaBroker::start_with(KafkaOptions::new("source-test"))
+                .unwrap_or_else(|e| panic!("starting Kafka failed: {e}"));
+            let bootstrap = broker.bootstrap().to_string();
+            (Some(broker), bootstrap)
         })
+        .1
         .clone()
 }
 
