@@ -87,7 +87,13 @@ struct Setup {
 impl Setup {
     /// A broker with `events` and `counts`, a JobManager running `kafka-windowed-counts` at
     /// parallelism `p` with checkpoints every 500 ms, and `tms` TaskManagers of `slots` slots.
-    async fn start(name: &str, p: u32, tms: usize, slots: u32) -> anyhow::Result<Self> {
+    async fn start(
+        name: &str,
+        p: u32,
+        tms: usize,
+        slots: u32,
+        checkpoint_ms: u64,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let broker = blocking(|| -> anyhow::Result<KafkaBroker> {
             let broker = KafkaBroker::start_with(KafkaOptions::new(name))?;
@@ -95,7 +101,7 @@ impl Setup {
             broker.create_topic("counts", PARTITIONS)?;
             Ok(broker)
         })?;
-        let args = jm_args(dir.path(), p, broker.bootstrap(), name);
+        let args = jm_args(dir.path(), p, broker.bootstrap(), name, checkpoint_ms);
         let mut jm = JobManager::start("jobmanager", dir.path(), args).await?;
         let mut procs = Vec::new();
         for n in 0..tms {
@@ -290,8 +296,8 @@ impl Setup {
 }
 
 /// JobManager flags: TaskManagers scheduler, loopback, parallelism `p`, checkpoints every
-/// 500 ms, heartbeat timeout 2 s; the job `kafka-windowed-counts` on `bootstrap`.
-fn jm_args(dir: &Path, p: u32, bootstrap: &str, prefix: &str) -> Vec<String> {
+/// `checkpoint_ms`, heartbeat timeout 2 s; the job `kafka-windowed-counts` on `bootstrap`.
+fn jm_args(dir: &Path, p: u32, bootstrap: &str, prefix: &str, checkpoint_ms: u64) -> Vec<String> {
     [
         "jobmanager",
         "--scheduler",
@@ -309,7 +315,7 @@ fn jm_args(dir: &Path, p: u32, bootstrap: &str, prefix: &str) -> Vec<String> {
         "--savepoint-dir",
         &file_url(&dir.join("savepoints")),
         "--checkpoint-interval-ms",
-        "500",
+        &checkpoint_ms.to_string(),
         "--heartbeat-interval-ms",
         "300",
         "--heartbeat-timeout-ms",
@@ -340,29 +346,45 @@ fn jm_args(dir: &Path, p: u32, bootstrap: &str, prefix: &str) -> Vec<String> {
     .collect()
 }
 
-/// TaskManagers are SIGKILLed three times while the job runs (each time after a checkpoint that
-/// shows the job recovered from the previous kill) and replaced; Kafka's read_committed consumer
+/// TaskManagers are SIGKILLed three times while the job runs, each time with window counts in
+/// flight that no checkpoint covers (and after a checkpoint showing the job recovered from the
+/// previous kill), and replaced; Kafka's read_committed consumer
 /// sees exactly the failure-free output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_task_managers_leave_the_kafka_output_exactly_once() -> anyhow::Result<()> {
-    let mut s = Setup::start("eo-kills", 2, 2, 1).await?;
+    // Checkpoints every 20 s, and each kill comes right after new window counts reached Kafka
+    // (seen by a read_uncommitted consumer), usually before a checkpoint covers them: they are
+    // in an open transaction when the TaskManager dies, and the restarted attempt emits them
+    // again. An at-least-once sink would leave such counts twice in the output.
+    let mut s = Setup::start("eo-kills", 2, 2, 1, 20_000).await?;
     s.produce(BATCH)?;
-    let mut checkpoint = s.checkpoint_after(0).await?;
+    s.checkpoint_after(0).await?;
     for kill in 0..3 {
+        let before = s.latest_checkpoint().await;
+        let written = blocking(|| s.broker.read_uncommitted("counts"))?.len();
+        s.produce(BATCH)?;
+        let deadline = Instant::now() + JOB;
+        while blocking(|| s.broker.read_uncommitted("counts"))?.len() <= written {
+            ensure!(
+                Instant::now() < deadline,
+                "no new window counts reached Kafka within {JOB:?}\n{}",
+                s.tails()
+            );
+        }
         // Kill the oldest TaskManager (it holds a subtask: every slot is used) and replace it.
-        let before = s.latest_checkpoint().await.max(checkpoint);
+        let covered = s.latest_checkpoint().await;
         let mut victim = s.tms.remove(0);
         eprintln!(
-            "kill {kill}: SIGKILL {} after checkpoint {before}",
+            "kill {kill}: SIGKILL {} with new window counts in flight (latest checkpoint \
+             {covered}, {before} before the batch)",
             victim.name()
         );
         victim.sigkill();
         s.dead.push(victim);
         let name = format!("tm-replacement-{kill}");
         s.tms.push(task_manager(&name, s.dir.path(), &s.jm.rpc, 1)?);
-        s.produce(BATCH)?;
         // Only the recovered job completes a checkpoint after the kill.
-        checkpoint = s.checkpoint_after(before).await?;
+        s.checkpoint_after(covered).await?;
     }
     let restarts = s.jm.client.job(&s.job_id).await?.restarts;
     ensure!(restarts >= 1, "the job never restarted\n{}", s.tails());
@@ -379,7 +401,7 @@ async fn killed_task_managers_leave_the_kafka_output_exactly_once() -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_at_another_parallelism_keeps_the_kafka_output_exactly_once() -> anyhow::Result<()>
 {
-    let mut s = Setup::start("eo-rescale", 2, 1, 3).await?;
+    let mut s = Setup::start("eo-rescale", 2, 1, 3, 500).await?;
     s.produce(BATCH)?;
     s.checkpoint_after(0).await?;
     for (n, parallelism) in [3usize, 1].into_iter().enumerate() {
@@ -423,7 +445,7 @@ async fn a_restore_at_another_parallelism_keeps_the_kafka_output_exactly_once() 
 /// output holds every count exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_down_for_30_s_loses_nothing() -> anyhow::Result<()> {
-    let mut s = Setup::start("eo-broker-down", 2, 2, 1).await?;
+    let mut s = Setup::start("eo-broker-down", 2, 2, 1, 500).await?;
     s.produce(BATCH)?;
     let before = s.checkpoint_after(0).await?;
     blocking(|| s.broker.stop())?;

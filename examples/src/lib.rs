@@ -6,6 +6,9 @@
 
 pub mod connected;
 pub mod counting;
+pub mod kafka;
+pub mod kafka_windowed_counts;
+pub mod kafka_wordcount;
 pub mod keyed_aggregations;
 pub mod partitioning;
 pub mod side_outputs;
@@ -47,7 +50,17 @@ pub fn registry() -> JobRegistry {
     )
     .register("connected-streams", "union and connect (CoMap, CoFlatMap) of two streams: [--output <path>]", connected::build)
     .register("side-outputs", "splits a stream with side outputs: [--output <path>]", side_outputs::build)
-    .register("windowed-counts", "counts per key and event-time window, exactly once: [--count N] [--keys K] [--rate R] [--window-ms W] [--output <url>]", windowed_counts::build);
+    .register("windowed-counts", "counts per key and event-time window, exactly once: [--count N] [--keys K] [--rate R] [--window-ms W] [--output <url>]", windowed_counts::build)
+    .register(
+        "kafka-wordcount",
+        "WordCount from a Kafka topic to a Kafka topic: [--bootstrap-servers localhost:9092] [--input-topic lines] [--output-topic word-counts] [--bounded] [--delivery-guarantee G]",
+        kafka_wordcount::build,
+    )
+    .register(
+        "kafka-windowed-counts",
+        "counts per key and event-time window from a Kafka topic to a Kafka topic, exactly once: [--bootstrap-servers localhost:9092] [--input-topic events] [--output-topic window-counts] [--window-ms W] [--bounded]",
+        kafka_windowed_counts::build,
+    );
     r
 }
 

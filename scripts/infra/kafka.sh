@@ -156,6 +156,9 @@ transaction.state.log.num.partitions=8
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Tests write records with fixed, old timestamps; time-based retention would delete them at the
+# next segment roll (e.g. after a restart). A test broker keeps everything.
+log.retention.ms=-1
 PROPS
   fi
   local o

@@ -44,7 +44,8 @@ pub enum Command {
         allow_non_restored_state: bool,
         /// A registered job name (see `fjord list`) or a path to a StreamJob YAML manifest.
         job: String,
-        /// The job's arguments, e.g. `--input words.txt`.
+        /// The job's arguments, e.g. `--input words.txt`. After a manifest they follow its
+        /// `spec.job.args`, so `--key value` here overrides the manifest's value.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -216,13 +217,11 @@ fn run_command(
     args: Vec<String>,
 ) -> Result<(), WorkerError> {
     let (mut request, mut fault_tolerance) = if manifest::is_manifest_path(&job) {
-        if !args.is_empty() {
-            return Err(fjord::FjordError::BadArguments(
-                "job arguments come from the manifest's spec.job.args; remove them from the command line".into(),
-            )
-            .into());
-        }
-        manifest::load_with_fault_tolerance(Path::new(&job))?
+        let (mut run, fault_tolerance) = manifest::load_with_fault_tolerance(Path::new(&job))?;
+        // Arguments after a manifest follow its spec.job.args, so a `--key value` given here
+        // wins over the manifest's (a local broker address, say).
+        run.args.extend(args);
+        (run, fault_tolerance)
     } else {
         let run = LocalRun {
             job,

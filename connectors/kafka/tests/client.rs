@@ -1,11 +1,13 @@
 //! The Kafka client against a real Apache Kafka 4.x broker (KRaft, single node on loopback).
 //!
 //! The broker: `FJORD_KAFKA_BOOTSTRAP` if set (host:port of a running PLAINTEXT broker), else one
-//! started for this test binary with `scripts/infra/kafka.sh` (installed by
-//! `scripts/infra/install-kafka.sh`) and stopped by its watchdog when the binary exits. Every
-//! test uses topics and ids of its own, so the tests share the broker and run in parallel.
+//! started for this test binary with `fjord_e2e::kafka::KafkaBroker` (`scripts/infra/kafka.sh`,
+//! installed by `scripts/infra/install-kafka.sh`) and stopped by its watchdog when the binary
+//! exits. Every test uses topics and ids of its own, so the tests share the broker and run in
+//! parallel; the restart and TLS tests start brokers of their own.
 
 use bytes::Bytes;
+use fjord_e2e::kafka::{KafkaBroker, KafkaOptions};
 use fjord_kafka::KafkaError;
 use fjord_kafka::client::{
     ClientConfig, ConsumerRecord, FetchOptions, IsolationLevel, KafkaClient, OffsetSpec, Producer,
@@ -18,44 +20,28 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn bootstrap() -> String {
-    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
-    BOOTSTRAP
+    /// The broker of this test binary (`None` with `FJORD_KAFKA_BOOTSTRAP`) and its address.
+    static BROKER: OnceLock<(Option<KafkaBroker>, String)> = OnceLock::new();
+    BROKER
         .get_or_init(|| {
             if let Ok(b) = std::env::var("FJORD_KAFKA_BOOTSTRAP") {
-                return b;
+                return (None, b);
             }
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let dir = std::env::temp_dir().join(format!("fjord-kafka-client-test-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let out = Command::new("bash")
-                .arg(root.join("scripts/infra/kafka.sh"))
-                .arg("start")
-                .arg(&dir)
-                .env("FJORD_E2E_OWNER_PID", std::process::id().to_string())
-                .output()
-                .expect("run scripts/infra/kafka.sh");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "starting Kafka failed ({}; run scripts/infra/install-kafka.sh if it is not installed):\n{}\n{}",
-                out.status,
-                stdout,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("KAFKA_BOOTSTRAP="))
-                .expect("kafka.sh prints KAFKA_BOOTSTRAP=")
-                .to_string()
+            // Stopped by kafka.sh's watchdog when this process exits (statics are not dropped).
+            let broker = KafkaBroker::start_with(KafkaOptions::new("client-test"))
+                .unwrap_or_else(|e| panic!("starting Kafka failed: {e}"));
+            let bootstrap = broker.bootstrap().to_string();
+            (Some(broker), bootstrap)
         })
+        .1
         .clone()
 }
 
 fn config(extra: &[(&str, &str)]) -> ClientConfig {
     let mut properties: BTreeMap<String, String> = [
         ("bootstrap.servers".to_string(), bootstrap()),
-        ("request.timeout.ms".to_string(), "15000".to_string()),
-        ("max.block.ms".to_string(), "30000".to_string()),
+        ("request.timeout.ms".to_string(), "60000".to_string()),
+        ("max.block.ms".to_string(), "120000".to_string()),
     ]
     .into();
     for (k, v) in extra {
@@ -814,7 +800,7 @@ fn interoperates_with_kafkas_java_clients() {
             "--topic",
             &topic,
             "--timeout-ms",
-            "30000",
+            "120000",
         ],
         "",
     );
@@ -869,14 +855,8 @@ fn kafka_sh(command: &str, dir: &std::path::Path) -> String {
 #[test]
 fn rides_out_a_broker_restart() {
     // A broker of its own: the others' tests must not see this one stop.
-    let dir = std::env::temp_dir().join(unique("fjord-kafka-client-restart"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let started = kafka_sh("start", &dir);
-    let bootstrap = started
-        .lines()
-        .find_map(|l| l.strip_prefix("KAFKA_BOOTSTRAP="))
-        .expect("KAFKA_BOOTSTRAP=")
-        .to_string();
+    let broker = KafkaBroker::start_with(KafkaOptions::new("client-restart")).unwrap();
+    let bootstrap = broker.bootstrap().to_string();
     let config = ClientConfig {
         properties: [
             ("bootstrap.servers".to_string(), bootstrap),
@@ -896,9 +876,9 @@ fn rides_out_a_broker_restart() {
     let (before, _) = read(&mut client, &p, 0, 10, IsolationLevel::ReadCommitted);
     assert_eq!(before.len(), 10);
 
-    kafka_sh("stop", &dir);
+    broker.stop().unwrap();
     std::thread::scope(|s| {
-        let restart = s.spawn(|| kafka_sh("start", &dir));
+        let restart = s.spawn(|| broker.restart().unwrap());
         // Both calls start while the broker is down and return once it serves again.
         let fetcher = s.spawn(|| {
             client
@@ -926,7 +906,7 @@ fn rides_out_a_broker_restart() {
         .chain((0..10).map(|i| format!("after-{i}")))
         .collect();
     assert_eq!(values, want);
-    kafka_sh("down", &dir);
+    broker.shutdown().unwrap();
 }
 
 /// Many small batches (pipelined, up to 5 requests in flight) arrive complete and in order,
@@ -1175,4 +1155,6 @@ fn speaks_tls_with_client_certificates() {
         "connected without the required client certificate"
     );
     kafka_sh("down", &dir);
+    // Kept for inspection when the test failed before this line.
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -347,8 +347,11 @@ mod tests {
         items.iter().map(|s| s.as_bytes().to_vec()).collect()
     }
 
+    /// What a restored reader got: its splits and its union state.
+    type Restored = (Vec<Vec<u8>>, Option<Vec<Vec<u8>>>);
+
     /// Snapshots readers at 2, restores them at `parallelism`: (splits, union) per new reader.
-    fn rescale(old: Vec<Splits>, parallelism: usize) -> Vec<(Vec<Vec<u8>>, Option<Vec<Vec<u8>>>)> {
+    fn rescale(old: Vec<Splits>, parallelism: usize) -> Vec<Restored> {
         let stores: Vec<StoreSnapshot> = old
             .into_iter()
             .enumerate()

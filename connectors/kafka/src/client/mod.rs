@@ -20,10 +20,12 @@
 //! Modules: `connection` (framing, correlation ids, ApiVersions), `cluster` (metadata,
 //! connections per broker, coordinators, bounded retries), `offsets` (ListOffsets), `fetch`,
 //! `records` (batch codec, read_committed filter), `produce`, `transactions`, `groups`,
-//! `admin`.
+//! `admin`, `tls`.
 //!
 //! Design: one `KafkaClient` per reader/writer thread (Fjord runs a thread per subtask), plain
-//! `std::net::TcpStream` connections per broker, one request in flight per connection,
+//! `std::net::TcpStream` connections per broker (TLS over them with `security.protocol=SSL`),
+//! one request in flight per connection except a producer's pipelined Produce requests (up to
+//! `max.in.flight.requests.per.connection`) and a fetch's requests to several leaders at once,
 //! request versions chosen from the broker's ApiVersions within what this client supports
 //! (Kafka 3.x and 4.x brokers). Every call is bounded by the configured request timeout.
 

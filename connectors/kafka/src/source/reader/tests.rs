@@ -411,11 +411,11 @@ fn discovery_picks_up_new_partitions_and_topics_from_earliest() {
     );
 }
 
+/// A reader's snapshot: its splits and its union list.
+type Snapshot = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 /// Snapshots of readers: (splits, union) each.
-fn snapshot(
-    readers: &mut [KafkaSourceReader<String>],
-    id: u64,
-) -> Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+fn snapshot(readers: &mut [KafkaSourceReader<String>], id: u64) -> Vec<Snapshot> {
     readers
         .iter_mut()
         .map(|r| {
@@ -432,7 +432,7 @@ fn snapshot(
 fn restore(
     h: &Harness,
     source: &KafkaSource<String>,
-    snap: Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)>,
+    snap: Vec<Snapshot>,
     parallelism: usize,
 ) -> Vec<KafkaSourceReader<String>> {
     let (splits, unions): (Vec<_>, Vec<_>) = snap.into_iter().unzip();
