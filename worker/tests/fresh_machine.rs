@@ -53,7 +53,13 @@ fn bare_command(program: &Path, path: &Path, target: &Path) -> Command {
         .env("CARGO_TARGET_DIR", target)
         .env("CARGO_TERM_COLOR", "never")
         .current_dir(env!("CARGO_MANIFEST_DIR").to_string() + "/..");
-    for var in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "TMPDIR"] {
+    for var in [
+        "HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "TMPDIR",
+    ] {
         if let Some(value) = std::env::var_os(var) {
             cmd.env(var, value);
         }
