@@ -208,6 +208,36 @@ fn run_task_manager(
     exit::code_for(&result)
 }
 
+/// The name of a job argument word (`--key`, `--key=value`, `-k`), if it is one.
+fn arg_key(word: &str) -> Option<&str> {
+    let key = word.strip_prefix("--").or_else(|| word.strip_prefix('-'))?;
+    Some(key.split_once('=').map_or(key, |(k, _)| k))
+}
+
+/// `base` without the keys `overrides` sets, followed by `overrides`, reading `--key value`,
+/// `--key=value` and bare `--flag` as `JobArgs::parse` does.
+fn override_args(base: Vec<String>, overrides: Vec<String>) -> Vec<String> {
+    let replaced: std::collections::BTreeSet<String> = overrides
+        .iter()
+        .filter_map(|w| arg_key(w).map(str::to_string))
+        .collect();
+    let mut kept = Vec::with_capacity(base.len() + overrides.len());
+    let mut words = base.into_iter().peekable();
+    while let Some(word) = words.next() {
+        let takes_value = !word.contains('=');
+        match arg_key(&word) {
+            Some(key) if replaced.contains(key) => {
+                if takes_value && words.peek().is_some_and(|next| !next.starts_with("--")) {
+                    words.next();
+                }
+            }
+            _ => kept.push(word),
+        }
+    }
+    kept.extend(overrides);
+    kept
+}
+
 fn run_command(
     registry: &JobRegistry,
     parallelism: Option<usize>,
@@ -218,9 +248,9 @@ fn run_command(
 ) -> Result<(), WorkerError> {
     let (mut request, mut fault_tolerance) = if manifest::is_manifest_path(&job) {
         let (mut run, fault_tolerance) = manifest::load_with_fault_tolerance(Path::new(&job))?;
-        // Arguments after a manifest follow its spec.job.args, so a `--key value` given here
-        // wins over the manifest's (a local broker address, say).
-        run.args.extend(args);
+        // A `--key value` given after a manifest replaces the manifest's value for that key
+        // (a local broker address, say); the job sees each key once.
+        run.args = override_args(std::mem::take(&mut run.args), args);
         (run, fault_tolerance)
     } else {
         let run = LocalRun {
@@ -345,5 +375,27 @@ mod duration_tests {
             parse_duration("8760h"),
             Ok(Duration::from_secs(365 * 86_400))
         );
+    }
+}
+
+#[cfg(test)]
+mod override_tests {
+    use super::override_args;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn arguments_after_a_manifest_replace_its_values_for_the_same_keys() {
+        let merged = override_args(
+            words("--bootstrap-servers kafka:9092 --topic in --verbose --rate=5"),
+            words("--bootstrap-servers 127.0.0.1:39092 --rate 7"),
+        );
+        assert_eq!(
+            merged,
+            words("--topic in --verbose --bootstrap-servers 127.0.0.1:39092 --rate 7")
+        );
+        assert_eq!(override_args(words("--a 1"), vec![]), words("--a 1"));
     }
 }
