@@ -516,7 +516,7 @@ fn per_partition_watermarks_with_an_idle_partition_fire_event_time_windows() {
         Duration::from_secs(60),
         || {
             polls += 1;
-            if polls % 5 == 0 {
+            if polls.is_multiple_of(5) {
                 produce(&topic, 0, [(Some(12_000), "k".to_string())]);
             }
             out.len() >= 2
