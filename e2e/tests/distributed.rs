@@ -17,184 +17,23 @@
 //! printed when an assertion fails.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use fjord::sinks::ExactlyOnceFileSink;
 use fjord::storage::StorageOptions;
-use fjord_client::Client;
-use fjord_e2e::{poll_until, target_binary};
+use fjord_e2e::poll_until;
 
-/// How often waits poll.
-const POLL: Duration = Duration::from_millis(100);
-/// Bound on waiting for a process to start serving or log a line.
-const STARTUP: Duration = Duration::from_secs(60);
+mod process_support;
+use process_support::{JobManager, Proc, STARTUP, file_url, task_manager};
+
 /// Bound on waiting for a whole job (seconds of input plus a restart) on a loaded machine.
 const JOB: Duration = Duration::from_secs(240);
 
 /// Keys and window of the `windowed-counts` runs.
 const KEYS: u64 = 5;
 const WINDOW_MS: u64 = 1000;
-
-/// The `fjord` binary under test.
-fn fjord_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("FJORD_E2E_WORKER_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    target_binary("fjord").context(
-        "the fjord binary is not built in this target directory; build it first with \
-         `cargo build -p fjord-worker --features s3 --bins` (or point FJORD_E2E_WORKER_BIN at one)",
-    )
-}
-
-/// A child process whose output goes to a log file; killed (SIGKILL) and reaped on drop.
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-    status: Option<ExitStatus>,
-}
-
-impl Proc {
-    /// Starts `fjord <args>` with its output in `<dir>/<name>.log`.
-    fn spawn(
-        name: &str,
-        dir: &Path,
-        args: &[String],
-        env: &[(&str, &str)],
-    ) -> anyhow::Result<Self> {
-        let log = dir.join(format!("{name}.log"));
-        let out = File::create(&log).with_context(|| format!("create {}", log.display()))?;
-        let err = out.try_clone()?;
-        let mut command = Command::new(fjord_binary()?);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("start {name}: fjord {}", args.join(" ")))?;
-        Ok(Proc {
-            name: name.to_string(),
-            child,
-            log,
-            status: None,
-        })
-    }
-
-    /// Everything it printed so far.
-    fn log(&self) -> String {
-        std::fs::read(&self.log)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    }
-
-    /// The last lines it printed, for failure messages.
-    fn tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        format!(
-            "--- {} ({}) ---\n{}",
-            self.name,
-            self.log.display(),
-            lines[lines.len().saturating_sub(40)..].join("\n")
-        )
-    }
-
-    /// Its exit status if it has exited.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
-    }
-
-    /// SIGKILL, like a machine failure, and reap it.
-    fn sigkill(&mut self) {
-        let _ = self.child.kill();
-        if let Ok(status) = self.child.wait() {
-            self.status = Some(status);
-        }
-    }
-
-    /// SIGTERM, like Kubernetes stopping a Pod.
-    fn sigterm(&self) -> anyhow::Result<()> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
-            .with_context(|| format!("SIGTERM {}", self.name))
-    }
-
-    /// Waits (bounded) for it to exit and returns its exit code.
-    async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<i32> {
-        let what = format!("{} to exit", self.name);
-        let status = poll_until(&what, timeout, POLL, || {
-            let s = self.exited();
-            async move { s }
-        })
-        .await
-        .with_context(|| self.tail())?;
-        status
-            .code()
-            .with_context(|| format!("{} ended by a signal: {status}\n{}", self.name, self.tail()))
-    }
-
-    /// Waits (bounded) until its output contains `needle`; returns the text after it up to the
-    /// end of that line. Fails early when the process exits first.
-    async fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
-        let what = format!("{} to print {needle:?}", self.name);
-        let mut exited = None;
-        let found = poll_until(&what, timeout, POLL, || {
-            let log = self.log();
-            let found = log.find(needle).map(|at| {
-                log[at + needle.len()..]
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
-            });
-            if found.is_none() {
-                exited = self.exited();
-            }
-            let done = found.map(Some).or(exited.map(|_| None));
-            async move { done }
-        })
-        .await
-        .with_context(|| self.tail())?;
-        found.with_context(|| {
-            format!(
-                "{} exited ({:?}) before printing {needle:?}\n{}",
-                self.name,
-                exited,
-                self.tail()
-            )
-        })
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.exited().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A JobManager process with its REST client.
-struct JobManager {
-    proc: Proc,
-    client: Client,
-    /// The RPC address TaskManagers register with (`127.0.0.1:port`).
-    rpc: String,
-}
 
 /// The flags every JobManager of these tests gets: TaskManagers scheduler, loopback, free REST
 /// port, p = 2, checkpoints every 300 ms into `storage`, heartbeat timeout 2 s.
@@ -243,105 +82,6 @@ fn job(count: u64, rate: u64, out: &Path) -> Vec<String> {
     ];
     args.extend(["--output".to_string(), file_url(out)]);
     args
-}
-
-fn file_url(path: &Path) -> String {
-    format!("file://{}", path.display())
-}
-
-impl JobManager {
-    /// Starts a JobManager and waits (bounded) until its REST and RPC ports are bound.
-    async fn start(name: &str, dir: &Path, args: Vec<String>) -> anyhow::Result<Self> {
-        Self::start_with(name, dir, args, &[]).await
-    }
-
-    /// [`start`](Self::start) with extra environment variables.
-    async fn start_with(
-        name: &str,
-        dir: &Path,
-        args: Vec<String>,
-        env: &[(&str, &str)],
-    ) -> anyhow::Result<Self> {
-        let mut proc = Proc::spawn(name, dir, &args, env)?;
-        let rest = proc
-            .wait_for_line("REST API listening on http://", STARTUP)
-            .await?;
-        let rest = rest
-            .split_whitespace()
-            .next()
-            .context("REST address")?
-            .to_string();
-        let rpc = proc
-            .wait_for_line("(TaskManager registration) listening on ", STARTUP)
-            .await?;
-        Ok(JobManager {
-            client: Client::new(&format!("http://{rest}"))?,
-            rpc,
-            proc,
-        })
-    }
-
-    /// The RPC port (to start a replacement on the same one).
-    fn rpc_port(&self) -> anyhow::Result<u16> {
-        Ok(self
-            .rpc
-            .rsplit(':')
-            .next()
-            .context("RPC address")?
-            .parse()?)
-    }
-
-    /// Waits (bounded) until the REST API lists the job; returns its ID.
-    async fn job_id(&mut self) -> anyhow::Result<String> {
-        let client = self.client.clone();
-        let id = poll_until("the job to be listed", STARTUP, POLL, || {
-            let client = client.clone();
-            async move { client.jobs().await.ok()?.jobs.first().map(|j| j.id.clone()) }
-        })
-        .await
-        .with_context(|| self.proc.tail())?;
-        Ok(id)
-    }
-
-    /// Waits (bounded) until the job has a completed checkpoint; returns its ID.
-    async fn first_checkpoint(&self, job_id: &str) -> anyhow::Result<i64> {
-        let client = self.client.clone();
-        poll_until("a completed checkpoint", STARTUP, POLL, || {
-            let client = client.clone();
-            async move {
-                let history = client.checkpoints(job_id).await.ok()?;
-                history
-                    .completed
-                    .iter()
-                    .find(|c| !c.savepoint)
-                    .map(|c| c.id)
-            }
-        })
-        .await
-        .with_context(|| self.proc.tail())
-    }
-}
-
-/// A TaskManager with `slots` slots registering with `jm_rpc`; worker logs at info level so
-/// task deployment and cancellation show.
-fn task_manager(id: &str, dir: &Path, jm_rpc: &str, slots: u32) -> anyhow::Result<Proc> {
-    let args: Vec<String> = [
-        "taskmanager",
-        "--jobmanager-address",
-        jm_rpc,
-        "--id",
-        id,
-        "--slots",
-        &slots.to_string(),
-        "--data-port",
-        "0",
-        "--rpc-port",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    Proc::spawn(id, dir, &args, &[("FJORD_LOG", "warn,fjord_worker=info")])
 }
 
 /// What `windowed-counts --count n --keys KEYS --window-ms WINDOW_MS` must commit, sorted.
@@ -629,13 +369,13 @@ async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow:
         ensure!(
             ended.contains("Canceled"),
             "{}'s tasks ended cancelled: {ended}",
-            tm.name
+            tm.name()
         );
         tm.wait_for_line("registering again", STARTUP).await?;
         ensure!(
             tm.exited().is_none(),
             "{} keeps running\n{}",
-            tm.name,
+            tm.name(),
             tm.tail()
         );
     }
@@ -645,7 +385,7 @@ async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow:
         ensure!(
             code == 0,
             "{} exit code {code} after SIGTERM\n{}",
-            tm.name,
+            tm.name(),
             tm.tail()
         );
     }

@@ -1,6 +1,6 @@
 //! The process harness of the multi-process e2e tests: a `fjord` child process with its output in
-//! a log file (killed on drop), a JobManager with its REST client, TaskManagers. The same shapes
-//! as `distributed.rs`' (which predates this module and keeps its own copy).
+//! a log file (killed on drop), a JobManager with its REST client, TaskManagers. Shared by
+//! `distributed.rs` and `kafka_exactly_once.rs`.
 
 #![allow(dead_code)]
 
@@ -192,7 +192,17 @@ pub fn file_url(path: &Path) -> String {
 impl JobManager {
     /// Starts a JobManager and waits (bounded) until its REST and RPC ports are bound.
     pub async fn start(name: &str, dir: &Path, args: Vec<String>) -> anyhow::Result<Self> {
-        let mut proc = Proc::spawn(name, dir, &args, &[])?;
+        Self::start_with(name, dir, args, &[]).await
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub async fn start_with(
+        name: &str,
+        dir: &Path,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut proc = Proc::spawn(name, dir, &args, env)?;
         let rest = proc
             .wait_for_line("REST API listening on http://", STARTUP)
             .await?;
