@@ -557,6 +557,26 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The bootstrap address of the Kafka broker the tests of this process share:
+/// `FJORD_KAFKA_BOOTSTRAP` when set (a broker started by hand), else a broker named `name`
+/// started on first use. It is stopped by `kafka.sh`'s watchdog when the process exits
+/// (statics are never dropped). Panics with the cause when the broker cannot start.
+pub fn shared_bootstrap(name: &str) -> String {
+    static BROKER: std::sync::OnceLock<(Option<KafkaBroker>, String)> = std::sync::OnceLock::new();
+    BROKER
+        .get_or_init(|| {
+            if let Ok(bootstrap) = std::env::var("FJORD_KAFKA_BOOTSTRAP") {
+                return (None, bootstrap);
+            }
+            let broker = KafkaBroker::start_with(KafkaOptions::new(name))
+                .unwrap_or_else(|e| panic!("starting Kafka failed: {e}"));
+            let bootstrap = broker.bootstrap().to_string();
+            (Some(broker), bootstrap)
+        })
+        .1
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,25 +16,10 @@ use fjord_kafka::client::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn bootstrap() -> String {
-    /// The broker of this test binary (`None` with `FJORD_KAFKA_BOOTSTRAP`) and its address.
-    static BROKER: OnceLock<(Option<KafkaBroker>, String)> = OnceLock::new();
-    BROKER
-        .get_or_init(|| {
-            if let Ok(b) = std::env::var("FJORD_KAFKA_BOOTSTRAP") {
-                return (None, b);
-            }
-            // Stopped by kafka.sh's watchdog when this process exits (statics are not dropped).
-            let broker = KafkaBroker::start_with(KafkaOptions::new("client-test"))
-                .unwrap_or_else(|e| panic!("starting Kafka failed: {e}"));
-            let bootstrap = broker.bootstrap().to_string();
-            (Some(broker), bootstrap)
-        })
-        .1
-        .clone()
+    fjord_e2e::kafka::shared_bootstrap("client-test")
 }
 
 fn config(extra: &[(&str, &str)]) -> ClientConfig {

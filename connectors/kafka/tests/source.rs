@@ -10,7 +10,6 @@ use bytes::Bytes;
 use fjord::StreamExecutionEnvironment;
 use fjord::time::WatermarkStrategy;
 use fjord::windows::TumblingEventTimeWindows;
-use fjord_e2e::kafka::{KafkaBroker, KafkaOptions};
 use fjord_kafka::client::{
     ClientConfig, KafkaClient, Producer, ProducerMode, ProducerRecord, TopicPartition,
 };
@@ -18,27 +17,12 @@ use fjord_kafka::format::{Json, KafkaRecord, Utf8, from_fn, value_only};
 use fjord_kafka::source::metrics::partition_metric;
 use fjord_kafka::source::{KafkaSource, OffsetsInitializer, OnMalformed, StoppingOffsets};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn bootstrap() -> String {
-    /// The broker of this test binary (`None` with `FJORD_KAFKA_BOOTSTRAP`) and its address.
-    static BROKER: OnceLock<(Option<KafkaBroker>, String)> = OnceLock::new();
-    BROKER
-        .get_or_init(|| {
-            if let Ok(b) = std::env::var("FJORD_KAFKA_BOOTSTRAP") {
-                return (None, b);
-            }
-            // Stopped by kafka.sh's watchdog when this process exits (statics are not dropped).
-            let broker = KafkaBroker::start_with(KafkaOptions::new("source-test"))
-                .unwrap_or_else(|e| panic!("starting Kafka failed: {e}"));
-            let bootstrap = broker.bootstrap().to_string();
-            (Some(broker), bootstrap)
-        })
-        .1
-        .clone()
+    fjord_e2e::kafka::shared_bootstrap("source-test")
 }
 
 fn config() -> ClientConfig {
