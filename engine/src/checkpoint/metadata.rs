@@ -1,4 +1,5 @@
-//! The `_metadata` document of a checkpoint or savepoint (JSON, format version 1).
+//! The `_metadata` document of a checkpoint or savepoint (JSON, format version 2: version 1 plus
+//! checksums; version 1 documents still restore).
 
 use crate::error::{FjordError, Result};
 use crate::keygroup::KeyGroupRange;
