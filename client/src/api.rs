@@ -465,9 +465,9 @@ pub struct TaskManagerList {
     pub task_managers: Vec<TaskManagerInfo>,
     /// Slots offered by `REGISTERED` TaskManagers.
     pub slots_available: u32,
-    /// Where the job's subtasks run: `"jobmanager"` in this version — every subtask runs
-    /// inside the JobManager process; TaskManagers register and offer slots, but no tasks
-    /// are deployed to them yet.
+    /// Where the job's subtasks run: `"taskmanagers"` when the JobManager deploys them to
+    /// TaskManager slots (`jobmanager.scheduler: taskmanagers`), `"jobmanager"` when they run
+    /// inside the JobManager process (the embedded scheduler).
     pub subtasks_run_in: String,
     /// The heartbeat timeout after which a TaskManager is marked `LOST`, in ms.
     pub heartbeat_timeout_ms: u64,

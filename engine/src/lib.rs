@@ -31,6 +31,13 @@
 //! - `operators` (internal): the operator implementations, one file per family, chained as
 //!   direct calls through the `Output` trait.
 //! - [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners.
+//! - [`cluster`]: running one job across processes: the JobManager's `Deployer` and the
+//!   subtasks a TaskManager runs. Depends on `runtime` and `checkpoint`.
+//! - [`time`]: processing-time clocks, event-time watermarks and their strategies;
+//!   `timers` (internal): the timer service of keyed operators.
+//! - [`windows`]: window assigners, triggers, evictors and the window operator; [`joins`]:
+//!   window and interval joins built on them and on keyed state.
+//! - [`metrics`]: named counters and gauges registered per operator and subtask.
 //! - [`network`]: the data plane between TaskManagers: channels over TCP with credit-based
 //!   flow control. Depends on `runtime`'s channels, `checkpoint` barriers and `storage`.
 //! - [`state`]: keyed state organised by key group; [`keygroup`]: key-group math.
@@ -38,7 +45,8 @@
 //! - [`storage`]: checkpoint and savepoint storage on `object_store` (file, S3, memory).
 //! - [`job`]: named jobs and their arguments (the registry a worker binary carries).
 //! - [`types`], [`context`], [`printable`], [`error`]: shared vocabulary, depending on nothing
-//!   else in the crate.
+//!   else in the crate; `graph` (internal, re-exported as [`graph_plan`]): the logical graph
+//!   the API builds.
 
 pub mod api;
 pub mod checkpoint;

@@ -2,12 +2,12 @@
 //!
 //! It builds the named job from the binary's registry with its arguments and checkpoint
 //! settings (optionally restoring a savepoint), runs it, and serves the REST API and `/metrics`.
-//! For now **every subtask runs inside the JobManager process**, on the embedded mini-cluster
-//! with its checkpoint coordinator. TaskManagers (`fjord taskmanager`) register over gRPC on
-//! the RPC port, offer their slots and send heartbeats ([`rpc`], [`registry`]); the JobManager
-//! can wait for enough slots before it starts (`jobmanager.wait-for-slots`) and reports them
-//! under `GET /v1/taskmanagers`, but deploys no subtasks to them yet — task deployment and the
-//! network exchange between TaskManagers come later (issue 5).
+//! With `jobmanager.scheduler: embedded` (the default) every subtask runs inside the
+//! JobManager process on the embedded mini-cluster. With `jobmanager.scheduler: taskmanagers`
+//! (what the operator configures) the JobManager keeps the engine's restart loop and
+//! checkpoint coordinator and deploys every subtask to the slots TaskManagers offered over gRPC
+//! ([`rpc`], [`registry`], [`deployer`]); it waits for enough slots before it starts
+//! (`jobmanager.wait-for-slots`) and reports the TaskManagers under `GET /v1/taskmanagers`.
 //!
 //! After the job ends the JobManager keeps serving its final state (so the operator can read
 //! it) until SIGTERM or SIGINT, unless `jobmanager.exit-on-finish` is set. SIGTERM or SIGINT
