@@ -29,7 +29,8 @@ pub enum Command {
         /// Max parallelism (number of key groups).
         #[arg(long)]
         max_parallelism: Option<usize>,
-        /// Checkpoint interval, e.g. `10s`, `500ms`, `1m` (default: off, or the manifest's).
+        /// Checkpoint interval, e.g. `10s`, `500ms`, `1min` (a bare number is milliseconds, as in
+        /// Flink; default: off, or the manifest's).
         #[arg(long, value_parser = parse_duration)]
         checkpoint_interval: Option<std::time::Duration>,
         /// Checkpoint storage URL: `file:///dir`, `s3://bucket/prefix` (S3 settings from
@@ -51,8 +52,9 @@ pub enum Command {
     },
     /// List the jobs this binary can run.
     List,
-    /// Run the JobManager in application mode: build the named job, run it (for now every
-    /// subtask in this process), and serve the REST API under /v1 and /metrics. SIGTERM or
+    /// Run the JobManager in application mode: build the named job, run it (every subtask in
+    /// this process, or on TaskManagers with `--scheduler taskmanagers`), and serve the REST
+    /// API under /v1 and /metrics. SIGTERM or
     /// SIGINT stops it cleanly. See docs/configuration.md.
     Jobmanager(crate::jobmanager::config::JobManagerArgs),
     /// Run a TaskManager: register with the JobManager (jobmanager.rpc.address), offer its
@@ -297,7 +299,27 @@ fn run_command(
 /// The longest duration a flag takes: longer ones are typos, and would overflow deadlines.
 const MAX_DURATION_DAYS: u64 = 365;
 
-/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds), at most a year.
+/// Nanoseconds per unit label, as Flink's `TimeUtils.parseDuration` reads them (labels are
+/// case-insensitive; a number without a label is milliseconds).
+const DURATION_UNITS: &[(&[&str], u128)] = &[
+    (&["ns", "nano", "nanos", "nanosecond", "nanoseconds"], 1),
+    (
+        &["µs", "us", "micro", "micros", "microsecond", "microseconds"],
+        1_000,
+    ),
+    (
+        &["", "ms", "milli", "millis", "millisecond", "milliseconds"],
+        1_000_000,
+    ),
+    (&["s", "sec", "secs", "second", "seconds"], 1_000_000_000),
+    (&["m", "min", "minute", "minutes"], 60_000_000_000),
+    (&["h", "hour", "hours"], 3_600_000_000_000),
+    (&["d", "day", "days"], 86_400_000_000_000),
+];
+
+/// Parses a duration as Flink's configuration does: a whole number, optional blanks and an
+/// optional unit (`500ms`, `10 s`, `2min`, `1h`, `1d`; a bare number is **milliseconds**, as in
+/// Flink), at most a year.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let split = text
@@ -308,26 +330,25 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
         || format!("'{text}' is too long; give at most {MAX_DURATION_DAYS} days (for example 24h)");
     if number.is_empty() {
         return Err(format!(
-            "'{text}' is not a duration; use for example 500ms, 10s, 2m or 1h"
+            "'{text}' is not a duration; use for example 500ms, 10s, 2min or 1h (a bare number is milliseconds)"
         ));
     }
-    let n: u64 = number.parse().map_err(|_| too_long())?;
-    let factor: u64 = match unit {
-        "ms" => 1,
-        "" | "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{text}'; use ms, s, m or h"
-            ));
-        }
+    let unit = unit.trim().to_lowercase();
+    let Some((_, factor)) = DURATION_UNITS
+        .iter()
+        .find(|(labels, _)| labels.contains(&unit.as_str()))
+    else {
+        return Err(format!(
+            "unknown unit '{unit}' in '{text}'; use ns, us, ms, s, min (or m), h or d"
+        ));
     };
-    let ms = n
-        .checked_mul(factor)
-        .filter(|ms| *ms <= MAX_DURATION_DAYS * 86_400_000)
+    let n: u128 = number.parse().map_err(|_| too_long())?;
+    let nanos = n
+        .checked_mul(*factor)
+        .filter(|ns| *ns <= u128::from(MAX_DURATION_DAYS) * 86_400_000_000_000)
         .ok_or_else(too_long)?;
-    Ok(std::time::Duration::from_millis(ms))
+    let nanos = u64::try_from(nanos).map_err(|_| too_long())?;
+    Ok(std::time::Duration::from_nanos(nanos))
 }
 
 /// Prints an error and returns the documented exit code.
@@ -348,7 +369,13 @@ mod duration_tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_millis(7)));
+        assert_eq!(parse_duration("10 s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2 MIN"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3 hours"), Ok(Duration::from_secs(3 * 3600)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("42ns"), Ok(Duration::from_nanos(42)));
         assert!(
             parse_duration("10 parsecs")
                 .unwrap_err()
