@@ -10,15 +10,18 @@
 //! - [`kafka`]: [`KafkaBroker`], a real single-node Apache Kafka broker (KRaft) started through
 //!   `scripts/infra/kafka.sh`, with Kafka's own tools to create topics, produce, and read topics
 //!   back with `read_committed` (the oracle of the exactly-once tests).
+//! - [`flink`]: the Flink oracle: the same DataStream cases run on Apache Flink's MiniCluster
+//!   through `scripts/infra/flink.sh`, for tests that compare Fjord's output with Flink's.
 //! - [`error`]: the crate's one error type.
 //!
 //! The binaries live beside it: `fjord-node-agent` (stands in for the kubelet and the container
 //! runtime, see `docs/test-infrastructure.md`) and `fjord-e2e-echo` (the tiny smoke-test server).
-//! `s3` depends on `error` only, `cluster` on `error` and `s3`, `kafka` on `error` and `cluster`'s
-//! script lookup; the binaries do not depend on the library.
+//! `s3` depends on `error` only, `cluster` on `error` and `s3`, `kafka` and `flink` on `error` and
+//! `cluster`'s script lookup; the binaries do not depend on the library.
 
 pub mod cluster;
 pub mod error;
+pub mod flink;
 pub mod kafka;
 pub mod s3;
 

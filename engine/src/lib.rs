@@ -108,3 +108,13 @@ pub use sinks::{Sink, SinkError, SinkWriter, WriteMode};
 pub use sources::{Source, SourceError, SourceOutput, SourceReader, SourceStatus};
 pub use timers::TimeDomain;
 pub use types::{Data, Key, StreamRecord, Timestamp};
+
+/// The Rust examples of the user documentation, compiled and run as doc tests so they stay
+/// true as the API changes (docs whose Rust blocks are fragments are not included yet).
+#[cfg(doctest)]
+pub mod doc_examples {
+    #[doc = include_str!("../../docs/datastream.md")]
+    pub struct DataStreamDoc;
+    #[doc = include_str!("../../docs/time-windows-state.md")]
+    pub struct TimeWindowsStateDoc;
+}

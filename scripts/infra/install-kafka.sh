@@ -38,50 +38,24 @@ if ! flock -n 8; then
   fi
 fi
 
-apt_install() {
-  log "installing Debian packages: $*"
-  local sudo_cmd=()
-  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@"
-}
-java=$(fjord_java 17 2>/dev/null) || true
-if [[ -z "$java" || ! -x "$(dirname "$java")/javac" ]]; then
-  apt_install openjdk-17-jdk-headless
-  java=$(FJORD_JAVA=/usr/lib/jvm/java-17-openjdk-amd64/bin/java fjord_java 17)
-fi
-javac="$(dirname "$java")/javac"
-[[ -x "$javac" ]] || fjord_die "install-kafka.sh: no javac beside $java; install a JDK >= 17"
-command -v mvn >/dev/null 2>&1 || apt_install maven
-# Maven runs on the Java found above, whatever JAVA_HOME said.
-JAVA_HOME="$(dirname "$(dirname "$(readlink -f "$java")")")"
-export JAVA_HOME
+java=$(fjord_jdk_with_maven)
 
 t0=$SECONDS
 if [[ ! -f "$home/libs/.complete" ]]; then
-  tmp="$home/libs.tmp.$$"
-  rm -rf "$tmp"; mkdir -p "$tmp"
   log "kafka $KAFKA_VERSION: resolving kafka_2.13 + kafka-tools and their runtime dependencies (Maven)"
-  mvn -q -B -Dstyle.color=never -f "$here/kafka/pom.xml" dependency:copy-dependencies \
-    -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$KAFKA_LOG4J_VERSION" \
-    -DincludeScope=runtime -DoutputDirectory="$tmp" >&2
+  fjord_maven_libs "$here/kafka/pom.xml" "$home/libs" \
+    -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$KAFKA_LOG4J_VERSION"
   for jar in "kafka_2.13-$KAFKA_VERSION.jar" "kafka-tools-$KAFKA_VERSION.jar" "kafka-clients-$KAFKA_VERSION.jar" \
              "log4j-core-$KAFKA_LOG4J_VERSION.jar" "log4j-slf4j-impl-$KAFKA_LOG4J_VERSION.jar"; do
-    [[ -f "$tmp/$jar" ]] || fjord_die "install-kafka.sh: $jar was not resolved into $tmp;" \
-      "if kafka_2.13 now depends on another Log4j, set KAFKA_LOG4J_VERSION in versions.env to it"
+    [[ -f "$home/libs/$jar" ]] || { rm -rf "$home/libs"; fjord_die "install-kafka.sh: $jar was not resolved;" \
+      "if kafka_2.13 now depends on another Log4j, set KAFKA_LOG4J_VERSION in versions.env to it"; }
   done
-  echo "$KAFKA_VERSION" >"$tmp/VERSION"
-  touch "$tmp/.complete"
-  rm -rf "$home/libs"
-  mv "$tmp" "$home/libs"
+  echo "$KAFKA_VERSION" >"$home/libs/VERSION"
   log "kafka $KAFKA_VERSION: $(ls "$home/libs" | grep -c '\.jar$') jars in $home/libs ($((SECONDS - t0)) s)"
 fi
 
 if [[ ! -f "$tools/.complete" ]]; then
   log "kafka $KAFKA_VERSION: compiling the test tools (kafka/src) into $tools"
-  rm -rf "$tools.tmp"; mkdir -p "$tools.tmp"
-  "$javac" -nowarn --release 17 -cp "$home/libs/*" -d "$tools.tmp" "$here"/kafka/src/fjord/infra/*.java
-  touch "$tools.tmp/.complete"
-  rm -rf "$tools"; mv "$tools.tmp" "$tools"
+  fjord_javac_dir "$java" "$here/kafka/src" "$home/libs/*" "$tools"
 fi
 log "kafka $KAFKA_VERSION: installed in $home ($((SECONDS - t0)) s)"

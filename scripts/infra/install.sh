@@ -4,6 +4,7 @@
 #   helm                                                                    (Helm v3 module)
 #   minio                                                                   (MinIO module)
 #   Apache Kafka broker + tools jars (Maven Central; install-kafka.sh)
+#   Apache Flink DataStream runtime jars, the test oracle (Maven Central; install-flink.sh)
 # from their Go modules through the Go module proxy, into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/bin/<tool>-<version>/<tool>
 # A second run finds every binary in place and returns in well under a second.
@@ -183,4 +184,5 @@ build_kubernetes
 build_helm
 build_minio
 "$here/install-kafka.sh"
+"$here/install-flink.sh"
 log "all infrastructure binaries present under $cache ($((SECONDS - t_all)) s)"

@@ -126,3 +126,62 @@ fjord_kafka_tools_dir() {
   h=$(cat "$1"/kafka/src/fjord/infra/*.java | sha256sum | cut -c1-12)
   echo "$(fjord_kafka_home)/fjord-tools-$h"
 }
+
+# fjord_apt_install PACKAGE... : installs Debian packages (with sudo unless root).
+fjord_apt_install() {
+  echo "fjord infra: installing Debian packages: $*" >&2
+  local sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# fjord_jdk_with_maven : makes sure a JDK >= 17 (java and javac) and Maven are present, installing
+# Debian's if not; prints the java to use and exports JAVA_HOME to its JDK so Maven runs on it.
+fjord_jdk_with_maven() {
+  local java
+  java=$(fjord_java 17 2>/dev/null) || true
+  if [[ -z "$java" || ! -x "$(dirname "$java")/javac" ]]; then
+    fjord_apt_install openjdk-17-jdk-headless
+    java=$(FJORD_JAVA=/usr/lib/jvm/java-17-openjdk-amd64/bin/java fjord_java 17)
+  fi
+  [[ -x "$(dirname "$java")/javac" ]] || fjord_die "no javac beside $java; install a JDK >= 17"
+  command -v mvn >/dev/null 2>&1 || fjord_apt_install maven
+  JAVA_HOME="$(dirname "$(dirname "$(readlink -f "$java")")")"
+  export JAVA_HOME
+  echo "$java"
+}
+
+# fjord_maven_libs POM DEST [-Dkey=value]... : resolves POM's runtime dependencies from Maven
+# Central into DEST (every jar), atomically: DEST appears complete (with DEST/.complete) or not at all.
+fjord_maven_libs() {
+  local pom=$1 dest=$2; shift 2
+  local tmp="$dest.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies "$@" \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" >&2
+  touch "$tmp/.complete"
+  rm -rf "$dest"; mv "$tmp" "$dest"
+}
+
+# fjord_javac_dir JAVA SRC_DIR CLASSPATH DEST : compiles SRC_DIR/**/*.java against CLASSPATH into
+# DEST, atomically (DEST/.complete marks a finished compile).
+fjord_javac_dir() {
+  local java=$1 src=$2 cp=$3 dest=$4
+  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+  # shellcheck disable=SC2046
+  "$(dirname "$java")/javac" -nowarn --release 17 -cp "$cp" -d "$dest.tmp" $(find "$src" -name '*.java' | sort)
+  touch "$dest.tmp/.complete"
+  rm -rf "$dest"; mv "$dest.tmp" "$dest"
+}
+
+# fjord_flink_home : the cached Apache Flink runtime (libs/ holds every jar) of FLINK_VERSION.
+fjord_flink_home() { echo "$(fjord_cache)/flink-${FLINK_VERSION:?versions.env not sourced}"; }
+
+# fjord_flink_oracle_dir INFRA_DIR : where install-flink.sh compiles the oracle's cases
+# (INFRA_DIR/flink/src), named by a hash of their sources so an edit compiles anew.
+fjord_flink_oracle_dir() {
+  local h
+  h=$(find "$1/flink/src" -name '*.java' | sort | xargs cat | sha256sum | cut -c1-12)
+  echo "$(fjord_flink_home)/oracle-$h"
+}

@@ -9,6 +9,7 @@ pub mod keyed;
 pub mod side_output;
 pub mod tuple;
 pub mod windowed;
+mod windowed_aggregations;
 
 use parking_lot::Mutex;
 

@@ -1,0 +1,104 @@
+//! The Flink oracle: runs the same DataStream programs on Apache Flink (its local MiniCluster,
+//! from the jars `scripts/infra/install-flink.sh` cached) so tests compare Fjord's output with
+//! Flink's over the same input.
+//!
+//! The cases are Java programs in `scripts/infra/flink/src/fjord/oracle/` run by
+//! `scripts/infra/flink.sh`; a test writes the Fjord side of each case with the same name.
+
+use crate::cluster::infra_dir;
+use crate::error::Error;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// One input line of the DataStream cases: a record or a watermark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OracleEvent {
+    /// A record `(key, value, timestamp)`.
+    Record(String, i64, i64),
+    /// The watermark `ts`, emitted right after the records before it.
+    Watermark(i64),
+}
+
+impl OracleEvent {
+    fn line(&self) -> String {
+        match self {
+            OracleEvent::Record(k, v, ts) => format!("{k},{v},{ts}"),
+            OracleEvent::Watermark(ts) => format!("#wm,{ts}"),
+        }
+    }
+}
+
+/// Runs the named cases of `DataStreamCases.java` on Flink over `input` (written to a file in
+/// `dir`) and returns each case's output lines (`key,value,ts`, `late:` before late records)
+/// in Flink's emission order.
+///
+/// # Errors
+/// [`Error::Io`] when the input cannot be written; [`Error::Spawn`] when the script cannot
+/// start; [`Error::Command`] when Flink fails or is not installed (the message says to run
+/// `scripts/infra/install-flink.sh`).
+pub fn run_datastream_cases(
+    dir: &Path,
+    input: &[OracleEvent],
+    cases: &[&str],
+) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    let path = dir.join("oracle-input.txt");
+    let text: String = input.iter().map(|e| e.line() + "\n").collect();
+    std::fs::write(&path, text).map_err(|source| Error::Io {
+        action: "write",
+        path: path.clone(),
+        source,
+    })?;
+    let script = infra_dir().join("flink.sh");
+    let mut cmd = Command::new(&script);
+    cmd.arg("datastream").arg(&path).args(cases);
+    let output = cmd.output().map_err(|source| Error::Spawn {
+        program: script.display().to_string(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(Error::Command {
+            command: format!("flink.sh datastream {} {}", path.display(), cases.join(" ")),
+            code: output.status.code(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(parse_cases(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Splits the oracle's output at its `== case` lines.
+fn parse_cases(stdout: &str) -> BTreeMap<String, Vec<String>> {
+    let mut cases = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in stdout.lines() {
+        if let Some(name) = line.strip_prefix("== ") {
+            current = Some(name.to_string());
+            cases.insert(name.to_string(), Vec::new());
+        } else if let Some(name) = &current {
+            cases
+                .get_mut(name)
+                .expect("inserted with its header")
+                .push(line.to_string());
+        }
+    }
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_split_per_case() {
+        let parsed = parse_cases("== a\nx,1,2\ny,3,4\n== b\n== c\nlate:z,5,6\n");
+        assert_eq!(parsed["a"], vec!["x,1,2", "y,3,4"]);
+        assert!(parsed["b"].is_empty());
+        assert_eq!(parsed["c"], vec!["late:z,5,6"]);
+    }
+
+    #[test]
+    fn input_lines_match_the_java_reader() {
+        assert_eq!(OracleEvent::Record("k".into(), -3, 17).line(), "k,-3,17");
+        assert_eq!(OracleEvent::Watermark(9).line(), "#wm,9");
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Resolves (once) and caches Apache Flink's DataStream API with its local runtime
+# (flink-streaming-java + flink-clients, every runtime dependency) from Maven Central into
+#   ${FJORD_CACHE:-$HOME/.cache/fjord}/flink-<FLINK_VERSION>/libs/*.jar
+# and compiles the oracle's cases (flink/src/fjord/oracle/*.java) against them into
+# flink-<FLINK_VERSION>/oracle-<hash of the source>/. A second run finds both in place and
+# returns at once. Called by install.sh; can run on its own. Run the cases with flink.sh.
+#
+# Needs a JDK >= 17 and Maven; installs Debian's if missing.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+log() { printf '[install-flink %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+home="$(fjord_flink_home)"
+oracle="$(fjord_flink_oracle_dir "$here")"
+if [[ -f "$home/libs/.complete" && -f "$oracle/.complete" ]]; then
+  log "flink $FLINK_VERSION: cached in $home"
+  exit 0
+fi
+
+cache="$(fjord_cache)"
+mkdir -p "$cache"
+exec 8>"$cache/install-flink.lock"
+if ! flock -n 8; then
+  log "another install-flink.sh is running on $cache; waiting for it"
+  flock 8
+  if [[ -f "$home/libs/.complete" && -f "$oracle/.complete" ]]; then
+    log "flink $FLINK_VERSION: cached in $home"; exit 0
+  fi
+fi
+
+java=$(fjord_jdk_with_maven)
+t0=$SECONDS
+if [[ ! -f "$home/libs/.complete" ]]; then
+  log "flink $FLINK_VERSION: resolving flink-streaming-java + flink-clients and their runtime dependencies (Maven)"
+  fjord_maven_libs "$here/flink/pom.xml" "$home/libs" -Dflink.version="$FLINK_VERSION"
+  [[ -f "$home/libs/flink-streaming-java-$FLINK_VERSION.jar" ]] \
+    || fjord_die "install-flink.sh: flink-streaming-java-$FLINK_VERSION.jar was not resolved into $home/libs"
+  log "flink $FLINK_VERSION: $(ls "$home/libs" | grep -c '\.jar$') jars in $home/libs ($((SECONDS - t0)) s)"
+fi
+if [[ ! -f "$oracle/.complete" ]]; then
+  log "flink $FLINK_VERSION: compiling the oracle (flink/src) into $oracle"
+  fjord_javac_dir "$java" "$here/flink/src" "$home/libs/*" "$oracle"
+fi
+log "flink $FLINK_VERSION: installed in $home ($((SECONDS - t0)) s)"
