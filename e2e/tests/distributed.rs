@@ -248,6 +248,12 @@ async fn killed_task_manager_is_replaced(backend: Backend) -> anyhow::Result<()>
         tails()
     );
     assert_exactly_once(&out, count, &[&jm.proc, &tm1, &tm3]).await?;
+    if backend == Backend::RocksDb {
+        ensure!(
+            dir.path().join("tm1-state").is_dir(),
+            "tm1 kept its keyed state in RocksDB (is the fjord binary built with --features rocksdb?)"
+        );
+    }
     Ok(())
 }
 
@@ -654,6 +660,12 @@ async fn killed_while_a_checkpoint_is_taken(backend: Backend) -> anyhow::Result<
         tails()
     );
     assert_exactly_once(&out, count, &all).await?;
+    if backend == Backend::RocksDb {
+        ensure!(
+            dir.path().join("tm1-state").is_dir(),
+            "tm1 kept its keyed state in RocksDB (is the fjord binary built with --features rocksdb?)"
+        );
+    }
     Ok(())
 }
 

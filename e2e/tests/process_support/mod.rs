@@ -184,13 +184,10 @@ impl Proc {
         let mut exited = None;
         let found = poll_until(&what, timeout, POLL, || {
             let log = self.log();
-            let found = log.find(needle).map(|at| {
-                log[at + needle.len()..]
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
+            // Only a whole line: the process may have written part of it so far.
+            let found = log.find(needle).and_then(|at| {
+                let rest = &log[at + needle.len()..];
+                rest.find('\n').map(|end| rest[..end].trim().to_string())
             });
             if found.is_none() {
                 exited = self.exited();
