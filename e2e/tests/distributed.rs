@@ -237,6 +237,18 @@ async fn killed_task_manager_is_replaced(backend: Backend) -> anyhow::Result<()>
     );
     let log = jm.proc.log();
     eprintln!("restarts seen through the REST API: {restarts}");
+    // The survivor tm1 loses its data connections to tm2 at once and its task fails first;
+    // the cause reported must still be the TaskManager that was killed.
+    let cause = log
+        .lines()
+        .find(|l| l.contains("job failed; restarting"))
+        .unwrap_or_default();
+    eprintln!("restart cause: {cause}");
+    ensure!(
+        cause.contains("TaskManager 'tm2' was lost"),
+        "the restart blames the killed tm2, not the survivor: {cause}\n{}",
+        tails()
+    );
     ensure!(
         restarts >= 1 || log.contains("restarting"),
         "the job did not restart after tm2 was killed (restarts {restarts})\n{}",
