@@ -26,7 +26,7 @@ use fjord::storage::StorageOptions;
 use fjord_e2e::poll_until;
 
 mod process_support;
-use process_support::{JobManager, Proc, STARTUP, file_url, task_manager};
+use process_support::{JobManager, Proc, STARTUP, file_url, task_manager, task_manager_with};
 
 /// Bound on waiting for a whole job (seconds of input plus a restart) on a loaded machine.
 const JOB: Duration = Duration::from_secs(240);
@@ -147,6 +147,46 @@ async fn assert_exactly_once(out: &Path, count: u64, logs: &[&Proc]) -> anyhow::
 /// and the committed output still holds every count exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_task_manager_is_replaced_and_output_stays_exactly_once() -> anyhow::Result<()> {
+    killed_task_manager_is_replaced(Backend::Heap).await
+}
+
+/// The same with the RocksDB state backend on every TaskManager (incremental checkpoints; the
+/// restarted attempt downloads its instances).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocksdb_a_killed_task_manager_is_replaced_and_output_stays_exactly_once()
+-> anyhow::Result<()> {
+    killed_task_manager_is_replaced(Backend::RocksDb).await
+}
+
+/// The keyed state backend of the TaskManagers of a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Heap,
+    /// Needs the `fjord` binary built with `--features s3,rocksdb`.
+    RocksDb,
+}
+
+/// A TaskManager with one slot and the state backend `backend` (RocksDB in `<dir>/<id>-state`).
+fn tm(backend: Backend, id: &str, dir: &Path, jm_rpc: &str) -> anyhow::Result<Proc> {
+    match backend {
+        Backend::Heap => task_manager(id, dir, jm_rpc, 1),
+        Backend::RocksDb => {
+            let state = dir.join(format!("{id}-state")).display().to_string();
+            task_manager_with(
+                id,
+                dir,
+                jm_rpc,
+                1,
+                &[
+                    ("FJORD_STATE_BACKEND", "rocksdb"),
+                    ("FJORD_STATE_BACKEND_DIR", state.as_str()),
+                ],
+            )
+        }
+    }
+}
+
+async fn killed_task_manager_is_replaced(backend: Backend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
     // ~10 s of input.
@@ -162,14 +202,14 @@ async fn a_killed_task_manager_is_replaced_and_output_stays_exactly_once() -> an
         ),
     )
     .await?;
-    let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 1)?;
-    let mut tm2 = task_manager("tm2", dir.path(), &jm.rpc, 1)?;
+    let tm1 = tm(backend, "tm1", dir.path(), &jm.rpc)?;
+    let mut tm2 = tm(backend, "tm2", dir.path(), &jm.rpc)?;
     let job_id = jm.job_id().await?;
     let checkpoint = jm.first_checkpoint(&job_id).await?;
-    eprintln!("checkpoint {checkpoint} completed; killing tm2");
+    eprintln!("checkpoint {checkpoint} completed ({backend:?}); killing tm2");
 
     tm2.sigkill();
-    let tm3 = task_manager("tm3", dir.path(), &jm.rpc, 1)?;
+    let tm3 = tm(backend, "tm3", dir.path(), &jm.rpc)?;
 
     // Watch the restart counter while the job runs (the REST API goes away with the process).
     let mut restarts = 0;
@@ -197,6 +237,18 @@ async fn a_killed_task_manager_is_replaced_and_output_stays_exactly_once() -> an
     );
     let log = jm.proc.log();
     eprintln!("restarts seen through the REST API: {restarts}");
+    // The survivor tm1 loses its data connections to tm2 at once and its task fails first;
+    // the cause reported must still be the TaskManager that was killed.
+    let cause = log
+        .lines()
+        .find(|l| l.contains("job failed; restarting"))
+        .unwrap_or_default();
+    eprintln!("restart cause: {cause}");
+    ensure!(
+        cause.contains("TaskManager 'tm2' was lost"),
+        "the restart blames the killed tm2, not the survivor: {cause}\n{}",
+        tails()
+    );
     ensure!(
         restarts >= 1 || log.contains("restarting"),
         "the job did not restart after tm2 was killed (restarts {restarts})\n{}",
@@ -208,6 +260,12 @@ async fn a_killed_task_manager_is_replaced_and_output_stays_exactly_once() -> an
         tails()
     );
     assert_exactly_once(&out, count, &[&jm.proc, &tm1, &tm3]).await?;
+    if backend == Backend::RocksDb {
+        ensure!(
+            dir.path().join("tm1-state").is_dir(),
+            "tm1 kept its keyed state in RocksDB (is the fjord binary built with --features rocksdb?)"
+        );
+    }
     Ok(())
 }
 
@@ -562,6 +620,17 @@ async fn a_job_manager_restarted_after_the_job_finished_does_not_run_it_again() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_manager_killed_while_a_checkpoint_is_taken_loses_and_duplicates_nothing()
 -> anyhow::Result<()> {
+    killed_while_a_checkpoint_is_taken(Backend::Heap).await
+}
+
+/// The same with the RocksDB state backend (a kill during an incremental upload).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocksdb_a_task_manager_killed_while_a_checkpoint_is_taken_loses_and_duplicates_nothing()
+-> anyhow::Result<()> {
+    killed_while_a_checkpoint_is_taken(Backend::RocksDb).await
+}
+
+async fn killed_while_a_checkpoint_is_taken(backend: Backend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
     let count = 12_000;
@@ -577,8 +646,8 @@ async fn a_task_manager_killed_while_a_checkpoint_is_taken_loses_and_duplicates_
         &[("FJORD_LOG", "warn,fjord::checkpoint=debug")],
     )
     .await?;
-    let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 1)?;
-    let mut tm2 = task_manager("tm2", dir.path(), &jm.rpc, 1)?;
+    let tm1 = tm(backend, "tm1", dir.path(), &jm.rpc)?;
+    let mut tm2 = tm(backend, "tm2", dir.path(), &jm.rpc)?;
     let mut jm = jm;
     poll_until(
         "the third checkpoint to be triggered",
@@ -592,7 +661,7 @@ async fn a_task_manager_killed_while_a_checkpoint_is_taken_loses_and_duplicates_
     .await
     .with_context(|| jm.proc.tail())?;
     tm2.sigkill();
-    let tm3 = task_manager("tm3", dir.path(), &jm.rpc, 1)?;
+    let tm3 = tm(backend, "tm3", dir.path(), &jm.rpc)?;
     let code = jm.proc.wait_exit(JOB).await?;
     let all = [&jm.proc, &tm1, &tm2, &tm3];
     let tails = || all.iter().map(|p| p.tail()).collect::<Vec<_>>().join("\n");
@@ -603,5 +672,73 @@ async fn a_task_manager_killed_while_a_checkpoint_is_taken_loses_and_duplicates_
         tails()
     );
     assert_exactly_once(&out, count, &all).await?;
+    if backend == Backend::RocksDb {
+        ensure!(
+            dir.path().join("tm1-state").is_dir(),
+            "tm1 kept its keyed state in RocksDB (is the fjord binary built with --features rocksdb?)"
+        );
+    }
+    Ok(())
+}
+
+/// Two TaskManager processes with one ID: a second `tm-a` process starts while the first
+/// runs half of the job. The JobManager takes the second for the ID (a new incarnation), the
+/// first learns at its next heartbeat that it was superseded, cancels its tasks and exits with
+/// the refusal exit code 5, the attempt restarts on the second, and the job finishes with
+/// every count exactly once. (Before TaskManager incarnations the old twin kept the ID alive
+/// and the job hung.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_task_manager_with_the_same_id_supersedes_the_first_exactly_once()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let count = 30_000;
+    let mut jm = JobManager::start(
+        "jobmanager",
+        dir.path(),
+        jm_args(
+            0,
+            &chk,
+            &["--exit-on-finish", "--wait-for-slots", "60s"],
+            &job(count, 5_000, &out),
+        ),
+    )
+    .await?;
+    let first_dir = dir.path().join("first");
+    std::fs::create_dir_all(&first_dir)?;
+    let mut first = task_manager("tm-a", &first_dir, &jm.rpc, 1)?;
+    let tm_b = task_manager("tm-b", dir.path(), &jm.rpc, 1)?;
+    let job_id = jm.job_id().await?;
+    let checkpoint = jm.first_checkpoint(&job_id).await?;
+    first.wait_for_line("tasks deployed", STARTUP).await?;
+    eprintln!("checkpoint {checkpoint} completed; starting a second tm-a");
+
+    let second = task_manager("tm-a", dir.path(), &jm.rpc, 1)?;
+    let code = first.wait_exit(JOB).await?;
+    let all = |jm: &JobManager| {
+        [&jm.proc, &first, &tm_b, &second]
+            .map(Proc::tail)
+            .join("\n")
+    };
+    ensure!(
+        code == 5,
+        "the superseded tm-a exits with 5 (refused), not {code}\n{}",
+        all(&jm)
+    );
+    ensure!(
+        first
+            .log()
+            .contains("another TaskManager process registered"),
+        "the superseded tm-a says why it stops\n{}",
+        first.tail()
+    );
+    let code = jm.proc.wait_exit(JOB).await?;
+    ensure!(code == 0, "JobManager exit code {code}\n{}", all(&jm));
+    ensure!(
+        second.log().contains("tasks deployed"),
+        "the second tm-a ran the restarted attempt\n{}",
+        all(&jm)
+    );
+    assert_exactly_once(&out, count, &[&jm.proc, &first, &tm_b, &second]).await?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Storage faults on a real MinIO (the binary `scripts/infra/install.sh` builds into
 //! `$FJORD_CACHE/bin`), started by this test on loopback, with `fjord run` checkpointing into
-//! it: an outage (MinIO killed, then started again on the same data) is ridden out and the
-//! committed output stays exactly once; misconfiguration that no retry fixes (refused
+//! it: an outage (MinIO killed, then started again on the same data; or paused with SIGSTOP,
+//! so requests hang, then resumed) is ridden out and the committed output stays exactly once; misconfiguration that no retry fixes (refused
 //! credentials, a missing bucket) fails the run at once with the cause instead of restarting
 //! forever.
 //!
@@ -124,6 +124,24 @@ impl Minio {
         })
     }
 
+    /// SIGSTOP: the server stays up with its connections open but answers nothing, like a
+    /// storage node stalled by a long pause or an overloaded host (requests hang instead of
+    /// being refused).
+    fn pause(&self) -> anyhow::Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGSTOP)
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    fn resume(&self) -> anyhow::Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGCONT)
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let child = self.child.as_ref().context("MinIO is not running")?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, signal).with_context(|| format!("{signal} MinIO"))
+    }
+
     /// SIGKILL, like a crashed storage server.
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -148,6 +166,8 @@ impl Minio {
 
 impl Drop for Minio {
     fn drop(&mut self) {
+        // A paused process does not die of SIGKILL until it runs again.
+        let _ = self.resume();
         self.kill();
     }
 }
@@ -256,11 +276,20 @@ fn compare(out: &Path, count: u64) -> anyhow::Result<(usize, usize)> {
     Ok((missing.len(), extra))
 }
 
-/// MinIO is killed once the run has a completed checkpoint and stays down until the run has
-/// failed and restarted at least once (or 20 s passed), then comes back on the same data: the
-/// run finishes, and its output equals a failure-free run's (0 lost, 0 duplicated).
-#[test]
-fn a_storage_outage_is_retried_and_the_output_stays_exactly_once() -> anyhow::Result<()> {
+/// How the storage fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outage {
+    /// SIGKILL, started again later on the same data (requests are refused).
+    Killed,
+    /// SIGSTOP, SIGCONT later (requests hang).
+    Paused,
+}
+
+/// A `fjord run` of 12,000 records; once it has a completed checkpoint the storage fails
+/// (`outage`) until the run has failed and restarted at least once (or 20 s passed), then
+/// comes back on the same data: the run finishes, and its output equals a failure-free run's
+/// (0 lost, 0 duplicated).
+fn outage_run(outage: Outage) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut minio = Minio::start(&dir.path().join("minio"))?;
     let (out, log) = (dir.path().join("out"), dir.path().join("run.log"));
@@ -272,7 +301,10 @@ fn a_storage_outage_is_retried_and_the_output_stays_exactly_once() -> anyhow::Re
         text().contains("completed")
     })
     .with_context(text)?;
-    minio.kill();
+    match outage {
+        Outage::Killed => minio.kill(),
+        Outage::Paused => minio.pause()?,
+    }
     let down = Instant::now();
     let restarted = wait(
         "a restart while storage is down",
@@ -280,21 +312,37 @@ fn a_storage_outage_is_retried_and_the_output_stays_exactly_once() -> anyhow::Re
         || text().contains("restarting"),
     )
     .is_ok();
-    minio.restart()?;
+    match outage {
+        Outage::Killed => minio.restart()?,
+        Outage::Paused => minio.resume()?,
+    }
     eprintln!(
-        "storage down for {:.1} s; the run restarted meanwhile: {restarted}",
+        "storage {outage:?} for {:.1} s; the run restarted meanwhile: {restarted}",
         down.elapsed().as_secs_f64()
     );
     let code = exit_code(&mut child, RUN, &log)?;
     ensure!(code == 0, "fjord run exit code {code}\n{}", text());
     let (lost, duplicated) = compare(&out, count)?;
-    eprintln!("outage: {lost} lost, {duplicated} duplicated");
+    eprintln!("outage ({outage:?}): {lost} lost, {duplicated} duplicated");
     ensure!(
         (lost, duplicated) == (0, 0),
         "{lost} lost, {duplicated} duplicated\n{}",
         text()
     );
     Ok(())
+}
+
+/// MinIO killed mid-run and started again: retried, exactly once.
+#[test]
+fn a_storage_outage_is_retried_and_the_output_stays_exactly_once() -> anyhow::Result<()> {
+    outage_run(Outage::Killed)
+}
+
+/// MinIO paused (SIGSTOP) mid-run, so requests hang rather than fail, then resumed: the hung
+/// checkpoint times out or the run restarts, and the output stays exactly once.
+#[test]
+fn a_paused_storage_is_ridden_out_and_the_output_stays_exactly_once() -> anyhow::Result<()> {
+    outage_run(Outage::Paused)
 }
 
 /// Refused credentials and a missing bucket end `fjord run` at once with exit code 1 and a

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, ensure};
 use fjord_client::Client;
 use fjord_e2e::{poll_until, target_binary};
 
@@ -71,6 +71,50 @@ impl Proc {
     /// The name it was started with.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its process ID (to read `/proc/<pid>`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How often its output contains `needle` so far.
+    pub fn count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    /// Waits (bounded) until its output contains `needle` at least `n` times. Fails early
+    /// when the process exits first.
+    pub async fn wait_for_count(
+        &mut self,
+        needle: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let what = format!("{} to print {needle:?} {n} times", self.name);
+        let mut exited = None;
+        let reached = poll_until(&what, timeout, POLL, || {
+            let reached = self.count(needle) >= n;
+            if !reached {
+                exited = self.exited();
+            }
+            let done = if reached {
+                Some(true)
+            } else {
+                exited.map(|_| false)
+            };
+            async move { done }
+        })
+        .await
+        .with_context(|| self.tail())?;
+        ensure!(
+            reached,
+            "{} exited ({:?}) before printing {needle:?} {n} times\n{}",
+            self.name,
+            exited,
+            self.tail()
+        );
+        Ok(())
     }
 
     /// Everything it printed so far.
@@ -140,13 +184,10 @@ impl Proc {
         let mut exited = None;
         let found = poll_until(&what, timeout, POLL, || {
             let log = self.log();
-            let found = log.find(needle).map(|at| {
-                log[at + needle.len()..]
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
+            // Only a whole line: the process may have written part of it so far.
+            let found = log.find(needle).and_then(|at| {
+                let rest = &log[at + needle.len()..];
+                rest.find('\n').map(|end| rest[..end].trim().to_string())
             });
             if found.is_none() {
                 exited = self.exited();
@@ -265,6 +306,17 @@ impl JobManager {
 /// A TaskManager with `slots` slots registering with `jm_rpc`; worker logs at info level so
 /// task deployment and cancellation show.
 pub fn task_manager(id: &str, dir: &Path, jm_rpc: &str, slots: u32) -> anyhow::Result<Proc> {
+    task_manager_with(id, dir, jm_rpc, slots, &[])
+}
+
+/// [`task_manager`] with extra environment variables (a state backend, say).
+pub fn task_manager_with(
+    id: &str,
+    dir: &Path,
+    jm_rpc: &str,
+    slots: u32,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Proc> {
     let args: Vec<String> = [
         "taskmanager",
         "--jobmanager-address",
@@ -281,5 +333,8 @@ pub fn task_manager(id: &str, dir: &Path, jm_rpc: &str, slots: u32) -> anyhow::R
     .iter()
     .map(|s| s.to_string())
     .collect();
-    Proc::spawn(id, dir, &args, &[("FJORD_LOG", "warn,fjord_worker=info")])
+    // The caller's variables come last, so they win.
+    let mut all = vec![("FJORD_LOG", "warn,fjord_worker=info")];
+    all.extend_from_slice(env);
+    Proc::spawn(id, dir, &args, &all)
 }

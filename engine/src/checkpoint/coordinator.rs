@@ -112,6 +112,10 @@ pub struct CompletedCheckpoint {
 
 const RECENT_CHECKPOINTS: usize = 100;
 
+/// Aborted checkpoints of an attempt whose directories are deleted again when a late
+/// acknowledgement arrives and when the attempt ends (at most this many, the newest).
+const ABORTED_REMEMBERED: usize = 100;
+
 /// Shared handle on the history.
 pub(crate) type SharedHistory = Arc<Mutex<CheckpointHistory>>;
 
@@ -193,6 +197,7 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
         running,
         consecutive_failures: 0,
         last_end: Instant::now(),
+        aborted: BTreeMap::new(),
     };
     loop {
         let wait = c
@@ -237,6 +242,27 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
         };
         c.abort(p, format!("the job ended before the {what} completed"));
     }
+    // A task may have written into an aborted checkpoint's directory after the abort deleted
+    // it (it took its snapshot before it heard of the abort, or the trigger reached it after
+    // its input ended); now that every task ended, nothing writes there any more.
+    for (id, dir) in std::mem::take(&mut c.aborted) {
+        delete_aborted(id, &dir);
+    }
+}
+
+/// Deletes what is in the directory of aborted checkpoint `id`.
+fn delete_aborted(id: u64, dir: &SnapshotStore) {
+    match dir.delete_prefix("") {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(
+            checkpoint = id,
+            files = n,
+            "deleted files written after the checkpoint was aborted"
+        ),
+        Err(e) => {
+            tracing::warn!(checkpoint = id, error = %e, "could not delete an aborted checkpoint's files")
+        }
+    }
 }
 
 /// Where the attempt stands with its final checkpoint (Flink's FLIP-147).
@@ -262,6 +288,10 @@ struct Coordinator {
     running: bool,
     consecutive_failures: u32,
     last_end: Instant,
+    /// Directories of the checkpoints aborted in this attempt, by id: tasks still writing
+    /// into one when it was aborted leave files behind, deleted on a late acknowledgement
+    /// and when the attempt ends.
+    aborted: BTreeMap<u64, SnapshotStore>,
 }
 
 impl Coordinator {
@@ -361,6 +391,11 @@ impl Coordinator {
                 states,
             } => {
                 let Some(p) = self.pending.get_mut(&checkpoint_id) else {
+                    // The acknowledging task wrote its files: if the checkpoint was aborted,
+                    // they must not stay.
+                    if let Some(dir) = self.aborted.get(&checkpoint_id) {
+                        delete_aborted(checkpoint_id, dir);
+                    }
                     return;
                 };
                 p.acked.insert(task);
@@ -557,6 +592,10 @@ impl Coordinator {
                 .send(task, TaskControl::Abort(p.barrier.id));
         }
         let _ = p.barrier.target.delete_prefix("");
+        self.aborted.insert(p.barrier.id, p.barrier.target.clone());
+        while self.aborted.len() > ABORTED_REMEMBERED {
+            self.aborted.pop_first();
+        }
         self.setup.history.lock().failed_count += 1;
         if let Some(reply) = p.reply {
             let _ = reply.send(Err(FjordError::CheckpointFailed(reason)));

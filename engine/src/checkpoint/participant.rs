@@ -216,6 +216,20 @@ impl TaskCheckpointing {
         }
     }
 
+    /// Releases what the task's checkpointing holds once the task ended: waits for its
+    /// background uploads, then drops its participants and keyed state backends. A
+    /// participant shares its operator's core, and the core's runtime context shares this
+    /// `TaskCheckpointing`, so without this the two keep each other alive and an ended
+    /// attempt's state (heap values, RocksDB instances with their open files and local
+    /// directories) would stay in the process for good.
+    pub(crate) fn release(&self) {
+        self.join_uploads();
+        let participants = std::mem::take(&mut *self.participants.lock());
+        drop(participants);
+        let keyed = std::mem::take(&mut *self.keyed.lock());
+        drop(keyed);
+    }
+
     /// Tells the user functions of a chain that a checkpoint completed or was given up
     /// (Flink's `CheckpointListener`), in increasing order of completed ids: a completion not
     /// newer than the last one told is skipped (the newer checkpoint subsumes it), and so is an

@@ -176,9 +176,12 @@ impl TaskRuntime {
 impl Drop for TaskRuntime {
     /// A task ends only when its uploads did, so once every task of an attempt ended nothing
     /// writes into checkpoint storage any more (the coordinator then cleans up what never
-    /// completed).
+    /// completed). Then its state is released (see [`TaskCheckpointing::release`]): an ended
+    /// task keeps nothing of its attempt alive.
+    ///
+    /// [`TaskCheckpointing::release`]: crate::checkpoint::participant::TaskCheckpointing::release
     fn drop(&mut self) {
-        self.checkpointing.join_uploads();
+        self.checkpointing.release();
     }
 }
 

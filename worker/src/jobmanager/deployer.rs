@@ -52,6 +52,9 @@ struct Running {
     /// How each TaskManager's part ended: (state, failure).
     ended: Mutex<BTreeMap<String, (TaskState, String)>>,
     changed: Condvar,
+    /// When a part was first seen failed on a data exchange or cancelled (a peer of it may be
+    /// the one lost).
+    exchange_failure_seen: Mutex<Option<Instant>>,
 }
 
 /// Routes what TaskManagers report to the running attempt; reports of other attempts or
@@ -291,39 +294,64 @@ impl ClusterDeployer {
         }
     }
 
-    /// Why the attempt cannot go on, if it cannot: a failed part or a lost TaskManager.
+    /// Why the attempt cannot go on, if it cannot: a lost TaskManager, a failed part, or a
+    /// cancelled one. A lost TaskManager is the root cause even when a part on another one
+    /// failed first: killing a TaskManager breaks its peers' data connections at once, long
+    /// before its heartbeat times out. So when a part failed on a data exchange, the verdict
+    /// waits until every other TaskManager of the attempt was heard from since (then the
+    /// failure is the cause) or one of them is lost (then it is), at most the heartbeat
+    /// timeout plus one interval.
     fn trouble(&self, running: &Running) -> Option<FjordError> {
-        let ended = lock(&running.ended);
-        for w in &running.workers {
-            match ended.get(&w.id) {
-                Some((TaskState::Failed, failure)) => {
-                    return Some(FjordError::Cluster(format!(
-                        "a task on TaskManager '{}' failed: {failure}",
-                        w.id
-                    )));
+        let failed = {
+            let ended = lock(&running.ended);
+            running.workers.iter().find_map(|w| match ended.get(&w.id) {
+                Some((state @ (TaskState::Failed | TaskState::Canceled), failure)) => {
+                    Some((w.id.clone(), *state, failure.clone()))
                 }
-                Some((TaskState::Canceled, _)) => {
-                    return Some(FjordError::Cluster(format!(
-                        "the tasks on TaskManager '{}' were cancelled (it re-registered or received a newer attempt)",
-                        w.id
-                    )));
-                }
+                _ => None,
+            })
+        };
+        let live = self.registry.live();
+        let heartbeat = self.registry.heartbeat();
+        if let Some(w) = running.workers.iter().find(|w| !is_alive(w, &live)) {
+            let mut message = format!(
+                "TaskManager '{}' was lost (no heartbeat within {} ms, or it registered again)",
+                w.id, heartbeat.timeout_ms
+            );
+            match &failed {
+                Some((id, TaskState::Failed, failure)) if *id != w.id => message.push_str(
+                    &format!("; a task on TaskManager '{id}' failed as a consequence: {failure}"),
+                ),
+                Some((id, _, _)) if *id != w.id => message.push_str(&format!(
+                    "; the tasks on TaskManager '{id}' ended as a consequence"
+                )),
                 _ => {}
             }
+            return Some(FjordError::Cluster(message));
         }
-        drop(ended);
-        let live = self.registry.live();
-        running
-            .workers
-            .iter()
-            .find(|w| !is_alive(w, &live))
-            .map(|w| {
-                FjordError::Cluster(format!(
-                    "TaskManager '{}' was lost (no heartbeat within {} ms, or it registered again)",
-                    w.id,
-                    self.registry.heartbeat().timeout_ms
-                ))
-            })
+        let (id, state, failure) = failed?;
+        // A part that failed on a data exchange, or was cancelled without this JobManager
+        // asking (its tasks saw a peer's connection break), may be the consequence of another
+        // TaskManager's loss.
+        if state == TaskState::Canceled || failure.contains("data exchange failed") {
+            let seen = *lock(&running.exchange_failure_seen).get_or_insert_with(Instant::now);
+            let peers_heard = running.workers.iter().filter(|w| w.id != id).all(|w| {
+                self.registry
+                    .last_heard(&w.id, w.registration)
+                    .is_some_and(|t| t > seen)
+            });
+            let patience = Duration::from_millis(heartbeat.timeout_ms + heartbeat.interval_ms);
+            if !peers_heard && seen.elapsed() < patience {
+                return None;
+            }
+        }
+        Some(FjordError::Cluster(if state == TaskState::Canceled {
+            format!(
+                "the tasks on TaskManager '{id}' were cancelled (it re-registered or received a newer attempt)"
+            )
+        } else {
+            format!("a task on TaskManager '{id}' failed: {failure}")
+        }))
     }
 
     fn all_finished(running: &Running) -> bool {
@@ -439,6 +467,7 @@ impl Deployer for ClusterDeployer {
             reports,
             ended: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
+            exchange_failure_seen: Mutex::new(None),
         });
         *lock(&self.router.current) = Some(running.clone());
         *lock(&self.router.deployed) = Some(running.job.clone());

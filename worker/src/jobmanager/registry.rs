@@ -249,6 +249,14 @@ impl TaskManagerRegistry {
         Some(accepted)
     }
 
+    /// When TaskManager `task_manager_id` (registration `registration`) was last heard from
+    /// (registration or heartbeat); `None` when that registration is not the current one.
+    pub fn last_heard(&self, task_manager_id: &str, registration: u64) -> Option<Instant> {
+        let entries = self.entries();
+        let e = entries.get(task_manager_id)?;
+        (e.registration == registration).then_some(e.last_heartbeat)
+    }
+
     /// Marks every TaskManager whose last heartbeat is older than the timeout at `now` as
     /// lost; returns the IDs newly marked.
     pub fn sweep(&self, now: Instant) -> Vec<String> {

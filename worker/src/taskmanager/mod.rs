@@ -10,7 +10,12 @@
 //! (`taskmanager.rpc.port`, [`service`]); the subtasks exchange data with subtasks on other
 //! TaskManagers through the data server on `taskmanager.data.port`
 //! ([`fjord::network::DataServer`]). When this TaskManager registers under a new JobManager
-//! epoch (the JobManager restarted), tasks of the old one are cancelled first.
+//! epoch (the JobManager restarted), tasks of the old one are cancelled first; so are they when
+//! the JobManager answers that it does not know this TaskManager, or cannot be reached for
+//! longer than its heartbeat timeout (it has given the attempt up by then). An attempt's
+//! tasks release their state (heap values, RocksDB instances and their directories), threads
+//! and files when they end, so a long-lived TaskManager returns to the same footprint after
+//! every attempt.
 //!
 //! Exit codes ([`crate::exit`]): 0 after SIGTERM or SIGINT, 2 for bad configuration, 3 when
 //! the data port cannot be bound, 4 when no JobManager accepted the registration in time, 5
@@ -34,11 +39,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
-/// What one registration gave: the JobManager's epoch and the heartbeat interval to use.
+/// What one registration gave: the JobManager's epoch, the heartbeat interval to use and the
+/// JobManager's heartbeat timeout.
 #[derive(Debug, Clone, Copy)]
 struct Session {
     epoch: u64,
     interval: Duration,
+    /// After this long without contact the JobManager has marked this TaskManager lost (and
+    /// restarted the attempt elsewhere), so this side gives the attempt up as well.
+    timeout: Duration,
+}
+
+/// The JobManager could not be reached since `since`; after `timeout` the tasks of its attempt
+/// are cancelled (Flink's TaskExecutor does the same when the JobManager's heartbeat times
+/// out), so an attempt nobody coordinates releases its state, threads and files.
+#[derive(Debug, Clone, Copy)]
+struct Lost {
+    since: Instant,
+    timeout: Duration,
 }
 
 /// Why one registration attempt did not succeed.
@@ -113,8 +131,7 @@ impl TaskManager {
             .unwrap_or(Duration::from_millis(answer.heartbeat_interval_ms.max(10)));
         if self.epoch.is_some_and(|e| e != answer.job_manager_epoch) {
             // A new JobManager: the old one's tasks must not go on (or commit).
-            let service = self.service.clone();
-            let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
+            self.cancel_tasks().await;
         }
         self.epoch = Some(answer.job_manager_epoch);
         eprintln!(
@@ -129,15 +146,34 @@ impl TaskManager {
         Ok(Session {
             epoch: answer.job_manager_epoch,
             interval,
+            timeout: Duration::from_millis(answer.heartbeat_timeout_ms.max(1)),
         })
     }
 
+    /// Cancels what runs here (and waits for it to end), off the async runtime.
+    async fn cancel_tasks(&self) {
+        let service = self.service.clone();
+        let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
+    }
+
     /// Registers, retrying with backoff (100 ms doubling to 2 s) until the registration
-    /// timeout passes.
-    async fn register(&mut self) -> Result<Session, WorkerError> {
+    /// timeout passes. While the JobManager stays unreachable (`lost`), the tasks of its
+    /// attempt are cancelled once its heartbeat timeout has passed.
+    async fn register(&mut self, mut lost: Option<Lost>) -> Result<Session, WorkerError> {
         let deadline = Instant::now() + self.config.registration_timeout;
         let mut backoff = Duration::from_millis(100);
         loop {
+            if let Some(l) = lost.filter(|l| l.since.elapsed() >= l.timeout) {
+                eprintln!(
+                    "TaskManager '{}': no contact with the JobManager for {:?} (its heartbeat \
+                     timeout is {:?}); cancelling the tasks of its attempt",
+                    self.id,
+                    l.since.elapsed(),
+                    l.timeout
+                );
+                self.cancel_tasks().await;
+                lost = None;
+            }
             let last_error = match self.register_once().await {
                 Ok(session) => return Ok(session),
                 Err(Attempt::Refused(message)) => return Err(WorkerError::Refused(message)),
@@ -159,7 +195,8 @@ impl TaskManager {
     /// Registers, then heartbeats forever, registering again whenever the JobManager does
     /// not know this TaskManager or cannot be reached.
     async fn serve(mut self) -> Result<(), WorkerError> {
-        let mut session = self.register().await?;
+        let mut session = self.register(None).await?;
+        let mut last_contact = Instant::now();
         loop {
             tokio::time::sleep(session.interval).await;
             let beat = HeartbeatRequest {
@@ -170,10 +207,12 @@ impl TaskManager {
                 incarnation: self.incarnation.clone(),
             };
             let why = match self.client.heartbeat(beat).await {
-                Ok(answer) if answer.get_ref().known => continue,
+                Ok(answer) if answer.get_ref().known => {
+                    last_contact = Instant::now();
+                    continue;
+                }
                 Ok(answer) if answer.get_ref().superseded => {
-                    let service = self.service.clone();
-                    let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
+                    self.cancel_tasks().await;
                     return Err(WorkerError::Refused(format!(
                         "another TaskManager process registered with the JobManager under the ID \
                          '{}', so this one stops (its tasks are cancelled); give every TaskManager \
@@ -181,13 +220,29 @@ impl TaskManager {
                         self.id
                     )));
                 }
-                Ok(_) => "the JobManager does not know this TaskManager (it restarted or marked \
-                          it lost)"
-                    .to_string(),
+                Ok(_) => {
+                    // It restarted or marked this TaskManager lost: either way the attempt
+                    // running here is over for it, and a new one will be deployed.
+                    eprintln!(
+                        "TaskManager '{}': the JobManager does not know this TaskManager (it \
+                         restarted or marked it lost); cancelling the tasks of its attempt and \
+                         registering again",
+                        self.id
+                    );
+                    self.cancel_tasks().await;
+                    session = self.register(None).await?;
+                    last_contact = Instant::now();
+                    continue;
+                }
                 Err(e) => format!("heartbeat failed: {}", e.message()),
             };
             eprintln!("TaskManager '{}': {why}; registering again", self.id);
-            session = self.register().await?;
+            let lost = Lost {
+                since: last_contact,
+                timeout: session.timeout,
+            };
+            session = self.register(Some(lost)).await?;
+            last_contact = Instant::now();
         }
     }
 }
