@@ -50,7 +50,12 @@ const data = {
   /** Records per second out of the sources, oldest first. @type {{at: number, rate: number}[]} */
   throughput: [],
   /** Actions started from this page. @type {Operation[]} */ operations: [],
+  /** The checkpoint history shows all (up to 100) rows instead of the latest. */
+  allCheckpoints: false,
 };
+
+/** Rows of the checkpoint history shown until "Show all" is pressed. */
+const HISTORY_ROWS = 15;
 
 // ----- DOM helpers -----
 
@@ -691,9 +696,29 @@ function subtasksOf(v, figures) {
   );
 }
 
+/**
+ * The table of completed checkpoints or savepoints.
+ * @param {import("./types").CheckpointInfo[]} rows
+ */
+function historyTable(rows) {
+  return table(
+    ["ID", "Type", "Completed", "Duration", "Size", "Path"],
+    rows.map((c) => [
+      `#${c.id}`,
+      h("span", { class: c.savepoint ? "badge savepoint" : "badge checkpoint", "data-kind": c.savepoint ? "savepoint" : "checkpoint" }, c.savepoint ? "savepoint" : "checkpoint"),
+      fmt.time(c.completed_at_ms),
+      fmt.duration(c.duration_ms),
+      fmt.bytes(c.size_bytes),
+      h("code", { class: "path" }, c.path),
+    ]),
+    { class: "history" },
+  );
+}
+
 function checkpointsPage() {
   const o = data.overview;
   const history = data.checkpoints?.completed ?? [];
+  const savepoints = history.filter((c) => c.savepoint);
   const inFlight = data.operations.filter((op) => op.state === "IN_PROGRESS" && (op.kind === "savepoint" || op.kind === "stop" || op.kind === "rescale"));
   return h(
     "section",
@@ -727,21 +752,29 @@ function checkpointsPage() {
           ),
         )
       : null,
+    h("h2", {}, "Savepoints"),
+    savepoints.length
+      ? historyTable(savepoints)
+      : h("p", { class: "muted" }, "No savepoint taken by this job yet."),
     h("h2", {}, "History"),
     history.length
-      ? table(
-          ["ID", "Type", "Completed", "Duration", "Size", "Path"],
-          history.map((c) => [
-            `#${c.id}`,
-            h("span", { class: c.savepoint ? "badge savepoint" : "badge checkpoint", "data-kind": c.savepoint ? "savepoint" : "checkpoint" }, c.savepoint ? "savepoint" : "checkpoint"),
-            fmt.time(c.completed_at_ms),
-            fmt.duration(c.duration_ms),
-            fmt.bytes(c.size_bytes),
-            h("code", { class: "path" }, c.path),
-          ]),
-          { class: "history" },
-        )
+      ? historyTable(data.allCheckpoints ? history : history.slice(0, HISTORY_ROWS))
       : h("p", { class: "muted" }, "No checkpoint completed yet."),
+    history.length > HISTORY_ROWS
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "secondary",
+            "data-action": "toggle-history",
+            onclick: () => {
+              data.allCheckpoints = !data.allCheckpoints;
+              render();
+            },
+          },
+          data.allCheckpoints ? `Show the latest ${HISTORY_ROWS}` : `Show all ${history.length}`,
+        )
+      : null,
     h("h2", {}, "Configuration"),
     table(
       ["", ""],
