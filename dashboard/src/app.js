@@ -790,6 +790,12 @@ function checkpointsPage() {
   );
 }
 
+/** A TaskManager's resident memory as its last heartbeat reported it. @param {string} id */
+function memoryOf(id) {
+  const bytes = data.taskManagerDetails.get(id)?.memory_rss_bytes;
+  return bytes ? fmt.bytes(bytes) : "–";
+}
+
 function taskManagersPage() {
   const list = data.taskManagers;
   const tms = list?.task_managers ?? [];
@@ -808,12 +814,13 @@ function taskManagersPage() {
     ),
     tms.length
       ? table(
-          ["ID", "State", "Slots", "Heartbeat", "Subtasks", "Data address", "Version", "Registered"],
+          ["ID", "State", "Slots", "Heartbeat", "Memory (RSS)", "Subtasks", "Data address", "Version", "Registered"],
           tms.map((t) => [
             h("a", { href: `#/taskmanagers`, "data-taskmanager": t.id, onclick: (/** @type {Event} */ e) => { e.preventDefault(); document.getElementById(`tm-${t.id}`)?.scrollIntoView(); } }, t.id),
             badge(t.state),
             `${t.slots_offered}/${t.slots}`,
             fmt.ago(t.last_heartbeat_ms, now),
+            h("span", { "data-memory": t.id }, memoryOf(t.id)),
             String(data.taskManagerDetails.get(t.id)?.subtasks.length ?? "–"),
             t.data_address,
             t.version,

@@ -109,6 +109,7 @@ export interface TaskManagerSubtask { vertex: number; vertex_name: string; metri
 
 export interface TaskManagerDetails extends TaskManagerInfo {
   heartbeat_age_ms: number;
+  memory_rss_bytes: number | null;
   subtasks: TaskManagerSubtask[];
 }
 

@@ -235,11 +235,11 @@ if (PHASE === "running") {
     const row = page.locator("table.exceptions tbody tr").filter({ hasText: failure.message });
     await row.first().waitFor({ timeout: SHOW });
     assert.match((await row.first().textContent()) ?? "", /restarted/);
-    await shot(page, "desktop-exceptions");
+    await shot(page, "failover-exceptions");
     assert.deepEqual(errors, []);
   });
 
-  test("TaskManagers shows the lost one and the subtasks of the live ones", async () => {
+  test("TaskManagers shows the lost one, and the subtasks and memory of the live ones", async () => {
     const page = await open();
     await show(page, "taskmanagers");
     await page.waitForSelector(`table.taskmanagers tr:has([data-taskmanager="${lost}"]) [data-state="LOST"]`, { timeout: SHOW });
@@ -252,7 +252,15 @@ if (PHASE === "running") {
       live.map((t) => t.id),
       { timeout: SHOW },
     );
-    await shot(page, "desktop-taskmanagers");
+    // Their memory, as their heartbeats report it, matches the REST API's figure.
+    for (const t of live) {
+      const details = await rest(`v1/taskmanagers/${t.id}`);
+      assert.ok(details.memory_rss_bytes > 0, `${t.id} reports its memory`);
+      await page.waitForFunction((id) => /\d (KB|MB|GB)$/.test(document.querySelector(`[data-memory="${id}"]`)?.textContent ?? ""), t.id, {
+        timeout: SHOW,
+      });
+    }
+    await shot(page, "failover-taskmanagers");
     assert.deepEqual(errors, []);
   });
 
@@ -272,7 +280,7 @@ if (PHASE === "running") {
       undefined,
       { timeout: SHOW },
     );
-    await shot(page, "desktop-graph-rescaled");
+    await shot(page, "failover-graph-rescaled");
     assert.deepEqual(errors, []);
   });
 
@@ -284,7 +292,7 @@ if (PHASE === "running") {
     await page.waitForSelector('#job-title [data-state="CANCELED"]', { timeout: SHOW });
     const job = await rest(`v1/jobs/${await jobId()}`);
     assert.equal(job.state, "CANCELED");
-    await shot(page, "desktop-overview-canceled");
+    await shot(page, "failover-overview-canceled");
     assert.deepEqual(errors, []);
   });
 } else {

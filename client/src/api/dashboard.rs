@@ -99,6 +99,9 @@ pub struct TaskManagerDetails {
     pub info: TaskManagerInfo,
     /// Milliseconds since its last heartbeat, measured by the JobManager.
     pub heartbeat_age_ms: i64,
+    /// The process's resident memory (RSS) in bytes as of its last heartbeat; `null` when
+    /// it does not report it (a TaskManager before protocol 1.4).
+    pub memory_rss_bytes: Option<u64>,
     /// The subtasks of the job's current attempt it runs (from its last heartbeat).
     pub subtasks: Vec<TaskManagerSubtask>,
 }

@@ -56,6 +56,7 @@ async fn task_manager(
         .unwrap_or_default();
     Ok(Json(TaskManagerDetails {
         heartbeat_age_ms: (now_ms - info.last_heartbeat_ms).max(0),
+        memory_rss_bytes: state.task_managers().memory_of(&id),
         info,
         subtasks,
     })
