@@ -914,6 +914,8 @@ function render() {
   const focused = document.activeElement?.getAttribute("data-vertex-id");
   main.replaceChildren(pages[/** @type {keyof typeof pages} */ (page)]());
   main.setAttribute("data-ready", page);
+  // Rates and shares are measured once two samples of the current execution exist.
+  main.setAttribute("data-measured", String(baseline() !== null));
   window.scrollTo(0, scroll);
   if (focused) {
     const again = main.querySelector(`[data-vertex-id="${focused}"]`);

@@ -73,10 +73,15 @@ async function open(width = 1280, height = 800, colorScheme = /** @type {"light"
   return page;
 }
 
-/** Opens `page` of the dashboard and waits (bounded) until it rendered with data. */
+/**
+ * Opens `page` of the dashboard and waits (bounded) until it rendered with data and, while
+ * the job runs, with measured rates (so screenshots show figures, not dashes).
+ */
 async function show(page, name) {
   await page.goto(`${URL_BASE}#/${name}`);
   await page.waitForSelector(`main[data-ready="${name}"] [data-page="${name}"]`, { timeout: SHOW });
+  const running = await page.$('#job-title [data-state="RUNNING"]');
+  if (running) await page.waitForSelector('main[data-measured="true"]', { timeout: SHOW });
 }
 
 /** @param {string} path */

@@ -146,6 +146,11 @@ async fn the_dashboard_shows_a_running_job_its_savepoint_and_its_failure_in_a_br
 -> anyhow::Result<()> {
     dashboard_dir()?;
     chromium()?;
+    // Only this run's screenshots.
+    let artifacts = artifacts_dir()?;
+    if artifacts.exists() {
+        std::fs::remove_dir_all(&artifacts)?;
+    }
     let dir = tempfile::tempdir()?;
     let (chk, savepoints) = (dir.path().join("chk"), dir.path().join("savepoints"));
     let args: Vec<String> = [
