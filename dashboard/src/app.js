@@ -638,14 +638,21 @@ function graphPage() {
     legend,
     h("div", { class: "graph-wrap" }, svg),
     table(
-      ["Vertex", "Parallelism", "Records/s in", "Records/s out", "Busy", "Backpressured", "Input watermark", "Output watermark"],
+      ["Vertex", "Parallelism", "Records/s in", "Records/s out", "Bytes/s in", "Bytes/s out", "Busy", "Backpressured", "Input watermark", "Output watermark"],
       job.vertices.map((v) => {
         const f = figures.get(v.id);
+        /** Bytes per second summed over the vertex's subtasks. @param {"bytesInRate" | "bytesOutRate"} k */
+        const bytesRate = (k) => {
+          const rates = [...(f?.subtasks.values() ?? [])].map((s) => s[k]);
+          return rates.length && rates.every((r) => r !== null) ? `${fmt.bytes(rates.reduce((a, b) => (a ?? 0) + (b ?? 0), 0) ?? 0)}/s` : "–";
+        };
         return [
           h("a", { href: `#/graph/${v.id}`, "data-vertex-link": v.id }, v.name),
           String(v.parallelism),
           fmt.rate(f?.inRate ?? null),
           fmt.rate(f?.outRate ?? null),
+          bytesRate("bytesInRate"),
+          bytesRate("bytesOutRate"),
           fmt.percent(f ? graph.share(f.busy, f) : null),
           fmt.percent(f ? graph.share(f.backpressured, f) : null),
           fmt.watermark(f?.inputWatermark),

@@ -104,10 +104,15 @@ mod tests {
         assert!(err.contains("'tm-1'"), "{err}");
         assert!(err.contains("fjord 0.9.0"), "{err}");
         assert!(err.contains("speaks control protocol 2.0"), "{err}");
-        assert!(
-            err.contains("this JobManager speaks 1.3 and accepts 1.1 to 1.x"),
-            "{err}"
+        // Named from the constants, so the next protocol version does not break the test.
+        let ours = format!(
+            "this JobManager speaks {}.{} and accepts {}.{OLDEST_SUPPORTED_MINOR} to {}.x",
+            PROTOCOL_VERSION.major,
+            PROTOCOL_VERSION.minor,
+            PROTOCOL_VERSION.major,
+            PROTOCOL_VERSION.major
         );
+        assert!(err.contains(&ours), "{err}");
         assert!(err.contains("same image"), "{err}");
     }
 
