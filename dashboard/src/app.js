@@ -797,10 +797,11 @@ function checkpointsPage() {
   );
 }
 
-/** A TaskManager's resident memory as its last heartbeat reported it. @param {string} id */
+/** A live TaskManager's resident memory as its last heartbeat reported it. @param {string} id */
 function memoryOf(id) {
-  const bytes = data.taskManagerDetails.get(id)?.memory_rss_bytes;
-  return bytes ? fmt.bytes(bytes) : "–";
+  const details = data.taskManagerDetails.get(id);
+  const bytes = details?.memory_rss_bytes;
+  return bytes && details?.state === "REGISTERED" ? fmt.bytes(bytes) : "–";
 }
 
 function taskManagersPage() {
