@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and checking Fjord needs on a fresh machine, and nothing that is
 # already there: the Rust components (rustfmt, clippy) and Debian packages for native
-# dependencies (libclang for RocksDB's bindings, the system RocksDB). The control-plane protocol
+# dependencies (libclang for RocksDB's bindings, the system RocksDB) and for the dashboard's
+# browser tests (Chromium, ChromeDriver, Node.js and npm where missing). The control-plane protocol
 # needs no protoc: it is compiled by protox, in Rust.
 # Idempotent: a second run only checks and returns.
 set -euo pipefail
@@ -21,6 +22,12 @@ command -v clang >/dev/null 2>&1 || missing+=(clang)
 # The RocksDB state backend (state-rocksdb/) links Debian's RocksDB 7.8.3 instead of building
 # the bundled C++ sources; scripts/test.sh points ROCKSDB_LIB_DIR at it.
 dpkg -s librocksdb-dev >/dev/null 2>&1 || missing+=(librocksdb-dev)
+# The dashboard's browser tests (e2e/tests/dashboard.rs): Playwright from npm drives Debian's
+# Chromium (/usr/bin/chromium) headless; Node.js and npm run them (scripts/install-node-deps.sh).
+dpkg -s chromium >/dev/null 2>&1 || missing+=(chromium)
+dpkg -s chromium-driver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"
   sudo_cmd=()

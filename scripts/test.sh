@@ -31,6 +31,7 @@ step() {
 }
 
 step "build dependencies" scripts/install-deps.sh
+step "dashboard npm packages" scripts/install-node-deps.sh
 step "format check" cargo fmt --all -- --check
 step "lints" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "test infrastructure" scripts/infra/install.sh

@@ -7,6 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod dashboard;
+pub use dashboard::{
+    CheckpointOverview, CheckpointSettings, ExceptionHistory, JobException, TaskManagerDetails,
+    TaskManagerSubtask,
+};
+
 /// The version prefix of every API path.
 pub const API_PREFIX: &str = "/v1";
 

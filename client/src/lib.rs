@@ -292,6 +292,15 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/jobs/{job_id}/exceptions`: the failures of the job's execution attempts,
+    /// newest first, and the root cause when it failed.
+    ///
+    /// # Errors
+    /// HTTP 404 for an unknown job.
+    pub async fn exceptions(&self, job_id: &str) -> Result<api::ExceptionHistory, ClientError> {
+        self.get(&job_path(job_id, "/exceptions")).await
+    }
+
     /// `GET /v1/jobs/{job_id}/checkpoints`.
     ///
     /// # Errors

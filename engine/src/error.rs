@@ -220,6 +220,17 @@ impl FjordError {
         }
     }
 
+    /// The operator and subtask the error happened in, when it names one.
+    pub fn location(&self) -> Option<&TaskLocation> {
+        match self {
+            FjordError::UserFunction { location, .. }
+            | FjordError::UserPanic { location, .. }
+            | FjordError::Source { location, .. }
+            | FjordError::Sink { location, .. } => Some(location),
+            _ => None,
+        }
+    }
+
     /// True when this error is only a consequence of cancellation (not a root cause).
     pub fn is_cancellation(&self) -> bool {
         matches!(self, FjordError::Cancelled)

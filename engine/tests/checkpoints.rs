@@ -153,6 +153,46 @@ fn without_restarts_a_failure_fails_the_job() {
 }
 
 #[test]
+fn each_failure_is_kept_with_its_operator_and_subtask_and_whether_the_job_restarted() {
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.enable_checkpointing(Duration::from_millis(20));
+    env.checkpoint_config(|c| c.storage = "memory://failure-history-test".into());
+    env.set_restart_strategy(RestartStrategy::FixedDelay {
+        attempts: 1,
+        delay: Duration::from_millis(10),
+    });
+    // Fails in the first attempt at record 500 and in the second at record 10: one restart,
+    // then the job fails for good.
+    env.from_sequence(0, 1_000_000)
+        .map(|x: i64| (x as u64 % 5, 1u64))
+        .map(FailAt::at(vec![500, 10]))
+        .name("flaky")
+        .collect();
+    let client = env.execute_async("failure history").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !client.is_finished() {
+        assert!(Instant::now() < deadline, "the job did not end");
+        std::thread::park_timeout(Duration::from_millis(10));
+    }
+    let failures = client.failures();
+    assert!(client.wait().is_err(), "the second failure fails the job");
+    let seen: Vec<(u32, bool, Option<usize>)> = failures
+        .iter()
+        .map(|f| (f.attempt, f.terminal, f.subtask))
+        .collect();
+    assert_eq!(seen, vec![(0, false, Some(0)), (1, true, Some(0))]);
+    for f in &failures {
+        assert!(f.message.contains("injected failure"), "{}", f.message);
+        assert!(
+            f.operator.as_deref().is_some_and(|o| o.contains("flaky")),
+            "{f:?}"
+        );
+        assert!(f.at_ms > 0);
+    }
+}
+
+#[test]
 fn savepoint_and_restore_at_another_parallelism_continue_the_counts() {
     let dir = tempfile::tempdir().unwrap();
     let records = 30_000;

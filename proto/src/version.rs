@@ -8,7 +8,7 @@ use crate::ProtoError;
 use crate::v1::{ProtocolVersion, RegisterTaskManagerRequest};
 
 /// The control-protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 4 };
 
 /// The oldest minor version (of [`PROTOCOL_VERSION`]'s major) this build still accepts.
 /// 1.1 added attempt deployment (DeployAttempt, SendTaskCommand, AttemptEnded); a 1.0
@@ -16,6 +16,8 @@ pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor:
 /// `AttemptEnded` (a 1.1 TaskManager is accepted; its tasks' metrics show as zeros). 1.3
 /// added process incarnations to registrations and heartbeats and checksums to state handles
 /// (a 1.2 TaskManager is accepted; its duplicates are not detected, its files not checked).
+/// 1.4 added the process's memory to heartbeats (a 1.3 TaskManager is accepted; its memory
+/// shows as unknown).
 pub const OLDEST_SUPPORTED_MINOR: u32 = 1;
 
 fn show(v: &ProtocolVersion) -> String {
@@ -102,10 +104,15 @@ mod tests {
         assert!(err.contains("'tm-1'"), "{err}");
         assert!(err.contains("fjord 0.9.0"), "{err}");
         assert!(err.contains("speaks control protocol 2.0"), "{err}");
-        assert!(
-            err.contains("this JobManager speaks 1.3 and accepts 1.1 to 1.x"),
-            "{err}"
+        // Named from the constants, so the next protocol version does not break the test.
+        let ours = format!(
+            "this JobManager speaks {}.{} and accepts {}.{OLDEST_SUPPORTED_MINOR} to {}.x",
+            PROTOCOL_VERSION.major,
+            PROTOCOL_VERSION.minor,
+            PROTOCOL_VERSION.major,
+            PROTOCOL_VERSION.major
         );
+        assert!(err.contains(&ours), "{err}");
         assert!(err.contains("same image"), "{err}");
     }
 

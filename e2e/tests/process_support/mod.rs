@@ -223,6 +223,8 @@ pub struct JobManager {
     pub client: Client,
     /// The RPC address TaskManagers register with (`127.0.0.1:port`).
     pub rpc: String,
+    /// The REST address (`127.0.0.1:port`; the dashboard is at `http://<rest>/`).
+    pub rest: String,
 }
 
 /// `file://` URL of a local path.
@@ -258,6 +260,7 @@ impl JobManager {
         Ok(JobManager {
             client: Client::new(&format!("http://{rest}"))?,
             rpc,
+            rest,
             proc,
         })
     }

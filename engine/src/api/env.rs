@@ -640,6 +640,18 @@ impl JobClient {
         self.control.history.lock().attempts.saturating_sub(1)
     }
 
+    /// The failures of execution attempts so far, oldest first (at most 100): each restart's
+    /// cause, and the final one when the job failed.
+    pub fn failures(&self) -> Vec<crate::checkpoint::JobFailure> {
+        self.control
+            .history
+            .lock()
+            .failures
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// Checkpoints (not savepoints) completed and failed so far, over all attempts: totals,
     /// unlike [`checkpoint_history`](Self::checkpoint_history), which keeps the last 100.
     pub fn checkpoint_counts(&self) -> (u64, u64) {

@@ -91,6 +91,54 @@ pub(crate) struct CheckpointHistory {
     /// A stop-with-savepoint completed: the job ends because it was stopped, not because its
     /// input ended.
     pub(crate) stopped: bool,
+    /// The failures of execution attempts, oldest first (at most 100): what made the job
+    /// restart, and what made it fail for good.
+    pub(crate) failures: VecDeque<JobFailure>,
+}
+
+/// A failure of an execution attempt (Flink's exception history entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// When the attempt failed (ms since the epoch).
+    pub at_ms: i64,
+    /// The root cause, as the error prints.
+    pub message: String,
+    /// The failing operator's name, when the error names one.
+    pub operator: Option<String>,
+    /// The failing subtask (zero-based), when the error names one.
+    pub subtask: Option<usize>,
+    /// The attempt that failed (0 is the first).
+    pub attempt: u32,
+    /// False when the job restarted after it; true when the job failed for good.
+    pub terminal: bool,
+}
+
+/// Failures kept in [`CheckpointHistory::failures`].
+pub(crate) const RECENT_FAILURES: usize = 100;
+
+impl CheckpointHistory {
+    /// Records that attempt `attempt` failed with `error`.
+    pub(crate) fn record_failure(
+        &mut self,
+        error: &crate::FjordError,
+        attempt: u32,
+        terminal: bool,
+    ) {
+        let location = error.location();
+        if self.failures.len() == RECENT_FAILURES {
+            self.failures.pop_front();
+        }
+        self.failures.push_back(JobFailure {
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            message: error.to_string(),
+            operator: location.map(|l| l.operator.clone()),
+            subtask: location.map(|l| l.subtask),
+            attempt,
+            terminal,
+        });
+    }
 }
 
 /// A completed checkpoint or savepoint, as reported to clients.

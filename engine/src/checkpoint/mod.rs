@@ -30,7 +30,7 @@ pub(crate) mod restore;
 pub(crate) mod shared;
 
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
-pub use coordinator::CompletedCheckpoint;
+pub use coordinator::{CompletedCheckpoint, JobFailure};
 pub use metadata::{CheckpointMetadata, OperatorMetadata, SubtaskStateHandle};
 
 use crate::storage::SnapshotStore;

@@ -256,6 +256,10 @@ pub(crate) fn execute(
                 } else {
                     tracker.on_failure(Instant::now())
                 };
+                control
+                    .history
+                    .lock()
+                    .record_failure(&e, attempt, delay.is_none());
                 let Some(delay) = delay else {
                     let failure = Some(e.to_string());
                     record_result(

@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
+mod insight;
+
 /// What happens to a job; [`transition`] decides the next state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEvent {
@@ -199,6 +201,8 @@ struct FinalCheckpoints {
     /// Checkpoints completed and failed, in total.
     counts: (u64, u64),
     restarts: u32,
+    /// The attempts' failures (see [`insight`]).
+    failures: Vec<fjord::checkpoint::JobFailure>,
 }
 
 /// Why a savepoint or rescale request was not started.
@@ -525,6 +529,7 @@ impl JobManager {
                 latest: shared.latest_checkpoint(),
                 counts: shared.checkpoint_counts(),
                 restarts: shared.restarts(),
+                failures: shared.failures(),
             };
         }
         let Some(mut shared) = lock(&self.client).take() else {

@@ -18,14 +18,17 @@
 //! lifecycle and what the API reports about it; [`rest`] is the HTTP API; [`metrics`] the
 //! Prometheus exposition; [`registry`] the TaskManagers and their slots; [`rpc`] the gRPC
 //! control plane over the registry. `rest` and `metrics` read `job` and `registry`; nothing
-//! depends on `rest`.
+//! depends on `rest`. [`dashboard`] serves the web dashboard's files at `/`, and
+//! [`rest_dashboard`] the REST endpoints only the dashboard needed (part of `rest`'s API).
 
 pub mod config;
+pub mod dashboard;
 pub mod deployer;
 pub mod job;
 pub mod metrics;
 pub mod registry;
 pub mod rest;
+pub mod rest_dashboard;
 pub mod rpc;
 pub mod task_metrics;
 
@@ -129,7 +132,7 @@ impl Server {
             source,
         })?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let app = rest::router(state);
+        let app = rest::router(state).merge(dashboard::router());
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

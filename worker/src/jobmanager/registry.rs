@@ -36,6 +36,8 @@ struct Entry {
     registration: u64,
     /// The registered process's incarnation (empty from TaskManagers before protocol 1.3).
     incarnation: String,
+    /// Its resident memory as of its last heartbeat (0: unknown, before protocol 1.4).
+    memory_rss_bytes: u64,
 }
 
 /// What a heartbeat is answered.
@@ -178,6 +180,7 @@ impl TaskManagerRegistry {
                     .registrations
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 incarnation: request.incarnation.clone(),
+                memory_rss_bytes: 0,
             },
         );
         if let Some(previous) = &replaced
@@ -225,6 +228,21 @@ impl TaskManagerRegistry {
             }
             _ => HeartbeatAnswer::Unknown,
         }
+    }
+
+    /// Records the resident memory a registered TaskManager reported with its heartbeat.
+    pub fn record_memory(&self, task_manager_id: &str, rss_bytes: u64) {
+        if let Some(e) = self.entries().get_mut(task_manager_id) {
+            e.memory_rss_bytes = rss_bytes;
+        }
+    }
+
+    /// The resident memory TaskManager `task_manager_id` last reported, if it reports it.
+    pub fn memory_of(&self, task_manager_id: &str) -> Option<u64> {
+        self.entries()
+            .get(task_manager_id)
+            .map(|e| e.memory_rss_bytes)
+            .filter(|bytes| *bytes > 0)
     }
 
     /// Accepts the offered slot indexes that exist on the TaskManager (below its slot count),
@@ -523,6 +541,21 @@ mod tests {
         r.register(&request("b", 1, 1));
         r.offer_slots("b", 1, 0..1);
         waiter.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn memory_is_what_the_last_heartbeat_reported() {
+        let r = TaskManagerRegistry::new(1, HB);
+        r.register(&request("a", 1, 1));
+        assert_eq!(r.memory_of("a"), None, "nothing reported yet");
+        r.record_memory("a", 5_000_000);
+        r.record_memory("a", 7_000_000);
+        assert_eq!(r.memory_of("a"), Some(7_000_000));
+        // A TaskManager before protocol 1.4 sends 0: unknown.
+        r.record_memory("a", 0);
+        assert_eq!(r.memory_of("a"), None);
+        r.record_memory("unknown", 1);
+        assert_eq!(r.memory_of("unknown"), None);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -106,7 +106,7 @@ impl From<JsonRejection> for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 type Shared = Arc<JobManagerState>;
 
-fn job_or_404(state: &JobManagerState, job_id: &str) -> ApiResult<Arc<JobManager>> {
+pub(crate) fn job_or_404(state: &JobManagerState, job_id: &str) -> ApiResult<Arc<JobManager>> {
     let Some(job) = state.job() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -430,6 +430,9 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Shared>)> {
         (Method::GET, paths::TASK_MANAGERS, get(task_managers)),
         (Method::GET, paths::METRICS, get(prometheus)),
     ]
+    .into_iter()
+    .chain(super::rest_dashboard::routes())
+    .collect()
 }
 
 /// The REST API over `state`.

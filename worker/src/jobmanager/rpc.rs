@@ -57,6 +57,8 @@ impl JobManagerService for ControlPlane {
                 .heartbeat_of(&r.task_manager_id, r.job_manager_epoch, &r.incarnation);
         let known = answer == HeartbeatAnswer::Known;
         if known {
+            self.registry
+                .record_memory(&r.task_manager_id, r.memory_rss_bytes);
             self.router
                 .task_metrics()
                 .record(&r.task_manager_id, &r.task_metrics);

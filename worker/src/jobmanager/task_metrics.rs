@@ -93,6 +93,16 @@ impl TaskMetricsStore {
         self.reports().remove(task_manager);
     }
 
+    /// The tasks of attempt `job` that TaskManager `task_manager` reported last, ordered by
+    /// vertex and subtask (empty when its last report is of another attempt).
+    pub fn tasks_of(&self, task_manager: &str, job: &JobAttempt) -> Vec<OperatorIo> {
+        self.reports()
+            .get(task_manager)
+            .filter(|r| r.job == *job)
+            .map(|r| r.tasks.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The metrics of every task of attempt `job` reported by the TaskManagers for which
     /// `include` holds (the live ones), ordered by vertex and subtask. Reports of other
     /// attempts are left out.
@@ -179,6 +189,15 @@ mod tests {
         assert_eq!(without_b.len(), 2);
         store.forget("tm-a");
         assert_eq!(store.merged(&now, |_| true).len(), 1);
+        // Per TaskManager: what it reported of the attempt.
+        let of_b: Vec<(usize, usize)> = store
+            .tasks_of("tm-b", &now)
+            .iter()
+            .map(|o| (o.vertex, o.subtask))
+            .collect();
+        assert_eq!(of_b, vec![(1, 1)]);
+        assert!(store.tasks_of("tm-b", &old).is_empty());
+        assert!(store.tasks_of("tm-unknown", &now).is_empty());
         // The old attempt's report is only seen for the old attempt.
         let old_view = store.merged(&old, |_| true);
         assert_eq!(old_view.len(), 1);

@@ -422,6 +422,21 @@ async fn restarts_are_counted() {
     let (h, jm) = Harness::running(args("flaky")).await;
     let job = job_in_state(&h.client, jm.id(), JobState::Finished).await;
     assert_eq!(job.restarts, 1);
+    // The exception history keeps the restart's cause, with its operator and subtask.
+    let exceptions = h.client.exceptions(jm.id()).await.unwrap();
+    assert_eq!(exceptions.root_cause, None, "the job finished");
+    assert_eq!(exceptions.history.len(), 1, "{exceptions:?}");
+    let e = &exceptions.history[0];
+    assert!(
+        e.message.contains("fails once at record 3"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.operator.as_deref().is_some_and(|o| o.contains("Flaky")),
+        "{e:?}"
+    );
+    assert_eq!((e.subtask, e.attempt, e.terminal), (Some(0), 0, false));
     let metrics = h.client.metrics().await.unwrap();
     assert_eq!(
         sum_of(&metrics, "fjord_job_restarts_total", ""),
@@ -440,6 +455,12 @@ async fn a_failed_job_reports_the_cause() {
         failure.contains("Exploding") && failure.contains("boom at record 3"),
         "{failure}"
     );
+    // The root cause is the terminal entry of the history.
+    let exceptions = h.client.exceptions(jm.id()).await.unwrap();
+    let root = exceptions.root_cause.expect("a root cause");
+    assert_eq!(root.message, failure);
+    assert!(root.terminal);
+    assert_eq!(exceptions.history.first(), Some(&root));
     let metrics = h.client.metrics().await.unwrap();
     assert!(metrics.contains("state=\"FAILED\"} 1"), "{metrics}");
     h.server.stop().await;
@@ -911,6 +932,59 @@ async fn configuration_and_openapi_are_served() {
     assert_eq!(served, checked_in);
     let metrics = h.client.metrics().await.unwrap();
     assert!(metrics.contains("fjord_jobmanager_has_job 0"), "{metrics}");
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_and_its_endpoints_are_served() {
+    let (h, jm) = Harness::running(args("endless")).await;
+    let (http, base) = h.raw();
+    // The page and its files, each with its type and the Content-Security-Policy.
+    for asset in super::dashboard::ASSETS {
+        let r = http
+            .get(format!("{base}{}", asset.path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", asset.path);
+        let headers = r.headers().clone();
+        assert_eq!(
+            headers["content-type"], asset.content_type,
+            "{}",
+            asset.path
+        );
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
+        assert_eq!(r.text().await.unwrap(), asset.body, "{}", asset.path);
+    }
+    // Unknown paths still get the API's JSON 404.
+    let r = http.get(format!("{base}/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // The checkpoint overview reflects the configuration.
+    let overview: fjord_client::api::CheckpointOverview = http
+        .get(format!("{base}/v1/jobs/{}/checkpoints/overview", jm.id()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview.settings.mode, "EXACTLY_ONCE");
+    assert_eq!(overview.restored_from, None);
+    assert_eq!(overview.savepoints_in_progress, 0);
+    // An unknown TaskManager is a 404 that says where to look.
+    let r = http
+        .get(format!("{base}/v1/taskmanagers/tm-none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("GET /v1/taskmanagers"));
+    jm.cancel();
     h.server.stop().await;
 }
 

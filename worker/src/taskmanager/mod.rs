@@ -21,9 +21,11 @@
 //! the data port cannot be bound, 4 when no JobManager accepted the registration in time, 5
 //! when the JobManager refused it (incompatible version).
 //!
-//! Modules: [`config`] merges flags, environment and config file; [`service`] runs the tasks.
+//! Modules: [`config`] merges flags, environment and config file; [`service`] runs the tasks;
+//! [`memory`] reads the process's memory for the heartbeat.
 
 pub mod config;
+pub mod memory;
 pub mod service;
 
 use crate::WorkerError;
@@ -205,6 +207,7 @@ impl TaskManager {
                 tasks: Vec::new(),
                 task_metrics: self.service.task_metrics(session.epoch),
                 incarnation: self.incarnation.clone(),
+                memory_rss_bytes: memory::rss_bytes().unwrap_or(0),
             };
             let why = match self.client.heartbeat(beat).await {
                 Ok(answer) if answer.get_ref().known => {

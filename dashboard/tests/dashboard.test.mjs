@@ -1,0 +1,305 @@
+// Browser tests of the Fjord dashboard: Playwright (playwright-core) driving Debian's Chromium
+// against a real JobManager with TaskManagers running a real job. Started by
+// e2e/tests/dashboard.rs, which starts the processes, injects the failure between the two
+// phases and passes everything through the environment:
+//
+//   FJORD_DASHBOARD_URL             the JobManager's REST address (http://127.0.0.1:port/)
+//   FJORD_DASHBOARD_PHASE           "running": pages, graph, live figures, savepoint;
+//                                   "failover": after a TaskManager was killed: exceptions,
+//                                   TaskManagers, rescale and cancel from the page
+//   FJORD_DASHBOARD_ARTIFACTS       directory for the screenshots
+//   FJORD_DASHBOARD_SAVEPOINT_DIR   savepoint directory typed into the page (running)
+//   FJORD_DASHBOARD_LOST_TM         ID of the TaskManager that was killed (failover)
+//   FJORD_CHROMIUM                  the browser (default /usr/bin/chromium)
+//
+// Every wait is bounded; nothing is asserted on timing.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const need = (/** @type {string} */ name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run these tests through \`cargo test -p fjord-e2e --test dashboard\``);
+  return v;
+};
+const URL_BASE = need("FJORD_DASHBOARD_URL").replace(/\/?$/, "/");
+const PHASE = need("FJORD_DASHBOARD_PHASE");
+const ARTIFACTS = need("FJORD_DASHBOARD_ARTIFACTS");
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/** The flags the machine notes give for headless Chromium as root on a closed network. */
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const PAGES = ["overview", "graph", "checkpoints", "taskmanagers", "exceptions"];
+/** Bound on a page or figure showing up. */
+const SHOW = 30_000;
+/** Bound on an action (savepoint, rescale, cancel) ending. */
+const ACTION = 120_000;
+
+/** @type {import("playwright-core").Browser} */
+let browser;
+/** Console errors and page errors of every page, checked by the tests. @type {string[]} */
+const errors = [];
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.FJORD_CHROMIUM || "/usr/bin/chromium",
+    args: CHROMIUM_ARGS,
+  });
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** A new page at `width`×`height` that records console errors. */
+async function open(width = 1280, height = 800, colorScheme = /** @type {"light" | "dark"} */ ("light")) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme, isMobile: width < 600, hasTouch: width < 600 });
+  const page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+  return page;
+}
+
+/**
+ * Opens `page` of the dashboard and waits (bounded) until it rendered with data and, while
+ * the job runs, with measured rates (so screenshots show figures, not dashes).
+ */
+async function show(page, name) {
+  await page.goto(`${URL_BASE}#/${name}`);
+  await page.waitForSelector(`main[data-ready="${name}"] [data-page="${name}"]`, { timeout: SHOW });
+  const running = await page.$('#job-title [data-state="RUNNING"]');
+  if (running) await page.waitForSelector('main[data-measured="true"]', { timeout: SHOW });
+}
+
+/** @param {string} path */
+async function rest(path) {
+  const r = await fetch(new URL(path, URL_BASE));
+  assert.ok(r.ok, `GET ${path}: HTTP ${r.status}`);
+  return r.json();
+}
+
+async function jobId() {
+  const list = await rest("v1/jobs");
+  assert.equal(list.jobs.length, 1, "one job");
+  return list.jobs[0].id;
+}
+
+/** Screenshot into the artifacts directory. */
+async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Records every value `attribute` takes on elements matching `selector` from now on (the
+ * page re-renders on every poll).
+ */
+async function watchAttribute(page, selector, attribute) {
+  await page.evaluate(
+    ([sel, attr]) => {
+      const seen = (/** @type {any} */ (window).__seen = []);
+      const note = () => {
+        for (const el of document.querySelectorAll(sel)) {
+          const v = el.getAttribute(attr);
+          if (v && seen[seen.length - 1] !== v) seen.push(v);
+        }
+      };
+      new MutationObserver(note).observe(document.body, { subtree: true, childList: true, attributes: true });
+    },
+    [selector, attribute],
+  );
+}
+
+/** Clicks an action button, fills the dialog's fields and confirms. */
+async function runAction(page, action, fields = {}) {
+  await page.click(`button[data-action="${action}"]`);
+  await page.waitForSelector("dialog[open]", { timeout: SHOW });
+  for (const [name, value] of Object.entries(fields)) {
+    await page.fill(`dialog input[name="${name}"]`, value);
+  }
+  await page.click('dialog button[data-action="confirm"]');
+  await page.waitForSelector("dialog[open]", { state: "detached", timeout: SHOW }).catch(() => {});
+}
+
+if (PHASE === "running") {
+  test("every page renders at 1280×800, on a phone, and in dark mode, without errors", async () => {
+    const page = await open();
+    for (const name of PAGES) {
+      await show(page, name);
+      const heading = await page.textContent(`[data-page="${name}"] h1`);
+      assert.ok(heading && heading.length > 0, `${name} has a heading`);
+      await shot(page, `desktop-${name}`);
+    }
+    // A phone: nothing wider than the screen (the page scrolls vertically only).
+    const phone = await open(390, 844);
+    for (const name of ["overview", "graph", "checkpoints"]) {
+      await show(phone, name);
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `${name} is ${overflow}px wider than a phone's screen`);
+      await shot(phone, `phone-${name}`);
+    }
+    // Dark mode follows the browser's preference.
+    const dark = await open(1280, 800, "dark");
+    await show(dark, "graph");
+    const background = async (p) => p.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [light, night] = [await background(page), await background(dark)];
+    assert.notEqual(light, night, "the dark theme changes the background");
+    await shot(dark, "dark-graph");
+    assert.deepEqual(errors, [], "no console or page errors");
+  });
+
+  test("the graph shows the job's vertices and edges, and a vertex opens its subtasks", async () => {
+    const job = await rest(`v1/jobs/${await jobId()}`);
+    const page = await open();
+    await show(page, "graph");
+    const names = await page.$$eval("svg.graph [data-vertex-id]", (els) => els.map((e) => e.getAttribute("data-vertex-name")));
+    assert.deepEqual(names.sort(), job.vertices.map((v) => v.name).sort());
+    const edges = await page.$$eval("svg.graph [data-edge]", (els) => els.map((e) => e.textContent));
+    assert.deepEqual(
+      edges.sort(),
+      job.edges.map((e) => (e.side_output ? `${e.partitioner} [${e.side_output}]` : e.partitioner)).sort(),
+    );
+    const parallel = job.vertices.find((v) => v.parallelism > 1) ?? job.vertices[0];
+    await page.click(`svg.graph [data-vertex-id="${parallel.id}"]`);
+    await page.waitForSelector(`[data-subtasks-of="${parallel.id}"] tbody tr`, { timeout: SHOW });
+    const rows = await page.$$(`[data-subtasks-of="${parallel.id}"] tbody tr`);
+    assert.equal(rows.length, parallel.parallelism, "one row per subtask");
+    await shot(page, "desktop-graph-vertex");
+    assert.deepEqual(errors, []);
+  });
+
+  test("figures move while the job runs", async () => {
+    const page = await open();
+    await show(page, "graph");
+    const source = "svg.graph [data-vertex-id]";
+    const first = Number(await page.getAttribute(source, "data-records-out"));
+    // The first vertex is a source: its records out grow with every poll while the job runs.
+    await page.waitForFunction(
+      ([sel, was]) => Number(document.querySelector(sel)?.getAttribute("data-records-out")) > was,
+      [source, first],
+      { timeout: SHOW },
+    );
+    // The overview's rate is measured (not "–") once two samples exist.
+    await show(page, "overview");
+    await page.waitForFunction(
+      () => /\d/.test(document.querySelector('[data-figure="throughput"] .card-value')?.textContent ?? ""),
+      undefined,
+      { timeout: SHOW },
+    );
+    const uptime = await page.textContent('[data-figure="uptime"] .card-value');
+    await page.waitForFunction((was) => document.querySelector('[data-figure="uptime"] .card-value')?.textContent !== was, uptime, {
+      timeout: SHOW,
+    });
+    assert.deepEqual(errors, []);
+  });
+
+  test("a savepoint triggered from the page is shown in progress, then in the checkpoint history", async () => {
+    const dir = need("FJORD_DASHBOARD_SAVEPOINT_DIR");
+    const page = await open();
+    await show(page, "overview");
+    await watchAttribute(page, '[data-operation="savepoint"]', "data-operation-state");
+    await runAction(page, "savepoint", { directory: dir });
+    await page.waitForSelector('[data-operation="savepoint"][data-operation-state="COMPLETED"]', { timeout: ACTION });
+    const states = await page.evaluate(() => /** @type {any} */ (window).__seen);
+    assert.deepEqual(states, ["IN_PROGRESS", "COMPLETED"], "shown in progress until done");
+    await shot(page, "desktop-overview-savepoint");
+    // The REST API has it, and the Checkpoints page lists it.
+    const history = await rest(`v1/jobs/${await jobId()}/checkpoints`);
+    const savepoint = history.completed.find((c) => c.savepoint && c.path.startsWith(dir));
+    assert.ok(savepoint, `a savepoint under ${dir} in ${JSON.stringify(history.completed.slice(0, 3))}`);
+    await show(page, "checkpoints");
+    await page.waitForSelector(`table.history tr:has([data-kind="savepoint"]):has-text("${savepoint.path}")`, { timeout: SHOW });
+    await shot(page, "desktop-checkpoints-savepoint");
+    assert.deepEqual(errors, []);
+  });
+} else if (PHASE === "failover") {
+  const lost = need("FJORD_DASHBOARD_LOST_TM");
+
+  test("a failure shows in Exceptions with its cause, and the job restarted", async () => {
+    // What the JobManager recorded for the restart the lost TaskManager caused (the first
+    // failure it noticed: the lost TaskManager, or its peers' tasks failing on the broken
+    // connections to it).
+    const recorded = await rest(`v1/jobs/${await jobId()}/exceptions`);
+    const failure = recorded.history.find((e) => !e.terminal);
+    assert.ok(failure, `a restart's failure in ${JSON.stringify(recorded)}`);
+    assert.match(failure.message, /TaskManager/);
+    const page = await open();
+    await show(page, "exceptions");
+    const row = page.locator("table.exceptions tbody tr").filter({ hasText: failure.message });
+    await row.first().waitFor({ timeout: SHOW });
+    assert.match((await row.first().textContent()) ?? "", /restarted/);
+    await shot(page, "failover-exceptions");
+    assert.deepEqual(errors, []);
+  });
+
+  test("TaskManagers shows the lost one, and the subtasks and memory of the live ones", async () => {
+    const page = await open();
+    await show(page, "taskmanagers");
+    await page.waitForSelector(`table.taskmanagers tr:has([data-taskmanager="${lost}"]) [data-state="LOST"]`, { timeout: SHOW });
+    const list = await rest("v1/taskmanagers");
+    const live = list.task_managers.filter((t) => t.state === "REGISTERED");
+    assert.ok(live.length > 0, "a live TaskManager");
+    // Every live TaskManager that runs subtasks lists them (from its heartbeats).
+    await page.waitForFunction(
+      (ids) => ids.some((id) => (document.getElementById(`tm-${id}`)?.querySelectorAll("tbody tr").length ?? 0) > 0),
+      live.map((t) => t.id),
+      { timeout: SHOW },
+    );
+    // Their memory, as their heartbeats report it, matches the REST API's figure.
+    for (const t of live) {
+      const details = await rest(`v1/taskmanagers/${t.id}`);
+      assert.ok(details.memory_rss_bytes > 0, `${t.id} reports its memory`);
+      await page.waitForFunction((id) => /\d (KB|MB|GB)$/.test(document.querySelector(`[data-memory="${id}"]`)?.textContent ?? ""), t.id, {
+        timeout: SHOW,
+      });
+    }
+    await shot(page, "failover-taskmanagers");
+    assert.deepEqual(errors, []);
+  });
+
+  test("rescale from the page: confirmed, in progress, then the graph runs at the new parallelism", async () => {
+    const page = await open();
+    await show(page, "overview");
+    await watchAttribute(page, '[data-operation="rescale"]', "data-operation-state");
+    await runAction(page, "rescale", { parallelism: "1" });
+    await page.waitForSelector('[data-operation="rescale"][data-operation-state="COMPLETED"]', { timeout: ACTION });
+    const states = await page.evaluate(() => /** @type {any} */ (window).__seen);
+    assert.deepEqual(states, ["IN_PROGRESS", "COMPLETED"]);
+    const job = await rest(`v1/jobs/${await jobId()}`);
+    assert.ok(job.vertices.every((v) => v.parallelism === 1), "every vertex at parallelism 1");
+    await show(page, "graph");
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("table.vertices tbody tr td:nth-child(2)")].every((td) => td.textContent === "1"),
+      undefined,
+      { timeout: SHOW },
+    );
+    await shot(page, "failover-graph-rescaled");
+    assert.deepEqual(errors, []);
+  });
+
+  test("cancel from the page: confirmed, then the job is CANCELED", async () => {
+    const page = await open();
+    await show(page, "overview");
+    await runAction(page, "cancel");
+    await page.waitForSelector('[data-operation="cancel"][data-operation-state="COMPLETED"]', { timeout: ACTION });
+    await page.waitForSelector('#job-title [data-state="CANCELED"]', { timeout: SHOW });
+    const job = await rest(`v1/jobs/${await jobId()}`);
+    assert.equal(job.state, "CANCELED");
+    await shot(page, "failover-overview-canceled");
+    assert.deepEqual(errors, []);
+  });
+} else {
+  throw new Error(`unknown FJORD_DASHBOARD_PHASE ${PHASE}: "running" or "failover"`);
+}
