@@ -58,7 +58,7 @@ impl Default for Settings {
             savepoint_timeout: Duration::from_secs(600),
             cancel_timeout: Duration::from_secs(120),
             deploy_timeout: Duration::from_secs(300),
-            fast_poll: Duration::from_secs(2),
+            fast_poll: Duration::from_secs(1),
             steady_poll: Duration::from_secs(15),
             running_poll: Duration::from_secs(3),
         }
