@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+use crate::snapshot::StreamJobSnapshot;
 use crate::{Error, StreamJob};
 
 /// The command that regenerates the checked-in CRD files.
@@ -20,6 +21,13 @@ pub const CRD_FILE: &str = "crds/streamjob.yaml";
 /// chart's `crds/` folder) so that `helm upgrade` upgrades it; see the chart's README.
 pub const CHART_CRD_FILE: &str = "helm/fjord-operator/templates/crd-streamjob.yaml";
 
+/// The StreamJobSnapshot CRD file for `kubectl apply`, relative to the repository root.
+pub const SNAPSHOT_CRD_FILE: &str = "crds/streamjobsnapshot.yaml";
+
+/// The chart's copy of the StreamJobSnapshot CRD (a template, like [`CHART_CRD_FILE`]).
+pub const CHART_SNAPSHOT_CRD_FILE: &str =
+    "helm/fjord-operator/templates/crd-streamjobsnapshot.yaml";
+
 const HEADER: &str = "# Generated from the Rust types in crds/src by `cargo run -p fjord-crds --bin crdgen`.\n# Do not edit: change the types and regenerate.\n";
 
 /// The StreamJob CustomResourceDefinition.
@@ -27,7 +35,16 @@ const HEADER: &str = "# Generated from the Rust types in crds/src by `cargo run 
 /// Descriptions come from `///` comments, whose hard line wraps are joined so `kubectl explain`
 /// wraps the text itself; blank lines still separate paragraphs.
 pub fn crd() -> CustomResourceDefinition {
-    let mut value = serde_json::to_value(StreamJob::crd()).expect("a CRD serializes to JSON");
+    generated(StreamJob::crd())
+}
+
+/// The StreamJobSnapshot CustomResourceDefinition (descriptions joined as in [`crd`]).
+pub fn snapshot_crd() -> CustomResourceDefinition {
+    generated(StreamJobSnapshot::crd())
+}
+
+fn generated(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut value = serde_json::to_value(crd).expect("a CRD serializes to JSON");
     unwrap_descriptions(&mut value);
     serde_json::from_value(value).expect("joining description lines keeps a valid CRD")
 }
@@ -58,7 +75,11 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
 /// # Errors
 /// [`Error::Render`] if the YAML serializer fails (it does not for this type).
 pub fn crd_yaml() -> Result<String, Error> {
-    let body = serde_yaml::to_string(&crd()).map_err(Error::Render)?;
+    plain_yaml(&crd())
+}
+
+fn plain_yaml(crd: &CustomResourceDefinition) -> Result<String, Error> {
+    let body = serde_yaml::to_string(crd).map_err(Error::Render)?;
     Ok(format!("{HEADER}{body}"))
 }
 
@@ -69,7 +90,10 @@ pub fn crd_yaml() -> Result<String, Error> {
 /// # Errors
 /// [`Error::Render`] if the YAML serializer fails.
 pub fn chart_crd_yaml() -> Result<String, Error> {
-    let mut crd = crd();
+    chart_yaml(crd())
+}
+
+fn chart_yaml(mut crd: CustomResourceDefinition) -> Result<String, Error> {
     crd.metadata
         .annotations
         .get_or_insert_with(Default::default)
@@ -88,6 +112,14 @@ pub fn generated_files() -> Result<Vec<(PathBuf, String)>, Error> {
     Ok(vec![
         (PathBuf::from(CRD_FILE), crd_yaml()?),
         (PathBuf::from(CHART_CRD_FILE), chart_crd_yaml()?),
+        (
+            PathBuf::from(SNAPSHOT_CRD_FILE),
+            plain_yaml(&snapshot_crd())?,
+        ),
+        (
+            PathBuf::from(CHART_SNAPSHOT_CRD_FILE),
+            chart_yaml(snapshot_crd())?,
+        ),
     ])
 }
 
@@ -183,6 +215,8 @@ mod tests {
             ("State", ".status.lifecycleState"),
             ("Job State", ".status.jobState"),
             ("Parallelism", ".spec.job.parallelism"),
+            ("Restarts", ".status.jobRestarts"),
+            ("Last Checkpoint", ".status.lastCheckpoint.completedAt"),
             ("Last Savepoint", ".status.lastSavepoint"),
             ("Age", ".metadata.creationTimestamp"),
         ];
@@ -191,6 +225,28 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         assert_eq!(cols, expected);
+    }
+
+    #[test]
+    fn snapshot_crd_names_columns_and_no_scale() {
+        let crd = snapshot_crd();
+        assert_eq!(
+            crd.metadata.name.as_deref(),
+            Some("streamjobsnapshots.fjord.dev")
+        );
+        assert_eq!(crd.spec.names.kind, "StreamJobSnapshot");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["sjs".to_string()]));
+        let v = &crd.spec.versions[0];
+        assert!(v.subresources.as_ref().unwrap().status.is_some());
+        assert!(v.subresources.as_ref().unwrap().scale.is_none());
+        let cols: Vec<String> = v
+            .additional_printer_columns
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(cols, ["Job", "State", "Trigger", "Path", "Age"]);
     }
 
     #[test]

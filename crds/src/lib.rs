@@ -4,6 +4,7 @@
 //! - [`spec`]: the desired state users write (and the CRD's CEL rules). Uses [`status`] only to
 //!   name the status type.
 //! - [`status`]: the observed state the operator writes, its write-ahead log.
+//! - [`snapshot`]: the StreamJobSnapshot API (one savepoint as an object). Uses [`status`].
 //! - [`schema`]: hand-written schema fragments used by [`spec`] and [`status`].
 //! - [`crd`]: the generated CustomResourceDefinition and the files it is written to.
 //! - [`manifest`]: loading and validating a manifest file (for `fjord run` and the operator).
@@ -16,17 +17,22 @@ pub mod crd;
 pub mod error;
 pub mod manifest;
 pub mod schema;
+pub mod snapshot;
 pub mod spec;
 pub mod status;
 
 pub use error::Error;
 pub use manifest::{FieldError, load_stream_job, validate_spec};
+pub use snapshot::{
+    JobReference, SnapshotState, StreamJobSnapshot, StreamJobSnapshotSpec, StreamJobSnapshotStatus,
+};
 pub use spec::{
-    CheckpointMode, CheckpointingSpec, DesiredJobState, ImagePullPolicy, JobManagerSpec, JobSpec,
-    SavepointsSpec, SecretReference, StreamJob, StreamJobSpec, TaskManagerSpec, UpgradeMode,
+    CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec, ImagePullPolicy,
+    IngressSpec, JobManagerSpec, JobSpec, LogFormat, LoggingSpec, SavepointsSpec, SecretReference,
+    StreamJob, StreamJobSpec, TaskManagerSpec, UpgradeMode,
 };
 pub use status::{
     CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState, PendingSavepoint,
-    SavepointRecord, SavepointTrigger, StreamJobStatus, TaskManagersStatus, UpgradeReason,
-    UpgradeStatus, UpgradeStep,
+    RestartBaseline, SavepointRecord, SavepointTrigger, StreamJobStatus, TaskManagersStatus,
+    UpgradeReason, UpgradeStatus, UpgradeStep,
 };

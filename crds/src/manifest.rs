@@ -208,6 +208,12 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
             "spec.job.initialSavepointPath must be a URL with scheme s3://, file:// or memory://",
         ));
     }
+    if job.initial_savepoint_path.is_some() && job.initial_savepoint_snapshot.is_some() {
+        e.push(FieldError::new(
+            "spec.job.initialSavepointSnapshot",
+            crate::spec::INITIAL_SAVEPOINT_MESSAGE,
+        ));
+    }
     let has_checkpoint_storage = spec.checkpoint_storage().is_some();
     let has_savepoint_dir = spec.savepoint_directory().is_some();
     match job.upgrade_mode {

@@ -21,6 +21,9 @@ use crate::status::StreamJobStatus;
 /// The message of the rule bounding spec.job.parallelism by spec.job.maxParallelism.
 pub const PARALLELISM_MESSAGE: &str = "spec.job.parallelism must be at most spec.job.maxParallelism (128 when unset): raise spec.job.maxParallelism (at most 32768; it cannot change later without losing keyed state) or lower spec.job.parallelism";
 
+/// The message of the rule allowing one initial restore point.
+pub const INITIAL_SAVEPOINT_MESSAGE: &str = "spec.job.initialSavepointPath and spec.job.initialSavepointSnapshot are two ways to name the first restore point; set only one";
+
 /// The message of the rule refusing `memory://` storage with a stateful upgrade mode.
 pub const MEMORY_STORAGE_MESSAGE: &str = "spec.checkpointing.storage: memory:// storage does not outlive the pods, so a savepoint or last-state upgrade would lose state; use s3:// (or file:// on a laptop), or spec.job.upgradeMode stateless";
 
@@ -73,6 +76,18 @@ const CREDENTIAL_KEYS_MESSAGE: &str = "'spec.configuration.' + self.filter(k, k.
         type_ = "integer",
         json_path = ".spec.job.parallelism",
         description = "Desired parallelism"
+    ),
+    printcolumn(
+        name = "Restarts",
+        type_ = "integer",
+        json_path = ".status.jobRestarts",
+        description = "Restarts of the deployed job after failures"
+    ),
+    printcolumn(
+        name = "Last Checkpoint",
+        type_ = "date",
+        json_path = ".status.lastCheckpoint.completedAt",
+        description = "When the latest checkpoint completed"
     ),
     printcolumn(
         name = "Last Savepoint",
@@ -139,6 +154,24 @@ pub struct StreamJobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_credentials: Option<SecretReference>,
 
+    /// ServiceAccount the JobManager and TaskManager Pods run as (it wins over a
+    /// serviceAccountName in the pod templates). Unset: the namespace's `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub service_account: Option<String>,
+
+    /// Expose the JobManager's REST API (and its /metrics) through an Ingress named
+    /// `<name>-rest`. Changing it changes no Pod: the job keeps running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+
+    /// Restart a job stuck in a restart loop: when the job restarted more than
+    /// restartsThreshold times within restartsWindow, the operator redeploys it from its
+    /// latest checkpoint (or the savepoint it started from) and publishes a RestartLoop Event.
+    /// Unset: no such check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+
     /// Fjord configuration entries passed to the JobManager and TaskManagers through a ConfigMap.
     /// Entries the operator manages itself (parallelism, storage locations, restore path) are set
     /// from the typed fields above and win over entries with the same key here.
@@ -185,7 +218,10 @@ impl ImagePullPolicy {
 #[x_kube(
     validation = Rule::new("self.parallelism <= (has(self.maxParallelism) ? self.maxParallelism : 128)")
         .message(PARALLELISM_MESSAGE)
-        .field_path(".parallelism")
+        .field_path(".parallelism"),
+    validation = Rule::new("!has(self.initialSavepointPath) || !has(self.initialSavepointSnapshot)")
+        .message(INITIAL_SAVEPOINT_MESSAGE)
+        .field_path(".initialSavepointSnapshot")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {
@@ -229,6 +265,13 @@ pub struct JobSpec {
     #[schemars(length(max = 1024))]
     #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.job.initialSavepointPath must be a URL with scheme s3://, file:// or memory://"))]
     pub initial_savepoint_path: Option<String>,
+
+    /// Name of a StreamJobSnapshot in the same namespace to restore from on the first
+    /// deployment, instead of spec.job.initialSavepointPath. The deployment waits until the
+    /// snapshot is COMPLETED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub initial_savepoint_snapshot: Option<String>,
 
     /// Allow restoring from a snapshot that contains state for operators the job no longer has.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -297,6 +340,10 @@ pub struct JobManagerSpec {
     #[x_kube(validation = Rule::new("self == 1").message("spec.jobManager.replicas must be 1: standby JobManagers are not supported in v1alpha1"))]
     pub replicas: Option<i32>,
 
+    /// Log level and format of the JobManager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<LoggingSpec>,
+
     /// Pod template merged into the JobManager pod after spec.podTemplate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
@@ -320,6 +367,10 @@ pub struct TaskManagerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1024))]
     pub slots: Option<i32>,
+
+    /// Log level and format of the TaskManagers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<LoggingSpec>,
 
     /// Pod template merged into the TaskManager pods after spec.podTemplate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -418,6 +469,101 @@ pub struct SavepointsSpec {
     #[schemars(length(max = 64))]
     #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("spec.savepoints.onDeleteTimeout must be a positive duration such as 5m"))]
     pub on_delete_timeout: Option<Duration>,
+}
+
+/// Log level and format of a JobManager or TaskManager.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggingSpec {
+    /// Log filter in tracing's EnvFilter syntax, such as `info`, `debug` or
+    /// `info,fjord::checkpoint=debug` (the FJORD_LOG variable). Defaults to the worker's: info
+    /// for its lifecycle, warnings from libraries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub level: Option<String>,
+
+    /// `text` (the default) or `json`, one JSON object per line for log collectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+}
+
+/// Log format of a worker process.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Plain text lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The manifest spelling (and the value of FJORD_LOG_FORMAT).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// An Ingress for the JobManager's REST API.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// Host name the Ingress answers for. Unset: every host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub host: Option<String>,
+
+    /// HTTP path prefix routed to the REST API. Defaults to `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub path: Option<String>,
+
+    /// The IngressClass (ingressClassName). Unset: the cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub class_name: Option<String>,
+
+    /// Annotations of the Ingress (for the ingress controller: rewrites, auth, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+
+    /// A TLS Secret (in the StreamJob's namespace) for `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub tls_secret_name: Option<String>,
+}
+
+/// The restart-loop check.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckSpec {
+    /// More restarts than this within restartsWindow count as a restart loop. Defaults to 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub restarts_threshold: Option<i32>,
+
+    /// The window restarts are counted in, as a duration such as `10m`. Defaults to 10m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('10s')").message("spec.healthCheck.restartsWindow must be a duration of at least 10s"))]
+    pub restarts_window: Option<Duration>,
+}
+
+impl HealthCheckSpec {
+    /// The threshold (default 5).
+    pub fn threshold(&self) -> i64 {
+        i64::from(self.restarts_threshold.unwrap_or(5).max(1))
+    }
+
+    /// The window (default 10 minutes).
+    pub fn window(&self) -> std::time::Duration {
+        self.restarts_window
+            .map(std::time::Duration::from)
+            .unwrap_or(std::time::Duration::from_secs(600))
+    }
 }
 
 /// Reference to a Secret in the StreamJob's namespace.

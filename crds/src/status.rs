@@ -34,6 +34,20 @@ pub struct StreamJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
 
+    /// How often the deployed job restarted after a failure, as its JobManager counts (a new
+    /// deployment starts again at 0; a restarted JobManager Pod too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_restarts: Option<i64>,
+
+    /// When the deployed job started, as its JobManager reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_start_time: Option<Time>,
+
+    /// The restart count at the start of the current health-check window
+    /// (spec.healthCheck).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_baseline: Option<RestartBaseline>,
+
     /// Parallelism of the deployed job (the scale subresource's status replicas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<i32>,
@@ -206,6 +220,16 @@ pub struct TaskManagersStatus {
     pub ready: i32,
 }
 
+/// The job's restart count when a health-check window started.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartBaseline {
+    /// Restarts counted then.
+    pub restarts: i64,
+    /// When the window started.
+    pub since: Time,
+}
+
 /// A completed checkpoint.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -297,6 +321,8 @@ pub enum UpgradeReason {
     Restart,
     /// spec.job.state became suspended.
     Suspend,
+    /// The job restarted more often than spec.healthCheck allows.
+    RestartLoop,
 }
 
 /// Steps of an upgrade.

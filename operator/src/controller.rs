@@ -14,6 +14,7 @@ use fjord_crds::{StreamJob, StreamJobSpec, StreamJobStatus};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::runtime::controller::{Action as ControllerAction, Controller};
@@ -42,7 +43,14 @@ pub struct Context<J> {
     pub metrics: Arc<Metrics>,
     /// Timeouts of the lifecycle.
     pub settings: Settings,
+    /// What was last applied per StreamJob UID (a hash of the desired children) and when, so
+    /// a running job polled every few seconds does not re-apply unchanged children each time.
+    applied: std::sync::Mutex<std::collections::HashMap<String, (u64, Instant)>>,
 }
+
+/// How long unchanged children go without being re-applied (a child deleted by hand comes
+/// back sooner: its deletion is a watch event, and a missing Deployment forces the apply).
+const REAPPLY_AFTER: Duration = Duration::from_secs(300);
 
 impl<J> Context<J> {
     /// A context publishing Events as `fjord-operator` from `instance` (the pod name).
@@ -60,7 +68,24 @@ impl<J> Context<J> {
             jobmanager,
             metrics,
             settings,
+            applied: Default::default(),
         }
+    }
+
+    /// Whether children with this hash were applied for `uid` recently (and so need no apply).
+    fn recently_applied(&self, uid: &str, hash: u64) -> bool {
+        let applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        applied
+            .get(uid)
+            .is_some_and(|(h, at)| *h == hash && at.elapsed() < REAPPLY_AFTER)
+    }
+
+    fn record_applied(&self, uid: &str, hash: Option<u64>) {
+        let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        match hash {
+            Some(h) => applied.insert(uid.to_string(), (h, Instant::now())),
+            None => applied.remove(uid),
+        };
     }
 }
 
@@ -188,10 +213,21 @@ async fn reconcile_pass<J: JobManagerApi>(
     }
 
     let status = job.status.clone().unwrap_or_default();
-    let observed = observe(job, &status, ctx).await?;
-    let spec_errors = validation::validate(&job.spec);
+    let (observed, complete) = observe(job, &status, ctx).await?;
+    let mut spec_errors = validation::validate(&job.spec);
+    let mut spec = job.spec.clone();
+    // A first deployment from a StreamJobSnapshot restores from the savepoint it names.
+    if let Some(snapshot) = &job.spec.job.initial_savepoint_snapshot
+        && status.lifecycle_state == fjord_crds::LifecycleState::Created
+        && !deleting
+    {
+        match crate::snapshots::resolve_initial(&ctx.client, &ns, snapshot).await {
+            Ok(path) => spec.job.initial_savepoint_path = Some(path),
+            Err(e) => spec_errors.push(e),
+        }
+    }
     let decision = lifecycle::decide(&Input {
-        spec: &job.spec,
+        spec: &spec,
         generation: job.metadata.generation.unwrap_or(0),
         deleting,
         status: &status,
@@ -227,7 +263,7 @@ async fn reconcile_pass<J: JobManagerApi>(
     }
 
     for action in &decision.actions {
-        if let Err(e) = execute(job, ctx, &api, &new_status, action).await {
+        if let Err(e) = execute(job, ctx, &api, &new_status, action, complete).await {
             match e {
                 // The JobManager being away is an expected state; the next pass observes it.
                 Error::JobManagerUnreachable { .. } | Error::JobManagerApi { .. } => {
@@ -250,21 +286,41 @@ async fn reconcile_pass<J: JobManagerApi>(
     {
         return Ok(ControllerAction::await_change());
     }
+    // A job that ended (a bounded job finished) changes no more by itself; a restarted
+    // JobManager Pod or a spec change arrives through the watches.
+    if idle_finished(&new_status, &decision) {
+        return Ok(ControllerAction::await_change());
+    }
     Ok(ControllerAction::requeue(decision.requeue))
 }
 
-/// Gather this pass's observations.
+/// Whether a pass left a job that ended for good (FINISHED or CANCELLED in `Running`) with
+/// nothing in flight and nothing to do but re-apply the children.
+fn idle_finished(status: &StreamJobStatus, decision: &Decision) -> bool {
+    status.lifecycle_state == fjord_crds::LifecycleState::Running
+        && matches!(
+            status.job_state,
+            Some(fjord_crds::JobState::Finished | fjord_crds::JobState::Cancelled)
+        )
+        && status.pending_savepoint.is_none()
+        && status.upgrade.is_none()
+        && status.savepoints_pending_disposal.is_empty()
+        && decision.actions.iter().all(|a| *a == Action::ApplyCluster)
+}
+
+/// Gather this pass's observations, and whether both Deployments exist.
 async fn observe<J: JobManagerApi>(
     job: &StreamJob,
     status: &StreamJobStatus,
     ctx: &Context<J>,
-) -> Result<Observed, Error> {
+) -> Result<(Observed, bool), Error> {
     let ns = job
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let name = job.name_any();
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     let mut cluster_present = false;
+    let mut complete = true;
     let mut task_managers = None;
     for c in [Component::JobManager, Component::TaskManager] {
         let found = deployments
@@ -286,6 +342,7 @@ async fn observe<J: JobManagerApi>(
             });
         }
         cluster_present |= found.is_some();
+        complete &= found.is_some();
     }
     let endpoint = JobManagerEndpoint {
         base_url: resources::rest_base_url(&name, &ns),
@@ -329,14 +386,15 @@ async fn observe<J: JobManagerApi>(
     } else {
         None
     };
-    Ok(Observed {
+    let observed = Observed {
         job_manager,
         cluster_present,
         savepoint,
         latest_checkpoint,
         task_managers,
         pod_problem,
-    })
+    };
+    Ok((observed, complete))
 }
 
 /// Why the StreamJob's Pods do not run, if they do not; with a crashing container's last log
@@ -399,6 +457,7 @@ async fn execute<J: JobManagerApi>(
     api: &Api<StreamJob>,
     status: &StreamJobStatus,
     action: &Action,
+    complete: bool,
 ) -> Result<(), Error> {
     let ns = job
         .namespace()
@@ -423,12 +482,35 @@ async fn execute<J: JobManagerApi>(
                 .unwrap_or(0);
             let desired =
                 resources::desired(job, &deployed, status.restore_path.as_deref(), generation)?;
+            let uid = job.metadata.uid.clone().unwrap_or_default();
+            let ingress = resources::ingress(job)?;
+            let hash = desired_hash(&desired, ingress.as_ref());
+            if complete && ctx.recently_applied(&uid, hash) {
+                return Ok(());
+            }
+            ctx.record_applied(&uid, None);
             apply(&ctx.client, &ns, &desired.config_map).await?;
             apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
             apply(&ctx.client, &ns, &desired.jobmanager).await?;
             apply(&ctx.client, &ns, &desired.taskmanager).await?;
+            match &ingress {
+                Some(ingress) => apply(&ctx.client, &ns, ingress).await?,
+                None => {
+                    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ns);
+                    match api
+                        .delete(&resources::ingress_name(&name), &DeleteParams::default())
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(e) => return Err(Error::kube("deleting the REST Ingress")(e)),
+                    }
+                }
+            }
+            ctx.record_applied(&uid, Some(hash));
         }
         Action::DeleteCluster => {
+            ctx.record_applied(&job.metadata.uid.clone().unwrap_or_default(), None);
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
             for c in [Component::TaskManager, Component::JobManager] {
                 match deployments
@@ -474,11 +556,21 @@ async fn execute<J: JobManagerApi>(
                 }
             }
             if remaining.len() != paths.len() {
+                let disposed: Vec<String> = paths
+                    .iter()
+                    .filter(|p| !remaining.contains(p))
+                    .cloned()
+                    .collect();
+                crate::snapshots::forget_disposed(&ctx.client, &ns, &name, &disposed).await?;
                 let mut s = status.clone();
                 s.savepoints_pending_disposal
                     .retain(|p| remaining.contains(p) || !paths.contains(p));
                 write_status(api, &name, &s).await?;
             }
+        }
+        Action::RecordSnapshot(note) => {
+            let snapshot = crate::snapshots::record(&ctx.client, job, note).await?;
+            debug!(snapshot, "recorded the savepoint as a StreamJobSnapshot");
         }
         Action::RemoveFinalizer => {
             let finalizers: Vec<String> = job
@@ -497,6 +589,22 @@ async fn execute<J: JobManagerApi>(
         }
     }
     Ok(())
+}
+
+/// A hash of the desired children, to tell whether they changed since the last apply.
+fn desired_hash(desired: &resources::Desired, ingress: Option<&Ingress>) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for v in [
+        serde_json::to_string(&desired.config_map),
+        serde_json::to_string(&desired.jobmanager_service),
+        serde_json::to_string(&desired.jobmanager),
+        serde_json::to_string(&desired.taskmanager),
+        serde_json::to_string(&ingress),
+    ] {
+        v.unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
 }
 
 async fn apply<K>(client: &Client, ns: &str, object: &K) -> Result<(), Error>
@@ -608,5 +716,6 @@ fn action_name(a: &Action) -> &'static str {
         Action::CancelJob { .. } => "CancelJob",
         Action::DisposeSavepoints { .. } => "DisposeSavepoints",
         Action::RemoveFinalizer => "RemoveFinalizer",
+        Action::RecordSnapshot(_) => "RecordSnapshot",
     }
 }

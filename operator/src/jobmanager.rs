@@ -10,6 +10,7 @@
 use std::future::Future;
 
 use fjord_crds::{CheckpointRecord, JobState};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::Error;
 
@@ -29,6 +30,10 @@ pub struct JobInfo {
     pub state: JobState,
     /// Failure cause, when the job failed.
     pub failure: Option<String>,
+    /// How often the job restarted after a failure (in this JobManager), if reported.
+    pub restarts: Option<u32>,
+    /// When the job started (in this JobManager), if reported.
+    pub start_time: Option<Time>,
 }
 
 /// What the JobManager knows about a savepoint trigger ID.

@@ -15,6 +15,9 @@
 //!   through, and its data types.
 //! - [`controller`]: the kube-rs wiring: observe, decide, write status, act. The only module
 //!   that talks to the Kubernetes API (with [`leader`]).
+//! - [`snapshots`]: StreamJobSnapshots — savepoints as objects: recorded for the lifecycle's
+//!   savepoints, taken for users' snapshots, disposed of on deletion. Talks to the Kubernetes
+//!   API and the JobManager, like [`controller`].
 //! - [`leader`]: leader election on a coordination.k8s.io Lease.
 //! - [`events`]: Kubernetes Events, one per occurrence, with bounded notes.
 //! - [`metrics`]: the operator's Prometheus metrics.
@@ -32,6 +35,7 @@ pub mod pods;
 pub mod podtemplate;
 pub mod resources;
 pub mod savepoints;
+pub mod snapshots;
 pub mod validation;
 
 pub use error::Error;

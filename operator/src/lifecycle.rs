@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use fjord_crds::{
     DeletionStatus, DesiredJobState, FailedUpgrade, FieldError, JobState, LifecycleState,
-    PendingSavepoint, SavepointRecord, SavepointTrigger, StreamJobSpec, StreamJobStatus,
-    UpgradeMode, UpgradeReason, UpgradeStatus, UpgradeStep,
+    PendingSavepoint, RestartBaseline, SavepointRecord, SavepointTrigger, StreamJobSpec,
+    StreamJobStatus, UpgradeMode, UpgradeReason, UpgradeStatus, UpgradeStep,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -47,6 +47,9 @@ pub struct Settings {
     pub fast_poll: Duration,
     /// Requeue interval in steady state (status is refreshed this often).
     pub steady_poll: Duration,
+    /// Requeue interval of a job that runs: its restarts and latest checkpoint reach the status
+    /// this often. Suspended and finished jobs are not polled at all.
+    pub running_poll: Duration,
 }
 
 impl Default for Settings {
@@ -55,8 +58,9 @@ impl Default for Settings {
             savepoint_timeout: Duration::from_secs(600),
             cancel_timeout: Duration::from_secs(120),
             deploy_timeout: Duration::from_secs(300),
-            fast_poll: Duration::from_secs(2),
+            fast_poll: Duration::from_secs(1),
             steady_poll: Duration::from_secs(15),
+            running_poll: Duration::from_secs(3),
         }
     }
 }
@@ -163,6 +167,24 @@ pub enum Action {
     },
     /// Remove the operator's finalizer so Kubernetes deletes the StreamJob and its children.
     RemoveFinalizer,
+    /// Record a savepoint the operator took as a StreamJobSnapshot (created if missing, its
+    /// status set; named after the trigger ID, so repeating it changes nothing).
+    RecordSnapshot(SnapshotNote),
+}
+
+/// A savepoint the operator took (or failed to take), for its StreamJobSnapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotNote {
+    /// The trigger ID the savepoint was taken under.
+    pub trigger_id: String,
+    /// Why it was taken.
+    pub trigger: SavepointTrigger,
+    /// ID of the job it was taken of.
+    pub job_id: Option<String>,
+    /// Where it is, if it completed.
+    pub path: Option<String>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
 }
 
 /// A Kubernetes Event to publish.
@@ -317,6 +339,12 @@ impl Machine<'_, '_> {
             JobManagerView::Job(j) => {
                 self.status.job_state = Some(j.state);
                 self.status.job_id = Some(j.id.clone());
+                if let Some(r) = j.restarts {
+                    self.status.job_restarts = Some(i64::from(r));
+                }
+                if j.start_time.is_some() {
+                    self.status.job_start_time = j.start_time.clone();
+                }
                 self.status.job_manager_unreachable_since = None;
             }
             JobManagerView::NoJob => {
@@ -363,6 +391,9 @@ impl Machine<'_, '_> {
         self.status.failed_upgrade = None;
         self.status.job_id = None;
         self.status.job_state = None;
+        self.status.job_restarts = None;
+        self.status.job_start_time = None;
+        self.status.restart_baseline = None;
         self.status.parallelism = Some(spec.job.parallelism);
         if self.status.last_savepoint_trigger_nonce.is_none() {
             // A nonce present at creation is not a request for a savepoint.
@@ -534,6 +565,9 @@ impl Machine<'_, '_> {
             self.event(true, "JobFailed", format!("the job failed: {failure}"));
             return;
         }
+        if self.restart_loop() {
+            return;
+        }
         self.actions.push(Action::ApplyCluster);
 
         if self.status.pending_savepoint.is_some() {
@@ -567,6 +601,55 @@ impl Machine<'_, '_> {
         self.dispose_dropped();
     }
 
+    /// spec.healthCheck: a job that restarted more than the threshold within the window is
+    /// redeployed (new JobManager and TaskManagers) from its latest checkpoint, or the restore
+    /// point it started from. Windows are consecutive: a window starts with the restart count
+    /// then, recorded in status.restartBaseline. Returns whether it redeploys.
+    fn restart_loop(&mut self) -> bool {
+        let Some(hc) = self.spec().health_check.clone() else {
+            self.status.restart_baseline = None;
+            return false;
+        };
+        let Some(restarts) = self.job().and_then(|j| j.restarts).map(i64::from) else {
+            return false;
+        };
+        let window = hc.window();
+        let baseline = match &self.status.restart_baseline {
+            Some(b) if self.elapsed_since(&b.since) < window && restarts >= b.restarts => b.clone(),
+            _ => {
+                let b = RestartBaseline {
+                    restarts,
+                    since: self.now_time(),
+                };
+                self.status.restart_baseline = Some(b.clone());
+                b
+            }
+        };
+        let count = restarts - baseline.restarts;
+        if count <= hc.threshold() {
+            return false;
+        }
+        let restore = self
+            .latest_checkpoint_path()
+            .or_else(|| self.status.restore_path.clone());
+        self.event(
+            true,
+            "RestartLoop",
+            format!(
+                "the job restarted {count} times within {}s (more than spec.healthCheck.restartsThreshold {}); redeploying it from {}",
+                window.as_secs(),
+                hc.threshold(),
+                restore.as_deref().unwrap_or("empty state (no checkpoint yet)")
+            ),
+        );
+        // A savepoint of a job in a restart loop will not complete.
+        self.status.pending_savepoint = None;
+        self.status.upgrade =
+            Some(self.new_upgrade(UpgradeReason::RestartLoop, UpgradeStep::TearingDown));
+        self.begin_teardown(UpgradeReason::RestartLoop, restore);
+        true
+    }
+
     /// Follow a manual or periodic savepoint to its end.
     fn pending_savepoint(&mut self) {
         let Some(p) = self.status.pending_savepoint.clone() else {
@@ -578,13 +661,14 @@ impl Machine<'_, '_> {
                 if p.nonce.is_some() {
                     self.status.last_savepoint_trigger_nonce = p.nonce;
                 }
-                self.add_savepoint(path, p.trigger);
+                self.add_savepoint(path, p.trigger, &p.trigger_id);
             }
             Some(SavepointStatus::Failed { message }) => {
                 self.status.pending_savepoint = None;
                 if p.nonce.is_some() {
                     self.status.last_savepoint_trigger_nonce = p.nonce;
                 }
+                self.snapshot_note(&p.trigger_id, p.trigger, None, Some(message.clone()));
                 self.event(
                     true,
                     "SavepointFailed",
@@ -704,7 +788,25 @@ impl Machine<'_, '_> {
         }
     }
 
-    fn add_savepoint(&mut self, path: String, trigger: SavepointTrigger) {
+    /// Record a savepoint outcome as a StreamJobSnapshot (after the status is written).
+    fn snapshot_note(
+        &mut self,
+        trigger_id: &str,
+        trigger: SavepointTrigger,
+        path: Option<String>,
+        error: Option<String>,
+    ) {
+        self.actions.push(Action::RecordSnapshot(SnapshotNote {
+            trigger_id: trigger_id.to_string(),
+            trigger,
+            job_id: self.job_id(),
+            path,
+            error,
+        }));
+    }
+
+    fn add_savepoint(&mut self, path: String, trigger: SavepointTrigger, trigger_id: &str) {
+        self.snapshot_note(trigger_id, trigger, Some(path.clone()), None);
         self.event(
             false,
             "SavepointCompleted",
@@ -857,10 +959,16 @@ impl Machine<'_, '_> {
         let trigger_id = upgrade.savepoint_trigger_id.clone().unwrap_or_default();
         match self.input.observed.savepoint.clone() {
             Some(SavepointStatus::Completed { path }) => {
-                self.add_savepoint(path.clone(), SavepointTrigger::Upgrade);
+                self.add_savepoint(path.clone(), SavepointTrigger::Upgrade, &trigger_id);
                 self.begin_teardown(upgrade.reason, Some(path));
             }
             Some(SavepointStatus::Failed { message }) => {
+                self.snapshot_note(
+                    &trigger_id,
+                    SavepointTrigger::Upgrade,
+                    None,
+                    Some(message.clone()),
+                );
                 self.abort_upgrade(&upgrade, format!("the savepoint failed: {message}"));
             }
             other => {
@@ -1084,7 +1192,7 @@ impl Machine<'_, '_> {
         let timeout = self.spec().on_delete_timeout();
         match self.input.observed.savepoint.clone() {
             Some(SavepointStatus::Completed { path }) => {
-                self.add_savepoint(path, SavepointTrigger::Delete);
+                self.add_savepoint(path, SavepointTrigger::Delete, &trigger_id);
                 self.actions.push(Action::RemoveFinalizer);
             }
             Some(SavepointStatus::Failed { message }) => {
@@ -1157,6 +1265,11 @@ impl Machine<'_, '_> {
                 ));
             }
         }
+        // A running job is watched closely (its checkpoints and restarts live outside
+        // Kubernetes); the watch covers everything else.
+        if self.status.lifecycle_state == LifecycleState::Running && self.job_running() {
+            self.requeue = self.requeue.min(self.input.settings.running_poll);
+        }
         self.status.error = self.degraded.as_ref().map(|(_, m)| m.clone());
         conditions::update(&mut self.status, self.degraded.as_ref(), self.input.now);
         Decision {
@@ -1177,9 +1290,13 @@ fn deployment_shape(spec: &StreamJobSpec) -> StreamJobSpec {
     s.job.restart_nonce = None;
     s.job.state = DesiredJobState::Running;
     s.job.initial_savepoint_path = None;
+    s.job.initial_savepoint_snapshot = None;
     s.job.upgrade_mode = UpgradeMode::Savepoint;
     s.job.allow_non_restored_state = false;
     s.savepoints = None;
+    s.health_check = None;
+    // The Ingress is applied from the current spec on every apply; it changes no Pod.
+    s.ingress = None;
     s
 }
 
@@ -1205,6 +1322,7 @@ fn reason_name(r: UpgradeReason) -> &'static str {
         UpgradeReason::Rescale => "rescale",
         UpgradeReason::Restart => "restart",
         UpgradeReason::Suspend => "suspend",
+        UpgradeReason::RestartLoop => "restart-loop redeploy",
     }
 }
 

@@ -167,12 +167,16 @@ async fn main() -> anyhow::Result<()> {
         Some(args.identity.clone()),
     ));
     info!(namespaces = ?args.namespaces, "starting the StreamJob controller");
-    let namespaces = args
+    let namespaces: Vec<String> = args
         .namespaces
         .into_iter()
         .filter(|n| !n.is_empty())
         .collect();
-    controller::run(ctx, namespaces).await;
+    let snapshot_namespaces: Vec<String> = namespaces.clone();
+    tokio::join!(
+        controller::run(ctx.clone(), namespaces),
+        fjord_operator::snapshots::run(ctx, snapshot_namespaces)
+    );
     if let Some((leases, cfg, renewer)) = lease {
         // The controller has stopped: hand the Lease over at once, so the next replica (a
         // `helm upgrade`'s new pod) leads within its retry period instead of the lease duration.

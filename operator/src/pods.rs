@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodProblem {
     /// The `Degraded` reason: `Unschedulable`, `ImagePullError`, `ContainerConfigError`,
-    /// `ContainerCrashing`.
+    /// `StorageCredentialsIncomplete`, `ContainerCrashing`.
     pub reason: &'static str,
     /// The Pod's name.
     pub pod: String,
@@ -51,6 +51,10 @@ const CONFIG_REASONS: [&str; 3] = [
     "CreateContainerError",
     "RunContainerError",
 ];
+
+/// The S3 keys the operator requires from the credentials Secret (see
+/// [`crate::resources::S3_KEYS`]).
+const S3_KEY_NAMES: [&str; 2] = crate::resources::S3_KEYS;
 
 /// The first problem among `pods` (sorted by name, so the answer is stable), if any. Pods being
 /// deleted are skipped; a Pod that is merely starting is not a problem.
@@ -109,6 +113,18 @@ fn diagnose_container(pod: &str, c: &ContainerStatus) -> Option<PodProblem> {
             format!(
                 "Pod {pod}: the image {} cannot be pulled ({reason}{}); check spec.image and the image pull secrets",
                 c.image,
+                suffix(detail)
+            ),
+            false,
+        ));
+    }
+    if CONFIG_REASONS.contains(&reason)
+        && let Some(key) = S3_KEY_NAMES.iter().find(|k| detail.contains(*k))
+    {
+        return Some(problem(
+            "StorageCredentialsIncomplete",
+            format!(
+                "Pod {pod}: the Secret named by spec.storageCredentials has no key {key} ({reason}{}); the S3 storage needs both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in it: add the missing key (kubectl create secret generic NAME --from-literal=... --dry-run=client -o yaml | kubectl apply -f -) and the Pods start by themselves",
                 suffix(detail)
             ),
             false,
@@ -194,6 +210,14 @@ mod tests {
                 waiting("CreateContainerConfigError", "secret \"s3\" not found"),
                 "ContainerConfigError",
                 "secret \"s3\" not found",
+            ),
+            (
+                waiting(
+                    "CreateContainerConfigError",
+                    "couldn't find key AWS_SECRET_ACCESS_KEY in Secret ns/minio-credentials",
+                ),
+                "StorageCredentialsIncomplete",
+                "has no key AWS_SECRET_ACCESS_KEY (CreateContainerConfigError: couldn't find key AWS_SECRET_ACCESS_KEY in Secret ns/minio-credentials)",
             ),
             (
                 waiting("CrashLoopBackOff", "back-off"),

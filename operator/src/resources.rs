@@ -9,12 +9,16 @@
 
 use std::collections::BTreeMap;
 
-use fjord_crds::{StreamJob, StreamJobSpec};
+use fjord_crds::{LoggingSpec, StreamJob, StreamJobSpec};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource, EnvVar,
-    EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, SecretEnvSource, Service,
-    ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+    EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, SecretEnvSource,
+    SecretKeySelector, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -395,6 +399,138 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     }
 }
 
+/// The S3 keys every Pod must get from the Secret `spec.storageCredentials` names, when the
+/// job's storage is S3: required `secretKeyRef`s, so a Secret that exists but lacks a key stops
+/// the container from being created (`CreateContainerConfigError` naming the Secret and the
+/// key, which the operator reports within seconds) instead of a storage client that falls back
+/// to the instance metadata service (169.254.169.254) and fails minutes later. The operator
+/// itself never reads the Secret. `FJORD_STORAGE_CREDENTIALS` carries the Secret's name, so
+/// the worker's own start-up check can name it too.
+pub fn storage_key_env(spec: &StreamJobSpec) -> Vec<EnvVar> {
+    let Some(secret) = &spec.storage_credentials else {
+        return Vec::new();
+    };
+    let s3 = spec
+        .checkpoint_storage()
+        .is_some_and(|s| s.starts_with("s3://"))
+        || spec
+            .savepoint_directory()
+            .is_some_and(|s| s.starts_with("s3://"));
+    let mut env = vec![EnvVar {
+        name: "FJORD_STORAGE_CREDENTIALS".into(),
+        value: Some(secret.name.clone()),
+        ..Default::default()
+    }];
+    if s3 {
+        for key in S3_KEYS {
+            env.push(EnvVar {
+                name: key.into(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: secret.name.clone(),
+                        key: key.into(),
+                        optional: Some(false),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    env
+}
+
+/// The worker's log settings as its environment (`FJORD_LOG`, `FJORD_LOG_FORMAT`).
+pub fn logging_env(logging: Option<&LoggingSpec>) -> Vec<EnvVar> {
+    let Some(l) = logging else {
+        return Vec::new();
+    };
+    let var = |name: &str, value: &str| EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    };
+    let mut env = Vec::new();
+    if let Some(level) = &l.level {
+        env.push(var("FJORD_LOG", level));
+    }
+    if let Some(format) = l.format {
+        env.push(var("FJORD_LOG_FORMAT", format.as_str()));
+    }
+    env
+}
+
+/// The name of the StreamJob's REST Ingress.
+pub fn ingress_name(job: &str) -> String {
+    format!("{job}-rest")
+}
+
+/// The Ingress of `spec.ingress`, routing to the JobManager Service's REST port; `None` when
+/// the spec asks for none (the controller then deletes one left from before). Built from the
+/// current spec, not the deployed one: it changes no Pod.
+///
+/// # Errors
+/// [`Error::MissingMetadata`] if the StreamJob lacks name, namespace or uid.
+pub fn ingress(job: &StreamJob) -> Result<Option<Ingress>, Error> {
+    let Some(spec) = &job.spec.ingress else {
+        return Ok(None);
+    };
+    let name = job
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingMetadata("metadata.name"))?;
+    let namespace = job
+        .metadata
+        .namespace
+        .clone()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let owner = job
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingMetadata("metadata.uid"))?;
+    let mut metadata = meta(&name, &namespace, ingress_name(&name), None, &owner);
+    if !spec.annotations.is_empty() {
+        metadata.annotations = Some(spec.annotations.clone());
+    }
+    let backend = IngressBackend {
+        service: Some(IngressServiceBackend {
+            name: workload_name(&name, Component::JobManager),
+            port: Some(ServiceBackendPort {
+                name: Some("rest".into()),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    };
+    Ok(Some(Ingress {
+        metadata,
+        spec: Some(IngressSpec {
+            ingress_class_name: spec.class_name.clone(),
+            rules: Some(vec![IngressRule {
+                host: spec.host.clone(),
+                http: Some(HTTPIngressRuleValue {
+                    paths: vec![HTTPIngressPath {
+                        path: Some(spec.path.clone().unwrap_or_else(|| "/".into())),
+                        path_type: "Prefix".into(),
+                        backend,
+                    }],
+                }),
+            }]),
+            tls: spec.tls_secret_name.as_ref().map(|secret| {
+                vec![IngressTLS {
+                    hosts: spec.host.clone().map(|h| vec![h]),
+                    secret_name: Some(secret.clone()),
+                }]
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+/// The keys an S3 credentials Secret must hold.
+pub const S3_KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
 /// The pod template of a component: the user's `spec.podTemplate`, then the component's
 /// `podTemplate`, then what the operator needs on top (it wins on conflicts; lists of named
 /// items merge by name, so the user's extra env, volumes and sidecars stay).
@@ -405,14 +541,14 @@ fn pod_template(
     component: Component,
     config_hash: &str,
 ) -> Result<PodTemplateSpec, Error> {
-    let (resources, component_template) = match component {
+    let (resources, component_template, logging) = match component {
         Component::JobManager => {
             let jm = spec.job_manager.clone().unwrap_or_default();
-            (jm.resources, jm.pod_template)
+            (jm.resources, jm.pod_template, jm.logging)
         }
         Component::TaskManager => {
             let tm = spec.task_manager.clone().unwrap_or_default();
-            (tm.resources, tm.pod_template)
+            (tm.resources, tm.pod_template, tm.logging)
         }
     };
     let (role, ports) = match component {
@@ -450,6 +586,8 @@ fn pod_template(
             ..Default::default()
         },
     ];
+    env.extend(storage_key_env(spec));
+    env.extend(logging_env(logging.as_ref()));
     if component == Component::JobManager {
         // `fjord jobmanager` binds its REST API to the Pod's own address (its flag
         // `--rest-address`), not 0.0.0.0: Pods that share a network stack (the e2e node agent)
@@ -506,6 +644,7 @@ fn pod_template(
             ..Default::default()
         }),
         spec: Some(PodSpec {
+            service_account_name: spec.service_account.clone(),
             containers: vec![container],
             volumes: Some(vec![Volume {
                 name: "fjord-config".into(),

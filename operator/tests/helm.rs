@@ -109,6 +109,7 @@ fn default_install_watches_all_namespaces_with_a_clusterrole_and_keeps_the_crd()
             "ClusterRole",
             "ClusterRoleBinding",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "Deployment",
             "Role",
             "RoleBinding",
@@ -135,6 +136,10 @@ fn default_install_watches_all_namespaces_with_a_clusterrole_and_keeps_the_crd()
         "streamjobs",
         "streamjobs/status",
         "streamjobs/finalizers",
+        "streamjobsnapshots",
+        "streamjobsnapshots/status",
+        "streamjobsnapshots/finalizers",
+        "ingresses",
         "deployments",
         "services",
         "configmaps",
@@ -186,11 +191,68 @@ fn listed_namespaces_get_roles_and_nothing_cluster_wide() {
 fn the_chart_crd_is_the_generated_one() {
     let Some(helm) = helm_or_skip() else { return };
     let docs = template(&helm, &[]);
-    let rendered = docs
+    for crd in [fjord_crds::crd::crd(), fjord_crds::crd::snapshot_crd()] {
+        let name = crd.metadata.name.clone().unwrap();
+        let rendered = docs
+            .iter()
+            .find(|d| {
+                d["kind"] == "CustomResourceDefinition" && d["metadata"]["name"] == name.as_str()
+            })
+            .unwrap_or_else(|| panic!("the chart has no CRD {name}"));
+        let mut generated: serde_yaml::Value = serde_yaml::to_value(crd).unwrap();
+        generated["metadata"]["annotations"]["helm.sh/resource-policy"] = "keep".into();
+        assert_eq!(rendered, &generated);
+    }
+}
+
+#[test]
+fn pod_monitors_only_when_asked_for() {
+    let Some(helm) = helm_or_skip() else { return };
+    assert!(!kinds(&template(&helm, &[])).contains(&"PodMonitor".to_string()));
+    let docs = template(&helm, &["--set", "podMonitor.enabled=true"]);
+    let monitors: Vec<&serde_yaml::Value> =
+        docs.iter().filter(|d| d["kind"] == "PodMonitor").collect();
+    assert_eq!(monitors.len(), 2, "the operator's and the StreamJobs' Pods");
+    for m in &monitors {
+        assert_eq!(m["apiVersion"], "monitoring.coreos.com/v1");
+    }
+    let operator = monitors
         .iter()
-        .find(|d| d["kind"] == "CustomResourceDefinition")
+        .find(|m| m["metadata"]["name"] == "t-fjord-operator")
+        .expect("the operator's PodMonitor");
+    assert_eq!(operator["metadata"]["namespace"], "fjord-system");
+    assert_eq!(operator["spec"]["podMetricsEndpoints"][0]["port"], "http");
+    let jobs = monitors
+        .iter()
+        .find(|m| m["metadata"]["name"] == "t-fjord-operator-streamjobs")
+        .expect("the StreamJobs' PodMonitor");
+    assert_eq!(jobs["spec"]["namespaceSelector"]["any"], true);
+    assert_eq!(
+        jobs["spec"]["selector"]["matchLabels"]["app.kubernetes.io/managed-by"],
+        "fjord-operator"
+    );
+    let ports: Vec<&str> = jobs["spec"]["podMetricsEndpoints"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| e["port"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["rest", "metrics"]);
+    // Watching listed namespaces narrows the StreamJobs' monitor to them.
+    let docs = template(
+        &helm,
+        &[
+            "--set",
+            "podMonitor.enabled=true",
+            "--set",
+            "watchNamespaces={team-a}",
+        ],
+    );
+    let jobs = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "PodMonitor" && d["metadata"]["name"] == "t-fjord-operator-streamjobs"
+        })
         .unwrap();
-    let mut generated: serde_yaml::Value = serde_yaml::to_value(fjord_crds::crd::crd()).unwrap();
-    generated["metadata"]["annotations"]["helm.sh/resource-policy"] = "keep".into();
-    assert_eq!(rendered, &generated);
+    assert_eq!(jobs["spec"]["namespaceSelector"]["matchNames"][0], "team-a");
 }

@@ -110,11 +110,19 @@ fn init_logging(role: bool) {
     };
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG").unwrap_or_else(|_| default.into());
-    // Logs go to stderr so job output on stdout stays clean.
-    let _ = tracing_subscriber::fmt()
+    // Logs go to stderr so job output on stdout stays clean. FJORD_LOG_FORMAT=json writes one
+    // JSON object per line (the operator's spec.*.logging.format); colour codes only on a
+    // terminal.
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("FJORD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
 
 /// The entry point of a worker binary: parses the command line and runs `registry`'s jobs.

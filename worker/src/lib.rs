@@ -22,13 +22,14 @@
 //! TaskManager registry), [`taskmanager`] the TaskManager role (registers, offers slots,
 //! heartbeats, runs the subtasks the JobManager deploys to it), [`prometheus`] the Prometheus text encoder both roles share
 //! (with [`prometheus::render_tasks`] for per-task metrics), [`metrics_server`] a tiny
-//! `GET /metrics` server for the TaskManager, and [`exit`] defines the documented exit codes. `cli`
+//! `GET /metrics` server for the TaskManager, [`credentials`] the start-up check of S3 keys, and [`exit`] defines the documented exit codes. `cli`
 //! depends on the others; they do not depend on each other except through [`local`]
 //! (`jobmanager` builds its job with it) and the config-file reader `taskmanager` shares with
 //! `jobmanager`.
 
 pub mod cli;
 pub mod control;
+pub mod credentials;
 pub mod exit;
 pub mod jobmanager;
 pub mod local;

@@ -37,6 +37,11 @@ pub fn load_with_fault_tolerance(path: &Path) -> Result<(LocalRun, FaultToleranc
     if spec.state == DesiredJobState::Suspended {
         return Err(WorkerError::Suspended);
     }
+    if let Some(snapshot) = &spec.initial_savepoint_snapshot {
+        return Err(WorkerError::Config(format!(
+            "spec.job.initialSavepointSnapshot ({snapshot}) names a StreamJobSnapshot, which exists only in a cluster; run with --from-savepoint PATH (its status.path: kubectl get sjs {snapshot} -o jsonpath='{{.status.path}}') instead"
+        )));
+    }
     let checkpointing = job.spec.checkpointing.as_ref();
     let fault_tolerance = FaultTolerance {
         checkpoint_interval: checkpointing.map(|c| {

@@ -38,12 +38,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["fjord.dev"]
   resources: ["streamjobs/finalizers"]
   verbs: ["update"]
+# StreamJobSnapshots: the operator creates one per savepoint, takes the savepoints users ask
+# for, deletes the ones whose savepoint retention disposed of, and holds a finalizer on those
+# with spec.disposeOnDelete.
+- apiGroups: ["fjord.dev"]
+  resources: ["streamjobsnapshots"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: ["fjord.dev"]
+  resources: ["streamjobsnapshots/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["fjord.dev"]
+  resources: ["streamjobsnapshots/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 - apiGroups: [""]
   resources: ["services", "configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# The REST Ingress of spec.ingress.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -43,6 +43,8 @@ impl FakeJobManager {
             id: job_id.into(),
             state: JobState::Running,
             failure: None,
+            restarts: Some(0),
+            start_time: None,
         });
         fake
     }

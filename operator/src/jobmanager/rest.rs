@@ -138,6 +138,23 @@ pub fn savepoint_status(answer: api::SavepointStatus) -> SavepointStatus {
     }
 }
 
+/// The operator's view of the job's details.
+pub fn job_info(d: api::JobDetails) -> JobInfo {
+    JobInfo {
+        state: job_state(d.state),
+        failure: if d.state == api::JobState::Failed {
+            d.failure
+        } else {
+            None
+        },
+        restarts: Some(d.restarts),
+        start_time: (d.start_time_ms > 0)
+            .then(|| Timestamp::from_millisecond(d.start_time_ms).ok().map(Time))
+            .flatten(),
+        id: d.id,
+    }
+}
+
 /// The status record of a completed checkpoint.
 pub fn checkpoint_record(c: api::CheckpointInfo) -> CheckpointRecord {
     CheckpointRecord {
@@ -159,20 +176,13 @@ impl JobManagerApi for RestJobManager {
         let Some(summary) = list.jobs.into_iter().next() else {
             return Ok(None);
         };
-        let failure = if summary.state == api::JobState::Failed {
-            client
-                .job(&summary.id)
-                .await
-                .map_err(|e| map_error(jm, "read the failed job", e))?
-                .failure
-        } else {
-            None
-        };
-        Ok(Some(JobInfo {
-            id: summary.id,
-            state: job_state(summary.state),
-            failure,
-        }))
+        // The details carry the restart count and start time the status shows (and the
+        // failure cause of a failed job).
+        let details = client
+            .job(&summary.id)
+            .await
+            .map_err(|e| map_error(jm, "read the job", e))?;
+        Ok(Some(job_info(details)))
     }
 
     async fn trigger_savepoint(

@@ -36,6 +36,8 @@ fn job(state: JobState) -> JobManagerView {
         id: "job-1".into(),
         state,
         failure: (state == JobState::Failed).then(|| "boom".into()),
+        restarts: Some(0),
+        start_time: None,
     })
 }
 
@@ -129,6 +131,7 @@ fn action_kind(a: &Action) -> &'static str {
         Action::CancelJob { .. } => "cancel",
         Action::DisposeSavepoints { .. } => "dispose",
         Action::RemoveFinalizer => "remove-finalizer",
+        Action::RecordSnapshot(_) => "snapshot",
     }
 }
 
@@ -506,7 +509,7 @@ fn cases() -> Vec<Case> {
                 })
             }),
             expect_state: LifecycleState::Upgrading,
-            expect_actions: vec!["delete"],
+            expect_actions: vec!["snapshot", "delete"],
             check: |d| {
                 let u = d.status.upgrade.as_ref().unwrap();
                 assert_eq!(u.step, UpgradeStep::TearingDown);
@@ -530,7 +533,7 @@ fn cases() -> Vec<Case> {
                     message: "disk full".into(),
                 })
             }),
-            expect_actions: vec!["apply"],
+            expect_actions: vec!["snapshot", "apply"],
             check: |d| {
                 assert!(d.status.upgrade.is_none());
                 assert_eq!(d.status.failed_upgrade.as_ref().unwrap().generation, 2);
@@ -771,7 +774,7 @@ fn cases() -> Vec<Case> {
                     path: "s3://b/sp/m1".into(),
                 })
             }),
-            expect_actions: vec!["apply"],
+            expect_actions: vec!["apply", "snapshot"],
             check: |d| {
                 assert!(d.status.pending_savepoint.is_none());
                 assert_eq!(d.status.last_savepoint_trigger_nonce, Some(1));
@@ -861,13 +864,17 @@ fn cases() -> Vec<Case> {
                 })
             }),
             expect_state: LifecycleState::Deleting,
-            expect_actions: vec!["remove-finalizer"],
+            expect_actions: vec!["snapshot", "remove-finalizer"],
             check: |d| {
                 assert!(
                     d.events
                         .iter()
                         .any(|e| e.message.contains("s3://b/sp/final"))
                 );
+                assert!(d.actions.iter().any(|a| matches!(a,
+                    Action::RecordSnapshot(n) if n.trigger_id == "delete-1-1"
+                        && n.trigger == SavepointTrigger::Delete
+                        && n.path.as_deref() == Some("s3://b/sp/final"))));
             },
             ..Default::default()
         },
@@ -960,6 +967,127 @@ fn decision_table() {
 }
 
 #[test]
+fn a_running_job_reports_restarts_and_start_time_and_is_polled_closely() {
+    let mut jm = job(JobState::Running);
+    if let JobManagerView::Job(j) = &mut jm {
+        j.restarts = Some(4);
+        j.start_time = Some(time(50));
+    }
+    let case = Case {
+        status: running(&base()),
+        observed: observed(jm),
+        expect_actions: vec!["apply"],
+        ..Default::default()
+    };
+    let d = run(&case);
+    assert_eq!(d.status.job_restarts, Some(4));
+    assert_eq!(d.status.job_start_time, Some(time(50)));
+    assert_eq!(d.requeue, Settings::default().running_poll);
+    assert!(Settings::default().running_poll < Settings::default().steady_poll);
+
+    // A finished job is not polled closely (the controller waits for a change).
+    let case = Case {
+        status: running(&base()),
+        observed: observed(job(JobState::Finished)),
+        expect_actions: vec!["apply"],
+        ..Default::default()
+    };
+    let d = run(&case);
+    assert_eq!(d.status.job_state, Some(JobState::Finished));
+    assert_eq!(d.requeue, Settings::default().steady_poll);
+
+    // A new deployment forgets the previous job's figures.
+    let mut status = running(&base());
+    status.lifecycle_state = LifecycleState::Suspended;
+    status.job_restarts = Some(4);
+    status.job_start_time = Some(time(50));
+    let case = Case {
+        status,
+        observed: observed(JobManagerView::Unreachable("no JobManager".into())),
+        expect_state: LifecycleState::Deploying,
+        expect_actions: vec!["apply"],
+        ..Default::default()
+    };
+    let d = run(&case);
+    assert_eq!(d.status.job_restarts, None);
+    assert_eq!(d.status.job_start_time, None);
+}
+
+#[test]
+fn a_restart_loop_is_redeployed_from_the_latest_checkpoint() {
+    let spec = base().tap(|s| {
+        s.health_check = Some(fjord_crds::HealthCheckSpec {
+            restarts_threshold: Some(3),
+            restarts_window: Some("2m".parse().unwrap()),
+        })
+    });
+    let with_restarts = |n: u32| {
+        let mut jm = job(JobState::Running);
+        if let JobManagerView::Job(j) = &mut jm {
+            j.restarts = Some(n);
+        }
+        observed(jm).tap(|o| o.latest_checkpoint = Some(checkpoint(7)))
+    };
+    // The first look starts a window at the current count.
+    let d = run(&Case {
+        spec: spec.clone(),
+        status: running(&spec),
+        observed: with_restarts(2),
+        expect_actions: vec!["apply"],
+        ..Default::default()
+    });
+    let baseline = d.status.restart_baseline.clone().unwrap();
+    assert_eq!((baseline.restarts, baseline.since.clone()), (2, time(200)));
+    // Within the window, up to the threshold: nothing happens.
+    let d = run(&Case {
+        spec: spec.clone(),
+        status: d.status.clone(),
+        observed: with_restarts(5),
+        now: 260,
+        expect_actions: vec!["apply"],
+        ..Default::default()
+    });
+    assert_eq!(d.status.restart_baseline, Some(baseline.clone()));
+    // One more within the window: redeployed from the latest checkpoint, with an Event.
+    let d = run(&Case {
+        spec: spec.clone(),
+        status: d.status.clone(),
+        observed: with_restarts(6),
+        now: 300,
+        expect_state: LifecycleState::Upgrading,
+        expect_actions: vec!["delete"],
+        ..Default::default()
+    });
+    let u = d.status.upgrade.as_ref().unwrap();
+    assert_eq!(u.reason, UpgradeReason::RestartLoop);
+    assert_eq!(u.restore_path.as_deref(), Some("s3://b/cp/chk-7"));
+    let e = d.events.iter().find(|e| e.reason == "RestartLoop").unwrap();
+    assert!(
+        e.warning && e.message.contains("restarted 4 times"),
+        "{}",
+        e.message
+    );
+    // The same count spread over two windows is no loop.
+    let d = run(&Case {
+        spec: spec.clone(),
+        status: running(&spec).tap(|s| s.restart_baseline = Some(baseline.clone())),
+        observed: with_restarts(6),
+        now: 200 + 121,
+        expect_actions: vec!["apply"],
+        ..Default::default()
+    });
+    assert_eq!(d.status.restart_baseline.unwrap().restarts, 6);
+    // Without spec.healthCheck nothing is checked.
+    let d = run(&Case {
+        status: running(&base()).tap(|s| s.restart_baseline = Some(baseline.clone())),
+        observed: with_restarts(60),
+        expect_actions: vec!["apply"],
+        ..Default::default()
+    });
+    assert_eq!(d.status.restart_baseline, None);
+}
+
+#[test]
 fn no_decision_degrades_a_stateful_upgrade_to_stateless() {
     // Across every case: a savepoint-mode upgrade never deploys without a restore point.
     for case in cases() {
@@ -1049,6 +1177,8 @@ impl World {
                             id: format!("job-{}", self.deploys.len()),
                             state: JobState::Running,
                             failure: None,
+                            restarts: Some(0),
+                            start_time: None,
                         });
                     }
                 }
@@ -1081,7 +1211,7 @@ impl World {
                     }
                     self.status.savepoints_pending_disposal.clear();
                 }
-                Action::RemoveFinalizer => {}
+                Action::RemoveFinalizer | Action::RecordSnapshot(_) => {}
             }
         }
         d

@@ -283,3 +283,103 @@ fn the_job_id_is_stable_per_deployed_generation_and_new_for_the_next() {
     assert_ne!(a, job_id("uid-1", 4));
     assert_ne!(a, job_id("uid-2", 3));
 }
+
+#[test]
+fn s3_storage_requires_both_keys_from_the_credentials_secret() {
+    let d = build(None);
+    for deployment in [&d.jobmanager, &d.taskmanager] {
+        let env = main_container(deployment).env.as_ref().unwrap();
+        for key in S3_KEYS {
+            let var = env.iter().find(|e| e.name == key).expect(key);
+            let r = var
+                .value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap();
+            assert_eq!(
+                (r.name.as_str(), r.key.as_str()),
+                ("minio-credentials", key)
+            );
+            assert_eq!(
+                r.optional,
+                Some(false),
+                "a missing key must stop the container"
+            );
+        }
+        let named = env
+            .iter()
+            .find(|e| e.name == "FJORD_STORAGE_CREDENTIALS")
+            .unwrap();
+        assert_eq!(named.value.as_deref(), Some("minio-credentials"));
+    }
+    // file:// storage needs no S3 keys.
+    let j = job(&SPEC.replace("s3://bucket/cp", "file:///tmp/cp"));
+    let d = desired(&j, &j.spec, None, 1).unwrap();
+    let env = main_container(&d.jobmanager).env.as_ref().unwrap();
+    assert!(env.iter().all(|e| !S3_KEYS.contains(&e.name.as_str())));
+}
+
+#[test]
+fn service_account_logging_and_ingress() {
+    let j = job(&format!(
+        "{SPEC}  serviceAccount: counting-sa\n  ingress: {{host: counting.example.com, className: nginx, tlsSecretName: counting-tls, annotations: {{a: b}}}}\n"
+    )
+    .replace(
+        "  jobManager:\n",
+        "  jobManager:\n    logging: {level: debug, format: json}\n",
+    ));
+    let d = desired(&j, &j.spec, None, 1).unwrap();
+    for deployment in [&d.jobmanager, &d.taskmanager] {
+        let pod = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        // spec.serviceAccount wins over the pod template's serviceAccountName.
+        assert_eq!(pod.service_account_name.as_deref(), Some("counting-sa"));
+    }
+    let env = |d: &Deployment| {
+        main_container(d)
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.name.starts_with("FJORD_LOG"))
+            .map(|e| (e.name, e.value.unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        env(&d.jobmanager),
+        [
+            ("FJORD_LOG".to_string(), "debug".to_string()),
+            ("FJORD_LOG_FORMAT".to_string(), "json".to_string())
+        ]
+    );
+    assert!(env(&d.taskmanager).is_empty(), "per role");
+
+    let ing = ingress(&j).unwrap().unwrap();
+    assert_eq!(ing.metadata.name.as_deref(), Some("counting-rest"));
+    assert_eq!(
+        ing.metadata.owner_references.as_ref().unwrap()[0].name,
+        "counting"
+    );
+    let spec = ing.spec.unwrap();
+    assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
+    let rule = &spec.rules.unwrap()[0];
+    assert_eq!(rule.host.as_deref(), Some("counting.example.com"));
+    let path = &rule.http.as_ref().unwrap().paths[0];
+    assert_eq!(path.path.as_deref(), Some("/"));
+    let svc = path.backend.service.as_ref().unwrap();
+    assert_eq!(svc.name, "counting-jobmanager");
+    assert_eq!(svc.port.as_ref().unwrap().name.as_deref(), Some("rest"));
+    assert_eq!(
+        spec.tls.unwrap()[0].secret_name.as_deref(),
+        Some("counting-tls")
+    );
+    assert!(ingress(&job(SPEC)).unwrap().is_none());
+}

@@ -212,6 +212,10 @@ pub fn exit_code_for(state: JobState) -> u8 {
 /// bound (exit code 3), and too few slots within `jobmanager.wait-for-slots` (exit code 4);
 /// nothing runs then.
 pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, WorkerError> {
+    let s3 = [&config.storage_url, &config.savepoint_dir]
+        .iter()
+        .any(|u| u.as_deref().is_some_and(|u| u.starts_with("s3://")));
+    crate::credentials::check_env(Some(s3), &config.storage_options)?;
     let runtime = runtime("fjord-jm")?;
     let state = JobManagerState::new(&config, config.rest_port);
     // Serve first, so health checks answer and a busy port fails fast.

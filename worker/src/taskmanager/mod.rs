@@ -259,6 +259,7 @@ impl TaskManager {
 /// when the JobManager refuses this TaskManager, [`WorkerError::RegistrationTimeout`] when no
 /// JobManager accepts it in time, [`WorkerError::Config`] for a malformed JobManager address.
 pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerError> {
+    crate::credentials::check_env(None, &config.storage_options)?;
     let runtime = crate::jobmanager::runtime("fjord-tm")?;
     let storage_options = StorageOptions::from_pairs(config.storage_options.clone());
     let data_bind = format!("{}:{}", config.host, config.data_port);

@@ -1,0 +1,165 @@
+//! The StreamJobSnapshot API (`fjord.dev/v1alpha1`, kind `StreamJobSnapshot`, short name `sjs`):
+//! one savepoint of a StreamJob as a Kubernetes object, like the Flink Kubernetes Operator's
+//! `FlinkStateSnapshot`.
+//!
+//! The operator creates one for every savepoint it takes (manual, periodic, upgrade, delete); a
+//! user creates one to take a savepoint of a running StreamJob, or, with `spec.path`, to
+//! register a savepoint that already exists. A new StreamJob starts from one through
+//! `spec.job.initialSavepointSnapshot`. Snapshots have no owner: they outlive the StreamJob.
+//! Deleting one deletes the savepoint's files when `spec.disposeOnDelete` is true.
+//!
+//! `///` comments here are the user-facing schema text of `kubectl explain`.
+
+// The CustomResource derive repeats `type_` once per printer column.
+#![allow(clippy::duplicated_attributes)]
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::status::SavepointTrigger;
+
+/// A StreamJobSnapshot is one savepoint of a StreamJob: created by the operator for every
+/// savepoint it takes, or by a user to take one (or to register an existing one with
+/// spec.path). It outlives the StreamJob.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "fjord.dev",
+    version = "v1alpha1",
+    kind = "StreamJobSnapshot",
+    plural = "streamjobsnapshots",
+    shortname = "sjs",
+    category = "fjord",
+    namespaced,
+    status = "StreamJobSnapshotStatus",
+    derive = "PartialEq",
+    doc = "A StreamJobSnapshot is one savepoint of a StreamJob, created by the operator or by a \
+           user to take one; it outlives the StreamJob and can start a new one.",
+    printcolumn(
+        name = "Job",
+        type_ = "string",
+        json_path = ".spec.jobReference.name",
+        description = "The StreamJob the snapshot is of"
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.state",
+        description = "IN_PROGRESS, COMPLETED or FAILED"
+    ),
+    printcolumn(
+        name = "Trigger",
+        type_ = "string",
+        json_path = ".status.triggerType",
+        description = "manual, periodic, upgrade or delete"
+    ),
+    printcolumn(
+        name = "Path",
+        type_ = "string",
+        json_path = ".status.path",
+        description = "Location of the savepoint"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = Rule::new("self.jobReference == oldSelf.jobReference && (has(self.path) == has(oldSelf.path)) && (!has(self.path) || self.path == oldSelf.path) && (has(self.directory) == has(oldSelf.directory)) && (!has(self.directory) || self.directory == oldSelf.directory)")
+        .message("spec.jobReference, spec.path and spec.directory of a StreamJobSnapshot cannot change; create a new StreamJobSnapshot instead (only spec.disposeOnDelete can change)")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamJobSnapshotSpec {
+    /// The StreamJob (in the same namespace) the snapshot is of.
+    pub job_reference: JobReference,
+
+    /// A savepoint that already exists, to register instead of taking a new one. Unset: the
+    /// operator takes a savepoint of the running StreamJob when this object is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.path must be a URL with scheme s3://, file:// or memory://"))]
+    pub path: Option<String>,
+
+    /// Where a new savepoint is written. Defaults to the StreamJob's savepoint directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.directory must be a URL with scheme s3://, file:// or memory://"))]
+    pub directory: Option<String>,
+
+    /// Delete the savepoint's files when this object is deleted (through the StreamJob's
+    /// JobManager, which must be running then; otherwise the files are kept and a Warning Event
+    /// names them). Defaults to false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dispose_on_delete: bool,
+}
+
+/// Reference to a StreamJob in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobReference {
+    /// Name of the StreamJob.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Observed state of a StreamJobSnapshot.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamJobSnapshotStatus {
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<SnapshotState>,
+
+    /// Why the savepoint was taken: manual (a user created this object, or
+    /// spec.job.savepointTriggerNonce changed), periodic, upgrade or delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_type: Option<SavepointTrigger>,
+
+    /// The savepoint trigger ID sent to the JobManager (recorded before it is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+
+    /// ID of the job the savepoint was taken of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+
+    /// Location of the completed savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+
+    /// When the savepoint was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_at: Option<Time>,
+
+    /// When the savepoint completed or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_at: Option<Time>,
+
+    /// Why it failed, with what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// State of a snapshot.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SnapshotState {
+    /// The savepoint is being taken.
+    InProgress,
+    /// The savepoint completed; status.path holds it.
+    Completed,
+    /// The savepoint failed; status.error says why.
+    Failed,
+}
+
+impl StreamJobSnapshot {
+    /// The completed savepoint's path, if it completed.
+    pub fn completed_path(&self) -> Option<&str> {
+        let status = self.status.as_ref()?;
+        (status.state == Some(SnapshotState::Completed))
+            .then_some(status.path.as_deref())
+            .flatten()
+    }
+}

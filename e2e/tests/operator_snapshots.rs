@@ -1,0 +1,275 @@
+//! StreamJobSnapshots end to end, on the real control plane, MinIO and the worker's real
+//! savepoints:
+//!
+//! 1. `examples/snapshots/counting-snapshot.yaml` applied verbatim to a running
+//!    `counting-basic.yaml` takes a savepoint: the snapshot goes COMPLETED with a path whose
+//!    files are in MinIO, and the job keeps running;
+//! 2. suspending the job (`counting-suspended.yaml`, a stop-with-savepoint) makes the operator
+//!    record an `upgrade` snapshot whose path is the StreamJob's restore path;
+//! 3. `kubectl delete sj counting`: both snapshots stay (no owner reference);
+//! 4. a new StreamJob `counting` with `spec.job.initialSavepointSnapshot` naming the upgrade
+//!    snapshot restores exactly: for every key, its first count is the suspended job's last
+//!    count + 1;
+//! 5. `kubectl delete sjs counting-manual` (disposeOnDelete) deletes the savepoint's files.
+//!
+//! Build first (see `tests/operator_support/mod.rs`), then
+//! `cargo test -p fjord-e2e --test operator_snapshots -- --nocapture`.
+
+mod operator_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use fjord_e2e::poll_until;
+use futures::TryStreamExt as _;
+use object_store::ObjectStore as _;
+use object_store::path::Path as ObjectPath;
+use operator_support::{OperatorCluster, POLL, repo};
+use serde_json::Value;
+
+const JOB: &str = "counting";
+const WAIT: Duration = Duration::from_secs(180);
+
+/// Per key, the counts a counting job printed (`n> (key-3,17)` lines), in order.
+fn counts(log: &str) -> BTreeMap<String, Vec<u64>> {
+    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for line in log.lines() {
+        let Some(start) = line.find("(key-") else {
+            continue;
+        };
+        let Some((key, rest)) = line[start + 1..].split_once(',') else {
+            continue;
+        };
+        if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
+            out.entry(key.to_string()).or_default().push(n);
+        }
+    }
+    out
+}
+
+/// Names of the StreamJob's TaskManager Pods now (they print the counts).
+fn taskmanagers(op: &OperatorCluster) -> anyhow::Result<Vec<String>> {
+    let out = op.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("fjord.dev/streamjob={JOB},app.kubernetes.io/component=taskmanager"),
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])?;
+    Ok(out.split_whitespace().map(str::to_string).collect())
+}
+
+/// The output of Pods, also after they are gone (the node agent keeps their log files).
+fn pod_log(op: &OperatorCluster, pods: &[String]) -> anyhow::Result<String> {
+    let mut all = String::new();
+    for pod in pods {
+        let path = op
+            .cluster
+            .run_dir()
+            .join(format!("agent/logs/default_{pod}_fjord.log"));
+        all.push_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        );
+    }
+    Ok(all)
+}
+
+fn snapshot(op: &OperatorCluster, name: &str) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(&op.kubectl(&[
+        "get",
+        "streamjobsnapshot",
+        name,
+        "-o",
+        "json",
+    ])?)?)
+}
+
+/// The StreamJob's snapshots, as JSON.
+fn snapshots(op: &OperatorCluster) -> anyhow::Result<Vec<Value>> {
+    let list: Value = serde_json::from_str(&op.kubectl(&[
+        "get",
+        "streamjobsnapshots",
+        "-l",
+        &format!("fjord.dev/streamjob={JOB}"),
+        "-o",
+        "json",
+    ])?)?;
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
+}
+
+async fn wait_snapshot(op: &OperatorCluster, name: &str, state: &str) -> anyhow::Result<Value> {
+    poll_until(&format!("snapshot {name} {state}"), WAIT, POLL, || async {
+        let s = snapshot(op, name).ok()?;
+        (s["status"]["state"] == state).then_some(s)
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "snapshot {name}: {:?}\noperator log:\n{}",
+            snapshot(op, name).map(|s| s["status"].clone()),
+            op.operator_logs()
+        )
+    })
+}
+
+/// Object keys under an `s3://bucket/prefix` URL of the cluster's bucket.
+async fn objects(op: &OperatorCluster, url: &str) -> anyhow::Result<Vec<String>> {
+    let s3 = &op.s3;
+    let prefix = url
+        .strip_prefix(&format!("s3://{}/", s3.bucket))
+        .with_context(|| format!("{url} is not in the cluster's bucket {}", s3.bucket))?;
+    let store = s3.object_store()?;
+    let listed: Vec<_> = store
+        .list(Some(&ObjectPath::from(prefix)))
+        .try_collect()
+        .await?;
+    Ok(listed.into_iter().map(|m| m.location.to_string()).collect())
+}
+
+async fn wait_printed(op: &OperatorCluster, pods: &[String], lines: usize) -> anyhow::Result<()> {
+    poll_until("counts printed", WAIT, POLL, || async {
+        let log = pod_log(op, pods).ok()?;
+        (counts(&log).values().map(Vec::len).sum::<usize>() >= lines).then_some(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_trigger_record_outlive_restore_and_dispose() -> anyhow::Result<()> {
+    let op = OperatorCluster::start("operator-snapshots")?;
+    op.apply(&op.example("counting-basic.yaml")?)?;
+    op.wait_running(JOB, WAIT).await?;
+    let first_tms = taskmanagers(&op)?;
+    wait_printed(&op, &first_tms, 100).await?;
+
+    // 1. A user's snapshot, applied verbatim, takes a savepoint of the running job.
+    let manifest =
+        std::fs::read_to_string(repo().join("examples/snapshots/counting-snapshot.yaml"))?;
+    op.apply(&manifest)?;
+    let manual = wait_snapshot(&op, "counting-manual", "COMPLETED").await?;
+    let manual_path = manual["status"]["path"]
+        .as_str()
+        .context("a COMPLETED snapshot has a path")?
+        .to_string();
+    ensure!(manual["status"]["triggerType"] == "manual", "{manual}");
+    ensure!(
+        !objects(&op, &manual_path).await?.is_empty(),
+        "snapshot savepoint {manual_path} has no objects in MinIO"
+    );
+    ensure!(
+        manual["metadata"]["ownerReferences"].is_null(),
+        "a snapshot must not be owned (it outlives the StreamJob): {manual}"
+    );
+    let sj = op.streamjob(JOB)?;
+    ensure!(
+        sj["status"]["lifecycleState"] == "Running" && sj["status"]["jobState"] == "RUNNING",
+        "taking a snapshot stopped the job: {}",
+        sj["status"]
+    );
+    eprintln!("user snapshot: {manual_path}");
+
+    // 2. Suspending stops the job with a savepoint, which the operator records.
+    op.apply(&op.example("counting-suspended.yaml")?)?;
+    let sj = op
+        .wait_for(JOB, "Suspended", WAIT, |s| {
+            s["lifecycleState"] == "Suspended"
+        })
+        .await?;
+    let restore = sj["status"]["restorePath"]
+        .as_str()
+        .context("a suspended savepoint-mode job has a restore path")?
+        .to_string();
+    let recorded = poll_until("the upgrade snapshot", WAIT, POLL, || async {
+        snapshots(&op).ok()?.into_iter().find(|s| {
+            s["status"]["triggerType"] == "upgrade" && s["status"]["state"] == "COMPLETED"
+        })
+    })
+    .await?;
+    ensure!(
+        recorded["status"]["path"] == restore.as_str(),
+        "the upgrade snapshot {} is not the restore path {restore}",
+        recorded["status"]["path"]
+    );
+    let recorded_name = recorded["metadata"]["name"]
+        .as_str()
+        .context("name")?
+        .to_string();
+    let suspended_log = pod_log(&op, &first_tms)?;
+    eprintln!("operator snapshot {recorded_name}: {restore}");
+
+    // 3. The snapshots outlive the StreamJob.
+    op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=120s"])?;
+    for name in ["counting-manual", recorded_name.as_str()] {
+        let s = snapshot(&op, name).with_context(|| format!("{name} went with its StreamJob"))?;
+        ensure!(s["status"]["state"] == "COMPLETED", "{s}");
+    }
+
+    // 4. A new StreamJob starts from the recorded snapshot, with exactly its state.
+    let from_snapshot = op.example("counting-basic.yaml")?.replace(
+        "    upgradeMode: savepoint\n",
+        &format!("    upgradeMode: savepoint\n    initialSavepointSnapshot: {recorded_name}\n"),
+    );
+    ensure!(
+        from_snapshot.contains("initialSavepointSnapshot"),
+        "manifest not changed"
+    );
+    op.apply(&from_snapshot)?;
+    let sj = op.wait_running(JOB, WAIT).await?;
+    ensure!(
+        sj["status"]["restorePath"] == restore.as_str(),
+        "restored from {} instead of {restore}",
+        sj["status"]["restorePath"]
+    );
+    let new_tms = taskmanagers(&op)?;
+    wait_printed(&op, &new_tms, 200).await?;
+    let old = counts(&suspended_log);
+    let new = counts(&pod_log(&op, &new_tms)?);
+    let mut checked = 0;
+    for (key, new_counts) in &new {
+        let Some(last) = old.get(key).and_then(|c| c.iter().max()) else {
+            continue;
+        };
+        ensure!(
+            new_counts[0] == last + 1,
+            "{key} continued at {}, the suspended job had counted {last}",
+            new_counts[0]
+        );
+        checked += 1;
+    }
+    ensure!(checked > 0, "no key printed by both jobs");
+    eprintln!("restored from snapshot {recorded_name}: {checked} keys continue exactly");
+
+    // 5. Deleting the user's snapshot (disposeOnDelete) deletes the savepoint's files.
+    op.kubectl(&[
+        "delete",
+        "streamjobsnapshot",
+        "counting-manual",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    ensure!(
+        objects(&op, &manual_path).await?.is_empty(),
+        "the files of {manual_path} are still in MinIO after the snapshot was deleted"
+    );
+    let events = op.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=counting-manual",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ])?;
+    ensure!(events.contains("SnapshotDisposed"), "events: {events}");
+    // The operator-recorded snapshot (disposeOnDelete unset) keeps its files.
+    ensure!(
+        !objects(&op, &restore).await?.is_empty(),
+        "{restore} vanished"
+    );
+
+    op.cluster.stop()?;
+    Ok(())
+}

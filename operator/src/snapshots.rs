@@ -1,0 +1,729 @@
+//! StreamJobSnapshots: savepoints as Kubernetes objects (the Flink operator's
+//! `FlinkStateSnapshot`).
+//!
+//! - [`record`]: the StreamJob controller records every savepoint the lifecycle took (manual,
+//!   periodic, upgrade, delete) as a snapshot named `<streamjob>-<trigger id>`, COMPLETED with
+//!   its path or FAILED with the JobManager's message. Snapshots carry no owner reference, so
+//!   they outlive the StreamJob; [`forget_disposed`] deletes the ones whose savepoint the
+//!   StreamJob's history retention disposed of.
+//! - [`reconcile`]: the snapshot controller. A snapshot a user creates takes a savepoint of the
+//!   running StreamJob (trigger ID recorded in its status before it is sent, as the StreamJob's
+//!   write-ahead status does), or registers an existing one (`spec.path`). Deleting a snapshot
+//!   with `spec.disposeOnDelete` disposes of its files through the StreamJob's JobManager
+//!   (finalizer `fjord.dev/dispose-on-delete`); if no JobManager answers within
+//!   [`DISPOSE_GRACE`], the deletion goes on and a Warning Event names the files kept.
+//! - [`resolve_initial`]: `spec.job.initialSavepointSnapshot` to a savepoint path.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fjord_crds::{
+    FieldError, JobReference, JobState, LifecycleState, SavepointTrigger, SnapshotState, StreamJob,
+    StreamJobSnapshot, StreamJobSnapshotSpec, StreamJobSnapshotStatus,
+};
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action as ControllerAction, Controller};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use crate::controller::Context;
+use crate::events;
+use crate::jobmanager::{JobManagerApi, JobManagerEndpoint, SavepointStatus};
+use crate::lifecycle::SnapshotNote;
+use crate::resources;
+use crate::{Error, FIELD_MANAGER};
+
+/// The finalizer on snapshots whose files are disposed of on deletion.
+pub const DISPOSE_FINALIZER: &str = "fjord.dev/dispose-on-delete";
+
+/// The annotation on snapshots the operator recorded itself (their status is written right
+/// after they are created; the snapshot controller never takes a savepoint for them).
+pub const RECORDED_ANNOTATION: &str = "fjord.dev/recorded-by-operator";
+
+/// How long the deletion of a snapshot waits for a JobManager to dispose of its files.
+pub const DISPOSE_GRACE: Duration = Duration::from_secs(120);
+
+/// How long a user's savepoint may take (JobManager unreachable included) before it is FAILED.
+pub const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Requeue interval while a savepoint is in flight or files wait to be disposed of.
+const POLL: Duration = Duration::from_secs(2);
+
+/// The name of the snapshot the operator records for a savepoint of `streamjob` taken under
+/// `trigger_id` (trigger IDs are lowercase letters, digits and `-`, so the name is valid).
+pub fn snapshot_name(streamjob: &str, trigger_id: &str) -> String {
+    let room = 253usize.saturating_sub(trigger_id.len() + 1);
+    let base: String = streamjob.chars().take(room).collect();
+    format!("{}-{trigger_id}", base.trim_end_matches('-'))
+}
+
+/// The trigger ID of a savepoint a user asked for by creating `snapshot`: unique per object.
+pub fn user_trigger_id(snapshot: &StreamJobSnapshot) -> String {
+    let uid: String = snapshot
+        .metadata
+        .uid
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    format!("snapshot-{uid}")
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+fn elapsed(since: &Time) -> Duration {
+    let ms = Timestamp::now().as_millisecond() - since.0.as_millisecond();
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+/// Record a savepoint the operator took as a StreamJobSnapshot: created if missing (no owner
+/// reference: it outlives the StreamJob), then its status set. Idempotent.
+///
+/// # Errors
+/// [`Error::Kube`] if the object cannot be created or its status written.
+pub async fn record(
+    client: &kube::Client,
+    streamjob: &StreamJob,
+    note: &SnapshotNote,
+) -> Result<String, Error> {
+    let ns = streamjob
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let sj = streamjob.name_any();
+    let name = snapshot_name(&sj, &note.trigger_id);
+    let api: Api<StreamJobSnapshot> = Api::namespaced(client.clone(), &ns);
+    let object = StreamJobSnapshot {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            labels: Some(BTreeMap::from([
+                (resources::STREAMJOB_LABEL.to_string(), sj.clone()),
+                (
+                    "app.kubernetes.io/managed-by".to_string(),
+                    FIELD_MANAGER.to_string(),
+                ),
+            ])),
+            annotations: Some(BTreeMap::from([(
+                RECORDED_ANNOTATION.to_string(),
+                "true".to_string(),
+            )])),
+            ..Default::default()
+        },
+        spec: StreamJobSnapshotSpec {
+            job_reference: JobReference { name: sj.clone() },
+            path: None,
+            directory: None,
+            dispose_on_delete: false,
+        },
+        status: None,
+    };
+    match api.create(&PostParams::default(), &object).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(Error::kube(format!("creating StreamJobSnapshot {name}"))(e)),
+    }
+    let status = StreamJobSnapshotStatus {
+        state: Some(if note.path.is_some() {
+            SnapshotState::Completed
+        } else {
+            SnapshotState::Failed
+        }),
+        trigger_type: Some(note.trigger),
+        trigger_id: Some(note.trigger_id.clone()),
+        job_id: note.job_id.clone(),
+        path: note.path.clone(),
+        triggered_at: None,
+        result_at: Some(now()),
+        error: note.error.clone(),
+    };
+    write_status(&api, &name, &status).await?;
+    Ok(name)
+}
+
+/// Delete the snapshots the operator recorded for `streamjob` whose savepoint is one of
+/// `paths` (disposed of by the history retention, so they would point at nothing).
+///
+/// # Errors
+/// [`Error::Kube`] if the snapshots cannot be listed or deleted.
+pub async fn forget_disposed(
+    client: &kube::Client,
+    ns: &str,
+    streamjob: &str,
+    paths: &[String],
+) -> Result<(), Error> {
+    let api: Api<StreamJobSnapshot> = Api::namespaced(client.clone(), ns);
+    let list = api
+        .list(&ListParams::default().labels(&format!("{}={streamjob}", resources::STREAMJOB_LABEL)))
+        .await
+        .map_err(Error::kube("listing the StreamJob's snapshots"))?;
+    for s in list.items {
+        let recorded = s.annotations().contains_key(RECORDED_ANNOTATION);
+        if recorded
+            && s.completed_path()
+                .is_some_and(|p| paths.iter().any(|d| d == p))
+        {
+            match api.delete(&s.name_any(), &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(Error::kube("deleting a disposed snapshot")(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The savepoint path of the StreamJobSnapshot `name` in `ns`, for
+/// `spec.job.initialSavepointSnapshot`.
+///
+/// # Errors
+/// A [`FieldError`] on `spec.job.initialSavepointSnapshot` saying why it cannot be used yet
+/// (missing, in progress, failed); the StreamJob is then not deployed until it can.
+pub async fn resolve_initial(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<String, FieldError> {
+    let field = "spec.job.initialSavepointSnapshot".to_string();
+    let api: Api<StreamJobSnapshot> = Api::namespaced(client.clone(), ns);
+    let snapshot = api.get_opt(name).await.map_err(|e| FieldError {
+        field: field.clone(),
+        message: format!("cannot read StreamJobSnapshot {name}: {e}"),
+    })?;
+    let Some(snapshot) = snapshot else {
+        return Err(FieldError {
+            field,
+            message: format!(
+                "StreamJobSnapshot {name} does not exist in namespace {ns}; create it or name another (kubectl get sjs)"
+            ),
+        });
+    };
+    if let Some(path) = snapshot.completed_path() {
+        return Ok(path.to_string());
+    }
+    let status = snapshot.status.unwrap_or_default();
+    Err(FieldError {
+        field,
+        message: match status.state {
+            Some(SnapshotState::Failed) => format!(
+                "StreamJobSnapshot {name} FAILED ({}); name a COMPLETED snapshot",
+                status.error.unwrap_or_default()
+            ),
+            _ => format!(
+                "StreamJobSnapshot {name} is not COMPLETED yet; the deployment waits for it"
+            ),
+        },
+    })
+}
+
+async fn write_status(
+    api: &Api<StreamJobSnapshot>,
+    name: &str,
+    status: &StreamJobSnapshotStatus,
+) -> Result<(), Error> {
+    let patch = json!({
+        "apiVersion": "fjord.dev/v1alpha1",
+        "kind": "StreamJobSnapshot",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::kube(format!(
+        "writing the status of StreamJobSnapshot {name}"
+    )))?;
+    Ok(())
+}
+
+async fn set_finalizer(
+    api: &Api<StreamJobSnapshot>,
+    snapshot: &StreamJobSnapshot,
+    present: bool,
+) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = snapshot
+        .finalizers()
+        .iter()
+        .filter(|f| *f != DISPOSE_FINALIZER)
+        .cloned()
+        .collect();
+    if present {
+        finalizers.push(DISPOSE_FINALIZER.into());
+    }
+    api.patch(
+        &snapshot.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
+    )
+    .await
+    .map_err(Error::kube("updating the snapshot's finalizer"))?;
+    Ok(())
+}
+
+/// Run the StreamJobSnapshot controller for the given namespaces (all if empty) until a
+/// shutdown signal.
+pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>) {
+    let apis: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.into_iter().map(Some).collect()
+    };
+    let controllers = apis.into_iter().map(|ns| {
+        let ctx = ctx.clone();
+        async move {
+            let api: Api<StreamJobSnapshot> = match &ns {
+                Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+                None => Api::all(ctx.client.clone()),
+            };
+            Controller::new(api, watcher::Config::default())
+                .shutdown_on_signal()
+                .run(reconcile, error_policy, ctx)
+                .for_each(|r| async move {
+                    if let Err(e) = r {
+                        debug!(error = %e, "snapshot controller");
+                    }
+                })
+                .await;
+        }
+    });
+    futures::future::join_all(controllers).await;
+}
+
+/// Retry a failed pass after a short delay.
+pub fn error_policy<J: JobManagerApi>(
+    _s: Arc<StreamJobSnapshot>,
+    error: &Error,
+    _ctx: Arc<Context<J>>,
+) -> ControllerAction {
+    warn!(error = %error, "snapshot reconcile failed");
+    ControllerAction::requeue(Duration::from_secs(5))
+}
+
+/// The StreamJob a snapshot refers to, and its JobManager endpoint.
+async fn streamjob<J>(
+    ctx: &Context<J>,
+    ns: &str,
+    snapshot: &StreamJobSnapshot,
+) -> Result<Option<(StreamJob, JobManagerEndpoint)>, Error> {
+    let name = &snapshot.spec.job_reference.name;
+    let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), ns);
+    let sj = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube("reading the snapshot's StreamJob"))?;
+    Ok(sj.map(|sj| {
+        let endpoint = JobManagerEndpoint {
+            base_url: resources::rest_base_url(name, ns),
+        };
+        (sj, endpoint)
+    }))
+}
+
+async fn publish<J>(
+    ctx: &Context<J>,
+    s: &StreamJobSnapshot,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    let kind = if warning {
+        events::Kind::Warning
+    } else {
+        events::Kind::Normal
+    };
+    if let Err(e) = ctx
+        .events
+        .publish(&s.object_ref(&()), kind, reason, "Snapshot", &note)
+        .await
+    {
+        warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
+/// Reconcile one StreamJobSnapshot: take the savepoint a user asked for, follow it, and
+/// dispose of the files on deletion when asked to.
+///
+/// # Errors
+/// Kubernetes API failures; the pass is retried.
+pub async fn reconcile<J: JobManagerApi>(
+    snapshot: Arc<StreamJobSnapshot>,
+    ctx: Arc<Context<J>>,
+) -> Result<ControllerAction, Error> {
+    let ns = snapshot
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let api: Api<StreamJobSnapshot> = Api::namespaced(ctx.client.clone(), &ns);
+    let has_finalizer = snapshot.finalizers().iter().any(|f| f == DISPOSE_FINALIZER);
+    if snapshot.metadata.deletion_timestamp.is_some() {
+        if !has_finalizer {
+            return Ok(ControllerAction::await_change());
+        }
+        return deleting(&snapshot, &ctx, &api, &ns).await;
+    }
+    if snapshot.spec.dispose_on_delete != has_finalizer {
+        set_finalizer(&api, &snapshot, snapshot.spec.dispose_on_delete).await?;
+    }
+    let status = snapshot.status.clone().unwrap_or_default();
+    match status.state {
+        Some(SnapshotState::Completed | SnapshotState::Failed) => {
+            Ok(ControllerAction::await_change())
+        }
+        // Recorded by the StreamJob controller, whose status write follows the create.
+        None if snapshot.annotations().contains_key(RECORDED_ANNOTATION) => {
+            Ok(ControllerAction::requeue(POLL))
+        }
+        None => start(&snapshot, &ctx, &api, &ns).await,
+        Some(SnapshotState::InProgress) => follow(&snapshot, &ctx, &api, &ns, status).await,
+    }
+}
+
+fn failed(trigger: SavepointTrigger, message: String) -> StreamJobSnapshotStatus {
+    StreamJobSnapshotStatus {
+        state: Some(SnapshotState::Failed),
+        trigger_type: Some(trigger),
+        result_at: Some(now()),
+        error: Some(message),
+        ..Default::default()
+    }
+}
+
+/// A new snapshot: register `spec.path`, or take a savepoint of the running StreamJob.
+async fn start<J: JobManagerApi>(
+    snapshot: &StreamJobSnapshot,
+    ctx: &Context<J>,
+    api: &Api<StreamJobSnapshot>,
+    ns: &str,
+) -> Result<ControllerAction, Error> {
+    let name = snapshot.name_any();
+    if let Some(path) = &snapshot.spec.path {
+        let status = StreamJobSnapshotStatus {
+            state: Some(SnapshotState::Completed),
+            trigger_type: Some(SavepointTrigger::Manual),
+            path: Some(path.clone()),
+            result_at: Some(now()),
+            ..Default::default()
+        };
+        write_status(api, &name, &status).await?;
+        return Ok(ControllerAction::await_change());
+    }
+    let job = &snapshot.spec.job_reference.name;
+    let found = streamjob(ctx, ns, snapshot).await?;
+    let running = found.as_ref().and_then(|(sj, endpoint)| {
+        let st = sj.status.as_ref()?;
+        (st.lifecycle_state == LifecycleState::Running && st.job_state == Some(JobState::Running))
+            .then(|| (sj, endpoint.clone(), st.job_id.clone()))
+    });
+    let Some((sj, endpoint, Some(job_id))) = running else {
+        let why = match &found {
+            None => format!("StreamJob {job} does not exist in namespace {ns}"),
+            Some((sj, _)) => format!(
+                "StreamJob {job} is not running (lifecycle state {})",
+                sj.status
+                    .as_ref()
+                    .map(|s| s.lifecycle_state.as_str())
+                    .unwrap_or("Created")
+            ),
+        };
+        let message = format!(
+            "{why}; a savepoint needs a running job. Delete this StreamJobSnapshot and create it again once the job runs"
+        );
+        write_status(
+            api,
+            &name,
+            &failed(SavepointTrigger::Manual, message.clone()),
+        )
+        .await?;
+        publish(ctx, snapshot, true, "SnapshotFailed", message).await;
+        return Ok(ControllerAction::await_change());
+    };
+    let Some(directory) = snapshot
+        .spec
+        .directory
+        .clone()
+        .or_else(|| sj.spec.savepoint_directory())
+    else {
+        let message = format!(
+            "StreamJob {job} has no savepoint directory; set spec.directory here or spec.savepoints.directory on the StreamJob"
+        );
+        write_status(
+            api,
+            &name,
+            &failed(SavepointTrigger::Manual, message.clone()),
+        )
+        .await?;
+        publish(ctx, snapshot, true, "SnapshotFailed", message).await;
+        return Ok(ControllerAction::await_change());
+    };
+    let trigger_id = user_trigger_id(snapshot);
+    // Write-ahead: the trigger ID is recorded before the JobManager hears of it.
+    let status = StreamJobSnapshotStatus {
+        state: Some(SnapshotState::InProgress),
+        trigger_type: Some(SavepointTrigger::Manual),
+        trigger_id: Some(trigger_id.clone()),
+        job_id: Some(job_id.clone()),
+        triggered_at: Some(now()),
+        ..Default::default()
+    };
+    write_status(api, &name, &status).await?;
+    send(
+        snapshot,
+        ctx,
+        api,
+        &endpoint,
+        &job_id,
+        &trigger_id,
+        &directory,
+        status,
+    )
+    .await
+}
+
+/// Send the savepoint trigger; a refusal (a savepoint or rescale already in progress, the job
+/// stopped) fails the snapshot with the JobManager's words.
+#[allow(clippy::too_many_arguments)]
+async fn send<J: JobManagerApi>(
+    snapshot: &StreamJobSnapshot,
+    ctx: &Context<J>,
+    api: &Api<StreamJobSnapshot>,
+    endpoint: &JobManagerEndpoint,
+    job_id: &str,
+    trigger_id: &str,
+    directory: &str,
+    status: StreamJobSnapshotStatus,
+) -> Result<ControllerAction, Error> {
+    match ctx
+        .jobmanager
+        .trigger_savepoint(endpoint, job_id, trigger_id, directory)
+        .await
+    {
+        Ok(()) => {
+            info!(snapshot = %snapshot.name_any(), trigger_id, "savepoint triggered");
+            Ok(ControllerAction::requeue(POLL))
+        }
+        Err(e @ Error::JobManagerApi { .. }) => {
+            let message = format!("the JobManager refused the savepoint: {e}");
+            let mut s = failed(SavepointTrigger::Manual, message.clone());
+            s.trigger_id = status.trigger_id;
+            s.job_id = status.job_id;
+            s.triggered_at = status.triggered_at;
+            write_status(api, &snapshot.name_any(), &s).await?;
+            publish(ctx, snapshot, true, "SnapshotFailed", message).await;
+            Ok(ControllerAction::await_change())
+        }
+        // Unreachable: the next pass asks for the trigger's status and sends it again.
+        Err(e) => {
+            debug!(error = %e, "savepoint trigger not delivered; will retry");
+            Ok(ControllerAction::requeue(POLL))
+        }
+    }
+}
+
+/// A savepoint in flight: follow it to COMPLETED or FAILED.
+async fn follow<J: JobManagerApi>(
+    snapshot: &StreamJobSnapshot,
+    ctx: &Context<J>,
+    api: &Api<StreamJobSnapshot>,
+    ns: &str,
+    status: StreamJobSnapshotStatus,
+) -> Result<ControllerAction, Error> {
+    let name = snapshot.name_any();
+    let (Some(trigger_id), Some(job_id)) = (status.trigger_id.clone(), status.job_id.clone())
+    else {
+        let s = failed(
+            SavepointTrigger::Manual,
+            "the status lost its trigger ID; create a new StreamJobSnapshot".into(),
+        );
+        write_status(api, &name, &s).await?;
+        return Ok(ControllerAction::await_change());
+    };
+    let timed_out = status
+        .triggered_at
+        .as_ref()
+        .is_none_or(|t| elapsed(t) > SAVEPOINT_TIMEOUT);
+    let found = streamjob(ctx, ns, snapshot).await?;
+    let answer = match &found {
+        Some((_, endpoint)) => Some(
+            ctx.jobmanager
+                .savepoint_status(endpoint, &job_id, &trigger_id)
+                .await,
+        ),
+        None => None,
+    };
+    let mut next = status.clone();
+    match answer {
+        Some(Ok(SavepointStatus::Completed { path })) => {
+            next.state = Some(SnapshotState::Completed);
+            next.path = Some(path.clone());
+            next.result_at = Some(now());
+            write_status(api, &name, &next).await?;
+            publish(
+                ctx,
+                snapshot,
+                false,
+                "SnapshotCompleted",
+                format!("savepoint completed: {path}"),
+            )
+            .await;
+            Ok(ControllerAction::await_change())
+        }
+        Some(Ok(SavepointStatus::Failed { message })) => {
+            next.state = Some(SnapshotState::Failed);
+            next.error = Some(message.clone());
+            next.result_at = Some(now());
+            write_status(api, &name, &next).await?;
+            publish(
+                ctx,
+                snapshot,
+                true,
+                "SnapshotFailed",
+                format!("savepoint failed: {message}"),
+            )
+            .await;
+            Ok(ControllerAction::await_change())
+        }
+        _ if timed_out => {
+            let message = format!(
+                "the savepoint did not complete within {}s (the StreamJob's JobManager did not report it); create a new StreamJobSnapshot to try again",
+                SAVEPOINT_TIMEOUT.as_secs()
+            );
+            next.state = Some(SnapshotState::Failed);
+            next.error = Some(message.clone());
+            next.result_at = Some(now());
+            write_status(api, &name, &next).await?;
+            publish(ctx, snapshot, true, "SnapshotFailed", message).await;
+            Ok(ControllerAction::await_change())
+        }
+        // Recorded but never received (operator restart, JobManager replaced): send again.
+        Some(Ok(SavepointStatus::Unknown)) => {
+            let Some((sj, endpoint)) = found else {
+                return Ok(ControllerAction::requeue(POLL));
+            };
+            let Some(directory) = snapshot
+                .spec
+                .directory
+                .clone()
+                .or_else(|| sj.spec.savepoint_directory())
+            else {
+                return Ok(ControllerAction::requeue(POLL));
+            };
+            send(
+                snapshot,
+                ctx,
+                api,
+                &endpoint,
+                &job_id,
+                &trigger_id,
+                &directory,
+                status,
+            )
+            .await
+        }
+        _ => Ok(ControllerAction::requeue(POLL)),
+    }
+}
+
+/// A snapshot being deleted with the dispose finalizer: dispose of its files, bounded.
+async fn deleting<J: JobManagerApi>(
+    snapshot: &StreamJobSnapshot,
+    ctx: &Context<J>,
+    api: &Api<StreamJobSnapshot>,
+    ns: &str,
+) -> Result<ControllerAction, Error> {
+    let Some(path) = snapshot.completed_path().map(str::to_string) else {
+        set_finalizer(api, snapshot, false).await?;
+        return Ok(ControllerAction::await_change());
+    };
+    let failure = match streamjob(ctx, ns, snapshot).await? {
+        Some((_, endpoint)) => match ctx.jobmanager.dispose_savepoint(&endpoint, &path).await {
+            Ok(()) => None,
+            Err(e) => Some(e.to_string()),
+        },
+        None => Some(format!(
+            "StreamJob {} is gone, so no JobManager can reach the storage",
+            snapshot.spec.job_reference.name
+        )),
+    };
+    match failure {
+        None => {
+            publish(
+                ctx,
+                snapshot,
+                false,
+                "SnapshotDisposed",
+                format!("disposed of savepoint {path}"),
+            )
+            .await;
+            set_finalizer(api, snapshot, false).await?;
+            Ok(ControllerAction::await_change())
+        }
+        Some(why) => {
+            let since = snapshot
+                .metadata
+                .deletion_timestamp
+                .clone()
+                .unwrap_or_else(now);
+            if elapsed(&since) < DISPOSE_GRACE {
+                return Ok(ControllerAction::requeue(POLL));
+            }
+            publish(
+                ctx,
+                snapshot,
+                true,
+                "SnapshotNotDisposed",
+                format!(
+                    "the files of savepoint {path} were kept: {why}; delete them from the storage yourself"
+                ),
+            )
+            .await;
+            set_finalizer(api, snapshot, false).await?;
+            Ok(ControllerAction::await_change())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_valid_and_stable() {
+        assert_eq!(
+            snapshot_name("counting", "upgrade-2-1733150000000"),
+            "counting-upgrade-2-1733150000000"
+        );
+        let long = "a".repeat(253);
+        let n = snapshot_name(&long, "manual-1-1");
+        assert!(n.len() <= 253, "{}", n.len());
+        assert!(n.ends_with("-manual-1-1"));
+    }
+
+    #[test]
+    fn user_trigger_ids_are_unique_per_object_and_accepted_by_the_jobmanager() {
+        let mut s = StreamJobSnapshot::new(
+            "mine",
+            StreamJobSnapshotSpec {
+                job_reference: JobReference {
+                    name: "counting".into(),
+                },
+                path: None,
+                directory: None,
+                dispose_on_delete: false,
+            },
+        );
+        s.metadata.uid = Some("0f8e2c1a-9b7d-4e3f-8a6b-5c4d3e2f1a0b".into());
+        let id = user_trigger_id(&s);
+        assert_eq!(id, "snapshot-0f8e2c1a9b7d4e3f");
+        fjord_client::api::validate_trigger_id(&id).unwrap();
+    }
+}
