@@ -139,8 +139,23 @@ fn pod_logs(op: &OperatorCluster, name: &str) -> String {
 /// tokenizer lowercases and splits on anything but letters, digits and `_`).
 fn line(i: u64) -> String {
     const WORDS: [&str; 17] = [
-        "Fjord", "stream", "kafka", "river", "state", "window", "Key", "barrier", "savepoint",
-        "offset", "topic", "record", "watermark", "event", "time", "sink", "source",
+        "Fjord",
+        "stream",
+        "kafka",
+        "river",
+        "state",
+        "window",
+        "Key",
+        "barrier",
+        "savepoint",
+        "offset",
+        "topic",
+        "record",
+        "watermark",
+        "event",
+        "time",
+        "sink",
+        "source",
     ];
     (0..=i % 5)
         .map(|j| WORDS[((i * 7 + j * 3) % 17) as usize])
@@ -161,10 +176,7 @@ fn word_counts(n: u64) -> BTreeMap<String, u64> {
 
 /// Checks the committed word-count updates: every record keyed by its word with value
 /// `word,c`; per word, in offset order, exactly `1..=n` in one partition.
-fn check_word_counts(
-    records: &[KafkaRecord],
-    want: &BTreeMap<String, u64>,
-) -> anyhow::Result<()> {
+fn check_word_counts(records: &[KafkaRecord], want: &BTreeMap<String, u64>) -> anyhow::Result<()> {
     let mut seen: BTreeMap<String, (i32, Vec<u64>)> = BTreeMap::new();
     for r in records {
         let key = r.key_str().context("an output record without key")?;
@@ -192,7 +204,10 @@ fn check_word_counts(
         );
     }
     let extra: Vec<&String> = seen.keys().filter(|w| !want.contains_key(*w)).collect();
-    ensure!(extra.is_empty(), "updates of words never produced: {extra:?}");
+    ensure!(
+        extra.is_empty(),
+        "updates of words never produced: {extra:?}"
+    );
     Ok(())
 }
 
@@ -222,7 +237,11 @@ async fn wordcount(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::Result
     })
     .with_context(|| pod_logs(op, NAME))?;
     check_word_counts(&records, &want).with_context(|| pod_logs(op, NAME))?;
-    ensure!(records.len() as u64 == total, "{} updates for {total} words", records.len());
+    ensure!(
+        records.len() as u64 == total,
+        "{} updates for {total} words",
+        records.len()
+    );
     op.kubectl(&["delete", "streamjob", NAME, "--wait=true", "--timeout=120s"])?;
     op.wait_no_pods(NAME, WAIT).await?;
     let after = blocking(|| broker.read_committed("word-counts"))?;
@@ -367,7 +386,10 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     let started = Instant::now();
     op.apply(&original)?;
     let sj = op.wait_running(NAME, WAIT).await?;
-    let first_job = sj["status"]["jobId"].as_str().unwrap_or_default().to_string();
+    let first_job = sj["status"]["jobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     eprintln!("{NAME}: Running {:.1}s after kubectl apply", secs(started));
 
     // Batches 0..UPGRADE_AT, each once the windows two batches back are committed.
@@ -409,7 +431,10 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
         })
         .await?;
     let upgrade = history(&sj["status"], "upgrade");
-    ensure!(upgrade.len() == 1, "one upgrade savepoint expected: {upgrade:?}");
+    ensure!(
+        upgrade.len() == 1,
+        "one upgrade savepoint expected: {upgrade:?}"
+    );
     let config = op.jobmanager(NAME)?.config().await?;
     ensure!(
         config.restore_path.as_deref() == Some(upgrade[0].as_str()),
@@ -418,7 +443,10 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
         upgrade[0]
     );
     ensure!(
-        config.job_args.windows(2).any(|w| w == ["--idle-ms", "4000"]),
+        config
+            .job_args
+            .windows(2)
+            .any(|w| w == ["--idle-ms", "4000"]),
         "the new job runs {:?}",
         config.job_args
     );
@@ -436,7 +464,11 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     }
     let late = BASE + BATCHES as i64 * WINDOW_MS + 3_600_000;
     let closing: Vec<ProducerRecord> = (0..PARTITIONS as i32)
-        .map(|p| ProducerRecord::value("closing").partition(p).timestamp(late))
+        .map(|p| {
+            ProducerRecord::value("closing")
+                .partition(p)
+                .timestamp(late)
+        })
         .collect();
     blocking(|| broker.produce("events", &closing))?;
     blocking(|| wait_windows(op, broker, BATCHES))?;
@@ -444,8 +476,10 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     // Suspend: stop with a savepoint (its transactions commit), no Pods left; the committed
     // output is then final and must be exactly the failure-free one.
     op.patch(NAME, r#"{"spec":{"job":{"state":"suspended"}}}"#)?;
-    op.wait_for(NAME, "Suspended", WAIT, |s| s["lifecycleState"] == "Suspended")
-        .await?;
+    op.wait_for(NAME, "Suspended", WAIT, |s| {
+        s["lifecycleState"] == "Suspended"
+    })
+    .await?;
     op.wait_no_pods(NAME, WAIT).await?;
     let want = window_counts(BATCHES);
     let got = blocking(|| committed_counts(broker))?;
