@@ -400,8 +400,9 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
         }
     }
 
-    // The upgrade mode first (nothing running changes), then a changed argument: the
-    // operator stops the job with a savepoint while batch UPGRADE_AT is being read.
+    // The upgrade mode first (nothing running changes: the operator observes the generation
+    // without redeploying), then a changed argument: the operator stops the job with a
+    // savepoint while batch UPGRADE_AT is being read.
     let savepoint_mode = replace_once(
         &original,
         "upgradeMode: last-state",
@@ -410,7 +411,7 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     op.apply(&savepoint_mode)?;
     let g = generation(op, NAME)?;
     op.wait_for(NAME, "the upgrade mode to be reconciled", WAIT, |s| {
-        s["lastReconciledGeneration"] == g && s["lifecycleState"] == "Running"
+        s["observedGeneration"] == g && s["lifecycleState"] == "Running"
     })
     .await?;
     let upgraded = replace_once(
