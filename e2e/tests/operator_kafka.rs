@@ -160,7 +160,7 @@ fn line(i: u64) -> String {
     (0..=i % 5)
         .map(|j| WORDS[((i * 7 + j * 3) % 17) as usize])
         .collect::<Vec<_>>()
-        .join(if i % 2 == 0 { " " } else { ", " })
+        .join(if i.is_multiple_of(2) { " " } else { ", " })
 }
 
 /// Occurrences per word (lowercase) in lines `0..n`.
