@@ -14,6 +14,11 @@
 #   3. consume + produce at once: one consumer reading `perf-in` while one producer writes
 #      RECORDS records to `perf-out` — what a pass-through job does — on the same broker.
 # Prints each tool's summary and a table; stops the broker at the end (also on failure).
+# With FJORD_BENCH_KAFKA=<path of the fjord-bench-kafka binary> it then runs Fjord's Kafka jobs
+# against the same broker, reading `perf-in` (bench/src/kafka.rs; extra arguments for it in
+# FJORD_BENCH_KAFKA_ARGS, e.g. "--parallelism 2 --client 300000"), so the figures sit side by side:
+#   cargo build --release -p fjord-bench --bin fjord-bench-kafka
+#   FJORD_BENCH_KAFKA=$CARGO_TARGET_DIR/release/fjord-bench-kafka bench/kafka/broker-throughput.sh 1000000 100 4
 # Needs scripts/infra/install-kafka.sh to have run.
 set -euo pipefail
 
@@ -69,3 +74,11 @@ printf '| consume alone | %.0f | %.1f |\n' "$c1r" "$c1m"
 printf '| produce, while consuming | %.0f | %.1f |\n' "$p2r" "$p2m"
 printf '| consume, while producing | %.0f | %.1f |\n' "$c2r" "$c2m"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ -n "${FJORD_BENCH_KAFKA:-}" ]]; then
+  echo
+  echo "Fjord (${FJORD_BENCH_KAFKA}), date $(date -u '+%Y-%m-%d %H:%M UTC'):"
+  # shellcheck disable=SC2086 # FJORD_BENCH_KAFKA_ARGS is a list of arguments
+  "$FJORD_BENCH_KAFKA" --bootstrap "$bootstrap" --input perf-in --partitions "$partitions" \
+    ${FJORD_BENCH_KAFKA_ARGS:-}
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi

@@ -94,6 +94,20 @@ impl Setup {
         slots: u32,
         checkpoint_ms: u64,
     ) -> anyhow::Result<Self> {
+        Self::start_with(name, p, tms, checkpoint_ms, |n, dir, rpc| {
+            task_manager(&format!("tm{n}"), dir, rpc, slots)
+        })
+        .await
+    }
+
+    /// [`start`](Self::start) with TaskManagers started by `spawn(n, dir, jobmanager_rpc)`.
+    async fn start_with(
+        name: &str,
+        p: u32,
+        tms: usize,
+        checkpoint_ms: u64,
+        spawn: impl Fn(usize, &Path, &str) -> anyhow::Result<Proc>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let broker = blocking(|| -> anyhow::Result<KafkaBroker> {
             let broker = KafkaBroker::start_with(KafkaOptions::new(name))?;
@@ -105,7 +119,7 @@ impl Setup {
         let mut jm = JobManager::start("jobmanager", dir.path(), args).await?;
         let mut procs = Vec::new();
         for n in 0..tms {
-            procs.push(task_manager(&format!("tm{n}"), dir.path(), &jm.rpc, slots)?);
+            procs.push(spawn(n, dir.path(), &jm.rpc)?);
         }
         let job_id = jm.job_id().await?;
         Ok(Setup {
@@ -455,6 +469,97 @@ async fn a_broker_down_for_30_s_loses_nothing() -> anyhow::Result<()> {
     eprintln!("broker back");
     s.produce(BATCH)?;
     s.checkpoint_after(s.latest_checkpoint().await).await?;
+    s.close_windows()?;
+    s.stop_and_assert_exactly_once().await?;
+    s.finish()
+}
+
+/// A TaskManager with [`FAILPOINT`] set: it aborts the first time its sink is about to commit
+/// a transaction with records, i.e. after the checkpoint that prepared it completed and before
+/// Kafka commits it.
+fn failing_task_manager(id: &str, dir: &Path, jm_rpc: &str) -> anyhow::Result<Proc> {
+    let args: Vec<String> = [
+        "taskmanager",
+        "--jobmanager-address",
+        jm_rpc,
+        "--id",
+        id,
+        "--slots",
+        "1",
+        "--data-port",
+        "0",
+        "--rpc-port",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Proc::spawn(
+        id,
+        dir,
+        &args,
+        &[
+            ("FJORD_LOG", "warn,fjord_worker=info"),
+            (FAILPOINT, "abort-before-commit"),
+        ],
+    )
+}
+
+/// The sink's environment variable for fault injection (`fjord_kafka::sink::FAILPOINT_ENV`).
+const FAILPOINT: &str = "FJORD_KAFKA_SINK_FAILPOINT";
+
+/// The transactions of a completed checkpoint are lost between the checkpoint's completion
+/// and their commit: each TaskManager aborts right before its first commit of a transaction
+/// with records (a deterministic kill point in the sink's commit path). Only the restore path
+/// — the restored checkpoint's transactions committed by the new attempt
+/// (`KafkaClient::commit_prepared`) — can make those records visible; read_committed must see
+/// every window count exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_lost_between_checkpoint_completion_and_commit_are_committed_on_restore()
+-> anyhow::Result<()> {
+    let mut s = Setup::start_with("eo-commit-crash", 2, 2, 2_000, |n, dir, rpc| {
+        failing_task_manager(&format!("tm-failpoint-{n}"), dir, rpc)
+    })
+    .await?;
+    // Two batches: with 2 s of out-of-orderness the windows of the first one fire during the
+    // second, so transactions with records get prepared and then committed.
+    s.produce(BATCH)?;
+    s.produce(BATCH)?;
+    // Every TaskManager aborts at its first commit with records; replace each one that did.
+    let deadline = Instant::now() + JOB;
+    let mut aborted = 0;
+    while s.tms.iter().any(|tm| tm.name().starts_with("tm-failpoint")) {
+        ensure!(
+            Instant::now() < deadline,
+            "the TaskManagers with the failpoint did not reach a commit within {JOB:?}\n{}",
+            s.tails()
+        );
+        let mut i = 0;
+        while i < s.tms.len() {
+            if s.tms[i].name().starts_with("tm-failpoint") && s.tms[i].exited().is_some() {
+                let mut dead = s.tms.remove(i);
+                ensure!(
+                    dead.log()
+                        .contains("abort-before-commit: aborting the process"),
+                    "{} exited, but not at the failpoint:\n{}",
+                    dead.name(),
+                    dead.tail()
+                );
+                dead.sigkill();
+                s.dead.push(dead);
+                aborted += 1;
+                let name = format!("tm-replacement-{aborted}");
+                s.tms.push(task_manager(&name, s.dir.path(), &s.jm.rpc, 1)?);
+            } else {
+                i += 1;
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    eprintln!("{aborted} TaskManagers aborted before committing; replaced");
+    let covered = s.latest_checkpoint().await;
+    s.checkpoint_after(covered).await?;
+    s.produce(BATCH)?;
     s.close_windows()?;
     s.stop_and_assert_exactly_once().await?;
     s.finish()

@@ -558,3 +558,154 @@ fn a_malformed_record_fails_the_job_naming_topic_partition_and_offset() {
         .sum();
     assert_eq!(skipped, 1);
 }
+
+/// Every record of `topic` (all partitions, from the beginning, read_uncommitted), by
+/// partition and offset.
+fn read_all(topic: &str) -> Vec<(i32, fjord_kafka::client::ConsumerRecord)> {
+    use fjord_kafka::client::{FetchOptions, IsolationLevel, OffsetSpec};
+    let mut client = admin();
+    let partitions = client.metadata(Some(&[topic.to_string()])).unwrap().topics[topic];
+    let parts: Vec<TopicPartition> = (0..partitions).map(|p| tp(topic, p)).collect();
+    let ends = client.list_offsets(&parts, OffsetSpec::Latest).unwrap();
+    let mut positions = client.list_offsets(&parts, OffsetSpec::Earliest).unwrap();
+    let options = FetchOptions {
+        isolation: IsolationLevel::ReadUncommitted,
+        ..FetchOptions::default()
+    };
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        let wanted: std::collections::BTreeMap<TopicPartition, i64> = positions
+            .iter()
+            .filter(|(tp, at)| **at < ends[*tp])
+            .map(|(tp, at)| (tp.clone(), *at))
+            .collect();
+        if wanted.is_empty() {
+            break;
+        }
+        for f in client.fetch(&wanted, &options).unwrap() {
+            out.extend(f.records.into_iter().map(|r| (f.partition.partition, r)));
+            positions.insert(f.partition.clone(), f.next_offset);
+        }
+    }
+    out.sort_by_key(|(p, r)| (*p, r.offset));
+    out
+}
+
+#[test]
+fn malformed_records_go_to_the_dead_letter_topic_with_their_origin_and_error() {
+    use fjord_kafka::source::dead_letter::{
+        HEADER_MESSAGE, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC,
+    };
+    let topic = unique("orders");
+    let dlq = unique("orders-dlq");
+    admin().create_topic(&topic, 2, 1).unwrap();
+    admin().create_topic(&dlq, 1, 1).unwrap();
+    produce(
+        &topic,
+        0,
+        [(Some(1_000), "1"), (Some(2_000), "two"), (Some(3_000), "3")]
+            .map(|(t, v)| (t, v.to_string())),
+    );
+    // A keyed malformed record with a header of its own, in the other partition.
+    let mut producer = Producer::new(&config(), ProducerMode::Plain { acks: -1 }).unwrap();
+    for (key, value) in [(None, "4"), (Some("k"), "{five"), (None, "6")] {
+        producer
+            .send(
+                &tp(&topic, 1),
+                ProducerRecord {
+                    key: key.map(Bytes::from),
+                    value: Some(Bytes::from(value)),
+                    timestamp: Some(5_000),
+                    headers: vec![("trace".into(), Some(Bytes::from("t-1")))],
+                },
+            )
+            .unwrap();
+    }
+    producer.flush().unwrap();
+
+    // The dead-letter topic may not be a topic the source reads.
+    let refused = KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topic_pattern("orders-.*")
+        .deserializer(value_only(Json::<i64>::new()))
+        .on_malformed(OnMalformed::DeadLetterTopic("orders-dlq".into()))
+        .build()
+        .err()
+        .expect("a dead-letter topic the source reads is refused")
+        .to_string();
+    assert!(refused.contains("dead-letter topic"), "{refused}");
+
+    let source = KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topics([topic.as_str()])
+        .bounded(StoppingOffsets::Latest)
+        .deserializer(value_only(Json::<i64>::new()))
+        .on_malformed(OnMalformed::DeadLetterTopic(dlq.clone()))
+        .build()
+        .unwrap();
+    let env = env(2);
+    let out = env.from_source(source, "Orders").collect();
+    let result = env.execute("dead-letters").unwrap();
+    let mut values = out.values();
+    values.sort();
+    assert_eq!(values, [1, 3, 4, 6]);
+    let counted: u64 = result
+        .metrics
+        .snapshot()
+        .iter()
+        .filter(|(k, _)| k.ends_with("KafkaSourceReader.malformedRecordsDeadLettered"))
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(counted, 2);
+
+    let letters = read_all(&dlq);
+    let header = |r: &fjord_kafka::client::ConsumerRecord, name: &str| -> String {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_ref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_else(|| panic!("no header {name} in {r:?}"))
+    };
+    let mut seen: Vec<(String, String, String, Option<Bytes>, Bytes, i64)> = letters
+        .iter()
+        .map(|(_, r)| {
+            assert!(header(r, HEADER_MESSAGE).contains("invalid JSON"), "{r:?}");
+            assert_eq!(header(r, HEADER_TOPIC), topic);
+            (
+                header(r, HEADER_PARTITION),
+                header(r, HEADER_OFFSET),
+                r.headers
+                    .iter()
+                    .find(|(k, _)| k == "trace")
+                    .map(|_| header(r, "trace"))
+                    .unwrap_or_default(),
+                r.key.clone(),
+                r.value.clone().unwrap_or_default(),
+                r.timestamp,
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "0".to_string(),
+                "1".to_string(),
+                String::new(),
+                None,
+                Bytes::from("two"),
+                2_000
+            ),
+            (
+                "1".to_string(),
+                "1".to_string(),
+                "t-1".to_string(),
+                Some(Bytes::from("k")),
+                Bytes::from("{five"),
+                5_000
+            ),
+        ]
+    );
+}

@@ -34,6 +34,7 @@ mod writer;
 pub use metrics::{METRIC_PREFIX, partition_metric};
 pub use partitioner::{KafkaPartitioner, murmur2, partition_for_key};
 pub use record::{Headers, KafkaRecordSerializer, KafkaRecordSerializerBuilder};
+pub use writer::FAILPOINT_ENV;
 
 use crate::client::ClientConfig;
 use crate::error::KafkaError;

@@ -30,6 +30,20 @@ const MAX_FILL_WITHOUT_STATE: u64 = 1_000;
 
 /// The Kafka error codes a commit meets when its transaction was already aborted (Flink's
 /// `InvalidTxnStateException` and `UnknownProducerIdException`).
+/// Fault injection for the end-to-end tests: with this variable set to `abort-before-commit` in
+/// a process's environment, the process aborts the first time one of its sink writers is about
+/// to commit a transaction that holds records — after the checkpoint completed, before Kafka
+/// commits it: the window in which only the restore path (committing the restored
+/// checkpoint's transactions) keeps the output exactly once. Unset, it costs one lookup per
+/// process.
+pub const FAILPOINT_ENV: &str = "FJORD_KAFKA_SINK_FAILPOINT";
+
+/// Whether [`FAILPOINT_ENV`] asks for an abort before the first commit.
+fn abort_before_commit() -> bool {
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == "abort-before-commit"))
+}
+
 const INVALID_TXN_STATE: i16 = 48;
 const UNKNOWN_PRODUCER_ID: i16 = 59;
 
@@ -392,6 +406,15 @@ impl<T: fjord::Data> TransactionalWriter<T> for KafkaWriter<T> {
             let Some(transaction) = decode_committable(c)? else {
                 continue;
             };
+            if abort_before_commit() {
+                eprintln!(
+                    "{FAILPOINT_ENV}=abort-before-commit: aborting the process before committing transaction {} (producer id {}, epoch {})",
+                    transaction.transactional_id,
+                    transaction.producer_id,
+                    transaction.producer_epoch
+                );
+                std::process::abort();
+            }
             match self.client.commit_prepared(&transaction) {
                 Ok(()) => self.metrics.committed.inc(),
                 Err(e)

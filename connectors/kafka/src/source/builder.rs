@@ -152,8 +152,8 @@ impl<T: 'static> KafkaSourceBuilder<T> {
         self
     }
 
-    /// What a record the deserializer rejects does: fail the job (default) or be skipped
-    /// and counted.
+    /// What a record the deserializer rejects does: fail the job (default), be skipped and
+    /// counted, or go to a dead-letter topic ([`OnMalformed::DeadLetterTopic`]).
     pub fn on_malformed(mut self, on_malformed: OnMalformed) -> Self {
         self.on_malformed = on_malformed;
         self
@@ -200,6 +200,17 @@ impl<T: 'static> KafkaSourceBuilder<T> {
                 Subscription::Pattern(regex)
             }
         };
+        if let OnMalformed::DeadLetterTopic(dlq) = &self.on_malformed {
+            let read = match &subscription {
+                Subscription::Topics(topics) => topics.contains(dlq),
+                Subscription::Pattern(re) => re.is_match(dlq),
+            };
+            if dlq.trim().is_empty() || read {
+                return Err(config(format!(
+                    "invalid dead-letter topic {dlq:?}: name a topic the source does not read (a loop would read its own letters)"
+                )));
+            }
+        }
         let Some(deserializer) = self.deserializer else {
             return Err(config(
                 "the Kafka source needs a deserializer: call .deserializer(value_only(Utf8)) or another format"

@@ -38,6 +38,8 @@ pub(crate) struct ReaderMetrics {
     pub(crate) commits_failed: Counter,
     /// Malformed records skipped (`OnMalformed::Skip`).
     pub(crate) malformed_skipped: Counter,
+    /// Malformed records written to the dead-letter topic (`OnMalformed::DeadLetterTopic`).
+    pub(crate) malformed_dead_lettered: Counter,
 }
 
 /// The name of a per-partition metric: `KafkaSourceReader.topic.<t>.partition.<p>.<name>`.
@@ -75,6 +77,7 @@ impl ReaderMetrics {
             commits_succeeded: counter(&format!("{PREFIX}.commitsSucceeded")),
             commits_failed: counter(&format!("{PREFIX}.commitsFailed")),
             malformed_skipped: counter(&format!("{PREFIX}.malformedRecordsSkipped")),
+            malformed_dead_lettered: counter(&format!("{PREFIX}.malformedRecordsDeadLettered")),
             counter,
             gauge,
             partitions: BTreeMap::new(),

@@ -12,11 +12,13 @@
 //!   start at the earliest offset, as in Flink.
 //! - Offsets are committed to the consumer group when a checkpoint completes, for monitoring.
 //! - Watermarks are generated per partition ([`watermarks`]).
+//! - Malformed records fail the job, are skipped, or go to a dead-letter topic ([`dead_letter`]).
 //!
 //! Configure it with [`KafkaSource::builder`]; see `docs/connectors/kafka.md`.
 
 pub mod assign;
 mod builder;
+pub mod dead_letter;
 pub mod metrics;
 pub mod offsets;
 mod reader;
@@ -36,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What the source does with a record its deserializer rejects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum OnMalformed {
     /// Fail the job, naming topic, partition and offset (the default).
     #[default]
@@ -44,6 +46,13 @@ pub enum OnMalformed {
     /// Skip the record and count it (`KafkaSourceReader.malformedRecordsSkipped`); the first
     /// and then every 1000th are logged with their position.
     Skip,
+    /// Write the record as it was read (key, value, headers, timestamp) to this topic of the
+    /// same Kafka cluster, with the headers `fjord.error.topic`, `fjord.error.partition`,
+    /// `fjord.error.offset` and `fjord.error.message` added, and count it
+    /// (`KafkaSourceReader.malformedRecordsDeadLettered`). At least once: the letters are
+    /// flushed before each checkpoint's splits are taken. The topic must exist and must not be
+    /// one the source reads.
+    DeadLetterTopic(String),
 }
 
 /// Which topics to read.

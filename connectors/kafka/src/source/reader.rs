@@ -3,6 +3,7 @@
 //! snapshots its splits and commits offsets when checkpoints complete.
 
 use super::assign::owner_of;
+use super::dead_letter::DeadLetters;
 use super::metrics::ReaderMetrics;
 use super::offsets::{OffsetReset, OffsetsInitializer, StoppingOffsets};
 use super::split::KafkaSplit;
@@ -144,11 +145,26 @@ pub(crate) struct KafkaSourceReader<T> {
     pub(crate) metrics: Option<ReaderMetrics>,
     missing_topics: BTreeSet<String>,
     skipped: u64,
+    /// `OnMalformed::DeadLetterTopic`: the producer of the letters.
+    dead_letters: Option<DeadLetters>,
 }
 
 impl<T: Send + 'static> KafkaSourceReader<T> {
     pub(crate) fn new(settings: Arc<Settings<T>>, subtask: usize, parallelism: usize) -> Self {
+        let dead_letters = match &settings.on_malformed {
+            OnMalformed::DeadLetterTopic(topic) => {
+                let mut config = settings.client.clone();
+                if let Some(prefix) = &settings.client_id_prefix {
+                    config
+                        .properties
+                        .insert("client.id".into(), format!("{prefix}-{subtask}-dlq"));
+                }
+                Some(DeadLetters::new(topic.clone(), config))
+            }
+            _ => None,
+        };
         KafkaSourceReader {
+            dead_letters,
             settings,
             subtask,
             parallelism: parallelism.max(1),
@@ -345,6 +361,7 @@ impl<T: Send + 'static> KafkaSourceReader<T> {
             self.fetch()?;
         }
         let emitted = self.emit_batch(out)?;
+        self.send_dead_letters(false)?;
         self.retire_finished(out);
         if bounded && self.splits.is_empty() && self.buffer.is_empty() {
             return Ok(SourceStatus::Finished);
@@ -387,6 +404,23 @@ impl<T: Send + 'static> KafkaSourceReader<T> {
         Ok(())
     }
 
+    /// Hands queued dead letters to their producer; with `flush`, waits until Kafka has them.
+    fn send_dead_letters(&mut self, flush: bool) -> Result<(), BoxError> {
+        let Some(d) = &mut self.dead_letters else {
+            return Ok(());
+        };
+        let result = if flush { d.flush() } else { d.send() };
+        let topic = d.topic().to_string();
+        result.map_err(|e| {
+            SourceError::boxed(
+                self.where_(),
+                format!(
+                    "writing malformed records to the dead-letter topic {topic} failed: {e}; create the topic (or fix the broker) and restart the job"
+                ),
+            )
+        })
+    }
+
     fn emit_batch(&mut self, out: &mut dyn Emit<T>) -> Result<usize, BoxError> {
         let KafkaSourceReader {
             settings,
@@ -395,6 +429,7 @@ impl<T: Send + 'static> KafkaSourceReader<T> {
             watermarks,
             metrics,
             skipped,
+            dead_letters,
             ..
         } = self;
         let limit = settings.batch;
@@ -445,12 +480,12 @@ impl<T: Send + 'static> KafkaSourceReader<T> {
                         None => out.record(value, r.timestamp),
                     },
                     Ok(None) => {}
-                    Err(e) => match settings.on_malformed {
+                    Err(e) => match &settings.on_malformed {
                         OnMalformed::Fail => {
                             return Err(SourceError::boxed(
                                 record.position(),
                                 format!(
-                                    "malformed record in topic {}, partition {}, offset {}: {e}; fix the producer, or skip such records with .on_malformed(OnMalformed::Skip)",
+                                    "malformed record in topic {}, partition {}, offset {}: {e}; fix the producer, or skip such records with .on_malformed(OnMalformed::Skip) or send them to a dead-letter topic with .on_malformed(OnMalformed::DeadLetterTopic(topic))",
                                     tp.topic, tp.partition, r.offset
                                 ),
                             ));
@@ -463,6 +498,14 @@ impl<T: Send + 'static> KafkaSourceReader<T> {
                                 tracing::warn!(position = %record.position(), error = %e, skipped = *skipped + 1, "Kafka source: skipping malformed record");
                             }
                             *skipped += 1;
+                        }
+                        OnMalformed::DeadLetterTopic(_) => {
+                            if let Some(d) = dead_letters.as_mut() {
+                                d.push(tp, r, &e.to_string());
+                            }
+                            if let Some(m) = metrics {
+                                m.malformed_dead_lettered.inc();
+                            }
                         }
                     },
                 }
@@ -656,6 +699,9 @@ impl<T: Send + 'static> SourceReader<T> for KafkaSourceReader<T> {
     }
 
     fn snapshot_splits(&mut self, checkpoint_id: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        // The checkpoint's offsets are past the malformed records read so far: their letters
+        // must be in Kafka before it can complete.
+        self.send_dead_letters(true)?;
         let mut offsets: BTreeMap<TopicPartition, i64> = self.finished.clone();
         offsets.extend(
             self.splits
@@ -718,7 +764,8 @@ impl<T: Send + 'static> SourceReader<T> for KafkaSourceReader<T> {
     fn close(&mut self) -> Result<(), BoxError> {
         self.cluster = None;
         self.buffer.clear();
-        Ok(())
+        // At the end of a bounded input nothing else flushes the last letters.
+        self.send_dead_letters(true)
     }
 }
 
