@@ -93,6 +93,15 @@ pub(crate) fn group_bounds(key_group: usize) -> ([u8; 2], Option<[u8; 2]>) {
     (start, end)
 }
 
+/// Options of every write: no write-ahead log. The state's durability is the checkpoint
+/// (a RocksDB checkpoint flushes the memtables first), and a failed task restores from
+/// there, never from the local instance; Flink disables the WAL the same way.
+pub(crate) fn no_wal() -> rocksdb::WriteOptions {
+    let mut w = rocksdb::WriteOptions::default();
+    w.disable_wal(true);
+    w
+}
+
 /// A raw (key, value) pair of the database.
 pub(crate) type Entry = (Box<[u8]>, Box<[u8]>);
 
@@ -364,7 +373,7 @@ impl RocksDbKeyedStateBackend {
             }
             self.local
                 .db()
-                .write(batch)
+                .write_opt(batch, &no_wal())
                 .map_err(|e| self.local.err("restore write", e))?;
         }
         Ok(())
@@ -401,7 +410,7 @@ impl RocksDbKeyedStateBackend {
                 k.extend_from_slice(&ns);
                 self.local
                     .db()
-                    .put_cf(handle, k, bytes)
+                    .put_cf_opt(handle, k, bytes, &no_wal())
                     .map_err(|e| self.local.err("write back", e))?;
             }
         }
@@ -463,7 +472,7 @@ impl RocksDbKeyedStateBackend {
             }
             self.local
                 .db()
-                .write(batch)
+                .write_opt(batch, &no_wal())
                 .map_err(|e| self.local.err("restore write", e))?;
         }
         Ok(())
@@ -499,7 +508,7 @@ impl RocksDbKeyedStateBackend {
             }
             self.local
                 .db()
-                .write(batch)
+                .write_opt(batch, &no_wal())
                 .map_err(|e| self.local.err("TTL cleanup", e))?;
         }
         Ok(removed)
@@ -590,7 +599,7 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
         self.cache.remove(&(state, namespace.to_vec()));
         let bytes = (self.tables[state].meta.serialize)(value.as_ref()).unwrap_or_else(|e| fail(e));
         let k = self.current_db_key(namespace);
-        if let Err(e) = self.local.db().put_cf(self.table_cf(state), k, bytes) {
+        if let Err(e) = self.local.db().put_cf_opt(self.table_cf(state), k, bytes, &no_wal()) {
             fail(self.local.err("put", e));
         }
     }
@@ -608,7 +617,7 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             },
         };
         if value.is_some()
-            && let Err(e) = self.local.db().delete_cf(self.table_cf(state), &k)
+            && let Err(e) = self.local.db().delete_cf_opt(self.table_cf(state), &k, &no_wal())
         {
             fail(self.local.err("delete", e));
         }
@@ -710,7 +719,7 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             Ok(v) => v.is_some(),
             Err(e) => fail(self.local.err("get timer", e)),
         };
-        if !existed && let Err(e) = self.local.db().put_cf(handle, &k, []) {
+        if !existed && let Err(e) = self.local.db().put_cf_opt(handle, &k, [], &no_wal()) {
             fail(self.local.err("put timer", e));
         }
         !existed
@@ -725,7 +734,7 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             Ok(v) => v.is_some(),
             Err(e) => fail(self.local.err("get timer", e)),
         };
-        if existed && let Err(e) = self.local.db().delete_cf(handle, &k) {
+        if existed && let Err(e) = self.local.db().delete_cf_opt(handle, &k, &no_wal()) {
             fail(self.local.err("delete timer", e));
         }
         existed
