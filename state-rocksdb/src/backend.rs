@@ -30,9 +30,9 @@
 //! task fails and the job restarts from its last checkpoint, as Flink's would.
 
 use crate::RocksDbOptions;
-use crate::memory::RocksDbMemory;
 use crate::error::{Result, RocksDbStateError};
 use crate::incremental::{self, Prepared, RestoreSource, Upload};
+use crate::memory::RocksDbMemory;
 use fjord::keygroup::KeyGroupRange;
 use fjord::state::backend::{StateId, StateMeta, StateValue};
 use fjord::state::{
@@ -599,7 +599,11 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
         self.cache.remove(&(state, namespace.to_vec()));
         let bytes = (self.tables[state].meta.serialize)(value.as_ref()).unwrap_or_else(|e| fail(e));
         let k = self.current_db_key(namespace);
-        if let Err(e) = self.local.db().put_cf_opt(self.table_cf(state), k, bytes, &no_wal()) {
+        if let Err(e) = self
+            .local
+            .db()
+            .put_cf_opt(self.table_cf(state), k, bytes, &no_wal())
+        {
             fail(self.local.err("put", e));
         }
     }
@@ -617,7 +621,10 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             },
         };
         if value.is_some()
-            && let Err(e) = self.local.db().delete_cf_opt(self.table_cf(state), &k, &no_wal())
+            && let Err(e) = self
+                .local
+                .db()
+                .delete_cf_opt(self.table_cf(state), &k, &no_wal())
         {
             fail(self.local.err("delete", e));
         }
@@ -760,11 +767,11 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             None => start.to_vec(),
         };
         let mut out = Vec::new();
-        for item in self
-            .local
-            .db()
-            .iterator_cf_opt(handle, read, IteratorMode::From(&from, Direction::Forward))
-        {
+        for item in self.local.db().iterator_cf_opt(
+            handle,
+            read,
+            IteratorMode::From(&from, Direction::Forward),
+        ) {
             let (k, _) = item.unwrap_or_else(|e| fail(self.local.err("scan timers", e)));
             if after.is_some() && *k == *from {
                 continue;

@@ -190,7 +190,9 @@ mod tests {
             &[(WRITE_BUFFER_RATIO_KEY, "1.5")][..],
             &[(WRITE_BUFFER_RATIO_KEY, "NaN")][..],
         ] {
-            let err = RocksDbMemory::from_config(get(bad)).unwrap_err().to_string();
+            let err = RocksDbMemory::from_config(get(bad))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("state.backend.rocksdb.memory"), "{err}");
         }
     }

@@ -109,7 +109,9 @@ fn job(env: &StreamExecutionEnvironment, rate: f64) -> Outputs {
         )
         .uid("sliding");
     let sessions = input
-        .window(EventTimeSessionWindows::with_gap(Duration::from_millis(300)))
+        .window(EventTimeSessionWindows::with_gap(Duration::from_millis(
+            300,
+        )))
         .aggregate_with_process(
             Sum,
             |k: &u64, ctx: &mut WindowContext<'_, TimeWindow, Row>, r: Vec<u64>| {
@@ -225,7 +227,10 @@ fn golden_savepoint() -> String {
         .next()
         .unwrap()
         .to_string();
-    format!("file://{}", golden_dir().join("savepoint").join(name).display())
+    format!(
+        "file://{}",
+        golden_dir().join("savepoint").join(name).display()
+    )
 }
 
 fn restore_golden(kind: &str, parallelism: usize) {

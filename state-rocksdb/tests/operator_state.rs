@@ -14,8 +14,8 @@ use fjord::windows::{
     TumblingEventTimeWindows, WindowContext,
 };
 use fjord::{
-    AggregateFunction, BoxError, FjordError, JobClient, KeyedProcessContext,
-    KeyedProcessFunction, MapFunction, RuntimeContext, StreamExecutionEnvironment,
+    AggregateFunction, BoxError, FjordError, JobClient, KeyedProcessContext, KeyedProcessFunction,
+    MapFunction, RuntimeContext, StreamExecutionEnvironment,
 };
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -140,7 +140,11 @@ impl KeyedProcessFunction<u64, (u64, u64), Timed> for BucketCount {
         (_, i): (u64, u64),
         ctx: &mut KeyedProcessContext<'_, u64, Timed>,
     ) -> Result<(), BoxError> {
-        let state = self.rt.as_ref().ok_or("not opened")?.get_map_state(&buckets())?;
+        let state = self
+            .rt
+            .as_ref()
+            .ok_or("not opened")?
+            .get_map_state(&buckets())?;
         let end = bucket_end(event_time(i));
         state.put(end, state.get(&end).unwrap_or(0) + 1);
         ctx.timer_service().register_event_time_timer(end - 1);
@@ -151,7 +155,11 @@ impl KeyedProcessFunction<u64, (u64, u64), Timed> for BucketCount {
         t: i64,
         ctx: &mut KeyedProcessContext<'_, u64, Timed>,
     ) -> Result<(), BoxError> {
-        let state = self.rt.as_ref().ok_or("not opened")?.get_map_state(&buckets())?;
+        let state = self
+            .rt
+            .as_ref()
+            .ok_or("not opened")?
+            .get_map_state(&buckets())?;
         let key = *ctx.current_key();
         ctx.collect((key, t + 1, state.get(&(t + 1)).unwrap_or(0)));
         state.remove(&(t + 1));
@@ -244,7 +252,9 @@ fn job(env: &StreamExecutionEnvironment, records: u64, rate: f64, fail_at: Optio
         .uid("sliding")
         .collect();
     let sessions = input
-        .window(EventTimeSessionWindows::with_gap(Duration::from_millis(300)))
+        .window(EventTimeSessionWindows::with_gap(Duration::from_millis(
+            300,
+        )))
         .aggregate_with_process(
             CountSum,
             |key: &u64, ctx: &mut WindowContext<'_, TimeWindow, Windowed>, r: Vec<(u64, u64)>| {

@@ -86,7 +86,12 @@ fn peak_rss_mib() -> Result<f64> {
     Ok(kib / 1024.0)
 }
 
-fn run_one(workload: &str, backend: &str, keys: u64, dir: Option<std::path::PathBuf>) -> Result<()> {
+fn run_one(
+    workload: &str,
+    backend: &str,
+    keys: u64,
+    dir: Option<std::path::PathBuf>,
+) -> Result<()> {
     fjord_rocksdb::register();
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
@@ -107,7 +112,10 @@ fn run_one(workload: &str, backend: &str, keys: u64, dir: Option<std::path::Path
         .key_by(|t: &(u64, u64)| t.0);
     match workload {
         "value" => {
-            input.process(Count::default()).uid("count").for_each(|_| {});
+            input
+                .process(Count::default())
+                .uid("count")
+                .for_each(|_| {});
         }
         "rolling" => {
             input.sum::<1>().uid("rolling").for_each(|_| {});
@@ -148,7 +156,9 @@ fn run_one(workload: &str, backend: &str, keys: u64, dir: Option<std::path::Path
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(spec) = &args.child {
-        let (workload, backend) = spec.split_once('@').context("child spec is workload@backend")?;
+        let (workload, backend) = spec
+            .split_once('@')
+            .context("child spec is workload@backend")?;
         return run_one(workload, backend, args.keys, args.rocksdb_dir.clone());
     }
     println!("| workload | backend | keys | records | seconds | records/s | peak RSS (MiB) |");
@@ -166,7 +176,10 @@ fn main() -> Result<()> {
             }
             let status = cmd.status()?;
             if !status.success() {
-                println!("| {workload} | {backend} | {} | failed: {status} | | | |", args.keys);
+                println!(
+                    "| {workload} | {backend} | {} | failed: {status} | | | |",
+                    args.keys
+                );
             }
         }
     }

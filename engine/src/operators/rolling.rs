@@ -57,13 +57,9 @@ impl<T, K: Key, F> RollingReduceOp<T, K, F> {
                 }
             }
         }
-        ctx.services.checkpointing.register(
-            operator,
-            Box::new(BackendParticipant {
-                handle,
-                range,
-            }),
-        );
+        ctx.services
+            .checkpointing
+            .register(operator, Box::new(BackendParticipant { handle, range }));
         Ok(RollingReduceOp {
             ctx,
             f,

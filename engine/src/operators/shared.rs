@@ -145,7 +145,10 @@ where
     ) -> Result<Vec<(usize, Vec<u8>)>> {
         let mut event: BTreeMap<usize, Vec<u8>> =
             self.timers.event.snapshot_groups(self.max_parallelism)?;
-        let mut processing = self.timers.processing.snapshot_groups(self.max_parallelism)?;
+        let mut processing = self
+            .timers
+            .processing
+            .snapshot_groups(self.max_parallelism)?;
         self.range
             .iter()
             .map(|kg| {

@@ -207,7 +207,10 @@ where
     /// The key group holding the first timer, and that timer's timestamp.
     fn top(&mut self) -> Option<(Timestamp, usize)> {
         while let Some(Reverse((ts, kg))) = self.heads.peek().copied() {
-            let current = self.groups[self.slot(kg)].first.first().map(|b| timestamp(b));
+            let current = self.groups[self.slot(kg)]
+                .first
+                .first()
+                .map(|b| timestamp(b));
             if current == Some(ts) {
                 return Some((ts, kg));
             }
@@ -263,8 +266,7 @@ where
                 .iter()
                 .map(|b| decode::<K, N>(b).map(|t| (t.key, t.namespace, t.timestamp)))
                 .collect::<Result<Vec<_>>>()?;
-            let bytes =
-                bincode::serialize(&timers).expect("serializing into memory does not fail");
+            let bytes = bincode::serialize(&timers).expect("serializing into memory does not fail");
             out.insert(kg, bytes);
         }
         Ok(out)

@@ -16,10 +16,10 @@ mod backend_queue;
 
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
-use crate::state::TimerQueueKind;
-use backend_queue::BackendTimerQueue;
 use crate::keygroup::{StableHasher, assign_to_key_group};
+use crate::state::TimerQueueKind;
 use crate::types::{MIN_WATERMARK, Timestamp};
+use backend_queue::BackendTimerQueue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cmp::{Ordering, Reverse};
@@ -223,7 +223,10 @@ where
     ///
     /// # Errors
     /// A timer of the backend that does not deserialize.
-    pub(crate) fn snapshot_groups(&self, max_parallelism: usize) -> Result<BTreeMap<usize, Vec<u8>>> {
+    pub(crate) fn snapshot_groups(
+        &self,
+        max_parallelism: usize,
+    ) -> Result<BTreeMap<usize, Vec<u8>>> {
         match self {
             TimerQueue::Heap(q) => Ok(q.snapshot_groups(max_parallelism)),
             TimerQueue::Backend(q) => q.snapshot_groups(),
@@ -260,14 +263,9 @@ where
     /// The timers of `ctx`'s operator: in its keyed state backend when that holds timers.
     pub(crate) fn new(ctx: &RuntimeContext) -> Self {
         let queue = |kind| match &ctx.keyed {
-            Some(h) if h.with(|inner| inner.backend.holds_timers()) => {
-                TimerQueue::Backend(BackendTimerQueue::new(
-                    h.clone(),
-                    kind,
-                    ctx.key_group_range(),
-                    ctx.max_parallelism,
-                ))
-            }
+            Some(h) if h.with(|inner| inner.backend.holds_timers()) => TimerQueue::Backend(
+                BackendTimerQueue::new(h.clone(), kind, ctx.key_group_range(), ctx.max_parallelism),
+            ),
             _ => TimerQueue::Heap(HeapQueue::new()),
         };
         InternalTimerService {

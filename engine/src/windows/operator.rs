@@ -132,10 +132,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             merging: spec.assigner.is_merging(),
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
             timers: InternalTimerService::new(&ctx),
-            windows: InternalKeyedValue::new(
-                ctx.keyed.as_ref().expect("just created"),
-                "windows",
-            )?,
+            windows: InternalKeyedValue::new(ctx.keyed.as_ref().expect("just created"), "windows")?,
             ctx,
             key_sel,
             assigner: spec.assigner,
