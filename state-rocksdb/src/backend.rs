@@ -16,6 +16,14 @@
 //! cost no writes. [`snapshot_key_group`](KeyedStateBackend::snapshot_key_group), which cannot
 //! flush (`&self`), serializes cached values itself. `put` writes through; `remove` deletes.
 //!
+//! # Timers
+//! The operator's timers are two more column families, `t:event` and `t:processing`, keyed by
+//! key group then the timer's bytes (timestamp, key, namespace; the engine's order), with
+//! empty values: an ordered set per key group that the engine's timer queue reads from the
+//! front, keeping only a few timers per key group in memory. Timer families are not states:
+//! canonical snapshots leave them out (the engine writes timers into its own part of each
+//! key group), incremental ones carry them with the instance.
+//!
 //! # Failures
 //! Methods of the trait that cannot return errors (`get_mut`, `put`, `remove`, `keys`, `len`)
 //! panic when RocksDB fails (a full or broken disk) or stored bytes do not deserialize: the
@@ -24,9 +32,12 @@
 use crate::RocksDbOptions;
 use crate::error::{Result, RocksDbStateError};
 use crate::incremental::{self, Prepared, RestoreSource, Upload};
+use crate::memory::RocksDbMemory;
 use fjord::keygroup::KeyGroupRange;
 use fjord::state::backend::{StateId, StateMeta, StateValue};
-use fjord::state::{AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, KeyedStateBackend};
+use fjord::state::{
+    AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, KeyedStateBackend, TimerQueueKind,
+};
 use fjord::storage::StorageOptions;
 use fjord::types::Timestamp;
 use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch};
@@ -36,6 +47,26 @@ use std::path::{Path, PathBuf};
 
 /// Column family name prefix of states.
 const CF_PREFIX: &str = "s:";
+
+/// Column family of the operator's event-time timers (see "Timers" in the module docs).
+const EVENT_TIMERS_CF: &str = "t:event";
+/// Column family of the operator's processing-time timers.
+const PROCESSING_TIMERS_CF: &str = "t:processing";
+
+fn timer_cf(queue: TimerQueueKind) -> &'static str {
+    match queue {
+        TimerQueueKind::EventTime => EVENT_TIMERS_CF,
+        TimerQueueKind::ProcessingTime => PROCESSING_TIMERS_CF,
+    }
+}
+
+/// The key of a timer: key group (2 bytes, big-endian), then the timer's bytes.
+fn timer_key(key_group: usize, timer: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + timer.len());
+    out.extend_from_slice(&(key_group as u16).to_be_bytes());
+    out.extend_from_slice(timer);
+    out
+}
 
 /// The key of an entry: key group, key length, key, namespace.
 pub(crate) fn db_key(key_group: usize, key: &[u8], namespace: &[u8]) -> Vec<u8> {
@@ -62,6 +93,15 @@ pub(crate) fn group_bounds(key_group: usize) -> ([u8; 2], Option<[u8; 2]>) {
     (start, end)
 }
 
+/// Options of every write: no write-ahead log. The state's durability is the checkpoint
+/// (a RocksDB checkpoint flushes the memtables first), and a failed task restores from
+/// there, never from the local instance; Flink disables the WAL the same way.
+pub(crate) fn no_wal() -> rocksdb::WriteOptions {
+    let mut w = rocksdb::WriteOptions::default();
+    w.disable_wal(true);
+    w
+}
+
 /// A raw (key, value) pair of the database.
 pub(crate) type Entry = (Box<[u8]>, Box<[u8]>);
 
@@ -69,19 +109,20 @@ pub(crate) type Entry = (Box<[u8]>, Box<[u8]>);
 pub(crate) struct LocalDb {
     db: Option<DB>,
     pub(crate) path: PathBuf,
+    /// Options of the database and of every column family (the memory budget).
+    opts: Options,
 }
 
+/// Options for reading an instance's list of column families.
 pub(crate) fn db_options() -> Options {
-    let mut opts = Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    opts
+    Options::default()
 }
 
 impl LocalDb {
-    /// Opens (or creates) the instance in `path` with all its column families.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        let opts = db_options();
+    /// Opens (or creates) the instance in `path` with all its column families, within the
+    /// memory budget `memory`.
+    pub(crate) fn open(path: &Path, memory: &RocksDbMemory) -> Result<Self> {
+        let opts = memory.options()?;
         let cfs = if path.join("CURRENT").exists() {
             DB::list_cf(&opts, path).map_err(|source| RocksDbStateError::Db {
                 path: path.to_path_buf(),
@@ -99,6 +140,7 @@ impl LocalDb {
         Ok(LocalDb {
             db: Some(db),
             path: path.to_path_buf(),
+            opts,
         })
     }
 
@@ -138,7 +180,7 @@ impl LocalDb {
     /// Creates the column family if it does not exist.
     pub(crate) fn ensure_cf(&mut self, name: &str) -> Result<()> {
         if self.cf(name).is_none() {
-            let opts = db_options();
+            let opts = self.opts.clone();
             self.db_mut()
                 .create_cf(name, &opts)
                 .map_err(|e| RocksDbStateError::Db {
@@ -245,7 +287,7 @@ impl RocksDbKeyedStateBackend {
             source,
         })?;
         let instance = random_id();
-        let local = LocalDb::open(&dir.join(format!("db-{instance}")))?;
+        let local = LocalDb::open(&dir.join(format!("db-{instance}")), &options.memory)?;
         Ok(RocksDbKeyedStateBackend {
             local,
             root: dir.to_path_buf(),
@@ -331,7 +373,7 @@ impl RocksDbKeyedStateBackend {
             }
             self.local
                 .db()
-                .write(batch)
+                .write_opt(batch, &no_wal())
                 .map_err(|e| self.local.err("restore write", e))?;
         }
         Ok(())
@@ -368,7 +410,7 @@ impl RocksDbKeyedStateBackend {
                 k.extend_from_slice(&ns);
                 self.local
                     .db()
-                    .put_cf(handle, k, bytes)
+                    .put_cf_opt(handle, k, bytes, &no_wal())
                     .map_err(|e| self.local.err("write back", e))?;
             }
         }
@@ -430,7 +472,7 @@ impl RocksDbKeyedStateBackend {
             }
             self.local
                 .db()
-                .write(batch)
+                .write_opt(batch, &no_wal())
                 .map_err(|e| self.local.err("restore write", e))?;
         }
         Ok(())
@@ -466,7 +508,7 @@ impl RocksDbKeyedStateBackend {
             }
             self.local
                 .db()
-                .write(batch)
+                .write_opt(batch, &no_wal())
                 .map_err(|e| self.local.err("TTL cleanup", e))?;
         }
         Ok(removed)
@@ -557,7 +599,11 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
         self.cache.remove(&(state, namespace.to_vec()));
         let bytes = (self.tables[state].meta.serialize)(value.as_ref()).unwrap_or_else(|e| fail(e));
         let k = self.current_db_key(namespace);
-        if let Err(e) = self.local.db().put_cf(self.table_cf(state), k, bytes) {
+        if let Err(e) = self
+            .local
+            .db()
+            .put_cf_opt(self.table_cf(state), k, bytes, &no_wal())
+        {
             fail(self.local.err("put", e));
         }
     }
@@ -575,7 +621,10 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             },
         };
         if value.is_some()
-            && let Err(e) = self.local.db().delete_cf(self.table_cf(state), &k)
+            && let Err(e) = self
+                .local
+                .db()
+                .delete_cf_opt(self.table_cf(state), &k, &no_wal())
         {
             fail(self.local.err("delete", e));
         }
@@ -660,6 +709,79 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> fjord::Result<()> {
         self.incremental.complete(checkpoint_id);
         Ok(())
+    }
+
+    fn holds_timers(&self) -> bool {
+        true
+    }
+
+    fn timer_insert(&mut self, queue: TimerQueueKind, key_group: usize, timer: &[u8]) -> bool {
+        let cf = timer_cf(queue);
+        if let Err(e) = self.local.ensure_cf(cf) {
+            fail(e);
+        }
+        let handle = self.local.cf(cf).expect("just created");
+        let k = timer_key(key_group, timer);
+        let existed = match self.local.db().get_pinned_cf(handle, &k) {
+            Ok(v) => v.is_some(),
+            Err(e) => fail(self.local.err("get timer", e)),
+        };
+        if !existed && let Err(e) = self.local.db().put_cf_opt(handle, &k, [], &no_wal()) {
+            fail(self.local.err("put timer", e));
+        }
+        !existed
+    }
+
+    fn timer_remove(&mut self, queue: TimerQueueKind, key_group: usize, timer: &[u8]) -> bool {
+        let Some(handle) = self.local.cf(timer_cf(queue)) else {
+            return false;
+        };
+        let k = timer_key(key_group, timer);
+        let existed = match self.local.db().get_pinned_cf(handle, &k) {
+            Ok(v) => v.is_some(),
+            Err(e) => fail(self.local.err("get timer", e)),
+        };
+        if existed && let Err(e) = self.local.db().delete_cf_opt(handle, &k, &no_wal()) {
+            fail(self.local.err("delete timer", e));
+        }
+        existed
+    }
+
+    fn timer_scan(
+        &self,
+        queue: TimerQueueKind,
+        key_group: usize,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Vec<Vec<u8>> {
+        let Some(handle) = self.local.cf(timer_cf(queue)) else {
+            return Vec::new();
+        };
+        let (start, end) = group_bounds(key_group);
+        let mut read = ReadOptions::default();
+        if let Some(end) = end {
+            read.set_iterate_upper_bound(end.to_vec());
+        }
+        let from = match after {
+            Some(t) => timer_key(key_group, t),
+            None => start.to_vec(),
+        };
+        let mut out = Vec::new();
+        for item in self.local.db().iterator_cf_opt(
+            handle,
+            read,
+            IteratorMode::From(&from, Direction::Forward),
+        ) {
+            let (k, _) = item.unwrap_or_else(|e| fail(self.local.err("scan timers", e)));
+            if after.is_some() && *k == *from {
+                continue;
+            }
+            out.push(k[2..].to_vec());
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out
     }
 }
 

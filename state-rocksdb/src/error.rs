@@ -42,6 +42,14 @@ pub enum RocksDbStateError {
         /// The decoder's message.
         message: String,
     },
+    /// A setting of the backend is invalid.
+    #[error("{key}: {message}")]
+    Config {
+        /// The configuration key (or the environment variable's key).
+        key: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
     /// A key group outside this backend's range was asked for.
     #[error("key group {key_group} is not in this backend's key groups {start}..={end}")]
     KeyGroupOutOfRange {

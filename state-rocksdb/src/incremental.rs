@@ -400,5 +400,5 @@ fn download(
         let path = dir.join(name);
         std::fs::write(&path, bytes).map_err(io(format!("cannot write {}", path.display())))?;
     }
-    Ok((LocalDb::open(&dir)?, manifest))
+    Ok((LocalDb::open(&dir, &backend.options.memory)?, manifest))
 }

@@ -7,9 +7,11 @@
 //!   contiguous range; values are the bytes of the state's serializer.
 //! - `incremental`: incremental checkpoints (RocksDB checkpoints whose SST files go once into
 //!   the job's `shared/` directory and are referenced by later checkpoints) and their restore.
+//! - `memory`: [`RocksDbMemory`], the memory budget of each instance (block cache and write
+//!   buffers from one number, like Flink's managed memory for RocksDB).
 //! - `error`: the crate's error type.
 //!
-//! `backend` uses `incremental`; `error` depends on nothing. Use it from a job:
+//! `backend` uses `incremental` and `memory`; `error` depends on nothing. Use it from a job:
 //!
 //! ```no_run
 //! use fjord::StreamExecutionEnvironment;
@@ -25,9 +27,14 @@
 mod backend;
 mod error;
 mod incremental;
+mod memory;
 
 pub use backend::{RocksDbKeyedStateBackend, SnapshotStats};
 pub use error::RocksDbStateError;
+pub use memory::{
+    MEMORY_PER_INSTANCE_ENV, MEMORY_PER_INSTANCE_KEY, RocksDbMemory, WRITE_BUFFER_RATIO_ENV,
+    WRITE_BUFFER_RATIO_KEY, parse_size,
+};
 
 use fjord::state::factory::{BackendContext, KeyedStateBackendFactory, ROCKSDB};
 use fjord::state::{KeyedStateBackend, register_state_backend_factory};
@@ -40,11 +47,16 @@ pub struct RocksDbOptions {
     /// Take incremental checkpoints (upload only new SST files). When false, checkpoints use
     /// the canonical per-key-group format like savepoints do. Default true.
     pub incremental: bool,
+    /// Memory of each instance (block cache and write buffers).
+    pub memory: RocksDbMemory,
 }
 
 impl Default for RocksDbOptions {
     fn default() -> Self {
-        RocksDbOptions { incremental: true }
+        RocksDbOptions {
+            incremental: true,
+            memory: RocksDbMemory::default(),
+        }
     }
 }
 
@@ -79,9 +91,20 @@ pub fn default_local_dir() -> PathBuf {
 
 /// Makes the RocksDB backend available to `StateBackendKind::RocksDb`,
 /// `state.backend.type: rocksdb` and `FJORD_STATE_BACKEND=rocksdb` in this process, with
-/// incremental checkpoints. Call once before running jobs; calling again is harmless.
+/// incremental checkpoints and the memory budget of `FJORD_ROCKSDB_MEMORY` and
+/// `FJORD_ROCKSDB_WRITE_BUFFER_RATIO` (defaults: 128 MiB per instance, half for write
+/// buffers). Call once before running jobs; calling again is harmless.
+///
+/// # Panics
+/// When those variables are set to values that are not a size of at least 16 MiB or a
+/// ratio between 0 and 1 (the message says which and what to write): a binary should not
+/// start with memory settings it silently ignores.
 pub fn register() {
-    register_with(RocksDbOptions::default());
+    let memory = RocksDbMemory::from_env().unwrap_or_else(|e| panic!("{e}"));
+    register_with(RocksDbOptions {
+        memory,
+        ..RocksDbOptions::default()
+    });
 }
 
 /// [`register`] with other settings.

@@ -10,23 +10,29 @@ use crate::functions::ReduceFunction;
 use crate::keygroup::KeyGroupRange;
 use crate::operators::basic::forwarding_lifecycle;
 use crate::operators::output::{Lifecycle, Output, guard};
-use crate::state::KeyGroupedMap;
+use crate::state::KeyedStateHandle;
+use crate::state::internal::InternalKeyedValue;
 use crate::types::Data;
 use crate::types::{Key, StreamRecord, Timestamp};
-use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// Extracts the key of a record.
 pub(crate) type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
-/// Keeps one aggregate per key and emits it after every update.
+/// Keeps one aggregate per key and emits it after every update. The aggregates live in the
+/// operator's keyed state backend (`_fjord.rolling`), so with RocksDB they are on disk.
 pub(crate) struct RollingReduceOp<T, K, F> {
     pub(crate) ctx: RuntimeContext,
     pub(crate) f: F,
     pub(crate) key: KeySelector<T, K>,
-    pub(crate) state: Arc<Mutex<KeyGroupedMap<K, Option<T>>>>,
+    pub(crate) state: InternalKeyedValue<K, Option<T>>,
     pub(crate) out: Box<dyn Output<T>>,
 }
+
+/// Marks a rolling aggregate's key group snapshot of format 2: the bytes of the keyed state
+/// backend follow. Format 1 (no marker) is a bincode list of (key, aggregate); its first 8
+/// bytes are the list's length, which can never be this value.
+const BACKEND_FORMAT: [u8; 8] = *b"\xffFJRB2\x00\xff";
 
 impl<T, K: Key, F> RollingReduceOp<T, K, F> {
     pub(crate) fn new(
@@ -38,21 +44,24 @@ impl<T, K: Key, F> RollingReduceOp<T, K, F> {
     where
         T: Data,
     {
-        let range =
-            KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
-        let mut map = KeyGroupedMap::new(range, ctx.max_parallelism);
+        let ctx = ctx.with_unregistered_keyed_state()?;
+        let range = ctx.key_group_range();
+        let handle = ctx.keyed.clone().expect("just created");
+        let state = InternalKeyedValue::<K, Option<T>>::new(&handle, "rolling")?;
         let operator = ctx.operator_key();
         if let Some(restored) = ctx.services.checkpointing.restored(&operator)? {
             for (kg, bytes) in &restored.keyed {
-                map.restore_group(*kg, bytes)?;
+                match bytes.strip_prefix(BACKEND_FORMAT.as_slice()) {
+                    Some(backend) => handle.restore_key_group(*kg, backend)?,
+                    None => state.restore_legacy_group(range, *kg, bytes)?,
+                }
             }
         }
-        let state = Arc::new(Mutex::new(map));
         ctx.services
             .checkpointing
-            .register(operator, Box::new(MapParticipant { map: state.clone() }));
+            .register(operator, Box::new(BackendParticipant { handle, range }));
         Ok(RollingReduceOp {
-            ctx: ctx.clone(),
+            ctx,
             f,
             key,
             state,
@@ -61,18 +70,23 @@ impl<T, K: Key, F> RollingReduceOp<T, K, F> {
     }
 }
 
-/// Snapshots a key-grouped map key group by key group.
-struct MapParticipant<K, V> {
-    map: Arc<Mutex<KeyGroupedMap<K, V>>>,
+/// Snapshots an operator whose keyed state is nothing but its backend, key group by key
+/// group, in format 2.
+struct BackendParticipant {
+    handle: KeyedStateHandle,
+    range: KeyGroupRange,
 }
 
-impl<K: Key, V: Data> CheckpointParticipant for MapParticipant<K, V> {
+impl CheckpointParticipant for BackendParticipant {
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
-        let map = self.map.lock();
-        let keyed = map
-            .range()
+        let keyed = self
+            .range
             .iter()
-            .map(|kg| Ok((kg, map.snapshot_group(kg)?)))
+            .map(|kg| {
+                let mut bytes = BACKEND_FORMAT.to_vec();
+                bytes.extend_from_slice(&self.handle.snapshot_key_group(kg)?);
+                Ok((kg, bytes))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(OperatorState {
             keyed,
@@ -81,30 +95,22 @@ impl<K: Key, V: Data> CheckpointParticipant for MapParticipant<K, V> {
     }
 }
 
-forwarding_lifecycle!(RollingReduceOp<T, K, F> where F: ReduceFunction<T>, T: Send + 'static, K: Key);
+forwarding_lifecycle!(RollingReduceOp<T, K, F> where F: ReduceFunction<T>, T: Data, K: Key);
 
-impl<T: Clone + Send + 'static, K: Key, F: ReduceFunction<T>> Output<T>
-    for RollingReduceOp<T, K, F>
-{
+impl<T: Data, K: Key, F: ReduceFunction<T>> Output<T> for RollingReduceOp<T, K, F> {
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         let key = (self.key)(&record.value);
-        let mut state = self.state.lock();
-        let group = state.group_mut(&key);
-        let result = match group.get_mut(&key) {
-            Some(slot) => {
-                let acc = slot.take().expect("aggregate present");
+        let mut taken = self.state.take(&key);
+        let result = match taken.value.take() {
+            Some(acc) => {
                 let f = &mut self.f;
-                let next = guard(&self.ctx, || f.reduce(acc, record.value))?;
-                *slot = Some(next.clone());
-                next
+                guard(&self.ctx, || f.reduce(acc, record.value))?
             }
-            None => {
-                group.insert(key, Some(record.value.clone()));
-                record.value
-            }
+            None => record.value,
         };
-        drop(state);
+        taken.value = Some(result.clone());
+        self.state.store(&key, taken, false);
         self.out.emit(StreamRecord {
             value: result,
             timestamp: record.timestamp,

@@ -144,8 +144,11 @@ where
         mut own: impl FnMut(usize) -> Result<Vec<u8>>,
     ) -> Result<Vec<(usize, Vec<u8>)>> {
         let mut event: BTreeMap<usize, Vec<u8>> =
-            self.timers.event.snapshot_groups(self.max_parallelism);
-        let mut processing = self.timers.processing.snapshot_groups(self.max_parallelism);
+            self.timers.event.snapshot_groups(self.max_parallelism)?;
+        let mut processing = self
+            .timers
+            .processing
+            .snapshot_groups(self.max_parallelism)?;
         self.range
             .iter()
             .map(|kg| {

@@ -111,6 +111,41 @@ pub trait KeyedStateBackend: Send {
         None
     }
 
+    /// True when this backend keeps its operator's timers (the `timer_*` methods); the heap
+    /// backend does not, and its operators keep timers in an in-memory priority queue.
+    fn holds_timers(&self) -> bool {
+        false
+    }
+
+    /// Adds `timer` to the ordered set `queue` of `key_group`. A timer's bytes are its
+    /// timestamp (8 bytes, big-endian, sign bit flipped), key and namespace, so the bytes'
+    /// order is the firing order. Returns false when the set already held it.
+    ///
+    /// Only called when [`holds_timers`](Self::holds_timers) is true.
+    fn timer_insert(&mut self, queue: TimerQueueKind, key_group: usize, timer: &[u8]) -> bool {
+        let _ = (queue, key_group, timer);
+        unreachable!("timer_insert on a backend that does not hold timers")
+    }
+
+    /// Removes `timer` from the set; returns false when it was not there.
+    fn timer_remove(&mut self, queue: TimerQueueKind, key_group: usize, timer: &[u8]) -> bool {
+        let _ = (queue, key_group, timer);
+        unreachable!("timer_remove on a backend that does not hold timers")
+    }
+
+    /// Up to `limit` timers of the set of `key_group`, in order, starting after `after`
+    /// (from the first when `None`).
+    fn timer_scan(
+        &self,
+        queue: TimerQueueKind,
+        key_group: usize,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Vec<Vec<u8>> {
+        let _ = (queue, key_group, after, limit);
+        unreachable!("timer_scan on a backend that does not hold timers")
+    }
+
     /// The checkpoint completed everywhere; files it references stay in storage until a
     /// later checkpoint subsumes it.
     ///
@@ -120,6 +155,15 @@ pub trait KeyedStateBackend: Send {
         let _ = checkpoint_id;
         Ok(())
     }
+}
+
+/// The two timer sets of a keyed operator a backend may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerQueueKind {
+    /// Event-time timers.
+    EventTime,
+    /// Processing-time timers.
+    ProcessingTime,
 }
 
 /// The asynchronous part of a backend's snapshot (see

@@ -150,6 +150,21 @@ impl KeyedStateHandle {
         })
     }
 
+    /// Registers a state of an operator's own (window contents, rolling aggregates): no TTL,
+    /// and the stored type need not be `Clone`.
+    pub(crate) fn register_internal<S>(&self, name: &str) -> Result<StateId>
+    where
+        S: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.inner.lock().backend.register(StateMeta {
+            name: name.to_string(),
+            type_name: std::any::type_name::<S>(),
+            serialize: serialize::<S>,
+            deserialize: deserialize::<S>,
+            cleanup: None,
+        })
+    }
+
     /// Every key (serialized, with its key group) with a value in `state` outside windows.
     pub(crate) fn keys_of(&self, state: StateId) -> Vec<(Vec<u8>, usize)> {
         self.inner.lock().backend.keys(state, &[])

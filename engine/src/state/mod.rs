@@ -9,11 +9,14 @@
 //! - [`operator`]: operator (non-keyed) state — list state with even-split or union
 //!   redistribution, broadcast state — and the snapshot/initialize hooks
 //!   ([`CheckpointedFunction`]).
+//! - `internal`: an operator's own per-key contents (window contents, pane accumulators,
+//!   rolling aggregates) kept in its keyed state backend, so RocksDB holds them too.
 //! - `KeyGroupedMap`: typed per-key maps by key group, for operators that keep their own
-//!   state (rolling aggregations, windows, joins).
+//!   state on the heap (interval join buffers).
 
 pub mod backend;
 pub mod factory;
+pub(crate) mod internal;
 pub mod keyed;
 mod keyed_map;
 pub mod operator;
@@ -21,6 +24,7 @@ pub mod ttl;
 
 pub use backend::{
     AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, HeapKeyedStateBackend, KeyedStateBackend,
+    TimerQueueKind,
 };
 pub use factory::{
     BackendContext, HeapBackendFactory, KeyedStateBackendFactory, StateBackendKind,

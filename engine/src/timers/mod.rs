@@ -5,11 +5,21 @@
 //! reaches it, processing-time timers when the job's clock does. Registering the same
 //! (key, namespace, timestamp) twice yields one timer; timers fire in timestamp order, and
 //! in registration order for equal timestamps.
+//!
+//! Where timers live follows the operator's keyed state backend (Flink's
+//! `state.backend.rocksdb.timer-service.factory: ROCKSDB`): a backend that
+//! [holds timers](crate::state::KeyedStateBackend::holds_timers) (RocksDB) keeps them, with a
+//! bounded cache in memory (`backend_queue`); otherwise (the heap backend) they are in an
+//! in-memory priority queue (`HeapQueue`). Snapshots write both in one format.
+
+mod backend_queue;
 
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::{StableHasher, assign_to_key_group};
+use crate::state::TimerQueueKind;
 use crate::types::{MIN_WATERMARK, Timestamp};
+use backend_queue::BackendTimerQueue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cmp::{Ordering, Reverse};
@@ -52,15 +62,15 @@ impl<K, N> Ord for Entry<K, N> {
 
 /// A priority queue of timers with deduplication; deletion is lazy (a deleted timer's queue
 /// entry is skipped when it comes up).
-pub(crate) struct TimerQueue<K, N> {
+pub(crate) struct HeapQueue<K, N> {
     heap: BinaryHeap<Reverse<Entry<K, N>>>,
     live: FastSet<(K, N, Timestamp)>,
     seq: u64,
 }
 
-impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
+impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
     pub(crate) fn new() -> Self {
-        TimerQueue {
+        HeapQueue {
             heap: BinaryHeap::new(),
             live: FastSet::default(),
             seq: 0,
@@ -155,6 +165,75 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
     }
 }
 
+/// The timers of one domain: in memory, or in the keyed state backend.
+pub(crate) enum TimerQueue<K, N> {
+    /// An in-memory priority queue (heap backend, operators without keyed state).
+    Heap(HeapQueue<K, N>),
+    /// The backend's ordered sets with a bounded cache.
+    Backend(BackendTimerQueue<K, N>),
+}
+
+impl<K, N> TimerQueue<K, N>
+where
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned,
+    N: Hash + Eq + Clone + Serialize + DeserializeOwned,
+{
+    /// Registers a timer; false if it already existed.
+    #[inline]
+    pub(crate) fn register(&mut self, key: &K, ns: &N, ts: Timestamp) -> bool {
+        match self {
+            TimerQueue::Heap(q) => q.register(key, ns, ts),
+            TimerQueue::Backend(q) => q.register(key, ns, ts),
+        }
+    }
+
+    /// Deletes a timer if it exists.
+    pub(crate) fn delete(&mut self, key: &K, ns: &N, ts: Timestamp) {
+        match self {
+            TimerQueue::Heap(q) => q.delete(key, ns, ts),
+            TimerQueue::Backend(q) => q.delete(key, ns, ts),
+        }
+    }
+
+    /// The earliest live timer's timestamp.
+    pub(crate) fn peek(&mut self) -> Option<Timestamp> {
+        match self {
+            TimerQueue::Heap(q) => q.peek(),
+            TimerQueue::Backend(q) => q.peek(),
+        }
+    }
+
+    /// Removes and returns the earliest live timer due at `limit`.
+    ///
+    /// # Panics
+    /// When a timer the backend holds does not deserialize (its bytes were written by this
+    /// queue, so the disk is broken): the task fails and restarts from its last checkpoint.
+    #[inline]
+    pub(crate) fn pop_due(&mut self, limit: Timestamp) -> Option<Timer<K, N>> {
+        match self {
+            TimerQueue::Heap(q) => q.pop_due(limit),
+            TimerQueue::Backend(q) => q
+                .pop_due(limit)
+                .unwrap_or_else(|e| panic!("timer service failed: {e}")),
+        }
+    }
+
+    /// The live timers grouped by the key group of their key, each group serialized in
+    /// timestamp order (for snapshots). Key groups without timers are absent.
+    ///
+    /// # Errors
+    /// A timer of the backend that does not deserialize.
+    pub(crate) fn snapshot_groups(
+        &self,
+        max_parallelism: usize,
+    ) -> Result<BTreeMap<usize, Vec<u8>>> {
+        match self {
+            TimerQueue::Heap(q) => Ok(q.snapshot_groups(max_parallelism)),
+            TimerQueue::Backend(q) => q.snapshot_groups(),
+        }
+    }
+}
+
 /// Reads timers written by [`TimerQueue::snapshot_groups`].
 fn decode_timers<K: DeserializeOwned, N: DeserializeOwned>(
     bytes: &[u8],
@@ -176,11 +255,22 @@ pub(crate) struct InternalTimerService<K, N> {
     ctx: RuntimeContext,
 }
 
-impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> InternalTimerService<K, N> {
+impl<K, N> InternalTimerService<K, N>
+where
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned,
+    N: Hash + Eq + Clone + Serialize + DeserializeOwned,
+{
+    /// The timers of `ctx`'s operator: in its keyed state backend when that holds timers.
     pub(crate) fn new(ctx: &RuntimeContext) -> Self {
+        let queue = |kind| match &ctx.keyed {
+            Some(h) if h.with(|inner| inner.backend.holds_timers()) => TimerQueue::Backend(
+                BackendTimerQueue::new(h.clone(), kind, ctx.key_group_range(), ctx.max_parallelism),
+            ),
+            _ => TimerQueue::Heap(HeapQueue::new()),
+        };
         InternalTimerService {
-            event: TimerQueue::new(),
-            processing: TimerQueue::new(),
+            event: queue(TimerQueueKind::EventTime),
+            processing: queue(TimerQueueKind::ProcessingTime),
             watermark: MIN_WATERMARK,
             ctx: ctx.clone(),
         }
@@ -222,11 +312,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> InternalTimerService<K, N> {
     }
 
     /// Re-registers event-time timers of one key group from a snapshot.
-    pub(crate) fn restore_event(&mut self, bytes: &[u8]) -> Result<()>
-    where
-        K: DeserializeOwned,
-        N: DeserializeOwned,
-    {
+    pub(crate) fn restore_event(&mut self, bytes: &[u8]) -> Result<()> {
         for (k, n, ts) in decode_timers::<K, N>(bytes)? {
             self.event.register(&k, &n, ts);
         }
@@ -235,11 +321,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> InternalTimerService<K, N> {
 
     /// Re-registers processing-time timers of one key group from a snapshot (and asks for a
     /// wake-up at the earliest).
-    pub(crate) fn restore_processing(&mut self, bytes: &[u8]) -> Result<()>
-    where
-        K: DeserializeOwned,
-        N: DeserializeOwned,
-    {
+    pub(crate) fn restore_processing(&mut self, bytes: &[u8]) -> Result<()> {
         for (k, n, ts) in decode_timers::<K, N>(bytes)? {
             self.register_processing_time(&k, &n, ts);
         }
@@ -262,7 +344,7 @@ mod tests {
 
     #[test]
     fn timers_are_deduplicated_and_fire_in_order() {
-        let mut q: TimerQueue<&str, ()> = TimerQueue::new();
+        let mut q: HeapQueue<&str, ()> = HeapQueue::new();
         assert!(q.register(&"b", &(), 20));
         assert!(q.register(&"a", &(), 10));
         assert!(
@@ -281,7 +363,7 @@ mod tests {
 
     #[test]
     fn deleted_then_registered_fires_once() {
-        let mut q: TimerQueue<u8, ()> = TimerQueue::new();
+        let mut q: HeapQueue<u8, ()> = HeapQueue::new();
         q.register(&1, &(), 5);
         q.delete(&1, &(), 5);
         q.register(&1, &(), 5);
@@ -292,7 +374,7 @@ mod tests {
 
     #[test]
     fn pop_due_respects_the_limit() {
-        let mut q: TimerQueue<u8, u8> = TimerQueue::new();
+        let mut q: HeapQueue<u8, u8> = HeapQueue::new();
         q.register(&1, &0, 9);
         assert_eq!(q.pop_due(8), None);
         assert_eq!(q.peek(), Some(9));

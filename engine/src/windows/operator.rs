@@ -14,7 +14,8 @@ use crate::operators::output::{
 };
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
-use crate::state::{KeyGroupedMap, KeyedStateHandle};
+use crate::state::KeyedStateHandle;
+use crate::state::internal::InternalKeyedValue;
 use crate::timers::{InternalTimerService, TimeDomain, Timer};
 use crate::types::{Data, Key, MAX_WATERMARK, MIN_WATERMARK, StreamRecord, Timestamp};
 use crate::windows::assigners::WindowAssigner;
@@ -54,7 +55,9 @@ pub(crate) struct WindowOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>>
     dropped: Counter,
     event_time: bool,
     merging: bool,
-    windows: KeyGroupedMap<K, Vec<Slot<W, L::Acc>>>,
+    /// The windows of each key with their contents, in the keyed state backend
+    /// (`_fjord.windows`).
+    windows: InternalKeyedValue<K, Vec<Slot<W, L::Acc>>>,
     timers: InternalTimerService<K, W>,
     buf: Vec<W>,
     out: Box<dyn Output<O>>,
@@ -129,7 +132,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             merging: spec.assigner.is_merging(),
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
             timers: InternalTimerService::new(&ctx),
-            windows: KeyGroupedMap::new(range, ctx.max_parallelism),
+            windows: InternalKeyedValue::new(ctx.keyed.as_ref().expect("just created"), "windows")?,
             ctx,
             key_sel,
             assigner: spec.assigner,
@@ -155,7 +158,9 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 backend: ctx.keyed.as_ref(),
                 timers,
             }
-            .restore(&restored, |kg, bytes| windows.restore_group(kg, bytes))?;
+            .restore(&restored, |kg, bytes| {
+                windows.restore_legacy_group(range, kg, bytes)
+            })?;
         }
         Ok(op)
     }
@@ -238,13 +243,13 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
     fn add_to_slot(
         &mut self,
         key: &K,
+        slots: &mut [Slot<W, L::Acc>],
         idx: usize,
         record: StreamRecord<T>,
         ts: Timestamp,
     ) -> Result<()> {
         let Self {
             ctx,
-            windows,
             timers,
             trigger,
             logic,
@@ -253,7 +258,6 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             ..
         } = self;
         let state = ctx.keyed.as_ref().expect("keyed");
-        let slots = windows.group_mut(key).get_mut(key).expect("slot exists");
         let slot = &mut slots[idx];
         let window = slot.window.clone();
         let result = {
@@ -292,21 +296,11 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         }
         let mut cache = slot.timer;
         self.register_cleanup(key, &window, &mut cache);
-        let slots = self
-            .windows
-            .group_mut(key)
-            .get_mut(key)
-            .expect("slot exists");
         slots[idx].timer = cache;
         Ok(())
     }
 
-    fn slot_index(&mut self, key: &K, window: &W) -> usize {
-        let group = self.windows.group_mut(key);
-        let slots = match group.get_mut(key) {
-            Some(s) => s,
-            None => group.entry(key.clone()).or_default(),
-        };
+    fn slot_index(slots: &mut Vec<Slot<W, L::Acc>>, window: &W) -> usize {
         match slots.iter().position(|s| s.window == *window) {
             Some(i) => i,
             None => {
@@ -334,9 +328,11 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         let mut record = Some(record);
         let mut skipped = true;
         let n = windows.len();
+        let mut taken = self.windows.take(&key);
         for (i, w) in windows.iter().enumerate() {
+            let slots = &mut taken.value;
             let idx = if self.merging {
-                match self.merge_into(&key, w)? {
+                match self.merge_into(&key, slots, w)? {
                     Some(idx) => idx,
                     None => continue,
                 }
@@ -344,7 +340,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 if self.is_window_late(w) {
                     continue;
                 }
-                self.slot_index(&key, w)
+                Self::slot_index(slots, w)
             };
             skipped = false;
             let rec = if i + 1 == n {
@@ -352,8 +348,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             } else {
                 record.clone().expect("record")
             };
-            self.add_to_slot(&key, idx, rec, ts)?;
+            self.add_to_slot(&key, slots, idx, rec, ts)?;
         }
+        let empty = taken.value.is_empty();
+        self.windows.store(&key, taken, empty);
         self.buf = windows;
         if skipped && self.event_time && ts.saturating_add(self.lateness) <= self.timers.watermark {
             if let Some(r) = record {
@@ -365,10 +363,14 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
 
     /// Merging assigners: merges `window` with the key's windows it intersects and returns the
     /// slot of the result, or `None` if the result is late.
-    fn merge_into(&mut self, key: &K, window: &W) -> Result<Option<usize>> {
+    fn merge_into(
+        &mut self,
+        key: &K,
+        slots: &mut Vec<Slot<W, L::Acc>>,
+        window: &W,
+    ) -> Result<Option<usize>> {
         let (event_time, lateness, watermark) =
             (self.event_time, self.lateness, self.timers.watermark);
-        let slots = self.windows.group_mut(key).entry(key.clone()).or_default();
         let overlapping: Vec<usize> = (0..slots.len())
             .filter(|&i| slots[i].window.intersects(window))
             .collect();
@@ -376,9 +378,6 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             .iter()
             .fold(window.clone(), |acc, &i| acc.cover(&slots[i].window));
         if event_time && merged.max_timestamp().saturating_add(lateness) <= watermark {
-            if slots.is_empty() {
-                self.windows.group_mut(key).remove(key);
-            }
             return Ok(None);
         }
         if overlapping.len() == 1 && slots[overlapping[0]].window == merged {
@@ -457,7 +456,6 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 self.timers.processing.delete(key, m, t);
             }
         }
-        let slots = self.windows.group_mut(key).get_mut(key).expect("slots");
         slots.push(Slot {
             window: merged,
             acc,
@@ -485,11 +483,11 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             ..
         } = self;
         let state = ctx.keyed.as_ref().expect("keyed");
-        let group = windows.group_mut(&key);
-        let Some(slots) = group.get_mut(&key) else {
-            return Ok(());
-        };
+        let mut taken = windows.take(&key);
+        let slots = &mut taken.value;
         let Some(idx) = slots.iter().position(|s| s.window == window) else {
+            let empty = slots.is_empty();
+            windows.store(&key, taken, empty);
             return Ok(());
         };
         let slot = &mut slots[idx];
@@ -553,10 +551,9 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 guard(ctx, || trigger.clear(&window, &mut tctx))?;
             }
             slots.swap_remove(idx);
-            if slots.is_empty() {
-                group.remove(&key);
-            }
         }
+        let empty = taken.value.is_empty();
+        windows.store(&key, taken, empty);
         Ok(())
     }
 }
@@ -609,20 +606,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Checkpo
     for WindowOperator<T, K, W, O, L>
 {
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
-        let Self {
-            ctx,
-            timers,
-            windows,
-            ..
-        } = self;
-        let parts = KeyedParts {
-            range: windows.range(),
-            max_parallelism: ctx.max_parallelism,
-            backend: ctx.keyed.as_ref(),
-            timers,
-        };
+        let Self { ctx, timers, .. } = self;
+        let parts = KeyedParts::of(ctx, timers);
         Ok(OperatorState {
-            keyed: parts.snapshot(|kg| windows.snapshot_group(kg))?,
+            keyed: parts.snapshot(|_| Ok(Vec::new()))?,
             operator: None,
         })
     }

@@ -16,7 +16,7 @@ use crate::metrics::Counter;
 use crate::operators::output::{Lifecycle, Output, SideOutputs, close_after, forward_to_outputs};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
-use crate::state::KeyGroupedMap;
+use crate::state::internal::InternalKeyedValue;
 use crate::timers::InternalTimerService;
 use crate::types::{Data, Key, MIN_WATERMARK, StreamRecord, Timestamp};
 use crate::windows::functions::{WindowContext, WindowLogic};
@@ -26,11 +26,20 @@ use std::any::Any;
 use std::marker::PhantomData;
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct KeyPanes<A> {
+pub(crate) struct KeyPanes<A> {
     /// (pane start, accumulator), in ascending start order.
     panes: Vec<(Timestamp, Option<A>)>,
     /// The last timer registered for this key.
     timer: Timestamp,
+}
+
+impl<A> Default for KeyPanes<A> {
+    fn default() -> Self {
+        KeyPanes {
+            panes: Vec::new(),
+            timer: MIN_WATERMARK,
+        }
+    }
 }
 
 pub(crate) struct PaneOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>> {
@@ -42,7 +51,8 @@ pub(crate) struct PaneOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>> {
     pane: i64,
     late_tag: Option<String>,
     dropped: Counter,
-    state: KeyGroupedMap<K, KeyPanes<L::Acc>>,
+    /// Per key, in the keyed state backend (`_fjord.panes`).
+    state: InternalKeyedValue<K, KeyPanes<L::Acc>>,
     timers: InternalTimerService<K, ()>,
     logic: L,
     out: Box<dyn Output<O>>,
@@ -66,8 +76,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         out: Box<dyn Output<O>>,
         sides: SideOutputs,
     ) -> Result<Self> {
+        let ctx = &ctx.with_unregistered_keyed_state()?;
         let range =
             KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
+        let handle = ctx.keyed.clone().expect("just created");
         let mut op = PaneOperator {
             ctx: ctx.clone(),
             key_sel,
@@ -77,7 +89,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             pane: gcd(size, slide),
             late_tag,
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
-            state: KeyGroupedMap::new(range, ctx.max_parallelism),
+            state: InternalKeyedValue::new(&handle, "panes")?,
             timers: InternalTimerService::new(ctx),
             logic,
             out,
@@ -91,10 +103,12 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             KeyedParts {
                 range,
                 max_parallelism: ctx.max_parallelism,
-                backend: None,
+                backend: Some(&handle),
                 timers,
             }
-            .restore(&restored, |kg, bytes| state.restore_group(kg, bytes))?;
+            .restore(&restored, |kg, bytes| {
+                state.restore_legacy_group(range, kg, bytes)
+            })?;
         }
         Ok(op)
     }
@@ -137,10 +151,12 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             size,
             ..
         } = self;
-        let group = state.group_mut(&key);
-        let Some(entry) = group.get_mut(&key) else {
+        let mut taken = state.take(&key);
+        let entry = &mut taken.value;
+        if entry.panes.is_empty() {
+            state.store(&key, taken, true);
             return Ok(());
-        };
+        }
         let mut acc: Option<L::Acc> = None;
         for (ps, a) in entry.panes.iter() {
             let Some(a) = a else { continue };
@@ -165,10 +181,8 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         }
         let keep_from = start + *slide;
         entry.panes.retain(|(ps, _)| *ps >= keep_from);
-        match entry.panes.first().map(|(ps, _)| *ps) {
-            None => {
-                group.remove(&key);
-            }
+        let empty = match entry.panes.first().map(|(ps, _)| *ps) {
+            None => true,
             Some(min_ps) => {
                 let last_start = TimeWindow::window_start_with_offset(min_ps, *offset, *slide);
                 let k = (last_start - (min_ps - *size) - 1) / *slide;
@@ -176,8 +190,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 let next = first.max(end + *slide);
                 entry.timer = next - 1;
                 timers.register_event_time(&key, &(), next - 1);
+                false
             }
-        }
+        };
+        state.store(&key, taken, empty);
         Ok(())
     }
 }
@@ -232,14 +248,8 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
         let key = (self.key_sel)(&record.value);
         let pane = TimeWindow::window_start_with_offset(ts, self.offset % self.pane, self.pane);
         let next = self.next_end(ts, watermark) - 1;
-        let group = self.state.group_mut(&key);
-        let entry = match group.get_mut(&key) {
-            Some(e) => e,
-            None => group.entry(key.clone()).or_insert(KeyPanes {
-                panes: Vec::new(),
-                timer: MIN_WATERMARK,
-            }),
-        };
+        let mut taken = self.state.take(&key);
+        let entry = &mut taken.value;
         let pos = entry.panes.iter().rposition(|(ps, _)| *ps <= pane);
         match pos {
             Some(i) if entry.panes[i].0 == pane => {
@@ -259,6 +269,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
             }
             self.timers.register_event_time(&key, &(), next);
         }
+        self.state.store(&key, taken, false);
         Ok(())
     }
 }
@@ -272,13 +283,13 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Checkpo
             ctx, timers, state, ..
         } = self;
         let parts = KeyedParts {
-            range: state.range(),
+            range: ctx.key_group_range(),
             max_parallelism: ctx.max_parallelism,
-            backend: None,
+            backend: Some(state.handle()),
             timers,
         };
         Ok(OperatorState {
-            keyed: parts.snapshot(|kg| state.snapshot_group(kg))?,
+            keyed: parts.snapshot(|_| Ok(Vec::new()))?,
             operator: None,
         })
     }

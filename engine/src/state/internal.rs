@@ -1,0 +1,147 @@
+//! Operator-internal keyed state kept in the operator's [`KeyedStateBackend`]: window
+//! contents, pane accumulators, rolling aggregates.
+//!
+//! Flink keeps every keyed state of an operator — the user's, the window contents, the
+//! accumulators of `reduce` and `aggregate` — in the configured backend, so with RocksDB none
+//! of it stays on the heap. [`InternalKeyedValue`] gives an operator one typed value per key
+//! in its backend, under a reserved state name (`_fjord.<what>`), in the namespace of
+//! per-key state (empty). With the heap backend the value is the typed object in the
+//! backend's per-key-group map; with RocksDB it is the value's bincode bytes under the key
+//! `key group | key | namespace` (see `fjord_rocksdb`), so it is snapshotted, restored and
+//! moved by key group with the rest of the backend.
+//!
+//! Access is *take, change, store*: [`take`](InternalKeyedValue::take) moves the current
+//! key's value out (leaving `V::default()` in place, so nothing is written or deleted),
+//! the operator works on the owned value (and may call triggers and user functions that use
+//! the same backend for the same key), and [`store`](InternalKeyedValue::store) puts it back,
+//! or removes the entry when it is empty.
+
+use crate::error::{FjordError, Result};
+use crate::keygroup::KeyGroupRange;
+use crate::state::backend::StateId;
+use crate::state::keyed::KeyedStateHandle;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+/// Prefix of the state names operators use for their own contents; user state names may not
+/// collide in practice (Flink reserves `_`-prefixed names the same way).
+pub(crate) const INTERNAL_PREFIX: &str = "_fjord.";
+
+/// A value the operator took out of its backend with [`InternalKeyedValue::take`].
+pub(crate) struct Taken<V> {
+    /// The value (`V::default()` when the key had none).
+    pub(crate) value: V,
+    /// True when the key had a value (a later store changes it in place).
+    existed: bool,
+}
+
+/// One typed value per key in an operator's keyed state backend (see the module docs).
+pub(crate) struct InternalKeyedValue<K, V> {
+    h: KeyedStateHandle,
+    id: StateId,
+    _t: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> InternalKeyedValue<K, V>
+where
+    K: Hash + Serialize + DeserializeOwned,
+    V: Default + Serialize + DeserializeOwned + Send + 'static,
+{
+    /// Registers the value under `_fjord.<what>` in `h`'s backend.
+    ///
+    /// # Errors
+    /// [`FjordError::StateTypeMismatch`] when the name is taken by another type (the same
+    /// operator registered it twice with different types: a bug).
+    pub(crate) fn new(h: &KeyedStateHandle, what: &str) -> Result<Self> {
+        let id = h.register_internal::<V>(&format!("{INTERNAL_PREFIX}{what}"))?;
+        Ok(InternalKeyedValue {
+            h: h.clone(),
+            id,
+            _t: PhantomData,
+        })
+    }
+
+    /// Makes `key` the backend's current key and moves its value out.
+    pub(crate) fn take(&self, key: &K) -> Taken<V> {
+        self.h.set_current_key(key);
+        self.h.with(|inner| {
+            match inner
+                .backend
+                .get_mut(self.id, &[])
+                .and_then(|v| v.downcast_mut::<V>())
+            {
+                Some(v) => Taken {
+                    value: std::mem::take(v),
+                    existed: true,
+                },
+                None => Taken {
+                    value: V::default(),
+                    existed: false,
+                },
+            }
+        })
+    }
+
+    /// Puts a value taken for `key` back; `empty` says whether it holds nothing anymore, in
+    /// which case the key's entry is removed.
+    pub(crate) fn store(&self, key: &K, taken: Taken<V>, empty: bool) {
+        // Anything between take and store may have switched keys (it should not); the
+        // backend skips setting the same key again.
+        self.h.set_current_key(key);
+        self.h.with(|inner| {
+            if empty {
+                if taken.existed {
+                    inner.backend.remove(self.id, &[]);
+                }
+                return;
+            }
+            if taken.existed
+                && let Some(slot) = inner
+                    .backend
+                    .get_mut(self.id, &[])
+                    .and_then(|v| v.downcast_mut::<V>())
+            {
+                *slot = taken.value;
+                return;
+            }
+            inner.backend.put(self.id, &[], Box::new(taken.value));
+        })
+    }
+
+    /// Adds the entries of one key group written by the operator's own snapshots before
+    /// its contents moved into the backend (savepoints of Fjord before format 2 of these
+    /// operators): a bincode list of (key, value).
+    ///
+    /// # Errors
+    /// Bytes that are not such a list, or a key group outside `range`.
+    pub(crate) fn restore_legacy_group(
+        &self,
+        range: KeyGroupRange,
+        key_group: usize,
+        bytes: &[u8],
+    ) -> Result<()> {
+        if !range.contains(key_group) {
+            return Err(FjordError::Restore(format!(
+                "key group {key_group} is not in this subtask's range {range:?}"
+            )));
+        }
+        let entries: Vec<(K, V)> =
+            bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+                context: format!("restoring key group {key_group}"),
+                message: e.to_string(),
+            })?;
+        for (key, value) in entries {
+            self.h.set_current_key(&key);
+            self.h
+                .with(|inner| inner.backend.put(self.id, &[], Box::new(value)));
+        }
+        Ok(())
+    }
+
+    /// The backend handle the value lives in.
+    pub(crate) fn handle(&self) -> &KeyedStateHandle {
+        &self.h
+    }
+}

@@ -1,0 +1,199 @@
+//! The memory of RocksDB instances, sized from one budget (Flink's
+//! `state.backend.rocksdb.memory.fixed-per-slot` and `write-buffer-ratio`).
+//!
+//! Each instance (one per keyed operator subtask) gets `fixed_per_instance` bytes:
+//! - `write_buffer_ratio` of it for memtables: `db_write_buffer_size` caps the memtables of
+//!   all column families of the instance together (RocksDB flushes the largest when they
+//!   exceed it), and each column family's memtable is at most half of that share;
+//! - the rest for one LRU block cache that holds data blocks *and* index and filter blocks
+//!   (`cache_index_and_filter_blocks`), so reading a large state does not grow memory outside
+//!   the budget; level-0 filter and index blocks stay pinned for fast point lookups.
+//!
+//! What is not counted (as in Flink): iterators' pinned blocks during a snapshot scan, and the
+//! values of the current key the backend keeps deserialized (one key's worth).
+
+use crate::error::{Result, RocksDbStateError};
+use rocksdb::{BlockBasedOptions, Cache, Options};
+
+/// Configuration key of the per-instance budget (bytes, or a size such as `256mb`).
+pub const MEMORY_PER_INSTANCE_KEY: &str = "state.backend.rocksdb.memory.fixed-per-instance";
+/// Configuration key of the write buffers' share of the budget (0 < ratio < 1).
+pub const WRITE_BUFFER_RATIO_KEY: &str = "state.backend.rocksdb.memory.write-buffer-ratio";
+/// Environment variable with the per-instance budget.
+pub const MEMORY_PER_INSTANCE_ENV: &str = "FJORD_ROCKSDB_MEMORY";
+/// Environment variable with the write buffers' share.
+pub const WRITE_BUFFER_RATIO_ENV: &str = "FJORD_ROCKSDB_WRITE_BUFFER_RATIO";
+
+/// The smallest budget accepted: below it RocksDB flushes tiny memtables constantly.
+pub const MIN_MEMORY: u64 = 16 << 20;
+
+/// Memory of each RocksDB instance (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RocksDbMemory {
+    /// Bytes for the block cache and write buffers of one instance. Default 128 MiB.
+    pub fixed_per_instance: u64,
+    /// Share of `fixed_per_instance` for write buffers (memtables). Default 0.5.
+    pub write_buffer_ratio: f64,
+}
+
+impl Default for RocksDbMemory {
+    fn default() -> Self {
+        RocksDbMemory {
+            fixed_per_instance: 128 << 20,
+            write_buffer_ratio: 0.5,
+        }
+    }
+}
+
+/// Parses a size: a number of bytes, or a number with `kb`, `mb`, `gb` (binary multiples,
+/// case-insensitive, optional `b`/`ib`, as Flink's `MemorySize`).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n.parse().ok()?;
+    let shift = match unit.trim() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
+impl RocksDbMemory {
+    /// The settings named by configuration entries ([`MEMORY_PER_INSTANCE_KEY`],
+    /// [`WRITE_BUFFER_RATIO_KEY`]) read through `get`; defaults for entries not set.
+    ///
+    /// # Errors
+    /// [`RocksDbStateError::Config`] for a size that does not parse or is below
+    /// [`MIN_MEMORY`], or a ratio outside (0, 1).
+    pub fn from_config(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut memory = RocksDbMemory::default();
+        if let Some(text) = get(MEMORY_PER_INSTANCE_KEY) {
+            memory.fixed_per_instance = parse_size(&text)
+                .filter(|n| *n >= MIN_MEMORY)
+                .ok_or_else(|| RocksDbStateError::Config {
+                    key: MEMORY_PER_INSTANCE_KEY.into(),
+                    message: format!(
+                        "'{text}' is not a size of at least 16mb; write bytes or a size such as 256mb"
+                    ),
+                })?;
+        }
+        if let Some(text) = get(WRITE_BUFFER_RATIO_KEY) {
+            memory.write_buffer_ratio = text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| *r > 0.0 && *r < 1.0)
+                .ok_or_else(|| RocksDbStateError::Config {
+                    key: WRITE_BUFFER_RATIO_KEY.into(),
+                    message: format!("'{text}' is not a number between 0 and 1, such as 0.5"),
+                })?;
+        }
+        Ok(memory)
+    }
+
+    /// The settings of [`MEMORY_PER_INSTANCE_ENV`] and [`WRITE_BUFFER_RATIO_ENV`].
+    ///
+    /// # Errors
+    /// As [`from_config`](Self::from_config).
+    pub fn from_env() -> Result<Self> {
+        Self::from_config(|key| {
+            let var = match key {
+                MEMORY_PER_INSTANCE_KEY => MEMORY_PER_INSTANCE_ENV,
+                WRITE_BUFFER_RATIO_KEY => WRITE_BUFFER_RATIO_ENV,
+                _ => return None,
+            };
+            std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+        })
+    }
+
+    /// Bytes of write buffers of one instance.
+    pub fn write_buffer_bytes(&self) -> usize {
+        (self.fixed_per_instance as f64 * self.write_buffer_ratio) as usize
+    }
+
+    /// Bytes of the block cache of one instance.
+    pub fn block_cache_bytes(&self) -> usize {
+        (self.fixed_per_instance as usize).saturating_sub(self.write_buffer_bytes())
+    }
+
+    /// Database and column family options of one instance under this budget.
+    pub(crate) fn options(&self) -> Result<Options> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let write = self.write_buffer_bytes();
+        opts.set_db_write_buffer_size(write);
+        opts.set_write_buffer_size((write / 2).max(1 << 20));
+        opts.set_max_write_buffer_number(2);
+        let cache = Cache::new_lru_cache(self.block_cache_bytes()).map_err(|source| {
+            RocksDbStateError::Config {
+                key: MEMORY_PER_INSTANCE_KEY.into(),
+                message: format!("cannot create a block cache: {source}"),
+            }
+        })?;
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        table.set_bloom_filter(10.0, false);
+        opts.set_block_based_table_factory(&table);
+        Ok(opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn sizes_parse_like_flink_memory_sizes() {
+        let cases = [
+            ("1024", Some(1024)),
+            ("64mb", Some(64 << 20)),
+            ("64 MB", Some(64 << 20)),
+            ("2g", Some(2 << 30)),
+            ("512KiB", Some(512 << 10)),
+            ("lots", None),
+            ("12tb", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_size(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn configuration_sets_the_budget_and_refuses_nonsense() {
+        let get = |pairs: &'static [(&'static str, &'static str)]| {
+            let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+            move |k: &str| map.get(k).map(|v| v.to_string())
+        };
+        let m = RocksDbMemory::from_config(get(&[
+            (MEMORY_PER_INSTANCE_KEY, "256mb"),
+            (WRITE_BUFFER_RATIO_KEY, "0.25"),
+        ]))
+        .unwrap();
+        assert_eq!(m.write_buffer_bytes(), 64 << 20);
+        assert_eq!(m.block_cache_bytes(), 192 << 20);
+        assert_eq!(
+            RocksDbMemory::from_config(get(&[])).unwrap(),
+            RocksDbMemory::default()
+        );
+        for bad in [
+            &[(MEMORY_PER_INSTANCE_KEY, "1mb")][..],
+            &[(MEMORY_PER_INSTANCE_KEY, "much")][..],
+            &[(WRITE_BUFFER_RATIO_KEY, "1.5")][..],
+            &[(WRITE_BUFFER_RATIO_KEY, "NaN")][..],
+        ] {
+            let err = RocksDbMemory::from_config(get(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("state.backend.rocksdb.memory"), "{err}");
+        }
+    }
+}
