@@ -31,7 +31,7 @@ use anyhow::{Context as _, ensure};
 use fjord_e2e::poll_until;
 
 mod process_support;
-use process_support::{JobManager, POLL, Proc, file_url, task_manager};
+use process_support::{JobManager, POLL, Proc, cluster_jm_args, file_url, task_manager, with_args};
 
 /// Bound on the job restarting after the TaskManager was killed.
 const FAILOVER: Duration = Duration::from_secs(120);
@@ -153,40 +153,21 @@ async fn the_dashboard_shows_a_running_job_its_savepoint_and_its_failure_in_a_br
     }
     let dir = tempfile::tempdir()?;
     let (chk, savepoints) = (dir.path().join("chk"), dir.path().join("savepoints"));
-    let args: Vec<String> = [
-        "jobmanager",
-        "--scheduler",
-        "taskmanagers",
-        "--rest-address",
-        "127.0.0.1",
-        "--rest-port",
-        "0",
-        "--rpc-port",
-        "0",
-        "-p",
-        "2",
-        "--storage-url",
-        &file_url(&chk),
-        "--checkpoint-interval-ms",
-        "500",
-        "--heartbeat-interval-ms",
-        "300",
-        "--heartbeat-timeout-ms",
-        "2000",
-        "--wait-for-slots",
-        "60s",
-        // Unbounded: the job runs until the page cancels it.
-        "windowed-counts",
-        "--rate",
-        "300",
-        "--keys",
-        "5",
-        "--window-ms",
-        "1000",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = with_args(
+        cluster_jm_args(0, 2, &chk, 500),
+        &[
+            "--wait-for-slots",
+            "60s",
+            // Unbounded: the job runs until the page cancels it.
+            "windowed-counts",
+            "--rate",
+            "300",
+            "--keys",
+            "5",
+            "--window-ms",
+            "1000",
+        ],
+    );
     let mut jm = JobManager::start("jobmanager", dir.path(), args).await?;
     let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 1)?;
     let mut tm2 = task_manager("tm2", dir.path(), &jm.rpc, 1)?;

@@ -26,7 +26,10 @@ use fjord::storage::StorageOptions;
 use fjord_e2e::poll_until;
 
 mod process_support;
-use process_support::{JobManager, Proc, STARTUP, file_url, task_manager, task_manager_with};
+use process_support::{
+    JobManager, Proc, STARTUP, cluster_jm_args, file_url, task_manager, task_manager_with,
+    with_args,
+};
 
 /// Bound on waiting for a whole job (seconds of input plus a restart) on a loaded machine.
 const JOB: Duration = Duration::from_secs(240);
@@ -38,31 +41,7 @@ const WINDOW_MS: u64 = 1000;
 /// The flags every JobManager of these tests gets: TaskManagers scheduler, loopback, free REST
 /// port, p = 2, checkpoints every 300 ms into `storage`, heartbeat timeout 2 s.
 fn jm_args(rpc_port: u16, storage: &Path, extra: &[&str], job: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "jobmanager",
-        "--scheduler",
-        "taskmanagers",
-        "--rest-address",
-        "127.0.0.1",
-        "--rest-port",
-        "0",
-        "--rpc-port",
-        &rpc_port.to_string(),
-        "-p",
-        "2",
-        "--storage-url",
-        &file_url(storage),
-        "--checkpoint-interval-ms",
-        "300",
-        "--heartbeat-interval-ms",
-        "300",
-        "--heartbeat-timeout-ms",
-        "2000",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut args = with_args(cluster_jm_args(rpc_port, 2, storage, 300), extra);
     args.extend(job.iter().cloned());
     args
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use fjord_client::api::{RescaleRequest, SavepointRequest, SavepointState};
 use fjord_e2e::{KafkaBroker, KafkaOptions, ProducerRecord, poll_until};
-use process_support::{JobManager, POLL, Proc, file_url, task_manager};
+use process_support::{JobManager, POLL, Proc, cluster_jm_args, file_url, task_manager, with_args};
 
 /// Partitions of the input and output topics.
 const PARTITIONS: u32 = 3;
@@ -312,52 +312,34 @@ impl Setup {
 /// JobManager flags: TaskManagers scheduler, loopback, parallelism `p`, checkpoints every
 /// `checkpoint_ms`, heartbeat timeout 2 s; the job `kafka-windowed-counts` on `bootstrap`.
 fn jm_args(dir: &Path, p: u32, bootstrap: &str, prefix: &str, checkpoint_ms: u64) -> Vec<String> {
-    [
-        "jobmanager",
-        "--scheduler",
-        "taskmanagers",
-        "--rest-address",
-        "127.0.0.1",
-        "--rest-port",
-        "0",
-        "--rpc-port",
-        "0",
-        "-p",
-        &p.to_string(),
-        "--storage-url",
-        &file_url(&dir.join("checkpoints")),
-        "--savepoint-dir",
-        &file_url(&dir.join("savepoints")),
-        "--checkpoint-interval-ms",
-        &checkpoint_ms.to_string(),
-        "--heartbeat-interval-ms",
-        "300",
-        "--heartbeat-timeout-ms",
-        "2000",
-        "--wait-for-slots",
-        "60s",
-        "kafka-windowed-counts",
-        "--bootstrap-servers",
-        bootstrap,
-        "--input-topic",
-        "events",
-        "--output-topic",
-        "counts",
-        "--window-ms",
-        &WINDOW_MS.to_string(),
-        // Per-partition watermarks; partitions start a batch a few ms apart after being idle.
-        "--out-of-orderness-ms",
-        "2000",
-        "--idle-ms",
-        "5000",
-        "--delivery-guarantee",
-        "exactly-once",
-        "--transactional-id-prefix",
-        prefix,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    let (savepoints, window_ms) = (file_url(&dir.join("savepoints")), WINDOW_MS.to_string());
+    with_args(
+        cluster_jm_args(0, p, &dir.join("checkpoints"), checkpoint_ms),
+        &[
+            "--savepoint-dir",
+            &savepoints,
+            "--wait-for-slots",
+            "60s",
+            "kafka-windowed-counts",
+            "--bootstrap-servers",
+            bootstrap,
+            "--input-topic",
+            "events",
+            "--output-topic",
+            "counts",
+            "--window-ms",
+            &window_ms,
+            // Per-partition watermarks; partitions start a batch a few ms apart after being idle.
+            "--out-of-orderness-ms",
+            "2000",
+            "--idle-ms",
+            "5000",
+            "--delivery-guarantee",
+            "exactly-once",
+            "--transactional-id-prefix",
+            prefix,
+        ],
+    )
 }
 
 /// TaskManagers are SIGKILLed three times while the job runs, each time with window counts in

@@ -232,6 +232,43 @@ pub fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
+/// The `fjord jobmanager` flags the multi-process tests share: the TaskManagers scheduler,
+/// loopback with a free REST port, RPC port `rpc_port` (0: any free one), parallelism `p`,
+/// checkpoints every `checkpoint_ms` into `storage`, heartbeats every 300 ms with a 2 s
+/// timeout. Tests append their own flags and then the job with its arguments.
+pub fn cluster_jm_args(rpc_port: u16, p: u32, storage: &Path, checkpoint_ms: u64) -> Vec<String> {
+    [
+        "jobmanager",
+        "--scheduler",
+        "taskmanagers",
+        "--rest-address",
+        "127.0.0.1",
+        "--rest-port",
+        "0",
+        "--rpc-port",
+        &rpc_port.to_string(),
+        "-p",
+        &p.to_string(),
+        "--storage-url",
+        &file_url(storage),
+        "--checkpoint-interval-ms",
+        &checkpoint_ms.to_string(),
+        "--heartbeat-interval-ms",
+        "300",
+        "--heartbeat-timeout-ms",
+        "2000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// `args` followed by `more`, as owned strings (for appending flags to [`cluster_jm_args`]).
+pub fn with_args(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
+    args.extend(more.iter().map(|s| s.to_string()));
+    args
+}
+
 impl JobManager {
     /// Starts a JobManager and waits (bounded) until its REST and RPC ports are bound.
     pub async fn start(name: &str, dir: &Path, args: Vec<String>) -> anyhow::Result<Self> {

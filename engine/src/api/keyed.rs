@@ -10,11 +10,12 @@
 
 use crate::api::Template;
 use crate::api::datastream::{DataStream, SingleOutputStreamOperator};
+use crate::api::field_aggregations::field_aggregations;
 use crate::api::tuple::Field;
 use crate::api::windowed::WindowedStream;
 use crate::functions::ReduceFunction;
 use crate::operators::keyed_process::{KeyedProcessFunction, KeyedProcessOp};
-use crate::operators::rolling::{Extreme, ExtremeField, KeySelector, RollingReduceOp, SumField};
+use crate::operators::rolling::{KeySelector, RollingReduceOp};
 use crate::operators::shared::Shared;
 use crate::types::{Data, Key};
 use crate::windows::{
@@ -127,111 +128,12 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         )
     }
 
-    /// Rolling sum of tuple field `I` (Flink's `sum(I)`).
-    pub fn sum<const I: usize>(&self) -> SingleOutputStreamOperator<T>
-    where
-        T: Field<I>,
-        <T as Field<I>>::Type: Copy + std::ops::Add<Output = <T as Field<I>>::Type>,
-    {
-        self.sum_with(|t: &mut T| Field::<I>::field_mut(t))
-    }
+    field_aggregations!(
+        "of the key so far, emitted for every record",
+        "the key's first record"
+    );
 
-    /// Rolling sum of the field the accessor points at (Flink's `sum("field")` on POJOs).
-    pub fn sum_with<N, A>(&self, field: A) -> SingleOutputStreamOperator<T>
-    where
-        A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
-        N: Copy + std::ops::Add<Output = N>,
-    {
-        self.rolling("Keyed Aggregation", SumField(field))
-    }
-
-    /// Rolling minimum of tuple field `I`; the other fields stay those of the key's first
-    /// record (see the module docs for `min` versus `min_by`).
-    pub fn min<const I: usize>(&self) -> SingleOutputStreamOperator<T>
-    where
-        T: Field<I>,
-        <T as Field<I>>::Type: PartialOrd + Clone,
-    {
-        self.extreme(|t: &mut T| Field::<I>::field_mut(t), Extreme::Min, false)
-    }
-
-    /// Rolling maximum of tuple field `I`; the other fields stay those of the key's first
-    /// record.
-    pub fn max<const I: usize>(&self) -> SingleOutputStreamOperator<T>
-    where
-        T: Field<I>,
-        <T as Field<I>>::Type: PartialOrd + Clone,
-    {
-        self.extreme(|t: &mut T| Field::<I>::field_mut(t), Extreme::Max, false)
-    }
-
-    /// The whole record with the smallest tuple field `I` so far (earliest on ties).
-    pub fn min_by<const I: usize>(&self) -> SingleOutputStreamOperator<T>
-    where
-        T: Field<I>,
-        <T as Field<I>>::Type: PartialOrd + Clone,
-    {
-        self.extreme(|t: &mut T| Field::<I>::field_mut(t), Extreme::Min, true)
-    }
-
-    /// The whole record with the largest tuple field `I` so far (earliest on ties).
-    pub fn max_by<const I: usize>(&self) -> SingleOutputStreamOperator<T>
-    where
-        T: Field<I>,
-        <T as Field<I>>::Type: PartialOrd + Clone,
-    {
-        self.extreme(|t: &mut T| Field::<I>::field_mut(t), Extreme::Max, true)
-    }
-
-    /// `min` over the field the accessor points at.
-    pub fn min_with<N: PartialOrd + Clone, A: Fn(&mut T) -> &mut N + Clone + Send + 'static>(
-        &self,
-        field: A,
-    ) -> SingleOutputStreamOperator<T> {
-        self.extreme(field, Extreme::Min, false)
-    }
-
-    /// `max` over the field the accessor points at.
-    pub fn max_with<N: PartialOrd + Clone, A: Fn(&mut T) -> &mut N + Clone + Send + 'static>(
-        &self,
-        field: A,
-    ) -> SingleOutputStreamOperator<T> {
-        self.extreme(field, Extreme::Max, false)
-    }
-
-    /// `min_by` over the field the accessor points at.
-    pub fn min_by_with<N: PartialOrd + Clone, A: Fn(&mut T) -> &mut N + Clone + Send + 'static>(
-        &self,
-        field: A,
-    ) -> SingleOutputStreamOperator<T> {
-        self.extreme(field, Extreme::Min, true)
-    }
-
-    /// `max_by` over the field the accessor points at.
-    pub fn max_by_with<N: PartialOrd + Clone, A: Fn(&mut T) -> &mut N + Clone + Send + 'static>(
-        &self,
-        field: A,
-    ) -> SingleOutputStreamOperator<T> {
-        self.extreme(field, Extreme::Max, true)
-    }
-
-    fn extreme<N, A>(
-        &self,
-        field: A,
-        extreme: Extreme,
-        whole_record: bool,
-    ) -> SingleOutputStreamOperator<T>
-    where
-        N: PartialOrd + Clone,
-        A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
-    {
-        self.rolling(
-            "Keyed Aggregation",
-            ExtremeField {
-                field,
-                extreme,
-                whole_record,
-            },
-        )
+    fn field_aggregate<F: ReduceFunction<T> + Clone>(&self, f: F) -> SingleOutputStreamOperator<T> {
+        self.rolling("Keyed Aggregation", f)
     }
 }

@@ -5,6 +5,7 @@ mod checkpointed;
 pub mod connected;
 pub mod datastream;
 pub mod env;
+mod field_aggregations;
 pub mod keyed;
 pub mod side_output;
 pub mod tuple;
