@@ -330,6 +330,26 @@ async fn streamjob<J>(
     }))
 }
 
+/// Ends a snapshot: writes its terminal `status` and publishes the Event that goes with it
+/// (`SnapshotCompleted`, or a `SnapshotFailed` Warning), then waits for the next change.
+async fn conclude<J>(
+    ctx: &Context<J>,
+    api: &Api<StreamJobSnapshot>,
+    snapshot: &StreamJobSnapshot,
+    status: &StreamJobSnapshotStatus,
+    note: String,
+) -> Result<ControllerAction, Error> {
+    write_status(api, &snapshot.name_any(), status).await?;
+    let failed = status.state == Some(SnapshotState::Failed);
+    let reason = if failed {
+        "SnapshotFailed"
+    } else {
+        "SnapshotCompleted"
+    };
+    publish(ctx, snapshot, failed, reason, note).await;
+    Ok(ControllerAction::await_change())
+}
+
 async fn publish<J>(
     ctx: &Context<J>,
     s: &StreamJobSnapshot,
@@ -438,14 +458,8 @@ async fn start<J: JobManagerApi>(
         let message = format!(
             "{why}; a savepoint needs a running job. Delete this StreamJobSnapshot and create it again once the job runs"
         );
-        write_status(
-            api,
-            &name,
-            &failed(SavepointTrigger::Manual, message.clone()),
-        )
-        .await?;
-        publish(ctx, snapshot, true, "SnapshotFailed", message).await;
-        return Ok(ControllerAction::await_change());
+        let status = failed(SavepointTrigger::Manual, message.clone());
+        return conclude(ctx, api, snapshot, &status, message).await;
     };
     let Some(directory) = snapshot
         .spec
@@ -456,14 +470,8 @@ async fn start<J: JobManagerApi>(
         let message = format!(
             "StreamJob {job} has no savepoint directory; set spec.directory here or spec.savepoints.directory on the StreamJob"
         );
-        write_status(
-            api,
-            &name,
-            &failed(SavepointTrigger::Manual, message.clone()),
-        )
-        .await?;
-        publish(ctx, snapshot, true, "SnapshotFailed", message).await;
-        return Ok(ControllerAction::await_change());
+        let status = failed(SavepointTrigger::Manual, message.clone());
+        return conclude(ctx, api, snapshot, &status, message).await;
     };
     let trigger_id = user_trigger_id(snapshot);
     // Write-ahead: the trigger ID is recorded before the JobManager hears of it.
@@ -517,9 +525,7 @@ async fn send<J: JobManagerApi>(
             s.trigger_id = status.trigger_id;
             s.job_id = status.job_id;
             s.triggered_at = status.triggered_at;
-            write_status(api, &snapshot.name_any(), &s).await?;
-            publish(ctx, snapshot, true, "SnapshotFailed", message).await;
-            Ok(ControllerAction::await_change())
+            conclude(ctx, api, snapshot, &s, message).await
         }
         // Unreachable: the next pass asks for the trigger's status and sends it again.
         Err(e) => {
@@ -566,31 +572,27 @@ async fn follow<J: JobManagerApi>(
             next.state = Some(SnapshotState::Completed);
             next.path = Some(path.clone());
             next.result_at = Some(now());
-            write_status(api, &name, &next).await?;
-            publish(
+            conclude(
                 ctx,
+                api,
                 snapshot,
-                false,
-                "SnapshotCompleted",
+                &next,
                 format!("savepoint completed: {path}"),
             )
-            .await;
-            Ok(ControllerAction::await_change())
+            .await
         }
         Some(Ok(SavepointStatus::Failed { message })) => {
             next.state = Some(SnapshotState::Failed);
             next.error = Some(message.clone());
             next.result_at = Some(now());
-            write_status(api, &name, &next).await?;
-            publish(
+            conclude(
                 ctx,
+                api,
                 snapshot,
-                true,
-                "SnapshotFailed",
+                &next,
                 format!("savepoint failed: {message}"),
             )
-            .await;
-            Ok(ControllerAction::await_change())
+            .await
         }
         _ if timed_out => {
             let message = format!(
@@ -600,9 +602,7 @@ async fn follow<J: JobManagerApi>(
             next.state = Some(SnapshotState::Failed);
             next.error = Some(message.clone());
             next.result_at = Some(now());
-            write_status(api, &name, &next).await?;
-            publish(ctx, snapshot, true, "SnapshotFailed", message).await;
-            Ok(ControllerAction::await_change())
+            conclude(ctx, api, snapshot, &next, message).await
         }
         // Recorded but never received (operator restart, JobManager replaced): send again.
         Some(Ok(SavepointStatus::Unknown)) => {
