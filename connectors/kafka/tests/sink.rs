@@ -267,16 +267,27 @@ fn lingering_transactions_of_an_earlier_run_are_aborted_so_read_committed_advanc
 fn a_missing_topic_or_broker_fails_the_job_naming_them() {
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
+    // The sink waits max.block.ms for the topic's metadata, like Kafka's producer.
+    let missing = KafkaSink::builder()
+        .bootstrap_servers(broker().bootstrap())
+        .property("max.block.ms", "1500")
+        .record_serializer(
+            KafkaRecordSerializer::builder()
+                .topic("sink-no-such-topic")
+                .value(Utf8)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
     env.from_collection(vec!["x".to_string()])
         .stream()
-        .sink_to_transactional(
-            sink("sink-no-such-topic", DeliveryGuarantee::AtLeastOnce, "p"),
-            "Sink: Kafka",
-        );
+        .sink_to_transactional(missing, "Sink: Kafka");
     let err = env.execute("missing topic").unwrap_err().to_string();
     assert!(
         err.contains("sink-no-such-topic")
             && err.contains("does not exist")
+            && err.contains("max.block.ms = 1500 ms")
             && err.contains("create it"),
         "{err}"
     );

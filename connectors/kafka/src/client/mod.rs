@@ -256,6 +256,32 @@ impl KafkaClient {
         Ok(out)
     }
 
+    /// Waits until `topic` appears in the metadata, like Kafka's producer waits for the
+    /// metadata of a topic it sends to: polls for at most `max.block.ms` (a topic created
+    /// just before reaches every broker's metadata cache a moment later). Returns its
+    /// partition count, or `None` when it is still absent at the deadline.
+    pub fn wait_for_topic(&mut self, topic: &str) -> Result<Option<i32>> {
+        let deadline = Instant::now() + self.cluster.settings.max_block;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let metadata = self.metadata(Some(&[topic.to_string()]))?;
+            if let Some(partitions) = metadata.topics.get(topic) {
+                return Ok(Some(*partitions));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The `max.block.ms` this client honours.
+    pub fn max_block(&self) -> Duration {
+        self.cluster.settings.max_block
+    }
+
     /// Resolves an [`OffsetSpec`] for each partition (read_committed semantics for `Latest`).
     pub fn list_offsets(
         &mut self,
