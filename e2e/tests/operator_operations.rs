@@ -1,5 +1,7 @@
 //! What operations teams configure, end to end on the real control plane and MinIO:
 //!
+//! 0. the namespace enforces Pod Security `restricted` (a root Pod is refused), and the job's
+//!    Pods are admitted all the same;
 //! 1. `examples/streamjobs/counting-operations.yaml`, applied verbatim after the
 //!    `kubectl create serviceaccount counting` its comment asks for: the Pods run as that
 //!    ServiceAccount, the JobManager logs JSON lines and the TaskManagers get their own log
@@ -39,6 +41,24 @@ fn degraded(status: &Value) -> Option<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_account_logging_ingress_status_and_storage_keys() -> anyhow::Result<()> {
     let op = OperatorCluster::start("operator-operations")?;
+
+    // 0. The namespace enforces Pod Security `restricted`: the API server refuses a Pod that
+    //    runs as root, so the job's Pods below are admitted only because they meet it.
+    op.kubectl(&[
+        "label",
+        "namespace",
+        "default",
+        "pod-security.kubernetes.io/enforce=restricted",
+    ])?;
+    let refused = op
+        .apply(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: root-pod}\nspec:\n  containers: [{name: c, image: fjord/worker:e2e}]\n",
+        )
+        .expect_err("a Pod that does not meet `restricted` is refused");
+    ensure!(
+        refused.to_string().contains("violates PodSecurity"),
+        "{refused:#}"
+    );
 
     // 1. The example, verbatim, after the command its comment gives.
     op.kubectl(&["create", "serviceaccount", "counting"])?;

@@ -9,6 +9,7 @@
 //! - [`conditions`]: the Ready / Progressing / Degraded conditions. Pure.
 //! - [`resources`]: the desired child objects, built by pure functions. Uses [`podtemplate`].
 //! - [`podtemplate`]: merging pod template overrides. Pure.
+//! - [`podsecurity`]: the Pod Security `restricted` baseline of every generated Pod. Pure.
 //! - [`pods`]: why the JobManager or TaskManager Pods do not run, from their status. Pure.
 //! - [`validation`]: checks the schema cannot express, reported as a Degraded condition.
 //! - [`jobmanager`]: the [`jobmanager::JobManagerApi`] trait the operator drives the JobManager
@@ -32,6 +33,7 @@ pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod pods;
+pub mod podsecurity;
 pub mod podtemplate;
 pub mod resources;
 pub mod savepoints;

@@ -658,7 +658,8 @@ fn pod_template(
         }),
     };
 
-    let mut merged = serde_json::json!({});
+    // Pod Security `restricted` first, so the templates can tighten (or change) it.
+    let mut merged = serde_json::json!({"spec": crate::podsecurity::restricted_pod_spec()});
     for (field, template) in [
         ("spec.podTemplate", spec.pod_template.as_ref()),
         (

@@ -383,3 +383,72 @@ fn service_account_logging_and_ingress() {
     );
     assert!(ingress(&job(SPEC)).unwrap().is_none());
 }
+
+#[test]
+fn pods_meet_pod_security_restricted_and_templates_can_change_it() {
+    let d = build(None);
+    for deployment in [&d.jobmanager, &d.taskmanager] {
+        let spec = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        let pod_sc = spec.security_context.as_ref().unwrap();
+        assert_eq!(pod_sc.run_as_non_root, Some(true));
+        assert_eq!(pod_sc.run_as_user, Some(crate::podsecurity::RUN_AS_USER));
+        assert_eq!(
+            pod_sc.seccomp_profile.as_ref().unwrap().type_,
+            "RuntimeDefault"
+        );
+        let main = main_container(deployment);
+        let sc = main.security_context.as_ref().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
+        // The read-only root filesystem leaves /tmp writable (an emptyDir), next to the
+        // read-only configuration.
+        let mounts: Vec<(&str, &str)> = main
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| (m.name.as_str(), m.mount_path.as_str()))
+            .collect();
+        assert!(mounts.contains(&("fjord-tmp", "/tmp")), "{mounts:?}");
+        assert!(mounts.contains(&("fjord-config", CONFIG_DIR)), "{mounts:?}");
+        let scratch = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "fjord-tmp")
+            .unwrap();
+        assert!(scratch.empty_dir.is_some());
+    }
+
+    // A template sets its own user; the rest of the baseline stays.
+    let j = job(&format!(
+        "{SPEC}  jobManager:\n    podTemplate:\n      spec:\n        securityContext: {{runAsUser: 1001}}\n"
+    )
+    .replace(
+        "  jobManager:\n    resources: {requests: {cpu: 500m, memory: 512Mi}}\n",
+        "",
+    ));
+    let d = desired(&j, &j.spec, None, 1).unwrap();
+    let sc = d
+        .jobmanager
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let sc = sc.security_context.as_ref().unwrap();
+    assert_eq!(sc.run_as_user, Some(1001));
+    assert_eq!(sc.run_as_non_root, Some(true));
+}

@@ -11,6 +11,8 @@
 //!
 //! Missing mount points are created on the host as empty directories/files.
 
+use std::os::fd::AsRawFd as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 
@@ -71,8 +73,27 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             None::<&str>,
         )
         .context("making / private in the pod's mount namespace")?;
-        for bind in &spec.binds {
-            bind_mount(bind)?;
+        // Every source is opened before the first mount: a volume mounted over a directory
+        // that holds the Pod's own files (an emptyDir at /tmp, where the agent keeps them in
+        // tests) must not hide the sources of the binds after it. A real kubelet resolves its
+        // host paths outside the container's view, too.
+        let sources = spec
+            .binds
+            .iter()
+            .map(|b| {
+                std::fs::File::open(&b.source)
+                    .or_else(|_| {
+                        std::fs::OpenOptions::new()
+                            .read(true)
+                            .custom_flags(nix::libc::O_PATH)
+                            .open(&b.source)
+                    })
+                    .with_context(|| format!("opening bind source {}", b.source.display()))
+                    .map(|f| (f, b.source.is_dir()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (bind, (source, is_dir)) in spec.binds.iter().zip(&sources) {
+            bind_mount(bind, source, *is_dir)?;
         }
     }
     let mut cmd = std::process::Command::new(&spec.program);
@@ -123,8 +144,9 @@ pub fn self_test(agent_exe: &std::path::Path, dir: &std::path::Path) -> anyhow::
     Ok(())
 }
 
-fn bind_mount(bind: &Bind) -> anyhow::Result<()> {
-    let is_dir = bind.source.is_dir();
+/// Bind-mounts the already opened `source` (reached through `/proc/self/fd`, so it need not be
+/// visible under its path any more) at `bind.target`.
+fn bind_mount(bind: &Bind, source: &std::fs::File, is_dir: bool) -> anyhow::Result<()> {
     if !bind.target.exists() {
         if is_dir {
             std::fs::create_dir_all(&bind.target)
@@ -136,8 +158,9 @@ fn bind_mount(bind: &Bind) -> anyhow::Result<()> {
         }
         .with_context(|| format!("creating mount point {}", bind.target.display()))?;
     }
+    let fd_path = PathBuf::from(format!("/proc/self/fd/{}", source.as_raw_fd()));
     mount(
-        Some(&bind.source),
+        Some(&fd_path),
         &bind.target,
         None::<&str>,
         MsFlags::MS_BIND | MsFlags::MS_REC,
