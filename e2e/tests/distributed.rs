@@ -353,8 +353,8 @@ async fn too_few_slots_fail_after_wait_for_slots_with_a_clear_message() -> anyho
     Ok(())
 }
 
-/// SIGTERM on the JobManager while tasks run on TaskManagers: it cancels the job, its
-/// TaskManagers' tasks end cancelled, it exits with 130, and the TaskManagers keep running
+/// SIGTERM on the JobManager while tasks run on TaskManagers: it suspends the job (its
+/// checkpoints stay), its TaskManagers' tasks end cancelled, it exits with 130, and the TaskManagers keep running
 /// (registering again, for the next JobManager) until their own SIGTERM, which exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow::Result<()> {
@@ -401,6 +401,12 @@ async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow:
         "the JobManager reports the job cancelled\n{}",
         jm.proc.tail()
     );
+    // A stopped JobManager is not the end of the job: its checkpoints stay for the next one.
+    let kept = std::fs::read_dir(chk.join(&job_id))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("chk-"))
+        .count();
+    ensure!(kept > 0, "SIGTERM deleted the job's checkpoints");
     for tm in &mut tms {
         let ended = tm.wait_for_line("tasks ended", STARTUP).await?;
         ensure!(

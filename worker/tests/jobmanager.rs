@@ -256,3 +256,120 @@ fn savepoint_stop_and_cancel_commands_drive_a_running_job() {
     assert!(killed.success());
     wait_exit(&mut child);
 }
+
+/// The `chk-N` directories of `job` under a `file://` checkpoint storage `root`.
+fn checkpoint_dirs(root: &std::path::Path, job: &str) -> Vec<String> {
+    let mut dirs: Vec<String> = std::fs::read_dir(root.join(job))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with("chk-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// Reads stderr lines until one contains `needle` (the stream ends first: panic with what
+/// was read).
+fn read_until(stderr: &mut BufReader<ChildStderr>, needle: &str) -> String {
+    let mut seen = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("stderr ended without {needle:?}:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains(needle) {
+            return line.clone();
+        }
+    }
+}
+
+#[test]
+fn sigterm_suspends_the_job_keeping_its_checkpoints_for_the_next_jobmanager() {
+    // A Pod eviction or node drain sends SIGTERM: the job is not over, so its checkpoints
+    // stay (without checkpointing.retain-on-cancellation) and the next JobManager of the same
+    // job ID resumes from the latest one.
+    const JOB_ID: &str = "e71c7ed0000000000000000000000001";
+    let storage = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", storage.path().display());
+    let args = [
+        "--job-id",
+        JOB_ID,
+        "--storage-url",
+        &url,
+        "--checkpoint-interval-ms",
+        "100",
+        "-p",
+        "1",
+        "counting",
+        "--rate",
+        "200",
+    ];
+    let (mut child, root, mut stderr) = start_jobmanager(&args);
+    wait_for_state(&root, "RUNNING");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while checkpoint_dirs(storage.path(), "e71c7ed0000000000000000000000001").is_empty() {
+        assert!(Instant::now() < deadline, "no checkpoint within 30 s");
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(wait_exit(&mut child), Some(130));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let kept = checkpoint_dirs(storage.path(), "e71c7ed0000000000000000000000001");
+    assert!(
+        !kept.is_empty(),
+        "SIGTERM deleted the checkpoints; stderr:\n{rest}"
+    );
+    let latest = kept.last().unwrap().clone();
+
+    // The next JobManager resumes from the latest kept checkpoint.
+    let (mut next, next_root, mut next_stderr) = start_jobmanager(&args);
+    let line = read_until(&mut next_stderr, &format!("Resuming job {JOB_ID}"));
+    assert!(line.contains(&latest), "{line} (kept: {kept:?})");
+    wait_for_state(&next_root, "RUNNING");
+    // The adopted checkpoint is subsumed like one of this run (one retained by default).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while checkpoint_dirs(storage.path(), JOB_ID).contains(&latest) {
+        assert!(
+            Instant::now() < deadline,
+            "{latest} was never subsumed: {:?}",
+            checkpoint_dirs(storage.path(), JOB_ID)
+        );
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+
+    // An explicit cancel ends the job: then its checkpoints go (no retain-on-cancellation).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{next_root}/v1/jobs/{JOB_ID}/cancel"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 202);
+    wait_for_state(&next_root, "CANCELED");
+    assert_eq!(
+        checkpoint_dirs(storage.path(), "e71c7ed0000000000000000000000001"),
+        Vec::<String>::new()
+    );
+    Command::new("kill")
+        .args(["-TERM", &next.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(wait_exit(&mut next), Some(130));
+}

@@ -530,6 +530,19 @@ impl JobClient {
         move || flag.cancel()
     }
 
+    /// A function that suspends the job (Flink's SUSPENDED): its tasks stop like on
+    /// [`cancel`](Self::cancel), but its completed checkpoints are kept even without
+    /// `retain_on_cancellation`, so the next process of the same job resumes from the latest.
+    /// For a JobManager that receives SIGTERM: its Pod is evicted, the job is not over.
+    pub fn suspender(&self) -> impl Fn() + Send + Sync + 'static {
+        let flag = self.cancel.clone();
+        let suspended = self.control.suspended.clone();
+        move || {
+            suspended.store(true, std::sync::atomic::Ordering::SeqCst);
+            flag.cancel()
+        }
+    }
+
     /// Records in and out of every task subtask, live while the job runs (empty until
     /// its tasks are deployed). Keep the returned handle to read the counts after `wait`.
     pub fn io_metrics(&self) -> IoMetrics {

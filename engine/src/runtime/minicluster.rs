@@ -77,6 +77,9 @@ pub(crate) struct RestoreSettings {
 pub(crate) struct JobControl {
     pub(crate) coordinator: Arc<Mutex<Option<Sender<CoordinatorEvent>>>>,
     pub(crate) history: SharedHistory,
+    /// Set before a cancellation that suspends the job (its process is going away, the job
+    /// is not): its checkpoints stay whatever `retain_on_cancellation` says.
+    pub(crate) suspended: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a finished job reports.
@@ -177,6 +180,9 @@ pub(crate) fn execute(
         }
         tracing::warn!(error = %e, "checkpoint storage cannot be reached yet");
     }
+    if let (Some(base), Some(r)) = (&base, &restored) {
+        adopt_own_checkpoint(&control.history, base, &job_id, r);
+    }
     let mut tracker = RestartTracker::new(settings.restart.clone());
     let mut attempt = 0u32;
     loop {
@@ -236,9 +242,10 @@ pub(crate) fn execute(
                 });
             }
             Err(e) if cancel.is_cancelled() => {
+                let suspended = control.suspended.load(std::sync::atomic::Ordering::SeqCst);
                 finish_history(
                     &control.history,
-                    settings.checkpoints.retain_on_cancellation,
+                    settings.checkpoints.retain_on_cancellation || suspended,
                 );
                 return Err(if e.is_cancellation() {
                     e
@@ -345,6 +352,27 @@ fn record_result(
             false
         }
     }
+}
+
+/// A job resumed from one of its own completed checkpoints (a JobManager that came back after
+/// SIGTERM or a crash) takes that checkpoint back into its retained ones, as Flink recovers its
+/// completed-checkpoint store: it is the latest until a newer one completes, and it is
+/// subsumed, or deleted when the job ends, like a checkpoint of this run. A savepoint or
+/// another job's checkpoint is never adopted (it belongs to the user).
+fn adopt_own_checkpoint(
+    history: &SharedHistory,
+    base: &SnapshotStore,
+    job_id: &str,
+    restored: &Restore,
+) {
+    let id = restored.job.metadata.checkpoint_id;
+    let own = base.child(&crate::storage::layout::checkpoint_dir(job_id, id));
+    if own.url().trim_end_matches('/') != restored.settings.path.trim_end_matches('/') {
+        return;
+    }
+    let mut h = history.lock();
+    h.latest = Some(own.url().to_string());
+    h.retained.push_back((id, own));
 }
 
 /// Deletes the retained checkpoints when a job ends, unless asked to keep them.

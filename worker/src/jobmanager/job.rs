@@ -243,6 +243,8 @@ struct Execution {
     plan: Arc<JobPlan>,
     io: IoMetrics,
     cancel: Arc<dyn Fn() + Send + Sync>,
+    /// Cancels but keeps the checkpoints (SIGTERM: the process goes, the job does not).
+    suspend: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// Everything needed to start the job again (for a rescale).
@@ -364,6 +366,7 @@ impl JobManager {
                 plan: Arc::new(plan),
                 io: client.io_metrics(),
                 cancel: Arc::new(client.canceller()),
+                suspend: Arc::new(client.suspender()),
             }),
             launcher: Launcher {
                 registry: registry.clone(),
@@ -447,6 +450,7 @@ impl JobManager {
                 plan: Arc::new(plan),
                 io: IoMetrics::default(),
                 cancel: Arc::new(|| {}),
+                suspend: Arc::new(|| {}),
             }),
             launcher: Launcher {
                 registry: JobRegistry::new(),
@@ -591,6 +595,23 @@ impl JobManager {
                 tracing::info!(job = %self.run.job, "cancelling the job");
                 let cancel = lock(&self.execution).cancel.clone();
                 cancel();
+                state
+            }
+            None => self.state(),
+        }
+    }
+
+    /// Suspends the job because this process is going away (SIGTERM, a Pod eviction or node
+    /// drain): its tasks stop as on [`cancel`](Self::cancel), but its completed checkpoints
+    /// are kept whatever `checkpointing.retain-on-cancellation` says and no job result is
+    /// recorded, so the next JobManager of this job ID resumes from the latest checkpoint
+    /// (Flink's SUSPENDED). The state reported until the process exits is `CANCELED`.
+    pub fn suspend(&self) -> JobState {
+        match self.apply(JobEvent::CancelRequested) {
+            Some(state) => {
+                tracing::info!(job = %self.run.job, "suspending the job (its checkpoints stay)");
+                let suspend = lock(&self.execution).suspend.clone();
+                suspend();
                 state
             }
             None => self.state(),
@@ -832,6 +853,7 @@ impl JobManager {
             plan: Arc::new(plan),
             io: client.io_metrics(),
             cancel: Arc::new(client.canceller()),
+            suspend: Arc::new(client.suspender()),
         };
         *lock(&self.final_io) = None;
         *lock(&self.client) = Some(Arc::new(client));

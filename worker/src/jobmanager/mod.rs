@@ -11,8 +11,11 @@
 //!
 //! After the job ends the JobManager keeps serving its final state (so the operator can read
 //! it) until SIGTERM or SIGINT, unless `jobmanager.exit-on-finish` is set. SIGTERM or SIGINT
-//! cancels a running job, waits for its tasks to stop, stops the REST server and exits; a
-//! second signal exits at once. Exit codes are in [`crate::exit`].
+//! suspends a running job (its tasks stop, its completed checkpoints stay, so the next
+//! JobManager of the same job ID resumes from the latest: a Pod eviction is not the end of the
+//! job), waits for its tasks to stop, stops the REST server and exits; a second signal exits
+//! at once. Only an explicit cancel (REST) deletes checkpoints, and only without
+//! `checkpointing.retain-on-cancellation`. Exit codes are in [`crate::exit`].
 //!
 //! Modules: [`config`] merges flags, environment and config file; [`job`] is the job's
 //! lifecycle and what the API reports about it; [`rest`] is the HTTP API; [`metrics`] the
@@ -317,7 +320,7 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
                 std::process::exit(exit::CANCELLED as i32);
             });
             let was_running = !job.state().is_terminal();
-            job.cancel();
+            job.suspend();
             let state = runtime.block_on(job.terminated());
             if was_running && state == JobState::Canceled {
                 exit::CANCELLED
