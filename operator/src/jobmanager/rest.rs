@@ -379,6 +379,37 @@ mod tests {
     }
 
     #[test]
+    fn checkpoint_answers_map_without_inventing_success() {
+        assert_eq!(
+            checkpoint_status(api::CheckpointTriggerStatus::in_progress()),
+            CheckpointStatus::InProgress
+        );
+        assert_eq!(
+            checkpoint_status(api::CheckpointTriggerStatus::completed(
+                7,
+                "s3://b/cp/j/chk-7".into()
+            )),
+            CheckpointStatus::Completed {
+                id: 7,
+                path: "s3://b/cp/j/chk-7".into()
+            }
+        );
+        assert_eq!(
+            checkpoint_status(api::CheckpointTriggerStatus::failed("declined".into())),
+            CheckpointStatus::Failed {
+                message: "declined".into()
+            }
+        );
+        // COMPLETED without an id and path is no success.
+        let mut bare = api::CheckpointTriggerStatus::completed(7, "p".into());
+        bare.operation.as_mut().unwrap().path = None;
+        assert!(matches!(
+            checkpoint_status(bare),
+            CheckpointStatus::Failed { .. }
+        ));
+    }
+
+    #[test]
     fn not_implemented_is_an_api_error_with_its_status() {
         let e = map_error(
             &endpoint(),
