@@ -3,7 +3,9 @@
 //!
 //! The mapping (see `docs/rest-api.md`): `job` → `GET /v1/jobs` (first entry) and, for a failed
 //! job, `GET /v1/jobs/{id}` for the cause; savepoint calls pass the operator's trigger ID and the
-//! directory; `404 unknown_trigger` on the status endpoint is [`SavepointStatus::Unknown`]; a
+//! directory; manual checkpoints pass the trigger ID as Flink's `triggerId`; `404
+//! unknown_trigger` on a status endpoint is [`SavepointStatus::Unknown`] (or
+//! [`CheckpointStatus::Unknown`]); a
 //! transport failure (or an answer that is not this API) is [`Error::JobManagerUnreachable`], an
 //! error answer (including `501 not_implemented`) is [`Error::JobManagerApi`] with its status
 //! and message, so the lifecycle reports it and never treats it as success.
