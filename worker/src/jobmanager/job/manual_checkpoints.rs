@@ -12,6 +12,10 @@ use std::sync::Arc;
 /// Outcomes kept; beyond it the oldest ended ones (by trigger ID order) are forgotten.
 const KEPT: usize = 10_000;
 
+/// Manual checkpoints in progress at once (each waits on a thread of its own); more are
+/// refused until one ends.
+const IN_PROGRESS_MAX: usize = 100;
+
 fn engine_type(kind: CheckpointType) -> EngineType {
     match kind {
         CheckpointType::Configured => EngineType::Configured,
@@ -50,6 +54,16 @@ impl JobManager {
             (JobState::Running, Some(client)) => client,
             _ => return Err(SavepointRefusal::NotRunning(state)),
         };
+        let in_progress = requests
+            .values()
+            .filter(|s| s.status.id == OperationState::InProgress)
+            .count();
+        if in_progress >= IN_PROGRESS_MAX {
+            return Err(SavepointRefusal::Busy(format!(
+                "{in_progress} manual checkpoints are in progress; trigger more once they \
+                 completed"
+            )));
+        }
         if requests.len() >= KEPT
             && let Some(old) = requests
                 .iter()
