@@ -7,7 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod checkpoint_trigger;
 pub mod dashboard;
+pub use checkpoint_trigger::{
+    CheckpointTriggerAccepted, CheckpointTriggerRequest, CheckpointTriggerStatus, CheckpointType,
+    OperationState, validate_checkpoint_trigger_id,
+};
 pub use dashboard::{
     CheckpointOverview, CheckpointSettings, ExceptionHistory, JobException, TaskManagerDetails,
     TaskManagerSubtask,
@@ -34,8 +39,10 @@ pub mod paths {
     pub const JOB: &str = "/v1/jobs/{job_id}";
     /// `POST`: cancel the job.
     pub const CANCEL: &str = "/v1/jobs/{job_id}/cancel";
-    /// `GET`: checkpoint history.
+    /// `GET`: checkpoint history. `POST`: trigger a checkpoint now (Flink's manual checkpoint).
     pub const CHECKPOINTS: &str = "/v1/jobs/{job_id}/checkpoints";
+    /// `GET`: status of a manual checkpoint trigger.
+    pub const CHECKPOINT_TRIGGER: &str = "/v1/jobs/{job_id}/checkpoints/{trigger_id}";
     /// `GET`: the latest completed checkpoint.
     pub const LATEST_CHECKPOINT: &str = "/v1/jobs/{job_id}/checkpoints/latest";
     /// `POST`: trigger a savepoint.

@@ -317,6 +317,40 @@ impl Client {
         self.get(&job_path(job_id, "/checkpoints/latest")).await
     }
 
+    /// `POST /v1/jobs/{job_id}/checkpoints`: take a checkpoint now (Flink's manual
+    /// checkpoint); `202` with the `request-id` to poll
+    /// [`checkpoint_trigger_status`](Self::checkpoint_trigger_status) with. Idempotent per
+    /// `triggerId` when the request carries one.
+    ///
+    /// # Errors
+    /// HTTP 400 for a malformed trigger ID; HTTP 404 for an unknown job; HTTP 409 while the
+    /// job is not running or a rescale is in progress.
+    pub async fn trigger_checkpoint(
+        &self,
+        job_id: &str,
+        request: &api::CheckpointTriggerRequest,
+    ) -> Result<api::CheckpointTriggerAccepted, ClientError> {
+        self.post(&job_path(job_id, "/checkpoints"), request).await
+    }
+
+    /// `GET /v1/jobs/{job_id}/checkpoints/{trigger_id}`: `IN_PROGRESS`, then `COMPLETED`
+    /// with the checkpoint's id and path or the failure cause.
+    ///
+    /// # Errors
+    /// HTTP 404 `unknown_trigger` when this JobManager never saw the trigger ID (sending the
+    /// trigger again is then safe).
+    pub async fn checkpoint_trigger_status(
+        &self,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> Result<api::CheckpointTriggerStatus, ClientError> {
+        self.get(&job_path(
+            job_id,
+            &format!("/checkpoints/{}", encode_segment(trigger_id)),
+        ))
+        .await
+    }
+
     /// `POST /v1/jobs/{job_id}/savepoints`: start a savepoint; idempotent per trigger ID.
     ///
     /// # Errors

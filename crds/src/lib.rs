@@ -3,8 +3,10 @@
 //! Modules, and which may use which:
 //! - [`spec`]: the desired state users write (and the CRD's CEL rules). Uses [`status`] only to
 //!   name the status type.
-//! - [`status`]: the observed state the operator writes, its write-ahead log.
-//! - [`snapshot`]: the StreamJobSnapshot API (one savepoint as an object). Uses [`status`].
+//! - [`status`]: the observed state the operator writes, its write-ahead log. Uses
+//!   [`snapshot`] only to name a snapshot's state.
+//! - [`snapshot`]: the StreamJobSnapshot API (one savepoint or checkpoint as an object). Uses
+//!   [`status`].
 //! - [`schema`]: hand-written schema fragments used by [`spec`] and [`status`].
 //! - [`crd`]: the generated CustomResourceDefinition and the files it is written to.
 //! - [`manifest`]: loading and validating a manifest file (for `fjord run` and the operator).
@@ -24,7 +26,8 @@ pub mod status;
 pub use error::Error;
 pub use manifest::{FieldError, load_stream_job, validate_spec};
 pub use snapshot::{
-    JobReference, SnapshotState, StreamJobSnapshot, StreamJobSnapshotSpec, StreamJobSnapshotStatus,
+    CheckpointSnapshotSpec, CheckpointType, JobReference, SnapshotState, StreamJobSnapshot,
+    StreamJobSnapshotSpec, StreamJobSnapshotStatus,
 };
 pub use spec::{
     CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec, ImagePullPolicy,
@@ -32,7 +35,7 @@ pub use spec::{
     StreamJob, StreamJobSpec, TaskManagerSpec, UpgradeMode,
 };
 pub use status::{
-    CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState, PendingSavepoint,
-    RestartBaseline, SavepointRecord, SavepointTrigger, StreamJobStatus, TaskManagersStatus,
-    UpgradeReason, UpgradeStatus, UpgradeStep,
+    CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState, ManualCheckpoint,
+    PendingSavepoint, RestartBaseline, SavepointRecord, SavepointTrigger, StreamJobStatus,
+    TaskManagersStatus, UpgradeReason, UpgradeStatus, UpgradeStep,
 };

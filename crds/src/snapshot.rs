@@ -1,6 +1,10 @@
 //! The StreamJobSnapshot API (`fjord.dev/v1alpha1`, kind `StreamJobSnapshot`, short name `sjs`):
-//! one savepoint of a StreamJob as a Kubernetes object, like the Flink Kubernetes Operator's
-//! `FlinkStateSnapshot`.
+//! one savepoint (or, with `spec.checkpoint`, one checkpoint) of a StreamJob as a Kubernetes
+//! object, like the Flink Kubernetes Operator's `FlinkStateSnapshot`.
+//!
+//! With `spec.checkpoint` the operator takes a manual checkpoint instead (Flink's
+//! `spec.checkpoint: {}`); its path stays valid only until checkpoint retention removes it,
+//! and `spec.path`, `spec.directory` and `spec.disposeOnDelete` are for savepoints only.
 //!
 //! The operator creates one for every savepoint it takes (manual, periodic, upgrade, delete); a
 //! user creates one to take a savepoint of a running StreamJob, or, with `spec.path`, to
@@ -20,9 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::status::SavepointTrigger;
 
-/// A StreamJobSnapshot is one savepoint of a StreamJob: created by the operator for every
-/// savepoint it takes, or by a user to take one (or to register an existing one with
-/// spec.path). It outlives the StreamJob.
+/// A StreamJobSnapshot is one savepoint of a StreamJob (or, with spec.checkpoint, one
+/// checkpoint): created by the operator for every savepoint and manual checkpoint it takes, or
+/// by a user to take one (or to register an existing savepoint with spec.path). It outlives
+/// the StreamJob.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "fjord.dev",
@@ -34,8 +39,9 @@ use crate::status::SavepointTrigger;
     namespaced,
     status = "StreamJobSnapshotStatus",
     derive = "PartialEq",
-    doc = "A StreamJobSnapshot is one savepoint of a StreamJob, created by the operator or by a \
-           user to take one; it outlives the StreamJob and can start a new one.",
+    doc = "A StreamJobSnapshot is one savepoint (or, with spec.checkpoint, one checkpoint) of a \
+           StreamJob, created by the operator or by a user to take one; it outlives the \
+           StreamJob and can start a new one.",
     printcolumn(
         name = "Job",
         type_ = "string",
@@ -58,7 +64,7 @@ use crate::status::SavepointTrigger;
         name = "Path",
         type_ = "string",
         json_path = ".status.path",
-        description = "Location of the savepoint"
+        description = "Location of the savepoint or checkpoint"
     ),
     printcolumn(
         name = "Age",
@@ -67,8 +73,12 @@ use crate::status::SavepointTrigger;
     )
 )]
 #[x_kube(
-    validation = Rule::new("self.jobReference == oldSelf.jobReference && (has(self.path) == has(oldSelf.path)) && (!has(self.path) || self.path == oldSelf.path) && (has(self.directory) == has(oldSelf.directory)) && (!has(self.directory) || self.directory == oldSelf.directory)")
-        .message("spec.jobReference, spec.path and spec.directory of a StreamJobSnapshot cannot change; create a new StreamJobSnapshot instead (only spec.disposeOnDelete can change)")
+    validation = Rule::new("self.jobReference == oldSelf.jobReference && (has(self.path) == has(oldSelf.path)) && (!has(self.path) || self.path == oldSelf.path) && (has(self.directory) == has(oldSelf.directory)) && (!has(self.directory) || self.directory == oldSelf.directory) && (has(self.checkpoint) == has(oldSelf.checkpoint)) && (!has(self.checkpoint) || self.checkpoint == oldSelf.checkpoint)")
+        .message("spec.jobReference, spec.path, spec.directory and spec.checkpoint of a StreamJobSnapshot cannot change; create a new StreamJobSnapshot instead (only spec.disposeOnDelete can change)")
+)]
+#[x_kube(
+    validation = Rule::new("!has(self.checkpoint) || (!has(self.path) && !has(self.directory) && !(has(self.disposeOnDelete) && self.disposeOnDelete))")
+        .message("spec.checkpoint takes a checkpoint, which lives in the StreamJob's checkpoint storage and is removed by its retention: spec.path, spec.directory and spec.disposeOnDelete are for savepoints; remove them or remove spec.checkpoint")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSnapshotSpec {
@@ -93,6 +103,35 @@ pub struct StreamJobSnapshotSpec {
     /// names them). Defaults to false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dispose_on_delete: bool,
+
+    /// Take a checkpoint instead of a savepoint (the Flink operator's `checkpoint: {}`): the
+    /// StreamJob's JobManager takes a manual checkpoint into its checkpoint storage, and
+    /// status.path names it until checkpoint retention removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointSnapshotSpec>,
+}
+
+/// A checkpoint snapshot (`spec.checkpoint`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointSnapshotSpec {
+    /// CONFIGURED (default: what periodic checkpoints take), FULL (self-contained, even with
+    /// an incremental state backend) or INCREMENTAL (where the state backend supports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_type: Option<CheckpointType>,
+}
+
+/// The kind of a manual checkpoint (Flink's `checkpointType`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CheckpointType {
+    /// What periodic checkpoints take.
+    #[default]
+    Configured,
+    /// A self-contained checkpoint.
+    Full,
+    /// Incremental where the state backend supports it, else full.
+    Incremental,
 }
 
 /// Reference to a StreamJob in the same namespace.
@@ -120,6 +159,10 @@ pub struct StreamJobSnapshotStatus {
     /// The savepoint trigger ID sent to the JobManager (recorded before it is sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_id: Option<String>,
+
+    /// The checkpoint's id, for a checkpoint snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_id: Option<u64>,
 
     /// ID of the job the savepoint was taken of.
     #[serde(default, skip_serializing_if = "Option::is_none")]

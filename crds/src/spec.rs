@@ -281,6 +281,12 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_trigger_nonce: Option<i64>,
 
+    /// Change this value to take a manual checkpoint of the running job (the Flink operator's
+    /// checkpointTriggerNonce); status.manualCheckpoint reports it, and a StreamJobSnapshot
+    /// with spec.checkpoint records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_trigger_nonce: Option<i64>,
+
     /// Change this value to restart the job through its upgrade mode without other spec changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_nonce: Option<i64>,

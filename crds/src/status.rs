@@ -93,6 +93,14 @@ pub struct StreamJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_savepoint_trigger_nonce: Option<i64>,
 
+    /// The spec.job.checkpointTriggerNonce the operator last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint_trigger_nonce: Option<i64>,
+
+    /// The last manual checkpoint (spec.job.checkpointTriggerNonce): in flight, or its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_checkpoint: Option<ManualCheckpoint>,
+
     /// The upgrade in progress (recorded before each of its steps is acted on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<UpgradeStatus>,
@@ -282,6 +290,34 @@ pub struct PendingSavepoint {
     pub nonce: Option<i64>,
     /// When it was asked for.
     pub started_at: Time,
+}
+
+/// A manual checkpoint asked for with spec.job.checkpointTriggerNonce (recorded before the
+/// JobManager hears of it).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualCheckpoint {
+    /// The spec.job.checkpointTriggerNonce it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<i64>,
+    /// Trigger ID chosen by the operator; the JobManager deduplicates on it.
+    pub trigger_id: String,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub state: crate::snapshot::SnapshotState,
+    /// When it was asked for.
+    pub triggered_at: Time,
+    /// When it completed or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_at: Option<Time>,
+    /// The completed checkpoint's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_id: Option<u64>,
+    /// Where the completed checkpoint is (kept until checkpoint retention removes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// An upgrade in progress. Each step is recorded here before the operator acts on it.

@@ -361,6 +361,7 @@ async fn observe<J: JobManagerApi>(
         _ => status.job_id.clone(),
     };
     let mut savepoint = None;
+    let mut checkpoint = None;
     let mut latest_checkpoint = None;
     if let (JobManagerView::Job(_), Some(job_id)) = (&job_manager, &job_id) {
         if let Some(trigger) = lifecycle::watched_trigger(status) {
@@ -369,6 +370,14 @@ async fn observe<J: JobManagerApi>(
                 .savepoint_status(&endpoint, job_id, trigger)
                 .await
                 .map_err(|e| warn!(error = %e, "could not read the savepoint status"))
+                .ok();
+        }
+        if let Some(trigger) = lifecycle::watched_checkpoint(status) {
+            checkpoint = ctx
+                .jobmanager
+                .checkpoint_status(&endpoint, job_id, trigger)
+                .await
+                .map_err(|e| warn!(error = %e, "could not read the checkpoint status"))
                 .ok();
         }
         latest_checkpoint = ctx
@@ -390,6 +399,7 @@ async fn observe<J: JobManagerApi>(
         job_manager,
         cluster_present,
         savepoint,
+        checkpoint,
         latest_checkpoint,
         task_managers,
         pod_problem,
@@ -545,6 +555,15 @@ async fn execute<J: JobManagerApi>(
         } => {
             jm.trigger_savepoint(&endpoint, job_id, trigger_id, directory)
                 .await?
+        }
+        Action::TriggerCheckpoint { job_id, trigger_id } => {
+            jm.trigger_checkpoint(
+                &endpoint,
+                job_id,
+                trigger_id,
+                fjord_crds::CheckpointType::Configured,
+            )
+            .await?
         }
         Action::CancelJob { job_id } => jm.cancel(&endpoint, job_id).await?,
         Action::DisposeSavepoints { paths } => {
@@ -713,6 +732,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::DeleteCluster => "DeleteCluster",
         Action::StopWithSavepoint { .. } => "StopWithSavepoint",
         Action::TriggerSavepoint { .. } => "TriggerSavepoint",
+        Action::TriggerCheckpoint { .. } => "TriggerCheckpoint",
         Action::CancelJob { .. } => "CancelJob",
         Action::DisposeSavepoints { .. } => "DisposeSavepoints",
         Action::RemoveFinalizer => "RemoveFinalizer",

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 
-use fjord_crds::{CheckpointRecord, JobState};
+use fjord_crds::{CheckpointRecord, CheckpointType, JobState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::Error;
@@ -56,6 +56,28 @@ pub enum SavepointStatus {
     },
 }
 
+/// What the JobManager knows about a manual checkpoint's trigger ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointStatus {
+    /// The JobManager has never seen this trigger ID (never sent, or the JobManager was
+    /// replaced). Sending it again is safe.
+    Unknown,
+    /// Queued or being taken.
+    InProgress,
+    /// Completed.
+    Completed {
+        /// The checkpoint's id.
+        id: u64,
+        /// Where it is.
+        path: String,
+    },
+    /// Failed; the job keeps running.
+    Failed {
+        /// Why, as the JobManager says.
+        message: String,
+    },
+}
+
 /// The JobManager REST API as the operator uses it.
 ///
 /// Errors: [`Error::JobManagerUnreachable`] when the JobManager does not answer, and
@@ -93,6 +115,24 @@ pub trait JobManagerApi: Send + Sync + 'static {
         job_id: &str,
         trigger_id: &str,
     ) -> impl Future<Output = Result<SavepointStatus, Error>> + Send;
+
+    /// Take a checkpoint of a running job now (Flink's manual checkpoint). Idempotent per
+    /// `trigger_id`.
+    fn trigger_checkpoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        kind: CheckpointType,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// What became of the manual checkpoint started with `trigger_id`.
+    fn checkpoint_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> impl Future<Output = Result<CheckpointStatus, Error>> + Send;
 
     /// Cancel the job without a savepoint. Cancelling a job that is not running succeeds.
     fn cancel(

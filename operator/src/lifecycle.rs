@@ -30,7 +30,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::conditions;
-use crate::jobmanager::{JobInfo, SavepointStatus};
+use crate::jobmanager::{CheckpointStatus, JobInfo, SavepointStatus};
 use crate::pods::PodProblem;
 use crate::savepoints;
 
@@ -98,6 +98,8 @@ pub struct Observed {
     pub cluster_present: bool,
     /// The status of the savepoint whose trigger ID [`watched_trigger`] returned, if any.
     pub savepoint: Option<SavepointStatus>,
+    /// The status of the manual checkpoint [`watched_checkpoint`] names, if any.
+    pub checkpoint: Option<CheckpointStatus>,
     /// The job's latest completed checkpoint, if the JobManager reported one.
     pub latest_checkpoint: Option<fjord_crds::CheckpointRecord>,
     /// The TaskManager Deployment's desired and ready Pods, if it exists.
@@ -154,6 +156,13 @@ pub enum Action {
         /// Savepoint directory.
         directory: String,
     },
+    /// Take a manual checkpoint of the running job.
+    TriggerCheckpoint {
+        /// Job ID.
+        job_id: String,
+        /// Trigger ID recorded in status.manualCheckpoint.
+        trigger_id: String,
+    },
     /// Cancel the job.
     CancelJob {
         /// Job ID.
@@ -172,7 +181,8 @@ pub enum Action {
     RecordSnapshot(SnapshotNote),
 }
 
-/// A savepoint the operator took (or failed to take), for its StreamJobSnapshot.
+/// A savepoint or manual checkpoint the operator took (or failed to take), for its
+/// StreamJobSnapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotNote {
     /// The trigger ID the savepoint was taken under.
@@ -185,6 +195,10 @@ pub struct SnapshotNote {
     pub path: Option<String>,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// A manual checkpoint (the snapshot gets spec.checkpoint), not a savepoint.
+    pub checkpoint: bool,
+    /// The checkpoint's id, if it completed.
+    pub checkpoint_id: Option<u64>,
 }
 
 /// A Kubernetes Event to publish.
@@ -399,6 +413,10 @@ impl Machine<'_, '_> {
             // A nonce present at creation is not a request for a savepoint.
             self.status.last_savepoint_trigger_nonce = spec.job.savepoint_trigger_nonce;
         }
+        if self.status.last_checkpoint_trigger_nonce.is_none() {
+            // Nor for a checkpoint.
+            self.status.last_checkpoint_trigger_nonce = spec.job.checkpoint_trigger_nonce;
+        }
         self.set_state(LifecycleState::Deploying);
         self.actions.push(Action::ApplyCluster);
         self.event(
@@ -569,6 +587,7 @@ impl Machine<'_, '_> {
             return;
         }
         self.actions.push(Action::ApplyCluster);
+        self.manual_checkpoint();
 
         if self.status.pending_savepoint.is_some() {
             self.pending_savepoint();
@@ -802,6 +821,8 @@ impl Machine<'_, '_> {
             job_id: self.job_id(),
             path,
             error,
+            checkpoint: false,
+            checkpoint_id: None,
         }));
     }
 
@@ -1287,6 +1308,7 @@ impl Machine<'_, '_> {
 fn deployment_shape(spec: &StreamJobSpec) -> StreamJobSpec {
     let mut s = spec.clone();
     s.job.savepoint_trigger_nonce = None;
+    s.job.checkpoint_trigger_nonce = None;
     s.job.restart_nonce = None;
     s.job.state = DesiredJobState::Running;
     s.job.initial_savepoint_path = None;
@@ -1325,6 +1347,9 @@ fn reason_name(r: UpgradeReason) -> &'static str {
         UpgradeReason::RestartLoop => "restart-loop redeploy",
     }
 }
+
+mod checkpoints;
+pub use checkpoints::watched_checkpoint;
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! StreamJobSnapshots: savepoints as Kubernetes objects (the Flink operator's
+//! StreamJobSnapshots: savepoints and checkpoints as Kubernetes objects (the Flink operator's
 //! `FlinkStateSnapshot`).
 //!
 //! - [`record`]: the StreamJob controller records every savepoint the lifecycle took (manual,
@@ -13,6 +13,10 @@
 //!   (finalizer `fjord.dev/dispose-on-delete`); if no JobManager answers within
 //!   [`DISPOSE_GRACE`], the deletion goes on and a Warning Event names the files kept.
 //! - [`resolve_initial`]: `spec.job.initialSavepointSnapshot` to a savepoint path.
+//!
+//! A snapshot with `spec.checkpoint` (created by a user, or recorded for a
+//! `spec.job.checkpointTriggerNonce` checkpoint) is a manual checkpoint instead: taken through
+//! the JobManager's checkpoint trigger, COMPLETED with the checkpoint's id and path.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,7 +38,7 @@ use tracing::{debug, info, warn};
 
 use crate::controller::Context;
 use crate::events;
-use crate::jobmanager::{JobManagerApi, JobManagerEndpoint, SavepointStatus};
+use crate::jobmanager::{CheckpointStatus, JobManagerApi, JobManagerEndpoint, SavepointStatus};
 use crate::lifecycle::SnapshotNote;
 use crate::resources;
 use crate::{Error, FIELD_MANAGER};
@@ -124,6 +128,7 @@ pub async fn record(
             path: None,
             directory: None,
             dispose_on_delete: false,
+            checkpoint: note.checkpoint.then(Default::default),
         },
         status: None,
     };
@@ -140,6 +145,7 @@ pub async fn record(
         }),
         trigger_type: Some(note.trigger),
         trigger_id: Some(note.trigger_id.clone()),
+        checkpoint_id: note.checkpoint_id,
         job_id: note.job_id.clone(),
         path: note.path.clone(),
         triggered_at: None,
@@ -456,23 +462,24 @@ async fn start<J: JobManagerApi>(
             ),
         };
         let message = format!(
-            "{why}; a savepoint needs a running job. Delete this StreamJobSnapshot and create it again once the job runs"
+            "{why}; a {} needs a running job. Delete this StreamJobSnapshot and create it again once the job runs",
+            what(snapshot)
         );
         let status = failed(SavepointTrigger::Manual, message.clone());
         return conclude(ctx, api, snapshot, &status, message).await;
     };
-    let Some(directory) = snapshot
+    let directory = snapshot
         .spec
         .directory
         .clone()
-        .or_else(|| sj.spec.savepoint_directory())
-    else {
+        .or_else(|| sj.spec.savepoint_directory());
+    if directory.is_none() && snapshot.spec.checkpoint.is_none() {
         let message = format!(
             "StreamJob {job} has no savepoint directory; set spec.directory here or spec.savepoints.directory on the StreamJob"
         );
         let status = failed(SavepointTrigger::Manual, message.clone());
         return conclude(ctx, api, snapshot, &status, message).await;
-    };
+    }
     let trigger_id = user_trigger_id(snapshot);
     // Write-ahead: the trigger ID is recorded before the JobManager hears of it.
     let status = StreamJobSnapshotStatus {
@@ -491,14 +498,23 @@ async fn start<J: JobManagerApi>(
         &endpoint,
         &job_id,
         &trigger_id,
-        &directory,
+        directory.as_deref(),
         status,
     )
     .await
 }
 
-/// Send the savepoint trigger; a refusal (a savepoint or rescale already in progress, the job
-/// stopped) fails the snapshot with the JobManager's words.
+/// What the snapshot takes: "checkpoint" or "savepoint".
+fn what(snapshot: &StreamJobSnapshot) -> &'static str {
+    if snapshot.spec.checkpoint.is_some() {
+        "checkpoint"
+    } else {
+        "savepoint"
+    }
+}
+
+/// Send the savepoint (or checkpoint) trigger; a refusal (a savepoint or rescale already in
+/// progress, the job stopped) fails the snapshot with the JobManager's words.
 #[allow(clippy::too_many_arguments)]
 async fn send<J: JobManagerApi>(
     snapshot: &StreamJobSnapshot,
@@ -507,20 +523,36 @@ async fn send<J: JobManagerApi>(
     endpoint: &JobManagerEndpoint,
     job_id: &str,
     trigger_id: &str,
-    directory: &str,
+    directory: Option<&str>,
     status: StreamJobSnapshotStatus,
 ) -> Result<ControllerAction, Error> {
-    match ctx
-        .jobmanager
-        .trigger_savepoint(endpoint, job_id, trigger_id, directory)
-        .await
-    {
+    let what = what(snapshot);
+    let sent = match (&snapshot.spec.checkpoint, directory) {
+        (Some(c), _) => {
+            ctx.jobmanager
+                .trigger_checkpoint(
+                    endpoint,
+                    job_id,
+                    trigger_id,
+                    c.checkpoint_type.unwrap_or_default(),
+                )
+                .await
+        }
+        (None, Some(directory)) => {
+            ctx.jobmanager
+                .trigger_savepoint(endpoint, job_id, trigger_id, directory)
+                .await
+        }
+        // The caller resolved the directory of a savepoint.
+        (None, None) => return Ok(ControllerAction::requeue(POLL)),
+    };
+    match sent {
         Ok(()) => {
-            info!(snapshot = %snapshot.name_any(), trigger_id, "savepoint triggered");
+            info!(snapshot = %snapshot.name_any(), trigger_id, what, "triggered");
             Ok(ControllerAction::requeue(POLL))
         }
         Err(e @ Error::JobManagerApi { .. }) => {
-            let message = format!("the JobManager refused the savepoint: {e}");
+            let message = format!("the JobManager refused the {what}: {e}");
             let mut s = failed(SavepointTrigger::Manual, message.clone());
             s.trigger_id = status.trigger_id;
             s.job_id = status.job_id;
@@ -529,13 +561,43 @@ async fn send<J: JobManagerApi>(
         }
         // Unreachable: the next pass asks for the trigger's status and sends it again.
         Err(e) => {
-            debug!(error = %e, "savepoint trigger not delivered; will retry");
+            debug!(error = %e, what, "trigger not delivered; will retry");
             Ok(ControllerAction::requeue(POLL))
         }
     }
 }
 
-/// A savepoint in flight: follow it to COMPLETED or FAILED.
+/// What the JobManager says about a snapshot's trigger, savepoint or checkpoint alike.
+enum Outcome {
+    Unknown,
+    InProgress,
+    Completed { path: String, id: Option<u64> },
+    Failed { message: String },
+}
+
+impl From<SavepointStatus> for Outcome {
+    fn from(s: SavepointStatus) -> Self {
+        match s {
+            SavepointStatus::Unknown => Outcome::Unknown,
+            SavepointStatus::InProgress => Outcome::InProgress,
+            SavepointStatus::Completed { path } => Outcome::Completed { path, id: None },
+            SavepointStatus::Failed { message } => Outcome::Failed { message },
+        }
+    }
+}
+
+impl From<CheckpointStatus> for Outcome {
+    fn from(s: CheckpointStatus) -> Self {
+        match s {
+            CheckpointStatus::Unknown => Outcome::Unknown,
+            CheckpointStatus::InProgress => Outcome::InProgress,
+            CheckpointStatus::Completed { id, path } => Outcome::Completed { path, id: Some(id) },
+            CheckpointStatus::Failed { message } => Outcome::Failed { message },
+        }
+    }
+}
+
+/// A savepoint or checkpoint in flight: follow it to COMPLETED or FAILED.
 async fn follow<J: JobManagerApi>(
     snapshot: &StreamJobSnapshot,
     ctx: &Context<J>,
@@ -558,30 +620,39 @@ async fn follow<J: JobManagerApi>(
         .as_ref()
         .is_none_or(|t| elapsed(t) > SAVEPOINT_TIMEOUT);
     let found = streamjob(ctx, ns, snapshot).await?;
+    let what = what(snapshot);
     let answer = match &found {
+        Some((_, endpoint)) if snapshot.spec.checkpoint.is_some() => Some(
+            ctx.jobmanager
+                .checkpoint_status(endpoint, &job_id, &trigger_id)
+                .await
+                .map(Outcome::from),
+        ),
         Some((_, endpoint)) => Some(
             ctx.jobmanager
                 .savepoint_status(endpoint, &job_id, &trigger_id)
-                .await,
+                .await
+                .map(Outcome::from),
         ),
         None => None,
     };
     let mut next = status.clone();
     match answer {
-        Some(Ok(SavepointStatus::Completed { path })) => {
+        Some(Ok(Outcome::Completed { path, id })) => {
             next.state = Some(SnapshotState::Completed);
             next.path = Some(path.clone());
+            next.checkpoint_id = id;
             next.result_at = Some(now());
             conclude(
                 ctx,
                 api,
                 snapshot,
                 &next,
-                format!("savepoint completed: {path}"),
+                format!("{what} completed: {path}"),
             )
             .await
         }
-        Some(Ok(SavepointStatus::Failed { message })) => {
+        Some(Ok(Outcome::Failed { message })) => {
             next.state = Some(SnapshotState::Failed);
             next.error = Some(message.clone());
             next.result_at = Some(now());
@@ -590,13 +661,13 @@ async fn follow<J: JobManagerApi>(
                 api,
                 snapshot,
                 &next,
-                format!("savepoint failed: {message}"),
+                format!("{what} failed: {message}"),
             )
             .await
         }
         _ if timed_out => {
             let message = format!(
-                "the savepoint did not complete within {}s (the StreamJob's JobManager did not report it); create a new StreamJobSnapshot to try again",
+                "the {what} did not complete within {}s (the StreamJob's JobManager did not report it); create a new StreamJobSnapshot to try again",
                 SAVEPOINT_TIMEOUT.as_secs()
             );
             next.state = Some(SnapshotState::Failed);
@@ -605,18 +676,15 @@ async fn follow<J: JobManagerApi>(
             conclude(ctx, api, snapshot, &next, message).await
         }
         // Recorded but never received (operator restart, JobManager replaced): send again.
-        Some(Ok(SavepointStatus::Unknown)) => {
+        Some(Ok(Outcome::Unknown)) => {
             let Some((sj, endpoint)) = found else {
                 return Ok(ControllerAction::requeue(POLL));
             };
-            let Some(directory) = snapshot
+            let directory = snapshot
                 .spec
                 .directory
                 .clone()
-                .or_else(|| sj.spec.savepoint_directory())
-            else {
-                return Ok(ControllerAction::requeue(POLL));
-            };
+                .or_else(|| sj.spec.savepoint_directory());
             send(
                 snapshot,
                 ctx,
@@ -624,7 +692,7 @@ async fn follow<J: JobManagerApi>(
                 &endpoint,
                 &job_id,
                 &trigger_id,
-                &directory,
+                directory.as_deref(),
                 status,
             )
             .await
@@ -719,6 +787,7 @@ mod tests {
                 path: None,
                 directory: None,
                 dispose_on_delete: false,
+                checkpoint: None,
             },
         );
         s.metadata.uid = Some("0f8e2c1a-9b7d-4e3f-8a6b-5c4d3e2f1a0b".into());

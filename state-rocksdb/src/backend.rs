@@ -692,6 +692,8 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             return Ok(());
         }
         let Some(shared) = &target.shared else {
+            // A full checkpoint (Flink's `CheckpointType.FULL`): canonical, and a new base.
+            self.incremental.full(target.checkpoint_id);
             return Ok(());
         };
         let (prepared, upload) = incremental::snapshot(self, target, shared)?;

@@ -89,6 +89,13 @@ impl Tracker {
         }
         self.pending.retain(|k, _| *k > id);
     }
+
+    /// Checkpoint `id` is full (nothing shared): once it completes, retention may delete
+    /// the shared files of the checkpoints before it, so the next incremental one reuses
+    /// none of them.
+    pub(crate) fn full(&mut self, id: u64) {
+        self.pending.insert(id, HashMap::new());
+    }
 }
 
 /// A prepared incremental snapshot.

@@ -75,6 +75,19 @@ pub enum Command {
         #[arg(long, value_parser = parse_duration, default_value = "10m")]
         timeout: std::time::Duration,
     },
+    /// Take a checkpoint of a running job now through its JobManager's REST API and print its
+    /// path (Flink's `flink checkpoint`), whether periodic checkpoints are on or off.
+    Checkpoint {
+        /// The JobManager and job.
+        #[command(flatten)]
+        target: crate::remote::Target,
+        /// A full checkpoint, even with an incremental state backend (Flink's `-full`).
+        #[arg(long)]
+        full: bool,
+        /// How long to wait for it, e.g. `10m`.
+        #[arg(long, value_parser = parse_duration, default_value = "10m")]
+        timeout: std::time::Duration,
+    },
     /// Stop a running job with a savepoint and print its path (Flink's `flink stop`).
     Stop {
         /// The JobManager and job.
@@ -180,6 +193,11 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
         } => report(
             crate::remote::savepoint(&target, directory, None, timeout).map(|p| println!("{p}")),
         ),
+        Command::Checkpoint {
+            target,
+            full,
+            timeout,
+        } => report(crate::remote::checkpoint(&target, full, timeout).map(|p| println!("{p}"))),
         Command::Stop {
             target,
             directory,

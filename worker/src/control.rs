@@ -130,8 +130,10 @@ pub fn command_request(
             target,
             savepoint,
             stop,
+            full,
         } => {
             r.set_kind(TaskCommandKind::Trigger);
+            r.full = *full;
             r.checkpoint_id = *checkpoint_id as i64;
             r.timestamp_ms = *timestamp_ms;
             r.target_path = target.clone();
@@ -169,6 +171,7 @@ pub fn command_from_request(r: &TaskCommandRequest) -> Result<TaskCommand, Strin
                 target: r.target_path.clone(),
                 savepoint: kind != CheckpointKind::Checkpoint,
                 stop: (kind == CheckpointKind::SavepointAndStop).then_some(r.drain),
+                full: r.full,
             }
         }
         TaskCommandKind::Complete => TaskCommand::CheckpointComplete { checkpoint_id },
@@ -299,6 +302,7 @@ mod tests {
                 target: "s3://b/j/chk-4".into(),
                 savepoint: false,
                 stop: None,
+                full: true,
             },
             TaskCommand::TriggerCheckpoint {
                 checkpoint_id: 5,
@@ -306,6 +310,7 @@ mod tests {
                 target: "s3://b/sp".into(),
                 savepoint: true,
                 stop: Some(true),
+                full: false,
             },
             TaskCommand::CheckpointComplete { checkpoint_id: 4 },
             TaskCommand::CheckpointAborted { checkpoint_id: 5 },

@@ -1,9 +1,13 @@
 //! Client commands against a running JobManager's REST API (Flink's `flink savepoint`,
-//! `flink stop`, `flink cancel`): `fjord savepoint`, `fjord stop`, `fjord cancel`.
+//! `flink checkpoint`, `flink stop`, `flink cancel`): `fjord savepoint`, `fjord checkpoint`,
+//! `fjord stop`, `fjord cancel`.
 
 use crate::WorkerError;
 use fjord_client::Client;
-use fjord_client::api::{JobState, SavepointRequest, SavepointState};
+use fjord_client::api::{
+    CheckpointTriggerRequest, CheckpointType, JobState, OperationState, SavepointRequest,
+    SavepointState,
+};
 use std::time::{Duration, Instant};
 
 /// Where the JobManager is and which job to act on.
@@ -108,6 +112,53 @@ pub fn savepoint(
                     ));
                 }
                 SavepointState::InProgress => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    })
+}
+
+/// Triggers a checkpoint (full with `full`, else the job's configured kind) and waits for it;
+/// returns its path.
+///
+/// # Errors
+/// The JobManager cannot be reached, rejects the request, the checkpoint fails, or it does
+/// not complete within `timeout`.
+pub fn checkpoint(target: &Target, full: bool, timeout: Duration) -> Result<String, WorkerError> {
+    runtime()?.block_on(async {
+        let (client, job) = connect(target).await?;
+        let request = CheckpointTriggerRequest {
+            checkpoint_type: if full {
+                CheckpointType::Full
+            } else {
+                CheckpointType::Configured
+            },
+            trigger_id: Some(format!("cli-{:016x}", rand_id())),
+        };
+        let accepted = client
+            .trigger_checkpoint(&job, &request)
+            .await
+            .map_err(|e| fail("the JobManager refused the checkpoint", e))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = client
+                .checkpoint_trigger_status(&job, &accepted.request_id)
+                .await
+                .map_err(|e| fail("cannot read the checkpoint status", e))?;
+            if let Some(failure) = status.failure() {
+                return Err(fail("checkpoint failed", failure));
+            }
+            match (status.status.id, status.operation) {
+                (OperationState::Completed, Some(op)) => return Ok(op.path.unwrap_or_default()),
+                _ if Instant::now() > deadline => {
+                    return Err(fail(
+                        "checkpoint",
+                        format!(
+                            "not complete after {timeout:?}; it may still complete (trigger {})",
+                            accepted.request_id
+                        ),
+                    ));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     })

@@ -192,9 +192,49 @@ fn a_busy_rest_port_exits_3() {
 fn savepoint_stop_and_cancel_commands_drive_a_running_job() {
     let dir = tempfile::tempdir().unwrap();
     let savepoints = format!("file://{}", dir.path().display());
-    let (mut child, root, _stderr) =
-        start_jobmanager(&["-p", "1", "counting", "--keys", "3", "--rate", "500"]);
+    let checkpoints = format!("file://{}/checkpoints", dir.path().display());
+    let (mut child, root, _stderr) = start_jobmanager(&[
+        "--storage-url",
+        &checkpoints,
+        "-p",
+        "1",
+        "counting",
+        "--keys",
+        "3",
+        "--rate",
+        "500",
+    ]);
     wait_for_state(&root, "RUNNING");
+
+    // `fjord checkpoint --full` prints the checkpoint's path (no periodic checkpoints here).
+    // Until every task runs, the JobManager answers that the tasks are not running yet.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let out = fjord()
+            .args(["checkpoint", "--full", "-m", &root])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        if out.status.success() || !stderr.contains("not running yet") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "{stderr}");
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checkpoint = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        checkpoint.starts_with(&checkpoints) && checkpoint.contains("/chk-"),
+        "{checkpoint}"
+    );
+    assert!(
+        std::path::Path::new(checkpoint.trim_start_matches("file://"))
+            .join("_metadata")
+            .is_file()
+    );
 
     // `fjord savepoint` prints the savepoint's path; the job keeps running.
     let out = fjord()

@@ -5,12 +5,16 @@
 //!   heartbeats: the REST API and `/metrics` show the subtasks of both TaskManagers, live while
 //!   the job runs and with counts that add up to the job's once it finished;
 //! - rescaling in place moves a running keyed, windowed, exactly-once job from 2 to 3
-//!   TaskManager slots without losing or repeating a record.
+//!   TaskManager slots without losing or repeating a record, and a FULL manual checkpoint of
+//!   the rescaled job completes on the TaskManagers.
 
 mod support;
 
 use fjord_client::Client;
-use fjord_client::api::{JobDetails, JobState, RescaleRequest, SavepointRequest, SavepointState};
+use fjord_client::api::{
+    CheckpointTriggerRequest, CheckpointType, JobDetails, JobState, OperationState, RescaleRequest,
+    SavepointRequest, SavepointState,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::{Process, block_on, jobmanager, taskmanager};
@@ -235,6 +239,31 @@ fn rescaling_in_place_on_task_managers_keeps_every_window_count_exact() {
     });
     assert_eq!(rescaled.id, job_id, "the job keeps its ID");
     assert_eq!(rescaled.state, JobState::Running);
+    // A FULL manual checkpoint of the tasks on the TaskManagers, between periodic ones: the
+    // sinks commit on it too, which the exact counts below also check.
+    let request = CheckpointTriggerRequest {
+        checkpoint_type: CheckpointType::Full,
+        trigger_id: Some("full-1".into()),
+    };
+    let accepted = block_on(client.trigger_checkpoint(&job_id, &request)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let checkpoint = loop {
+        let status =
+            block_on(client.checkpoint_trigger_status(&job_id, &accepted.request_id)).unwrap();
+        if status.status.id == OperationState::Completed {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "{status:?}\n{}", jm.stderr());
+        std::thread::park_timeout(Duration::from_millis(50));
+    };
+    assert_eq!(checkpoint.failure(), None, "{}", jm.stderr());
+    let operation = checkpoint.operation.unwrap();
+    let path = operation.path.unwrap();
+    assert!(
+        path.starts_with(&url("checkpoints"))
+            && path.ends_with(&format!("/chk-{}", operation.checkpoint_id.unwrap())),
+        "{path}"
+    );
     let stop = block_on(client.stop_with_savepoint(
         &job_id,
         &SavepointRequest {

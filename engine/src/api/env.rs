@@ -579,12 +579,57 @@ impl JobClient {
             .map_err(|_| {
                 FjordError::CheckpointFailed("the job ended before the savepoint started".into())
             })?;
-        answer.recv_timeout(self.savepoint_timeout).map_err(|_| {
-            FjordError::CheckpointFailed(format!(
-                "no savepoint within {:?}",
-                self.savepoint_timeout
-            ))
-        })?
+        answer
+            .recv_timeout(self.savepoint_timeout)
+            .map_err(|_| {
+                FjordError::CheckpointFailed(format!(
+                    "no savepoint within {:?}",
+                    self.savepoint_timeout
+                ))
+            })?
+            .map(|completed| completed.path)
+    }
+
+    /// Takes a checkpoint now (Flink's manual checkpoint), whether periodic checkpoints are
+    /// on or off, into the configured checkpoint storage, and returns it once completed. It
+    /// becomes the latest checkpoint (a restart restores from it) and counts for retention.
+    /// While `max_concurrent` checkpoints are in flight it waits for one to end, as Flink
+    /// queues it.
+    ///
+    /// # Errors
+    /// The job is not running (yet, or any more) or is finishing, storage failed, a task
+    /// declined, or the checkpoint did not complete within the checkpoint timeout.
+    pub fn trigger_checkpoint(
+        &self,
+        kind: crate::checkpoint::CheckpointType,
+    ) -> Result<crate::checkpoint::CompletedCheckpoint> {
+        let coordinator = self.control.coordinator.lock().clone().ok_or_else(|| {
+            FjordError::CheckpointFailed(
+                "the job is not running; no checkpoint can be taken".into(),
+            )
+        })?;
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        coordinator
+            .send(CoordinatorEvent::Checkpoint { kind, reply })
+            .map_err(|_| {
+                FjordError::CheckpointFailed("the job ended before the checkpoint started".into())
+            })?;
+        // The coordinator answers every request (a queued one after those ahead of it, each
+        // bounded by the timeout); this bound only guards against a lost coordinator.
+        let bound = self.savepoint_timeout.saturating_mul(2);
+        match answer.recv_timeout(bound) {
+            Ok(result) => result,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(FjordError::CheckpointFailed(
+                format!("no checkpoint within {bound:?}"),
+            )),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                Err(FjordError::CheckpointFailed(
+                    "the job's execution ended (it finished, failed or restarted) before the \
+                     checkpoint completed"
+                        .into(),
+                ))
+            }
+        }
     }
 
     /// Stops the job with a savepoint (Flink's `stop`): sources stop right after the

@@ -57,19 +57,46 @@ pub(crate) enum CoordinatorEvent {
         /// The task.
         task: usize,
     },
-    /// Take a savepoint into a directory under `target` and reply with its URL.
+    /// Take a savepoint into a directory under `target` and reply with it once complete.
     Savepoint {
         target: SnapshotStore,
-        reply: Sender<Result<String>>,
+        reply: Reply,
         /// Stop the job after the savepoint (`Some(drain)`).
         stop: Option<bool>,
     },
+    /// Take a checkpoint now (Flink's manual checkpoint, `POST /jobs/:jobid/checkpoints`),
+    /// whether periodic checkpoints are on or off, and reply once it completed or failed. It
+    /// waits in a queue while `max_concurrent` checkpoints are in flight, as Flink's do.
+    Checkpoint { kind: CheckpointType, reply: Reply },
     /// Every task of the attempt is deployed and running: periodic checkpoints may start
     /// (tasks in other processes cannot take a barrier before they run).
     TasksRunning,
     /// The execution ended; stop.
     Shutdown,
 }
+
+/// Where the coordinator answers a savepoint or a manual checkpoint: the completed snapshot,
+/// or why it failed.
+pub(crate) type Reply = Sender<Result<CompletedCheckpoint>>;
+
+/// The kind of a checkpoint triggered on demand (Flink's `CheckpointType` in
+/// `POST /jobs/:jobid/checkpoints`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckpointType {
+    /// What periodic checkpoints take: incremental when the state backend takes incremental
+    /// snapshots (RocksDB by default), else full.
+    #[default]
+    Configured,
+    /// A self-contained checkpoint: a backend with incremental snapshots writes all of its
+    /// state into the checkpoint's directory, and the next incremental checkpoint reuses
+    /// nothing from before it.
+    Full,
+    /// Incremental where the backend supports it, else full (as Flink: the backend decides).
+    Incremental,
+}
+
+/// Manual checkpoints that may wait for a free slot (Flink's `maxQueuedRequests`).
+const MAX_QUEUED_CHECKPOINTS: usize = 1000;
 
 /// Completed checkpoints of a job, shared by its execution attempts.
 #[derive(Debug, Default)]
@@ -172,7 +199,7 @@ struct Pending {
     started: Instant,
     acked: BTreeSet<usize>,
     states: Vec<WrittenState>,
-    reply: Option<Sender<Result<String>>>,
+    reply: Option<Reply>,
 }
 
 /// How the coordinator reaches the tasks of an execution attempt: channels to threads of this
@@ -246,6 +273,7 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
         consecutive_failures: 0,
         last_end: Instant::now(),
         aborted: BTreeMap::new(),
+        queued: VecDeque::new(),
     };
     loop {
         let wait = c
@@ -258,6 +286,7 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
             Err(RecvTimeoutError::Timeout) => {}
         }
         c.expire();
+        c.start_queued();
         if c.final_checkpoint_due() {
             c.trigger_final();
         }
@@ -269,7 +298,7 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
                 ))
             });
             if let Some(target) = target {
-                c.trigger(target, false, None, None);
+                c.trigger(target, false, None, None, false);
             }
         }
     }
@@ -340,6 +369,8 @@ struct Coordinator {
     /// into one when it was aborted leave files behind, deleted on a late acknowledgement
     /// and when the attempt ends.
     aborted: BTreeMap<u64, SnapshotStore>,
+    /// Manual checkpoints waiting for fewer than `max_concurrent` in flight, oldest first.
+    queued: VecDeque<(CheckpointType, Reply)>,
 }
 
 impl Coordinator {
@@ -364,8 +395,9 @@ impl Coordinator {
         &mut self,
         target: SnapshotStore,
         savepoint: bool,
-        reply: Option<Sender<Result<String>>>,
+        reply: Option<Reply>,
         stop: Option<bool>,
+        full: bool,
     ) {
         let id = {
             let mut h = self.setup.history.lock();
@@ -378,8 +410,9 @@ impl Coordinator {
             target,
             savepoint,
             stop,
+            full,
         };
-        tracing::debug!(checkpoint = id, savepoint, "triggering");
+        tracing::debug!(checkpoint = id, savepoint, full, "triggering");
         // The final checkpoint goes to every task (their inputs ended, no barrier flows);
         // any other to the sources, whose barriers flow through the job.
         let targets: Vec<usize> = match self.final_state {
@@ -428,7 +461,68 @@ impl Coordinator {
             checkpoint = id,
             "every task finished its input; triggering the final checkpoint"
         );
-        self.trigger(target, false, None, None);
+        self.trigger(target, false, None, None, false);
+    }
+
+    /// Why no checkpoint or savepoint can start now, if so.
+    fn refusal(&self, what: &str) -> Option<FjordError> {
+        if !self.running {
+            return Some(FjordError::CheckpointFailed(
+                "the job's tasks are not running yet (waiting for slots or being deployed); \
+                 try again in a moment"
+                    .into(),
+            ));
+        }
+        (!self.finished.is_empty()).then(|| {
+            FjordError::CheckpointFailed(format!("the job is finishing; no {what} can be taken"))
+        })
+    }
+
+    /// Queues a manual checkpoint; it starts once fewer than `max_concurrent` are in flight.
+    fn request_checkpoint(&mut self, kind: CheckpointType, reply: Reply) {
+        if let Some(refusal) = self.refusal("checkpoint") {
+            let _ = reply.send(Err(refusal));
+            return;
+        }
+        if self.queued.len() >= MAX_QUEUED_CHECKPOINTS {
+            let _ = reply.send(Err(FjordError::CheckpointFailed(format!(
+                "{MAX_QUEUED_CHECKPOINTS} manual checkpoints are already waiting; try again \
+                 once they completed"
+            ))));
+            return;
+        }
+        self.queued.push_back((kind, reply));
+        self.start_queued();
+    }
+
+    /// Starts queued manual checkpoints while fewer than `max_concurrent` are in flight.
+    fn start_queued(&mut self) {
+        while !self.queued.is_empty() && self.pending.len() < self.setup.config.max_concurrent {
+            let (kind, reply) = self.queued.pop_front().expect("queued");
+            if let Some(refusal) = self.refusal("checkpoint") {
+                let _ = reply.send(Err(refusal));
+                continue;
+            }
+            // With periodic checkpoints off there is no base yet: the configured storage.
+            let base = match &self.setup.base {
+                Some(base) => Ok(base.clone()),
+                None => SnapshotStore::open(
+                    &self.setup.config.storage,
+                    &self.setup.config.storage_options,
+                ),
+            };
+            let base = match base {
+                Ok(base) => base,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    continue;
+                }
+            };
+            let id = self.setup.history.lock().last_id + 1;
+            let target = base.child(&checkpoint_dir(&self.setup.job_id, id));
+            let full = kind == CheckpointType::Full;
+            self.trigger(target, false, Some(reply), None, full);
+        }
     }
 
     fn handle(&mut self, event: CoordinatorEvent) {
@@ -482,23 +576,14 @@ impl Coordinator {
                 reply,
                 stop,
             } => {
-                if !self.running {
-                    let _ = reply.send(Err(FjordError::CheckpointFailed(
-                        "the job's tasks are not running yet (waiting for slots or being \
-                         deployed); try again in a moment"
-                            .into(),
-                    )));
-                    return;
-                }
-                if !self.finished.is_empty() {
-                    let _ = reply.send(Err(FjordError::CheckpointFailed(
-                        "the job is finishing; no savepoint can be taken".into(),
-                    )));
+                if let Some(refusal) = self.refusal("savepoint") {
+                    let _ = reply.send(Err(refusal));
                     return;
                 }
                 let dir = target.child(&savepoint_dir_name(&self.setup.job_id, rand::random()));
-                self.trigger(dir, true, Some(reply), stop);
+                self.trigger(dir, true, Some(reply), stop, false);
             }
+            CoordinatorEvent::Checkpoint { kind, reply } => self.request_checkpoint(kind, reply),
             CoordinatorEvent::Shutdown => {}
         }
     }
@@ -592,29 +677,40 @@ impl Coordinator {
             self.setup.history.lock().stopped = true;
         }
         let url = p.barrier.target.url().to_string();
+        let record = CompletedCheckpoint {
+            id: meta.checkpoint_id,
+            path: url.clone(),
+            completed_at_ms: now_millis(),
+            size_bytes: meta.state_size(),
+            duration_ms: p.started.elapsed().as_millis() as u64,
+            savepoint: meta.savepoint,
+        };
         {
             let mut h = self.setup.history.lock();
-            h.recent.push_back(CompletedCheckpoint {
-                id: meta.checkpoint_id,
-                path: url.clone(),
-                completed_at_ms: now_millis(),
-                size_bytes: meta.state_size(),
-                duration_ms: p.started.elapsed().as_millis() as u64,
-                savepoint: meta.savepoint,
-            });
+            h.recent.push_back(record.clone());
             while h.recent.len() > RECENT_CHECKPOINTS {
                 h.recent.pop_front();
             }
         }
-        if let Some(reply) = p.reply {
-            let _ = reply.send(Ok(url));
+        if p.barrier.savepoint {
+            if let Some(reply) = p.reply {
+                let _ = reply.send(Ok(record));
+            }
             return;
         }
+        self.retain(p.barrier.id, &p.barrier.target, url);
+        // A manual checkpoint answers once it is the latest one.
+        if let Some(reply) = p.reply {
+            let _ = reply.send(Ok(record));
+        }
+    }
+
+    /// Makes completed checkpoint `id` the latest and deletes those beyond the retained count.
+    fn retain(&mut self, id: u64, dir: &SnapshotStore, url: String) {
         let mut h = self.setup.history.lock();
         h.latest = Some(url);
         h.completed_count += 1;
-        h.retained
-            .push_back((p.barrier.id, p.barrier.target.clone()));
+        h.retained.push_back((id, dir.clone()));
         while h.retained.len() > self.setup.config.retained.max(1) {
             let (id, dir) = h.retained.pop_front().expect("retained");
             let still: Vec<SnapshotStore> = h.retained.iter().map(|(_, d)| d.clone()).collect();

@@ -30,7 +30,7 @@ pub(crate) mod restore;
 pub(crate) mod shared;
 
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
-pub use coordinator::{CompletedCheckpoint, JobFailure};
+pub use coordinator::{CheckpointType, CompletedCheckpoint, JobFailure};
 pub use metadata::{CheckpointMetadata, OperatorMetadata, SubtaskStateHandle};
 
 use crate::storage::SnapshotStore;
@@ -50,6 +50,9 @@ pub(crate) struct CheckpointBarrier {
     /// For stop-with-savepoint: sources stop after this barrier once it completes;
     /// `Some(true)` first drains (emits the final watermark, firing event-time windows).
     pub(crate) stop: Option<bool>,
+    /// A full checkpoint (Flink's `CheckpointType.FULL`): backends with incremental
+    /// snapshots write a self-contained one instead, and reuse nothing from before it.
+    pub(crate) full: bool,
 }
 
 /// The URL of the latest completed checkpoint of job `job_id` under the checkpoint base

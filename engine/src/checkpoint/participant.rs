@@ -150,7 +150,8 @@ impl TaskCheckpointing {
                 checkpoint_id: barrier.id,
                 savepoint: barrier.savepoint,
                 dir: barrier.target.clone(),
-                shared: if barrier.savepoint {
+                // A full checkpoint shares no files: the backend writes it canonically.
+                shared: if barrier.savepoint || barrier.full {
                     None
                 } else {
                     barrier

@@ -23,6 +23,8 @@ pub enum TaskCommand {
         savepoint: bool,
         /// For stop-with-savepoint: `Some(drain)`.
         stop: Option<bool>,
+        /// A full checkpoint: no incremental snapshot (Flink's `CheckpointType.FULL`).
+        full: bool,
     },
     /// The checkpoint completed everywhere: transactional sinks may commit.
     CheckpointComplete {
@@ -98,6 +100,7 @@ impl TaskCommand {
                 target: b.target.url().to_string(),
                 savepoint: b.savepoint,
                 stop: b.stop,
+                full: b.full,
             },
             TaskControl::Complete(id) => TaskCommand::CheckpointComplete { checkpoint_id: *id },
             TaskControl::Abort(id) => TaskCommand::CheckpointAborted { checkpoint_id: *id },
@@ -116,12 +119,14 @@ impl TaskCommand {
                 target,
                 savepoint,
                 stop,
+                full,
             } => TaskControl::Trigger(CheckpointBarrier {
                 id: checkpoint_id,
                 timestamp: timestamp_ms,
                 target: SnapshotStore::open(&target, options)?,
                 savepoint,
                 stop,
+                full,
             }),
             TaskCommand::CheckpointComplete { checkpoint_id } => {
                 TaskControl::Complete(checkpoint_id)
@@ -230,6 +235,15 @@ mod tests {
                 target: "memory:///cluster-test/chk-7".into(),
                 savepoint: true,
                 stop: Some(false),
+                full: false,
+            },
+            TaskCommand::TriggerCheckpoint {
+                checkpoint_id: 8,
+                timestamp_ms: 1235,
+                target: "memory:///cluster-test/chk-8".into(),
+                savepoint: false,
+                stop: None,
+                full: true,
             },
             TaskCommand::CheckpointComplete { checkpoint_id: 3 },
             TaskCommand::CheckpointAborted { checkpoint_id: 4 },

@@ -62,6 +62,7 @@ pub(crate) struct BarrierWire {
     pub(crate) target: String,
     pub(crate) savepoint: bool,
     pub(crate) stop: Option<bool>,
+    pub(crate) full: bool,
 }
 
 /// Why a server ends a connection before the producer finished.
@@ -140,6 +141,7 @@ pub(crate) fn encode_event(
                 target: b.target.url().to_string(),
                 savepoint: b.savepoint,
                 stop: b.stop,
+                full: b.full,
             },
         )?,
         Event::EndOfPartition => {
@@ -171,6 +173,7 @@ pub(crate) fn decode_event(
                 target: SnapshotStore::open(&wire.target, storage)?,
                 savepoint: wire.savepoint,
                 stop: wire.stop,
+                full: wire.full,
             })
         }
         kind::END_OF_PARTITION => Event::EndOfPartition,

@@ -68,12 +68,13 @@ fn recv(receiver: &Receiver<Event>) -> Result<Vec<StreamRecord<Rec>>, String> {
         Ok(Event::Watermark(t)) => Err(format!("watermark {t}")),
         Ok(Event::WatermarkStatus { idle }) => Err(format!("status idle={idle}")),
         Ok(Event::Barrier(b)) => Err(format!(
-            "barrier {} {} {} {} {:?}",
+            "barrier {} {} {} {} {:?} {}",
             b.id,
             b.timestamp,
             b.target.url(),
             b.savepoint,
-            b.stop
+            b.stop,
+            b.full
         )),
         Ok(Event::EndOfPartition) => Err("end".into()),
         Err(RecvTimeoutError::Disconnected) => Err("disconnected".into()),
@@ -123,6 +124,7 @@ fn every_event_kind_round_trips_in_order() {
             target,
             savepoint: true,
             stop: Some(false),
+            full: true,
         }))
         .unwrap();
     sender.send(records(vec![])).unwrap();
@@ -137,7 +139,7 @@ fn every_event_kind_round_trips_in_order() {
     assert_eq!(recv(&receiver), Err("status idle=false".into()));
     assert_eq!(
         recv(&receiver),
-        Err("barrier 7 99 memory://network-test/chk-7 true Some(false)".into())
+        Err("barrier 7 99 memory://network-test/chk-7 true Some(false) true".into())
     );
     assert_eq!(recv(&receiver), Ok(vec![]));
     assert_eq!(recv(&receiver), Err("end".into()));

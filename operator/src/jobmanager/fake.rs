@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use fjord_crds::{CheckpointRecord, JobState};
+use fjord_crds::{CheckpointRecord, CheckpointType, JobState};
 
-use super::{JobInfo, JobManagerApi, JobManagerEndpoint, SavepointStatus};
+use super::{CheckpointStatus, JobInfo, JobManagerApi, JobManagerEndpoint, SavepointStatus};
 use crate::Error;
 
 /// The fake's state, public so tests can set it up and inspect it.
@@ -18,6 +18,8 @@ pub struct FakeState {
     pub job: Option<JobInfo>,
     /// Savepoints by trigger ID.
     pub savepoints: BTreeMap<String, SavepointStatus>,
+    /// Manual checkpoints by trigger ID.
+    pub checkpoints: BTreeMap<String, CheckpointStatus>,
     /// Trigger IDs that were stop-with-savepoint (the job stops when they complete).
     pub stopping: Vec<String>,
     /// The latest completed checkpoint.
@@ -71,6 +73,15 @@ impl FakeJobManager {
                 message: message.into(),
             },
         );
+    }
+
+    /// End a manual checkpoint with `status`.
+    pub fn end_checkpoint(&self, trigger_id: &str, status: CheckpointStatus) {
+        self.state
+            .lock()
+            .unwrap()
+            .checkpoints
+            .insert(trigger_id.into(), status);
     }
 
     /// The calls made so far.
@@ -146,6 +157,40 @@ impl JobManagerApi for FakeJobManager {
             .get(trigger_id)
             .cloned()
             .unwrap_or(SavepointStatus::Unknown))
+    }
+
+    async fn trigger_checkpoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        kind: CheckpointType,
+    ) -> Result<(), Error> {
+        self.enter(
+            jm,
+            format!("trigger_checkpoint({job_id}, {trigger_id}, {kind:?})"),
+        )?;
+        self.state
+            .lock()
+            .unwrap()
+            .checkpoints
+            .entry(trigger_id.into())
+            .or_insert(CheckpointStatus::InProgress);
+        Ok(())
+    }
+
+    async fn checkpoint_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> Result<CheckpointStatus, Error> {
+        self.enter(jm, format!("checkpoint_status({job_id}, {trigger_id})"))?;
+        let s = self.state.lock().unwrap();
+        Ok(s.checkpoints
+            .get(trigger_id)
+            .cloned()
+            .unwrap_or(CheckpointStatus::Unknown))
     }
 
     async fn cancel(&self, jm: &JobManagerEndpoint, job_id: &str) -> Result<(), Error> {

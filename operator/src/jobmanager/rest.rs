@@ -3,7 +3,9 @@
 //!
 //! The mapping (see `docs/rest-api.md`): `job` → `GET /v1/jobs` (first entry) and, for a failed
 //! job, `GET /v1/jobs/{id}` for the cause; savepoint calls pass the operator's trigger ID and the
-//! directory; `404 unknown_trigger` on the status endpoint is [`SavepointStatus::Unknown`]; a
+//! directory; manual checkpoints pass the trigger ID as Flink's `triggerId`; `404
+//! unknown_trigger` on a status endpoint is [`SavepointStatus::Unknown`] (or
+//! [`CheckpointStatus::Unknown`]); a
 //! transport failure (or an answer that is not this API) is [`Error::JobManagerUnreachable`], an
 //! error answer (including `501 not_implemented`) is [`Error::JobManagerApi`] with its status
 //! and message, so the lifecycle reports it and never treats it as success.
@@ -12,11 +14,11 @@ use std::time::Duration;
 
 use fjord_client::api::{self, SavepointRequest, SavepointState};
 use fjord_client::{Client, ClientError};
-use fjord_crds::{CheckpointRecord, JobState};
+use fjord_crds::{CheckpointRecord, CheckpointType, JobState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::{JobInfo, JobManagerApi, JobManagerEndpoint, SavepointStatus};
+use super::{CheckpointStatus, JobInfo, JobManagerApi, JobManagerEndpoint, SavepointStatus};
 use crate::Error;
 
 /// Bound on one REST call, so a hung JobManager cannot stall a reconcile pass for long.
@@ -138,6 +140,29 @@ pub fn savepoint_status(answer: api::SavepointStatus) -> SavepointStatus {
     }
 }
 
+/// The operator's view of a manual checkpoint's status answer.
+pub fn checkpoint_status(answer: api::CheckpointTriggerStatus) -> CheckpointStatus {
+    if let Some(message) = answer.failure() {
+        return CheckpointStatus::Failed {
+            message: message.to_string(),
+        };
+    }
+    match (answer.status.id, answer.operation) {
+        (api::OperationState::InProgress, _) => CheckpointStatus::InProgress,
+        (api::OperationState::Completed, Some(op)) => match (op.checkpoint_id, op.path) {
+            (Some(id), Some(path)) => CheckpointStatus::Completed { id, path },
+            _ => CheckpointStatus::Failed {
+                message: "the JobManager reported the checkpoint completed without its id and \
+                          path"
+                    .into(),
+            },
+        },
+        (api::OperationState::Completed, None) => CheckpointStatus::Failed {
+            message: "the JobManager reported the checkpoint ended without a result".into(),
+        },
+    }
+}
+
 /// The operator's view of the job's details.
 pub fn job_info(d: api::JobDetails) -> JobInfo {
     JobInfo {
@@ -217,6 +242,47 @@ impl JobManagerApi for RestJobManager {
             Ok(answer) => Ok(savepoint_status(answer)),
             Err(e) if e.code() == Some(api::codes::UNKNOWN_TRIGGER) => Ok(SavepointStatus::Unknown),
             Err(e) => Err(map_error(jm, "read savepoint status", e)),
+        }
+    }
+
+    async fn trigger_checkpoint(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        kind: CheckpointType,
+    ) -> Result<(), Error> {
+        let request = api::CheckpointTriggerRequest {
+            checkpoint_type: match kind {
+                CheckpointType::Configured => api::CheckpointType::Configured,
+                CheckpointType::Full => api::CheckpointType::Full,
+                CheckpointType::Incremental => api::CheckpointType::Incremental,
+            },
+            trigger_id: Some(trigger_id.into()),
+        };
+        self.client(jm)?
+            .trigger_checkpoint(job_id, &request)
+            .await
+            .map(drop)
+            .map_err(|e| map_error(jm, "trigger checkpoint", e))
+    }
+
+    async fn checkpoint_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> Result<CheckpointStatus, Error> {
+        match self
+            .client(jm)?
+            .checkpoint_trigger_status(job_id, trigger_id)
+            .await
+        {
+            Ok(answer) => Ok(checkpoint_status(answer)),
+            Err(e) if e.code() == Some(api::codes::UNKNOWN_TRIGGER) => {
+                Ok(CheckpointStatus::Unknown)
+            }
+            Err(e) => Err(map_error(jm, "read checkpoint status", e)),
         }
     }
 
@@ -312,6 +378,37 @@ mod tests {
                 message: "disk full".into()
             }
         );
+    }
+
+    #[test]
+    fn checkpoint_answers_map_without_inventing_success() {
+        assert_eq!(
+            checkpoint_status(api::CheckpointTriggerStatus::in_progress()),
+            CheckpointStatus::InProgress
+        );
+        assert_eq!(
+            checkpoint_status(api::CheckpointTriggerStatus::completed(
+                7,
+                "s3://b/cp/j/chk-7".into()
+            )),
+            CheckpointStatus::Completed {
+                id: 7,
+                path: "s3://b/cp/j/chk-7".into()
+            }
+        );
+        assert_eq!(
+            checkpoint_status(api::CheckpointTriggerStatus::failed("declined".into())),
+            CheckpointStatus::Failed {
+                message: "declined".into()
+            }
+        );
+        // COMPLETED without an id and path is no success.
+        let mut bare = api::CheckpointTriggerStatus::completed(7, "p".into());
+        bare.operation.as_mut().unwrap().path = None;
+        assert!(matches!(
+            checkpoint_status(bare),
+            CheckpointStatus::Failed { .. }
+        ));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use fjord_crds::CheckpointRecord;
+use fjord_crds::{CheckpointRecord, SnapshotState};
 use serde_json::json;
 
 use super::*;
@@ -46,6 +46,7 @@ fn observed(jm: JobManagerView) -> Observed {
         cluster_present: !matches!(jm, JobManagerView::Unreachable(_)),
         job_manager: jm,
         savepoint: None,
+        checkpoint: None,
         latest_checkpoint: None,
         task_managers: None,
         pod_problem: None,
@@ -128,6 +129,7 @@ fn action_kind(a: &Action) -> &'static str {
         Action::DeleteCluster => "delete",
         Action::StopWithSavepoint { .. } => "stop-with-savepoint",
         Action::TriggerSavepoint { .. } => "trigger-savepoint",
+        Action::TriggerCheckpoint { .. } => "trigger-checkpoint",
         Action::CancelJob { .. } => "cancel",
         Action::DisposeSavepoints { .. } => "dispose",
         Action::RemoveFinalizer => "remove-finalizer",
@@ -1144,10 +1146,17 @@ impl World {
         {
             savepoint = self.jm.savepoint_status(&ep, &j.id, trigger).await.ok();
         }
+        let mut checkpoint = None;
+        if let (JobManagerView::Job(j), Some(trigger)) =
+            (&job_manager, watched_checkpoint(&self.status))
+        {
+            checkpoint = self.jm.checkpoint_status(&ep, &j.id, trigger).await.ok();
+        }
         let observed = Observed {
             cluster_present: self.cluster,
             job_manager,
             savepoint,
+            checkpoint,
             latest_checkpoint: None,
             task_managers: None,
             pod_problem: None,
@@ -1202,6 +1211,16 @@ impl World {
                 } => self
                     .jm
                     .trigger_savepoint(&ep, job_id, trigger_id, directory)
+                    .await
+                    .unwrap(),
+                Action::TriggerCheckpoint { job_id, trigger_id } => self
+                    .jm
+                    .trigger_checkpoint(
+                        &ep,
+                        job_id,
+                        trigger_id,
+                        fjord_crds::CheckpointType::Configured,
+                    )
                     .await
                     .unwrap(),
                 Action::CancelJob { job_id } => self.jm.cancel(&ep, job_id).await.unwrap(),
@@ -1297,6 +1316,109 @@ async fn operator_restarted_mid_upgrade_continues_from_the_status() {
             .collect::<Vec<_>>(),
         ["s3://b/sp/savepoint-1"]
     );
+}
+
+#[tokio::test]
+async fn a_checkpoint_nonce_takes_one_checkpoint_recorded_in_status_and_as_a_snapshot() {
+    // A nonce present when the StreamJob is created asks for nothing.
+    let mut w = World {
+        spec: base().tap(|s| s.job.checkpoint_trigger_nonce = Some(7)),
+        generation: 1,
+        status: StreamJobStatus::default(),
+        cluster: false,
+        jm: FakeJobManager::default(),
+        deploys: vec![],
+        now: 0,
+    };
+    w.pass(false).await;
+    w.pass(false).await;
+    w.pass(false).await;
+    assert_eq!(w.status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(w.status.last_checkpoint_trigger_nonce, Some(7));
+    assert!(w.status.manual_checkpoint.is_none());
+    let triggers = |w: &World| {
+        w.jm.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("trigger_checkpoint"))
+            .collect::<Vec<_>>()
+    };
+    assert!(triggers(&w).is_empty());
+
+    // A new nonce: recorded first; an operator that died before sending sends it on the
+    // next pass under the same trigger ID.
+    w.spec.job.checkpoint_trigger_nonce = Some(8);
+    w.pass(true).await;
+    let pending = w.status.manual_checkpoint.clone().unwrap();
+    assert_eq!(pending.state, SnapshotState::InProgress);
+    assert_eq!(pending.nonce, Some(8));
+    assert_eq!(w.status.last_checkpoint_trigger_nonce, Some(8));
+    assert!(triggers(&w).is_empty());
+    let d = w.pass(false).await;
+    assert!(
+        !d.actions
+            .iter()
+            .any(|a| matches!(a, Action::StopWithSavepoint { .. })),
+        "a new checkpoint nonce is no upgrade: {:?}",
+        d.actions
+    );
+    assert_eq!(
+        triggers(&w),
+        [format!(
+            "trigger_checkpoint(job-1, {}, Configured)",
+            pending.trigger_id
+        )]
+    );
+    assert_eq!(d.requeue, Settings::default().fast_poll, "followed closely");
+
+    w.jm.end_checkpoint(
+        &pending.trigger_id,
+        CheckpointStatus::Completed {
+            id: 12,
+            path: "s3://b/cp/job-1/chk-12".into(),
+        },
+    );
+    let d = w.pass(false).await;
+    let done = w.status.manual_checkpoint.clone().unwrap();
+    assert_eq!(done.state, SnapshotState::Completed);
+    assert_eq!(done.checkpoint_id, Some(12));
+    assert_eq!(done.path.as_deref(), Some("s3://b/cp/job-1/chk-12"));
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::RecordSnapshot(n)
+            if n.checkpoint && n.checkpoint_id == Some(12) && n.trigger_id == pending.trigger_id)),
+        "{:?}",
+        d.actions
+    );
+    assert!(d.events.iter().any(|e| e.reason == "CheckpointCompleted"));
+    // Nothing more for the same nonce.
+    for _ in 0..3 {
+        w.pass(false).await;
+    }
+    assert_eq!(triggers(&w).len(), 1);
+
+    // The next nonce fails: FAILED with the JobManager's words, a Warning, the job runs on.
+    w.spec.job.checkpoint_trigger_nonce = Some(9);
+    w.pass(false).await;
+    let second = w.status.manual_checkpoint.clone().unwrap();
+    assert_ne!(second.trigger_id, pending.trigger_id);
+    w.jm.end_checkpoint(
+        &second.trigger_id,
+        CheckpointStatus::Failed {
+            message: "task 0 declined".into(),
+        },
+    );
+    let d = w.pass(false).await;
+    let failed = w.status.manual_checkpoint.clone().unwrap();
+    assert_eq!(failed.state, SnapshotState::Failed);
+    assert_eq!(failed.error.as_deref(), Some("task 0 declined"));
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.warning && e.reason == "CheckpointFailed")
+    );
+    assert_eq!(w.status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(triggers(&w).len(), 2);
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 mod insight;
+mod manual_checkpoints;
 
 /// What happens to a job; [`transition`] decides the next state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +272,8 @@ pub struct JobManager {
     client: Mutex<Option<Arc<JobClient>>>,
     final_checkpoints: Mutex<FinalCheckpoints>,
     savepoints: Mutex<BTreeMap<String, SavepointStatus>>,
+    /// Manual checkpoints by trigger ID (see [`manual_checkpoints`]).
+    manual_checkpoints: Mutex<BTreeMap<String, fjord_client::api::CheckpointTriggerStatus>>,
     savepoint_dir: Option<String>,
     /// Where a rescale's savepoint goes when no savepoint directory is set.
     checkpoint_storage: Option<String>,
@@ -380,6 +383,7 @@ impl JobManager {
             client: Mutex::new(Some(Arc::new(client))),
             final_checkpoints: Mutex::new(FinalCheckpoints::default()),
             savepoints: Mutex::new(BTreeMap::new()),
+            manual_checkpoints: Mutex::new(BTreeMap::new()),
             savepoint_dir: config.savepoint_dir.clone(),
             checkpoint_storage: config.storage_url.clone(),
             checkpoint_interval_ms: effective.checkpoints.interval.map(|d| d.as_millis() as u64),
@@ -464,6 +468,7 @@ impl JobManager {
             client: Mutex::new(None),
             final_checkpoints: Mutex::new(FinalCheckpoints::default()),
             savepoints: Mutex::new(BTreeMap::new()),
+            manual_checkpoints: Mutex::new(BTreeMap::new()),
             savepoint_dir: config.savepoint_dir.clone(),
             checkpoint_storage: config.storage_url.clone(),
             checkpoint_interval_ms: effective.checkpoints.interval.map(|d| d.as_millis() as u64),

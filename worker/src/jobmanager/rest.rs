@@ -16,8 +16,9 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use fjord_client::api::{
-    CancelResponse, DisposeSavepointRequest, ErrorBody, HealthResponse, JobList, LatestCheckpoint,
-    RescaleRequest, SavepointAccepted, SavepointRequest, TaskManagerList, codes, paths,
+    CancelResponse, CheckpointTriggerAccepted, CheckpointTriggerRequest, DisposeSavepointRequest,
+    ErrorBody, HealthResponse, JobList, LatestCheckpoint, RescaleRequest, SavepointAccepted,
+    SavepointRequest, TaskManagerList, codes, paths, validate_checkpoint_trigger_id,
     validate_trigger_id,
 };
 use std::sync::Arc;
@@ -199,6 +200,52 @@ async fn latest_checkpoint(
         checkpoint: job.latest_checkpoint(),
     })
     .into_response())
+}
+
+async fn trigger_checkpoint(
+    State(state): State<Shared>,
+    Path(job_id): Path<String>,
+    body: Result<Json<CheckpointTriggerRequest>, JsonRejection>,
+) -> ApiResult<Response> {
+    let job = job_or_404(&state, &job_id)?;
+    let Json(request) = body?;
+    if let Some(id) = &request.trigger_id {
+        validate_checkpoint_trigger_id(id).map_err(ApiError::bad_request)?;
+    }
+    let refused = |refusal| match refusal {
+        SavepointRefusal::NotRunning(state) => ApiError::new(
+            StatusCode::CONFLICT,
+            codes::JOB_NOT_RUNNING,
+            format!("the job is {state}; a checkpoint needs a RUNNING job"),
+        ),
+        other => ApiError::refused(other),
+    };
+    let request_id = job
+        .trigger_checkpoint(request.trigger_id.as_deref(), request.checkpoint_type)
+        .map_err(refused)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CheckpointTriggerAccepted { request_id }),
+    )
+        .into_response())
+}
+
+async fn checkpoint_trigger_status(
+    State(state): State<Shared>,
+    Path((job_id, trigger_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let job = job_or_404(&state, &job_id)?;
+    match job.checkpoint_trigger_status(&trigger_id) {
+        Some(status) => Ok(Json(status).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::UNKNOWN_TRIGGER,
+            format!(
+                "this JobManager has no checkpoint with trigger ID '{trigger_id}' (it was never \
+                 triggered here, or the JobManager restarted); triggering it again is safe"
+            ),
+        )),
+    }
 }
 
 fn accepted(trigger_id: String) -> Response {
@@ -412,6 +459,12 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Shared>)> {
         (Method::GET, paths::JOB, get(job)),
         (Method::POST, paths::CANCEL, post(cancel)),
         (Method::GET, paths::CHECKPOINTS, get(checkpoints)),
+        (Method::POST, paths::CHECKPOINTS, post(trigger_checkpoint)),
+        (
+            Method::GET,
+            paths::CHECKPOINT_TRIGGER,
+            get(checkpoint_trigger_status),
+        ),
         (
             Method::GET,
             paths::LATEST_CHECKPOINT,

@@ -14,6 +14,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod manual_checkpoints;
+
 /// Runs until cancelled, slowly (a record per millisecond per subtask).
 fn endless(env: &StreamExecutionEnvironment, _: &JobArgs) -> Result<()> {
     env.from_generator(None, |i| i as i64)
