@@ -294,6 +294,9 @@ fn set_option(settings: &mut Settings, set: &ast::Set, pos: Pos) -> Result<()> {
         return Err(unsupported(pos, "write SET 'key' = 'value'"));
     };
     let key = object_name(variable);
+    let pos = Some(Pos::of(variable.span()))
+        .filter(|p| p.line > 0)
+        .unwrap_or(pos);
     let value = match values.as_slice() {
         [ast::Expr::Value(v)] => match &v.value {
             ast::Value::SingleQuotedString(s) => s.clone(),

@@ -450,7 +450,8 @@ impl SinkWriter<Row> for FileWriter {
                 w.into_inner().map_err(|e| e.to_string())?
             }
             Format::Json => {
-                let mut obj = serde_json::Map::new();
+                // Fields in column order, as Flink's JSON format writes them.
+                let mut fields = Vec::with_capacity(value.len());
                 for (c, v) in self.config.schema.columns.iter().zip(&value) {
                     let j = match v {
                         Value::Null => serde_json::Value::Null,
@@ -461,9 +462,10 @@ impl SinkWriter<Row> for FileWriter {
                             .map_or(serde_json::Value::Null, Into::into),
                         other => csv_text(other).into(),
                     };
-                    obj.insert(c.name.clone(), j);
+                    fields.push(format!("{}:{j}", serde_json::Value::from(c.name.clone())));
                 }
-                let mut line = serde_json::to_vec(&obj)?;
+                let obj = format!("{{{}}}", fields.join(","));
+                let mut line = obj.into_bytes();
                 line.push(b'\n');
                 line
             }
