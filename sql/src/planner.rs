@@ -850,7 +850,6 @@ fn plan_window(
         group,
         aggs: Vec::new(),
     };
-    let agg_schema_names: Vec<(String, DataType)> = ctx.group.clone();
     let (projection, schema, having) = {
         let mut binder = Binder {
             schema: &input.schema,
@@ -888,7 +887,6 @@ fn plan_window(
         aggs,
         uid,
     });
-    let _ = agg_schema_names;
     input.steps.push(Step::Calc {
         filter: having,
         projection,

@@ -21,7 +21,8 @@ fn orders_table(dir: &Path) -> String {
         "CREATE TABLE orders (
            id INT, customer STRING, amount DOUBLE, qty INT, ts TIMESTAMP(3),
            WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
-         ) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');",
+         ) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv',
+                'csv.null-literal' = '');",
         input.display()
     )
 }

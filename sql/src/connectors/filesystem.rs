@@ -25,7 +25,8 @@ pub enum Format {
     Csv {
         /// `csv.field-delimiter` (one character, default `,`).
         delimiter: u8,
-        /// `csv.null-literal` (default: none; an empty field of a non-STRING column is NULL).
+        /// `csv.null-literal` (default: none, and an empty field of a non-STRING column is an
+        /// error, as in Flink; `''` reads every empty field as NULL).
         null_literal: Option<String>,
     },
     /// One JSON object per line.
@@ -128,7 +129,9 @@ fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Reads a text field of a CSV row as a column type (`Err` says why not).
 fn read_field(text: &str, t: DataType, null_literal: Option<&str>) -> Result<Value, String> {
-    if null_literal == Some(text) || (text.is_empty() && t != DataType::String) {
+    // As Flink's CSV format: only `csv.null-literal` reads as NULL; an empty field of a
+    // non-STRING column is an error (set 'csv.null-literal' = '' to read it as NULL).
+    if null_literal == Some(text) {
         return Ok(Value::Null);
     }
     let bad = || format!("cannot read '{text}' as {t}");
