@@ -80,15 +80,15 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
                 (_, _) if v.is_null() => {}
                 (AggFunc::Count, Acc::Count(n)) => *n += 1,
                 (AggFunc::Sum, Acc::Value(s)) => *s = add_values(s, v),
-                (AggFunc::Min, Acc::Value(m)) => {
-                    if m.is_null() || compare(v, m).is_some_and(|o| o.is_lt()) {
-                        *m = v.clone();
-                    }
+                (AggFunc::Min, Acc::Value(m))
+                    if m.is_null() || compare(v, m).is_some_and(|o| o.is_lt()) =>
+                {
+                    *m = v.clone();
                 }
-                (AggFunc::Max, Acc::Value(m)) => {
-                    if m.is_null() || compare(v, m).is_some_and(|o| o.is_gt()) {
-                        *m = v.clone();
-                    }
+                (AggFunc::Max, Acc::Value(m))
+                    if m.is_null() || compare(v, m).is_some_and(|o| o.is_gt()) =>
+                {
+                    *m = v.clone();
                 }
                 (AggFunc::Avg, Acc::Avg(s, n)) => {
                     // Integer averages sum in BIGINT, as Flink's AvgAggFunction does.

@@ -43,25 +43,18 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
         T::BigInt(_) => DataType::BigInt,
         T::Double(_) | T::DoublePrecision => DataType::Double,
         T::String(_) | T::Varchar(_) | T::Char(_) | T::Text | T::CharVarying(_) => DataType::String,
-        T::Timestamp(p, tz)
-            if matches!(
-                tz,
-                ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone
-            ) =>
-        {
-            match p {
-                None | Some(0..=3) => DataType::Timestamp,
-                Some(p) => {
-                    return Err(SqlError::at(
-                        ErrorKind::Unsupported,
-                        pos,
-                        format!(
-                            "TIMESTAMP({p}) is not supported yet; use TIMESTAMP(3) (millisecond precision)"
-                        ),
-                    ));
-                }
+        T::Timestamp(p, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => match p {
+            None | Some(0..=3) => DataType::Timestamp,
+            Some(p) => {
+                return Err(SqlError::at(
+                    ErrorKind::Unsupported,
+                    pos,
+                    format!(
+                        "TIMESTAMP({p}) is not supported yet; use TIMESTAMP(3) (millisecond precision)"
+                    ),
+                ));
             }
-        }
+        },
         other => {
             return Err(SqlError::at(
                 ErrorKind::Unsupported,

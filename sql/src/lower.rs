@@ -52,10 +52,10 @@ struct CalcFn {
 impl FlatMapFunction<Row, Row> for CalcFn {
     fn flat_map(&mut self, row: Row, out: &mut Collector<'_, Row>) -> Result<(), BoxError> {
         let fail = |e: EvalError| -> BoxError { format!("{}: {e}", self.name).into() };
-        if let Some(f) = &self.filter {
-            if f.eval(&row).map_err(fail)? != Value::Boolean(true) {
-                return Ok(());
-            }
+        if let Some(f) = &self.filter
+            && f.eval(&row).map_err(fail)? != Value::Boolean(true)
+        {
+            return Ok(());
         }
         let mut result = Vec::with_capacity(self.projection.len());
         for e in self.projection.iter() {
