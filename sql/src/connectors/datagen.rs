@@ -176,8 +176,13 @@ struct DatagenReader {
     /// Next row index, and the end of this subtask's share (exclusive; `None`: unbounded).
     next: u64,
     end: Option<u64>,
+    /// Further ranges `[from, to)` to read after this one (after a restore at another
+    /// parallelism a reader may hold several), last first.
+    pending: Vec<(u64, u64)>,
+    /// Rows emitted since the reader started (for the rate limit).
+    emitted: u64,
     rate: f64,
-    started: Option<(Instant, u64)>,
+    started: Option<Instant>,
     rng: rand::rngs::StdRng,
 }
 
@@ -192,6 +197,8 @@ impl Source<Row> for DatagenSource {
             config: self.config.clone(),
             next,
             end,
+            pending: Vec::new(),
+            emitted: 0,
             rate: self.config.rows_per_second / p as f64,
             started: None,
             rng: rand::SeedableRng::from_os_rng(),
@@ -261,19 +268,21 @@ const BATCH: u64 = 1000;
 
 impl SourceReader<Row> for DatagenReader {
     fn poll_next(&mut self, output: &mut SourceOutput<'_, Row>) -> Result<SourceStatus, BoxError> {
-        if self.end.is_some_and(|e| self.next >= e) {
-            return Ok(SourceStatus::Finished);
+        while self.end.is_some_and(|e| self.next >= e) {
+            match self.pending.pop() {
+                Some((from, to)) => (self.next, self.end) = (from, Some(to)),
+                None => return Ok(SourceStatus::Finished),
+            }
         }
-        let (since, first) = *self.started.get_or_insert((Instant::now(), self.next));
+        let since = *self.started.get_or_insert_with(Instant::now);
         let allowed = (since.elapsed().as_secs_f64() * self.rate) as u64 + 1;
-        let done = self.next - first;
-        let mut budget = allowed.saturating_sub(done).min(BATCH);
+        let mut budget = allowed.saturating_sub(self.emitted).min(BATCH);
         if let Some(e) = self.end {
             budget = budget.min(e - self.next);
         }
         if budget == 0 {
             // Wait (briefly) until the next row is due.
-            let due = Duration::from_secs_f64((done as f64) / self.rate);
+            let due = Duration::from_secs_f64(self.emitted as f64 / self.rate);
             std::thread::sleep(
                 due.saturating_sub(since.elapsed())
                     .min(Duration::from_millis(20)),
@@ -284,8 +293,43 @@ impl SourceReader<Row> for DatagenReader {
             let row = self.row(self.next);
             output.collect(row);
             self.next += 1;
+            self.emitted += 1;
         }
         Ok(SourceStatus::MoreAvailable)
+    }
+
+    /// Bounded: the row ranges left, as splits, so a restore at another parallelism deals
+    /// them out again and every row is still made exactly once. Unbounded (random only):
+    /// no splits; the position is kept per subtask.
+    fn snapshot_splits(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        let Some(end) = self.end else {
+            return Ok(None);
+        };
+        let mut ranges = vec![(self.next, end)];
+        ranges.extend(self.pending.iter().rev().copied());
+        Ok(Some(
+            ranges
+                .into_iter()
+                .filter(|(from, to)| from < to)
+                .map(|(from, to)| [from.to_le_bytes(), to.to_le_bytes()].concat())
+                .collect(),
+        ))
+    }
+
+    fn restore_splits(&mut self, splits: Vec<Vec<u8>>) -> Result<(), BoxError> {
+        let mut ranges = Vec::with_capacity(splits.len());
+        for s in splits {
+            let (from, to) = s
+                .split_at_checked(8)
+                .ok_or("a datagen split must be 16 bytes")?;
+            let from = u64::from_le_bytes(from.try_into().map_err(|_| "bad datagen split")?);
+            let to = u64::from_le_bytes(to.try_into().map_err(|_| "bad datagen split")?);
+            ranges.push((from, to));
+        }
+        ranges.reverse();
+        self.pending = ranges;
+        (self.next, self.end) = (0, Some(0));
+        Ok(())
     }
 
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
