@@ -13,15 +13,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Orders with NULLs in every column but the key and time, slightly out of order (within the
-/// watermark's 2 s bound, so neither system drops a row as late).
+/// watermark's 2 s bound, so neither system drops a row as late), a customer that reads as a
+/// number and an amount Java prints in scientific notation.
 const ORDERS: &str = "\
 1,alice,10.5,2,2024-01-01 00:00:01
 2,bob,,3,2024-01-01 00:00:04
 3,alice,7.25,,2024-01-01 00:00:09
 4,,3.0,1,2024-01-01 00:00:12
 7,carol,-4.5,9,2024-01-01 00:00:11.250
-5,bob,20.0,5,2024-01-01 00:00:15
-6,alice,1.0,4,2024-01-01 00:00:21
+5,42,20.0,5,2024-01-01 00:00:15
+6,alice,1.0E10,4,2024-01-01 00:00:21
+9,bob,1.0,4,2024-01-01 00:00:22
 8,carol,,,2024-01-01 00:00:29.999
 ";
 
@@ -51,6 +53,19 @@ const CASES: &[(&str, &str)] = &[
                 amount > 0 AND qty > 1
          FROM orders
          WHERE qty IS NULL OR MOD(qty, 2) = 1 OR amount BETWEEN 5 AND 15;",
+    ),
+    (
+        "casts-arithmetic-and-three-valued-where",
+        "CREATE TABLE casts (id INT, a STRING, t STRING, bad INT, q INT, half INT, m INT,
+                             inf DOUBLE, tag STRING, later TIMESTAMP(3), big BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/casts', 'format' = 'csv');
+         INSERT INTO casts
+         SELECT id, CAST(amount AS STRING), CAST(ts AS STRING), TRY_CAST(customer AS INT),
+                CAST(CAST(qty AS STRING) AS INT) + 1, id / 2, -id % 3, amount / 0,
+                CASE WHEN customer IN ('alice', 'bob') THEN 'known' WHEN customer IS NULL THEN NULL END,
+                ts + INTERVAL '90' MINUTE, CAST(id AS BIGINT) * 3000000000
+         FROM orders
+         WHERE NOT (qty < 2) OR qty IS NULL;",
     ),
     (
         "tumble-window-aggregation",
