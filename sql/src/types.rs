@@ -200,6 +200,23 @@ pub fn format_timestamp_compact(ms: i64) -> String {
     }
 }
 
+/// As Java's `LocalDateTime.toString` (which Flink's print connector shows):
+/// `2024-01-01T00:00`, `2024-01-01T00:00:10`, `2024-01-01T00:00:10.500`.
+pub fn format_timestamp_iso(ms: i64) -> String {
+    let (date, millis) = split_timestamp(ms);
+    let (day, time) = date.split_once(' ').unwrap_or((&date, "00:00:00"));
+    let (hm, secs) = time.rsplit_once(':').unwrap_or((time, "00"));
+    let mut out = format!("{day}T{hm}");
+    if secs != "00" || millis != 0 {
+        out.push(':');
+        out.push_str(secs);
+    }
+    if millis != 0 {
+        out.push_str(&format!(".{millis:03}"));
+    }
+    out
+}
+
 fn split_timestamp(ms: i64) -> (String, i64) {
     let days = ms.div_euclid(MS_PER_DAY);
     let rest = ms.rem_euclid(MS_PER_DAY);
@@ -333,6 +350,15 @@ mod tests {
         assert_eq!(
             format_timestamp_compact(1_704_067_210_000),
             "2024-01-01 00:00:10"
+        );
+        assert_eq!(format_timestamp_iso(1_704_067_200_000), "2024-01-01T00:00");
+        assert_eq!(
+            format_timestamp_iso(1_704_067_210_000),
+            "2024-01-01T00:00:10"
+        );
+        assert_eq!(
+            format_timestamp_iso(1_704_067_210_500),
+            "2024-01-01T00:00:10.500"
         );
         assert_eq!(parse_timestamp("2024-13-01 00:00:00"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
