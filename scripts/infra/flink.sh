@@ -22,7 +22,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,15p' "$0" >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
