@@ -114,7 +114,7 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
     let p = &insert.pipeline;
     let src = &p.source;
     let source_name = format!("Source: {} ({})", src.name, src.connector());
-    let uid = format!("sql-source-{n}-{}", src.name);
+    let uid = crate::plan::source_uid(n, &src.name);
     let mut stream: DataStream<Row> = match src.connector() {
         "datagen" => {
             let config =

@@ -169,11 +169,11 @@ impl SqlJob {
             let src = &p.source;
             let _ = writeln!(
                 out,
-                "Source: {} (connector={}) {}  [uid sql-source-{}, state: read position]",
+                "Source: {} (connector={}) {}  [uid {}, state: read position as splits]",
                 src.name,
                 src.connector(),
                 src.schema,
-                src.name
+                source_uid(n, &src.name)
             );
             if let Some(wm) = &src.watermark {
                 let _ = writeln!(
@@ -219,7 +219,9 @@ impl SqlJob {
                         let aggs: Vec<String> = aggs
                             .iter()
                             .map(|a| match &a.arg {
-                                Some(e) => format!("{:?}({e})", a.func).to_uppercase(),
+                                Some(e) => {
+                                    format!("{}({e})", format!("{:?}", a.func).to_uppercase())
+                                }
                                 None => "COUNT(*)".into(),
                             })
                             .collect();
@@ -241,6 +243,11 @@ impl SqlJob {
         }
         out
     }
+}
+
+/// The uid of the source of the `n`-th insert (0-based) reading `table`.
+pub fn source_uid(n: usize, table: &str) -> String {
+    format!("sql-source-{n}-{table}")
 }
 
 /// A stable 64-bit FNV-1a hash (for uids: the same plan text gives the same uid in every

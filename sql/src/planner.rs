@@ -875,6 +875,7 @@ fn plan_window(
         ));
     }
     let aggs = ctx.aggs;
+    let (keys_len, aggs_len) = (keys.len(), aggs.len());
     let identity = format!(
         "{}|{:?}|{window:?}|{time_column}|{keys:?}|{aggs:?}",
         input.source.name, input.steps
@@ -887,10 +888,19 @@ fn plan_window(
         aggs,
         uid,
     });
-    input.steps.push(Step::Calc {
-        filter: having,
-        projection,
-    });
+    // The columns after the aggregation: window_start, window_end, keys, aggregates.
+    let width = 2 + keys_len + aggs_len;
+    let identity = projection.len() == width
+        && projection
+            .iter()
+            .enumerate()
+            .all(|(i, e)| matches!(e, Expr::Column(j, _) if *j == i));
+    if having.is_some() || !identity {
+        input.steps.push(Step::Calc {
+            filter: having,
+            projection,
+        });
+    }
     input.schema = schema;
     Ok(input)
 }

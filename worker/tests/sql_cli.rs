@@ -72,6 +72,7 @@ fn explain_prints_the_plan_and_runs_nothing() {
     let text = String::from_utf8(out.stdout).unwrap();
     for expected in [
         "Source: orders (connector=filesystem)",
+        "[uid sql-source-0-orders,",
         "Watermarks: rowtime=ts",
         "Hash partition by",
         "WindowAggregate: TUMBLE(size=10000 ms)",
