@@ -4,6 +4,7 @@
 //!
 //! The cases are Java programs in `scripts/infra/flink/src/fjord/oracle/` run by
 //! `scripts/infra/flink.sh`; a test writes the Fjord side of each case with the same name.
+//! SQL needs no twin: [`run_sql_script`] runs the very script Fjord runs on Flink's planner.
 
 use crate::cluster::infra_dir;
 use crate::error::Error;
@@ -59,6 +60,35 @@ pub fn run_datastream_cases(
     if !output.status.success() {
         return Err(Error::Command {
             command: format!("flink.sh datastream {} {}", path.display(), cases.join(" ")),
+            code: output.status.code(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(parse_cases(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Runs a Fjord SQL script on Flink's table planner (`flink.sh sql`, `SqlScript.java`): every
+/// `INSERT INTO sink SELECT ...` is collected instead of written, and the result maps each sink
+/// to its rows as CSV lines with Fjord's conventions (NULL empty, TIMESTAMP without trailing
+/// zeros), in Flink's emission order.
+///
+/// # Errors
+/// [`Error::Spawn`] when the script cannot start; [`Error::Command`] when Flink refuses the
+/// script, fails, or is not installed (the message says to run
+/// `scripts/infra/install-flink.sh`).
+pub fn run_sql_script(script: &Path) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    let runner = infra_dir().join("flink.sh");
+    let output = Command::new(&runner)
+        .arg("sql")
+        .arg(script)
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: runner.display().to_string(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(Error::Command {
+            command: format!("flink.sh sql {}", script.display()),
             code: output.status.code(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         });

@@ -7,6 +7,11 @@
 #       INPUT (lines `key,value,ts` or `#wm,ts`) and prints `== CASE` and then each output record.
 #       Flink's own logging is off (SLF4J without a binding); errors go to stderr.
 #
+#   flink.sh sql SCRIPT
+#       Runs a Fjord SQL script on Flink's table planner (flink/src/fjord/oracle/SqlScript.java):
+#       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
+#       per row (Fjord's CSV conventions).
+#
 # Environment: FJORD_CACHE (default ~/.cache/fjord); FJORD_JAVA, JAVA_HOME (which java; >= 17);
 # FLINK_ORACLE_HEAP (JVM heap flags, default -Xmx1g).
 set -euo pipefail
@@ -17,8 +22,8 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,12p' "$0" >&2; exit 2; }
-(($# >= 3)) || usage
+usage() { sed -n '2,16p' "$0" >&2; exit 2; }
+(($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
 [[ -f "$home/libs/.complete" && -f "$oracle/.complete" ]] \
@@ -30,5 +35,10 @@ case $1 in
   datastream) shift
     exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
       fjord.oracle.DataStreamCases "$@" ;;
+  sql) shift
+    [[ -f "$home/sql-libs/.complete" ]] \
+      || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"
+    exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \
+      fjord.oracle.SqlScript "$@" ;;
   *) usage ;;
 esac

@@ -2,6 +2,8 @@
 # Resolves (once) and caches Apache Flink's DataStream API with its local runtime
 # (flink-streaming-java + flink-clients, every runtime dependency) from Maven Central into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/flink-<FLINK_VERSION>/libs/*.jar
+# and its SQL stack (flink/sql-pom.xml: table API, planner loader, table runtime, csv, json,
+# filesystem connector) into flink-<FLINK_VERSION>/sql-libs/*.jar,
 # and compiles the oracle's cases (flink/src/fjord/oracle/*.java) against them into
 # flink-<FLINK_VERSION>/oracle-<hash of the source>/. A second run finds both in place and
 # returns at once. Called by install.sh; can run on its own. Run the cases with flink.sh.
@@ -19,7 +21,7 @@ log() { printf '[install-flink %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
-if [[ -f "$home/libs/.complete" && -f "$oracle/.complete" ]]; then
+if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
   log "flink $FLINK_VERSION: cached in $home"
   exit 0
 fi
@@ -30,7 +32,7 @@ exec 8>"$cache/install-flink.lock"
 if ! flock -n 8; then
   log "another install-flink.sh is running on $cache; waiting for it"
   flock 8
-  if [[ -f "$home/libs/.complete" && -f "$oracle/.complete" ]]; then
+  if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
     log "flink $FLINK_VERSION: cached in $home"; exit 0
   fi
 fi
@@ -44,8 +46,14 @@ if [[ ! -f "$home/libs/.complete" ]]; then
     || fjord_die "install-flink.sh: flink-streaming-java-$FLINK_VERSION.jar was not resolved into $home/libs"
   log "flink $FLINK_VERSION: $(ls "$home/libs" | grep -c '\.jar$') jars in $home/libs ($((SECONDS - t0)) s)"
 fi
+if [[ ! -f "$home/sql-libs/.complete" ]]; then
+  log "flink $FLINK_VERSION: resolving the SQL stack (table planner, runtime, csv, json, files) into $home/sql-libs"
+  fjord_maven_libs "$here/flink/sql-pom.xml" "$home/sql-libs" -Dflink.version="$FLINK_VERSION"
+  [[ -f "$home/sql-libs/flink-table-planner-loader-$FLINK_VERSION.jar" ]] \
+    || fjord_die "install-flink.sh: flink-table-planner-loader-$FLINK_VERSION.jar was not resolved into $home/sql-libs"
+fi
 if [[ ! -f "$oracle/.complete" ]]; then
   log "flink $FLINK_VERSION: compiling the oracle (flink/src) into $oracle"
-  fjord_javac_dir "$java" "$here/flink/src" "$home/libs/*" "$oracle"
+  fjord_javac_dir "$java" "$here/flink/src" "$home/libs/*:$home/sql-libs/*" "$oracle"
 fi
 log "flink $FLINK_VERSION: installed in $home ($((SECONDS - t0)) s)"

@@ -50,6 +50,35 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run a SQL script (CREATE TABLE / CREATE VIEW / SET / INSERT INTO) on the embedded
+    /// mini-cluster, or print its plan with --explain. See docs/sql.md. A script that does not
+    /// plan exits with 2 and names the line and column.
+    Sql {
+        /// The script.
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+        /// Print the plan (operators, keys, parallelism, state, uids) and do not run.
+        #[arg(long)]
+        explain: bool,
+        /// Default parallelism (wins over the script's SET 'parallelism.default').
+        #[arg(short = 'p', long)]
+        parallelism: Option<usize>,
+        /// Max parallelism (number of key groups).
+        #[arg(long)]
+        max_parallelism: Option<usize>,
+        /// Checkpoint interval, e.g. `10s` (wins over SET 'execution.checkpointing.interval').
+        #[arg(long, value_parser = parse_duration)]
+        checkpoint_interval: Option<std::time::Duration>,
+        /// Checkpoint storage URL: `file:///dir`, `s3://bucket/prefix` or `memory://name`.
+        #[arg(long)]
+        checkpoint_storage: Option<String>,
+        /// Start from this savepoint or checkpoint directory.
+        #[arg(short = 's', long)]
+        from_savepoint: Option<String>,
+        /// With --from-savepoint: drop state of operators the job no longer has.
+        #[arg(long)]
+        allow_non_restored_state: bool,
+    },
     /// List the jobs this binary can run.
     List,
     /// Run the JobManager in application mode: build the named job, run it (every subtask in
@@ -185,6 +214,36 @@ pub fn main_with(registry: JobRegistry) -> ExitCode {
             }
             exit::code_for(&result)
         }
+        Command::Sql {
+            file,
+            explain,
+            parallelism,
+            max_parallelism,
+            checkpoint_interval,
+            checkpoint_storage,
+            from_savepoint,
+            allow_non_restored_state,
+        } => {
+            let run = crate::sql::SqlRun {
+                explain,
+                parallelism,
+                max_parallelism,
+                fault_tolerance: local::FaultTolerance {
+                    checkpoint_interval,
+                    checkpoint_storage,
+                    restore_from: from_savepoint,
+                    allow_non_restored_state,
+                    ..Default::default()
+                },
+            };
+            let result = crate::sql::run(&file, &run, install_ctrlc);
+            match &result {
+                Ok(()) => {}
+                Err(WorkerError::Job(fjord::FjordError::Cancelled)) => eprintln!("Job cancelled."),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            exit::code_for(&result)
+        }
         Command::Taskmanager(args) => run_task_manager(&registry, args),
         Command::Savepoint {
             target,
@@ -302,24 +361,26 @@ fn run_command(
     fault_tolerance.allow_non_restored_state |= overrides.allow_non_restored_state;
     request.parallelism = parallelism.or(request.parallelism);
     request.max_parallelism = max_parallelism.or(request.max_parallelism);
-    let result = local::run_with(registry, &request, &fault_tolerance, |cancel| {
-        // A second Ctrl-C while stopping kills the process the usual way.
-        let mut pressed = false;
-        let _ = ctrlc::set_handler(move || {
-            if pressed {
-                std::process::exit(exit::CANCELLED as i32);
-            }
-            pressed = true;
-            eprintln!("Stopping the job (Ctrl-C again to kill)...");
-            cancel();
-        });
-    })?;
+    let result = local::run_with(registry, &request, &fault_tolerance, install_ctrlc)?;
     eprintln!(
         "Job '{}' finished in {:.3} s.",
         result.job_name,
         result.net_runtime.as_secs_f64()
     );
     Ok(())
+}
+
+/// Cancels the job on Ctrl-C; a second Ctrl-C while stopping kills the process the usual way.
+fn install_ctrlc(cancel: Box<dyn Fn() + Send + Sync>) {
+    let mut pressed = false;
+    let _ = ctrlc::set_handler(move || {
+        if pressed {
+            std::process::exit(exit::CANCELLED as i32);
+        }
+        pressed = true;
+        eprintln!("Stopping the job (Ctrl-C again to kill)...");
+        cancel();
+    });
 }
 
 /// The longest duration a flag takes: longer ones are typos, and would overflow deadlines.

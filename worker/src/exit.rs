@@ -6,7 +6,7 @@ use std::process::ExitCode;
 pub const SUCCESS: u8 = 0;
 /// The job failed; the error names the operator and subtask.
 pub const JOB_FAILED: u8 = 1;
-/// Bad usage: unknown job, bad arguments, invalid manifest.
+/// Bad usage: unknown job, bad arguments, invalid manifest, a SQL script that does not plan.
 pub const USAGE: u8 = 2;
 /// `fjord jobmanager` could not serve its REST or RPC port, or `fjord taskmanager` its data
 /// port (port in use, bad address).
@@ -39,6 +39,7 @@ pub fn code_for(result: &Result<(), crate::WorkerError>) -> ExitCode {
             WorkerError::Manifest(_)
             | WorkerError::Read { .. }
             | WorkerError::Suspended
+            | WorkerError::Sql { .. }
             | WorkerError::Config(_),
         ) => USAGE,
         Err(WorkerError::Serve { .. }) => SERVE_FAILED,

@@ -37,6 +37,7 @@ pub mod manifest;
 pub mod metrics_server;
 pub mod prometheus;
 pub mod remote;
+pub mod sql;
 pub mod taskmanager;
 
 pub use cli::main_with;
@@ -57,6 +58,14 @@ pub enum WorkerError {
         path: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A SQL script could not be planned (the message names line and column).
+    #[error("{path}: {source}")]
+    Sql {
+        /// The script.
+        path: String,
+        /// What is wrong and where.
+        source: fjord_sql::SqlError,
     },
     /// A configuration key, flag or environment variable has a bad value.
     #[error("{0}")]

@@ -1,0 +1,140 @@
+//! Apache Flink SQL is the oracle for Fjord's SQL: the same script, over the same CSV file,
+//! runs on Fjord (embedded mini-cluster, rows written by the `filesystem` sink) and on Flink
+//! 2.3's table planner (`scripts/infra/flink.sh sql`, rows of each INSERT's SELECT collected),
+//! and the rows each sink receives must be equal as multisets (the order of rows that two
+//! parallel subtasks emit is not specified by either system).
+//!
+//! Needs Flink's jars: `scripts/infra/install-flink.sh` (resolves the SQL stack from Maven
+//! Central into `~/.cache/fjord/flink-<version>/sql-libs`).
+
+use fjord::StreamExecutionEnvironment;
+use fjord_e2e::flink::run_sql_script;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Orders with NULLs in every column but the key and time, slightly out of order (within the
+/// watermark's 2 s bound, so neither system drops a row as late), a customer that reads as a
+/// number and an amount Java prints in scientific notation.
+const ORDERS: &str = "\
+1,alice,10.5,2,2024-01-01 00:00:01
+2,bob,,3,2024-01-01 00:00:04
+3,alice,7.25,,2024-01-01 00:00:09
+4,,3.0,1,2024-01-01 00:00:12
+7,carol,-4.5,9,2024-01-01 00:00:11.250
+5,42,20.0,5,2024-01-01 00:00:15
+6,alice,1.0E10,4,2024-01-01 00:00:21
+9,bob,1.0,4,2024-01-01 00:00:22
+8,carol,,,2024-01-01 00:00:29.999
+";
+
+/// The source table, shared by every case; `{dir}` is the case's directory.
+const ORDERS_DDL: &str = "
+SET 'parallelism.default' = '2';
+CREATE TABLE orders (
+  id INT, customer STRING, amount DOUBLE, qty INT, ts TIMESTAMP(3),
+  WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+) WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
+        'csv.null-literal' = '');
+";
+
+/// Each case: a name and the statements after the source table; sinks write CSV under
+/// `{dir}/<sink>`.
+const CASES: &[(&str, &str)] = &[
+    (
+        "projection-filter-case-cast-nulls",
+        "CREATE TABLE shaped (id INT, who STRING, band STRING, double_qty BIGINT, name STRING,
+                              name_len INT, neg DOUBLE, qty_text STRING, pos BOOLEAN)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/shaped', 'format' = 'csv');
+         INSERT INTO shaped
+         SELECT id, UPPER(customer),
+                CASE WHEN amount > 5 THEN 'big' WHEN amount <= 5 THEN 'small' ELSE 'unknown' END,
+                CAST(qty AS BIGINT) * 2, COALESCE(customer, 'nobody'), CHAR_LENGTH(customer),
+                ABS(amount) * -1, CONCAT(LOWER(customer), '-', CAST(qty AS STRING)),
+                amount > 0 AND qty > 1
+         FROM orders
+         WHERE qty IS NULL OR MOD(qty, 2) = 1 OR amount BETWEEN 5 AND 15;",
+    ),
+    (
+        "casts-arithmetic-and-three-valued-where",
+        "CREATE TABLE casts (id INT, a STRING, t STRING, bad INT, q INT, half INT, m INT,
+                             inf DOUBLE, tag STRING, later TIMESTAMP(3), big BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/casts', 'format' = 'csv');
+         INSERT INTO casts
+         SELECT id, CAST(amount AS STRING), CAST(ts AS STRING), TRY_CAST(customer AS INT),
+                CAST(CAST(qty AS STRING) AS INT) + 1, id / 2, -id % 3, amount / 0,
+                CASE WHEN customer IN ('alice', 'bob') THEN 'known' WHEN customer IS NULL THEN NULL END,
+                ts + INTERVAL '90' MINUTE, CAST(id AS BIGINT) * 3000000000
+         FROM orders
+         WHERE NOT (qty < 2) OR qty IS NULL;",
+    ),
+    (
+        "tumble-window-aggregation",
+        "CREATE TABLE per_customer (ws TIMESTAMP(3), we TIMESTAMP(3), customer STRING, cnt BIGINT,
+                                    amounts BIGINT, total DOUBLE, min_q INT, max_q INT, avg_q INT,
+                                    avg_amount DOUBLE)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/per_customer', 'format' = 'csv');
+         INSERT INTO per_customer
+         SELECT window_start, window_end, customer, COUNT(*), COUNT(amount), SUM(amount),
+                MIN(qty), MAX(qty), AVG(qty), AVG(amount)
+         FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, customer;",
+    ),
+    (
+        "hop-window-aggregation-over-a-view",
+        "CREATE VIEW known AS SELECT id, customer, qty, ts FROM orders WHERE customer IS NOT NULL;
+         CREATE TABLE hopped (ws TIMESTAMP(3), we TIMESTAMP(3), customer STRING, cnt BIGINT,
+                              qty INT, first_id INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/hopped', 'format' = 'csv');
+         INSERT INTO hopped
+         SELECT window_start, window_end, customer, COUNT(*) AS cnt, SUM(qty) AS qty, MIN(id)
+         FROM TABLE(HOP(TABLE known, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, customer
+         HAVING COUNT(*) > 1 OR SUM(qty) IS NULL;",
+    ),
+];
+
+/// Runs a script on Fjord and returns each sink directory's rows.
+fn fjord_rows(script: &str, dir: &Path, sinks: &[String]) -> BTreeMap<String, Vec<String>> {
+    let job = fjord_sql::plan(script).unwrap_or_else(|e| panic!("Fjord refused the script: {e}"));
+    let env = StreamExecutionEnvironment::new();
+    fjord_sql::build(&job, &env).unwrap();
+    env.execute("sql oracle case").unwrap();
+    let mut out = BTreeMap::new();
+    for sink in sinks {
+        let mut lines = Vec::new();
+        for entry in std::fs::read_dir(dir.join(sink)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            lines.extend(text.lines().map(str::to_string));
+        }
+        out.insert(sink.clone(), lines);
+    }
+    out
+}
+
+#[test]
+fn fjord_sql_matches_flink_sql_on_the_same_script_and_input() {
+    for (name, statements) in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("orders.csv"), ORDERS).unwrap();
+        let script =
+            format!("{ORDERS_DDL}{statements}").replace("{dir}", &dir.path().display().to_string());
+        let script_path = dir.path().join("job.sql");
+        std::fs::write(&script_path, &script).unwrap();
+
+        let mut flink = run_sql_script(&script_path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let sinks: Vec<String> = flink.keys().cloned().collect();
+        assert!(!sinks.is_empty(), "{name}: Flink printed no sink");
+        let mut fjord = fjord_rows(&script, dir.path(), &sinks);
+        for rows in flink.values_mut().chain(fjord.values_mut()) {
+            rows.sort();
+        }
+        assert!(
+            flink.values().all(|rows| !rows.is_empty()),
+            "{name}: a case whose result is empty compares nothing: {flink:?}"
+        );
+        assert_eq!(
+            fjord, flink,
+            "{name}: Fjord (left) and Flink (right) differ"
+        );
+    }
+}

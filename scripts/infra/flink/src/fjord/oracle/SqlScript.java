@@ -1,0 +1,130 @@
+package fjord.oracle;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.flink.table.api.EnvironmentSettings;
+import org.apache.flink.table.api.TableEnvironment;
+import org.apache.flink.types.Row;
+import org.apache.flink.types.RowKind;
+import org.apache.flink.util.CloseableIterator;
+
+/**
+ * The SQL oracle: runs a Fjord SQL script on Apache Flink's table planner (streaming mode, local
+ * MiniCluster). Every statement runs as written, except {@code SET 'k' = 'v'}, which sets the
+ * table configuration as Flink's SQL client does, and {@code INSERT INTO sink SELECT ...}, which
+ * runs the SELECT and collects its rows, so no sink's file-commit rules get in the way. Prints
+ * {@code == sink} and then each row as Fjord's CSV format writes it (NULL empty, TIMESTAMP
+ * {@code yyyy-MM-dd HH:mm:ss[.fff]} without trailing zeros, DOUBLE as Java's Double.toString).
+ *
+ * <p>Usage: {@code SqlScript SCRIPT}
+ */
+public final class SqlScript {
+  private static final Pattern INSERT =
+      Pattern.compile("(?is)^\\s*INSERT\\s+INTO\\s+([`\\w]+)\\s+(.*)$");
+
+  private static final Pattern SET =
+      Pattern.compile("(?is)^\\s*SET\\s+'([^']*)'\\s*=\\s*'([^']*)'\\s*$");
+
+  private SqlScript() {}
+
+  public static void main(String[] args) throws Exception {
+    if (args.length != 1) {
+      System.err.println("usage: SqlScript SCRIPT");
+      System.exit(2);
+    }
+    String script = Files.readString(Path.of(args[0]), StandardCharsets.UTF_8);
+    TableEnvironment env = TableEnvironment.create(EnvironmentSettings.inStreamingMode());
+    for (String statement : split(script)) {
+      Matcher insert = INSERT.matcher(statement);
+      Matcher set = SET.matcher(statement);
+      if (set.matches()) {
+        // The SQL client's SET; a TableEnvironment takes it as configuration.
+        env.getConfig().getConfiguration().setString(set.group(1), set.group(2));
+      } else if (insert.matches()) {
+        System.out.println("== " + insert.group(1).replace("`", ""));
+        try (CloseableIterator<Row> rows = env.sqlQuery(insert.group(2)).execute().collect()) {
+          while (rows.hasNext()) {
+            System.out.println(format(rows.next()));
+          }
+        }
+      } else {
+        env.executeSql(statement);
+      }
+    }
+  }
+
+  /** Statements split at ';' outside quotes and '--' comments; blank ones dropped. */
+  static List<String> split(String script) {
+    List<String> out = new ArrayList<>();
+    StringBuilder current = new StringBuilder();
+    boolean quoted = false;
+    for (int i = 0; i < script.length(); i++) {
+      char c = script.charAt(i);
+      if (!quoted && c == '-' && i + 1 < script.length() && script.charAt(i + 1) == '-') {
+        while (i < script.length() && script.charAt(i) != '\n') {
+          i++;
+        }
+        current.append('\n');
+        continue;
+      }
+      if (c == '\'') {
+        quoted = !quoted;
+      }
+      if (c == ';' && !quoted) {
+        if (!current.toString().isBlank()) {
+          out.add(current.toString());
+        }
+        current.setLength(0);
+      } else {
+        current.append(c);
+      }
+    }
+    if (!current.toString().isBlank()) {
+      out.add(current.toString());
+    }
+    return out;
+  }
+
+  static String format(Row row) {
+    StringBuilder line = new StringBuilder();
+    if (row.getKind() != RowKind.INSERT) {
+      line.append(row.getKind().shortString()).append(' ');
+    }
+    for (int i = 0; i < row.getArity(); i++) {
+      if (i > 0) {
+        line.append(',');
+      }
+      line.append(field(row.getField(i)));
+    }
+    return line.toString();
+  }
+
+  static String field(Object v) {
+    if (v == null) {
+      return "";
+    }
+    if (v instanceof LocalDateTime t) {
+      String s =
+          String.format(
+              "%04d-%02d-%02d %02d:%02d:%02d",
+              t.getYear(), t.getMonthValue(), t.getDayOfMonth(), t.getHour(), t.getMinute(),
+              t.getSecond());
+      int millis = t.getNano() / 1_000_000;
+      if (millis != 0) {
+        s += ("." + String.format("%03d", millis)).replaceAll("0+$", "");
+      }
+      return s;
+    }
+    String s = v.toString();
+    if (s.contains(",") || s.contains("\"") || s.contains("\n")) {
+      return "\"" + s.replace("\"", "\"\"") + "\"";
+    }
+    return s;
+  }
+}

@@ -1,0 +1,195 @@
+//! The aggregate functions of a windowed GROUP BY as one DataStream `AggregateFunction`:
+//! the accumulator is a vector with one small state per aggregate call, kept in the window
+//! operator's keyed state (so it is checkpointed and rescaled with its key group).
+
+use crate::expr::compare;
+use crate::plan::AggFunc;
+use crate::types::{DataType, Row, Value};
+use fjord::AggregateFunction;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The state of one aggregate call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Acc {
+    /// COUNT
+    Count(i64),
+    /// SUM, MIN, MAX: the value so far (NULL before the first non-NULL input).
+    Value(Value),
+    /// AVG: sum (as i64 or f64) and count of non-NULL inputs.
+    Avg(Value, i64),
+}
+
+/// Evaluates a list of aggregate calls over rows whose columns `first_arg..` are the
+/// calls' arguments (computed before the window, so adding never fails).
+#[derive(Debug, Clone)]
+pub struct SqlAggregate {
+    /// Function and result type per call.
+    pub calls: Arc<Vec<(AggFunc, DataType)>>,
+    /// The column of the first call's argument (calls without argument take none).
+    pub first_arg: usize,
+}
+
+impl SqlAggregate {
+    /// The argument column of each call (`None` for COUNT(*)).
+    fn arg_columns(&self) -> impl Iterator<Item = Option<usize>> + '_ {
+        let mut next = self.first_arg;
+        self.calls.iter().map(move |(f, _)| {
+            if *f == AggFunc::CountStar {
+                None
+            } else {
+                next += 1;
+                Some(next - 1)
+            }
+        })
+    }
+}
+
+fn add_values(a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Null, x) | (x, Value::Null) => x.clone(),
+        // SUM(INT) is an INT that wraps, as in Flink.
+        (Value::Int(x), Value::Int(y)) => Value::Int(x.wrapping_add(*y)),
+        (Value::BigInt(x), Value::BigInt(y)) => Value::BigInt(x.wrapping_add(*y)),
+        (Value::Int(x), Value::BigInt(y)) | (Value::BigInt(y), Value::Int(x)) => {
+            Value::BigInt(y.wrapping_add(i64::from(*x)))
+        }
+        (Value::Double(x), Value::Double(y)) => Value::Double(x + y),
+        _ => Value::Null,
+    }
+}
+
+impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
+    fn create_accumulator(&mut self) -> Vec<Acc> {
+        self.calls
+            .iter()
+            .map(|(f, _)| match f {
+                AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
+                AggFunc::Avg => Acc::Avg(Value::Null, 0),
+                _ => Acc::Value(Value::Null),
+            })
+            .collect()
+    }
+
+    fn add(&mut self, row: Row, mut acc: Vec<Acc>) -> Vec<Acc> {
+        let args: Vec<Option<usize>> = self.arg_columns().collect();
+        for (((f, _), a), col) in self.calls.iter().zip(acc.iter_mut()).zip(args) {
+            let v = col.map_or(&Value::Null, |c| &row[c]);
+            match (f, a) {
+                (AggFunc::CountStar, Acc::Count(n)) => *n += 1,
+                (_, _) if v.is_null() => {}
+                (AggFunc::Count, Acc::Count(n)) => *n += 1,
+                (AggFunc::Sum, Acc::Value(s)) => *s = add_values(s, v),
+                (AggFunc::Min, Acc::Value(m))
+                    if m.is_null() || compare(v, m).is_some_and(|o| o.is_lt()) =>
+                {
+                    *m = v.clone();
+                }
+                (AggFunc::Max, Acc::Value(m))
+                    if m.is_null() || compare(v, m).is_some_and(|o| o.is_gt()) =>
+                {
+                    *m = v.clone();
+                }
+                (AggFunc::Avg, Acc::Avg(s, n)) => {
+                    // Integer averages sum in BIGINT, as Flink's AvgAggFunction does.
+                    let widened = match v {
+                        Value::Int(i) => Value::BigInt(i64::from(*i)),
+                        other => other.clone(),
+                    };
+                    *s = add_values(s, &widened);
+                    *n += 1;
+                }
+                _ => {}
+            }
+        }
+        acc
+    }
+
+    fn get_result(&mut self, acc: &Vec<Acc>) -> Vec<Value> {
+        self.calls
+            .iter()
+            .zip(acc)
+            .map(|((_, t), a)| match a {
+                Acc::Count(n) => Value::BigInt(*n),
+                Acc::Value(v) => v.clone(),
+                Acc::Avg(_, 0) => Value::Null,
+                Acc::Avg(s, n) => match (s, t) {
+                    (Value::BigInt(s), DataType::Int) => Value::Int((s / n) as i32),
+                    (Value::BigInt(s), _) => Value::BigInt(s / n),
+                    (Value::Double(s), _) => Value::Double(s / *n as f64),
+                    _ => Value::Null,
+                },
+            })
+            .collect()
+    }
+
+    fn merge(&mut self, a: Vec<Acc>, b: Vec<Acc>) -> Vec<Acc> {
+        self.calls
+            .iter()
+            .zip(a.into_iter().zip(b))
+            .map(|((f, _), (x, y))| match (x, y) {
+                (Acc::Count(m), Acc::Count(n)) => Acc::Count(m + n),
+                (Acc::Avg(s, m), Acc::Avg(t, n)) => Acc::Avg(add_values(&s, &t), m + n),
+                (Acc::Value(v), Acc::Value(w)) => Acc::Value(match f {
+                    AggFunc::Sum => add_values(&v, &w),
+                    AggFunc::Min if v.is_null() || compare(&w, &v).is_some_and(|o| o.is_lt()) => w,
+                    AggFunc::Max if v.is_null() || compare(&w, &v).is_some_and(|o| o.is_gt()) => w,
+                    _ => v,
+                }),
+                (x, _) => x,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_skip_nulls_and_average_integers_as_flink() {
+        let calls = vec![
+            (AggFunc::CountStar, DataType::BigInt),
+            (AggFunc::Count, DataType::BigInt),
+            (AggFunc::Sum, DataType::Int),
+            (AggFunc::Min, DataType::Int),
+            (AggFunc::Max, DataType::Int),
+            (AggFunc::Avg, DataType::Int),
+        ];
+        let mut f = SqlAggregate {
+            calls: Arc::new(calls),
+            first_arg: 0,
+        };
+        let rows = [Value::Int(3), Value::Null, Value::Int(4)];
+        let mut acc = f.create_accumulator();
+        for v in rows {
+            acc = f.add(vec![v.clone(); 5], acc);
+        }
+        assert_eq!(
+            f.get_result(&acc),
+            vec![
+                Value::BigInt(3),
+                Value::BigInt(2),
+                Value::Int(7),
+                Value::Int(3),
+                Value::Int(4),
+                Value::Int(3)
+            ]
+        );
+        let empty = f.create_accumulator();
+        let merged = f.merge(acc.clone(), empty.clone());
+        assert_eq!(f.get_result(&merged), f.get_result(&acc));
+        let all_null = f.add(vec![Value::Null; 5], empty);
+        assert_eq!(
+            f.get_result(&all_null),
+            vec![
+                Value::BigInt(1),
+                Value::BigInt(0),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null
+            ]
+        );
+    }
+}

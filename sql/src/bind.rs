@@ -1,0 +1,741 @@
+//! Binding: turning sqlparser expressions into typed [`Expr`]s over a schema, with Flink's
+//! implicit numeric widening, and collecting aggregate calls of a windowed `GROUP BY`.
+
+use crate::error::{ErrorKind, Pos, Result, SqlError};
+use crate::expr::{ArithOp, CmpOp, Expr, Func};
+use crate::plan::{AggCall, AggFunc};
+use crate::types::{DataType, Schema, Value, parse_timestamp};
+use sqlparser::ast::{self, Spanned};
+
+/// The grouping context of a windowed aggregation: names that are grouped (in output order:
+/// window_start, window_end, keys) and the aggregates found so far.
+pub(crate) struct AggContext<'a> {
+    /// The schema the aggregates' arguments are bound in.
+    pub input: &'a Schema,
+    /// Grouped names and types, in output order.
+    pub group: Vec<(String, DataType)>,
+    /// Aggregates, in output order after the grouped columns.
+    pub aggs: Vec<AggCall>,
+}
+
+/// Binds expressions over `schema`, or in an aggregation context.
+pub(crate) struct Binder<'a, 'c> {
+    /// The columns names resolve to (ignored in an aggregation context).
+    pub schema: &'a Schema,
+    /// The aggregation context, for `SELECT`/`HAVING` of a windowed `GROUP BY`.
+    pub agg: Option<&'c mut AggContext<'a>>,
+}
+
+pub(crate) fn pos_of(e: &ast::Expr) -> Pos {
+    Pos::of(e.span())
+}
+
+fn err(kind: ErrorKind, e: &ast::Expr, message: impl Into<String>) -> SqlError {
+    SqlError::at(kind, pos_of(e), message)
+}
+
+/// Maps a SQL type of the script to a supported type.
+pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
+    use ast::DataType as T;
+    Ok(match t {
+        T::Boolean | T::Bool => DataType::Boolean,
+        T::Int(_) | T::Integer(_) => DataType::Int,
+        T::BigInt(_) => DataType::BigInt,
+        T::Double(_) | T::DoublePrecision => DataType::Double,
+        T::String(_) | T::Varchar(_) | T::Char(_) | T::Text | T::CharVarying(_) => DataType::String,
+        T::Timestamp(p, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => match p {
+            None | Some(0..=3) => DataType::Timestamp,
+            Some(p) => {
+                return Err(SqlError::at(
+                    ErrorKind::Unsupported,
+                    pos,
+                    format!(
+                        "TIMESTAMP({p}) is not supported yet; use TIMESTAMP(3) (millisecond precision)"
+                    ),
+                ));
+            }
+        },
+        other => {
+            return Err(SqlError::at(
+                ErrorKind::Unsupported,
+                pos,
+                format!(
+                    "type {other} is not supported yet; use BOOLEAN, INT, BIGINT, DOUBLE, STRING or TIMESTAMP(3)"
+                ),
+            ));
+        }
+    })
+}
+
+/// Gives an expression type `to`: unchanged, a typed NULL, or a widening numeric cast.
+pub(crate) fn coerce(e: Expr, to: DataType) -> Option<Expr> {
+    let from = e.data_type();
+    if from == to {
+        return Some(e);
+    }
+    if let Expr::Literal(Value::Null, _) = e {
+        return Some(Expr::Literal(Value::Null, to));
+    }
+    if DataType::wider_numeric(from, to) == Some(to) {
+        return Some(Expr::Cast(Box::new(e), to, false));
+    }
+    None
+}
+
+fn is_null_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(Value::Null, _))
+}
+
+/// The common type of operands (equal types, NULL literals, numeric widening).
+fn common_type(exprs: &[&Expr]) -> Option<DataType> {
+    let mut t: Option<DataType> = None;
+    for e in exprs.iter().filter(|e| !is_null_literal(e)) {
+        let et = e.data_type();
+        t = Some(match t {
+            None => et,
+            Some(t) if t == et => t,
+            Some(t) => DataType::wider_numeric(t, et)?,
+        });
+    }
+    Some(t.unwrap_or(DataType::String))
+}
+
+fn interval_ms(iv: &ast::Interval, e: &ast::Expr) -> Result<i64> {
+    let text = match iv.value.as_ref() {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) | ast::Value::Number(s, _) => s.clone(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let n: i64 = text.trim().parse().map_err(|_| {
+        err(ErrorKind::Unsupported, e, format!("interval value '{text}' is not supported; write a whole number, e.g. INTERVAL '10' SECOND"))
+    })?;
+    use ast::DateTimeField as F;
+    let unit = match &iv.leading_field {
+        Some(F::Millisecond | F::Milliseconds) => 1,
+        Some(F::Second | F::Seconds) => 1000,
+        Some(F::Minute | F::Minutes) => 60_000,
+        Some(F::Hour | F::Hours) => 3_600_000,
+        Some(F::Day | F::Days) => 86_400_000,
+        _ => {
+            return Err(err(
+                ErrorKind::Unsupported,
+                e,
+                "write the interval with one unit: SECOND, MINUTE, HOUR or DAY, e.g. INTERVAL '10' SECOND",
+            ));
+        }
+    };
+    if iv.last_field.is_some() {
+        return Err(err(
+            ErrorKind::Unsupported,
+            e,
+            "interval ranges (e.g. DAY TO SECOND) are not supported yet; use one unit",
+        ));
+    }
+    Ok(n * unit)
+}
+
+impl<'a> Binder<'a, '_> {
+    /// A binder over a schema.
+    pub fn new(schema: &'a Schema) -> Self {
+        Binder { schema, agg: None }
+    }
+
+    fn column(&mut self, name: &str, e: &ast::Expr) -> Result<Expr> {
+        if let Some(agg) = self.agg.as_deref() {
+            if let Some(i) = agg.group.iter().position(|(n, _)| n == name) {
+                return Ok(Expr::Column(i, agg.group[i].1));
+            }
+            if agg.input.index_of(name).is_some() {
+                return Err(err(
+                    ErrorKind::TypeMismatch,
+                    e,
+                    format!(
+                        "column '{name}' is neither grouped nor aggregated; add it to GROUP BY or use it inside an aggregate such as MAX({name})"
+                    ),
+                ));
+            }
+            return Err(unknown_column(name, agg.input, e));
+        }
+        match self.schema.index_of(name) {
+            Some(i) => Ok(Expr::Column(i, self.schema.columns[i].data_type)),
+            None => Err(unknown_column(name, self.schema, e)),
+        }
+    }
+
+    /// Binds an expression that must be BOOLEAN (WHERE, HAVING, WHEN).
+    pub fn bind_condition(&mut self, e: &ast::Expr, clause: &str) -> Result<Expr> {
+        let bound = self.bind(e)?;
+        coerce(bound.clone(), DataType::Boolean).ok_or_else(|| {
+            err(
+                ErrorKind::TypeMismatch,
+                e,
+                format!(
+                    "{clause} needs a BOOLEAN condition, but this is {}; compare it, e.g. x > 0",
+                    bound.data_type()
+                ),
+            )
+        })
+    }
+
+    /// Binds an expression.
+    pub fn bind(&mut self, e: &ast::Expr) -> Result<Expr> {
+        use ast::Expr as E;
+        Ok(match e {
+            E::Identifier(id) => self.column(&id.value, e)?,
+            E::CompoundIdentifier(ids) => {
+                let last = ids.last().map_or("", |i| i.value.as_str());
+                self.column(last, e)?
+            }
+            E::Nested(inner) => self.bind(inner)?,
+            E::Value(v) => match &v.value {
+                ast::Value::Number(n, _) => {
+                    if let Ok(i) = n.parse::<i32>() {
+                        Expr::Literal(Value::Int(i), DataType::Int)
+                    } else if let Ok(i) = n.parse::<i64>() {
+                        Expr::Literal(Value::BigInt(i), DataType::BigInt)
+                    } else if let Ok(d) = n.parse::<f64>() {
+                        Expr::Literal(Value::Double(d), DataType::Double)
+                    } else {
+                        return Err(err(ErrorKind::Syntax, e, format!("'{n}' is not a number")));
+                    }
+                }
+                ast::Value::SingleQuotedString(s) => {
+                    Expr::Literal(Value::String(s.clone()), DataType::String)
+                }
+                ast::Value::Boolean(b) => Expr::Literal(Value::Boolean(*b), DataType::Boolean),
+                ast::Value::Null => Expr::Literal(Value::Null, DataType::String),
+                other => {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        format!("literal {other} is not supported yet"),
+                    ));
+                }
+            },
+            E::TypedString(ts) => {
+                let text = match &ts.value.value {
+                    ast::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                match ts.data_type {
+                    ast::DataType::Timestamp(..) => match parse_timestamp(&text) {
+                        Some(ms) => Expr::Literal(Value::Timestamp(ms), DataType::Timestamp),
+                        None => {
+                            return Err(err(
+                                ErrorKind::TypeMismatch,
+                                e,
+                                format!(
+                                    "'{text}' is not a timestamp; write TIMESTAMP '2024-01-31 12:00:00.000'"
+                                ),
+                            ));
+                        }
+                    },
+                    _ => {
+                        return Err(err(
+                            ErrorKind::Unsupported,
+                            e,
+                            format!("{} literals are not supported yet", ts.data_type),
+                        ));
+                    }
+                }
+            }
+            E::Interval(iv) => {
+                Expr::Literal(Value::BigInt(interval_ms(iv, e)?), DataType::Interval)
+            }
+            E::IsNull(x) => Expr::IsNull(Box::new(self.bind(x)?), false),
+            E::IsNotNull(x) => Expr::IsNull(Box::new(self.bind(x)?), true),
+            E::IsTrue(x) | E::IsNotFalse(x) | E::IsFalse(x) | E::IsNotTrue(x) => {
+                let c = self.bind_condition(x, "IS TRUE/FALSE")?;
+                let c = if matches!(e, E::IsFalse(_) | E::IsNotFalse(_)) {
+                    Expr::Not(Box::new(c))
+                } else {
+                    c
+                };
+                let never_null = Expr::Call(
+                    Func::Coalesce,
+                    vec![c, Expr::Literal(Value::Boolean(false), DataType::Boolean)],
+                    DataType::Boolean,
+                );
+                if matches!(e, E::IsNotFalse(_) | E::IsNotTrue(_)) {
+                    Expr::Not(Box::new(never_null))
+                } else {
+                    never_null
+                }
+            }
+            E::UnaryOp { op, expr } => match op {
+                ast::UnaryOperator::Not => Expr::Not(Box::new(self.bind_condition(expr, "NOT")?)),
+                ast::UnaryOperator::Minus => {
+                    let x = self.bind(expr)?;
+                    let t = x.data_type();
+                    if !t.is_numeric() {
+                        return Err(err(
+                            ErrorKind::TypeMismatch,
+                            e,
+                            format!("cannot negate a {t}"),
+                        ));
+                    }
+                    Expr::Neg(Box::new(x), t)
+                }
+                ast::UnaryOperator::Plus => self.bind(expr)?,
+                other => {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        format!("operator {other} is not supported yet"),
+                    ));
+                }
+            },
+            E::BinaryOp { left, op, right } => self.binary(e, left, op, right)?,
+            E::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let ge = self.compare(e, CmpOp::GtEq, expr, low)?;
+                let le = self.compare(e, CmpOp::LtEq, expr, high)?;
+                let both = Expr::And(Box::new(ge), Box::new(le));
+                if *negated {
+                    Expr::Not(Box::new(both))
+                } else {
+                    both
+                }
+            }
+            E::In {
+                expr,
+                target,
+                negated,
+                ..
+            } => {
+                let ast::InTarget::List(list) = target else {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        "IN with a subquery is not supported yet; list the values",
+                    ));
+                };
+                let mut any: Option<Expr> = None;
+                for item in list {
+                    let eq = self.compare(e, CmpOp::Eq, expr, item)?;
+                    any = Some(match any {
+                        None => eq,
+                        Some(prev) => Expr::Or(Box::new(prev), Box::new(eq)),
+                    });
+                }
+                let any = any.unwrap_or(Expr::Literal(Value::Boolean(false), DataType::Boolean));
+                if *negated {
+                    Expr::Not(Box::new(any))
+                } else {
+                    any
+                }
+            }
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                let mut whens = Vec::new();
+                for c in conditions {
+                    let cond = match operand {
+                        Some(op) => self.compare(e, CmpOp::Eq, op, &c.condition)?,
+                        None => self.bind_condition(&c.condition, "WHEN")?,
+                    };
+                    whens.push((cond, self.bind(&c.result)?));
+                }
+                let otherwise = else_result.as_deref().map(|x| self.bind(x)).transpose()?;
+                let mut results: Vec<&Expr> = whens.iter().map(|(_, r)| r).collect();
+                results.extend(otherwise.iter());
+                let t = common_type(&results).ok_or_else(|| {
+                    err(ErrorKind::TypeMismatch, e, "the THEN/ELSE results of CASE have types that do not fit together; CAST them to one type")
+                })?;
+                let whens = whens
+                    .into_iter()
+                    .map(|(c, r)| (c, coerce(r, t).expect("common type")))
+                    .collect();
+                let otherwise = otherwise.map(|o| Box::new(coerce(o, t).expect("common type")));
+                Expr::Case(whens, otherwise, t)
+            }
+            E::Cast {
+                kind,
+                expr,
+                data_type,
+                ..
+            } => {
+                let to = map_type(data_type, pos_of(e))?;
+                let x = self.bind(expr)?;
+                let try_cast = matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast);
+                if x.data_type() == DataType::Interval {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        "casting an INTERVAL is not supported",
+                    ));
+                }
+                Expr::Cast(Box::new(x), to, try_cast)
+            }
+            E::Function(f) => self.function(e, f)?,
+            other => {
+                return Err(err(
+                    ErrorKind::Unsupported,
+                    e,
+                    format!(
+                        "expression '{other}' is not supported yet (see docs/sql.md for what is)"
+                    ),
+                ));
+            }
+        })
+    }
+
+    fn compare(&mut self, e: &ast::Expr, op: CmpOp, l: &ast::Expr, r: &ast::Expr) -> Result<Expr> {
+        let (a, b) = (self.bind(l)?, self.bind(r)?);
+        let t = common_type(&[&a, &b]).ok_or_else(|| {
+            err(
+                ErrorKind::TypeMismatch,
+                e,
+                format!(
+                    "cannot compare {} with {}; CAST one side to the other's type",
+                    a.data_type(),
+                    b.data_type()
+                ),
+            )
+        })?;
+        Ok(Expr::Cmp(
+            op,
+            Box::new(coerce(a, t).expect("common")),
+            Box::new(coerce(b, t).expect("common")),
+        ))
+    }
+
+    fn binary(
+        &mut self,
+        e: &ast::Expr,
+        l: &ast::Expr,
+        op: &ast::BinaryOperator,
+        r: &ast::Expr,
+    ) -> Result<Expr> {
+        use ast::BinaryOperator as B;
+        let cmp = match op {
+            B::Eq => Some(CmpOp::Eq),
+            B::NotEq => Some(CmpOp::NotEq),
+            B::Lt => Some(CmpOp::Lt),
+            B::LtEq => Some(CmpOp::LtEq),
+            B::Gt => Some(CmpOp::Gt),
+            B::GtEq => Some(CmpOp::GtEq),
+            _ => None,
+        };
+        if let Some(c) = cmp {
+            return self.compare(e, c, l, r);
+        }
+        match op {
+            B::And => {
+                return Ok(Expr::And(
+                    Box::new(self.bind_condition(l, "AND")?),
+                    Box::new(self.bind_condition(r, "AND")?),
+                ));
+            }
+            B::Or => {
+                return Ok(Expr::Or(
+                    Box::new(self.bind_condition(l, "OR")?),
+                    Box::new(self.bind_condition(r, "OR")?),
+                ));
+            }
+            B::StringConcat => {
+                let args = vec![self.string_arg(l)?, self.string_arg(r)?];
+                return Ok(Expr::Call(Func::Concat, args, DataType::String));
+            }
+            _ => {}
+        }
+        let arith = match op {
+            B::Plus => ArithOp::Add,
+            B::Minus => ArithOp::Sub,
+            B::Multiply => ArithOp::Mul,
+            B::Divide => ArithOp::Div,
+            B::Modulo => ArithOp::Mod,
+            other => {
+                return Err(err(
+                    ErrorKind::Unsupported,
+                    e,
+                    format!("operator {other} is not supported yet"),
+                ));
+            }
+        };
+        let (a, b) = (self.bind(l)?, self.bind(r)?);
+        let (ta, tb) = (a.data_type(), b.data_type());
+        if ta == DataType::Timestamp
+            && tb == DataType::Interval
+            && matches!(arith, ArithOp::Add | ArithOp::Sub)
+        {
+            return Ok(Expr::Arith(
+                arith,
+                Box::new(a),
+                Box::new(b),
+                DataType::Timestamp,
+            ));
+        }
+        let t = common_type(&[&a, &b]).filter(|t| t.is_numeric()).ok_or_else(|| {
+            err(ErrorKind::TypeMismatch, e, format!("cannot apply {op} to {ta} and {tb}; arithmetic needs numbers (CAST strings first), or TIMESTAMP +/- INTERVAL"))
+        })?;
+        Ok(Expr::Arith(
+            arith,
+            Box::new(coerce(a, t).expect("common")),
+            Box::new(coerce(b, t).expect("common")),
+            t,
+        ))
+    }
+
+    fn string_arg(&mut self, e: &ast::Expr) -> Result<Expr> {
+        let x = self.bind(e)?;
+        coerce(x.clone(), DataType::String).ok_or_else(|| {
+            err(
+                ErrorKind::TypeMismatch,
+                e,
+                format!(
+                    "expected a STRING, found {}; CAST it AS STRING",
+                    x.data_type()
+                ),
+            )
+        })
+    }
+
+    fn function(&mut self, e: &ast::Expr, f: &ast::Function) -> Result<Expr> {
+        let name = f.name.to_string().to_uppercase();
+        let mut distinct = false;
+        let args: Vec<&ast::FunctionArgExpr> = match &f.args {
+            ast::FunctionArguments::None => Vec::new(),
+            ast::FunctionArguments::List(list) => {
+                distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
+                let mut out = Vec::new();
+                for a in &list.args {
+                    match a {
+                        ast::FunctionArg::Unnamed(x) => out.push(x),
+                        _ => {
+                            return Err(err(
+                                ErrorKind::Unsupported,
+                                e,
+                                "named function arguments are not supported",
+                            ));
+                        }
+                    }
+                }
+                out
+            }
+            ast::FunctionArguments::Subquery(_) => {
+                return Err(err(
+                    ErrorKind::Unsupported,
+                    e,
+                    "subqueries are not supported yet",
+                ));
+            }
+        };
+        let exprs = || -> Result<Vec<&ast::Expr>> {
+            args.iter()
+                .map(|a| match a {
+                    ast::FunctionArgExpr::Expr(x) => Ok(x),
+                    _ => Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        format!("* is only allowed in COUNT(*), not in {name}"),
+                    )),
+                })
+                .collect()
+        };
+        let arity = |n: usize| -> Result<()> {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(err(
+                    ErrorKind::TypeMismatch,
+                    e,
+                    format!("{name} takes {n} argument(s), found {}", args.len()),
+                ))
+            }
+        };
+        if matches!(name.as_str(), "COUNT" | "SUM" | "MIN" | "MAX" | "AVG") {
+            if distinct {
+                return Err(err(
+                    ErrorKind::Unsupported,
+                    e,
+                    format!("{name}(DISTINCT ...) is not supported yet"),
+                ));
+            }
+            arity(1)?;
+            let Some(agg) = self.agg.as_deref_mut() else {
+                return Err(err(
+                    ErrorKind::Unsupported,
+                    e,
+                    format!(
+                        "{name} needs a windowed GROUP BY: SELECT window_start, window_end, ..., {name}(x) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, ... (unbounded GROUP BY is not supported yet)"
+                    ),
+                ));
+            };
+            let call = if matches!(args[0], ast::FunctionArgExpr::Wildcard) && name == "COUNT" {
+                AggCall {
+                    func: AggFunc::CountStar,
+                    arg: None,
+                    data_type: DataType::BigInt,
+                }
+            } else {
+                let x = exprs()?[0];
+                let arg = Binder::new(agg.input).bind(x)?;
+                let t = arg.data_type();
+                let (func, data_type) = match name.as_str() {
+                    "COUNT" => (AggFunc::Count, DataType::BigInt),
+                    "SUM" | "AVG" if !t.is_numeric() => {
+                        return Err(err(
+                            ErrorKind::TypeMismatch,
+                            e,
+                            format!("{name} needs a number, found {t}; CAST it to a numeric type"),
+                        ));
+                    }
+                    "SUM" => (AggFunc::Sum, t),
+                    "AVG" => (AggFunc::Avg, t),
+                    _ if t == DataType::Interval => {
+                        return Err(err(
+                            ErrorKind::TypeMismatch,
+                            e,
+                            format!("{name} of an INTERVAL is not supported"),
+                        ));
+                    }
+                    "MIN" => (AggFunc::Min, t),
+                    _ => (AggFunc::Max, t),
+                };
+                AggCall {
+                    func,
+                    arg: Some(arg),
+                    data_type,
+                }
+            };
+            let index = match agg.aggs.iter().position(|a| *a == call) {
+                Some(i) => i,
+                None => {
+                    agg.aggs.push(call.clone());
+                    agg.aggs.len() - 1
+                }
+            };
+            return Ok(Expr::Column(agg.group.len() + index, call.data_type));
+        }
+        if distinct {
+            return Err(err(
+                ErrorKind::Unsupported,
+                e,
+                format!("DISTINCT is not allowed in {name}"),
+            ));
+        }
+        let xs = exprs()?;
+        Ok(match name.as_str() {
+            "UPPER" | "LOWER" | "CHAR_LENGTH" | "CHARACTER_LENGTH" => {
+                arity(1)?;
+                let s = self.string_arg(xs[0])?;
+                match name.as_str() {
+                    "UPPER" => Expr::Call(Func::Upper, vec![s], DataType::String),
+                    "LOWER" => Expr::Call(Func::Lower, vec![s], DataType::String),
+                    _ => Expr::Call(Func::CharLength, vec![s], DataType::Int),
+                }
+            }
+            "CONCAT" => {
+                if xs.is_empty() {
+                    return Err(err(
+                        ErrorKind::TypeMismatch,
+                        e,
+                        "CONCAT needs at least one argument",
+                    ));
+                }
+                let args = xs
+                    .iter()
+                    .map(|x| self.string_arg(x))
+                    .collect::<Result<Vec<_>>>()?;
+                Expr::Call(Func::Concat, args, DataType::String)
+            }
+            "ABS" => {
+                arity(1)?;
+                let x = self.bind(xs[0])?;
+                let t = x.data_type();
+                if !t.is_numeric() {
+                    return Err(err(
+                        ErrorKind::TypeMismatch,
+                        e,
+                        format!("ABS needs a number, found {t}"),
+                    ));
+                }
+                Expr::Call(Func::Abs, vec![x], t)
+            }
+            "MOD" => {
+                arity(2)?;
+                let (a, b) = (self.bind(xs[0])?, self.bind(xs[1])?);
+                let t = common_type(&[&a, &b])
+                    .filter(|t| matches!(t, DataType::Int | DataType::BigInt))
+                    .ok_or_else(|| {
+                        err(
+                            ErrorKind::TypeMismatch,
+                            e,
+                            format!(
+                                "MOD needs two integers, found {} and {}",
+                                a.data_type(),
+                                b.data_type()
+                            ),
+                        )
+                    })?;
+                Expr::Arith(
+                    ArithOp::Mod,
+                    Box::new(coerce(a, t).expect("common")),
+                    Box::new(coerce(b, t).expect("common")),
+                    t,
+                )
+            }
+            "COALESCE" => {
+                if xs.is_empty() {
+                    return Err(err(
+                        ErrorKind::TypeMismatch,
+                        e,
+                        "COALESCE needs at least one argument",
+                    ));
+                }
+                let args = xs
+                    .iter()
+                    .map(|x| self.bind(x))
+                    .collect::<Result<Vec<_>>>()?;
+                let refs: Vec<&Expr> = args.iter().collect();
+                let t = common_type(&refs).ok_or_else(|| err(ErrorKind::TypeMismatch, e, "the arguments of COALESCE have types that do not fit together; CAST them to one type"))?;
+                Expr::Call(
+                    Func::Coalesce,
+                    args.into_iter()
+                        .map(|a| coerce(a, t).expect("common"))
+                        .collect(),
+                    t,
+                )
+            }
+            _ => {
+                return Err(err(
+                    ErrorKind::Unsupported,
+                    e,
+                    format!(
+                        "function {name} is not supported yet; supported: UPPER, LOWER, CHAR_LENGTH, CONCAT, ABS, MOD, COALESCE, CAST, TRY_CAST, CASE and COUNT/SUM/MIN/MAX/AVG in windowed GROUP BY"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+fn unknown_column(name: &str, schema: &Schema, e: &ast::Expr) -> SqlError {
+    let hint = schema
+        .columns
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(name))
+        .map(|c| format!("; did you mean '{}'? (names are case-sensitive)", c.name))
+        .unwrap_or_default();
+    err(
+        ErrorKind::UnknownColumn,
+        e,
+        format!(
+            "column '{name}' not found; the input has columns: {}{hint}",
+            schema.names()
+        ),
+    )
+}

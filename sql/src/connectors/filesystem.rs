@@ -1,0 +1,511 @@
+//! The `filesystem` connector, bounded: reads a file or the files of a directory (`csv` or
+//! newline-delimited `json`), and writes part files into a directory.
+//!
+//! Reading: files are listed when the job starts (sorted; names starting with `.` or `_`
+//! are skipped, as Flink does) and dealt to the subtasks round-robin; a reader's checkpointed
+//! position is (file, rows read). Writing: subtask `i` writes `part-<i>-<n>` with the first
+//! `n` that does not exist yet, so nothing already written is overwritten (at-least-once).
+
+use crate::plan::TableDef;
+use crate::types::{
+    DataType, Row, Schema, Value, format_double, format_timestamp_compact, parse_timestamp,
+};
+use fjord::{
+    BoxError, RuntimeContext, Sink, SinkError, SinkWriter, Source, SourceError, SourceOutput,
+    SourceReader, SourceStatus, Timestamp,
+};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// A row format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// CSV (RFC 4180 quoting).
+    Csv {
+        /// `csv.field-delimiter` (one character, default `,`).
+        delimiter: u8,
+        /// `csv.null-literal` (default: none, and an empty field of a non-STRING column is an
+        /// error, as in Flink; `''` reads every empty field as NULL).
+        null_literal: Option<String>,
+    },
+    /// One JSON object per line.
+    Json,
+}
+
+/// The options of a filesystem table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileConfig {
+    /// `path`: a file or directory (a directory for sinks).
+    pub path: PathBuf,
+    /// `format`.
+    pub format: Format,
+    /// `csv.ignore-parse-errors` / `json.ignore-parse-errors`: a field that does not read
+    /// becomes NULL instead of failing the job.
+    pub ignore_parse_errors: bool,
+    /// The columns.
+    pub schema: Schema,
+}
+
+impl FileConfig {
+    /// Reads and checks the options; a source's path must exist.
+    ///
+    /// # Errors
+    /// Missing `path`/`format`, unknown options, a path that does not exist.
+    pub fn from_table(table: &TableDef, source: bool) -> Result<Self, String> {
+        let o = &table.options;
+        let format_name = o.get("format").map(String::as_str).unwrap_or("");
+        let format = match format_name {
+            "csv" => {
+                super::only_options(
+                    o,
+                    &[
+                        "path",
+                        "format",
+                        "csv.field-delimiter",
+                        "csv.null-literal",
+                        "csv.ignore-parse-errors",
+                    ],
+                )?;
+                let delimiter = match o.get("csv.field-delimiter").map(String::as_bytes) {
+                    None => b',',
+                    Some([d]) => *d,
+                    Some(_) => {
+                        return Err("option 'csv.field-delimiter' must be one character".into());
+                    }
+                };
+                Format::Csv {
+                    delimiter,
+                    null_literal: o.get("csv.null-literal").cloned(),
+                }
+            }
+            "json" => {
+                super::only_options(o, &["path", "format", "json.ignore-parse-errors"])?;
+                Format::Json
+            }
+            "" => return Err("set 'format' = 'csv' or 'json'".into()),
+            other => {
+                return Err(format!(
+                    "format '{other}' is not supported; use 'csv' or 'json'"
+                ));
+            }
+        };
+        let path = PathBuf::from(o.get("path").ok_or("set 'path' to a file or directory")?);
+        if source && !path.exists() {
+            return Err(format!(
+                "path '{}' does not exist; create it or fix 'path'",
+                path.display()
+            ));
+        }
+        let ignore = super::bool_option(o, &format!("{format_name}.ignore-parse-errors"), false)?;
+        Ok(FileConfig {
+            path,
+            format,
+            ignore_parse_errors: ignore,
+            schema: table.schema.clone(),
+        })
+    }
+}
+
+/// The files to read: the path itself, or the visible files of the directory, sorted.
+fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let p = entry?.path();
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.') || n.starts_with('_'));
+        if p.is_file() && !hidden {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads a text field of a CSV row as a column type (`Err` says why not).
+fn read_field(text: &str, t: DataType, null_literal: Option<&str>) -> Result<Value, String> {
+    // As Flink's CSV format: only `csv.null-literal` reads as NULL; an empty field of a
+    // non-STRING column is an error (set 'csv.null-literal' = '' to read it as NULL).
+    if null_literal == Some(text) {
+        return Ok(Value::Null);
+    }
+    let bad = || format!("cannot read '{text}' as {t}");
+    let s = text.trim();
+    Ok(match t {
+        DataType::Boolean => match s.to_ascii_lowercase().as_str() {
+            "true" => Value::Boolean(true),
+            "false" => Value::Boolean(false),
+            _ => return Err(bad()),
+        },
+        DataType::Int => Value::Int(s.parse().map_err(|_| bad())?),
+        DataType::BigInt | DataType::Interval => Value::BigInt(s.parse().map_err(|_| bad())?),
+        DataType::Double => Value::Double(s.parse().map_err(|_| bad())?),
+        DataType::String => Value::String(text.to_string()),
+        DataType::Timestamp => Value::Timestamp(parse_timestamp(s).ok_or_else(bad)?),
+    })
+}
+
+fn read_json(v: &serde_json::Value, t: DataType) -> Result<Value, String> {
+    use serde_json::Value as J;
+    let bad = || format!("cannot read {v} as {t}");
+    Ok(match (v, t) {
+        (J::Null, _) => Value::Null,
+        (J::String(s), _) => read_field(s, t, None)?,
+        (J::Bool(b), DataType::Boolean) => Value::Boolean(*b),
+        (J::Number(n), DataType::Int) => Value::Int(
+            n.as_i64()
+                .and_then(|i| i32::try_from(i).ok())
+                .ok_or_else(bad)?,
+        ),
+        (J::Number(n), DataType::BigInt) => Value::BigInt(n.as_i64().ok_or_else(bad)?),
+        (J::Number(n), DataType::Double) => Value::Double(n.as_f64().ok_or_else(bad)?),
+        (other, DataType::String) => Value::String(other.to_string()),
+        _ => return Err(bad()),
+    })
+}
+
+/// Reads bounded files.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    /// Its options.
+    pub config: FileConfig,
+}
+
+enum Open {
+    Csv(csv::Reader<File>),
+    Json(std::io::Lines<BufReader<File>>),
+}
+
+struct FileReader {
+    config: FileConfig,
+    /// The files to read and how many rows of each were read before (a restored split).
+    files: Vec<(PathBuf, u64)>,
+    /// Index into `files` and rows already read from it.
+    file: usize,
+    rows: u64,
+    open: Option<Open>,
+    record: csv::StringRecord,
+}
+
+impl Source<Row> for FileSource {
+    fn create_reader(&self, ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<Row>>, BoxError> {
+        let all = list_files(&self.config.path).map_err(|e| {
+            SourceError::boxed(self.config.path.display().to_string(), e.to_string())
+        })?;
+        let p = ctx.parallelism.max(1);
+        let files = all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % p == ctx.subtask_index)
+            .map(|(_, f)| (f, 0))
+            .collect();
+        Ok(Box::new(FileReader {
+            config: self.config.clone(),
+            files,
+            file: 0,
+            rows: 0,
+            open: None,
+            record: csv::StringRecord::new(),
+        }))
+    }
+}
+
+impl FileReader {
+    fn open_current(&mut self) -> Result<(), BoxError> {
+        let (path, skip) = &self.files[self.file];
+        self.rows = *skip;
+        let f = File::open(path)
+            .map_err(|e| SourceError::boxed(path.display().to_string(), e.to_string()))?;
+        let mut open = match &self.config.format {
+            Format::Csv { delimiter, .. } => Open::Csv(
+                csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .delimiter(*delimiter)
+                    .from_reader(f),
+            ),
+            Format::Json => Open::Json(BufReader::new(f).lines()),
+        };
+        // Skip what a restored position says was read already.
+        for _ in 0..self.rows {
+            let more = match &mut open {
+                Open::Csv(r) => r.read_record(&mut self.record)?,
+                Open::Json(lines) => lines.next().transpose()?.is_some(),
+            };
+            if !more {
+                break;
+            }
+        }
+        self.open = Some(open);
+        Ok(())
+    }
+
+    /// The next row of the current file, `None` at its end.
+    fn next_row(&mut self) -> Result<Option<Row>, BoxError> {
+        let file = self.files[self.file].0.display().to_string();
+        let row_number = self.rows + 1;
+        let position = || format!("{file} row {row_number}");
+        let schema = &self.config.schema;
+        let ignore = self.config.ignore_parse_errors;
+        let hint = if ignore {
+            ""
+        } else {
+            "; fix the file, or set '<format>.ignore-parse-errors' = 'true' to read such fields as NULL"
+        };
+        match self.open.as_mut().expect("opened") {
+            Open::Csv(r) => {
+                if !r
+                    .read_record(&mut self.record)
+                    .map_err(|e| SourceError::boxed(position(), e.to_string()))?
+                {
+                    return Ok(None);
+                }
+                let null_literal = match &self.config.format {
+                    Format::Csv { null_literal, .. } => null_literal.as_deref(),
+                    Format::Json => None,
+                };
+                if self.record.len() != schema.columns.len() && !ignore {
+                    return Err(SourceError::boxed(
+                        position(),
+                        format!(
+                            "the row has {} fields but the table has {} columns ({}){hint}",
+                            self.record.len(),
+                            schema.columns.len(),
+                            schema.names()
+                        ),
+                    ));
+                }
+                let mut row = Vec::with_capacity(schema.columns.len());
+                for (i, c) in schema.columns.iter().enumerate() {
+                    let v = match self.record.get(i) {
+                        None => Value::Null,
+                        Some(text) => match read_field(text, c.data_type, null_literal) {
+                            Ok(v) => v,
+                            Err(_) if ignore => Value::Null,
+                            Err(e) => {
+                                return Err(SourceError::boxed(
+                                    position(),
+                                    format!("column '{}': {e}{hint}", c.name),
+                                ));
+                            }
+                        },
+                    };
+                    row.push(v);
+                }
+                Ok(Some(row))
+            }
+            Open::Json(lines) => loop {
+                let Some(line) = lines.next().transpose()? else {
+                    return Ok(None);
+                };
+                if line.trim().is_empty() {
+                    self.rows += 1;
+                    continue;
+                }
+                let obj: serde_json::Map<String, serde_json::Value> =
+                    match serde_json::from_str(&line) {
+                        Ok(o) => o,
+                        Err(_) if ignore => {
+                            self.rows += 1;
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(SourceError::boxed(
+                                position(),
+                                format!("not a JSON object: {e}{hint}"),
+                            ));
+                        }
+                    };
+                let mut row = Vec::with_capacity(schema.columns.len());
+                for c in &schema.columns {
+                    let v = match obj.get(&c.name) {
+                        None => Value::Null,
+                        Some(j) => match read_json(j, c.data_type) {
+                            Ok(v) => v,
+                            Err(_) if ignore => Value::Null,
+                            Err(e) => {
+                                return Err(SourceError::boxed(
+                                    position(),
+                                    format!("field '{}': {e}{hint}", c.name),
+                                ));
+                            }
+                        },
+                    };
+                    row.push(v);
+                }
+                return Ok(Some(row));
+            },
+        }
+    }
+}
+
+impl SourceReader<Row> for FileReader {
+    fn poll_next(&mut self, output: &mut SourceOutput<'_, Row>) -> Result<SourceStatus, BoxError> {
+        for _ in 0..1000 {
+            if self.file >= self.files.len() {
+                return Ok(SourceStatus::Finished);
+            }
+            if self.open.is_none() {
+                self.open_current()?;
+            }
+            match self.next_row()? {
+                Some(row) => {
+                    self.rows += 1;
+                    output.collect(row);
+                }
+                None => {
+                    self.open = None;
+                    self.file += 1;
+                    self.rows = 0;
+                }
+            }
+        }
+        Ok(SourceStatus::MoreAvailable)
+    }
+
+    /// The files left, each with the rows already read, as splits: a restore at another
+    /// parallelism deals them out again and every row is still read exactly once.
+    fn snapshot_splits(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        let mut splits = Vec::new();
+        for (i, (path, skip)) in self.files.iter().enumerate().skip(self.file) {
+            let read = if i == self.file && self.open.is_some() {
+                self.rows
+            } else {
+                *skip
+            };
+            splits.push(serde_json::to_vec(&(path, read))?);
+        }
+        Ok(Some(splits))
+    }
+
+    fn restore_splits(&mut self, splits: Vec<Vec<u8>>) -> Result<(), BoxError> {
+        self.files = splits
+            .iter()
+            .map(|s| serde_json::from_slice::<(PathBuf, u64)>(s))
+            .collect::<Result<_, _>>()?;
+        (self.file, self.rows, self.open) = (0, 0, None);
+        Ok(())
+    }
+}
+
+/// A value as Flink's CSV and JSON formats write it.
+fn csv_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Double(d) => format_double(*d),
+        Value::Timestamp(ms) => format_timestamp_compact(*ms),
+        other => other.to_sql_string().unwrap_or_default(),
+    }
+}
+
+/// Writes rows as part files into a directory.
+#[derive(Debug, Clone)]
+pub struct FileSink {
+    /// Its options.
+    pub config: FileConfig,
+}
+
+struct FileWriter {
+    config: FileConfig,
+    path: PathBuf,
+    /// Unbuffered: a row is in the file when `write` returns, so a checkpoint taken after it
+    /// never covers a row that a crash could still lose (the engine does not flush sinks at
+    /// checkpoints today).
+    out: File,
+}
+
+impl Sink<Row> for FileSink {
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<Row>>, BoxError> {
+        let dir = &self.config.path;
+        let target = || dir.display().to_string();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SinkError::boxed(target(), format!("cannot create the directory: {e}")))?;
+        let ext = match self.config.format {
+            Format::Csv { .. } => "csv",
+            Format::Json => "json",
+        };
+        // Bounded: the first free name (a run never overwrites output).
+        let path = (0..100_000u32)
+            .map(|n| dir.join(format!("part-{}-{n}.{ext}", ctx.subtask_index)))
+            .find(|p| !p.exists())
+            .ok_or_else(|| {
+                SinkError::boxed(
+                    target(),
+                    "100000 part files of this subtask exist already; empty the directory",
+                )
+            })?;
+        let file = File::create(&path)
+            .map_err(|e| SinkError::boxed(path.display().to_string(), e.to_string()))?;
+        Ok(Box::new(FileWriter {
+            config: self.config.clone(),
+            path,
+            out: file,
+        }))
+    }
+}
+
+impl SinkWriter<Row> for FileWriter {
+    fn write(&mut self, value: Row, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
+        let line = match &self.config.format {
+            Format::Csv {
+                delimiter,
+                null_literal,
+            } => {
+                let mut w = csv::WriterBuilder::new()
+                    .delimiter(*delimiter)
+                    .terminator(csv::Terminator::Any(b'\n'))
+                    .from_writer(Vec::new());
+                let fields: Vec<String> = value
+                    .iter()
+                    .map(|v| match (v, null_literal) {
+                        (Value::Null, Some(n)) => n.clone(),
+                        _ => csv_text(v),
+                    })
+                    .collect();
+                w.write_record(&fields)?;
+                w.into_inner().map_err(|e| e.to_string())?
+            }
+            Format::Json => {
+                // Fields in column order, as Flink's JSON format writes them.
+                let mut fields = Vec::with_capacity(value.len());
+                for (c, v) in self.config.schema.columns.iter().zip(&value) {
+                    let j = match v {
+                        Value::Null => serde_json::Value::Null,
+                        Value::Boolean(b) => (*b).into(),
+                        Value::Int(i) => (*i).into(),
+                        Value::BigInt(i) => (*i).into(),
+                        Value::Double(d) => serde_json::Number::from_f64(*d)
+                            .map_or(serde_json::Value::Null, Into::into),
+                        other => csv_text(other).into(),
+                    };
+                    fields.push(format!("{}:{j}", serde_json::Value::from(c.name.clone())));
+                }
+                let obj = format!("{{{}}}", fields.join(","));
+                let mut line = obj.into_bytes();
+                line.push(b'\n');
+                line
+            }
+        };
+        self.out
+            .write_all(&line)
+            .map_err(|e| SinkError::boxed(self.path.display().to_string(), e.to_string()))?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BoxError> {
+        self.out
+            .flush()
+            .map_err(|e| SinkError::boxed(self.path.display().to_string(), e.to_string()))?;
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), BoxError> {
+        self.flush()
+    }
+}

@@ -1,0 +1,74 @@
+//! The connectors SQL tables name in `WITH ('connector' = ...)`: option checking at planning
+//! time (so a typo fails before any job starts), and the sources and sinks the lowering
+//! attaches to the DataStream graph. One file per connector.
+
+pub mod blackhole;
+pub mod datagen;
+pub mod filesystem;
+pub mod print;
+
+use crate::plan::TableDef;
+use std::collections::BTreeMap;
+
+/// The connectors SQL tables can use.
+pub const KNOWN: &[&str] = &["datagen", "filesystem", "print", "blackhole"];
+
+/// Checks that a table's options make it a source.
+///
+/// # Errors
+/// What is wrong with the options and what to do, without position (the planner adds it).
+pub fn check_source(table: &TableDef) -> Result<(), String> {
+    match table.connector() {
+        "datagen" => datagen::DatagenConfig::from_table(table).map(|_| ()),
+        "filesystem" => filesystem::FileConfig::from_table(table, true).map(|_| ()),
+        other => Err(format!(
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen' or 'filesystem' table"
+        )),
+    }
+}
+
+/// Checks that a table's options make it a sink.
+///
+/// # Errors
+/// As [`check_source`].
+pub fn check_sink(table: &TableDef) -> Result<(), String> {
+    match table.connector() {
+        "print" => print::PrintConfig::from_table(table).map(|_| ()),
+        "blackhole" => only_options(&table.options, &[]),
+        "filesystem" => filesystem::FileConfig::from_table(table, false).map(|_| ()),
+        other => Err(format!(
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole' or 'filesystem' table"
+        )),
+    }
+}
+
+/// Refuses options a connector does not know (as Flink does), listing the ones it does.
+fn only_options(options: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), String> {
+    for key in options.keys() {
+        if key != "connector" && !allowed.contains(&key.as_str()) {
+            return Err(format!(
+                "unsupported option '{key}'; this connector takes: {}",
+                if allowed.is_empty() {
+                    "no options besides 'connector'".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A boolean option (`'true'`/`'false'`), `default` when absent.
+fn bool_option(
+    options: &BTreeMap<String, String>,
+    key: &str,
+    default: bool,
+) -> Result<bool, String> {
+    match options.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(format!("option '{key}' = '{v}' must be 'true' or 'false'")),
+    }
+}

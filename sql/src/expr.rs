@@ -1,0 +1,492 @@
+//! Typed scalar expressions and their evaluation over rows, with Flink SQL's NULL semantics:
+//! an operator or function with a NULL operand yields NULL (except the logical operators,
+//! `IS [NOT] NULL`, `COALESCE` and `CASE`), `AND`/`OR`/`NOT` use three-valued logic, and a
+//! `WHERE` or `WHEN` keeps only TRUE.
+
+use crate::types::{DataType, Value, format_double, parse_timestamp};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `<>`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+}
+
+/// An arithmetic operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (integer division on integers, as in Flink)
+    Div,
+    /// `%` / `MOD`
+    Mod,
+}
+
+/// A built-in scalar function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Func {
+    /// `UPPER(s)`
+    Upper,
+    /// `LOWER(s)`
+    Lower,
+    /// `CHAR_LENGTH(s)` / `CHARACTER_LENGTH(s)`
+    CharLength,
+    /// `CONCAT(s, ...)`: NULL if any argument is NULL.
+    Concat,
+    /// `ABS(n)`
+    Abs,
+    /// `COALESCE(a, b, ...)`: the first argument that is not NULL.
+    Coalesce,
+}
+
+/// A typed expression over the columns of one input row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Expr {
+    /// The input column at an index.
+    Column(usize, DataType),
+    /// A constant (NULL literals carry the type they are used as).
+    Literal(Value, DataType),
+    /// `NOT e`
+    Not(Box<Expr>),
+    /// `a AND b`
+    And(Box<Expr>, Box<Expr>),
+    /// `a OR b`
+    Or(Box<Expr>, Box<Expr>),
+    /// `e IS NULL` (or `IS NOT NULL` when the flag is set).
+    IsNull(Box<Expr>, bool),
+    /// A comparison of two operands of one type.
+    Cmp(CmpOp, Box<Expr>, Box<Expr>),
+    /// Arithmetic with the result type.
+    Arith(ArithOp, Box<Expr>, Box<Expr>, DataType),
+    /// `-e`
+    Neg(Box<Expr>, DataType),
+    /// `CASE WHEN c THEN r ... ELSE e END` (a simple CASE is rewritten to this form).
+    Case(Vec<(Expr, Expr)>, Option<Box<Expr>>, DataType),
+    /// `CAST(e AS type)`; `true` for `TRY_CAST` (NULL instead of an error).
+    Cast(Box<Expr>, DataType, bool),
+    /// A scalar function call with its result type.
+    Call(Func, Vec<Expr>, DataType),
+}
+
+/// An error while evaluating an expression on a row (the job fails with it, as in Flink).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct EvalError(pub String);
+
+impl Expr {
+    /// The type of the expression's values.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Expr::Column(_, t) | Expr::Literal(_, t) => *t,
+            Expr::Not(_) | Expr::And(..) | Expr::Or(..) | Expr::IsNull(..) | Expr::Cmp(..) => {
+                DataType::Boolean
+            }
+            Expr::Arith(.., t) | Expr::Neg(_, t) | Expr::Case(.., t) | Expr::Call(.., t) => *t,
+            Expr::Cast(_, t, _) => *t,
+        }
+    }
+
+    /// Evaluates on a row.
+    ///
+    /// # Errors
+    /// A cast of a string that is not a number or timestamp, or integer division by zero
+    /// (Flink fails the job for both; `TRY_CAST` gives NULL instead of a failed cast).
+    /// Integer arithmetic wraps around on overflow, as Java's does.
+    pub fn eval(&self, row: &[Value]) -> Result<Value, EvalError> {
+        Ok(match self {
+            Expr::Column(i, _) => row.get(*i).cloned().unwrap_or(Value::Null),
+            Expr::Literal(v, _) => v.clone(),
+            Expr::Not(e) => match e.eval(row)? {
+                Value::Boolean(b) => Value::Boolean(!b),
+                _ => Value::Null,
+            },
+            Expr::And(a, b) => match (a.eval(row)?, b.eval(row)?) {
+                (Value::Boolean(false), _) | (_, Value::Boolean(false)) => Value::Boolean(false),
+                (Value::Boolean(true), Value::Boolean(true)) => Value::Boolean(true),
+                _ => Value::Null,
+            },
+            Expr::Or(a, b) => match (a.eval(row)?, b.eval(row)?) {
+                (Value::Boolean(true), _) | (_, Value::Boolean(true)) => Value::Boolean(true),
+                (Value::Boolean(false), Value::Boolean(false)) => Value::Boolean(false),
+                _ => Value::Null,
+            },
+            Expr::IsNull(e, negated) => Value::Boolean(e.eval(row)?.is_null() != *negated),
+            Expr::Cmp(op, a, b) => {
+                let (a, b) = (a.eval(row)?, b.eval(row)?);
+                match compare(&a, &b) {
+                    None => Value::Null,
+                    Some(ord) => Value::Boolean(match op {
+                        CmpOp::Eq => ord.is_eq(),
+                        CmpOp::NotEq => !ord.is_eq(),
+                        CmpOp::Lt => ord.is_lt(),
+                        CmpOp::LtEq => ord.is_le(),
+                        CmpOp::Gt => ord.is_gt(),
+                        CmpOp::GtEq => ord.is_ge(),
+                    }),
+                }
+            }
+            Expr::Arith(op, a, b, t) => arith(*op, a.eval(row)?, b.eval(row)?, *t)?,
+            Expr::Neg(e, _) => match e.eval(row)? {
+                Value::Int(i) => Value::Int(i.wrapping_neg()),
+                Value::BigInt(i) => Value::BigInt(i.wrapping_neg()),
+                Value::Double(d) => Value::Double(-d),
+                _ => Value::Null,
+            },
+            Expr::Case(whens, otherwise, _) => {
+                for (cond, result) in whens {
+                    if cond.eval(row)? == Value::Boolean(true) {
+                        return result.eval(row);
+                    }
+                }
+                match otherwise {
+                    Some(e) => e.eval(row)?,
+                    None => Value::Null,
+                }
+            }
+            Expr::Cast(e, to, try_cast) => match cast(e.eval(row)?, *to) {
+                Ok(v) => v,
+                Err(_) if *try_cast => Value::Null,
+                Err(e) => return Err(e),
+            },
+            Expr::Call(f, args, _) => call(*f, args, row)?,
+        })
+    }
+}
+
+/// Orders two non-NULL values of comparable types; `None` if either is NULL.
+pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    use Value::*;
+    Some(match (a, b) {
+        (Null, _) | (_, Null) => return None,
+        (Boolean(a), Boolean(b)) => a.cmp(b),
+        (Int(a), Int(b)) => a.cmp(b),
+        (BigInt(a), BigInt(b)) | (Timestamp(a), Timestamp(b)) => a.cmp(b),
+        (String(a), String(b)) => a.cmp(b),
+        _ => as_f64(a)?.total_cmp(&as_f64(b)?),
+    })
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(f64::from(*i)),
+        Value::BigInt(i) => Some(*i as f64),
+        Value::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(i64::from(*i)),
+        Value::BigInt(i) | Value::Timestamp(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// Arithmetic in the result type `t` (operands are already of the result type, or an
+/// interval next to a timestamp).
+fn arith(op: ArithOp, a: Value, b: Value, t: DataType) -> Result<Value, EvalError> {
+    if a.is_null() || b.is_null() {
+        return Ok(Value::Null);
+    }
+    let div_zero = || EvalError("division by zero".into());
+    Ok(match t {
+        DataType::Double => {
+            let (x, y) = (as_f64(&a).unwrap_or(0.0), as_f64(&b).unwrap_or(0.0));
+            Value::Double(match op {
+                ArithOp::Add => x + y,
+                ArithOp::Sub => x - y,
+                ArithOp::Mul => x * y,
+                ArithOp::Div => x / y,
+                ArithOp::Mod => x % y,
+            })
+        }
+        // Integers wrap around on overflow, as Java's (and so Flink's generated code) do.
+        DataType::Int => {
+            let (x, y) = (
+                as_i64(&a).unwrap_or(0) as i32,
+                as_i64(&b).unwrap_or(0) as i32,
+            );
+            Value::Int(match op {
+                ArithOp::Add => x.wrapping_add(y),
+                ArithOp::Sub => x.wrapping_sub(y),
+                ArithOp::Mul => x.wrapping_mul(y),
+                ArithOp::Div if y == 0 => return Err(div_zero()),
+                ArithOp::Mod if y == 0 => return Err(div_zero()),
+                ArithOp::Div => x.wrapping_div(y),
+                ArithOp::Mod => x.wrapping_rem(y),
+            })
+        }
+        DataType::BigInt | DataType::Timestamp => {
+            let (x, y) = (as_i64(&a).unwrap_or(0), as_i64(&b).unwrap_or(0));
+            let r = match op {
+                ArithOp::Add => x.wrapping_add(y),
+                ArithOp::Sub => x.wrapping_sub(y),
+                ArithOp::Mul => x.wrapping_mul(y),
+                ArithOp::Div if y == 0 => return Err(div_zero()),
+                ArithOp::Mod if y == 0 => return Err(div_zero()),
+                ArithOp::Div => x.wrapping_div(y),
+                ArithOp::Mod => x.wrapping_rem(y),
+            };
+            if t == DataType::Timestamp {
+                Value::Timestamp(r)
+            } else {
+                Value::BigInt(r)
+            }
+        }
+        _ => Value::Null,
+    })
+}
+
+/// Flink's CAST between the supported types.
+///
+/// # Errors
+/// A string that does not read as the target type, or a number out of the target's range.
+pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
+    let bad = |v: &Value| {
+        EvalError(format!(
+            "cannot CAST '{}' to {to}; clean the input or use TRY_CAST to get NULL instead",
+            v.to_sql_string().unwrap_or_default()
+        ))
+    };
+    Ok(match (&v, to) {
+        (Value::Null, _) => Value::Null,
+        (_, DataType::String) => Value::String(v.to_sql_string().unwrap_or_default()),
+        (Value::Boolean(_), DataType::Boolean)
+        | (Value::Int(_), DataType::Int)
+        | (Value::BigInt(_), DataType::BigInt)
+        | (Value::Double(_), DataType::Double)
+        | (Value::Timestamp(_), DataType::Timestamp) => v,
+        (Value::Int(i), DataType::BigInt) => Value::BigInt(i64::from(*i)),
+        (Value::Int(i), DataType::Double) => Value::Double(f64::from(*i)),
+        (Value::BigInt(i), DataType::Double) => Value::Double(*i as f64),
+        (Value::BigInt(i), DataType::Int) => Value::Int(*i as i32),
+        (Value::Double(d), DataType::Int) => Value::Int(*d as i32),
+        (Value::Double(d), DataType::BigInt) => Value::BigInt(*d as i64),
+        (Value::Int(i), DataType::Boolean) => Value::Boolean(*i != 0),
+        (Value::BigInt(i), DataType::Boolean) => Value::Boolean(*i != 0),
+        (Value::Boolean(b), DataType::Int) => Value::Int(i32::from(*b)),
+        (Value::Boolean(b), DataType::BigInt) => Value::BigInt(i64::from(*b)),
+        (Value::String(s), DataType::Int) => Value::Int(s.trim().parse().map_err(|_| bad(&v))?),
+        (Value::String(s), DataType::BigInt) => {
+            Value::BigInt(s.trim().parse().map_err(|_| bad(&v))?)
+        }
+        (Value::String(s), DataType::Double) => {
+            Value::Double(s.trim().parse().map_err(|_| bad(&v))?)
+        }
+        (Value::String(s), DataType::Boolean) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Value::Boolean(true),
+            "false" => Value::Boolean(false),
+            _ => return Err(bad(&v)),
+        },
+        (Value::String(s), DataType::Timestamp) => {
+            Value::Timestamp(parse_timestamp(s).ok_or_else(|| bad(&v))?)
+        }
+        _ => return Err(bad(&v)),
+    })
+}
+
+fn call(f: Func, args: &[Expr], row: &[Value]) -> Result<Value, EvalError> {
+    if f == Func::Coalesce {
+        for a in args {
+            let v = a.eval(row)?;
+            if !v.is_null() {
+                return Ok(v);
+            }
+        }
+        return Ok(Value::Null);
+    }
+    let mut values = Vec::with_capacity(args.len());
+    for a in args {
+        let v = a.eval(row)?;
+        if v.is_null() {
+            return Ok(Value::Null);
+        }
+        values.push(v);
+    }
+    let text = |v: &Value| v.to_sql_string().unwrap_or_default();
+    Ok(match f {
+        Func::Upper => Value::String(text(&values[0]).to_uppercase()),
+        Func::Lower => Value::String(text(&values[0]).to_lowercase()),
+        Func::CharLength => Value::Int(text(&values[0]).chars().count() as i32),
+        Func::Concat => Value::String(values.iter().map(text).collect()),
+        Func::Abs => match &values[0] {
+            Value::Int(i) => Value::Int(i.wrapping_abs()),
+            Value::BigInt(i) => Value::BigInt(i.wrapping_abs()),
+            Value::Double(d) => Value::Double(d.abs()),
+            _ => Value::Null,
+        },
+        Func::Coalesce => Value::Null,
+    })
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Column(i, _) => write!(f, "${i}"),
+            Expr::Literal(v, t) => match v {
+                Value::Null => write!(f, "NULL:{t}"),
+                Value::String(s) => write!(f, "'{s}'"),
+                Value::Double(d) => f.write_str(&format_double(*d)),
+                Value::BigInt(ms) if *t == DataType::Interval => write!(f, "{ms}ms"),
+                other => f.write_str(&other.to_sql_string().unwrap_or_default()),
+            },
+            Expr::Not(e) => write!(f, "NOT({e})"),
+            Expr::And(a, b) => write!(f, "AND({a}, {b})"),
+            Expr::Or(a, b) => write!(f, "OR({a}, {b})"),
+            Expr::IsNull(e, false) => write!(f, "IS NULL({e})"),
+            Expr::IsNull(e, true) => write!(f, "IS NOT NULL({e})"),
+            Expr::Cmp(op, a, b) => {
+                let s = match op {
+                    CmpOp::Eq => "=",
+                    CmpOp::NotEq => "<>",
+                    CmpOp::Lt => "<",
+                    CmpOp::LtEq => "<=",
+                    CmpOp::Gt => ">",
+                    CmpOp::GtEq => ">=",
+                };
+                write!(f, "{s}({a}, {b})")
+            }
+            Expr::Arith(op, a, b, _) => {
+                let s = match op {
+                    ArithOp::Add => "+",
+                    ArithOp::Sub => "-",
+                    ArithOp::Mul => "*",
+                    ArithOp::Div => "/",
+                    ArithOp::Mod => "MOD",
+                };
+                write!(f, "{s}({a}, {b})")
+            }
+            Expr::Neg(e, _) => write!(f, "-({e})"),
+            Expr::Case(whens, otherwise, _) => {
+                f.write_str("CASE(")?;
+                for (c, r) in whens {
+                    write!(f, "{c}, {r}, ")?;
+                }
+                match otherwise {
+                    Some(e) => write!(f, "{e})"),
+                    None => f.write_str("NULL)"),
+                }
+            }
+            Expr::Cast(e, t, false) => write!(f, "CAST({e} AS {t})"),
+            Expr::Cast(e, t, true) => write!(f, "TRY_CAST({e} AS {t})"),
+            Expr::Call(func, args, _) => {
+                let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "{}({})",
+                    format!("{func:?}").to_uppercase(),
+                    args.join(", ")
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: Value) -> Box<Expr> {
+        let t = match v {
+            Value::Boolean(_) | Value::Null => DataType::Boolean,
+            Value::Int(_) => DataType::Int,
+            _ => DataType::String,
+        };
+        Box::new(Expr::Literal(v, t))
+    }
+
+    #[test]
+    fn logic_is_three_valued() {
+        use Value::{Boolean as B, Null as N};
+        let t = || B(true);
+        let f = || B(false);
+        // (a, b, a AND b, a OR b) as in the SQL standard's truth tables.
+        for (a, b, and, or) in [
+            (t(), N, N, t()),
+            (f(), N, f(), N),
+            (N, N, N, N),
+            (t(), f(), f(), t()),
+        ] {
+            let e = Expr::And(lit(a.clone()), lit(b.clone()));
+            assert_eq!(e.eval(&[]).unwrap(), and, "{a:?} AND {b:?}");
+            let e = Expr::Or(lit(a.clone()), lit(b.clone()));
+            assert_eq!(e.eval(&[]).unwrap(), or, "{a:?} OR {b:?}");
+        }
+        assert_eq!(Expr::Not(lit(N)).eval(&[]).unwrap(), N);
+    }
+
+    #[test]
+    fn a_case_branch_is_taken_only_when_its_condition_is_true() {
+        let e = Expr::Case(
+            vec![(*lit(Value::Null), *lit(Value::Int(1)))],
+            Some(lit(Value::Int(2))),
+            DataType::Int,
+        );
+        assert_eq!(e.eval(&[]).unwrap(), Value::Int(2));
+    }
+
+    #[test]
+    fn casts_follow_flink() {
+        assert_eq!(
+            cast(Value::Double(-2.7), DataType::Int).unwrap(),
+            Value::Int(-2)
+        );
+        assert_eq!(
+            cast(Value::Boolean(true), DataType::String).unwrap(),
+            Value::String("TRUE".into())
+        );
+        assert_eq!(
+            cast(Value::String(" 42 ".into()), DataType::BigInt).unwrap(),
+            Value::BigInt(42)
+        );
+        assert!(
+            cast(Value::String("x".into()), DataType::Int)
+                .unwrap_err()
+                .0
+                .contains("TRY_CAST")
+        );
+        let try_cast = Expr::Cast(lit(Value::String("x".into())), DataType::Int, true);
+        assert_eq!(try_cast.eval(&[]).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn integer_arithmetic_divides_and_fails_like_flink() {
+        let div = |a, b| arith(ArithOp::Div, Value::Int(a), Value::Int(b), DataType::Int);
+        assert_eq!(div(7, 2).unwrap(), Value::Int(3));
+        assert_eq!(div(-7, 2).unwrap(), Value::Int(-3));
+        assert!(div(1, 0).is_err());
+        assert_eq!(
+            arith(ArithOp::Mod, Value::Int(-7), Value::Int(3), DataType::Int).unwrap(),
+            Value::Int(-1)
+        );
+        // Java's int arithmetic wraps, and so does Flink's.
+        assert_eq!(
+            arith(
+                ArithOp::Add,
+                Value::Int(i32::MAX),
+                Value::Int(1),
+                DataType::Int
+            )
+            .unwrap(),
+            Value::Int(i32::MIN)
+        );
+    }
+}

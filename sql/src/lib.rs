@@ -1,0 +1,47 @@
+//! # fjord-sql
+//!
+//! Flink-style streaming SQL on Fjord's DataStream runtime: a script of `CREATE TABLE`,
+//! `CREATE VIEW`, `SET` and `INSERT INTO ... SELECT` statements is parsed (sqlparser), planned
+//! by a small typed planner of Fjord's own, and lowered onto the same operators Rust jobs use,
+//! so SQL jobs get checkpoints, savepoints, rescaling and metrics. See `docs/sql.md`.
+//!
+//! ```
+//! let job = fjord_sql::plan(
+//!     "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence',
+//!                                       'fields.id.start' = '1', 'fields.id.end' = '3');
+//!      CREATE TABLE out (id BIGINT) WITH ('connector' = 'blackhole');
+//!      INSERT INTO out SELECT id * 2 FROM src WHERE id > 1;",
+//! )
+//! .unwrap();
+//! let env = fjord::StreamExecutionEnvironment::new();
+//! env.set_parallelism(1);
+//! fjord_sql::build(&job, &env).unwrap();
+//! env.execute("sql").unwrap();
+//! ```
+//!
+//! ## Modules, in dependency order
+//!
+//! - [`types`], [`error`]: values, types, schemas; the error type with positions.
+//! - [`expr`]: typed scalar expressions and their evaluation (NULL semantics).
+//! - [`script`]: the pre-parse step for the Flink syntax sqlparser does not know.
+//! - [`plan`]: the plan (tables, pipelines, steps, settings) and its explain text.
+//! - `bind` (internal): sqlparser expressions → [`expr::Expr`]; [`planner`]: statements →
+//!   [`plan::SqlJob`].
+//! - [`connectors`]: datagen, filesystem, print, blackhole; [`agg`]: aggregate functions.
+//! - [`lower`]: the plan → DataStream graph.
+
+pub mod agg;
+pub(crate) mod bind;
+pub mod connectors;
+pub mod error;
+pub mod expr;
+pub mod lower;
+pub mod plan;
+pub mod planner;
+pub mod script;
+pub mod types;
+
+pub use error::{ErrorKind, Result, SqlError};
+pub use lower::build;
+pub use plan::SqlJob;
+pub use planner::plan;

@@ -1,0 +1,251 @@
+//! Lowering a planned job onto the DataStream runtime: a source per insert, the watermark
+//! assigner on the rowtime column, `Calc` steps as chained flat-maps, window aggregations
+//! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
+
+use crate::agg::SqlAggregate;
+use crate::connectors::{blackhole, datagen, filesystem, print};
+use crate::error::{ErrorKind, Pos, Result, SqlError};
+use crate::expr::{EvalError, Expr};
+use crate::plan::{Insert, SqlJob, Step, TableDef, WindowKind};
+use crate::types::{DataType, Row, Value};
+use fjord::time::{WatermarkGenerator, WatermarkStrategy};
+use fjord::windows::{
+    SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
+};
+use fjord::{BoxError, Collector, DataStream, FlatMapFunction, StreamExecutionEnvironment};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Adds the job's settings and every insert's operators to `env`.
+///
+/// # Errors
+/// Connector options that became invalid since planning (a file removed, say).
+pub fn build(job: &SqlJob, env: &StreamExecutionEnvironment) -> Result<()> {
+    if let Some(p) = job.settings.parallelism {
+        env.set_parallelism(p);
+    }
+    if let Some(interval) = job.settings.checkpoint_interval {
+        env.enable_checkpointing(interval);
+    }
+    for (n, insert) in job.inserts.iter().enumerate() {
+        build_insert(env, n, insert)?;
+    }
+    Ok(())
+}
+
+fn option_error(table: &TableDef, message: String) -> SqlError {
+    SqlError::at(
+        ErrorKind::InvalidOption,
+        Pos::default(),
+        format!("table '{}': {message}", table.name),
+    )
+}
+
+/// Filter and projection of one row (Flink's `Calc`); evaluation errors fail the job.
+#[derive(Clone)]
+struct CalcFn {
+    filter: Option<Arc<Expr>>,
+    projection: Arc<Vec<Expr>>,
+    name: String,
+}
+
+impl FlatMapFunction<Row, Row> for CalcFn {
+    fn flat_map(&mut self, row: Row, out: &mut Collector<'_, Row>) -> Result<(), BoxError> {
+        let fail = |e: EvalError| -> BoxError { format!("{}: {e}", self.name).into() };
+        if let Some(f) = &self.filter
+            && f.eval(&row).map_err(fail)? != Value::Boolean(true)
+        {
+            return Ok(());
+        }
+        let mut result = Vec::with_capacity(self.projection.len());
+        for e in self.projection.iter() {
+            result.push(e.eval(&row).map_err(fail)?);
+        }
+        out.collect(result);
+        Ok(())
+    }
+}
+
+/// Fails the job on a NULL rowtime, as Flink does: an event without a time cannot be
+/// windowed, and dropping it silently would lose it.
+#[derive(Clone)]
+struct RowtimeCheck {
+    column: usize,
+    name: String,
+}
+
+impl FlatMapFunction<Row, Row> for RowtimeCheck {
+    fn flat_map(&mut self, row: Row, out: &mut Collector<'_, Row>) -> Result<(), BoxError> {
+        if row[self.column].is_null() {
+            return Err(format!(
+                "the rowtime column '{}' is NULL in a row; event-time windows need a time for every row (filter such rows in a view, or fix the input)",
+                self.name
+            )
+            .into());
+        }
+        out.collect(row);
+        Ok(())
+    }
+}
+
+/// The watermark of Flink SQL's `WATERMARK FOR ts AS expr`: the highest `expr` seen,
+/// emitted periodically (rows with a NULL watermark value are skipped, as Flink does).
+#[derive(Clone)]
+struct SqlWatermarks {
+    expr: Arc<Expr>,
+    max: Option<i64>,
+}
+
+impl WatermarkGenerator<Row> for SqlWatermarks {
+    fn on_event(&mut self, row: &Row, _timestamp: i64, _output: &mut fjord::time::WatermarkOutput) {
+        if let Ok(Value::Timestamp(w)) = self.expr.eval(row) {
+            self.max = Some(self.max.map_or(w, |m| m.max(w)));
+        }
+    }
+
+    fn on_periodic_emit(&mut self, output: &mut fjord::time::WatermarkOutput) {
+        if let Some(m) = self.max {
+            output.emit_watermark(m);
+        }
+    }
+}
+
+fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> Result<()> {
+    let p = &insert.pipeline;
+    let src = &p.source;
+    let source_name = format!("Source: {} ({})", src.name, src.connector());
+    let uid = crate::plan::source_uid(n, &src.name);
+    let mut stream: DataStream<Row> = match src.connector() {
+        "datagen" => {
+            let config =
+                datagen::DatagenConfig::from_table(src).map_err(|m| option_error(src, m))?;
+            env.from_source(datagen::DatagenSource { config }, &source_name)
+                .uid(&uid)
+                .stream()
+        }
+        "filesystem" => {
+            let config =
+                filesystem::FileConfig::from_table(src, true).map_err(|m| option_error(src, m))?;
+            env.from_source(filesystem::FileSource { config }, &source_name)
+                .uid(&uid)
+                .stream()
+        }
+        other => {
+            return Err(option_error(
+                src,
+                format!("connector '{other}' cannot be read"),
+            ));
+        }
+    };
+    if let Some(wm) = &src.watermark {
+        let rowtime = wm.rowtime;
+        let column = src.schema.columns[rowtime].name.clone();
+        stream = stream
+            .flat_map(RowtimeCheck {
+                column: rowtime,
+                name: column.clone(),
+            })
+            .name(&format!("RowtimeNotNull({column})"))
+            .stream();
+        let expr = Arc::new(wm.expr.clone());
+        let strategy = WatermarkStrategy::for_generator(move || SqlWatermarks {
+            expr: expr.clone(),
+            max: None,
+        })
+        .with_timestamp_assigner(move |row: &Row, _| match row[rowtime] {
+            Value::Timestamp(ms) => ms,
+            _ => i64::MIN,
+        });
+        stream = stream.assign_timestamps_and_watermarks(strategy).stream();
+    }
+    for step in &p.steps {
+        stream = match step {
+            Step::Calc { filter, projection } => stream
+                .flat_map(CalcFn {
+                    filter: filter.clone().map(Arc::new),
+                    projection: Arc::new(projection.clone()),
+                    name: "Calc".into(),
+                })
+                .name("Calc")
+                .stream(),
+            Step::WindowAggregate {
+                window,
+                keys,
+                aggs,
+                uid,
+                ..
+            } => {
+                // Keys and aggregate arguments are computed first, so the window keeps only
+                // them and adding to an accumulator cannot fail.
+                // (Column types are not used by evaluation.)
+                let mut pre: Vec<Expr> = keys
+                    .iter()
+                    .map(|&k| Expr::Column(k, DataType::String))
+                    .collect();
+                let nkeys = pre.len();
+                pre.extend(aggs.iter().filter_map(|a| a.arg.clone()));
+                let keyed = stream
+                    .flat_map(CalcFn {
+                        filter: None,
+                        projection: Arc::new(pre),
+                        name: "WindowAggregate input".into(),
+                    })
+                    .name("Calc(window keys and arguments)")
+                    .stream()
+                    .key_by(move |row: &Row| row[..nkeys].to_vec());
+                let f = SqlAggregate {
+                    calls: Arc::new(aggs.iter().map(|a| (a.func, a.data_type)).collect()),
+                    first_arg: nkeys,
+                };
+                let emit = |key: &Vec<Value>,
+                            ctx: &mut WindowContext<'_, TimeWindow, Row>,
+                            results: Vec<Vec<Value>>| {
+                    let (start, end) = (ctx.window().start, ctx.window().end);
+                    for r in results {
+                        let mut row = Vec::with_capacity(2 + key.len() + r.len());
+                        row.push(Value::Timestamp(start));
+                        row.push(Value::Timestamp(end));
+                        row.extend(key.iter().cloned());
+                        row.extend(r);
+                        ctx.collect(row);
+                    }
+                };
+                let ms = |m: i64| Duration::from_millis(m as u64);
+                let out = match *window {
+                    WindowKind::Tumble { size } => keyed
+                        .window(TumblingEventTimeWindows::of(ms(size)))
+                        .aggregate_with_process(f, emit),
+                    WindowKind::Hop { slide, size } => keyed
+                        .window(SlidingEventTimeWindows::of(ms(size), ms(slide)))
+                        .aggregate_with_process(f, emit),
+                };
+                out.uid(uid)
+                    .name(&format!("WindowAggregate({uid})"))
+                    .stream()
+            }
+        };
+    }
+    let sink = &insert.sink;
+    let name = format!("Sink: {} ({})", sink.name, sink.connector());
+    match sink.connector() {
+        "print" => {
+            let config = print::PrintConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
+            stream.sink_to(print::PrintSink { config }, &name);
+        }
+        "blackhole" => {
+            stream.sink_to(blackhole::BlackholeSink, &name);
+        }
+        "filesystem" => {
+            let config = filesystem::FileConfig::from_table(sink, false)
+                .map_err(|m| option_error(sink, m))?;
+            stream.sink_to(filesystem::FileSink { config }, &name);
+        }
+        other => {
+            return Err(option_error(
+                sink,
+                format!("connector '{other}' cannot be written"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! The plan of a SQL job: tables, pipelines of steps from a source table to a sink table, and
+//! the job settings. `fjord sql --explain` prints it with [`SqlJob::explain`].
+
+use crate::expr::Expr;
+use crate::types::{DataType, Schema};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A table created with `CREATE TABLE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDef {
+    /// Its name.
+    pub name: String,
+    /// Its physical columns (with the rowtime attribute marked).
+    pub schema: Schema,
+    /// The `WITH (...)` options.
+    pub options: BTreeMap<String, String>,
+    /// The watermark declared with `WATERMARK FOR`.
+    pub watermark: Option<WatermarkDef>,
+}
+
+impl TableDef {
+    /// The `connector` option.
+    pub fn connector(&self) -> &str {
+        self.options.get("connector").map_or("", String::as_str)
+    }
+}
+
+/// `WATERMARK FOR col AS expr`: the rowtime column and the watermark expression over a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatermarkDef {
+    /// The rowtime column's index.
+    pub rowtime: usize,
+    /// The watermark of a row (a TIMESTAMP); the watermark is the highest seen.
+    pub expr: Expr,
+}
+
+/// One aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AggFunc {
+    /// `COUNT(*)`
+    CountStar,
+    /// `COUNT(x)`: rows where x is not NULL.
+    Count,
+    /// `SUM(x)`: NULL when every x is NULL.
+    Sum,
+    /// `MIN(x)`
+    Min,
+    /// `MAX(x)`
+    Max,
+    /// `AVG(x)`: in x's type (integer average for integers, as Flink).
+    Avg,
+}
+
+/// An aggregate call: function, argument over the input row, result type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggCall {
+    /// The function.
+    pub func: AggFunc,
+    /// Its argument (`None` for `COUNT(*)`).
+    pub arg: Option<Expr>,
+    /// The result type.
+    pub data_type: DataType,
+}
+
+/// A window table-valued function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// `TUMBLE(TABLE t, DESCRIPTOR(ts), size)`
+    Tumble {
+        /// Window size in ms.
+        size: i64,
+    },
+    /// `HOP(TABLE t, DESCRIPTOR(ts), slide, size)`
+    Hop {
+        /// Slide in ms.
+        slide: i64,
+        /// Window size in ms.
+        size: i64,
+    },
+}
+
+/// A step of a pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Filter, then project (Flink's `Calc`): stateless, chained to its input.
+    Calc {
+        /// Rows where this is TRUE pass.
+        filter: Option<Expr>,
+        /// The output columns.
+        projection: Vec<Expr>,
+    },
+    /// A keyed event-time window aggregation. Output columns: window_start, window_end,
+    /// the keys, the aggregates.
+    WindowAggregate {
+        /// The window.
+        window: WindowKind,
+        /// The rowtime column it windows on.
+        time_column: usize,
+        /// The input columns of the GROUP BY key.
+        keys: Vec<usize>,
+        /// The aggregates.
+        aggs: Vec<AggCall>,
+        /// The operator's uid, derived from the plan, so an unchanged query finds its state
+        /// in a savepoint.
+        uid: String,
+    },
+}
+
+/// Rows from a source table through steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    /// The source table.
+    pub source: Arc<TableDef>,
+    /// The steps in order.
+    pub steps: Vec<Step>,
+    /// The schema of the last step's output.
+    pub schema: Schema,
+}
+
+/// One `INSERT INTO sink SELECT ...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Insert {
+    /// The sink table.
+    pub sink: Arc<TableDef>,
+    /// The rows it receives (already cast to the sink's column types).
+    pub pipeline: Pipeline,
+}
+
+/// Job settings from `SET 'key' = 'value'`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// `parallelism.default`
+    pub parallelism: Option<usize>,
+    /// `execution.checkpointing.interval`
+    pub checkpoint_interval: Option<Duration>,
+    /// `pipeline.name`
+    pub pipeline_name: Option<String>,
+}
+
+/// A planned script: settings and the inserts that make the job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlJob {
+    /// The settings.
+    pub settings: Settings,
+    /// The inserts (each one a pipeline from a source to a sink).
+    pub inserts: Vec<Insert>,
+}
+
+impl SqlJob {
+    /// The plan as text: per insert, the operators from source to sink with their schemas,
+    /// keys, state and uids, and the settings.
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        let s = &self.settings;
+        let _ = writeln!(
+            out,
+            "== Settings ==\nparallelism.default: {}\nexecution.checkpointing.interval: {}",
+            s.parallelism
+                .map_or("(number of cores)".into(), |p| p.to_string()),
+            s.checkpoint_interval
+                .map_or("(off)".into(), |d| format!("{} ms", d.as_millis())),
+        );
+        for (n, insert) in self.inserts.iter().enumerate() {
+            let p = &insert.pipeline;
+            let _ = writeln!(out, "\n== Insert {} into {} ==", n + 1, insert.sink.name);
+            let src = &p.source;
+            let _ = writeln!(
+                out,
+                "Source: {} (connector={}) {}  [uid {}, state: read position as splits]",
+                src.name,
+                src.connector(),
+                src.schema,
+                source_uid(n, &src.name)
+            );
+            if let Some(wm) = &src.watermark {
+                let _ = writeln!(
+                    out,
+                    "  -> Watermarks: rowtime={}, watermark={}",
+                    src.schema.columns[wm.rowtime].name, wm.expr
+                );
+            }
+            for step in &p.steps {
+                match step {
+                    Step::Calc { filter, projection } => {
+                        let cols: Vec<String> =
+                            projection.iter().map(ToString::to_string).collect();
+                        match filter {
+                            Some(f) => {
+                                let _ = writeln!(
+                                    out,
+                                    "  -> Calc: where={f}, select=[{}]",
+                                    cols.join(", ")
+                                );
+                            }
+                            None => {
+                                let _ = writeln!(out, "  -> Calc: select=[{}]", cols.join(", "));
+                            }
+                        }
+                    }
+                    Step::WindowAggregate {
+                        window,
+                        time_column,
+                        keys,
+                        aggs,
+                        uid,
+                    } => {
+                        let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
+                        let _ =
+                            writeln!(out, "  => Hash partition by [{}] (keyBy)", keys.join(", "));
+                        let w = match window {
+                            WindowKind::Tumble { size } => format!("TUMBLE(size={size} ms)"),
+                            WindowKind::Hop { slide, size } => {
+                                format!("HOP(slide={slide} ms, size={size} ms)")
+                            }
+                        };
+                        let aggs: Vec<String> = aggs
+                            .iter()
+                            .map(|a| match &a.arg {
+                                Some(e) => {
+                                    format!("{}({e})", format!("{:?}", a.func).to_uppercase())
+                                }
+                                None => "COUNT(*)".into(),
+                            })
+                            .collect();
+                        let _ = writeln!(
+                            out,
+                            "  -> WindowAggregate: {w} on ${time_column} (event time), aggs=[{}]  [uid {uid}, state: keyed accumulators per window, event-time timers]",
+                            aggs.join(", ")
+                        );
+                    }
+                }
+            }
+            let _ = writeln!(
+                out,
+                "  -> Sink: {} (connector={}) {}",
+                insert.sink.name,
+                insert.sink.connector(),
+                p.schema
+            );
+        }
+        out
+    }
+}
+
+/// The uid of the source of the `n`-th insert (0-based) reading `table`.
+pub fn source_uid(n: usize, table: &str) -> String {
+    format!("sql-source-{n}-{table}")
+}
+
+/// A stable 64-bit FNV-1a hash (for uids: the same plan text gives the same uid in every
+/// build and on every machine).
+pub fn stable_hash(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,910 @@
+//! Planning a script: statements in order, a catalog of tables and views, and every
+//! `INSERT INTO` turned into a [`Pipeline`] of typed steps.
+
+use crate::bind::{AggContext, Binder, coerce, map_type, pos_of};
+use crate::connectors;
+use crate::error::{ErrorKind, Pos, Result, SqlError};
+use crate::expr::Expr;
+use crate::plan::{
+    Insert, Pipeline, Settings, SqlJob, Step, TableDef, WatermarkDef, WindowKind, stable_hash,
+};
+use crate::script::{WatermarkClause, preparse};
+use crate::types::{Column, DataType, Schema};
+use sqlparser::ast::{self, Spanned};
+use sqlparser::dialect::GenericDialect;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The supported `SET` keys.
+const SETTINGS: &str = "parallelism.default, execution.checkpointing.interval, pipeline.name, execution.runtime-mode ('streaming')";
+
+#[derive(Default)]
+struct Catalog {
+    tables: HashMap<String, (Arc<TableDef>, Pos)>,
+    views: HashMap<String, Pipeline>,
+}
+
+fn unsupported(pos: Pos, message: impl Into<String>) -> SqlError {
+    SqlError::at(ErrorKind::Unsupported, pos, message)
+}
+
+fn object_name(name: &ast::ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map_or_else(|| name.to_string(), |i| i.value.clone())
+}
+
+/// Plans a whole script: `CREATE TABLE`, `CREATE VIEW`, `SET` and `INSERT INTO` statements.
+///
+/// # Errors
+/// The first mistake in the script, with its line and column and what to do.
+pub fn plan(script: &str) -> Result<SqlJob> {
+    let pre = preparse(script)?;
+    let statements =
+        sqlparser::parser::Parser::parse_sql(&GenericDialect {}, &pre.text).map_err(|e| {
+            // sqlparser's messages end with "at Line: l, Column: c"; lift that out.
+            let msg = e.to_string();
+            let msg = msg
+                .strip_prefix("sql parser error: ")
+                .unwrap_or(&msg)
+                .to_string();
+            let (text, pos) = match msg.rsplit_once(" at Line: ") {
+                Some((text, rest)) => {
+                    let mut nums = rest.split(", Column: ");
+                    let line = nums.next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+                    let column = nums.next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+                    (text.to_string(), Pos { line, column })
+                }
+                None => (msg, Pos::default()),
+            };
+            SqlError::at(
+                ErrorKind::Syntax,
+                pos,
+                format!("{text} (see docs/sql.md for the supported statements)"),
+            )
+        })?;
+    let mut catalog = Catalog::default();
+    let mut settings = Settings::default();
+    let mut inserts = Vec::new();
+    for statement in &statements {
+        let pos = Pos::of(statement.span());
+        match statement {
+            ast::Statement::CreateTable(ct) => create_table(&mut catalog, ct, &pre.watermarks)?,
+            ast::Statement::CreateView(cv) => {
+                let name = object_name(&cv.name);
+                if !cv.columns.is_empty() {
+                    return Err(unsupported(
+                        pos,
+                        "a column list on CREATE VIEW is not supported yet; alias the columns in the SELECT instead",
+                    ));
+                }
+                if catalog.tables.contains_key(&name) || catalog.views.contains_key(&name) {
+                    return Err(SqlError::at(
+                        ErrorKind::InvalidOption,
+                        Pos::of(cv.name.span()),
+                        format!("'{name}' already exists; choose another name"),
+                    ));
+                }
+                let pipeline = plan_query(&catalog, &cv.query)?;
+                catalog.views.insert(name, pipeline);
+            }
+            ast::Statement::Set(set) => set_option(&mut settings, set, pos)?,
+            ast::Statement::Insert(insert) => inserts.push(plan_insert(&catalog, insert, pos)?),
+            ast::Statement::Query(_) => {
+                return Err(unsupported(
+                    pos,
+                    "a SELECT needs a sink: write INSERT INTO <table> SELECT ..., with a table WITH ('connector' = 'print') to see rows",
+                ));
+            }
+            other => {
+                let text = other.to_string();
+                let first: String = text
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                return Err(unsupported(
+                    pos,
+                    format!(
+                        "'{first} ...' statements are not supported; use CREATE TABLE, CREATE VIEW, SET and INSERT INTO"
+                    ),
+                ));
+            }
+        }
+    }
+    if inserts.is_empty() {
+        return Err(SqlError::at(
+            ErrorKind::InvalidOption,
+            Pos::default(),
+            "the script has no INSERT INTO statement, so there is no job to run; add INSERT INTO <sink> SELECT ...",
+        ));
+    }
+    Ok(SqlJob { settings, inserts })
+}
+
+fn create_table(
+    catalog: &mut Catalog,
+    ct: &ast::CreateTable,
+    watermarks: &[WatermarkClause],
+) -> Result<()> {
+    let name = object_name(&ct.name);
+    let pos = Pos::of(ct.name.span());
+    if catalog.tables.contains_key(&name) || catalog.views.contains_key(&name) {
+        return Err(SqlError::at(
+            ErrorKind::InvalidOption,
+            pos,
+            format!("table '{name}' already exists; choose another name"),
+        ));
+    }
+    if ct.query.is_some() || ct.like.is_some() {
+        return Err(unsupported(
+            pos,
+            "CREATE TABLE ... AS / LIKE is not supported yet; list the columns",
+        ));
+    }
+    if !ct.constraints.is_empty() {
+        return Err(unsupported(
+            pos,
+            "table constraints (PRIMARY KEY) are not supported yet; remove them",
+        ));
+    }
+    let mut schema = Schema::default();
+    for c in &ct.columns {
+        let cpos = Pos::of(c.name.span);
+        for o in &c.options {
+            if !matches!(
+                o.option,
+                ast::ColumnOption::NotNull | ast::ColumnOption::Null
+            ) {
+                return Err(unsupported(
+                    cpos,
+                    format!(
+                        "column option '{}' is not supported yet (computed and metadata columns come later)",
+                        o.option
+                    ),
+                ));
+            }
+        }
+        if schema.index_of(&c.name.value).is_some() {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                cpos,
+                format!("column '{}' is declared twice", c.name.value),
+            ));
+        }
+        schema.columns.push(Column {
+            name: c.name.value.clone(),
+            data_type: map_type(&c.data_type, cpos)?,
+            rowtime: false,
+        });
+    }
+    let mut options = BTreeMap::new();
+    match &ct.table_options {
+        ast::CreateTableOptions::With(opts) => {
+            for o in opts {
+                match o {
+                    ast::SqlOption::KeyValue { key, value } => {
+                        let k = key
+                            .0
+                            .last()
+                            .and_then(|p| p.as_ident())
+                            .map_or_else(|| key.to_string(), |i| i.value.clone());
+                        let v = match value {
+                            ast::Expr::Value(v) => match &v.value {
+                                ast::Value::SingleQuotedString(s) => s.clone(),
+                                other => other.to_string(),
+                            },
+                            other => other.to_string(),
+                        };
+                        options.insert(k, v);
+                    }
+                    other => {
+                        return Err(SqlError::at(
+                            ErrorKind::InvalidOption,
+                            pos,
+                            format!("option '{other}' is not a 'key' = 'value' pair"),
+                        ));
+                    }
+                }
+            }
+        }
+        ast::CreateTableOptions::None => {}
+        _ => {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                pos,
+                "table options go in WITH ('connector' = '...', ...)",
+            ));
+        }
+    }
+    let mut watermark = None;
+    for wm in watermarks.iter().filter(|w| w.table == name) {
+        if watermark.is_some() {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                wm.column_pos,
+                "a table has at most one WATERMARK",
+            ));
+        }
+        let Some(i) = schema.index_of(&wm.column) else {
+            return Err(SqlError::at(
+                ErrorKind::UnknownColumn,
+                wm.column_pos,
+                format!(
+                    "WATERMARK FOR '{}': no such column; the table has: {}",
+                    wm.column,
+                    schema.names()
+                ),
+            ));
+        };
+        if schema.columns[i].data_type != DataType::Timestamp {
+            return Err(SqlError::at(
+                ErrorKind::TypeMismatch,
+                wm.column_pos,
+                format!(
+                    "the rowtime column '{}' must be TIMESTAMP(3), not {}",
+                    wm.column, schema.columns[i].data_type
+                ),
+            ));
+        }
+        let expr = Binder::new(&schema).bind(&wm.expr)?;
+        if expr.data_type() != DataType::Timestamp {
+            return Err(SqlError::at(
+                ErrorKind::TypeMismatch,
+                pos_of(&wm.expr),
+                format!(
+                    "the WATERMARK expression must be a TIMESTAMP(3), e.g. {0} - INTERVAL '5' SECOND, not {1}",
+                    wm.column,
+                    expr.data_type()
+                ),
+            ));
+        }
+        watermark = Some(WatermarkDef { rowtime: i, expr });
+    }
+    if let Some(wm) = &watermark {
+        schema.columns[wm.rowtime].rowtime = true;
+    }
+    let table = TableDef {
+        name: name.clone(),
+        schema,
+        options,
+        watermark,
+    };
+    let connector = table.connector().to_string();
+    if !connectors::KNOWN.contains(&connector.as_str()) {
+        return Err(SqlError::at(
+            ErrorKind::InvalidOption,
+            pos,
+            format!(
+                "table '{name}': connector '{connector}' is not supported; use one of {} in WITH ('connector' = '...')",
+                connectors::KNOWN.join(", ")
+            ),
+        ));
+    }
+    catalog.tables.insert(name, (Arc::new(table), pos));
+    Ok(())
+}
+
+fn set_option(settings: &mut Settings, set: &ast::Set, pos: Pos) -> Result<()> {
+    let ast::Set::SingleAssignment {
+        variable, values, ..
+    } = set
+    else {
+        return Err(unsupported(pos, "write SET 'key' = 'value'"));
+    };
+    let key = object_name(variable);
+    let pos = Some(Pos::of(variable.span()))
+        .filter(|p| p.line > 0)
+        .unwrap_or(pos);
+    let value = match values.as_slice() {
+        [ast::Expr::Value(v)] => match &v.value {
+            ast::Value::SingleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        _ => {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                pos,
+                format!("SET '{key}' needs one quoted value: SET '{key}' = '...'"),
+            ));
+        }
+    };
+    let bad = |what: &str| {
+        SqlError::at(
+            ErrorKind::InvalidOption,
+            pos,
+            format!("SET '{key}' = '{value}': {what}"),
+        )
+    };
+    match key.as_str() {
+        "parallelism.default" => {
+            settings.parallelism = Some(
+                value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| bad("give a whole number above 0"))?,
+            );
+        }
+        "execution.checkpointing.interval" => {
+            settings.checkpoint_interval = Some(parse_duration(&value).ok_or_else(|| {
+                bad("give a duration such as 10s, 500ms or 1min (a bare number is milliseconds)")
+            })?);
+        }
+        "pipeline.name" => settings.pipeline_name = Some(value),
+        "execution.runtime-mode" if value.eq_ignore_ascii_case("streaming") => {}
+        "execution.runtime-mode" => {
+            return Err(bad(
+                "only 'streaming' is supported (bounded inputs finish on their own)",
+            ));
+        }
+        _ => {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                pos,
+                format!("SET '{key}' is not supported; supported keys: {SETTINGS}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A duration as Flink's configuration writes it: `500ms`, `10s`, `10 s`, `2min`, `1h`; a
+/// bare number is milliseconds.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let n: u64 = text[..split].parse().ok()?;
+    let ms = match text[split..].trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => n,
+        "s" | "sec" | "secs" | "second" | "seconds" => n.checked_mul(1000)?,
+        "m" | "min" | "minute" | "minutes" => n.checked_mul(60_000)?,
+        "h" | "hour" | "hours" => n.checked_mul(3_600_000)?,
+        "d" | "day" | "days" => n.checked_mul(86_400_000)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(ms))
+}
+
+fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Insert> {
+    let ast::TableObject::TableName(name) = &insert.table else {
+        return Err(unsupported(pos, "INSERT INTO needs a table name"));
+    };
+    let tpos = Pos::of(name.span());
+    let sink_name = object_name(name);
+    let Some((sink, _)) = catalog.tables.get(&sink_name) else {
+        return Err(unknown_table(catalog, &sink_name, tpos));
+    };
+    connectors::check_sink(sink).map_err(|m| {
+        SqlError::at(
+            ErrorKind::InvalidOption,
+            tpos,
+            format!("table '{sink_name}': {m}"),
+        )
+    })?;
+    if !insert.columns.is_empty() || insert.overwrite {
+        return Err(unsupported(
+            tpos,
+            "INSERT with a column list or OVERWRITE is not supported yet; select the sink's columns in order",
+        ));
+    }
+    let Some(query) = &insert.source else {
+        return Err(unsupported(pos, "INSERT INTO needs a SELECT"));
+    };
+    let mut pipeline = plan_query(catalog, query)?;
+    let (have, want) = (&pipeline.schema, &sink.schema);
+    if have.columns.len() != want.columns.len() {
+        return Err(SqlError::at(
+            ErrorKind::TypeMismatch,
+            tpos,
+            format!(
+                "the query has {} columns [{}] but sink '{sink_name}' has {} [{}]; select exactly the sink's columns",
+                have.columns.len(),
+                have.names(),
+                want.columns.len(),
+                want.names()
+            ),
+        ));
+    }
+    let mut projection = Vec::new();
+    for (i, (h, w)) in have.columns.iter().zip(&want.columns).enumerate() {
+        let e = coerce(Expr::Column(i, h.data_type), w.data_type).ok_or_else(|| {
+            SqlError::at(ErrorKind::TypeMismatch, tpos, format!(
+                "column {} of the query ('{}') is {} but sink column '{}' is {}; CAST it: CAST({} AS {})",
+                i + 1, h.name, h.data_type, w.name, w.data_type, h.name, w.data_type
+            ))
+        })?;
+        projection.push(e);
+    }
+    if projection
+        .iter()
+        .enumerate()
+        .any(|(i, e)| *e != Expr::Column(i, want.columns[i].data_type))
+    {
+        pipeline.steps.push(Step::Calc {
+            filter: None,
+            projection,
+        });
+    }
+    pipeline.schema = Schema {
+        columns: want
+            .columns
+            .iter()
+            .map(|c| Column {
+                rowtime: false,
+                ..c.clone()
+            })
+            .collect(),
+    };
+    Ok(Insert {
+        sink: sink.clone(),
+        pipeline,
+    })
+}
+
+fn unknown_table(catalog: &Catalog, name: &str, pos: Pos) -> SqlError {
+    let mut known: Vec<&str> = catalog
+        .tables
+        .keys()
+        .chain(catalog.views.keys())
+        .map(String::as_str)
+        .collect();
+    known.sort_unstable();
+    SqlError::at(
+        ErrorKind::UnknownTable,
+        pos,
+        format!(
+            "table or view '{name}' not found; create it first with CREATE TABLE {name} (...) WITH (...) (known: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+    )
+}
+
+/// The pipeline that reads a table or view.
+fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> {
+    if let Some(view) = catalog.views.get(name) {
+        return Ok(view.clone());
+    }
+    let Some((table, _)) = catalog.tables.get(name) else {
+        return Err(unknown_table(catalog, name, pos));
+    };
+    connectors::check_source(table).map_err(|m| {
+        SqlError::at(
+            ErrorKind::InvalidOption,
+            pos,
+            format!("table '{name}': {m}"),
+        )
+    })?;
+    Ok(Pipeline {
+        source: table.clone(),
+        steps: Vec::new(),
+        schema: table.schema.clone(),
+    })
+}
+
+fn output_name(item: &ast::SelectItem, e: &ast::Expr, n: usize) -> String {
+    match item {
+        ast::SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+        _ => match e {
+            ast::Expr::Identifier(id) => id.value.clone(),
+            ast::Expr::CompoundIdentifier(ids) => ids
+                .last()
+                .map_or_else(|| format!("EXPR${n}"), |i| i.value.clone()),
+            _ => format!("EXPR${n}"),
+        },
+    }
+}
+
+fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeline> {
+    let qpos = Pos::of(query.span());
+    if query.with.is_some()
+        || query.order_by.is_some()
+        || query.limit_clause.is_some()
+        || query.fetch.is_some()
+    {
+        return Err(unsupported(
+            qpos,
+            "WITH, ORDER BY, LIMIT and FETCH are not supported yet in streaming queries",
+        ));
+    }
+    let ast::SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(unsupported(
+            qpos,
+            "only SELECT queries are supported yet (no UNION, VALUES)",
+        ));
+    };
+    let spos = Pos::of(select.span());
+    if select.distinct.is_some() || !select.named_window.is_empty() || select.qualify.is_some() {
+        return Err(unsupported(
+            spos,
+            "DISTINCT, WINDOW and QUALIFY are not supported yet",
+        ));
+    }
+    let [from] = select.from.as_slice() else {
+        return Err(unsupported(
+            spos,
+            "select from exactly one table (joins are not supported yet)",
+        ));
+    };
+    if !from.joins.is_empty() {
+        return Err(unsupported(
+            Pos::of(from.joins[0].relation.span()),
+            "joins are not supported yet",
+        ));
+    }
+    let group_by: Vec<&ast::Expr> = match &select.group_by {
+        ast::GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => exprs.iter().collect(),
+        _ => {
+            return Err(unsupported(
+                spos,
+                "GROUP BY ALL and GROUP BY modifiers are not supported",
+            ));
+        }
+    };
+    match &from.relation {
+        ast::TableFactor::Table {
+            name, args: None, ..
+        } => {
+            let input = scan(catalog, &object_name(name), Pos::of(name.span()))?;
+            if !group_by.is_empty() {
+                return Err(unsupported(
+                    pos_of(group_by[0]),
+                    "GROUP BY without a window table-valued function (an unbounded, updating aggregation) is not supported yet; group by window_start, window_end over TABLE(TUMBLE(...)) or TABLE(HOP(...))",
+                ));
+            }
+            if let Some(h) = &select.having {
+                return Err(unsupported(pos_of(h), "HAVING needs a windowed GROUP BY"));
+            }
+            plan_calc(input, select)
+        }
+        ast::TableFactor::TableFunction {
+            expr: ast::Expr::Function(f),
+            ..
+        } => plan_window(catalog, f, select, &group_by),
+        other => Err(unsupported(
+            Pos::of(other.span()),
+            "only tables, views and TABLE(TUMBLE(...)) / TABLE(HOP(...)) can be selected from",
+        )),
+    }
+}
+
+fn plan_calc(mut input: Pipeline, select: &ast::Select) -> Result<Pipeline> {
+    let filter = select
+        .selection
+        .as_ref()
+        .map(|w| Binder::new(&input.schema).bind_condition(w, "WHERE"))
+        .transpose()?;
+    let (projection, schema) = project(&input.schema, &select.projection, |e| {
+        Binder::new(&input.schema).bind(e)
+    })?;
+    let identity = projection.len() == input.schema.columns.len()
+        && projection
+            .iter()
+            .enumerate()
+            .all(|(i, e)| matches!(e, Expr::Column(j, _) if *j == i));
+    if filter.is_some() || !identity {
+        input.steps.push(Step::Calc { filter, projection });
+    }
+    input.schema = schema;
+    Ok(input)
+}
+
+/// Binds the select list; `*` expands to the input's columns. A column passed through keeps
+/// its rowtime attribute.
+fn project(
+    input: &Schema,
+    items: &[ast::SelectItem],
+    mut bind: impl FnMut(&ast::Expr) -> Result<Expr>,
+) -> Result<(Vec<Expr>, Schema)> {
+    let mut projection = Vec::new();
+    let mut schema = Schema::default();
+    for item in items {
+        let e = match item {
+            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
+            ast::SelectItem::Wildcard(_) => {
+                for (i, c) in input.columns.iter().enumerate() {
+                    projection.push(Expr::Column(i, c.data_type));
+                    schema.columns.push(c.clone());
+                }
+                continue;
+            }
+            other => {
+                return Err(unsupported(
+                    Pos::of(other.span()),
+                    "this kind of select item is not supported",
+                ));
+            }
+        };
+        let bound = bind(e)?;
+        let rowtime =
+            matches!(bound, Expr::Column(i, _) if input.columns.get(i).is_some_and(|c| c.rowtime));
+        let name = output_name(item, e, projection.len());
+        if schema.index_of(&name).is_some() {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                pos_of(e),
+                format!("the output has two columns named '{name}'; give one an alias with AS"),
+            ));
+        }
+        schema.columns.push(Column {
+            name,
+            data_type: bound.data_type(),
+            rowtime,
+        });
+        projection.push(bound);
+    }
+    Ok((projection, schema))
+}
+
+fn plan_window(
+    catalog: &Catalog,
+    f: &ast::Function,
+    select: &ast::Select,
+    group_by: &[&ast::Expr],
+) -> Result<Pipeline> {
+    let fpos = Pos::of(f.span());
+    let fname = f.name.to_string().to_uppercase();
+    let args: Vec<&ast::Expr> = match &f.args {
+        ast::FunctionArguments::List(l) => l
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let usage = "write TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND) or HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)";
+    let expected = match fname.as_str() {
+        "TUMBLE" => 3,
+        "HOP" => 4,
+        "CUMULATE" | "SESSION" => {
+            return Err(unsupported(
+                fpos,
+                format!("{fname} windows are not supported yet; use TUMBLE or HOP"),
+            ));
+        }
+        _ => {
+            return Err(unsupported(
+                fpos,
+                format!("table function {fname} is not supported; {usage}"),
+            ));
+        }
+    };
+    if args.len() != expected {
+        return Err(SqlError::at(
+            ErrorKind::Syntax,
+            fpos,
+            format!("{fname} takes {expected} arguments; {usage}"),
+        ));
+    }
+    let table_name = match args[0] {
+        ast::Expr::Identifier(id) => id.value.clone(),
+        ast::Expr::CompoundIdentifier(ids) => {
+            ids.last().map(|i| i.value.clone()).unwrap_or_default()
+        }
+        other => {
+            return Err(unsupported(
+                pos_of(other),
+                format!("the first argument of {fname} is TABLE <name> of a table or view"),
+            ));
+        }
+    };
+    let mut input = scan(catalog, &table_name, pos_of(args[0]))?;
+    let time_col = match args[1] {
+        ast::Expr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
+            match &d.args {
+                ast::FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                        ast::Expr::Identifier(id),
+                    )) => id.clone(),
+                    _ => {
+                        return Err(SqlError::at(
+                            ErrorKind::Syntax,
+                            pos_of(args[1]),
+                            "DESCRIPTOR takes one column name",
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(SqlError::at(
+                        ErrorKind::Syntax,
+                        pos_of(args[1]),
+                        "DESCRIPTOR takes one column name",
+                    ));
+                }
+            }
+        }
+        other => {
+            return Err(SqlError::at(
+                ErrorKind::Syntax,
+                pos_of(other),
+                format!("the second argument of {fname} is DESCRIPTOR(<rowtime column>)"),
+            ));
+        }
+    };
+    let tpos = Pos::of(time_col.span);
+    let Some(time_column) = input.schema.index_of(&time_col.value) else {
+        return Err(SqlError::at(
+            ErrorKind::UnknownColumn,
+            tpos,
+            format!(
+                "column '{}' not found in '{table_name}' (columns: {})",
+                time_col.value,
+                input.schema.names()
+            ),
+        ));
+    };
+    if !input.schema.columns[time_column].rowtime {
+        return Err(SqlError::at(
+            ErrorKind::TypeMismatch,
+            tpos,
+            format!(
+                "'{}' is not a time attribute; declare WATERMARK FOR {} AS {} - INTERVAL '5' SECOND in the CREATE TABLE of the source (processing-time windows are not supported yet)",
+                time_col.value, time_col.value, time_col.value
+            ),
+        ));
+    }
+    let interval = |e: &ast::Expr| -> Result<i64> {
+        match Binder::new(&input.schema).bind(e)? {
+            Expr::Literal(crate::types::Value::BigInt(ms), DataType::Interval) if ms > 0 => Ok(ms),
+            _ => Err(SqlError::at(
+                ErrorKind::TypeMismatch,
+                pos_of(e),
+                format!(
+                    "expected a positive interval literal such as INTERVAL '10' SECOND; {usage}"
+                ),
+            )),
+        }
+    };
+    let window = if fname == "TUMBLE" {
+        WindowKind::Tumble {
+            size: interval(args[2])?,
+        }
+    } else {
+        let (slide, size) = (interval(args[2])?, interval(args[3])?);
+        if size % slide != 0 {
+            return Err(unsupported(
+                pos_of(args[3]),
+                "HOP windows whose size is not a multiple of the slide are not supported yet",
+            ));
+        }
+        WindowKind::Hop { slide, size }
+    };
+    // WHERE applies to the rows before windowing.
+    if let Some(w) = &select.selection {
+        let filter = Binder::new(&input.schema).bind_condition(w, "WHERE")?;
+        let projection = input
+            .schema
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Expr::Column(i, c.data_type))
+            .collect();
+        input.steps.push(Step::Calc {
+            filter: Some(filter),
+            projection,
+        });
+    }
+    // GROUP BY window_start, window_end, keys...
+    let mut keys = Vec::new();
+    let mut group = vec![
+        ("window_start".to_string(), DataType::Timestamp),
+        ("window_end".to_string(), DataType::Timestamp),
+    ];
+    let (mut has_start, mut has_end) = (false, false);
+    for g in group_by {
+        let name = match g {
+            ast::Expr::Identifier(id) => id.value.clone(),
+            ast::Expr::CompoundIdentifier(ids) => {
+                ids.last().map(|i| i.value.clone()).unwrap_or_default()
+            }
+            other => {
+                return Err(unsupported(
+                    pos_of(other),
+                    "GROUP BY expressions are not supported yet; group by columns",
+                ));
+            }
+        };
+        match name.as_str() {
+            "window_start" => has_start = true,
+            "window_end" => has_end = true,
+            "window_time" => {
+                return Err(unsupported(pos_of(g), "window_time is not supported yet"));
+            }
+            _ => {
+                let Some(i) = input.schema.index_of(&name) else {
+                    return Err(SqlError::at(
+                        ErrorKind::UnknownColumn,
+                        pos_of(g),
+                        format!(
+                            "GROUP BY column '{name}' not found; the input has columns: {}, window_start, window_end",
+                            input.schema.names()
+                        ),
+                    ));
+                };
+                if !keys.contains(&i) {
+                    keys.push(i);
+                    group.push((name, input.schema.columns[i].data_type));
+                }
+            }
+        }
+    }
+    if !(has_start && has_end) {
+        return Err(unsupported(
+            spos_of(select),
+            "a window aggregation must GROUP BY window_start, window_end (and optionally more columns)",
+        ));
+    }
+    let mut ctx = AggContext {
+        input: &input.schema,
+        group,
+        aggs: Vec::new(),
+    };
+    let (projection, schema, having) = {
+        let mut binder = Binder {
+            schema: &input.schema,
+            agg: Some(&mut ctx),
+        };
+        let post = Schema::default();
+        let (projection, schema) = project(&post, &select.projection, |e| binder.bind(e))?;
+        let having = select
+            .having
+            .as_ref()
+            .map(|h| binder.bind_condition(h, "HAVING"))
+            .transpose()?;
+        (projection, schema, having)
+    };
+    if select
+        .projection
+        .iter()
+        .any(|i| matches!(i, ast::SelectItem::Wildcard(_)))
+    {
+        return Err(unsupported(
+            spos_of(select),
+            "SELECT * is not allowed in a window aggregation; list window_start, window_end, the keys and the aggregates",
+        ));
+    }
+    let aggs = ctx.aggs;
+    let (keys_len, aggs_len) = (keys.len(), aggs.len());
+    let identity = format!(
+        "{}|{:?}|{window:?}|{time_column}|{keys:?}|{aggs:?}",
+        input.source.name, input.steps
+    );
+    let uid = format!("sql-window-agg-{:016x}", stable_hash(&identity));
+    input.steps.push(Step::WindowAggregate {
+        window,
+        time_column,
+        keys,
+        aggs,
+        uid,
+    });
+    // The columns after the aggregation: window_start, window_end, keys, aggregates.
+    let width = 2 + keys_len + aggs_len;
+    let identity = projection.len() == width
+        && projection
+            .iter()
+            .enumerate()
+            .all(|(i, e)| matches!(e, Expr::Column(j, _) if *j == i));
+    if having.is_some() || !identity {
+        input.steps.push(Step::Calc {
+            filter: having,
+            projection,
+        });
+    }
+    input.schema = schema;
+    Ok(input)
+}
+
+fn spos_of(select: &ast::Select) -> Pos {
+    Pos::of(select.span())
+}

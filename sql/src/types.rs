@@ -1,0 +1,375 @@
+//! SQL data types, values and rows, and their text forms (Flink's casting rules to STRING).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// A SQL data type. Every type is nullable (`NOT NULL` is accepted in DDL and not enforced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DataType {
+    /// `BOOLEAN`.
+    Boolean,
+    /// `INT` / `INTEGER` (32 bits).
+    Int,
+    /// `BIGINT` (64 bits).
+    BigInt,
+    /// `DOUBLE` (also `FLOAT` is read as DOUBLE).
+    Double,
+    /// `STRING` / `VARCHAR(n)` / `CHAR(n)` (length not enforced).
+    String,
+    /// `TIMESTAMP(3)`: milliseconds since the epoch, without time zone.
+    Timestamp,
+    /// An interval of milliseconds (`INTERVAL '5' SECOND`); only in expressions.
+    Interval,
+}
+
+impl DataType {
+    /// Whether values of this type are numbers.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, DataType::Int | DataType::BigInt | DataType::Double)
+    }
+
+    /// The wider of two numeric types (`INT` < `BIGINT` < `DOUBLE`), `None` unless both are
+    /// numeric.
+    pub fn wider_numeric(a: DataType, b: DataType) -> Option<DataType> {
+        let rank = |t: DataType| match t {
+            DataType::Int => Some(0),
+            DataType::BigInt => Some(1),
+            DataType::Double => Some(2),
+            _ => None,
+        };
+        let (ra, rb) = (rank(a)?, rank(b)?);
+        Some(if ra >= rb { a } else { b })
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataType::Boolean => "BOOLEAN",
+            DataType::Int => "INT",
+            DataType::BigInt => "BIGINT",
+            DataType::Double => "DOUBLE",
+            DataType::String => "STRING",
+            DataType::Timestamp => "TIMESTAMP(3)",
+            DataType::Interval => "INTERVAL",
+        })
+    }
+}
+
+/// One SQL value. `Null` is the SQL NULL of any type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A BOOLEAN.
+    Boolean(bool),
+    /// An INT.
+    Int(i32),
+    /// A BIGINT, or an INTERVAL in milliseconds.
+    BigInt(i64),
+    /// A DOUBLE.
+    Double(f64),
+    /// A STRING.
+    String(String),
+    /// A TIMESTAMP(3) in milliseconds since the epoch.
+    Timestamp(i64),
+}
+
+/// A row: one value per column of its schema.
+pub type Row = Vec<Value>;
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Boolean(a), Value::Boolean(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::BigInt(a), Value::BigInt(b)) => a == b,
+            // Keys group equal doubles together; bitwise keeps Eq and Hash consistent.
+            (Value::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::Null => {}
+            Value::Boolean(b) => b.hash(state),
+            Value::Int(i) => i.hash(state),
+            Value::BigInt(i) | Value::Timestamp(i) => i.hash(state),
+            Value::Double(d) => d.to_bits().hash(state),
+            Value::String(s) => s.hash(state),
+        }
+    }
+}
+
+impl Value {
+    /// Whether this is SQL NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The value as Flink's `CAST(x AS STRING)` writes it; `None` for NULL.
+    pub fn to_sql_string(&self) -> Option<String> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Boolean(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::BigInt(i) => i.to_string(),
+            Value::Double(d) => format_double(*d),
+            Value::String(s) => s.clone(),
+            Value::Timestamp(ms) => format_timestamp(*ms),
+        })
+    }
+}
+
+/// A double as Java's `Double.toString` writes it (`1.5`, `100.0`, `1.0E10`, `NaN`).
+pub fn format_double(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let abs = d.abs();
+    if abs == 0.0 || (1e-3..1e7).contains(&abs) {
+        let s = format!("{d}");
+        if s.contains('.') { s } else { format!("{s}.0") }
+    } else {
+        let s = format!("{d:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = if mantissa.contains('.') {
+            mantissa.to_string()
+        } else {
+            format!("{mantissa}.0")
+        };
+        format!("{mantissa}E{exp}")
+    }
+}
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of days since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `yyyy-MM-dd HH:mm:ss.SSS`, as Flink casts a TIMESTAMP(3) to STRING.
+pub fn format_timestamp(ms: i64) -> String {
+    let (date, millis) = split_timestamp(ms);
+    format!("{date}.{millis:03}")
+}
+
+/// `yyyy-MM-dd HH:mm:ss` with the fraction only when it is not zero and without trailing
+/// zeros, as Flink's CSV and JSON formats write a TIMESTAMP(3).
+pub fn format_timestamp_compact(ms: i64) -> String {
+    let (date, millis) = split_timestamp(ms);
+    if millis == 0 {
+        date
+    } else {
+        let frac = format!("{millis:03}");
+        format!("{date}.{}", frac.trim_end_matches('0'))
+    }
+}
+
+/// As Java's `LocalDateTime.toString` (which Flink's print connector shows):
+/// `2024-01-01T00:00`, `2024-01-01T00:00:10`, `2024-01-01T00:00:10.500`.
+pub fn format_timestamp_iso(ms: i64) -> String {
+    let (date, millis) = split_timestamp(ms);
+    let (day, time) = date.split_once(' ').unwrap_or((&date, "00:00:00"));
+    let (hm, secs) = time.rsplit_once(':').unwrap_or((time, "00"));
+    let mut out = format!("{day}T{hm}");
+    if secs != "00" || millis != 0 {
+        out.push(':');
+        out.push_str(secs);
+    }
+    if millis != 0 {
+        out.push_str(&format!(".{millis:03}"));
+    }
+    out
+}
+
+fn split_timestamp(ms: i64) -> (String, i64) {
+    let days = ms.div_euclid(MS_PER_DAY);
+    let rest = ms.rem_euclid(MS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    let secs = rest / 1000;
+    (
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        ),
+        rest % 1000,
+    )
+}
+
+/// Parses `yyyy-MM-dd[ HH:mm[:ss[.fraction]]]` (a `T` may separate date and time) into
+/// milliseconds since the epoch; digits past milliseconds are truncated. `None` if it is
+/// not such a timestamp.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, time) = match text.find([' ', 'T']) {
+        Some(i) => (&text[..i], Some(text[i + 1..].trim())),
+        None => (text, None),
+    };
+    let mut parts = date.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut ms = days_from_civil(y, m, d) * MS_PER_DAY;
+    if let Some(time) = time {
+        let (hms, frac) = match time.split_once('.') {
+            Some((a, b)) => (a, Some(b)),
+            None => (time, None),
+        };
+        let mut fields = hms.split(':');
+        let h: i64 = fields.next()?.parse().ok()?;
+        let min: i64 = fields.next()?.parse().ok()?;
+        let s: i64 = match fields.next() {
+            Some(s) => s.parse().ok()?,
+            None => 0,
+        };
+        if fields.next().is_some() || h > 23 || min > 59 || s > 59 {
+            return None;
+        }
+        ms += ((h * 60 + min) * 60 + s) * 1000;
+        if let Some(frac) = frac {
+            if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let digits: String = frac.chars().chain("000".chars()).take(3).collect();
+            ms += digits.parse::<i64>().ok()?;
+        }
+    }
+    Some(ms)
+}
+
+/// A column of a schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// The column's name (case-sensitive, as in Flink SQL).
+    pub name: String,
+    /// Its type.
+    pub data_type: DataType,
+    /// Whether it is an event-time attribute (a rowtime column with a watermark).
+    pub rowtime: bool,
+}
+
+/// The columns of a table or of an intermediate result.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Schema {
+    /// The columns in order.
+    pub columns: Vec<Column>,
+}
+
+impl Schema {
+    /// The index of a column by exact name.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The column names, comma-separated (for error messages).
+    pub fn names(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let attr = if c.rowtime { " *ROWTIME*" } else { "" };
+                format!("{} {}{attr}", c.name, c.data_type)
+            })
+            .collect();
+        write!(f, "[{}]", cols.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_through_their_text_forms() {
+        for (text, ms) in [
+            ("1970-01-01 00:00:00.000", 0),
+            ("2024-02-29 23:59:59.999", 1_709_251_199_999),
+            ("1969-12-31 23:59:59.000", -1000),
+        ] {
+            assert_eq!(parse_timestamp(text), Some(ms), "{text}");
+            assert_eq!(format_timestamp(ms), text);
+        }
+        assert_eq!(
+            parse_timestamp("2024-01-01T00:00:10.5"),
+            Some(1_704_067_210_500)
+        );
+        assert_eq!(
+            format_timestamp_compact(1_704_067_210_500),
+            "2024-01-01 00:00:10.5"
+        );
+        assert_eq!(
+            format_timestamp_compact(1_704_067_210_000),
+            "2024-01-01 00:00:10"
+        );
+        assert_eq!(format_timestamp_iso(1_704_067_200_000), "2024-01-01T00:00");
+        assert_eq!(
+            format_timestamp_iso(1_704_067_210_000),
+            "2024-01-01T00:00:10"
+        );
+        assert_eq!(
+            format_timestamp_iso(1_704_067_210_500),
+            "2024-01-01T00:00:10.500"
+        );
+        assert_eq!(parse_timestamp("2024-13-01 00:00:00"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn doubles_print_as_java_does() {
+        assert_eq!(format_double(1.5), "1.5");
+        assert_eq!(format_double(100.0), "100.0");
+        assert_eq!(format_double(1e10), "1.0E10");
+        assert_eq!(format_double(1.25e-5), "1.25E-5");
+        assert_eq!(format_double(0.0), "0.0");
+    }
+}

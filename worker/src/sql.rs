@@ -1,0 +1,108 @@
+//! `fjord sql -f job.sql`: plans a SQL script and runs it on the embedded mini-cluster, or
+//! prints its plan with `--explain` (nothing runs then).
+
+use crate::WorkerError;
+use crate::local::FaultTolerance;
+use fjord::StreamExecutionEnvironment;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What `fjord sql` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct SqlRun {
+    /// Print the plan instead of running.
+    pub explain: bool,
+    /// `-p`: wins over the script's `SET 'parallelism.default'`.
+    pub parallelism: Option<usize>,
+    /// `--max-parallelism`.
+    pub max_parallelism: Option<usize>,
+    /// Checkpointing and restore flags (a flag's interval wins over the script's `SET`).
+    pub fault_tolerance: FaultTolerance,
+}
+
+/// Plans the script and builds its job on a fresh environment with the flags applied.
+///
+/// # Errors
+/// An unreadable file ([`WorkerError::Read`]) or a planning error ([`WorkerError::Sql`],
+/// which names the line and column).
+pub fn prepare(
+    file: &Path,
+    run: &SqlRun,
+) -> Result<(fjord_sql::SqlJob, StreamExecutionEnvironment), WorkerError> {
+    let path = file.display().to_string();
+    let script = std::fs::read_to_string(file).map_err(|source| WorkerError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let sql_error = |source| WorkerError::Sql {
+        path: path.clone(),
+        source,
+    };
+    let job = fjord_sql::plan(&script).map_err(sql_error)?;
+    let env = StreamExecutionEnvironment::new();
+    fjord_sql::build(&job, &env).map_err(sql_error)?;
+    if let Some(p) = run.parallelism {
+        env.set_parallelism(p);
+    }
+    if let Some(m) = run.max_parallelism {
+        env.set_max_parallelism(m);
+    }
+    run.fault_tolerance.apply(&env);
+    Ok((job, env))
+}
+
+/// The `--explain` text: the SQL plan, then the DataStream job graph it becomes.
+///
+/// # Errors
+/// The engine refusing the graph.
+pub fn explain(
+    job: &fjord_sql::SqlJob,
+    env: &StreamExecutionEnvironment,
+) -> Result<String, WorkerError> {
+    let mut out = job.explain();
+    let plan = env.get_execution_plan()?;
+    let _ = writeln!(out, "\n== Job graph (chained tasks) ==");
+    for v in &plan.vertices {
+        let _ = writeln!(
+            out,
+            "[{}] {} (parallelism {}, max parallelism {})",
+            v.id,
+            v.operators.join(" -> "),
+            v.parallelism,
+            v.max_parallelism
+        );
+    }
+    for e in &plan.edges {
+        let _ = writeln!(out, "[{}] --{}--> [{}]", e.source, e.partitioner, e.target);
+    }
+    Ok(out)
+}
+
+/// Runs (or explains) a script. `on_start` gets a function that cancels the job.
+///
+/// # Errors
+/// As [`prepare`], and the job's failure.
+pub fn run(
+    file: &Path,
+    run: &SqlRun,
+    on_start: impl FnOnce(Box<dyn Fn() + Send + Sync>),
+) -> Result<(), WorkerError> {
+    let (job, env) = prepare(file, run)?;
+    if run.explain {
+        print!("{}", explain(&job, &env)?);
+        return Ok(());
+    }
+    let name = job.settings.pipeline_name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map_or("sql".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let client = env.execute_async(&name)?;
+    on_start(Box::new(client.canceller()));
+    let result = client.wait()?;
+    eprintln!(
+        "Job '{}' finished in {:.3} s.",
+        result.job_name,
+        result.net_runtime.as_secs_f64()
+    );
+    Ok(())
+}

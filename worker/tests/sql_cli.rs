@@ -1,0 +1,111 @@
+//! `fjord sql`: the example script of docs/sql.md run verbatim by the real binary, its
+//! `--explain`, and a script with a mistake (exit code 2, line and column).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn fjord(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_example_script_prints_windowed_totals_per_customer() {
+    let out = fjord(
+        &["sql", "-f", "examples/sql/windowed_orders.sql"],
+        &repo_root(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // Parallelism 2 (the script's SET): each line is "orders:<subtask>> +I[...]".
+    let mut rows: Vec<&str> = stdout
+        .lines()
+        .map(|l| {
+            assert!(
+                l.starts_with("orders:1> ") || l.starts_with("orders:2> "),
+                "{l}"
+            );
+            l.split_once("> ").unwrap().1
+        })
+        .collect();
+    rows.sort_unstable();
+    assert_eq!(
+        rows,
+        [
+            "+I[2024-01-01T00:00, 2024-01-01T00:00:10, alice, 2, 17.75, 1]",
+            "+I[2024-01-01T00:00:10, 2024-01-01T00:00:20, bob, 1, 20.0, 1]",
+            "+I[2024-01-01T00:00:10, 2024-01-01T00:00:20, nobody, 1, 3.0, 0]",
+            "+I[2024-01-01T00:00:20, 2024-01-01T00:00:30, alice, 1, 1.0, 0]",
+        ]
+    );
+}
+
+#[test]
+fn explain_prints_the_plan_and_runs_nothing() {
+    let out = fjord(
+        &[
+            "sql",
+            "--explain",
+            "-p",
+            "3",
+            "-f",
+            "examples/sql/windowed_orders.sql",
+        ],
+        &repo_root(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "Source: orders (connector=filesystem)",
+        "[uid sql-source-0-orders,",
+        "Watermarks: rowtime=ts",
+        "Hash partition by",
+        "WindowAggregate: TUMBLE(size=10000 ms)",
+        "uid sql-window-agg-",
+        "Sink: per_customer (connector=print)",
+        "(parallelism 3,",
+        "--HASH-->",
+    ] {
+        assert!(text.contains(expected), "missing '{expected}' in:\n{text}");
+    }
+    assert!(
+        !text.contains("+I["),
+        "explain must not run the job:\n{text}"
+    );
+}
+
+#[test]
+fn a_script_with_an_unknown_column_exits_2_naming_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("bad.sql");
+    std::fs::write(
+        &script,
+        "CREATE TABLE t (a INT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');\n\
+         CREATE TABLE o (a INT) WITH ('connector' = 'print');\n\
+         INSERT INTO o\n  SELECT b FROM t;\n",
+    )
+    .unwrap();
+    let out = fjord(&["sql", "-f", script.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("bad.sql: line 4, column 10: column 'b' not found; the input has columns: a"),
+        "{stderr}"
+    );
+}
