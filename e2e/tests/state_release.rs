@@ -258,13 +258,12 @@ fn check(backend: &str, figures: &[(Footprint, Footprint)]) -> anyhow::Result<()
 
 /// RocksDB: every attempt's instances, their files and directories go when it ends.
 ///
-/// Ignored: after merging "every keyed state in RocksDB" this test found a real defect — after
-/// a cancelled attempt, the next restore of the latest incremental RocksDB checkpoint fails
-/// because a shared SST file it references was deleted (`shared/<id>.sst not found`). Until
-/// that is fixed (see the known gaps in docs/fault-tolerance.md) it would fail the suite.
-/// Run it with `cargo test -p fjord-e2e --test state_release -- --ignored`.
+/// With incremental checkpoints this also covers the restore after a cancelled attempt: the
+/// JobManager that resumed the job adopts the checkpoints the killed one left, so the
+/// cancellation removes them all and no checkpoint that references deleted shared SST files
+/// stays behind for the next JobManager (the defect this test found, fixed and covered below
+/// the processes by `state-rocksdb/tests/retention.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "incremental RocksDB restore after a cancelled attempt misses a shared SST file (open defect)"]
 async fn rocksdb_attempts_release_their_instances_threads_and_files() -> anyhow::Result<()> {
     let figures = attempts("rocksdb", 1_000).await?;
     ensure!(

@@ -1,10 +1,12 @@
 //! Every keyed state of an operator in the configured backend: window contents (tumbling with
-//! and without an evictor, sliding panes, merging session windows), rolling aggregates and
-//! keyed process state with timers give, on RocksDB, the heap backend's output record for
+//! and without an evictor, sliding panes, merging session windows), rolling aggregates,
+//! interval join buffers and keyed process state with timers give, on RocksDB, the heap
+//! backend's output record for
 //! record; savepoints move between the two backends at other parallelisms, and a RocksDB job
 //! restarted from incremental checkpoints after a failure gives the failure-free results.
 
 use fjord::checkpoint::RestartStrategy;
+use fjord::joins::IntervalJoinContext;
 use fjord::sinks::CollectedOutput;
 use fjord::sources::GeneratorSource;
 use fjord::state::{MapStateDescriptor, StateBackendKind};
@@ -37,6 +39,8 @@ type Windowed = (u64, i64, u64, u64);
 type Rolling = (u64, u64);
 /// (key, bucket end, count) of the keyed process function.
 type Timed = (u64, i64, u64);
+/// (key, left record, right record) of the interval join.
+type Joined = (u64, u64, u64);
 
 struct Outputs {
     progress: Arc<AtomicUsize>,
@@ -46,6 +50,7 @@ struct Outputs {
     sessions: CollectedOutput<Windowed>,
     rolling: CollectedOutput<Rolling>,
     timed: CollectedOutput<Timed>,
+    joined: CollectedOutput<Joined>,
 }
 
 /// All outputs of one run, sorted, for record-for-record comparison.
@@ -57,6 +62,7 @@ struct Results {
     sessions: Vec<Windowed>,
     rolling: Vec<Rolling>,
     timed: Vec<Timed>,
+    joined: Vec<Joined>,
 }
 
 impl Results {
@@ -67,6 +73,7 @@ impl Results {
         self.sessions.extend(out.sessions.values());
         self.rolling.extend(out.rolling.values());
         self.timed.extend(out.timed.values());
+        self.joined.extend(out.joined.values());
     }
 
     fn sorted(mut self) -> Self {
@@ -76,6 +83,7 @@ impl Results {
         self.sessions.sort();
         self.rolling.sort();
         self.timed.sort();
+        self.joined.sort();
         self
     }
 
@@ -92,6 +100,7 @@ impl Results {
             sessions: d(self.sessions),
             rolling: d(self.rolling),
             timed: d(self.timed),
+            joined: d(self.joined),
         }
     }
 }
@@ -197,9 +206,9 @@ fn windowed(key: &u64, ctx: &mut WindowContext<'_, TimeWindow, Windowed>, els: V
 }
 
 /// Record `i` is `(i % KEYS, i)` at [`event_time`]`(i)`, from a parallelism-1 source, read by
-/// six keyed operators at the environment's parallelism.
+/// seven keyed operators at the environment's parallelism.
 fn job(env: &StreamExecutionEnvironment, records: u64, rate: f64, fail_at: Option<u64>) -> Outputs {
-    let input = env
+    let events = env
         .from_source(
             GeneratorSource::new(Some(records), |i| (i % KEYS, i)).with_rate(rate),
             "numbers",
@@ -217,8 +226,8 @@ fn job(env: &StreamExecutionEnvironment, records: u64, rate: f64, fail_at: Optio
             seen: 0,
         })
         .uid("fail")
-        .set_parallelism(1)
-        .key_by(|e: &(u64, u64)| e.0);
+        .set_parallelism(1);
+    let input = events.key_by(|e: &(u64, u64)| e.0);
     let tumbling = input
         .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
         .process(windowed)
@@ -269,6 +278,23 @@ fn job(env: &StreamExecutionEnvironment, records: u64, rate: f64, fail_at: Optio
         .process(BucketCount::default())
         .uid("buckets")
         .collect();
+    // Every record with the records of its key divisible by 3 within 50 ms of event time
+    // either way (about 3 each): both sides stay buffered for 50 ms of event time, so a
+    // restore that lost them would lose the pairs across it.
+    let thirds = events
+        .filter(|e: &(u64, u64)| e.1.is_multiple_of(3))
+        .uid("thirds")
+        .key_by(|e: &(u64, u64)| e.0);
+    let joined = input
+        .interval_join(&thirds)
+        .between_millis(-50, 50)
+        .process(
+            |l: &(u64, u64), r: &(u64, u64), ctx: &mut IntervalJoinContext<'_, Joined>| {
+                ctx.collect((l.0, l.1, r.1))
+            },
+        )
+        .uid("interval")
+        .collect();
     Outputs {
         progress,
         tumbling,
@@ -277,6 +303,7 @@ fn job(env: &StreamExecutionEnvironment, records: u64, rate: f64, fail_at: Optio
         sessions,
         rolling,
         timed,
+        joined,
     }
 }
 
@@ -331,6 +358,14 @@ fn every_keyed_state_on_rocksdb_gives_the_heap_results_record_for_record() {
             && !heap.timed.is_empty(),
         "every operator emitted"
     );
+    // Within 50 ms of a record are 9 records of its key (one every 11 ms), itself included,
+    // 3 of them divisible by 3 (fewer at the edges of the input and around the pauses).
+    let per_record = heap.joined.len() as f64 / records as f64;
+    assert!(
+        (2.5..=3.5).contains(&per_record),
+        "{} joined pairs for {records} records",
+        heap.joined.len()
+    );
     assert_eq!(heap.rolling.len() as u64, records, "one update per record");
     // Sessions: 10 pauses split each key's input into 10 sessions.
     assert_eq!(heap.sessions.len() as u64, KEYS * records.div_ceil(3000));
@@ -361,7 +396,12 @@ fn window_contents_rolling_aggregates_and_panes_are_states_of_the_rocksdb_backen
     env.set_state_backend(backend("rocksdb", local.path()));
     let out = job(&env, 1_000_000, 50_000.0, None);
     let client = env.execute_async("column families").unwrap();
-    let names = ["_fjord.windows", "_fjord.panes", "_fjord.rolling"];
+    let names = [
+        "_fjord.windows",
+        "_fjord.panes",
+        "_fjord.rolling",
+        "_fjord.interval_join",
+    ];
     let wanted: BTreeSet<String> = names.iter().map(|n| format!("s:{n}")).collect();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut seen = BTreeSet::new();

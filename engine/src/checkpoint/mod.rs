@@ -8,6 +8,8 @@
 //!   moving keyed state by key group when parallelism changed.
 //! - `shared`: files shared between incremental checkpoints, deleted when no retained
 //!   checkpoint references them.
+//! - `recovery`: the checkpoints a job with a stable id finds in its own directory when it
+//!   starts (left by an earlier JobManager), which join its retained checkpoints.
 //! - [`job_result`]: the record of a job's terminal state, so a restarted JobManager does not
 //!   run a finished job again.
 //! - `coordinator`: triggers checkpoints, collects acknowledgements, completes, notifies and
@@ -26,6 +28,7 @@ pub(crate) mod coordinator;
 pub mod job_result;
 pub(crate) mod metadata;
 pub(crate) mod participant;
+pub(crate) mod recovery;
 pub(crate) mod restore;
 pub(crate) mod shared;
 

@@ -1,4 +1,10 @@
 //! Interval join of two keyed streams (Flink's `KeyedStream.intervalJoin`).
+//!
+//! Both sides' buffered elements of a key are one value in the operator's keyed state
+//! backend (`_fjord.interval_join`, see [`InternalKeyedValue`]) and their cleanup timers
+//! are in the backend's timer queues, as Flink keeps the join's `MapState`s and timers in
+//! its backend: with RocksDB no buffer stays on the heap, and incremental checkpoints carry
+//! them.
 
 use crate::api::Template;
 use crate::api::connected::ConnectedStreams;
@@ -13,7 +19,7 @@ use crate::operators::output::{Collector, Lifecycle, Output, guard};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::{KeyedParts, Shared};
 use crate::runtime::task::TwoInputOperator;
-use crate::state::KeyGroupedMap;
+use crate::state::internal::InternalKeyedValue;
 use crate::timers::InternalTimerService;
 use crate::types::{Data, Key, MIN_WATERMARK, StreamRecord, Timestamp};
 use std::collections::BTreeMap;
@@ -182,6 +188,21 @@ struct Buffers<A, B> {
     right: Buffer<B>,
 }
 
+impl<A, B> Default for Buffers<A, B> {
+    fn default() -> Self {
+        Buffers {
+            left: BTreeMap::new(),
+            right: BTreeMap::new(),
+        }
+    }
+}
+
+impl<A, B> Buffers<A, B> {
+    fn is_empty(&self) -> bool {
+        self.left.is_empty() && self.right.is_empty()
+    }
+}
+
 /// Timer namespaces: which side's buffer a cleanup timer is for.
 const LEFT: u8 = 0;
 const RIGHT: u8 = 1;
@@ -193,7 +214,8 @@ pub(crate) struct IntervalJoinOp<A, B, K, O, F> {
     kr: KeySelector<B, K>,
     lower: i64,
     upper: i64,
-    buffers: KeyGroupedMap<K, Buffers<A, B>>,
+    /// Per key, in the keyed state backend.
+    buffers: InternalKeyedValue<K, Buffers<A, B>>,
     timers: InternalTimerService<K, u8>,
     out: Box<dyn Output<O>>,
 }
@@ -210,8 +232,10 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
         upper: i64,
         out: Box<dyn Output<O>>,
     ) -> Result<Self> {
+        let ctx = &ctx.with_unregistered_keyed_state()?;
         let range =
             KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
+        let handle = ctx.keyed.clone().expect("just created");
         let mut op = IntervalJoinOp {
             ctx: ctx.clone(),
             f,
@@ -219,7 +243,7 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
             kr,
             lower,
             upper,
-            buffers: KeyGroupedMap::new(range, ctx.max_parallelism),
+            buffers: InternalKeyedValue::new(&handle, "interval_join")?,
             timers: InternalTimerService::new(ctx),
             out,
         };
@@ -230,10 +254,14 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
             KeyedParts {
                 range,
                 max_parallelism: ctx.max_parallelism,
-                backend: None,
+                backend: Some(&handle),
                 timers,
             }
-            .restore(&restored, |kg, bytes| buffers.restore_group(kg, bytes))?;
+            // Snapshots taken while the buffers lived on the heap carry them as the
+            // operator's own part of each key group.
+            .restore(&restored, |kg, bytes| {
+                buffers.restore_legacy_group(range, kg, bytes)
+            })?;
         }
         Ok(op)
     }
@@ -244,20 +272,6 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
         let ts = self.ctx.event_time(timestamp)?;
         let late = self.timers.watermark != MIN_WATERMARK && ts < self.timers.watermark;
         Ok((!late).then_some(ts))
-    }
-
-    fn buffers(&mut self, key: &K) -> &mut Buffers<A, B> {
-        let group = self.buffers.group_mut(key);
-        if !group.contains_key(key) {
-            group.insert(
-                key.clone(),
-                Buffers {
-                    left: BTreeMap::new(),
-                    right: BTreeMap::new(),
-                },
-            );
-        }
-        group.get_mut(key).expect("inserted")
     }
 
     fn emit_pair(&mut self, left: &A, lts: Timestamp, right: &B, rts: Timestamp) -> Result<()> {
@@ -282,12 +296,16 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
         let key = (self.kl)(&record.value);
         let (lower, upper) = (self.lower, self.upper);
         let matches: Vec<(Timestamp, B)> = {
-            let b = self.buffers(&key);
+            let mut taken = self.buffers.take(&key);
+            let b = &mut taken.value;
             b.left.entry(ts).or_default().push(record.value.clone());
-            b.right
+            let matches = b
+                .right
                 .range(ts + lower..=ts + upper)
                 .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
-                .collect()
+                .collect();
+            self.buffers.store(&key, taken, false);
+            matches
         };
         for (rts, r) in matches {
             self.emit_pair(&record.value, ts, &r, rts)?;
@@ -304,12 +322,16 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
         let key = (self.kr)(&record.value);
         let (lower, upper) = (self.lower, self.upper);
         let matches: Vec<(Timestamp, A)> = {
-            let b = self.buffers(&key);
+            let mut taken = self.buffers.take(&key);
+            let b = &mut taken.value;
             b.right.entry(ts).or_default().push(record.value.clone());
-            b.left
+            let matches = b
+                .left
                 .range(ts - upper..=ts - lower)
                 .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
-                .collect()
+                .collect();
+            self.buffers.store(&key, taken, false);
+            matches
         };
         for (lts, l) in matches {
             self.emit_pair(&l, lts, &record.value, ts)?;
@@ -333,27 +355,25 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Life
         self.timers.watermark = watermark;
         while let Some(t) = self.timers.event.pop_due(watermark) {
             let (lower, upper) = (self.lower, self.upper);
-            let group = self.buffers.group_mut(&t.key);
-            if let Some(b) = group.get_mut(&t.key) {
-                if t.namespace == LEFT {
-                    let ts = if upper > 0 {
-                        t.timestamp - upper
-                    } else {
-                        t.timestamp
-                    };
-                    b.left.remove(&ts);
+            let mut taken = self.buffers.take(&t.key);
+            let b = &mut taken.value;
+            if t.namespace == LEFT {
+                let ts = if upper > 0 {
+                    t.timestamp - upper
                 } else {
-                    let ts = if lower < 0 {
-                        t.timestamp + lower
-                    } else {
-                        t.timestamp
-                    };
-                    b.right.remove(&ts);
-                }
-                if b.left.is_empty() && b.right.is_empty() {
-                    group.remove(&t.key);
-                }
+                    t.timestamp
+                };
+                b.left.remove(&ts);
+            } else {
+                let ts = if lower < 0 {
+                    t.timestamp + lower
+                } else {
+                    t.timestamp
+                };
+                b.right.remove(&ts);
             }
+            let empty = b.is_empty();
+            self.buffers.store(&t.key, taken, empty);
         }
         self.out.emit_watermark(watermark)
     }
@@ -383,25 +403,14 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Life
     }
 }
 
-/// Both sides' buffers and their cleanup timers, per key group.
+/// The keyed state backend (both sides' buffers) and the cleanup timers, per key group.
 impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> CheckpointParticipant
     for IntervalJoinOp<A, B, K, O, F>
 {
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
-        let Self {
-            ctx,
-            timers,
-            buffers,
-            ..
-        } = self;
-        let parts = KeyedParts {
-            range: buffers.range(),
-            max_parallelism: ctx.max_parallelism,
-            backend: None,
-            timers,
-        };
+        let Self { ctx, timers, .. } = self;
         Ok(OperatorState {
-            keyed: parts.snapshot(|kg| buffers.snapshot_group(kg))?,
+            keyed: KeyedParts::of(ctx, timers).snapshot(|_| Ok(Vec::new()))?,
             operator: None,
         })
     }

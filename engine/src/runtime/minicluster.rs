@@ -185,6 +185,9 @@ pub(crate) fn execute(
     }
     let mut tracker = RestartTracker::new(settings.restart.clone());
     let mut attempt = 0u32;
+    // A job with a stable ID owns the checkpoints an earlier JobManager left in its directory
+    // (the one it may resume from among them): they join its history before the first attempt.
+    let mut recovered = settings.job_id.is_none() || base.is_none();
     loop {
         // A restart starts from the latest completed checkpoint.
         let latest = if attempt > 0 {
@@ -194,8 +197,16 @@ pub(crate) fn execute(
         };
         // Storage that cannot be read now (an outage) fails the attempt before it starts: the
         // restart strategy decides whether and when to try again.
-        let loaded = match latest {
-            Some(url) => {
+        let recovery = match (&base, recovered) {
+            (Some(base), false) => {
+                crate::checkpoint::recovery::recover(&control.history, base, &job_id).map(|_| ())
+            }
+            _ => Ok(()),
+        };
+        recovered |= recovery.is_ok();
+        let loaded = match (recovery, latest) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(url)) => {
                 let settings = RestoreSettings {
                     path: url,
                     options: settings.checkpoints.storage_options.clone(),
@@ -203,7 +214,7 @@ pub(crate) fn execute(
                 };
                 load_restore(job, &settings).map(|job| Some(Restore { settings, job }))
             }
-            None => Ok(None),
+            (Ok(()), None) => Ok(None),
         };
         let result = match loaded {
             Ok(loaded) => {

@@ -16,7 +16,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
 
 /// A state value as the backend stores it.
 pub type StateValue = Box<dyn Any + Send>;
@@ -189,7 +189,7 @@ pub struct CheckpointTarget {
     pub shared: Option<crate::storage::SnapshotStore>,
 }
 
-type Namespaces = FastMap<Vec<u8>, StateValue>;
+use crate::state::namespaces::Namespaces;
 
 struct Table {
     meta: StateMeta,
@@ -401,7 +401,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         for table in &self.tables {
             let mut entries = Vec::new();
             for (key, spaces) in &table.groups[slot] {
-                for (ns, v) in spaces {
+                for (ns, v) in spaces.iter() {
                     entries.push((key.clone(), ns.clone(), (table.meta.serialize)(v.as_ref())?));
                 }
             }

@@ -10,15 +10,17 @@
 //!   redistribution, broadcast state — and the snapshot/initialize hooks
 //!   ([`CheckpointedFunction`]).
 //! - `internal`: an operator's own per-key contents (window contents, pane accumulators,
-//!   rolling aggregates) kept in its keyed state backend, so RocksDB holds them too.
-//! - `KeyGroupedMap`: typed per-key maps by key group, for operators that keep their own
-//!   state on the heap (interval join buffers).
+//!   rolling aggregates, interval join buffers) kept in its keyed state backend, so RocksDB
+//!   holds them too.
+//! - `namespaces`: a key's namespaces in the heap backend (one inline, more in a map).
+//! - `KeyGroupedMap`: typed per-key maps by key group, for state kept outside a backend.
 
 pub mod backend;
 pub mod factory;
 pub(crate) mod internal;
 pub mod keyed;
 mod keyed_map;
+mod namespaces;
 pub mod operator;
 pub mod ttl;
 
