@@ -2,9 +2,9 @@
 //! attempt ends (issue 20, point 5): one real `fjord taskmanager` process serves 20 attempts
 //! of `windowed-counts`, each started by a new `fjord jobmanager` process on the same RPC
 //! port and ended alternately by the JobManager's loss (SIGKILL: the TaskManager cancels the
-//! attempt once the JobManager's heartbeat timeout passed) and by its cancellation (SIGTERM:
-//! the JobManager cancels the attempt's tasks before it exits). Each new JobManager resumes
-//! the job from the latest checkpoint (or starts it again after a cancellation), so attempts
+//! attempt once the JobManager's heartbeat timeout passed) and by its SIGTERM (the JobManager
+//! suspends the job: it cancels the attempt's tasks before it exits and keeps the
+//! checkpoints). Each new JobManager resumes the job from the latest checkpoint, so attempts
 //! restore state as well as build it.
 //!
 //! Measured from `/proc/<pid>` and the TaskManager's local state directory
@@ -174,7 +174,8 @@ async fn attempts(backend: &str, keys: u64) -> anyhow::Result<Vec<(Footprint, Fo
             jm.proc.sigkill();
             "JobManager killed"
         } else {
-            // Cancelled: the JobManager cancels the tasks, then exits.
+            // SIGTERM: the JobManager suspends the job (cancels the tasks, keeps the
+            // checkpoints), then exits.
             jm.proc.sigterm()?;
             let code = jm.proc.wait_exit(STARTUP).await?;
             ensure!(
@@ -182,7 +183,7 @@ async fn attempts(backend: &str, keys: u64) -> anyhow::Result<Vec<(Footprint, Fo
                 "JobManager exit code {code}\n{}",
                 jm.proc.tail()
             );
-            "job cancelled"
+            "job suspended"
         };
         tm.wait_for_count("tasks ended", attempt, STARTUP).await?;
         let ended = footprint(pid, &state)?;

@@ -180,9 +180,6 @@ pub(crate) fn execute(
         }
         tracing::warn!(error = %e, "checkpoint storage cannot be reached yet");
     }
-    if let (Some(base), Some(r)) = (&base, &restored) {
-        adopt_own_checkpoint(&control.history, base, &job_id, r);
-    }
     let mut tracker = RestartTracker::new(settings.restart.clone());
     let mut attempt = 0u32;
     // A job with a stable ID owns the checkpoints an earlier JobManager left in its directory
@@ -363,27 +360,6 @@ fn record_result(
             false
         }
     }
-}
-
-/// A job resumed from one of its own completed checkpoints (a JobManager that came back after
-/// SIGTERM or a crash) takes that checkpoint back into its retained ones, as Flink recovers its
-/// completed-checkpoint store: it is the latest until a newer one completes, and it is
-/// subsumed, or deleted when the job ends, like a checkpoint of this run. A savepoint or
-/// another job's checkpoint is never adopted (it belongs to the user).
-fn adopt_own_checkpoint(
-    history: &SharedHistory,
-    base: &SnapshotStore,
-    job_id: &str,
-    restored: &Restore,
-) {
-    let id = restored.job.metadata.checkpoint_id;
-    let own = base.child(&crate::storage::layout::checkpoint_dir(job_id, id));
-    if own.url().trim_end_matches('/') != restored.settings.path.trim_end_matches('/') {
-        return;
-    }
-    let mut h = history.lock();
-    h.latest = Some(own.url().to_string());
-    h.retained.push_back((id, own));
 }
 
 /// Deletes the retained checkpoints when a job ends, unless asked to keep them.
