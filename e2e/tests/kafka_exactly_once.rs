@@ -250,9 +250,9 @@ impl Setup {
             .with_context(|| format!("a completed savepoint without a path: {described}"))
     }
 
-    /// Starts the job again from `savepoint` at parallelism `p` under a new JobManager with
-    /// one new TaskManager of `p` slots (Flink's `flink run -s`); the stopped job's JobManager
-    /// and TaskManagers go.
+    /// Starts the job again from `savepoint` at parallelism `p` under a new JobManager (and a
+    /// new job ID) with one new TaskManager of `p` slots (Flink's `flink run -s`); the stopped
+    /// job's JobManager and TaskManagers go first.
     async fn resume(&mut self, savepoint: &str, p: u32, n: usize) -> anyhow::Result<()> {
         let mut args = jm_args(
             self.dir.path(),
@@ -266,18 +266,27 @@ impl Setup {
             .iter()
             .position(|a| a == "kafka-windowed-counts")
             .context("the job's name in the JobManager's flags")?;
+        // A new job ID, as the Kubernetes operator gives every deployed generation: under the
+        // stopped job's ID the JobManager would resume from that job's latest checkpoint
+        // (older than the savepoint) instead of the savepoint.
+        let job_id = format!("{:032x}", 0x5e5u64 * 16 + n as u64);
         args.splice(
             at..at,
-            ["--restore-path".to_string(), savepoint.to_string()],
+            [
+                "--restore-path".to_string(),
+                savepoint.to_string(),
+                "--job-id".to_string(),
+                job_id,
+            ],
         );
-        let jm = JobManager::start(&format!("jobmanager-{n}"), self.dir.path(), args).await?;
-        let tm = task_manager(&format!("tm-resumed-{n}"), self.dir.path(), &jm.rpc, p)?;
-        let mut old_jm = std::mem::replace(&mut self.jm, jm);
-        old_jm.proc.sigkill();
         for mut old in self.tms.drain(..) {
             old.sigkill();
             self.dead.push(old);
         }
+        self.jm.proc.sigkill();
+        let jm = JobManager::start(&format!("jobmanager-{n}"), self.dir.path(), args).await?;
+        let tm = task_manager(&format!("tm-resumed-{n}"), self.dir.path(), &jm.rpc, p)?;
+        self.jm = jm;
         self.tms.push(tm);
         self.job_id = self.jm.job_id().await?;
         Ok(())

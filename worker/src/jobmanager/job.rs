@@ -351,6 +351,15 @@ impl JobManager {
                 fjord::checkpoint::latest_completed_checkpoint(storage, &options, &job_id)?
             {
                 eprintln!("Resuming job {job_id} from its latest completed checkpoint {latest}");
+                if let Some(ignored) = config
+                    .restore_path
+                    .as_deref()
+                    .map(super::config::redact_url)
+                {
+                    eprintln!(
+                        "The restore path {ignored} is not used: job {job_id} has completed checkpoints, and a JobManager carries on from its job's latest one. To start from that savepoint (for example after a stop-with-savepoint), give the job a new ID (--job-id / job.id)"
+                    );
+                }
                 env.restore_from(&latest, config.allow_non_restored_state);
             }
         }
