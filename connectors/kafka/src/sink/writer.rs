@@ -108,16 +108,16 @@ impl<T: fjord::Data> KafkaWriter<T> {
         };
         let fail = |e: KafkaError| SinkError::boxed(target.clone(), startup_message(&e));
         let mut client = KafkaClient::connect(&settings.config).map_err(fail)?;
-        if let Some(topic) = &fixed {
-            if client.wait_for_topic(topic).map_err(fail)?.is_none() {
-                let waited = client.max_block().as_millis();
-                return Err(SinkError::boxed(
-                    target,
-                    format!(
-                        "topic {topic} does not exist (still absent after waiting max.block.ms = {waited} ms); create it first, for example `kafka-topics.sh --bootstrap-server {bootstrap} --create --topic {topic} --partitions 3` (the sink never creates topics)"
-                    ),
-                ));
-            }
+        if let Some(topic) = &fixed
+            && client.wait_for_topic(topic).map_err(fail)?.is_none()
+        {
+            let waited = client.max_block().as_millis();
+            return Err(SinkError::boxed(
+                target,
+                format!(
+                    "topic {topic} does not exist (still absent after waiting max.block.ms = {waited} ms); create it first, for example `kafka-topics.sh --bootstrap-server {bootstrap} --create --topic {topic} --partitions 3` (the sink never creates topics)"
+                ),
+            ));
         }
         let batch_size = settings
             .config
