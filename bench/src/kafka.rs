@@ -142,8 +142,8 @@ fn guarantee(name: &str) -> Result<DeliveryGuarantee> {
         .map_err(|e: fjord_kafka::KafkaError| anyhow::anyhow!("{e}"))
 }
 
-/// Runs one job; returns its wall time in seconds.
-fn run_job(args: &Args, job: &str, g: &str, output: &str, run: u64) -> Result<f64> {
+/// Runs one job; returns its wall time in seconds, and its attempts and the sink's metrics.
+fn run_job(args: &Args, job: &str, g: &str, output: &str, run: u64) -> Result<(f64, String)> {
     let env = StreamExecutionEnvironment::get_execution_environment();
     env.set_parallelism(args.parallelism);
     env.enable_checkpointing(Duration::from_millis(args.checkpoint_interval_ms));
@@ -204,8 +204,29 @@ fn run_job(args: &Args, job: &str, g: &str, output: &str, run: u64) -> Result<f6
         other => bail!("unknown job {other}: pass-through or keyed-count"),
     }
     let started = Instant::now();
-    env.execute(&format!("kafka-bench-{job}-{g}"))?;
-    Ok(started.elapsed().as_secs_f64())
+    let result = env.execute(&format!("kafka-bench-{job}-{g}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    // The sink's own account, shown when the output does not match the input.
+    let sink: Vec<String> = [
+        "recordsSent",
+        "transactionsCommitted",
+        "transactionsAborted",
+        "commitFailures",
+    ]
+    .iter()
+    .map(|m| {
+        format!(
+            "{m}={}",
+            result
+                .metrics
+                .total("Sink: Kafka", &format!("KafkaSinkWriter.{m}"))
+        )
+    })
+    .collect();
+    Ok((
+        secs,
+        format!("attempts={} {}", result.attempts, sink.join(" ")),
+    ))
 }
 
 fn client_bench(bootstrap: &str, records: u64) -> Result<()> {
@@ -285,13 +306,20 @@ fn main() -> Result<()> {
             run += 1;
             let output = format!("bench-out-{}-{run}", std::process::id());
             admin.create_topic(&output, args.partitions, 1)?;
-            let secs = run_job(&args, job, g, &output, run)?;
+            let (secs, sink) = run_job(&args, job, g, &output, run)?;
+            // A commit returns once the coordinator logged it; the markers that make the records
+            // readable follow asynchronously, so wait (bounded) for the last stable offsets to
+            // cover the expected output before reading it back.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while end_offsets(&mut admin, &output)?.1 < records && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let written = count_committed(&mut admin, &output)?;
             let rate = records as f64 / secs;
             let ok = if written as i64 == records {
                 String::new()
             } else {
-                format!(" (output holds {written} records, not {records})")
+                format!(" (output holds {written} records, not {records}; sink: {sink})")
             };
             println!(
                 "| {job} | {g} | {records} | {secs:.2} | {rate:.0} | {:.0}{ok} |",

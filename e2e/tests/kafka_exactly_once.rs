@@ -82,6 +82,8 @@ struct Setup {
     dead: Vec<Proc>,
     job_id: String,
     produced: u64,
+    /// The sink's transactional id prefix.
+    prefix: String,
 }
 
 impl Setup {
@@ -130,6 +132,7 @@ impl Setup {
             dead: Vec::new(),
             job_id,
             produced: 0,
+            prefix: name.to_string(),
         })
     }
 
@@ -209,33 +212,16 @@ impl Setup {
         Ok(lines)
     }
 
-    /// Waits (bounded) until the committed output holds at least as many records as the
-    /// failure-free output of everything produced, then stops the job with a savepoint (its
-    /// last transaction commits) and asserts the committed output is exactly that.
-    async fn stop_and_assert_exactly_once(&mut self) -> anyhow::Result<()> {
-        let want = expected(self.produced);
-        let deadline = Instant::now() + JOB;
-        loop {
-            let got = self.committed()?;
-            if got.len() >= want.len() {
-                break;
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the job committed {} of {} window counts within {JOB:?}\n{}",
-                got.len(),
-                want.len(),
-                self.tails()
-            );
-            // Each check runs a JVM, which takes seconds; no extra pause needed.
-        }
+    /// Stops the job with a savepoint (no drain: its last transactions commit, its windows
+    /// stay in the savepoint) and returns the savepoint's path.
+    async fn stop_with_savepoint(&self, trigger_id: &str) -> anyhow::Result<String> {
         let stop = self
             .jm
             .client
             .stop_with_savepoint(
                 &self.job_id,
                 &SavepointRequest {
-                    trigger_id: "final-stop".into(),
+                    trigger_id: trigger_id.into(),
                     directory: Some(file_url(&self.dir.path().join("savepoints"))),
                     drain: false,
                 },
@@ -258,6 +244,75 @@ impl Setup {
             "stop-with-savepoint: {state:?}\n{}",
             self.tails()
         );
+        let described = format!("{state:?}");
+        state
+            .path
+            .with_context(|| format!("a completed savepoint without a path: {described}"))
+    }
+
+    /// Starts the job again from `savepoint` at parallelism `p` under a new JobManager (and a
+    /// new job ID) with one new TaskManager of `p` slots (Flink's `flink run -s`); the stopped
+    /// job's JobManager and TaskManagers go first.
+    async fn resume(&mut self, savepoint: &str, p: u32, n: usize) -> anyhow::Result<()> {
+        let mut args = jm_args(
+            self.dir.path(),
+            p,
+            self.broker.bootstrap(),
+            &self.prefix,
+            500,
+        );
+        // The restore path goes before the job's name (a JobManager flag).
+        let at = args
+            .iter()
+            .position(|a| a == "kafka-windowed-counts")
+            .context("the job's name in the JobManager's flags")?;
+        // A new job ID, as the Kubernetes operator gives every deployed generation: under the
+        // stopped job's ID the JobManager would resume from that job's latest checkpoint
+        // (older than the savepoint) instead of the savepoint.
+        let job_id = format!("{:032x}", 0x5e5u64 * 16 + n as u64);
+        args.splice(
+            at..at,
+            [
+                "--restore-path".to_string(),
+                savepoint.to_string(),
+                "--job-id".to_string(),
+                job_id,
+            ],
+        );
+        for mut old in self.tms.drain(..) {
+            old.sigkill();
+            self.dead.push(old);
+        }
+        self.jm.proc.sigkill();
+        let jm = JobManager::start(&format!("jobmanager-{n}"), self.dir.path(), args).await?;
+        let tm = task_manager(&format!("tm-resumed-{n}"), self.dir.path(), &jm.rpc, p)?;
+        self.jm = jm;
+        self.tms.push(tm);
+        self.job_id = self.jm.job_id().await?;
+        Ok(())
+    }
+
+    /// Waits (bounded) until the committed output holds at least as many records as the
+    /// failure-free output of everything produced, then stops the job with a savepoint (its
+    /// last transaction commits) and asserts the committed output is exactly that.
+    async fn stop_and_assert_exactly_once(&mut self) -> anyhow::Result<()> {
+        let want = expected(self.produced);
+        let deadline = Instant::now() + JOB;
+        loop {
+            let got = self.committed()?;
+            if got.len() >= want.len() {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the job committed {} of {} window counts within {JOB:?}\n{}",
+                got.len(),
+                want.len(),
+                self.tails()
+            );
+            // Each check runs a JVM, which takes seconds; no extra pause needed.
+        }
+        self.stop_with_savepoint("final-stop").await?;
         let got = self.committed()?;
         if got != want {
             let mut missing = want.clone();
@@ -433,6 +488,200 @@ async fn a_restore_at_another_parallelism_keeps_the_kafka_output_exactly_once() 
     }
     s.close_windows()?;
     s.stop_and_assert_exactly_once().await?;
+    s.finish()
+}
+
+/// The user's way of rescaling, as with Flink's `flink stop` and `flink run -s`: the job is
+/// stopped with a savepoint while records are in flight, started again from it by a new
+/// JobManager at a higher parallelism (2 → 3: a sink subtask without state of its own), stopped
+/// again and resumed at a lower one (3 → 1: one subtask commits and probes the transactions of
+/// three). Kafka's read_committed consumer sees every window count exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_with_savepoint_and_resume_at_higher_and_lower_parallelism_is_exactly_once()
+-> anyhow::Result<()> {
+    let mut s = Setup::start("eo-stop-resume", 2, 1, 3, 500).await?;
+    s.produce(BATCH)?;
+    s.checkpoint_after(0).await?;
+    for (n, parallelism) in [3u32, 1].into_iter().enumerate() {
+        // Records in flight at the stop: some read, some not yet.
+        s.produce(BATCH)?;
+        let savepoint = s.stop_with_savepoint(&format!("stop-{n}")).await?;
+        eprintln!("stopped with savepoint {savepoint}; resuming at parallelism {parallelism}");
+        s.resume(&savepoint, parallelism, n).await?;
+        s.produce(BATCH)?;
+        s.checkpoint_after(s.latest_checkpoint().await).await?;
+        let job = s.jm.client.job(&s.job_id).await?;
+        let sink_parallelism = job.vertices.iter().map(|v| v.parallelism).max();
+        ensure!(
+            sink_parallelism == Some(parallelism as usize),
+            "the resumed job runs at {sink_parallelism:?}, not {parallelism}"
+        );
+    }
+    s.close_windows()?;
+    s.stop_and_assert_exactly_once().await?;
+    s.finish()
+}
+
+/// Parses the samples of `metric` in a Prometheus text exposition: each sample's labels and
+/// value.
+fn samples(text: &str, metric: &str) -> anyhow::Result<Vec<(BTreeMap<String, String>, f64)>> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(metric) else {
+            continue;
+        };
+        let Some(rest) = rest.strip_prefix('{') else {
+            continue;
+        };
+        let mut labels = BTreeMap::new();
+        let mut chars = rest.chars();
+        loop {
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            ensure!(chars.next() == Some('"'), "bad labels in {line:?}");
+            let mut value = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('n') => value.push('\n'),
+                        Some(c) => value.push(c),
+                        None => bail!("bad escape in {line:?}"),
+                    },
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            labels.insert(key, value);
+            match chars.next() {
+                Some(',') => continue,
+                Some('}') => break,
+                _ => bail!("bad labels in {line:?}"),
+            }
+        }
+        let value: f64 = chars
+            .as_str()
+            .trim()
+            .parse()
+            .with_context(|| line.to_string())?;
+        out.push((labels, value));
+    }
+    Ok(out)
+}
+
+/// The values of `metric` per partition of `topic`, summed over subtasks.
+fn per_partition(text: &str, metric: &str, topic: &str) -> anyhow::Result<BTreeMap<u32, f64>> {
+    let mut out = BTreeMap::new();
+    for (labels, value) in samples(text, metric)? {
+        if labels.get("topic").map(String::as_str) == Some(topic) {
+            let p: u32 = labels
+                .get("partition")
+                .context("a per-partition sample without a partition label")?
+                .parse()?;
+            *out.entry(p).or_default() += value;
+        }
+    }
+    Ok(out)
+}
+
+/// The sum of `metric` over all its samples.
+fn total(text: &str, metric: &str) -> anyhow::Result<f64> {
+    Ok(samples(text, metric)?.iter().map(|(_, v)| v).sum())
+}
+
+/// The JobManager's Prometheus `/metrics` (real HTTP) shows the Kafka connector's metrics of
+/// subtasks running on TaskManagers: records and bytes read per input partition, the
+/// consumer lag per partition, offset commits, and the sink's records per output partition and
+/// transactions — while the job runs, and their final values after it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prometheus_export_shows_the_kafka_metrics_per_partition() -> anyhow::Result<()> {
+    const READ: &str = "fjord_operator_KafkaSourceReader_topic_partition_records_total";
+    const BYTES: &str = "fjord_operator_KafkaSourceReader_topic_partition_bytes_total";
+    const LAG: &str = "fjord_operator_KafkaSourceReader_topic_partition_lag";
+    const COMMITS: &str = "fjord_operator_KafkaSourceReader_commitsSucceeded_total";
+    const COMMIT_FAILURES: &str = "fjord_operator_KafkaSourceReader_commitsFailed_total";
+    const SENT: &str = "fjord_operator_KafkaSinkWriter_topic_partition_recordsSent_total";
+    const COMMITTED: &str = "fjord_operator_KafkaSinkWriter_transactionsCommitted_total";
+    const ABORTED: &str = "fjord_operator_KafkaSinkWriter_transactionsAborted_total";
+    const TX_FAILURES: &str = "fjord_operator_KafkaSinkWriter_commitFailures_total";
+
+    let mut s = Setup::start("eo-metrics", 2, 1, 2, 500).await?;
+    // Two batches: with 2 s of out-of-orderness the windows of the first one fire during the
+    // second, so the sink commits transactions with records.
+    s.produce(BATCH)?;
+    s.produce(BATCH)?;
+    let per_input = 2 * BATCH / u64::from(PARTITIONS);
+    // Every input record read (BATCH / PARTITIONS per partition), no lag left, and a
+    // transaction committed: the export is live while the job runs.
+    let client = s.jm.client.clone();
+    let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = last.clone();
+    let text = poll_until("the Kafka metrics in /metrics", JOB, POLL, || {
+        let (client, seen) = (client.clone(), seen.clone());
+        async move {
+            let text = client.metrics().await.ok()?;
+            *seen.lock().unwrap_or_else(|p| p.into_inner()) = text.clone();
+            let read = per_partition(&text, READ, "events").ok()?;
+            let lag = per_partition(&text, LAG, "events").ok()?;
+            let done = read.len() == PARTITIONS as usize
+                && read.values().all(|v| *v == per_input as f64)
+                && lag.len() == PARTITIONS as usize
+                && lag.values().all(|v| *v == 0.0)
+                && total(&text, COMMITTED).ok()? >= 1.0
+                && total(&text, COMMITS).ok()? >= 1.0;
+            done.then_some(text)
+        }
+    })
+    .await
+    .with_context(|| {
+        let last = last.lock().unwrap_or_else(|p| p.into_inner());
+        let kafka: Vec<&str> = last
+            .lines()
+            .filter(|l| l.starts_with("fjord_operator_Kafka"))
+            .collect();
+        format!("last Kafka samples:\n{}\n{}", kafka.join("\n"), s.tails())
+    })?;
+    let bytes = per_partition(&text, BYTES, "events")?;
+    ensure!(
+        bytes.len() == PARTITIONS as usize && bytes.values().all(|b| *b > 0.0),
+        "bytes per partition: {bytes:?}"
+    );
+    ensure!(
+        total(&text, COMMIT_FAILURES)? == 0.0,
+        "offset commit failures:\n{text}"
+    );
+    ensure!(
+        total(&text, TX_FAILURES)? == 0.0,
+        "transaction commit failures:\n{text}"
+    );
+    ensure!(
+        !samples(&text, ABORTED)?.is_empty(),
+        "no {ABORTED} series:\n{text}"
+    );
+    // Both subtasks of the source export their series (labels operator and subtask).
+    let subtasks: std::collections::BTreeSet<String> = samples(&text, COMMITS)?
+        .into_iter()
+        .filter_map(|(l, _)| l.get("subtask").cloned())
+        .collect();
+    ensure!(
+        subtasks.len() == 2,
+        "source subtasks in {COMMITS}: {subtasks:?}"
+    );
+
+    s.close_windows()?;
+    s.stop_and_assert_exactly_once().await?;
+    // After the stop: the final values. Without failures every record sent was committed, so
+    // the sink's records per output partition add up to what read_committed sees.
+    let text = s.jm.client.metrics().await?;
+    let committed = s.committed()?.len() as f64;
+    let sent = per_partition(&text, SENT, "counts")?;
+    ensure!(
+        sent.values().sum::<f64>() == committed && !sent.is_empty(),
+        "records sent per output partition {sent:?}, {committed} committed"
+    );
+    let read = per_partition(&text, READ, "events")?;
+    ensure!(
+        read.values().all(|v| *v == (per_input + 1) as f64),
+        "records read per partition after the closing records: {read:?}"
+    );
     s.finish()
 }
 

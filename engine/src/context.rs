@@ -3,7 +3,7 @@
 use crate::error::{FjordError, Result, TaskLocation};
 use crate::functions::AggregateFunction;
 use crate::keygroup::KeyGroupRange;
-use crate::metrics::{Counter, Gauge, MetricRegistry};
+use crate::metrics::{Counter, Gauge, MetricGroup, MetricRegistry};
 use crate::state::{
     AggregatingState, AggregatingStateDescriptor, KeyedStateHandle, ListState, ListStateDescriptor,
     MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,
@@ -150,6 +150,21 @@ impl RuntimeContext {
         self.services
             .metrics
             .gauge(&self.task_name_with_subtasks(), name)
+    }
+
+    /// This operator subtask's root metric group (Flink's `getMetricGroup`): metrics in
+    /// key/value subgroups (`add_group_kv("partition", "3")`) are exported to Prometheus with
+    /// the value as a label. [`counter`](Self::counter) and [`gauge`](Self::gauge) are
+    /// shorthands for metrics in this group.
+    pub fn metric_group(&self) -> MetricGroup {
+        self.services.metrics.group(&self.task_name_with_subtasks())
+    }
+
+    /// The ID of the checkpoint or savepoint the job was restored from in this execution
+    /// (Flink's `InitContext.getRestoredCheckpointId`), also for a subtask that received no
+    /// state of its own (one added by scaling up); `None` when the job started without one.
+    pub fn restored_checkpoint_id(&self) -> Option<u64> {
+        self.services.checkpointing.restored_checkpoint_id()
     }
 
     /// How often periodic watermarks are generated (Flink's auto-watermark interval); zero

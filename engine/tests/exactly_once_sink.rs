@@ -193,3 +193,121 @@ fn the_file_sink_rescales_through_a_savepoint_and_commits_every_record_once() {
         assert_eq!(lines, expected, "{from} -> {to}: every record exactly once");
     }
 }
+
+/// What each writer of [`ProbeSink`] saw: its subtask, the restored checkpoint ID its context
+/// gave, and how many old instances' states were restored into it.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(usize, Option<u64>, usize)>>>;
+
+/// A transactional sink that only records what its writers were told at creation.
+struct ProbeSink(Seen);
+
+struct ProbeWriter {
+    seen: Seen,
+    index: usize,
+}
+
+impl fjord::sinks::TransactionalSink<u64> for ProbeSink {
+    fn create_writer(
+        &self,
+        ctx: &fjord::RuntimeContext,
+    ) -> Result<Box<dyn fjord::sinks::TransactionalWriter<u64>>, fjord::BoxError> {
+        let mut seen = self.0.lock().unwrap();
+        seen.push((ctx.subtask_index, ctx.restored_checkpoint_id(), 0));
+        Ok(Box::new(ProbeWriter {
+            seen: self.0.clone(),
+            index: seen.len() - 1,
+        }))
+    }
+}
+
+impl fjord::sinks::TransactionalWriter<u64> for ProbeWriter {
+    fn write(&mut self, _: u64, _: Option<fjord::Timestamp>) -> Result<(), fjord::BoxError> {
+        Ok(())
+    }
+    fn pre_commit(&mut self, _: u64) -> Result<Vec<u8>, fjord::BoxError> {
+        Ok(Vec::new())
+    }
+    fn commit(&mut self, _: &[Vec<u8>]) -> Result<(), fjord::BoxError> {
+        Ok(())
+    }
+    fn snapshot(&mut self) -> Result<Vec<u8>, fjord::BoxError> {
+        Ok(vec![1])
+    }
+    fn restore(&mut self, _: &[u8]) -> Result<(), fjord::BoxError> {
+        self.seen.lock().unwrap()[self.index].2 += 1;
+        Ok(())
+    }
+}
+
+/// Restored at a higher parallelism, every writer is told the savepoint's checkpoint ID —
+/// also the one that receives no state of its own (Flink's `getRestoredCheckpointId`, which
+/// the Kafka sink numbers its transactional ids from); a fresh job's writers are told none.
+#[test]
+fn writers_restored_at_a_higher_parallelism_know_the_restored_checkpoint() {
+    let savepoints = tempfile::tempdir().unwrap();
+    let build = |env: &StreamExecutionEnvironment, parallelism: usize, rate: f64, seen: &Seen| {
+        env.set_parallelism(parallelism);
+        env.from_source(
+            GeneratorSource::new(Some(1_000_000), |i| i).with_rate(rate),
+            "numbers",
+        )
+        .uid("numbers")
+        .set_parallelism(1)
+        .rebalance()
+        .sink_to_transactional(ProbeSink(seen.clone()), "probe")
+        .uid("probe");
+    };
+    let before: Seen = Default::default();
+    let env = StreamExecutionEnvironment::new();
+    env.enable_checkpointing(Duration::from_millis(50));
+    env.checkpoint_config(|c| c.storage = format!("memory://eo-probe-{}", rand_suffix()));
+    build(&env, 2, 1_000.0, &before);
+    let client = env.execute_async("before").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while client.checkpoint_history().0.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoints");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let savepoint = client
+        .stop_with_savepoint(&format!("file://{}", savepoints.path().display()), false)
+        .unwrap();
+    let store =
+        fjord::storage::SnapshotStore::open(&savepoint, &StorageOptions::default()).unwrap();
+    let id = fjord::checkpoint::CheckpointMetadata::read(&store)
+        .unwrap()
+        .checkpoint_id;
+    let mut fresh = before.lock().unwrap().clone();
+    fresh.sort_unstable();
+    assert_eq!(fresh, vec![(0, None, 0), (1, None, 0)]);
+
+    let after: Seen = Default::default();
+    let env = StreamExecutionEnvironment::new();
+    env.checkpoint_config(|c| c.storage = format!("memory://eo-probe-{}", rand_suffix()));
+    env.restore_from(&savepoint, false);
+    build(&env, 3, 1e9, &after);
+    let client = env.execute_async("after").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while after.lock().unwrap().len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writers were not created"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    client.cancel();
+    let _ = client.wait();
+    let mut restored = after.lock().unwrap().clone();
+    restored.sort_unstable();
+    // Two old states for three new writers: one writer gets none, and still knows the ID.
+    let states: usize = restored.iter().map(|(_, _, n)| n).sum();
+    assert_eq!(states, 2, "{restored:?}");
+    assert!(restored.iter().any(|(_, _, n)| *n == 0), "{restored:?}");
+    assert_eq!(
+        restored,
+        restored
+            .iter()
+            .map(|(s, _, n)| (*s, Some(id), *n))
+            .collect::<Vec<_>>(),
+        "every writer knows savepoint {id}"
+    );
+}

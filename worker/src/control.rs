@@ -2,12 +2,67 @@
 //! ([`fjord_proto::v1`]): attempt plans, coordinator commands, task reports and task metrics.
 
 use fjord::cluster::{AttemptPlan, StateFile, TaskCommand, TaskReport, WorkerAddress};
+use fjord::metrics::{GroupPart, MetricKind, MetricName, MetricRegistry, MetricSample};
 use fjord::runtime::io_metrics::OperatorIo;
 use fjord_proto::v1::{
     AcknowledgeCheckpointRequest, CheckpointKind, DeclineCheckpointRequest, DeployAttemptRequest,
-    JobAttempt, StateHandle, TaskCommandKind, TaskCommandRequest, TaskId, TaskMetrics, TaskState,
-    TaskStatus, UpdateTaskStateRequest, VertexPlacement, WorkerEndpoint,
+    JobAttempt, MetricGroupPart, OperatorMetric, StateHandle, TaskCommandKind, TaskCommandRequest,
+    TaskId, TaskMetrics, TaskState, TaskStatus, UpdateTaskStateRequest, VertexPlacement,
+    WorkerEndpoint,
 };
+
+/// The messages of every operator metric in `registry`, of attempt `job`.
+pub fn operator_metrics(job: &JobAttempt, registry: &MetricRegistry) -> Vec<OperatorMetric> {
+    registry
+        .samples()
+        .into_iter()
+        .map(|s| OperatorMetric {
+            job: Some(job.clone()),
+            operator: s.operator,
+            subtask: s.subtask as u32,
+            groups: s
+                .metric
+                .groups
+                .into_iter()
+                .map(|g| match g {
+                    GroupPart::Name(name) => MetricGroupPart { name, value: None },
+                    GroupPart::KeyValue(name, value) => MetricGroupPart {
+                        name,
+                        value: Some(value),
+                    },
+                })
+                .collect(),
+            name: s.metric.name,
+            gauge: s.kind == MetricKind::Gauge,
+            value: s.value,
+        })
+        .collect()
+}
+
+/// The engine's view of an operator metric from its message.
+pub fn metric_sample(m: &OperatorMetric) -> MetricSample {
+    MetricSample {
+        operator: m.operator.clone(),
+        subtask: m.subtask as usize,
+        metric: MetricName {
+            groups: m
+                .groups
+                .iter()
+                .map(|g| match &g.value {
+                    None => GroupPart::Name(g.name.clone()),
+                    Some(v) => GroupPart::KeyValue(g.name.clone(), v.clone()),
+                })
+                .collect(),
+            name: m.name.clone(),
+        },
+        kind: if m.gauge {
+            MetricKind::Gauge
+        } else {
+            MetricKind::Counter
+        },
+        value: m.value,
+    }
+}
 
 /// The metrics message of one task subtask of attempt `job` (sent with heartbeats).
 pub fn task_metrics(job: &JobAttempt, io: &OperatorIo) -> TaskMetrics {

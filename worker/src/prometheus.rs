@@ -6,7 +6,9 @@
 //! (`_ms`, `_bytes`). Times are milliseconds, as in Flink's `busyTimeMsPerSecond` family, so a
 //! dashboard gets Flink's ratios with `rate(fjord_task_busy_ms_total[1m]) / 1000`.
 
+use fjord::metrics::{GroupPart, MetricKind, MetricSample};
 use fjord::runtime::io_metrics::OperatorIo;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The `Content-Type` of the exposition.
@@ -140,9 +142,137 @@ pub fn render_tasks(
     }
 }
 
+/// `text` as a Prometheus metric or label name: characters other than ASCII letters, digits
+/// and `_` become `_`, and a leading digit gets a `_` before it.
+pub fn sanitize_name(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// The exported name of an operator metric: `fjord_operator_`, its plain groups and the keys
+/// of its key/value groups, and its name, joined with `_` (Flink's Prometheus reporter's
+/// rule); counters end in `_total`.
+pub fn operator_metric_name(sample: &MetricSample) -> String {
+    let mut parts: Vec<&str> = sample
+        .metric
+        .groups
+        .iter()
+        .map(|g| match g {
+            GroupPart::Name(n) | GroupPart::KeyValue(n, _) => n.as_str(),
+        })
+        .collect();
+    parts.push(&sample.metric.name);
+    let mut name = format!("fjord_operator_{}", sanitize_name(&parts.join("_")));
+    if sample.kind == MetricKind::Counter && !name.ends_with("_total") {
+        name.push_str("_total");
+    }
+    name
+}
+
+/// Writes the operators' own counters and gauges (user functions', connectors'), one series
+/// per operator subtask and metric: labels `common`, then `operator` and `subtask`, then one
+/// per key/value group (`topic`, `partition` for the Kafka connector's per-partition metrics;
+/// a key equal to one of the labels before gets a `group_` prefix).
+pub fn render_operator_metrics(
+    out: &mut String,
+    samples: &[MetricSample],
+    common: &[(&str, &str)],
+) {
+    let mut by_name: BTreeMap<String, (MetricKind, Vec<String>)> = BTreeMap::new();
+    for s in samples {
+        let subtask = s.subtask.to_string();
+        let mut pairs: Vec<(String, String)> = common
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        pairs.push(("operator".into(), s.operator.clone()));
+        pairs.push(("subtask".into(), subtask));
+        for g in &s.metric.groups {
+            if let GroupPart::KeyValue(k, v) = g {
+                let mut key = sanitize_name(k);
+                if pairs.iter().any(|(p, _)| *p == key) {
+                    key = format!("group_{key}");
+                }
+                pairs.push((key, v.clone()));
+            }
+        }
+        let borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let name = operator_metric_name(s);
+        let line = format!("{name}{} {}", labels(&borrowed), s.value);
+        by_name
+            .entry(name)
+            .or_insert_with(|| (s.kind, Vec::new()))
+            .1
+            .push(line);
+    }
+    for (name, (kind, lines)) in by_name {
+        let (kind, help) = match kind {
+            MetricKind::Counter => ("counter", "An operator's counter (see docs/metrics.md)."),
+            MetricKind::Gauge => ("gauge", "An operator's gauge (see docs/metrics.md)."),
+        };
+        header(out, &name, kind, help);
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fjord::metrics::MetricRegistry;
+
+    #[test]
+    fn operator_metrics_get_flinks_names_and_key_value_groups_become_labels() {
+        let registry = MetricRegistry::default();
+        let reader = registry
+            .group("Kafka \"in\" (2/2)")
+            .add_group("KafkaSourceReader");
+        let partition = reader
+            .add_group_kv("topic", "orders.eu")
+            .add_group_kv("partition", "0");
+        partition.counter("records").add(5);
+        partition.gauge("lag").set(2);
+        reader.counter("commitsFailed");
+        registry.counter("Map (1/2)", "my.late-records").inc();
+        registry
+            .group("Map (1/2)")
+            .add_group_kv("operator", "x")
+            .counter("n");
+        let mut out = String::new();
+        render_operator_metrics(&mut out, &registry.samples(), &[("job_id", "j")]);
+        let l = "{job_id=\"j\",operator=\"Kafka \\\"in\\\"\",subtask=\"1\",topic=\"orders.eu\",partition=\"0\"}";
+        assert!(
+            out.contains(&format!(
+                "# TYPE fjord_operator_KafkaSourceReader_topic_partition_records_total counter\nfjord_operator_KafkaSourceReader_topic_partition_records_total{l} 5\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "# TYPE fjord_operator_KafkaSourceReader_topic_partition_lag gauge\nfjord_operator_KafkaSourceReader_topic_partition_lag{l} 2\n"
+            )),
+            "{out}"
+        );
+        assert!(out.contains(
+            "fjord_operator_KafkaSourceReader_commitsFailed_total{job_id=\"j\",operator=\"Kafka \\\"in\\\"\",subtask=\"1\"} 0\n"
+        ), "{out}");
+        assert!(out.contains(
+            "fjord_operator_my_late_records_total{job_id=\"j\",operator=\"Map\",subtask=\"0\"} 1\n"
+        ), "{out}");
+        assert!(out.contains(
+            "fjord_operator_operator_n_total{job_id=\"j\",operator=\"Map\",subtask=\"0\",group_operator=\"x\"} 0\n"
+        ), "{out}");
+    }
 
     fn io(subtask: usize, input_watermark: Option<i64>) -> OperatorIo {
         OperatorIo {

@@ -134,6 +134,11 @@ impl TaskCheckpointing {
         }
     }
 
+    /// The ID of the checkpoint the task was restored from, if it was.
+    pub(crate) fn restored_checkpoint_id(&self) -> Option<u64> {
+        self.restored.as_ref().map(|job| job.metadata.checkpoint_id)
+    }
+
     /// Adds a keyed state backend to prepare before snapshots and notify of completions.
     pub(crate) fn register_keyed(&self, handle: crate::state::KeyedStateHandle) {
         self.keyed.lock().push(handle);

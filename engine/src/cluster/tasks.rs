@@ -29,6 +29,7 @@ pub struct DeployedTasks {
     storage_options: StorageOptions,
     supervisor: parking_lot::Mutex<Option<JoinHandle<Result<()>>>>,
     io: IoMetrics,
+    metrics: crate::metrics::MetricRegistry,
 }
 
 impl std::fmt::Debug for DeployedTasks {
@@ -135,6 +136,7 @@ impl DeployedTasks {
             storage_options,
             supervisor: parking_lot::Mutex::new(Some(supervisor)),
             io: settings.io.clone(),
+            metrics: settings.metrics.clone(),
         })
     }
 
@@ -177,6 +179,12 @@ impl DeployedTasks {
     /// Records in and out of the tasks here.
     pub fn io_metrics(&self) -> IoMetrics {
         self.io.clone()
+    }
+
+    /// The counters and gauges of the operators of the tasks here (user and connector
+    /// metrics), live while they run.
+    pub fn metrics(&self) -> crate::metrics::MetricRegistry {
+        self.metrics.clone()
     }
 
     /// Waits until every task here ended: `Ok` when all finished, the first failure

@@ -12,6 +12,7 @@ use crate::WorkerError;
 use crate::local::LocalRun;
 use fjord::checkpoint::job_result::{JOB_RESULT_FILE, JobResult, TerminalState, read_job_result};
 use fjord::checkpoint::{CheckpointingMode, CompletedCheckpoint};
+use fjord::metrics::MetricSample;
 use fjord::runtime::io_metrics::{IoMetrics, OperatorIo};
 use fjord::storage::StorageOptions;
 use fjord::{FjordError, JobArgs, JobClient, JobPlan, JobRegistry, StreamExecutionEnvironment};
@@ -243,6 +244,8 @@ enum Rescaling {
 struct Execution {
     plan: Arc<JobPlan>,
     io: IoMetrics,
+    /// The operators' own counters and gauges (in this process's scheduler).
+    metrics: fjord::metrics::MetricRegistry,
     cancel: Arc<dyn Fn() + Send + Sync>,
     /// Cancels but keeps the checkpoints (SIGTERM: the process goes, the job does not).
     suspend: Arc<dyn Fn() + Send + Sync>,
@@ -268,6 +271,8 @@ pub struct JobManager {
     remote_io: Option<(Arc<AttemptRouter>, Arc<TaskManagerRegistry>)>,
     /// The task metrics when the job ended (TaskManagers may go away after).
     final_io: Mutex<Option<Vec<OperatorIo>>>,
+    /// The operator metrics when the job ended.
+    final_operator_metrics: Mutex<Option<Vec<MetricSample>>>,
     /// The engine's handle while the job runs; taken by the waiter when it ends.
     client: Mutex<Option<Arc<JobClient>>>,
     final_checkpoints: Mutex<FinalCheckpoints>,
@@ -351,6 +356,15 @@ impl JobManager {
                 fjord::checkpoint::latest_completed_checkpoint(storage, &options, &job_id)?
             {
                 eprintln!("Resuming job {job_id} from its latest completed checkpoint {latest}");
+                if let Some(ignored) = config
+                    .restore_path
+                    .as_deref()
+                    .map(super::config::redact_url)
+                {
+                    eprintln!(
+                        "The restore path {ignored} is not used: job {job_id} has completed checkpoints, and a JobManager carries on from its job's latest one. To start from that savepoint (for example after a stop-with-savepoint), give the job a new ID (--job-id / job.id)"
+                    );
+                }
                 env.restore_from(&latest, config.allow_non_restored_state);
             }
         }
@@ -368,6 +382,7 @@ impl JobManager {
             execution: Mutex::new(Execution {
                 plan: Arc::new(plan),
                 io: client.io_metrics(),
+                metrics: client.metrics(),
                 cancel: Arc::new(client.canceller()),
                 suspend: Arc::new(client.suspender()),
             }),
@@ -380,6 +395,7 @@ impl JobManager {
             rescales: Mutex::new(BTreeMap::new()),
             remote_io,
             final_io: Mutex::new(None),
+            final_operator_metrics: Mutex::new(None),
             client: Mutex::new(Some(Arc::new(client))),
             final_checkpoints: Mutex::new(FinalCheckpoints::default()),
             savepoints: Mutex::new(BTreeMap::new()),
@@ -453,6 +469,7 @@ impl JobManager {
             execution: Mutex::new(Execution {
                 plan: Arc::new(plan),
                 io: IoMetrics::default(),
+                metrics: Default::default(),
                 cancel: Arc::new(|| {}),
                 suspend: Arc::new(|| {}),
             }),
@@ -465,6 +482,7 @@ impl JobManager {
             rescales: Mutex::new(BTreeMap::new()),
             remote_io,
             final_io: Mutex::new(Some(Vec::new())),
+            final_operator_metrics: Mutex::new(Some(Vec::new())),
             client: Mutex::new(None),
             final_checkpoints: Mutex::new(FinalCheckpoints::default()),
             savepoints: Mutex::new(BTreeMap::new()),
@@ -531,6 +549,7 @@ impl JobManager {
         // Keep the final history before the client goes, so readers always find one of the two.
         if let Some(shared) = self.client() {
             *lock(&self.final_io) = Some(self.io());
+            *lock(&self.final_operator_metrics) = Some(self.operator_metrics());
             let (recent, failed) = shared.checkpoint_history();
             *lock(&self.final_checkpoints) = FinalCheckpoints {
                 recent,
@@ -857,10 +876,12 @@ impl JobManager {
         *lock(&self.execution) = Execution {
             plan: Arc::new(plan),
             io: client.io_metrics(),
+            metrics: client.metrics(),
             cancel: Arc::new(client.canceller()),
             suspend: Arc::new(client.suspender()),
         };
         *lock(&self.final_io) = None;
+        *lock(&self.final_operator_metrics) = None;
         *lock(&self.client) = Some(Arc::new(client));
         Ok(())
     }
@@ -1009,6 +1030,33 @@ impl JobManager {
                 router
                     .task_metrics()
                     .merged(&attempt, |id| live.iter().any(|l| l == id))
+            }
+        }
+    }
+
+    /// The operators' own counters and gauges (user functions', connectors'): live from this
+    /// process's scheduler, or as the TaskManagers of the deployed attempt reported them last
+    /// (as fresh as their heartbeats); after the job ended, the values at its end.
+    pub fn operator_metrics(&self) -> Vec<MetricSample> {
+        if let Some(samples) = lock(&self.final_operator_metrics).clone() {
+            return samples;
+        }
+        match &self.remote_io {
+            None => lock(&self.execution).metrics.samples(),
+            Some((router, registry)) => {
+                let Some(attempt) = router.deployed() else {
+                    return Vec::new();
+                };
+                let live: Vec<String> = registry
+                    .list()
+                    .task_managers
+                    .into_iter()
+                    .filter(|t| t.state == fjord_client::api::TaskManagerState::Registered)
+                    .map(|t| t.id)
+                    .collect();
+                router
+                    .task_metrics()
+                    .merged_operators(&attempt, |id| live.iter().any(|l| l == id))
             }
         }
     }

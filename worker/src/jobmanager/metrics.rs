@@ -1,11 +1,12 @@
 //! The JobManager's `/metrics` in the Prometheus text exposition format (version 0.0.4),
 //! written with the encoder in [`crate::prometheus`]: per task subtask records and bytes in
 //! and out, backpressured / idle / busy time and watermarks ([`render_tasks`], shared with
-//! the TaskManager), and per job its state, uptime, restarts, checkpoints and savepoints.
+//! the TaskManager), the operators' own counters and gauges ([`render_operator_metrics`]),
+//! and per job its state, uptime, restarts, checkpoints and savepoints.
 //! `docs/metrics.md` lists every metric.
 
 use super::job::JobManager;
-use crate::prometheus::{header, labels, render_tasks};
+use crate::prometheus::{header, labels, render_operator_metrics, render_tasks};
 use fjord_client::api::JobState;
 use std::fmt::Write;
 
@@ -132,6 +133,7 @@ pub fn render(job: Option<&JobManager>) -> String {
             .map_or_else(|| o.operator.clone(), |v| v.name.clone())
     };
     render_tasks(&mut out, &job.io(), &job_labels, &vertex_name);
+    render_operator_metrics(&mut out, &job.operator_metrics(), &job_labels);
     out
 }
 

@@ -59,9 +59,11 @@ impl JobManagerService for ControlPlane {
         if known {
             self.registry
                 .record_memory(&r.task_manager_id, r.memory_rss_bytes);
-            self.router
-                .task_metrics()
-                .record(&r.task_manager_id, &r.task_metrics);
+            self.router.task_metrics().record_all(
+                &r.task_manager_id,
+                &r.task_metrics,
+                &r.operator_metrics,
+            );
         }
         Ok(Response::new(HeartbeatResponse {
             known,
@@ -142,9 +144,11 @@ impl JobManagerService for ControlPlane {
         let state = r.state();
         if r.job_manager_epoch == self.registry.epoch() {
             // Before the end is routed: once the attempt ends, its final counts are here.
-            self.router
-                .task_metrics()
-                .record(&r.task_manager_id, &r.task_metrics);
+            self.router.task_metrics().record_all(
+                &r.task_manager_id,
+                &r.task_metrics,
+                &r.operator_metrics,
+            );
         }
         let fenced = self.router.attempt_ended(
             &r.task_manager_id,

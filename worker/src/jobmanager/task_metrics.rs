@@ -11,9 +11,13 @@
 //! Counters are cumulative within an attempt and watermarks only advance, so two reports of
 //! the same task are combined by taking the larger value of every field: a heartbeat sampled
 //! before the final report but delivered after it cannot make the numbers go back.
+//!
+//! The operators' own counters and gauges (user functions', connectors') come with the same
+//! reports and are kept the same way: counters by their larger value, gauges by the latest.
 
+use fjord::metrics::{MetricKind, MetricName, MetricSample};
 use fjord::runtime::io_metrics::OperatorIo;
-use fjord_proto::v1::{JobAttempt, TaskMetrics};
+use fjord_proto::v1::{JobAttempt, OperatorMetric, TaskMetrics};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -22,6 +26,20 @@ use std::sync::{Mutex, MutexGuard};
 struct Report {
     job: JobAttempt,
     tasks: BTreeMap<(usize, usize), OperatorIo>,
+    /// Operator metrics by (operator, subtask, name).
+    operators: BTreeMap<OperatorMetricKey, MetricSample>,
+}
+
+type OperatorMetricKey = (String, usize, MetricName);
+
+/// `into` updated with a newer sample of the same metric: a counter keeps the larger value
+/// (cumulative within an attempt), a gauge takes the newer one.
+fn combine_sample(into: &mut MetricSample, from: &MetricSample) {
+    into.value = match from.kind {
+        MetricKind::Counter => into.value.max(from.value),
+        MetricKind::Gauge => from.value,
+    };
+    into.kind = from.kind;
 }
 
 /// The latest task metrics reported by every TaskManager.
@@ -54,10 +72,21 @@ impl TaskMetricsStore {
     /// combined with it; one of an older attempt of the same job is ignored (a late
     /// heartbeat). An empty report changes nothing.
     pub fn record(&self, task_manager: &str, metrics: &[TaskMetrics]) {
+        self.record_all(task_manager, metrics, &[]);
+    }
+
+    /// [`record`](Self::record) with the operators' own metrics of the same report.
+    pub fn record_all(
+        &self,
+        task_manager: &str,
+        metrics: &[TaskMetrics],
+        operators: &[OperatorMetric],
+    ) {
         // One attempt per report; should a report ever mix them, the newest wins.
         let Some(job) = metrics
             .iter()
             .filter_map(|m| m.job.clone())
+            .chain(operators.iter().filter_map(|m| m.job.clone()))
             .max_by_key(|j| j.attempt)
         else {
             return;
@@ -72,6 +101,7 @@ impl TaskMetricsStore {
                     Report {
                         job: job.clone(),
                         tasks: BTreeMap::new(),
+                        operators: BTreeMap::new(),
                     },
                 );
                 reports.get_mut(task_manager).expect("just inserted")
@@ -86,6 +116,45 @@ impl TaskMetricsStore {
                 }
             }
         }
+        for m in operators.iter().filter(|m| m.job.as_ref() == Some(&job)) {
+            let sample = crate::control::metric_sample(m);
+            let key = (
+                sample.operator.clone(),
+                sample.subtask,
+                sample.metric.clone(),
+            );
+            match report.operators.get_mut(&key) {
+                Some(existing) => combine_sample(existing, &sample),
+                None => {
+                    report.operators.insert(key, sample);
+                }
+            }
+        }
+    }
+
+    /// The operator metrics of attempt `job` reported by the TaskManagers for which `include`
+    /// holds, ordered by operator, subtask and name.
+    pub fn merged_operators(
+        &self,
+        job: &JobAttempt,
+        include: impl Fn(&str) -> bool,
+    ) -> Vec<MetricSample> {
+        let reports = self.reports();
+        let mut all: BTreeMap<OperatorMetricKey, MetricSample> = BTreeMap::new();
+        for (_, report) in reports
+            .iter()
+            .filter(|(id, r)| r.job == *job && include(id))
+        {
+            for (key, sample) in &report.operators {
+                match all.get_mut(key) {
+                    Some(existing) => combine_sample(existing, sample),
+                    None => {
+                        all.insert(key.clone(), sample.clone());
+                    }
+                }
+            }
+        }
+        all.into_values().collect()
     }
 
     /// Forgets what `task_manager` reported.
@@ -143,6 +212,60 @@ mod tests {
             input_watermark: (records > 5).then_some(records as i64),
             ..Default::default()
         }
+    }
+
+    fn operator_metric(job: &JobAttempt, name: &str, gauge: bool, value: u64) -> OperatorMetric {
+        OperatorMetric {
+            job: Some(job.clone()),
+            operator: "Kafka Source".into(),
+            subtask: 1,
+            groups: vec![fjord_proto::v1::MetricGroupPart {
+                name: "partition".into(),
+                value: Some("2".into()),
+            }],
+            name: name.into(),
+            gauge,
+            value,
+        }
+    }
+
+    #[test]
+    fn operator_counters_keep_the_larger_value_and_gauges_the_latest() {
+        let store = TaskMetricsStore::default();
+        let now = job_attempt("j", 1);
+        let old = job_attempt("j", 0);
+        store.record_all(
+            "tm-a",
+            &[],
+            &[
+                operator_metric(&now, "records", false, 10),
+                operator_metric(&now, "lag", true, 50),
+            ],
+        );
+        // Sampled earlier, delivered later: the counter does not go back; the gauge is newer.
+        store.record_all(
+            "tm-a",
+            &[],
+            &[
+                operator_metric(&now, "records", false, 8),
+                operator_metric(&now, "lag", true, 0),
+            ],
+        );
+        store.record_all("tm-a", &[], &[operator_metric(&old, "records", false, 99)]);
+        let merged = store.merged_operators(&now, |_| true);
+        let seen: Vec<(String, u64, usize)> = merged
+            .iter()
+            .map(|s| (s.metric.identifier(), s.value, s.subtask))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("partition.2.lag".to_string(), 0, 1),
+                ("partition.2.records".to_string(), 10, 1)
+            ]
+        );
+        assert!(store.merged_operators(&now, |id| id != "tm-a").is_empty());
+        assert!(store.merged_operators(&old, |_| true).is_empty());
     }
 
     #[test]

@@ -206,6 +206,7 @@ impl TaskManager {
                 job_manager_epoch: session.epoch,
                 tasks: Vec::new(),
                 task_metrics: self.service.task_metrics(session.epoch),
+                operator_metrics: self.service.operator_metrics(session.epoch),
                 incarnation: self.incarnation.clone(),
                 memory_rss_bytes: memory::rss_bytes().unwrap_or(0),
             };

@@ -242,6 +242,7 @@ impl TaskService {
                     .iter()
                     .map(|io| control::task_metrics(&job, io))
                     .collect();
+                let operator_metrics = control::operator_metrics(&job, &tasks.metrics());
                 let request = AttemptEndedRequest {
                     task_manager_id: service.id.clone(),
                     job: Some(job),
@@ -249,6 +250,7 @@ impl TaskService {
                     state: state as i32,
                     failure,
                     task_metrics,
+                    operator_metrics,
                 };
                 let mut jm = service.jm.clone();
                 // A few tries: the JobManager may be briefly unreachable; if it is gone, the
@@ -269,30 +271,30 @@ impl TaskService {
     }
 
     /// This TaskManager's metrics in the Prometheus text format: per task of the running
-    /// attempt its records, bytes, busy/idle/backpressured time and watermarks.
+    /// attempt its records, bytes, busy/idle/backpressured time and watermarks, and its
+    /// operators' own counters and gauges.
     pub fn render_metrics(&self) -> String {
         let mut out = String::new();
         let current = lock(&self.current)
             .as_ref()
-            .map(|c| (c.job.clone(), c.tasks.io_metrics()));
+            .map(|c| (c.job.clone(), c.tasks.io_metrics(), c.tasks.metrics()));
         out.push_str("# HELP fjord_taskmanager_info This TaskManager (always 1).\n");
         out.push_str("# TYPE fjord_taskmanager_info gauge\n");
         out.push_str(&format!(
             "fjord_taskmanager_info{{taskmanager_id=\"{}\"}} 1\n",
             crate::prometheus::escape(&self.id)
         ));
-        if let Some((job, io)) = current {
+        if let Some((job, io, metrics)) = current {
             let attempt = job.attempt.to_string();
-            crate::prometheus::render_tasks(
-                &mut out,
-                &io.snapshot(),
-                &[
-                    ("taskmanager_id", self.id.as_str()),
-                    ("job_id", job.job_id.as_str()),
-                    ("attempt", attempt.as_str()),
-                ],
-                &|o| o.operator.clone(),
-            );
+            let common = [
+                ("taskmanager_id", self.id.as_str()),
+                ("job_id", job.job_id.as_str()),
+                ("attempt", attempt.as_str()),
+            ];
+            crate::prometheus::render_tasks(&mut out, &io.snapshot(), &common, &|o| {
+                o.operator.clone()
+            });
+            crate::prometheus::render_operator_metrics(&mut out, &metrics.samples(), &common);
         }
         out
     }
@@ -311,6 +313,19 @@ impl TaskService {
                 .iter()
                 .map(|o| control::task_metrics(&job, o))
                 .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The operator metrics of the attempt deployed here by the JobManager of `epoch`, for
+    /// the next heartbeat (empty as [`task_metrics`](Self::task_metrics) is).
+    pub fn operator_metrics(&self, epoch: u64) -> Vec<fjord_proto::v1::OperatorMetric> {
+        let current = lock(&self.current)
+            .as_ref()
+            .filter(|c| c.epoch == epoch)
+            .map(|c| (c.job.clone(), c.tasks.metrics()));
+        match current {
+            Some((job, metrics)) => control::operator_metrics(&job, &metrics),
             None => Vec::new(),
         }
     }

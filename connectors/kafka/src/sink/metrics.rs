@@ -1,22 +1,23 @@
 //! The writer's metrics, in the engine's registry under the sink's subtask scope
-//! (`KafkaSinkWriter.…`, beside the source's `KafkaSourceReader.…`).
+//! (`KafkaSinkWriter.…`, beside the source's `KafkaSourceReader.…`); per-partition ones in
+//! the key/value groups `topic` and `partition` (labels in the Prometheus export).
 
 use crate::client::TopicPartition;
 use fjord::RuntimeContext;
-use fjord::metrics::Counter;
+use fjord::metrics::{Counter, MetricGroup};
 use std::collections::HashMap;
 
 /// Prefix of every metric name.
 pub const METRIC_PREFIX: &str = "KafkaSinkWriter";
 
-/// The name of a per-partition metric: `KafkaSinkWriter.topic.<t>.partition.<p>.<name>`.
+/// The identifier of a per-partition metric: `KafkaSinkWriter.topic.<t>.partition.<p>.<name>`.
 pub fn partition_metric(topic: &str, partition: i32, name: &str) -> String {
     format!("{METRIC_PREFIX}.topic.{topic}.partition.{partition}.{name}")
 }
 
 /// Metrics of one writer.
 pub(crate) struct WriterMetrics {
-    ctx: RuntimeContext,
+    group: MetricGroup,
     partitions: HashMap<TopicPartition, (Counter, Counter)>,
     /// Records handed to the producer (`recordsSent`).
     pub(crate) records: Counter,
@@ -35,15 +36,15 @@ pub(crate) struct WriterMetrics {
 
 impl WriterMetrics {
     pub(crate) fn new(ctx: &RuntimeContext) -> Self {
-        let name = |n: &str| format!("{METRIC_PREFIX}.{n}");
+        let group = ctx.metric_group().add_group(METRIC_PREFIX);
         WriterMetrics {
-            ctx: ctx.clone(),
             partitions: HashMap::new(),
-            records: ctx.counter(&name("recordsSent")),
-            bytes: ctx.counter(&name("bytesSent")),
-            committed: ctx.counter(&name("transactionsCommitted")),
-            aborted: ctx.counter(&name("transactionsAborted")),
-            commit_failures: ctx.counter(&name("commitFailures")),
+            records: group.counter("recordsSent"),
+            bytes: group.counter("bytesSent"),
+            committed: group.counter("transactionsCommitted"),
+            aborted: group.counter("transactionsAborted"),
+            commit_failures: group.counter("commitFailures"),
+            group,
         }
     }
 
@@ -51,13 +52,12 @@ impl WriterMetrics {
     pub(crate) fn sent(&mut self, tp: &TopicPartition, bytes: usize) {
         self.records.inc();
         self.bytes.add(bytes as u64);
-        let ctx = &self.ctx;
+        let group = &self.group;
         let (records, size) = self.partitions.entry(tp.clone()).or_insert_with(|| {
-            let name = |n: &str| partition_metric(&tp.topic, tp.partition, n);
-            (
-                ctx.counter(&name("recordsSent")),
-                ctx.counter(&name("bytesSent")),
-            )
+            let g = group
+                .add_group_kv("topic", &tp.topic)
+                .add_group_kv("partition", &tp.partition.to_string());
+            (g.counter("recordsSent"), g.counter("bytesSent"))
         });
         records.inc();
         size.add(bytes as u64);

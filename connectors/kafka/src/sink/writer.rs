@@ -22,10 +22,11 @@ use std::sync::Arc;
 /// error: far beyond any real history, a bound so recovery cannot loop for ever.
 const MAX_PROBES: u64 = 100_000;
 
-/// Most skipped ids a writer without restored state initialises in one go. Such a writer (a
-/// fresh job, or a subtask added by scaling up) numbers from 0; when its first checkpoint id
-/// is far higher (a subtask added to a restored job) it starts its contiguous range there
-/// instead of initialising every id in between.
+/// Most skipped ids a writer of a job started without a checkpoint initialises in one go. Such
+/// a writer numbers from 0; when its first checkpoint id is far higher (checkpoint ids of an
+/// earlier run in the same checkpoint directory) it starts its contiguous range there instead
+/// of initialising every id in between. A writer of a restored job numbers from the restored
+/// checkpoint, with or without state of its own.
 const MAX_FILL_WITHOUT_STATE: u64 = 1_000;
 
 /// The Kafka error codes a commit meets when its transaction was already aborted (Flink's
@@ -84,6 +85,8 @@ struct Transactions {
     last_checkpoint: u64,
     /// States restored into this writer.
     restored: Vec<WriterState>,
+    /// Whether the job was restored from a checkpoint (even if this writer got no state).
+    restored_job: bool,
     /// Whether lingering transactions were looked for.
     cleaned: bool,
 }
@@ -147,18 +150,25 @@ impl<T: fjord::Data> KafkaWriter<T> {
                     flush_at_checkpoints: at_least_once,
                 }
             }
-            DeliveryGuarantee::ExactlyOnce => Mode::Transactional(Transactions {
-                prefix: settings.prefix.clone().unwrap_or_default(),
-                subtask: ctx.subtask_index,
-                parallelism: ctx.parallelism,
-                open: None,
-                base: 0,
-                next: 1,
-                initialized: 0,
-                last_checkpoint: 0,
-                restored: Vec::new(),
-                cleaned: false,
-            }),
+            DeliveryGuarantee::ExactlyOnce => {
+                // Numbering and probing start above the restored checkpoint, also in a subtask
+                // that receives no state of its own (one added by scaling up): its ids since
+                // then are what a later recovery must find.
+                let base = ctx.restored_checkpoint_id().unwrap_or(0);
+                Mode::Transactional(Transactions {
+                    prefix: settings.prefix.clone().unwrap_or_default(),
+                    subtask: ctx.subtask_index,
+                    parallelism: ctx.parallelism,
+                    open: None,
+                    base,
+                    next: base + 1,
+                    initialized: base,
+                    last_checkpoint: base,
+                    restored: Vec::new(),
+                    restored_job: base > 0,
+                    cleaned: false,
+                })
+            }
         };
         Ok(KafkaWriter {
             target,
@@ -271,7 +281,10 @@ impl Transactions {
         if through <= self.initialized {
             return Ok(());
         }
-        if self.restored.is_empty() && through - self.initialized > MAX_FILL_WITHOUT_STATE {
+        if self.restored.is_empty()
+            && !self.restored_job
+            && through - self.initialized > MAX_FILL_WITHOUT_STATE
+        {
             tracing::info!(
                 "Kafka sink {}-{}: no restored state and checkpoint {through} is far above its ids; its ids continue from there",
                 self.prefix,

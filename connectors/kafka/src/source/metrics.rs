@@ -1,13 +1,12 @@
 //! The reader's metrics, in the engine's registry under the source's subtask scope, named as
-//! Flink's Kafka source names them where Flink has them (`KafkaSourceReader.…`).
+//! Flink's Kafka source names them where Flink has them (`KafkaSourceReader.…`). Per-partition
+//! metrics sit in Flink's key/value groups `topic` and `partition`, which the Prometheus
+//! export turns into labels.
 
 use crate::client::TopicPartition;
 use fjord::RuntimeContext;
-use fjord::metrics::{Counter, Gauge};
+use fjord::metrics::{Counter, Gauge, MetricGroup};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-type Make<M> = Arc<dyn Fn(&str) -> M + Send + Sync>;
 
 /// Prefix of every metric name.
 pub const PREFIX: &str = "KafkaSourceReader";
@@ -29,8 +28,7 @@ pub(crate) struct PartitionMetrics {
 
 /// Metrics of a reader.
 pub(crate) struct ReaderMetrics {
-    counter: Make<Counter>,
-    gauge: Make<Gauge>,
+    group: MetricGroup,
     partitions: BTreeMap<TopicPartition, PartitionMetrics>,
     /// Offset commits that succeeded.
     pub(crate) commits_succeeded: Counter,
@@ -42,7 +40,7 @@ pub(crate) struct ReaderMetrics {
     pub(crate) malformed_dead_lettered: Counter,
 }
 
-/// The name of a per-partition metric: `KafkaSourceReader.topic.<t>.partition.<p>.<name>`.
+/// The identifier of a per-partition metric: `KafkaSourceReader.topic.<t>.partition.<p>.<name>`.
 pub fn partition_metric(topic: &str, partition: i32, name: &str) -> String {
     format!("{PREFIX}.topic.{topic}.partition.{partition}.{name}")
 }
@@ -50,56 +48,43 @@ pub fn partition_metric(topic: &str, partition: i32, name: &str) -> String {
 impl ReaderMetrics {
     /// The metrics of a subtask, in the job's registry.
     pub(crate) fn new(ctx: &RuntimeContext) -> Self {
-        let (c, g) = (ctx.clone(), ctx.clone());
-        Self::with(
-            Arc::new(move |name: &str| c.counter(name)),
-            Arc::new(move |name: &str| g.gauge(name)),
-        )
+        Self::with(ctx.metric_group().add_group(PREFIX))
     }
 
     /// The metrics in `registry` under `scope` (unit tests).
     #[cfg(test)]
     pub(crate) fn in_registry(registry: &fjord::metrics::MetricRegistry, scope: &str) -> Self {
-        let (r1, r2, s1, s2) = (
-            registry.clone(),
-            registry.clone(),
-            scope.to_string(),
-            scope.to_string(),
-        );
-        Self::with(
-            Arc::new(move |name: &str| r1.counter(&s1, name)),
-            Arc::new(move |name: &str| r2.gauge(&s2, name)),
-        )
+        Self::with(registry.group(scope).add_group(PREFIX))
     }
 
-    fn with(counter: Make<Counter>, gauge: Make<Gauge>) -> Self {
+    fn with(group: MetricGroup) -> Self {
         ReaderMetrics {
-            commits_succeeded: counter(&format!("{PREFIX}.commitsSucceeded")),
-            commits_failed: counter(&format!("{PREFIX}.commitsFailed")),
-            malformed_skipped: counter(&format!("{PREFIX}.malformedRecordsSkipped")),
-            malformed_dead_lettered: counter(&format!("{PREFIX}.malformedRecordsDeadLettered")),
-            counter,
-            gauge,
+            commits_succeeded: group.counter("commitsSucceeded"),
+            commits_failed: group.counter("commitsFailed"),
+            malformed_skipped: group.counter("malformedRecordsSkipped"),
+            malformed_dead_lettered: group.counter("malformedRecordsDeadLettered"),
+            group,
             partitions: BTreeMap::new(),
         }
     }
 
     /// The metrics of a partition, registered on first use.
     pub(crate) fn partition(&mut self, tp: &TopicPartition) -> PartitionMetrics {
-        let (counter, gauge) = (&self.counter, &self.gauge);
-        if let Some(m) = self.partitions.get(tp) {
-            return m.clone();
-        }
-        let m = self.partitions.entry(tp.clone()).or_insert_with(|| {
-            let name = |n: &str| partition_metric(&tp.topic, tp.partition, n);
-            PartitionMetrics {
-                records: counter(&name("records")),
-                bytes: counter(&name("bytes")),
-                lag: gauge(&name("lag")),
-                current_offset: gauge(&name("currentOffset")),
-                committed_offset: gauge(&name("committedOffset")),
-            }
-        });
-        m.clone()
+        let group = &self.group;
+        self.partitions
+            .entry(tp.clone())
+            .or_insert_with(|| {
+                let g = group
+                    .add_group_kv("topic", &tp.topic)
+                    .add_group_kv("partition", &tp.partition.to_string());
+                PartitionMetrics {
+                    records: g.counter("records"),
+                    bytes: g.counter("bytes"),
+                    lag: g.gauge("lag"),
+                    current_offset: g.gauge("currentOffset"),
+                    committed_offset: g.gauge("committedOffset"),
+                }
+            })
+            .clone()
     }
 }
