@@ -373,6 +373,7 @@ impl<T: Data> DataStream<T> {
                 ctx: ctx.clone(),
                 sink: sink.clone(),
                 writer: None,
+                unflushed: false,
             })))
         });
         let id = self.env.add_node(

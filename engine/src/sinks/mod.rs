@@ -35,8 +35,10 @@ pub trait SinkWriter<T>: Send {
     /// Writes one record.
     fn write(&mut self, value: T, timestamp: Option<Timestamp>) -> Result<(), BoxError>;
 
-    /// Makes everything written so far durable or visible; called at the end of input (and,
-    /// with checkpoints, before each checkpoint completes).
+    /// Makes everything written so far durable or visible (Flink's `SinkWriter.flush`).
+    /// Called before every checkpoint barrier leaves the task, so a checkpoint never covers
+    /// records still in a buffer (at-least-once), at the end of input, and when the task sends
+    /// its partly filled buffers on (buffer timeout, idle input) after records were written.
     fn flush(&mut self) -> Result<(), BoxError> {
         Ok(())
     }
@@ -101,6 +103,8 @@ pub(crate) struct SinkOp<T> {
     pub(crate) ctx: RuntimeContext,
     pub(crate) sink: Arc<dyn Sink<T>>,
     pub(crate) writer: Option<Box<dyn SinkWriter<T>>>,
+    /// Records were written since the writer's last flush.
+    pub(crate) unflushed: bool,
 }
 
 impl<T> SinkOp<T> {
@@ -130,9 +134,15 @@ impl<T: Send + 'static> Lifecycle for SinkOp<T> {
         Ok(())
     }
     fn flush(&mut self) -> Result<()> {
-        Ok(())
+        // The task flushes its chain before every checkpoint barrier goes on: what the
+        // checkpoint covers must be out of the writer's buffers.
+        if !std::mem::take(&mut self.unflushed) {
+            return Ok(());
+        }
+        self.call(|w| w.flush())
     }
     fn finish(&mut self) -> Result<()> {
+        self.unflushed = false;
         self.call(|w| w.flush())
     }
     fn close(&mut self) -> Result<()> {
@@ -160,6 +170,7 @@ impl<T: Send + 'static> Output<T> for SinkOp<T> {
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         match self.writer.as_mut() {
             Some(w) => {
+                self.unflushed = true;
                 guard(&self.ctx, || w.write(record.value, record.timestamp)).map_err(sink_failure)
             }
             None => Err(FjordError::Internal("sink not open".into())),
