@@ -735,7 +735,9 @@ impl Coordinator {
                 .controls
                 .send(task, TaskControl::Abort(p.barrier.id));
         }
-        let _ = p.barrier.target.delete_prefix("");
+        if let Err(e) = p.barrier.target.delete_prefix("") {
+            tracing::warn!(checkpoint = p.barrier.id, dir = p.barrier.target.url(), error = %e, "could not delete the files of an aborted checkpoint");
+        }
         self.aborted.insert(p.barrier.id, p.barrier.target.clone());
         while self.aborted.len() > ABORTED_REMEMBERED {
             self.aborted.pop_first();

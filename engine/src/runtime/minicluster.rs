@@ -371,7 +371,9 @@ fn finish_history(history: &SharedHistory, keep: bool) {
     for (i, (id, dir)) in retained.iter().enumerate() {
         let later: Vec<SnapshotStore> = retained[i + 1..].iter().map(|(_, d)| d.clone()).collect();
         crate::checkpoint::shared::release_logged(*id, dir, &later);
-        let _ = dir.delete_prefix("");
+        if let Err(e) = dir.delete_prefix("") {
+            tracing::warn!(checkpoint = id, dir = dir.url(), error = %e, "could not delete a checkpoint of the ended job; delete it by hand");
+        }
     }
 }
 
