@@ -76,6 +76,8 @@ impl Inbound {
                 return Err(e);
             }
         };
+        // A registered channel's producer: its record frames may be large.
+        self.reader.accept_large_frames();
         let fenced = registration.fenced.clone();
         let result = self.serve_channel(&key, registration);
         self.shared.registry.lock().finished(&key, &fenced);

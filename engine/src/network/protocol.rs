@@ -36,6 +36,9 @@ pub(crate) const VERSION: u16 = 1;
 pub(crate) const PREAMBLE_LEN: usize = 6;
 /// Frames longer than this are refused as corrupt.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
+/// The longest frame a server reads before a producer's hello named a registered channel: a
+/// peer that is not (yet) a producer of this job cannot make it allocate more.
+pub(crate) const MAX_HANDSHAKE_FRAME: usize = 64 * 1024;
 /// Bytes before a frame's payload: length and kind.
 const HEADER: usize = 5;
 
@@ -208,6 +211,9 @@ pub(crate) struct FrameReader {
     end: usize,
     /// True until the preamble was taken (a server's reader): the first bytes are no frame.
     before_preamble: bool,
+    /// Frames longer than this are refused: [`MAX_HANDSHAKE_FRAME`] on a server until the
+    /// channel was accepted, then [`MAX_FRAME`].
+    max_frame: usize,
 }
 
 /// What one attempt to read more bytes found.
@@ -228,15 +234,23 @@ impl FrameReader {
             start: 0,
             end: 0,
             before_preamble: false,
+            max_frame: MAX_FRAME,
         }
     }
 
-    /// A reader of the preamble, then frames (the server's side).
+    /// A reader of the preamble, then frames (the server's side), reading only short frames
+    /// until [`FrameReader::accept_large_frames`].
     pub(crate) fn with_preamble() -> Self {
         FrameReader {
             before_preamble: true,
+            max_frame: MAX_HANDSHAKE_FRAME,
             ..Self::new()
         }
+    }
+
+    /// The producer's channel was accepted: frames up to [`MAX_FRAME`] from now on.
+    pub(crate) fn accept_large_frames(&mut self) {
+        self.max_frame = MAX_FRAME;
     }
 
     /// Takes the preamble once it is complete.
@@ -256,7 +270,8 @@ impl FrameReader {
     /// next [`FrameReader::fill`].
     ///
     /// # Errors
-    /// The frame's length is zero or over [`MAX_FRAME`] (a corrupt stream).
+    /// The frame's length is zero or over the limit (a corrupt stream, or a peer that is no
+    /// producer of this job).
     pub(crate) fn next(&mut self) -> Result<Option<(u8, Range<usize>)>> {
         let available = self.end - self.start;
         if self.before_preamble || available < HEADER {
@@ -283,9 +298,15 @@ impl FrameReader {
                 .try_into()
                 .expect("length prefix"),
         ) as usize;
-        if len == 0 || len > MAX_FRAME {
+        if len == 0 || len > self.max_frame {
             return Err(FjordError::Network(format!(
-                "corrupt stream: frame length {len} (at most {MAX_FRAME})"
+                "corrupt stream: frame length {len} (at most {} {})",
+                self.max_frame,
+                if self.max_frame < MAX_FRAME {
+                    "before the producer's channel is accepted"
+                } else {
+                    "bytes"
+                }
             )));
         }
         Ok(len)
@@ -459,6 +480,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(p, preamble());
+            reader.accept_large_frames();
             let mut frames = Vec::new();
             while let Some((k, range)) = reader
                 .wait(&mut source, deadline, "a frame", || Ok(()), |_| {})
@@ -476,6 +498,44 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[test]
+    fn a_server_reads_no_large_frame_before_the_channel_is_accepted() {
+        // A peer announcing a 1 GiB hello is refused before any buffer grows to fit it.
+        let mut stream = preamble().to_vec();
+        stream.extend_from_slice(&((MAX_HANDSHAKE_FRAME as u32) + 1).to_be_bytes());
+        stream.push(kind::HELLO);
+        let mut reader = FrameReader::with_preamble();
+        let mut source: &[u8] = &stream;
+        reader.fill(&mut source).unwrap();
+        assert!(reader.preamble().is_some());
+        let err = match reader.fill(&mut source) {
+            Err(e) => e,
+            Ok(_) => reader.next().map(|_| ()).unwrap_err(),
+        };
+        assert!(
+            err.to_string()
+                .contains("before the producer's channel is accepted"),
+            "{err}"
+        );
+        assert!(
+            reader.buf.len() <= 64 * 1024,
+            "the buffer grew to {}",
+            reader.buf.len()
+        );
+
+        // After acceptance the same length is an ordinary frame.
+        let mut reader = FrameReader::with_preamble();
+        let mut source: &[u8] = &stream;
+        reader.fill(&mut source).unwrap();
+        reader.preamble().unwrap();
+        reader.accept_large_frames();
+        reader.fill(&mut source).unwrap();
+        assert!(
+            matches!(reader.next(), Ok(None)),
+            "waits for the rest of the frame"
+        );
     }
 
     #[test]
