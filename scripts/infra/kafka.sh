@@ -3,10 +3,15 @@
 # for tests and benchmarks, from the jars install-kafka.sh cached.
 #
 #   kafka.sh start DIR [--port N] [--controller-port N] [--override KEY=VALUE]...
+#                      [--add-scram 'MECHANISM=[name=USER,password=PASSWORD]']...
 #       First start in DIR: choose free ports (unless given), write DIR/server.properties,
 #       format DIR/data (new cluster id), start, wait until the broker serves. A later start in
 #       the same DIR (after `stop`) reuses its ports, configuration and data. Prints
 #       `KAFKA_BOOTSTRAP=127.0.0.1:PORT` and writes the same to DIR/kafka.env.
+#       --override appends KEY=VALUE to server.properties (a later key wins: listeners, SASL...).
+#       --add-scram writes SCRAM credentials into the new cluster's metadata when DIR/data is
+#       formatted (kafka-storage format --add-scram; MECHANISM is SCRAM-SHA-256 or SCRAM-SHA-512),
+#       for a SASL listener that enables SCRAM; ignored when DIR/data exists already.
 #   kafka.sh stop DIR [--kill]
 #       SIGTERM (controlled shutdown; --kill: SIGKILL at once), wait up to 30 s, then SIGKILL.
 #       Data, ports and logs stay, so `start DIR` brings the same broker back.
@@ -96,12 +101,13 @@ java_opts() {
 
 cmd_start() {
   local dir=$1; shift
-  local port="" cport="" overrides=()
+  local port="" cport="" overrides=() scram=()
   while (($#)); do
     case $1 in
       --port) port=$2; shift 2 ;;
       --controller-port) cport=$2; shift 2 ;;
       --override) overrides+=("$2"); shift 2 ;;
+      --add-scram) scram+=(--add-scram "$2"); shift 2 ;;
       *) fjord_die "kafka.sh start: unknown argument '$1'" ;;
     esac
   done
@@ -172,7 +178,7 @@ PROPS
   if [[ ! -f "$dir/data/meta.properties" ]]; then
     local id; id=$(new_cluster_id)
     if ! "$java" -cp "$libs/*" -Dlog4j2.configurationFile="$here/kafka/tools-log4j2.properties" \
-         kafka.tools.StorageTool format -t "$id" -c "$props" >>"$log" 2>&1; then
+         kafka.tools.StorageTool format -t "$id" -c "$props" "${scram[@]}" >>"$log" 2>&1; then
       tail -n 30 "$log" >&2
       fjord_die "formatting $dir/data failed (log: $log)"
     fi

@@ -35,6 +35,18 @@ pub enum KafkaError {
         /// What failed.
         message: String,
     },
+    /// SASL authentication with a broker failed: the credentials were refused, the listener
+    /// does not enable the mechanism or does not speak SASL, or a SCRAM server could not prove
+    /// it knows the credentials. Not retriable: the same credentials fail again.
+    #[error("SASL authentication failed at {broker} with {mechanism}: {message}")]
+    Authentication {
+        /// host:port of the broker.
+        broker: String,
+        /// The SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+        mechanism: &'static str,
+        /// The broker's message (or what this client found wrong) and what to check.
+        message: String,
+    },
     /// Bad connector configuration.
     #[error("invalid Kafka configuration: {0}")]
     Config(String),
@@ -120,7 +132,10 @@ impl KafkaError {
         match self {
             KafkaError::Unreachable { .. } | KafkaError::Io { .. } => true,
             KafkaError::Broker { code, .. } => is_retriable_code(*code),
-            KafkaError::Protocol { .. } | KafkaError::Config(_) | KafkaError::Usage(_) => false,
+            KafkaError::Protocol { .. }
+            | KafkaError::Authentication { .. }
+            | KafkaError::Config(_)
+            | KafkaError::Usage(_) => false,
         }
     }
 }

@@ -94,6 +94,8 @@ impl Cluster {
                         self.any = Some(conn);
                         break;
                     }
+                    // Refused credentials fail the same at every broker: say so, not "unreachable".
+                    Err(e @ KafkaError::Authentication { .. }) => return Err(e),
                     Err(e) => last = format!("{addr}: {e}"),
                 }
             }

@@ -1,5 +1,10 @@
-//! The Kafka properties this client honours, parsed once, with Kafka's defaults.
+//! The Kafka properties this client honours, parsed once, with Kafka's defaults:
+//! `security.protocol` PLAINTEXT, SSL (`tls`), SASL_PLAINTEXT or SASL_SSL (`sasl`, over `tls`
+//! for SASL_SSL), bootstrap servers, timeouts, batching and compression. What it cannot honour
+//! is refused with a [`KafkaError::Config`] naming the property; secrets (`sasl.jaas.config`,
+//! passwords, private keys) are never printed ([`is_secret`]).
 
+use super::sasl::SaslSettings;
 use super::{ClientConfig, Result};
 use crate::error::KafkaError;
 use std::sync::Arc;
@@ -38,8 +43,11 @@ pub(crate) struct Settings {
     /// `max.in.flight.requests.per.connection` (default 5, at most 5: the broker keeps the
     /// sequence numbers of 5 batches per producer for deduplication).
     pub max_in_flight: usize,
-    /// TLS configuration when `security.protocol=SSL`.
+    /// TLS configuration when `security.protocol` is SSL or SASL_SSL.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// SASL mechanism and credentials when `security.protocol` is SASL_PLAINTEXT or SASL_SSL
+    /// (its `Debug` hides the password).
+    pub sasl: Option<SaslSettings>,
 }
 
 impl Settings {
@@ -47,30 +55,37 @@ impl Settings {
     pub fn parse(config: &ClientConfig) -> Result<Self> {
         let props = &config.properties;
         let get = |key: &str| props.get(key).map(|v| v.trim());
-        let protocol = get("security.protocol").unwrap_or("PLAINTEXT");
-        let tls = if protocol.eq_ignore_ascii_case("SSL") {
-            Some(super::tls::client_config(props)?)
-        } else if protocol.eq_ignore_ascii_case("PLAINTEXT") {
-            None
-        } else {
-            return Err(KafkaError::Config(format!(
-                "security.protocol={protocol} is not supported: this client speaks PLAINTEXT and SSL \
-                 (TLS, optionally with a client certificate), no SASL authentication; use a PLAINTEXT \
-                 or SSL listener of the brokers"
-            )));
+        let protocol = get("security.protocol")
+            .unwrap_or("PLAINTEXT")
+            .to_ascii_uppercase();
+        let (tls, sasl) = match protocol.as_str() {
+            "PLAINTEXT" => (None, None),
+            "SSL" => (Some(super::tls::client_config(props)?), None),
+            "SASL_PLAINTEXT" => (None, Some(super::sasl::settings(props)?)),
+            "SASL_SSL" => (
+                Some(super::tls::client_config(props)?),
+                Some(super::sasl::settings(props)?),
+            ),
+            _ => {
+                return Err(KafkaError::Config(format!(
+                    "security.protocol={protocol} is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, \
+                     SASL_SSL"
+                )));
+            }
         };
-        let sasl: Vec<&str> = props
-            .keys()
-            .filter(|k| k.starts_with("sasl."))
-            .map(String::as_str)
-            .collect();
-        if !sasl.is_empty() {
-            return Err(KafkaError::Config(format!(
-                "{} given, but this client does not implement SASL authentication (PLAINTEXT and SSL \
-                 only); remove them and use a PLAINTEXT or SSL listener (SSL may authenticate with a \
-                 client certificate: ssl.keystore.*)",
-                sasl.join(", ")
-            )));
+        if sasl.is_none() {
+            let given: Vec<&str> = props
+                .keys()
+                .filter(|k| k.starts_with("sasl."))
+                .map(String::as_str)
+                .collect();
+            if !given.is_empty() {
+                return Err(KafkaError::Config(format!(
+                    "{} given, but security.protocol={protocol} does not authenticate with SASL; \
+                     set security.protocol=SASL_SSL (or SASL_PLAINTEXT) to use them, or remove them",
+                    given.join(", ")
+                )));
+            }
         }
         let bootstrap_raw = get("bootstrap.servers").unwrap_or("");
         let bootstrap: Vec<String> = bootstrap_raw
@@ -121,6 +136,7 @@ impl Settings {
             max_in_flight: number(props, "max.in.flight.requests.per.connection", 5, 1)?.min(5)
                 as usize,
             tls,
+            sasl,
         })
     }
 }
@@ -142,6 +158,17 @@ pub(crate) fn number(
             ))),
         },
     }
+}
+
+/// Whether the value of property `key` is a secret that `Debug` output and errors must not show
+/// (Kafka's `PASSWORD`-typed configurations: `sasl.jaas.config`, `ssl.keystore.key`, the
+/// `*.password` ones, and anything named like a secret).
+pub(crate) fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "sasl.jaas.config"
+        || key == "ssl.keystore.key"
+        || key.contains("password")
+        || key.contains("secret")
 }
 
 fn millis(
@@ -187,7 +214,14 @@ mod tests {
                 ("bootstrap.servers", "a:1"),
                 ("security.protocol", "SASL_SSL")
             ])
-            .contains("no SASL")
+            .contains("sasl.mechanism is not set")
+        );
+        assert!(
+            err(&[
+                ("bootstrap.servers", "a:1"),
+                ("security.protocol", "KERBEROS")
+            ])
+            .contains("not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
         );
         let ssl = |k, v| {
             err(&[
@@ -204,9 +238,10 @@ mod tests {
             ("security.protocol", "SSL"),
         ]));
         assert!(tls.unwrap().tls.is_some());
+        let e = err(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", "PLAIN")]);
         assert!(
-            err(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", "PLAIN")])
-                .contains("sasl.mechanism")
+            e.contains("sasl.mechanism given") && e.contains("security.protocol=SASL_SSL"),
+            "{e}"
         );
         assert!(err(&[]).contains("bootstrap.servers"));
         assert!(err(&[("bootstrap.servers", "nohost")]).contains("not host:port"));
@@ -222,6 +257,51 @@ mod tests {
                 ("security.protocol", "plaintext")
             ]))
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn sasl_over_plaintext_and_tls() {
+        const JAAS: &str = r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="alice-secret";"#;
+        let parse = |protocol| {
+            Settings::parse(&config(&[
+                ("bootstrap.servers", "a:1"),
+                ("security.protocol", protocol),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.jaas.config", JAAS),
+            ]))
+            .unwrap()
+        };
+        let plain = parse("SASL_PLAINTEXT");
+        assert!(plain.tls.is_none());
+        assert_eq!(plain.sasl.as_ref().unwrap().username, "alice");
+        let tls = parse("sasl_ssl");
+        assert!(tls.tls.is_some() && tls.sasl.is_some());
+        let debug = format!("{tls:?}");
+        assert!(
+            debug.contains("alice") && !debug.contains("alice-secret"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn debug_of_a_client_config_hides_secrets() {
+        let c = config(&[
+            ("bootstrap.servers", "a:1"),
+            (
+                "sasl.jaas.config",
+                r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="alice-secret";"#,
+            ),
+            ("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----xyz"),
+            ("ssl.truststore.password", "changeit"),
+        ]);
+        let debug = format!("{c:?}");
+        for secret in ["alice-secret", "PRIVATE KEY", "changeit"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(
+            debug.contains("a:1") && debug.contains("sasl.jaas.config"),
+            "{debug}"
         );
     }
 }

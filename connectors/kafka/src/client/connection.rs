@@ -1,5 +1,6 @@
-//! One TCP connection to one broker: request framing, correlation ids, and the API versions
-//! the broker supports (ApiVersions, asked once when connecting).
+//! One TCP connection to one broker: request framing, correlation ids, the API versions the
+//! broker supports (ApiVersions, asked once when connecting), TLS and SASL authentication
+//! (`sasl`) when the settings ask for them.
 
 use super::Result;
 use super::config::Settings;
@@ -56,12 +57,16 @@ pub(crate) fn api_name(key: i16) -> &'static str {
         Ok(ApiKey::EndTxn) => "EndTxn",
         Ok(ApiKey::CreatePartitions) => "CreatePartitions",
         Ok(ApiKey::DescribeTransactions) => "DescribeTransactions",
+        Ok(ApiKey::SaslHandshake) => "SaslHandshake",
+        Ok(ApiKey::SaslAuthenticate) => "SaslAuthenticate",
         _ => "request",
     }
 }
 
 impl Connection {
-    /// Connects to `addr` (host:port) and asks its API versions.
+    /// Connects to `addr` (host:port), runs the TLS handshake when `security.protocol` is SSL or
+    /// SASL_SSL, asks the broker's API versions, and authenticates with SASL when
+    /// `security.protocol` is SASL_PLAINTEXT or SASL_SSL.
     pub fn open(addr: &str, settings: &Settings) -> Result<Self> {
         let io = |source| KafkaError::Io {
             broker: addr.to_string(),
@@ -95,12 +100,20 @@ impl Connection {
             versions: HashMap::new(),
         };
         conn.negotiate()?;
+        if let Some(sasl) = &settings.sasl {
+            super::sasl::authenticate(&mut conn, sasl)?;
+        }
         Ok(conn)
     }
 
     /// This connection's unique id.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// host:port of the broker.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     fn negotiate(&mut self) -> Result<()> {

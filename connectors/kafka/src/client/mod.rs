@@ -5,25 +5,32 @@
 //! since the skeleton: [`KafkaError::is_fenced`], [`KafkaError::is_retriable`],
 //! [`KafkaError::code`], the [`KafkaError::Usage`] variant, [`Producer::mode`],
 //! [`Producer::has_records_in_transaction`], [`Producer::poll`],
-//! [`ProducerMetrics::commit_failures`], [`FetchOptions::from_properties`] and its `Default`.
+//! [`ProducerMetrics::commit_failures`], [`FetchOptions::from_properties`] and its `Default`,
+//! the [`KafkaError::Authentication`] variant (SASL).
 //!
 //! Properties honoured: `bootstrap.servers`, `client.id`, `request.timeout.ms`,
 //! `retry.backoff.ms`, `batch.size`, `linger.ms`, `compression.type` (none, gzip, snappy),
 //! `transaction.timeout.ms`, `max.block.ms`, `max.in.flight.requests.per.connection` (at most
 //! 5); acks come with [`ProducerMode`].
-//! `security.protocol` PLAINTEXT or SSL (TLS with rustls; `ssl.truststore.location` /
-//! `ssl.truststore.certificates`, `ssl.keystore.location` or
+//! `security.protocol` PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL. TLS with rustls:
+//! `ssl.truststore.location` / `ssl.truststore.certificates`, `ssl.keystore.location` or
 //! `ssl.keystore.certificate.chain` + `ssl.keystore.key` for a client certificate, all PEM;
-//! `ssl.endpoint.identification.algorithm`); SASL (`SASL_*`, `sasl.*`) is refused. Fetch sizes come with
+//! `ssl.endpoint.identification.algorithm`. SASL: `sasl.mechanism` PLAIN, SCRAM-SHA-256 or
+//! SCRAM-SHA-512 with the credentials of `sasl.jaas.config` (`PlainLoginModule` /
+//! `ScramLoginModule required username="..." password="...";`), on every connection; GSSAPI
+//! (Kerberos), OAUTHBEARER and Java callback handlers are refused. Fetch sizes come with
 //! [`FetchOptions`]. Other properties are ignored.
 //!
-//! Modules: `connection` (framing, correlation ids, ApiVersions), `cluster` (metadata,
-//! connections per broker, coordinators, bounded retries), `offsets` (ListOffsets), `fetch`,
-//! `records` (batch codec, read_committed filter), `produce`, `transactions`, `groups`,
-//! `admin`, `tls`.
+//! Modules: `connection` (framing, correlation ids, ApiVersions, then TLS and SASL set-up),
+//! `cluster` (metadata, connections per broker, coordinators, bounded retries), `offsets`
+//! (ListOffsets), `fetch`, `records` (batch codec, read_committed filter), `produce`,
+//! `transactions`, `groups`, `admin`, `tls`, `sasl` (SaslHandshake/SaslAuthenticate, mechanism
+//! and credentials), `scram` (the SCRAM exchange, pure), `jaas` (the `sasl.jaas.config`
+//! syntax), `config` (all properties parsed once).
 //!
 //! Design: one `KafkaClient` per reader/writer thread (Fjord runs a thread per subtask), plain
-//! `std::net::TcpStream` connections per broker (TLS over them with `security.protocol=SSL`),
+//! `std::net::TcpStream` connections per broker (TLS over them with `security.protocol=SSL` or
+//! `SASL_SSL`; each connection authenticates itself with SASL when asked),
 //! one request in flight per connection except a producer's pipelined Produce requests (up to
 //! `max.in.flight.requests.per.connection`) and a fetch's requests to several leaders at once,
 //! request versions chosen from the broker's ApiVersions within what this client supports
@@ -35,9 +42,12 @@ mod config;
 mod connection;
 mod fetch;
 mod groups;
+mod jaas;
 mod offsets;
 mod produce;
 mod records;
+mod sasl;
+mod scram;
 mod tls;
 mod transactions;
 
@@ -65,13 +75,37 @@ pub struct TopicPartition {
 }
 
 /// How to connect: Kafka consumer/producer properties, passed through where this client knows
-/// them (`bootstrap.servers`, `client.id`, `request.timeout.ms`, `security.protocol`, ...).
-/// Properties this client cannot honour (SASL, non-PEM key stores) are refused by
-/// [`KafkaClient::connect`] with a [`KafkaError::Config`] naming them, never silently ignored.
-#[derive(Debug, Clone, Default)]
+/// them (`bootstrap.servers`, `client.id`, `request.timeout.ms`, `security.protocol`,
+/// `sasl.mechanism`, `sasl.jaas.config`, ...). Properties this client cannot honour (GSSAPI or
+/// OAUTHBEARER SASL, non-PEM key stores) are refused by [`KafkaClient::connect`] with a
+/// [`KafkaError::Config`] naming them, never silently ignored.
+///
+/// Its `Debug` output shows secret values (`sasl.jaas.config`, passwords, private keys) as
+/// `[hidden]`.
+#[derive(Clone, Default)]
 pub struct ClientConfig {
     /// All properties, as a Kafka client takes them.
     pub properties: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let v = if config::is_secret(k) {
+                    "[hidden]"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("ClientConfig")
+            .field("properties", &shown)
+            .finish()
+    }
 }
 
 /// Topics, partitions and their leaders.
@@ -231,7 +265,8 @@ impl KafkaClient {
     /// Connects to a bootstrap broker and reads the cluster's metadata and API versions.
     ///
     /// Errors: [`KafkaError::Unreachable`] when no bootstrap server answers within the request
-    /// timeout; [`KafkaError::Config`] for properties this client cannot honour.
+    /// timeout; [`KafkaError::Config`] for properties this client cannot honour;
+    /// [`KafkaError::Authentication`] when SASL authentication fails (not retried).
     pub fn connect(config: &ClientConfig) -> Result<Self> {
         let settings = Settings::parse(config)?;
         Ok(KafkaClient {

@@ -1,0 +1,533 @@
+//! SASL authentication (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; SASL_PLAINTEXT and SASL_SSL)
+//! against a real Apache Kafka 4.x broker, through the client and through jobs with the
+//! source and the exactly-once sink, configured the way a Flink user writes the properties.
+//!
+//! One broker for this binary (`scripts/infra/kafka.sh`, stopped by its watchdog when the
+//! binary exits) with a PLAINTEXT listener (inter-broker), a SASL_PLAINTEXT and a SASL_SSL
+//! listener that enable PLAIN (user `alice` in the listener's JAAS) and both SCRAM mechanisms
+//! (`alice`'s SCRAM credentials written into the cluster metadata when it is formatted,
+//! `kafka.sh start --add-scram`).
+
+use bytes::Bytes;
+use fjord::StreamExecutionEnvironment;
+use fjord_kafka::KafkaError;
+use fjord_kafka::client::{
+    ClientConfig, FetchOptions, IsolationLevel, KafkaClient, Producer, ProducerMode,
+    ProducerRecord, TopicPartition,
+};
+use fjord_kafka::format::{Utf8, value_only};
+use fjord_kafka::sink::{DeliveryGuarantee, KafkaRecordSerializer, KafkaSink};
+use fjord_kafka::source::{KafkaSource, OffsetsInitializer, StoppingOffsets};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "alice-secret";
+
+/// The test broker's addresses.
+struct Broker {
+    plaintext: u16,
+    sasl_plaintext: u16,
+    sasl_ssl: u16,
+    /// PEM file of the CA that signed the broker's certificate.
+    ca: PathBuf,
+}
+
+fn broker() -> &'static Broker {
+    static BROKER: OnceLock<Broker> = OnceLock::new();
+    BROKER.get_or_init(start_broker)
+}
+
+fn start_broker() -> Broker {
+    let dir = std::env::temp_dir().join(unique("fjord-kafka-sasl"));
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    certificates(&certs, "broker", "IP:127.0.0.1,DNS:localhost");
+    let (port, controller, sasl, sasl_ssl) = (free_port(), free_port(), free_port(), free_port());
+    let mut overrides = vec![
+        format!(
+            "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller},\
+             SASL_PLAINTEXT://127.0.0.1:{sasl},SASL_SSL://127.0.0.1:{sasl_ssl}"
+        ),
+        format!(
+            "advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl},\
+             SASL_SSL://127.0.0.1:{sasl_ssl}"
+        ),
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,\
+         SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+            .to_string(),
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".to_string(),
+        "ssl.keystore.type=PEM".to_string(),
+        format!(
+            "ssl.keystore.location={}",
+            certs.join("broker.pem").display()
+        ),
+    ];
+    for listener in ["sasl_plaintext", "sasl_ssl"] {
+        overrides.push(format!(
+            "listener.name.{listener}.plain.sasl.jaas.config=\
+             org.apache.kafka.common.security.plain.PlainLoginModule required \
+             user_{USER}=\"{PASSWORD}\";"
+        ));
+        for scram in ["scram-sha-256", "scram-sha-512"] {
+            overrides.push(format!(
+                "listener.name.{listener}.{scram}.sasl.jaas.config=\
+                 org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ));
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut start = Command::new("bash");
+    start
+        .arg(root.join("scripts/infra/kafka.sh"))
+        .arg("start")
+        .arg(&dir)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--controller-port",
+            &controller.to_string(),
+        ])
+        .env("FJORD_E2E_OWNER_PID", std::process::id().to_string());
+    for o in &overrides {
+        start.args(["--override", o]);
+    }
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        start.args([
+            "--add-scram",
+            &format!("{mechanism}=[name={USER},password={PASSWORD}]"),
+        ]);
+    }
+    let out = start.output().unwrap();
+    assert!(
+        out.status.success(),
+        "kafka.sh start failed (is Kafka installed? scripts/infra/install-kafka.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Broker {
+        plaintext: port,
+        sasl_plaintext: sasl,
+        sasl_ssl,
+        ca: certs.join("ca.pem"),
+    }
+}
+
+/// The JAAS line a Flink user writes for `mechanism`.
+fn jaas(mechanism: &str, password: &str) -> String {
+    let module = if mechanism == "PLAIN" {
+        "org.apache.kafka.common.security.plain.PlainLoginModule"
+    } else {
+        "org.apache.kafka.common.security.scram.ScramLoginModule"
+    };
+    format!("{module} required username=\"{USER}\" password=\"{password}\";")
+}
+
+/// Client properties for the SASL_PLAINTEXT listener.
+fn sasl_properties(mechanism: &str, password: &str) -> BTreeMap<String, String> {
+    [
+        (
+            "bootstrap.servers",
+            format!("127.0.0.1:{}", broker().sasl_plaintext),
+        ),
+        ("security.protocol", "SASL_PLAINTEXT".to_string()),
+        ("sasl.mechanism", mechanism.to_string()),
+        ("sasl.jaas.config", jaas(mechanism, password)),
+        ("request.timeout.ms", "30000".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn config(properties: BTreeMap<String, String>) -> ClientConfig {
+    ClientConfig { properties }
+}
+
+/// A name no other test (or earlier run) uses.
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Writes `values` to `topic` with an exactly-once `KafkaSink` in a checkpointed job, then
+/// reads the topic back with a bounded `KafkaSource` (read_committed, offsets committed to a
+/// group) in a second job; both with `properties` only.
+fn round_trip_through_jobs(properties: &BTreeMap<String, String>, topic: &str, n: usize) {
+    let mut admin = KafkaClient::connect(&config(properties.clone())).unwrap();
+    admin.create_topic(topic, 2, 1).unwrap();
+    let want: Vec<String> = (0..n).map(|i| format!("{topic}-{i:04}")).collect();
+
+    let sink = KafkaSink::builder()
+        .properties(properties.clone())
+        .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+        .transactional_id_prefix(unique("sasl-sink"))
+        .record_serializer(
+            KafkaRecordSerializer::builder()
+                .topic(topic)
+                .value(Utf8)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(Duration::from_millis(100));
+    env.from_collection(want.clone())
+        .stream()
+        .sink_to_transactional(sink, "Sink: Kafka")
+        .uid("kafka");
+    env.execute("sasl sink").unwrap();
+
+    let mut source = KafkaSource::builder()
+        .topics([topic])
+        .group_id(unique("sasl-group"))
+        .starting_offsets(OffsetsInitializer::Earliest)
+        .bounded(StoppingOffsets::Latest)
+        .deserializer(value_only(Utf8));
+    for (k, v) in properties {
+        source = source.property(k, v);
+    }
+    let source = source
+        .property("isolation.level", "read_committed")
+        .build()
+        .unwrap();
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    let read = env.from_source(source, "Kafka").collect();
+    env.execute("sasl source").unwrap();
+    let mut got = read.values();
+    got.sort();
+    assert_eq!(got, want, "every record once, over {properties:?}");
+}
+
+/// A transactional producer and a read_committed fetch with the client itself.
+fn produce_and_fetch(properties: &BTreeMap<String, String>, topic: &str) {
+    let c = config(properties.clone());
+    let mut client = KafkaClient::connect(&c).unwrap();
+    client.create_topic(topic, 1, 1).unwrap();
+    let p = TopicPartition {
+        topic: topic.to_string(),
+        partition: 0,
+    };
+    let mut producer = Producer::new(
+        &c,
+        ProducerMode::Transactional {
+            transactional_id: unique("sasl-tid"),
+        },
+    )
+    .unwrap();
+    for v in ["one", "two"] {
+        let record = ProducerRecord {
+            value: Some(Bytes::from(v)),
+            ..ProducerRecord::default()
+        };
+        producer.send(&p, record).unwrap();
+    }
+    producer.commit().unwrap();
+    let options = FetchOptions {
+        isolation: IsolationLevel::ReadCommitted,
+        max_wait: Duration::from_millis(100),
+        ..FetchOptions::default()
+    };
+    let mut values = Vec::new();
+    let mut position = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while values.len() < 2 && Instant::now() < deadline {
+        for fetched in client
+            .fetch(&[(p.clone(), position)].into(), &options)
+            .unwrap()
+        {
+            position = fetched.next_offset;
+            values.extend(
+                fetched
+                    .records
+                    .iter()
+                    .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).to_string()),
+            );
+        }
+    }
+    assert_eq!(values, vec!["one", "two"]);
+}
+
+#[test]
+fn plain_over_sasl_plaintext_in_jobs() {
+    round_trip_through_jobs(
+        &sasl_properties("PLAIN", PASSWORD),
+        &unique("sasl-plain"),
+        300,
+    );
+}
+
+#[test]
+fn scram_sha_256_over_sasl_plaintext_in_jobs() {
+    round_trip_through_jobs(
+        &sasl_properties("SCRAM-SHA-256", PASSWORD),
+        &unique("sasl-scram256"),
+        300,
+    );
+}
+
+#[test]
+fn scram_sha_512_over_sasl_plaintext_in_jobs() {
+    round_trip_through_jobs(
+        &sasl_properties("SCRAM-SHA-512", PASSWORD),
+        &unique("sasl-scram512"),
+        300,
+    );
+}
+
+#[test]
+fn every_mechanism_over_sasl_ssl() {
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let mut properties = sasl_properties(mechanism, PASSWORD);
+        properties.insert(
+            "bootstrap.servers".into(),
+            format!("127.0.0.1:{}", broker().sasl_ssl),
+        );
+        properties.insert("security.protocol".into(), "SASL_SSL".into());
+        properties.insert(
+            "ssl.truststore.location".into(),
+            broker().ca.display().to_string(),
+        );
+        produce_and_fetch(&properties, &unique(&format!("sasl-ssl-{mechanism}")));
+    }
+    // A job over SASL_SSL too.
+    let mut properties = sasl_properties("SCRAM-SHA-512", PASSWORD);
+    properties.insert(
+        "bootstrap.servers".into(),
+        format!("127.0.0.1:{}", broker().sasl_ssl),
+    );
+    properties.insert("security.protocol".into(), "SASL_SSL".into());
+    properties.insert(
+        "ssl.truststore.location".into(),
+        broker().ca.display().to_string(),
+    );
+    round_trip_through_jobs(&properties, &unique("sasl-ssl-job"), 100);
+}
+
+/// A wrong password is a clear, non-retriable error naming the broker, the mechanism and the
+/// broker's message, from the client and from a job (which fails instead of retrying).
+#[test]
+fn a_wrong_password_fails_with_the_brokers_message() {
+    let addr = format!("127.0.0.1:{}", broker().sasl_plaintext);
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let started = Instant::now();
+        let err = KafkaClient::connect(&config(sasl_properties(mechanism, "wrong")))
+            .err()
+            .expect("a wrong password must not authenticate");
+        eprintln!("{mechanism}: failed in {:?}: {err}", started.elapsed());
+        assert!(matches!(err, KafkaError::Authentication { .. }), "{err:?}");
+        assert!(!err.is_retriable());
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "SASL authentication failed at {addr} with {mechanism}: "
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains("Authentication failed") && !message.contains("wrong"),
+            "{message}"
+        );
+        if mechanism != "PLAIN" {
+            assert!(
+                message.contains(&format!(
+                    "invalid credentials with SASL mechanism {mechanism}"
+                )),
+                "{message}"
+            );
+        }
+    }
+
+    // The producer, and a job's sink and source.
+    let bad = sasl_properties("SCRAM-SHA-256", "wrong");
+    let err = Producer::new(&config(bad.clone()), ProducerMode::Idempotent)
+        .err()
+        .expect("a wrong password must not authenticate")
+        .to_string();
+    assert!(err.contains("SASL authentication failed"), "{err}");
+    let sink = KafkaSink::builder()
+        .properties(bad.clone())
+        .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+        .transactional_id_prefix(unique("sasl-bad"))
+        .record_serializer(
+            KafkaRecordSerializer::builder()
+                .topic("sasl-never-written")
+                .value(Utf8)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.from_collection(vec!["x".to_string()])
+        .stream()
+        .sink_to_transactional(sink, "Sink: Kafka");
+    let err = env.execute("wrong password sink").unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "SASL authentication failed at {addr} with SCRAM-SHA-256"
+        )) && err.contains("invalid credentials"),
+        "{err}"
+    );
+    let mut source = KafkaSource::builder()
+        .topics(["sasl-never-read"])
+        .group_id("sasl-bad")
+        .bounded(StoppingOffsets::Latest)
+        .deserializer(value_only(Utf8));
+    for (k, v) in sasl_properties("PLAIN", "wrong") {
+        source = source.property(k, v);
+    }
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    let _ = env.from_source(source.build().unwrap(), "Kafka").collect();
+    let err = env
+        .execute("wrong password source")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("SASL authentication failed at {addr} with PLAIN")),
+        "{err}"
+    );
+}
+
+/// SASL against a listener that does not speak it, a mechanism mismatch in the JAAS line, and
+/// a listener speaking SASL to a client that does not: each says what to check.
+#[test]
+fn misconfigurations_are_explained() {
+    let mut properties = sasl_properties("SCRAM-SHA-256", PASSWORD);
+    properties.insert(
+        "bootstrap.servers".into(),
+        format!("127.0.0.1:{}", broker().plaintext),
+    );
+    let err = KafkaClient::connect(&config(properties))
+        .err()
+        .expect("SASL against a PLAINTEXT listener")
+        .to_string();
+    assert!(
+        err.contains("SASL authentication failed")
+            && err.contains("does not expect SASL authentication"),
+        "{err}"
+    );
+
+    let mut properties = sasl_properties("SCRAM-SHA-512", PASSWORD);
+    properties.insert("sasl.jaas.config".into(), jaas("PLAIN", PASSWORD));
+    let err = KafkaClient::connect(&config(properties))
+        .err()
+        .expect("a PLAIN login module for SCRAM")
+        .to_string();
+    assert!(
+        err.contains("PlainLoginModule")
+            && err.contains("sasl.mechanism=SCRAM-SHA-512")
+            && !err.contains(PASSWORD),
+        "{err}"
+    );
+
+    let mut properties = sasl_properties("OAUTHBEARER", PASSWORD);
+    properties.remove("sasl.jaas.config");
+    let err = KafkaClient::connect(&config(properties))
+        .err()
+        .expect("OAUTHBEARER")
+        .to_string();
+    assert!(
+        err.contains("OAUTHBEARER") && err.contains("PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"),
+        "{err}"
+    );
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`ca.pem`) and a certificate signed by it for `name` with subject alternative names
+/// `san` (key and certificate in `name.pem`, Kafka's PEM keystore layout).
+fn certificates(dir: &Path, name: &str, san: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=fjord-sasl-test-ca",
+        ],
+    );
+    let (key, csr, crt, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+        format!("{name}.ext"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    std::fs::write(dir.join(&ext), format!("subjectAltName={san}\n")).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ],
+    );
+    let pem = std::fs::read_to_string(dir.join(&key)).unwrap()
+        + &std::fs::read_to_string(dir.join(&crt)).unwrap();
+    std::fs::write(dir.join(format!("{name}.pem")), pem).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
