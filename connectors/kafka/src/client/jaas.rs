@@ -37,6 +37,9 @@ enum Token {
     Semicolon,
 }
 
+/// A token and the character position it starts at.
+type Spanned = (usize, Token);
+
 /// Parses `text` into its one login module. The error says what is wrong without quoting any
 /// option value.
 pub(crate) fn parse(text: &str) -> Result<LoginModule, String> {
@@ -62,7 +65,7 @@ pub(crate) fn parse(text: &str) -> Result<LoginModule, String> {
 }
 
 /// One `<class> <flag> options... ;` from the start of `tokens`; returns the rest.
-fn module(tokens: &[(usize, Token)]) -> Result<(LoginModule, &[(usize, Token)]), String> {
+fn module(tokens: &[Spanned]) -> Result<(LoginModule, &[Spanned]), String> {
     let mut it = tokens.iter().enumerate();
     let class = match it.next() {
         Some((_, (_, Token::Word(w)))) => w.clone(),
@@ -128,7 +131,7 @@ fn module(tokens: &[(usize, Token)]) -> Result<(LoginModule, &[(usize, Token)]),
 }
 
 /// Splits `text` into tokens with their character positions.
-fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, String> {
+fn tokenize(text: &str) -> Result<Vec<Spanned>, String> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;

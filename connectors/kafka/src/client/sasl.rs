@@ -176,8 +176,13 @@ pub(crate) fn authenticate(conn: &mut Connection, sasl: &SaslSettings) -> Result
         mechanism,
         message,
     };
+    let not_sasl = "the listener does not expect SASL authentication (a PLAINTEXT or SSL \
+                    listener?); check that security.protocol matches the listener \
+                    bootstrap.servers points at";
     // v1: the tokens travel in SaslAuthenticate requests (v0 would send them raw).
-    let version = conn.version::<SaslHandshakeRequest>(&(1..=1))?;
+    let version = conn
+        .version::<SaslHandshakeRequest>(&(1..=1))
+        .map_err(|e| failed(format!("{e}; {not_sasl}")))?;
     let mut handshake = SaslHandshakeRequest::default();
     handshake.mechanism = StrBytes::from_static_str(mechanism);
     let response = conn.call(&handshake, version, Duration::ZERO)?;
@@ -195,13 +200,7 @@ pub(crate) fn authenticate(conn: &mut Connection, sasl: &SaslSettings) -> Result
                 }
             )));
         }
-        ILLEGAL_SASL_STATE => {
-            return Err(failed(
-                "the listener does not expect SASL authentication (a PLAINTEXT or SSL listener?); \
-                 check that security.protocol matches the listener bootstrap.servers points at"
-                    .to_string(),
-            ));
-        }
+        ILLEGAL_SASL_STATE => return Err(failed(not_sasl.to_string())),
         code => return Err(failed(format!("SaslHandshake failed: {}", code_name(code)))),
     }
     let version = conn.version::<SaslAuthenticateRequest>(&(0..=2))?;
