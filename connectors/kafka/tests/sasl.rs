@@ -372,6 +372,7 @@ fn a_wrong_password_fails_with_the_brokers_message() {
         .stream()
         .sink_to_transactional(sink, "Sink: Kafka");
     let err = env.execute("wrong password sink").unwrap_err().to_string();
+    eprintln!("sink job: {err}");
     assert!(
         err.contains(&format!(
             "SASL authentication failed at {addr} with SCRAM-SHA-256"
@@ -393,6 +394,7 @@ fn a_wrong_password_fails_with_the_brokers_message() {
         .execute("wrong password source")
         .unwrap_err()
         .to_string();
+    eprintln!("source job: {err}");
     assert!(
         err.contains(&format!("SASL authentication failed at {addr} with PLAIN")),
         "{err}"
