@@ -1,6 +1,7 @@
 //! SASL authentication (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; SASL_PLAINTEXT and SASL_SSL)
 //! against a real Apache Kafka 4.x broker, through the client and through jobs with the
-//! source and the exactly-once sink, configured the way a Flink user writes the properties.
+//! source and the exactly-once sink, configured the way a Flink user writes the properties;
+//! Kafka's own console consumer, given the same properties, reads what the jobs wrote.
 //!
 //! One broker for this binary (`scripts/infra/kafka.sh`, stopped by its watchdog when the
 //! binary exits) with a PLAINTEXT listener (inter-broker), a SASL_PLAINTEXT and a SASL_SSL
@@ -184,6 +185,15 @@ fn round_trip_through_jobs(properties: &BTreeMap<String, String>, topic: &str, n
         .sink_to_transactional(sink, "Sink: Kafka")
         .uid("kafka");
     env.execute("sasl sink").unwrap();
+    // The last commit returns once the coordinator decided it; its markers reach the partitions
+    // a moment later (as with Kafka's producer). The source stops at the end it first sees, so
+    // wait until read_committed sees everything.
+    let committed = read_committed(&mut admin, topic, 2, n);
+    assert_eq!(
+        committed.len(),
+        n,
+        "committed by the sink over {properties:?}"
+    );
 
     let mut source = KafkaSource::builder()
         .topics([topic])
@@ -204,7 +214,87 @@ fn round_trip_through_jobs(properties: &BTreeMap<String, String>, topic: &str, n
     env.execute("sasl source").unwrap();
     let mut got = read.values();
     got.sort();
-    assert_eq!(got, want, "every record once, over {properties:?}");
+    assert!(
+        got == want,
+        "the source read {} records where {n} were written, over {properties:?}",
+        got.len()
+    );
+
+    // Kafka's own Java consumer, given the very same properties, reads the same records: the
+    // properties mean to this client what they mean to Kafka's.
+    let mut java = java_consumer(properties, topic, n);
+    java.sort();
+    assert!(java == want, "Kafka's console consumer over {properties:?}");
+}
+
+/// What Kafka's console consumer (read_committed, from the beginning) reads from `topic` with
+/// `properties` as its client configuration, `n` records at most.
+fn java_consumer(properties: &BTreeMap<String, String>, topic: &str, n: usize) -> Vec<String> {
+    let file = std::env::temp_dir().join(format!("{}.properties", unique("sasl-java")));
+    let text: String = properties
+        .iter()
+        .filter(|(k, _)| k.as_str() != "bootstrap.servers")
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/infra/kafka.sh"))
+        .args(["tool", "org.apache.kafka.tools.consumer.ConsoleConsumer"])
+        .args(["--bootstrap-server", &properties["bootstrap.servers"]])
+        .args(["--topic", topic, "--from-beginning"])
+        .args(["--isolation-level", "read_committed"])
+        .args(["--max-messages", &n.to_string(), "--timeout-ms", "30000"])
+        .arg("--command-config")
+        .arg(&file)
+        .output()
+        .expect("run Kafka's console consumer");
+    let _ = std::fs::remove_file(&file);
+    let values: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        values.len() == n,
+        "the console consumer read {} of {n} records ({}): {}",
+        values.len(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    values
+}
+
+/// The values of `topic`'s `partitions` that read_committed sees, read from the start until
+/// there are `n` (or 60 s passed).
+fn read_committed(client: &mut KafkaClient, topic: &str, partitions: i32, n: usize) -> Vec<String> {
+    let options = FetchOptions {
+        isolation: IsolationLevel::ReadCommitted,
+        max_wait: Duration::from_millis(100),
+        ..FetchOptions::default()
+    };
+    let mut positions: BTreeMap<TopicPartition, i64> = (0..partitions)
+        .map(|partition| {
+            let tp = TopicPartition {
+                topic: topic.to_string(),
+                partition,
+            };
+            (tp, 0)
+        })
+        .collect();
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while values.len() < n && Instant::now() < deadline {
+        for fetched in client.fetch(&positions, &options).unwrap() {
+            positions.insert(fetched.partition.clone(), fetched.next_offset);
+            values.extend(
+                fetched
+                    .records
+                    .iter()
+                    .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).to_string()),
+            );
+        }
+    }
+    values
 }
 
 /// A transactional producer and a read_committed fetch with the client itself.
@@ -231,28 +321,7 @@ fn produce_and_fetch(properties: &BTreeMap<String, String>, topic: &str) {
         producer.send(&p, record).unwrap();
     }
     producer.commit().unwrap();
-    let options = FetchOptions {
-        isolation: IsolationLevel::ReadCommitted,
-        max_wait: Duration::from_millis(100),
-        ..FetchOptions::default()
-    };
-    let mut values = Vec::new();
-    let mut position = 0;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while values.len() < 2 && Instant::now() < deadline {
-        for fetched in client
-            .fetch(&[(p.clone(), position)].into(), &options)
-            .unwrap()
-        {
-            position = fetched.next_offset;
-            values.extend(
-                fetched
-                    .records
-                    .iter()
-                    .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).to_string()),
-            );
-        }
-    }
+    let values = read_committed(&mut client, topic, 1, 2);
     assert_eq!(values, vec!["one", "two"]);
 }
 
@@ -296,6 +365,7 @@ fn every_mechanism_over_sasl_ssl() {
             "ssl.truststore.location".into(),
             broker().ca.display().to_string(),
         );
+        properties.insert("ssl.truststore.type".into(), "PEM".into());
         produce_and_fetch(&properties, &unique(&format!("sasl-ssl-{mechanism}")));
     }
     // A job over SASL_SSL too.
@@ -309,6 +379,7 @@ fn every_mechanism_over_sasl_ssl() {
         "ssl.truststore.location".into(),
         broker().ca.display().to_string(),
     );
+    properties.insert("ssl.truststore.type".into(), "PEM".into());
     round_trip_through_jobs(&properties, &unique("sasl-ssl-job"), 100);
 }
 
