@@ -7,7 +7,8 @@
 //! binary exits) with a PLAINTEXT listener (inter-broker), a SASL_PLAINTEXT and a SASL_SSL
 //! listener that enable PLAIN (user `alice` in the listener's JAAS) and both SCRAM mechanisms
 //! (`alice`'s SCRAM credentials written into the cluster metadata when it is formatted,
-//! `kafka.sh start --add-scram`).
+//! `kafka.sh start --add-scram`); SCRAM-SHA-256 sessions on the SASL_SSL listener last 1 s
+//! (`connections.max.reauth.ms`), so the tests using them also meet expiring sessions.
 
 use bytes::Bytes;
 use fjord::StreamExecutionEnvironment;
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "alice-secret";
+/// Session lifetime (`connections.max.reauth.ms`) of SCRAM-SHA-256 over the SASL_SSL listener.
+const SESSION_MS: u64 = 1000;
 
 /// The test broker's addresses.
 struct Broker {
@@ -66,6 +69,9 @@ fn start_broker() -> Broker {
             "ssl.keystore.location={}",
             certs.join("broker.pem").display()
         ),
+        // Short sessions for one listener and mechanism: the broker closes a connection used
+        // after its session expired (KIP-368), which `expired_sessions_are_survived` meets.
+        format!("listener.name.sasl_ssl.scram-sha-256.connections.max.reauth.ms={SESSION_MS}"),
     ];
     for listener in ["sasl_plaintext", "sasl_ssl"] {
         overrides.push(format!(
@@ -355,21 +361,22 @@ fn scram_sha_512_over_sasl_plaintext_in_jobs() {
 #[test]
 fn every_mechanism_over_sasl_ssl() {
     for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
-        let mut properties = sasl_properties(mechanism, PASSWORD);
-        properties.insert(
-            "bootstrap.servers".into(),
-            format!("127.0.0.1:{}", broker().sasl_ssl),
+        produce_and_fetch(
+            &sasl_ssl_properties(mechanism),
+            &unique(&format!("sasl-ssl-{mechanism}")),
         );
-        properties.insert("security.protocol".into(), "SASL_SSL".into());
-        properties.insert(
-            "ssl.truststore.location".into(),
-            broker().ca.display().to_string(),
-        );
-        properties.insert("ssl.truststore.type".into(), "PEM".into());
-        produce_and_fetch(&properties, &unique(&format!("sasl-ssl-{mechanism}")));
     }
     // A job over SASL_SSL too.
-    let mut properties = sasl_properties("SCRAM-SHA-512", PASSWORD);
+    round_trip_through_jobs(
+        &sasl_ssl_properties("SCRAM-SHA-512"),
+        &unique("sasl-ssl-job"),
+        100,
+    );
+}
+
+/// SASL_SSL client properties for `mechanism`.
+fn sasl_ssl_properties(mechanism: &str) -> BTreeMap<String, String> {
+    let mut properties = sasl_properties(mechanism, PASSWORD);
     properties.insert(
         "bootstrap.servers".into(),
         format!("127.0.0.1:{}", broker().sasl_ssl),
@@ -380,7 +387,46 @@ fn every_mechanism_over_sasl_ssl() {
         broker().ca.display().to_string(),
     );
     properties.insert("ssl.truststore.type".into(), "PEM".into());
-    round_trip_through_jobs(&properties, &unique("sasl-ssl-job"), 100);
+    properties
+}
+
+/// A broker with `connections.max.reauth.ms` closes a connection whose session expired when it
+/// is next used; the client does not re-authenticate in place (KIP-368) but meets the closed
+/// connection as a lost one and retries on a new, authenticated connection, so transactions
+/// that span expiries still commit every record once.
+#[test]
+fn expired_sessions_are_survived() {
+    let c = config(sasl_ssl_properties("SCRAM-SHA-256"));
+    let topic = unique("sasl-expiry");
+    let mut client = KafkaClient::connect(&c).unwrap();
+    client.create_topic(&topic, 1, 1).unwrap();
+    let p = TopicPartition {
+        topic: topic.clone(),
+        partition: 0,
+    };
+    let mut producer = Producer::new(
+        &c,
+        ProducerMode::Transactional {
+            transactional_id: unique("sasl-expiry-tid"),
+        },
+    )
+    .unwrap();
+    let mut want = Vec::new();
+    for round in 0..3 {
+        for i in 0..10 {
+            let value = format!("{round}-{i}");
+            let record = ProducerRecord {
+                value: Some(Bytes::from(value.clone())),
+                ..ProducerRecord::default()
+            };
+            producer.send(&p, record).unwrap();
+            want.push(value);
+        }
+        producer.commit().unwrap();
+        // Let every connection's session expire: the event under test is time passing.
+        std::thread::sleep(Duration::from_millis(2 * SESSION_MS));
+    }
+    assert_eq!(read_committed(&mut client, &topic, 1, want.len()), want);
 }
 
 /// A wrong password is a clear, non-retriable error naming the broker, the mechanism and the

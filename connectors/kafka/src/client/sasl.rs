@@ -204,6 +204,8 @@ pub(crate) fn authenticate(conn: &mut Connection, sasl: &SaslSettings) -> Result
         code => return Err(failed(format!("SaslHandshake failed: {}", code_name(code)))),
     }
     let version = conn.version::<SaslAuthenticateRequest>(&(0..=2))?;
+    // Set by the broker's last answer when it limits sessions (connections.max.reauth.ms).
+    let mut session_lifetime_ms = 0;
     let mut round = |token: Vec<u8>| -> Result<Bytes> {
         let mut request = SaslAuthenticateRequest::default();
         request.auth_bytes = Bytes::from(token);
@@ -226,6 +228,7 @@ pub(crate) fn authenticate(conn: &mut Connection, sasl: &SaslSettings) -> Result
                 }
             )));
         }
+        session_lifetime_ms = response.session_lifetime_ms;
         Ok(response.auth_bytes)
     };
     match sasl.mechanism {
@@ -251,7 +254,15 @@ pub(crate) fn authenticate(conn: &mut Connection, sasl: &SaslSettings) -> Result
             scram.verify_server_final(server_final).map_err(&failed)?;
         }
     }
-    tracing::debug!(broker = %conn.addr(), mechanism, user = %sasl.username, "SASL authenticated");
+    // No re-authentication in place (KIP-368): when the session ends, the broker closes the
+    // connection at its next use and the request is retried on a new connection.
+    tracing::debug!(
+        broker = %conn.addr(),
+        mechanism,
+        user = %sasl.username,
+        session_lifetime_ms,
+        "SASL authenticated"
+    );
     Ok(())
 }
 
