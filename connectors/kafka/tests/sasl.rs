@@ -537,6 +537,27 @@ fn misconfigurations_are_explained() {
         "{err}"
     );
 
+    // The other way round: no SASL at a SASL listener, which answers ApiVersions only.
+    let plain = config(
+        [
+            (
+                "bootstrap.servers".to_string(),
+                format!("127.0.0.1:{}", broker().sasl_plaintext),
+            ),
+            ("request.timeout.ms".to_string(), "10000".to_string()),
+        ]
+        .into(),
+    );
+    let err = KafkaClient::connect(&plain)
+        .err()
+        .expect("PLAINTEXT against a SASL listener")
+        .to_string();
+    assert!(
+        err.contains("closed the connection after ApiVersions")
+            && err.contains("security.protocol=SASL_SSL"),
+        "{err}"
+    );
+
     let mut properties = sasl_properties("SCRAM-SHA-512", PASSWORD);
     properties.insert("sasl.jaas.config".into(), jaas("PLAIN", PASSWORD));
     let err = KafkaClient::connect(&config(properties))

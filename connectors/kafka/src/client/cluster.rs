@@ -49,6 +49,33 @@ pub(crate) struct TopicInfo {
     pub leaders: Vec<Option<i32>>,
 }
 
+/// A broker that answers ApiVersions and then closes the connection at the first other request
+/// is, most often, a SASL listener waiting for authentication: say so.
+fn explain_first_failure(e: KafkaError, without_sasl: bool) -> KafkaError {
+    match e {
+        KafkaError::Io { broker, source }
+            if without_sasl
+                && matches!(
+                    source.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+        {
+            KafkaError::Io {
+                broker,
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!(
+                        "{source}: the broker closed the connection after ApiVersions; if the \
+                         listener requires SASL authentication, set security.protocol=SASL_SSL \
+                         (or SASL_PLAINTEXT), sasl.mechanism and sasl.jaas.config"
+                    ),
+                ),
+            }
+        }
+        e => e,
+    }
+}
+
 /// Kind of coordinator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum CoordinatorKind {
@@ -79,7 +106,10 @@ impl Cluster {
             coordinators: HashMap::new(),
         };
         cluster.any_connection()?;
-        cluster.fetch_metadata(Some(&[]))?;
+        let without_sasl = cluster.settings.sasl.is_none();
+        cluster
+            .fetch_metadata(Some(&[]))
+            .map_err(|e| explain_first_failure(e, without_sasl))?;
         Ok(cluster)
     }
 
