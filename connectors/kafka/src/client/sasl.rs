@@ -26,6 +26,9 @@ const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 /// Kafka's `ILLEGAL_SASL_STATE` (also the answer of a listener that does not speak SASL).
 const ILLEGAL_SASL_STATE: i16 = 34;
 
+/// Kafka's `SASL_AUTHENTICATION_FAILED`: the credentials were refused.
+const SASL_AUTHENTICATION_FAILED: i16 = 58;
+
 /// The mechanisms this client implements, as `sasl.mechanism` names them.
 const SUPPORTED: &str = "PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512";
 
@@ -217,13 +220,18 @@ pub(crate) fn authenticate(conn: &mut Connection, sasl: &SaslSettings) -> Result
                 .map(|m| m.to_string())
                 .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| code_name(response.error_code));
+            if response.error_code != SASL_AUTHENTICATION_FAILED {
+                return Err(failed(said));
+            }
+            let user = &sasl.username;
             return Err(failed(format!(
                 "{said}; check the username and password in sasl.jaas.config{}",
                 match sasl.mechanism {
                     Mechanism::Plain => String::new(),
                     Mechanism::Scram(_) => format!(
-                        ", and that the user has {mechanism} credentials on the cluster \
-                         (kafka-configs.sh --alter --add-config '{mechanism}=[password=...]')"
+                        ", and that user {user} has {mechanism} credentials on the cluster \
+                         (kafka-configs.sh --alter --add-config '{mechanism}=[password=...]' \
+                         --entity-type users --entity-name {user})"
                     ),
                 }
             )));
