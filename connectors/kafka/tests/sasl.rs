@@ -7,7 +7,7 @@
 //! binary exits) with a PLAINTEXT listener (inter-broker), a SASL_PLAINTEXT and a SASL_SSL
 //! listener that enable PLAIN (user `alice` in the listener's JAAS) and both SCRAM mechanisms
 //! (`alice`'s SCRAM credentials written into the cluster metadata when it is formatted,
-//! `kafka.sh start --add-scram`); SCRAM-SHA-256 sessions on the SASL_SSL listener last 1 s
+//! `kafka.sh start --add-scram`); SCRAM-SHA-256 sessions on the SASL_SSL listener last 2 s
 //! (`connections.max.reauth.ms`), so the tests using them also meet expiring sessions.
 
 use bytes::Bytes;
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const USER: &str = "alice";
 const PASSWORD: &str = "alice-secret";
 /// Session lifetime (`connections.max.reauth.ms`) of SCRAM-SHA-256 over the SASL_SSL listener.
-const SESSION_MS: u64 = 1000;
+const SESSION_MS: u64 = 2000;
 
 /// The test broker's addresses.
 struct Broker {
@@ -424,7 +424,7 @@ fn expired_sessions_are_survived() {
         }
         producer.commit().unwrap();
         // Let every connection's session expire: the event under test is time passing.
-        std::thread::sleep(Duration::from_millis(2 * SESSION_MS));
+        std::thread::sleep(Duration::from_millis(SESSION_MS + 500));
     }
     assert_eq!(read_committed(&mut client, &topic, 1, want.len()), want);
 }
