@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use crate::spec::{
     AUTOSCALER_BOUNDS_MESSAGE, AUTOSCALER_MAX_MESSAGE, AUTOSCALER_MIN_MESSAGE,
-    AUTOSCALER_SLOTS_MESSAGE, AutoscalerSpec, CREDENTIAL_KEY_MARKERS, DesiredJobState, MEMORY_STORAGE_MESSAGE, PARALLELISM_MESSAGE,
-    UpgradeMode,
+    AUTOSCALER_SLOTS_MESSAGE, AutoscalerSpec, CREDENTIAL_KEY_MARKERS, DesiredJobState,
+    MEMORY_STORAGE_MESSAGE, PARALLELISM_MESSAGE, UpgradeMode,
 };
 use crate::{Error, StreamJob, StreamJobSpec};
 
@@ -471,13 +471,17 @@ fn validate_autoscaler(spec: &StreamJobSpec, a: &AutoscalerSpec) -> Vec<FieldErr
             AUTOSCALER_BOUNDS_MESSAGE,
         ));
     }
-    if a.max_parallelism.is_some_and(|m| m > spec.max_parallelism()) {
+    if a.max_parallelism
+        .is_some_and(|m| m > spec.max_parallelism())
+    {
         e.push(FieldError::new(
             "spec.autoscaler.maxParallelism",
             AUTOSCALER_MAX_MESSAGE,
         ));
     }
-    if a.min_parallelism.is_some_and(|m| m > spec.max_parallelism()) {
+    if a.min_parallelism
+        .is_some_and(|m| m > spec.max_parallelism())
+    {
         e.push(FieldError::new(
             "spec.autoscaler.minParallelism",
             AUTOSCALER_MIN_MESSAGE,

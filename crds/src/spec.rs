@@ -594,7 +594,8 @@ pub const AUTOSCALER_MAX_MESSAGE: &str = "spec.autoscaler.maxParallelism must be
 const AUTOSCALER_MIN_RULE: &str = "!has(self.autoscaler) || !has(self.autoscaler.minParallelism) || self.autoscaler.minParallelism <= (has(self.job.maxParallelism) ? self.job.maxParallelism : 128)";
 
 /// The message of the rule bounding spec.autoscaler.minParallelism by spec.job.maxParallelism.
-pub const AUTOSCALER_MIN_MESSAGE: &str = "spec.autoscaler.minParallelism must be at most spec.job.maxParallelism (128 when unset)";
+pub const AUTOSCALER_MIN_MESSAGE: &str =
+    "spec.autoscaler.minParallelism must be at most spec.job.maxParallelism (128 when unset)";
 
 /// CEL rule: with a fixed TaskManager count, the autoscaler's maximum fits in its slots.
 const AUTOSCALER_SLOTS_RULE: &str = "!has(self.autoscaler) || !has(self.autoscaler.enabled) || !self.autoscaler.enabled || !has(self.taskManager) || !has(self.taskManager.replicas) || self.taskManager.replicas * (has(self.taskManager.slots) ? self.taskManager.slots : 1) >= (has(self.autoscaler.maxParallelism) ? self.autoscaler.maxParallelism : (has(self.job.maxParallelism) ? self.job.maxParallelism : 128))";

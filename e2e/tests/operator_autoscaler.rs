@@ -77,7 +77,10 @@ async fn scales_up_with_the_input_and_back_down() -> anyhow::Result<()> {
     let applied = Instant::now();
     op.apply(&example)?;
     op.wait_running(JOB, PHASE).await?;
-    eprintln!("FIGURE autoscaler: Running at parallelism 1 after {:.1}s", secs(applied));
+    eprintln!(
+        "FIGURE autoscaler: Running at parallelism 1 after {:.1}s",
+        secs(applied)
+    );
 
     // Up: the input steps to 800 records/s, more than one subtask handles.
     let max_seen = std::sync::atomic::AtomicI64::new(1);
@@ -100,8 +103,7 @@ async fn scales_up_with_the_input_and_back_down() -> anyhow::Result<()> {
     let autoscaler = &status["autoscaler"];
     eprintln!(
         "FIGURE autoscaler: scaled up to {} at {up_at:.1}s: {}",
-        status["parallelism"],
-        autoscaler["lastDecision"]
+        status["parallelism"], autoscaler["lastDecision"]
     );
     ensure!(
         sj["spec"]["job"]["parallelism"] == 1,
@@ -116,10 +118,10 @@ async fn scales_up_with_the_input_and_back_down() -> anyhow::Result<()> {
     );
     let vertices = autoscaler["vertices"].as_array().context("vertices")?;
     ensure!(
-        vertices.iter().any(|v| v["name"]
-            .as_str()
-            .is_some_and(|n| n.contains("work"))
-            && v["busyRatio"].as_f64().is_some()),
+        vertices
+            .iter()
+            .any(|v| v["name"].as_str().is_some_and(|n| n.contains("work"))
+                && v["busyRatio"].as_f64().is_some()),
         "the vertices the autoscaler judged name the working vertex: {autoscaler}"
     );
     let evs = events(&op)?;
@@ -146,8 +148,9 @@ async fn scales_up_with_the_input_and_back_down() -> anyhow::Result<()> {
     );
     let evs = events(&op)?;
     ensure!(
-        evs.iter()
-            .any(|(r, m)| r == "ScaledDown" && m.starts_with("scaled down from ") && m.contains(" to 1")),
+        evs.iter().any(|(r, m)| r == "ScaledDown"
+            && m.starts_with("scaled down from ")
+            && m.contains(" to 1")),
         "a ScaledDown Event to 1: {evs:?}"
     );
     ensure!(
@@ -162,7 +165,8 @@ async fn scales_up_with_the_input_and_back_down() -> anyhow::Result<()> {
     );
     // The job ran throughout: every rescale was a savepoint, not a failure.
     ensure!(
-        evs.iter().all(|(r, _)| r != "JobFailed" && r != "UpgradeFailed"),
+        evs.iter()
+            .all(|(r, _)| r != "JobFailed" && r != "UpgradeFailed"),
         "{evs:?}"
     );
 
@@ -175,5 +179,6 @@ async fn scales_up_with_the_input_and_back_down() -> anyhow::Result<()> {
     .await?;
 
     op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=120s"])?;
+    op.cluster.stop()?;
     Ok(())
 }

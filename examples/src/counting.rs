@@ -114,7 +114,10 @@ fn parse_rate_steps(text: &str) -> Result<Vec<RateStep>> {
 
 fn parse_duration(text: &str) -> Option<Duration> {
     let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
-    let n: f64 = number.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0)?;
+    let n: f64 = number
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0)?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,

@@ -240,8 +240,8 @@ pub fn propose(
     };
     let (min, max) = bounds;
     let Some(decisive) = counted.iter().copied().max_by(|x, y| {
-        wants(*x)
-            .cmp(&wants(*y))
+        wants(x)
+            .cmp(&wants(y))
             .then(x.busy_ratio.total_cmp(&y.busy_ratio))
     }) else {
         let parallelism = current.clamp(min, max);
@@ -497,10 +497,7 @@ fn vertex_summary(vertices: &[VertexScaling]) -> String {
         })
         .collect();
     if vertices.len() > MAX_VERTICES_NAMED {
-        named.push(format!(
-            "{} more",
-            vertices.len() - MAX_VERTICES_NAMED
-        ));
+        named.push(format!("{} more", vertices.len() - MAX_VERTICES_NAMED));
     }
     if named.is_empty() {
         String::new()

@@ -27,9 +27,9 @@ use crate::events::{self, Publisher};
 use crate::jobmanager::{JobManagerApi, JobManagerEndpoint};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
 use crate::metrics::Metrics;
-use crate::{autoscaler, pods};
 use crate::resources::{self, Component};
 use crate::{Error, FIELD_MANAGER, FINALIZER, validation};
+use crate::{autoscaler, pods};
 
 /// Shared state of the controller.
 pub struct Context<J> {

@@ -377,7 +377,10 @@ fn an_autoscaler_loads_with_defaults_and_bounds() {
     assert_eq!(a.target_utilization(), 0.7);
     assert_eq!(a.boundary(), 0.3);
     assert_eq!(a.metrics_window(), std::time::Duration::from_secs(10));
-    assert_eq!(a.stabilization_interval(), std::time::Duration::from_secs(60));
+    assert_eq!(
+        a.stabilization_interval(),
+        std::time::Duration::from_secs(60)
+    );
     assert_eq!(job.spec.autoscaler_bounds(), (1, 8));
     assert_eq!(validate_cel(&job), vec![]);
     // Without a maximum: the key groups; with fixed TaskManagers: their slots too.

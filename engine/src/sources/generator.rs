@@ -253,4 +253,3 @@ impl<T: Send> SourceReader<T> for GeneratorReader<T> {
         Ok(SourceStatus::NothingAvailable)
     }
 }
-

@@ -161,7 +161,13 @@ fn a_backpressured_vertex_or_one_at_its_own_parallelism_does_not_count() {
     ]);
     let vs = evaluate(&start, &end, 2, &a());
     assert_eq!(vs[0].target_parallelism, None);
-    assert!(vs[0].ignored.as_deref().unwrap().contains("own parallelism 1"));
+    assert!(
+        vs[0]
+            .ignored
+            .as_deref()
+            .unwrap()
+            .contains("own parallelism 1")
+    );
     assert_eq!(vs[1].target_parallelism, None);
     assert!(vs[1].ignored.as_deref().unwrap().contains("backpressured"));
     assert_eq!(vs[2].target_parallelism, Some(4));
@@ -174,7 +180,11 @@ fn a_backpressured_vertex_or_one_at_its_own_parallelism_does_not_count() {
 fn counters_that_did_not_move_are_stale_not_idle() {
     let (start, end) = window(vec![
         vertex("stale", 2, vec![SubtaskCounters::default(); 2]),
-        vertex("half", 2, vec![sub(10.0, 0.6, 0.0, 100), SubtaskCounters::default()]),
+        vertex(
+            "half",
+            2,
+            vec![sub(10.0, 0.6, 0.0, 100), SubtaskCounters::default()],
+        ),
     ]);
     let vs = evaluate(&start, &end, 2, &a());
     assert_eq!(vs[0].target_parallelism, None);
@@ -306,7 +316,13 @@ fn busy_job(secs: f64, busy: f64) -> JobInfo {
     )
 }
 
-fn run(spec: &StreamJobSpec, status: &StreamJobStatus, job: &JobInfo, start: Option<&Sample>, now: i64) -> Outcome {
+fn run(
+    spec: &StreamJobSpec,
+    status: &StreamJobStatus,
+    job: &JobInfo,
+    start: Option<&Sample>,
+    now: i64,
+) -> Outcome {
     step(&Input {
         spec,
         status,
@@ -362,7 +378,9 @@ fn a_window_opens_is_kept_then_decides_a_scale_up_with_an_event() {
     let event = out.event.unwrap();
     assert_eq!(event.reason, "ScaledUp");
     assert!(
-        event.message.starts_with("scaled up from 2 to 4: 'counts' 90% busy"),
+        event
+            .message
+            .starts_with("scaled up from 2 to 4: 'counts' 90% busy"),
         "{}",
         event.message
     );
@@ -381,7 +399,10 @@ fn a_window_within_the_target_changes_nothing_and_says_so() {
     assert_eq!(st.parallelism, None);
     assert_eq!(out.event, None);
     assert!(
-        st.last_decision.as_deref().unwrap().starts_with("no change at parallelism 2"),
+        st.last_decision
+            .as_deref()
+            .unwrap()
+            .starts_with("no change at parallelism 2"),
         "{:?}",
         st.last_decision
     );
@@ -431,14 +452,23 @@ fn cooldowns_hold_back_decisions_after_a_rescale() {
     assert_eq!(st.parallelism, Some(4));
     assert_eq!(out.event, None);
     assert!(
-        st.last_decision.as_deref().unwrap().contains("scaleDownCooldown"),
+        st.last_decision
+            .as_deref()
+            .unwrap()
+            .contains("scaleDownCooldown"),
         "{:?}",
         st.last_decision
     );
     // Busy 50 s after it: the 60 s scale-up cooldown holds too.
     let busy_start = Sample::of(&job(40.0, 0.99), t(40));
     let out = run(&spec, &status, &job(50.0, 0.99), Some(&busy_start), 50);
-    assert!(out.status.unwrap().last_decision.unwrap().contains("scaleUpCooldown"));
+    assert!(
+        out.status
+            .unwrap()
+            .last_decision
+            .unwrap()
+            .contains("scaleUpCooldown")
+    );
     // After the cooldown the scale-down happens: ceil(4 * 0.05 / 0.5) = 1.
     let start = Sample::of(&job(300.0, 0.05), t(300));
     let out = run(&spec, &status, &job(310.0, 0.05), Some(&start), 310);
@@ -548,5 +578,9 @@ fn a_decision_becomes_a_rescale_through_the_lifecycle_and_settings_alone_do_not(
     tuned.autoscaler.as_mut().unwrap().target_utilization = Some(0.9);
     status.autoscaler = None;
     let decision = decide(&tuned, &status);
-    assert!(decision.status.upgrade.is_none(), "{:?}", decision.status.upgrade);
+    assert!(
+        decision.status.upgrade.is_none(),
+        "{:?}",
+        decision.status.upgrade
+    );
 }
