@@ -30,12 +30,12 @@ pub use snapshot::{
     StreamJobSnapshotSpec, StreamJobSnapshotStatus,
 };
 pub use spec::{
-    CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec, ImagePullPolicy,
-    IngressSpec, JobManagerSpec, JobSpec, LogFormat, LoggingSpec, SavepointsSpec, SecretReference,
-    StreamJob, StreamJobSpec, TaskManagerSpec, UpgradeMode,
+    AutoscalerSpec, CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec,
+    ImagePullPolicy, IngressSpec, JobManagerSpec, JobSpec, LogFormat, LoggingSpec, SavepointsSpec,
+    SecretReference, StreamJob, StreamJobSpec, TaskManagerSpec, UpgradeMode,
 };
 pub use status::{
-    CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState, ManualCheckpoint,
-    PendingSavepoint, RestartBaseline, SavepointRecord, SavepointTrigger, StreamJobStatus,
-    TaskManagersStatus, UpgradeReason, UpgradeStatus, UpgradeStep,
+    AutoscalerStatus, CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState,
+    ManualCheckpoint, PendingSavepoint, RestartBaseline, SavepointRecord, SavepointTrigger,
+    StreamJobStatus, TaskManagersStatus, UpgradeReason, UpgradeStatus, UpgradeStep, VertexScaling,
 };

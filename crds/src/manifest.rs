@@ -13,8 +13,9 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde::Deserialize;
 
 use crate::spec::{
-    CREDENTIAL_KEY_MARKERS, DesiredJobState, MEMORY_STORAGE_MESSAGE, PARALLELISM_MESSAGE,
-    UpgradeMode,
+    AUTOSCALER_BOUNDS_MESSAGE, AUTOSCALER_MAX_MESSAGE, AUTOSCALER_MIN_MESSAGE,
+    AUTOSCALER_SLOTS_MESSAGE, AutoscalerSpec, CREDENTIAL_KEY_MARKERS, DesiredJobState,
+    MEMORY_STORAGE_MESSAGE, PARALLELISM_MESSAGE, UpgradeMode,
 };
 use crate::{Error, StreamJob, StreamJobSpec};
 
@@ -363,6 +364,9 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
             ));
         }
     }
+    if let Some(a) = &spec.autoscaler {
+        e.extend(validate_autoscaler(spec, a));
+    }
     if let Some(secret) = &spec.storage_credentials
         && secret.name.is_empty()
     {
@@ -400,6 +404,98 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
     // until its rules are considered.
     match job.state {
         DesiredJobState::Running | DesiredJobState::Suspended => {}
+    }
+    e
+}
+
+/// The rules of spec.autoscaler (the CRD's bounds and CEL rules, with their messages).
+fn validate_autoscaler(spec: &StreamJobSpec, a: &AutoscalerSpec) -> Vec<FieldError> {
+    let mut e = Vec::new();
+    for (field, value) in [
+        ("spec.autoscaler.minParallelism", a.min_parallelism),
+        ("spec.autoscaler.maxParallelism", a.max_parallelism),
+    ] {
+        if let Some(v) = value
+            && !(1..=32768).contains(&v)
+        {
+            e.push(FieldError::new(
+                field,
+                format!("must be between 1 and 32768 (got {v})"),
+            ));
+        }
+    }
+    if let Some(t) = a.target_utilization
+        && !(0.01..=1.0).contains(&t)
+    {
+        e.push(FieldError::new(
+            "spec.autoscaler.targetUtilization",
+            format!("must be between 0.01 and 1 (got {t})"),
+        ));
+    }
+    if let Some(b) = a.target_utilization_boundary
+        && !(0.0..=1.0).contains(&b)
+    {
+        e.push(FieldError::new(
+            "spec.autoscaler.targetUtilizationBoundary",
+            format!("must be between 0 and 1 (got {b})"),
+        ));
+    }
+    if let Some(w) = a.metrics_window
+        && (w.is_negative() || std::time::Duration::from(w) < std::time::Duration::from_secs(1))
+    {
+        e.push(FieldError::new(
+            "spec.autoscaler.metricsWindow",
+            "spec.autoscaler.metricsWindow must be a duration of at least 1s, such as 10s or 1m",
+        ));
+    }
+    for (field, value) in [
+        (
+            "spec.autoscaler.stabilizationInterval",
+            a.stabilization_interval,
+        ),
+        ("spec.autoscaler.scaleUpCooldown", a.scale_up_cooldown),
+        ("spec.autoscaler.scaleDownCooldown", a.scale_down_cooldown),
+    ] {
+        if value.is_some_and(|d| d.is_negative()) {
+            e.push(FieldError::new(
+                field,
+                format!("{field} must be a duration such as 0s, 30s or 5m"),
+            ));
+        }
+    }
+    if let (Some(min), Some(max)) = (a.min_parallelism, a.max_parallelism)
+        && min > max
+    {
+        e.push(FieldError::new(
+            "spec.autoscaler.minParallelism",
+            AUTOSCALER_BOUNDS_MESSAGE,
+        ));
+    }
+    if a.max_parallelism
+        .is_some_and(|m| m > spec.max_parallelism())
+    {
+        e.push(FieldError::new(
+            "spec.autoscaler.maxParallelism",
+            AUTOSCALER_MAX_MESSAGE,
+        ));
+    }
+    if a.min_parallelism
+        .is_some_and(|m| m > spec.max_parallelism())
+    {
+        e.push(FieldError::new(
+            "spec.autoscaler.minParallelism",
+            AUTOSCALER_MIN_MESSAGE,
+        ));
+    }
+    if a.enabled
+        && let Some(r) = spec.task_manager.as_ref().and_then(|t| t.replicas)
+        && i64::from(r) * i64::from(spec.slots())
+            < i64::from(a.max_parallelism.unwrap_or_else(|| spec.max_parallelism()))
+    {
+        e.push(FieldError::new(
+            "spec.taskManager.replicas",
+            AUTOSCALER_SLOTS_MESSAGE,
+        ));
     }
     e
 }

@@ -116,7 +116,10 @@ const CREDENTIAL_KEYS_MESSAGE: &str = "'spec.configuration.' + self.filter(k, k.
     ).message("spec.taskManager.replicas * spec.taskManager.slots must be at least spec.job.parallelism").field_path(".taskManager.replicas"),
     validation = Rule::new(
         "self.job.upgradeMode == 'stateless' || !((has(self.checkpointing) && has(self.checkpointing.storage) && self.checkpointing.storage.startsWith('memory://')) || (has(self.savepoints) && has(self.savepoints.directory) && self.savepoints.directory.startsWith('memory://')))"
-    ).message(MEMORY_STORAGE_MESSAGE).field_path(".checkpointing.storage")
+    ).message(MEMORY_STORAGE_MESSAGE).field_path(".checkpointing.storage"),
+    validation = Rule::new(AUTOSCALER_MAX_RULE).message(AUTOSCALER_MAX_MESSAGE).field_path(".autoscaler.maxParallelism"),
+    validation = Rule::new(AUTOSCALER_MIN_RULE).message(AUTOSCALER_MIN_MESSAGE).field_path(".autoscaler.minParallelism"),
+    validation = Rule::new(AUTOSCALER_SLOTS_RULE).message(AUTOSCALER_SLOTS_MESSAGE).field_path(".taskManager.replicas")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSpec {
@@ -171,6 +174,15 @@ pub struct StreamJobSpec {
     /// Unset: no such check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckSpec>,
+
+    /// Reactive autoscaling (the Flink Kubernetes Operator's autoscaler): while enabled, the
+    /// operator samples every vertex's busy, idle and backpressured time from the JobManager and
+    /// rescales the job so its busiest vertex runs at targetUtilization, within
+    /// minParallelism..maxParallelism. Its choice is recorded in status.autoscaler.parallelism
+    /// and overrides spec.job.parallelism (which stays as written, for GitOps tools) until the
+    /// autoscaler is disabled or spec.job.parallelism is changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<AutoscalerSpec>,
 
     /// Fjord configuration entries passed to the JobManager and TaskManagers through a ConfigMap.
     /// Entries the operator manages itself (parallelism, storage locations, restore path) are set
@@ -572,6 +584,164 @@ impl HealthCheckSpec {
     }
 }
 
+/// CEL rule: the autoscaler's maximum fits in the key groups.
+const AUTOSCALER_MAX_RULE: &str = "!has(self.autoscaler) || !has(self.autoscaler.maxParallelism) || self.autoscaler.maxParallelism <= (has(self.job.maxParallelism) ? self.job.maxParallelism : 128)";
+
+/// The message of the rule bounding spec.autoscaler.maxParallelism by spec.job.maxParallelism.
+pub const AUTOSCALER_MAX_MESSAGE: &str = "spec.autoscaler.maxParallelism must be at most spec.job.maxParallelism (128 when unset): the job cannot run more subtasks than it has key groups";
+
+/// CEL rule: the autoscaler's minimum fits in the key groups.
+const AUTOSCALER_MIN_RULE: &str = "!has(self.autoscaler) || !has(self.autoscaler.minParallelism) || self.autoscaler.minParallelism <= (has(self.job.maxParallelism) ? self.job.maxParallelism : 128)";
+
+/// The message of the rule bounding spec.autoscaler.minParallelism by spec.job.maxParallelism.
+pub const AUTOSCALER_MIN_MESSAGE: &str =
+    "spec.autoscaler.minParallelism must be at most spec.job.maxParallelism (128 when unset)";
+
+/// CEL rule: with a fixed TaskManager count, the autoscaler's maximum fits in its slots.
+const AUTOSCALER_SLOTS_RULE: &str = "!has(self.autoscaler) || !has(self.autoscaler.enabled) || !self.autoscaler.enabled || !has(self.taskManager) || !has(self.taskManager.replicas) || self.taskManager.replicas * (has(self.taskManager.slots) ? self.taskManager.slots : 1) >= (has(self.autoscaler.maxParallelism) ? self.autoscaler.maxParallelism : (has(self.job.maxParallelism) ? self.job.maxParallelism : 128))";
+
+/// The message of the rule asking for enough slots for the autoscaler's maximum.
+pub const AUTOSCALER_SLOTS_MESSAGE: &str = "spec.taskManager.replicas * spec.taskManager.slots must be at least spec.autoscaler.maxParallelism (spec.job.maxParallelism when unset) while the autoscaler is enabled; leave spec.taskManager.replicas unset so the TaskManagers follow the parallelism, or lower spec.autoscaler.maxParallelism";
+
+/// The message of the rule ordering the autoscaler's bounds.
+pub const AUTOSCALER_BOUNDS_MESSAGE: &str =
+    "spec.autoscaler.minParallelism must be at most spec.autoscaler.maxParallelism";
+
+/// Reactive autoscaling, after the Flink Kubernetes Operator's `job.autoscaler.*` options.
+///
+/// Every metricsWindow the operator compares two samples of each vertex's cumulative busy,
+/// idle and backpressured milliseconds and records in. A vertex's busy ratio is its busy time
+/// over its wall time (Flink's busyTimeMsPerSecond / 1000), the highest over its subtasks; the
+/// parallelism it needs is ceil(parallelism * busyRatio / targetUtilization). A vertex that is
+/// backpressured by a slower downstream vertex is not judged by its own busy time. The job's
+/// new parallelism is the largest any vertex needs, within minParallelism..maxParallelism;
+/// nothing changes while every vertex is within targetUtilization ± targetUtilizationBoundary.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("!has(self.minParallelism) || !has(self.maxParallelism) || self.minParallelism <= self.maxParallelism")
+        .message(AUTOSCALER_BOUNDS_MESSAGE)
+        .field_path(".minParallelism")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerSpec {
+    /// Whether the autoscaler acts (Flink's job.autoscaler.enabled). Disabling it drops its
+    /// parallelism: the job is rescaled back to spec.job.parallelism.
+    #[serde(default)]
+    pub enabled: bool,
+
+    /// The lowest parallelism the autoscaler chooses (Flink's vertex.min-parallelism).
+    /// Defaults to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32768))]
+    pub min_parallelism: Option<i32>,
+
+    /// The highest parallelism the autoscaler chooses (Flink's vertex.max-parallelism), at
+    /// most spec.job.maxParallelism. Defaults to spec.job.maxParallelism.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32768))]
+    pub max_parallelism: Option<i32>,
+
+    /// The busy ratio each vertex should run at after scaling, above 0 and at most 1 (Flink's
+    /// target.utilization). Defaults to 0.7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.01, max = 1.0))]
+    pub target_utilization: Option<f64>,
+
+    /// How far a vertex's busy ratio may stray from targetUtilization, either way, before the
+    /// job is rescaled (Flink's target.utilization.boundary). Defaults to 0.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub target_utilization_boundary: Option<f64>,
+
+    /// The time between the two metric samples a decision compares, as a duration such as
+    /// `60s` (Flink's metrics.window). At least 1s. Defaults to 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1s')").message("spec.autoscaler.metricsWindow must be a duration of at least 1s, such as 10s or 1m"))]
+    pub metrics_window: Option<Duration>,
+
+    /// How long after the job (re)starts or is rescaled no metrics are collected, so start-up
+    /// catch-up does not count (Flink's stabilization.interval). Defaults to 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('0s')").message("spec.autoscaler.stabilizationInterval must be a duration such as 0s, 30s or 5m"))]
+    pub stabilization_interval: Option<Duration>,
+
+    /// The least time between the last scaling decision and a scale-up. Defaults to 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('0s')").message("spec.autoscaler.scaleUpCooldown must be a duration such as 0s, 30s or 5m"))]
+    pub scale_up_cooldown: Option<Duration>,
+
+    /// The least time between the last scaling decision and a scale-down (Flink's
+    /// scale-down.interval): scale-downs wait longer, so a short lull does not cost two
+    /// rescales. Defaults to 5m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('0s')").message("spec.autoscaler.scaleDownCooldown must be a duration such as 0s, 30s or 5m"))]
+    pub scale_down_cooldown: Option<Duration>,
+}
+
+impl AutoscalerSpec {
+    /// Default target utilisation.
+    pub const DEFAULT_TARGET_UTILIZATION: f64 = 0.7;
+    /// Default boundary around the target.
+    pub const DEFAULT_TARGET_UTILIZATION_BOUNDARY: f64 = 0.3;
+    /// Default metrics window.
+    pub const DEFAULT_METRICS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+    /// Default stabilization interval.
+    pub const DEFAULT_STABILIZATION_INTERVAL: std::time::Duration =
+        std::time::Duration::from_secs(60);
+    /// Default scale-up cooldown.
+    pub const DEFAULT_SCALE_UP_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(60);
+    /// Default scale-down cooldown.
+    pub const DEFAULT_SCALE_DOWN_COOLDOWN: std::time::Duration =
+        std::time::Duration::from_secs(300);
+
+    /// The target utilisation (default 0.7).
+    pub fn target_utilization(&self) -> f64 {
+        self.target_utilization
+            .unwrap_or(Self::DEFAULT_TARGET_UTILIZATION)
+    }
+
+    /// The boundary (default 0.3).
+    pub fn boundary(&self) -> f64 {
+        self.target_utilization_boundary
+            .unwrap_or(Self::DEFAULT_TARGET_UTILIZATION_BOUNDARY)
+    }
+
+    /// The metrics window (default 60s).
+    pub fn metrics_window(&self) -> std::time::Duration {
+        duration_or(self.metrics_window, Self::DEFAULT_METRICS_WINDOW)
+    }
+
+    /// The stabilization interval (default 60s).
+    pub fn stabilization_interval(&self) -> std::time::Duration {
+        duration_or(
+            self.stabilization_interval,
+            Self::DEFAULT_STABILIZATION_INTERVAL,
+        )
+    }
+
+    /// The scale-up cooldown (default 60s).
+    pub fn scale_up_cooldown(&self) -> std::time::Duration {
+        duration_or(self.scale_up_cooldown, Self::DEFAULT_SCALE_UP_COOLDOWN)
+    }
+
+    /// The scale-down cooldown (default 5m).
+    pub fn scale_down_cooldown(&self) -> std::time::Duration {
+        duration_or(self.scale_down_cooldown, Self::DEFAULT_SCALE_DOWN_COOLDOWN)
+    }
+}
+
+fn duration_or(d: Option<Duration>, default: std::time::Duration) -> std::time::Duration {
+    match d {
+        Some(d) if !d.is_negative() => std::time::Duration::from(d),
+        Some(_) => std::time::Duration::ZERO,
+        None => default,
+    }
+}
+
 /// Reference to a Secret in the StreamJob's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -666,6 +836,29 @@ impl StreamJobSpec {
             .and_then(|s| s.history_max_count)
             .unwrap_or(Self::DEFAULT_HISTORY_MAX_COUNT)
             .max(1) as usize
+    }
+
+    /// The autoscaler's settings, when it is enabled.
+    pub fn enabled_autoscaler(&self) -> Option<&AutoscalerSpec> {
+        self.autoscaler.as_ref().filter(|a| a.enabled)
+    }
+
+    /// The range the autoscaler chooses parallelism from: spec.autoscaler.minParallelism (1)
+    /// to spec.autoscaler.maxParallelism (spec.job.maxParallelism), also bounded by the slots
+    /// of a fixed spec.taskManager.replicas. Never empty: a maximum below the minimum (which
+    /// validation refuses) wins, since it is a hard limit of key groups or slots.
+    pub fn autoscaler_bounds(&self) -> (i32, i32) {
+        let a = self.autoscaler.clone().unwrap_or_default();
+        let mut max = a
+            .max_parallelism
+            .unwrap_or_else(|| self.max_parallelism())
+            .min(self.max_parallelism());
+        if let Some(r) = self.task_manager.as_ref().and_then(|t| t.replicas) {
+            max = max.min(r.saturating_mul(self.slots()));
+        }
+        let max = max.max(1);
+        let min = a.min_parallelism.unwrap_or(1).clamp(1, max);
+        (min, max)
     }
 
     /// Maximum age of savepoints kept in the history, if limited.

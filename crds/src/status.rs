@@ -131,6 +131,11 @@ pub struct StreamJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconciled_generation: Option<i64>,
 
+    /// The autoscaler's parallelism, its last decision and the vertex metrics it was based on
+    /// (spec.autoscaler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<AutoscalerStatus>,
+
     /// The last error, with what to do about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -394,4 +399,65 @@ pub struct DeletionStatus {
     /// Trigger ID of the savepoint on delete, if one was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_trigger_id: Option<String>,
+}
+
+/// What the autoscaler chose and why.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerStatus {
+    /// The parallelism the autoscaler chose. While spec.autoscaler.enabled it overrides
+    /// spec.job.parallelism (like the Flink operator's parallelism overrides); unset until
+    /// its first rescale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i32>,
+
+    /// The spec.job.parallelism the override was chosen under: changing spec.job.parallelism
+    /// drops the override (the user's choice wins, and the autoscaler starts from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_parallelism: Option<i32>,
+
+    /// The last decision, in words: scaled up or down and why, or why nothing changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<String>,
+
+    /// When the metrics of the last decision were evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluation_time: Option<Time>,
+
+    /// When the autoscaler last changed the parallelism.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<Time>,
+
+    /// Each vertex as the last evaluation saw it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vertices: Vec<VertexScaling>,
+}
+
+/// One vertex in an autoscaler evaluation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VertexScaling {
+    /// The vertex (chain) name.
+    pub name: String,
+    /// Its parallelism during the window.
+    pub parallelism: i32,
+    /// Busy time over wall time, the highest over its subtasks (0 to 1).
+    pub busy_ratio: f64,
+    /// Busy time over wall time, averaged over its subtasks (0 to 1).
+    pub average_busy_ratio: f64,
+    /// Backpressured time over wall time, the highest over its subtasks (0 to 1).
+    pub backpressured_ratio: f64,
+    /// Records per second it processed (received, or emitted for a source).
+    pub records_per_second: f64,
+    /// Records per second it could process if fully busy (Flink's true processing rate);
+    /// unset when it was not busy at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub true_processing_rate: Option<f64>,
+    /// The parallelism it needs to run at the target utilisation; unset when it does not
+    /// count (backpressured by a slower vertex, or with a fixed parallelism of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_parallelism: Option<i32>,
+    /// Why it does not count, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
 }

@@ -24,7 +24,7 @@ pub fn registry() -> JobRegistry {
     let mut r = JobRegistry::new();
     r.register(
         "counting",
-        "counts records per key with keyed state (the operator examples' job): [--keys N] [--rate R] [--count N] [--output <path>]",
+        "counts records per key with keyed state (the operator examples' job): [--keys N] [--rate R | --rate-steps R1xD1,...,Rn] [--work-us N] [--count N] [--output <path>]",
         counting::build,
     )
     .register(

@@ -27,9 +27,9 @@ use crate::events::{self, Publisher};
 use crate::jobmanager::{JobManagerApi, JobManagerEndpoint};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
 use crate::metrics::Metrics;
-use crate::pods;
 use crate::resources::{self, Component};
 use crate::{Error, FIELD_MANAGER, FINALIZER, validation};
+use crate::{autoscaler, pods};
 
 /// Shared state of the controller.
 pub struct Context<J> {
@@ -46,6 +46,9 @@ pub struct Context<J> {
     /// What was last applied per StreamJob UID (a hash of the desired children) and when, so
     /// a running job polled every few seconds does not re-apply unchanged children each time.
     applied: std::sync::Mutex<std::collections::HashMap<String, (u64, Instant)>>,
+    /// The sample that opened each StreamJob's autoscaler metrics window, per UID. Kept in
+    /// memory: an operator that restarts opens a new window.
+    windows: std::sync::Mutex<std::collections::HashMap<String, autoscaler::Sample>>,
 }
 
 /// How long unchanged children go without being re-applied (a child deleted by hand comes
@@ -69,6 +72,25 @@ impl<J> Context<J> {
             metrics,
             settings,
             applied: Default::default(),
+            windows: Default::default(),
+        }
+    }
+
+    fn window_start(&self, uid: &str) -> Option<autoscaler::Sample> {
+        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        windows.get(uid).cloned()
+    }
+
+    fn set_window(&self, uid: &str, window: autoscaler::Window) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        match window {
+            autoscaler::Window::Keep => {}
+            autoscaler::Window::Start(sample) => {
+                windows.insert(uid.to_string(), sample);
+            }
+            autoscaler::Window::Clear => {
+                windows.remove(uid);
+            }
         }
     }
 
@@ -226,16 +248,41 @@ async fn reconcile_pass<J: JobManagerApi>(
             Err(e) => spec_errors.push(e),
         }
     }
-    let decision = lifecycle::decide(&Input {
+    let now = Timestamp::now();
+    // The autoscaler decides first: its parallelism overrides spec.job.parallelism, and the
+    // lifecycle rescales to it like to any other parallelism.
+    let uid = job.metadata.uid.clone().unwrap_or_default();
+    let window_start = ctx.window_start(&uid);
+    let scaling = autoscaler::step(&autoscaler::Input {
+        spec: &job.spec,
+        status: &status,
+        job: match &observed.job_manager {
+            JobManagerView::Job(j) if !deleting => Some(j),
+            _ => None,
+        },
+        window_start: window_start.as_ref(),
+        now,
+    });
+    ctx.set_window(&uid, scaling.window.clone());
+    let mut status = status;
+    status.autoscaler = scaling.status.clone();
+    let spec = autoscaler::effective_spec(&spec, scaling.status.as_ref());
+    let mut decision = lifecycle::decide(&Input {
         spec: &spec,
         generation: job.metadata.generation.unwrap_or(0),
         deleting,
         status: &status,
         observed: &observed,
         spec_errors: &spec_errors,
-        now: Timestamp::now(),
+        now,
         settings: &ctx.settings,
     });
+    decision.events.extend(scaling.event.clone());
+    if let Some(wait) = scaling.requeue {
+        // The end of the metrics window (or of the stabilization interval) is a time-based
+        // need like a savepoint in flight.
+        decision.requeue = decision.requeue.min(wait.max(Duration::from_millis(500)));
+    }
     let mut new_status = decision.status.clone();
     new_status.selector = Some(resources::selector_string(&name));
 

@@ -34,6 +34,37 @@ pub struct JobInfo {
     pub restarts: Option<u32>,
     /// When the job started (in this JobManager), if reported.
     pub start_time: Option<Time>,
+    /// Its vertices with their cumulative per-subtask metrics (for the autoscaler).
+    pub vertices: Vec<VertexMetrics>,
+}
+
+/// One vertex (a chain of operators with one parallelism) and the cumulative metrics of its
+/// subtasks since the job's current execution started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VertexMetrics {
+    /// The chain's name.
+    pub name: String,
+    /// Its parallelism.
+    pub parallelism: u32,
+    /// Whether it is a source (no edge leads into it).
+    pub source: bool,
+    /// Per subtask, in subtask order.
+    pub subtasks: Vec<SubtaskCounters>,
+}
+
+/// One subtask's cumulative counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubtaskCounters {
+    /// Milliseconds working.
+    pub busy_ms: u64,
+    /// Milliseconds waiting for input.
+    pub idle_ms: u64,
+    /// Milliseconds blocked on a full output channel.
+    pub backpressured_ms: u64,
+    /// Records received from other vertices.
+    pub records_in: u64,
+    /// Records sent to other vertices.
+    pub records_out: u64,
 }
 
 /// What the JobManager knows about a savepoint trigger ID.

@@ -5,6 +5,10 @@
 //! - [`lifecycle`]: the state machine. A pure function from (spec, status, observations, time)
 //!   to (next status, actions, events). Uses [`savepoints`], [`conditions`] and the data types
 //!   of [`jobmanager`]; never performs I/O.
+//! - [`autoscaler`]: reactive autoscaling: from two samples of the vertices' busy, idle and
+//!   backpressured time, the parallelism the job needs; recorded in status and applied as an
+//!   override of spec.job.parallelism. Pure; uses the data types of [`jobmanager`] and
+//!   [`lifecycle`]'s Event notes.
 //! - [`savepoints`]: the savepoint history and its retention. Pure.
 //! - [`conditions`]: the Ready / Progressing / Degraded conditions. Pure.
 //! - [`resources`]: the desired child objects, built by pure functions. Uses [`podtemplate`].
@@ -24,6 +28,7 @@
 //! - [`metrics`]: the operator's Prometheus metrics.
 //! - [`error`]: the crate's one error type.
 
+pub mod autoscaler;
 pub mod conditions;
 pub mod controller;
 pub mod error;

@@ -1317,6 +1317,9 @@ fn deployment_shape(spec: &StreamJobSpec) -> StreamJobSpec {
     s.job.allow_non_restored_state = false;
     s.savepoints = None;
     s.health_check = None;
+    // Autoscaler settings change no Pod; the parallelism it chooses arrives in
+    // spec.job.parallelism (see crate::autoscaler::effective_spec).
+    s.autoscaler = None;
     // The Ingress is applied from the current spec on every apply; it changes no Pod.
     s.ingress = None;
     s

@@ -248,6 +248,55 @@ fn bad_cases() -> Vec<Case> {
             cel: false,
         },
         Case {
+            name: "autoscaler maximum above the key groups",
+            pointer: "/spec/autoscaler/maxParallelism",
+            value: json!(200),
+            field: "spec.autoscaler.maxParallelism",
+            cel: true,
+        },
+        Case {
+            name: "autoscaler minimum above the key groups",
+            pointer: "/spec/autoscaler/minParallelism",
+            value: json!(129),
+            field: "spec.autoscaler.minParallelism",
+            cel: true,
+        },
+        Case {
+            name: "autoscaler minimum above its maximum",
+            pointer: "/spec/autoscaler/minParallelism",
+            value: json!(8),
+            field: "spec.autoscaler.minParallelism",
+            cel: true,
+        },
+        Case {
+            name: "autoscaler target utilisation of zero",
+            pointer: "/spec/autoscaler/targetUtilization",
+            value: json!(0.0),
+            field: "spec.autoscaler.targetUtilization",
+            cel: false,
+        },
+        Case {
+            name: "autoscaler boundary above one",
+            pointer: "/spec/autoscaler/targetUtilizationBoundary",
+            value: json!(1.5),
+            field: "spec.autoscaler.targetUtilizationBoundary",
+            cel: false,
+        },
+        Case {
+            name: "autoscaler metrics window below a second",
+            pointer: "/spec/autoscaler/metricsWindow",
+            value: json!("500ms"),
+            field: "spec.autoscaler.metricsWindow",
+            cel: true,
+        },
+        Case {
+            name: "autoscaler enabled with fewer slots than its maximum",
+            pointer: "/spec/autoscaler/enabled",
+            value: json!(true),
+            field: "spec.taskManager.replicas",
+            cel: true,
+        },
+        Case {
             name: "name too long for child objects",
             pointer: "/metadata/name",
             value: json!("a".repeat(51)),
@@ -257,16 +306,27 @@ fn bad_cases() -> Vec<Case> {
     ]
 }
 
+/// The good manifest with a case's change (and the companion change some cases need).
+fn case_json(case: &Case) -> serde_json::Value {
+    let mut v = good_json();
+    set(&mut v, case.pointer, case.value.clone());
+    match case.name {
+        "last-state without checkpoint storage" => {
+            set(&mut v, "/spec/job/upgradeMode", json!("last-state"));
+            set(&mut v, "/spec/savepoints/directory", json!("s3://fjord/sp"));
+        }
+        "autoscaler minimum above its maximum" => {
+            set(&mut v, "/spec/autoscaler/maxParallelism", json!(4));
+        }
+        _ => {}
+    }
+    v
+}
+
 #[test]
 fn bad_manifests_are_rejected_naming_the_field() {
     for case in bad_cases() {
-        let mut yaml = with(case.pointer, case.value.clone());
-        if case.name == "last-state without checkpoint storage" {
-            let mut v: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
-            set(&mut v, "/spec/job/upgradeMode", json!("last-state"));
-            set(&mut v, "/spec/savepoints/directory", json!("s3://fjord/sp"));
-            yaml = serde_yaml::to_string(&v).unwrap();
-        }
+        let yaml = serde_yaml::to_string(&case_json(&case)).unwrap();
         let err = load_stream_job(&yaml, "bad.yaml").expect_err(case.name);
         let Error::Invalid { errors, .. } = &err else {
             panic!("{}: expected Invalid, got {err}", case.name)
@@ -284,12 +344,7 @@ fn bad_manifests_are_rejected_naming_the_field() {
 #[test]
 fn cel_rules_of_the_crd_agree_with_the_rust_rules() {
     for case in bad_cases().into_iter().filter(|c| c.cel) {
-        let mut v = good_json();
-        set(&mut v, case.pointer, case.value.clone());
-        if case.name == "last-state without checkpoint storage" {
-            set(&mut v, "/spec/job/upgradeMode", json!("last-state"));
-            set(&mut v, "/spec/savepoints/directory", json!("s3://fjord/sp"));
-        }
+        let v = case_json(&case);
         let job: StreamJob = serde_json::from_value(v).unwrap();
         let rust = validate_spec(&job.spec);
         let cel = validate_cel(&job);
@@ -306,6 +361,37 @@ fn cel_rules_of_the_crd_agree_with_the_rust_rules() {
             rust
         );
     }
+}
+
+#[test]
+fn an_autoscaler_loads_with_defaults_and_bounds() {
+    let mut v = good_json();
+    set(&mut v, "/spec/taskManager/replicas", json!(null));
+    set(
+        &mut v,
+        "/spec/autoscaler",
+        json!({"enabled": true, "maxParallelism": 8, "metricsWindow": "10s"}),
+    );
+    let job = load_stream_job(&serde_yaml::to_string(&v).unwrap(), "a.yaml").unwrap();
+    let a = job.spec.enabled_autoscaler().unwrap();
+    assert_eq!(a.target_utilization(), 0.7);
+    assert_eq!(a.boundary(), 0.3);
+    assert_eq!(a.metrics_window(), std::time::Duration::from_secs(10));
+    assert_eq!(
+        a.stabilization_interval(),
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(job.spec.autoscaler_bounds(), (1, 8));
+    assert_eq!(validate_cel(&job), vec![]);
+    // Without a maximum: the key groups; with fixed TaskManagers: their slots too.
+    set(&mut v, "/spec/autoscaler/maxParallelism", json!(null));
+    let job: StreamJob = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(job.spec.autoscaler_bounds(), (1, 128));
+    set(&mut v, "/spec/autoscaler/enabled", json!(false));
+    set(&mut v, "/spec/taskManager/replicas", json!(3));
+    let job: StreamJob = serde_json::from_value(v).unwrap();
+    assert_eq!(job.spec.autoscaler_bounds(), (1, 6));
+    assert!(job.spec.enabled_autoscaler().is_none());
 }
 
 #[test]

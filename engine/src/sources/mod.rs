@@ -12,7 +12,7 @@ mod socket;
 mod text_file;
 
 pub use collection::{CollectionSource, IterSource};
-pub use generator::{GeneratorSource, SequenceSource};
+pub use generator::{GeneratorSource, RateStep, SequenceSource};
 pub use socket::SocketTextSource;
 pub use text_file::TextFileSource;
 

@@ -47,6 +47,7 @@ impl FakeJobManager {
             failure: None,
             restarts: Some(0),
             start_time: None,
+            vertices: Vec::new(),
         });
         fake
     }

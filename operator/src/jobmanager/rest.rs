@@ -18,7 +18,10 @@ use fjord_crds::{CheckpointRecord, CheckpointType, JobState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::{CheckpointStatus, JobInfo, JobManagerApi, JobManagerEndpoint, SavepointStatus};
+use super::{
+    CheckpointStatus, JobInfo, JobManagerApi, JobManagerEndpoint, SavepointStatus, SubtaskCounters,
+    VertexMetrics,
+};
 use crate::Error;
 
 /// Bound on one REST call, so a hung JobManager cannot stall a reconcile pass for long.
@@ -176,6 +179,26 @@ pub fn job_info(d: api::JobDetails) -> JobInfo {
         start_time: (d.start_time_ms > 0)
             .then(|| Timestamp::from_millisecond(d.start_time_ms).ok().map(Time))
             .flatten(),
+        vertices: d
+            .vertices
+            .iter()
+            .map(|v| VertexMetrics {
+                name: v.name.clone(),
+                parallelism: u32::try_from(v.parallelism).unwrap_or(u32::MAX),
+                source: !d.edges.iter().any(|e| e.target == v.id),
+                subtasks: v
+                    .subtasks
+                    .iter()
+                    .map(|s| SubtaskCounters {
+                        busy_ms: s.busy_ms,
+                        idle_ms: s.idle_ms,
+                        backpressured_ms: s.backpressured_ms,
+                        records_in: s.records_in,
+                        records_out: s.records_out,
+                    })
+                    .collect(),
+            })
+            .collect(),
         id: d.id,
     }
 }

@@ -38,6 +38,7 @@ fn job(state: JobState) -> JobManagerView {
         failure: (state == JobState::Failed).then(|| "boom".into()),
         restarts: Some(0),
         start_time: None,
+        vertices: Vec::new(),
     })
 }
 
@@ -1188,6 +1189,7 @@ impl World {
                             failure: None,
                             restarts: Some(0),
                             start_time: None,
+                            vertices: Vec::new(),
                         });
                     }
                 }
