@@ -38,7 +38,9 @@ fn row(name: &str, n: u64, elapsed: Duration) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let records: u64 = args.get(1).map_or(4_000_000, |s| s.parse().expect("records"));
+    let records: u64 = args
+        .get(1)
+        .map_or(4_000_000, |s| s.parse().expect("records"));
     let runs: usize = args.get(2).map_or(3, |s| s.parse().expect("runs"));
 
     println!("| benchmark | items | per item | rate |");

@@ -47,7 +47,9 @@ fn write_golden_savepoint() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let dir = tempfile::tempdir().unwrap();
-    let savepoint = client.stop_with_savepoint(&file_url(dir.path()), false).unwrap();
+    let savepoint = client
+        .stop_with_savepoint(&file_url(dir.path()), false)
+        .unwrap();
     let target = golden(&name);
     let _ = std::fs::remove_dir_all(&target);
     copy_dir(Path::new(savepoint.trim_start_matches("file://")), &target);

@@ -312,9 +312,11 @@ fn old_format_groups_are_rehashed_by_key_bytes_in_both_backends() {
             .or_insert_with(|| GroupSnapshot {
                 states: vec![("count".into(), Vec::new()), ("name".into(), Vec::new())],
             });
-        g.states[0]
-            .1
-            .push((bytes_of(k), Vec::new(), bincode::serialize(&(k * 3)).unwrap()));
+        g.states[0].1.push((
+            bytes_of(k),
+            Vec::new(),
+            bincode::serialize(&(k * 3)).unwrap(),
+        ));
         g.states[1].1.push((
             bytes_of(k),
             Vec::new(),
@@ -322,7 +324,9 @@ fn old_format_groups_are_rehashed_by_key_bytes_in_both_backends() {
         ));
     }
     let moved = (0..N)
-        .filter(|k| key_group_of_bytes(&bytes_of(*k), MAX_PARALLELISM) != *k as usize % MAX_PARALLELISM)
+        .filter(|k| {
+            key_group_of_bytes(&bytes_of(*k), MAX_PARALLELISM) != *k as usize % MAX_PARALLELISM
+        })
         .count();
     assert!(moved > N as usize / 2, "the fake old key groups differ");
     for kind in [Kind::Heap, Kind::RocksDb] {
@@ -355,7 +359,11 @@ fn old_format_groups_are_rehashed_by_key_bytes_in_both_backends() {
             let name = b
                 .get_mut(1, b"")
                 .map(|v| v.downcast_ref::<String>().unwrap().clone());
-            assert_eq!((count, name), (Some(k * 3), Some(format!("v{k}"))), "{kind:?} key {k}");
+            assert_eq!(
+                (count, name),
+                (Some(k * 3), Some(format!("v{k}"))),
+                "{kind:?} key {k}"
+            );
         }
     }
 }

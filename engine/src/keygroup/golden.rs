@@ -68,11 +68,27 @@ fn samples() -> Vec<(String, usize, usize)> {
         groups("(u64, u64)", &(1u64, 2u64)),
         groups("(String, u32)", &("user".to_string(), 7u32)),
         groups("(i32, bool, char)", &(-1i32, true, 'z')),
-        groups("(String, i64, Option<u8>)", &("a".to_string(), 3i64, Some(9u8))),
-        groups("struct", &Account { tenant: 3, name: "acme".into(), region: Some('e') }),
+        groups(
+            "(String, i64, Option<u8>)",
+            &("a".to_string(), 3i64, Some(9u8)),
+        ),
+        groups(
+            "struct",
+            &Account {
+                tenant: 3,
+                name: "acme".into(),
+                region: Some('e'),
+            },
+        ),
         groups("enum unit", &Event::Click),
         groups("enum newtype", &Event::View(5)),
-        groups("enum struct", &Event::Purchase { item: "book".into(), cents: 1299 }),
+        groups(
+            "enum struct",
+            &Event::Purchase {
+                item: "book".into(),
+                cents: 1299,
+            },
+        ),
         groups("enum tuple", &Event::Pair(1, false)),
     ]
 }

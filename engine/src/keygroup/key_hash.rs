@@ -412,7 +412,11 @@ mod tests {
     /// The streamed hash equals the hash of bincode's bytes.
     fn agrees<K: Serialize + ?Sized + fmt::Debug>(key: &K) {
         let bytes = bincode::serialize(key).expect("serializes");
-        assert_eq!(hash_key(key).unwrap(), hash_bytes(&bytes), "{key:?} = {bytes:?}");
+        assert_eq!(
+            hash_key(key).unwrap(),
+            hash_bytes(&bytes),
+            "{key:?} = {bytes:?}"
+        );
     }
 
     #[derive(Serialize, Debug, Clone)]
@@ -442,7 +446,10 @@ mod tests {
             Just(Shape::Empty),
             any::<f64>().prop_map(Shape::Circle),
             (any::<u16>(), any::<u16>()).prop_map(|(w, h)| Shape::Rect { w, h }),
-            (proptest::collection::vec(any::<(i32, i32)>(), 0..5), any::<bool>())
+            (
+                proptest::collection::vec(any::<(i32, i32)>(), 0..5),
+                any::<bool>()
+            )
                 .prop_map(|(v, b)| Shape::Poly(v, b)),
         ]
     }

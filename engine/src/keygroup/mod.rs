@@ -32,9 +32,9 @@
 //! [`StableHasher`] is also the hasher of the runtime's in-memory hash maps; there it needs no
 //! stability, and it no longer decides key groups.
 
-pub mod key_hash;
 #[cfg(test)]
 mod golden;
+pub mod key_hash;
 
 pub use key_hash::{KeyHashError, KeyHasher, hash_bytes, hash_key};
 

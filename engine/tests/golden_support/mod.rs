@@ -7,12 +7,10 @@ use fjord::sources::{Source, SourceOutput, SourceReader, SourceStatus};
 use fjord::state::{ValueState, ValueStateDescriptor};
 use fjord::windows::TumblingEventTimeWindows;
 use fjord::{
-    BoxError, KeyedProcessContext, KeyedProcessFunction, RuntimeContext,
-    StreamExecutionEnvironment,
+    BoxError, KeyedProcessContext, KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
 
 /// (key, timestamp, value)
 pub type Rec = (String, i64, i64);
@@ -243,4 +241,3 @@ pub fn expected_after_part1() -> Vec<String> {
 pub fn file_url(dir: &Path) -> String {
     format!("file://{}", dir.display())
 }
-
