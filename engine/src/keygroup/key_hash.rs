@@ -16,8 +16,8 @@
 //! byte count is mixed in the same way, and the result goes through Murmur3's 64-bit
 //! finalizer (`fmix64`). The constants are in this file and pinned by golden tests.
 
+use crate::error::FjordError;
 use serde::ser::{self, Serialize};
-use std::fmt;
 
 /// The multiplier of the word mix (FxHash's).
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
@@ -116,36 +116,25 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 /// The key hash of a key: [`hash_bytes`] of its canonical bytes, without building them.
 ///
 /// # Errors
-/// The key's `Serialize` implementation failed, or serialized a sequence or map without
-/// telling its length (which bincode cannot encode either, so such a key cannot be stored).
+/// [`FjordError::Serialization`] when the key's `Serialize` implementation failed, or
+/// serialized a sequence or map without telling its length (which bincode cannot encode
+/// either, so such a key cannot be stored).
 #[inline]
-pub fn hash_key<K: Serialize + ?Sized>(key: &K) -> Result<u64, KeyHashError> {
+pub fn hash_key<K: Serialize + ?Sized>(key: &K) -> crate::error::Result<u64> {
     let mut h = KeyHasher::new();
     key.serialize(&mut h)?;
     Ok(h.finish())
 }
 
-/// A key that cannot be hashed (see [`hash_key`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyHashError(String);
-
-impl fmt::Display for KeyHashError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the key cannot be serialized: {}", self.0)
-    }
-}
-
-impl std::error::Error for KeyHashError {}
-
-impl ser::Error for KeyHashError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        KeyHashError(msg.to_string())
-    }
-}
-
 fn length_required() -> KeyHashError {
-    KeyHashError("a sequence or map of unknown length (bincode needs the length)".into())
+    <KeyHashError as ser::Error>::custom(
+        "a sequence or map of unknown length (bincode needs the length)",
+    )
 }
+
+/// The error of a key that cannot be hashed: the crate's error,
+/// [`FjordError::Serialization`] with context "key".
+type KeyHashError = FjordError;
 
 impl ser::Serializer for &mut KeyHasher {
     type Ok = ();
@@ -410,7 +399,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// The streamed hash equals the hash of bincode's bytes.
-    fn agrees<K: Serialize + ?Sized + fmt::Debug>(key: &K) {
+    fn agrees<K: Serialize + ?Sized + std::fmt::Debug>(key: &K) {
         let bytes = bincode::serialize(key).expect("serializes");
         assert_eq!(
             hash_key(key).unwrap(),

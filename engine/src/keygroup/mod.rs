@@ -36,7 +36,7 @@
 mod golden;
 pub mod key_hash;
 
-pub use key_hash::{KeyHashError, KeyHasher, hash_bytes, hash_key};
+pub use key_hash::{KeyHasher, hash_bytes, hash_key};
 
 use serde::Serialize;
 use std::hash::Hasher;
