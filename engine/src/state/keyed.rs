@@ -194,9 +194,9 @@ impl KeyedStateHandle {
             .restore_key_group(key_group, bytes)
     }
 
-    /// Restores key group `old_key_group` of a snapshot whose key groups came from the hash of
-    /// format versions 1 and 2: its entries go to the key groups of their keys' bytes, and only those
-    /// of `rehash.range` are kept (see [`KeyedStateBackend::restore_rehashed`]).
+    /// Restores key group `old_key_group` of a snapshot whose key groups came from the hash
+    /// of format versions 1 and 2: its entries go to the key groups of their keys' bytes, and
+    /// only those of `rehash.range` are kept (see [`KeyedStateBackend::restore_rehashed`]).
     pub(crate) fn restore_rehashed(
         &self,
         old_key_group: usize,
