@@ -40,7 +40,8 @@
 //! - [`metrics`]: named counters and gauges registered per operator and subtask.
 //! - [`network`]: the data plane between TaskManagers: channels over TCP with credit-based
 //!   flow control. Depends on `runtime`'s channels, `checkpoint` barriers and `storage`.
-//! - [`state`]: keyed state organised by key group; [`keygroup`]: key-group math.
+//! - [`state`]: keyed state organised by key group; [`keygroup`]: key groups (the stable hash
+//!   of a key's serialized bytes, part of the snapshot format) and their ranges.
 //! - [`checkpoint`]: barriers, snapshots, restore, restart strategies and savepoints.
 //! - [`storage`]: checkpoint and savepoint storage on `object_store` (file, S3, memory).
 //! - [`job`]: named jobs and their arguments (the registry a worker binary carries).

@@ -33,7 +33,7 @@ use crate::RocksDbOptions;
 use crate::error::{Result, RocksDbStateError};
 use crate::incremental::{self, Prepared, RestoreSource, Upload};
 use crate::memory::RocksDbMemory;
-use fjord::keygroup::KeyGroupRange;
+use fjord::keygroup::{KeyGroupRange, Rehash};
 use fjord::state::backend::{StateId, StateMeta, StateValue};
 use fjord::state::{
     AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, KeyedStateBackend, TimerQueueKind,
@@ -678,6 +678,27 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
                 result?;
             }
             None => self.restore_canonical(key_group, bytes)?,
+        }
+        Ok(())
+    }
+
+    fn restore_rehashed(
+        &mut self,
+        old_key_group: usize,
+        bytes: &[u8],
+        rehash: Rehash,
+    ) -> fjord::Result<()> {
+        if incremental::parse_reference(bytes)?.is_some() {
+            return Err(fjord::FjordError::Restore(format!(
+                "key group {old_key_group} was written by an incremental RocksDB checkpoint of \
+                 snapshot format version 1 or 2: its SST files are laid out by key groups of the \
+                 old key hash (the keys' std::hash::Hash), which Fjord cannot re-bucket. Restore \
+                 from a savepoint (or a checkpoint taken with incremental checkpoints off) of the \
+                 older Fjord instead: those are canonical and are re-bucketed on restore"
+            )));
+        }
+        for (kg, snap) in GroupSnapshot::decode(old_key_group, bytes)?.rehash(rehash) {
+            self.restore_key_group(kg, &snap.encode(kg)?)?;
         }
         Ok(())
     }

@@ -294,3 +294,113 @@ fn savepoints_move_between_backends_and_parallelisms() {
         }
     }
 }
+
+/// Canonical key group snapshots of format 1 or 2 (key groups by the keys' old hash, faked
+/// here as `k % MAX_PARALLELISM`) are re-bucketed by the key group of their key bytes when
+/// every subtask restores all of them with `restore_rehashed`: each key lands in exactly the
+/// subtask owning its new key group, in both backends.
+#[test]
+fn old_format_groups_are_rehashed_by_key_bytes_in_both_backends() {
+    use fjord::keygroup::{Rehash, key_group_of_bytes};
+    use fjord::state::GroupSnapshot;
+    const N: u64 = 300;
+    let bytes_of = |k: u64| bincode::serialize(&format!("key-{k}")).unwrap();
+    let mut old: BTreeMap<usize, GroupSnapshot> = BTreeMap::new();
+    for k in 0..N {
+        let g = old
+            .entry(k as usize % MAX_PARALLELISM)
+            .or_insert_with(|| GroupSnapshot {
+                states: vec![("count".into(), Vec::new()), ("name".into(), Vec::new())],
+            });
+        g.states[0].1.push((
+            bytes_of(k),
+            Vec::new(),
+            bincode::serialize(&(k * 3)).unwrap(),
+        ));
+        g.states[1].1.push((
+            bytes_of(k),
+            Vec::new(),
+            bincode::serialize(&format!("v{k}")).unwrap(),
+        ));
+    }
+    let moved = (0..N)
+        .filter(|k| {
+            key_group_of_bytes(&bytes_of(*k), MAX_PARALLELISM) != *k as usize % MAX_PARALLELISM
+        })
+        .count();
+    assert!(moved > N as usize / 2, "the fake old key groups differ");
+    for kind in [Kind::Heap, Kind::RocksDb] {
+        let mut subtasks = at(kind, 3);
+        for m in &mut subtasks {
+            let rehash = Rehash {
+                range: m.backend.key_group_range(),
+                max_parallelism: MAX_PARALLELISM,
+            };
+            for (kg, snap) in &old {
+                m.backend
+                    .restore_rehashed(*kg, &snap.encode(*kg).unwrap(), rehash)
+                    .unwrap();
+            }
+            m.backend.register(counter("count")).unwrap();
+            m.backend.register(text("name")).unwrap();
+        }
+        let total: usize = subtasks.iter().map(|m| m.backend.len()).sum();
+        assert_eq!(total, 2 * N as usize, "{kind:?}: every entry restored once");
+        for k in 0..N {
+            let bytes = bytes_of(k);
+            let kg = key_group_of_bytes(&bytes, MAX_PARALLELISM);
+            let m = subtasks
+                .iter_mut()
+                .find(|m| m.backend.key_group_range().contains(kg))
+                .unwrap();
+            let b = m.backend.as_mut();
+            b.set_current_key(&bytes, kg);
+            let count = b.get_mut(0, b"").map(|v| *v.downcast_ref::<u64>().unwrap());
+            let name = b
+                .get_mut(1, b"")
+                .map(|v| v.downcast_ref::<String>().unwrap().clone());
+            assert_eq!(
+                (count, name),
+                (Some(k * 3), Some(format!("v{k}"))),
+                "{kind:?} key {k}"
+            );
+        }
+    }
+}
+
+/// An incremental RocksDB checkpoint of format 1 or 2 cannot be re-bucketed: the restore fails
+/// with an error that says to restore from a savepoint.
+#[test]
+fn old_format_incremental_checkpoints_are_refused_with_a_pointer_to_savepoints() {
+    let job = SnapshotStore::open(
+        &format!("memory://rehash-{}/job", rand::random::<u64>()),
+        &StorageOptions::default(),
+    )
+    .unwrap();
+    let mut m = make(Kind::RocksDb, ALL);
+    m.backend.register(counter("count")).unwrap();
+    put(m.backend.as_mut(), 0, 1, b"", 10);
+    let target = CheckpointTarget {
+        checkpoint_id: 1,
+        savepoint: false,
+        dir: job.child("chk-1"),
+        shared: Some(job.child("shared")),
+    };
+    m.backend.prepare_checkpoint(&target).unwrap();
+    let reference = m.backend.snapshot_key_group(0).unwrap();
+    drop(m.backend.checkpoint_snapshotted());
+    let mut fresh = make(Kind::RocksDb, ALL);
+    let rehash = fjord::keygroup::Rehash {
+        range: ALL,
+        max_parallelism: MAX_PARALLELISM,
+    };
+    let err = fresh
+        .backend
+        .restore_rehashed(0, &reference, rehash)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("incremental RocksDB checkpoint") && err.contains("savepoint"),
+        "{err}"
+    );
+}

@@ -11,7 +11,7 @@ use crate::context::RuntimeContext;
 use crate::error::Result;
 use crate::functions::{FilterFunction, FlatMapFunction, MapFunction};
 use crate::graph::{ChainingStrategy, InEdge, NodeId, NodeKind};
-use crate::keygroup::stable_hash;
+use crate::keygroup::key_hash;
 use crate::operators::basic::{FilterOp, FlatMapOp, MapOp};
 use crate::operators::output::{Output, SideOutputs, erase, unerase};
 use crate::operators::process::{ProcessFunction, ProcessOp};
@@ -245,7 +245,7 @@ impl<T: Data> DataStream<T> {
     {
         let selector: Arc<dyn Fn(&T) -> K + Send + Sync> = Arc::new(key_selector);
         let s = selector.clone();
-        let hash: KeyHashFn<T> = Arc::new(move |v: &T| stable_hash(&s(v)));
+        let hash: KeyHashFn<T> = Arc::new(move |v: &T| key_hash(&s(v)));
         let stream = self.partitioned(PartitionSpec::Hash(
             Arc::new(hash) as Arc<dyn Any + Send + Sync>
         ));

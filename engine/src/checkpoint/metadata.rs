@@ -1,5 +1,7 @@
-//! The `_metadata` document of a checkpoint or savepoint (JSON, format version 2: version 1 plus
-//! checksums; version 1 documents still restore).
+//! The `_metadata` document of a checkpoint or savepoint (JSON, format version 3: version 1
+//! plus checksums (2) and key groups of the keys' serialized bytes (3); version 1 and 2
+//! documents still restore, their keyed state re-bucketed, see
+//! [`FORMAT_VERSION`](crate::storage::layout::FORMAT_VERSION)).
 
 use crate::error::{FjordError, Result};
 use crate::keygroup::KeyGroupRange;

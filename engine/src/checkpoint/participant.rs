@@ -18,6 +18,12 @@ pub(crate) struct OperatorState {
     pub(crate) keyed: Vec<(usize, Vec<u8>)>,
     /// Non-keyed state of this subtask (for example a source's read position).
     pub(crate) operator: Option<Vec<u8>>,
+    /// Set on restore (never stored) when `keyed` comes from a snapshot of format version 1 or
+    /// 2, whose key groups came from the keys' `std::hash::Hash`: `keyed` then holds *every*
+    /// key group of the operator, and the restoring subtask keeps the entries whose key (by
+    /// its bytes) falls in its own key groups (see [`crate::keygroup`]).
+    #[serde(skip)]
+    pub(crate) rehash_keys: bool,
 }
 
 /// Something whose state goes into checkpoints.

@@ -1,10 +1,15 @@
 //! Restoring from a completed checkpoint or savepoint, moving keyed state by key group.
+//!
+//! Snapshots of format versions 1 and 2 bucketed keys by their `std::hash::Hash`; a subtask
+//! restoring one is given every key group and re-buckets the entries by the key group of
+//! their key bytes ([`OperatorState::rehash_keys`]).
 
 use crate::checkpoint::metadata::CheckpointMetadata;
 use crate::checkpoint::participant::{OperatorKey, OperatorState};
 use crate::error::{FjordError, Result};
 use crate::state::operator::StoreSnapshot;
 use crate::storage::SnapshotStore;
+use crate::storage::layout::FIRST_VERSION_WITH_BYTE_KEY_GROUPS;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A snapshot loaded for restore: its metadata and every state file.
@@ -89,16 +94,22 @@ impl RestoredJob {
             return Ok(None);
         };
         let range = key.key_groups();
-        let mut state = OperatorState::default();
+        let mut state = OperatorState {
+            rehash_keys: self.metadata.version < FIRST_VERSION_WITH_BYTE_KEY_GROUPS,
+            ..OperatorState::default()
+        };
         for s in &op.subtasks {
-            if s.key_groups.end < range.start || s.key_groups.start > range.end {
+            // Key groups by the old hash say nothing about where a key now belongs: every
+            // subtask reads all of them and keeps its own keys.
+            let overlaps = s.key_groups.end >= range.start && s.key_groups.start <= range.end;
+            if !(overlaps || state.rehash_keys) {
                 continue;
             }
             if let Some(file) = self.files.get(&(key.id.clone(), s.subtask)) {
                 state.keyed.extend(
                     file.keyed
                         .iter()
-                        .filter(|(kg, _)| range.contains(*kg))
+                        .filter(|(kg, _)| state.rehash_keys || range.contains(*kg))
                         .cloned(),
                 );
             }

@@ -259,8 +259,8 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
             }
             // Snapshots taken while the buffers lived on the heap carry them as the
             // operator's own part of each key group.
-            .restore(&restored, |kg, bytes| {
-                buffers.restore_legacy_group(range, kg, bytes)
+            .restore(&restored, |kg, bytes, rehash| {
+                buffers.restore_legacy_group(range, kg, bytes, rehash)
             })?;
         }
         Ok(op)
@@ -412,6 +412,7 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Chec
         Ok(OperatorState {
             keyed: KeyedParts::of(ctx, timers).snapshot(|_| Ok(Vec::new()))?,
             operator: None,
+            ..OperatorState::default()
         })
     }
 }

@@ -435,6 +435,7 @@ impl<A: 'static, B: 'static, O: 'static, F: BroadcastProcessFunction<A, B, O>> C
         Ok(OperatorState {
             keyed: Vec::new(),
             operator: Some(self.states.snapshot()?),
+            ..OperatorState::default()
         })
     }
 }
@@ -482,7 +483,7 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
             _in: PhantomData,
         };
         if let Some(restored) = restored {
-            op.parts().restore(&restored, |_, _| Ok(()))?;
+            op.parts().restore(&restored, |_, _, _| Ok(()))?;
         }
         Ok(op)
     }
@@ -549,6 +550,7 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
         Ok(OperatorState {
             keyed: self.parts().snapshot(|_| Ok(Vec::new()))?,
             operator,
+            ..OperatorState::default()
         })
     }
 }

@@ -112,6 +112,7 @@ impl<T: 'static, U: 'static, F: MapFunction<T, U> + CheckpointedFunction> Checkp
         Ok(OperatorState {
             keyed: Vec::new(),
             operator: Some(self.store.snapshot_bytes()?),
+            ..OperatorState::default()
         })
     }
 }

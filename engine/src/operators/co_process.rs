@@ -144,7 +144,7 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A,
             sides,
         };
         if let Some(restored) = op.ctx.restored_state()? {
-            op.parts().restore(&restored, |_, _| Ok(()))?;
+            op.parts().restore(&restored, |_, _, _| Ok(()))?;
         }
         Ok(op)
     }
@@ -197,6 +197,7 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A,
         Ok(OperatorState {
             keyed: self.parts().snapshot(|_| Ok(Vec::new()))?,
             operator: None,
+            ..OperatorState::default()
         })
     }
 }

@@ -256,7 +256,7 @@ impl<K: Key, I, O, F> KeyedProcessOp<K, I, O, F> {
             _t: PhantomData,
         };
         if let Some(restored) = op.ctx.restored_state()? {
-            op.parts().restore(&restored, |_, _| Ok(()))?;
+            op.parts().restore(&restored, |_, _, _| Ok(()))?;
         }
         Ok(op)
     }
@@ -274,6 +274,7 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Checkpoin
         Ok(OperatorState {
             keyed: self.parts().snapshot(|_| Ok(Vec::new()))?,
             operator: None,
+            ..OperatorState::default()
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::Result;
 use crate::functions::ReduceFunction;
-use crate::keygroup::KeyGroupRange;
+use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::operators::basic::forwarding_lifecycle;
 use crate::operators::output::{Lifecycle, Output, guard};
 use crate::state::KeyedStateHandle;
@@ -50,10 +50,15 @@ impl<T, K: Key, F> RollingReduceOp<T, K, F> {
         let state = InternalKeyedValue::<K, Option<T>>::new(&handle, "rolling")?;
         let operator = ctx.operator_key();
         if let Some(restored) = ctx.services.checkpointing.restored(&operator)? {
+            let rehash = restored.rehash_keys.then_some(Rehash {
+                range,
+                max_parallelism: ctx.max_parallelism,
+            });
             for (kg, bytes) in &restored.keyed {
-                match bytes.strip_prefix(BACKEND_FORMAT.as_slice()) {
-                    Some(backend) => handle.restore_key_group(*kg, backend)?,
-                    None => state.restore_legacy_group(range, *kg, bytes)?,
+                match (bytes.strip_prefix(BACKEND_FORMAT.as_slice()), rehash) {
+                    (Some(backend), None) => handle.restore_key_group(*kg, backend)?,
+                    (Some(backend), Some(r)) => handle.restore_rehashed(*kg, backend, r)?,
+                    (None, _) => state.restore_legacy_group(range, *kg, bytes, rehash)?,
                 }
             }
         }
@@ -91,6 +96,7 @@ impl CheckpointParticipant for BackendParticipant {
         Ok(OperatorState {
             keyed,
             operator: None,
+            ..OperatorState::default()
         })
     }
 }

@@ -12,7 +12,7 @@
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
-use crate::keygroup::KeyGroupRange;
+use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::operators::output::{Lifecycle, Output};
 use crate::runtime::task::TwoInputOperator;
 use crate::state::KeyedStateHandle;
@@ -167,23 +167,32 @@ where
             .collect()
     }
 
-    /// Restores the key groups of `state` (already filtered to this subtask's range).
+    /// Restores the key groups of `state` (already filtered to this subtask's range, or all
+    /// of them to re-bucket when `state.rehash_keys`). `own` gets the operator's own part of
+    /// each key group, and the [`Rehash`] to apply to it when the key groups must be re-bucketed.
     pub(crate) fn restore(
         &mut self,
         state: &OperatorState,
-        mut own: impl FnMut(usize, &[u8]) -> Result<()>,
+        mut own: impl FnMut(usize, &[u8], Option<Rehash>) -> Result<()>,
     ) -> Result<()> {
+        let rehash = state.rehash_keys.then_some(Rehash {
+            range: self.range,
+            max_parallelism: self.max_parallelism,
+        });
         for (kg, bytes) in &state.keyed {
             let parts: [Vec<u8>; 4] = de(bytes, &format!("restoring key group {kg}"))?;
             if let Some(b) = self.backend
                 && !parts[0].is_empty()
             {
-                b.restore_key_group(*kg, &parts[0])?;
+                match rehash {
+                    None => b.restore_key_group(*kg, &parts[0])?,
+                    Some(r) => b.restore_rehashed(*kg, &parts[0], r)?,
+                }
             }
-            self.timers.restore_event(&parts[1])?;
-            self.timers.restore_processing(&parts[2])?;
+            self.timers.restore_event(&parts[1], rehash)?;
+            self.timers.restore_processing(&parts[2], rehash)?;
             if !parts[3].is_empty() {
-                own(*kg, &parts[3])?;
+                own(*kg, &parts[3], rehash)?;
             }
         }
         Ok(())

@@ -624,6 +624,7 @@ impl<T> SourceTask<T> {
                 OperatorState {
                     keyed: Vec::new(),
                     operator: Some(p),
+                    ..OperatorState::default()
                 },
             )
         }))

@@ -159,6 +159,7 @@ impl<T: Send + 'static> CheckpointParticipant for SinkParticipant<T> {
         Ok(OperatorState {
             keyed: Vec::new(),
             operator: Some(store.encode()?),
+            ..OperatorState::default()
         })
     }
 

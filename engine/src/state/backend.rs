@@ -9,7 +9,7 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use crate::error::{FjordError, Result};
-use crate::keygroup::{KeyGroupRange, StableHasher};
+use crate::keygroup::{KeyGroupRange, Rehash, StableHasher};
 use crate::types::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
@@ -82,6 +82,33 @@ pub trait KeyedStateBackend: Send {
     /// Restores one key group written by [`snapshot_key_group`](Self::snapshot_key_group).
     /// States not yet registered are kept as bytes and restored when registered.
     fn restore_key_group(&mut self, key_group: usize, bytes: &[u8]) -> Result<()>;
+
+    /// Restores key group `old_key_group` of a snapshot of format version 1 or 2, whose key
+    /// groups came
+    /// from the keys' `std::hash::Hash`: each entry goes to the key group of its key's bytes
+    /// (see [`crate::keygroup`]), and only the entries of `rehash.range` are kept. A subtask
+    /// restoring such a snapshot is given every key group of it, so each entry lands in
+    /// exactly one subtask. Called with the same new key group several times (entries of
+    /// several old key groups), a backend must add to what it holds.
+    ///
+    /// The default reads `bytes` as a canonical [`GroupSnapshot`] and restores its entries
+    /// with [`restore_key_group`](Self::restore_key_group), group by new key group.
+    ///
+    /// # Errors
+    /// Bytes that are not a canonical snapshot (a backend's native snapshot cannot be
+    /// re-bucketed: the backend should say to restore from a savepoint), or what
+    /// `restore_key_group` fails with.
+    fn restore_rehashed(
+        &mut self,
+        old_key_group: usize,
+        bytes: &[u8],
+        rehash: Rehash,
+    ) -> Result<()> {
+        for (kg, snap) in GroupSnapshot::decode(old_key_group, bytes)?.rehash(rehash) {
+            self.restore_key_group(kg, &snap.encode(kg)?)?;
+        }
+        Ok(())
+    }
 
     /// Called for every checkpoint and savepoint right before the task asks for the state of
     /// each key group with [`snapshot_key_group`](Self::snapshot_key_group), and followed by
@@ -217,6 +244,26 @@ impl GroupSnapshot {
             context: format!("snapshot of key group {key_group}"),
             message: e.to_string(),
         })
+    }
+
+    /// Splits this snapshot (of a key group by the hash of format versions 1 and 2) into
+    /// snapshots of the key groups of its keys' bytes, keeping only those of `rehash.range`;
+    /// every state name of this snapshot appears in each part.
+    pub fn rehash(self, rehash: Rehash) -> std::collections::BTreeMap<usize, GroupSnapshot> {
+        let mut parts: std::collections::BTreeMap<usize, GroupSnapshot> = Default::default();
+        let names: Vec<String> = self.states.iter().map(|(n, _)| n.clone()).collect();
+        for (i, (_, entries)) in self.states.into_iter().enumerate() {
+            for (key, ns, value) in entries {
+                let Some(kg) = rehash.owned_group_of_bytes(&key) else {
+                    continue;
+                };
+                let part = parts.entry(kg).or_insert_with(|| GroupSnapshot {
+                    states: names.iter().map(|n| (n.clone(), Vec::new())).collect(),
+                });
+                part.states[i].1.push((key, ns, value));
+            }
+        }
+        parts
     }
 
     /// Reads the bytes of [`encode`](Self::encode).

@@ -17,7 +17,7 @@
 //! or removes the entry when it is empty.
 
 use crate::error::{FjordError, Result};
-use crate::keygroup::KeyGroupRange;
+use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::state::backend::StateId;
 use crate::state::keyed::KeyedStateHandle;
 use serde::Serialize;
@@ -112,17 +112,19 @@ where
 
     /// Adds the entries of one key group written by the operator's own snapshots before
     /// its contents moved into the backend (savepoints of Fjord before format 2 of these
-    /// operators): a bincode list of (key, value).
+    /// operators): a bincode list of (key, value). With `rehash` (the snapshot's key groups
+    /// came from the old hash), only the keys that now belong to this subtask are kept.
     ///
     /// # Errors
-    /// Bytes that are not such a list, or a key group outside `range`.
+    /// Bytes that are not such a list, or (without `rehash`) a key group outside `range`.
     pub(crate) fn restore_legacy_group(
         &self,
         range: KeyGroupRange,
         key_group: usize,
         bytes: &[u8],
+        rehash: Option<Rehash>,
     ) -> Result<()> {
-        if !range.contains(key_group) {
+        if rehash.is_none() && !range.contains(key_group) {
             return Err(FjordError::Restore(format!(
                 "key group {key_group} is not in this subtask's range {range:?}"
             )));
@@ -133,6 +135,9 @@ where
                 message: e.to_string(),
             })?;
         for (key, value) in entries {
+            if rehash.is_some_and(|r| !r.keeps(&key)) {
+                continue;
+            }
             self.h.set_current_key(&key);
             self.h
                 .with(|inner| inner.backend.put(self.id, &[], Box::new(value)));

@@ -9,7 +9,7 @@
 
 use crate::error::{FjordError, Result};
 use crate::functions::AggregateFunction;
-use crate::keygroup::{StableHasher, assign_to_key_group};
+use crate::keygroup::{Rehash, StableHasher, key_group_of_bytes};
 use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
 use crate::state::ttl::{Stamped, StateTtlConfig};
 use crate::time::Clock;
@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::Any;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash};
+use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -89,11 +89,12 @@ impl KeyedStateHandle {
     }
 
     /// Sets the key that following state accesses are scoped to.
-    pub(crate) fn set_current_key<K: Hash + Serialize + ?Sized>(&self, key: &K) {
+    pub(crate) fn set_current_key<K: Serialize + ?Sized>(&self, key: &K) {
         let mut g = self.inner.lock();
         let inner = &mut *g;
-        let kg = assign_to_key_group(key, inner.max_parallelism);
+        // The key group comes from the very bytes the backend stores the key as.
         encode(key, &mut inner.key_buf);
+        let kg = key_group_of_bytes(&inner.key_buf, inner.max_parallelism);
         inner.backend.set_current_key(&inner.key_buf, kg);
         if let Some(n) = inner.cleanup_every {
             inner.accesses = inner.accesses.wrapping_add(1);
@@ -191,6 +192,21 @@ impl KeyedStateHandle {
             .lock()
             .backend
             .restore_key_group(key_group, bytes)
+    }
+
+    /// Restores key group `old_key_group` of a snapshot whose key groups came from the hash
+    /// of format versions 1 and 2: its entries go to the key groups of their keys' bytes, and
+    /// only those of `rehash.range` are kept (see [`KeyedStateBackend::restore_rehashed`]).
+    pub(crate) fn restore_rehashed(
+        &self,
+        old_key_group: usize,
+        bytes: &[u8],
+        rehash: Rehash,
+    ) -> Result<()> {
+        self.inner
+            .lock()
+            .backend
+            .restore_rehashed(old_key_group, bytes, rehash)
     }
 
     /// See [`KeyedStateBackend::prepare_checkpoint`].

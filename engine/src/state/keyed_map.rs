@@ -1,6 +1,6 @@
 //! A map from key to value, split by key group.
 
-use crate::keygroup::{KeyGroupRange, StableHasher, stable_hash};
+use crate::keygroup::{KeyGroupRange, StableHasher, assign_to_key_group};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash};
 
@@ -14,7 +14,7 @@ pub struct KeyGroupedMap<K, V> {
     groups: Vec<FastMap<K, V>>,
 }
 
-impl<K: Hash + Eq, V> KeyGroupedMap<K, V> {
+impl<K: Hash + Eq + serde::Serialize, V> KeyGroupedMap<K, V> {
     /// An empty map for the key groups in `range`.
     pub fn new(range: KeyGroupRange, max_parallelism: usize) -> Self {
         KeyGroupedMap {
@@ -24,10 +24,10 @@ impl<K: Hash + Eq, V> KeyGroupedMap<K, V> {
         }
     }
 
-    /// The key group of a key.
+    /// The key group of a key (of its serialized bytes, see [`crate::keygroup`]).
     #[inline]
     pub fn key_group(&self, key: &K) -> usize {
-        (stable_hash(key) % self.max_parallelism as u64) as usize
+        assign_to_key_group(key, self.max_parallelism)
     }
 
     /// The map of the key's group. Panics if the key belongs to another subtask, which would
@@ -110,6 +110,25 @@ where
             )));
         };
         group.extend(entries);
+        Ok(())
+    }
+
+    /// Adds the entries of a key group written by [`snapshot_group`](Self::snapshot_group)
+    /// of a snapshot of format version 1 or 2 (key groups by the old hash): each entry goes to
+    /// the key group of its key, and entries of key groups outside this map's range are
+    /// dropped (another subtask restores them).
+    pub fn restore_group_rehashed(&mut self, bytes: &[u8]) -> crate::error::Result<()> {
+        let entries: Vec<(K, V)> =
+            bincode::deserialize(bytes).map_err(|e| crate::error::FjordError::Serialization {
+                context: "restoring a key group".into(),
+                message: e.to_string(),
+            })?;
+        for (k, v) in entries {
+            let kg = self.key_group(&k);
+            if self.range.contains(kg) {
+                self.groups[kg - self.range.start].insert(k, v);
+            }
+        }
         Ok(())
     }
 }

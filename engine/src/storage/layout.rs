@@ -1,4 +1,5 @@
-//! The on-storage layout of checkpoints and savepoints (format version 1).
+//! The on-storage layout of checkpoints and savepoints (format version 3; see
+//! [`FORMAT_VERSION`] for what each version changed).
 //!
 //! ```text
 //! <checkpoint base>/<job id>/chk-<n>/<operator>/<subtask>.state   state of one subtask
@@ -18,8 +19,14 @@ pub const METADATA_FILE: &str = "_metadata";
 
 /// Version of the layout and metadata format written by this Fjord. Version 2 added
 /// checksums of `_metadata` and of every state file (version 1 snapshots have none and are
-/// still read).
-pub const FORMAT_VERSION: u32 = 2;
+/// still read). Version 3 computes key groups from the key's serialized bytes
+/// ([`crate::keygroup`]); versions 1 and 2 used the key's `std::hash::Hash`, and their keyed
+/// state is re-bucketed when restored.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The first format version whose key groups are the key groups of the keys' serialized
+/// bytes; older snapshots are re-bucketed on restore.
+pub const FIRST_VERSION_WITH_BYTE_KEY_GROUPS: u32 = 3;
 
 /// Directory of checkpoint `n` of a job, relative to the checkpoint base.
 pub fn checkpoint_dir(job_id: &str, checkpoint_id: u64) -> String {

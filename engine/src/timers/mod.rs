@@ -16,7 +16,7 @@ mod backend_queue;
 
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
-use crate::keygroup::{StableHasher, assign_to_key_group};
+use crate::keygroup::{Rehash, StableHasher, assign_to_key_group};
 use crate::state::TimerQueueKind;
 use crate::types::{MIN_WATERMARK, Timestamp};
 use backend_queue::BackendTimerQueue;
@@ -311,19 +311,29 @@ where
         self.ctx.current_processing_time()
     }
 
-    /// Re-registers event-time timers of one key group from a snapshot.
-    pub(crate) fn restore_event(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Re-registers event-time timers of one key group from a snapshot; with `rehash`, only
+    /// those whose key now belongs to this subtask.
+    pub(crate) fn restore_event(&mut self, bytes: &[u8], rehash: Option<Rehash>) -> Result<()> {
         for (k, n, ts) in decode_timers::<K, N>(bytes)? {
-            self.event.register(&k, &n, ts);
+            if rehash.is_none_or(|r| r.keeps(&k)) {
+                self.event.register(&k, &n, ts);
+            }
         }
         Ok(())
     }
 
     /// Re-registers processing-time timers of one key group from a snapshot (and asks for a
-    /// wake-up at the earliest).
-    pub(crate) fn restore_processing(&mut self, bytes: &[u8]) -> Result<()> {
+    /// wake-up at the earliest); with `rehash`, only those whose key now belongs to this
+    /// subtask.
+    pub(crate) fn restore_processing(
+        &mut self,
+        bytes: &[u8],
+        rehash: Option<Rehash>,
+    ) -> Result<()> {
         for (k, n, ts) in decode_timers::<K, N>(bytes)? {
-            self.register_processing_time(&k, &n, ts);
+            if rehash.is_none_or(|r| r.keeps(&k)) {
+                self.register_processing_time(&k, &n, ts);
+            }
         }
         Ok(())
     }

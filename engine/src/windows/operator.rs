@@ -158,8 +158,8 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 backend: ctx.keyed.as_ref(),
                 timers,
             }
-            .restore(&restored, |kg, bytes| {
-                windows.restore_legacy_group(range, kg, bytes)
+            .restore(&restored, |kg, bytes, rehash| {
+                windows.restore_legacy_group(range, kg, bytes, rehash)
             })?;
         }
         Ok(op)
@@ -611,6 +611,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Checkpo
         Ok(OperatorState {
             keyed: parts.snapshot(|_| Ok(Vec::new()))?,
             operator: None,
+            ..OperatorState::default()
         })
     }
 }

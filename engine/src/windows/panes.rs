@@ -106,8 +106,8 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 backend: Some(&handle),
                 timers,
             }
-            .restore(&restored, |kg, bytes| {
-                state.restore_legacy_group(range, kg, bytes)
+            .restore(&restored, |kg, bytes, rehash| {
+                state.restore_legacy_group(range, kg, bytes, rehash)
             })?;
         }
         Ok(op)
@@ -291,6 +291,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Checkpo
         Ok(OperatorState {
             keyed: parts.snapshot(|_| Ok(Vec::new()))?,
             operator: None,
+            ..OperatorState::default()
         })
     }
 }

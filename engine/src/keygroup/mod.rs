@@ -1,12 +1,45 @@
 //! Key groups: how keys are spread over parallel subtasks, as in Flink.
 //!
-//! A key is hashed with [`StableHasher`] (the same value in every process, run and version of
-//! Fjord on little-endian machines), the hash is mixed with Murmur3's finalizer, and the key
-//! group is `mixed % max_parallelism`. Subtask `i` of `p` owns the contiguous range of key
-//! groups given by [`KeyGroupRange::for_subtask`], with Flink's formulas, so rescaling moves
-//! whole key groups.
+//! # How a key maps to its key group
+//!
+//! The key group of a key is `key_hash(key) % max_parallelism`, where `key_hash` is a stable
+//! 64-bit hash of the key's **canonical bytes**: its bincode 1.x encoding with the default
+//! options, the very bytes keyed state backends store the key as and savepoints carry (see
+//! [`key_hash`](mod@key_hash) for the encoding and the hash). [`KeyHasher`] streams the
+//! key's serde serialization into the hash without building the bytes, so partitioning a
+//! record by its key costs one pass over the key and no allocation; [`key_group_of_bytes`]
+//! gives the same key group from stored key bytes alone, which is what lets a restore put a
+//! stored entry in its key group without knowing the key's type.
+//!
+//! The function depends only on the bytes, not on `std::hash::Hash` (whose calls into a
+//! `Hasher` Rust does not promise to keep between compiler versions), nor on the platform or
+//! the process. It is part of the snapshot format (format version 3 on, see
+//! [`FORMAT_VERSION`](crate::storage::layout::FORMAT_VERSION)): golden tests pin the key group
+//! of every built-in key type, and changing it needs a new format version with a migration.
+//! Snapshots of format versions 1 and 2 were bucketed by the key's `Hash` fed to
+//! [`StableHasher`]; restoring one re-buckets every keyed entry by the key group of its key
+//! bytes (each subtask reads all key groups and keeps the entries of its own).
+//!
+//! A key whose `Serialize` fails (or serializes a sequence of unknown length) has no key
+//! group; it could not be stored in keyed state either, and [`assign_to_key_group`] panics
+//! on it, failing the task.
+//!
+//! # Ranges
+//!
+//! Subtask `i` of `p` owns the contiguous range of key groups given by
+//! [`KeyGroupRange::for_subtask`], with Flink's formulas, so rescaling moves whole key groups.
+//!
+//! [`StableHasher`] is also the hasher of the runtime's in-memory hash maps; there it needs no
+//! stability, and it no longer decides key groups.
 
-use std::hash::{Hash, Hasher};
+#[cfg(test)]
+mod golden;
+pub mod key_hash;
+
+pub use key_hash::{KeyHasher, hash_bytes, hash_key};
+
+use serde::Serialize;
+use std::hash::Hasher;
 use std::ops::RangeInclusive;
 
 /// The default maximum parallelism (number of key groups), as in Flink for small jobs.
@@ -23,9 +56,9 @@ pub fn default_max_parallelism(parallelism: usize) -> usize {
         .clamp(DEFAULT_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM)
 }
 
-/// A fast, deterministic 64-bit hasher (FxHash-style multiply-rotate). Unlike
-/// `std::collections::hash_map::DefaultHasher` it has no random seed, so a key maps to the same
-/// key group everywhere.
+/// A fast, deterministic 64-bit hasher (FxHash-style multiply-rotate) for the runtime's
+/// in-memory hash maps. Unlike `std::collections::hash_map::DefaultHasher` it has no random
+/// seed. It does not decide key groups (see the module docs).
 #[derive(Default, Clone, Copy)]
 pub struct StableHasher {
     hash: u64,
@@ -82,29 +115,55 @@ impl Hasher for StableHasher {
     }
 }
 
-/// Murmur3's 64-bit finalizer: spreads the bits of a hash evenly.
+/// The key hash of a key (see the module docs): the hash of its canonical bytes.
+///
+/// # Panics
+/// When the key cannot be serialized (see [`hash_key`] for the fallible form).
 #[inline]
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^= k >> 33;
-    k
+pub fn key_hash<K: Serialize + ?Sized>(key: &K) -> u64 {
+    hash_key(key).unwrap_or_else(|e| panic!("a key must serialize to have a key group: {e}"))
 }
 
-/// The stable hash of a key.
+/// The key group a key belongs to: `key_hash(key) % max_parallelism`. Equal to
+/// [`key_group_of_bytes`] of the key's bincode bytes.
+///
+/// # Panics
+/// When the key cannot be serialized (see the module docs).
 #[inline]
-pub fn stable_hash<K: Hash + ?Sized>(key: &K) -> u64 {
-    let mut h = StableHasher::default();
-    key.hash(&mut h);
-    fmix64(h.finish())
+pub fn assign_to_key_group<K: Serialize + ?Sized>(key: &K, max_parallelism: usize) -> usize {
+    (key_hash(key) % max_parallelism as u64) as usize
 }
 
-/// The key group a key belongs to.
+/// The key group of a key given by its canonical (bincode) bytes, as keyed state backends
+/// and snapshots store it.
 #[inline]
-pub fn assign_to_key_group<K: Hash + ?Sized>(key: &K, max_parallelism: usize) -> usize {
-    (stable_hash(key) % max_parallelism as u64) as usize
+pub fn key_group_of_bytes(key_bytes: &[u8], max_parallelism: usize) -> usize {
+    (hash_bytes(key_bytes) % max_parallelism as u64) as usize
+}
+
+/// Restored keyed state whose key groups came from the hash of format versions 1 and 2: every
+/// entry is put in the key group of its key's bytes, and a subtask keeps only the entries of
+/// its own key groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rehash {
+    /// The key groups of the restoring subtask.
+    pub range: KeyGroupRange,
+    /// The operator's max parallelism.
+    pub max_parallelism: usize,
+}
+
+impl Rehash {
+    /// The key group of stored key bytes, if the restoring subtask owns it.
+    pub fn owned_group_of_bytes(&self, key_bytes: &[u8]) -> Option<usize> {
+        let kg = key_group_of_bytes(key_bytes, self.max_parallelism);
+        self.range.contains(kg).then_some(kg)
+    }
+
+    /// Whether the restoring subtask owns a key.
+    pub fn keeps<K: Serialize + ?Sized>(&self, key: &K) -> bool {
+        self.range
+            .contains(assign_to_key_group(key, self.max_parallelism))
+    }
 }
 
 /// The subtask that owns a key group (Flink's `computeOperatorIndexForKeyGroup`).
@@ -177,23 +236,6 @@ mod tests {
             }
         }
     }
-
-    #[test]
-    fn hash_is_stable_across_calls_and_known_values() {
-        // These constants pin the key-group assignment: changing them breaks savepoints.
-        assert_eq!(
-            assign_to_key_group(&42u64, 128),
-            assign_to_key_group(&42u64, 128)
-        );
-        assert_eq!(stable_hash("hello"), stable_hash(&"hello".to_string()));
-        let groups: Vec<usize> = ["a", "b", "hello", "world"]
-            .iter()
-            .map(|k| assign_to_key_group(k, 128))
-            .collect();
-        assert_eq!(groups, PINNED_GROUPS);
-    }
-
-    const PINNED_GROUPS: [usize; 4] = [85, 53, 85, 18];
 
     #[test]
     fn default_max_parallelism_follows_flink() {

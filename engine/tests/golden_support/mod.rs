@@ -1,0 +1,243 @@
+//! The job, inputs and checks of the golden savepoint tests (see `savepoint_compat.rs`),
+//! shared with `state-rocksdb/tests/engine_golden_savepoints.rs`, which restores the same
+//! savepoints into the RocksDB backend.
+#![allow(dead_code)]
+
+use fjord::sources::{Source, SourceOutput, SourceReader, SourceStatus};
+use fjord::state::{ValueState, ValueStateDescriptor};
+use fjord::windows::TumblingEventTimeWindows;
+use fjord::{
+    BoxError, KeyedProcessContext, KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// (key, timestamp, value)
+pub type Rec = (String, i64, i64);
+
+pub const KEYS: u64 = 20;
+/// Records of part 1 (before the savepoint) and of both parts.
+pub const PART1: u64 = 60;
+pub const ALL: u64 = 100;
+/// Every key's timer fires at this time: only the end of input reaches it.
+pub const TIMER_AT: i64 = 50_000;
+
+pub fn record(i: u64) -> Rec {
+    (format!("key-{}", i % KEYS), i as i64 * 400, i as i64)
+}
+
+/// Emits records `from..to` with a watermark at each record's timestamp, then finishes, or
+/// (with `idle_at_end`) polls forever without emitting, so that a savepoint taken later
+/// holds the state of exactly these records.
+#[derive(Clone)]
+pub struct Part {
+    pub from: u64,
+    pub to: u64,
+    pub idle_at_end: bool,
+}
+
+impl Source<Rec> for Part {
+    fn is_parallel(&self) -> bool {
+        false
+    }
+
+    fn create_reader(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<Rec>>, BoxError> {
+        Ok(Box::new(PartReader {
+            part: self.clone(),
+            next: self.from,
+        }))
+    }
+}
+
+pub struct PartReader {
+    part: Part,
+    next: u64,
+}
+
+impl SourceReader<Rec> for PartReader {
+    fn poll_next(&mut self, output: &mut SourceOutput<'_, Rec>) -> Result<SourceStatus, BoxError> {
+        if self.next < self.part.to {
+            let r = record(self.next);
+            let ts = r.1;
+            output.collect_with_timestamp(r, ts);
+            output.emit_watermark(ts);
+            self.next += 1;
+            return Ok(SourceStatus::MoreAvailable);
+        }
+        if self.part.idle_at_end {
+            std::thread::sleep(Duration::from_millis(2));
+            return Ok(SourceStatus::NothingAvailable);
+        }
+        Ok(SourceStatus::Finished)
+    }
+}
+
+/// Sums values per key in a value state; emits `elem <key> <i> <sum>` per record and
+/// `final <key> <sum>` from an event-time timer at [`TIMER_AT`].
+#[derive(Clone, Default)]
+pub struct Summer {
+    sum: Option<ValueState<i64>>,
+}
+
+impl KeyedProcessFunction<String, Rec, String> for Summer {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        self.sum = Some(ctx.get_state(&ValueStateDescriptor::new("sum"))?);
+        Ok(())
+    }
+
+    fn process_element(
+        &mut self,
+        r: Rec,
+        ctx: &mut KeyedProcessContext<'_, String, String>,
+    ) -> Result<(), BoxError> {
+        let state = self.sum.as_ref().expect("opened");
+        let sum = state.value().unwrap_or(0) + r.2;
+        state.update(sum);
+        ctx.timer_service().register_event_time_timer(TIMER_AT);
+        ctx.collect(format!("elem {} {} {sum}", r.0, r.2));
+        Ok(())
+    }
+
+    fn on_timer(
+        &mut self,
+        _ts: i64,
+        ctx: &mut KeyedProcessContext<'_, String, String>,
+    ) -> Result<(), BoxError> {
+        let sum = self.sum.as_ref().expect("opened").value().unwrap_or(0);
+        let key = ctx.current_key().clone();
+        ctx.collect(format!("final {key} {sum}"));
+        Ok(())
+    }
+}
+
+/// The job over `source`: the process function's and the window's outputs, as lines.
+pub fn job(
+    env: &StreamExecutionEnvironment,
+    source: Part,
+) -> (
+    fjord::sinks::CollectedOutput<String>,
+    fjord::sinks::CollectedOutput<String>,
+) {
+    let input = env.from_source(source, "input").uid("input");
+    let sums = input
+        .key_by(|r: &Rec| r.0.clone())
+        .process(Summer::default())
+        .uid("summer")
+        .collect();
+    let windows = input
+        .key_by(|r: &Rec| r.0.clone())
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(10_000)))
+        .reduce(|a: Rec, b: Rec| (a.0, a.1.max(b.1), a.2 + b.2))
+        .uid("window")
+        .map(|r: Rec| format!("window {} {} {}", r.0, r.1 / 10_000, r.2))
+        .collect();
+    (sums, windows)
+}
+
+pub fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Every line an uninterrupted run of both parts emits.
+pub fn uninterrupted() -> Vec<String> {
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    let (sums, windows) = job(
+        &env,
+        Part {
+            from: 0,
+            to: ALL,
+            idle_at_end: false,
+        },
+    );
+    env.execute("uninterrupted").unwrap();
+    let mut all = sums.values();
+    all.extend(windows.values());
+    all
+}
+
+/// Whether an uninterrupted run emits `line` only after part 1 (so a run restored from the
+/// savepoint emits it): records of part 2, the timers, and windows after [10000, 20000).
+pub fn after_part1(line: &str) -> bool {
+    let f: Vec<&str> = line.split(' ').collect();
+    match f[0] {
+        "elem" => f[2].parse::<u64>().unwrap() >= PART1,
+        "final" => true,
+        "window" => f[2].parse::<u64>().unwrap() >= 2,
+        other => panic!("unexpected line kind {other}"),
+    }
+}
+
+pub fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/tests/testdata")
+        .join(name)
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Restores the golden savepoint `name` (copied, so the checked-in files stay untouched) at
+/// `parallelism`, runs part 2 and checks the output against an uninterrupted run.
+pub fn restore_and_check(name: &str, parallelism: usize, expected: &[String]) {
+    restore_and_check_with(name, parallelism, expected, |_| {});
+}
+
+/// [`restore_and_check`] with the environment set up by `configure` (a state backend, say).
+pub fn restore_and_check_with(
+    name: &str,
+    parallelism: usize,
+    expected: &[String],
+    configure: impl Fn(&StreamExecutionEnvironment),
+) {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&golden(name), copy.path());
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(parallelism);
+    configure(&env);
+    env.restore_from(&file_url(copy.path()), false);
+    let (sums, windows) = job(
+        &env,
+        Part {
+            from: PART1,
+            to: ALL,
+            idle_at_end: false,
+        },
+    );
+    env.execute(&format!("restore {name} at {parallelism}"))
+        .unwrap();
+    let mut got = sums.values();
+    got.extend(windows.values());
+    assert_eq!(
+        sorted(got),
+        expected,
+        "restoring {name} at parallelism {parallelism}"
+    );
+}
+
+pub fn expected_after_part1() -> Vec<String> {
+    let all = uninterrupted();
+    assert_eq!(
+        all.iter().filter(|l| l.starts_with("final")).count() as u64,
+        KEYS,
+        "{all:?}"
+    );
+    sorted(all.into_iter().filter(|l| after_part1(l)).collect())
+}
+
+/// Writes a golden savepoint of part 1 into `tests/testdata/$FJORD_WRITE_GOLDEN`.
+/// The `file://` URL of a directory.
+pub fn file_url(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}
