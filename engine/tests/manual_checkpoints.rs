@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod failure_support;
-use failure_support::{FailAt, file_url};
+use failure_support::file_url;
 
 fn keyed_job(env: &StreamExecutionEnvironment) {
     env.from_source(
@@ -150,11 +150,12 @@ fn a_manual_checkpoint_after_the_job_ended_is_refused() {
     client.wait().unwrap();
 }
 
-/// Passes `(key, index)` on as `(key, 1)`, and notes the lowest index a restarted attempt saw
-/// first (where its source resumed).
+/// Passes `(key, index)` on as `(key, 1)`, counts the records the first attempt saw, and notes
+/// the lowest index a restarted attempt saw first (where its source resumed).
 #[derive(Clone)]
 struct ResumedAt {
     lowest: Arc<AtomicU64>,
+    first_attempt_seen: Arc<AtomicU64>,
     restarted: bool,
 }
 
@@ -167,8 +168,33 @@ impl MapFunction<(u64, u64), (u64, u64)> for ResumedAt {
     fn map(&mut self, (key, index): (u64, u64)) -> Result<(u64, u64), BoxError> {
         if self.restarted {
             self.lowest.fetch_min(index, Ordering::SeqCst);
+        } else {
+            self.first_attempt_seen.fetch_add(1, Ordering::SeqCst);
         }
         Ok((key, 1))
+    }
+}
+
+/// Passes records through; in the first attempt, fails at the first record after the test
+/// armed it (once the manual checkpoint completed), so the failure always comes after the
+/// checkpoint however slow the machine is.
+#[derive(Clone)]
+struct FailWhenArmed {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    first_attempt: bool,
+}
+
+impl<T: Send + 'static> MapFunction<T, T> for FailWhenArmed {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        self.first_attempt = ctx.attempt_number == 0;
+        Ok(())
+    }
+
+    fn map(&mut self, v: T) -> Result<T, BoxError> {
+        if self.first_attempt && self.armed.load(Ordering::SeqCst) {
+            panic!("injected failure after the manual checkpoint");
+        }
+        Ok(v)
     }
 }
 
@@ -185,6 +211,8 @@ fn without_periodic_checkpoints_a_restart_resumes_from_the_manual_checkpoint() {
         delay: Duration::from_millis(10),
     });
     let lowest = Arc::new(AtomicU64::new(u64::MAX));
+    let first_attempt_seen = Arc::new(AtomicU64::new(0));
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let out = env
         .from_source(
             GeneratorSource::new(Some(records), |i| (i % KEYS, i)).with_rate(10_000.0),
@@ -194,23 +222,34 @@ fn without_periodic_checkpoints_a_restart_resumes_from_the_manual_checkpoint() {
         .set_parallelism(1)
         .map(ResumedAt {
             lowest: lowest.clone(),
+            first_attempt_seen: first_attempt_seen.clone(),
             restarted: false,
         })
         .set_parallelism(1)
-        .map(FailAt::once(30_000))
+        .map(FailWhenArmed {
+            armed: armed.clone(),
+            first_attempt: true,
+        })
         .set_parallelism(1)
         .key_by(|t: &(u64, u64)| t.0)
         .sum::<1>()
         .uid("counter")
         .collect();
     let client = env.execute_async("manual restore").unwrap();
+    // Checkpoint once the source has emitted something (a checkpoint at position 0 could not
+    // tell a resume from a fresh start), then fail the job.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while first_attempt_seen.load(Ordering::SeqCst) < 1_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let manual = trigger_when_running(&client, CheckpointType::Configured);
+    armed.store(true, Ordering::SeqCst);
     let result = client.wait().unwrap();
     assert_eq!(result.attempts, 2, "one restart");
     // The restarted source resumed where the manual checkpoint was taken, not at 0.
     let resumed = lowest.load(Ordering::SeqCst);
     assert!(
-        resumed > 0 && resumed < 30_000,
+        resumed > 0 && resumed < records,
         "the restart resumed at record {resumed}, not from checkpoint {}",
         manual.id
     );
