@@ -6,6 +6,8 @@
 //! exits. Every test uses topics and ids of its own, so the tests share the broker and run in
 //! parallel; the restart and TLS tests start brokers of their own.
 
+mod support;
+
 use bytes::Bytes;
 use fjord_e2e::kafka::{KafkaBroker, KafkaOptions};
 use fjord_kafka::KafkaError;
@@ -16,7 +18,8 @@ use fjord_kafka::client::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use support::{certificates, free_port, start_kafka, unique};
 
 fn bootstrap() -> String {
     fjord_e2e::kafka::shared_bootstrap("client-test")
@@ -33,15 +36,6 @@ fn config(extra: &[(&str, &str)]) -> ClientConfig {
         properties.insert(k.to_string(), v.to_string());
     }
     ClientConfig { properties }
-}
-
-/// A name no other test (or earlier run against the same broker) uses.
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
 fn tp(topic: &str, partition: i32) -> TopicPartition {
@@ -928,95 +922,6 @@ fn pipelined_batches_arrive_in_order() {
     }
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, and a certificate signed by it for `name` (key + certificate in `name`.pem, the PEM
-/// keystore layout of Kafka and of this client).
-fn certificates(dir: &std::path::Path, names: &[(&str, &str)]) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=fjord-test-ca",
-        ],
-    );
-    for (name, san) in names {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        std::fs::write(
-            dir.join(format!("{name}.ext")),
-            format!("subjectAltName={san}\n"),
-        )
-        .unwrap();
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.crt"),
-                "-days",
-                "2",
-                "-extfile",
-                &format!("{name}.ext"),
-            ],
-        );
-        let key = std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap();
-        let crt = std::fs::read_to_string(dir.join(format!("{name}.crt"))).unwrap();
-        std::fs::write(dir.join(format!("{name}.pem")), key + &crt).unwrap();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// security.protocol=SSL against a broker's TLS listener that requires a client
 /// certificate: trust from a PEM CA file, the client's key and certificate from a PEM
 /// keystore; a client that does not trust the CA, or brings no certificate, fails clearly.
@@ -1047,28 +952,7 @@ fn speaks_tls_with_client_certificates() {
         format!("ssl.truststore.location={}", pem("ca.pem")),
         "ssl.client.auth=required".to_string(),
     ];
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut start = Command::new("bash");
-    start
-        .arg(root.join("scripts/infra/kafka.sh"))
-        .arg("start")
-        .arg(&dir)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--controller-port",
-            &controller.to_string(),
-        ])
-        .env("FJORD_E2E_OWNER_PID", std::process::id().to_string());
-    for o in &overrides {
-        start.args(["--override", o]);
-    }
-    let out = start.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    start_kafka(&dir, port, controller, &overrides, &[]);
 
     let tls = |extra: &[(&str, String)]| {
         let mut properties: BTreeMap<String, String> = [

@@ -10,6 +10,8 @@
 //! `kafka.sh start --add-scram`); SCRAM-SHA-256 sessions on the SASL_SSL listener last 2 s
 //! (`connections.max.reauth.ms`), so the tests using them also meet expiring sessions.
 
+mod support;
+
 use bytes::Bytes;
 use fjord::StreamExecutionEnvironment;
 use fjord_kafka::KafkaError;
@@ -21,10 +23,11 @@ use fjord_kafka::format::{Utf8, value_only};
 use fjord_kafka::sink::{DeliveryGuarantee, KafkaRecordSerializer, KafkaSink};
 use fjord_kafka::source::{KafkaSource, OffsetsInitializer, StoppingOffsets};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use support::{certificates, free_port, start_kafka, unique};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "alice-secret";
@@ -49,7 +52,7 @@ fn start_broker() -> Broker {
     let dir = std::env::temp_dir().join(unique("fjord-kafka-sasl"));
     let certs = dir.join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    certificates(&certs, "broker", "IP:127.0.0.1,DNS:localhost");
+    certificates(&certs, &[("broker", "IP:127.0.0.1,DNS:localhost")]);
     let (port, controller, sasl, sasl_ssl) = (free_port(), free_port(), free_port(), free_port());
     let mut overrides = vec![
         format!(
@@ -86,34 +89,16 @@ fn start_broker() -> Broker {
             ));
         }
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut start = Command::new("bash");
-    start
-        .arg(root.join("scripts/infra/kafka.sh"))
-        .arg("start")
-        .arg(&dir)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--controller-port",
-            &controller.to_string(),
-        ])
-        .env("FJORD_E2E_OWNER_PID", std::process::id().to_string());
-    for o in &overrides {
-        start.args(["--override", o]);
-    }
-    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
-        start.args([
-            "--add-scram",
-            &format!("{mechanism}=[name={USER},password={PASSWORD}]"),
-        ]);
-    }
-    let out = start.output().unwrap();
-    assert!(
-        out.status.success(),
-        "kafka.sh start failed (is Kafka installed? scripts/infra/install-kafka.sh): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let scram: Vec<String> = ["SCRAM-SHA-256", "SCRAM-SHA-512"]
+        .iter()
+        .flat_map(|m| {
+            [
+                "--add-scram".to_string(),
+                format!("{m}=[name={USER},password={PASSWORD}]"),
+            ]
+        })
+        .collect();
+    start_kafka(&dir, port, controller, &overrides, &scram);
     Broker {
         plaintext: port,
         sasl_plaintext: sasl,
@@ -151,15 +136,6 @@ fn sasl_properties(mechanism: &str, password: &str) -> BTreeMap<String, String> 
 
 fn config(properties: BTreeMap<String, String>) -> ClientConfig {
     ClientConfig { properties }
-}
-
-/// A name no other test (or earlier run) uses.
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
 /// Writes `values` to `topic` with an exactly-once `KafkaSink` in a checkpointed job, then
@@ -581,93 +557,4 @@ fn misconfigurations_are_explained() {
         err.contains("OAUTHBEARER") && err.contains("PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"),
         "{err}"
     );
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`ca.pem`) and a certificate signed by it for `name` with subject alternative names
-/// `san` (key and certificate in `name.pem`, Kafka's PEM keystore layout).
-fn certificates(dir: &Path, name: &str, san: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=fjord-sasl-test-ca",
-        ],
-    );
-    let (key, csr, crt, ext) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.crt"),
-        format!("{name}.ext"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ],
-    );
-    std::fs::write(dir.join(&ext), format!("subjectAltName={san}\n")).unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ],
-    );
-    let pem = std::fs::read_to_string(dir.join(&key)).unwrap()
-        + &std::fs::read_to_string(dir.join(&crt)).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), pem).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -6,6 +6,8 @@
 //! installed by `scripts/infra/install-kafka.sh`) and stopped by its watchdog when the binary
 //! exits. Every test uses topics and groups of its own, so the tests share the broker.
 
+mod support;
+
 use bytes::Bytes;
 use fjord::StreamExecutionEnvironment;
 use fjord::time::WatermarkStrategy;
@@ -19,7 +21,8 @@ use fjord_kafka::source::{KafkaSource, OffsetsInitializer, OnMalformed, Stopping
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use support::unique;
 
 fn bootstrap() -> String {
     fjord_e2e::kafka::shared_bootstrap("source-test")
@@ -37,15 +40,6 @@ fn config() -> ClientConfig {
 
 fn admin() -> KafkaClient {
     KafkaClient::connect(&config()).unwrap()
-}
-
-/// A name no other test (or earlier run against the same broker) uses.
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
 fn tp(topic: &str, partition: i32) -> TopicPartition {
