@@ -25,31 +25,6 @@ const EXAMPLE: &str = "counting-autoscaler.yaml";
 /// Bound on each phase (a rescale is a savepoint and a redeploy on a shared machine).
 const PHASE: Duration = Duration::from_secs(300);
 
-/// The Events (reason, message) about the StreamJob, oldest first.
-fn events(op: &OperatorCluster) -> anyhow::Result<Vec<(String, String)>> {
-    let text = op.kubectl(&[
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.name={JOB}"),
-        "--sort-by=.metadata.creationTimestamp",
-        "-o",
-        "json",
-    ])?;
-    let list: Value = serde_json::from_str(&text)?;
-    Ok(list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["reason"].as_str().unwrap_or_default().to_string(),
-                e["message"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect())
-}
-
 fn deployed_parallelism(status: &Value) -> Option<i64> {
     (status["lifecycleState"] == "Running" && status["jobState"] == "RUNNING")
         .then(|| status["parallelism"].as_i64())
@@ -124,7 +99,7 @@ async fn scales_up_with_the_input_and_back_down() -> anyhow::Result<()> {
                 && v["busyRatio"].as_f64().is_some()),
         "the vertices the autoscaler judged name the working vertex: {autoscaler}"
     );
-    let evs = events(&op)?;
+    let evs = op.events(JOB)?;
     let scaled_up: Vec<&(String, String)> = evs.iter().filter(|(r, _)| r == "ScaledUp").collect();
     ensure!(
         !scaled_up.is_empty()
@@ -146,7 +121,7 @@ async fn scales_up_with_the_input_and_back_down() -> anyhow::Result<()> {
         secs(applied),
         sj["status"]["autoscaler"]["lastDecision"]
     );
-    let evs = events(&op)?;
+    let evs = op.events(JOB)?;
     ensure!(
         evs.iter().any(|(r, m)| r == "ScaledDown"
             && m.starts_with("scaled down from ")

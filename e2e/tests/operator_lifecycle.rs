@@ -356,31 +356,6 @@ async fn wait_taskmanagers_ready(
     }
 }
 
-/// The Events (reason, message) about one object, oldest first.
-fn events(op: &OperatorCluster, name: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let text = op.kubectl(&[
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.name={name}"),
-        "--sort-by=.metadata.creationTimestamp",
-        "-o",
-        "json",
-    ])?;
-    let list: serde_json::Value = serde_json::from_str(&text)?;
-    Ok(list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["reason"].as_str().unwrap_or_default().to_string(),
-                e["message"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect())
-}
-
 /// `fjord run` of a manifest that must be refused: exit code 2, and stderr.
 fn fjord_run_refuses(yaml: &str, file: &str) -> anyhow::Result<String> {
     let fjord = fjord_e2e::target_binary("fjord")
@@ -516,7 +491,7 @@ async fn examples_verbatim_admission_pod_failures_and_events() -> anyhow::Result
 
     // One Event per savepoint, each with its own path (not folded into the first message), all
     // within the API's 1 kB.
-    let evs = events(&op, JOB)?;
+    let evs = op.events(JOB)?;
     let completed: Vec<&String> = evs
         .iter()
         .filter(|(r, _)| r == "SavepointCompleted")
@@ -587,7 +562,7 @@ async fn examples_verbatim_admission_pod_failures_and_events() -> anyhow::Result
             Duration::from_secs(30),
             POLL,
             || async {
-                events(&op, name)
+                op.events(name)
                     .ok()?
                     .iter()
                     .any(|(r, m)| r == reason && m.contains(text))
@@ -601,7 +576,7 @@ async fn examples_verbatim_admission_pod_failures_and_events() -> anyhow::Result
     // A clean delete: no ReconcileError on the way.
     op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=180s"])?;
     op.wait_no_pods(JOB, Duration::from_secs(60)).await?;
-    let evs = events(&op, JOB)?;
+    let evs = op.events(JOB)?;
     ensure!(
         !evs.iter().any(|(r, _)| r == "ReconcileError"),
         "a ReconcileError on delete: {evs:?}"

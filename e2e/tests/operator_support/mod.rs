@@ -219,6 +219,31 @@ impl OperatorCluster {
         Ok(())
     }
 
+    /// The Events (reason, message) about one object, oldest first.
+    pub fn events(&self, name: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let text = self.kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={name}"),
+            "--sort-by=.metadata.creationTimestamp",
+            "-o",
+            "json",
+        ])?;
+        let list: Value = serde_json::from_str(&text)?;
+        Ok(list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["reason"].as_str().unwrap_or_default().to_string(),
+                    e["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect())
+    }
+
     /// kubectl with this cluster's kubeconfig.
     pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
         Ok(self.cluster.kubectl(args, None)?)

@@ -136,6 +136,18 @@ fn length_required() -> KeyHashError {
 /// [`FjordError::Serialization`] with context "key".
 type KeyHashError = FjordError;
 
+/// Serializer methods of fixed-width values: bincode writes each as its little-endian bytes
+/// of the given width.
+macro_rules! fixed_width {
+    ($($name:ident($t:ty) => $bits:expr, $width:expr;)*) => {$(
+        #[inline]
+        fn $name(self, v: $t) -> Result<(), KeyHashError> {
+            self.push(($bits)(v), $width);
+            Ok(())
+        }
+    )*};
+}
+
 impl ser::Serializer for &mut KeyHasher {
     type Ok = ();
     type Error = KeyHashError;
@@ -147,69 +159,27 @@ impl ser::Serializer for &mut KeyHasher {
     type SerializeStruct = Self;
     type SerializeStructVariant = Self;
 
-    #[inline]
-    fn serialize_bool(self, v: bool) -> Result<(), KeyHashError> {
-        self.push(v as u64, 1);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i8(self, v: i8) -> Result<(), KeyHashError> {
-        self.push(v as u8 as u64, 1);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i16(self, v: i16) -> Result<(), KeyHashError> {
-        self.push(v as u16 as u64, 2);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i32(self, v: i32) -> Result<(), KeyHashError> {
-        self.push(v as u32 as u64, 4);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i64(self, v: i64) -> Result<(), KeyHashError> {
-        self.push(v as u64, 8);
-        Ok(())
+    fixed_width! {
+        serialize_bool(bool) => |v: bool| v as u64, 1;
+        serialize_i8(i8) => |v: i8| v as u8 as u64, 1;
+        serialize_i16(i16) => |v: i16| v as u16 as u64, 2;
+        serialize_i32(i32) => |v: i32| v as u32 as u64, 4;
+        serialize_i64(i64) => |v: i64| v as u64, 8;
+        serialize_u8(u8) => |v: u8| v as u64, 1;
+        serialize_u16(u16) => |v: u16| v as u64, 2;
+        serialize_u32(u32) => |v: u32| v as u64, 4;
+        serialize_u64(u64) => |v: u64| v, 8;
+        serialize_f32(f32) => |v: f32| v.to_bits() as u64, 4;
+        serialize_f64(f64) => |v: f64| v.to_bits(), 8;
     }
     #[inline]
     fn serialize_i128(self, v: i128) -> Result<(), KeyHashError> {
         self.serialize_u128(v as u128)
     }
     #[inline]
-    fn serialize_u8(self, v: u8) -> Result<(), KeyHashError> {
-        self.push(v as u64, 1);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u16(self, v: u16) -> Result<(), KeyHashError> {
-        self.push(v as u64, 2);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u32(self, v: u32) -> Result<(), KeyHashError> {
-        self.push(v as u64, 4);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u64(self, v: u64) -> Result<(), KeyHashError> {
-        self.push(v, 8);
-        Ok(())
-    }
-    #[inline]
     fn serialize_u128(self, v: u128) -> Result<(), KeyHashError> {
         self.push(v as u64, 8);
         self.push((v >> 64) as u64, 8);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_f32(self, v: f32) -> Result<(), KeyHashError> {
-        self.push(v.to_bits() as u64, 4);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_f64(self, v: f64) -> Result<(), KeyHashError> {
-        self.push(v.to_bits(), 8);
         Ok(())
     }
     #[inline]
