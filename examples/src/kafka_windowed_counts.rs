@@ -6,7 +6,7 @@
 //!     [--output-topic window-counts] [--window-ms 1000] [--out-of-orderness-ms 0]
 //!     [--idle-ms 5000] [--group-id kafka-windowed-counts] [--bounded]
 //!     [--delivery-guarantee exactly-once|at-least-once|none]
-//!     [--transactional-id-prefix kafka-windowed-counts]
+//!     [--transactional-id-prefix kafka-windowed-counts] [--kafka-properties client.properties]
 //! ```
 //!
 //! Every record of the input topic is one event: its value (UTF-8) is the key, its Kafka

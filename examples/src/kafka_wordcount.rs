@@ -5,6 +5,7 @@
 //! fjord run kafka-wordcount [--bootstrap-servers localhost:9092] [--input-topic lines]
 //!     [--output-topic word-counts] [--group-id kafka-wordcount] [--bounded]
 //!     [--delivery-guarantee at-least-once|exactly-once|none] [--transactional-id-prefix P]
+//!     [--kafka-properties client.properties]
 //! ```
 //!
 //! Each line of the input topic (its value, UTF-8) is split into words as in

@@ -53,12 +53,12 @@ pub fn registry() -> JobRegistry {
     .register("windowed-counts", "counts per key and event-time window, exactly once: [--count N] [--keys K] [--rate R] [--window-ms W] [--output <url>]", windowed_counts::build)
     .register(
         "kafka-wordcount",
-        "WordCount from a Kafka topic to a Kafka topic: [--bootstrap-servers localhost:9092] [--input-topic lines] [--output-topic word-counts] [--bounded] [--delivery-guarantee G]",
+        "WordCount from a Kafka topic to a Kafka topic: [--bootstrap-servers localhost:9092] [--kafka-properties FILE] [--input-topic lines] [--output-topic word-counts] [--bounded] [--delivery-guarantee G]",
         kafka_wordcount::build,
     )
     .register(
         "kafka-windowed-counts",
-        "counts per key and event-time window from a Kafka topic to a Kafka topic, exactly once: [--bootstrap-servers localhost:9092] [--input-topic events] [--output-topic window-counts] [--window-ms W] [--bounded]",
+        "counts per key and event-time window from a Kafka topic to a Kafka topic, exactly once: [--bootstrap-servers localhost:9092] [--kafka-properties FILE] [--input-topic events] [--output-topic window-counts] [--window-ms W] [--bounded]",
         kafka_windowed_counts::build,
     );
     r

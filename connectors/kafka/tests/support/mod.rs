@@ -109,10 +109,16 @@ pub fn certificates(dir: &Path, names: &[(&str, &str)]) {
 /// server properties `overrides` (`--override`) and further `kafka.sh` arguments `extra`
 /// (such as `--add-scram`); stopped by the script's watchdog when this test process ends.
 pub fn start_kafka(dir: &Path, port: u16, controller: u16, overrides: &[String], extra: &[String]) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The repository root: the first ancestor of the crate (connectors/kafka, examples, ...)
+    // that holds the script.
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("scripts/infra/kafka.sh"))
+        .find(|s| s.exists())
+        .expect("scripts/infra/kafka.sh above the crate");
     let mut start = Command::new("bash");
     start
-        .arg(root.join("scripts/infra/kafka.sh"))
+        .arg(script)
         .arg("start")
         .arg(dir)
         .args([
