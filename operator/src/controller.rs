@@ -223,15 +223,7 @@ async fn reconcile_pass<J: JobManagerApi>(
     }
     if !deleting && !has_finalizer {
         // Before anything exists, so deletion always passes through the operator.
-        let mut finalizers = job.finalizers().to_vec();
-        finalizers.push(FINALIZER.into());
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-        )
-        .await
-        .map_err(Error::kube("adding the finalizer"))?;
+        crate::finalizers::set(&api, job, FINALIZER, true).await?;
     }
 
     let status = job.status.clone().unwrap_or_default();
@@ -639,19 +631,7 @@ async fn execute<J: JobManagerApi>(
             debug!(snapshot, "recorded the savepoint as a StreamJobSnapshot");
         }
         Action::RemoveFinalizer => {
-            let finalizers: Vec<String> = job
-                .finalizers()
-                .iter()
-                .filter(|f| *f != FINALIZER)
-                .cloned()
-                .collect();
-            api.patch(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-            )
-            .await
-            .map_err(Error::kube("removing the finalizer"))?;
+            crate::finalizers::set(api, job, FINALIZER, false).await?;
         }
     }
     Ok(())

@@ -33,6 +33,7 @@ pub mod conditions;
 pub mod controller;
 pub mod error;
 pub mod events;
+pub mod finalizers;
 pub mod jobmanager;
 pub mod leader;
 pub mod lifecycle;

@@ -258,23 +258,7 @@ async fn set_finalizer(
     snapshot: &StreamJobSnapshot,
     present: bool,
 ) -> Result<(), Error> {
-    let mut finalizers: Vec<String> = snapshot
-        .finalizers()
-        .iter()
-        .filter(|f| *f != DISPOSE_FINALIZER)
-        .cloned()
-        .collect();
-    if present {
-        finalizers.push(DISPOSE_FINALIZER.into());
-    }
-    api.patch(
-        &snapshot.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-    )
-    .await
-    .map_err(Error::kube("updating the snapshot's finalizer"))?;
-    Ok(())
+    crate::finalizers::set(api, snapshot, DISPOSE_FINALIZER, present).await
 }
 
 /// Run the StreamJobSnapshot controller for the given namespaces (all if empty) until a
