@@ -138,18 +138,17 @@ fn config(properties: BTreeMap<String, String>) -> ClientConfig {
     ClientConfig { properties }
 }
 
-/// Writes `values` to `topic` with an exactly-once `KafkaSink` in a checkpointed job, then
-/// reads the topic back with a bounded `KafkaSource` (read_committed, offsets committed to a
-/// group) in a second job; both with `properties` only.
-fn round_trip_through_jobs(properties: &BTreeMap<String, String>, topic: &str, n: usize) {
-    let mut admin = KafkaClient::connect(&config(properties.clone())).unwrap();
-    admin.create_topic(topic, 2, 1).unwrap();
-    let want: Vec<String> = (0..n).map(|i| format!("{topic}-{i:04}")).collect();
-
-    let sink = KafkaSink::builder()
+/// An exactly-once sink of UTF-8 values to `topic` with only `properties` (and a unique
+/// transactional-id prefix starting with `prefix`).
+fn exactly_once_sink(
+    properties: &BTreeMap<String, String>,
+    topic: &str,
+    prefix: &str,
+) -> KafkaSink<String> {
+    KafkaSink::builder()
         .properties(properties.clone())
         .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
-        .transactional_id_prefix(unique("sasl-sink"))
+        .transactional_id_prefix(unique(prefix))
         .record_serializer(
             KafkaRecordSerializer::builder()
                 .topic(topic)
@@ -158,7 +157,18 @@ fn round_trip_through_jobs(properties: &BTreeMap<String, String>, topic: &str, n
                 .unwrap(),
         )
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Writes `values` to `topic` with an exactly-once `KafkaSink` in a checkpointed job, then
+/// reads the topic back with a bounded `KafkaSource` (read_committed, offsets committed to a
+/// group) in a second job; both with `properties` only.
+fn round_trip_through_jobs(properties: &BTreeMap<String, String>, topic: &str, n: usize) {
+    let mut admin = KafkaClient::connect(&config(properties.clone())).unwrap();
+    admin.create_topic(topic, 2, 1).unwrap();
+    let want: Vec<String> = (0..n).map(|i| format!("{topic}-{i:04}")).collect();
+
+    let sink = exactly_once_sink(properties, topic, "sasl-sink");
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(2);
     env.enable_checkpointing(Duration::from_millis(100));
@@ -446,19 +456,7 @@ fn a_wrong_password_fails_with_the_brokers_message() {
         .expect("a wrong password must not authenticate")
         .to_string();
     assert!(err.contains("SASL authentication failed"), "{err}");
-    let sink = KafkaSink::builder()
-        .properties(bad.clone())
-        .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
-        .transactional_id_prefix(unique("sasl-bad"))
-        .record_serializer(
-            KafkaRecordSerializer::builder()
-                .topic("sasl-never-written")
-                .value(Utf8)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let sink = exactly_once_sink(&bad, "sasl-never-written", "sasl-bad");
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
     env.from_collection(vec!["x".to_string()])
