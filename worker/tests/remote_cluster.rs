@@ -156,7 +156,7 @@ fn job_manager(flags: &[&str], job: &[&str]) -> (Process, Client, String) {
 
 #[test]
 fn rescaling_in_place_on_task_managers_keeps_every_window_count_exact() {
-    const KEYS: u64 = 8;
+    const KEYS: u64 = 16;
     const WINDOW_MS: u64 = 400;
     let dir = tempfile::tempdir().unwrap();
     let url = |name: &str| format!("file://{}", dir.path().join(name).display());
