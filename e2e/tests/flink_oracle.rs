@@ -16,7 +16,7 @@
 
 use fjord::time::WatermarkStrategy;
 use fjord::windows::{EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows};
-use fjord::{DataStream, KeyedStream, OutputTag, StreamExecutionEnvironment};
+use fjord::{DataStream, KeyedStream, OutputTag, ProcessContext, StreamExecutionEnvironment};
 use fjord_e2e::flink::{OracleEvent, run_datastream_cases};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,6 +38,7 @@ const CASES: &[&str] = &[
     "rolling-max",
     "rolling-min-by",
     "tumbling-lateness-sum",
+    "process-watermark",
 ];
 
 fn ms(n: u64) -> Duration {
@@ -89,6 +90,11 @@ fn fjord_case(name: &str, input: &[OracleEvent]) -> Vec<String> {
             late = Some(main.get_side_output(&late_tag).collect());
             main
         }
+        // A non-keyed process function reading the operator's current watermark.
+        "process-watermark" => records.process(|e: Rec, ctx: &mut ProcessContext<'_, Rec>| {
+            let watermark = ctx.timer_service().current_watermark();
+            ctx.collect((e.0, e.1, watermark))
+        }),
         other => panic!("no Fjord side for case {other}"),
     };
     let collected = out.collect();

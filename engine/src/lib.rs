@@ -101,7 +101,7 @@ pub use operators::broadcast::{
 pub use operators::co_process::{CoProcessFunction, KeyedCoProcessFunction};
 pub use operators::keyed_process::{KeyedProcessContext, KeyedProcessFunction, TimerService};
 pub use operators::output::Collector;
-pub use operators::process::{ProcessContext, ProcessFunction};
+pub use operators::process::{ProcessContext, ProcessFunction, ProcessTimerService};
 pub use printable::Printable;
 pub use runtime::jobgraph::JobPlan;
 pub use runtime::minicluster::JobExecutionResult;

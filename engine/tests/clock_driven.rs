@@ -5,7 +5,7 @@
 
 mod event_support;
 
-use event_support::{FeedSource, channel_sink, next};
+use event_support::{FeedSource, channel_sink, next, with_ts};
 use fjord::time::{ManualClock, WatermarkStrategy};
 use fjord::types::MAX_WATERMARK;
 use fjord::windows::{
@@ -13,7 +13,7 @@ use fjord::windows::{
     TumblingProcessingTimeWindows, WindowAssigner,
 };
 use fjord::{
-    BoxError, DataStream, KeyedProcessContext, KeyedProcessFunction, OutputTag, ProcessContext,
+    BoxError, DataStream, KeyedProcessContext, KeyedProcessFunction, OutputTag,
     StreamExecutionEnvironment,
 };
 use std::sync::mpsc;
@@ -33,15 +33,6 @@ fn env(clock: &ManualClock, interval: Duration) -> StreamExecutionEnvironment {
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// Pairs every value with its timestamp.
-fn with_ts<T: fjord::Data>(s: &DataStream<T>) -> DataStream<(T, Option<i64>)> {
-    s.process(|v: T, ctx: &mut ProcessContext<'_, (T, Option<i64>)>| {
-        let ts = ctx.timestamp();
-        ctx.collect((v, ts))
-    })
-    .stream()
 }
 
 /// Wraps an assigner and reports every element it assigns, with the processing time it saw:

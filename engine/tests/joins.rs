@@ -2,10 +2,13 @@
 
 mod event_support;
 
-use event_support::{r, sorted, timed, w};
-use fjord::StreamExecutionEnvironment;
+use event_support::{Ev, channel_sink, fed, next, r, sorted, timed, w, with_ts};
 use fjord::joins::IntervalJoinContext;
-use fjord::windows::{EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows};
+use fjord::windows::{
+    CountTrigger, EventTimeSessionWindows, SlidingEventTimeWindows, TimeEvictor,
+    TumblingEventTimeWindows,
+};
+use fjord::{OutputTag, StreamExecutionEnvironment};
 use std::time::Duration;
 
 type Rec = (String, i64, i64);
@@ -196,4 +199,171 @@ fn interval_join_result_timestamp_is_the_larger_one_and_late_elements_are_droppe
     env.execute("interval late").unwrap();
     // 20 and 21 arrive behind the watermark 50 of their own input: dropped, as in Flink.
     assert_eq!(out.values(), vec![(1, 1, 12)]);
+}
+
+/// Flink's `sideOutputLeftLateData` / `sideOutputRightLateData`: elements behind the joined
+/// watermark go to their side's output with their timestamps instead of being dropped; the
+/// join function's context tells the pair's timestamp and emits to side outputs. Fed step by
+/// step so the watermark each element meets is known, not raced.
+#[test]
+fn interval_join_late_elements_go_to_side_outputs_and_the_function_can_emit_to_one() {
+    let env = env();
+    let (left, feed_left) = fed(&env, "left");
+    let (right, feed_right) = fed(&env, "right");
+    let late_left = OutputTag::<Rec>::new("late-left");
+    let late_right = OutputTag::<Rec>::new("late-right");
+    let pairs = OutputTag::<(i64, i64)>::new("pairs");
+    let pairs_tag = pairs.clone();
+    let joined = left
+        .key_by(|e: &Rec| e.0.clone())
+        .interval_join(&right.key_by(|e: &Rec| e.0.clone()))
+        .between_millis(-5, 5)
+        .side_output_left_late_data(&late_left)
+        .side_output_right_late_data(&late_right)
+        .process(
+            move |a: &Rec, b: &Rec, ctx: &mut IntervalJoinContext<'_, (i64, i64, i64)>| {
+                let ts = ctx.timestamp();
+                ctx.output(&pairs_tag, (a.2, b.2));
+                ctx.collect((a.2, b.2, ts))
+            },
+        );
+    let main = channel_sink(&with_ts(&joined.stream()));
+    let side = channel_sink(&with_ts(&joined.get_side_output(&pairs)));
+    let late_l = channel_sink(&with_ts(&joined.get_side_output(&late_left)));
+    let late_r = channel_sink(&with_ts(&joined.get_side_output(&late_right)));
+    let job = env.execute_async("interval join late data").unwrap();
+
+    feed_left.send(r("k", 10, 1)).unwrap();
+    feed_right.send(r("k", 12, 1)).unwrap();
+    assert_eq!(next(&main), ((1, 1, 12), Some(12)), "the larger timestamp");
+    assert_eq!(next(&side), ((1, 1), Some(12)), "side records carry it too");
+    // Both watermarks, then a pair behind them on each input: once it is joined, both
+    // inputs' watermark 50 has been processed (each input is in order).
+    for feed in [&feed_left, &feed_right] {
+        feed.send(w(50)).unwrap();
+    }
+    feed_left.send(r("k", 60, 2)).unwrap();
+    feed_right.send(r("k", 61, 2)).unwrap();
+    assert_eq!(next(&main), ((2, 2, 61), Some(61)));
+    assert_eq!(next(&side), ((2, 2), Some(61)));
+    // 20 and 21 are behind the watermark 50: to the side outputs, not joined, not dropped.
+    feed_left.send(r("k", 20, 3)).unwrap();
+    feed_right.send(r("k", 21, 4)).unwrap();
+    assert_eq!(next(&late_l), (("k".to_string(), 20, 3), Some(20)));
+    assert_eq!(next(&late_r), (("k".to_string(), 21, 4), Some(21)));
+    drop((feed_left, feed_right));
+    job.wait().unwrap();
+    assert!(main.try_recv().is_err(), "late elements are not joined");
+    assert!(side.try_recv().is_err());
+}
+
+/// A window join's trigger replaces the assigner's: with `CountTrigger::of(3)` a window
+/// fires when its key has three elements of either input, and a window that never gets
+/// three never fires (the event-time trigger would have fired both at the watermark).
+#[test]
+fn a_window_join_with_a_count_trigger_fires_on_the_count_not_the_watermark() {
+    let env = env();
+    let left = timed(&env, vec![r("a", 1, 1), r("a", 4, 2), r("b", 5, 3), w(100)]);
+    let right = timed(
+        &env,
+        vec![r("a", 2, 10), r("b", 6, 30), r("a", 13, 20), w(100)],
+    );
+    let out = left
+        .join(&right)
+        .where_key(|e: &Rec| e.0.clone())
+        .equal_to(|e: &Rec| e.0.clone())
+        .window(TumblingEventTimeWindows::of(ms(10)))
+        .trigger(CountTrigger::of(3))
+        .apply(|a: Rec, b: Rec| (a.0, a.1, b.1))
+        .collect();
+    env.execute("count-triggered join").unwrap();
+    // a in [0, 10): 1, 4 and 2 -> one firing with both pairs; b in [0, 10) and a in [10, 20)
+    // have fewer than three elements.
+    assert_eq!(
+        sorted(out.values()),
+        vec![("a".into(), 1, 2), ("a".into(), 4, 2)]
+    );
+}
+
+/// A window join's evictor runs over the elements of both inputs before the join function:
+/// `TimeEvictor::of(3ms)` keeps those within 3 ms of the window's latest element.
+#[test]
+fn a_window_join_evictor_removes_elements_of_either_input_before_the_join() {
+    let env = env();
+    let (left, right) = inputs(&env);
+    let out = left
+        .join(&right)
+        .where_key(|e: &Rec| e.0.clone())
+        .equal_to(|e: &Rec| e.0.clone())
+        .window(TumblingEventTimeWindows::of(ms(10)))
+        .evictor(TimeEvictor::of(ms(3)))
+        .apply(|a: Rec, b: Rec| (a.0, a.1, b.1))
+        .collect();
+    env.execute("evicting join").unwrap();
+    // a in [0, 10): left 1 and 4, right 2; the latest is 4, so 1 (<= 4 - 3) is evicted.
+    // a in [10, 20): left 12, right 13.
+    assert_eq!(
+        sorted(out.values()),
+        vec![("a".into(), 4, 2), ("a".into(), 12, 13)]
+    );
+}
+
+/// Allowed lateness on a window join: a late element within the lateness fires its window
+/// again with every pair so far (as Flink's `WithWindow.allowedLateness`), one beyond it is
+/// dropped; a flat join function emits any number of results per pair.
+#[test]
+fn a_window_join_with_allowed_lateness_fires_again_for_late_elements_and_flat_apply_emits_many() {
+    let env = env();
+    let (left, feed_left) = fed(&env, "left");
+    let (right, feed_right) = fed(&env, "right");
+    let out = left
+        .join(&right)
+        .where_key(|e: &Rec| e.0.clone())
+        .equal_to(|e: &Rec| e.0.clone())
+        .window(TumblingEventTimeWindows::of(ms(10)))
+        .allowed_lateness(ms(15))
+        .flat_apply(|a: Rec, b: Rec, out: &mut Vec<(i64, i64)>| {
+            out.push((a.1, b.1));
+            if a.1 > 3 {
+                out.push((a.1 * 100, b.1));
+            }
+        });
+    let results = channel_sink(&with_ts(&out.stream()));
+    let job = env.execute_async("late join").unwrap();
+    let both = |e: Ev| {
+        for feed in [&feed_left, &feed_right] {
+            feed.send(e.clone()).unwrap();
+        }
+    };
+    feed_left.send(r("a", 1, 1)).unwrap();
+    feed_right.send(r("a", 2, 2)).unwrap();
+    both(w(20));
+    assert_eq!(next(&results), ((1, 2), Some(9)), "fired at watermark 20");
+    // Late for [0, 10) (watermark 20 >= 10) but within 15 ms of lateness: fires again.
+    feed_left.send(r("a", 5, 3)).unwrap();
+    let mut again: Vec<_> = (0..3).map(|_| next(&results)).collect();
+    again.sort();
+    assert_eq!(
+        again,
+        vec![((1, 2), Some(9)), ((5, 2), Some(9)), ((500, 2), Some(9))]
+    );
+    // Beyond the lateness (watermark 30 >= 10 + 15): dropped. The next window's pair is the
+    // next result.
+    both(w(30));
+    feed_left.send(r("a", 6, 4)).unwrap();
+    feed_left.send(r("a", 41, 5)).unwrap();
+    feed_right.send(r("a", 42, 6)).unwrap();
+    both(w(60));
+    let mut next_window = vec![next(&results), next(&results)];
+    next_window.sort();
+    assert_eq!(
+        next_window,
+        vec![((41, 42), Some(49)), ((4100, 42), Some(49))]
+    );
+    drop((feed_left, feed_right));
+    job.wait().unwrap();
+    assert!(
+        results.try_recv().is_err(),
+        "the element beyond the lateness joined nothing"
+    );
 }

@@ -466,3 +466,82 @@ fn keyed_state_is_sorted_per_key_in_parallel() {
         (0..100).map(|k| (k, 100)).collect::<Vec<_>>()
     );
 }
+
+/// A non-keyed process function (and co-process function) reads the operator's current
+/// watermark and the job's processing time through its context or `timer_service()`, as
+/// Flink's `ctx.timerService().currentWatermark()` outside a keyed stream: the minimum
+/// before the first watermark, then the latest one. (Flink's own output for the same input
+/// is compared in `e2e/tests/flink_oracle.rs`, case `process-watermark`.)
+#[test]
+fn a_non_keyed_process_function_reads_the_current_watermark_and_processing_time() {
+    let clock = ManualClock::new(7_000);
+    let env = env(1);
+    env.set_clock(clock.clone());
+    let input = || {
+        timed(
+            &env,
+            vec![r("k", 1, 1), w(5), r("k", 7, 2), w(10), r("k", 12, 3)],
+        )
+    };
+    let out = input()
+        .process(
+            |e: (String, i64, i64), ctx: &mut fjord::ProcessContext<'_, (i64, i64, i64, i64)>| {
+                let service = ctx.timer_service();
+                assert_eq!(service.current_watermark(), ctx.current_watermark());
+                let now = ctx.current_processing_time();
+                ctx.collect((
+                    e.2,
+                    service.current_watermark(),
+                    now,
+                    service.current_processing_time(),
+                ))
+            },
+        )
+        .collect();
+    let co = input().connect(&input()).process(CoWatermarks).collect();
+    env.execute("non-keyed process watermark").unwrap();
+    let min = fjord::types::MIN_WATERMARK;
+    assert_eq!(
+        out.values(),
+        vec![
+            (1, min, 7_000, 7_000),
+            (2, 5, 7_000, 7_000),
+            (3, 10, 7_000, 7_000)
+        ]
+    );
+    // A co-process function's watermark is the smaller of its inputs' (here equal), so each
+    // record sees at most the watermark that preceded it on its own input.
+    let co = co.values();
+    assert_eq!(co.len(), 6);
+    for (value, watermark) in co {
+        let preceding = [min, 5, 10][value as usize - 1];
+        assert!(
+            watermark <= preceding,
+            "record {value} saw watermark {watermark}, after only {preceding} on its input"
+        );
+    }
+}
+
+#[derive(Clone)]
+struct CoWatermarks;
+
+impl fjord::CoProcessFunction<(String, i64, i64), (String, i64, i64), (i64, i64)> for CoWatermarks {
+    fn process_element1(
+        &mut self,
+        e: (String, i64, i64),
+        ctx: &mut fjord::ProcessContext<'_, (i64, i64)>,
+    ) -> Result<(), BoxError> {
+        let watermark = ctx.current_watermark();
+        ctx.collect((e.2, watermark));
+        Ok(())
+    }
+    fn process_element2(
+        &mut self,
+        e: (String, i64, i64),
+        ctx: &mut fjord::ProcessContext<'_, (i64, i64)>,
+    ) -> Result<(), BoxError> {
+        let watermark = ctx.current_watermark();
+        ctx.collect((e.2, watermark));
+        Ok(())
+    }
+}

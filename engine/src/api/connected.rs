@@ -16,7 +16,7 @@ use crate::operators::rolling::KeySelector;
 use crate::operators::shared::Shared;
 use crate::runtime::stream_type::TypeOps;
 use crate::runtime::task::{TaskHead, TwoInputHead, TwoInputOperator};
-use crate::types::{Data, Key};
+use crate::types::{Data, Key, MIN_WATERMARK};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -66,6 +66,7 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
                     f: template.instance(),
                     out,
                     sides,
+                    watermark: MIN_WATERMARK,
                     _in: PhantomData,
                 }))
             }),

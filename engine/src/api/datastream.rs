@@ -24,7 +24,7 @@ use crate::sinks::{
 };
 use crate::time::WatermarkStrategy;
 use crate::time::assigner::TimestampsAndWatermarksOp;
-use crate::types::{Data, Key};
+use crate::types::{Data, Key, MIN_WATERMARK};
 use crate::windows::{
     CountTrigger, GlobalWindow, GlobalWindows, PurgingTrigger, Window, WindowAssigner,
 };
@@ -197,6 +197,7 @@ impl<T: Data> DataStream<T> {
                     f: template.instance(),
                     out,
                     sides,
+                    watermark: MIN_WATERMARK,
                     _in: PhantomData,
                 }))
             }),

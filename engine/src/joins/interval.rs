@@ -10,12 +10,15 @@ use crate::api::Template;
 use crate::api::connected::ConnectedStreams;
 use crate::api::datastream::SingleOutputStreamOperator;
 use crate::api::keyed::KeyedStream;
+use crate::api::side_output::OutputTag;
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::lifecycle_hooks;
 use crate::keygroup::KeyGroupRange;
-use crate::operators::output::{Collector, Lifecycle, Output, guard};
+use crate::operators::output::{
+    Emitter, Lifecycle, Output, SideOutputs, guard, process_lifecycle_common,
+};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::{KeyedParts, Shared};
 use crate::runtime::task::TwoInputOperator;
@@ -25,11 +28,12 @@ use crate::types::{Data, Key, MIN_WATERMARK, StreamRecord, Timestamp};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// What a [`ProcessJoinFunction`] sees for a matching pair.
+/// What a [`ProcessJoinFunction`] sees for a matching pair (Flink's
+/// `ProcessJoinFunction.Context`).
 pub struct IntervalJoinContext<'a, O> {
     left: Timestamp,
     right: Timestamp,
-    out: Collector<'a, O>,
+    emit: Emitter<'a, O>,
 }
 
 impl<O> IntervalJoinContext<'_, O> {
@@ -41,9 +45,19 @@ impl<O> IntervalJoinContext<'_, O> {
     pub fn right_timestamp(&self) -> Timestamp {
         self.right
     }
-    /// Emits a result; its timestamp is the larger of the two elements' timestamps.
+    /// The timestamp of the pair's results: the larger of the two elements' timestamps
+    /// (Flink's `getTimestamp`).
+    pub fn timestamp(&self) -> Timestamp {
+        self.left.max(self.right)
+    }
+    /// Emits a result with the pair's [`timestamp`](Self::timestamp).
     pub fn collect(&mut self, value: O) {
-        self.out.collect(value);
+        self.emit.collect(value);
+    }
+    /// Emits a record to the side output `tag`, with the pair's timestamp (Flink's
+    /// `output(OutputTag, X)`); dropped if no downstream operator selected the tag.
+    pub fn output<X: Data>(&mut self, tag: &OutputTag<X>, value: X) {
+        self.emit.output(tag.id(), value);
     }
 }
 
@@ -86,6 +100,15 @@ pub struct IntervalJoined<A, B, K> {
     upper: i64,
     lower_exclusive: bool,
     upper_exclusive: bool,
+    /// Side-output tag ids of late left and right elements.
+    late: LateTags,
+}
+
+/// Where late elements of either side go: the id of a side-output tag, or dropped.
+#[derive(Clone, Default)]
+struct LateTags {
+    left: Option<String>,
+    right: Option<String>,
 }
 
 impl<A: Data, K: Key> KeyedStream<A, K> {
@@ -113,6 +136,7 @@ impl<A: Data, B: Data, K: Key> IntervalJoin<A, B, K> {
             upper,
             lower_exclusive: false,
             upper_exclusive: false,
+            late: LateTags::default(),
         }
     }
 
@@ -141,6 +165,20 @@ impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
         self
     }
 
+    /// Sends left elements that arrive behind the watermark to the side output `tag`
+    /// instead of dropping them (Flink's `sideOutputLeftLateData`).
+    pub fn side_output_left_late_data(mut self, tag: &OutputTag<A>) -> Self {
+        self.late.left = Some(tag.id().to_string());
+        self
+    }
+
+    /// Sends right elements that arrive behind the watermark to the side output `tag`
+    /// instead of dropping them (Flink's `sideOutputRightLateData`).
+    pub fn side_output_right_late_data(mut self, tag: &OutputTag<B>) -> Self {
+        self.late.right = Some(tag.id().to_string());
+        self
+    }
+
     /// Runs the join with a function called for every matching pair.
     pub fn process<O: Data, F: ProcessJoinFunction<A, B, O> + Clone>(
         &self,
@@ -157,9 +195,10 @@ impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
             second: self.join.right.stream(),
         };
         let template = Template::new(f);
+        let late = self.late.clone();
         connected.two_input(
             "IntervalJoin",
-            Box::new(move |ctx, out, _| {
+            Box::new(move |ctx, out, sides| {
                 if lower > upper {
                     return Err(FjordError::InvalidGraph(format!(
                         "interval join lower bound {lower} is greater than upper bound {upper}"
@@ -170,9 +209,9 @@ impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
                     template.instance(),
                     kl.clone(),
                     kr.clone(),
-                    lower,
-                    upper,
+                    (lower, upper),
                     out,
+                    (sides, late.clone()),
                 )?;
                 Ok(Box::new(Shared::register(ctx, op)))
             }),
@@ -218,6 +257,8 @@ pub(crate) struct IntervalJoinOp<A, B, K, O, F> {
     buffers: InternalKeyedValue<K, Buffers<A, B>>,
     timers: InternalTimerService<K, u8>,
     out: Box<dyn Output<O>>,
+    sides: SideOutputs,
+    late: LateTags,
 }
 
 impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
@@ -228,9 +269,9 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
         f: F,
         kl: KeySelector<A, K>,
         kr: KeySelector<B, K>,
-        lower: i64,
-        upper: i64,
+        (lower, upper): (i64, i64),
         out: Box<dyn Output<O>>,
+        (sides, late): (SideOutputs, LateTags),
     ) -> Result<Self> {
         let ctx = &ctx.with_unregistered_keyed_state()?;
         let range =
@@ -246,6 +287,8 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
             buffers: InternalKeyedValue::new(&handle, "interval_join")?,
             timers: InternalTimerService::new(ctx),
             out,
+            sides,
+            late,
         };
         if let Some(restored) = ctx.restored_state()? {
             let IntervalJoinOp {
@@ -266,23 +309,37 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
         Ok(op)
     }
 
-    /// The record's timestamp, or `None` if it is behind the watermark (dropped, as in
-    /// Flink).
-    fn admit(&self, timestamp: Option<Timestamp>) -> Result<Option<Timestamp>> {
-        let ts = self.ctx.event_time(timestamp)?;
+    /// The record's timestamp, or `None` if it is behind the watermark: then it goes to
+    /// the side's late-data output `late_tag` if there is one, else it is dropped, as in
+    /// Flink.
+    fn admit<X: 'static>(
+        &mut self,
+        record: &mut Option<StreamRecord<X>>,
+        late_tag: Option<&str>,
+    ) -> Result<Option<Timestamp>> {
+        let Some(r) = record.as_ref() else {
+            return Ok(None);
+        };
+        let ts = self.ctx.event_time(r.timestamp)?;
         let late = self.timers.watermark != MIN_WATERMARK && ts < self.timers.watermark;
-        Ok((!late).then_some(ts))
+        if !late {
+            return Ok(Some(ts));
+        }
+        if let (Some(tag), Some(r)) = (late_tag, record.take()) {
+            self.sides.emit(tag, r)?;
+        }
+        Ok(None)
     }
 
     fn emit_pair(&mut self, left: &A, lts: Timestamp, right: &B, rts: Timestamp) -> Result<()> {
         let mut jctx = IntervalJoinContext {
             left: lts,
             right: rts,
-            out: Collector::new(self.out.as_mut(), Some(lts.max(rts))),
+            emit: Emitter::new(self.out.as_mut(), &mut self.sides, Some(lts.max(rts))),
         };
         let f = &mut self.f;
         guard(&self.ctx, || f.process_element(left, right, &mut jctx))?;
-        jctx.out.finish()
+        jctx.emit.finish()
     }
 }
 
@@ -290,9 +347,12 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
     for IntervalJoinOp<A, B, K, O, F>
 {
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
-        let Some(ts) = self.admit(record.timestamp)? else {
+        let tag = self.late.left.clone();
+        let mut slot = Some(record);
+        let Some(ts) = self.admit(&mut slot, tag.as_deref())? else {
             return Ok(());
         };
+        let record = slot.expect("admitted");
         let key = (self.kl)(&record.value);
         let (lower, upper) = (self.lower, self.upper);
         let matches: Vec<(Timestamp, B)> = {
@@ -316,9 +376,12 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
     }
 
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
-        let Some(ts) = self.admit(record.timestamp)? else {
+        let tag = self.late.right.clone();
+        let mut slot = Some(record);
+        let Some(ts) = self.admit(&mut slot, tag.as_deref())? else {
             return Ok(());
         };
+        let record = slot.expect("admitted");
         let key = (self.kr)(&record.value);
         let (lower, upper) = (self.lower, self.upper);
         let matches: Vec<(Timestamp, A)> = {
@@ -345,12 +408,7 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
 impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Lifecycle
     for IntervalJoinOp<A, B, K, O, F>
 {
-    fn open(&mut self) -> Result<()> {
-        self.out.open()?;
-        let ctx = &self.ctx;
-        let f = &mut self.f;
-        guard(ctx, || f.open(ctx))
-    }
+    process_lifecycle_common!();
     fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.timers.watermark = watermark;
         while let Some(t) = self.timers.event.pop_due(watermark) {
@@ -375,31 +433,12 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Life
             let empty = b.is_empty();
             self.buffers.store(&t.key, taken, empty);
         }
-        self.out.emit_watermark(watermark)
+        self.out.emit_watermark(watermark)?;
+        self.sides.emit_watermark(watermark)
     }
     fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
-        self.out.advance_processing_time(now)
-    }
-    fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
-        self.out.emit_watermark_status(idle)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.out.flush()
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.out.finish()
-    }
-    fn close(&mut self) -> Result<()> {
-        let f = &mut self.f;
-        let own = guard(&self.ctx, || f.close());
-        own.and(self.out.close())
-    }
-    fn notify_checkpoint(
-        &mut self,
-        notice: crate::operators::output::CheckpointNotice,
-    ) -> Result<()> {
-        crate::operators::output::notify_function!(self.ctx, self.f, notice)?;
-        self.out.notify_checkpoint(notice)
+        self.out.advance_processing_time(now)?;
+        self.sides.advance_processing_time(now)
     }
 }
 

@@ -3,10 +3,12 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use crate::api::datastream::{DataStream, SingleOutputStreamOperator};
+use crate::api::windowed::WindowedStream;
 use crate::types::{Data, Key};
-use crate::windows::{Window, WindowAssigner, WindowContext};
+use crate::windows::{Evictor, Trigger, Window, WindowAssigner, WindowContext};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An element of either input of a window join (Flink's `TaggedUnion`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,12 +25,22 @@ pub struct JoinedStreams<A, B> {
     pub(crate) second: DataStream<B>,
 }
 
-/// The joined streams with both key selectors and the window.
+/// The joined streams with both key selectors and the window, optionally with a trigger, an
+/// evictor and allowed lateness (Flink's `JoinedStreams.WithWindow`).
 pub struct JoinedWindows<A, B, K, W> {
     union: DataStream<TaggedUnion<A, B>>,
     key: Arc<dyn Fn(&TaggedUnion<A, B>) -> K + Send + Sync>,
     assigner: Arc<dyn WindowAssigner<TaggedUnion<A, B>, W>>,
+    /// Settings applied to the windowed union, in the order they were given.
+    settings: Vec<Setting<A, B, K, W>>,
 }
+
+/// One setting of the windowed union (a trigger, an evictor, allowed lateness).
+type Setting<A, B, K, W> = Arc<
+    dyn Fn(WindowedStream<TaggedUnion<A, B>, K, W>) -> WindowedStream<TaggedUnion<A, B>, K, W>
+        + Send
+        + Sync,
+>;
 
 /// Flink's `CoGroupedStreams`: the same builder, applied with a co-group function.
 pub type CoGroupedStreams<A, B> = JoinedStreams<A, B>;
@@ -83,6 +95,7 @@ impl<A: Data, B: Data, K: Key> JoinEqual<A, B, K> {
             union: self.union,
             key: self.key,
             assigner: Arc::new(assigner),
+            settings: Vec::new(),
         }
     }
 }
@@ -116,24 +129,74 @@ fn split<A, B>(elements: Vec<TaggedUnion<A, B>>) -> (Vec<A>, Vec<B>) {
 }
 
 impl<A: Data, B: Data, K: Key, W: Window> JoinedWindows<A, B, K, W> {
+    /// Replaces the assigner's default trigger (Flink's `trigger`). The trigger sees the
+    /// elements of both inputs; a firing joins every pair in the window so far.
+    pub fn trigger<X: Trigger<TaggedUnion<A, B>, W> + Clone + Sync>(mut self, trigger: X) -> Self {
+        self.settings
+            .push(Arc::new(move |w: WindowedStream<_, K, W>| {
+                w.trigger(trigger.clone())
+            }));
+        self
+    }
+
+    /// Adds an evictor over the elements of both inputs (Flink's `evictor`).
+    pub fn evictor<E: Evictor<TaggedUnion<A, B>, W> + Clone + Sync>(mut self, evictor: E) -> Self {
+        self.settings
+            .push(Arc::new(move |w: WindowedStream<_, K, W>| {
+                w.evictor(evictor.clone())
+            }));
+        self
+    }
+
+    /// Keeps windows `lateness` past their end, so late elements of either input fire them
+    /// again with every pair so far (Flink's `allowedLateness`; default 0).
+    pub fn allowed_lateness(mut self, lateness: Duration) -> Self {
+        self.settings
+            .push(Arc::new(move |w: WindowedStream<_, K, W>| {
+                w.allowed_lateness(lateness)
+            }));
+        self
+    }
+
+    /// The keyed, windowed union of both inputs with every setting applied.
+    fn windowed(&self) -> WindowedStream<TaggedUnion<A, B>, K, W> {
+        let key = self.key.clone();
+        let windowed = self
+            .union
+            .key_by(move |t: &TaggedUnion<A, B>| key(t))
+            .window(SharedAssigner(self.assigner.clone()));
+        self.settings.iter().fold(windowed, |w, set| set(w))
+    }
+
     /// Inner join: calls `f` for every pair of elements of the two inputs in the same window
     /// and key (Flink's `JoinFunction`); results carry timestamp window end − 1.
     pub fn apply<O: Data>(
         &self,
         f: impl Fn(A, B) -> O + Clone + Send + Sync + 'static,
     ) -> SingleOutputStreamOperator<O> {
-        let key = self.key.clone();
-        self.union
-            .key_by(move |t: &TaggedUnion<A, B>| key(t))
-            .window(SharedAssigner(self.assigner.clone()))
+        self.flat_apply(move |a, b, out: &mut Vec<O>| out.push(f(a, b)))
+    }
+
+    /// Inner join with a function that emits any number of results per pair (Flink's
+    /// `FlatJoinFunction`): `f` pushes them into the vector. Results carry timestamp window
+    /// end − 1.
+    pub fn flat_apply<O: Data>(
+        &self,
+        f: impl Fn(A, B, &mut Vec<O>) + Clone + Send + Sync + 'static,
+    ) -> SingleOutputStreamOperator<O> {
+        self.windowed()
             .process(
                 move |_: &K,
                       ctx: &mut WindowContext<'_, W, O>,
                       elements: Vec<TaggedUnion<A, B>>| {
                     let (xs, ys) = split(elements);
+                    let mut out = Vec::new();
                     for x in &xs {
                         for y in &ys {
-                            ctx.collect(f(x.clone(), y.clone()));
+                            f(x.clone(), y.clone(), &mut out);
+                            for o in out.drain(..) {
+                                ctx.collect(o);
+                            }
                         }
                     }
                 },
@@ -147,10 +210,7 @@ impl<A: Data, B: Data, K: Key, W: Window> JoinedWindows<A, B, K, W> {
         &self,
         f: impl Fn(&K, Vec<A>, Vec<B>, &mut Vec<O>) + Clone + Send + Sync + 'static,
     ) -> SingleOutputStreamOperator<O> {
-        let key = self.key.clone();
-        self.union
-            .key_by(move |t: &TaggedUnion<A, B>| key(t))
-            .window(SharedAssigner(self.assigner.clone()))
+        self.windowed()
             .process(
                 move |k: &K,
                       ctx: &mut WindowContext<'_, W, O>,

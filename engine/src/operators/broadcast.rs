@@ -16,7 +16,7 @@ use crate::operators::keyed_process::{KeyedProcessContext, fire_keyed_timers, ke
 use crate::operators::output::{
     Lifecycle, Output, SideOutputs, guard, keyed_timer_time, process_lifecycle_common,
 };
-use crate::operators::process::ProcessContext;
+use crate::operators::process::{OperatorTime, ProcessContext};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::runtime::task::TwoInputOperator;
@@ -401,7 +401,15 @@ impl<A: 'static, B: 'static, O: 'static, F: BroadcastProcessFunction<A, B, O>>
 {
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
         let mut c = ReadOnlyContext {
-            inner: ProcessContext::new(self.out.as_mut(), &mut self.sides, record.timestamp),
+            inner: ProcessContext::new(
+                self.out.as_mut(),
+                &mut self.sides,
+                record.timestamp,
+                OperatorTime {
+                    watermark: self.watermark,
+                    rt: &self.ctx,
+                },
+            ),
             states: &self.states,
             rt: &self.ctx,
             watermark: self.watermark,
@@ -413,7 +421,15 @@ impl<A: 'static, B: 'static, O: 'static, F: BroadcastProcessFunction<A, B, O>>
 
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
         let mut c = BroadcastContext {
-            inner: ProcessContext::new(self.out.as_mut(), &mut self.sides, record.timestamp),
+            inner: ProcessContext::new(
+                self.out.as_mut(),
+                &mut self.sides,
+                record.timestamp,
+                OperatorTime {
+                    watermark: self.watermark,
+                    rt: &self.ctx,
+                },
+            ),
             states: &self.states,
             rt: &self.ctx,
             keyed: None,
@@ -527,7 +543,15 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
 
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
         let mut c = BroadcastContext {
-            inner: ProcessContext::new(self.out.as_mut(), &mut self.sides, record.timestamp),
+            inner: ProcessContext::new(
+                self.out.as_mut(),
+                &mut self.sides,
+                record.timestamp,
+                OperatorTime {
+                    watermark: self.timers.watermark,
+                    rt: &self.ctx,
+                },
+            ),
             states: &self.states,
             rt: &self.ctx,
             keyed: self.ctx.keyed.as_ref(),

@@ -8,9 +8,9 @@ use crate::error::{BoxError, Result};
 use crate::functions::lifecycle_hooks;
 use crate::operators::keyed_process::{KeyedProcessContext, fire_keyed_timers, keyed_call};
 use crate::operators::output::{
-    Lifecycle, Output, SideOutputs, forward_time, guard, keyed_timer_time, process_lifecycle_common,
+    Lifecycle, Output, SideOutputs, guard, keyed_timer_time, process_lifecycle_common, tracked_time,
 };
-use crate::operators::process::ProcessContext;
+use crate::operators::process::{OperatorTime, ProcessContext};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::runtime::task::TwoInputOperator;
@@ -76,6 +76,8 @@ pub(crate) struct CoProcessOp<A, B, O, F> {
     pub(crate) f: F,
     pub(crate) out: Box<dyn Output<O>>,
     pub(crate) sides: SideOutputs,
+    /// The operator's current watermark.
+    pub(crate) watermark: Timestamp,
     pub(crate) _in: PhantomData<fn(A, B)>,
 }
 
@@ -83,7 +85,7 @@ impl<A: 'static, B: 'static, O: 'static, F: CoProcessFunction<A, B, O>> Lifecycl
     for CoProcessOp<A, B, O, F>
 {
     process_lifecycle_common!();
-    forward_time!();
+    tracked_time!();
 }
 
 impl<A: 'static, B: 'static, O: 'static, F: CoProcessFunction<A, B, O>> CoProcessOp<A, B, O, F> {
@@ -92,7 +94,11 @@ impl<A: 'static, B: 'static, O: 'static, F: CoProcessFunction<A, B, O>> CoProces
         timestamp: Option<Timestamp>,
         call: impl FnOnce(&mut F, &mut ProcessContext<'_, O>) -> Result<(), BoxError>,
     ) -> Result<()> {
-        let mut pctx = ProcessContext::new(self.out.as_mut(), &mut self.sides, timestamp);
+        let time = OperatorTime {
+            watermark: self.watermark,
+            rt: &self.ctx,
+        };
+        let mut pctx = ProcessContext::new(self.out.as_mut(), &mut self.sides, timestamp, time);
         let f = &mut self.f;
         guard(&self.ctx, || call(f, &mut pctx))?;
         pctx.finish()

@@ -484,11 +484,13 @@ macro_rules! process_lifecycle_common {
 }
 pub(crate) use process_lifecycle_common;
 
-/// Implements `emit_watermark` and `advance_processing_time` of [`Lifecycle`] for an
-/// operator without timers: forward to `self.out` and `self.sides`.
-macro_rules! forward_time {
+/// Implements `emit_watermark` and `advance_processing_time` of [`Lifecycle`] for a
+/// non-keyed operator with a main output `self.out` and side outputs `self.sides`: keep the
+/// watermark in `self.watermark` (the function can read it), then forward to both.
+macro_rules! tracked_time {
     () => {
         fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+            self.watermark = watermark;
             self.out.emit_watermark(watermark)?;
             self.sides.emit_watermark(watermark)
         }
@@ -498,7 +500,7 @@ macro_rules! forward_time {
         }
     };
 }
-pub(crate) use forward_time;
+pub(crate) use tracked_time;
 
 /// Implements `emit_watermark` and `advance_processing_time` of [`Lifecycle`] for a keyed
 /// operator with timers `self.timers` and a method `self.fire(domain, limit)` that runs the

@@ -27,6 +27,11 @@ pub fn w(ts: i64) -> Ev {
 /// The records of `events` with their timestamps, and a watermark exactly where the list has
 /// one (a punctuated generator), from a parallelism-1 source.
 pub fn timed(env: &StreamExecutionEnvironment, events: Vec<Ev>) -> DataStream<(String, i64, i64)> {
+    punctuated(env.from_collection(events).stream())
+}
+
+/// The records of a stream of events, timestamped, with a watermark where the events have one.
+fn punctuated(events: DataStream<Ev>) -> DataStream<(String, i64, i64)> {
     let strategy = WatermarkStrategy::for_punctuated(|e: &Ev, _| match e {
         Ev::W(w) => Some(*w),
         Ev::R(..) => None,
@@ -35,7 +40,7 @@ pub fn timed(env: &StreamExecutionEnvironment, events: Vec<Ev>) -> DataStream<(S
         Ev::R(_, ts, _) => *ts,
         Ev::W(w) => *w,
     });
-    env.from_collection(events)
+    events
         .assign_timestamps_and_watermarks(strategy)
         .set_parallelism(1)
         .flat_map(|e: Ev| match e {
@@ -44,6 +49,27 @@ pub fn timed(env: &StreamExecutionEnvironment, events: Vec<Ev>) -> DataStream<(S
         })
         .set_parallelism(1)
         .stream()
+}
+
+/// Like [`timed`], from a source the test feeds while the job runs (records and watermarks
+/// in the order sent; the source ends when the sender is dropped).
+pub fn fed(
+    env: &StreamExecutionEnvironment,
+    name: &str,
+) -> (DataStream<(String, i64, i64)>, mpsc::Sender<Ev>) {
+    let (source, feed) = FeedSource::<Ev>::new();
+    (punctuated(env.from_source(source, name).stream()), feed)
+}
+
+/// Every record of `s` with its event-time timestamp.
+pub fn with_ts<T: fjord::Data>(s: &DataStream<T>) -> DataStream<(T, Option<i64>)> {
+    s.process(
+        |v: T, ctx: &mut fjord::ProcessContext<'_, (T, Option<i64>)>| {
+            let ts = ctx.timestamp();
+            ctx.collect((v, ts))
+        },
+    )
+    .stream()
 }
 
 /// A source fed by the test through a channel; it ends when the sender is dropped.

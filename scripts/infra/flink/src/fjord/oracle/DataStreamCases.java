@@ -18,6 +18,7 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.streaming.api.windowing.assigners.EventTimeSessionWindows;
 import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
 import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
@@ -142,6 +143,20 @@ public final class DataStreamCases {
         out = main;
         late = main.getSideOutput(LATE);
       }
+      case "process-watermark" ->
+          out =
+              records
+                  .process(
+                      new ProcessFunction<Tuple3<String, Long, Long>, Tuple3<String, Long, Long>>() {
+                        @Override
+                        public void processElement(
+                            Tuple3<String, Long, Long> e,
+                            Context ctx,
+                            org.apache.flink.util.Collector<Tuple3<String, Long, Long>> collector) {
+                          collector.collect(Tuple3.of(e.f0, e.f1, ctx.timerService().currentWatermark()));
+                        }
+                      })
+                  .returns(RECORD);
       default -> throw new IllegalArgumentException("unknown case " + name);
     }
     DataStream<String> lines = out.map(DataStreamCases::format).returns(Types.STRING);
