@@ -352,22 +352,9 @@ fn set_option(settings: &mut Settings, set: &ast::Set, pos: Pos) -> Result<()> {
 }
 
 /// A duration as Flink's configuration writes it: `500ms`, `10s`, `10 s`, `2min`, `1h`; a
-/// bare number is milliseconds.
+/// bare number is milliseconds (see [`fjord::time::parse_duration`]).
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let n: u64 = text[..split].parse().ok()?;
-    let ms = match text[split..].trim().to_ascii_lowercase().as_str() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => n,
-        "s" | "sec" | "secs" | "second" | "seconds" => n.checked_mul(1000)?,
-        "m" | "min" | "minute" | "minutes" => n.checked_mul(60_000)?,
-        "h" | "hour" | "hours" => n.checked_mul(3_600_000)?,
-        "d" | "day" | "days" => n.checked_mul(86_400_000)?,
-        _ => return None,
-    };
-    Some(std::time::Duration::from_millis(ms))
+    fjord::time::parse_duration(text).ok()
 }
 
 fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Insert> {

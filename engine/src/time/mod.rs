@@ -14,9 +14,11 @@
 
 pub(crate) mod assigner;
 pub mod clock;
+pub mod duration;
 pub mod watermarks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use duration::parse_duration;
 pub use watermarks::{
     BoundedOutOfOrdernessWatermarks, PunctuatedWatermarks, WatermarkGenerator, WatermarkOutput,
     WatermarkStrategy,
