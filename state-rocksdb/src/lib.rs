@@ -32,8 +32,9 @@ mod memory;
 pub use backend::{RocksDbKeyedStateBackend, SnapshotStats};
 pub use error::RocksDbStateError;
 pub use memory::{
-    MEMORY_PER_INSTANCE_ENV, MEMORY_PER_INSTANCE_KEY, RocksDbMemory, WRITE_BUFFER_RATIO_ENV,
-    WRITE_BUFFER_RATIO_KEY, parse_size,
+    MEMORY_PER_INSTANCE_ENV, MEMORY_PER_INSTANCE_KEY, PARTITIONED_INDEX_FILTERS_ENV,
+    PARTITIONED_INDEX_FILTERS_KEY, RocksDbMemory, WRITE_BUFFER_RATIO_ENV, WRITE_BUFFER_RATIO_KEY,
+    parse_size,
 };
 
 use fjord::state::factory::{BackendContext, KeyedStateBackendFactory, ROCKSDB};
@@ -93,7 +94,8 @@ pub fn default_local_dir() -> PathBuf {
 /// `state.backend.type: rocksdb` and `FJORD_STATE_BACKEND=rocksdb` in this process, with
 /// incremental checkpoints and the memory budget of `FJORD_ROCKSDB_MEMORY` and
 /// `FJORD_ROCKSDB_WRITE_BUFFER_RATIO` (defaults: 128 MiB per instance, half for write
-/// buffers). Call once before running jobs; calling again is harmless.
+/// buffers) and `FJORD_ROCKSDB_PARTITIONED_INDEX_FILTERS` (default `true`). Call once before
+/// running jobs; calling again is harmless.
 ///
 /// # Panics
 /// When those variables are set to values that are not a size of at least 16 MiB or a
