@@ -3,7 +3,7 @@
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
-use crate::connectors::{blackhole, datagen, filesystem, print};
+use crate::connectors::{blackhole, datagen, filesystem, kafka, print};
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{Insert, SqlJob, Step, TableDef, WindowKind};
@@ -130,6 +130,12 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                 .uid(&uid)
                 .stream()
         }
+        "kafka" => {
+            let config =
+                kafka::KafkaTableConfig::from_table(src, true).map_err(|m| option_error(src, m))?;
+            let source = config.source().map_err(|m| option_error(src, m))?;
+            env.from_source(source, &source_name).uid(&uid).stream()
+        }
         other => {
             return Err(option_error(
                 src,
@@ -239,6 +245,14 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let config = filesystem::FileConfig::from_table(sink, false)
                 .map_err(|m| option_error(sink, m))?;
             stream.sink_to(filesystem::FileSink { config }, &name);
+        }
+        "kafka" => {
+            let config = kafka::KafkaTableConfig::from_table(sink, false)
+                .map_err(|m| option_error(sink, m))?;
+            let kafka_sink = config.sink().map_err(|m| option_error(sink, m))?;
+            stream
+                .sink_to_transactional(kafka_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         other => {
             return Err(option_error(

@@ -6,10 +6,9 @@
 //! position is (file, rows read). Writing: subtask `i` writes `part-<i>-<n>` with the first
 //! `n` that does not exist yet, so nothing already written is overwritten (at-least-once).
 
+use super::format::{self, Format};
 use crate::plan::TableDef;
-use crate::types::{
-    DataType, Row, Schema, Value, format_double, format_timestamp_compact, parse_timestamp,
-};
+use crate::types::{Row, Schema};
 use fjord::{
     BoxError, RuntimeContext, Sink, SinkError, SinkWriter, Source, SourceError, SourceOutput,
     SourceReader, SourceStatus, Timestamp,
@@ -17,21 +16,6 @@ use fjord::{
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-
-/// A row format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Format {
-    /// CSV (RFC 4180 quoting).
-    Csv {
-        /// `csv.field-delimiter` (one character, default `,`).
-        delimiter: u8,
-        /// `csv.null-literal` (default: none, and an empty field of a non-STRING column is an
-        /// error, as in Flink; `''` reads every empty field as NULL).
-        null_literal: Option<String>,
-    },
-    /// One JSON object per line.
-    Json,
-}
 
 /// The options of a filesystem table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,42 +38,7 @@ impl FileConfig {
     /// Missing `path`/`format`, unknown options, a path that does not exist.
     pub fn from_table(table: &TableDef, source: bool) -> Result<Self, String> {
         let o = &table.options;
-        let format_name = o.get("format").map(String::as_str).unwrap_or("");
-        let format = match format_name {
-            "csv" => {
-                super::only_options(
-                    o,
-                    &[
-                        "path",
-                        "format",
-                        "csv.field-delimiter",
-                        "csv.null-literal",
-                        "csv.ignore-parse-errors",
-                    ],
-                )?;
-                let delimiter = match o.get("csv.field-delimiter").map(String::as_bytes) {
-                    None => b',',
-                    Some([d]) => *d,
-                    Some(_) => {
-                        return Err("option 'csv.field-delimiter' must be one character".into());
-                    }
-                };
-                Format::Csv {
-                    delimiter,
-                    null_literal: o.get("csv.null-literal").cloned(),
-                }
-            }
-            "json" => {
-                super::only_options(o, &["path", "format", "json.ignore-parse-errors"])?;
-                Format::Json
-            }
-            "" => return Err("set 'format' = 'csv' or 'json'".into()),
-            other => {
-                return Err(format!(
-                    "format '{other}' is not supported; use 'csv' or 'json'"
-                ));
-            }
-        };
+        let (format, ignore) = format::from_options(o, &["path"])?;
         let path = PathBuf::from(o.get("path").ok_or("set 'path' to a file or directory")?);
         if source && !path.exists() {
             return Err(format!(
@@ -97,7 +46,6 @@ impl FileConfig {
                 path.display()
             ));
         }
-        let ignore = super::bool_option(o, &format!("{format_name}.ignore-parse-errors"), false)?;
         Ok(FileConfig {
             path,
             format,
@@ -125,48 +73,6 @@ fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
-}
-
-/// Reads a text field of a CSV row as a column type (`Err` says why not).
-fn read_field(text: &str, t: DataType, null_literal: Option<&str>) -> Result<Value, String> {
-    // As Flink's CSV format: only `csv.null-literal` reads as NULL; an empty field of a
-    // non-STRING column is an error (set 'csv.null-literal' = '' to read it as NULL).
-    if null_literal == Some(text) {
-        return Ok(Value::Null);
-    }
-    let bad = || format!("cannot read '{text}' as {t}");
-    let s = text.trim();
-    Ok(match t {
-        DataType::Boolean => match s.to_ascii_lowercase().as_str() {
-            "true" => Value::Boolean(true),
-            "false" => Value::Boolean(false),
-            _ => return Err(bad()),
-        },
-        DataType::Int => Value::Int(s.parse().map_err(|_| bad())?),
-        DataType::BigInt | DataType::Interval => Value::BigInt(s.parse().map_err(|_| bad())?),
-        DataType::Double => Value::Double(s.parse().map_err(|_| bad())?),
-        DataType::String => Value::String(text.to_string()),
-        DataType::Timestamp => Value::Timestamp(parse_timestamp(s).ok_or_else(bad)?),
-    })
-}
-
-fn read_json(v: &serde_json::Value, t: DataType) -> Result<Value, String> {
-    use serde_json::Value as J;
-    let bad = || format!("cannot read {v} as {t}");
-    Ok(match (v, t) {
-        (J::Null, _) => Value::Null,
-        (J::String(s), _) => read_field(s, t, None)?,
-        (J::Bool(b), DataType::Boolean) => Value::Boolean(*b),
-        (J::Number(n), DataType::Int) => Value::Int(
-            n.as_i64()
-                .and_then(|i| i32::try_from(i).ok())
-                .ok_or_else(bad)?,
-        ),
-        (J::Number(n), DataType::BigInt) => Value::BigInt(n.as_i64().ok_or_else(bad)?),
-        (J::Number(n), DataType::Double) => Value::Double(n.as_f64().ok_or_else(bad)?),
-        (other, DataType::String) => Value::String(other.to_string()),
-        _ => return Err(bad()),
-    })
 }
 
 /// Reads bounded files.
@@ -269,34 +175,8 @@ impl FileReader {
                     Format::Csv { null_literal, .. } => null_literal.as_deref(),
                     Format::Json => None,
                 };
-                if self.record.len() != schema.columns.len() && !ignore {
-                    return Err(SourceError::boxed(
-                        position(),
-                        format!(
-                            "the row has {} fields but the table has {} columns ({}){hint}",
-                            self.record.len(),
-                            schema.columns.len(),
-                            schema.names()
-                        ),
-                    ));
-                }
-                let mut row = Vec::with_capacity(schema.columns.len());
-                for (i, c) in schema.columns.iter().enumerate() {
-                    let v = match self.record.get(i) {
-                        None => Value::Null,
-                        Some(text) => match read_field(text, c.data_type, null_literal) {
-                            Ok(v) => v,
-                            Err(_) if ignore => Value::Null,
-                            Err(e) => {
-                                return Err(SourceError::boxed(
-                                    position(),
-                                    format!("column '{}': {e}{hint}", c.name),
-                                ));
-                            }
-                        },
-                    };
-                    row.push(v);
-                }
+                let row = format::decode_csv(&self.record, schema, null_literal, ignore)
+                    .map_err(|e| SourceError::boxed(position(), format!("{e}{hint}")))?;
                 Ok(Some(row))
             }
             Open::Json(lines) => loop {
@@ -307,38 +187,16 @@ impl FileReader {
                     self.rows += 1;
                     continue;
                 }
-                let obj: serde_json::Map<String, serde_json::Value> =
-                    match serde_json::from_str(&line) {
-                        Ok(o) => o,
-                        Err(_) if ignore => {
-                            self.rows += 1;
-                            continue;
-                        }
-                        Err(e) => {
-                            return Err(SourceError::boxed(
-                                position(),
-                                format!("not a JSON object: {e}{hint}"),
-                            ));
-                        }
-                    };
-                let mut row = Vec::with_capacity(schema.columns.len());
-                for c in &schema.columns {
-                    let v = match obj.get(&c.name) {
-                        None => Value::Null,
-                        Some(j) => match read_json(j, c.data_type) {
-                            Ok(v) => v,
-                            Err(_) if ignore => Value::Null,
-                            Err(e) => {
-                                return Err(SourceError::boxed(
-                                    position(),
-                                    format!("field '{}': {e}{hint}", c.name),
-                                ));
-                            }
-                        },
-                    };
-                    row.push(v);
+                match format::decode_json(&line, schema, ignore) {
+                    Ok(Some(row)) => return Ok(Some(row)),
+                    Ok(None) => {
+                        self.rows += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(SourceError::boxed(position(), format!("{e}{hint}")));
+                    }
                 }
-                return Ok(Some(row));
             },
         }
     }
@@ -393,17 +251,6 @@ impl SourceReader<Row> for FileReader {
     }
 }
 
-/// A value as Flink's CSV and JSON formats write it.
-fn csv_text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::Boolean(b) => b.to_string(),
-        Value::Double(d) => format_double(*d),
-        Value::Timestamp(ms) => format_timestamp_compact(*ms),
-        other => other.to_sql_string().unwrap_or_default(),
-    }
-}
-
 /// Writes rows as part files into a directory.
 #[derive(Debug, Clone)]
 pub struct FileSink {
@@ -452,46 +299,8 @@ impl Sink<Row> for FileSink {
 
 impl SinkWriter<Row> for FileWriter {
     fn write(&mut self, value: Row, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
-        let line = match &self.config.format {
-            Format::Csv {
-                delimiter,
-                null_literal,
-            } => {
-                let mut w = csv::WriterBuilder::new()
-                    .delimiter(*delimiter)
-                    .terminator(csv::Terminator::Any(b'\n'))
-                    .from_writer(Vec::new());
-                let fields: Vec<String> = value
-                    .iter()
-                    .map(|v| match (v, null_literal) {
-                        (Value::Null, Some(n)) => n.clone(),
-                        _ => csv_text(v),
-                    })
-                    .collect();
-                w.write_record(&fields)?;
-                w.into_inner().map_err(|e| e.to_string())?
-            }
-            Format::Json => {
-                // Fields in column order, as Flink's JSON format writes them.
-                let mut fields = Vec::with_capacity(value.len());
-                for (c, v) in self.config.schema.columns.iter().zip(&value) {
-                    let j = match v {
-                        Value::Null => serde_json::Value::Null,
-                        Value::Boolean(b) => (*b).into(),
-                        Value::Int(i) => (*i).into(),
-                        Value::BigInt(i) => (*i).into(),
-                        Value::Double(d) => serde_json::Number::from_f64(*d)
-                            .map_or(serde_json::Value::Null, Into::into),
-                        other => csv_text(other).into(),
-                    };
-                    fields.push(format!("{}:{j}", serde_json::Value::from(c.name.clone())));
-                }
-                let obj = format!("{{{}}}", fields.join(","));
-                let mut line = obj.into_bytes();
-                line.push(b'\n');
-                line
-            }
-        };
+        let mut line = format::encode(&self.config.format, &self.config.schema, &value)?;
+        line.push(b'\n');
         self.out
             .write_all(&line)
             .map_err(|e| SinkError::boxed(self.path.display().to_string(), e.to_string()))?;

@@ -5,13 +5,15 @@
 pub mod blackhole;
 pub mod datagen;
 pub mod filesystem;
+pub mod format;
+pub mod kafka;
 pub mod print;
 
 use crate::plan::TableDef;
 use std::collections::BTreeMap;
 
 /// The connectors SQL tables can use.
-pub const KNOWN: &[&str] = &["datagen", "filesystem", "print", "blackhole"];
+pub const KNOWN: &[&str] = &["datagen", "filesystem", "kafka", "print", "blackhole"];
 
 /// Checks that a table's options make it a source.
 ///
@@ -21,8 +23,9 @@ pub fn check_source(table: &TableDef) -> Result<(), String> {
     match table.connector() {
         "datagen" => datagen::DatagenConfig::from_table(table).map(|_| ()),
         "filesystem" => filesystem::FileConfig::from_table(table, true).map(|_| ()),
+        "kafka" => kafka::KafkaTableConfig::from_table(table, true).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen' or 'filesystem' table"
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem' or 'kafka' table"
         )),
     }
 }
@@ -36,8 +39,9 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "print" => print::PrintConfig::from_table(table).map(|_| ()),
         "blackhole" => only_options(&table.options, &[]),
         "filesystem" => filesystem::FileConfig::from_table(table, false).map(|_| ()),
+        "kafka" => kafka::KafkaTableConfig::from_table(table, false).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole' or 'filesystem' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem' or 'kafka' table"
         )),
     }
 }

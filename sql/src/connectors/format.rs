@@ -1,0 +1,244 @@
+//! Row formats shared by the connectors that read and write bytes (`filesystem`, `kafka`):
+//! Flink's `csv` (RFC 4180 quoting) and `json` (one object per row) formats, their options,
+//! and the conversion of one CSV record or JSON object to a row and back.
+
+use crate::types::{
+    DataType, Row, Schema, Value, format_double, format_timestamp_compact, parse_timestamp,
+};
+use fjord::BoxError;
+use std::collections::BTreeMap;
+
+/// A row format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// CSV (RFC 4180 quoting).
+    Csv {
+        /// `csv.field-delimiter` (one character, default `,`).
+        delimiter: u8,
+        /// `csv.null-literal` (default: none, and an empty field of a non-STRING column is an
+        /// error, as in Flink; `''` reads every empty field as NULL).
+        null_literal: Option<String>,
+    },
+    /// One JSON object per line.
+    Json,
+}
+
+/// The format named by a table's `format` option and its options, and whether
+/// `<format>.ignore-parse-errors` is set. `connector_options` are the connector's own options
+/// (besides `connector` and `format`); any other option is refused, naming those allowed.
+///
+/// # Errors
+/// A missing or unknown format, an unknown option, a malformed option value.
+pub fn from_options(
+    o: &BTreeMap<String, String>,
+    connector_options: &[&str],
+) -> Result<(Format, bool), String> {
+    let format_name = o.get("format").map(String::as_str).unwrap_or("");
+    let allowed = |own: &[&'static str]| {
+        let mut all: Vec<&str> = connector_options.to_vec();
+        all.push("format");
+        all.extend(own);
+        all
+    };
+    let format = match format_name {
+        "csv" => {
+            super::only_options(
+                o,
+                &allowed(&[
+                    "csv.field-delimiter",
+                    "csv.null-literal",
+                    "csv.ignore-parse-errors",
+                ]),
+            )?;
+            let delimiter = match o.get("csv.field-delimiter").map(String::as_bytes) {
+                None => b',',
+                Some([d]) => *d,
+                Some(_) => {
+                    return Err("option 'csv.field-delimiter' must be one character".into());
+                }
+            };
+            Format::Csv {
+                delimiter,
+                null_literal: o.get("csv.null-literal").cloned(),
+            }
+        }
+        "json" => {
+            super::only_options(o, &allowed(&["json.ignore-parse-errors"]))?;
+            Format::Json
+        }
+        "" => return Err("set 'format' = 'csv' or 'json'".into()),
+        other => {
+            return Err(format!(
+                "format '{other}' is not supported; use 'csv' or 'json'"
+            ));
+        }
+    };
+    let ignore = super::bool_option(o, &format!("{format_name}.ignore-parse-errors"), false)?;
+    Ok((format, ignore))
+}
+
+/// Reads a text field of a CSV row as a column type (`Err` says why not).
+pub(crate) fn read_field(
+    text: &str,
+    t: DataType,
+    null_literal: Option<&str>,
+) -> Result<Value, String> {
+    // As Flink's CSV format: only `csv.null-literal` reads as NULL; an empty field of a
+    // non-STRING column is an error (set 'csv.null-literal' = '' to read it as NULL).
+    if null_literal == Some(text) {
+        return Ok(Value::Null);
+    }
+    let bad = || format!("cannot read '{text}' as {t}");
+    let s = text.trim();
+    Ok(match t {
+        DataType::Boolean => match s.to_ascii_lowercase().as_str() {
+            "true" => Value::Boolean(true),
+            "false" => Value::Boolean(false),
+            _ => return Err(bad()),
+        },
+        DataType::Int => Value::Int(s.parse().map_err(|_| bad())?),
+        DataType::BigInt | DataType::Interval => Value::BigInt(s.parse().map_err(|_| bad())?),
+        DataType::Double => Value::Double(s.parse().map_err(|_| bad())?),
+        DataType::String => Value::String(text.to_string()),
+        DataType::Timestamp => Value::Timestamp(parse_timestamp(s).ok_or_else(bad)?),
+    })
+}
+
+pub(crate) fn read_json(v: &serde_json::Value, t: DataType) -> Result<Value, String> {
+    use serde_json::Value as J;
+    let bad = || format!("cannot read {v} as {t}");
+    Ok(match (v, t) {
+        (J::Null, _) => Value::Null,
+        (J::String(s), _) => read_field(s, t, None)?,
+        (J::Bool(b), DataType::Boolean) => Value::Boolean(*b),
+        (J::Number(n), DataType::Int) => Value::Int(
+            n.as_i64()
+                .and_then(|i| i32::try_from(i).ok())
+                .ok_or_else(bad)?,
+        ),
+        (J::Number(n), DataType::BigInt) => Value::BigInt(n.as_i64().ok_or_else(bad)?),
+        (J::Number(n), DataType::Double) => Value::Double(n.as_f64().ok_or_else(bad)?),
+        (other, DataType::String) => Value::String(other.to_string()),
+        _ => return Err(bad()),
+    })
+}
+
+/// The row of one CSV record. With `ignore`, a field that does not read is NULL and a
+/// record with another number of fields is padded or cut; without, both are errors.
+///
+/// # Errors
+/// What is wrong, naming the column (the caller adds where the record is).
+pub fn decode_csv(
+    record: &csv::StringRecord,
+    schema: &Schema,
+    null_literal: Option<&str>,
+    ignore: bool,
+) -> Result<Row, String> {
+    if record.len() != schema.columns.len() && !ignore {
+        return Err(format!(
+            "the row has {} fields but the table has {} columns ({})",
+            record.len(),
+            schema.columns.len(),
+            schema.names()
+        ));
+    }
+    let mut row = Vec::with_capacity(schema.columns.len());
+    for (i, c) in schema.columns.iter().enumerate() {
+        let v = match record.get(i) {
+            None => Value::Null,
+            Some(text) => match read_field(text, c.data_type, null_literal) {
+                Ok(v) => v,
+                Err(_) if ignore => Value::Null,
+                Err(e) => return Err(format!("column '{}': {e}", c.name)),
+            },
+        };
+        row.push(v);
+    }
+    Ok(row)
+}
+
+/// The row of one JSON object (fields by column name; missing fields are NULL). `Ok(None)`
+/// when the text is not an object and `ignore` is set (the row is skipped, as Flink does).
+///
+/// # Errors
+/// Not an object, or a field that does not read as its column's type (without `ignore`).
+pub fn decode_json(text: &str, schema: &Schema, ignore: bool) -> Result<Option<Row>, String> {
+    let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
+        Ok(o) => o,
+        Err(_) if ignore => return Ok(None),
+        Err(e) => return Err(format!("not a JSON object: {e}")),
+    };
+    let mut row = Vec::with_capacity(schema.columns.len());
+    for c in &schema.columns {
+        let v = match obj.get(&c.name) {
+            None => Value::Null,
+            Some(j) => match read_json(j, c.data_type) {
+                Ok(v) => v,
+                Err(_) if ignore => Value::Null,
+                Err(e) => return Err(format!("field '{}': {e}", c.name)),
+            },
+        };
+        row.push(v);
+    }
+    Ok(Some(row))
+}
+
+/// A value as Flink's CSV and JSON formats write it.
+fn csv_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Double(d) => format_double(*d),
+        Value::Timestamp(ms) => format_timestamp_compact(*ms),
+        other => other.to_sql_string().unwrap_or_default(),
+    }
+}
+
+/// One row in `format`, as Flink writes it, without a line terminator.
+///
+/// # Errors
+/// The CSV writer's failure (not expected for in-memory output).
+pub fn encode(format: &Format, schema: &Schema, value: &Row) -> Result<Vec<u8>, BoxError> {
+    Ok(match format {
+        Format::Csv {
+            delimiter,
+            null_literal,
+        } => {
+            let mut w = csv::WriterBuilder::new()
+                .delimiter(*delimiter)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(Vec::new());
+            let fields: Vec<String> = value
+                .iter()
+                .map(|v| match (v, null_literal) {
+                    (Value::Null, Some(n)) => n.clone(),
+                    _ => csv_text(v),
+                })
+                .collect();
+            w.write_record(&fields)?;
+            let mut line = w.into_inner().map_err(|e| e.to_string())?;
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            line
+        }
+        Format::Json => {
+            // Fields in column order, as Flink's JSON format writes them.
+            let mut fields = Vec::with_capacity(value.len());
+            for (c, v) in schema.columns.iter().zip(value) {
+                let j = match v {
+                    Value::Null => serde_json::Value::Null,
+                    Value::Boolean(b) => (*b).into(),
+                    Value::Int(i) => (*i).into(),
+                    Value::BigInt(i) => (*i).into(),
+                    Value::Double(d) => {
+                        serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, Into::into)
+                    }
+                    other => csv_text(other).into(),
+                };
+                fields.push(format!("{}:{j}", serde_json::Value::from(c.name.clone())));
+            }
+            format!("{{{}}}", fields.join(",")).into_bytes()
+        }
+    })
+}

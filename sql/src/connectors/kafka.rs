@@ -1,0 +1,384 @@
+//! The `kafka` connector: a topic as a table, read by Fjord's `KafkaSource` and written by its
+//! `KafkaSink`, with Flink's option names (`topic`, `properties.*`, `scan.startup.mode`,
+//! `scan.bounded.mode`, `sink.delivery-guarantee`, `sink.transactional-id-prefix`) and the
+//! `csv` and `json` formats of the `filesystem` connector (one row per record value).
+//!
+//! Offsets live in checkpoints as for any Kafka source job; with `exactly-once` the sink writes
+//! in Kafka transactions committed with checkpoints. A record that does not read fails the job
+//! naming topic, partition and offset, unless `<format>.ignore-parse-errors` is set. Records
+//! without a value (tombstones) are skipped.
+
+use super::format::{self, Format};
+use crate::plan::TableDef;
+use crate::types::{Row, Schema};
+use fjord_kafka::format::{KafkaRecord, from_fn};
+use fjord_kafka::sink::{DeliveryGuarantee, KafkaRecordSerializer, KafkaSink};
+use fjord_kafka::source::{KafkaSource, OffsetReset, OffsetsInitializer, StoppingOffsets};
+use std::collections::BTreeMap;
+
+/// The connector's own options (besides `connector`, `format` and the format's options).
+const OPTIONS: &[&str] = &[
+    "topic",
+    "scan.startup.mode",
+    "scan.startup.timestamp-millis",
+    "scan.bounded.mode",
+    "sink.delivery-guarantee",
+    "sink.transactional-id-prefix",
+];
+
+/// The options of a Kafka table.
+#[derive(Debug, Clone)]
+pub struct KafkaTableConfig {
+    /// `topic`.
+    pub topic: String,
+    /// `properties.<key>`: Kafka client properties (`bootstrap.servers` required).
+    pub properties: BTreeMap<String, String>,
+    /// `scan.startup.mode` (and `scan.startup.timestamp-millis`).
+    pub startup: OffsetsInitializer,
+    /// `scan.bounded.mode` = `latest-offset`: stop at the end each partition had when first
+    /// seen, so the job finishes.
+    pub bounded: bool,
+    /// `sink.delivery-guarantee`.
+    pub delivery: DeliveryGuarantee,
+    /// `sink.transactional-id-prefix`.
+    pub transactional_id_prefix: Option<String>,
+    /// `format` and its options.
+    pub format: Format,
+    /// `<format>.ignore-parse-errors`.
+    pub ignore_parse_errors: bool,
+    /// The columns.
+    pub schema: Schema,
+}
+
+impl KafkaTableConfig {
+    /// Reads and checks the options; the scan options matter only for a `source` table.
+    ///
+    /// # Errors
+    /// A missing `topic` or `properties.bootstrap.servers`, an unknown option or mode, a
+    /// `group-offsets` source without `properties.group.id`, an exactly-once sink without
+    /// `sink.transactional-id-prefix`.
+    pub fn from_table(table: &TableDef, source: bool) -> Result<Self, String> {
+        let o = &table.options;
+        let own: BTreeMap<String, String> = o
+            .iter()
+            .filter(|(k, _)| !k.starts_with("properties."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let (format, ignore_parse_errors) = format::from_options(&own, OPTIONS)?;
+        let topic = o
+            .get("topic")
+            .filter(|t| !t.trim().is_empty())
+            .ok_or("set 'topic' to the Kafka topic of the table")?
+            .clone();
+        let properties: BTreeMap<String, String> = o
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("properties.")?.to_string(), v.clone())))
+            .collect();
+        if !properties.contains_key("bootstrap.servers") {
+            return Err(
+                "set 'properties.bootstrap.servers' to the brokers, such as 'localhost:9092'"
+                    .into(),
+            );
+        }
+        let reset = match properties.get("auto.offset.reset").map(String::as_str) {
+            Some("latest") => Some(OffsetReset::Latest),
+            Some("earliest") => Some(OffsetReset::Earliest),
+            None => None,
+            Some(other) => {
+                return Err(format!(
+                    "'properties.auto.offset.reset' = '{other}' must be 'earliest' or 'latest' (without a committed offset Fjord starts there; Flink's 'none', fail instead, is not supported)"
+                ));
+            }
+        };
+        let startup = match o.get("scan.startup.mode").map(String::as_str) {
+            None | Some("group-offsets") => {
+                if source && !properties.contains_key("group.id") {
+                    return Err("scan.startup.mode 'group-offsets' (the default) needs 'properties.group.id'; set it, or set 'scan.startup.mode' = 'earliest-offset'".into());
+                }
+                OffsetsInitializer::Committed {
+                    reset: reset.unwrap_or(OffsetReset::Earliest),
+                }
+            }
+            Some("earliest-offset") => OffsetsInitializer::Earliest,
+            Some("latest-offset") => OffsetsInitializer::Latest,
+            Some("timestamp") => {
+                let ms = o
+                    .get("scan.startup.timestamp-millis")
+                    .and_then(|t| t.trim().parse::<i64>().ok())
+                    .ok_or("scan.startup.mode 'timestamp' needs 'scan.startup.timestamp-millis' (milliseconds since the epoch)")?;
+                OffsetsInitializer::Timestamp(ms)
+            }
+            Some(other) => {
+                return Err(format!(
+                    "scan.startup.mode '{other}' is not supported; use 'earliest-offset', 'latest-offset', 'group-offsets' or 'timestamp'"
+                ));
+            }
+        };
+        let bounded = match o.get("scan.bounded.mode").map(String::as_str) {
+            None | Some("unbounded") => false,
+            Some("latest-offset") => true,
+            Some(other) => {
+                return Err(format!(
+                    "scan.bounded.mode '{other}' is not supported; use 'unbounded' or 'latest-offset'"
+                ));
+            }
+        };
+        let delivery = match o.get("sink.delivery-guarantee").map(String::as_str) {
+            None | Some("at-least-once") => DeliveryGuarantee::AtLeastOnce,
+            Some("exactly-once") => DeliveryGuarantee::ExactlyOnce,
+            Some("none") => DeliveryGuarantee::None,
+            Some(other) => {
+                return Err(format!(
+                    "sink.delivery-guarantee '{other}' is not supported; use 'at-least-once', 'exactly-once' or 'none'"
+                ));
+            }
+        };
+        let transactional_id_prefix = o.get("sink.transactional-id-prefix").cloned();
+        if !source
+            && delivery == DeliveryGuarantee::ExactlyOnce
+            && transactional_id_prefix.is_none()
+        {
+            return Err("sink.delivery-guarantee 'exactly-once' needs 'sink.transactional-id-prefix', unique to this job".into());
+        }
+        Ok(KafkaTableConfig {
+            topic,
+            properties,
+            startup,
+            bounded,
+            delivery,
+            transactional_id_prefix,
+            format,
+            ignore_parse_errors,
+            schema: table.schema.clone(),
+        })
+    }
+
+    /// The Kafka source of the table.
+    ///
+    /// # Errors
+    /// The Kafka source builder's refusal of the properties, as text.
+    pub fn source(&self) -> Result<KafkaSource<Row>, String> {
+        let (schema, format, ignore) = (
+            self.schema.clone(),
+            self.format.clone(),
+            self.ignore_parse_errors,
+        );
+        let deserializer = from_fn(move |r: &KafkaRecord<'_>| {
+            let Some(value) = r.value else {
+                return Ok(None);
+            };
+            Ok(decode(value, &format, &schema, ignore)?)
+        });
+        let mut builder = KafkaSource::<Row>::builder()
+            .topics([self.topic.clone()])
+            .starting_offsets(self.startup.clone())
+            .deserializer(deserializer);
+        for (k, v) in &self.properties {
+            builder = builder.property(k.clone(), v.clone());
+        }
+        if self.bounded {
+            builder = builder.bounded(StoppingOffsets::Latest);
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+
+    /// The Kafka sink of the table (each row one record value, no key).
+    ///
+    /// # Errors
+    /// The Kafka sink builder's refusal of the properties, as text.
+    pub fn sink(&self) -> Result<KafkaSink<Row>, String> {
+        let (schema, format) = (self.schema.clone(), self.format.clone());
+        let value = move |row: &Row| format::encode(&format, &schema, row).unwrap_or_default();
+        let serializer = KafkaRecordSerializer::builder()
+            .topic(self.topic.clone())
+            .value(value)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut builder = KafkaSink::<Row>::builder()
+            .delivery_guarantee(self.delivery)
+            .record_serializer(serializer);
+        for (k, v) in &self.properties {
+            builder = builder.property(k.clone(), v.clone());
+        }
+        if let Some(prefix) = &self.transactional_id_prefix {
+            builder = builder.transactional_id_prefix(prefix.clone());
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+}
+
+/// The row of one record value.
+fn decode(
+    value: &[u8],
+    format: &Format,
+    schema: &Schema,
+    ignore: bool,
+) -> Result<Option<Row>, String> {
+    let text = std::str::from_utf8(value).map_err(|e| format!("the value is not UTF-8: {e}"))?;
+    match format {
+        Format::Json => format::decode_json(text, schema, ignore),
+        Format::Csv {
+            delimiter,
+            null_literal,
+        } => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(*delimiter)
+                .from_reader(value);
+            let mut record = csv::StringRecord::new();
+            if !reader.read_record(&mut record).map_err(|e| e.to_string())? {
+                return Ok(None);
+            }
+            format::decode_csv(&record, schema, null_literal.as_deref(), ignore).map(Some)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Column, DataType};
+
+    fn table(options: &[(&str, &str)]) -> TableDef {
+        TableDef {
+            name: "t".into(),
+            schema: Schema {
+                columns: vec![Column {
+                    name: "a".into(),
+                    data_type: DataType::Int,
+                    rowtime: false,
+                }],
+            },
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            watermark: None,
+        }
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("connector", "kafka"),
+        ("topic", "t"),
+        ("properties.bootstrap.servers", "localhost:9092"),
+        ("format", "json"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> TableDef {
+        let mut o = BASE.to_vec();
+        o.extend_from_slice(extra);
+        table(&o)
+    }
+
+    #[test]
+    fn options_read_as_flink_names_them() {
+        let c = KafkaTableConfig::from_table(
+            &with(&[
+                ("scan.startup.mode", "timestamp"),
+                ("scan.startup.timestamp-millis", "1700000000000"),
+                ("scan.bounded.mode", "latest-offset"),
+                ("properties.isolation.level", "read_committed"),
+            ]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(c.startup, OffsetsInitializer::Timestamp(1_700_000_000_000));
+        assert!(c.bounded);
+        assert_eq!(c.properties["isolation.level"], "read_committed");
+        assert_eq!(c.delivery, DeliveryGuarantee::AtLeastOnce);
+    }
+
+    #[test]
+    fn misconfigured_tables_are_refused_with_what_to_do() {
+        type Case = (&'static [(&'static str, &'static str)], bool, &'static str);
+        let cases: &[Case] = &[
+            (
+                &[("connector", "kafka"), ("format", "json")],
+                true,
+                "'topic'",
+            ),
+            (
+                &[("connector", "kafka"), ("topic", "t"), ("format", "json")],
+                true,
+                "properties.bootstrap.servers",
+            ),
+            (BASE, true, "properties.group.id"),
+            (
+                &[("scan.startup.mode", "specific-offsets")],
+                true,
+                "not supported",
+            ),
+            (
+                &[
+                    ("scan.startup.mode", "earliest-offset"),
+                    ("scan.bounded.mode", "forever"),
+                ],
+                true,
+                "not supported",
+            ),
+            (
+                &[("sink.delivery-guarantee", "exactly-once")],
+                false,
+                "sink.transactional-id-prefix",
+            ),
+            (
+                &[
+                    ("scan.startup.mode", "earliest-offset"),
+                    ("sink.parallelism", "2"),
+                ],
+                true,
+                "unsupported option 'sink.parallelism'",
+            ),
+        ];
+        for (options, source, expected) in cases {
+            let t = if options.iter().any(|(k, _)| *k == "connector") {
+                table(options)
+            } else {
+                let mut o = BASE.to_vec();
+                o.extend_from_slice(options);
+                table(&o)
+            };
+            let err = KafkaTableConfig::from_table(&t, *source).unwrap_err();
+            assert!(err.contains(expected), "{options:?}: {err}");
+        }
+        // A sink needs no group id; a source with one starts at its committed offsets.
+        assert!(KafkaTableConfig::from_table(&table(BASE), false).is_ok());
+        let c = KafkaTableConfig::from_table(&with(&[("properties.group.id", "g")]), true).unwrap();
+        assert_eq!(
+            c.startup,
+            OffsetsInitializer::Committed {
+                reset: OffsetReset::Earliest
+            }
+        );
+    }
+
+    #[test]
+    fn record_values_decode_in_the_table_format() {
+        let schema = table(BASE).schema;
+        let json = Format::Json;
+        assert_eq!(
+            decode(br#"{"a": 7}"#, &json, &schema, false).unwrap(),
+            Some(vec![crate::types::Value::Int(7)])
+        );
+        assert!(
+            decode(b"not json", &json, &schema, false)
+                .unwrap_err()
+                .contains("JSON")
+        );
+        assert_eq!(decode(b"not json", &json, &schema, true).unwrap(), None);
+        let csv = Format::Csv {
+            delimiter: b';',
+            null_literal: None,
+        };
+        assert_eq!(
+            decode(b"42", &csv, &schema, false).unwrap(),
+            Some(vec![crate::types::Value::Int(42)])
+        );
+        assert!(
+            decode(b"x", &csv, &schema, false)
+                .unwrap_err()
+                .contains("column 'a'")
+        );
+    }
+}
