@@ -18,13 +18,14 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::runtime::controller::{Action as ControllerAction, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::events::{self, Publisher};
-use crate::jobmanager::{JobManagerApi, JobManagerEndpoint};
+use crate::jobmanager::{JobManagerApi, JobManagerEndpoint, SavepointStatus};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
 use crate::metrics::Metrics;
 use crate::resources::{self, Component};
@@ -123,14 +124,16 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
         let client = ctx.client.clone();
         let ctx = ctx.clone();
         async move {
-            let (jobs, deployments, services, config_maps) = match &ns {
+            let (jobs, deployments, services, config_maps, pods) = match &ns {
                 Some(ns) => (
                     Api::<StreamJob>::namespaced(client.clone(), ns),
                     Api::<Deployment>::namespaced(client.clone(), ns),
                     Api::<Service>::namespaced(client.clone(), ns),
                     Api::<ConfigMap>::namespaced(client.clone(), ns),
+                    Api::<Pod>::namespaced(client.clone(), ns),
                 ),
                 None => (
+                    Api::all(client.clone()),
                     Api::all(client.clone()),
                     Api::all(client.clone()),
                     Api::all(client.clone()),
@@ -142,7 +145,12 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
             Controller::new(jobs, watcher::Config::default())
                 .owns(deployments, children.clone())
                 .owns(services, children.clone())
-                .owns(config_maps, children)
+                .owns(config_maps, children.clone())
+                // Pods belong to ReplicaSets, not to the StreamJob: they are mapped by their
+                // StreamJob label. A Pod that becomes Ready (the JobManager answers), starts,
+                // crashes or is gone (a teardown finished) is acted on at once instead of at
+                // the next requeue.
+                .watches(pods, children, streamjob_of_pod)
                 .shutdown_on_signal()
                 .run(reconcile, error_policy, ctx)
                 .for_each(|result| async move {
@@ -160,6 +168,12 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
         }
     });
     futures::future::join_all(controllers).await;
+}
+
+/// The StreamJob a JobManager or TaskManager Pod belongs to, from its StreamJob label.
+fn streamjob_of_pod(pod: Pod) -> Option<ObjectRef<StreamJob>> {
+    let job = pod.labels().get(resources::STREAMJOB_LABEL)?;
+    Some(ObjectRef::new(job).within(&pod.namespace()?))
 }
 
 /// Reconcile one StreamJob: observe, decide, write status, act.
@@ -317,6 +331,10 @@ async fn reconcile_pass<J: JobManagerApi>(
         ctx.metrics.job_state(&format!("{ns}/{name}"), None);
         return Ok(ControllerAction::await_change());
     }
+    if await_savepoint(ctx, &ns, &name, &new_status).await {
+        // What the savepoint waited for happened: look again at once.
+        return Ok(ControllerAction::requeue(Duration::ZERO));
+    }
     // Nothing runs and nothing waits on time: only a change of the StreamJob (or of an object
     // it owns) needs another look, and the watch delivers that.
     if new_status.lifecycle_state == fjord_crds::LifecycleState::Suspended
@@ -331,6 +349,64 @@ async fn reconcile_pass<J: JobManagerApi>(
         return Ok(ControllerAction::await_change());
     }
     Ok(ControllerAction::requeue(decision.requeue))
+}
+
+/// How long a pass waits for the savepoint it watches to end before it leaves the rest to the
+/// requeue.
+const SAVEPOINT_WAIT: Duration = Duration::from_secs(3);
+
+/// How often the JobManager is asked meanwhile.
+const SAVEPOINT_POLL: Duration = Duration::from_millis(50);
+
+/// Waits (at most [`SAVEPOINT_WAIT`]) for the savepoint `status` watches to complete or fail
+/// and, for a savepoint that stops the job (an upgrade's, a deletion's), for the job to end;
+/// returns whether that happened. Only the JobManager knows when a savepoint completes, and
+/// it usually does within a second or two: asking it closely here, instead of at the next
+/// requeue, takes up to a requeue interval off every upgrade's downtime. Returns `false`
+/// at once when no savepoint is watched or the JobManager does not answer.
+async fn await_savepoint<J: JobManagerApi>(
+    ctx: &Context<J>,
+    ns: &str,
+    name: &str,
+    status: &StreamJobStatus,
+) -> bool {
+    let (Some(trigger), Some(job_id)) = (lifecycle::watched_trigger(status), &status.job_id) else {
+        return false;
+    };
+    let stops = status.deletion.is_some()
+        || status
+            .upgrade
+            .as_ref()
+            .is_some_and(|u| u.step == fjord_crds::UpgradeStep::StoppingWithSavepoint);
+    let endpoint = JobManagerEndpoint {
+        base_url: resources::rest_base_url(name, ns),
+    };
+    let deadline = Instant::now() + SAVEPOINT_WAIT;
+    let mut completed = false;
+    while Instant::now() < deadline {
+        if !completed {
+            match ctx
+                .jobmanager
+                .savepoint_status(&endpoint, job_id, trigger)
+                .await
+            {
+                Ok(SavepointStatus::Completed { .. }) if stops => completed = true,
+                Ok(SavepointStatus::Completed { .. } | SavepointStatus::Failed { .. }) => {
+                    return true;
+                }
+                Ok(SavepointStatus::InProgress) => {}
+                Ok(SavepointStatus::Unknown) | Err(_) => return false,
+            }
+        }
+        if completed {
+            match ctx.jobmanager.job(&endpoint).await {
+                Ok(Some(j)) if !j.state.is_terminal() => {}
+                _ => return true,
+            }
+        }
+        tokio::time::sleep(SAVEPOINT_POLL).await;
+    }
+    false
 }
 
 /// Whether a pass left a job that ended for good (FINISHED or CANCELLED in `Running`) with

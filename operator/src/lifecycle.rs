@@ -45,6 +45,13 @@ pub struct Settings {
     pub deploy_timeout: Duration,
     /// Requeue interval while something is in flight.
     pub fast_poll: Duration,
+    /// Requeue interval during the first [`Settings::eager_window`] of a step: what the
+    /// operator waits for then (a savepoint completing, a new job starting) usually arrives
+    /// within seconds and is only seen by asking the JobManager, so it is asked often.
+    pub eager_poll: Duration,
+    /// How long after a step or state began it is polled every [`Settings::eager_poll`]
+    /// (then every [`Settings::fast_poll`], so a stuck step costs little).
+    pub eager_window: Duration,
     /// Requeue interval in steady state (status is refreshed this often).
     pub steady_poll: Duration,
     /// Requeue interval of a job that runs: its restarts and latest checkpoint reach the status
@@ -59,6 +66,8 @@ impl Default for Settings {
             cancel_timeout: Duration::from_secs(120),
             deploy_timeout: Duration::from_secs(300),
             fast_poll: Duration::from_secs(1),
+            eager_poll: Duration::from_millis(200),
+            eager_window: Duration::from_secs(15),
             steady_poll: Duration::from_secs(15),
             running_poll: Duration::from_secs(3),
         }
@@ -327,8 +336,22 @@ impl Machine<'_, '_> {
         self.degraded = Some((reason, message.into()));
     }
 
+    /// Requeue soon: every [`Settings::eager_poll`] while the current step (or state) is
+    /// young, every [`Settings::fast_poll`] after.
     fn fast(&mut self) {
-        self.requeue = self.input.settings.fast_poll;
+        let settings = self.input.settings;
+        let since = self
+            .status
+            .upgrade
+            .as_ref()
+            .map(|u| &u.step_started_at)
+            .or(self.status.lifecycle_state_since.as_ref());
+        let young = since.is_none_or(|t| self.elapsed_since(t) < settings.eager_window);
+        self.requeue = if young {
+            settings.eager_poll.min(settings.fast_poll)
+        } else {
+            settings.fast_poll
+        };
     }
 
     fn job(&self) -> Option<&JobInfo> {
@@ -979,6 +1002,15 @@ impl Machine<'_, '_> {
     fn stopping_with_savepoint(&mut self, upgrade: UpgradeStatus) {
         let trigger_id = upgrade.savepoint_trigger_id.clone().unwrap_or_default();
         match self.input.observed.savepoint.clone() {
+            Some(SavepointStatus::Completed { .. })
+                if self.job().is_some_and(|j| !j.state.is_terminal())
+                    && self.elapsed_since(&upgrade.step_started_at)
+                        < self.input.settings.cancel_timeout =>
+            {
+                // The savepoint is written but the job is still finishing (committing the
+                // sinks' transactions of that savepoint): the old Pods go only once it ended,
+                // so nothing it was about to commit is cut off.
+            }
             Some(SavepointStatus::Completed { path }) => {
                 self.add_savepoint(path.clone(), SavepointTrigger::Upgrade, &trigger_id);
                 self.begin_teardown(upgrade.reason, Some(path));

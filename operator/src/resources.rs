@@ -207,6 +207,13 @@ pub fn desired(
         ),
         spec: Some(ServiceSpec {
             selector: Some(selector(&name, Component::JobManager)),
+            // The JobManager is reachable as soon as its process listens, not only after its
+            // readiness probe next passes (up to a probe period later): TaskManagers register
+            // and the operator reads the job that much sooner, which is most of the time a
+            // new deployment used to wait. It never routes to an old JobManager: there is one
+            // JobManager Pod (Recreate), and an upgrade creates the new one only after the old
+            // Pods are gone.
+            publish_not_ready_addresses: Some(true),
             ports: Some(vec![
                 service_port("rest", REST_PORT),
                 service_port("rpc", RPC_PORT),
