@@ -465,6 +465,10 @@ pub struct TaskManagerInfo {
     pub slots: u32,
     /// Slots it offered and the JobManager accepted.
     pub slots_offered: u32,
+    /// Slots the job's current attempt uses on it (0: it runs nothing, so it can go without
+    /// disturbing the job; the operator removes such TaskManagers first when it scales down).
+    #[serde(default)]
+    pub slots_in_use: u32,
     /// When it (last) registered, ms since the epoch.
     pub registered_at_ms: i64,
     /// Its last heartbeat (or registration), ms since the epoch.

@@ -337,9 +337,13 @@ pub struct UpgradeStatus {
     pub step: UpgradeStep,
     /// The metadata.generation this upgrade deploys.
     pub target_generation: i64,
-    /// Trigger ID of the stop-with-savepoint, in savepoint mode.
+    /// Trigger ID of the stop-with-savepoint, in savepoint mode, or of the JobManager's
+    /// rescale in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_trigger_id: Option<String>,
+    /// The parallelism a rescale in place goes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i32>,
     /// The savepoint or checkpoint the new deployment restores from, recorded before the old
     /// pods are torn down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,6 +379,11 @@ pub enum UpgradeStep {
     Cancelling,
     /// The restore point is recorded; removing the old JobManager and TaskManagers.
     TearingDown,
+    /// An autoscaler decision applied in place: the TaskManagers are scaled up to what the
+    /// new parallelism needs (never down yet), the running JobManager rescales the job (a
+    /// savepoint and a restart of its tasks at the new parallelism, same job), then surplus
+    /// TaskManagers are removed.
+    RescalingInPlace,
 }
 
 /// An upgrade that could not be carried out.

@@ -25,8 +25,9 @@
 //! 4. A change waits for `scaleUpCooldown` / `scaleDownCooldown` after the last one.
 //!
 //! The chosen parallelism goes into `status.autoscaler.parallelism` and overrides
-//! `spec.job.parallelism` through [`effective_spec`]; the lifecycle then rescales the job as for
-//! any change of parallelism.
+//! `spec.job.parallelism` through [`effective_spec`]; the lifecycle then rescales the job in
+//! place (TaskManagers up, the running JobManager's rescale, surplus TaskManagers down) where it
+//! can, and by a redeploy otherwise.
 
 use std::time::Duration;
 

@@ -18,13 +18,14 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::runtime::controller::{Action as ControllerAction, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::events::{self, Publisher};
-use crate::jobmanager::{JobManagerApi, JobManagerEndpoint};
+use crate::jobmanager::{JobManagerApi, JobManagerEndpoint, SavepointStatus};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
 use crate::metrics::Metrics;
 use crate::resources::{self, Component};
@@ -123,14 +124,16 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
         let client = ctx.client.clone();
         let ctx = ctx.clone();
         async move {
-            let (jobs, deployments, services, config_maps) = match &ns {
+            let (jobs, deployments, services, config_maps, pods) = match &ns {
                 Some(ns) => (
                     Api::<StreamJob>::namespaced(client.clone(), ns),
                     Api::<Deployment>::namespaced(client.clone(), ns),
                     Api::<Service>::namespaced(client.clone(), ns),
                     Api::<ConfigMap>::namespaced(client.clone(), ns),
+                    Api::<Pod>::namespaced(client.clone(), ns),
                 ),
                 None => (
+                    Api::all(client.clone()),
                     Api::all(client.clone()),
                     Api::all(client.clone()),
                     Api::all(client.clone()),
@@ -142,7 +145,12 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
             Controller::new(jobs, watcher::Config::default())
                 .owns(deployments, children.clone())
                 .owns(services, children.clone())
-                .owns(config_maps, children)
+                .owns(config_maps, children.clone())
+                // Pods belong to ReplicaSets, not to the StreamJob: they are mapped by their
+                // StreamJob label. A Pod that becomes Ready (the JobManager answers), starts,
+                // crashes or is gone (a teardown finished) is acted on at once instead of at
+                // the next requeue.
+                .watches(pods, children, streamjob_of_pod)
                 .shutdown_on_signal()
                 .run(reconcile, error_policy, ctx)
                 .for_each(|result| async move {
@@ -160,6 +168,12 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
         }
     });
     futures::future::join_all(controllers).await;
+}
+
+/// The StreamJob a JobManager or TaskManager Pod belongs to, from its StreamJob label.
+fn streamjob_of_pod(pod: Pod) -> Option<ObjectRef<StreamJob>> {
+    let job = pod.labels().get(resources::STREAMJOB_LABEL)?;
+    Some(ObjectRef::new(job).within(&pod.namespace()?))
 }
 
 /// Reconcile one StreamJob: observe, decide, write status, act.
@@ -317,6 +331,10 @@ async fn reconcile_pass<J: JobManagerApi>(
         ctx.metrics.job_state(&format!("{ns}/{name}"), None);
         return Ok(ControllerAction::await_change());
     }
+    if await_savepoint(ctx, &ns, &name, &new_status).await {
+        // What the savepoint waited for happened: look again at once.
+        return Ok(ControllerAction::requeue(Duration::ZERO));
+    }
     // Nothing runs and nothing waits on time: only a change of the StreamJob (or of an object
     // it owns) needs another look, and the watch delivers that.
     if new_status.lifecycle_state == fjord_crds::LifecycleState::Suspended
@@ -331,6 +349,76 @@ async fn reconcile_pass<J: JobManagerApi>(
         return Ok(ControllerAction::await_change());
     }
     Ok(ControllerAction::requeue(decision.requeue))
+}
+
+/// How long a pass waits for the savepoint it watches to end before it leaves the rest to the
+/// requeue.
+const SAVEPOINT_WAIT: Duration = Duration::from_secs(3);
+
+/// How often the JobManager is asked meanwhile.
+const SAVEPOINT_POLL: Duration = Duration::from_millis(50);
+
+/// Waits (at most [`SAVEPOINT_WAIT`]) for the savepoint (or rescale in place) `status` watches
+/// to complete or fail and, for a savepoint that stops the job (an upgrade's, a deletion's), for the job to end;
+/// returns whether that happened. Only the JobManager knows when a savepoint completes, and
+/// it usually does within a second or two: asking it closely here, instead of at the next
+/// requeue, takes up to a requeue interval off every upgrade's downtime. Returns `false`
+/// at once when no savepoint is watched or the JobManager does not answer.
+async fn await_savepoint<J: JobManagerApi>(
+    ctx: &Context<J>,
+    ns: &str,
+    name: &str,
+    status: &StreamJobStatus,
+) -> bool {
+    let rescale = lifecycle::watched_rescale(status);
+    let (Some(trigger), Some(job_id)) = (
+        lifecycle::watched_trigger(status).or(rescale),
+        &status.job_id,
+    ) else {
+        return false;
+    };
+    let stops = status.deletion.is_some()
+        || status
+            .upgrade
+            .as_ref()
+            .is_some_and(|u| u.step == fjord_crds::UpgradeStep::StoppingWithSavepoint);
+    let endpoint = JobManagerEndpoint {
+        base_url: resources::rest_base_url(name, ns),
+    };
+    let deadline = Instant::now() + SAVEPOINT_WAIT;
+    let mut completed = false;
+    while Instant::now() < deadline {
+        if !completed {
+            let answer = match rescale {
+                Some(_) => {
+                    ctx.jobmanager
+                        .rescale_status(&endpoint, job_id, trigger)
+                        .await
+                }
+                None => {
+                    ctx.jobmanager
+                        .savepoint_status(&endpoint, job_id, trigger)
+                        .await
+                }
+            };
+            match answer {
+                Ok(SavepointStatus::Completed { .. }) if stops => completed = true,
+                Ok(SavepointStatus::Completed { .. } | SavepointStatus::Failed { .. }) => {
+                    return true;
+                }
+                Ok(SavepointStatus::InProgress) => {}
+                Ok(SavepointStatus::Unknown) | Err(_) => return false,
+            }
+        }
+        if completed {
+            match ctx.jobmanager.job(&endpoint).await {
+                Ok(Some(j)) if !j.state.is_terminal() => {}
+                _ => return true,
+            }
+        }
+        tokio::time::sleep(SAVEPOINT_POLL).await;
+    }
+    false
 }
 
 /// Whether a pass left a job that ended for good (FINISHED or CANCELLED in `Running`) with
@@ -409,6 +497,14 @@ async fn observe<J: JobManagerApi>(
                 .savepoint_status(&endpoint, job_id, trigger)
                 .await
                 .map_err(|e| warn!(error = %e, "could not read the savepoint status"))
+                .ok();
+        }
+        if let Some(trigger) = lifecycle::watched_rescale(status) {
+            savepoint = ctx
+                .jobmanager
+                .rescale_status(&endpoint, job_id, trigger)
+                .await
+                .map_err(|e| warn!(error = %e, "could not read the rescale status"))
                 .ok();
         }
         if let Some(trigger) = lifecycle::watched_checkpoint(status) {
@@ -529,8 +625,13 @@ async fn execute<J: JobManagerApi>(
                 .last_reconciled_generation
                 .or(job.metadata.generation)
                 .unwrap_or(0);
-            let desired =
-                resources::desired(job, &deployed, status.restore_path.as_deref(), generation)?;
+            let mut desired = resources::desired_at(
+                job,
+                &deployed,
+                status.restore_path.as_deref(),
+                generation,
+                status.parallelism,
+            )?;
             let uid = job.metadata.uid.clone().unwrap_or_default();
             let ingress = resources::ingress(job)?;
             let hash = desired_hash(&desired, ingress.as_ref());
@@ -538,6 +639,14 @@ async fn execute<J: JobManagerApi>(
                 return Ok(());
             }
             ctx.record_applied(&uid, None);
+            let keep =
+                protect_busy_task_managers(ctx, &ns, &name, &endpoint, &desired.taskmanager).await;
+            if let Some(replicas) = keep
+                && let Some(spec) = desired.taskmanager.spec.as_mut()
+            {
+                // Not yet safe to shrink: keep the TaskManagers and look again next pass.
+                spec.replicas = Some(replicas);
+            }
             apply(&ctx.client, &ns, &desired.config_map).await?;
             apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
             apply(&ctx.client, &ns, &desired.jobmanager).await?;
@@ -556,7 +665,9 @@ async fn execute<J: JobManagerApi>(
                     }
                 }
             }
-            ctx.record_applied(&uid, Some(hash));
+            if keep.is_none() {
+                ctx.record_applied(&uid, Some(hash));
+            }
         }
         Action::DeleteCluster => {
             ctx.record_applied(&job.metadata.uid.clone().unwrap_or_default(), None);
@@ -633,8 +744,129 @@ async fn execute<J: JobManagerApi>(
         Action::RemoveFinalizer => {
             crate::finalizers::set(api, job, FINALIZER, false).await?;
         }
+        Action::ScaleTaskManagers { replicas } => {
+            // Only the replicas, with a merge patch: a server-side apply of this field alone
+            // would drop the rest of what the operator applied. The next ApplyCluster owns
+            // the field again.
+            ctx.record_applied(&job.metadata.uid.clone().unwrap_or_default(), None);
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+            deployments
+                .patch(
+                    &resources::workload_name(&name, Component::TaskManager),
+                    &PatchParams {
+                        field_manager: Some(FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+                )
+                .await
+                .map_err(Error::kube("scaling the TaskManagers"))?;
+        }
+        Action::RescaleInPlace {
+            job_id,
+            trigger_id,
+            parallelism,
+        } => {
+            jm.rescale(&endpoint, job_id, trigger_id, *parallelism)
+                .await?
+        }
     }
     Ok(())
+}
+
+/// The annotation by which a ReplicaSet picks the Pods it removes first (lower cost first).
+const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
+
+/// How long a pass waits for the job to run on no more TaskManagers than a shrunk Deployment
+/// keeps (the JobManager reports a rescale complete a moment before it placed the new attempt).
+const SHRINK_WAIT: Duration = Duration::from_secs(5);
+
+/// Before the TaskManager Deployment shrinks: wait (at most [`SHRINK_WAIT`]) until the job
+/// runs on no more TaskManagers than will stay, then mark the TaskManager Pods it runs on with
+/// a higher deletion cost than the idle ones, so the ReplicaSet removes idle TaskManagers and
+/// the job (just rescaled in place to fewer subtasks) is not restarted by the loss of one of
+/// its own. Returns the replicas to keep instead when that could not be made sure yet (the
+/// next pass tries again). Without an answer about the TaskManagers at all (an older
+/// JobManager, no right to patch Pods) the ReplicaSet chooses as it would anyway.
+async fn protect_busy_task_managers<J: JobManagerApi>(
+    ctx: &Context<J>,
+    ns: &str,
+    name: &str,
+    endpoint: &JobManagerEndpoint,
+    desired: &Deployment,
+) -> Option<i32> {
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let wanted = desired.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let current = match deployments
+        .get_opt(&resources::workload_name(name, Component::TaskManager))
+        .await
+    {
+        Ok(Some(d)) => d.spec.and_then(|s| s.replicas).unwrap_or(1),
+        _ => return None,
+    };
+    if wanted >= current {
+        return None;
+    }
+    let deadline = Instant::now() + SHRINK_WAIT;
+    let busy = loop {
+        let running = matches!(
+            ctx.jobmanager.job(endpoint).await,
+            Ok(Some(j)) if j.state == fjord_crds::JobState::Running
+        );
+        match ctx.jobmanager.busy_task_managers(endpoint).await {
+            Ok(busy) if running && !busy.is_empty() && busy.len() <= wanted as usize => {
+                break busy;
+            }
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            // No TaskManager in use at all: a JobManager that does not report it (an older
+            // image); shrink as the ReplicaSet chooses.
+            Ok(busy) if busy.is_empty() => return None,
+            Ok(busy) => {
+                debug!(
+                    ?busy,
+                    wanted, "the job does not run on the TaskManagers that stay yet"
+                );
+                return Some(current);
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot tell which TaskManagers run the job; scaling down without a preference");
+                return None;
+            }
+        }
+    };
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let selector = resources::selector(name, Component::TaskManager)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let Ok(list) = pods.list(&ListParams::default().labels(&selector)).await else {
+        return None;
+    };
+    for pod in list.items {
+        let pod_name = pod.name_any();
+        let cost = if busy.contains(&pod_name) { "1" } else { "0" };
+        if pod.annotations().get(POD_DELETION_COST).map(String::as_str) == Some(cost) {
+            continue;
+        }
+        let patch = json!({"metadata": {"annotations": {POD_DELETION_COST: cost}}});
+        if let Err(e) = pods
+            .patch(
+                &pod_name,
+                &PatchParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                },
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            warn!(pod = pod_name, error = %e, "cannot set the Pod's deletion cost");
+        }
+    }
+    None
 }
 
 /// A hash of the desired children, to tell whether they changed since the last apply.
@@ -764,5 +996,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::DisposeSavepoints { .. } => "DisposeSavepoints",
         Action::RemoveFinalizer => "RemoveFinalizer",
         Action::RecordSnapshot(_) => "RecordSnapshot",
+        Action::ScaleTaskManagers { .. } => "ScaleTaskManagers",
+        Action::RescaleInPlace { .. } => "RescaleInPlace",
     }
 }

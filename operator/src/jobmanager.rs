@@ -179,6 +179,32 @@ pub trait JobManagerApi: Send + Sync + 'static {
         job_id: &str,
     ) -> impl Future<Output = Result<Option<CheckpointRecord>, Error>> + Send;
 
+    /// Rescale the running job in place to `parallelism` (the JobManager takes a savepoint and
+    /// restarts the job's tasks from it at the new parallelism; same job). Idempotent per
+    /// `trigger_id`. Refused while TaskManagers offer too few slots.
+    fn rescale(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        parallelism: i32,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// What became of the rescale in place started with `trigger_id` (`Completed` once the job
+    /// runs at the new parallelism, with the savepoint it restarted from).
+    fn rescale_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> impl Future<Output = Result<SavepointStatus, Error>> + Send;
+
+    /// The IDs (Pod names) of the TaskManagers the job's current attempt runs on.
+    fn busy_task_managers(
+        &self,
+        jm: &JobManagerEndpoint,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+
     /// Delete a savepoint's files. Disposing of a savepoint that no longer exists succeeds.
     fn dispose_savepoint(
         &self,

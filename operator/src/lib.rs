@@ -7,8 +7,8 @@
 //!   of [`jobmanager`]; never performs I/O.
 //! - [`autoscaler`]: reactive autoscaling: from two samples of the vertices' busy, idle and
 //!   backpressured time, the parallelism the job needs; recorded in status and applied as an
-//!   override of spec.job.parallelism. Pure; uses the data types of [`jobmanager`] and
-//!   [`lifecycle`]'s Event notes.
+//!   override of spec.job.parallelism (by [`lifecycle`], in place). Pure; uses the data types
+//!   of [`jobmanager`] and [`lifecycle`]'s Event notes.
 //! - [`savepoints`]: the savepoint history and its retention. Pure.
 //! - [`conditions`]: the Ready / Progressing / Degraded conditions. Pure.
 //! - [`resources`]: the desired child objects, built by pure functions. Uses [`podtemplate`].

@@ -45,6 +45,13 @@ pub struct Settings {
     pub deploy_timeout: Duration,
     /// Requeue interval while something is in flight.
     pub fast_poll: Duration,
+    /// Requeue interval during the first [`Settings::eager_window`] of a step: what the
+    /// operator waits for then (a savepoint completing, a new job starting) usually arrives
+    /// within seconds and is only seen by asking the JobManager, so it is asked often.
+    pub eager_poll: Duration,
+    /// How long after a step or state began it is polled every [`Settings::eager_poll`]
+    /// (then every [`Settings::fast_poll`], so a stuck step costs little).
+    pub eager_window: Duration,
     /// Requeue interval in steady state (status is refreshed this often).
     pub steady_poll: Duration,
     /// Requeue interval of a job that runs: its restarts and latest checkpoint reach the status
@@ -59,6 +66,8 @@ impl Default for Settings {
             cancel_timeout: Duration::from_secs(120),
             deploy_timeout: Duration::from_secs(300),
             fast_poll: Duration::from_secs(1),
+            eager_poll: Duration::from_millis(200),
+            eager_window: Duration::from_secs(15),
             steady_poll: Duration::from_secs(15),
             running_poll: Duration::from_secs(3),
         }
@@ -96,7 +105,8 @@ pub struct Observed {
     pub job_manager: JobManagerView,
     /// Whether a JobManager or TaskManager workload object exists.
     pub cluster_present: bool,
-    /// The status of the savepoint whose trigger ID [`watched_trigger`] returned, if any.
+    /// The status of the savepoint whose trigger ID [`watched_trigger`] returned, or of the
+    /// rescale in place [`watched_rescale`] returned, if any.
     pub savepoint: Option<SavepointStatus>,
     /// The status of the manual checkpoint [`watched_checkpoint`] names, if any.
     pub checkpoint: Option<CheckpointStatus>,
@@ -176,6 +186,22 @@ pub enum Action {
     },
     /// Remove the operator's finalizer so Kubernetes deletes the StreamJob and its children.
     RemoveFinalizer,
+    /// Set the TaskManager Deployment's replicas (a rescale in place scales up before the
+    /// JobManager rescales; the surplus goes with the next [`Action::ApplyCluster`]).
+    ScaleTaskManagers {
+        /// Replicas.
+        replicas: i32,
+    },
+    /// Ask the running JobManager to rescale the job in place (savepoint, restart of its
+    /// tasks at the new parallelism; same JobManager, same job).
+    RescaleInPlace {
+        /// Job ID.
+        job_id: String,
+        /// Trigger ID recorded in status.upgrade.
+        trigger_id: String,
+        /// The new parallelism.
+        parallelism: i32,
+    },
     /// Record a savepoint the operator took as a StreamJobSnapshot (created if missing, its
     /// status set; named after the trigger ID, so repeating it changes nothing).
     RecordSnapshot(SnapshotNote),
@@ -223,6 +249,16 @@ pub struct Decision {
     pub requeue: Duration,
     /// Events to publish.
     pub events: Vec<EventNote>,
+}
+
+/// The trigger ID of the rescale in place whose status the controller should fetch (into
+/// [`Observed::savepoint`]) for this pass.
+pub fn watched_rescale(status: &StreamJobStatus) -> Option<&str> {
+    status
+        .upgrade
+        .as_ref()
+        .filter(|u| u.step == UpgradeStep::RescalingInPlace)
+        .and_then(|u| u.savepoint_trigger_id.as_deref())
 }
 
 /// The savepoint trigger ID whose status the controller should fetch for this pass.
@@ -327,8 +363,22 @@ impl Machine<'_, '_> {
         self.degraded = Some((reason, message.into()));
     }
 
+    /// Requeue soon: every [`Settings::eager_poll`] while the current step (or state) is
+    /// young, every [`Settings::fast_poll`] after.
     fn fast(&mut self) {
-        self.requeue = self.input.settings.fast_poll;
+        let settings = self.input.settings;
+        let since = self
+            .status
+            .upgrade
+            .as_ref()
+            .map(|u| &u.step_started_at)
+            .or(self.status.lifecycle_state_since.as_ref());
+        let young = since.is_none_or(|t| self.elapsed_since(t) < settings.eager_window);
+        self.requeue = if young {
+            settings.eager_poll.min(settings.fast_poll)
+        } else {
+            settings.fast_poll
+        };
     }
 
     fn job(&self) -> Option<&JobInfo> {
@@ -461,13 +511,142 @@ impl Machine<'_, '_> {
             .and_then(|v| serde_json::from_value(v).ok())
     }
 
+    /// What runs: the spec last deployed, at the parallelism the job runs at
+    /// (status.parallelism, which a rescale in place changes without a redeploy).
+    fn running_spec(&self) -> Option<StreamJobSpec> {
+        let mut deployed = self.last_reconciled()?;
+        if let Some(p) = self.status.parallelism {
+            deployed.job.parallelism = p;
+        }
+        Some(deployed)
+    }
+
+    /// The parallelism to rescale to in place, if this change can be: an autoscaler decision
+    /// (a parallelism written in the spec is deployed anew, as before) on a running job, in a
+    /// mode that keeps state and with a savepoint directory for the JobManager's savepoint,
+    /// where nothing but the parallelism (and the TaskManager count it implies) changed.
+    fn in_place_target(&self, reason: UpgradeReason) -> Option<i32> {
+        let spec = self.spec();
+        let autoscaled = self.status.autoscaler.as_ref().and_then(|a| a.parallelism);
+        if reason != UpgradeReason::Rescale
+            || !self.job_running()
+            || spec.enabled_autoscaler().is_none()
+            || autoscaled != Some(spec.job.parallelism)
+            || spec.job.upgrade_mode == UpgradeMode::Stateless
+            || spec.savepoint_directory().is_none()
+        {
+            return None;
+        }
+        let running = self.running_spec()?;
+        let (mut a, mut b) = (deployment_shape(spec), deployment_shape(&running));
+        a.job.parallelism = 0;
+        b.job.parallelism = 0;
+        (a == b).then_some(spec.job.parallelism)
+    }
+
+    /// TaskManagers while a rescale in place to `target` runs: enough for the old and the new
+    /// parallelism (the surplus is removed once the job runs at the new one).
+    fn rescale_replicas(&self, target: i32) -> i32 {
+        let mut at_target = self.spec().clone();
+        at_target.job.parallelism = target;
+        let now = self.running_spec().map_or(0, |s| s.task_manager_replicas());
+        now.max(at_target.task_manager_replicas())
+    }
+
+    /// Start a rescale in place: record it, scale the TaskManagers up first.
+    fn begin_rescale_in_place(&mut self, target: i32) {
+        let from = self.status.parallelism.unwrap_or_default();
+        let trigger_id = self.trigger_id("rescale");
+        let mut upgrade = self.new_upgrade(UpgradeReason::Rescale, UpgradeStep::RescalingInPlace);
+        upgrade.savepoint_trigger_id = Some(trigger_id);
+        upgrade.parallelism = Some(target);
+        self.status.upgrade = Some(upgrade);
+        self.set_state(LifecycleState::Upgrading);
+        self.actions.retain(|a| *a != Action::ApplyCluster);
+        self.actions.push(Action::ScaleTaskManagers {
+            replicas: self.rescale_replicas(target),
+        });
+        self.event(
+            false,
+            "UpgradeStarted",
+            format!(
+                "rescale: rescaling the job in place from {from} to {target} (same JobManager and job; TaskManagers scaled up first)"
+            ),
+        );
+        self.fast();
+    }
+
+    /// A rescale in place: TaskManagers up, then the JobManager's rescale once they are ready,
+    /// then (when it completed) the new parallelism recorded and the surplus removed.
+    fn rescaling_in_place(&mut self, upgrade: UpgradeStatus) {
+        let target = upgrade.parallelism.unwrap_or(self.spec().job.parallelism);
+        let trigger_id = upgrade.savepoint_trigger_id.clone().unwrap_or_default();
+        match self.input.observed.savepoint.clone() {
+            Some(SavepointStatus::Completed { path }) => {
+                let from = self.status.parallelism.unwrap_or_default();
+                self.status.parallelism = Some(target);
+                self.status.upgrade = None;
+                self.status.failed_upgrade = None;
+                self.set_state(LifecycleState::Running);
+                self.event(
+                    false,
+                    "Rescaled",
+                    format!(
+                        "rescaled in place from {from} to {target} (savepoint {path}); the job runs on"
+                    ),
+                );
+                // Applies the TaskManager count of the new parallelism: the surplus goes.
+                self.actions.push(Action::ApplyCluster);
+            }
+            Some(SavepointStatus::Failed { message }) => {
+                self.abort_upgrade(
+                    &upgrade,
+                    format!("the JobManager could not rescale the job in place: {message}"),
+                );
+            }
+            other => {
+                if self.elapsed_since(&upgrade.step_started_at)
+                    > self.input.settings.savepoint_timeout
+                {
+                    self.abort_upgrade(
+                        &upgrade,
+                        format!(
+                            "the rescale in place did not complete within {}s",
+                            self.input.settings.savepoint_timeout.as_secs()
+                        ),
+                    );
+                    return;
+                }
+                let replicas = self.rescale_replicas(target);
+                self.actions.push(Action::ScaleTaskManagers { replicas });
+                let ready = self
+                    .input
+                    .observed
+                    .task_managers
+                    .is_some_and(|t| t.ready >= replicas);
+                if matches!(other, None | Some(SavepointStatus::Unknown))
+                    && ready
+                    && let Some(job) = self.job().filter(|j| j.state == JobState::Running)
+                {
+                    // Not sent yet, or sent to a JobManager that since restarted: the same
+                    // trigger ID starts nothing twice.
+                    self.actions.push(Action::RescaleInPlace {
+                        job_id: job.id.clone(),
+                        trigger_id,
+                        parallelism: target,
+                    });
+                }
+            }
+        }
+    }
+
     /// Compare the spec with what is deployed.
     fn change(&self) -> Change {
         let spec = self.spec();
         if spec.job.state == DesiredJobState::Suspended {
             return Change::Upgrade(UpgradeReason::Suspend);
         }
-        let Some(deployed) = self.last_reconciled() else {
+        let Some(deployed) = self.running_spec() else {
             return Change::Upgrade(UpgradeReason::SpecChange);
         };
         if spec.job.restart_nonce != deployed.job.restart_nonce {
@@ -609,6 +788,10 @@ impl Machine<'_, '_> {
                     .map(|f| f.message.clone())
                     .unwrap_or_default();
                 self.degrade("UpgradeFailed", msg);
+                return;
+            }
+            if let Some(target) = self.in_place_target(reason) {
+                self.begin_rescale_in_place(target);
                 return;
             }
             self.begin_upgrade(reason);
@@ -853,6 +1036,7 @@ impl Machine<'_, '_> {
             step,
             target_generation: self.input.generation,
             savepoint_trigger_id: None,
+            parallelism: None,
             restore_path: None,
             started_at: self.now_time(),
             step_started_at: self.now_time(),
@@ -973,12 +1157,22 @@ impl Machine<'_, '_> {
             UpgradeStep::StoppingWithSavepoint => self.stopping_with_savepoint(upgrade),
             UpgradeStep::Cancelling => self.cancelling(upgrade),
             UpgradeStep::TearingDown => self.tearing_down(upgrade),
+            UpgradeStep::RescalingInPlace => self.rescaling_in_place(upgrade),
         }
     }
 
     fn stopping_with_savepoint(&mut self, upgrade: UpgradeStatus) {
         let trigger_id = upgrade.savepoint_trigger_id.clone().unwrap_or_default();
         match self.input.observed.savepoint.clone() {
+            Some(SavepointStatus::Completed { .. })
+                if self.job().is_some_and(|j| !j.state.is_terminal())
+                    && self.elapsed_since(&upgrade.step_started_at)
+                        < self.input.settings.cancel_timeout =>
+            {
+                // The savepoint is written but the job is still finishing (committing the
+                // sinks' transactions of that savepoint): the old Pods go only once it ended,
+                // so nothing it was about to commit is cut off.
+            }
             Some(SavepointStatus::Completed { path }) => {
                 self.add_savepoint(path.clone(), SavepointTrigger::Upgrade, &trigger_id);
                 self.begin_teardown(upgrade.reason, Some(path));

@@ -145,6 +145,23 @@ pub fn desired(
     restore_path: Option<&str>,
     generation: i64,
 ) -> Result<Desired, Error> {
+    desired_at(job, deployed, restore_path, generation, None)
+}
+
+/// [`desired`] for a job that runs at `parallelism` after a rescale in place: the Pods stay
+/// as `deployed` made them (their config hash does not change, so nothing restarts), the
+/// ConfigMap says the parallelism the job runs at (a restarted JobManager recovers at it) and
+/// the TaskManager Deployment has the replicas it needs.
+///
+/// # Errors
+/// As [`desired`].
+pub fn desired_at(
+    job: &StreamJob,
+    deployed: &StreamJobSpec,
+    restore_path: Option<&str>,
+    generation: i64,
+    parallelism: Option<i32>,
+) -> Result<Desired, Error> {
     let name = job
         .metadata
         .name
@@ -164,8 +181,14 @@ pub fn desired(
         "job.id".into(),
         job_id(job.metadata.uid.as_deref().unwrap_or(&name), generation),
     );
-    let config_text = serde_yaml_like(&config);
+    let mut config_text = serde_yaml_like(&config);
     let hash = fnv1a(&config_text);
+    let mut running = deployed.clone();
+    if let Some(p) = parallelism.filter(|p| *p != deployed.job.parallelism) {
+        running.job.parallelism = p;
+        config.insert("job.parallelism".into(), p.to_string());
+        config_text = serde_yaml_like(&config);
+    }
     let config_map = ConfigMap {
         metadata: meta(&name, &namespace, config_map_name(&name), None, &owner),
         data: Some(BTreeMap::from([(CONFIG_FILE.to_string(), config_text)])),
@@ -207,6 +230,13 @@ pub fn desired(
         ),
         spec: Some(ServiceSpec {
             selector: Some(selector(&name, Component::JobManager)),
+            // The JobManager is reachable as soon as its process listens, not only after its
+            // readiness probe next passes (up to a probe period later): TaskManagers register
+            // and the operator reads the job that much sooner, which is most of the time a
+            // new deployment used to wait. It never routes to an old JobManager: there is one
+            // JobManager Pod (Recreate), and an upgrade creates the new one only after the old
+            // Pods are gone.
+            publish_not_ready_addresses: Some(true),
             ports: Some(vec![
                 service_port("rest", REST_PORT),
                 service_port("rpc", RPC_PORT),
@@ -226,7 +256,7 @@ pub fn desired(
             &owner,
         ),
         spec: Some(DeploymentSpec {
-            replicas: Some(deployed.task_manager_replicas()),
+            replicas: Some(running.task_manager_replicas()),
             selector: LabelSelector {
                 match_labels: Some(selector(&name, Component::TaskManager)),
                 ..Default::default()

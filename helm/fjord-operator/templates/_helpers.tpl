@@ -71,4 +71,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
+# A rescale in place marks the TaskManager Pods its job runs on with a deletion cost
+# (controller.kubernetes.io/pod-deletion-cost) before the TaskManagers scale down, so idle
+# ones go first.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["patch"]
 {{- end -}}

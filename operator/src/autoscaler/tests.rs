@@ -498,6 +498,7 @@ fn nothing_is_sampled_while_the_job_is_not_settled_at_the_chosen_parallelism() {
         step: UpgradeStep::StoppingWithSavepoint,
         target_generation: 1,
         savepoint_trigger_id: None,
+        parallelism: None,
         restore_path: None,
         started_at: Time(t(0)),
         step_started_at: Time(t(0)),
@@ -571,7 +572,9 @@ fn a_decision_becomes_a_rescale_through_the_lifecycle_and_settings_alone_do_not(
     let decision = decide(&effective, &status);
     let upgrade = decision.status.upgrade.expect("a rescale starts");
     assert_eq!(upgrade.reason, UpgradeReason::Rescale);
-    assert_eq!(upgrade.step, UpgradeStep::StoppingWithSavepoint);
+    // Applied in place: the running JobManager rescales the job, no redeploy.
+    assert_eq!(upgrade.step, UpgradeStep::RescalingInPlace);
+    assert_eq!(upgrade.parallelism, Some(4));
     assert_eq!(decision.status.autoscaler.unwrap().parallelism, Some(4));
     // Changing only the autoscaler's settings redeploys nothing.
     let mut tuned = spec.clone();

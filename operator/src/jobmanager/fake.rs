@@ -28,6 +28,8 @@ pub struct FakeState {
     pub calls: Vec<String>,
     /// Disposed savepoint paths.
     pub disposed: Vec<String>,
+    /// The TaskManagers the job's attempt runs on.
+    pub busy: Vec<String>,
 }
 
 /// The fake JobManager.
@@ -144,6 +146,45 @@ impl JobManagerApi for FakeJobManager {
             .entry(trigger_id.into())
             .or_insert(SavepointStatus::InProgress);
         Ok(())
+    }
+
+    async fn rescale(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        parallelism: i32,
+    ) -> Result<(), Error> {
+        self.enter(
+            jm,
+            format!("rescale({job_id}, {trigger_id}, {parallelism})"),
+        )?;
+        self.state
+            .lock()
+            .unwrap()
+            .savepoints
+            .entry(trigger_id.into())
+            .or_insert(SavepointStatus::InProgress);
+        Ok(())
+    }
+
+    async fn rescale_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> Result<SavepointStatus, Error> {
+        self.enter(jm, format!("rescale_status({job_id}, {trigger_id})"))?;
+        let s = self.state.lock().unwrap();
+        Ok(s.savepoints
+            .get(trigger_id)
+            .cloned()
+            .unwrap_or(SavepointStatus::Unknown))
+    }
+
+    async fn busy_task_managers(&self, jm: &JobManagerEndpoint) -> Result<Vec<String>, Error> {
+        self.enter(jm, "busy_task_managers()".into())?;
+        Ok(self.state.lock().unwrap().busy.clone())
     }
 
     async fn savepoint_status(

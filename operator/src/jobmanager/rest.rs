@@ -329,6 +329,56 @@ impl JobManagerApi for RestJobManager {
             .map_err(|e| map_error(jm, "read the latest checkpoint", e))
     }
 
+    async fn rescale(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+        parallelism: i32,
+    ) -> Result<(), Error> {
+        let request = api::RescaleRequest {
+            parallelism: usize::try_from(parallelism.max(1)).unwrap_or(1),
+            trigger_id: Some(trigger_id.into()),
+        };
+        self.client(jm)?
+            .rescale(job_id, &request)
+            .await
+            .map(drop)
+            .map_err(|e| map_error(jm, "rescale in place", e))
+    }
+
+    async fn rescale_status(
+        &self,
+        jm: &JobManagerEndpoint,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> Result<SavepointStatus, Error> {
+        match self.client(jm)?.rescale_status(job_id, trigger_id).await {
+            Ok(answer) => Ok(savepoint_status(api::SavepointStatus {
+                trigger_id: answer.trigger_id,
+                state: answer.state,
+                path: answer.savepoint_path,
+                failure: answer.failure,
+            })),
+            Err(e) if e.code() == Some(api::codes::UNKNOWN_TRIGGER) => Ok(SavepointStatus::Unknown),
+            Err(e) => Err(map_error(jm, "read rescale status", e)),
+        }
+    }
+
+    async fn busy_task_managers(&self, jm: &JobManagerEndpoint) -> Result<Vec<String>, Error> {
+        self.client(jm)?
+            .task_managers()
+            .await
+            .map(|l| {
+                l.task_managers
+                    .into_iter()
+                    .filter(|t| t.slots_in_use > 0)
+                    .map(|t| t.id)
+                    .collect()
+            })
+            .map_err(|e| map_error(jm, "list TaskManagers", e))
+    }
+
     async fn dispose_savepoint(&self, jm: &JobManagerEndpoint, path: &str) -> Result<(), Error> {
         self.client(jm)?
             .dispose_savepoint(path)

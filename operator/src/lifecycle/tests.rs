@@ -85,6 +85,7 @@ fn upgrading(step: UpgradeStep, mode: UpgradeMode) -> StreamJobStatus {
         target_generation: 2,
         savepoint_trigger_id: (step == UpgradeStep::StoppingWithSavepoint)
             .then(|| "upgrade-2-1".into()),
+        parallelism: None,
         restore_path: (step == UpgradeStep::TearingDown).then(|| "s3://b/sp/sp-1".into()),
         started_at: time(100),
         step_started_at: time(100),
@@ -135,6 +136,8 @@ fn action_kind(a: &Action) -> &'static str {
         Action::DisposeSavepoints { .. } => "dispose",
         Action::RemoveFinalizer => "remove-finalizer",
         Action::RecordSnapshot(_) => "snapshot",
+        Action::ScaleTaskManagers { .. } => "scale-task-managers",
+        Action::RescaleInPlace { .. } => "rescale-in-place",
     }
 }
 
@@ -1232,7 +1235,18 @@ impl World {
                     }
                     self.status.savepoints_pending_disposal.clear();
                 }
-                Action::RemoveFinalizer | Action::RecordSnapshot(_) => {}
+                Action::RescaleInPlace {
+                    job_id,
+                    trigger_id,
+                    parallelism,
+                } => self
+                    .jm
+                    .rescale(&ep, job_id, trigger_id, *parallelism)
+                    .await
+                    .unwrap(),
+                Action::RemoveFinalizer
+                | Action::RecordSnapshot(_)
+                | Action::ScaleTaskManagers { .. } => {}
             }
         }
         d
@@ -1508,4 +1522,147 @@ async fn suspend_and_resume_round_trip_through_a_savepoint() {
     w.pass(false).await;
     assert_eq!(w.status.lifecycle_state, LifecycleState::Running);
     assert_eq!(w.deploys, [None, Some("s3://b/sp/suspend".to_string())]);
+}
+
+/// A job at parallelism 1 whose autoscaler chose 3 (spec.job.parallelism stays 1).
+fn autoscaled(mode: UpgradeMode) -> (StreamJobSpec, StreamJobStatus) {
+    let mut written = spec_with("/job/parallelism", json!(1));
+    written.job.upgrade_mode = mode;
+    written.autoscaler = Some(serde_json::from_value(json!({"enabled": true})).unwrap());
+    let mut status = running(&written);
+    status.parallelism = Some(1);
+    status.autoscaler = Some(fjord_crds::AutoscalerStatus {
+        parallelism: Some(3),
+        spec_parallelism: Some(1),
+        ..Default::default()
+    });
+    let effective = crate::autoscaler::effective_spec(&written, status.autoscaler.as_ref());
+    assert_eq!(effective.job.parallelism, 3);
+    (effective, status)
+}
+
+fn decide_at(spec: &StreamJobSpec, status: &StreamJobStatus, observed: &Observed) -> Decision {
+    let settings = Settings::default();
+    decide(&Input {
+        spec,
+        generation: 1,
+        deleting: false,
+        status,
+        observed,
+        spec_errors: &[],
+        now: t(200),
+        settings: &settings,
+    })
+}
+
+#[test]
+fn an_autoscaler_decision_rescales_in_place_task_managers_first() {
+    let (spec, status) = autoscaled(UpgradeMode::Savepoint);
+    // 1. TaskManagers up first; nothing stops, nothing is deleted.
+    let d = decide_at(&spec, &status, &observed(job(JobState::Running)));
+    assert_eq!(d.status.lifecycle_state, LifecycleState::Upgrading);
+    let upgrade = d.status.upgrade.clone().expect("recorded before acting");
+    assert_eq!(upgrade.step, UpgradeStep::RescalingInPlace);
+    assert_eq!(upgrade.parallelism, Some(3));
+    assert_eq!(d.actions, [Action::ScaleTaskManagers { replicas: 3 }]);
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.reason == "UpgradeStarted" && e.message.contains("in place from 1 to 3"))
+    );
+
+    // 2. Until the TaskManagers are Ready the JobManager is not asked (it would refuse).
+    let mut obs = observed(job(JobState::Running));
+    obs.task_managers = Some(fjord_crds::TaskManagersStatus {
+        desired: 3,
+        ready: 2,
+    });
+    let d2 = decide_at(&spec, &d.status, &obs);
+    assert_eq!(d2.actions, [Action::ScaleTaskManagers { replicas: 3 }]);
+
+    // 3. Ready: the JobManager rescales the same job.
+    obs.task_managers = Some(fjord_crds::TaskManagersStatus {
+        desired: 3,
+        ready: 3,
+    });
+    let d3 = decide_at(&spec, &d.status, &obs);
+    let trigger = upgrade.savepoint_trigger_id.clone().unwrap();
+    assert_eq!(
+        d3.actions,
+        [
+            Action::ScaleTaskManagers { replicas: 3 },
+            Action::RescaleInPlace {
+                job_id: "job-1".into(),
+                trigger_id: trigger.clone(),
+                parallelism: 3,
+            }
+        ]
+    );
+    assert_eq!(watched_rescale(&d3.status), Some(trigger.as_str()));
+
+    // 4. In progress: not sent again.
+    obs.savepoint = Some(SavepointStatus::InProgress);
+    let d4 = decide_at(&spec, &d3.status, &obs);
+    assert_eq!(d4.actions, [Action::ScaleTaskManagers { replicas: 3 }]);
+
+    // 5. Completed: the job runs at 3 without a redeploy; the cluster is applied (its
+    // TaskManager count follows status.parallelism) and nothing more changes.
+    obs.savepoint = Some(SavepointStatus::Completed {
+        path: "s3://b/sp/rescale-1".into(),
+    });
+    let d5 = decide_at(&spec, &d4.status, &obs);
+    assert_eq!(d5.status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(d5.status.parallelism, Some(3));
+    assert_eq!(d5.status.upgrade, None);
+    assert_eq!(d5.actions, [Action::ApplyCluster]);
+    assert!(d5.events.iter().any(|e| e.reason == "Rescaled"));
+    let mut after = d5.status.clone();
+    after.lifecycle_state_since = Some(time(0));
+    obs.savepoint = None;
+    let d6 = decide_at(&spec, &after, &obs);
+    assert_eq!(d6.status.lifecycle_state, LifecycleState::Running);
+    assert!(d6.status.upgrade.is_none(), "{:?}", d6.status.upgrade);
+}
+
+#[test]
+fn a_failed_rescale_in_place_keeps_the_job_and_scales_back() {
+    let (spec, status) = autoscaled(UpgradeMode::Savepoint);
+    let d = decide_at(&spec, &status, &observed(job(JobState::Running)));
+    let mut obs = observed(job(JobState::Running));
+    obs.savepoint = Some(SavepointStatus::Failed {
+        message: "too few slots".into(),
+    });
+    let d2 = decide_at(&spec, &d.status, &obs);
+    assert_eq!(d2.status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(d2.status.parallelism, Some(1));
+    assert_eq!(d2.actions, [Action::ApplyCluster]);
+    assert!(d2.status.failed_upgrade.is_some());
+}
+
+#[test]
+fn rescales_not_from_the_autoscaler_or_stateless_redeploy_as_before() {
+    // Stateless: the autoscaler's choice is deployed anew (no state to carry).
+    let (spec, status) = autoscaled(UpgradeMode::Stateless);
+    let d = decide_at(&spec, &status, &observed(job(JobState::Running)));
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::CancelJob { .. })),
+        "{:?}",
+        d.actions
+    );
+    // A parallelism written in the spec: stop with a savepoint and redeploy.
+    let written = spec_with("/job/parallelism", json!(4));
+    let d = decide_at(
+        &written,
+        &running(&base()),
+        &observed(job(JobState::Running)),
+    );
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::StopWithSavepoint { .. })),
+        "{:?}",
+        d.actions
+    );
 }

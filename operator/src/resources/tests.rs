@@ -452,3 +452,39 @@ fn pods_meet_pod_security_restricted_and_templates_can_change_it() {
     assert_eq!(sc.run_as_user, Some(1001));
     assert_eq!(sc.run_as_non_root, Some(true));
 }
+
+#[test]
+fn a_rescale_in_place_changes_the_configmap_and_replicas_but_not_the_pods() {
+    let j = job(SPEC);
+    let template =
+        |d: &Deployment| serde_json::to_value(&d.spec.as_ref().unwrap().template).unwrap();
+    let config = |d: &Desired| d.config_map.data.as_ref().unwrap()[CONFIG_FILE].clone();
+    let replicas = |d: &Desired| d.taskmanager.spec.as_ref().unwrap().replicas;
+    let deployed = desired(&j, &j.spec, None, 1).unwrap();
+    // The same parallelism as deployed: exactly what `desired` builds.
+    assert_eq!(desired_at(&j, &j.spec, None, 1, Some(5)).unwrap(), deployed);
+    let rescaled = desired_at(&j, &j.spec, None, 1, Some(8)).unwrap();
+    // Pods as they are (same config hash): nothing restarts.
+    assert_eq!(
+        template(&rescaled.jobmanager),
+        template(&deployed.jobmanager)
+    );
+    assert_eq!(
+        template(&rescaled.taskmanager),
+        template(&deployed.taskmanager)
+    );
+    // The ConfigMap says what runs (a restarted JobManager recovers at it), and the
+    // TaskManagers follow (8 subtasks, 2 slots each).
+    assert!(
+        config(&deployed).contains(r#""job.parallelism": "5""#),
+        "{}",
+        config(&deployed)
+    );
+    assert!(
+        config(&rescaled).contains(r#""job.parallelism": "8""#),
+        "{}",
+        config(&rescaled)
+    );
+    assert_eq!(replicas(&deployed), Some(3));
+    assert_eq!(replicas(&rescaled), Some(4));
+}

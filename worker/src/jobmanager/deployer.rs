@@ -426,6 +426,11 @@ impl Deployer for ClusterDeployer {
             .fetch_max(spec.attempt + 1, std::sync::atomic::Ordering::SeqCst);
         let live = self.wait_for_slots(spec.required_slots, cancel)?;
         let (slots, placement) = Self::place(spec, &live);
+        let mut in_use = BTreeMap::new();
+        for &tm in &slots {
+            *in_use.entry(live[tm].id.clone()).or_insert(0u32) += 1;
+        }
+        self.registry.set_in_use(&in_use);
         // Only TaskManagers with a slot in use take part.
         let mut used: Vec<usize> = slots.clone();
         used.sort_unstable();

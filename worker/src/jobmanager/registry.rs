@@ -171,6 +171,7 @@ impl TaskManagerRegistry {
                     state: TaskManagerState::Registered,
                     slots: request.slots,
                     slots_offered: 0,
+                    slots_in_use: 0,
                     registered_at_ms: now,
                     last_heartbeat_ms: now,
                 },
@@ -322,6 +323,14 @@ impl TaskManagerRegistry {
                 SUBTASKS_RUN_IN.into()
             },
             heartbeat_timeout_ms: self.heartbeat.timeout_ms,
+        }
+    }
+
+    /// Records the slots the current attempt uses per TaskManager ID (every other TaskManager
+    /// uses none), as `GET /v1/taskmanagers` reports them.
+    pub fn set_in_use(&self, in_use: &BTreeMap<String, u32>) {
+        for (id, e) in self.entries().iter_mut() {
+            e.info.slots_in_use = in_use.get(id).copied().unwrap_or(0);
         }
     }
 

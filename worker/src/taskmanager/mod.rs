@@ -41,6 +41,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+/// First wait before registering again after a failed attempt. A TaskManager usually starts
+/// beside its JobManager (same rollout), so the JobManager's RPC port opens within moments:
+/// retrying soon lets the TaskManager offer its slots as soon as it does.
+pub const REGISTRATION_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Longest wait between registration attempts. Kept short (an attempt is one connection to a
+/// port that refuses at once), so a TaskManager is registered at most this long after its
+/// JobManager can take it; a long backoff was up to 2 s of an upgrade's downtime.
+pub const REGISTRATION_BACKOFF_MAX: Duration = Duration::from_millis(250);
+
 /// What one registration gave: the JobManager's epoch, the heartbeat interval to use and the
 /// JobManager's heartbeat timeout.
 #[derive(Debug, Clone, Copy)]
@@ -158,12 +168,12 @@ impl TaskManager {
         let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
     }
 
-    /// Registers, retrying with backoff (100 ms doubling to 2 s) until the registration
-    /// timeout passes. While the JobManager stays unreachable (`lost`), the tasks of its
+    /// Registers, retrying with backoff ([`REGISTRATION_BACKOFF`] doubling to
+    /// [`REGISTRATION_BACKOFF_MAX`]) until the registration timeout passes. While the JobManager stays unreachable (`lost`), the tasks of its
     /// attempt are cancelled once its heartbeat timeout has passed.
     async fn register(&mut self, mut lost: Option<Lost>) -> Result<Session, WorkerError> {
         let deadline = Instant::now() + self.config.registration_timeout;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = REGISTRATION_BACKOFF;
         loop {
             if let Some(l) = lost.filter(|l| l.since.elapsed() >= l.timeout) {
                 eprintln!(
@@ -190,7 +200,7 @@ impl TaskManager {
                 });
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(2));
+            backoff = (backoff * 2).min(REGISTRATION_BACKOFF_MAX);
         }
     }
 
