@@ -531,17 +531,23 @@ impl fjord::CoProcessFunction<(String, i64, i64), (String, i64, i64), (i64, i64)
         e: (String, i64, i64),
         ctx: &mut fjord::ProcessContext<'_, (i64, i64)>,
     ) -> Result<(), BoxError> {
-        let watermark = ctx.current_watermark();
-        ctx.collect((e.2, watermark));
-        Ok(())
+        value_and_watermark(e, ctx)
     }
     fn process_element2(
         &mut self,
         e: (String, i64, i64),
         ctx: &mut fjord::ProcessContext<'_, (i64, i64)>,
     ) -> Result<(), BoxError> {
-        let watermark = ctx.current_watermark();
-        ctx.collect((e.2, watermark));
-        Ok(())
+        value_and_watermark(e, ctx)
     }
+}
+
+/// Emits the record's value with the watermark the operator has when it sees it.
+fn value_and_watermark(
+    e: (String, i64, i64),
+    ctx: &mut fjord::ProcessContext<'_, (i64, i64)>,
+) -> Result<(), BoxError> {
+    let watermark = ctx.current_watermark();
+    ctx.collect((e.2, watermark));
+    Ok(())
 }

@@ -136,8 +136,6 @@ impl<K: Key, V: Data> ReadOnlyBroadcastState<K, V> {
 pub struct ReadOnlyContext<'a, 'b, O> {
     inner: ProcessContext<'a, O>,
     states: &'b BroadcastStates,
-    rt: &'b RuntimeContext,
-    watermark: Timestamp,
 }
 
 impl<'a, O> Deref for ReadOnlyContext<'a, '_, O> {
@@ -165,14 +163,6 @@ impl<O> ReadOnlyContext<'_, '_, O> {
     ) -> Result<ReadOnlyBroadcastState<K, V>> {
         self.states.get(descriptor).map(ReadOnlyBroadcastState)
     }
-    /// The operator's current watermark.
-    pub fn current_watermark(&self) -> Timestamp {
-        self.watermark
-    }
-    /// The current processing time.
-    pub fn current_processing_time(&self) -> Timestamp {
-        self.rt.current_processing_time()
-    }
 }
 
 /// What a broadcast process function sees for an element of the broadcast side: everything
@@ -184,7 +174,6 @@ pub struct BroadcastContext<'a, 'b, K, O> {
     states: &'b BroadcastStates,
     rt: &'b RuntimeContext,
     keyed: Option<&'b KeyedStateHandle>,
-    watermark: Timestamp,
     _k: PhantomData<fn() -> K>,
 }
 
@@ -214,16 +203,6 @@ impl<K: Key, O> BroadcastContext<'_, '_, K, O> {
         descriptor: &MapStateDescriptor<BK, BV>,
     ) -> Result<BroadcastState<BK, BV>> {
         self.states.get(descriptor)
-    }
-
-    /// The operator's current watermark.
-    pub fn current_watermark(&self) -> Timestamp {
-        self.watermark
-    }
-
-    /// The current processing time.
-    pub fn current_processing_time(&self) -> Timestamp {
-        self.rt.current_processing_time()
     }
 
     /// Calls `f` with every key of this instance that has a value in the keyed state of
@@ -411,8 +390,6 @@ impl<A: 'static, B: 'static, O: 'static, F: BroadcastProcessFunction<A, B, O>>
                 },
             ),
             states: &self.states,
-            rt: &self.ctx,
-            watermark: self.watermark,
         };
         let f = &mut self.f;
         guard(&self.ctx, || f.process_element(record.value, &mut c))?;
@@ -433,7 +410,6 @@ impl<A: 'static, B: 'static, O: 'static, F: BroadcastProcessFunction<A, B, O>>
             states: &self.states,
             rt: &self.ctx,
             keyed: None,
-            watermark: self.watermark,
             _k: PhantomData,
         };
         let f = &mut self.f;
@@ -555,7 +531,6 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
             states: &self.states,
             rt: &self.ctx,
             keyed: self.ctx.keyed.as_ref(),
-            watermark: self.timers.watermark,
             _k: PhantomData,
         };
         let f = &mut self.f;
