@@ -380,3 +380,74 @@ pub fn grpc_channel(
     });
     Ok(endpoint.connect_with_connector_lazy(connect))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn plain_text_and_no_token_are_the_default() {
+        let c = SecurityConfig::resolve(&SecurityArgs::default(), &BTreeMap::new()).unwrap();
+        assert_eq!(c.internal, None);
+        assert_eq!(c.rest, None);
+        assert_eq!(c.rest_auth.token_file, None);
+        assert!(c.rest_auth.open_health && !c.rest_auth.open_metrics);
+    }
+
+    #[test]
+    fn a_secret_directory_gives_the_cert_manager_file_names() {
+        let c = SecurityConfig::resolve(
+            &SecurityArgs::default(),
+            &file(&[
+                ("security.ssl.internal.enabled", "true"),
+                ("security.ssl.internal.dir", "/etc/fjord/internal"),
+                ("security.ssl.rest.enabled", "true"),
+                ("security.ssl.rest.dir", "/etc/fjord/rest"),
+                ("security.ssl.rest.key", "/other/rest.key"),
+                ("security.rest.token-file", "/etc/fjord/token/token"),
+                ("security.rest.open-metrics", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.internal,
+            Some(TlsFiles::in_dir(Path::new("/etc/fjord/internal")))
+        );
+        assert_eq!(
+            c.rest,
+            Some((
+                PathBuf::from("/etc/fjord/rest/tls.crt"),
+                PathBuf::from("/other/rest.key")
+            )),
+            "a file key wins over the directory"
+        );
+        assert_eq!(
+            c.rest_auth.token_file.as_deref(),
+            Some(Path::new("/etc/fjord/token/token"))
+        );
+        assert!(c.rest_auth.open_metrics);
+    }
+
+    #[test]
+    fn tls_without_files_names_the_missing_key() {
+        let args = SecurityArgs {
+            ssl_internal: true,
+            ..Default::default()
+        };
+        let e = SecurityConfig::resolve(&args, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("security.ssl.internal.cert") && e.contains("security.ssl.internal.dir"),
+            "{e}"
+        );
+    }
+}
