@@ -46,7 +46,11 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let tls = if args.tls {
         testing::ca(dir.path(), "bench-ca");
-        Some(InternalTls::load(&testing::leaf(dir.path(), "bench-ca", "bench"))?)
+        Some(InternalTls::load(&testing::leaf(
+            dir.path(),
+            "bench-ca",
+            "bench",
+        ))?)
     } else {
         None
     };
