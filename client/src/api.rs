@@ -85,6 +85,8 @@ pub mod codes {
     pub const NOT_IMPLEMENTED: &str = "not_implemented";
     /// The server failed unexpectedly.
     pub const INTERNAL: &str = "internal";
+    /// The request carries no valid `Authorization: Bearer` token (HTTP 401).
+    pub const UNAUTHORIZED: &str = "unauthorized";
 }
 
 /// The body of every error response (4xx and 5xx).

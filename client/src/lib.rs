@@ -61,6 +61,12 @@ pub enum ClientError {
         /// The JobManager's message.
         message: String,
     },
+    /// The client's own settings are unusable (a token or CA file).
+    #[error("client settings: {message}")]
+    Config {
+        /// What is wrong, naming the file (never a token).
+        message: String,
+    },
     /// The answer was not the JSON this client expects (a different server or version).
     #[error("unexpected answer from {url}: {message}")]
     Decode {
@@ -94,6 +100,57 @@ impl ClientError {
     }
 }
 
+/// How to reach a JobManager whose REST API uses TLS or a bearer token. `Debug` never shows
+/// the token.
+#[derive(Clone, Default)]
+pub struct Security {
+    /// Sent as `Authorization: Bearer <token>` on every request.
+    pub token: Option<String>,
+    /// PEM CA certificate(s) to trust for `https://` (beside the system's web roots), such as
+    /// the `ca.crt` of the StreamJob's certificate Secret.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .finish()
+    }
+}
+
+impl Security {
+    /// Reads the token (trimmed) and the CA from files, either optional.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] naming the file that cannot be read or is empty.
+    pub fn from_files(
+        token_file: Option<&std::path::Path>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Security, ClientError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| ClientError::Config {
+                message: format!("cannot read {}: {e}", path.display()),
+            })
+        };
+        let token = token_file
+            .map(|path| {
+                let bytes = read(path)?;
+                let token = String::from_utf8_lossy(&bytes).trim().to_string();
+                if token.is_empty() {
+                    return Err(ClientError::Config {
+                        message: format!("the token file {} is empty", path.display()),
+                    });
+                }
+                Ok(token)
+            })
+            .transpose()?;
+        let ca_pem = ca_file.map(read).transpose()?;
+        Ok(Security { token, ca_pem })
+    }
+}
+
 /// A client for one JobManager. Cheap to clone; clones share the connection pool.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -117,6 +174,41 @@ impl Client {
                 url: base_url.into(),
                 message: e.to_string(),
             })?;
+        Self::with_http(base_url, http)
+    }
+
+    /// Like [`new`](Self::new) for a JobManager with TLS (trusting `security.ca_pem`) or a
+    /// bearer token (sent on every request, marked sensitive so it is not logged).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidUrl`] when the URL is not `http://` or `https://`,
+    /// [`ClientError::Config`] when the CA is not PEM or the token is not a valid header value.
+    pub fn secured(base_url: &str, security: &Security) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(pem) = &security.ca_pem {
+            for cert in
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ClientError::Config {
+                    message: format!("the CA file is not PEM: {e}"),
+                })?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(token) = &security.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| ClientError::Config {
+                    message: "the token holds characters an HTTP header cannot carry".into(),
+                })?;
+            value.set_sensitive(true);
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            builder = builder.default_headers(headers);
+        }
+        let http = builder.build().map_err(|e| ClientError::Config {
+            message: e.to_string(),
+        })?;
         Self::with_http(base_url, http)
     }
 

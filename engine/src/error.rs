@@ -190,6 +190,11 @@ pub enum FjordError {
     #[error("data exchange failed: {0}")]
     Network(String),
 
+    /// Transport security could not be set up (certificate, key or CA files). The message
+    /// names the file; it never contains key material.
+    #[error("TLS: {0}")]
+    Tls(String),
+
     /// Running tasks on TaskManagers failed: a TaskManager was lost (no heartbeat within the
     /// timeout), refused a deployment, or not enough slots were offered in time. The message
     /// names the TaskManager and what to do.

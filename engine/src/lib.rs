@@ -44,6 +44,8 @@
 //!   of a key's serialized bytes, part of the snapshot format) and their ranges.
 //! - [`checkpoint`]: barriers, snapshots, restore, restart strategies and savepoints.
 //! - [`storage`]: checkpoint and savepoint storage on `object_store` (file, S3, memory).
+//! - [`tls`]: certificates, keys and CAs into rustls configurations (mutual TLS between
+//!   processes, server TLS for the REST API); used by `network` and by the worker.
 //! - [`job`]: named jobs and their arguments (the registry a worker binary carries).
 //! - [`types`], [`context`], [`printable`], [`error`]: shared vocabulary, depending on nothing
 //!   else in the crate; `graph` (internal, re-exported as [`graph_plan`]): the logical graph
@@ -74,6 +76,7 @@ pub mod state;
 pub mod storage;
 pub mod time;
 pub(crate) mod timers;
+pub mod tls;
 pub mod types;
 pub mod windows;
 

@@ -22,7 +22,9 @@
 //! TaskManager registry), [`taskmanager`] the TaskManager role (registers, offers slots,
 //! heartbeats, runs the subtasks the JobManager deploys to it), [`prometheus`] the Prometheus text encoder both roles share
 //! (with [`prometheus::render_tasks`] for per-task metrics), [`metrics_server`] a tiny
-//! `GET /metrics` server for the TaskManager, [`credentials`] the start-up check of S3 keys, and [`exit`] defines the documented exit codes. `cli`
+//! `GET /metrics` server for the TaskManager, [`credentials`] the start-up check of S3 keys,
+//! [`tls`] the security settings both roles share and their TLS listeners and connectors, and
+//! [`exit`] defines the documented exit codes. `cli`
 //! depends on the others; they do not depend on each other except through [`local`]
 //! (`jobmanager` builds its job with it) and the config-file reader `taskmanager` shares with
 //! `jobmanager`.
@@ -39,6 +41,7 @@ pub mod prometheus;
 pub mod remote;
 pub mod sql;
 pub mod taskmanager;
+pub mod tls;
 
 pub use cli::main_with;
 

@@ -3,11 +3,11 @@
 //! `fjord stop`, `fjord cancel`.
 
 use crate::WorkerError;
-use fjord_client::Client;
 use fjord_client::api::{
     CheckpointTriggerRequest, CheckpointType, JobState, OperationState, SavepointRequest,
     SavepointState,
 };
+use fjord_client::{Client, Security};
 use std::time::{Duration, Instant};
 
 /// Where the JobManager is and which job to act on.
@@ -24,6 +24,13 @@ pub struct Target {
     /// The job ID; defaults to the JobManager's only job (application mode).
     #[arg(long)]
     pub job: Option<String>,
+    /// File holding the JobManager's REST bearer token, sent as `Authorization: Bearer`.
+    #[arg(long, env = "FJORD_REST_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// PEM CA file to trust for an `https://` JobManager (e.g. the ca.crt of the StreamJob's
+    /// certificate Secret).
+    #[arg(long, env = "FJORD_REST_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn fail(what: &str, e: impl std::fmt::Display) -> WorkerError {
@@ -45,7 +52,10 @@ async fn connect(target: &Target) -> Result<(Client, String), WorkerError> {
             .trim_end_matches('/')
             .trim_end_matches("/v1")
     );
-    let client = Client::new(&root).map_err(|e| fail("bad JobManager address", e))?;
+    let security = Security::from_files(target.token_file.as_deref(), target.ca_file.as_deref())
+        .map_err(|e| fail("client settings", e))?;
+    let client =
+        Client::secured(&root, &security).map_err(|e| fail("bad JobManager address", e))?;
     let job = match &target.job {
         Some(id) => id.clone(),
         None => {

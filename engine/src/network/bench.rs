@@ -2,7 +2,8 @@
 //! socket, decoding, credit) versus an in-process bounded queue (what tasks in one process
 //! use). Used by the `fjord-bench-network` binary; not a stable API.
 
-use super::{ChannelKey, DataServer, TypedCodec, connect};
+use super::outbound::connect_with;
+use super::{ChannelKey, DataServer, TypedCodec};
 use crate::error::{FjordError, Result};
 use crate::runtime::channel::{CancelFlag, ChannelSender, Event, channel};
 use crate::storage::StorageOptions;
@@ -36,7 +37,20 @@ impl Throughput {
 /// # Errors
 /// The data port cannot be bound, or the channel fails.
 pub fn loopback(records: u64, batch_size: usize, capacity: usize) -> Result<Throughput> {
-    let server = DataServer::bind("127.0.0.1:0", StorageOptions::default())?;
+    loopback_tls(records, batch_size, capacity, None)
+}
+
+/// Like [`loopback`], over mutual TLS with `tls` when given (plain TCP with `None`).
+///
+/// # Errors
+/// The data port cannot be bound, or the channel fails (a refused handshake included).
+pub fn loopback_tls(
+    records: u64,
+    batch_size: usize,
+    capacity: usize,
+    tls: Option<&crate::tls::InternalTls>,
+) -> Result<Throughput> {
+    let server = DataServer::bind_tls("127.0.0.1:0", StorageOptions::default(), tls)?;
     let cancel = CancelFlag::default();
     let key = ChannelKey {
         job_id: "bench".into(),
@@ -48,12 +62,13 @@ pub fn loopback(records: u64, batch_size: usize, capacity: usize) -> Result<Thro
     };
     let codec = Arc::new(TypedCodec::<(String, i64)>::new());
     let receiver = server.incoming(key.clone(), codec.clone(), capacity, &cancel)?;
-    let sender = connect(
+    let sender = connect_with(
         &server.local_addr().to_string(),
         key,
         codec,
-        capacity,
         &cancel,
+        None,
+        tls.cloned(),
     )?;
     let mut figure = run(sender, receiver, records, batch_size)?;
     figure.bytes = server.bytes_received();

@@ -18,6 +18,8 @@
 //! - `inbound`: one connection on the consumer's side: frames in, events and credits out.
 //! - `outbound`: one connection on the producer's side (`connect`).
 //! - `server`: [`DataServer`], the listening data port of a TaskManager.
+//! - `tls`: mutual TLS for data connections, a tunnel in front of `inbound` and `outbound`
+//!   ([`set_process_tls`]).
 //! - [`mod@bench`]: throughput measurements used by `fjord-bench-network`.
 //!
 //! ## Flow control
@@ -39,11 +41,15 @@ mod registry;
 mod server;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub(crate) use codec::{BatchCodec, TypedCodec};
 pub use key::ChannelKey;
-pub(crate) use outbound::{connect, connect_counted};
+#[cfg(test)]
+pub(crate) use outbound::connect;
+pub(crate) use outbound::connect_counted;
 pub use server::DataServer;
+pub use tls::set_process_tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

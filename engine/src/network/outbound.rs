@@ -13,9 +13,11 @@ use super::codec::BatchCodec;
 use super::inbound::reason;
 use super::key::ChannelKey;
 use super::protocol::{self, CloseWire, Fill, FrameReader, decode_bincode, kind};
+use super::tls::ConnectError;
 use crate::error::{FjordError, Result};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, ChannelSender, Event};
 use crate::runtime::io_metrics::TaskIo;
+use crate::tls::InternalTls;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::io::{BufWriter, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -46,6 +48,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// # Errors
 /// `address` is not `host:port`, or the sender thread cannot be started. Failures to connect
 /// or refusals surface later, from `send`, as [`FjordError::Network`] naming the channel.
+#[cfg(test)]
 pub(crate) fn connect(
     address: &str,
     key: ChannelKey,
@@ -65,6 +68,20 @@ pub(crate) fn connect_counted(
     cancel: &CancelFlag,
     io: Option<TaskIo>,
 ) -> Result<ChannelSender> {
+    let _ = capacity; // The consumer's grant, not the producer, bounds what is in flight.
+    connect_with(address, key, codec, cancel, io, super::tls::process_tls())
+}
+
+/// [`connect_counted`] over mutual TLS with `tls` (`None`: plain TCP), whatever the
+/// process-wide setting.
+pub(crate) fn connect_with(
+    address: &str,
+    key: ChannelKey,
+    codec: Arc<dyn BatchCodec>,
+    cancel: &CancelFlag,
+    io: Option<TaskIo>,
+    tls: Option<InternalTls>,
+) -> Result<ChannelSender> {
     let has_port = address
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -73,7 +90,6 @@ pub(crate) fn connect_counted(
             "channel {key}: data address '{address}' is not host:port"
         )));
     }
-    let _ = capacity; // The consumer's grant, not the producer, bounds what is in flight.
     let (handoff, events) = crossbeam_channel::bounded(HANDOFF);
     let failure = Arc::new(OnceLock::new());
     let link = Outbound {
@@ -84,6 +100,7 @@ pub(crate) fn connect_counted(
         failure: failure.clone(),
         events,
         io,
+        tls,
     };
     std::thread::Builder::new()
         .name(format!(
@@ -106,6 +123,8 @@ struct Outbound {
     events: Receiver<Event>,
     /// The producing task's metrics (bytes out), when known.
     io: Option<TaskIo>,
+    /// Mutual TLS to the consumer's data port, when the cluster uses it.
+    tls: Option<InternalTls>,
 }
 
 /// What the credit thread shares with the sender thread.
@@ -202,20 +221,32 @@ impl Outbound {
             let attempt = self
                 .address
                 .to_socket_addrs()
-                .map_err(|e| e.to_string())
+                .map_err(|e| ConnectError::Retry(e.to_string()))
                 .and_then(|addrs| {
                     let mut last = format!("'{}' resolves to no address", self.address);
                     for addr in addrs {
-                        match TcpStream::connect_timeout(&addr, ATTEMPT_TIMEOUT) {
+                        let connected = match &self.tls {
+                            None => TcpStream::connect_timeout(&addr, ATTEMPT_TIMEOUT)
+                                .map_err(|e| ConnectError::Retry(format!("{addr}: {e}"))),
+                            Some(tls) => super::tls::connect(&addr, ATTEMPT_TIMEOUT, tls),
+                        };
+                        match connected {
                             Ok(s) => return Ok(s),
-                            Err(e) => last = format!("{addr}: {e}"),
+                            Err(ConnectError::Retry(e)) => last = e,
+                            Err(refused @ ConnectError::Refused(_)) => return Err(refused),
                         }
                     }
-                    Err(last)
+                    Err(ConnectError::Retry(last))
                 });
             let last = match attempt {
                 Ok(stream) => return Ok(stream),
-                Err(e) => e,
+                Err(ConnectError::Retry(e)) => e,
+                Err(ConnectError::Refused(e)) => {
+                    return Err(FjordError::Network(format!(
+                        "channel {}: the consumer's data port {} refused the connection: {e}",
+                        self.key, self.address
+                    )));
+                }
             };
             if Instant::now() + backoff >= deadline {
                 return Err(FjordError::Network(format!(

@@ -53,6 +53,8 @@ pub struct DataServer {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     acceptor: Option<JoinHandle<()>>,
+    /// The TLS listener in front of the plain loopback one, when the port uses mutual TLS.
+    tls: Option<super::tls::Acceptor>,
 }
 
 impl DataServer {
@@ -62,8 +64,26 @@ impl DataServer {
     /// # Errors
     /// The address cannot be bound (in use, not local, malformed), or the accepting thread
     /// cannot be started.
+    ///
+    /// With the process-wide TLS setting ([`super::set_process_tls`]) the port requires mutual
+    /// TLS; see [`DataServer::bind_tls`].
     pub fn bind(address: &str, storage: StorageOptions) -> Result<DataServer> {
-        Self::bind_with(address, storage, super::REGISTRATION_TIMEOUT)
+        let tls = super::tls::process_tls();
+        Self::bind_with(address, storage, super::REGISTRATION_TIMEOUT, tls.as_ref())
+    }
+
+    /// [`DataServer::bind`] with mutual TLS by `tls` (`None`: plain TCP), whatever the
+    /// process-wide setting: a producer must present a certificate that chains to the CA of
+    /// `tls`, else its connection is refused (and logged) before any frame is read.
+    ///
+    /// # Errors
+    /// As [`DataServer::bind`].
+    pub fn bind_tls(
+        address: &str,
+        storage: StorageOptions,
+        tls: Option<&crate::tls::InternalTls>,
+    ) -> Result<DataServer> {
+        Self::bind_with(address, storage, super::REGISTRATION_TIMEOUT, tls)
     }
 
     /// [`DataServer::bind`] with another wait for late registrations (tests).
@@ -71,12 +91,26 @@ impl DataServer {
         address: &str,
         storage: StorageOptions,
         registration_timeout: Duration,
+        tls: Option<&crate::tls::InternalTls>,
     ) -> Result<DataServer> {
         let context = || format!("binding the data port {address}");
-        let listener = TcpListener::bind(address).map_err(|e| FjordError::io(context(), e))?;
-        let local_addr = listener
+        // With TLS the protocol serves a loopback port behind the TLS listener.
+        let plain_address = if tls.is_some() {
+            "127.0.0.1:0"
+        } else {
+            address
+        };
+        let listener =
+            TcpListener::bind(plain_address).map_err(|e| FjordError::io(context(), e))?;
+        let mut local_addr = listener
             .local_addr()
             .map_err(|e| FjordError::io(context(), e))?;
+        let tls = tls
+            .map(|tls| super::tls::Acceptor::bind(address, local_addr, tls))
+            .transpose()?;
+        if let Some(tls) = &tls {
+            local_addr = tls.local_addr;
+        }
         listener
             .set_nonblocking(true)
             .map_err(|e| FjordError::io(context(), e))?;
@@ -97,6 +131,7 @@ impl DataServer {
             shared,
             local_addr,
             acceptor: Some(acceptor),
+            tls,
         })
     }
 
@@ -175,6 +210,8 @@ impl DataServer {
 
 impl Drop for DataServer {
     fn drop(&mut self) {
+        // No new TLS connections first; tunnels end with their plain connections.
+        drop(self.tls.take());
         self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.registry.lock().clear();
         if let Some(acceptor) = self.acceptor.take() {

@@ -309,6 +309,7 @@ fn a_connection_without_registration_is_refused_after_the_wait() {
         "127.0.0.1:0",
         StorageOptions::default(),
         Duration::from_millis(100),
+        None,
     )
     .unwrap();
     let cancel = CancelFlag::default();
@@ -482,4 +483,145 @@ fn a_cancelled_registration_without_producer_is_released() {
         .incoming(key("released", 0, 1), codec(), 2, &CancelFlag::default())
         .unwrap();
     assert_eq!(recv(&receiver), Err("disconnected".into()));
+}
+
+/// Mutual TLS on the data port: certificates of one CA in a temporary directory.
+mod tls {
+    use super::*;
+    use crate::tls::{InternalTls, testing};
+
+    struct Pki {
+        _dir: tempfile::TempDir,
+        server: InternalTls,
+        producer: InternalTls,
+        stranger: InternalTls,
+    }
+
+    fn pki() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        testing::ca(dir.path(), "cluster-ca");
+        testing::ca(dir.path(), "other-ca");
+        let load = |files| InternalTls::load(&files).unwrap();
+        Pki {
+            server: load(testing::leaf(dir.path(), "cluster-ca", "tm-1")),
+            producer: load(testing::leaf(dir.path(), "cluster-ca", "tm-2")),
+            stranger: load(testing::leaf(dir.path(), "other-ca", "intruder")),
+            _dir: dir,
+        }
+    }
+
+    fn open_with(
+        server: &DataServer,
+        key: &ChannelKey,
+        cancel: &CancelFlag,
+        tls: Option<&InternalTls>,
+    ) -> ChannelSender {
+        outbound::connect_with(
+            &server.local_addr().to_string(),
+            key.clone(),
+            codec(),
+            cancel,
+            None,
+            tls.cloned(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn records_travel_over_mutual_tls() {
+        let pki = pki();
+        let server =
+            DataServer::bind_tls("127.0.0.1:0", StorageOptions::default(), Some(&pki.server))
+                .unwrap();
+        let cancel = CancelFlag::default();
+        let k = key("tls", 0, 0);
+        let receiver = server.incoming(k.clone(), codec(), 8, &cancel).unwrap();
+        let sender = open_with(&server, &k, &cancel, Some(&pki.producer));
+        // 8 batches and the end: fewer events than the channel buffers (2 * 8 + 2), so the
+        // test may send everything before it receives.
+        for i in 0..8 {
+            sender.send(records(batch(i * 125, 125))).unwrap();
+        }
+        sender.send(Event::EndOfPartition).unwrap();
+        let mut got = Vec::new();
+        loop {
+            match recv(&receiver) {
+                Ok(b) => got.extend(b.into_iter().map(|r| r.value.1)),
+                Err(e) => {
+                    assert_eq!(e, "end");
+                    break;
+                }
+            }
+        }
+        assert_eq!(got, (0..1000).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn a_producer_with_a_certificate_of_another_ca_is_refused() {
+        let pki = pki();
+        let server =
+            DataServer::bind_tls("127.0.0.1:0", StorageOptions::default(), Some(&pki.server))
+                .unwrap();
+        let cancel = CancelFlag::default();
+        let k = key("tls-stranger", 0, 0);
+        let receiver = server.incoming(k.clone(), codec(), 8, &cancel).unwrap();
+        let sender = open_with(&server, &k, &cancel, Some(&pki.stranger));
+        let e = send_until_error(&sender);
+        assert!(matches!(e, FjordError::Network(_)), "{e}");
+        assert!(
+            matches!(
+                receiver.recv_timeout(Duration::from_millis(200)),
+                Err(RecvTimeoutError::Timeout)
+            ),
+            "nothing reached the consumer"
+        );
+    }
+
+    #[test]
+    fn a_plain_text_producer_is_refused() {
+        let pki = pki();
+        let server =
+            DataServer::bind_tls("127.0.0.1:0", StorageOptions::default(), Some(&pki.server))
+                .unwrap();
+        let cancel = CancelFlag::default();
+        let k = key("tls-plain", 0, 0);
+        let receiver = server.incoming(k.clone(), codec(), 8, &cancel).unwrap();
+        let sender = open_with(&server, &k, &cancel, None);
+        let e = send_until_error(&sender);
+        assert!(matches!(e, FjordError::Network(_)), "{e}");
+        assert!(receiver.try_recv().is_err(), "nothing reached the consumer");
+    }
+
+    #[test]
+    fn a_server_of_another_ca_is_not_trusted() {
+        let pki = pki();
+        let server = DataServer::bind_tls(
+            "127.0.0.1:0",
+            StorageOptions::default(),
+            Some(&pki.stranger),
+        )
+        .unwrap();
+        let cancel = CancelFlag::default();
+        let k = key("tls-fake-server", 0, 0);
+        let _receiver = server.incoming(k.clone(), codec(), 8, &cancel).unwrap();
+        let sender = open_with(&server, &k, &cancel, Some(&pki.producer));
+        let e = send_until_error(&sender);
+        assert!(
+            matches!(&e, FjordError::Network(m) if m.contains("TLS handshake failed")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_paths_not_keys() {
+        let pki = pki();
+        let shown = format!("{:?}", pki.server);
+        let key = std::fs::read_to_string(&pki.server.files().key).unwrap();
+        let body = key.lines().nth(1).unwrap();
+        assert!(
+            !shown.contains(body) && !shown.contains("PRIVATE"),
+            "{shown}"
+        );
+        assert!(shown.contains("tm-1.key"), "{shown}");
+    }
 }

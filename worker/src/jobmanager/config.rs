@@ -35,7 +35,11 @@ pub struct JobManagerArgs {
     /// REST bind address [key jobmanager.rest.address, default 0.0.0.0].
     #[arg(long, env = "FJORD_REST_ADDRESS")]
     pub rest_address: Option<String>,
-    /// gRPC port TaskManagers register with, bound on the REST address [key
+    /// Address the gRPC port binds to [key jobmanager.rpc.bind-address, default: the REST
+    /// address].
+    #[arg(long, env = "FJORD_RPC_BIND_ADDRESS")]
+    pub rpc_bind_address: Option<String>,
+    /// gRPC port TaskManagers register with [key
     /// jobmanager.rpc.port, default: the port of jobmanager.rpc.address, else 6123; 0 picks a
     /// free port].
     #[arg(long, env = "FJORD_RPC_PORT")]
@@ -89,6 +93,9 @@ pub struct JobManagerArgs {
     /// the embedded scheduler, derived from the job name and arguments with taskmanagers].
     #[arg(long, env = "FJORD_JOB_ID")]
     pub job_id: Option<String>,
+    /// Transport security (TLS, REST token).
+    #[command(flatten)]
+    pub security: crate::tls::SecurityArgs,
     /// The registered job to run [key job.name; env FJORD_JOB_NAME].
     #[arg(env = "FJORD_JOB_NAME")]
     pub job: Option<String>,
@@ -104,8 +111,12 @@ pub struct JobManagerConfig {
     pub rest_address: String,
     /// REST port (0 = any free port).
     pub rest_port: u16,
+    /// RPC bind address (gRPC control plane).
+    pub rpc_address: String,
     /// RPC port (gRPC control plane; 0 = any free port).
     pub rpc_port: u16,
+    /// TLS and REST authentication.
+    pub security: crate::tls::SecurityConfig,
     /// Heartbeat interval and timeout handed to TaskManagers.
     pub heartbeat: fjord_proto::HeartbeatSettings,
     /// How long to wait for enough slots before starting the job (zero: do not wait).
@@ -244,6 +255,17 @@ impl JobManagerConfig {
                 ));
             }
         };
+        let security = crate::tls::SecurityConfig::resolve(&args.security, &file)?;
+        let rest_address = args
+            .rest_address
+            .clone()
+            .or_else(|| file.get("jobmanager.rest.address").cloned())
+            .unwrap_or_else(|| DEFAULT_REST_ADDRESS.into());
+        let rpc_address = args
+            .rpc_bind_address
+            .clone()
+            .or_else(|| file.get("jobmanager.rpc.bind-address").cloned())
+            .unwrap_or_else(|| rest_address.clone());
         let rpc_from_address = file
             .get("jobmanager.rpc.address")
             .and_then(|a| a.rsplit_once(':'))
@@ -287,10 +309,9 @@ impl JobManagerConfig {
             ));
         }
         Ok(JobManagerConfig {
-            rest_address: args
-                .rest_address
-                .or_else(|| file.get("jobmanager.rest.address").cloned())
-                .unwrap_or_else(|| DEFAULT_REST_ADDRESS.into()),
+            rest_address,
+            rpc_address,
+            security,
             rest_port: args
                 .rest_port
                 .map(Some)

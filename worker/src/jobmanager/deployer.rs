@@ -167,9 +167,17 @@ pub struct ClusterDeployer {
     /// Added to the engine's attempt numbers (0, 1, ...): the attempts of earlier executions
     /// of the job in this JobManager (before a rescale) come first.
     attempt_base: u32,
+    /// Mutual TLS to the TaskManagers' RPC ports, when the cluster uses it.
+    tls: Option<fjord::tls::InternalTls>,
 }
 
 impl ClusterDeployer {
+    /// Calls TaskManagers over mutual TLS with `tls` (`None`: plain text).
+    pub fn with_tls(mut self, tls: Option<fjord::tls::InternalTls>) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// A deployer over `registry`, calling TaskManagers on `runtime`, waiting at most
     /// `slot_wait` for enough slots before an attempt fails. Its attempts are numbered after
     /// every attempt `router` saw deployed.
@@ -188,6 +196,7 @@ impl ClusterDeployer {
             job,
             slot_wait,
             attempt_base,
+            tls: None,
         }
     }
 
@@ -220,18 +229,18 @@ impl ClusterDeployer {
     }
 
     fn client(&self, tm: &LiveTaskManager) -> fjord::Result<TaskManagerServiceClient<Channel>> {
-        let endpoint =
-            tonic::transport::Endpoint::from_shared(format!("http://{}", tm.rpc_address))
-                .map_err(|e| {
-                    FjordError::Cluster(format!(
-                        "TaskManager '{}' registered a bad RPC address {:?}: {e}",
-                        tm.id, tm.rpc_address
-                    ))
-                })?
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(CALL_TIMEOUT);
         let _guard = self.runtime.enter();
-        Ok(TaskManagerServiceClient::new(endpoint.connect_lazy()))
+        let channel = crate::tls::grpc_channel(&tm.rpc_address, self.tls.as_ref(), |e| {
+            e.connect_timeout(Duration::from_secs(2))
+                .timeout(CALL_TIMEOUT)
+        })
+        .map_err(|e| {
+            FjordError::Cluster(format!(
+                "TaskManager '{}' registered a bad RPC address {:?}: {e}",
+                tm.id, tm.rpc_address
+            ))
+        })?;
+        Ok(TaskManagerServiceClient::new(channel))
     }
 
     /// Places the slots of `spec` on `live` TaskManagers, round-robin over TaskManagers.

@@ -166,7 +166,8 @@ fn execute(
                 parts.runtime.clone(),
                 description,
                 slot_wait,
-            );
+            )
+            .with_tls(parts.tls.clone());
             env.execute_async_on(&run.job, Arc::new(deployer))?
         }
     })
@@ -185,6 +186,8 @@ pub struct ClusterParts {
     pub router: Arc<AttemptRouter>,
     /// Where control-plane calls run.
     pub runtime: tokio::runtime::Handle,
+    /// Mutual TLS to the TaskManagers, when the cluster uses it.
+    pub tls: Option<fjord::tls::InternalTls>,
 }
 
 struct Status {

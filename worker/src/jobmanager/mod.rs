@@ -31,6 +31,7 @@ pub mod job;
 pub mod metrics;
 pub mod registry;
 pub mod rest;
+pub mod rest_auth;
 pub mod rest_dashboard;
 pub mod rpc;
 pub mod task_metrics;
@@ -124,6 +125,21 @@ impl Server {
         port: u16,
         state: Arc<JobManagerState>,
     ) -> Result<Server, WorkerError> {
+        Self::start_secured(address, port, state, None, None).await
+    }
+
+    /// [`Server::start`] over TLS with `tls` (plain HTTP with `None`), answering 401 to
+    /// requests without the bearer token of `auth` (no authentication with `None`).
+    ///
+    /// # Errors
+    /// [`WorkerError::Serve`] when the address cannot be bound (port in use, bad address).
+    pub async fn start_secured(
+        address: &str,
+        port: u16,
+        state: Arc<JobManagerState>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        auth: Option<Arc<rest_auth::RestAuth>>,
+    ) -> Result<Server, WorkerError> {
         let listener = tokio::net::TcpListener::bind((address, port))
             .await
             .map_err(|source| WorkerError::Serve {
@@ -135,14 +151,34 @@ impl Server {
             source,
         })?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let app = rest::router(state).merge(dashboard::router());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
+        let mut app = rest::router(state).merge(dashboard::router());
+        if let Some(auth) = auth {
+            app = app.layer(axum::middleware::from_fn_with_state(auth, rest_auth::check));
+        }
+        let stop = async {
+            let _ = stop.await;
+        };
+        let task = match tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }),
+            Some(tls) => {
+                let listener =
+                    crate::tls::TlsIncoming::new(listener, tls, "REST").map_err(|source| {
+                        WorkerError::Serve {
+                            address: format!("{address}:{port}"),
+                            source,
+                        }
+                    })?;
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .await
                 })
-                .await
-        });
+            }
+        };
         Ok(Server {
             addr,
             shutdown,
@@ -221,26 +257,38 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
     crate::credentials::check_env(Some(s3), &config.storage_options)?;
     let runtime = runtime("fjord-jm")?;
     let state = JobManagerState::new(&config, config.rest_port);
+    let rest_tls = config.security.rest_tls()?;
+    let rest_auth = rest_auth::RestAuth::load(&config.security.rest_auth)?;
+    let internal_tls = config.security.internal_tls()?;
+    let scheme = if rest_tls.is_some() { "https" } else { "http" };
     // Serve first, so health checks answer and a busy port fails fast.
-    let server = runtime.block_on(Server::start(
+    let server = runtime.block_on(Server::start_secured(
         &config.rest_address,
         config.rest_port,
         state.clone(),
+        rest_tls,
+        rest_auth.clone(),
     ))?;
     eprintln!(
-        "JobManager REST API listening on http://{} (subtasks run {})",
+        "JobManager REST API listening on {scheme}://{} ({}; subtasks run {})",
         server.addr,
+        if rest_auth.is_some() {
+            "bearer token required"
+        } else {
+            "no authentication"
+        },
         if config.on_task_managers {
             "on TaskManagers"
         } else {
             "in this process"
         }
     );
-    let rpc = match runtime.block_on(rpc::RpcServer::start(
-        &config.rest_address,
+    let rpc = match runtime.block_on(rpc::RpcServer::start_tls(
+        &config.rpc_address,
         config.rpc_port,
         state.task_managers().clone(),
         state.router().clone(),
+        internal_tls.as_ref(),
     )) {
         Ok(rpc) => rpc,
         Err(e) => {
@@ -252,6 +300,9 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         "JobManager RPC (TaskManager registration) listening on {}",
         rpc.addr
     );
+    if internal_tls.is_some() {
+        eprintln!("Control plane and data plane use mutual TLS (security.ssl.internal)");
+    }
     let wait_for_slots = |plan: &fjord::JobPlan| {
         if config.wait_for_slots.is_zero() {
             return Ok(());
@@ -280,6 +331,7 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         registry: state.task_managers().clone(),
         router: state.router().clone(),
         runtime: runtime.handle().clone(),
+        tls: internal_tls.clone(),
     });
     let job = match JobManager::start_when(registry, &config, wait_for_slots, cluster) {
         Ok(job) => job,

@@ -182,6 +182,21 @@ impl RpcServer {
         registry: Arc<TaskManagerRegistry>,
         router: Arc<AttemptRouter>,
     ) -> Result<RpcServer, WorkerError> {
+        Self::start_tls(address, port, registry, router, None).await
+    }
+
+    /// [`RpcServer::start`], requiring mutual TLS with `tls` when given: a TaskManager
+    /// without a client certificate of the cluster's CA cannot even open a connection.
+    ///
+    /// # Errors
+    /// [`WorkerError::Serve`] when the address cannot be resolved or bound.
+    pub async fn start_tls(
+        address: &str,
+        port: u16,
+        registry: Arc<TaskManagerRegistry>,
+        router: Arc<AttemptRouter>,
+        tls: Option<&fjord::tls::InternalTls>,
+    ) -> Result<RpcServer, WorkerError> {
         let serve_error = |source| WorkerError::Serve {
             address: format!("{address}:{port} (RPC)"),
             source,
@@ -190,16 +205,23 @@ impl RpcServer {
             .await
             .map_err(serve_error)?;
         let addr = listener.local_addr().map_err(serve_error)?;
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let service = JobManagerServiceServer::new(ControlPlane::new(registry.clone(), router));
-        let task = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = stop.await;
-                }),
-        );
+        let server = tonic::transport::Server::builder().add_service(service);
+        let stop = async {
+            let _ = stop.await;
+        };
+        let task = match tls {
+            None => tokio::spawn(server.serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                stop,
+            )),
+            Some(tls) => {
+                let incoming = crate::tls::TlsIncoming::new(listener, tls.server_config(), "RPC")
+                    .map_err(serve_error)?;
+                tokio::spawn(server.serve_with_incoming_shutdown(incoming.into_stream(), stop))
+            }
+        };
         let sweeper = tokio::spawn(registry.run_sweeper());
         Ok(RpcServer {
             addr,

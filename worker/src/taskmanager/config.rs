@@ -67,6 +67,13 @@ pub struct TaskManagerArgs {
     /// taskmanager.metrics.port, default 9249; 0 picks a free port].
     #[arg(long, env = "FJORD_METRICS_PORT")]
     pub metrics_port: Option<u16>,
+    /// The address the data and RPC ports bind to, when it differs from the advertised host
+    /// (e.g. 0.0.0.0) [key taskmanager.bind-address, default: the host].
+    #[arg(long, env = "FJORD_TM_BIND_ADDRESS")]
+    pub bind_address: Option<String>,
+    /// Transport security (the security.ssl.internal.* settings apply to TaskManagers).
+    #[command(flatten)]
+    pub security: crate::tls::SecurityArgs,
 }
 
 /// The effective TaskManager configuration.
@@ -93,6 +100,10 @@ pub struct TaskManagerConfig {
     pub registration_timeout: Duration,
     /// Port of the Prometheus metrics server (0 = any free port).
     pub metrics_port: u16,
+    /// The address the data and RPC ports bind to.
+    pub bind_address: String,
+    /// Mutual TLS with the JobManager and the other TaskManagers.
+    pub security: crate::tls::SecurityConfig,
 }
 
 fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
@@ -111,6 +122,7 @@ impl TaskManagerConfig {
             None => BTreeMap::new(),
         };
         let text = |key: &str| file.get(key).cloned();
+        let security = crate::tls::SecurityConfig::resolve(&args.security, &file)?;
         let jobmanager_address = pick(
             args.jobmanager_address,
             text("jobmanager.rpc.address"),
@@ -140,13 +152,19 @@ impl TaskManagerConfig {
             "taskmanager.heartbeat.interval-ms",
             "a number of milliseconds",
         )?);
+        let host = pick(args.host, text("taskmanager.host"), DEFAULT_HOST.into());
         Ok(TaskManagerConfig {
             jobmanager_address,
+            bind_address: args
+                .bind_address
+                .or_else(|| text("taskmanager.bind-address"))
+                .unwrap_or_else(|| host.clone()),
+            security,
             id: args
                 .id
                 .or_else(|| text("taskmanager.id"))
                 .filter(|id| !id.is_empty()),
-            host: pick(args.host, text("taskmanager.host"), DEFAULT_HOST.into()),
+            host,
             slots,
             data_port: pick(
                 args.data_port,

@@ -273,7 +273,10 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
     crate::credentials::check_env(None, &config.storage_options)?;
     let runtime = crate::jobmanager::runtime("fjord-tm")?;
     let storage_options = StorageOptions::from_pairs(config.storage_options.clone());
-    let data_bind = format!("{}:{}", config.host, config.data_port);
+    let tls = config.security.internal_tls()?;
+    // The data port and the channels this TaskManager's tasks open follow this setting.
+    fjord::network::set_process_tls(tls.clone());
+    let data_bind = format!("{}:{}", config.bind_address, config.data_port);
     let server =
         DataServer::bind(&data_bind, storage_options.clone()).map_err(|e| WorkerError::Serve {
             address: format!("{data_bind} (data port)"),
@@ -282,12 +285,13 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
     let data_address = format!("{}:{}", config.host, server.local_addr().port());
     let server = Arc::new(server);
     runtime.block_on(async {
-        let rpc_listener = tokio::net::TcpListener::bind((config.host.as_str(), config.rpc_port))
-            .await
-            .map_err(|source| WorkerError::Serve {
-                address: format!("{}:{} (TaskManager RPC)", config.host, config.rpc_port),
-                source,
-            })?;
+        let rpc_listener =
+            tokio::net::TcpListener::bind((config.bind_address.as_str(), config.rpc_port))
+                .await
+                .map_err(|source| WorkerError::Serve {
+                    address: format!("{}:{} (TaskManager RPC)", config.host, config.rpc_port),
+                    source,
+                })?;
         let rpc_port = rpc_listener
             .local_addr()
             .map_err(|source| WorkerError::Serve {
@@ -299,19 +303,17 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
         let id = config.id.clone().unwrap_or_else(|| {
             format!("taskmanager-{}-{}", config.host, server.local_addr().port())
         });
-        let endpoint = tonic::transport::Endpoint::from_shared(format!(
-            "http://{}",
-            config.jobmanager_address
-        ))
+        let channel = crate::tls::grpc_channel(&config.jobmanager_address, tls.as_ref(), |e| {
+            e.connect_timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(5))
+        })
         .map_err(|e| {
             WorkerError::Config(format!(
                 "jobmanager.rpc.address = {:?} is not a valid address: {e}",
                 config.jobmanager_address
             ))
-        })?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5));
-        let client = JobManagerServiceClient::new(endpoint.connect_lazy());
+        })?;
+        let client = JobManagerServiceClient::new(channel);
         let service = TaskService::new(
             id.clone(),
             jobs.clone(),
@@ -343,13 +345,27 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
                 }
             }
         };
-        let rpc = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(TaskManagerServiceServer::new(TaskManagerRpc(
-                    service.clone(),
-                )))
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(rpc_listener)),
+        let rpc_server = tonic::transport::Server::builder().add_service(
+            TaskManagerServiceServer::new(TaskManagerRpc(service.clone())),
         );
+        let rpc = match &tls {
+            None => tokio::spawn(
+                rpc_server
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(rpc_listener)),
+            ),
+            Some(tls) => {
+                let incoming = crate::tls::TlsIncoming::new(
+                    rpc_listener,
+                    tls.server_config(),
+                    "TaskManager RPC",
+                )
+                .map_err(|source| WorkerError::Serve {
+                    address: format!("{} (TaskManager RPC)", rpc_address),
+                    source,
+                })?;
+                tokio::spawn(rpc_server.serve_with_incoming(incoming.into_stream()))
+            }
+        };
         let tm = TaskManager {
             client,
             config,
@@ -361,9 +377,18 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
             incarnation: format!("{:032x}", rand::random::<u128>()),
         };
         eprintln!(
-            "TaskManager '{}' with {} slots (data address {}, RPC address {}) registering with \
-             the JobManager at {}",
-            tm.id, tm.config.slots, tm.data_address, tm.rpc_address, tm.config.jobmanager_address
+            "TaskManager '{}' with {} slots (data address {}, RPC address {}; {}) registering \
+             with the JobManager at {}",
+            tm.id,
+            tm.config.slots,
+            tm.data_address,
+            tm.rpc_address,
+            if tm.config.security.internal.is_some() {
+                "mutual TLS"
+            } else {
+                "plain text"
+            },
+            tm.config.jobmanager_address
         );
         let result = tokio::select! {
             result = tm.serve() => result,

@@ -1,0 +1,357 @@
+//! Transport security shared by the control plane, the data plane and the REST API: PEM files
+//! in, rustls configurations out.
+//!
+//! Internal traffic (JobManager ↔ TaskManagers over gRPC, TaskManager ↔ TaskManager data
+//! connections) uses mutual TLS with one CA per cluster, as Flink's
+//! `security.ssl.internal.*` does: each side presents a certificate signed by the cluster's CA
+//! and accepts only peers whose chain ends there. Host names are not checked on internal
+//! connections (TaskManagers advertise Pod IPs that no certificate can list in advance); the
+//! per-cluster CA is what proves membership. The REST API uses server-only TLS
+//! ([`rest_server_config`]) and checks callers with a bearer token elsewhere.
+//!
+//! Nothing here logs or formats key material: [`InternalTls`]'s `Debug` shows file paths only.
+//! Depends on nothing else in the crate but [`crate::error`].
+
+use crate::error::{FjordError, Result};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a process finds its certificate, key and the CA it trusts (PEM files; the
+/// cert-manager Secret layout `tls.crt`, `tls.key`, `ca.crt` fits as is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// This process's certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// Its unencrypted private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// The CA certificates peers' chains must end at.
+    pub ca: PathBuf,
+}
+
+impl TlsFiles {
+    /// The three files of a directory in the cert-manager layout: `tls.crt`, `tls.key`,
+    /// `ca.crt` (a mounted Kubernetes TLS Secret).
+    pub fn in_dir(dir: &Path) -> TlsFiles {
+        TlsFiles {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+            ca: dir.join("ca.crt"),
+        }
+    }
+}
+
+/// Mutual-TLS configurations for internal connections, loaded once from [`TlsFiles`].
+#[derive(Clone)]
+pub struct InternalTls {
+    files: TlsFiles,
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for InternalTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Paths only: never the key.
+        f.debug_struct("InternalTls")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InternalTls {
+    /// Reads the certificate, key and CA and builds both sides' configurations.
+    ///
+    /// # Errors
+    /// [`FjordError::Tls`] naming the file that cannot be read, holds no PEM certificate or
+    /// key, or whose key does not match the certificate.
+    pub fn load(files: &TlsFiles) -> Result<InternalTls> {
+        let chain = certificates(&files.cert)?;
+        let key = private_key(&files.key)?;
+        let roots = Arc::new(root_store(&files.ca)?);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .map_err(|e| {
+                tls(format!(
+                    "the CA in {} is not usable: {e}",
+                    files.ca.display()
+                ))
+            })?;
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls(format!("TLS set-up: {e}")))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain.clone(), key.clone_key())
+            .map_err(|e| mismatch(files, e))?;
+        let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| {
+                tls(format!(
+                    "the CA in {} is not usable: {e}",
+                    files.ca.display()
+                ))
+            })?;
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls(format!("TLS set-up: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ClusterCa(inner)))
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| mismatch(files, e))?;
+        Ok(InternalTls {
+            files: files.clone(),
+            server: Arc::new(server),
+            client: Arc::new(client),
+        })
+    }
+
+    /// The server side: requires a client certificate that chains to the CA.
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server.clone()
+    }
+
+    /// The client side: presents this process's certificate and accepts a server whose chain
+    /// ends at the CA, whatever host name it was reached by.
+    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        self.client.clone()
+    }
+
+    /// The files this was loaded from.
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+
+    /// The server name internal clients send (SNI); any name is accepted by [`ClusterCa`].
+    pub fn server_name() -> ServerName<'static> {
+        ServerName::try_from("fjord-internal").expect("a valid DNS name")
+    }
+}
+
+/// A server-only TLS configuration (the REST API): certificate chain and key, no client
+/// certificates asked for.
+///
+/// # Errors
+/// [`FjordError::Tls`] naming the file that cannot be read or does not fit.
+pub fn rest_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(format!("TLS set-up: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certificates(cert)?, private_key(key)?)
+        .map_err(|e| {
+            tls(format!(
+                "the key {} does not fit the certificate {}: {e}",
+                key.display(),
+                cert.display()
+            ))
+        })?;
+    let mut config = config;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn tls(message: String) -> FjordError {
+    FjordError::Tls(message)
+}
+
+fn mismatch(files: &TlsFiles, e: rustls::Error) -> FjordError {
+    tls(format!(
+        "the key {} does not fit the certificate {}: {e}",
+        files.key.display(),
+        files.cert.display()
+    ))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| tls(format!("cannot read {}: {e}", path.display())))
+}
+
+/// The PEM certificates of `path` (at least one).
+pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = read(path)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| tls(format!("{} is not PEM: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(tls(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    // The error names the file only: rustls' PEM errors never echo key bytes, but be sure.
+    PrivateKeyDer::from_pem_slice(&read(path)?).map_err(|_| {
+        tls(format!(
+            "{} holds no unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1)",
+            path.display()
+        ))
+    })
+}
+
+fn root_store(path: &Path) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(path)? {
+        roots.add(cert).map_err(|e| {
+            tls(format!(
+                "a CA certificate in {} is not usable: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(roots)
+}
+
+/// Verifies a server's chain against the cluster's CA and its signatures like rustls does, but
+/// accepts any host name: membership in the cluster is proven by the CA, not by a name.
+#[derive(Debug)]
+struct ClusterCa(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ClusterCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// Test certificates made with the `openssl` command (as the Kafka connector's tests do): a CA
+/// and leaves signed by it. For tests only; the keys never leave the temporary directory.
+#[doc(hidden)]
+pub mod testing {
+    use super::TlsFiles;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Writes a CA `<ca>.crt`/`<ca>.key` into `dir` (EC P-256, valid 2 days).
+    pub fn ca(dir: &Path, ca: &str) {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.crt"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+            ],
+        );
+    }
+
+    /// Writes `<name>.crt`/`<name>.key` signed by CA `ca` (made by [`ca`]) for `localhost`
+    /// and 127.0.0.1, and returns the files with the CA.
+    pub fn leaf(dir: &Path, ca: &str, name: &str) -> TlsFiles {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
+        TlsFiles {
+            cert: dir.join(format!("{name}.crt")),
+            key: dir.join(format!("{name}.key")),
+            ca: dir.join(format!("{ca}.crt")),
+        }
+    }
+}
