@@ -89,7 +89,12 @@ pub struct JobManagerArgs {
     /// the embedded scheduler, derived from the job name and arguments with taskmanagers].
     #[arg(long, env = "FJORD_JOB_ID")]
     pub job_id: Option<String>,
-    /// The registered job to run [key job.name; env FJORD_JOB_NAME].
+    /// Session mode: start no job; run the jobs submitted with `POST /v1/jobs`, sharing the
+    /// TaskManagers' slots between them (Flink's session cluster) [key jobmanager.mode:
+    /// session, default application].
+    #[arg(long, env = "FJORD_SESSION")]
+    pub session: bool,
+    /// The registered job to run (not in session mode) [key job.name; env FJORD_JOB_NAME].
     #[arg(env = "FJORD_JOB_NAME")]
     pub job: Option<String>,
     /// The job's arguments [key job.args; env FJORD_JOB_ARGS as a JSON array].
@@ -137,6 +142,9 @@ pub struct JobManagerConfig {
     pub on_task_managers: bool,
     /// The configured job ID, if any.
     pub job_id: Option<String>,
+    /// Session mode: no job of its own; jobs are submitted over REST (see
+    /// [`session`](super::session)).
+    pub session: bool,
 }
 
 fn bad(key: &str, value: &str, expected: &str) -> WorkerError {
@@ -252,9 +260,16 @@ impl JobManagerConfig {
                     .map_err(|_| bad("jobmanager.rpc.address", port, "host:port"))
             })
             .transpose()?;
+        let session = args.session
+            || match file.get("jobmanager.mode").map(|m| m.trim()) {
+                None | Some("application") => false,
+                Some("session") => true,
+                Some(other) => return Err(bad("jobmanager.mode", other, "application or session")),
+            };
         let job_name = args
             .job
             .or_else(|| file.get("job.name").cloned())
+            .or_else(|| session.then(String::new))
             .ok_or_else(|| {
                 WorkerError::Config(
                     "no job to run: name one as `fjord jobmanager <job> [args]`, with \
@@ -375,6 +390,7 @@ impl JobManagerConfig {
             },
             exit_on_finish: args.exit_on_finish
                 || parse(&file, "jobmanager.exit-on-finish", "true or false")?.unwrap_or(false),
+            session,
         })
     }
 
