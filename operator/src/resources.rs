@@ -164,7 +164,24 @@ pub fn desired(
         "job.id".into(),
         job_id(job.metadata.uid.as_deref().unwrap_or(&name), generation),
     );
-    let config_text = serde_yaml_like(&config);
+    desired_with_config(&name, &namespace, &owner, deployed, &config)
+}
+
+/// The desired objects of workload `name` in `namespace` owned by `owner`, with the pods of
+/// `deployed` reading `config` (shared by StreamJobs and the session clusters of
+/// [`crate::session`]).
+///
+/// # Errors
+/// [`Error::Build`] if a pod template override does not form a valid pod template.
+pub fn desired_with_config(
+    name: &str,
+    namespace: &str,
+    owner: &OwnerReference,
+    deployed: &StreamJobSpec,
+    config: &BTreeMap<String, String>,
+) -> Result<Desired, Error> {
+    let (name, namespace, owner) = (name.to_string(), namespace.to_string(), owner.clone());
+    let config_text = serde_yaml_like(config);
     let hash = fnv1a(&config_text);
     let config_map = ConfigMap {
         metadata: meta(&name, &namespace, config_map_name(&name), None, &owner),
