@@ -1,0 +1,194 @@
+//! Session clusters end to end, on the real control plane and MinIO, each step from
+//! `kubectl apply` / `patch` / `delete` of the examples in `examples/sessions/` applied
+//! verbatim:
+//!
+//! 1. `session-cluster.yaml`: a StreamCluster becomes a session JobManager and two
+//!    TaskManagers; its status reports them Ready with 4 free slots;
+//! 2. `session-jobs.yaml`: two StreamSessionJobs run at once on the shared JobManager, each
+//!    RUNNING with its own job ID; the cluster reports the slots they hold;
+//! 3. a `savepoint` upgrade of one (changed args): stopped with a savepoint, a new job (new ID)
+//!    restored from it, while the other job keeps running untouched;
+//! 4. suspend and resume the same job through its savepoint;
+//! 5. deleting the other StreamSessionJob cancels only its job.
+//!
+//! Build first (see `tests/operator_support/mod.rs`), then
+//! `cargo test -p fjord-e2e --test operator_sessions -- --nocapture`.
+
+mod operator_support;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use fjord_client::api::JobState;
+use fjord_e2e::poll_until;
+use operator_support::{OperatorCluster, POLL, repo, secs};
+use serde_json::Value;
+
+const CLUSTER: &str = "shared";
+const WAIT: Duration = Duration::from_secs(180);
+
+fn example(file: &str) -> anyhow::Result<String> {
+    let path = repo().join("examples/sessions").join(file);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn get(op: &OperatorCluster, kind: &str, name: &str) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(
+        &op.kubectl(&["get", kind, name, "-o", "json"])?,
+    )?)
+}
+
+/// Waits until the status of `kind/name` satisfies `check`; returns the object.
+async fn wait_status(
+    op: &OperatorCluster,
+    kind: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let result = poll_until(what, WAIT, POLL, || async {
+        let object = get(op, kind, name).ok()?;
+        check(&object["status"]).then_some(object)
+    })
+    .await;
+    match result {
+        Ok(object) => Ok(object),
+        Err(e) => bail!(
+            "{e}\nlast status: {}\npods:\n{}\nJobManager log:\n{}\noperator log:\n{}",
+            get(op, kind, name)
+                .map(|o| o["status"].to_string())
+                .unwrap_or_else(|e| e.to_string()),
+            op.kubectl(&["get", "pods", "-o", "wide"]).unwrap_or_default(),
+            op.kubectl(&["logs", &format!("deployment/{CLUSTER}-jobmanager"), "--tail=30"])
+                .unwrap_or_default(),
+            op.operator_logs()
+        ),
+    }
+}
+
+async fn wait_running(op: &OperatorCluster, name: &str) -> anyhow::Result<Value> {
+    wait_status(op, "streamsessionjob", name, &format!("{name} Running"), |s| {
+        s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING"
+    })
+    .await
+}
+
+fn job_id(job: &Value) -> String {
+    job["status"]["jobId"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -> anyhow::Result<()>
+{
+    let op = OperatorCluster::start("operator-sessions")?;
+
+    // 1. The cluster: a session JobManager and two TaskManagers of two slots.
+    let start = Instant::now();
+    op.apply(&example("session-cluster.yaml")?)?;
+    let cluster = wait_status(&op, "streamcluster", CLUSTER, "cluster Ready", |s| {
+        s["lifecycleState"] == "Ready" && s["readyTaskManagers"] == 2 && s["freeSlots"] == 4
+    })
+    .await?;
+    println!("StreamCluster Ready in {:.1} s: {}", secs(start), cluster["status"]);
+    let jm = op.jobmanager(CLUSTER)?;
+    ensure!(jm.jobs().await?.jobs.is_empty(), "a session starts no job");
+
+    // 2. Two session jobs at once on the shared JobManager.
+    let start = Instant::now();
+    op.apply(&example("session-jobs.yaml")?)?;
+    let a = wait_running(&op, "counts-a").await?;
+    let b = wait_running(&op, "counts-b").await?;
+    println!("two session jobs RUNNING in {:.1} s", secs(start));
+    let (a_id, b_id) = (job_id(&a), job_id(&b));
+    ensure!(!a_id.is_empty() && a_id != b_id, "{a_id} / {b_id}");
+    let listed = jm.jobs().await?.jobs;
+    ensure!(
+        listed.iter().filter(|j| j.state == JobState::Running).count() == 2,
+        "{listed:?}"
+    );
+    wait_status(&op, "streamcluster", CLUSTER, "3 slots in use", |s| {
+        s["freeSlots"] == 1 && s["runningJobs"] == 2
+    })
+    .await?;
+
+    // 3. A savepoint upgrade of counts-a: a new job from the savepoint; counts-b untouched.
+    let start = Instant::now();
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"args":["--keys","10","--rate","300"]}}}"#,
+    ])?;
+    let upgraded = wait_status(&op, "streamsessionjob", "counts-a", "counts-a upgraded", |s| {
+        s["lifecycleState"] == "Running"
+            && s["jobState"] == "RUNNING"
+            && s["jobId"].as_str().is_some_and(|id| id != a_id)
+    })
+    .await?;
+    println!("savepoint upgrade of counts-a in {:.1} s", secs(start));
+    let savepoint = upgraded["status"]["lastSavepoint"]
+        .as_str()
+        .context("no savepoint recorded")?
+        .to_string();
+    ensure!(
+        savepoint.starts_with("s3://fjord/savepoints/shared/"),
+        "{savepoint}"
+    );
+    ensure!(
+        upgraded["status"]["restoredFrom"] == savepoint.as_str(),
+        "{}",
+        upgraded["status"]
+    );
+    ensure!(jm.job(&a_id).await?.state == JobState::Finished);
+    ensure!(jm.job(&b_id).await?.state == JobState::Running);
+    ensure!(job_id(&get(&op, "streamsessionjob", "counts-b")?) == b_id);
+
+    // 4. Suspend and resume counts-a: stopped with a savepoint, then a new job from it.
+    let running_id = job_id(&upgraded);
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"state":"suspended"}}}"#,
+    ])?;
+    let suspended = wait_status(&op, "streamsessionjob", "counts-a", "suspended", |s| {
+        s["lifecycleState"] == "Suspended"
+    })
+    .await?;
+    let suspend_savepoint = suspended["status"]["lastSavepoint"].as_str().unwrap_or_default();
+    ensure!(suspend_savepoint != savepoint, "{}", suspended["status"]);
+    ensure!(jm.job(&running_id).await?.state.is_terminal());
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"state":"running"}}}"#,
+    ])?;
+    let resumed = wait_status(&op, "streamsessionjob", "counts-a", "resumed", |s| {
+        s["lifecycleState"] == "Running"
+            && s["jobState"] == "RUNNING"
+            && s["jobId"].as_str().is_some_and(|id| id != running_id)
+    })
+    .await?;
+    ensure!(
+        resumed["status"]["restoredFrom"] == suspend_savepoint,
+        "{}",
+        resumed["status"]
+    );
+
+    // 5. Deleting counts-b cancels its job only.
+    op.kubectl(&["delete", "streamsessionjob", "counts-b", "--timeout=120s"])?;
+    ensure!(jm.job(&b_id).await?.state == JobState::Canceled);
+    ensure!(jm.job(&job_id(&resumed)).await?.state == JobState::Running);
+    wait_status(&op, "streamcluster", CLUSTER, "counts-b's slots free", |s| {
+        s["freeSlots"] == 3 && s["runningJobs"] == 1
+    })
+    .await?;
+    Ok(())
+}
