@@ -8,7 +8,9 @@
 //!    RUNNING with its own job ID; the cluster reports the slots they hold;
 //! 3. a `savepoint` upgrade of one (changed args): stopped with a savepoint, a new job (new ID)
 //!    restored from it, while the other job keeps running untouched;
-//! 4. suspend and resume the same job through its savepoint;
+//! 4. suspend and resume the same job through its savepoint; over both restores every key's
+//!    count continues where it stopped (read from the TaskManagers' logs: no count repeated,
+//!    none skipped);
 //! 5. deleting the other StreamSessionJob cancels only its job.
 //!
 //! Build first (see `tests/operator_support/mod.rs`), then
@@ -16,6 +18,7 @@
 
 mod operator_support;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -58,23 +61,69 @@ async fn wait_status(
             get(op, kind, name)
                 .map(|o| o["status"].to_string())
                 .unwrap_or_else(|e| e.to_string()),
-            op.kubectl(&["get", "pods", "-o", "wide"]).unwrap_or_default(),
-            op.kubectl(&["logs", &format!("deployment/{CLUSTER}-jobmanager"), "--tail=30"])
+            op.kubectl(&["get", "pods", "-o", "wide"])
                 .unwrap_or_default(),
+            op.kubectl(&[
+                "logs",
+                &format!("deployment/{CLUSTER}-jobmanager"),
+                "--tail=30"
+            ])
+            .unwrap_or_default(),
             op.operator_logs()
         ),
     }
 }
 
 async fn wait_running(op: &OperatorCluster, name: &str) -> anyhow::Result<Value> {
-    wait_status(op, "streamsessionjob", name, &format!("{name} Running"), |s| {
-        s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING"
-    })
+    wait_status(
+        op,
+        "streamsessionjob",
+        name,
+        &format!("{name} Running"),
+        |s| s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING",
+    )
     .await
 }
 
+/// Per key, every count the counting job printed (`(key-3,17)` lines) in the TaskManagers'
+/// logs; the windowed job's `(key,window,count)` lines do not parse and are skipped.
+fn counts(op: &OperatorCluster) -> anyhow::Result<BTreeMap<String, Vec<u64>>> {
+    let pods = op.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("fjord.dev/streamjob={CLUSTER},app.kubernetes.io/component=taskmanager"),
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])?;
+    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for pod in pods.split_whitespace() {
+        let path = op
+            .cluster
+            .run_dir()
+            .join(format!("agent/logs/default_{pod}_fjord.log"));
+        let log = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        for line in log.lines() {
+            let Some(start) = line.find("(key-") else {
+                continue;
+            };
+            let Some((key, rest)) = line[start + 1..].split_once(',') else {
+                continue;
+            };
+            if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
+                out.entry(key.to_string()).or_default().push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn job_id(job: &Value) -> String {
-    job["status"]["jobId"].as_str().unwrap_or_default().to_string()
+    job["status"]["jobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +138,11 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         s["lifecycleState"] == "Ready" && s["readyTaskManagers"] == 2 && s["freeSlots"] == 4
     })
     .await?;
-    println!("StreamCluster Ready in {:.1} s: {}", secs(start), cluster["status"]);
+    println!(
+        "StreamCluster Ready in {:.1} s: {}",
+        secs(start),
+        cluster["status"]
+    );
     let jm = op.jobmanager(CLUSTER)?;
     ensure!(jm.jobs().await?.jobs.is_empty(), "a session starts no job");
 
@@ -97,13 +150,17 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
     let start = Instant::now();
     op.apply(&example("session-jobs.yaml")?)?;
     let a = wait_running(&op, "counts-a").await?;
-    let b = wait_running(&op, "counts-b").await?;
+    let b = wait_running(&op, "windows-b").await?;
     println!("two session jobs RUNNING in {:.1} s", secs(start));
     let (a_id, b_id) = (job_id(&a), job_id(&b));
     ensure!(!a_id.is_empty() && a_id != b_id, "{a_id} / {b_id}");
     let listed = jm.jobs().await?.jobs;
     ensure!(
-        listed.iter().filter(|j| j.state == JobState::Running).count() == 2,
+        listed
+            .iter()
+            .filter(|j| j.state == JobState::Running)
+            .count()
+            == 2,
         "{listed:?}"
     );
     wait_status(&op, "streamcluster", CLUSTER, "3 slots in use", |s| {
@@ -111,7 +168,7 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
     })
     .await?;
 
-    // 3. A savepoint upgrade of counts-a: a new job from the savepoint; counts-b untouched.
+    // 3. A savepoint upgrade of counts-a: a new job from the savepoint; windows-b untouched.
     let start = Instant::now();
     op.kubectl(&[
         "patch",
@@ -121,11 +178,17 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         "-p",
         r#"{"spec":{"job":{"args":["--keys","10","--rate","300"]}}}"#,
     ])?;
-    let upgraded = wait_status(&op, "streamsessionjob", "counts-a", "counts-a upgraded", |s| {
-        s["lifecycleState"] == "Running"
-            && s["jobState"] == "RUNNING"
-            && s["jobId"].as_str().is_some_and(|id| id != a_id)
-    })
+    let upgraded = wait_status(
+        &op,
+        "streamsessionjob",
+        "counts-a",
+        "counts-a upgraded",
+        |s| {
+            s["lifecycleState"] == "Running"
+                && s["jobState"] == "RUNNING"
+                && s["jobId"].as_str().is_some_and(|id| id != a_id)
+        },
+    )
     .await?;
     println!("savepoint upgrade of counts-a in {:.1} s", secs(start));
     let savepoint = upgraded["status"]["lastSavepoint"]
@@ -143,7 +206,7 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
     );
     ensure!(jm.job(&a_id).await?.state == JobState::Finished);
     ensure!(jm.job(&b_id).await?.state == JobState::Running);
-    ensure!(job_id(&get(&op, "streamsessionjob", "counts-b")?) == b_id);
+    ensure!(job_id(&get(&op, "streamsessionjob", "windows-b")?) == b_id);
 
     // 4. Suspend and resume counts-a: stopped with a savepoint, then a new job from it.
     let running_id = job_id(&upgraded);
@@ -159,7 +222,9 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         s["lifecycleState"] == "Suspended"
     })
     .await?;
-    let suspend_savepoint = suspended["status"]["lastSavepoint"].as_str().unwrap_or_default();
+    let suspend_savepoint = suspended["status"]["lastSavepoint"]
+        .as_str()
+        .unwrap_or_default();
     ensure!(suspend_savepoint != savepoint, "{}", suspended["status"]);
     ensure!(jm.job(&running_id).await?.state.is_terminal());
     op.kubectl(&[
@@ -182,13 +247,42 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         resumed["status"]
     );
 
-    // 5. Deleting counts-b cancels its job only.
-    op.kubectl(&["delete", "streamsessionjob", "counts-b", "--timeout=120s"])?;
-    ensure!(jm.job(&b_id).await?.state == JobState::Canceled);
-    ensure!(jm.job(&job_id(&resumed)).await?.state == JobState::Running);
-    wait_status(&op, "streamcluster", CLUSTER, "counts-b's slots free", |s| {
-        s["freeSlots"] == 3 && s["runningJobs"] == 1
+    // Over the upgrade and the suspend/resume, each key's counts go 1, 2, 3, ... with no
+    // count printed twice (a job that lost its state would start again at 1) and none skipped.
+    let printed_before: usize = counts(&op)?.values().map(Vec::len).sum();
+    poll_until("the resumed job printing counts", WAIT, POLL, || async {
+        let now: usize = counts(&op).ok()?.values().map(Vec::len).sum();
+        (now >= printed_before + 50).then_some(())
     })
     .await?;
+    let all = counts(&op)?;
+    ensure!(all.len() == 10, "keys: {:?}", all.keys());
+    for (key, values) in &all {
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let expected: Vec<u64> = (1..=sorted.len() as u64).collect();
+        ensure!(
+            sorted == expected,
+            "{key}: counts not continued across the restores: {values:?}"
+        );
+    }
+    println!(
+        "counts continued over 2 restores: {} counts of 10 keys",
+        all.values().map(Vec::len).sum::<usize>()
+    );
+
+    // 5. Deleting windows-b cancels its job only.
+    op.kubectl(&["delete", "streamsessionjob", "windows-b", "--timeout=120s"])?;
+    ensure!(jm.job(&b_id).await?.state == JobState::Canceled);
+    ensure!(jm.job(&job_id(&resumed)).await?.state == JobState::Running);
+    wait_status(
+        &op,
+        "streamcluster",
+        CLUSTER,
+        "windows-b's slots free",
+        |s| s["freeSlots"] == 3 && s["runningJobs"] == 1,
+    )
+    .await?;
+    op.cluster.stop()?;
     Ok(())
 }

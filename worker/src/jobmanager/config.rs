@@ -565,6 +565,31 @@ mod tests {
     }
 
     #[test]
+    fn session_mode_needs_no_job_and_a_bad_mode_names_the_key() {
+        let (_d, path) = file("jobmanager.mode: session\njobmanager.scheduler: taskmanagers\n");
+        let c = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.session && c.on_task_managers);
+        let c = JobManagerConfig::resolve(JobManagerArgs {
+            session: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.session && !c.on_task_managers);
+        let (_d, path) = file("jobmanager.mode: cluster\n");
+        let err = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("jobmanager.mode"), "{err}");
+    }
+
+    #[test]
     fn restore_and_checkpoint_keys_are_read() {
         let (_d, path) = file(
             "job.name: a\nrestore.path: s3://b/sp-1\nrestore.allow-non-restored-state: \"true\"\n\

@@ -171,6 +171,7 @@ impl Session {
         let config = self.job_config(request)?;
         let mut jobs = self.lock();
         let refusal: Mutex<Option<SubmitError>> = Mutex::new(None);
+        let claimed: Mutex<Option<String>> = Mutex::new(None);
         let refuse = |e: SubmitError| {
             let message = e.to_string();
             *refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -193,11 +194,13 @@ impl Session {
                 });
             }
             if let Some(registry) = &self.task_managers {
+                // Claimed now for the first attempt (the deployer's claim for it replaces
+                // this one), so two submissions cannot both count the same free slots.
                 let required = plan.required_slots();
-                let free = registry.ledger().free(id, &registry.live());
-                if free < required {
+                if let Err(free) = registry.ledger().claim(id, 0, &registry.live(), required) {
                     return refuse(SubmitError::NotEnoughSlots { required, free });
                 }
+                *claimed.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
                 // From here on the TaskManagers' reports of this job reach its own router.
                 self.router.add_job(id, job_router.clone());
             }
@@ -207,6 +210,12 @@ impl Session {
         let job = match started {
             Ok(job) => job,
             Err(e) => {
+                if let (Some(id), Some(registry)) = (
+                    claimed.lock().unwrap_or_else(|p| p.into_inner()).take(),
+                    &self.task_managers,
+                ) {
+                    registry.ledger().release(&id, 0);
+                }
                 let refused = refusal.lock().unwrap_or_else(|p| p.into_inner()).take();
                 return Err(refused.unwrap_or(SubmitError::Invalid(e)));
             }
