@@ -8,7 +8,10 @@
 //! - cancelling one job ends only that one and frees its slots;
 //! - stop-with-savepoint of the other, then a submission restoring the savepoint, carries its
 //!   keyed state over (its counts continue instead of starting from 1);
-//! - an application-mode JobManager refuses submissions (`not_a_session`).
+//! - an application-mode JobManager refuses submissions (`not_a_session`);
+//! - SIGTERM suspends a session's jobs and keeps their checkpoints: a job submitted again under
+//!   its ID to the next session JobManager resumes from its latest checkpoint (what the
+//!   operator does when a StreamCluster's JobManager Pod restarted).
 
 mod support;
 
@@ -242,4 +245,99 @@ fn an_application_job_manager_refuses_submissions() {
     let refused =
         api_error(block_on(client.submit_job(&counting("/nonexistent/out"))).unwrap_err());
     assert_eq!(refused, (409, "not_a_session".into()));
+}
+
+/// A free loopback port (bound and released; the JobManagers below reuse it in turn).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_job_submitted_again_to_a_restarted_session_resumes_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("file://{}", dir.path().join("checkpoints").display());
+    let rpc_port = free_port().to_string();
+    let session = |rpc_port: &str| {
+        jobmanager(&[
+            "--session",
+            "--scheduler",
+            "taskmanagers",
+            "--rpc-port",
+            rpc_port,
+            "--storage-url",
+            &storage,
+            "--checkpoint-interval-ms",
+            "200",
+            "--heartbeat-interval-ms",
+            "100",
+            "--heartbeat-timeout-ms",
+            "2000",
+        ])
+    };
+    let (mut jm, client, rpc) = session(&rpc_port);
+    let tm = taskmanager(&rpc, "tm-a", 1, &[]);
+    wait_for("a slot", &[&jm, &tm], || {
+        (block_on(client.task_managers()).unwrap().slots_available == 1).then_some(())
+    });
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    let mut request = counting(&out("counts-1"));
+    request.job_id = Some("00000000000000000000000000000abc".into());
+    let submitted = block_on(client.submit_job(&request)).unwrap();
+    wait_for("a completed checkpoint", &[&jm, &tm], || {
+        block_on(client.latest_checkpoint(&submitted.id))
+            .unwrap()
+            .checkpoint
+            .filter(|c| c.id >= 2)
+    });
+
+    // SIGTERM: the session suspends its job (its checkpoints stay) and exits 0.
+    jm.signal("TERM");
+    assert_eq!(jm.wait_exit(), Some(0), "{}", jm.stderr());
+    let before = counts(&dir.path().join("counts-1"));
+    assert!(!before.is_empty());
+
+    // A new session JobManager on the same ports and storage (what a restarted Pod is); the
+    // TaskManager registers with it, and the job submitted again under its ID resumes.
+    let (jm2, client2, _) = session(&rpc_port);
+    wait_for("the TaskManager registered again", &[&jm2, &tm], || {
+        (block_on(client2.task_managers()).unwrap().slots_available == 1).then_some(())
+    });
+    request.args[5] = out("counts-2");
+    let again = block_on(client2.submit_job(&request)).unwrap();
+    assert_eq!(again.id, submitted.id);
+    wait_for("the job RUNNING again", &[&jm2, &tm], || {
+        (job(&client2, &again.id).state == JobState::Running).then_some(())
+    });
+    assert!(
+        jm2.stderr()
+            .contains("from its latest completed checkpoint"),
+        "{}",
+        jm2.stderr()
+    );
+    wait_for("counts after the restart", &[&jm2, &tm], || {
+        let path = dir.path().join("counts-2");
+        (path.exists() && counts(&path).len() >= 4).then_some(())
+    });
+    block_on(client2.cancel(&again.id)).unwrap();
+    wait_for("the job CANCELED", &[&jm2, &tm], || {
+        job(&client2, &again.id).state.is_terminal().then_some(())
+    });
+    let last_before: BTreeMap<String, u64> = before.into_iter().collect();
+    let mut first_after: BTreeMap<String, u64> = BTreeMap::new();
+    for (key, count) in counts(&dir.path().join("counts-2")) {
+        first_after.entry(key).or_insert(count);
+    }
+    for (key, first) in &first_after {
+        // From the checkpoint: not from 1, and at most one past what was printed before
+        // (records after the checkpoint are printed again: the text sink is at-least-once).
+        assert!(
+            *first > 1 && *first <= last_before[key] + 1,
+            "{key}: resumed at {first}, printed up to {} before",
+            last_before[key]
+        );
+    }
 }
