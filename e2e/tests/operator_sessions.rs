@@ -11,7 +11,10 @@
 //! 4. suspend and resume the same job through its savepoint; over both restores every key's
 //!    count continues where it stopped (read from the TaskManagers' logs: no count repeated,
 //!    none skipped);
-//! 5. deleting the other StreamSessionJob cancels only its job.
+//! 5. deleting the other StreamSessionJob cancels only its job;
+//! 6. the cluster's JobManager Pod deleted: its Deployment starts another, which knows no job;
+//!    the operator submits counts-a again under the same job ID and the new JobManager resumes
+//!    it from its latest checkpoint.
 //!
 //! Build first (see `tests/operator_support/mod.rs`), then
 //! `cargo test -p fjord-e2e --test operator_sessions -- --nocapture`.
@@ -283,6 +286,71 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         |s| s["freeSlots"] == 3 && s["runningJobs"] == 1,
     )
     .await?;
+
+    // 6. A new JobManager Pod: the job is submitted again under its ID and resumes from its
+    //    latest checkpoint.
+    let resumed_id = job_id(&resumed);
+    let old_pod = op.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("fjord.dev/streamjob={CLUSTER},app.kubernetes.io/component=jobmanager"),
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ])?;
+    let start = Instant::now();
+    op.kubectl(&["delete", "pod", old_pod.trim(), "--wait=false"])?;
+    let new_client = poll_until("a new JobManager running counts-a", WAIT, POLL, || async {
+        // The new Pod's address (the old one may still be terminating).
+        let pods = op
+            .kubectl(&[
+                "get",
+                "pods",
+                "-l",
+                &format!("fjord.dev/streamjob={CLUSTER},app.kubernetes.io/component=jobmanager"),
+                "--field-selector=status.phase=Running",
+                "-o",
+                r#"jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}"#,
+            ])
+            .ok()?;
+        let ip = pods
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .find(|(name, ip)| *name != old_pod.trim() && !ip.is_empty())?
+            .1
+            .to_string();
+        let client = fjord_client::Client::new(&format!("http://{ip}:8081/v1")).ok()?;
+        let details = client.job(&resumed_id).await.ok()?;
+        (details.state == JobState::Running).then_some(client)
+    })
+    .await
+    .with_context(|| op.operator_logs())?;
+    println!(
+        "counts-a running again on a new JobManager in {:.1} s",
+        secs(start)
+    );
+    ensure!(new_client.jobs().await?.jobs.len() == 1);
+    let new_pod = op.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("fjord.dev/streamjob={CLUSTER},app.kubernetes.io/component=jobmanager"),
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])?;
+    let new_pod = new_pod
+        .split_whitespace()
+        .find(|p| *p != old_pod.trim())
+        .context("no new JobManager Pod")?;
+    let jm_log = op.kubectl(&["logs", new_pod])?;
+    ensure!(
+        jm_log.contains(&format!(
+            "Resuming job {resumed_id} from its latest completed checkpoint"
+        )),
+        "{jm_log}"
+    );
+    wait_running(&op, "counts-a").await?;
+    ensure!(job_id(&get(&op, "streamsessionjob", "counts-a")?) == resumed_id);
     op.cluster.stop()?;
     Ok(())
 }

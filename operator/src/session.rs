@@ -422,6 +422,12 @@ pub fn decide(
                     },
                 );
             }
+            // The JobManager lost the job mid-stop (its Pod restarted): the job is submitted
+            // again under its ID below (it resumes from its latest checkpoint) and stopped
+            // again once it runs, rather than started from nothing.
+            Observed::Lost if !deleting => {
+                next.stopping = None;
+            }
             _ => {
                 // It ended (or is gone). A savepoint stop still needs its path.
                 if let Some(trigger_id) = &stop.trigger_id
@@ -491,9 +497,11 @@ pub fn decide(
             );
             (next, SessionAction::Wait)
         }
-        Observed::Lost if want_running && !next.stopped => {
+        Observed::Lost if !next.stopped => {
             // The session's JobManager restarted: the same job again, resuming from its
-            // latest checkpoint (the JobManager finds it under the job ID).
+            // latest checkpoint (the JobManager finds it under the job ID). Also when it is to
+            // be suspended: the stop then goes through the upgrade mode once it runs, so its
+            // state is kept.
             let job_id = next.job_id.clone().unwrap_or_default();
             next.lifecycle_state = Some("Submitted".into());
             let restore_path = next.restored_from.clone();

@@ -258,3 +258,30 @@ fn a_cluster_is_built_in_session_mode_owned_by_the_streamcluster() {
         Some(true)
     );
 }
+
+#[test]
+fn a_job_lost_mid_stop_is_submitted_again_under_its_id_before_it_is_stopped() {
+    let s = counting();
+    let (status, _) = step(&s, &Default::default(), Observed::NoJob);
+    let id = status.job_id.clone().unwrap();
+    let mut suspended = s.clone();
+    suspended.state = DesiredJobState::Suspended;
+    let (stopping, _) = step(&suspended, &status, Observed::Job(S::Running));
+    // The JobManager restarted before the savepoint completed: no savepoint path, so the
+    // job comes back under its ID (from its checkpoints) instead of being dropped.
+    let (back, action) = step(&suspended, &stopping, Observed::Lost);
+    assert_eq!(
+        action,
+        SessionAction::Submit {
+            job_id: id.clone(),
+            restore_path: None
+        }
+    );
+    assert_eq!(back.stopping, None);
+    // Once it runs, the suspend starts again.
+    let (_, action) = step(&suspended, &back, Observed::Job(S::Running));
+    assert!(
+        matches!(action, SessionAction::StopWithSavepoint { .. }),
+        "{action:?}"
+    );
+}
