@@ -35,6 +35,7 @@ pub mod paths {
     pub const OPENAPI: &str = "/v1/openapi.json";
     /// `GET`: the jobs of this JobManager.
     pub const JOBS: &str = "/v1/jobs";
+    // `POST` on JOBS (session JobManagers): submit a job, see `SubmitJobRequest`.
     /// `GET`: one job with its vertices.
     pub const JOB: &str = "/v1/jobs/{job_id}";
     /// `POST`: cancel the job.
@@ -79,6 +80,10 @@ pub mod codes {
     pub const NOT_READY: &str = "not_ready";
     /// The request needs a running job, and the job is not running (HTTP 409).
     pub const JOB_NOT_RUNNING: &str = "job_not_running";
+    /// A job with this ID is already running on this JobManager (HTTP 409).
+    pub const JOB_EXISTS: &str = "job_exists";
+    /// The JobManager runs in application mode and takes no submissions (HTTP 409).
+    pub const NOT_A_SESSION: &str = "not_a_session";
     /// TaskManagers offer too few slots for the requested parallelism (HTTP 409).
     pub const NOT_ENOUGH_SLOTS: &str = "not_enough_slots";
     /// The feature is defined in the API but not available in this version.
@@ -174,6 +179,45 @@ pub struct JobSummary {
 pub struct JobList {
     /// The jobs; in application mode at most one.
     pub jobs: Vec<JobSummary>,
+}
+
+/// `POST /v1/jobs` (session JobManagers only): run a registered job on the session's
+/// TaskManagers, sharing their slots with the session's other jobs (Flink's `/jars/:id/run`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SubmitJobRequest {
+    /// The registered job to run (see `fjord list`).
+    pub job: String,
+    /// Its arguments (`--key value` pairs).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its parallelism; default: the session's `job.parallelism`, else the number of cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<usize>,
+    /// Its max parallelism (key groups); default: the session's, else Flink's rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallelism: Option<usize>,
+    /// The job ID (32 hex digits): its checkpoints go to `<storage>/<job id>/`, and a job
+    /// submitted again under the same ID resumes from its latest completed checkpoint.
+    /// Default: derived from the job name and arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Start from this savepoint or checkpoint (a URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_path: Option<String>,
+    /// With `restore_path`: drop state of operators the job no longer has.
+    #[serde(default)]
+    pub allow_non_restored_state: bool,
+}
+
+/// The answer to `POST /v1/jobs`: the job was built and is being deployed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitJobResponse {
+    /// Job ID.
+    pub id: String,
+    /// The registered job name.
+    pub name: String,
+    /// State after the submission (`CREATED` until its tasks run).
+    pub state: JobState,
 }
 
 /// `GET /v1/jobs/{job_id}`: the job with its vertices.
@@ -484,6 +528,10 @@ pub struct TaskManagerList {
     pub task_managers: Vec<TaskManagerInfo>,
     /// Slots offered by `REGISTERED` TaskManagers.
     pub slots_available: u32,
+    /// Slots the running attempts of this JobManager's jobs hold (a session JobManager shares
+    /// the offered slots between its jobs; the free ones are `slots_available - slots_in_use`).
+    #[serde(default)]
+    pub slots_in_use: u32,
     /// Where the job's subtasks run: `"taskmanagers"` when the JobManager deploys them to
     /// TaskManager slots (`jobmanager.scheduler: taskmanagers`), `"jobmanager"` when they run
     /// inside the JobManager process (the embedded scheduler).

@@ -366,6 +366,19 @@ impl Client {
         self.get(api::paths::JOBS).await
     }
 
+    /// `POST /v1/jobs`: submit a registered job to a session JobManager (`fjord jobmanager
+    /// --session`); it runs next to the session's other jobs on their TaskManagers.
+    ///
+    /// # Errors
+    /// HTTP 400 `bad_request` for an unknown job or bad arguments; HTTP 409 `not_a_session`,
+    /// `job_exists` (a job with this ID runs) or `not_enough_slots` (too few free slots).
+    pub async fn submit_job(
+        &self,
+        request: &api::SubmitJobRequest,
+    ) -> Result<api::SubmitJobResponse, ClientError> {
+        self.post(api::paths::JOBS, request).await
+    }
+
     /// `GET /v1/jobs/{job_id}`: the job with its vertices and record counts.
     ///
     /// # Errors

@@ -28,6 +28,19 @@ pub const SNAPSHOT_CRD_FILE: &str = "crds/streamjobsnapshot.yaml";
 pub const CHART_SNAPSHOT_CRD_FILE: &str =
     "helm/fjord-operator/templates/crd-streamjobsnapshot.yaml";
 
+/// The StreamCluster CRD file for `kubectl apply`, relative to the repository root.
+pub const CLUSTER_CRD_FILE: &str = "crds/streamcluster.yaml";
+
+/// The chart's copy of the StreamCluster CRD (a template, like [`CHART_CRD_FILE`]).
+pub const CHART_CLUSTER_CRD_FILE: &str = "helm/fjord-operator/templates/crd-streamcluster.yaml";
+
+/// The StreamSessionJob CRD file for `kubectl apply`, relative to the repository root.
+pub const SESSION_JOB_CRD_FILE: &str = "crds/streamsessionjob.yaml";
+
+/// The chart's copy of the StreamSessionJob CRD (a template, like [`CHART_CRD_FILE`]).
+pub const CHART_SESSION_JOB_CRD_FILE: &str =
+    "helm/fjord-operator/templates/crd-streamsessionjob.yaml";
+
 const HEADER: &str = "# Generated from the Rust types in crds/src by `cargo run -p fjord-crds --bin crdgen`.\n# Do not edit: change the types and regenerate.\n";
 
 /// The StreamJob CustomResourceDefinition.
@@ -41,6 +54,16 @@ pub fn crd() -> CustomResourceDefinition {
 /// The StreamJobSnapshot CustomResourceDefinition (descriptions joined as in [`crd`]).
 pub fn snapshot_crd() -> CustomResourceDefinition {
     generated(StreamJobSnapshot::crd())
+}
+
+/// The StreamCluster CustomResourceDefinition (descriptions joined as in [`crd`]).
+pub fn cluster_crd() -> CustomResourceDefinition {
+    generated(crate::cluster::StreamCluster::crd())
+}
+
+/// The StreamSessionJob CustomResourceDefinition (descriptions joined as in [`crd`]).
+pub fn session_job_crd() -> CustomResourceDefinition {
+    generated(crate::cluster::StreamSessionJob::crd())
 }
 
 fn generated(crd: CustomResourceDefinition) -> CustomResourceDefinition {
@@ -119,6 +142,19 @@ pub fn generated_files() -> Result<Vec<(PathBuf, String)>, Error> {
         (
             PathBuf::from(CHART_SNAPSHOT_CRD_FILE),
             chart_yaml(snapshot_crd())?,
+        ),
+        (PathBuf::from(CLUSTER_CRD_FILE), plain_yaml(&cluster_crd())?),
+        (
+            PathBuf::from(CHART_CLUSTER_CRD_FILE),
+            chart_yaml(cluster_crd())?,
+        ),
+        (
+            PathBuf::from(SESSION_JOB_CRD_FILE),
+            plain_yaml(&session_job_crd())?,
+        ),
+        (
+            PathBuf::from(CHART_SESSION_JOB_CRD_FILE),
+            chart_yaml(session_job_crd())?,
         ),
     ])
 }

@@ -23,6 +23,9 @@
 //! - [`snapshots`]: StreamJobSnapshots — savepoints as objects: recorded for the lifecycle's
 //!   savepoints, taken for users' snapshots, disposed of on deletion. Talks to the Kubernetes
 //!   API and the JobManager, like [`controller`].
+//! - [`session`]: session clusters — StreamClusters (a JobManager in session mode and
+//!   TaskManagers, built with [`resources`]) and the StreamSessionJobs submitted to them, with
+//!   their pure lifecycle [`session::decide`]. Talks to the Kubernetes API and the JobManager.
 //! - [`leader`]: leader election on a coordination.k8s.io Lease.
 //! - [`events`]: Kubernetes Events, one per occurrence, with bounded notes.
 //! - [`metrics`]: the operator's Prometheus metrics.
@@ -43,6 +46,7 @@ pub mod podsecurity;
 pub mod podtemplate;
 pub mod resources;
 pub mod savepoints;
+pub mod session;
 pub mod snapshots;
 pub mod validation;
 

@@ -173,9 +173,14 @@ async fn main() -> anyhow::Result<()> {
         .filter(|n| !n.is_empty())
         .collect();
     let snapshot_namespaces: Vec<String> = namespaces.clone();
+    let session_namespaces: Vec<String> = namespaces.clone();
+    let session_ctx = Arc::new(fjord_operator::session::SessionContext::new(
+        ctx.client.clone(),
+    )?);
     tokio::join!(
         controller::run(ctx.clone(), namespaces),
-        fjord_operator::snapshots::run(ctx, snapshot_namespaces)
+        fjord_operator::snapshots::run(ctx, snapshot_namespaces),
+        fjord_operator::session::run(session_ctx, session_namespaces)
     );
     if let Some((leases, cfg, renewer)) = lease {
         // The controller has stopped: hand the Lease over at once, so the next replica (a

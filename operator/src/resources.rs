@@ -181,6 +181,24 @@ pub fn desired_at(
         "job.id".into(),
         job_id(job.metadata.uid.as_deref().unwrap_or(&name), generation),
     );
+    desired_with_config(&name, &namespace, &owner, deployed, config, parallelism)
+}
+
+/// The desired objects of workload `name` in `namespace` owned by `owner`, with the pods of
+/// `deployed` reading `config` (shared by StreamJobs and the session clusters of
+/// [`crate::session`]); `parallelism` as in [`desired_at`].
+///
+/// # Errors
+/// [`Error::Build`] if a pod template override does not form a valid pod template.
+pub fn desired_with_config(
+    name: &str,
+    namespace: &str,
+    owner: &OwnerReference,
+    deployed: &StreamJobSpec,
+    mut config: BTreeMap<String, String>,
+    parallelism: Option<i32>,
+) -> Result<Desired, Error> {
+    let (name, namespace, owner) = (name.to_string(), namespace.to_string(), owner.clone());
     let mut config_text = serde_yaml_like(&config);
     let hash = fnv1a(&config_text);
     let mut running = deployed.clone();

@@ -110,6 +110,8 @@ fn default_install_watches_all_namespaces_with_a_clusterrole_and_keeps_the_crd()
             "ClusterRoleBinding",
             "CustomResourceDefinition",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "Deployment",
             "Role",
             "RoleBinding",
@@ -119,9 +121,11 @@ fn default_install_watches_all_namespaces_with_a_clusterrole_and_keeps_the_crd()
     );
     let crd = docs
         .iter()
-        .find(|d| d["kind"] == "CustomResourceDefinition")
+        .find(|d| {
+            d["kind"] == "CustomResourceDefinition"
+                && d["metadata"]["name"] == "streamjobs.fjord.dev"
+        })
         .unwrap();
-    assert_eq!(crd["metadata"]["name"], "streamjobs.fjord.dev");
     assert_eq!(
         crd["metadata"]["annotations"]["helm.sh/resource-policy"],
         "keep"
@@ -139,6 +143,11 @@ fn default_install_watches_all_namespaces_with_a_clusterrole_and_keeps_the_crd()
         "streamjobsnapshots",
         "streamjobsnapshots/status",
         "streamjobsnapshots/finalizers",
+        "streamclusters",
+        "streamclusters/status",
+        "streamsessionjobs",
+        "streamsessionjobs/status",
+        "streamsessionjobs/finalizers",
         "ingresses",
         "deployments",
         "services",
@@ -191,7 +200,12 @@ fn listed_namespaces_get_roles_and_nothing_cluster_wide() {
 fn the_chart_crd_is_the_generated_one() {
     let Some(helm) = helm_or_skip() else { return };
     let docs = template(&helm, &[]);
-    for crd in [fjord_crds::crd::crd(), fjord_crds::crd::snapshot_crd()] {
+    for crd in [
+        fjord_crds::crd::crd(),
+        fjord_crds::crd::snapshot_crd(),
+        fjord_crds::crd::cluster_crd(),
+        fjord_crds::crd::session_job_crd(),
+    ] {
         let name = crd.metadata.name.clone().unwrap();
         let rendered = docs
             .iter()

@@ -50,6 +50,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["fjord.dev"]
   resources: ["streamjobsnapshots/finalizers"]
   verbs: ["update"]
+# Session clusters: StreamClusters (JobManager and TaskManagers without a job of their own) and
+# the StreamSessionJobs submitted to them.
+- apiGroups: ["fjord.dev"]
+  resources: ["streamclusters", "streamsessionjobs"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["fjord.dev"]
+  resources: ["streamclusters/status", "streamsessionjobs/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["fjord.dev"]
+  resources: ["streamclusters/finalizers", "streamsessionjobs/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]

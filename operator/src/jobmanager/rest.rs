@@ -89,7 +89,7 @@ impl RestJobManager {
 }
 
 /// The operator's error for a failed call of `operation`.
-fn map_error(jm: &JobManagerEndpoint, operation: &str, e: ClientError) -> Error {
+pub(crate) fn map_error(jm: &JobManagerEndpoint, operation: &str, e: ClientError) -> Error {
     match e {
         ClientError::Api {
             status, message, ..

@@ -96,7 +96,12 @@ pub struct JobManagerArgs {
     /// Transport security (TLS, REST token).
     #[command(flatten)]
     pub security: crate::tls::SecurityArgs,
-    /// The registered job to run [key job.name; env FJORD_JOB_NAME].
+    /// Session mode: start no job; run the jobs submitted with `POST /v1/jobs`, sharing the
+    /// TaskManagers' slots between them (Flink's session cluster) [key jobmanager.mode:
+    /// session, default application].
+    #[arg(long, env = "FJORD_SESSION")]
+    pub session: bool,
+    /// The registered job to run (not in session mode) [key job.name; env FJORD_JOB_NAME].
     #[arg(env = "FJORD_JOB_NAME")]
     pub job: Option<String>,
     /// The job's arguments [key job.args; env FJORD_JOB_ARGS as a JSON array].
@@ -148,6 +153,9 @@ pub struct JobManagerConfig {
     pub on_task_managers: bool,
     /// The configured job ID, if any.
     pub job_id: Option<String>,
+    /// Session mode: no job of its own; jobs are submitted over REST (see
+    /// [`session`](super::session)).
+    pub session: bool,
 }
 
 fn bad(key: &str, value: &str, expected: &str) -> WorkerError {
@@ -274,9 +282,16 @@ impl JobManagerConfig {
                     .map_err(|_| bad("jobmanager.rpc.address", port, "host:port"))
             })
             .transpose()?;
+        let session = args.session
+            || match file.get("jobmanager.mode").map(|m| m.trim()) {
+                None | Some("application") => false,
+                Some("session") => true,
+                Some(other) => return Err(bad("jobmanager.mode", other, "application or session")),
+            };
         let job_name = args
             .job
             .or_else(|| file.get("job.name").cloned())
+            .or_else(|| session.then(String::new))
             .ok_or_else(|| {
                 WorkerError::Config(
                     "no job to run: name one as `fjord jobmanager <job> [args]`, with \
@@ -396,6 +411,7 @@ impl JobManagerConfig {
             },
             exit_on_finish: args.exit_on_finish
                 || parse(&file, "jobmanager.exit-on-finish", "true or false")?.unwrap_or(false),
+            session,
         })
     }
 
@@ -567,6 +583,31 @@ mod tests {
             err.contains("FJORD_JOB_NAME") && err.contains("job.name"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn session_mode_needs_no_job_and_a_bad_mode_names_the_key() {
+        let (_d, path) = file("jobmanager.mode: session\njobmanager.scheduler: taskmanagers\n");
+        let c = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.session && c.on_task_managers);
+        let c = JobManagerConfig::resolve(JobManagerArgs {
+            session: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.session && !c.on_task_managers);
+        let (_d, path) = file("jobmanager.mode: cluster\n");
+        let err = JobManagerConfig::resolve(JobManagerArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("jobmanager.mode"), "{err}");
     }
 
     #[test]

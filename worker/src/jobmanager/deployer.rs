@@ -72,6 +72,9 @@ pub struct AttemptRouter {
     /// The number the next execution's first attempt gets.
     next_attempt: std::sync::atomic::AtomicU32,
     metrics: TaskMetricsStore,
+    /// In a session JobManager: the router of each submitted job, by job ID. Reports of a
+    /// job found here go to its router; the others to this one.
+    jobs: Mutex<BTreeMap<String, Arc<AttemptRouter>>>,
 }
 
 impl std::fmt::Debug for AttemptRouter {
@@ -107,6 +110,57 @@ impl AttemptRouter {
         self.next_attempt.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Routes the reports of job `job_id` to `router` from now on (a session JobManager gives
+    /// every submitted job its own router; a job submitted again under its ID replaces it).
+    pub fn add_job(&self, job_id: &str, router: Arc<AttemptRouter>) {
+        lock(&self.jobs).insert(job_id.to_string(), router);
+    }
+
+    /// The router of a session job, if `job` belongs to one.
+    fn job_router(&self, job: Option<&JobAttempt>) -> Option<Arc<AttemptRouter>> {
+        let job = job?;
+        lock(&self.jobs).get(&job.job_id).cloned()
+    }
+
+    /// Records the task and operator metrics a TaskManager reported, each job's in its own
+    /// router's store.
+    pub fn record_task_metrics(
+        &self,
+        task_manager: &str,
+        metrics: &[fjord_proto::v1::TaskMetrics],
+        operators: &[fjord_proto::v1::OperatorMetric],
+    ) {
+        let routers = lock(&self.jobs).clone();
+        if routers.is_empty() {
+            self.metrics.record_all(task_manager, metrics, operators);
+            return;
+        }
+        let job_of = |j: &Option<JobAttempt>| j.as_ref().map(|j| j.job_id.clone());
+        let mut ids: Vec<Option<String>> = metrics
+            .iter()
+            .map(|m| job_of(&m.job))
+            .chain(operators.iter().map(|m| job_of(&m.job)))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let tasks: Vec<_> = metrics
+                .iter()
+                .filter(|m| job_of(&m.job) == id)
+                .cloned()
+                .collect();
+            let ops: Vec<_> = operators
+                .iter()
+                .filter(|m| job_of(&m.job) == id)
+                .cloned()
+                .collect();
+            match id.as_ref().and_then(|id| routers.get(id)) {
+                Some(router) => router.metrics.record_all(task_manager, &tasks, &ops),
+                None => self.metrics.record_all(task_manager, &tasks, &ops),
+            }
+        }
+    }
+
     fn running(&self, job: Option<&JobAttempt>) -> Option<Arc<Running>> {
         let current = lock(&self.current);
         let running = current.as_ref()?;
@@ -116,6 +170,9 @@ impl AttemptRouter {
     /// Hands a task report of attempt `job` to the coordinator. Returns `true` (fenced) when
     /// `job` is not the running attempt.
     pub fn report(&self, job: Option<&JobAttempt>, report: TaskReport) -> bool {
+        if let Some(router) = self.job_router(job) {
+            return router.report(job, report);
+        }
         match self.running(job) {
             Some(r) => {
                 r.reports.report(report);
@@ -135,6 +192,9 @@ impl AttemptRouter {
         state: TaskState,
         failure: String,
     ) -> bool {
+        if let Some(router) = self.job_router(job) {
+            return router.attempt_ended(task_manager_id, job, epoch, state, failure);
+        }
         match self.running(job) {
             Some(r) if r.epoch == epoch => {
                 lock(&r.ended).insert(task_manager_id.to_string(), (state, failure));
@@ -200,27 +260,35 @@ impl ClusterDeployer {
         }
     }
 
-    /// Waits until live TaskManagers offer `required` slots; returns them.
+    /// Waits until live TaskManagers offer `required` slots no other job holds, and claims
+    /// them for attempt `attempt` of job `job_id` (see [`SlotLedger`](super::slots::SlotLedger));
+    /// returns the TaskManagers with their free slots.
     fn wait_for_slots(
         &self,
+        job_id: &str,
+        attempt: u64,
         required: usize,
         cancel: &CancelToken,
     ) -> fjord::Result<Vec<LiveTaskManager>> {
         let deadline = Instant::now() + self.slot_wait;
         loop {
             let live = self.registry.live();
-            let offered: usize = live.iter().map(|t| t.slots as usize).sum();
-            if offered >= required {
-                return Ok(live);
-            }
+            let offered = match self
+                .registry
+                .ledger()
+                .claim(job_id, attempt, &live, required)
+            {
+                Ok(free) => return Ok(free),
+                Err(free) => free,
+            };
             if cancel.is_cancelled() {
                 return Err(FjordError::Cancelled);
             }
             if Instant::now() >= deadline {
                 return Err(FjordError::Cluster(format!(
                     "the job needs {required} task slots, but live TaskManagers offer {offered} \
-                     after waiting {:?}; start more TaskManagers or give them more slots \
-                     (taskmanager.slots)",
+                     free ones after waiting {:?}; start more TaskManagers or give them more \
+                     slots (taskmanager.slots), or stop other jobs of the session",
                     self.slot_wait
                 )));
             }
@@ -395,6 +463,19 @@ impl ClusterDeployer {
     }
 }
 
+/// Releases an attempt's slot claim when dropped.
+struct ClaimGuard<'a> {
+    registry: &'a TaskManagerRegistry,
+    job_id: &'a str,
+    attempt: u64,
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        self.registry.ledger().release(self.job_id, self.attempt);
+    }
+}
+
 /// True when the TaskManager that runs `w`'s part is still registered and alive (not lost,
 /// not replaced by a restarted process under the same ID).
 fn is_alive(w: &Worker, live: &[LiveTaskManager]) -> bool {
@@ -433,7 +514,18 @@ impl Deployer for ClusterDeployer {
         self.router
             .next_attempt
             .fetch_max(spec.attempt + 1, std::sync::atomic::Ordering::SeqCst);
-        let live = self.wait_for_slots(spec.required_slots, cancel)?;
+        let live = self.wait_for_slots(
+            &spec.job_id,
+            u64::from(spec.attempt),
+            spec.required_slots,
+            cancel,
+        )?;
+        // The claim goes with the attempt, however it ends.
+        let _claim = ClaimGuard {
+            registry: &self.registry,
+            job_id: &spec.job_id,
+            attempt: u64::from(spec.attempt),
+        };
         let (slots, placement) = Self::place(spec, &live);
         let mut in_use = BTreeMap::new();
         for &tm in &slots {

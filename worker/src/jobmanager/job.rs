@@ -315,11 +315,12 @@ impl JobManager {
         registry: &JobRegistry,
         config: &JobManagerConfig,
     ) -> Result<Arc<Self>, WorkerError> {
-        Self::start_when(registry, config, |_| Ok(()), None)
+        Self::start_when(registry, config, |_, _| Ok(()), None)
     }
 
-    /// [`start`](Self::start), but calls `ready` with the built job's plan before executing
-    /// it; an error from `ready` (not enough slots) is returned and nothing runs. With
+    /// [`start`](Self::start), but calls `ready` with the job ID and the built job's plan
+    /// before executing it; an error from `ready` (not enough slots) is returned and nothing
+    /// runs. With
     /// `cluster`, subtasks are deployed to the registered TaskManagers instead of running in
     /// this process, the job ID is stable (configured, or derived from the job name and
     /// arguments), and the job resumes from the latest completed checkpoint found under
@@ -330,7 +331,7 @@ impl JobManager {
     pub fn start_when(
         registry: &JobRegistry,
         config: &JobManagerConfig,
-        ready: impl FnOnce(&JobPlan) -> Result<(), WorkerError>,
+        ready: impl FnOnce(&str, &JobPlan) -> Result<(), WorkerError>,
         cluster: Option<ClusterParts>,
     ) -> Result<Arc<Self>, WorkerError> {
         let run = &config.job;
@@ -372,7 +373,7 @@ impl JobManager {
             }
         }
         let plan = env.get_execution_plan()?;
-        ready(&plan)?;
+        ready(&job_id, &plan)?;
         let effective = env.config();
         let (state_tx, _) = watch::channel(JobState::Created);
         let remote_io = cluster

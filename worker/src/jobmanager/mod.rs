@@ -1,4 +1,6 @@
-//! `fjord jobmanager`: the JobManager role in application mode — one JobManager runs one job.
+//! `fjord jobmanager`: the JobManager role in application mode — one JobManager runs one job —
+//! or, with `--session` ([`session`]), a session JobManager that runs the jobs submitted to it
+//! over REST side by side, sharing its TaskManagers' slots ([`slots`]).
 //!
 //! It builds the named job from the binary's registry with its arguments and checkpoint
 //! settings (optionally restoring a savepoint), runs it, and serves the REST API and `/metrics`.
@@ -34,6 +36,8 @@ pub mod rest;
 pub mod rest_auth;
 pub mod rest_dashboard;
 pub mod rpc;
+pub mod session;
+pub mod slots;
 pub mod task_metrics;
 
 use crate::{WorkerError, exit};
@@ -52,6 +56,8 @@ pub struct JobManagerState {
     config: ClusterConfig,
     storage_options: StorageOptions,
     job: OnceLock<Arc<JobManager>>,
+    /// In session mode: the submitted jobs.
+    session: OnceLock<Arc<session::Session>>,
     task_managers: Arc<TaskManagerRegistry>,
     router: Arc<deployer::AttemptRouter>,
 }
@@ -63,6 +69,7 @@ impl JobManagerState {
             config: config.to_api(rest_port),
             storage_options: StorageOptions::from_pairs(config.storage_options.clone()),
             job: OnceLock::new(),
+            session: OnceLock::new(),
             // The fencing epoch: the start time, so a restarted JobManager's is higher.
             task_managers: Arc::new(TaskManagerRegistry::new(
                 std::time::SystemTime::now()
@@ -98,6 +105,32 @@ impl JobManagerState {
     /// Sets the job (the JobManager becomes ready). A second call is ignored.
     pub fn set_job(&self, job: Arc<JobManager>) {
         let _ = self.job.set(job);
+    }
+
+    /// The session, when the JobManager runs in session mode.
+    pub fn session(&self) -> Option<Arc<session::Session>> {
+        self.session.get().cloned()
+    }
+
+    /// Makes this a session JobManager (it becomes ready). A second call is ignored.
+    pub fn set_session(&self, session: Arc<session::Session>) {
+        let _ = self.session.set(session);
+    }
+
+    /// The job with ID `id`: the application's job, or one of the session's.
+    pub fn job_by_id(&self, id: &str) -> Option<Arc<JobManager>> {
+        match self.session() {
+            Some(session) => session.job(id),
+            None => self.job().filter(|j| j.id() == id),
+        }
+    }
+
+    /// Every job: the application's (once built), or the session's.
+    pub fn all_jobs(&self) -> Vec<Arc<JobManager>> {
+        match self.session() {
+            Some(session) => session.jobs(),
+            None => self.job().into_iter().collect(),
+        }
     }
 
     /// The effective configuration.
@@ -303,7 +336,17 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
     if internal_tls.is_some() {
         eprintln!("Control plane and data plane use mutual TLS (security.ssl.internal)");
     }
-    let wait_for_slots = |plan: &fjord::JobPlan| {
+    if config.session {
+        return run_session(
+            registry,
+            &config,
+            &runtime,
+            &state,
+            (server, rpc),
+            internal_tls,
+        );
+    }
+    let wait_for_slots = |_: &str, plan: &fjord::JobPlan| {
         if config.wait_for_slots.is_zero() {
             return Ok(());
         }
@@ -394,6 +437,46 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         state => eprintln!("Job '{}' is {state}; JobManager stopped.", job.name()),
     }
     Ok(code)
+}
+
+/// The session JobManager's main loop: serves submissions until SIGTERM or SIGINT, then
+/// suspends every running job (their checkpoints stay) and exits with [`exit::SUCCESS`].
+fn run_session(
+    registry: &JobRegistry,
+    config: &JobManagerConfig,
+    runtime: &tokio::runtime::Runtime,
+    state: &Arc<JobManagerState>,
+    (server, rpc): (Server, rpc::RpcServer),
+    tls: Option<fjord::tls::InternalTls>,
+) -> Result<u8, WorkerError> {
+    if config.on_task_managers {
+        state.task_managers().set_deploys_to_task_managers();
+    }
+    let session = session::Session::new(
+        registry,
+        config,
+        config
+            .on_task_managers
+            .then(|| state.task_managers().clone()),
+        state.router().clone(),
+        runtime.handle().clone(),
+        tls,
+    );
+    state.set_session(session.clone());
+    eprintln!("Session JobManager ready: submit jobs with POST /v1/jobs.");
+    runtime.block_on(signal());
+    eprintln!("Signal received: suspending the session's jobs (send it again to exit at once)...");
+    runtime.spawn(async {
+        signal().await;
+        std::process::exit(exit::CANCELLED as i32);
+    });
+    runtime.block_on(async {
+        session.suspend_all().await;
+        rpc.stop().await;
+        server.stop().await;
+    });
+    eprintln!("Session JobManager stopped.");
+    Ok(exit::SUCCESS)
 }
 
 #[cfg(test)]

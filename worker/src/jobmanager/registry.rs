@@ -78,6 +78,8 @@ pub struct TaskManagerRegistry {
     registrations: std::sync::atomic::AtomicU64,
     /// Slots offered by registered (not lost) TaskManagers, for waiters.
     available: watch::Sender<u32>,
+    /// The slots each job's running attempt holds.
+    ledger: super::slots::SlotLedger,
 }
 
 /// Why [`TaskManagerRegistry::wait_for_slots`] gave up.
@@ -109,7 +111,13 @@ impl TaskManagerRegistry {
             registrations: std::sync::atomic::AtomicU64::new(0),
             deploys: std::sync::atomic::AtomicBool::new(false),
             available: watch::channel(0).0,
+            ledger: super::slots::SlotLedger::default(),
         }
+    }
+
+    /// The slots each job's running attempt holds (jobs of a session share the TaskManagers).
+    pub fn ledger(&self) -> &super::slots::SlotLedger {
+        &self.ledger
     }
 
     /// Records that subtasks are deployed to the registered TaskManagers (reported by
@@ -310,11 +318,12 @@ impl TaskManagerRegistry {
 
     /// What `GET /v1/taskmanagers` shows (after a sweep).
     pub fn list(&self) -> TaskManagerList {
-        self.sweep(Instant::now());
+        let live = self.live();
         let entries = self.entries();
         let task_managers: Vec<TaskManagerInfo> =
             entries.values().map(|e| e.info.clone()).collect();
         TaskManagerList {
+            slots_in_use: self.ledger.in_use(&live),
             slots_available: *self.available.borrow(),
             task_managers,
             subtasks_run_in: if self.deploys.load(std::sync::atomic::Ordering::Relaxed) {

@@ -8,6 +8,7 @@
 use super::JobManagerState;
 use super::job::{JobManager, SavepointRefusal};
 use super::metrics;
+use super::session::SubmitError;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
@@ -18,8 +19,8 @@ use axum::routing::{MethodRouter, get, post};
 use fjord_client::api::{
     CancelResponse, CheckpointTriggerAccepted, CheckpointTriggerRequest, DisposeSavepointRequest,
     ErrorBody, HealthResponse, JobList, LatestCheckpoint, RescaleRequest, SavepointAccepted,
-    SavepointRequest, TaskManagerList, codes, paths, validate_checkpoint_trigger_id,
-    validate_trigger_id,
+    SavepointRequest, SubmitJobRequest, SubmitJobResponse, TaskManagerList, codes, paths,
+    validate_checkpoint_trigger_id, validate_trigger_id,
 };
 use std::sync::Arc;
 
@@ -108,6 +109,15 @@ type ApiResult<T> = Result<T, ApiError>;
 type Shared = Arc<JobManagerState>;
 
 pub(crate) fn job_or_404(state: &JobManagerState, job_id: &str) -> ApiResult<Arc<JobManager>> {
+    if state.session().is_some() {
+        return state.job_by_id(job_id).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                codes::JOB_NOT_FOUND,
+                format!("no job '{job_id}' in this session; see GET /v1/jobs"),
+            )
+        });
+    }
     let Some(job) = state.job() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -136,8 +146,8 @@ async fn healthz() -> Json<HealthResponse> {
 }
 
 async fn readyz(State(state): State<Shared>) -> ApiResult<Json<HealthResponse>> {
-    match state.job() {
-        Some(_) => Ok(Json(HealthResponse {
+    match state.job().map(|_| ()).or(state.session().map(|_| ())) {
+        Some(()) => Ok(Json(HealthResponse {
             status: "ready".into(),
         })),
         None => Err(ApiError::new(
@@ -162,8 +172,54 @@ async fn openapi() -> Response {
 
 async fn jobs(State(state): State<Shared>) -> Json<JobList> {
     Json(JobList {
-        jobs: state.job().map(|j| j.summary()).into_iter().collect(),
+        jobs: state.all_jobs().iter().map(|j| j.summary()).collect(),
     })
+}
+
+async fn submit(
+    State(state): State<Shared>,
+    body: Result<Json<SubmitJobRequest>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Some(session) = state.session() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::NOT_A_SESSION,
+            "this JobManager runs in application mode (one job, given when it started); \
+             submit jobs to a session JobManager (`fjord jobmanager --session`)",
+        ));
+    };
+    let Json(request) = body?;
+    let result = tokio::task::spawn_blocking(move || session.submit(&request))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::INTERNAL,
+                format!("the submission failed: {e}"),
+            )
+        })?;
+    match result {
+        Ok(job) => Ok((
+            StatusCode::ACCEPTED,
+            Json(SubmitJobResponse {
+                id: job.id().into(),
+                name: job.name().into(),
+                state: job.state(),
+            }),
+        )
+            .into_response()),
+        Err(e @ SubmitError::Exists { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::JOB_EXISTS,
+            e.to_string(),
+        )),
+        Err(e @ SubmitError::NotEnoughSlots { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::NOT_ENOUGH_SLOTS,
+            e.to_string(),
+        )),
+        Err(e @ SubmitError::Invalid(_)) => Err(ApiError::bad_request(e.to_string())),
+    }
 }
 
 async fn job(State(state): State<Shared>, Path(job_id): Path<String>) -> ApiResult<Response> {
@@ -456,6 +512,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Shared>)> {
         (Method::GET, paths::CONFIG, get(config)),
         (Method::GET, paths::OPENAPI, get(openapi)),
         (Method::GET, paths::JOBS, get(jobs)),
+        (Method::POST, paths::JOBS, post(submit)),
         (Method::GET, paths::JOB, get(job)),
         (Method::POST, paths::CANCEL, post(cancel)),
         (Method::GET, paths::CHECKPOINTS, get(checkpoints)),

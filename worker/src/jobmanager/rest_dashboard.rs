@@ -50,10 +50,12 @@ async fn task_manager(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    // Every job's subtasks there (a session JobManager's jobs share TaskManagers).
     let subtasks = state
-        .job()
-        .map(|job| job.subtasks_on(&id))
-        .unwrap_or_default();
+        .all_jobs()
+        .iter()
+        .flat_map(|job| job.subtasks_on(&id))
+        .collect();
     Ok(Json(TaskManagerDetails {
         heartbeat_age_ms: (now_ms - info.last_heartbeat_ms).max(0),
         memory_rss_bytes: state.task_managers().memory_of(&id),

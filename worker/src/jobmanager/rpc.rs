@@ -59,7 +59,7 @@ impl JobManagerService for ControlPlane {
         if known {
             self.registry
                 .record_memory(&r.task_manager_id, r.memory_rss_bytes);
-            self.router.task_metrics().record_all(
+            self.router.record_task_metrics(
                 &r.task_manager_id,
                 &r.task_metrics,
                 &r.operator_metrics,
@@ -144,7 +144,7 @@ impl JobManagerService for ControlPlane {
         let state = r.state();
         if r.job_manager_epoch == self.registry.epoch() {
             // Before the end is routed: once the attempt ends, its final counts are here.
-            self.router.task_metrics().record_all(
+            self.router.record_task_metrics(
                 &r.task_manager_id,
                 &r.task_metrics,
                 &r.operator_metrics,

@@ -3,8 +3,11 @@
 //! commands to them. Tasks report back (acknowledgements, declines, finished inputs, the end
 //! of this TaskManager's part) over the JobManager's service.
 //!
+//! Several jobs may run here at once (a session JobManager shares its TaskManagers' slots
+//! between jobs): attempts are kept per job ID, and fencing applies within one job.
+//!
 //! Fencing: a deployment from an older JobManager epoch, or of an attempt older than the one
-//! running, is refused; a newer one cancels what runs first (its tasks end before the new ones
+//! of the same job running, is refused; a newer one cancels what runs first (its tasks end before the new ones
 //! start, bounded by [`CANCEL_WAIT`]) and fences the data server, so a zombie of an older
 //! attempt can neither exchange data with the new one nor be told to commit.
 
@@ -17,6 +20,7 @@ use fjord::{FjordError, JobArgs, JobRegistry, StreamExecutionEnvironment};
 use fjord_proto::v1::job_manager_service_client::JobManagerServiceClient;
 use fjord_proto::v1::task_manager_service_server::TaskManagerService;
 use fjord_proto::v1::*;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -25,7 +29,7 @@ use tonic::{Request, Response, Status};
 /// How long a newer deployment waits for the tasks of the one it replaces to end.
 pub const CANCEL_WAIT: Duration = Duration::from_secs(10);
 
-/// The attempt running here.
+/// An attempt running here (one per job).
 struct Current {
     job: JobAttempt,
     epoch: u64,
@@ -40,7 +44,8 @@ pub struct TaskService {
     storage_options: StorageOptions,
     jm: JobManagerServiceClient<Channel>,
     runtime: tokio::runtime::Handle,
-    current: Mutex<Option<Current>>,
+    /// The attempt of each job deployed here, by job ID.
+    current: Mutex<BTreeMap<String, Current>>,
     /// The newest JobManager epoch seen; older ones are fenced.
     epoch: Mutex<u64>,
 }
@@ -105,7 +110,7 @@ impl TaskService {
             storage_options,
             jm,
             runtime,
-            current: Mutex::new(None),
+            current: Mutex::new(BTreeMap::new()),
             epoch: Mutex::new(0),
         })
     }
@@ -113,8 +118,8 @@ impl TaskService {
     /// Cancels whatever runs (when this TaskManager registers with a new JobManager epoch,
     /// the old JobManager's tasks must not go on) and waits for it to end.
     pub fn cancel_all(&self) {
-        let current = lock(&self.current).take();
-        if let Some(c) = current {
+        let current = std::mem::take(&mut *lock(&self.current));
+        for c in current.into_values() {
             tracing::info!(
                 attempt = c.job.attempt,
                 "cancelling tasks of an older JobManager"
@@ -171,14 +176,14 @@ impl TaskService {
         }
         let plan = control::plan_from_request(&r)?;
         {
-            let previous = lock(&self.current).take();
+            let previous = lock(&self.current).remove(&job.job_id);
             if let Some(p) = previous {
                 if (p.epoch, p.job.attempt) > (r.job_manager_epoch, job.attempt) {
                     let message = format!(
                         "fenced: attempt {} is older than attempt {} running here",
                         job.attempt, p.job.attempt
                     );
-                    *lock(&self.current) = Some(p);
+                    lock(&self.current).insert(job.job_id.clone(), p);
                     return Err(message);
                 }
                 p.tasks.cancel();
@@ -207,11 +212,14 @@ impl TaskService {
             .map_err(|e| format!("cannot start the tasks of job '{}': {e}", r.job_name))?;
         let numbers: Vec<u32> = tasks.tasks().iter().map(|t| *t as u32).collect();
         let tasks = Arc::new(tasks);
-        *lock(&self.current) = Some(Current {
-            job: job.clone(),
-            epoch: r.job_manager_epoch,
-            tasks: tasks.clone(),
-        });
+        lock(&self.current).insert(
+            job.job_id.clone(),
+            Current {
+                job: job.clone(),
+                epoch: r.job_manager_epoch,
+                tasks: tasks.clone(),
+            },
+        );
         tracing::info!(attempt = job.attempt, tasks = ?numbers, "tasks deployed");
         self.watch(job, r.job_manager_epoch, tasks)?;
         Ok(numbers)
@@ -275,16 +283,17 @@ impl TaskService {
     /// operators' own counters and gauges.
     pub fn render_metrics(&self) -> String {
         let mut out = String::new();
-        let current = lock(&self.current)
-            .as_ref()
-            .map(|c| (c.job.clone(), c.tasks.io_metrics(), c.tasks.metrics()));
+        let current: Vec<_> = lock(&self.current)
+            .values()
+            .map(|c| (c.job.clone(), c.tasks.io_metrics(), c.tasks.metrics()))
+            .collect();
         out.push_str("# HELP fjord_taskmanager_info This TaskManager (always 1).\n");
         out.push_str("# TYPE fjord_taskmanager_info gauge\n");
         out.push_str(&format!(
             "fjord_taskmanager_info{{taskmanager_id=\"{}\"}} 1\n",
             crate::prometheus::escape(&self.id)
         ));
-        if let Some((job, io, metrics)) = current {
+        for (job, io, metrics) in current {
             let attempt = job.attempt.to_string();
             let common = [
                 ("taskmanager_id", self.id.as_str()),
@@ -303,37 +312,41 @@ impl TaskService {
     /// (running, or ended and not yet replaced), for the next heartbeat; empty when nothing of
     /// that JobManager was deployed.
     pub fn task_metrics(&self, epoch: u64) -> Vec<TaskMetrics> {
-        let current = lock(&self.current)
-            .as_ref()
+        let current: Vec<_> = lock(&self.current)
+            .values()
             .filter(|c| c.epoch == epoch)
-            .map(|c| (c.job.clone(), c.tasks.io_metrics()));
-        match current {
-            Some((job, io)) => io
-                .snapshot()
-                .iter()
-                .map(|o| control::task_metrics(&job, o))
-                .collect(),
-            None => Vec::new(),
-        }
+            .map(|c| (c.job.clone(), c.tasks.io_metrics()))
+            .collect();
+        current
+            .into_iter()
+            .flat_map(|(job, io)| {
+                io.snapshot()
+                    .iter()
+                    .map(|o| control::task_metrics(&job, o))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// The operator metrics of the attempt deployed here by the JobManager of `epoch`, for
     /// the next heartbeat (empty as [`task_metrics`](Self::task_metrics) is).
     pub fn operator_metrics(&self, epoch: u64) -> Vec<fjord_proto::v1::OperatorMetric> {
-        let current = lock(&self.current)
-            .as_ref()
+        let current: Vec<_> = lock(&self.current)
+            .values()
             .filter(|c| c.epoch == epoch)
-            .map(|c| (c.job.clone(), c.tasks.metrics()));
-        match current {
-            Some((job, metrics)) => control::operator_metrics(&job, &metrics),
-            None => Vec::new(),
-        }
+            .map(|c| (c.job.clone(), c.tasks.metrics()))
+            .collect();
+        current
+            .into_iter()
+            .flat_map(|(job, metrics)| control::operator_metrics(&job, &metrics))
+            .collect()
     }
 
     fn current_if(&self, job: Option<&JobAttempt>, epoch: u64) -> Option<Arc<DeployedTasks>> {
+        let job = job?;
         let current = lock(&self.current);
-        let c = current.as_ref()?;
-        (Some(&c.job) == job && c.epoch == epoch).then(|| c.tasks.clone())
+        let c = current.get(&job.job_id)?;
+        (&c.job == job && c.epoch == epoch).then(|| c.tasks.clone())
     }
 }
 

@@ -1,0 +1,356 @@
+//! Session clusters end to end, on the real control plane and MinIO, each step from
+//! `kubectl apply` / `patch` / `delete` of the examples in `examples/sessions/` applied
+//! verbatim:
+//!
+//! 1. `session-cluster.yaml`: a StreamCluster becomes a session JobManager and two
+//!    TaskManagers; its status reports them Ready with 4 free slots;
+//! 2. `session-jobs.yaml`: two StreamSessionJobs run at once on the shared JobManager, each
+//!    RUNNING with its own job ID; the cluster reports the slots they hold;
+//! 3. a `savepoint` upgrade of one (changed args): stopped with a savepoint, a new job (new ID)
+//!    restored from it, while the other job keeps running untouched;
+//! 4. suspend and resume the same job through its savepoint; over both restores every key's
+//!    count continues where it stopped (read from the TaskManagers' logs: no count repeated,
+//!    none skipped);
+//! 5. deleting the other StreamSessionJob cancels only its job;
+//! 6. the cluster's JobManager Pod deleted: its Deployment starts another, which knows no job;
+//!    the operator submits counts-a again under the same job ID and the new JobManager resumes
+//!    it from its latest checkpoint.
+//!
+//! Build first (see `tests/operator_support/mod.rs`), then
+//! `cargo test -p fjord-e2e --test operator_sessions -- --nocapture`.
+
+mod operator_support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use fjord_client::api::JobState;
+use fjord_e2e::poll_until;
+use operator_support::{OperatorCluster, POLL, repo, secs};
+use serde_json::Value;
+
+const CLUSTER: &str = "shared";
+const WAIT: Duration = Duration::from_secs(180);
+
+fn example(file: &str) -> anyhow::Result<String> {
+    let path = repo().join("examples/sessions").join(file);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn get(op: &OperatorCluster, kind: &str, name: &str) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(
+        &op.kubectl(&["get", kind, name, "-o", "json"])?,
+    )?)
+}
+
+/// Waits until the status of `kind/name` satisfies `check`; returns the object.
+async fn wait_status(
+    op: &OperatorCluster,
+    kind: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let result = poll_until(what, WAIT, POLL, || async {
+        let object = get(op, kind, name).ok()?;
+        check(&object["status"]).then_some(object)
+    })
+    .await;
+    match result {
+        Ok(object) => Ok(object),
+        Err(e) => bail!(
+            "{e}\nlast status: {}\npods:\n{}\nJobManager log:\n{}\noperator log:\n{}",
+            get(op, kind, name)
+                .map(|o| o["status"].to_string())
+                .unwrap_or_else(|e| e.to_string()),
+            op.kubectl(&["get", "pods", "-o", "wide"])
+                .unwrap_or_default(),
+            op.kubectl(&[
+                "logs",
+                &format!("deployment/{CLUSTER}-jobmanager"),
+                "--tail=30"
+            ])
+            .unwrap_or_default(),
+            op.operator_logs()
+        ),
+    }
+}
+
+async fn wait_running(op: &OperatorCluster, name: &str) -> anyhow::Result<Value> {
+    wait_status(
+        op,
+        "streamsessionjob",
+        name,
+        &format!("{name} Running"),
+        |s| s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING",
+    )
+    .await
+}
+
+/// Per key, every count the counting job printed (`(key-3,17)` lines) in the TaskManagers'
+/// logs; the windowed job's `(key,window,count)` lines do not parse and are skipped.
+fn counts(op: &OperatorCluster) -> anyhow::Result<BTreeMap<String, Vec<u64>>> {
+    let pods = op.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("fjord.dev/streamjob={CLUSTER},app.kubernetes.io/component=taskmanager"),
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])?;
+    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for pod in pods.split_whitespace() {
+        let path = op
+            .cluster
+            .run_dir()
+            .join(format!("agent/logs/default_{pod}_fjord.log"));
+        let log = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        for line in log.lines() {
+            let Some(start) = line.find("(key-") else {
+                continue;
+            };
+            let Some((key, rest)) = line[start + 1..].split_once(',') else {
+                continue;
+            };
+            if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
+                out.entry(key.to_string()).or_default().push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn job_id(job: &Value) -> String {
+    job["status"]["jobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -> anyhow::Result<()>
+{
+    let op = OperatorCluster::start("operator-sessions")?;
+
+    // 1. The cluster: a session JobManager and two TaskManagers of two slots.
+    let start = Instant::now();
+    op.apply(&example("session-cluster.yaml")?)?;
+    let cluster = wait_status(&op, "streamcluster", CLUSTER, "cluster Ready", |s| {
+        s["lifecycleState"] == "Ready" && s["readyTaskManagers"] == 2 && s["freeSlots"] == 4
+    })
+    .await?;
+    println!(
+        "StreamCluster Ready in {:.1} s: {}",
+        secs(start),
+        cluster["status"]
+    );
+    let jm = op.jobmanager(CLUSTER)?;
+    ensure!(jm.jobs().await?.jobs.is_empty(), "a session starts no job");
+
+    // 2. Two session jobs at once on the shared JobManager.
+    let start = Instant::now();
+    op.apply(&example("session-jobs.yaml")?)?;
+    let a = wait_running(&op, "counts-a").await?;
+    let b = wait_running(&op, "windows-b").await?;
+    println!("two session jobs RUNNING in {:.1} s", secs(start));
+    let (a_id, b_id) = (job_id(&a), job_id(&b));
+    ensure!(!a_id.is_empty() && a_id != b_id, "{a_id} / {b_id}");
+    let listed = jm.jobs().await?.jobs;
+    ensure!(
+        listed
+            .iter()
+            .filter(|j| j.state == JobState::Running)
+            .count()
+            == 2,
+        "{listed:?}"
+    );
+    wait_status(&op, "streamcluster", CLUSTER, "3 slots in use", |s| {
+        s["freeSlots"] == 1 && s["runningJobs"] == 2
+    })
+    .await?;
+
+    // 3. A savepoint upgrade of counts-a: a new job from the savepoint; windows-b untouched.
+    let start = Instant::now();
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"args":["--keys","10","--rate","300"]}}}"#,
+    ])?;
+    let upgraded = wait_status(
+        &op,
+        "streamsessionjob",
+        "counts-a",
+        "counts-a upgraded",
+        |s| {
+            s["lifecycleState"] == "Running"
+                && s["jobState"] == "RUNNING"
+                && s["jobId"].as_str().is_some_and(|id| id != a_id)
+        },
+    )
+    .await?;
+    println!("savepoint upgrade of counts-a in {:.1} s", secs(start));
+    let savepoint = upgraded["status"]["lastSavepoint"]
+        .as_str()
+        .context("no savepoint recorded")?
+        .to_string();
+    ensure!(
+        savepoint.starts_with("s3://fjord/savepoints/shared/"),
+        "{savepoint}"
+    );
+    ensure!(
+        upgraded["status"]["restoredFrom"] == savepoint.as_str(),
+        "{}",
+        upgraded["status"]
+    );
+    ensure!(jm.job(&a_id).await?.state == JobState::Finished);
+    ensure!(jm.job(&b_id).await?.state == JobState::Running);
+    ensure!(job_id(&get(&op, "streamsessionjob", "windows-b")?) == b_id);
+
+    // 4. Suspend and resume counts-a: stopped with a savepoint, then a new job from it.
+    let running_id = job_id(&upgraded);
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"state":"suspended"}}}"#,
+    ])?;
+    let suspended = wait_status(&op, "streamsessionjob", "counts-a", "suspended", |s| {
+        s["lifecycleState"] == "Suspended"
+    })
+    .await?;
+    let suspend_savepoint = suspended["status"]["lastSavepoint"]
+        .as_str()
+        .unwrap_or_default();
+    ensure!(suspend_savepoint != savepoint, "{}", suspended["status"]);
+    ensure!(jm.job(&running_id).await?.state.is_terminal());
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"state":"running"}}}"#,
+    ])?;
+    let resumed = wait_status(&op, "streamsessionjob", "counts-a", "resumed", |s| {
+        s["lifecycleState"] == "Running"
+            && s["jobState"] == "RUNNING"
+            && s["jobId"].as_str().is_some_and(|id| id != running_id)
+    })
+    .await?;
+    ensure!(
+        resumed["status"]["restoredFrom"] == suspend_savepoint,
+        "{}",
+        resumed["status"]
+    );
+
+    // Over the upgrade and the suspend/resume, each key's counts go 1, 2, 3, ... with no
+    // count printed twice (a job that lost its state would start again at 1) and none skipped.
+    let printed_before: usize = counts(&op)?.values().map(Vec::len).sum();
+    poll_until("the resumed job printing counts", WAIT, POLL, || async {
+        let now: usize = counts(&op).ok()?.values().map(Vec::len).sum();
+        (now >= printed_before + 50).then_some(())
+    })
+    .await?;
+    let all = counts(&op)?;
+    ensure!(all.len() == 10, "keys: {:?}", all.keys());
+    for (key, values) in &all {
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let expected: Vec<u64> = (1..=sorted.len() as u64).collect();
+        ensure!(
+            sorted == expected,
+            "{key}: counts not continued across the restores: {values:?}"
+        );
+    }
+    println!(
+        "counts continued over 2 restores: {} counts of 10 keys",
+        all.values().map(Vec::len).sum::<usize>()
+    );
+
+    // 5. Deleting windows-b cancels its job only.
+    op.kubectl(&["delete", "streamsessionjob", "windows-b", "--timeout=120s"])?;
+    ensure!(jm.job(&b_id).await?.state == JobState::Canceled);
+    ensure!(jm.job(&job_id(&resumed)).await?.state == JobState::Running);
+    wait_status(
+        &op,
+        "streamcluster",
+        CLUSTER,
+        "windows-b's slots free",
+        |s| s["freeSlots"] == 3 && s["runningJobs"] == 1,
+    )
+    .await?;
+
+    // 6. A new JobManager Pod: the job is submitted again under its ID and resumes from its
+    //    latest checkpoint.
+    let resumed_id = job_id(&resumed);
+    let old_pod = op.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("fjord.dev/streamjob={CLUSTER},app.kubernetes.io/component=jobmanager"),
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ])?;
+    let start = Instant::now();
+    op.kubectl(&["delete", "pod", old_pod.trim(), "--wait=false"])?;
+    let new_client = poll_until("a new JobManager running counts-a", WAIT, POLL, || async {
+        // The new Pod's address (the old one may still be terminating).
+        let pods = op
+            .kubectl(&[
+                "get",
+                "pods",
+                "-l",
+                &format!("fjord.dev/streamjob={CLUSTER},app.kubernetes.io/component=jobmanager"),
+                "--field-selector=status.phase=Running",
+                "-o",
+                r#"jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}"#,
+            ])
+            .ok()?;
+        let ip = pods
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .find(|(name, ip)| *name != old_pod.trim() && !ip.is_empty())?
+            .1
+            .to_string();
+        let client = fjord_client::Client::new(&format!("http://{ip}:8081/v1")).ok()?;
+        let details = client.job(&resumed_id).await.ok()?;
+        (details.state == JobState::Running).then_some(client)
+    })
+    .await
+    .with_context(|| op.operator_logs())?;
+    println!(
+        "counts-a running again on a new JobManager in {:.1} s",
+        secs(start)
+    );
+    ensure!(new_client.jobs().await?.jobs.len() == 1);
+    let new_pod = op.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("fjord.dev/streamjob={CLUSTER},app.kubernetes.io/component=jobmanager"),
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])?;
+    let new_pod = new_pod
+        .split_whitespace()
+        .find(|p| *p != old_pod.trim())
+        .context("no new JobManager Pod")?;
+    let jm_log = op.kubectl(&["logs", new_pod])?;
+    ensure!(
+        jm_log.contains(&format!(
+            "Resuming job {resumed_id} from its latest completed checkpoint"
+        )),
+        "{jm_log}"
+    );
+    wait_running(&op, "counts-a").await?;
+    ensure!(job_id(&get(&op, "streamsessionjob", "counts-a")?) == resumed_id);
+    op.cluster.stop()?;
+    Ok(())
+}

@@ -1,0 +1,847 @@
+//! Session clusters: the controllers of StreamClusters and StreamSessionJobs (the Flink
+//! operator's FlinkDeployment in session mode and FlinkSessionJob).
+//!
+//! A StreamCluster becomes the same ConfigMap, JobManager Deployment and Service and
+//! TaskManager Deployment a StreamJob gets (built by [`resources::desired_with_config`], with
+//! the same Pod Security baseline), but its JobManager runs in session mode
+//! (`jobmanager.mode: session`): no job of its own; jobs are submitted over its REST API. Its
+//! status shows the TaskManagers registered and the slots free, read from the JobManager.
+//!
+//! A StreamSessionJob is one job submitted to a StreamCluster. [`decide`] is its lifecycle, a
+//! pure function of the spec, the recorded status and what the JobManager reports; the
+//! controller writes the status it returns (a stop is recorded before it is asked for) and
+//! then performs the action. Each submission gets a new job ID (from the object's UID and
+//! its submission count), so its checkpoints go to their own directory; a JobManager that
+//! lost the job (its Pod restarted) gets it again under the same ID and resumes it from its
+//! latest checkpoint.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fjord_client::api::{self, SubmitJobRequest};
+use fjord_crds::{
+    DesiredJobState, SessionJobSpec, SessionJobStop, StopReason, StreamCluster, StreamJobSpec,
+    StreamSessionJob, StreamSessionJobStatus, UpgradeMode,
+};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use crate::jobmanager::JobManagerEndpoint;
+use crate::jobmanager::rest::map_error;
+use crate::resources;
+use crate::{Error, FIELD_MANAGER, FINALIZER, finalizers};
+
+/// What the session controllers share.
+pub struct SessionContext {
+    /// Kubernetes client.
+    pub client: Client,
+    http: reqwest::Client,
+}
+
+impl SessionContext {
+    /// A context over `client`.
+    ///
+    /// # Errors
+    /// [`Error::JobManagerUnreachable`] if the HTTP client cannot be built.
+    pub fn new(client: Client) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| Error::JobManagerUnreachable {
+                endpoint: "(none)".into(),
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(SessionContext { client, http })
+    }
+
+    fn jobmanager(&self, endpoint: &JobManagerEndpoint) -> Result<fjord_client::Client, Error> {
+        fjord_client::Client::with_http(&endpoint.base_url, self.http.clone())
+            .map_err(|e| map_error(endpoint, "connect", e))
+    }
+}
+
+/// The JobManager endpoint of StreamCluster `name` in `namespace`.
+pub fn cluster_endpoint(name: &str, namespace: &str) -> JobManagerEndpoint {
+    JobManagerEndpoint {
+        base_url: resources::rest_base_url(name, namespace),
+    }
+}
+
+/// The StreamJob spec a StreamCluster's pods are built from: its cluster fields, a
+/// placeholder job, and as many task slots as spec.taskManager asks for (one TaskManager
+/// unless spec.taskManager.replicas says otherwise).
+///
+/// # Errors
+/// [`Error::Serde`] if the spec does not convert (it does for every valid StreamCluster).
+pub fn cluster_pod_spec(cluster: &StreamCluster) -> Result<StreamJobSpec, Error> {
+    let serde = |source| Error::Serde {
+        what: "the StreamCluster's spec".into(),
+        source,
+    };
+    let mut value = serde_json::to_value(&cluster.spec).map_err(serde)?;
+    let object = value
+        .as_object_mut()
+        .expect("a struct serializes to an object");
+    if let Some(dir) = object.remove("savepointDirectory") {
+        object.insert("savepoints".into(), json!({ "directory": dir }));
+    }
+    let tm = cluster.spec.task_manager.clone().unwrap_or_default();
+    let slots = tm.slots.unwrap_or(1).max(1);
+    let replicas = tm.replicas.unwrap_or(1).max(1);
+    object
+        .entry("taskManager")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("taskManager is an object")
+        .insert("replicas".into(), json!(replicas));
+    object.insert(
+        "job".into(),
+        json!({ "name": "session", "parallelism": (replicas * slots).min(128) }),
+    );
+    serde_json::from_value(value).map_err(serde)
+}
+
+/// The configuration of a StreamCluster's pods: a StreamJob's, in session mode and without
+/// the job keys.
+pub fn cluster_configuration(name: &str, spec: &StreamJobSpec) -> BTreeMap<String, String> {
+    let mut config = resources::configuration(name, spec, None);
+    for key in [
+        "job.name",
+        "job.args",
+        "job.parallelism",
+        "job.max-parallelism",
+    ] {
+        config.remove(key);
+    }
+    config.insert("jobmanager.mode".into(), "session".into());
+    config
+}
+
+/// The desired children of a StreamCluster, owned by it.
+///
+/// # Errors
+/// [`Error::MissingMetadata`] without name, namespace or uid; [`Error::Build`] for a broken pod
+/// template.
+pub fn cluster_desired(cluster: &StreamCluster) -> Result<resources::Desired, Error> {
+    let name = cluster
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingMetadata("metadata.name"))?;
+    let namespace = cluster
+        .metadata
+        .namespace
+        .clone()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let owner = cluster
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingMetadata("metadata.uid"))?;
+    let spec = cluster_pod_spec(cluster)?;
+    let config = cluster_configuration(&name, &spec);
+    resources::desired_with_config(&name, &namespace, &owner, &spec, config, None)
+}
+
+async fn apply<K>(client: &Client, ns: &str, object: &K) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let name = object.meta().name.clone().unwrap_or_default();
+    let mut value = serde_json::to_value(object).map_err(|source| Error::Serde {
+        what: format!("{} {name}", K::kind(&())),
+        source,
+    })?;
+    value["apiVersion"] = json!(K::api_version(&()));
+    value["kind"] = json!(K::kind(&()));
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&value),
+    )
+    .await
+    .map_err(Error::kube(format!("applying {} {name}", K::kind(&()))))?;
+    Ok(())
+}
+
+async fn write_status<K>(
+    api: &Api<K>,
+    name: &str,
+    kind: &str,
+    status: serde_json::Value,
+) -> Result<(), Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = json!({
+        "apiVersion": "fjord.dev/v1alpha1",
+        "kind": kind,
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::kube(format!("writing the status of {kind} {name}")))?;
+    Ok(())
+}
+
+/// Reconciles a StreamCluster: applies its children and reports its TaskManagers and slots.
+async fn reconcile_cluster(
+    cluster: Arc<StreamCluster>,
+    ctx: Arc<SessionContext>,
+) -> Result<Action, Error> {
+    if cluster.metadata.deletion_timestamp.is_some() {
+        // Its children are garbage-collected through their owner references.
+        return Ok(Action::await_change());
+    }
+    let name = cluster.name_any();
+    let ns = cluster.namespace().unwrap_or_default();
+    let desired = cluster_desired(&cluster)?;
+    apply(&ctx.client, &ns, &desired.config_map).await?;
+    apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
+    apply(&ctx.client, &ns, &desired.jobmanager).await?;
+    apply(&ctx.client, &ns, &desired.taskmanager).await?;
+    let endpoint = cluster_endpoint(&name, &ns);
+    let mut status = fjord_crds::StreamClusterStatus {
+        rest_url: Some(endpoint.base_url.clone()),
+        observed_generation: cluster.metadata.generation,
+        lifecycle_state: Some("Deploying".into()),
+        ..Default::default()
+    };
+    let observed = async {
+        let jm = ctx.jobmanager(&endpoint)?;
+        let tms = jm
+            .task_managers()
+            .await
+            .map_err(|e| map_error(&endpoint, "list TaskManagers", e))?;
+        let jobs = jm
+            .jobs()
+            .await
+            .map_err(|e| map_error(&endpoint, "list jobs", e))?;
+        Ok::<_, Error>((tms, jobs))
+    }
+    .await;
+    match observed {
+        Ok((tms, jobs)) => {
+            let ready = tms
+                .task_managers
+                .iter()
+                .filter(|t| t.state == api::TaskManagerState::Registered)
+                .count() as i32;
+            status.ready_task_managers = ready;
+            status.total_slots = tms.slots_available as i32;
+            status.free_slots = tms.slots_available.saturating_sub(tms.slots_in_use) as i32;
+            status.running_jobs =
+                jobs.jobs.iter().filter(|j| !j.state.is_terminal()).count() as i32;
+            if ready > 0 {
+                status.lifecycle_state = Some("Ready".into());
+            }
+        }
+        Err(e) => status.error = Some(e.to_string()),
+    }
+    let api: Api<StreamCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    write_status(
+        &api,
+        &name,
+        "StreamCluster",
+        serde_json::to_value(&status).map_err(|source| Error::Serde {
+            what: "StreamCluster status".into(),
+            source,
+        })?,
+    )
+    .await?;
+    Ok(Action::requeue(Duration::from_secs(
+        if status.lifecycle_state.as_deref() == Some("Ready") {
+            5
+        } else {
+            1
+        },
+    )))
+}
+
+/// What the JobManager says about the job the status records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// The cluster's JobManager does not answer (or the StreamCluster does not exist).
+    Unreachable(String),
+    /// No job recorded yet.
+    NoJob,
+    /// The JobManager does not know the recorded job (it restarted).
+    Lost,
+    /// The job in this state.
+    Job(api::JobState),
+}
+
+/// What the StreamSessionJob controller does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionAction {
+    /// Nothing; look again later.
+    Wait,
+    /// Submit the job under `job_id`, restoring from `restore_path`.
+    Submit {
+        /// The job ID.
+        job_id: String,
+        /// The savepoint or checkpoint to start from.
+        restore_path: Option<String>,
+    },
+    /// Stop the job with a savepoint under `trigger_id`.
+    StopWithSavepoint {
+        /// The job.
+        job_id: String,
+        /// Its trigger ID.
+        trigger_id: String,
+    },
+    /// Poll the stop-with-savepoint under `trigger_id`.
+    PollSavepoint {
+        /// The job.
+        job_id: String,
+        /// Its trigger ID.
+        trigger_id: String,
+    },
+    /// Cancel the job; with `keep_checkpoint`, record its latest checkpoint first as the
+    /// next restore point (last-state).
+    Cancel {
+        /// The job.
+        job_id: String,
+        /// Record the latest checkpoint first.
+        keep_checkpoint: bool,
+    },
+    /// The job is gone (deletion): remove the finalizer.
+    Release,
+}
+
+/// The ID of submission `n` of the StreamSessionJob with `uid`.
+pub fn submission_job_id(uid: &str, n: i64) -> String {
+    resources::job_id(&format!("session-job/{uid}"), n)
+}
+
+fn stop_action(
+    spec: &SessionJobSpec,
+    status: &mut StreamSessionJobStatus,
+    job_id: &str,
+    reason: StopReason,
+    savepoint: bool,
+) -> SessionAction {
+    status.lifecycle_state = Some("Stopping".into());
+    if savepoint {
+        let trigger_id = format!("stop-{}-{}", status.submissions, reason_name(reason));
+        status.stopping = Some(SessionJobStop {
+            job_id: job_id.into(),
+            reason,
+            trigger_id: Some(trigger_id.clone()),
+        });
+        return SessionAction::StopWithSavepoint {
+            job_id: job_id.into(),
+            trigger_id,
+        };
+    }
+    status.stopping = Some(SessionJobStop {
+        job_id: job_id.into(),
+        reason,
+        trigger_id: None,
+    });
+    SessionAction::Cancel {
+        job_id: job_id.into(),
+        keep_checkpoint: spec.upgrade_mode == UpgradeMode::LastState,
+    }
+}
+
+fn reason_name(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::Upgrade => "upgrade",
+        StopReason::Suspend => "suspend",
+        StopReason::Delete => "delete",
+    }
+}
+
+/// The StreamSessionJob lifecycle: from its spec, whether it is being deleted, its recorded
+/// status and what the JobManager reports, the next status and the action. Pure.
+///
+/// - No job yet (or the last one was stopped by the operator, or ended on its own and the
+///   spec changed since): submit one when `running` is wanted, restoring from the recorded
+///   restore point (the first submission from spec.job.initialSavepointPath).
+/// - A job running whose deployed spec differs, or that should be suspended or deleted: stop
+///   it through the upgrade mode (`savepoint`: stop-with-savepoint, its path becomes the next
+///   restore point; `last-state`: cancel after recording its latest checkpoint; `stateless`:
+///   cancel), recorded in `status.stopping` before the JobManager is asked.
+/// - A job the JobManager lost (its Pod restarted): submitted again under the same ID; the
+///   JobManager resumes it from its latest checkpoint.
+pub fn decide(
+    uid: &str,
+    spec: &SessionJobSpec,
+    deleting: bool,
+    savepoint_on_delete: bool,
+    status: &StreamSessionJobStatus,
+    observed: &Observed,
+) -> (StreamSessionJobStatus, SessionAction) {
+    let mut next = status.clone();
+    let want_running = spec.state == DesiredJobState::Running && !deleting;
+    if let Observed::Job(state) = observed {
+        next.job_state = Some(state.as_str().to_string());
+    }
+    // A stop in progress goes first.
+    if let Some(stop) = &status.stopping {
+        match observed {
+            Observed::Unreachable(e) if deleting => {
+                // The cluster is gone: nothing is left to stop.
+                next.error = Some(e.clone());
+                next.stopping = None;
+                return (next, SessionAction::Release);
+            }
+            Observed::Unreachable(e) => {
+                next.error = Some(e.clone());
+                return (next, SessionAction::Wait);
+            }
+            Observed::Job(state) if !state.is_terminal() => {
+                return (
+                    next,
+                    match &stop.trigger_id {
+                        Some(trigger_id) => SessionAction::PollSavepoint {
+                            job_id: stop.job_id.clone(),
+                            trigger_id: trigger_id.clone(),
+                        },
+                        None => SessionAction::Cancel {
+                            job_id: stop.job_id.clone(),
+                            keep_checkpoint: false,
+                        },
+                    },
+                );
+            }
+            // The JobManager lost the job mid-stop (its Pod restarted): the job is submitted
+            // again under its ID below (it resumes from its latest checkpoint) and stopped
+            // again once it runs, rather than started from nothing.
+            Observed::Lost if !deleting => {
+                next.stopping = None;
+            }
+            _ => {
+                // It ended (or is gone). A savepoint stop still needs its path.
+                if let Some(trigger_id) = &stop.trigger_id
+                    && next.restore_path.is_none()
+                    && !matches!(observed, Observed::Lost)
+                {
+                    return (
+                        next,
+                        SessionAction::PollSavepoint {
+                            job_id: stop.job_id.clone(),
+                            trigger_id: trigger_id.clone(),
+                        },
+                    );
+                }
+                next.stopping = None;
+                next.stopped = true;
+            }
+        }
+    }
+    if deleting {
+        return match (next.job_id.clone(), observed) {
+            (Some(id), Observed::Job(state)) if !state.is_terminal() && !next.stopped => {
+                let action = stop_action(
+                    spec,
+                    &mut next,
+                    &id,
+                    StopReason::Delete,
+                    savepoint_on_delete,
+                );
+                (next, action)
+            }
+            _ => (next, SessionAction::Release),
+        };
+    }
+    match observed {
+        Observed::Unreachable(e) => {
+            next.error = Some(e.clone());
+            if next.lifecycle_state.is_none() {
+                next.lifecycle_state = Some("Pending".into());
+            }
+            (next, SessionAction::Wait)
+        }
+        Observed::Job(state) if !state.is_terminal() => {
+            let deployed_same = next
+                .deployed_spec
+                .as_ref()
+                .is_some_and(|d| d.same_deployment(spec));
+            let id = next.job_id.clone().unwrap_or_default();
+            if !want_running {
+                let savepoint = spec.upgrade_mode == UpgradeMode::Savepoint;
+                let action = stop_action(spec, &mut next, &id, StopReason::Suspend, savepoint);
+                return (next, action);
+            }
+            if !deployed_same {
+                let savepoint = spec.upgrade_mode == UpgradeMode::Savepoint;
+                let action = stop_action(spec, &mut next, &id, StopReason::Upgrade, savepoint);
+                return (next, action);
+            }
+            next.lifecycle_state = Some(
+                if *state == api::JobState::Running {
+                    next.error = None;
+                    "Running"
+                } else {
+                    "Submitted"
+                }
+                .into(),
+            );
+            (next, SessionAction::Wait)
+        }
+        Observed::Lost if !next.stopped => {
+            // The session's JobManager restarted: the same job again, resuming from its
+            // latest checkpoint (the JobManager finds it under the job ID). Also when it is to
+            // be suspended: the stop then goes through the upgrade mode once it runs, so its
+            // state is kept.
+            let job_id = next.job_id.clone().unwrap_or_default();
+            next.lifecycle_state = Some("Submitted".into());
+            let restore_path = next.restored_from.clone();
+            (
+                next,
+                SessionAction::Submit {
+                    job_id,
+                    restore_path,
+                },
+            )
+        }
+        _ => {
+            // No job, a stopped one, or one that ended on its own.
+            let ended_on_its_own = matches!(observed, Observed::Job(_)) && !next.stopped;
+            let changed = next
+                .deployed_spec
+                .as_ref()
+                .is_none_or(|d| !d.same_deployment(spec));
+            if !want_running {
+                next.lifecycle_state = Some("Suspended".into());
+                return (next, SessionAction::Wait);
+            }
+            if ended_on_its_own && !changed {
+                next.lifecycle_state = Some(
+                    match observed {
+                        Observed::Job(api::JobState::Failed) => "Failed",
+                        _ => "Finished",
+                    }
+                    .into(),
+                );
+                return (next, SessionAction::Wait);
+            }
+            let restore_path = if next.submissions == 0 {
+                spec.initial_savepoint_path.clone()
+            } else if spec.upgrade_mode == UpgradeMode::Stateless {
+                None
+            } else {
+                next.restore_path.clone()
+            };
+            next.submissions += 1;
+            let job_id = submission_job_id(uid, next.submissions);
+            next.job_id = Some(job_id.clone());
+            next.job_state = None;
+            next.deployed_spec = Some(spec.clone());
+            next.restored_from = restore_path.clone();
+            next.restore_path = None;
+            next.stopped = false;
+            next.lifecycle_state = Some("Submitted".into());
+            (
+                next,
+                SessionAction::Submit {
+                    job_id,
+                    restore_path,
+                },
+            )
+        }
+    }
+}
+
+async fn observe(
+    ctx: &SessionContext,
+    endpoint: &JobManagerEndpoint,
+    cluster_exists: bool,
+    job_id: Option<&str>,
+) -> Observed {
+    if !cluster_exists {
+        return Observed::Unreachable("the StreamCluster does not exist".into());
+    }
+    let Some(job_id) = job_id else {
+        return match ctx.jobmanager(endpoint) {
+            Ok(jm) => match jm.ready().await {
+                Ok(_) => Observed::NoJob,
+                Err(e) => Observed::Unreachable(map_error(endpoint, "readiness", e).to_string()),
+            },
+            Err(e) => Observed::Unreachable(e.to_string()),
+        };
+    };
+    let jm = match ctx.jobmanager(endpoint) {
+        Ok(jm) => jm,
+        Err(e) => return Observed::Unreachable(e.to_string()),
+    };
+    match jm.job(job_id).await {
+        Ok(job) => Observed::Job(job.state),
+        Err(fjord_client::ClientError::Api { status: 404, .. }) => Observed::Lost,
+        Err(e) => Observed::Unreachable(map_error(endpoint, "get job", e).to_string()),
+    }
+}
+
+/// Reconciles a StreamSessionJob: observe, decide, record, act.
+async fn reconcile_job(
+    job: Arc<StreamSessionJob>,
+    ctx: Arc<SessionContext>,
+) -> Result<Action, Error> {
+    let name = job.name_any();
+    let ns = job.namespace().unwrap_or_default();
+    let uid = job.metadata.uid.clone().unwrap_or_default();
+    let api: Api<StreamSessionJob> = Api::namespaced(ctx.client.clone(), &ns);
+    let deleting = job.metadata.deletion_timestamp.is_some();
+    let has_finalizer = job.finalizers().iter().any(|f| f == FINALIZER);
+    if deleting && !has_finalizer {
+        return Ok(Action::await_change());
+    }
+    if !deleting && !has_finalizer {
+        finalizers::set(&api, &job, FINALIZER, true).await?;
+        return Ok(Action::requeue(Duration::from_millis(100)));
+    }
+    let clusters: Api<StreamCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let cluster_exists = clusters
+        .get_opt(&job.spec.cluster_name)
+        .await
+        .map_err(Error::kube(format!(
+            "reading StreamCluster {}",
+            job.spec.cluster_name
+        )))?
+        .is_some_and(|c| c.metadata.deletion_timestamp.is_none());
+    let endpoint = cluster_endpoint(&job.spec.cluster_name, &ns);
+    let status = job.status.clone().unwrap_or_default();
+    let observed = observe(&ctx, &endpoint, cluster_exists, status.job_id.as_deref()).await;
+    let (mut next, action) = decide(
+        &uid,
+        &job.spec.job,
+        deleting,
+        job.spec.savepoint_on_delete,
+        &status,
+        &observed,
+    );
+    next.observed_generation = job.metadata.generation;
+    debug!(name, ?observed, ?action, "session job");
+    // The status first: a stop or a submission is on record before the JobManager hears of it.
+    if next != status {
+        write_status(&api, &name, "StreamSessionJob", status_json(&next)?).await?;
+    }
+    let jm = ctx.jobmanager(&endpoint)?;
+    let outcome: Result<Option<StreamSessionJobStatus>, Error> = match &action {
+        SessionAction::Wait => Ok(None),
+        SessionAction::Release => {
+            finalizers::set(&api, &job, FINALIZER, false).await?;
+            return Ok(Action::await_change());
+        }
+        SessionAction::Submit {
+            job_id,
+            restore_path,
+        } => {
+            let spec = &job.spec.job;
+            let request = SubmitJobRequest {
+                job: spec.name.clone(),
+                args: spec.args.clone(),
+                parallelism: Some(spec.parallelism.max(1) as usize),
+                max_parallelism: Some(spec.max_parallelism.unwrap_or(128).max(1) as usize),
+                job_id: Some(job_id.clone()),
+                restore_path: restore_path.clone(),
+                allow_non_restored_state: spec.allow_non_restored_state,
+            };
+            match jm.submit_job(&request).await {
+                Ok(answer) => {
+                    info!(name, job_id = %answer.id, ?restore_path, "session job submitted");
+                    Ok(None)
+                }
+                // Submitted before (the answer was lost): it runs.
+                Err(fjord_client::ClientError::Api {
+                    status: 409, code, ..
+                }) if code == api::codes::JOB_EXISTS => Ok(None),
+                // Not enough free slots yet: the status goes back to what it was (nothing was
+                // submitted), Pending, and the same submission is made again shortly.
+                Err(fjord_client::ClientError::Api {
+                    status: 409,
+                    message,
+                    code,
+                    ..
+                }) if code == api::codes::NOT_ENOUGH_SLOTS => {
+                    let mut pending = status.clone();
+                    pending.observed_generation = next.observed_generation;
+                    pending.lifecycle_state = Some("Pending".into());
+                    pending.error = Some(message);
+                    Ok(Some(pending))
+                }
+                Err(e) => {
+                    let e = map_error(&endpoint, "submit job", e);
+                    let mut failed = next.clone();
+                    failed.lifecycle_state = Some("Failed".into());
+                    failed.error = Some(e.to_string());
+                    Ok(Some(failed))
+                }
+            }
+        }
+        SessionAction::StopWithSavepoint { job_id, trigger_id } => jm
+            .stop_with_savepoint(
+                job_id,
+                &api::SavepointRequest {
+                    trigger_id: trigger_id.clone(),
+                    directory: None,
+                    drain: false,
+                },
+            )
+            .await
+            .map(|_| None)
+            .map_err(|e| map_error(&endpoint, "stop with savepoint", e)),
+        SessionAction::PollSavepoint { job_id, trigger_id } => {
+            match jm.savepoint_status(job_id, trigger_id).await {
+                Ok(s) => match s.state {
+                    api::SavepointState::Completed => {
+                        let mut done = next.clone();
+                        done.restore_path = s.path.clone();
+                        done.last_savepoint = s.path.clone();
+                        info!(name, path = ?s.path, "session job stopped with a savepoint");
+                        Ok(Some(done))
+                    }
+                    api::SavepointState::Failed => {
+                        // The job keeps running; the stop is dropped and tried again next pass
+                        // only if still wanted.
+                        let mut failed = next.clone();
+                        failed.stopping = None;
+                        failed.error = Some(format!(
+                            "the stop-with-savepoint failed, the job keeps running: {}",
+                            s.failure.unwrap_or_default()
+                        ));
+                        Ok(Some(failed))
+                    }
+                    _ => Ok(None),
+                },
+                Err(e) => Err(map_error(&endpoint, "savepoint status", e)),
+            }
+        }
+        SessionAction::Cancel {
+            job_id,
+            keep_checkpoint,
+        } => {
+            if *keep_checkpoint && next.restore_path.is_none() {
+                let latest = jm
+                    .latest_checkpoint(job_id)
+                    .await
+                    .map_err(|e| map_error(&endpoint, "latest checkpoint", e))?;
+                let mut kept = next.clone();
+                kept.restore_path = latest.checkpoint.map(|c| c.path);
+                write_status(&api, &name, "StreamSessionJob", status_json(&kept)?).await?;
+            }
+            jm.cancel(job_id)
+                .await
+                .map(|_| None)
+                .map_err(|e| map_error(&endpoint, "cancel", e))
+        }
+    };
+    match outcome {
+        Ok(Some(updated)) if updated != next => {
+            write_status(&api, &name, "StreamSessionJob", status_json(&updated)?).await?;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            warn!(name, error = %e, "session job action failed; retrying");
+            let mut failed = next.clone();
+            failed.error = Some(e.to_string());
+            write_status(&api, &name, "StreamSessionJob", status_json(&failed)?).await?;
+        }
+    }
+    Ok(Action::requeue(
+        match (&action, next.lifecycle_state.as_deref()) {
+            (SessionAction::Wait, Some("Running" | "Suspended" | "Finished" | "Failed")) => {
+                Duration::from_secs(5)
+            }
+            _ => Duration::from_millis(500),
+        },
+    ))
+}
+
+fn status_json(status: &StreamSessionJobStatus) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(status).map_err(|source| Error::Serde {
+        what: "StreamSessionJob status".into(),
+        source,
+    })
+}
+
+fn error_policy<K>(_obj: Arc<K>, error: &Error, _ctx: Arc<SessionContext>) -> Action {
+    warn!(error = %error, "session reconcile failed");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// Runs the StreamCluster and StreamSessionJob controllers for `namespaces` (all if empty)
+/// until a shutdown signal.
+pub async fn run(ctx: Arc<SessionContext>, namespaces: Vec<String>) {
+    let apis: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.into_iter().map(Some).collect()
+    };
+    let controllers = apis.into_iter().map(|ns| {
+        let ctx = ctx.clone();
+        async move {
+            let client = ctx.client.clone();
+            let api = |client: &Client| -> (Api<StreamCluster>, Api<StreamSessionJob>) {
+                match &ns {
+                    Some(ns) => (
+                        Api::namespaced(client.clone(), ns),
+                        Api::namespaced(client.clone(), ns),
+                    ),
+                    None => (Api::all(client.clone()), Api::all(client.clone())),
+                }
+            };
+            let (clusters, jobs) = api(&client);
+            let (deployments, services, config_maps): (
+                Api<Deployment>,
+                Api<Service>,
+                Api<ConfigMap>,
+            ) = match &ns {
+                Some(ns) => (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                ),
+                None => (
+                    Api::all(client.clone()),
+                    Api::all(client.clone()),
+                    Api::all(client.clone()),
+                ),
+            };
+            let children =
+                watcher::Config::default().labels("app.kubernetes.io/managed-by=fjord-operator");
+            let cluster_controller = Controller::new(clusters, watcher::Config::default())
+                .owns(deployments, children.clone())
+                .owns(services, children.clone())
+                .owns(config_maps, children)
+                .shutdown_on_signal()
+                .run(reconcile_cluster, error_policy, ctx.clone())
+                .for_each(|r| async move {
+                    if let Err(e) = r {
+                        debug!(error = %e, "StreamCluster controller");
+                    }
+                });
+            let job_controller = Controller::new(jobs, watcher::Config::default())
+                .shutdown_on_signal()
+                .run(reconcile_job, error_policy, ctx.clone())
+                .for_each(|r| async move {
+                    if let Err(e) = r {
+                        debug!(error = %e, "StreamSessionJob controller");
+                    }
+                });
+            tokio::join!(cluster_controller, job_controller);
+        }
+    });
+    futures::future::join_all(controllers).await;
+}
+
+#[cfg(test)]
+mod tests;

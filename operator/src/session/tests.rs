@@ -1,0 +1,287 @@
+use super::*;
+use fjord_client::api::JobState as S;
+
+fn spec(yaml: &str) -> SessionJobSpec {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+fn counting() -> SessionJobSpec {
+    spec("name: counting\nargs: [--keys, '4']\nparallelism: 1\n")
+}
+
+/// Runs `decide` for a live job (not deleting).
+fn step(
+    spec: &SessionJobSpec,
+    status: &StreamSessionJobStatus,
+    observed: Observed,
+) -> (StreamSessionJobStatus, SessionAction) {
+    decide("uid-1", spec, false, false, status, &observed)
+}
+
+#[test]
+fn the_first_submission_restores_the_initial_savepoint_and_gets_its_own_job_id() {
+    let mut s = counting();
+    s.initial_savepoint_path = Some("s3://b/sp-1".into());
+    let (status, action) = step(&s, &Default::default(), Observed::NoJob);
+    let id = submission_job_id("uid-1", 1);
+    assert_eq!(
+        action,
+        SessionAction::Submit {
+            job_id: id.clone(),
+            restore_path: Some("s3://b/sp-1".into())
+        }
+    );
+    assert_eq!(status.job_id.as_deref(), Some(id.as_str()));
+    assert_eq!(status.deployed_spec.as_ref(), Some(&s));
+    assert_eq!(status.lifecycle_state.as_deref(), Some("Submitted"));
+    // Once RUNNING it stays put.
+    let (running, action) = step(&s, &status, Observed::Job(S::Running));
+    assert_eq!(action, SessionAction::Wait);
+    assert_eq!(running.lifecycle_state.as_deref(), Some("Running"));
+    assert_eq!(running.job_state.as_deref(), Some("RUNNING"));
+}
+
+#[test]
+fn a_savepoint_upgrade_stops_with_a_savepoint_then_submits_a_new_job_from_it() {
+    let old = counting();
+    let (status, _) = step(&old, &Default::default(), Observed::NoJob);
+    let first = status.job_id.clone().unwrap();
+    let mut new = old.clone();
+    new.args.push("--rate".into());
+    new.args.push("50".into());
+    // The stop is recorded in the status with the action that starts it.
+    let (stopping, action) = step(&new, &status, Observed::Job(S::Running));
+    let trigger = "stop-1-upgrade".to_string();
+    assert_eq!(
+        action,
+        SessionAction::StopWithSavepoint {
+            job_id: first.clone(),
+            trigger_id: trigger.clone()
+        }
+    );
+    assert_eq!(
+        stopping.stopping.as_ref().unwrap().reason,
+        StopReason::Upgrade
+    );
+    // While the job runs, the savepoint is polled.
+    let (still, action) = step(&new, &stopping, Observed::Job(S::Running));
+    assert!(matches!(action, SessionAction::PollSavepoint { .. }));
+    // The poll recorded the path; the job finished: a new job from the savepoint.
+    let mut done = still.clone();
+    done.restore_path = Some("s3://b/sp-2".into());
+    let (next, action) = step(&new, &done, Observed::Job(S::Finished));
+    let second = submission_job_id("uid-1", 2);
+    assert_ne!(first, second);
+    assert_eq!(
+        action,
+        SessionAction::Submit {
+            job_id: second,
+            restore_path: Some("s3://b/sp-2".into())
+        }
+    );
+    assert_eq!(next.restored_from.as_deref(), Some("s3://b/sp-2"));
+    assert_eq!(next.stopping, None);
+    assert_eq!(next.deployed_spec.as_ref(), Some(&new));
+}
+
+#[test]
+fn a_finished_stop_without_its_savepoint_path_polls_before_anything_else() {
+    let s = counting();
+    let (status, _) = step(&s, &Default::default(), Observed::NoJob);
+    let mut suspended = s.clone();
+    suspended.state = DesiredJobState::Suspended;
+    let (stopping, _) = step(&suspended, &status, Observed::Job(S::Running));
+    let (_, action) = step(&suspended, &stopping, Observed::Job(S::Finished));
+    assert!(
+        matches!(action, SessionAction::PollSavepoint { .. }),
+        "{action:?}"
+    );
+}
+
+#[test]
+fn suspend_and_resume_keep_the_state_through_the_savepoint() {
+    let s = counting();
+    let (status, _) = step(&s, &Default::default(), Observed::NoJob);
+    let mut suspended = s.clone();
+    suspended.state = DesiredJobState::Suspended;
+    let (mut stopping, action) = step(&suspended, &status, Observed::Job(S::Running));
+    assert!(matches!(action, SessionAction::StopWithSavepoint { .. }));
+    stopping.restore_path = Some("s3://b/sp".into());
+    let (parked, action) = step(&suspended, &stopping, Observed::Job(S::Finished));
+    assert_eq!(action, SessionAction::Wait);
+    assert_eq!(parked.lifecycle_state.as_deref(), Some("Suspended"));
+    // Back to running: resubmitted from the savepoint (state is not a deployment change).
+    let (_, action) = step(&s, &parked, Observed::Job(S::Finished));
+    assert!(
+        matches!(&action, SessionAction::Submit { restore_path: Some(p), .. } if p == "s3://b/sp"),
+        "{action:?}"
+    );
+}
+
+#[test]
+fn stateless_and_last_state_cancel_and_last_state_keeps_the_checkpoint() {
+    for (mode, keep) in [
+        (UpgradeMode::Stateless, false),
+        (UpgradeMode::LastState, true),
+    ] {
+        let mut s = counting();
+        s.upgrade_mode = mode;
+        let (status, _) = step(&s, &Default::default(), Observed::NoJob);
+        let mut changed = s.clone();
+        changed.parallelism = 2;
+        let (stopping, action) = step(&changed, &status, Observed::Job(S::Running));
+        assert_eq!(
+            action,
+            SessionAction::Cancel {
+                job_id: status.job_id.clone().unwrap(),
+                keep_checkpoint: keep
+            }
+        );
+        let mut cancelled = stopping.clone();
+        cancelled.restore_path = keep.then(|| "s3://b/chk-7".to_string());
+        let (_, action) = step(&changed, &cancelled, Observed::Job(S::Canceled));
+        let SessionAction::Submit { restore_path, .. } = action else {
+            panic!("{action:?}")
+        };
+        assert_eq!(restore_path.is_some(), keep, "{mode:?}");
+    }
+}
+
+#[test]
+fn a_job_that_ended_on_its_own_is_reported_not_resubmitted() {
+    let s = counting();
+    let (status, _) = step(&s, &Default::default(), Observed::NoJob);
+    let (failed, action) = step(&s, &status, Observed::Job(S::Failed));
+    assert_eq!(action, SessionAction::Wait);
+    assert_eq!(failed.lifecycle_state.as_deref(), Some("Failed"));
+    let (finished, _) = step(&s, &status, Observed::Job(S::Finished));
+    assert_eq!(finished.lifecycle_state.as_deref(), Some("Finished"));
+}
+
+#[test]
+fn a_job_the_jobmanager_lost_is_submitted_again_under_its_id() {
+    let s = counting();
+    let (status, _) = step(&s, &Default::default(), Observed::NoJob);
+    let (_, action) = step(&s, &status, Observed::Lost);
+    assert_eq!(
+        action,
+        SessionAction::Submit {
+            job_id: status.job_id.clone().unwrap(),
+            restore_path: None
+        }
+    );
+}
+
+#[test]
+fn deletion_cancels_or_stops_with_a_savepoint_then_releases() {
+    let s = counting();
+    let (status, _) = step(&s, &Default::default(), Observed::NoJob);
+    let id = status.job_id.clone().unwrap();
+    let (_, action) = decide(
+        "uid-1",
+        &s,
+        true,
+        false,
+        &status,
+        &Observed::Job(S::Running),
+    );
+    assert_eq!(
+        action,
+        SessionAction::Cancel {
+            job_id: id.clone(),
+            keep_checkpoint: false
+        }
+    );
+    let (stopping, action) = decide("uid-1", &s, true, true, &status, &Observed::Job(S::Running));
+    assert!(matches!(action, SessionAction::StopWithSavepoint { .. }));
+    let mut saved = stopping.clone();
+    saved.restore_path = Some("s3://b/sp".into());
+    let (_, action) = decide("uid-1", &s, true, true, &saved, &Observed::Job(S::Finished));
+    assert_eq!(action, SessionAction::Release);
+    // A cluster that is gone has nothing left to stop.
+    let (_, action) = decide(
+        "uid-1",
+        &s,
+        true,
+        false,
+        &stopping,
+        &Observed::Unreachable("gone".into()),
+    );
+    assert_eq!(action, SessionAction::Release);
+}
+
+#[test]
+fn a_cluster_is_built_in_session_mode_owned_by_the_streamcluster() {
+    let cluster: StreamCluster = serde_yaml::from_str(
+        "apiVersion: fjord.dev/v1alpha1\nkind: StreamCluster\nmetadata: {name: shared, namespace: ns, uid: u-1}\n\
+         spec:\n  image: fjord/fjord:test\n  taskManager: {replicas: 2, slots: 3}\n  \
+         checkpointing: {storage: 's3://b/chk'}\n",
+    )
+    .unwrap();
+    let d = cluster_desired(&cluster).unwrap();
+    let config = &d.config_map.data.as_ref().unwrap()[resources::CONFIG_FILE];
+    assert!(
+        config.contains("\"jobmanager.mode\": \"session\""),
+        "{config}"
+    );
+    assert!(config.contains("\"taskmanager.slots\": \"3\""), "{config}");
+    assert!(
+        config.contains("\"savepoints.directory\": \"s3://b/chk/savepoints\""),
+        "{config}"
+    );
+    assert!(!config.contains("job.name"), "{config}");
+    assert_eq!(d.taskmanager.spec.as_ref().unwrap().replicas, Some(2));
+    for owners in [
+        &d.config_map.metadata.owner_references,
+        &d.jobmanager.metadata.owner_references,
+        &d.taskmanager.metadata.owner_references,
+        &d.jobmanager_service.metadata.owner_references,
+    ] {
+        let owner = &owners.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("StreamCluster", "shared")
+        );
+    }
+    // Pods meet Pod Security restricted, as a StreamJob's do.
+    let pod = d
+        .jobmanager
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        pod.security_context.as_ref().unwrap().run_as_non_root,
+        Some(true)
+    );
+}
+
+#[test]
+fn a_job_lost_mid_stop_is_submitted_again_under_its_id_before_it_is_stopped() {
+    let s = counting();
+    let (status, _) = step(&s, &Default::default(), Observed::NoJob);
+    let id = status.job_id.clone().unwrap();
+    let mut suspended = s.clone();
+    suspended.state = DesiredJobState::Suspended;
+    let (stopping, _) = step(&suspended, &status, Observed::Job(S::Running));
+    // The JobManager restarted before the savepoint completed: no savepoint path, so the
+    // job comes back under its ID (from its checkpoints) instead of being dropped.
+    let (back, action) = step(&suspended, &stopping, Observed::Lost);
+    assert_eq!(
+        action,
+        SessionAction::Submit {
+            job_id: id.clone(),
+            restore_path: None
+        }
+    );
+    assert_eq!(back.stopping, None);
+    // Once it runs, the suspend starts again.
+    let (_, action) = step(&suspended, &back, Observed::Job(S::Running));
+    assert!(
+        matches!(action, SessionAction::StopWithSavepoint { .. }),
+        "{action:?}"
+    );
+}
