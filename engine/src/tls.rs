@@ -100,7 +100,7 @@ impl InternalTls {
             .with_safe_default_protocol_versions()
             .map_err(|e| tls(format!("TLS set-up: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ClusterCa(inner)))
+            .with_custom_certificate_verifier(Arc::new(AnyHostName(inner)))
             .with_client_auth_cert(chain, key)
             .map_err(|e| mismatch(files, e))?;
         Ok(InternalTls {
@@ -126,7 +126,7 @@ impl InternalTls {
         &self.files
     }
 
-    /// The server name internal clients send (SNI); any name is accepted by [`ClusterCa`].
+    /// The server name internal clients send (SNI); any name is accepted by [`AnyHostName`].
     pub fn server_name() -> ServerName<'static> {
         ServerName::try_from("fjord-internal").expect("a valid DNS name")
     }
@@ -210,12 +210,14 @@ fn root_store(path: &Path) -> Result<RootCertStore> {
     Ok(roots)
 }
 
-/// Verifies a server's chain against the cluster's CA and its signatures like rustls does, but
-/// accepts any host name: membership in the cluster is proven by the CA, not by a name.
+/// Verifies a server's chain and signatures like `inner` (rustls's WebPKI verifier) does, but
+/// accepts any host name: for the cluster's internal connections membership is proven by the
+/// CA, not by a name (TaskManagers advertise Pod IPs), and Kafka clients use it when
+/// `ssl.endpoint.identification.algorithm` is empty.
 #[derive(Debug)]
-struct ClusterCa(Arc<WebPkiServerVerifier>);
+pub struct AnyHostName(pub Arc<WebPkiServerVerifier>);
 
-impl ServerCertVerifier for ClusterCa {
+impl ServerCertVerifier for AnyHostName {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,

@@ -8,11 +8,10 @@
 
 use super::Result;
 use crate::error::KafkaError;
+use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -71,7 +70,7 @@ pub(crate) fn client_config(props: &BTreeMap<String, String>) -> Result<Arc<rust
             .map_err(|e| config(&format!("TLS set-up: {e}")))?;
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyHostName(inner)))
+            .with_custom_certificate_verifier(Arc::new(fjord::tls::AnyHostName(inner)))
     };
     let identity = match (
         get("ssl.keystore.location"),
@@ -137,52 +136,4 @@ fn key(pem: &[u8], key: &str) -> Result<PrivateKeyDer<'static>> {
             "{key} holds no unencrypted PEM private key ({e}); encrypted keys are not supported"
         ))
     })
-}
-
-/// Verifies the chain like rustls does but accepts any host name
-/// (`ssl.endpoint.identification.algorithm=` empty, as Kafka allows).
-#[derive(Debug)]
-struct AnyHostName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyHostName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
 }
