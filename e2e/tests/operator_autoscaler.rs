@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use operator_support::{OperatorCluster, secs};
+use operator_support::{OperatorCluster, add_counts, secs};
 use serde_json::Value;
 
 const JOB: &str = "counting-autoscaler";
@@ -162,17 +162,7 @@ fn printed_counts(op: &OperatorCluster) -> anyhow::Result<BTreeMap<String, Vec<u
         if !name.starts_with(&format!("default_{JOB}-")) {
             continue;
         }
-        for line in std::fs::read_to_string(&path)?.lines() {
-            let Some(start) = line.find("(key-") else {
-                continue;
-            };
-            let Some((key, rest)) = line[start + 1..].split_once(',') else {
-                continue;
-            };
-            if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
-                out.entry(key.to_string()).or_default().push(n);
-            }
-        }
+        add_counts(&std::fs::read_to_string(&path)?, &mut out);
     }
     Ok(out)
 }

@@ -18,7 +18,7 @@
 
 mod operator_support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -27,28 +27,11 @@ use fjord_e2e::poll_until;
 use futures::TryStreamExt as _;
 use object_store::ObjectStore as _;
 use object_store::path::Path as ObjectPath;
-use operator_support::{OPERATOR_NS, OperatorCluster, POLL, RELEASE, secs};
+use operator_support::{OPERATOR_NS, OperatorCluster, POLL, RELEASE, counts, secs};
 use serde_json::Value;
 
 const JOB: &str = "counting";
 const WAIT: Duration = Duration::from_secs(180);
-
-/// Per key, the counts a counting job printed (`n> (key-3,17)` lines), in order.
-fn counts(log: &str) -> BTreeMap<String, Vec<u64>> {
-    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for line in log.lines() {
-        let Some(start) = line.find("(key-") else {
-            continue;
-        };
-        let Some((key, rest)) = line[start + 1..].split_once(',') else {
-            continue;
-        };
-        if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
-            out.entry(key.to_string()).or_default().push(n);
-        }
-    }
-    out
-}
 
 /// The Pods of one deployment of the job: its JobManager and its TaskManagers (the subtasks,
 /// and so the printed counts, run on the TaskManagers).

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use fjord_client::api::JobState;
 use fjord_e2e::poll_until;
-use operator_support::{OperatorCluster, POLL, repo, secs};
+use operator_support::{OperatorCluster, POLL, add_counts, repo, secs};
 use serde_json::Value;
 
 const CLUSTER: &str = "shared";
@@ -107,17 +107,7 @@ fn counts(op: &OperatorCluster) -> anyhow::Result<BTreeMap<String, Vec<u64>>> {
             .join(format!("agent/logs/default_{pod}_fjord.log"));
         let log = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        for line in log.lines() {
-            let Some(start) = line.find("(key-") else {
-                continue;
-            };
-            let Some((key, rest)) = line[start + 1..].split_once(',') else {
-                continue;
-            };
-            if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
-                out.entry(key.to_string()).or_default().push(n);
-            }
-        }
+        add_counts(&log, &mut out);
     }
     Ok(out)
 }

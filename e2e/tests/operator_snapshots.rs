@@ -17,7 +17,6 @@
 
 mod operator_support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
@@ -25,28 +24,11 @@ use fjord_e2e::poll_until;
 use futures::TryStreamExt as _;
 use object_store::ObjectStore as _;
 use object_store::path::Path as ObjectPath;
-use operator_support::{OperatorCluster, POLL, repo};
+use operator_support::{OperatorCluster, POLL, counts, repo};
 use serde_json::Value;
 
 const JOB: &str = "counting";
 const WAIT: Duration = Duration::from_secs(180);
-
-/// Per key, the counts a counting job printed (`n> (key-3,17)` lines), in order.
-fn counts(log: &str) -> BTreeMap<String, Vec<u64>> {
-    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for line in log.lines() {
-        let Some(start) = line.find("(key-") else {
-            continue;
-        };
-        let Some((key, rest)) = line[start + 1..].split_once(',') else {
-            continue;
-        };
-        if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
-            out.entry(key.to_string()).or_default().push(n);
-        }
-    }
-    out
-}
 
 /// Names of the StreamJob's TaskManager Pods now (they print the counts).
 fn taskmanagers(op: &OperatorCluster) -> anyhow::Result<Vec<String>> {

@@ -14,6 +14,7 @@
 
 #![allow(dead_code)] // each scenario file uses its own subset
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -400,4 +401,29 @@ fn rand_u128() -> u128 {
 /// Seconds since `start`, for the figures the scenarios print.
 pub fn secs(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
+}
+
+/// Per key, the counts a counting job printed (`n> (key-3,17)` lines) in `log`, in order,
+/// appended to `out`; other lines (a windowed job's `(key,window,count)`) are skipped.
+#[allow(dead_code)] // not every test binary reads counts
+pub fn add_counts(log: &str, out: &mut BTreeMap<String, Vec<u64>>) {
+    for line in log.lines() {
+        let Some(start) = line.find("(key-") else {
+            continue;
+        };
+        let Some((key, rest)) = line[start + 1..].split_once(',') else {
+            continue;
+        };
+        if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
+            out.entry(key.to_string()).or_default().push(n);
+        }
+    }
+}
+
+/// Per key, the counts a counting job printed in `log`, in order (see [`add_counts`]).
+#[allow(dead_code)] // not every test binary reads counts
+pub fn counts(log: &str) -> BTreeMap<String, Vec<u64>> {
+    let mut out = BTreeMap::new();
+    add_counts(log, &mut out);
+    out
 }
