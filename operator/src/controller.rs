@@ -331,7 +331,7 @@ async fn reconcile_pass<J: JobManagerApi>(
         ctx.metrics.job_state(&format!("{ns}/{name}"), None);
         return Ok(ControllerAction::await_change());
     }
-    if await_savepoint(ctx, &ns, &name, &new_status).await {
+    if await_savepoint(ctx, job, &ns, &name, &new_status).await {
         // What the savepoint waited for happened: look again at once.
         return Ok(ControllerAction::requeue(Duration::ZERO));
     }
@@ -366,6 +366,7 @@ const SAVEPOINT_POLL: Duration = Duration::from_millis(50);
 /// at once when no savepoint is watched or the JobManager does not answer.
 async fn await_savepoint<J: JobManagerApi>(
     ctx: &Context<J>,
+    job: &StreamJob,
     ns: &str,
     name: &str,
     status: &StreamJobStatus,
@@ -382,8 +383,12 @@ async fn await_savepoint<J: JobManagerApi>(
             .upgrade
             .as_ref()
             .is_some_and(|u| u.step == fjord_crds::UpgradeStep::StoppingWithSavepoint);
+    let Ok(token) = crate::security::rest_token(&ctx.client, job).await else {
+        return false;
+    };
     let endpoint = JobManagerEndpoint {
         base_url: resources::rest_base_url(name, ns),
+        token,
     };
     let deadline = Instant::now() + SAVEPOINT_WAIT;
     let mut completed = false;
@@ -473,6 +478,7 @@ async fn observe<J: JobManagerApi>(
     }
     let endpoint = JobManagerEndpoint {
         base_url: resources::rest_base_url(&name, &ns),
+        token: crate::security::rest_token(&ctx.client, job).await?,
     };
     let job_manager = if !cluster_present {
         JobManagerView::Unreachable("no JobManager is deployed".into())
@@ -610,6 +616,7 @@ async fn execute<J: JobManagerApi>(
     let name = job.name_any();
     let endpoint = JobManagerEndpoint {
         base_url: resources::rest_base_url(&name, &ns),
+        token: crate::security::rest_token(&ctx.client, job).await?,
     };
     let jm = &ctx.jobmanager;
     match action {
@@ -647,6 +654,8 @@ async fn execute<J: JobManagerApi>(
                 // Not yet safe to shrink: keep the TaskManagers and look again next pass.
                 spec.replicas = Some(replicas);
             }
+            // The Secrets the Pods mount exist before the Pods do.
+            crate::security::ensure(&ctx.client, job, &deployed).await?;
             apply(&ctx.client, &ns, &desired.config_map).await?;
             apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
             apply(&ctx.client, &ns, &desired.jobmanager).await?;

@@ -343,6 +343,9 @@ pub fn configuration(
     if let Some(d) = spec.savepoint_directory() {
         set("savepoints.directory", d);
     }
+    for (k, v) in crate::security::configuration(name, spec) {
+        set(k, v);
+    }
     match restore_path {
         Some(p) => {
             set("restore.path", p.to_string());
@@ -624,6 +627,7 @@ fn pod_template(
         // must not collide on the port, and the Service and probes reach the Pod IP anyway.
         env.push(field_env("FJORD_REST_ADDRESS", "status.podIP"));
     }
+    let (security_volumes, security_mounts) = crate::security::volumes(name, spec, component);
     let container = Container {
         name: MAIN_CONTAINER.into(),
         image: Some(spec.image.clone()),
@@ -645,12 +649,16 @@ fn pod_template(
             }]
         }),
         resources,
-        volume_mounts: Some(vec![VolumeMount {
-            name: "fjord-config".into(),
-            mount_path: CONFIG_DIR.into(),
-            read_only: Some(true),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: "fjord-config".into(),
+                mount_path: CONFIG_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            })
+            .chain(security_mounts)
+            .collect(),
+        ),
         readiness_probe: Some(Probe {
             tcp_socket: Some(TCPSocketAction {
                 port: IntOrString::String(readiness_port.into()),
@@ -676,14 +684,18 @@ fn pod_template(
         spec: Some(PodSpec {
             service_account_name: spec.service_account.clone(),
             containers: vec![container],
-            volumes: Some(vec![Volume {
-                name: "fjord-config".into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: config_map_name(name),
+            volumes: Some(
+                std::iter::once(Volume {
+                    name: "fjord-config".into(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map_name(name),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }]),
+                })
+                .chain(security_volumes)
+                .collect(),
+            ),
             ..Default::default()
         }),
     };

@@ -84,7 +84,35 @@ impl RestJobManager {
     }
 
     fn client(&self, jm: &JobManagerEndpoint) -> Result<Client, Error> {
-        Client::with_http(&jm.base_url, self.http.clone()).map_err(|e| map_error(jm, "connect", e))
+        let http = match &jm.token {
+            None => self.http.clone(),
+            // The token goes on every request as a default header (sensitive: never logged).
+            // reqwest has no per-request default headers on a shared client, so a job with
+            // REST authentication gets its own small client.
+            Some(token) => {
+                let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| Error::JobManagerUnreachable {
+                        endpoint: jm.base_url.clone(),
+                        message: "the REST token holds characters an HTTP header cannot carry"
+                            .into(),
+                    })?;
+                value.set_sensitive(true);
+                let headers = reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::AUTHORIZATION,
+                    value,
+                )]);
+                reqwest::Client::builder()
+                    .timeout(REQUEST_TIMEOUT)
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .default_headers(headers)
+                    .build()
+                    .map_err(|e| Error::JobManagerUnreachable {
+                        endpoint: jm.base_url.clone(),
+                        message: format!("cannot build the HTTP client: {e}"),
+                    })?
+            }
+        };
+        Client::with_http(&jm.base_url, http).map_err(|e| map_error(jm, "connect", e))
     }
 }
 
@@ -395,6 +423,7 @@ mod tests {
     fn endpoint() -> JobManagerEndpoint {
         JobManagerEndpoint {
             base_url: "http://counting-jobmanager.ns.svc:8081/v1".into(),
+            token: None,
         }
     }
 
