@@ -211,7 +211,6 @@ mod tests {
         use rustls::client::danger::ServerCertVerifier as _;
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-        use rustls::server::danger::ClientCertVerifier as _;
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots
