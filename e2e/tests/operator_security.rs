@@ -4,7 +4,7 @@
 //! (a) the operator creates the StreamJob's CA, certificate and token Secrets (cert-manager
 //!     layout for the certificate) and the job reaches `Running`/`RUNNING` with its two
 //!     TaskManagers registered and records flowing — over mutual TLS, since the ConfigMap turns
-//!     it on for both roles;
+//!     it on for both roles (and both roles' start-up lines say so);
 //! (b) the JobManager's REST API refuses a call without the token (401) and answers with it,
 //!     the job running as counting-basic.yaml's does (same parallelism and arguments);
 //! (c) the operator still drives the job through the token: a suspend in savepoint mode stops
