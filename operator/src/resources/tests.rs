@@ -493,13 +493,13 @@ fn a_rescale_in_place_changes_the_configmap_and_replicas_but_not_the_pods() {
 fn security_mounts_its_secrets_and_sets_its_keys() {
     let secured =
         format!("{SPEC}  security:\n    tls: {{enabled: true}}\n    restAuth: {{enabled: true}}\n");
-    let job = job(&secured);
-    let d = desired(&job, &job.spec, None, 1).unwrap();
+    let secured_job = job(&secured);
+    let d = desired(&secured_job, &secured_job.spec, None, 1).unwrap();
     let conf = &d.config_map.data.as_ref().unwrap()[CONFIG_FILE];
     for line in [
-        r#"security.ssl.internal.enabled: "true""#,
-        r#"security.ssl.internal.dir: "/etc/fjord-tls""#,
-        r#"security.rest.token-file: "/etc/fjord-rest-token/token""#,
+        r#""security.ssl.internal.enabled": "true""#,
+        r#""security.ssl.internal.dir": "/etc/fjord-tls""#,
+        r#""security.rest.token-file": "/etc/fjord-rest-token/token""#,
     ] {
         assert!(conf.contains(line), "{line} missing from\n{conf}");
     }
