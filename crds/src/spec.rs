@@ -780,6 +780,14 @@ pub struct TlsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub secret_name: Option<String>,
+
+    /// Also serve the JobManager's REST API over HTTPS with the same certificate (Flink's
+    /// `security.ssl.rest.enabled`). The operator then calls it at
+    /// `https://<name>-jobmanager.<namespace>.svc:8081` and trusts the Secret's ca.crt; a
+    /// certificate from `secretName` must name that host. An Ingress (spec.ingress) must then
+    /// speak HTTPS to its backend.
+    #[serde(default)]
+    pub rest: bool,
 }
 
 /// A bearer token on the JobManager's REST API.
@@ -797,6 +805,11 @@ impl SecuritySpec {
     /// Whether mutual TLS is on.
     pub fn tls_enabled(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.enabled)
+    }
+
+    /// Whether the REST API is served over HTTPS (needs `tls.enabled`).
+    pub fn rest_tls_enabled(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.enabled && t.rest)
     }
 
     /// Whether the REST API wants a token.

@@ -5,7 +5,9 @@
 //!     layout for the certificate) and the job reaches `Running`/`RUNNING` with its two
 //!     TaskManagers registered and records flowing — over mutual TLS, since the ConfigMap turns
 //!     it on for both roles (and both roles' start-up lines say so);
-//! (b) the JobManager's REST API refuses a call without the token (401) and answers with it,
+//! (b) the JobManager's REST API is served over HTTPS with the issued certificate (verified
+//!     against the Secret's ca.crt and the Service name), refuses a call without the token
+//!     (401) and answers with it,
 //!     the job running as counting-basic.yaml's does (same parallelism and arguments);
 //! (c) the operator still drives the job through the token: a suspend in savepoint mode stops
 //!     it with a savepoint (recorded as the restore path) and removes the Pods.
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use base64::Engine as _;
 use fjord_client::api::JobState;
-use fjord_client::{Client, ClientError, Security};
+use fjord_client::{Client, ClientError};
 use fjord_e2e::poll_until;
 use operator_support::{OperatorCluster, POLL, secs};
 
@@ -75,29 +77,51 @@ async fn secured_streamjob_runs_refuses_anonymous_rest_and_is_still_driven() -> 
         "a certificate or key leaked into the ConfigMap"
     );
 
-    // (b) no token: 401; the token: the job as counting-basic.yaml runs it.
-    let ip = op.jobmanager_ip(JOB)?;
-    let url = format!("http://{ip}:8081/v1");
-    match Client::new(&url)?.jobs().await {
+    // (b) HTTPS with the CA of the StreamJob's Secret; no token: 401; the token: the job as
+    // counting-basic.yaml runs it. The certificate names the Service, which this process cannot
+    // resolve: that name is pinned to the JobManager Pod's IP.
+    let ns = sj["metadata"]["namespace"].as_str().context("namespace")?;
+    let ip: std::net::IpAddr = op.jobmanager_ip(JOB)?.parse()?;
+    let host = format!("{JOB}-jobmanager.{ns}.svc");
+    let url = format!("https://{host}:8081/v1");
+    let secret_value = |secret: &str, key: &str| -> anyhow::Result<Vec<u8>> {
+        let b64 = op.kubectl(&[
+            "get",
+            "secret",
+            secret,
+            "-o",
+            &format!("jsonpath={{.data.{}}}", key.replace('.', "\\.")),
+        ])?;
+        Ok(base64::engine::general_purpose::STANDARD.decode(b64.trim())?)
+    };
+    let ca = secret_value(&format!("{JOB}-tls"), "ca.crt")?;
+    let https = |token: Option<&str>| -> anyhow::Result<Client> {
+        let mut builder = reqwest::Client::builder()
+            .resolve(&host, std::net::SocketAddr::new(ip, 8081))
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca)?);
+        if let Some(t) = token {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {t}").parse()?,
+            );
+            builder = builder.default_headers(headers);
+        }
+        Ok(Client::with_http(&url, builder.build()?)?)
+    };
+    match https(None)?.jobs().await {
         Err(ClientError::Api { status: 401, .. }) => {}
         other => anyhow::bail!("a call without the token must get 401, got {other:?}"),
     }
-    let token_b64 = op.kubectl(&[
-        "get",
-        "secret",
-        &format!("{JOB}-rest-token"),
-        "-o",
-        "jsonpath={.data.token}",
-    ])?;
-    let token =
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(token_b64.trim())?)?;
-    let jm = Client::secured(
-        &url,
-        &Security {
-            token: Some(token.trim().to_string()),
-            ca_pem: None,
-        },
-    )?;
+    ensure!(
+        Client::new(&format!("http://{ip}:8081/v1"))?
+            .jobs()
+            .await
+            .is_err(),
+        "the REST API still answers plain HTTP"
+    );
+    let token = String::from_utf8(secret_value(&format!("{JOB}-rest-token"), "token")?)?;
+    let jm = https(Some(token.trim()))?;
     let jobs = jm.jobs().await?;
     ensure!(
         jobs.jobs.len() == 1 && jobs.jobs[0].id == job_id,

@@ -331,7 +331,7 @@ async fn reconcile_pass<J: JobManagerApi>(
         ctx.metrics.job_state(&format!("{ns}/{name}"), None);
         return Ok(ControllerAction::await_change());
     }
-    if await_savepoint(ctx, job, &ns, &name, &new_status).await {
+    if await_savepoint(ctx, job, &new_status).await {
         // What the savepoint waited for happened: look again at once.
         return Ok(ControllerAction::requeue(Duration::ZERO));
     }
@@ -367,8 +367,6 @@ const SAVEPOINT_POLL: Duration = Duration::from_millis(50);
 async fn await_savepoint<J: JobManagerApi>(
     ctx: &Context<J>,
     job: &StreamJob,
-    ns: &str,
-    name: &str,
     status: &StreamJobStatus,
 ) -> bool {
     let rescale = lifecycle::watched_rescale(status);
@@ -383,12 +381,8 @@ async fn await_savepoint<J: JobManagerApi>(
             .upgrade
             .as_ref()
             .is_some_and(|u| u.step == fjord_crds::UpgradeStep::StoppingWithSavepoint);
-    let Ok(token) = crate::security::rest_token(&ctx.client, job).await else {
+    let Ok(endpoint) = crate::security::endpoint(&ctx.client, job).await else {
         return false;
-    };
-    let endpoint = JobManagerEndpoint {
-        base_url: resources::rest_base_url(name, ns),
-        token,
     };
     let deadline = Instant::now() + SAVEPOINT_WAIT;
     let mut completed = false;
@@ -476,10 +470,7 @@ async fn observe<J: JobManagerApi>(
         cluster_present |= found.is_some();
         complete &= found.is_some();
     }
-    let endpoint = JobManagerEndpoint {
-        base_url: resources::rest_base_url(&name, &ns),
-        token: crate::security::rest_token(&ctx.client, job).await?,
-    };
+    let endpoint = crate::security::endpoint(&ctx.client, job).await?;
     let job_manager = if !cluster_present {
         JobManagerView::Unreachable("no JobManager is deployed".into())
     } else {
@@ -614,10 +605,7 @@ async fn execute<J: JobManagerApi>(
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let name = job.name_any();
-    let endpoint = JobManagerEndpoint {
-        base_url: resources::rest_base_url(&name, &ns),
-        token: crate::security::rest_token(&ctx.client, job).await?,
-    };
+    let endpoint = crate::security::endpoint(&ctx.client, job).await?;
     let jm = &ctx.jobmanager;
     match action {
         Action::ApplyCluster => {

@@ -21,6 +21,8 @@ pub struct JobManagerEndpoint {
     pub base_url: String,
     /// The bearer token the JobManager wants (`spec.security.restAuth`), if any.
     pub token: Option<String>,
+    /// PEM CA to trust for an `https://` base URL (`spec.security.tls.rest`), if any.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for JobManagerEndpoint {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for JobManagerEndpoint {
         f.debug_struct("JobManagerEndpoint")
             .field("base_url", &self.base_url)
             .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
             .finish()
     }
 }

@@ -23,6 +23,7 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::info;
 
 use crate::certificates::{self, Issued};
+use crate::jobmanager::JobManagerEndpoint;
 use crate::resources::{Component, labels};
 use crate::{Error, FIELD_MANAGER};
 
@@ -70,12 +71,20 @@ fn rest_auth(spec: &StreamJobSpec) -> bool {
         .is_some_and(|s| s.rest_auth_enabled())
 }
 
+fn rest_tls(spec: &StreamJobSpec) -> bool {
+    spec.security.as_ref().is_some_and(|s| s.rest_tls_enabled())
+}
+
 /// The configuration keys `spec.security` sets (both roles read the same ConfigMap).
 pub fn configuration(name: &str, spec: &StreamJobSpec) -> Vec<(&'static str, String)> {
     let mut c = Vec::new();
     if tls_secret(name, spec).is_some() {
         c.push(("security.ssl.internal.enabled", "true".to_string()));
         c.push(("security.ssl.internal.dir", TLS_DIR.to_string()));
+        if rest_tls(spec) {
+            c.push(("security.ssl.rest.enabled", "true".to_string()));
+            c.push(("security.ssl.rest.dir", TLS_DIR.to_string()));
+        }
     }
     if rest_auth(spec) {
         c.push((
@@ -373,6 +382,51 @@ pub async fn rest_token(client: &Client, job: &StreamJob) -> Result<Option<Strin
         .filter(|t| !t.is_empty()))
 }
 
+/// The spec the running Pods were built from: `status.lastReconciledSpec`, or the spec before
+/// the first deployment.
+fn deployed_spec(job: &StreamJob) -> StreamJobSpec {
+    job.status
+        .as_ref()
+        .and_then(|s| s.last_reconciled_spec.clone())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_else(|| job.spec.clone())
+}
+
+/// How the operator reaches `job`'s JobManager REST API: `https://` and the CA of its TLS
+/// Secret when the deployed spec serves REST over TLS, `http://` otherwise; the token when
+/// [`wants_token`].
+///
+/// # Errors
+/// [`Error::Kube`] when reading a Secret fails.
+pub async fn endpoint(client: &Client, job: &StreamJob) -> Result<JobManagerEndpoint, Error> {
+    let name = job.name_any();
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let token = rest_token(client, job).await?;
+    let deployed = deployed_spec(job);
+    let plain = crate::resources::rest_base_url(&name, &ns);
+    let (base_url, ca_pem) = match tls_secret(&name, &deployed).filter(|_| rest_tls(&deployed)) {
+        None => (plain, None),
+        Some(secret) => {
+            let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+            // No Secret (yet): no JobManager can serve with it either. Without a CA to trust,
+            // a call fails as unreachable, which is what the lifecycle expects then.
+            let ca = api
+                .get_opt(&secret)
+                .await
+                .map_err(Error::kube(format!("reading Secret {secret}")))?
+                .and_then(|s| value(&s, "ca.crt").map(|c| c.as_bytes().to_vec()));
+            (plain.replacen("http://", "https://", 1), ca)
+        }
+    };
+    Ok(JobManagerEndpoint {
+        base_url,
+        token,
+        ca_pem,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +461,16 @@ mod tests {
         let (tm_volumes, _) = volumes("j", &j.spec, Component::TaskManager);
         assert_eq!(tm_volumes.len(), 1, "the token stays in the JobManager");
         assert!(wants_token(&j));
+    }
+
+    #[test]
+    fn rest_tls_serves_the_same_secret_and_needs_tls() {
+        let j = job("  security:\n    tls: {enabled: true, rest: true}\n");
+        let c = configuration("j", &j.spec);
+        assert!(c.contains(&("security.ssl.rest.enabled", "true".to_string())));
+        assert!(c.contains(&("security.ssl.rest.dir", TLS_DIR.to_string())));
+        let off = job("  security:\n    tls: {enabled: false, rest: true}\n");
+        assert!(configuration("j", &off.spec).is_empty());
     }
 
     #[test]

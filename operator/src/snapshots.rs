@@ -315,10 +315,7 @@ async fn streamjob<J>(
     let Some(sj) = sj else {
         return Ok(None);
     };
-    let endpoint = JobManagerEndpoint {
-        base_url: resources::rest_base_url(name, ns),
-        token: crate::security::rest_token(&ctx.client, &sj).await?,
-    };
+    let endpoint = crate::security::endpoint(&ctx.client, &sj).await?;
     Ok(Some((sj, endpoint)))
 }
 

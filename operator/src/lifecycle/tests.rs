@@ -1130,6 +1130,7 @@ impl World {
         JobManagerEndpoint {
             base_url: "http://counting-jobmanager.ns.svc:8081/v1".into(),
             token: None,
+            ca_pem: None,
         }
     }
 
