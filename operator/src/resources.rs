@@ -5,7 +5,8 @@
 //! from the current spec, so the pods change only when the lifecycle decides to redeploy. Every
 //! object carries a controller owner reference to the StreamJob, so Kubernetes garbage-collects
 //! them with it. Storage credentials reach the containers only through `envFrom` on the Secret;
-//! no secret value is ever read or written by the operator.
+//! no value of that Secret is ever read or written by the operator (the Secrets of
+//! `spec.security` are mounted by name; [`crate::security`] keeps them).
 
 use std::collections::BTreeMap;
 
