@@ -38,8 +38,9 @@ pub use snapshot::{
 };
 pub use spec::{
     AutoscalerSpec, CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec,
-    ImagePullPolicy, IngressSpec, JobManagerSpec, JobSpec, LogFormat, LoggingSpec, SavepointsSpec,
-    SecretReference, StreamJob, StreamJobSpec, TaskManagerSpec, UpgradeMode,
+    ImagePullPolicy, IngressSpec, JobManagerSpec, JobSpec, LogFormat, LoggingSpec, RestAuthSpec,
+    SavepointsSpec, SecretReference, SecuritySpec, StreamJob, StreamJobSpec, TaskManagerSpec,
+    TlsSpec, UpgradeMode,
 };
 pub use status::{
     AutoscalerStatus, CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState,

@@ -184,6 +184,15 @@ pub struct StreamJobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler: Option<AutoscalerSpec>,
 
+    /// Transport security of the job's cluster (Flink's `security.ssl.*` and REST
+    /// authentication). `tls.enabled`: mutual TLS between the JobManager and the TaskManagers
+    /// (gRPC control plane and data plane) with certificates the operator issues from a CA of
+    /// this StreamJob (or from `tls.secretName`). `restAuth.enabled`: the JobManager's REST API
+    /// wants a bearer token the operator generates, keeps in a Secret and sends itself.
+    /// Unset: plain text and no REST authentication. Changing it redeploys the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySpec>,
+
     /// Fjord configuration entries passed to the JobManager and TaskManagers through a ConfigMap.
     /// Entries the operator manages itself (parallelism, storage locations, restore path) are set
     /// from the typed fields above and win over entries with the same key here.
@@ -739,6 +748,73 @@ fn duration_or(d: Option<Duration>, default: std::time::Duration) -> std::time::
         Some(d) if !d.is_negative() => std::time::Duration::from(d),
         Some(_) => std::time::Duration::ZERO,
         None => default,
+    }
+}
+
+/// Transport security of a StreamJob's cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecuritySpec {
+    /// Mutual TLS between the JobManager and the TaskManagers (Flink's `security.ssl.internal.*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+
+    /// A bearer token on the JobManager's REST API (`security.rest.token-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_auth: Option<RestAuthSpec>,
+}
+
+/// Mutual TLS between the JobManager and the TaskManagers.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSpec {
+    /// Whether the control plane (gRPC) and the data plane use mutual TLS.
+    #[serde(default)]
+    pub enabled: bool,
+
+    /// A Secret of type kubernetes.io/tls with the keys tls.crt, tls.key and ca.crt (the layout
+    /// cert-manager writes), mounted into every JobManager and TaskManager Pod. Its certificate
+    /// must be valid for client and server authentication. Unset: the operator keeps a CA for
+    /// this StreamJob in the Secret `<name>-ca` and issues the certificate into `<name>-tls`,
+    /// re-issuing it before it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: Option<String>,
+
+    /// Also serve the JobManager's REST API over HTTPS with the same certificate (Flink's
+    /// `security.ssl.rest.enabled`). The operator then calls it at
+    /// `https://<name>-jobmanager.<namespace>.svc:8081` and trusts the Secret's ca.crt; a
+    /// certificate from `secretName` must name that host. An Ingress (spec.ingress) must then
+    /// speak HTTPS to its backend.
+    #[serde(default)]
+    pub rest: bool,
+}
+
+/// A bearer token on the JobManager's REST API.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestAuthSpec {
+    /// Whether every REST request (except the health endpoints the kubelet probes) must carry
+    /// `Authorization: Bearer <token>`. The operator generates the token into the Secret
+    /// `<name>-rest-token` (key `token`), mounts it into the JobManager and sends it itself.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+impl SecuritySpec {
+    /// Whether mutual TLS is on.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.enabled)
+    }
+
+    /// Whether the REST API is served over HTTPS (needs `tls.enabled`).
+    pub fn rest_tls_enabled(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.enabled && t.rest)
+    }
+
+    /// Whether the REST API wants a token.
+    pub fn rest_auth_enabled(&self) -> bool {
+        self.rest_auth.as_ref().is_some_and(|r| r.enabled)
     }
 }
 

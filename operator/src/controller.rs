@@ -331,7 +331,7 @@ async fn reconcile_pass<J: JobManagerApi>(
         ctx.metrics.job_state(&format!("{ns}/{name}"), None);
         return Ok(ControllerAction::await_change());
     }
-    if await_savepoint(ctx, &ns, &name, &new_status).await {
+    if await_savepoint(ctx, job, &new_status).await {
         // What the savepoint waited for happened: look again at once.
         return Ok(ControllerAction::requeue(Duration::ZERO));
     }
@@ -366,8 +366,7 @@ const SAVEPOINT_POLL: Duration = Duration::from_millis(50);
 /// at once when no savepoint is watched or the JobManager does not answer.
 async fn await_savepoint<J: JobManagerApi>(
     ctx: &Context<J>,
-    ns: &str,
-    name: &str,
+    job: &StreamJob,
     status: &StreamJobStatus,
 ) -> bool {
     let rescale = lifecycle::watched_rescale(status);
@@ -382,8 +381,8 @@ async fn await_savepoint<J: JobManagerApi>(
             .upgrade
             .as_ref()
             .is_some_and(|u| u.step == fjord_crds::UpgradeStep::StoppingWithSavepoint);
-    let endpoint = JobManagerEndpoint {
-        base_url: resources::rest_base_url(name, ns),
+    let Ok(endpoint) = crate::security::endpoint(&ctx.client, job).await else {
+        return false;
     };
     let deadline = Instant::now() + SAVEPOINT_WAIT;
     let mut completed = false;
@@ -471,9 +470,7 @@ async fn observe<J: JobManagerApi>(
         cluster_present |= found.is_some();
         complete &= found.is_some();
     }
-    let endpoint = JobManagerEndpoint {
-        base_url: resources::rest_base_url(&name, &ns),
-    };
+    let endpoint = crate::security::endpoint(&ctx.client, job).await?;
     let job_manager = if !cluster_present {
         JobManagerView::Unreachable("no JobManager is deployed".into())
     } else {
@@ -608,9 +605,7 @@ async fn execute<J: JobManagerApi>(
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let name = job.name_any();
-    let endpoint = JobManagerEndpoint {
-        base_url: resources::rest_base_url(&name, &ns),
-    };
+    let endpoint = crate::security::endpoint(&ctx.client, job).await?;
     let jm = &ctx.jobmanager;
     match action {
         Action::ApplyCluster => {
@@ -647,6 +642,8 @@ async fn execute<J: JobManagerApi>(
                 // Not yet safe to shrink: keep the TaskManagers and look again next pass.
                 spec.replicas = Some(replicas);
             }
+            // The Secrets the Pods mount exist before the Pods do.
+            crate::security::ensure(&ctx.client, job, &deployed).await?;
             apply(&ctx.client, &ns, &desired.config_map).await?;
             apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
             apply(&ctx.client, &ns, &desired.jobmanager).await?;

@@ -14,11 +14,26 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::Error;
 
-/// Where a StreamJob's JobManager REST API lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a StreamJob's JobManager REST API lives, and how to authenticate to it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct JobManagerEndpoint {
     /// Base URL including the API version, e.g. `http://counting-jobmanager.ns.svc:8081/v1`.
     pub base_url: String,
+    /// The bearer token the JobManager wants (`spec.security.restAuth`), if any.
+    pub token: Option<String>,
+    /// PEM CA to trust for an `https://` base URL (`spec.security.tls.rest`), if any.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for JobManagerEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("JobManagerEndpoint")
+            .field("base_url", &self.base_url)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 /// The job as the JobManager reports it.

@@ -29,9 +29,13 @@
 //! - [`leader`]: leader election on a coordination.k8s.io Lease.
 //! - [`events`]: Kubernetes Events, one per occurrence, with bounded notes.
 //! - [`metrics`]: the operator's Prometheus metrics.
+//! - [`certificates`]: the per-StreamJob CA and leaf certificate, and when to renew. Pure.
+//! - [`security`]: `spec.security`'s configuration keys and Secret mounts (pure, used by
+//!   [`resources`]), and the CA, certificate and token Secrets (API calls, from [`controller`]).
 //! - [`error`]: the crate's one error type.
 
 pub mod autoscaler;
+pub mod certificates;
 pub mod conditions;
 pub mod controller;
 pub mod error;
@@ -46,6 +50,7 @@ pub mod podsecurity;
 pub mod podtemplate;
 pub mod resources;
 pub mod savepoints;
+pub mod security;
 pub mod session;
 pub mod snapshots;
 pub mod validation;

@@ -5,7 +5,8 @@
 //! from the current spec, so the pods change only when the lifecycle decides to redeploy. Every
 //! object carries a controller owner reference to the StreamJob, so Kubernetes garbage-collects
 //! them with it. Storage credentials reach the containers only through `envFrom` on the Secret;
-//! no secret value is ever read or written by the operator.
+//! no value of that Secret is ever read or written by the operator (the Secrets of
+//! `spec.security` are mounted by name; [`crate::security`] keeps them).
 
 use std::collections::BTreeMap;
 
@@ -361,6 +362,9 @@ pub fn configuration(
     if let Some(d) = spec.savepoint_directory() {
         set("savepoints.directory", d);
     }
+    for (k, v) in crate::security::configuration(name, spec) {
+        set(k, v);
+    }
     match restore_path {
         Some(p) => {
             set("restore.path", p.to_string());
@@ -642,6 +646,7 @@ fn pod_template(
         // must not collide on the port, and the Service and probes reach the Pod IP anyway.
         env.push(field_env("FJORD_REST_ADDRESS", "status.podIP"));
     }
+    let (security_volumes, security_mounts) = crate::security::volumes(name, spec, component);
     let container = Container {
         name: MAIN_CONTAINER.into(),
         image: Some(spec.image.clone()),
@@ -663,12 +668,16 @@ fn pod_template(
             }]
         }),
         resources,
-        volume_mounts: Some(vec![VolumeMount {
-            name: "fjord-config".into(),
-            mount_path: CONFIG_DIR.into(),
-            read_only: Some(true),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: "fjord-config".into(),
+                mount_path: CONFIG_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            })
+            .chain(security_mounts)
+            .collect(),
+        ),
         readiness_probe: Some(Probe {
             tcp_socket: Some(TCPSocketAction {
                 port: IntOrString::String(readiness_port.into()),
@@ -694,14 +703,18 @@ fn pod_template(
         spec: Some(PodSpec {
             service_account_name: spec.service_account.clone(),
             containers: vec![container],
-            volumes: Some(vec![Volume {
-                name: "fjord-config".into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: config_map_name(name),
+            volumes: Some(
+                std::iter::once(Volume {
+                    name: "fjord-config".into(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map_name(name),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }]),
+                })
+                .chain(security_volumes)
+                .collect(),
+            ),
             ..Default::default()
         }),
     };

@@ -69,10 +69,13 @@ impl SessionContext {
     }
 }
 
-/// The JobManager endpoint of StreamCluster `name` in `namespace`.
+/// The JobManager endpoint of StreamCluster `name` in `namespace` (plain HTTP without a
+/// token: StreamClusters have no `spec.security` yet).
 pub fn cluster_endpoint(name: &str, namespace: &str) -> JobManagerEndpoint {
     JobManagerEndpoint {
         base_url: resources::rest_base_url(name, namespace),
+        token: None,
+        ca_pem: None,
     }
 }
 

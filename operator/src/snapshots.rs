@@ -312,12 +312,11 @@ async fn streamjob<J>(
         .get_opt(name)
         .await
         .map_err(Error::kube("reading the snapshot's StreamJob"))?;
-    Ok(sj.map(|sj| {
-        let endpoint = JobManagerEndpoint {
-            base_url: resources::rest_base_url(name, ns),
-        };
-        (sj, endpoint)
-    }))
+    let Some(sj) = sj else {
+        return Ok(None);
+    };
+    let endpoint = crate::security::endpoint(&ctx.client, &sj).await?;
+    Ok(Some((sj, endpoint)))
 }
 
 /// Ends a snapshot: writes its terminal `status` and publishes the Event that goes with it

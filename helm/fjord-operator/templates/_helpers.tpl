@@ -67,6 +67,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["services", "configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# spec.security: the StreamJob's CA, its TLS certificate and its REST token, which the operator
+# creates (owned by the StreamJob), re-issues before expiry and reads to call the REST API.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "patch", "update"]
 # The REST Ingress of spec.ingress.
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]

@@ -1129,6 +1129,8 @@ impl World {
     fn endpoint() -> JobManagerEndpoint {
         JobManagerEndpoint {
             base_url: "http://counting-jobmanager.ns.svc:8081/v1".into(),
+            token: None,
+            ca_pem: None,
         }
     }
 

@@ -488,3 +488,69 @@ fn a_rescale_in_place_changes_the_configmap_and_replicas_but_not_the_pods() {
     assert_eq!(replicas(&deployed), Some(3));
     assert_eq!(replicas(&rescaled), Some(4));
 }
+
+#[test]
+fn security_mounts_its_secrets_and_sets_its_keys() {
+    let secured =
+        format!("{SPEC}  security:\n    tls: {{enabled: true}}\n    restAuth: {{enabled: true}}\n");
+    let secured_job = job(&secured);
+    let d = desired(&secured_job, &secured_job.spec, None, 1).unwrap();
+    let conf = &d.config_map.data.as_ref().unwrap()[CONFIG_FILE];
+    for line in [
+        r#""security.ssl.internal.enabled": "true""#,
+        r#""security.ssl.internal.dir": "/etc/fjord-tls""#,
+        r#""security.rest.token-file": "/etc/fjord-rest-token/token""#,
+    ] {
+        assert!(conf.contains(line), "{line} missing from\n{conf}");
+    }
+    let mounts = |dep: &Deployment| {
+        let pod = dep.spec.as_ref().unwrap().template.spec.clone().unwrap();
+        let volumes: Vec<(String, Option<String>)> = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.name, v.secret.and_then(|s| s.secret_name)))
+            .collect();
+        let paths: Vec<String> = pod.containers[0]
+            .volume_mounts
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.mount_path)
+            .collect();
+        (volumes, paths)
+    };
+    let (jm_volumes, jm_paths) = mounts(&d.jobmanager);
+    assert!(jm_volumes.contains(&("fjord-tls".into(), Some("counting-tls".into()))));
+    assert!(jm_volumes.contains(&(
+        "fjord-rest-token".into(),
+        Some("counting-rest-token".into())
+    )));
+    assert!(jm_paths.contains(&"/etc/fjord-tls".to_string()));
+    assert!(jm_paths.contains(&"/etc/fjord-rest-token".to_string()));
+    assert!(jm_paths.contains(&CONFIG_DIR.to_string()));
+    let (tm_volumes, tm_paths) = mounts(&d.taskmanager);
+    assert!(tm_volumes.contains(&("fjord-tls".into(), Some("counting-tls".into()))));
+    assert!(
+        !tm_paths.contains(&"/etc/fjord-rest-token".to_string()),
+        "the token stays in the JobManager"
+    );
+
+    // Turning security on changes the configuration hash, so the Pods roll.
+    let plain = job(SPEC);
+    let p = desired(&plain, &plain.spec, None, 1).unwrap();
+    let hash = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap()[CONFIG_HASH_ANNOTATION]
+            .clone()
+    };
+    assert_ne!(hash(&p.jobmanager), hash(&d.jobmanager));
+}

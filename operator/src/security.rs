@@ -1,0 +1,538 @@
+//! `spec.security`: what the operator adds to a StreamJob's cluster for mutual TLS and REST
+//! authentication, and the Secrets it keeps for them.
+//!
+//! - Pure parts, used by [`crate::resources`]: the configuration keys (`security.ssl.internal.*`,
+//!   `security.rest.token-file`), the Secret volumes and where they are mounted.
+//! - [`ensure`] and [`rest_token`] talk to the Kubernetes API (like [`crate::controller`], which
+//!   calls them): they create the StreamJob's CA Secret `<name>-ca` (keys `ca.crt`, `ca.key`),
+//!   its certificate Secret `<name>-tls` (`tls.crt`, `tls.key`, `ca.crt`, the cert-manager
+//!   layout, re-issued when it expires within [`certificates::RENEW_BEFORE`]) and its token
+//!   Secret `<name>-rest-token` (`token`), all owned by the StreamJob. Secret values never go
+//!   into logs, events, status or a ConfigMap.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use fjord_crds::{StreamJob, StreamJobSpec};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Secret, SecretVolumeSource, Volume, VolumeMount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, PatchParams, PostParams};
+use kube::{Client, Resource, ResourceExt};
+use tracing::info;
+
+use crate::certificates::{self, Issued};
+use crate::jobmanager::JobManagerEndpoint;
+use crate::resources::{Component, labels};
+use crate::{Error, FIELD_MANAGER};
+
+/// Where the TLS Secret is mounted in every Pod (`security.ssl.internal.dir`).
+pub const TLS_DIR: &str = "/etc/fjord-tls";
+/// Where the token Secret is mounted in the JobManager Pod.
+pub const TOKEN_DIR: &str = "/etc/fjord-rest-token";
+/// The key of the token in its Secret (and the file name in [`TOKEN_DIR`]).
+pub const TOKEN_KEY: &str = "token";
+/// Annotation on the certificate Secret the operator issues: when its certificate expires
+/// (RFC 3339), so rotation needs no certificate parsing.
+pub const NOT_AFTER_ANNOTATION: &str = "fjord.dev/not-after";
+
+const TLS_VOLUME: &str = "fjord-tls";
+const TOKEN_VOLUME: &str = "fjord-rest-token";
+
+/// Name of the Secret with the CA the operator issued for StreamJob `job`.
+pub fn ca_secret_name(job: &str) -> String {
+    format!("{job}-ca")
+}
+
+/// Name of the Secret with the certificate the operator issues for StreamJob `job`.
+pub fn issued_tls_secret_name(job: &str) -> String {
+    format!("{job}-tls")
+}
+
+/// Name of the Secret with the REST token of StreamJob `job`.
+pub fn token_secret_name(job: &str) -> String {
+    format!("{job}-rest-token")
+}
+
+/// The Secret mounted for mutual TLS (the user's `tls.secretName` or the issued one), if on.
+pub fn tls_secret(job: &str, spec: &StreamJobSpec) -> Option<String> {
+    let tls = spec.security.as_ref()?.tls.as_ref().filter(|t| t.enabled)?;
+    Some(
+        tls.secret_name
+            .clone()
+            .unwrap_or_else(|| issued_tls_secret_name(job)),
+    )
+}
+
+fn rest_auth(spec: &StreamJobSpec) -> bool {
+    spec.security
+        .as_ref()
+        .is_some_and(|s| s.rest_auth_enabled())
+}
+
+fn rest_tls(spec: &StreamJobSpec) -> bool {
+    spec.security.as_ref().is_some_and(|s| s.rest_tls_enabled())
+}
+
+/// The configuration keys `spec.security` sets (both roles read the same ConfigMap).
+pub fn configuration(name: &str, spec: &StreamJobSpec) -> Vec<(&'static str, String)> {
+    let mut c = Vec::new();
+    if tls_secret(name, spec).is_some() {
+        c.push(("security.ssl.internal.enabled", "true".to_string()));
+        c.push(("security.ssl.internal.dir", TLS_DIR.to_string()));
+        if rest_tls(spec) {
+            c.push(("security.ssl.rest.enabled", "true".to_string()));
+            c.push(("security.ssl.rest.dir", TLS_DIR.to_string()));
+        }
+    }
+    if rest_auth(spec) {
+        c.push((
+            "security.rest.token-file",
+            format!("{TOKEN_DIR}/{TOKEN_KEY}"),
+        ));
+    }
+    c
+}
+
+/// The Secret volumes and mounts of `component`'s Pods: the TLS Secret in both, the token
+/// Secret in the JobManager only.
+pub fn volumes(
+    name: &str,
+    spec: &StreamJobSpec,
+    component: Component,
+) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    let mut add = |volume: &str, secret: String, dir: &str| {
+        volumes.push(Volume {
+            name: volume.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret),
+                optional: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount {
+            name: volume.into(),
+            mount_path: dir.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    };
+    if let Some(secret) = tls_secret(name, spec) {
+        add(TLS_VOLUME, secret, TLS_DIR);
+    }
+    if component == Component::JobManager && rest_auth(spec) {
+        add(TOKEN_VOLUME, token_secret_name(name), TOKEN_DIR);
+    }
+    (volumes, mounts)
+}
+
+/// A new random REST token: 32 bytes from the system's secure generator, URL-safe base64.
+///
+/// # Errors
+/// [`Error::Build`] if the system has no secure random source.
+pub fn new_token(job: &str) -> Result<String, Error> {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(|_| {
+        Error::Build {
+            name: job.into(),
+            object: "the REST token".into(),
+            message: "the system's secure random generator failed".into(),
+        }
+    })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn secret_object(
+    job: &StreamJob,
+    secret_name: String,
+    type_: &str,
+    data: BTreeMap<String, Vec<u8>>,
+    annotations: Option<BTreeMap<String, String>>,
+) -> Result<Secret, Error> {
+    let owner = job
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingMetadata("metadata.uid"))?;
+    Ok(Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name),
+            namespace: job.namespace(),
+            labels: Some(labels(&job.name_any(), None)),
+            annotations,
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        type_: Some(type_.into()),
+        data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+        ..Default::default()
+    })
+}
+
+/// The certificate Secret for `leaf` signed by the CA `ca_cert_pem`.
+///
+/// # Errors
+/// [`Error::MissingMetadata`] without a uid.
+pub fn tls_secret_object(
+    job: &StreamJob,
+    ca_cert_pem: &str,
+    leaf: &Issued,
+) -> Result<Secret, Error> {
+    secret_object(
+        job,
+        issued_tls_secret_name(&job.name_any()),
+        "kubernetes.io/tls",
+        BTreeMap::from([
+            ("tls.crt".to_string(), leaf.cert_pem.clone().into_bytes()),
+            ("tls.key".to_string(), leaf.key_pem.clone().into_bytes()),
+            ("ca.crt".to_string(), ca_cert_pem.as_bytes().to_vec()),
+        ]),
+        Some(BTreeMap::from([(
+            NOT_AFTER_ANNOTATION.to_string(),
+            leaf.not_after.to_string(),
+        )])),
+    )
+}
+
+fn value<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
+    secret
+        .data
+        .as_ref()?
+        .get(key)
+        .and_then(|b| std::str::from_utf8(&b.0).ok())
+}
+
+fn build_error(job: &str, object: &str, message: impl std::fmt::Display) -> Error {
+    Error::Build {
+        name: job.into(),
+        object: object.into(),
+        message: message.to_string(),
+    }
+}
+
+/// Whether the issued certificate Secret `existing` must be (re-)issued at `now`: it is
+/// missing, has no readable expiry, expires within `renew_before`, or was signed by another CA.
+pub fn needs_issue(
+    existing: Option<&Secret>,
+    ca_cert_pem: &str,
+    now: Timestamp,
+    renew_before: std::time::Duration,
+) -> bool {
+    let Some(secret) = existing else {
+        return true;
+    };
+    let not_after = secret
+        .annotations()
+        .get(NOT_AFTER_ANNOTATION)
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    match not_after {
+        None => true,
+        Some(t) => {
+            certificates::needs_renewal(t, now, renew_before)
+                || value(secret, "ca.crt") != Some(ca_cert_pem)
+                || value(secret, "tls.crt").is_none()
+                || value(secret, "tls.key").is_none()
+        }
+    }
+}
+
+/// Make sure the Secrets `deployed.security` needs exist: the CA and a certificate not due for
+/// renewal (unless the user names a Secret), and the REST token. Creates the CA and the token
+/// only if absent (a create, so two passes cannot overwrite each other's); re-issues the
+/// certificate when [`needs_issue`] says so. Running Pods see a re-issued certificate when
+/// they next start.
+///
+/// # Errors
+/// [`Error::Kube`] when an API call fails, [`Error::Build`] when a certificate cannot be issued
+/// or the stored CA is unreadable.
+pub async fn ensure(
+    client: &Client,
+    job: &StreamJob,
+    deployed: &StreamJobSpec,
+) -> Result<(), Error> {
+    let name = job.name_any();
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let Some(security) = &deployed.security else {
+        return Ok(());
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let now = Timestamp::now();
+    let issue = security
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.enabled && t.secret_name.is_none());
+    if issue {
+        let ca_name = ca_secret_name(&name);
+        let ca = match api
+            .get_opt(&ca_name)
+            .await
+            .map_err(Error::kube(format!("reading Secret {ca_name}")))?
+        {
+            Some(s) => s,
+            None => {
+                let ca = certificates::issue_ca(&ns, &name, now)
+                    .map_err(|e| build_error(&name, "the CA", e))?;
+                let secret = secret_object(
+                    job,
+                    ca_name.clone(),
+                    "Opaque",
+                    BTreeMap::from([
+                        ("ca.crt".to_string(), ca.cert_pem.into_bytes()),
+                        ("ca.key".to_string(), ca.key_pem.into_bytes()),
+                    ]),
+                    None,
+                )?;
+                info!(secret = %ca_name, "issued the StreamJob's CA");
+                api.create(&PostParams::default(), &secret)
+                    .await
+                    .map_err(Error::kube(format!("creating Secret {ca_name}")))?
+            }
+        };
+        let (Some(ca_cert), Some(ca_key)) = (value(&ca, "ca.crt"), value(&ca, "ca.key")) else {
+            return Err(build_error(
+                &name,
+                "the TLS certificate",
+                format!(
+                    "Secret {ca_name} lacks ca.crt or ca.key: delete it and the operator issues a new CA"
+                ),
+            ));
+        };
+        let tls_name = issued_tls_secret_name(&name);
+        let existing = api
+            .get_opt(&tls_name)
+            .await
+            .map_err(Error::kube(format!("reading Secret {tls_name}")))?;
+        if needs_issue(existing.as_ref(), ca_cert, now, certificates::RENEW_BEFORE) {
+            let leaf =
+                certificates::issue_leaf(&ns, &name, ca_key, now, certificates::LEAF_VALIDITY)
+                    .map_err(|e| build_error(&name, "the TLS certificate", e))?;
+            let secret = tls_secret_object(job, ca_cert, &leaf)?;
+            api.patch(
+                &tls_name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &kube::api::Patch::Apply(&secret),
+            )
+            .await
+            .map_err(Error::kube(format!("applying Secret {tls_name}")))?;
+            info!(secret = %tls_name, not_after = %leaf.not_after, "issued the StreamJob's TLS certificate");
+        }
+    }
+    if security.rest_auth_enabled() {
+        let token_name = token_secret_name(&name);
+        if api
+            .get_opt(&token_name)
+            .await
+            .map_err(Error::kube(format!("reading Secret {token_name}")))?
+            .is_none()
+        {
+            let secret = secret_object(
+                job,
+                token_name.clone(),
+                "Opaque",
+                BTreeMap::from([(TOKEN_KEY.to_string(), new_token(&name)?.into_bytes())]),
+                None,
+            )?;
+            api.create(&PostParams::default(), &secret)
+                .await
+                .map_err(Error::kube(format!("creating Secret {token_name}")))?;
+            info!(secret = %token_name, "created the StreamJob's REST token");
+        }
+    }
+    Ok(())
+}
+
+/// Whether the operator must send a token to `job`'s JobManager: REST authentication is on in
+/// its spec or in the deployed spec (`status.lastReconciledSpec`).
+pub fn wants_token(job: &StreamJob) -> bool {
+    rest_auth(&job.spec)
+        || job
+            .status
+            .as_ref()
+            .and_then(|s| s.last_reconciled_spec.as_ref())
+            .and_then(|v| v.pointer("/security/restAuth/enabled"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+}
+
+/// The REST token of `job`, if it wants one ([`wants_token`]) and its Secret exists (trimmed).
+///
+/// # Errors
+/// [`Error::Kube`] when reading the Secret fails.
+pub async fn rest_token(client: &Client, job: &StreamJob) -> Result<Option<String>, Error> {
+    if !wants_token(job) {
+        return Ok(None);
+    }
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let name = token_secret_name(&job.name_any());
+    let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = api
+        .get_opt(&name)
+        .await
+        .map_err(Error::kube(format!("reading Secret {name}")))?;
+    Ok(secret
+        .as_ref()
+        .and_then(|s| value(s, TOKEN_KEY))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty()))
+}
+
+/// The spec the running Pods were built from: `status.lastReconciledSpec`, or the spec before
+/// the first deployment.
+fn deployed_spec(job: &StreamJob) -> StreamJobSpec {
+    job.status
+        .as_ref()
+        .and_then(|s| s.last_reconciled_spec.clone())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_else(|| job.spec.clone())
+}
+
+/// How the operator reaches `job`'s JobManager REST API: `https://` and the CA of its TLS
+/// Secret when the deployed spec serves REST over TLS, `http://` otherwise; the token when
+/// [`wants_token`].
+///
+/// # Errors
+/// [`Error::Kube`] when reading a Secret fails.
+pub async fn endpoint(client: &Client, job: &StreamJob) -> Result<JobManagerEndpoint, Error> {
+    let name = job.name_any();
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let token = rest_token(client, job).await?;
+    let deployed = deployed_spec(job);
+    let plain = crate::resources::rest_base_url(&name, &ns);
+    let (base_url, ca_pem) = match tls_secret(&name, &deployed).filter(|_| rest_tls(&deployed)) {
+        None => (plain, None),
+        Some(secret) => {
+            let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+            // No Secret (yet): no JobManager can serve with it either. Without a CA to trust,
+            // a call fails as unreachable, which is what the lifecycle expects then.
+            let ca = api
+                .get_opt(&secret)
+                .await
+                .map_err(Error::kube(format!("reading Secret {secret}")))?
+                .and_then(|s| value(&s, "ca.crt").map(|c| c.as_bytes().to_vec()));
+            (plain.replacen("http://", "https://", 1), ca)
+        }
+    };
+    Ok(JobManagerEndpoint {
+        base_url,
+        token,
+        ca_pem,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(security: &str) -> StreamJob {
+        let yaml = format!(
+            "apiVersion: fjord.dev/v1alpha1\nkind: StreamJob\nmetadata: {{name: j, namespace: ns, uid: u1}}\n\
+             spec:\n  image: fjord:dev\n  job: {{name: wordcount, parallelism: 1}}\n{security}"
+        );
+        serde_yaml::from_str(&yaml).unwrap()
+    }
+
+    #[test]
+    fn issued_tls_and_token_set_keys_and_mounts() {
+        let j = job("  security:\n    tls: {enabled: true}\n    restAuth: {enabled: true}\n");
+        let c = configuration("j", &j.spec);
+        assert_eq!(
+            c,
+            vec![
+                ("security.ssl.internal.enabled", "true".to_string()),
+                ("security.ssl.internal.dir", TLS_DIR.to_string()),
+                ("security.rest.token-file", format!("{TOKEN_DIR}/token")),
+            ]
+        );
+        let (jm_volumes, jm_mounts) = volumes("j", &j.spec, Component::JobManager);
+        let secrets: Vec<_> = jm_volumes
+            .iter()
+            .map(|v| v.secret.as_ref().unwrap().secret_name.clone().unwrap())
+            .collect();
+        assert_eq!(secrets, ["j-tls", "j-rest-token"]);
+        assert_eq!(jm_mounts.len(), 2);
+        let (tm_volumes, _) = volumes("j", &j.spec, Component::TaskManager);
+        assert_eq!(tm_volumes.len(), 1, "the token stays in the JobManager");
+        assert!(wants_token(&j));
+    }
+
+    #[test]
+    fn rest_tls_serves_the_same_secret_and_needs_tls() {
+        let j = job("  security:\n    tls: {enabled: true, rest: true}\n");
+        let c = configuration("j", &j.spec);
+        assert!(c.contains(&("security.ssl.rest.enabled", "true".to_string())));
+        assert!(c.contains(&("security.ssl.rest.dir", TLS_DIR.to_string())));
+        let off = job("  security:\n    tls: {enabled: false, rest: true}\n");
+        assert!(configuration("j", &off.spec).is_empty());
+    }
+
+    #[test]
+    fn a_user_secret_is_mounted_instead_and_nothing_is_set_when_off() {
+        let j = job("  security:\n    tls: {enabled: true, secretName: my-certs}\n");
+        assert_eq!(tls_secret("j", &j.spec).as_deref(), Some("my-certs"));
+        assert_eq!(configuration("j", &j.spec).len(), 2);
+        assert!(!wants_token(&j));
+        let off = job("  security:\n    tls: {enabled: false}\n");
+        assert!(configuration("j", &off.spec).is_empty());
+        assert_eq!(volumes("j", &off.spec, Component::JobManager).0.len(), 0);
+    }
+
+    #[test]
+    fn the_certificate_is_reissued_when_due_or_from_another_ca() {
+        let j = job("");
+        let now = Timestamp::now();
+        let ca = certificates::issue_ca("ns", "j", now).unwrap();
+        let short = std::time::Duration::from_secs(3600);
+        let leaf = certificates::issue_leaf("ns", "j", &ca.key_pem, now, short).unwrap();
+        let secret = tls_secret_object(&j, &ca.cert_pem, &leaf).unwrap();
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+        // Expires in an hour: due under a day's window, not under a minute's.
+        assert!(needs_issue(
+            Some(&secret),
+            &ca.cert_pem,
+            now,
+            std::time::Duration::from_secs(86400)
+        ));
+        assert!(!needs_issue(
+            Some(&secret),
+            &ca.cert_pem,
+            now,
+            std::time::Duration::from_secs(60)
+        ));
+        assert!(needs_issue(
+            None,
+            &ca.cert_pem,
+            now,
+            std::time::Duration::from_secs(60)
+        ));
+        let other = certificates::issue_ca("ns", "j", now).unwrap();
+        assert!(needs_issue(
+            Some(&secret),
+            &other.cert_pem,
+            now,
+            std::time::Duration::from_secs(60)
+        ));
+        // The Secret's Debug never shows the key (ByteString prints bytes, so check the
+        // operator's own type instead).
+        assert!(!format!("{leaf:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_header_safe() {
+        let a = new_token("j").unwrap();
+        let b = new_token("j").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+    }
+}
