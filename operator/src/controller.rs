@@ -24,6 +24,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::apply::{apply, write_status};
 use crate::events::{self, Publisher};
 use crate::jobmanager::{JobManagerApi, JobManagerEndpoint, SavepointStatus};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
@@ -296,7 +297,7 @@ async fn reconcile_pass<J: JobManagerApi>(
     // changes nothing writes nothing (idle objects cost no API server or etcd writes).
     let changed = job.status.as_ref() != Some(&new_status);
     if changed {
-        write_status(&api, &name, &new_status).await?;
+        write_status(&api, &name, "StreamJob", &new_status).await?;
         ctx.metrics.status_written();
     }
     ctx.metrics
@@ -572,27 +573,6 @@ async fn pod_problem<J>(ctx: &Context<J>, ns: &str, name: &str) -> Option<pods::
     })
 }
 
-async fn write_status(
-    api: &Api<StreamJob>,
-    name: &str,
-    status: &StreamJobStatus,
-) -> Result<(), Error> {
-    // Server-side apply of the whole status: fields the operator stops setting are removed.
-    let patch = json!({
-        "apiVersion": "fjord.dev/v1alpha1",
-        "kind": "StreamJob",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::kube("writing the status"))?;
-    Ok(())
-}
-
 async fn execute<J: JobManagerApi>(
     job: &StreamJob,
     ctx: &Context<J>,
@@ -731,7 +711,7 @@ async fn execute<J: JobManagerApi>(
                 let mut s = status.clone();
                 s.savepoints_pending_disposal
                     .retain(|p| remaining.contains(p) || !paths.contains(p));
-                write_status(api, &name, &s).await?;
+                write_status(api, &name, "StreamJob", &s).await?;
             }
         }
         Action::RecordSnapshot(note) => {
@@ -880,32 +860,6 @@ fn desired_hash(desired: &resources::Desired, ingress: Option<&Ingress>) -> u64 
         v.unwrap_or_default().hash(&mut h);
     }
     h.finish()
-}
-
-async fn apply<K>(client: &Client, ns: &str, object: &K) -> Result<(), Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let name = object.meta().name.clone().unwrap_or_default();
-    let mut value = serde_json::to_value(object).map_err(|source| Error::Serde {
-        what: format!("{} {name}", K::kind(&())),
-        source,
-    })?;
-    value["apiVersion"] = json!(K::api_version(&()));
-    value["kind"] = json!(K::kind(&()));
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&value),
-    )
-    .await
-    .map_err(Error::kube(format!("applying {} {name}", K::kind(&()))))?;
-    Ok(())
 }
 
 async fn publish_events<J>(job: &StreamJob, ctx: &Context<J>, decision: &Decision) {

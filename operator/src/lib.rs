@@ -34,6 +34,7 @@
 //!   [`resources`]), and the CA, certificate and token Secrets (API calls, from [`controller`]).
 //! - [`error`]: the crate's one error type.
 
+pub mod apply;
 pub mod autoscaler;
 pub mod certificates;
 pub mod conditions;

@@ -27,17 +27,18 @@ use fjord_crds::{
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
+use crate::apply::{apply, write_status};
 use crate::jobmanager::JobManagerEndpoint;
 use crate::jobmanager::rest::map_error;
 use crate::resources;
-use crate::{Error, FIELD_MANAGER, FINALIZER, finalizers};
+use crate::{Error, FINALIZER, finalizers};
 
 /// What the session controllers share.
 pub struct SessionContext {
@@ -151,56 +152,6 @@ pub fn cluster_desired(cluster: &StreamCluster) -> Result<resources::Desired, Er
     let spec = cluster_pod_spec(cluster)?;
     let config = cluster_configuration(&name, &spec);
     resources::desired_with_config(&name, &namespace, &owner, &spec, config, None)
-}
-
-async fn apply<K>(client: &Client, ns: &str, object: &K) -> Result<(), Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let name = object.meta().name.clone().unwrap_or_default();
-    let mut value = serde_json::to_value(object).map_err(|source| Error::Serde {
-        what: format!("{} {name}", K::kind(&())),
-        source,
-    })?;
-    value["apiVersion"] = json!(K::api_version(&()));
-    value["kind"] = json!(K::kind(&()));
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&value),
-    )
-    .await
-    .map_err(Error::kube(format!("applying {} {name}", K::kind(&()))))?;
-    Ok(())
-}
-
-async fn write_status<K>(
-    api: &Api<K>,
-    name: &str,
-    kind: &str,
-    status: serde_json::Value,
-) -> Result<(), Error>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let patch = json!({
-        "apiVersion": "fjord.dev/v1alpha1",
-        "kind": kind,
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::kube(format!("writing the status of {kind} {name}")))?;
-    Ok(())
 }
 
 /// Reconciles a StreamCluster: applies its children and reports its TaskManagers and slots.

@@ -29,13 +29,13 @@ use fjord_crds::{
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action as ControllerAction, Controller};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tracing::{debug, info, warn};
 
+use crate::apply::write_status;
 use crate::controller::Context;
 use crate::events;
 use crate::jobmanager::{CheckpointStatus, JobManagerApi, JobManagerEndpoint, SavepointStatus};
@@ -152,7 +152,7 @@ pub async fn record(
         result_at: Some(now()),
         error: note.error.clone(),
     };
-    write_status(&api, &name, &status).await?;
+    write_status(&api, &name, "StreamJobSnapshot", &status).await?;
     Ok(name)
 }
 
@@ -231,28 +231,6 @@ pub async fn resolve_initial(
     })
 }
 
-async fn write_status(
-    api: &Api<StreamJobSnapshot>,
-    name: &str,
-    status: &StreamJobSnapshotStatus,
-) -> Result<(), Error> {
-    let patch = json!({
-        "apiVersion": "fjord.dev/v1alpha1",
-        "kind": "StreamJobSnapshot",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::kube(format!(
-        "writing the status of StreamJobSnapshot {name}"
-    )))?;
-    Ok(())
-}
-
 async fn set_finalizer(
     api: &Api<StreamJobSnapshot>,
     snapshot: &StreamJobSnapshot,
@@ -328,7 +306,7 @@ async fn conclude<J>(
     status: &StreamJobSnapshotStatus,
     note: String,
 ) -> Result<ControllerAction, Error> {
-    write_status(api, &snapshot.name_any(), status).await?;
+    write_status(api, &snapshot.name_any(), "StreamJobSnapshot", status).await?;
     let failed = status.state == Some(SnapshotState::Failed);
     let reason = if failed {
         "SnapshotFailed"
@@ -423,7 +401,7 @@ async fn start<J: JobManagerApi>(
             result_at: Some(now()),
             ..Default::default()
         };
-        write_status(api, &name, &status).await?;
+        write_status(api, &name, "StreamJobSnapshot", &status).await?;
         return Ok(ControllerAction::await_change());
     }
     let job = &snapshot.spec.job_reference.name;
@@ -473,7 +451,7 @@ async fn start<J: JobManagerApi>(
         triggered_at: Some(now()),
         ..Default::default()
     };
-    write_status(api, &name, &status).await?;
+    write_status(api, &name, "StreamJobSnapshot", &status).await?;
     send(
         snapshot,
         ctx,
@@ -595,7 +573,7 @@ async fn follow<J: JobManagerApi>(
             SavepointTrigger::Manual,
             "the status lost its trigger ID; create a new StreamJobSnapshot".into(),
         );
-        write_status(api, &name, &s).await?;
+        write_status(api, &name, "StreamJobSnapshot", &s).await?;
         return Ok(ControllerAction::await_change());
     };
     let timed_out = status
