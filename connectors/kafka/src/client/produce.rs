@@ -48,6 +48,13 @@ pub struct Producer {
     /// Producer id and epoch (idempotent and transactional modes).
     identity: Option<(i64, i16)>,
     sequences: HashMap<TopicPartition, i32>,
+    /// Partitions where the broker acknowledged a batch of this producer. Until then the
+    /// broker has no state for the producer there and takes any first sequence, so a refused
+    /// first batch (a partition whose leader is not ready yet) could land behind the batches
+    /// pipelined after it: the first batch of a partition is sent alone.
+    acknowledged: HashSet<TopicPartition>,
+    /// Batches encoded so far: the order of a batch among those of its partition.
+    encoded: u64,
     buffers: BTreeMap<TopicPartition, Buffer>,
     buffered: usize,
     txn: Option<Transaction>,
@@ -115,6 +122,8 @@ impl Producer {
             acks,
             identity,
             sequences: HashMap::new(),
+            acknowledged: HashSet::new(),
+            encoded: 0,
             buffers: BTreeMap::new(),
             buffered: 0,
             txn,
@@ -400,12 +409,16 @@ impl Producer {
                 }
             };
             let batch = encode_batch(&buffer.records, id, codec)?;
+            self.encoded += 1;
             batches.push(SentBatch {
                 tp: tp.clone(),
                 batch,
                 count,
+                order: self.encoded,
             });
         }
+        let first_of_partition =
+            self.identity.is_some() && batches.iter().any(|b| !self.acknowledged.contains(&b.tp));
         if self.acks == 0 || !self.resend.is_empty() {
             // No responses to pipeline (acks=0), or earlier batches wait for a resend that
             // these must follow.
@@ -423,6 +436,12 @@ impl Producer {
             }
         }
         for (leader, batches) in by_leader {
+            // At most max.in.flight.requests.per.connection unanswered, counting this one:
+            // the broker remembers the last 5 batches of a producer per partition to
+            // recognise a batch sent again.
+            while self.in_flight.len() >= self.cluster.settings.max_in_flight {
+                self.complete_oldest()?;
+            }
             let sent = {
                 let transactional_id = self.txn.as_ref().map(|t| t.id.as_str());
                 let build =
@@ -436,13 +455,17 @@ impl Producer {
                 Err(e) => return Err(e),
             }
         }
-        while self.in_flight.len() > self.cluster.settings.max_in_flight {
-            self.complete_oldest()?;
-        }
-        if !self.resend.is_empty() {
+        if first_of_partition || !self.resend.is_empty() {
             self.complete_all()?;
         }
         Ok(())
+    }
+
+    /// Counts a batch the broker wrote (or had written: a duplicate).
+    fn acknowledge(&mut self, b: &SentBatch) {
+        self.metrics.records_sent += b.count as u64;
+        self.metrics.bytes_sent += b.batch.len() as u64;
+        self.acknowledged.insert(b.tp.clone());
     }
 
     fn timeout_ms(&self) -> i32 {
@@ -484,10 +507,7 @@ impl Producer {
                 continue;
             };
             match code {
-                0 | codes::DUPLICATE_SEQUENCE_NUMBER => {
-                    self.metrics.records_sent += b.count as u64;
-                    self.metrics.bytes_sent += b.batch.len() as u64;
-                }
+                0 | codes::DUPLICATE_SEQUENCE_NUMBER => self.acknowledge(b),
                 codes::OUT_OF_ORDER_SEQUENCE_NUMBER
                     if self.resend.iter().chain(&resend).any(|r| r.tp == b.tp) =>
                 {
@@ -524,6 +544,10 @@ impl Producer {
         let mut queues: BTreeMap<TopicPartition, VecDeque<SentBatch>> = BTreeMap::new();
         for b in std::mem::take(&mut self.resend) {
             queues.entry(b.tp.clone()).or_default().push_back(b);
+        }
+        // In the order they were encoded, whichever failure put them here first.
+        for queue in queues.values_mut() {
+            queue.make_contiguous().sort_by_key(|b| b.order);
         }
         while !queues.is_empty() {
             let mut wave: Vec<SentBatch> = Vec::with_capacity(queues.len());
@@ -642,8 +666,7 @@ impl Producer {
                     match p.error_code {
                         // A retry of a batch the broker had already written.
                         0 | codes::DUPLICATE_SEQUENCE_NUMBER => {
-                            self.metrics.records_sent += b.count as u64;
-                            self.metrics.bytes_sent += b.batch.len() as u64;
+                            self.acknowledge(b);
                             done.insert(b.tp.clone());
                         }
                         code => {
@@ -669,12 +692,13 @@ impl Producer {
     }
 }
 
-/// A batch on its way: partition, encoded batch, record count.
+/// A batch on its way: partition, encoded batch, record count, order of encoding.
 #[derive(Clone)]
 struct SentBatch {
     tp: TopicPartition,
     batch: Bytes,
     count: usize,
+    order: u64,
 }
 
 /// A pipelined Produce request and its batches.
@@ -747,3 +771,7 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+#[path = "produce_tests.rs"]
+mod tests;
