@@ -5,8 +5,10 @@
 // successive samples, and renders the page named by the URL's hash:
 //   #/overview  #/graph  #/graph/<vertex>  #/checkpoints  #/taskmanagers  #/exceptions
 // Actions (savepoint, stop with savepoint, rescale, cancel) are confirmed in a dialog and
-// followed on the overview until they end.
+// followed on the overview until they end. When the API answers 401 (a JobManager with a REST
+// token) the page shows a sign-in form instead and sends the token typed there (auth.js).
 
+import * as auth from "./auth.js";
 import * as fmt from "./format.js";
 import * as graph from "./graph.js";
 
@@ -45,6 +47,11 @@ const data = {
   /** @type {Map<string, TaskManagerDetails>} */ taskManagerDetails: new Map(),
   /** @type {ClusterConfig | null} */ config: null,
   /** @type {string | null} */ error: null,
+  /**
+   * Set while the API wants a token: the sign-in form is shown and polling waits for it.
+   * @type {{ refused: boolean, message: string } | null}
+   */
+  signIn: null,
   /** @type {number} */ updatedAt: 0,
   /** Recent samples of the job, oldest first. @type {Sample[]} */ samples: [],
   /** Records per second out of the sources, oldest first. @type {{at: number, rate: number}[]} */
@@ -137,7 +144,7 @@ function badge(state) {
 async function api(path, body) {
   const response = await fetch(path, {
     method: body === undefined ? "GET" : "POST",
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    headers: { ...auth.headers(), ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
     cache: "no-store",
   });
@@ -151,6 +158,7 @@ async function api(path, body) {
   }
   if (!response.ok) {
     const message = json && json.message ? json.message : `HTTP ${response.status}`;
+    if (response.status === 401) throw new auth.AuthError(message, auth.token() !== null);
     throw new Error(message);
   }
   return json;
@@ -271,6 +279,11 @@ let polling = false;
 
 async function poll() {
   if (polling) return;
+  // Waiting for a token: nothing to ask the API until one is entered.
+  if (data.signIn) {
+    render();
+    return;
+  }
   polling = true;
   try {
     /** @type {JobList} */
@@ -313,11 +326,26 @@ async function poll() {
     }
     data.updatedAt = Date.now();
   } catch (e) {
-    data.error = `Cannot reach the JobManager: ${e instanceof Error ? e.message : String(e)}`;
+    if (e instanceof auth.AuthError) needToken(e);
+    else data.error = `Cannot reach the JobManager: ${e instanceof Error ? e.message : String(e)}`;
   } finally {
     polling = false;
   }
   render();
+}
+
+/**
+ * The API answered 401: forget a refused token and the job's figures (they are the token
+ * holder's), and show the sign-in form.
+ * @param {InstanceType<typeof auth.AuthError>} e
+ */
+function needToken(e) {
+  if (e.sent) auth.signOut();
+  data.signIn = { refused: e.sent, message: e.message };
+  Object.assign(data, { job: null, checkpoints: null, overview: null, exceptions: null, taskManagers: null, config: null, error: null });
+  data.taskManagerDetails = new Map();
+  data.samples = [];
+  data.throughput = [];
 }
 
 /** Polls the status of every action still in progress. */
@@ -349,6 +377,7 @@ async function followOperations() {
         op.detail = s.state === "FAILED" ? s.failure ?? "failed" : s.path ?? op.detail;
       }
     } catch (e) {
+      if (e instanceof auth.AuthError) throw e;
       op.state = "FAILED";
       op.detail = e instanceof Error ? e.message : String(e);
     }
@@ -488,6 +517,13 @@ async function act(kind) {
       op.detail = "cancelling";
     }
   } catch (e) {
+    if (e instanceof auth.AuthError) {
+      // With `security.rest.open-read-only` the page shows the job without a token, but
+      // actions need one.
+      needToken(e);
+      render();
+      return;
+    }
     op.state = "FAILED";
     op.detail = e instanceof Error ? e.message : String(e);
   }
@@ -908,11 +944,23 @@ function render() {
   for (const a of document.querySelectorAll("nav a")) {
     a.setAttribute("aria-current", a.getAttribute("data-page") === page ? "page" : "false");
   }
-  status.textContent = data.error ? data.error : data.updatedAt ? `Updated ${new Date(data.updatedAt).toLocaleTimeString()}` : "Loading…";
+  status.textContent = data.signIn
+    ? "Sign in to see the job"
+    : data.error
+      ? data.error
+      : data.updatedAt
+        ? `Updated ${new Date(data.updatedAt).toLocaleTimeString()}`
+        : "Loading…";
   status.className = data.error ? "status error" : "status";
+  const signOut = document.getElementById("sign-out");
+  if (signOut) signOut.hidden = auth.token() === null;
   const job = data.job;
   title.replaceChildren(...(job ? [job.name, " ", badge(job.state)] : ["Fjord"]));
   document.title = job ? `${job.name} · ${job.state} · Fjord` : "Fjord";
+  if (data.signIn) {
+    showSignIn(main, data.signIn);
+    return;
+  }
   if (!job) {
     main.replaceChildren(h("p", { class: "muted" }, data.error ?? "Loading…"));
     return;
@@ -931,12 +979,77 @@ function render() {
   }
 }
 
+/**
+ * Shows the sign-in form in `main`; a form already shown keeps what was typed into it and
+ * only gets the new message.
+ * @param {HTMLElement} main
+ * @param {{ refused: boolean, message: string }} state
+ */
+function showSignIn(main, state) {
+  const text = state.refused ? `The JobManager refused this token: ${state.message}` : "";
+  const shown = main.querySelector('[data-page="login"] [data-login-message]');
+  if (shown) {
+    shown.textContent = text;
+    shown.setAttribute("data-login-message", state.refused ? "refused" : "");
+    return;
+  }
+  const input = h("input", {
+    type: "password",
+    name: "token",
+    required: true,
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": "login-message",
+  });
+  /** @param {Event} e */
+  const submit = (e) => {
+    // Never submitted as a form (no navigation, nothing in a URL): the token goes to
+    // sessionStorage and from there into the API calls' headers.
+    e.preventDefault();
+    const value = input instanceof HTMLInputElement ? input.value.trim() : "";
+    if (!value) return;
+    auth.signIn(value);
+    data.signIn = null;
+    main.replaceChildren(h("p", { class: "muted" }, "Checking the token…"));
+    void poll();
+  };
+  main.replaceChildren(
+    h(
+      "form",
+      { class: "login", "data-page": "login", onsubmit: submit },
+      h("h1", {}, "Sign in"),
+      h(
+        "p",
+        {},
+        "This JobManager's REST API requires a token: the content of its security.rest.token-file " +
+          "(for a StreamJob, the key token of the Secret <name>-rest-token). It is kept in this browser tab " +
+          "only, until you sign out or close the tab, and sent with each request.",
+      ),
+      h("label", { class: "field" }, h("span", {}, "REST token"), input),
+      h("p", { id: "login-message", class: "dialog-error", role: "alert", "data-login-message": state.refused ? "refused" : "" }, text),
+      h("div", { class: "dialog-buttons" }, h("button", { type: "submit", "data-action": "sign-in" }, "Sign in")),
+    ),
+  );
+  main.setAttribute("data-ready", "login");
+  main.setAttribute("data-measured", "false");
+  input.focus();
+}
+
+/** Forgets the token and shows the sign-in form. */
+function signOut() {
+  auth.signOut();
+  needToken(new auth.AuthError("signed out", false));
+  data.operations = [];
+  render();
+}
+
 /** Polls forever: each poll waits for the previous to end, so a slow JobManager is not flooded. */
 async function loop() {
   await poll();
   setTimeout(loop, POLL_MS);
 }
 
+document.getElementById("sign-out")?.addEventListener("click", signOut);
 window.addEventListener("hashchange", () => {
   render();
   // A page with its own data (TaskManagers) fetches it at once.

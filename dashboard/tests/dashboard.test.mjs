@@ -6,10 +6,14 @@
 //   FJORD_DASHBOARD_URL             the JobManager's REST address (http://127.0.0.1:port/)
 //   FJORD_DASHBOARD_PHASE           "running": pages, graph, live figures, savepoint;
 //                                   "failover": after a TaskManager was killed: exceptions,
-//                                   TaskManagers, rescale and cancel from the page
+//                                   TaskManagers, rescale and cancel from the page;
+//                                   "auth": a JobManager with a REST token: sign-in, a wrong
+//                                   token refused, the right one, sign-out, stop with a
+//                                   savepoint from the page
 //   FJORD_DASHBOARD_ARTIFACTS       directory for the screenshots
 //   FJORD_DASHBOARD_SAVEPOINT_DIR   savepoint directory typed into the page (running)
 //   FJORD_DASHBOARD_LOST_TM         ID of the TaskManager that was killed (failover)
+//   FJORD_DASHBOARD_TOKEN           the JobManager's REST token (auth; also sent by `rest()`)
 //   FJORD_CHROMIUM                  the browser (default /usr/bin/chromium)
 //
 // Every wait is bounded; nothing is asserted on timing.
@@ -84,9 +88,11 @@ async function show(page, name) {
   if (running) await page.waitForSelector('main[data-measured="true"]', { timeout: SHOW });
 }
 
-/** @param {string} path */
+const TOKEN = process.env.FJORD_DASHBOARD_TOKEN;
+
+/** GET `path` of the REST API (with the token when the JobManager needs one). @param {string} path */
 async function rest(path) {
-  const r = await fetch(new URL(path, URL_BASE));
+  const r = await fetch(new URL(path, URL_BASE), { headers: TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {} });
   assert.ok(r.ok, `GET ${path}: HTTP ${r.status}`);
   return r.json();
 }
@@ -300,6 +306,100 @@ if (PHASE === "running") {
     await shot(page, "failover-overview-canceled");
     assert.deepEqual(errors, []);
   });
+} else if (PHASE === "auth") {
+  const token = need("FJORD_DASHBOARD_TOKEN");
+  /** What the page keeps in sessionStorage (the token, while signed in). */
+  const stored = (/** @type {import("playwright-core").Page} */ page) =>
+    page.evaluate(() => Object.values(sessionStorage).join(" "));
+
+  /** Console errors other than the 401s a page gets before it is signed in. */
+  const unexpected = () => errors.filter((e) => !/status of 401/.test(e));
+
+  /** Types `value` into the sign-in form and submits it. */
+  async function signIn(page, value) {
+    await page.fill('form[data-page="login"] input[name="token"]', value);
+    await page.click('form[data-page="login"] button[data-action="sign-in"]');
+  }
+
+  test("without a token the page asks for one and shows nothing of the job", async () => {
+    // The API is closed; the page's files are not.
+    const closed = await fetch(new URL("v1/jobs", URL_BASE));
+    assert.equal(closed.status, 401);
+    for (const file of ["", "dashboard/app.js", "dashboard/auth.js", "dashboard/style.css"]) {
+      const r = await fetch(new URL(file, URL_BASE));
+      assert.equal(r.status, 200, `${file || "/"} is served without a token`);
+    }
+    const page = await open();
+    await page.goto(`${URL_BASE}#/overview`);
+    await page.waitForSelector('main[data-ready="login"] form[data-page="login"] input[type="password"]', { timeout: SHOW });
+    assert.equal(await page.textContent("#job-title"), "Fjord", "no job name before signing in");
+    assert.equal(await page.isHidden("#sign-out"), true);
+    await shot(page, "auth-sign-in");
+    // The browser logged the 401 of its first API call; nothing else.
+    assert.deepEqual(unexpected(), []);
+  });
+
+  test("a wrong token is refused with a clear message and not kept", async () => {
+    const page = await open();
+    await page.goto(`${URL_BASE}#/overview`);
+    await page.waitForSelector('form[data-page="login"]', { timeout: SHOW });
+    await signIn(page, `${token}-wrong`);
+    const message = await page.waitForSelector('[data-login-message="refused"]', { timeout: SHOW });
+    const text = (await message.textContent()) ?? "";
+    assert.match(text, /refused this token/);
+    assert.match(text, /not valid for this JobManager/);
+    assert.ok(!text.includes(token), "the message does not show the token");
+    assert.equal(await stored(page), "", "a refused token is forgotten");
+    assert.equal(await page.textContent("#job-title"), "Fjord");
+    await shot(page, "auth-refused");
+    assert.deepEqual(unexpected(), []);
+  });
+
+  test("the right token shows the job, stays for the tab, never in the URL, and signing out forgets it", async () => {
+    const job = await rest(`v1/jobs/${await jobId()}`);
+    const page = await open();
+    await page.goto(`${URL_BASE}#/overview`);
+    await page.waitForSelector('form[data-page="login"]', { timeout: SHOW });
+    await signIn(page, token);
+    await show(page, "overview");
+    assert.match((await page.textContent("#job-title")) ?? "", new RegExp(job.name));
+    assert.ok(!page.url().includes(token), "the token is not in the URL");
+    assert.equal(await stored(page), token);
+    await shot(page, "auth-overview");
+    // Every page works with it, and a reload keeps the tab signed in.
+    for (const name of PAGES) await show(page, name);
+    await page.reload();
+    await show(page, "exceptions");
+    // Signing out forgets it and hides the job again.
+    await page.click("#sign-out");
+    await page.waitForSelector('form[data-page="login"]', { timeout: SHOW });
+    assert.equal(await stored(page), "");
+    assert.equal(await page.textContent("#job-title"), "Fjord");
+    assert.deepEqual(unexpected(), []);
+  });
+
+  test("stop with a savepoint from the page: confirmed, in progress, the job FINISHED and the savepoint in the history", async () => {
+    const dir = need("FJORD_DASHBOARD_SAVEPOINT_DIR");
+    const page = await open();
+    await page.goto(`${URL_BASE}#/overview`);
+    await page.waitForSelector('form[data-page="login"]', { timeout: SHOW });
+    await signIn(page, token);
+    await show(page, "overview");
+    await watchAttribute(page, '[data-operation="stop"]', "data-operation-state");
+    await runAction(page, "stop", { directory: dir });
+    await page.waitForSelector('[data-operation="stop"][data-operation-state="COMPLETED"]', { timeout: ACTION });
+    const states = await page.evaluate(() => /** @type {any} */ (window).__seen);
+    assert.deepEqual(states, ["IN_PROGRESS", "COMPLETED"], "shown in progress until done");
+    await page.waitForSelector('#job-title [data-state="FINISHED"]', { timeout: SHOW });
+    const history = await rest(`v1/jobs/${await jobId()}/checkpoints`);
+    const savepoint = history.completed.find((c) => c.savepoint && c.path.startsWith(dir));
+    assert.ok(savepoint, `the stop's savepoint under ${dir} in ${JSON.stringify(history.completed.slice(0, 3))}`);
+    await shot(page, "auth-overview-stopped");
+    await show(page, "checkpoints");
+    await page.waitForSelector(`table.history tr:has([data-kind="savepoint"]):has-text("${savepoint.path}")`, { timeout: SHOW });
+    await shot(page, "auth-checkpoints-stopped");
+    assert.deepEqual(unexpected(), []);
+  });
 } else {
-  throw new Error(`unknown FJORD_DASHBOARD_PHASE ${PHASE}: "running" or "failover"`);
+  throw new Error(`unknown FJORD_DASHBOARD_PHASE ${PHASE}: "running", "failover" or "auth"`);
 }

@@ -17,6 +17,13 @@
 //!    it noticed first), TaskManagers shows `tm2` `LOST`, a rescale to parallelism 1 from the page completes, and a
 //!    cancel from the page ends the job `CANCELED`.
 //!
+//!
+//! A second test runs the script's `auth` phase against a JobManager with a REST token
+//! (`--rest-token-file`): the page asks for the token, refuses a wrong one with a clear
+//! message, shows the job with the right one and forgets it on sign-out; then a stop with a
+//! savepoint from the page (an authenticated POST) ends the job `FINISHED` with its savepoint
+//! in the history.
+//!
 //! Screenshots of each page go to `<target dir>/dashboard-artifacts/` (see
 //! `docs/dashboard.md`). Needs `scripts/install-deps.sh` (Chromium, Node.js) and
 //! `scripts/install-node-deps.sh` (the npm packages); `scripts/test.sh` runs both. The `fjord`
@@ -76,6 +83,21 @@ fn artifacts_dir() -> anyhow::Result<PathBuf> {
         .nth(3)
         .context("the test binary is not under <target>/<profile>/deps")?;
     Ok(target.join("dashboard-artifacts"))
+}
+
+/// Removes the screenshots whose file name `ours` selects (the two tests of this file share
+/// the directory and may run at once).
+fn clear_artifacts(ours: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(artifacts_dir()?) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let entry = entry?;
+        if ours(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the browser script's `phase` with node's test runner; its report is printed, and a
@@ -146,11 +168,8 @@ async fn the_dashboard_shows_a_running_job_its_savepoint_and_its_failure_in_a_br
 -> anyhow::Result<()> {
     dashboard_dir()?;
     chromium()?;
-    // Only this run's screenshots.
-    let artifacts = artifacts_dir()?;
-    if artifacts.exists() {
-        std::fs::remove_dir_all(&artifacts)?;
-    }
+    // Only this run's screenshots (the `auth-` ones are the other test's).
+    clear_artifacts(|name| !name.starts_with("auth-"))?;
     let dir = tempfile::tempdir()?;
     let (chk, savepoints) = (dir.path().join("chk"), dir.path().join("savepoints"));
     let args = with_args(
@@ -225,5 +244,71 @@ async fn the_dashboard_shows_a_running_job_its_savepoint_and_its_failure_in_a_br
         "screenshots in {}",
         artifacts_dir().map(|d| d.display().to_string())?
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_asks_for_the_rest_token_and_stops_the_job_with_a_savepoint()
+-> anyhow::Result<()> {
+    dashboard_dir()?;
+    chromium()?;
+    let dir = tempfile::tempdir()?;
+    let (chk, savepoints) = (dir.path().join("chk"), dir.path().join("savepoints"));
+    // A token as the operator makes them (URL-safe base64 of random bytes), unique per run.
+    let token = format!(
+        "dashboard-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos()
+    );
+    let token_file = dir.path().join("rest-token");
+    std::fs::write(&token_file, format!("{token}\n"))?;
+    let args = with_args(
+        cluster_jm_args(0, 2, &chk, 500),
+        &[
+            "--rest-token-file",
+            &token_file.to_string_lossy(),
+            "--wait-for-slots",
+            "60s",
+            "windowed-counts",
+            "--rate",
+            "300",
+            "--keys",
+            "5",
+            "--window-ms",
+            "1000",
+        ],
+    );
+    let mut jm = JobManager::start("jobmanager", dir.path(), args).await?;
+    jm.client = fjord_client::Client::secured(
+        &format!("http://{}", jm.rest),
+        &fjord_client::Security {
+            token: Some(token.clone()),
+            ca_pem: None,
+        },
+    )?;
+    let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 2)?;
+    let job_id = jm.job_id().await?;
+    jm.first_checkpoint(&job_id).await?;
+    let url = format!("http://{}/", jm.rest);
+    clear_artifacts(|name| name.starts_with("auth-"))?;
+    let result = browser_phase(
+        "auth",
+        &url,
+        &[
+            ("FJORD_DASHBOARD_TOKEN", token.clone()),
+            ("FJORD_DASHBOARD_SAVEPOINT_DIR", file_url(&savepoints)),
+        ],
+    );
+    result.with_context(|| format!("{}\n{}", jm.proc.tail(), tm1.tail()))?;
+    // The token was typed into the page and sent in headers only: neither process logged it.
+    for proc in [&jm.proc, &tm1] {
+        ensure!(
+            !proc.log().contains(&token),
+            "{} logged the REST token",
+            proc.name()
+        );
+    }
     Ok(())
 }

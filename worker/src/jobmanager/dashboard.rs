@@ -43,6 +43,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../../../dashboard/src/app.js"),
     },
     Asset {
+        path: "/dashboard/auth.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../dashboard/src/auth.js"),
+    },
+    Asset {
         path: "/dashboard/graph.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../dashboard/src/graph.js"),
@@ -63,6 +68,12 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../../../dashboard/src/favicon.svg"),
     },
 ];
+
+/// Whether `path` is one of the dashboard's files (served without a token even when the REST
+/// API needs one: see `rest_auth`).
+pub fn is_asset(path: &str) -> bool {
+    ASSETS.iter().any(|a| a.path == path)
+}
 
 /// Only this origin: no inline script, no framing by other sites.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \

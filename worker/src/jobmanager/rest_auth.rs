@@ -1,7 +1,14 @@
 //! Bearer-token authentication of the REST API: every request must carry
 //! `Authorization: Bearer <token>` with the token from `security.rest.token-file`, except the
-//! paths opened by configuration (health by default; `/metrics` and read-only GETs on request).
-//! Anything else is answered 401 with a JSON error that says what to send.
+//! paths opened by configuration (health by default; `/metrics` and read-only GETs on request)
+//! and the dashboard's static files. Anything else is answered 401 with a JSON error that says
+//! what to send.
+//!
+//! The dashboard's files (`/`, `/dashboard/*`, see [`super::dashboard::ASSETS`]) are always
+//! served without a token: they are the same for everyone (compiled into the binary) and hold
+//! no job data. The page then asks the user for the token and sends it as a bearer header on
+//! its API calls (kept in the tab's `sessionStorage`, never in a URL or a cookie), so the API
+//! itself stays closed and no cross-site request can carry the token.
 //!
 //! The token is held in [`RestToken`], whose `Debug` never shows it; it is compared in
 //! constant time.
@@ -92,7 +99,8 @@ impl RestAuth {
     /// Whether `method path` may be served without a token.
     fn is_open(&self, method: &Method, path: &str) -> bool {
         let read = method == Method::GET || method == Method::HEAD;
-        (self.open_health && read && (path == paths::HEALTHZ || path == paths::READYZ))
+        (read && super::dashboard::is_asset(path))
+            || (self.open_health && read && (path == paths::HEALTHZ || path == paths::READYZ))
             || (self.open_metrics && read && path == paths::METRICS)
             || (self.open_read_only && read)
     }
@@ -163,6 +171,26 @@ mod tests {
             (false, false, true, Method::GET, paths::METRICS, false),
             (false, true, true, Method::GET, paths::METRICS, true),
             (false, false, true, Method::GET, paths::JOBS, false),
+            // The dashboard's files, never its API.
+            (false, false, false, Method::GET, "/", true),
+            (false, false, false, Method::HEAD, "/dashboard/app.js", true),
+            (false, false, false, Method::POST, "/", false),
+            (
+                false,
+                false,
+                false,
+                Method::GET,
+                "/dashboard/other.js",
+                false,
+            ),
+            (
+                false,
+                false,
+                false,
+                Method::GET,
+                "/v1/jobs/x/checkpoints",
+                false,
+            ),
             (true, false, true, Method::GET, paths::JOBS, true),
             (true, true, true, Method::POST, "/v1/jobs/x/cancel", false),
             (
