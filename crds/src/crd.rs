@@ -255,6 +255,8 @@ mod tests {
             ("Last Checkpoint", ".status.lastCheckpoint.completedAt"),
             ("Last Savepoint", ".status.lastSavepoint"),
             ("Age", ".metadata.creationTimestamp"),
+            // Priority 1: `kubectl get -o wide` only.
+            ("Dashboard", ".status.dashboardUrl"),
         ];
         let expected: Vec<(String, String)> = expected
             .iter()

@@ -99,6 +99,13 @@ const CREDENTIAL_KEYS_MESSAGE: &str = "'spec.configuration.' + self.filter(k, k.
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Dashboard",
+        type_ = "string",
+        json_path = ".status.dashboardUrl",
+        description = "The web dashboard's URL (kubectl get -o wide)",
+        priority = 1
     )
 )]
 #[x_kube(

@@ -60,6 +60,13 @@ pub struct StreamJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
 
+    /// Where the job's web dashboard (and REST API) is: the Ingress URL when spec.ingress sets
+    /// a host (`https://` with tlsSecretName), else the JobManager Service's in-cluster URL
+    /// (`https://` when spec.security.tls.rest is deployed). It answers while the JobManager
+    /// runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
+
     /// Ready, Progressing and Degraded conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -7,8 +7,11 @@
 //!    ServiceAccount, the JobManager logs JSON lines and the TaskManagers get their own log
 //!    filter, the Ingress `counting-rest` exists on the API server routing to the JobManager's
 //!    REST port, and the job runs; `status.jobRestarts`, `status.jobStartTime` and a fresh
-//!    `status.lastCheckpoint` are reported;
+//!    `status.lastCheckpoint` are reported, and `status.dashboardUrl` is the Ingress's URL;
+//!    changing `spec.ingress` (path, class, annotations, TLS Secret) changes the Ingress and
+//!    the URL (`https://` with the TLS Secret), not the job;
 //! 2. removing `spec.ingress` deletes the Ingress and leaves the job running (no redeploy);
+//!    `status.dashboardUrl` is then the JobManager Service's URL, which serves the dashboard;
 //! 3. a credentials Secret without `AWS_SECRET_ACCESS_KEY`: the StreamJob says
 //!    `Degraded StorageCredentialsIncomplete` naming the Secret and the key, with an Event.
 //!
@@ -129,6 +132,53 @@ async fn service_account_logging_ingress_status_and_storage_keys() -> anyhow::Re
         ingress["metadata"]["ownerReferences"][0]["name"] == JOB,
         "the Ingress goes with the StreamJob: {ingress}"
     );
+    ensure!(
+        sj["status"]["dashboardUrl"] == "http://counting.fjord.example.com/",
+        "status.dashboardUrl: {}",
+        sj["status"]
+    );
+
+    // The Ingress follows spec.ingress: a path, a class, annotations and a TLS Secret.
+    let job_id = sj["status"]["jobId"].clone();
+    op.patch(
+        JOB,
+        r#"{"spec":{"ingress":{"path":"/counting","className":"nginx","tlsSecretName":"counting-dashboard-tls","annotations":{"nginx.ingress.kubernetes.io/backend-protocol":"HTTP"}}}}"#,
+    )?;
+    let ingress: Value = fjord_e2e::poll_until(
+        "the Ingress to get the TLS Secret",
+        WAIT,
+        operator_support::POLL,
+        || async {
+            let text = op
+                .kubectl(&["get", "ingress", "counting-rest", "-o", "json"])
+                .ok()?;
+            let ingress: Value = serde_json::from_str(&text).ok()?;
+            (ingress["spec"]["tls"][0]["secretName"] == "counting-dashboard-tls").then_some(ingress)
+        },
+    )
+    .await?;
+    let spec = &ingress["spec"];
+    ensure!(
+        spec["ingressClassName"] == "nginx"
+            && spec["tls"][0]["hosts"][0] == "counting.fjord.example.com"
+            && spec["rules"][0]["host"] == "counting.fjord.example.com"
+            && spec["rules"][0]["http"]["paths"][0]["path"] == "/counting"
+            && spec["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+                == "counting-jobmanager"
+            && ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"]
+                == "HTTP",
+        "{ingress}"
+    );
+    let sj = op
+        .wait_for(JOB, "the Ingress's https URL in status", WAIT, |s| {
+            s["dashboardUrl"] == "https://counting.fjord.example.com/counting/"
+        })
+        .await?;
+    ensure!(
+        sj["status"]["jobId"] == job_id,
+        "changing the Ingress redeployed the job: {}",
+        sj["status"]
+    );
 
     // Status a person and a GitOps tool can trust.
     ensure!(sj["status"]["jobRestarts"] == 0, "{}", sj["status"]);
@@ -169,7 +219,6 @@ async fn service_account_logging_ingress_status_and_storage_keys() -> anyhow::Re
     );
 
     // 2. Removing the Ingress deletes it; the job is not redeployed.
-    let job_id = next["status"]["jobId"].clone();
     op.patch(JOB, r#"{"spec":{"ingress":null}}"#)?;
     fjord_e2e::poll_until(
         "the Ingress to go",
@@ -182,11 +231,35 @@ async fn service_account_logging_ingress_status_and_storage_keys() -> anyhow::Re
         },
     )
     .await?;
-    let sj = op.streamjob(JOB)?;
+    // The URL is then the JobManager Service's, and the dashboard answers there (this process
+    // resolves no Service names: the name is pinned to the JobManager Pod's IP).
+    let service_url = "http://counting-jobmanager.default.svc:8081/";
+    let sj = op
+        .wait_for(JOB, "the Service URL in status", WAIT, |s| {
+            s["dashboardUrl"] == service_url
+        })
+        .await?;
     ensure!(
         sj["status"]["jobId"] == job_id && sj["status"]["lifecycleState"] == "Running",
         "removing the Ingress redeployed the job: {}",
         sj["status"]
+    );
+    let ip: std::net::IpAddr = op.jobmanager_ip(JOB)?.parse()?;
+    let page = reqwest::Client::builder()
+        .resolve(
+            "counting-jobmanager.default.svc",
+            std::net::SocketAddr::new(ip, 8081),
+        )
+        .build()?
+        .get(service_url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    ensure!(
+        page.contains("dashboard/app.js"),
+        "{service_url} is not the dashboard:\n{page}"
     );
     op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=120s"])?;
 

@@ -292,6 +292,12 @@ async fn reconcile_pass<J: JobManagerApi>(
     }
     let mut new_status = decision.status.clone();
     new_status.selector = Some(resources::selector_string(&name));
+    let deployed = new_status
+        .last_reconciled_spec
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_else(|| job.spec.clone());
+    new_status.dashboard_url = Some(resources::dashboard_url(&name, &ns, &job.spec, &deployed));
 
     // Write-ahead: the status says what is about to happen before it happens. A pass that
     // changes nothing writes nothing (idle objects cost no API server or etcd writes).

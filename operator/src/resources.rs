@@ -88,6 +88,40 @@ pub fn rest_base_url(job: &str, namespace: &str) -> String {
     )
 }
 
+/// The URL of the job's web dashboard (`status.dashboardUrl`): with `spec.ingress` and a host,
+/// the Ingress's (`https://` when it names a TLS Secret) with its path; otherwise the JobManager
+/// Service's in-cluster URL, `https://` when the deployed spec serves REST over TLS. It ends in
+/// `/`: the dashboard's URLs are relative to it. An Ingress without a host answers on the
+/// ingress controller's address, which the spec does not say, so the Service URL is given then.
+pub fn dashboard_url(
+    job: &str,
+    namespace: &str,
+    spec: &StreamJobSpec,
+    deployed: &StreamJobSpec,
+) -> String {
+    if let Some(ingress) = &spec.ingress
+        && let Some(host) = &ingress.host
+    {
+        let scheme = if ingress.tls_secret_name.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let path = ingress.path.as_deref().unwrap_or("/");
+        let slash = if path.ends_with('/') { "" } else { "/" };
+        return format!("{scheme}://{host}{path}{slash}");
+    }
+    let scheme = if crate::security::rest_tls(deployed) {
+        "https"
+    } else {
+        "http"
+    };
+    format!(
+        "{scheme}://{}.{namespace}.svc:{REST_PORT}/",
+        workload_name(job, Component::JobManager)
+    )
+}
+
 /// Labels of every child object; the component label is added for pods.
 pub fn labels(job: &str, component: Option<Component>) -> BTreeMap<String, String> {
     let mut l = BTreeMap::from([

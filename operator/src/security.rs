@@ -71,7 +71,8 @@ fn rest_auth(spec: &StreamJobSpec) -> bool {
         .is_some_and(|s| s.rest_auth_enabled())
 }
 
-fn rest_tls(spec: &StreamJobSpec) -> bool {
+/// Whether `spec` serves the REST API over HTTPS (`spec.security.tls.rest`).
+pub fn rest_tls(spec: &StreamJobSpec) -> bool {
     spec.security.as_ref().is_some_and(|s| s.rest_tls_enabled())
 }
 

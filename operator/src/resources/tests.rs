@@ -554,3 +554,49 @@ fn security_mounts_its_secrets_and_sets_its_keys() {
     };
     assert_ne!(hash(&p.jobmanager), hash(&d.jobmanager));
 }
+
+#[test]
+fn the_dashboard_url_is_the_ingress_or_the_service() {
+    // (spec.ingress, spec.security, expected status.dashboardUrl)
+    let table = [
+        ("", "", "http://counting-jobmanager.streams.svc:8081/"),
+        (
+            "",
+            "  security: {tls: {enabled: true, rest: true}}\n",
+            "https://counting-jobmanager.streams.svc:8081/",
+        ),
+        (
+            "  ingress: {host: counting.example.com}\n",
+            "",
+            "http://counting.example.com/",
+        ),
+        (
+            "  ingress: {host: counting.example.com, path: /jobs/counting, tlsSecretName: t}\n",
+            "",
+            "https://counting.example.com/jobs/counting/",
+        ),
+        // No host: the ingress controller's address is not in the spec.
+        (
+            "  ingress: {className: nginx}\n",
+            "",
+            "http://counting-jobmanager.streams.svc:8081/",
+        ),
+    ];
+    for (ingress, security, expected) in table {
+        let j = job(&format!("{SPEC}{ingress}{security}"));
+        assert_eq!(
+            dashboard_url("counting", "streams", &j.spec, &j.spec),
+            expected,
+            "{ingress}{security}"
+        );
+    }
+    // The Service's scheme follows the deployed spec (what the running JobManager serves).
+    let plain = job(SPEC);
+    let secured = job(&format!(
+        "{SPEC}  security: {{tls: {{enabled: true, rest: true}}}}\n"
+    ));
+    assert_eq!(
+        dashboard_url("counting", "streams", &secured.spec, &plain.spec),
+        "http://counting-jobmanager.streams.svc:8081/"
+    );
+}
