@@ -354,6 +354,54 @@ pub struct CheckpointHistory {
     pub completed: Vec<CheckpointInfo>,
     /// Number of failed checkpoints.
     pub failed: u64,
+    /// The most recent failed or aborted checkpoints and savepoints (at most 100), newest
+    /// first, each with the reason.
+    #[serde(default)]
+    pub failed_history: Vec<FailedCheckpointInfo>,
+    /// The checkpoints and savepoints waiting for acknowledgements, oldest first, with the
+    /// acknowledgements per vertex so far. Empty once the job ended.
+    #[serde(default)]
+    pub in_progress: Vec<PendingCheckpointInfo>,
+}
+
+/// A failed or aborted checkpoint or savepoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedCheckpointInfo {
+    /// Checkpoint ID.
+    pub id: i64,
+    /// True for a savepoint.
+    pub savepoint: bool,
+    /// When it was triggered (ms since the epoch).
+    pub triggered_at_ms: i64,
+    /// When it failed (ms since the epoch).
+    pub failed_at_ms: i64,
+    /// Why: a task declined it, it timed out, writing it failed, or the job (attempt) ended
+    /// before it completed.
+    pub reason: String,
+}
+
+/// A checkpoint or savepoint in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCheckpointInfo {
+    /// Checkpoint ID.
+    pub id: i64,
+    /// True for a savepoint.
+    pub savepoint: bool,
+    /// When it was triggered (ms since the epoch).
+    pub triggered_at_ms: i64,
+    /// Per vertex of the job graph, in the order of `GET /v1/jobs/{job_id}`'s `vertices`.
+    pub vertices: Vec<VertexAcknowledgements>,
+}
+
+/// How many subtasks of a vertex acknowledged a checkpoint in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VertexAcknowledgements {
+    /// The vertex's `id`.
+    pub vertex: usize,
+    /// Subtasks that acknowledged it.
+    pub acknowledged: u32,
+    /// The vertex's parallelism.
+    pub parallelism: u32,
 }
 
 /// `GET /v1/jobs/{job_id}/checkpoints/latest`.

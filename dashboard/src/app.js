@@ -758,8 +758,68 @@ function historyTable(rows) {
   );
 }
 
+/**
+ * Checkpoints and savepoints waiting for acknowledgements: per vertex, how many of its subtasks
+ * acknowledged so far (a vertex behind the others is where the barrier is stuck).
+ * @param {import("./types").PendingCheckpointInfo[]} pending
+ */
+function pendingTable(pending) {
+  const job = data.job;
+  const name = (/** @type {number} */ id) => job?.vertices.find((v) => v.id === id)?.name ?? `vertex ${id}`;
+  return table(
+    ["ID", "Type", "Triggered", "Acknowledged", "Per vertex"],
+    pending.map((c) => {
+      const acked = c.vertices.reduce((n, v) => n + v.acknowledged, 0);
+      const total = c.vertices.reduce((n, v) => n + v.parallelism, 0);
+      return [
+        h("span", { "data-in-flight": c.id }, `#${c.id}`),
+        h("span", { class: c.savepoint ? "badge savepoint" : "badge checkpoint" }, c.savepoint ? "savepoint" : "checkpoint"),
+        `${fmt.time(c.triggered_at_ms)} (${fmt.duration(Math.max(0, Date.now() - c.triggered_at_ms))} ago)`,
+        h(
+          "span",
+          {},
+          h("progress", { max: total, value: acked, "aria-label": `${acked} of ${total} subtasks` }),
+          ` ${acked}/${total}`,
+        ),
+        h(
+          "ul",
+          { class: "acks" },
+          ...c.vertices.map((v) =>
+            h(
+              "li",
+              { "data-acks": v.vertex, "data-acknowledged": v.acknowledged, "data-parallelism": v.parallelism, class: v.acknowledged < v.parallelism ? "waiting" : "done" },
+              `${name(v.vertex)}: ${v.acknowledged}/${v.parallelism}`,
+            ),
+          ),
+        ),
+      ];
+    }),
+    { class: "in-flight" },
+  );
+}
+
+/**
+ * Failed and aborted checkpoints and savepoints, newest first, with the reason.
+ * @param {import("./types").FailedCheckpointInfo[]} rows
+ */
+function failedTable(rows) {
+  return table(
+    ["ID", "Type", "Triggered", "Failed", "Reason"],
+    rows.map((c) => [
+      h("span", { "data-failed-checkpoint": c.id }, `#${c.id}`),
+      h("span", { class: c.savepoint ? "badge savepoint" : "badge checkpoint", "data-kind": c.savepoint ? "savepoint" : "checkpoint" }, c.savepoint ? "savepoint" : "checkpoint"),
+      fmt.time(c.triggered_at_ms),
+      fmt.time(c.failed_at_ms),
+      h("span", { class: "reason" }, c.reason),
+    ]),
+    { class: "failed-history" },
+  );
+}
+
 function checkpointsPage() {
   const o = data.overview;
+  const pending = data.checkpoints?.in_progress ?? [];
+  const failed = data.checkpoints?.failed_history ?? [];
   const history = data.checkpoints?.completed ?? [];
   const savepoints = history.filter((c) => c.savepoint);
   const inFlight = data.operations.filter((op) => op.state === "IN_PROGRESS" && (op.kind === "savepoint" || op.kind === "stop" || op.kind === "rescale"));
@@ -788,13 +848,17 @@ function checkpointsPage() {
       ? h(
           "div",
           {},
-          h("h2", {}, "In progress"),
+          h("h2", {}, "Actions in progress"),
           table(
             ["Action", "Started", "Details"],
             inFlight.map((op) => [op.kind, fmt.time(op.startedAt), op.detail]),
           ),
         )
       : null,
+    h("h2", {}, "In flight"),
+    pending.length
+      ? pendingTable(pending)
+      : h("p", { class: "muted", "data-empty": "in-flight" }, "No checkpoint waiting for acknowledgements."),
     h("h2", {}, "Savepoints"),
     savepoints.length
       ? historyTable(savepoints)
@@ -818,6 +882,10 @@ function checkpointsPage() {
           data.allCheckpoints ? `Show the latest ${HISTORY_ROWS}` : `Show all ${history.length}`,
         )
       : null,
+    h("h2", {}, "Failed"),
+    failed.length
+      ? failedTable(failed.slice(0, HISTORY_ROWS))
+      : h("p", { class: "muted", "data-empty": "failed" }, "No checkpoint or savepoint failed."),
     h("h2", {}, "Configuration"),
     table(
       ["", ""],

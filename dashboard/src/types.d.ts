@@ -55,7 +55,30 @@ export interface CheckpointInfo {
   savepoint: boolean;
 }
 
-export interface CheckpointHistory { interval_ms: number | null; completed: CheckpointInfo[]; failed: number }
+export interface FailedCheckpointInfo {
+  id: number;
+  savepoint: boolean;
+  triggered_at_ms: number;
+  failed_at_ms: number;
+  reason: string;
+}
+
+export interface VertexAcknowledgements { vertex: number; acknowledged: number; parallelism: number }
+
+export interface PendingCheckpointInfo {
+  id: number;
+  savepoint: boolean;
+  triggered_at_ms: number;
+  vertices: VertexAcknowledgements[];
+}
+
+export interface CheckpointHistory {
+  interval_ms: number | null;
+  completed: CheckpointInfo[];
+  failed: number;
+  failed_history: FailedCheckpointInfo[];
+  in_progress: PendingCheckpointInfo[];
+}
 
 export interface CheckpointSettings {
   mode: string;

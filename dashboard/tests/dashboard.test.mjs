@@ -8,12 +8,16 @@
 //                                   "failover": after a TaskManager was killed: exceptions,
 //                                   TaskManagers, rescale and cancel from the page;
 //                                   "auth": a JobManager with a REST token: sign-in, a wrong
-//                                   token refused, the right one, sign-out, stop with a
-//                                   savepoint from the page
+//                                   token refused, the right one, sign-out, a checkpoint in
+//                                   flight and then failed, stop with a savepoint from the
+//                                   page
 //   FJORD_DASHBOARD_ARTIFACTS       directory for the screenshots
 //   FJORD_DASHBOARD_SAVEPOINT_DIR   savepoint directory typed into the page (running)
 //   FJORD_DASHBOARD_LOST_TM         ID of the TaskManager that was killed (failover)
 //   FJORD_DASHBOARD_TOKEN           the JobManager's REST token (auth; also sent by `rest()`)
+//   FJORD_DASHBOARD_TM_PIDS         `tm1=<pid>,tm2=<pid>,tm3=<pid>`: the script pauses
+//                                   (SIGSTOP) one that runs no source subtask to hold a
+//                                   checkpoint in flight, then kills it once it is lost (auth)
 //   FJORD_CHROMIUM                  the browser (default /usr/bin/chromium)
 //
 // Every wait is bounded; nothing is asserted on timing.
@@ -375,6 +379,83 @@ if (PHASE === "running") {
     await page.waitForSelector('form[data-page="login"]', { timeout: SHOW });
     assert.equal(await stored(page), "");
     assert.equal(await page.textContent("#job-title"), "Fjord");
+    assert.deepEqual(unexpected(), []);
+  });
+
+  test("a checkpoint in flight shows its acknowledgements per vertex; when it fails, it is listed with the reason", async () => {
+    // TaskManager ID → PID of the three TaskManagers (two run the job, one is spare).
+    const pids = new Map(need("FJORD_DASHBOARD_TM_PIDS").split(",").map((kv) => /** @type {[string, number]} */ ([kv.split("=")[0], Number(kv.split("=")[1])])));
+    const id = await jobId();
+    const job = await rest(`v1/jobs/${id}`);
+    // Pause a TaskManager that runs subtasks but not the source's: its subtasks cannot
+    // acknowledge the next checkpoint. (The source's may not either: backpressure from the
+    // paused consumers soon blocks it, so which vertices acknowledge is not asserted.)
+    const sourceVertex = job.vertices[0].id;
+    /** @type {string | undefined} */
+    let paused;
+    for (const tm of (await rest("v1/taskmanagers")).task_managers) {
+      const details = await rest(`v1/taskmanagers/${tm.id}`);
+      const vertices = details.subtasks.map((/** @type {any} */ s) => s.vertex);
+      if (vertices.length > 0 && !vertices.includes(sourceVertex)) paused = tm.id;
+    }
+    assert.ok(paused && pids.has(paused), `a TaskManager without the source among ${[...pids.keys()]}`);
+    const pid = /** @type {number} */ (pids.get(paused));
+    const before = (await rest(`v1/jobs/${id}/checkpoints`)).failed_history.length;
+
+    const page = await open();
+    await page.goto(`${URL_BASE}?poll=300#/checkpoints`);
+    await page.waitForSelector('form[data-page="login"]', { timeout: SHOW });
+    await signIn(page, token);
+    await show(page, "checkpoints");
+    process.kill(pid, "SIGSTOP");
+    try {
+      // Held: in flight longer than a checkpoint takes here (milliseconds), with a vertex
+      // still waiting.
+      await page.waitForFunction(
+        (vertices) => {
+          const rows = [...document.querySelectorAll("table.in-flight tbody tr")];
+          return rows.some((row) => {
+            const acks = [...row.querySelectorAll("li[data-acks]")];
+            const n = (/** @type {Element} */ li, /** @type {string} */ a) => Number(li.getAttribute(a));
+            return acks.length === vertices && acks.some((li) => n(li, "data-acknowledged") < n(li, "data-parallelism"));
+          });
+        },
+        job.vertices.length,
+        { timeout: SHOW },
+      );
+      const held = (await rest(`v1/jobs/${id}/checkpoints`)).in_progress.find((/** @type {any} */ c) =>
+        c.vertices.some((/** @type {any} */ v) => v.acknowledged < v.parallelism),
+      );
+      assert.ok(held, "the REST API lists the held checkpoint");
+      assert.deepEqual(
+        held.vertices.map((/** @type {any} */ v) => [v.vertex, v.parallelism]),
+        job.vertices.map((/** @type {any} */ v) => [v.id, v.parallelism]),
+        "one entry per vertex, with its parallelism",
+      );
+      await shot(page, "auth-checkpoints-in-flight");
+      // The paused TaskManager misses its heartbeats: the JobManager declares it lost and
+      // restarts the job on the spare one, and the held checkpoint fails with the attempt.
+      const row = page.locator(`table.failed-history tr:has([data-failed-checkpoint="${held.id}"])`);
+      await row.waitFor({ timeout: ACTION });
+      const failed = (await rest(`v1/jobs/${id}/checkpoints`)).failed_history;
+      assert.ok(failed.length > before);
+      const record = failed.find((/** @type {any} */ c) => c.id === held.id);
+      assert.ok(record && record.reason.length > 0 && record.failed_at_ms >= record.triggered_at_ms, JSON.stringify(failed));
+      assert.ok(((await row.textContent()) ?? "").includes(record.reason), "the row shows the reason");
+      await page.waitForSelector('[data-empty="in-flight"]', { timeout: ACTION });
+      await shot(page, "auth-checkpoints-failed");
+    } finally {
+      // Lost for good: it must not come back with the old attempt's tasks.
+      process.kill(pid, "SIGKILL");
+    }
+    // The job runs again (on the other and the spare TaskManager) before it is stopped below.
+    const deadline = Date.now() + ACTION;
+    for (;;) {
+      const now = await rest(`v1/jobs/${id}`);
+      if (now.state === "RUNNING" && now.restarts >= 1 && now.vertices.some((/** @type {any} */ v) => v.records_out > 0)) break;
+      assert.ok(Date.now() < deadline, `the job did not run again: ${JSON.stringify({ state: now.state, restarts: now.restarts })}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     assert.deepEqual(unexpected(), []);
   });
 

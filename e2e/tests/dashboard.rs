@@ -20,9 +20,13 @@
 //!
 //! A second test runs the script's `auth` phase against a JobManager with a REST token
 //! (`--rest-token-file`): the page asks for the token, refuses a wrong one with a clear
-//! message, shows the job with the right one and forgets it on sign-out; then a stop with a
-//! savepoint from the page (an authenticated POST) ends the job `FINISHED` with its savepoint
-//! in the history.
+//! message, shows the job with the right one and forgets it on sign-out. Then the script
+//! pauses (SIGSTOP) a TaskManager that runs no source subtask: the next checkpoint is held,
+//! and the Checkpoints page shows it in flight with its acknowledgements per vertex; the
+//! paused TaskManager misses its heartbeats, the JobManager restarts the job on the spare
+//! third TaskManager, and the held checkpoint is listed among the failed ones with its
+//! reason. Last, a stop with a savepoint from the page (an authenticated POST) ends the job
+//! `FINISHED` with its savepoint in the history.
 //!
 //! Screenshots of each page go to `<target dir>/dashboard-artifacts/` (see
 //! `docs/dashboard.md`). Needs `scripts/install-deps.sh` (Chromium, Node.js) and
@@ -264,8 +268,16 @@ async fn the_dashboard_asks_for_the_rest_token_and_stops_the_job_with_a_savepoin
     );
     let token_file = dir.path().join("rest-token");
     std::fs::write(&token_file, format!("{token}\n"))?;
+    // The paused TaskManager is declared lost after 6 s (instead of the shared 2 s): long
+    // enough for the page to show the held checkpoint, short enough to wait for.
+    let mut args = cluster_jm_args(0, 2, &chk, 500);
+    let timeout = args
+        .iter()
+        .position(|a| a == "--heartbeat-timeout-ms")
+        .context("--heartbeat-timeout-ms")?;
+    args[timeout + 1] = "6000".into();
     let args = with_args(
-        cluster_jm_args(0, 2, &chk, 500),
+        args,
         &[
             "--rest-token-file",
             &token_file.to_string_lossy(),
@@ -288,8 +300,17 @@ async fn the_dashboard_asks_for_the_rest_token_and_stops_the_job_with_a_savepoin
             ca_pem: None,
         },
     )?;
-    let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 2)?;
+    // One slot each: the job runs on two, the third is spare for the restart.
+    let tm1 = task_manager("tm1", dir.path(), &jm.rpc, 1)?;
+    let tm2 = task_manager("tm2", dir.path(), &jm.rpc, 1)?;
     let job_id = jm.job_id().await?;
+    let tm3 = task_manager("tm3", dir.path(), &jm.rpc, 1)?;
+    let tms = [&tm1, &tm2, &tm3];
+    let pids = tms
+        .iter()
+        .map(|p| format!("{}={}", p.name(), p.pid()))
+        .collect::<Vec<_>>()
+        .join(",");
     jm.first_checkpoint(&job_id).await?;
     let url = format!("http://{}/", jm.rest);
     clear_artifacts(|name| name.starts_with("auth-"))?;
@@ -299,11 +320,17 @@ async fn the_dashboard_asks_for_the_rest_token_and_stops_the_job_with_a_savepoin
         &[
             ("FJORD_DASHBOARD_TOKEN", token.clone()),
             ("FJORD_DASHBOARD_SAVEPOINT_DIR", file_url(&savepoints)),
+            ("FJORD_DASHBOARD_TM_PIDS", pids),
         ],
     );
-    result.with_context(|| format!("{}\n{}", jm.proc.tail(), tm1.tail()))?;
+    result.with_context(|| {
+        std::iter::once(jm.proc.tail())
+            .chain(tms.iter().map(|p| p.tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
     // The token was typed into the page and sent in headers only: neither process logged it.
-    for proc in [&jm.proc, &tm1] {
+    for proc in [&jm.proc, &tm1, &tm2, &tm3] {
         ensure!(
             !proc.log().contains(&token),
             "{} logged the REST token",

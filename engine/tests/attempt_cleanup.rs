@@ -192,9 +192,38 @@ fn files_written_into_an_aborted_checkpoint_after_the_abort_are_deleted() {
     // Both tasks took their snapshot of checkpoint 1 and are uploading it (held).
     let held = hold_chk1.wait_held(2, Duration::from_secs(60));
     assert_eq!(held.len(), 2, "both tasks started uploading: {held:?}");
+    // Meanwhile clients see it in flight, one entry per vertex, none acknowledged yet (the
+    // uploads come before the acknowledgements).
+    wait_until("checkpoint 1 in flight", || {
+        client.in_flight_checkpoints().iter().any(|c| c.id == 1)
+    });
+    let in_flight = client.in_flight_checkpoints();
+    let chk1 = in_flight.iter().find(|c| c.id == 1).unwrap();
+    assert!(!chk1.savepoint);
+    assert!(!chk1.vertices.is_empty(), "{chk1:?}");
+    assert!(
+        chk1.vertices
+            .iter()
+            .all(|&(acked, parallelism)| parallelism == 1 && acked == 0),
+        "{chk1:?}"
+    );
     // The input ends meanwhile: checkpoint 1 can no longer complete and is aborted.
     wait_until("checkpoint 1 is aborted", || {
         client.checkpoint_counts().1 >= 1
+    });
+    // It is recorded with the reason, and no longer in flight.
+    let failed = client.failed_checkpoints();
+    let chk1 = failed
+        .iter()
+        .find(|c| c.id == 1)
+        .expect("checkpoint 1 recorded as failed");
+    assert!(
+        chk1.reason.contains("before the checkpoint completed"),
+        "{chk1:?}"
+    );
+    assert!(chk1.failed_at_ms >= chk1.triggered_at_ms, "{chk1:?}");
+    wait_until("checkpoint 1 no longer in flight", || {
+        client.in_flight_checkpoints().iter().all(|c| c.id != 1)
     });
     assert!(
         files(dir.path()).iter().all(|f| !f.contains("chk-1/")),

@@ -673,6 +673,24 @@ impl JobClient {
         (h.recent.iter().cloned().collect(), h.failed_count)
     }
 
+    /// The most recent failed or aborted checkpoints and savepoints (at most 100), oldest
+    /// first, with why each failed.
+    pub fn failed_checkpoints(&self) -> Vec<crate::checkpoint::FailedCheckpoint> {
+        self.control
+            .history
+            .lock()
+            .failed_recent
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The checkpoints and savepoints in flight, oldest first, with their acknowledgements
+    /// per vertex so far.
+    pub fn in_flight_checkpoints(&self) -> Vec<crate::checkpoint::InFlightCheckpoint> {
+        self.control.history.lock().in_flight.clone()
+    }
+
     /// URL of the latest completed checkpoint, if any.
     pub fn latest_checkpoint(&self) -> Option<String> {
         self.control.history.lock().latest.clone()

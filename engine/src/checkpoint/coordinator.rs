@@ -121,7 +121,46 @@ pub(crate) struct CheckpointHistory {
     /// The failures of execution attempts, oldest first (at most 100): what made the job
     /// restart, and what made it fail for good.
     pub(crate) failures: VecDeque<JobFailure>,
+    /// The most recent failed or aborted checkpoints and savepoints, oldest first (at most
+    /// [`RECENT_FAILED_CHECKPOINTS`]).
+    pub(crate) failed_recent: VecDeque<FailedCheckpoint>,
+    /// The checkpoints and savepoints of the running attempt still waiting for
+    /// acknowledgements, oldest first (updated as they arrive).
+    pub(crate) in_flight: Vec<InFlightCheckpoint>,
 }
+
+/// A checkpoint or savepoint that failed or was aborted, as reported to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCheckpoint {
+    /// Checkpoint id.
+    pub id: u64,
+    /// True for savepoints.
+    pub savepoint: bool,
+    /// When it was triggered (ms since the epoch).
+    pub triggered_at_ms: i64,
+    /// When it failed (ms since the epoch).
+    pub failed_at_ms: i64,
+    /// Why: a task declined it, it timed out, writing its metadata failed, the job ended or a
+    /// task finished before it completed.
+    pub reason: String,
+}
+
+/// A checkpoint or savepoint in flight: which tasks acknowledged it so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlightCheckpoint {
+    /// Checkpoint id.
+    pub id: u64,
+    /// True for savepoints.
+    pub savepoint: bool,
+    /// When it was triggered (ms since the epoch).
+    pub triggered_at_ms: i64,
+    /// Per vertex of the job graph (in vertex order): subtasks that acknowledged it, and the
+    /// vertex's parallelism.
+    pub vertices: Vec<(usize, usize)>,
+}
+
+/// Failed checkpoints kept in [`CheckpointHistory::failed_recent`].
+pub(crate) const RECENT_FAILED_CHECKPOINTS: usize = 100;
 
 /// A failure of an execution attempt (Flink's exception history entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,12 +291,29 @@ pub(crate) struct CoordinatorSetup {
     /// as soon as they start, so nothing sent early is lost; tasks in other processes can only
     /// take commands once deployed, so the deployer sends `TasksRunning` first.
     pub(crate) tasks_running: bool,
+    /// The vertex of each task (tasks are numbered vertex by vertex, subtask by subtask), for
+    /// the per-vertex acknowledgements of checkpoints in flight.
+    pub(crate) task_vertices: Vec<usize>,
 }
 
 fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Per vertex (in vertex order): how many of the `acked` tasks belong to it, and its task count;
+/// `task_vertices` holds each task's vertex.
+fn acks_per_vertex(task_vertices: &[usize], acked: &BTreeSet<usize>) -> Vec<(usize, usize)> {
+    let vertices = task_vertices.iter().max().map_or(0, |v| v + 1);
+    let mut counts = vec![(0usize, 0usize); vertices];
+    for (task, v) in task_vertices.iter().enumerate() {
+        counts[*v].1 += 1;
+        if acked.contains(&task) {
+            counts[*v].0 += 1;
+        }
+    }
+    counts
 }
 
 /// Runs the coordinator until `Shutdown`.
@@ -290,6 +346,7 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
         if c.final_checkpoint_due() {
             c.trigger_final();
         }
+        c.publish_in_flight();
         if c.next_trigger_in() == Some(Duration::ZERO) {
             let target = c.setup.base.as_ref().map(|b| {
                 b.child(&checkpoint_dir(
@@ -325,6 +382,7 @@ pub(crate) fn run(setup: CoordinatorSetup, events: Receiver<CoordinatorEvent>) {
     for (id, dir) in std::mem::take(&mut c.aborted) {
         delete_aborted(id, &dir);
     }
+    c.publish_in_flight();
 }
 
 /// Deletes what is in the directory of aborted checkpoint `id`.
@@ -721,6 +779,31 @@ impl Coordinator {
         }
     }
 
+    /// Shares the checkpoints in flight and their acknowledgements with clients.
+    fn publish_in_flight(&self) {
+        if self.pending.is_empty() {
+            let mut h = self.setup.history.lock();
+            if !h.in_flight.is_empty() {
+                h.in_flight.clear();
+            }
+            return;
+        }
+        let in_flight: Vec<InFlightCheckpoint> = self
+            .pending
+            .values()
+            .map(|p| InFlightCheckpoint {
+                id: p.barrier.id,
+                savepoint: p.barrier.savepoint,
+                triggered_at_ms: p.barrier.timestamp,
+                vertices: acks_per_vertex(&self.setup.task_vertices, &p.acked),
+            })
+            .collect();
+        let mut h = self.setup.history.lock();
+        if h.in_flight != in_flight {
+            h.in_flight = in_flight;
+        }
+    }
+
     fn abort(&mut self, p: Pending, reason: String) {
         tracing::info!(checkpoint = p.barrier.id, %reason, "aborted");
         if self.final_state == FinalCheckpoint::Pending(p.barrier.id) {
@@ -742,7 +825,20 @@ impl Coordinator {
         while self.aborted.len() > ABORTED_REMEMBERED {
             self.aborted.pop_first();
         }
-        self.setup.history.lock().failed_count += 1;
+        {
+            let mut h = self.setup.history.lock();
+            h.failed_count += 1;
+            if h.failed_recent.len() == RECENT_FAILED_CHECKPOINTS {
+                h.failed_recent.pop_front();
+            }
+            h.failed_recent.push_back(FailedCheckpoint {
+                id: p.barrier.id,
+                savepoint: p.barrier.savepoint,
+                triggered_at_ms: p.barrier.timestamp,
+                failed_at_ms: now_millis(),
+                reason: reason.clone(),
+            });
+        }
         if let Some(reply) = p.reply {
             let _ = reply.send(Err(FjordError::CheckpointFailed(reason)));
         }
@@ -764,5 +860,26 @@ impl Coordinator {
                 self.consecutive_failures, self.setup.config.tolerable_failures
             )));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledgements_are_counted_per_vertex() {
+        // Vertex 0 with 1 task, vertex 1 with 3, vertex 2 with 2 (numbered vertex by vertex).
+        let task_vertices = [0, 1, 1, 1, 2, 2];
+        let acked: BTreeSet<usize> = [0, 2, 3, 5].into();
+        assert_eq!(
+            acks_per_vertex(&task_vertices, &acked),
+            [(1, 1), (2, 3), (1, 2)]
+        );
+        assert_eq!(
+            acks_per_vertex(&task_vertices, &BTreeSet::new()),
+            [(0, 1), (0, 3), (0, 2)]
+        );
+        assert!(acks_per_vertex(&[], &acked).is_empty());
     }
 }

@@ -33,7 +33,9 @@ pub(crate) mod restore;
 pub(crate) mod shared;
 
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
-pub use coordinator::{CheckpointType, CompletedCheckpoint, JobFailure};
+pub use coordinator::{
+    CheckpointType, CompletedCheckpoint, FailedCheckpoint, InFlightCheckpoint, JobFailure,
+};
 pub use metadata::{CheckpointMetadata, OperatorMetadata, SubtaskStateHandle};
 
 use crate::storage::SnapshotStore;

@@ -407,6 +407,13 @@ impl AttemptRun<'_> {
             sources,
             history: self.control.history.clone(),
             tasks_running,
+            task_vertices: self
+                .job
+                .vertices
+                .iter()
+                .enumerate()
+                .flat_map(|(v, vx)| std::iter::repeat_n(v, vx.parallelism))
+                .collect(),
             fail_job: {
                 let (failure, cancel) = (failure.clone(), self.cancel.clone());
                 Box::new(move |e| {

@@ -17,8 +17,9 @@ use fjord::runtime::io_metrics::{IoMetrics, OperatorIo};
 use fjord::storage::StorageOptions;
 use fjord::{FjordError, JobArgs, JobClient, JobPlan, JobRegistry, StreamExecutionEnvironment};
 use fjord_client::api::{
-    CheckpointHistory, CheckpointInfo, Edge, JobDetails, JobState, JobSummary, RescaleStatus,
-    SavepointState, SavepointStatus, SubtaskMetrics, Vertex,
+    CheckpointHistory, CheckpointInfo, Edge, FailedCheckpointInfo, JobDetails, JobState,
+    JobSummary, PendingCheckpointInfo, RescaleStatus, SavepointState, SavepointStatus,
+    SubtaskMetrics, Vertex, VertexAcknowledgements,
 };
 use fjord_proto::v1::JobSettings;
 use std::collections::BTreeMap;
@@ -202,6 +203,8 @@ struct Status {
 struct FinalCheckpoints {
     recent: Vec<CompletedCheckpoint>,
     failed: u64,
+    /// The most recent failed checkpoints, oldest first.
+    failed_recent: Vec<fjord::checkpoint::FailedCheckpoint>,
     latest: Option<String>,
     /// Checkpoints completed and failed, in total.
     counts: (u64, u64),
@@ -558,6 +561,7 @@ impl JobManager {
             *lock(&self.final_checkpoints) = FinalCheckpoints {
                 recent,
                 failed,
+                failed_recent: shared.failed_checkpoints(),
                 latest: shared.latest_checkpoint(),
                 counts: shared.checkpoint_counts(),
                 restarts: shared.restarts(),
@@ -946,19 +950,62 @@ impl JobManager {
         lock(&self.savepoints).get(trigger_id).cloned()
     }
 
-    /// Completed checkpoints and savepoints (newest first) and the failed count.
+    /// Completed and failed checkpoints and savepoints (newest first), the failed count and
+    /// those in flight.
     pub fn checkpoints(&self) -> CheckpointHistory {
-        let (recent, failed) = match self.client() {
-            Some(client) => client.checkpoint_history(),
+        let (recent, failed, failed_recent, in_flight) = match self.client() {
+            Some(client) => {
+                let (recent, failed) = client.checkpoint_history();
+                (
+                    recent,
+                    failed,
+                    client.failed_checkpoints(),
+                    client.in_flight_checkpoints(),
+                )
+            }
             None => {
                 let f = lock(&self.final_checkpoints);
-                (f.recent.clone(), f.failed)
+                (
+                    f.recent.clone(),
+                    f.failed,
+                    f.failed_recent.clone(),
+                    Vec::new(),
+                )
             }
         };
         CheckpointHistory {
             interval_ms: self.checkpoint_interval_ms,
             completed: recent.iter().rev().map(info).collect(),
             failed,
+            failed_history: failed_recent
+                .iter()
+                .rev()
+                .map(|c| FailedCheckpointInfo {
+                    id: c.id as i64,
+                    savepoint: c.savepoint,
+                    triggered_at_ms: c.triggered_at_ms,
+                    failed_at_ms: c.failed_at_ms,
+                    reason: c.reason.clone(),
+                })
+                .collect(),
+            in_progress: in_flight
+                .iter()
+                .map(|c| PendingCheckpointInfo {
+                    id: c.id as i64,
+                    savepoint: c.savepoint,
+                    triggered_at_ms: c.triggered_at_ms,
+                    vertices: c
+                        .vertices
+                        .iter()
+                        .enumerate()
+                        .map(|(vertex, (acked, parallelism))| VertexAcknowledgements {
+                            vertex,
+                            acknowledged: *acked as u32,
+                            parallelism: *parallelism as u32,
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 
