@@ -423,10 +423,18 @@ if (PHASE === "running") {
         job.vertices.length,
         { timeout: SHOW },
       );
-      const held = (await rest(`v1/jobs/${id}/checkpoints`)).in_progress.find((/** @type {any} */ c) =>
-        c.vertices.some((/** @type {any} */ v) => v.acknowledged < v.parallelism),
-      );
-      assert.ok(held, "the REST API lists the held checkpoint");
+      // The held one: in flight for seconds (a checkpoint that was nearly done when the
+      // TaskManager was paused may still complete).
+      /** @type {any} */
+      let held;
+      for (const deadline = Date.now() + SHOW; !held; ) {
+        held = (await rest(`v1/jobs/${id}/checkpoints`)).in_progress.find(
+          (/** @type {any} */ c) => Date.now() - c.triggered_at_ms > 2000 && c.vertices.some((/** @type {any} */ v) => v.acknowledged < v.parallelism),
+        );
+        assert.ok(held || Date.now() < deadline, "the REST API lists a checkpoint held for 2 s");
+        if (!held) await new Promise((r) => setTimeout(r, 200));
+      }
+      await page.waitForSelector(`table.in-flight [data-in-flight="${held.id}"]`, { timeout: SHOW });
       assert.deepEqual(
         held.vertices.map((/** @type {any} */ v) => [v.vertex, v.parallelism]),
         job.vertices.map((/** @type {any} */ v) => [v.id, v.parallelism]),

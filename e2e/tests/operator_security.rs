@@ -9,6 +9,8 @@
 //!     against the Secret's ca.crt and the Service name), refuses a call without the token
 //!     (401) and answers with it,
 //!     the job running as counting-basic.yaml's does (same parallelism and arguments);
+//!     `status.dashboardUrl` is that HTTPS Service URL, where the dashboard's page is served
+//!     without the token;
 //! (c) the operator still drives the job through the token: a suspend in savepoint mode stops
 //!     it with a savepoint (recorded as the restore path) and removes the Pods.
 //!
@@ -113,6 +115,25 @@ async fn secured_streamjob_runs_refuses_anonymous_rest_and_is_still_driven() -> 
         Err(ClientError::Api { status: 401, .. }) => {}
         other => anyhow::bail!("a call without the token must get 401, got {other:?}"),
     }
+    // The status names the dashboard at that HTTPS URL; its page is served without the
+    // token (the page asks for it), the API under it is not.
+    ensure!(
+        sj["status"]["dashboardUrl"] == format!("https://{host}:8081/"),
+        "status.dashboardUrl: {}",
+        sj["status"]
+    );
+    let page = reqwest::Client::builder()
+        .resolve(&host, std::net::SocketAddr::new(ip, 8081))
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .build()?
+        .get(format!("https://{host}:8081/"))
+        .send()
+        .await?;
+    ensure!(page.status() == 200, "the dashboard page: {}", page.status());
+    ensure!(
+        page.text().await?.contains("dashboard/app.js"),
+        "not the dashboard page"
+    );
     ensure!(
         Client::new(&format!("http://{ip}:8081/v1"))?
             .jobs()
