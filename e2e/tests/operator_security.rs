@@ -129,7 +129,11 @@ async fn secured_streamjob_runs_refuses_anonymous_rest_and_is_still_driven() -> 
         .get(format!("https://{host}:8081/"))
         .send()
         .await?;
-    ensure!(page.status() == 200, "the dashboard page: {}", page.status());
+    ensure!(
+        page.status() == 200,
+        "the dashboard page: {}",
+        page.status()
+    );
     ensure!(
         page.text().await?.contains("dashboard/app.js"),
         "not the dashboard page"
