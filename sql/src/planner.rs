@@ -22,6 +22,9 @@ const SETTINGS: &str = "parallelism.default, execution.checkpointing.interval, p
 struct Catalog {
     tables: HashMap<String, (Arc<TableDef>, Pos)>,
     views: HashMap<String, Pipeline>,
+    /// Whether a `filesystem` source's path must exist on this machine (not when the script is
+    /// checked for running elsewhere, as the operator does).
+    local_paths: bool,
 }
 
 fn unsupported(pos: Pos, message: impl Into<String>) -> SqlError {
@@ -40,6 +43,19 @@ fn object_name(name: &ast::ObjectName) -> String {
 /// # Errors
 /// The first mistake in the script, with its line and column and what to do.
 pub fn plan(script: &str) -> Result<SqlJob> {
+    plan_with(script, true)
+}
+
+/// [`plan`] for a script that runs on another machine (a StreamJob's `spec.job.sql`, checked by
+/// the operator): the paths of `filesystem` sources are not looked up here.
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_portable(script: &str) -> Result<SqlJob> {
+    plan_with(script, false)
+}
+
+fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
     let pre = preparse(script)?;
     let statements =
         sqlparser::parser::Parser::parse_sql(&GenericDialect {}, &pre.text).map_err(|e| {
@@ -64,7 +80,10 @@ pub fn plan(script: &str) -> Result<SqlJob> {
                 format!("{text} (see docs/sql.md for the supported statements)"),
             )
         })?;
-    let mut catalog = Catalog::default();
+    let mut catalog = Catalog {
+        local_paths,
+        ..Catalog::default()
+    };
     let mut settings = Settings::default();
     let mut inserts = Vec::new();
     for statement in &statements {
@@ -463,7 +482,7 @@ fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> {
     let Some((table, _)) = catalog.tables.get(name) else {
         return Err(unknown_table(catalog, name, pos));
     };
-    connectors::check_source(table).map_err(|m| {
+    connectors::check_source(table, catalog.local_paths).map_err(|m| {
         SqlError::at(
             ErrorKind::InvalidOption,
             pos,

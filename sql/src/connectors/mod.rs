@@ -15,14 +15,15 @@ use std::collections::BTreeMap;
 /// The connectors SQL tables can use.
 pub const KNOWN: &[&str] = &["datagen", "filesystem", "kafka", "print", "blackhole"];
 
-/// Checks that a table's options make it a source.
+/// Checks that a table's options make it a source (and, with `local_paths`, that a
+/// `filesystem` source's path exists here).
 ///
 /// # Errors
 /// What is wrong with the options and what to do, without position (the planner adds it).
-pub fn check_source(table: &TableDef) -> Result<(), String> {
+pub fn check_source(table: &TableDef, local_paths: bool) -> Result<(), String> {
     match table.connector() {
         "datagen" => datagen::DatagenConfig::from_table(table).map(|_| ()),
-        "filesystem" => filesystem::FileConfig::from_table(table, true).map(|_| ()),
+        "filesystem" => filesystem::FileConfig::from_table(table, local_paths).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, true).map(|_| ()),
         other => Err(format!(
             "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem' or 'kafka' table"
