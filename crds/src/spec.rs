@@ -25,7 +25,7 @@ pub const PARALLELISM_MESSAGE: &str = "spec.job.parallelism must be at most spec
 pub const JOB_SQL_MESSAGE: &str = "set spec.job.name (a job registered in the image) or spec.job.sql (a SQL script run by the image's built-in `sql` job), not both; spec.job.args does not go with spec.job.sql";
 
 /// CEL rule: a registered job by name, or a SQL script without name and arguments.
-const JOB_SQL_RULE: &str = "has(self.sql) ? ((!has(self.name) || self.name == '' || self.name == 'sql') && (!has(self.args) || size(self.args) == 0)) : (has(self.name) && self.name != '')";
+pub(crate) const JOB_SQL_RULE: &str = "has(self.sql) ? ((!has(self.name) || self.name == '' || self.name == 'sql') && (!has(self.args) || size(self.args) == 0)) : (has(self.name) && self.name != '')";
 
 /// The job name under which every worker image runs a SQL script (`spec.job.sql`).
 pub const SQL_JOB_NAME: &str = "sql";
@@ -846,15 +846,23 @@ pub struct SecretReference {
 
 impl JobSpec {
     /// The registered job the workers run and its arguments: `spec.job.name` and
-    /// `spec.job.args`, or the built-in `sql` job with `--script <spec.job.sql>`.
+    /// `spec.job.args`, or the built-in `sql` job with `--script=<spec.job.sql>` (one word, so
+    /// a script that starts with a `--` comment is not taken for a flag).
     pub fn registered_job(&self) -> (String, Vec<String>) {
-        match &self.sql {
-            Some(script) => (
-                SQL_JOB_NAME.to_string(),
-                vec!["--script".to_string(), script.clone()],
-            ),
-            None => (self.name.clone(), self.args.clone()),
-        }
+        registered_job(&self.name, &self.args, self.sql.as_deref())
+    }
+}
+
+/// `name` and `args`, or the built-in `sql` job running `sql` (a StreamJob's or a session
+/// job's `job` spec).
+pub(crate) fn registered_job(
+    name: &str,
+    args: &[String],
+    sql: Option<&str>,
+) -> (String, Vec<String>) {
+    match sql {
+        Some(script) => (SQL_JOB_NAME.to_string(), vec![format!("--script={script}")]),
+        None => (name.to_string(), args.to_vec()),
     }
 }
 

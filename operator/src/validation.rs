@@ -23,7 +23,7 @@ pub fn validate(spec: &StreamJobSpec) -> Vec<FieldError> {
 /// What keeps `script` from running as a StreamJob: a planning error (with its line and
 /// column), or a `SET` of what the spec decides (parallelism, checkpoint interval), which
 /// would fight the operator's rescaling and the spec's checkpointing.
-fn sql_errors(script: &str) -> Vec<FieldError> {
+pub fn sql_errors(script: &str) -> Vec<FieldError> {
     let job = match fjord_sql::plan_portable(script) {
         Ok(job) => job,
         Err(e) => return vec![FieldError::new("spec.job.sql", e.to_string())],
@@ -72,7 +72,7 @@ INSERT INTO out SELECT id FROM src;";
         assert!(validate(&sql_spec(SCRIPT)).is_empty());
         let (job, args) = sql_spec(SCRIPT).job.registered_job();
         assert_eq!(job, "sql");
-        assert_eq!(args, ["--script", SCRIPT]);
+        assert_eq!(args, [format!("--script={SCRIPT}")]);
     }
 
     #[test]

@@ -13,9 +13,9 @@ use std::path::Path;
 pub const SQL_JOB: &str = fjord_crds::SQL_JOB_NAME;
 
 /// What `sql` says about its arguments in `fjord list`.
-pub const SQL_JOB_DESCRIPTION: &str = "runs a Flink SQL script (docs/sql.md): --script <text> | --file <path>; a StreamJob's spec.job.sql runs it";
+pub const SQL_JOB_DESCRIPTION: &str = "runs a Flink SQL script (docs/sql.md): --script=<text> | --file <path>; a StreamJob's spec.job.sql runs it";
 
-/// The built-in `sql` job: plans the script of `--script` (or the file of `--file`) and adds
+/// The built-in `sql` job: plans the script of `--script=<text>` (or the file of `--file`) and adds
 /// its operators to `env`. The script's `SET` keys apply as with `fjord sql`; the JobManager
 /// and TaskManagers plan the same text, so they build the same graph.
 ///
@@ -24,6 +24,11 @@ pub const SQL_JOB_DESCRIPTION: &str = "runs a Flink SQL script (docs/sql.md): --
 /// the line and column).
 pub fn job(env: &StreamExecutionEnvironment, args: &fjord::JobArgs) -> fjord::Result<()> {
     let bad = fjord::FjordError::BadArguments;
+    if args.has("script") && args.get("script").is_none() {
+        return Err(bad(
+            "--script needs the script as its value in the same word: --script='<text>' (a script that starts with a -- comment would otherwise read as a flag)".into(),
+        ));
+    }
     let (origin, script) = match (args.get("script"), args.get("file")) {
         (Some(script), None) => ("the script".to_string(), script.to_string()),
         (None, Some(path)) => (
@@ -33,7 +38,7 @@ pub fn job(env: &StreamExecutionEnvironment, args: &fjord::JobArgs) -> fjord::Re
         ),
         _ => {
             return Err(bad(
-                "the sql job takes a SQL script: --script <text> or --file <path>".into(),
+                "the sql job takes a SQL script: --script=<text> or --file <path>".into(),
             ));
         }
     };

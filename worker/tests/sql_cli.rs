@@ -111,8 +111,8 @@ fn a_script_with_an_unknown_column_exits_2_naming_line_and_column() {
 }
 
 /// The built-in `sql` job (what a StreamJob's `spec.job.sql` runs): `fjord list` shows it,
-/// `fjord run sql --file` prints the same rows as `fjord sql -f`, `--script` takes the text
-/// itself, and a script that does not plan exits 2 naming line and column.
+/// `fjord run sql --file` prints the same rows as `fjord sql -f`, `--script=` takes the text
+/// itself (one word: the script starts with a `--` comment), and a script that does not plan exits 2 naming line and column.
 #[test]
 fn the_builtin_sql_job_runs_a_script_like_fjord_sql() {
     let root = repo_root();
@@ -146,14 +146,16 @@ fn the_builtin_sql_job_runs_a_script_like_fjord_sql() {
     ));
     assert_eq!(by_file, want);
     let script = std::fs::read_to_string(root.join("examples/sql/windowed_orders.sql")).unwrap();
-    assert_eq!(rows(fjord(&["run", "sql", "--script", &script], &root)), want);
+    assert_eq!(
+        rows(fjord(&["run", "sql", &format!("--script={script}")], &root)),
+        want
+    );
 
     let bad = fjord(
         &[
             "run",
             "sql",
-            "--script",
-            &script.replace("SUM(amount)", "SUM(amountt)"),
+            &format!("--script={}", script.replace("SUM(amount)", "SUM(amountt)")),
         ],
         &root,
     );
@@ -165,5 +167,5 @@ fn the_builtin_sql_job_runs_a_script_like_fjord_sql() {
     );
     let neither = fjord(&["run", "sql"], &root);
     assert_eq!(neither.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&neither.stderr).contains("--script <text> or --file <path>"));
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("--script=<text> or --file <path>"));
 }
