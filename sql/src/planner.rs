@@ -392,10 +392,10 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
             format!("table '{sink_name}': {m}"),
         )
     })?;
-    if !insert.columns.is_empty() || insert.overwrite {
+    if insert.overwrite {
         return Err(unsupported(
             tpos,
-            "INSERT with a column list or OVERWRITE is not supported yet; select the sink's columns in order",
+            "INSERT OVERWRITE is not supported (streaming sinks append); use INSERT INTO",
         ));
     }
     let Some(query) = &insert.source else {
@@ -403,21 +403,64 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
     };
     let mut pipeline = plan_query(catalog, query)?;
     let (have, want) = (&pipeline.schema, &sink.schema);
-    if have.columns.len() != want.columns.len() {
+    // Which query column fills each sink column: all in order, or those of the column list
+    // (the others get NULL, as in Flink).
+    let sources: Vec<Option<usize>> = if insert.columns.is_empty() {
+        (0..want.columns.len()).map(Some).collect()
+    } else {
+        let mut sources = vec![None; want.columns.len()];
+        for (k, c) in insert.columns.iter().enumerate() {
+            let (column, cpos) = (object_name(c), Pos::of(c.span()));
+            let Some(at) = want.index_of(&column) else {
+                return Err(SqlError::at(
+                    ErrorKind::UnknownColumn,
+                    cpos,
+                    format!(
+                        "sink '{sink_name}' has no column '{}'; its columns are: {}",
+                        column,
+                        want.names()
+                    ),
+                ));
+            };
+            if sources[at].is_some() {
+                return Err(SqlError::at(
+                    ErrorKind::InvalidOption,
+                    cpos,
+                    format!("column '{}' is listed twice", column),
+                ));
+            }
+            sources[at] = Some(k);
+        }
+        sources
+    };
+    let listed = sources.iter().flatten().count();
+    if have.columns.len() != listed {
+        let target = if insert.columns.is_empty() {
+            format!(
+                "sink '{sink_name}' has {} [{}]",
+                want.columns.len(),
+                want.names()
+            )
+        } else {
+            format!("the column list names {listed}")
+        };
         return Err(SqlError::at(
             ErrorKind::TypeMismatch,
             tpos,
             format!(
-                "the query has {} columns [{}] but sink '{sink_name}' has {} [{}]; select exactly the sink's columns",
+                "the query has {} columns [{}] but {target}; select exactly those columns",
                 have.columns.len(),
                 have.names(),
-                want.columns.len(),
-                want.names()
             ),
         ));
     }
     let mut projection = Vec::new();
-    for (i, (h, w)) in have.columns.iter().zip(&want.columns).enumerate() {
+    for (w, source) in want.columns.iter().zip(&sources) {
+        let Some(i) = *source else {
+            projection.push(Expr::Literal(crate::types::Value::Null, w.data_type));
+            continue;
+        };
+        let h = &have.columns[i];
         let e = coerce(Expr::Column(i, h.data_type), w.data_type).ok_or_else(|| {
             SqlError::at(ErrorKind::TypeMismatch, tpos, format!(
                 "column {} of the query ('{}') is {} but sink column '{}' is {}; CAST it: CAST({} AS {})",
