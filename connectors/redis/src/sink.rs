@@ -254,6 +254,7 @@ mod tests {
         }
     }
 
+    #[allow(clippy::ptr_arg)] // the mapper of a `RedisSink<String>` takes `&String`
     fn set(s: &String) -> Result<RedisWrite, String> {
         Ok(RedisWrite::set(s.as_str(), s.as_str()))
     }
