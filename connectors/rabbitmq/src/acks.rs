@@ -13,9 +13,11 @@
 //!   ids of the restored snapshot are pending (without tags): their messages went back to the
 //!   queue unacknowledged, and their effects are in the restored state.
 //!
-//! As in Flink, ids are forgotten once the checkpoint covering them completes; a message
-//! redelivered after that is not recognised (the broker only redelivers unacknowledged ones, and
-//! those were acknowledged).
+//! As in Flink, ids are forgotten once the checkpoint covering them completes, by default. A
+//! broker that crashes can lose acknowledgements it had received (a classic queue writes them
+//! to disk lazily), and then redelivers acknowledged messages after its restart; to recognise
+//! those too, the state keeps the ids of the last `retain_acknowledged` acknowledged messages
+//! as well (they go into every snapshot).
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
@@ -42,6 +44,8 @@ struct Pending {
 struct Snapshot {
     version: u32,
     pending: Vec<(u64, Vec<String>)>,
+    /// Ids of acknowledged messages still remembered, oldest first.
+    acknowledged: Vec<String>,
 }
 
 const SNAPSHOT_VERSION: u32 = 1;
@@ -51,11 +55,23 @@ pub(crate) struct AckState {
     current_max_tag: Option<u64>,
     current_ids: Vec<String>,
     pending: VecDeque<Pending>,
-    /// Ids processed and not yet acknowledged: current, pending and restored.
+    /// Ids of acknowledged messages kept, oldest first (at most `retain_acknowledged`).
+    acknowledged: VecDeque<String>,
+    retain_acknowledged: usize,
+    /// Ids processed and not yet forgotten: current, pending, restored and acknowledged ones.
     seen: HashSet<String>,
 }
 
 impl AckState {
+    /// A state that also remembers the ids of the last `retain_acknowledged` acknowledged
+    /// messages (0: Flink's behaviour, forget them at acknowledgement).
+    pub(crate) fn new(retain_acknowledged: usize) -> Self {
+        AckState {
+            retain_acknowledged,
+            ..AckState::default()
+        }
+    }
+
     /// Records a delivery; `id` is its correlation id when the source uses them.
     pub(crate) fn on_delivery(&mut self, tag: u64, id: Option<&str>) -> Verdict {
         if let Some(id) = id {
@@ -84,6 +100,7 @@ impl AckState {
                 .filter(|p| !p.ids.is_empty())
                 .map(|p| (p.checkpoint, p.ids.clone()))
                 .collect(),
+            acknowledged: self.acknowledged.iter().cloned().collect(),
         };
         bincode::serialize(&snapshot).expect("a snapshot of strings serializes")
     }
@@ -99,14 +116,27 @@ impl AckState {
             .is_some_and(|p| p.checkpoint <= checkpoint)
         {
             let p = self.pending.pop_front().expect("checked");
-            for id in &p.ids {
-                self.seen.remove(id);
-            }
+            self.forget(p.ids);
             if let Some(t) = p.max_tag {
                 ack = Some(ack.map_or(t, |a: u64| a.max(t)));
             }
         }
         ack
+    }
+
+    /// Moves acknowledged ids into the retained window, forgetting what falls out of it.
+    fn forget(&mut self, ids: Vec<String>) {
+        for id in ids {
+            if self.retain_acknowledged == 0 {
+                self.seen.remove(&id);
+                continue;
+            }
+            self.acknowledged.push_back(id);
+            if self.acknowledged.len() > self.retain_acknowledged {
+                let old = self.acknowledged.pop_front().expect("not empty");
+                self.seen.remove(&old);
+            }
+        }
     }
 
     /// Continues from `bytes` written by [`snapshot`](Self::snapshot).
@@ -122,6 +152,10 @@ impl AckState {
                 snapshot.version
             ));
         }
+        let keep = snapshot.acknowledged.len().min(self.retain_acknowledged);
+        let acknowledged = &snapshot.acknowledged[snapshot.acknowledged.len() - keep..];
+        self.seen.extend(acknowledged.iter().cloned());
+        self.acknowledged.extend(acknowledged.iter().cloned());
         for (checkpoint, ids) in snapshot.pending {
             self.seen.extend(ids.iter().cloned());
             self.pending.push_back(Pending {
@@ -133,7 +167,8 @@ impl AckState {
         Ok(())
     }
 
-    /// Ids currently remembered (for tests and metrics).
+    /// Ids currently remembered.
+    #[cfg(test)]
     pub(crate) fn remembered(&self) -> usize {
         self.seen.len()
     }
@@ -196,6 +231,34 @@ mod tests {
         after.snapshot(6);
         assert_eq!(after.complete(6), Some(3), "c's new tag is acknowledged");
         assert_eq!(after.remembered(), 0);
+    }
+
+    /// A broker crash that lost acknowledgements redelivers acknowledged messages: with a
+    /// retained window they are recognised, also after a restore.
+    #[test]
+    fn acknowledged_ids_are_kept_in_a_bounded_window() {
+        let mut s = AckState::new(2);
+        for (tag, id) in [(1, "a"), (2, "b"), (3, "c")] {
+            assert_eq!(s.on_delivery(tag, Some(id)), Verdict::Emit);
+        }
+        s.snapshot(1);
+        assert_eq!(s.complete(1), Some(3));
+        assert_eq!(s.remembered(), 2, "a fell out of the window");
+        assert_eq!(s.on_delivery(4, Some("c")), Verdict::Duplicate);
+        let snapshot = s.snapshot(2);
+        let mut after = AckState::new(1);
+        after.restore(&snapshot).unwrap();
+        assert_eq!(after.on_delivery(1, Some("c")), Verdict::Duplicate);
+        assert_eq!(
+            after.on_delivery(2, Some("b")),
+            Verdict::Emit,
+            "a window of 1 keeps c only"
+        );
+        let mut flink = AckState::new(0);
+        flink.on_delivery(1, Some("a"));
+        flink.snapshot(1);
+        flink.complete(1);
+        assert_eq!(flink.on_delivery(2, Some("a")), Verdict::Emit);
     }
 
     #[test]

@@ -62,6 +62,7 @@ struct Settings<T> {
     uses_correlation_id: bool,
     auto_ack: bool,
     prefetch_count: u16,
+    retain_acknowledged_ids: usize,
     connect_timeout: Duration,
     on_malformed: OnMalformed,
     deserialize: Deserialize<T>,
@@ -83,6 +84,7 @@ impl<T: 'static> RmqSource<T> {
             uses_correlation_id: false,
             auto_ack: false,
             prefetch_count: DEFAULT_PREFETCH_COUNT,
+            retain_acknowledged_ids: 0,
             connect_timeout: Duration::from_secs(10),
             on_malformed: OnMalformed::default(),
             deserialize: None,
@@ -101,7 +103,7 @@ impl<T: Send + 'static> Source<T> for RmqSource<T> {
             settings: self.settings.clone(),
             session: None,
             consumer: None,
-            acks: AckState::default(),
+            acks: AckState::new(self.settings.retain_acknowledged_ids),
             received: group.counter("messagesReceived"),
             duplicates: group.counter("duplicatesDropped"),
             skipped: group.counter("messagesSkipped"),
@@ -119,6 +121,7 @@ pub struct RmqSourceBuilder<T> {
     uses_correlation_id: bool,
     auto_ack: bool,
     prefetch_count: u16,
+    retain_acknowledged_ids: usize,
     connect_timeout: Duration,
     on_malformed: OnMalformed,
     deserialize: Option<Deserialize<T>>,
@@ -164,6 +167,16 @@ impl<T: 'static> RmqSourceBuilder<T> {
     /// interval.
     pub fn prefetch_count(mut self, count: u16) -> Self {
         self.prefetch_count = count;
+        self
+    }
+
+    /// With correlation ids: also remember the ids of the last `count` acknowledged messages
+    /// (default 0, Flink's behaviour: forget an id once its checkpoint completed). A broker
+    /// that crashes can lose acknowledgements of classic queues and redeliver acknowledged
+    /// messages after its restart; a window larger than the messages acknowledged in the
+    /// broker's last seconds before a crash recognises them. The ids go into every checkpoint.
+    pub fn retain_acknowledged_ids(mut self, count: usize) -> Self {
+        self.retain_acknowledged_ids = count;
         self
     }
 
@@ -233,6 +246,7 @@ impl<T: 'static> RmqSourceBuilder<T> {
                 uses_correlation_id: self.uses_correlation_id,
                 auto_ack: self.auto_ack,
                 prefetch_count: self.prefetch_count,
+                retain_acknowledged_ids: self.retain_acknowledged_ids,
                 connect_timeout: self.connect_timeout,
                 on_malformed: self.on_malformed,
                 deserialize,
