@@ -3,7 +3,7 @@
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
-use crate::connectors::{blackhole, datagen, filesystem, kafka, print};
+use crate::connectors::{blackhole, datagen, filesystem, kafka, print, redis};
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{Insert, SqlJob, Step, TableDef, WindowKind};
@@ -252,6 +252,14 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let kafka_sink = config.sink().map_err(|m| option_error(sink, m))?;
             stream
                 .sink_to_transactional(kafka_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "redis" => {
+            let config =
+                redis::RedisTableConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
+            let redis_sink = config.sink().map_err(|m| option_error(sink, m))?;
+            stream
+                .sink_to(redis_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         other => {

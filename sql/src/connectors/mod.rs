@@ -8,12 +8,20 @@ pub mod filesystem;
 pub mod format;
 pub mod kafka;
 pub mod print;
+pub mod redis;
 
 use crate::plan::TableDef;
 use std::collections::BTreeMap;
 
 /// The connectors SQL tables can use.
-pub const KNOWN: &[&str] = &["datagen", "filesystem", "kafka", "print", "blackhole"];
+pub const KNOWN: &[&str] = &[
+    "datagen",
+    "filesystem",
+    "kafka",
+    "print",
+    "blackhole",
+    "redis",
+];
 
 /// Checks that a table's options make it a source.
 ///
@@ -40,8 +48,9 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "blackhole" => only_options(&table.options, &[]),
         "filesystem" => filesystem::FileConfig::from_table(table, false).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, false).map(|_| ()),
+        "redis" => redis::RedisTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem' or 'kafka' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka' or 'redis' table"
         )),
     }
 }
