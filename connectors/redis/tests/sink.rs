@@ -68,14 +68,12 @@ fn docs_example_writes_word_counts_into_a_hash() {
     );
 }
 
-/// The first ```rust block of the docs is in `docs_example`, line for line (indentation
+/// Every ```rust block of the docs is test code of this file, line for line (indentation
 /// aside), so the docs show code that runs.
 #[test]
-fn the_docs_example_is_the_tested_code() {
+fn the_docs_examples_are_the_tested_code() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let docs = std::fs::read_to_string(root.join("docs/connectors/redis.md")).unwrap();
-    let start = docs.find("```rust\n").expect("a rust block") + "```rust\n".len();
-    let block = &docs[start..start + docs[start..].find("```").unwrap()];
     let normal = |s: &str| -> String {
         s.lines()
             .map(str::trim)
@@ -83,10 +81,23 @@ fn the_docs_example_is_the_tested_code() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert!(
-        normal(include_str!("sink.rs")).contains(&normal(block)),
-        "docs/connectors/redis.md's example is not the code of docs_example:\n{block}"
+    let test = normal(include_str!("sink.rs"));
+    let blocks: Vec<&str> = docs
+        .split("```rust\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the word-count and the Bahir mapper examples"
     );
+    for block in blocks {
+        assert!(
+            test.contains(&normal(block)),
+            "docs/connectors/redis.md's example is not tested code:\n{block}"
+        );
+    }
 }
 
 /// Every command, with and without TTL, through a job at parallelism 2; PUBLISH reaches a
