@@ -426,7 +426,10 @@ impl<T: Send + 'static> SourceReader<T> for RmqReader<T> {
     }
 
     fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
-        Ok(Some(self.acks.snapshot(checkpoint_id)))
+        let state = self.acks.snapshot(checkpoint_id);
+        // Without correlation ids there is nothing to restore (the broker redelivers what was
+        // not acknowledged): no state, so the job can be restored at any parallelism.
+        Ok(self.settings.uses_correlation_id.then_some(state))
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {

@@ -24,7 +24,14 @@ pub struct Broker {
 }
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/infra/rabbitmq.sh")
+    // The repository root is the first ancestor of the crate holding scripts/infra (this file
+    // is also included by other crates' tests).
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = crate_dir
+        .ancestors()
+        .find(|d| d.join("scripts/infra/rabbitmq.sh").is_file())
+        .expect("scripts/infra/rabbitmq.sh above the crate");
+    root.join("scripts/infra/rabbitmq.sh")
 }
 
 fn run(args: &[&str]) -> String {

@@ -14,7 +14,14 @@ pub struct RedisServer {
 }
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/infra/redis.sh")
+    // The repository root is the first ancestor of the crate holding scripts/infra (this file
+    // is also included by other crates' tests).
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = crate_dir
+        .ancestors()
+        .find(|d| d.join("scripts/infra/redis.sh").is_file())
+        .expect("scripts/infra/redis.sh above the crate");
+    root.join("scripts/infra/redis.sh")
 }
 
 fn run(args: &[&str]) -> String {
