@@ -8,6 +8,7 @@ pub mod filesystem;
 pub mod format;
 pub mod kafka;
 pub mod print;
+pub mod rabbitmq;
 pub mod redis;
 
 use crate::plan::TableDef;
@@ -21,6 +22,7 @@ pub const KNOWN: &[&str] = &[
     "print",
     "blackhole",
     "redis",
+    "rabbitmq",
 ];
 
 /// Checks that a table's options make it a source.
@@ -32,8 +34,9 @@ pub fn check_source(table: &TableDef) -> Result<(), String> {
         "datagen" => datagen::DatagenConfig::from_table(table).map(|_| ()),
         "filesystem" => filesystem::FileConfig::from_table(table, true).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, true).map(|_| ()),
+        "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem' or 'kafka' table"
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka' or 'rabbitmq' table"
         )),
     }
 }
@@ -49,8 +52,9 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "filesystem" => filesystem::FileConfig::from_table(table, false).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, false).map(|_| ()),
         "redis" => redis::RedisTableConfig::from_table(table).map(|_| ()),
+        "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka' or 'redis' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq' or 'redis' table"
         )),
     }
 }
