@@ -364,6 +364,38 @@ fn wait_windows(op: &OperatorCluster, broker: &KafkaBroker, n: u64) -> anyhow::R
     Ok(())
 }
 
+/// Waits until the spec change just applied to `name` runs as a new job (not `first_job`)
+/// restored from the one upgrade savepoint in its status; returns that savepoint's path and
+/// the new job's configuration.
+async fn wait_savepoint_upgrade(
+    op: &OperatorCluster,
+    name: &str,
+    first_job: &str,
+) -> anyhow::Result<(String, fjord_client::api::ClusterConfig)> {
+    let g = generation(op, name)?;
+    let sj = op
+        .wait_for(name, "the savepoint upgrade to run", WAIT, |s| {
+            s["lifecycleState"] == "Running"
+                && s["jobState"] == "RUNNING"
+                && s["lastReconciledGeneration"] == g
+                && s["jobId"].as_str().is_some_and(|id| id != first_job)
+        })
+        .await?;
+    let upgrade = history(&sj["status"], "upgrade");
+    ensure!(
+        upgrade.len() == 1,
+        "one upgrade savepoint expected: {upgrade:?}"
+    );
+    let config = op.jobmanager(name)?.config().await?;
+    ensure!(
+        config.restore_path.as_deref() == Some(upgrade[0].as_str()),
+        "the new job restored {:?}, not the upgrade savepoint {}",
+        config.restore_path,
+        upgrade[0]
+    );
+    Ok((upgrade[0].clone(), config))
+}
+
 /// The StreamJob's `metadata.generation`.
 fn generation(op: &OperatorCluster, name: &str) -> anyhow::Result<Value> {
     Ok(op.streamjob(name)?["metadata"]["generation"].clone())
@@ -431,27 +463,7 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     blocking(|| produce_batch(broker, UPGRADE_AT))?;
     let upgrade_started = Instant::now();
     op.apply(&upgraded)?;
-    let g = generation(op, NAME)?;
-    let sj = op
-        .wait_for(NAME, "the savepoint upgrade to run", WAIT, |s| {
-            s["lifecycleState"] == "Running"
-                && s["jobState"] == "RUNNING"
-                && s["lastReconciledGeneration"] == g
-                && s["jobId"].as_str().is_some_and(|id| id != first_job)
-        })
-        .await?;
-    let upgrade = history(&sj["status"], "upgrade");
-    ensure!(
-        upgrade.len() == 1,
-        "one upgrade savepoint expected: {upgrade:?}"
-    );
-    let config = op.jobmanager(NAME)?.config().await?;
-    ensure!(
-        config.restore_path.as_deref() == Some(upgrade[0].as_str()),
-        "the new job restored {:?}, not the upgrade savepoint {}",
-        config.restore_path,
-        upgrade[0]
-    );
+    let (upgrade, config) = wait_savepoint_upgrade(op, NAME, &first_job).await?;
     ensure!(
         config
             .job_args
@@ -462,7 +474,7 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     );
     eprintln!(
         "{NAME}: savepoint upgrade to {} running after {:.1}s",
-        upgrade[0],
+        upgrade,
         secs(upgrade_started)
     );
 
@@ -619,27 +631,7 @@ async fn sql_order_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow:
     produce(2, 0..SQL_ORDERS / 2)?;
     blocking(|| wait_order_counts(op, broker, 2))?;
     op.patch(NAME, r#"{"spec":{"job":{"restartNonce":1}}}"#)?;
-    let g = generation(op, NAME)?;
-    let sj = op
-        .wait_for(NAME, "the savepoint upgrade to run", WAIT, |s| {
-            s["lifecycleState"] == "Running"
-                && s["jobState"] == "RUNNING"
-                && s["lastReconciledGeneration"] == g
-                && s["jobId"].as_str().is_some_and(|id| id != first_job)
-        })
-        .await?;
-    let upgrade = history(&sj["status"], "upgrade");
-    ensure!(
-        upgrade.len() == 1,
-        "one upgrade savepoint expected: {upgrade:?}"
-    );
-    let config = op.jobmanager(NAME)?.config().await?;
-    ensure!(
-        config.restore_path.as_deref() == Some(upgrade[0].as_str()),
-        "the new job restored {:?}, not the upgrade savepoint {}",
-        config.restore_path,
-        upgrade[0]
-    );
+    let _ = wait_savepoint_upgrade(op, NAME, &first_job).await?;
     // The rest of window 2, window 3, then an order an hour later closing them.
     produce(2, SQL_ORDERS / 2..SQL_ORDERS)?;
     produce(3, 0..SQL_ORDERS)?;

@@ -12,7 +12,7 @@
 //!    count continues where it stopped (read from the TaskManagers' logs: no count repeated,
 //!    none skipped);
 //! 5. deleting the other StreamSessionJob cancels only its job;
-//! 5b. `session-sql-job.yaml`: a SQL script (`spec.job.sql`) runs as a session job beside
+//! 5. (b) `session-sql-job.yaml`: a SQL script (`spec.job.sql`) runs as a session job beside
 //!    counts-a, prints ids 1..1000 with their squares once each and finishes; the same script
 //!    with a misspelt column is never submitted (Failed, line and column);
 //! 6. the cluster's JobManager Pod deleted: its Deployment starts another, which knows no job;
