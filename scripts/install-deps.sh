@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and checking Fjord needs on a fresh machine, and nothing that is
 # already there: the Rust components (rustfmt, clippy) and Debian packages for native
-# dependencies (libclang for RocksDB's bindings, the system RocksDB) and for the dashboard's
+# dependencies (libclang for RocksDB's bindings, the system RocksDB), the connectors' test servers
+# (Redis, RabbitMQ) and the dashboard's
 # browser tests (Chromium, ChromeDriver, Node.js and npm where missing). The control-plane protocol
 # needs no protoc: it is compiled by protox, in Rust.
 # Idempotent: a second run only checks and returns.
@@ -28,6 +29,12 @@ dpkg -s chromium >/dev/null 2>&1 || missing+=(chromium)
 dpkg -s chromium-driver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The connectors' servers for their integration tests (connectors/redis, connectors/rabbitmq):
+# Debian's Redis and RabbitMQ. The tests start their own instances on free loopback ports with
+# their own data directories (scripts/infra/redis.sh, scripts/infra/rabbitmq.sh); the packages'
+# system services are not used.
+dpkg -s redis-server >/dev/null 2>&1 || missing+=(redis-server)
+dpkg -s rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"
   sudo_cmd=()

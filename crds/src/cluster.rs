@@ -229,17 +229,26 @@ pub struct StreamSessionJobSpec {
 #[x_kube(
     validation = Rule::new("self.parallelism <= (has(self.maxParallelism) ? self.maxParallelism : 128)")
         .message(crate::spec::PARALLELISM_MESSAGE)
-        .field_path(".parallelism")
+        .field_path(".parallelism"),
+    validation = Rule::new(crate::spec::JOB_SQL_RULE)
+        .message(crate::spec::JOB_SQL_MESSAGE)
+        .field_path(".name")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SessionJobSpec {
-    /// Name of the job in the image's job registry.
-    #[schemars(length(min = 1))]
+    /// Name of the job in the image's job registry. Leave it out with spec.job.sql.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
 
     /// Arguments passed to the job's builder function.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+
+    /// A Flink SQL script run by the cluster image's built-in `sql` job instead of a
+    /// registered job (the script must not SET parallelism.default or
+    /// execution.checkpointing.interval). See docs/sql.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
 
     /// Number of parallel subtasks of each operator (task slots of the cluster it holds).
     #[serde(default = "default_parallelism")]
@@ -282,6 +291,11 @@ fn default_parallelism() -> i32 {
 }
 
 impl SessionJobSpec {
+    /// The registered job and its arguments (the built-in `sql` job for `sql`).
+    pub fn registered_job(&self) -> (String, Vec<String>) {
+        crate::spec::registered_job(&self.name, &self.args, self.sql.as_deref())
+    }
+
     /// Whether `other` runs the same job the same way (everything but `state`): a running job
     /// whose deployed spec differs must be stopped and submitted again.
     pub fn same_deployment(&self, other: &SessionJobSpec) -> bool {

@@ -37,7 +37,8 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error of `field` saying `message`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -173,11 +174,25 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
         e.push(FieldError::new("spec.image", "must not be empty"));
     }
     let job = &spec.job;
-    if job.name.is_empty() {
-        e.push(FieldError::new(
+    match &job.sql {
+        None if job.name.is_empty() => e.push(FieldError::new(
             "spec.job.name",
-            "must name a job registered in the image",
-        ));
+            crate::spec::JOB_SQL_MESSAGE,
+        )),
+        Some(_)
+            if !(job.name.is_empty() || job.name == crate::spec::SQL_JOB_NAME)
+                || !job.args.is_empty() =>
+        {
+            e.push(FieldError::new(
+                "spec.job.name",
+                crate::spec::JOB_SQL_MESSAGE,
+            ))
+        }
+        Some(script) if script.trim().is_empty() => e.push(FieldError::new(
+            "spec.job.sql",
+            "must hold a SQL script (CREATE TABLE ..., INSERT INTO ... SELECT ...)",
+        )),
+        _ => {}
     }
     if job.parallelism < 1 {
         e.push(FieldError::new(

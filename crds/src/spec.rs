@@ -21,6 +21,15 @@ use crate::status::StreamJobStatus;
 /// The message of the rule bounding spec.job.parallelism by spec.job.maxParallelism.
 pub const PARALLELISM_MESSAGE: &str = "spec.job.parallelism must be at most spec.job.maxParallelism (128 when unset): raise spec.job.maxParallelism (at most 32768; it cannot change later without losing keyed state) or lower spec.job.parallelism";
 
+/// The message of the rule asking for exactly one of spec.job.name and spec.job.sql.
+pub const JOB_SQL_MESSAGE: &str = "set spec.job.name (a job registered in the image) or spec.job.sql (a SQL script run by the image's built-in `sql` job), not both; spec.job.args does not go with spec.job.sql";
+
+/// CEL rule: a registered job by name, or a SQL script without name and arguments.
+pub(crate) const JOB_SQL_RULE: &str = "has(self.sql) ? ((!has(self.name) || self.name == '' || self.name == 'sql') && (!has(self.args) || size(self.args) == 0)) : (has(self.name) && self.name != '')";
+
+/// The job name under which every worker image runs a SQL script (`spec.job.sql`).
+pub const SQL_JOB_NAME: &str = "sql";
+
 /// The message of the rule allowing one initial restore point.
 pub const INITIAL_SAVEPOINT_MESSAGE: &str = "spec.job.initialSavepointPath and spec.job.initialSavepointSnapshot are two ways to name the first restore point; set only one";
 
@@ -249,17 +258,25 @@ impl ImagePullPolicy {
         .field_path(".parallelism"),
     validation = Rule::new("!has(self.initialSavepointPath) || !has(self.initialSavepointSnapshot)")
         .message(INITIAL_SAVEPOINT_MESSAGE)
-        .field_path(".initialSavepointSnapshot")
+        .field_path(".initialSavepointSnapshot"),
+    validation = Rule::new(JOB_SQL_RULE).message(JOB_SQL_MESSAGE).field_path(".name")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {
-    /// Name of the job in the image's job registry.
-    #[schemars(length(min = 1))]
+    /// Name of the job in the image's job registry. Leave it out with spec.job.sql.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
 
     /// Arguments passed to the job's builder function.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+
+    /// A Flink SQL script (CREATE TABLE ... WITH (...), CREATE VIEW, SET, INSERT INTO ...
+    /// SELECT) run by the image's built-in `sql` job instead of a registered job: no image to
+    /// build for a new query. Parallelism and checkpointing come from this spec (the script
+    /// must not SET parallelism.default or execution.checkpointing.interval). See docs/sql.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
 
     /// Number of parallel subtasks of each operator. Changing it rescales the job through the
     /// upgrade mode (a savepoint and a redeploy at the new parallelism for `savepoint`).
@@ -832,6 +849,28 @@ pub struct SecretReference {
     /// Name of the Secret.
     #[schemars(length(min = 1))]
     pub name: String,
+}
+
+impl JobSpec {
+    /// The registered job the workers run and its arguments: `spec.job.name` and
+    /// `spec.job.args`, or the built-in `sql` job with `--script=<spec.job.sql>` (one word, so
+    /// a script that starts with a `--` comment is not taken for a flag).
+    pub fn registered_job(&self) -> (String, Vec<String>) {
+        registered_job(&self.name, &self.args, self.sql.as_deref())
+    }
+}
+
+/// `name` and `args`, or the built-in `sql` job running `sql` (a StreamJob's or a session
+/// job's `job` spec).
+pub(crate) fn registered_job(
+    name: &str,
+    args: &[String],
+    sql: Option<&str>,
+) -> (String, Vec<String>) {
+    match sql {
+        Some(script) => (SQL_JOB_NAME.to_string(), vec![format!("--script={script}")]),
+        None => (name.to_string(), args.to_vec()),
+    }
 }
 
 impl StreamJobSpec {

@@ -19,6 +19,15 @@
 //!    the committed output must be exactly the failure-free window counts: every input record
 //!    counted once.
 //!
+//! 3. `sql-order-counts` (`spec.job.sql`, a Flink SQL script run by the stock image's
+//!    built-in `sql` job; exactly-once Kafka sink, 10 s tumbling windows per product): the
+//!    operator plans the script before creating anything (a misspelt column leaves it
+//!    `Degraded InvalidSpec` with line and column, no Pods); half of a window's orders are
+//!    produced, the job is upgraded with a savepoint (`restartNonce`), the other half follows,
+//!    and the committed counts must be exactly the failure-free ones: the open window's
+//!    state and the offsets crossed the upgrade under the plan's stable uids. Its broker
+//!    address is in the script's two tables (`'properties.bootstrap.servers'`).
+//!
 //! The input of (2) is deterministic: batch `k` has [`BATCH`] records, record `j` with value
 //! `key-(j % KEYS)`, partition `j % 3` and a Kafka timestamp inside window `k`, so a batch
 //! closes the previous batch's windows and no record is ever late, whatever the idleness of the
@@ -355,6 +364,38 @@ fn wait_windows(op: &OperatorCluster, broker: &KafkaBroker, n: u64) -> anyhow::R
     Ok(())
 }
 
+/// Waits until the spec change just applied to `name` runs as a new job (not `first_job`)
+/// restored from the one upgrade savepoint in its status; returns that savepoint's path and
+/// the new job's configuration.
+async fn wait_savepoint_upgrade(
+    op: &OperatorCluster,
+    name: &str,
+    first_job: &str,
+) -> anyhow::Result<(String, fjord_client::api::ClusterConfig)> {
+    let g = generation(op, name)?;
+    let sj = op
+        .wait_for(name, "the savepoint upgrade to run", WAIT, |s| {
+            s["lifecycleState"] == "Running"
+                && s["jobState"] == "RUNNING"
+                && s["lastReconciledGeneration"] == g
+                && s["jobId"].as_str().is_some_and(|id| id != first_job)
+        })
+        .await?;
+    let upgrade = history(&sj["status"], "upgrade");
+    ensure!(
+        upgrade.len() == 1,
+        "one upgrade savepoint expected: {upgrade:?}"
+    );
+    let config = op.jobmanager(name)?.config().await?;
+    ensure!(
+        config.restore_path.as_deref() == Some(upgrade[0].as_str()),
+        "the new job restored {:?}, not the upgrade savepoint {}",
+        config.restore_path,
+        upgrade[0]
+    );
+    Ok((upgrade[0].clone(), config))
+}
+
 /// The StreamJob's `metadata.generation`.
 fn generation(op: &OperatorCluster, name: &str) -> anyhow::Result<Value> {
     Ok(op.streamjob(name)?["metadata"]["generation"].clone())
@@ -422,27 +463,7 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     blocking(|| produce_batch(broker, UPGRADE_AT))?;
     let upgrade_started = Instant::now();
     op.apply(&upgraded)?;
-    let g = generation(op, NAME)?;
-    let sj = op
-        .wait_for(NAME, "the savepoint upgrade to run", WAIT, |s| {
-            s["lifecycleState"] == "Running"
-                && s["jobState"] == "RUNNING"
-                && s["lastReconciledGeneration"] == g
-                && s["jobId"].as_str().is_some_and(|id| id != first_job)
-        })
-        .await?;
-    let upgrade = history(&sj["status"], "upgrade");
-    ensure!(
-        upgrade.len() == 1,
-        "one upgrade savepoint expected: {upgrade:?}"
-    );
-    let config = op.jobmanager(NAME)?.config().await?;
-    ensure!(
-        config.restore_path.as_deref() == Some(upgrade[0].as_str()),
-        "the new job restored {:?}, not the upgrade savepoint {}",
-        config.restore_path,
-        upgrade[0]
-    );
+    let (upgrade, config) = wait_savepoint_upgrade(op, NAME, &first_job).await?;
     ensure!(
         config
             .job_args
@@ -453,7 +474,7 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     );
     eprintln!(
         "{NAME}: savepoint upgrade to {} running after {:.1}s",
-        upgrade[0],
+        upgrade,
         secs(upgrade_started)
     );
 
@@ -501,7 +522,136 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
     Ok(())
 }
 
-/// Both Kafka examples on the operator, one cluster and one broker.
+// ---------------------------------------------------------------------------------------------
+// sql-order-counts
+
+/// Orders per window in the SQL example's input.
+const SQL_ORDERS: u64 = 60;
+
+/// Order `j` of window `k` as the CSV line the script's `orders` table reads: product
+/// `p(j % 3)`, amount `j`, event time `k * 10 s + j * 150 ms` (inside window `k`).
+fn order(k: u64, j: u64) -> String {
+    let ms = k * 10_000 + j * 150;
+    format!(
+        "{},p{},{j},2024-01-01 00:{:02}:{:02}.{:03}",
+        k * SQL_ORDERS + j,
+        j % 3,
+        ms / 60_000,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// The committed output for windows `0..n`, sorted: `start,end,product,orders,total` as
+/// Flink's CSV format writes TIMESTAMP(3).
+fn order_counts(n: u64) -> Vec<String> {
+    let time = |s: u64| format!("2024-01-01 00:{:02}:{:02}", s / 60, s % 60);
+    let mut out = Vec::new();
+    for k in 0..n {
+        for p in 0..3 {
+            let amounts = (0..SQL_ORDERS).filter(|j| j % 3 == p);
+            let (count, total) = (amounts.clone().count(), amounts.sum::<u64>());
+            out.push(format!(
+                "{},{},p{p},{count},{total}",
+                time(k * 10),
+                time(k * 10 + 10)
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Waits until the counts of windows `0..n` are committed and checks they are exactly those.
+fn wait_order_counts(op: &OperatorCluster, broker: &KafkaBroker, n: u64) -> anyhow::Result<()> {
+    let want = order_counts(n);
+    let records = wait_topic(broker, "order-counts", "the order counts", |r| {
+        r.len() >= want.len()
+    })
+    .with_context(|| pod_logs(op, "sql-order-counts"))?;
+    let mut got: Vec<String> = records.iter().map(KafkaRecord::value_str).collect();
+    got.sort();
+    ensure!(
+        got == want,
+        "windows 0..{n}: {}\n{}",
+        diff(&got, &want),
+        pod_logs(op, "sql-order-counts")
+    );
+    Ok(())
+}
+
+async fn sql_order_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::Result<()> {
+    const NAME: &str = "sql-order-counts";
+    const SQL_BOOTSTRAP: &str = "'properties.bootstrap.servers' = 'localhost:9092'";
+    blocking(|| -> anyhow::Result<()> {
+        broker.create_topic("orders", 1)?;
+        broker.create_topic("order-counts", 1)?;
+        Ok(())
+    })?;
+    let example = op.example("sql-order-counts.yaml")?;
+    ensure!(
+        example.matches(SQL_BOOTSTRAP).count() == 2,
+        "the documented broker address, once per table"
+    );
+    let manifest = example.replace(
+        SQL_BOOTSTRAP,
+        &format!("'properties.bootstrap.servers' = '{}'", broker.bootstrap()),
+    );
+    // A script that does not plan: Degraded with line and column, and nothing deployed.
+    op.apply(&manifest.replace("SUM(amount)", "SUM(amountt)"))?;
+    op.wait_for(NAME, "Degraded InvalidSpec naming the column", WAIT, |s| {
+        s["conditions"].as_array().into_iter().flatten().any(|c| {
+            c["type"] == "Degraded"
+                && c["status"] == "True"
+                && c["reason"] == "InvalidSpec"
+                && c["message"].as_str().is_some_and(|m| {
+                    m.contains("spec.job.sql") && m.contains("line ") && m.contains("amountt")
+                })
+        })
+    })
+    .await?;
+    op.wait_no_pods(NAME, WAIT).await?;
+    let started = Instant::now();
+    op.apply(&manifest)?;
+    let sj = op.wait_running(NAME, WAIT).await?;
+    let first_job = sj["status"]["jobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    eprintln!("{NAME}: Running {:.1}s after kubectl apply", secs(started));
+    let produce = |k: u64, js: std::ops::Range<u64>| {
+        let lines: Vec<String> = js.map(|j| order(k, j)).collect();
+        blocking(|| broker.produce_lines("orders", &lines))
+    };
+    // Windows 0 and 1, then window 0 committed (window 1's orders close it).
+    produce(0, 0..SQL_ORDERS)?;
+    produce(1, 0..SQL_ORDERS)?;
+    blocking(|| wait_order_counts(op, broker, 1))?;
+    // Half of window 2, read before the upgrade: its counts are state in the savepoint.
+    produce(2, 0..SQL_ORDERS / 2)?;
+    blocking(|| wait_order_counts(op, broker, 2))?;
+    op.patch(NAME, r#"{"spec":{"job":{"restartNonce":1}}}"#)?;
+    let _ = wait_savepoint_upgrade(op, NAME, &first_job).await?;
+    // The rest of window 2, window 3, then an order an hour later closing them.
+    produce(2, SQL_ORDERS / 2..SQL_ORDERS)?;
+    produce(3, 0..SQL_ORDERS)?;
+    blocking(|| broker.produce_lines("orders", &["0,p0,0,2024-01-01 01:00:00".to_string()]))?;
+    blocking(|| wait_order_counts(op, broker, 4))?;
+    // Nothing more arrives: the last read is the final answer.
+    let got = blocking(|| broker.read_committed("order-counts"))?.len();
+    ensure!(
+        got == order_counts(4).len(),
+        "{got} committed counts at the end"
+    );
+    eprintln!(
+        "{NAME}: {} orders in 4 windows, a savepoint upgrade mid-window: {got} counts committed exactly once",
+        4 * SQL_ORDERS
+    );
+    op.kubectl(&["delete", "streamjob", NAME, "--wait=true", "--timeout=120s"])?;
+    Ok(())
+}
+
+/// The Kafka examples on the operator, one cluster and one broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_streamjobs_write_their_topics_exactly_once_across_a_savepoint_upgrade()
 -> anyhow::Result<()> {
@@ -509,7 +659,8 @@ async fn kafka_streamjobs_write_their_topics_exactly_once_across_a_savepoint_upg
     let op = blocking(|| OperatorCluster::start("operator-kafka"))?;
     let outcome = async {
         wordcount(&op, &broker).await?;
-        windowed_counts(&op, &broker).await
+        windowed_counts(&op, &broker).await?;
+        sql_order_counts(&op, &broker).await
     }
     .await;
     if let Err(e) = outcome {

@@ -12,6 +12,9 @@
 //!    count continues where it stopped (read from the TaskManagers' logs: no count repeated,
 //!    none skipped);
 //! 5. deleting the other StreamSessionJob cancels only its job;
+//! 5. (b) `session-sql-job.yaml`: a SQL script (`spec.job.sql`) runs as a session job beside
+//!    counts-a, prints ids 1..1000 with their squares once each and finishes; the same script
+//!    with a misspelt column is never submitted (Failed, line and column);
 //! 6. the cluster's JobManager Pod deleted: its Deployment starts another, which knows no job;
 //!    the operator submits counts-a again under the same job ID and the new JobManager resumes
 //!    it from its latest checkpoint.
@@ -91,6 +94,15 @@ async fn wait_running(op: &OperatorCluster, name: &str) -> anyhow::Result<Value>
 /// Per key, every count the counting job printed (`(key-3,17)` lines) in the TaskManagers'
 /// logs; the windowed job's `(key,window,count)` lines do not parse and are skipped.
 fn counts(op: &OperatorCluster) -> anyhow::Result<BTreeMap<String, Vec<u64>>> {
+    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for log in taskmanager_logs(op)? {
+        add_counts(&log, &mut out);
+    }
+    Ok(out)
+}
+
+/// The logs of the cluster's TaskManager Pods.
+fn taskmanager_logs(op: &OperatorCluster) -> anyhow::Result<Vec<String>> {
     let pods = op.kubectl(&[
         "get",
         "pods",
@@ -99,17 +111,15 @@ fn counts(op: &OperatorCluster) -> anyhow::Result<BTreeMap<String, Vec<u64>>> {
         "-o",
         "jsonpath={.items[*].metadata.name}",
     ])?;
-    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for pod in pods.split_whitespace() {
-        let path = op
-            .cluster
-            .run_dir()
-            .join(format!("agent/logs/default_{pod}_fjord.log"));
-        let log = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        add_counts(&log, &mut out);
-    }
-    Ok(out)
+    pods.split_whitespace()
+        .map(|pod| {
+            let path = op
+                .cluster
+                .run_dir()
+                .join(format!("agent/logs/default_{pod}_fjord.log"));
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        })
+        .collect()
 }
 
 fn job_id(job: &Value) -> String {
@@ -276,6 +286,59 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         |s| s["freeSlots"] == 3 && s["runningJobs"] == 1,
     )
     .await?;
+
+    // 5b. A SQL script as a session job (`session-sql-job.yaml`): the built-in `sql` job runs
+    //     it beside counts-a and finishes; every id is printed once with its square. A
+    //     misspelt column is never submitted: Failed, naming line and column.
+    let sql_job = example("session-sql-job.yaml")?;
+    op.apply(&sql_job)?;
+    wait_status(
+        &op,
+        "streamsessionjob",
+        "squares",
+        "squares Finished",
+        |s| s["lifecycleState"] == "Finished" && s["jobState"] == "FINISHED",
+    )
+    .await?;
+    let mut squares: Vec<(u64, u64)> = Vec::new();
+    for log in taskmanager_logs(&op)? {
+        for line in log.lines() {
+            let Some(row) = line
+                .split_once("squares:")
+                .and_then(|(_, rest)| rest.split_once("> +I["))
+                .and_then(|(_, rest)| rest.strip_suffix(']'))
+            else {
+                continue;
+            };
+            let (id, square) = row.split_once(", ").context(row.to_string())?;
+            squares.push((id.parse()?, square.parse()?));
+        }
+    }
+    squares.sort_unstable();
+    let want: Vec<(u64, u64)> = (1..=1000).map(|i| (i, i * i)).collect();
+    ensure!(
+        squares == want,
+        "{} rows printed: {:?}…",
+        squares.len(),
+        &squares[..squares.len().min(5)]
+    );
+    op.kubectl(&["delete", "streamsessionjob", "squares", "--timeout=120s"])?;
+    op.apply(&sql_job.replace("id * id FROM", "id * idd FROM"))?;
+    let failed = wait_status(&op, "streamsessionjob", "squares", "squares Failed", |s| {
+        s["lifecycleState"] == "Failed"
+    })
+    .await?;
+    let error = failed["status"]["error"].as_str().unwrap_or_default();
+    ensure!(
+        error.contains("spec.job.sql") && error.contains("line ") && error.contains("idd"),
+        "{error}"
+    );
+    ensure!(
+        failed["status"]["jobId"].is_null(),
+        "nothing submitted: {failed}"
+    );
+    op.kubectl(&["delete", "streamsessionjob", "squares", "--timeout=120s"])?;
+    println!("squares: a SQL session job printed ids 1..1000 once each; a bad script: {error}");
 
     // 6. A new JobManager Pod: the job is submitted again under its ID and resumes from its
     //    latest checkpoint.

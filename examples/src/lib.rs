@@ -11,6 +11,7 @@ pub mod kafka_windowed_counts;
 pub mod kafka_wordcount;
 pub mod keyed_aggregations;
 pub mod partitioning;
+pub mod rabbitmq_redis_counts;
 pub mod side_outputs;
 pub mod socket_wordcount;
 pub mod transformations;
@@ -60,6 +61,11 @@ pub fn registry() -> JobRegistry {
         "kafka-windowed-counts",
         "counts per key and event-time window from a Kafka topic to a Kafka topic, exactly once: [--bootstrap-servers localhost:9092] [--kafka-properties FILE] [--input-topic events] [--output-topic window-counts] [--window-ms W] [--bounded]",
         kafka_windowed_counts::build,
+    )
+    .register(
+        "rabbitmq-redis-counts",
+        "orders per customer from a RabbitMQ queue (exactly once, by correlation id) into a Redis hash: [--amqp-uri amqp://guest:guest@localhost:5672/%2f] [--queue orders] [--redis-url redis://localhost:6379/0] [--hash order-counts]",
+        rabbitmq_redis_counts::build,
     );
     r
 }

@@ -348,10 +348,11 @@ pub fn configuration(
     let mut set = |k: &str, v: String| {
         c.insert(k.to_string(), v);
     };
-    set("job.name", spec.job.name.clone());
+    let (job, args) = spec.job.registered_job();
+    set("job.name", job);
     set(
         "job.args",
-        serde_json::to_string(&spec.job.args).expect("strings serialize"),
+        serde_json::to_string(&args).expect("strings serialize"),
     );
     set("job.parallelism", spec.job.parallelism.to_string());
     set("job.max-parallelism", spec.max_parallelism().to_string());

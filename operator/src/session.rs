@@ -574,7 +574,7 @@ async fn reconcile_job(
     let endpoint = cluster_endpoint(&job.spec.cluster_name, &ns);
     let status = job.status.clone().unwrap_or_default();
     let observed = observe(&ctx, &endpoint, cluster_exists, status.job_id.as_deref()).await;
-    let (mut next, action) = decide(
+    let (mut next, mut action) = decide(
         &uid,
         &job.spec.job,
         deleting,
@@ -582,6 +582,16 @@ async fn reconcile_job(
         &status,
         &observed,
     );
+    // A SQL script that does not plan is never submitted: Failed, with line and column.
+    if matches!(action, SessionAction::Submit { .. })
+        && let Some(script) = &job.spec.job.sql
+        && let Some(e) = crate::validation::sql_errors(script).first()
+    {
+        next = status.clone();
+        next.lifecycle_state = Some("Failed".into());
+        next.error = Some(e.to_string());
+        action = SessionAction::Wait;
+    }
     next.observed_generation = job.metadata.generation;
     debug!(name, ?observed, ?action, "session job");
     // The status first: a stop or a submission is on record before the JobManager hears of it.
@@ -600,9 +610,10 @@ async fn reconcile_job(
             restore_path,
         } => {
             let spec = &job.spec.job;
+            let (job_name, args) = spec.registered_job();
             let request = SubmitJobRequest {
-                job: spec.name.clone(),
-                args: spec.args.clone(),
+                job: job_name,
+                args,
                 parallelism: Some(spec.parallelism.max(1) as usize),
                 max_parallelism: Some(spec.max_parallelism.unwrap_or(128).max(1) as usize),
                 job_id: Some(job_id.clone()),

@@ -44,4 +44,4 @@ pub mod types;
 pub use error::{ErrorKind, Result, SqlError};
 pub use lower::build;
 pub use plan::SqlJob;
-pub use planner::plan;
+pub use planner::{plan, plan_portable};

@@ -3,7 +3,7 @@
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
-use crate::connectors::{blackhole, datagen, filesystem, kafka, print};
+use crate::connectors::{blackhole, datagen, filesystem, kafka, print, rabbitmq, redis};
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{Insert, SqlJob, Step, TableDef, WindowKind};
@@ -136,6 +136,12 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let source = config.source().map_err(|m| option_error(src, m))?;
             env.from_source(source, &source_name).uid(&uid).stream()
         }
+        "rabbitmq" => {
+            let config =
+                rabbitmq::RabbitMqTableConfig::from_table(src).map_err(|m| option_error(src, m))?;
+            let source = config.source().map_err(|m| option_error(src, m))?;
+            env.from_source(source, &source_name).uid(&uid).stream()
+        }
         other => {
             return Err(option_error(
                 src,
@@ -252,6 +258,22 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let kafka_sink = config.sink().map_err(|m| option_error(sink, m))?;
             stream
                 .sink_to_transactional(kafka_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "redis" => {
+            let config =
+                redis::RedisTableConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
+            let redis_sink = config.sink().map_err(|m| option_error(sink, m))?;
+            stream
+                .sink_to(redis_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "rabbitmq" => {
+            let config = rabbitmq::RabbitMqTableConfig::from_table(sink)
+                .map_err(|m| option_error(sink, m))?;
+            let rmq_sink = config.sink().map_err(|m| option_error(sink, m))?;
+            stream
+                .sink_to(rmq_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         other => {

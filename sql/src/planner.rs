@@ -22,6 +22,9 @@ const SETTINGS: &str = "parallelism.default, execution.checkpointing.interval, p
 struct Catalog {
     tables: HashMap<String, (Arc<TableDef>, Pos)>,
     views: HashMap<String, Pipeline>,
+    /// Whether a `filesystem` source's path must exist on this machine (not when the script is
+    /// checked for running elsewhere, as the operator does).
+    local_paths: bool,
 }
 
 fn unsupported(pos: Pos, message: impl Into<String>) -> SqlError {
@@ -40,6 +43,19 @@ fn object_name(name: &ast::ObjectName) -> String {
 /// # Errors
 /// The first mistake in the script, with its line and column and what to do.
 pub fn plan(script: &str) -> Result<SqlJob> {
+    plan_with(script, true)
+}
+
+/// [`plan`] for a script that runs on another machine (a StreamJob's `spec.job.sql`, checked by
+/// the operator): the paths of `filesystem` sources are not looked up here.
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_portable(script: &str) -> Result<SqlJob> {
+    plan_with(script, false)
+}
+
+fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
     let pre = preparse(script)?;
     let statements =
         sqlparser::parser::Parser::parse_sql(&GenericDialect {}, &pre.text).map_err(|e| {
@@ -64,7 +80,10 @@ pub fn plan(script: &str) -> Result<SqlJob> {
                 format!("{text} (see docs/sql.md for the supported statements)"),
             )
         })?;
-    let mut catalog = Catalog::default();
+    let mut catalog = Catalog {
+        local_paths,
+        ..Catalog::default()
+    };
     let mut settings = Settings::default();
     let mut inserts = Vec::new();
     for statement in &statements {
@@ -373,10 +392,10 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
             format!("table '{sink_name}': {m}"),
         )
     })?;
-    if !insert.columns.is_empty() || insert.overwrite {
+    if insert.overwrite {
         return Err(unsupported(
             tpos,
-            "INSERT with a column list or OVERWRITE is not supported yet; select the sink's columns in order",
+            "INSERT OVERWRITE is not supported (streaming sinks append); use INSERT INTO",
         ));
     }
     let Some(query) = &insert.source else {
@@ -384,21 +403,64 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
     };
     let mut pipeline = plan_query(catalog, query)?;
     let (have, want) = (&pipeline.schema, &sink.schema);
-    if have.columns.len() != want.columns.len() {
+    // Which query column fills each sink column: all in order, or those of the column list
+    // (the others get NULL, as in Flink).
+    let sources: Vec<Option<usize>> = if insert.columns.is_empty() {
+        (0..want.columns.len()).map(Some).collect()
+    } else {
+        let mut sources = vec![None; want.columns.len()];
+        for (k, c) in insert.columns.iter().enumerate() {
+            let (column, cpos) = (object_name(c), Pos::of(c.span()));
+            let Some(at) = want.index_of(&column) else {
+                return Err(SqlError::at(
+                    ErrorKind::UnknownColumn,
+                    cpos,
+                    format!(
+                        "sink '{sink_name}' has no column '{}'; its columns are: {}",
+                        column,
+                        want.names()
+                    ),
+                ));
+            };
+            if sources[at].is_some() {
+                return Err(SqlError::at(
+                    ErrorKind::InvalidOption,
+                    cpos,
+                    format!("column '{}' is listed twice", column),
+                ));
+            }
+            sources[at] = Some(k);
+        }
+        sources
+    };
+    let listed = sources.iter().flatten().count();
+    if have.columns.len() != listed {
+        let target = if insert.columns.is_empty() {
+            format!(
+                "sink '{sink_name}' has {} [{}]",
+                want.columns.len(),
+                want.names()
+            )
+        } else {
+            format!("the column list names {listed}")
+        };
         return Err(SqlError::at(
             ErrorKind::TypeMismatch,
             tpos,
             format!(
-                "the query has {} columns [{}] but sink '{sink_name}' has {} [{}]; select exactly the sink's columns",
+                "the query has {} columns [{}] but {target}; select exactly those columns",
                 have.columns.len(),
                 have.names(),
-                want.columns.len(),
-                want.names()
             ),
         ));
     }
     let mut projection = Vec::new();
-    for (i, (h, w)) in have.columns.iter().zip(&want.columns).enumerate() {
+    for (w, source) in want.columns.iter().zip(&sources) {
+        let Some(i) = *source else {
+            projection.push(Expr::Literal(crate::types::Value::Null, w.data_type));
+            continue;
+        };
+        let h = &have.columns[i];
         let e = coerce(Expr::Column(i, h.data_type), w.data_type).ok_or_else(|| {
             SqlError::at(ErrorKind::TypeMismatch, tpos, format!(
                 "column {} of the query ('{}') is {} but sink column '{}' is {}; CAST it: CAST({} AS {})",
@@ -463,7 +525,7 @@ fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> {
     let Some((table, _)) = catalog.tables.get(name) else {
         return Err(unknown_table(catalog, name, pos));
     };
-    connectors::check_source(table).map_err(|m| {
+    connectors::check_source(table, catalog.local_paths).map_err(|m| {
         SqlError::at(
             ErrorKind::InvalidOption,
             pos,

@@ -1,12 +1,14 @@
 //! Reading a script: the small pre-parse step that turns Flink SQL into SQL sqlparser's
 //! `GenericDialect` reads, keeping every line and column where it was.
 //!
-//! Two Flink constructs have no sqlparser grammar: the `WATERMARK FOR col AS expr` clause of
-//! `CREATE TABLE`, and the `TABLE t` argument of the window table-valued functions
-//! (`TUMBLE(TABLE t, ...)`). The pre-parse finds them in sqlparser's own token stream (so
-//! strings and comments are never mistaken for them), records the watermark clauses, and
-//! blanks both out with spaces, so positions in error messages still point into the user's
-//! script.
+//! Three Flink constructs have no sqlparser grammar: the `WATERMARK FOR col AS expr` clause of
+//! `CREATE TABLE`, the `TABLE t` argument of the window table-valued functions
+//! (`TUMBLE(TABLE t, ...)`), and statement sets (`EXECUTE STATEMENT SET BEGIN ... END;`, and
+//! the SQL client's `BEGIN STATEMENT SET; ... END;`). The pre-parse finds them in sqlparser's
+//! own token stream (so strings and comments are never mistaken for them), records the
+//! watermark clauses, and blanks them out with spaces, so positions in error messages still
+//! point into the user's script. A statement set's inserts are then ordinary inserts: every
+//! insert of a script runs in one job anyway, as a statement set does in Flink.
 
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use sqlparser::dialect::GenericDialect;
@@ -106,9 +108,64 @@ pub fn preparse(script: &str) -> Result<Preparsed> {
     let mut current_table = String::new();
     let is_kw =
         |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k);
+    let is_word = |t: Option<&&TokenWithSpan>, word: &str| matches!(t.map(|t| &t.token), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case(word));
+    // Where the open statement set began, and whether the next token starts a statement.
+    let mut statement_set: Option<Pos> = None;
+    let mut statement_start = true;
     let mut i = 0;
     while i < toks.len() {
         let t = toks[i];
+        if statement_start && !matches!(t.token, Token::SemiColon | Token::EOF) {
+            statement_start = false;
+            // EXECUTE STATEMENT SET BEGIN / BEGIN STATEMENT SET ;
+            let opener = if is_word(Some(&t), "EXECUTE")
+                && is_word(toks.get(i + 1), "STATEMENT")
+                && is_word(toks.get(i + 2), "SET")
+                && is_word(toks.get(i + 3), "BEGIN")
+            {
+                Some(4)
+            } else if is_word(Some(&t), "BEGIN")
+                && is_word(toks.get(i + 1), "STATEMENT")
+                && is_word(toks.get(i + 2), "SET")
+            {
+                Some(3)
+            } else {
+                None
+            };
+            if let Some(n) = opener {
+                if let Some(open) = statement_set {
+                    return Err(syntax(
+                        Pos::of(t.span),
+                        format!(
+                            "a statement set is already open (line {}, column {}); close it with END; first",
+                            open.line, open.column
+                        ),
+                    ));
+                }
+                statement_set = Some(Pos::of(t.span));
+                blank(&mut out, off(t, false), off(toks[i + n - 1], true));
+                i += n;
+                statement_start = true;
+                continue;
+            }
+            if statement_set.is_some() {
+                if is_kw(t, Keyword::END) {
+                    blank(&mut out, off(t, false), off(t, true));
+                    statement_set = None;
+                    i += 1;
+                    continue;
+                }
+                if !is_kw(t, Keyword::INSERT) {
+                    return Err(syntax(
+                        Pos::of(t.span),
+                        "only INSERT INTO statements go in a statement set; close it with END; before other statements",
+                    ));
+                }
+            }
+        }
+        if t.token == Token::SemiColon {
+            statement_start = true;
+        }
         // Remember the table a CREATE [TEMPORARY] TABLE names.
         if is_kw(t, Keyword::CREATE) {
             let mut j = i + 1;
@@ -204,6 +261,12 @@ pub fn preparse(script: &str) -> Result<Preparsed> {
         }
         i += 1;
     }
+    if let Some(open) = statement_set {
+        return Err(syntax(
+            open,
+            "the statement set is not closed: end it with END;",
+        ));
+    }
     let text =
         String::from_utf8(out).map_err(|_| syntax(Pos::default(), "the script is not UTF-8"))?;
     Ok(Preparsed { text, watermarks })
@@ -249,6 +312,49 @@ mod tests {
             p.text,
             "SELECT * FROM TABLE(TUMBLE(      t, DESCRIPTOR(ts), INTERVAL '1' SECOND))"
         );
+    }
+
+    #[test]
+    fn statement_sets_are_blanked_keeping_their_inserts() {
+        for (script, want) in [
+            (
+                "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT * FROM s;\nINSERT INTO b SELECT * FROM s;\nEND;",
+                "                           \nINSERT INTO a SELECT * FROM s;\nINSERT INTO b SELECT * FROM s;\n   ;",
+            ),
+            (
+                "begin statement set;\nINSERT INTO a SELECT * FROM s;\nend;\nSET 'pipeline.name' = 'x';",
+                "                   ;\nINSERT INTO a SELECT * FROM s;\n   ;\nSET 'pipeline.name' = 'x';",
+            ),
+        ] {
+            assert_eq!(preparse(script).unwrap().text, want);
+        }
+        // A column named `end` or a string is not the end of a set.
+        let p = preparse(
+            "EXECUTE STATEMENT SET BEGIN INSERT INTO a SELECT x AS \"end\", 'END' FROM s; END;",
+        )
+        .unwrap();
+        assert!(p.text.contains("AS \"end\", 'END' FROM s;") && !p.text.contains("BEGIN"));
+    }
+
+    #[test]
+    fn statement_sets_take_inserts_only_and_must_close() {
+        for (script, want) in [
+            (
+                "EXECUTE STATEMENT SET BEGIN\nCREATE VIEW v AS SELECT 1;\nEND;",
+                "line 2, column 1: only INSERT INTO statements go in a statement set",
+            ),
+            (
+                "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT * FROM s;",
+                "line 1, column 1: the statement set is not closed",
+            ),
+            (
+                "BEGIN STATEMENT SET;\nBEGIN STATEMENT SET;\nEND;",
+                "line 2, column 1: a statement set is already open (line 1, column 1)",
+            ),
+        ] {
+            let err = preparse(script).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{script:?}: {err}");
+        }
     }
 
     #[test]

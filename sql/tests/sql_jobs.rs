@@ -160,6 +160,90 @@ fn hopping_windows_count_every_window_an_event_falls_in() {
     );
 }
 
+/// `EXECUTE STATEMENT SET BEGIN ... END;` with two inserts into temporary tables, from a
+/// temporary view: one job writes both sinks, every row once.
+#[test]
+fn a_statement_set_writes_several_sinks_in_one_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (big, small) = (dir.path().join("big"), dir.path().join("small"));
+    let script = format!(
+        "{}
+         CREATE TEMPORARY VIEW sized AS SELECT id, amount FROM orders WHERE amount IS NOT NULL;
+         CREATE TEMPORARY TABLE big (id INT, amount DOUBLE) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         CREATE TEMPORARY TABLE small (id INT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         EXECUTE STATEMENT SET
+         BEGIN
+           INSERT INTO big SELECT id, amount FROM sized WHERE amount >= 10;
+           INSERT INTO small SELECT id FROM sized WHERE amount < 10;
+         END;",
+        orders_table(dir.path()),
+        big.display(),
+        small.display()
+    );
+    let job = fjord_sql::plan(&script).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(job.inserts.len(), 2);
+    let lines = run(&script, &big, 2);
+    assert_eq!(lines, sorted(&["1,10.5", "5,20.0"]));
+    let mut small_lines: Vec<String> = std::fs::read_dir(&small)
+        .unwrap()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    small_lines.sort();
+    assert_eq!(small_lines, sorted(&["3", "4", "6"]));
+}
+
+/// `INSERT INTO t (c, a) SELECT ...`: the listed columns in the list's order, the others
+/// NULL (Flink's partial insert).
+#[test]
+fn an_insert_with_a_column_list_fills_the_rest_with_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let script = format!(
+        "{}
+         CREATE TABLE t (a INT, b STRING, c DOUBLE) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+         INSERT INTO t (c, a) SELECT amount, id FROM orders WHERE id <= 2;",
+        orders_table(dir.path()),
+        out.display()
+    );
+    let lines = run(&script, &out, 1);
+    assert_eq!(
+        lines,
+        sorted(&[
+            r#"{"a":1,"b":null,"c":10.5}"#,
+            r#"{"a":2,"b":null,"c":null}"#
+        ])
+    );
+    for (insert, want) in [
+        (
+            "INSERT INTO t (a, d) SELECT id, amount FROM orders;",
+            "sink 't' has no column 'd'",
+        ),
+        (
+            "INSERT INTO t (a, a) SELECT id, amount FROM orders;",
+            "column 'a' is listed twice",
+        ),
+        (
+            "INSERT INTO t (a, b) SELECT id FROM orders;",
+            "the column list names 2",
+        ),
+    ] {
+        let script = format!(
+            "{}
+             CREATE TABLE t (a INT, b STRING, c DOUBLE) WITH ('connector' = 'blackhole');
+             {insert}",
+            orders_table(dir.path())
+        );
+        let err = fjord_sql::plan(&script).unwrap_err().to_string();
+        assert!(err.contains(want), "{insert}: {err}");
+    }
+}
+
 #[test]
 fn datagen_sequences_are_split_over_subtasks_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();

@@ -169,7 +169,14 @@ fn init_logging(role: bool) {
 
 /// The entry point of a worker binary: parses the command line and runs `registry`'s jobs.
 /// Returns the documented exit code (see [`exit`]).
-pub fn main_with(registry: JobRegistry) -> ExitCode {
+pub fn main_with(mut registry: JobRegistry) -> ExitCode {
+    if registry.get(crate::sql::SQL_JOB).is_err() {
+        registry.register(
+            crate::sql::SQL_JOB,
+            crate::sql::SQL_JOB_DESCRIPTION,
+            crate::sql::job,
+        );
+    }
     let cli = Cli::parse();
     init_logging(matches!(
         cli.command,

@@ -57,9 +57,10 @@ pub fn load_with_fault_tolerance(path: &Path) -> Result<(LocalRun, FaultToleranc
         restore_from: spec.initial_savepoint_path.clone(),
         allow_non_restored_state: spec.allow_non_restored_state,
     };
+    let (job, args) = spec.registered_job();
     let run = LocalRun {
-        job: spec.name.clone(),
-        args: spec.args.clone(),
+        job,
+        args,
         parallelism: Some(spec.parallelism.max(1) as usize),
         max_parallelism: spec.max_parallelism.map(|m| m.max(1) as usize),
     };

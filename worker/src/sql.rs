@@ -1,11 +1,50 @@
 //! `fjord sql -f job.sql`: plans a SQL script and runs it on the embedded mini-cluster, or
-//! prints its plan with `--explain` (nothing runs then).
+//! prints its plan with `--explain` (nothing runs then). Also the built-in registered job
+//! [`SQL_JOB`] (`sql --script <text>` or `sql --file <path>`), which is how a SQL script runs
+//! on a JobManager and TaskManagers (a StreamJob's `spec.job.sql`, a session job).
 
 use crate::WorkerError;
 use crate::local::FaultTolerance;
 use fjord::StreamExecutionEnvironment;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// The name of the built-in job that runs a SQL script (every worker binary has it).
+pub const SQL_JOB: &str = fjord_crds::SQL_JOB_NAME;
+
+/// What `sql` says about its arguments in `fjord list`.
+pub const SQL_JOB_DESCRIPTION: &str = "runs a Flink SQL script (docs/sql.md): --script=<text> | --file <path>; a StreamJob's spec.job.sql runs it";
+
+/// The built-in `sql` job: plans the script of `--script=<text>` (or the file of `--file`) and adds
+/// its operators to `env`. The script's `SET` keys apply as with `fjord sql`; the JobManager
+/// and TaskManagers plan the same text, so they build the same graph.
+///
+/// # Errors
+/// [`fjord::FjordError::BadArguments`] for a missing script or a planning error (which names
+/// the line and column).
+pub fn job(env: &StreamExecutionEnvironment, args: &fjord::JobArgs) -> fjord::Result<()> {
+    let bad = fjord::FjordError::BadArguments;
+    if args.has("script") && args.get("script").is_none() {
+        return Err(bad(
+            "--script needs the script as its value in the same word: --script='<text>' (a script that starts with a -- comment would otherwise read as a flag)".into(),
+        ));
+    }
+    let (origin, script) = match (args.get("script"), args.get("file")) {
+        (Some(script), None) => ("the script".to_string(), script.to_string()),
+        (None, Some(path)) => (
+            path.to_string(),
+            std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("cannot read the SQL script {path}: {e}")))?,
+        ),
+        _ => {
+            return Err(bad(
+                "the sql job takes a SQL script: --script=<text> or --file <path>".into(),
+            ));
+        }
+    };
+    let job = fjord_sql::plan(&script).map_err(|e| bad(format!("{origin}: {e}")))?;
+    fjord_sql::build(&job, env).map_err(|e| bad(format!("{origin}: {e}")))
+}
 
 /// What `fjord sql` was asked to do.
 #[derive(Debug, Clone, Default)]

@@ -109,3 +109,63 @@ fn a_script_with_an_unknown_column_exits_2_naming_line_and_column() {
         "{stderr}"
     );
 }
+
+/// The built-in `sql` job (what a StreamJob's `spec.job.sql` runs): `fjord list` shows it,
+/// `fjord run sql --file` prints the same rows as `fjord sql -f`, `--script=` takes the text
+/// itself (one word: the script starts with a `--` comment), and a script that does not plan exits 2 naming line and column.
+#[test]
+fn the_builtin_sql_job_runs_a_script_like_fjord_sql() {
+    let root = repo_root();
+    let list = String::from_utf8(fjord(&["list"], &root).stdout).unwrap();
+    assert!(
+        list.lines().any(|l| l.starts_with("sql ")),
+        "fjord list: {list}"
+    );
+    let rows = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut rows: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split_once("> ").unwrap().1.to_string())
+            .collect();
+        rows.sort_unstable();
+        rows
+    };
+    let want = rows(fjord(
+        &["sql", "-f", "examples/sql/windowed_orders.sql"],
+        &root,
+    ));
+    assert_eq!(want.len(), 4);
+    let by_file = rows(fjord(
+        &["run", "sql", "--file", "examples/sql/windowed_orders.sql"],
+        &root,
+    ));
+    assert_eq!(by_file, want);
+    let script = std::fs::read_to_string(root.join("examples/sql/windowed_orders.sql")).unwrap();
+    assert_eq!(
+        rows(fjord(&["run", "sql", &format!("--script={script}")], &root)),
+        want
+    );
+
+    let bad = fjord(
+        &[
+            "run",
+            "sql",
+            &format!("--script={}", script.replace("SUM(amount)", "SUM(amountt)")),
+        ],
+        &root,
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line ") && stderr.contains("column ") && stderr.contains("amountt"),
+        "{stderr}"
+    );
+    let neither = fjord(&["run", "sql"], &root);
+    assert_eq!(neither.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("--script=<text> or --file <path>"));
+}

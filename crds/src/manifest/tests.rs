@@ -297,6 +297,20 @@ fn bad_cases() -> Vec<Case> {
             cel: true,
         },
         Case {
+            name: "a SQL script beside a registered job",
+            pointer: "/spec/job/sql",
+            value: json!("INSERT INTO b SELECT * FROM a"),
+            field: "spec.job.name",
+            cel: true,
+        },
+        Case {
+            name: "neither a registered job nor a SQL script",
+            pointer: "/spec/job/name",
+            value: json!(""),
+            field: "spec.job.name",
+            cel: true,
+        },
+        Case {
             name: "name too long for child objects",
             pointer: "/metadata/name",
             value: json!("a".repeat(51)),

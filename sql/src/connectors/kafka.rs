@@ -208,7 +208,9 @@ impl KafkaTableConfig {
 }
 
 /// The row of one record value.
-fn decode(
+/// One record value in `format` as a row (`None`: nothing to read, or a row skipped under
+/// `ignore`); shared with the `rabbitmq` connector.
+pub(crate) fn decode(
     value: &[u8],
     format: &Format,
     schema: &Schema,

@@ -8,24 +8,36 @@ pub mod filesystem;
 pub mod format;
 pub mod kafka;
 pub mod print;
+pub mod rabbitmq;
+pub mod redis;
 
 use crate::plan::TableDef;
 use std::collections::BTreeMap;
 
 /// The connectors SQL tables can use.
-pub const KNOWN: &[&str] = &["datagen", "filesystem", "kafka", "print", "blackhole"];
+pub const KNOWN: &[&str] = &[
+    "datagen",
+    "filesystem",
+    "kafka",
+    "print",
+    "blackhole",
+    "redis",
+    "rabbitmq",
+];
 
-/// Checks that a table's options make it a source.
+/// Checks that a table's options make it a source (and, with `local_paths`, that a
+/// `filesystem` source's path exists here).
 ///
 /// # Errors
 /// What is wrong with the options and what to do, without position (the planner adds it).
-pub fn check_source(table: &TableDef) -> Result<(), String> {
+pub fn check_source(table: &TableDef, local_paths: bool) -> Result<(), String> {
     match table.connector() {
         "datagen" => datagen::DatagenConfig::from_table(table).map(|_| ()),
-        "filesystem" => filesystem::FileConfig::from_table(table, true).map(|_| ()),
+        "filesystem" => filesystem::FileConfig::from_table(table, local_paths).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, true).map(|_| ()),
+        "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem' or 'kafka' table"
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka' or 'rabbitmq' table"
         )),
     }
 }
@@ -40,8 +52,10 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "blackhole" => only_options(&table.options, &[]),
         "filesystem" => filesystem::FileConfig::from_table(table, false).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, false).map(|_| ()),
+        "redis" => redis::RedisTableConfig::from_table(table).map(|_| ()),
+        "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem' or 'kafka' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq' or 'redis' table"
         )),
     }
 }
