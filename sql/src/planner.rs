@@ -5,10 +5,11 @@ use crate::bind::{AggContext, Binder, coerce, map_type, pos_of};
 use crate::connectors;
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::Expr;
+use crate::plan::{ColumnKind, MetadataColumn};
 use crate::plan::{
     Insert, Pipeline, Settings, SqlJob, Step, TableDef, WatermarkDef, WindowKind, stable_hash,
 };
-use crate::script::{WatermarkClause, preparse};
+use crate::script::{Preparsed, preparse};
 use crate::types::{Column, DataType, Schema};
 use sqlparser::ast::{self, Spanned};
 use sqlparser::dialect::GenericDialect;
@@ -89,7 +90,7 @@ fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
     for statement in &statements {
         let pos = Pos::of(statement.span());
         match statement {
-            ast::Statement::CreateTable(ct) => create_table(&mut catalog, ct, &pre.watermarks)?,
+            ast::Statement::CreateTable(ct) => create_table(&mut catalog, ct, &pre)?,
             ast::Statement::CreateView(cv) => {
                 let name = object_name(&cv.name);
                 if !cv.columns.is_empty() {
@@ -142,11 +143,7 @@ fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
     Ok(SqlJob { settings, inserts })
 }
 
-fn create_table(
-    catalog: &mut Catalog,
-    ct: &ast::CreateTable,
-    watermarks: &[WatermarkClause],
-) -> Result<()> {
+fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -> Result<()> {
     let name = object_name(&ct.name);
     let pos = Pos::of(ct.name.span());
     if catalog.tables.contains_key(&name) || catalog.views.contains_key(&name) {
@@ -168,8 +165,41 @@ fn create_table(
             "table constraints (PRIMARY KEY) are not supported yet; remove them",
         ));
     }
+    // Physical and metadata columns (sqlparser's), with the computed columns (lifted out by
+    // the pre-parse) put back in their declared places.
     let mut schema = Schema::default();
-    for c in &ct.columns {
+    let mut metadata: Vec<MetadataColumn> = Vec::new();
+    let mut columns = Schema::default();
+    let mut kinds = Vec::new();
+    let mut computed = Vec::new();
+    let computed_here: Vec<_> = pre.computed.iter().filter(|c| c.table == name).collect();
+    fn declare(column: Column, cpos: Pos, columns: &mut Schema) -> Result<()> {
+        if columns.index_of(&column.name).is_some() {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                cpos,
+                format!("column '{}' is declared twice", column.name),
+            ));
+        }
+        columns.columns.push(column);
+        Ok(())
+    }
+    for n in 0..=ct.columns.len() {
+        for c in computed_here.iter().filter(|c| c.after == n) {
+            // Typed once the source row is known (below).
+            declare(
+                Column {
+                    name: c.column.clone(),
+                    data_type: DataType::Int,
+                    rowtime: false,
+                },
+                c.column_pos,
+                &mut columns,
+            )?;
+            kinds.push(ColumnKind::Computed);
+            computed.push((columns.columns.len() - 1, *c));
+        }
+        let Some(c) = ct.columns.get(n) else { break };
         let cpos = Pos::of(c.name.span);
         for o in &c.options {
             if !matches!(
@@ -178,25 +208,37 @@ fn create_table(
             ) {
                 return Err(unsupported(
                     cpos,
-                    format!(
-                        "column option '{}' is not supported yet (computed and metadata columns come later)",
-                        o.option
-                    ),
+                    format!("column option '{}' is not supported yet", o.option),
                 ));
             }
         }
-        if schema.index_of(&c.name.value).is_some() {
-            return Err(SqlError::at(
-                ErrorKind::InvalidOption,
-                cpos,
-                format!("column '{}' is declared twice", c.name.value),
-            ));
-        }
-        schema.columns.push(Column {
+        let column = Column {
             name: c.name.value.clone(),
             data_type: map_type(&c.data_type, cpos)?,
             rowtime: false,
-        });
+        };
+        declare(column.clone(), cpos, &mut columns)?;
+        let meta = pre
+            .metadata
+            .iter()
+            .find(|m| m.table == name && m.column == c.name.value);
+        match meta {
+            Some(m) => {
+                kinds.push(ColumnKind::Metadata(metadata.len()));
+                metadata.push(MetadataColumn {
+                    name: column.name.clone(),
+                    key: m.key.clone(),
+                    // Checked against the connector below.
+                    key_type: column.data_type,
+                    is_virtual: m.is_virtual,
+                    pos: m.key_pos,
+                });
+            }
+            None => {
+                kinds.push(ColumnKind::Physical(schema.columns.len()));
+                schema.columns.push(column);
+            }
+        }
     }
     let mut options = BTreeMap::new();
     match &ct.table_options {
@@ -237,8 +279,113 @@ fn create_table(
             ));
         }
     }
+    let connector_name = options.get("connector").cloned().unwrap_or_default();
+    // Metadata keys the connector has, in its types.
+    let keys = connectors::metadata_keys(&connector_name);
+    for m in &mut metadata {
+        let Some(key) = keys.iter().find(|k| k.key == m.key) else {
+            let offered: Vec<&str> = keys.iter().map(|k| k.key).collect();
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                m.pos,
+                if offered.is_empty() {
+                    format!(
+                        "metadata column '{}': the '{connector_name}' connector has no metadata keys (supported keys: none); make '{}' a physical column or remove it",
+                        m.name, m.name
+                    )
+                } else {
+                    format!(
+                        "metadata column '{}': the '{connector_name}' connector has no metadata key '{}'; its keys are: {}",
+                        m.name,
+                        m.key,
+                        offered.join(", ")
+                    )
+                },
+            ));
+        };
+        let declared = m.key_type;
+        if coerce(Expr::Column(0, key.data_type), declared).is_none() {
+            return Err(SqlError::at(
+                ErrorKind::TypeMismatch,
+                m.pos,
+                format!(
+                    "metadata column '{}': key '{}' is {}, not {declared}; declare it {} {} METADATA FROM '{}'{}",
+                    m.name,
+                    m.key,
+                    key.data_type,
+                    m.name,
+                    key.data_type,
+                    m.key,
+                    if key.data_type == DataType::Timestamp {
+                        " (Flink's type is TIMESTAMP_LTZ(3); Fjord has no LTZ type yet and reads it as TIMESTAMP(3) in UTC)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        m.key_type = key.data_type;
+    }
+    // A source row: the physical columns, then the metadata columns in their key types.
+    let mut source_row = schema.clone();
+    source_row.columns.extend(metadata.iter().map(|m| Column {
+        name: m.name.clone(),
+        data_type: m.key_type,
+        rowtime: false,
+    }));
+    let mut projection = Vec::with_capacity(columns.columns.len());
+    let mut computed = computed.into_iter();
+    for (i, kind) in kinds.iter().enumerate() {
+        let e = match kind {
+            ColumnKind::Physical(p) => Expr::Column(*p, schema.columns[*p].data_type),
+            ColumnKind::Metadata(m) => {
+                let from = Expr::Column(schema.columns.len() + m, metadata[*m].key_type);
+                coerce(from, columns.columns[i].data_type).unwrap_or_else(|| unreachable!())
+            }
+            ColumnKind::Computed => {
+                let Some((_, c)) = computed.next() else {
+                    unreachable!("a computed column without its clause")
+                };
+                let bound = Binder::new(&source_row).bind(&c.expr).map_err(|e| {
+                    // Flink computes a computed column from the physical and metadata
+                    // columns only.
+                    let other = pre.computed.iter().find(|o| {
+                        o.table == name
+                            && o.column != c.column
+                            && e.to_string().contains(&format!("column '{}' not found", o.column))
+                    });
+                    match (e, other) {
+                        (SqlError::Plan { line, column, .. }, Some(o)) => SqlError::Plan {
+                            kind: ErrorKind::UnknownColumn,
+                            line,
+                            column,
+                            message: format!(
+                                "computed column '{}' refers to computed column '{}'; a computed column is computed from physical and metadata columns only (Flink's rule): repeat the expression of '{}'",
+                                c.column, o.column, o.column
+                            ),
+                        },
+                        (SqlError::Plan { kind, line, column, message }, None) => SqlError::Plan {
+                            kind,
+                            line,
+                            column,
+                            message: format!("in computed column '{}': {message}", c.column),
+                        },
+                        (other, _) => other,
+                    }
+                })?;
+                columns.columns[i].data_type = bound.data_type();
+                bound
+            }
+        };
+        projection.push(e);
+    }
+    let identity = projection.len() == source_row.columns.len()
+        && projection
+            .iter()
+            .enumerate()
+            .all(|(i, e)| *e == Expr::Column(i, source_row.columns[i].data_type));
     let mut watermark = None;
-    for wm in watermarks.iter().filter(|w| w.table == name) {
+    for wm in pre.watermarks.iter().filter(|w| w.table == name) {
         if watermark.is_some() {
             return Err(SqlError::at(
                 ErrorKind::InvalidOption,
@@ -246,28 +393,28 @@ fn create_table(
                 "a table has at most one WATERMARK",
             ));
         }
-        let Some(i) = schema.index_of(&wm.column) else {
+        let Some(i) = columns.index_of(&wm.column) else {
             return Err(SqlError::at(
                 ErrorKind::UnknownColumn,
                 wm.column_pos,
                 format!(
                     "WATERMARK FOR '{}': no such column; the table has: {}",
                     wm.column,
-                    schema.names()
+                    columns.names()
                 ),
             ));
         };
-        if schema.columns[i].data_type != DataType::Timestamp {
+        if columns.columns[i].data_type != DataType::Timestamp {
             return Err(SqlError::at(
                 ErrorKind::TypeMismatch,
                 wm.column_pos,
                 format!(
                     "the rowtime column '{}' must be TIMESTAMP(3), not {}",
-                    wm.column, schema.columns[i].data_type
+                    wm.column, columns.columns[i].data_type
                 ),
             ));
         }
-        let expr = Binder::new(&schema).bind(&wm.expr)?;
+        let expr = Binder::new(&columns).bind(&wm.expr)?;
         if expr.data_type() != DataType::Timestamp {
             return Err(SqlError::at(
                 ErrorKind::TypeMismatch,
@@ -282,11 +429,15 @@ fn create_table(
         watermark = Some(WatermarkDef { rowtime: i, expr });
     }
     if let Some(wm) = &watermark {
-        schema.columns[wm.rowtime].rowtime = true;
+        columns.columns[wm.rowtime].rowtime = true;
     }
     let table = TableDef {
         name: name.clone(),
         schema,
+        metadata,
+        columns,
+        kinds,
+        source_projection: (!identity).then_some(projection),
         options,
         watermark,
     };
@@ -402,7 +553,47 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
         return Err(unsupported(pos, "INSERT INTO needs a SELECT"));
     };
     let mut pipeline = plan_query(catalog, query)?;
-    let (have, want) = (&pipeline.schema, &sink.schema);
+    // An INSERT writes the persisted columns (physical and non-virtual metadata), in their
+    // declared order (Flink's rule); the sink's row has them physical first.
+    let persisted = sink.persisted();
+    let want = &Schema {
+        columns: persisted
+            .iter()
+            .map(|&(i, _)| sink.columns.columns[i].clone())
+            .collect(),
+    };
+    for m in sink.written_metadata() {
+        let writable = connectors::metadata_keys(sink.connector())
+            .iter()
+            .any(|k| k.key == m.key && k.writable);
+        if !writable {
+            let keys: Vec<&str> = connectors::metadata_keys(sink.connector())
+                .iter()
+                .filter(|k| k.writable)
+                .map(|k| k.key)
+                .collect();
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                m.pos,
+                format!(
+                    "table '{sink_name}' is written by the INSERT at line {}, column {}, but its metadata column '{}' (key '{}') cannot be written (the {} connector writes: {}); declare it {} ... METADATA FROM '{}' VIRTUAL to read it only",
+                    tpos.line,
+                    tpos.column,
+                    m.name,
+                    m.key,
+                    sink.connector(),
+                    if keys.is_empty() {
+                        "none".to_string()
+                    } else {
+                        keys.join(", ")
+                    },
+                    m.name,
+                    m.key
+                ),
+            ));
+        }
+    }
+    let have = &pipeline.schema;
     // Which query column fills each sink column: all in order, or those of the column list
     // (the others get NULL, as in Flink).
     let sources: Vec<Option<usize>> = if insert.columns.is_empty() {
@@ -412,6 +603,20 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
         for (k, c) in insert.columns.iter().enumerate() {
             let (column, cpos) = (object_name(c), Pos::of(c.span()));
             let Some(at) = want.index_of(&column) else {
+                if let Some(i) = sink.columns.index_of(&column) {
+                    let what = match sink.kinds[i] {
+                        ColumnKind::Computed => "a computed column",
+                        _ => "a virtual metadata column",
+                    };
+                    return Err(SqlError::at(
+                        ErrorKind::InvalidOption,
+                        cpos,
+                        format!(
+                            "column '{column}' of '{sink_name}' is {what}, which is only read: an INSERT writes the physical and non-virtual metadata columns ({}); leave it out of the column list",
+                            want.names()
+                        ),
+                    ));
+                }
                 return Err(SqlError::at(
                     ErrorKind::UnknownColumn,
                     cpos,
@@ -469,26 +674,30 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
         })?;
         projection.push(e);
     }
+    // In the order of the sink's row.
+    let mut order: Vec<usize> = (0..persisted.len()).collect();
+    order.sort_by_key(|&k| persisted[k].1);
+    let projection: Vec<Expr> = order.iter().map(|&k| projection[k].clone()).collect();
+    let row_schema = Schema {
+        columns: order
+            .iter()
+            .map(|&k| Column {
+                rowtime: false,
+                ..want.columns[k].clone()
+            })
+            .collect(),
+    };
     if projection
         .iter()
         .enumerate()
-        .any(|(i, e)| *e != Expr::Column(i, want.columns[i].data_type))
+        .any(|(i, e)| *e != Expr::Column(i, row_schema.columns[i].data_type))
     {
         pipeline.steps.push(Step::Calc {
             filter: None,
             projection,
         });
     }
-    pipeline.schema = Schema {
-        columns: want
-            .columns
-            .iter()
-            .map(|c| Column {
-                rowtime: false,
-                ..c.clone()
-            })
-            .collect(),
-    };
+    pipeline.schema = row_schema;
     Ok(Insert {
         sink: sink.clone(),
         pipeline,
@@ -535,7 +744,7 @@ fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> {
     Ok(Pipeline {
         source: table.clone(),
         steps: Vec::new(),
-        schema: table.schema.clone(),
+        schema: table.columns.clone(),
     })
 }
 
