@@ -671,7 +671,7 @@ mod tests {
         let words: Vec<&str> = p.text.split_whitespace().collect();
         assert_eq!(
             words.join(" "),
-            "CREATE TABLE k ( s STRING, kts TIMESTAMP(3) , `offset` BIGINT , n INT ) WITH ('connector' = 'kafka');"
+            "CREATE TABLE k ( s STRING , kts TIMESTAMP(3) , `offset` BIGINT , n INT ) WITH ('connector' = 'kafka');"
         );
         assert_eq!(p.text.lines().count(), script.lines().count());
         sqlparser::parser::Parser::parse_sql(&GenericDialect {}, &p.text).unwrap();
