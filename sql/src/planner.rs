@@ -1166,3 +1166,136 @@ fn plan_window(
 fn spos_of(select: &ast::Select) -> Pos {
     Pos::of(select.span())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KAFKA: &str = "'connector' = 'kafka', 'topic' = 't', 'properties.bootstrap.servers' = 'localhost:9092', 'format' = 'json', 'scan.startup.mode' = 'earliest-offset'";
+
+    fn table<'a>(job: &'a SqlJob, name: &str) -> &'a TableDef {
+        job.inserts
+            .iter()
+            .flat_map(|i| [&i.sink, &i.pipeline.source])
+            .find(|t| t.name == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn computed_columns_take_their_declared_place_and_may_be_the_rowtime() {
+        let job = plan_portable(
+            "CREATE TABLE src (
+               s STRING,
+               ts AS CAST(s AS TIMESTAMP(3)),
+               n INT,
+               doubled AS n * 2,
+               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+             ) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+             CREATE TABLE out (ts TIMESTAMP(3), doubled INT) WITH ('connector' = 'print');
+             INSERT INTO out SELECT ts, doubled FROM src;",
+        )
+        .unwrap();
+        let src = table(&job, "src");
+        assert_eq!(src.schema.names(), "s, n");
+        assert_eq!(
+            src.columns.to_string(),
+            "[s STRING, ts TIMESTAMP(3) *ROWTIME*, n INT, doubled INT]"
+        );
+        assert_eq!(src.watermark.as_ref().unwrap().rowtime, 1);
+        let projection = src.source_projection.as_ref().unwrap();
+        assert_eq!(projection.len(), 4);
+        assert_eq!(projection[2], Expr::Column(1, DataType::Int));
+        let explain = job.explain();
+        assert!(
+            explain.contains("Source: src (connector=filesystem) [s STRING, n INT]")
+                && explain.contains(
+                    "-> Calc(table columns): select=[$0, CAST($0 AS TIMESTAMP(3)), $1, *($1, 2)]"
+                )
+                && explain.contains("-> Watermarks: rowtime=ts"),
+            "{explain}"
+        );
+    }
+
+    #[test]
+    fn kafka_metadata_columns_are_read_after_the_value_and_timestamp_is_written() {
+        let job = plan_portable(&format!(
+            "CREATE TABLE k (
+               kts TIMESTAMP(3) METADATA FROM 'timestamp',
+               id INT,
+               part BIGINT METADATA FROM 'partition' VIRTUAL,
+               `offset` BIGINT METADATA VIRTUAL,
+               next_id AS id + 1
+             ) WITH ({KAFKA});
+             CREATE TABLE out (kts TIMESTAMP(3), id INT, part BIGINT, o BIGINT, next_id INT)
+               WITH ('connector' = 'print');
+             INSERT INTO out SELECT * FROM k;
+             INSERT INTO k SELECT kts, id FROM k;"
+        ))
+        .unwrap();
+        let k = table(&job, "k");
+        assert_eq!(
+            k.columns.names(),
+            "kts, id, part, offset, next_id",
+            "declared order"
+        );
+        // Source row: id, then timestamp, partition (INT, widened), offset.
+        assert_eq!(
+            k.source_projection.as_ref().unwrap()[..3],
+            [
+                Expr::Column(1, DataType::Timestamp),
+                Expr::Column(0, DataType::Int),
+                Expr::Cast(Box::new(Expr::Column(2, DataType::Int)), DataType::BigInt, false),
+            ]
+        );
+        // The INSERT writes kts and id; the sink's row is the value (id), then the timestamp.
+        assert_eq!(k.persisted(), [(0, 1), (1, 0)]);
+        let insert = &job.inserts[1];
+        assert_eq!(insert.pipeline.schema.names(), "id, kts");
+        let config = connectors::kafka::KafkaTableConfig::from_table(k, false).unwrap();
+        assert_eq!(config.timestamp_column, Some(1));
+        assert_eq!(config.metadata, ["timestamp", "partition", "offset"]);
+    }
+
+    #[test]
+    fn misused_computed_and_metadata_columns_name_their_place() {
+        let fs = "'connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv'";
+        let sink = "CREATE TABLE out (a INT) WITH ('connector' = 'blackhole');";
+        for (script, want) in [
+            (
+                format!("CREATE TABLE t (a INT,\n b TIMESTAMP(3) METADATA FROM 'timestamp') WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"),
+                "line 2, column 31: metadata column 'b': the 'filesystem' connector has no metadata keys (supported keys: none)",
+            ),
+            (
+                format!("CREATE TABLE t (a INT, h STRING METADATA FROM 'headers') WITH ({KAFKA}); {sink} INSERT INTO out SELECT a FROM t;"),
+                "line 1, column 47: metadata column 'h': the 'kafka' connector has no metadata key 'headers'; its keys are: timestamp, partition, offset, topic",
+            ),
+            (
+                format!("CREATE TABLE t (a INT, p STRING METADATA FROM 'partition') WITH ({KAFKA}); {sink} INSERT INTO out SELECT a FROM t;"),
+                "line 1, column 47: metadata column 'p': key 'partition' is INT, not STRING",
+            ),
+            (
+                format!("CREATE TABLE t (a INT,\n  c AS a + x) WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"),
+                "line 2, column 12: in computed column 'c': column 'x' not found; the input has columns: a",
+            ),
+            (
+                format!("CREATE TABLE t (a INT, c AS a + 1, d AS c * 2) WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"),
+                "line 1, column 41: computed column 'd' refers to computed column 'c'",
+            ),
+            (
+                format!("CREATE TABLE t (a INT, c AS a + 1) WITH ({fs}); {sink} INSERT INTO t (a, c) SELECT a, a AS b FROM t;"),
+                "column 'c' of 't' is a computed column, which is only read: an INSERT writes the physical and non-virtual metadata columns (a)",
+            ),
+            (
+                format!("CREATE TABLE t (a INT, c AS a + 1) WITH ({fs}); {sink} INSERT INTO t SELECT a, a AS b FROM t;"),
+                "the query has 2 columns [a, b] but sink 't' has 1 [a]",
+            ),
+            (
+                format!("CREATE TABLE t (a INT, p INT METADATA FROM 'partition') WITH ({KAFKA});\nINSERT INTO t SELECT a, p FROM t;"),
+                "line 1, column 44: table 't' is written by the INSERT at line 2, column 13, but its metadata column 'p' (key 'partition') cannot be written (the kafka connector writes: timestamp)",
+            ),
+        ] {
+            let err = plan_portable(&script).unwrap_err().to_string();
+            assert!(err.contains(want), "{script}\n{err}");
+        }
+    }
+}
