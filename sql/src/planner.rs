@@ -1244,7 +1244,11 @@ mod tests {
             [
                 Expr::Column(1, DataType::Timestamp),
                 Expr::Column(0, DataType::Int),
-                Expr::Cast(Box::new(Expr::Column(2, DataType::Int)), DataType::BigInt, false),
+                Expr::Cast(
+                    Box::new(Expr::Column(2, DataType::Int)),
+                    DataType::BigInt,
+                    false
+                ),
             ]
         );
         // The INSERT writes kts and id; the sink's row is the value (id), then the timestamp.
@@ -1262,35 +1266,51 @@ mod tests {
         let sink = "CREATE TABLE out (a INT) WITH ('connector' = 'blackhole');";
         for (script, want) in [
             (
-                format!("CREATE TABLE t (a INT,\n b TIMESTAMP(3) METADATA FROM 'timestamp') WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"),
+                format!(
+                    "CREATE TABLE t (a INT,\n b TIMESTAMP(3) METADATA FROM 'timestamp') WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
                 "line 2, column 31: metadata column 'b': the 'filesystem' connector has no metadata keys (supported keys: none)",
             ),
             (
-                format!("CREATE TABLE t (a INT, h STRING METADATA FROM 'headers') WITH ({KAFKA}); {sink} INSERT INTO out SELECT a FROM t;"),
+                format!(
+                    "CREATE TABLE t (a INT, h STRING METADATA FROM 'headers') WITH ({KAFKA}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
                 "line 1, column 47: metadata column 'h': the 'kafka' connector has no metadata key 'headers'; its keys are: timestamp, partition, offset, topic",
             ),
             (
-                format!("CREATE TABLE t (a INT, p STRING METADATA FROM 'partition') WITH ({KAFKA}); {sink} INSERT INTO out SELECT a FROM t;"),
+                format!(
+                    "CREATE TABLE t (a INT, p STRING METADATA FROM 'partition') WITH ({KAFKA}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
                 "line 1, column 47: metadata column 'p': key 'partition' is INT, not STRING",
             ),
             (
-                format!("CREATE TABLE t (a INT,\n  c AS a + x) WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"),
+                format!(
+                    "CREATE TABLE t (a INT,\n  c AS a + x) WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
                 "line 2, column 12: in computed column 'c': column 'x' not found; the input has columns: a",
             ),
             (
-                format!("CREATE TABLE t (a INT, c AS a + 1, d AS c * 2) WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"),
+                format!(
+                    "CREATE TABLE t (a INT, c AS a + 1, d AS c * 2) WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
                 "line 1, column 41: computed column 'd' refers to computed column 'c'",
             ),
             (
-                format!("CREATE TABLE t (a INT, c AS a + 1) WITH ({fs}); {sink} INSERT INTO t (a, c) SELECT a, a AS b FROM t;"),
+                format!(
+                    "CREATE TABLE t (a INT, c AS a + 1) WITH ({fs}); {sink} INSERT INTO t (a, c) SELECT a, a AS b FROM t;"
+                ),
                 "column 'c' of 't' is a computed column, which is only read: an INSERT writes the physical and non-virtual metadata columns (a)",
             ),
             (
-                format!("CREATE TABLE t (a INT, c AS a + 1) WITH ({fs}); {sink} INSERT INTO t SELECT a, a AS b FROM t;"),
+                format!(
+                    "CREATE TABLE t (a INT, c AS a + 1) WITH ({fs}); {sink} INSERT INTO t SELECT a, a AS b FROM t;"
+                ),
                 "the query has 2 columns [a, b] but sink 't' has 1 [a]",
             ),
             (
-                format!("CREATE TABLE t (a INT, p INT METADATA FROM 'partition') WITH ({KAFKA});\nINSERT INTO t SELECT a, p FROM t;"),
+                format!(
+                    "CREATE TABLE t (a INT, p INT METADATA FROM 'partition') WITH ({KAFKA});\nINSERT INTO t SELECT a, p FROM t;"
+                ),
                 "line 1, column 44: table 't' is written by the INSERT at line 2, column 13, but its metadata column 'p' (key 'partition') cannot be written (the kafka connector writes: timestamp)",
             ),
         ] {

@@ -622,7 +622,14 @@ mod tests {
         let computed: Vec<_> = p
             .computed
             .iter()
-            .map(|c| (c.table.as_str(), c.column.as_str(), c.after, c.expr.to_string()))
+            .map(|c| {
+                (
+                    c.table.as_str(),
+                    c.column.as_str(),
+                    c.after,
+                    c.expr.to_string(),
+                )
+            })
             .collect();
         assert_eq!(
             computed,
@@ -631,13 +638,7 @@ mod tests {
                 ("k", "ts", 1, "CAST(s AS TIMESTAMP(3))".to_string())
             ]
         );
-        assert_eq!(
-            p.computed[1].column_pos,
-            Pos {
-                line: 4,
-                column: 3
-            }
-        );
+        assert_eq!(p.computed[1].column_pos, Pos { line: 4, column: 3 });
         let meta: Vec<_> = p
             .metadata
             .iter()
