@@ -30,7 +30,9 @@ fn kafka_metadata_columns_read_timestamp_partition_offset_topic_and_write_the_ti
                 ProducerRecord::value("1,alice")
                     .partition(0)
                     .timestamp(T0 + 1_000),
-                ProducerRecord::value("2,bob").partition(1).timestamp(T0 + 2_500),
+                ProducerRecord::value("2,bob")
+                    .partition(1)
+                    .timestamp(T0 + 2_500),
                 ProducerRecord::value("3,carol")
                     .partition(0)
                     .timestamp(T0 + 4_000),
