@@ -254,6 +254,19 @@ mod tests {
     type Count = (String, u64);
 
     #[test]
+    fn a_timestamp_function_overrides_the_event_time() {
+        let s = KafkaRecordSerializer::<Count>::builder()
+            .topic("t")
+            .value(Json::<Count>::new())
+            .timestamp(|r: &Count| (r.1 > 0).then_some(r.1 as i64 * 1000))
+            .build()
+            .unwrap();
+        let ts = |n: u64| s.serialize(&("a".into(), n), Some(5)).unwrap().timestamp;
+        assert_eq!(ts(2), Some(2000));
+        assert_eq!(ts(0), None, "None leaves the timestamp to the producer");
+    }
+
+    #[test]
     fn serializes_topic_key_value_headers_and_timestamp() {
         let s = KafkaRecordSerializer::<Count>::builder()
             .topic_selector(|r: &Count| format!("counts-{}", r.0.len()))
