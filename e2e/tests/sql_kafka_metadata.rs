@@ -23,6 +23,7 @@ fn kafka_metadata_columns_read_timestamp_partition_offset_topic_and_write_the_ti
     let bootstrap = broker.bootstrap().to_string();
     broker.create_topic("events", 2).unwrap();
     broker.create_topic("stamped", 1).unwrap();
+    broker.create_topic("plain", 1).unwrap();
     broker
         .produce(
             "events",
@@ -62,7 +63,9 @@ fn kafka_metadata_columns_read_timestamp_partition_offset_topic_and_write_the_ti
            WITH ('connector' = 'filesystem', 'path' = '{}/seen', 'format' = 'csv');
          CREATE TABLE stamped (id INT, ts TIMESTAMP(3) METADATA FROM 'timestamp', name STRING)
            WITH ({});
+         CREATE TABLE plain (id INT, name STRING) WITH ({});
          INSERT INTO seen SELECT id, name, kts, part, `offset`, src, label FROM events;
+         INSERT INTO plain SELECT id, name FROM events;
          INSERT INTO stamped SELECT id, kts + INTERVAL '1' HOUR, name FROM events;",
         kafka(
             "events",
@@ -70,6 +73,7 @@ fn kafka_metadata_columns_read_timestamp_partition_offset_topic_and_write_the_ti
         ),
         dir.path().display(),
         kafka("stamped", "json'"),
+        kafka("plain", "json'"),
     );
     run(&script);
 
@@ -104,6 +108,15 @@ fn kafka_metadata_columns_read_timestamp_partition_offset_topic_and_write_the_ti
             (r#"{"id":2,"name":"bob"}"#.to_string(), T0 + 2_500 + hour),
             (r#"{"id":3,"name":"carol"}"#.to_string(), T0 + 4_000 + hour),
         ]
+    );
+
+    // Without a `timestamp` column the producer stamps the send time (Flink SQL's rule), not
+    // the rows' event time (kts, in 2024).
+    let plain = broker.read_uncommitted("plain").unwrap();
+    assert_eq!(plain.len(), 3);
+    assert!(
+        plain.iter().all(|r| r.timestamp > T0 + 365 * 24 * hour),
+        "{plain:?}"
     );
 
     // Reading `stamped` back: the timestamp comes back as the metadata column.
