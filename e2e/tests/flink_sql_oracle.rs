@@ -92,6 +92,28 @@ const CASES: &[(&str, &str)] = &[
          GROUP BY window_start, window_end, customer
          HAVING COUNT(*) > 1 OR SUM(qty) IS NULL;",
     ),
+    (
+        "computed-columns-and-a-computed-rowtime",
+        "CREATE TABLE orders_text (
+           id INT, customer STRING, amount DOUBLE, qty INT,
+           total AS amount * qty,
+           t STRING,
+           ts AS TO_TIMESTAMP(t),
+           cast_ts AS CAST(t AS TIMESTAMP(3)),
+           not_a_time AS TO_TIMESTAMP(customer),
+           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+         ) WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
+                 'csv.null-literal' = '');
+         CREATE TABLE computed (ws TIMESTAMP(3), we TIMESTAMP(3), customer STRING, cnt BIGINT,
+                                total DOUBLE, max_total DOUBLE, last_ts TIMESTAMP(3),
+                                parsed BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/computed', 'format' = 'csv');
+         INSERT INTO computed
+         SELECT window_start, window_end, customer, COUNT(*), SUM(total), MAX(total),
+                MAX(cast_ts), COUNT(not_a_time)
+         FROM TABLE(TUMBLE(TABLE orders_text, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, customer;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink directory's rows.

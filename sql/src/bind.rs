@@ -710,12 +710,24 @@ impl<'a> Binder<'a, '_> {
                     t,
                 )
             }
+            "TO_TIMESTAMP" => {
+                if xs.len() == 2 {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        "TO_TIMESTAMP with a format is not supported yet; give text in the default format yyyy-MM-dd HH:mm:ss[.SSS]",
+                    ));
+                }
+                arity(1)?;
+                let s = self.string_arg(xs[0])?;
+                Expr::Call(Func::ToTimestamp, vec![s], DataType::Timestamp)
+            }
             _ => {
                 return Err(err(
                     ErrorKind::Unsupported,
                     e,
                     format!(
-                        "function {name} is not supported yet; supported: UPPER, LOWER, CHAR_LENGTH, CONCAT, ABS, MOD, COALESCE, CAST, TRY_CAST, CASE and COUNT/SUM/MIN/MAX/AVG in windowed GROUP BY"
+                        "function {name} is not supported yet; supported: UPPER, LOWER, CHAR_LENGTH, CONCAT, ABS, MOD, COALESCE, TO_TIMESTAMP, CAST, TRY_CAST, CASE and COUNT/SUM/MIN/MAX/AVG in windowed GROUP BY"
                     ),
                 ));
             }

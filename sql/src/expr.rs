@@ -54,6 +54,9 @@ pub enum Func {
     Abs,
     /// `COALESCE(a, b, ...)`: the first argument that is not NULL.
     Coalesce,
+    /// `TO_TIMESTAMP(s)`: `yyyy-MM-dd HH:mm:ss[.SSS]` text as a TIMESTAMP(3); NULL when it
+    /// does not parse (Flink's rule, unlike `CAST`, which fails).
+    ToTimestamp,
 }
 
 /// A typed expression over the columns of one input row.
@@ -334,6 +337,9 @@ fn call(f: Func, args: &[Expr], row: &[Value]) -> Result<Value, EvalError> {
             _ => Value::Null,
         },
         Func::Coalesce => Value::Null,
+        Func::ToTimestamp => {
+            parse_timestamp(&text(&values[0])).map_or(Value::Null, Value::Timestamp)
+        }
     })
 }
 
@@ -441,6 +447,21 @@ mod tests {
             DataType::Int,
         );
         assert_eq!(e.eval(&[]).unwrap(), Value::Int(2));
+    }
+
+    #[test]
+    fn to_timestamp_gives_null_for_text_that_does_not_parse() {
+        let f = |s: &str| {
+            let arg = Expr::Literal(Value::String(s.into()), DataType::String);
+            Expr::Call(Func::ToTimestamp, vec![arg], DataType::Timestamp)
+                .eval(&[])
+                .unwrap()
+        };
+        assert_eq!(
+            f("2024-01-01 00:00:11.250"),
+            Value::Timestamp(1_704_067_211_250)
+        );
+        assert_eq!(f("alice"), Value::Null);
     }
 
     #[test]

@@ -149,9 +149,19 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             ));
         }
     };
+    if let Some(projection) = &src.source_projection {
+        stream = stream
+            .flat_map(CalcFn {
+                filter: None,
+                projection: Arc::new(projection.clone()),
+                name: format!("computing the columns of table '{}'", src.name),
+            })
+            .name(&format!("Calc({} columns)", src.name))
+            .stream();
+    }
     if let Some(wm) = &src.watermark {
         let rowtime = wm.rowtime;
-        let column = src.schema.columns[rowtime].name.clone();
+        let column = src.columns.columns[rowtime].name.clone();
         stream = stream
             .flat_map(RowtimeCheck {
                 column: rowtime,

@@ -13,18 +13,97 @@ use std::time::Duration;
 pub struct TableDef {
     /// Its name.
     pub name: String,
-    /// Its physical columns (with the rowtime attribute marked).
+    /// Its physical columns: what the connector's format reads and writes.
     pub schema: Schema,
+    /// Its metadata columns (`col TYPE METADATA [FROM 'key'] [VIRTUAL]`), in declaration
+    /// order. A source row is the physical columns, then these in their connector types.
+    pub metadata: Vec<MetadataColumn>,
+    /// Every column as queries see it, in declaration order (physical, metadata and
+    /// computed), with the rowtime attribute marked.
+    pub columns: Schema,
+    /// What each of `columns` is.
+    pub kinds: Vec<ColumnKind>,
+    /// `columns` computed from a source row (physical then metadata columns); `None` when a
+    /// source row is `columns` already (no computed columns, metadata last in their types).
+    pub source_projection: Option<Vec<Expr>>,
     /// The `WITH (...)` options.
     pub options: BTreeMap<String, String>,
-    /// The watermark declared with `WATERMARK FOR`.
+    /// The watermark declared with `WATERMARK FOR` (its rowtime indexes `columns`).
     pub watermark: Option<WatermarkDef>,
 }
 
+/// What a column of a table is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnKind {
+    /// The `i`-th physical column.
+    Physical(usize),
+    /// The `i`-th metadata column.
+    Metadata(usize),
+    /// A computed column (`name AS expr`): read only.
+    Computed,
+}
+
+/// A metadata column: a value the connector has beside the record's payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataColumn {
+    /// The column name.
+    pub name: String,
+    /// The connector's metadata key (`FROM 'key'`, else the column name).
+    pub key: String,
+    /// The key's type in the connector (the source row holds this type).
+    pub key_type: DataType,
+    /// `VIRTUAL`: read only, not written by INSERTs.
+    pub is_virtual: bool,
+    /// Where the column is declared (for errors found when the table is used).
+    pub pos: crate::error::Pos,
+}
+
 impl TableDef {
+    /// A table of physical columns only.
+    pub fn physical(name: &str, schema: Schema, options: BTreeMap<String, String>) -> Self {
+        TableDef {
+            name: name.to_string(),
+            kinds: (0..schema.columns.len())
+                .map(ColumnKind::Physical)
+                .collect(),
+            columns: schema.clone(),
+            schema,
+            metadata: Vec::new(),
+            source_projection: None,
+            options,
+            watermark: None,
+        }
+    }
+
     /// The `connector` option.
     pub fn connector(&self) -> &str {
         self.options.get("connector").map_or("", String::as_str)
+    }
+
+    /// The columns an `INSERT` writes (Flink's persisted columns: physical and non-virtual
+    /// metadata columns) in declaration order, each with its index in the row the sink
+    /// receives (the physical columns, then the written metadata columns).
+    pub fn persisted(&self) -> Vec<(usize, usize)> {
+        let physical = self.schema.columns.len();
+        let mut written = 0;
+        let mut out = Vec::new();
+        for (i, kind) in self.kinds.iter().enumerate() {
+            match kind {
+                ColumnKind::Physical(p) => out.push((i, *p)),
+                ColumnKind::Metadata(m) if !self.metadata[*m].is_virtual => {
+                    out.push((i, physical + written));
+                    written += 1;
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The metadata columns an `INSERT` writes, in the order they follow the physical
+    /// columns in the sink's row.
+    pub fn written_metadata(&self) -> impl Iterator<Item = &MetadataColumn> {
+        self.metadata.iter().filter(|m| !m.is_virtual)
     }
 }
 
@@ -167,19 +246,40 @@ impl SqlJob {
             let p = &insert.pipeline;
             let _ = writeln!(out, "\n== Insert {} into {} ==", n + 1, insert.sink.name);
             let src = &p.source;
+            // What the source produces: the table's columns, unless they are computed.
+            let mut read = match src.source_projection {
+                None => src.columns.to_string(),
+                Some(_) => src.schema.to_string(),
+            };
+            if src.source_projection.is_some() && !src.metadata.is_empty() {
+                let meta: Vec<String> = src
+                    .metadata
+                    .iter()
+                    .map(|m| format!("{} {} FROM '{}'", m.name, m.key_type, m.key))
+                    .collect();
+                let _ = write!(read, " + metadata [{}]", meta.join(", "));
+            }
             let _ = writeln!(
                 out,
-                "Source: {} (connector={}) {}  [uid {}, state: read position as splits]",
+                "Source: {} (connector={}) {read}  [uid {}, state: read position as splits]",
                 src.name,
                 src.connector(),
-                src.schema,
                 source_uid(n, &src.name)
             );
+            if let Some(projection) = &src.source_projection {
+                let cols: Vec<String> = projection.iter().map(ToString::to_string).collect();
+                let _ = writeln!(
+                    out,
+                    "  -> Calc(table columns): select=[{}] -> {}",
+                    cols.join(", "),
+                    src.columns
+                );
+            }
             if let Some(wm) = &src.watermark {
                 let _ = writeln!(
                     out,
                     "  -> Watermarks: rowtime={}, watermark={}",
-                    src.schema.columns[wm.rowtime].name, wm.expr
+                    src.columns.columns[wm.rowtime].name, wm.expr
                 );
             }
             for step in &p.steps {

@@ -5,10 +5,11 @@ use crate::bind::{AggContext, Binder, coerce, map_type, pos_of};
 use crate::connectors;
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::Expr;
+use crate::plan::{ColumnKind, MetadataColumn};
 use crate::plan::{
     Insert, Pipeline, Settings, SqlJob, Step, TableDef, WatermarkDef, WindowKind, stable_hash,
 };
-use crate::script::{WatermarkClause, preparse};
+use crate::script::{Preparsed, preparse};
 use crate::types::{Column, DataType, Schema};
 use sqlparser::ast::{self, Spanned};
 use sqlparser::dialect::GenericDialect;
@@ -89,7 +90,7 @@ fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
     for statement in &statements {
         let pos = Pos::of(statement.span());
         match statement {
-            ast::Statement::CreateTable(ct) => create_table(&mut catalog, ct, &pre.watermarks)?,
+            ast::Statement::CreateTable(ct) => create_table(&mut catalog, ct, &pre)?,
             ast::Statement::CreateView(cv) => {
                 let name = object_name(&cv.name);
                 if !cv.columns.is_empty() {
@@ -142,11 +143,7 @@ fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
     Ok(SqlJob { settings, inserts })
 }
 
-fn create_table(
-    catalog: &mut Catalog,
-    ct: &ast::CreateTable,
-    watermarks: &[WatermarkClause],
-) -> Result<()> {
+fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -> Result<()> {
     let name = object_name(&ct.name);
     let pos = Pos::of(ct.name.span());
     if catalog.tables.contains_key(&name) || catalog.views.contains_key(&name) {
@@ -168,8 +165,41 @@ fn create_table(
             "table constraints (PRIMARY KEY) are not supported yet; remove them",
         ));
     }
+    // Physical and metadata columns (sqlparser's), with the computed columns (lifted out by
+    // the pre-parse) put back in their declared places.
     let mut schema = Schema::default();
-    for c in &ct.columns {
+    let mut metadata: Vec<MetadataColumn> = Vec::new();
+    let mut columns = Schema::default();
+    let mut kinds = Vec::new();
+    let mut computed = Vec::new();
+    let computed_here: Vec<_> = pre.computed.iter().filter(|c| c.table == name).collect();
+    fn declare(column: Column, cpos: Pos, columns: &mut Schema) -> Result<()> {
+        if columns.index_of(&column.name).is_some() {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                cpos,
+                format!("column '{}' is declared twice", column.name),
+            ));
+        }
+        columns.columns.push(column);
+        Ok(())
+    }
+    for n in 0..=ct.columns.len() {
+        for c in computed_here.iter().filter(|c| c.after == n) {
+            // Typed once the source row is known (below).
+            declare(
+                Column {
+                    name: c.column.clone(),
+                    data_type: DataType::Int,
+                    rowtime: false,
+                },
+                c.column_pos,
+                &mut columns,
+            )?;
+            kinds.push(ColumnKind::Computed);
+            computed.push((columns.columns.len() - 1, *c));
+        }
+        let Some(c) = ct.columns.get(n) else { break };
         let cpos = Pos::of(c.name.span);
         for o in &c.options {
             if !matches!(
@@ -178,25 +208,37 @@ fn create_table(
             ) {
                 return Err(unsupported(
                     cpos,
-                    format!(
-                        "column option '{}' is not supported yet (computed and metadata columns come later)",
-                        o.option
-                    ),
+                    format!("column option '{}' is not supported yet", o.option),
                 ));
             }
         }
-        if schema.index_of(&c.name.value).is_some() {
-            return Err(SqlError::at(
-                ErrorKind::InvalidOption,
-                cpos,
-                format!("column '{}' is declared twice", c.name.value),
-            ));
-        }
-        schema.columns.push(Column {
+        let column = Column {
             name: c.name.value.clone(),
             data_type: map_type(&c.data_type, cpos)?,
             rowtime: false,
-        });
+        };
+        declare(column.clone(), cpos, &mut columns)?;
+        let meta = pre
+            .metadata
+            .iter()
+            .find(|m| m.table == name && m.column == c.name.value);
+        match meta {
+            Some(m) => {
+                kinds.push(ColumnKind::Metadata(metadata.len()));
+                metadata.push(MetadataColumn {
+                    name: column.name.clone(),
+                    key: m.key.clone(),
+                    // Checked against the connector below.
+                    key_type: column.data_type,
+                    is_virtual: m.is_virtual,
+                    pos: m.key_pos,
+                });
+            }
+            None => {
+                kinds.push(ColumnKind::Physical(schema.columns.len()));
+                schema.columns.push(column);
+            }
+        }
     }
     let mut options = BTreeMap::new();
     match &ct.table_options {
@@ -237,8 +279,113 @@ fn create_table(
             ));
         }
     }
+    let connector_name = options.get("connector").cloned().unwrap_or_default();
+    // Metadata keys the connector has, in its types.
+    let keys = connectors::metadata_keys(&connector_name);
+    for m in &mut metadata {
+        let Some(key) = keys.iter().find(|k| k.key == m.key) else {
+            let offered: Vec<&str> = keys.iter().map(|k| k.key).collect();
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                m.pos,
+                if offered.is_empty() {
+                    format!(
+                        "metadata column '{}': the '{connector_name}' connector has no metadata keys (supported keys: none); make '{}' a physical column or remove it",
+                        m.name, m.name
+                    )
+                } else {
+                    format!(
+                        "metadata column '{}': the '{connector_name}' connector has no metadata key '{}'; its keys are: {}",
+                        m.name,
+                        m.key,
+                        offered.join(", ")
+                    )
+                },
+            ));
+        };
+        let declared = m.key_type;
+        if coerce(Expr::Column(0, key.data_type), declared).is_none() {
+            return Err(SqlError::at(
+                ErrorKind::TypeMismatch,
+                m.pos,
+                format!(
+                    "metadata column '{}': key '{}' is {}, not {declared}; declare it {} {} METADATA FROM '{}'{}",
+                    m.name,
+                    m.key,
+                    key.data_type,
+                    m.name,
+                    key.data_type,
+                    m.key,
+                    if key.data_type == DataType::Timestamp {
+                        " (Flink's type is TIMESTAMP_LTZ(3); Fjord has no LTZ type yet and reads it as TIMESTAMP(3) in UTC)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        m.key_type = key.data_type;
+    }
+    // A source row: the physical columns, then the metadata columns in their key types.
+    let mut source_row = schema.clone();
+    source_row.columns.extend(metadata.iter().map(|m| Column {
+        name: m.name.clone(),
+        data_type: m.key_type,
+        rowtime: false,
+    }));
+    let mut projection = Vec::with_capacity(columns.columns.len());
+    let mut computed = computed.into_iter();
+    for (i, kind) in kinds.iter().enumerate() {
+        let e = match kind {
+            ColumnKind::Physical(p) => Expr::Column(*p, schema.columns[*p].data_type),
+            ColumnKind::Metadata(m) => {
+                let from = Expr::Column(schema.columns.len() + m, metadata[*m].key_type);
+                coerce(from, columns.columns[i].data_type).unwrap_or_else(|| unreachable!())
+            }
+            ColumnKind::Computed => {
+                let Some((_, c)) = computed.next() else {
+                    unreachable!("a computed column without its clause")
+                };
+                let bound = Binder::new(&source_row).bind(&c.expr).map_err(|e| {
+                    // Flink computes a computed column from the physical and metadata
+                    // columns only.
+                    let other = pre.computed.iter().find(|o| {
+                        o.table == name
+                            && o.column != c.column
+                            && e.to_string().contains(&format!("column '{}' not found", o.column))
+                    });
+                    match (e, other) {
+                        (SqlError::Plan { line, column, .. }, Some(o)) => SqlError::Plan {
+                            kind: ErrorKind::UnknownColumn,
+                            line,
+                            column,
+                            message: format!(
+                                "computed column '{}' refers to computed column '{}'; a computed column is computed from physical and metadata columns only (Flink's rule): repeat the expression of '{}'",
+                                c.column, o.column, o.column
+                            ),
+                        },
+                        (SqlError::Plan { kind, line, column, message }, None) => SqlError::Plan {
+                            kind,
+                            line,
+                            column,
+                            message: format!("in computed column '{}': {message}", c.column),
+                        },
+                        (other, _) => other,
+                    }
+                })?;
+                columns.columns[i].data_type = bound.data_type();
+                bound
+            }
+        };
+        projection.push(e);
+    }
+    let identity = projection.len() == source_row.columns.len()
+        && projection
+            .iter()
+            .enumerate()
+            .all(|(i, e)| *e == Expr::Column(i, source_row.columns[i].data_type));
     let mut watermark = None;
-    for wm in watermarks.iter().filter(|w| w.table == name) {
+    for wm in pre.watermarks.iter().filter(|w| w.table == name) {
         if watermark.is_some() {
             return Err(SqlError::at(
                 ErrorKind::InvalidOption,
@@ -246,28 +393,28 @@ fn create_table(
                 "a table has at most one WATERMARK",
             ));
         }
-        let Some(i) = schema.index_of(&wm.column) else {
+        let Some(i) = columns.index_of(&wm.column) else {
             return Err(SqlError::at(
                 ErrorKind::UnknownColumn,
                 wm.column_pos,
                 format!(
                     "WATERMARK FOR '{}': no such column; the table has: {}",
                     wm.column,
-                    schema.names()
+                    columns.names()
                 ),
             ));
         };
-        if schema.columns[i].data_type != DataType::Timestamp {
+        if columns.columns[i].data_type != DataType::Timestamp {
             return Err(SqlError::at(
                 ErrorKind::TypeMismatch,
                 wm.column_pos,
                 format!(
                     "the rowtime column '{}' must be TIMESTAMP(3), not {}",
-                    wm.column, schema.columns[i].data_type
+                    wm.column, columns.columns[i].data_type
                 ),
             ));
         }
-        let expr = Binder::new(&schema).bind(&wm.expr)?;
+        let expr = Binder::new(&columns).bind(&wm.expr)?;
         if expr.data_type() != DataType::Timestamp {
             return Err(SqlError::at(
                 ErrorKind::TypeMismatch,
@@ -282,11 +429,15 @@ fn create_table(
         watermark = Some(WatermarkDef { rowtime: i, expr });
     }
     if let Some(wm) = &watermark {
-        schema.columns[wm.rowtime].rowtime = true;
+        columns.columns[wm.rowtime].rowtime = true;
     }
     let table = TableDef {
         name: name.clone(),
         schema,
+        metadata,
+        columns,
+        kinds,
+        source_projection: (!identity).then_some(projection),
         options,
         watermark,
     };
@@ -402,7 +553,47 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
         return Err(unsupported(pos, "INSERT INTO needs a SELECT"));
     };
     let mut pipeline = plan_query(catalog, query)?;
-    let (have, want) = (&pipeline.schema, &sink.schema);
+    // An INSERT writes the persisted columns (physical and non-virtual metadata), in their
+    // declared order (Flink's rule); the sink's row has them physical first.
+    let persisted = sink.persisted();
+    let want = &Schema {
+        columns: persisted
+            .iter()
+            .map(|&(i, _)| sink.columns.columns[i].clone())
+            .collect(),
+    };
+    for m in sink.written_metadata() {
+        let writable = connectors::metadata_keys(sink.connector())
+            .iter()
+            .any(|k| k.key == m.key && k.writable);
+        if !writable {
+            let keys: Vec<&str> = connectors::metadata_keys(sink.connector())
+                .iter()
+                .filter(|k| k.writable)
+                .map(|k| k.key)
+                .collect();
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                m.pos,
+                format!(
+                    "table '{sink_name}' is written by the INSERT at line {}, column {}, but its metadata column '{}' (key '{}') cannot be written (the {} connector writes: {}); declare it {} ... METADATA FROM '{}' VIRTUAL to read it only",
+                    tpos.line,
+                    tpos.column,
+                    m.name,
+                    m.key,
+                    sink.connector(),
+                    if keys.is_empty() {
+                        "none".to_string()
+                    } else {
+                        keys.join(", ")
+                    },
+                    m.name,
+                    m.key
+                ),
+            ));
+        }
+    }
+    let have = &pipeline.schema;
     // Which query column fills each sink column: all in order, or those of the column list
     // (the others get NULL, as in Flink).
     let sources: Vec<Option<usize>> = if insert.columns.is_empty() {
@@ -412,6 +603,20 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
         for (k, c) in insert.columns.iter().enumerate() {
             let (column, cpos) = (object_name(c), Pos::of(c.span()));
             let Some(at) = want.index_of(&column) else {
+                if let Some(i) = sink.columns.index_of(&column) {
+                    let what = match sink.kinds[i] {
+                        ColumnKind::Computed => "a computed column",
+                        _ => "a virtual metadata column",
+                    };
+                    return Err(SqlError::at(
+                        ErrorKind::InvalidOption,
+                        cpos,
+                        format!(
+                            "column '{column}' of '{sink_name}' is {what}, which is only read: an INSERT writes the physical and non-virtual metadata columns ({}); leave it out of the column list",
+                            want.names()
+                        ),
+                    ));
+                }
                 return Err(SqlError::at(
                     ErrorKind::UnknownColumn,
                     cpos,
@@ -469,26 +674,30 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
         })?;
         projection.push(e);
     }
+    // In the order of the sink's row.
+    let mut order: Vec<usize> = (0..persisted.len()).collect();
+    order.sort_by_key(|&k| persisted[k].1);
+    let projection: Vec<Expr> = order.iter().map(|&k| projection[k].clone()).collect();
+    let row_schema = Schema {
+        columns: order
+            .iter()
+            .map(|&k| Column {
+                rowtime: false,
+                ..want.columns[k].clone()
+            })
+            .collect(),
+    };
     if projection
         .iter()
         .enumerate()
-        .any(|(i, e)| *e != Expr::Column(i, want.columns[i].data_type))
+        .any(|(i, e)| *e != Expr::Column(i, row_schema.columns[i].data_type))
     {
         pipeline.steps.push(Step::Calc {
             filter: None,
             projection,
         });
     }
-    pipeline.schema = Schema {
-        columns: want
-            .columns
-            .iter()
-            .map(|c| Column {
-                rowtime: false,
-                ..c.clone()
-            })
-            .collect(),
-    };
+    pipeline.schema = row_schema;
     Ok(Insert {
         sink: sink.clone(),
         pipeline,
@@ -535,7 +744,7 @@ fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> {
     Ok(Pipeline {
         source: table.clone(),
         steps: Vec::new(),
-        schema: table.schema.clone(),
+        schema: table.columns.clone(),
     })
 }
 
@@ -956,4 +1165,157 @@ fn plan_window(
 
 fn spos_of(select: &ast::Select) -> Pos {
     Pos::of(select.span())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KAFKA: &str = "'connector' = 'kafka', 'topic' = 't', 'properties.bootstrap.servers' = 'localhost:9092', 'format' = 'json', 'scan.startup.mode' = 'earliest-offset'";
+
+    fn table<'a>(job: &'a SqlJob, name: &str) -> &'a TableDef {
+        job.inserts
+            .iter()
+            .flat_map(|i| [&i.sink, &i.pipeline.source])
+            .find(|t| t.name == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn computed_columns_take_their_declared_place_and_may_be_the_rowtime() {
+        let job = plan_portable(
+            "CREATE TABLE src (
+               s STRING,
+               ts AS CAST(s AS TIMESTAMP(3)),
+               n INT,
+               doubled AS n * 2,
+               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+             ) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+             CREATE TABLE out (ts TIMESTAMP(3), doubled INT) WITH ('connector' = 'print');
+             INSERT INTO out SELECT ts, doubled FROM src;",
+        )
+        .unwrap();
+        let src = table(&job, "src");
+        assert_eq!(src.schema.names(), "s, n");
+        assert_eq!(
+            src.columns.to_string(),
+            "[s STRING, ts TIMESTAMP(3) *ROWTIME*, n INT, doubled INT]"
+        );
+        assert_eq!(src.watermark.as_ref().unwrap().rowtime, 1);
+        let projection = src.source_projection.as_ref().unwrap();
+        assert_eq!(projection.len(), 4);
+        assert_eq!(projection[2], Expr::Column(1, DataType::Int));
+        let explain = job.explain();
+        assert!(
+            explain.contains("Source: src (connector=filesystem) [s STRING, n INT]")
+                && explain.contains(
+                    "-> Calc(table columns): select=[$0, CAST($0 AS TIMESTAMP(3)), $1, *($1, 2)]"
+                )
+                && explain.contains("-> Watermarks: rowtime=ts"),
+            "{explain}"
+        );
+    }
+
+    #[test]
+    fn kafka_metadata_columns_are_read_after_the_value_and_timestamp_is_written() {
+        let job = plan_portable(&format!(
+            "CREATE TABLE k (
+               kts TIMESTAMP(3) METADATA FROM 'timestamp',
+               id INT,
+               part BIGINT METADATA FROM 'partition' VIRTUAL,
+               `offset` BIGINT METADATA VIRTUAL,
+               next_id AS id + 1
+             ) WITH ({KAFKA});
+             CREATE TABLE out (kts TIMESTAMP(3), id INT, part BIGINT, o BIGINT, next_id INT)
+               WITH ('connector' = 'print');
+             INSERT INTO out SELECT * FROM k;
+             INSERT INTO k SELECT kts, id FROM k;"
+        ))
+        .unwrap();
+        let k = table(&job, "k");
+        assert_eq!(
+            k.columns.names(),
+            "kts, id, part, offset, next_id",
+            "declared order"
+        );
+        // Source row: id, then timestamp, partition (INT, widened), offset.
+        assert_eq!(
+            k.source_projection.as_ref().unwrap()[..3],
+            [
+                Expr::Column(1, DataType::Timestamp),
+                Expr::Column(0, DataType::Int),
+                Expr::Cast(
+                    Box::new(Expr::Column(2, DataType::Int)),
+                    DataType::BigInt,
+                    false
+                ),
+            ]
+        );
+        // The INSERT writes kts and id; the sink's row is the value (id), then the timestamp.
+        assert_eq!(k.persisted(), [(0, 1), (1, 0)]);
+        let insert = &job.inserts[1];
+        assert_eq!(insert.pipeline.schema.names(), "id, kts");
+        let config = connectors::kafka::KafkaTableConfig::from_table(k, false).unwrap();
+        assert_eq!(config.timestamp_column, Some(1));
+        assert_eq!(config.metadata, ["timestamp", "partition", "offset"]);
+    }
+
+    #[test]
+    fn misused_computed_and_metadata_columns_name_their_place() {
+        let fs = "'connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv'";
+        let sink = "CREATE TABLE out (a INT) WITH ('connector' = 'blackhole');";
+        for (script, want) in [
+            (
+                format!(
+                    "CREATE TABLE t (a INT,\n b TIMESTAMP(3) METADATA FROM 'timestamp') WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
+                "line 2, column 31: metadata column 'b': the 'filesystem' connector has no metadata keys (supported keys: none)",
+            ),
+            (
+                format!(
+                    "CREATE TABLE t (a INT, h STRING METADATA FROM 'headers') WITH ({KAFKA}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
+                "line 1, column 47: metadata column 'h': the 'kafka' connector has no metadata key 'headers'; its keys are: timestamp, partition, offset, topic",
+            ),
+            (
+                format!(
+                    "CREATE TABLE t (a INT, p STRING METADATA FROM 'partition') WITH ({KAFKA}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
+                "line 1, column 47: metadata column 'p': key 'partition' is INT, not STRING",
+            ),
+            (
+                format!(
+                    "CREATE TABLE t (a INT,\n  c AS a + x) WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
+                "line 2, column 12: in computed column 'c': column 'x' not found; the input has columns: a",
+            ),
+            (
+                format!(
+                    "CREATE TABLE t (a INT, c AS a + 1, d AS c * 2) WITH ({fs}); {sink} INSERT INTO out SELECT a FROM t;"
+                ),
+                "line 1, column 41: computed column 'd' refers to computed column 'c'",
+            ),
+            (
+                format!(
+                    "CREATE TABLE t (a INT, c AS a + 1) WITH ({fs}); {sink} INSERT INTO t (a, c) SELECT a, a AS b FROM t;"
+                ),
+                "column 'c' of 't' is a computed column, which is only read: an INSERT writes the physical and non-virtual metadata columns (a)",
+            ),
+            (
+                format!(
+                    "CREATE TABLE t (a INT, c AS a + 1) WITH ({fs}); {sink} INSERT INTO t SELECT a, a AS b FROM t;"
+                ),
+                "the query has 2 columns [a, b] but sink 't' has 1 [a]",
+            ),
+            (
+                format!(
+                    "CREATE TABLE t (a INT, p INT METADATA FROM 'partition') WITH ({KAFKA});\nINSERT INTO t SELECT a, p FROM t;"
+                ),
+                "line 1, column 44: table 't' is written by the INSERT at line 2, column 13, but its metadata column 'p' (key 'partition') cannot be written (the kafka connector writes: timestamp)",
+            ),
+        ] {
+            let err = plan_portable(&script).unwrap_err().to_string();
+            assert!(err.contains(want), "{script}\n{err}");
+        }
+    }
 }

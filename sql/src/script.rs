@@ -31,6 +31,39 @@ pub struct WatermarkClause {
     pub expr: sqlparser::ast::Expr,
 }
 
+/// A computed column `name AS expr` found in a `CREATE TABLE` (Flink's virtual column,
+/// computed from the physical and metadata columns when the table is read).
+#[derive(Debug, Clone)]
+pub struct ComputedClause {
+    /// The table it belongs to (as written).
+    pub table: String,
+    /// The column name.
+    pub column: String,
+    /// Where the column name is.
+    pub column_pos: Pos,
+    /// The expression, parsed in place.
+    pub expr: sqlparser::ast::Expr,
+    /// How many columns left for sqlparser (physical and metadata) come before it, so it
+    /// takes its declared place among them.
+    pub after: usize,
+}
+
+/// The `METADATA [FROM 'key'] [VIRTUAL]` part of a column `name TYPE METADATA ...`; the
+/// column itself (name and type) is left for sqlparser.
+#[derive(Debug, Clone)]
+pub struct MetadataClause {
+    /// The table it belongs to (as written).
+    pub table: String,
+    /// The column name.
+    pub column: String,
+    /// The metadata key (`FROM 'key'`, else the column name).
+    pub key: String,
+    /// Where the key is (the `METADATA` keyword when there is no `FROM`).
+    pub key_pos: Pos,
+    /// `VIRTUAL`: read only, left out of INSERTs.
+    pub is_virtual: bool,
+}
+
 /// A script after the pre-parse.
 #[derive(Debug, Clone)]
 pub struct Preparsed {
@@ -38,6 +71,10 @@ pub struct Preparsed {
     pub text: String,
     /// The watermark clauses, in script order.
     pub watermarks: Vec<WatermarkClause>,
+    /// The computed columns, in script order.
+    pub computed: Vec<ComputedClause>,
+    /// The metadata clauses of columns, in script order.
+    pub metadata: Vec<MetadataClause>,
 }
 
 /// Byte offsets of line starts, to turn (line, column) into an offset.
@@ -75,11 +112,264 @@ fn syntax(pos: Pos, message: impl Into<String>) -> SqlError {
     SqlError::at(ErrorKind::Syntax, pos, message)
 }
 
+/// The script's tokens (no whitespace or comments) and its text being blanked.
+struct Scan<'a> {
+    script: &'a str,
+    toks: Vec<&'a TokenWithSpan>,
+    lines: Lines,
+    out: Vec<u8>,
+}
+
+fn is_kw(t: &TokenWithSpan, k: Keyword) -> bool {
+    matches!(&t.token, Token::Word(w) if w.keyword == k)
+}
+
+fn is_word(t: Option<&&TokenWithSpan>, word: &str) -> bool {
+    matches!(t.map(|t| &t.token), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+impl Scan<'_> {
+    /// Byte offset of the start (or end) of token `i`.
+    fn off(&self, i: usize, end: bool) -> usize {
+        let t = self.toks[i];
+        let loc = if end { t.span.end } else { t.span.start };
+        self.lines.offset(self.script, loc.line, loc.column)
+    }
+
+    /// Blanks tokens `from..=to`.
+    fn blank_tokens(&mut self, from: usize, to: usize) {
+        let (a, b) = (self.off(from, false), self.off(to, true));
+        blank(&mut self.out, a, b);
+    }
+
+    /// Parses tokens `from..to` as one expression, in a copy of the script where everything
+    /// else is blank (so its spans point into the script).
+    fn expr(&self, from: usize, to: usize, pos: Pos, what: &str) -> Result<sqlparser::ast::Expr> {
+        let (a, b) = (self.off(from, false), self.off(to - 1, true));
+        let mut only = self.script.as_bytes().to_vec();
+        blank(&mut only, 0, a);
+        blank(&mut only, b, self.script.len());
+        let only = String::from_utf8(only).unwrap_or_default();
+        let mut parser = sqlparser::parser::Parser::new(&GenericDialect {})
+            .try_with_sql(&only)
+            .map_err(|e| syntax(pos, format!("in {what}: {e}")))?;
+        let expr = parser
+            .parse_expr()
+            .map_err(|e| syntax(pos, format!("in {what}: {e}")))?;
+        let next = parser.peek_token();
+        if next.token != Token::EOF {
+            return Err(syntax(
+                Pos::of(next.span),
+                format!(
+                    "in {what}: unexpected '{}' after the expression",
+                    next.token
+                ),
+            ));
+        }
+        Ok(expr)
+    }
+
+    /// `WATERMARK FOR col AS expr` at token `i`, the clause ending before token `end`.
+    fn watermark(&self, i: usize, end: usize, table: &str) -> Result<WatermarkClause> {
+        let toks = &self.toks;
+        let pos = Pos::of(toks[i].span);
+        let Some(Token::Word(col)) = toks.get(i + 2).map(|t| &t.token) else {
+            return Err(syntax(pos, "expected a column name after WATERMARK FOR"));
+        };
+        let column_pos = Pos::of(toks[i + 2].span);
+        if !toks.get(i + 3).is_some_and(|t| is_kw(t, Keyword::AS)) {
+            return Err(syntax(
+                pos,
+                format!(
+                    "expected AS after WATERMARK FOR {}: write WATERMARK FOR {} AS {} - INTERVAL '5' SECOND",
+                    col.value, col.value, col.value
+                ),
+            ));
+        }
+        if end <= i + 4 {
+            return Err(syntax(
+                pos,
+                "the WATERMARK clause has no expression: write WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
+            ));
+        }
+        let expr = self.expr(i + 4, end, pos, "the WATERMARK expression")?;
+        Ok(WatermarkClause {
+            table: table.to_string(),
+            column: col.value.clone(),
+            column_pos,
+            expr,
+        })
+    }
+
+    /// The column list of a `CREATE TABLE` whose `(` is token `open`: lifts out watermark
+    /// clauses, computed columns and the `METADATA ...` part of metadata columns, and blanks
+    /// the commas that would be left dangling. Returns the index of the closing `)` (or of
+    /// the token where the list breaks off, left for sqlparser to report).
+    fn column_list(
+        &mut self,
+        open: usize,
+        table: &str,
+        lifted: &mut (
+            Vec<WatermarkClause>,
+            Vec<ComputedClause>,
+            Vec<MetadataClause>,
+        ),
+    ) -> Result<usize> {
+        // Entries as token ranges, split at the list's own commas.
+        let mut entries = Vec::new();
+        let (mut depth, mut start, mut k) = (0i32, open + 1, open + 1);
+        let close = loop {
+            let Some(t) = self.toks.get(k) else {
+                return Ok(k);
+            };
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen if depth == 0 => {
+                    entries.push((start, k));
+                    break k;
+                }
+                Token::RParen => depth -= 1,
+                Token::Comma if depth == 0 => {
+                    entries.push((start, k));
+                    start = k + 1;
+                }
+                Token::SemiColon | Token::EOF => return Ok(k),
+                _ => {}
+            }
+            k += 1;
+        };
+        let mut kept = vec![false; entries.len()];
+        let mut columns = 0;
+        for (n, &(s, e)) in entries.iter().enumerate() {
+            if s == e {
+                kept[n] = true;
+                continue;
+            }
+            let first = self.toks[s];
+            if is_word(Some(&first), "WATERMARK")
+                && self.toks.get(s + 1).is_some_and(|t| is_kw(t, Keyword::FOR))
+            {
+                lifted.0.push(self.watermark(s, e, table)?);
+                self.blank_tokens(s, e - 1);
+                continue;
+            }
+            let second = self.toks.get(s + 1);
+            if let Token::Word(name) = &first.token
+                && second.is_some_and(|t| is_kw(t, Keyword::AS))
+            {
+                let pos = Pos::of(first.span);
+                // A trailing COMMENT 'text' documents the column.
+                let mut to = e;
+                if to >= s + 4
+                    && is_word(self.toks.get(to - 2), "COMMENT")
+                    && matches!(self.toks[to - 1].token, Token::SingleQuotedString(_))
+                {
+                    to -= 2;
+                }
+                if to <= s + 2 {
+                    return Err(syntax(
+                        pos,
+                        format!(
+                            "computed column '{}' needs an expression after AS, e.g. {} AS price * qty",
+                            name.value, name.value
+                        ),
+                    ));
+                }
+                let expr =
+                    self.expr(s + 2, to, pos, &format!("computed column '{}'", name.value))?;
+                lifted.1.push(ComputedClause {
+                    table: table.to_string(),
+                    column: name.value.clone(),
+                    column_pos: pos,
+                    expr,
+                    after: columns,
+                });
+                self.blank_tokens(s, e - 1);
+                continue;
+            }
+            kept[n] = true;
+            let constraint = matches!(&first.token, Token::Word(w) if w.quote_style.is_none() && matches!(w.keyword, Keyword::PRIMARY | Keyword::CONSTRAINT | Keyword::UNIQUE | Keyword::FOREIGN | Keyword::CHECK));
+            if constraint {
+                continue;
+            }
+            columns += 1;
+            // name TYPE METADATA [FROM 'key'] [VIRTUAL]
+            let mut d = 0i32;
+            let mut meta = None;
+            for m in s + 1..e {
+                match self.toks[m].token {
+                    Token::LParen => d += 1,
+                    Token::RParen => d -= 1,
+                    _ if d == 0 && m >= s + 2 && is_word(Some(&self.toks[m]), "METADATA") => {
+                        meta = Some(m);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let Some(m) = meta else { continue };
+            let Token::Word(name) = &first.token else {
+                continue;
+            };
+            let mut key = (name.value.clone(), Pos::of(self.toks[m].span));
+            let mut at = m + 1;
+            if at < e && is_kw(self.toks[at], Keyword::FROM) {
+                match self.toks.get(at + 1).map(|t| &t.token) {
+                    Some(Token::SingleQuotedString(k)) if at + 1 < e => {
+                        key = (k.clone(), Pos::of(self.toks[at + 1].span));
+                        at += 2;
+                    }
+                    _ => {
+                        return Err(syntax(
+                            Pos::of(self.toks[at].span),
+                            format!(
+                                "METADATA FROM takes a quoted key, e.g. {} TIMESTAMP(3) METADATA FROM 'timestamp'",
+                                name.value
+                            ),
+                        ));
+                    }
+                }
+            }
+            let mut is_virtual = false;
+            if at < e && is_word(Some(&self.toks[at]), "VIRTUAL") {
+                is_virtual = true;
+                at += 1;
+            }
+            if at < e {
+                return Err(syntax(
+                    Pos::of(self.toks[at].span),
+                    format!(
+                        "unexpected '{}' in metadata column '{}'; write {} <type> METADATA [FROM 'key'] [VIRTUAL]",
+                        self.toks[at].token, name.value, name.value
+                    ),
+                ));
+            }
+            lifted.2.push(MetadataClause {
+                table: table.to_string(),
+                column: name.value.clone(),
+                key: key.0,
+                key_pos: key.1,
+                is_virtual,
+            });
+            self.blank_tokens(m, e - 1);
+        }
+        // The comma before an entry stays when that entry and an earlier one stay.
+        let mut any_kept = false;
+        for (n, &(s, _)) in entries.iter().enumerate() {
+            if n > 0 && !(kept[n] && any_kept) {
+                self.blank_tokens(s - 1, s - 1);
+            }
+            any_kept |= kept[n];
+        }
+        Ok(close)
+    }
+}
+
 /// Pre-parses a script (see the module comment).
 ///
 /// # Errors
 /// A tokenizer error (unterminated string, bad character) or a malformed watermark clause,
-/// with its position.
+/// computed column or metadata column, with its position.
 pub fn preparse(script: &str) -> Result<Preparsed> {
     let tokens = Tokenizer::new(&GenericDialect {}, script)
         .tokenize_with_location()
@@ -93,27 +383,23 @@ pub fn preparse(script: &str) -> Result<Preparsed> {
                 e.message,
             )
         })?;
-    // Positions of meaningful tokens (no whitespace or comments).
-    let toks: Vec<&TokenWithSpan> = tokens
-        .iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
-    let lines = Lines::new(script);
-    let off = |t: &TokenWithSpan, end: bool| {
-        let loc = if end { t.span.end } else { t.span.start };
-        lines.offset(script, loc.line, loc.column)
+    let mut scan = Scan {
+        script,
+        toks: tokens
+            .iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .collect(),
+        lines: Lines::new(script),
+        out: script.as_bytes().to_vec(),
     };
-    let mut out = script.as_bytes().to_vec();
-    let mut watermarks = Vec::new();
+    let mut lifted = (Vec::new(), Vec::new(), Vec::new());
     let mut current_table = String::new();
-    let is_kw =
-        |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k);
-    let is_word = |t: Option<&&TokenWithSpan>, word: &str| matches!(t.map(|t| &t.token), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case(word));
     // Where the open statement set began, and whether the next token starts a statement.
     let mut statement_set: Option<Pos> = None;
     let mut statement_start = true;
     let mut i = 0;
-    while i < toks.len() {
+    while i < scan.toks.len() {
+        let toks = &scan.toks;
         let t = toks[i];
         if statement_start && !matches!(t.token, Token::SemiColon | Token::EOF) {
             statement_start = false;
@@ -143,14 +429,14 @@ pub fn preparse(script: &str) -> Result<Preparsed> {
                     ));
                 }
                 statement_set = Some(Pos::of(t.span));
-                blank(&mut out, off(t, false), off(toks[i + n - 1], true));
+                scan.blank_tokens(i, i + n - 1);
                 i += n;
                 statement_start = true;
                 continue;
             }
             if statement_set.is_some() {
                 if is_kw(t, Keyword::END) {
-                    blank(&mut out, off(t, false), off(t, true));
+                    scan.blank_tokens(i, i);
                     statement_set = None;
                     i += 1;
                     continue;
@@ -166,7 +452,7 @@ pub fn preparse(script: &str) -> Result<Preparsed> {
         if t.token == Token::SemiColon {
             statement_start = true;
         }
-        // Remember the table a CREATE [TEMPORARY] TABLE names.
+        // CREATE [TEMPORARY] TABLE [IF NOT EXISTS] name (columns...)
         if is_kw(t, Keyword::CREATE) {
             let mut j = i + 1;
             if toks.get(j).is_some_and(|t| is_kw(t, Keyword::TEMPORARY)) {
@@ -177,86 +463,41 @@ pub fn preparse(script: &str) -> Result<Preparsed> {
                 if toks.get(k).is_some_and(|t| is_kw(t, Keyword::IF)) {
                     k += 3;
                 }
-                if let Some(Token::Word(w)) = toks.get(k).map(|t| &t.token) {
+                // The last part of a dotted name.
+                while let Some(Token::Word(w)) = toks.get(k).map(|t| &t.token) {
                     current_table = w.value.clone();
+                    if toks.get(k + 1).is_some_and(|t| t.token == Token::Period) {
+                        k += 2;
+                    } else {
+                        k += 1;
+                        break;
+                    }
+                }
+                if toks.get(k).is_some_and(|t| t.token == Token::LParen) {
+                    let table = current_table.clone();
+                    i = scan.column_list(k, &table, &mut lifted)?;
+                    continue;
                 }
             }
         }
+        let toks = &scan.toks;
         if let Token::Word(w) = &t.token {
             // TUMBLE(TABLE t, ...) → TUMBLE(      t, ...)
-            if w.keyword == Keyword::TABLE
+            let tvf_table = w.keyword == Keyword::TABLE
                 && i >= 2
                 && toks[i - 1].token == Token::LParen
-                && matches!(&toks[i - 2].token, Token::Word(f) if WINDOW_TVFS.contains(&f.value.to_uppercase().as_str()))
-            {
-                blank(&mut out, off(t, false), off(t, true));
+                && matches!(&toks[i - 2].token, Token::Word(f) if WINDOW_TVFS.contains(&f.value.to_uppercase().as_str()));
+            let watermark = w.value.eq_ignore_ascii_case("WATERMARK")
+                && toks.get(i + 1).is_some_and(|t| is_kw(t, Keyword::FOR));
+            if tvf_table {
+                scan.blank_tokens(i, i);
             }
-            // , WATERMARK FOR col AS expr
-            if w.value.eq_ignore_ascii_case("WATERMARK")
-                && toks.get(i + 1).is_some_and(|t| is_kw(t, Keyword::FOR))
-            {
-                let pos = Pos::of(t.span);
-                let Some(Token::Word(col)) = toks.get(i + 2).map(|t| &t.token) else {
-                    return Err(syntax(pos, "expected a column name after WATERMARK FOR"));
-                };
-                let column_pos = Pos::of(toks[i + 2].span);
-                if !toks.get(i + 3).is_some_and(|t| is_kw(t, Keyword::AS)) {
-                    return Err(syntax(
-                        pos,
-                        format!(
-                            "expected AS after WATERMARK FOR {}: write WATERMARK FOR {} AS {} - INTERVAL '5' SECOND",
-                            col.value, col.value, col.value
-                        ),
-                    ));
-                }
-                // The expression runs to the ',' or ')' that closes the column list.
-                let first = i + 4;
-                let mut depth = 0i32;
-                let mut end = first;
-                while end < toks.len() {
-                    match toks[end].token {
-                        Token::LParen => depth += 1,
-                        Token::RParen if depth == 0 => break,
-                        Token::RParen => depth -= 1,
-                        Token::Comma if depth == 0 => break,
-                        Token::SemiColon | Token::EOF => break,
-                        _ => {}
-                    }
-                    end += 1;
-                }
-                if end == first || end >= toks.len() || toks[end].token == Token::SemiColon {
-                    return Err(syntax(
-                        pos,
-                        "the WATERMARK clause is not closed; it belongs inside the column list of CREATE TABLE (...)",
-                    ));
-                }
-                let (from, to) = (off(toks[first], false), off(toks[end - 1], true));
-                // Parse the expression in a copy where everything else is blank.
-                let mut only = script.as_bytes().to_vec();
-                blank(&mut only, 0, from);
-                blank(&mut only, to, script.len());
-                let only = String::from_utf8(only).unwrap_or_default();
-                let expr = sqlparser::parser::Parser::new(&GenericDialect {})
-                    .try_with_sql(&only)
-                    .and_then(|mut p| p.parse_expr())
-                    .map_err(|e| syntax(pos, format!("in the WATERMARK expression: {e}")))?;
-                watermarks.push(WatermarkClause {
-                    table: current_table.clone(),
-                    column: col.value.clone(),
-                    column_pos,
-                    expr,
-                });
-                // Blank the clause with the comma before it (or after it, if it comes first).
-                let (bf, bt) = if i > 0 && toks[i - 1].token == Token::Comma {
-                    (off(toks[i - 1], false), to)
-                } else if toks[end].token == Token::Comma {
-                    (off(t, false), off(toks[end], true))
-                } else {
-                    (off(t, false), to)
-                };
-                blank(&mut out, bf, bt);
-                i = end;
-                continue;
+            // A WATERMARK clause outside a column list.
+            if watermark {
+                return Err(syntax(
+                    Pos::of(t.span),
+                    "the WATERMARK clause belongs inside the column list of CREATE TABLE (...)",
+                ));
             }
         }
         i += 1;
@@ -267,9 +508,15 @@ pub fn preparse(script: &str) -> Result<Preparsed> {
             "the statement set is not closed: end it with END;",
         ));
     }
-    let text =
-        String::from_utf8(out).map_err(|_| syntax(Pos::default(), "the script is not UTF-8"))?;
-    Ok(Preparsed { text, watermarks })
+    let text = String::from_utf8(scan.out)
+        .map_err(|_| syntax(Pos::default(), "the script is not UTF-8"))?;
+    let (watermarks, computed, metadata) = lifted;
+    Ok(Preparsed {
+        text,
+        watermarks,
+        computed,
+        metadata,
+    })
 }
 
 #[cfg(test)]
@@ -366,5 +613,93 @@ mod tests {
                 && err.to_string().contains("expected AS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn computed_and_metadata_columns_are_lifted_out_keeping_positions() {
+        let script = "CREATE TABLE k (\n  ms_text AS CAST(s AS BIGINT) COMMENT 'ms',\n  s STRING,\n  ts AS CAST(s AS TIMESTAMP(3)),\n  kts TIMESTAMP(3) METADATA FROM 'timestamp' VIRTUAL,\n  `offset` BIGINT METADATA,\n  WATERMARK FOR ts AS ts - INTERVAL '1' SECOND,\n  n INT\n) WITH ('connector' = 'kafka');";
+        let p = preparse(script).unwrap();
+        let computed: Vec<_> = p
+            .computed
+            .iter()
+            .map(|c| {
+                (
+                    c.table.as_str(),
+                    c.column.as_str(),
+                    c.after,
+                    c.expr.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            computed,
+            [
+                ("k", "ms_text", 0, "CAST(s AS BIGINT)".to_string()),
+                ("k", "ts", 1, "CAST(s AS TIMESTAMP(3))".to_string())
+            ]
+        );
+        assert_eq!(p.computed[1].column_pos, Pos { line: 4, column: 3 });
+        let meta: Vec<_> = p
+            .metadata
+            .iter()
+            .map(|m| (m.column.as_str(), m.key.as_str(), m.is_virtual, m.key_pos))
+            .collect();
+        assert_eq!(
+            meta,
+            [
+                (
+                    "kts",
+                    "timestamp",
+                    true,
+                    Pos {
+                        line: 5,
+                        column: 34
+                    }
+                ),
+                (
+                    "offset",
+                    "offset",
+                    false,
+                    Pos {
+                        line: 6,
+                        column: 19
+                    }
+                )
+            ]
+        );
+        assert_eq!(p.watermarks.len(), 1);
+        // What sqlparser reads: the physical and metadata columns with single commas.
+        let words: Vec<&str> = p.text.split_whitespace().collect();
+        assert_eq!(
+            words.join(" "),
+            "CREATE TABLE k ( s STRING , kts TIMESTAMP(3) , `offset` BIGINT , n INT ) WITH ('connector' = 'kafka');"
+        );
+        assert_eq!(p.text.lines().count(), script.lines().count());
+        sqlparser::parser::Parser::parse_sql(&GenericDialect {}, &p.text).unwrap();
+    }
+
+    #[test]
+    fn malformed_computed_and_metadata_columns_name_their_place() {
+        for (script, want) in [
+            (
+                "CREATE TABLE t (a INT, b AS ) WITH ()",
+                "line 1, column 24: computed column 'b' needs an expression",
+            ),
+            (
+                "CREATE TABLE t (a INT, b AS a + 1 a) WITH ()",
+                "line 1, column 35: in computed column 'b': unexpected 'a'",
+            ),
+            (
+                "CREATE TABLE t (a INT METADATA FROM timestamp) WITH ()",
+                "line 1, column 32: METADATA FROM takes a quoted key",
+            ),
+            (
+                "CREATE TABLE t (a INT METADATA VIRTUAL NOT NULL) WITH ()",
+                "line 1, column 40: unexpected 'NOT' in metadata column 'a'",
+            ),
+        ] {
+            let err = preparse(script).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{script:?}: {err}");
+        }
     }
 }

@@ -8,13 +8,40 @@
 //! naming topic, partition and offset, unless `<format>.ignore-parse-errors` is set. Records
 //! without a value (tombstones) are skipped.
 
+use super::MetadataKey;
 use super::format::{self, Format};
 use crate::plan::TableDef;
-use crate::types::{Row, Schema};
+use crate::types::{DataType, Row, Schema, Value};
 use fjord_kafka::format::{KafkaRecord, from_fn};
 use fjord_kafka::sink::{DeliveryGuarantee, KafkaRecordSerializer, KafkaSink};
 use fjord_kafka::source::{KafkaSource, OffsetReset, OffsetsInitializer, StoppingOffsets};
 use std::collections::BTreeMap;
+
+/// The metadata keys of Kafka tables (Flink's names): the record timestamp (Flink's type is
+/// `TIMESTAMP_LTZ(3)`; Fjord has no LTZ type yet and reads it as a `TIMESTAMP(3)` in UTC),
+/// partition, offset and topic. Only `timestamp` is written.
+pub const METADATA: &[MetadataKey] = &[
+    MetadataKey {
+        key: "timestamp",
+        data_type: DataType::Timestamp,
+        writable: true,
+    },
+    MetadataKey {
+        key: "partition",
+        data_type: DataType::Int,
+        writable: false,
+    },
+    MetadataKey {
+        key: "offset",
+        data_type: DataType::BigInt,
+        writable: false,
+    },
+    MetadataKey {
+        key: "topic",
+        data_type: DataType::String,
+        writable: false,
+    },
+];
 
 /// The connector's own options (besides `connector`, `format` and the format's options).
 const OPTIONS: &[&str] = &[
@@ -46,8 +73,13 @@ pub struct KafkaTableConfig {
     pub format: Format,
     /// `<format>.ignore-parse-errors`.
     pub ignore_parse_errors: bool,
-    /// The columns.
+    /// The physical columns (the record value).
     pub schema: Schema,
+    /// The metadata keys a source appends to each row, in order.
+    pub metadata: Vec<String>,
+    /// The column of the sink's row holding the record timestamp (a non-virtual `timestamp`
+    /// metadata column); without one the producer's send time is used, as in Flink SQL.
+    pub timestamp_column: Option<usize>,
 }
 
 impl KafkaTableConfig {
@@ -150,6 +182,11 @@ impl KafkaTableConfig {
             format,
             ignore_parse_errors,
             schema: table.schema.clone(),
+            metadata: table.metadata.iter().map(|m| m.key.clone()).collect(),
+            timestamp_column: table
+                .written_metadata()
+                .position(|m| m.key == "timestamp")
+                .map(|i| table.schema.columns.len() + i),
         })
     }
 
@@ -158,16 +195,21 @@ impl KafkaTableConfig {
     /// # Errors
     /// The Kafka source builder's refusal of the properties, as text.
     pub fn source(&self) -> Result<KafkaSource<Row>, String> {
-        let (schema, format, ignore) = (
+        let (schema, format, ignore, metadata) = (
             self.schema.clone(),
             self.format.clone(),
             self.ignore_parse_errors,
+            self.metadata.clone(),
         );
         let deserializer = from_fn(move |r: &KafkaRecord<'_>| {
             let Some(value) = r.value else {
                 return Ok(None);
             };
-            Ok(decode(value, &format, &schema, ignore)?)
+            let mut row = decode(value, &format, &schema, ignore)?;
+            if let Some(row) = &mut row {
+                row.extend(metadata.iter().map(|key| metadata_value(r, key)));
+            }
+            Ok(row)
         });
         let mut builder = KafkaSource::<Row>::builder()
             .topics([self.topic.clone()])
@@ -188,10 +230,26 @@ impl KafkaTableConfig {
     /// The Kafka sink builder's refusal of the properties, as text.
     pub fn sink(&self) -> Result<KafkaSink<Row>, String> {
         let (schema, format) = (self.schema.clone(), self.format.clone());
-        let value = move |row: &Row| format::encode(&format, &schema, row).unwrap_or_default();
+        // The value holds the physical columns; written metadata columns follow them.
+        let value = move |row: &Row| {
+            let n = schema.columns.len();
+            if row.len() > n {
+                format::encode(&format, &schema, &row[..n].to_vec())
+            } else {
+                format::encode(&format, &schema, row)
+            }
+            .unwrap_or_default()
+        };
+        // Flink SQL writes the `timestamp` metadata column as the record timestamp, and no
+        // timestamp (the producer's send time) without one.
+        let column = self.timestamp_column;
         let serializer = KafkaRecordSerializer::builder()
             .topic(self.topic.clone())
             .value(value)
+            .timestamp(move |row: &Row| match column.map(|c| &row[c]) {
+                Some(Value::Timestamp(ms)) => Some(*ms),
+                _ => None,
+            })
             .build()
             .map_err(|e| e.to_string())?;
         let mut builder = KafkaSink::<Row>::builder()
@@ -207,7 +265,17 @@ impl KafkaTableConfig {
     }
 }
 
-/// The row of one record value.
+/// The value of a metadata key of a record (in the key's type in [`METADATA`]).
+fn metadata_value(r: &KafkaRecord<'_>, key: &str) -> Value {
+    match key {
+        "timestamp" => Value::Timestamp(r.timestamp),
+        "partition" => Value::Int(r.partition),
+        "offset" => Value::BigInt(r.offset),
+        "topic" => Value::String(r.topic.into()),
+        _ => Value::Null,
+    }
+}
+
 /// One record value in `format` as a row (`None`: nothing to read, or a row skipped under
 /// `ignore`); shared with the `rabbitmq` connector.
 pub(crate) fn decode(
@@ -243,21 +311,20 @@ mod tests {
     use crate::types::{Column, DataType};
 
     fn table(options: &[(&str, &str)]) -> TableDef {
-        TableDef {
-            name: "t".into(),
-            schema: Schema {
+        TableDef::physical(
+            "t",
+            Schema {
                 columns: vec![Column {
                     name: "a".into(),
                     data_type: DataType::Int,
                     rowtime: false,
                 }],
             },
-            options: options
+            options
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            watermark: None,
-        }
+        )
     }
 
     const BASE: &[(&str, &str)] = &[

@@ -12,7 +12,28 @@ pub mod rabbitmq;
 pub mod redis;
 
 use crate::plan::TableDef;
+use crate::types::DataType;
 use std::collections::BTreeMap;
+
+/// A metadata key a connector offers for `col TYPE METADATA FROM 'key'` columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataKey {
+    /// The key.
+    pub key: &'static str,
+    /// The type of its values.
+    pub data_type: DataType,
+    /// Whether a sink writes it (a non-virtual column of a key that is not writable cannot
+    /// be INSERTed into).
+    pub writable: bool,
+}
+
+/// The metadata keys of a connector (none for most).
+pub fn metadata_keys(connector: &str) -> &'static [MetadataKey] {
+    match connector {
+        "kafka" => kafka::METADATA,
+        _ => &[],
+    }
+}
 
 /// The connectors SQL tables can use.
 pub const KNOWN: &[&str] = &[

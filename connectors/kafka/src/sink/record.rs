@@ -12,6 +12,7 @@ pub type Headers = Vec<(String, Option<Vec<u8>>)>;
 
 type TopicFn<T> = dyn Fn(&T) -> String + Send + Sync;
 type HeadersFn<T> = dyn Fn(&T) -> Headers + Send + Sync;
+type TimestampFn<T> = dyn Fn(&T) -> Option<i64> + Send + Sync;
 
 /// Where records go.
 pub(crate) enum TopicSelector<T> {
@@ -62,6 +63,7 @@ pub struct KafkaRecordSerializer<T> {
     headers: Option<Arc<HeadersFn<T>>>,
     pub(crate) partitioner: KafkaPartitioner<T>,
     timestamps: bool,
+    timestamp_of: Option<Arc<TimestampFn<T>>>,
 }
 
 impl<T> Clone for KafkaRecordSerializer<T> {
@@ -73,6 +75,7 @@ impl<T> Clone for KafkaRecordSerializer<T> {
             headers: self.headers.clone(),
             partitioner: self.partitioner.clone(),
             timestamps: self.timestamps,
+            timestamp_of: self.timestamp_of.clone(),
         }
     }
 }
@@ -87,6 +90,7 @@ impl<T: 'static> KafkaRecordSerializer<T> {
             headers: None,
             partitioner: KafkaPartitioner::Default,
             timestamps: true,
+            timestamp_of: None,
         }
     }
 
@@ -121,13 +125,17 @@ impl<T: 'static> KafkaRecordSerializer<T> {
         };
         let bytes = self.value.serialize(value).map_err(|e| fail("value", e))?;
         let headers = self.headers.as_ref().map(|h| h(value)).unwrap_or_default();
+        let timestamp = match &self.timestamp_of {
+            Some(f) => f(value),
+            None => timestamp.filter(|_| self.timestamps),
+        };
         Ok(SerializedRecord {
             topic,
             key,
             value: bytes,
             headers,
             // Kafka refuses negative timestamps other than -1 (none); Flink passes null then.
-            timestamp: timestamp.filter(|t| self.timestamps && *t >= 0),
+            timestamp: timestamp.filter(|t| *t >= 0),
         })
     }
 }
@@ -140,6 +148,7 @@ pub struct KafkaRecordSerializerBuilder<T> {
     headers: Option<Arc<HeadersFn<T>>>,
     partitioner: KafkaPartitioner<T>,
     timestamps: bool,
+    timestamp_of: Option<Arc<TimestampFn<T>>>,
 }
 
 impl<T: 'static> KafkaRecordSerializerBuilder<T> {
@@ -189,6 +198,13 @@ impl<T: 'static> KafkaRecordSerializerBuilder<T> {
         self
     }
 
+    /// Takes each record's Kafka timestamp from its value (`None`: the producer's send time)
+    /// instead of the event time, as Flink SQL's `timestamp` metadata column does.
+    pub fn timestamp(mut self, of: impl Fn(&T) -> Option<i64> + Send + Sync + 'static) -> Self {
+        self.timestamp_of = Some(Arc::new(of));
+        self
+    }
+
     /// The serializer.
     ///
     /// # Errors
@@ -225,6 +241,7 @@ impl<T: 'static> KafkaRecordSerializerBuilder<T> {
             headers: self.headers,
             partitioner: self.partitioner,
             timestamps: self.timestamps,
+            timestamp_of: self.timestamp_of,
         })
     }
 }
@@ -235,6 +252,19 @@ mod tests {
     use crate::format::{Json, Utf8, project};
 
     type Count = (String, u64);
+
+    #[test]
+    fn a_timestamp_function_overrides_the_event_time() {
+        let s = KafkaRecordSerializer::<Count>::builder()
+            .topic("t")
+            .value(Json::<Count>::new())
+            .timestamp(|r: &Count| (r.1 > 0).then_some(r.1 as i64 * 1000))
+            .build()
+            .unwrap();
+        let ts = |n: u64| s.serialize(&("a".into(), n), Some(5)).unwrap().timestamp;
+        assert_eq!(ts(2), Some(2000));
+        assert_eq!(ts(0), None, "None leaves the timestamp to the producer");
+    }
 
     #[test]
     fn serializes_topic_key_value_headers_and_timestamp() {
