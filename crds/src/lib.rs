@@ -38,7 +38,7 @@ pub use snapshot::{
 };
 pub use spec::{
     AutoscalerSpec, CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec,
-    ImagePullPolicy, IngressSpec, JobManagerSpec, JobSpec, LogFormat, LoggingSpec, RestAuthSpec,
+    HighAvailabilitySpec, ImagePullPolicy, IngressSpec, JobManagerSpec, JobSpec, LogFormat, LoggingSpec, RestAuthSpec,
     SavepointsSpec, SecretReference, SecuritySpec, StreamJob, StreamJobSpec, TaskManagerSpec,
     TlsSpec, UpgradeMode,
 };

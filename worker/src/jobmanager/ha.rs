@@ -165,7 +165,7 @@ impl HaConfig {
                 namespace: file
                     .get("high-availability.kubernetes.namespace")
                     .cloned()
-                    .or_else(|| std::env::var("FJORD_POD_NAMESPACE").ok()),
+                    .or_else(|| std::env::var("FJORD_NAMESPACE").ok()),
                 leader_label: file
                     .get("high-availability.kubernetes.leader-label")
                     .map(|l| {

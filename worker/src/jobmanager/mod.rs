@@ -479,14 +479,20 @@ fn lead(
     );
     let address = format!("{}:{}", config.rpc_address, config.rpc_port);
     let (ha_config, holder) = (ha.clone(), ha.holder.clone());
-    let contend = tokio::task::spawn_blocking(move || {
-        ha::acquire(&ha_config, &address, move |why| {
-            eprintln!(
-                "JobManager '{holder}' lost leadership ({why}); exiting so a standby takes over"
-            );
-            std::process::exit(exit::LEADERSHIP_LOST as i32);
+    // A plain thread (the Kubernetes backend runs its own runtime), answering on a channel.
+    let (tx, contend) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("ha-contend".into())
+        .spawn(move || {
+            let _ = tx.send(ha::acquire(&ha_config, &address, move |why| {
+                eprintln!(
+                    "JobManager '{holder}' lost leadership ({why}); exiting so a standby takes \
+                     over"
+                );
+                std::process::exit(exit::LEADERSHIP_LOST as i32);
+            }));
         })
-    });
+        .map_err(|e| WorkerError::HighAvailability(format!("cannot start a thread: {e}")))?;
     let leadership = runtime.block_on(async {
         tokio::select! {
             result = contend => Some(result),
