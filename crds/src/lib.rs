@@ -38,9 +38,9 @@ pub use snapshot::{
 };
 pub use spec::{
     AutoscalerSpec, CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec,
-    HighAvailabilitySpec, ImagePullPolicy, IngressSpec, JobManagerSpec, JobSpec, LogFormat, LoggingSpec, RestAuthSpec,
-    SavepointsSpec, SecretReference, SecuritySpec, StreamJob, StreamJobSpec, TaskManagerSpec,
-    TlsSpec, UpgradeMode,
+    HighAvailabilitySpec, ImagePullPolicy, IngressSpec, JobManagerSpec, JobSpec, LogFormat,
+    LoggingSpec, RestAuthSpec, SavepointsSpec, SecretReference, SecuritySpec, StreamJob,
+    StreamJobSpec, TaskManagerSpec, TlsSpec, UpgradeMode,
 };
 pub use status::{
     AutoscalerStatus, CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState,

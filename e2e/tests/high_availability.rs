@@ -203,8 +203,8 @@ fn leader_epoch(chk: &Path, job_id: &str, id: i64) -> anyhow::Result<Option<u64>
 /// The leader is SIGKILLed after a completed checkpoint; the standby takes over and the output
 /// is exactly once. Prints the failover figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_standby_takes_over_a_killed_leader_and_output_stays_exactly_once()
--> anyhow::Result<()> {
+async fn the_standby_takes_over_a_killed_leader_and_output_stays_exactly_once() -> anyhow::Result<()>
+{
     let cluster = Cluster::new(50_000)?;
     let mut a = cluster.job_manager("jobmanager-a", 0)?;
     a.wait_for_line("is the leader (epoch 1)", STARTUP).await?;
@@ -238,7 +238,10 @@ async fn the_standby_takes_over_a_killed_leader_and_output_stays_exactly_once()
         )
         .await?;
     let adopted = resumed_id(&resumed)?;
-    ensure!(adopted >= before, "b resumes from {adopted}, not older than {before}");
+    ensure!(
+        adopted >= before,
+        "b resumes from {adopted}, not older than {before}"
+    );
     let (_, after) = checkpoint_above(&b_rest, adopted, &b).await?;
     let processing = killed.elapsed();
     ensure!(
@@ -283,7 +286,11 @@ async fn the_standby_takes_over_a_killed_leader_and_output_stays_exactly_once()
 
 /// The last lines of every process, for failure messages.
 fn tails(procs: &[&Proc]) -> String {
-    procs.iter().map(|p| p.tail()).collect::<Vec<_>>().join("\n")
+    procs
+        .iter()
+        .map(|p| p.tail())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn signal(proc: &Proc, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
@@ -330,7 +337,9 @@ async fn a_paused_leader_is_fenced_and_exits_when_it_continues() -> anyhow::Resu
     let job_dir = cluster.chk().join(&job_id);
     for entry in std::fs::read_dir(&job_dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(id) = name.strip_prefix("chk-").and_then(|n| n.parse::<i64>().ok())
+        if let Some(id) = name
+            .strip_prefix("chk-")
+            .and_then(|n| n.parse::<i64>().ok())
             && id > adopted
             && entry.path().join("_metadata").is_file()
         {

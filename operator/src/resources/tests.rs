@@ -608,9 +608,15 @@ fn high_availability_runs_standby_job_managers_behind_a_leader_only_service() {
         Some("counting-jobmanager")
     );
     let rules = rbac.role.rules.unwrap();
-    assert_eq!(rules[0].resources.as_deref(), Some(&["leases".to_string()][..]));
+    assert_eq!(
+        rules[0].resources.as_deref(),
+        Some(&["leases".to_string()][..])
+    );
     assert_eq!(rules[0].verbs, ["get", "create", "update"]);
-    assert_eq!(rules[1].resources.as_deref(), Some(&["pods".to_string()][..]));
+    assert_eq!(
+        rules[1].resources.as_deref(),
+        Some(&["pods".to_string()][..])
+    );
     assert_eq!(rules[1].verbs, ["get", "patch"]);
     let subject = &rbac.role_binding.subjects.unwrap()[0];
     assert_eq!(

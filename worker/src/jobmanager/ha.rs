@@ -138,9 +138,8 @@ impl HaConfig {
                     .ha_storage_dir
                     .clone()
                     .or_else(|| {
-                        file.get("high-availability.storage-dir").map(|d| {
-                            PathBuf::from(d.strip_prefix("file://").unwrap_or(d.as_str()))
-                        })
+                        file.get("high-availability.storage-dir")
+                            .map(|d| PathBuf::from(d.strip_prefix("file://").unwrap_or(d.as_str())))
                     })
                     .ok_or_else(|| {
                         WorkerError::Config(

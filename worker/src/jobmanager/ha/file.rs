@@ -90,8 +90,7 @@ impl FileLease {
 
     /// The epochs of the terms in the directory, ascending.
     fn epochs(&self) -> Result<Vec<u64>, String> {
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(|e| io("list", &self.dir, e))?;
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| io("list", &self.dir, e))?;
         let mut epochs: Vec<u64> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| {

@@ -81,14 +81,12 @@ impl KubeLease {
             .enable_all()
             .build()
             .map_err(|e| WorkerError::HighAvailability(format!("cannot start a runtime: {e}")))?;
-        let client = runtime
-            .block_on(kube::Client::try_default())
-            .map_err(|e| {
-                WorkerError::HighAvailability(format!(
-                    "high-availability.type = kubernetes, but no Kubernetes configuration was \
+        let client = runtime.block_on(kube::Client::try_default()).map_err(|e| {
+            WorkerError::HighAvailability(format!(
+                "high-availability.type = kubernetes, but no Kubernetes configuration was \
                      found (in-cluster service account or kubeconfig): {e}"
-                ))
-            })?;
+            ))
+        })?;
         let ns = namespace
             .clone()
             .unwrap_or_else(|| client.default_namespace().to_string());

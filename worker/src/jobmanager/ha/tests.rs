@@ -146,7 +146,10 @@ fn resolve(pairs: &[(&str, &str)]) -> Result<Option<HaConfig>, WorkerError> {
 #[test]
 fn configuration_keys_and_their_checks() {
     assert_eq!(resolve(&[]).unwrap(), None);
-    assert_eq!(resolve(&[("high-availability.type", "none")]).unwrap(), None);
+    assert_eq!(
+        resolve(&[("high-availability.type", "none")]).unwrap(),
+        None
+    );
     let c = resolve(&[
         ("high-availability.type", "file"),
         ("high-availability.storage-dir", "file:///shared/ha"),
@@ -185,10 +188,16 @@ fn configuration_keys_and_their_checks() {
         "{err}"
     );
     let err = resolve(&[("high-availability.type", "zookeeper")]).unwrap_err();
-    assert!(err.to_string().contains("none, file or kubernetes"), "{err}");
+    assert!(
+        err.to_string().contains("none, file or kubernetes"),
+        "{err}"
+    );
     let c = resolve(&[
         ("high-availability.type", "kubernetes"),
-        ("high-availability.kubernetes.lease-name", "job-jobmanager-leader"),
+        (
+            "high-availability.kubernetes.lease-name",
+            "job-jobmanager-leader",
+        ),
         ("high-availability.kubernetes.namespace", "ns"),
         (
             "high-availability.kubernetes.leader-label",
