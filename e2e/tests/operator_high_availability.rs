@@ -5,7 +5,8 @@
 //!
 //! The JobManagers elect a leader on the Lease `counting-jobmanager-leader` (RBAC from the
 //! operator's Role), the leader labels its Pod and the Service routes to it; the leader's
-//! process is SIGKILLed; the standby takes the Lease, labels itself, resumes from the latest
+//! process is SIGKILLed; another JobManager (the standby, or the killed one's restarted
+//! container) takes the Lease, labels itself, resumes from the latest
 //! completed checkpoint, the TaskManagers register with it, and every key's count continues
 //! from the checkpointed state (no count lost or repeated in the new attempt). The failover
 //! figures are printed, not asserted.
@@ -95,6 +96,19 @@ fn lease_holder(op: &OperatorCluster) -> String {
     .to_string()
 }
 
+fn lease_transitions(op: &OperatorCluster) -> i64 {
+    op.kubectl(&[
+        "get",
+        "lease",
+        &format!("{JOB}-jobmanager-leader"),
+        "-o",
+        "jsonpath={.spec.leaseTransitions}",
+    ])
+    .ok()
+    .and_then(|t| t.trim().parse().ok())
+    .unwrap_or(-1)
+}
+
 fn log(op: &OperatorCluster, pod: &str) -> String {
     let path = op
         .cluster
@@ -139,6 +153,12 @@ async fn a_killed_leader_job_manager_is_replaced_by_its_standby() -> anyhow::Res
         log(&op, &standby)
     );
     let tms = task_managers(&op)?;
+    // Two checkpoints of the leader, so the standby has one to resume from.
+    poll_until("two checkpoints of the leader", WAIT, POLL, || async {
+        (log(&op, &leader).matches("completed checkpoint=").count() >= 2).then_some(())
+    })
+    .await
+    .with_context(|| log(&op, &leader))?;
     // Counts printed before the kill.
     poll_until("counts printed", WAIT, POLL, || async {
         let n: usize = tms
@@ -149,6 +169,13 @@ async fn a_killed_leader_job_manager_is_replaced_by_its_standby() -> anyhow::Res
     })
     .await?;
 
+    let transitions = lease_transitions(&op);
+    // Where each JobManager's log stands at the kill (a restarted container appends to it).
+    let offsets: Vec<(String, usize)> = [&leader, &standby]
+        .iter()
+        .map(|p| (p.to_string(), log(&op, p).len()))
+        .collect();
+    let tm_offsets: Vec<usize> = tms.iter().map(|t| log(&op, t).len()).collect();
     let pid = pid(&op, &leader)?;
     let killed = Instant::now();
     let status = std::process::Command::new("kill")
@@ -157,56 +184,74 @@ async fn a_killed_leader_job_manager_is_replaced_by_its_standby() -> anyhow::Res
     ensure!(status.success(), "kill -9 {pid}");
     eprintln!("leader {leader} (pid {pid}) killed");
 
-    poll_until("the standby to hold the Lease", WAIT, POLL, || async {
-        (lease_holder(&op) == standby).then_some(())
-    })
+    // Usually the standby; the killed leader's restarted container competes as well.
+    let new_leader = poll_until(
+        "another JobManager to take the Lease",
+        WAIT,
+        POLL,
+        || async { (lease_transitions(&op) > transitions).then(|| lease_holder(&op)) },
+    )
     .await?;
     let elected = secs(killed);
+    let offset = offsets
+        .iter()
+        .find(|(p, _)| *p == new_leader)
+        .map_or(0, |(_, o)| *o);
     let resumed = poll_until("the new leader to resume", WAIT, POLL, || async {
-        let l = log(&op, &standby);
+        let l = log(&op, &new_leader);
+        let l = l.get(offset..)?;
         let at = l.find("from its latest completed checkpoint ")?;
         let rest = &l[at..];
         let line = &rest[..rest.find('\n')?];
         line.rsplit("chk-").next()?.trim().parse::<u64>().ok()
     })
     .await
-    .with_context(|| log(&op, &standby))?;
+    .with_context(|| log(&op, &new_leader))?;
     // Processing again: a checkpoint after the one it resumed from completed.
     let processing = poll_until("a checkpoint of the new leader", WAIT, POLL, || async {
         let sj = op.streamjob(JOB).ok()?;
         let path = sj["status"]["lastCheckpoint"]["path"].as_str()?.to_string();
-        let id: u64 = path.trim_end_matches('/').rsplit("chk-").next()?.parse().ok()?;
+        let id: u64 = path
+            .trim_end_matches('/')
+            .rsplit("chk-")
+            .next()?
+            .parse()
+            .ok()?;
         (id > resumed).then(|| secs(killed))
     })
     .await?;
     ensure!(
         job_managers(&op)?
             .iter()
-            .any(|(p, l)| *p == standby && l == "true"),
+            .any(|(p, l)| *p == new_leader && l == "true"),
         "the new leader labels its Pod: {:?}",
         job_managers(&op)
     );
     // Every key's count in the new attempt continues from the checkpointed state. The new
     // attempt's output on a TaskManager starts after it registered with the new leader.
-    let split = |text: &str| -> usize {
-        text.rfind("registered with the JobManager")
-            .unwrap_or(text.len())
+    // The last registration after the kill (TaskManager `i`'s log `text`), if any.
+    let split = |i: usize, text: &str| -> Option<usize> {
+        let from = tm_offsets[i].min(text.len());
+        text[from..]
+            .rfind("registered with the JobManager")
+            .map(|at| from + at)
     };
     poll_until("counts of the new attempt", WAIT, POLL, || async {
-        let n: usize = tms
-            .iter()
-            .map(|t| {
-                let l = log(&op, t);
-                counts(&l[split(&l)..]).values().map(Vec::len).sum::<usize>()
-            })
-            .sum();
+        let mut n = 0;
+        for (i, t) in tms.iter().enumerate() {
+            let l = log(&op, t);
+            n += counts(&l[split(i, &l)?..])
+                .values()
+                .map(Vec::len)
+                .sum::<usize>();
+        }
         (n >= 100).then_some(())
     })
     .await?;
     let (mut before, mut after) = (String::new(), String::new());
-    for t in &tms {
+    for (i, t) in tms.iter().enumerate() {
         let l = log(&op, t);
-        let at = split(&l);
+        let at = split(i, &l).context("a registration after the kill")?;
         before.push_str(&l[..at]);
         after.push_str(&l[at..]);
     }
@@ -229,7 +274,8 @@ async fn a_killed_leader_job_manager_is_replaced_by_its_standby() -> anyhow::Res
     eprintln!(
         "Kubernetes HA failover (lease 4 s / renew 3 s / retry 1 s): Lease taken {elected:.2} s \
          after the SIGKILL, first checkpoint of the new leader {processing:.2} s after it \
-         (resumed from chk-{resumed}); {checked} keys continued exactly"
+         (resumed from chk-{resumed}; new leader {new_leader}, was {leader}); {checked} keys \
+         continued exactly"
     );
     op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=120s"])?;
     op.cluster.stop()?;
