@@ -207,17 +207,19 @@ async fn a_killed_leader_job_manager_is_replaced_by_its_standby() -> anyhow::Res
     })
     .await
     .with_context(|| log(&op, &new_leader))?;
-    // Processing again: a checkpoint after the one it resumed from completed.
+    // Processing again: the new leader completed a checkpoint after the one it resumed from
+    // (read from its log every poll, so within a poll interval; the StreamJob's status would
+    // add the operator's refresh interval).
     let processing = poll_until("a checkpoint of the new leader", WAIT, POLL, || async {
-        let sj = op.streamjob(JOB).ok()?;
-        let path = sj["status"]["lastCheckpoint"]["path"].as_str()?.to_string();
-        let id: u64 = path
-            .trim_end_matches('/')
-            .rsplit("chk-")
-            .next()?
-            .parse()
-            .ok()?;
-        (id > resumed).then(|| secs(killed))
+        let l = log(&op, &new_leader);
+        let l = l.get(offset..)?;
+        l.match_indices("completed checkpoint=")
+            .filter_map(|(at, m)| {
+                let rest = &l[at + m.len()..];
+                rest[..rest.find(' ')?].parse::<u64>().ok()
+            })
+            .any(|id| id > resumed)
+            .then(|| secs(killed))
     })
     .await?;
     ensure!(

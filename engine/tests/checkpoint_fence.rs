@@ -65,9 +65,10 @@ fn a_fence_records_its_epoch_and_a_refusing_fence_completes_no_checkpoint() {
             .is_some_and(|l| checkpoint_id(&l) >= 2)
     });
     let latest = client.latest_checkpoint().unwrap();
-    let meta =
-        CheckpointMetadata::read(&SnapshotStore::open(&latest, &StorageOptions::default()).unwrap())
-            .unwrap();
+    let meta = CheckpointMetadata::read(
+        &SnapshotStore::open(&latest, &StorageOptions::default()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(meta.leader_epoch, Some(7));
 
     leading.store(false, Ordering::SeqCst);
