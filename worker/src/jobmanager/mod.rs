@@ -25,6 +25,9 @@
 //! control plane over the registry. `rest` and `metrics` read `job` and `registry`; nothing
 //! depends on `rest`. [`dashboard`] serves the web dashboard's files at `/`, and
 //! [`rest_dashboard`] the REST endpoints only the dashboard needed (part of `rest`'s API).
+//! [`ha`] is leader election for standby JobManagers: with `high-availability.type` set, [`run`]
+//! first waits for the lease, then binds its ports and recovers the job; losing the lease
+//! exits the process with [`exit::LEADERSHIP_LOST`].
 
 pub mod config;
 pub mod dashboard;
