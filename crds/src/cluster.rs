@@ -23,6 +23,9 @@ use crate::spec::{
     TaskManagerSpec, UpgradeMode,
 };
 
+/// Why a session cluster rejects standby JobManagers (the CEL rule on [`StreamClusterSpec`]).
+pub const SESSION_HA_MESSAGE: &str = "spec.jobManager: a session cluster runs one JobManager; highAvailability and replicas above 1 are supported for StreamJobs only";
+
 /// A StreamCluster runs a Fjord session cluster: a JobManager in session mode and TaskManagers
 /// whose task slots the StreamSessionJobs submitted to it share (the Flink operator's
 /// FlinkDeployment in session mode).
@@ -72,7 +75,10 @@ use crate::spec::{
 #[x_kube(
     validation = Rule::new(
         "!has(self.checkpointing) || !has(self.checkpointing.storage) || !self.checkpointing.storage.startsWith('memory://')"
-    ).message("spec.checkpointing.storage: memory:// storage does not outlive the pods, so the session's jobs could not keep their state; use s3:// (or file:// on a laptop)").field_path(".checkpointing.storage")
+    ).message("spec.checkpointing.storage: memory:// storage does not outlive the pods, so the session's jobs could not keep their state; use s3:// (or file:// on a laptop)").field_path(".checkpointing.storage"),
+    validation = Rule::new(
+        "!has(self.jobManager) || (!has(self.jobManager.highAvailability) && (!has(self.jobManager.replicas) || self.jobManager.replicas == 1))"
+    ).message(SESSION_HA_MESSAGE).field_path(".jobManager")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamClusterSpec {

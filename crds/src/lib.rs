@@ -38,9 +38,9 @@ pub use snapshot::{
 };
 pub use spec::{
     AutoscalerSpec, CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec,
-    ImagePullPolicy, IngressSpec, JOB_SQL_MESSAGE, JobManagerSpec, JobSpec, LogFormat, LoggingSpec,
-    RestAuthSpec, SQL_JOB_NAME, SavepointsSpec, SecretReference, SecuritySpec, StreamJob,
-    StreamJobSpec, TaskManagerSpec, TlsSpec, UpgradeMode,
+    HighAvailabilitySpec, ImagePullPolicy, IngressSpec, JOB_SQL_MESSAGE, JobManagerSpec, JobSpec,
+    LogFormat, LoggingSpec, RestAuthSpec, SQL_JOB_NAME, SavepointsSpec, SecretReference,
+    SecuritySpec, StreamJob, StreamJobSpec, TaskManagerSpec, TlsSpec, UpgradeMode,
 };
 pub use status::{
     AutoscalerStatus, CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState,

@@ -243,14 +243,52 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
         )),
         _ => {}
     }
-    if let Some(jm) = &spec.job_manager
-        && let Some(r) = jm.replicas
-        && r != 1
-    {
-        e.push(FieldError::new(
-            "spec.jobManager.replicas",
-            "spec.jobManager.replicas must be 1: standby JobManagers are not supported in v1alpha1",
-        ));
+    if let Some(jm) = &spec.job_manager {
+        if let Some(r) = jm.replicas
+            && r != 1
+            && jm.high_availability.is_none()
+        {
+            e.push(FieldError::new(
+                "spec.jobManager.replicas",
+                crate::spec::HA_REPLICAS_MESSAGE,
+            ));
+        }
+        if let Some(r) = jm.replicas
+            && !(1..=5).contains(&r)
+        {
+            e.push(FieldError::new(
+                "spec.jobManager.replicas",
+                "spec.jobManager.replicas must be between 1 and 5",
+            ));
+        }
+        if let Some(ha) = &jm.high_availability {
+            let (lease, renew, retry) = (
+                ha.lease_duration_seconds.unwrap_or(15),
+                ha.renew_deadline_seconds.unwrap_or(10),
+                ha.retry_period_seconds.unwrap_or(2),
+            );
+            if renew >= lease {
+                e.push(FieldError::new(
+                    "spec.jobManager.highAvailability",
+                    crate::spec::HA_RENEW_MESSAGE,
+                ));
+            }
+            if retry >= renew {
+                e.push(FieldError::new(
+                    "spec.jobManager.highAvailability",
+                    crate::spec::HA_RETRY_MESSAGE,
+                ));
+            }
+            if spec
+                .checkpoint_storage()
+                .is_none_or(|s| s.starts_with("memory://"))
+            {
+                e.push(FieldError::new(
+                    "spec.jobManager.highAvailability",
+                    crate::spec::HA_STORAGE_MESSAGE,
+                ));
+            }
+        }
     }
     let in_memory = |s: Option<&str>| s.is_some_and(|s| s.starts_with("memory://"));
     if job.upgrade_mode != UpgradeMode::Stateless

@@ -135,7 +135,8 @@ const CREDENTIAL_KEYS_MESSAGE: &str = "'spec.configuration.' + self.filter(k, k.
     ).message(MEMORY_STORAGE_MESSAGE).field_path(".checkpointing.storage"),
     validation = Rule::new(AUTOSCALER_MAX_RULE).message(AUTOSCALER_MAX_MESSAGE).field_path(".autoscaler.maxParallelism"),
     validation = Rule::new(AUTOSCALER_MIN_RULE).message(AUTOSCALER_MIN_MESSAGE).field_path(".autoscaler.minParallelism"),
-    validation = Rule::new(AUTOSCALER_SLOTS_RULE).message(AUTOSCALER_SLOTS_MESSAGE).field_path(".taskManager.replicas")
+    validation = Rule::new(AUTOSCALER_SLOTS_RULE).message(AUTOSCALER_SLOTS_MESSAGE).field_path(".taskManager.replicas"),
+    validation = Rule::new(HA_STORAGE_RULE).message(HA_STORAGE_MESSAGE).field_path(".jobManager.highAvailability")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSpec {
@@ -377,19 +378,38 @@ pub enum DesiredJobState {
     Suspended,
 }
 
+/// CEL: JobManager high availability needs durable checkpoint storage (a standby recovers the
+/// job from its latest checkpoint).
+pub const HA_STORAGE_RULE: &str = "!has(self.jobManager) || !has(self.jobManager.highAvailability) || (has(self.checkpointing) && has(self.checkpointing.storage) && !self.checkpointing.storage.startsWith('memory://'))";
+/// The message of [`HA_STORAGE_RULE`].
+pub const HA_STORAGE_MESSAGE: &str = "spec.jobManager.highAvailability needs spec.checkpointing.storage (s3://, not memory://): a standby JobManager recovers the job from its latest checkpoint";
+/// CEL: more than one JobManager needs leader election.
+pub const HA_REPLICAS_RULE: &str =
+    "!has(self.replicas) || self.replicas == 1 || has(self.highAvailability)";
+/// The message of [`HA_REPLICAS_RULE`].
+pub const HA_REPLICAS_MESSAGE: &str = "spec.jobManager.replicas above 1 needs spec.jobManager.highAvailability: standby JobManagers take over only through leader election";
+
 /// The JobManager pod.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(HA_REPLICAS_RULE).message(HA_REPLICAS_MESSAGE).field_path(".replicas"))]
 pub struct JobManagerSpec {
     /// CPU and memory requests and limits of the JobManager container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 
-    /// Number of JobManager pods. Only 1 is supported in v1alpha1; a restarted JobManager recovers
-    /// the job from the latest completed checkpoint.
+    /// Number of JobManager pods (default 1). Above 1 needs spec.jobManager.highAvailability: one
+    /// pod leads, the others stand by and take over when it dies. With 1, a restarted JobManager
+    /// recovers the job from the latest completed checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self == 1").message("spec.jobManager.replicas must be 1: standby JobManagers are not supported in v1alpha1"))]
+    #[schemars(range(min = 1, max = 5))]
     pub replicas: Option<i32>,
+
+    /// Leader election between the JobManager pods on a coordination.k8s.io Lease (Flink's
+    /// Kubernetes HA). The leader recovers the job from the latest completed checkpoint and
+    /// runs it; the JobManager Service routes to the leader only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_availability: Option<HighAvailabilitySpec>,
 
     /// Log level and format of the JobManager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -399,6 +419,35 @@ pub struct JobManagerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
     pub pod_template: Option<serde_json::Value>,
+}
+
+/// Why a renew deadline not below the lease duration is rejected.
+pub const HA_RENEW_MESSAGE: &str = "spec.jobManager.highAvailability.renewDeadlineSeconds must be less than leaseDurationSeconds: a leader stops acting before a standby may take over";
+/// Why a retry period not below the renew deadline is rejected.
+pub const HA_RETRY_MESSAGE: &str = "spec.jobManager.highAvailability.retryPeriodSeconds must be less than renewDeadlineSeconds: a leader tries to renew more than once before it gives up";
+
+/// Leader election timing of the JobManager pods (client-go's defaults).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("(has(self.renewDeadlineSeconds) ? self.renewDeadlineSeconds : 10) < (has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 15)").message(HA_RENEW_MESSAGE),
+    validation = Rule::new("(has(self.retryPeriodSeconds) ? self.retryPeriodSeconds : 2) < (has(self.renewDeadlineSeconds) ? self.renewDeadlineSeconds : 10)").message(HA_RETRY_MESSAGE)
+)]
+pub struct HighAvailabilitySpec {
+    /// A standby takes the lease over once the leader has not renewed it for this long (default
+    /// 15). Most of the failover time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 300))]
+    pub lease_duration_seconds: Option<i32>,
+    /// A leader that could not renew for this long stops acting and restarts as a standby
+    /// (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 300))]
+    pub renew_deadline_seconds: Option<i32>,
+    /// How often the leader renews and standbys try (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60))]
+    pub retry_period_seconds: Option<i32>,
 }
 
 /// The TaskManager pods.

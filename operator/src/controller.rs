@@ -632,6 +632,14 @@ async fn execute<J: JobManagerApi>(
             crate::security::ensure(&ctx.client, job, &deployed).await?;
             apply(&ctx.client, &ns, &desired.config_map).await?;
             apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
+            // The JobManagers' permissions for their leader Lease exist before they start.
+            if let Some(rbac) = &desired.jobmanager_rbac {
+                if let Some(account) = &rbac.service_account {
+                    apply(&ctx.client, &ns, account).await?;
+                }
+                apply(&ctx.client, &ns, &rbac.role).await?;
+                apply(&ctx.client, &ns, &rbac.role_binding).await?;
+            }
             apply(&ctx.client, &ns, &desired.jobmanager).await?;
             apply(&ctx.client, &ns, &desired.taskmanager).await?;
             match &ingress {

@@ -28,6 +28,8 @@ use kube::Resource;
 use crate::Error;
 use crate::podtemplate::merge_json;
 
+pub mod high_availability;
+
 /// Name of the main container in both pods; pod template overrides target it by this name.
 pub const MAIN_CONTAINER: &str = "fjord";
 /// Where the ConfigMap is mounted.
@@ -161,8 +163,12 @@ pub fn selector_string(job: &str) -> String {
 pub struct Desired {
     /// The job configuration.
     pub config_map: ConfigMap,
-    /// The JobManager Deployment (one replica, Recreate: never two JobManagers).
+    /// The JobManager Deployment (Recreate: never two generations of JobManagers; one
+    /// replica, or `spec.jobManager.replicas` electing a leader with HA).
     pub jobmanager: Deployment,
+    /// With `spec.jobManager.highAvailability`: the JobManagers' ServiceAccount, Role and
+    /// RoleBinding for their leader Lease.
+    pub jobmanager_rbac: Option<high_availability::Rbac>,
     /// The JobManager Service (REST and RPC).
     pub jobmanager_service: Service,
     /// The TaskManager Deployment.
@@ -248,7 +254,13 @@ pub fn desired_with_config(
         ..Default::default()
     };
 
-    let jm_pod = pod_template(&name, &namespace, deployed, Component::JobManager, &hash)?;
+    let mut jm_pod = pod_template(&name, &namespace, deployed, Component::JobManager, &hash)?;
+    let jobmanager_rbac = high_availability::rbac(&name, &namespace, &owner, deployed);
+    if jobmanager_rbac.is_some()
+        && let Some(pod) = jm_pod.spec.as_mut()
+    {
+        pod.service_account_name = Some(high_availability::service_account(&name, deployed));
+    }
     let jobmanager = Deployment {
         metadata: meta(
             &name,
@@ -258,7 +270,7 @@ pub fn desired_with_config(
             &owner,
         ),
         spec: Some(DeploymentSpec {
-            replicas: Some(1),
+            replicas: Some(high_availability::replicas(deployed)),
             selector: LabelSelector {
                 match_labels: Some(selector(&name, Component::JobManager)),
                 ..Default::default()
@@ -282,7 +294,11 @@ pub fn desired_with_config(
             &owner,
         ),
         spec: Some(ServiceSpec {
-            selector: Some(selector(&name, Component::JobManager)),
+            // With HA: the leader only.
+            selector: Some(high_availability::service_selector(
+                selector(&name, Component::JobManager),
+                deployed,
+            )),
             // The JobManager is reachable as soon as its process listens, not only after its
             // readiness probe next passes (up to a probe period later): TaskManagers register
             // and the operator reads the job that much sooner, which is most of the time a
@@ -323,6 +339,7 @@ pub fn desired_with_config(
     Ok(Desired {
         config_map,
         jobmanager,
+        jobmanager_rbac,
         jobmanager_service,
         taskmanager,
     })
@@ -398,6 +415,9 @@ pub fn configuration(
         set("savepoints.directory", d);
     }
     for (k, v) in crate::security::configuration(name, spec) {
+        set(k, v);
+    }
+    for (k, v) in high_availability::configuration(name, spec) {
         set(k, v);
     }
     match restore_path {

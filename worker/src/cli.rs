@@ -85,12 +85,12 @@ pub enum Command {
     /// this process, or on TaskManagers with `--scheduler taskmanagers`), and serve the REST
     /// API under /v1 and /metrics. SIGTERM or
     /// SIGINT stops it cleanly. See docs/configuration.md.
-    Jobmanager(crate::jobmanager::config::JobManagerArgs),
+    Jobmanager(Box<crate::jobmanager::config::JobManagerArgs>),
     /// Run a TaskManager: register with the JobManager (jobmanager.rpc.address), offer its
     /// slots, run the subtasks the JobManager deploys to it and send heartbeats until SIGTERM
     /// (the JobManager deploys to TaskManagers with `--scheduler taskmanagers`). See
     /// docs/distributed-runtime.md.
-    Taskmanager(crate::taskmanager::config::TaskManagerArgs),
+    Taskmanager(Box<crate::taskmanager::config::TaskManagerArgs>),
     /// Take a savepoint of a running job through its JobManager's REST API and print its
     /// path (Flink's `flink savepoint`).
     Savepoint {
@@ -251,7 +251,7 @@ pub fn main_with(mut registry: JobRegistry) -> ExitCode {
             }
             exit::code_for(&result)
         }
-        Command::Taskmanager(args) => run_task_manager(&registry, args),
+        Command::Taskmanager(args) => run_task_manager(&registry, *args),
         Command::Savepoint {
             target,
             directory,
@@ -277,7 +277,7 @@ pub fn main_with(mut registry: JobRegistry) -> ExitCode {
             report(crate::remote::cancel(&target).map(|state| println!("{}", state.as_str())))
         }
         Command::Jobmanager(args) => {
-            let result = crate::jobmanager::config::JobManagerConfig::resolve(args)
+            let result = crate::jobmanager::config::JobManagerConfig::resolve(*args)
                 .and_then(|config| crate::jobmanager::run(&registry, config));
             match result {
                 Ok(code) => ExitCode::from(code),

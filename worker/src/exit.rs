@@ -17,6 +17,10 @@ pub const SERVE_FAILED: u8 = 3;
 pub const NO_SLOTS: u8 = 4;
 /// The JobManager refused the TaskManager (incompatible version: run the same image).
 pub const REFUSED: u8 = 5;
+/// `fjord jobmanager` with high availability: it lost leadership (it could not renew its
+/// lease within the renew deadline, or another JobManager took it) and stopped acting, so a
+/// standby carries on; or the leader-election storage could not be set up.
+pub const LEADERSHIP_LOST: u8 = 6;
 /// The job was cancelled by SIGINT (Ctrl-C) or SIGTERM and stopped cleanly (for
 /// `fjord jobmanager` also: the job was cancelled through the REST API). `fjord taskmanager`
 /// exits with [`SUCCESS`] on SIGTERM or SIGINT: it runs no job to cancel.
@@ -47,5 +51,6 @@ pub fn code_for(result: &Result<(), crate::WorkerError>) -> ExitCode {
             NO_SLOTS
         }
         Err(WorkerError::Refused(_)) => REFUSED,
+        Err(WorkerError::HighAvailability(_)) => LEADERSHIP_LOST,
     })
 }

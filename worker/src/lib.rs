@@ -97,6 +97,10 @@ pub enum WorkerError {
         /// How long the JobManager waited.
         waited_ms: u64,
     },
+    /// JobManager high availability: the leader lost its lease (a standby takes over; this
+    /// process exits so it restarts as a standby), or the lease storage cannot be used.
+    #[error("high availability: {0}")]
+    HighAvailability(String),
     /// The TaskManager could not register with the JobManager in time.
     #[error(
         "could not register with the JobManager at {address} within {timeout_ms} ms (last \

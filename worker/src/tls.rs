@@ -352,19 +352,38 @@ pub fn grpc_channel(
     tls: Option<&InternalTls>,
     configure: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
 ) -> Result<tonic::transport::Channel, WorkerError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+    // Several JobManagers (high availability): a connection goes to the first that accepts
+    // one, and only the leader listens.
+    let addresses: Vec<String> = address
+        .split(',')
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect();
+    let first = addresses.first().cloned().unwrap_or_default();
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{first}"))
         .map_err(|e| WorkerError::Config(format!("bad RPC address {address}: {e}")))?;
     let endpoint = configure(endpoint);
+    let turn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let Some(tls) = tls else {
-        return Ok(endpoint.connect_lazy());
+        if addresses.len() == 1 {
+            return Ok(endpoint.connect_lazy());
+        }
+        let connect = tower::service_fn(move |_: tonic::transport::Uri| {
+            let (addresses, turn) = (addresses.clone(), turn.clone());
+            async move {
+                let (tcp, _) = connect_first(&addresses, &turn).await?;
+                tcp.set_nodelay(true)?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tcp))
+            }
+        });
+        return Ok(endpoint.connect_with_connector_lazy(connect));
     };
     let connector = tokio_rustls::TlsConnector::from(tls.client_config());
-    let address = address.to_string();
     let connect = tower::service_fn(move |_: tonic::transport::Uri| {
         let connector = connector.clone();
-        let address = address.clone();
+        let (addresses, turn) = (addresses.clone(), turn.clone());
         async move {
-            let tcp = TcpStream::connect(&address).await?;
+            let (tcp, address) = connect_first(&addresses, &turn).await?;
             tcp.set_nodelay(true)?;
             let tls = connector
                 .connect(InternalTls::server_name(), tcp)
@@ -379,6 +398,34 @@ pub fn grpc_channel(
         }
     });
     Ok(endpoint.connect_with_connector_lazy(connect))
+}
+
+/// A TCP connection to the first of `addresses` that accepts one within 2 s, starting one
+/// further along the list at every call (so a JobManager that accepts connections but does not
+/// answer, a paused old leader, cannot hold every reconnection).
+async fn connect_first(
+    addresses: &[String],
+    turn: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<(TcpStream, String)> {
+    let start = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut errors = Vec::new();
+    for i in 0..addresses.len() {
+        let address = &addresses[(start + i) % addresses.len()];
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            TcpStream::connect(address.as_str()),
+        )
+        .await
+        {
+            Ok(Ok(tcp)) => return Ok((tcp, address.clone())),
+            Ok(Err(e)) => errors.push(format!("{address}: {e}")),
+            Err(_) => errors.push(format!("{address}: no connection within 2 s")),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "no JobManager accepted a connection ({})",
+        errors.join("; ")
+    )))
 }
 
 #[cfg(test)]

@@ -227,6 +227,27 @@ fn bad_cases() -> Vec<Case> {
             cel: true,
         },
         Case {
+            name: "high availability with a renew deadline not below the lease",
+            pointer: "/spec/jobManager/highAvailability",
+            value: json!({"leaseDurationSeconds": 5, "renewDeadlineSeconds": 5, "retryPeriodSeconds": 1}),
+            field: "spec.jobManager.highAvailability",
+            cel: true,
+        },
+        Case {
+            name: "high availability with a retry period not below the renew deadline",
+            pointer: "/spec/jobManager/highAvailability",
+            value: json!({"renewDeadlineSeconds": 3, "retryPeriodSeconds": 3}),
+            field: "spec.jobManager.highAvailability",
+            cel: true,
+        },
+        Case {
+            name: "high availability without checkpoint storage",
+            pointer: "/spec/jobManager/highAvailability",
+            value: json!({}),
+            field: "spec.jobManager.highAvailability",
+            cel: true,
+        },
+        Case {
             name: "empty image",
             pointer: "/spec/image",
             value: json!(""),
@@ -332,6 +353,11 @@ fn case_json(case: &Case) -> serde_json::Value {
         "autoscaler minimum above its maximum" => {
             set(&mut v, "/spec/autoscaler/maxParallelism", json!(4));
         }
+        "high availability without checkpoint storage" => {
+            set(&mut v, "/spec/checkpointing/storage", json!("memory://cp"));
+            set(&mut v, "/spec/job/upgradeMode", json!("stateless"));
+            set(&mut v, "/spec/savepoints", json!(null));
+        }
         _ => {}
     }
     v
@@ -406,6 +432,21 @@ fn an_autoscaler_loads_with_defaults_and_bounds() {
     let job: StreamJob = serde_json::from_value(v).unwrap();
     assert_eq!(job.spec.autoscaler_bounds(), (1, 6));
     assert!(job.spec.enabled_autoscaler().is_none());
+}
+
+#[test]
+fn standby_job_managers_with_high_availability_are_accepted() {
+    let mut v = good_json();
+    set(&mut v, "/spec/jobManager/replicas", json!(2));
+    set(
+        &mut v,
+        "/spec/jobManager/highAvailability",
+        json!({"leaseDurationSeconds": 6, "renewDeadlineSeconds": 4, "retryPeriodSeconds": 1}),
+    );
+    let job = load_stream_job(&serde_yaml::to_string(&v).unwrap(), "ha.yaml").unwrap();
+    assert_eq!(validate_cel(&job), vec![]);
+    let ha = job.spec.job_manager.unwrap().high_availability.unwrap();
+    assert_eq!(ha.lease_duration_seconds, Some(6));
 }
 
 #[test]

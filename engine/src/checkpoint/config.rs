@@ -1,7 +1,39 @@
 //! Checkpoint settings and restart strategies.
 
 use crate::storage::StorageOptions;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Asked by the checkpoint coordinator right before a checkpoint or savepoint completes (before
+/// its `_metadata` is written, so before any sink commits it): `Ok(epoch)` lets it complete and
+/// records `epoch` in its metadata as `leader_epoch`; `Err(reason)` aborts it with `reason`.
+///
+/// A highly available JobManager passes one that answers whether it still holds leadership
+/// (see `docs/high-availability.md`), so a JobManager that lost its lease never completes a
+/// checkpoint a newer leader could also complete.
+#[derive(Clone)]
+pub struct CheckpointFence(Arc<dyn Fn() -> Result<u64, String> + Send + Sync>);
+
+impl CheckpointFence {
+    /// A fence that asks `check`.
+    pub fn new(check: impl Fn() -> Result<u64, String> + Send + Sync + 'static) -> Self {
+        CheckpointFence(Arc::new(check))
+    }
+
+    /// Asks the fence.
+    ///
+    /// # Errors
+    /// Why the checkpoint must not complete.
+    pub fn check(&self) -> Result<u64, String> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for CheckpointFence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckpointFence")
+    }
+}
 
 /// Whether checkpoints align barriers (exactly-once) or not (at-least-once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,6 +70,8 @@ pub struct CheckpointConfig {
     pub storage_options: StorageOptions,
     /// Keep the retained checkpoints when the job is cancelled (default: delete them).
     pub retain_on_cancellation: bool,
+    /// Asked before every checkpoint completes (default: none, every checkpoint may complete).
+    pub fence: Option<CheckpointFence>,
 }
 
 impl Default for CheckpointConfig {
@@ -53,6 +87,7 @@ impl Default for CheckpointConfig {
             storage: "memory://fjord-checkpoints".to_string(),
             storage_options: StorageOptions::default(),
             retain_on_cancellation: false,
+            fence: None,
         }
     }
 }

@@ -703,13 +703,23 @@ impl Coordinator {
             savepoint: p.barrier.savepoint,
             operators,
             checksum: None,
+            leader_epoch: None,
         })
     }
 
     fn complete(&mut self, p: Pending) {
-        let result = self
-            .metadata(&p)
-            .and_then(|m| m.write(&p.barrier.target).map(|_| m));
+        // Last look at leadership before the write that makes the checkpoint count. A
+        // JobManager that lost it aborts (not a failure of the job: it goes away, and must not
+        // record anything that would stop the new leader).
+        let leader_epoch = match self.setup.config.fence.as_ref().map(|f| f.check()) {
+            None => None,
+            Some(Ok(epoch)) => Some(epoch),
+            Some(Err(reason)) => return self.abort(p, reason),
+        };
+        let result = self.metadata(&p).and_then(|mut m| {
+            m.leader_epoch = leader_epoch;
+            m.write(&p.barrier.target).map(|_| m)
+        });
         let meta = match result {
             Ok(m) => m,
             Err(e) => return self.fail(p, e.to_string()),

@@ -31,6 +31,10 @@ pub struct CheckpointMetadata {
     /// [`checksum`](crate::storage::checksum::checksum)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
+    /// The epoch of the highly available JobManager that completed it (its leadership term,
+    /// see [`CheckpointFence`](crate::checkpoint::CheckpointFence)); absent without HA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_epoch: Option<u64>,
 }
 
 /// The state of one operator in a snapshot.

@@ -32,7 +32,7 @@ pub(crate) mod recovery;
 pub(crate) mod restore;
 pub(crate) mod shared;
 
-pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
+pub use config::{CheckpointConfig, CheckpointFence, CheckpointingMode, RestartStrategy};
 pub use coordinator::{
     CheckpointType, CompletedCheckpoint, FailedCheckpoint, InFlightCheckpoint, JobFailure,
 };

@@ -93,4 +93,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["patch"]
+# JobManager high availability (spec.jobManager.highAvailability): per StreamJob a
+# ServiceAccount, and a Role with its RoleBinding that let the JobManagers hold their leader
+# Lease and label their own Pod. RBAC lets the operator grant only what it holds itself, hence
+# the leases rule (pods get/patch are above).
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update"]
 {{- end -}}

@@ -600,3 +600,87 @@ fn the_dashboard_url_is_the_ingress_or_the_service() {
         "http://counting-jobmanager.streams.svc:8081/"
     );
 }
+
+#[test]
+fn high_availability_runs_standby_job_managers_behind_a_leader_only_service() {
+    let j = job(r#"
+  image: fjord/fjord:0.1.0
+  job: {name: counting, parallelism: 2}
+  jobManager:
+    replicas: 2
+    highAvailability: {leaseDurationSeconds: 6, renewDeadlineSeconds: 4}
+  checkpointing: {storage: "s3://bucket/cp"}
+"#);
+    let d = desired(&j, &j.spec, None, 1).unwrap();
+    let spec = d.jobmanager.spec.as_ref().unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        Some("counting-jobmanager")
+    );
+    let selector = d
+        .jobmanager_service
+        .spec
+        .as_ref()
+        .unwrap()
+        .selector
+        .clone()
+        .unwrap();
+    assert_eq!(selector[high_availability::LEADER_LABEL], "true");
+    // The Deployment's own selector does not need the label (standbys are its Pods too).
+    assert!(
+        !spec
+            .selector
+            .match_labels
+            .as_ref()
+            .unwrap()
+            .contains_key(high_availability::LEADER_LABEL)
+    );
+    let config = d.config_map.data.as_ref().unwrap()[CONFIG_FILE].clone();
+    for line in [
+        r#""high-availability.type": "kubernetes""#,
+        r#""high-availability.kubernetes.lease-name": "counting-jobmanager-leader""#,
+        r#""high-availability.kubernetes.leader-label": "fjord.dev/jobmanager-leader=true""#,
+        r#""high-availability.leader-election.lease-duration": "6s""#,
+        r#""high-availability.leader-election.renew-deadline": "4s""#,
+        r#""high-availability.leader-election.retry-period": "2s""#,
+    ] {
+        assert!(config.contains(line), "{line} in\n{config}");
+    }
+    let rbac = d.jobmanager_rbac.expect("HA RBAC");
+    assert_eq!(
+        rbac.service_account.unwrap().metadata.name.as_deref(),
+        Some("counting-jobmanager")
+    );
+    let rules = rbac.role.rules.unwrap();
+    assert_eq!(
+        rules[0].resources.as_deref(),
+        Some(&["leases".to_string()][..])
+    );
+    assert_eq!(rules[0].verbs, ["get", "create", "update"]);
+    assert_eq!(
+        rules[1].resources.as_deref(),
+        Some(&["pods".to_string()][..])
+    );
+    assert_eq!(rules[1].verbs, ["get", "patch"]);
+    let subject = &rbac.role_binding.subjects.unwrap()[0];
+    assert_eq!(
+        (subject.name.as_str(), subject.namespace.as_deref()),
+        ("counting-jobmanager", Some("streams"))
+    );
+    assert_eq!(rbac.role_binding.role_ref.name, "counting-jobmanager-ha");
+}
+
+#[test]
+fn without_high_availability_one_job_manager_and_no_rbac() {
+    let d = build(None);
+    assert_eq!(d.jobmanager.spec.as_ref().unwrap().replicas, Some(1));
+    assert!(d.jobmanager_rbac.is_none());
+    let selector = d.jobmanager_service.spec.unwrap().selector.unwrap();
+    assert!(!selector.contains_key(high_availability::LEADER_LABEL));
+    assert!(
+        !d.config_map.data.unwrap()[CONFIG_FILE].contains("high-availability"),
+        "no HA keys"
+    );
+}

@@ -96,6 +96,9 @@ pub struct JobManagerArgs {
     /// Transport security (TLS, REST token).
     #[command(flatten)]
     pub security: crate::tls::SecurityArgs,
+    /// High availability (leader election between JobManagers).
+    #[command(flatten)]
+    pub ha: super::ha::HaArgs,
     /// Session mode: start no job; run the jobs submitted with `POST /v1/jobs`, sharing the
     /// TaskManagers' slots between them (Flink's session cluster) [key jobmanager.mode:
     /// session, default application].
@@ -156,6 +159,9 @@ pub struct JobManagerConfig {
     /// Session mode: no job of its own; jobs are submitted over REST (see
     /// [`session`](super::session)).
     pub session: bool,
+    /// High availability: leader election before the job starts (`None`: this JobManager
+    /// leads at once, alone).
+    pub ha: Option<super::ha::HaConfig>,
 }
 
 fn bad(key: &str, value: &str, expected: &str) -> WorkerError {
@@ -323,7 +329,9 @@ impl JobManagerConfig {
                 "parallelism and max parallelism must be at least 1".into(),
             ));
         }
-        Ok(JobManagerConfig {
+        let ha = super::ha::HaConfig::resolve(&args.ha, &file)?;
+        let config = JobManagerConfig {
+            ha,
             rest_address,
             rpc_address,
             security,
@@ -412,7 +420,39 @@ impl JobManagerConfig {
             exit_on_finish: args.exit_on_finish
                 || parse(&file, "jobmanager.exit-on-finish", "true or false")?.unwrap_or(false),
             session,
-        })
+        };
+        config.check_ha()?;
+        Ok(config)
+    }
+
+    /// What high availability needs: one job (no session), a stable job ID and durable
+    /// checkpoint storage, or a standby would have nothing to recover.
+    fn check_ha(&self) -> Result<(), WorkerError> {
+        if self.ha.is_none() {
+            return Ok(());
+        }
+        if self.session {
+            return Err(WorkerError::Config(
+                "high-availability.type is not supported for session JobManagers yet".into(),
+            ));
+        }
+        if !self.on_task_managers && self.job_id.is_none() {
+            return Err(WorkerError::Config(
+                "high-availability.type needs a stable job ID: set job.id (--job-id), or run                  the subtasks on TaskManagers (jobmanager.scheduler: taskmanagers)"
+                    .into(),
+            ));
+        }
+        if self
+            .storage_url
+            .as_deref()
+            .is_none_or(|u| u.starts_with("memory://"))
+        {
+            return Err(WorkerError::Config(
+                "high-availability.type needs durable checkpoint storage every JobManager                  reaches (checkpointing.storage: file:// on a shared directory or s3://): a                  standby recovers the job from its latest checkpoint"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The configuration as the REST API shows it, with credentials removed from URLs.

@@ -122,6 +122,8 @@ fn build_env_with_args(
         }
         c.retain_on_cancellation = config.retain_on_cancellation;
         c.storage_options = StorageOptions::from_pairs(config.storage_options.clone());
+        // A highly available JobManager completes checkpoints only while it leads.
+        c.fence = super::ha::process_fence();
     });
     if let Some(path) = &config.restore_path {
         env.restore_from(path, config.allow_non_restored_state);

@@ -25,10 +25,14 @@
 //! control plane over the registry. `rest` and `metrics` read `job` and `registry`; nothing
 //! depends on `rest`. [`dashboard`] serves the web dashboard's files at `/`, and
 //! [`rest_dashboard`] the REST endpoints only the dashboard needed (part of `rest`'s API).
+//! [`ha`] is leader election for standby JobManagers: with `high-availability.type` set, [`run`]
+//! first waits for the lease, then binds its ports and recovers the job; losing the lease
+//! exits the process with [`exit::LEADERSHIP_LOST`].
 
 pub mod config;
 pub mod dashboard;
 pub mod deployer;
+pub mod ha;
 pub mod job;
 pub mod metrics;
 pub mod registry;
@@ -65,19 +69,23 @@ pub struct JobManagerState {
 impl JobManagerState {
     /// A JobManager with no job yet (not ready).
     pub fn new(config: &JobManagerConfig, rest_port: u16) -> Arc<Self> {
+        // The fencing epoch: the start time, so a restarted JobManager's is higher.
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(1);
+        Self::with_epoch(config, rest_port, epoch)
+    }
+
+    /// [`new`](Self::new) with the fencing epoch TaskManagers see (a leader's, see
+    /// [`ha::Leadership::task_manager_epoch`]).
+    pub fn with_epoch(config: &JobManagerConfig, rest_port: u16, epoch: u64) -> Arc<Self> {
         Arc::new(JobManagerState {
             config: config.to_api(rest_port),
             storage_options: StorageOptions::from_pairs(config.storage_options.clone()),
             job: OnceLock::new(),
             session: OnceLock::new(),
-            // The fencing epoch: the start time, so a restarted JobManager's is higher.
-            task_managers: Arc::new(TaskManagerRegistry::new(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(1),
-                config.heartbeat,
-            )),
+            task_managers: Arc::new(TaskManagerRegistry::new(epoch, config.heartbeat)),
             router: Arc::default(),
         })
     }
@@ -289,7 +297,18 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         .any(|u| u.as_deref().is_some_and(|u| u.starts_with("s3://")));
     crate::credentials::check_env(Some(s3), &config.storage_options)?;
     let runtime = runtime("fjord-jm")?;
-    let state = JobManagerState::new(&config, config.rest_port);
+    let leadership = match &config.ha {
+        None => None,
+        Some(ha) => match lead(&runtime, ha, &config)? {
+            Some(leadership) => Some(leadership),
+            // A signal while standing by: nothing ran.
+            None => return Ok(exit::CANCELLED),
+        },
+    };
+    let state = match &leadership {
+        Some(l) => JobManagerState::with_epoch(&config, config.rest_port, l.task_manager_epoch()),
+        None => JobManagerState::new(&config, config.rest_port),
+    };
     let rest_tls = config.security.rest_tls()?;
     let rest_auth = rest_auth::RestAuth::load(&config.security.rest_auth)?;
     let internal_tls = config.security.internal_tls()?;
@@ -428,6 +447,10 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         rpc.stop().await;
         server.stop().await;
     });
+    // The job is suspended or ended: a standby may take over at once.
+    if let Some(l) = leadership {
+        l.release();
+    }
     match job.state() {
         JobState::Failed => eprintln!(
             "Job '{}' failed: {}",
@@ -437,6 +460,61 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         state => eprintln!("Job '{}' is {state}; JobManager stopped.", job.name()),
     }
     Ok(code)
+}
+
+/// Stands by until this JobManager holds the lease of `ha`, then makes it the leader: the
+/// checkpoint fence is set and losing leadership exits the process with
+/// [`exit::LEADERSHIP_LOST`] (its Pod restarts as a standby). `None` when SIGTERM or SIGINT
+/// arrived while standing by.
+fn lead(
+    runtime: &tokio::runtime::Runtime,
+    ha: &ha::HaConfig,
+    config: &JobManagerConfig,
+) -> Result<Option<ha::Leadership>, WorkerError> {
+    eprintln!(
+        "JobManager '{}' is a standby: waiting for leadership ({}; lease duration {:?}, renew \
+         deadline {:?}, retry period {:?})",
+        ha.holder,
+        ha.describe(),
+        ha.lease_duration,
+        ha.renew_deadline,
+        ha.retry_period
+    );
+    let address = format!("{}:{}", config.rpc_address, config.rpc_port);
+    let (ha_config, holder) = (ha.clone(), ha.holder.clone());
+    // A plain thread (the Kubernetes backend runs its own runtime), answering on a channel.
+    let (tx, contend) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("ha-contend".into())
+        .spawn(move || {
+            let _ = tx.send(ha::acquire(&ha_config, &address, move |why| {
+                eprintln!(
+                    "JobManager '{holder}' lost leadership ({why}); exiting so a standby takes \
+                     over"
+                );
+                std::process::exit(exit::LEADERSHIP_LOST as i32);
+            }));
+        })
+        .map_err(|e| WorkerError::HighAvailability(format!("cannot start a thread: {e}")))?;
+    let leadership = runtime.block_on(async {
+        tokio::select! {
+            result = contend => Some(result),
+            _ = signal() => None,
+        }
+    });
+    let Some(result) = leadership else {
+        eprintln!("Signal received while standing by: JobManager stopped.");
+        return Ok(None);
+    };
+    let leadership = result
+        .map_err(|e| WorkerError::HighAvailability(format!("leader election ended: {e}")))??;
+    ha::set_process_fence(leadership.fence());
+    eprintln!(
+        "JobManager '{}' is the leader (epoch {}): recovering the job",
+        ha.holder,
+        leadership.epoch()
+    );
+    Ok(Some(leadership))
 }
 
 /// The session JobManager's main loop: serves submissions until SIGTERM or SIGINT, then

@@ -31,7 +31,8 @@ pub struct TaskManagerArgs {
     #[arg(long, env = "FJORD_CONFIG")]
     pub config: Option<PathBuf>,
     /// The JobManager's RPC address, host:port [key jobmanager.rpc.address, default
-    /// 127.0.0.1:6123].
+    /// 127.0.0.1:6123]; with standby JobManagers (high availability outside Kubernetes) a
+    /// comma-separated list: connections go to the one that listens, the leader.
     #[arg(long, env = "FJORD_JOBMANAGER_RPC_ADDRESS")]
     pub jobmanager_address: Option<String>,
     /// This TaskManager's ID, unique in the cluster [env FJORD_POD_NAME (set by the
@@ -128,10 +129,11 @@ impl TaskManagerConfig {
             text("jobmanager.rpc.address"),
             DEFAULT_JOBMANAGER_ADDRESS.into(),
         );
-        if jobmanager_address
-            .rsplit_once(':')
-            .is_none_or(|(_, p)| p.parse::<u16>().is_err())
-        {
+        if jobmanager_address.split(',').any(|a| {
+            a.trim()
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        }) {
             return Err(WorkerError::Config(format!(
                 "jobmanager.rpc.address = {jobmanager_address:?} is not host:port (for example \
                  my-job-jobmanager:6123)"

@@ -306,6 +306,12 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
         let channel = crate::tls::grpc_channel(&config.jobmanager_address, tls.as_ref(), |e| {
             e.connect_timeout(Duration::from_secs(2))
                 .timeout(Duration::from_secs(5))
+                // A JobManager that stops answering without closing its connections (a paused
+                // old leader) loses them within 3 s, so the next request connects afresh (to
+                // the new leader).
+                .http2_keep_alive_interval(Duration::from_secs(1))
+                .keep_alive_timeout(Duration::from_secs(2))
+                .keep_alive_while_idle(true)
         })
         .map_err(|e| {
             WorkerError::Config(format!(
