@@ -364,6 +364,22 @@ fn wait_windows(op: &OperatorCluster, broker: &KafkaBroker, n: u64) -> anyhow::R
     Ok(())
 }
 
+/// Applies `manifest` (StreamJob `name`), waits until it runs and returns its job ID.
+async fn apply_and_wait_running(
+    op: &OperatorCluster,
+    name: &str,
+    manifest: &str,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    op.apply(manifest)?;
+    let sj = op.wait_running(name, WAIT).await?;
+    eprintln!("{name}: Running {:.1}s after kubectl apply", secs(started));
+    Ok(sj["status"]["jobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
 /// Waits until the spec change just applied to `name` runs as a new job (not `first_job`)
 /// restored from the one upgrade savepoint in its status; returns that savepoint's path and
 /// the new job's configuration.
@@ -424,14 +440,7 @@ async fn windowed_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::
         Ok(())
     })?;
     let original = manifest(op, "kafka-windowed-counts.yaml", broker.bootstrap())?;
-    let started = Instant::now();
-    op.apply(&original)?;
-    let sj = op.wait_running(NAME, WAIT).await?;
-    let first_job = sj["status"]["jobId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    eprintln!("{NAME}: Running {:.1}s after kubectl apply", secs(started));
+    let first_job = apply_and_wait_running(op, NAME, &original).await?;
 
     // Batches 0..UPGRADE_AT, each once the windows two batches back are committed.
     for k in 0..UPGRADE_AT {
@@ -611,14 +620,7 @@ async fn sql_order_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow:
     })
     .await?;
     op.wait_no_pods(NAME, WAIT).await?;
-    let started = Instant::now();
-    op.apply(&manifest)?;
-    let sj = op.wait_running(NAME, WAIT).await?;
-    let first_job = sj["status"]["jobId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    eprintln!("{NAME}: Running {:.1}s after kubectl apply", secs(started));
+    let first_job = apply_and_wait_running(op, NAME, &manifest).await?;
     let produce = |k: u64, js: std::ops::Range<u64>| {
         let lines: Vec<String> = js.map(|j| order(k, j)).collect();
         blocking(|| broker.produce_lines("orders", &lines))

@@ -34,13 +34,7 @@ fn run(script: &str, out: &Path, parallelism: usize) -> Vec<String> {
     env.set_parallelism(parallelism);
     fjord_sql::build(&job, &env).unwrap();
     env.execute("sql test").unwrap();
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(out).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        lines.extend(text.lines().map(str::to_string));
-    }
-    lines.sort();
-    lines
+    lines_in(out)
 }
 
 fn sorted(lines: &[&str]) -> Vec<String> {
@@ -184,18 +178,7 @@ fn a_statement_set_writes_several_sinks_in_one_job() {
     assert_eq!(job.inserts.len(), 2);
     let lines = run(&script, &big, 2);
     assert_eq!(lines, sorted(&["1,10.5", "5,20.0"]));
-    let mut small_lines: Vec<String> = std::fs::read_dir(&small)
-        .unwrap()
-        .flat_map(|e| {
-            std::fs::read_to_string(e.unwrap().path())
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    small_lines.sort();
-    assert_eq!(small_lines, sorted(&["3", "4", "6"]));
+    assert_eq!(lines_in(&small), sorted(&["3", "4", "6"]));
 }
 
 /// `INSERT INTO t (c, a) SELECT ...`: the listed columns in the list's order, the others
