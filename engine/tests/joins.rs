@@ -347,9 +347,17 @@ fn a_window_join_with_allowed_lateness_fires_again_for_late_elements_and_flat_ap
         again,
         vec![((1, 2), Some(9)), ((5, 2), Some(9)), ((500, 2), Some(9))]
     );
-    // Beyond the lateness (watermark 30 >= 10 + 15): dropped. The next window's pair is the
-    // next result.
+    // Beyond the lateness (watermark 30 >= 10 + 15): dropped. A pair in [20, 30) fires once the
+    // join has watermark 30 from both inputs, so the late element is sent after that (the two
+    // inputs are read concurrently: without the fence it could overtake the right input's
+    // watermark and still be within the lateness).
+    feed_left.send(r("a", 21, 4)).unwrap();
+    feed_right.send(r("a", 22, 4)).unwrap();
     both(w(30));
+    let mut fence = vec![next(&results), next(&results)];
+    fence.sort();
+    assert_eq!(fence, vec![((21, 22), Some(29)), ((2100, 22), Some(29))]);
+    // The next window's pair is the next result.
     feed_left.send(r("a", 6, 4)).unwrap();
     feed_left.send(r("a", 41, 5)).unwrap();
     feed_right.send(r("a", 42, 6)).unwrap();
