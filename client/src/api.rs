@@ -74,6 +74,8 @@ pub mod codes {
     pub const UNKNOWN_TRIGGER: &str = "unknown_trigger";
     /// The request body or a parameter is malformed.
     pub const BAD_REQUEST: &str = "bad_request";
+    /// The request body is larger than the server accepts (`rest.server.max-content-length`).
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     /// The HTTP method is not allowed on this path.
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// The JobManager has no job yet.

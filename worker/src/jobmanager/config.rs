@@ -21,6 +21,9 @@ pub const DEFAULT_REST_PORT: u16 = 8081;
 pub const DEFAULT_RPC_PORT: u16 = 6123;
 /// Default REST bind address.
 pub const DEFAULT_REST_ADDRESS: &str = "0.0.0.0";
+/// Default largest REST request body: 10 MiB (Flink's 100 MiB is sized for jar uploads, which
+/// Fjord's REST API does not take; its largest body is a session job's SQL script).
+pub const DEFAULT_REST_MAX_CONTENT_LENGTH: u64 = 10 << 20;
 
 /// `fjord jobmanager` flags. Every flag also reads the environment variable named in its help;
 /// unset flags fall back to the config file, then to the default.
@@ -35,6 +38,10 @@ pub struct JobManagerArgs {
     /// REST bind address [key jobmanager.rest.address, default 0.0.0.0].
     #[arg(long, env = "FJORD_REST_ADDRESS")]
     pub rest_address: Option<String>,
+    /// Largest REST request body in bytes; larger requests are answered 413 [key
+    /// rest.server.max-content-length, default 10485760 = 10 MiB].
+    #[arg(long, env = "FJORD_REST_MAX_CONTENT_LENGTH")]
+    pub rest_max_content_length: Option<u64>,
     /// Address the gRPC port binds to [key jobmanager.rpc.bind-address, default: the REST
     /// address].
     #[arg(long, env = "FJORD_RPC_BIND_ADDRESS")]
@@ -119,6 +126,8 @@ pub struct JobManagerConfig {
     pub rest_address: String,
     /// REST port (0 = any free port).
     pub rest_port: u16,
+    /// Largest REST request body in bytes (`rest.server.max-content-length`).
+    pub rest_max_content_length: u64,
     /// RPC bind address (gRPC control plane).
     pub rpc_address: String,
     /// RPC port (gRPC control plane; 0 = any free port).
@@ -329,12 +338,25 @@ impl JobManagerConfig {
                 "parallelism and max parallelism must be at least 1".into(),
             ));
         }
+        let rest_max_content_length = match args.rest_max_content_length {
+            Some(n) => n,
+            None => parse(&file, "rest.server.max-content-length", "a number of bytes")?
+                .unwrap_or(DEFAULT_REST_MAX_CONTENT_LENGTH),
+        };
+        if rest_max_content_length == 0 {
+            return Err(bad(
+                "rest.server.max-content-length",
+                "0",
+                "a positive number of bytes (default 10485760)",
+            ));
+        }
         let ha = super::ha::HaConfig::resolve(&args.ha, &file)?;
         let config = JobManagerConfig {
             ha,
             rest_address,
             rpc_address,
             security,
+            rest_max_content_length,
             rest_port: args
                 .rest_port
                 .map(Some)

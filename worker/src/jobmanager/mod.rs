@@ -39,6 +39,7 @@ pub mod registry;
 pub mod rest;
 pub mod rest_auth;
 pub mod rest_dashboard;
+pub mod rest_limits;
 pub mod rpc;
 pub mod session;
 pub mod slots;
@@ -147,6 +148,28 @@ impl JobManagerState {
     }
 }
 
+/// How the REST API is served.
+#[derive(Debug, Clone)]
+pub struct RestOptions {
+    /// TLS (`None`: plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The bearer-token rule; requests without the token are answered 401 (`None`: no
+    /// authentication).
+    pub auth: Option<Arc<rest_auth::RestAuth>>,
+    /// Largest request body in bytes (see [`rest_limits`]).
+    pub max_content_length: u64,
+}
+
+impl Default for RestOptions {
+    fn default() -> Self {
+        RestOptions {
+            tls: None,
+            auth: None,
+            max_content_length: config::DEFAULT_REST_MAX_CONTENT_LENGTH,
+        }
+    }
+}
+
 /// A running REST server.
 #[derive(Debug)]
 pub struct Server {
@@ -166,11 +189,10 @@ impl Server {
         port: u16,
         state: Arc<JobManagerState>,
     ) -> Result<Server, WorkerError> {
-        Self::start_secured(address, port, state, None, None).await
+        Self::start_secured(address, port, state, RestOptions::default()).await
     }
 
-    /// [`Server::start`] over TLS with `tls` (plain HTTP with `None`), answering 401 to
-    /// requests without the bearer token of `auth` (no authentication with `None`).
+    /// [`Server::start`] with the TLS, authentication and request limits of `options`.
     ///
     /// # Errors
     /// [`WorkerError::Serve`] when the address cannot be bound (port in use, bad address).
@@ -178,9 +200,13 @@ impl Server {
         address: &str,
         port: u16,
         state: Arc<JobManagerState>,
-        tls: Option<Arc<rustls::ServerConfig>>,
-        auth: Option<Arc<rest_auth::RestAuth>>,
+        options: RestOptions,
     ) -> Result<Server, WorkerError> {
+        let RestOptions {
+            tls,
+            auth,
+            max_content_length,
+        } = options;
         let listener = tokio::net::TcpListener::bind((address, port))
             .await
             .map_err(|source| WorkerError::Serve {
@@ -192,7 +218,10 @@ impl Server {
             source,
         })?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let mut app = rest::router(state).merge(dashboard::router());
+        let mut app = rest_limits::limit_bodies(
+            rest::router(state).merge(dashboard::router()),
+            max_content_length,
+        );
         if let Some(auth) = auth {
             app = app.layer(axum::middleware::from_fn_with_state(auth, rest_auth::check));
         }
@@ -318,8 +347,11 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
         &config.rest_address,
         config.rest_port,
         state.clone(),
-        rest_tls,
-        rest_auth.clone(),
+        RestOptions {
+            tls: rest_tls,
+            auth: rest_auth.clone(),
+            max_content_length: config.rest_max_content_length,
+        },
     ))?;
     eprintln!(
         "JobManager REST API listening on {scheme}://{} ({}; subtasks run {})",

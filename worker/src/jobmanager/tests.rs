@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod manual_checkpoints;
+mod rest_limits;
 
 /// Runs until cancelled, slowly (a record per millisecond per subtask).
 fn endless(env: &StreamExecutionEnvironment, _: &JobArgs) -> Result<()> {
