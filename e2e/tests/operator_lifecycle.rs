@@ -211,6 +211,9 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
 
     // (f) `helm upgrade` rolls the operator: the old Pod releases the Lease on SIGTERM and the
     // new one leads at once instead of after the 15 s lease; text logs carry no colour codes.
+    // The upgrade also turns the chart's NetworkPolicies on: the real API server must accept
+    // them (this cluster's network does not enforce them; operator/tests/helm.rs checks what
+    // they allow against the ports the operator generates).
     let old_pod = operator_pod(&op)?;
     op.cluster.helm(&[
         "upgrade",
@@ -224,7 +227,25 @@ async fn streamjob_lifecycle_from_helm_install_to_delete() -> anyhow::Result<()>
         "--reuse-values",
         "--set",
         "podAnnotations.rolled=yes",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "networkPolicy.namespaces={default}",
     ])?;
+    for ns in [OPERATOR_NS, "default"] {
+        let policies = op.kubectl(&[
+            "get",
+            "networkpolicy",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])?;
+        ensure!(
+            policies.split(' ').any(|p| p.ends_with("-streamjobs")),
+            "no StreamJob NetworkPolicy in {ns}: {policies:?}"
+        );
+    }
     let terminating = poll_until(
         "the old operator Pod to terminate",
         Duration::from_secs(120),

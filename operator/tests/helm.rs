@@ -284,3 +284,140 @@ fn pod_monitors_only_when_asked_for() {
         .unwrap();
     assert_eq!(jobs["spec"]["namespaceSelector"]["matchNames"][0], "team-a");
 }
+
+/// The port names of the JobManager's and TaskManagers' main containers, as the operator
+/// generates them for the quick start's StreamJob.
+fn generated_port_names() -> Vec<String> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/streamjobs/counting-basic.yaml"),
+    )
+    .unwrap();
+    let manifest = text
+        .split("\n---")
+        .find(|d| d.contains("kind: StreamJob"))
+        .expect("the example holds a StreamJob");
+    let mut job: fjord_crds::StreamJob = serde_yaml::from_str(manifest).unwrap();
+    job.metadata.namespace = Some("streams".into());
+    job.metadata.uid = Some("1234-abcd".into());
+    job.metadata.generation = Some(1);
+    let desired = fjord_operator::resources::desired(&job, &job.spec, None, 1).unwrap();
+    let mut names: Vec<String> = [&desired.jobmanager, &desired.taskmanager]
+        .iter()
+        .flat_map(|d| {
+            let pod = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+            pod.containers[0].ports.clone().unwrap_or_default()
+        })
+        .filter_map(|p| p.name)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn policy_ports(rule: &serde_yaml::Value) -> Vec<String> {
+    rule["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn network_policies_only_when_asked_for_and_name_the_generated_ports() {
+    let Some(helm) = helm_or_skip() else { return };
+    assert!(!kinds(&template(&helm, &[])).contains(&"NetworkPolicy".to_string()));
+    let docs = template(
+        &helm,
+        &[
+            "--set",
+            "networkPolicy.enabled=true",
+            "--set",
+            "networkPolicy.namespaces={streams}",
+            "--set",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring",
+        ],
+    );
+    let policies: Vec<&serde_yaml::Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "NetworkPolicy")
+        .collect();
+    let placed: Vec<(String, String)> = policies
+        .iter()
+        .map(|p| {
+            (
+                p["metadata"]["namespace"].as_str().unwrap().to_string(),
+                p["metadata"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            ("fjord-system".into(), "t-fjord-operator".into()),
+            ("fjord-system".into(), "t-fjord-operator-streamjobs".into()),
+            ("streams".into(), "t-fjord-operator-streamjobs".into()),
+        ]
+    );
+    // The operator's Pod: metrics scrapes from the monitoring peers only.
+    let operator = policies[0];
+    assert_eq!(operator["spec"]["policyTypes"][0], "Ingress");
+    let rules = operator["spec"]["ingress"].as_sequence().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(policy_ports(&rules[0]), ["http"]);
+    assert_eq!(
+        rules[0]["from"][0]["namespaceSelector"]["matchLabels"]["team"],
+        "monitoring"
+    );
+
+    // The jobs' Pods: each rule's ports exist on the Pods the operator generates, and every
+    // generated port is reachable from someone (nothing the job needs is cut off).
+    let jobs = policies[2];
+    assert_eq!(
+        jobs["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/managed-by"],
+        "fjord-operator"
+    );
+    let generated = generated_port_names();
+    let rules = jobs["spec"]["ingress"].as_sequence().unwrap();
+    let mut allowed: Vec<String> = rules.iter().flat_map(policy_ports).collect();
+    for port in &allowed {
+        assert!(generated.contains(port), "{port} is not a port of {generated:?}");
+    }
+    allowed.sort();
+    allowed.dedup();
+    assert_eq!(allowed, generated);
+    // Control and data ports only from the jobs' own Pods; REST from the operator's Pods in
+    // the release namespace (and the monitoring peers, for the JobManager's /metrics).
+    assert_eq!(policy_ports(&rules[0]), ["rpc", "data"]);
+    assert_eq!(
+        rules[0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/managed-by"],
+        "fjord-operator"
+    );
+    assert_eq!(policy_ports(&rules[1]), ["rest"]);
+    assert_eq!(
+        rules[1]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "fjord-system"
+    );
+    assert_eq!(
+        rules[1]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        "fjord-operator"
+    );
+    assert_eq!(policy_ports(&rules[2]), ["rest", "metrics"]);
+
+    // Listed watch namespaces: one job policy in each, none in the release namespace.
+    let docs = template(
+        &helm,
+        &[
+            "--set",
+            "networkPolicy.enabled=true",
+            "--set",
+            "watchNamespaces={team-a,team-b}",
+        ],
+    );
+    let namespaces: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "NetworkPolicy")
+        .map(|d| d["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces, ["fjord-system", "team-a", "team-b"]);
+}
