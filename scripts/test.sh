@@ -36,3 +36,5 @@ step "format check" cargo fmt --all -- --check
 step "lints" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "test infrastructure" scripts/infra/install.sh
 step "tests" cargo test --workspace --all-features --locked "$@"
+# Fuzzing, bounded (FJORD_FUZZ_SECONDS per target, default 30): only for the whole suite.
+if (($# == 0)); then step "fuzz" scripts/fuzz.sh; fi

@@ -381,7 +381,10 @@ fn network_policies_only_when_asked_for_and_name_the_generated_ports() {
     let rules = jobs["spec"]["ingress"].as_sequence().unwrap();
     let mut allowed: Vec<String> = rules.iter().flat_map(policy_ports).collect();
     for port in &allowed {
-        assert!(generated.contains(port), "{port} is not a port of {generated:?}");
+        assert!(
+            generated.contains(port),
+            "{port} is not a port of {generated:?}"
+        );
     }
     allowed.sort();
     allowed.dedup();

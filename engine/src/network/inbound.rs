@@ -4,7 +4,7 @@
 
 use super::key::ChannelKey;
 use super::protocol::{
-    self, CloseWire, Fill, FrameReader, MAGIC, VERSION, decode_bincode, decode_event, kind,
+    self, CloseWire, Fill, FrameReader, PreambleCheck, VERSION, decode_bincode, decode_event, kind,
 };
 use super::registry::{Claim, Registration};
 use super::server::Shared;
@@ -100,20 +100,22 @@ impl Inbound {
         else {
             return Ok(None);
         };
-        if preamble[..4] != MAGIC {
-            return Err(FjordError::Network(format!(
-                "{} is not a Fjord producer (it did not start with the data protocol's magic bytes); closing",
-                self.peer
-            )));
-        }
-        let version = u16::from_be_bytes([preamble[4], preamble[5]]);
-        if version != VERSION {
-            let e = FjordError::Network(format!(
-                "producer {} speaks data protocol version {version}, this TaskManager version {VERSION}; run the same Fjord version on all TaskManagers",
-                self.peer
-            ));
-            self.refuse(&e);
-            return Err(e);
+        match protocol::check_preamble(&preamble) {
+            PreambleCheck::Fjord => {}
+            PreambleCheck::NotFjord => {
+                return Err(FjordError::Network(format!(
+                    "{} is not a Fjord producer (it did not start with the data protocol's magic bytes); closing",
+                    self.peer
+                )));
+            }
+            PreambleCheck::OtherVersion(version) => {
+                let e = FjordError::Network(format!(
+                    "producer {} speaks data protocol version {version}, this TaskManager version {VERSION}; run the same Fjord version on all TaskManagers",
+                    self.peer
+                ));
+                self.refuse(&e);
+                return Err(e);
+            }
         }
         let Some((k, range)) = self.reader.wait(
             &mut self.stream,

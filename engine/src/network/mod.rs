@@ -21,6 +21,7 @@
 //! - `tls`: mutual TLS for data connections, a tunnel in front of `inbound` and `outbound`
 //!   ([`set_process_tls`]).
 //! - [`mod@bench`]: throughput measurements used by `fjord-bench-network`.
+//! - [`fuzzing`]: the inbound decoding without a socket, for the fuzz targets in `fuzz/`.
 //!
 //! ## Flow control
 //!
@@ -33,6 +34,7 @@
 
 pub mod bench;
 mod codec;
+pub mod fuzzing;
 mod inbound;
 mod key;
 mod outbound;

@@ -184,6 +184,28 @@ pub(crate) fn decode_event(
     }))
 }
 
+/// What a connection's first bytes say about its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PreambleCheck {
+    /// A Fjord producer speaking this version of the protocol.
+    Fjord,
+    /// Not the data protocol's magic bytes: not a Fjord producer.
+    NotFjord,
+    /// A Fjord producer speaking another protocol version.
+    OtherVersion(u16),
+}
+
+/// Checks a preamble (magic bytes and version).
+pub(crate) fn check_preamble(preamble: &[u8; PREAMBLE_LEN]) -> PreambleCheck {
+    if preamble[..4] != MAGIC {
+        return PreambleCheck::NotFjord;
+    }
+    match u16::from_be_bytes([preamble[4], preamble[5]]) {
+        VERSION => PreambleCheck::Fjord,
+        other => PreambleCheck::OtherVersion(other),
+    }
+}
+
 /// Decodes a bincode payload.
 pub(crate) fn decode_bincode<T: serde::de::DeserializeOwned>(
     payload: &[u8],
@@ -327,8 +349,11 @@ impl FrameReader {
         }
         if !self.before_preamble && self.end >= HEADER {
             let needed = 4 + self.frame_len()?;
-            if needed > self.buf.len() {
-                self.buf.resize(needed, 0);
+            if needed > self.buf.len() && self.end == self.buf.len() {
+                // Grow as the frame's bytes arrive (doubling), never to the length the peer
+                // merely claims: holding N bytes takes sending about N bytes.
+                let grown = (self.buf.len() * 2).min(needed);
+                self.buf.resize(grown, 0);
             }
         }
         if self.end == self.buf.len() {
@@ -498,6 +523,38 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[test]
+    fn the_buffer_grows_with_the_bytes_that_arrive_not_with_the_length_claimed() {
+        // An accepted producer announcing a 512 MiB frame and sending 100 KiB of it makes the
+        // reader hold about what arrived, not 512 MiB.
+        let mut data = preamble().to_vec();
+        data.extend_from_slice(&(512u32 << 20).to_be_bytes());
+        data.push(kind::RECORDS);
+        data.extend_from_slice(&vec![1u8; 100 << 10]);
+        let mut source = Chunked {
+            data,
+            pos: 0,
+            chunks: vec![],
+            timeout_next: false,
+        };
+        let mut reader = FrameReader::with_preamble();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        reader
+            .wait_preamble(&mut source, deadline, || Ok(()), |_| {})
+            .unwrap()
+            .unwrap();
+        reader.accept_large_frames();
+        let frame = reader
+            .wait(&mut source, deadline, "a frame", || Ok(()), |_| {})
+            .unwrap();
+        assert!(frame.is_none(), "the stream ended inside the frame");
+        assert!(
+            reader.buf.len() <= 256 << 10,
+            "buffer of {} bytes for 100 KiB received",
+            reader.buf.len()
+        );
     }
 
     #[test]
