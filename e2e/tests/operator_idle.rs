@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use futures::StreamExt as _;
+use k8s_openapi::jiff::{self, Timestamp};
 use fjord_e2e::poll_until;
 use operator_support::{OPERATOR_NS, OperatorCluster, RELEASE, secs};
 
@@ -193,10 +194,14 @@ async fn idle_suspended_streamjobs() -> anyhow::Result<()> {
     .await?;
     let mut samples = Vec::new();
     let mut patched_names = Vec::new();
+    // Per patch: the name, when it was sent (wall clock, to place the operator's log lines),
+    // the PATCH call's own time and the whole reaction.
+    let mut trace: Vec<(String, Timestamp, Duration, Duration)> = Vec::new();
     for k in 0..samples_wanted {
         let name = format!("idle-{}", (k * 37) % n);
         let patch = serde_json::json!({"spec": {"savepoints": {"historyMaxCount": 2 + k % 5}}});
         let patched = Instant::now();
+        let sent = Timestamp::now();
         let after = api
             .patch(
                 &name,
@@ -204,6 +209,7 @@ async fn idle_suspended_streamjobs() -> anyhow::Result<()> {
                 &kube::api::Patch::Merge(&patch),
             )
             .await?;
+        let patch_call = patched.elapsed();
         let generation = after.metadata.generation.context("a generation")?;
         let key = (name.clone(), generation);
         let mut at = None;
@@ -214,7 +220,9 @@ async fn idle_suspended_streamjobs() -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        samples.push(at.with_context(|| format!("{name} never observed {generation}"))?);
+        let at = at.with_context(|| format!("{name} never observed {generation}"))?;
+        samples.push(at);
+        trace.push((name.clone(), sent, patch_call, at));
         patched_names.push(name);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -241,12 +249,15 @@ async fn idle_suspended_streamjobs() -> anyhow::Result<()> {
     ])?;
     let mut observed_ms = Vec::new();
     let mut written_ms = Vec::new();
-    for name in &patched_names {
-        let needle = format!("default/{name}}}");
+    // Per patch: (reaction, PATCH call, patch sent -> pass started, pass, pass logged -> seen).
+    let mut split: Vec<(Duration, Duration, i64, u64, i64)> = Vec::new();
+    for (name, sent, patch_call, reaction) in &trace {
         let alt = format!("default/{name} ");
-        if let Some(line) = log.lines().rev().find(|l| {
-            l.contains("reconciled") && (l.contains(&needle) || l.contains(&alt))
-        }) {
+        if let Some(line) = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("reconciled") && l.contains(&alt))
+        {
             let field = |f: &str| -> Option<u64> {
                 let rest = &line[line.find(&format!("{f}="))? + f.len() + 1..];
                 rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
@@ -254,8 +265,34 @@ async fn idle_suspended_streamjobs() -> anyhow::Result<()> {
             if let (Some(o), Some(w)) = (field("observed_ms"), field("written_ms")) {
                 observed_ms.push(Duration::from_millis(o));
                 written_ms.push(Duration::from_millis(w));
+                // The log line's own timestamp (same machine, same clock) ends the pass.
+                if let Some(logged) = line
+                    .split_whitespace()
+                    .next()
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                {
+                    let logged_ms = (logged - *sent).total(jiff::Unit::Millisecond).unwrap_or(0.0) as i64;
+                    let start_ms = logged_ms - w as i64;
+                    split.push((
+                        *reaction,
+                        *patch_call,
+                        start_ms,
+                        w,
+                        reaction.as_millis() as i64 - logged_ms,
+                    ));
+                }
             }
         }
+    }
+    split.sort_by_key(|s| std::cmp::Reverse(s.0));
+    for (reaction, patch_call, start_ms, pass_ms, after_ms) in split.iter().take(3) {
+        eprintln!(
+            "FIGURE slow patch: reaction {} ms = patch sent -> operator pass started {start_ms} ms \
+             (of which the PATCH call {} ms) + pass {pass_ms} ms + pass logged -> status seen on \
+             the watch {after_ms} ms",
+            reaction.as_millis(),
+            patch_call.as_millis()
+        );
     }
     if !written_ms.is_empty() {
         observed_ms.sort();

@@ -313,8 +313,6 @@ async fn reconcile_pass<J: JobManagerApi>(
     let written_ms = started.elapsed().as_millis();
     ctx.metrics
         .job_state(&format!("{ns}/{name}"), Some(new_status.lifecycle_state));
-    publish_events(job, ctx, &decision).await;
-    publish_degraded(job, ctx, &status, &new_status).await;
     let actions: Vec<&str> = decision.actions.iter().map(action_name).collect();
     if changed || !decision.events.is_empty() || actions.iter().any(|a| *a != "ApplyCluster") {
         info!(
@@ -328,6 +326,9 @@ async fn reconcile_pass<J: JobManagerApi>(
     } else {
         debug!(state = new_status.lifecycle_state.as_str(), "unchanged");
     }
+    // After the log line, so its timestamp marks the end of the status write.
+    publish_events(job, ctx, &decision).await;
+    publish_degraded(job, ctx, &status, &new_status).await;
 
     for action in &decision.actions {
         if let Err(e) = execute(job, ctx, &api, &new_status, action, complete).await {
@@ -671,15 +672,20 @@ async fn execute<J: JobManagerApi>(
         Action::DeleteCluster => {
             ctx.record_applied(&job.metadata.uid.clone().unwrap_or_default(), None);
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-            for c in [Component::TaskManager, Component::JobManager] {
-                match deployments
-                    .delete(
-                        &resources::workload_name(&name, c),
-                        &DeleteParams::foreground(),
-                    )
-                    .await
-                {
-                    Ok(_) => {}
+            // Both at once: each is a foreground deletion the API server and the garbage
+            // collector work through; the upgrade waits for both to be gone.
+            let (tm_name, jm_name) = (
+                resources::workload_name(&name, Component::TaskManager),
+                resources::workload_name(&name, Component::JobManager),
+            );
+            let foreground = DeleteParams::foreground();
+            let (tm, jm) = futures::join!(
+                deployments.delete(&tm_name, &foreground),
+                deployments.delete(&jm_name, &foreground),
+            );
+            for result in [tm.map(drop), jm.map(drop)] {
+                match result {
+                    Ok(()) => {}
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
                     Err(e) => {
                         return Err(Error::kube("deleting the old JobManager and TaskManagers")(
