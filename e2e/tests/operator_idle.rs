@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
+use fjord_e2e::poll_until;
 use futures::StreamExt as _;
 use k8s_openapi::jiff::{self, Timestamp};
-use fjord_e2e::poll_until;
 use operator_support::{OPERATOR_NS, OperatorCluster, RELEASE, secs};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -260,7 +260,10 @@ async fn idle_suspended_streamjobs() -> anyhow::Result<()> {
         {
             let field = |f: &str| -> Option<u64> {
                 let rest = &line[line.find(&format!("{f}="))? + f.len() + 1..];
-                rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
             };
             if let (Some(o), Some(w)) = (field("observed_ms"), field("written_ms")) {
                 observed_ms.push(Duration::from_millis(o));
@@ -271,7 +274,9 @@ async fn idle_suspended_streamjobs() -> anyhow::Result<()> {
                     .next()
                     .and_then(|t| t.parse::<Timestamp>().ok())
                 {
-                    let logged_ms = (logged - *sent).total(jiff::Unit::Millisecond).unwrap_or(0.0) as i64;
+                    let logged_ms = (logged - *sent)
+                        .total(jiff::Unit::Millisecond)
+                        .unwrap_or(0.0) as i64;
                     let start_ms = logged_ms - w as i64;
                     split.push((
                         *reaction,

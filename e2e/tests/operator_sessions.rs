@@ -213,7 +213,13 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
     )
     .await?;
     println!("counts-a figures: {}", figures["status"]);
-    wait_event(&op, "counts-a", "Submitted", &[&a_id, CLUSTER, "without state"]).await?;
+    wait_event(
+        &op,
+        "counts-a",
+        "Submitted",
+        &[&a_id, CLUSTER, "without state"],
+    )
+    .await?;
     wait_event(&op, "counts-a", "Running", &[&a_id]).await?;
 
     // 3. A savepoint upgrade of counts-a: a new job from the savepoint; windows-b untouched.

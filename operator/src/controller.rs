@@ -466,9 +466,9 @@ async fn observe<J: JobManagerApi>(
         resources::workload_name(&name, Component::TaskManager),
     );
     let (jm, tm) = futures::try_join!(deployments.get_opt(&jm_name), deployments.get_opt(&tm_name))
-    .map_err(Error::kube(
-        "reading the JobManager and TaskManager Deployments",
-    ))?;
+        .map_err(Error::kube(
+            "reading the JobManager and TaskManager Deployments",
+        ))?;
     let task_managers = tm.as_ref().map(|d| fjord_crds::TaskManagersStatus {
         desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
         ready: d

@@ -38,11 +38,11 @@ use crate::apply::{apply, write_status};
 use crate::events::{Kind, Publisher};
 use crate::jobmanager::JobManagerEndpoint;
 use crate::jobmanager::rest::{checkpoint_record, map_error};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
-use events::{Cause, SessionEvent};
 use crate::resources;
 use crate::{Error, FINALIZER, finalizers};
+use events::{Cause, SessionEvent};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 
 /// What the session controllers share.
 pub struct SessionContext {

@@ -235,7 +235,11 @@ mod tests {
         assert_eq!(reasons(&events), ["Suspended"]);
         assert!(events[0].note.contains("resumes from s3://b/sp"));
         assert_eq!(
-            reasons(&lifecycle_events(&running, &status("Finished", "j1", 1), "s")),
+            reasons(&lifecycle_events(
+                &running,
+                &status("Finished", "j1", 1),
+                "s"
+            )),
             ["Finished"]
         );
         // The JobManager lost it: submitted again under the same ID, same submission.
