@@ -326,22 +326,29 @@ async fn reconcile_pass<J: JobManagerApi>(
     } else {
         debug!(state = new_status.lifecycle_state.as_str(), "unchanged");
     }
-    // After the log line, so its timestamp marks the end of the status write.
-    publish_events(job, ctx, &decision).await;
-    publish_degraded(job, ctx, &status, &new_status).await;
-
-    for action in &decision.actions {
-        if let Err(e) = execute(job, ctx, &api, &new_status, action, complete).await {
-            match e {
-                // The JobManager being away is an expected state; the next pass observes it.
-                Error::JobManagerUnreachable { .. } | Error::JobManagerApi { .. } => {
-                    warn!(action = action_name(action), error = %e, "JobManager action failed; will retry");
-                    publish(job, ctx, true, "JobManagerActionFailed", e.to_string()).await;
+    // The Events go out while the actions run: each is an API call, and an upgrade's next
+    // step (deleting the old Pods, say) should not wait behind them. Both always complete.
+    let events = async {
+        publish_events(job, ctx, &decision).await;
+        publish_degraded(job, ctx, &status, &new_status).await;
+    };
+    let actions = async {
+        for action in &decision.actions {
+            if let Err(e) = execute(job, ctx, &api, &new_status, action, complete).await {
+                match e {
+                    // The JobManager being away is an expected state; the next pass observes it.
+                    Error::JobManagerUnreachable { .. } | Error::JobManagerApi { .. } => {
+                        warn!(action = action_name(action), error = %e, "JobManager action failed; will retry");
+                        publish(job, ctx, true, "JobManagerActionFailed", e.to_string()).await;
+                    }
+                    other => return Err(other),
                 }
-                other => return Err(other),
             }
         }
-    }
+        Ok(())
+    };
+    let ((), executed) = futures::join!(events, actions);
+    executed?;
     if decision.actions.contains(&Action::RemoveFinalizer) {
         ctx.metrics.job_state(&format!("{ns}/{name}"), None);
         return Ok(ControllerAction::await_change());
