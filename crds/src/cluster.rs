@@ -377,6 +377,16 @@ pub struct StreamSessionJobStatus {
     /// What went wrong last, if anything (cleared once the job runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How often the job submitted last restarted after a failure, as the JobManager counts
+    /// (a new submission starts again at 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_restarts: Option<i64>,
+    /// When the job submitted last started, as the JobManager reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_start_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// The latest completed checkpoint of the job submitted last, as the JobManager reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<crate::CheckpointRecord>,
     /// The generation the status reflects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

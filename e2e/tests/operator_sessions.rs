@@ -19,6 +19,11 @@
 //!    the operator submits counts-a again under the same job ID and the new JobManager resumes
 //!    it from its latest checkpoint.
 //!
+//! Along the way, as for StreamJobs: the session job's status carries its restarts, start time
+//! and latest checkpoint (of the job submitted last), and every lifecycle step and problem is
+//! an Event (Submitted, Running, UpgradeStarted, SavepointCompleted, Suspending, Suspended,
+//! InvalidSql, JobLost).
+//!
 //! Build first (see `tests/operator_support/mod.rs`), then
 //! `cargo test -p fjord-e2e --test operator_sessions -- --nocapture`.
 
@@ -122,6 +127,28 @@ fn taskmanager_logs(op: &OperatorCluster) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// Waits until an Event about `name` has `reason` and a note containing every one of
+/// `parts`; returns the note. Events are published right after the status that caused them.
+async fn wait_event(
+    op: &OperatorCluster,
+    name: &str,
+    reason: &str,
+    parts: &[&str],
+) -> anyhow::Result<String> {
+    poll_until(
+        &format!("a {reason} Event about {name} with {parts:?}"),
+        WAIT,
+        POLL,
+        || async {
+            op.events(name).ok()?.into_iter().find_map(|(r, note)| {
+                (r == reason && parts.iter().all(|p| note.contains(p))).then_some(note)
+            })
+        },
+    )
+    .await
+    .with_context(|| format!("Events: {:?}", op.events(name).unwrap_or_default()))
+}
+
 fn job_id(job: &Value) -> String {
     job["status"]["jobId"]
         .as_str()
@@ -170,6 +197,30 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         s["freeSlots"] == 1 && s["runningJobs"] == 2
     })
     .await?;
+    // Per-job figures and lifecycle Events, as a StreamJob has them.
+    let figures = wait_status(
+        &op,
+        "streamsessionjob",
+        "counts-a",
+        "counts-a's restarts, start time and a checkpoint",
+        |s| {
+            s["jobRestarts"] == 0
+                && s["jobStartTime"].is_string()
+                && s["lastCheckpoint"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(&a_id))
+        },
+    )
+    .await?;
+    println!("counts-a figures: {}", figures["status"]);
+    wait_event(
+        &op,
+        "counts-a",
+        "Submitted",
+        &[&a_id, CLUSTER, "without state"],
+    )
+    .await?;
+    wait_event(&op, "counts-a", "Running", &[&a_id]).await?;
 
     // 3. A savepoint upgrade of counts-a: a new job from the savepoint; windows-b untouched.
     let start = Instant::now();
@@ -209,6 +260,30 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
     );
     ensure!(jm.job(&a_id).await?.state == JobState::Finished);
     ensure!(jm.job(&b_id).await?.state == JobState::Running);
+    let new_a = job_id(&upgraded);
+    wait_event(&op, "counts-a", "UpgradeStarted", &["savepoint", &a_id]).await?;
+    wait_event(&op, "counts-a", "SavepointCompleted", &[&savepoint]).await?;
+    wait_event(
+        &op,
+        "counts-a",
+        "Submitted",
+        &[&new_a, &format!("restoring from {savepoint}")],
+    )
+    .await?;
+    // The figures follow the new job: its own checkpoints, restarts counted from 0.
+    wait_status(
+        &op,
+        "streamsessionjob",
+        "counts-a",
+        "the upgraded job's checkpoint",
+        |s| {
+            s["jobRestarts"] == 0
+                && s["lastCheckpoint"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(&new_a))
+        },
+    )
+    .await?;
     ensure!(job_id(&get(&op, "streamsessionjob", "windows-b")?) == b_id);
 
     // 4. Suspend and resume counts-a: stopped with a savepoint, then a new job from it.
@@ -229,6 +304,8 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         .as_str()
         .unwrap_or_default();
     ensure!(suspend_savepoint != savepoint, "{}", suspended["status"]);
+    wait_event(&op, "counts-a", "Suspending", &["savepoint"]).await?;
+    wait_event(&op, "counts-a", "Suspended", &[suspend_savepoint]).await?;
     ensure!(jm.job(&running_id).await?.state.is_terminal());
     op.kubectl(&[
         "patch",
@@ -337,6 +414,7 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
         failed["status"]["jobId"].is_null(),
         "nothing submitted: {failed}"
     );
+    wait_event(&op, "squares", "InvalidSql", &["idd", "line "]).await?;
     op.kubectl(&["delete", "streamsessionjob", "squares", "--timeout=120s"])?;
     println!("squares: a SQL session job printed ids 1..1000 once each; a bad script: {error}");
 
@@ -404,6 +482,7 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
     );
     wait_running(&op, "counts-a").await?;
     ensure!(job_id(&get(&op, "streamsessionjob", "counts-a")?) == resumed_id);
+    wait_event(&op, "counts-a", "JobLost", &[&resumed_id]).await?;
     op.cluster.stop()?;
     Ok(())
 }

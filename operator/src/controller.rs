@@ -189,7 +189,7 @@ pub async fn reconcile<J: JobManagerApi>(
     let started = Instant::now();
     let key = format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any());
     let span = info_span!("reconcile", streamjob = %key, generation = job.metadata.generation);
-    let mut result = reconcile_pass(&job, &ctx).instrument(span).await;
+    let mut result = reconcile_pass(&job, &ctx, started).instrument(span).await;
     if job.metadata.deletion_timestamp.is_some() && result.as_ref().is_err_and(Error::is_not_found)
     {
         // The finalizer was removed by an earlier pass and the StreamJob is gone; this pass
@@ -224,6 +224,7 @@ pub fn error_policy<J: JobManagerApi>(
 async fn reconcile_pass<J: JobManagerApi>(
     job: &StreamJob,
     ctx: &Context<J>,
+    started: Instant,
 ) -> Result<ControllerAction, Error> {
     let ns = job
         .namespace()
@@ -302,38 +303,52 @@ async fn reconcile_pass<J: JobManagerApi>(
     // Write-ahead: the status says what is about to happen before it happens. A pass that
     // changes nothing writes nothing (idle objects cost no API server or etcd writes).
     let changed = job.status.as_ref() != Some(&new_status);
+    let observed_ms = started.elapsed().as_millis();
     if changed {
         write_status(&api, &name, "StreamJob", &new_status).await?;
         ctx.metrics.status_written();
     }
+    // How long this pass took to observe and to write its status (the reaction to a change
+    // is the watch's delivery plus these; operator_idle reads them from the log).
+    let written_ms = started.elapsed().as_millis();
     ctx.metrics
         .job_state(&format!("{ns}/{name}"), Some(new_status.lifecycle_state));
-    publish_events(job, ctx, &decision).await;
-    publish_degraded(job, ctx, &status, &new_status).await;
     let actions: Vec<&str> = decision.actions.iter().map(action_name).collect();
     if changed || !decision.events.is_empty() || actions.iter().any(|a| *a != "ApplyCluster") {
         info!(
             state = new_status.lifecycle_state.as_str(),
             job_state = ?new_status.job_state,
             actions = ?actions,
+            observed_ms,
+            written_ms,
             "reconciled"
         );
     } else {
         debug!(state = new_status.lifecycle_state.as_str(), "unchanged");
     }
-
-    for action in &decision.actions {
-        if let Err(e) = execute(job, ctx, &api, &new_status, action, complete).await {
-            match e {
-                // The JobManager being away is an expected state; the next pass observes it.
-                Error::JobManagerUnreachable { .. } | Error::JobManagerApi { .. } => {
-                    warn!(action = action_name(action), error = %e, "JobManager action failed; will retry");
-                    publish(job, ctx, true, "JobManagerActionFailed", e.to_string()).await;
+    // The Events go out while the actions run: each is an API call, and an upgrade's next
+    // step (deleting the old Pods, say) should not wait behind them. Both always complete.
+    let events = async {
+        publish_events(job, ctx, &decision).await;
+        publish_degraded(job, ctx, &status, &new_status).await;
+    };
+    let actions = async {
+        for action in &decision.actions {
+            if let Err(e) = execute(job, ctx, &api, &new_status, action, complete).await {
+                match e {
+                    // The JobManager being away is an expected state; the next pass observes it.
+                    Error::JobManagerUnreachable { .. } | Error::JobManagerApi { .. } => {
+                        warn!(action = action_name(action), error = %e, "JobManager action failed; will retry");
+                        publish(job, ctx, true, "JobManagerActionFailed", e.to_string()).await;
+                    }
+                    other => return Err(other),
                 }
-                other => return Err(other),
             }
         }
-    }
+        Ok(())
+    };
+    let ((), executed) = futures::join!(events, actions);
+    executed?;
     if decision.actions.contains(&Action::RemoveFinalizer) {
         ctx.metrics.job_state(&format!("{ns}/{name}"), None);
         return Ok(ControllerAction::await_change());
@@ -452,40 +467,39 @@ async fn observe<J: JobManagerApi>(
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let name = job.name_any();
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut cluster_present = false;
-    let mut complete = true;
-    let mut task_managers = None;
-    for c in [Component::JobManager, Component::TaskManager] {
-        let found = deployments
-            .get_opt(&resources::workload_name(&name, c))
-            .await
-            .map_err(Error::kube(
-                "reading the JobManager and TaskManager Deployments",
-            ))?;
-        if c == Component::TaskManager
-            && let Some(d) = &found
-        {
-            task_managers = Some(fjord_crds::TaskManagersStatus {
-                desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                ready: d
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0),
-            });
-        }
-        cluster_present |= found.is_some();
-        complete &= found.is_some();
-    }
-    let endpoint = crate::security::endpoint(&ctx.client, job).await?;
-    let job_manager = if !cluster_present {
-        JobManagerView::Unreachable("no JobManager is deployed".into())
+    // Both Deployments at once: a pass's reaction time is a chain of API calls.
+    let (jm_name, tm_name) = (
+        resources::workload_name(&name, Component::JobManager),
+        resources::workload_name(&name, Component::TaskManager),
+    );
+    let (jm, tm) = futures::try_join!(deployments.get_opt(&jm_name), deployments.get_opt(&tm_name))
+        .map_err(Error::kube(
+            "reading the JobManager and TaskManager Deployments",
+        ))?;
+    let task_managers = tm.as_ref().map(|d| fjord_crds::TaskManagersStatus {
+        desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        ready: d
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0),
+    });
+    let cluster_present = jm.is_some() || tm.is_some();
+    let complete = jm.is_some() && tm.is_some();
+    // Without a cluster there is no JobManager to reach: the endpoint (Secrets read for its
+    // token and CA) is resolved only when one is deployed.
+    let endpoint = if cluster_present {
+        Some(crate::security::endpoint(&ctx.client, job).await?)
     } else {
-        match ctx.jobmanager.job(&endpoint).await {
+        None
+    };
+    let job_manager = match &endpoint {
+        None => JobManagerView::Unreachable("no JobManager is deployed".into()),
+        Some(endpoint) => match ctx.jobmanager.job(endpoint).await {
             Ok(Some(info)) => JobManagerView::Job(info),
             Ok(None) => JobManagerView::NoJob,
             Err(e) => JobManagerView::Unreachable(e.to_string()),
-        }
+        },
     };
     let job_id = match &job_manager {
         JobManagerView::Job(j) => Some(j.id.clone()),
@@ -494,11 +508,13 @@ async fn observe<J: JobManagerApi>(
     let mut savepoint = None;
     let mut checkpoint = None;
     let mut latest_checkpoint = None;
-    if let (JobManagerView::Job(_), Some(job_id)) = (&job_manager, &job_id) {
+    if let (JobManagerView::Job(_), Some(job_id), Some(endpoint)) =
+        (&job_manager, &job_id, &endpoint)
+    {
         if let Some(trigger) = lifecycle::watched_trigger(status) {
             savepoint = ctx
                 .jobmanager
-                .savepoint_status(&endpoint, job_id, trigger)
+                .savepoint_status(endpoint, job_id, trigger)
                 .await
                 .map_err(|e| warn!(error = %e, "could not read the savepoint status"))
                 .ok();
@@ -506,7 +522,7 @@ async fn observe<J: JobManagerApi>(
         if let Some(trigger) = lifecycle::watched_rescale(status) {
             savepoint = ctx
                 .jobmanager
-                .rescale_status(&endpoint, job_id, trigger)
+                .rescale_status(endpoint, job_id, trigger)
                 .await
                 .map_err(|e| warn!(error = %e, "could not read the rescale status"))
                 .ok();
@@ -514,14 +530,14 @@ async fn observe<J: JobManagerApi>(
         if let Some(trigger) = lifecycle::watched_checkpoint(status) {
             checkpoint = ctx
                 .jobmanager
-                .checkpoint_status(&endpoint, job_id, trigger)
+                .checkpoint_status(endpoint, job_id, trigger)
                 .await
                 .map_err(|e| warn!(error = %e, "could not read the checkpoint status"))
                 .ok();
         }
         latest_checkpoint = ctx
             .jobmanager
-            .latest_checkpoint(&endpoint, job_id)
+            .latest_checkpoint(endpoint, job_id)
             .await
             .map_err(|e| warn!(error = %e, "could not read the latest checkpoint"))
             .ok()
@@ -663,15 +679,20 @@ async fn execute<J: JobManagerApi>(
         Action::DeleteCluster => {
             ctx.record_applied(&job.metadata.uid.clone().unwrap_or_default(), None);
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-            for c in [Component::TaskManager, Component::JobManager] {
-                match deployments
-                    .delete(
-                        &resources::workload_name(&name, c),
-                        &DeleteParams::foreground(),
-                    )
-                    .await
-                {
-                    Ok(_) => {}
+            // Both at once: each is a foreground deletion the API server and the garbage
+            // collector work through; the upgrade waits for both to be gone.
+            let (tm_name, jm_name) = (
+                resources::workload_name(&name, Component::TaskManager),
+                resources::workload_name(&name, Component::JobManager),
+            );
+            let foreground = DeleteParams::foreground();
+            let (tm, jm) = futures::join!(
+                deployments.delete(&tm_name, &foreground),
+                deployments.delete(&jm_name, &foreground),
+            );
+            for result in [tm.map(drop), jm.map(drop)] {
+                match result {
+                    Ok(()) => {}
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
                     Err(e) => {
                         return Err(Error::kube("deleting the old JobManager and TaskManagers")(

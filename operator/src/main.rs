@@ -176,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
     let session_namespaces: Vec<String> = namespaces.clone();
     let session_ctx = Arc::new(fjord_operator::session::SessionContext::new(
         ctx.client.clone(),
+        &args.identity,
     )?);
     tokio::join!(
         controller::run(ctx.clone(), namespaces),

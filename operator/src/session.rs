@@ -35,24 +35,29 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::apply::{apply, write_status};
+use crate::events::{Kind, Publisher};
 use crate::jobmanager::JobManagerEndpoint;
-use crate::jobmanager::rest::map_error;
+use crate::jobmanager::rest::{checkpoint_record, map_error};
 use crate::resources;
 use crate::{Error, FINALIZER, finalizers};
+use events::{Cause, SessionEvent};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 
 /// What the session controllers share.
 pub struct SessionContext {
     /// Kubernetes client.
     pub client: Client,
     http: reqwest::Client,
+    events: Publisher,
 }
 
 impl SessionContext {
-    /// A context over `client`.
+    /// A context over `client`, publishing Events from `instance` (the operator's Pod name).
     ///
     /// # Errors
     /// [`Error::JobManagerUnreachable`] if the HTTP client cannot be built.
-    pub fn new(client: Client) -> Result<Self, Error> {
+    pub fn new(client: Client, instance: &str) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
@@ -61,7 +66,12 @@ impl SessionContext {
                 endpoint: "(none)".into(),
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
-        Ok(SessionContext { client, http })
+        let events = Publisher::new(client.clone(), crate::FIELD_MANAGER, instance);
+        Ok(SessionContext {
+            client,
+            http,
+            events,
+        })
     }
 
     fn jobmanager(&self, endpoint: &JobManagerEndpoint) -> Result<fjord_client::Client, Error> {
@@ -520,27 +530,68 @@ async fn observe(
     endpoint: &JobManagerEndpoint,
     cluster_exists: bool,
     job_id: Option<&str>,
-) -> Observed {
+) -> (Observed, Option<api::JobDetails>) {
     if !cluster_exists {
-        return Observed::Unreachable("the StreamCluster does not exist".into());
+        return (
+            Observed::Unreachable("the StreamCluster does not exist".into()),
+            None,
+        );
     }
     let Some(job_id) = job_id else {
-        return match ctx.jobmanager(endpoint) {
+        let observed = match ctx.jobmanager(endpoint) {
             Ok(jm) => match jm.ready().await {
                 Ok(_) => Observed::NoJob,
                 Err(e) => Observed::Unreachable(map_error(endpoint, "readiness", e).to_string()),
             },
             Err(e) => Observed::Unreachable(e.to_string()),
         };
+        return (observed, None);
     };
     let jm = match ctx.jobmanager(endpoint) {
         Ok(jm) => jm,
-        Err(e) => return Observed::Unreachable(e.to_string()),
+        Err(e) => return (Observed::Unreachable(e.to_string()), None),
     };
     match jm.job(job_id).await {
-        Ok(job) => Observed::Job(job.state),
-        Err(fjord_client::ClientError::Api { status: 404, .. }) => Observed::Lost,
-        Err(e) => Observed::Unreachable(map_error(endpoint, "get job", e).to_string()),
+        Ok(job) => (Observed::Job(job.state), Some(job)),
+        Err(fjord_client::ClientError::Api { status: 404, .. }) => (Observed::Lost, None),
+        Err(e) => (
+            Observed::Unreachable(map_error(endpoint, "get job", e).to_string()),
+            None,
+        ),
+    }
+}
+
+/// The JobManager's figures of the job `next` records (restarts, start time, the latest
+/// checkpoint while it runs) into `next`; cleared when `next` names a new submission.
+async fn record_figures(
+    jm: &fjord_client::Client,
+    details: Option<&api::JobDetails>,
+    previous_job: Option<&str>,
+    next: &mut StreamSessionJobStatus,
+) {
+    match details {
+        Some(d) if next.job_id.as_deref() == Some(d.id.as_str()) => {
+            next.job_restarts = Some(i64::from(d.restarts));
+            next.job_start_time = (d.start_time_ms > 0)
+                .then(|| Timestamp::from_millisecond(d.start_time_ms).ok().map(Time))
+                .flatten();
+            if d.state == api::JobState::Running {
+                match jm.latest_checkpoint(&d.id).await {
+                    Ok(latest) => {
+                        if let Some(c) = latest.checkpoint {
+                            next.last_checkpoint = Some(checkpoint_record(c));
+                        }
+                    }
+                    Err(e) => debug!(error = %e, "could not read the latest checkpoint"),
+                }
+            }
+        }
+        _ if next.job_id.as_deref() != previous_job => {
+            next.job_restarts = None;
+            next.job_start_time = None;
+            next.last_checkpoint = None;
+        }
+        _ => {}
     }
 }
 
@@ -573,7 +624,19 @@ async fn reconcile_job(
         .is_some_and(|c| c.metadata.deletion_timestamp.is_none());
     let endpoint = cluster_endpoint(&job.spec.cluster_name, &ns);
     let status = job.status.clone().unwrap_or_default();
-    let observed = observe(&ctx, &endpoint, cluster_exists, status.job_id.as_deref()).await;
+    let (observed, details) =
+        observe(&ctx, &endpoint, cluster_exists, status.job_id.as_deref()).await;
+    // Warnings of this pass, where it learns their cause; the lifecycle's Normal Events are
+    // derived from the status it wrote last (see `events`).
+    let mut warnings: Vec<SessionEvent> = Vec::new();
+    if let Observed::Unreachable(e) = &observed {
+        if !cluster_exists {
+            warnings.push(Cause::ClusterNotFound.event(e));
+        } else if !matches!(status.lifecycle_state.as_deref(), None | Some("Pending")) {
+            // Only a cluster that stopped answering: one starting is just Pending.
+            warnings.push(Cause::ClusterUnreachable.event(e));
+        }
+    }
     let (mut next, mut action) = decide(
         &uid,
         &job.spec.job,
@@ -591,18 +654,35 @@ async fn reconcile_job(
         next.lifecycle_state = Some("Failed".into());
         next.error = Some(e.to_string());
         action = SessionAction::Wait;
+        warnings.push(Cause::InvalidSql.event(&e.to_string()));
+    }
+    // A job that failed on its own: its root cause, from the JobManager.
+    if next.lifecycle_state.as_deref() == Some("Failed")
+        && status.lifecycle_state.as_deref() != Some("Failed")
+        && let Some(d) = &details
+        && d.state == api::JobState::Failed
+    {
+        let failure = d
+            .failure
+            .clone()
+            .unwrap_or_else(|| "no cause reported".into());
+        next.error = Some(format!("job {} failed: {failure}", d.id));
+        warnings.push(Cause::JobFailed.event(next.error.as_deref().unwrap_or_default()));
     }
     next.observed_generation = job.metadata.generation;
+    let jm = ctx.jobmanager(&endpoint)?;
+    record_figures(&jm, details.as_ref(), status.job_id.as_deref(), &mut next).await;
     debug!(name, ?observed, ?action, "session job");
     // The status first: a stop or a submission is on record before the JobManager hears of it.
     if next != status {
         write_status(&api, &name, "StreamSessionJob", status_json(&next)?).await?;
     }
-    let jm = ctx.jobmanager(&endpoint)?;
     let outcome: Result<Option<StreamSessionJobStatus>, Error> = match &action {
         SessionAction::Wait => Ok(None),
         SessionAction::Release => {
+            publish(&ctx, &job, &status, &next, warnings).await;
             finalizers::set(&api, &job, FINALIZER, false).await?;
+            ctx.events.forget(&uid);
             return Ok(Action::await_change());
         }
         SessionAction::Submit {
@@ -640,6 +720,7 @@ async fn reconcile_job(
                     let mut pending = status.clone();
                     pending.observed_generation = next.observed_generation;
                     pending.lifecycle_state = Some("Pending".into());
+                    warnings.push(Cause::NotEnoughSlots.event(&message));
                     pending.error = Some(message);
                     Ok(Some(pending))
                 }
@@ -648,6 +729,7 @@ async fn reconcile_job(
                     let mut failed = next.clone();
                     failed.lifecycle_state = Some("Failed".into());
                     failed.error = Some(e.to_string());
+                    warnings.push(Cause::SubmitFailed.event(&e.to_string()));
                     Ok(Some(failed))
                 }
             }
@@ -683,6 +765,9 @@ async fn reconcile_job(
                             "the stop-with-savepoint failed, the job keeps running: {}",
                             s.failure.unwrap_or_default()
                         ));
+                        warnings.push(
+                            Cause::SavepointFailed.event(failed.error.as_deref().unwrap_or("")),
+                        );
                         Ok(Some(failed))
                     }
                     _ => Ok(None),
@@ -709,18 +794,22 @@ async fn reconcile_job(
                 .map_err(|e| map_error(&endpoint, "cancel", e))
         }
     };
-    match outcome {
+    let written = match outcome {
         Ok(Some(updated)) if updated != next => {
             write_status(&api, &name, "StreamSessionJob", status_json(&updated)?).await?;
+            updated
         }
-        Ok(_) => {}
+        Ok(_) => next.clone(),
         Err(e) => {
             warn!(name, error = %e, "session job action failed; retrying");
             let mut failed = next.clone();
             failed.error = Some(e.to_string());
+            warnings.push(Cause::JobManagerActionFailed.event(&e.to_string()));
             write_status(&api, &name, "StreamSessionJob", status_json(&failed)?).await?;
+            failed
         }
-    }
+    };
+    publish(&ctx, &job, &status, &written, warnings).await;
     Ok(Action::requeue(
         match (&action, next.lifecycle_state.as_deref()) {
             (SessionAction::Wait, Some("Running" | "Suspended" | "Finished" | "Failed")) => {
@@ -729,6 +818,33 @@ async fn reconcile_job(
             _ => Duration::from_millis(500),
         },
     ))
+}
+
+/// Publishes the lifecycle Events of the step `old` → `new` and the pass's `warnings`
+/// (best effort: a refused Event is logged, and tried again by a later pass's repeat).
+async fn publish(
+    ctx: &SessionContext,
+    job: &StreamSessionJob,
+    old: &StreamSessionJobStatus,
+    new: &StreamSessionJobStatus,
+    warnings: Vec<SessionEvent>,
+) {
+    let regarding = job.object_ref(&());
+    let steps = events::lifecycle_events(old, new, &job.spec.cluster_name);
+    for e in steps.into_iter().chain(warnings) {
+        let kind = if e.warning {
+            Kind::Warning
+        } else {
+            Kind::Normal
+        };
+        if let Err(err) = ctx
+            .events
+            .publish(&regarding, kind, e.reason, "Reconcile", &e.note)
+            .await
+        {
+            warn!(error = %err, reason = e.reason, "could not publish an Event");
+        }
+    }
 }
 
 fn status_json(status: &StreamSessionJobStatus) -> Result<serde_json::Value, Error> {
@@ -807,6 +923,8 @@ pub async fn run(ctx: Arc<SessionContext>, namespaces: Vec<String>) {
     });
     futures::future::join_all(controllers).await;
 }
+
+mod events;
 
 #[cfg(test)]
 mod tests;
