@@ -11,7 +11,7 @@
 # the fuzzer looks for is panics, hangs and allocations out of proportion to the input), in
 # the dev profile so a cold build stays short. cargo-fuzz is installed from crates.io into
 # ~/.cache/fjord/tools; the build goes to ~/.cache/fjord/fuzz-target and each target's corpus
-# grows in ~/.cache/fjord/fuzz-corpus/<target>, seeded from fuzz/seeds/<target>. A finding
+# grows in ~/.cache/fjord/fuzz-corpus/<target>, seeded from fuzz/seeds/<target> (and examples/sql for the SQL target). A finding
 # fails the script and leaves the input in fuzz/artifacts/<target>/ (reproduce it with
 # `cargo fuzz run -s none --dev <target> <file>` in fuzz/).
 set -euo pipefail
@@ -42,7 +42,10 @@ for target in "${targets[@]}"; do
   echo "fuzz: $target for ${seconds}s (corpus $corpus)" >&2
   log="$cache/fuzz-corpus/$target.log"
   status=0
-  "$tool" fuzz run -s none --dev "$target" "$corpus" "seeds/$target" -- \
+  # The SQL examples users copy are seeds too.
+  extra=()
+  [[ "$target" != sql_scripts ]] || extra=("$root/examples/sql")
+  "$tool" fuzz run -s none --dev "$target" "$corpus" "seeds/$target" "${extra[@]}" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$log" >&2 || true
