@@ -16,8 +16,12 @@
 # Options:
 #   --profile NAME         cargo profile (default release); `dev` and `test` binaries are in debug/
 #   --no-build             do not run cargo; use the binaries already in the target dir
+#   --bin-dir DIR          take the binaries from DIR (implies --no-build; default: the profile's
+#                          directory in CARGO_TARGET_DIR)
 #   --out DIR              where the tarballs go (default $FJORD_CACHE/images/<profile>)
 #   --only worker|operator build one image
+#   --rootfs DIR           write the image's root filesystem tree to DIR instead of a tarball
+#                          (with --only; what docker/*.Dockerfile do before `FROM scratch`)
 #   --tag TAG              tag of both images (default: the workspace version, 0.1.0)
 #   --worker-package P, --worker-bin B, --worker-image NAME
 #                          the worker crate, binary and image name (default fjord-worker, fjord,
@@ -48,12 +52,15 @@ log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'fjord images: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-profile=release build=1 out="" only="" tag=""
+profile=release build=1 out="" only="" tag="" bin_dir="" rootfs_out=""
+NONROOT_ID=65532
 worker_package=fjord-worker worker_bin=fjord worker_image=""
 while (($#)); do
   case $1 in
     --profile) profile=$2; shift 2 ;;
     --no-build) build=0; shift ;;
+    --bin-dir) bin_dir=$2; build=0; shift 2 ;;
+    --rootfs) rootfs_out=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --tag) tag=$2; shift 2 ;;
@@ -65,13 +72,16 @@ while (($#)); do
   esac
 done
 case $only in "" | worker | operator) ;; *) die "--only takes worker or operator, not '$only'" ;; esac
+[[ -z "$rootfs_out" || -n "$only" ]] || die "--rootfs needs --only worker or --only operator"
 for tool in apt-get dpkg dpkg-deb jq tar gzip objcopy sha256sum ldd; do
   command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs what is needed)"
 done
 [[ -n "$tag" ]] || tag=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)
 [[ -n "$worker_image" ]] || worker_image="fjord/fjord:$tag"
 operator_image="fjord/fjord-operator:$tag"
-case $profile in dev | test) bin_dir="$target/debug" ;; *) bin_dir="$target/$profile" ;; esac
+if [[ -z "$bin_dir" ]]; then
+  case $profile in dev | test) bin_dir="$target/debug" ;; *) bin_dir="$target/$profile" ;; esac
+fi
 out="${out:-$cache/images/$profile}"
 mkdir -p "$out" "$cache/images/debs"
 
@@ -156,6 +166,13 @@ make_image() {
   printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
   chmod 1777 "$rootfs/tmp"
   chmod 0700 "$rootfs/home/nonroot"
+  if [[ -n "$rootfs_out" ]]; then
+    # The Dockerfiles' mode: the tree only; `FROM scratch` + COPY make the image of it.
+    rm -rf "$rootfs_out" && mkdir -p "$(dirname "$rootfs_out")" && cp -a "$rootfs" "$rootfs_out"
+    [[ $(id -u) -ne 0 ]] || chown "$NONROOT_ID:$NONROOT_ID" "$rootfs_out/home/nonroot"
+    printf '%s\t%s\t(root filesystem)\n' "$name" "$rootfs_out"
+    return 0
+  fi
 
   # One layer: everything owned by root, then /home/nonroot owned by the user.
   local tar_opts=(--sort=name --mtime=@0 --numeric-owner --format=gnu --no-acls --no-xattrs)
