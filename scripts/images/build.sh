@@ -89,7 +89,7 @@ want() { [[ -z "$only" || "$only" == "$1" ]]; }
 
 if ((build)); then
   args=(build --locked --profile "$profile")
-  want worker && args+=(-p "$worker_package" --bin "$worker_bin" --features fjord-worker/s3,fjord-worker/rocksdb)
+  want worker && args+=(-p "$worker_package" --bin "$worker_bin" --features "fjord-worker/s3,fjord-worker/rocksdb")
   want operator && args+=(-p fjord-operator --bin fjord-operator)
   log "cargo ${args[*]}"
   t0=$SECONDS

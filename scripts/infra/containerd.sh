@@ -26,7 +26,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -56,6 +56,7 @@ ctr_cmd() { "$ctr_bin" --address "$1/containerd.sock" --namespace "$namespace" "
 start_watchdog() {
   local dir=$1
   if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]] && ! fjord_pid_alive "$dir/pids/watchdog.pid"; then
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
     setsid bash -c '
       while s=$(cat "/proc/$1/stat" 2>/dev/null) && s=${s##*) } && [[ ${s%% *} != Z ]]; do sleep 1; done
       setsid "$2" down "$3" --purge' fjord-containerd-watchdog "$FJORD_E2E_OWNER_PID" \
@@ -151,7 +152,9 @@ cmd_down() {
   rm -f "$dir/pids/containerd.pid"
   local wpid; wpid=$(cat "$dir/pids/watchdog.pid" 2>/dev/null || true)
   rm -f "$dir/pids/watchdog.pid"
-  [[ -n "$wpid" && "$wpid" != "$$" ]] && fjord_running "$wpid" && kill -TERM -- "-$wpid" 2>/dev/null || true
+  if [[ -n "$wpid" && "$wpid" != "$$" ]] && fjord_running "$wpid"; then
+    kill -TERM -- "-$wpid" 2>/dev/null || true
+  fi
   if ((purge)); then
     # Snapshots of deleted containers are unmounted; anything still mounted below DIR is not ours to keep.
     awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | xargs -r -n 1 umount -l 2>/dev/null || true
