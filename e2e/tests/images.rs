@@ -467,3 +467,51 @@ fn the_dockerfiles_describe_the_images_the_script_builds() -> anyhow::Result<()>
     check_dockerfile(&s.images.worker, "worker.Dockerfile", "worker")?;
     check_dockerfile(&s.images.operator, "operator.Dockerfile", "operator")
 }
+
+/// docs/images.md's own-jobs recipe: the same script packs examples/custom-worker's `my-worker`
+/// (built by the test run with the workspace's features) as a worker image that runs its jobs.
+#[test]
+fn a_worker_image_of_your_own_runs_your_jobs() -> anyhow::Result<()> {
+    let s = shared()?;
+    let bin = target_binary("my-worker").ok_or_else(|| {
+        anyhow::anyhow!(
+            "my-worker is not built: cargo build -p my-fjord-worker --features \
+             fjord-worker/s3,fjord-worker/rocksdb (cargo test --workspace --all-features builds it)"
+        )
+    })?;
+    let out = tempfile::tempdir()?;
+    let image = "example.com/me/my-worker:1.0";
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/images/build.sh");
+    let built = Command::new(script)
+        .arg("--bin-dir")
+        .arg(bin.parent().expect("a directory"))
+        .args(["--only", "worker", "--worker-package", "my-fjord-worker"])
+        .args([
+            "--worker-bin",
+            "my-worker",
+            "--worker-image",
+            image,
+            "--out",
+        ])
+        .arg(out.path())
+        .output()?;
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    s.containerd.import(&out.path().join("worker.oci.tar"))?;
+    let args = ["run", "-p", "1", "temperature-alerts", "--threshold", "30"];
+    let inside = s
+        .containerd
+        .run(&ContainerSpec::new(image, "my-worker").command(std::iter::once(FJORD).chain(args)))?;
+    assert!(
+        inside.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inside.stderr)
+    );
+    let outside = Command::new(&bin).args(args).output()?;
+    assert!(!records(&inside.stdout).is_empty());
+    assert_eq!(records(&inside.stdout), records(&outside.stdout));
+    Ok(())
+}

@@ -144,6 +144,7 @@ make_image() {
     "$layout/blobs/sha256"
   objcopy --strip-debug "$binary" "$rootfs/usr/local/bin/$exe"
   chmod 0755 "$rootfs/usr/local/bin/$exe"
+  local bsize; bsize=$(stat -c %s "$rootfs/usr/local/bin/$exe")
 
   local libs pkgs=() lib pkg
   libs=$(ldd "$binary" | awk '/=> \// { print $3 } /^\t\// { print $1 }')
@@ -230,8 +231,8 @@ make_image() {
   (cd "$layout" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
     -cf "$outfile.partial" oci-layout index.json blobs)
   mv "$outfile.partial" "$outfile"
-  printf '%s\t%s\tlayer %s bytes (gzip), %s bytes (tar), manifest sha256:%s\n' \
-    "$name" "$outfile" "$lsize" "$usize" "$manifest"
+  printf '%s\t%s\tlayer %s bytes (gzip), %s bytes (tar), binary %s bytes, manifest sha256:%s\n' \
+    "$name" "$outfile" "$lsize" "$usize" "$bsize" "$manifest"
 }
 
 if want worker; then
