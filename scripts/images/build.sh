@@ -142,15 +142,29 @@ make_image() {
   local rootfs="$work/rootfs" layout="$work/layout"
   mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/tmp" "$rootfs/home/nonroot" \
     "$layout/blobs/sha256"
-  objcopy --strip-debug "$binary" "$rootfs/usr/local/bin/$exe"
-  chmod 0755 "$rootfs/usr/local/bin/$exe"
-  local bsize; bsize=$(stat -c %s "$rootfs/usr/local/bin/$exe")
-
   local libs pkgs=() lib pkg
   libs=$(ldd "$binary" | awk '/=> \// { print $3 } /^\t\// { print $1 }')
   for lib in $libs; do pkgs+=("$(deb_for "$lib")"); done
   mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" ca-certificates | sort -u)
   log "$name: $(basename "$binary") needs ${pkgs[*]}"
+
+  # The same binary, packages, script and image settings make the same tarball: reuse it.
+  local key
+  key=$( {
+    sha256sum "${BASH_SOURCE[0]}"
+    stat -c '%n %s %Y' "$binary"
+    dpkg-query -W "${pkgs[@]}"
+    printf '%s\n' "$name" "$exe" "$cmd" "$ports" "$title" "$tag" "$rootfs_out"
+  } | sha256sum | cut -d' ' -f1)
+  if [[ -z "$rootfs_out" && -f "$outfile" && "$(cat "$outfile.key" 2>/dev/null)" == "$key" ]]; then
+    log "$name: unchanged, $outfile reused"
+    cat "$outfile.line"
+    return 0
+  fi
+
+  objcopy --strip-debug "$binary" "$rootfs/usr/local/bin/$exe"
+  chmod 0755 "$rootfs/usr/local/bin/$exe"
+  local bsize; bsize=$(stat -c %s "$rootfs/usr/local/bin/$exe")
   for pkg in "${pkgs[@]}"; do dpkg-deb -x "$(fetch_deb "$pkg")" "$rootfs"; done
 
   # What the packages' maintainer scripts would have done, and what they did not need.
@@ -232,7 +246,8 @@ make_image() {
     -cf "$outfile.partial" oci-layout index.json blobs)
   mv "$outfile.partial" "$outfile"
   printf '%s\t%s\tlayer %s bytes (gzip), %s bytes (tar), binary %s bytes, manifest sha256:%s\n' \
-    "$name" "$outfile" "$lsize" "$usize" "$bsize" "$manifest"
+    "$name" "$outfile" "$lsize" "$usize" "$bsize" "$manifest" | tee "$outfile.line"
+  echo "$key" >"$outfile.key"
 }
 
 if want worker; then
