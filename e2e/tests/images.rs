@@ -223,14 +223,15 @@ fn a_jobmanager_container_runs_as_65532_without_capabilities_on_a_read_only_root
 }
 
 /// The RocksDB backend inside the image: state on a tmpfs, checkpoints on a volume; the
-/// checkpoints hold RocksDB's files and the job's counts are exact.
+/// checkpoints hold RocksDB's files and the job's counts are exact. The input is rate-limited
+/// to 8 s, so checkpoints every 300 ms are there to be seen while it runs.
 #[test]
 fn the_rocksdb_backend_checkpoints_from_inside_the_container() -> anyhow::Result<()> {
     let s = shared()?;
     let dir = tempfile::tempdir()?;
     let checkpoints = dir.path().join("checkpoints");
     writable_dir(&checkpoints)?;
-    let (keys, count) = (5, 4_000);
+    let (keys, count) = (5, 8_000);
     let (keys_s, count_s) = (keys.to_string(), count.to_string());
     let spec = worker(
         "rocksdb",
@@ -308,7 +309,7 @@ fn the_worker_image_checkpoints_to_minio() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let prefix = "images-test";
     let storage = format!("s3://{}/{prefix}", s3.bucket);
-    let (keys, count) = (3, 4_000);
+    let (keys, count) = (3, 8_000);
     let (keys_s, count_s) = (keys.to_string(), count.to_string());
     let mut spec = worker(
         "minio",
