@@ -251,7 +251,8 @@ make_image() {
 }
 
 if want worker; then
-  if ! ldd "$bin_dir/$worker_bin" 2>/dev/null | grep -q librocksdb; then
+  # Not `ldd | grep -q`: grep's early exit can fail ldd with SIGPIPE, and pipefail reports that.
+  if [[ "$(ldd "$bin_dir/$worker_bin" 2>/dev/null)" != *librocksdb* ]]; then
     die "$bin_dir/$worker_bin is not linked with librocksdb: build it with --features fjord-worker/s3,fjord-worker/rocksdb"
   fi
   make_image "$worker_image" "$bin_dir/$worker_bin" fjord '["list"]' '[8081,6123,6121,6122,9249]' \
