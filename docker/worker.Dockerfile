@@ -1,12 +1,21 @@
 # syntax=docker/dockerfile:1
-# The worker image: the `fjord` binary with the built-in jobs. The operator runs it as
-# `fjord jobmanager --config /etc/fjord/fjord-conf.yaml` (and later `fjord taskmanager ...`).
+# The worker image: the `fjord` binary with the built-in jobs, S3 checkpoint storage and the
+# RocksDB state backend. The operator runs it as `fjord jobmanager --config ...` and
+# `fjord taskmanager --config ...`.
 #
 #   docker build -f docker/worker.Dockerfile -t fjord/fjord:0.1.0 .
 #
+# The same image without Docker: `scripts/images/build.sh` (what the tests run, docs/images.md).
+# This file runs that script in its build stage (`--rootfs`), so both put exactly the same files
+# in the image: the stripped binary in /usr/local/bin, the Debian packages that provide the
+# shared libraries `ldd` lists (glibc, libgcc, libstdc++, librocksdb and its compression
+# libraries) plus ca-certificates, /etc/passwd with the user 65532 ("nonroot", no shell). Keep
+# the USER, ENTRYPOINT, CMD and EXPOSE below equal to the script's image config.
+#
 # Users with their own jobs build their own worker binary on `fjord_worker::main_with` and set
 # PACKAGE and BIN to its crate and binary (the crate must be a member of the build context's
-# workspace).
+# workspace; examples/custom-worker is one). FEATURES enables fjord-worker's features through
+# the package's dependency on it.
 
 ARG RUST_VERSION=1.90
 ARG DEBIAN=bookworm
@@ -14,21 +23,28 @@ ARG DEBIAN=bookworm
 FROM rust:${RUST_VERSION}-${DEBIAN} AS build
 ARG PACKAGE=fjord-worker
 ARG BIN=fjord
-# s3:// checkpoint and savepoint storage (MinIO-compatible); a user's package needs its own
-# `s3` feature forwarding to fjord-worker/s3, or set FEATURES="".
-ARG FEATURES=s3
+ARG FEATURES=fjord-worker/s3,fjord-worker/rocksdb
+# Debian's RocksDB (linked instead of building the bundled C++), libclang for its bindings, jq
+# for the image script.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends librocksdb-dev libclang-dev clang jq
+ENV ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p "${PACKAGE}" --bin "${BIN}" --features "${FEATURES}" \
- && install -D -m 0755 "target/release/${BIN}" /out/fjord
+ && CARGO_TARGET_DIR=/src/target FJORD_CACHE=/tmp/fjord-cache scripts/images/build.sh \
+      --bin-dir /src/target/release --only worker --worker-package "${PACKAGE}" --worker-bin "${BIN}" \
+      --rootfs /out/rootfs
 
-# Small runtime layer: glibc and libgcc only, no shell, runs as uid 65532 ("nonroot").
-FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /out/fjord /usr/local/bin/fjord
+# Nothing but that tree: no shell, no package manager.
+FROM scratch
+COPY --from=build /out/rootfs/ /
+COPY --from=build --chown=65532:65532 /out/rootfs/home/nonroot /home/nonroot
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
-# REST API and /metrics, RPC from TaskManagers (reserved), TaskManager data exchange (later).
 # 8081 REST and 6123 RPC (JobManager); 6121 data, 6122 RPC and 9249 metrics (TaskManager).
 EXPOSE 8081 6123 6121 6122 9249
 ENTRYPOINT ["/usr/local/bin/fjord"]

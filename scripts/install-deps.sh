@@ -2,7 +2,7 @@
 # Installs what building and checking Fjord needs on a fresh machine, and nothing that is
 # already there: the Rust components (rustfmt, clippy) and Debian packages for native
 # dependencies (libclang for RocksDB's bindings, the system RocksDB), the connectors' test servers
-# (Redis, RabbitMQ) and the dashboard's
+# (Redis, RabbitMQ), containerd and runc for the image tests, and the dashboard's
 # browser tests (Chromium, ChromeDriver, Node.js and npm where missing). The control-plane protocol
 # needs no protoc: it is compiled by protox, in Rust.
 # Idempotent: a second run only checks and returns.
@@ -35,6 +35,14 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 # system services are not used.
 dpkg -s redis-server >/dev/null 2>&1 || missing+=(redis-server)
 dpkg -s rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+# The images as real containers (e2e/tests/images.rs): Debian's containerd 1.6 and runc, run by
+# scripts/infra/containerd.sh with their own root, state and socket (the package's system
+# service is not used), and what scripts/images/build.sh assembles the images with (jq for the
+# OCI JSON; apt-get, dpkg-deb, tar, gzip and binutils' objcopy are already there).
+dpkg -s containerd >/dev/null 2>&1 || missing+=(containerd)
+dpkg -s runc >/dev/null 2>&1 || missing+=(runc)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
 if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"
   sudo_cmd=()

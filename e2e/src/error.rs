@@ -135,6 +135,40 @@ pub enum Error {
         /// The last lines of its output.
         output: String,
     },
+    /// A binary an image is built from has not been built.
+    #[error(
+        "{name} is not in this test's Cargo target directory; build it first: \
+         `cargo build -p fjord-worker --features s3,rocksdb --bins && cargo build -p fjord-operator --bins` \
+         (`cargo test --workspace --all-features` builds both)"
+    )]
+    ImageBinaryMissing {
+        /// The binary.
+        name: &'static str,
+    },
+    /// `scripts/images/build.sh` failed.
+    #[error("scripts/images/build.sh failed (exit {code:?}):\n{output}")]
+    ImageBuild {
+        /// Exit code of the script, if it exited.
+        code: Option<i32>,
+        /// The last lines of its output.
+        output: String,
+    },
+    /// `scripts/infra/containerd.sh` (or `ctr` through it) failed.
+    #[error(
+        "scripts/infra/containerd.sh {action} failed for {dir} (exit {code:?}; 3: containerd or \
+         runc not installed, run scripts/install-deps.sh; 4: not root); the daemon's log is \
+         {dir}/logs/containerd.log:\n{output}"
+    )]
+    Containerd {
+        /// The subcommand and its arguments.
+        action: String,
+        /// The instance's directory.
+        dir: PathBuf,
+        /// Exit code of the script, if it exited.
+        code: Option<i32>,
+        /// The last lines of its output.
+        output: String,
+    },
     /// A bounded wait ran out.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {

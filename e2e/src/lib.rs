@@ -12,14 +12,18 @@
 //!   back with `read_committed` (the oracle of the exactly-once tests).
 //! - [`flink`]: the Flink oracle: the same DataStream cases run on Apache Flink's MiniCluster
 //!   through `scripts/infra/flink.sh`, for tests that compare Fjord's output with Flink's.
+//! - [`containers`]: the worker and operator images built by `scripts/images/build.sh` from the
+//!   test's binaries, and [`containers::Containerd`], a containerd of the test's own
+//!   (`scripts/infra/containerd.sh`) that runs them as real containers.
 //! - [`error`]: the crate's one error type.
 //!
 //! The binaries live beside it: `fjord-node-agent` (stands in for the kubelet and the container
 //! runtime, see `docs/test-infrastructure.md`) and `fjord-e2e-echo` (the tiny smoke-test server).
 //! `s3` depends on `error` only, `cluster` on `error` and `s3`, `kafka` and `flink` on `error` and
-//! `cluster`'s script lookup; the binaries do not depend on the library.
+//! `cluster`'s script lookup, `containers` on `error` and `cluster`'s script and binary lookup; the binaries do not depend on the library.
 
 pub mod cluster;
+pub mod containers;
 pub mod error;
 pub mod flink;
 pub mod kafka;

@@ -169,7 +169,14 @@ fn init_logging(role: bool) {
 
 /// The entry point of a worker binary: parses the command line and runs `registry`'s jobs.
 /// Returns the documented exit code (see [`exit`]).
+///
+/// With the `rocksdb` feature it registers the RocksDB state backend first, so
+/// `FJORD_STATE_BACKEND=rocksdb` (or a job's `set_state_backend`) selects it in every worker
+/// binary built on this function, the stock `fjord` and users' own alike; without the feature
+/// only the heap backend exists.
 pub fn main_with(mut registry: JobRegistry) -> ExitCode {
+    #[cfg(feature = "rocksdb")]
+    fjord_rocksdb::register();
     if registry.get(crate::sql::SQL_JOB).is_err() {
         registry.register(
             crate::sql::SQL_JOB,

@@ -1,5 +1,8 @@
-//! The Dockerfiles cannot be built here (no container engine); these checks keep them in step
-//! with the workspace: multi-stage, non-root, and naming packages and binaries that exist.
+//! The Dockerfiles are not built here (no Docker daemon; the tests build the same images with
+//! `scripts/images/build.sh` and run them in e2e/tests/images.rs, which also checks that the
+//! Dockerfiles' USER, ENTRYPOINT, CMD and EXPOSE equal the script's image config). These checks
+//! keep them in step with the workspace: multi-stage, non-root, and naming packages and binaries
+//! that exist.
 
 use std::path::{Path, PathBuf};
 
