@@ -59,29 +59,6 @@ pid_of() {
   fjord_pid_alive "$pf" && cat "$pf"
 }
 
-# stop_group PIDFILE SIGNAL : signal the process group in PIDFILE, wait up to 30 s, SIGKILL.
-stop_group() {
-  local pf=$1 sig=$2 pid n=0
-  pid=$(cat "$pf" 2>/dev/null) || return 0
-  rm -f "$pf"
-  [[ -n "$pid" ]] && fjord_running "$pid" || return 0
-  kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
-  while fjord_running "$pid" && ((n++ < 600)); do sleep 0.05; done
-  if fjord_running "$pid"; then
-    echo "fjord infra: kafka (pid $pid) still running 30 s after SIG$sig; sending SIGKILL" >&2
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    n=0; while fjord_running "$pid" && ((n++ < 200)); do sleep 0.05; done
-  fi
-}
-
-# listening PORT : true if a socket listens on PORT (state 0A). Java binds 127.0.0.1 through an
-# IPv6 socket (::ffff:127.0.0.1), so /proc/net/tcp6 counts too.
-listening() {
-  local hex; hex=$(printf ':%04X' "$1")
-  awk -v p="$hex" 'NR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { f = 1 } END { exit !f }' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
 # new_cluster_id : a random KRaft cluster id (16 random bytes, URL-safe base64 without padding,
 # as org.apache.kafka.common.Uuid prints them; not starting with '-').
 new_cluster_id() {
@@ -184,13 +161,7 @@ PROPS
     fi
   fi
 
-  if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]] && ! fjord_pid_alive "$dir/pids/watchdog.pid"; then
-    setsid bash -c '
-      while s=$(cat "/proc/$1/stat" 2>/dev/null) && s=${s##*) } && [[ ${s%% *} != Z ]]; do sleep 1; done
-      setsid "$2" down "$3"' fjord-kafka-watchdog "$FJORD_E2E_OWNER_PID" "$here/kafka.sh" "$dir" \
-      >>"$dir/logs/watchdog.log" 2>&1 </dev/null &
-    echo $! >"$dir/pids/watchdog.pid"
-  fi
+  fjord_start_watchdog "$dir" "$here/kafka.sh"
 
   local from; from=$(($(stat -c %s "$log") + 1))
   local -a opts; mapfile -t opts < <(java_opts)
@@ -201,7 +172,7 @@ PROPS
   echo "$pid" >"$dir/pids/kafka.pid"
 
   local timeout=${FJORD_KAFKA_TIMEOUT:-90} t0=$SECONDS
-  until grep -q 'Kafka Server started' < <(tail -c "+$from" "$log") && listening "$port"; do
+  until grep -q 'Kafka Server started' < <(tail -c "+$from" "$log") && fjord_listening "$port"; do
     if ! fjord_running "$pid"; then
       tail -n 40 "$log" >&2
       rm -f "$dir/pids/kafka.pid"
@@ -209,7 +180,7 @@ PROPS
     fi
     if ((SECONDS - t0 >= timeout)); then
       tail -n 40 "$log" >&2
-      stop_group "$dir/pids/kafka.pid" KILL
+      fjord_stop_group "$dir/pids/kafka.pid" KILL
       fjord_die "kafka did not start within $timeout s (log: $log)"
     fi
     sleep 0.2
@@ -223,7 +194,7 @@ cmd_stop() {
   local dir=$1 sig=TERM
   [[ "${2:-}" == "--kill" ]] && sig=KILL
   [[ -d "$dir" ]] || return 0
-  stop_group "$dir/pids/kafka.pid" "$sig"
+  fjord_stop_group "$dir/pids/kafka.pid" "$sig"
 }
 
 cmd_down() {
@@ -231,13 +202,7 @@ cmd_down() {
   [[ -d "$dir" ]] || return 0
   dir="$(cd "$dir" && pwd)"
   cmd_stop "$dir"
-  # The watchdog last: it may be the caller (it runs `down` in its own session).
-  local wpid; wpid=$(cat "$dir/pids/watchdog.pid" 2>/dev/null || true)
-  rm -f "$dir/pids/watchdog.pid"
-  [[ -n "$wpid" ]] && fjord_running "$wpid" && kill -TERM -- "-$wpid" 2>/dev/null || true
-  fjord_release_owned "$dir"
-  rm -f "$dir/run-id"
-  echo "fjord infra: kafka in $dir is down" >&2
+  fjord_finish_down "$dir" kafka
 }
 
 cmd_tool() {

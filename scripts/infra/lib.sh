@@ -85,6 +85,57 @@ fjord_pid_alive() {
   [[ -n "$pid" ]] && fjord_running "$pid"
 }
 
+# fjord_stop_group PIDFILE SIGNAL [SECONDS] : signal the process group in PIDFILE (or the
+# process, if it leads none), wait up to SECONDS (default 30) for it to end, then SIGKILL.
+fjord_stop_group() {
+  local pf=$1 sig=$2 limit=$((${3:-30} * 20)) pid n=0
+  pid=$(cat "$pf" 2>/dev/null) || return 0
+  rm -f "$pf"
+  [[ -n "$pid" ]] && fjord_running "$pid" || return 0
+  kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
+  while fjord_running "$pid" && ((n++ < limit)); do sleep 0.05; done
+  if fjord_running "$pid"; then
+    echo "fjord infra: pid $pid ($pf) still running ${3:-30} s after SIG$sig; sending SIGKILL" >&2
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    n=0; while fjord_running "$pid" && ((n++ < 200)); do sleep 0.05; done
+  fi
+}
+
+# fjord_listening PORT : true if a socket listens on PORT (state 0A). Java binds 127.0.0.1
+# through an IPv6 socket (::ffff:127.0.0.1), so /proc/net/tcp6 counts too.
+fjord_listening() {
+  local hex; hex=$(printf ':%04X' "$1")
+  awk -v p="$hex" 'NR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { f = 1 } END { exit !f }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# fjord_start_watchdog DIR SCRIPT : with FJORD_E2E_OWNER_PID set, a process in its own session
+# that runs `SCRIPT down DIR` as soon as that owner is gone (a test killed mid-run leaks no
+# server); its pid goes to DIR/pids/watchdog.pid.
+fjord_start_watchdog() {
+  local dir=$1 script=$2
+  if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]] && ! fjord_pid_alive "$dir/pids/watchdog.pid"; then
+    setsid bash -c '
+      while s=$(cat "/proc/$1/stat" 2>/dev/null) && s=${s##*) } && [[ ${s%% *} != Z ]]; do sleep 1; done
+      setsid "$2" down "$3"' "fjord-$(basename "$script" .sh)-watchdog" "$FJORD_E2E_OWNER_PID" \
+      "$script" "$dir" >>"$dir/logs/watchdog.log" 2>&1 </dev/null &
+    echo $! >"$dir/pids/watchdog.pid"
+  fi
+}
+
+# fjord_finish_down DIR NAME : the end of a server's `down` once it is stopped: the watchdog
+# last (it may be the caller: it runs `down` in its own session), the port reservations, the
+# run id.
+fjord_finish_down() {
+  local dir=$1 name=$2 wpid
+  wpid=$(cat "$dir/pids/watchdog.pid" 2>/dev/null || true)
+  rm -f "$dir/pids/watchdog.pid"
+  [[ -n "$wpid" ]] && fjord_running "$wpid" && kill -TERM -- "-$wpid" 2>/dev/null || true
+  fjord_release_owned "$dir"
+  rm -f "$dir/run-id"
+  echo "fjord infra: $name in $dir is down" >&2
+}
+
 # fjord_java_major JAVA : the major version of the `java` binary JAVA (17 for "17.0.15"), or
 # nothing if it does not run.
 fjord_java_major() {

@@ -75,26 +75,6 @@ stop_epmd() {
   ERL_EPMD_PORT=$EPMD_PORT epmd -kill >/dev/null 2>&1 || true
 }
 
-# stop_group PIDFILE SIGNAL : signal the process group in PIDFILE, wait up to 60 s, SIGKILL.
-stop_group() {
-  local pf=$1 sig=$2 pid n=0
-  pid=$(cat "$pf" 2>/dev/null) || return 0
-  rm -f "$pf"
-  [[ -n "$pid" ]] && fjord_running "$pid" || return 0
-  kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
-  while fjord_running "$pid" && ((n++ < 1200)); do sleep 0.05; done
-  if fjord_running "$pid"; then
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    n=0; while fjord_running "$pid" && ((n++ < 200)); do sleep 0.05; done
-  fi
-}
-
-listening() {
-  local hex; hex=$(printf ':%04X' "$1")
-  awk -v p="$hex" 'NR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { f = 1 } END { exit !f }' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
 cmd_start() {
   local dir=$1; shift
   local port=""
@@ -134,13 +114,7 @@ CONF
   echo "[]." >"$dir/enabled_plugins"
   : >"$dir/rabbitmq-env.conf"
 
-  if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]] && ! fjord_pid_alive "$dir/pids/watchdog.pid"; then
-    setsid bash -c '
-      while s=$(cat "/proc/$1/stat" 2>/dev/null) && s=${s##*) } && [[ ${s%% *} != Z ]]; do sleep 1; done
-      setsid "$2" down "$3"' fjord-rabbitmq-watchdog "$FJORD_E2E_OWNER_PID" "$here/rabbitmq.sh" "$dir" \
-      >>"$dir/logs/watchdog.log" 2>&1 </dev/null &
-    echo $! >"$dir/pids/watchdog.pid"
-  fi
+  fjord_start_watchdog "$dir" "$here/rabbitmq.sh"
 
   local node_log="$dir/logs/fjord-$AMQP_PORT@localhost.log"
   touch "$node_log"
@@ -152,7 +126,7 @@ CONF
   local pid=$!
   echo "$pid" >"$dir/pids/rabbitmq.pid"
   local timeout=${FJORD_RABBITMQ_TIMEOUT:-120} t0=$SECONDS
-  until grep -q 'Server startup complete' < <(tail -c "+$from" "$node_log") && listening "$AMQP_PORT"; do
+  until grep -q 'Server startup complete' < <(tail -c "+$from" "$node_log") && fjord_listening "$AMQP_PORT"; do
     if ! fjord_running "$pid"; then
       tail -n 30 "$dir/logs/stdout.log" "$node_log" >&2
       rm -f "$dir/pids/rabbitmq.pid"
@@ -161,7 +135,7 @@ CONF
     fi
     if ((SECONDS - t0 >= timeout)); then
       tail -n 30 "$node_log" >&2
-      stop_group "$dir/pids/rabbitmq.pid" KILL
+      fjord_stop_group "$dir/pids/rabbitmq.pid" KILL 60
       stop_epmd "$dir"
       fjord_die "rabbitmq-server did not start within $timeout s (logs: $dir/logs)"
     fi
@@ -177,7 +151,7 @@ cmd_stop() {
   [[ "${2:-}" == "--kill" ]] && sig=KILL
   [[ -d "$dir" ]] || return 0
   dir="$(cd "$dir" && pwd)"
-  stop_group "$dir/pids/rabbitmq.pid" "$sig"
+  fjord_stop_group "$dir/pids/rabbitmq.pid" "$sig" 60
   stop_epmd "$dir"
 }
 
@@ -186,12 +160,7 @@ cmd_down() {
   [[ -d "$dir" ]] || return 0
   dir="$(cd "$dir" && pwd)"
   cmd_stop "$dir"
-  local wpid; wpid=$(cat "$dir/pids/watchdog.pid" 2>/dev/null || true)
-  rm -f "$dir/pids/watchdog.pid"
-  [[ -n "$wpid" ]] && fjord_running "$wpid" && kill -TERM -- "-$wpid" 2>/dev/null || true
-  fjord_release_owned "$dir"
-  rm -f "$dir/run-id"
-  echo "fjord infra: rabbitmq in $dir is down" >&2
+  fjord_finish_down "$dir" rabbitmq
 }
 
 cmd_ctl() {

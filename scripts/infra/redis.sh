@@ -39,31 +39,6 @@ require_install() {
   fi
 }
 
-# stop_pid PIDFILE SIGNAL : signal the process in PIDFILE, wait up to 30 s, SIGKILL.
-stop_pid() {
-  local pf=$1 sig=$2 pid n=0
-  pid=$(cat "$pf" 2>/dev/null) || return 0
-  rm -f "$pf"
-  [[ -n "$pid" ]] && fjord_running "$pid" || return 0
-  kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
-  while fjord_running "$pid" && ((n++ < 600)); do sleep 0.05; done
-  if fjord_running "$pid"; then
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    n=0; while fjord_running "$pid" && ((n++ < 200)); do sleep 0.05; done
-  fi
-}
-
-start_watchdog() {
-  local dir=$1
-  if [[ -n "${FJORD_E2E_OWNER_PID:-}" ]] && ! fjord_pid_alive "$dir/pids/watchdog.pid"; then
-    setsid bash -c '
-      while s=$(cat "/proc/$1/stat" 2>/dev/null) && s=${s##*) } && [[ ${s%% *} != Z ]]; do sleep 1; done
-      setsid "$2" down "$3"' fjord-redis-watchdog "$FJORD_E2E_OWNER_PID" "$here/redis.sh" "$dir" \
-      >>"$dir/logs/watchdog.log" 2>&1 </dev/null &
-    echo $! >"$dir/pids/watchdog.pid"
-  fi
-}
-
 cmd_start() {
   local dir=$1; shift
   local port=""
@@ -103,7 +78,7 @@ save ""
 appendonly yes
 appendfsync always
 CONF
-  start_watchdog "$dir"
+  fjord_start_watchdog "$dir" "$here/redis.sh"
   setsid "$server" "$dir/redis.conf" </dev/null >>"$dir/logs/redis.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/pids/redis.pid"
@@ -115,7 +90,7 @@ CONF
       fjord_die "redis-server exited during start-up (log: $dir/logs/redis.log)"
     fi
     if ((SECONDS - t0 >= 30)); then
-      stop_pid "$dir/pids/redis.pid" KILL
+      fjord_stop_group "$dir/pids/redis.pid" KILL
       fjord_die "redis-server did not answer PING within 30 s (log: $dir/logs/redis.log)"
     fi
     sleep 0.05
@@ -129,7 +104,7 @@ cmd_stop() {
   local dir=$1 sig=TERM
   [[ "${2:-}" == "--kill" ]] && sig=KILL
   [[ -d "$dir" ]] || return 0
-  stop_pid "$dir/pids/redis.pid" "$sig"
+  fjord_stop_group "$dir/pids/redis.pid" "$sig"
 }
 
 cmd_down() {
@@ -137,12 +112,7 @@ cmd_down() {
   [[ -d "$dir" ]] || return 0
   dir="$(cd "$dir" && pwd)"
   cmd_stop "$dir"
-  local wpid; wpid=$(cat "$dir/pids/watchdog.pid" 2>/dev/null || true)
-  rm -f "$dir/pids/watchdog.pid"
-  [[ -n "$wpid" ]] && fjord_running "$wpid" && kill -TERM -- "-$wpid" 2>/dev/null || true
-  fjord_release_owned "$dir"
-  rm -f "$dir/run-id"
-  echo "fjord infra: redis in $dir is down" >&2
+  fjord_finish_down "$dir" redis
 }
 
 (($# >= 2)) || usage
