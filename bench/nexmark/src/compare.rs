@@ -1,6 +1,9 @@
-//! Compares the result rows of two engines: CSV lines, compared as multisets (sorted), after
+//! Compares the result rows of two engines: CSV lines or rows of Flink's `print` connector
+//! (`2> +I[1000, Peter Shultz, 2026-01-01T00:00]`), compared as multisets (sorted), after
 //! normalizing what two correct writers may spell differently — CSV quoting, timestamps
-//! (`2026-01-01 00:00:00` and `2026-01-01 00:00:00.000`) and decimals (`908.000` and `908`).
+//! (`2026-01-01T00:00`, `2026-01-01 00:00:00` and `2026-01-01 00:00:00.000`) and decimals
+//! (`908.000` and `908`). Rows of another kind than insert (`-U[...]`, `-D[...]`) keep their
+//! kind, so they never equal an insert.
 
 use crate::error::NexmarkError;
 use crate::model::{format_timestamp, parse_timestamp};
@@ -34,9 +37,14 @@ impl std::fmt::Display for Comparison {
     }
 }
 
-/// One CSV line with quoting removed and each field normalized.
+/// One row (a CSV line or a Flink `print` row) with quoting removed and each field
+/// normalized, written back as CSV.
 pub fn normalize(line: &str) -> String {
-    split_csv(line)
+    let (kind, fields) = match flink_print_row(line) {
+        Some((kind, fields)) => (kind, fields),
+        None => ("", split_csv(line)),
+    };
+    let csv = fields
         .iter()
         .map(|f| {
             let f = normalize_field(f);
@@ -47,10 +55,36 @@ pub fn normalize(line: &str) -> String {
             }
         })
         .collect::<Vec<_>>()
-        .join(",")
+        .join(",");
+    format!("{kind}{csv}")
+}
+
+/// The kind (`""` for an insert, else `-U `, `+U ` or `-D `) and fields of a row of Flink's
+/// `print` connector: an optional `n> ` or `id:n> ` prefix, then `+I[f1, f2, ...]`.
+fn flink_print_row(line: &str) -> Option<(&'static str, Vec<String>)> {
+    let row = match line.find("> ") {
+        Some(i) if !line[..i].contains([',', '[']) => &line[i + 2..],
+        _ => line,
+    };
+    let kind = match row.get(..3)? {
+        "+I[" => "",
+        "-U[" => "-U ",
+        "+U[" => "+U ",
+        "-D[" => "-D ",
+        _ => return None,
+    };
+    let body = row[3..].strip_suffix(']')?;
+    Some((kind, body.split(", ").map(str::to_string).collect()))
 }
 
 fn normalize_field(f: &str) -> String {
+    // Java's LocalDateTime.toString leaves out zero seconds: 2026-01-01T00:00.
+    let minutes_only = f.len() == 16 && f.as_bytes()[10] == b'T' && f.as_bytes()[13] == b':';
+    let f = &if minutes_only {
+        format!("{f}:00")
+    } else {
+        f.to_string()
+    };
     if let Some(ms) = parse_timestamp(f) {
         return format_timestamp(ms);
     }
@@ -167,6 +201,25 @@ mod tests {
             &rows(&["1,908.5,2026-01-01 00:00:00.5,\"Peter Shultz\""]),
         );
         assert!(c.same(), "{c}");
+    }
+
+    #[test]
+    fn flink_print_rows_equal_csv_rows() {
+        let c = compare_rows(
+            &rows(&[
+                "1000,Peter Shultz,2026-01-01 00:00:00.000",
+                "1001,Kate Smith,2026-01-01 00:00:10.250",
+                "7,908.000",
+            ]),
+            &rows(&[
+                "2> +I[1000, Peter Shultz, 2026-01-01T00:00]",
+                "+I[1001, Kate Smith, 2026-01-01T00:00:10.250]",
+                "1> +I[7, 908.000]",
+            ]),
+        );
+        assert!(c.same(), "{c}");
+        let c = compare_rows(&rows(&["7,1"]), &rows(&["1> -U[7, 1]"]));
+        assert_eq!(c.only_right.0, rows(&["-U 7,1"]));
     }
 
     #[test]
