@@ -12,10 +12,11 @@
 #       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
 #       per row (Fjord's CSV conventions).
 #
-#   flink.sh nexmark QUERY_FILE INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS CHECKPOINT_DIR
-#       Runs a Flink Nexmark benchmark query (bench/nexmark/flink/qN.sql) over the event files
-#       of `fjord-nexmark generate` (flink/src/fjord/oracle/NexmarkSql.java); with `print` the
-#       rows go to stdout. Its time goes to stderr as `NEXMARK-RESULT {json}`.
+#   flink.sh nexmark INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS CHECKPOINT_DIR QUERY_FILE...
+#       Runs Flink Nexmark benchmark queries (bench/nexmark/flink/qN.sql) as one job over the
+#       event files of `fjord-nexmark generate` (flink/src/fjord/oracle/NexmarkSql.java); with
+#       `print` the rows go to stdout as `qN:subtask> +I[...]`. Times go to stderr as
+#       `NEXMARK-RESULT {json}`.
 #
 # Environment: FJORD_CACHE (default ~/.cache/fjord); FJORD_JAVA, JAVA_HOME (which java; >= 17);
 # FLINK_ORACLE_HEAP (JVM heap flags, default -Xmx1g).

@@ -62,7 +62,8 @@ pub fn query(name: &str) -> Result<QueryFn, NexmarkError> {
 
 /// Builds the whole job of query `name`: events (see [`events`]), the query, and the sink:
 /// `--output <path>` writes the rows as text (a file at parallelism 1, else a directory of
-/// files; replaced if it exists), without it they are printed.
+/// files; replaced if it exists), `--blackhole` discards them (the benchmark's `blackhole`
+/// connector), without either they are printed.
 ///
 /// # Errors
 /// As [`query`] and [`events`].
@@ -73,6 +74,16 @@ pub fn build_job(
 ) -> Result<(), NexmarkError> {
     let q = query(name)?;
     let rows = q(&events(env, args)?);
+    if args.has("blackhole") {
+        if args.has("output") {
+            return Err(NexmarkError::Config(
+                "give --output <path> or --blackhole, not both".into(),
+            ));
+        }
+        rows.for_each(|_row: String| {})
+            .name(&format!("Sink: nexmark {name} (blackhole)"));
+        return Ok(());
+    }
     match args.get("output") {
         Some(path) => {
             rows.write_as_text_with_mode(path, WriteMode::Overwrite)
@@ -94,7 +105,7 @@ macro_rules! jobs {
                 concat!(
                     "Nexmark ",
                     stringify!($q),
-                    ": [--input <events file or dir> | generator keys --events.num N --tps R ...] [--output <path>] (docs/nexmark.md)"
+                    : [--input <events file or dir> | generator keys --events.num N --tps R ...] [--output <path> | --blackhole] (docs/nexmark.md)"
                 ),
                 {
                     fn job(env: &StreamExecutionEnvironment, args: &JobArgs) -> fjord::Result<()> {

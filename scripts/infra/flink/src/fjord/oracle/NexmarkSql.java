@@ -29,8 +29,9 @@ import org.apache.flink.types.Row;
  * the last result row reached the sink; with checkpoints Flink 2 keeps a finished job running
  * until one more checkpoint, up to an interval later, which this leaves out).
  *
- * <p>Usage: {@code NexmarkSql QUERY_FILE INPUT_DIR SINK PARALLELISM CHECKPOINT_INTERVAL_MS
- * CHECKPOINT_DIR}
+ * <p>Usage: {@code NexmarkSql INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS
+ * CHECKPOINT_DIR QUERY_FILE...}: several queries run as one job, each printing with its file's
+ * stem as the print identifier ({@code q3:2> +I[...]}), so a test pays for one JVM and one job.
  */
 public final class NexmarkSql {
   private NexmarkSql() {}
@@ -82,17 +83,17 @@ public final class NexmarkSql {
               + " `dateTime`, bid.extra FROM nexmark WHERE event_type = 2");
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 6) {
+    if (args.length < 6) {
       System.err.println(
-          "usage: NexmarkSql QUERY_FILE INPUT_DIR blackhole|print PARALLELISM"
-              + " CHECKPOINT_INTERVAL_MS CHECKPOINT_DIR");
+          "usage: NexmarkSql INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS"
+              + " CHECKPOINT_DIR QUERY_FILE...");
       System.exit(2);
     }
-    String script = Files.readString(Path.of(args[0]), StandardCharsets.UTF_8);
-    String input = args[1];
-    String sink = args[2];
-    int parallelism = Integer.parseInt(args[3]);
-    long interval = Long.parseLong(args[4]);
+    String input = args[0];
+    String sink = args[1];
+    int parallelism = Integer.parseInt(args[2]);
+    long interval = Long.parseLong(args[3]);
+    String checkpoints = args[4];
     if (!sink.equals("blackhole") && !sink.equals("print")) {
       System.err.println("SINK must be blackhole or print, not " + sink);
       System.exit(2);
@@ -102,7 +103,7 @@ public final class NexmarkSql {
     if (interval > 0) {
       conf.setString("execution.checkpointing.interval", interval + " ms");
       conf.setString("execution.checkpointing.mode", "EXACTLY_ONCE");
-      conf.setString("execution.checkpointing.dir", args[5]);
+      conf.setString("execution.checkpointing.dir", checkpoints);
       conf.setString("execution.checkpointing.storage", "filesystem");
     }
     StreamExecutionEnvironment streams = StreamExecutionEnvironment.getExecutionEnvironment(conf);
@@ -111,33 +112,40 @@ public final class NexmarkSql {
     for (String view : VIEWS) {
       env.executeSql(view);
     }
-    DataStream<Row> rows = null;
-    for (String statement : SqlScript.split(script)) {
-      Matcher insert = INSERT.matcher(statement);
-      if (insert.matches()) {
-        rows = env.toDataStream(env.sqlQuery(insert.group(2)));
+    StringBuilder names = new StringBuilder();
+    for (int q = 5; q < args.length; q++) {
+      String name = Path.of(args[q]).getFileName().toString().replaceAll("\\.sql$", "");
+      names.append(q > 5 ? "," : "").append(name);
+      String script = Files.readString(Path.of(args[q]), StandardCharsets.UTF_8);
+      DataStream<Row> rows = null;
+      for (String statement : SqlScript.split(script)) {
+        Matcher insert = INSERT.matcher(statement);
+        if (insert.matches()) {
+          rows = env.toDataStream(env.sqlQuery(insert.group(2)));
+        } else {
+          env.executeSql(statement);
+        }
+      }
+      if (rows == null) {
+        System.err.println(args[q] + " has no INSERT statement");
+        System.exit(2);
+      }
+      DataStream<Row> stamped = rows.map(new Stamp()).returns(rows.getType());
+      if (sink.equals("print")) {
+        stamped.sinkTo(new PrintSink<>(name));
       } else {
-        env.executeSql(statement);
+        stamped.sinkTo(new DiscardingSink<>());
       }
     }
-    if (rows == null) {
-      System.err.println(args[0] + " has no INSERT statement");
-      System.exit(2);
-    }
-    DataStream<Row> stamped = rows.map(new Stamp()).returns(rows.getType());
-    if (sink.equals("print")) {
-      stamped.sinkTo(new PrintSink<>());
-    } else {
-      stamped.sinkTo(new DiscardingSink<>());
-    }
     long started = System.nanoTime();
-    streams.execute("nexmark " + Path.of(args[0]).getFileName());
+    streams.execute("nexmark " + names);
     long ended = System.nanoTime();
     long last = Math.max(LAST_ROW.get(), started);
     System.out.flush();
     System.err.printf(
-        "NEXMARK-RESULT {\"engine\":\"flink\",\"parallelism\":%d,\"seconds\":%.3f,"
-            + "\"seconds_to_last_row\":%.3f,\"rows\":%d}%n",
+        "NEXMARK-RESULT {\"engine\":\"flink\",\"queries\":\"%s\",\"parallelism\":%d,"
+            + "\"seconds\":%.3f,\"seconds_to_last_row\":%.3f,\"rows\":%d}%n",
+        names,
         parallelism, (ended - started) / 1e9, (last - started) / 1e9, ROWS.get());
   }
 }
