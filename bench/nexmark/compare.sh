@@ -74,7 +74,7 @@ run_flink() {
   err=$(grep NEXMARK-RESULT "$work/flink.err")
   echo "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$err") $(cat "$work/rss")"
 }
-median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 declare -A fj_t fj_m fl_t fl_m fl_e
 for ((r = 1; r <= rounds; r++)); do

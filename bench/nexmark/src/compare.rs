@@ -89,7 +89,8 @@ fn normalize_field(f: &str) -> String {
         return format_timestamp(ms);
     }
     let numeric = !f.is_empty()
-        && f.bytes().all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
+        && f.bytes()
+            .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
         && f.bytes().filter(|c| *c == b'.').count() == 1;
     if numeric {
         return f.trim_end_matches('0').trim_end_matches('.').to_string();

@@ -119,8 +119,7 @@ impl NexmarkConfig {
         let tps = match (args.has("tps"), args.has("first-event.rate")) {
             (true, true) => {
                 return Err(NexmarkError::Config(
-                    "give --tps or --first-event.rate, not both (they are the same setting)"
-                        .into(),
+                    "give --tps or --first-event.rate, not both (they are the same setting)".into(),
                 ));
             }
             (false, true) => args.get_parsed("first-event.rate", d.tps)?,
@@ -189,7 +188,7 @@ impl NexmarkConfig {
                 return bad(format!("{key} = 0: give a positive number"));
             }
         }
-        if self.out_of_order_group_size % 953 == 0 {
+        if self.out_of_order_group_size.is_multiple_of(953) {
             return bad(format!(
                 "out-of-order.group-size = {}: must not be a multiple of 953 (the shuffle within a group multiplies by 953)",
                 self.out_of_order_group_size
@@ -233,10 +232,11 @@ fn size(args: &JobArgs, key: &str, default: u64) -> Result<u64, NexmarkError> {
             )));
         }
     };
-    digits
-        .parse::<u64>()
-        .map(|n| n * factor)
-        .map_err(|_| NexmarkError::Config(format!("--{key} {text}: give a size in bytes such as 200, 200b or 1kb")))
+    digits.parse::<u64>().map(|n| n * factor).map_err(|_| {
+        NexmarkError::Config(format!(
+            "--{key} {text}: give a size in bytes such as 200, 200b or 1kb"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ pub enum NexmarkError {
     Args(#[from] fjord::FjordError),
 
     /// An event line of an input file is not a Nexmark event.
-    #[error("line {line}: not a Nexmark event ({reason}); files are written by `fjord-nexmark generate`")]
+    #[error(
+        "line {line}: not a Nexmark event ({reason}); files are written by `fjord-nexmark generate`"
+    )]
     BadEvent {
         /// One-based line number in its file (0 when unknown).
         line: u64,

@@ -186,14 +186,19 @@ impl Generator {
             FIRST_NAMES[rng.next_below(FIRST_NAMES.len() as u64) as usize],
             LAST_NAMES[rng.next_below(LAST_NAMES.len() as u64) as usize]
         );
-        let email_address = format!("{}@{}.com", next_string(rng, 7, ' '), next_string(rng, 5, ' '));
+        let email_address = format!(
+            "{}@{}.com",
+            next_string(rng, 7, ' '),
+            next_string(rng, 5, ' ')
+        );
         let credit_card = (0..4)
             .map(|_| format!("{:04}", rng.next_below(10_000)))
             .collect::<Vec<_>>()
             .join(" ");
         let city = US_CITIES[rng.next_below(US_CITIES.len() as u64) as usize].to_string();
         let state = US_STATES[rng.next_below(US_STATES.len() as u64) as usize].to_string();
-        let size = 8 + name.len() + email_address.len() + credit_card.len() + city.len() + state.len();
+        let size =
+            8 + name.len() + email_address.len() + credit_card.len() + city.len() + state.len();
         let extra = self.next_extra(rng, size as u64, self.config.person_avg_size);
         Person {
             id: self.last_base0_person_id(id) + FIRST_PERSON_ID,
@@ -217,7 +222,8 @@ impl Generator {
         let category = FIRST_CATEGORY_ID + rng.next_below(NUM_CATEGORIES);
         let initial_bid = next_price(rng);
         // Auctions last on average until `in_flight_auctions` more auctions have opened.
-        let events_for_auctions = c.in_flight_auctions * c.total_proportion() / c.auction_proportion;
+        let events_for_auctions =
+            c.in_flight_auctions * c.total_proportion() / c.auction_proportion;
         let future = self.timestamp_for(self.adjusted_event_number(n) + events_for_auctions);
         let horizon = (future - ts).max(0) as u64;
         let expires = ts + 1 + rng.next_below((horizon * 2).max(1)) as i64;
@@ -280,14 +286,21 @@ impl Generator {
         }
         let rest = desired - current;
         let delta = (rest as f64 * 0.2).round() as u64;
-        let len = rest - delta + if delta == 0 { 0 } else { rng.next_below(2 * delta) };
+        let len = rest - delta
+            + if delta == 0 {
+                0
+            } else {
+                rng.next_below(2 * delta)
+            };
         let len = len as usize;
         let pool = &self.tables.extra_pool;
         if len < pool.len() / 2 {
             let offset = rng.next_below((pool.len() - len) as u64) as usize;
             pool[offset..offset + len].to_string()
         } else {
-            (0..len).map(|_| (b'a' + rng.next_below(26) as u8) as char).collect()
+            (0..len)
+                .map(|_| (b'a' + rng.next_below(26) as u8) as char)
+                .collect()
         }
     }
 }
@@ -398,7 +411,10 @@ mod tests {
         assert_eq!(*persons.last().unwrap(), 1000 + persons.len() as u64 - 1);
         assert_eq!(*auctions.last().unwrap(), 1000 + auctions.len() as u64 - 1);
         // With hot ratio 2 about half the bids (plus a few random ones) go to hot auctions.
-        assert!(hot * 10 > bids * 4 && hot * 10 < bids * 7, "{hot} of {bids}");
+        assert!(
+            hot * 10 > bids * 4 && hot * 10 < bids * 7,
+            "{hot} of {bids}"
+        );
     }
 
     #[test]
@@ -406,7 +422,10 @@ mod tests {
         let g = generator(100_000);
         assert_eq!(g.event(0).date_time(), crate::config::DEFAULT_BASE_TIME);
         // 10 000 events per second of event time.
-        assert_eq!(g.event(20_000).date_time(), crate::config::DEFAULT_BASE_TIME + 2000);
+        assert_eq!(
+            g.event(20_000).date_time(),
+            crate::config::DEFAULT_BASE_TIME + 2000
+        );
         let mut bid_bytes = 0;
         let mut bids = 0;
         for n in 0..5000 {
@@ -428,7 +447,10 @@ mod tests {
         let ids: BTreeSet<u64> = (0..1000).map(|n| g.adjusted_event_number(n)).collect();
         assert_eq!(ids, (0..1000).collect());
         let times: Vec<i64> = (0..1000).map(|n| g.event(n).date_time()).collect();
-        assert!(times.windows(2).any(|w| w[1] < w[0]), "some events are late");
+        assert!(
+            times.windows(2).any(|w| w[1] < w[0]),
+            "some events are late"
+        );
         for n in 0..1000u64 {
             let later_min = (n..1000).map(|m| g.event(m).date_time()).min().unwrap();
             assert!(g.watermark_for(n) <= later_min, "{n}");

@@ -201,7 +201,10 @@ mod tests {
     fn bad_lines_say_what_is_wrong() {
         for (line, needle) in [
             ("not json", "expected"),
-            ("{\"event_type\":2,\"person\":null,\"auction\":null,\"bid\":null}", "without its row"),
+            (
+                "{\"event_type\":2,\"person\":null,\"auction\":null,\"bid\":null}",
+                "without its row",
+            ),
         ] {
             let err = parse_event(line).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");

@@ -183,7 +183,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -193,14 +201,26 @@ mod tests {
     #[test]
     fn timestamps_round_trip_and_match_known_dates() {
         assert_eq!(format_timestamp(0), "1970-01-01 00:00:00.000");
-        assert_eq!(format_timestamp(1_767_225_600_123), "2026-01-01 00:00:00.123");
+        assert_eq!(
+            format_timestamp(1_767_225_600_123),
+            "2026-01-01 00:00:00.123"
+        );
         assert_eq!(format_timestamp(951_782_400_000), "2000-02-29 00:00:00.000");
         for ms in [0, 1, 999, 86_399_999, 1_767_225_600_123, 4_102_444_799_999] {
             assert_eq!(parse_timestamp(&format_timestamp(ms)), Some(ms), "{ms}");
         }
-        assert_eq!(parse_timestamp("2026-01-01 00:00:01"), Some(1_767_225_601_000));
-        assert_eq!(parse_timestamp("2026-01-01 00:00:01.5"), Some(1_767_225_601_500));
-        assert_eq!(parse_timestamp("2026-01-01T00:00:01.250000"), Some(1_767_225_601_250));
+        assert_eq!(
+            parse_timestamp("2026-01-01 00:00:01"),
+            Some(1_767_225_601_000)
+        );
+        assert_eq!(
+            parse_timestamp("2026-01-01 00:00:01.5"),
+            Some(1_767_225_601_500)
+        );
+        assert_eq!(
+            parse_timestamp("2026-01-01T00:00:01.250000"),
+            Some(1_767_225_601_250)
+        );
         assert_eq!(parse_timestamp("2026-13-01 00:00:01"), None);
         assert_eq!(parse_timestamp("hello world, not a time"), None);
         assert_eq!(parse_timestamp("2026-01-01 00:00:01."), None);

@@ -105,7 +105,7 @@ macro_rules! jobs {
                 concat!(
                     "Nexmark ",
                     stringify!($q),
-                    : [--input <events file or dir> | generator keys --events.num N --tps R ...] [--output <path> | --blackhole] (docs/nexmark.md)"
+                    ": [--input <events file or dir> | generator keys --events.num N --tps R ...] [--output <path> | --blackhole] (docs/nexmark.md)"
                 ),
                 {
                     fn job(env: &StreamExecutionEnvironment, args: &JobArgs) -> fjord::Result<()> {
@@ -192,7 +192,7 @@ pub fn q1(events: &DataStream<Event>) -> DataStream<String> {
 /// q2: `SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0`.
 pub fn q2(events: &DataStream<Event>) -> DataStream<String> {
     (*bids(events)
-        .filter(|b: &Bid| b.auction % 123 == 0)
+        .filter(|b: &Bid| b.auction.is_multiple_of(123))
         .map(|b: Bid| format!("{},{}", b.auction, b.price)))
     .clone()
 }
@@ -302,7 +302,9 @@ pub fn q5(events: &DataStream<Event>) -> DataStream<String> {
         ))
         .aggregate_with_process(
             Count,
-            |auction: &u64, ctx: &mut WindowContext<'_, TimeWindow, (u64, u64, i64)>, n: Vec<u64>| {
+            |auction: &u64,
+             ctx: &mut WindowContext<'_, TimeWindow, (u64, u64, i64)>,
+             n: Vec<u64>| {
                 let end = ctx.window().end;
                 for n in n {
                     ctx.collect((*auction, n, end));
@@ -317,7 +319,9 @@ pub fn q5(events: &DataStream<Event>) -> DataStream<String> {
         .key_by(|c: &(u64, u64, i64)| c.2)
         .window(TumblingEventTimeWindows::of(Duration::from_secs(2)))
         .process(
-            |_: &i64, ctx: &mut WindowContext<'_, TimeWindow, String>, all: Vec<(u64, u64, i64)>| {
+            |_: &i64,
+             ctx: &mut WindowContext<'_, TimeWindow, String>,
+             all: Vec<(u64, u64, i64)>| {
                 let max = all.iter().map(|c| c.1).max().unwrap_or(0);
                 for (auction, n, _) in all {
                     if n >= max {

@@ -89,7 +89,9 @@ pub fn write_files(config: &NexmarkConfig, dir: &Path, files: usize) -> Result<u
         ));
     };
     if files == 0 {
-        return Err(NexmarkError::Config("--files 0: give at least one file".into()));
+        return Err(NexmarkError::Config(
+            "--files 0: give at least one file".into(),
+        ));
     }
     config.validate()?;
     std::fs::create_dir_all(dir).map_err(|source| NexmarkError::Io {

@@ -42,7 +42,9 @@ fn flink(events: &Path, checkpoints: &Path) -> BTreeMap<String, Vec<String>> {
         let Some((query, _)) = line.split_once([':', '>']) else {
             panic!("not a print row: {line}");
         };
-        rows.entry(query.to_string()).or_default().push(line.to_string());
+        rows.entry(query.to_string())
+            .or_default()
+            .push(line.to_string());
     }
     rows
 }

@@ -42,10 +42,14 @@ fn registered_jobs_run_from_the_generator_and_from_files() {
     let mut registry = JobRegistry::new();
     register(&mut registry);
     let names: Vec<&str> = registry.list().map(|(n, _)| n).collect();
-    assert!(names.contains(&"nexmark-q0") && names.contains(&"nexmark-q8"), "{names:?}");
+    assert!(
+        names.contains(&"nexmark-q0") && names.contains(&"nexmark-q8"),
+        "{names:?}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("events");
-    let config = NexmarkConfig::from_args(&args(&["--events.num", "3000", "--tps", "500"])).unwrap();
+    let config =
+        NexmarkConfig::from_args(&args(&["--events.num", "3000", "--tps", "500"])).unwrap();
     fjord_nexmark::write_files(&config, &files, 2).unwrap();
     for q in ["nexmark-q2", "nexmark-q5", "nexmark-q8"] {
         let mut outputs = Vec::new();
@@ -100,7 +104,10 @@ fn event_files_round_trip_and_bad_lines_fail_the_job() {
     let text = std::fs::read_to_string(&path).unwrap();
     let g = Generator::new(config);
     for (n, line) in text.lines().enumerate() {
-        assert_eq!(fjord_nexmark::json::parse_event(line).unwrap(), g.event(n as u64));
+        assert_eq!(
+            fjord_nexmark::json::parse_event(line).unwrap(),
+            g.event(n as u64)
+        );
     }
     let mut lines: Vec<&str> = text.lines().collect();
     lines[41] = "{\"event_type\":2}";
