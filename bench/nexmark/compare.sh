@@ -13,7 +13,7 @@
 # the whole process (/usr/bin/time), the ratio Fjord/Flink of events/s per core, and whether the
 # rows agreed. Flink's job time is from submitting the job until it finished (the JVM's start and
 # the SQL planning before it are left out); "flink empty" is the same query over an empty file,
-# the fixed cost of deploying the job inside that time.
+# the fixed cost of deploying the job inside that time (measured at parallelism 1).
 #
 # Needs: scripts/infra/install-flink.sh done; a Rust toolchain. Environment as in HELPERS/docs:
 # CARGO_TARGET_DIR (default target/), FJORD_CACHE. FLINK_ORACLE_HEAP defaults to -Xmx2g here.
@@ -87,14 +87,14 @@ for ((r = 1; r <= rounds; r++)); do
         read -r t m < <(run_flink "$q" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
         read -r t m < <(run_fjord "$q" "$p" "$input"); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
       fi
-      log "round $r $q p=$p: fjord ${fj_t[$q,$p]}s, flink ${fl_t[$q,$p]}s (load $(cut -d' ' -f1 /proc/loadavg))"
+      log "round $r $q p=$p: fjord ${fj_t[$q,$p]}s ${fj_m[$q,$p]}KB, flink ${fl_t[$q,$p]}s ${fl_m[$q,$p]}KB (load $(cut -d' ' -f1 /proc/loadavg))"
     done
   done
 done
 for q in $queries; do
-  for p in $parallelisms; do
-    read -r t _ < <(run_flink "$q" "$p" "$work/empty"); fl_e[$q,$p]=$t
-  done
+  read -r t _ < <(run_flink "$q" 1 "$work/empty")
+  for p in $parallelisms; do fl_e[$q,$p]=$t; done
+  log "flink $q over an empty file: $t s"
 done
 
 declare -A same
@@ -112,6 +112,7 @@ if ((verify)); then
       same[$q]="NO: $summary"
     fi
     log "verify $q: ${same[$q]}"
+
     rm -rf "$work/fjord-out" "$work/flink-out.txt"
   done
 fi

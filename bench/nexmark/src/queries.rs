@@ -9,13 +9,13 @@
 //! | q2 | bids of auctions whose id is a multiple of 123 | filter + map |
 //! | q3 | sellers in OR/ID/CA with auctions in category 10 | keyed co-process join with state |
 //! | q5 | hot items: auctions with the most bids per 10 s window sliding by 2 s | sliding window count, then a per-window max |
-//! | q7 | highest bid per 10 s window | tumbling window max joined back with the bids by price |
+//! | q7 | highest bid per 10 s window | bids keyed by window, the bids at the running maximum in state, emitted by an event-time timer |
 //! | q8 | persons who opened an auction in the 10 s window they registered in | tumbling window co-group |
 //! | q11 | bids per bidder session (gap 10 s) | session window count |
 //! | q22 | bids with the first three directories of their URL | map |
 
 use crate::error::NexmarkError;
-use crate::model::{Auction, Bid, Event, Person, write_timestamp};
+use crate::model::{Auction, Bid, Event, Person, push_u64, write_timestamp};
 use crate::source::events;
 use fjord::state::{ListStateDescriptor, ValueStateDescriptor};
 use fjord::windows::{
@@ -24,7 +24,8 @@ use fjord::windows::{
 };
 use fjord::{
     AggregateFunction, BoxError, DataStream, JobArgs, JobFn, JobRegistry, KeyedCoProcessFunction,
-    KeyedProcessContext, RuntimeContext, StreamExecutionEnvironment, Timestamp, WriteMode,
+    KeyedProcessContext, KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment,
+    Timestamp, WriteMode,
 };
 use std::fmt::Write;
 use std::time::Duration;
@@ -159,7 +160,12 @@ fn ts(out: &mut String, millis: i64) {
 pub fn q0(events: &DataStream<Event>) -> DataStream<String> {
     (*bids(events).map(|b: Bid| {
         let mut s = String::with_capacity(64 + b.extra.len());
-        let _ = write!(s, "{},{},{},", b.auction, b.bidder, b.price);
+        push_u64(&mut s, b.auction);
+        s.push(',');
+        push_u64(&mut s, b.bidder);
+        s.push(',');
+        push_u64(&mut s, b.price);
+        s.push(',');
         ts(&mut s, b.date_time);
         s.push(',');
         s.push_str(&b.extra);
@@ -173,14 +179,16 @@ pub fn q1(events: &DataStream<Event>) -> DataStream<String> {
     (*bids(events).map(|b: Bid| {
         let milli_euro = b.price * 908;
         let mut s = String::with_capacity(64 + b.extra.len());
-        let _ = write!(
-            s,
-            "{},{},{}.{:03},",
-            b.auction,
-            b.bidder,
-            milli_euro / 1000,
-            milli_euro % 1000
-        );
+        push_u64(&mut s, b.auction);
+        s.push(',');
+        push_u64(&mut s, b.bidder);
+        s.push(',');
+        push_u64(&mut s, milli_euro / 1000);
+        s.push('.');
+        let frac = milli_euro % 1000;
+        s.push_str(&"00"[..(frac < 100) as usize + (frac < 10) as usize]);
+        push_u64(&mut s, frac);
+        s.push(',');
         ts(&mut s, b.date_time);
         s.push(',');
         s.push_str(&b.extra);
@@ -338,33 +346,29 @@ pub fn q5(events: &DataStream<Event>) -> DataStream<String> {
 /// q7: bids whose price is the highest of a `TUMBLE(dateTime, 10 s)` window, with
 /// `dateTime BETWEEN window_end - 10 s AND window_end` (both ends included, as the SQL says):
 /// `(auction, price, bidder, dateTime, extra)` — the SQL text selects price before bidder.
+///
+/// Flink's plan joins every bid with the window maxima by price and so keeps every bid in
+/// state. Here bids are keyed by their window and each window keeps only the bids at its
+/// running maximum, plus the bids at exactly its end time (the SQL's inclusive upper bound lets
+/// them match too); an event-time timer at the window end emits the winners. Same rows, state
+/// of a few bids per window.
 pub fn q7(events: &DataStream<Event>) -> DataStream<String> {
-    let bids = bids(events);
-    let maxes = bids
-        .map(|b: Bid| b.price)
-        .window_all(TumblingEventTimeWindows::of(Duration::from_secs(10)))
-        .reduce_with_process(
-            |a: u64, b: u64| a.max(b),
-            |_: &(), ctx: &mut WindowContext<'_, TimeWindow, (u64, i64)>, max: Vec<u64>| {
-                let end = ctx.window().end;
-                for m in max {
-                    ctx.collect((m, end));
-                }
-            },
-        )
-        .uid("q7-max")
-        .name("q7 max per window");
-    (*bids
-        .connect(&maxes)
-        .key_by(|b: &Bid| b.price, |m: &(u64, i64)| m.0)
+    (*bids(events)
+        .flat_map(|b: Bid| {
+            let window = b.date_time.div_euclid(WINDOW_MS);
+            // A bid at a window's end time also counts for the window that ends there.
+            let boundary =
+                (b.date_time.rem_euclid(WINDOW_MS) == 0).then(|| (window - 1, b.clone()));
+            std::iter::once((window, b)).chain(boundary)
+        })
+        .key_by(|(window, _): &(i64, Bid)| *window)
         .process(HighestBids::default())
-        .uid("q7-join")
-        .name("q7 join"))
+        .uid("q7-highest")
+        .name("q7 highest bids per window"))
     .clone()
 }
 
-/// q7's join by price: bids and window ends of that price, each kept only as long as the
-/// watermark says a partner may still come.
+/// q7's per-window state: the running maximum, the bids at it, the bids at the window's end.
 #[derive(Clone, Default)]
 struct HighestBids {
     rt: Option<RuntimeContext>,
@@ -372,12 +376,12 @@ struct HighestBids {
 
 const WINDOW_MS: i64 = 10_000;
 
-fn q7_bids() -> ListStateDescriptor<Bid> {
-    ListStateDescriptor::new("bids")
+fn q7_best() -> ValueStateDescriptor<(u64, Vec<Bid>)> {
+    ValueStateDescriptor::new("best")
 }
 
-fn q7_ends() -> ListStateDescriptor<i64> {
-    ListStateDescriptor::new("window-ends")
+fn q7_at_end() -> ListStateDescriptor<Bid> {
+    ListStateDescriptor::new("at-end")
 }
 
 fn q7_row(b: &Bid) -> String {
@@ -389,71 +393,55 @@ fn q7_row(b: &Bid) -> String {
     s
 }
 
-/// The next multiple of the window size at or after `t`: timers are rounded up to it so a key
-/// holds a few timers, not one per bid.
-fn round_up(t: Timestamp) -> Timestamp {
-    t + (WINDOW_MS - t.rem_euclid(WINDOW_MS)) % WINDOW_MS
-}
-
-impl KeyedCoProcessFunction<u64, Bid, (u64, i64), String> for HighestBids {
+impl KeyedProcessFunction<i64, (i64, Bid), String> for HighestBids {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
         self.rt = Some(ctx.clone());
         Ok(())
     }
 
-    fn process_element1(
+    fn process_element(
         &mut self,
-        b: Bid,
-        ctx: &mut KeyedProcessContext<'_, u64, String>,
+        (window, b): (i64, Bid),
+        ctx: &mut KeyedProcessContext<'_, i64, String>,
     ) -> Result<(), BoxError> {
         let rt = self.rt.as_ref().expect("open runs first");
-        for end in rt.get_list_state(&q7_ends())?.get() {
-            if end - WINDOW_MS <= b.date_time && b.date_time <= end {
-                ctx.collect(q7_row(&b));
-            }
+        let end = (window + 1) * WINDOW_MS;
+        // Timers are deduplicated per key and time: one per window.
+        ctx.timer_service().register_event_time_timer(end);
+        if b.date_time == end {
+            rt.get_list_state(&q7_at_end())?.add(b);
+            return Ok(());
         }
-        // A window end `e` can still arrive while the watermark is below `e - 1`; this bid
-        // matches only ends up to `date_time + 10 s`.
-        ctx.timer_service()
-            .register_event_time_timer(round_up(b.date_time + WINDOW_MS));
-        rt.get_list_state(&q7_bids())?.add(b);
-        Ok(())
-    }
-
-    fn process_element2(
-        &mut self,
-        (_, end): (u64, i64),
-        ctx: &mut KeyedProcessContext<'_, u64, String>,
-    ) -> Result<(), BoxError> {
-        let rt = self.rt.as_ref().expect("open runs first");
-        for b in rt.get_list_state(&q7_bids())?.get() {
-            if end - WINDOW_MS <= b.date_time && b.date_time <= end {
-                ctx.collect(q7_row(&b));
+        let best = rt.get_state(&q7_best())?;
+        match best.value() {
+            Some((max, _)) if b.price < max => {}
+            Some((max, mut bids)) if b.price == max => {
+                bids.push(b);
+                best.update((max, bids));
             }
+            _ => best.update((b.price, vec![b])),
         }
-        // Bids up to `end` are behind the watermark once it passes `end` (in-order input).
-        ctx.timer_service()
-            .register_event_time_timer(round_up(end + 1));
-        rt.get_list_state(&q7_ends())?.add(end);
         Ok(())
     }
 
     fn on_timer(
         &mut self,
-        t: Timestamp,
-        _ctx: &mut KeyedProcessContext<'_, u64, String>,
+        _end: Timestamp,
+        ctx: &mut KeyedProcessContext<'_, i64, String>,
     ) -> Result<(), BoxError> {
         let rt = self.rt.as_ref().expect("open runs first");
-        let bids = rt.get_list_state(&q7_bids())?;
-        let kept: Vec<Bid> = bids
-            .get()
-            .into_iter()
-            .filter(|b| b.date_time + WINDOW_MS > t)
-            .collect();
-        bids.update(kept);
-        let ends = rt.get_list_state(&q7_ends())?;
-        let kept: Vec<i64> = ends.get().into_iter().filter(|e| *e >= t).collect();
-        ends.update(kept);
+        let best = rt.get_state(&q7_best())?;
+        let at_end = rt.get_list_state(&q7_at_end())?;
+        if let Some((max, bids)) = best.value() {
+            for b in bids
+                .iter()
+                .chain(at_end.get().iter().filter(|b| b.price == max))
+            {
+                ctx.collect(q7_row(b));
+            }
+        }
+        best.clear();
+        at_end.clear();
         Ok(())
     }
 }
