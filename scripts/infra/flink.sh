@@ -12,6 +12,12 @@
 #       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
 #       per row (Fjord's CSV conventions).
 #
+#   flink.sh nexmark INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS CHECKPOINT_DIR QUERY_FILE...
+#       Runs Flink Nexmark benchmark queries (bench/nexmark/flink/qN.sql) as one job over the
+#       event files of `fjord-nexmark generate` (flink/src/fjord/oracle/NexmarkSql.java); with
+#       `print` the rows go to stdout as `qN:subtask> +I[...]`. Times go to stderr as
+#       `NEXMARK-RESULT {json}`.
+#
 # Environment: FJORD_CACHE (default ~/.cache/fjord); FJORD_JAVA, JAVA_HOME (which java; >= 17);
 # FLINK_ORACLE_HEAP (JVM heap flags, default -Xmx1g).
 set -euo pipefail
@@ -22,7 +28,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,16p' "$0" >&2; exit 2; }
+usage() { sed -n '2,22p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
@@ -35,10 +41,10 @@ case $1 in
   datastream) shift
     exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
       fjord.oracle.DataStreamCases "$@" ;;
-  sql) shift
+  sql|nexmark) main=fjord.oracle.SqlScript; [[ $1 == nexmark ]] && main=fjord.oracle.NexmarkSql; shift
     [[ -f "$home/sql-libs/.complete" ]] \
       || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"
     exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \
-      fjord.oracle.SqlScript "$@" ;;
+      "$main" "$@" ;;
   *) usage ;;
 esac

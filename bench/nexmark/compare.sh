@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# compare.sh — Nexmark side by side: Fjord (release build of fjord-nexmark) and Apache Flink 2.3
+# (the Flink Nexmark benchmark's SQL texts, scripts/infra/flink.sh nexmark) over the same event
+# files, exactly-once checkpoints every 10 s, runs interleaved (Fjord then Flink, then Flink then
+# Fjord in the next round), both sinks discarding rows (the benchmark's blackhole). Then one
+# verification run per query at parallelism 2 with both writing rows, compared as multisets.
+#
+#   bench/nexmark/compare.sh [--events N] [--tps R] [--queries "q0 q1 ..."] [--parallelism "1 2"]
+#                            [--rounds K] [--work DIR] [--no-verify]
+#
+# Prints a Markdown table (and writes DIR/results.tsv): per query and parallelism the median job
+# time of each engine, events/s per core (events / median seconds / parallelism), peak RSS of
+# the whole process (/usr/bin/time), the ratio Fjord/Flink of events/s per core, and whether the
+# rows agreed. Flink's job time is from submitting the job until it finished (the JVM's start and
+# the SQL planning before it are left out); "flink empty" is the same query over an empty file,
+# the fixed cost of deploying the job inside that time (measured at parallelism 1).
+#
+# Needs: scripts/infra/install-flink.sh done; a Rust toolchain. Environment as in HELPERS/docs:
+# CARGO_TARGET_DIR (default target/), FJORD_CACHE. FLINK_ORACLE_HEAP defaults to -Xmx2g here.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+events=2000000
+tps=100000
+queries="q0 q1 q2 q3 q5 q7 q8 q11 q22"
+parallelisms="1 2"
+rounds=2
+work=/tmp/fjord-nexmark-compare
+verify=1
+while (($#)); do
+  case $1 in
+    --events) events=$2; shift 2 ;;
+    --tps) tps=$2; shift 2 ;;
+    --queries) queries=$2; shift 2 ;;
+    --parallelism) parallelisms=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    --no-verify) verify=0; shift ;;
+    *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+  esac
+done
+export FLINK_ORACLE_HEAP="${FLINK_ORACLE_HEAP:--Xmx2g}"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+log "building fjord-nexmark (release)"
+(cd "$repo" && cargo build --release -q -p fjord-nexmark --bin fjord-nexmark)
+nx="$target/release/fjord-nexmark"
+flink="$repo/scripts/infra/flink.sh"
+mkdir -p "$work"
+if [[ ! -f "$work/events-$events-$tps/.complete" ]]; then
+  rm -rf "$work"/events-*
+  log "generating $events events (tps $tps) into 2 files"
+  "$nx" generate --dir "$work/events-$events-$tps" --files 2 --events.num "$events" --tps "$tps" >&2
+  touch "$work/events-$events-$tps/.complete"
+fi
+input="$work/events-$events-$tps"
+mkdir -p "$work/empty" && : > "$work/empty/events-0.json"
+
+# run_fjord Q P → "seconds rss_kb"
+run_fjord() {
+  local out; rm -rf "$work/chk"
+  out=$(/usr/bin/time -f '%M' -o "$work/rss" "$nx" run "$1" --parallelism "$2" \
+    --checkpoint-interval-ms 10000 --checkpoint-storage "file://$work/chk" \
+    --input "$3" --blackhole)
+  echo "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$out") $(cat "$work/rss")"
+}
+# run_flink Q P INPUT → "seconds rss_kb"
+run_flink() {
+  local err; rm -rf "$work/chk"
+  /usr/bin/time -f '%M' -o "$work/rss" "$flink" nexmark "$3" blackhole "$2" 10000 \
+    "file://$work/chk" "$repo/bench/nexmark/flink/$1.sql" > /dev/null 2> "$work/flink.err" \
+    || { cat "$work/flink.err" >&2; return 1; }
+  err=$(grep NEXMARK-RESULT "$work/flink.err")
+  echo "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$err") $(cat "$work/rss")"
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+declare -A fj_t fj_m fl_t fl_m fl_e
+for ((r = 1; r <= rounds; r++)); do
+  for q in $queries; do
+    for p in $parallelisms; do
+      if ((r % 2)); then
+        read -r t m < <(run_fjord "$q" "$p" "$input"); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
+        read -r t m < <(run_flink "$q" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
+      else
+        read -r t m < <(run_flink "$q" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
+        read -r t m < <(run_fjord "$q" "$p" "$input"); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
+      fi
+      log "round $r $q p=$p: fjord ${fj_t[$q,$p]}s ${fj_m[$q,$p]}KB, flink ${fl_t[$q,$p]}s ${fl_m[$q,$p]}KB (load $(cut -d' ' -f1 /proc/loadavg))"
+    done
+  done
+done
+for q in $queries; do
+  read -r t _ < <(run_flink "$q" 1 "$work/empty")
+  for p in $parallelisms; do fl_e[$q,$p]=$t; done
+  log "flink $q over an empty file: $t s"
+done
+
+declare -A same
+if ((verify)); then
+  for q in $queries; do
+    rm -rf "$work/fjord-out" "$work/chk"
+    "$nx" run "$q" --parallelism 2 --checkpoint-interval-ms 10000 --checkpoint-storage "file://$work/chk" \
+      --input "$input" --output "$work/fjord-out" > /dev/null
+    rm -rf "$work/chk"
+    "$flink" nexmark "$input" print 2 10000 "file://$work/chk" "$repo/bench/nexmark/flink/$q.sql" \
+      > "$work/flink-out.txt" 2> "$work/flink.err"
+    if summary=$("$nx" compare "$work/fjord-out" "$work/flink-out.txt"); then
+      same[$q]="yes ($(cut -d' ' -f1 <<<"$summary") rows)"
+    else
+      same[$q]="NO: $summary"
+    fi
+    log "verify $q: ${same[$q]}"
+
+    rm -rf "$work/fjord-out" "$work/flink-out.txt"
+  done
+fi
+
+printf '| query | p | Fjord s | Flink s | Flink empty s | Fjord events/s/core | Flink events/s/core | Fjord/Flink | Fjord peak RSS | Flink peak RSS | same rows |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|\n'
+: > "$work/results.tsv"
+for q in $queries; do
+  for p in $parallelisms; do
+    ft=$(median <<<"${fj_t[$q,$p]}"); lt=$(median <<<"${fl_t[$q,$p]}")
+    fm=$(median <<<"${fj_m[$q,$p]}"); lm=$(median <<<"${fl_m[$q,$p]}")
+    awk -v q="$q" -v p="$p" -v n="$events" -v ft="$ft" -v lt="$lt" -v le="${fl_e[$q,$p]}" \
+        -v fm="$fm" -v lm="$lm" -v same="${same[$q]:-not checked}" -v tsv="$work/results.tsv" 'BEGIN {
+      fr = n / ft / p; lr = n / lt / p;
+      printf "| %s | %d | %.2f | %.2f | %.2f | %.2f M | %.2f M | %.1fx | %.0f MB | %.0f MB | %s |\n", q, p, ft, lt, le, fr / 1e6, lr / 1e6, fr / lr, fm / 1024, lm / 1024, same;
+      printf "%s\t%d\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\n", q, p, ft, lt, le, fr, lr, fm, lm, same >> tsv }'
+  done
+done

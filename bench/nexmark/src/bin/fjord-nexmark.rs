@@ -1,0 +1,103 @@
+//! `fjord-nexmark`: writes Nexmark events to files, runs a query on Fjord's embedded
+//! mini-cluster and times it, and compares two engines' results (docs/nexmark.md).
+//!
+//! ```text
+//! fjord-nexmark generate --dir DIR [--files N] --events.num N [generator keys]
+//! fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL]
+//!                         (--input DIR | generator keys) [--output PATH]
+//! fjord-nexmark compare LEFT RIGHT
+//! ```
+//!
+//! `run` prints one JSON line: query, parallelism, seconds (the job's net runtime),
+//! checkpoints completed. Exit codes: 0 done (for `compare`: the same rows), 1 failed or
+//! different rows, 2 bad usage.
+
+use fjord::{JobArgs, StreamExecutionEnvironment};
+use fjord_nexmark::compare::{compare_rows, read_rows};
+use fjord_nexmark::{NexmarkConfig, build_job, write_files};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage:
+  fjord-nexmark generate --dir DIR [--files N] --events.num N [generator keys: --tps, --seed, ...]
+  fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL] (--input DIR | generator keys) [--output PATH]
+  fjord-nexmark compare LEFT RIGHT";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("generate") => generate(&args[1..]),
+        Some("run") if args.len() >= 2 => run(&args[1], &args[2..]),
+        Some("compare") if args.len() == 3 => compare(&args[1], &args[2]),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(match e.downcast_ref::<fjord::FjordError>() {
+                Some(fjord::FjordError::BadArguments(_)) => 2,
+                _ => 1,
+            })
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn generate(raw: &[String]) -> Result<ExitCode> {
+    let args = JobArgs::parse(raw.iter().cloned())?;
+    let dir = args.required("dir")?.to_string();
+    let files: usize = args.get_parsed("files", 1)?;
+    let config = NexmarkConfig::from_args(&args)?;
+    args.check_used("generate")?;
+    let started = Instant::now();
+    let events = write_files(&config, Path::new(&dir), files)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"events\":{events},\"files\":{files},\"seconds\":{secs:.3},\"dir\":{}}}",
+        serde_json::to_string(&dir)?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(query: &str, raw: &[String]) -> Result<ExitCode> {
+    let args = JobArgs::parse(raw.iter().cloned())?;
+    let env = StreamExecutionEnvironment::new();
+    let parallelism: usize = args.get_parsed("parallelism", 1)?;
+    if parallelism == 0 {
+        return Err("--parallelism 0: give at least 1".into());
+    }
+    env.set_parallelism(parallelism);
+    let interval: u64 = args.get_parsed("checkpoint-interval-ms", 0)?;
+    if interval > 0 {
+        let storage = args.required("checkpoint-storage")?.to_string();
+        env.enable_checkpointing(Duration::from_millis(interval));
+        env.checkpoint_config(|c| c.storage = storage);
+    }
+    build_job(query, &env, &args)?;
+    args.check_used(&format!("nexmark {query}"))?;
+    let result = env.execute(&format!("nexmark {query}"))?;
+    println!(
+        "{{\"engine\":\"fjord\",\"query\":\"{query}\",\"parallelism\":{parallelism},\"seconds\":{:.3},\"checkpoints\":{}}}",
+        result.net_runtime.as_secs_f64(),
+        result.completed_checkpoints
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare(left: &str, right: &str) -> Result<ExitCode> {
+    let l = read_rows(Path::new(left))?;
+    let r = read_rows(Path::new(right))?;
+    let c = compare_rows(&l, &r);
+    println!("{c}");
+    Ok(if c.same() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

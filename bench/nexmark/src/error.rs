@@ -1,0 +1,50 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// What went wrong in the Nexmark generator, a query or the comparison.
+#[derive(Debug, thiserror::Error)]
+pub enum NexmarkError {
+    /// A configuration key has a value the generator cannot use.
+    #[error("bad Nexmark configuration: {0}")]
+    Config(String),
+
+    /// The job's arguments could not be read (unknown key, not a number, NaN, ...).
+    #[error(transparent)]
+    Args(#[from] fjord::FjordError),
+
+    /// An event line of an input file is not a Nexmark event.
+    #[error(
+        "line {line}: not a Nexmark event ({reason}); files are written by `fjord-nexmark generate`"
+    )]
+    BadEvent {
+        /// One-based line number in its file (0 when unknown).
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The query name is not one this crate implements.
+    #[error("unknown query '{0}'; the queries are {1}")]
+    UnknownQuery(String, String),
+
+    /// Reading or writing a file failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("read", "write", "create").
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl From<NexmarkError> for fjord::FjordError {
+    fn from(e: NexmarkError) -> Self {
+        match e {
+            NexmarkError::Args(e) => e,
+            other => fjord::FjordError::BadArguments(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The Nexmark benchmark on Fjord, side by side with Apache Flink (docs/nexmark.md).
+//!
+//! - [`config`]: the generator's keys (those of the Flink benchmark: `events.num`, `tps`, ...).
+//! - [`rng`]: the per-event random numbers that make the events a function of seed and id.
+//! - [`model`]: persons, auctions, bids and the timestamp text.
+//! - [`generator`]: event number → event (depends on `config`, `model`, `rng`).
+//! - [`json`]: events as JSON lines in the layout Flink SQL's `json` format reads.
+//! - [`source`]: the events of a job — generator source or event files — and writing the files.
+//! - [`queries`]: q0–q22 (those implemented) as DataStream jobs, registered as `nexmark-qN`.
+//! - [`compare`]: compares two engines' result rows (sorted, timestamps and decimals normalized).
+
+pub mod compare;
+pub mod config;
+pub mod error;
+pub mod generator;
+pub mod json;
+pub mod model;
+pub mod queries;
+pub mod rng;
+pub mod source;
+
+pub use config::NexmarkConfig;
+pub use error::NexmarkError;
+pub use generator::Generator;
+pub use model::{Auction, Bid, Event, Person};
+pub use queries::{QUERIES, build_job, query, register};
+pub use source::{events, write_files};
