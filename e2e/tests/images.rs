@@ -222,6 +222,39 @@ fn a_jobmanager_container_runs_as_65532_without_capabilities_on_a_read_only_root
     })
 }
 
+/// The worker image running `counting` (`keys` keys, `count` records at 1000/s) at parallelism
+/// 1 with the RocksDB backend on a tmpfs and checkpoints every 300 ms to `storage`.
+fn rocksdb_counting(
+    name: &str,
+    storage: &str,
+    keys: u64,
+    count: u64,
+) -> anyhow::Result<ContainerSpec> {
+    let (keys, count) = (keys.to_string(), count.to_string());
+    Ok(worker(
+        name,
+        &[
+            "run",
+            "-p",
+            "1",
+            "--checkpoint-interval",
+            "300ms",
+            "--checkpoint-storage",
+            storage,
+            "counting",
+            "--keys",
+            &keys,
+            "--count",
+            &count,
+            "--rate",
+            "1000",
+        ],
+    )?
+    .env("FJORD_STATE_BACKEND", "rocksdb")
+    .env("FJORD_STATE_BACKEND_DIR", "/state")
+    .tmpfs("/state"))
+}
+
 /// The RocksDB backend inside the image: state on a tmpfs, checkpoints on a volume; the
 /// checkpoints hold RocksDB's files and the job's counts are exact. The input is rate-limited
 /// to 8 s, so checkpoints every 300 ms are there to be seen while it runs.
@@ -232,30 +265,8 @@ fn the_rocksdb_backend_checkpoints_from_inside_the_container() -> anyhow::Result
     let checkpoints = dir.path().join("checkpoints");
     writable_dir(&checkpoints)?;
     let (keys, count) = (5, 8_000);
-    let (keys_s, count_s) = (keys.to_string(), count.to_string());
-    let spec = worker(
-        "rocksdb",
-        &[
-            "run",
-            "-p",
-            "1",
-            "--checkpoint-interval",
-            "300ms",
-            "--checkpoint-storage",
-            "file:///checkpoints",
-            "counting",
-            "--keys",
-            &keys_s,
-            "--count",
-            &count_s,
-            "--rate",
-            "1000",
-        ],
-    )?
-    .env("FJORD_STATE_BACKEND", "rocksdb")
-    .env("FJORD_STATE_BACKEND_DIR", "/state")
-    .tmpfs("/state")
-    .bind(&checkpoints, "/checkpoints");
+    let spec = rocksdb_counting("rocksdb", "file:///checkpoints", keys, count)?
+        .bind(&checkpoints, "/checkpoints");
     let log = dir.path().join("rocksdb.log");
     let mut child = s.containerd.spawn(&spec, &log)?;
     // A finished job's checkpoints are removed, so look while it runs: a completed checkpoint
@@ -310,29 +321,7 @@ fn the_worker_image_checkpoints_to_minio() -> anyhow::Result<()> {
     let prefix = "images-test";
     let storage = format!("s3://{}/{prefix}", s3.bucket);
     let (keys, count) = (3, 8_000);
-    let (keys_s, count_s) = (keys.to_string(), count.to_string());
-    let mut spec = worker(
-        "minio",
-        &[
-            "run",
-            "-p",
-            "1",
-            "--checkpoint-interval",
-            "300ms",
-            "--checkpoint-storage",
-            &storage,
-            "counting",
-            "--keys",
-            &keys_s,
-            "--count",
-            &count_s,
-            "--rate",
-            "1000",
-        ],
-    )?
-    .env("FJORD_STATE_BACKEND", "rocksdb")
-    .env("FJORD_STATE_BACKEND_DIR", "/state")
-    .tmpfs("/state");
+    let mut spec = rocksdb_counting("minio", &storage, keys, count)?;
     for (k, v) in cluster.env() {
         if k.starts_with("AWS_") {
             spec = spec.env(k, v);

@@ -5,6 +5,8 @@
 //!   timers.
 //! - [`watermarks`]: [`WatermarkStrategy`], [`WatermarkGenerator`] and the built-in
 //!   generators (bounded out-of-orderness, monotonous, punctuated), with idleness.
+//! - [`calendar`]: day counts since 1970-01-01 to and from civil dates.
+//! - [`duration`]: durations as Flink writes them (`10 s`, `500ms`).
 //! - `assigner` (internal): the operator behind
 //!   [`DataStream::assign_timestamps_and_watermarks`](crate::DataStream::assign_timestamps_and_watermarks).
 //!
@@ -13,6 +15,7 @@
 //! leaving out idle ones.
 
 pub(crate) mod assigner;
+pub mod calendar;
 pub mod clock;
 pub mod duration;
 pub mod watermarks;
