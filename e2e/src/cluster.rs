@@ -406,17 +406,20 @@ impl Drop for TestCluster {
     }
 }
 
-fn down(run_dir: &Path) -> Result<()> {
-    let script = infra_dir().join("down.sh");
-    let output = Command::new("bash")
-        .arg(&script)
-        .arg(run_dir)
-        .stdin(Stdio::null())
+/// Runs `cmd` (a project script, named `script` in errors) with no input and waits for its
+/// output; a failure to start it is [`Error::Spawn`].
+pub(crate) fn script_output(cmd: &mut Command, script: &Path) -> Result<std::process::Output> {
+    cmd.stdin(Stdio::null())
         .output()
         .map_err(|source| Error::Spawn {
             program: script.display().to_string(),
             source,
-        })?;
+        })
+}
+
+fn down(run_dir: &Path) -> Result<()> {
+    let script = infra_dir().join("down.sh");
+    let output = script_output(Command::new("bash").arg(&script).arg(run_dir), &script)?;
     if output.status.success() {
         Ok(())
     } else {

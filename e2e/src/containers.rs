@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::cluster::{infra_dir, tail, target_binary};
+use crate::cluster::{infra_dir, script_output, tail, target_binary};
 use crate::error::{Error, Result};
 
 /// Every Linux capability (as of 6.x): all are dropped from each container.
@@ -110,19 +110,16 @@ pub fn test_images() -> Result<TestImages> {
     let bin_dir = worker_bin.parent().unwrap_or(Path::new(".")).to_path_buf();
     let out = cache_dir().join("images/test");
     let script = repo_root().join("scripts/images/build.sh");
-    let output = Command::new(&script)
-        .arg("--profile")
-        .arg("test")
-        .arg("--bin-dir")
-        .arg(&bin_dir)
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| Error::Spawn {
-            program: script.display().to_string(),
-            source,
-        })?;
+    let output = script_output(
+        Command::new(&script)
+            .arg("--profile")
+            .arg("test")
+            .arg("--bin-dir")
+            .arg(&bin_dir)
+            .arg("--out")
+            .arg(&out),
+        &script,
+    )?;
     if !output.status.success() {
         return Err(Error::ImageBuild {
             code: output.status.code(),
@@ -275,17 +272,14 @@ impl Containerd {
 
     fn script(&self, action: &'static str, args: &[&str]) -> Result<String> {
         let script = infra_dir().join("containerd.sh");
-        let output = Command::new(&script)
-            .arg(action)
-            .arg(&self.dir)
-            .args(args)
-            .env("FJORD_E2E_OWNER_PID", std::process::id().to_string())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|source| Error::Spawn {
-                program: script.display().to_string(),
-                source,
-            })?;
+        let output = script_output(
+            Command::new(&script)
+                .arg(action)
+                .arg(&self.dir)
+                .args(args)
+                .env("FJORD_E2E_OWNER_PID", std::process::id().to_string()),
+            &script,
+        )?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
