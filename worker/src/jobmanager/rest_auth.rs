@@ -134,14 +134,9 @@ pub async fn check(State(auth): State<Arc<RestAuth>>, request: Request, next: Ne
 }
 
 fn unauthorized(message: &str) -> Response {
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(fjord_client::api::ErrorBody {
-            error: codes::UNAUTHORIZED.into(),
-            message: message.into(),
-        }),
-    )
-        .into_response();
+    let mut response =
+        super::rest::ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message)
+            .into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer realm=\"fjord\""),

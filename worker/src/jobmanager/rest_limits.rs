@@ -6,13 +6,14 @@
 //! being read; a body that does not (chunked) is read up to the limit and refused as soon as
 //! it passes it, so no request makes the JobManager hold more than the limit.
 
+use super::rest::ApiError;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use fjord_client::api::{ErrorBody, codes};
+use fjord_client::api::codes;
 use futures::StreamExt;
 
 /// The configuration key of the limit, named in every refusal.
@@ -27,7 +28,7 @@ pub fn limit_bodies(app: Router, max_bytes: u64) -> Router {
 }
 
 /// The message of a refused body.
-pub fn too_large_message(max_bytes: u64) -> String {
+fn too_large_message(max_bytes: u64) -> String {
     format!(
         "the request body is larger than this JobManager accepts ({max_bytes} bytes, \
          {MAX_CONTENT_LENGTH_KEY}); send a smaller body or raise the setting"
@@ -35,22 +36,12 @@ pub fn too_large_message(max_bytes: u64) -> String {
 }
 
 fn too_large(max_bytes: u64) -> Response {
-    error(
+    ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         codes::PAYLOAD_TOO_LARGE,
         too_large_message(max_bytes),
     )
-}
-
-fn error(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        axum::Json(ErrorBody {
-            error: code.into(),
-            message,
-        }),
-    )
-        .into_response()
+    .into_response()
 }
 
 async fn limit(State(max_bytes): State<u64>, request: Request, next: Next) -> Response {
@@ -74,11 +65,12 @@ async fn limit(State(max_bytes): State<u64>, request: Request, next: Next) -> Re
                     }
                     Ok(bytes) => buffered.extend_from_slice(&bytes),
                     Err(e) => {
-                        return error(
+                        return ApiError::new(
                             StatusCode::BAD_REQUEST,
                             codes::BAD_REQUEST,
                             format!("the request body could not be read: {e}"),
-                        );
+                        )
+                        .into_response();
                     }
                 }
             }
