@@ -25,7 +25,7 @@ use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::apply::{apply, write_status};
-use crate::events::{self, Publisher};
+use crate::events::Publisher;
 use crate::jobmanager::{JobManagerApi, JobManagerEndpoint, SavepointStatus};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
 use crate::metrics::Metrics;
@@ -898,24 +898,18 @@ fn desired_hash(desired: &resources::Desired, ingress: Option<&Ingress>) -> u64 
 }
 
 async fn publish_events<J>(job: &StreamJob, ctx: &Context<J>, decision: &Decision) {
+    let regarding = job.object_ref(&());
     for e in &decision.events {
-        publish(job, ctx, e.warning, e.reason, e.message.clone()).await;
+        ctx.events
+            .publish_reconcile(&regarding, e.warning, e.reason, &e.message)
+            .await;
     }
 }
 
 async fn publish<J>(job: &StreamJob, ctx: &Context<J>, warning: bool, reason: &str, note: String) {
-    let kind = if warning {
-        events::Kind::Warning
-    } else {
-        events::Kind::Normal
-    };
-    if let Err(e) = ctx
-        .events
-        .publish(&job.object_ref(&()), kind, reason, "Reconcile", &note)
-        .await
-    {
-        warn!(error = %e, reason, "could not publish an Event");
-    }
+    ctx.events
+        .publish_reconcile(&job.object_ref(&()), warning, reason, &note)
+        .await;
 }
 
 /// A Warning Event for every new `Degraded` reason or message, so `kubectl describe` and

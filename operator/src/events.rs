@@ -57,6 +57,24 @@ impl Publisher {
         }
     }
 
+    /// [`Publisher::publish`] of a reconcile pass's Event (action `Reconcile`, a Warning or a
+    /// Normal one); a refusal is logged, not returned: a lost Event never fails a pass.
+    pub async fn publish_reconcile(
+        &self,
+        regarding: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        note: &str,
+    ) {
+        let kind = if warning { Kind::Warning } else { Kind::Normal };
+        if let Err(e) = self
+            .publish(regarding, kind, reason, "Reconcile", note)
+            .await
+        {
+            tracing::warn!(error = %e, reason, "could not publish an Event");
+        }
+    }
+
     /// Publish an Event about `regarding` unless the same reason and note was published about
     /// it within [`REPEAT_WINDOW`]. Returns whether an Event was created.
     ///

@@ -238,6 +238,26 @@ pub struct EventNote {
     pub message: String,
 }
 
+impl EventNote {
+    /// A Normal Event.
+    pub fn normal(reason: &'static str, message: String) -> Self {
+        EventNote {
+            warning: false,
+            reason,
+            message,
+        }
+    }
+
+    /// A Warning Event.
+    pub fn warning(reason: &'static str, message: String) -> Self {
+        EventNote {
+            warning: true,
+            reason,
+            message,
+        }
+    }
+}
+
 /// The outcome of [`decide`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {

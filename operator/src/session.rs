@@ -35,12 +35,13 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::apply::{apply, write_status};
-use crate::events::{Kind, Publisher};
+use crate::events::Publisher;
 use crate::jobmanager::JobManagerEndpoint;
 use crate::jobmanager::rest::{checkpoint_record, map_error};
+use crate::lifecycle::EventNote;
 use crate::resources;
 use crate::{Error, FINALIZER, finalizers};
-use events::{Cause, SessionEvent};
+use events::Cause;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
@@ -628,7 +629,7 @@ async fn reconcile_job(
         observe(&ctx, &endpoint, cluster_exists, status.job_id.as_deref()).await;
     // Warnings of this pass, where it learns their cause; the lifecycle's Normal Events are
     // derived from the status it wrote last (see `events`).
-    let mut warnings: Vec<SessionEvent> = Vec::new();
+    let mut warnings: Vec<EventNote> = Vec::new();
     if let Observed::Unreachable(e) = &observed {
         if !cluster_exists {
             warnings.push(Cause::ClusterNotFound.event(e));
@@ -827,23 +828,14 @@ async fn publish(
     job: &StreamSessionJob,
     old: &StreamSessionJobStatus,
     new: &StreamSessionJobStatus,
-    warnings: Vec<SessionEvent>,
+    warnings: Vec<EventNote>,
 ) {
     let regarding = job.object_ref(&());
     let steps = events::lifecycle_events(old, new, &job.spec.cluster_name);
-    for e in steps.into_iter().chain(warnings) {
-        let kind = if e.warning {
-            Kind::Warning
-        } else {
-            Kind::Normal
-        };
-        if let Err(err) = ctx
-            .events
-            .publish(&regarding, kind, e.reason, "Reconcile", &e.note)
-            .await
-        {
-            warn!(error = %err, reason = e.reason, "could not publish an Event");
-        }
+    for e in steps.iter().chain(&warnings) {
+        ctx.events
+            .publish_reconcile(&regarding, e.warning, e.reason, &e.message)
+            .await;
     }
 }
 

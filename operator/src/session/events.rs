@@ -4,36 +4,8 @@
 //! Warnings a pass reports where it learns the cause (see [`Cause`]). Pure: the controller
 //! publishes what these return, and the publisher folds repeats of one reason and note.
 
+use crate::lifecycle::EventNote;
 use fjord_crds::{StopReason, StreamSessionJobStatus};
-
-/// One Event to publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionEvent {
-    /// Warning (needs attention) or Normal.
-    pub warning: bool,
-    /// The Event's reason (CamelCase, as `kubectl get events` shows it).
-    pub reason: &'static str,
-    /// What happened, for a person.
-    pub note: String,
-}
-
-impl SessionEvent {
-    fn normal(reason: &'static str, note: String) -> Self {
-        Self {
-            warning: false,
-            reason,
-            note,
-        }
-    }
-
-    fn warning(reason: &'static str, note: String) -> Self {
-        Self {
-            warning: true,
-            reason,
-            note,
-        }
-    }
-}
 
 /// A problem a pass met, with the reason its Warning carries. Every one of them leaves its
 /// message in `status.error` too.
@@ -74,8 +46,8 @@ impl Cause {
     }
 
     /// The Warning for this cause with `message`.
-    pub fn event(self, message: &str) -> SessionEvent {
-        SessionEvent::warning(self.reason(), message.to_string())
+    pub fn event(self, message: &str) -> EventNote {
+        EventNote::warning(self.reason(), message.to_string())
     }
 }
 
@@ -93,7 +65,7 @@ pub fn lifecycle_events(
     old: &StreamSessionJobStatus,
     new: &StreamSessionJobStatus,
     cluster: &str,
-) -> Vec<SessionEvent> {
+) -> Vec<EventNote> {
     let mut out = Vec::new();
     let job = new.job_id.as_deref().unwrap_or("(none)");
     if new.submissions > old.submissions {
@@ -101,7 +73,7 @@ pub fn lifecycle_events(
             Some(path) => format!(", restoring from {path}"),
             None => ", without state".into(),
         };
-        out.push(SessionEvent::normal(
+        out.push(EventNote::normal(
             "Submitted",
             format!(
                 "job {job} (submission {}) submitted to StreamCluster {cluster}{from}",
@@ -113,7 +85,7 @@ pub fn lifecycle_events(
         && old.job_id.is_some()
         && old.job_id == new.job_id
     {
-        out.push(SessionEvent::warning(
+        out.push(EventNote::warning(
             "JobLost",
             format!(
                 "the JobManager of StreamCluster {cluster} no longer knows job {job} (its Pod \
@@ -131,13 +103,13 @@ pub fn lifecycle_events(
         } else {
             "cancelling it"
         };
-        out.push(SessionEvent::normal(
+        out.push(EventNote::normal(
             reason,
             format!("{why}: {how} (job {})", stop.job_id),
         ));
     }
     if new.last_savepoint.is_some() && new.last_savepoint != old.last_savepoint {
-        out.push(SessionEvent::normal(
+        out.push(EventNote::normal(
             "SavepointCompleted",
             format!(
                 "job {job} stopped with savepoint {}",
@@ -147,21 +119,20 @@ pub fn lifecycle_events(
     }
     if new.lifecycle_state != old.lifecycle_state {
         match new.lifecycle_state.as_deref() {
-            Some("Running") => out.push(SessionEvent::normal(
+            Some("Running") => out.push(EventNote::normal(
                 "Running",
                 format!("job {job} runs on StreamCluster {cluster}"),
             )),
-            Some("Suspended") => out.push(SessionEvent::normal(
+            Some("Suspended") => out.push(EventNote::normal(
                 "Suspended",
                 match &new.restore_path {
                     Some(path) => format!("job {job} stopped; it resumes from {path}"),
                     None => format!("job {job} stopped"),
                 },
             )),
-            Some("Finished") => out.push(SessionEvent::normal(
-                "Finished",
-                format!("job {job} finished"),
-            )),
+            Some("Finished") => {
+                out.push(EventNote::normal("Finished", format!("job {job} finished")))
+            }
             _ => {}
         }
     }
@@ -182,7 +153,7 @@ mod tests {
         }
     }
 
-    fn reasons(events: &[SessionEvent]) -> Vec<&'static str> {
+    fn reasons(events: &[EventNote]) -> Vec<&'static str> {
         events.iter().map(|e| e.reason).collect()
     }
 
@@ -197,7 +168,7 @@ mod tests {
         let running = status("Running", "j1", 1);
         let events = lifecycle_events(&submitted, &running, "shared");
         assert_eq!(reasons(&events), ["Running"]);
-        assert!(events[0].note.contains("j1") && events[0].note.contains("shared"));
+        assert!(events[0].message.contains("j1") && events[0].message.contains("shared"));
         // Nothing changed: nothing to say.
         assert!(lifecycle_events(&running, &running, "shared").is_empty());
 
@@ -209,7 +180,7 @@ mod tests {
         });
         let events = lifecycle_events(&running, &stopping, "shared");
         assert_eq!(reasons(&events), ["UpgradeStarted"]);
-        assert!(events[0].note.contains("savepoint"), "{events:?}");
+        assert!(events[0].message.contains("savepoint"), "{events:?}");
 
         let mut saved = stopping.clone();
         saved.last_savepoint = Some("s3://b/sp-1".into());
@@ -223,7 +194,7 @@ mod tests {
         upgraded.last_savepoint = saved.last_savepoint.clone();
         let events = lifecycle_events(&saved, &upgraded, "shared");
         assert_eq!(reasons(&events), ["Submitted"]);
-        assert!(events[0].note.contains("restoring from s3://b/sp-1"));
+        assert!(events[0].message.contains("restoring from s3://b/sp-1"));
     }
 
     #[test]
@@ -233,7 +204,7 @@ mod tests {
         suspended.restore_path = Some("s3://b/sp".into());
         let events = lifecycle_events(&running, &suspended, "s");
         assert_eq!(reasons(&events), ["Suspended"]);
-        assert!(events[0].note.contains("resumes from s3://b/sp"));
+        assert!(events[0].message.contains("resumes from s3://b/sp"));
         assert_eq!(
             reasons(&lifecycle_events(
                 &running,
@@ -253,6 +224,6 @@ mod tests {
         let e = Cause::NotEnoughSlots.event("2 slots wanted, 1 free");
         assert!(e.warning);
         assert_eq!(e.reason, "NotEnoughSlots");
-        assert_eq!(e.note, "2 slots wanted, 1 free");
+        assert_eq!(e.message, "2 slots wanted, 1 free");
     }
 }
