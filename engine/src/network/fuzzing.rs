@@ -11,11 +11,12 @@
 use super::codec::TypedCodec;
 use super::key::ChannelKey;
 use super::protocol::{
-    self, BarrierWire, Fill, FrameReader, PreambleCheck, decode_bincode, decode_event, kind,
+    self, BarrierWire, FrameReader, PreambleCheck, decode_bincode, decode_event, kind,
 };
 use crate::error::Result;
 use crate::storage::StorageOptions;
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 /// What [`decode_inbound`] decoded before the bytes ended or the first error.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -75,40 +76,31 @@ fn run(bytes: &[u8], read_sizes: &[u8], decoded: &mut Decoded) -> Result<()> {
     let mut reader = FrameReader::with_preamble();
     let codec = TypedCodec::<(String, i64)>::new();
     let storage = StorageOptions::default();
-    let preamble = loop {
-        if let Some(p) = reader.preamble() {
-            break p;
-        }
-        if matches!(reader.fill(&mut source)?, Fill::Eof) {
-            return Ok(());
-        }
+    // The reads never time out, so the deadline is never looked at.
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let Some(preamble) = reader.wait_preamble(&mut source, deadline, || Ok(()), |_| {})? else {
+        return Ok(());
     };
     if protocol::check_preamble(&preamble) != PreambleCheck::Fjord {
         return Ok(());
     }
     decoded.preamble = true;
-    loop {
-        while let Some((k, range)) = reader.next()? {
-            let payload = reader.payload(range);
-            if decoded.hello.is_none() {
-                if k != kind::HELLO {
-                    return Ok(());
-                }
-                decoded.hello = Some(decode_bincode(payload, "hello")?);
-                reader.accept_large_frames();
-                continue;
-            }
-            if k == kind::BARRIER {
-                let _: BarrierWire = decode_bincode(payload, "barrier")?;
-            } else if decode_event(k, payload, &codec, &storage)?.is_none() {
-                return Ok(());
-            }
-            decoded.events += 1;
-        }
-        if matches!(reader.fill(&mut source)?, Fill::Eof) {
+    let hello = reader.wait(&mut source, deadline, "the hello", || Ok(()), |_| {})?;
+    let Some((kind::HELLO, range)) = hello else {
+        return Ok(());
+    };
+    decoded.hello = Some(decode_bincode(reader.payload(range), "hello")?);
+    reader.accept_large_frames();
+    while let Some((k, range)) = reader.wait(&mut source, deadline, "a frame", || Ok(()), |_| {})? {
+        let payload = reader.payload(range);
+        if k == kind::BARRIER {
+            let _: BarrierWire = decode_bincode(payload, "barrier")?;
+        } else if decode_event(k, payload, &codec, &storage)?.is_none() {
             return Ok(());
         }
+        decoded.events += 1;
     }
+    Ok(())
 }
 
 /// A well-formed connection's bytes: preamble, hello and one event of every kind (records,
