@@ -130,6 +130,15 @@ pub(crate) fn unique_run_dir(name: &str) -> PathBuf {
     ))
 }
 
+/// A loopback port free at the moment of asking (bound and released; another process may
+/// take it before the caller binds it, so tests that lose that race fail with "address in
+/// use").
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// A binary of this workspace built into the same Cargo target directory as the running test
 /// (`target/<profile>/<name>`), for tests in crates that cannot use `env!("CARGO_BIN_EXE_<name>")`
 /// for another crate's binary. `None` if it has not been built (build it with

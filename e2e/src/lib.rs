@@ -29,7 +29,7 @@ pub mod flink;
 pub mod kafka;
 pub mod s3;
 
-pub use cluster::{ClusterOptions, TestCluster, poll_until, target_binary};
+pub use cluster::{ClusterOptions, TestCluster, free_port, poll_until, target_binary};
 pub use error::Error;
 pub use kafka::{KafkaBroker, KafkaOptions, KafkaRecord, ProducerRecord};
 pub use s3::S3Settings;

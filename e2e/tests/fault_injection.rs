@@ -56,12 +56,6 @@ fn minio_binary() -> anyhow::Result<PathBuf> {
         })
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// A MinIO server on loopback; killed on drop.
 struct Minio {
     port: u16,
@@ -72,7 +66,7 @@ struct Minio {
 impl Minio {
     fn start(data: &Path) -> anyhow::Result<Self> {
         let mut m = Minio {
-            port: free_port()?,
+            port: fjord_e2e::free_port()?,
             data: data.to_path_buf(),
             child: None,
         };
@@ -103,7 +97,7 @@ impl Minio {
             .args(["server", "--quiet", "--address"])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--console-address")
-            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg(format!("127.0.0.1:{}", fjord_e2e::free_port()?))
             .arg(&self.data)
             .env("MINIO_ROOT_USER", USER)
             .env("MINIO_ROOT_PASSWORD", SECRET)

@@ -41,12 +41,6 @@ const LEASE: [&str; 6] = [
     "200ms",
 ];
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// `windowed-counts` with `count` records at `rate` per second written to `out`.
 fn job(count: u64, rate: u64, out: &Path) -> Vec<String> {
     [
@@ -113,7 +107,7 @@ impl Cluster {
     fn new(count: u64) -> anyhow::Result<Self> {
         Ok(Cluster {
             dir: tempfile::tempdir()?,
-            ports: [free_port()?, free_port()?],
+            ports: [fjord_e2e::free_port()?, fjord_e2e::free_port()?],
             count,
         })
     }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -55,10 +55,6 @@ fn writable_dir(path: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(path)?;
     std::os::unix::fs::chown(path, Some(NONROOT), Some(NONROOT))?;
     Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
@@ -153,7 +149,7 @@ fn a_jobmanager_container_runs_as_65532_without_capabilities_on_a_read_only_root
 -> anyhow::Result<()> {
     let s = shared()?;
     let dir = tempfile::tempdir()?;
-    let (rest, rpc) = (free_port()?, free_port()?);
+    let (rest, rpc) = (fjord_e2e::free_port()?, fjord_e2e::free_port()?);
     let (rest_s, rpc_s) = (rest.to_string(), rpc.to_string());
     let id = "jobmanager";
     let spec = worker(
