@@ -424,3 +424,32 @@ fn network_policies_only_when_asked_for_and_name_the_generated_ports() {
         .collect();
     assert_eq!(namespaces, ["fjord-system", "team-a", "team-b"]);
 }
+
+/// The README's NetworkPolicy example, as written, renders the policies it describes.
+#[test]
+fn the_readmes_network_policy_example_renders() {
+    let Some(helm) = helm_or_skip() else { return };
+    let readme = std::fs::read_to_string(chart().join("README.md")).unwrap();
+    let section = &readme[readme.find("## NetworkPolicies").expect("the section")..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let values = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, values).unwrap();
+    let docs = template(&helm, &["-f", file.to_str().unwrap()]);
+    let jobs = docs
+        .iter()
+        .find(|d| d["kind"] == "NetworkPolicy" && d["metadata"]["namespace"] == "streams")
+        .expect("the StreamJob policy in the example's namespace");
+    let rules = jobs["spec"]["ingress"].as_sequence().unwrap();
+    let peer = |rule: &serde_yaml::Value| {
+        rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(peer(&rules[2]), "ingress-nginx");
+    assert_eq!(policy_ports(&rules[2]), ["rest"]);
+    assert_eq!(peer(&rules[3]), "monitoring");
+    assert_eq!(policy_ports(&rules[3]), ["rest", "metrics"]);
+}
