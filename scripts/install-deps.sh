@@ -23,6 +23,9 @@ command -v clang >/dev/null 2>&1 || missing+=(clang)
 # The RocksDB state backend (state-rocksdb/) links Debian's RocksDB 7.8.3 instead of building
 # the bundled C++ sources; scripts/test.sh points ROCKSDB_LIB_DIR at it.
 dpkg -s librocksdb-dev >/dev/null 2>&1 || missing+=(librocksdb-dev)
+# jemalloc, which the worker image preloads (as Flink's image does): RocksDB's native memory
+# fragments glibc's malloc arenas (BENCHMARKS.md, "jemalloc"); scripts/images/build.sh packs it.
+dpkg -s libjemalloc2 >/dev/null 2>&1 || missing+=(libjemalloc2)
 # The dashboard's browser tests (e2e/tests/dashboard.rs): Playwright from npm drives Debian's
 # Chromium (/usr/bin/chromium) headless; Node.js and npm run them (scripts/install-node-deps.sh).
 dpkg -s chromium >/dev/null 2>&1 || missing+=(chromium)

@@ -513,7 +513,8 @@ pub enum CheckpointMode {
     /// Aligned barriers: each record affects state exactly once.
     #[default]
     ExactlyOnce,
-    /// Unaligned progress: records may affect state more than once after a failure.
+    /// Barriers are not aligned (Flink's AT_LEAST_ONCE, not its unaligned checkpoints):
+    /// records may affect state more than once after a failure.
     AtLeastOnce,
 }
 

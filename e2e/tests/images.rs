@@ -265,6 +265,18 @@ fn the_rocksdb_backend_checkpoints_from_inside_the_container() -> anyhow::Result
         .bind(&checkpoints, "/checkpoints");
     let log = dir.path().join("rocksdb.log");
     let mut child = s.containerd.spawn(&spec, &log)?;
+    // The image preloads jemalloc (its config's LD_PRELOAD), so RocksDB's native allocations
+    // go to it rather than to glibc's malloc: the job's process has it mapped.
+    let preloaded = wait_for("the job's process", Duration::from_secs(60), || {
+        let Some(pid) = s.containerd.task_pid("rocksdb")? else {
+            return Ok(None);
+        };
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        // Until runc's init has executed the binary, the process maps runc, not fjord.
+        Ok(maps
+            .contains("/usr/local/bin/fjord")
+            .then(|| maps.contains("libjemalloc.so.2")))
+    });
     // A finished job's checkpoints are removed, so look while it runs: a completed checkpoint
     // (its _metadata) with RocksDB's own files and the shared SST files of incremental checkpoints.
     let seen = wait_for(
@@ -300,6 +312,7 @@ fn the_rocksdb_backend_checkpoints_from_inside_the_container() -> anyhow::Result
     let status = child.wait()?;
     let output = std::fs::read(&log)?;
     let seen = seen?;
+    assert!(preloaded?, "the worker image's process does not map libjemalloc.so.2");
     assert_eq!(seen, (true, true));
     assert!(status.success(), "{}", String::from_utf8_lossy(&output));
     assert_eq!(final_counts(&output), expected_counts(keys, count));
