@@ -312,7 +312,10 @@ fn the_rocksdb_backend_checkpoints_from_inside_the_container() -> anyhow::Result
     let status = child.wait()?;
     let output = std::fs::read(&log)?;
     let seen = seen?;
-    assert!(preloaded?, "the worker image's process does not map libjemalloc.so.2");
+    assert!(
+        preloaded?,
+        "the worker image's process does not map libjemalloc.so.2"
+    );
     assert_eq!(seen, (true, true));
     assert!(status.success(), "{}", String::from_utf8_lossy(&output));
     assert_eq!(final_counts(&output), expected_counts(keys, count));
