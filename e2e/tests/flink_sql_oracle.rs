@@ -93,6 +93,26 @@ const CASES: &[(&str, &str)] = &[
          HAVING COUNT(*) > 1 OR SUM(qty) IS NULL;",
     ),
     (
+        "cumulate-window-with-distinct-aggregates-and-window-time",
+        "CREATE TABLE cumulated (ws TIMESTAMP(3), we TIMESTAMP(3), wt TIMESTAMP(3), customer STRING,
+                                 cnt BIGINT, customers BIGINT, qtys BIGINT, distinct_qty INT,
+                                 avg_distinct_qty INT, max_distinct_amount DOUBLE)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/cumulated', 'format' = 'csv');
+         INSERT INTO cumulated
+         SELECT window_start, window_end, window_time, customer, COUNT(*),
+                COUNT(DISTINCT customer), COUNT(DISTINCT qty), SUM(DISTINCT qty),
+                AVG(DISTINCT qty), MAX(DISTINCT amount)
+         FROM TABLE(CUMULATE(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '15' SECOND))
+         GROUP BY window_start, window_end, window_time, customer;
+         CREATE TABLE distinct_per_window (we TIMESTAMP(3), customers BIGINT, qtys BIGINT,
+                                           all_rows BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/distinct_per_window', 'format' = 'csv');
+         INSERT INTO distinct_per_window
+         SELECT window_end, COUNT(DISTINCT customer), COUNT(DISTINCT qty), COUNT(*)
+         FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end;",
+    ),
+    (
         "computed-columns-and-a-computed-rowtime",
         "CREATE TABLE orders_text (
            id INT, customer STRING, amount DOUBLE, qty INT,

@@ -18,6 +18,9 @@ pub enum Acc {
     Value(Value),
     /// AVG: sum (as i64 or f64) and count of non-NULL inputs.
     Avg(Value, i64),
+    /// COUNT/SUM/AVG(DISTINCT x): the distinct non-NULL values so far, in ascending order
+    /// (Flink keeps them in a map view of the accumulator, as here in the keyed state).
+    Distinct(Vec<Value>),
 }
 
 /// Evaluates a list of aggregate calls over rows whose columns `first_arg..` are the
@@ -59,6 +62,38 @@ fn add_values(a: &Value, b: &Value) -> Value {
     }
 }
 
+/// Integer averages sum in BIGINT, as Flink's AvgAggFunction does.
+fn widened(v: &Value) -> Value {
+    match v {
+        Value::Int(i) => Value::BigInt(i64::from(*i)),
+        other => other.clone(),
+    }
+}
+
+/// `sum / n` in the argument's type `t` (integer division for integers, as Flink); NULL
+/// for no values.
+fn average(sum: &Value, n: i64, t: DataType) -> Value {
+    if n == 0 {
+        return Value::Null;
+    }
+    match (sum, t) {
+        (Value::BigInt(s), DataType::Int) => Value::Int((s / n) as i32),
+        (Value::BigInt(s), _) => Value::BigInt(s / n),
+        (Value::Double(s), _) => Value::Double(s / n as f64),
+        _ => Value::Null,
+    }
+}
+
+/// Adds a non-NULL `v` to the ascending distinct values `set` unless it is there.
+fn insert_distinct(set: &mut Vec<Value>, v: Value) {
+    if v.is_null() {
+        return;
+    }
+    if let Err(at) = set.binary_search_by(|p| compare(p, &v).unwrap_or(std::cmp::Ordering::Less)) {
+        set.insert(at, v);
+    }
+}
+
 impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
     fn create_accumulator(&mut self) -> Vec<Acc> {
         self.calls
@@ -66,6 +101,9 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
             .map(|(f, _)| match f {
                 AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
                 AggFunc::Avg => Acc::Avg(Value::Null, 0),
+                AggFunc::CountDistinct | AggFunc::SumDistinct | AggFunc::AvgDistinct => {
+                    Acc::Distinct(Vec::new())
+                }
                 _ => Acc::Value(Value::Null),
             })
             .collect()
@@ -91,14 +129,10 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
                     *m = v.clone();
                 }
                 (AggFunc::Avg, Acc::Avg(s, n)) => {
-                    // Integer averages sum in BIGINT, as Flink's AvgAggFunction does.
-                    let widened = match v {
-                        Value::Int(i) => Value::BigInt(i64::from(*i)),
-                        other => other.clone(),
-                    };
-                    *s = add_values(s, &widened);
+                    *s = add_values(s, &widened(v));
                     *n += 1;
                 }
+                (_, Acc::Distinct(set)) => insert_distinct(set, v.clone()),
                 _ => {}
             }
         }
@@ -109,15 +143,20 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
         self.calls
             .iter()
             .zip(acc)
-            .map(|((_, t), a)| match a {
+            .map(|((f, t), a)| match a {
                 Acc::Count(n) => Value::BigInt(*n),
                 Acc::Value(v) => v.clone(),
-                Acc::Avg(_, 0) => Value::Null,
-                Acc::Avg(s, n) => match (s, t) {
-                    (Value::BigInt(s), DataType::Int) => Value::Int((s / n) as i32),
-                    (Value::BigInt(s), _) => Value::BigInt(s / n),
-                    (Value::Double(s), _) => Value::Double(s / *n as f64),
-                    _ => Value::Null,
+                Acc::Avg(s, n) => average(s, *n, *t),
+                Acc::Distinct(set) => match f {
+                    AggFunc::CountDistinct => Value::BigInt(set.len() as i64),
+                    AggFunc::SumDistinct if set.is_empty() => Value::Null,
+                    AggFunc::SumDistinct => {
+                        set.iter().fold(Value::Null, |s, v| add_values(&s, v))
+                    }
+                    _ => {
+                        let sum = set.iter().fold(Value::Null, |s, v| add_values(&s, &widened(v)));
+                        average(&sum, set.len() as i64, *t)
+                    }
                 },
             })
             .collect()
@@ -130,6 +169,12 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
             .map(|((f, _), (x, y))| match (x, y) {
                 (Acc::Count(m), Acc::Count(n)) => Acc::Count(m + n),
                 (Acc::Avg(s, m), Acc::Avg(t, n)) => Acc::Avg(add_values(&s, &t), m + n),
+                (Acc::Distinct(mut set), Acc::Distinct(other)) => {
+                    for v in other {
+                        insert_distinct(&mut set, v);
+                    }
+                    Acc::Distinct(set)
+                }
                 (Acc::Value(v), Acc::Value(w)) => Acc::Value(match f {
                     AggFunc::Sum => add_values(&v, &w),
                     AggFunc::Min if v.is_null() || compare(&w, &v).is_some_and(|o| o.is_lt()) => w,

@@ -557,14 +557,14 @@ impl<'a> Binder<'a, '_> {
             }
         };
         if matches!(name.as_str(), "COUNT" | "SUM" | "MIN" | "MAX" | "AVG") {
-            if distinct {
+            arity(1)?;
+            if distinct && matches!(args[0], ast::FunctionArgExpr::Wildcard) {
                 return Err(err(
-                    ErrorKind::Unsupported,
+                    ErrorKind::Syntax,
                     e,
-                    format!("{name}(DISTINCT ...) is not supported yet"),
+                    "COUNT(DISTINCT *) is not valid SQL; write COUNT(DISTINCT column)",
                 ));
             }
-            arity(1)?;
             let Some(agg) = self.agg.as_deref_mut() else {
                 return Err(err(
                     ErrorKind::Unsupported,
@@ -585,6 +585,7 @@ impl<'a> Binder<'a, '_> {
                 let arg = Binder::new(agg.input).bind(x)?;
                 let t = arg.data_type();
                 let (func, data_type) = match name.as_str() {
+                    "COUNT" if distinct => (AggFunc::CountDistinct, DataType::BigInt),
                     "COUNT" => (AggFunc::Count, DataType::BigInt),
                     "SUM" | "AVG" if !t.is_numeric() => {
                         return Err(err(
@@ -593,7 +594,9 @@ impl<'a> Binder<'a, '_> {
                             format!("{name} needs a number, found {t}; CAST it to a numeric type"),
                         ));
                     }
+                    "SUM" if distinct => (AggFunc::SumDistinct, t),
                     "SUM" => (AggFunc::Sum, t),
+                    "AVG" if distinct => (AggFunc::AvgDistinct, t),
                     "AVG" => (AggFunc::Avg, t),
                     _ if t == DataType::Interval => {
                         return Err(err(
@@ -602,6 +605,7 @@ impl<'a> Binder<'a, '_> {
                             format!("{name} of an INTERVAL is not supported"),
                         ));
                     }
+                    // MIN/MAX(DISTINCT x) equal MIN/MAX(x).
                     "MIN" => (AggFunc::Min, t),
                     _ => (AggFunc::Max, t),
                 };

@@ -10,7 +10,7 @@ use crate::plan::{Insert, SqlJob, Step, TableDef, WindowKind};
 use crate::types::{DataType, Row, Value};
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
-    SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
+    CumulativeEventTimeWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
 };
 use fjord::{BoxError, Collector, DataStream, FlatMapFunction, StreamExecutionEnvironment};
 use std::sync::Arc;
@@ -224,9 +224,11 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                             results: Vec<Vec<Value>>| {
                     let (start, end) = (ctx.window().start, ctx.window().end);
                     for r in results {
-                        let mut row = Vec::with_capacity(2 + key.len() + r.len());
+                        let mut row = Vec::with_capacity(3 + key.len() + r.len());
                         row.push(Value::Timestamp(start));
                         row.push(Value::Timestamp(end));
+                        // window_time: the window's last millisecond, as Flink.
+                        row.push(Value::Timestamp(end - 1));
                         row.extend(key.iter().cloned());
                         row.extend(r);
                         ctx.collect(row);
@@ -239,6 +241,9 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                         .aggregate_with_process(f, emit),
                     WindowKind::Hop { slide, size } => keyed
                         .window(SlidingEventTimeWindows::of(ms(size), ms(slide)))
+                        .aggregate_with_process(f, emit),
+                    WindowKind::Cumulate { step, size } => keyed
+                        .window(CumulativeEventTimeWindows::of(ms(size), ms(step)))
                         .aggregate_with_process(f, emit),
                 };
                 out.uid(uid)

@@ -131,6 +131,12 @@ pub enum AggFunc {
     Max,
     /// `AVG(x)`: in x's type (integer average for integers, as Flink).
     Avg,
+    /// `COUNT(DISTINCT x)`: distinct non-NULL values of x.
+    CountDistinct,
+    /// `SUM(DISTINCT x)`: the sum of the distinct non-NULL values (NULL when there are none).
+    SumDistinct,
+    /// `AVG(DISTINCT x)`: the average of the distinct non-NULL values, in x's type.
+    AvgDistinct,
 }
 
 /// An aggregate call: function, argument over the input row, result type.
@@ -159,6 +165,14 @@ pub enum WindowKind {
         /// Window size in ms.
         size: i64,
     },
+    /// `CUMULATE(TABLE t, DESCRIPTOR(ts), step, size)`: windows from a common start growing
+    /// by `step` up to `size`.
+    Cumulate {
+        /// Step in ms.
+        step: i64,
+        /// Maximum window size in ms (a multiple of the step).
+        size: i64,
+    },
 }
 
 /// A step of a pipeline.
@@ -172,7 +186,7 @@ pub enum Step {
         projection: Vec<Expr>,
     },
     /// A keyed event-time window aggregation. Output columns: window_start, window_end,
-    /// the keys, the aggregates.
+    /// window_time (window_end - 1 ms), the keys, the aggregates.
     WindowAggregate {
         /// The window.
         window: WindowKind,
@@ -314,6 +328,9 @@ impl SqlJob {
                             WindowKind::Tumble { size } => format!("TUMBLE(size={size} ms)"),
                             WindowKind::Hop { slide, size } => {
                                 format!("HOP(slide={slide} ms, size={size} ms)")
+                            }
+                            WindowKind::Cumulate { step, size } => {
+                                format!("CUMULATE(step={step} ms, size={size} ms)")
                             }
                         };
                         let aggs: Vec<String> = aggs

@@ -921,14 +921,14 @@ fn plan_window(
             .collect(),
         _ => Vec::new(),
     };
-    let usage = "write TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND) or HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)";
+    let usage = "write TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND), HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND) or CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '1' MINUTE)";
     let expected = match fname.as_str() {
         "TUMBLE" => 3,
-        "HOP" => 4,
-        "CUMULATE" | "SESSION" => {
+        "HOP" | "CUMULATE" => 4,
+        "SESSION" => {
             return Err(unsupported(
                 fpos,
-                format!("{fname} windows are not supported yet; use TUMBLE or HOP"),
+                format!("{fname} windows are not supported yet; use TUMBLE, HOP or CUMULATE"),
             ));
         }
         _ => {
@@ -1028,6 +1028,18 @@ fn plan_window(
         WindowKind::Tumble {
             size: interval(args[2])?,
         }
+    } else if fname == "CUMULATE" {
+        let (step, size) = (interval(args[2])?, interval(args[3])?);
+        if size % step != 0 {
+            return Err(SqlError::at(
+                ErrorKind::TypeMismatch,
+                pos_of(args[3]),
+                format!(
+                    "a CUMULATE window's max size ({size} ms) must be an integral multiple of its step ({step} ms), as in Flink"
+                ),
+            ));
+        }
+        WindowKind::Cumulate { step, size }
     } else {
         let (slide, size) = (interval(args[2])?, interval(args[3])?);
         if size % slide != 0 {
@@ -1053,11 +1065,14 @@ fn plan_window(
             projection,
         });
     }
-    // GROUP BY window_start, window_end, keys...
+    // GROUP BY window_start, window_end[, window_time], keys... The aggregation always
+    // emits window_time as its third column; it can be selected only when grouped by (as in
+    // Flink), so until then its name in the group list is one no identifier can spell.
     let mut keys = Vec::new();
     let mut group = vec![
         ("window_start".to_string(), DataType::Timestamp),
         ("window_end".to_string(), DataType::Timestamp),
+        (UNGROUPED_WINDOW_TIME.to_string(), DataType::Timestamp),
     ];
     let (mut has_start, mut has_end) = (false, false);
     for g in group_by {
@@ -1076,9 +1091,7 @@ fn plan_window(
         match name.as_str() {
             "window_start" => has_start = true,
             "window_end" => has_end = true,
-            "window_time" => {
-                return Err(unsupported(pos_of(g), "window_time is not supported yet"));
-            }
+            "window_time" => group[2].0 = "window_time".to_string(),
             _ => {
                 let Some(i) = input.schema.index_of(&name) else {
                     return Err(SqlError::at(
@@ -1146,8 +1159,9 @@ fn plan_window(
         aggs,
         uid,
     });
-    // The columns after the aggregation: window_start, window_end, keys, aggregates.
-    let width = 2 + keys_len + aggs_len;
+    // The columns after the aggregation: window_start, window_end, window_time, keys,
+    // aggregates.
+    let width = 3 + keys_len + aggs_len;
     let identity = projection.len() == width
         && projection
             .iter()
@@ -1162,6 +1176,9 @@ fn plan_window(
     input.schema = schema;
     Ok(input)
 }
+
+/// The group-list name of an aggregation's window_time column while it is not grouped by.
+const UNGROUPED_WINDOW_TIME: &str = "\0window_time";
 
 fn spos_of(select: &ast::Select) -> Pos {
     Pos::of(select.span())
@@ -1258,6 +1275,51 @@ mod tests {
         let config = connectors::kafka::KafkaTableConfig::from_table(k, false).unwrap();
         assert_eq!(config.timestamp_column, Some(1));
         assert_eq!(config.metadata, ["timestamp", "partition", "offset"]);
+    }
+
+    #[test]
+    fn window_functions_and_distinct_aggregates_refuse_what_flink_refuses() {
+        let head = "CREATE TABLE t (k STRING, n INT, ts TIMESTAMP(3),
+                      WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+                    WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+                    CREATE TABLE out (a TIMESTAMP(3), b BIGINT) WITH ('connector' = 'blackhole');
+                    INSERT INTO out ";
+        for (query, want) in [
+            (
+                "SELECT window_end, COUNT(*) FROM TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '4' SECOND, INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
+                "must be an integral multiple of its step",
+            ),
+            (
+                "SELECT window_time, COUNT(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
+                "window_time",
+            ),
+            (
+                "SELECT window_end, COUNT(DISTINCT *) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
+                "COUNT(DISTINCT column)",
+            ),
+            (
+                "SELECT window_end, COUNT(*) FROM TABLE(SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
+                "SESSION windows are not supported yet",
+            ),
+        ] {
+            let err = plan_portable(&format!("{head}{query};")).unwrap_err().to_string();
+            assert!(err.contains(want), "{query}\n{err}");
+        }
+        // Grouped by, window_time is the third column of the aggregation; CUMULATE plans.
+        let job = plan_portable(&format!(
+            "{head}SELECT window_time, COUNT(DISTINCT n) FROM TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)) GROUP BY window_start, window_end, window_time;"
+        ))
+        .unwrap();
+        let steps = &job.inserts[0].pipeline.steps;
+        assert!(steps.iter().any(|s| matches!(
+            s,
+            Step::WindowAggregate { window: WindowKind::Cumulate { step: 5000, size: 10000 }, aggs, .. }
+                if aggs[0].func == AggFunc::CountDistinct
+        )));
+        assert!(steps.iter().any(|s| matches!(
+            s,
+            Step::Calc { projection, .. } if matches!(projection[0], Expr::Column(2, DataType::Timestamp))
+        )));
     }
 
     #[test]

@@ -158,6 +158,57 @@ impl<T> WindowAssigner<T, TimeWindow> for SlidingEventTimeWindows {
     }
 }
 
+/// Event-time windows that grow by `step` from a common start up to `max_size` (the windows of
+/// Flink SQL's `CUMULATE` table-valued function, its `CumulativeWindowAssigner`): with step 1
+/// hour and max size 1 day, an element of 10:30 belongs to [00:00, 11:00), [00:00, 12:00), ...,
+/// [00:00, 24:00). Every window of one cycle starts at the cycle's start (aligned to
+/// `max_size`), so the first fires after `step` and the last covers the whole cycle.
+#[derive(Debug, Clone, Copy)]
+pub struct CumulativeEventTimeWindows {
+    max_size: i64,
+    step: i64,
+    offset: i64,
+}
+
+impl CumulativeEventTimeWindows {
+    /// Windows growing by `step` up to `max_size`, which must be a positive multiple of `step`
+    /// (as Flink requires).
+    ///
+    /// # Panics
+    /// When `step` is zero or `max_size` is not a positive multiple of it.
+    pub fn of(max_size: Duration, step: Duration) -> Self {
+        let (max_size, step) = (ms(max_size), ms(step));
+        assert!(
+            step > 0 && max_size > 0 && max_size % step == 0,
+            "a cumulative window's max size ({max_size} ms) must be a positive multiple of its step ({step} ms)"
+        );
+        CumulativeEventTimeWindows {
+            max_size,
+            step,
+            offset: 0,
+        }
+    }
+}
+
+impl<T> WindowAssigner<T, TimeWindow> for CumulativeEventTimeWindows {
+    fn assign_windows(&self, _: &T, timestamp: Timestamp, out: &mut Vec<TimeWindow>) {
+        let start = TimeWindow::window_start_with_offset(timestamp, self.offset, self.max_size);
+        let mut end = start + self.step;
+        while end <= start + self.max_size {
+            if end > timestamp {
+                out.push(TimeWindow::new(start, end));
+            }
+            end += self.step;
+        }
+    }
+    fn default_trigger(&self) -> Box<dyn Trigger<T, TimeWindow>> {
+        Box::new(EventTimeTrigger)
+    }
+    fn is_event_time(&self) -> bool {
+        true
+    }
+}
+
 /// Overlapping processing-time windows.
 #[derive(Debug, Clone, Copy)]
 pub struct SlidingProcessingTimeWindows {
@@ -310,6 +361,24 @@ mod tests {
         let mut v = Vec::new();
         a.assign_windows(&(), ts, &mut v);
         v
+    }
+
+    #[test]
+    fn cumulative_windows_grow_from_the_cycle_start() {
+        let c = CumulativeEventTimeWindows::of(Duration::from_millis(30), Duration::from_millis(10));
+        let w = |s, e| TimeWindow::new(s, e);
+        assert_eq!(assign(&c, 0), vec![w(0, 10), w(0, 20), w(0, 30)]);
+        assert_eq!(assign(&c, 9), vec![w(0, 10), w(0, 20), w(0, 30)]);
+        assert_eq!(assign(&c, 10), vec![w(0, 20), w(0, 30)]);
+        assert_eq!(assign(&c, 29), vec![w(0, 30)]);
+        assert_eq!(assign(&c, 30), vec![w(30, 40), w(30, 50), w(30, 60)]);
+        assert_eq!(assign(&c, -1), vec![w(-30, 0)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "positive multiple")]
+    fn a_cumulative_max_size_must_be_a_multiple_of_the_step() {
+        CumulativeEventTimeWindows::of(Duration::from_millis(25), Duration::from_millis(10));
     }
 
     #[test]
