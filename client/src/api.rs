@@ -88,7 +88,8 @@ pub mod codes {
     pub const NOT_A_SESSION: &str = "not_a_session";
     /// TaskManagers offer too few slots for the requested parallelism (HTTP 409).
     pub const NOT_ENOUGH_SLOTS: &str = "not_enough_slots";
-    /// The feature is defined in the API but not available in this version.
+    /// The feature is defined in the API but not available in the server's version (HTTP
+    /// 501). This version's JobManager serves every route of the API and never answers it.
     pub const NOT_IMPLEMENTED: &str = "not_implemented";
     /// The server failed unexpectedly.
     pub const INTERNAL: &str = "internal";

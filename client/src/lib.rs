@@ -94,7 +94,9 @@ impl ClientError {
         }
     }
 
-    /// True when the server does not offer the feature in this version (HTTP 501).
+    /// True for an HTTP 501 answer (code `not_implemented`): the server's version lacks a
+    /// feature the API defines. No route of this version's JobManager answers 501 (every
+    /// route in the OpenAPI document is served); the check is for servers of other versions.
     pub fn is_not_implemented(&self) -> bool {
         self.status() == Some(501)
     }

@@ -33,8 +33,9 @@
 //! - [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners.
 //! - [`cluster`]: running one job across processes: the JobManager's `Deployer` and the
 //!   subtasks a TaskManager runs. Depends on `runtime` and `checkpoint`.
-//! - [`time`]: processing-time clocks, event-time watermarks and their strategies;
-//!   `timers` (internal): the timer service of keyed operators.
+//! - [`time`]: processing-time clocks, event-time watermarks and their strategies, and
+//!   durations as Flink's configuration writes them ([`time::parse_duration`]: a bare number
+//!   is milliseconds); `timers` (internal): the timer service of keyed operators.
 //! - [`windows`]: window assigners, triggers, evictors and the window operator; [`joins`]:
 //!   window and interval joins built on them and on keyed state.
 //! - [`metrics`]: named counters and gauges registered per operator and subtask.

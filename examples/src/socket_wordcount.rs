@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Flink's `SocketWindowWordCount` counts per 5-second window; this one keeps running
-//! totals (windows come with the event-time work). The job ends when the socket closes.
+//! totals (the `windowed-counts` example counts per event-time window). The job ends when
+//! the socket closes.
 
 use fjord::{JobArgs, Result, StreamExecutionEnvironment};
 

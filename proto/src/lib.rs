@@ -3,15 +3,18 @@
 //! [`v1`] is generated from `proto/fjord/v1/control.proto` (package `fjord.v1`): the messages,
 //! the `JobManagerService` the JobManager serves (registration, heartbeats, slot offers, task
 //! state updates, checkpoint acknowledgements) and the `TaskManagerService` each TaskManager
-//! serves (task deployment and cancellation, checkpoint trigger and completion), with tonic
+//! serves (attempt deployment and cancellation, checkpoint commands), with tonic
 //! clients and servers for both. [`version`] decides whether a TaskManager's protocol version is
 //! compatible with this JobManager's, and [`ProtoError`] says why not; [`registration`] turns
 //! that into the answer to a `RegisterTaskManager` call.
 //!
 //! `fjord-worker` implements both sides: its `jobmanager::rpc` serves `JobManagerService` and
 //! deploys attempts through the TaskManagers' `TaskManagerService`, which its `taskmanager`
-//! role serves (deployment, cancellation, checkpoint trigger/complete/abort) while it
-//! registers, heartbeats and reports task states and checkpoint acknowledgements.
+//! role serves while it registers, heartbeats and reports task states and checkpoint
+//! acknowledgements. The TaskManager works on whole attempts: `DeployAttempt`,
+//! `CancelAttempt` and `SendTaskCommand` (checkpoint trigger, completion and abort for a task);
+//! the per-task RPCs `DeployTask`, `CancelTask`, `TriggerCheckpoint` and
+//! `NotifyCheckpointComplete` stay in the contract but are answered `UNIMPLEMENTED`.
 
 pub mod registration;
 pub mod version;

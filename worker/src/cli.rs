@@ -66,7 +66,8 @@ pub enum Command {
         /// Max parallelism (number of key groups).
         #[arg(long)]
         max_parallelism: Option<usize>,
-        /// Checkpoint interval, e.g. `10s` (wins over SET 'execution.checkpointing.interval').
+        /// Checkpoint interval, e.g. `10s` (a bare number is milliseconds, as in Flink; wins
+        /// over SET 'execution.checkpointing.interval').
         #[arg(long, value_parser = parse_duration)]
         checkpoint_interval: Option<std::time::Duration>,
         /// Checkpoint storage URL: `file:///dir`, `s3://bucket/prefix` or `memory://name`.

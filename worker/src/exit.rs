@@ -9,13 +9,14 @@ pub const JOB_FAILED: u8 = 1;
 /// Bad usage: unknown job, bad arguments, invalid manifest, a SQL script that does not plan.
 pub const USAGE: u8 = 2;
 /// `fjord jobmanager` could not serve its REST or RPC port, or `fjord taskmanager` its data
-/// port (port in use, bad address).
+/// or RPC port (port in use, bad address).
 pub const SERVE_FAILED: u8 = 3;
 /// Not enough task slots: the JobManager's `jobmanager.wait-for-slots` passed before
 /// TaskManagers offered the job's slots, or a TaskManager could not register within
 /// `taskmanager.registration.timeout-ms`.
 pub const NO_SLOTS: u8 = 4;
-/// The JobManager refused the TaskManager (incompatible version: run the same image).
+/// The JobManager refused the TaskManager (incompatible version: run the same image), or
+/// another TaskManager process registered under the same ID and superseded this one.
 pub const REFUSED: u8 = 5;
 /// `fjord jobmanager` with high availability: it lost leadership (it could not renew its
 /// lease within the renew deadline, or another JobManager took it) and stopped acting, so a
@@ -23,7 +24,8 @@ pub const REFUSED: u8 = 5;
 pub const LEADERSHIP_LOST: u8 = 6;
 /// The job was cancelled by SIGINT (Ctrl-C) or SIGTERM and stopped cleanly (for
 /// `fjord jobmanager` also: the job was cancelled through the REST API). `fjord taskmanager`
-/// exits with [`SUCCESS`] on SIGTERM or SIGINT: it runs no job to cancel.
+/// exits with [`SUCCESS`] on SIGTERM or SIGINT after cancelling its tasks: the job is the
+/// JobManager's, which restarts it elsewhere.
 pub const CANCELLED: u8 = 130;
 
 /// The exit code for an outcome.

@@ -23,8 +23,11 @@
 //! heartbeats, runs the subtasks the JobManager deploys to it), [`prometheus`] the Prometheus text encoder both roles share
 //! (with [`prometheus::render_tasks`] for per-task metrics), [`metrics_server`] a tiny
 //! `GET /metrics` server for the TaskManager, [`credentials`] the start-up check of S3 keys,
-//! [`tls`] the security settings both roles share and their TLS listeners and connectors, and
-//! [`exit`] defines the documented exit codes. `cli`
+//! [`tls`] the security settings both roles share and their TLS listeners and connectors,
+//! [`control`] converts between the engine's cluster types and the control-plane messages
+//! (both roles use it), [`remote`] holds the client commands (`fjord savepoint`, `checkpoint`,
+//! `stop`, `cancel`) against a JobManager's REST API, [`sql`] runs SQL scripts (`fjord sql` and
+//! the built-in `sql` job), and [`exit`] defines the documented exit codes. `cli`
 //! depends on the others; they do not depend on each other except through [`local`]
 //! (`jobmanager` builds its job with it) and the config-file reader `taskmanager` shares with
 //! `jobmanager`.

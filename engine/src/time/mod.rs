@@ -6,7 +6,8 @@
 //! - [`watermarks`]: [`WatermarkStrategy`], [`WatermarkGenerator`] and the built-in
 //!   generators (bounded out-of-orderness, monotonous, punctuated), with idleness.
 //! - [`calendar`]: day counts since 1970-01-01 to and from civil dates.
-//! - [`duration`]: durations as Flink writes them (`10 s`, `500ms`).
+//! - [`duration`]: durations as Flink writes them (`10 s`, `500ms`; a bare number is
+//!   milliseconds, as in Flink).
 //! - `assigner` (internal): the operator behind
 //!   [`DataStream::assign_timestamps_and_watermarks`](crate::DataStream::assign_timestamps_and_watermarks).
 //!

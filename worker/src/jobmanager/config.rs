@@ -258,10 +258,9 @@ impl JobManagerConfig {
     /// Merges flags (and their environment variables) over the config file over defaults.
     ///
     /// # Errors
-    /// [`WorkerError::Config`] naming the key for an unreadable file or a malformed value, or
-    /// when no job is named; [`WorkerError::Config`] when `restore.path` is set, since
-    /// restoring needs checkpoints, which this version does not have (starting without the
-    /// state would silently lose it).
+    /// [`WorkerError::Config`] naming the key for an unreadable file or a malformed value, when
+    /// no job is named (outside session mode), or when high availability is asked for without
+    /// what it needs (one job, a stable job ID, durable checkpoint storage).
     pub fn resolve(args: JobManagerArgs) -> Result<Self, WorkerError> {
         let file = match &args.config {
             Some(path) => read_file(path)?,

@@ -27,7 +27,11 @@
 //! [`rest_dashboard`] the REST endpoints only the dashboard needed (part of `rest`'s API).
 //! [`ha`] is leader election for standby JobManagers: with `high-availability.type` set, [`run`]
 //! first waits for the lease, then binds its ports and recovers the job; losing the lease
-//! exits the process with [`exit::LEADERSHIP_LOST`].
+//! exits the process with [`exit::LEADERSHIP_LOST`]. [`deployer`] places an attempt's subtasks
+//! on TaskManager slots and routes checkpoint commands and task reports; [`task_metrics`] keeps
+//! the metrics TaskManagers report; [`rest_auth`] and [`rest_limits`] are the REST API's bearer
+//! token check and request-size limit; [`session`] is session mode (`--session`), whose jobs
+//! share TaskManager slots through [`slots`].
 
 pub mod config;
 pub mod dashboard;

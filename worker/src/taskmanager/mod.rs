@@ -17,9 +17,10 @@
 //! and files when they end, so a long-lived TaskManager returns to the same footprint after
 //! every attempt.
 //!
-//! Exit codes ([`crate::exit`]): 0 after SIGTERM or SIGINT, 2 for bad configuration, 3 when
-//! the data port cannot be bound, 4 when no JobManager accepted the registration in time, 5
-//! when the JobManager refused it (incompatible version).
+//! Exit codes ([`crate::exit`]): 0 after SIGTERM or SIGINT (its tasks cancelled first), 2 for
+//! bad configuration, 3 when the data or RPC port cannot be bound, 4 when no JobManager
+//! accepted the registration in time, 5 when the JobManager refused it (incompatible version)
+//! or another process registered under its ID.
 //!
 //! Modules: [`config`] merges flags, environment and config file; [`service`] runs the tasks;
 //! [`memory`] reads the process's memory for the heartbeat.
