@@ -459,7 +459,7 @@ impl JobManagerConfig {
         }
         if !self.on_task_managers && self.job_id.is_none() {
             return Err(WorkerError::Config(
-                "high-availability.type needs a stable job ID: set job.id (--job-id), or run                  the subtasks on TaskManagers (jobmanager.scheduler: taskmanagers)"
+                "high-availability.type needs a stable job ID: set job.id (--job-id), or run the subtasks on TaskManagers (jobmanager.scheduler: taskmanagers)"
                     .into(),
             ));
         }
@@ -469,7 +469,7 @@ impl JobManagerConfig {
             .is_none_or(|u| u.starts_with("memory://"))
         {
             return Err(WorkerError::Config(
-                "high-availability.type needs durable checkpoint storage every JobManager                  reaches (checkpointing.storage: file:// on a shared directory or s3://): a                  standby recovers the job from its latest checkpoint"
+                "high-availability.type needs durable checkpoint storage every JobManager reaches (checkpointing.storage: file:// on a shared directory or s3://): a standby recovers the job from its latest checkpoint"
                     .into(),
             ));
         }
