@@ -113,6 +113,23 @@ const CASES: &[(&str, &str)] = &[
          GROUP BY window_start, window_end;",
     ),
     (
+        "session-windows-per-customer-and-over-all-rows",
+        "CREATE TABLE sessions (ws TIMESTAMP(3), we TIMESTAMP(3), wt TIMESTAMP(3), customer STRING,
+                                cnt BIGINT, total DOUBLE, qtys BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/sessions', 'format' = 'csv');
+         INSERT INTO sessions
+         SELECT window_start, window_end, window_time, customer, COUNT(*), SUM(amount),
+                COUNT(DISTINCT qty)
+         FROM TABLE(SESSION(TABLE orders PARTITION BY customer, DESCRIPTOR(ts), INTERVAL '6' SECOND))
+         GROUP BY window_start, window_end, window_time, customer;
+         CREATE TABLE bursts (ws TIMESTAMP(3), we TIMESTAMP(3), cnt BIGINT, min_id INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/bursts', 'format' = 'csv');
+         INSERT INTO bursts
+         SELECT window_start, window_end, COUNT(*), MIN(id)
+         FROM TABLE(SESSION(TABLE orders, DESCRIPTOR(ts), INTERVAL '3' SECOND))
+         GROUP BY window_start, window_end;",
+    ),
+    (
         "computed-columns-and-a-computed-rowtime",
         "CREATE TABLE orders_text (
            id INT, customer STRING, amount DOUBLE, qty INT,

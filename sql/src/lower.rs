@@ -10,7 +10,7 @@ use crate::plan::{Insert, SqlJob, Step, TableDef, WindowKind};
 use crate::types::{DataType, Row, Value};
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
-    CumulativeEventTimeWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
+    CumulativeEventTimeWindows, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
 };
 use fjord::{BoxError, Collector, DataStream, FlatMapFunction, StreamExecutionEnvironment};
 use std::sync::Arc;
@@ -241,6 +241,9 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                         .aggregate_with_process(f, emit),
                     WindowKind::Hop { slide, size } => keyed
                         .window(SlidingEventTimeWindows::of(ms(size), ms(slide)))
+                        .aggregate_with_process(f, emit),
+                    WindowKind::Session { gap } => keyed
+                        .window(EventTimeSessionWindows::with_gap(ms(gap)))
                         .aggregate_with_process(f, emit),
                     WindowKind::Cumulate { step, size } => keyed
                         .window(CumulativeEventTimeWindows::of(ms(size), ms(step)))

@@ -165,6 +165,13 @@ pub enum WindowKind {
         /// Window size in ms.
         size: i64,
     },
+    /// `SESSION(TABLE t [PARTITION BY k], DESCRIPTOR(ts), gap)`: a window per burst of rows
+    /// of a key, closed after `gap` without rows (the key is the GROUP BY columns, which equal
+    /// the PARTITION BY columns).
+    Session {
+        /// The gap in ms.
+        gap: i64,
+    },
     /// `CUMULATE(TABLE t, DESCRIPTOR(ts), step, size)`: windows from a common start growing
     /// by `step` up to `size`.
     Cumulate {
@@ -332,6 +339,7 @@ impl SqlJob {
                             WindowKind::Cumulate { step, size } => {
                                 format!("CUMULATE(step={step} ms, size={size} ms)")
                             }
+                            WindowKind::Session { gap } => format!("SESSION(gap={gap} ms)"),
                         };
                         let aggs: Vec<String> = aggs
                             .iter()

@@ -910,7 +910,7 @@ fn plan_window(
 ) -> Result<Pipeline> {
     let fpos = Pos::of(f.span());
     let fname = f.name.to_string().to_uppercase();
-    let args: Vec<&ast::Expr> = match &f.args {
+    let mut args: Vec<&ast::Expr> = match &f.args {
         ast::FunctionArguments::List(l) => l
             .args
             .iter()
@@ -921,16 +921,12 @@ fn plan_window(
             .collect(),
         _ => Vec::new(),
     };
-    let usage = "write TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND), HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND) or CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '1' MINUTE)";
+    let usage = "write TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND), HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND), CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '1' MINUTE) or SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '5' SECOND)";
+    // SESSION's PARTITION BY columns arrive as the second argument (see script::preparse).
+    let partition_by = (fname == "SESSION" && args.len() == 4).then(|| args.remove(1));
     let expected = match fname.as_str() {
-        "TUMBLE" => 3,
+        "TUMBLE" | "SESSION" => 3,
         "HOP" | "CUMULATE" => 4,
-        "SESSION" => {
-            return Err(unsupported(
-                fpos,
-                format!("{fname} windows are not supported yet; use TUMBLE, HOP or CUMULATE"),
-            ));
-        }
         _ => {
             return Err(unsupported(
                 fpos,
@@ -1028,6 +1024,10 @@ fn plan_window(
         WindowKind::Tumble {
             size: interval(args[2])?,
         }
+    } else if fname == "SESSION" {
+        WindowKind::Session {
+            gap: interval(args[2])?,
+        }
     } else if fname == "CUMULATE" {
         let (step, size) = (interval(args[2])?, interval(args[3])?);
         if size % step != 0 {
@@ -1116,6 +1116,29 @@ fn plan_window(
             "a window aggregation must GROUP BY window_start, window_end (and optionally more columns)",
         ));
     }
+    if fname == "SESSION" {
+        // Sessions are per PARTITION BY key; the aggregation is keyed by the GROUP BY columns,
+        // so the two must be the same columns.
+        let partition = match partition_by {
+            None => Vec::new(),
+            Some(p) => partition_columns(p)?,
+        };
+        let mut grouped: Vec<String> = group[3..].iter().map(|(n, _)| n.clone()).collect();
+        let mut wanted = partition.clone();
+        grouped.sort();
+        wanted.sort();
+        wanted.dedup();
+        if grouped != wanted {
+            return Err(unsupported(
+                spos_of(select),
+                format!(
+                    "a SESSION window aggregation must GROUP BY window_start, window_end and exactly its PARTITION BY columns ({}); found ({})",
+                    partition.join(", "),
+                    grouped.join(", ")
+                ),
+            ));
+        }
+    }
     let mut ctx = AggContext {
         input: &input.schema,
         group,
@@ -1175,6 +1198,22 @@ fn plan_window(
     }
     input.schema = schema;
     Ok(input)
+}
+
+/// The column names of SESSION's `PARTITION BY k` or `PARTITION BY (k1, k2)`.
+fn partition_columns(e: &ast::Expr) -> Result<Vec<String>> {
+    let one = |e: &ast::Expr| match e {
+        ast::Expr::Identifier(id) => Ok(id.value.clone()),
+        other => Err(unsupported(
+            pos_of(other),
+            "PARTITION BY takes column names: PARTITION BY k or PARTITION BY (k1, k2)",
+        )),
+    };
+    match e {
+        ast::Expr::Nested(inner) => Ok(vec![one(inner)?]),
+        ast::Expr::Tuple(items) => items.iter().map(one).collect(),
+        other => Ok(vec![one(other)?]),
+    }
 }
 
 /// The group-list name of an aggregation's window_time column while it is not grouped by.
@@ -1298,8 +1337,12 @@ mod tests {
                 "COUNT(DISTINCT column)",
             ),
             (
-                "SELECT window_end, COUNT(*) FROM TABLE(SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
-                "SESSION windows are not supported yet",
+                "SELECT window_end, COUNT(*) FROM TABLE(SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
+                "exactly its PARTITION BY columns (k)",
+            ),
+            (
+                "SELECT window_end, COUNT(*) FROM TABLE(SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k",
+                "exactly its PARTITION BY columns ()",
             ),
         ] {
             let err = plan_portable(&format!("{head}{query};")).unwrap_err().to_string();

@@ -489,8 +489,26 @@ pub fn preparse(script: &str) -> Result<Preparsed> {
                 && matches!(&toks[i - 2].token, Token::Word(f) if WINDOW_TVFS.contains(&f.value.to_uppercase().as_str()));
             let watermark = w.value.eq_ignore_ascii_case("WATERMARK")
                 && toks.get(i + 1).is_some_and(|t| is_kw(t, Keyword::FOR));
+            // SESSION(TABLE t PARTITION BY k, ...) → SESSION(      t ,            k, ...):
+            // the partition keys become the second argument.
+            let partition_by = tvf_table.then(|| {
+                let mut k = i + 1;
+                while matches!(toks.get(k).map(|t| &t.token), Some(Token::Word(_)))
+                    && toks.get(k + 1).is_some_and(|t| t.token == Token::Period)
+                {
+                    k += 2;
+                }
+                (is_word(toks.get(k + 1), "PARTITION")
+                    && toks.get(k + 2).is_some_and(|t| is_kw(t, Keyword::BY)))
+                .then_some(k + 1)
+            });
             if tvf_table {
                 scan.blank_tokens(i, i);
+            }
+            if let Some(Some(p)) = partition_by {
+                let at = scan.off(p, false);
+                scan.blank_tokens(p, p + 1);
+                scan.out[at] = b',';
             }
             // A WATERMARK clause outside a column list.
             if watermark {
@@ -559,6 +577,17 @@ mod tests {
             p.text,
             "SELECT * FROM TABLE(TUMBLE(      t, DESCRIPTOR(ts), INTERVAL '1' SECOND))"
         );
+    }
+
+    #[test]
+    fn a_session_partition_by_becomes_the_second_argument() {
+        let sql = "SELECT * FROM TABLE(SESSION(TABLE db.t PARTITION BY (a, b), DESCRIPTOR(ts), INTERVAL '1' SECOND))";
+        let text = preparse(sql).unwrap().text;
+        assert_eq!(
+            text,
+            "SELECT * FROM TABLE(SESSION(      db.t ,            (a, b), DESCRIPTOR(ts), INTERVAL '1' SECOND))"
+        );
+        assert_eq!(text.len(), sql.len());
     }
 
     #[test]
