@@ -225,7 +225,8 @@ pub struct StreamSessionJobSpec {
     pub job: SessionJobSpec,
 
     /// Take a savepoint (stop-with-savepoint) before the job is cancelled when the
-    /// StreamSessionJob is deleted; its path is recorded in the operator's log and Events.
+    /// StreamSessionJob is deleted; it is recorded as a StreamJobSnapshot (trigger type
+    /// delete), which outlives the StreamSessionJob.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub savepoint_on_delete: bool,
 }
@@ -236,6 +237,9 @@ pub struct StreamSessionJobSpec {
     validation = Rule::new("self.parallelism <= (has(self.maxParallelism) ? self.maxParallelism : 128)")
         .message(crate::spec::PARALLELISM_MESSAGE)
         .field_path(".parallelism"),
+    validation = Rule::new("!has(self.initialSavepointPath) || !has(self.initialSavepointSnapshot)")
+        .message(crate::spec::INITIAL_SAVEPOINT_MESSAGE)
+        .field_path(".initialSavepointSnapshot"),
     validation = Rule::new(crate::spec::JOB_SQL_RULE)
         .message(crate::spec::JOB_SQL_MESSAGE)
         .field_path(".name")
@@ -283,9 +287,28 @@ pub struct SessionJobSpec {
     #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.job.initialSavepointPath must be a URL with scheme s3://, file:// or memory://"))]
     pub initial_savepoint_path: Option<String>,
 
+    /// Name of a StreamJobSnapshot in the same namespace to start from on the first
+    /// submission, instead of spec.job.initialSavepointPath (of a StreamJob or of another
+    /// session job). The submission waits until the snapshot is COMPLETED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub initial_savepoint_snapshot: Option<String>,
+
     /// Allow restoring from a snapshot that contains state for operators the job no longer has.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_non_restored_state: bool,
+
+    /// Change this value to take a manual savepoint of the running job: the operator creates
+    /// a StreamJobSnapshot `<name>-savepoint-<nonce>` of it, taken through the cluster's
+    /// JobManager. A value present when the StreamSessionJob is created takes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_trigger_nonce: Option<i64>,
+
+    /// Change this value to take a manual checkpoint of the running job (the Flink operator's
+    /// checkpointTriggerNonce): the operator creates a StreamJobSnapshot
+    /// `<name>-checkpoint-<nonce>` with spec.checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_trigger_nonce: Option<i64>,
 
     /// Change this value to restart the job through its upgrade mode without other changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,14 +325,23 @@ impl SessionJobSpec {
         crate::spec::registered_job(&self.name, &self.args, self.sql.as_deref())
     }
 
-    /// Whether `other` runs the same job the same way (everything but `state`): a running job
-    /// whose deployed spec differs must be stopped and submitted again.
+    /// Whether `other` runs the same job the same way: everything but `state`, the savepoint
+    /// and checkpoint trigger nonces (they take a snapshot, not a new job) and the first
+    /// submission's restore point (`initialSavepointPath`, `initialSavepointSnapshot`: read
+    /// once, as for a StreamJob). A running job whose deployed spec differs must be stopped and
+    /// submitted again.
     pub fn same_deployment(&self, other: &SessionJobSpec) -> bool {
-        let mut a = self.clone();
-        let mut b = other.clone();
-        a.state = DesiredJobState::default();
-        b.state = DesiredJobState::default();
-        a == b
+        fn deployment(s: &SessionJobSpec) -> SessionJobSpec {
+            SessionJobSpec {
+                state: DesiredJobState::default(),
+                savepoint_trigger_nonce: None,
+                checkpoint_trigger_nonce: None,
+                initial_savepoint_path: None,
+                initial_savepoint_snapshot: None,
+                ..s.clone()
+            }
+        }
+        deployment(self) == deployment(other)
     }
 }
 
@@ -371,6 +403,17 @@ pub struct StreamSessionJobStatus {
     /// The latest savepoint the operator took of this job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_savepoint: Option<String>,
+    /// The spec.job.savepointTriggerNonce whose savepoint was asked for last (its
+    /// StreamJobSnapshot exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_savepoint_trigger_nonce: Option<i64>,
+    /// The spec.job.checkpointTriggerNonce whose checkpoint was asked for last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint_trigger_nonce: Option<i64>,
+    /// The StreamJobSnapshot the operator created last for a trigger nonce (`kubectl get sjs
+    /// NAME` shows its progress and path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_triggered_snapshot: Option<String>,
     /// Submissions so far (each gets a new job ID).
     #[serde(default)]
     pub submissions: i64,
