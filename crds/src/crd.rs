@@ -284,7 +284,24 @@ mod tests {
             .into_iter()
             .map(|c| c.name)
             .collect();
-        assert_eq!(cols, ["Job", "State", "Trigger", "Path", "Age"]);
+        assert_eq!(cols, ["Job", "Kind", "State", "Trigger", "Path", "Age"]);
+    }
+
+    #[test]
+    fn a_snapshot_without_a_job_kind_is_of_a_streamjob() {
+        // Manifests written before jobReference.kind existed keep working: serde and the
+        // schema default both say StreamJob.
+        let s: crate::StreamJobSnapshotSpec =
+            serde_yaml::from_str("jobReference: {name: counting}\n").unwrap();
+        assert_eq!(s.job_reference, crate::JobReference::stream_job("counting"));
+        let s: crate::StreamJobSnapshotSpec =
+            serde_yaml::from_str("jobReference: {kind: StreamSessionJob, name: counts-a}\n")
+                .unwrap();
+        assert_eq!(s.job_reference.kind, crate::JobKind::StreamSessionJob);
+        let schema = serde_json::to_value(&snapshot_crd().spec.versions[0].schema).unwrap();
+        let kind = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"]["jobReference"]["properties"]
+            ["kind"];
+        assert_eq!(kind["default"], "StreamJob", "{kind}");
     }
 
     #[test]

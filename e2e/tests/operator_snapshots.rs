@@ -12,6 +12,19 @@
 //!    count + 1;
 //! 5. `kubectl delete sjs counting-manual` (disposeOnDelete) deletes the savepoint's files.
 //!
+//! And of a session job (`session_job_snapshots_...`), on `examples/sessions/`:
+//!
+//! 1. bumping `spec.job.savepointTriggerNonce` of the StreamSessionJob `counts-a` makes the
+//!    operator create the StreamJobSnapshot `counts-a-savepoint-1`, taken through the
+//!    StreamCluster's JobManager: COMPLETED with a path whose files are in MinIO (and the same
+//!    for `checkpointTriggerNonce`, a checkpoint snapshot);
+//! 2. `session-snapshot.yaml` applied verbatim (`jobReference.kind: StreamSessionJob`) goes
+//!    COMPLETED; deleting it (disposeOnDelete) deletes its files;
+//! 3. suspending `counts-a` records its stop-with-savepoint as an `upgrade` snapshot whose path
+//!    is the job's last savepoint;
+//! 4. a new StreamSessionJob with `spec.job.initialSavepointSnapshot: counts-a-savepoint-1`
+//!    starts from that savepoint.
+//!
 //! Build first (see `tests/operator_support/mod.rs`), then
 //! `cargo test -p fjord-e2e --test operator_snapshots -- --nocapture`.
 
@@ -251,6 +264,214 @@ async fn snapshots_trigger_record_outlive_restore_and_dispose() -> anyhow::Resul
         !objects(&op, &restore).await?.is_empty(),
         "{restore} vanished"
     );
+
+    op.cluster.stop()?;
+    Ok(())
+}
+
+/// The first document of `examples/sessions/session-jobs.yaml`: the StreamSessionJob
+/// `counts-a`, verbatim (the second job is left out to spare the loaded machine).
+fn counts_a() -> anyhow::Result<String> {
+    let all = std::fs::read_to_string(repo().join("examples/sessions/session-jobs.yaml"))?;
+    let doc = all
+        .split("\n---\n")
+        .find(|d| d.contains("name: counts-a"))
+        .context("counts-a in session-jobs.yaml")?;
+    Ok(doc.to_string())
+}
+
+async fn wait_session_job(
+    op: &OperatorCluster,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let get = || -> anyhow::Result<Value> {
+        Ok(serde_json::from_str(&op.kubectl(&[
+            "get",
+            "streamsessionjob",
+            name,
+            "-o",
+            "json",
+        ])?)?)
+    };
+    poll_until(what, WAIT, POLL, || async {
+        let o = get().ok()?;
+        check(&o["status"]).then_some(o)
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "{name}: {:?}\noperator log:\n{}",
+            get().map(|o| o["status"].clone()),
+            op.operator_logs()
+        )
+    })
+}
+
+fn session_running(s: &Value) -> bool {
+    s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new_job()
+-> anyhow::Result<()> {
+    let op = OperatorCluster::start("operator-session-snapshots")?;
+    let cluster = std::fs::read_to_string(repo().join("examples/sessions/session-cluster.yaml"))?;
+    op.apply(&cluster)?;
+    op.apply(&counts_a()?)?;
+    let running = wait_session_job(&op, "counts-a", "counts-a Running", session_running).await?;
+    let job_id = running["status"]["jobId"]
+        .as_str()
+        .context("job id")?
+        .to_string();
+
+    // 1. A savepoint nonce: the operator creates a snapshot, taken through the cluster's
+    //    JobManager; the job keeps running.
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"savepointTriggerNonce":1}}}"#,
+    ])?;
+    let by_nonce = wait_snapshot(&op, "counts-a-savepoint-1", "COMPLETED").await?;
+    let nonce_path = by_nonce["status"]["path"]
+        .as_str()
+        .context("a COMPLETED snapshot has a path")?
+        .to_string();
+    ensure!(
+        by_nonce["spec"]["jobReference"]["kind"] == "StreamSessionJob",
+        "{by_nonce}"
+    );
+    ensure!(by_nonce["status"]["triggerType"] == "manual", "{by_nonce}");
+    ensure!(by_nonce["status"]["jobId"] == job_id.as_str(), "{by_nonce}");
+    ensure!(
+        nonce_path.starts_with("s3://fjord/savepoints/shared/"),
+        "not in the cluster's savepoint directory: {nonce_path}"
+    );
+    ensure!(
+        !objects(&op, &nonce_path).await?.is_empty(),
+        "savepoint {nonce_path} has no objects in MinIO"
+    );
+    let ssj = wait_session_job(&op, "counts-a", "nonce recorded", |s| {
+        s["lastSavepointTriggerNonce"] == 1
+    })
+    .await?;
+    ensure!(
+        session_running(&ssj["status"]) && ssj["status"]["jobId"] == job_id.as_str(),
+        "the savepoint stopped or replaced the job: {}",
+        ssj["status"]
+    );
+    eprintln!("nonce snapshot: {nonce_path}");
+
+    // ... and a checkpoint nonce, a checkpoint snapshot.
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"checkpointTriggerNonce":1}}}"#,
+    ])?;
+    let checkpoint = wait_snapshot(&op, "counts-a-checkpoint-1", "COMPLETED").await?;
+    ensure!(
+        checkpoint["status"]["checkpointId"].is_u64(),
+        "{checkpoint}"
+    );
+    let checkpoint_path = checkpoint["status"]["path"].as_str().context("path")?;
+    ensure!(checkpoint_path.contains(&job_id), "{checkpoint_path}");
+    eprintln!("nonce checkpoint: {checkpoint_path}");
+
+    // 2. A user's snapshot of the session job, applied verbatim; deleted, its files go.
+    let manifest = std::fs::read_to_string(repo().join("examples/sessions/session-snapshot.yaml"))?;
+    op.apply(&manifest)?;
+    let manual = wait_snapshot(&op, "counts-a-manual", "COMPLETED").await?;
+    let manual_path = manual["status"]["path"]
+        .as_str()
+        .context("path")?
+        .to_string();
+    ensure!(
+        !objects(&op, &manual_path).await?.is_empty(),
+        "savepoint {manual_path} has no objects in MinIO"
+    );
+    op.kubectl(&[
+        "delete",
+        "streamjobsnapshot",
+        "counts-a-manual",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    ensure!(
+        objects(&op, &manual_path).await?.is_empty(),
+        "the files of {manual_path} are still in MinIO after the snapshot was deleted"
+    );
+    ensure!(
+        !objects(&op, &nonce_path).await?.is_empty(),
+        "disposing of one savepoint removed another ({nonce_path})"
+    );
+    eprintln!("user snapshot {manual_path} taken and disposed of");
+
+    // 3. Suspending stops the job with a savepoint, recorded as an upgrade snapshot.
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"state":"suspended"}}}"#,
+    ])?;
+    let suspended = wait_session_job(&op, "counts-a", "counts-a Suspended", |s| {
+        s["lifecycleState"] == "Suspended"
+    })
+    .await?;
+    let last = suspended["status"]["lastSavepoint"]
+        .as_str()
+        .context("a savepoint-mode suspend leaves a savepoint")?
+        .to_string();
+    let list: Value = serde_json::from_str(&op.kubectl(&[
+        "get",
+        "streamjobsnapshots",
+        "-l",
+        "fjord.dev/streamsessionjob=counts-a",
+        "-o",
+        "json",
+    ])?)?;
+    let recorded = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["status"]["triggerType"] == "upgrade")
+        .with_context(|| format!("no upgrade snapshot of counts-a: {list}"))?;
+    ensure!(
+        recorded["status"]["state"] == "COMPLETED" && recorded["status"]["path"] == last.as_str(),
+        "the upgrade snapshot is not the suspend's savepoint {last}: {recorded}"
+    );
+    eprintln!(
+        "suspend recorded as {}: {last}",
+        recorded["metadata"]["name"]
+    );
+
+    // 4. A new session job starts from the nonce's snapshot.
+    let from_snapshot = counts_a()?
+        .replace("name: counts-a", "name: counts-c")
+        .replace(
+            "    upgradeMode: savepoint\n",
+            "    upgradeMode: savepoint\n    initialSavepointSnapshot: counts-a-savepoint-1\n",
+        );
+    ensure!(
+        from_snapshot.contains("initialSavepointSnapshot"),
+        "manifest not changed: {from_snapshot}"
+    );
+    op.apply(&from_snapshot)?;
+    let c = wait_session_job(&op, "counts-c", "counts-c Running", session_running).await?;
+    ensure!(
+        c["status"]["restoredFrom"] == nonce_path.as_str(),
+        "counts-c restored from {} instead of {nonce_path}",
+        c["status"]["restoredFrom"]
+    );
+    eprintln!("counts-c started from {nonce_path}");
 
     op.cluster.stop()?;
     Ok(())

@@ -19,7 +19,7 @@
 //!
 //! `spec.jobReference.kind` says whose snapshot it is: a StreamJob's is taken and disposed of
 //! through the StreamJob's JobManager; a StreamSessionJob's through its StreamCluster's
-//! JobManager, for the job ID the session job's status records ([`Target`]).
+//! JobManager, for the job ID the session job's status records (`Target`).
 //!
 //! A snapshot with `spec.checkpoint` (created by a user, or recorded for a
 //! `spec.job.checkpointTriggerNonce` checkpoint) is a manual checkpoint instead: taken through
@@ -906,5 +906,93 @@ mod tests {
         let id = user_trigger_id(&s);
         assert_eq!(id, "snapshot-0f8e2c1a9b7d4e3f");
         fjord_client::api::validate_trigger_id(&id).unwrap();
+    }
+
+    fn session(yaml: &str) -> (StreamSessionJob, StreamCluster) {
+        let ssj: StreamSessionJob = serde_yaml::from_str(
+            "apiVersion: fjord.dev/v1alpha1\nkind: StreamSessionJob\nmetadata: {name: counts-a, namespace: ns}\nspec: {clusterName: shared, job: {name: counting}}\n",
+        )
+        .unwrap();
+        let cluster: StreamCluster = serde_yaml::from_str(yaml).unwrap();
+        (ssj, cluster)
+    }
+
+    const CLUSTER: &str = "apiVersion: fjord.dev/v1alpha1\nkind: StreamCluster\nmetadata: {name: shared, namespace: ns}\nspec:\n  image: fjord/fjord:e2e\n  checkpointing: {storage: 's3://fjord/checkpoints/shared'}\n";
+
+    #[test]
+    fn a_session_job_is_reached_through_its_clusters_jobmanager_while_it_runs() {
+        let (mut ssj, cluster) = session(CLUSTER);
+        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        assert_eq!(t.endpoint, crate::session::cluster_endpoint("shared", "ns"));
+        assert_eq!(
+            t.running,
+            Err("StreamSessionJob counts-a is not running (lifecycle state Pending)".into())
+        );
+        // Without spec.savepointDirectory: <checkpointing.storage>/savepoints, as for the
+        // cluster's own stop-with-savepoints.
+        assert_eq!(
+            t.savepoint_directory.as_deref(),
+            Some("s3://fjord/checkpoints/shared/savepoints")
+        );
+        ssj.status = Some(fjord_crds::StreamSessionJobStatus {
+            lifecycle_state: Some("Running".into()),
+            job_state: Some("RUNNING".into()),
+            job_id: Some("abc".into()),
+            ..Default::default()
+        });
+        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        assert_eq!(t.running, Ok("abc".into()));
+        // Stopping (a savepoint upgrade in flight): not a job to snapshot.
+        ssj.status.as_mut().unwrap().lifecycle_state = Some("Stopping".into());
+        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        assert!(t.running.is_err());
+    }
+
+    #[test]
+    fn a_session_jobs_savepoints_go_to_its_clusters_savepoint_directory() {
+        let (ssj, cluster) = session(&format!(
+            "{CLUSTER}  savepointDirectory: s3://fjord/savepoints/shared\n"
+        ));
+        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        assert_eq!(
+            t.savepoint_directory.as_deref(),
+            Some("s3://fjord/savepoints/shared")
+        );
+        let (ssj, cluster) = session(
+            "apiVersion: fjord.dev/v1alpha1\nkind: StreamCluster\nmetadata: {name: shared, namespace: ns}\nspec: {image: x}\n",
+        );
+        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        assert_eq!(t.savepoint_directory, None);
+        assert!(
+            t.directory_hint.contains("spec.savepointDirectory"),
+            "{}",
+            t.directory_hint
+        );
+    }
+
+    #[test]
+    fn snapshots_the_operator_creates_are_labelled_with_their_job() {
+        let s = snapshot_object(
+            "ns",
+            "counts-a-savepoint-2",
+            &JobReference::session_job("counts-a"),
+            false,
+            false,
+        );
+        assert_eq!(
+            s.labels().get(SESSION_JOB_LABEL).map(String::as_str),
+            Some("counts-a")
+        );
+        // Asked for, not recorded: the controller takes it.
+        assert!(!s.annotations().contains_key(RECORDED_ANNOTATION));
+        let r = snapshot_object("ns", "c-1", &JobReference::stream_job("c"), true, true);
+        assert_eq!(
+            r.labels()
+                .get(resources::STREAMJOB_LABEL)
+                .map(String::as_str),
+            Some("c")
+        );
+        assert!(r.annotations().contains_key(RECORDED_ANNOTATION));
+        assert!(r.spec.checkpoint.is_some());
     }
 }
