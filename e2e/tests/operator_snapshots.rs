@@ -23,7 +23,8 @@
 //! 3. suspending `counts-a` records its stop-with-savepoint as an `upgrade` snapshot whose path
 //!    is the job's last savepoint;
 //! 4. a new StreamSessionJob with `spec.job.initialSavepointSnapshot: counts-a-savepoint-1`
-//!    starts from that savepoint.
+//!    starts from that savepoint;
+//! 5. deleting it with `spec.savepointOnDelete` records a `delete` snapshot that outlives it.
 //!
 //! Build first (see `tests/operator_support/mod.rs`), then
 //! `cargo test -p fjord-e2e --test operator_snapshots -- --nocapture`.
@@ -277,7 +278,7 @@ fn counts_a() -> anyhow::Result<String> {
         .split("\n---\n")
         .find(|d| d.contains("name: counts-a"))
         .context("counts-a in session-jobs.yaml")?;
-    Ok(doc.to_string())
+    Ok(format!("{}\n", doc.trim_end()))
 }
 
 async fn wait_session_job(
@@ -472,6 +473,50 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
         c["status"]["restoredFrom"]
     );
     eprintln!("counts-c started from {nonce_path}");
+
+    // 5. Deleted with savepointOnDelete, its last savepoint is recorded as a delete snapshot,
+    //    which outlives it.
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-c",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"savepointOnDelete":true}}"#,
+    ])?;
+    op.kubectl(&[
+        "delete",
+        "streamsessionjob",
+        "counts-c",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    let list: Value = serde_json::from_str(&op.kubectl(&[
+        "get",
+        "streamjobsnapshots",
+        "-l",
+        "fjord.dev/streamsessionjob=counts-c",
+        "-o",
+        "json",
+    ])?)?;
+    let deleted = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["status"]["triggerType"] == "delete")
+        .with_context(|| format!("no delete snapshot of counts-c: {list}"))?;
+    let delete_path = deleted["status"]["path"]
+        .as_str()
+        .with_context(|| format!("the delete snapshot has no path: {deleted}"))?;
+    ensure!(deleted["status"]["state"] == "COMPLETED", "{deleted}");
+    ensure!(
+        !objects(&op, delete_path).await?.is_empty(),
+        "delete savepoint {delete_path} has no objects in MinIO"
+    );
+    eprintln!(
+        "delete recorded as {}: {delete_path}",
+        deleted["metadata"]["name"]
+    );
 
     op.cluster.stop()?;
     Ok(())

@@ -757,7 +757,12 @@ async fn reconcile_job(
         && !deleting
     {
         match crate::snapshots::resolve_initial(&ctx.client, &ns, snapshot).await {
-            Ok(path) => spec.initial_savepoint_path = Some(path),
+            // The resolved path only: status.deployedSpec has the CEL rule that allows one
+            // of the two (and `same_deployment` ignores both).
+            Ok(path) => {
+                spec.initial_savepoint_path = Some(path);
+                spec.initial_savepoint_snapshot = None;
+            }
             Err(e) => initial_error = Some(e),
         }
     }
