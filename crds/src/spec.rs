@@ -328,7 +328,8 @@ pub struct JobSpec {
 
     /// Change this value to take a manual savepoint of the running job (recorded as a
     /// StreamJobSnapshot; a StreamSessionJob's is the StreamJobSnapshot
-    /// `<name>-savepoint-<nonce>` the operator creates). A value present when the object is
+    /// `<name>-savepoint-<nonce>-<job id prefix>` the operator creates). A value present when
+    /// the object is
     /// created takes none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_trigger_nonce: Option<i64>,
@@ -336,7 +337,7 @@ pub struct JobSpec {
     /// Change this value to take a manual checkpoint of the running job (the Flink operator's
     /// checkpointTriggerNonce); a StreamJob's status.manualCheckpoint reports it and a
     /// StreamJobSnapshot with spec.checkpoint records it (a StreamSessionJob's is the
-    /// StreamJobSnapshot `<name>-checkpoint-<nonce>` the operator creates).
+    /// StreamJobSnapshot `<name>-checkpoint-<nonce>-<job id prefix>` the operator creates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_trigger_nonce: Option<i64>,
 

@@ -15,15 +15,15 @@
 //! And of a session job (`session_job_snapshots_...`), on `examples/sessions/`:
 //!
 //! 1. bumping `spec.job.savepointTriggerNonce` of the StreamSessionJob `counts-a` makes the
-//!    operator create the StreamJobSnapshot `counts-a-savepoint-1`, taken through the
+//!    operator create the StreamJobSnapshot `counts-a-savepoint-1-<job id prefix>`, taken through the
 //!    StreamCluster's JobManager: COMPLETED with a path whose files are in MinIO (and the same
 //!    for `checkpointTriggerNonce`, a checkpoint snapshot);
 //! 2. `session-snapshot.yaml` applied verbatim (`jobReference.kind: StreamSessionJob`) goes
 //!    COMPLETED; deleting it (disposeOnDelete) deletes its files;
 //! 3. suspending `counts-a` records its stop-with-savepoint as an `upgrade` snapshot whose path
 //!    is the job's last savepoint;
-//! 4. a new StreamSessionJob with `spec.job.initialSavepointSnapshot: counts-a-savepoint-1`
-//!    starts from that savepoint;
+//! 4. a new StreamSessionJob with `spec.job.initialSavepointSnapshot` naming that snapshot
+//!    starts from its savepoint (and a nonce it is created with takes no savepoint);
 //! 5. deleting it with `spec.savepointOnDelete` records a `delete` snapshot that outlives it.
 //!
 //! Build first (see `tests/operator_support/mod.rs`), then
@@ -337,7 +337,9 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
         "-p",
         r#"{"spec":{"job":{"savepointTriggerNonce":1}}}"#,
     ])?;
-    let by_nonce = wait_snapshot(&op, "counts-a-savepoint-1", "COMPLETED").await?;
+    let prefix: String = job_id.chars().take(8).collect();
+    let nonce_snapshot = format!("counts-a-savepoint-1-{prefix}");
+    let by_nonce = wait_snapshot(&op, &nonce_snapshot, "COMPLETED").await?;
     let nonce_path = by_nonce["status"]["path"]
         .as_str()
         .context("a COMPLETED snapshot has a path")?
@@ -357,7 +359,7 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
         "savepoint {nonce_path} has no objects in MinIO"
     );
     let ssj = wait_session_job(&op, "counts-a", "nonce recorded", |s| {
-        s["lastSavepointTriggerNonce"] == 1
+        s["lastSavepointTriggerNonce"] == 1 && s["lastTriggeredSnapshot"] == nonce_snapshot.as_str()
     })
     .await?;
     ensure!(
@@ -376,7 +378,8 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
         "-p",
         r#"{"spec":{"job":{"checkpointTriggerNonce":1}}}"#,
     ])?;
-    let checkpoint = wait_snapshot(&op, "counts-a-checkpoint-1", "COMPLETED").await?;
+    let checkpoint =
+        wait_snapshot(&op, &format!("counts-a-checkpoint-1-{prefix}"), "COMPLETED").await?;
     ensure!(
         checkpoint["status"]["checkpointId"].is_u64(),
         "{checkpoint}"
@@ -459,7 +462,9 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
         .replace("name: counts-a", "name: counts-c")
         .replace(
             "    upgradeMode: savepoint\n",
-            "    upgradeMode: savepoint\n    initialSavepointSnapshot: counts-a-savepoint-1\n",
+            &format!(
+                "    upgradeMode: savepoint\n    initialSavepointSnapshot: {nonce_snapshot}\n    savepointTriggerNonce: 7\n"
+            ),
         );
     ensure!(
         from_snapshot.contains("initialSavepointSnapshot"),
@@ -471,6 +476,11 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
         c["status"]["restoredFrom"] == nonce_path.as_str(),
         "counts-c restored from {} instead of {nonce_path}",
         c["status"]["restoredFrom"]
+    );
+    ensure!(
+        c["status"]["lastSavepointTriggerNonce"] == 7,
+        "the nonce counts-c was created with is not recorded as seen: {}",
+        c["status"]
     );
     eprintln!("counts-c started from {nonce_path}");
 
@@ -516,6 +526,17 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
     eprintln!(
         "delete recorded as {}: {delete_path}",
         deleted["metadata"]["name"]
+    );
+    // Many passes of counts-c later: the nonce it was created with took no savepoint.
+    let manual: Vec<&Value> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["status"]["triggerType"] == "manual")
+        .collect();
+    ensure!(
+        manual.is_empty(),
+        "the nonce counts-c was created with took a snapshot: {manual:?}"
     );
 
     op.cluster.stop()?;

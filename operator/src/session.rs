@@ -513,6 +513,11 @@ pub fn decide(
             } else {
                 next.restore_path.clone()
             };
+            if next.submissions == 0 {
+                // Nonces present at creation are not requests (as for a StreamJob).
+                next.last_savepoint_trigger_nonce = spec.savepoint_trigger_nonce;
+                next.last_checkpoint_trigger_nonce = spec.checkpoint_trigger_nonce;
+            }
             next.submissions += 1;
             let job_id = submission_job_id(uid, next.submissions);
             next.job_id = Some(job_id.clone());
@@ -536,57 +541,52 @@ pub fn decide(
 /// A StreamJobSnapshot a trigger nonce asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NonceSnapshot {
-    /// Its name: `<session job>-savepoint-<nonce>` or `<session job>-checkpoint-<nonce>` (a
-    /// negative nonce is spelt `m<digits>`).
+    /// Its name: `<session job>-savepoint-<nonce>-<job id prefix>` or
+    /// `<session job>-checkpoint-<nonce>-<job id prefix>` (a negative nonce is spelt
+    /// `m<digits>`; the first 8 characters of the job ID tell apart StreamSessionJobs of the
+    /// same name that followed each other with the same nonces).
     pub name: String,
     /// A checkpoint (spec.checkpoint), not a savepoint.
     pub checkpoint: bool,
 }
 
-fn nonce_name(job: &str, what: &str, nonce: i64) -> String {
+fn nonce_name(name: &str, what: &str, nonce: i64, job_id: &str) -> String {
     let n = if nonce < 0 {
         format!("m{}", nonce.unsigned_abs())
     } else {
         nonce.to_string()
     };
-    crate::snapshots::snapshot_name(job, &format!("{what}-{n}"))
+    let job: String = job_id.chars().take(8).collect();
+    crate::snapshots::snapshot_name(name, &format!("{what}-{n}-{job}"))
 }
 
 /// The snapshots the savepoint and checkpoint trigger nonces of `spec` ask for now, with
 /// `status` (the status this pass writes) updated to record that they were asked for. Pure.
 ///
-/// - Nonces present before the first submission ask for nothing (as for a StreamJob): they are
-///   recorded as already seen.
+/// - Nonces present at the first submission ask for nothing (as for a StreamJob): [`decide`]
+///   records them as already seen when it submits the first job.
 /// - A changed nonce asks for one snapshot once the job runs (lifecycle `Running`, job state
 ///   `RUNNING`); until then it waits, and the latest value wins.
 ///
 /// The caller creates the snapshots before it writes `status`, so an operator that stops in
-/// between creates the same (deterministically named) snapshots again, which is a no-op.
+/// between creates the same snapshots again (their names depend on the nonce and the job ID
+/// only), which is a no-op.
 pub fn nonce_snapshots(
     name: &str,
     spec: &SessionJobSpec,
     status: &mut StreamSessionJobStatus,
 ) -> Vec<NonceSnapshot> {
-    if status.submissions == 0 {
-        if status.last_savepoint_trigger_nonce.is_none() {
-            status.last_savepoint_trigger_nonce = spec.savepoint_trigger_nonce;
-        }
-        if status.last_checkpoint_trigger_nonce.is_none() {
-            status.last_checkpoint_trigger_nonce = spec.checkpoint_trigger_nonce;
-        }
-        return Vec::new();
-    }
     let running = status.lifecycle_state.as_deref() == Some("Running")
         && status.job_state.as_deref() == Some(api::JobState::Running.as_str());
-    if !running {
+    let Some(job_id) = status.job_id.clone().filter(|_| running) else {
         return Vec::new();
-    }
+    };
     let mut out = Vec::new();
     if let Some(nonce) = spec.savepoint_trigger_nonce
         && Some(nonce) != status.last_savepoint_trigger_nonce
     {
         out.push(NonceSnapshot {
-            name: nonce_name(name, "savepoint", nonce),
+            name: nonce_name(name, "savepoint", nonce, &job_id),
             checkpoint: false,
         });
         status.last_savepoint_trigger_nonce = Some(nonce);
@@ -595,7 +595,7 @@ pub fn nonce_snapshots(
         && Some(nonce) != status.last_checkpoint_trigger_nonce
     {
         out.push(NonceSnapshot {
-            name: nonce_name(name, "checkpoint", nonce),
+            name: nonce_name(name, "checkpoint", nonce, &job_id),
             checkpoint: true,
         });
         status.last_checkpoint_trigger_nonce = Some(nonce);
@@ -813,8 +813,9 @@ async fn reconcile_job(
     next.observed_generation = job.metadata.generation;
     let jm = ctx.jobmanager(&endpoint)?;
     record_figures(&jm, details.as_ref(), status.job_id.as_deref(), &mut next).await;
-    // Trigger nonces: their snapshots are created before the status records them.
-    if !deleting && action == SessionAction::Wait {
+    // Trigger nonces (only while the job runs): their snapshots are created before the status
+    // records them.
+    if !deleting {
         let reference = JobReference::session_job(&name);
         for s in nonce_snapshots(&name, &job.spec.job, &mut next) {
             crate::snapshots::request(&ctx.client, &ns, &reference, &s.name, s.checkpoint).await?;

@@ -299,14 +299,27 @@ fn trigger_nonces_present_before_the_first_submission_take_no_snapshot() {
     let mut s = counting();
     s.savepoint_trigger_nonce = Some(3);
     s.checkpoint_trigger_nonce = Some(4);
-    let mut status = StreamSessionJobStatus::default();
-    assert_eq!(nonce_snapshots("counts-a", &s, &mut status), vec![]);
-    assert_eq!(status.last_savepoint_trigger_nonce, Some(3));
-    assert_eq!(status.last_checkpoint_trigger_nonce, Some(4));
-    // Recorded as seen, they ask for nothing once the job runs either.
-    let (submitted, _) = step(&s, &status, Observed::NoJob);
+    // The first submission records them as seen ...
+    let (mut submitted, action) = step(&s, &Default::default(), Observed::NoJob);
+    assert!(matches!(action, SessionAction::Submit { .. }), "{action:?}");
+    assert_eq!(submitted.last_savepoint_trigger_nonce, Some(3));
+    assert_eq!(submitted.last_checkpoint_trigger_nonce, Some(4));
+    assert_eq!(nonce_snapshots("counts-a", &s, &mut submitted), vec![]);
+    // ... so they ask for nothing once the job runs either.
     let (mut running, _) = step(&s, &submitted, Observed::Job(S::Running));
     assert_eq!(nonce_snapshots("counts-a", &s, &mut running), vec![]);
+    // A later submission (an upgrade) does not adopt a changed nonce: it is a request.
+    let mut changed = s.clone();
+    changed.savepoint_trigger_nonce = Some(5);
+    changed.args.push("--rate".into());
+    let mut stopped = running.clone();
+    stopped.stopped = true;
+    let (mut second, action) = step(&changed, &stopped, Observed::Job(S::Finished));
+    assert!(matches!(action, SessionAction::Submit { .. }), "{action:?}");
+    assert_eq!(second.last_savepoint_trigger_nonce, Some(3));
+    let (mut runs, _) = step(&changed, &second, Observed::Job(S::Running));
+    assert_eq!(nonce_snapshots("counts-a", &changed, &mut second), vec![]);
+    assert_eq!(nonce_snapshots("counts-a", &changed, &mut runs).len(), 1);
 }
 
 #[test]
@@ -319,18 +332,17 @@ fn a_changed_savepoint_nonce_asks_for_one_snapshot_of_the_running_job() {
     let (mut next, action) = step(&new, &status, Observed::Job(S::Running));
     assert_eq!(action, SessionAction::Wait);
     let asked = nonce_snapshots("counts-a", &new, &mut next);
+    let job: String = status.job_id.clone().unwrap().chars().take(8).collect();
+    let name = format!("counts-a-savepoint-2-{job}");
     assert_eq!(
         asked,
         vec![NonceSnapshot {
-            name: "counts-a-savepoint-2".into(),
+            name: name.clone(),
             checkpoint: false
         }]
     );
     assert_eq!(next.last_savepoint_trigger_nonce, Some(2));
-    assert_eq!(
-        next.last_triggered_snapshot.as_deref(),
-        Some("counts-a-savepoint-2")
-    );
+    assert_eq!(next.last_triggered_snapshot, Some(name));
     // Asked once only.
     assert_eq!(nonce_snapshots("counts-a", &new, &mut next), vec![]);
     // The same for a checkpoint, and a negative nonce still makes a valid name.
@@ -340,11 +352,36 @@ fn a_changed_savepoint_nonce_asks_for_one_snapshot_of_the_running_job() {
     assert_eq!(
         asked,
         vec![NonceSnapshot {
-            name: "counts-a-checkpoint-m7".into(),
+            name: format!("counts-a-checkpoint-m7-{job}"),
             checkpoint: true
         }]
     );
     assert_eq!(status.last_checkpoint_trigger_nonce, Some(-7));
+    // The same nonces on a StreamSessionJob of the same name created again (another UID, so
+    // other job IDs) name other snapshots.
+    let (again, _) = decide(
+        "uid-2",
+        &old,
+        false,
+        false,
+        &Default::default(),
+        &Observed::NoJob,
+    );
+    let (mut again, _) = decide(
+        "uid-2",
+        &new,
+        false,
+        false,
+        &again,
+        &Observed::Job(S::Running),
+    );
+    again.last_checkpoint_trigger_nonce = None;
+    let renamed = nonce_snapshots("counts-a", &new, &mut again);
+    assert_eq!(renamed.len(), 2, "{renamed:?}");
+    assert!(
+        renamed.iter().all(|r| !r.name.ends_with(&job)),
+        "{renamed:?}"
+    );
 }
 
 #[test]
