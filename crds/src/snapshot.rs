@@ -221,6 +221,12 @@ pub struct StreamJobSnapshotStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
 
+    /// For a StreamSessionJob's snapshot: the StreamCluster whose JobManager took it. Deleting
+    /// the snapshot with spec.disposeOnDelete disposes of the files through that cluster, also
+    /// after the StreamSessionJob is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+
     /// Location of the completed savepoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,

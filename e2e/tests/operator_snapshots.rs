@@ -24,7 +24,9 @@
 //!    is the job's last savepoint;
 //! 4. a new StreamSessionJob with `spec.job.initialSavepointSnapshot` naming that snapshot
 //!    starts from its savepoint (and a nonce it is created with takes no savepoint);
-//! 5. deleting it with `spec.savepointOnDelete` records a `delete` snapshot that outlives it.
+//! 5. deleting it with `spec.savepointOnDelete` records a `delete` snapshot that outlives it;
+//! 6. a user's snapshot of it (disposeOnDelete) deleted after it is gone still removes its
+//!    files, through the StreamCluster the snapshot's status names.
 //!
 //! Build first (see `tests/operator_support/mod.rs`), then
 //! `cargo test -p fjord-e2e --test operator_snapshots -- --nocapture`.
@@ -42,6 +44,8 @@ use operator_support::{OperatorCluster, POLL, counts, repo};
 use serde_json::Value;
 
 const JOB: &str = "counting";
+/// The StreamCluster of `examples/sessions/session-cluster.yaml`.
+const CLUSTER: &str = "shared";
 const WAIT: Duration = Duration::from_secs(180);
 
 /// Names of the StreamJob's TaskManager Pods now (they print the counts).
@@ -484,6 +488,13 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
     );
     eprintln!("counts-c started from {nonce_path}");
 
+    // A user's snapshot of counts-c, to dispose of after counts-c is gone (step 5).
+    let keep = manifest.replace("counts-a", "counts-c");
+    op.apply(&keep)?;
+    let kept = wait_snapshot(&op, "counts-c-manual", "COMPLETED").await?;
+    ensure!(kept["status"]["clusterName"] == CLUSTER, "{kept}");
+    let kept_path = kept["status"]["path"].as_str().context("path")?.to_string();
+
     // 5. Deleted with savepointOnDelete, its last savepoint is recorded as a delete snapshot,
     //    which outlives it.
     op.kubectl(&[
@@ -538,6 +549,25 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
         manual.is_empty(),
         "the nonce counts-c was created with took a snapshot: {manual:?}"
     );
+
+    // 6. With counts-c gone, its snapshot's files are still disposed of, through the
+    //    StreamCluster recorded in the snapshot's status.
+    ensure!(
+        !objects(&op, &kept_path).await?.is_empty(),
+        "savepoint {kept_path} has no objects in MinIO"
+    );
+    op.kubectl(&[
+        "delete",
+        "streamjobsnapshot",
+        "counts-c-manual",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    ensure!(
+        objects(&op, &kept_path).await?.is_empty(),
+        "the files of {kept_path} are still in MinIO after the snapshot of the deleted counts-c was deleted"
+    );
+    eprintln!("snapshot of the deleted counts-c disposed of: {kept_path}");
 
     op.cluster.stop()?;
     Ok(())

@@ -903,7 +903,16 @@ async fn reconcile_job(
                         if let Some(stop) = &next.stopping
                             && next.last_savepoint != s.path
                         {
-                            record_stop(&ctx, &ns, &name, stop, s.path.clone(), None).await?;
+                            record_stop(
+                                &ctx,
+                                &ns,
+                                &name,
+                                &job.spec.cluster_name,
+                                stop,
+                                s.path.clone(),
+                                None,
+                            )
+                            .await?;
                         }
                         let mut done = next.clone();
                         done.restore_path = s.path.clone();
@@ -914,7 +923,16 @@ async fn reconcile_job(
                     api::SavepointState::Failed => {
                         if let Some(stop) = &next.stopping {
                             let error = s.failure.clone().unwrap_or_default();
-                            record_stop(&ctx, &ns, &name, stop, None, Some(error)).await?;
+                            record_stop(
+                                &ctx,
+                                &ns,
+                                &name,
+                                &job.spec.cluster_name,
+                                stop,
+                                None,
+                                Some(error),
+                            )
+                            .await?;
                         }
                         // The job keeps running; the stop is dropped and tried again next pass
                         // only if still wanted.
@@ -984,6 +1002,7 @@ async fn record_stop(
     ctx: &SessionContext,
     ns: &str,
     name: &str,
+    cluster: &str,
     stop: &SessionJobStop,
     path: Option<String>,
     error: Option<String>,
@@ -995,6 +1014,7 @@ async fn record_stop(
         ns,
         &JobReference::session_job(name),
         &snapshot,
+        Some(cluster),
         &note,
     )
     .await?;

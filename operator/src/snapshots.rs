@@ -170,13 +170,14 @@ pub async fn record(
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let job = JobReference::stream_job(streamjob.name_any());
     let name = snapshot_name(&job.name, &note.trigger_id);
-    record_for(client, &ns, &job, &name, note).await?;
+    record_for(client, &ns, &job, &name, None, note).await?;
     Ok(name)
 }
 
 /// Record a savepoint (or checkpoint) the operator took of `job` in `ns` as the
 /// StreamJobSnapshot `name`: created if missing (no owner reference: it outlives the job),
-/// then its status set, COMPLETED with `note.path` or FAILED with `note.error`. Idempotent.
+/// then its status set, COMPLETED with `note.path` or FAILED with `note.error`, with the
+/// StreamCluster `cluster` of a session job. Idempotent.
 ///
 /// # Errors
 /// [`Error::Kube`] if the object cannot be created or its status written.
@@ -185,6 +186,7 @@ pub async fn record_for(
     ns: &str,
     job: &JobReference,
     name: &str,
+    cluster: Option<&str>,
     note: &SnapshotNote,
 ) -> Result<(), Error> {
     let api: Api<StreamJobSnapshot> = Api::namespaced(client.clone(), ns);
@@ -199,6 +201,7 @@ pub async fn record_for(
         trigger_id: Some(note.trigger_id.clone()),
         checkpoint_id: note.checkpoint_id,
         job_id: note.job_id.clone(),
+        cluster_name: cluster.map(str::to_string),
         path: note.path.clone(),
         triggered_at: None,
         result_at: Some(now()),
@@ -357,6 +360,8 @@ struct Target {
     savepoint_directory: Option<String>,
     /// What to set when there is no savepoint directory.
     directory_hint: String,
+    /// A session job's StreamCluster (recorded in the snapshot's status).
+    cluster: Option<String>,
 }
 
 /// The job `snapshot` refers to, or why it cannot be reached (it, or a session job's
@@ -406,6 +411,7 @@ async fn target<J>(
                     "StreamJob {} has no savepoint directory; set spec.directory here or spec.savepoints.directory on the StreamJob",
                     job.name
                 ),
+                cluster: None,
             }))
         }
         JobKind::StreamSessionJob => {
@@ -414,16 +420,22 @@ async fn target<J>(
                 .get_opt(&job.name)
                 .await
                 .map_err(Error::kube("reading the snapshot's StreamSessionJob"))?;
-            let Some(ssj) = ssj else {
+            // The cluster that took the snapshot, if it was taken; else the job's.
+            let recorded = snapshot
+                .status
+                .as_ref()
+                .and_then(|s| s.cluster_name.clone());
+            let Some(cluster_name) =
+                recorded.or_else(|| ssj.as_ref().map(|j| j.spec.cluster_name.clone()))
+            else {
                 return Ok(Err(format!(
                     "StreamSessionJob {} does not exist in namespace {ns}",
                     job.name
                 )));
             };
-            let cluster_name = &ssj.spec.cluster_name;
             let clusters: Api<StreamCluster> = Api::namespaced(ctx.client.clone(), ns);
             let cluster = clusters
-                .get_opt(cluster_name)
+                .get_opt(&cluster_name)
                 .await
                 .map_err(Error::kube("reading the session job's StreamCluster"))?;
             let Some(cluster) = cluster else {
@@ -432,28 +444,46 @@ async fn target<J>(
                     job.name
                 )));
             };
-            Ok(Ok(session_target(&job.name, &ssj, &cluster, ns)))
+            Ok(Ok(session_target(&job.name, ssj.as_ref(), &cluster, ns)))
         }
     }
 }
 
-/// A StreamSessionJob's [`Target`]: its StreamCluster's JobManager, the job ID its status
-/// records (while it runs) and the cluster's savepoint directory.
-fn session_target(name: &str, ssj: &StreamSessionJob, cluster: &StreamCluster, ns: &str) -> Target {
+/// A StreamSessionJob's [`Target`]: the JobManager of `cluster` (its StreamCluster, or the
+/// one that took the snapshot), the job ID the session job's status records (while it runs
+/// on that cluster) and the cluster's savepoint directory. `ssj` is `None` once the session
+/// job is gone: files can still be disposed of through the cluster.
+fn session_target(
+    name: &str,
+    ssj: Option<&StreamSessionJob>,
+    cluster: &StreamCluster,
+    ns: &str,
+) -> Target {
     let cluster_name = cluster.name_any();
-    let status = ssj.status.clone().unwrap_or_default();
-    let running = match &status.job_id {
-        Some(id)
-            if status.lifecycle_state.as_deref() == Some("Running")
-                && status.job_state.as_deref()
-                    == Some(fjord_client::api::JobState::Running.as_str()) =>
-        {
-            Ok(id.clone())
-        }
-        _ => Err(format!(
-            "StreamSessionJob {name} is not running (lifecycle state {})",
-            status.lifecycle_state.as_deref().unwrap_or("Pending")
+    let running = match ssj {
+        None => Err(format!(
+            "StreamSessionJob {name} does not exist in namespace {ns}"
         )),
+        Some(ssj) if ssj.spec.cluster_name != cluster_name => Err(format!(
+            "StreamSessionJob {name} runs on StreamCluster {}, not on {cluster_name}",
+            ssj.spec.cluster_name
+        )),
+        Some(ssj) => {
+            let status = ssj.status.clone().unwrap_or_default();
+            match &status.job_id {
+                Some(id)
+                    if status.lifecycle_state.as_deref() == Some("Running")
+                        && status.job_state.as_deref()
+                            == Some(fjord_client::api::JobState::Running.as_str()) =>
+                {
+                    Ok(id.clone())
+                }
+                _ => Err(format!(
+                    "StreamSessionJob {name} is not running (lifecycle state {})",
+                    status.lifecycle_state.as_deref().unwrap_or("Pending")
+                )),
+            }
+        }
     };
     Target {
         endpoint: crate::session::cluster_endpoint(&cluster_name, ns),
@@ -464,6 +494,7 @@ fn session_target(name: &str, ssj: &StreamSessionJob, cluster: &StreamCluster, n
         directory_hint: format!(
             "StreamCluster {cluster_name} has no savepoint directory; set spec.directory here or spec.savepointDirectory (or spec.checkpointing.storage) on the StreamCluster"
         ),
+        cluster: Some(cluster_name),
     }
 }
 
@@ -604,6 +635,7 @@ async fn start<J: JobManagerApi>(
         trigger_type: Some(SavepointTrigger::Manual),
         trigger_id: Some(trigger_id.clone()),
         job_id: Some(job_id.clone()),
+        cluster_name: target.cluster.clone(),
         triggered_at: Some(now()),
         ..Default::default()
     };
@@ -673,6 +705,7 @@ async fn send<J: JobManagerApi>(
             let mut s = failed(SavepointTrigger::Manual, message.clone());
             s.trigger_id = status.trigger_id;
             s.job_id = status.job_id;
+            s.cluster_name = status.cluster_name;
             s.triggered_at = status.triggered_at;
             conclude(ctx, api, snapshot, &s, message).await
         }
@@ -922,7 +955,7 @@ mod tests {
     #[test]
     fn a_session_job_is_reached_through_its_clusters_jobmanager_while_it_runs() {
         let (mut ssj, cluster) = session(CLUSTER);
-        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
         assert_eq!(t.endpoint, crate::session::cluster_endpoint("shared", "ns"));
         assert_eq!(
             t.running,
@@ -940,12 +973,25 @@ mod tests {
             job_id: Some("abc".into()),
             ..Default::default()
         });
-        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
         assert_eq!(t.running, Ok("abc".into()));
         // Stopping (a savepoint upgrade in flight): not a job to snapshot.
         ssj.status.as_mut().unwrap().lifecycle_state = Some("Stopping".into());
-        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
         assert!(t.running.is_err());
+        // Gone (or moved to another cluster): the cluster that took a snapshot still reaches
+        // its files, but there is no job to snapshot.
+        let t = session_target("counts-a", None, &cluster, "ns");
+        assert_eq!(t.endpoint, crate::session::cluster_endpoint("shared", "ns"));
+        assert_eq!(t.cluster.as_deref(), Some("shared"));
+        assert!(t.running.unwrap_err().contains("does not exist"));
+        ssj.spec.cluster_name = "other".into();
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        assert!(
+            t.running
+                .unwrap_err()
+                .contains("runs on StreamCluster other")
+        );
     }
 
     #[test]
@@ -953,7 +999,7 @@ mod tests {
         let (ssj, cluster) = session(&format!(
             "{CLUSTER}  savepointDirectory: s3://fjord/savepoints/shared\n"
         ));
-        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
         assert_eq!(
             t.savepoint_directory.as_deref(),
             Some("s3://fjord/savepoints/shared")
@@ -961,7 +1007,7 @@ mod tests {
         let (ssj, cluster) = session(
             "apiVersion: fjord.dev/v1alpha1\nkind: StreamCluster\nmetadata: {name: shared, namespace: ns}\nspec: {image: x}\n",
         );
-        let t = session_target("counts-a", &ssj, &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
         assert_eq!(t.savepoint_directory, None);
         assert!(
             t.directory_hint.contains("spec.savepointDirectory"),
