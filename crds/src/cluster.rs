@@ -19,8 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{
-    CheckpointingSpec, DesiredJobState, ImagePullPolicy, JobManagerSpec, SecretReference,
-    TaskManagerSpec, UpgradeMode,
+    CheckpointingSpec, ImagePullPolicy, JobManagerSpec, JobSpec, SecretReference, TaskManagerSpec,
 };
 
 /// Why a session cluster rejects standby JobManagers (the CEL rule on [`StreamClusterSpec`]).
@@ -225,93 +224,16 @@ pub struct StreamSessionJobSpec {
     pub job: SessionJobSpec,
 
     /// Take a savepoint (stop-with-savepoint) before the job is cancelled when the
-    /// StreamSessionJob is deleted; its path is recorded in the operator's log and Events.
+    /// StreamSessionJob is deleted; it is recorded as a StreamJobSnapshot (trigger type
+    /// delete), which outlives the StreamSessionJob.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub savepoint_on_delete: bool,
 }
 
 /// A session job: the registered job, its arguments and parallelism, and how it is upgraded.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(
-    validation = Rule::new("self.parallelism <= (has(self.maxParallelism) ? self.maxParallelism : 128)")
-        .message(crate::spec::PARALLELISM_MESSAGE)
-        .field_path(".parallelism"),
-    validation = Rule::new(crate::spec::JOB_SQL_RULE)
-        .message(crate::spec::JOB_SQL_MESSAGE)
-        .field_path(".name")
-)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionJobSpec {
-    /// Name of the job in the image's job registry. Leave it out with spec.job.sql.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-
-    /// Arguments passed to the job's builder function.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub args: Vec<String>,
-
-    /// A Flink SQL script run by the cluster image's built-in `sql` job instead of a
-    /// registered job (the script must not SET parallelism.default or
-    /// execution.checkpointing.interval). See docs/sql.md.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sql: Option<String>,
-
-    /// Number of parallel subtasks of each operator (task slots of the cluster it holds).
-    #[serde(default = "default_parallelism")]
-    #[schemars(range(min = 1, max = 32768))]
-    pub parallelism: i32,
-
-    /// Maximum parallelism (key groups). Defaults to 128.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 32768))]
-    pub max_parallelism: Option<i32>,
-
-    /// How the running job is stopped and restarted when the spec changes or it is suspended:
-    /// `savepoint` (stop with a savepoint and restore from it; the default), `last-state`
-    /// (cancel and restore from its latest completed checkpoint) or `stateless`.
-    #[serde(default)]
-    pub upgrade_mode: UpgradeMode,
-
-    /// `running`, or `suspended` to stop the job (through the upgrade mode) until it is set
-    /// back to `running`, when it resumes from where it stopped.
-    #[serde(default)]
-    pub state: DesiredJobState,
-
-    /// Savepoint or checkpoint to start from on the first submission only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.job.initialSavepointPath must be a URL with scheme s3://, file:// or memory://"))]
-    pub initial_savepoint_path: Option<String>,
-
-    /// Allow restoring from a snapshot that contains state for operators the job no longer has.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub allow_non_restored_state: bool,
-
-    /// Change this value to restart the job through its upgrade mode without other changes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart_nonce: Option<i64>,
-}
-
-fn default_parallelism() -> i32 {
-    1
-}
-
-impl SessionJobSpec {
-    /// The registered job and its arguments (the built-in `sql` job for `sql`).
-    pub fn registered_job(&self) -> (String, Vec<String>) {
-        crate::spec::registered_job(&self.name, &self.args, self.sql.as_deref())
-    }
-
-    /// Whether `other` runs the same job the same way (everything but `state`): a running job
-    /// whose deployed spec differs must be stopped and submitted again.
-    pub fn same_deployment(&self, other: &SessionJobSpec) -> bool {
-        let mut a = self.clone();
-        let mut b = other.clone();
-        a.state = DesiredJobState::default();
-        b.state = DesiredJobState::default();
-        a == b
-    }
-}
+/// The same type as a StreamJob's `spec.job` (same fields, same CEL rules, same meaning), so the
+/// two cannot drift apart; [`JobSpec::same_deployment`] is its upgrade test.
+pub type SessionJobSpec = JobSpec;
 
 /// Why the operator stopped the job it records.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
@@ -371,6 +293,17 @@ pub struct StreamSessionJobStatus {
     /// The latest savepoint the operator took of this job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_savepoint: Option<String>,
+    /// The spec.job.savepointTriggerNonce whose savepoint was asked for last (its
+    /// StreamJobSnapshot exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_savepoint_trigger_nonce: Option<i64>,
+    /// The spec.job.checkpointTriggerNonce whose checkpoint was asked for last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint_trigger_nonce: Option<i64>,
+    /// The StreamJobSnapshot the operator created last for a trigger nonce (`kubectl get sjs
+    /// NAME` shows its progress and path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_triggered_snapshot: Option<String>,
     /// Submissions so far (each gets a new job ID).
     #[serde(default)]
     pub submissions: i64,

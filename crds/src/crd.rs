@@ -193,6 +193,7 @@ pub fn repo_root() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize as _;
 
     #[test]
     fn checked_in_crd_files_match_the_types() {
@@ -284,7 +285,51 @@ mod tests {
             .into_iter()
             .map(|c| c.name)
             .collect();
-        assert_eq!(cols, ["Job", "State", "Trigger", "Path", "Age"]);
+        assert_eq!(cols, ["Job", "Kind", "State", "Trigger", "Path", "Age"]);
+    }
+
+    #[test]
+    fn session_job_manifests_read_as_before_the_job_spec_was_shared() {
+        // A session job's spec.job is a StreamJob's JobSpec: every session example still reads,
+        // with the defaults it had (parallelism 1, savepoint mode, running, no nonces).
+        let dir = repo_root().join("examples/sessions");
+        let mut jobs = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let value = serde_yaml::Value::deserialize(doc).unwrap();
+                if value["kind"] != "StreamSessionJob" {
+                    continue;
+                }
+                let job: crate::StreamSessionJob = serde_yaml::from_value(value).unwrap();
+                assert!(job.spec.job.parallelism >= 1);
+                assert_eq!(job.spec.job.savepoint_trigger_nonce, None);
+                jobs += 1;
+            }
+        }
+        assert!(jobs >= 3, "{jobs} session jobs in {}", dir.display());
+        let minimal: crate::StreamSessionJobSpec =
+            serde_yaml::from_str("clusterName: shared\njob: {name: counting}\n").unwrap();
+        assert_eq!(minimal.job.parallelism, 1);
+        assert_eq!(minimal.job.upgrade_mode, crate::UpgradeMode::Savepoint);
+        assert_eq!(minimal.job.state, crate::DesiredJobState::Running);
+    }
+
+    #[test]
+    fn a_snapshot_without_a_job_kind_is_of_a_streamjob() {
+        // Manifests written before jobReference.kind existed keep working: serde and the
+        // schema default both say StreamJob.
+        let s: crate::StreamJobSnapshotSpec =
+            serde_yaml::from_str("jobReference: {name: counting}\n").unwrap();
+        assert_eq!(s.job_reference, crate::JobReference::stream_job("counting"));
+        let s: crate::StreamJobSnapshotSpec =
+            serde_yaml::from_str("jobReference: {kind: StreamSessionJob, name: counts-a}\n")
+                .unwrap();
+        assert_eq!(s.job_reference.kind, crate::JobKind::StreamSessionJob);
+        let schema = serde_json::to_value(&snapshot_crd().spec.versions[0].schema).unwrap();
+        let kind = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"]["jobReference"]["properties"]
+            ["kind"];
+        assert_eq!(kind["default"], "StreamJob", "{kind}");
     }
 
     #[test]

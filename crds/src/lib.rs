@@ -33,8 +33,8 @@ pub use cluster::{
 pub use error::Error;
 pub use manifest::{FieldError, load_stream_job, validate_spec};
 pub use snapshot::{
-    CheckpointSnapshotSpec, CheckpointType, JobReference, SnapshotState, StreamJobSnapshot,
-    StreamJobSnapshotSpec, StreamJobSnapshotStatus,
+    CheckpointSnapshotSpec, CheckpointType, JobKind, JobReference, SnapshotState,
+    StreamJobSnapshot, StreamJobSnapshotSpec, StreamJobSnapshotStatus,
 };
 pub use spec::{
     AutoscalerSpec, CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec,

@@ -1,6 +1,7 @@
 //! The StreamJobSnapshot API (`fjord.dev/v1alpha1`, kind `StreamJobSnapshot`, short name `sjs`):
-//! one savepoint (or, with `spec.checkpoint`, one checkpoint) of a StreamJob as a Kubernetes
-//! object, like the Flink Kubernetes Operator's `FlinkStateSnapshot`.
+//! one savepoint (or, with `spec.checkpoint`, one checkpoint) of a StreamJob or (with
+//! `spec.jobReference.kind: StreamSessionJob`) of a StreamSessionJob as a Kubernetes object, like
+//! the Flink Kubernetes Operator's `FlinkStateSnapshot`.
 //!
 //! With `spec.checkpoint` the operator takes a manual checkpoint instead (Flink's
 //! `spec.checkpoint: {}`); its path stays valid only until checkpoint retention removes it,
@@ -8,8 +9,8 @@
 //!
 //! The operator creates one for every savepoint it takes (manual, periodic, upgrade, delete); a
 //! user creates one to take a savepoint of a running StreamJob, or, with `spec.path`, to
-//! register a savepoint that already exists. A new StreamJob starts from one through
-//! `spec.job.initialSavepointSnapshot`. Snapshots have no owner: they outlive the StreamJob.
+//! register a savepoint that already exists. A new StreamJob or StreamSessionJob starts from one
+//! through `spec.job.initialSavepointSnapshot`. Snapshots have no owner: they outlive the job.
 //! Deleting one deletes the savepoint's files when `spec.disposeOnDelete` is true.
 //!
 //! `///` comments here are the user-facing schema text of `kubectl explain`.
@@ -24,10 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::status::SavepointTrigger;
 
-/// A StreamJobSnapshot is one savepoint of a StreamJob (or, with spec.checkpoint, one
-/// checkpoint): created by the operator for every savepoint and manual checkpoint it takes, or
-/// by a user to take one (or to register an existing savepoint with spec.path). It outlives
-/// the StreamJob.
+/// A StreamJobSnapshot is one savepoint of a StreamJob or StreamSessionJob (or, with
+/// spec.checkpoint, one checkpoint): created by the operator for every savepoint and manual
+/// checkpoint it takes, or by a user to take one (or to register an existing savepoint with
+/// spec.path). It outlives the job.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "fjord.dev",
@@ -40,13 +41,19 @@ use crate::status::SavepointTrigger;
     status = "StreamJobSnapshotStatus",
     derive = "PartialEq",
     doc = "A StreamJobSnapshot is one savepoint (or, with spec.checkpoint, one checkpoint) of a \
-           StreamJob, created by the operator or by a user to take one; it outlives the \
-           StreamJob and can start a new one.",
+           StreamJob or StreamSessionJob, created by the operator or by a user to take one; it \
+           outlives the job and can start a new one.",
     printcolumn(
         name = "Job",
         type_ = "string",
         json_path = ".spec.jobReference.name",
-        description = "The StreamJob the snapshot is of"
+        description = "The StreamJob or StreamSessionJob the snapshot is of"
+    ),
+    printcolumn(
+        name = "Kind",
+        type_ = "string",
+        json_path = ".spec.jobReference.kind",
+        description = "StreamJob or StreamSessionJob"
     ),
     printcolumn(
         name = "State",
@@ -78,34 +85,35 @@ use crate::status::SavepointTrigger;
 )]
 #[x_kube(
     validation = Rule::new("!has(self.checkpoint) || (!has(self.path) && !has(self.directory) && !(has(self.disposeOnDelete) && self.disposeOnDelete))")
-        .message("spec.checkpoint takes a checkpoint, which lives in the StreamJob's checkpoint storage and is removed by its retention: spec.path, spec.directory and spec.disposeOnDelete are for savepoints; remove them or remove spec.checkpoint")
+        .message("spec.checkpoint takes a checkpoint, which lives in the job's checkpoint storage and is removed by its retention: spec.path, spec.directory and spec.disposeOnDelete are for savepoints; remove them or remove spec.checkpoint")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSnapshotSpec {
-    /// The StreamJob (in the same namespace) the snapshot is of.
+    /// The StreamJob or StreamSessionJob (in the same namespace) the snapshot is of.
     pub job_reference: JobReference,
 
     /// A savepoint that already exists, to register instead of taking a new one. Unset: the
-    /// operator takes a savepoint of the running StreamJob when this object is created.
+    /// operator takes a savepoint of the running job when this object is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.path must be a URL with scheme s3://, file:// or memory://"))]
     pub path: Option<String>,
 
-    /// Where a new savepoint is written. Defaults to the StreamJob's savepoint directory.
+    /// Where a new savepoint is written. Defaults to the StreamJob's savepoint directory (a
+    /// session job's: its StreamCluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.directory must be a URL with scheme s3://, file:// or memory://"))]
     pub directory: Option<String>,
 
     /// Delete the savepoint's files when this object is deleted (through the StreamJob's
-    /// JobManager, which must be running then; otherwise the files are kept and a Warning Event
-    /// names them). Defaults to false.
+    /// JobManager, or a session job's StreamCluster's, which must be running then; otherwise
+    /// the files are kept and a Warning Event names them). Defaults to false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dispose_on_delete: bool,
 
     /// Take a checkpoint instead of a savepoint (the Flink operator's `checkpoint: {}`): the
-    /// StreamJob's JobManager takes a manual checkpoint into its checkpoint storage, and
+    /// job's JobManager takes a manual checkpoint into its checkpoint storage, and
     /// status.path names it until checkpoint retention removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointSnapshotSpec>,
@@ -134,13 +142,58 @@ pub enum CheckpointType {
     Incremental,
 }
 
-/// Reference to a StreamJob in the same namespace.
+/// Reference to the job a snapshot is of: a StreamJob (the default) or a StreamSessionJob, in
+/// the same namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobReference {
-    /// Name of the StreamJob.
+    /// `StreamJob` (the default) or `StreamSessionJob` (the Flink operator's
+    /// `jobReference.kind`). A session job's snapshot is taken and disposed of through its
+    /// StreamCluster's JobManager.
+    #[serde(default)]
+    pub kind: JobKind,
+
+    /// Name of the StreamJob or StreamSessionJob.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+}
+
+impl JobReference {
+    /// A reference to the StreamJob `name`.
+    pub fn stream_job(name: impl Into<String>) -> Self {
+        JobReference {
+            kind: JobKind::StreamJob,
+            name: name.into(),
+        }
+    }
+
+    /// A reference to the StreamSessionJob `name`.
+    pub fn session_job(name: impl Into<String>) -> Self {
+        JobReference {
+            kind: JobKind::StreamSessionJob,
+            name: name.into(),
+        }
+    }
+}
+
+/// The kind of job a snapshot refers to.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum JobKind {
+    /// A StreamJob (its own JobManager).
+    #[default]
+    StreamJob,
+    /// A StreamSessionJob (its StreamCluster's JobManager).
+    StreamSessionJob,
+}
+
+impl JobKind {
+    /// The Kubernetes kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StreamJob => "StreamJob",
+            Self::StreamSessionJob => "StreamSessionJob",
+        }
+    }
 }
 
 /// Observed state of a StreamJobSnapshot.
@@ -167,6 +220,12 @@ pub struct StreamJobSnapshotStatus {
     /// ID of the job the savepoint was taken of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+
+    /// For a StreamSessionJob's snapshot: the StreamCluster whose JobManager took it. Deleting
+    /// the snapshot with spec.disposeOnDelete disposes of the files through that cluster, also
+    /// after the StreamSessionJob is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
 
     /// Location of the completed savepoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]

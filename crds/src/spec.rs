@@ -251,7 +251,8 @@ impl ImagePullPolicy {
     }
 }
 
-/// The job to run and how to upgrade it.
+/// The job to run and how to upgrade it: a StreamJob's `spec.job`, and (the same type, the
+/// same schema) a StreamSessionJob's.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(
     validation = Rule::new("self.parallelism <= (has(self.maxParallelism) ? self.maxParallelism : 128)")
@@ -273,14 +274,15 @@ pub struct JobSpec {
     pub args: Vec<String>,
 
     /// A Flink SQL script (CREATE TABLE ... WITH (...), CREATE VIEW, SET, INSERT INTO ...
-    /// SELECT) run by the image's built-in `sql` job instead of a registered job: no image to
-    /// build for a new query. Parallelism and checkpointing come from this spec (the script
+    /// SELECT) run by the image's (a session job's: its cluster image's) built-in `sql` job
+    /// instead of a registered job: no image to build for a new query. Parallelism and checkpointing come from this spec (the script
     /// must not SET parallelism.default or execution.checkpointing.interval). See docs/sql.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
 
-    /// Number of parallel subtasks of each operator. Changing it rescales the job through the
-    /// upgrade mode (a savepoint and a redeploy at the new parallelism for `savepoint`).
+    /// Number of parallel subtasks of each operator (for a StreamSessionJob: the task slots of
+    /// its cluster it holds). Changing it rescales the job through the upgrade mode (a
+    /// savepoint and a redeploy at the new parallelism for `savepoint`). For a StreamJob,
     /// `kubectl scale streamjob NAME --replicas N` sets this field.
     /// At most spec.job.maxParallelism (128 when unset).
     #[serde(default = "default_parallelism")]
@@ -300,21 +302,22 @@ pub struct JobSpec {
     #[serde(default)]
     pub upgrade_mode: UpgradeMode,
 
-    /// Desired state: `running`, or `suspended` to stop the job (through the upgrade mode) and
-    /// remove its pods until it is set back to `running`.
+    /// Desired state: `running`, or `suspended` to stop the job (through the upgrade mode; a
+    /// StreamJob's pods are removed) until it is set back to `running`, when it resumes from
+    /// where it stopped.
     #[serde(default)]
     pub state: DesiredJobState,
 
-    /// Savepoint or checkpoint to restore from on the first deployment only. Later deployments
-    /// restore from what the operator recorded in status.
+    /// Savepoint or checkpoint to restore from on the first deployment (a session job's: its
+    /// first submission) only. Later ones restore from what the operator recorded in status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.job.initialSavepointPath must be a URL with scheme s3://, file:// or memory://"))]
     pub initial_savepoint_path: Option<String>,
 
     /// Name of a StreamJobSnapshot in the same namespace to restore from on the first
-    /// deployment, instead of spec.job.initialSavepointPath. The deployment waits until the
-    /// snapshot is COMPLETED.
+    /// deployment (submission), instead of spec.job.initialSavepointPath. The deployment
+    /// waits until the snapshot is COMPLETED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub initial_savepoint_snapshot: Option<String>,
@@ -323,13 +326,18 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_non_restored_state: bool,
 
-    /// Change this value to take a manual savepoint of the running job.
+    /// Change this value to take a manual savepoint of the running job (recorded as a
+    /// StreamJobSnapshot; a StreamSessionJob's is the StreamJobSnapshot
+    /// `<name>-savepoint-<nonce>-<job id prefix>` the operator creates). A value present when
+    /// the object is
+    /// created takes none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_trigger_nonce: Option<i64>,
 
     /// Change this value to take a manual checkpoint of the running job (the Flink operator's
-    /// checkpointTriggerNonce); status.manualCheckpoint reports it, and a StreamJobSnapshot
-    /// with spec.checkpoint records it.
+    /// checkpointTriggerNonce); a StreamJob's status.manualCheckpoint reports it and a
+    /// StreamJobSnapshot with spec.checkpoint records it (a StreamSessionJob's is the
+    /// StreamJobSnapshot `<name>-checkpoint-<nonce>-<job id prefix>` the operator creates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_trigger_nonce: Option<i64>,
 
@@ -902,6 +910,25 @@ pub struct SecretReference {
 }
 
 impl JobSpec {
+    /// Whether `other` runs the same job the same way, for a StreamSessionJob: everything but
+    /// `state`, the savepoint and checkpoint trigger nonces (they take a snapshot, not a new
+    /// job) and the first submission's restore point (`initialSavepointPath`,
+    /// `initialSavepointSnapshot`: read once, as for a StreamJob). A running session job whose
+    /// deployed spec differs must be stopped and submitted again.
+    pub fn same_deployment(&self, other: &JobSpec) -> bool {
+        fn deployment(s: &JobSpec) -> JobSpec {
+            JobSpec {
+                state: DesiredJobState::default(),
+                savepoint_trigger_nonce: None,
+                checkpoint_trigger_nonce: None,
+                initial_savepoint_path: None,
+                initial_savepoint_snapshot: None,
+                ..s.clone()
+            }
+        }
+        deployment(self) == deployment(other)
+    }
+
     /// The registered job the workers run and its arguments: `spec.job.name` and
     /// `spec.job.args`, or the built-in `sql` job with `--script=<spec.job.sql>` (one word, so
     /// a script that starts with a `--` comment is not taken for a flag).

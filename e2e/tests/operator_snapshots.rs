@@ -12,6 +12,22 @@
 //!    count + 1;
 //! 5. `kubectl delete sjs counting-manual` (disposeOnDelete) deletes the savepoint's files.
 //!
+//! And of a session job (`session_job_snapshots_...`), on `examples/sessions/`:
+//!
+//! 1. bumping `spec.job.savepointTriggerNonce` of the StreamSessionJob `counts-a` makes the
+//!    operator create the StreamJobSnapshot `counts-a-savepoint-1-<job id prefix>`, taken through the
+//!    StreamCluster's JobManager: COMPLETED with a path whose files are in MinIO (and the same
+//!    for `checkpointTriggerNonce`, a checkpoint snapshot);
+//! 2. `session-snapshot.yaml` applied verbatim (`jobReference.kind: StreamSessionJob`) goes
+//!    COMPLETED; deleting it (disposeOnDelete) deletes its files;
+//! 3. suspending `counts-a` records its stop-with-savepoint as an `upgrade` snapshot whose path
+//!    is the job's last savepoint;
+//! 4. a new StreamSessionJob with `spec.job.initialSavepointSnapshot` naming that snapshot
+//!    starts from its savepoint (and a nonce it is created with takes no savepoint);
+//! 5. deleting it with `spec.savepointOnDelete` records a `delete` snapshot that outlives it;
+//! 6. a user's snapshot of it (disposeOnDelete) deleted after it is gone still removes its
+//!    files, through the StreamCluster the snapshot's status names.
+//!
 //! Build first (see `tests/operator_support/mod.rs`), then
 //! `cargo test -p fjord-e2e --test operator_snapshots -- --nocapture`.
 
@@ -28,6 +44,8 @@ use operator_support::{OperatorCluster, POLL, counts, repo};
 use serde_json::Value;
 
 const JOB: &str = "counting";
+/// The StreamCluster of `examples/sessions/session-cluster.yaml`.
+const CLUSTER: &str = "shared";
 const WAIT: Duration = Duration::from_secs(180);
 
 /// Names of the StreamJob's TaskManager Pods now (they print the counts).
@@ -251,6 +269,305 @@ async fn snapshots_trigger_record_outlive_restore_and_dispose() -> anyhow::Resul
         !objects(&op, &restore).await?.is_empty(),
         "{restore} vanished"
     );
+
+    op.cluster.stop()?;
+    Ok(())
+}
+
+/// The first document of `examples/sessions/session-jobs.yaml`: the StreamSessionJob
+/// `counts-a`, verbatim (the second job is left out to spare the loaded machine).
+fn counts_a() -> anyhow::Result<String> {
+    let all = std::fs::read_to_string(repo().join("examples/sessions/session-jobs.yaml"))?;
+    let doc = all
+        .split("\n---\n")
+        .find(|d| d.contains("name: counts-a"))
+        .context("counts-a in session-jobs.yaml")?;
+    Ok(format!("{}\n", doc.trim_end()))
+}
+
+async fn wait_session_job(
+    op: &OperatorCluster,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let get = || -> anyhow::Result<Value> {
+        Ok(serde_json::from_str(&op.kubectl(&[
+            "get",
+            "streamsessionjob",
+            name,
+            "-o",
+            "json",
+        ])?)?)
+    };
+    poll_until(what, WAIT, POLL, || async {
+        let o = get().ok()?;
+        check(&o["status"]).then_some(o)
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "{name}: {:?}\noperator log:\n{}",
+            get().map(|o| o["status"].clone()),
+            op.operator_logs()
+        )
+    })
+}
+
+fn session_running(s: &Value) -> bool {
+    s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new_job()
+-> anyhow::Result<()> {
+    let op = OperatorCluster::start("operator-session-snapshots")?;
+    let cluster = std::fs::read_to_string(repo().join("examples/sessions/session-cluster.yaml"))?;
+    op.apply(&cluster)?;
+    op.apply(&counts_a()?)?;
+    let running = wait_session_job(&op, "counts-a", "counts-a Running", session_running).await?;
+    let job_id = running["status"]["jobId"]
+        .as_str()
+        .context("job id")?
+        .to_string();
+
+    // 1. A savepoint nonce: the operator creates a snapshot, taken through the cluster's
+    //    JobManager; the job keeps running.
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"savepointTriggerNonce":1}}}"#,
+    ])?;
+    let prefix: String = job_id.chars().take(8).collect();
+    let nonce_snapshot = format!("counts-a-savepoint-1-{prefix}");
+    let by_nonce = wait_snapshot(&op, &nonce_snapshot, "COMPLETED").await?;
+    let nonce_path = by_nonce["status"]["path"]
+        .as_str()
+        .context("a COMPLETED snapshot has a path")?
+        .to_string();
+    ensure!(
+        by_nonce["spec"]["jobReference"]["kind"] == "StreamSessionJob",
+        "{by_nonce}"
+    );
+    ensure!(by_nonce["status"]["triggerType"] == "manual", "{by_nonce}");
+    ensure!(by_nonce["status"]["jobId"] == job_id.as_str(), "{by_nonce}");
+    ensure!(
+        nonce_path.starts_with("s3://fjord/savepoints/shared/"),
+        "not in the cluster's savepoint directory: {nonce_path}"
+    );
+    ensure!(
+        !objects(&op, &nonce_path).await?.is_empty(),
+        "savepoint {nonce_path} has no objects in MinIO"
+    );
+    let ssj = wait_session_job(&op, "counts-a", "nonce recorded", |s| {
+        s["lastSavepointTriggerNonce"] == 1 && s["lastTriggeredSnapshot"] == nonce_snapshot.as_str()
+    })
+    .await?;
+    ensure!(
+        session_running(&ssj["status"]) && ssj["status"]["jobId"] == job_id.as_str(),
+        "the savepoint stopped or replaced the job: {}",
+        ssj["status"]
+    );
+    eprintln!("nonce snapshot: {nonce_path}");
+
+    // ... and a checkpoint nonce, a checkpoint snapshot.
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"checkpointTriggerNonce":1}}}"#,
+    ])?;
+    let checkpoint =
+        wait_snapshot(&op, &format!("counts-a-checkpoint-1-{prefix}"), "COMPLETED").await?;
+    ensure!(
+        checkpoint["status"]["checkpointId"].is_u64(),
+        "{checkpoint}"
+    );
+    let checkpoint_path = checkpoint["status"]["path"].as_str().context("path")?;
+    ensure!(checkpoint_path.contains(&job_id), "{checkpoint_path}");
+    eprintln!("nonce checkpoint: {checkpoint_path}");
+
+    // 2. A user's snapshot of the session job, applied verbatim; deleted, its files go.
+    let manifest = std::fs::read_to_string(repo().join("examples/sessions/session-snapshot.yaml"))?;
+    op.apply(&manifest)?;
+    let manual = wait_snapshot(&op, "counts-a-manual", "COMPLETED").await?;
+    let manual_path = manual["status"]["path"]
+        .as_str()
+        .context("path")?
+        .to_string();
+    ensure!(
+        !objects(&op, &manual_path).await?.is_empty(),
+        "savepoint {manual_path} has no objects in MinIO"
+    );
+    op.kubectl(&[
+        "delete",
+        "streamjobsnapshot",
+        "counts-a-manual",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    ensure!(
+        objects(&op, &manual_path).await?.is_empty(),
+        "the files of {manual_path} are still in MinIO after the snapshot was deleted"
+    );
+    ensure!(
+        !objects(&op, &nonce_path).await?.is_empty(),
+        "disposing of one savepoint removed another ({nonce_path})"
+    );
+    eprintln!("user snapshot {manual_path} taken and disposed of");
+
+    // 3. Suspending stops the job with a savepoint, recorded as an upgrade snapshot.
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"job":{"state":"suspended"}}}"#,
+    ])?;
+    let suspended = wait_session_job(&op, "counts-a", "counts-a Suspended", |s| {
+        s["lifecycleState"] == "Suspended"
+    })
+    .await?;
+    let last = suspended["status"]["lastSavepoint"]
+        .as_str()
+        .context("a savepoint-mode suspend leaves a savepoint")?
+        .to_string();
+    let list: Value = serde_json::from_str(&op.kubectl(&[
+        "get",
+        "streamjobsnapshots",
+        "-l",
+        "fjord.dev/streamsessionjob=counts-a",
+        "-o",
+        "json",
+    ])?)?;
+    let recorded = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["status"]["triggerType"] == "upgrade")
+        .with_context(|| format!("no upgrade snapshot of counts-a: {list}"))?;
+    ensure!(
+        recorded["status"]["state"] == "COMPLETED" && recorded["status"]["path"] == last.as_str(),
+        "the upgrade snapshot is not the suspend's savepoint {last}: {recorded}"
+    );
+    eprintln!(
+        "suspend recorded as {}: {last}",
+        recorded["metadata"]["name"]
+    );
+
+    // 4. A new session job starts from the nonce's snapshot.
+    let from_snapshot = counts_a()?
+        .replace("name: counts-a", "name: counts-c")
+        .replace(
+            "    upgradeMode: savepoint\n",
+            &format!(
+                "    upgradeMode: savepoint\n    initialSavepointSnapshot: {nonce_snapshot}\n    savepointTriggerNonce: 7\n"
+            ),
+        );
+    ensure!(
+        from_snapshot.contains("initialSavepointSnapshot"),
+        "manifest not changed: {from_snapshot}"
+    );
+    op.apply(&from_snapshot)?;
+    let c = wait_session_job(&op, "counts-c", "counts-c Running", session_running).await?;
+    ensure!(
+        c["status"]["restoredFrom"] == nonce_path.as_str(),
+        "counts-c restored from {} instead of {nonce_path}",
+        c["status"]["restoredFrom"]
+    );
+    ensure!(
+        c["status"]["lastSavepointTriggerNonce"] == 7,
+        "the nonce counts-c was created with is not recorded as seen: {}",
+        c["status"]
+    );
+    eprintln!("counts-c started from {nonce_path}");
+
+    // A user's snapshot of counts-c, to dispose of after counts-c is gone (step 5).
+    let keep = manifest.replace("counts-a", "counts-c");
+    op.apply(&keep)?;
+    let kept = wait_snapshot(&op, "counts-c-manual", "COMPLETED").await?;
+    ensure!(kept["status"]["clusterName"] == CLUSTER, "{kept}");
+    let kept_path = kept["status"]["path"].as_str().context("path")?.to_string();
+
+    // 5. Deleted with savepointOnDelete, its last savepoint is recorded as a delete snapshot,
+    //    which outlives it.
+    op.kubectl(&[
+        "patch",
+        "streamsessionjob",
+        "counts-c",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"savepointOnDelete":true}}"#,
+    ])?;
+    op.kubectl(&[
+        "delete",
+        "streamsessionjob",
+        "counts-c",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    let list: Value = serde_json::from_str(&op.kubectl(&[
+        "get",
+        "streamjobsnapshots",
+        "-l",
+        "fjord.dev/streamsessionjob=counts-c",
+        "-o",
+        "json",
+    ])?)?;
+    let deleted = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["status"]["triggerType"] == "delete")
+        .with_context(|| format!("no delete snapshot of counts-c: {list}"))?;
+    let delete_path = deleted["status"]["path"]
+        .as_str()
+        .with_context(|| format!("the delete snapshot has no path: {deleted}"))?;
+    ensure!(deleted["status"]["state"] == "COMPLETED", "{deleted}");
+    ensure!(
+        !objects(&op, delete_path).await?.is_empty(),
+        "delete savepoint {delete_path} has no objects in MinIO"
+    );
+    eprintln!(
+        "delete recorded as {}: {delete_path}",
+        deleted["metadata"]["name"]
+    );
+    // Many passes of counts-c later: the nonce it was created with took no savepoint.
+    let manual: Vec<&Value> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["status"]["triggerType"] == "manual")
+        .collect();
+    ensure!(
+        manual.is_empty(),
+        "the nonce counts-c was created with took a snapshot: {manual:?}"
+    );
+
+    // 6. With counts-c gone, its snapshot's files are still disposed of, through the
+    //    StreamCluster recorded in the snapshot's status.
+    ensure!(
+        !objects(&op, &kept_path).await?.is_empty(),
+        "savepoint {kept_path} has no objects in MinIO"
+    );
+    op.kubectl(&[
+        "delete",
+        "streamjobsnapshot",
+        "counts-c-manual",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    ensure!(
+        objects(&op, &kept_path).await?.is_empty(),
+        "the files of {kept_path} are still in MinIO after the snapshot of the deleted counts-c was deleted"
+    );
+    eprintln!("snapshot of the deleted counts-c disposed of: {kept_path}");
 
     op.cluster.stop()?;
     Ok(())

@@ -14,6 +14,13 @@
 //! its submission count), so its checkpoints go to their own directory; a JobManager that
 //! lost the job (its Pod restarted) gets it again under the same ID and resumes it from its
 //! latest checkpoint.
+//!
+//! Snapshots of session jobs are StreamJobSnapshots with `spec.jobReference.kind:
+//! StreamSessionJob`, taken by the snapshot controller ([`crate::snapshots`]) through the
+//! cluster's JobManager. A changed `spec.job.savepointTriggerNonce` or
+//! `checkpointTriggerNonce` asks for one ([`nonce_snapshots`]); the stop-with-savepoints of
+//! upgrades, suspends and deletion are recorded as one each ([`stop_note`]); and
+//! `spec.job.initialSavepointSnapshot` starts the first submission from one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,8 +28,8 @@ use std::time::Duration;
 
 use fjord_client::api::{self, SubmitJobRequest};
 use fjord_crds::{
-    DesiredJobState, SessionJobSpec, SessionJobStop, StopReason, StreamCluster, StreamJobSpec,
-    StreamSessionJob, StreamSessionJobStatus, UpgradeMode,
+    DesiredJobState, JobReference, SavepointTrigger, SessionJobSpec, SessionJobStop, StopReason,
+    StreamCluster, StreamJobSpec, StreamSessionJob, StreamSessionJobStatus, UpgradeMode,
 };
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -38,7 +45,7 @@ use crate::apply::{apply, write_status};
 use crate::events::Publisher;
 use crate::jobmanager::JobManagerEndpoint;
 use crate::jobmanager::rest::{checkpoint_record, map_error};
-use crate::lifecycle::EventNote;
+use crate::lifecycle::{EventNote, SnapshotNote};
 use crate::resources;
 use crate::{Error, FINALIZER, finalizers};
 use events::Cause;
@@ -506,6 +513,11 @@ pub fn decide(
             } else {
                 next.restore_path.clone()
             };
+            if next.submissions == 0 {
+                // Nonces present at creation are not requests (as for a StreamJob).
+                next.last_savepoint_trigger_nonce = spec.savepoint_trigger_nonce;
+                next.last_checkpoint_trigger_nonce = spec.checkpoint_trigger_nonce;
+            }
             next.submissions += 1;
             let job_id = submission_job_id(uid, next.submissions);
             next.job_id = Some(job_id.clone());
@@ -523,6 +535,105 @@ pub fn decide(
                 },
             )
         }
+    }
+}
+
+/// A StreamJobSnapshot a trigger nonce asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonceSnapshot {
+    /// Its name: `<session job>-savepoint-<nonce>-<job id prefix>` or
+    /// `<session job>-checkpoint-<nonce>-<job id prefix>` (a negative nonce is spelt
+    /// `m<digits>`; the first 8 characters of the job ID tell apart StreamSessionJobs of the
+    /// same name that followed each other with the same nonces).
+    pub name: String,
+    /// A checkpoint (spec.checkpoint), not a savepoint.
+    pub checkpoint: bool,
+}
+
+fn nonce_name(name: &str, what: &str, nonce: i64, job_id: &str) -> String {
+    let n = if nonce < 0 {
+        format!("m{}", nonce.unsigned_abs())
+    } else {
+        nonce.to_string()
+    };
+    let job: String = job_id.chars().take(8).collect();
+    crate::snapshots::snapshot_name(name, &format!("{what}-{n}-{job}"))
+}
+
+/// The snapshots the savepoint and checkpoint trigger nonces of `spec` ask for now, with
+/// `status` (the status this pass writes) updated to record that they were asked for. Pure.
+///
+/// - Nonces present at the first submission ask for nothing (as for a StreamJob): [`decide`]
+///   records them as already seen when it submits the first job.
+/// - A changed nonce asks for one snapshot once the job runs (lifecycle `Running`, job state
+///   `RUNNING`); until then it waits, and the latest value wins.
+///
+/// The caller creates the snapshots before it writes `status`, so an operator that stops in
+/// between creates the same snapshots again (their names depend on the nonce and the job ID
+/// only), which is a no-op.
+pub fn nonce_snapshots(
+    name: &str,
+    spec: &SessionJobSpec,
+    status: &mut StreamSessionJobStatus,
+) -> Vec<NonceSnapshot> {
+    let running = status.lifecycle_state.as_deref() == Some("Running")
+        && status.job_state.as_deref() == Some(api::JobState::Running.as_str());
+    let Some(job_id) = status.job_id.clone().filter(|_| running) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(nonce) = spec.savepoint_trigger_nonce
+        && Some(nonce) != status.last_savepoint_trigger_nonce
+    {
+        out.push(NonceSnapshot {
+            name: nonce_name(name, "savepoint", nonce, &job_id),
+            checkpoint: false,
+        });
+        status.last_savepoint_trigger_nonce = Some(nonce);
+    }
+    if let Some(nonce) = spec.checkpoint_trigger_nonce
+        && Some(nonce) != status.last_checkpoint_trigger_nonce
+    {
+        out.push(NonceSnapshot {
+            name: nonce_name(name, "checkpoint", nonce, &job_id),
+            checkpoint: true,
+        });
+        status.last_checkpoint_trigger_nonce = Some(nonce);
+    }
+    if let Some(last) = out.last() {
+        status.last_triggered_snapshot = Some(last.name.clone());
+    }
+    out
+}
+
+/// The name of the StreamJobSnapshot recording the stop-with-savepoint `stop` of session job
+/// `name`: `<name>-<trigger id>-<job id prefix>` (the job ID tells apart the StreamSessionJobs
+/// of the same name that followed each other).
+pub fn stop_snapshot_name(name: &str, stop: &SessionJobStop) -> String {
+    let trigger = stop.trigger_id.as_deref().unwrap_or("stop");
+    let job: String = stop.job_id.chars().take(8).collect();
+    crate::snapshots::snapshot_name(name, &format!("{trigger}-{job}"))
+}
+
+/// The snapshot record of the stop-with-savepoint `stop`: COMPLETED at `path`, or FAILED with
+/// `error`. A suspend's savepoint is an `upgrade` one (as for a StreamJob), a deletion's a
+/// `delete` one.
+pub fn stop_note(
+    stop: &SessionJobStop,
+    path: Option<String>,
+    error: Option<String>,
+) -> SnapshotNote {
+    SnapshotNote {
+        trigger_id: stop.trigger_id.clone().unwrap_or_default(),
+        trigger: match stop.reason {
+            StopReason::Upgrade | StopReason::Suspend => SavepointTrigger::Upgrade,
+            StopReason::Delete => SavepointTrigger::Delete,
+        },
+        job_id: Some(stop.job_id.clone()),
+        path,
+        error,
+        checkpoint: false,
+        checkpoint_id: None,
     }
 }
 
@@ -638,14 +749,43 @@ async fn reconcile_job(
             warnings.push(Cause::ClusterUnreachable.event(e));
         }
     }
+    // A first submission from a StreamJobSnapshot restores from the savepoint it names.
+    let mut spec = job.spec.job.clone();
+    let mut initial_error = None;
+    if let Some(snapshot) = &job.spec.job.initial_savepoint_snapshot
+        && status.submissions == 0
+        && !deleting
+    {
+        match crate::snapshots::resolve_initial(&ctx.client, &ns, snapshot).await {
+            // The resolved path only: status.deployedSpec has the CEL rule that allows one
+            // of the two (and `same_deployment` ignores both).
+            Ok(path) => {
+                spec.initial_savepoint_path = Some(path);
+                spec.initial_savepoint_snapshot = None;
+            }
+            Err(e) => initial_error = Some(e),
+        }
+    }
     let (mut next, mut action) = decide(
         &uid,
-        &job.spec.job,
+        &spec,
         deleting,
         job.spec.savepoint_on_delete,
         &status,
         &observed,
     );
+    // Not submitted until the snapshot it starts from is COMPLETED.
+    if matches!(action, SessionAction::Submit { .. })
+        && let Some(e) = initial_error
+    {
+        next = status.clone();
+        next.lifecycle_state = Some("Pending".into());
+        next.error = Some(e.to_string());
+        action = SessionAction::Wait;
+        if status.error.as_deref() != next.error.as_deref() {
+            warnings.push(Cause::InitialSnapshotNotReady.event(&e.to_string()));
+        }
+    }
     // A SQL script that does not plan is never submitted: Failed, with line and column.
     if matches!(action, SessionAction::Submit { .. })
         && let Some(script) = &job.spec.job.sql
@@ -673,6 +813,15 @@ async fn reconcile_job(
     next.observed_generation = job.metadata.generation;
     let jm = ctx.jobmanager(&endpoint)?;
     record_figures(&jm, details.as_ref(), status.job_id.as_deref(), &mut next).await;
+    // Trigger nonces (only while the job runs): their snapshots are created before the status
+    // records them.
+    if !deleting {
+        let reference = JobReference::session_job(&name);
+        for s in nonce_snapshots(&name, &job.spec.job, &mut next) {
+            crate::snapshots::request(&ctx.client, &ns, &reference, &s.name, s.checkpoint).await?;
+            info!(name, snapshot = %s.name, checkpoint = s.checkpoint, "trigger nonce: snapshot requested");
+        }
+    }
     debug!(name, ?observed, ?action, "session job");
     // The status first: a stop or a submission is on record before the JobManager hears of it.
     if next != status {
@@ -751,6 +900,20 @@ async fn reconcile_job(
             match jm.savepoint_status(job_id, trigger_id).await {
                 Ok(s) => match s.state {
                     api::SavepointState::Completed => {
+                        if let Some(stop) = &next.stopping
+                            && next.last_savepoint != s.path
+                        {
+                            record_stop(
+                                &ctx,
+                                &ns,
+                                &name,
+                                &job.spec.cluster_name,
+                                stop,
+                                s.path.clone(),
+                                None,
+                            )
+                            .await?;
+                        }
                         let mut done = next.clone();
                         done.restore_path = s.path.clone();
                         done.last_savepoint = s.path.clone();
@@ -758,6 +921,19 @@ async fn reconcile_job(
                         Ok(Some(done))
                     }
                     api::SavepointState::Failed => {
+                        if let Some(stop) = &next.stopping {
+                            let error = s.failure.clone().unwrap_or_default();
+                            record_stop(
+                                &ctx,
+                                &ns,
+                                &name,
+                                &job.spec.cluster_name,
+                                stop,
+                                None,
+                                Some(error),
+                            )
+                            .await?;
+                        }
                         // The job keeps running; the stop is dropped and tried again next pass
                         // only if still wanted.
                         let mut failed = next.clone();
@@ -819,6 +995,31 @@ async fn reconcile_job(
             _ => Duration::from_millis(500),
         },
     ))
+}
+
+/// Records the stop-with-savepoint `stop` of session job `name` as a StreamJobSnapshot.
+async fn record_stop(
+    ctx: &SessionContext,
+    ns: &str,
+    name: &str,
+    cluster: &str,
+    stop: &SessionJobStop,
+    path: Option<String>,
+    error: Option<String>,
+) -> Result<(), Error> {
+    let snapshot = stop_snapshot_name(name, stop);
+    let note = stop_note(stop, path, error);
+    crate::snapshots::record_for(
+        &ctx.client,
+        ns,
+        &JobReference::session_job(name),
+        &snapshot,
+        Some(cluster),
+        &note,
+    )
+    .await?;
+    info!(name, snapshot, "stop savepoint recorded");
+    Ok(())
 }
 
 /// Publishes the lifecycle Events of the step `old` → `new` and the pass's `warnings`

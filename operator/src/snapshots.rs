@@ -13,6 +13,13 @@
 //!   (finalizer `fjord.dev/dispose-on-delete`); if no JobManager answers within
 //!   [`DISPOSE_GRACE`], the deletion goes on and a Warning Event names the files kept.
 //! - [`resolve_initial`]: `spec.job.initialSavepointSnapshot` to a savepoint path.
+//! - [`request`]: the StreamSessionJob controller asks for a snapshot of a session job when a
+//!   trigger nonce changes (a user-style snapshot the controller here then takes); it records
+//!   the session job's upgrade and delete savepoints through [`record_for`].
+//!
+//! `spec.jobReference.kind` says whose snapshot it is: a StreamJob's is taken and disposed of
+//! through the StreamJob's JobManager; a StreamSessionJob's through its StreamCluster's
+//! JobManager, for the job ID the session job's status records (`Target`).
 //!
 //! A snapshot with `spec.checkpoint` (created by a user, or recorded for a
 //! `spec.job.checkpointTriggerNonce` checkpoint) is a manual checkpoint instead: taken through
@@ -23,8 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fjord_crds::{
-    FieldError, JobReference, JobState, LifecycleState, SavepointTrigger, SnapshotState, StreamJob,
-    StreamJobSnapshot, StreamJobSnapshotSpec, StreamJobSnapshotStatus,
+    FieldError, JobKind, JobReference, JobState, LifecycleState, SavepointTrigger, SnapshotState,
+    StreamCluster, StreamJob, StreamJobSnapshot, StreamJobSnapshotSpec, StreamJobSnapshotStatus,
+    StreamSessionJob,
 };
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -49,6 +57,9 @@ pub const DISPOSE_FINALIZER: &str = "fjord.dev/dispose-on-delete";
 /// The annotation on snapshots the operator recorded itself (their status is written right
 /// after they are created; the snapshot controller never takes a savepoint for them).
 pub const RECORDED_ANNOTATION: &str = "fjord.dev/recorded-by-operator";
+
+/// The label naming the StreamSessionJob of the snapshots the operator creates for it.
+pub const SESSION_JOB_LABEL: &str = "fjord.dev/streamsessionjob";
 
 /// How long the deletion of a snapshot waits for a JobManager to dispose of its files.
 pub const DISPOSE_GRACE: Duration = Duration::from_secs(120);
@@ -90,8 +101,62 @@ fn elapsed(since: &Time) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
 
-/// Record a savepoint the operator took as a StreamJobSnapshot: created if missing (no owner
-/// reference: it outlives the StreamJob), then its status set. Idempotent.
+/// The label that names the job of the snapshots the operator creates for a job of `kind`.
+pub fn job_label(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::StreamJob => resources::STREAMJOB_LABEL,
+        JobKind::StreamSessionJob => SESSION_JOB_LABEL,
+    }
+}
+
+/// A snapshot object of `job` named `name`, labelled with its job, without status.
+fn snapshot_object(
+    ns: &str,
+    name: &str,
+    job: &JobReference,
+    checkpoint: bool,
+    recorded: bool,
+) -> StreamJobSnapshot {
+    StreamJobSnapshot {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(ns.to_string()),
+            labels: Some(BTreeMap::from([
+                (job_label(job.kind).to_string(), job.name.clone()),
+                (
+                    "app.kubernetes.io/managed-by".to_string(),
+                    FIELD_MANAGER.to_string(),
+                ),
+            ])),
+            annotations: recorded
+                .then(|| BTreeMap::from([(RECORDED_ANNOTATION.to_string(), "true".to_string())])),
+            ..Default::default()
+        },
+        spec: StreamJobSnapshotSpec {
+            job_reference: job.clone(),
+            path: None,
+            directory: None,
+            dispose_on_delete: false,
+            checkpoint: checkpoint.then(Default::default),
+        },
+        status: None,
+    }
+}
+
+/// Create `object` unless it exists (idempotent).
+async fn create(api: &Api<StreamJobSnapshot>, object: &StreamJobSnapshot) -> Result<(), Error> {
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(Error::kube(format!(
+            "creating StreamJobSnapshot {}",
+            object.name_any()
+        ))(e)),
+    }
+}
+
+/// Record a savepoint the operator took of `streamjob` as a StreamJobSnapshot (see
+/// [`record_for`]).
 ///
 /// # Errors
 /// [`Error::Kube`] if the object cannot be created or its status written.
@@ -103,40 +168,29 @@ pub async fn record(
     let ns = streamjob
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
-    let sj = streamjob.name_any();
-    let name = snapshot_name(&sj, &note.trigger_id);
-    let api: Api<StreamJobSnapshot> = Api::namespaced(client.clone(), &ns);
-    let object = StreamJobSnapshot {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(ns.clone()),
-            labels: Some(BTreeMap::from([
-                (resources::STREAMJOB_LABEL.to_string(), sj.clone()),
-                (
-                    "app.kubernetes.io/managed-by".to_string(),
-                    FIELD_MANAGER.to_string(),
-                ),
-            ])),
-            annotations: Some(BTreeMap::from([(
-                RECORDED_ANNOTATION.to_string(),
-                "true".to_string(),
-            )])),
-            ..Default::default()
-        },
-        spec: StreamJobSnapshotSpec {
-            job_reference: JobReference { name: sj.clone() },
-            path: None,
-            directory: None,
-            dispose_on_delete: false,
-            checkpoint: note.checkpoint.then(Default::default),
-        },
-        status: None,
-    };
-    match api.create(&PostParams::default(), &object).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => return Err(Error::kube(format!("creating StreamJobSnapshot {name}"))(e)),
-    }
+    let job = JobReference::stream_job(streamjob.name_any());
+    let name = snapshot_name(&job.name, &note.trigger_id);
+    record_for(client, &ns, &job, &name, None, note).await?;
+    Ok(name)
+}
+
+/// Record a savepoint (or checkpoint) the operator took of `job` in `ns` as the
+/// StreamJobSnapshot `name`: created if missing (no owner reference: it outlives the job),
+/// then its status set, COMPLETED with `note.path` or FAILED with `note.error`, with the
+/// StreamCluster `cluster` of a session job. Idempotent.
+///
+/// # Errors
+/// [`Error::Kube`] if the object cannot be created or its status written.
+pub async fn record_for(
+    client: &kube::Client,
+    ns: &str,
+    job: &JobReference,
+    name: &str,
+    cluster: Option<&str>,
+    note: &SnapshotNote,
+) -> Result<(), Error> {
+    let api: Api<StreamJobSnapshot> = Api::namespaced(client.clone(), ns);
+    create(&api, &snapshot_object(ns, name, job, note.checkpoint, true)).await?;
     let status = StreamJobSnapshotStatus {
         state: Some(if note.path.is_some() {
             SnapshotState::Completed
@@ -147,13 +201,30 @@ pub async fn record(
         trigger_id: Some(note.trigger_id.clone()),
         checkpoint_id: note.checkpoint_id,
         job_id: note.job_id.clone(),
+        cluster_name: cluster.map(str::to_string),
         path: note.path.clone(),
         triggered_at: None,
         result_at: Some(now()),
         error: note.error.clone(),
     };
-    write_status(&api, &name, "StreamJobSnapshot", &status).await?;
-    Ok(name)
+    write_status(&api, name, "StreamJobSnapshot", &status).await
+}
+
+/// Ask for a savepoint (or, with `checkpoint`, a checkpoint) of `job` in `ns` by creating the
+/// StreamJobSnapshot `name` without status, as a user would: the snapshot controller takes it
+/// and reports it in the object's status. Idempotent: an existing `name` is left as it is.
+///
+/// # Errors
+/// [`Error::Kube`] if the object cannot be created.
+pub async fn request(
+    client: &kube::Client,
+    ns: &str,
+    job: &JobReference,
+    name: &str,
+    checkpoint: bool,
+) -> Result<(), Error> {
+    let api: Api<StreamJobSnapshot> = Api::namespaced(client.clone(), ns);
+    create(&api, &snapshot_object(ns, name, job, checkpoint, false)).await
 }
 
 /// Delete the snapshots the operator recorded for `streamjob` whose savepoint is one of
@@ -278,23 +349,153 @@ pub fn error_policy<J: JobManagerApi>(
     ControllerAction::requeue(Duration::from_secs(5))
 }
 
-/// The StreamJob a snapshot refers to, and its JobManager endpoint.
-async fn streamjob<J>(
+/// The job a snapshot refers to, as the snapshot controller reaches it: a StreamJob through
+/// its own JobManager, a StreamSessionJob through its StreamCluster's.
+struct Target {
+    /// The JobManager that takes, follows and disposes of the snapshot.
+    endpoint: JobManagerEndpoint,
+    /// The ID of the running job, or why the job is not running.
+    running: Result<String, String>,
+    /// Where a savepoint goes unless spec.directory says otherwise.
+    savepoint_directory: Option<String>,
+    /// What to set when there is no savepoint directory.
+    directory_hint: String,
+    /// A session job's StreamCluster (recorded in the snapshot's status).
+    cluster: Option<String>,
+}
+
+/// The job `snapshot` refers to, or why it cannot be reached (it, or a session job's
+/// StreamCluster, does not exist).
+///
+/// # Errors
+/// [`Error::Kube`] if the objects cannot be read.
+async fn target<J>(
     ctx: &Context<J>,
     ns: &str,
     snapshot: &StreamJobSnapshot,
-) -> Result<Option<(StreamJob, JobManagerEndpoint)>, Error> {
-    let name = &snapshot.spec.job_reference.name;
-    let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), ns);
-    let sj = api
-        .get_opt(name)
-        .await
-        .map_err(Error::kube("reading the snapshot's StreamJob"))?;
-    let Some(sj) = sj else {
-        return Ok(None);
+) -> Result<Result<Target, String>, Error> {
+    let job = &snapshot.spec.job_reference;
+    match job.kind {
+        JobKind::StreamJob => {
+            let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), ns);
+            let sj = api
+                .get_opt(&job.name)
+                .await
+                .map_err(Error::kube("reading the snapshot's StreamJob"))?;
+            let Some(sj) = sj else {
+                return Ok(Err(format!(
+                    "StreamJob {} does not exist in namespace {ns}",
+                    job.name
+                )));
+            };
+            let endpoint = crate::security::endpoint(&ctx.client, &sj).await?;
+            let status = sj.status.clone().unwrap_or_default();
+            let running = match &status.job_id {
+                Some(id)
+                    if status.lifecycle_state == LifecycleState::Running
+                        && status.job_state == Some(JobState::Running) =>
+                {
+                    Ok(id.clone())
+                }
+                _ => Err(format!(
+                    "StreamJob {} is not running (lifecycle state {})",
+                    job.name,
+                    status.lifecycle_state.as_str()
+                )),
+            };
+            Ok(Ok(Target {
+                endpoint,
+                running,
+                savepoint_directory: sj.spec.savepoint_directory(),
+                directory_hint: format!(
+                    "StreamJob {} has no savepoint directory; set spec.directory here or spec.savepoints.directory on the StreamJob",
+                    job.name
+                ),
+                cluster: None,
+            }))
+        }
+        JobKind::StreamSessionJob => {
+            let api: Api<StreamSessionJob> = Api::namespaced(ctx.client.clone(), ns);
+            let ssj = api
+                .get_opt(&job.name)
+                .await
+                .map_err(Error::kube("reading the snapshot's StreamSessionJob"))?;
+            // The cluster that took the snapshot, if it was taken; else the job's.
+            let recorded = snapshot
+                .status
+                .as_ref()
+                .and_then(|s| s.cluster_name.clone());
+            let Some(cluster_name) =
+                recorded.or_else(|| ssj.as_ref().map(|j| j.spec.cluster_name.clone()))
+            else {
+                return Ok(Err(format!(
+                    "StreamSessionJob {} does not exist in namespace {ns}",
+                    job.name
+                )));
+            };
+            let clusters: Api<StreamCluster> = Api::namespaced(ctx.client.clone(), ns);
+            let cluster = clusters
+                .get_opt(&cluster_name)
+                .await
+                .map_err(Error::kube("reading the session job's StreamCluster"))?;
+            let Some(cluster) = cluster else {
+                return Ok(Err(format!(
+                    "StreamCluster {cluster_name} of StreamSessionJob {} does not exist in namespace {ns}",
+                    job.name
+                )));
+            };
+            Ok(Ok(session_target(&job.name, ssj.as_ref(), &cluster, ns)))
+        }
+    }
+}
+
+/// A StreamSessionJob's [`Target`]: the JobManager of `cluster` (its StreamCluster, or the
+/// one that took the snapshot), the job ID the session job's status records (while it runs
+/// on that cluster) and the cluster's savepoint directory. `ssj` is `None` once the session
+/// job is gone: files can still be disposed of through the cluster.
+fn session_target(
+    name: &str,
+    ssj: Option<&StreamSessionJob>,
+    cluster: &StreamCluster,
+    ns: &str,
+) -> Target {
+    let cluster_name = cluster.name_any();
+    let running = match ssj {
+        None => Err(format!(
+            "StreamSessionJob {name} does not exist in namespace {ns}"
+        )),
+        Some(ssj) if ssj.spec.cluster_name != cluster_name => Err(format!(
+            "StreamSessionJob {name} runs on StreamCluster {}, not on {cluster_name}",
+            ssj.spec.cluster_name
+        )),
+        Some(ssj) => {
+            let status = ssj.status.clone().unwrap_or_default();
+            match &status.job_id {
+                Some(id)
+                    if status.lifecycle_state.as_deref() == Some("Running")
+                        && status.job_state.as_deref()
+                            == Some(fjord_client::api::JobState::Running.as_str()) =>
+                {
+                    Ok(id.clone())
+                }
+                _ => Err(format!(
+                    "StreamSessionJob {name} is not running (lifecycle state {})",
+                    status.lifecycle_state.as_deref().unwrap_or("Pending")
+                )),
+            }
+        }
     };
-    let endpoint = crate::security::endpoint(&ctx.client, &sj).await?;
-    Ok(Some((sj, endpoint)))
+    Target {
+        endpoint: crate::session::cluster_endpoint(&cluster_name, ns),
+        running,
+        savepoint_directory: crate::session::cluster_pod_spec(cluster)
+            .ok()
+            .and_then(|spec| spec.savepoint_directory()),
+        directory_hint: format!(
+            "StreamCluster {cluster_name} has no savepoint directory; set spec.directory here or spec.savepointDirectory (or spec.checkpointing.storage) on the StreamCluster"
+        ),
+        cluster: Some(cluster_name),
+    }
 }
 
 /// Ends a snapshot: writes its terminal `status` and publishes the Event that goes with it
@@ -404,40 +605,26 @@ async fn start<J: JobManagerApi>(
         write_status(api, &name, "StreamJobSnapshot", &status).await?;
         return Ok(ControllerAction::await_change());
     }
-    let job = &snapshot.spec.job_reference.name;
-    let found = streamjob(ctx, ns, snapshot).await?;
-    let running = found.as_ref().and_then(|(sj, endpoint)| {
-        let st = sj.status.as_ref()?;
-        (st.lifecycle_state == LifecycleState::Running && st.job_state == Some(JobState::Running))
-            .then(|| (sj, endpoint.clone(), st.job_id.clone()))
-    });
-    let Some((sj, endpoint, Some(job_id))) = running else {
-        let why = match &found {
-            None => format!("StreamJob {job} does not exist in namespace {ns}"),
-            Some((sj, _)) => format!(
-                "StreamJob {job} is not running (lifecycle state {})",
-                sj.status
-                    .as_ref()
-                    .map(|s| s.lifecycle_state.as_str())
-                    .unwrap_or("Created")
-            ),
-        };
-        let message = format!(
-            "{why}; a {} needs a running job. Delete this StreamJobSnapshot and create it again once the job runs",
-            what(snapshot)
-        );
-        let status = failed(SavepointTrigger::Manual, message.clone());
-        return conclude(ctx, api, snapshot, &status, message).await;
+    let found = target(ctx, ns, snapshot).await?;
+    let ready = found.and_then(|t| t.running.clone().map(|job_id| (t, job_id)));
+    let (target, job_id) = match ready {
+        Ok(ready) => ready,
+        Err(why) => {
+            let message = format!(
+                "{why}; a {} needs a running job. Delete this StreamJobSnapshot and create it again once the job runs",
+                what(snapshot)
+            );
+            let status = failed(SavepointTrigger::Manual, message.clone());
+            return conclude(ctx, api, snapshot, &status, message).await;
+        }
     };
     let directory = snapshot
         .spec
         .directory
         .clone()
-        .or_else(|| sj.spec.savepoint_directory());
+        .or_else(|| target.savepoint_directory.clone());
     if directory.is_none() && snapshot.spec.checkpoint.is_none() {
-        let message = format!(
-            "StreamJob {job} has no savepoint directory; set spec.directory here or spec.savepoints.directory on the StreamJob"
-        );
+        let message = target.directory_hint.clone();
         let status = failed(SavepointTrigger::Manual, message.clone());
         return conclude(ctx, api, snapshot, &status, message).await;
     }
@@ -448,6 +635,7 @@ async fn start<J: JobManagerApi>(
         trigger_type: Some(SavepointTrigger::Manual),
         trigger_id: Some(trigger_id.clone()),
         job_id: Some(job_id.clone()),
+        cluster_name: target.cluster.clone(),
         triggered_at: Some(now()),
         ..Default::default()
     };
@@ -456,7 +644,7 @@ async fn start<J: JobManagerApi>(
         snapshot,
         ctx,
         api,
-        &endpoint,
+        &target.endpoint,
         &job_id,
         &trigger_id,
         directory.as_deref(),
@@ -517,6 +705,7 @@ async fn send<J: JobManagerApi>(
             let mut s = failed(SavepointTrigger::Manual, message.clone());
             s.trigger_id = status.trigger_id;
             s.job_id = status.job_id;
+            s.cluster_name = status.cluster_name;
             s.triggered_at = status.triggered_at;
             conclude(ctx, api, snapshot, &s, message).await
         }
@@ -580,18 +769,18 @@ async fn follow<J: JobManagerApi>(
         .triggered_at
         .as_ref()
         .is_none_or(|t| elapsed(t) > SAVEPOINT_TIMEOUT);
-    let found = streamjob(ctx, ns, snapshot).await?;
+    let found = target(ctx, ns, snapshot).await?.ok();
     let what = what(snapshot);
     let answer = match &found {
-        Some((_, endpoint)) if snapshot.spec.checkpoint.is_some() => Some(
+        Some(t) if snapshot.spec.checkpoint.is_some() => Some(
             ctx.jobmanager
-                .checkpoint_status(endpoint, &job_id, &trigger_id)
+                .checkpoint_status(&t.endpoint, &job_id, &trigger_id)
                 .await
                 .map(Outcome::from),
         ),
-        Some((_, endpoint)) => Some(
+        Some(t) => Some(
             ctx.jobmanager
-                .savepoint_status(endpoint, &job_id, &trigger_id)
+                .savepoint_status(&t.endpoint, &job_id, &trigger_id)
                 .await
                 .map(Outcome::from),
         ),
@@ -628,7 +817,7 @@ async fn follow<J: JobManagerApi>(
         }
         _ if timed_out => {
             let message = format!(
-                "the {what} did not complete within {}s (the StreamJob's JobManager did not report it); create a new StreamJobSnapshot to try again",
+                "the {what} did not complete within {}s (the job's JobManager did not report it); create a new StreamJobSnapshot to try again",
                 SAVEPOINT_TIMEOUT.as_secs()
             );
             next.state = Some(SnapshotState::Failed);
@@ -638,19 +827,19 @@ async fn follow<J: JobManagerApi>(
         }
         // Recorded but never received (operator restart, JobManager replaced): send again.
         Some(Ok(Outcome::Unknown)) => {
-            let Some((sj, endpoint)) = found else {
+            let Some(target) = found else {
                 return Ok(ControllerAction::requeue(POLL));
             };
             let directory = snapshot
                 .spec
                 .directory
                 .clone()
-                .or_else(|| sj.spec.savepoint_directory());
+                .or(target.savepoint_directory);
             send(
                 snapshot,
                 ctx,
                 api,
-                &endpoint,
+                &target.endpoint,
                 &job_id,
                 &trigger_id,
                 directory.as_deref(),
@@ -673,15 +862,12 @@ async fn deleting<J: JobManagerApi>(
         set_finalizer(api, snapshot, false).await?;
         return Ok(ControllerAction::await_change());
     };
-    let failure = match streamjob(ctx, ns, snapshot).await? {
-        Some((_, endpoint)) => match ctx.jobmanager.dispose_savepoint(&endpoint, &path).await {
+    let failure = match target(ctx, ns, snapshot).await? {
+        Ok(t) => match ctx.jobmanager.dispose_savepoint(&t.endpoint, &path).await {
             Ok(()) => None,
             Err(e) => Some(e.to_string()),
         },
-        None => Some(format!(
-            "StreamJob {} is gone, so no JobManager can reach the storage",
-            snapshot.spec.job_reference.name
-        )),
+        Err(why) => Some(format!("{why}, so no JobManager can reach the storage")),
     };
     match failure {
         None => {
@@ -742,9 +928,7 @@ mod tests {
         let mut s = StreamJobSnapshot::new(
             "mine",
             StreamJobSnapshotSpec {
-                job_reference: JobReference {
-                    name: "counting".into(),
-                },
+                job_reference: JobReference::stream_job("counting"),
                 path: None,
                 directory: None,
                 dispose_on_delete: false,
@@ -755,5 +939,106 @@ mod tests {
         let id = user_trigger_id(&s);
         assert_eq!(id, "snapshot-0f8e2c1a9b7d4e3f");
         fjord_client::api::validate_trigger_id(&id).unwrap();
+    }
+
+    fn session(yaml: &str) -> (StreamSessionJob, StreamCluster) {
+        let ssj: StreamSessionJob = serde_yaml::from_str(
+            "apiVersion: fjord.dev/v1alpha1\nkind: StreamSessionJob\nmetadata: {name: counts-a, namespace: ns}\nspec: {clusterName: shared, job: {name: counting}}\n",
+        )
+        .unwrap();
+        let cluster: StreamCluster = serde_yaml::from_str(yaml).unwrap();
+        (ssj, cluster)
+    }
+
+    const CLUSTER: &str = "apiVersion: fjord.dev/v1alpha1\nkind: StreamCluster\nmetadata: {name: shared, namespace: ns}\nspec:\n  image: fjord/fjord:e2e\n  checkpointing: {storage: 's3://fjord/checkpoints/shared'}\n";
+
+    #[test]
+    fn a_session_job_is_reached_through_its_clusters_jobmanager_while_it_runs() {
+        let (mut ssj, cluster) = session(CLUSTER);
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        assert_eq!(t.endpoint, crate::session::cluster_endpoint("shared", "ns"));
+        assert_eq!(
+            t.running,
+            Err("StreamSessionJob counts-a is not running (lifecycle state Pending)".into())
+        );
+        // Without spec.savepointDirectory: <checkpointing.storage>/savepoints, as for the
+        // cluster's own stop-with-savepoints.
+        assert_eq!(
+            t.savepoint_directory.as_deref(),
+            Some("s3://fjord/checkpoints/shared/savepoints")
+        );
+        ssj.status = Some(fjord_crds::StreamSessionJobStatus {
+            lifecycle_state: Some("Running".into()),
+            job_state: Some("RUNNING".into()),
+            job_id: Some("abc".into()),
+            ..Default::default()
+        });
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        assert_eq!(t.running, Ok("abc".into()));
+        // Stopping (a savepoint upgrade in flight): not a job to snapshot.
+        ssj.status.as_mut().unwrap().lifecycle_state = Some("Stopping".into());
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        assert!(t.running.is_err());
+        // Gone (or moved to another cluster): the cluster that took a snapshot still reaches
+        // its files, but there is no job to snapshot.
+        let t = session_target("counts-a", None, &cluster, "ns");
+        assert_eq!(t.endpoint, crate::session::cluster_endpoint("shared", "ns"));
+        assert_eq!(t.cluster.as_deref(), Some("shared"));
+        assert!(t.running.unwrap_err().contains("does not exist"));
+        ssj.spec.cluster_name = "other".into();
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        assert!(
+            t.running
+                .unwrap_err()
+                .contains("runs on StreamCluster other")
+        );
+    }
+
+    #[test]
+    fn a_session_jobs_savepoints_go_to_its_clusters_savepoint_directory() {
+        let (ssj, cluster) = session(&format!(
+            "{CLUSTER}  savepointDirectory: s3://fjord/savepoints/shared\n"
+        ));
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        assert_eq!(
+            t.savepoint_directory.as_deref(),
+            Some("s3://fjord/savepoints/shared")
+        );
+        let (ssj, cluster) = session(
+            "apiVersion: fjord.dev/v1alpha1\nkind: StreamCluster\nmetadata: {name: shared, namespace: ns}\nspec: {image: x}\n",
+        );
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        assert_eq!(t.savepoint_directory, None);
+        assert!(
+            t.directory_hint.contains("spec.savepointDirectory"),
+            "{}",
+            t.directory_hint
+        );
+    }
+
+    #[test]
+    fn snapshots_the_operator_creates_are_labelled_with_their_job() {
+        let s = snapshot_object(
+            "ns",
+            "counts-a-savepoint-2",
+            &JobReference::session_job("counts-a"),
+            false,
+            false,
+        );
+        assert_eq!(
+            s.labels().get(SESSION_JOB_LABEL).map(String::as_str),
+            Some("counts-a")
+        );
+        // Asked for, not recorded: the controller takes it.
+        assert!(!s.annotations().contains_key(RECORDED_ANNOTATION));
+        let r = snapshot_object("ns", "c-1", &JobReference::stream_job("c"), true, true);
+        assert_eq!(
+            r.labels()
+                .get(resources::STREAMJOB_LABEL)
+                .map(String::as_str),
+            Some("c")
+        );
+        assert!(r.annotations().contains_key(RECORDED_ANNOTATION));
+        assert!(r.spec.checkpoint.is_some());
     }
 }

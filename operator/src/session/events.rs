@@ -28,6 +28,9 @@ pub enum Cause {
     JobFailed,
     /// A JobManager call of this pass failed (it is retried).
     JobManagerActionFailed,
+    /// spec.job.initialSavepointSnapshot names a snapshot that is missing, not COMPLETED yet
+    /// or FAILED; nothing is submitted until it is COMPLETED.
+    InitialSnapshotNotReady,
 }
 
 impl Cause {
@@ -42,6 +45,7 @@ impl Cause {
             Cause::SavepointFailed => "SavepointFailed",
             Cause::JobFailed => "JobFailed",
             Cause::JobManagerActionFailed => "JobManagerActionFailed",
+            Cause::InitialSnapshotNotReady => "InitialSnapshotNotReady",
         }
     }
 

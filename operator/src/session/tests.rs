@@ -285,3 +285,157 @@ fn a_job_lost_mid_stop_is_submitted_again_under_its_id_before_it_is_stopped() {
         "{action:?}"
     );
 }
+
+/// The status of `spec`'s first job, RUNNING.
+fn running(spec: &SessionJobSpec) -> StreamSessionJobStatus {
+    let (submitted, _) = step(spec, &Default::default(), Observed::NoJob);
+    let (running, action) = step(spec, &submitted, Observed::Job(S::Running));
+    assert_eq!(action, SessionAction::Wait);
+    running
+}
+
+#[test]
+fn trigger_nonces_present_before_the_first_submission_take_no_snapshot() {
+    let mut s = counting();
+    s.savepoint_trigger_nonce = Some(3);
+    s.checkpoint_trigger_nonce = Some(4);
+    // The first submission records them as seen ...
+    let (mut submitted, action) = step(&s, &Default::default(), Observed::NoJob);
+    assert!(matches!(action, SessionAction::Submit { .. }), "{action:?}");
+    assert_eq!(submitted.last_savepoint_trigger_nonce, Some(3));
+    assert_eq!(submitted.last_checkpoint_trigger_nonce, Some(4));
+    assert_eq!(nonce_snapshots("counts-a", &s, &mut submitted), vec![]);
+    // ... so they ask for nothing once the job runs either.
+    let (mut running, _) = step(&s, &submitted, Observed::Job(S::Running));
+    assert_eq!(nonce_snapshots("counts-a", &s, &mut running), vec![]);
+    // A later submission (an upgrade) does not adopt a changed nonce: it is a request.
+    let mut changed = s.clone();
+    changed.savepoint_trigger_nonce = Some(5);
+    changed.args.push("--rate".into());
+    let mut stopped = running.clone();
+    stopped.stopped = true;
+    let (mut second, action) = step(&changed, &stopped, Observed::Job(S::Finished));
+    assert!(matches!(action, SessionAction::Submit { .. }), "{action:?}");
+    assert_eq!(second.last_savepoint_trigger_nonce, Some(3));
+    let (mut runs, _) = step(&changed, &second, Observed::Job(S::Running));
+    assert_eq!(nonce_snapshots("counts-a", &changed, &mut second), vec![]);
+    assert_eq!(nonce_snapshots("counts-a", &changed, &mut runs).len(), 1);
+}
+
+#[test]
+fn a_changed_savepoint_nonce_asks_for_one_snapshot_of_the_running_job() {
+    let old = counting();
+    let mut status = running(&old);
+    let mut new = old.clone();
+    new.savepoint_trigger_nonce = Some(2);
+    // A nonce is not a new deployment: the job keeps running.
+    let (mut next, action) = step(&new, &status, Observed::Job(S::Running));
+    assert_eq!(action, SessionAction::Wait);
+    let asked = nonce_snapshots("counts-a", &new, &mut next);
+    let job: String = status.job_id.clone().unwrap().chars().take(8).collect();
+    let name = format!("counts-a-savepoint-2-{job}");
+    assert_eq!(
+        asked,
+        vec![NonceSnapshot {
+            name: name.clone(),
+            checkpoint: false
+        }]
+    );
+    assert_eq!(next.last_savepoint_trigger_nonce, Some(2));
+    assert_eq!(next.last_triggered_snapshot, Some(name));
+    // Asked once only.
+    assert_eq!(nonce_snapshots("counts-a", &new, &mut next), vec![]);
+    // The same for a checkpoint, and a negative nonce still makes a valid name.
+    new.checkpoint_trigger_nonce = Some(-7);
+    status = next;
+    let asked = nonce_snapshots("counts-a", &new, &mut status);
+    assert_eq!(
+        asked,
+        vec![NonceSnapshot {
+            name: format!("counts-a-checkpoint-m7-{job}"),
+            checkpoint: true
+        }]
+    );
+    assert_eq!(status.last_checkpoint_trigger_nonce, Some(-7));
+    // The same nonces on a StreamSessionJob of the same name created again (another UID, so
+    // other job IDs) name other snapshots.
+    let (again, _) = decide(
+        "uid-2",
+        &old,
+        false,
+        false,
+        &Default::default(),
+        &Observed::NoJob,
+    );
+    let (mut again, _) = decide(
+        "uid-2",
+        &new,
+        false,
+        false,
+        &again,
+        &Observed::Job(S::Running),
+    );
+    again.last_checkpoint_trigger_nonce = None;
+    let renamed = nonce_snapshots("counts-a", &new, &mut again);
+    assert_eq!(renamed.len(), 2, "{renamed:?}");
+    assert!(
+        renamed.iter().all(|r| !r.name.ends_with(&job)),
+        "{renamed:?}"
+    );
+}
+
+#[test]
+fn a_changed_nonce_waits_until_the_job_runs() {
+    let s = counting();
+    let (submitted, _) = step(&s, &Default::default(), Observed::NoJob);
+    let mut new = s.clone();
+    new.savepoint_trigger_nonce = Some(1);
+    // Submitted but not RUNNING yet: nothing asked, nothing recorded.
+    let (mut created, _) = step(&new, &submitted, Observed::Job(S::Created));
+    assert_eq!(nonce_snapshots("counts-a", &new, &mut created), vec![]);
+    assert_eq!(created.last_savepoint_trigger_nonce, None);
+    let (mut runs, _) = step(&new, &created, Observed::Job(S::Running));
+    assert_eq!(nonce_snapshots("counts-a", &new, &mut runs).len(), 1);
+}
+
+#[test]
+fn the_first_restore_point_is_read_once_and_changing_it_redeploys_nothing() {
+    let s = counting();
+    let status = running(&s);
+    let mut new = s.clone();
+    new.initial_savepoint_snapshot = Some("counts-a-savepoint-2".into());
+    let (_, action) = step(&new, &status, Observed::Job(S::Running));
+    assert_eq!(action, SessionAction::Wait);
+    new.initial_savepoint_path = Some("s3://b/sp-9".into());
+    let (_, action) = step(&new, &status, Observed::Job(S::Running));
+    assert_eq!(action, SessionAction::Wait);
+}
+
+#[test]
+fn stop_savepoints_are_recorded_as_upgrade_or_delete_snapshots_named_per_job() {
+    let stop = |job_id: &str, reason| SessionJobStop {
+        job_id: job_id.into(),
+        reason,
+        trigger_id: Some("stop-1-upgrade".into()),
+    };
+    let upgrade = stop_note(
+        &stop("0a1b2c3d4e5f", StopReason::Upgrade),
+        Some("s3://b/sp-1".into()),
+        None,
+    );
+    assert_eq!(upgrade.trigger, SavepointTrigger::Upgrade);
+    assert_eq!(upgrade.trigger_id, "stop-1-upgrade");
+    assert_eq!(upgrade.job_id.as_deref(), Some("0a1b2c3d4e5f"));
+    assert_eq!(upgrade.path.as_deref(), Some("s3://b/sp-1"));
+    assert!(!upgrade.checkpoint);
+    let suspend = stop_note(&stop("x", StopReason::Suspend), None, Some("no".into()));
+    assert_eq!(suspend.trigger, SavepointTrigger::Upgrade);
+    assert_eq!(suspend.error.as_deref(), Some("no"));
+    let delete = stop_note(&stop("x", StopReason::Delete), Some("p".into()), None);
+    assert_eq!(delete.trigger, SavepointTrigger::Delete);
+    // Two StreamSessionJobs of the same name, one after the other, record apart.
+    let first = stop_snapshot_name("counts-a", &stop("0a1b2c3d4e5f", StopReason::Upgrade));
+    let second = stop_snapshot_name("counts-a", &stop("9f8e7d6c5b4a", StopReason::Upgrade));
+    assert_eq!(first, "counts-a-stop-1-upgrade-0a1b2c3d");
+    assert_ne!(first, second);
+}
