@@ -1226,6 +1226,7 @@ fn spos_of(select: &ast::Select) -> Pos {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::AggFunc;
 
     const KAFKA: &str = "'connector' = 'kafka', 'topic' = 't', 'properties.bootstrap.servers' = 'localhost:9092', 'format' = 'json', 'scan.startup.mode' = 'earliest-offset'";
 
