@@ -401,15 +401,17 @@ async fn rotate(
     let tls_name = issued_tls_secret_name(&name);
     let secret = match existing {
         Some(existing) if !ca_rotation::issues_leaf(&after, step, leaf.as_ref(), now, timing) => {
-            // The leaf stays; only the bundle changes.
-            let mut secret = existing.clone();
-            secret
-                .data
-                .get_or_insert_with(BTreeMap::new)
-                .insert("ca.crt".to_string(), ByteString(bundle.into_bytes()));
-            secret.metadata.managed_fields = None;
-            secret.metadata.resource_version = None;
-            secret
+            // The leaf stays (with its recorded expiry and issuer); only the bundle changes.
+            let mut data: BTreeMap<String, Vec<u8>> = ["tls.crt", "tls.key"]
+                .into_iter()
+                .filter_map(|k| value(existing, k).map(|v| (k.to_string(), v.as_bytes().to_vec())))
+                .collect();
+            data.insert("ca.crt".to_string(), bundle.into_bytes());
+            let annotations = [NOT_AFTER_ANNOTATION, ISSUER_ANNOTATION]
+                .into_iter()
+                .filter_map(|k| existing.annotations().get(k).map(|v| (k.to_string(), v.clone())))
+                .collect();
+            secret_object(job, tls_name.clone(), "kubernetes.io/tls", data, Some(annotations))?
         }
         _ => {
             let leaf = certificates::issue_leaf(
