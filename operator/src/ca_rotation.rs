@@ -161,11 +161,13 @@ pub fn fingerprint(cert_pem: &str) -> String {
 pub fn bundle(state: &CaState) -> String {
     match (&state.phase, &state.next) {
         (Phase::Stable, _) | (_, None) => state.current.cert_pem.clone(),
-        (_, Some(next)) => format!(
-            "{}\n{}",
-            state.current.cert_pem.trim_end(),
-            next.cert_pem.trim_end()
-        ) + "\n",
+        (_, Some(next)) => {
+            format!(
+                "{}\n{}",
+                state.current.cert_pem.trim_end(),
+                next.cert_pem.trim_end()
+            ) + "\n"
+        }
     }
 }
 
@@ -350,7 +352,10 @@ mod tests {
             issuer: Some(fingerprint("another CA")),
             ..leaf.clone()
         };
-        assert_eq!(plan(&s, Some(&foreign), at(NOW), &timing()), Step::IssueLeaf);
+        assert_eq!(
+            plan(&s, Some(&foreign), at(NOW), &timing()),
+            Step::IssueLeaf
+        );
         // A Secret from before issuers were recorded: its ca.crt says which CA.
         let legacy = LeafState {
             issuer: None,
@@ -368,15 +373,29 @@ mod tests {
             plan(&stable(365 * DAY + 1), Some(&leaf), at(NOW), &timing()),
             Step::Nothing
         );
-        assert_eq!(plan(&s, Some(&leaf), at(NOW), &timing()), Step::StartRotation);
-        let after = record(&s, Step::StartRotation, at(NOW), Some(ca("new", NOW + 3650 * DAY)))
-            .unwrap();
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW), &timing()),
+            Step::StartRotation
+        );
+        let after = record(
+            &s,
+            Step::StartRotation,
+            at(NOW),
+            Some(ca("new", NOW + 3650 * DAY)),
+        )
+        .unwrap();
         assert_eq!(after.phase, Phase::Trusting { since: at(NOW) });
         assert_eq!(after.current, s.current, "the current CA still signs");
         let b = bundle(&after);
         assert!(b.contains("old") && b.contains("new"), "{b}");
         // The leaf of the old CA stays (not due); only the bundle changes.
-        assert!(!issues_leaf(&after, Step::StartRotation, Some(&leaf), at(NOW), &timing()));
+        assert!(!issues_leaf(
+            &after,
+            Step::StartRotation,
+            Some(&leaf),
+            at(NOW),
+            &timing()
+        ));
         // Forcing the threshold (tests, or an operator told to rotate early).
         let forced = Timing {
             ca_renew_before: Duration::from_secs(20 * 365 * DAY as u64),
@@ -401,13 +420,30 @@ mod tests {
         let s = trusting(NOW);
         let leaf = published(&s);
         let wait = PROPAGATION.as_secs() as i64;
-        assert_eq!(plan(&s, Some(&leaf), at(NOW + wait - 1), &timing()), Step::Nothing);
-        assert_eq!(plan(&s, Some(&leaf), at(NOW + wait), &timing()), Step::SwitchLeaf);
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW + wait - 1), &timing()),
+            Step::Nothing
+        );
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW + wait), &timing()),
+            Step::SwitchLeaf
+        );
         let after = record(&s, Step::SwitchLeaf, at(NOW + wait), None).unwrap();
-        assert_eq!(after.phase, Phase::Switched { since: at(NOW + wait) });
+        assert_eq!(
+            after.phase,
+            Phase::Switched {
+                since: at(NOW + wait)
+            }
+        );
         assert_eq!(signer(&after), Which::Next);
         assert_eq!(bundle(&after), bundle(&s), "still both CAs");
-        assert!(issues_leaf(&after, Step::SwitchLeaf, Some(&leaf), at(NOW), &timing()));
+        assert!(issues_leaf(
+            &after,
+            Step::SwitchLeaf,
+            Some(&leaf),
+            at(NOW),
+            &timing()
+        ));
     }
 
     #[test]
@@ -424,17 +460,34 @@ mod tests {
         );
         // Deleted: a new leaf of the current CA.
         assert_eq!(plan(&s, None, at(NOW), &timing()), Step::Republish);
-        assert!(issues_leaf(&after, Step::Republish, None, at(NOW), &timing()));
+        assert!(issues_leaf(
+            &after,
+            Step::Republish,
+            None,
+            at(NOW),
+            &timing()
+        ));
         // Switched recorded, but the old leaf is still published: a leaf of the next CA.
         let switched = CaState {
-            phase: Phase::Switched { since: at(NOW - DAY) },
+            phase: Phase::Switched {
+                since: at(NOW - DAY),
+            },
             ..s.clone()
         };
         let old_leaf = published(&s);
-        assert_eq!(plan(&switched, Some(&old_leaf), at(NOW), &timing()), Step::Republish);
+        assert_eq!(
+            plan(&switched, Some(&old_leaf), at(NOW), &timing()),
+            Step::Republish
+        );
         let after = record(&switched, Step::Republish, at(NOW), None).unwrap();
         assert_eq!(after.phase, Phase::Switched { since: at(NOW) });
-        assert!(issues_leaf(&after, Step::Republish, Some(&old_leaf), at(NOW), &timing()));
+        assert!(issues_leaf(
+            &after,
+            Step::Republish,
+            Some(&old_leaf),
+            at(NOW),
+            &timing()
+        ));
     }
 
     #[test]
@@ -445,14 +498,26 @@ mod tests {
         };
         let leaf = published(&s);
         let wait = PROPAGATION.as_secs() as i64;
-        assert_eq!(plan(&s, Some(&leaf), at(NOW + wait - 1), &timing()), Step::Nothing);
-        assert_eq!(plan(&s, Some(&leaf), at(NOW + wait), &timing()), Step::DropOldCa);
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW + wait - 1), &timing()),
+            Step::Nothing
+        );
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW + wait), &timing()),
+            Step::DropOldCa
+        );
         let after = record(&s, Step::DropOldCa, at(NOW + wait), None).unwrap();
         assert_eq!(after.phase, Phase::Stable);
         assert_eq!(after.current, s.next.clone().unwrap());
         assert_eq!(after.next, None);
         assert_eq!(bundle(&after), s.next.unwrap().cert_pem, "the new CA alone");
-        assert!(!issues_leaf(&after, Step::DropOldCa, Some(&leaf), at(NOW), &timing()));
+        assert!(!issues_leaf(
+            &after,
+            Step::DropOldCa,
+            Some(&leaf),
+            at(NOW),
+            &timing()
+        ));
         // The new leaf, published with the new CA alone, fits the new Stable phase.
         let final_leaf = LeafState {
             bundle: Some(bundle(&after)),
@@ -473,7 +538,10 @@ mod tests {
         };
         let leaf = published(&s);
         let after = record(&s, Step::DropOldCa, at(NOW), None).unwrap();
-        assert_eq!(plan(&after, Some(&leaf), at(NOW), &timing()), Step::IssueLeaf);
+        assert_eq!(
+            plan(&after, Some(&leaf), at(NOW), &timing()),
+            Step::IssueLeaf
+        );
     }
 
     #[test]
@@ -497,15 +565,27 @@ mod tests {
                     }
                 };
                 let trusted = |bundle: &str, issuer: &str| {
-                    [&after.current, after.next.as_ref().unwrap_or(&after.current)]
-                        .into_iter()
-                        .chain(std::iter::once(&state.current))
-                        .chain(state.next.iter())
-                        .any(|ca| fingerprint(&ca.cert_pem) == issuer && bundle.contains(&ca.cert_pem))
+                    [
+                        &after.current,
+                        after.next.as_ref().unwrap_or(&after.current),
+                    ]
+                    .into_iter()
+                    .chain(std::iter::once(&state.current))
+                    .chain(state.next.iter())
+                    .any(|ca| fingerprint(&ca.cert_pem) == issuer && bundle.contains(&ca.cert_pem))
                 };
-                for bundle in [leaf.bundle.as_ref().unwrap(), new_leaf.bundle.as_ref().unwrap()] {
-                    for issuer in [leaf.issuer.as_ref().unwrap(), new_leaf.issuer.as_ref().unwrap()] {
-                        assert!(trusted(bundle, issuer), "{step:?}: {bundle} does not trust {issuer}");
+                for bundle in [
+                    leaf.bundle.as_ref().unwrap(),
+                    new_leaf.bundle.as_ref().unwrap(),
+                ] {
+                    for issuer in [
+                        leaf.issuer.as_ref().unwrap(),
+                        new_leaf.issuer.as_ref().unwrap(),
+                    ] {
+                        assert!(
+                            trusted(bundle, issuer),
+                            "{step:?}: {bundle} does not trust {issuer}"
+                        );
                     }
                 }
                 state = after;

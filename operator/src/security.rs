@@ -282,7 +282,10 @@ pub fn ca_state(secret: &Secret) -> Result<CaState, String> {
     };
     let since = annotation_time(secret, ROTATION_SINCE_ANNOTATION);
     let phase = match (
-        secret.annotations().get(ROTATION_ANNOTATION).map(String::as_str),
+        secret
+            .annotations()
+            .get(ROTATION_ANNOTATION)
+            .map(String::as_str),
         since,
         &next,
     ) {
@@ -306,8 +309,14 @@ pub fn ca_state(secret: &Secret) -> Result<CaState, String> {
 /// The data and annotations of the CA Secret recording `state`.
 pub fn ca_record(state: &CaState) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, String>) {
     let mut data = BTreeMap::from([
-        ("ca.crt".to_string(), state.current.cert_pem.clone().into_bytes()),
-        ("ca.key".to_string(), state.current.key_pem.clone().into_bytes()),
+        (
+            "ca.crt".to_string(),
+            state.current.cert_pem.clone().into_bytes(),
+        ),
+        (
+            "ca.key".to_string(),
+            state.current.key_pem.clone().into_bytes(),
+        ),
     ]);
     let mut annotations = BTreeMap::from([(
         NOT_AFTER_ANNOTATION.to_string(),
@@ -338,7 +347,10 @@ async fn write_ca(api: &Api<Secret>, existing: &Secret, state: &CaState) -> Resu
     let (data, annotations) = ca_record(state);
     let mut secret = existing.clone();
     secret.data = Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect());
-    let all = secret.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    let all = secret
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
     for key in [
         NOT_AFTER_ANNOTATION,
         ROTATION_ANNOTATION,
@@ -350,7 +362,9 @@ async fn write_ca(api: &Api<Secret>, existing: &Secret, state: &CaState) -> Resu
     all.extend(annotations);
     api.replace(&name, &PostParams::default(), &secret)
         .await
-        .map_err(Error::kube(format!("recording the CA rotation in Secret {name}")))?;
+        .map_err(Error::kube(format!(
+            "recording the CA rotation in Secret {name}"
+        )))?;
     Ok(())
 }
 
@@ -409,9 +423,20 @@ async fn rotate(
             data.insert("ca.crt".to_string(), bundle.into_bytes());
             let annotations = [NOT_AFTER_ANNOTATION, ISSUER_ANNOTATION]
                 .into_iter()
-                .filter_map(|k| existing.annotations().get(k).map(|v| (k.to_string(), v.clone())))
+                .filter_map(|k| {
+                    existing
+                        .annotations()
+                        .get(k)
+                        .map(|v| (k.to_string(), v.clone()))
+                })
                 .collect();
-            secret_object(job, tls_name.clone(), "kubernetes.io/tls", data, Some(annotations))?
+            secret_object(
+                job,
+                tls_name.clone(),
+                "kubernetes.io/tls",
+                data,
+                Some(annotations),
+            )?
         }
         _ => {
             let leaf = certificates::issue_leaf(
@@ -487,7 +512,8 @@ pub async fn ensure(
                     phase: Phase::Stable,
                 };
                 let (data, annotations) = ca_record(&state);
-                let secret = secret_object(job, ca_name.clone(), "Opaque", data, Some(annotations))?;
+                let secret =
+                    secret_object(job, ca_name.clone(), "Opaque", data, Some(annotations))?;
                 info!(secret = %ca_name, "issued the StreamJob's CA");
                 api.create(&PostParams::default(), &secret)
                     .await
@@ -501,7 +527,16 @@ pub async fn ensure(
             .get_opt(&tls_name)
             .await
             .map_err(Error::kube(format!("reading Secret {tls_name}")))?;
-        rotate(&api, job, &ca, &state, existing.as_ref(), now, &Timing::default()).await?;
+        rotate(
+            &api,
+            job,
+            &ca,
+            &state,
+            existing.as_ref(),
+            now,
+            &Timing::default(),
+        )
+        .await?;
     }
     if security.rest_auth_enabled() {
         let token_name = token_secret_name(&name);
@@ -709,8 +744,14 @@ mod tests {
             .as_mut()
             .unwrap()
             .remove(ISSUER_ANNOTATION);
-        assert_eq!(plan(&stable(&ca), Some(&leaf_state(&legacy)), 60), Step::Nothing);
-        assert_eq!(plan(&stable(&other), Some(&leaf_state(&legacy)), 60), Step::IssueLeaf);
+        assert_eq!(
+            plan(&stable(&ca), Some(&leaf_state(&legacy)), 60),
+            Step::Nothing
+        );
+        assert_eq!(
+            plan(&stable(&other), Some(&leaf_state(&legacy)), 60),
+            Step::IssueLeaf
+        );
         // The Secret's Debug never shows the key (ByteString prints bytes, so check the
         // operator's own type instead).
         assert!(!format!("{leaf:?}").contains("PRIVATE KEY"));
@@ -735,8 +776,8 @@ mod tests {
                 ..stable(&ca)
             };
             let (data, annotations) = ca_record(&state);
-            let secret = secret_object(&j, "j-ca".into(), "Opaque", data, Some(annotations))
-                .unwrap();
+            let secret =
+                secret_object(&j, "j-ca".into(), "Opaque", data, Some(annotations)).unwrap();
             assert_eq!(ca_state(&secret).unwrap(), state, "{phase:?}");
         }
         // A CA Secret from before the CA's expiry was recorded: ten years after its creation.
@@ -751,7 +792,8 @@ mod tests {
             None,
         )
         .unwrap();
-        legacy.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
+        legacy.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
         let state = ca_state(&legacy).unwrap();
         assert_eq!(state.phase, Phase::Stable);
         assert_eq!(
@@ -765,9 +807,11 @@ mod tests {
             (ROTATION_SINCE_ANNOTATION.to_string(), since.to_string()),
         ]));
         assert_eq!(ca_state(&torn).unwrap().phase, Phase::Stable);
-        assert!(ca_state(&secret_object(&j, "j-ca".into(), "Opaque", BTreeMap::new(), None).unwrap())
-            .unwrap_err()
-            .contains("lacks ca.crt"));
+        assert!(
+            ca_state(&secret_object(&j, "j-ca".into(), "Opaque", BTreeMap::new(), None).unwrap())
+                .unwrap_err()
+                .contains("lacks ca.crt")
+        );
     }
 
     #[test]

@@ -213,7 +213,13 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
 
     // A broken set (the new certificate with the old key): kept out, one warning naming the
     // file, and the processes keep serving with step 1.
-    publish(root, "broken", "new-leaf", "old-leaf", &["old-ca", "new-ca"]);
+    publish(
+        root,
+        "broken",
+        "new-leaf",
+        "old-leaf",
+        &["old-ca", "new-ca"],
+    );
     let broken = ["cannot be used", "tls.key", "does not fit", "internal"];
     wait_for_all(
         &[("jobmanager", &jm, 1), ("tm-a", &a, 1), ("tm-b", &b, 1)],
@@ -270,7 +276,12 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
     );
     let mut late_stranger = taskmanager(&rpc, "tm-stranger-2", &stranger_flags("stranger-2"));
     assert_ne!(stale_tm.wait_exit(), Some(0), "{}", stale_tm.stderr());
-    assert_ne!(late_stranger.wait_exit(), Some(0), "{}", late_stranger.stderr());
+    assert_ne!(
+        late_stranger.wait_exit(),
+        Some(0),
+        "{}",
+        late_stranger.stderr()
+    );
     let ids = registered(&new_client);
     assert!(
         !ids.iter().any(|id| id.starts_with("tm-st")),

@@ -28,11 +28,10 @@ use std::sync::Arc;
 
 pub mod reload;
 
-use reload::{
-    Check as _, CurrentClientVerifier, CurrentKey, CurrentServerVerifier, InternalMaterial,
-    Watched,
-};
 pub use reload::RELOAD_INTERVAL;
+use reload::{
+    Check as _, CurrentClientVerifier, CurrentKey, CurrentServerVerifier, InternalMaterial, Watched,
+};
 
 /// Where a process finds its certificate, key and the CA it trusts (PEM files; the
 /// cert-manager Secret layout `tls.crt`, `tls.key`, `ca.crt` fits as is).
