@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use support::{Process, block_on, fjord};
 
 const COUNT: u64 = 90_000;
-/// Records per second: the job runs for about 60 s, longer than the rotation takes.
+/// Records per second: the first test's job runs for about 60 s, longer than the rotation
+/// takes.
 const RATE: u64 = 1_500;
 const RELOADED: &str = "reloaded TLS certificate files";
 
@@ -129,10 +130,10 @@ fn registered(client: &Client) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// The certificates of a rotation in `root` (old, new and an unrelated CA; a leaf of the old
+/// and of the new CA) and the mounted directory at step 0; returns the flags that point a
+/// process at the directory.
+fn certificates(root: &Path) -> (std::path::PathBuf, Vec<String>) {
     for ca in ["old-ca", "new-ca", "other-ca"] {
         testing::ca(root, ca);
     }
@@ -145,11 +146,18 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
         &mount.join("tls.key"),
         &mount.join("ca.crt"),
     );
-    let stranger_flags = |name: &str| {
-        let f = testing::leaf(root, "other-ca", name);
-        internal_files(&f.cert, &f.key, &f.ca)
-    };
+    (mount, shared)
+}
 
+/// A JobManager with the mounted directory for internal and REST TLS, running
+/// `windowed-counts` at `parallelism` once that many slots registered: the process, its REST
+/// URL and its RPC address.
+fn jobmanager(
+    mount: &Path,
+    shared: &[String],
+    parallelism: u32,
+    count: u64,
+) -> (Process, String, String) {
     let mut command = fjord();
     command
         .args([
@@ -159,18 +167,55 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
             "--rest-port",
             "0",
         ])
-        .args(["--rpc-port", "0", "--scheduler", "taskmanagers", "-p", "2"])
-        .args(["--wait-for-slots", "60s", "--heartbeat-interval-ms", "100"])
-        .args(&shared)
+        .args(["--rpc-port", "0", "--scheduler", "taskmanagers"])
+        .args(["-p", &parallelism.to_string()])
+        .args(["--wait-for-slots", "120s", "--heartbeat-interval-ms", "100"])
+        .args(shared)
         .arg("--ssl-rest")
         .arg("--ssl-rest-dir")
-        .arg(&mount)
-        .args(["windowed-counts", "--count", &COUNT.to_string()])
-        .args(["--rate", &RATE.to_string(), "--keys", "8"]);
+        .arg(mount)
+        .args(["windowed-counts", "--count", &count.to_string()])
+        .args(["--rate", &RATE.to_string(), "--keys", "64"]);
     let mut jm = Process::spawn(command);
     let rest = jm.wait_for_line("REST API listening on ");
     let rest = rest.split_whitespace().next().unwrap().to_string();
     let rpc = jm.wait_for_line("(TaskManager registration) listening on ");
+    (jm, rest, rpc)
+}
+
+/// Waits for the job to end; asserts it finished with `count` records into every vertex after
+/// the source.
+fn wait_finished(client: &Client, jm: &Process, count: u64) -> JobDetails {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let j = job(client).unwrap();
+        if j.state.is_terminal() {
+            break j;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job did not finish:\n{}",
+            jm.stderr()
+        );
+        std::thread::park_timeout(Duration::from_millis(200));
+    };
+    assert_eq!(done.state, JobState::Finished, "{done:#?}\n{}", jm.stderr());
+    for v in &done.vertices[1..] {
+        assert_eq!(v.records_in, count, "vertex {}: {done:#?}", v.id);
+    }
+    done
+}
+
+#[test]
+fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (mount, shared) = certificates(root);
+    let stranger_flags = |name: &str| {
+        let f = testing::leaf(root, "other-ca", name);
+        internal_files(&f.cert, &f.key, &f.ca)
+    };
+    let (jm, rest, rpc) = jobmanager(&mount, &shared, 2, COUNT);
     let a = taskmanager(&rpc, "tm-a", &shared);
     let b = taskmanager(&rpc, "tm-b", &shared);
     let old_client = client(&rest, &root.join("old-ca.crt"));
@@ -295,23 +340,7 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
         JobState::Running,
         "the rotation must happen mid-run: {mid:#?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let done = loop {
-        let j = job(&new_client).unwrap();
-        if j.state.is_terminal() {
-            break j;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job did not finish:\n{}",
-            jm.stderr()
-        );
-        std::thread::park_timeout(Duration::from_millis(200));
-    };
-    assert_eq!(done.state, JobState::Finished, "{done:#?}\n{}", jm.stderr());
-    for v in &done.vertices[1..] {
-        assert_eq!(v.records_in, COUNT, "vertex {}: {done:#?}", v.id);
-    }
+    wait_finished(&new_client, &jm, COUNT);
 
     // Keys stay out of every log, the warnings included.
     let key_body = |name: &str| {
@@ -335,4 +364,75 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
             );
         }
     }
+}
+
+/// The data plane with reloaded files: the job is deployed only after the switch to the new
+/// CA's leaf, across two TaskManagers that reloaded their files (step 0 → 2) and one that knows
+/// only the new CA, so every data connection between them is made with the new material; the
+/// old CA is dropped while it runs.
+#[test]
+fn a_job_deployed_after_the_switch_exchanges_records_across_reloaded_and_new_taskmanagers() {
+    const SHORT: u64 = 30_000;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (mount, shared) = certificates(root);
+    let (jm, rest, rpc) = jobmanager(&mount, &shared, 3, SHORT);
+    let a = taskmanager(&rpc, "tm-a", &shared);
+    let b = taskmanager(&rpc, "tm-b", &shared);
+    let all = |n: usize| {
+        wait_for_all(
+            &[("jobmanager", &jm, n), ("tm-a", &a, n), ("tm-b", &b, n)],
+            &[RELOADED, "internal"],
+        )
+    };
+    // Both have loaded step 0 (they registered) before the files change.
+    let old_client = client(&rest, &root.join("old-ca.crt"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while registered(&old_client).len() < 2 {
+        assert!(Instant::now() < deadline, "tm-a and tm-b did not register");
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+    publish(root, "1", "old-leaf", "old-leaf", &["old-ca", "new-ca"]);
+    all(1);
+    publish(root, "2", "new-leaf", "new-leaf", &["old-ca", "new-ca"]);
+    all(2);
+    let fresh = testing::leaf(root, "new-ca", "tm-new");
+    let c = taskmanager(
+        &rpc,
+        "tm-new",
+        &internal_files(&fresh.cert, &fresh.key, &fresh.ca),
+    );
+    let client = client(&rest, &root.join("new-ca.crt"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !job(&client).is_some_and(|j| {
+        j.state == JobState::Running && j.vertices.iter().skip(1).all(|v| v.records_in > 0)
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the job did not start:\n{}\n---\n{}",
+            jm.stderr(),
+            c.stderr()
+        );
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+    publish(root, "3", "new-leaf", "new-leaf", &["new-ca"]);
+    all(3);
+    let done = wait_finished(&client, &jm, SHORT);
+    let windows = done
+        .vertices
+        .iter()
+        .find(|v| v.operators.iter().any(|o| o == "windows"))
+        .unwrap();
+    assert_eq!(windows.subtasks.len(), 3, "{done:#?}");
+    assert!(
+        windows.subtasks.iter().any(|s| s.bytes_in > 0),
+        "records crossed the data plane: {done:#?}"
+    );
+    let ids = registered(&client);
+    assert!(
+        ["tm-a", "tm-b", "tm-new"]
+            .iter()
+            .all(|id| ids.iter().any(|i| i == id)),
+        "{ids:?}"
+    );
 }
