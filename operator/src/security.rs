@@ -478,6 +478,21 @@ pub async fn ensure(
     job: &StreamJob,
     deployed: &StreamJobSpec,
 ) -> Result<(), Error> {
+    ensure_at(client, job, deployed, Timestamp::now(), &Timing::default()).await
+}
+
+/// [`ensure`] as if the time were `now`, with the rotation's thresholds `timing` (tests step
+/// through a CA rotation with it against a real API server).
+///
+/// # Errors
+/// As [`ensure`].
+pub async fn ensure_at(
+    client: &Client,
+    job: &StreamJob,
+    deployed: &StreamJobSpec,
+    now: Timestamp,
+    timing: &Timing,
+) -> Result<(), Error> {
     let name = job.name_any();
     let ns = job
         .namespace()
@@ -486,7 +501,6 @@ pub async fn ensure(
         return Ok(());
     };
     let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let now = Timestamp::now();
     let issue = security
         .tls
         .as_ref()
@@ -527,16 +541,7 @@ pub async fn ensure(
             .get_opt(&tls_name)
             .await
             .map_err(Error::kube(format!("reading Secret {tls_name}")))?;
-        rotate(
-            &api,
-            job,
-            &ca,
-            &state,
-            existing.as_ref(),
-            now,
-            &Timing::default(),
-        )
-        .await?;
+        rotate(&api, job, &ca, &state, existing.as_ref(), now, timing).await?;
     }
     if security.rest_auth_enabled() {
         let token_name = token_secret_name(&name);
