@@ -16,7 +16,8 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
-/// How long a CA the operator issues is valid (ten years; the CA is not rotated).
+/// How long a CA the operator issues is valid (ten years; rotated a year before it ends, see
+/// [`crate::ca_rotation`]).
 pub const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// How long a leaf certificate the operator issues is valid.
 pub const LEAF_VALIDITY: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -213,9 +214,9 @@ mod tests {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
-            .unwrap();
+        for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(ca.unwrap()).unwrap();
+        }
         let roots = std::sync::Arc::new(roots);
         let leaf = CertificateDer::from_pem_slice(leaf_pem.as_bytes()).unwrap();
         PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
@@ -239,6 +240,22 @@ mod tests {
             now,
         )?;
         Ok(())
+    }
+
+    #[test]
+    fn a_leaf_of_the_next_ca_verifies_against_a_bundle_of_two_cas_of_the_same_name() {
+        // During a rotation both CAs carry the same subject; the verifiers try each.
+        let now = Timestamp::now();
+        let old = issue_ca("ns", "job", now).unwrap();
+        let next = issue_ca("ns", "job", now).unwrap();
+        let bundle = format!("{}{}", old.cert_pem, next.cert_pem);
+        for signer in [&old, &next] {
+            let leaf = issue_leaf("ns", "job", &signer.key_pem, now, LEAF_VALIDITY).unwrap();
+            verify_chain(&bundle, &leaf.cert_pem, &leaf.key_pem).unwrap();
+        }
+        let stranger = issue_ca("ns", "job", now).unwrap();
+        let leaf = issue_leaf("ns", "job", &stranger.key_pem, now, LEAF_VALIDITY).unwrap();
+        assert!(verify_chain(&bundle, &leaf.cert_pem, &leaf.key_pem).is_err());
     }
 
     #[test]

@@ -30,12 +30,16 @@
 //! - [`events`]: Kubernetes Events, one per occurrence, with bounded notes.
 //! - [`metrics`]: the operator's Prometheus metrics.
 //! - [`certificates`]: the per-StreamJob CA and leaf certificate, and when to renew. Pure.
+//! - [`ca_rotation`]: the state machine that rotates a StreamJob's CA through a bundle of old
+//!   and new CA. Pure; uses [`certificates`]' renewal rule.
 //! - [`security`]: `spec.security`'s configuration keys and Secret mounts (pure, used by
-//!   [`resources`]), and the CA, certificate and token Secrets (API calls, from [`controller`]).
+//!   [`resources`]), and the CA, certificate and token Secrets (API calls, from [`controller`];
+//!   the steps of a CA rotation come from [`ca_rotation`]).
 //! - [`error`]: the crate's one error type.
 
 pub mod apply;
 pub mod autoscaler;
+pub mod ca_rotation;
 pub mod certificates;
 pub mod conditions;
 pub mod controller;

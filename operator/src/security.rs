@@ -22,6 +22,7 @@ use kube::api::{Api, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use tracing::info;
 
+use crate::ca_rotation::{self, Ca, CaState, LeafState, Phase, Step, Timing};
 use crate::certificates::{self, Issued};
 use crate::jobmanager::JobManagerEndpoint;
 use crate::resources::{Component, labels};
@@ -34,8 +35,21 @@ pub const TOKEN_DIR: &str = "/etc/fjord-rest-token";
 /// The key of the token in its Secret (and the file name in [`TOKEN_DIR`]).
 pub const TOKEN_KEY: &str = "token";
 /// Annotation on the certificate Secret the operator issues: when its certificate expires
-/// (RFC 3339), so rotation needs no certificate parsing.
+/// (RFC 3339), so rotation needs no certificate parsing. Also on the CA Secret, for the CA.
 pub const NOT_AFTER_ANNOTATION: &str = "fjord.dev/not-after";
+/// Annotation on the certificate Secret: the fingerprint ([`ca_rotation::fingerprint`]) of the
+/// CA that signed its leaf.
+pub const ISSUER_ANNOTATION: &str = "fjord.dev/issuer";
+/// Annotation on the CA Secret: the phase of a CA rotation (`trusting`, `switched`; absent:
+/// none under way).
+pub const ROTATION_ANNOTATION: &str = "fjord.dev/ca-rotation";
+/// Annotation on the CA Secret: when the rotation's phase began (RFC 3339).
+pub const ROTATION_SINCE_ANNOTATION: &str = "fjord.dev/ca-rotation-since";
+/// Annotation on the CA Secret: when the next CA expires (RFC 3339).
+pub const NEXT_NOT_AFTER_ANNOTATION: &str = "fjord.dev/next-not-after";
+/// Keys of the next CA in the CA Secret during a rotation.
+const NEXT_CA_CERT: &str = "next-ca.crt";
+const NEXT_CA_KEY: &str = "next-ca.key";
 
 const TLS_VOLUME: &str = "fjord-tls";
 const TOKEN_VOLUME: &str = "fjord-rest-token";
@@ -172,14 +186,16 @@ fn secret_object(
     })
 }
 
-/// The certificate Secret for `leaf` signed by the CA `ca_cert_pem`.
+/// The certificate Secret for `leaf`, signed by the CA whose certificate is `issuer_pem`,
+/// publishing `bundle` as `ca.crt` (the issuer alone, or two CAs during a rotation).
 ///
 /// # Errors
 /// [`Error::MissingMetadata`] without a uid.
 pub fn tls_secret_object(
     job: &StreamJob,
-    ca_cert_pem: &str,
+    bundle: &str,
     leaf: &Issued,
+    issuer_pem: &str,
 ) -> Result<Secret, Error> {
     secret_object(
         job,
@@ -188,12 +204,15 @@ pub fn tls_secret_object(
         BTreeMap::from([
             ("tls.crt".to_string(), leaf.cert_pem.clone().into_bytes()),
             ("tls.key".to_string(), leaf.key_pem.clone().into_bytes()),
-            ("ca.crt".to_string(), ca_cert_pem.as_bytes().to_vec()),
+            ("ca.crt".to_string(), bundle.as_bytes().to_vec()),
         ]),
-        Some(BTreeMap::from([(
-            NOT_AFTER_ANNOTATION.to_string(),
-            leaf.not_after.to_string(),
-        )])),
+        Some(BTreeMap::from([
+            (NOT_AFTER_ANNOTATION.to_string(), leaf.not_after.to_string()),
+            (
+                ISSUER_ANNOTATION.to_string(),
+                ca_rotation::fingerprint(issuer_pem),
+            ),
+        ])),
     )
 }
 
@@ -213,37 +232,243 @@ fn build_error(job: &str, object: &str, message: impl std::fmt::Display) -> Erro
     }
 }
 
-/// Whether the issued certificate Secret `existing` must be (re-)issued at `now`: it is
-/// missing, has no readable expiry, expires within `renew_before`, or was signed by another CA.
-pub fn needs_issue(
-    existing: Option<&Secret>,
-    ca_cert_pem: &str,
-    now: Timestamp,
-    renew_before: std::time::Duration,
-) -> bool {
-    let Some(secret) = existing else {
-        return true;
-    };
-    let not_after = secret
+fn annotation_time(secret: &Secret, key: &str) -> Option<Timestamp> {
+    secret
         .annotations()
-        .get(NOT_AFTER_ANNOTATION)
-        .and_then(|t| t.parse::<Timestamp>().ok());
-    match not_after {
-        None => true,
-        Some(t) => {
-            certificates::needs_renewal(t, now, renew_before)
-                || value(secret, "ca.crt") != Some(ca_cert_pem)
-                || value(secret, "tls.crt").is_none()
-                || value(secret, "tls.key").is_none()
-        }
+        .get(key)
+        .and_then(|t| t.parse::<Timestamp>().ok())
+}
+
+/// What the certificate Secret holds, for the rotation's [`ca_rotation::plan`].
+pub fn leaf_state(secret: &Secret) -> LeafState {
+    LeafState {
+        not_after: annotation_time(secret, NOT_AFTER_ANNOTATION),
+        bundle: value(secret, "ca.crt").map(str::to_string),
+        issuer: secret.annotations().get(ISSUER_ANNOTATION).cloned(),
+        complete: value(secret, "tls.crt").is_some() && value(secret, "tls.key").is_some(),
     }
+}
+
+/// What the CA Secret records. A CA Secret from before its expiry was recorded expires
+/// [`certificates::CA_VALIDITY`] after the Secret was created (the CA was issued then).
+///
+/// # Errors
+/// A message naming what is missing (`ca.crt`, `ca.key`).
+pub fn ca_state(secret: &Secret) -> Result<CaState, String> {
+    let ca_name = secret.name_any();
+    let (Some(cert), Some(key)) = (value(secret, "ca.crt"), value(secret, "ca.key")) else {
+        return Err(format!(
+            "Secret {ca_name} lacks ca.crt or ca.key: delete it and the operator issues a new CA"
+        ));
+    };
+    let created = secret
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or_else(Timestamp::now);
+    let not_after = annotation_time(secret, NOT_AFTER_ANNOTATION).unwrap_or_else(|| {
+        created
+            .checked_add(certificates::CA_VALIDITY)
+            .unwrap_or(Timestamp::MAX)
+    });
+    let next = match (value(secret, NEXT_CA_CERT), value(secret, NEXT_CA_KEY)) {
+        (Some(cert), Some(key)) => Some(Ca {
+            cert_pem: cert.to_string(),
+            key_pem: key.to_string(),
+            not_after: annotation_time(secret, NEXT_NOT_AFTER_ANNOTATION).unwrap_or(Timestamp::MAX),
+        }),
+        _ => None,
+    };
+    let since = annotation_time(secret, ROTATION_SINCE_ANNOTATION);
+    let phase = match (
+        secret
+            .annotations()
+            .get(ROTATION_ANNOTATION)
+            .map(String::as_str),
+        since,
+        &next,
+    ) {
+        (Some("trusting"), Some(since), Some(_)) => Phase::Trusting { since },
+        (Some("switched"), Some(since), Some(_)) => Phase::Switched { since },
+        // No rotation recorded, or a record that cannot be followed: start from Stable (a
+        // rotation that is due starts again with a new next CA).
+        _ => Phase::Stable,
+    };
+    Ok(CaState {
+        current: Ca {
+            cert_pem: cert.to_string(),
+            key_pem: key.to_string(),
+            not_after,
+        },
+        next: next.filter(|_| phase != Phase::Stable),
+        phase,
+    })
+}
+
+/// The data and annotations of the CA Secret recording `state`.
+pub fn ca_record(state: &CaState) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, String>) {
+    let mut data = BTreeMap::from([
+        (
+            "ca.crt".to_string(),
+            state.current.cert_pem.clone().into_bytes(),
+        ),
+        (
+            "ca.key".to_string(),
+            state.current.key_pem.clone().into_bytes(),
+        ),
+    ]);
+    let mut annotations = BTreeMap::from([(
+        NOT_AFTER_ANNOTATION.to_string(),
+        state.current.not_after.to_string(),
+    )]);
+    let (phase, since) = match state.phase {
+        Phase::Stable => (None, None),
+        Phase::Trusting { since } => (Some("trusting"), Some(since)),
+        Phase::Switched { since } => (Some("switched"), Some(since)),
+    };
+    if let (Some(phase), Some(since), Some(next)) = (phase, since, &state.next) {
+        data.insert(NEXT_CA_CERT.to_string(), next.cert_pem.clone().into_bytes());
+        data.insert(NEXT_CA_KEY.to_string(), next.key_pem.clone().into_bytes());
+        annotations.insert(ROTATION_ANNOTATION.to_string(), phase.to_string());
+        annotations.insert(ROTATION_SINCE_ANNOTATION.to_string(), since.to_string());
+        annotations.insert(
+            NEXT_NOT_AFTER_ANNOTATION.to_string(),
+            next.not_after.to_string(),
+        );
+    }
+    (data, annotations)
+}
+
+/// Writes `state` into the CA Secret `existing` (a replace: it fails if the Secret changed
+/// since it was read, so two passes cannot both rotate).
+async fn write_ca(api: &Api<Secret>, existing: &Secret, state: &CaState) -> Result<(), Error> {
+    let name = existing.name_any();
+    let (data, annotations) = ca_record(state);
+    let mut secret = existing.clone();
+    secret.data = Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect());
+    let all = secret
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    for key in [
+        NOT_AFTER_ANNOTATION,
+        ROTATION_ANNOTATION,
+        ROTATION_SINCE_ANNOTATION,
+        NEXT_NOT_AFTER_ANNOTATION,
+    ] {
+        all.remove(key);
+    }
+    all.extend(annotations);
+    api.replace(&name, &PostParams::default(), &secret)
+        .await
+        .map_err(Error::kube(format!(
+            "recording the CA rotation in Secret {name}"
+        )))?;
+    Ok(())
+}
+
+/// Takes the one step [`ca_rotation::plan`] says for the CA Secret `ca_secret` (recording
+/// `state`) and the certificate Secret `existing`: records the CA state first, then publishes
+/// the certificate Secret.
+async fn rotate(
+    api: &Api<Secret>,
+    job: &StreamJob,
+    ca_secret: &Secret,
+    state: &CaState,
+    existing: Option<&Secret>,
+    now: Timestamp,
+    timing: &Timing,
+) -> Result<(), Error> {
+    let name = job.name_any();
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let leaf = existing.map(leaf_state);
+    let step = ca_rotation::plan(state, leaf.as_ref(), now, timing);
+    if step == Step::Nothing {
+        return Ok(());
+    }
+    let new_ca = if step == Step::StartRotation {
+        let ca = certificates::issue_ca(&ns, &name, now)
+            .map_err(|e| build_error(&name, "the next CA", e))?;
+        Some(Ca {
+            cert_pem: ca.cert_pem,
+            key_pem: ca.key_pem,
+            not_after: ca.not_after,
+        })
+    } else {
+        None
+    };
+    let after = match ca_rotation::record(state, step, now, new_ca) {
+        Some(after) => {
+            write_ca(api, ca_secret, &after).await?;
+            after
+        }
+        None => state.clone(),
+    };
+    let signer = match (ca_rotation::signer(&after), &after.next) {
+        (ca_rotation::Which::Next, Some(next)) => next,
+        _ => &after.current,
+    };
+    let bundle = ca_rotation::bundle(&after);
+    let tls_name = issued_tls_secret_name(&name);
+    let secret = match existing {
+        Some(existing) if !ca_rotation::issues_leaf(&after, step, leaf.as_ref(), now, timing) => {
+            // The leaf stays (with its recorded expiry and issuer); only the bundle changes.
+            let mut data: BTreeMap<String, Vec<u8>> = ["tls.crt", "tls.key"]
+                .into_iter()
+                .filter_map(|k| value(existing, k).map(|v| (k.to_string(), v.as_bytes().to_vec())))
+                .collect();
+            data.insert("ca.crt".to_string(), bundle.into_bytes());
+            let annotations = [NOT_AFTER_ANNOTATION, ISSUER_ANNOTATION]
+                .into_iter()
+                .filter_map(|k| {
+                    existing
+                        .annotations()
+                        .get(k)
+                        .map(|v| (k.to_string(), v.clone()))
+                })
+                .collect();
+            secret_object(
+                job,
+                tls_name.clone(),
+                "kubernetes.io/tls",
+                data,
+                Some(annotations),
+            )?
+        }
+        _ => {
+            let leaf = certificates::issue_leaf(
+                &ns,
+                &name,
+                &signer.key_pem,
+                now,
+                certificates::LEAF_VALIDITY,
+            )
+            .map_err(|e| build_error(&name, "the TLS certificate", e))?;
+            info!(secret = %tls_name, not_after = %leaf.not_after, "issued the StreamJob's TLS certificate");
+            tls_secret_object(job, &bundle, &leaf, &signer.cert_pem)?
+        }
+    };
+    api.patch(
+        &tls_name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&secret),
+    )
+    .await
+    .map_err(Error::kube(format!("applying Secret {tls_name}")))?;
+    if step != Step::IssueLeaf {
+        info!(secret = %tls_name, step = ?step, phase = ?after.phase, "CA rotation step");
+    }
+    Ok(())
 }
 
 /// Make sure the Secrets `deployed.security` needs exist: the CA and a certificate not due for
 /// renewal (unless the user names a Secret), and the REST token. Creates the CA and the token
 /// only if absent (a create, so two passes cannot overwrite each other's); re-issues the
-/// certificate when [`needs_issue`] says so. Running Pods see a re-issued certificate when
-/// they next start.
+/// certificate when due and rotates the CA when due ([`ca_rotation`]). Running Pods pick up
+/// the changed files without a restart (the worker reloads them).
 ///
 /// # Errors
 /// [`Error::Kube`] when an API call fails, [`Error::Build`] when a certificate cannot be issued
@@ -253,6 +478,21 @@ pub async fn ensure(
     job: &StreamJob,
     deployed: &StreamJobSpec,
 ) -> Result<(), Error> {
+    ensure_at(client, job, deployed, Timestamp::now(), &Timing::default()).await
+}
+
+/// [`ensure`] as if the time were `now`, with the rotation's thresholds `timing` (tests step
+/// through a CA rotation with it against a real API server).
+///
+/// # Errors
+/// As [`ensure`].
+pub async fn ensure_at(
+    client: &Client,
+    job: &StreamJob,
+    deployed: &StreamJobSpec,
+    now: Timestamp,
+    timing: &Timing,
+) -> Result<(), Error> {
     let name = job.name_any();
     let ns = job
         .namespace()
@@ -261,7 +501,6 @@ pub async fn ensure(
         return Ok(());
     };
     let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let now = Timestamp::now();
     let issue = security
         .tls
         .as_ref()
@@ -277,50 +516,32 @@ pub async fn ensure(
             None => {
                 let ca = certificates::issue_ca(&ns, &name, now)
                     .map_err(|e| build_error(&name, "the CA", e))?;
-                let secret = secret_object(
-                    job,
-                    ca_name.clone(),
-                    "Opaque",
-                    BTreeMap::from([
-                        ("ca.crt".to_string(), ca.cert_pem.into_bytes()),
-                        ("ca.key".to_string(), ca.key_pem.into_bytes()),
-                    ]),
-                    None,
-                )?;
+                let state = CaState {
+                    current: Ca {
+                        cert_pem: ca.cert_pem,
+                        key_pem: ca.key_pem,
+                        not_after: ca.not_after,
+                    },
+                    next: None,
+                    phase: Phase::Stable,
+                };
+                let (data, annotations) = ca_record(&state);
+                let secret =
+                    secret_object(job, ca_name.clone(), "Opaque", data, Some(annotations))?;
                 info!(secret = %ca_name, "issued the StreamJob's CA");
                 api.create(&PostParams::default(), &secret)
                     .await
                     .map_err(Error::kube(format!("creating Secret {ca_name}")))?
             }
         };
-        let (Some(ca_cert), Some(ca_key)) = (value(&ca, "ca.crt"), value(&ca, "ca.key")) else {
-            return Err(build_error(
-                &name,
-                "the TLS certificate",
-                format!(
-                    "Secret {ca_name} lacks ca.crt or ca.key: delete it and the operator issues a new CA"
-                ),
-            ));
-        };
+        let state =
+            ca_state(&ca).map_err(|message| build_error(&name, "the TLS certificate", message))?;
         let tls_name = issued_tls_secret_name(&name);
         let existing = api
             .get_opt(&tls_name)
             .await
             .map_err(Error::kube(format!("reading Secret {tls_name}")))?;
-        if needs_issue(existing.as_ref(), ca_cert, now, certificates::RENEW_BEFORE) {
-            let leaf =
-                certificates::issue_leaf(&ns, &name, ca_key, now, certificates::LEAF_VALIDITY)
-                    .map_err(|e| build_error(&name, "the TLS certificate", e))?;
-            let secret = tls_secret_object(job, ca_cert, &leaf)?;
-            api.patch(
-                &tls_name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &kube::api::Patch::Apply(&secret),
-            )
-            .await
-            .map_err(Error::kube(format!("applying Secret {tls_name}")))?;
-            info!(secret = %tls_name, not_after = %leaf.not_after, "issued the StreamJob's TLS certificate");
-        }
+        rotate(&api, job, &ca, &state, existing.as_ref(), now, timing).await?;
     }
     if security.rest_auth_enabled() {
         let token_name = token_secret_name(&name);
@@ -485,6 +706,18 @@ mod tests {
         assert_eq!(volumes("j", &off.spec, Component::JobManager).0.len(), 0);
     }
 
+    fn stable(ca: &Issued) -> CaState {
+        CaState {
+            current: Ca {
+                cert_pem: ca.cert_pem.clone(),
+                key_pem: ca.key_pem.clone(),
+                not_after: ca.not_after,
+            },
+            next: None,
+            phase: Phase::Stable,
+        }
+    }
+
     #[test]
     fn the_certificate_is_reissued_when_due_or_from_another_ca() {
         let j = job("");
@@ -492,37 +725,98 @@ mod tests {
         let ca = certificates::issue_ca("ns", "j", now).unwrap();
         let short = std::time::Duration::from_secs(3600);
         let leaf = certificates::issue_leaf("ns", "j", &ca.key_pem, now, short).unwrap();
-        let secret = tls_secret_object(&j, &ca.cert_pem, &leaf).unwrap();
+        let secret = tls_secret_object(&j, &ca.cert_pem, &leaf, &ca.cert_pem).unwrap();
         assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+        let timing = |secs| Timing {
+            leaf_renew_before: std::time::Duration::from_secs(secs),
+            ..Timing::default()
+        };
+        let published = leaf_state(&secret);
+        let plan = |state: &CaState, leaf: Option<&LeafState>, secs| {
+            ca_rotation::plan(state, leaf, now, &timing(secs))
+        };
         // Expires in an hour: due under a day's window, not under a minute's.
-        assert!(needs_issue(
-            Some(&secret),
-            &ca.cert_pem,
-            now,
-            std::time::Duration::from_secs(86400)
-        ));
-        assert!(!needs_issue(
-            Some(&secret),
-            &ca.cert_pem,
-            now,
-            std::time::Duration::from_secs(60)
-        ));
-        assert!(needs_issue(
-            None,
-            &ca.cert_pem,
-            now,
-            std::time::Duration::from_secs(60)
-        ));
+        assert_eq!(plan(&stable(&ca), Some(&published), 86400), Step::IssueLeaf);
+        assert_eq!(plan(&stable(&ca), Some(&published), 60), Step::Nothing);
+        assert_eq!(plan(&stable(&ca), None, 60), Step::IssueLeaf);
         let other = certificates::issue_ca("ns", "j", now).unwrap();
-        assert!(needs_issue(
-            Some(&secret),
-            &other.cert_pem,
-            now,
-            std::time::Duration::from_secs(60)
-        ));
+        assert_eq!(plan(&stable(&other), Some(&published), 60), Step::IssueLeaf);
+        // A Secret written before the issuer was recorded: its ca.crt tells.
+        let mut legacy = secret.clone();
+        legacy
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .remove(ISSUER_ANNOTATION);
+        assert_eq!(
+            plan(&stable(&ca), Some(&leaf_state(&legacy)), 60),
+            Step::Nothing
+        );
+        assert_eq!(
+            plan(&stable(&other), Some(&leaf_state(&legacy)), 60),
+            Step::IssueLeaf
+        );
         // The Secret's Debug never shows the key (ByteString prints bytes, so check the
         // operator's own type instead).
         assert!(!format!("{leaf:?}").contains("PRIVATE KEY"));
+        assert!(!format!("{:?}", stable(&ca)).contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn the_ca_secret_records_every_phase_for_a_restarted_operator() {
+        let j = job("");
+        let now = Timestamp::now();
+        let ca = certificates::issue_ca("ns", "j", now).unwrap();
+        let next = certificates::issue_ca("ns", "j", now).unwrap();
+        let since = Timestamp::from_second(now.as_second() - 60).unwrap();
+        for phase in [
+            Phase::Stable,
+            Phase::Trusting { since },
+            Phase::Switched { since },
+        ] {
+            let state = CaState {
+                next: (phase != Phase::Stable).then(|| stable(&next).current),
+                phase,
+                ..stable(&ca)
+            };
+            let (data, annotations) = ca_record(&state);
+            let secret =
+                secret_object(&j, "j-ca".into(), "Opaque", data, Some(annotations)).unwrap();
+            assert_eq!(ca_state(&secret).unwrap(), state, "{phase:?}");
+        }
+        // A CA Secret from before the CA's expiry was recorded: ten years after its creation.
+        let mut legacy = secret_object(
+            &j,
+            "j-ca".into(),
+            "Opaque",
+            BTreeMap::from([
+                ("ca.crt".to_string(), ca.cert_pem.clone().into_bytes()),
+                ("ca.key".to_string(), ca.key_pem.clone().into_bytes()),
+            ]),
+            None,
+        )
+        .unwrap();
+        legacy.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
+        let state = ca_state(&legacy).unwrap();
+        assert_eq!(state.phase, Phase::Stable);
+        assert_eq!(
+            state.current.not_after,
+            now.checked_add(certificates::CA_VALIDITY).unwrap()
+        );
+        // A phase without its next CA cannot be followed: Stable (a due CA rotates again).
+        let mut torn = legacy.clone();
+        torn.metadata.annotations = Some(BTreeMap::from([
+            (ROTATION_ANNOTATION.to_string(), "switched".to_string()),
+            (ROTATION_SINCE_ANNOTATION.to_string(), since.to_string()),
+        ]));
+        assert_eq!(ca_state(&torn).unwrap().phase, Phase::Stable);
+        assert!(
+            ca_state(&secret_object(&j, "j-ca".into(), "Opaque", BTreeMap::new(), None).unwrap())
+                .unwrap_err()
+                .contains("lacks ca.crt")
+        );
     }
 
     #[test]

@@ -182,7 +182,8 @@ impl SecurityConfig {
         })
     }
 
-    /// Loads the internal TLS files, when internal TLS is on.
+    /// Loads the internal TLS files, when internal TLS is on; the result follows them
+    /// ([`fjord::tls::reload`]): new handshakes use what the files hold now.
     ///
     /// # Errors
     /// [`WorkerError::Job`] with [`fjord::FjordError::Tls`] naming the unusable file.
@@ -190,7 +191,8 @@ impl SecurityConfig {
         Ok(self.internal.as_ref().map(InternalTls::load).transpose()?)
     }
 
-    /// The REST API's TLS configuration, when REST TLS is on.
+    /// The REST API's TLS configuration, when REST TLS is on; new connections get the
+    /// certificate the files hold now ([`fjord::tls::reload`]).
     ///
     /// # Errors
     /// [`WorkerError::Job`] with [`fjord::FjordError::Tls`] naming the unusable file.

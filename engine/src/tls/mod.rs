@@ -9,6 +9,9 @@
 //! per-cluster CA is what proves membership. The REST API uses server-only TLS
 //! ([`rest_server_config`]) and checks callers with a bearer token elsewhere.
 //!
+//! Both follow their files ([`reload`]): a re-issued certificate or a new CA bundle is used by
+//! new handshakes of the running process, without a restart.
+//!
 //! Nothing here logs or formats key material: [`InternalTls`]'s `Debug` shows file paths only.
 //! Depends on nothing else in the crate but [`crate::error`].
 
@@ -18,9 +21,17 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub mod reload;
+
+pub use reload::RELOAD_INTERVAL;
+use reload::{
+    Check as _, CurrentClientVerifier, CurrentKey, CurrentServerVerifier, InternalMaterial, Watched,
+};
 
 /// Where a process finds its certificate, key and the CA it trusts (PEM files; the
 /// cert-manager Secret layout `tls.crt`, `tls.key`, `ca.crt` fits as is).
@@ -46,10 +57,14 @@ impl TlsFiles {
     }
 }
 
-/// Mutual-TLS configurations for internal connections, loaded once from [`TlsFiles`].
+/// Mutual-TLS configurations for internal connections, built from [`TlsFiles`] and following
+/// them: when the files change (a re-issued certificate, a new CA bundle), new handshakes on
+/// both sides use the new certificate, key and CA within [`RELOAD_INTERVAL`]
+/// ([`reload`] says how; a set that does not fit is not used and the previous one stays).
 #[derive(Clone)]
 pub struct InternalTls {
     files: TlsFiles,
+    material: Arc<Watched<InternalMaterial>>,
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
 }
@@ -63,67 +78,127 @@ impl std::fmt::Debug for InternalTls {
     }
 }
 
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads the certificate chain and key and checks that they belong together.
+fn certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>> {
+    let chain = certificates(cert)?;
+    let key_der = private_key(key)?;
+    let certified = CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| {
+        tls(format!(
+            "the key {} does not fit the certificate {}: {e}",
+            key.display(),
+            cert.display()
+        ))
+    })?;
+    Ok(Arc::new(certified))
+}
+
+/// Reads one consistent set of internal TLS files.
+fn internal_material(files: &TlsFiles) -> Result<InternalMaterial> {
+    let key = certified_key(&files.cert, &files.key)?;
+    let roots = Arc::new(root_store(&files.ca)?);
+    let unusable = |e: rustls::server::VerifierBuilderError| {
+        tls(format!(
+            "the CA in {} is not usable: {e}",
+            files.ca.display()
+        ))
+    };
+    let client_verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+        .build()
+        .map_err(unusable)?;
+    let server_verifier = WebPkiServerVerifier::builder_with_provider(roots, provider())
+        .build()
+        .map_err(unusable)?;
+    Ok(InternalMaterial {
+        key,
+        client_verifier,
+        server_verifier,
+    })
+}
+
 impl InternalTls {
-    /// Reads the certificate, key and CA and builds both sides' configurations.
+    /// Reads the certificate, key and CA, builds both sides' configurations and follows the
+    /// files from then on (see the type's documentation).
     ///
     /// # Errors
     /// [`FjordError::Tls`] naming the file that cannot be read, holds no PEM certificate or
     /// key, or whose key does not match the certificate.
     pub fn load(files: &TlsFiles) -> Result<InternalTls> {
-        let chain = certificates(&files.cert)?;
-        let key = private_key(&files.key)?;
-        let roots = Arc::new(root_store(&files.ca)?);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .map_err(|e| {
-                tls(format!(
-                    "the CA in {} is not usable: {e}",
-                    files.ca.display()
-                ))
-            })?;
-        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        Self::build(files, true)
+    }
+
+    /// [`InternalTls::load`] without following the files (only [`Self::check_files_now`]
+    /// looks at them): for tests that step through changes.
+    #[doc(hidden)]
+    pub fn load_unfollowed(files: &TlsFiles) -> Result<InternalTls> {
+        Self::build(files, false)
+    }
+
+    fn build(files: &TlsFiles, follow: bool) -> Result<InternalTls> {
+        let owned = files.clone();
+        let paths = vec![files.cert.clone(), files.key.clone(), files.ca.clone()];
+        let load = move || internal_material(&owned);
+        let material = if follow {
+            Watched::new("internal", paths, load)?
+        } else {
+            Watched::unfollowed("internal", paths, load)?
+        };
+        let key: fn(&InternalMaterial) -> Arc<CertifiedKey> = |m| m.key.clone();
+        let mut server = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls(format!("TLS set-up: {e}")))?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain.clone(), key.clone_key())
-            .map_err(|e| mismatch(files, e))?;
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|e| {
-                tls(format!(
-                    "the CA in {} is not usable: {e}",
-                    files.ca.display()
-                ))
-            })?;
-        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_client_cert_verifier(Arc::new(CurrentClientVerifier(material.clone())))
+            .with_cert_resolver(Arc::new(CurrentKey(material.clone(), key)));
+        let mut client = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls(format!("TLS set-up: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyHostName(inner)))
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| mismatch(files, e))?;
+            .with_custom_certificate_verifier(Arc::new(CurrentServerVerifier(material.clone())))
+            .with_client_cert_resolver(Arc::new(CurrentKey(material.clone(), key)));
+        // No session resumption: a resumed session skips the certificate checks, so a peer
+        // whose CA was dropped from the bundle could come back on an old ticket. Internal
+        // connections are long-lived; a full handshake each costs little.
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        server.send_tls13_tickets = 0;
+        client.resumption = rustls::client::Resumption::disabled();
         Ok(InternalTls {
             files: files.clone(),
+            material,
             server: Arc::new(server),
             client: Arc::new(client),
         })
     }
 
-    /// The server side: requires a client certificate that chains to the CA.
+    /// The server side: requires a client certificate that chains to the current CA bundle,
+    /// presents the current certificate.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         self.server.clone()
     }
 
-    /// The client side: presents this process's certificate and accepts a server whose chain
-    /// ends at the CA, whatever host name it was reached by.
+    /// The client side: presents this process's current certificate and accepts a server whose
+    /// chain ends at the current CA bundle, whatever host name it was reached by.
     pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
         self.client.clone()
     }
 
-    /// The files this was loaded from.
+    /// The files this was loaded from (and follows).
     pub fn files(&self) -> &TlsFiles {
         &self.files
+    }
+
+    /// The certificate (leaf first) new handshakes present now.
+    pub fn current_certificate(&self) -> Vec<CertificateDer<'static>> {
+        self.material.current().key.cert.clone()
+    }
+
+    /// Looks at the files now instead of waiting for the reload thread (tests); returns
+    /// whether a new set is in use.
+    #[doc(hidden)]
+    pub fn check_files_now(&self) -> bool {
+        self.material.check() == reload::Outcome::Reloaded
     }
 
     /// The server name internal clients send (SNI); any name is accepted by [`AnyHostName`].
@@ -133,39 +208,30 @@ impl InternalTls {
 }
 
 /// A server-only TLS configuration (the REST API): certificate chain and key, no client
-/// certificates asked for.
+/// certificates asked for. It follows the two files like [`InternalTls`] does: new
+/// connections get the current certificate.
 ///
 /// # Errors
 /// [`FjordError::Tls`] naming the file that cannot be read or does not fit.
 pub fn rest_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let (c, k) = (cert.to_path_buf(), key.to_path_buf());
+    let watched = Watched::new(
+        "rest",
+        vec![cert.to_path_buf(), key.to_path_buf()],
+        move || certified_key(&c, &k),
+    )?;
+    let pick: fn(&Arc<CertifiedKey>) -> Arc<CertifiedKey> = Arc::clone;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(format!("TLS set-up: {e}")))?
         .with_no_client_auth()
-        .with_single_cert(certificates(cert)?, private_key(key)?)
-        .map_err(|e| {
-            tls(format!(
-                "the key {} does not fit the certificate {}: {e}",
-                key.display(),
-                cert.display()
-            ))
-        })?;
-    let mut config = config;
+        .with_cert_resolver(Arc::new(CurrentKey(watched, pick)));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
 fn tls(message: String) -> FjordError {
     FjordError::Tls(message)
-}
-
-fn mismatch(files: &TlsFiles, e: rustls::Error) -> FjordError {
-    tls(format!(
-        "the key {} does not fit the certificate {}: {e}",
-        files.key.display(),
-        files.cert.display()
-    ))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
