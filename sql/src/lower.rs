@@ -10,7 +10,8 @@ use crate::plan::{Insert, SqlJob, Step, TableDef, WindowKind};
 use crate::types::{DataType, Row, Value};
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
-    CumulativeEventTimeWindows, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
+    CumulativeEventTimeWindows, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow,
+    TumblingEventTimeWindows, WindowContext,
 };
 use fjord::{BoxError, Collector, DataStream, FlatMapFunction, StreamExecutionEnvironment};
 use std::sync::Arc;
