@@ -48,6 +48,8 @@
 //! - [`tls`]: certificates, keys and CAs into rustls configurations (mutual TLS between
 //!   processes, server TLS for the REST API); used by `network` and by the worker.
 //! - [`job`]: named jobs and their arguments (the registry a worker binary carries).
+//! - [`encoding`]: the binary encoding of every persistent and wire format (snapshots,
+//!   RocksDB keys and values, network batches), written and read by Fjord's own code.
 //! - [`types`], [`context`], [`printable`], [`error`]: shared vocabulary, depending on nothing
 //!   else in the crate; `graph` (internal, re-exported as [`graph_plan`]): the logical graph
 //!   the API builds.
@@ -56,6 +58,7 @@ pub mod api;
 pub mod checkpoint;
 pub mod cluster;
 pub mod context;
+pub mod encoding;
 pub mod error;
 pub mod functions;
 pub mod graph_plan {

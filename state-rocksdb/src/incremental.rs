@@ -110,14 +110,14 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> RocksDbStateError {
 }
 
 fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>> {
-    bincode::serialize(value).map_err(|e| RocksDbStateError::Format {
+    fjord::encoding::to_vec(value).map_err(|e| RocksDbStateError::Format {
         what: what.to_string(),
         message: e.to_string(),
     })
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
-    bincode::deserialize(bytes).map_err(|e| RocksDbStateError::Format {
+    fjord::encoding::from_slice(bytes).map_err(|e| RocksDbStateError::Format {
         what: what.to_string(),
         message: e.to_string(),
     })

@@ -15,16 +15,16 @@ const MAX_PARALLELISM: usize = 16;
 type Row = (Option<u64>, Option<u64>, Option<String>);
 
 fn ser(v: &(dyn Any + Send)) -> fjord::Result<Vec<u8>> {
-    Ok(bincode::serialize(v.downcast_ref::<u64>().expect("u64")).unwrap())
+    Ok(fjord::encoding::to_vec(v.downcast_ref::<u64>().expect("u64")).unwrap())
 }
 fn de(b: &[u8]) -> fjord::Result<StateValue> {
-    Ok(Box::new(bincode::deserialize::<u64>(b).unwrap()))
+    Ok(Box::new(fjord::encoding::from_slice::<u64>(b).unwrap()))
 }
 fn ser_s(v: &(dyn Any + Send)) -> fjord::Result<Vec<u8>> {
-    Ok(bincode::serialize(v.downcast_ref::<String>().expect("String")).unwrap())
+    Ok(fjord::encoding::to_vec(v.downcast_ref::<String>().expect("String")).unwrap())
 }
 fn de_s(b: &[u8]) -> fjord::Result<StateValue> {
-    Ok(Box::new(bincode::deserialize::<String>(b).unwrap()))
+    Ok(Box::new(fjord::encoding::from_slice::<String>(b).unwrap()))
 }
 
 fn counter(name: &str) -> StateMeta {
@@ -304,7 +304,7 @@ fn old_format_groups_are_rehashed_by_key_bytes_in_both_backends() {
     use fjord::keygroup::{Rehash, key_group_of_bytes};
     use fjord::state::GroupSnapshot;
     const N: u64 = 300;
-    let bytes_of = |k: u64| bincode::serialize(&format!("key-{k}")).unwrap();
+    let bytes_of = |k: u64| fjord::encoding::to_vec(&format!("key-{k}")).unwrap();
     let mut old: BTreeMap<usize, GroupSnapshot> = BTreeMap::new();
     for k in 0..N {
         let g = old
@@ -315,12 +315,12 @@ fn old_format_groups_are_rehashed_by_key_bytes_in_both_backends() {
         g.states[0].1.push((
             bytes_of(k),
             Vec::new(),
-            bincode::serialize(&(k * 3)).unwrap(),
+            fjord::encoding::to_vec(&(k * 3)).unwrap(),
         ));
         g.states[1].1.push((
             bytes_of(k),
             Vec::new(),
-            bincode::serialize(&format!("v{k}")).unwrap(),
+            fjord::encoding::to_vec(&format!("v{k}")).unwrap(),
         ));
     }
     let moved = (0..N)

@@ -214,7 +214,11 @@ fn write_golden_savepoint_with_the_code_under_test() {
     // The results emitted before the savepoint was taken (and possibly a few after it,
     // before the cancellation: the restored job emits those again, identically).
     let before: Vec<Row> = out.rows();
-    std::fs::write(dir.join("before.bin"), bincode::serialize(&before).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("before.bin"),
+        fjord::encoding::to_vec(&before).unwrap(),
+    )
+    .unwrap();
     std::fs::write(dir.join("savepoint.txt"), &savepoint).unwrap();
 }
 
@@ -248,7 +252,8 @@ fn restore_golden(kind: &str, parallelism: usize) {
     let out = job(&env, 1e9);
     env.execute("restored golden").unwrap();
     let before: Vec<Row> =
-        bincode::deserialize(&std::fs::read(golden_dir().join("before.bin")).unwrap()).unwrap();
+        fjord::encoding::from_slice(&std::fs::read(golden_dir().join("before.bin")).unwrap())
+            .unwrap();
     let after = out.rows();
     assert!(!before.is_empty() && !after.is_empty());
     let got: BTreeSet<Row> = before.into_iter().chain(after).collect();

@@ -17,10 +17,10 @@ const ALL: KeyGroupRange = KeyGroupRange {
 };
 
 fn ser(v: &(dyn Any + Send)) -> fjord::Result<Vec<u8>> {
-    Ok(bincode::serialize(v.downcast_ref::<u64>().expect("u64")).unwrap())
+    Ok(fjord::encoding::to_vec(v.downcast_ref::<u64>().expect("u64")).unwrap())
 }
 fn de(b: &[u8]) -> fjord::Result<StateValue> {
-    Ok(Box::new(bincode::deserialize::<u64>(b).unwrap()))
+    Ok(Box::new(fjord::encoding::from_slice::<u64>(b).unwrap()))
 }
 fn counter() -> StateMeta {
     StateMeta {

@@ -102,7 +102,7 @@ impl AckState {
                 .collect(),
             acknowledged: self.acknowledged.iter().cloned().collect(),
         };
-        bincode::serialize(&snapshot).expect("a snapshot of strings serializes")
+        fjord::encoding::to_vec(&snapshot).expect("a snapshot of strings serializes")
     }
 
     /// Checkpoint `checkpoint` completed: forgets the ids of every entry up to it and returns
@@ -144,7 +144,7 @@ impl AckState {
     /// # Errors
     /// A message if the bytes are not such a snapshot.
     pub(crate) fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let snapshot: Snapshot = bincode::deserialize(bytes)
+        let snapshot: Snapshot = fjord::encoding::from_slice(bytes)
             .map_err(|e| format!("the RabbitMQ source's checkpoint state is unreadable: {e}"))?;
         if snapshot.version != SNAPSHOT_VERSION {
             return Err(format!(

@@ -41,7 +41,7 @@ impl RestoredJob {
                     }
                 }
                 let state: OperatorState =
-                    bincode::deserialize(&bytes).map_err(|e| FjordError::Serialization {
+                    crate::encoding::from_slice(&bytes).map_err(|e| FjordError::Serialization {
                         context: format!("{}/{}", dir.url(), s.file),
                         message: e.to_string(),
                     })?;

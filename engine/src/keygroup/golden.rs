@@ -158,7 +158,7 @@ fn key_groups_of_every_built_in_key_type_are_pinned() {
 fn key_groups_of_stored_key_bytes_are_the_key_groups_of_the_keys() {
     use super::key_group_of_bytes;
     let key = ("user".to_string(), 7u32);
-    let bytes = bincode::serialize(&key).unwrap();
+    let bytes = crate::encoding::to_vec(&key).unwrap();
     for max in [1, 7, 128, 32768] {
         assert_eq!(
             key_group_of_bytes(&bytes, max),

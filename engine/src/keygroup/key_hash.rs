@@ -1,8 +1,8 @@
 //! The key hash: a stable 64-bit hash of a key's canonical bytes, computed by streaming the
 //! key's serde serialization into the hash without building the bytes.
 //!
-//! The canonical bytes of a key are its bincode 1.x encoding with the default options of
-//! `bincode::serialize` (the encoding keyed state backends store keys in): integers and
+//! The canonical bytes of a key are its [`crate::encoding`] (the bytes of bincode 1.x's
+//! `bincode::serialize`, the encoding keyed state backends store keys in): integers and
 //! floats fixed-width little-endian, `bool` one byte, `char` its UTF-8 bytes, strings and
 //! byte strings and sequences and maps prefixed with their length as a `u64`, `Option` a
 //! `0`/`1` byte before the value, enum variants their index as a `u32`, structs and tuples
@@ -117,7 +117,7 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 ///
 /// # Errors
 /// [`FjordError::Serialization`] when the key's `Serialize` implementation failed, or
-/// serialized a sequence or map without telling its length (which bincode cannot encode
+/// serialized a sequence or map without telling its length (which the encoding cannot write
 /// either, so such a key cannot be stored).
 #[inline]
 pub fn hash_key<K: Serialize + ?Sized>(key: &K) -> crate::error::Result<u64> {
@@ -128,7 +128,7 @@ pub fn hash_key<K: Serialize + ?Sized>(key: &K) -> crate::error::Result<u64> {
 
 fn length_required() -> KeyHashError {
     <KeyHashError as ser::Error>::custom(
-        "a sequence or map of unknown length (bincode needs the length)",
+        "a sequence or map of unknown length (the encoding needs the length)",
     )
 }
 
@@ -136,7 +136,7 @@ fn length_required() -> KeyHashError {
 /// [`FjordError::Serialization`] with context "key".
 type KeyHashError = FjordError;
 
-/// Serializer methods of fixed-width values: bincode writes each as its little-endian bytes
+/// Serializer methods of fixed-width values: the encoding writes each as its little-endian bytes
 /// of the given width.
 macro_rules! fixed_width {
     ($($name:ident($t:ty) => $bits:expr, $width:expr;)*) => {$(
@@ -368,9 +368,9 @@ mod tests {
     use serde::Serialize;
     use std::collections::BTreeMap;
 
-    /// The streamed hash equals the hash of bincode's bytes.
+    /// The streamed hash equals the hash of the encoded bytes.
     fn agrees<K: Serialize + ?Sized + std::fmt::Debug>(key: &K) {
-        let bytes = bincode::serialize(key).expect("serializes");
+        let bytes = crate::encoding::to_vec(key).expect("serializes");
         assert_eq!(
             hash_key(key).unwrap(),
             hash_bytes(&bytes),
@@ -417,7 +417,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
         #[test]
-        fn integers_agree_with_bincode(
+        fn integers_agree_with_the_encoding(
             a in any::<u8>(), b in any::<u16>(), c in any::<u32>(), d in any::<u64>(),
             e in any::<u128>(), f in any::<i8>(), g in any::<i16>(), h in any::<i32>(),
             i in any::<i64>(), j in any::<i128>(), k in any::<usize>(), l in any::<isize>(),
@@ -428,7 +428,7 @@ mod tests {
         }
 
         #[test]
-        fn scalars_and_strings_agree_with_bincode(
+        fn scalars_and_strings_agree_with_the_encoding(
             b in any::<bool>(), c in any::<char>(), f in any::<f32>(), d in any::<f64>(),
             s in ".{0,40}", bytes in proptest::collection::vec(any::<u8>(), 0..40),
         ) {
@@ -439,7 +439,7 @@ mod tests {
         }
 
         #[test]
-        fn options_collections_and_tuples_agree_with_bincode(
+        fn options_collections_and_tuples_agree_with_the_encoding(
             o in proptest::option::of(any::<u32>()),
             os in proptest::option::of(".{0,10}"),
             v in proptest::collection::vec(".{0,6}", 0..6),
@@ -453,7 +453,7 @@ mod tests {
         }
 
         #[test]
-        fn derived_structs_and_enums_agree_with_bincode(
+        fn derived_structs_and_enums_agree_with_the_encoding(
             id in any::<u32>(), tags in proptest::collection::vec(".{0,5}", 0..4),
             ratio in any::<f32>(), shapes in proptest::collection::vec(shape(), 0..5),
         ) {
@@ -514,6 +514,6 @@ mod tests {
             }
         }
         assert!(hash_key(&Unsized).is_err());
-        assert!(bincode::serialize(&Unsized).is_err());
+        assert!(crate::encoding::to_vec(&Unsized).is_err());
     }
 }

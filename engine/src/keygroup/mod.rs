@@ -3,8 +3,8 @@
 //! # How a key maps to its key group
 //!
 //! The key group of a key is `key_hash(key) % max_parallelism`, where `key_hash` is a stable
-//! 64-bit hash of the key's **canonical bytes**: its bincode 1.x encoding with the default
-//! options, the very bytes keyed state backends store the key as and savepoints carry (see
+//! 64-bit hash of the key's **canonical bytes**: its [`crate::encoding`] (the bytes of
+//! bincode 1.x's default options), the very bytes keyed state backends store the key as and savepoints carry (see
 //! [`key_hash`](mod@key_hash) for the encoding and the hash). [`KeyHasher`] streams the
 //! key's serde serialization into the hash without building the bytes, so partitioning a
 //! record by its key costs one pass over the key and no allocation; [`key_group_of_bytes`]
@@ -125,7 +125,7 @@ pub fn key_hash<K: Serialize + ?Sized>(key: &K) -> u64 {
 }
 
 /// The key group a key belongs to: `key_hash(key) % max_parallelism`. Equal to
-/// [`key_group_of_bytes`] of the key's bincode bytes.
+/// [`key_group_of_bytes`] of the key's encoded bytes ([`crate::encoding`]).
 ///
 /// # Panics
 /// When the key cannot be serialized (see the module docs).
@@ -134,7 +134,7 @@ pub fn assign_to_key_group<K: Serialize + ?Sized>(key: &K, max_parallelism: usiz
     (key_hash(key) % max_parallelism as u64) as usize
 }
 
-/// The key group of a key given by its canonical (bincode) bytes, as keyed state backends
+/// The key group of a key given by its canonical (encoded) bytes, as keyed state backends
 /// and snapshots store it.
 #[inline]
 pub fn key_group_of_bytes(key_bytes: &[u8], max_parallelism: usize) -> usize {

@@ -21,7 +21,7 @@ pub(crate) trait BatchCodec: Send + Sync {
     fn decode(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
 }
 
-/// The [`BatchCodec`] of records of type `T`, with bincode.
+/// The [`BatchCodec`] of records of type `T`, in [`crate::encoding`].
 pub(crate) struct TypedCodec<T>(PhantomData<fn() -> T>);
 
 impl<T> TypedCodec<T> {
@@ -40,17 +40,17 @@ impl<T: Data> BatchCodec for TypedCodec<T> {
                     std::any::type_name::<T>()
                 ))
             })?;
-        bincode::serialize_into(out, batch).map_err(|e| serialization::<T>(e, "encoding"))
+        crate::encoding::write_into(out, batch).map_err(|e| serialization::<T>(e, "encoding"))
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>> {
         let batch: Vec<StreamRecord<T>> =
-            bincode::deserialize(bytes).map_err(|e| serialization::<T>(e, "decoding"))?;
+            crate::encoding::from_slice(bytes).map_err(|e| serialization::<T>(e, "decoding"))?;
         Ok(Box::new(batch))
     }
 }
 
-fn serialization<T>(e: bincode::Error, what: &str) -> FjordError {
+fn serialization<T>(e: crate::encoding::EncodingError, what: &str) -> FjordError {
     FjordError::Serialization {
         context: format!(
             "{what} a batch of {} for a network channel",

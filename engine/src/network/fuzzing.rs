@@ -11,7 +11,7 @@
 use super::codec::TypedCodec;
 use super::key::ChannelKey;
 use super::protocol::{
-    self, BarrierWire, FrameReader, PreambleCheck, decode_bincode, decode_event, kind,
+    self, BarrierWire, FrameReader, PreambleCheck, decode_encoded, decode_event, kind,
 };
 use crate::error::Result;
 use crate::storage::StorageOptions;
@@ -89,12 +89,12 @@ fn run(bytes: &[u8], read_sizes: &[u8], decoded: &mut Decoded) -> Result<()> {
     let Some((kind::HELLO, range)) = hello else {
         return Ok(());
     };
-    decoded.hello = Some(decode_bincode(reader.payload(range), "hello")?);
+    decoded.hello = Some(decode_encoded(reader.payload(range), "hello")?);
     reader.accept_large_frames();
     while let Some((k, range)) = reader.wait(&mut source, deadline, "a frame", || Ok(()), |_| {})? {
         let payload = reader.payload(range);
         if k == kind::BARRIER {
-            let _: BarrierWire = decode_bincode(payload, "barrier")?;
+            let _: BarrierWire = decode_encoded(payload, "barrier")?;
         } else if decode_event(k, payload, &codec, &storage)?.is_none() {
             return Ok(());
         }
@@ -117,7 +117,7 @@ pub fn sample_connection() -> Vec<u8> {
         producer: 0,
         consumer: 1,
     };
-    protocol::frame_bincode(&mut out, kind::HELLO, &hello).expect("hello encodes");
+    protocol::frame_encoded(&mut out, kind::HELLO, &hello).expect("hello encodes");
     let codec = TypedCodec::<(String, i64)>::new();
     let records: Vec<StreamRecord<(String, i64)>> = vec![
         StreamRecord::with_timestamp(("a".into(), 1), 10),
@@ -132,7 +132,7 @@ pub fn sample_connection() -> Vec<u8> {
     for event in &events {
         protocol::encode_event(event, &codec, &mut out).expect("event encodes");
     }
-    protocol::frame_bincode(
+    protocol::frame_encoded(
         &mut out,
         kind::BARRIER,
         &BarrierWire {

@@ -4,7 +4,7 @@
 
 use super::key::ChannelKey;
 use super::protocol::{
-    self, CloseWire, Fill, FrameReader, PreambleCheck, VERSION, decode_bincode, decode_event, kind,
+    self, CloseWire, Fill, FrameReader, PreambleCheck, VERSION, decode_encoded, decode_event, kind,
 };
 use super::registry::{Claim, Registration};
 use super::server::Shared;
@@ -133,7 +133,7 @@ impl Inbound {
                 self.peer
             )));
         }
-        decode_bincode(self.reader.payload(range), "hello").map(Some)
+        decode_encoded(self.reader.payload(range), "hello").map(Some)
     }
 
     /// The consumer's registration, waiting for it when the producer came first.
@@ -331,7 +331,7 @@ impl Inbound {
             cancelled,
             reason: reason.clone(),
         };
-        if protocol::frame_bincode(&mut self.out, kind::CLOSE, &wire).is_ok()
+        if protocol::frame_encoded(&mut self.out, kind::CLOSE, &wire).is_ok()
             && self.write_out().is_ok()
         {
             self.linger = true;

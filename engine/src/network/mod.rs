@@ -11,7 +11,7 @@
 //! Modules, one concept each (later ones may use earlier ones, never the reverse):
 //!
 //! - `key`: [`ChannelKey`], the name and generation of one channel.
-//! - `codec`: `BatchCodec` and its typed implementation (bincode).
+//! - `codec`: `BatchCodec` and its typed implementation (`crate::encoding`).
 //! - `protocol`: the wire format: preamble, handshake and frames, and the frame reader that
 //!   survives read timeouts.
 //! - `registry`: which channels a [`DataServer`] expects, holds or serves, and fencing.

@@ -12,7 +12,7 @@
 use super::codec::BatchCodec;
 use super::inbound::reason;
 use super::key::ChannelKey;
-use super::protocol::{self, CloseWire, Fill, FrameReader, decode_bincode, kind};
+use super::protocol::{self, CloseWire, Fill, FrameReader, decode_encoded, kind};
 use super::tls::ConnectError;
 use crate::error::{FjordError, Result};
 use crate::runtime::channel::{CANCEL_POLL, CancelFlag, ChannelSender, Event};
@@ -463,7 +463,7 @@ fn read_credit(
                     let _ = wake.try_send(());
                 }
                 kind::CLOSE => {
-                    match decode_bincode::<CloseWire>(payload, "close") {
+                    match decode_encoded::<CloseWire>(payload, "close") {
                         Ok(close) if close.cancelled => {
                             credit.peer_cancelled.store(true, Ordering::SeqCst);
                         }

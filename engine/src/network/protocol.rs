@@ -6,16 +6,16 @@
 //!
 //! | kind | direction | payload |
 //! | --- | --- | --- |
-//! | `HELLO` | producer -> server | bincode [`ChannelKey`] |
+//! | `HELLO` | producer -> server | encoded [`ChannelKey`] |
 //! | `ACCEPT` | server -> producer | initial credit, `u32` |
 //! | `REFUSE` | server -> producer | reason, UTF-8 |
 //! | `RECORDS` | producer -> server | the [`BatchCodec`]'s encoding of a batch |
 //! | `WATERMARK` | producer -> server | `i64` |
 //! | `WATERMARK_STATUS` | producer -> server | `u8`, 1 = idle |
-//! | `BARRIER` | producer -> server | bincode [`BarrierWire`] |
+//! | `BARRIER` | producer -> server | encoded [`BarrierWire`] |
 //! | `END_OF_PARTITION` | producer -> server | empty |
 //! | `CREDIT` | server -> producer | granted credits, `u32` |
-//! | `CLOSE` | server -> producer | bincode [`CloseWire`]: why the server ends the connection |
+//! | `CLOSE` | server -> producer | encoded [`CloseWire`]: why the server ends the connection |
 
 use super::codec::BatchCodec;
 use super::key::ChannelKey;
@@ -113,10 +113,10 @@ pub(crate) fn frame_bytes(out: &mut Vec<u8>, kind: u8, bytes: &[u8]) {
     .expect("small frames fit");
 }
 
-/// Appends a frame whose payload is the bincode encoding of `value`.
-pub(crate) fn frame_bincode(out: &mut Vec<u8>, kind: u8, value: &impl Serialize) -> Result<()> {
+/// Appends a frame whose payload is the encoding ([`crate::encoding`]) of `value`.
+pub(crate) fn frame_encoded(out: &mut Vec<u8>, kind: u8, value: &impl Serialize) -> Result<()> {
     frame(out, kind, |o| {
-        bincode::serialize_into(o, value).map_err(|e| FjordError::Serialization {
+        crate::encoding::write_into(o, value).map_err(|e| FjordError::Serialization {
             context: "a network control frame".into(),
             message: e.to_string(),
         })
@@ -135,7 +135,7 @@ pub(crate) fn encode_event(
         Event::WatermarkStatus { idle } => {
             frame_bytes(out, kind::WATERMARK_STATUS, &[u8::from(*idle)])
         }
-        Event::Barrier(b) => frame_bincode(
+        Event::Barrier(b) => frame_encoded(
             out,
             kind::BARRIER,
             &BarrierWire {
@@ -169,7 +169,7 @@ pub(crate) fn decode_event(
             idle: u8::from_be_bytes(fixed(payload, "watermark status")?) != 0,
         },
         kind::BARRIER => {
-            let wire: BarrierWire = decode_bincode(payload, "barrier")?;
+            let wire: BarrierWire = decode_encoded(payload, "barrier")?;
             Event::Barrier(CheckpointBarrier {
                 id: wire.id,
                 timestamp: wire.timestamp,
@@ -206,12 +206,12 @@ pub(crate) fn check_preamble(preamble: &[u8; PREAMBLE_LEN]) -> PreambleCheck {
     }
 }
 
-/// Decodes a bincode payload.
-pub(crate) fn decode_bincode<T: serde::de::DeserializeOwned>(
+/// Decodes an encoded ([`crate::encoding`]) payload.
+pub(crate) fn decode_encoded<T: serde::de::DeserializeOwned>(
     payload: &[u8],
     what: &str,
 ) -> Result<T> {
-    bincode::deserialize(payload)
+    crate::encoding::from_slice(payload)
         .map_err(|e| FjordError::Network(format!("malformed {what} frame: {e}")))
 }
 
@@ -449,7 +449,7 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
 /// Appends the handshake a producer sends for `key`.
 pub(crate) fn hello(out: &mut Vec<u8>, key: &ChannelKey) -> Result<()> {
     out.extend_from_slice(&preamble());
-    frame_bincode(out, kind::HELLO, key)
+    frame_encoded(out, kind::HELLO, key)
 }
 
 #[cfg(test)]

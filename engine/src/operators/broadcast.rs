@@ -224,10 +224,11 @@ impl<K: Key, O> BroadcastContext<'_, '_, K, O> {
         })?;
         let (state, id) = descriptor.bind(handle)?;
         for (bytes, kg) in handle.keys_of(id) {
-            let key: K = bincode::deserialize(&bytes).map_err(|e| FjordError::Serialization {
-                context: format!("key of state '{}'", descriptor.state_name()),
-                message: e.to_string(),
-            })?;
+            let key: K =
+                crate::encoding::from_slice(&bytes).map_err(|e| FjordError::Serialization {
+                    context: format!("key of state '{}'", descriptor.state_name()),
+                    message: e.to_string(),
+                })?;
             handle.set_current_key_bytes(&bytes, kg);
             f(&key, &state)?;
         }

@@ -30,7 +30,7 @@ pub(crate) struct RollingReduceOp<T, K, F> {
 }
 
 /// Marks a rolling aggregate's key group snapshot of format 2: the bytes of the keyed state
-/// backend follow. Format 1 (no marker) is a bincode list of (key, aggregate); its first 8
+/// backend follow. Format 1 (no marker) is an encoded ([`crate::encoding`]) list of (key, aggregate); its first 8
 /// bytes are the list's length, which can never be this value.
 const BACKEND_FORMAT: [u8; 8] = *b"\xffFJRB2\x00\xff";
 

@@ -98,14 +98,14 @@ impl<A, B, C: TwoInputOperator<A, B>> TwoInputOperator<A, B> for Shared<C> {
 }
 
 fn ser<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<Vec<u8>> {
-    bincode::serialize(value).map_err(|e| FjordError::Serialization {
+    crate::encoding::to_vec(value).map_err(|e| FjordError::Serialization {
         context: what.to_string(),
         message: e.to_string(),
     })
 }
 
 fn de<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+    crate::encoding::from_slice(bytes).map_err(|e| FjordError::Serialization {
         context: what.to_string(),
         message: e.to_string(),
     })

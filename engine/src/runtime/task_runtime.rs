@@ -78,10 +78,11 @@ impl TaskRuntime {
             let mut written = Vec::with_capacity(states.len());
             for (key, state) in states {
                 let file = state_file(&sanitize(&key.id), key.subtask);
-                let bytes = bincode::serialize(&state).map_err(|e| FjordError::Serialization {
-                    context: format!("state of '{}'", key.name),
-                    message: e.to_string(),
-                })?;
+                let bytes =
+                    crate::encoding::to_vec(&state).map_err(|e| FjordError::Serialization {
+                        context: format!("state of '{}'", key.name),
+                        message: e.to_string(),
+                    })?;
                 let size = bytes.len() as u64;
                 let checksum = crate::storage::checksum::checksum(&bytes);
                 target.put(&file, bytes)?;

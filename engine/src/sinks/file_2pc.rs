@@ -170,12 +170,12 @@ impl<T: Printable + Send> TransactionalWriter<T> for PartWriter<T> {
 
     fn pre_commit(&mut self, _checkpoint_id: u64) -> Result<Vec<u8>, BoxError> {
         self.stage()?;
-        Ok(bincode::serialize(&std::mem::take(&mut self.staged))?)
+        Ok(crate::encoding::to_vec(&std::mem::take(&mut self.staged))?)
     }
 
     fn commit(&mut self, committables: &[Vec<u8>]) -> Result<(), BoxError> {
         for c in committables {
-            let names: Vec<String> = bincode::deserialize(c)?;
+            let names: Vec<String> = crate::encoding::from_slice(c)?;
             for name in names {
                 let pending = format!("{PENDING}/{name}");
                 if self.store.exists(&pending)? {
@@ -193,7 +193,7 @@ impl<T: Printable + Send> TransactionalWriter<T> for PartWriter<T> {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, BoxError> {
-        Ok(bincode::serialize(&WriterState {
+        Ok(crate::encoding::to_vec(&WriterState {
             writer: self.writer.clone(),
             counter: self.counter,
         })?)
@@ -208,7 +208,7 @@ impl<T: Printable + Send> TransactionalWriter<T> for PartWriter<T> {
                 writer: self.subtask.to_string(),
                 counter: u64::from_le_bytes(counter),
             },
-            Err(_) => bincode::deserialize(state)?,
+            Err(_) => crate::encoding::from_slice(state)?,
         };
         // Parts that writer pre-committed after the restored checkpoint belong to no
         // checkpoint: delete them; the replayed input writes them again.

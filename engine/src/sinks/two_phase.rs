@@ -145,7 +145,7 @@ impl<T: Send + 'static> CheckpointParticipant for SinkParticipant<T> {
             subtask: s.ctx.subtask_index,
             parallelism: s.ctx.parallelism,
         };
-        let element = bincode::serialize(&state).map_err(|e| FjordError::Serialization {
+        let element = crate::encoding::to_vec(&state).map_err(|e| FjordError::Serialization {
             context: format!("sink state of {}", s.ctx.location()),
             message: e.to_string(),
         })?;
@@ -194,7 +194,7 @@ impl<T: Send + 'static> TwoPhaseSinkOp<T> {
             ..
         }) = ctx.services.checkpointing.restored(&key)?
         {
-            let error = |e: bincode::Error| FjordError::Serialization {
+            let error = |e: crate::encoding::EncodingError| FjordError::Serialization {
                 context: format!("restoring sink state of {}", ctx.location()),
                 message: e.to_string(),
             };
@@ -204,10 +204,11 @@ impl<T: Send + 'static> TwoPhaseSinkOp<T> {
                     .into_iter()
                     .filter(|(name, _, _)| name == TRANSACTIONS)
                     .flat_map(|(_, _, elements)| elements)
-                    .map(|e| bincode::deserialize(&e).map_err(error))
+                    .map(|e| crate::encoding::from_slice(&e).map_err(error))
                     .collect::<Result<_>>()?,
                 None => {
-                    let legacy: LegacySinkState = bincode::deserialize(&bytes).map_err(error)?;
+                    let legacy: LegacySinkState =
+                        crate::encoding::from_slice(&bytes).map_err(error)?;
                     vec![SinkState {
                         pending: legacy.pending,
                         writer: legacy.writer,

@@ -60,7 +60,7 @@ impl SourceReader<i64> for SequenceReader {
             .ranges
             .iter()
             .filter(|(next, end)| next < end)
-            .map(bincode::serialize)
+            .map(crate::encoding::to_vec)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(splits))
     }
@@ -68,14 +68,14 @@ impl SourceReader<i64> for SequenceReader {
     fn restore_splits(&mut self, splits: Vec<Vec<u8>>) -> Result<(), BoxError> {
         self.ranges = splits
             .iter()
-            .map(|b| bincode::deserialize(b).map_err(position_error))
+            .map(|b| crate::encoding::from_slice(b).map_err(position_error))
             .collect::<Result<_, _>>()?;
         Ok(())
     }
 
     /// A position written before sequence sources stored splits: one range.
     fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {
-        self.ranges = VecDeque::from([bincode::deserialize(state).map_err(position_error)?]);
+        self.ranges = VecDeque::from([crate::encoding::from_slice(state).map_err(position_error)?]);
         Ok(())
     }
 
@@ -198,11 +198,12 @@ impl<T> GeneratorReader<T> {
 
 impl<T: Send> SourceReader<T> for GeneratorReader<T> {
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>, BoxError> {
-        Ok(Some(bincode::serialize(&(self.next, self.stride))?))
+        Ok(Some(crate::encoding::to_vec(&(self.next, self.stride))?))
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {
-        let (next, stride): (u64, u64) = bincode::deserialize(state).map_err(position_error)?;
+        let (next, stride): (u64, u64) =
+            crate::encoding::from_slice(state).map_err(position_error)?;
         if stride != self.stride {
             return Err(format!(
                 "the generator ran with parallelism {stride} and cannot continue with {}; restore it with `.set_parallelism({stride})` on the source",

@@ -138,7 +138,7 @@ impl SourceReader<String> for TextFileReader {
         let splits = current
             .iter()
             .chain(self.splits.iter())
-            .map(bincode::serialize)
+            .map(crate::encoding::to_vec)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(splits))
     }
@@ -146,14 +146,14 @@ impl SourceReader<String> for TextFileReader {
     fn restore_splits(&mut self, splits: Vec<Vec<u8>>) -> Result<(), BoxError> {
         self.splits = splits
             .iter()
-            .map(|b| bincode::deserialize::<FileSplit>(b))
+            .map(|b| crate::encoding::from_slice::<FileSplit>(b))
             .collect::<Result<_, _>>()?;
         self.current = None;
         Ok(())
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), BoxError> {
-        let (files, current): TextPosition = bincode::deserialize(state)?;
+        let (files, current): TextPosition = crate::encoding::from_slice(state)?;
         self.splits = current
             .into_iter()
             .chain(files.into_iter().map(|f| (f, 0, 0)))

@@ -225,7 +225,7 @@ struct Table {
 }
 
 /// One key group's snapshot in the canonical, backend-independent format: per state name,
-/// (serialized key, serialized namespace, serialized value) triples, bincode-encoded. Every
+/// (serialized key, serialized namespace, serialized value) triples, encoded by [`crate::encoding`]. Every
 /// backend writes and reads this format for savepoints, so a savepoint taken with one
 /// backend restores into any other.
 #[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
@@ -240,7 +240,7 @@ impl GroupSnapshot {
     /// # Errors
     /// [`FjordError::Serialization`] (does not happen for in-memory encoding).
     pub fn encode(&self, key_group: usize) -> Result<Vec<u8>> {
-        bincode::serialize(self).map_err(|e| FjordError::Serialization {
+        crate::encoding::to_vec(self).map_err(|e| FjordError::Serialization {
             context: format!("snapshot of key group {key_group}"),
             message: e.to_string(),
         })
@@ -271,7 +271,7 @@ impl GroupSnapshot {
     /// # Errors
     /// [`FjordError::Serialization`] for bytes that are not a key group snapshot.
     pub fn decode(key_group: usize, bytes: &[u8]) -> Result<Self> {
-        bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+        crate::encoding::from_slice(bytes).map_err(|e| FjordError::Serialization {
             context: format!("restore of key group {key_group}"),
             message: e.to_string(),
         })
@@ -454,7 +454,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
             }
             snap.states.push((table.meta.name.clone(), entries));
         }
-        bincode::serialize(&snap).map_err(|e| FjordError::Serialization {
+        crate::encoding::to_vec(&snap).map_err(|e| FjordError::Serialization {
             context: format!("snapshot of key group {key_group}"),
             message: e.to_string(),
         })
@@ -468,7 +468,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
             )));
         }
         let snap: GroupSnapshot =
-            bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+            crate::encoding::from_slice(bytes).map_err(|e| FjordError::Serialization {
                 context: format!("restore of key group {key_group}"),
                 message: e.to_string(),
             })?;

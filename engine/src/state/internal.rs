@@ -6,7 +6,7 @@
 //! of it stays on the heap. [`InternalKeyedValue`] gives an operator one typed value per key
 //! in its backend, under a reserved state name (`_fjord.<what>`), in the namespace of
 //! per-key state (empty). With the heap backend the value is the typed object in the
-//! backend's per-key-group map; with RocksDB it is the value's bincode bytes under the key
+//! backend's per-key-group map; with RocksDB it is the value's encoded bytes ([`crate::encoding`]) under the key
 //! `key group | key | namespace` (see `fjord_rocksdb`), so it is snapshotted, restored and
 //! moved by key group with the rest of the backend.
 //!
@@ -112,7 +112,7 @@ where
 
     /// Adds the entries of one key group written by the operator's own snapshots before
     /// its contents moved into the backend (savepoints of Fjord before format 2 of these
-    /// operators): a bincode list of (key, value). With `rehash` (the snapshot's key groups
+    /// operators): an encoded list of (key, value). With `rehash` (the snapshot's key groups
     /// came from the old hash), only the keys that now belong to this subtask are kept.
     ///
     /// # Errors
@@ -130,7 +130,7 @@ where
             )));
         }
         let entries: Vec<(K, V)> =
-            bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+            crate::encoding::from_slice(bytes).map_err(|e| FjordError::Serialization {
                 context: format!("restoring key group {key_group}"),
                 message: e.to_string(),
             })?;

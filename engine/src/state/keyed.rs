@@ -49,14 +49,14 @@ fn serialize<S: Serialize + 'static>(v: &(dyn Any + Send)) -> Result<Vec<u8>> {
             std::any::type_name::<S>()
         ))
     })?;
-    bincode::serialize(v).map_err(|e| FjordError::Serialization {
+    crate::encoding::to_vec(v).map_err(|e| FjordError::Serialization {
         context: "keyed state value".into(),
         message: e.to_string(),
     })
 }
 
 fn deserialize<S: DeserializeOwned + Send + 'static>(bytes: &[u8]) -> Result<StateValue> {
-    let v: S = bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+    let v: S = crate::encoding::from_slice(bytes).map_err(|e| FjordError::Serialization {
         context: "keyed state value".into(),
         message: e.to_string(),
     })?;
@@ -65,7 +65,7 @@ fn deserialize<S: DeserializeOwned + Send + 'static>(bytes: &[u8]) -> Result<Sta
 
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) {
     buf.clear();
-    bincode::serialize_into(&mut *buf, value).expect("serializing into memory does not fail");
+    crate::encoding::write_into(&mut *buf, value).expect("serializing into memory does not fail");
 }
 
 impl KeyedStateHandle {

@@ -87,7 +87,7 @@ where
     /// The entries of one key group, serialized (the canonical snapshot form).
     pub fn snapshot_group(&self, key_group: usize) -> crate::error::Result<Vec<u8>> {
         let entries: Vec<(&K, &V)> = self.group(key_group).collect();
-        bincode::serialize(&entries).map_err(|e| crate::error::FjordError::Serialization {
+        crate::encoding::to_vec(&entries).map_err(|e| crate::error::FjordError::Serialization {
             context: format!("key group {key_group}"),
             message: e.to_string(),
         })
@@ -95,11 +95,12 @@ where
 
     /// Adds the entries of a key group written by [`snapshot_group`](Self::snapshot_group).
     pub fn restore_group(&mut self, key_group: usize, bytes: &[u8]) -> crate::error::Result<()> {
-        let entries: Vec<(K, V)> =
-            bincode::deserialize(bytes).map_err(|e| crate::error::FjordError::Serialization {
+        let entries: Vec<(K, V)> = crate::encoding::from_slice(bytes).map_err(|e| {
+            crate::error::FjordError::Serialization {
                 context: format!("restoring key group {key_group}"),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         let Some(group) = key_group
             .checked_sub(self.range.start)
             .and_then(|i| self.groups.get_mut(i))
@@ -118,11 +119,12 @@ where
     /// the key group of its key, and entries of key groups outside this map's range are
     /// dropped (another subtask restores them).
     pub fn restore_group_rehashed(&mut self, bytes: &[u8]) -> crate::error::Result<()> {
-        let entries: Vec<(K, V)> =
-            bincode::deserialize(bytes).map_err(|e| crate::error::FjordError::Serialization {
+        let entries: Vec<(K, V)> = crate::encoding::from_slice(bytes).map_err(|e| {
+            crate::error::FjordError::Serialization {
                 context: "restoring a key group".into(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         for (k, v) in entries {
             let kg = self.key_group(&k);
             if self.range.contains(kg) {

@@ -124,14 +124,14 @@ pub struct OperatorStateStore {
 }
 
 fn ser<V: serde::Serialize>(v: &V) -> Result<Vec<u8>> {
-    bincode::serialize(v).map_err(|e| FjordError::Serialization {
+    crate::encoding::to_vec(v).map_err(|e| FjordError::Serialization {
         context: "operator state".into(),
         message: e.to_string(),
     })
 }
 
 fn de<V: serde::de::DeserializeOwned>(b: &[u8]) -> Result<V> {
-    bincode::deserialize(b).map_err(|e| FjordError::Serialization {
+    crate::encoding::from_slice(b).map_err(|e| FjordError::Serialization {
         context: "operator state".into(),
         message: e.to_string(),
     })

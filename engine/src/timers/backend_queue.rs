@@ -29,11 +29,11 @@ use std::marker::PhantomData;
 pub(crate) const CACHED: usize = 64;
 
 /// The bytes of a timer: timestamp (big-endian with the sign bit flipped, so bytes sort as
-/// numbers), then the key's and the namespace's bincode.
+/// numbers), then the key's and the namespace's encoding ([`crate::encoding`]).
 pub(crate) fn encode<K: Serialize, N: Serialize>(ts: Timestamp, key: &K, ns: &N) -> Vec<u8> {
     let mut out = ((ts as u64) ^ (1 << 63)).to_be_bytes().to_vec();
-    bincode::serialize_into(&mut out, key).expect("serializing into memory does not fail");
-    bincode::serialize_into(&mut out, ns).expect("serializing into memory does not fail");
+    crate::encoding::write_into(&mut out, key).expect("serializing into memory does not fail");
+    crate::encoding::write_into(&mut out, ns).expect("serializing into memory does not fail");
     out
 }
 
@@ -48,7 +48,7 @@ fn timestamp(bytes: &[u8]) -> Timestamp {
 pub(crate) fn decode<K: DeserializeOwned, N: DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<Timer<K, N>> {
-    let err = |e: bincode::Error| FjordError::Serialization {
+    let err = |e: crate::encoding::EncodingError| FjordError::Serialization {
         context: "a timer of the state backend".into(),
         message: e.to_string(),
     };
@@ -59,8 +59,8 @@ pub(crate) fn decode<K: DeserializeOwned, N: DeserializeOwned>(
         });
     }
     let mut rest = &bytes[8..];
-    let key = bincode::deserialize_from(&mut rest).map_err(err)?;
-    let namespace = bincode::deserialize_from(&mut rest).map_err(err)?;
+    let key = crate::encoding::take_from(&mut rest).map_err(err)?;
+    let namespace = crate::encoding::take_from(&mut rest).map_err(err)?;
     Ok(Timer {
         timestamp: timestamp(bytes),
         key,
@@ -266,7 +266,8 @@ where
                 .iter()
                 .map(|b| decode::<K, N>(b).map(|t| (t.key, t.namespace, t.timestamp)))
                 .collect::<Result<Vec<_>>>()?;
-            let bytes = bincode::serialize(&timers).expect("serializing into memory does not fail");
+            let bytes =
+                crate::encoding::to_vec(&timers).expect("serializing into memory does not fail");
             out.insert(kg, bytes);
         }
         Ok(out)

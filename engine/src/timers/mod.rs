@@ -157,8 +157,8 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
             .into_iter()
             .map(|(kg, mut timers)| {
                 timers.sort_by_key(|t| t.2);
-                let bytes =
-                    bincode::serialize(&timers).expect("serializing into memory does not fail");
+                let bytes = crate::encoding::to_vec(&timers)
+                    .expect("serializing into memory does not fail");
                 (kg, bytes)
             })
             .collect()
@@ -241,7 +241,7 @@ fn decode_timers<K: DeserializeOwned, N: DeserializeOwned>(
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    bincode::deserialize(bytes).map_err(|e| FjordError::Serialization {
+    crate::encoding::from_slice(bytes).map_err(|e| FjordError::Serialization {
         context: "restoring timers".into(),
         message: e.to_string(),
     })

@@ -723,14 +723,15 @@ impl<T: Send + 'static> SourceReader<T> for KafkaSourceReader<T> {
             .chain(self.assigned_before.iter())
             .collect();
         all.into_iter()
-            .map(|tp| bincode::serialize(tp).map_err(Into::into))
+            .map(|tp| fjord::encoding::to_vec(tp).map_err(Into::into))
             .collect()
     }
 
     fn restore_union_state(&mut self, items: Vec<Vec<u8>>) -> Result<(), BoxError> {
         self.restored = true;
         for item in items {
-            self.assigned_before.insert(bincode::deserialize(&item)?);
+            self.assigned_before
+                .insert(fjord::encoding::from_slice(&item)?);
         }
         Ok(())
     }

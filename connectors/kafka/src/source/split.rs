@@ -3,7 +3,7 @@
 use crate::client::TopicPartition;
 
 /// One partition to read (Flink's `KafkaPartitionSplit`): where to continue and, in bounded
-/// mode, where to stop. Stored in checkpoints (serialized with bincode), so its fields are the
+/// mode, where to stop. Stored in checkpoints (serialized with `fjord::encoding`), so its fields are the
 /// exact read position.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KafkaSplit {
@@ -24,12 +24,12 @@ impl KafkaSplit {
 
     /// Serialized for a checkpoint.
     pub fn encode(&self) -> Vec<u8> {
-        bincode::serialize(self).expect("a split serializes")
+        fjord::encoding::to_vec(self).expect("a split serializes")
     }
 
     /// Read back from a checkpoint.
-    pub fn decode(bytes: &[u8]) -> Result<Self, bincode::Error> {
-        bincode::deserialize(bytes)
+    pub fn decode(bytes: &[u8]) -> Result<Self, fjord::encoding::EncodingError> {
+        fjord::encoding::from_slice(bytes)
     }
 }
 
