@@ -532,3 +532,200 @@ fn rownum_bound(e: &ast::Expr, rownum: &str) -> Option<(i64, bool)> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::{SortKey, Step, TopNWindow, WindowKind};
+    use crate::{ErrorKind, SqlError, plan_portable};
+
+    const HEAD: &str = "CREATE TABLE bid (item STRING, price DOUBLE, supplier STRING, ts TIMESTAMP(3),
+                          WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+                        WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+                        CREATE TABLE out (a STRING, b DOUBLE, c BIGINT) WITH ('connector' = 'blackhole');
+                        INSERT INTO out ";
+
+    fn steps(query: &str) -> Vec<Step> {
+        let job = plan_portable(&format!("{HEAD}{query};")).unwrap_or_else(|e| panic!("{e}"));
+        job.inserts[0].pipeline.steps.clone()
+    }
+
+    fn error(query: &str) -> (ErrorKind, u64, String) {
+        match plan_portable(&format!("{HEAD}\n{query};")) {
+            Err(SqlError::Plan {
+                kind,
+                line,
+                message,
+                ..
+            }) => (kind, line, message),
+            other => panic!("expected a planning error for {query}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn top_n_over_a_tvf_ranks_the_input_rows_and_adds_window_columns_and_rownum() {
+        let steps = steps(
+            "SELECT item, price, rownum FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, supplier
+                                            ORDER BY price DESC, item NULLS LAST, window_end) AS rownum
+               FROM TABLE(HOP(TABLE bid, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+               WHERE price > 0)
+             WHERE rownum <= 3 AND item <> 'x'",
+        );
+        assert!(
+            matches!(&steps[0], Step::Calc { filter: Some(_), projection } if projection.len() == 4),
+            "the inner WHERE filters before ranking: {steps:?}"
+        );
+        let Step::WindowTopN {
+            window,
+            keys,
+            order,
+            limit,
+            uid,
+        } = &steps[1]
+        else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(
+            *window,
+            TopNWindow::Tvf {
+                window: WindowKind::Hop {
+                    slide: 5000,
+                    size: 10000
+                },
+                time_column: 3
+            }
+        );
+        assert_eq!(keys, &[2], "supplier; the window is not part of the key");
+        assert_eq!(
+            order,
+            &[
+                SortKey {
+                    column: 1,
+                    descending: true,
+                    nulls_first: false
+                },
+                SortKey {
+                    column: 0,
+                    descending: false,
+                    nulls_first: false
+                }
+            ],
+            "window_end is the same for every row of a window, so it orders nothing"
+        );
+        assert_eq!(*limit, 3);
+        assert!(uid.starts_with("sql-window-topn-"), "{uid}");
+        // Then the inner select list (4 columns + 3 window columns + rownum), the outer
+        // filter and select list.
+        assert!(matches!(&steps[2], Step::Calc { filter: None, projection } if projection.len() == 8));
+        assert!(matches!(&steps[3], Step::Calc { filter: Some(_), projection } if projection.len() == 3));
+    }
+
+    #[test]
+    fn top_n_after_a_window_aggregation_takes_the_window_from_its_columns() {
+        let steps = steps(
+            "SELECT supplier, price, rownum FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price DESC) AS rownum
+               FROM (SELECT window_end, supplier, window_start, SUM(price) AS price
+                     FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+                     GROUP BY window_start, window_end, supplier))
+             WHERE rownum = 1",
+        );
+        let top = steps
+            .iter()
+            .find_map(|s| match s {
+                Step::WindowTopN {
+                    window,
+                    keys,
+                    limit,
+                    ..
+                } => Some((*window, keys.clone(), *limit)),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(top, (TopNWindow::Columns { start: 2, end: 0 }, vec![], 1));
+    }
+
+    #[test]
+    fn the_same_query_has_the_same_uid_and_another_order_another() {
+        let q = |dir: &str| {
+            let s = steps(&format!(
+                "SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price {dir}) AS rn
+                 FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))) WHERE rn <= 2"
+            ));
+            s.into_iter()
+                .find_map(|s| match s {
+                    Step::WindowTopN { uid, .. } => Some(uid),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert_eq!(q("DESC"), q("DESC"));
+        assert_ne!(q("DESC"), q("ASC"));
+    }
+
+    #[test]
+    fn other_shapes_are_refused_with_the_supported_one() {
+        let tvf = "TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))";
+        for (query, kind, want) in [
+            (
+                "SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY supplier ORDER BY price) AS rn FROM bid) WHERE rn <= 1".to_string(),
+                ErrorKind::Unsupported,
+                "only as a window Top-N",
+            ),
+            (
+                format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY supplier ORDER BY price) AS rn FROM {tvf}) WHERE rn <= 1"),
+                ErrorKind::Unsupported,
+                "must PARTITION BY window_start, window_end",
+            ),
+            (
+                format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price) AS rn FROM {tvf})"),
+                ErrorKind::Unsupported,
+                "needs WHERE rn <= N",
+            ),
+            (
+                format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price) AS rn FROM {tvf}) WHERE rn > 2"),
+                ErrorKind::Unsupported,
+                "needs WHERE rn <= N",
+            ),
+            (
+                format!("SELECT item, price, rn FROM (SELECT *, RANK() OVER (PARTITION BY window_start, window_end ORDER BY price) AS rn FROM {tvf}) WHERE rn <= 2"),
+                ErrorKind::Unsupported,
+                "RANK() OVER (...) is not supported",
+            ),
+            (
+                format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price * 2) AS rn FROM {tvf}) WHERE rn <= 2"),
+                ErrorKind::Unsupported,
+                "takes column names",
+            ),
+            (
+                format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end) AS rn FROM {tvf}) WHERE rn <= 2"),
+                ErrorKind::Unsupported,
+                "needs an ORDER BY",
+            ),
+            (
+                format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY cost) AS rn FROM {tvf}) WHERE rn <= 2"),
+                ErrorKind::UnknownColumn,
+                "ORDER BY column 'cost' not found",
+            ),
+            (
+                "SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price) AS rn FROM TABLE(SESSION(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))) WHERE rn <= 2".to_string(),
+                ErrorKind::Unsupported,
+                "SESSION windows is not supported yet",
+            ),
+            (
+                format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price) AS rn FROM {tvf}) WHERE rn < 1"),
+                ErrorKind::InvalidOption,
+                "keeps no row",
+            ),
+            (
+                format!("SELECT item, price, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price) FROM {tvf}"),
+                ErrorKind::Unsupported,
+                "ROW_NUMBER() OVER (...) is supported only in a window Top-N",
+            ),
+        ] {
+            let (k, line, message) = error(&query);
+            assert_eq!((k, line), (kind, 6), "{query}: {message}");
+            assert!(message.contains(want), "{query}: {message}");
+        }
+    }
+}

@@ -807,6 +807,16 @@ pub(crate) fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeli
             ));
         }
     };
+    // ROW_NUMBER() is a column of the subquery a window Top-N filters, never of this SELECT.
+    if let Some(item) = select.projection.iter().find(|i| {
+        matches!(i, ast::SelectItem::UnnamedExpr(ast::Expr::Function(f))
+            | ast::SelectItem::ExprWithAlias { expr: ast::Expr::Function(f), .. } if f.over.is_some())
+    }) {
+        return Err(unsupported(
+            Pos::of(item.span()),
+            "ROW_NUMBER() OVER (...) is supported only in a window Top-N, as a column of a subquery: SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ...) AS rownum FROM TABLE(TUMBLE(...))) WHERE rownum <= N",
+        ));
+    }
     match &from.relation {
         ast::TableFactor::Table {
             name, args: None, ..
