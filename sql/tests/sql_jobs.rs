@@ -548,3 +548,65 @@ fn a_window_job_stopped_with_a_savepoint_resumes_at_another_parallelism_without_
     windows.dedup();
     assert_eq!(windows.len(), before, "no window fired twice");
 }
+
+/// `examples/sql/top_orders.sql` (docs/sql.md's window Top-N example) with its two `print`
+/// sinks written to files instead and its input path made absolute; the rest verbatim.
+#[test]
+fn the_top_n_example_keeps_the_best_rows_and_the_last_row_per_window() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let example = std::fs::read_to_string(root.join("examples/sql/top_orders.sql")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (top, last) = (dir.path().join("top"), dir.path().join("last"));
+    let file_sink =
+        |path: &Path| format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'", path.display());
+    let mut script = example.clone();
+    for (from, to) in [
+        (
+            "'examples/sql/orders.csv'".to_string(),
+            format!("'{}'", root.join("examples/sql/orders.csv").display()),
+        ),
+        (
+            "'connector' = 'print', 'print-identifier' = 'top'".to_string(),
+            file_sink(&top),
+        ),
+        (
+            "'connector' = 'print', 'print-identifier' = 'last'".to_string(),
+            file_sink(&last),
+        ),
+    ] {
+        assert!(script.contains(&from), "the example changed: {from} is gone");
+        script = script.replace(&from, &to);
+    }
+    let job = fjord_sql::plan(&script).unwrap_or_else(|e| panic!("{e}"));
+    let env = StreamExecutionEnvironment::new();
+    fjord_sql::build(&job, &env).unwrap();
+    env.execute("top-n example").unwrap();
+    // NULL amounts rank last (DESC); bob's order 2 has none.
+    assert_eq!(
+        lines_in(&top),
+        sorted(&[
+            "2024-01-01 00:00:10,1,10.5,1",
+            "2024-01-01 00:00:10,3,7.25,2",
+            "2024-01-01 00:00:20,5,20.0,1",
+            "2024-01-01 00:00:20,4,3.0,2",
+            "2024-01-01 00:00:30,6,1.0,1",
+        ])
+    );
+    assert_eq!(
+        lines_in(&last),
+        sorted(&[
+            "2024-01-01 00:00:10,alice,3",
+            "2024-01-01 00:00:10,bob,2",
+            "2024-01-01 00:00:20,,4",
+            "2024-01-01 00:00:20,bob,5",
+            "2024-01-01 00:00:30,alice,6",
+        ])
+    );
+    let explain = fjord_sql::plan_portable(&example).unwrap().explain();
+    assert!(
+        explain.contains("WindowTopN: TUMBLE(size=10000 ms) on $4 (event time), order=[$2 DESC NULLS LAST], rownum <= 2")
+            && explain.contains("order=[$4 DESC NULLS LAST], rownum <= 1")
+            && explain.contains("uid sql-window-topn-"),
+        "{explain}"
+    );
+}
