@@ -150,11 +150,11 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
                 Acc::Distinct(set) => match f {
                     AggFunc::CountDistinct => Value::BigInt(set.len() as i64),
                     AggFunc::SumDistinct if set.is_empty() => Value::Null,
-                    AggFunc::SumDistinct => {
-                        set.iter().fold(Value::Null, |s, v| add_values(&s, v))
-                    }
+                    AggFunc::SumDistinct => set.iter().fold(Value::Null, |s, v| add_values(&s, v)),
                     _ => {
-                        let sum = set.iter().fold(Value::Null, |s, v| add_values(&s, &widened(v)));
+                        let sum = set
+                            .iter()
+                            .fold(Value::Null, |s, v| add_values(&s, &widened(v)));
                         average(&sum, set.len() as i64, *t)
                     }
                 },

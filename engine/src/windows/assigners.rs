@@ -365,7 +365,8 @@ mod tests {
 
     #[test]
     fn cumulative_windows_grow_from_the_cycle_start() {
-        let c = CumulativeEventTimeWindows::of(Duration::from_millis(30), Duration::from_millis(10));
+        let c =
+            CumulativeEventTimeWindows::of(Duration::from_millis(30), Duration::from_millis(10));
         let w = |s, e| TimeWindow::new(s, e);
         assert_eq!(assign(&c, 0), vec![w(0, 10), w(0, 20), w(0, 30)]);
         assert_eq!(assign(&c, 9), vec![w(0, 10), w(0, 20), w(0, 30)]);

@@ -26,9 +26,9 @@ pub mod triggers;
 pub mod window;
 
 pub use assigners::{
-    CumulativeEventTimeWindows, EventTimeSessionWindows, GlobalWindows, ProcessingTimeSessionWindows, SlidingEventTimeWindows,
-    SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
-    WindowAssigner,
+    CumulativeEventTimeWindows, EventTimeSessionWindows, GlobalWindows,
+    ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+    TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
 };
 pub use evictors::{CountEvictor, DeltaEvictor, Evictor, TimeEvictor};
 pub use functions::{ProcessWindowFunction, WindowContext};
