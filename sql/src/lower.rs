@@ -11,7 +11,8 @@ use crate::topn::{TopN, WindowFromColumns};
 use crate::types::{DataType, Row, Value};
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
-    CumulativeEventTimeWindows, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
+    CumulativeEventTimeWindows, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow,
+    TumblingEventTimeWindows, WindowContext,
 };
 use fjord::{BoxError, Collector, DataStream, FlatMapFunction, StreamExecutionEnvironment};
 use std::sync::Arc;
@@ -121,7 +122,8 @@ fn window_top_n(
     limit: usize,
 ) -> fjord::SingleOutputStreamOperator<Row> {
     let keys = keys.to_vec();
-    let keyed = stream.key_by(move |row: &Row| keys.iter().map(|&k| row[k].clone()).collect::<Vec<Value>>());
+    let keyed = stream
+        .key_by(move |row: &Row| keys.iter().map(|&k| row[k].clone()).collect::<Vec<Value>>());
     let f = TopN {
         order: Arc::new(order.to_vec()),
         limit,

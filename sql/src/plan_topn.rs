@@ -185,7 +185,9 @@ pub(crate) fn plan_top_n(
             other => {
                 return Err(unsupported(
                     pos_of(other),
-                    format!("{what} of ROW_NUMBER() takes column names, not expressions; compute the expression in a view or subquery first"),
+                    format!(
+                        "{what} of ROW_NUMBER() takes column names, not expressions; compute the expression in a view or subquery first"
+                    ),
                 ));
             }
         };
@@ -262,7 +264,8 @@ pub(crate) fn plan_top_n(
     for (n, item) in select.projection.iter().enumerate() {
         if n == rn_index {
             let e = match item {
-                ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
                 _ => unreachable!("row_number_of matched an expression"),
             };
             rownum_name = output_name(item, e, n);
@@ -436,12 +439,7 @@ fn over_window_aggregation(
         ));
     };
     let visible = p.schema.clone();
-    Ok((
-        p,
-        TopNWindow::Columns { start, end },
-        visible,
-        (start, end),
-    ))
+    Ok((p, TopNWindow::Columns { start, end }, visible, (start, end)))
 }
 
 /// Where a pipeline ending in a window aggregation (then only projections) has that
@@ -616,8 +614,12 @@ mod tests {
         assert!(uid.starts_with("sql-window-topn-"), "{uid}");
         // Then the inner select list (4 columns + 3 window columns + rownum), the outer
         // filter and select list.
-        assert!(matches!(&steps[2], Step::Calc { filter: None, projection } if projection.len() == 8));
-        assert!(matches!(&steps[3], Step::Calc { filter: Some(_), projection } if projection.len() == 3));
+        assert!(
+            matches!(&steps[2], Step::Calc { filter: None, projection } if projection.len() == 8)
+        );
+        assert!(
+            matches!(&steps[3], Step::Calc { filter: Some(_), projection } if projection.len() == 3)
+        );
     }
 
     #[test]

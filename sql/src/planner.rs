@@ -1410,7 +1410,9 @@ mod tests {
                 "exactly its PARTITION BY columns ()",
             ),
         ] {
-            let err = plan_portable(&format!("{head}{query};")).unwrap_err().to_string();
+            let err = plan_portable(&format!("{head}{query};"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{query}\n{err}");
         }
         // Grouped by, window_time is the third column of the aggregation; CUMULATE plans.

@@ -141,7 +141,12 @@ mod tests {
 
     #[test]
     fn descending_puts_nulls_last_and_ascending_first_as_flink() {
-        let rows = [row(Some(2), 1), row(None, 2), row(Some(7), 3), row(Some(5), 4)];
+        let rows = [
+            row(Some(2), 1),
+            row(None, 2),
+            row(Some(7), 3),
+            row(Some(5), 4),
+        ];
         assert_eq!(
             top(vec![key(0, true)], 2, &rows),
             vec![row(Some(7), 3), row(Some(5), 4)]
@@ -164,14 +169,22 @@ mod tests {
 
     #[test]
     fn second_key_breaks_ties_and_equal_rows_keep_arrival_order() {
-        let rows = [row(Some(4), 6), row(Some(4), 9), row(Some(1), 1), row(Some(4), 9)];
+        let rows = [
+            row(Some(4), 6),
+            row(Some(4), 9),
+            row(Some(1), 1),
+            row(Some(4), 9),
+        ];
         assert_eq!(
             top(vec![key(0, true), key(1, true)], 3, &rows),
             vec![row(Some(4), 9), row(Some(4), 9), row(Some(4), 6)]
         );
         let a = vec![Value::Int(1), Value::String("first".into())];
         let b = vec![Value::Int(1), Value::String("second".into())];
-        assert_eq!(top(vec![key(0, false)], 1, &[a.clone(), b.clone()]), vec![a]);
+        assert_eq!(
+            top(vec![key(0, false)], 1, &[a.clone(), b.clone()]),
+            vec![a]
+        );
     }
 
     #[test]

@@ -557,8 +557,12 @@ fn the_top_n_example_keeps_the_best_rows_and_the_last_row_per_window() {
     let example = std::fs::read_to_string(root.join("examples/sql/top_orders.sql")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (top, last) = (dir.path().join("top"), dir.path().join("last"));
-    let file_sink =
-        |path: &Path| format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'", path.display());
+    let file_sink = |path: &Path| {
+        format!(
+            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
+            path.display()
+        )
+    };
     let mut script = example.clone();
     for (from, to) in [
         (
@@ -574,7 +578,10 @@ fn the_top_n_example_keeps_the_best_rows_and_the_last_row_per_window() {
             file_sink(&last),
         ),
     ] {
-        assert!(script.contains(&from), "the example changed: {from} is gone");
+        assert!(
+            script.contains(&from),
+            "the example changed: {from} is gone"
+        );
         script = script.replace(&from, &to);
     }
     let job = fjord_sql::plan(&script).unwrap_or_else(|e| panic!("{e}"));
