@@ -617,3 +617,87 @@ fn the_top_n_example_keeps_the_best_rows_and_the_last_row_per_window() {
         "{explain}"
     );
 }
+
+/// A window Top-N stopped with a savepoint in the middle and resumed at another parallelism:
+/// the rows buffered in its keyed state before the stop are ranked after it. N is larger than
+/// any window, so every row is kept and ranked: each id comes out exactly once, and each
+/// window and key has the rownums 1..n in descending id order.
+#[test]
+fn a_window_top_n_stopped_with_a_savepoint_resumes_at_another_parallelism_without_loss() {
+    const N: u64 = 6000;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let savepoints = dir.path().join("savepoints");
+    let script = |parallelism: usize| {
+        format!(
+            "SET 'parallelism.default' = '{parallelism}';
+             SET 'execution.checkpointing.interval' = '200ms';
+             CREATE TABLE gen (id BIGINT, k INT, ts TIMESTAMP(3),
+                               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+               WITH ('connector' = 'datagen', 'rows-per-second' = '1000',
+                     'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{N}',
+                     'fields.k.min' = '0', 'fields.k.max' = '7');
+             CREATE TABLE ranked (ws TIMESTAMP(3), k INT, id BIGINT, rownum BIGINT)
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+             INSERT INTO ranked
+             SELECT window_start, k, id, rownum FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k
+                                            ORDER BY id DESC) AS rownum
+               FROM TABLE(TUMBLE(TABLE gen, DESCRIPTOR(ts), INTERVAL '1' SECOND)))
+             WHERE rownum <= 100000;",
+            out.display()
+        )
+    };
+    let start = |parallelism: usize, savepoint: Option<&str>| {
+        let job = fjord_sql::plan(&script(parallelism)).unwrap();
+        let env = StreamExecutionEnvironment::new();
+        fjord_sql::build(&job, &env).unwrap();
+        if let Some(path) = savepoint {
+            env.restore_from(path, false);
+        }
+        env
+    };
+    let client = start(2, None).execute_async("first half").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.exists() || window_sums(&out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no window output within 60 s"
+        );
+        assert!(!client.is_finished(), "the job ended before it was stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let savepoint = client
+        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
+        .unwrap();
+    let first = window_sums(&out).len() as u64;
+    assert!(
+        first > 0 && first < N,
+        "stopped in the middle: {first} of {N}"
+    );
+
+    start(3, Some(&savepoint)).execute("second half").unwrap();
+    // (ws, k, id, rownum)
+    let rows = window_sums(&out);
+    let mut ids: Vec<u64> = rows.iter().map(|r| r.2).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=N).collect::<Vec<_>>(), "every row ranked once");
+    let mut per_window: std::collections::BTreeMap<(&String, i64), Vec<(u64, u64)>> =
+        Default::default();
+    for r in &rows {
+        per_window.entry((&r.0, r.1)).or_default().push((r.3, r.2));
+    }
+    for ((ws, k), mut ranked) in per_window {
+        ranked.sort_unstable();
+        let rownums: Vec<u64> = ranked.iter().map(|r| r.0).collect();
+        assert_eq!(
+            rownums,
+            (1..=ranked.len() as u64).collect::<Vec<_>>(),
+            "window {ws}, k {k}: rownums 1..n, each once"
+        );
+        assert!(
+            ranked.windows(2).all(|w| w[0].1 > w[1].1),
+            "window {ws}, k {k}: rownum follows descending id: {ranked:?}"
+        );
+    }
+}
