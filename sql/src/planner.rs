@@ -1490,4 +1490,40 @@ mod tests {
             assert!(err.contains(want), "{script}\n{err}");
         }
     }
+
+    #[test]
+    fn a_subquery_in_from_reads_like_a_view() {
+        let job = plan_portable(
+            "CREATE TABLE t (k STRING, n INT) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+             CREATE TABLE out (k STRING, m INT) WITH ('connector' = 'blackhole');
+             INSERT INTO out SELECT k, m FROM (SELECT k, n * 2 AS m FROM t WHERE n > 1) AS s WHERE m < 10;",
+        )
+        .unwrap();
+        let p = &job.inserts[0].pipeline;
+        assert_eq!(p.schema.names(), "k, m");
+        assert!(
+            matches!(
+                p.steps.as_slice(),
+                [
+                    Step::Calc {
+                        filter: Some(_),
+                        ..
+                    },
+                    Step::Calc {
+                        filter: Some(_),
+                        ..
+                    }
+                ]
+            ),
+            "{:?}",
+            p.steps
+        );
+        let err = plan_portable(
+            "CREATE TABLE t (k STRING, n INT) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+             CREATE TABLE out (k STRING, m BIGINT) WITH ('connector' = 'blackhole');
+             INSERT INTO out SELECT k, COUNT(*) FROM (SELECT k FROM t) GROUP BY k;",
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), Some(ErrorKind::Unsupported), "{err}");
+    }
 }
