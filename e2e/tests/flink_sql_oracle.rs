@@ -228,6 +228,30 @@ const CASES: &[(&str, &str)] = &[
            FROM counts)
          WHERE rownum = 1;",
     ),
+    (
+        "window-top-n-over-and-after-session-windows",
+        "CREATE TABLE best_in_session (ws TIMESTAMP(3), we TIMESTAMP(3), customer STRING, id INT,
+                                       amount DOUBLE, rownum BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/best_in_session', 'format' = 'csv');
+         INSERT INTO best_in_session
+         SELECT window_start, window_end, customer, id, amount, rownum FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, customer
+                                        ORDER BY amount DESC) AS rownum
+           FROM TABLE(SESSION(TABLE orders PARTITION BY customer, DESCRIPTOR(ts), INTERVAL '10' SECOND)))
+         WHERE rownum <= 1;
+         CREATE TABLE biggest_burst (ws TIMESTAMP(3), we TIMESTAMP(3), cnt BIGINT, min_id INT,
+                                     rownum BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/biggest_burst', 'format' = 'csv');
+         INSERT INTO biggest_burst
+         SELECT * FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end
+                                        ORDER BY cnt DESC, min_id) AS rownum
+           FROM (
+             SELECT window_start, window_end, COUNT(*) AS cnt, MIN(id) AS min_id
+             FROM TABLE(SESSION(TABLE orders, DESCRIPTOR(ts), INTERVAL '3' SECOND))
+             GROUP BY window_start, window_end))
+         WHERE rownum <= 1;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink directory's rows.

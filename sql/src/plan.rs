@@ -196,8 +196,8 @@ pub struct SortKey {
 /// Where the windows of a window Top-N come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopNWindow {
-    /// A window TVF over the input rows (`TUMBLE`, `HOP`, `CUMULATE`); the output rows get
-    /// window_start, window_end and window_time after the input columns.
+    /// A window TVF over the input rows (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`); the output
+    /// rows get window_start, window_end and window_time after the input columns.
     Tvf {
         /// The window.
         window: WindowKind,

@@ -4,7 +4,7 @@
 //! SELECT ... FROM (
 //!   SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end[, k...]
 //!                                ORDER BY c [ASC|DESC] [NULLS FIRST|LAST][, ...]) AS rownum
-//!   FROM TABLE(TUMBLE(...))            -- or HOP, CUMULATE, or a window aggregation
+//!   FROM TABLE(TUMBLE(...))            -- or HOP, CUMULATE, SESSION, or a window aggregation
 //! ) WHERE rownum <= N [AND ...]
 //! ```
 //!
@@ -17,13 +17,14 @@ use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::{Pipeline, SortKey, Step, TopNWindow, stable_hash};
 use crate::planner::{
-    Catalog, object_name, output_name, plan_query, project, scan, unsupported, window_tvf,
+    Catalog, object_name, output_name, partition_columns, plan_query, project, scan, unsupported,
+    window_tvf,
 };
 use crate::types::{Column, DataType, Schema};
 use sqlparser::ast::{self, Spanned};
 
 /// The supported shape, for error messages.
-const SHAPE: &str = "write SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end[, columns] ORDER BY column [ASC|DESC][, ...]) AS rownum FROM TABLE(TUMBLE(...)) (or HOP, CUMULATE, or a subquery or view with a window aggregation)) WHERE rownum <= N";
+const SHAPE: &str = "write SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end[, columns] ORDER BY column [ASC|DESC][, ...]) AS rownum FROM TABLE(TUMBLE(...)) (or HOP, CUMULATE, SESSION, or a subquery or view with a window aggregation)) WHERE rownum <= N";
 
 /// The first select item of `query` that calls a function with `OVER (...)`, with its index.
 pub(crate) fn row_number_of(query: &ast::Query) -> Option<(usize, &ast::Function)> {
@@ -109,6 +110,8 @@ pub(crate) fn plan_top_n(
 
     // The rows ranked (`input`), where their windows come from, and the columns the OVER
     // clause and the select list see (`visible`: the Top-N's output row without rownum).
+    // SESSION's PARTITION BY columns and where the TVF is.
+    let mut session: Option<(Vec<String>, Pos)> = None;
     let (mut input, window, visible, window_columns) = match &from.relation {
         ast::TableFactor::TableFunction {
             expr: ast::Expr::Function(tf),
@@ -116,9 +119,12 @@ pub(crate) fn plan_top_n(
         } => {
             let tvf = window_tvf(catalog, tf)?;
             if tvf.name == "SESSION" {
-                return Err(unsupported(
+                session = Some((
+                    tvf.partition_by
+                        .map(partition_columns)
+                        .transpose()?
+                        .unwrap_or_default(),
                     Pos::of(tf.span()),
-                    "a window Top-N directly over SESSION windows is not supported yet; use TUMBLE, HOP or CUMULATE, or rank the rows of a SESSION window aggregation",
                 ));
             }
             let n = tvf.input.schema.columns.len();
@@ -212,6 +218,28 @@ pub(crate) fn plan_top_n(
             has_end = true;
         } else if !added(i) && !keys.contains(&i) {
             keys.push(i);
+        }
+    }
+    if let Some((partition, tpos)) = &session {
+        // Sessions are per PARTITION BY key and the Top-N is keyed by its partition
+        // columns, so the two must be the same columns (as for a SESSION aggregation).
+        let mut ranked: Vec<&str> = keys
+            .iter()
+            .map(|&k| visible.columns[k].name.as_str())
+            .collect();
+        let mut wanted: Vec<&str> = partition.iter().map(String::as_str).collect();
+        ranked.sort_unstable();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if ranked != wanted {
+            return Err(unsupported(
+                *tpos,
+                format!(
+                    "a window Top-N over SESSION windows must PARTITION BY window_start, window_end and exactly the SESSION's PARTITION BY columns ({}); found ({})",
+                    wanted.join(", "),
+                    ranked.join(", ")
+                ),
+            ));
         }
     }
     if !(has_start && has_end) {
@@ -710,9 +738,9 @@ mod tests {
                 "ORDER BY column 'cost' not found",
             ),
             (
-                "SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price) AS rn FROM TABLE(SESSION(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))) WHERE rn <= 2".to_string(),
+                "SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, supplier ORDER BY price) AS rn FROM TABLE(SESSION(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))) WHERE rn <= 2".to_string(),
                 ErrorKind::Unsupported,
-                "SESSION windows is not supported yet",
+                "exactly the SESSION's PARTITION BY columns (); found (supplier)",
             ),
             (
                 format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price) AS rn FROM {tvf}) WHERE rn < 1"),

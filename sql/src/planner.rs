@@ -1265,7 +1265,7 @@ fn plan_window(
 }
 
 /// The column names of SESSION's `PARTITION BY k` or `PARTITION BY (k1, k2)`.
-fn partition_columns(e: &ast::Expr) -> Result<Vec<String>> {
+pub(crate) fn partition_columns(e: &ast::Expr) -> Result<Vec<String>> {
     let one = |e: &ast::Expr| match e {
         ast::Expr::Identifier(id) => Ok(id.value.clone()),
         other => Err(unsupported(
