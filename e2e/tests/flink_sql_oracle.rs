@@ -151,6 +151,107 @@ const CASES: &[(&str, &str)] = &[
          FROM TABLE(TUMBLE(TABLE orders_text, DESCRIPTOR(ts), INTERVAL '10' SECOND))
          GROUP BY window_start, window_end, customer;",
     ),
+    (
+        "window-top-n-over-tumble-cumulate-and-hop",
+        "CREATE TABLE top_amounts (id INT, customer STRING, amount DOUBLE, qty INT, ts TIMESTAMP(3),
+                                   ws TIMESTAMP(3), we TIMESTAMP(3), wt TIMESTAMP(3), rownum BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/top_amounts', 'format' = 'csv');
+         INSERT INTO top_amounts
+         SELECT * FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end
+                                        ORDER BY amount DESC) AS rownum
+           FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND)))
+         WHERE rownum <= 2;
+         CREATE TABLE low_qty (ws TIMESTAMP(3), we TIMESTAMP(3), id INT, qty INT, rownum BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/low_qty', 'format' = 'csv');
+         INSERT INTO low_qty
+         SELECT window_start, window_end, id, qty, rownum FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end
+                                        ORDER BY qty ASC, id DESC) AS rownum
+           FROM TABLE(CUMULATE(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '15' SECOND)))
+         WHERE rownum <= 2;
+         CREATE TABLE most_qty (we TIMESTAMP(3), customer STRING, id INT, qty INT, r BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/most_qty', 'format' = 'csv');
+         INSERT INTO most_qty
+         SELECT we, customer, id, qty, r FROM (
+           SELECT window_end AS we, customer, id, qty,
+                  ROW_NUMBER() OVER (PARTITION BY window_start, window_end, customer
+                                     ORDER BY qty DESC NULLS FIRST, id) AS r
+           FROM TABLE(HOP(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+           WHERE id <> 6)
+         WHERE 3 >= r AND id > 1;",
+    ),
+    (
+        "window-deduplication-first-and-last-row",
+        "CREATE TABLE last_per_customer (ws TIMESTAMP(3), we TIMESTAMP(3), customer STRING, id INT,
+                                         ts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/last_per_customer', 'format' = 'csv');
+         INSERT INTO last_per_customer
+         SELECT window_start, window_end, customer, id, ts FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, customer
+                                        ORDER BY ts DESC) AS rownum
+           FROM TABLE(HOP(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)))
+         WHERE rownum = 1;
+         CREATE TABLE first_per_window (we TIMESTAMP(3), id INT, customer STRING, amount DOUBLE,
+                                        rn BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/first_per_window', 'format' = 'csv');
+         INSERT INTO first_per_window
+         SELECT window_end, id, customer, amount, rn FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ts) AS rn
+           FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND)))
+         WHERE rn < 2;",
+    ),
+    (
+        "window-top-n-after-a-window-aggregation",
+        "CREATE TABLE top_customers (ws TIMESTAMP(3), we TIMESTAMP(3), customer STRING, price DOUBLE,
+                                     cnt BIGINT, rownum BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/top_customers', 'format' = 'csv');
+         INSERT INTO top_customers
+         SELECT * FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end
+                                        ORDER BY price DESC) AS rownum
+           FROM (
+             SELECT window_start, window_end, customer, SUM(amount) AS price, COUNT(*) AS cnt
+             FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+             GROUP BY window_start, window_end, customer))
+         WHERE rownum <= 2;
+         CREATE VIEW counts AS
+           SELECT window_start, window_end, customer, COUNT(*) AS cnt
+           FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+           GROUP BY window_start, window_end, customer;
+         CREATE TABLE busiest (we TIMESTAMP(3), customer STRING, cnt BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/busiest', 'format' = 'csv');
+         INSERT INTO busiest
+         SELECT window_end, customer, cnt FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end
+                                        ORDER BY cnt DESC, customer) AS rownum
+           FROM counts)
+         WHERE rownum = 1;",
+    ),
+    (
+        "window-top-n-over-and-after-session-windows",
+        "CREATE TABLE best_in_session (ws TIMESTAMP(3), we TIMESTAMP(3), customer STRING, id INT,
+                                       amount DOUBLE, rownum BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/best_in_session', 'format' = 'csv');
+         INSERT INTO best_in_session
+         SELECT window_start, window_end, customer, id, amount, rownum FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, customer
+                                        ORDER BY amount DESC) AS rownum
+           FROM TABLE(SESSION(TABLE orders PARTITION BY customer, DESCRIPTOR(ts), INTERVAL '10' SECOND)))
+         WHERE rownum <= 1;
+         CREATE TABLE biggest_burst (ws TIMESTAMP(3), we TIMESTAMP(3), cnt BIGINT, min_id INT,
+                                     rownum BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/biggest_burst', 'format' = 'csv');
+         INSERT INTO biggest_burst
+         SELECT * FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end
+                                        ORDER BY cnt DESC, min_id) AS rownum
+           FROM (
+             SELECT window_start, window_end, COUNT(*) AS cnt, MIN(id) AS min_id
+             FROM TABLE(SESSION(TABLE orders, DESCRIPTOR(ts), INTERVAL '3' SECOND))
+             GROUP BY window_start, window_end))
+         WHERE rownum <= 1;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink directory's rows.

@@ -502,6 +502,15 @@ impl<'a> Binder<'a, '_> {
 
     fn function(&mut self, e: &ast::Expr, f: &ast::Function) -> Result<Expr> {
         let name = f.name.to_string().to_uppercase();
+        if f.over.is_some() {
+            return Err(err(
+                ErrorKind::Unsupported,
+                e,
+                format!(
+                    "{name}() OVER (...) is not supported here; ROW_NUMBER() OVER (...) is supported only in a window Top-N, as a column of a subquery: SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ...) AS rownum FROM TABLE(TUMBLE(...))) WHERE rownum <= N"
+                ),
+            ));
+        }
         let mut distinct = false;
         let args: Vec<&ast::FunctionArgExpr> = match &f.args {
             ast::FunctionArguments::None => Vec::new(),

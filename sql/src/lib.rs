@@ -28,6 +28,8 @@
 //! - `bind` (internal): sqlparser expressions → [`expr::Expr`]; [`planner`]: statements →
 //!   [`plan::SqlJob`].
 //! - [`connectors`]: datagen, filesystem, print, blackhole; [`agg`]: aggregate functions.
+//! - [`topn`]: the window Top-N operator's ordering, accumulator and window assigner;
+//!   `plan_topn` (internal): recognizing window Top-N and deduplication queries.
 //! - [`lower`]: the plan → DataStream graph.
 
 pub mod agg;
@@ -37,8 +39,10 @@ pub mod error;
 pub mod expr;
 pub mod lower;
 pub mod plan;
+pub(crate) mod plan_topn;
 pub mod planner;
 pub mod script;
+pub mod topn;
 pub mod types;
 
 pub use error::{ErrorKind, Result, SqlError};

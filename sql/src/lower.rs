@@ -6,7 +6,8 @@ use crate::agg::SqlAggregate;
 use crate::connectors::{blackhole, datagen, filesystem, kafka, print, rabbitmq, redis};
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
-use crate::plan::{Insert, SqlJob, Step, TableDef, WindowKind};
+use crate::plan::{Insert, SortKey, SqlJob, Step, TableDef, TopNWindow, WindowKind};
+use crate::topn::{TopN, WindowFromColumns};
 use crate::types::{DataType, Row, Value};
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
@@ -109,6 +110,64 @@ impl WatermarkGenerator<Row> for SqlWatermarks {
             output.emit_watermark(m);
         }
     }
+}
+
+/// A window Top-N: keyed by the partition columns, the best rows of each window in keyed
+/// state ([`TopN`]), emitted with the window's columns (for a TVF) and their rownum.
+fn window_top_n(
+    stream: DataStream<Row>,
+    window: TopNWindow,
+    keys: &[usize],
+    order: &[SortKey],
+    limit: usize,
+) -> fjord::SingleOutputStreamOperator<Row> {
+    let keys = keys.to_vec();
+    let keyed = stream
+        .key_by(move |row: &Row| keys.iter().map(|&k| row[k].clone()).collect::<Vec<Value>>());
+    let f = TopN {
+        order: Arc::new(order.to_vec()),
+        limit,
+    };
+    let with_window = matches!(window, TopNWindow::Tvf { .. });
+    let emit = move |_key: &Vec<Value>,
+                     ctx: &mut WindowContext<'_, TimeWindow, Row>,
+                     results: Vec<Vec<Row>>| {
+        let (start, end) = (ctx.window().start, ctx.window().end);
+        for rows in results {
+            for (n, mut row) in rows.into_iter().enumerate() {
+                if with_window {
+                    row.push(Value::Timestamp(start));
+                    row.push(Value::Timestamp(end));
+                    row.push(Value::Timestamp(end - 1));
+                }
+                row.push(Value::BigInt(n as i64 + 1));
+                ctx.collect(row);
+            }
+        }
+    };
+    match window {
+        TopNWindow::Tvf { window, .. } => match window {
+            WindowKind::Tumble { size } => keyed
+                .window(TumblingEventTimeWindows::of(ms(size)))
+                .aggregate_with_process(f, emit),
+            WindowKind::Hop { slide, size } => keyed
+                .window(SlidingEventTimeWindows::of(ms(size), ms(slide)))
+                .aggregate_with_process(f, emit),
+            WindowKind::Session { gap } => keyed
+                .window(EventTimeSessionWindows::with_gap(ms(gap)))
+                .aggregate_with_process(f, emit),
+            WindowKind::Cumulate { step, size } => keyed
+                .window(CumulativeEventTimeWindows::of(ms(size), ms(step)))
+                .aggregate_with_process(f, emit),
+        },
+        TopNWindow::Columns { start, end } => keyed
+            .window(WindowFromColumns { start, end })
+            .aggregate_with_process(f, emit),
+    }
+}
+
+fn ms(m: i64) -> Duration {
+    Duration::from_millis(m as u64)
 }
 
 fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> Result<()> {
@@ -235,7 +294,6 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                         ctx.collect(row);
                     }
                 };
-                let ms = |m: i64| Duration::from_millis(m as u64);
                 let out = match *window {
                     WindowKind::Tumble { size } => keyed
                         .window(TumblingEventTimeWindows::of(ms(size)))
@@ -254,6 +312,16 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                     .name(&format!("WindowAggregate({uid})"))
                     .stream()
             }
+            Step::WindowTopN {
+                window,
+                keys,
+                order,
+                limit,
+                uid,
+            } => window_top_n(stream, *window, keys, order, *limit)
+                .uid(uid)
+                .name(&format!("WindowTopN({uid})"))
+                .stream(),
         };
     }
     let sink = &insert.sink;

@@ -182,6 +182,50 @@ pub enum WindowKind {
     },
 }
 
+/// One key of a window Top-N's `ORDER BY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SortKey {
+    /// The input column.
+    pub column: usize,
+    /// `DESC`.
+    pub descending: bool,
+    /// NULLs rank first (Flink's default: `ASC` NULLS FIRST, `DESC` NULLS LAST).
+    pub nulls_first: bool,
+}
+
+/// Where the windows of a window Top-N come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopNWindow {
+    /// A window TVF over the input rows (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`); the output
+    /// rows get window_start, window_end and window_time after the input columns.
+    Tvf {
+        /// The window.
+        window: WindowKind,
+        /// The rowtime column it windows on.
+        time_column: usize,
+    },
+    /// The `window_start`/`window_end` columns of a window aggregation's result rows.
+    Columns {
+        /// The window_start column.
+        start: usize,
+        /// The window_end column.
+        end: usize,
+    },
+}
+
+impl std::fmt::Display for WindowKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WindowKind::Tumble { size } => write!(f, "TUMBLE(size={size} ms)"),
+            WindowKind::Hop { slide, size } => write!(f, "HOP(slide={slide} ms, size={size} ms)"),
+            WindowKind::Cumulate { step, size } => {
+                write!(f, "CUMULATE(step={step} ms, size={size} ms)")
+            }
+            WindowKind::Session { gap } => write!(f, "SESSION(gap={gap} ms)"),
+        }
+    }
+}
+
 /// A step of a pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -205,6 +249,23 @@ pub enum Step {
         aggs: Vec<AggCall>,
         /// The operator's uid, derived from the plan, so an unchanged query finds its state
         /// in a savepoint.
+        uid: String,
+    },
+    /// A window Top-N (`ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ... ORDER
+    /// BY ...)` with `rownum <= N`; deduplication is N = 1 ordered by the rowtime): keyed by
+    /// the partition columns, the best `limit` rows of each window are kept in keyed state and
+    /// emitted when the window ends. Output columns: the input columns, window_start,
+    /// window_end, window_time (only for [`TopNWindow::Tvf`]), then rownum (BIGINT, from 1).
+    WindowTopN {
+        /// The windows.
+        window: TopNWindow,
+        /// The input columns of the partition key besides the window.
+        keys: Vec<usize>,
+        /// The sort keys over the input row.
+        order: Vec<SortKey>,
+        /// The `N` of `rownum <= N`.
+        limit: usize,
+        /// The operator's uid, derived from the plan.
         uid: String,
     },
 }
@@ -331,16 +392,7 @@ impl SqlJob {
                         let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
                         let _ =
                             writeln!(out, "  => Hash partition by [{}] (keyBy)", keys.join(", "));
-                        let w = match window {
-                            WindowKind::Tumble { size } => format!("TUMBLE(size={size} ms)"),
-                            WindowKind::Hop { slide, size } => {
-                                format!("HOP(slide={slide} ms, size={size} ms)")
-                            }
-                            WindowKind::Cumulate { step, size } => {
-                                format!("CUMULATE(step={step} ms, size={size} ms)")
-                            }
-                            WindowKind::Session { gap } => format!("SESSION(gap={gap} ms)"),
-                        };
+                        let w = window.to_string();
                         let aggs: Vec<String> = aggs
                             .iter()
                             .map(|a| match &a.arg {
@@ -354,6 +406,42 @@ impl SqlJob {
                             out,
                             "  -> WindowAggregate: {w} on ${time_column} (event time), aggs=[{}]  [uid {uid}, state: keyed accumulators per window, event-time timers]",
                             aggs.join(", ")
+                        );
+                    }
+                    Step::WindowTopN {
+                        window,
+                        keys,
+                        order,
+                        limit,
+                        uid,
+                    } => {
+                        let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
+                        let _ =
+                            writeln!(out, "  => Hash partition by [{}] (keyBy)", keys.join(", "));
+                        let w = match window {
+                            TopNWindow::Tvf {
+                                window,
+                                time_column,
+                            } => format!("{window} on ${time_column} (event time)"),
+                            TopNWindow::Columns { start, end } => {
+                                format!("window [${start}, ${end}) of each row (event time)")
+                            }
+                        };
+                        let order: Vec<String> = order
+                            .iter()
+                            .map(|k| {
+                                format!(
+                                    "${} {} NULLS {}",
+                                    k.column,
+                                    if k.descending { "DESC" } else { "ASC" },
+                                    if k.nulls_first { "FIRST" } else { "LAST" }
+                                )
+                            })
+                            .collect();
+                        let _ = writeln!(
+                            out,
+                            "  -> WindowTopN: {w}, order=[{}], rownum <= {limit}  [uid {uid}, state: keyed best {limit} rows per window, event-time timers]",
+                            order.join(", ")
                         );
                     }
                 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 const SETTINGS: &str = "parallelism.default, execution.checkpointing.interval, pipeline.name, execution.runtime-mode ('streaming')";
 
 #[derive(Default)]
-struct Catalog {
+pub(crate) struct Catalog {
     tables: HashMap<String, (Arc<TableDef>, Pos)>,
     views: HashMap<String, Pipeline>,
     /// Whether a `filesystem` source's path must exist on this machine (not when the script is
@@ -28,11 +28,11 @@ struct Catalog {
     local_paths: bool,
 }
 
-fn unsupported(pos: Pos, message: impl Into<String>) -> SqlError {
+pub(crate) fn unsupported(pos: Pos, message: impl Into<String>) -> SqlError {
     SqlError::at(ErrorKind::Unsupported, pos, message)
 }
 
-fn object_name(name: &ast::ObjectName) -> String {
+pub(crate) fn object_name(name: &ast::ObjectName) -> String {
     name.0
         .last()
         .and_then(|p| p.as_ident())
@@ -727,7 +727,7 @@ fn unknown_table(catalog: &Catalog, name: &str, pos: Pos) -> SqlError {
 }
 
 /// The pipeline that reads a table or view.
-fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> {
+pub(crate) fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> {
     if let Some(view) = catalog.views.get(name) {
         return Ok(view.clone());
     }
@@ -748,7 +748,7 @@ fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> {
     })
 }
 
-fn output_name(item: &ast::SelectItem, e: &ast::Expr, n: usize) -> String {
+pub(crate) fn output_name(item: &ast::SelectItem, e: &ast::Expr, n: usize) -> String {
     match item {
         ast::SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
         _ => match e {
@@ -761,7 +761,7 @@ fn output_name(item: &ast::SelectItem, e: &ast::Expr, n: usize) -> String {
     }
 }
 
-fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeline> {
+pub(crate) fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeline> {
     let qpos = Pos::of(query.span());
     if query.with.is_some()
         || query.order_by.is_some()
@@ -807,6 +807,16 @@ fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeline> {
             ));
         }
     };
+    // ROW_NUMBER() is a column of the subquery a window Top-N filters, never of this SELECT.
+    if let Some(item) = select.projection.iter().find(|i| {
+        matches!(i, ast::SelectItem::UnnamedExpr(ast::Expr::Function(f))
+            | ast::SelectItem::ExprWithAlias { expr: ast::Expr::Function(f), .. } if f.over.is_some())
+    }) {
+        return Err(unsupported(
+            Pos::of(item.span()),
+            "ROW_NUMBER() OVER (...) is supported only in a window Top-N, as a column of a subquery: SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ...) AS rownum FROM TABLE(TUMBLE(...))) WHERE rownum <= N",
+        ));
+    }
     match &from.relation {
         ast::TableFactor::Table {
             name, args: None, ..
@@ -827,9 +837,30 @@ fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeline> {
             expr: ast::Expr::Function(f),
             ..
         } => plan_window(catalog, f, select, &group_by),
+        ast::TableFactor::Derived {
+            lateral: false,
+            subquery,
+            ..
+        } => {
+            if crate::plan_topn::row_number_of(subquery).is_some() {
+                return crate::plan_topn::plan_top_n(catalog, select, subquery);
+            }
+            // A subquery in FROM reads like a view.
+            let input = plan_query(catalog, subquery)?;
+            if !group_by.is_empty() {
+                return Err(unsupported(
+                    pos_of(group_by[0]),
+                    "GROUP BY over a subquery is not supported yet; group by window_start, window_end over TABLE(TUMBLE(...)) of a view instead",
+                ));
+            }
+            if let Some(h) = &select.having {
+                return Err(unsupported(pos_of(h), "HAVING needs a windowed GROUP BY"));
+            }
+            plan_calc(input, select)
+        }
         other => Err(unsupported(
             Pos::of(other.span()),
-            "only tables, views and TABLE(TUMBLE(...)) / TABLE(HOP(...)) can be selected from",
+            "only tables, views, subqueries and TABLE(TUMBLE(...)) / TABLE(HOP(...)) can be selected from",
         )),
     }
 }
@@ -857,7 +888,7 @@ fn plan_calc(mut input: Pipeline, select: &ast::Select) -> Result<Pipeline> {
 
 /// Binds the select list; `*` expands to the input's columns. A column passed through keeps
 /// its rowtime attribute.
-fn project(
+pub(crate) fn project(
     input: &Schema,
     items: &[ast::SelectItem],
     mut bind: impl FnMut(&ast::Expr) -> Result<Expr>,
@@ -902,12 +933,23 @@ fn project(
     Ok((projection, schema))
 }
 
-fn plan_window(
-    catalog: &Catalog,
-    f: &ast::Function,
-    select: &ast::Select,
-    group_by: &[&ast::Expr],
-) -> Result<Pipeline> {
+/// A window table-valued function's call: its input, window and rowtime column.
+pub(crate) struct WindowTvf<'q> {
+    /// `TUMBLE`, `HOP`, `CUMULATE` or `SESSION`.
+    pub name: String,
+    /// The rows of its table argument.
+    pub input: Pipeline,
+    /// The window.
+    pub window: WindowKind,
+    /// The rowtime column of `input` in `DESCRIPTOR(...)`.
+    pub time_column: usize,
+    /// SESSION's `PARTITION BY` argument.
+    pub partition_by: Option<&'q ast::Expr>,
+}
+
+/// Reads a window TVF call `TUMBLE(TABLE t, DESCRIPTOR(ts), ...)` (and HOP, CUMULATE,
+/// SESSION).
+pub(crate) fn window_tvf<'q>(catalog: &Catalog, f: &'q ast::Function) -> Result<WindowTvf<'q>> {
     let fpos = Pos::of(f.span());
     let fname = f.name.to_string().to_uppercase();
     let mut args: Vec<&ast::Expr> = match &f.args {
@@ -953,7 +995,7 @@ fn plan_window(
             ));
         }
     };
-    let mut input = scan(catalog, &table_name, pos_of(args[0]))?;
+    let input = scan(catalog, &table_name, pos_of(args[0]))?;
     let time_col = match args[1] {
         ast::Expr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
             match &d.args {
@@ -1050,6 +1092,28 @@ fn plan_window(
         }
         WindowKind::Hop { slide, size }
     };
+    Ok(WindowTvf {
+        name: fname,
+        input,
+        window,
+        time_column,
+        partition_by,
+    })
+}
+
+fn plan_window(
+    catalog: &Catalog,
+    f: &ast::Function,
+    select: &ast::Select,
+    group_by: &[&ast::Expr],
+) -> Result<Pipeline> {
+    let WindowTvf {
+        name: fname,
+        mut input,
+        window,
+        time_column,
+        partition_by,
+    } = window_tvf(catalog, f)?;
     // WHERE applies to the rows before windowing.
     if let Some(w) = &select.selection {
         let filter = Binder::new(&input.schema).bind_condition(w, "WHERE")?;
@@ -1201,7 +1265,7 @@ fn plan_window(
 }
 
 /// The column names of SESSION's `PARTITION BY k` or `PARTITION BY (k1, k2)`.
-fn partition_columns(e: &ast::Expr) -> Result<Vec<String>> {
+pub(crate) fn partition_columns(e: &ast::Expr) -> Result<Vec<String>> {
     let one = |e: &ast::Expr| match e {
         ast::Expr::Identifier(id) => Ok(id.value.clone()),
         other => Err(unsupported(
@@ -1425,5 +1489,41 @@ mod tests {
             let err = plan_portable(&script).unwrap_err().to_string();
             assert!(err.contains(want), "{script}\n{err}");
         }
+    }
+
+    #[test]
+    fn a_subquery_in_from_reads_like_a_view() {
+        let job = plan_portable(
+            "CREATE TABLE t (k STRING, n INT) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+             CREATE TABLE out (k STRING, m INT) WITH ('connector' = 'blackhole');
+             INSERT INTO out SELECT k, m FROM (SELECT k, n * 2 AS m FROM t WHERE n > 1) AS s WHERE m < 10;",
+        )
+        .unwrap();
+        let p = &job.inserts[0].pipeline;
+        assert_eq!(p.schema.names(), "k, m");
+        assert!(
+            matches!(
+                p.steps.as_slice(),
+                [
+                    Step::Calc {
+                        filter: Some(_),
+                        ..
+                    },
+                    Step::Calc {
+                        filter: Some(_),
+                        ..
+                    }
+                ]
+            ),
+            "{:?}",
+            p.steps
+        );
+        let err = plan_portable(
+            "CREATE TABLE t (k STRING, n INT) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+             CREATE TABLE out (k STRING, m BIGINT) WITH ('connector' = 'blackhole');
+             INSERT INTO out SELECT k, COUNT(*) FROM (SELECT k FROM t) GROUP BY k;",
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), Some(ErrorKind::Unsupported), "{err}");
     }
 }

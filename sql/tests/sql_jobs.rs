@@ -548,3 +548,156 @@ fn a_window_job_stopped_with_a_savepoint_resumes_at_another_parallelism_without_
     windows.dedup();
     assert_eq!(windows.len(), before, "no window fired twice");
 }
+
+/// `examples/sql/top_orders.sql` (docs/sql.md's window Top-N example) with its two `print`
+/// sinks written to files instead and its input path made absolute; the rest verbatim.
+#[test]
+fn the_top_n_example_keeps_the_best_rows_and_the_last_row_per_window() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let example = std::fs::read_to_string(root.join("examples/sql/top_orders.sql")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (top, last) = (dir.path().join("top"), dir.path().join("last"));
+    let file_sink = |path: &Path| {
+        format!(
+            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
+            path.display()
+        )
+    };
+    let mut script = example.clone();
+    for (from, to) in [
+        (
+            "'examples/sql/orders.csv'".to_string(),
+            format!("'{}'", root.join("examples/sql/orders.csv").display()),
+        ),
+        (
+            "'connector' = 'print', 'print-identifier' = 'top'".to_string(),
+            file_sink(&top),
+        ),
+        (
+            "'connector' = 'print', 'print-identifier' = 'last'".to_string(),
+            file_sink(&last),
+        ),
+    ] {
+        assert!(
+            script.contains(&from),
+            "the example changed: {from} is gone"
+        );
+        script = script.replace(&from, &to);
+    }
+    let job = fjord_sql::plan(&script).unwrap_or_else(|e| panic!("{e}"));
+    let env = StreamExecutionEnvironment::new();
+    fjord_sql::build(&job, &env).unwrap();
+    env.execute("top-n example").unwrap();
+    // NULL amounts rank last (DESC); bob's order 2 has none.
+    assert_eq!(
+        lines_in(&top),
+        sorted(&[
+            "2024-01-01 00:00:10,1,10.5,1",
+            "2024-01-01 00:00:10,3,7.25,2",
+            "2024-01-01 00:00:20,5,20.0,1",
+            "2024-01-01 00:00:20,4,3.0,2",
+            "2024-01-01 00:00:30,6,1.0,1",
+        ])
+    );
+    assert_eq!(
+        lines_in(&last),
+        sorted(&[
+            "2024-01-01 00:00:10,alice,3",
+            "2024-01-01 00:00:10,bob,2",
+            "2024-01-01 00:00:20,,4",
+            "2024-01-01 00:00:20,bob,5",
+            "2024-01-01 00:00:30,alice,6",
+        ])
+    );
+    let explain = fjord_sql::plan_portable(&example).unwrap().explain();
+    assert!(
+        explain.contains("WindowTopN: TUMBLE(size=10000 ms) on $4 (event time), order=[$2 DESC NULLS LAST], rownum <= 2")
+            && explain.contains("order=[$4 DESC NULLS LAST], rownum <= 1")
+            && explain.contains("uid sql-window-topn-"),
+        "{explain}"
+    );
+}
+
+/// A window Top-N stopped with a savepoint in the middle and resumed at another parallelism:
+/// the rows buffered in its keyed state before the stop are ranked after it. N is larger than
+/// any window, so every row is kept and ranked: each id comes out exactly once, and each
+/// window and key has the rownums 1..n in descending id order.
+#[test]
+fn a_window_top_n_stopped_with_a_savepoint_resumes_at_another_parallelism_without_loss() {
+    const N: u64 = 6000;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let savepoints = dir.path().join("savepoints");
+    let script = |parallelism: usize| {
+        format!(
+            "SET 'parallelism.default' = '{parallelism}';
+             SET 'execution.checkpointing.interval' = '200ms';
+             CREATE TABLE gen (id BIGINT, k INT, ts TIMESTAMP(3),
+                               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+               WITH ('connector' = 'datagen', 'rows-per-second' = '1000',
+                     'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{N}',
+                     'fields.k.min' = '0', 'fields.k.max' = '7');
+             CREATE TABLE ranked (ws TIMESTAMP(3), k INT, id BIGINT, rownum BIGINT)
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+             INSERT INTO ranked
+             SELECT window_start, k, id, rownum FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k
+                                            ORDER BY id DESC) AS rownum
+               FROM TABLE(TUMBLE(TABLE gen, DESCRIPTOR(ts), INTERVAL '1' SECOND)))
+             WHERE rownum <= 100000;",
+            out.display()
+        )
+    };
+    let start = |parallelism: usize, savepoint: Option<&str>| {
+        let job = fjord_sql::plan(&script(parallelism)).unwrap();
+        let env = StreamExecutionEnvironment::new();
+        fjord_sql::build(&job, &env).unwrap();
+        if let Some(path) = savepoint {
+            env.restore_from(path, false);
+        }
+        env
+    };
+    let client = start(2, None).execute_async("first half").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.exists() || window_sums(&out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no window output within 60 s"
+        );
+        assert!(!client.is_finished(), "the job ended before it was stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let savepoint = client
+        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
+        .unwrap();
+    let first = window_sums(&out).len() as u64;
+    assert!(
+        first > 0 && first < N,
+        "stopped in the middle: {first} of {N}"
+    );
+
+    start(3, Some(&savepoint)).execute("second half").unwrap();
+    // (ws, k, id, rownum)
+    let rows = window_sums(&out);
+    let mut ids: Vec<u64> = rows.iter().map(|r| r.2).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=N).collect::<Vec<_>>(), "every row ranked once");
+    let mut per_window: std::collections::BTreeMap<(&String, i64), Vec<(u64, u64)>> =
+        Default::default();
+    for r in &rows {
+        per_window.entry((&r.0, r.1)).or_default().push((r.3, r.2));
+    }
+    for ((ws, k), mut ranked) in per_window {
+        ranked.sort_unstable();
+        let rownums: Vec<u64> = ranked.iter().map(|r| r.0).collect();
+        assert_eq!(
+            rownums,
+            (1..=ranked.len() as u64).collect::<Vec<_>>(),
+            "window {ws}, k {k}: rownums 1..n, each once"
+        );
+        assert!(
+            ranked.windows(2).all(|w| w[0].1 > w[1].1),
+            "window {ws}, k {k}: rownum follows descending id: {ranked:?}"
+        );
+    }
+}
