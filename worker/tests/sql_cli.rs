@@ -1,4 +1,4 @@
-//! `fjord sql`: the example script of docs/sql.md run verbatim by the real binary, its
+//! `fjord sql`: the example scripts of docs/sql.md run verbatim by the real binary, its
 //! `--explain`, and a script with a mistake (exit code 2, line and column).
 
 use std::path::{Path, PathBuf};
@@ -47,6 +47,52 @@ fn the_example_script_prints_windowed_totals_per_customer() {
             "+I[2024-01-01T00:00:10, 2024-01-01T00:00:20, bob, 1, 20.0, 1]",
             "+I[2024-01-01T00:00:10, 2024-01-01T00:00:20, nobody, 1, 3.0, 0]",
             "+I[2024-01-01T00:00:20, 2024-01-01T00:00:30, alice, 1, 1.0, 0]",
+        ]
+    );
+}
+
+/// The rows of `identifier` in print-connector output at parallelism 2, sorted.
+fn printed_rows<'a>(stdout: &'a str, identifier: &str) -> Vec<&'a str> {
+    let mut rows: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| {
+            let (tag, row) = l.split_once("> ")?;
+            (tag == format!("{identifier}:1") || tag == format!("{identifier}:2")).then_some(row)
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+#[test]
+fn the_top_n_example_prints_the_best_orders_and_the_last_order_per_window() {
+    let out = fjord(&["sql", "-f", "examples/sql/top_orders.sql"], &repo_root());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        10,
+        "five ranked rows and five last orders:\n{stdout}"
+    );
+    assert_eq!(
+        printed_rows(&stdout, "top"),
+        [
+            "+I[2024-01-01T00:00:10, 1, 10.5, 1]",
+            "+I[2024-01-01T00:00:10, 3, 7.25, 2]",
+            "+I[2024-01-01T00:00:20, 4, 3.0, 2]",
+            "+I[2024-01-01T00:00:20, 5, 20.0, 1]",
+            "+I[2024-01-01T00:00:30, 6, 1.0, 1]",
+        ]
+    );
+    assert_eq!(
+        printed_rows(&stdout, "last"),
+        [
+            "+I[2024-01-01T00:00:10, alice, 3]",
+            "+I[2024-01-01T00:00:10, bob, 2]",
+            "+I[2024-01-01T00:00:20, bob, 5]",
+            "+I[2024-01-01T00:00:20, null, 4]",
+            "+I[2024-01-01T00:00:30, alice, 6]",
         ]
     );
 }
