@@ -262,14 +262,3 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "non-string panic payload".to_string()
     }
 }
-
-/// Lets [`FjordError`] be the error of the crate's own serde serializers (the key hash of
-/// [`crate::keygroup`]).
-impl serde::ser::Error for FjordError {
-    fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        FjordError::Serialization {
-            context: "key".into(),
-            message: msg.to_string(),
-        }
-    }
-}

@@ -37,6 +37,8 @@
 
 mod de;
 mod ser;
+
+pub(crate) use ser::{ByteSink, Encoder};
 #[cfg(test)]
 mod tests;
 
@@ -97,7 +99,7 @@ pub fn write_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), EncodingError> {
-    value.serialize(&mut ser::Encoder { out })
+    value.serialize(&mut Encoder { out })
 }
 
 /// Decodes a value from the front of `bytes`; bytes after it are ignored.

@@ -3,20 +3,41 @@
 use super::EncodingError;
 use serde::ser::{self, Serialize};
 
-/// Appends encoded values to a byte vector.
-pub(super) struct Encoder<'o> {
-    pub(super) out: &'o mut Vec<u8>,
+/// Where encoded bytes go: a byte vector, or a consumer of the stream such as the key hash
+/// ([`crate::keygroup::KeyHasher`]), which hashes a key's bytes without building them.
+pub(crate) trait ByteSink {
+    /// Appends the low `width` bytes (1 to 8) of `v`, little-endian; its higher bytes are zero.
+    fn fixed(&mut self, v: u64, width: u32);
+    /// Appends bytes.
+    fn bytes(&mut self, bytes: &[u8]);
 }
 
-impl Encoder<'_> {
+impl ByteSink for Vec<u8> {
+    #[inline(always)]
+    fn fixed(&mut self, v: u64, width: u32) {
+        self.extend_from_slice(&v.to_le_bytes()[..width as usize]);
+    }
+
+    #[inline(always)]
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Writes values into a [`ByteSink`].
+pub(crate) struct Encoder<'o, S: ByteSink> {
+    pub(crate) out: &'o mut S,
+}
+
+impl<S: ByteSink> Encoder<'_, S> {
     #[inline]
     fn len(&mut self, len: usize) {
-        self.out.extend_from_slice(&(len as u64).to_le_bytes());
+        self.out.fixed(len as u64, 8);
     }
 
     #[inline]
     fn variant(&mut self, index: u32) {
-        self.out.extend_from_slice(&index.to_le_bytes());
+        self.out.fixed(u64::from(index), 4);
     }
 }
 
@@ -24,18 +45,18 @@ fn length_required() -> EncodingError {
     EncodingError::new("a sequence or map must know its length to be encoded")
 }
 
-/// Serializer methods of fixed-width values: their little-endian bytes.
+/// Serializer methods of fixed-width values: their little-endian bytes of the given width.
 macro_rules! fixed_width {
-    ($($name:ident($t:ty);)*) => {$(
+    ($($name:ident($t:ty) => $bits:expr, $width:expr;)*) => {$(
         #[inline]
         fn $name(self, v: $t) -> Result<(), EncodingError> {
-            self.out.extend_from_slice(&v.to_le_bytes());
+            self.out.fixed(($bits)(v), $width);
             Ok(())
         }
     )*};
 }
 
-impl<'a, 'o> ser::Serializer for &'a mut Encoder<'o> {
+impl<S: ByteSink> ser::Serializer for &mut Encoder<'_, S> {
     type Ok = ();
     type Error = EncodingError;
     type SerializeSeq = Self;
@@ -47,31 +68,35 @@ impl<'a, 'o> ser::Serializer for &'a mut Encoder<'o> {
     type SerializeStructVariant = Self;
 
     fixed_width! {
-        serialize_i8(i8);
-        serialize_i16(i16);
-        serialize_i32(i32);
-        serialize_i64(i64);
-        serialize_i128(i128);
-        serialize_u8(u8);
-        serialize_u16(u16);
-        serialize_u32(u32);
-        serialize_u64(u64);
-        serialize_u128(u128);
-        serialize_f32(f32);
-        serialize_f64(f64);
+        serialize_bool(bool) => u64::from, 1;
+        serialize_i8(i8) => |v: i8| u64::from(v as u8), 1;
+        serialize_i16(i16) => |v: i16| u64::from(v as u16), 2;
+        serialize_i32(i32) => |v: i32| u64::from(v as u32), 4;
+        serialize_i64(i64) => |v: i64| v as u64, 8;
+        serialize_u8(u8) => u64::from, 1;
+        serialize_u16(u16) => u64::from, 2;
+        serialize_u32(u32) => u64::from, 4;
+        serialize_u64(u64) => |v: u64| v, 8;
+        serialize_f32(f32) => |v: f32| u64::from(v.to_bits()), 4;
+        serialize_f64(f64) => f64::to_bits, 8;
     }
 
     #[inline]
-    fn serialize_bool(self, v: bool) -> Result<(), EncodingError> {
-        self.out.push(u8::from(v));
+    fn serialize_i128(self, v: i128) -> Result<(), EncodingError> {
+        self.serialize_u128(v as u128)
+    }
+
+    #[inline]
+    fn serialize_u128(self, v: u128) -> Result<(), EncodingError> {
+        self.out.fixed(v as u64, 8);
+        self.out.fixed((v >> 64) as u64, 8);
         Ok(())
     }
 
     #[inline]
     fn serialize_char(self, v: char) -> Result<(), EncodingError> {
         let mut buf = [0u8; 4];
-        self.out
-            .extend_from_slice(v.encode_utf8(&mut buf).as_bytes());
+        self.out.bytes(v.encode_utf8(&mut buf).as_bytes());
         Ok(())
     }
 
@@ -83,19 +108,19 @@ impl<'a, 'o> ser::Serializer for &'a mut Encoder<'o> {
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodingError> {
         self.len(v.len());
-        self.out.extend_from_slice(v);
+        self.out.bytes(v);
         Ok(())
     }
 
     #[inline]
     fn serialize_none(self) -> Result<(), EncodingError> {
-        self.out.push(0);
+        self.out.fixed(0, 1);
         Ok(())
     }
 
     #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EncodingError> {
-        self.out.push(1);
+        self.out.fixed(1, 1);
         value.serialize(self)
     }
 
@@ -205,7 +230,7 @@ impl<'a, 'o> ser::Serializer for &'a mut Encoder<'o> {
 /// around it (the length, where there is one, was written when the compound began).
 macro_rules! compound {
     ($($trait:ident::$method:ident($($name:ident),*);)*) => {$(
-        impl ser::$trait for &mut Encoder<'_> {
+        impl<S: ByteSink> ser::$trait for &mut Encoder<'_, S> {
             type Ok = ();
             type Error = EncodingError;
 
@@ -235,7 +260,7 @@ compound! {
     SerializeStructVariant::serialize_field(_key);
 }
 
-impl ser::SerializeMap for &mut Encoder<'_> {
+impl<S: ByteSink> ser::SerializeMap for &mut Encoder<'_, S> {
     type Ok = ();
     type Error = EncodingError;
 

@@ -6,9 +6,10 @@
 //! floats fixed-width little-endian, `bool` one byte, `char` its UTF-8 bytes, strings and
 //! byte strings and sequences and maps prefixed with their length as a `u64`, `Option` a
 //! `0`/`1` byte before the value, enum variants their index as a `u32`, structs and tuples
-//! their fields in order with nothing around them. [`KeyHasher`] implements
-//! [`serde::Serializer`] producing exactly that byte stream, and hashes it as one stream:
-//! however the writes are split, the hash is [`hash_bytes`] of the concatenated bytes.
+//! their fields in order with nothing around them. [`hash_key`] runs the encoding's own
+//! serializer with a [`KeyHasher`] as the destination of that byte stream, which it hashes as
+//! one stream: however the writes are split, the hash is [`hash_bytes`] of the concatenated
+//! bytes.
 //!
 //! The hash itself (version 1, fixed forever for format version 3 of snapshots): the bytes
 //! are read as little-endian 64-bit words (the last one padded with zero bytes), each word
@@ -16,8 +17,9 @@
 //! byte count is mixed in the same way, and the result goes through Murmur3's 64-bit
 //! finalizer (`fmix64`). The constants are in this file and pinned by golden tests.
 
+use crate::encoding::{ByteSink, Encoder};
 use crate::error::FjordError;
-use serde::ser::{self, Serialize};
+use serde::Serialize;
 
 /// The multiplier of the word mix (FxHash's).
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
@@ -34,7 +36,7 @@ pub(crate) fn fmix64(mut k: u64) -> u64 {
 }
 
 /// Hashes a byte stream as described in the module docs; feed it with
-/// [`write`](Self::write) (any split) or serialize a key into it (`key.serialize(&mut h)`).
+/// [`write`](Self::write) (any split), or hash a key with [`hash_key`].
 #[derive(Debug, Default, Clone)]
 pub struct KeyHasher {
     hash: u64,
@@ -122,244 +124,26 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 #[inline]
 pub fn hash_key<K: Serialize + ?Sized>(key: &K) -> crate::error::Result<u64> {
     let mut h = KeyHasher::new();
-    key.serialize(&mut h)?;
+    key.serialize(&mut Encoder { out: &mut h })
+        .map_err(|e| FjordError::Serialization {
+            context: "key".into(),
+            message: e.to_string(),
+        })?;
     Ok(h.finish())
 }
 
-fn length_required() -> KeyHashError {
-    <KeyHashError as ser::Error>::custom(
-        "a sequence or map of unknown length (the encoding needs the length)",
-    )
-}
+/// The key hash consumes the encoding's byte stream as it is written.
+impl ByteSink for KeyHasher {
+    #[inline(always)]
+    fn fixed(&mut self, v: u64, width: u32) {
+        self.push(v, width);
+    }
 
-/// The error of a key that cannot be hashed: the crate's error,
-/// [`FjordError::Serialization`] with context "key".
-type KeyHashError = FjordError;
-
-/// Serializer methods of fixed-width values: the encoding writes each as its little-endian bytes
-/// of the given width.
-macro_rules! fixed_width {
-    ($($name:ident($t:ty) => $bits:expr, $width:expr;)*) => {$(
-        #[inline]
-        fn $name(self, v: $t) -> Result<(), KeyHashError> {
-            self.push(($bits)(v), $width);
-            Ok(())
-        }
-    )*};
-}
-
-impl ser::Serializer for &mut KeyHasher {
-    type Ok = ();
-    type Error = KeyHashError;
-    type SerializeSeq = Self;
-    type SerializeTuple = Self;
-    type SerializeTupleStruct = Self;
-    type SerializeTupleVariant = Self;
-    type SerializeMap = Self;
-    type SerializeStruct = Self;
-    type SerializeStructVariant = Self;
-
-    fixed_width! {
-        serialize_bool(bool) => |v: bool| v as u64, 1;
-        serialize_i8(i8) => |v: i8| v as u8 as u64, 1;
-        serialize_i16(i16) => |v: i16| v as u16 as u64, 2;
-        serialize_i32(i32) => |v: i32| v as u32 as u64, 4;
-        serialize_i64(i64) => |v: i64| v as u64, 8;
-        serialize_u8(u8) => |v: u8| v as u64, 1;
-        serialize_u16(u16) => |v: u16| v as u64, 2;
-        serialize_u32(u32) => |v: u32| v as u64, 4;
-        serialize_u64(u64) => |v: u64| v, 8;
-        serialize_f32(f32) => |v: f32| v.to_bits() as u64, 4;
-        serialize_f64(f64) => |v: f64| v.to_bits(), 8;
-    }
-    #[inline]
-    fn serialize_i128(self, v: i128) -> Result<(), KeyHashError> {
-        self.serialize_u128(v as u128)
-    }
-    #[inline]
-    fn serialize_u128(self, v: u128) -> Result<(), KeyHashError> {
-        self.push(v as u64, 8);
-        self.push((v >> 64) as u64, 8);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_char(self, v: char) -> Result<(), KeyHashError> {
-        let mut buf = [0u8; 4];
-        self.write(v.encode_utf8(&mut buf).as_bytes());
-        Ok(())
-    }
-    #[inline]
-    fn serialize_str(self, v: &str) -> Result<(), KeyHashError> {
-        self.serialize_bytes(v.as_bytes())
-    }
-    #[inline]
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), KeyHashError> {
-        self.push(v.len() as u64, 8);
-        self.write(v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_none(self) -> Result<(), KeyHashError> {
-        self.push(0, 1);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), KeyHashError> {
-        self.push(1, 1);
-        value.serialize(self)
-    }
-    #[inline]
-    fn serialize_unit(self) -> Result<(), KeyHashError> {
-        Ok(())
-    }
-    #[inline]
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), KeyHashError> {
-        Ok(())
-    }
-    #[inline]
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        variant_index: u32,
-        _variant: &'static str,
-    ) -> Result<(), KeyHashError> {
-        self.serialize_u32(variant_index)
-    }
-    #[inline]
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<(), KeyHashError> {
-        value.serialize(self)
-    }
-    #[inline]
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _name: &'static str,
-        variant_index: u32,
-        _variant: &'static str,
-        value: &T,
-    ) -> Result<(), KeyHashError> {
-        self.push(variant_index as u64, 4);
-        value.serialize(self)
-    }
-    #[inline]
-    fn serialize_seq(self, len: Option<usize>) -> Result<Self, KeyHashError> {
-        let len = len.ok_or_else(length_required)?;
-        self.push(len as u64, 8);
-        Ok(self)
-    }
-    #[inline]
-    fn serialize_tuple(self, _len: usize) -> Result<Self, KeyHashError> {
-        Ok(self)
-    }
-    #[inline]
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self, KeyHashError> {
-        Ok(self)
-    }
-    #[inline]
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        variant_index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self, KeyHashError> {
-        self.push(variant_index as u64, 4);
-        Ok(self)
-    }
-    #[inline]
-    fn serialize_map(self, len: Option<usize>) -> Result<Self, KeyHashError> {
-        let len = len.ok_or_else(length_required)?;
-        self.push(len as u64, 8);
-        Ok(self)
-    }
-    #[inline]
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, KeyHashError> {
-        Ok(self)
-    }
-    #[inline]
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        variant_index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self, KeyHashError> {
-        self.push(variant_index as u64, 4);
-        Ok(self)
-    }
-    fn is_human_readable(&self) -> bool {
-        false
+    #[inline(always)]
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.write(bytes);
     }
 }
-
-macro_rules! compound {
-    ($($trait:ident :: $method:ident),*) => {$(
-        impl ser::$trait for &mut KeyHasher {
-            type Ok = ();
-            type Error = KeyHashError;
-            #[inline]
-            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyHashError> {
-                value.serialize(&mut **self)
-            }
-            #[inline]
-            fn end(self) -> Result<(), KeyHashError> {
-                Ok(())
-            }
-        }
-    )*};
-}
-compound!(
-    SerializeSeq::serialize_element,
-    SerializeTuple::serialize_element,
-    SerializeTupleStruct::serialize_field,
-    SerializeTupleVariant::serialize_field
-);
-
-impl ser::SerializeMap for &mut KeyHasher {
-    type Ok = ();
-    type Error = KeyHashError;
-    #[inline]
-    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), KeyHashError> {
-        key.serialize(&mut **self)
-    }
-    #[inline]
-    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyHashError> {
-        value.serialize(&mut **self)
-    }
-    #[inline]
-    fn end(self) -> Result<(), KeyHashError> {
-        Ok(())
-    }
-}
-
-macro_rules! fields {
-    ($($trait:ident),*) => {$(
-        impl ser::$trait for &mut KeyHasher {
-            type Ok = ();
-            type Error = KeyHashError;
-            #[inline]
-            fn serialize_field<T: ?Sized + Serialize>(
-                &mut self,
-                _key: &'static str,
-                value: &T,
-            ) -> Result<(), KeyHashError> {
-                value.serialize(&mut **self)
-            }
-            #[inline]
-            fn end(self) -> Result<(), KeyHashError> {
-                Ok(())
-            }
-        }
-    )*};
-}
-fields!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {
