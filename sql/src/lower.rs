@@ -11,12 +11,43 @@ use crate::topn::{TopN, WindowFromColumns};
 use crate::types::{DataType, Row, Value};
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
-    CumulativeEventTimeWindows, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow,
-    TumblingEventTimeWindows, WindowContext,
+    CumulativeEventTimeWindows, EventTimeSessionWindows, ProcessWindowFunction,
+    SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
 };
-use fjord::{BoxError, Collector, DataStream, FlatMapFunction, StreamExecutionEnvironment};
+use fjord::{
+    AggregateFunction, BoxError, Collector, Data, DataStream, FlatMapFunction, KeyedStream,
+    SingleOutputStreamOperator, StreamExecutionEnvironment,
+};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Aggregates every window of a window table-valued function's kind, keyed by `keyed`'s key:
+/// the one place where a [`WindowKind`] becomes the engine's window assigner.
+fn aggregate_in_windows<ACC: Data, V: Data, A, P>(
+    keyed: &KeyedStream<Row, Vec<Value>>,
+    window: &WindowKind,
+    f: A,
+    emit: P,
+) -> SingleOutputStreamOperator<Row>
+where
+    A: AggregateFunction<Row, ACC, V> + Clone,
+    P: ProcessWindowFunction<V, Row, Vec<Value>, TimeWindow> + Clone,
+{
+    match *window {
+        WindowKind::Tumble { size } => keyed
+            .window(TumblingEventTimeWindows::of(ms(size)))
+            .aggregate_with_process(f, emit),
+        WindowKind::Hop { slide, size } => keyed
+            .window(SlidingEventTimeWindows::of(ms(size), ms(slide)))
+            .aggregate_with_process(f, emit),
+        WindowKind::Session { gap } => keyed
+            .window(EventTimeSessionWindows::with_gap(ms(gap)))
+            .aggregate_with_process(f, emit),
+        WindowKind::Cumulate { step, size } => keyed
+            .window(CumulativeEventTimeWindows::of(ms(size), ms(step)))
+            .aggregate_with_process(f, emit),
+    }
+}
 
 /// Adds the job's settings and every insert's operators to `env`.
 ///
@@ -120,7 +151,7 @@ fn window_top_n(
     keys: &[usize],
     order: &[SortKey],
     limit: usize,
-) -> fjord::SingleOutputStreamOperator<Row> {
+) -> SingleOutputStreamOperator<Row> {
     let keys = keys.to_vec();
     let keyed = stream
         .key_by(move |row: &Row| keys.iter().map(|&k| row[k].clone()).collect::<Vec<Value>>());
@@ -146,20 +177,7 @@ fn window_top_n(
         }
     };
     match window {
-        TopNWindow::Tvf { window, .. } => match window {
-            WindowKind::Tumble { size } => keyed
-                .window(TumblingEventTimeWindows::of(ms(size)))
-                .aggregate_with_process(f, emit),
-            WindowKind::Hop { slide, size } => keyed
-                .window(SlidingEventTimeWindows::of(ms(size), ms(slide)))
-                .aggregate_with_process(f, emit),
-            WindowKind::Session { gap } => keyed
-                .window(EventTimeSessionWindows::with_gap(ms(gap)))
-                .aggregate_with_process(f, emit),
-            WindowKind::Cumulate { step, size } => keyed
-                .window(CumulativeEventTimeWindows::of(ms(size), ms(step)))
-                .aggregate_with_process(f, emit),
-        },
+        TopNWindow::Tvf { window, .. } => aggregate_in_windows(&keyed, &window, f, emit),
         TopNWindow::Columns { start, end } => keyed
             .window(WindowFromColumns { start, end })
             .aggregate_with_process(f, emit),
@@ -294,20 +312,7 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                         ctx.collect(row);
                     }
                 };
-                let out = match *window {
-                    WindowKind::Tumble { size } => keyed
-                        .window(TumblingEventTimeWindows::of(ms(size)))
-                        .aggregate_with_process(f, emit),
-                    WindowKind::Hop { slide, size } => keyed
-                        .window(SlidingEventTimeWindows::of(ms(size), ms(slide)))
-                        .aggregate_with_process(f, emit),
-                    WindowKind::Session { gap } => keyed
-                        .window(EventTimeSessionWindows::with_gap(ms(gap)))
-                        .aggregate_with_process(f, emit),
-                    WindowKind::Cumulate { step, size } => keyed
-                        .window(CumulativeEventTimeWindows::of(ms(size), ms(step)))
-                        .aggregate_with_process(f, emit),
-                };
+                let out = aggregate_in_windows(&keyed, window, f, emit);
                 out.uid(uid)
                     .name(&format!("WindowAggregate({uid})"))
                     .stream()
