@@ -17,8 +17,8 @@ use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::{Pipeline, SortKey, Step, TopNWindow, stable_hash};
 use crate::planner::{
-    Catalog, object_name, output_name, partition_columns, plan_query, project, scan, unsupported,
-    window_tvf,
+    Catalog, object_name, output_name, partition_columns, plan_query, project,
+    refuse_query_clauses, scan, unsupported, window_tvf,
 };
 use crate::types::{Column, DataType, Schema};
 use sqlparser::ast::{self, Spanned};
@@ -57,16 +57,10 @@ pub(crate) fn plan_top_n(
     inner: &ast::Query,
 ) -> Result<Pipeline> {
     let qpos = Pos::of(inner.span());
-    if inner.with.is_some()
-        || inner.order_by.is_some()
-        || inner.limit_clause.is_some()
-        || inner.fetch.is_some()
-    {
-        return Err(unsupported(
-            qpos,
-            "WITH, ORDER BY, LIMIT and FETCH are not supported in a window Top-N's subquery",
-        ));
-    }
+    refuse_query_clauses(
+        inner,
+        "WITH, ORDER BY, LIMIT and FETCH are not supported in a window Top-N's subquery",
+    )?;
     let ast::SetExpr::Select(select) = inner.body.as_ref() else {
         return Err(unsupported(qpos, SHAPE));
     };

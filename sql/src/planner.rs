@@ -761,18 +761,25 @@ pub(crate) fn output_name(item: &ast::SelectItem, e: &ast::Expr, n: usize) -> St
     }
 }
 
-pub(crate) fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeline> {
-    let qpos = Pos::of(query.span());
+/// Refuses a query with the clauses a streaming query cannot have yet (WITH, ORDER BY, LIMIT,
+/// FETCH), with `message` at the query's position.
+pub(crate) fn refuse_query_clauses(query: &ast::Query, message: &str) -> Result<()> {
     if query.with.is_some()
         || query.order_by.is_some()
         || query.limit_clause.is_some()
         || query.fetch.is_some()
     {
-        return Err(unsupported(
-            qpos,
-            "WITH, ORDER BY, LIMIT and FETCH are not supported yet in streaming queries",
-        ));
+        return Err(unsupported(Pos::of(query.span()), message));
     }
+    Ok(())
+}
+
+pub(crate) fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeline> {
+    let qpos = Pos::of(query.span());
+    refuse_query_clauses(
+        query,
+        "WITH, ORDER BY, LIMIT and FETCH are not supported yet in streaming queries",
+    )?;
     let ast::SetExpr::Select(select) = query.body.as_ref() else {
         return Err(unsupported(
             qpos,
