@@ -472,6 +472,39 @@ fn window_sums(dir: &Path) -> Vec<(String, i64, u64, u64)> {
     rows
 }
 
+/// A new environment running the planned `script`, restored from `savepoint` if given.
+fn planned_env(script: &str, savepoint: Option<&str>) -> StreamExecutionEnvironment {
+    let job = fjord_sql::plan(script).unwrap();
+    let env = StreamExecutionEnvironment::new();
+    fjord_sql::build(&job, &env).unwrap();
+    if let Some(path) = savepoint {
+        env.restore_from(path, false);
+    }
+    env
+}
+
+/// Starts `env`, waits (bounded) until windows have fired and reached the files in `out`,
+/// then stops it with a savepoint into `savepoints`; returns the savepoint's path.
+fn stop_once_windows_fired(
+    env: StreamExecutionEnvironment,
+    out: &Path,
+    savepoints: &Path,
+) -> String {
+    let client = env.execute_async("first half").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.exists() || window_sums(out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no window output within 60 s"
+        );
+        assert!(!client.is_finished(), "the job ended before it was stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    client
+        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
+        .unwrap()
+}
+
 #[test]
 fn a_window_job_stopped_with_a_savepoint_resumes_at_another_parallelism_without_loss() {
     const N: u64 = 8000;
@@ -498,30 +531,10 @@ fn a_window_job_stopped_with_a_savepoint_resumes_at_another_parallelism_without_
             out.display()
         )
     };
-    let start = |parallelism: usize, savepoint: Option<&str>| {
-        let job = fjord_sql::plan(&script(parallelism)).unwrap();
-        let env = StreamExecutionEnvironment::new();
-        fjord_sql::build(&job, &env).unwrap();
-        if let Some(path) = savepoint {
-            env.restore_from(path, false);
-        }
-        env
-    };
+    let start =
+        |parallelism: usize, savepoint: Option<&str>| planned_env(&script(parallelism), savepoint);
 
-    let client = start(2, None).execute_async("first half").unwrap();
-    // Wait (bounded) until windows have fired and reached the files, then stop.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !out.exists() || window_sums(&out).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no window output within 60 s"
-        );
-        assert!(!client.is_finished(), "the job ended before it was stopped");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let savepoint = client
-        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
-        .unwrap();
+    let savepoint = stop_once_windows_fired(start(2, None), &out, &savepoints);
     let first: u64 = window_sums(&out).iter().map(|r| r.2).sum();
     assert!(
         first > 0 && first < N,
@@ -648,28 +661,9 @@ fn a_window_top_n_stopped_with_a_savepoint_resumes_at_another_parallelism_withou
             out.display()
         )
     };
-    let start = |parallelism: usize, savepoint: Option<&str>| {
-        let job = fjord_sql::plan(&script(parallelism)).unwrap();
-        let env = StreamExecutionEnvironment::new();
-        fjord_sql::build(&job, &env).unwrap();
-        if let Some(path) = savepoint {
-            env.restore_from(path, false);
-        }
-        env
-    };
-    let client = start(2, None).execute_async("first half").unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !out.exists() || window_sums(&out).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no window output within 60 s"
-        );
-        assert!(!client.is_finished(), "the job ended before it was stopped");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let savepoint = client
-        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
-        .unwrap();
+    let start =
+        |parallelism: usize, savepoint: Option<&str>| planned_env(&script(parallelism), savepoint);
+    let savepoint = stop_once_windows_fired(start(2, None), &out, &savepoints);
     let first = window_sums(&out).len() as u64;
     assert!(
         first > 0 && first < N,
