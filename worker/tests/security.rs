@@ -16,7 +16,7 @@ use fjord_client::api::JobState;
 use fjord_client::{Client, Security};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{Process, block_on, fjord};
+use support::{Process, block_on, fjord, impatient_taskmanager};
 
 const TOKEN: &str = "t0ken-for-the-security-test-3f9a";
 const COUNT: u64 = 5_000;
@@ -32,17 +32,6 @@ fn internal_flags(dir: &Path, name: &str, ca: &str) -> Vec<String> {
         "--ssl-internal-ca".into(),
         files.ca.display().to_string(),
     ]
-}
-
-fn taskmanager(rpc: &str, id: &str, flags: &[String]) -> Process {
-    let mut command = fjord();
-    command
-        .args(["taskmanager", "--jobmanager-address", rpc, "--id", id])
-        .args(["--host", "127.0.0.1", "--data-port", "0", "--rpc-port", "0"])
-        .args(["--metrics-port", "0", "--slots", "1"])
-        .args(["--registration-timeout-ms", "4000"])
-        .args(flags);
-    Process::spawn(command)
 }
 
 #[test]
@@ -83,12 +72,12 @@ fn a_mutual_tls_cluster_runs_and_refuses_strangers_and_callers_without_the_token
     let rpc = jm.wait_for_line("(TaskManager registration) listening on ");
 
     // Strangers first: a certificate of another CA, and no TLS at all.
-    let mut stranger = taskmanager(
+    let mut stranger = impatient_taskmanager(
         &rpc,
         "tm-stranger",
         &internal_flags(d, "stranger", "other-ca"),
     );
-    let mut plain = taskmanager(&rpc, "tm-plain", &[]);
+    let mut plain = impatient_taskmanager(&rpc, "tm-plain", &[]);
     assert_ne!(stranger.wait_exit(), Some(0), "{}", stranger.stderr());
     assert_ne!(plain.wait_exit(), Some(0), "{}", plain.stderr());
     jm.wait_for_line("refused a connection: TLS handshake failed");
@@ -147,8 +136,8 @@ fn a_mutual_tls_cluster_runs_and_refuses_strangers_and_callers_without_the_token
     );
 
     // The cluster: two TaskManagers of the cluster's CA; records cross the TLS data plane.
-    let a = taskmanager(&rpc, "tm-a", &internal_flags(d, "tm-a", "cluster-ca"));
-    let b = taskmanager(&rpc, "tm-b", &internal_flags(d, "tm-b", "cluster-ca"));
+    let a = impatient_taskmanager(&rpc, "tm-a", &internal_flags(d, "tm-a", "cluster-ca"));
+    let b = impatient_taskmanager(&rpc, "tm-b", &internal_flags(d, "tm-b", "cluster-ca"));
     let deadline = Instant::now() + Duration::from_secs(90);
     let job = loop {
         let jobs = block_on(client.jobs()).unwrap();

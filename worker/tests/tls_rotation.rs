@@ -23,7 +23,7 @@ use fjord_client::api::{JobDetails, JobState};
 use fjord_client::{Client, Security};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{Process, block_on, fjord};
+use support::{Process, block_on, fjord, impatient_taskmanager};
 
 const COUNT: u64 = 90_000;
 /// Records per second: the first test's job runs for about 60 s, longer than the rotation
@@ -68,17 +68,6 @@ fn internal_files(cert: &Path, key: &Path, ca: &Path) -> Vec<String> {
         "--ssl-internal-ca".into(),
         ca.display().to_string(),
     ]
-}
-
-fn taskmanager(rpc: &str, id: &str, flags: &[String]) -> Process {
-    let mut command = fjord();
-    command
-        .args(["taskmanager", "--jobmanager-address", rpc, "--id", id])
-        .args(["--host", "127.0.0.1", "--data-port", "0", "--rpc-port", "0"])
-        .args(["--metrics-port", "0", "--slots", "1"])
-        .args(["--registration-timeout-ms", "4000"])
-        .args(flags);
-    Process::spawn(command)
 }
 
 fn lines(process: &Process, markers: &[&str]) -> usize {
@@ -216,8 +205,8 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
         internal_files(&f.cert, &f.key, &f.ca)
     };
     let (jm, rest, rpc) = jobmanager(&mount, &shared, 2, COUNT);
-    let a = taskmanager(&rpc, "tm-a", &shared);
-    let b = taskmanager(&rpc, "tm-b", &shared);
+    let a = impatient_taskmanager(&rpc, "tm-a", &shared);
+    let b = impatient_taskmanager(&rpc, "tm-b", &shared);
     let old_client = client(&rest, &root.join("old-ca.crt"));
     let new_client = client(&rest, &root.join("new-ca.crt"));
     // A client without pooled connections: its call makes a new TLS connection.
@@ -290,7 +279,7 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
     // A TaskManager that knows only the new CA registers (its client handshake trusts the
     // JobManager's new leaf, the JobManager's bundle trusts its certificate).
     let fresh = testing::leaf(root, "new-ca", "tm-new");
-    let c = taskmanager(
+    let c = impatient_taskmanager(
         &rpc,
         "tm-new",
         &internal_files(&fresh.cert, &fresh.key, &fresh.ca),
@@ -305,7 +294,7 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
         );
         std::thread::park_timeout(Duration::from_millis(100));
     }
-    let mut stranger = taskmanager(&rpc, "tm-stranger", &stranger_flags("stranger"));
+    let mut stranger = impatient_taskmanager(&rpc, "tm-stranger", &stranger_flags("stranger"));
     assert_ne!(stranger.wait_exit(), Some(0), "{}", stranger.stderr());
 
     // Step 3: the old CA dropped.
@@ -314,12 +303,13 @@ fn a_running_cluster_follows_a_ca_rotation_in_its_certificate_directory() {
     assert!(block_on(fresh_client("new-ca").jobs()).is_ok());
     assert!(block_on(fresh_client("old-ca").jobs()).is_err());
     let stale = testing::leaf(root, "old-ca", "tm-stale");
-    let mut stale_tm = taskmanager(
+    let mut stale_tm = impatient_taskmanager(
         &rpc,
         "tm-stale",
         &internal_files(&stale.cert, &stale.key, &root.join("old-ca.crt")),
     );
-    let mut late_stranger = taskmanager(&rpc, "tm-stranger-2", &stranger_flags("stranger-2"));
+    let mut late_stranger =
+        impatient_taskmanager(&rpc, "tm-stranger-2", &stranger_flags("stranger-2"));
     assert_ne!(stale_tm.wait_exit(), Some(0), "{}", stale_tm.stderr());
     assert_ne!(
         late_stranger.wait_exit(),
@@ -377,8 +367,8 @@ fn a_job_deployed_after_the_switch_exchanges_records_across_reloaded_and_new_tas
     let root = dir.path();
     let (mount, shared) = certificates(root);
     let (jm, rest, rpc) = jobmanager(&mount, &shared, 3, SHORT);
-    let a = taskmanager(&rpc, "tm-a", &shared);
-    let b = taskmanager(&rpc, "tm-b", &shared);
+    let a = impatient_taskmanager(&rpc, "tm-a", &shared);
+    let b = impatient_taskmanager(&rpc, "tm-b", &shared);
     let all = |n: usize| {
         wait_for_all(
             &[("jobmanager", &jm, n), ("tm-a", &a, n), ("tm-b", &b, n)],
@@ -397,7 +387,7 @@ fn a_job_deployed_after_the_switch_exchanges_records_across_reloaded_and_new_tas
     publish(root, "2", "new-leaf", "new-leaf", &["old-ca", "new-ca"]);
     all(2);
     let fresh = testing::leaf(root, "new-ca", "tm-new");
-    let c = taskmanager(
+    let c = impatient_taskmanager(
         &rpc,
         "tm-new",
         &internal_files(&fresh.cert, &fresh.key, &fresh.ca),

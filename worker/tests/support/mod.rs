@@ -149,6 +149,14 @@ pub fn taskmanager(rpc: &str, id: &str, slots: u32, extra: &[&str]) -> Process {
     Process::spawn(command)
 }
 
+/// A one-slot TaskManager with `flags` (TLS flags, in the security tests) that gives up
+/// registering after 4 s, for tests where a refused registration is an expected outcome.
+pub fn impatient_taskmanager(rpc: &str, id: &str, flags: &[String]) -> Process {
+    let mut extra = vec!["--registration-timeout-ms", "4000"];
+    extra.extend(flags.iter().map(String::as_str));
+    taskmanager(rpc, id, 1, &extra)
+}
+
 /// Runs `future` to completion on a fresh single-threaded runtime.
 pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
