@@ -224,14 +224,11 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
 
     // 3. A savepoint upgrade of counts-a: a new job from the savepoint; windows-b untouched.
     let start = Instant::now();
-    op.kubectl(&[
-        "patch",
+    op.patch_kind(
         "streamsessionjob",
         "counts-a",
-        "--type=merge",
-        "-p",
         r#"{"spec":{"job":{"args":["--keys","10","--rate","300"]}}}"#,
-    ])?;
+    )?;
     let upgraded = wait_status(
         &op,
         "streamsessionjob",
@@ -288,14 +285,11 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
 
     // 4. Suspend and resume counts-a: stopped with a savepoint, then a new job from it.
     let running_id = job_id(&upgraded);
-    op.kubectl(&[
-        "patch",
+    op.patch_kind(
         "streamsessionjob",
         "counts-a",
-        "--type=merge",
-        "-p",
         r#"{"spec":{"job":{"state":"suspended"}}}"#,
-    ])?;
+    )?;
     let suspended = wait_status(&op, "streamsessionjob", "counts-a", "suspended", |s| {
         s["lifecycleState"] == "Suspended"
     })
@@ -307,14 +301,11 @@ async fn session_cluster_runs_several_jobs_and_upgrades_one_with_a_savepoint() -
     wait_event(&op, "counts-a", "Suspending", &["savepoint"]).await?;
     wait_event(&op, "counts-a", "Suspended", &[suspend_savepoint]).await?;
     ensure!(jm.job(&running_id).await?.state.is_terminal());
-    op.kubectl(&[
-        "patch",
+    op.patch_kind(
         "streamsessionjob",
         "counts-a",
-        "--type=merge",
-        "-p",
         r#"{"spec":{"job":{"state":"running"}}}"#,
-    ])?;
+    )?;
     let resumed = wait_status(&op, "streamsessionjob", "counts-a", "resumed", |s| {
         s["lifecycleState"] == "Running"
             && s["jobState"] == "RUNNING"

@@ -333,14 +333,11 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
 
     // 1. A savepoint nonce: the operator creates a snapshot, taken through the cluster's
     //    JobManager; the job keeps running.
-    op.kubectl(&[
-        "patch",
+    op.patch_kind(
         "streamsessionjob",
         "counts-a",
-        "--type=merge",
-        "-p",
         r#"{"spec":{"job":{"savepointTriggerNonce":1}}}"#,
-    ])?;
+    )?;
     let prefix: String = job_id.chars().take(8).collect();
     let nonce_snapshot = format!("counts-a-savepoint-1-{prefix}");
     let by_nonce = wait_snapshot(&op, &nonce_snapshot, "COMPLETED").await?;
@@ -374,14 +371,11 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
     eprintln!("nonce snapshot: {nonce_path}");
 
     // ... and a checkpoint nonce, a checkpoint snapshot.
-    op.kubectl(&[
-        "patch",
+    op.patch_kind(
         "streamsessionjob",
         "counts-a",
-        "--type=merge",
-        "-p",
         r#"{"spec":{"job":{"checkpointTriggerNonce":1}}}"#,
-    ])?;
+    )?;
     let checkpoint =
         wait_snapshot(&op, &format!("counts-a-checkpoint-1-{prefix}"), "COMPLETED").await?;
     ensure!(
@@ -422,14 +416,11 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
     eprintln!("user snapshot {manual_path} taken and disposed of");
 
     // 3. Suspending stops the job with a savepoint, recorded as an upgrade snapshot.
-    op.kubectl(&[
-        "patch",
+    op.patch_kind(
         "streamsessionjob",
         "counts-a",
-        "--type=merge",
-        "-p",
         r#"{"spec":{"job":{"state":"suspended"}}}"#,
-    ])?;
+    )?;
     let suspended = wait_session_job(&op, "counts-a", "counts-a Suspended", |s| {
         s["lifecycleState"] == "Suspended"
     })
@@ -497,14 +488,11 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
 
     // 5. Deleted with savepointOnDelete, its last savepoint is recorded as a delete snapshot,
     //    which outlives it.
-    op.kubectl(&[
-        "patch",
+    op.patch_kind(
         "streamsessionjob",
         "counts-c",
-        "--type=merge",
-        "-p",
         r#"{"spec":{"savepointOnDelete":true}}"#,
-    ])?;
+    )?;
     op.kubectl(&[
         "delete",
         "streamsessionjob",

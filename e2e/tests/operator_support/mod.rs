@@ -257,7 +257,12 @@ impl OperatorCluster {
 
     /// `kubectl patch streamjob <name> --type=merge -p <patch>`.
     pub fn patch(&self, name: &str, patch: &str) -> anyhow::Result<String> {
-        self.kubectl(&["patch", "streamjob", name, "--type=merge", "-p", patch])
+        self.patch_kind("streamjob", name, patch)
+    }
+
+    /// `kubectl patch <kind> <name> --type=merge -p <patch>`.
+    pub fn patch_kind(&self, kind: &str, name: &str, patch: &str) -> anyhow::Result<String> {
+        self.kubectl(&["patch", kind, name, "--type=merge", "-p", patch])
     }
 
     /// The operator's log (for failure messages).
