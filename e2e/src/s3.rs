@@ -33,6 +33,11 @@ impl S3Settings {
     /// # Errors
     /// [`Error::ObjectStore`] if the builder rejects the settings.
     pub fn object_store_for(&self, bucket: &str) -> Result<Arc<AmazonS3>> {
+        // object_store's HTTPS client brings rustls without a crypto provider of its own: use
+        // ring, as Fjord does. Refused only if one is installed already, which then serves.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            drop(rustls::crypto::ring::default_provider().install_default());
+        }
         AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_bucket_name(bucket)

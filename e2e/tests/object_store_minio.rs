@@ -3,7 +3,7 @@
 use fjord_e2e::{ClusterOptions, Error, TestCluster};
 use futures::TryStreamExt as _;
 use object_store::path::Path;
-use object_store::{ObjectStore as _, PutPayload};
+use object_store::{ObjectStore as _, ObjectStoreExt as _, PutPayload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_list_get_delete_and_missing_bucket() -> anyhow::Result<()> {

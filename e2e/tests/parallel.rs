@@ -42,7 +42,7 @@ async fn two_clusters_started_at_once_share_nothing() -> anyhow::Result<()> {
         s3.verify_bucket(&s3.bucket).await?;
     }
     // Objects written to one store are not in the other.
-    use object_store::ObjectStore as _;
+    use object_store::ObjectStoreExt as _;
     let key = object_store::path::Path::from("only-in-a");
     a.s3()?
         .object_store()?

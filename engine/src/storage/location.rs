@@ -4,7 +4,7 @@ use crate::error::{FjordError, Result};
 use futures::TryStreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -175,6 +175,8 @@ impl SnapshotStore {
                 "s3 URLs need a bucket: s3://bucket/prefix",
             ));
         }
+        // object_store's HTTPS client brings rustls without a crypto provider of its own.
+        crate::tls::install_default_provider();
         let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
         if let Some(endpoint) = options.get("s3.endpoint", &["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]) {
             builder = builder

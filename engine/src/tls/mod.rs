@@ -78,6 +78,17 @@ impl std::fmt::Debug for InternalTls {
     }
 }
 
+/// Makes ring the process's default rustls provider, unless one is installed already.
+///
+/// Clients that take the process default (object_store's S3 client through reqwest) need one;
+/// Fjord's own TLS configurations pass ring explicitly and do not depend on this.
+pub fn install_default_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Refused only when another thread installed a provider since the check: that one serves.
+        drop(rustls::crypto::ring::default_provider().install_default());
+    }
+}
+
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
