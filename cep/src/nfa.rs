@@ -362,3 +362,289 @@ fn find_final_after_proceed<T>(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compiler::compile;
+    use crate::pattern::Pattern;
+    use crate::skip::AfterMatchSkipStrategy;
+    use std::time::Duration;
+
+    /// An event: a letter and the rest of its name ("a1" is `('a', "a1")`).
+    type Ev = (char, String);
+
+    fn is(c: char) -> impl Fn(&Ev) -> bool + Send + Sync + 'static {
+        move |e: &Ev| e.0 == c
+    }
+
+    /// Feeds the space-separated events of `input` at timestamps 0, 1, 2, ... and returns
+    /// every match as its events joined by spaces, in emission order.
+    fn run(pattern: Pattern<Ev>, input: &str) -> Vec<String> {
+        let graph = compile(&pattern).expect("the pattern compiles");
+        let mut nfa = NfaState::new(&graph);
+        let mut out = Vec::new();
+        for (ts, name) in input.split_whitespace().enumerate() {
+            let ev = (name.chars().next().unwrap(), name.to_string());
+            let ts = ts as i64;
+            let advanced = nfa.advance_time(&graph, ts);
+            out.extend(advanced.matches);
+            out.extend(nfa.process(&graph, ev, ts));
+        }
+        out.extend(nfa.advance_time(&graph, i64::MAX).matches);
+        out.iter()
+            .map(|m| {
+                m.events()
+                    .map(|e| e.1.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn contiguity_strict_relaxed_and_non_deterministic() {
+        // Flink's documentation: pattern "a b", input "a1 c b1 b2".
+        let input = "a1 c b1 b2";
+        let strict = Pattern::begin("a")
+            .where_(is('a'))
+            .next("b")
+            .where_(is('b'));
+        assert!(run(strict, input).is_empty());
+        let relaxed = Pattern::begin("a")
+            .where_(is('a'))
+            .followed_by("b")
+            .where_(is('b'));
+        assert_eq!(run(relaxed, input), strs(&["a1 b1"]));
+        let any = Pattern::begin("a")
+            .where_(is('a'))
+            .followed_by_any("b")
+            .where_(is('b'));
+        assert_eq!(sorted(run(any, input)), strs(&["a1 b1", "a1 b2"]));
+    }
+
+    fn c_a_plus_b() -> Pattern<Ev> {
+        Pattern::begin("start")
+            .where_(is('c'))
+            .followed_by("middle")
+            .where_(is('a'))
+            .one_or_more()
+    }
+
+    #[test]
+    fn one_or_more_with_consecutive_and_combinations() {
+        // Flink's documentation of consecutive() and allowCombinations().
+        let input = "c d a1 a2 a3 d a4 b";
+        let end = |p: Pattern<Ev>| p.followed_by("end").where_(is('b'));
+        assert_eq!(
+            sorted(run(end(c_a_plus_b()), input)),
+            strs(&["c a1 a2 a3 a4 b", "c a1 a2 a3 b", "c a1 a2 b", "c a1 b"])
+        );
+        assert_eq!(
+            sorted(run(end(c_a_plus_b().consecutive()), input)),
+            strs(&["c a1 a2 a3 b", "c a1 a2 b", "c a1 b"])
+        );
+        assert_eq!(
+            sorted(run(end(c_a_plus_b().allow_combinations()), input)),
+            strs(&[
+                "c a1 a2 a3 a4 b",
+                "c a1 a2 a3 b",
+                "c a1 a2 a4 b",
+                "c a1 a2 b",
+                "c a1 a3 a4 b",
+                "c a1 a3 b",
+                "c a1 a4 b",
+                "c a1 b",
+            ])
+        );
+    }
+
+    fn b_plus_c(skip: AfterMatchSkipStrategy) -> Pattern<Ev> {
+        Pattern::begin_with_skip("b", skip)
+            .where_(is('b'))
+            .one_or_more()
+            .next("c")
+            .where_(is('c'))
+    }
+
+    #[test]
+    fn skip_strategies_as_documented_by_flink() {
+        // Flink's documentation: pattern "b+ c" (strict), input "b1 b2 b3 c".
+        let input = "b1 b2 b3 c";
+        let all = strs(&["b1 b2 b3 c", "b2 b3 c", "b3 c"]);
+        assert_eq!(run(b_plus_c(AfterMatchSkipStrategy::no_skip()), input), all);
+        assert_eq!(
+            run(b_plus_c(AfterMatchSkipStrategy::skip_to_next()), input),
+            all
+        );
+        assert_eq!(
+            run(
+                b_plus_c(AfterMatchSkipStrategy::skip_past_last_event()),
+                input
+            ),
+            strs(&["b1 b2 b3 c"])
+        );
+        assert_eq!(
+            run(b_plus_c(AfterMatchSkipStrategy::skip_to_first("b")), input),
+            all
+        );
+        assert_eq!(
+            run(b_plus_c(AfterMatchSkipStrategy::skip_to_last("b")), input),
+            strs(&["b1 b2 b3 c", "b3 c"])
+        );
+    }
+
+    #[test]
+    fn times_optional_and_greedy() {
+        let a2 = Pattern::begin("a")
+            .where_(is('a'))
+            .times(2)
+            .followed_by("b")
+            .where_(is('b'));
+        assert_eq!(
+            sorted(run(a2, "a1 x a2 a3 b")),
+            strs(&["a1 a2 b", "a2 a3 b"])
+        );
+        let opt = Pattern::begin("s")
+            .where_(is('s'))
+            .followed_by("a")
+            .where_(is('a'))
+            .optional()
+            .followed_by("b")
+            .where_(is('b'));
+        assert_eq!(sorted(run(opt, "s1 a1 b1")), strs(&["s1 a1 b1", "s1 b1"]));
+        // Greedy a+ before an optional-free b: the loop keeps taking a's.
+        let greedy = Pattern::begin("s")
+            .where_(is('s'))
+            .followed_by("a")
+            .where_(is('a'))
+            .one_or_more()
+            .greedy()
+            .followed_by("b")
+            .where_(is('b'));
+        assert_eq!(run(greedy, "s1 a1 a2 b1"), strs(&["s1 a1 a2 b1"]));
+    }
+
+    #[test]
+    fn not_next_not_followed_by_and_until() {
+        let not_next = || {
+            Pattern::begin("a")
+                .where_(is('a'))
+                .not_next("x")
+                .where_(is('x'))
+                .followed_by("b")
+                .where_(is('b'))
+        };
+        assert!(run(not_next(), "a1 x1 b1").is_empty());
+        assert_eq!(run(not_next(), "a1 c1 b1"), strs(&["a1 b1"]));
+        let not_followed = || {
+            Pattern::begin("a")
+                .where_(is('a'))
+                .not_followed_by("x")
+                .where_(is('x'))
+                .followed_by("b")
+                .where_(is('b'))
+        };
+        assert!(run(not_followed(), "a1 c1 x1 b1").is_empty());
+        assert_eq!(run(not_followed(), "a1 c1 b1 x1"), strs(&["a1 b1"]));
+        let until = Pattern::begin("a")
+            .where_(is('a'))
+            .one_or_more()
+            .until(is('u'))
+            .followed_by("b")
+            .where_(is('b'));
+        // The until event ends the loops of a1 and a2: a3 cannot join them, the pattern
+        // goes on to b.
+        assert_eq!(
+            sorted(run(until, "a1 a2 u1 a3 b1")),
+            strs(&["a1 a2 b1", "a1 b1", "a2 b1", "a3 b1"])
+        );
+    }
+
+    #[test]
+    fn iterative_conditions_see_the_events_taken_so_far() {
+        // Rising values: each "up" event must be greater than the previous ones.
+        let rising = Pattern::<(char, String)>::begin("up")
+            .where_iterative(|e, ctx| ctx.events_for_pattern("up").iter().all(|p| p.1 < e.1))
+            .times(3)
+            .consecutive();
+        assert_eq!(run(rising, "a1 a3 a2 a4 a5"), strs(&["a2 a4 a5"]));
+    }
+
+    #[test]
+    fn within_times_out_partial_matches() {
+        let pattern = Pattern::begin("a")
+            .where_(is('a'))
+            .followed_by("b")
+            .where_(is('b'))
+            .within(Duration::from_millis(2));
+        let graph = compile(&pattern).unwrap();
+        let mut nfa = NfaState::new(&graph);
+        assert!(nfa.process(&graph, ('a', "a1".into()), 0).is_empty());
+        assert!(nfa.advance_time(&graph, 1).timed_out.is_empty());
+        let advanced = nfa.advance_time(&graph, 2);
+        assert_eq!(advanced.timed_out.len(), 1);
+        assert_eq!(
+            advanced.timed_out[0].1, 2,
+            "timeout timestamp: start + window"
+        );
+        assert_eq!(advanced.timed_out[0].0.first("a").unwrap().1, "a1");
+        assert!(nfa.process(&graph, ('b', "b1".into()), 3).is_empty());
+        assert!(nfa.is_idle(), "the timed-out match released its events");
+    }
+
+    #[test]
+    fn a_trailing_not_followed_by_completes_when_the_window_ends() {
+        let pattern = || {
+            Pattern::begin("a")
+                .where_(is('a'))
+                .not_followed_by("x")
+                .where_(is('x'))
+                .within(Duration::from_millis(3))
+        };
+        assert_eq!(run(pattern(), "a1 c1 c2 c3"), strs(&["a1"]));
+        assert!(run(pattern(), "a1 c1 x1 c3").is_empty());
+        let no_window = Pattern::<Ev>::begin("a").not_followed_by("x");
+        assert!(compile(&no_window).is_err());
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused() {
+        let dup = Pattern::<Ev>::begin("a").followed_by("a");
+        assert!(matches!(compile(&dup), Err(CepError::MalformedPattern(_))));
+        let twice = Pattern::<Ev>::begin("a").times(2).one_or_more();
+        assert!(compile(&twice).is_err());
+        let skip = Pattern::<Ev>::begin_with_skip("a", AfterMatchSkipStrategy::skip_to_first("z"));
+        assert!(compile(&skip).is_err());
+        let until = Pattern::<Ev>::begin("a").until(|_| true);
+        assert!(compile(&until).is_err());
+        let opt_not = Pattern::<Ev>::begin("a").optional().not_next("b");
+        assert!(compile(&opt_not).is_err());
+    }
+
+    #[test]
+    fn state_round_trips_through_the_snapshot_encoding() {
+        let pattern = Pattern::begin("a")
+            .where_(is('a'))
+            .followed_by("b")
+            .where_(is('b'));
+        let graph = compile(&pattern).unwrap();
+        let mut nfa = NfaState::new(&graph);
+        nfa.process(&graph, ('a', "a1".into()), 0);
+        let bytes = fjord::encoding::to_vec(&nfa).unwrap();
+        let mut restored: NfaState<Ev> = fjord::encoding::from_slice(&bytes).unwrap();
+        restored.check(&graph).unwrap();
+        let matched = restored.process(&graph, ('b', "b1".into()), 1);
+        assert_eq!(matched.len(), 1);
+        assert_eq!(matched[0].first("a").unwrap().1, "a1");
+    }
+}
