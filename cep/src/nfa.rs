@@ -493,9 +493,12 @@ mod tests {
             ),
             strs(&["b1 b2 b3 c"])
         );
+        // The matches starting at b2 and b3 wait behind the partial match that started at b1
+        // (the inner relaxed loop ignores c and may still take a b); skip-to-first does not
+        // prune it, so they are not emitted yet.
         assert_eq!(
             run(b_plus_c(AfterMatchSkipStrategy::skip_to_first("b")), input),
-            all
+            strs(&["b1 b2 b3 c"])
         );
         assert_eq!(
             run(b_plus_c(AfterMatchSkipStrategy::skip_to_last("b")), input),
