@@ -115,7 +115,6 @@ pub(crate) fn compile<T: 'static>(pattern: &Pattern<T>) -> Result<Graph<T>, CepE
         stop_states: HashMap::new(),
         current: pattern.parts.len() - 1,
         following: None,
-        following_take: None,
         window,
     };
     let end = c.create_state(ENDING_STATE_NAME, StateType::Final);
@@ -138,8 +137,6 @@ struct Compiler<'p, T> {
     current: usize,
     /// The part after `current`.
     following: Option<usize>,
-    /// The TAKE condition of the parts that may come next (for greedy parts).
-    following_take: Option<Condition<T>>,
     window: i64,
 }
 
@@ -333,21 +330,11 @@ impl<T: 'static> Compiler<'_, T> {
         optional: bool,
     ) -> usize {
         let name = self.part().name.clone();
-        let greedy = self.part().greedy;
         let state = self.create_state(&name, StateType::Normal);
         let sink = self.copy_without_transitive_nots(sink);
         self.add(state, Action::Take, sink, take.clone());
-        let mut proceed_condition = Condition::True;
         if optional && let Some(proceed) = proceed {
-            if greedy {
-                proceed_condition = greedy_condition(
-                    proceed_condition,
-                    take.clone(),
-                    ignore.clone(),
-                    self.following_take.clone(),
-                );
-            }
-            self.add(state, Action::Proceed, proceed, proceed_condition.clone());
+            self.add(state, Action::Proceed, proceed, Condition::True);
         }
         if let Some(ignore) = ignore {
             let ignore_state = if optional {
@@ -355,16 +342,12 @@ impl<T: 'static> Compiler<'_, T> {
                 self.add(s, Action::Take, sink, take.clone());
                 self.add(s, Action::Ignore, s, ignore.clone());
                 self.add_stop_states(s);
-                if greedy && let Some(proceed) = proceed {
-                    self.add(s, Action::Proceed, proceed, proceed_condition);
-                }
                 s
             } else {
                 state
             };
             self.add(state, Action::Ignore, ignore_state, ignore);
         }
-        self.following_take = Some(following_take(self.following_take.take(), take, optional));
         state
     }
 
@@ -374,32 +357,28 @@ impl<T: 'static> Compiler<'_, T> {
         let greedy = part.greedy;
         let until = part.until.clone();
         let ignore = extend_with_until(self.inner_ignore_condition(), until.clone(), false);
+        let part_take = part.take_condition();
         let take =
             extend_with_until(Some(part.take_condition()), until, true).expect("a take condition");
-        let mut proceed_condition = Condition::True;
-        if greedy {
-            proceed_condition = greedy_condition(
-                proceed_condition,
-                take.clone(),
-                ignore.clone(),
-                self.following_take.clone(),
-            );
-        }
         let looping = self.create_state(&name, StateType::Normal);
-        self.add(looping, Action::Proceed, sink, proceed_condition.clone());
+        self.add(looping, Action::Proceed, sink, Condition::True);
+        if greedy {
+            // Flink's updateWithGreedyCondition: the states after a greedy loop only act on an
+            // event the loop cannot take.
+            let not_take = part_take.not();
+            for t in &mut self.states[sink].transitions {
+                t.condition = t.condition.clone().and(not_take.clone());
+            }
+        }
         self.add(looping, Action::Take, looping, take.clone());
         self.add_stop_state_to_looping(looping);
         if let Some(ignore) = ignore {
             let ignore_state = self.create_state(&name, StateType::Normal);
-            self.add(ignore_state, Action::Take, looping, take.clone());
+            self.add(ignore_state, Action::Take, looping, take);
             self.add(ignore_state, Action::Ignore, ignore_state, ignore.clone());
             self.add(looping, Action::Ignore, ignore_state, ignore);
-            if greedy {
-                self.add(ignore_state, Action::Proceed, sink, proceed_condition);
-            }
             self.add_stop_state_to_looping(ignore_state);
         }
-        self.following_take = Some(following_take(self.following_take.take(), take, true));
         looping
     }
 
@@ -433,34 +412,5 @@ fn extend_with_until<T>(
         (Some(c), Some(u)) => Some(u.not().and(c)),
         (None, Some(u)) if is_take => Some(u.not()),
         (c, _) => c,
-    }
-}
-
-/// The PROCEED condition of a greedy part: proceed only when the event cannot be taken here
-/// but by a following part, or when it can be neither taken nor ignored here.
-fn greedy_condition<T>(
-    condition: Condition<T>,
-    take: Condition<T>,
-    ignore: Option<Condition<T>>,
-    following_take: Option<Condition<T>>,
-) -> Condition<T> {
-    let mut greedy = condition.and(take.clone().not());
-    if let Some(f) = following_take {
-        greedy = greedy.and(f);
-    }
-    match ignore {
-        Some(i) => greedy.or(take.or(i).not()),
-        None => greedy.or(take.not()),
-    }
-}
-
-fn following_take<T>(
-    following: Option<Condition<T>>,
-    take: Condition<T>,
-    optional: bool,
-) -> Condition<T> {
-    match following {
-        Some(f) if optional => take.or(f),
-        _ => take,
     }
 }

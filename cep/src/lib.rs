@@ -22,6 +22,7 @@
 //! - [`pattern`]: the `Pattern` builder.
 //! - [`matches`]: `Match`, the events of a match per part.
 //! - `compiler`: pattern to NFA states and transitions (Flink's `NFACompiler`).
+//! - `heap`: a priority queue laid out like Java's, for Flink's order among equal matches.
 //! - [`nfa`]: the NFA state of a key and how an event or time advances it.
 //! - [`operator`]: the keyed process function that buffers events until the watermark and
 //!   runs the NFA; `PatternProcessFunction`.
@@ -38,6 +39,7 @@ pub mod pattern_stream;
 pub mod skip;
 
 mod compiler;
+mod heap;
 
 pub use condition::{Condition, ConditionContext};
 pub use error::CepError;

@@ -9,6 +9,7 @@
 use crate::compiler::{Action, Graph, StateType};
 use crate::condition::ConditionContext;
 use crate::error::CepError;
+use crate::heap::{HeapKey, JavaHeap};
 use crate::matches::Match;
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +26,9 @@ pub(crate) struct Partial {
     start: Option<u64>,
 }
 
-impl Partial {
-    fn order(&self) -> u64 {
+impl HeapKey for Partial {
+    /// Flink's `COMPUTATION_STATE_COMPARATOR`: by first event, the start state last.
+    fn key(&self) -> u64 {
         self.start.unwrap_or(u64::MAX)
     }
 }
@@ -35,8 +37,8 @@ impl Partial {
 /// (with a skip strategy), and the events they reference. Stored in keyed state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NfaState<T> {
-    partial: Vec<Partial>,
-    completed: Vec<Partial>,
+    partial: JavaHeap<Partial>,
+    completed: JavaHeap<Partial>,
     /// Events by id, ids increasing. Ids are given in processing order, which is timestamp
     /// order, so they order events like Flink's `EventId` (timestamp, then arrival).
     events: Vec<(u64, T)>,
@@ -82,14 +84,16 @@ impl<T> ConditionContext<T> for Ctx<'_, T> {
 impl<T: Clone> NfaState<T> {
     /// The state of a key that has seen nothing: only the start state.
     pub(crate) fn new<U>(graph: &Graph<U>) -> Self {
+        let mut partial = JavaHeap::new();
+        partial.offer(Partial {
+            state: graph.start as u32,
+            path: Vec::new(),
+            start_ts: 0,
+            start: None,
+        });
         NfaState {
-            partial: vec![Partial {
-                state: graph.start as u32,
-                path: Vec::new(),
-                start_ts: 0,
-                start: None,
-            }],
-            completed: Vec::new(),
+            partial,
+            completed: JavaHeap::new(),
             events: Vec::new(),
             next_id: 0,
         }
@@ -101,7 +105,7 @@ impl<T: Clone> NfaState<T> {
         let bad = self
             .partial
             .iter()
-            .chain(&self.completed)
+            .chain(self.completed.iter())
             .flat_map(|p| std::iter::once(p.state).chain(p.path.iter().map(|(s, _)| *s)))
             .find(|s| *s as usize >= n);
         match bad {
@@ -142,25 +146,23 @@ impl<T: Clone> NfaState<T> {
         let id = self.next_id;
         self.next_id += 1;
         self.events.push((id, event));
-        let mut new_partial = Vec::new();
-        let mut potential = Vec::new();
-        for cs in std::mem::take(&mut self.partial) {
+        let mut new_partial = JavaHeap::new();
+        let mut potential = JavaHeap::new();
+        for cs in self.partial.take_all() {
             let next = self.compute_next_states(graph, &cs, id, timestamp);
             let mut retain = Vec::new();
             let mut discard = false;
             for n in next {
                 match graph.states[n.state as usize].kind {
-                    StateType::Final => potential.push(n),
+                    StateType::Final => potential.offer(n),
                     StateType::Stop => discard = true,
                     _ => retain.push(n),
                 }
             }
             if !discard {
-                new_partial.extend(retain);
+                retain.into_iter().for_each(|n| new_partial.offer(n));
             }
         }
-        new_partial.sort_by_key(Partial::order);
-        potential.sort_by_key(Partial::order);
         let result = if graph.skip.is_skip() {
             self.emit_by_skip_strategy(graph, potential, &mut new_partial)
         } else {
@@ -184,22 +186,21 @@ impl<T: Clone> NfaState<T> {
         if graph.window <= 0 {
             return out;
         }
-        let mut new_partial = Vec::new();
-        let mut potential = Vec::new();
-        for cs in std::mem::take(&mut self.partial) {
+        let mut new_partial = JavaHeap::new();
+        let mut potential = JavaHeap::new();
+        for cs in self.partial.take_all() {
             let state = &graph.states[cs.state as usize];
             let timed_out = !state.start && timestamp.saturating_sub(cs.start_ts) >= graph.window;
             if !timed_out {
-                new_partial.push(cs);
+                new_partial.offer(cs);
             } else if state.kind == StateType::Pending {
-                potential.push(cs);
+                potential.offer(cs);
             } else {
                 let m = self.materialize(graph, &cs.path);
                 out.timed_out
                     .push((m, cs.start_ts.saturating_add(graph.window)));
             }
         }
-        potential.sort_by_key(Partial::order);
         out.matches = self.emit_by_skip_strategy(graph, potential, &mut new_partial);
         self.partial = new_partial;
         self.collect_garbage();
@@ -212,18 +213,18 @@ impl<T: Clone> NfaState<T> {
     fn emit_by_skip_strategy(
         &mut self,
         graph: &Graph<T>,
-        potential: Vec<Partial>,
-        partial: &mut Vec<Partial>,
+        potential: JavaHeap<Partial>,
+        partial: &mut JavaHeap<Partial>,
     ) -> Vec<Match<T>> {
-        self.completed.extend(potential);
-        self.completed.sort_by_key(Partial::order);
+        for m in potential.iter() {
+            self.completed.offer(m.clone());
+        }
         let mut result = Vec::new();
-        while let Some(earliest) = self.completed.first() {
-            let earliest_partial = partial.iter().map(Partial::order).min();
-            if earliest_partial.is_some_and(|p| earliest.order() > p) {
+        while let Some(earliest) = self.completed.peek() {
+            if partial.peek().is_some_and(|p| earliest.key() > p.key()) {
                 break;
             }
-            let m = self.completed.remove(0);
+            let m = self.completed.poll().expect("peeked");
             let named = m
                 .path
                 .iter()
@@ -333,7 +334,7 @@ impl<T: Clone> NfaState<T> {
         let mut used: Vec<u64> = self
             .partial
             .iter()
-            .chain(&self.completed)
+            .chain(self.completed.iter())
             .flat_map(|p| p.path.iter().map(|(_, id)| *id))
             .collect();
         used.sort_unstable();

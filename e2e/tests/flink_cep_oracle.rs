@@ -18,7 +18,8 @@ use std::time::Duration;
 
 type Rec = (String, i64, i64);
 
-/// Every case this test compares, by name (the names of `CepCases.java`).
+/// Every case this test compares, by name (the names of `CepCases.java`). More cases of
+/// `CepCases.java` can be added to a run with `FJORD_CEP_EXTRA_CASES=name,name`.
 const CASES: &[&str] = &[
     "strict",
     "relaxed",
@@ -27,6 +28,7 @@ const CASES: &[&str] = &[
     "times-range-consecutive",
     "one-or-more",
     "combinations",
+    "greedy",
     "optional-greedy",
     "until",
     "not-next",
@@ -100,6 +102,14 @@ fn pattern(name: &str) -> Pattern<Rec> {
             .followed_by("c")
             .where_(is_c)
             .within(ms(20)),
+        "greedy" => a()
+            .followed_by("b")
+            .where_(is_b)
+            .one_or_more()
+            .greedy()
+            .followed_by("c")
+            .where_(is_c)
+            .within(ms(30)),
         "optional-greedy" => a()
             .followed_by("b")
             .where_(is_b)
@@ -287,10 +297,16 @@ fn generated(n: usize) -> Vec<OracleEvent> {
 }
 
 fn compare_with_flink(label: &str, input: &[OracleEvent]) {
+    let extra = std::env::var("FJORD_CEP_EXTRA_CASES").unwrap_or_default();
+    let cases: Vec<&str> = CASES
+        .iter()
+        .copied()
+        .chain(extra.split(',').filter(|c| !c.is_empty()))
+        .collect();
     let dir = tempfile::tempdir().expect("temp dir");
-    let flink = run_cep_cases(dir.path(), input, CASES).expect("the Flink CEP oracle runs");
+    let flink = run_cep_cases(dir.path(), input, &cases).expect("the Flink CEP oracle runs");
     let mut mismatches = Vec::new();
-    for case in CASES {
+    for case in &cases {
         let expected = flink
             .get(*case)
             .unwrap_or_else(|| panic!("Flink printed no {case}"));

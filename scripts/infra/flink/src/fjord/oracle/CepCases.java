@@ -139,6 +139,8 @@ public final class CepCases {
       case "one-or-more" -> abPlusC(AfterMatchSkipStrategy.noSkip());
       case "combinations" ->
           a.followedBy("b").where(isB()).times(2).allowCombinations().followedBy("c").where(isC()).within(ms(20));
+      case "greedy" ->
+          a.followedBy("b").where(isB()).oneOrMore().greedy().followedBy("c").where(isC()).within(ms(30));
       case "optional-greedy" ->
           a.followedBy("b").where(isB()).oneOrMore().optional().greedy().followedBy("c").where(isC()).within(ms(30));
       case "until" ->
