@@ -113,6 +113,7 @@ pub(crate) fn compile<T: 'static>(pattern: &Pattern<T>) -> Result<Graph<T>, CepE
         pattern,
         states: Vec::new(),
         stop_states: HashMap::new(),
+        originals: HashMap::new(),
         current: pattern.parts.len() - 1,
         following: None,
         window,
@@ -133,6 +134,9 @@ struct Compiler<'p, T> {
     pattern: &'p Pattern<T>,
     states: Vec<State<T>>,
     stop_states: HashMap<String, usize>,
+    /// Copies of states made before a greedy part changed them, for the PROCEED edge taken
+    /// when the part's until condition holds (Flink's `originalStateMap`).
+    originals: HashMap<usize, usize>,
     /// The part being converted (walking backwards).
     current: usize,
     /// The part after `current`.
@@ -276,6 +280,26 @@ impl<T: 'static> Compiler<'_, T> {
         copy
     }
 
+    /// A copy of `state` with the same transitions (Flink's `copy`).
+    fn copy(&mut self, state: usize) -> usize {
+        let (name, kind) = (self.states[state].name.clone(), self.states[state].kind);
+        let copy = self.create_state(&name, kind);
+        for t in self.states[state].transitions.clone() {
+            let target = if t.target == state { copy } else { t.target };
+            self.add(copy, t.action, target, t.condition);
+        }
+        copy
+    }
+
+    /// Flink's `updateWithGreedyCondition`: the states after a greedy part only act on an
+    /// event the part cannot take.
+    fn update_with_greedy_condition(&mut self, state: usize, take: &Condition<T>) {
+        let not_take = take.clone().not();
+        for t in &mut self.states[state].transitions {
+            t.condition = t.condition.clone().and(not_take.clone());
+        }
+    }
+
     fn add_stop_states(&mut self, state: usize) {
         for (not, name) in self.current_not_conditions() {
             let stop = self.create_stop_state(not.clone(), &name);
@@ -299,8 +323,17 @@ impl<T: 'static> Compiler<'_, T> {
         let (from, to, optional) = (part.from, part.to, part.optional);
         let until = part.until.clone();
         let inner_ignore = extend_with_until(self.inner_ignore_condition(), until.clone(), false);
+        let greedy = part.greedy && from != to;
+        let has_until = until.is_some();
         let take =
             extend_with_until(Some(part.take_condition()), until, true).expect("a take condition");
+        if greedy {
+            if has_until {
+                let copy = self.copy(sink);
+                self.originals.insert(sink, copy);
+            }
+            self.update_with_greedy_condition(sink, &take);
+        }
         let mut last = sink;
         for _ in from..to {
             last = self.create_singleton_state(
@@ -334,7 +367,25 @@ impl<T: 'static> Compiler<'_, T> {
         let sink = self.copy_without_transitive_nots(sink);
         self.add(state, Action::Take, sink, take.clone());
         if optional && let Some(proceed) = proceed {
-            self.add(state, Action::Proceed, proceed, Condition::True);
+            match self.part().until.clone().filter(|_| self.part().greedy) {
+                Some(until) => {
+                    if let Some(&original) = self.originals.get(&proceed) {
+                        self.add(
+                            state,
+                            Action::Proceed,
+                            original,
+                            Condition::True.and(until.clone()),
+                        );
+                    }
+                    self.add(
+                        state,
+                        Action::Proceed,
+                        proceed,
+                        Condition::True.and(until.not()),
+                    );
+                }
+                None => self.add(state, Action::Proceed, proceed, Condition::True),
+            }
         }
         if let Some(ignore) = ignore {
             let ignore_state = if optional {
@@ -358,17 +409,32 @@ impl<T: 'static> Compiler<'_, T> {
         let until = part.until.clone();
         let ignore = extend_with_until(self.inner_ignore_condition(), until.clone(), false);
         let part_take = part.take_condition();
-        let take =
-            extend_with_until(Some(part.take_condition()), until, true).expect("a take condition");
+        let take = extend_with_until(Some(part.take_condition()), until.clone(), true)
+            .expect("a take condition");
         let looping = self.create_state(&name, StateType::Normal);
-        self.add(looping, Action::Proceed, sink, Condition::True);
         if greedy {
-            // Flink's updateWithGreedyCondition: the states after a greedy loop only act on an
-            // event the loop cannot take.
-            let not_take = part_take.not();
-            for t in &mut self.states[sink].transitions {
-                t.condition = t.condition.clone().and(not_take.clone());
+            match until {
+                Some(until) => {
+                    let copy = self.copy(sink);
+                    self.add(
+                        looping,
+                        Action::Proceed,
+                        copy,
+                        Condition::True.and(until.clone()),
+                    );
+                    self.originals.insert(sink, copy);
+                    self.add(
+                        looping,
+                        Action::Proceed,
+                        sink,
+                        Condition::True.and(until.not()),
+                    );
+                }
+                None => self.add(looping, Action::Proceed, sink, Condition::True),
             }
+            self.update_with_greedy_condition(sink, &part_take);
+        } else {
+            self.add(looping, Action::Proceed, sink, Condition::True);
         }
         self.add(looping, Action::Take, looping, take.clone());
         self.add_stop_state_to_looping(looping);

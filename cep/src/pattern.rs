@@ -240,9 +240,7 @@ impl<T: 'static> Pattern<T> {
         if self.last().until.is_some() {
             return self.fail("only one until condition can be applied");
         }
-        if self.last().greedy {
-            return self.fail("until together with greedy is not supported yet");
-        }
+
         self.last_mut().until = Some(Condition::simple(f));
         self
     }
@@ -333,9 +331,7 @@ impl<T: 'static> Pattern<T> {
         if part.inner == Contiguity::NonDeterministicRelaxed {
             return self.fail("greedy is not applicable together with allow_combinations");
         }
-        if part.until.is_some() {
-            return self.fail("until together with greedy is not supported yet");
-        }
+
         self.last_mut().greedy = true;
         self
     }

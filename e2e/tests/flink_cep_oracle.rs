@@ -30,6 +30,8 @@ const CASES: &[&str] = &[
     "combinations",
     "greedy",
     "optional-greedy",
+    "greedy-until",
+    "times-greedy",
     "until",
     "not-next",
     "not-followed-by",
@@ -106,6 +108,23 @@ fn pattern(name: &str) -> Pattern<Rec> {
             .followed_by("b")
             .where_(is_b)
             .one_or_more()
+            .greedy()
+            .followed_by("c")
+            .where_(is_c)
+            .within(ms(30)),
+        "greedy-until" => a()
+            .followed_by("b")
+            .where_(is_b)
+            .one_or_more()
+            .greedy()
+            .until(|e: &Rec| e.1 >= 18)
+            .followed_by("c")
+            .where_(is_c)
+            .within(ms(30)),
+        "times-greedy" => a()
+            .followed_by("b")
+            .where_(is_b)
+            .times_range(1, 3)
             .greedy()
             .followed_by("c")
             .where_(is_c)

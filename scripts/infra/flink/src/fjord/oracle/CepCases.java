@@ -141,6 +141,11 @@ public final class CepCases {
           a.followedBy("b").where(isB()).times(2).allowCombinations().followedBy("c").where(isC()).within(ms(20));
       case "greedy" ->
           a.followedBy("b").where(isB()).oneOrMore().greedy().followedBy("c").where(isC()).within(ms(30));
+      case "greedy-until" ->
+          a.followedBy("b").where(isB()).oneOrMore().greedy().until(SimpleCondition.of(e -> e.f1 >= 18))
+              .followedBy("c").where(isC()).within(ms(30));
+      case "times-greedy" ->
+          a.followedBy("b").where(isB()).times(1, 3).greedy().followedBy("c").where(isC()).within(ms(30));
       case "optional-greedy" ->
           a.followedBy("b").where(isB()).oneOrMore().optional().greedy().followedBy("c").where(isC()).within(ms(30));
       case "until" ->
