@@ -8,6 +8,7 @@ use crate::error::CepError;
 use crate::pattern::{Contiguity, Kind, Pattern};
 use crate::skip::AfterMatchSkipStrategy;
 use std::collections::{HashMap, HashSet};
+use std::ops::Not;
 
 /// The name of the final state (Flink's `$endState$`).
 pub(crate) const ENDING_STATE_NAME: &str = "$endState$";

@@ -57,6 +57,15 @@ impl<T> std::fmt::Debug for Condition<T> {
     }
 }
 
+/// `!condition`.
+impl<T> std::ops::Not for Condition<T> {
+    type Output = Condition<T>;
+
+    fn not(self) -> Self {
+        Condition::Not(Arc::new(self))
+    }
+}
+
 impl<T> Condition<T> {
     /// A condition on the event alone.
     pub fn simple(f: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
@@ -68,11 +77,6 @@ impl<T> Condition<T> {
         f: impl Fn(&T, &dyn ConditionContext<T>) -> bool + Send + Sync + 'static,
     ) -> Self {
         Condition::Iterative(Arc::new(f))
-    }
-
-    /// `!self`.
-    pub fn not(self) -> Self {
-        Condition::Not(Arc::new(self))
     }
 
     /// `self && other`.
