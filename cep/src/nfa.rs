@@ -633,6 +633,32 @@ mod tests {
         assert!(compile(&until).is_err());
         let opt_not = Pattern::<Ev>::begin("a").optional().not_next("b");
         assert!(compile(&opt_not).is_err());
+        let greedy_single = Pattern::<Ev>::begin("a").greedy();
+        assert!(compile(&greedy_single).is_err());
+        let consecutive_single = Pattern::<Ev>::begin("a").consecutive();
+        assert!(compile(&consecutive_single).is_err());
+        let zero = Pattern::<Ev>::begin("a").times(0);
+        assert!(compile(&zero).is_err());
+    }
+
+    #[test]
+    fn state_of_another_pattern_is_refused_on_restore() {
+        let long = Pattern::begin("a")
+            .where_(is('a'))
+            .followed_by("b")
+            .where_(is('b'))
+            .one_or_more()
+            .followed_by("c");
+        let long_graph = compile(&long).unwrap();
+        let mut nfa = NfaState::new(&long_graph);
+        nfa.process(&long_graph, ('a', "a1".into()), 0);
+        nfa.process(&long_graph, ('b', "b1".into()), 1);
+        let short = compile(&Pattern::<Ev>::begin("a")).unwrap();
+        assert!(matches!(
+            nfa.check(&short),
+            Err(CepError::IncompatibleState { .. })
+        ));
+        nfa.check(&long_graph).unwrap();
     }
 
     #[test]
