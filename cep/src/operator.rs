@@ -20,8 +20,8 @@ pub struct PatternContext<'a, 'b, K, O> {
 }
 
 impl<K: Key, O> PatternContext<'_, '_, K, O> {
-    /// The timestamp of the match: the timestamp of its last event, or the timeout
-    /// timestamp (first event + window) of a timed-out match.
+    /// The timestamp of the match: that of the event (or time) that completed or released it,
+    /// or the timeout timestamp (first event + window) of a timed-out match.
     pub fn timestamp(&self) -> i64 {
         self.timestamp
     }
