@@ -6,7 +6,7 @@ use crate::error::CepError;
 use crate::matches::Match;
 use crate::operator::{CepFunction, PatternContext, PatternProcessFunction};
 use crate::pattern::Pattern;
-use fjord::{BoxError, Data, Key, KeyedStream, OutputTag, SingleOutputStreamOperator};
+use fjord::{BoxError, Data, DataStream, Key, KeyedStream, OutputTag, SingleOutputStreamOperator};
 use std::sync::Arc;
 
 /// The entry point (Flink's `CEP` class).
@@ -29,6 +29,20 @@ impl CEP {
             graph: Arc::new(compile(&pattern)?),
             late: None,
         })
+    }
+}
+
+impl CEP {
+    /// Applies `pattern` to a non-keyed stream (Flink's `CEP.pattern` on a `DataStream`): all
+    /// records form one key, so one subtask matches them all, as in Flink.
+    ///
+    /// # Errors
+    /// As [`CEP::pattern`].
+    pub fn pattern_all<T: Data>(
+        input: &DataStream<T>,
+        pattern: Pattern<T>,
+    ) -> Result<PatternStream<T, u8>, CepError> {
+        CEP::pattern(&input.key_by(|_: &T| 0u8), pattern)
     }
 }
 

@@ -78,6 +78,35 @@ fn matches_in_event_time_with_late_data_and_timeouts() {
 }
 
 #[test]
+fn a_non_keyed_stream_is_matched_as_one_key() {
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    let input = env
+        .from_collection(vec![ev("u", 1, 1), ev("v", 2, 2), ev("u", 2, 3)])
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_punctuated(|e: &Ev, _| Some(e.2 - 1))
+                .with_timestamp_assigner(|e: &Ev, _| e.2),
+        )
+        .stream();
+    let pattern = Pattern::begin("one")
+        .where_(|e: &Ev| e.1 == 1)
+        .next("two")
+        .where_(|e: &Ev| e.1 == 2);
+    let out = CEP::pattern_all(&input, pattern)
+        .unwrap()
+        .select(|m| {
+            (
+                m.first("one").unwrap().0.clone(),
+                m.first("two").unwrap().0.clone(),
+            )
+        })
+        .collect();
+    env.execute("cep on a non-keyed stream").unwrap();
+    // u's 1 and v's 2 are contiguous when the stream is not keyed.
+    assert_eq!(out.values(), vec![("u".to_string(), "v".to_string())]);
+}
+
+#[test]
 fn a_malformed_pattern_is_refused_with_a_message() {
     let env = StreamExecutionEnvironment::new();
     let keyed = env
