@@ -43,6 +43,30 @@ pub fn run_datastream_cases(
     input: &[OracleEvent],
     cases: &[&str],
 ) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    run_cases("datastream", dir, input, cases)
+}
+
+/// Runs the named Flink CEP patterns of `CepCases.java` (`flink.sh cep`) over `input` (written
+/// to a file in `dir`) and returns each case's lines: `key|a:v@ts,...;b:...` per match (parts
+/// sorted by name), `timeout:key|...` per timed-out partial match, in Flink's emission order.
+///
+/// # Errors
+/// As [`run_datastream_cases`].
+pub fn run_cep_cases(
+    dir: &Path,
+    input: &[OracleEvent],
+    cases: &[&str],
+) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    run_cases("cep", dir, input, cases)
+}
+
+/// Writes `input` to a file in `dir` and runs `flink.sh MODE file CASES...`.
+fn run_cases(
+    mode: &str,
+    dir: &Path,
+    input: &[OracleEvent],
+    cases: &[&str],
+) -> Result<BTreeMap<String, Vec<String>>, Error> {
     let path = dir.join("oracle-input.txt");
     let text: String = input.iter().map(|e| e.line() + "\n").collect();
     std::fs::write(&path, text).map_err(|source| Error::Io {
@@ -52,14 +76,14 @@ pub fn run_datastream_cases(
     })?;
     let script = infra_dir().join("flink.sh");
     let mut cmd = Command::new(&script);
-    cmd.arg("datastream").arg(&path).args(cases);
+    cmd.arg(mode).arg(&path).args(cases);
     let output = cmd.output().map_err(|source| Error::Spawn {
         program: script.display().to_string(),
         source,
     })?;
     if !output.status.success() {
         return Err(Error::Command {
-            command: format!("flink.sh datastream {} {}", path.display(), cases.join(" ")),
+            command: format!("flink.sh {mode} {} {}", path.display(), cases.join(" ")),
             code: output.status.code(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         });

@@ -4,6 +4,7 @@
 //! writes it with `--output <path>` (a file at parallelism 1, else a directory of files
 //! `1`, `2`, ...).
 
+pub mod cep_patterns;
 pub mod connected;
 pub mod counting;
 pub mod kafka;
@@ -50,6 +51,11 @@ pub fn registry() -> JobRegistry {
         partitioning::build,
     )
     .register("connected-streams", "union and connect (CoMap, CoFlatMap) of two streams: [--output <path>]", connected::build)
+    .register(
+        "cep-patterns",
+        "complex event processing (fjord-cep): three failed logins within a minute and three price rises in a row: [--output <path>]",
+        cep_patterns::build,
+    )
     .register("side-outputs", "splits a stream with side outputs: [--output <path>]", side_outputs::build)
     .register("windowed-counts", "counts per key and event-time window, exactly once: [--count N] [--keys K] [--rate R] [--window-ms W] [--output <url>]", windowed_counts::build)
     .register(

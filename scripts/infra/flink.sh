@@ -7,6 +7,11 @@
 #       INPUT (lines `key,value,ts` or `#wm,ts`) and prints `== CASE` and then each output record.
 #       Flink's own logging is off (SLF4J without a binding); errors go to stderr.
 #
+#   flink.sh cep INPUT CASE...
+#       Runs the named Flink CEP patterns of flink/src/fjord/oracle/CepCases.java (parallelism 1,
+#       keyed by key, event time) over INPUT (as datastream) and prints `== CASE` and then one
+#       line per match `key|a:v@ts,...;b:...` (`timeout:` before timed-out partial matches).
+#
 #   flink.sh sql SCRIPT
 #       Runs a Fjord SQL script on Flink's table planner (flink/src/fjord/oracle/SqlScript.java):
 #       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
@@ -28,7 +33,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,22p' "$0" >&2; exit 2; }
+usage() { sed -n '2,27p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
@@ -41,6 +46,9 @@ case $1 in
   datastream) shift
     exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
       fjord.oracle.DataStreamCases "$@" ;;
+  cep) shift
+    exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
+      fjord.oracle.CepCases "$@" ;;
   sql|nexmark) main=fjord.oracle.SqlScript; [[ $1 == nexmark ]] && main=fjord.oracle.NexmarkSql; shift
     [[ -f "$home/sql-libs/.complete" ]] \
       || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Resolves (once) and caches Apache Flink's DataStream API with its local runtime
-# (flink-streaming-java + flink-clients, every runtime dependency) from Maven Central into
+# (flink-streaming-java + flink-clients + flink-cep, every runtime dependency) from Maven Central into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/flink-<FLINK_VERSION>/libs/*.jar
 # and its SQL stack (flink/sql-pom.xml: table API, planner loader, table runtime, csv, json,
 # filesystem connector) into flink-<FLINK_VERSION>/sql-libs/*.jar,
@@ -21,6 +21,10 @@ log() { printf '[install-flink %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
+# A cache resolved before flink-cep joined the pom is resolved again.
+if [[ -f "$home/libs/.complete" && ! -f "$home/libs/flink-cep-$FLINK_VERSION.jar" ]]; then
+  rm -f "$home/libs/.complete"
+fi
 if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
   log "flink $FLINK_VERSION: cached in $home"
   exit 0
@@ -40,7 +44,7 @@ fi
 java=$(fjord_jdk_with_maven)
 t0=$SECONDS
 if [[ ! -f "$home/libs/.complete" ]]; then
-  log "flink $FLINK_VERSION: resolving flink-streaming-java + flink-clients and their runtime dependencies (Maven)"
+  log "flink $FLINK_VERSION: resolving flink-streaming-java + flink-clients + flink-cep and their runtime dependencies (Maven)"
   fjord_maven_libs "$here/flink/pom.xml" "$home/libs" -Dflink.version="$FLINK_VERSION"
   [[ -f "$home/libs/flink-streaming-java-$FLINK_VERSION.jar" ]] \
     || fjord_die "install-flink.sh: flink-streaming-java-$FLINK_VERSION.jar was not resolved into $home/libs"
