@@ -60,10 +60,30 @@ impl Session {
     ///
     /// # Errors
     /// [`ActiveMqError::Connection`] if the socket fails.
-    pub(crate) fn send(&self, frames: &[Frame], operation: &str) -> Result<(), ActiveMqError> {
-        self.runtime
-            .block_on(self.client.send(frames))
-            .map_err(|e| self.error(operation, e))
+    pub(crate) fn send(&mut self, frames: &[Frame], operation: &str) -> Result<(), ActiveMqError> {
+        match self.runtime.block_on(self.client.send(frames)) {
+            Ok(()) => Ok(()),
+            // A broker that refuses a frame sends an ERROR frame and closes the connection,
+            // often before the write finished: the ERROR frame says why, the broken pipe
+            // does not.
+            Err(e) => Err(self
+                .why_closed(operation)
+                .unwrap_or_else(|| self.error(operation, e))),
+        }
+    }
+
+    /// The broker's `ERROR` frame among the events that arrive within a second, if any.
+    fn why_closed(&mut self, operation: &str) -> Option<ActiveMqError> {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_event(left)? {
+                event @ Event::Error(_) => return Some(self.failure(event, operation)),
+                Event::Closed(_) => return None,
+                Event::Message(_) | Event::Receipt(_) if left.is_zero() => return None,
+                Event::Message(_) | Event::Receipt(_) => {}
+            }
+        }
     }
 
     /// The next event, waiting up to `wait`; `None` if none came.

@@ -278,7 +278,8 @@ impl<T: Send + 'static> SinkWriter<T> for AmqWriter<T> {
             frame = frame.header("correlation-id", id(&value));
         }
         let frame = frame.body((s.serialize)(&value));
-        self.session.send(&[frame], &self.sending())?;
+        let operation = self.sending();
+        self.session.send(&[frame], &operation)?;
         self.outstanding.insert(receipt);
         self.sent.inc();
         // Take what arrived, so receipts never pile up in the connection's buffer.

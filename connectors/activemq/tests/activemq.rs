@@ -552,6 +552,32 @@ fn without_checkpoints_messages_are_acknowledged_on_receipt() {
     assert_eq!(counts(&out.values()).len(), 50);
 }
 
+/// A record the broker refuses (the test broker takes frames up to 4 MiB) fails the job with
+/// the message of the broker's ERROR frame.
+#[test]
+fn a_broker_error_frame_fails_the_job_with_its_message() {
+    let broker = Broker::shared();
+    let env = StreamExecutionEnvironment::new();
+    let sink = AmqSink::builder()
+        .url(broker.url())
+        .queue("too-big")
+        .serializer(|n: &usize| vec![b'x'; *n])
+        .build()
+        .unwrap();
+    env.from_collection(vec![5usize << 20])
+        .stream()
+        .sink_to(sink, "Sink: ActiveMQ");
+    let err = env.execute("too big").unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "ActiveMQ at {} refused sending to /queue/too-big",
+            broker.url()
+        )) && err.contains("The maximum frame size was exceeded"),
+        "{err}"
+    );
+    assert_eq!(broker.depth("too-big"), 0);
+}
+
 #[test]
 fn a_dead_broker_fails_the_job_with_a_clear_error() {
     let url = "stomp://admin:secret@127.0.0.1:1";

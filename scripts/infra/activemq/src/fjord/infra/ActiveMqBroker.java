@@ -41,7 +41,8 @@ public final class ActiveMqBroker {
     broker.getSystemUsage().getStoreUsage().setLimit(1L << 30);
     broker.getSystemUsage().getTempUsage().setLimit(256L << 20);
     broker.setPlugins(new BrokerPlugin[] {new StatisticsBrokerPlugin()});
-    broker.addConnector("stomp://127.0.0.1:" + args[1]);
+    // Frames above 4 MiB are refused with an ERROR frame (the tests send one).
+    broker.addConnector("stomp://127.0.0.1:" + args[1] + "?wireFormat.maxFrameSize=4194304");
     broker.addConnector("tcp://127.0.0.1:" + args[2]);
     broker.start();
     if (!broker.waitUntilStarted()) {
