@@ -4,8 +4,9 @@
 //! One task reads the socket: `MESSAGE`, `RECEIPT` and `ERROR` frames become events; when the
 //! broker's heart-beats stop (nothing read for twice the agreed interval) or the socket
 //! closes, a final [`Event::Closed`] says why. Another task sends a heart-beat (an end-of-line)
-//! at the agreed interval. The event channel is bounded: when the consumer does not take
-//! events, the reading task waits, and TCP's flow control holds the broker back.
+//! at half the agreed interval (ActiveMQ allows no grace). The event channel is bounded: when
+//! the consumer does not take events, the reading task waits, and TCP's flow control holds the
+//! broker back.
 
 use crate::address::Address;
 use crate::frame::{Decoded, Frame, decode};
@@ -146,7 +147,9 @@ impl Client {
         let (tx, events) = mpsc::channel(options.capacity.max(1));
         let mut tasks = vec![tokio::spawn(read_loop(reader, buf, tx, expect_every))];
         if let Some(every) = send_every {
-            tasks.push(tokio::spawn(heartbeat_loop(writer.clone(), every)));
+            // At half the agreed interval: ActiveMQ drops a client that is silent for the
+            // interval itself, without a grace period, so sending exactly on time races it.
+            tasks.push(tokio::spawn(heartbeat_loop(writer.clone(), every / 2)));
         }
         Ok(Client {
             writer,

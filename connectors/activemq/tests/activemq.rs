@@ -552,6 +552,43 @@ fn without_checkpoints_messages_are_acknowledged_on_receipt() {
     assert_eq!(counts(&out.values()).len(), 50);
 }
 
+/// Heart-beats keep an idle connection open both ways: ActiveMQ drops a client silent for the
+/// agreed interval (1 s here, without grace) and the client drops a broker silent for twice
+/// that, so a source left idle for five intervals would fail its job without them. (The test
+/// failed before the client sent at half the interval: sending exactly on time raced the
+/// broker's check.)
+#[test]
+fn heart_beats_keep_an_idle_source_connected() {
+    let broker = Broker::shared();
+    let queue = "idle";
+    let env = StreamExecutionEnvironment::new();
+    let source = AmqSource::builder()
+        .url(broker.url())
+        .queue(queue)
+        .heartbeat(Duration::from_secs(1))
+        .ack_on_receipt(true)
+        .deserializer(|b: &[u8]| String::from_utf8(b.to_vec()).map_err(|e| e.to_string()))
+        .build()
+        .unwrap();
+    let out = env.from_source(source, "Source: ActiveMQ").collect();
+    let job = env.execute_async("idle").unwrap();
+    broker.publish(queue, &[(None, "first".into())]);
+    wait_for("the first message", || out.len() >= 1);
+    // Not a wait for an event: the connection is left idle on purpose.
+    std::thread::sleep(Duration::from_secs(5));
+    broker.publish(queue, &[(None, "second".into())]);
+    wait_for("the second message", || {
+        assert!(
+            !job.is_finished() && job.restarts() == 0,
+            "the idle connection broke: the job ended or restarted"
+        );
+        out.len() >= 2
+    });
+    job.cancel();
+    let _ = job.wait();
+    assert_eq!(out.values(), ["first", "second"]);
+}
+
 /// A record the broker refuses (the test broker takes frames up to 4 MiB) fails the job with
 /// the message of the broker's ERROR frame.
 #[test]
