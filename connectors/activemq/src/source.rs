@@ -202,7 +202,7 @@ impl<T: 'static> AmqSourceBuilder<T> {
     }
 
     /// STOMP heart-beat interval offered both ways (default 10 s; zero: none). A broker
-    /// silent for twice the agreed interval counts as gone and fails the job.
+    /// silent for twice the agreed interval and 5 s counts as gone and fails the job.
     pub fn heartbeat(mut self, interval: Duration) -> Self {
         self.heartbeat = interval;
         self
