@@ -236,3 +236,15 @@ fjord_flink_oracle_dir() {
   h=$(find "$1/flink/src" -name '*.java' | sort | xargs cat | sha256sum | cut -c1-12)
   echo "$(fjord_flink_home)/oracle-$h"
 }
+
+# fjord_activemq_home : the cached ActiveMQ broker (libs/ holds every jar) of ACTIVEMQ_VERSION.
+fjord_activemq_home() { echo "$(fjord_cache)/activemq-${ACTIVEMQ_VERSION:?versions.env not sourced}"; }
+
+# fjord_activemq_tools_dir INFRA_DIR : where install-activemq.sh compiles the broker's main and
+# the test tools (INFRA_DIR/activemq/src), named by a hash of their sources so an edit compiles
+# anew.
+fjord_activemq_tools_dir() {
+  local h
+  h=$(cat "$1"/activemq/src/fjord/infra/*.java | sha256sum | cut -c1-12)
+  echo "$(fjord_activemq_home)/fjord-tools-$h"
+}

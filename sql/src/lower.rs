@@ -3,7 +3,7 @@
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
-use crate::connectors::{blackhole, datagen, filesystem, kafka, print, rabbitmq, redis};
+use crate::connectors::{activemq, blackhole, datagen, filesystem, kafka, print, rabbitmq, redis};
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{Insert, SortKey, SqlJob, Step, TableDef, TopNWindow, WindowKind};
@@ -220,6 +220,12 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let source = config.source().map_err(|m| option_error(src, m))?;
             env.from_source(source, &source_name).uid(&uid).stream()
         }
+        "activemq" => {
+            let config =
+                activemq::ActiveMqTableConfig::from_table(src).map_err(|m| option_error(src, m))?;
+            let source = config.source().map_err(|m| option_error(src, m))?;
+            env.from_source(source, &source_name).uid(&uid).stream()
+        }
         other => {
             return Err(option_error(
                 src,
@@ -366,6 +372,14 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let rmq_sink = config.sink().map_err(|m| option_error(sink, m))?;
             stream
                 .sink_to(rmq_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "activemq" => {
+            let config = activemq::ActiveMqTableConfig::from_table(sink)
+                .map_err(|m| option_error(sink, m))?;
+            let amq_sink = config.sink().map_err(|m| option_error(sink, m))?;
+            stream
+                .sink_to(amq_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         other => {

@@ -277,7 +277,7 @@ fn metadata_value(r: &KafkaRecord<'_>, key: &str) -> Value {
 }
 
 /// One record value in `format` as a row (`None`: nothing to read, or a row skipped under
-/// `ignore`); shared with the `rabbitmq` connector.
+/// `ignore`); shared with the `rabbitmq` and `activemq` connectors.
 pub(crate) fn decode(
     value: &[u8],
     format: &Format,

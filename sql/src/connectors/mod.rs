@@ -2,6 +2,7 @@
 //! time (so a typo fails before any job starts), and the sources and sinks the lowering
 //! attaches to the DataStream graph. One file per connector.
 
+pub mod activemq;
 pub mod blackhole;
 pub mod datagen;
 pub mod filesystem;
@@ -44,6 +45,7 @@ pub const KNOWN: &[&str] = &[
     "blackhole",
     "redis",
     "rabbitmq",
+    "activemq",
 ];
 
 /// Checks that a table's options make it a source (and, with `local_paths`, that a
@@ -57,8 +59,9 @@ pub fn check_source(table: &TableDef, local_paths: bool) -> Result<(), String> {
         "filesystem" => filesystem::FileConfig::from_table(table, local_paths).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, true).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
+        "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka' or 'rabbitmq' table"
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq' or 'activemq' table"
         )),
     }
 }
@@ -75,8 +78,9 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "kafka" => kafka::KafkaTableConfig::from_table(table, false).map(|_| ()),
         "redis" => redis::RedisTableConfig::from_table(table).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
+        "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq' or 'redis' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq' or 'redis' table"
         )),
     }
 }
