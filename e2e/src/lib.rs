@@ -16,6 +16,8 @@
 //!   test's binaries, and [`containers::Containerd`], a containerd of the test's own
 //!   (`scripts/infra/containerd.sh`) that runs them as real containers.
 //! - [`error`]: the crate's one error type.
+//! - [`jobs`]: what connector tests share to judge a job's output (bounded waits, scratch
+//!   directories, the exactly-once file sink's committed lines, a checkpointed environment).
 //!
 //! The binaries live beside it: `fjord-node-agent` (stands in for the kubelet and the container
 //! runtime, see `docs/test-infrastructure.md`) and `fjord-e2e-echo` (the tiny smoke-test server).
@@ -26,6 +28,7 @@ pub mod cluster;
 pub mod containers;
 pub mod error;
 pub mod flink;
+pub mod jobs;
 pub mod kafka;
 pub mod s3;
 

@@ -20,13 +20,14 @@
 //! once `prefetch` messages are unacknowledged. For a job without checkpoints use
 //! [`ack_on_receipt(true)`](AmqSourceBuilder::ack_on_receipt) (no guarantee, as in Flink).
 
-use crate::acks::{AckState, Verdict};
+use crate::acks::AckState;
 use crate::address::Address;
 use crate::client::{ClientOptions, Event};
 use crate::error::ActiveMqError;
 use crate::frame::Frame;
 use crate::session::Session;
 use fjord::metrics::Counter;
+use fjord::sources::acknowledging::Verdict;
 use fjord::sources::{Source, SourceOutput, SourceReader, SourceStatus};
 use fjord::{BoxError, RuntimeContext};
 use std::sync::Arc;
@@ -125,7 +126,7 @@ impl<T: Send + 'static> Source<T> for AmqSource<T> {
         Ok(Box::new(AmqReader {
             settings: self.settings.clone(),
             session: None,
-            acks: AckState::new(self.settings.retain_acknowledged_ids),
+            acks: AckState::new("ActiveMQ", self.settings.retain_acknowledged_ids),
             received: group.counter("messagesReceived"),
             duplicates: group.counter("duplicatesDropped"),
             dead_lettered: group.counter("messagesDeadLettered"),
@@ -354,7 +355,9 @@ impl<T> AmqReader<T> {
             self.acknowledged.inc();
             return Ok(());
         }
-        match self.acks.on_message(&ack, id.as_deref()) {
+        // A duplicate's ack id too is acknowledged with the next completed checkpoint.
+        self.acks.track(ack);
+        match self.acks.on_message(id.as_deref()) {
             Verdict::Emit => output.collect(value),
             Verdict::Duplicate => self.duplicates.inc(),
         }

@@ -7,64 +7,23 @@
 mod support;
 
 use fjord::StreamExecutionEnvironment;
-use fjord::checkpoint::RestartStrategy;
 use fjord::sinks::ExactlyOnceFileSink;
 use fjord::sources::GeneratorSource;
-use fjord::storage::StorageOptions;
 use fjord_activemq::{AmqSink, AmqSource, DedupeBy, OnMalformed};
+use fjord_e2e::jobs::{self, checkpointed_env, committed, counts, numbered_messages as messages};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::Broker;
 
-/// Waits (polling, bounded) until `done` holds; panics naming `what` otherwise. Bounded
-/// generously for a loaded machine; nothing is asserted about how long it took.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Waits until `done` holds; bounded generously for a loaded machine.
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    jobs::wait_for(what, Duration::from_secs(300), done);
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fjord-amq-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn committed(dir: &Path) -> Vec<String> {
-    let url = format!("file://{}", dir.display());
-    ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default()).unwrap_or_default()
-}
-
-/// Occurrences of each line.
-fn counts(lines: &[String]) -> BTreeMap<String, usize> {
-    let mut c = BTreeMap::new();
-    for l in lines {
-        *c.entry(l.clone()).or_default() += 1;
-    }
-    c
-}
-
-fn messages(prefix: &str, n: u64) -> Vec<(Option<String>, String)> {
-    (0..n)
-        .map(|i| (Some(format!("{prefix}-{i}")), i.to_string()))
-        .collect()
-}
-
-fn checkpointed_env(dir: &Path) -> StreamExecutionEnvironment {
-    let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(1);
-    env.enable_checkpointing(Duration::from_millis(100));
-    let storage = dir.join("checkpoints");
-    env.checkpoint_config(|c| c.storage = format!("file://{}", storage.display()));
-    env.set_restart_strategy(RestartStrategy::FixedDelay {
-        attempts: 1000,
-        delay: Duration::from_millis(200),
-    });
-    env
+    jobs::scratch_dir("amq", name)
 }
 
 fn docs_sink_example(url: &str) -> Result<(), Box<dyn std::error::Error>> {

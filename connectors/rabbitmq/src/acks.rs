@@ -1,269 +1,47 @@
-//! The source's bookkeeping of what to acknowledge and what was already processed (Flink's
-//! `MessageAcknowledgingSourceBase` with `MultipleIdsMessageAcknowledgingSourceBase`).
-//!
-//! - Every delivery emitted since the last snapshot is *current*: its delivery tag and (with
-//!   correlation ids) its id.
-//! - A snapshot for checkpoint `c` moves the current ones into a *pending* entry of `c`; the
-//!   ids of every pending entry go into the snapshot, the tags do not (they belong to this
-//!   channel and mean nothing after a restart).
-//! - When checkpoint `c` completes, every delivery of entries up to `c` is acknowledged (one
-//!   `basic.ack` with `multiple` up to the highest tag) and their ids are forgotten.
-//! - A delivery whose correlation id is current or pending was processed already: it is a
-//!   redelivery (after a failure, or a duplicate publish) and is dropped. After a restore the
-//!   ids of the restored snapshot are pending (without tags): their messages went back to the
-//!   queue unacknowledged, and their effects are in the restored state.
-//!
-//! As in Flink, ids are forgotten once the checkpoint covering them completes, by default. A
-//! broker that crashes can lose acknowledgements it had received (a classic queue writes them
-//! to disk lazily), and then redelivers acknowledged messages after its restart; to recognise
-//! those too, the state keeps the ids of the last `retain_acknowledged` acknowledged messages
-//! as well (they go into every snapshot).
+//! What the RabbitMQ source acknowledges: the bookkeeping is the engine's
+//! [`AcknowledgingState`] (Flink's `MessageAcknowledgingSourceBase`); a checkpoint's deliveries
+//! are acknowledged with one `basic.ack` with `multiple` up to the highest delivery tag.
+//! Duplicates are not tracked: the source rejects them at once.
 
-use serde::{Deserialize, Serialize};
-use std::collections::{HashSet, VecDeque};
+use fjord::sources::acknowledging::{AckHandles, AcknowledgingState};
 
-/// What to do with a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// New: emit it; it is acknowledged when its checkpoint completes.
-    Emit,
-    /// Processed already: drop it (reject without requeue).
-    Duplicate,
+/// The highest delivery tag of this channel among a checkpoint's deliveries.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HighestTag(pub(crate) Option<u64>);
+
+impl AckHandles for HighestTag {
+    type Handle = u64;
+    fn add(&mut self, tag: u64) {
+        self.0 = Some(self.0.map_or(tag, |t| t.max(tag)));
+    }
+    fn absorb(&mut self, later: Self) {
+        if let Some(tag) = later.0 {
+            self.add(tag);
+        }
+    }
 }
 
-#[derive(Debug)]
-struct Pending {
-    checkpoint: u64,
-    /// Highest delivery tag of this channel in the entry; `None` for restored entries.
-    max_tag: Option<u64>,
-    ids: Vec<String>,
-}
-
-/// The snapshot format: ids per checkpoint not yet known to be complete.
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
-    version: u32,
-    pending: Vec<(u64, Vec<String>)>,
-    /// Ids of acknowledged messages still remembered, oldest first.
-    acknowledged: Vec<String>,
-}
-
-const SNAPSHOT_VERSION: u32 = 1;
-
-#[derive(Debug, Default)]
-pub(crate) struct AckState {
-    current_max_tag: Option<u64>,
-    current_ids: Vec<String>,
-    pending: VecDeque<Pending>,
-    /// Ids of acknowledged messages kept, oldest first (at most `retain_acknowledged`).
-    acknowledged: VecDeque<String>,
-    retain_acknowledged: usize,
-    /// Ids processed and not yet forgotten: current, pending, restored and acknowledged ones.
-    seen: HashSet<String>,
-}
-
-impl AckState {
-    /// A state that also remembers the ids of the last `retain_acknowledged` acknowledged
-    /// messages (0: Flink's behaviour, forget them at acknowledgement).
-    pub(crate) fn new(retain_acknowledged: usize) -> Self {
-        AckState {
-            retain_acknowledged,
-            ..AckState::default()
-        }
-    }
-
-    /// Records a delivery; `id` is its correlation id when the source uses them.
-    pub(crate) fn on_delivery(&mut self, tag: u64, id: Option<&str>) -> Verdict {
-        if let Some(id) = id {
-            if self.seen.contains(id) {
-                return Verdict::Duplicate;
-            }
-            self.seen.insert(id.to_string());
-            self.current_ids.push(id.to_string());
-        }
-        self.current_max_tag = Some(self.current_max_tag.map_or(tag, |t| t.max(tag)));
-        Verdict::Emit
-    }
-
-    /// Records the snapshot of checkpoint `checkpoint` and returns its bytes.
-    pub(crate) fn snapshot(&mut self, checkpoint: u64) -> Vec<u8> {
-        self.pending.push_back(Pending {
-            checkpoint,
-            max_tag: self.current_max_tag.take(),
-            ids: std::mem::take(&mut self.current_ids),
-        });
-        let snapshot = Snapshot {
-            version: SNAPSHOT_VERSION,
-            pending: self
-                .pending
-                .iter()
-                .filter(|p| !p.ids.is_empty())
-                .map(|p| (p.checkpoint, p.ids.clone()))
-                .collect(),
-            acknowledged: self.acknowledged.iter().cloned().collect(),
-        };
-        fjord::encoding::to_vec(&snapshot).expect("a snapshot of strings serializes")
-    }
-
-    /// Checkpoint `checkpoint` completed: forgets the ids of every entry up to it and returns
-    /// the delivery tag to acknowledge with `multiple` (if any delivery of this channel is
-    /// covered).
-    pub(crate) fn complete(&mut self, checkpoint: u64) -> Option<u64> {
-        let mut ack = None;
-        while self
-            .pending
-            .front()
-            .is_some_and(|p| p.checkpoint <= checkpoint)
-        {
-            let p = self.pending.pop_front().expect("checked");
-            self.forget(p.ids);
-            if let Some(t) = p.max_tag {
-                ack = Some(ack.map_or(t, |a: u64| a.max(t)));
-            }
-        }
-        ack
-    }
-
-    /// Moves acknowledged ids into the retained window, forgetting what falls out of it.
-    fn forget(&mut self, ids: Vec<String>) {
-        for id in ids {
-            if self.retain_acknowledged == 0 {
-                self.seen.remove(&id);
-                continue;
-            }
-            self.acknowledged.push_back(id);
-            if self.acknowledged.len() > self.retain_acknowledged {
-                let old = self.acknowledged.pop_front().expect("not empty");
-                self.seen.remove(&old);
-            }
-        }
-    }
-
-    /// Continues from `bytes` written by [`snapshot`](Self::snapshot).
-    ///
-    /// # Errors
-    /// A message if the bytes are not such a snapshot.
-    pub(crate) fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let snapshot: Snapshot = fjord::encoding::from_slice(bytes)
-            .map_err(|e| format!("the RabbitMQ source's checkpoint state is unreadable: {e}"))?;
-        if snapshot.version != SNAPSHOT_VERSION {
-            return Err(format!(
-                "the RabbitMQ source's checkpoint state has version {}, this build reads {SNAPSHOT_VERSION}",
-                snapshot.version
-            ));
-        }
-        let keep = snapshot.acknowledged.len().min(self.retain_acknowledged);
-        let acknowledged = &snapshot.acknowledged[snapshot.acknowledged.len() - keep..];
-        self.seen.extend(acknowledged.iter().cloned());
-        self.acknowledged.extend(acknowledged.iter().cloned());
-        for (checkpoint, ids) in snapshot.pending {
-            self.seen.extend(ids.iter().cloned());
-            self.pending.push_back(Pending {
-                checkpoint,
-                max_tag: None,
-                ids,
-            });
-        }
-        Ok(())
-    }
-
-    /// Ids currently remembered.
-    #[cfg(test)]
-    pub(crate) fn remembered(&self) -> usize {
-        self.seen.len()
-    }
-}
+/// The RabbitMQ source's state.
+pub(crate) type AckState = AcknowledgingState<HighestTag>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fjord::sources::acknowledging::Verdict;
 
     #[test]
-    fn tags_are_acknowledged_when_their_checkpoint_completes() {
-        let mut s = AckState::default();
-        assert_eq!(s.on_delivery(1, None), Verdict::Emit);
-        assert_eq!(s.on_delivery(2, None), Verdict::Emit);
+    fn a_checkpoint_is_acknowledged_up_to_its_highest_tag() {
+        let mut s = AckState::new("RabbitMQ", 0);
+        for tag in [2, 1] {
+            assert_eq!(s.on_message(None), Verdict::Emit);
+            s.track(tag);
+        }
         s.snapshot(1);
-        assert_eq!(s.on_delivery(3, None), Verdict::Emit);
+        s.track(3);
         s.snapshot(2);
-        s.snapshot(3); // nothing new
-        assert_eq!(s.complete(1), Some(2));
-        // Checkpoint 2 aborted silently; 3 completing covers it (ids ascend).
-        assert_eq!(s.complete(3), Some(3));
-        assert_eq!(s.complete(4), None);
-    }
-
-    #[test]
-    fn redeliveries_of_processed_ids_are_dropped_until_their_checkpoint_completes() {
-        let mut s = AckState::default();
-        assert_eq!(s.on_delivery(1, Some("a")), Verdict::Emit);
-        assert_eq!(s.on_delivery(2, Some("a")), Verdict::Duplicate);
-        s.snapshot(7);
-        assert_eq!(s.on_delivery(3, Some("a")), Verdict::Duplicate);
-        assert_eq!(s.on_delivery(4, Some("b")), Verdict::Emit);
-        assert_eq!(s.complete(7), Some(1));
-        assert_eq!(s.remembered(), 1, "b is still pending");
-        assert_eq!(s.on_delivery(5, Some("a")), Verdict::Emit);
-    }
-
-    /// The failure scenario: a snapshot with processed ids, a crash before the acks, a
-    /// restart from that snapshot, and the broker redelivering everything unacknowledged.
-    #[test]
-    fn after_a_restore_the_checkpointed_ids_are_dropped_and_the_rest_replayed() {
-        let mut before = AckState::default();
-        for (tag, id) in [(1, "a"), (2, "b")] {
-            assert_eq!(before.on_delivery(tag, Some(id)), Verdict::Emit);
-        }
-        let snapshot = before.snapshot(5);
-        assert_eq!(before.on_delivery(3, Some("c")), Verdict::Emit);
-        // Crash: nothing was acknowledged. The job restores checkpoint 5.
-        let mut after = AckState::default();
-        after.restore(&snapshot).unwrap();
-        let verdicts: Vec<_> = [(1, "a"), (2, "b"), (3, "c")]
-            .into_iter()
-            .map(|(tag, id)| after.on_delivery(tag, Some(id)))
-            .collect();
-        assert_eq!(
-            verdicts,
-            [Verdict::Duplicate, Verdict::Duplicate, Verdict::Emit],
-            "a and b are in the restored state, c is replayed"
-        );
-        after.snapshot(6);
-        assert_eq!(after.complete(6), Some(3), "c's new tag is acknowledged");
-        assert_eq!(after.remembered(), 0);
-    }
-
-    /// A broker crash that lost acknowledgements redelivers acknowledged messages: with a
-    /// retained window they are recognised, also after a restore.
-    #[test]
-    fn acknowledged_ids_are_kept_in_a_bounded_window() {
-        let mut s = AckState::new(2);
-        for (tag, id) in [(1, "a"), (2, "b"), (3, "c")] {
-            assert_eq!(s.on_delivery(tag, Some(id)), Verdict::Emit);
-        }
-        s.snapshot(1);
-        assert_eq!(s.complete(1), Some(3));
-        assert_eq!(s.remembered(), 2, "a fell out of the window");
-        assert_eq!(s.on_delivery(4, Some("c")), Verdict::Duplicate);
-        let snapshot = s.snapshot(2);
-        let mut after = AckState::new(1);
-        after.restore(&snapshot).unwrap();
-        assert_eq!(after.on_delivery(1, Some("c")), Verdict::Duplicate);
-        assert_eq!(
-            after.on_delivery(2, Some("b")),
-            Verdict::Emit,
-            "a window of 1 keeps c only"
-        );
-        let mut flink = AckState::new(0);
-        flink.on_delivery(1, Some("a"));
-        flink.snapshot(1);
-        flink.complete(1);
-        assert_eq!(flink.on_delivery(2, Some("a")), Verdict::Emit);
-    }
-
-    #[test]
-    fn garbage_state_is_refused() {
-        let e = AckState::default().restore(b"nope").unwrap_err();
-        assert!(e.contains("unreadable"), "{e}");
+        s.snapshot(3);
+        assert_eq!(s.complete(1), HighestTag(Some(2)));
+        assert_eq!(s.complete(3), HighestTag(Some(3)));
+        assert_eq!(s.complete(4), HighestTag(None));
     }
 }

@@ -17,11 +17,12 @@
 //! when `prefetch_count` messages are unacknowledged. For a job without checkpoints use
 //! [`auto_ack(true)`](RmqSourceBuilder::auto_ack) (no guarantee, as in Flink).
 
-use crate::acks::{AckState, Verdict};
+use crate::acks::AckState;
 use crate::error::RabbitMqError;
 use crate::session::Session;
 use crate::without_password;
 use fjord::metrics::Counter;
+use fjord::sources::acknowledging::Verdict;
 use fjord::sources::{Source, SourceOutput, SourceReader, SourceStatus};
 use fjord::{BoxError, RuntimeContext};
 use futures::StreamExt;
@@ -103,7 +104,7 @@ impl<T: Send + 'static> Source<T> for RmqSource<T> {
             settings: self.settings.clone(),
             session: None,
             consumer: None,
-            acks: AckState::new(self.settings.retain_acknowledged_ids),
+            acks: AckState::new("RabbitMQ", self.settings.retain_acknowledged_ids),
             received: group.counter("messagesReceived"),
             duplicates: group.counter("duplicatesDropped"),
             skipped: group.counter("messagesSkipped"),
@@ -323,8 +324,11 @@ impl<T> RmqReader<T> {
             output.collect(value);
             return Ok(());
         }
-        match self.acks.on_delivery(tag, id.as_deref()) {
-            Verdict::Emit => output.collect(value),
+        match self.acks.on_message(id.as_deref()) {
+            Verdict::Emit => {
+                self.acks.track(tag);
+                output.collect(value);
+            }
             Verdict::Duplicate => {
                 self.duplicates.inc();
                 self.reject(tag)?;
@@ -437,7 +441,7 @@ impl<T: Send + 'static> SourceReader<T> for RmqReader<T> {
     }
 
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<(), BoxError> {
-        let Some(tag) = self.acks.complete(checkpoint_id) else {
+        let Some(tag) = self.acks.complete(checkpoint_id).0 else {
             return Ok(());
         };
         let s = self.session();

@@ -6,6 +6,7 @@
 //! the runtime interleave control work (cancellation, and later checkpoint barriers) with
 //! reading.
 
+pub mod acknowledging;
 mod collection;
 mod generator;
 mod socket;

@@ -132,11 +132,7 @@ impl ActiveMqTableConfig {
     /// # Errors
     /// What `AmqSource`'s builder refuses.
     pub fn source(&self) -> Result<AmqSource<Row>, String> {
-        let (schema, format, ignore) = (
-            self.schema.clone(),
-            self.format.clone(),
-            self.ignore_parse_errors,
-        );
+        let ignore = self.ignore_parse_errors;
         let mut b = AmqSource::builder()
             .url(&self.url)
             .queue(&self.queue)
@@ -147,12 +143,11 @@ impl ActiveMqTableConfig {
             } else {
                 OnMalformed::Fail
             })
-            .deserializer(move |body: &[u8]| {
-                match super::kafka::decode(body, &format, &schema, ignore)? {
-                    Some(row) => Ok(row),
-                    None => Err("the message holds no row".to_string()),
-                }
-            });
+            .deserializer(super::kafka::message_decoder(
+                self.format.clone(),
+                self.schema.clone(),
+                ignore,
+            ));
         if let Some(n) = self.prefetch {
             b = b.prefetch(n);
         }
@@ -164,13 +159,15 @@ impl ActiveMqTableConfig {
     /// # Errors
     /// What `AmqSink`'s builder refuses.
     pub fn sink(&self) -> Result<AmqSink<Row>, String> {
-        let (schema, format) = (self.schema.clone(), self.format.clone());
         let mut b = AmqSink::builder()
             .url(&self.url)
             .queue(&self.queue)
-            .serializer(move |row: &Row| format::encode(&format, &schema, row).unwrap_or_default());
+            .serializer(super::kafka::message_encoder(
+                self.format.clone(),
+                self.schema.clone(),
+            ));
         if let Some(c) = self.correlation_id_column {
-            b = b.correlation_id(move |row: &Row| row[c].to_sql_string().unwrap_or_default());
+            b = b.correlation_id(super::kafka::column_text(c));
         }
         b.build().map_err(|e| e.to_string())
     }

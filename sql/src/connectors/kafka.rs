@@ -276,6 +276,33 @@ fn metadata_value(r: &KafkaRecord<'_>, key: &str) -> Value {
     }
 }
 
+/// The body decoder of a message queue's source (`rabbitmq`, `activemq`): one row per message;
+/// a body that holds no row (a row skipped under `ignore`) is refused, so the source's
+/// malformed-message handling (skip, dead-letter or fail) decides what becomes of it.
+pub(crate) fn message_decoder(
+    format: Format,
+    schema: Schema,
+    ignore: bool,
+) -> impl Fn(&[u8]) -> Result<Row, String> + Send + Sync + 'static {
+    move |body: &[u8]| match decode(body, &format, &schema, ignore)? {
+        Some(row) => Ok(row),
+        None => Err("the message holds no row".to_string()),
+    }
+}
+
+/// The body encoder of a message queue's sink (`rabbitmq`, `activemq`): the row in `format`.
+pub(crate) fn message_encoder(
+    format: Format,
+    schema: Schema,
+) -> impl Fn(&Row) -> Vec<u8> + Send + Sync + 'static {
+    move |row: &Row| format::encode(&format, &schema, row).unwrap_or_default()
+}
+
+/// The text of column `column` of a row, as a message's correlation id (empty for NULL).
+pub(crate) fn column_text(column: usize) -> impl Fn(&Row) -> String + Send + Sync + 'static {
+    move |row: &Row| row[column].to_sql_string().unwrap_or_default()
+}
+
 /// One record value in `format` as a row (`None`: nothing to read, or a row skipped under
 /// `ignore`); shared with the `rabbitmq` and `activemq` connectors.
 pub(crate) fn decode(

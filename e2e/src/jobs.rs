@@ -1,0 +1,68 @@
+//! What connector tests share to judge a job's output: bounded waits, scratch directories,
+//! the committed lines of Fjord's exactly-once file sink, and a checkpointed environment that
+//! restarts after failures.
+
+use fjord::StreamExecutionEnvironment;
+use fjord::checkpoint::RestartStrategy;
+use fjord::sinks::ExactlyOnceFileSink;
+use fjord::storage::StorageOptions;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Waits (polling every 100 ms) until `done` holds, at most `limit`; panics naming `what`
+/// otherwise. Nothing is asserted about how long it took: the limit is only a bound.
+pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An empty directory path `fjord-<prefix>-<name>-<pid>` under the system's temporary
+/// directory (anything left there by an earlier run is removed).
+pub fn scratch_dir(prefix: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fjord-{prefix}-{name}-{}", std::process::id()));
+    if d.exists() {
+        std::fs::remove_dir_all(&d).unwrap_or_else(|e| panic!("cannot clear {}: {e}", d.display()));
+    }
+    d
+}
+
+/// The lines an [`ExactlyOnceFileSink`] committed under `dir` (none if it committed nothing).
+pub fn committed(dir: &Path) -> Vec<String> {
+    let url = format!("file://{}", dir.display());
+    ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default()).unwrap_or_default()
+}
+
+/// Occurrences of each line.
+pub fn counts(lines: &[String]) -> BTreeMap<String, usize> {
+    let mut c = BTreeMap::new();
+    for l in lines {
+        *c.entry(l.clone()).or_default() += 1;
+    }
+    c
+}
+
+/// `n` messages with ids `<prefix>-<i>` and bodies `<i>`.
+pub fn numbered_messages(prefix: &str, n: u64) -> Vec<(Option<String>, String)> {
+    (0..n)
+        .map(|i| (Some(format!("{prefix}-{i}")), i.to_string()))
+        .collect()
+}
+
+/// An environment at parallelism 1 that checkpoints every 100 ms into `dir/checkpoints` and
+/// restarts up to 1000 times, 200 ms apart.
+pub fn checkpointed_env(dir: &Path) -> StreamExecutionEnvironment {
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    env.enable_checkpointing(Duration::from_millis(100));
+    let storage = dir.join("checkpoints");
+    env.checkpoint_config(|c| c.storage = format!("file://{}", storage.display()));
+    env.set_restart_strategy(RestartStrategy::FixedDelay {
+        attempts: 1000,
+        delay: Duration::from_millis(200),
+    });
+    env
+}
