@@ -37,7 +37,8 @@
 //! lease), `stock-jobs` (the `fjord` binary's jobs), `s3` and `rocksdb`. A module whose
 //! feature is off keeps its functions, which fail with [`WorkerError::NotBuiltIn`] naming the
 //! feature: each such module picks between its implementation and an `unavailable` stand-in,
-//! and nothing else in the crate looks at features.
+//! so the rest of the crate does not look at these features (`main_with` registers the RocksDB
+//! backend under `rocksdb`).
 
 pub mod cli;
 pub mod control;
