@@ -174,7 +174,9 @@ fn init_logging(role: bool) {
 /// With the `rocksdb` feature it registers the RocksDB state backend first, so
 /// `FJORD_STATE_BACKEND=rocksdb` (or a job's `set_state_backend`) selects it in every worker
 /// binary built on this function, the stock `fjord` and users' own alike; without the feature
-/// only the heap backend exists.
+/// only the heap backend exists. The other features (`sql`, `manifests`, `kubernetes-ha`)
+/// keep their commands and settings in every binary; without them those fail with an error
+/// naming the feature (docs/custom-workers.md).
 pub fn main_with(mut registry: JobRegistry) -> ExitCode {
     #[cfg(feature = "rocksdb")]
     fjord_rocksdb::register();

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 pub const SUCCESS: u8 = 0;
 /// The job failed; the error names the operator and subtask.
 pub const JOB_FAILED: u8 = 1;
-/// Bad usage: unknown job, bad arguments, invalid manifest, a SQL script that does not plan.
+/// Bad usage: unknown job, bad arguments, invalid manifest, a SQL script that does not plan,
+/// a capability the binary was built without (`fjord sql` without the `sql` feature, say).
 pub const USAGE: u8 = 2;
 /// `fjord jobmanager` could not serve its REST or RPC port, or `fjord taskmanager` its data
 /// or RPC port (port in use, bad address).
@@ -46,6 +47,7 @@ pub fn code_for(result: &Result<(), crate::WorkerError>) -> ExitCode {
             | WorkerError::Read { .. }
             | WorkerError::Suspended
             | WorkerError::Sql { .. }
+            | WorkerError::NotBuiltIn { .. }
             | WorkerError::Config(_),
         ) => USAGE,
         Err(WorkerError::Serve { .. }) => SERVE_FAILED,

@@ -31,6 +31,14 @@
 //! depends on the others; they do not depend on each other except through [`local`]
 //! (`jobmanager` builds its job with it) and the config-file reader `taskmanager` shares with
 //! `jobmanager`.
+//!
+//! Cargo features choose what a worker binary compiles (docs/custom-workers.md): `sql`
+//! ([`sql`]), `manifests` ([`manifest`]), `kubernetes-ha` ([`jobmanager::ha`]'s Kubernetes
+//! lease), `stock-jobs` (the `fjord` binary's jobs), `s3` and `rocksdb`. A module whose
+//! feature is off keeps its functions, which fail with [`WorkerError::NotBuiltIn`] naming the
+//! feature: each such module picks between its implementation and an `unavailable` stand-in,
+//! so the rest of the crate does not look at these features (`main_with` registers the RocksDB
+//! backend under `rocksdb`).
 
 pub mod cli;
 pub mod control;
@@ -56,7 +64,19 @@ pub enum WorkerError {
     Job(#[from] fjord::FjordError),
     /// A StreamJob manifest was invalid.
     #[error("{0}")]
-    Manifest(#[from] fjord_crds::Error),
+    Manifest(#[from] manifest::Error),
+    /// A capability this binary was built without (a cargo feature of `fjord-worker` that a
+    /// worker binary of one's own left out) was asked for.
+    #[error(
+        "{what} needs the `{feature}` feature of fjord-worker, which this binary was built \
+         without; add it to the features of your fjord-worker dependency (docs/custom-workers.md)"
+    )]
+    NotBuiltIn {
+        /// The cargo feature of `fjord-worker` that provides it.
+        feature: &'static str,
+        /// What was asked for, e.g. `fjord sql`.
+        what: &'static str,
+    },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -71,7 +91,7 @@ pub enum WorkerError {
         /// The script.
         path: String,
         /// What is wrong and where.
-        source: fjord_sql::SqlError,
+        source: sql::SqlError,
     },
     /// A configuration key, flag or environment variable has a bad value.
     #[error("{0}")]

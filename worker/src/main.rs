@@ -1,5 +1,7 @@
-//! The `fjord` binary with the built-in example jobs and the Nexmark queries (`nexmark-qN`),
-//! and, with the `rocksdb` feature, the RocksDB state backend (which `main_with` registers).
+//! The stock `fjord` binary: the built-in example jobs and the Nexmark queries (`nexmark-qN`;
+//! both the `stock-jobs` feature, which this binary requires) and whatever else the features
+//! it is built with bring (SQL, manifests, Kubernetes HA by default; with `rocksdb` the
+//! RocksDB state backend, which `main_with` registers).
 
 fn main() -> std::process::ExitCode {
     let mut jobs = fjord_examples::registry();

@@ -2,49 +2,34 @@
 //! prints its plan with `--explain` (nothing runs then). Also the built-in registered job
 //! [`SQL_JOB`] (`sql --script <text>` or `sql --file <path>`), which is how a SQL script runs
 //! on a JobManager and TaskManagers (a StreamJob's `spec.job.sql`, a session job).
+//!
+//! The planner is the `sql` feature (`planner`, on `fjord-sql`); without it the same functions
+//! fail with [`WorkerError::NotBuiltIn`](crate::WorkerError::NotBuiltIn) (`unavailable`), so
+//! `fjord sql` and a StreamJob's `spec.job.sql` name the feature to enable.
 
-use crate::WorkerError;
 use crate::local::FaultTolerance;
-use fjord::StreamExecutionEnvironment;
-use std::fmt::Write as _;
-use std::path::Path;
 
-/// The name of the built-in job that runs a SQL script (every worker binary has it).
-pub const SQL_JOB: &str = fjord_crds::SQL_JOB_NAME;
+#[cfg(feature = "sql")]
+mod planner;
+#[cfg(feature = "sql")]
+pub use planner::{SqlError, explain, job, prepare, run};
+
+#[cfg(not(feature = "sql"))]
+mod unavailable;
+#[cfg(not(feature = "sql"))]
+pub use unavailable::{SqlError, job, run};
+
+/// The name of the built-in job that runs a SQL script (every worker binary has it; without
+/// the `sql` feature it fails naming the feature). The operator names it in a StreamJob's
+/// pods as `fjord_crds::SQL_JOB_NAME`; a test keeps the two equal.
+pub const SQL_JOB: &str = "sql";
 
 /// What `sql` says about its arguments in `fjord list`.
-pub const SQL_JOB_DESCRIPTION: &str = "runs a Flink SQL script (docs/sql.md): --script=<text> | --file <path>; a StreamJob's spec.job.sql runs it";
-
-/// The built-in `sql` job: plans the script of `--script=<text>` (or the file of `--file`) and adds
-/// its operators to `env`. The script's `SET` keys apply as with `fjord sql`; the JobManager
-/// and TaskManagers plan the same text, so they build the same graph.
-///
-/// # Errors
-/// [`fjord::FjordError::BadArguments`] for a missing script or a planning error (which names
-/// the line and column).
-pub fn job(env: &StreamExecutionEnvironment, args: &fjord::JobArgs) -> fjord::Result<()> {
-    let bad = fjord::FjordError::BadArguments;
-    if args.has("script") && args.get("script").is_none() {
-        return Err(bad(
-            "--script needs the script as its value in the same word: --script='<text>' (a script that starts with a -- comment would otherwise read as a flag)".into(),
-        ));
-    }
-    let (origin, script) = match (args.get("script"), args.get("file")) {
-        (Some(script), None) => ("the script".to_string(), script.to_string()),
-        (None, Some(path)) => (
-            path.to_string(),
-            std::fs::read_to_string(path)
-                .map_err(|e| bad(format!("cannot read the SQL script {path}: {e}")))?,
-        ),
-        _ => {
-            return Err(bad(
-                "the sql job takes a SQL script: --script=<text> or --file <path>".into(),
-            ));
-        }
-    };
-    let job = fjord_sql::plan(&script).map_err(|e| bad(format!("{origin}: {e}")))?;
-    fjord_sql::build(&job, env).map_err(|e| bad(format!("{origin}: {e}")))
-}
+pub const SQL_JOB_DESCRIPTION: &str = if cfg!(feature = "sql") {
+    "runs a Flink SQL script (docs/sql.md): --script=<text> | --file <path>; a StreamJob's spec.job.sql runs it"
+} else {
+    "runs a Flink SQL script: not built into this binary (fjord-worker's `sql` feature)"
+};
 
 /// What `fjord sql` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -59,89 +44,10 @@ pub struct SqlRun {
     pub fault_tolerance: FaultTolerance,
 }
 
-/// Plans the script and builds its job on a fresh environment with the flags applied.
-///
-/// # Errors
-/// An unreadable file ([`WorkerError::Read`]) or a planning error ([`WorkerError::Sql`],
-/// which names the line and column).
-pub fn prepare(
-    file: &Path,
-    run: &SqlRun,
-) -> Result<(fjord_sql::SqlJob, StreamExecutionEnvironment), WorkerError> {
-    let path = file.display().to_string();
-    let script = std::fs::read_to_string(file).map_err(|source| WorkerError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let sql_error = |source| WorkerError::Sql {
-        path: path.clone(),
-        source,
-    };
-    let job = fjord_sql::plan(&script).map_err(sql_error)?;
-    let env = StreamExecutionEnvironment::new();
-    fjord_sql::build(&job, &env).map_err(sql_error)?;
-    if let Some(p) = run.parallelism {
-        env.set_parallelism(p);
+#[cfg(all(test, feature = "manifests"))]
+mod tests {
+    #[test]
+    fn the_sql_job_has_the_name_the_operator_gives_it() {
+        assert_eq!(super::SQL_JOB, fjord_crds::SQL_JOB_NAME);
     }
-    if let Some(m) = run.max_parallelism {
-        env.set_max_parallelism(m);
-    }
-    run.fault_tolerance.apply(&env);
-    Ok((job, env))
-}
-
-/// The `--explain` text: the SQL plan, then the DataStream job graph it becomes.
-///
-/// # Errors
-/// The engine refusing the graph.
-pub fn explain(
-    job: &fjord_sql::SqlJob,
-    env: &StreamExecutionEnvironment,
-) -> Result<String, WorkerError> {
-    let mut out = job.explain();
-    let plan = env.get_execution_plan()?;
-    let _ = writeln!(out, "\n== Job graph (chained tasks) ==");
-    for v in &plan.vertices {
-        let _ = writeln!(
-            out,
-            "[{}] {} (parallelism {}, max parallelism {})",
-            v.id,
-            v.operators.join(" -> "),
-            v.parallelism,
-            v.max_parallelism
-        );
-    }
-    for e in &plan.edges {
-        let _ = writeln!(out, "[{}] --{}--> [{}]", e.source, e.partitioner, e.target);
-    }
-    Ok(out)
-}
-
-/// Runs (or explains) a script. `on_start` gets a function that cancels the job.
-///
-/// # Errors
-/// As [`prepare`], and the job's failure.
-pub fn run(
-    file: &Path,
-    run: &SqlRun,
-    on_start: impl FnOnce(Box<dyn Fn() + Send + Sync>),
-) -> Result<(), WorkerError> {
-    let (job, env) = prepare(file, run)?;
-    if run.explain {
-        print!("{}", explain(&job, &env)?);
-        return Ok(());
-    }
-    let name = job.settings.pipeline_name.clone().unwrap_or_else(|| {
-        file.file_stem()
-            .map_or("sql".into(), |s| s.to_string_lossy().into_owned())
-    });
-    let client = env.execute_async(&name)?;
-    on_start(Box::new(client.canceller()));
-    let result = client.wait()?;
-    eprintln!(
-        "Job '{}' finished in {:.3} s.",
-        result.job_name,
-        result.net_runtime.as_secs_f64()
-    );
-    Ok(())
 }

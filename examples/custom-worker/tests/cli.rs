@@ -1,4 +1,5 @@
-//! The user's binary runs its own job through the worker entry point.
+//! The user's binary runs its own job through the worker entry point, and says which
+//! fjord-worker feature a capability it was built without needs.
 
 use std::process::Command;
 
@@ -41,4 +42,37 @@ fn the_custom_binary_lists_and_runs_its_jobs() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a plausible temperature"));
+}
+
+/// This binary leaves fjord-worker's `sql` and `manifests` features out: their commands are
+/// still there and fail as bad usage, naming the feature to enable.
+#[test]
+fn capabilities_built_without_name_their_feature() {
+    let bin = env!("CARGO_BIN_EXE_my-worker");
+    let dir = std::env::temp_dir().join(format!("my-worker-features-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("job.sql");
+    std::fs::write(&script, "SELECT 1;\n").unwrap();
+    let manifest = dir.join("job.yaml");
+    std::fs::write(&manifest, "kind: StreamJob\n").unwrap();
+
+    let sql = Command::new(bin)
+        .arg("sql")
+        .arg("-f")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let run = Command::new(bin)
+        .arg("run")
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    for (out, feature) in [(sql, "`sql` feature"), (run, "`manifests` feature")] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(feature), "{stderr}");
+        assert!(stderr.contains("fjord-worker"), "{stderr}");
+    }
 }

@@ -16,11 +16,17 @@
 //! and no process pauses longer than `lease-duration - renew-deadline` between its fence check
 //! and the write it guards.
 //!
-//! Backends ([`LeaseStore`]): [`file`] (a lock in a shared directory) and [`kubernetes`] (a
-//! `coordination.k8s.io/v1` Lease).
+//! Backends ([`LeaseStore`]): [`file`] (a lock in a shared directory) and `kubernetes` (a
+//! `coordination.k8s.io/v1` Lease, the `kubernetes-ha` feature; without it
+//! `high-availability.type: kubernetes` fails at start-up naming the feature).
 
 pub mod file;
+#[cfg(feature = "kubernetes-ha")]
 pub mod kubernetes;
+#[cfg(not(feature = "kubernetes-ha"))]
+mod kubernetes_unavailable;
+#[cfg(not(feature = "kubernetes-ha"))]
+use kubernetes_unavailable as kubernetes;
 
 use crate::WorkerError;
 use fjord::checkpoint::CheckpointFence;
@@ -390,7 +396,8 @@ pub fn process_fence() -> Option<CheckpointFence> {
 ///
 /// # Errors
 /// [`WorkerError::HighAvailability`] when the backend cannot be set up (no Kubernetes
-/// configuration, an unusable directory).
+/// configuration, an unusable directory); [`WorkerError::NotBuiltIn`] for Kubernetes HA in
+/// a binary built without the `kubernetes-ha` feature.
 pub fn acquire(
     config: &HaConfig,
     address: &str,
@@ -403,7 +410,7 @@ pub fn acquire(
             address,
             config.lease_duration,
         )?),
-        HaMode::Kubernetes { .. } => Box::new(kubernetes::KubeLease::new(config)?),
+        HaMode::Kubernetes { .. } => kubernetes::store(config)?,
     };
     acquire_with(config, store, on_lost)
 }

@@ -26,6 +26,14 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use std::time::{Duration, Instant};
 
+/// The lease store of `config` (which must be Kubernetes mode): a [`KubeLease`].
+///
+/// # Errors
+/// As [`KubeLease::new`].
+pub fn store(config: &HaConfig) -> Result<Box<dyn LeaseStore>, WorkerError> {
+    Ok(Box::new(KubeLease::new(config)?))
+}
+
 /// A contender for a Lease.
 pub struct KubeLease {
     runtime: tokio::runtime::Runtime,

@@ -215,3 +215,26 @@ fn configuration_keys_and_their_checks() {
         }
     );
 }
+
+#[cfg(not(feature = "kubernetes-ha"))]
+#[test]
+fn kubernetes_ha_without_its_feature_stops_at_start_up_naming_the_feature() {
+    let config = resolve(&[
+        ("high-availability.type", "kubernetes"),
+        ("high-availability.kubernetes.lease-name", "job-leader"),
+    ])
+    .unwrap()
+    .unwrap();
+    let err = acquire(&config, "jm:6123", |_| {}).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WorkerError::NotBuiltIn {
+                feature: "kubernetes-ha",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`kubernetes-ha` feature"), "{err}");
+}
