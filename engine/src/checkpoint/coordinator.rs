@@ -732,11 +732,6 @@ impl Coordinator {
         );
         self.consecutive_failures = 0;
         self.last_end = Instant::now();
-        for task in 0..self.setup.controls.count {
-            self.setup
-                .controls
-                .send(task, TaskControl::Complete(p.barrier.id));
-        }
         if self.final_state == FinalCheckpoint::Pending(p.barrier.id) {
             self.final_state = FinalCheckpoint::Completed;
         }
@@ -760,16 +755,27 @@ impl Coordinator {
                 h.recent.pop_front();
             }
         }
-        if p.barrier.savepoint {
-            if let Some(reply) = p.reply {
-                let _ = reply.send(Ok(record));
-            }
-            return;
+        if !p.barrier.savepoint {
+            self.retain(p.barrier.id, &p.barrier.target, url);
         }
-        self.retain(p.barrier.id, &p.barrier.target, url);
-        // A manual checkpoint answers once it is the latest one.
+        // Tasks hear of the completion only now, once the checkpoint is the one a restart
+        // starts from (as Flink adds it to the completed checkpoint store first): a sink that
+        // commits and a source that acknowledges on this notice must never be ahead of the
+        // checkpoint a failure right after it restores. Sent before `retain`, a restart in
+        // between would restore the previous checkpoint while a message-acknowledging source
+        // had acknowledged (and forgotten the ids of) this one's messages: a broker that had
+        // not yet processed the acknowledgement redelivers them, and they are committed twice.
+        self.notify_complete(p.barrier.id);
+        // A manual checkpoint (or savepoint) answers once it is the latest one.
         if let Some(reply) = p.reply {
             let _ = reply.send(Ok(record));
+        }
+    }
+
+    /// Tells every task that checkpoint `id` completed.
+    fn notify_complete(&self, id: u64) {
+        for task in 0..self.setup.controls.count {
+            self.setup.controls.send(task, TaskControl::Complete(id));
         }
     }
 

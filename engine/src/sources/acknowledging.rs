@@ -12,9 +12,17 @@
 //! - When checkpoint `c` completes, the handles of every entry up to `c` are returned for the
 //!   source to acknowledge, and their ids are forgotten.
 //! - A message whose id is current or pending was processed already: it is a redelivery (after
-//!   a failure, or a duplicate send) and is dropped. After a restore the ids of the restored
-//!   snapshot are pending (without handles): their messages went back to the queue
-//!   unacknowledged, and their effects are in the restored state.
+//!   a failure, or a duplicate send) and is dropped.
+//! - After a restore the ids of the restored snapshot's pending entries are *restored*: their
+//!   messages went back to the queue unacknowledged, and their effects are in the restored
+//!   state. A restored id is remembered until its message comes again and is dropped; it then
+//!   joins the current entry, and is forgotten when that entry's checkpoint completes (by which
+//!   time the redelivery is settled). Flink forgets restored ids as soon as the first
+//!   checkpoint after the restore completes; a broker that has not yet redelivered all of them
+//!   by then (RabbitMQ hands out at most `prefetch` unacknowledged messages at a time) sends
+//!   the rest afterwards, and they were processed twice. Restored ids whose acknowledgement
+//!   reached the broker before the failure are never redelivered: they stay remembered (at most
+//!   one checkpoint's ids per restore) and in every snapshot.
 //!
 //! As in Flink, ids are forgotten once the checkpoint covering them completes, by default. A
 //! broker that crashes can lose acknowledgements it had received but not yet stored, and then
@@ -63,16 +71,27 @@ struct Pending<H> {
     ids: Vec<String>,
 }
 
-/// The snapshot format: ids per checkpoint not yet known to be complete.
+/// The snapshot format: ids per checkpoint not yet known to be complete, acknowledged ids
+/// retained, and (from version 2 on) restored ids whose messages have not come again.
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     version: u32,
     pending: Vec<(u64, Vec<String>)>,
     /// Ids of acknowledged messages still remembered, oldest first.
     acknowledged: Vec<String>,
+    /// Version 2: ids restored from an earlier snapshot and not yet redelivered.
+    restored: Vec<String>,
 }
 
-const SNAPSHOT_VERSION: u32 = 1;
+/// Version 1: [`Snapshot`] without `restored` (read, never written).
+#[derive(Deserialize)]
+struct SnapshotV1 {
+    version: u32,
+    pending: Vec<(u64, Vec<String>)>,
+    acknowledged: Vec<String>,
+}
+
+const SNAPSHOT_VERSION: u32 = 2;
 
 /// What a message-acknowledging source remembers (see the module docs).
 #[derive(Debug)]
@@ -85,6 +104,8 @@ pub struct AcknowledgingState<H> {
     /// Ids of acknowledged messages kept, oldest first (at most `retain_acknowledged`).
     acknowledged: VecDeque<String>,
     retain_acknowledged: usize,
+    /// Ids restored from a snapshot whose messages have not come again (see the module docs).
+    restored: HashSet<String>,
     /// Ids processed and not yet forgotten: current, pending, restored and acknowledged ones.
     seen: HashSet<String>,
 }
@@ -101,6 +122,7 @@ impl<H: AckHandles> AcknowledgingState<H> {
             pending: VecDeque::new(),
             acknowledged: VecDeque::new(),
             retain_acknowledged,
+            restored: HashSet::new(),
             seen: HashSet::new(),
         }
     }
@@ -112,6 +134,11 @@ impl<H: AckHandles> AcknowledgingState<H> {
     pub fn on_message(&mut self, id: Option<&str>) -> Verdict {
         if let Some(id) = id {
             if self.seen.contains(id) {
+                // A restored id's message came again: remember it until this redelivery is
+                // settled with the current entry's checkpoint.
+                if self.restored.remove(id) {
+                    self.current_ids.push(id.to_string());
+                }
                 return Verdict::Duplicate;
             }
             self.seen.insert(id.to_string());
@@ -141,6 +168,7 @@ impl<H: AckHandles> AcknowledgingState<H> {
                 .map(|p| (p.checkpoint, p.ids.clone()))
                 .collect(),
             acknowledged: self.acknowledged.iter().cloned().collect(),
+            restored: self.restored.iter().cloned().collect(),
         };
         crate::encoding::to_vec(&snapshot).expect("a snapshot of strings serializes")
     }
@@ -182,25 +210,35 @@ impl<H: AckHandles> AcknowledgingState<H> {
     /// A message naming the system if the bytes are not such a snapshot.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
         let system = self.system;
-        let snapshot: Snapshot = crate::encoding::from_slice(bytes)
-            .map_err(|e| format!("the {system} source's checkpoint state is unreadable: {e}"))?;
-        if snapshot.version != SNAPSHOT_VERSION {
-            return Err(format!(
-                "the {system} source's checkpoint state has version {}, this build reads {SNAPSHOT_VERSION}",
-                snapshot.version
-            ));
-        }
+        let unreadable = |e| format!("the {system} source's checkpoint state is unreadable: {e}");
+        // Version 1's fields are a prefix of version 2's: read them first to learn the version.
+        let v1: SnapshotV1 = crate::encoding::from_slice(bytes).map_err(unreadable)?;
+        let snapshot = match v1.version {
+            1 => Snapshot {
+                version: 1,
+                pending: v1.pending,
+                acknowledged: v1.acknowledged,
+                restored: Vec::new(),
+            },
+            SNAPSHOT_VERSION => crate::encoding::from_slice(bytes).map_err(unreadable)?,
+            other => {
+                return Err(format!(
+                    "the {system} source's checkpoint state has version {other}, this build reads 1 and {SNAPSHOT_VERSION}"
+                ));
+            }
+        };
         let keep = snapshot.acknowledged.len().min(self.retain_acknowledged);
         let acknowledged = &snapshot.acknowledged[snapshot.acknowledged.len() - keep..];
         self.seen.extend(acknowledged.iter().cloned());
         self.acknowledged.extend(acknowledged.iter().cloned());
-        for (checkpoint, ids) in snapshot.pending {
-            self.seen.extend(ids.iter().cloned());
-            self.pending.push_back(Pending {
-                checkpoint,
-                handles: H::default(),
-                ids,
-            });
+        let restored = snapshot
+            .pending
+            .into_iter()
+            .flat_map(|(_, ids)| ids)
+            .chain(snapshot.restored);
+        for id in restored {
+            self.seen.insert(id.clone());
+            self.restored.insert(id);
         }
         Ok(())
     }
@@ -310,6 +348,66 @@ mod tests {
         flink.snapshot(1);
         flink.complete(1);
         assert_eq!(take(&mut flink, "2", Some("a")), Verdict::Emit);
+    }
+
+    /// The broker redelivers the restored messages a few at a time (RabbitMQ: `prefetch`
+    /// unacknowledged at once): a checkpoint completing before all came again must not make
+    /// the source forget the ones still to come.
+    #[test]
+    fn restored_ids_are_remembered_until_their_messages_come_again() {
+        let mut before = State::new("Test", 0);
+        for (ack, id) in [("1", "a"), ("2", "b"), ("3", "c")] {
+            take(&mut before, ack, Some(id));
+        }
+        let snapshot = before.snapshot(1);
+        let mut after = State::new("Test", 0);
+        after.restore(&snapshot).unwrap();
+        assert_eq!(take(&mut after, "x1", Some("a")), Verdict::Duplicate);
+        after.snapshot(3);
+        assert_eq!(after.complete(3), ["x1"]);
+        assert_eq!(
+            take(&mut after, "x2", Some("b")),
+            Verdict::Duplicate,
+            "b came after checkpoint 3 completed, and is still known"
+        );
+        assert_eq!(
+            after.remembered(),
+            2,
+            "a is settled; b waits for its checkpoint, c for its message"
+        );
+        // A restore from a snapshot taken now keeps c (and b, pending).
+        let again = after.snapshot(4);
+        assert_eq!(after.complete(4), ["x2"]);
+        assert_eq!(after.remembered(), 1);
+        let mut third = State::new("Test", 0);
+        third.restore(&again).unwrap();
+        assert_eq!(take(&mut third, "y1", Some("c")), Verdict::Duplicate);
+        assert_eq!(take(&mut third, "y2", Some("b")), Verdict::Duplicate);
+        assert_eq!(take(&mut third, "y3", Some("d")), Verdict::Emit);
+    }
+
+    /// Snapshots of version 1 (before restored ids were kept apart) restore.
+    #[test]
+    fn a_version_1_snapshot_restores() {
+        let v1 = crate::encoding::to_vec(&(
+            1u32,
+            vec![(5u64, vec!["a".to_string()])],
+            vec!["z".to_string()],
+        ))
+        .unwrap();
+        let mut s = State::new("Test", 1);
+        s.restore(&v1).unwrap();
+        assert_eq!(take(&mut s, "1", Some("a")), Verdict::Duplicate);
+        assert_eq!(take(&mut s, "2", Some("z")), Verdict::Duplicate);
+        assert_eq!(take(&mut s, "3", Some("b")), Verdict::Emit);
+        let future = crate::encoding::to_vec(&(
+            9u32,
+            Vec::<(u64, Vec<String>)>::new(),
+            Vec::<String>::new(),
+        ))
+        .unwrap();
+        let e = State::new("Test", 0).restore(&future).unwrap_err();
+        assert!(e.contains("version 9"), "{e}");
     }
 
     #[test]
