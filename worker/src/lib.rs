@@ -56,6 +56,22 @@ pub mod tls;
 
 pub use cli::main_with;
 
+/// Whether this build of `fjord-worker` has the optional capability `feature` (`sql`,
+/// `manifests`, `kubernetes-ha`, `stock-jobs`, `s3`, `rocksdb`). Cargo unifies features across a
+/// build, so a binary of one's own may have more than its manifest asks for (all of them in a
+/// `--workspace --all-features` build); tests ask this rather than assume.
+pub fn built_in(feature: &str) -> bool {
+    const FEATURES: [(&str, bool); 6] = [
+        ("sql", cfg!(feature = "sql")),
+        ("manifests", cfg!(feature = "manifests")),
+        ("kubernetes-ha", cfg!(feature = "kubernetes-ha")),
+        ("stock-jobs", cfg!(feature = "stock-jobs")),
+        ("s3", cfg!(feature = "s3")),
+        ("rocksdb", cfg!(feature = "rocksdb")),
+    ];
+    FEATURES.iter().any(|(name, on)| *name == feature && *on)
+}
+
 /// Everything that can stop the worker binary.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {

@@ -54,7 +54,9 @@ fn a_streamjob_manifest_runs_like_the_named_job() {
 fn bad_usage_exits_with_2_and_a_message() {
     let out = fjord().args(["run", "no-such-job"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("available jobs: connected-streams"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("available jobs: "), "{stderr}");
+    assert!(stderr.contains("connected-streams"), "{stderr}");
 
     let out = fjord()
         .args(["run", "wordcount", "stray"])
