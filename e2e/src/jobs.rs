@@ -66,3 +66,29 @@ pub fn checkpointed_env(dir: &Path) -> StreamExecutionEnvironment {
     });
     env
 }
+
+/// The ` ```sql ` blocks of the doc at `path` (relative to the repository root), in order: the
+/// scripts a connector page shows, which its tests run verbatim.
+pub fn sql_blocks_of(path: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let docs = std::fs::read_to_string(root.join(path))
+        .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    docs.split("```sql\n")
+        .skip(1)
+        .map(|b| b[..b.find("```").expect("a closed code block")].to_string())
+        .collect()
+}
+
+/// Every line of every file in `dir` except hidden ones (a SQL filesystem sink's output; none
+/// if `dir` does not exist).
+pub fn lines_in(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        out.extend(text.lines().map(str::to_string));
+    }
+    out
+}

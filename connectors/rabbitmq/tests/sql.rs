@@ -3,29 +3,12 @@
 
 mod support;
 
-use std::path::PathBuf;
+use fjord_e2e::jobs::{self, lines_in as lines};
 use std::time::{Duration, Instant};
 use support::Broker;
 
 fn docs_scripts() -> Vec<String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let docs = std::fs::read_to_string(root.join("docs/connectors/rabbitmq.md")).unwrap();
-    docs.split("```sql\n")
-        .skip(1)
-        .map(|b| b[..b.find("```").unwrap()].to_string())
-        .collect()
-}
-
-fn lines(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-        out.extend(text.lines().map(str::to_string));
-    }
-    out
+    jobs::sql_blocks_of("docs/connectors/rabbitmq.md")
 }
 
 #[test]
