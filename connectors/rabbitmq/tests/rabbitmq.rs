@@ -245,16 +245,20 @@ fn duplicate_correlation_ids_are_dropped() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Reads `n` messages of `queue` with correlation ids into exactly-once files while the
-/// broker is killed (SIGKILL) and started again mid-run; returns the occurrences of each
-/// committed line and the restarts.
+/// Reads the `n` messages published to `queue` (with correlation ids) into exactly-once files
+/// while the broker is killed (SIGKILL) and started again mid-run; returns the occurrences of
+/// each committed line and the restarts.
 fn read_through_a_broker_kill(
     broker: &Broker,
     queue: &str,
     n: u64,
     retain: usize,
 ) -> (BTreeMap<String, usize>, u32) {
-    broker.publish(queue, &messages(queue, n));
+    assert_eq!(
+        broker.depth(queue),
+        n,
+        "the fixture of {queue} is in the queue"
+    );
     let dir = temp_dir(queue);
     let env = checkpointed_env(&dir);
     let seen = std::sync::Arc::new(AtomicU64::new(0));
@@ -317,6 +321,10 @@ fn exactly_once_source_survives_a_broker_kill() {
     let _one_at_a_time = BROKER_KILLS.lock().unwrap_or_else(|e| e.into_inner());
     let broker = Broker::start("source-kill");
     let n = 3000u64;
+    for queue in ["kill-forget", "kill-retain"] {
+        broker.publish(queue, &messages(queue, n));
+    }
+    broker.restart_cleanly();
     let (flink, restarts) = read_through_a_broker_kill(&broker, "kill-forget", n, 0);
     assert!(restarts >= 1);
     assert_eq!(flink.len() as u64, n, "no message lost");
@@ -342,6 +350,8 @@ fn sink_loses_nothing_when_the_broker_is_killed() {
     let _one_at_a_time = BROKER_KILLS.lock().unwrap_or_else(|e| e.into_inner());
     let broker = Broker::start("sink-kill");
     let queue = "kill-sink";
+    broker.publish(queue, &[]);
+    broker.restart_cleanly();
     let n = 4000u64;
     let dir = temp_dir("sink-kill");
     let env = checkpointed_env(&dir);

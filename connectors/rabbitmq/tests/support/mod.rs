@@ -101,6 +101,16 @@ impl Broker {
         run(&["start", self.dir.to_str().unwrap()]);
     }
 
+    /// Stops the node cleanly (SIGTERM) and starts it again, so that every queue declared so
+    /// far is in its stored definitions. A node killed seconds after a queue was declared can
+    /// boot without that queue and the persistent messages confirmed into it (seen once with
+    /// RabbitMQ 3.10: "Recovering 1 queues" of two, the second declared 7 s before the kill);
+    /// the broker-kill tests call this before they kill, so what they judge is Fjord.
+    pub fn restart_cleanly(&self) {
+        run(&["stop", self.dir.to_str().unwrap()]);
+        self.restart();
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
