@@ -8,8 +8,8 @@
 # The same image without Docker: `scripts/images/build.sh` (what the tests run, docs/images.md).
 # This file runs that script in its build stage (`--rootfs`), so both put exactly the same files
 # in the image: the stripped binary in /usr/local/bin, the Debian packages that provide the
-# shared libraries `ldd` lists (glibc, libgcc, libstdc++, librocksdb and its compression
-# libraries) plus ca-certificates and libjemalloc2, /etc/passwd with the user 65532 ("nonroot", no shell). Keep
+# shared libraries `ldd` lists (glibc, libgcc, libstdc++; RocksDB is linked in statically)
+# plus ca-certificates and libjemalloc2, /etc/passwd with the user 65532 ("nonroot", no shell). Keep
 # the USER, ENTRYPOINT, CMD and EXPOSE below equal to the script's image config.
 #
 # Users with their own jobs build their own worker binary on `fjord_worker::main_with` and set
@@ -24,11 +24,11 @@ FROM rust:${RUST_VERSION}-${DEBIAN} AS build
 ARG PACKAGE=fjord-worker
 ARG BIN=fjord
 ARG FEATURES=fjord-worker/s3,fjord-worker/rocksdb
-# Debian's RocksDB (linked instead of building the bundled C++), libclang for its bindings, jq
-# for the image script, jemalloc (the image preloads it; the script packs the installed package).
+# libclang for RocksDB's bindings (RocksDB itself is built from the rocksdb crate's sources with
+# the image's g++), jq for the image script, jemalloc (the image preloads it; the script packs
+# the installed package).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends librocksdb-dev libclang-dev clang jq libjemalloc2
-ENV ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libclang-dev clang jq libjemalloc2
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and checking Fjord needs on a fresh machine, and nothing that is
 # already there: the Rust components (rustfmt, clippy) and Debian packages for native
-# dependencies (libclang for RocksDB's bindings, the system RocksDB), the connectors' test servers
+# dependencies (libclang for RocksDB's bindings, a C++ compiler for RocksDB's bundled sources),
+# the connectors' test servers
 # (Redis, RabbitMQ), containerd and runc for the image tests, and the dashboard's
 # browser tests (Chromium, ChromeDriver, Node.js and npm where missing). The control-plane protocol
 # needs no protoc: it is compiled by protox, in Rust.
@@ -20,9 +21,10 @@ done
 missing=()
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v clang >/dev/null 2>&1 || missing+=(clang)
-# The RocksDB state backend (state-rocksdb/) links Debian's RocksDB 7.8.3 instead of building
-# the bundled C++ sources; scripts/test.sh points ROCKSDB_LIB_DIR at it.
-dpkg -s librocksdb-dev >/dev/null 2>&1 || missing+=(librocksdb-dev)
+# The RocksDB state backend (state-rocksdb/) builds RocksDB from the rocksdb crate's bundled
+# C++ sources and links it statically: it needs a C++ compiler (the Rust toolchain needs `cc`
+# only). No system RocksDB library.
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
 # jemalloc, which the worker image preloads (as Flink's image does): RocksDB's native memory
 # fragments glibc's malloc arenas (BENCHMARKS.md, "jemalloc"); scripts/images/build.sh packs it.
 dpkg -s libjemalloc2 >/dev/null 2>&1 || missing+=(libjemalloc2)

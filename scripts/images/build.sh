@@ -37,8 +37,7 @@
 # owner root), and the config, manifest and index are written with jq, each named by its sha256.
 # Prints one line per image: name, path, compressed and uncompressed size.
 #
-# Environment: CARGO_TARGET_DIR (default target/), FJORD_CACHE (default ~/.cache/fjord),
-# ROCKSDB_LIB_DIR (default /usr/lib/<multiarch>: the worker links Debian's librocksdb).
+# Environment: CARGO_TARGET_DIR (default target/), FJORD_CACHE (default ~/.cache/fjord).
 # Needs: cargo, apt-get, dpkg, jq, GNU tar, gzip, objcopy, sha256sum. Runs as any user.
 set -euo pipefail
 
@@ -46,7 +45,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cache="${FJORD_CACHE:-$HOME/.cache/fjord}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 multiarch="$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)"
-export ROCKSDB_LIB_DIR="${ROCKSDB_LIB_DIR:-/usr/lib/$multiarch}"
+# RocksDB is built from the rocksdb crate's sources and linked statically into the worker.
+unset ROCKSDB_LIB_DIR ROCKSDB_STATIC
 
 log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'fjord images: %s\n' "$*" >&2; exit 1; }
@@ -254,9 +254,9 @@ make_image() {
 }
 
 if want worker; then
-  # Not `ldd | grep -q`: grep's early exit can fail ldd with SIGPIPE, and pipefail reports that.
-  if [[ "$(ldd "$bin_dir/$worker_bin" 2>/dev/null)" != *librocksdb* ]]; then
-    die "$bin_dir/$worker_bin is not linked with librocksdb: build it with --features fjord-worker/s3,fjord-worker/rocksdb"
+  # RocksDB is linked statically: its version banner is in the binary when the backend is.
+  if ! LC_ALL=C grep -qaF 'RocksDB version: ' "$bin_dir/$worker_bin"; then
+    die "$bin_dir/$worker_bin has no RocksDB in it: build it with --features fjord-worker/s3,fjord-worker/rocksdb"
   fi
   # jemalloc preloaded, as in Flink's image: with glibc's malloc, RocksDB's memtable arenas and
   # compaction buffers fragment across its per-thread arenas and the process holds 30+ MiB more

@@ -122,7 +122,7 @@ impl LocalDb {
     /// Opens (or creates) the instance in `path` with all its column families, within the
     /// memory budget `memory`.
     pub(crate) fn open(path: &Path, memory: &RocksDbMemory) -> Result<Self> {
-        let opts = memory.options()?;
+        let opts = memory.options();
         let cfs = if path.join("CURRENT").exists() {
             DB::list_cf(&opts, path).map_err(|source| RocksDbStateError::Db {
                 path: path.to_path_buf(),

@@ -1,13 +1,18 @@
 //! The memory of RocksDB instances, sized from one budget (Flink's
 //! `state.backend.rocksdb.memory.fixed-per-slot` and `write-buffer-ratio`).
 //!
-//! Each instance (one per keyed operator subtask) gets `fixed_per_instance` bytes:
-//! - `write_buffer_ratio` of it for memtables: `db_write_buffer_size` caps the memtables of
-//!   all column families of the instance together (RocksDB flushes the largest when they
-//!   exceed it), and each column family's memtable is at most half of that share;
-//! - the rest for one LRU block cache that holds data blocks *and* index and filter blocks
-//!   (`cache_index_and_filter_blocks`), so reading a large state does not grow memory outside
-//!   the budget; level-0 filter and index blocks stay pinned for fast point lookups.
+//! Each instance (one per keyed operator subtask) gets `fixed_per_instance` bytes, shared as
+//! Flink shares a slot's managed memory (`RocksDBMemoryControllerUtils`):
+//! - one LRU block cache of `(3 - write_buffer_ratio) / 3` of the budget holds data blocks
+//!   *and* index and filter blocks (`cache_index_and_filter_blocks`), so reading a large state
+//!   does not grow memory outside the budget; level-0 filter and index blocks stay pinned for
+//!   fast point lookups;
+//! - a `WriteBufferManager` of `2 * write_buffer_ratio / 3` of the budget caps the memtables of
+//!   all column families of the instance together and *charges them to that cache* (it inserts
+//!   dummy entries as memtables grow), so memtables and cached blocks share one limit. RocksDB
+//!   flushes when the mutable memtables pass 7/8 of the manager's size, and memtables can run
+//!   past it by up to half while they flush: the 2/3 factor leaves that room inside the budget,
+//!   as in Flink. Each column family's memtable is at most half of the manager's size.
 //!
 //! Index and filter blocks are partitioned by default (Flink's
 //! `state.backend.rocksdb.memory.partitioned-index-filters`): a table file's bloom filter and
@@ -22,7 +27,7 @@
 //! values of the current key the backend keeps deserialized (one key's worth).
 
 use crate::error::{Result, RocksDbStateError};
-use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, Options};
+use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, Options, WriteBufferManager};
 
 /// Configuration key of the per-instance budget (bytes, or a size such as `256mb`).
 pub const MEMORY_PER_INSTANCE_KEY: &str = "state.backend.rocksdb.memory.fixed-per-instance";
@@ -142,31 +147,31 @@ impl RocksDbMemory {
         })
     }
 
-    /// Bytes of write buffers of one instance.
+    /// Bytes of the write buffer manager of one instance: `2 * ratio / 3` of the budget (the
+    /// memtables it admits are charged to the block cache; see the module docs).
     pub fn write_buffer_bytes(&self) -> usize {
-        (self.fixed_per_instance as f64 * self.write_buffer_ratio) as usize
+        (self.fixed_per_instance as f64 * self.write_buffer_ratio * 2.0 / 3.0) as usize
     }
 
-    /// Bytes of the block cache of one instance.
+    /// Capacity of the block cache of one instance, memtables included: `(3 - ratio) / 3` of
+    /// the budget.
     pub fn block_cache_bytes(&self) -> usize {
-        (self.fixed_per_instance as usize).saturating_sub(self.write_buffer_bytes())
+        (self.fixed_per_instance as f64 * (3.0 - self.write_buffer_ratio) / 3.0) as usize
     }
 
     /// Database and column family options of one instance under this budget.
-    pub(crate) fn options(&self) -> Result<Options> {
+    pub(crate) fn options(&self) -> Options {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         let write = self.write_buffer_bytes();
-        opts.set_db_write_buffer_size(write);
+        let cache = Cache::new_lru_cache(self.block_cache_bytes());
+        // No stall: when the memtables reach the limit RocksDB flushes; writes never block.
+        let manager =
+            WriteBufferManager::new_write_buffer_manager_with_cache(write, false, cache.clone());
+        opts.set_write_buffer_manager(&manager);
         opts.set_write_buffer_size((write / 2).max(1 << 20));
         opts.set_max_write_buffer_number(2);
-        let cache = Cache::new_lru_cache(self.block_cache_bytes()).map_err(|source| {
-            RocksDbStateError::Config {
-                key: MEMORY_PER_INSTANCE_KEY.into(),
-                message: format!("cannot create a block cache: {source}"),
-            }
-        })?;
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
         table.set_cache_index_and_filter_blocks(true);
@@ -178,7 +183,7 @@ impl RocksDbMemory {
             table.set_pin_top_level_index_and_filter(true);
         }
         opts.set_block_based_table_factory(&table);
-        Ok(opts)
+        opts
     }
 }
 
@@ -217,8 +222,10 @@ mod tests {
         ]))
         .unwrap();
         assert!(!m.partitioned_index_filters);
-        assert_eq!(m.write_buffer_bytes(), 64 << 20);
-        assert_eq!(m.block_cache_bytes(), 192 << 20);
+        // Flink's split: 2 * 0.25 / 3 of 256 MiB for memtables, (3 - 0.25) / 3 for the cache
+        // they are charged to.
+        assert_eq!(m.write_buffer_bytes(), (256 << 20) / 6);
+        assert_eq!(m.block_cache_bytes(), (256 << 20) * 11 / 12);
         assert_eq!(
             RocksDbMemory::from_config(get(&[])).unwrap(),
             RocksDbMemory::default()
