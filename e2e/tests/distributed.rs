@@ -145,22 +145,24 @@ enum Backend {
     RocksDb,
 }
 
-/// A TaskManager with one slot and the state backend `backend` (RocksDB in `<dir>/<id>-state`).
+/// A TaskManager with one slot and the state backend `backend` (RocksDB in `<dir>/<id>-state`,
+/// chosen as a Flink user chooses it: `state.backend.type` in the configuration file, which a
+/// StreamJob's `spec.configuration` becomes).
 fn tm(backend: Backend, id: &str, dir: &Path, jm_rpc: &str) -> anyhow::Result<Proc> {
     match backend {
         Backend::Heap => task_manager(id, dir, jm_rpc, 1),
         Backend::RocksDb => {
-            let state = dir.join(format!("{id}-state")).display().to_string();
-            task_manager_with(
-                id,
-                dir,
-                jm_rpc,
-                1,
-                &[
-                    ("FJORD_STATE_BACKEND", "rocksdb"),
-                    ("FJORD_STATE_BACKEND_DIR", state.as_str()),
-                ],
-            )
+            let state = dir.join(format!("{id}-state"));
+            let config = dir.join(format!("{id}-conf.yaml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "state.backend.type: rocksdb\nstate.backend.rocksdb.localdir: {}\nstate.backend.rocksdb.memory.fixed-per-instance: 64mb\n",
+                    state.display()
+                ),
+            )?;
+            let config = config.display().to_string();
+            task_manager_with(id, dir, jm_rpc, 1, &[("FJORD_CONFIG", config.as_str())])
         }
     }
 }

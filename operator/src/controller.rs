@@ -493,9 +493,23 @@ async fn observe<J: JobManagerApi>(
     } else {
         None
     };
+    // The job ID the deployed generation runs (the ConfigMap's `job.id`): while an upgrade's
+    // next cluster starts beside the previous one's terminating Pods, the JobManager Service
+    // can still reach the previous JobManager, whose job is not this deployment's.
+    let expected_job = resources::job_id(
+        job.metadata.uid.as_deref().unwrap_or(&name),
+        status
+            .last_reconciled_generation
+            .or(job.metadata.generation)
+            .unwrap_or(0),
+    );
     let job_manager = match &endpoint {
         None => JobManagerView::Unreachable("no JobManager is deployed".into()),
         Some(endpoint) => match ctx.jobmanager.job(endpoint).await {
+            Ok(Some(info)) if info.id != expected_job => JobManagerView::Unreachable(format!(
+                "the JobManager that answered runs job {} of an earlier deployment (its Pods are still terminating), not {expected_job}",
+                info.id
+            )),
             Ok(Some(info)) => JobManagerView::Job(info),
             Ok(None) => JobManagerView::NoJob,
             Err(e) => JobManagerView::Unreachable(e.to_string()),
@@ -676,19 +690,25 @@ async fn execute<J: JobManagerApi>(
                 ctx.record_applied(&uid, Some(hash));
             }
         }
-        Action::DeleteCluster => {
+        Action::DeleteCluster | Action::ReleaseCluster => {
             ctx.record_applied(&job.metadata.uid.clone().unwrap_or_default(), None);
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-            // Both at once: each is a foreground deletion the API server and the garbage
-            // collector work through; the upgrade waits for both to be gone.
+            // Both at once. DeleteCluster: each is a foreground deletion the API server and
+            // the garbage collector work through, and the upgrade waits for both to be gone
+            // (Pods included). ReleaseCluster: background deletions, the Deployments go at
+            // once and the garbage collector removes their Pods while the next cluster starts.
             let (tm_name, jm_name) = (
                 resources::workload_name(&name, Component::TaskManager),
                 resources::workload_name(&name, Component::JobManager),
             );
-            let foreground = DeleteParams::foreground();
+            let params = if *action == Action::ReleaseCluster {
+                DeleteParams::background()
+            } else {
+                DeleteParams::foreground()
+            };
             let (tm, jm) = futures::join!(
-                deployments.delete(&tm_name, &foreground),
-                deployments.delete(&jm_name, &foreground),
+                deployments.delete(&tm_name, &params),
+                deployments.delete(&jm_name, &params),
             );
             for result in [tm.map(drop), jm.map(drop)] {
                 match result {
@@ -969,6 +989,7 @@ fn action_name(a: &Action) -> &'static str {
     match a {
         Action::ApplyCluster => "ApplyCluster",
         Action::DeleteCluster => "DeleteCluster",
+        Action::ReleaseCluster => "ReleaseCluster",
         Action::StopWithSavepoint { .. } => "StopWithSavepoint",
         Action::TriggerSavepoint { .. } => "TriggerSavepoint",
         Action::TriggerCheckpoint { .. } => "TriggerCheckpoint",

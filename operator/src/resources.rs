@@ -218,10 +218,11 @@ pub fn desired_at(
         .ok_or(Error::MissingMetadata("metadata.uid"))?;
 
     let mut config = configuration(&name, deployed, restore_path);
-    config.insert(
-        "job.id".into(),
-        job_id(job.metadata.uid.as_deref().unwrap_or(&name), generation),
-    );
+    let id = job_id(job.metadata.uid.as_deref().unwrap_or(&name), generation);
+    // The cluster is that of this job ID (one per generation): TaskManagers of the previous
+    // cluster, still terminating while this one starts, are refused by its JobManager.
+    config.insert("cluster.id".into(), id.clone());
+    config.insert("job.id".into(), id);
     desired_with_config(&name, &namespace, &owner, deployed, config, parallelism)
 }
 

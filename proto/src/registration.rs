@@ -13,18 +13,33 @@ pub struct HeartbeatSettings {
     pub timeout_ms: u64,
 }
 
-/// Answers `request` for a JobManager of fencing epoch `epoch`: refused (with
-/// [`ProtoError`](crate::ProtoError)'s message) when the TaskManager's protocol version is
-/// incompatible, accepted otherwise. Pure: the caller records the TaskManager.
+/// Answers `request` for a JobManager of fencing epoch `epoch` in cluster `cluster_id` (empty:
+/// none set): refused (with [`ProtoError`](crate::ProtoError)'s message) when the
+/// TaskManager's protocol version is incompatible; refused with `retry` when both name a
+/// cluster and the clusters differ; accepted otherwise. Pure: the caller records the
+/// TaskManager.
 pub fn answer_registration(
     request: &RegisterTaskManagerRequest,
     epoch: u64,
     heartbeat: HeartbeatSettings,
+    cluster_id: &str,
 ) -> RegisterTaskManagerResponse {
-    let (accepted, refusal) =
+    let theirs = request.cluster_id.as_str();
+    let (accepted, refusal, retry) =
         match check_compatible(&PROTOCOL_VERSION, OLDEST_SUPPORTED_MINOR, request) {
-            Ok(()) => (true, String::new()),
-            Err(e) => (false, e.to_string()),
+            Err(e) => (false, e.to_string(), false),
+            Ok(()) if !cluster_id.is_empty() && !theirs.is_empty() && theirs != cluster_id => (
+                false,
+                format!(
+                    "TaskManager '{}' belongs to cluster '{theirs}', this JobManager to cluster \
+                     '{cluster_id}' (during an upgrade the previous cluster's Pods terminate \
+                     while the new one starts); it keeps trying until the JobManager of its own \
+                     cluster answers",
+                    request.task_manager_id
+                ),
+                true,
+            ),
+            Ok(()) => (true, String::new(), false),
         };
     RegisterTaskManagerResponse {
         accepted,
@@ -33,6 +48,7 @@ pub fn answer_registration(
         job_manager_epoch: epoch,
         heartbeat_interval_ms: heartbeat.interval_ms,
         heartbeat_timeout_ms: heartbeat.timeout_ms,
+        retry,
     }
 }
 
@@ -64,10 +80,38 @@ mod tests {
 
     #[test]
     fn a_compatible_task_manager_is_accepted_with_the_heartbeat_settings() {
-        let r = answer_registration(&request(PROTOCOL_VERSION.major), 7, HB);
-        assert!(r.accepted && r.refusal.is_empty());
+        let r = answer_registration(&request(PROTOCOL_VERSION.major), 7, HB, "");
+        assert!(r.accepted && r.refusal.is_empty() && !r.retry);
         assert_eq!((r.job_manager_epoch, r.heartbeat_timeout_ms), (7, 10_000));
         assert_eq!(r.protocol_version, Some(PROTOCOL_VERSION));
+    }
+
+    #[test]
+    fn a_task_manager_of_another_cluster_is_refused_until_its_own_answers() {
+        let of = |cluster: &str| RegisterTaskManagerRequest {
+            cluster_id: cluster.into(),
+            ..request(PROTOCOL_VERSION.major)
+        };
+        let r = answer_registration(&of("job-b"), 7, HB, "job-a");
+        assert!(!r.accepted && r.retry, "{r:?}");
+        assert!(
+            r.refusal.contains("cluster 'job-b'") && r.refusal.contains("cluster 'job-a'"),
+            "{}",
+            r.refusal
+        );
+        // The same cluster, or either side without one (a run outside the operator, a 1.4
+        // TaskManager), registers as before.
+        for (tm, jm) in [("job-a", "job-a"), ("", "job-a"), ("job-b", "")] {
+            let r = answer_registration(&of(tm), 7, HB, jm);
+            assert!(r.accepted && !r.retry, "{tm:?} at {jm:?}: {r:?}");
+        }
+        // An incompatible version is final, whatever the cluster.
+        let old = RegisterTaskManagerRequest {
+            cluster_id: "job-b".into(),
+            ..request(PROTOCOL_VERSION.major + 1)
+        };
+        let r = answer_registration(&old, 7, HB, "job-a");
+        assert!(!r.accepted && !r.retry, "{r:?}");
     }
 
     /// Only registration, to prove the generated service and client talk over loopback.
@@ -79,7 +123,12 @@ mod tests {
             &self,
             request: Request<RegisterTaskManagerRequest>,
         ) -> Result<Response<RegisterTaskManagerResponse>, Status> {
-            Ok(Response::new(answer_registration(request.get_ref(), 1, HB)))
+            Ok(Response::new(answer_registration(
+                request.get_ref(),
+                1,
+                HB,
+                "",
+            )))
         }
         async fn heartbeat(
             &self,

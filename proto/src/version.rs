@@ -8,7 +8,7 @@ use crate::ProtoError;
 use crate::v1::{ProtocolVersion, RegisterTaskManagerRequest};
 
 /// The control-protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 4 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 5 };
 
 /// The oldest minor version (of [`PROTOCOL_VERSION`]'s major) this build still accepts.
 /// 1.1 added attempt deployment (DeployAttempt, SendTaskCommand, AttemptEnded); a 1.0
@@ -17,7 +17,8 @@ pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor:
 /// added process incarnations to registrations and heartbeats and checksums to state handles
 /// (a 1.2 TaskManager is accepted; its duplicates are not detected, its files not checked).
 /// 1.4 added the process's memory to heartbeats (a 1.3 TaskManager is accepted; its memory
-/// shows as unknown).
+/// shows as unknown). 1.5 added the cluster ID to registrations and a retryable refusal (a
+/// 1.4 TaskManager is accepted by any JobManager; a 1.4 JobManager ignores the cluster ID).
 pub const OLDEST_SUPPORTED_MINOR: u32 = 1;
 
 fn show(v: &ProtocolVersion) -> String {

@@ -287,7 +287,8 @@ pub fn main_with(mut registry: JobRegistry) -> ExitCode {
             report(crate::remote::cancel(&target).map(|state| println!("{}", state.as_str())))
         }
         Command::Jobmanager(args) => {
-            let result = crate::jobmanager::config::JobManagerConfig::resolve(*args)
+            let result = crate::state_backend::configure_from(args.config.as_deref())
+                .and_then(|()| crate::jobmanager::config::JobManagerConfig::resolve(*args))
                 .and_then(|config| crate::jobmanager::run(&registry, config));
             match result {
                 Ok(code) => ExitCode::from(code),
@@ -304,7 +305,8 @@ fn run_task_manager(
     registry: &JobRegistry,
     args: crate::taskmanager::config::TaskManagerArgs,
 ) -> ExitCode {
-    let result = crate::taskmanager::config::TaskManagerConfig::resolve(args)
+    let result = crate::state_backend::configure_from(args.config.as_deref())
+        .and_then(|()| crate::taskmanager::config::TaskManagerConfig::resolve(args))
         .and_then(|config| crate::taskmanager::run(registry, config));
     if let Err(e) = &result {
         eprintln!("error: {e}");

@@ -27,7 +27,8 @@
 //! [`control`] converts between the engine's cluster types and the control-plane messages
 //! (both roles use it), [`remote`] holds the client commands (`fjord savepoint`, `checkpoint`,
 //! `stop`, `cancel`) against a JobManager's REST API, [`sql`] runs SQL scripts (`fjord sql` and
-//! the built-in `sql` job), and [`exit`] defines the documented exit codes. `cli`
+//! the built-in `sql` job), [`state_backend`] applies the configuration file's
+//! `state.backend.*` keys to both roles, and [`exit`] defines the documented exit codes. `cli`
 //! depends on the others; they do not depend on each other except through [`local`]
 //! (`jobmanager` builds its job with it) and the config-file reader `taskmanager` shares with
 //! `jobmanager`.
@@ -51,6 +52,7 @@ pub mod metrics_server;
 pub mod prometheus;
 pub mod remote;
 pub mod sql;
+pub mod state_backend;
 pub mod taskmanager;
 pub mod tls;
 

@@ -117,6 +117,11 @@ pub enum Action {
     ApplyCluster,
     /// Delete the JobManager and TaskManager workloads (foreground, so pods go first).
     DeleteCluster,
+    /// Delete the JobManager and TaskManager workloads without waiting for their Pods
+    /// (background): the next cluster starts while they terminate. Only once the old job has
+    /// ended (finished or cancelled) and for a next cluster of another `cluster.id` (another
+    /// generation), so neither cluster's Pods can join the other.
+    ReleaseCluster,
     /// Stop the job with a savepoint.
     StopWithSavepoint {
         /// Job ID.

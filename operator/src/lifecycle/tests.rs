@@ -129,6 +129,7 @@ fn action_kind(a: &Action) -> &'static str {
     match a {
         Action::ApplyCluster => "apply",
         Action::DeleteCluster => "delete",
+        Action::ReleaseCluster => "release",
         Action::StopWithSavepoint { .. } => "stop-with-savepoint",
         Action::TriggerSavepoint { .. } => "trigger-savepoint",
         Action::TriggerCheckpoint { .. } => "trigger-checkpoint",
@@ -515,7 +516,7 @@ fn cases() -> Vec<Case> {
                 })
             }),
             expect_state: LifecycleState::Upgrading,
-            expect_actions: vec!["snapshot", "delete"],
+            expect_actions: vec!["snapshot", "release"],
             check: |d| {
                 let u = d.status.upgrade.as_ref().unwrap();
                 assert_eq!(u.step, UpgradeStep::TearingDown);
@@ -679,7 +680,7 @@ fn cases() -> Vec<Case> {
             observed: observed(job(JobState::Cancelled))
                 .tap(|o| o.latest_checkpoint = Some(checkpoint(8))),
             expect_state: LifecycleState::Upgrading,
-            expect_actions: vec!["delete"],
+            expect_actions: vec!["release"],
             check: |d| {
                 let u = d.status.upgrade.as_ref().unwrap();
                 assert_eq!(u.restore_path.as_deref(), Some("s3://b/cp/chk-8"));
@@ -693,8 +694,55 @@ fn cases() -> Vec<Case> {
             status: upgrading(UpgradeStep::Cancelling, UpgradeMode::Stateless),
             observed: observed(job(JobState::Cancelled)),
             expect_state: LifecycleState::Upgrading,
-            expect_actions: vec!["delete"],
+            expect_actions: vec!["release"],
             check: |d| assert!(d.status.upgrade.as_ref().unwrap().restore_path.is_none()),
+            ..Default::default()
+        },
+        Case {
+            name: "savepoint completed, job suspended by the spec: the old pods go first",
+            spec: changed
+                .clone()
+                .tap(|s| s.job.state = DesiredJobState::Suspended),
+            generation: 2,
+            status: upgrading(UpgradeStep::StoppingWithSavepoint, UpgradeMode::Savepoint),
+            observed: observed(job(JobState::Finished)).tap(|o| {
+                o.savepoint = Some(SavepointStatus::Completed {
+                    path: "s3://b/sp/sp-9".into(),
+                })
+            }),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["snapshot", "delete"],
+            ..Default::default()
+        },
+        Case {
+            name: "cancel timed out with the job still running: the old pods go first",
+            spec: stateless(changed.clone()),
+            generation: 2,
+            status: upgrading(UpgradeStep::Cancelling, UpgradeMode::Stateless),
+            observed: observed(job(JobState::Cancelling)),
+            now: 100_000,
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            ..Default::default()
+        },
+        Case {
+            name: "tearing down the same generation (no new cluster ID): the old pods go first",
+            spec: stateless(base()),
+            generation: 1,
+            status: upgrading(UpgradeStep::TearingDown, UpgradeMode::Stateless),
+            observed: observed(job(JobState::Cancelled)),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["delete"],
+            ..Default::default()
+        },
+        Case {
+            name: "tearing down after the old job finished: released while the next one starts",
+            spec: changed.clone(),
+            generation: 2,
+            status: upgrading(UpgradeStep::TearingDown, UpgradeMode::Savepoint),
+            observed: observed(job(JobState::Finished)),
+            expect_state: LifecycleState::Upgrading,
+            expect_actions: vec!["release"],
             ..Default::default()
         },
         Case {
@@ -1198,7 +1246,7 @@ impl World {
                         });
                     }
                 }
-                Action::DeleteCluster => {
+                Action::DeleteCluster | Action::ReleaseCluster => {
                     self.cluster = false;
                     self.jm.state.lock().unwrap().job = None;
                 }

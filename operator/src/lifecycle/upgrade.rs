@@ -237,7 +237,7 @@ impl Machine<'_, '_> {
         self.status.upgrade = Some(upgrade);
         self.set_state(LifecycleState::Upgrading);
         self.actions.retain(|a| *a != Action::ApplyCluster);
-        self.actions.push(Action::DeleteCluster);
+        self.actions.push(self.teardown_action());
         self.fast();
     }
 
@@ -362,9 +362,29 @@ impl Machine<'_, '_> {
         self.begin_teardown(upgrade.reason, restore);
     }
 
+    /// How to remove the old cluster: at once when the next one may start beside its
+    /// terminating Pods ([`Action::ReleaseCluster`]: the old job ended as the upgrade made it
+    /// end, the next cluster has another `cluster.id`, and it is deployed right away), else
+    /// waiting until its Pods are gone.
+    fn teardown_action(&self) -> Action {
+        let ended = self.job().is_some_and(|j| {
+            matches!(
+                j.state,
+                JobState::Finished | JobState::Cancelled | JobState::Suspended
+            )
+        });
+        let next_cluster = self.status.last_reconciled_generation != Some(self.input.generation);
+        let redeploys = self.spec().job.state != DesiredJobState::Suspended;
+        if ended && next_cluster && redeploys {
+            Action::ReleaseCluster
+        } else {
+            Action::DeleteCluster
+        }
+    }
+
     pub(super) fn tearing_down(&mut self, upgrade: UpgradeStatus) {
         if self.input.observed.cluster_present {
-            self.actions.push(Action::DeleteCluster);
+            self.actions.push(self.teardown_action());
             return;
         }
         let restore = upgrade.restore_path.clone();

@@ -100,6 +100,11 @@ pub struct JobManagerArgs {
     /// the embedded scheduler, derived from the job name and arguments with taskmanagers].
     #[arg(long, env = "FJORD_JOB_ID")]
     pub job_id: Option<String>,
+    /// The cluster this JobManager belongs to: TaskManagers started for another cluster are
+    /// refused (they keep trying), so the Pods of a cluster being replaced cannot join the new
+    /// one [key cluster.id, set by the operator; default: none, any TaskManager may register].
+    #[arg(long, env = "FJORD_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
     /// Transport security (TLS, REST token).
     #[command(flatten)]
     pub security: crate::tls::SecurityArgs,
@@ -165,6 +170,8 @@ pub struct JobManagerConfig {
     pub on_task_managers: bool,
     /// The configured job ID, if any.
     pub job_id: Option<String>,
+    /// The cluster ID TaskManagers must match (`cluster.id`), if any.
+    pub cluster_id: Option<String>,
     /// Session mode: no job of its own; jobs are submitted over REST (see
     /// [`session`](super::session)).
     pub session: bool,
@@ -438,6 +445,10 @@ impl JobManagerConfig {
                 Some(id) => return Err(bad("job.id", &id, "32 hex digits")),
                 None => None,
             },
+            cluster_id: args
+                .cluster_id
+                .or_else(|| file.get("cluster.id").cloned())
+                .filter(|id| !id.trim().is_empty()),
             exit_on_finish: args.exit_on_finish
                 || parse(&file, "jobmanager.exit-on-finish", "true or false")?.unwrap_or(false),
             session,

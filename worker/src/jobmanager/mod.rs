@@ -90,7 +90,10 @@ impl JobManagerState {
             storage_options: StorageOptions::from_pairs(config.storage_options.clone()),
             job: OnceLock::new(),
             session: OnceLock::new(),
-            task_managers: Arc::new(TaskManagerRegistry::new(epoch, config.heartbeat)),
+            task_managers: Arc::new(
+                TaskManagerRegistry::new(epoch, config.heartbeat)
+                    .for_cluster(config.cluster_id.as_deref()),
+            ),
             router: Arc::default(),
         })
     }

@@ -71,6 +71,8 @@ pub struct LiveTaskManager {
 pub struct TaskManagerRegistry {
     epoch: u64,
     heartbeat: HeartbeatSettings,
+    /// The cluster registrations must name, if any (`cluster.id`).
+    cluster_id: String,
     entries: Mutex<BTreeMap<String, Entry>>,
     /// True when subtasks are deployed to TaskManagers.
     deploys: std::sync::atomic::AtomicBool,
@@ -107,12 +109,19 @@ impl TaskManagerRegistry {
         TaskManagerRegistry {
             epoch,
             heartbeat,
+            cluster_id: String::new(),
             entries: Mutex::new(BTreeMap::new()),
             registrations: std::sync::atomic::AtomicU64::new(0),
             deploys: std::sync::atomic::AtomicBool::new(false),
             available: watch::channel(0).0,
             ledger: super::slots::SlotLedger::default(),
         }
+    }
+
+    /// Refuses (retryably) TaskManagers that name another cluster than `cluster_id`.
+    pub fn for_cluster(mut self, cluster_id: Option<&str>) -> Self {
+        self.cluster_id = cluster_id.unwrap_or_default().to_string();
+        self
     }
 
     /// The slots each job's running attempt holds (jobs of a session share the TaskManagers).
@@ -159,7 +168,8 @@ impl TaskManagerRegistry {
     /// recorded then), otherwise recorded as `REGISTERED` with no slots offered yet, replacing
     /// any earlier registration under the same ID (a restarted TaskManager).
     pub fn register(&self, request: &RegisterTaskManagerRequest) -> RegisterTaskManagerResponse {
-        let answer = fjord_proto::answer_registration(request, self.epoch, self.heartbeat);
+        let answer =
+            fjord_proto::answer_registration(request, self.epoch, self.heartbeat, &self.cluster_id);
         if !answer.accepted {
             tracing::warn!(task_manager = %request.task_manager_id, refusal = %answer.refusal, "TaskManager refused");
             return answer;
@@ -465,6 +475,24 @@ mod tests {
             slots,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_task_manager_of_another_cluster_is_refused_retryably_and_not_recorded() {
+        let r = TaskManagerRegistry::new(3, HB).for_cluster(Some("new"));
+        let old = RegisterTaskManagerRequest {
+            cluster_id: "old".into(),
+            ..request("tm-old", fjord_proto::PROTOCOL_VERSION.major, 2)
+        };
+        let answer = r.register(&old);
+        assert!(!answer.accepted && answer.retry, "{answer:?}");
+        assert!(r.list().task_managers.is_empty());
+        let new = RegisterTaskManagerRequest {
+            cluster_id: "new".into(),
+            ..request("tm-new", fjord_proto::PROTOCOL_VERSION.major, 2)
+        };
+        assert!(r.register(&new).accepted);
+        assert_eq!(r.list().task_managers.len(), 1);
     }
 
     #[test]

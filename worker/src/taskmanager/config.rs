@@ -72,6 +72,12 @@ pub struct TaskManagerArgs {
     /// (e.g. 0.0.0.0) [key taskmanager.bind-address, default: the host].
     #[arg(long, env = "FJORD_TM_BIND_ADDRESS")]
     pub bind_address: Option<String>,
+    /// The cluster this TaskManager was started for: a JobManager of another cluster refuses
+    /// it, and it keeps trying until its own answers (during an upgrade the old cluster's Pods
+    /// terminate while the new one starts) [key cluster.id, set by the operator; default:
+    /// none, it joins any JobManager].
+    #[arg(long, env = "FJORD_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
     /// Transport security (the security.ssl.internal.* settings apply to TaskManagers).
     #[command(flatten)]
     pub security: crate::tls::SecurityArgs,
@@ -105,6 +111,8 @@ pub struct TaskManagerConfig {
     pub bind_address: String,
     /// Mutual TLS with the JobManager and the other TaskManagers.
     pub security: crate::tls::SecurityConfig,
+    /// The cluster to join (`cluster.id`), if any.
+    pub cluster_id: Option<String>,
 }
 
 fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
@@ -162,6 +170,10 @@ impl TaskManagerConfig {
                 .or_else(|| text("taskmanager.bind-address"))
                 .unwrap_or_else(|| host.clone()),
             security,
+            cluster_id: args
+                .cluster_id
+                .or_else(|| text("cluster.id"))
+                .filter(|id| !id.trim().is_empty()),
             id: args
                 .id
                 .or_else(|| text("taskmanager.id"))
@@ -211,7 +223,7 @@ mod tests {
             &path,
             "\"jobmanager.rpc.address\": \"t-jobmanager:6123\"\n\"jobmanager.rest.port\": \"8081\"\n\
              \"job.name\": \"counting\"\n\"taskmanager.data.port\": \"6121\"\n\"taskmanager.slots\": \"2\"\n\
-             \"taskmanager.metrics.port\": \"9250\"\n",
+             \"taskmanager.metrics.port\": \"9250\"\n\"cluster.id\": \"7d3f\"\n",
         )
         .unwrap();
         let c = TaskManagerConfig::resolve(TaskManagerArgs {
@@ -228,6 +240,7 @@ mod tests {
         assert_eq!(c.heartbeat_interval, None, "the JobManager's interval");
         assert_eq!(c.registration_timeout, DEFAULT_REGISTRATION_TIMEOUT);
         assert_eq!(c.metrics_port, 9250, "from the file");
+        assert_eq!(c.cluster_id.as_deref(), Some("7d3f"), "from the file");
 
         let c = TaskManagerConfig::resolve(TaskManagerArgs {
             config: Some(path),

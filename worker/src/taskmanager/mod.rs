@@ -106,6 +106,7 @@ impl TaskManager {
             slots: self.config.slots,
             memory_bytes: 0,
             incarnation: self.incarnation.clone(),
+            cluster_id: self.config.cluster_id.clone().unwrap_or_default(),
         }
     }
 
@@ -119,7 +120,13 @@ impl TaskManager {
             .map_err(failed)?
             .into_inner();
         if !answer.accepted {
-            return Err(Attempt::Refused(answer.refusal));
+            // A JobManager of another cluster (the previous one, still terminating): keep
+            // trying until this cluster's own answers.
+            return Err(if answer.retry {
+                Attempt::Failed(answer.refusal)
+            } else {
+                Attempt::Refused(answer.refusal)
+            });
         }
         let offer = OfferSlotsRequest {
             task_manager_id: self.id.clone(),
