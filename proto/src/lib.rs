@@ -76,6 +76,7 @@ mod tests {
             slots: 4,
             memory_bytes: 1 << 30,
             incarnation: "4f1c2a".into(),
+            cluster_id: "7d3f".into(),
         };
         let bytes = request.encode_to_vec();
         let decoded = v1::RegisterTaskManagerRequest::decode(bytes.as_slice()).unwrap();
