@@ -120,6 +120,11 @@ fn main() {
     println!("| --- | --- | --- | --- | --- |");
     case("batch of 1024 (String, i64)", &batch, 2_000, runs);
     case("keyed state key (u64)", &42_424_242u64, 5_000_000, runs);
-    case("keyed state value (i64)", &-7_000_000_007i64, 5_000_000, runs);
+    case(
+        "keyed state value (i64)",
+        &-7_000_000_007i64,
+        5_000_000,
+        runs,
+    );
     case("Nexmark-like bid struct", &bid, 1_000_000, runs);
 }

@@ -6,7 +6,7 @@
 use super::{JobManager, SavepointRefusal, lock};
 use fjord::FjordError;
 use fjord::checkpoint::CheckpointType as EngineType;
-use fjord_client::api::{CheckpointTriggerStatus, CheckpointType, JobState, OperationState};
+use fjord_client::api::{CheckpointTriggerStatus, CheckpointType, OperationState};
 use std::sync::Arc;
 
 /// Outcomes kept; beyond it the oldest ended ones (by trigger ID order) are forgotten.
@@ -42,18 +42,7 @@ impl JobManager {
         if requests.contains_key(&trigger) {
             return Ok(trigger);
         }
-        if lock(&self.rescaling).is_some() {
-            return Err(SavepointRefusal::Busy(
-                "a rescale is in progress; trigger the checkpoint once it completed (GET \
-                 /v1/jobs/{job_id}/rescale/{trigger_id})"
-                    .into(),
-            ));
-        }
-        let state = self.state();
-        let client = match (state, self.client()) {
-            (JobState::Running, Some(client)) => client,
-            _ => return Err(SavepointRefusal::NotRunning(state)),
-        };
+        let client = self.client_for_snapshot("trigger the checkpoint")?;
         let in_progress = requests
             .values()
             .filter(|s| s.status.id == OperationState::InProgress)

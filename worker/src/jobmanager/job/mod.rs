@@ -167,6 +167,22 @@ impl JobManager {
         lock(&self.client).clone()
     }
 
+    /// The engine's client for a savepoint or a manual checkpoint (`what`, in the refusal):
+    /// refused while a rescale runs or when the job is not running.
+    fn client_for_snapshot(&self, what: &str) -> Result<Arc<JobClient>, SavepointRefusal> {
+        if lock(&self.rescaling).is_some() {
+            return Err(SavepointRefusal::Busy(format!(
+                "a rescale is in progress; {what} once it completed (GET \
+                 /v1/jobs/{{job_id}}/rescale/{{trigger_id}})"
+            )));
+        }
+        let state = self.state();
+        match (state, self.client()) {
+            (fjord_client::api::JobState::Running, Some(client)) => Ok(client),
+            _ => Err(SavepointRefusal::NotRunning(state)),
+        }
+    }
+
     /// The job ID (32 hex digits).
     pub fn id(&self) -> &str {
         &self.id

@@ -24,13 +24,7 @@ impl JobManager {
                 let Some(attempt) = router.deployed() else {
                     return Vec::new();
                 };
-                let live: Vec<String> = registry
-                    .list()
-                    .task_managers
-                    .into_iter()
-                    .filter(|t| t.state == fjord_client::api::TaskManagerState::Registered)
-                    .map(|t| t.id)
-                    .collect();
+                let live = live_task_managers(registry);
                 router
                     .task_metrics()
                     .merged(&attempt, |id| live.iter().any(|l| l == id))
@@ -51,13 +45,7 @@ impl JobManager {
                 let Some(attempt) = router.deployed() else {
                     return Vec::new();
                 };
-                let live: Vec<String> = registry
-                    .list()
-                    .task_managers
-                    .into_iter()
-                    .filter(|t| t.state == fjord_client::api::TaskManagerState::Registered)
-                    .map(|t| t.id)
-                    .collect();
+                let live = live_task_managers(registry);
                 router
                     .task_metrics()
                     .merged_operators(&attempt, |id| live.iter().any(|l| l == id))
@@ -163,4 +151,16 @@ fn vertex(v: &fjord::graph_plan::VertexPlan, io: &[OperatorIo]) -> Vertex {
         subtasks,
         operators: v.operators.clone(),
     }
+}
+
+/// The IDs of the TaskManagers registered (not lost) with `registry`: whose last reports of
+/// the deployed attempt count.
+fn live_task_managers(registry: &crate::jobmanager::registry::TaskManagerRegistry) -> Vec<String> {
+    registry
+        .list()
+        .task_managers
+        .into_iter()
+        .filter(|t| t.state == fjord_client::api::TaskManagerState::Registered)
+        .map(|t| t.id)
+        .collect()
 }

@@ -43,18 +43,7 @@ impl JobManager {
         if let Some(existing) = savepoints.get(trigger_id) {
             return Ok(existing.clone());
         }
-        if lock(&self.rescaling).is_some() {
-            return Err(SavepointRefusal::Busy(
-                "a rescale is in progress; take the savepoint once it completed (GET \
-                 /v1/jobs/{job_id}/rescale/{trigger_id})"
-                    .into(),
-            ));
-        }
-        let state = self.state();
-        let client = match (state, self.client()) {
-            (JobState::Running, Some(client)) => client,
-            _ => return Err(SavepointRefusal::NotRunning(state)),
-        };
+        let client = self.client_for_snapshot("take the savepoint")?;
         let directory = directory
             .map(str::to_string)
             .or_else(|| self.savepoint_dir.clone())
