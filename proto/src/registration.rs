@@ -109,7 +109,10 @@ mod tests {
         // A JobManager with a cluster also refuses a TaskManager that names none (an earlier
         // release's, or one started without cluster.id).
         let r = answer_registration(&of(""), 7, HB, "job-a");
-        assert!(!r.accepted && r.retry && r.refusal.contains("no cluster"), "{r:?}");
+        assert!(
+            !r.accepted && r.retry && r.refusal.contains("no cluster"),
+            "{r:?}"
+        );
         // The same cluster, or a JobManager without one, registers as before.
         for (tm, jm) in [("job-a", "job-a"), ("job-b", ""), ("", "")] {
             let r = answer_registration(&of(tm), 7, HB, jm);
