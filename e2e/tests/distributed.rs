@@ -355,6 +355,78 @@ async fn too_few_slots_fail_after_wait_for_slots_with_a_clear_message() -> anyho
     Ok(())
 }
 
+/// Two clusters side by side, as while an upgrade's new cluster starts beside the old one's
+/// terminating Pods: a TaskManager of cluster `old` is refused by the JobManager of cluster
+/// `new` (it keeps running and retrying, the JobManager lists only its own TaskManager), and
+/// registers once a JobManager of its own cluster listens at that address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_manager_of_another_cluster_is_refused_until_its_own_job_manager_answers()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let jm_of = |cluster: &'static str, rpc_port: u16| {
+        jm_args(
+            rpc_port,
+            &chk,
+            &["--cluster-id", cluster, "--wait-for-slots", "60s"],
+            &job(1_000_000, 1_000, &out),
+        )
+    };
+    let mut new_jm = JobManager::start("jobmanager-new", dir.path(), jm_of("new", 0)).await?;
+    let mut old_tm = task_manager_with(
+        "tm-old",
+        dir.path(),
+        &new_jm.rpc,
+        2,
+        &[("FJORD_CLUSTER_ID", "old")],
+    )?;
+    old_tm
+        .wait_for_line("belongs to cluster 'old'", STARTUP)
+        .await?;
+    let mut new_tm = task_manager_with(
+        "tm-new",
+        dir.path(),
+        &new_jm.rpc,
+        2,
+        &[("FJORD_CLUSTER_ID", "new")],
+    )?;
+    new_tm
+        .wait_for_line("registered with the JobManager", STARTUP)
+        .await?;
+    let listed: Vec<String> = new_jm
+        .client
+        .task_managers()
+        .await?
+        .task_managers
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    ensure!(
+        listed == ["tm-new"],
+        "only the TaskManager of cluster 'new' is registered: {listed:?}"
+    );
+    ensure!(
+        old_tm.count("registered with the JobManager") == 0 && old_tm.exited().is_none(),
+        "the old TaskManager keeps trying, unregistered\n{}",
+        old_tm.tail()
+    );
+    // Its own cluster's JobManager comes at the same address: it registers there.
+    let rpc_port = new_jm.rpc_port()?;
+    new_jm.proc.sigkill();
+    new_tm.sigkill();
+    let old_jm = JobManager::start("jobmanager-old", dir.path(), jm_of("old", rpc_port)).await?;
+    old_tm
+        .wait_for_line("registered with the JobManager", STARTUP)
+        .await?;
+    let listed = old_jm.client.task_managers().await?.task_managers;
+    ensure!(
+        listed.iter().any(|t| t.id == "tm-old"),
+        "the old TaskManager joined its own cluster: {:?}",
+        listed.iter().map(|t| &t.id).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
 /// SIGTERM on the JobManager while tasks run on TaskManagers: it suspends the job (its
 /// checkpoints stay), its TaskManagers' tasks end cancelled, it exits with 130, and the TaskManagers keep running
 /// (registering again, for the next JobManager) until their own SIGTERM, which exits 0.

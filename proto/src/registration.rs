@@ -15,9 +15,11 @@ pub struct HeartbeatSettings {
 
 /// Answers `request` for a JobManager of fencing epoch `epoch` in cluster `cluster_id` (empty:
 /// none set): refused (with [`ProtoError`](crate::ProtoError)'s message) when the
-/// TaskManager's protocol version is incompatible; refused with `retry` when both name a
-/// cluster and the clusters differ; accepted otherwise. Pure: the caller records the
-/// TaskManager.
+/// TaskManager's protocol version is incompatible; refused with `retry` when this JobManager
+/// has a cluster and the TaskManager names another or none (a TaskManager of an earlier
+/// release, which cannot name one, is then refused too: the operator runs one image per
+/// cluster, and an older image's TaskManager is the previous cluster's); accepted otherwise.
+/// Pure: the caller records the TaskManager.
 pub fn answer_registration(
     request: &RegisterTaskManagerRequest,
     epoch: u64,
@@ -28,14 +30,19 @@ pub fn answer_registration(
     let (accepted, refusal, retry) =
         match check_compatible(&PROTOCOL_VERSION, OLDEST_SUPPORTED_MINOR, request) {
             Err(e) => (false, e.to_string(), false),
-            Ok(()) if !cluster_id.is_empty() && !theirs.is_empty() && theirs != cluster_id => (
+            Ok(()) if !cluster_id.is_empty() && theirs != cluster_id => (
                 false,
                 format!(
-                    "TaskManager '{}' belongs to cluster '{theirs}', this JobManager to cluster \
-                     '{cluster_id}' (during an upgrade the previous cluster's Pods terminate \
-                     while the new one starts); it keeps trying until the JobManager of its own \
-                     cluster answers",
-                    request.task_manager_id
+                    "TaskManager '{}' belongs to {}, this JobManager to cluster '{cluster_id}' \
+                     (during an upgrade the previous cluster's Pods terminate while the new one \
+                     starts); it keeps trying until the JobManager of its own cluster answers. \
+                     Outside the operator, start it with --cluster-id {cluster_id}",
+                    request.task_manager_id,
+                    if theirs.is_empty() {
+                        "no cluster (no cluster.id, or an earlier release)".to_string()
+                    } else {
+                        format!("cluster '{theirs}'")
+                    }
                 ),
                 true,
             ),
@@ -99,9 +106,15 @@ mod tests {
             "{}",
             r.refusal
         );
-        // The same cluster, or either side without one (a run outside the operator, a 1.4
-        // TaskManager), registers as before.
-        for (tm, jm) in [("job-a", "job-a"), ("", "job-a"), ("job-b", "")] {
+        // A JobManager with a cluster also refuses a TaskManager that names none (an earlier
+        // release's, or one started without cluster.id).
+        let r = answer_registration(&of(""), 7, HB, "job-a");
+        assert!(
+            !r.accepted && r.retry && r.refusal.contains("no cluster"),
+            "{r:?}"
+        );
+        // The same cluster, or a JobManager without one, registers as before.
+        for (tm, jm) in [("job-a", "job-a"), ("job-b", ""), ("", "")] {
             let r = answer_registration(&of(tm), 7, HB, jm);
             assert!(r.accepted && !r.retry, "{tm:?} at {jm:?}: {r:?}");
         }

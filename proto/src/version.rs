@@ -18,7 +18,8 @@ pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor:
 /// (a 1.2 TaskManager is accepted; its duplicates are not detected, its files not checked).
 /// 1.4 added the process's memory to heartbeats (a 1.3 TaskManager is accepted; its memory
 /// shows as unknown). 1.5 added the cluster ID to registrations and a retryable refusal (a
-/// 1.4 TaskManager is accepted by any JobManager; a 1.4 JobManager ignores the cluster ID).
+/// 1.4 TaskManager is accepted by a JobManager without `cluster.id`, and refused, retryably, by
+/// one with it; a 1.4 JobManager ignores the cluster ID).
 pub const OLDEST_SUPPORTED_MINOR: u32 = 1;
 
 fn show(v: &ProtocolVersion) -> String {

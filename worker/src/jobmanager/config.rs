@@ -100,8 +100,8 @@ pub struct JobManagerArgs {
     /// the embedded scheduler, derived from the job name and arguments with taskmanagers].
     #[arg(long, env = "FJORD_JOB_ID")]
     pub job_id: Option<String>,
-    /// The cluster this JobManager belongs to: TaskManagers started for another cluster are
-    /// refused (they keep trying), so the Pods of a cluster being replaced cannot join the new
+    /// The cluster this JobManager belongs to: TaskManagers started for another cluster (or
+    /// none) are refused (they keep trying), so the Pods of a cluster being replaced cannot join the new
     /// one [key cluster.id, set by the operator; default: none, any TaskManager may register].
     #[arg(long, env = "FJORD_CLUSTER_ID")]
     pub cluster_id: Option<String>,
