@@ -456,6 +456,15 @@ fn idle_finished(status: &StreamJobStatus, decision: &Decision) -> bool {
         && decision.actions.iter().all(|a| *a == Action::ApplyCluster)
 }
 
+/// The generation the deployed cluster runs: the one last reconciled, else the object's own.
+/// Its job ID (`resources::job_id`) is the ConfigMap's `job.id` and `cluster.id`.
+fn deployed_generation(job: &StreamJob, status: &StreamJobStatus) -> i64 {
+    status
+        .last_reconciled_generation
+        .or(job.metadata.generation)
+        .unwrap_or(0)
+}
+
 /// Gather this pass's observations, and whether both Deployments exist.
 async fn observe<J: JobManagerApi>(
     job: &StreamJob,
@@ -498,10 +507,7 @@ async fn observe<J: JobManagerApi>(
     // can still reach the previous JobManager, whose job is not this deployment's.
     let expected_job = resources::job_id(
         job.metadata.uid.as_deref().unwrap_or(&name),
-        status
-            .last_reconciled_generation
-            .or(job.metadata.generation)
-            .unwrap_or(0),
+        deployed_generation(job, status),
     );
     let job_manager = match &endpoint {
         None => JobManagerView::Unreachable("no JobManager is deployed".into()),
@@ -632,10 +638,7 @@ async fn execute<J: JobManagerApi>(
                 })?,
                 None => job.spec.clone(),
             };
-            let generation = status
-                .last_reconciled_generation
-                .or(job.metadata.generation)
-                .unwrap_or(0);
+            let generation = deployed_generation(job, status);
             let mut desired = resources::desired_at(
                 job,
                 &deployed,
