@@ -212,7 +212,16 @@ impl LocalDb {
 impl Drop for LocalDb {
     fn drop(&mut self) {
         self.db.take();
-        let _ = std::fs::remove_dir_all(&self.path);
+        if let Err(e) = std::fs::remove_dir_all(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            // The working database would stay on the local disk unseen, filling it.
+            tracing::warn!(
+                path = %self.path.display(),
+                error = %e,
+                "could not remove a local RocksDB working directory; it is left behind"
+            );
+        }
     }
 }
 

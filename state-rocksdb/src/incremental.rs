@@ -211,7 +211,16 @@ struct LocalCheckpoint(PathBuf);
 
 impl Drop for LocalCheckpoint {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if let Err(e) = std::fs::remove_dir_all(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            // A full copy (hard links) of the database would stay on the local disk unseen.
+            tracing::warn!(
+                path = %self.0.display(),
+                error = %e,
+                "could not remove a local RocksDB checkpoint directory; it is left behind"
+            );
+        }
     }
 }
 
@@ -277,11 +286,15 @@ fn plan(
     instance: &str,
 ) -> Result<Planned> {
     let local_dir = &upload.local_dir.0;
+    // An entry that cannot be read fails the listing: skipping it would upload a checkpoint
+    // without one of its files.
     let mut names: Vec<String> = std::fs::read_dir(local_dir)
-        .map_err(io(format!("cannot list {}", local_dir.display())))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+        .and_then(|entries| {
+            entries
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<std::io::Result<_>>()
+        })
+        .map_err(io(format!("cannot list {}", local_dir.display())))?;
     names.sort();
     let mut files = Vec::with_capacity(names.len());
     let mut stats = SnapshotStats::default();

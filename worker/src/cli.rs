@@ -159,6 +159,7 @@ fn init_logging(role: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // Fails only when a subscriber is already installed (an embedding program, tests): keep it.
     let _ = if std::env::var("FJORD_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {
@@ -392,7 +393,7 @@ fn run_command(
 /// Cancels the job on Ctrl-C; a second Ctrl-C while stopping kills the process the usual way.
 fn install_ctrlc(cancel: Box<dyn Fn() + Send + Sync>) {
     let mut pressed = false;
-    let _ = ctrlc::set_handler(move || {
+    let installed = ctrlc::set_handler(move || {
         if pressed {
             std::process::exit(exit::CANCELLED as i32);
         }
@@ -400,6 +401,13 @@ fn install_ctrlc(cancel: Box<dyn Fn() + Send + Sync>) {
         eprintln!("Stopping the job (Ctrl-C again to kill)...");
         cancel();
     });
+    if let Err(e) = installed {
+        // Then Ctrl-C kills the process at once: no cancellation, no final commit of sinks.
+        tracing::warn!(
+            error = %e,
+            "cannot handle Ctrl-C; it will kill the job without stopping it"
+        );
+    }
 }
 
 pub(crate) use fjord::time::parse_duration;

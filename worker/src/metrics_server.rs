@@ -70,6 +70,7 @@ impl MetricsServer {
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
+                    // A dropped sender (the server dropped without `stop`) stops it as well.
                     let _ = stop.await;
                 })
                 .await
@@ -83,6 +84,8 @@ impl MetricsServer {
 
     /// Stops accepting connections, lets scrapes in flight finish, and returns.
     pub async fn stop(self) {
+        // The server may have ended already (receiver gone); how it ended changes nothing
+        // now that it is being stopped (a panic was reported by the panic hook).
         let _ = self.shutdown.send(());
         let _ = self.task.await;
     }

@@ -288,6 +288,7 @@ impl TlsIncoming {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
+                            // Fails only once the server stopped taking connections.
                             let _ = send.send((TlsConnection(tls), peer)).await;
                         }
                         Ok(Err(e)) => tracing::warn!(

@@ -177,6 +177,8 @@ impl Client {
 
     /// Sends `DISCONNECT` (best effort) and stops the tasks.
     pub(crate) async fn close(&self) {
+        // Best effort: sinks waited for their receipts (flush) before, and what a source
+        // did not acknowledge is redelivered by the broker however the connection ends.
         let _ = self.send(&[Frame::new("DISCONNECT")]).await;
         let _ = self.writer.lock().await.shutdown().await;
         for t in &self.tasks {
@@ -259,6 +261,7 @@ async fn read_loop(
             Err(e) => break e.to_string(),
         }
     };
+    // Fails only when the client was dropped: nobody is left to tell.
     let _ = tx.send(Event::Closed(reason)).await;
 }
 

@@ -183,6 +183,7 @@ impl Session {
     /// their queue.
     pub(crate) fn close(&self) {
         let client = &self.client;
+        // `close` is best effort itself; a timeout only means the socket is dropped unclosed.
         let _ = self
             .runtime
             .block_on(async { tokio::time::timeout(Duration::from_secs(5), client.close()).await });

@@ -81,6 +81,8 @@ impl Session {
     /// back to their queues.
     pub(crate) fn close(&self) {
         let connection = &self.connection;
+        // Best effort: sinks waited for their confirms (flush) before, and unacknowledged
+        // deliveries go back to their queues however the connection ends.
         let _ = self.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(5),

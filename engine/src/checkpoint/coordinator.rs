@@ -256,6 +256,8 @@ impl TaskControls {
             count: senders.len(),
             send: Box::new(move |task, control| {
                 if let Some(s) = senders.get(task) {
+                    // An ended task dropped its receiver; a lost command fails at most its
+                    // checkpoint, which then times out.
                     let _ = s.send(control);
                 }
             }),
@@ -539,6 +541,7 @@ impl Coordinator {
     /// Queues a manual checkpoint; it starts once fewer than `max_concurrent` are in flight.
     fn request_checkpoint(&mut self, kind: CheckpointType, reply: Reply) {
         if let Some(refusal) = self.refusal("checkpoint") {
+            // Here and below: a requester that stopped waiting needs no answer.
             let _ = reply.send(Err(refusal));
             return;
         }
@@ -768,6 +771,7 @@ impl Coordinator {
         self.notify_complete(p.barrier.id);
         // A manual checkpoint (or savepoint) answers once it is the latest one.
         if let Some(reply) = p.reply {
+            // The caller may have stopped waiting; the checkpoint is recorded either way.
             let _ = reply.send(Ok(record));
         }
     }

@@ -224,7 +224,13 @@ impl TaskCheckpointing {
     pub(crate) fn join_uploads(&self) {
         let uploads: Vec<_> = self.uploads.lock().drain(..).collect();
         for u in uploads {
-            let _ = u.join();
+            if let Err(payload) = u.join() {
+                // It sent neither ack nor decline: its checkpoint fails only by timing out.
+                tracing::warn!(
+                    error = %crate::error::panic_message(payload.as_ref()),
+                    "a snapshot upload panicked; its checkpoint is not acknowledged"
+                );
+            }
         }
     }
 

@@ -115,9 +115,17 @@ impl DeployedTasks {
                 .name(format!("attempt {}", plan.attempt))
                 .spawn(move || {
                     for h in handles {
+                        // Task threads catch their panics and report through `failure`.
                         let _ = h.join();
                     }
-                    let _ = forwarder.join();
+                    if let Err(payload) = forwarder.join() {
+                        // Reports (checkpoint acks, declines) after the panic never reached
+                        // the JobManager.
+                        tracing::warn!(
+                            error = %crate::error::panic_message(payload.as_ref()),
+                            "the task report forwarder panicked; later task reports were lost"
+                        );
+                    }
                     if let Some(e) = failure.lock().take() {
                         return Err(e);
                     }
@@ -159,6 +167,8 @@ impl DeployedTasks {
         let Some(control) = self.controls.get(&task) else {
             return Ok(false);
         };
+        // A task that already ended has dropped its receiver; a lost command fails at most
+        // its checkpoint (see `Deployer::send`).
         let _ = control.send(command.into_control(&self.storage_options)?);
         Ok(true)
     }

@@ -148,6 +148,7 @@ impl Outbound {
             Err(e) => {
                 let message = reason(&e);
                 tracing::warn!(channel = %self.key, address = %self.address, error = %message, "network channel failed");
+                // The first failure is the one reported; a later one is a consequence.
                 let _ = self.failure.set(message);
             }
         }
@@ -202,6 +203,8 @@ impl Outbound {
         if result.is_err() {
             credit.stop.store(true, Ordering::SeqCst);
             // The credit thread ends within a poll; it may have read why the server closed.
+            // What it read is in `failure`/`peer_cancelled`; a panic of it was
+            // reported by the panic hook, and the transfer failed already.
             let _ = credit_reader.join();
             if credit.peer_cancelled.load(Ordering::SeqCst) {
                 return Err(FjordError::Cancelled);
@@ -460,6 +463,7 @@ fn read_credit(
                     credit
                         .available
                         .fetch_add(u64::from(u32::from_be_bytes(granted)), Ordering::SeqCst);
+                    // A full channel already holds a wake-up; a gone one, a finished writer.
                     let _ = wake.try_send(());
                 }
                 kind::CLOSE => {

@@ -215,6 +215,7 @@ impl Drop for DataServer {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.registry.lock().clear();
         if let Some(acceptor) = self.acceptor.take() {
+            // A panic of the acceptor was reported by the panic hook; nothing is left to do.
             let _ = acceptor.join();
         }
     }

@@ -439,8 +439,18 @@ impl AttemptRun<'_> {
         tasks: usize,
     ) -> Result<usize> {
         *self.control.coordinator.lock() = None;
+        // The coordinator ends when every sender is gone too: a failed send changes nothing.
         let _ = events.send(CoordinatorEvent::Shutdown);
-        let _ = thread.join();
+        if let Err(payload) = thread.join() {
+            // A panicked coordinator completed no further checkpoint (the final one may be
+            // missing, and with it the last commit of transactional sinks): the attempt failed.
+            let e = FjordError::Internal(format!(
+                "the checkpoint coordinator panicked: {}",
+                crate::error::panic_message(payload.as_ref())
+            ));
+            tracing::error!(error = %e, "checkpoint coordinator failed");
+            failure.lock().get_or_insert(e);
+        }
         if let Some(e) = failure.lock().take() {
             return Err(e);
         }
@@ -469,6 +479,7 @@ impl AttemptRun<'_> {
         let count = tasks.len();
         let handles = spawn_tasks(tasks, self.cancel, &failure)?;
         for h in handles {
+            // Task threads catch their panics and report failures through `failure`.
             let _ = h.join();
         }
         self.end(events, thread, &failure, count)

@@ -110,6 +110,7 @@ impl TaskRuntime {
                         reason: e.to_string(),
                     },
                 };
+                // Fails only once the coordinator ended (attempt over): nobody waits for it.
                 let _ = coordinator.send(event);
             })
             .map_err(|e| FjordError::io("cannot start a snapshot upload", e))?;
@@ -124,6 +125,7 @@ impl TaskRuntime {
 
     /// Tells the coordinator that this task's input ended.
     pub(crate) fn finished(&self) {
+        // Fails only once the coordinator ended (attempt over): nobody waits for it.
         let _ = self
             .coordinator
             .send(CoordinatorEvent::TaskFinished { task: self.index });

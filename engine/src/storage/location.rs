@@ -357,8 +357,17 @@ impl SnapshotStore {
         if let Some(local) = &self.local {
             // Object stores have no directories; a file system keeps the empty ones.
             let dir = local.join(prefix.trim_matches('/'));
-            if dir.is_dir() {
-                let _ = std::fs::remove_dir_all(&dir);
+            if dir.is_dir()
+                && let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                // The objects are gone; what is left behind is the directory (and whatever
+                // was written into it meanwhile): visible here rather than silently on disk.
+                tracing::warn!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "could not remove a deleted prefix's local directory; it is left behind"
+                );
             }
         }
         Ok(paths.len())

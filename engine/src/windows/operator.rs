@@ -564,6 +564,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecyc
     fn open(&mut self) -> Result<()> {
         self.out.open()?;
         self.sides.open()?;
+        // Not a `Result`: fails fast (panics) here when the keyed state is missing.
         let _ = self.state();
         self.logic.open(&self.ctx)
     }

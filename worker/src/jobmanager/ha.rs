@@ -344,6 +344,7 @@ impl Leadership {
     pub fn release(mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.renewer.take() {
+            // A panicked renewer stopped renewing, as intended now; the hook reported it.
             let _ = t.join();
         }
         *lock(&self.shared.lost) = Some("released".into());
@@ -381,6 +382,7 @@ static PROCESS_FENCE: OnceLock<CheckpointFence> = OnceLock::new();
 
 /// Makes `fence` the fence of every job this process builds from now on.
 pub fn set_process_fence(fence: CheckpointFence) {
+    // One leadership per process: a second call (the same JobManager) keeps the first fence.
     let _ = PROCESS_FENCE.set(fence);
 }
 

@@ -233,6 +233,7 @@ impl Server {
             app = app.layer(axum::middleware::from_fn_with_state(auth, rest_auth::check));
         }
         let stop = async {
+            // A dropped sender (the server dropped without `stop`) stops it as well.
             let _ = stop.await;
         };
         let task = match tls {
@@ -265,6 +266,8 @@ impl Server {
 
     /// Stops accepting connections, lets requests in flight finish, and returns.
     pub async fn stop(self) {
+        // The server may have ended already (receiver gone); how it ended changes nothing
+        // now that it is being stopped (a panic was reported by the panic hook).
         let _ = self.shutdown.send(());
         let _ = self.task.await;
     }
@@ -300,14 +303,25 @@ pub(crate) async fn signal() {
                     _ = tokio::signal::ctrl_c() => {}
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "cannot listen for SIGTERM; only SIGINT stops this process"
+                );
+                if let Err(e) = tokio::signal::ctrl_c().await {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot listen for SIGINT; stopping as if it arrived"
+                    );
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C; stopping as if it arrived");
+        }
     }
 }
 
@@ -526,6 +540,7 @@ fn lead(
     std::thread::Builder::new()
         .name("ha-contend".into())
         .spawn(move || {
+            // The receiver is gone only when a signal stopped the standby: it exits anyway.
             let _ = tx.send(ha::acquire(&ha_config, &address, move |why| {
                 eprintln!(
                     "JobManager '{holder}' lost leadership ({why}); exiting so a standby takes \

@@ -209,6 +209,7 @@ impl RpcServer {
         let service = JobManagerServiceServer::new(ControlPlane::new(registry.clone(), router));
         let server = tonic::transport::Server::builder().add_service(service);
         let stop = async {
+            // A dropped sender (the server dropped without `stop`) stops it as well.
             let _ = stop.await;
         };
         let task = match tls {
@@ -234,6 +235,8 @@ impl RpcServer {
     /// Stops serving and returns.
     pub async fn stop(self) {
         self.sweeper.abort();
+        // The server may have ended already (receiver gone); how it ended changes nothing
+        // now that it is being stopped (a panic was reported by the panic hook).
         let _ = self.shutdown.send(());
         let _ = self.task.await;
     }

@@ -173,6 +173,7 @@ impl TaskManager {
     /// Cancels what runs here (and waits for it to end), off the async runtime.
     async fn cancel_tasks(&self) {
         let service = self.service.clone();
+        // A panic of `cancel_all` was reported by the panic hook; there is nothing left to do.
         let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
     }
 
@@ -415,6 +416,7 @@ pub fn run(jobs: &JobRegistry, config: TaskManagerConfig) -> Result<(), WorkerEr
         if let Some(m) = metrics {
             m.stop().await;
         }
+        // A panic of `cancel_all` was reported by the panic hook; there is nothing left to do.
         let _ = tokio::task::spawn_blocking(move || service.cancel_all()).await;
         result
     })

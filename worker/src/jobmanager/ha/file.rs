@@ -90,9 +90,13 @@ impl FileLease {
 
     /// The epochs of the terms in the directory, ascending.
     fn epochs(&self) -> Result<Vec<u64>, String> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| io("list", &self.dir, e))?;
+        // An entry that cannot be read fails the listing: skipping it could miss the newest
+        // term, and a second leader would start one beside it.
+        let entries = std::fs::read_dir(&self.dir)
+            .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
+            .map_err(|e| io("list", &self.dir, e))?;
         let mut epochs: Vec<u64> = entries
-            .filter_map(|e| e.ok())
+            .into_iter()
             .filter_map(|e| {
                 e.file_name()
                     .to_str()
@@ -146,11 +150,25 @@ impl FileLease {
         let temp = self.temp(&record)?;
         let target = self.path(record.epoch);
         if let Err(e) = std::fs::rename(&temp, &target) {
-            let _ = std::fs::remove_file(&temp);
+            remove_leftover(&temp, "temporary leader record");
             return Err(io("rename over", &target, e));
         }
         self.held = Some(record);
         Ok(true)
+    }
+}
+
+/// Removes a file that is no longer needed; a failure leaves it in the HA directory, so it
+/// is logged (the lease itself does not depend on it).
+fn remove_leftover(path: &Path, what: &str) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(
+            path = %path.display(),
+            error = %e,
+            "could not remove {what}; it is left behind"
+        );
     }
 }
 
@@ -185,13 +203,13 @@ impl LeaseStore for FileLease {
         let temp = self.temp(&record)?;
         let target = self.path(next);
         let linked = std::fs::hard_link(&temp, &target);
-        let _ = std::fs::remove_file(&temp);
+        remove_leftover(&temp, "temporary leader record");
         match linked {
             Ok(()) => {
                 // Terms before the previous one are history.
                 for e in self.epochs()? {
                     if e + 1 < next {
-                        let _ = std::fs::remove_file(self.path(e));
+                        remove_leftover(&self.path(e), "old leader record");
                     }
                 }
                 self.held = Some(record);

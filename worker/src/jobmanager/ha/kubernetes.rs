@@ -248,7 +248,11 @@ impl LeaseStore for KubeLease {
         }
         spec.holder_identity = None;
         lease.spec = Some(spec);
-        let _ = self.label_own_pod("false");
+        // Releasing the Lease matters more; a leader label left on this Pod keeps selecting it
+        // for traffic meant for the leader, so the failure is logged.
+        if let Err(e) = self.label_own_pod("false") {
+            tracing::warn!(pod = %self.holder, error = %e, "could not remove the leader label");
+        }
         self.runtime
             .block_on(
                 self.leases
