@@ -18,9 +18,13 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use kube::core::Duration;
+
 use crate::spec::{
-    CheckpointingSpec, ImagePullPolicy, JobManagerSpec, JobSpec, SecretReference, TaskManagerSpec,
+    CheckpointingSpec, ImagePullPolicy, JobManagerSpec, JobSpec, PERIODIC_INTERVAL_MESSAGE,
+    PERIODIC_INTERVAL_RULE, SecretReference, TaskManagerSpec,
 };
+use crate::status::{ManualCheckpoint, PendingSavepoint};
 
 /// Why a session cluster rejects standby JobManagers (the CEL rule on [`StreamClusterSpec`]).
 pub const SESSION_HA_MESSAGE: &str = "spec.jobManager: a session cluster runs one JobManager; highAvailability and replicas above 1 are supported for StreamJobs only";
@@ -228,6 +232,36 @@ pub struct StreamSessionJobSpec {
     /// delete), which outlives the StreamSessionJob.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub savepoint_on_delete: bool,
+
+    /// Savepoints of the running job the operator takes on its own (periodic savepoints); each
+    /// is recorded as a StreamJobSnapshot (trigger type periodic) in the StreamCluster's
+    /// savepoint directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoints: Option<SessionSavepointsSpec>,
+}
+
+impl StreamSessionJobSpec {
+    /// Interval of periodic savepoints, if enabled.
+    pub fn periodic_savepoint_interval(&self) -> Option<std::time::Duration> {
+        self.savepoints
+            .as_ref()?
+            .periodic_interval
+            .map(std::time::Duration::from)
+    }
+}
+
+/// A StreamSessionJob's savepoints: the field of a StreamJob's spec.savepoints that applies to
+/// a job of a session (its directory is the StreamCluster's, and spec.savepointOnDelete is its
+/// savepoint on delete).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSavepointsSpec {
+    /// Take a savepoint this often while the job runs, as a duration such as `1h`. Unset means no
+    /// periodic savepoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new(PERIODIC_INTERVAL_RULE).message(PERIODIC_INTERVAL_MESSAGE))]
+    pub periodic_interval: Option<Duration>,
 }
 
 /// A session job: the registered job, its arguments and parallelism, and how it is upgraded.
@@ -300,10 +334,20 @@ pub struct StreamSessionJobStatus {
     /// The spec.job.checkpointTriggerNonce whose checkpoint was asked for last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_checkpoint_trigger_nonce: Option<i64>,
-    /// The StreamJobSnapshot the operator created last for a trigger nonce (`kubectl get sjs
-    /// NAME` shows its progress and path).
+    /// The StreamJobSnapshot the operator created last for a trigger nonce or a periodic
+    /// savepoint (`kubectl get sjs NAME` shows its progress and path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_triggered_snapshot: Option<String>,
+    /// A manual or periodic savepoint the operator has asked for and not yet seen complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_savepoint: Option<PendingSavepoint>,
+    /// When the operator last started a periodic savepoint, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_periodic_savepoint_attempt:
+        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// The last manual checkpoint (spec.job.checkpointTriggerNonce): in flight, or its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_checkpoint: Option<ManualCheckpoint>,
     /// Submissions so far (each gets a new job ID).
     #[serde(default)]
     pub submissions: i64,

@@ -316,6 +316,35 @@ mod tests {
     }
 
     #[test]
+    fn a_session_jobs_periodic_interval_is_a_streamjobs() {
+        let spec: crate::StreamSessionJobSpec = serde_yaml::from_str(
+            "clusterName: shared\njob: {name: counting}\nsavepoints: {periodicInterval: 1h30m}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.periodic_savepoint_interval(),
+            Some(std::time::Duration::from_secs(5400))
+        );
+        let none: crate::StreamSessionJobSpec =
+            serde_yaml::from_str("clusterName: shared\njob: {name: counting}\n").unwrap();
+        assert_eq!(none.periodic_savepoint_interval(), None);
+        // The same schema (description, length, CEL rule) as spec.savepoints.periodicInterval
+        // of a StreamJob.
+        let field = |crd: CustomResourceDefinition| {
+            let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
+            schema["openAPIV3Schema"]["properties"]["spec"]["properties"]["savepoints"]["properties"]
+                ["periodicInterval"]
+                .clone()
+        };
+        let session = field(session_job_crd());
+        assert_eq!(session, field(crd()));
+        assert_eq!(
+            session["x-kubernetes-validations"][0]["message"],
+            crate::spec::PERIODIC_INTERVAL_MESSAGE
+        );
+    }
+
+    #[test]
     fn a_snapshot_without_a_job_kind_is_of_a_streamjob() {
         // Manifests written before jobReference.kind existed keep working: serde and the
         // schema default both say StreamJob.

@@ -27,8 +27,9 @@ pub mod spec;
 pub mod status;
 
 pub use cluster::{
-    SessionJobSpec, SessionJobStop, StopReason, StreamCluster, StreamClusterSpec,
-    StreamClusterStatus, StreamSessionJob, StreamSessionJobSpec, StreamSessionJobStatus,
+    SessionJobSpec, SessionJobStop, SessionSavepointsSpec, StopReason, StreamCluster,
+    StreamClusterSpec, StreamClusterStatus, StreamSessionJob, StreamSessionJobSpec,
+    StreamSessionJobStatus,
 };
 pub use error::Error;
 pub use manifest::{FieldError, load_stream_job, validate_spec};

@@ -383,7 +383,7 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
         {
             e.push(FieldError::new(
                 "spec.savepoints.periodicInterval",
-                "spec.savepoints.periodicInterval must be a duration of at least 1m",
+                crate::spec::PERIODIC_INTERVAL_MESSAGE,
             ));
         }
         if let Some(i) = sp.history_max_age

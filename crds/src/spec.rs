@@ -536,6 +536,12 @@ impl CheckpointMode {
     }
 }
 
+/// CEL on `spec.savepoints.periodicInterval` (of a StreamJob and of a StreamSessionJob).
+pub const PERIODIC_INTERVAL_RULE: &str = "duration(self) >= duration('1m')";
+/// The message of [`PERIODIC_INTERVAL_RULE`].
+pub const PERIODIC_INTERVAL_MESSAGE: &str =
+    "spec.savepoints.periodicInterval must be a duration of at least 1m";
+
 /// Savepoints.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -550,7 +556,7 @@ pub struct SavepointsSpec {
     /// periodic savepoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("duration(self) >= duration('1m')").message("spec.savepoints.periodicInterval must be a duration of at least 1m"))]
+    #[x_kube(validation = Rule::new(PERIODIC_INTERVAL_RULE).message(PERIODIC_INTERVAL_MESSAGE))]
     pub periodic_interval: Option<Duration>,
 
     /// Savepoints the operator keeps in its history. Older ones are removed from the history and

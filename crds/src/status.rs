@@ -293,7 +293,8 @@ pub enum SavepointTrigger {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingSavepoint {
-    /// Trigger ID chosen by the operator; the JobManager deduplicates on it.
+    /// Trigger ID chosen by the operator; the JobManager deduplicates on it. A
+    /// StreamSessionJob's: the name of the StreamJobSnapshot that takes the savepoint.
     pub trigger_id: String,
     /// Why it was asked for.
     pub trigger: SavepointTrigger,
@@ -312,7 +313,8 @@ pub struct ManualCheckpoint {
     /// The spec.job.checkpointTriggerNonce it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<i64>,
-    /// Trigger ID chosen by the operator; the JobManager deduplicates on it.
+    /// Trigger ID chosen by the operator; the JobManager deduplicates on it. A
+    /// StreamSessionJob's: the name of the StreamJobSnapshot that takes the checkpoint.
     pub trigger_id: String,
     /// IN_PROGRESS, COMPLETED or FAILED.
     pub state: crate::snapshot::SnapshotState,
@@ -330,6 +332,37 @@ pub struct ManualCheckpoint {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl ManualCheckpoint {
+    /// A manual checkpoint for `nonce` just asked for under `trigger_id` at `triggered_at`.
+    pub fn in_progress(nonce: Option<i64>, trigger_id: String, triggered_at: Time) -> Self {
+        ManualCheckpoint {
+            nonce,
+            trigger_id,
+            state: crate::snapshot::SnapshotState::InProgress,
+            triggered_at,
+            result_at: None,
+            checkpoint_id: None,
+            path: None,
+            error: None,
+        }
+    }
+
+    /// Record its completion: checkpoint `checkpoint_id` at `path`, seen at `at`.
+    pub fn complete(&mut self, checkpoint_id: Option<u64>, path: String, at: Time) {
+        self.state = crate::snapshot::SnapshotState::Completed;
+        self.checkpoint_id = checkpoint_id;
+        self.path = Some(path);
+        self.result_at = Some(at);
+    }
+
+    /// Record its failure with `error`, seen at `at`.
+    pub fn fail(&mut self, error: String, at: Time) {
+        self.state = crate::snapshot::SnapshotState::Failed;
+        self.error = Some(error);
+        self.result_at = Some(at);
+    }
 }
 
 /// An upgrade in progress. Each step is recorded here before the operator acts on it.

@@ -17,7 +17,9 @@
 //! 1. bumping `spec.job.savepointTriggerNonce` of the StreamSessionJob `counts-a` makes the
 //!    operator create the StreamJobSnapshot `counts-a-savepoint-1-<job id prefix>`, taken through the
 //!    StreamCluster's JobManager: COMPLETED with a path whose files are in MinIO (and the same
-//!    for `checkpointTriggerNonce`, a checkpoint snapshot);
+//!    for `checkpointTriggerNonce`, a checkpoint snapshot, followed in
+//!    `status.manualCheckpoint`); `spec.savepoints.periodicInterval: 1m` takes a `periodic`
+//!    snapshot of the running job;
 //! 2. `session-snapshot.yaml` applied verbatim (`jobReference.kind: StreamSessionJob`) goes
 //!    COMPLETED; deleting it (disposeOnDelete) deletes its files;
 //! 3. suspending `counts-a` records its stop-with-savepoint as an `upgrade` snapshot whose path
@@ -384,7 +386,79 @@ async fn session_job_snapshots_by_nonce_and_by_hand_record_stops_and_start_a_new
     );
     let checkpoint_path = checkpoint["status"]["path"].as_str().context("path")?;
     ensure!(checkpoint_path.contains(&job_id), "{checkpoint_path}");
+    // The session job's status follows it, as a StreamJob's does.
+    wait_session_job(&op, "counts-a", "status.manualCheckpoint COMPLETED", |s| {
+        s["manualCheckpoint"]["state"] == "COMPLETED"
+            && s["manualCheckpoint"]["path"] == checkpoint_path
+            && s["manualCheckpoint"]["nonce"] == 1
+    })
+    .await?;
     eprintln!("nonce checkpoint: {checkpoint_path}");
+
+    // 1 (b). Periodic savepoints (spec.savepoints.periodicInterval, at least 1m): one a minute
+    //    after the job started, a `periodic` snapshot in the cluster's savepoint directory,
+    //    recorded in status.lastSavepoint; then switched off again.
+    op.patch_kind(
+        "streamsessionjob",
+        "counts-a",
+        r#"{"spec":{"savepoints":{"periodicInterval":"1m"}}}"#,
+    )?;
+    let periodic = poll_until(
+        "a COMPLETED periodic snapshot of counts-a",
+        WAIT,
+        POLL,
+        || async {
+            let list: Value = serde_json::from_str(
+                &op.kubectl(&[
+                    "get",
+                    "streamjobsnapshots",
+                    "-l",
+                    "fjord.dev/streamsessionjob=counts-a",
+                    "-o",
+                    "json",
+                ])
+                .ok()?,
+            )
+            .ok()?;
+            list["items"].as_array()?.iter().find_map(|s| {
+                (s["status"]["triggerType"] == "periodic" && s["status"]["state"] == "COMPLETED")
+                    .then(|| s.clone())
+            })
+        },
+    )
+    .await
+    .with_context(|| format!("operator log:\n{}", op.operator_logs()))?;
+    let periodic_path = periodic["status"]["path"]
+        .as_str()
+        .context("path")?
+        .to_string();
+    ensure!(
+        periodic["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("counts-a-periodic-") && n.ends_with(&prefix)),
+        "{periodic}"
+    );
+    ensure!(
+        periodic_path.starts_with("s3://fjord/savepoints/shared/"),
+        "not in the cluster's savepoint directory: {periodic_path}"
+    );
+    let ssj = wait_session_job(&op, "counts-a", "periodic savepoint recorded", |s| {
+        s["lastSavepoint"] == periodic_path.as_str()
+            && s["lastPeriodicSavepointAttempt"].is_string()
+            && s["pendingSavepoint"].is_null()
+    })
+    .await?;
+    ensure!(
+        session_running(&ssj["status"]) && ssj["status"]["jobId"] == job_id.as_str(),
+        "the periodic savepoint stopped or replaced the job: {}",
+        ssj["status"]
+    );
+    op.patch_kind(
+        "streamsessionjob",
+        "counts-a",
+        r#"{"spec":{"savepoints":null}}"#,
+    )?;
+    eprintln!("periodic snapshot: {periodic_path}");
 
     // 2. A user's snapshot of the session job, applied verbatim; deleted, its files go.
     let manifest = std::fs::read_to_string(repo().join("examples/sessions/session-snapshot.yaml"))?;

@@ -667,7 +667,7 @@ mod deletion;
 mod model;
 mod savepoint_requests;
 mod upgrade;
-pub use checkpoints::watched_checkpoint;
+pub use checkpoints::{checkpoint_timed_out, watched_checkpoint};
 pub use model::{
     Action, Decision, EventNote, Input, JobManagerView, Observed, Settings, SnapshotNote,
     watched_rescale, watched_trigger,

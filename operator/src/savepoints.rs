@@ -7,7 +7,26 @@
 //! merely vanish from a list).
 
 use fjord_crds::{SavepointRecord, StreamJobSpec, StreamJobStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+
+/// Whether a periodic savepoint is due at `now`: `interval` is set and has passed since the
+/// latest of `marks` (savepoints taken, the job's start, the last periodic attempt: a failed
+/// attempt also waits a full interval before the next one). Without any mark it is due. The
+/// rule of StreamJobs and StreamSessionJobs alike.
+pub fn periodic_due(
+    interval: Option<std::time::Duration>,
+    marks: impl IntoIterator<Item = Time>,
+    now: Timestamp,
+) -> bool {
+    let Some(interval) = interval else {
+        return false;
+    };
+    marks.into_iter().max().is_none_or(|last| {
+        let ms = now.as_millisecond() - last.0.as_millisecond();
+        ms.max(0) as u128 >= interval.as_millis()
+    })
+}
 
 /// Add a completed savepoint to the history and apply retention.
 pub fn record(

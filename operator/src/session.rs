@@ -18,8 +18,12 @@
 //! Snapshots of session jobs are StreamJobSnapshots with `spec.jobReference.kind:
 //! StreamSessionJob`, taken by the snapshot controller ([`crate::snapshots`]) through the
 //! cluster's JobManager. A changed `spec.job.savepointTriggerNonce` or
-//! `checkpointTriggerNonce` asks for one ([`nonce_snapshots`]); the stop-with-savepoints of
-//! upgrades, suspends and deletion are recorded as one each ([`stop_note`]); and
+//! `checkpointTriggerNonce` asks for one ([`nonce_snapshots`]), and so does
+//! `spec.savepoints.periodicInterval` ([`periodic_savepoint`], trigger type periodic); the
+//! status records the savepoint and the manual checkpoint in flight (`pendingSavepoint`,
+//! `manualCheckpoint`, as a StreamJob's) and [`follow_snapshots`] follows them to their
+//! snapshots' outcome, one savepoint at a time. The stop-with-savepoints of upgrades, suspends
+//! and deletion are recorded as one each ([`stop_note`]); and
 //! `spec.job.initialSavepointSnapshot` starts the first submission from one.
 
 use std::collections::BTreeMap;
@@ -28,8 +32,9 @@ use std::time::Duration;
 
 use fjord_client::api::{self, SubmitJobRequest};
 use fjord_crds::{
-    DesiredJobState, JobReference, SavepointTrigger, SessionJobSpec, SessionJobStop, StopReason,
-    StreamCluster, StreamJobSpec, StreamSessionJob, StreamSessionJobStatus, UpgradeMode,
+    DesiredJobState, JobReference, ManualCheckpoint, PendingSavepoint, SavepointTrigger,
+    SessionJobSpec, SessionJobStop, SnapshotState, StopReason, StreamCluster, StreamJobSnapshot,
+    StreamJobSpec, StreamSessionJob, StreamSessionJobSpec, StreamSessionJobStatus, UpgradeMode,
 };
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -448,6 +453,11 @@ pub fn decide(
                 .as_ref()
                 .is_some_and(|d| d.same_deployment(spec));
             let id = next.job_id.clone().unwrap_or_default();
+            // One savepoint at a time: an upgrade or a suspend waits for the manual or
+            // periodic savepoint in flight (as a StreamJob's does).
+            if (!want_running || !deployed_same) && next.pending_savepoint.is_some() {
+                return (next, SessionAction::Wait);
+            }
             if !want_running {
                 let savepoint = spec.upgrade_mode == UpgradeMode::Savepoint;
                 let action = stop_action(spec, &mut next, &id, StopReason::Suspend, savepoint);
@@ -538,16 +548,19 @@ pub fn decide(
     }
 }
 
-/// A StreamJobSnapshot a trigger nonce asks for.
+/// A StreamJobSnapshot the StreamSessionJob controller asks the snapshot controller to take.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NonceSnapshot {
-    /// Its name: `<session job>-savepoint-<nonce>-<job id prefix>` or
-    /// `<session job>-checkpoint-<nonce>-<job id prefix>` (a negative nonce is spelt
+pub struct SnapshotRequest {
+    /// Its name: `<session job>-savepoint-<nonce>-<job id prefix>`,
+    /// `<session job>-checkpoint-<nonce>-<job id prefix>` or
+    /// `<session job>-periodic-<unix ms>-<job id prefix>` (a negative nonce is spelt
     /// `m<digits>`; the first 8 characters of the job ID tell apart StreamSessionJobs of the
     /// same name that followed each other with the same nonces).
     pub name: String,
     /// A checkpoint (spec.checkpoint), not a savepoint.
     pub checkpoint: bool,
+    /// Manual (a trigger nonce) or periodic.
+    pub trigger: SavepointTrigger,
 }
 
 fn nonce_name(name: &str, what: &str, nonce: i64, job_id: &str) -> String {
@@ -560,50 +573,283 @@ fn nonce_name(name: &str, what: &str, nonce: i64, job_id: &str) -> String {
     crate::snapshots::snapshot_name(name, &format!("{what}-{n}-{job}"))
 }
 
-/// The snapshots the savepoint and checkpoint trigger nonces of `spec` ask for now, with
+/// The ID of the job `status` records, while it runs (lifecycle `Running`, job state
+/// `RUNNING`): snapshots are asked for only then.
+fn running_job(status: &StreamSessionJobStatus) -> Option<String> {
+    let running = status.lifecycle_state.as_deref() == Some("Running")
+        && status.job_state.as_deref() == Some(api::JobState::Running.as_str())
+        && status.stopping.is_none();
+    status.job_id.clone().filter(|_| running)
+}
+
+/// The snapshots the savepoint and checkpoint trigger nonces of `spec` ask for at `now`, with
 /// `status` (the status this pass writes) updated to record that they were asked for. Pure.
 ///
 /// - Nonces present at the first submission ask for nothing (as for a StreamJob): [`decide`]
 ///   records them as already seen when it submits the first job.
 /// - A changed nonce asks for one snapshot once the job runs (lifecycle `Running`, job state
 ///   `RUNNING`); until then it waits, and the latest value wins.
+/// - One savepoint at a time: a changed savepoint nonce also waits while a manual or periodic
+///   savepoint is in flight (`status.pendingSavepoint`), and a changed checkpoint nonce while
+///   the manual checkpoint is (`status.manualCheckpoint` `IN_PROGRESS`).
 ///
-/// The caller creates the snapshots before it writes `status`, so an operator that stops in
-/// between creates the same snapshots again (their names depend on the nonce and the job ID
-/// only), which is a no-op.
+/// The status names the snapshot before it is created ([`follow_snapshots`] creates it again
+/// if the operator stopped in between); its name depends on the nonce and the job ID only, so
+/// creating it twice is a no-op.
 pub fn nonce_snapshots(
     name: &str,
     spec: &SessionJobSpec,
     status: &mut StreamSessionJobStatus,
-) -> Vec<NonceSnapshot> {
-    let running = status.lifecycle_state.as_deref() == Some("Running")
-        && status.job_state.as_deref() == Some(api::JobState::Running.as_str());
-    let Some(job_id) = status.job_id.clone().filter(|_| running) else {
+    now: Timestamp,
+) -> Vec<SnapshotRequest> {
+    let Some(job_id) = running_job(status) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     if let Some(nonce) = spec.savepoint_trigger_nonce
         && Some(nonce) != status.last_savepoint_trigger_nonce
+        && status.pending_savepoint.is_none()
     {
-        out.push(NonceSnapshot {
+        let request = SnapshotRequest {
             name: nonce_name(name, "savepoint", nonce, &job_id),
             checkpoint: false,
-        });
+            trigger: SavepointTrigger::Manual,
+        };
         status.last_savepoint_trigger_nonce = Some(nonce);
+        status.pending_savepoint = Some(PendingSavepoint {
+            trigger_id: request.name.clone(),
+            trigger: SavepointTrigger::Manual,
+            nonce: Some(nonce),
+            started_at: Time(now),
+        });
+        out.push(request);
     }
     if let Some(nonce) = spec.checkpoint_trigger_nonce
         && Some(nonce) != status.last_checkpoint_trigger_nonce
+        && checkpoint_in_flight(status).is_none()
     {
-        out.push(NonceSnapshot {
+        let request = SnapshotRequest {
             name: nonce_name(name, "checkpoint", nonce, &job_id),
             checkpoint: true,
-        });
+            trigger: SavepointTrigger::Manual,
+        };
         status.last_checkpoint_trigger_nonce = Some(nonce);
+        status.manual_checkpoint = Some(ManualCheckpoint::in_progress(
+            Some(nonce),
+            request.name.clone(),
+            Time(now),
+        ));
+        out.push(request);
     }
     if let Some(last) = out.last() {
         status.last_triggered_snapshot = Some(last.name.clone());
     }
     out
+}
+
+/// The periodic savepoint `interval` (spec.savepoints.periodicInterval) asks for at `now`, if
+/// one is due, with `status` updated to record it. Pure.
+///
+/// The StreamJob rule ([`crate::savepoints::periodic_due`]): due once the interval has passed
+/// since the job started (`status.jobStartTime`) and since the last periodic attempt
+/// (`status.lastPeriodicSavepointAttempt`, set when it is asked for, so a failed one also
+/// waits a full interval). Only while the job runs, and one savepoint at a time: not while a
+/// manual or periodic savepoint is in flight (`status.pendingSavepoint`) nor while the job is
+/// being stopped (an upgrade's, suspend's or deletion's savepoint).
+pub fn periodic_savepoint(
+    name: &str,
+    interval: Option<Duration>,
+    status: &mut StreamSessionJobStatus,
+    now: Timestamp,
+) -> Option<SnapshotRequest> {
+    let job_id = running_job(status)?;
+    if status.pending_savepoint.is_some() {
+        return None;
+    }
+    let marks = status
+        .job_start_time
+        .clone()
+        .into_iter()
+        .chain(status.last_periodic_savepoint_attempt.clone());
+    if !crate::savepoints::periodic_due(interval, marks, now) {
+        return None;
+    }
+    let request = SnapshotRequest {
+        name: nonce_name(name, "periodic", now.as_millisecond(), &job_id),
+        checkpoint: false,
+        trigger: SavepointTrigger::Periodic,
+    };
+    status.last_periodic_savepoint_attempt = Some(Time(now));
+    status.pending_savepoint = Some(PendingSavepoint {
+        trigger_id: request.name.clone(),
+        trigger: SavepointTrigger::Periodic,
+        nonce: None,
+        started_at: Time(now),
+    });
+    status.last_triggered_snapshot = Some(request.name.clone());
+    Some(request)
+}
+
+/// The snapshots a running session job asks for at `now`: its trigger nonces' first (a
+/// manual savepoint goes before a periodic one, as for a StreamJob), then a periodic
+/// savepoint. Pure; see [`nonce_snapshots`] and [`periodic_savepoint`].
+pub fn snapshot_requests(
+    name: &str,
+    spec: &StreamSessionJobSpec,
+    status: &mut StreamSessionJobStatus,
+    now: Timestamp,
+) -> Vec<SnapshotRequest> {
+    let mut out = nonce_snapshots(name, &spec.job, status, now);
+    out.extend(periodic_savepoint(
+        name,
+        spec.periodic_savepoint_interval(),
+        status,
+        now,
+    ));
+    out
+}
+
+/// The name of the manual checkpoint's snapshot while it is in flight.
+pub fn checkpoint_in_flight(status: &StreamSessionJobStatus) -> Option<&str> {
+    status
+        .manual_checkpoint
+        .as_ref()
+        .filter(|c| c.state == SnapshotState::InProgress)
+        .map(|c| c.trigger_id.as_str())
+}
+
+/// How long the session job waits for a snapshot it asked for: the snapshot controller fails
+/// one after [`crate::snapshots::SAVEPOINT_TIMEOUT`]; a minute more covers a snapshot it never
+/// started.
+pub const FOLLOW_LIMIT: Duration =
+    Duration::from_secs(crate::snapshots::SAVEPOINT_TIMEOUT.as_secs() + 60);
+
+/// What the StreamSessionJob controller sees of a StreamJobSnapshot its status waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// The object does not exist (yet: the status names it before it is created).
+    Missing,
+    /// Not started yet, or in progress.
+    Taking,
+    /// COMPLETED at `path` (a checkpoint with its id).
+    Completed {
+        /// Where it is.
+        path: String,
+        /// A checkpoint's id.
+        checkpoint_id: Option<u64>,
+    },
+    /// FAILED, with why.
+    Failed(String),
+}
+
+impl Seen {
+    /// What `snapshot` (`None`: it does not exist) says.
+    pub fn of(snapshot: Option<&StreamJobSnapshot>) -> Self {
+        let Some(snapshot) = snapshot else {
+            return Seen::Missing;
+        };
+        let status = snapshot.status.clone().unwrap_or_default();
+        match status.state {
+            Some(SnapshotState::Completed) => Seen::Completed {
+                path: status.path.unwrap_or_default(),
+                checkpoint_id: status.checkpoint_id,
+            },
+            Some(SnapshotState::Failed) => {
+                Seen::Failed(status.error.unwrap_or_else(|| "no reason reported".into()))
+            }
+            _ => Seen::Taking,
+        }
+    }
+}
+
+/// Follow the manual or periodic savepoint (`status.pendingSavepoint`) and the manual
+/// checkpoint (`status.manualCheckpoint`) in flight from what their snapshots say
+/// (`savepoint`, `checkpoint`) at `now`. Pure. Returns the Events of their outcomes (as a
+/// StreamJob's: `SavepointCompleted`, `SavepointFailed`, `SavepointTimedOut`,
+/// `CheckpointCompleted`, `CheckpointFailed`) and the snapshots to create again (named in the
+/// status, missing: the operator stopped before it created them).
+///
+/// A completed savepoint becomes `status.lastSavepoint`; the manual checkpoint's outcome is
+/// recorded in `status.manualCheckpoint`. One not seen to end within [`FOLLOW_LIMIT`] is given
+/// up.
+pub fn follow_snapshots(
+    status: &mut StreamSessionJobStatus,
+    savepoint: &Seen,
+    checkpoint: &Seen,
+    now: Timestamp,
+) -> (Vec<EventNote>, Vec<SnapshotRequest>) {
+    let mut events = Vec::new();
+    let mut again = Vec::new();
+    let overdue = |since: &Time| {
+        let ms = now.as_millisecond() - since.0.as_millisecond();
+        ms.max(0) as u128 > FOLLOW_LIMIT.as_millis()
+    };
+    if let Some(p) = status.pending_savepoint.clone() {
+        match savepoint {
+            Seen::Completed { path, .. } => {
+                status.pending_savepoint = None;
+                status.last_savepoint = Some(path.clone());
+                events.push(EventNote::savepoint_completed(p.trigger, path));
+            }
+            Seen::Failed(message) => {
+                status.pending_savepoint = None;
+                events.push(EventNote::savepoint_failed(
+                    p.trigger,
+                    &p.trigger_id,
+                    message,
+                ));
+            }
+            _ if overdue(&p.started_at) => {
+                status.pending_savepoint = None;
+                events.push(EventNote::savepoint_timed_out(
+                    p.trigger,
+                    &p.trigger_id,
+                    FOLLOW_LIMIT,
+                ));
+            }
+            Seen::Missing => again.push(SnapshotRequest {
+                name: p.trigger_id.clone(),
+                checkpoint: false,
+                trigger: p.trigger,
+            }),
+            Seen::Taking => {}
+        }
+    }
+    if let Some(mut c) = status
+        .manual_checkpoint
+        .clone()
+        .filter(|c| c.state == SnapshotState::InProgress)
+    {
+        match checkpoint {
+            Seen::Completed {
+                path,
+                checkpoint_id,
+            } => {
+                c.complete(*checkpoint_id, path.clone(), Time(now));
+                events.push(EventNote::checkpoint_completed(
+                    checkpoint_id.unwrap_or_default(),
+                    path,
+                ));
+            }
+            Seen::Failed(message) => {
+                c.fail(message.clone(), Time(now));
+                events.push(EventNote::checkpoint_failed(&c.trigger_id, message));
+            }
+            _ if overdue(&c.triggered_at) => {
+                let message = crate::lifecycle::checkpoint_timed_out(FOLLOW_LIMIT);
+                c.fail(message.clone(), Time(now));
+                events.push(EventNote::checkpoint_failed(&c.trigger_id, &message));
+            }
+            Seen::Missing => again.push(SnapshotRequest {
+                name: c.trigger_id.clone(),
+                checkpoint: true,
+                trigger: SavepointTrigger::Manual,
+            }),
+            Seen::Taking => {}
+        }
+        status.manual_checkpoint = Some(c);
+    }
+    (events, again)
 }
 
 /// The name of the StreamJobSnapshot recording the stop-with-savepoint `stop` of session job
@@ -707,6 +953,18 @@ async fn record_figures(
     }
 }
 
+/// What the StreamJobSnapshot `name` (none: nothing is in flight) says.
+async fn seen(api: &Api<StreamJobSnapshot>, name: Option<&str>) -> Result<Seen, Error> {
+    let Some(name) = name else {
+        return Ok(Seen::Missing);
+    };
+    let snapshot = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube(format!("reading StreamJobSnapshot {name}")))?;
+    Ok(Seen::of(snapshot.as_ref()))
+}
+
 /// Reconciles a StreamSessionJob: observe, decide, record, act.
 async fn reconcile_job(
     job: Arc<StreamSessionJob>,
@@ -735,12 +993,28 @@ async fn reconcile_job(
         )))?
         .is_some_and(|c| c.metadata.deletion_timestamp.is_none());
     let endpoint = cluster_endpoint(&job.spec.cluster_name, &ns);
-    let status = job.status.clone().unwrap_or_default();
+    // The status written last, and the one this pass starts from: the savepoint and manual
+    // checkpoint in flight followed to their snapshots' outcome.
+    let recorded = job.status.clone().unwrap_or_default();
+    let mut status = recorded.clone();
+    let snapshots: Api<StreamJobSnapshot> = Api::namespaced(ctx.client.clone(), &ns);
+    let pending = status
+        .pending_savepoint
+        .as_ref()
+        .map(|p| p.trigger_id.as_str());
+    let savepoint_seen = seen(&snapshots, pending).await?;
+    let checkpoint_seen = seen(&snapshots, checkpoint_in_flight(&status)).await?;
+    let (snapshot_events, mut requests) = follow_snapshots(
+        &mut status,
+        &savepoint_seen,
+        &checkpoint_seen,
+        Timestamp::now(),
+    );
     let (observed, details) =
         observe(&ctx, &endpoint, cluster_exists, status.job_id.as_deref()).await;
     // Warnings of this pass, where it learns their cause; the lifecycle's Normal Events are
     // derived from the status it wrote last (see `events`).
-    let mut warnings: Vec<EventNote> = Vec::new();
+    let mut warnings: Vec<EventNote> = snapshot_events;
     if let Observed::Unreachable(e) = &observed {
         if !cluster_exists {
             warnings.push(Cause::ClusterNotFound.event(e));
@@ -813,24 +1087,40 @@ async fn reconcile_job(
     next.observed_generation = job.metadata.generation;
     let jm = ctx.jobmanager(&endpoint)?;
     record_figures(&jm, details.as_ref(), status.job_id.as_deref(), &mut next).await;
-    // Trigger nonces (only while the job runs): their snapshots are created before the status
-    // records them.
-    if !deleting {
-        let reference = JobReference::session_job(&name);
-        for s in nonce_snapshots(&name, &job.spec.job, &mut next) {
-            crate::snapshots::request(&ctx.client, &ns, &reference, &s.name, s.checkpoint).await?;
-            info!(name, snapshot = %s.name, checkpoint = s.checkpoint, "trigger nonce: snapshot requested");
-        }
+    // Trigger nonces and periodic savepoints (only while the job runs): recorded in the status
+    // first, then their snapshots are created (a missing one again on the next pass).
+    if deleting {
+        requests.clear();
+    } else {
+        requests.extend(snapshot_requests(
+            &name,
+            &job.spec,
+            &mut next,
+            Timestamp::now(),
+        ));
     }
     debug!(name, ?observed, ?action, "session job");
     // The status first: a stop or a submission is on record before the JobManager hears of it.
-    if next != status {
+    if next != recorded {
         write_status(&api, &name, "StreamSessionJob", status_json(&next)?).await?;
+    }
+    let reference = JobReference::session_job(&name);
+    for r in &requests {
+        crate::snapshots::request(
+            &ctx.client,
+            &ns,
+            &reference,
+            &r.name,
+            r.checkpoint,
+            r.trigger,
+        )
+        .await?;
+        info!(name, snapshot = %r.name, checkpoint = r.checkpoint, trigger = ?r.trigger, "snapshot requested");
     }
     let outcome: Result<Option<StreamSessionJobStatus>, Error> = match &action {
         SessionAction::Wait => Ok(None),
         SessionAction::Release => {
-            publish(&ctx, &job, &status, &next, warnings).await;
+            publish(&ctx, &job, &recorded, &next, warnings).await;
             finalizers::set(&api, &job, FINALIZER, false).await?;
             ctx.events.forget(&uid);
             return Ok(Action::await_change());
@@ -986,7 +1276,7 @@ async fn reconcile_job(
             failed
         }
     };
-    publish(&ctx, &job, &status, &written, warnings).await;
+    publish(&ctx, &job, &recorded, &written, warnings).await;
     Ok(Action::requeue(
         match (&action, next.lifecycle_state.as_deref()) {
             (SessionAction::Wait, Some("Running" | "Suspended" | "Finished" | "Failed")) => {

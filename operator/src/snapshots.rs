@@ -14,8 +14,9 @@
 //!   [`DISPOSE_GRACE`], the deletion goes on and a Warning Event names the files kept.
 //! - [`resolve_initial`]: `spec.job.initialSavepointSnapshot` to a savepoint path.
 //! - [`request`]: the StreamSessionJob controller asks for a snapshot of a session job when a
-//!   trigger nonce changes (a user-style snapshot the controller here then takes); it records
-//!   the session job's upgrade and delete savepoints through [`record_for`].
+//!   trigger nonce changes or a periodic savepoint is due (a user-style snapshot the controller
+//!   here then takes, trigger type from [`TRIGGER_ANNOTATION`]); it records the session job's
+//!   upgrade and delete savepoints through [`record_for`].
 //!
 //! `spec.jobReference.kind` says whose snapshot it is: a StreamJob's is taken and disposed of
 //! through the StreamJob's JobManager; a StreamSessionJob's through its StreamCluster's
@@ -57,6 +58,11 @@ pub const DISPOSE_FINALIZER: &str = "fjord.dev/dispose-on-delete";
 /// The annotation on snapshots the operator recorded itself (their status is written right
 /// after they are created; the snapshot controller never takes a savepoint for them).
 pub const RECORDED_ANNOTATION: &str = "fjord.dev/recorded-by-operator";
+
+/// The annotation on snapshots the operator asks the snapshot controller to take for a
+/// periodic savepoint of a StreamSessionJob (value `periodic`): their trigger type. Without it a
+/// snapshot to take is a manual one.
+pub const TRIGGER_ANNOTATION: &str = "fjord.dev/trigger";
 
 /// The label naming the StreamSessionJob of the snapshots the operator creates for it.
 pub const SESSION_JOB_LABEL: &str = "fjord.dev/streamsessionjob";
@@ -210,9 +216,42 @@ pub async fn record_for(
     write_status(&api, name, "StreamJobSnapshot", &status).await
 }
 
+/// The object [`request`] creates: a snapshot to take, annotated with its `trigger` unless it
+/// is a manual one.
+fn requested_object(
+    ns: &str,
+    name: &str,
+    job: &JobReference,
+    checkpoint: bool,
+    trigger: SavepointTrigger,
+) -> StreamJobSnapshot {
+    let mut object = snapshot_object(ns, name, job, checkpoint, false);
+    if trigger == SavepointTrigger::Periodic {
+        object.metadata.annotations = Some(BTreeMap::from([(
+            TRIGGER_ANNOTATION.to_string(),
+            "periodic".to_string(),
+        )]));
+    }
+    object
+}
+
+/// Why the snapshot controller takes `snapshot`: periodic when the operator asked for it so
+/// ([`TRIGGER_ANNOTATION`]), else manual (a user's, or a trigger nonce's).
+pub fn trigger_of(snapshot: &StreamJobSnapshot) -> SavepointTrigger {
+    match snapshot
+        .annotations()
+        .get(TRIGGER_ANNOTATION)
+        .map(String::as_str)
+    {
+        Some("periodic") => SavepointTrigger::Periodic,
+        _ => SavepointTrigger::Manual,
+    }
+}
+
 /// Ask for a savepoint (or, with `checkpoint`, a checkpoint) of `job` in `ns` by creating the
-/// StreamJobSnapshot `name` without status, as a user would: the snapshot controller takes it
-/// and reports it in the object's status. Idempotent: an existing `name` is left as it is.
+/// StreamJobSnapshot `name` without status, as a user would, with trigger type `trigger`
+/// (manual or periodic): the snapshot controller takes it and reports it in the object's
+/// status. Idempotent: an existing `name` is left as it is.
 ///
 /// # Errors
 /// [`Error::Kube`] if the object cannot be created.
@@ -222,9 +261,10 @@ pub async fn request(
     job: &JobReference,
     name: &str,
     checkpoint: bool,
+    trigger: SavepointTrigger,
 ) -> Result<(), Error> {
     let api: Api<StreamJobSnapshot> = Api::namespaced(client.clone(), ns);
-    create(&api, &snapshot_object(ns, name, job, checkpoint, false)).await
+    create(&api, &requested_object(ns, name, job, checkpoint, trigger)).await
 }
 
 /// Delete the snapshots the operator recorded for `streamjob` whose savepoint is one of
@@ -614,7 +654,7 @@ async fn start<J: JobManagerApi>(
                 "{why}; a {} needs a running job. Delete this StreamJobSnapshot and create it again once the job runs",
                 what(snapshot)
             );
-            let status = failed(SavepointTrigger::Manual, message.clone());
+            let status = failed(trigger_of(snapshot), message.clone());
             return conclude(ctx, api, snapshot, &status, message).await;
         }
     };
@@ -625,14 +665,14 @@ async fn start<J: JobManagerApi>(
         .or_else(|| target.savepoint_directory.clone());
     if directory.is_none() && snapshot.spec.checkpoint.is_none() {
         let message = target.directory_hint.clone();
-        let status = failed(SavepointTrigger::Manual, message.clone());
+        let status = failed(trigger_of(snapshot), message.clone());
         return conclude(ctx, api, snapshot, &status, message).await;
     }
     let trigger_id = user_trigger_id(snapshot);
     // Write-ahead: the trigger ID is recorded before the JobManager hears of it.
     let status = StreamJobSnapshotStatus {
         state: Some(SnapshotState::InProgress),
-        trigger_type: Some(SavepointTrigger::Manual),
+        trigger_type: Some(trigger_of(snapshot)),
         trigger_id: Some(trigger_id.clone()),
         job_id: Some(job_id.clone()),
         cluster_name: target.cluster.clone(),
@@ -702,7 +742,7 @@ async fn send<J: JobManagerApi>(
         }
         Err(e @ Error::JobManagerApi { .. }) => {
             let message = format!("the JobManager refused the {what}: {e}");
-            let mut s = failed(SavepointTrigger::Manual, message.clone());
+            let mut s = failed(trigger_of(snapshot), message.clone());
             s.trigger_id = status.trigger_id;
             s.job_id = status.job_id;
             s.cluster_name = status.cluster_name;
@@ -759,7 +799,7 @@ async fn follow<J: JobManagerApi>(
     let (Some(trigger_id), Some(job_id)) = (status.trigger_id.clone(), status.job_id.clone())
     else {
         let s = failed(
-            SavepointTrigger::Manual,
+            trigger_of(snapshot),
             "the status lost its trigger ID; create a new StreamJobSnapshot".into(),
         );
         write_status(api, &name, "StreamJobSnapshot", &s).await?;
@@ -1040,5 +1080,16 @@ mod tests {
         );
         assert!(r.annotations().contains_key(RECORDED_ANNOTATION));
         assert!(r.spec.checkpoint.is_some());
+    }
+
+    #[test]
+    fn a_periodic_request_is_taken_as_a_periodic_savepoint() {
+        let job = JobReference::session_job("counts-a");
+        let p = requested_object("ns", "p", &job, false, SavepointTrigger::Periodic);
+        assert_eq!(trigger_of(&p), SavepointTrigger::Periodic);
+        assert!(!p.annotations().contains_key(RECORDED_ANNOTATION));
+        let m = requested_object("ns", "m", &job, false, SavepointTrigger::Manual);
+        assert_eq!(trigger_of(&m), SavepointTrigger::Manual);
+        assert!(m.metadata.annotations.is_none());
     }
 }

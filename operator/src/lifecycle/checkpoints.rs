@@ -6,7 +6,7 @@
 
 use fjord_crds::{ManualCheckpoint, SavepointTrigger, SnapshotState};
 
-use super::{Action, Machine, SnapshotNote};
+use super::{Action, EventNote, Machine, SnapshotNote};
 use crate::jobmanager::CheckpointStatus;
 
 impl Machine<'_, '_> {
@@ -34,16 +34,11 @@ impl Machine<'_, '_> {
         };
         let trigger_id = self.trigger_id("checkpoint");
         self.status.last_checkpoint_trigger_nonce = nonce;
-        self.status.manual_checkpoint = Some(ManualCheckpoint {
+        self.status.manual_checkpoint = Some(ManualCheckpoint::in_progress(
             nonce,
-            trigger_id: trigger_id.clone(),
-            state: SnapshotState::InProgress,
-            triggered_at: self.now_time(),
-            result_at: None,
-            checkpoint_id: None,
-            path: None,
-            error: None,
-        });
+            trigger_id.clone(),
+            self.now_time(),
+        ));
         self.actions
             .push(Action::TriggerCheckpoint { job_id, trigger_id });
         self.fast();
@@ -55,15 +50,8 @@ impl Machine<'_, '_> {
         };
         match self.input.observed.checkpoint.clone() {
             Some(CheckpointStatus::Completed { id, path }) => {
-                c.state = SnapshotState::Completed;
-                c.checkpoint_id = Some(id);
-                c.path = Some(path.clone());
-                c.result_at = Some(self.now_time());
-                self.event(
-                    false,
-                    "CheckpointCompleted",
-                    format!("manual checkpoint {id} completed: {path}"),
-                );
+                c.complete(Some(id), path.clone(), self.now_time());
+                self.events.push(EventNote::checkpoint_completed(id, &path));
                 self.record_checkpoint(&c);
             }
             Some(CheckpointStatus::Failed { message }) => {
@@ -71,11 +59,7 @@ impl Machine<'_, '_> {
             }
             other => {
                 if self.elapsed_since(&c.triggered_at) > self.input.settings.savepoint_timeout {
-                    let message = format!(
-                        "the manual checkpoint did not complete within {}s; change \
-                         spec.job.checkpointTriggerNonce to try again",
-                        self.input.settings.savepoint_timeout.as_secs()
-                    );
+                    let message = checkpoint_timed_out(self.input.settings.savepoint_timeout);
                     self.checkpoint_failed(&mut c, message);
                 } else {
                     // Never received (operator restart, JobManager replaced): send it again
@@ -98,14 +82,9 @@ impl Machine<'_, '_> {
     }
 
     fn checkpoint_failed(&mut self, c: &mut ManualCheckpoint, message: String) {
-        c.state = SnapshotState::Failed;
-        c.error = Some(message.clone());
-        c.result_at = Some(self.now_time());
-        self.event(
-            true,
-            "CheckpointFailed",
-            format!("manual checkpoint {} failed: {message}", c.trigger_id),
-        );
+        c.fail(message.clone(), self.now_time());
+        self.events
+            .push(EventNote::checkpoint_failed(&c.trigger_id, &message));
         self.record_checkpoint(c);
     }
 
@@ -130,4 +109,14 @@ pub fn watched_checkpoint(status: &fjord_crds::StreamJobStatus) -> Option<&str> 
         .as_ref()
         .filter(|c| c.state == SnapshotState::InProgress)
         .map(|c| c.trigger_id.as_str())
+}
+
+/// Why a manual checkpoint that did not complete within `limit` failed (a StreamJob's and a
+/// StreamSessionJob's alike).
+pub fn checkpoint_timed_out(limit: std::time::Duration) -> String {
+    format!(
+        "the manual checkpoint did not complete within {}s; change \
+         spec.job.checkpointTriggerNonce to try again",
+        limit.as_secs()
+    )
 }

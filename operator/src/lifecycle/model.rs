@@ -230,6 +230,58 @@ impl EventNote {
             message,
         }
     }
+
+    /// `SavepointCompleted`: a manual or periodic savepoint completed at `path` (a StreamJob's
+    /// and a StreamSessionJob's alike).
+    pub fn savepoint_completed(trigger: SavepointTrigger, path: &str) -> Self {
+        Self::normal(
+            "SavepointCompleted",
+            format!("{} savepoint completed: {path}", trigger_name(trigger)),
+        )
+    }
+
+    /// `SavepointFailed`: the savepoint under `trigger_id` failed with `message`.
+    pub fn savepoint_failed(trigger: SavepointTrigger, trigger_id: &str, message: &str) -> Self {
+        Self::warning(
+            "SavepointFailed",
+            format!(
+                "{} savepoint {trigger_id} failed: {message}",
+                trigger_name(trigger)
+            ),
+        )
+    }
+
+    /// `SavepointTimedOut`: the savepoint under `trigger_id` did not complete within `limit`.
+    pub fn savepoint_timed_out(
+        trigger: SavepointTrigger,
+        trigger_id: &str,
+        limit: Duration,
+    ) -> Self {
+        Self::warning(
+            "SavepointTimedOut",
+            format!(
+                "{} savepoint {trigger_id} did not complete within {}s",
+                trigger_name(trigger),
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// `CheckpointCompleted`: manual checkpoint `id` completed at `path`.
+    pub fn checkpoint_completed(id: u64, path: &str) -> Self {
+        Self::normal(
+            "CheckpointCompleted",
+            format!("manual checkpoint {id} completed: {path}"),
+        )
+    }
+
+    /// `CheckpointFailed`: the manual checkpoint under `trigger_id` failed with `message`.
+    pub fn checkpoint_failed(trigger_id: &str, message: &str) -> Self {
+        Self::warning(
+            "CheckpointFailed",
+            format!("manual checkpoint {trigger_id} failed: {message}"),
+        )
+    }
 }
 
 /// The outcome of [`decide`].

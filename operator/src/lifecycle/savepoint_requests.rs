@@ -25,15 +25,11 @@ impl Machine<'_, '_> {
                     self.status.last_savepoint_trigger_nonce = p.nonce;
                 }
                 self.snapshot_note(&p.trigger_id, p.trigger, None, Some(message.clone()));
-                self.event(
-                    true,
-                    "SavepointFailed",
-                    format!(
-                        "{} savepoint {} failed: {message}",
-                        trigger_name(p.trigger),
-                        p.trigger_id
-                    ),
-                );
+                self.events.push(EventNote::savepoint_failed(
+                    p.trigger,
+                    &p.trigger_id,
+                    &message,
+                ));
                 self.degrade(
                     "SavepointFailed",
                     format!(
@@ -48,16 +44,11 @@ impl Machine<'_, '_> {
                     if p.nonce.is_some() {
                         self.status.last_savepoint_trigger_nonce = p.nonce;
                     }
-                    self.event(
-                        true,
-                        "SavepointTimedOut",
-                        format!(
-                            "{} savepoint {} did not complete within {}s",
-                            trigger_name(p.trigger),
-                            p.trigger_id,
-                            self.input.settings.savepoint_timeout.as_secs()
-                        ),
-                    );
+                    self.events.push(EventNote::savepoint_timed_out(
+                        p.trigger,
+                        &p.trigger_id,
+                        self.input.settings.savepoint_timeout,
+                    ));
                     return;
                 }
                 // The JobManager never saw the trigger (the operator stopped between recording
@@ -86,18 +77,16 @@ impl Machine<'_, '_> {
         let nonce = spec.job.savepoint_trigger_nonce;
         let manual = nonce.is_some() && nonce != self.status.last_savepoint_trigger_nonce;
         let periodic = !manual
-            && spec.periodic_savepoint_interval().is_some_and(|interval| {
-                let last = self
-                    .status
+            && savepoints::periodic_due(
+                spec.periodic_savepoint_interval(),
+                self.status
                     .savepoint_history
                     .iter()
                     .map(|s| s.time.clone())
                     .chain(self.status.lifecycle_state_since.clone())
-                    // A failed attempt also waits a full interval before the next one.
-                    .chain(self.status.last_periodic_savepoint_attempt.clone())
-                    .max();
-                last.is_none_or(|t| self.elapsed_since(&t) >= interval)
-            });
+                    .chain(self.status.last_periodic_savepoint_attempt.clone()),
+                self.input.now,
+            );
         if !manual && !periodic {
             return;
         }
@@ -170,11 +159,8 @@ impl Machine<'_, '_> {
         trigger_id: &str,
     ) {
         self.snapshot_note(trigger_id, trigger, Some(path.clone()), None);
-        self.event(
-            false,
-            "SavepointCompleted",
-            format!("{} savepoint completed: {path}", trigger_name(trigger)),
-        );
+        self.events
+            .push(EventNote::savepoint_completed(trigger, &path));
         let time = self.now_time();
         savepoints::record(
             &mut self.status,

@@ -112,7 +112,12 @@ pub fn lifecycle_events(
             format!("{why}: {how} (job {})", stop.job_id),
         ));
     }
-    if new.last_savepoint.is_some() && new.last_savepoint != old.last_savepoint {
+    // A stop's savepoint (the next job's restore point); a manual or periodic one has its
+    // Event where it is followed (`follow_snapshots`).
+    if new.last_savepoint.is_some()
+        && new.last_savepoint != old.last_savepoint
+        && new.restore_path == new.last_savepoint
+    {
         out.push(EventNote::normal(
             "SavepointCompleted",
             format!(

@@ -304,10 +304,13 @@ fn trigger_nonces_present_before_the_first_submission_take_no_snapshot() {
     assert!(matches!(action, SessionAction::Submit { .. }), "{action:?}");
     assert_eq!(submitted.last_savepoint_trigger_nonce, Some(3));
     assert_eq!(submitted.last_checkpoint_trigger_nonce, Some(4));
-    assert_eq!(nonce_snapshots("counts-a", &s, &mut submitted), vec![]);
+    assert_eq!(
+        nonce_snapshots("counts-a", &s, &mut submitted, now()),
+        vec![]
+    );
     // ... so they ask for nothing once the job runs either.
     let (mut running, _) = step(&s, &submitted, Observed::Job(S::Running));
-    assert_eq!(nonce_snapshots("counts-a", &s, &mut running), vec![]);
+    assert_eq!(nonce_snapshots("counts-a", &s, &mut running, now()), vec![]);
     // A later submission (an upgrade) does not adopt a changed nonce: it is a request.
     let mut changed = s.clone();
     changed.savepoint_trigger_nonce = Some(5);
@@ -318,8 +321,14 @@ fn trigger_nonces_present_before_the_first_submission_take_no_snapshot() {
     assert!(matches!(action, SessionAction::Submit { .. }), "{action:?}");
     assert_eq!(second.last_savepoint_trigger_nonce, Some(3));
     let (mut runs, _) = step(&changed, &second, Observed::Job(S::Running));
-    assert_eq!(nonce_snapshots("counts-a", &changed, &mut second), vec![]);
-    assert_eq!(nonce_snapshots("counts-a", &changed, &mut runs).len(), 1);
+    assert_eq!(
+        nonce_snapshots("counts-a", &changed, &mut second, now()),
+        vec![]
+    );
+    assert_eq!(
+        nonce_snapshots("counts-a", &changed, &mut runs, now()).len(),
+        1
+    );
 }
 
 #[test]
@@ -331,29 +340,31 @@ fn a_changed_savepoint_nonce_asks_for_one_snapshot_of_the_running_job() {
     // A nonce is not a new deployment: the job keeps running.
     let (mut next, action) = step(&new, &status, Observed::Job(S::Running));
     assert_eq!(action, SessionAction::Wait);
-    let asked = nonce_snapshots("counts-a", &new, &mut next);
+    let asked = nonce_snapshots("counts-a", &new, &mut next, now());
     let job: String = status.job_id.clone().unwrap().chars().take(8).collect();
     let name = format!("counts-a-savepoint-2-{job}");
     assert_eq!(
         asked,
-        vec![NonceSnapshot {
+        vec![SnapshotRequest {
             name: name.clone(),
-            checkpoint: false
+            checkpoint: false,
+            trigger: SavepointTrigger::Manual
         }]
     );
     assert_eq!(next.last_savepoint_trigger_nonce, Some(2));
     assert_eq!(next.last_triggered_snapshot, Some(name));
     // Asked once only.
-    assert_eq!(nonce_snapshots("counts-a", &new, &mut next), vec![]);
+    assert_eq!(nonce_snapshots("counts-a", &new, &mut next, now()), vec![]);
     // The same for a checkpoint, and a negative nonce still makes a valid name.
     new.checkpoint_trigger_nonce = Some(-7);
     status = next;
-    let asked = nonce_snapshots("counts-a", &new, &mut status);
+    let asked = nonce_snapshots("counts-a", &new, &mut status, now());
     assert_eq!(
         asked,
-        vec![NonceSnapshot {
+        vec![SnapshotRequest {
             name: format!("counts-a-checkpoint-m7-{job}"),
-            checkpoint: true
+            checkpoint: true,
+            trigger: SavepointTrigger::Manual
         }]
     );
     assert_eq!(status.last_checkpoint_trigger_nonce, Some(-7));
@@ -376,7 +387,7 @@ fn a_changed_savepoint_nonce_asks_for_one_snapshot_of_the_running_job() {
         &Observed::Job(S::Running),
     );
     again.last_checkpoint_trigger_nonce = None;
-    let renamed = nonce_snapshots("counts-a", &new, &mut again);
+    let renamed = nonce_snapshots("counts-a", &new, &mut again, now());
     assert_eq!(renamed.len(), 2, "{renamed:?}");
     assert!(
         renamed.iter().all(|r| !r.name.ends_with(&job)),
@@ -392,10 +403,13 @@ fn a_changed_nonce_waits_until_the_job_runs() {
     new.savepoint_trigger_nonce = Some(1);
     // Submitted but not RUNNING yet: nothing asked, nothing recorded.
     let (mut created, _) = step(&new, &submitted, Observed::Job(S::Created));
-    assert_eq!(nonce_snapshots("counts-a", &new, &mut created), vec![]);
+    assert_eq!(
+        nonce_snapshots("counts-a", &new, &mut created, now()),
+        vec![]
+    );
     assert_eq!(created.last_savepoint_trigger_nonce, None);
     let (mut runs, _) = step(&new, &created, Observed::Job(S::Running));
-    assert_eq!(nonce_snapshots("counts-a", &new, &mut runs).len(), 1);
+    assert_eq!(nonce_snapshots("counts-a", &new, &mut runs, now()).len(), 1);
 }
 
 #[test]
@@ -438,4 +452,336 @@ fn stop_savepoints_are_recorded_as_upgrade_or_delete_snapshots_named_per_job() {
     let second = stop_snapshot_name("counts-a", &stop("9f8e7d6c5b4a", StopReason::Upgrade));
     assert_eq!(first, "counts-a-stop-1-upgrade-0a1b2c3d");
     assert_ne!(first, second);
+}
+
+/// A fixed "now" for the snapshot tests.
+fn now() -> Timestamp {
+    Timestamp::from_second(1_800_000_000).unwrap()
+}
+
+/// `now()` plus `secs` (negative: before).
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).unwrap()
+}
+
+/// A session job with periodic savepoints every hour.
+fn hourly() -> StreamSessionJobSpec {
+    serde_yaml::from_str(
+        "clusterName: shared\njob: {name: counting, parallelism: 1}\nsavepoints: {periodicInterval: 1h}\n",
+    )
+    .unwrap()
+}
+
+/// The status of `spec`'s first job, RUNNING since `now()`.
+fn running_since_now(spec: &StreamSessionJobSpec) -> StreamSessionJobStatus {
+    let mut s = running(&spec.job);
+    s.job_start_time = Some(Time(now()));
+    s
+}
+
+#[test]
+fn a_periodic_savepoint_is_asked_for_once_its_interval_passed() {
+    let spec = hourly();
+    assert_eq!(
+        spec.periodic_savepoint_interval(),
+        Some(Duration::from_secs(3600))
+    );
+    let mut status = running_since_now(&spec);
+    let job: String = status.job_id.clone().unwrap().chars().take(8).collect();
+    let later = at(3600);
+    let asked = snapshot_requests("counts-a", &spec, &mut status, later);
+    let name = format!("counts-a-periodic-{}-{job}", later.as_millisecond());
+    assert_eq!(
+        asked,
+        vec![SnapshotRequest {
+            name: name.clone(),
+            checkpoint: false,
+            trigger: SavepointTrigger::Periodic
+        }]
+    );
+    // Recorded before the snapshot is created: in flight, and the attempt's time.
+    let pending = status.pending_savepoint.clone().unwrap();
+    assert_eq!(pending.trigger, SavepointTrigger::Periodic);
+    assert_eq!(pending.trigger_id, name);
+    assert_eq!(pending.nonce, None);
+    assert_eq!(status.last_periodic_savepoint_attempt, Some(Time(later)));
+    assert_eq!(
+        status.last_triggered_snapshot.as_deref(),
+        Some(name.as_str())
+    );
+}
+
+#[test]
+fn no_periodic_savepoint_before_the_interval_or_without_one() {
+    let spec = hourly();
+    let mut status = running_since_now(&spec);
+    let before = status.clone();
+    assert_eq!(
+        periodic_savepoint(
+            "counts-a",
+            spec.periodic_savepoint_interval(),
+            &mut status,
+            at(3599)
+        ),
+        None
+    );
+    assert_eq!(status, before);
+    // Without spec.savepoints.periodicInterval: never.
+    assert_eq!(
+        periodic_savepoint("counts-a", None, &mut status, at(86_400)),
+        None
+    );
+    // A job that is not running (submitted, not RUNNING yet): not yet.
+    let (mut submitted, _) = step(&spec.job, &Default::default(), Observed::NoJob);
+    assert_eq!(
+        periodic_savepoint(
+            "counts-a",
+            spec.periodic_savepoint_interval(),
+            &mut submitted,
+            at(86_400)
+        ),
+        None
+    );
+    // The last attempt counts too: the next one waits a full interval after it.
+    let mut attempted = running_since_now(&spec);
+    attempted.last_periodic_savepoint_attempt = Some(Time(at(3600)));
+    assert_eq!(
+        periodic_savepoint(
+            "counts-a",
+            spec.periodic_savepoint_interval(),
+            &mut attempted,
+            at(7199)
+        ),
+        None
+    );
+    assert!(
+        periodic_savepoint(
+            "counts-a",
+            spec.periodic_savepoint_interval(),
+            &mut attempted,
+            at(7200)
+        )
+        .is_some()
+    );
+}
+
+#[test]
+fn one_savepoint_at_a_time() {
+    let spec = hourly();
+    let interval = spec.periodic_savepoint_interval();
+    // A manual savepoint in flight: no periodic one.
+    let mut status = running_since_now(&spec);
+    status.pending_savepoint = Some(PendingSavepoint {
+        trigger_id: "counts-a-savepoint-1-abcdefgh".into(),
+        trigger: SavepointTrigger::Manual,
+        nonce: Some(1),
+        started_at: Time(at(3000)),
+    });
+    assert_eq!(
+        periodic_savepoint("counts-a", interval, &mut status, at(3600)),
+        None
+    );
+    // A periodic one in flight: a changed savepoint nonce waits for it (a checkpoint nonce
+    // does not: the JobManager queues one behind the other).
+    let mut job = spec.job.clone();
+    job.savepoint_trigger_nonce = Some(2);
+    job.checkpoint_trigger_nonce = Some(3);
+    let mut periodic = running_since_now(&spec);
+    assert!(periodic_savepoint("counts-a", interval, &mut periodic, at(3600)).is_some());
+    let asked = nonce_snapshots("counts-a", &job, &mut periodic, at(3601));
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].checkpoint, "{asked:?}");
+    assert_eq!(periodic.last_savepoint_trigger_nonce, None);
+    // Both due at once: the manual one goes first, the periodic one waits.
+    let mut both = running_since_now(&spec);
+    let mut with_nonce = spec.clone();
+    with_nonce.job.savepoint_trigger_nonce = Some(2);
+    let asked = snapshot_requests("counts-a", &with_nonce, &mut both, at(3600));
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].trigger, SavepointTrigger::Manual);
+    assert_eq!(both.last_periodic_savepoint_attempt, None);
+    // An upgrade's (or suspend's) stop-with-savepoint in flight: no periodic one either.
+    let mut changed = spec.job.clone();
+    changed.parallelism = 2;
+    let plain = running_since_now(&spec);
+    let (mut stopping, action) = step(&changed, &plain, Observed::Job(S::Running));
+    assert!(
+        matches!(action, SessionAction::StopWithSavepoint { .. }),
+        "{action:?}"
+    );
+    assert_eq!(
+        periodic_savepoint("counts-a", interval, &mut stopping, at(7200)),
+        None
+    );
+    // And an upgrade waits for the manual or periodic savepoint in flight.
+    let (held, action) = step(&changed, &status, Observed::Job(S::Running));
+    assert_eq!(action, SessionAction::Wait);
+    assert_eq!(held.stopping, None);
+    let mut suspended = spec.job.clone();
+    suspended.state = DesiredJobState::Suspended;
+    let (_, action) = step(&suspended, &status, Observed::Job(S::Running));
+    assert_eq!(action, SessionAction::Wait);
+    // Deletion does not wait.
+    let (_, action) = decide(
+        "uid-1",
+        &spec.job,
+        true,
+        true,
+        &status,
+        &Observed::Job(S::Running),
+    );
+    assert!(
+        matches!(action, SessionAction::StopWithSavepoint { .. }),
+        "{action:?}"
+    );
+}
+
+#[test]
+fn a_completed_periodic_savepoint_is_recorded_and_the_next_may_follow() {
+    let spec = hourly();
+    let interval = spec.periodic_savepoint_interval();
+    let mut status = running_since_now(&spec);
+    let request = periodic_savepoint("counts-a", interval, &mut status, at(3600)).unwrap();
+    // Still being taken: nothing changes.
+    let before = status.clone();
+    let (events, again) = follow_snapshots(&mut status, &Seen::Taking, &Seen::Missing, at(3610));
+    assert!(events.is_empty() && again.is_empty());
+    assert_eq!(status, before);
+    // Completed: the last savepoint, with an Event as a StreamJob's.
+    let done = Seen::Completed {
+        path: "s3://b/sp/savepoint-7".into(),
+        checkpoint_id: None,
+    };
+    let (events, again) = follow_snapshots(&mut status, &done, &Seen::Missing, at(3620));
+    assert!(again.is_empty());
+    assert_eq!(status.pending_savepoint, None);
+    assert_eq!(
+        status.last_savepoint.as_deref(),
+        Some("s3://b/sp/savepoint-7")
+    );
+    assert_eq!(
+        events,
+        vec![EventNote::normal(
+            "SavepointCompleted",
+            "periodic savepoint completed: s3://b/sp/savepoint-7".into()
+        )]
+    );
+    // It is not a stop's savepoint: no lifecycle Event for it, and no restore point.
+    assert!(events::lifecycle_events(&before, &status, "shared").is_empty());
+    assert_eq!(status.restore_path, None);
+    // The next one an interval after the attempt.
+    assert_eq!(
+        periodic_savepoint("counts-a", interval, &mut status, at(7199)),
+        None
+    );
+    let next = periodic_savepoint("counts-a", interval, &mut status, at(7200)).unwrap();
+    assert_ne!(next.name, request.name);
+}
+
+#[test]
+fn a_failed_missing_or_overdue_periodic_savepoint() {
+    let spec = hourly();
+    let interval = spec.periodic_savepoint_interval();
+    let mut status = running_since_now(&spec);
+    let request = periodic_savepoint("counts-a", interval, &mut status, at(3600)).unwrap();
+    // Named in the status but not created (the operator stopped in between): created again.
+    let mut missing = status.clone();
+    let (events, again) = follow_snapshots(&mut missing, &Seen::Missing, &Seen::Missing, at(3605));
+    assert!(events.is_empty());
+    assert_eq!(again, vec![request.clone()]);
+    assert!(missing.pending_savepoint.is_some());
+    // Failed: a Warning, and the next one waits a full interval after the attempt.
+    let mut failed = status.clone();
+    let (events, _) = follow_snapshots(
+        &mut failed,
+        &Seen::Failed("no space left".into()),
+        &Seen::Missing,
+        at(3610),
+    );
+    assert_eq!(failed.pending_savepoint, None);
+    assert_eq!(events.len(), 1);
+    assert!(events[0].warning && events[0].reason == "SavepointFailed");
+    assert!(events[0].message.contains("periodic") && events[0].message.contains("no space left"));
+    assert_eq!(
+        periodic_savepoint("counts-a", interval, &mut failed, at(3700)),
+        None
+    );
+    // Never seen to end: given up after FOLLOW_LIMIT.
+    let mut stuck = status.clone();
+    let late = at(3600 + FOLLOW_LIMIT.as_secs() as i64 + 1);
+    let (events, again) = follow_snapshots(&mut stuck, &Seen::Taking, &Seen::Missing, late);
+    assert!(again.is_empty());
+    assert_eq!(stuck.pending_savepoint, None);
+    assert_eq!(events[0].reason, "SavepointTimedOut");
+}
+
+#[test]
+fn a_manual_checkpoint_is_reported_in_status_manual_checkpoint() {
+    let s = counting();
+    let mut status = running(&s);
+    let mut new = s.clone();
+    new.checkpoint_trigger_nonce = Some(4);
+    let asked = nonce_snapshots("counts-a", &new, &mut status, now());
+    assert_eq!(asked.len(), 1);
+    let c = status.manual_checkpoint.clone().unwrap();
+    assert_eq!(c.state, SnapshotState::InProgress);
+    assert_eq!(c.nonce, Some(4));
+    assert_eq!(c.trigger_id, asked[0].name);
+    assert_eq!(c.triggered_at, Time(now()));
+    // Another nonce waits for it.
+    new.checkpoint_trigger_nonce = Some(5);
+    assert_eq!(
+        nonce_snapshots("counts-a", &new, &mut status, now()),
+        vec![]
+    );
+    let done = Seen::Completed {
+        path: "s3://b/chk/job/chk-9".into(),
+        checkpoint_id: Some(9),
+    };
+    let (events, _) = follow_snapshots(&mut status, &Seen::Missing, &done, at(5));
+    let c = status.manual_checkpoint.clone().unwrap();
+    assert_eq!(c.state, SnapshotState::Completed);
+    assert_eq!(c.checkpoint_id, Some(9));
+    assert_eq!(c.path.as_deref(), Some("s3://b/chk/job/chk-9"));
+    assert_eq!(c.result_at, Some(Time(at(5))));
+    assert_eq!(events[0].reason, "CheckpointCompleted");
+    // Done: the waiting nonce is asked for now.
+    assert_eq!(
+        nonce_snapshots("counts-a", &new, &mut status, at(6)).len(),
+        1
+    );
+    // A failed one keeps its reason.
+    let (events, _) = follow_snapshots(
+        &mut status,
+        &Seen::Missing,
+        &Seen::Failed("refused".into()),
+        at(7),
+    );
+    let c = status.manual_checkpoint.clone().unwrap();
+    assert_eq!(c.state, SnapshotState::Failed);
+    assert_eq!(c.error.as_deref(), Some("refused"));
+    assert_eq!(events[0].reason, "CheckpointFailed");
+}
+
+#[test]
+fn what_a_snapshot_says() {
+    assert_eq!(Seen::of(None), Seen::Missing);
+    let mut snapshot: StreamJobSnapshot = serde_yaml::from_str(
+        "apiVersion: fjord.dev/v1alpha1\nkind: StreamJobSnapshot\nmetadata: {name: s, namespace: ns}\n\
+         spec: {jobReference: {kind: StreamSessionJob, name: counts-a}}\n",
+    )
+    .unwrap();
+    assert_eq!(Seen::of(Some(&snapshot)), Seen::Taking);
+    snapshot.status = Some(fjord_crds::StreamJobSnapshotStatus {
+        state: Some(SnapshotState::Completed),
+        path: Some("s3://b/sp".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        Seen::of(Some(&snapshot)),
+        Seen::Completed {
+            path: "s3://b/sp".into(),
+            checkpoint_id: None
+        }
+    );
 }
