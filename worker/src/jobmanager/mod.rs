@@ -292,6 +292,10 @@ pub(crate) fn runtime(thread_name: &str) -> Result<tokio::runtime::Runtime, Work
 }
 
 /// Waits for SIGTERM or SIGINT (also used by the TaskManager role).
+///
+/// A signal that cannot be listened for is logged and never arrives: the process keeps
+/// running (it is stopped by the other signal or by SIGKILL), rather than stopping at once as
+/// if it had been asked to.
 pub(crate) async fn signal() {
     #[cfg(unix)]
     {
@@ -300,7 +304,7 @@ pub(crate) async fn signal() {
             Ok(mut term) => {
                 tokio::select! {
                     _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    () = interrupt() => {}
                 }
             }
             Err(e) => {
@@ -308,20 +312,19 @@ pub(crate) async fn signal() {
                     error = %e,
                     "cannot listen for SIGTERM; only SIGINT stops this process"
                 );
-                if let Err(e) = tokio::signal::ctrl_c().await {
-                    tracing::warn!(
-                        error = %e,
-                        "cannot listen for SIGINT; stopping as if it arrived"
-                    );
-                }
+                interrupt().await;
             }
         }
     }
     #[cfg(not(unix))]
-    {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C; stopping as if it arrived");
-        }
+    interrupt().await;
+}
+
+/// Waits for SIGINT (Ctrl-C); waits forever when it cannot be listened for.
+async fn interrupt() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for SIGINT (Ctrl-C); it will not stop this process");
+        std::future::pending::<()>().await;
     }
 }
 
