@@ -509,6 +509,74 @@ async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow:
     Ok(())
 }
 
+/// SIGTERM on the JobManager right after one of its TaskManagers died (a node drain evicts a
+/// JobManager and a TaskManager of the same node at once): the dead TaskManager cannot be asked
+/// to cancel, and the JobManager does not wait for it to confirm (it would wait until the
+/// cancellation's deadline or the TaskManager's heartbeat timeout) before it suspends the job,
+/// keeps its checkpoints and exits with 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_the_job_manager_does_not_wait_for_a_dead_task_manager() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let mut args = jm_args(
+        0,
+        &chk,
+        &["--exit-on-finish", "--wait-for-slots", "60s"],
+        &job(100_000_000, 2_000, &out),
+    );
+    // No heartbeat timeout within the test: only the refused cancel may end the wait.
+    let at = args
+        .iter()
+        .position(|a| a == "--heartbeat-timeout-ms")
+        .context("jm_args sets a heartbeat timeout")?;
+    args[at + 1] = "600000".into();
+    let mut jm =
+        JobManager::start_with("jobmanager", dir.path(), args, &[("FJORD_LOG", "info")]).await?;
+    let mut tms = [
+        task_manager("tm1", dir.path(), &jm.rpc, 1)?,
+        task_manager("tm2", dir.path(), &jm.rpc, 1)?,
+    ];
+    let job_id = jm.job_id().await?;
+    jm.first_checkpoint(&job_id).await?;
+    for tm in &mut tms {
+        tm.wait_for_line("tasks deployed", STARTUP).await?;
+    }
+    tms[1].sigkill();
+    jm.proc.sigterm()?;
+    let code = jm.proc.wait_exit(STARTUP).await?;
+    let log = jm.proc.log();
+    ensure!(
+        code == 130,
+        "JobManager exit code {code}\n{}",
+        jm.proc.tail()
+    );
+    ensure!(
+        log.lines()
+            .any(|l| l.contains("cancel failed") && l.contains("tm2")),
+        "the cancel to the dead TaskManager failed\n{}",
+        jm.proc.tail()
+    );
+    ensure!(
+        !log.contains("did not confirm the cancellation in time"),
+        "the JobManager waited for the dead TaskManager\n{}",
+        jm.proc.tail()
+    );
+    let kept = std::fs::read_dir(chk.join(&job_id))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("chk-"))
+        .count();
+    ensure!(kept > 0, "SIGTERM deleted the job's checkpoints");
+    // The live TaskManager was asked, and confirmed.
+    let ended = tms[0].wait_for_line("tasks ended", STARTUP).await?;
+    ensure!(
+        ended.contains("Canceled"),
+        "tm1's tasks ended cancelled: {ended}"
+    );
+    tms[0].sigterm()?;
+    tms[0].wait_exit(STARTUP).await?;
+    Ok(())
+}
+
 /// The JobManager's checkpoint coordinator logs at info, so the tests can time kills at the
 /// end of input ("triggering the final checkpoint") and after the final checkpoint.
 const COORDINATOR_LOG: (&str, &str) = ("FJORD_LOG", "warn,fjord::checkpoint=info");

@@ -11,6 +11,10 @@
 //! from the checkpointed state (no count lost or repeated in the new attempt). The failover
 //! figures are printed, not asserted.
 //!
+//! A second test drains (`kubectl drain`) the node of the leading JobManager: its Pods are
+//! evicted, the leader's SIGTERM keeps the job's checkpoints, and the job continues on the other
+//! node from its latest checkpoint.
+//!
 //! Build first: `cargo build -p fjord-operator --bins && cargo build -p fjord-worker --features
 //! s3 --bins`.
 
@@ -279,6 +283,224 @@ async fn a_killed_leader_job_manager_is_replaced_by_its_standby() -> anyhow::Res
          (resumed from chk-{resumed}; new leader {new_leader}, was {leader}); {checked} keys \
          continued exactly"
     );
+    op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=120s"])?;
+    op.cluster.stop()?;
+    Ok(())
+}
+
+/// The node a Pod runs on.
+fn node_of(op: &OperatorCluster, pod: &str) -> anyhow::Result<String> {
+    Ok(op
+        .kubectl(&["get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"])?
+        .trim()
+        .to_string())
+}
+
+/// Every TaskManager log the node agent wrote for this job, by Pod name (Pods deleted by the
+/// drain included: the agent keeps their logs).
+fn task_manager_logs(op: &OperatorCluster) -> anyhow::Result<Vec<(String, String)>> {
+    let dir = op.cluster.run_dir().join("agent/logs");
+    let prefix = format!("default_{JOB}-taskmanager-");
+    let mut logs = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(pod) = name
+            .strip_prefix(&prefix)
+            .and_then(|p| p.strip_suffix("_fjord.log"))
+        {
+            let pod = format!("{JOB}-taskmanager-{pod}");
+            logs.push((pod.clone(), log(op, &pod)));
+        }
+    }
+    Ok(logs)
+}
+
+/// A TaskManager's log cut into the outputs of the attempts deployed on it: each piece starts
+/// at a `tasks deployed` line (what came before the first one is dropped).
+fn attempts(log: &str) -> Vec<(usize, &str)> {
+    let starts: Vec<usize> = log
+        .match_indices("tasks deployed")
+        .map(|(at, _)| at)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &at)| {
+            (
+                at,
+                &log[at..starts.get(i + 1).copied().unwrap_or(log.len())],
+            )
+        })
+        .collect()
+}
+
+/// `kubectl drain` of the node that runs the leading JobManager (Flink's "node drain" case):
+/// every Pod on it is evicted (SIGTERM, grace period), the node is cordoned, so the Deployments
+/// replace them on the other node. The leader's SIGTERM must not destroy the job: it keeps its
+/// checkpoints and releases the Lease, the standby (or a replacement) takes over, resumes from
+/// the latest completed checkpoint, and every key's count continues from checkpointed state on
+/// the replacement TaskManagers (no count skipped, none restarted from 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_node_moves_the_job_to_the_other_node_with_its_state() -> anyhow::Result<()> {
+    let op = OperatorCluster::start("operator-drain")?;
+    op.apply(&manifest())?;
+    op.wait_running(JOB, WAIT).await?;
+    let leader = poll_until("one leader and one standby", WAIT, POLL, || async {
+        let pods = job_managers(&op).ok()?;
+        let leader = pods.iter().find(|p| p.1 == "true")?.0.clone();
+        (pods.len() == 2 && pods.iter().any(|p| p.1 == "false")).then_some(leader)
+    })
+    .await
+    .with_context(|| format!("{:?}", job_managers(&op)))?;
+    let node = node_of(&op, &leader)?;
+    poll_until("two checkpoints of the leader", WAIT, POLL, || async {
+        (log(&op, &leader).matches("completed checkpoint=").count() >= 2).then_some(())
+    })
+    .await
+    .with_context(|| log(&op, &leader))?;
+    // Every key counted before the drain (20 keys at 200 records/s), so each must continue.
+    poll_until("every key counted", WAIT, POLL, || async {
+        let mut all = std::collections::BTreeMap::new();
+        for t in task_managers(&op).ok()? {
+            operator_support::add_counts(&log(&op, &t), &mut all);
+        }
+        (all.len() == 20 && all.values().map(Vec::len).sum::<usize>() >= 100).then_some(())
+    })
+    .await?;
+    let on_node: Vec<String> = job_managers(&op)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .chain(task_managers(&op)?)
+        .filter(|p| node_of(&op, p).is_ok_and(|n| n == node))
+        .collect();
+    let transitions = lease_transitions(&op);
+    // Where every TaskManager log stands at the drain: output after it is the new attempts'.
+    let before: Vec<(String, usize)> = task_manager_logs(&op)?
+        .into_iter()
+        .map(|(p, l)| (p, l.len()))
+        .collect();
+    let drained = Instant::now();
+    let out = op.kubectl(&[
+        "drain",
+        &node,
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        // The test's MinIO keeps its data in an emptyDir: evicted, the job's storage would be
+        // gone. In a cluster the storage outlives any node; here it stays where it is.
+        "--pod-selector=app!=minio",
+        "--timeout=180s",
+    ])?;
+    eprintln!(
+        "drained {node} in {:.2} s (leader {leader}; Pods there: {on_node:?}):\n{out}",
+        secs(drained)
+    );
+    for pod in &on_node {
+        ensure!(
+            op.kubectl(&["get", "pod", pod, "--ignore-not-found", "-o", "name"])?
+                .trim()
+                .is_empty(),
+            "{pod} was evicted from {node}"
+        );
+    }
+    let new_leader = poll_until(
+        "another JobManager to take the Lease",
+        WAIT,
+        POLL,
+        || async {
+            (lease_transitions(&op) > transitions)
+                .then(|| lease_holder(&op))
+                .filter(|h| !h.is_empty() && *h != leader)
+        },
+    )
+    .await?;
+    let elected = secs(drained);
+    ensure!(
+        node_of(&op, &new_leader)? != node,
+        "the new leader {new_leader} runs on the cordoned node {node}"
+    );
+    let resumed = poll_until("the new leader to resume", WAIT, POLL, || async {
+        let l = log(&op, &new_leader);
+        let at = l.rfind("from its latest completed checkpoint ")?;
+        let rest = &l[at..];
+        let line = &rest[..rest.find('\n')?];
+        line.rsplit("chk-").next()?.trim().parse::<u64>().ok()
+    })
+    .await
+    .with_context(|| log(&op, &new_leader))?;
+    let processing = poll_until("a checkpoint of the new leader", WAIT, POLL, || async {
+        let l = log(&op, &new_leader);
+        l.match_indices("completed checkpoint=")
+            .filter_map(|(at, m)| {
+                let rest = &l[at + m.len()..];
+                rest[..rest.find(' ')?].parse::<u64>().ok()
+            })
+            .any(|id| id > resumed)
+            .then(|| secs(drained))
+    })
+    .await?;
+    ensure!(resumed > 0, "the new leader resumed from chk-{resumed}");
+    for pod in job_managers(&op)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .chain(task_managers(&op)?)
+    {
+        ensure!(
+            node_of(&op, &pod)? != node,
+            "{pod} was placed on the cordoned node {node}"
+        );
+    }
+
+    // Counts: everything printed before the drain, and the attempts deployed after it.
+    poll_until("counts of the new attempt", WAIT, POLL, || async {
+        let n: usize = task_manager_logs(&op)
+            .ok()?
+            .iter()
+            .map(|(p, l)| {
+                let from = before.iter().find(|b| b.0 == *p).map_or(0, |b| b.1);
+                attempts(l.get(from..).unwrap_or_default())
+                    .iter()
+                    .map(|(_, a)| counts(a).values().map(Vec::len).sum::<usize>())
+                    .sum::<usize>()
+            })
+            .sum();
+        (n >= 100).then_some(())
+    })
+    .await?;
+    let mut old = std::collections::BTreeMap::<String, Vec<u64>>::new();
+    let mut new = Vec::new();
+    for (pod, l) in task_manager_logs(&op)? {
+        let from = before.iter().find(|b| b.0 == pod).map_or(0, |b| b.1);
+        operator_support::add_counts(&l[..from.min(l.len())], &mut old);
+        for (_, attempt) in attempts(&l[from.min(l.len())..]) {
+            new.push((pod.clone(), counts(attempt)));
+        }
+    }
+    ensure!(!old.is_empty(), "no counts before the drain");
+    let mut checked = 0;
+    for (pod, attempt) in &new {
+        for (key, values) in attempt {
+            let first = values[0];
+            ensure!(
+                old.get(key)
+                    .is_some_and(|o| first > 1 && o.contains(&(first - 1))),
+                "{key} resumed at {first} on {pod} after the drain; it was never counted to {} \
+                 before (state lost or skipped)",
+                first - 1
+            );
+            ensure!(
+                values.windows(2).all(|w| w[1] == w[0] + 1),
+                "{key} skipped or repeated a count in an attempt after the drain: {values:?}"
+            );
+            checked += 1;
+        }
+    }
+    ensure!(checked > 0, "no key printed after the drain");
+    eprintln!(
+        "node drain: Lease taken {elected:.2} s after the drain began, first checkpoint of the \
+         new leader {processing:.2} s after it (resumed from chk-{resumed}; new leader \
+         {new_leader}, was {leader}); {checked} key runs continued from checkpointed counts"
+    );
+    op.kubectl(&["uncordon", &node])?;
     op.kubectl(&["delete", "streamjob", JOB, "--wait=true", "--timeout=120s"])?;
     op.cluster.stop()?;
     Ok(())

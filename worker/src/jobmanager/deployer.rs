@@ -20,7 +20,7 @@ use fjord_proto::v1::task_manager_service_client::TaskManagerServiceClient;
 use fjord_proto::v1::{
     CancelAttemptRequest, DeployAttemptRequest, JobAttempt, JobSettings, TaskState,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -333,7 +333,10 @@ impl ClusterDeployer {
         (slots, placement)
     }
 
-    fn cancel_all(&self, running: &Running) {
+    /// Asks every TaskManager of the attempt to cancel its part; returns those that could not
+    /// be reached (the call failed as unavailable: no process listens at its address, as after
+    /// a node drain evicted it together with this JobManager).
+    fn cancel_all(&self, running: &Running) -> BTreeSet<String> {
         let calls = running.workers.iter().map(|w| {
             let mut client = w.client.clone();
             let request = CancelAttemptRequest {
@@ -342,25 +345,48 @@ impl ClusterDeployer {
             };
             let id = w.id.clone();
             async move {
-                if let Err(e) = client.cancel_attempt(request).await {
-                    tracing::warn!(task_manager = %id, error = %e.message(), "cancel failed");
+                match client.cancel_attempt(request).await {
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::warn!(task_manager = %id, error = %e.message(), "cancel failed");
+                        (e.code() == tonic::Code::Unavailable).then_some(id)
+                    }
                 }
             }
         });
-        self.runtime.block_on(futures_join_all(calls.collect()));
+        self.runtime
+            .block_on(futures_join_all(calls.collect()))
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Waits until every TaskManager still alive confirmed its part ended (or `CANCEL_WAIT`).
-    fn await_ended(&self, running: &Running) {
+    /// One in `unreachable` is not waited for: it received no cancel, so nothing it could
+    /// confirm would be an answer to it, and waiting would only last until its heartbeat
+    /// times out (it is treated as lost then, as it is now).
+    fn await_ended(&self, running: &Running, unreachable: &BTreeSet<String>) {
         let deadline = Instant::now() + CANCEL_WAIT;
         let mut ended = lock(&running.ended);
         loop {
             let live = self.registry.live();
-            let outstanding = running
+            let outstanding: Vec<&str> = running
                 .workers
                 .iter()
-                .any(|w| !ended.contains_key(&w.id) && is_alive(w, &live));
-            if !outstanding || Instant::now() >= deadline {
+                .filter(|w| {
+                    !ended.contains_key(&w.id) && !unreachable.contains(&w.id) && is_alive(w, &live)
+                })
+                .map(|w| w.id.as_str())
+                .collect();
+            if outstanding.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    task_managers = ?outstanding,
+                    wait_ms = CANCEL_WAIT.as_millis() as u64,
+                    "TaskManagers did not confirm the cancellation in time; going on without them"
+                );
                 return;
             }
             ended = running
@@ -624,8 +650,8 @@ impl Deployer for ClusterDeployer {
             }
         };
         if outcome.is_err() {
-            self.cancel_all(&running);
-            self.await_ended(&running);
+            let unreachable = self.cancel_all(&running);
+            self.await_ended(&running, &unreachable);
         }
         *lock(&self.router.current) = None;
         outcome
