@@ -21,13 +21,10 @@ use serde::{Deserialize, Serialize};
 use kube::core::Duration;
 
 use crate::spec::{
-    CheckpointingSpec, ImagePullPolicy, JobManagerSpec, JobSpec, PERIODIC_INTERVAL_MESSAGE,
-    PERIODIC_INTERVAL_RULE, SecretReference, TaskManagerSpec,
+    CheckpointingSpec, HA_STORAGE_MESSAGE, HA_STORAGE_RULE, ImagePullPolicy, JobManagerSpec,
+    JobSpec, PERIODIC_INTERVAL_MESSAGE, PERIODIC_INTERVAL_RULE, SecretReference, TaskManagerSpec,
 };
 use crate::status::{ManualCheckpoint, PendingSavepoint};
-
-/// Why a session cluster rejects standby JobManagers (the CEL rule on [`StreamClusterSpec`]).
-pub const SESSION_HA_MESSAGE: &str = "spec.jobManager: a session cluster runs one JobManager; highAvailability and replicas above 1 are supported for StreamJobs only";
 
 /// A StreamCluster runs a Fjord session cluster: a JobManager in session mode and TaskManagers
 /// whose task slots the StreamSessionJobs submitted to it share (the Flink operator's
@@ -79,9 +76,7 @@ pub const SESSION_HA_MESSAGE: &str = "spec.jobManager: a session cluster runs on
     validation = Rule::new(
         "!has(self.checkpointing) || !has(self.checkpointing.storage) || !self.checkpointing.storage.startsWith('memory://')"
     ).message("spec.checkpointing.storage: memory:// storage does not outlive the pods, so the session's jobs could not keep their state; use s3:// (or file:// on a laptop)").field_path(".checkpointing.storage"),
-    validation = Rule::new(
-        "!has(self.jobManager) || (!has(self.jobManager.highAvailability) && (!has(self.jobManager.replicas) || self.jobManager.replicas == 1))"
-    ).message(SESSION_HA_MESSAGE).field_path(".jobManager")
+    validation = Rule::new(HA_STORAGE_RULE).message(HA_STORAGE_MESSAGE).field_path(".jobManager.highAvailability")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamClusterSpec {
@@ -94,8 +89,9 @@ pub struct StreamClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<ImagePullPolicy>,
 
-    /// The JobManager: one pod that runs every submitted job's coordination, checkpoints and
-    /// savepoints.
+    /// The JobManager: the pod that runs every submitted job's coordination, checkpoints and
+    /// savepoints. With spec.jobManager.highAvailability and replicas above 1, standbys take
+    /// over a failed leader and run the session's jobs again from their latest checkpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_manager: Option<JobManagerSpec>,
 

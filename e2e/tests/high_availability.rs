@@ -365,3 +365,166 @@ async fn a_paused_leader_is_fenced_and_exits_when_it_continues() -> anyhow::Resu
     );
     Ok(())
 }
+
+/// The highest completed checkpoint of job `id` above `above`, waiting (bounded) for one.
+async fn job_checkpoint_above(
+    client: &Client,
+    id: &str,
+    above: i64,
+    jm: &Proc,
+) -> anyhow::Result<i64> {
+    poll_until("a completed checkpoint of the job", JOB, POLL, || {
+        let client = client.clone();
+        let id = id.to_string();
+        async move {
+            let history = client.checkpoints(&id).await.ok()?;
+            let max = history
+                .completed
+                .iter()
+                .filter(|c| !c.savepoint)
+                .map(|c| c.id)
+                .max()?;
+            (max > above).then_some(max)
+        }
+    })
+    .await
+    .with_context(|| jm.tail())
+}
+
+/// Session mode with high availability (`--session --ha file`): two session JobManagers, two
+/// TaskManagers with two slots each. Two jobs are submitted to the leader; one is cancelled. The
+/// leader is SIGKILLed: the standby leads, submits the recorded job again under its ID, it
+/// resumes from its latest completed checkpoint and runs to the end with exactly-once output;
+/// the cancelled job (its checkpoints gone) is not started again, and the finished job's record
+/// goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_standby_runs_the_sessions_jobs_again() -> anyhow::Result<()> {
+    use fjord_client::api::{JobState, SubmitJobRequest};
+    let cluster = Cluster::new(50_000)?;
+    let session = |name: &str, i: usize| -> anyhow::Result<Proc> {
+        let ha = cluster.dir.path().join("ha").display().to_string();
+        let mut args = with_args(
+            cluster_jm_args(cluster.ports[i], 2, &cluster.chk(), 300),
+            &["--session", "--ha", "file", "--ha-storage-dir", &ha],
+        );
+        args.extend(LEASE.iter().map(|s| s.to_string()));
+        Proc::spawn(name, cluster.dir.path(), &args, &[])
+    };
+    let mut a = session("jobmanager-a", 0)?;
+    a.wait_for_line("is the leader (epoch 1)", STARTUP).await?;
+    let mut b = session("jobmanager-b", 1)?;
+    b.wait_for_line("is a standby: waiting for leadership", STARTUP)
+        .await?;
+    let tm1 = task_manager("tm1", cluster.dir.path(), &cluster.addresses(), 2)?;
+    let tm2 = task_manager("tm2", cluster.dir.path(), &cluster.addresses(), 2)?;
+    let a_rest = rest(&mut a).await?;
+    let (kept, cancelled) = ("a".repeat(32), "b".repeat(32));
+    let out_cancelled = cluster.dir.path().join("out-cancelled");
+    let submit = |id: &str, args: Vec<String>| SubmitJobRequest {
+        job: args[0].clone(),
+        args: args[1..].to_vec(),
+        job_id: Some(id.to_string()),
+        ..SubmitJobRequest::default()
+    };
+    poll_until("both jobs submitted", STARTUP, POLL, || {
+        let (client, kept, cancelled) = (a_rest.clone(), kept.clone(), cancelled.clone());
+        let (first, second) = (
+            submit(&kept, job(cluster.count, 5_000, &cluster.out())),
+            submit(&cancelled, job(100_000_000, 1_000, &out_cancelled)),
+        );
+        async move {
+            // Until both TaskManagers registered, a submission is refused for slots.
+            if client.job(&kept).await.is_err() {
+                client.submit_job(&first).await.ok()?;
+            }
+            client.submit_job(&second).await.ok()?;
+            Some(())
+        }
+    })
+    .await
+    .with_context(|| a.tail())?;
+    job_checkpoint_above(&a_rest, &cancelled, 0, &a).await?;
+    a_rest.cancel(&cancelled).await?;
+    poll_until(
+        "the cancelled job's record to go",
+        STARTUP,
+        POLL,
+        || async {
+            (!cluster
+                .chk()
+                .join(format!("_session/jobs/{cancelled}.json"))
+                .exists())
+            .then_some(())
+        },
+    )
+    .await?;
+    ensure!(
+        cluster
+            .chk()
+            .join(format!("_session/jobs/{kept}.json"))
+            .exists(),
+        "the running job is recorded"
+    );
+    let before = job_checkpoint_above(&a_rest, &kept, 1, &a).await?;
+
+    a.sigkill();
+    eprintln!("checkpoint {before} of the session job completed; session leader SIGKILLed");
+    b.wait_for_line("is the leader (epoch 2)", JOB).await?;
+    let b_rest = rest(&mut b).await?;
+    let resumed = b
+        .wait_for_line(
+            &format!("Resuming job {kept} from its latest completed checkpoint "),
+            JOB,
+        )
+        .await?;
+    ensure!(
+        resumed_id(&resumed)? >= before,
+        "the recovered job resumes from a checkpoint not older than {before}: {resumed}"
+    );
+    b.wait_for_line("Session recovery done: 1 job(s) running again.", JOB)
+        .await?;
+    ensure!(
+        b_rest.job(&cancelled).await.is_err(),
+        "the cancelled job is not started again\n{}",
+        b.tail()
+    );
+    let state = poll_until("the recovered job to finish", JOB, POLL, || {
+        let (client, kept) = (b_rest.clone(), kept.clone());
+        async move {
+            let s = client.job(&kept).await.ok()?.state;
+            s.is_terminal().then_some(s)
+        }
+    })
+    .await
+    .with_context(|| b.tail())?;
+    ensure!(
+        state == JobState::Finished,
+        "the recovered job ended {state}\n{}",
+        b.tail()
+    );
+    let (lost, extra) = compare(&cluster.out(), cluster.count).await?;
+    eprintln!(
+        "session failover: resumed from {resumed}; output {} lost, {} duplicated or wrong of {} lines",
+        lost.len(),
+        extra.len(),
+        expected(cluster.count).len()
+    );
+    ensure!(
+        lost.is_empty() && extra.is_empty(),
+        "not exactly once: missing {:?}, extra {:?}\n{}",
+        &lost[..lost.len().min(10)],
+        &extra[..extra.len().min(10)],
+        tails(&[&a, &b, &tm1, &tm2])
+    );
+    poll_until("the finished job's record to go", STARTUP, POLL, || async {
+        (!cluster
+            .chk()
+            .join(format!("_session/jobs/{kept}.json"))
+            .exists())
+        .then_some(())
+    })
+    .await?;
+    b.sigterm()?;
+    ensure!(b.wait_exit(STARTUP).await? == 0, "{}", b.tail());
+    Ok(())
+}

@@ -37,6 +37,27 @@ where
     Ok(())
 }
 
+/// Applies the JobManagers' RBAC of `desired` (with high availability: their ServiceAccount,
+/// Role and RoleBinding for the leader Lease), so the permissions exist before the JobManager
+/// Pods start. Nothing without HA.
+///
+/// # Errors
+/// As [`apply`].
+pub async fn apply_jobmanager_rbac(
+    client: &Client,
+    ns: &str,
+    desired: &crate::resources::Desired,
+) -> Result<(), Error> {
+    if let Some(rbac) = &desired.jobmanager_rbac {
+        if let Some(account) = &rbac.service_account {
+            apply(client, ns, account).await?;
+        }
+        apply(client, ns, &rbac.role).await?;
+        apply(client, ns, &rbac.role_binding).await?;
+    }
+    Ok(())
+}
+
 /// Applies `status` as the status of the `kind` object `name` through `api`.
 ///
 /// # Errors

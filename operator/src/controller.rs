@@ -24,7 +24,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::apply::{apply, write_status};
+use crate::apply::{apply, apply_jobmanager_rbac, write_status};
 use crate::events::Publisher;
 use crate::jobmanager::{JobManagerApi, JobManagerEndpoint, SavepointStatus};
 use crate::lifecycle::{self, Action, Decision, Input, JobManagerView, Observed, Settings};
@@ -665,14 +665,7 @@ async fn execute<J: JobManagerApi>(
             crate::security::ensure(&ctx.client, job, &deployed).await?;
             apply(&ctx.client, &ns, &desired.config_map).await?;
             apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
-            // The JobManagers' permissions for their leader Lease exist before they start.
-            if let Some(rbac) = &desired.jobmanager_rbac {
-                if let Some(account) = &rbac.service_account {
-                    apply(&ctx.client, &ns, account).await?;
-                }
-                apply(&ctx.client, &ns, &rbac.role).await?;
-                apply(&ctx.client, &ns, &rbac.role_binding).await?;
-            }
+            apply_jobmanager_rbac(&ctx.client, &ns, &desired).await?;
             apply(&ctx.client, &ns, &desired.jobmanager).await?;
             apply(&ctx.client, &ns, &desired.taskmanager).await?;
             match &ingress {

@@ -46,7 +46,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
-use crate::apply::{apply, write_status};
+use crate::apply::{apply, apply_jobmanager_rbac, write_status};
 use crate::events::Publisher;
 use crate::jobmanager::JobManagerEndpoint;
 use crate::jobmanager::rest::{checkpoint_record, map_error};
@@ -191,6 +191,7 @@ async fn reconcile_cluster(
     let desired = cluster_desired(&cluster)?;
     apply(&ctx.client, &ns, &desired.config_map).await?;
     apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
+    apply_jobmanager_rbac(&ctx.client, &ns, &desired).await?;
     apply(&ctx.client, &ns, &desired.jobmanager).await?;
     apply(&ctx.client, &ns, &desired.taskmanager).await?;
     let endpoint = cluster_endpoint(&name, &ns);

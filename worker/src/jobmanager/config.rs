@@ -457,18 +457,14 @@ impl JobManagerConfig {
         Ok(config)
     }
 
-    /// What high availability needs: one job (no session), a stable job ID and durable
-    /// checkpoint storage, or a standby would have nothing to recover.
+    /// What high availability needs: a stable job ID (outside session mode) and durable
+    /// checkpoint storage, or a standby would have nothing to recover (a session's accepted
+    /// submissions are recorded there too).
     fn check_ha(&self) -> Result<(), WorkerError> {
         if self.ha.is_none() {
             return Ok(());
         }
-        if self.session {
-            return Err(WorkerError::Config(
-                "high-availability.type is not supported for session JobManagers yet".into(),
-            ));
-        }
-        if !self.on_task_managers && self.job_id.is_none() {
+        if !self.session && !self.on_task_managers && self.job_id.is_none() {
             return Err(WorkerError::Config(
                 "high-availability.type needs a stable job ID: set job.id (--job-id), or run the subtasks on TaskManagers (jobmanager.scheduler: taskmanagers)"
                     .into(),

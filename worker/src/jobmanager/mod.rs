@@ -46,6 +46,7 @@ pub mod rest_dashboard;
 pub mod rest_limits;
 pub mod rpc;
 pub mod session;
+pub mod session_store;
 pub mod slots;
 pub mod task_metrics;
 
@@ -419,6 +420,7 @@ pub fn run(registry: &JobRegistry, config: JobManagerConfig) -> Result<u8, Worke
             &state,
             (server, rpc),
             internal_tls,
+            leadership,
         );
     }
     let wait_for_slots = |_: &str, plan: &fjord::JobPlan| {
@@ -574,6 +576,10 @@ fn lead(
     Ok(Some(leadership))
 }
 
+/// How long a new session leader keeps trying to resubmit a recorded job for which too few
+/// slots are free (unless `jobmanager.wait-for-slots` is longer).
+const SESSION_RECOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The session JobManager's main loop: serves submissions until SIGTERM or SIGINT, then
 /// suspends every running job (their checkpoints stay) and exits with [`exit::SUCCESS`].
 fn run_session(
@@ -583,6 +589,7 @@ fn run_session(
     state: &Arc<JobManagerState>,
     (server, rpc): (Server, rpc::RpcServer),
     tls: Option<fjord::tls::InternalTls>,
+    leadership: Option<ha::Leadership>,
 ) -> Result<u8, WorkerError> {
     if config.on_task_managers {
         state.task_managers().set_deploys_to_task_managers();
@@ -598,6 +605,23 @@ fn run_session(
         tls,
     );
     state.set_session(session.clone());
+    if config.ha.is_some()
+        && let Some(storage) = &config.storage_url
+    {
+        let options = fjord::storage::StorageOptions::from_pairs(config.storage_options.clone());
+        session.keep_submissions(session_store::SubmissionStore::open(storage, &options)?);
+        let (recovering, wait) = (
+            session.clone(),
+            SESSION_RECOVERY_WAIT.max(config.wait_for_slots),
+        );
+        std::thread::Builder::new()
+            .name("session-recovery".into())
+            .spawn(move || {
+                let n = recovering.recover(wait);
+                eprintln!("Session recovery done: {n} job(s) running again.");
+            })
+            .map_err(|e| WorkerError::HighAvailability(format!("cannot start a thread: {e}")))?;
+    }
     eprintln!("Session JobManager ready: submit jobs with POST /v1/jobs.");
     runtime.block_on(signal());
     eprintln!("Signal received: suspending the session's jobs (send it again to exit at once)...");
@@ -610,6 +634,10 @@ fn run_session(
         rpc.stop().await;
         server.stop().await;
     });
+    // The jobs are suspended (their records stay): a standby may take over at once.
+    if let Some(l) = leadership {
+        l.release();
+    }
     eprintln!("Session JobManager stopped.");
     Ok(exit::SUCCESS)
 }

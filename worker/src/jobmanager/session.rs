@@ -15,11 +15,14 @@ use super::config::JobManagerConfig;
 use super::deployer::AttemptRouter;
 use super::job::{ClusterParts, JobManager};
 use super::registry::TaskManagerRegistry;
+use super::session_store::SubmissionStore;
 use crate::WorkerError;
 use crate::local::LocalRun;
 use fjord::JobRegistry;
 use fjord_client::api::{JobState, SubmitJobRequest};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Why a submission was refused.
 #[derive(Debug)]
@@ -76,6 +79,10 @@ pub struct Session {
     /// Every job submitted, oldest first; a job submitted again under its ID replaces its
     /// ended predecessor. Held while a submission is built, so submissions are serialized.
     jobs: Mutex<Vec<Arc<JobManager>>>,
+    /// With high availability: where accepted submissions are recorded for the next leader.
+    submissions: OnceLock<SubmissionStore>,
+    /// Set once this process suspends its jobs (it is going away): their records stay.
+    suspending: AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -109,7 +116,16 @@ impl Session {
             router,
             runtime,
             jobs: Mutex::new(Vec::new()),
+            submissions: OnceLock::new(),
+            suspending: AtomicBool::new(false),
         })
+    }
+
+    /// Records every accepted submission in `store` from now on (high availability), so the
+    /// next leader can run the session's jobs again ([`recover`](Self::recover)). A second
+    /// call is ignored.
+    pub fn keep_submissions(&self, store: SubmissionStore) {
+        let _ = self.submissions.set(store);
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Arc<JobManager>>> {
@@ -171,7 +187,10 @@ impl Session {
     /// [`SubmitError::NotEnoughSlots`] when the TaskManagers' free slots are too few, and
     /// [`SubmitError::Invalid`] for an unknown job, bad arguments or the job's own error;
     /// nothing runs then.
-    pub fn submit(&self, request: &SubmitJobRequest) -> Result<Arc<JobManager>, SubmitError> {
+    pub fn submit(
+        self: &Arc<Self>,
+        request: &SubmitJobRequest,
+    ) -> Result<Arc<JobManager>, SubmitError> {
         let config = self.job_config(request)?;
         let mut jobs = self.lock();
         let refusal: Mutex<Option<SubmitError>> = Mutex::new(None);
@@ -235,15 +254,138 @@ impl Session {
                 state: existing.state(),
             });
         }
+        if let Some(store) = self.submissions.get()
+            && !job.state().is_terminal()
+            && let Err(e) = store.record(job.id(), request)
+        {
+            // Without its record the job would not survive a failover: refuse it whole.
+            job.cancel();
+            return Err(SubmitError::Invalid(WorkerError::HighAvailability(
+                format!(
+                    "job {} was not started: cannot record it for the next leader ({e}); check the \
+                 checkpoint storage and submit it again",
+                    job.id()
+                ),
+            )));
+        }
         jobs.retain(|j| j.id() != job.id());
         jobs.push(job.clone());
         tracing::info!(job = %job.name(), id = %job.id(), "session job submitted");
+        if self.submissions.get().is_some() {
+            self.forget_when_ended(&job);
+        }
         Ok(job)
+    }
+
+    /// Once `job` ends other than by this process going away, its record goes (a finished,
+    /// failed or cancelled job is not run again by the next leader).
+    fn forget_when_ended(self: &Arc<Self>, job: &Arc<JobManager>) {
+        let (session, job) = (self.clone(), job.clone());
+        self.runtime.spawn(async move {
+            job.terminated().await;
+            if session.suspending.load(Ordering::SeqCst) {
+                return;
+            }
+            let forget = tokio::task::spawn_blocking(move || session.forget(&job));
+            if let Err(e) = forget.await {
+                tracing::warn!(error = %e, "forgetting an ended session job panicked");
+            }
+        });
+    }
+
+    /// Removes `job`'s record, unless the session now holds another job under its ID (a
+    /// resubmission, whose record it is).
+    fn forget(&self, job: &Arc<JobManager>) {
+        let jobs = self.lock();
+        let current = jobs.iter().any(|j| Arc::ptr_eq(j, job));
+        if let (true, Some(store)) = (current, self.submissions.get())
+            && let Err(e) = store.remove(job.id())
+        {
+            tracing::warn!(
+                id = %job.id(),
+                error = %e,
+                "cannot remove an ended job's record; the next leader will find it ended"
+            );
+        }
+    }
+
+    /// Submits every recorded job again (this JobManager just became the leader), oldest
+    /// first, each under its job ID so it resumes from its latest completed checkpoint. A job
+    /// that needs slots not yet offered is tried again until `wait` has passed (the
+    /// TaskManagers register with a new leader within seconds); a job that is running already
+    /// (submitted meanwhile, e.g. by the operator) is left as it is; a job that ended before
+    /// comes back ended and its record goes. Blocking: call it off the async runtime.
+    /// Returns how many jobs run again.
+    pub fn recover(self: &Arc<Self>, wait: Duration) -> usize {
+        let Some(store) = self.submissions.get() else {
+            return 0;
+        };
+        let records = match store.list() {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the session's recorded jobs; none is recovered");
+                eprintln!("Cannot recover the session's jobs: {e}");
+                return 0;
+            }
+        };
+        let deadline = Instant::now() + wait;
+        let mut running = 0;
+        for record in records {
+            let id = record.request.job_id.clone().unwrap_or_default();
+            self.await_slots(record.request.parallelism.unwrap_or(1), deadline);
+            loop {
+                match self.submit(&record.request) {
+                    Ok(job) if job.state().is_terminal() => {
+                        if let Err(e) = store.remove(job.id()) {
+                            tracing::warn!(%id, error = %e, "cannot remove an ended job's record");
+                        }
+                        break;
+                    }
+                    Ok(job) => {
+                        eprintln!("Recovered session job '{}' ({id})", job.name());
+                        running += 1;
+                        break;
+                    }
+                    Err(SubmitError::Exists { .. }) => break,
+                    Err(SubmitError::NotEnoughSlots { .. }) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    Err(e) => {
+                        // Kept: the next leader tries again (the job may be back in its image).
+                        eprintln!(
+                            "Cannot recover session job '{}' ({id}): {e}",
+                            record.request.job
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        running
+    }
+
+    /// Waits (until `deadline`) for the registered TaskManagers to offer at least `slots`
+    /// slots in all, so a recovered job is not built again and again while they register.
+    fn await_slots(&self, slots: usize, deadline: Instant) {
+        let Some(registry) = &self.task_managers else {
+            return;
+        };
+        while Instant::now() < deadline
+            && registry
+                .live()
+                .iter()
+                .map(|t| t.slots as usize)
+                .sum::<usize>()
+                < slots
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Suspends every running job (SIGTERM: the process goes, the jobs' checkpoints stay) and
     /// waits until they stopped.
     pub async fn suspend_all(&self) {
+        self.suspending.store(true, Ordering::SeqCst);
         let jobs = self.jobs();
         for job in &jobs {
             job.suspend();
