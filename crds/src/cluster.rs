@@ -22,7 +22,8 @@ use kube::core::Duration;
 
 use crate::spec::{
     CheckpointingSpec, HA_STORAGE_MESSAGE, HA_STORAGE_RULE, ImagePullPolicy, JobManagerSpec,
-    JobSpec, PERIODIC_INTERVAL_MESSAGE, PERIODIC_INTERVAL_RULE, SecretReference, TaskManagerSpec,
+    JobSpec, PERIODIC_INTERVAL_MESSAGE, PERIODIC_INTERVAL_RULE, SecretReference, SecuritySpec,
+    TaskManagerSpec,
 };
 use crate::status::{ManualCheckpoint, PendingSavepoint};
 
@@ -123,6 +124,14 @@ pub struct StreamClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub service_account: Option<String>,
+
+    /// Transport security of the session cluster, as a StreamJob's spec.security:
+    /// `tls.enabled` for mutual TLS between the JobManager and the TaskManagers (certificates
+    /// from a CA of this StreamCluster, or `tls.secretName`), `tls.rest` for HTTPS on the REST
+    /// API, `restAuth.enabled` for a bearer token the operator generates, keeps in a Secret and
+    /// sends itself (to submit and follow the StreamSessionJobs). Unset: plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySpec>,
 
     /// Fjord configuration entries for the JobManager and TaskManagers (as a StreamJob's
     /// spec.configuration; keys the operator manages win, credential-looking keys are refused).

@@ -14,6 +14,11 @@
 //! (c) the operator still drives the job through the token: a suspend in savepoint mode stops
 //!     it with a savepoint (recorded as the restore path) and removes the Pods.
 //!
+//!
+//! A second test applies `examples/sessions/session-cluster-secured.yaml` verbatim: a
+//! StreamCluster with the same `spec.security` (and standby JobManagers) and a StreamSessionJob
+//! the operator submits and follows over HTTPS with the token.
+//!
 //! Build first: `cargo build -p fjord-operator --bins && cargo build -p fjord-worker --features s3 --bins`,
 //! then `cargo test -p fjord-e2e --test operator_security -- --nocapture`.
 
@@ -29,6 +34,43 @@ use fjord_e2e::poll_until;
 use operator_support::{OperatorCluster, POLL, secs};
 
 const JOB: &str = "counting-secured";
+
+/// A REST client of the JobManager Service `host` (pinned to `ip`), trusting the CA `ca`,
+/// sending `token` when given.
+fn https_client(
+    host: &str,
+    ip: std::net::IpAddr,
+    ca: &[u8],
+    token: Option<&str>,
+) -> anyhow::Result<Client> {
+    let mut builder = reqwest::Client::builder()
+        .resolve(host, std::net::SocketAddr::new(ip, 8081))
+        .add_root_certificate(reqwest::Certificate::from_pem(ca)?);
+    if let Some(t) = token {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {t}").parse()?,
+        );
+        builder = builder.default_headers(headers);
+    }
+    Ok(Client::with_http(
+        &format!("https://{host}:8081/v1"),
+        builder.build()?,
+    )?)
+}
+
+/// The value of `key` in Secret `secret`, decoded.
+fn secret_value(op: &OperatorCluster, secret: &str, key: &str) -> anyhow::Result<Vec<u8>> {
+    let b64 = op.kubectl(&[
+        "get",
+        "secret",
+        secret,
+        "-o",
+        &format!("jsonpath={{.data.{}}}", key.replace('.', "\\.")),
+    ])?;
+    Ok(base64::engine::general_purpose::STANDARD.decode(b64.trim())?)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secured_streamjob_runs_refuses_anonymous_rest_and_is_still_driven() -> anyhow::Result<()> {
@@ -85,32 +127,9 @@ async fn secured_streamjob_runs_refuses_anonymous_rest_and_is_still_driven() -> 
     let ns = sj["metadata"]["namespace"].as_str().context("namespace")?;
     let ip: std::net::IpAddr = op.jobmanager_ip(JOB)?.parse()?;
     let host = format!("{JOB}-jobmanager.{ns}.svc");
-    let url = format!("https://{host}:8081/v1");
-    let secret_value = |secret: &str, key: &str| -> anyhow::Result<Vec<u8>> {
-        let b64 = op.kubectl(&[
-            "get",
-            "secret",
-            secret,
-            "-o",
-            &format!("jsonpath={{.data.{}}}", key.replace('.', "\\.")),
-        ])?;
-        Ok(base64::engine::general_purpose::STANDARD.decode(b64.trim())?)
-    };
+    let secret_value = |secret: &str, key: &str| secret_value(&op, secret, key);
     let ca = secret_value(&format!("{JOB}-tls"), "ca.crt")?;
-    let https = |token: Option<&str>| -> anyhow::Result<Client> {
-        let mut builder = reqwest::Client::builder()
-            .resolve(&host, std::net::SocketAddr::new(ip, 8081))
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca)?);
-        if let Some(t) = token {
-            let mut headers = reqwest::header::HeaderMap::new();
-            headers.insert(
-                reqwest::header::AUTHORIZATION,
-                format!("Bearer {t}").parse()?,
-            );
-            builder = builder.default_headers(headers);
-        }
-        Ok(Client::with_http(&url, builder.build()?)?)
-    };
+    let https = |token: Option<&str>| https_client(&host, ip, &ca, token);
     match https(None)?.jobs().await {
         Err(ClientError::Api { status: 401, .. }) => {}
         other => anyhow::bail!("a call without the token must get 401, got {other:?}"),
@@ -207,5 +226,144 @@ async fn secured_streamjob_runs_refuses_anonymous_rest_and_is_still_driven() -> 
         !logs.contains(token.trim()),
         "the token appears in the operator's log"
     );
+    Ok(())
+}
+
+/// `examples/sessions/session-cluster-secured.yaml` applied verbatim: a StreamCluster with
+/// `spec.security` (mutual TLS, HTTPS REST, a token) and standby JobManagers, and a
+/// StreamSessionJob on it. The operator issues the cluster's Secrets (owned by the
+/// StreamCluster), submits and follows the job through HTTPS with the token (it reaches
+/// `RUNNING`), the cluster reports its TaskManagers registered over mutual TLS, and the REST
+/// API refuses a call without the token (401) and plain HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secured_session_cluster_runs_its_jobs_over_tls_with_a_token() -> anyhow::Result<()> {
+    const CLUSTER: &str = "secured-session";
+    let op = OperatorCluster::start("operator-session-security")?;
+    let manifest = std::fs::read_to_string(
+        operator_support::repo().join("examples/sessions/session-cluster-secured.yaml"),
+    )?;
+    op.apply(&manifest)?;
+    let job_id = poll_until(
+        "the session job RUNNING",
+        Duration::from_secs(180),
+        POLL,
+        || async {
+            let s = op
+                .kubectl(&[
+                    "get",
+                    "ssj",
+                    "secured-counts",
+                    "-o",
+                    "jsonpath={.status.jobState} {.status.jobId}",
+                ])
+                .ok()?;
+            let (state, id) = s.trim().split_once(' ')?;
+            (state == "RUNNING").then(|| id.to_string())
+        },
+    )
+    .await
+    .with_context(|| op.operator_logs())?;
+    for secret in ["tls", "ca", "rest-token"].map(|s| format!("{CLUSTER}-{s}")) {
+        let owner = op.kubectl(&[
+            "get",
+            "secret",
+            &secret,
+            "-o",
+            "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}",
+        ])?;
+        ensure!(
+            owner.trim() == format!("StreamCluster/{CLUSTER}"),
+            "{secret} is owned by {owner}"
+        );
+    }
+    let ready = poll_until(
+        "the cluster Ready with both TaskManagers",
+        Duration::from_secs(60),
+        POLL,
+        || async {
+            let s = op
+                .kubectl(&[
+                    "get",
+                    "streamcluster",
+                    CLUSTER,
+                    "-o",
+                    "jsonpath={.status.lifecycleState} {.status.readyTaskManagers}",
+                ])
+                .ok()?;
+            (s.trim() == "Ready 2").then_some(s)
+        },
+    )
+    .await?;
+    eprintln!("StreamCluster {CLUSTER}: {ready}");
+    let ns = "default";
+    let host = format!("{CLUSTER}-jobmanager.{ns}.svc");
+    // The leader's address (a standby binds no REST port; the Service selects the leader).
+    let ip: std::net::IpAddr = poll_until(
+        "a leading JobManager",
+        Duration::from_secs(60),
+        POLL,
+        || async {
+            let ip = op
+                .kubectl(&[
+                    "get",
+                    "pods",
+                    "-l",
+                    &format!("fjord.dev/streamjob={CLUSTER},fjord.dev/jobmanager-leader=true"),
+                    "-o",
+                    "jsonpath={.items[0].status.podIP}",
+                ])
+                .ok()?;
+            ip.trim().parse().ok()
+        },
+    )
+    .await?;
+    let ca = secret_value(&op, &format!("{CLUSTER}-tls"), "ca.crt")?;
+    match https_client(&host, ip, &ca, None)?.jobs().await {
+        Err(ClientError::Api { status: 401, .. }) => {}
+        other => anyhow::bail!("a call without the token must get 401, got {other:?}"),
+    }
+    ensure!(
+        Client::new(&format!("http://{ip}:8081/v1"))?
+            .jobs()
+            .await
+            .is_err(),
+        "the REST API still answers plain HTTP"
+    );
+    let token = String::from_utf8(secret_value(
+        &op,
+        &format!("{CLUSTER}-rest-token"),
+        "token",
+    )?)?;
+    let jm = https_client(&host, ip, &ca, Some(token.trim()))?;
+    let jobs = jm.jobs().await?;
+    ensure!(
+        jobs.jobs
+            .iter()
+            .any(|j| j.id == job_id && j.state == JobState::Running),
+        "{jobs:?}"
+    );
+    ensure!(
+        jm.task_managers().await?.task_managers.len() == 2,
+        "both TaskManagers registered over mutual TLS"
+    );
+    ensure!(
+        !op.operator_logs().contains(token.trim()),
+        "the token appears in the operator's log"
+    );
+    op.kubectl(&[
+        "delete",
+        "ssj",
+        "secured-counts",
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    op.kubectl(&[
+        "delete",
+        "streamcluster",
+        CLUSTER,
+        "--wait=true",
+        "--timeout=120s",
+    ])?;
+    op.cluster.stop()?;
     Ok(())
 }

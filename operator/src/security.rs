@@ -16,7 +16,7 @@ use base64::Engine as _;
 use fjord_crds::{StreamJob, StreamJobSpec};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Secret, SecretVolumeSource, Volume, VolumeMount};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
@@ -27,6 +27,35 @@ use crate::certificates::{self, Issued};
 use crate::jobmanager::JobManagerEndpoint;
 use crate::resources::{Component, labels};
 use crate::{Error, FIELD_MANAGER};
+
+/// What the security Secrets belong to: a StreamJob or a StreamCluster (its name, namespace and
+/// the controller owner reference the Secrets carry, so they go with it).
+#[derive(Debug, Clone)]
+pub struct SecretOwner {
+    name: String,
+    namespace: String,
+    reference: OwnerReference,
+}
+
+impl SecretOwner {
+    /// The owner `object` (a StreamJob or StreamCluster).
+    ///
+    /// # Errors
+    /// [`Error::MissingMetadata`] without a namespace or uid.
+    pub fn of<K: Resource<DynamicType = ()>>(object: &K) -> Result<Self, Error> {
+        Ok(SecretOwner {
+            name: object.meta().name.clone().unwrap_or_default(),
+            namespace: object
+                .meta()
+                .namespace
+                .clone()
+                .ok_or(Error::MissingMetadata("metadata.namespace"))?,
+            reference: object
+                .controller_owner_ref(&())
+                .ok_or(Error::MissingMetadata("metadata.uid"))?,
+        })
+    }
+}
 
 /// Where the TLS Secret is mounted in every Pod (`security.ssl.internal.dir`).
 pub const TLS_DIR: &str = "/etc/fjord-tls";
@@ -162,22 +191,19 @@ pub fn new_token(job: &str) -> Result<String, Error> {
 }
 
 fn secret_object(
-    job: &StreamJob,
+    owner: &SecretOwner,
     secret_name: String,
     type_: &str,
     data: BTreeMap<String, Vec<u8>>,
     annotations: Option<BTreeMap<String, String>>,
 ) -> Result<Secret, Error> {
-    let owner = job
-        .controller_owner_ref(&())
-        .ok_or(Error::MissingMetadata("metadata.uid"))?;
     Ok(Secret {
         metadata: ObjectMeta {
             name: Some(secret_name),
-            namespace: job.namespace(),
-            labels: Some(labels(&job.name_any(), None)),
+            namespace: Some(owner.namespace.clone()),
+            labels: Some(labels(&owner.name, None)),
             annotations,
-            owner_references: Some(vec![owner]),
+            owner_references: Some(vec![owner.reference.clone()]),
             ..Default::default()
         },
         type_: Some(type_.into()),
@@ -192,14 +218,14 @@ fn secret_object(
 /// # Errors
 /// [`Error::MissingMetadata`] without a uid.
 pub fn tls_secret_object(
-    job: &StreamJob,
+    owner: &SecretOwner,
     bundle: &str,
     leaf: &Issued,
     issuer_pem: &str,
 ) -> Result<Secret, Error> {
     secret_object(
-        job,
-        issued_tls_secret_name(&job.name_any()),
+        owner,
+        issued_tls_secret_name(&owner.name),
         "kubernetes.io/tls",
         BTreeMap::from([
             ("tls.crt".to_string(), leaf.cert_pem.clone().into_bytes()),
@@ -373,25 +399,22 @@ async fn write_ca(api: &Api<Secret>, existing: &Secret, state: &CaState) -> Resu
 /// the certificate Secret.
 async fn rotate(
     api: &Api<Secret>,
-    job: &StreamJob,
+    owner: &SecretOwner,
     ca_secret: &Secret,
     state: &CaState,
     existing: Option<&Secret>,
     now: Timestamp,
     timing: &Timing,
 ) -> Result<(), Error> {
-    let name = job.name_any();
-    let ns = job
-        .namespace()
-        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let (name, ns) = (&owner.name, &owner.namespace);
     let leaf = existing.map(leaf_state);
     let step = ca_rotation::plan(state, leaf.as_ref(), now, timing);
     if step == Step::Nothing {
         return Ok(());
     }
     let new_ca = if step == Step::StartRotation {
-        let ca = certificates::issue_ca(&ns, &name, now)
-            .map_err(|e| build_error(&name, "the next CA", e))?;
+        let ca = certificates::issue_ca(ns, name, now)
+            .map_err(|e| build_error(name, "the next CA", e))?;
         Some(Ca {
             cert_pem: ca.cert_pem,
             key_pem: ca.key_pem,
@@ -412,7 +435,7 @@ async fn rotate(
         _ => &after.current,
     };
     let bundle = ca_rotation::bundle(&after);
-    let tls_name = issued_tls_secret_name(&name);
+    let tls_name = issued_tls_secret_name(name);
     let secret = match existing {
         Some(existing) if !ca_rotation::issues_leaf(&after, step, leaf.as_ref(), now, timing) => {
             // The leaf stays (with its recorded expiry and issuer); only the bundle changes.
@@ -431,7 +454,7 @@ async fn rotate(
                 })
                 .collect();
             secret_object(
-                job,
+                owner,
                 tls_name.clone(),
                 "kubernetes.io/tls",
                 data,
@@ -440,15 +463,15 @@ async fn rotate(
         }
         _ => {
             let leaf = certificates::issue_leaf(
-                &ns,
-                &name,
+                ns,
+                name,
                 &signer.key_pem,
                 now,
                 certificates::LEAF_VALIDITY,
             )
-            .map_err(|e| build_error(&name, "the TLS certificate", e))?;
-            info!(secret = %tls_name, not_after = %leaf.not_after, "issued the StreamJob's TLS certificate");
-            tls_secret_object(job, &bundle, &leaf, &signer.cert_pem)?
+            .map_err(|e| build_error(name, "the TLS certificate", e))?;
+            info!(secret = %tls_name, not_after = %leaf.not_after, "issued the TLS certificate");
+            tls_secret_object(owner, &bundle, &leaf, &signer.cert_pem)?
         }
     };
     api.patch(
@@ -473,12 +496,19 @@ async fn rotate(
 /// # Errors
 /// [`Error::Kube`] when an API call fails, [`Error::Build`] when a certificate cannot be issued
 /// or the stored CA is unreadable.
-pub async fn ensure(
+pub async fn ensure<K: Resource<DynamicType = ()>>(
     client: &Client,
-    job: &StreamJob,
+    owner: &K,
     deployed: &StreamJobSpec,
 ) -> Result<(), Error> {
-    ensure_at(client, job, deployed, Timestamp::now(), &Timing::default()).await
+    ensure_at(
+        client,
+        owner,
+        deployed,
+        Timestamp::now(),
+        &Timing::default(),
+    )
+    .await
 }
 
 /// [`ensure`] as if the time were `now`, with the rotation's thresholds `timing` (tests step
@@ -486,20 +516,18 @@ pub async fn ensure(
 ///
 /// # Errors
 /// As [`ensure`].
-pub async fn ensure_at(
+pub async fn ensure_at<K: Resource<DynamicType = ()>>(
     client: &Client,
-    job: &StreamJob,
+    owner: &K,
     deployed: &StreamJobSpec,
     now: Timestamp,
     timing: &Timing,
 ) -> Result<(), Error> {
-    let name = job.name_any();
-    let ns = job
-        .namespace()
-        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let Some(security) = &deployed.security else {
         return Ok(());
     };
+    let owner = SecretOwner::of(owner)?;
+    let (name, ns) = (owner.name.clone(), owner.namespace.clone());
     let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let issue = security
         .tls
@@ -527,8 +555,8 @@ pub async fn ensure_at(
                 };
                 let (data, annotations) = ca_record(&state);
                 let secret =
-                    secret_object(job, ca_name.clone(), "Opaque", data, Some(annotations))?;
-                info!(secret = %ca_name, "issued the StreamJob's CA");
+                    secret_object(&owner, ca_name.clone(), "Opaque", data, Some(annotations))?;
+                info!(secret = %ca_name, "issued the CA");
                 api.create(&PostParams::default(), &secret)
                     .await
                     .map_err(Error::kube(format!("creating Secret {ca_name}")))?
@@ -541,7 +569,7 @@ pub async fn ensure_at(
             .get_opt(&tls_name)
             .await
             .map_err(Error::kube(format!("reading Secret {tls_name}")))?;
-        rotate(&api, job, &ca, &state, existing.as_ref(), now, timing).await?;
+        rotate(&api, &owner, &ca, &state, existing.as_ref(), now, timing).await?;
     }
     if security.rest_auth_enabled() {
         let token_name = token_secret_name(&name);
@@ -552,7 +580,7 @@ pub async fn ensure_at(
             .is_none()
         {
             let secret = secret_object(
-                job,
+                &owner,
                 token_name.clone(),
                 "Opaque",
                 BTreeMap::from([(TOKEN_KEY.to_string(), new_token(&name)?.into_bytes())]),
@@ -561,7 +589,7 @@ pub async fn ensure_at(
             api.create(&PostParams::default(), &secret)
                 .await
                 .map_err(Error::kube(format!("creating Secret {token_name}")))?;
-            info!(secret = %token_name, "created the StreamJob's REST token");
+            info!(secret = %token_name, "created the REST token");
         }
     }
     Ok(())
@@ -591,8 +619,13 @@ pub async fn rest_token(client: &Client, job: &StreamJob) -> Result<Option<Strin
     let ns = job
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
-    let name = token_secret_name(&job.name_any());
-    let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    token_of(client, &job.name_any(), &ns).await
+}
+
+/// The token in the REST token Secret of `name` in `ns`, if it exists (trimmed).
+async fn token_of(client: &Client, name: &str, ns: &str) -> Result<Option<String>, Error> {
+    let name = token_secret_name(name);
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let secret = api
         .get_opt(&name)
         .await
@@ -621,17 +654,45 @@ fn deployed_spec(job: &StreamJob) -> StreamJobSpec {
 /// # Errors
 /// [`Error::Kube`] when reading a Secret fails.
 pub async fn endpoint(client: &Client, job: &StreamJob) -> Result<JobManagerEndpoint, Error> {
-    let name = job.name_any();
     let ns = job
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let token = rest_token(client, job).await?;
-    let deployed = deployed_spec(job);
-    let plain = crate::resources::rest_base_url(&name, &ns);
-    let (base_url, ca_pem) = match tls_secret(&name, &deployed).filter(|_| rest_tls(&deployed)) {
+    endpoint_with(client, &job.name_any(), &ns, &deployed_spec(job), token).await
+}
+
+/// How the operator reaches the JobManager of the cluster `name` in `ns` whose Pods were built
+/// from `deployed` (a StreamCluster's): as [`endpoint`], with the token when `deployed` turns
+/// REST authentication on.
+///
+/// # Errors
+/// [`Error::Kube`] when reading a Secret fails.
+pub async fn endpoint_of(
+    client: &Client,
+    name: &str,
+    ns: &str,
+    deployed: &StreamJobSpec,
+) -> Result<JobManagerEndpoint, Error> {
+    let token = if rest_auth(deployed) {
+        token_of(client, name, ns).await?
+    } else {
+        None
+    };
+    endpoint_with(client, name, ns, deployed, token).await
+}
+
+async fn endpoint_with(
+    client: &Client,
+    name: &str,
+    ns: &str,
+    deployed: &StreamJobSpec,
+    token: Option<String>,
+) -> Result<JobManagerEndpoint, Error> {
+    let plain = crate::resources::rest_base_url(name, ns);
+    let (base_url, ca_pem) = match tls_secret(name, deployed).filter(|_| rest_tls(deployed)) {
         None => (plain, None),
         Some(secret) => {
-            let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+            let api: Api<Secret> = Api::namespaced(client.clone(), ns);
             // No Secret (yet): no JobManager can serve with it either. Without a CA to trust,
             // a call fails as unreachable, which is what the lifecycle expects then.
             let ca = api
@@ -725,7 +786,13 @@ mod tests {
         let ca = certificates::issue_ca("ns", "j", now).unwrap();
         let short = std::time::Duration::from_secs(3600);
         let leaf = certificates::issue_leaf("ns", "j", &ca.key_pem, now, short).unwrap();
-        let secret = tls_secret_object(&j, &ca.cert_pem, &leaf, &ca.cert_pem).unwrap();
+        let secret = tls_secret_object(
+            &SecretOwner::of(&j).unwrap(),
+            &ca.cert_pem,
+            &leaf,
+            &ca.cert_pem,
+        )
+        .unwrap();
         assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
         let timing = |secs| Timing {
             leaf_renew_before: std::time::Duration::from_secs(secs),
@@ -781,13 +848,19 @@ mod tests {
                 ..stable(&ca)
             };
             let (data, annotations) = ca_record(&state);
-            let secret =
-                secret_object(&j, "j-ca".into(), "Opaque", data, Some(annotations)).unwrap();
+            let secret = secret_object(
+                &SecretOwner::of(&j).unwrap(),
+                "j-ca".into(),
+                "Opaque",
+                data,
+                Some(annotations),
+            )
+            .unwrap();
             assert_eq!(ca_state(&secret).unwrap(), state, "{phase:?}");
         }
         // A CA Secret from before the CA's expiry was recorded: ten years after its creation.
         let mut legacy = secret_object(
-            &j,
+            &SecretOwner::of(&j).unwrap(),
             "j-ca".into(),
             "Opaque",
             BTreeMap::from([
@@ -813,9 +886,18 @@ mod tests {
         ]));
         assert_eq!(ca_state(&torn).unwrap().phase, Phase::Stable);
         assert!(
-            ca_state(&secret_object(&j, "j-ca".into(), "Opaque", BTreeMap::new(), None).unwrap())
-                .unwrap_err()
-                .contains("lacks ca.crt")
+            ca_state(
+                &secret_object(
+                    &SecretOwner::of(&j).unwrap(),
+                    "j-ca".into(),
+                    "Opaque",
+                    BTreeMap::new(),
+                    None
+                )
+                .unwrap()
+            )
+            .unwrap_err()
+            .contains("lacks ca.crt")
         );
     }
 

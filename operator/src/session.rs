@@ -88,19 +88,40 @@ impl SessionContext {
     }
 
     fn jobmanager(&self, endpoint: &JobManagerEndpoint) -> Result<fjord_client::Client, Error> {
-        fjord_client::Client::with_http(&endpoint.base_url, self.http.clone())
-            .map_err(|e| map_error(endpoint, "connect", e))
+        crate::jobmanager::rest::client_for(&self.http, endpoint)
     }
 }
 
-/// The JobManager endpoint of StreamCluster `name` in `namespace` (plain HTTP without a
-/// token: StreamClusters have no `spec.security` yet).
+/// The plain JobManager endpoint of StreamCluster `name` in `namespace` (HTTP, no token): how
+/// a cluster without `spec.security` is reached, and the placeholder for one that does not
+/// exist.
 pub fn cluster_endpoint(name: &str, namespace: &str) -> JobManagerEndpoint {
     JobManagerEndpoint {
         base_url: resources::rest_base_url(name, namespace),
         token: None,
         ca_pem: None,
     }
+}
+
+/// How the operator reaches `cluster`'s JobManager: with its `spec.security`, HTTPS trusting
+/// the cluster's CA and the REST token from its Secret (see [`crate::security::endpoint_of`]).
+///
+/// # Errors
+/// [`Error::Kube`] when reading a Secret fails, [`Error::Serde`] if the spec does not convert.
+pub async fn secured_cluster_endpoint(
+    client: &kube::Client,
+    cluster: &StreamCluster,
+) -> Result<JobManagerEndpoint, Error> {
+    let ns = cluster
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    crate::security::endpoint_of(
+        client,
+        &cluster.name_any(),
+        &ns,
+        &cluster_pod_spec(cluster)?,
+    )
+    .await
 }
 
 /// The StreamJob spec a StreamCluster's pods are built from: its cluster fields, a
@@ -189,12 +210,14 @@ async fn reconcile_cluster(
     let name = cluster.name_any();
     let ns = cluster.namespace().unwrap_or_default();
     let desired = cluster_desired(&cluster)?;
+    // The Secrets the Pods mount exist before the Pods do.
+    crate::security::ensure(&ctx.client, cluster.as_ref(), &cluster_pod_spec(&cluster)?).await?;
     apply(&ctx.client, &ns, &desired.config_map).await?;
     apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
     apply_jobmanager_rbac(&ctx.client, &ns, &desired).await?;
     apply(&ctx.client, &ns, &desired.jobmanager).await?;
     apply(&ctx.client, &ns, &desired.taskmanager).await?;
-    let endpoint = cluster_endpoint(&name, &ns);
+    let endpoint = secured_cluster_endpoint(&ctx.client, &cluster).await?;
     let mut status = fjord_crds::StreamClusterStatus {
         rest_url: Some(endpoint.base_url.clone()),
         observed_generation: cluster.metadata.generation,
@@ -985,15 +1008,20 @@ async fn reconcile_job(
         return Ok(Action::requeue(Duration::from_millis(100)));
     }
     let clusters: Api<StreamCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let cluster_exists = clusters
+    let cluster = clusters
         .get_opt(&job.spec.cluster_name)
         .await
         .map_err(Error::kube(format!(
             "reading StreamCluster {}",
             job.spec.cluster_name
-        )))?
+        )))?;
+    let cluster_exists = cluster
+        .as_ref()
         .is_some_and(|c| c.metadata.deletion_timestamp.is_none());
-    let endpoint = cluster_endpoint(&job.spec.cluster_name, &ns);
+    let endpoint = match &cluster {
+        Some(cluster) => secured_cluster_endpoint(&ctx.client, cluster).await?,
+        None => cluster_endpoint(&job.spec.cluster_name, &ns),
+    };
     // The status written last, and the one this pass starts from: the savepoint and manual
     // checkpoint in flight followed to their snapshots' outcome.
     let recorded = job.status.clone().unwrap_or_default();

@@ -484,7 +484,14 @@ async fn target<J>(
                     job.name
                 )));
             };
-            Ok(Ok(session_target(&job.name, ssj.as_ref(), &cluster, ns)))
+            let endpoint = crate::session::secured_cluster_endpoint(&ctx.client, &cluster).await?;
+            Ok(Ok(session_target(
+                &job.name,
+                ssj.as_ref(),
+                &cluster,
+                ns,
+                endpoint,
+            )))
         }
     }
 }
@@ -498,6 +505,7 @@ fn session_target(
     ssj: Option<&StreamSessionJob>,
     cluster: &StreamCluster,
     ns: &str,
+    endpoint: JobManagerEndpoint,
 ) -> Target {
     let cluster_name = cluster.name_any();
     let running = match ssj {
@@ -526,7 +534,7 @@ fn session_target(
         }
     };
     Target {
-        endpoint: crate::session::cluster_endpoint(&cluster_name, ns),
+        endpoint,
         running,
         savepoint_directory: crate::session::cluster_pod_spec(cluster)
             .ok()
@@ -990,12 +998,17 @@ mod tests {
         (ssj, cluster)
     }
 
+    /// The endpoint of a cluster without `spec.security`.
+    fn plain() -> JobManagerEndpoint {
+        crate::session::cluster_endpoint("shared", "ns")
+    }
+
     const CLUSTER: &str = "apiVersion: fjord.dev/v1alpha1\nkind: StreamCluster\nmetadata: {name: shared, namespace: ns}\nspec:\n  image: fjord/fjord:e2e\n  checkpointing: {storage: 's3://fjord/checkpoints/shared'}\n";
 
     #[test]
     fn a_session_job_is_reached_through_its_clusters_jobmanager_while_it_runs() {
         let (mut ssj, cluster) = session(CLUSTER);
-        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns", plain());
         assert_eq!(t.endpoint, crate::session::cluster_endpoint("shared", "ns"));
         assert_eq!(
             t.running,
@@ -1013,20 +1026,20 @@ mod tests {
             job_id: Some("abc".into()),
             ..Default::default()
         });
-        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns", plain());
         assert_eq!(t.running, Ok("abc".into()));
         // Stopping (a savepoint upgrade in flight): not a job to snapshot.
         ssj.status.as_mut().unwrap().lifecycle_state = Some("Stopping".into());
-        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns", plain());
         assert!(t.running.is_err());
         // Gone (or moved to another cluster): the cluster that took a snapshot still reaches
         // its files, but there is no job to snapshot.
-        let t = session_target("counts-a", None, &cluster, "ns");
+        let t = session_target("counts-a", None, &cluster, "ns", plain());
         assert_eq!(t.endpoint, crate::session::cluster_endpoint("shared", "ns"));
         assert_eq!(t.cluster.as_deref(), Some("shared"));
         assert!(t.running.unwrap_err().contains("does not exist"));
         ssj.spec.cluster_name = "other".into();
-        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns", plain());
         assert!(
             t.running
                 .unwrap_err()
@@ -1039,7 +1052,7 @@ mod tests {
         let (ssj, cluster) = session(&format!(
             "{CLUSTER}  savepointDirectory: s3://fjord/savepoints/shared\n"
         ));
-        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns", plain());
         assert_eq!(
             t.savepoint_directory.as_deref(),
             Some("s3://fjord/savepoints/shared")
@@ -1047,7 +1060,7 @@ mod tests {
         let (ssj, cluster) = session(
             "apiVersion: fjord.dev/v1alpha1\nkind: StreamCluster\nmetadata: {name: shared, namespace: ns}\nspec: {image: x}\n",
         );
-        let t = session_target("counts-a", Some(&ssj), &cluster, "ns");
+        let t = session_target("counts-a", Some(&ssj), &cluster, "ns", plain());
         assert_eq!(t.savepoint_directory, None);
         assert!(
             t.directory_hint.contains("spec.savepointDirectory"),

@@ -84,42 +84,52 @@ impl RestJobManager {
     }
 
     fn client(&self, jm: &JobManagerEndpoint) -> Result<Client, Error> {
-        if jm.token.is_none() && jm.ca_pem.is_none() {
-            return Client::with_http(&jm.base_url, self.http.clone())
-                .map_err(|e| map_error(jm, "connect", e));
-        }
-        // A job with REST authentication or REST TLS gets its own small client: the token is
-        // a default header (sensitive: never logged) and the CA a root only this job trusts.
-        let unusable = |message: String| Error::JobManagerUnreachable {
-            endpoint: jm.base_url.clone(),
-            message,
-        };
-        let mut builder = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT);
-        if let Some(token) = &jm.token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| {
-                    unusable("the REST token holds characters an HTTP header cannot carry".into())
-                })?;
-            value.set_sensitive(true);
-            builder = builder.default_headers(reqwest::header::HeaderMap::from_iter([(
-                reqwest::header::AUTHORIZATION,
-                value,
-            )]));
-        }
-        if let Some(pem) = &jm.ca_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| unusable(format!("the TLS Secret's ca.crt is not PEM: {e}")))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| unusable(format!("cannot build the HTTP client: {e}")))?;
-        Client::with_http(&jm.base_url, http).map_err(|e| map_error(jm, "connect", e))
+        client_for(&self.http, jm)
     }
+}
+
+/// A REST client of the JobManager `jm`: over the shared `http` client when it needs neither a
+/// token nor a CA of its own, else over a small client of its own (the token a sensitive
+/// default header, never logged; the CA a root only this JobManager's calls trust).
+///
+/// # Errors
+/// [`Error::JobManagerUnreachable`] when the token or the CA cannot be used.
+pub(crate) fn client_for(http: &reqwest::Client, jm: &JobManagerEndpoint) -> Result<Client, Error> {
+    if jm.token.is_none() && jm.ca_pem.is_none() {
+        return Client::with_http(&jm.base_url, http.clone())
+            .map_err(|e| map_error(jm, "connect", e));
+    }
+    // A job with REST authentication or REST TLS gets its own small client: the token is
+    // a default header (sensitive: never logged) and the CA a root only this job trusts.
+    let unusable = |message: String| Error::JobManagerUnreachable {
+        endpoint: jm.base_url.clone(),
+        message,
+    };
+    let mut builder = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT);
+    if let Some(token) = &jm.token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| {
+                unusable("the REST token holds characters an HTTP header cannot carry".into())
+            })?;
+        value.set_sensitive(true);
+        builder = builder.default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::AUTHORIZATION,
+            value,
+        )]));
+    }
+    if let Some(pem) = &jm.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| unusable(format!("the TLS Secret's ca.crt is not PEM: {e}")))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let http = builder
+        .build()
+        .map_err(|e| unusable(format!("cannot build the HTTP client: {e}")))?;
+    Client::with_http(&jm.base_url, http).map_err(|e| map_error(jm, "connect", e))
 }
 
 /// The operator's error for a failed call of `operation`.
