@@ -15,7 +15,7 @@ use fjord_nexmark::compare::{
     compare_changelogs, compare_changelogs_by_key, compare_rows, final_state, final_state_by_key,
     read_rows,
 };
-use fjord_nexmark::projections::{SIDE_INPUT_ROWS, write_side_input};
+use fjord_nexmark::projections::write_side_input;
 use fjord_nexmark::{NexmarkConfig, QUERIES, build_job, is_updating, upsert_key, write_files};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,11 +81,14 @@ fn every_query_gives_flinks_rows() {
     )
     .unwrap();
     write_files(&config, &events, 2).unwrap();
-    // q13's side input where its SQL text reads it, ${FLINK_HOME}/data/side_input.txt.
+    // q13's side input where its SQL text reads it, ${FLINK_HOME}/data/side_input.txt. The
+    // benchmark's has 10 000 rows, a key for every auction id mod 10 000; with 1 500 the
+    // auctions from 1500 on (the ids run from 1000 to about 2200) find no row, so the test
+    // also sees the inner join drop bids.
     let flink_home = dir.path().join("flink-home");
     std::fs::create_dir_all(flink_home.join("data")).unwrap();
     let side_input = flink_home.join("data/side_input.txt");
-    write_side_input(&side_input, SIDE_INPUT_ROWS).unwrap();
+    write_side_input(&side_input, 1500).unwrap();
     let flink_rows = flink(&events, &dir.path().join("flink-checkpoints"), &flink_home);
     // Every query is compared before the test fails, so one run shows all differences.
     let mut failures = Vec::new();
