@@ -21,7 +21,8 @@
 #       Runs Flink Nexmark benchmark queries (bench/nexmark/flink/qN.sql) as one job over the
 #       event files of `fjord-nexmark generate` (flink/src/fjord/oracle/NexmarkSql.java); with
 #       `print` the rows go to stdout as `qN:subtask> +I[...]`. Times go to stderr as
-#       `NEXMARK-RESULT {json}`.
+#       `NEXMARK-RESULT {json}`. `${FLINK_HOME}` in a query text (q13's side input file,
+#       ${FLINK_HOME}/data/side_input.txt) becomes $FJORD_NEXMARK_FLINK_HOME.
 #
 # Environment: FJORD_CACHE (default ~/.cache/fjord); FJORD_JAVA, JAVA_HOME (which java; >= 17);
 # FLINK_ORACLE_HEAP (JVM heap flags, default -Xmx1g).
@@ -33,7 +34,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,27p' "$0" >&2; exit 2; }
+usage() { sed -n '2,29p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"

@@ -4,6 +4,10 @@
 //! (`2026-01-01T00:00`, `2026-01-01 00:00:00` and `2026-01-01 00:00:00.000`) and decimals
 //! (`908.000` and `908`). Rows of another kind than insert (`-U[...]`, `-D[...]`) keep their
 //! kind, so they never equal an insert.
+//!
+//! Updating results (see [`crate::changelog`]) are compared by their final table: each side's
+//! changelog (Flink's `+I[...]`/`-U[...]`/`+U[...]`/`-D[...]` rows, Fjord's `+I,...` CSV rows)
+//! is applied to an empty table ([`final_state`]) and the two tables must be equal.
 
 use crate::error::NexmarkError;
 use crate::model::{format_timestamp, parse_timestamp};
@@ -44,7 +48,12 @@ pub fn normalize(line: &str) -> String {
         Some((kind, fields)) => (kind, fields),
         None => ("", split_csv(line)),
     };
-    let csv = fields
+    format!("{kind}{}", to_csv(&fields))
+}
+
+/// Normalized fields written as one CSV line.
+fn to_csv(fields: &[String]) -> String {
+    fields
         .iter()
         .map(|f| {
             let f = normalize_field(f);
@@ -55,8 +64,131 @@ pub fn normalize(line: &str) -> String {
             }
         })
         .collect::<Vec<_>>()
-        .join(",");
-    format!("{kind}{csv}")
+        .join(",")
+}
+
+/// Whether a changelog row adds its row to the table or takes it away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Add,
+    Retract,
+}
+
+/// One changelog row: a Flink `print` row (`+I[...]`, `-U[...]`, `+U[...]`, `-D[...]`) or a CSV
+/// line whose first field is the kind (`+I,...`), as a change and the normalized row.
+fn changelog_entry(line: &str) -> Result<(Change, String), NexmarkError> {
+    let (kind, fields) = match flink_print_row(line) {
+        Some((kind, fields)) => (kind.trim().to_string(), fields),
+        None => {
+            let mut fields = split_csv(line);
+            let kind = fields.remove(0);
+            (kind, fields)
+        }
+    };
+    let change = match kind.as_str() {
+        "" | "+I" | "+U" => Change::Add,
+        "-U" | "-D" => Change::Retract,
+        other => {
+            return Err(NexmarkError::BadChangelog(format!(
+                "row kind '{other}' in {line:?}; a changelog row starts with +I, -U, +U or -D"
+            )));
+        }
+    };
+    Ok((change, to_csv(&fields)))
+}
+
+/// The table a changelog leaves: its rows applied in any order (`+I`/`+U` add a row, `-U`/`-D`
+/// take one equal row away), normalized as by [`normalize`], sorted. Order does not matter
+/// because the result is a multiset of counts; a changelog that takes away a row more often
+/// than it adds it is an error, so a wrong or incomplete changelog cannot pass unseen.
+///
+/// # Errors
+/// [`NexmarkError::BadChangelog`] for a row without a kind or with more retractions than
+/// additions.
+pub fn final_state(rows: &[String]) -> Result<Vec<String>, NexmarkError> {
+    let mut table: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for row in rows {
+        let (change, row) = changelog_entry(row)?;
+        *table.entry(row).or_default() += match change {
+            Change::Add => 1,
+            Change::Retract => -1,
+        };
+    }
+    let mut out = Vec::new();
+    for (row, n) in table {
+        if n < 0 {
+            return Err(NexmarkError::BadChangelog(format!(
+                "{} more retractions than insertions of the row {row}",
+                -n
+            )));
+        }
+        out.extend(std::iter::repeat_n(row, n as usize));
+    }
+    Ok(out)
+}
+
+/// The table an upsert changelog leaves, whose rows are identified by their first `key_len`
+/// fields: the rows applied in order, `+I`/`+U` putting the row under its key (replacing the
+/// row there), `-U`/`-D` taking the key's row away. Flink emits such a changelog where its plan
+/// knows the key (q9's winning bid per auction id: `+I`, then `+U` rows without `-U`). A
+/// retracting changelog in order leaves the same table as with [`final_state`]. Order matters,
+/// so the changes of one key must be in the order they were made: true of both engines'
+/// outputs, as one key's changes come from one subtask, which writes them in order (to its
+/// file, or to Flink's stdout).
+///
+/// # Errors
+/// [`NexmarkError::BadChangelog`] for a row without a kind or with fewer fields than the key,
+/// and for a `-U`/`-D` of a row the table does not hold under its key.
+pub fn final_state_by_key(rows: &[String], key_len: usize) -> Result<Vec<String>, NexmarkError> {
+    let mut table: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for line in rows {
+        let (change, row) = changelog_entry(line)?;
+        let fields = split_csv(&row);
+        if fields.len() < key_len {
+            return Err(NexmarkError::BadChangelog(format!(
+                "{line:?} has fewer than the {key_len} key fields"
+            )));
+        }
+        let key = to_csv(&fields[..key_len]);
+        match change {
+            Change::Add => {
+                table.insert(key, row);
+            }
+            Change::Retract => {
+                if table.get(&key) != Some(&row) {
+                    return Err(NexmarkError::BadChangelog(format!(
+                        "{line:?} takes away a row the table does not hold under its key {key}"
+                    )));
+                }
+                table.remove(&key);
+            }
+        }
+    }
+    Ok(table.into_values().collect())
+}
+
+/// Compares two changelogs by the tables they leave (see [`final_state`]).
+///
+/// # Errors
+/// As [`final_state`], for either side.
+pub fn compare_changelogs(left: &[String], right: &[String]) -> Result<Comparison, NexmarkError> {
+    Ok(compare_rows(&final_state(left)?, &final_state(right)?))
+}
+
+/// Compares two changelogs by the tables they leave as upsert changelogs keyed by their
+/// first `key_len` fields (see [`final_state_by_key`]).
+///
+/// # Errors
+/// As [`final_state_by_key`], for either side.
+pub fn compare_changelogs_by_key(
+    left: &[String],
+    right: &[String],
+    key_len: usize,
+) -> Result<Comparison, NexmarkError> {
+    Ok(compare_rows(
+        &final_state_by_key(left, key_len)?,
+        &final_state_by_key(right, key_len)?,
+    ))
 }
 
 /// The kind (`""` for an insert, else `-U `, `+U ` or `-D `) and fields of a row of Flink's
@@ -221,6 +353,54 @@ mod tests {
         assert!(c.same(), "{c}");
         let c = compare_rows(&rows(&["7,1"]), &rows(&["1> -U[7, 1]"]));
         assert_eq!(c.only_right.0, rows(&["-U 7,1"]));
+    }
+
+    #[test]
+    fn changelogs_compare_by_the_table_they_leave() {
+        // Fjord's CSV changelog and Flink's print changelog of the same updates, in another
+        // order (another interleaving of parallel subtasks).
+        let fjord = rows(&["+I,10,5", "-U,10,5", "+U,10,7", "+I,11,1.500"]);
+        let flink = rows(&[
+            "q4:1> +I[11, 1.5]",
+            "q4:2> +I[10, 5]",
+            "q4:2> -U[10, 5]",
+            "q4:2> +U[10, 6]",
+            "q4:2> -U[10, 6]",
+            "q4:2> +U[10, 7]",
+        ]);
+        assert_eq!(final_state(&fjord).unwrap(), rows(&["10,7", "11,1.5"]));
+        let c = compare_changelogs(&fjord, &flink).unwrap();
+        assert!(c.same(), "{c}");
+        // A retraction that comes before its insertion (another subtask printed first).
+        let c = compare_changelogs(&rows(&["-U,1", "+I,1", "+U,2"]), &rows(&["+I[2]"])).unwrap();
+        assert!(c.same(), "{c}");
+        // A different final value differs, intermediate values do not matter.
+        let c = compare_changelogs(&fjord, &rows(&["+I[10, 5]", "+I[11, 1.5]"])).unwrap();
+        assert_eq!(c.only_left.0, rows(&["10,7"]));
+        // Deletes remove the row.
+        assert!(final_state(&rows(&["+I,a", "-D,a"])).unwrap().is_empty());
+        // Taking away a row that is not there, or a row without a kind, is an error.
+        assert!(final_state(&rows(&["-D,a"])).is_err());
+        assert!(final_state(&rows(&["a,1"])).is_err());
+    }
+
+    #[test]
+    fn upsert_changelogs_compare_by_the_last_row_of_each_key() {
+        // Flink's upsert form (no -U) and Fjord's retracting form of the same changes.
+        let flink = rows(&["1> +I[7, a, 5]", "2> +I[8, b, 1]", "1> +U[7, c, 9]"]);
+        let fjord = rows(&["+I,7,a,5", "+I,8,b,1", "-U,7,a,5", "+U,7,c,9"]);
+        assert_eq!(
+            final_state_by_key(&flink, 1).unwrap(),
+            rows(&["7,c,9", "8,b,1"])
+        );
+        let c = compare_changelogs_by_key(&fjord, &flink, 1).unwrap();
+        assert!(c.same(), "{c}");
+        // Folded as a multiset, the upsert form keeps every version of key 7.
+        assert_eq!(final_state(&flink).unwrap().len(), 3);
+        // A retraction must take away the row the key holds.
+        assert!(final_state_by_key(&rows(&["+I,7,a", "-U,7,b"]), 1).is_err());
+        assert!(final_state_by_key(&rows(&["-D,7,a"]), 1).is_err());
+        assert!(final_state_by_key(&rows(&["+I,7"]), 2).is_err());
     }
 
     #[test]

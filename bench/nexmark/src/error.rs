@@ -28,6 +28,10 @@ pub enum NexmarkError {
     #[error("unknown query '{0}'; the queries are {1}")]
     UnknownQuery(String, String),
 
+    /// A changelog row has no kind, or a changelog takes away a row it never added.
+    #[error("bad changelog: {0}")]
+    BadChangelog(String),
+
     /// Reading or writing a file failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {

@@ -6,22 +6,32 @@
 //! - [`generator`]: event number → event (depends on `config`, `model`, `rng`).
 //! - [`json`]: events as JSON lines in the layout Flink SQL's `json` format reads.
 //! - [`source`]: the events of a job — generator source or event files — and writing the files.
-//! - [`queries`]: q0–q22 (those implemented) as DataStream jobs, registered as `nexmark-qN`.
-//! - [`compare`]: compares two engines' result rows (sorted, timestamps and decimals normalized).
+//! - [`queries`]: q0–q22 (those implemented) as DataStream jobs, registered as `nexmark-qN`;
+//!   the queries of [`auction_bids`], [`projections`], [`stats`] and [`ranking`] are listed
+//!   there too (these modules depend on `queries` for the event streams, `queries` on them
+//!   for the registry).
+//! - [`changelog`]: the changelog rows of updating results (`+I`, `-U`, `+U`, `-D`).
+//! - [`compare`]: compares two engines' result rows (sorted, timestamps and decimals
+//!   normalized; changelogs by the table they leave).
 
+pub mod auction_bids;
+pub mod changelog;
 pub mod compare;
 pub mod config;
 pub mod error;
 pub mod generator;
 pub mod json;
 pub mod model;
+pub mod projections;
 pub mod queries;
+pub mod ranking;
 pub mod rng;
 pub mod source;
+pub mod stats;
 
 pub use config::NexmarkConfig;
 pub use error::NexmarkError;
 pub use generator::Generator;
 pub use model::{Auction, Bid, Event, Person};
-pub use queries::{QUERIES, build_job, query, register};
+pub use queries::{QUERIES, UPDATING, build_job, is_updating, query, register, upsert_key};
 pub use source::{events, write_files};

@@ -13,10 +13,20 @@
 //! | q8 | persons who opened an auction in the 10 s window they registered in | tumbling window co-group |
 //! | q11 | bids per bidder session (gap 10 s) | session window count |
 //! | q22 | bids with the first three directories of their URL | map |
+//!
+//! and, in their own modules: q4, q9, q20 over bids joined with their auction
+//! ([`crate::auction_bids`]), q10, q13, q14, q21 computing columns ([`crate::projections`]),
+//! q15–q17 daily reports ([`crate::stats`]), q18, q19 `ROW_NUMBER()` ranks
+//! ([`crate::ranking`]). q4, q9 and q15–q19 give updating results: changelog rows
+//! ([`crate::changelog`], [`UPDATING`]).
 
+use crate::auction_bids::{q4, q9, q20};
 use crate::error::NexmarkError;
 use crate::model::{Auction, Bid, Event, Person, push_u64, write_timestamp};
+use crate::projections::{PartitionedFiles, q10, q13, q14, q21};
+use crate::ranking::{q18, q19};
 use crate::source::events;
+use crate::stats::{q15, q16, q17};
 use fjord::state::{ListStateDescriptor, ValueStateDescriptor};
 use fjord::windows::{
     EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows,
@@ -30,21 +40,107 @@ use fjord::{
 use std::fmt::Write;
 use std::time::Duration;
 
-/// A query: builds the result rows from the events.
-pub type QueryFn = fn(&DataStream<Event>) -> DataStream<String>;
+/// A query: builds the result rows from the events (and the job's arguments, for a query
+/// that reads more than the events: q13's `--side-input`).
+pub type QueryFn = fn(&DataStream<Event>, &JobArgs) -> Result<DataStream<String>, NexmarkError>;
 
 /// Every query: name, description, builder.
 pub const QUERIES: &[(&str, &str, QueryFn)] = &[
-    ("q0", "pass-through of bids", q0),
-    ("q1", "bid prices in euro", q1),
-    ("q2", "bids on auctions whose id is a multiple of 123", q2),
-    ("q3", "local sellers of category-10 auctions (join)", q3),
-    ("q5", "hot items: most bids per sliding 10 s window", q5),
-    ("q7", "highest bid per tumbling 10 s window", q7),
-    ("q8", "new users who opened an auction (window join)", q8),
-    ("q11", "bids per bidder session, gap 10 s", q11),
-    ("q22", "bids with the directories of their URL", q22),
+    ("q0", "pass-through of bids", |e, _| Ok(q0(e))),
+    ("q1", "bid prices in euro", |e, _| Ok(q1(e))),
+    (
+        "q2",
+        "bids on auctions whose id is a multiple of 123",
+        |e, _| Ok(q2(e)),
+    ),
+    (
+        "q3",
+        "local sellers of category-10 auctions (join)",
+        |e, _| Ok(q3(e)),
+    ),
+    (
+        "q4",
+        "average winning price per category (updating)",
+        |e, _| Ok(q4(e)),
+    ),
+    (
+        "q5",
+        "hot items: most bids per sliding 10 s window",
+        |e, _| Ok(q5(e)),
+    ),
+    ("q7", "highest bid per tumbling 10 s window", |e, _| {
+        Ok(q7(e))
+    }),
+    (
+        "q8",
+        "new users who opened an auction (window join)",
+        |e, _| Ok(q8(e)),
+    ),
+    ("q9", "winning bid of each auction (updating)", |e, _| {
+        Ok(q9(e))
+    }),
+    (
+        "q10",
+        "bids into files partitioned by day and minute",
+        |e, _| Ok(q10(e)),
+    ),
+    ("q11", "bids per bidder session, gap 10 s", |e, _| {
+        Ok(q11(e))
+    }),
+    ("q13", "bids joined with a side input file", q13),
+    (
+        "q14",
+        "bids in a price range with computed columns and a UDF",
+        |e, _| Ok(q14(e)),
+    ),
+    ("q15", "bidding statistics per day (updating)", |e, _| {
+        Ok(q15(e))
+    }),
+    ("q16", "channel statistics per day (updating)", |e, _| {
+        Ok(q16(e))
+    }),
+    ("q17", "auction statistics per day (updating)", |e, _| {
+        Ok(q17(e))
+    }),
+    (
+        "q18",
+        "last bid of each bidder on each auction (updating)",
+        |e, _| Ok(q18(e)),
+    ),
+    ("q19", "top 10 bids of each auction (updating)", |e, _| {
+        Ok(q19(e))
+    }),
+    (
+        "q20",
+        "bids on category-10 auctions with the auction (join)",
+        |e, _| Ok(q20(e)),
+    ),
+    (
+        "q21",
+        "bids with the channel id from the channel or URL",
+        |e, _| Ok(q21(e)),
+    ),
+    ("q22", "bids with the directories of their URL", |e, _| {
+        Ok(q22(e))
+    }),
 ];
+
+/// The queries whose result is updating: their rows are a changelog (`+I,...`, `-U,...`,
+/// `+U,...`, `-D,...`; see [`crate::changelog`]), compared with Flink's by the table they
+/// leave ([`crate::compare::final_state`]).
+pub const UPDATING: &[&str] = &["q4", "q9", "q15", "q16", "q17", "q18", "q19"];
+
+/// Whether query `name` gives an updating result (see [`UPDATING`]).
+pub fn is_updating(name: &str) -> bool {
+    UPDATING.contains(&name)
+}
+
+/// For an updating query whose Flink plan emits an upsert changelog (`+I` and `+U` without
+/// `-U`), the number of leading key columns its rows are upserted by: q9's rows by the
+/// auction id. Such changelogs are compared with [`crate::compare::final_state_by_key`].
+pub fn upsert_key(name: &str) -> Option<usize> {
+    (name == "q9").then_some(1)
+}
 
 /// The builder of query `name`.
 ///
@@ -63,7 +159,8 @@ pub fn query(name: &str) -> Result<QueryFn, NexmarkError> {
 
 /// Builds the whole job of query `name`: events (see [`events`]), the query, and the sink:
 /// `--output <path>` writes the rows as text (a file at parallelism 1, else a directory of
-/// files; replaced if it exists), `--blackhole` discards them (the benchmark's `blackhole`
+/// files; replaced if it exists; q10 writes files partitioned by day and minute, see
+/// [`PartitionedFiles`]), `--blackhole` discards them (the benchmark's `blackhole`
 /// connector), without either they are printed.
 ///
 /// # Errors
@@ -74,7 +171,7 @@ pub fn build_job(
     args: &JobArgs,
 ) -> Result<(), NexmarkError> {
     let q = query(name)?;
-    let rows = q(&events(env, args)?);
+    let rows = q(&events(env, args)?, args)?;
     if args.has("blackhole") {
         if args.has("output") {
             return Err(NexmarkError::Config(
@@ -86,6 +183,12 @@ pub fn build_job(
         return Ok(());
     }
     match args.get("output") {
+        Some(path) if name == "q10" => {
+            rows.sink_to(
+                PartitionedFiles::new(path),
+                &format!("Sink: nexmark {name}"),
+            );
+        }
         Some(path) => {
             rows.write_as_text_with_mode(path, WriteMode::Overwrite)
                 .name(&format!("Sink: nexmark {name}"));
@@ -118,7 +221,9 @@ macro_rules! jobs {
         ];
     };
 }
-jobs!(q0, q1, q2, q3, q5, q7, q8, q11, q22);
+jobs!(
+    q0, q1, q2, q3, q4, q5, q7, q8, q9, q10, q11, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22
+);
 
 /// Registers every query as the job `nexmark-qN`.
 pub fn register(registry: &mut JobRegistry) -> &mut JobRegistry {
@@ -128,7 +233,7 @@ pub fn register(registry: &mut JobRegistry) -> &mut JobRegistry {
     registry
 }
 
-fn bids(events: &DataStream<Event>) -> DataStream<Bid> {
+pub(crate) fn bids(events: &DataStream<Event>) -> DataStream<Bid> {
     (*events.flat_map(|e: Event| match e {
         Event::Bid(b) => Some(b),
         _ => None,
@@ -136,7 +241,7 @@ fn bids(events: &DataStream<Event>) -> DataStream<Bid> {
     .clone()
 }
 
-fn auctions(events: &DataStream<Event>) -> DataStream<Auction> {
+pub(crate) fn auctions(events: &DataStream<Event>) -> DataStream<Auction> {
     (*events.flat_map(|e: Event| match e {
         Event::Auction(a) => Some(a),
         _ => None,

@@ -2,34 +2,40 @@
 //! mini-cluster and times it, and compares two engines' results (docs/nexmark.md).
 //!
 //! ```text
-//! fjord-nexmark generate --dir DIR [--files N] --events.num N [generator keys]
+//! fjord-nexmark generate --dir DIR [--files N] [--side-input FILE] --events.num N [generator keys]
 //! fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL]
 //!                         (--input DIR | generator keys) [--output PATH]
-//! fjord-nexmark compare LEFT RIGHT
+//! fjord-nexmark compare LEFT RIGHT [QUERY]
 //! ```
 //!
 //! `run` prints one JSON line: query, parallelism, seconds (the job's net runtime),
-//! checkpoints completed. Exit codes: 0 done (for `compare`: the same rows), 1 failed or
+//! checkpoints completed. `compare` with an updating QUERY (q4, q9, q15–q19) compares the
+//! tables the two changelogs leave. Exit codes: 0 done (for `compare`: the same rows), 1 failed or
 //! different rows, 2 bad usage.
 
 use fjord::{JobArgs, StreamExecutionEnvironment};
-use fjord_nexmark::compare::{compare_rows, read_rows};
-use fjord_nexmark::{NexmarkConfig, build_job, write_files};
+use fjord_nexmark::compare::{
+    compare_changelogs, compare_changelogs_by_key, compare_rows, read_rows,
+};
+use fjord_nexmark::projections::{SIDE_INPUT_ROWS, write_side_input};
+use fjord_nexmark::{NexmarkConfig, build_job, is_updating, upsert_key, write_files};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage:
-  fjord-nexmark generate --dir DIR [--files N] --events.num N [generator keys: --tps, --seed, ...]
+  fjord-nexmark generate --dir DIR [--files N] [--side-input FILE] --events.num N [generator keys: --tps, --seed, ...]
   fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL] (--input DIR | generator keys) [--output PATH]
-  fjord-nexmark compare LEFT RIGHT";
+  fjord-nexmark compare LEFT RIGHT [QUERY]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("generate") => generate(&args[1..]),
         Some("run") if args.len() >= 2 => run(&args[1], &args[2..]),
-        Some("compare") if args.len() == 3 => compare(&args[1], &args[2]),
+        Some("compare") if (3..=4).contains(&args.len()) => {
+            compare(&args[1], &args[2], args.get(3).map(String::as_str))
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -54,7 +60,11 @@ fn generate(raw: &[String]) -> Result<ExitCode> {
     let dir = args.required("dir")?.to_string();
     let files: usize = args.get_parsed("files", 1)?;
     let config = NexmarkConfig::from_args(&args)?;
+    let side_input = args.get("side-input").map(str::to_string);
     args.check_used("generate")?;
+    if let Some(path) = side_input {
+        write_side_input(Path::new(&path), SIDE_INPUT_ROWS)?;
+    }
     let started = Instant::now();
     let events = write_files(&config, Path::new(&dir), files)?;
     let secs = started.elapsed().as_secs_f64();
@@ -90,10 +100,16 @@ fn run(query: &str, raw: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn compare(left: &str, right: &str) -> Result<ExitCode> {
+fn compare(left: &str, right: &str, query: Option<&str>) -> Result<ExitCode> {
     let l = read_rows(Path::new(left))?;
     let r = read_rows(Path::new(right))?;
-    let c = compare_rows(&l, &r);
+    let c = match query {
+        Some(q) if upsert_key(q).is_some() => {
+            compare_changelogs_by_key(&l, &r, upsert_key(q).unwrap_or(1))?
+        }
+        Some(q) if is_updating(q) => compare_changelogs(&l, &r)?,
+        _ => compare_rows(&l, &r),
+    };
     println!("{c}");
     Ok(if c.same() {
         ExitCode::SUCCESS

@@ -13,7 +13,9 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.PrintSink;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.apache.flink.table.api.Schema;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.types.Row;
 
 /**
@@ -21,7 +23,9 @@ import org.apache.flink.types.Row;
  * Nexmark event files written by {@code fjord-nexmark generate}: the benchmark's {@code datagen}
  * table and views, with the filesystem connector and the json format instead of the generator
  * connector. The query's INSERT runs as written up to its sink: its SELECT becomes a DataStream
- * ({@code toDataStream}, insert-only) that goes to a discarding sink with SINK {@code blackhole}
+ * ({@code toChangelogStream}: the rows of an insert-only query are all {@code +I}, an updating
+ * query's (q4, q9, q15-q19) also {@code -U}/{@code +U}/{@code -D}) that goes to a discarding
+ * sink with SINK {@code blackhole}
  * (what the benchmark's {@code blackhole} connector does), or to a print sink with SINK {@code
  * print} (rows on stdout in Flink's {@code +I[...]} format, a {@code n> } prefix at parallelism
  * above 1). Prints one line {@code NEXMARK-RESULT {"engine":"flink",...}} on stderr with {@code
@@ -32,6 +36,8 @@ import org.apache.flink.types.Row;
  * <p>Usage: {@code NexmarkSql INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS
  * CHECKPOINT_DIR QUERY_FILE...}: several queries run as one job, each printing with its file's
  * stem as the print identifier ({@code q3:2> +I[...]}), so a test pays for one JVM and one job.
+ * {@code ${FLINK_HOME}} in a text (q13's side input file) is replaced by the environment
+ * variable {@code FJORD_NEXMARK_FLINK_HOME}, as the benchmark's runner replaces it.
  */
 public final class NexmarkSql {
   private NexmarkSql() {}
@@ -117,11 +123,19 @@ public final class NexmarkSql {
       String name = Path.of(args[q]).getFileName().toString().replaceAll("\\.sql$", "");
       names.append(q > 5 ? "," : "").append(name);
       String script = Files.readString(Path.of(args[q]), StandardCharsets.UTF_8);
+      // The benchmark's runner replaces ${FLINK_HOME} in the texts (q13 reads its side input
+      // from ${FLINK_HOME}/data/side_input.txt); here it is FJORD_NEXMARK_FLINK_HOME.
+      String flinkHome = System.getenv("FJORD_NEXMARK_FLINK_HOME");
+      if (flinkHome != null) {
+        script = script.replace("${FLINK_HOME}", flinkHome);
+      }
       DataStream<Row> rows = null;
       for (String statement : SqlScript.split(script)) {
         Matcher insert = INSERT.matcher(statement);
         if (insert.matches()) {
-          rows = env.toDataStream(env.sqlQuery(insert.group(2)));
+          rows =
+              env.toChangelogStream(
+                  env.sqlQuery(insert.group(2)), Schema.derived(), ChangelogMode.all());
         } else {
           env.executeSql(statement);
         }
