@@ -1,7 +1,7 @@
 //! The low-level `ProcessFunction`: records in, any number of records and side-output
 //! records out, with access to the record's timestamp.
 
-use crate::api::side_output::OutputTag;
+use crate::types::OutputTag;
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, Result};
 use crate::functions::lifecycle_hooks;

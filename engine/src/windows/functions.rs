@@ -4,7 +4,7 @@
 //! and `aggregate`, optionally combined with a process function. Internally every variant is
 //! a `WindowLogic`: how contents grow (`add`), merge (sessions, panes) and turn into output.
 
-use crate::api::side_output::OutputTag;
+use crate::types::OutputTag;
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::{AggregateFunction, ReduceFunction, lifecycle_hooks};
