@@ -168,18 +168,6 @@ where
     }
 }
 
-/// Incremental aggregation with an accumulator (Flink's `AggregateFunction`): used by window
-/// `aggregate` and by [`AggregatingState`](crate::state::AggregatingState).
-///
-/// `merge` combines two accumulators; it is needed by merging (session) windows and by
-/// pane-based sliding windows.
-pub trait AggregateFunction<IN, ACC, OUT>: Send + 'static {
-    /// A new, empty accumulator.
-    fn create_accumulator(&mut self) -> ACC;
-    /// Adds a value to an accumulator and returns it.
-    fn add(&mut self, value: IN, accumulator: ACC) -> ACC;
-    /// The result of an accumulator.
-    fn get_result(&mut self, accumulator: &ACC) -> OUT;
-    /// Merges two accumulators.
-    fn merge(&mut self, a: ACC, b: ACC) -> ACC;
-}
+/// Incremental aggregation with an accumulator; defined beside the keyed state that holds its
+/// accumulators ([`AggregatingState`](crate::state::AggregatingState)).
+pub use crate::state::keyed::AggregateFunction;
