@@ -5,10 +5,10 @@
 use fjord::checkpoint::{CheckpointMetadata, RestartStrategy};
 use fjord::sinks::CollectedOutput;
 use fjord::sources::GeneratorSource;
-use fjord::state::{
+use fjord::functions::{
     CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext,
-    MapStateDescriptor, OperatorListState,
 };
+use fjord::state::{MapStateDescriptor, OperatorListState};
 use fjord::storage::{SnapshotStore, StorageOptions};
 use fjord::time::WatermarkStrategy;
 use fjord::windows::{
