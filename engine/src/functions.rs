@@ -10,9 +10,9 @@
 //! its state in an [`OperatorStateStore`] when initialized and moves its fields into it at
 //! every snapshot.
 
+use crate::chain::Collector;
 use crate::context::RuntimeContext;
 use crate::error::BoxError;
-use crate::operators::output::Collector;
 use crate::state::OperatorStateStore;
 
 /// Declares the `open`/`close` lifecycle hooks shared by all rich function traits, and the

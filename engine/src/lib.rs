@@ -55,6 +55,7 @@
 //!   the API builds.
 
 pub mod api;
+pub(crate) mod chain;
 pub mod checkpoint;
 pub mod cluster;
 pub mod context;
@@ -107,7 +108,7 @@ pub use operators::broadcast::{
 };
 pub use operators::co_process::{CoProcessFunction, KeyedCoProcessFunction};
 pub use operators::keyed_process::{KeyedProcessContext, KeyedProcessFunction, TimerService};
-pub use operators::output::Collector;
+pub use chain::Collector;
 pub use operators::process::{ProcessContext, ProcessFunction, ProcessTimerService};
 pub use printable::Printable;
 pub use runtime::jobgraph::JobPlan;
