@@ -4,7 +4,8 @@
 //! before it and owns the `Output` after it, so passing a record down a chain is a direct call.
 //! [`Lifecycle`] holds the parts that do not depend on the record type (open, watermarks,
 //! flushes, end of input, close, checkpoint notices) and [`Collector`] is how a user function
-//! emits into an `Output`.
+//! emits into an `Output`. A [`TwoInputOperator`] is the first operator of a chain with two
+//! inputs.
 //!
 //! These sit below `checkpoint` (which tells a chain about completed checkpoints) and
 //! `functions` (whose `flat_map` receives a `Collector`); the operators themselves, fan-out and
@@ -59,6 +60,15 @@ pub(crate) enum CheckpointNotice {
 pub(crate) trait Output<T>: Lifecycle {
     /// Pushes one record.
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()>;
+}
+
+/// An operator with two typed inputs (connected streams): the head of a
+/// two-input chain, fed by the task's input loop.
+pub(crate) trait TwoInputOperator<A, B>: Lifecycle {
+    /// A record of the first input.
+    fn process1(&mut self, record: StreamRecord<A>) -> Result<()>;
+    /// A record of the second input.
+    fn process2(&mut self, record: StreamRecord<B>) -> Result<()>;
 }
 
 /// Hands records from a user function to the next operator (Flink's `Collector`).

@@ -19,7 +19,7 @@ use crate::operators::output::{
 use crate::operators::process::{OperatorTime, ProcessContext};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
-use crate::runtime::task::TwoInputOperator;
+use crate::chain::TwoInputOperator;
 use crate::state::keyed::KeyedStateDescriptor;
 use crate::state::{BroadcastState, KeyedStateHandle, MapStateDescriptor, OperatorStateStore};
 use crate::timers::{InternalTimerService, TimeDomain};

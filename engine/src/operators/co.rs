@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::functions::{CoFlatMapFunction, CoMapFunction};
 use crate::operators::basic::forwarding_lifecycle;
 use crate::operators::output::{Collector, Lifecycle, Output, guard};
-use crate::runtime::task::TwoInputOperator;
+use crate::chain::TwoInputOperator;
 use crate::types::{StreamRecord, Timestamp};
 use std::marker::PhantomData;
 

@@ -13,7 +13,7 @@ use crate::operators::output::{
 use crate::operators::process::{OperatorTime, ProcessContext};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
-use crate::runtime::task::TwoInputOperator;
+use crate::chain::TwoInputOperator;
 use crate::timers::{InternalTimerService, TimeDomain};
 use crate::types::{Key, StreamRecord, Timestamp};
 use std::marker::PhantomData;

@@ -14,7 +14,7 @@ use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::operators::output::{Lifecycle, Output};
-use crate::runtime::task::TwoInputOperator;
+use crate::chain::TwoInputOperator;
 use crate::state::KeyedStateHandle;
 use crate::timers::InternalTimerService;
 use crate::types::{StreamRecord, Timestamp};

@@ -12,6 +12,7 @@ mod source;
 mod source_control;
 mod valve;
 
-pub(crate) use head::{OneInputHead, TaskHead, TwoInputHead, TwoInputOperator};
+pub(crate) use crate::chain::TwoInputOperator;
+pub(crate) use head::{OneInputHead, TaskHead, TwoInputHead};
 pub(crate) use input::{InputChannel, run_input_task};
 pub(crate) use source::{SourceRunner, SourceTask};
