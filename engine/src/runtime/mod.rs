@@ -6,9 +6,9 @@
 //! `partitioner` send records between tasks; `stream_type` erases record types for wiring;
 //! `io_metrics` counts records in and out of every task subtask while the job runs.
 
-pub(crate) mod channel;
+pub(crate) use crate::exchange::channel;
 pub(crate) mod deploy;
-pub mod io_metrics;
+pub use crate::exchange::io_metrics;
 pub mod jobgraph;
 pub mod minicluster;
 pub(crate) mod partitioner;
