@@ -84,6 +84,7 @@ pub mod state;
 pub mod storage;
 pub mod time;
 pub(crate) mod timers;
+pub(crate) mod task;
 pub mod tls;
 pub mod types;
 pub mod windows;

@@ -8,8 +8,8 @@ use crate::checkpoint::coordinator::TaskControl;
 use crate::checkpoint::participant::{OperatorKey, OperatorState};
 use crate::error::{FjordError, Result};
 use crate::operators::output::{CheckpointNotice, guard};
-use crate::runtime::channel::{CANCEL_POLL, CancelFlag};
-use crate::runtime::task_runtime::TaskRuntime;
+use crate::exchange::channel::{CANCEL_POLL, CancelFlag};
+use crate::task::task_runtime::TaskRuntime;
 use crate::sources::{snapshot_position, source_failure};
 use crate::types::MAX_WATERMARK;
 

@@ -5,7 +5,7 @@
 use crate::error::{FjordError, Result};
 use crate::chain::TwoInputOperator;
 use crate::operators::output::{Lifecycle, Output};
-use crate::runtime::io_metrics::{IoCounter, TaskIo};
+use crate::exchange::io_metrics::{IoCounter, TaskIo};
 use crate::types::{MIN_WATERMARK, StreamRecord, Timestamp};
 use std::any::Any;
 

@@ -2,9 +2,9 @@
 
 use crate::error::Result;
 use crate::operators::output::{Lifecycle, Output};
-use crate::runtime::channel::{ChannelSender, Event};
-use crate::runtime::io_metrics::IoCounter;
-use crate::runtime::partitioner::{Partitioner, Target};
+use crate::exchange::channel::{ChannelSender, Event};
+use crate::exchange::io_metrics::IoCounter;
+use crate::task::partitioner::{Partitioner, Target};
 use crate::types::{StreamRecord, Timestamp};
 
 /// Writes records of one edge to its channels.
