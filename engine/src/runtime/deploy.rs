@@ -8,7 +8,7 @@
 use crate::checkpoint::coordinator::{CoordinatorEvent, TaskControl};
 use crate::checkpoint::participant::TaskCheckpointing;
 use crate::checkpoint::restore::RestoredJob;
-use crate::cluster::AttemptPlan;
+use crate::runtime::plan::AttemptPlan;
 use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result, panic_message};
 use crate::graph::{NodeId, NodeKind};

@@ -8,7 +8,9 @@ use crate::checkpoint::coordinator::{
 use crate::checkpoint::job_result::{JobResult, TerminalState};
 use crate::checkpoint::restore::RestoredJob;
 use crate::checkpoint::{CheckpointConfig, RestartStrategy};
-use crate::cluster::{AttemptSpec, CancelToken, Deployer, ReportSink, TaskCommand};
+use crate::runtime::deployer::{CancelToken, Deployer, ReportSink};
+use crate::runtime::messages::TaskCommand;
+use crate::runtime::plan::AttemptSpec;
 use crate::error::{FjordError, Result};
 use crate::metrics::MetricRegistry;
 use crate::runtime::channel::CancelFlag;
