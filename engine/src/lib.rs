@@ -46,15 +46,19 @@
 //! 6. `operators` (internal): the operator implementations, one file per family, chained as
 //!    direct calls through `Output`.
 //! 7. [`sources`] and [`sinks`]: the `Source`/`Sink` traits and built-in connectors.
-//! 8. [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners;
-//!    `graph` (internal, re-exported as [`graph_plan`]): the logical graph the API builds;
-//!    [`network`]: the data plane between TaskManagers, channels over TCP with credit-based
-//!    flow control; [`cluster`]: running one job across processes, the JobManager's
-//!    `Deployer` and the subtasks a TaskManager runs. These four still refer to each other.
-//! 9. [`windows`]: window assigners, triggers, evictors and the window operator; [`api`]: what
-//!    programs call (environment, streams, keyed and connected streams, side outputs, tuple
-//!    field access); [`joins`]: window and interval joins built on them and on keyed state;
-//!    [`job`]: named jobs and their arguments (the registry a worker binary carries).
+//! 8. `exchange` (internal, re-exported in [`runtime`]): the in-process channel and the I/O
+//!    metrics of tasks; [`network`]: the data plane between TaskManagers, channels over TCP
+//!    with credit-based flow control.
+//! 9. `task` (internal): what a subtask runs (its loops, chain heads, record writer and
+//!    partitioners); `graph` (internal, re-exported as [`graph_plan`]): the logical graph
+//!    the API builds.
+//! 10. [`runtime`]: job graph (chaining), deployment, mini-cluster, and the `Deployer` its
+//!     restart loop drives; [`cluster`]: running one job across processes, the contract of
+//!     the JobManager's `Deployer` and the subtasks a TaskManager runs.
+//! 11. [`windows`]: window assigners, triggers, evictors and the window operator; [`api`]:
+//!     what programs call (environment, streams, keyed and connected streams, side outputs,
+//!     tuple field access); [`joins`]: window and interval joins built on them and on keyed
+//!     state; [`job`]: named jobs and their arguments (the registry a worker binary carries).
 
 pub mod api;
 pub(crate) mod chain;
