@@ -66,8 +66,8 @@ pub mod checkpoint;
 pub mod cluster;
 pub mod context;
 pub mod encoding;
-pub(crate) mod exchange;
 pub mod error;
+pub(crate) mod exchange;
 pub mod functions;
 pub mod graph_plan {
     //! Re-exports of the job plan types (how a job is chained and partitioned).
@@ -86,9 +86,9 @@ pub mod sinks;
 pub mod sources;
 pub mod state;
 pub mod storage;
+pub(crate) mod task;
 pub mod time;
 pub(crate) mod timers;
-pub(crate) mod task;
 pub mod tls;
 pub mod types;
 pub mod windows;
@@ -103,6 +103,7 @@ pub use api::keyed::KeyedStream;
 pub use api::side_output::OutputTag;
 pub use api::tuple::Field;
 pub use api::windowed::WindowedStream;
+pub use chain::Collector;
 pub use context::RuntimeContext;
 pub use error::{BoxError, FjordError, Result, TaskLocation};
 pub use functions::{
@@ -116,7 +117,6 @@ pub use operators::broadcast::{
 };
 pub use operators::co_process::{CoProcessFunction, KeyedCoProcessFunction};
 pub use operators::keyed_process::{KeyedProcessContext, KeyedProcessFunction, TimerService};
-pub use chain::Collector;
 pub use operators::process::{ProcessContext, ProcessFunction, ProcessTimerService};
 pub use printable::Printable;
 pub use runtime::jobgraph::JobPlan;

@@ -23,7 +23,15 @@ struct Layer {
 const LAYERS: &[Layer] = &[
     Layer {
         name: "foundation",
-        modules: &["error", "types", "printable", "metrics", "encoding", "time", "chain"],
+        modules: &[
+            "error",
+            "types",
+            "printable",
+            "metrics",
+            "encoding",
+            "time",
+            "chain",
+        ],
     },
     Layer {
         name: "keys, storage and TLS",
@@ -168,9 +176,9 @@ fn check(files: &[(String, String)], layers: &[Layer]) -> Report {
 
     let mut references = Vec::new();
     for (file, top, refs) in scanned {
-        let test_only = test_dirs.iter().any(|child| {
-            *file == format!("{child}.rs") || file.starts_with(&format!("{child}/"))
-        });
+        let test_only = test_dirs
+            .iter()
+            .any(|child| *file == format!("{child}.rs") || file.starts_with(&format!("{child}/")));
         if test_only {
             continue;
         }
@@ -284,7 +292,12 @@ fn lex(src: &str) -> Vec<(Tok, usize)> {
     let c: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let (mut i, mut line) = (0, 1);
-    let newlines = |from: usize, to: usize| c[from..to.min(c.len())].iter().filter(|&&x| x == '\n').count();
+    let newlines = |from: usize, to: usize| {
+        c[from..to.min(c.len())]
+            .iter()
+            .filter(|&&x| x == '\n')
+            .count()
+    };
     while i < c.len() {
         let ch = c[i];
         let next = c.get(i + 1).copied();
@@ -534,14 +547,20 @@ fn scan(file: &str, src: &str, modules: &BTreeSet<&str>) -> Scan {
                     inline.pop();
                 }
             }
-            Tok::Word(w) if w == "crate" && !after_sep && toks.get(i + 1).map(|t| &t.0) == Some(&Tok::PathSep) => {
+            Tok::Word(w)
+                if w == "crate"
+                    && !after_sep
+                    && toks.get(i + 1).map(|t| &t.0) == Some(&Tok::PathSep) =>
+            {
                 i = record(&toks, i + 2, modules, &mut scan.references);
                 continue;
             }
             Tok::Word(w) if w == "super" && !after_sep => {
                 let mut j = i;
                 let mut climbs = 0;
-                while is_word(toks.get(j), "super") && toks.get(j + 1).map(|t| &t.0) == Some(&Tok::PathSep) {
+                while is_word(toks.get(j), "super")
+                    && toks.get(j + 1).map(|t| &t.0) == Some(&Tok::PathSep)
+                {
                     climbs += 1;
                     j += 2;
                 }
@@ -625,7 +644,10 @@ fn toy(files: &[(&str, &str)]) -> Report {
         .map(|(f, t)| (f.to_string(), t.to_string()))
         .collect();
     for m in ["low", "side", "high"] {
-        if !all.iter().any(|(f, _)| module_path(f).first().map(String::as_str) == Some(m)) {
+        if !all
+            .iter()
+            .any(|(f, _)| module_path(f).first().map(String::as_str) == Some(m))
+        {
             all.push((format!("{m}.rs"), String::new()));
         }
     }
@@ -648,9 +670,18 @@ fn checker_names_file_line_and_edge_of_a_reference_up() {
 fn checker_sees_groups_super_paths_and_macros() {
     let report = toy(&[
         ("side.rs", "use crate::{low::A, high::{B, C}};\n"),
-        ("low/mod.rs", "mod inner;\nmod deep { fn f() { super::super::high::g(); } }\n"),
-        ("low/inner.rs", "fn f() {\n    super::super::high::g();\n    super::sibling();\n}\n"),
-        ("high.rs", "macro_rules! m { () => { $crate::low::f() }; }\n"),
+        (
+            "low/mod.rs",
+            "mod inner;\nmod deep { fn f() { super::super::high::g(); } }\n",
+        ),
+        (
+            "low/inner.rs",
+            "fn f() {\n    super::super::high::g();\n    super::sibling();\n}\n",
+        ),
+        (
+            "high.rs",
+            "macro_rules! m { () => { $crate::low::f() }; }\n",
+        ),
     ]);
     let mut found: Vec<&str> = report
         .problems
@@ -665,8 +696,18 @@ fn checker_sees_groups_super_paths_and_macros() {
         report.problems
     );
     // `use crate::{low::A, …}` and `$crate::low` are references down: recorded, allowed.
-    assert!(report.references.iter().any(|r| r.from == "side" && r.to == "low"));
-    assert!(report.references.iter().any(|r| r.from == "high" && r.to == "low"));
+    assert!(
+        report
+            .references
+            .iter()
+            .any(|r| r.from == "side" && r.to == "low")
+    );
+    assert!(
+        report
+            .references
+            .iter()
+            .any(|r| r.from == "high" && r.to == "low")
+    );
 }
 
 #[test]

@@ -3,11 +3,11 @@
 //! parallelisms, with exact results.
 
 use fjord::checkpoint::{CheckpointMetadata, RestartStrategy};
-use fjord::sinks::CollectedOutput;
-use fjord::sources::GeneratorSource;
 use fjord::functions::{
     CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext,
 };
+use fjord::sinks::CollectedOutput;
+use fjord::sources::GeneratorSource;
 use fjord::state::{MapStateDescriptor, OperatorListState};
 use fjord::storage::{SnapshotStore, StorageOptions};
 use fjord::time::WatermarkStrategy;

@@ -39,7 +39,8 @@ pub use keyed::{
 };
 pub use keyed_map::KeyGroupedMap;
 pub use operator::{
-    BroadcastState, OperatorListState, OperatorStateStore, redistribute_even_split, redistribute_union,
+    BroadcastState, OperatorListState, OperatorStateStore, redistribute_even_split,
+    redistribute_union,
 };
 pub use ttl::{StateTtlConfig, StateVisibility, UpdateType};
 

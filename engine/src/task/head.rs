@@ -2,10 +2,10 @@
 //! one-input chains ([`OneInputHead`]) and two-input chains ([`TwoInputHead`], whose watermark
 //! is the minimum of both inputs').
 
-use crate::error::{FjordError, Result};
 use crate::chain::TwoInputOperator;
-use crate::operators::output::{Lifecycle, Output};
+use crate::error::{FjordError, Result};
 use crate::exchange::io_metrics::{IoCounter, TaskIo};
+use crate::operators::output::{Lifecycle, Output};
 use crate::types::{MIN_WATERMARK, StreamRecord, Timestamp};
 use std::any::Any;
 

@@ -6,11 +6,11 @@ use crate::checkpoint::coordinator::TaskControl;
 use crate::checkpoint::participant::OperatorState;
 use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result};
-use crate::operators::output::{Output, guard};
 use crate::exchange::channel::CancelFlag;
 use crate::exchange::io_metrics::{TaskIo, Wait};
-use crate::task::task_runtime::TaskRuntime;
+use crate::operators::output::{Output, guard};
 use crate::sources::{SourceOutput, SourceReader, SourceStatus, restore_position, source_failure};
+use crate::task::task_runtime::TaskRuntime;
 use crate::types::MAX_WATERMARK;
 use std::time::{Duration, Instant};
 

@@ -5,8 +5,8 @@ use crate::checkpoint::coordinator::{CoordinatorEvent, TaskControl, WrittenState
 use crate::checkpoint::participant::{OperatorKey, OperatorState, TaskCheckpointing, TaskSnapshot};
 use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use crate::error::{FjordError, Result};
-use crate::operators::output::Lifecycle;
 use crate::exchange::channel::{ChannelSender, Event};
+use crate::operators::output::Lifecycle;
 use crate::storage::layout::state_file;
 use crossbeam_channel::{Receiver, Sender};
 

@@ -1,9 +1,9 @@
 //! The end of a chain: batches records per downstream channel and sends full batches on.
 
 use crate::error::Result;
-use crate::operators::output::{Lifecycle, Output};
 use crate::exchange::channel::{ChannelSender, Event};
 use crate::exchange::io_metrics::IoCounter;
+use crate::operators::output::{Lifecycle, Output};
 use crate::task::partitioner::{Partitioner, Target};
 use crate::types::{StreamRecord, Timestamp};
 
