@@ -543,7 +543,8 @@ fn scan(file: &str, src: &str, modules: &BTreeSet<&str>) -> Scan {
             }
             Tok::Punct('{') => braces.push(false),
             Tok::Punct('}') => {
-                if braces.pop() == Some(true) {
+                let closes_module = braces.pop() == Some(true);
+                if closes_module {
                     inline.pop();
                 }
             }
