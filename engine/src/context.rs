@@ -1,9 +1,9 @@
 //! The runtime context user functions see (Flink's `RuntimeContext`).
 
 use crate::error::{FjordError, Result, TaskLocation};
-use crate::functions::AggregateFunction;
 use crate::keygroup::KeyGroupRange;
 use crate::metrics::{Counter, Gauge, MetricGroup, MetricRegistry};
+use crate::state::keyed::AggregateFunction;
 use crate::state::{
     AggregatingState, AggregatingStateDescriptor, KeyedStateHandle, ListState, ListStateDescriptor,
     MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,

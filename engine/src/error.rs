@@ -246,11 +246,20 @@ impl FjordError {
     /// the job through a failed checkpoint or task). The job then fails at once instead of
     /// restarting.
     pub fn is_misconfiguration(&self) -> bool {
-        use crate::storage::{CREDENTIALS_HINT, NO_BUCKET_HINT};
         let text = self.to_string();
         text.contains(NO_BUCKET_HINT) || text.contains(CREDENTIALS_HINT)
     }
 }
+
+/// The hint the storage layer adds to an error when the bucket does not exist (a
+/// misconfiguration no retry fixes). Kept here, below `storage`, because
+/// [`FjordError::is_misconfiguration`] recognises errors by it.
+pub(crate) const NO_BUCKET_HINT: &str =
+    "; the bucket does not exist: create it, or fix the bucket in the storage URL";
+
+/// The hint the storage layer adds to an error when the credentials were refused (a
+/// misconfiguration no retry fixes); see [`NO_BUCKET_HINT`].
+pub(crate) const CREDENTIALS_HINT: &str = "; the credentials were refused: check s3.access-key / s3.secret-key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)";
 
 /// Turns a panic payload into a readable message.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

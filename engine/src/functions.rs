@@ -5,10 +5,15 @@
 //! [`RuntimeContext`] before the first record and `close` after the last, on every parallel
 //! instance. Functions are cloned once per parallel instance (Flink serializes them; `Clone` is
 //! our equivalent), so per-instance fields start from the value the job was built with.
+//!
+//! A function that keeps operator state also implements [`CheckpointedFunction`]: it creates
+//! its state in an [`OperatorStateStore`] when initialized and moves its fields into it at
+//! every snapshot.
 
+use crate::chain::Collector;
 use crate::context::RuntimeContext;
 use crate::error::BoxError;
-use crate::operators::output::Collector;
+use crate::state::OperatorStateStore;
 
 /// Declares the `open`/`close` lifecycle hooks shared by all rich function traits, and the
 /// checkpoint notifications (Flink's `CheckpointListener`).
@@ -168,18 +173,47 @@ where
     }
 }
 
-/// Incremental aggregation with an accumulator (Flink's `AggregateFunction`): used by window
-/// `aggregate` and by [`AggregatingState`](crate::state::AggregatingState).
-///
-/// `merge` combines two accumulators; it is needed by merging (session) windows and by
-/// pane-based sliding windows.
-pub trait AggregateFunction<IN, ACC, OUT>: Send + 'static {
-    /// A new, empty accumulator.
-    fn create_accumulator(&mut self) -> ACC;
-    /// Adds a value to an accumulator and returns it.
-    fn add(&mut self, value: IN, accumulator: ACC) -> ACC;
-    /// The result of an accumulator.
-    fn get_result(&mut self, accumulator: &ACC) -> OUT;
-    /// Merges two accumulators.
-    fn merge(&mut self, a: ACC, b: ACC) -> ACC;
+/// Incremental aggregation with an accumulator; defined beside the keyed state that holds its
+/// accumulators ([`AggregatingState`](crate::state::AggregatingState)).
+pub use crate::state::keyed::AggregateFunction;
+
+/// What a function sees when it is asked to snapshot its state.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionSnapshotContext {
+    /// The checkpoint's id.
+    pub checkpoint_id: u64,
+    /// When the checkpoint was triggered (processing time).
+    pub checkpoint_timestamp: i64,
+}
+
+/// What a function sees when its state is created or restored.
+pub struct FunctionInitializationContext<'a> {
+    /// The operator state of this instance.
+    pub operator_state: &'a mut OperatorStateStore,
+    /// The runtime context (keyed state is available through it on keyed streams).
+    pub runtime: &'a RuntimeContext,
+}
+
+impl FunctionInitializationContext<'_> {
+    /// True when the instance is restored from a checkpoint or savepoint.
+    pub fn is_restored(&self) -> bool {
+        self.operator_state.is_restored()
+    }
+}
+
+/// Implemented by functions that keep operator state or need a hook at snapshots (Flink's
+/// `CheckpointedFunction`). `initialize_state` runs before `open`; `snapshot_state` runs when a
+/// checkpoint is taken, before the store is serialized. The checkpoint coordinator (a later
+/// issue) drives both; tests can drive them through [`OperatorStateStore`].
+pub trait CheckpointedFunction {
+    /// Creates (or restores) the function's state handles.
+    fn initialize_state(
+        &mut self,
+        ctx: &mut FunctionInitializationContext<'_>,
+    ) -> std::result::Result<(), BoxError>;
+    /// Moves what the function keeps in fields into its state handles.
+    fn snapshot_state(
+        &mut self,
+        ctx: &FunctionSnapshotContext,
+    ) -> std::result::Result<(), BoxError>;
 }

@@ -6,9 +6,9 @@
 use crate::context::RuntimeContext;
 use crate::error::Result;
 use crate::operators::output::{AnyOutput, SideOutputs};
-use crate::runtime::partitioner::PartitionSpec;
-use crate::runtime::stream_type::StreamType;
-use crate::runtime::task::{SourceRunner, TaskHead};
+use crate::task::partitioner::PartitionSpec;
+use crate::task::stream_type::StreamType;
+use crate::task::{SourceRunner, TaskHead};
 use std::sync::Arc;
 
 /// Index of a node in the graph.

@@ -24,42 +24,50 @@
 //!
 //! ## Modules and their dependencies
 //!
-//! - [`api`]: what programs call: environment, streams, keyed and connected streams, side
-//!   outputs, tuple field access. Depends on everything below.
-//! - [`functions`]: user function traits (map, filter, reduce, ...), closures included.
-//! - [`sources`] and [`sinks`]: the `Source`/`Sink` traits and built-in connectors.
-//! - `operators` (internal): the operator implementations, one file per family, chained as
-//!   direct calls through the `Output` trait.
-//! - [`runtime`]: job graph (chaining), mini-cluster, tasks, channels, partitioners.
-//! - [`cluster`]: running one job across processes: the JobManager's `Deployer` and the
-//!   subtasks a TaskManager runs. Depends on `runtime` and `checkpoint`.
-//! - [`time`]: processing-time clocks, event-time watermarks and their strategies, and
-//!   durations as Flink's configuration writes them ([`time::parse_duration`]: a bare number
-//!   is milliseconds); `timers` (internal): the timer service of keyed operators.
-//! - [`windows`]: window assigners, triggers, evictors and the window operator; [`joins`]:
-//!   window and interval joins built on them and on keyed state.
-//! - [`metrics`]: named counters and gauges registered per operator and subtask.
-//! - [`network`]: the data plane between TaskManagers: channels over TCP with credit-based
-//!   flow control. Depends on `runtime`'s channels, `checkpoint` barriers and `storage`.
-//! - [`state`]: keyed state organised by key group; [`keygroup`]: key groups (the stable hash
-//!   of a key's serialized bytes, part of the snapshot format) and their ranges.
-//! - [`checkpoint`]: barriers, snapshots, restore, restart strategies and savepoints.
-//! - [`storage`]: checkpoint and savepoint storage on `object_store` (file, S3, memory).
-//! - [`tls`]: certificates, keys and CAs into rustls configurations (mutual TLS between
-//!   processes, server TLS for the REST API); used by `network` and by the worker.
-//! - [`job`]: named jobs and their arguments (the registry a worker binary carries).
-//! - [`encoding`]: the binary encoding of every persistent and wire format (snapshots,
-//!   RocksDB keys and values, network batches), written and read by Fjord's own code.
-//! - [`types`], [`context`], [`printable`], [`error`]: shared vocabulary, depending on nothing
-//!   else in the crate; `graph` (internal, re-exported as [`graph_plan`]): the logical graph
-//!   the API builds.
+//! The modules are layered: each refers only to its own layer and the layers below
+//! (docs/architecture.md, "Module layers"; `tests/module_layers.rs` checks it). From the
+//! foundation up:
+//!
+//! 1. [`error`], [`types`], [`printable`], [`metrics`], [`encoding`] (the binary encoding of
+//!    every persistent and wire format: snapshots, RocksDB keys and values, network batches),
+//!    [`time`] (processing-time clocks, event-time watermarks and their strategies, durations
+//!    as Flink's configuration writes them: [`time::parse_duration`], a bare number is
+//!    milliseconds), and `chain` (internal): the `Output` an operator pushes records into,
+//!    its `Lifecycle`, and the [`Collector`] user functions emit through.
+//! 2. [`keygroup`]: key groups (the stable hash of a key's serialized bytes, part of the
+//!    snapshot format) and their ranges; [`storage`]: checkpoint and savepoint storage on
+//!    `object_store` (file, S3, memory); [`tls`]: certificates, keys and CAs into rustls
+//!    configurations (mutual TLS between processes, server TLS for the REST API).
+//! 3. [`state`]: keyed state organised by key group, operator and broadcast state, backends.
+//! 4. [`checkpoint`]: barriers, snapshots, restore, restart strategies and savepoints.
+//! 5. [`context`]: the [`RuntimeContext`] user functions see; [`functions`]: user function
+//!    traits (map, filter, reduce, ...), closures included; `timers` (internal): the timer
+//!    service of keyed operators.
+//! 6. `operators` (internal): the operator implementations, one file per family, chained as
+//!    direct calls through `Output`.
+//! 7. [`sources`] and [`sinks`]: the `Source`/`Sink` traits and built-in connectors.
+//! 8. `exchange` (internal, re-exported in [`runtime`]): the in-process channel and the I/O
+//!    metrics of tasks; [`network`]: the data plane between TaskManagers, channels over TCP
+//!    with credit-based flow control.
+//! 9. `task` (internal): what a subtask runs (its loops, chain heads, record writer and
+//!    partitioners); `graph` (internal, re-exported as [`graph_plan`]): the logical graph
+//!    the API builds.
+//! 10. [`runtime`]: job graph (chaining), deployment, mini-cluster, and the `Deployer` its
+//!     restart loop drives; [`cluster`]: running one job across processes, the contract of
+//!     the JobManager's `Deployer` and the subtasks a TaskManager runs.
+//! 11. [`windows`]: window assigners, triggers, evictors and the window operator; [`api`]:
+//!     what programs call (environment, streams, keyed and connected streams, side outputs,
+//!     tuple field access); [`joins`]: window and interval joins built on them and on keyed
+//!     state; [`job`]: named jobs and their arguments (the registry a worker binary carries).
 
 pub mod api;
+pub(crate) mod chain;
 pub mod checkpoint;
 pub mod cluster;
 pub mod context;
 pub mod encoding;
 pub mod error;
+pub(crate) mod exchange;
 pub mod functions;
 pub mod graph_plan {
     //! Re-exports of the job plan types (how a job is chained and partitioned).
@@ -78,6 +86,7 @@ pub mod sinks;
 pub mod sources;
 pub mod state;
 pub mod storage;
+pub(crate) mod task;
 pub mod time;
 pub(crate) mod timers;
 pub mod tls;
@@ -94,6 +103,7 @@ pub use api::keyed::KeyedStream;
 pub use api::side_output::OutputTag;
 pub use api::tuple::Field;
 pub use api::windowed::WindowedStream;
+pub use chain::Collector;
 pub use context::RuntimeContext;
 pub use error::{BoxError, FjordError, Result, TaskLocation};
 pub use functions::{
@@ -107,7 +117,6 @@ pub use operators::broadcast::{
 };
 pub use operators::co_process::{CoProcessFunction, KeyedCoProcessFunction};
 pub use operators::keyed_process::{KeyedProcessContext, KeyedProcessFunction, TimerService};
-pub use operators::output::Collector;
 pub use operators::process::{ProcessContext, ProcessFunction, ProcessTimerService};
 pub use printable::Printable;
 pub use runtime::jobgraph::JobPlan;

@@ -1,8 +1,10 @@
-//! Record types that flow through a job: the `Data` bound, stream records and time.
+//! Record types that flow through a job: the `Data` bound, stream records, time and the tags
+//! of side outputs.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::hash::Hash;
+use std::marker::PhantomData;
 
 /// Event time: milliseconds since the Unix epoch, as in Flink.
 pub type Timestamp = i64;
@@ -63,5 +65,48 @@ impl<T> StreamRecord<T> {
             value,
             timestamp: self.timestamp,
         }
+    }
+}
+
+/// Names a side output carrying records of type `X`, selected downstream with
+/// `get_side_output`.
+///
+/// ```
+/// use fjord::OutputTag;
+/// let rejected: OutputTag<String> = OutputTag::new("rejected");
+/// assert_eq!(rejected.id(), "rejected");
+/// ```
+pub struct OutputTag<X> {
+    id: String,
+    _t: PhantomData<fn() -> X>,
+}
+
+impl<X> OutputTag<X> {
+    /// A tag with a job-unique id.
+    pub fn new(id: impl Into<String>) -> Self {
+        OutputTag {
+            id: id.into(),
+            _t: PhantomData,
+        }
+    }
+
+    /// The tag's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl<X> Clone for OutputTag<X> {
+    fn clone(&self) -> Self {
+        OutputTag {
+            id: self.id.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<X> std::fmt::Debug for OutputTag<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OutputTag({}: {})", self.id, std::any::type_name::<X>())
     }
 }

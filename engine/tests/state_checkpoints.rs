@@ -3,12 +3,12 @@
 //! parallelisms, with exact results.
 
 use fjord::checkpoint::{CheckpointMetadata, RestartStrategy};
+use fjord::functions::{
+    CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext,
+};
 use fjord::sinks::CollectedOutput;
 use fjord::sources::GeneratorSource;
-use fjord::state::{
-    CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext,
-    MapStateDescriptor, OperatorListState,
-};
+use fjord::state::{MapStateDescriptor, OperatorListState};
 use fjord::storage::{SnapshotStore, StorageOptions};
 use fjord::time::WatermarkStrategy;
 use fjord::windows::{

@@ -2,10 +2,9 @@
 
 use crate::api::Template;
 use crate::api::datastream::{DataStream, SingleOutputStreamOperator};
-use crate::functions::MapFunction;
+use crate::functions::{CheckpointedFunction, MapFunction};
 use crate::operators::checkpointed::CheckpointedMapOp;
 use crate::operators::shared::Shared;
-use crate::state::CheckpointedFunction;
 use crate::types::Data;
 
 impl<T: Data> DataStream<T> {

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::functions::{FilterFunction, FlatMapFunction, MapFunction};
 use crate::graph::{ChainingStrategy, InEdge, NodeId, NodeKind};
 use crate::keygroup::key_hash;
+use crate::operators::assigner::TimestampsAndWatermarksOp;
 use crate::operators::basic::{FilterOp, FlatMapOp, MapOp};
 use crate::operators::output::{Output, SideOutputs, erase, unerase};
 use crate::operators::process::{ProcessFunction, ProcessOp};
@@ -23,7 +24,6 @@ use crate::sinks::{
     SocketSink, TextFileSink, WriteMode,
 };
 use crate::time::WatermarkStrategy;
-use crate::time::assigner::TimestampsAndWatermarksOp;
 use crate::types::{Data, Key, MIN_WATERMARK};
 use crate::windows::{
     CountTrigger, GlobalWindow, GlobalWindows, PurgingTrigger, Window, WindowAssigner,

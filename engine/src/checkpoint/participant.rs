@@ -1,10 +1,10 @@
 //! What takes part in a snapshot inside a task, and the per-task registry of participants.
 
+use crate::chain::{CheckpointNotice, Lifecycle};
 use crate::checkpoint::CheckpointBarrier;
 use crate::checkpoint::restore::RestoredJob;
 use crate::error::Result;
 use crate::keygroup::KeyGroupRange;
-use crate::operators::output::{CheckpointNotice, Lifecycle};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -11,13 +11,14 @@
 //! there ([`DeployedTasks`]). Channels between two local subtasks stay in-process queues
 //! (records are passed as objects, never serialized); channels to or from another
 //! TaskManager go through the data servers of [`crate::network`].
+//!
+//! The contract between the engine and a deployer (the [`Deployer`] trait, the attempt and its
+//! placement, the commands and reports) is defined in the runtime, whose restart loop drives
+//! it, and re-exported here; this module adds what a TaskManager runs.
 
-mod deployer;
-mod messages;
-mod plan;
 mod tasks;
 
-pub use deployer::{CancelToken, Deployer, ReportSink};
-pub use messages::{StateFile, TaskCommand, TaskReport};
-pub use plan::{AttemptPlan, AttemptSpec, WorkerAddress};
+pub use crate::runtime::deployer::{CancelToken, Deployer, ReportSink};
+pub use crate::runtime::messages::{StateFile, TaskCommand, TaskReport};
+pub use crate::runtime::plan::{AttemptPlan, AttemptSpec, WorkerAddress};
 pub use tasks::DeployedTasks;

@@ -1,8 +1,7 @@
 //! The TaskManager's side of a distributed execution: the subtasks of one attempt placed on
 //! this process, running as threads.
 
-use super::messages::{TaskCommand, TaskReport};
-use super::plan::AttemptPlan;
+use super::{AttemptPlan, TaskCommand, TaskReport};
 use crate::checkpoint::coordinator::TaskControl;
 use crate::error::{FjordError, Result};
 use crate::network::DataServer;

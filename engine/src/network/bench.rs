@@ -5,7 +5,7 @@
 use super::outbound::connect_with;
 use super::{ChannelKey, DataServer, TypedCodec};
 use crate::error::{FjordError, Result};
-use crate::runtime::channel::{CancelFlag, ChannelSender, Event, channel};
+use crate::exchange::channel::{CancelFlag, ChannelSender, Event, channel};
 use crate::storage::StorageOptions;
 use crate::types::StreamRecord;
 use crossbeam_channel::Receiver;

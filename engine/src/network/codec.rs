@@ -6,7 +6,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 
 /// Encodes and decodes the record batches of one stream type (`Vec<StreamRecord<T>>`, passed
-/// type-erased as in [`crate::runtime::channel::Event::Records`]).
+/// type-erased as in [`crate::exchange::channel::Event::Records`]).
 pub(crate) trait BatchCodec: Send + Sync {
     /// Appends the encoding of a `Vec<StreamRecord<T>>` batch (passed type-erased) to `out`.
     ///

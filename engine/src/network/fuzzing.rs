@@ -106,7 +106,7 @@ fn run(bytes: &[u8], read_sizes: &[u8], decoded: &mut Decoded) -> Result<()> {
 /// A well-formed connection's bytes: preamble, hello and one event of every kind (records,
 /// watermark, watermark status, barrier, end of partition) — the fuzz targets' seed.
 pub fn sample_connection() -> Vec<u8> {
-    use crate::runtime::channel::Event;
+    use crate::exchange::channel::Event;
     use crate::types::StreamRecord;
     let mut out = protocol::preamble().to_vec();
     let hello = ChannelKey {

@@ -9,7 +9,7 @@ use super::protocol::{
 use super::registry::{Claim, Registration};
 use super::server::Shared;
 use crate::error::{FjordError, Result};
-use crate::runtime::channel::{CANCEL_POLL, Event};
+use crate::exchange::channel::{CANCEL_POLL, Event};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, TrySendError};
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};

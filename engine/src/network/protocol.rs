@@ -21,7 +21,7 @@ use super::codec::BatchCodec;
 use super::key::ChannelKey;
 use crate::checkpoint::CheckpointBarrier;
 use crate::error::{FjordError, Result};
-use crate::runtime::channel::Event;
+use crate::exchange::channel::Event;
 use crate::storage::{SnapshotStore, StorageOptions};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read};

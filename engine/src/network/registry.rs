@@ -11,7 +11,7 @@
 use super::codec::BatchCodec;
 use super::key::ChannelKey;
 use crate::error::{FjordError, Result};
-use crate::runtime::channel::{CancelFlag, Event};
+use crate::exchange::channel::{CancelFlag, Event};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -30,7 +30,7 @@ pub(crate) struct Registration {
     /// Set when the channel's generation is fenced.
     pub(crate) fenced: Arc<AtomicBool>,
     /// The consuming task's metrics (bytes in), when known.
-    pub(crate) io: Option<crate::runtime::io_metrics::TaskIo>,
+    pub(crate) io: Option<crate::exchange::io_metrics::TaskIo>,
 }
 
 enum Slot {

@@ -6,7 +6,7 @@ use super::inbound;
 use super::key::ChannelKey;
 use super::registry::{Registration, Registry};
 use crate::error::{FjordError, Result};
-use crate::runtime::channel::{CANCEL_POLL, CancelFlag, Event};
+use crate::exchange::channel::{CANCEL_POLL, CancelFlag, Event};
 use crate::storage::StorageOptions;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
@@ -170,7 +170,7 @@ impl DataServer {
         codec: Arc<dyn BatchCodec>,
         capacity: usize,
         cancel: &CancelFlag,
-        io: Option<crate::runtime::io_metrics::TaskIo>,
+        io: Option<crate::exchange::io_metrics::TaskIo>,
     ) -> Result<Receiver<Event>> {
         let capacity = capacity.max(1);
         let (queue, receiver) = crossbeam_channel::bounded(capacity);

@@ -4,7 +4,7 @@
 use super::*;
 use crate::checkpoint::CheckpointBarrier;
 use crate::error::FjordError;
-use crate::runtime::channel::{CancelFlag, ChannelSender, Event};
+use crate::exchange::channel::{CancelFlag, ChannelSender, Event};
 use crate::storage::{SnapshotStore, StorageOptions};
 use crate::types::StreamRecord;
 use crossbeam_channel::{Receiver, RecvTimeoutError};

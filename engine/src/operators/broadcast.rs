@@ -8,6 +8,7 @@
 //! Broadcast state goes into checkpoints as operator state and is restored on every instance
 //! (from one old instance, as all are equal), whatever the new parallelism.
 
+use crate::chain::TwoInputOperator;
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
@@ -19,7 +20,6 @@ use crate::operators::output::{
 use crate::operators::process::{OperatorTime, ProcessContext};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
-use crate::runtime::task::TwoInputOperator;
 use crate::state::keyed::KeyedStateDescriptor;
 use crate::state::{BroadcastState, KeyedStateHandle, MapStateDescriptor, OperatorStateStore};
 use crate::timers::{InternalTimerService, TimeDomain};

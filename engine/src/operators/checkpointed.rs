@@ -6,12 +6,11 @@
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::Result;
-use crate::functions::MapFunction;
-use crate::operators::output::{Lifecycle, Output, guard};
-use crate::state::{
-    CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext,
-    OperatorStateStore,
+use crate::functions::{
+    CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext, MapFunction,
 };
+use crate::operators::output::{Lifecycle, Output, guard};
+use crate::state::OperatorStateStore;
 use crate::types::{StreamRecord, Timestamp};
 use std::marker::PhantomData;
 

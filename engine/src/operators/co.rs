@@ -1,11 +1,11 @@
 //! Two-input operators over connected streams: CoMap and CoFlatMap.
 
+use crate::chain::TwoInputOperator;
 use crate::context::RuntimeContext;
 use crate::error::Result;
 use crate::functions::{CoFlatMapFunction, CoMapFunction};
 use crate::operators::basic::forwarding_lifecycle;
 use crate::operators::output::{Collector, Lifecycle, Output, guard};
-use crate::runtime::task::TwoInputOperator;
 use crate::types::{StreamRecord, Timestamp};
 use std::marker::PhantomData;
 

@@ -2,6 +2,7 @@
 //! records and side outputs out) and `KeyedCoProcessFunction` (two keyed inputs with keyed
 //! state and timers), as Flink's `CoProcessOperator` and `KeyedCoProcessOperator`.
 
+use crate::chain::TwoInputOperator;
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, Result};
@@ -13,7 +14,6 @@ use crate::operators::output::{
 use crate::operators::process::{OperatorTime, ProcessContext};
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
-use crate::runtime::task::TwoInputOperator;
 use crate::timers::{InternalTimerService, TimeDomain};
 use crate::types::{Key, StreamRecord, Timestamp};
 use std::marker::PhantomData;

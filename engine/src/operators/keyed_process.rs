@@ -3,7 +3,6 @@
 
 #![allow(clippy::too_many_arguments)]
 
-use crate::api::side_output::OutputTag;
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, Result};
@@ -14,6 +13,7 @@ use crate::operators::output::{
 use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::timers::{InternalTimerService, TimeDomain};
+use crate::types::OutputTag;
 use crate::types::{Data, Key, StreamRecord, Timestamp};
 use std::marker::PhantomData;
 

@@ -1,5 +1,6 @@
 //! Operators: what runs inside a task. One file per operator family.
 
+pub(crate) mod assigner;
 pub(crate) mod basic;
 pub(crate) mod broadcast;
 pub(crate) mod checkpointed;

@@ -1,7 +1,6 @@
 //! The low-level `ProcessFunction`: records in, any number of records and side-output
 //! records out, with access to the record's timestamp.
 
-use crate::api::side_output::OutputTag;
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, Result};
 use crate::functions::lifecycle_hooks;
@@ -10,6 +9,7 @@ use crate::operators::output::{
 };
 #[allow(unused_imports)] // named by the docs
 use crate::types::MIN_WATERMARK;
+use crate::types::OutputTag;
 use crate::types::{Data, StreamRecord, Timestamp};
 use std::marker::PhantomData;
 

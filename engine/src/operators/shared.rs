@@ -9,12 +9,12 @@
 //! keyed state backend, event-time timers, processing-time timers, then the operator's own
 //! contents), so they move together when key groups move on rescaling.
 
+use crate::chain::TwoInputOperator;
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::operators::output::{Lifecycle, Output};
-use crate::runtime::task::TwoInputOperator;
 use crate::state::KeyedStateHandle;
 use crate::timers::InternalTimerService;
 use crate::types::{StreamRecord, Timestamp};

@@ -8,7 +8,6 @@
 use crate::checkpoint::coordinator::{CoordinatorEvent, TaskControl};
 use crate::checkpoint::participant::TaskCheckpointing;
 use crate::checkpoint::restore::RestoredJob;
-use crate::cluster::AttemptPlan;
 use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result, panic_message};
 use crate::graph::{NodeId, NodeKind};
@@ -19,6 +18,7 @@ use crate::runtime::io_metrics::{IoCounter, TaskIo};
 use crate::runtime::jobgraph::JobGraph;
 use crate::runtime::minicluster::RunSettings;
 use crate::runtime::partitioner::pointwise_targets;
+use crate::runtime::plan::AttemptPlan;
 use crate::runtime::stream_type::StreamType;
 use crate::runtime::task::{InputChannel, SourceRunner, TaskHead, run_input_task};
 use crate::runtime::task_runtime::TaskRuntime;

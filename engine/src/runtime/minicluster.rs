@@ -8,13 +8,15 @@ use crate::checkpoint::coordinator::{
 use crate::checkpoint::job_result::{JobResult, TerminalState};
 use crate::checkpoint::restore::RestoredJob;
 use crate::checkpoint::{CheckpointConfig, RestartStrategy};
-use crate::cluster::{AttemptSpec, CancelToken, Deployer, ReportSink, TaskCommand};
 use crate::error::{FjordError, Result};
 use crate::metrics::MetricRegistry;
 use crate::runtime::channel::CancelFlag;
 use crate::runtime::deploy::{FailureSlot, build_tasks, operator_id, spawn_tasks};
+use crate::runtime::deployer::{CancelToken, Deployer, ReportSink};
 use crate::runtime::io_metrics::IoMetrics;
 use crate::runtime::jobgraph::JobGraph;
+use crate::runtime::messages::TaskCommand;
+use crate::runtime::plan::AttemptSpec;
 use crate::storage::{SnapshotStore, StorageOptions};
 use crate::time::clock::Clock;
 use crossbeam_channel::{Receiver, Sender};

@@ -8,7 +8,6 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use crate::error::{FjordError, Result};
-use crate::functions::AggregateFunction;
 use crate::keygroup::{Rehash, StableHasher, key_group_of_bytes};
 use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
 use crate::state::ttl::{Stamped, StateTtlConfig};
@@ -22,6 +21,23 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
 use std::sync::Arc;
+
+/// Incremental aggregation with an accumulator (Flink's `AggregateFunction`): used by window
+/// `aggregate` and by [`AggregatingState`], beside which it is defined
+/// (re-exported as `fjord::functions::AggregateFunction` and `fjord::AggregateFunction`).
+///
+/// `merge` combines two accumulators; it is needed by merging (session) windows and by
+/// pane-based sliding windows.
+pub trait AggregateFunction<IN, ACC, OUT>: Send + 'static {
+    /// A new, empty accumulator.
+    fn create_accumulator(&mut self) -> ACC;
+    /// Adds a value to an accumulator and returns it.
+    fn add(&mut self, value: IN, accumulator: ACC) -> ACC;
+    /// The result of an accumulator.
+    fn get_result(&mut self, accumulator: &ACC) -> OUT;
+    /// Merges two accumulators.
+    fn merge(&mut self, a: ACC, b: ACC) -> ACC;
+}
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
 

@@ -7,8 +7,8 @@
 //! - [`keyed`]: descriptors and the keyed state handles user functions use.
 //! - [`ttl`]: state time-to-live.
 //! - [`operator`]: operator (non-keyed) state — list state with even-split or union
-//!   redistribution, broadcast state — and the snapshot/initialize hooks
-//!   ([`CheckpointedFunction`]).
+//!   redistribution, broadcast state — that a
+//!   [`CheckpointedFunction`](crate::functions::CheckpointedFunction) creates and snapshots.
 //! - `internal`: an operator's own per-key contents (window contents, pane accumulators,
 //!   rolling aggregates, interval join buffers) kept in its keyed state backend, so RocksDB
 //!   holds them too.
@@ -39,8 +39,8 @@ pub use keyed::{
 };
 pub use keyed_map::KeyGroupedMap;
 pub use operator::{
-    BroadcastState, CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext,
-    OperatorListState, OperatorStateStore, redistribute_even_split, redistribute_union,
+    BroadcastState, OperatorListState, OperatorStateStore, redistribute_even_split,
+    redistribute_union,
 };
 pub use ttl::{StateTtlConfig, StateVisibility, UpdateType};
 

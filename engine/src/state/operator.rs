@@ -1,6 +1,6 @@
 //! Operator state: state of a parallel operator instance rather than of a key (Flink's
-//! `OperatorStateStore`), and the hooks a function implements to snapshot and restore it
-//! (Flink's `CheckpointedFunction`).
+//! `OperatorStateStore`). The hooks a function implements to snapshot and restore it (Flink's
+//! `CheckpointedFunction`) are user function traits, in [`crate::functions`].
 //!
 //! List state is stored element by element, serialized, so that on rescaling the elements of
 //! all old instances can be redistributed without knowing their type: *even split* hands each
@@ -9,8 +9,7 @@
 
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
-use crate::context::RuntimeContext;
-use crate::error::{BoxError, FjordError, Result};
+use crate::error::{FjordError, Result};
 use crate::keygroup::StableHasher;
 use crate::types::{Data, Key};
 use parking_lot::Mutex;
@@ -367,47 +366,6 @@ pub fn redistribute_even_split<E: Clone>(old: &[Vec<E>], parallelism: usize) -> 
 pub fn redistribute_union<E: Clone>(old: &[Vec<E>], parallelism: usize) -> Vec<Vec<E>> {
     let all: Vec<E> = old.iter().flatten().cloned().collect();
     vec![all; parallelism.max(1)]
-}
-
-/// What a function sees when it is asked to snapshot its state.
-#[derive(Debug, Clone, Copy)]
-pub struct FunctionSnapshotContext {
-    /// The checkpoint's id.
-    pub checkpoint_id: u64,
-    /// When the checkpoint was triggered (processing time).
-    pub checkpoint_timestamp: i64,
-}
-
-/// What a function sees when its state is created or restored.
-pub struct FunctionInitializationContext<'a> {
-    /// The operator state of this instance.
-    pub operator_state: &'a mut OperatorStateStore,
-    /// The runtime context (keyed state is available through it on keyed streams).
-    pub runtime: &'a RuntimeContext,
-}
-
-impl FunctionInitializationContext<'_> {
-    /// True when the instance is restored from a checkpoint or savepoint.
-    pub fn is_restored(&self) -> bool {
-        self.operator_state.is_restored()
-    }
-}
-
-/// Implemented by functions that keep operator state or need a hook at snapshots (Flink's
-/// `CheckpointedFunction`). `initialize_state` runs before `open`; `snapshot_state` runs when a
-/// checkpoint is taken, before the store is serialized. The checkpoint coordinator (a later
-/// issue) drives both; tests can drive them through [`OperatorStateStore`].
-pub trait CheckpointedFunction {
-    /// Creates (or restores) the function's state handles.
-    fn initialize_state(
-        &mut self,
-        ctx: &mut FunctionInitializationContext<'_>,
-    ) -> std::result::Result<(), BoxError>;
-    /// Moves what the function keeps in fields into its state handles.
-    fn snapshot_state(
-        &mut self,
-        ctx: &FunctionSnapshotContext,
-    ) -> std::result::Result<(), BoxError>;
 }
 
 #[cfg(test)]

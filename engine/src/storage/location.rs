@@ -1,6 +1,6 @@
 //! Opening a storage URL and reading and writing objects under it.
 
-use crate::error::{FjordError, Result};
+use crate::error::{CREDENTIALS_HINT, FjordError, NO_BUCKET_HINT, Result};
 use futures::TryStreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
@@ -88,15 +88,6 @@ fn storage_error(url: &str, operation: &str, message: impl Into<String>) -> Fjor
         message: message.into(),
     }
 }
-
-/// The hint added to a storage error when the bucket does not exist (a misconfiguration no
-/// retry fixes).
-pub(crate) const NO_BUCKET_HINT: &str =
-    "; the bucket does not exist: create it, or fix the bucket in the storage URL";
-
-/// The hint added to a storage error when the credentials were refused (a misconfiguration no
-/// retry fixes).
-pub(crate) const CREDENTIALS_HINT: &str = "; the credentials were refused: check s3.access-key / s3.secret-key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)";
 
 /// Adds what to do next for the failures people hit most.
 fn explain(error: &object_store::Error) -> String {

@@ -15,7 +15,6 @@
 pub mod checksum;
 pub mod layout;
 mod location;
-pub(crate) use location::{CREDENTIALS_HINT, NO_BUCKET_HINT};
 #[doc(hidden)]
 pub mod test_hooks;
 

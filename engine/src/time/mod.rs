@@ -8,14 +8,14 @@
 //! - [`calendar`]: day counts since 1970-01-01 to and from civil dates.
 //! - [`duration`]: durations as Flink writes them (`10 s`, `500ms`; a bare number is
 //!   milliseconds, as in Flink).
-//! - `assigner` (internal): the operator behind
-//!   [`DataStream::assign_timestamps_and_watermarks`](crate::DataStream::assign_timestamps_and_watermarks).
+//!
+//! The operator behind `DataStream::assign_timestamps_and_watermarks` is an operator like the
+//! others (`operators::assigner`); this module holds only what it and the lower layers share.
 //!
 //! Event time is `i64` milliseconds since the epoch. A watermark `w` means "no more records
 //! with timestamp `<= w`"; an operator's watermark is the minimum over its input channels,
 //! leaving out idle ones.
 
-pub(crate) mod assigner;
 pub mod calendar;
 pub mod clock;
 pub mod duration;

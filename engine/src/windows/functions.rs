@@ -4,11 +4,11 @@
 //! and `aggregate`, optionally combined with a process function. Internally every variant is
 //! a `WindowLogic`: how contents grow (`add`), merge (sessions, panes) and turn into output.
 
-use crate::api::side_output::OutputTag;
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::{AggregateFunction, ReduceFunction, lifecycle_hooks};
 use crate::operators::output::{Emitter, Output, SideOutputs, guard};
+use crate::types::OutputTag;
 use crate::types::{Data, StreamRecord, Timestamp};
 use crate::windows::evictors::Evictor;
 use crate::windows::window::Window;

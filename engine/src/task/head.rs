@@ -2,9 +2,10 @@
 //! one-input chains ([`OneInputHead`]) and two-input chains ([`TwoInputHead`], whose watermark
 //! is the minimum of both inputs').
 
+use crate::chain::TwoInputOperator;
 use crate::error::{FjordError, Result};
+use crate::exchange::io_metrics::{IoCounter, TaskIo};
 use crate::operators::output::{Lifecycle, Output};
-use crate::runtime::io_metrics::{IoCounter, TaskIo};
 use crate::types::{MIN_WATERMARK, StreamRecord, Timestamp};
 use std::any::Any;
 
@@ -69,14 +70,6 @@ impl<T: Send + 'static> TaskHead for OneInputHead<T> {
     fn lifecycle(&mut self) -> &mut dyn Lifecycle {
         self.operator.as_mut()
     }
-}
-
-/// An operator with two typed inputs (connected streams).
-pub(crate) trait TwoInputOperator<A, B>: Lifecycle {
-    /// A record of the first input.
-    fn process1(&mut self, record: StreamRecord<A>) -> Result<()>;
-    /// A record of the second input.
-    fn process2(&mut self, record: StreamRecord<B>) -> Result<()>;
 }
 
 /// Head of a chain that starts with a two-input operator; its watermark is the minimum of

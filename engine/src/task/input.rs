@@ -10,10 +10,10 @@ use crate::checkpoint::CheckpointingMode;
 use crate::checkpoint::coordinator::TaskControl;
 use crate::context::TaskServices;
 use crate::error::{FjordError, Result};
+use crate::exchange::channel::{CANCEL_POLL, CancelFlag, Event};
+use crate::exchange::io_metrics::{TaskIo, Wait};
 use crate::operators::output::CheckpointNotice;
-use crate::runtime::channel::{CANCEL_POLL, CancelFlag, Event};
-use crate::runtime::io_metrics::{TaskIo, Wait};
-use crate::runtime::task_runtime::TaskRuntime;
+use crate::task::task_runtime::TaskRuntime;
 use crossbeam_channel::{Receiver, Select};
 use std::time::Duration;
 

@@ -510,12 +510,12 @@ mod tests {
 
     #[test]
     fn a_full_channel_counts_backpressure_and_a_free_one_does_not() {
-        let cancel = crate::runtime::channel::CancelFlag::default();
-        let (tx, rx) = crate::runtime::channel::channel(1, &cancel);
+        let cancel = crate::exchange::channel::CancelFlag::default();
+        let (tx, rx) = crate::exchange::channel::channel(1, &cancel);
         let metrics = IoMetrics::default();
         let task = metrics.task(0, 0, "Producer", 0);
         task.mark_started();
-        tx.send_measured(crate::runtime::channel::Event::EndOfPartition, &task)
+        tx.send_measured(crate::exchange::channel::Event::EndOfPartition, &task)
             .unwrap();
         assert_eq!(task.0.backpressured_ns.get(), 0, "the channel had room");
         let consumer = std::thread::spawn(move || {
@@ -523,7 +523,7 @@ mod tests {
             while rx.recv().is_ok() {}
         });
         let started = Instant::now();
-        tx.send_measured(crate::runtime::channel::Event::EndOfPartition, &task)
+        tx.send_measured(crate::exchange::channel::Event::EndOfPartition, &task)
             .unwrap();
         let wall = started.elapsed();
         drop(tx);

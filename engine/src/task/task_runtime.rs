@@ -5,8 +5,8 @@ use crate::checkpoint::coordinator::{CoordinatorEvent, TaskControl, WrittenState
 use crate::checkpoint::participant::{OperatorKey, OperatorState, TaskCheckpointing, TaskSnapshot};
 use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use crate::error::{FjordError, Result};
+use crate::exchange::channel::{ChannelSender, Event};
 use crate::operators::output::Lifecycle;
-use crate::runtime::channel::{ChannelSender, Event};
 use crate::storage::layout::state_file;
 use crossbeam_channel::{Receiver, Sender};
 
@@ -146,7 +146,7 @@ impl TaskRuntime {
     /// The snapshot or a notification failed, or the attempt was cancelled.
     pub(crate) fn await_final_checkpoint(
         &self,
-        cancel: &crate::runtime::channel::CancelFlag,
+        cancel: &crate::exchange::channel::CancelFlag,
         mut handle: impl FnMut(&TaskControl) -> Result<()>,
     ) -> Result<()> {
         use crossbeam_channel::RecvTimeoutError;
@@ -160,7 +160,7 @@ impl TaskRuntime {
             }
             let control = match self
                 .control
-                .recv_timeout(crate::runtime::channel::CANCEL_POLL)
+                .recv_timeout(crate::exchange::channel::CANCEL_POLL)
             {
                 Ok(control) => control,
                 Err(RecvTimeoutError::Timeout) => continue,

@@ -1,10 +1,10 @@
 //! The end of a chain: batches records per downstream channel and sends full batches on.
 
 use crate::error::Result;
+use crate::exchange::channel::{ChannelSender, Event};
+use crate::exchange::io_metrics::IoCounter;
 use crate::operators::output::{Lifecycle, Output};
-use crate::runtime::channel::{ChannelSender, Event};
-use crate::runtime::io_metrics::IoCounter;
-use crate::runtime::partitioner::{Partitioner, Target};
+use crate::task::partitioner::{Partitioner, Target};
 use crate::types::{StreamRecord, Timestamp};
 
 /// Writes records of one edge to its channels.

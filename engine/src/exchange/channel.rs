@@ -117,12 +117,12 @@ impl ChannelSender {
     pub(crate) fn send_measured(
         &self,
         event: Event,
-        task: &crate::runtime::io_metrics::TaskIo,
+        task: &crate::exchange::io_metrics::TaskIo,
     ) -> Result<()> {
         match self.sender.try_send(event) {
             Ok(()) => Ok(()),
             Err(crossbeam_channel::TrySendError::Full(event)) => task
-                .timed(crate::runtime::io_metrics::Wait::Backpressured, || {
+                .timed(crate::exchange::io_metrics::Wait::Backpressured, || {
                     self.send(event)
                 }),
             // `send` knows how to tell why the receiver went away.

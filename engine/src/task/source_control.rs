@@ -7,10 +7,10 @@ use crate::checkpoint::CheckpointBarrier;
 use crate::checkpoint::coordinator::TaskControl;
 use crate::checkpoint::participant::{OperatorKey, OperatorState};
 use crate::error::{FjordError, Result};
+use crate::exchange::channel::{CANCEL_POLL, CancelFlag};
 use crate::operators::output::{CheckpointNotice, guard};
-use crate::runtime::channel::{CANCEL_POLL, CancelFlag};
-use crate::runtime::task_runtime::TaskRuntime;
 use crate::sources::{snapshot_position, source_failure};
+use crate::task::task_runtime::TaskRuntime;
 use crate::types::MAX_WATERMARK;
 
 impl<T> SourceTask<T> {

@@ -3,7 +3,7 @@
 
 use crate::runtime::jobgraph::JobGraph;
 
-/// One execution attempt of a job, as the engine hands it to a [`Deployer`](super::Deployer).
+/// One execution attempt of a job, as the engine hands it to a [`Deployer`](super::deployer::Deployer).
 ///
 /// Tasks are numbered through the attempt: vertices in job-graph order, subtasks in order
 /// within a vertex ([`task_index`](Self::task_index)). Checkpoint acknowledgements and

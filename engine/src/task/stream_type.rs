@@ -1,14 +1,14 @@
 //! Type-erased operations on a stream of one record type, used to wire a job graph.
 
 use crate::error::{FjordError, Result};
+use crate::exchange::channel::ChannelSender;
+use crate::exchange::io_metrics::IoCounter;
 use crate::operators::output::{
     AnyOutput, Discard, FanOut, Output, SideOutput, TypedSide, erase, unerase,
 };
-use crate::runtime::channel::ChannelSender;
-use crate::runtime::io_metrics::IoCounter;
-use crate::runtime::partitioner::{PartitionSpec, Partitioner};
-use crate::runtime::task::{OneInputHead, TaskHead};
-use crate::runtime::writer::RecordWriter;
+use crate::task::partitioner::{PartitionSpec, Partitioner};
+use crate::task::writer::RecordWriter;
+use crate::task::{OneInputHead, TaskHead};
 use crate::types::Data;
 use std::marker::PhantomData;
 

@@ -6,11 +6,11 @@ use crate::checkpoint::coordinator::TaskControl;
 use crate::checkpoint::participant::OperatorState;
 use crate::context::{RuntimeContext, TaskServices};
 use crate::error::{FjordError, Result};
+use crate::exchange::channel::CancelFlag;
+use crate::exchange::io_metrics::{TaskIo, Wait};
 use crate::operators::output::{Output, guard};
-use crate::runtime::channel::CancelFlag;
-use crate::runtime::io_metrics::{TaskIo, Wait};
-use crate::runtime::task_runtime::TaskRuntime;
 use crate::sources::{SourceOutput, SourceReader, SourceStatus, restore_position, source_failure};
+use crate::task::task_runtime::TaskRuntime;
 use crate::types::MAX_WATERMARK;
 use std::time::{Duration, Instant};
 
