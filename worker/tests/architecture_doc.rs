@@ -64,6 +64,6 @@ fn every_path_named_in_the_architecture_page_exists() {
 #[test]
 fn a_renamed_file_is_caught() {
     let root = repo_root();
-    assert!(resolves(&root, "engine/src/runtime/writer.rs"));
-    assert!(!resolves(&root, "engine/src/runtime/no_such_writer.rs"));
+    assert!(resolves(&root, "engine/src/task/writer.rs"));
+    assert!(!resolves(&root, "engine/src/task/no_such_writer.rs"));
 }
