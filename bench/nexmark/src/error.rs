@@ -32,6 +32,10 @@ pub enum NexmarkError {
     #[error("bad changelog: {0}")]
     BadChangelog(String),
 
+    /// The Kafka sink refused its settings.
+    #[error(transparent)]
+    Kafka(#[from] fjord_kafka::KafkaError),
+
     /// Reading or writing a file failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {

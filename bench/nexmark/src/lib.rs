@@ -11,6 +11,7 @@
 //!   there too (these modules depend on `queries` for the event streams, `queries` on them
 //!   for the registry).
 //! - [`changelog`]: the changelog rows of updating results (`+I`, `-U`, `+U`, `-D`).
+//! - [`to_kafka`]: the job `nexmark-to-kafka`, the events into a Kafka topic.
 //! - [`compare`]: compares two engines' result rows (sorted, timestamps and decimals
 //!   normalized; changelogs by the table they leave).
 
@@ -28,6 +29,7 @@ pub mod ranking;
 pub mod rng;
 pub mod source;
 pub mod stats;
+pub mod to_kafka;
 
 pub use config::NexmarkConfig;
 pub use error::NexmarkError;

@@ -225,11 +225,16 @@ jobs!(
     q0, q1, q2, q3, q4, q5, q7, q8, q9, q10, q11, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22
 );
 
-/// Registers every query as the job `nexmark-qN`.
+/// Registers every query as the job `nexmark-qN`, and `nexmark-to-kafka`.
 pub fn register(registry: &mut JobRegistry) -> &mut JobRegistry {
     for (name, description, job) in JOBS {
         registry.register(name, description, *job);
     }
+    registry.register(
+        crate::to_kafka::JOB,
+        crate::to_kafka::DESCRIPTION,
+        |env: &StreamExecutionEnvironment, args: &JobArgs| Ok(crate::to_kafka::build(env, args)?),
+    );
     registry
 }
 
