@@ -8,11 +8,12 @@ use super::protocol::{
 };
 use super::registry::{Claim, Registration};
 use super::server::Shared;
+use super::tls::Connection;
 use crate::error::{FjordError, Result};
 use crate::exchange::channel::{CANCEL_POLL, Event};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, TrySendError};
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Serves one accepted connection until it ends; errors are logged.
-pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub(crate) fn serve(stream: Connection, peer: SocketAddr, shared: Arc<Shared>) {
     let mut connection = Inbound {
         stream,
         peer,
@@ -43,7 +44,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 }
 
 struct Inbound {
-    stream: TcpStream,
+    stream: Connection,
     peer: SocketAddr,
     shared: Arc<Shared>,
     reader: FrameReader,
@@ -320,6 +321,7 @@ impl Inbound {
     fn write_out(&mut self) -> Result<()> {
         self.stream
             .write_all(&self.out)
+            .and_then(|()| self.stream.flush())
             .map_err(|e| FjordError::io(format!("writing to producer {}", self.peer), e))
     }
 

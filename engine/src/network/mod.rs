@@ -15,11 +15,12 @@
 //! - `protocol`: the wire format: preamble, handshake and frames, and the frame reader that
 //!   survives read timeouts.
 //! - `registry`: which channels a [`DataServer`] expects, holds or serves, and fencing.
+//! - `tls`: mutual TLS for data connections (rustls on the connection's own socket, the
+//!   handshake done before the protocol starts; [`set_process_tls`]) and the plain-or-TLS
+//!   connection that `inbound` and `outbound` read and write.
 //! - `inbound`: one connection on the consumer's side: frames in, events and credits out.
 //! - `outbound`: one connection on the producer's side (`connect`).
 //! - `server`: [`DataServer`], the listening data port of a TaskManager.
-//! - `tls`: mutual TLS for data connections, a tunnel in front of `inbound` and `outbound`
-//!   ([`set_process_tls`]).
 //! - [`mod@bench`]: throughput measurements used by `fjord-bench-network`.
 //! - [`fuzzing`]: the inbound decoding without a socket, for the fuzz targets in `fuzz/`.
 //!

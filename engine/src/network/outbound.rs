@@ -13,7 +13,7 @@ use super::codec::BatchCodec;
 use super::inbound::reason;
 use super::key::ChannelKey;
 use super::protocol::{self, CloseWire, Fill, FrameReader, decode_encoded, kind};
-use super::tls::ConnectError;
+use super::tls::{ConnectError, Connection};
 use crate::error::{FjordError, Result};
 use crate::exchange::channel::{CANCEL_POLL, CancelFlag, ChannelSender, Event};
 use crate::exchange::io_metrics::TaskIo;
@@ -166,6 +166,7 @@ impl Outbound {
         protocol::hello(&mut out, &self.key)?;
         (&stream)
             .write_all(&out)
+            .and_then(|()| (&stream).flush())
             .map_err(|e| self.lost(peer, &format!("sending the handshake failed: {e}")))?;
         super::count_sent(out.len());
         let mut reader = FrameReader::new();
@@ -217,7 +218,7 @@ impl Outbound {
 
     /// Connects, retrying until [`super::CONNECT_TIMEOUT`] while the port refuses or the name
     /// does not resolve yet.
-    fn connect(&self) -> Result<TcpStream> {
+    fn connect(&self) -> Result<Connection> {
         let deadline = Instant::now() + super::CONNECT_TIMEOUT;
         let mut backoff = Duration::from_millis(20);
         loop {
@@ -230,6 +231,7 @@ impl Outbound {
                     for addr in addrs {
                         let connected = match &self.tls {
                             None => TcpStream::connect_timeout(&addr, ATTEMPT_TIMEOUT)
+                                .map(Connection::Plain)
                                 .map_err(|e| ConnectError::Retry(format!("{addr}: {e}"))),
                             Some(tls) => super::tls::connect(&addr, ATTEMPT_TIMEOUT, tls),
                         };
@@ -287,7 +289,7 @@ impl Outbound {
     /// Waits for the server's answer to the handshake: the initial credit.
     fn accepted(
         &self,
-        stream: &TcpStream,
+        stream: &Connection,
         peer: SocketAddr,
         reader: &mut FrameReader,
     ) -> Result<u64> {
@@ -402,18 +404,22 @@ fn abort(writer: &BufWriter<Patient>) {
     let _ = writer.get_ref().stream.shutdown(Shutdown::Both);
 }
 
-/// A socket whose writes wait as long as the consumer needs to make room, but give up when
-/// the job is cancelled: the socket's write timeout ([`CANCEL_POLL`]) makes a blocked write
-/// return to look at the flag; retrying inside `write` keeps partial writes exact.
+/// A connection whose writes wait as long as the consumer needs to make room, but give up
+/// when the job is cancelled: the socket's write timeout ([`CANCEL_POLL`]) makes a blocked
+/// write return to look at the flag; retrying inside `write` and `flush` keeps partial writes
+/// exact (a TLS connection's `flush` sends records a timed-out write left behind).
 struct Patient {
-    stream: TcpStream,
+    stream: Connection,
     cancel: CancelFlag,
 }
 
-impl Write for Patient {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+impl Patient {
+    fn patiently<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Connection) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
         loop {
-            match self.stream.write(buf) {
+            match op(&mut self.stream) {
                 Err(e) if protocol::is_timeout(&e) => {
                     if self.cancel.is_cancelled() {
                         return Err(std::io::Error::other("cancelled while writing"));
@@ -423,16 +429,22 @@ impl Write for Patient {
             }
         }
     }
+}
+
+impl Write for Patient {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.patiently(|s| s.write(buf))
+    }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.stream.flush()
+        self.patiently(|s| s.flush())
     }
 }
 
 /// The credit thread: reads the server's frames until it closes, the sender thread stops
 /// early, or the job is cancelled. Ending drops `wake`, which tells the sender thread.
 fn read_credit(
-    mut stream: TcpStream,
+    mut stream: Connection,
     mut reader: FrameReader,
     credit: &Credit,
     wake: &Sender<()>,

@@ -5,9 +5,11 @@ use super::codec::BatchCodec;
 use super::inbound;
 use super::key::ChannelKey;
 use super::registry::{Registration, Registry};
+use super::tls::Connection;
 use crate::error::{FjordError, Result};
 use crate::exchange::channel::{CANCEL_POLL, CancelFlag, Event};
 use crate::storage::StorageOptions;
+use crate::tls::InternalTls;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use std::net::{SocketAddr, TcpListener};
@@ -29,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     /// How long a connection waits for its consumer's registration.
     pub(crate) registration_timeout: Duration,
+    /// Mutual TLS every connection must complete first, when the port uses it.
+    tls: Option<InternalTls>,
 }
 
 impl Shared {
@@ -53,8 +57,6 @@ pub struct DataServer {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     acceptor: Option<JoinHandle<()>>,
-    /// The TLS listener in front of the plain loopback one, when the port uses mutual TLS.
-    tls: Option<super::tls::Acceptor>,
 }
 
 impl DataServer {
@@ -81,7 +83,7 @@ impl DataServer {
     pub fn bind_tls(
         address: &str,
         storage: StorageOptions,
-        tls: Option<&crate::tls::InternalTls>,
+        tls: Option<&InternalTls>,
     ) -> Result<DataServer> {
         Self::bind_with(address, storage, super::REGISTRATION_TIMEOUT, tls)
     }
@@ -91,26 +93,13 @@ impl DataServer {
         address: &str,
         storage: StorageOptions,
         registration_timeout: Duration,
-        tls: Option<&crate::tls::InternalTls>,
+        tls: Option<&InternalTls>,
     ) -> Result<DataServer> {
         let context = || format!("binding the data port {address}");
-        // With TLS the protocol serves a loopback port behind the TLS listener.
-        let plain_address = if tls.is_some() {
-            "127.0.0.1:0"
-        } else {
-            address
-        };
-        let listener =
-            TcpListener::bind(plain_address).map_err(|e| FjordError::io(context(), e))?;
-        let mut local_addr = listener
+        let listener = TcpListener::bind(address).map_err(|e| FjordError::io(context(), e))?;
+        let local_addr = listener
             .local_addr()
             .map_err(|e| FjordError::io(context(), e))?;
-        let tls = tls
-            .map(|tls| super::tls::Acceptor::bind(address, local_addr, tls))
-            .transpose()?;
-        if let Some(tls) = &tls {
-            local_addr = tls.local_addr;
-        }
         listener
             .set_nonblocking(true)
             .map_err(|e| FjordError::io(context(), e))?;
@@ -120,18 +109,21 @@ impl DataServer {
             bytes_received: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
             registration_timeout,
+            tls: tls.cloned(),
         });
         let accepting = shared.clone();
         let acceptor = std::thread::Builder::new()
             .name(format!("fjord-data-port-{}", local_addr.port()))
             .spawn(move || accept(listener, accepting))
             .map_err(|e| FjordError::io("starting the data port's thread", e))?;
+        if tls.is_some() {
+            tracing::info!(address = %local_addr, "data port requires mutual TLS");
+        }
         tracing::info!(address = %local_addr, "data port listening");
         Ok(DataServer {
             shared,
             local_addr,
             acceptor: Some(acceptor),
-            tls,
         })
     }
 
@@ -210,8 +202,6 @@ impl DataServer {
 
 impl Drop for DataServer {
     fn drop(&mut self) {
-        // No new TLS connections first; tunnels end with their plain connections.
-        drop(self.tls.take());
         self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.registry.lock().clear();
         if let Some(acceptor) = self.acceptor.take() {
@@ -229,7 +219,8 @@ impl std::fmt::Debug for DataServer {
     }
 }
 
-/// Accepts connections until the server shuts down; each gets a thread.
+/// Accepts connections until the server shuts down; each gets a thread, which completes the
+/// TLS handshake first when the port uses mutual TLS.
 fn accept(listener: TcpListener, shared: Arc<Shared>) {
     while !shared.shutdown.load(Ordering::Relaxed) {
         match listener.accept() {
@@ -237,7 +228,19 @@ fn accept(listener: TcpListener, shared: Arc<Shared>) {
                 let serving = shared.clone();
                 let spawned = std::thread::Builder::new()
                     .name("fjord-data-in".into())
-                    .spawn(move || inbound::serve(stream, peer, serving));
+                    .spawn(move || {
+                        let connection = match &serving.tls {
+                            None => Connection::Plain(stream),
+                            Some(tls) => {
+                                let stop = || serving.shutdown.load(Ordering::Relaxed);
+                                match super::tls::accept(stream, peer, tls, stop) {
+                                    Some(connection) => connection,
+                                    None => return,
+                                }
+                            }
+                        };
+                        inbound::serve(connection, peer, serving);
+                    });
                 if let Err(e) = spawned {
                     tracing::warn!(%peer, error = %e, "cannot start a thread for a data connection; dropping it");
                 }

@@ -488,7 +488,10 @@ fn a_cancelled_registration_without_producer_is_released() {
 /// Mutual TLS on the data port: certificates of one CA in a temporary directory.
 mod tls {
     use super::*;
+    use crate::network::tls::{self as data_tls, Connection};
     use crate::tls::{InternalTls, testing};
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
 
     struct Pki {
         _dir: tempfile::TempDir,
@@ -610,6 +613,356 @@ mod tls {
             matches!(&e, FjordError::Network(m) if m.contains("TLS handshake failed")),
             "{e}"
         );
+    }
+
+    fn tls_server(tls: &InternalTls) -> DataServer {
+        DataServer::bind_tls("127.0.0.1:0", StorageOptions::default(), Some(tls)).unwrap()
+    }
+
+    /// Files of a certificate of `ca` (made by [`testing::ca`]) whose owner trusts `trusts`.
+    fn leaf_trusting(dir: &std::path::Path, ca: &str, name: &str, trusts: &str) -> InternalTls {
+        let files = crate::tls::TlsFiles {
+            ca: dir.join(format!("{trusts}.crt")),
+            ..testing::leaf(dir, ca, name)
+        };
+        InternalTls::load(&files).unwrap()
+    }
+
+    /// The producer's side of a connection written by hand: handshake, hello, the server's
+    /// accept.
+    fn hand_made_producer(server: &DataServer, tls: &InternalTls, key: &ChannelKey) -> Connection {
+        let Ok(conn) = data_tls::connect(&server.local_addr(), WAIT, tls) else {
+            panic!("the handshake failed");
+        };
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        let mut out = Vec::new();
+        protocol::hello(&mut out, key).unwrap();
+        (&conn).write_all(&out).unwrap();
+        (&conn).flush().unwrap();
+        let mut reader = protocol::FrameReader::new();
+        let deadline = Instant::now() + WAIT;
+        let frame = reader
+            .wait(&mut &conn, deadline, "the accept", || Ok(()), |_| {})
+            .unwrap();
+        assert!(matches!(frame, Some((protocol::kind::ACCEPT, _))));
+        conn
+    }
+
+    /// Runs `f` on a thread and waits (bounded) for its result.
+    fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = done.send(f());
+        });
+        result
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("{what} did not finish within {WAIT:?}"))
+    }
+
+    #[test]
+    fn a_client_certificate_the_server_refuses_fails_the_channel_with_its_alert() {
+        // The producer trusts the server, but its own certificate is of another CA: the server
+        // refuses it. With TLS 1.3 the client's side of the handshake is complete by then, so
+        // the refusal arrives as the server's alert on the first read.
+        let pki = pki();
+        let outsider = leaf_trusting(pki._dir.path(), "other-ca", "outsider", "cluster-ca");
+        let server = tls_server(&pki.server);
+        let cancel = CancelFlag::default();
+        let k = key("tls-refused-client", 0, 0);
+        let receiver = server.incoming(k.clone(), codec(), 8, &cancel).unwrap();
+        let sender = open_with(&server, &k, &cancel, Some(&outsider));
+        let e = send_until_error(&sender);
+        let message = e.to_string();
+        assert!(
+            matches!(&e, FjordError::Network(_))
+                && message.contains("refused this process's certificate")
+                && message.contains(&k.to_string()),
+            "{message}"
+        );
+        // Nothing reached the consumer, and the port still serves the cluster's producers.
+        let sender = open_with(&server, &k, &cancel, Some(&pki.producer));
+        sender.send(records(batch(0, 3))).unwrap();
+        sender.send(Event::EndOfPartition).unwrap();
+        assert_eq!(recv(&receiver), Ok(batch(0, 3)));
+        assert_eq!(recv(&receiver), Err("end".into()));
+    }
+
+    #[test]
+    fn a_producer_that_closes_mid_frame_disconnects_the_consumer() {
+        let pki = pki();
+        let server = tls_server(&pki.server);
+        let cancel = CancelFlag::default();
+        // With `close_notify` (a clean TLS close) and without (the socket just ends).
+        for (consumer, clean) in [(0, true), (1, false)] {
+            let k = key("tls-mid-frame", 0, consumer);
+            let receiver = server.incoming(k.clone(), codec(), 8, &cancel).unwrap();
+            let conn = hand_made_producer(&server, &pki.producer, &k);
+            let mut frames = Vec::new();
+            protocol::encode_event(&records(batch(0, 10)), &*codec(), &mut frames).unwrap();
+            let whole = frames.len();
+            protocol::encode_event(&records(batch(10, 20_000)), &*codec(), &mut frames).unwrap();
+            // The first frame and half of the second, which spans many TLS records.
+            let cut = whole + (frames.len() - whole) / 2;
+            (&conn).write_all(&frames[..cut]).unwrap();
+            (&conn).flush().unwrap();
+            if clean {
+                conn.shutdown(Shutdown::Write).unwrap();
+            } else {
+                conn.shutdown(Shutdown::Both).unwrap();
+            }
+            assert_eq!(recv(&receiver), Ok(batch(0, 10)), "clean: {clean}");
+            assert_eq!(
+                recv(&receiver),
+                Err("disconnected".into()),
+                "clean: {clean}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_consumer_that_closes_mid_frame_fails_the_producer() {
+        let pki = pki();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server_tls = pki.server.clone();
+        // A consumer written by hand: accepts with one credit, then sends half a credit frame
+        // and closes.
+        let consumer = std::thread::spawn(move || {
+            let (tcp, peer) = listener.accept().unwrap();
+            let conn = data_tls::accept(tcp, peer, &server_tls, || false).expect("handshake");
+            conn.set_read_timeout(Some(WAIT)).unwrap();
+            let mut reader = protocol::FrameReader::with_preamble();
+            let deadline = Instant::now() + WAIT;
+            let stop = || -> crate::error::Result<()> { Ok(()) };
+            reader
+                .wait_preamble(&mut &conn, deadline, stop, |_| {})
+                .unwrap()
+                .unwrap();
+            let hello = reader
+                .wait(&mut &conn, deadline, "the hello", stop, |_| {})
+                .unwrap();
+            assert!(matches!(hello, Some((protocol::kind::HELLO, _))));
+            let mut out = Vec::new();
+            protocol::frame_bytes(&mut out, protocol::kind::ACCEPT, &1u32.to_be_bytes());
+            protocol::frame_bytes(&mut out, protocol::kind::CREDIT, &1u32.to_be_bytes());
+            out.truncate(out.len() - 2);
+            (&conn).write_all(&out).unwrap();
+            (&conn).flush().unwrap();
+            conn.shutdown(Shutdown::Write).unwrap();
+            // Until the producer goes.
+            let _ = (&conn).read_to_end(&mut Vec::new());
+        });
+        let cancel = CancelFlag::default();
+        let sender = outbound::connect_with(
+            &address.to_string(),
+            key("tls-consumer-mid-frame", 0, 0),
+            codec(),
+            &cancel,
+            None,
+            Some(pki.producer.clone()),
+        )
+        .unwrap();
+        let e = send_until_error(&sender);
+        assert!(
+            matches!(&e, FjordError::Network(m) if m.contains("closed the connection")),
+            "{e}"
+        );
+        bounded("the hand-made consumer", move || consumer.join().unwrap());
+    }
+
+    #[test]
+    fn large_frames_cross_many_tls_records_whole() {
+        // Frames of about 5 MB: hundreds of TLS records each, more than the socket buffers.
+        let pki = pki();
+        let server = tls_server(&pki.server);
+        let cancel = CancelFlag::default();
+        let k = key("tls-large", 0, 0);
+        let receiver = server.incoming(k.clone(), codec(), 1, &cancel).unwrap();
+        let sender = open_with(&server, &k, &cancel, Some(&pki.producer));
+        let producer = std::thread::spawn(move || {
+            for i in 0..3 {
+                sender.send(records(batch(i * 200_000, 200_000))).unwrap();
+            }
+            sender.send(Event::EndOfPartition).unwrap();
+        });
+        for i in 0..3 {
+            assert_eq!(recv(&receiver), Ok(batch(i * 200_000, 200_000)));
+        }
+        assert_eq!(recv(&receiver), Err("end".into()));
+        assert_eq!(recv(&receiver), Err("disconnected".into()));
+        producer.join().unwrap();
+    }
+
+    #[test]
+    fn credits_flow_back_while_the_producer_writes() {
+        // Capacity 2: the consumer grants credit after every event, so credit records come
+        // back on the connection all the time the producer's records go out. Batches alternate
+        // between one record and 5,000 (several TLS records), so the producer's sender thread
+        // is often in a write while its credit thread decrypts.
+        const BATCHES: i64 = 300;
+        let size = |i: i64| if i % 2 == 0 { 1 } else { 5_000 };
+        let pki = pki();
+        let server = tls_server(&pki.server);
+        let cancel = CancelFlag::default();
+        let k = key("tls-credit", 0, 0);
+        let receiver = server.incoming(k.clone(), codec(), 2, &cancel).unwrap();
+        let sender = open_with(&server, &k, &cancel, Some(&pki.producer));
+        let producer = std::thread::spawn(move || {
+            for i in 0..BATCHES {
+                sender.send(records(batch(i * 10_000, size(i)))).unwrap();
+            }
+            sender.send(Event::EndOfPartition).unwrap();
+        });
+        for i in 0..BATCHES {
+            assert_eq!(recv(&receiver), Ok(batch(i * 10_000, size(i))), "batch {i}");
+        }
+        assert_eq!(recv(&receiver), Err("end".into()));
+        producer.join().unwrap();
+    }
+
+    #[test]
+    fn a_full_consumer_blocks_a_tls_producer_after_twice_its_capacity() {
+        const CAPACITY: usize = 3;
+        let pki = pki();
+        let server = tls_server(&pki.server);
+        let cancel = CancelFlag::default();
+        let k = key("tls-backpressure", 0, 0);
+        let receiver = server
+            .incoming(k.clone(), codec(), CAPACITY, &cancel)
+            .unwrap();
+        let sender = open_with(&server, &k, &cancel, Some(&pki.producer));
+        let (progress, sent) = crossbeam_channel::unbounded();
+        let producer = std::thread::spawn(move || {
+            for i in 0..40 {
+                sender.send(records(batch(i * 3, 3))).unwrap();
+                progress.send(i).unwrap();
+            }
+            sender.send(Event::EndOfPartition).unwrap();
+        });
+        for _ in 0..2 * CAPACITY + 2 {
+            sent.recv_timeout(WAIT)
+                .expect("the producer reaches the bound");
+        }
+        wait_until("the consumer's queue is full", || {
+            receiver.len() == CAPACITY
+        });
+        assert_eq!(
+            sent.recv_timeout(Duration::from_millis(300)),
+            Err(RecvTimeoutError::Timeout),
+            "the producer sent more than 2 * capacity + 2 events to a consumer that reads nothing"
+        );
+        for i in 0..40 {
+            assert_eq!(recv(&receiver), Ok(batch(i * 3, 3)));
+        }
+        assert_eq!(recv(&receiver), Err("end".into()));
+        producer.join().unwrap();
+    }
+
+    #[test]
+    fn a_read_waiting_for_the_peer_does_not_hold_up_writes() {
+        // Both ends of one TLS connection, each with a thread blocked in reads (no timeout)
+        // while another thread writes 4 MiB: every byte arrives, in order, on both sides.
+        let pki = pki();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server_tls = pki.server.clone();
+        let accepting = std::thread::spawn(move || {
+            let (tcp, peer) = listener.accept().unwrap();
+            data_tls::accept(tcp, peer, &server_tls, || false).expect("handshake")
+        });
+        let Ok(client) = data_tls::connect(&address, WAIT, &pki.producer) else {
+            panic!("the handshake failed");
+        };
+        let server = accepting.join().unwrap();
+        let data =
+            |seed: u8| -> Vec<u8> { (0..4u32 << 20).map(|i| (i % 251) as u8 ^ seed).collect() };
+        let mut readers = Vec::new();
+        let mut writers = Vec::new();
+        for (conn, seed) in [(client, 1u8), (server, 2u8)] {
+            let reading = conn.try_clone().unwrap();
+            readers.push(std::thread::spawn(move || {
+                let mut got = Vec::new();
+                (&reading).read_to_end(&mut got).unwrap();
+                got
+            }));
+            let out = data(seed);
+            writers.push(std::thread::spawn(move || {
+                (&conn).write_all(&out).unwrap();
+                (&conn).flush().unwrap();
+                conn.shutdown(Shutdown::Write).unwrap();
+            }));
+        }
+        let got = bounded("both directions", move || {
+            for w in writers {
+                w.join().unwrap();
+            }
+            readers
+                .into_iter()
+                .map(|r| r.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        // The client reads what the server wrote and the other way round.
+        assert!(got[0] == data(2), "the client read other bytes");
+        assert!(got[1] == data(1), "the server read other bytes");
+    }
+
+    #[test]
+    fn reloaded_certificate_files_apply_to_new_data_connections() {
+        // The data port's CA bundle gains another CA while a channel is open: the open channel
+        // keeps going, and a producer of the other CA, refused before, is accepted after.
+        let pki = pki();
+        let dir = pki._dir.path();
+        std::fs::copy(dir.join("cluster-ca.crt"), dir.join("bundle.crt")).unwrap();
+        let server_tls = InternalTls::load_unfollowed(&crate::tls::TlsFiles {
+            cert: dir.join("tm-1.crt"),
+            key: dir.join("tm-1.key"),
+            ca: dir.join("bundle.crt"),
+        })
+        .unwrap();
+        let outsider = leaf_trusting(dir, "other-ca", "outsider", "cluster-ca");
+        let server = tls_server(&server_tls);
+        let cancel = CancelFlag::default();
+
+        let open_key = key("tls-reload", 0, 0);
+        let open_receiver = server
+            .incoming(open_key.clone(), codec(), 8, &cancel)
+            .unwrap();
+        let open_sender = open_with(&server, &open_key, &cancel, Some(&pki.producer));
+        open_sender.send(records(batch(0, 2))).unwrap();
+        assert_eq!(recv(&open_receiver), Ok(batch(0, 2)));
+
+        let refused = key("tls-reload", 0, 1);
+        let _refused_receiver = server
+            .incoming(refused.clone(), codec(), 8, &cancel)
+            .unwrap();
+        let e = send_until_error(&open_with(&server, &refused, &cancel, Some(&outsider)));
+        assert!(
+            e.to_string().contains("refused this process's certificate"),
+            "{e}"
+        );
+
+        let bundle = [
+            std::fs::read_to_string(dir.join("cluster-ca.crt")).unwrap(),
+            std::fs::read_to_string(dir.join("other-ca.crt")).unwrap(),
+        ]
+        .concat();
+        std::fs::write(dir.join("bundle.crt"), bundle).unwrap();
+        assert!(server_tls.check_files_now(), "the new bundle is in use");
+
+        let accepted = key("tls-reload", 0, 2);
+        let receiver = server
+            .incoming(accepted.clone(), codec(), 8, &cancel)
+            .unwrap();
+        let sender = open_with(&server, &accepted, &cancel, Some(&outsider));
+        sender.send(records(batch(5, 1))).unwrap();
+        sender.send(Event::EndOfPartition).unwrap();
+        assert_eq!(recv(&receiver), Ok(batch(5, 1)));
+        assert_eq!(recv(&receiver), Err("end".into()));
+
+        open_sender.send(records(batch(2, 2))).unwrap();
+        open_sender.send(Event::EndOfPartition).unwrap();
+        assert_eq!(recv(&open_receiver), Ok(batch(2, 2)));
+        assert_eq!(recv(&open_receiver), Err("end".into()));
     }
 
     #[test]
