@@ -42,7 +42,7 @@
 //! start; [`super::DataServer::bind`] and the producers of its tasks follow it.
 
 use super::protocol::is_timeout;
-use crate::runtime::channel::CANCEL_POLL;
+use crate::exchange::channel::CANCEL_POLL;
 use crate::tls::InternalTls;
 use parking_lot::Mutex;
 use std::io::{self, Read, Write};
