@@ -134,6 +134,64 @@ fn pid(op: &OperatorCluster, pod: &str) -> anyhow::Result<u32> {
         .with_context(|| format!("container id {id:?} names no pid"))
 }
 
+/// After a failover: waits (bounded) until the TaskManagers `tms` printed 100 counts after
+/// their last registration past `tm_offsets` (where each log stood at the kill), then checks
+/// that every key's counts there continue from a count printed before (no count lost or
+/// repeated in state) and run without gaps. A key counted first after the failover may start
+/// at 1 only with `fresh_keys`. Returns how many keys were checked (at least one).
+async fn counts_continue(
+    op: &OperatorCluster,
+    tms: &[String],
+    tm_offsets: &[usize],
+    fresh_keys: bool,
+) -> anyhow::Result<usize> {
+    // The last registration after the kill (TaskManager `i`'s log `text`), if any: the new
+    // attempt's output on a TaskManager starts after it registered with the new leader.
+    let split = |i: usize, text: &str| -> Option<usize> {
+        let from = tm_offsets[i].min(text.len());
+        text[from..]
+            .rfind("registered with the JobManager")
+            .map(|at| from + at)
+    };
+    poll_until("counts of the new attempt", WAIT, POLL, || async {
+        let mut n = 0;
+        for (i, t) in tms.iter().enumerate() {
+            let l = log(op, t);
+            n += counts(&l[split(i, &l)?..])
+                .values()
+                .map(Vec::len)
+                .sum::<usize>();
+        }
+        (n >= 100).then_some(())
+    })
+    .await?;
+    let (mut before, mut after) = (String::new(), String::new());
+    for (i, t) in tms.iter().enumerate() {
+        let l = log(op, t);
+        let at = split(i, &l).context("a registration after the kill")?;
+        before.push_str(&l[..at]);
+        after.push_str(&l[at..]);
+    }
+    let (old, new) = (counts(&before), counts(&after));
+    let mut checked = 0;
+    for (key, values) in &new {
+        let first = values[0];
+        let continues = first > 1 && old.get(key).is_some_and(|o| o.contains(&(first - 1)));
+        ensure!(
+            continues || (fresh_keys && first == 1),
+            "{key} resumed at {first}, never counted {} before",
+            first - 1
+        );
+        ensure!(
+            values.windows(2).all(|w| w[1] == w[0] + 1),
+            "{key} skipped or repeated a count in the new attempt: {values:?}"
+        );
+        checked += 1;
+    }
+    ensure!(checked > 0, "no key printed after the failover");
+    Ok(checked)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_job_manager_is_replaced_by_its_standby() -> anyhow::Result<()> {
     let op = OperatorCluster::start("operator-ha")?;
@@ -233,50 +291,7 @@ async fn a_killed_leader_job_manager_is_replaced_by_its_standby() -> anyhow::Res
         "the new leader labels its Pod: {:?}",
         job_managers(&op)
     );
-    // Every key's count in the new attempt continues from the checkpointed state. The new
-    // attempt's output on a TaskManager starts after it registered with the new leader.
-    // The last registration after the kill (TaskManager `i`'s log `text`), if any.
-    let split = |i: usize, text: &str| -> Option<usize> {
-        let from = tm_offsets[i].min(text.len());
-        text[from..]
-            .rfind("registered with the JobManager")
-            .map(|at| from + at)
-    };
-    poll_until("counts of the new attempt", WAIT, POLL, || async {
-        let mut n = 0;
-        for (i, t) in tms.iter().enumerate() {
-            let l = log(&op, t);
-            n += counts(&l[split(i, &l)?..])
-                .values()
-                .map(Vec::len)
-                .sum::<usize>();
-        }
-        (n >= 100).then_some(())
-    })
-    .await?;
-    let (mut before, mut after) = (String::new(), String::new());
-    for (i, t) in tms.iter().enumerate() {
-        let l = log(&op, t);
-        let at = split(i, &l).context("a registration after the kill")?;
-        before.push_str(&l[..at]);
-        after.push_str(&l[at..]);
-    }
-    let (old, new) = (counts(&before), counts(&after));
-    let mut checked = 0;
-    for (key, values) in &new {
-        let first = values[0];
-        ensure!(
-            first == 1 || old.get(key).is_some_and(|o| o.contains(&(first - 1))),
-            "{key} resumed at {first}, never counted {} before",
-            first - 1
-        );
-        ensure!(
-            values.windows(2).all(|w| w[1] == w[0] + 1),
-            "{key} skipped or repeated a count in the new attempt: {values:?}"
-        );
-        checked += 1;
-    }
-    ensure!(checked > 0, "no key printed after the failover");
+    let checked = counts_continue(&op, &tms, &tm_offsets, true).await?;
     eprintln!(
         "Kubernetes HA failover (lease 4 s / renew 3 s / retry 1 s): Lease taken {elected:.2} s \
          after the SIGKILL, first checkpoint of the new leader {processing:.2} s after it \
@@ -646,53 +661,13 @@ async fn a_session_clusters_standby_runs_its_jobs_again() -> anyhow::Result<()> 
     })
     .await
     .with_context(|| log(&op, &new_leader))?;
-    let split = |i: usize, text: &str| -> Option<usize> {
-        let from = tm_offsets[i].min(text.len());
-        text[from..]
-            .rfind("registered with the JobManager")
-            .map(|at| from + at)
-    };
-    poll_until("counts of the resumed job", WAIT, POLL, || async {
-        let mut n = 0;
-        for (i, t) in tms.iter().enumerate() {
-            let l = log(&op, t);
-            n += counts(&l[split(i, &l)?..])
-                .values()
-                .map(Vec::len)
-                .sum::<usize>();
-        }
-        (n >= 100).then_some(())
-    })
-    .await?;
+    let checked = counts_continue(&op, &tms, &tm_offsets, false).await?;
     let processing = secs(killed);
     let by = if log(&op, &new_leader)[offset..].contains("Recovered session job") {
         "the new leader's recovery"
     } else {
         "the operator"
     };
-    let (mut before, mut after) = (String::new(), String::new());
-    for (i, t) in tms.iter().enumerate() {
-        let l = log(&op, t);
-        let at = split(i, &l).context("a registration after the kill")?;
-        before.push_str(&l[..at]);
-        after.push_str(&l[at..]);
-    }
-    let (old, new) = (counts(&before), counts(&after));
-    let mut checked = 0;
-    for (key, values) in &new {
-        let first = values[0];
-        ensure!(
-            first > 1 && old.get(key).is_some_and(|o| o.contains(&(first - 1))),
-            "{key} resumed at {first}, never counted {} before",
-            first - 1
-        );
-        ensure!(
-            values.windows(2).all(|w| w[1] == w[0] + 1),
-            "{key} skipped or repeated a count after the failover: {values:?}"
-        );
-        checked += 1;
-    }
-    ensure!(checked > 0, "no key printed after the failover");
     eprintln!(
         "session cluster HA failover (lease 4 s / renew 3 s / retry 1 s): Lease taken \
          {elected:.2} s after the SIGKILL, 100 counts of the resumed job {processing:.2} s after \
