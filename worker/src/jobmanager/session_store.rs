@@ -148,6 +148,45 @@ mod tests {
         assert_eq!(left, ["second"]);
     }
 
+    /// A record as this release writes it: later releases must keep reading it (a standby of a
+    /// newer version recovers the jobs an older leader recorded).
+    #[test]
+    fn a_version_1_record_reads_back() {
+        let s = store();
+        let golden = br#"{
+  "version": 1,
+  "request": {
+    "job": "counting",
+    "args": ["--keys", "20"],
+    "parallelism": 2,
+    "job_id": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "restore_path": "s3://fjord/savepoints/savepoint-1",
+    "allow_non_restored_state": true
+  },
+  "submitted_at_ms": 1796350000000
+}"#;
+        s.store
+            .put(&format!("{}.json", "a".repeat(32)), golden.to_vec())
+            .unwrap();
+        let listed = s.list().unwrap();
+        assert_eq!(
+            listed,
+            [SubmissionRecord {
+                version: 1,
+                request: SubmitJobRequest {
+                    job: "counting".into(),
+                    args: vec!["--keys".into(), "20".into()],
+                    parallelism: Some(2),
+                    max_parallelism: None,
+                    job_id: Some("a".repeat(32)),
+                    restore_path: Some("s3://fjord/savepoints/savepoint-1".into()),
+                    allow_non_restored_state: true,
+                },
+                submitted_at_ms: 1_796_350_000_000,
+            }]
+        );
+    }
+
     #[test]
     fn a_broken_record_is_named() {
         let s = store();
