@@ -427,6 +427,32 @@ async fn a_task_manager_of_another_cluster_is_refused_until_its_own_job_manager_
     Ok(())
 }
 
+/// Starts TaskManagers `tm1` and `tm2` (one slot each) for `jm`, and waits until its job
+/// completed a checkpoint and both run their tasks; returns them and the job's ID.
+async fn two_task_managers_running(
+    jm: &mut JobManager,
+    dir: &Path,
+) -> anyhow::Result<([Proc; 2], String)> {
+    let mut tms = [
+        task_manager("tm1", dir, &jm.rpc, 1)?,
+        task_manager("tm2", dir, &jm.rpc, 1)?,
+    ];
+    let job_id = jm.job_id().await?;
+    jm.first_checkpoint(&job_id).await?;
+    for tm in &mut tms {
+        tm.wait_for_line("tasks deployed", STARTUP).await?;
+    }
+    Ok((tms, job_id))
+}
+
+/// How many checkpoint directories (`chk-N`) job `job_id` has under the storage `chk`.
+fn checkpoints_kept(chk: &Path, job_id: &str) -> anyhow::Result<usize> {
+    Ok(std::fs::read_dir(chk.join(job_id))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("chk-"))
+        .count())
+}
+
 /// SIGTERM on the JobManager while tasks run on TaskManagers: it suspends the job (its
 /// checkpoints stay), its TaskManagers' tasks end cancelled, it exits with 130, and the TaskManagers keep running
 /// (registering again, for the next JobManager) until their own SIGTERM, which exits 0.
@@ -446,15 +472,7 @@ async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow:
         ),
     )
     .await?;
-    let mut tms = [
-        task_manager("tm1", dir.path(), &jm.rpc, 1)?,
-        task_manager("tm2", dir.path(), &jm.rpc, 1)?,
-    ];
-    let job_id = jm.job_id().await?;
-    jm.first_checkpoint(&job_id).await?;
-    for tm in &mut tms {
-        tm.wait_for_line("tasks deployed", STARTUP).await?;
-    }
+    let (mut tms, job_id) = two_task_managers_running(&mut jm, dir.path()).await?;
 
     jm.proc.sigterm()?;
     let code = jm.proc.wait_exit(STARTUP).await?;
@@ -476,11 +494,10 @@ async fn sigterm_on_the_job_manager_cancels_the_tasks_and_exits_130() -> anyhow:
         jm.proc.tail()
     );
     // A stopped JobManager is not the end of the job: its checkpoints stay for the next one.
-    let kept = std::fs::read_dir(chk.join(&job_id))?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("chk-"))
-        .count();
-    ensure!(kept > 0, "SIGTERM deleted the job's checkpoints");
+    ensure!(
+        checkpoints_kept(&chk, &job_id)? > 0,
+        "SIGTERM deleted the job's checkpoints"
+    );
     for tm in &mut tms {
         let ended = tm.wait_for_line("tasks ended", STARTUP).await?;
         ensure!(
@@ -532,15 +549,7 @@ async fn sigterm_on_the_job_manager_does_not_wait_for_a_dead_task_manager() -> a
     args[at + 1] = "600000".into();
     let mut jm =
         JobManager::start_with("jobmanager", dir.path(), args, &[("FJORD_LOG", "info")]).await?;
-    let mut tms = [
-        task_manager("tm1", dir.path(), &jm.rpc, 1)?,
-        task_manager("tm2", dir.path(), &jm.rpc, 1)?,
-    ];
-    let job_id = jm.job_id().await?;
-    jm.first_checkpoint(&job_id).await?;
-    for tm in &mut tms {
-        tm.wait_for_line("tasks deployed", STARTUP).await?;
-    }
+    let (mut tms, job_id) = two_task_managers_running(&mut jm, dir.path()).await?;
     tms[1].sigkill();
     jm.proc.sigterm()?;
     let code = jm.proc.wait_exit(STARTUP).await?;
@@ -561,11 +570,10 @@ async fn sigterm_on_the_job_manager_does_not_wait_for_a_dead_task_manager() -> a
         "the JobManager waited for the dead TaskManager\n{}",
         jm.proc.tail()
     );
-    let kept = std::fs::read_dir(chk.join(&job_id))?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("chk-"))
-        .count();
-    ensure!(kept > 0, "SIGTERM deleted the job's checkpoints");
+    ensure!(
+        checkpoints_kept(&chk, &job_id)? > 0,
+        "SIGTERM deleted the job's checkpoints"
+    );
     // The live TaskManager was asked, and confirmed.
     let ended = tms[0].wait_for_line("tasks ended", STARTUP).await?;
     ensure!(
