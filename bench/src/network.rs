@@ -5,15 +5,19 @@
 //! cargo run --release -p fjord-bench --bin fjord-bench-network -- [--records N] [--batch B] [--capacity C] [--runs R] [--tls]
 //! ```
 //!
-//! Each mode runs `R` times; the median is reported in records per second. With `--tls` a
+//! Each mode runs `R` times; the median is reported in records per second, with the CPU time
+//! the process spent per million records (all threads: producer, consumer and the data
+//! plane's; the process CPU clock, which also counts threads that ended). With `--tls` a
 //! third mode runs the loopback channel over mutual TLS (`security.ssl.internal`), with a
 //! throw-away CA and certificates made by `openssl` in a temporary directory; the modes then
-//! alternate run by run, so a change in the machine's load hits both alike.
+//! alternate run by run, so a change in the machine's load hits both alike, and a last line
+//! gives TLS's cost in throughput and in CPU time.
 
 use anyhow::Result;
 use clap::Parser;
 use fjord::network::bench::{Throughput, in_process, loopback, loopback_tls};
 use fjord::tls::{InternalTls, testing};
+use std::time::Duration;
 
 #[derive(Parser)]
 struct Args {
@@ -32,17 +36,40 @@ struct Args {
     /// Also measure the loopback channel over mutual TLS.
     #[arg(long)]
     tls: bool,
+    /// Run one mode only (`in-process`, `tcp` or `tls`): to profile it, e.g. under `perf record`.
+    #[arg(long)]
+    only: Option<String>,
 }
 
-fn median(mut runs: Vec<Throughput>) -> Throughput {
-    runs.sort_by_key(|a| a.elapsed);
+/// One run: what the channel measured and the CPU time the process spent meanwhile.
+#[derive(Clone, Copy)]
+struct Run {
+    throughput: Throughput,
+    cpu: Duration,
+}
+
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by_key(|a| a.throughput.elapsed);
     runs[runs.len() / 2]
+}
+
+/// CPU time of this process so far, all threads, ended ones included.
+fn process_cpu_time() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU seconds per million records of a run.
+fn cpu_per_million(run: &Run) -> f64 {
+    run.cpu.as_secs_f64() * 1e6 / run.throughput.records as f64
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    println!("| channel | records | batch | capacity | time | records/s | MB/s on the wire |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| channel | records | batch | capacity | time | records/s | MB/s on the wire | CPU s per M records |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let dir = tempfile::tempdir()?;
     let tls = if args.tls {
         testing::ca(dir.path(), "bench-ca");
@@ -65,26 +92,49 @@ fn main() -> Result<()> {
             Box::new(move |r, b, c| loopback_tls(r, b, c, Some(tls))),
         ));
     }
-    let mut runs: Vec<Vec<Throughput>> = vec![Vec::new(); modes.len()];
+    if let Some(only) = &args.only {
+        let index = ["in-process", "tcp", "tls"]
+            .iter()
+            .position(|m| m == only)
+            .filter(|&i| i < modes.len())
+            .ok_or_else(|| anyhow::anyhow!("--only takes in-process, tcp or tls (with --tls)"))?;
+        modes = vec![modes.swap_remove(index)];
+    }
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
     for _ in 0..args.runs.max(1) {
         for (i, (_, mode)) in modes.iter().enumerate() {
-            runs[i].push(mode(args.records, args.batch, args.capacity)?);
+            let before = process_cpu_time();
+            let throughput = mode(args.records, args.batch, args.capacity)?;
+            let cpu = process_cpu_time() - before;
+            runs[i].push(Run { throughput, cpu });
         }
     }
-    for ((name, _), runs) in modes.iter().zip(runs) {
-        let t = median(runs);
+    let medians: Vec<Run> = runs.into_iter().map(median).collect();
+    for ((name, _), run) in modes.iter().zip(&medians) {
+        let t = run.throughput;
         let wire = if t.bytes > 0 {
             format!("{:.0}", t.bytes as f64 / 1e6 / t.elapsed.as_secs_f64())
         } else {
             "-".into()
         };
         println!(
-            "| {name} | {} | {} | {} | {:.2} s | {:.2} M/s | {wire} |",
+            "| {name} | {} | {} | {} | {:.2} s | {:.2} M/s | {wire} | {:.3} |",
             t.records,
             args.batch,
             args.capacity,
             t.elapsed.as_secs_f64(),
-            t.records_per_second() / 1e6
+            t.records_per_second() / 1e6,
+            cpu_per_million(run)
+        );
+    }
+    if let [_, plain, tls] = medians.as_slice() {
+        let throughput =
+            1.0 - tls.throughput.records_per_second() / plain.throughput.records_per_second();
+        let cpu = cpu_per_million(tls) / cpu_per_million(plain) - 1.0;
+        println!(
+            "\nTLS cost: {:.1} % of the throughput, {:.1} % more CPU time per record",
+            throughput * 100.0,
+            cpu * 100.0
         );
     }
     Ok(())

@@ -93,6 +93,29 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The provider of internal connections: ring's suites with AES-128-GCM first. Both ends are
+/// Fjord processes of one cluster, so the order decides the cipher (ring lists AES-256-GCM
+/// first); AES-128-GCM is TLS 1.3's mandatory suite and costs less per byte, which is what
+/// the data plane moves (BENCHMARKS.md, "Mutual TLS on the data plane"). Flink's internal
+/// SSL default is an AES-128 suite too.
+fn internal_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    use rustls::CipherSuite::{
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TLS13_AES_128_GCM_SHA256,
+    };
+    let mut provider = rustls::crypto::ring::default_provider();
+    // A stable sort: the other suites keep ring's order behind these.
+    provider.cipher_suites.sort_by_key(|suite| {
+        !matches!(
+            suite.suite(),
+            TLS13_AES_128_GCM_SHA256
+                | TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    Arc::new(provider)
+}
+
 /// Reads the certificate chain and key and checks that they belong together.
 fn certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>> {
     let chain = certificates(cert)?;
@@ -158,12 +181,12 @@ impl InternalTls {
             Watched::unfollowed("internal", paths, load)?
         };
         let key: fn(&InternalMaterial) -> Arc<CertifiedKey> = |m| m.key.clone();
-        let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        let mut server = rustls::ServerConfig::builder_with_provider(internal_provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls(format!("TLS set-up: {e}")))?
             .with_client_cert_verifier(Arc::new(CurrentClientVerifier(material.clone())))
             .with_cert_resolver(Arc::new(CurrentKey(material.clone(), key)));
-        let mut client = rustls::ClientConfig::builder_with_provider(provider())
+        let mut client = rustls::ClientConfig::builder_with_provider(internal_provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls(format!("TLS set-up: {e}")))?
             .dangerous()
@@ -432,5 +455,58 @@ pub mod testing {
             key: dir.join(format!("{name}.key")),
             ca: dir.join(format!("{ca}.crt")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a handshake between the two configurations in memory and returns the suite.
+    fn negotiated(tls: &InternalTls) -> rustls::CipherSuite {
+        let mut client =
+            rustls::ClientConnection::new(tls.client_config(), InternalTls::server_name()).unwrap();
+        let mut server = rustls::ServerConnection::new(tls.server_config()).unwrap();
+        for _ in 0..10 {
+            let mut bytes = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut bytes).unwrap();
+            }
+            server.read_tls(&mut bytes.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            let mut bytes = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut bytes).unwrap();
+            }
+            client.read_tls(&mut bytes.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+            if !client.is_handshaking() && !server.is_handshaking() {
+                break;
+            }
+        }
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        let suite = client.negotiated_cipher_suite().unwrap().suite();
+        assert_eq!(server.negotiated_cipher_suite().unwrap().suite(), suite);
+        suite
+    }
+
+    #[test]
+    fn internal_connections_negotiate_aes_128_gcm() {
+        let dir = tempfile::tempdir().unwrap();
+        testing::ca(dir.path(), "ca");
+        let tls = InternalTls::load_unfollowed(&testing::leaf(dir.path(), "ca", "peer")).unwrap();
+        assert_eq!(
+            negotiated(&tls),
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+        );
+        // The suites still offered behind it are ring's, AES-256-GCM included.
+        let offered: Vec<_> = internal_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite())
+            .collect();
+        assert_eq!(offered[0], rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        assert!(offered.contains(&rustls::CipherSuite::TLS13_AES_256_GCM_SHA384));
+        assert_eq!(offered.len(), provider().cipher_suites.len());
     }
 }
