@@ -11,9 +11,11 @@
 //! 4. after another wait, the next CA becomes the CA, published alone, the rotation record
 //!    removed; a later pass under the default thresholds changes nothing.
 //!
-//! No Pods: the reload in running processes is tested with real processes in
-//! `worker/tests/tls_rotation.rs` (the test node agent does not propagate Secret updates into
-//! running Pods). Run: `cargo test -p fjord-e2e --test operator_ca_rotation`.
+//! No Pods here: the reload in running processes is tested with real processes in
+//! `worker/tests/tls_rotation.rs`, and a whole rotation that the running operator takes
+//! through a secured StreamJob's running Pods (the node agent carries each step's Secret into
+//! them) in `operator_security::a_requested_ca_rotation_reaches_the_running_pods_and_the_job_keeps_running`.
+//! Run: `cargo test -p fjord-e2e --test operator_ca_rotation`.
 
 use std::time::Duration;
 

@@ -19,6 +19,14 @@
 //! StreamCluster with the same `spec.security` (and standby JobManagers) and a StreamSessionJob
 //! the operator submits and follows over HTTPS with the token.
 //!
+//! A third test rotates the CA of that secured StreamJob while it runs
+//! ([`a_requested_ca_rotation_reaches_the_running_pods_and_the_job_keeps_running`]): the
+//! annotation command of docs/security.md, run verbatim, starts the operator's three steps
+//! (with the chart's `caRotation.propagationSeconds` lowered to 6), the node agent carries each
+//! step's Secret into the running Pods as a kubelet does (a `..data` swap), the processes
+//! reload it; afterwards the JobManager serves REST with a certificate of the new CA only, a
+//! replaced TaskManager with only the new files registers and the job checkpoints again.
+//!
 //! Build first: `cargo build -p fjord-operator --bins && cargo build -p fjord-worker --features s3 --bins`,
 //! then `cargo test -p fjord-e2e --test operator_security -- --nocapture`.
 
@@ -365,5 +373,233 @@ async fn a_secured_session_cluster_runs_its_jobs_over_tls_with_a_token() -> anyh
         "--timeout=120s",
     ])?;
     op.cluster.stop()?;
+    Ok(())
+}
+
+/// The `kubectl annotate` command docs/security.md gives to rotate a CA ("Rotating the CA").
+fn rotation_command() -> anyhow::Result<String> {
+    let doc = std::fs::read_to_string(operator_support::repo().join("docs/security.md"))?;
+    doc.lines()
+        .find(|l| l.starts_with("kubectl annotate streamjob counting-secured fjord.dev/rotate-ca="))
+        .map(str::to_string)
+        .context("docs/security.md shows no `kubectl annotate ... fjord.dev/rotate-ca` command")
+}
+
+/// The certificates in a PEM bundle.
+fn pem_count(pem: &[u8]) -> usize {
+    String::from_utf8_lossy(pem)
+        .matches("BEGIN CERTIFICATE")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requested_ca_rotation_reaches_the_running_pods_and_the_job_keeps_running()
+-> anyhow::Result<()> {
+    const PROPAGATION_SECS: u64 = 6;
+    let op = OperatorCluster::start_with(
+        "operator-ca-rotation-pods",
+        &["caRotation.propagationSeconds=6"],
+    )?;
+    op.apply(&op.example("counting-secured.yaml")?)?;
+    let sj = op.wait_running(JOB, Duration::from_secs(180)).await?;
+    let job_id = sj["status"]["jobId"]
+        .as_str()
+        .context("status.jobId")?
+        .to_string();
+    let ns = sj["metadata"]["namespace"]
+        .as_str()
+        .context("namespace")?
+        .to_string();
+    let host = format!("{JOB}-jobmanager.{ns}.svc");
+    let tls_secret = format!("{JOB}-tls");
+    let old_ca = secret_value(&op, &tls_secret, "ca.crt")?;
+    ensure!(pem_count(&old_ca) == 1, "one CA before the rotation");
+    let token = String::from_utf8(secret_value(&op, &format!("{JOB}-rest-token"), "token")?)?;
+    let token = token.trim().to_string();
+    let https = |ca: &[u8]| -> anyhow::Result<Client> {
+        let ip: std::net::IpAddr = op.jobmanager_ip(JOB)?.parse()?;
+        https_client(&host, ip, ca, Some(&token))
+    };
+    let old_tms: Vec<String> = poll_until(
+        "two TaskManagers registered over mTLS",
+        Duration::from_secs(60),
+        POLL,
+        || async {
+            let list = https(&old_ca).ok()?.task_managers().await.ok()?;
+            (list.task_managers.len() == 2)
+                .then(|| list.task_managers.into_iter().map(|t| t.id).collect())
+        },
+    )
+    .await?;
+    let before = op
+        .wait_for(
+            JOB,
+            "a completed checkpoint",
+            Duration::from_secs(60),
+            |s| s["lastCheckpoint"]["id"].is_i64(),
+        )
+        .await?;
+    let restarts_before = before["status"]["jobRestarts"].as_i64().unwrap_or(0);
+
+    // The documented command, verbatim, with the test cluster's kubectl and kubeconfig.
+    let command = rotation_command()?;
+    let kubectl = op.cluster.kubectl_command();
+    let kubectl_dir = std::path::Path::new(kubectl.get_program())
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let path = format!(
+        "{}:{}",
+        kubectl_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .env("PATH", path)
+        .env("KUBECONFIG", op.cluster.kubeconfig())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requested = Instant::now();
+
+    // The three steps, as the Pods see them in the certificate Secret.
+    let tls_now = || -> anyhow::Result<(Vec<u8>, String)> {
+        let ca = secret_value(&op, &tls_secret, "ca.crt")?;
+        let issuer = op.kubectl(&[
+            "get",
+            "secret",
+            &tls_secret,
+            "-o",
+            "jsonpath={.metadata.annotations.fjord\\.dev/issuer}",
+        ])?;
+        Ok((ca, issuer.trim().to_string()))
+    };
+    let (_, old_issuer) = tls_now()?;
+    let step_timeout = Duration::from_secs(90);
+    poll_until("1. the bundle of both CAs", step_timeout, POLL, || async {
+        let (ca, issuer) = tls_now().ok()?;
+        (pem_count(&ca) == 2 && issuer == old_issuer).then_some(())
+    })
+    .await?;
+    let trusting = secs(requested);
+    poll_until(
+        "2. a certificate of the new CA",
+        step_timeout,
+        POLL,
+        || async {
+            let (ca, issuer) = tls_now().ok()?;
+            (pem_count(&ca) == 2 && issuer != old_issuer).then_some(())
+        },
+    )
+    .await?;
+    let switched = secs(requested);
+    let new_ca = poll_until("3. the new CA alone", step_timeout, POLL, || async {
+        let (ca, _) = tls_now().ok()?;
+        (pem_count(&ca) == 1 && ca != old_ca).then_some(ca)
+    })
+    .await?;
+    let stable = secs(requested);
+    eprintln!(
+        "FIGURE CA rotation steps after the request (propagation {PROPAGATION_SECS} s): \
+         trusting {trusting:.1}s, switched {switched:.1}s, stable {stable:.1}s"
+    );
+    let ca_secret = op.kubectl(&["get", "secret", &format!("{JOB}-ca"), "-o", "json"])?;
+    let ca_secret: serde_json::Value = serde_json::from_str(&ca_secret)?;
+    let recorded = &ca_secret["metadata"]["annotations"]["fjord.dev/ca-rotation-request"];
+    // The value the command set on the StreamJob (as the shell expanded it).
+    let sj = op.streamjob(JOB)?;
+    let expanded = sj["metadata"]["annotations"]["fjord.dev/rotate-ca"]
+        .as_str()
+        .context("the StreamJob carries the annotation")?
+        .to_string();
+    ensure!(
+        !expanded.is_empty() && recorded.as_str() == Some(expanded.as_str()),
+        "the CA Secret records the request {expanded:?}: {recorded}"
+    );
+    ensure!(
+        ca_secret["metadata"]["annotations"]["fjord.dev/ca-rotation"].is_null(),
+        "no rotation under way after the last step: {}",
+        ca_secret["metadata"]["annotations"]
+    );
+
+    // The running JobManager took the new files: its REST certificate is of the new CA (a
+    // client trusting only that CA is served; one trusting only the old CA no longer is).
+    let served = poll_until(
+        "the JobManager's REST API served with the new CA's certificate",
+        Duration::from_secs(60),
+        POLL,
+        || async { https(&new_ca).ok()?.jobs().await.ok() },
+    )
+    .await?;
+    ensure!(
+        served
+            .jobs
+            .iter()
+            .any(|j| j.id == job_id && j.state == JobState::Running),
+        "{served:?}"
+    );
+    ensure!(
+        https(&old_ca)?.jobs().await.is_err(),
+        "a client trusting only the dropped CA is still served"
+    );
+    let during = op.streamjob(JOB)?;
+    ensure!(
+        during["status"]["jobRestarts"].as_i64().unwrap_or(0) == restarts_before,
+        "the rotation restarted the job: {}",
+        during["status"]
+    );
+
+    // A TaskManager replaced now starts with the new files only (a certificate of the new CA,
+    // trusting it alone): it registers with the JobManager and exchanges data with the
+    // TaskManager that reloaded, and the job checkpoints again.
+    let victim = &old_tms[0];
+    op.kubectl(&["delete", "pod", victim, "--wait=false"])?;
+    let replaced = Instant::now();
+    let tms = poll_until(
+        "a new TaskManager registered beside the reloaded one",
+        Duration::from_secs(120),
+        POLL,
+        || async {
+            let list = https(&new_ca).ok()?.task_managers().await.ok()?;
+            let ids: Vec<String> = list
+                .task_managers
+                .iter()
+                .filter(|t| t.state == fjord_client::api::TaskManagerState::Registered)
+                .map(|t| t.id.clone())
+                .collect();
+            (ids.len() == 2 && !ids.contains(victim) && ids.iter().any(|i| !old_tms.contains(i)))
+                .then_some(ids)
+        },
+    )
+    .await?;
+    let last_id = op.streamjob(JOB)?["status"]["lastCheckpoint"]["id"]
+        .as_i64()
+        .unwrap_or(0);
+    op.wait_for(
+        JOB,
+        "RUNNING with a checkpoint after the replacement",
+        Duration::from_secs(120),
+        |s| {
+            s["jobState"] == "RUNNING"
+                && s["lastCheckpoint"]["id"].as_i64().unwrap_or(0) > last_id + 1
+        },
+    )
+    .await?;
+    eprintln!(
+        "FIGURE TaskManager replaced after the rotation: registered {tms:?}, checkpointing again {:.1}s after the delete",
+        secs(replaced)
+    );
+    let logs = op.operator_logs();
+    ensure!(
+        logs.contains("CA rotation requested"),
+        "the operator's log does not say the rotation was requested"
+    );
+    ensure!(
+        !logs.contains(&token),
+        "the token appears in the operator's log"
+    );
     Ok(())
 }

@@ -76,6 +76,9 @@ pub struct CaState {
     pub next: Option<Ca>,
     /// Where the rotation stands.
     pub phase: Phase,
+    /// The last rotation request (the value of the owner's `fjord.dev/rotate-ca` annotation)
+    /// this CA has answered: a rotation starts when the owner shows another one.
+    pub request: Option<String>,
 }
 
 /// What the certificate Secret holds, as far as the rotation cares.
@@ -217,13 +220,27 @@ pub fn leaf_fits(
     leaf.complete && !due(not_after, now, timing.leaf_renew_before) && signed_by_signer
 }
 
-/// The one step to take now (see the module documentation).
-pub fn plan(state: &CaState, leaf: Option<&LeafState>, now: Timestamp, timing: &Timing) -> Step {
+/// Whether `request` (the owner's rotation request, if any) is one `state` has not answered.
+pub fn requested(state: &CaState, request: Option<&str>) -> bool {
+    request.is_some_and(|r| !r.is_empty() && state.request.as_deref() != Some(r))
+}
+
+/// The one step to take now (see the module documentation); `request` is the owner's rotation
+/// request ([`requested`]), which starts a rotation while Stable as a due CA does.
+pub fn plan(
+    state: &CaState,
+    leaf: Option<&LeafState>,
+    now: Timestamp,
+    timing: &Timing,
+    request: Option<&str>,
+) -> Step {
     let published = leaf.and_then(|l| l.bundle.as_deref()) == Some(bundle(state).as_str());
     let fits = leaf_fits(state, leaf, now, timing);
     match (state.phase, &state.next) {
         (Phase::Stable, _) | (_, None) => {
-            if due(state.current.not_after, now, timing.ca_renew_before) {
+            if due(state.current.not_after, now, timing.ca_renew_before)
+                || requested(state, request)
+            {
                 Step::StartRotation
             } else if !(fits && published) {
                 Step::IssueLeaf
@@ -246,14 +263,24 @@ pub fn plan(state: &CaState, leaf: Option<&LeafState>, now: Timestamp, timing: &
 }
 
 /// The CA state after `step` (taken at `now`; `new_ca` is the CA [`Step::StartRotation`]
-/// issued), to record before publishing the certificate Secret. `None`: the record stays.
-pub fn record(state: &CaState, step: Step, now: Timestamp, new_ca: Option<Ca>) -> Option<CaState> {
+/// issued; `request` the owner's rotation request, answered by any rotation that starts), to
+/// record before publishing the certificate Secret. `None`: the record stays.
+pub fn record(
+    state: &CaState,
+    step: Step,
+    now: Timestamp,
+    new_ca: Option<Ca>,
+    request: Option<&str>,
+) -> Option<CaState> {
     let mut next = state.clone();
     match step {
         Step::Nothing | Step::IssueLeaf => return None,
         Step::StartRotation => {
             next.next = Some(new_ca?);
             next.phase = Phase::Trusting { since: now };
+            if let Some(request) = request.filter(|r| !r.is_empty()) {
+                next.request = Some(request.to_string());
+            }
         }
         Step::Republish => {
             next.phase = match state.phase {
@@ -270,6 +297,20 @@ pub fn record(state: &CaState, step: Step, now: Timestamp, new_ca: Option<Ca>) -
         }
     }
     Some(next)
+}
+
+/// How long until the rotation recorded in `state` may take its next step (what is left of
+/// the propagation wait), measured at `now`; `None` when no rotation is under way.
+pub fn next_step_in(state: &CaState, now: Timestamp, timing: &Timing) -> Option<Duration> {
+    let (Phase::Trusting { since } | Phase::Switched { since }) = state.phase else {
+        return None;
+    };
+    let elapsed = now.as_second().saturating_sub(since.as_second()).max(0) as u64;
+    Some(
+        timing
+            .propagation
+            .saturating_sub(Duration::from_secs(elapsed)),
+    )
 }
 
 /// Whether the leaf published after `step` is a new one (else the existing leaf is kept with
@@ -315,6 +356,7 @@ mod tests {
             current: ca("old", NOW + ca_expires_in),
             next: None,
             phase: Phase::Stable,
+            request: None,
         }
     }
 
@@ -341,19 +383,25 @@ mod tests {
     fn a_stable_ca_far_from_expiry_only_renews_its_leaf() {
         let s = stable(5 * 365 * DAY);
         let leaf = published(&s);
-        assert_eq!(plan(&s, Some(&leaf), at(NOW), &timing()), Step::Nothing);
-        assert_eq!(plan(&s, None, at(NOW), &timing()), Step::IssueLeaf);
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW), &timing(), None),
+            Step::Nothing
+        );
+        assert_eq!(plan(&s, None, at(NOW), &timing(), None), Step::IssueLeaf);
         let due = LeafState {
             not_after: Some(at(NOW + 10 * DAY)),
             ..leaf.clone()
         };
-        assert_eq!(plan(&s, Some(&due), at(NOW), &timing()), Step::IssueLeaf);
+        assert_eq!(
+            plan(&s, Some(&due), at(NOW), &timing(), None),
+            Step::IssueLeaf
+        );
         let foreign = LeafState {
             issuer: Some(fingerprint("another CA")),
             ..leaf.clone()
         };
         assert_eq!(
-            plan(&s, Some(&foreign), at(NOW), &timing()),
+            plan(&s, Some(&foreign), at(NOW), &timing(), None),
             Step::IssueLeaf
         );
         // A Secret from before issuers were recorded: its ca.crt says which CA.
@@ -361,8 +409,11 @@ mod tests {
             issuer: None,
             ..leaf
         };
-        assert_eq!(plan(&s, Some(&legacy), at(NOW), &timing()), Step::Nothing);
-        assert_eq!(record(&s, Step::IssueLeaf, at(NOW), None), None);
+        assert_eq!(
+            plan(&s, Some(&legacy), at(NOW), &timing(), None),
+            Step::Nothing
+        );
+        assert_eq!(record(&s, Step::IssueLeaf, at(NOW), None, None), None);
     }
 
     #[test]
@@ -370,11 +421,17 @@ mod tests {
         let s = stable(365 * DAY - 1);
         let leaf = published(&s);
         assert_eq!(
-            plan(&stable(365 * DAY + 1), Some(&leaf), at(NOW), &timing()),
+            plan(
+                &stable(365 * DAY + 1),
+                Some(&leaf),
+                at(NOW),
+                &timing(),
+                None
+            ),
             Step::Nothing
         );
         assert_eq!(
-            plan(&s, Some(&leaf), at(NOW), &timing()),
+            plan(&s, Some(&leaf), at(NOW), &timing(), None),
             Step::StartRotation
         );
         let after = record(
@@ -382,6 +439,7 @@ mod tests {
             Step::StartRotation,
             at(NOW),
             Some(ca("new", NOW + 3650 * DAY)),
+            None,
         )
         .unwrap();
         assert_eq!(after.phase, Phase::Trusting { since: at(NOW) });
@@ -402,7 +460,7 @@ mod tests {
             ..timing()
         };
         assert_eq!(
-            plan(&stable(5 * 365 * DAY), Some(&leaf), at(NOW), &forced),
+            plan(&stable(5 * 365 * DAY), Some(&leaf), at(NOW), &forced, None),
             Step::StartRotation
         );
     }
@@ -412,6 +470,7 @@ mod tests {
             current: ca("old", NOW + 300 * DAY),
             next: Some(ca("new", NOW + 3650 * DAY)),
             phase: Phase::Trusting { since: at(since) },
+            request: None,
         }
     }
 
@@ -421,14 +480,14 @@ mod tests {
         let leaf = published(&s);
         let wait = PROPAGATION.as_secs() as i64;
         assert_eq!(
-            plan(&s, Some(&leaf), at(NOW + wait - 1), &timing()),
+            plan(&s, Some(&leaf), at(NOW + wait - 1), &timing(), None),
             Step::Nothing
         );
         assert_eq!(
-            plan(&s, Some(&leaf), at(NOW + wait), &timing()),
+            plan(&s, Some(&leaf), at(NOW + wait), &timing(), None),
             Step::SwitchLeaf
         );
-        let after = record(&s, Step::SwitchLeaf, at(NOW + wait), None).unwrap();
+        let after = record(&s, Step::SwitchLeaf, at(NOW + wait), None, None).unwrap();
         assert_eq!(
             after.phase,
             Phase::Switched {
@@ -451,15 +510,18 @@ mod tests {
         let s = trusting(NOW - DAY);
         // The operator stopped after recording Trusting, before publishing the bundle.
         let stale = published(&stable(300 * DAY));
-        assert_eq!(plan(&s, Some(&stale), at(NOW), &timing()), Step::Republish);
-        let after = record(&s, Step::Republish, at(NOW), None).unwrap();
+        assert_eq!(
+            plan(&s, Some(&stale), at(NOW), &timing(), None),
+            Step::Republish
+        );
+        let after = record(&s, Step::Republish, at(NOW), None, None).unwrap();
         assert_eq!(after.phase, Phase::Trusting { since: at(NOW) });
         assert!(
             !issues_leaf(&after, Step::Republish, Some(&stale), at(NOW), &timing()),
             "the old CA's leaf fits Trusting: only the bundle is published"
         );
         // Deleted: a new leaf of the current CA.
-        assert_eq!(plan(&s, None, at(NOW), &timing()), Step::Republish);
+        assert_eq!(plan(&s, None, at(NOW), &timing(), None), Step::Republish);
         assert!(issues_leaf(
             &after,
             Step::Republish,
@@ -476,10 +538,10 @@ mod tests {
         };
         let old_leaf = published(&s);
         assert_eq!(
-            plan(&switched, Some(&old_leaf), at(NOW), &timing()),
+            plan(&switched, Some(&old_leaf), at(NOW), &timing(), None),
             Step::Republish
         );
-        let after = record(&switched, Step::Republish, at(NOW), None).unwrap();
+        let after = record(&switched, Step::Republish, at(NOW), None, None).unwrap();
         assert_eq!(after.phase, Phase::Switched { since: at(NOW) });
         assert!(issues_leaf(
             &after,
@@ -499,14 +561,14 @@ mod tests {
         let leaf = published(&s);
         let wait = PROPAGATION.as_secs() as i64;
         assert_eq!(
-            plan(&s, Some(&leaf), at(NOW + wait - 1), &timing()),
+            plan(&s, Some(&leaf), at(NOW + wait - 1), &timing(), None),
             Step::Nothing
         );
         assert_eq!(
-            plan(&s, Some(&leaf), at(NOW + wait), &timing()),
+            plan(&s, Some(&leaf), at(NOW + wait), &timing(), None),
             Step::DropOldCa
         );
-        let after = record(&s, Step::DropOldCa, at(NOW + wait), None).unwrap();
+        let after = record(&s, Step::DropOldCa, at(NOW + wait), None, None).unwrap();
         assert_eq!(after.phase, Phase::Stable);
         assert_eq!(after.current, s.next.clone().unwrap());
         assert_eq!(after.next, None);
@@ -524,7 +586,7 @@ mod tests {
             ..leaf
         };
         assert_eq!(
-            plan(&after, Some(&final_leaf), at(NOW + wait), &timing()),
+            plan(&after, Some(&final_leaf), at(NOW + wait), &timing(), None),
             Step::Nothing
         );
     }
@@ -537,9 +599,9 @@ mod tests {
             ..trusting(NOW)
         };
         let leaf = published(&s);
-        let after = record(&s, Step::DropOldCa, at(NOW), None).unwrap();
+        let after = record(&s, Step::DropOldCa, at(NOW), None, None).unwrap();
         assert_eq!(
-            plan(&after, Some(&leaf), at(NOW), &timing()),
+            plan(&after, Some(&leaf), at(NOW), &timing(), None),
             Step::IssueLeaf
         );
     }
@@ -554,8 +616,14 @@ mod tests {
         let mut phases = vec![state.phase];
         let mut now = NOW;
         for _ in 0..20 {
-            let step = plan(&state, Some(&leaf), at(now), &timing());
-            if let Some(after) = record(&state, step, at(now), Some(ca("new", now + 3650 * DAY))) {
+            let step = plan(&state, Some(&leaf), at(now), &timing(), None);
+            if let Some(after) = record(
+                &state,
+                step,
+                at(now),
+                Some(ca("new", now + 3650 * DAY)),
+                None,
+            ) {
                 let new_leaf = if issues_leaf(&after, step, Some(&leaf), at(now), &timing()) {
                     published(&after)
                 } else {
@@ -606,5 +674,80 @@ mod tests {
             .collect();
         assert_eq!(kinds, ["stable", "trusting", "switched", "stable"]);
         assert!(state.current.cert_pem.contains("new"));
+    }
+
+    #[test]
+    fn a_new_request_starts_a_rotation_once_and_is_recorded() {
+        let s = stable(5 * 365 * DAY);
+        let leaf = published(&s);
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW), &timing(), None),
+            Step::Nothing
+        );
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW), &timing(), Some("")),
+            Step::Nothing
+        );
+        assert_eq!(
+            plan(&s, Some(&leaf), at(NOW), &timing(), Some("2026-12-04")),
+            Step::StartRotation
+        );
+        let after = record(
+            &s,
+            Step::StartRotation,
+            at(NOW),
+            Some(ca("new", NOW + 3650 * DAY)),
+            Some("2026-12-04"),
+        )
+        .unwrap();
+        assert_eq!(after.request.as_deref(), Some("2026-12-04"));
+        // The rotation runs to its end; the answered request starts no other one.
+        let wait = PROPAGATION.as_secs() as i64;
+        let switched = record(
+            &after,
+            Step::SwitchLeaf,
+            at(NOW + wait),
+            None,
+            Some("2026-12-04"),
+        )
+        .unwrap();
+        let done = record(&switched, Step::DropOldCa, at(NOW + 2 * wait), None, None).unwrap();
+        assert_eq!(done.request.as_deref(), Some("2026-12-04"));
+        let final_leaf = published(&done);
+        assert_eq!(
+            plan(
+                &done,
+                Some(&final_leaf),
+                at(NOW + 2 * wait),
+                &timing(),
+                Some("2026-12-04")
+            ),
+            Step::Nothing
+        );
+        // Another value is another request.
+        assert_eq!(
+            plan(
+                &done,
+                Some(&final_leaf),
+                at(NOW + 2 * wait),
+                &timing(),
+                Some("again")
+            ),
+            Step::StartRotation
+        );
+    }
+
+    #[test]
+    fn the_next_step_is_due_when_the_propagation_wait_ends() {
+        let wait = PROPAGATION.as_secs() as i64;
+        assert_eq!(next_step_in(&stable(DAY), at(NOW), &timing()), None);
+        assert_eq!(
+            next_step_in(&trusting(NOW), at(NOW + 60), &timing()),
+            Some(Duration::from_secs(wait as u64 - 60))
+        );
+        assert_eq!(
+            next_step_in(&trusting(NOW), at(NOW + wait + 5), &timing()),
+            Some(Duration::ZERO)
+        );
     }
 }

@@ -51,6 +51,18 @@ pub struct Context<J> {
     /// The sample that opened each StreamJob's autoscaler metrics window, per UID. Kept in
     /// memory: an operator that restarts opens a new window.
     windows: std::sync::Mutex<std::collections::HashMap<String, autoscaler::Sample>>,
+    /// When each StreamJob's Secrets need looking at again between applies, per UID: a
+    /// rotation step that comes due, or a new rotation request.
+    security: std::sync::Mutex<std::collections::HashMap<String, SecurityCheck>>,
+}
+
+/// What the last look at a StreamJob's Secrets left to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SecurityCheck {
+    /// The rotation request (`fjord.dev/rotate-ca`) it saw.
+    request: Option<String>,
+    /// When a rotation under way may take its next step.
+    due: Option<Instant>,
 }
 
 /// How long unchanged children go without being re-applied (a child deleted by hand comes
@@ -75,6 +87,7 @@ impl<J> Context<J> {
             settings,
             applied: Default::default(),
             windows: Default::default(),
+            security: Default::default(),
         }
     }
 
@@ -102,6 +115,21 @@ impl<J> Context<J> {
         applied
             .get(uid)
             .is_some_and(|(h, at)| *h == hash && at.elapsed() < REAPPLY_AFTER)
+    }
+
+    /// Whether the StreamJob's Secrets need a look although its children need no apply: a
+    /// rotation request it has not seen, a rotation step that is due, or no look yet.
+    fn security_due(&self, uid: &str, request: Option<&str>) -> bool {
+        let checks = self.security.lock().unwrap_or_else(|e| e.into_inner());
+        checks.get(uid).is_none_or(|c| {
+            c.request.as_deref() != request || c.due.is_some_and(|t| Instant::now() >= t)
+        })
+    }
+
+    fn record_security(&self, uid: &str, request: Option<String>, next_step: Option<Duration>) {
+        let mut checks = self.security.lock().unwrap_or_else(|e| e.into_inner());
+        let due = next_step.map(|d| Instant::now() + d);
+        checks.insert(uid.to_string(), SecurityCheck { request, due });
     }
 
     fn record_applied(&self, uid: &str, hash: Option<u64>) {
@@ -649,7 +677,14 @@ async fn execute<J: JobManagerApi>(
             let uid = job.metadata.uid.clone().unwrap_or_default();
             let ingress = resources::ingress(job)?;
             let hash = desired_hash(&desired, ingress.as_ref());
+            let request = crate::security::rotation_request(job);
+            let timing = &ctx.settings.ca_rotation;
             if complete && ctx.recently_applied(&uid, hash) {
+                if ctx.security_due(&uid, request.as_deref()) {
+                    // The children stay; the Secrets move on (a rotation step or request).
+                    let next = crate::security::ensure(&ctx.client, job, &deployed, timing).await?;
+                    ctx.record_security(&uid, request, next);
+                }
                 return Ok(());
             }
             ctx.record_applied(&uid, None);
@@ -662,7 +697,8 @@ async fn execute<J: JobManagerApi>(
                 spec.replicas = Some(replicas);
             }
             // The Secrets the Pods mount exist before the Pods do.
-            crate::security::ensure(&ctx.client, job, &deployed).await?;
+            let next = crate::security::ensure(&ctx.client, job, &deployed, timing).await?;
+            ctx.record_security(&uid, request, next);
             apply(&ctx.client, &ns, &desired.config_map).await?;
             apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
             apply_jobmanager_rbac(&ctx.client, &ns, &desired).await?;

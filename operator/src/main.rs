@@ -58,6 +58,12 @@ struct Args {
     #[arg(long, env = "FJORD_LOG", default_value = "info")]
     log: String,
 
+    /// How long each step of a CA rotation waits for the Kubernetes Secret it published to
+    /// reach every Pod before the next step (seconds). The kubelet updates mounted Secrets
+    /// within its sync period plus its cache's TTL, about a minute each by default.
+    #[arg(long, env = "FJORD_CA_PROPAGATION_SECONDS", default_value_t = 600)]
+    ca_propagation_seconds: u64,
+
     /// Log format: `json` (structured) or `text`.
     #[arg(long, env = "FJORD_LOG_FORMAT", default_value = "json")]
     log_format: String,
@@ -159,11 +165,18 @@ async fn main() -> anyhow::Result<()> {
         lease = Some((leases, cfg, renewer));
     }
 
+    let ca_rotation = fjord_operator::ca_rotation::Timing {
+        propagation: Duration::from_secs(args.ca_propagation_seconds),
+        ..Default::default()
+    };
     let ctx = Arc::new(Context::new(
         client,
         RestJobManager::new()?,
         metrics,
-        Settings::default(),
+        Settings {
+            ca_rotation,
+            ..Settings::default()
+        },
         Some(args.identity.clone()),
     ));
     info!(namespaces = ?args.namespaces, "starting the StreamJob controller");
@@ -174,10 +187,10 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let snapshot_namespaces: Vec<String> = namespaces.clone();
     let session_namespaces: Vec<String> = namespaces.clone();
-    let session_ctx = Arc::new(fjord_operator::session::SessionContext::new(
-        ctx.client.clone(),
-        &args.identity,
-    )?);
+    let session_ctx = Arc::new(
+        fjord_operator::session::SessionContext::new(ctx.client.clone(), &args.identity)?
+            .with_ca_rotation(ca_rotation),
+    );
     tokio::join!(
         controller::run(ctx.clone(), namespaces),
         fjord_operator::snapshots::run(ctx, snapshot_namespaces),

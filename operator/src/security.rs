@@ -11,6 +11,7 @@
 //!   into logs, events, status or a ConfigMap.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use base64::Engine as _;
 use fjord_crds::{StreamJob, StreamJobSpec};
@@ -76,6 +77,12 @@ pub const ROTATION_ANNOTATION: &str = "fjord.dev/ca-rotation";
 pub const ROTATION_SINCE_ANNOTATION: &str = "fjord.dev/ca-rotation-since";
 /// Annotation on the CA Secret: when the next CA expires (RFC 3339).
 pub const NEXT_NOT_AFTER_ANNOTATION: &str = "fjord.dev/next-not-after";
+/// Annotation on a StreamJob or StreamCluster asking for a CA rotation now: any new value
+/// (a date, a ticket number) starts one, which then runs its steps as a due CA's does
+/// (docs/security.md, "Rotating the CA").
+pub const ROTATE_CA_ANNOTATION: &str = "fjord.dev/rotate-ca";
+/// Annotation on the CA Secret: the last value of [`ROTATE_CA_ANNOTATION`] a rotation answered.
+pub const ROTATION_REQUEST_ANNOTATION: &str = "fjord.dev/ca-rotation-request";
 /// Keys of the next CA in the CA Secret during a rotation.
 const NEXT_CA_CERT: &str = "next-ca.crt";
 const NEXT_CA_KEY: &str = "next-ca.key";
@@ -329,6 +336,10 @@ pub fn ca_state(secret: &Secret) -> Result<CaState, String> {
         },
         next: next.filter(|_| phase != Phase::Stable),
         phase,
+        request: secret
+            .annotations()
+            .get(ROTATION_REQUEST_ANNOTATION)
+            .cloned(),
     })
 }
 
@@ -348,6 +359,9 @@ pub fn ca_record(state: &CaState) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String
         NOT_AFTER_ANNOTATION.to_string(),
         state.current.not_after.to_string(),
     )]);
+    if let Some(request) = &state.request {
+        annotations.insert(ROTATION_REQUEST_ANNOTATION.to_string(), request.clone());
+    }
     let (phase, since) = match state.phase {
         Phase::Stable => (None, None),
         Phase::Trusting { since } => (Some("trusting"), Some(since)),
@@ -382,6 +396,7 @@ async fn write_ca(api: &Api<Secret>, existing: &Secret, state: &CaState) -> Resu
         ROTATION_ANNOTATION,
         ROTATION_SINCE_ANNOTATION,
         NEXT_NOT_AFTER_ANNOTATION,
+        ROTATION_REQUEST_ANNOTATION,
     ] {
         all.remove(key);
     }
@@ -394,23 +409,37 @@ async fn write_ca(api: &Api<Secret>, existing: &Secret, state: &CaState) -> Resu
     Ok(())
 }
 
-/// Takes the one step [`ca_rotation::plan`] says for the CA Secret `ca_secret` (recording
-/// `state`) and the certificate Secret `existing`: records the CA state first, then publishes
-/// the certificate Secret.
+/// The certificate Secret and what the CA Secret records, before a pass.
+struct Published<'a> {
+    ca_secret: &'a Secret,
+    state: &'a CaState,
+    existing: Option<&'a Secret>,
+}
+
+/// Takes the one step [`ca_rotation::plan`] says for the CA Secret (recording the state) and
+/// the certificate Secret of `published`, for the owner's rotation `request`: records the CA
+/// state first, then publishes the certificate Secret. Returns the state recorded after it.
 async fn rotate(
     api: &Api<Secret>,
     owner: &SecretOwner,
-    ca_secret: &Secret,
-    state: &CaState,
-    existing: Option<&Secret>,
+    published: Published<'_>,
+    request: Option<&str>,
     now: Timestamp,
     timing: &Timing,
-) -> Result<(), Error> {
+) -> Result<CaState, Error> {
+    let Published {
+        ca_secret,
+        state,
+        existing,
+    } = published;
     let (name, ns) = (&owner.name, &owner.namespace);
     let leaf = existing.map(leaf_state);
-    let step = ca_rotation::plan(state, leaf.as_ref(), now, timing);
+    let step = ca_rotation::plan(state, leaf.as_ref(), now, timing, request);
     if step == Step::Nothing {
-        return Ok(());
+        return Ok(state.clone());
+    }
+    if step == Step::StartRotation && ca_rotation::requested(state, request) {
+        info!(secret = %ca_secret.name_any(), request = ?request, "CA rotation requested");
     }
     let new_ca = if step == Step::StartRotation {
         let ca = certificates::issue_ca(ns, name, now)
@@ -423,7 +452,7 @@ async fn rotate(
     } else {
         None
     };
-    let after = match ca_rotation::record(state, step, now, new_ca) {
+    let after = match ca_rotation::record(state, step, now, new_ca, request) {
         Some(after) => {
             write_ca(api, ca_secret, &after).await?;
             after
@@ -484,14 +513,18 @@ async fn rotate(
     if step != Step::IssueLeaf {
         info!(secret = %tls_name, step = ?step, phase = ?after.phase, "CA rotation step");
     }
-    Ok(())
+    Ok(after)
 }
 
 /// Make sure the Secrets `deployed.security` needs exist: the CA and a certificate not due for
 /// renewal (unless the user names a Secret), and the REST token. Creates the CA and the token
 /// only if absent (a create, so two passes cannot overwrite each other's); re-issues the
-/// certificate when due and rotates the CA when due ([`ca_rotation`]). Running Pods pick up
-/// the changed files without a restart (the worker reloads them).
+/// certificate when due and rotates the CA when due or when the owner asks for it with a new
+/// [`ROTATE_CA_ANNOTATION`] ([`ca_rotation`], with the thresholds `timing`). Running Pods pick
+/// up the changed files without a restart (the worker reloads them).
+///
+/// Returns how long until a rotation under way may take its next step (call again then);
+/// `None` when none is under way.
 ///
 /// # Errors
 /// [`Error::Kube`] when an API call fails, [`Error::Build`] when a certificate cannot be issued
@@ -500,15 +533,9 @@ pub async fn ensure<K: Resource<DynamicType = ()>>(
     client: &Client,
     owner: &K,
     deployed: &StreamJobSpec,
-) -> Result<(), Error> {
-    ensure_at(
-        client,
-        owner,
-        deployed,
-        Timestamp::now(),
-        &Timing::default(),
-    )
-    .await
+    timing: &Timing,
+) -> Result<Option<Duration>, Error> {
+    ensure_at(client, owner, deployed, Timestamp::now(), timing).await
 }
 
 /// [`ensure`] as if the time were `now`, with the rotation's thresholds `timing` (tests step
@@ -522,10 +549,12 @@ pub async fn ensure_at<K: Resource<DynamicType = ()>>(
     deployed: &StreamJobSpec,
     now: Timestamp,
     timing: &Timing,
-) -> Result<(), Error> {
+) -> Result<Option<Duration>, Error> {
     let Some(security) = &deployed.security else {
-        return Ok(());
+        return Ok(None);
     };
+    let request = rotation_request(owner);
+    let request = request.as_deref();
     let owner = SecretOwner::of(owner)?;
     let (name, ns) = (owner.name.clone(), owner.namespace.clone());
     let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -533,6 +562,7 @@ pub async fn ensure_at<K: Resource<DynamicType = ()>>(
         .tls
         .as_ref()
         .is_some_and(|t| t.enabled && t.secret_name.is_none());
+    let mut next_step = None;
     if issue {
         let ca_name = ca_secret_name(&name);
         let ca = match api
@@ -552,6 +582,8 @@ pub async fn ensure_at<K: Resource<DynamicType = ()>>(
                     },
                     next: None,
                     phase: Phase::Stable,
+                    // A new CA answers any request the owner carries already.
+                    request: request.map(str::to_string),
                 };
                 let (data, annotations) = ca_record(&state);
                 let secret =
@@ -569,7 +601,13 @@ pub async fn ensure_at<K: Resource<DynamicType = ()>>(
             .get_opt(&tls_name)
             .await
             .map_err(Error::kube(format!("reading Secret {tls_name}")))?;
-        rotate(&api, &owner, &ca, &state, existing.as_ref(), now, timing).await?;
+        let published = Published {
+            ca_secret: &ca,
+            state: &state,
+            existing: existing.as_ref(),
+        };
+        let after = rotate(&api, &owner, published, request, now, timing).await?;
+        next_step = ca_rotation::next_step_in(&after, now, timing);
     }
     if security.rest_auth_enabled() {
         let token_name = token_secret_name(&name);
@@ -592,7 +630,17 @@ pub async fn ensure_at<K: Resource<DynamicType = ()>>(
             info!(secret = %token_name, "created the REST token");
         }
     }
-    Ok(())
+    Ok(next_step)
+}
+
+/// The owner's rotation request: its [`ROTATE_CA_ANNOTATION`], if set.
+pub fn rotation_request<K: Resource<DynamicType = ()>>(owner: &K) -> Option<String> {
+    owner
+        .meta()
+        .annotations
+        .as_ref()?
+        .get(ROTATE_CA_ANNOTATION)
+        .cloned()
 }
 
 /// Whether the operator must send a token to `job`'s JobManager: REST authentication is on in
@@ -776,6 +824,7 @@ mod tests {
             },
             next: None,
             phase: Phase::Stable,
+            request: None,
         }
     }
 
@@ -800,7 +849,7 @@ mod tests {
         };
         let published = leaf_state(&secret);
         let plan = |state: &CaState, leaf: Option<&LeafState>, secs| {
-            ca_rotation::plan(state, leaf, now, &timing(secs))
+            ca_rotation::plan(state, leaf, now, &timing(secs), None)
         };
         // Expires in an hour: due under a day's window, not under a minute's.
         assert_eq!(plan(&stable(&ca), Some(&published), 86400), Step::IssueLeaf);
@@ -837,14 +886,16 @@ mod tests {
         let ca = certificates::issue_ca("ns", "j", now).unwrap();
         let next = certificates::issue_ca("ns", "j", now).unwrap();
         let since = Timestamp::from_second(now.as_second() - 60).unwrap();
-        for phase in [
-            Phase::Stable,
-            Phase::Trusting { since },
-            Phase::Switched { since },
+        for (phase, request) in [
+            (Phase::Stable, None),
+            (Phase::Trusting { since }, Some("2026-12-04")),
+            (Phase::Switched { since }, None),
+            (Phase::Stable, Some("ticket 7")),
         ] {
             let state = CaState {
                 next: (phase != Phase::Stable).then(|| stable(&next).current),
                 phase,
+                request: request.map(str::to_string),
                 ..stable(&ca)
             };
             let (data, annotations) = ca_record(&state);

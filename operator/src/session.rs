@@ -63,6 +63,8 @@ pub struct SessionContext {
     pub client: Client,
     http: reqwest::Client,
     events: Publisher,
+    /// Certificate renewal and CA rotation thresholds.
+    ca_rotation: crate::ca_rotation::Timing,
 }
 
 impl SessionContext {
@@ -84,7 +86,14 @@ impl SessionContext {
             client,
             http,
             events,
+            ca_rotation: crate::ca_rotation::Timing::default(),
         })
+    }
+
+    /// The same context with the CA rotation thresholds `timing` (`--ca-propagation-seconds`).
+    pub fn with_ca_rotation(mut self, timing: crate::ca_rotation::Timing) -> Self {
+        self.ca_rotation = timing;
+        self
     }
 
     fn jobmanager(&self, endpoint: &JobManagerEndpoint) -> Result<fjord_client::Client, Error> {
@@ -210,8 +219,15 @@ async fn reconcile_cluster(
     let name = cluster.name_any();
     let ns = cluster.namespace().unwrap_or_default();
     let desired = cluster_desired(&cluster)?;
-    // The Secrets the Pods mount exist before the Pods do.
-    crate::security::ensure(&ctx.client, cluster.as_ref(), &cluster_pod_spec(&cluster)?).await?;
+    // The Secrets the Pods mount exist before the Pods do. A rotation's next step needs no
+    // requeue of its own: a cluster is looked at every few seconds (below).
+    crate::security::ensure(
+        &ctx.client,
+        cluster.as_ref(),
+        &cluster_pod_spec(&cluster)?,
+        &ctx.ca_rotation,
+    )
+    .await?;
     apply(&ctx.client, &ns, &desired.config_map).await?;
     apply(&ctx.client, &ns, &desired.jobmanager_service).await?;
     apply_jobmanager_rbac(&ctx.client, &ns, &desired).await?;

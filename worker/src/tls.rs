@@ -291,6 +291,15 @@ impl TlsIncoming {
                             // Fails only once the server stopped taking connections.
                             let _ = send.send((TlsConnection(tls), peer)).await;
                         }
+                        // Closed before a handshake: a TCP readiness probe or a port
+                        // check (the operator's JobManager Pods are probed every second), not
+                        // a refused peer.
+                        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                            tracing::debug!(
+                                server = what, %peer,
+                                "a connection closed before its TLS handshake (a probe)"
+                            )
+                        }
                         Ok(Err(e)) => tracing::warn!(
                             server = what, %peer, error = %e,
                             "refused a connection: TLS handshake failed"

@@ -97,6 +97,11 @@ impl OperatorCluster {
     /// Start a cluster, `helm install` the chart with the operator image and wait (bounded) for
     /// the operator Deployment to be rolled out.
     pub fn start(name: &str) -> anyhow::Result<Self> {
+        Self::start_with(name, &[])
+    }
+
+    /// [`OperatorCluster::start`] with more chart values (`--set` each of `values`).
+    pub fn start_with(name: &str, values: &[&str]) -> anyhow::Result<Self> {
         let cluster = TestCluster::start(
             ClusterOptions::new(name)
                 .nodes(2)
@@ -121,7 +126,11 @@ impl OperatorCluster {
         )?;
         let (repository, tag) = OPERATOR_IMAGE.split_once(':').expect("image has a tag");
         let chart = repo().join("helm/fjord-operator");
-        cluster.helm(&[
+        let (image_repository, image_tag) = (
+            format!("image.repository={repository}"),
+            format!("image.tag={tag}"),
+        );
+        let mut args = vec![
             "install",
             RELEASE,
             chart.to_str().expect("utf-8 path"),
@@ -129,14 +138,18 @@ impl OperatorCluster {
             OPERATOR_NS,
             "--create-namespace",
             "--set",
-            &format!("image.repository={repository}"),
+            &image_repository,
             "--set",
-            &format!("image.tag={tag}"),
+            &image_tag,
             "--set",
             "logFormat=text",
             "--set",
             "logLevel=info,fjord_operator=debug",
-        ])?;
+        ];
+        for value in values {
+            args.extend(["--set", value]);
+        }
+        cluster.helm(&args)?;
         // The quick start's Secret, created with the command docs/operator.md gives (the keys
         // are this run's own; AWS_ENDPOINT is the documented default).
         let access_key = format!("fjord-{}", std::process::id());

@@ -26,6 +26,8 @@ pub struct Settings {
     /// Requeue interval of a job that runs: its restarts and latest checkpoint reach the status
     /// this often. Suspended and finished jobs are not polled at all.
     pub running_poll: Duration,
+    /// The thresholds of certificate renewal and CA rotation (`--ca-propagation-seconds`).
+    pub ca_rotation: crate::ca_rotation::Timing,
 }
 
 impl Default for Settings {
@@ -39,6 +41,7 @@ impl Default for Settings {
             eager_window: Duration::from_secs(15),
             steady_poll: Duration::from_secs(15),
             running_poll: Duration::from_secs(3),
+            ca_rotation: crate::ca_rotation::Timing::default(),
         }
     }
 }

@@ -129,6 +129,8 @@ struct Runner {
     /// The Pod was already terminal when the agent saw it: report nothing, only finalize.
     frozen: bool,
     exits_tx: mpsc::UnboundedSender<ExitEvent>,
+    /// When the volumes are next compared with their ConfigMaps and Secrets.
+    next_volume_sync: Instant,
 }
 
 /// Run the Pod whose updates arrive on `updates` until it is deleted or the agent shuts down.
@@ -191,6 +193,7 @@ pub async fn run(
         last_status: None,
         frozen: already_done,
         exits_tx,
+        next_volume_sync: Instant::now() + crate::volumes::SYNC_PERIOD,
     };
     tracing::info!(pod = %r.key(), node = %r.node, "pod assigned");
     if already_done {
@@ -447,6 +450,15 @@ impl Runner {
 
     async fn tick(&mut self) {
         let now = Instant::now();
+        if matches!(self.stage, Stage::Init(_) | Stage::Main) && now >= self.next_volume_sync {
+            self.next_volume_sync = now + crate::volumes::SYNC_PERIOD;
+            let updated =
+                crate::volumes::refresh(&self.shared.client, &self.pod, &self.facts(), &self.dir)
+                    .await;
+            if !updated.is_empty() {
+                tracing::info!(pod = %self.key(), volumes = ?updated, "volumes updated from their sources");
+            }
+        }
         let ip = self.ip;
         for index in 0..self.init.len() + self.containers.len() {
             let c = self.container_mut(index);

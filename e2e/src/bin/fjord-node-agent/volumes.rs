@@ -3,8 +3,16 @@
 //!
 //! Supported: `configMap`, `secret`, `emptyDir`, `hostPath`, `downwardAPI`, and `projected`
 //! (serviceAccountToken through the TokenRequest API, configMap, secret, downwardAPI) — which
-//! covers the `kube-api-access-*` volume the API server adds to every Pod. Contents are written
-//! once when the Pod starts; later ConfigMap/Secret changes are not propagated.
+//! covers the `kube-api-access-*` volume the API server adds to every Pod.
+//!
+//! ConfigMap, Secret, downwardAPI and projected volumes are laid out as the kubelet's atomic
+//! writer lays them out: the files in a timestamped directory `..<stamp>`, a symlink `..data`
+//! to it, and each top-level name a symlink into `..data`. [`refresh`] (every
+//! [`SYNC_PERIOD`] while the Pod runs) reads the sources again and, when they changed,
+//! writes a new directory and swaps `..data` in one rename, so a running process sees the
+//! old set or the new one, never a mix, as under a kubelet (which takes up to its sync period
+//! plus its cache's TTL, about a minute each). A source that has gone keeps the last files;
+//! service-account tokens are requested once (the test clusters live shorter than a token).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -12,7 +20,8 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context as _, bail};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, ServiceAccount, VolumeProjection,
+    ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, ServiceAccount, Volume,
+    VolumeProjection,
 };
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -21,6 +30,15 @@ use crate::env::{PodFacts, field_value};
 
 /// Volume name → host directory (or file, for hostPath files).
 pub type VolumeDirs = HashMap<String, PathBuf>;
+
+/// How often a running Pod's ConfigMap/Secret volumes are compared with their sources.
+pub const SYNC_PERIOD: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A volume's files: path relative to the volume → contents.
+type Files = BTreeMap<String, Vec<u8>>;
+
+/// The kubelet's name of the symlink to the current files.
+const DATA: &str = "..data";
 
 fn safe_join(dir: &Path, rel: &str) -> anyhow::Result<PathBuf> {
     let rel = Path::new(rel);
@@ -33,17 +51,15 @@ fn safe_join(dir: &Path, rel: &str) -> anyhow::Result<PathBuf> {
     Ok(dir.join(rel))
 }
 
-fn write_file(dir: &Path, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    let path = safe_join(dir, rel)?;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+fn write_file(files: &mut Files, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    safe_join(Path::new("."), rel)?;
+    files.insert(rel.to_string(), bytes.to_vec());
+    Ok(())
 }
 
-/// Write `data` (key → bytes) into `dir`, all keys or only `items`.
+/// Add `data` (key → bytes) to `dir`'s files, all keys or only `items`.
 fn write_keys(
-    dir: &Path,
+    dir: &mut Files,
     data: &BTreeMap<String, Vec<u8>>,
     items: Option<&Vec<KeyToPath>>,
     what: &str,
@@ -99,7 +115,7 @@ fn secret_bytes(s: Secret) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn write_downward(
-    dir: &Path,
+    dir: &mut Files,
     pod: &Pod,
     facts: &PodFacts,
     items: &[DownwardAPIVolumeFile],
@@ -179,12 +195,22 @@ impl Ctx<'_> {
         Ok(response.status.map(|s| s.token).unwrap_or_default())
     }
 
-    async fn projection(&self, dir: &Path, source: &VolumeProjection) -> anyhow::Result<()> {
+    /// Adds `source`'s files to `dir`; a token already in `current` is kept.
+    async fn projection(
+        &self,
+        dir: &mut Files,
+        source: &VolumeProjection,
+        current: &Files,
+    ) -> anyhow::Result<()> {
         if let Some(t) = &source.service_account_token {
-            let token = self
-                .token(t.audience.as_deref(), t.expiration_seconds)
-                .await?;
-            write_file(dir, &t.path, token.as_bytes())?;
+            let token = match current.get(&t.path) {
+                Some(token) => token.clone(),
+                None => self
+                    .token(t.audience.as_deref(), t.expiration_seconds)
+                    .await?
+                    .into_bytes(),
+            };
+            write_file(dir, &t.path, &token)?;
         }
         if let Some(c) = &source.config_map
             && let Some(cm) = self.config_map(&c.name, c.optional).await?
@@ -223,6 +249,69 @@ impl Ctx<'_> {
     }
 }
 
+impl<'a> Ctx<'a> {
+    fn new(client: &'a Client, pod: &'a Pod, facts: &'a PodFacts) -> Self {
+        Ctx {
+            client,
+            pod,
+            ns: pod
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            facts,
+        }
+    }
+
+    /// The files of `volume` now, if it is one the atomic writer lays out (`None`: emptyDir or
+    /// hostPath); `current` holds its files as written before (tokens are kept from there).
+    async fn files(&self, volume: &Volume, current: &Files) -> anyhow::Result<Option<Files>> {
+        let mut files = Files::new();
+        if let Some(c) = &volume.config_map {
+            if let Some(cm) = self.config_map(&c.name, c.optional).await? {
+                write_keys(
+                    &mut files,
+                    &config_map_bytes(cm),
+                    c.items.as_ref(),
+                    &format!("configmap {}", c.name),
+                )?;
+            }
+        } else if let Some(s) = &volume.secret {
+            let secret_name = s.secret_name.clone().unwrap_or_default();
+            if let Some(secret) = self.secret(&secret_name, s.optional).await? {
+                write_keys(
+                    &mut files,
+                    &secret_bytes(secret),
+                    s.items.as_ref(),
+                    &format!("secret {secret_name}"),
+                )?;
+            }
+        } else if let Some(d) = &volume.downward_api {
+            write_downward(
+                &mut files,
+                self.pod,
+                self.facts,
+                d.items.as_deref().unwrap_or_default(),
+            )?;
+        } else if let Some(p) = &volume.projected {
+            for source in p.sources.iter().flatten() {
+                self.projection(&mut files, source, current).await?;
+            }
+        } else {
+            return Ok(None);
+        }
+        Ok(Some(files))
+    }
+}
+
+fn pod_volumes(pod: &Pod) -> impl Iterator<Item = &Volume> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .into_iter()
+        .flatten()
+}
+
 /// Materialize every volume of `pod` under `pod_dir/volumes`.
 pub async fn materialize(
     client: &Client,
@@ -230,24 +319,9 @@ pub async fn materialize(
     facts: &PodFacts,
     pod_dir: &Path,
 ) -> anyhow::Result<VolumeDirs> {
-    let ctx = Ctx {
-        client,
-        pod,
-        ns: pod
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into()),
-        facts,
-    };
+    let ctx = Ctx::new(client, pod, facts);
     let mut dirs = VolumeDirs::new();
-    for volume in pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for volume in pod_volumes(pod) {
         let name = &volume.name;
         if let Some(hp) = &volume.host_path {
             let path = PathBuf::from(&hp.path);
@@ -262,34 +336,9 @@ pub async fn materialize(
             std::fs::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir)?;
-        if let Some(c) = &volume.config_map {
-            if let Some(cm) = ctx.config_map(&c.name, c.optional).await? {
-                write_keys(
-                    &dir,
-                    &config_map_bytes(cm),
-                    c.items.as_ref(),
-                    &format!("configmap {}", c.name),
-                )?;
-            }
-        } else if let Some(s) = &volume.secret {
-            let secret_name = s.secret_name.clone().unwrap_or_default();
-            if let Some(secret) = ctx.secret(&secret_name, s.optional).await? {
-                write_keys(
-                    &dir,
-                    &secret_bytes(secret),
-                    s.items.as_ref(),
-                    &format!("secret {secret_name}"),
-                )?;
-            }
-        } else if volume.empty_dir.is_some() {
-            // nothing to write
-        } else if let Some(d) = &volume.downward_api {
-            write_downward(&dir, pod, facts, d.items.as_deref().unwrap_or_default())?;
-        } else if let Some(p) = &volume.projected {
-            for source in p.sources.iter().flatten() {
-                ctx.projection(&dir, source).await?;
-            }
-        } else {
+        if let Some(files) = ctx.files(volume, &Files::new()).await? {
+            publish(&dir, &files)?;
+        } else if volume.empty_dir.is_none() {
             bail!(
                 "volume {name}: unsupported type; the test node agent supports configMap, secret, emptyDir, \
                  hostPath, downwardAPI and projected volumes"
@@ -298,6 +347,107 @@ pub async fn materialize(
         dirs.insert(name.clone(), dir);
     }
     Ok(dirs)
+}
+
+/// Reads the sources of `pod`'s ConfigMap, Secret, downwardAPI and projected volumes again
+/// and publishes those that changed (see the module documentation); returns the names of the
+/// volumes it updated. A source that cannot be read now keeps its last files (logged).
+pub async fn refresh(client: &Client, pod: &Pod, facts: &PodFacts, pod_dir: &Path) -> Vec<String> {
+    let ctx = Ctx::new(client, pod, facts);
+    let mut updated = Vec::new();
+    for volume in pod_volumes(pod) {
+        let dir = pod_dir.join("volumes").join(&volume.name);
+        if volume.host_path.is_some() || !dir.join(DATA).exists() {
+            continue;
+        }
+        let current = match read_files(&dir.join(DATA)) {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(volume = %volume.name, error = %format!("{e:#}"), "cannot read the volume's files");
+                continue;
+            }
+        };
+        let result = match ctx.files(volume, &current).await {
+            Ok(Some(files)) if files != current => {
+                publish(&dir, &files).map(|()| updated.push(volume.name.clone()))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(volume = %volume.name, error = %format!("{e:#}"), "volume not updated; its files stay");
+        }
+    }
+    updated
+}
+
+/// Every regular file under `dir` (following no symlinks), by path relative to it.
+fn read_files(dir: &Path) -> anyhow::Result<Files> {
+    fn walk(root: &Path, dir: &Path, out: &mut Files) -> anyhow::Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&path)?);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Files::new();
+    walk(dir, dir, &mut out)?;
+    Ok(out)
+}
+
+/// Writes `files` into `dir` as the kubelet's atomic writer does: a new `..<stamp>`
+/// directory, `..data` swapped to it by a rename, a symlink per top-level name into `..data`;
+/// then the names and the directory no longer in use are removed.
+fn publish(dir: &Path, files: &Files) -> anyhow::Result<()> {
+    let stamp = format!(
+        "..{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos()
+    );
+    let target = dir.join(&stamp);
+    for (rel, bytes) in files {
+        let path = safe_join(&target, rel)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    std::fs::create_dir_all(&target)?;
+    let tmp = dir.join("..data_tmp");
+    if tmp.symlink_metadata().is_ok() {
+        std::fs::remove_file(&tmp)?;
+    }
+    std::os::unix::fs::symlink(&stamp, &tmp)?;
+    std::fs::rename(&tmp, dir.join(DATA)).context("swapping ..data")?;
+    let top: std::collections::BTreeSet<&str> = files
+        .keys()
+        .filter_map(|rel| rel.split('/').next())
+        .collect();
+    for name in &top {
+        let link = dir.join(name);
+        if link.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(Path::new(DATA).join(name), &link)?;
+        }
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale_link = !name.starts_with("..") && !top.contains(name.as_str());
+        let old_dir = name.starts_with("..") && name != DATA && name != stamp;
+        if stale_link && entry.file_type()?.is_symlink() {
+            std::fs::remove_file(entry.path())?;
+        } else if old_dir && entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -315,6 +465,7 @@ mod tests {
     #[test]
     fn writes_selected_keys_only() {
         let tmp = std::env::temp_dir().join(format!("fjord-volumes-test-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
         let data = BTreeMap::from([
             ("a".to_string(), b"1".to_vec()),
             ("b".to_string(), b"2".to_vec()),
@@ -324,9 +475,44 @@ mod tests {
             path: "sub/b.txt".into(),
             mode: None,
         }];
-        write_keys(&tmp, &data, Some(&items), "cm").unwrap();
+        let mut files = Files::new();
+        write_keys(&mut files, &data, Some(&items), "cm").unwrap();
+        publish(&tmp, &files).unwrap();
         assert_eq!(std::fs::read(tmp.join("sub/b.txt")).unwrap(), b"2");
         assert!(!tmp.join("a").exists());
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn a_changed_set_replaces_the_old_one_in_one_swap() {
+        let tmp = std::env::temp_dir().join(format!("fjord-volumes-swap-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let first = Files::from([
+            ("tls.crt".to_string(), b"old cert".to_vec()),
+            ("ca.crt".to_string(), b"old ca".to_vec()),
+            ("gone".to_string(), b"x".to_vec()),
+        ]);
+        publish(&tmp, &first).unwrap();
+        assert_eq!(read_files(&tmp.join(DATA)).unwrap(), first);
+        // A reader holding the old directory open keeps reading the old set.
+        let old_target = std::fs::read_link(tmp.join(DATA)).unwrap();
+        let second = Files::from([
+            ("tls.crt".to_string(), b"new cert".to_vec()),
+            ("ca.crt".to_string(), b"new ca".to_vec()),
+        ]);
+        publish(&tmp, &second).unwrap();
+        assert_ne!(std::fs::read_link(tmp.join(DATA)).unwrap(), old_target);
+        assert_eq!(std::fs::read(tmp.join("tls.crt")).unwrap(), b"new cert");
+        assert_eq!(std::fs::read(tmp.join("ca.crt")).unwrap(), b"new ca");
+        assert!(
+            tmp.join("gone").symlink_metadata().is_err(),
+            "a dropped key is removed"
+        );
+        assert!(
+            !tmp.join(&old_target).exists(),
+            "the old directory is removed"
+        );
+        assert_eq!(read_files(&tmp.join(DATA)).unwrap(), second);
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }
