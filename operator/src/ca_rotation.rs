@@ -379,6 +379,18 @@ mod tests {
         Timing::default()
     }
 
+    /// `s` after a rotation started at NOW (for `request`) with a new CA.
+    fn started(s: &CaState, request: Option<&str>) -> CaState {
+        record(
+            s,
+            Step::StartRotation,
+            at(NOW),
+            Some(ca("new", NOW + 3650 * DAY)),
+            request,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn a_stable_ca_far_from_expiry_only_renews_its_leaf() {
         let s = stable(5 * 365 * DAY);
@@ -434,14 +446,7 @@ mod tests {
             plan(&s, Some(&leaf), at(NOW), &timing(), None),
             Step::StartRotation
         );
-        let after = record(
-            &s,
-            Step::StartRotation,
-            at(NOW),
-            Some(ca("new", NOW + 3650 * DAY)),
-            None,
-        )
-        .unwrap();
+        let after = started(&s, None);
         assert_eq!(after.phase, Phase::Trusting { since: at(NOW) });
         assert_eq!(after.current, s.current, "the current CA still signs");
         let b = bundle(&after);
@@ -678,12 +683,9 @@ mod tests {
 
     #[test]
     fn a_new_request_starts_a_rotation_once_and_is_recorded() {
+        // Without a request (None) nothing happens: a_stable_ca_far_from_expiry_only_renews_its_leaf.
         let s = stable(5 * 365 * DAY);
         let leaf = published(&s);
-        assert_eq!(
-            plan(&s, Some(&leaf), at(NOW), &timing(), None),
-            Step::Nothing
-        );
         assert_eq!(
             plan(&s, Some(&leaf), at(NOW), &timing(), Some("")),
             Step::Nothing
@@ -692,14 +694,7 @@ mod tests {
             plan(&s, Some(&leaf), at(NOW), &timing(), Some("2026-12-04")),
             Step::StartRotation
         );
-        let after = record(
-            &s,
-            Step::StartRotation,
-            at(NOW),
-            Some(ca("new", NOW + 3650 * DAY)),
-            Some("2026-12-04"),
-        )
-        .unwrap();
+        let after = started(&s, Some("2026-12-04"));
         assert_eq!(after.request.as_deref(), Some("2026-12-04"));
         // The rotation runs to its end; the answered request starts no other one.
         let wait = PROPAGATION.as_secs() as i64;
@@ -714,27 +709,18 @@ mod tests {
         let done = record(&switched, Step::DropOldCa, at(NOW + 2 * wait), None, None).unwrap();
         assert_eq!(done.request.as_deref(), Some("2026-12-04"));
         let final_leaf = published(&done);
-        assert_eq!(
+        let after_end = |request| {
             plan(
                 &done,
                 Some(&final_leaf),
                 at(NOW + 2 * wait),
                 &timing(),
-                Some("2026-12-04")
-            ),
-            Step::Nothing
-        );
+                request,
+            )
+        };
+        assert_eq!(after_end(Some("2026-12-04")), Step::Nothing);
         // Another value is another request.
-        assert_eq!(
-            plan(
-                &done,
-                Some(&final_leaf),
-                at(NOW + 2 * wait),
-                &timing(),
-                Some("again")
-            ),
-            Step::StartRotation
-        );
+        assert_eq!(after_end(Some("again")), Step::StartRotation);
     }
 
     #[test]

@@ -464,27 +464,7 @@ mod tests {
 
     /// Runs a handshake between the two configurations in memory and returns the suite.
     fn negotiated(tls: &InternalTls) -> rustls::CipherSuite {
-        let mut client =
-            rustls::ClientConnection::new(tls.client_config(), InternalTls::server_name()).unwrap();
-        let mut server = rustls::ServerConnection::new(tls.server_config()).unwrap();
-        for _ in 0..10 {
-            let mut bytes = Vec::new();
-            while client.wants_write() {
-                client.write_tls(&mut bytes).unwrap();
-            }
-            server.read_tls(&mut bytes.as_slice()).unwrap();
-            server.process_new_packets().unwrap();
-            let mut bytes = Vec::new();
-            while server.wants_write() {
-                server.write_tls(&mut bytes).unwrap();
-            }
-            client.read_tls(&mut bytes.as_slice()).unwrap();
-            client.process_new_packets().unwrap();
-            if !client.is_handshaking() && !server.is_handshaking() {
-                break;
-            }
-        }
-        assert!(!client.is_handshaking() && !server.is_handshaking());
+        let (client, server) = reload::tests::handshake_connections(tls, tls).unwrap();
         let suite = client.negotiated_cipher_suite().unwrap().suite();
         assert_eq!(server.negotiated_cipher_suite().unwrap().suite(), suite);
         suite

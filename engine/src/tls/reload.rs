@@ -369,7 +369,7 @@ impl std::fmt::Debug for InternalMaterial {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::Outcome;
     use crate::tls::reload::Check as _;
     use crate::tls::{InternalTls, TlsFiles, certificates, testing};
@@ -414,6 +414,14 @@ mod tests {
 
     /// A full handshake in memory between `client` and `server`.
     fn handshake(client: &InternalTls, server: &InternalTls) -> Result<(), rustls::Error> {
+        handshake_connections(client, server).map(drop)
+    }
+
+    /// A full handshake in memory between `client` and `server`; both ends after it.
+    pub(crate) fn handshake_connections(
+        client: &InternalTls,
+        server: &InternalTls,
+    ) -> Result<(rustls::ClientConnection, rustls::ServerConnection), rustls::Error> {
         let mut c =
             rustls::ClientConnection::new(client.client_config(), InternalTls::server_name())
                 .unwrap();
@@ -439,7 +447,7 @@ mod tests {
                 }
                 s.read_tls(&mut buf.as_slice()).unwrap();
                 s.process_new_packets()?;
-                return Ok(());
+                return Ok((c, s));
             }
         }
         panic!("the handshake did not finish");
