@@ -30,7 +30,7 @@ pub(crate) fn pos_of(e: &ast::Expr) -> Pos {
     Pos::of(e.span())
 }
 
-fn err(kind: ErrorKind, e: &ast::Expr, message: impl Into<String>) -> SqlError {
+pub(crate) fn err(kind: ErrorKind, e: &ast::Expr, message: impl Into<String>) -> SqlError {
     SqlError::at(kind, pos_of(e), message)
 }
 
@@ -87,7 +87,7 @@ fn is_null_literal(e: &Expr) -> bool {
 }
 
 /// The common type of operands (equal types, NULL literals, numeric widening).
-fn common_type(exprs: &[&Expr]) -> Option<DataType> {
+pub(crate) fn common_type(exprs: &[&Expr]) -> Option<DataType> {
     let mut t: Option<DataType> = None;
     for e in exprs.iter().filter(|e| !is_null_literal(e)) {
         let et = e.data_type();
@@ -377,15 +377,18 @@ impl<'a> Binder<'a, '_> {
                 Expr::Cast(Box::new(x), to, try_cast)
             }
             E::Function(f) => self.function(e, f)?,
-            other => {
-                return Err(err(
-                    ErrorKind::Unsupported,
-                    e,
-                    format!(
-                        "expression '{other}' is not supported yet (see docs/sql.md for what is)"
-                    ),
-                ));
-            }
+            other => match self.special_syntax(e)? {
+                Some(x) => x,
+                None => {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        format!(
+                            "expression '{other}' is not supported yet (see docs/sql.md for what is)"
+                        ),
+                    ));
+                }
+            },
         })
     }
 
@@ -486,7 +489,7 @@ impl<'a> Binder<'a, '_> {
         ))
     }
 
-    fn string_arg(&mut self, e: &ast::Expr) -> Result<Expr> {
+    pub(crate) fn string_arg(&mut self, e: &ast::Expr) -> Result<Expr> {
         let x = self.bind(e)?;
         coerce(x.clone(), DataType::String).ok_or_else(|| {
             err(
@@ -512,6 +515,7 @@ impl<'a> Binder<'a, '_> {
             ));
         }
         let mut distinct = false;
+        let mut returning = None;
         let args: Vec<&ast::FunctionArgExpr> = match &f.args {
             ast::FunctionArguments::None => Vec::new(),
             ast::FunctionArguments::List(list) => {
@@ -519,6 +523,22 @@ impl<'a> Binder<'a, '_> {
                     list.duplicate_treatment,
                     Some(ast::DuplicateTreatment::Distinct)
                 );
+                for clause in &list.clauses {
+                    match clause {
+                        ast::FunctionArgumentClause::JsonReturningClause(r)
+                            if name == "JSON_VALUE" =>
+                        {
+                            returning = Some(&r.data_type);
+                        }
+                        other => {
+                            return Err(err(
+                                ErrorKind::Unsupported,
+                                e,
+                                format!("'{other}' in {name}(...) is not supported"),
+                            ));
+                        }
+                    }
+                }
                 let mut out = Vec::new();
                 for a in &list.args {
                     match a {
@@ -735,15 +755,19 @@ impl<'a> Binder<'a, '_> {
                 let s = self.string_arg(xs[0])?;
                 Expr::Call(Func::ToTimestamp, vec![s], DataType::Timestamp)
             }
-            _ => {
-                return Err(err(
-                    ErrorKind::Unsupported,
-                    e,
-                    format!(
-                        "function {name} is not supported yet; supported: UPPER, LOWER, CHAR_LENGTH, CONCAT, ABS, MOD, COALESCE, TO_TIMESTAMP, CAST, TRY_CAST, CASE and COUNT/SUM/MIN/MAX/AVG in windowed GROUP BY"
-                    ),
-                ));
-            }
+            other => match self.builtin(e, other, &xs, returning)? {
+                Some(x) => x,
+                None => {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        format!(
+                            "function {name} is not supported yet; supported: UPPER, LOWER, CHAR_LENGTH, CONCAT, ABS, MOD, COALESCE, TO_TIMESTAMP, {}, the forms LIKE, SUBSTRING, TRIM, POSITION, EXTRACT, FLOOR/CEIL, and CAST, TRY_CAST, CASE and COUNT/SUM/MIN/MAX/AVG in windowed GROUP BY",
+                            crate::functions::signature::NAMES
+                        ),
+                    ));
+                }
+            },
         })
     }
 }
