@@ -295,7 +295,9 @@ const CASES: &[(&str, &str)] = &[
         "CREATE TABLE times (id INT, y BIGINT, mo BIGINT, d BIGINT, h BIGINT, mi BIGINT, s BIGINT,
                              dow BIGINT, doy BIGINT, wk BIGINT, q BIGINT, yr BIGINT, hr BIGINT,
                              fmt STRING, fl TIMESTAMP(3), ce TIMESTAMP(3), flm TIMESTAMP(3),
-                             added TIMESTAMP(3), later TIMESTAMP(3), diff_s INT, diff_mo INT)
+                             added TIMESTAMP(3), later TIMESTAMP(3), diff_s INT, diff_mo INT,
+                             dt DATE, dts STRING, dtt TIMESTAMP(3), dd BIGINT, is_day BOOLEAN,
+                             lit DATE, short_dt DATE)
            WITH ('connector' = 'filesystem', 'path' = '{dir}/times', 'format' = 'csv');
          INSERT INTO times
          SELECT id, EXTRACT(YEAR FROM ts), EXTRACT(MONTH FROM ts), EXTRACT(DAY FROM ts),
@@ -305,7 +307,11 @@ const CASES: &[(&str, &str)] = &[
                 FLOOR(ts TO MINUTE), CEIL(ts TO SECOND), FLOOR(ts TO MONTH),
                 TIMESTAMPADD(MONTH, qty, ts), TIMESTAMPADD(SECOND, id, ts),
                 TIMESTAMPDIFF(SECOND, TIMESTAMP '2024-01-01 00:00:10', ts),
-                TIMESTAMPDIFF(MONTH, TIMESTAMP '2023-10-31 12:00:00', TIMESTAMPADD(MONTH, qty, ts))
+                TIMESTAMPDIFF(MONTH, TIMESTAMP '2023-10-31 12:00:00', TIMESTAMPADD(MONTH, qty, ts)),
+                CAST(TIMESTAMPADD(MONTH, qty, ts) AS DATE), CAST(CAST(ts AS DATE) AS STRING),
+                CAST(DATE '2024-02-29' AS TIMESTAMP(3)), EXTRACT(DAY FROM CAST(ts AS DATE)),
+                CAST(TIMESTAMPADD(DAY, qty, ts) AS DATE) = DATE '2024-01-05', DATE '1969-12-31',
+                CAST(CONCAT('2024-', CAST(qty AS STRING), '-5') AS DATE)
          FROM orders;
          CREATE TABLE json (id INT, c STRING, q INT, half STRING, missing STRING, obj STRING)
            WITH ('connector' = 'filesystem', 'path' = '{dir}/json', 'format' = 'csv');

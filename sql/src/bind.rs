@@ -43,6 +43,7 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
         T::BigInt(_) => DataType::BigInt,
         T::Double(_) | T::DoublePrecision => DataType::Double,
         T::String(_) | T::Varchar(_) | T::Char(_) | T::Text | T::CharVarying(_) => DataType::String,
+        T::Date => DataType::Date,
         T::Timestamp(p, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => match p {
             None | Some(0..=3) => DataType::Timestamp,
             Some(p) => {
@@ -60,7 +61,7 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
                 ErrorKind::Unsupported,
                 pos,
                 format!(
-                    "type {other} is not supported yet; use BOOLEAN, INT, BIGINT, DOUBLE, STRING or TIMESTAMP(3)"
+                    "type {other} is not supported yet; use BOOLEAN, INT, BIGINT, DOUBLE, STRING, DATE or TIMESTAMP(3)"
                 ),
             ));
         }
@@ -229,6 +230,16 @@ impl<'a> Binder<'a, '_> {
                                 format!(
                                     "'{text}' is not a timestamp; write TIMESTAMP '2024-01-31 12:00:00.000'"
                                 ),
+                            ));
+                        }
+                    },
+                    ast::DataType::Date => match crate::types::parse_date(&text) {
+                        Some(days) => Expr::Literal(Value::Date(days), DataType::Date),
+                        None => {
+                            return Err(err(
+                                ErrorKind::TypeMismatch,
+                                e,
+                                format!("'{text}' is not a date; write DATE '2024-01-31'"),
                             ));
                         }
                     },

@@ -4,7 +4,10 @@
 //! `WHERE` or `WHEN` keeps only TRUE.
 
 pub use crate::functions::Func;
-use crate::types::{DataType, Value, format_double, parse_timestamp};
+use crate::types::{
+    DataType, Value, date_of_timestamp, format_double, parse_date, parse_timestamp,
+    timestamp_of_date,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -162,6 +165,7 @@ pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (Boolean(a), Boolean(b)) => a.cmp(b),
         (Int(a), Int(b)) => a.cmp(b),
         (BigInt(a), BigInt(b)) | (Timestamp(a), Timestamp(b)) => a.cmp(b),
+        (Date(a), Date(b)) => a.cmp(b),
         (String(a), String(b)) => a.cmp(b),
         _ => as_f64(a)?.total_cmp(&as_f64(b)?),
     })
@@ -257,7 +261,11 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
         | (Value::Int(_), DataType::Int)
         | (Value::BigInt(_), DataType::BigInt)
         | (Value::Double(_), DataType::Double)
-        | (Value::Timestamp(_), DataType::Timestamp) => v,
+        | (Value::Timestamp(_), DataType::Timestamp)
+        | (Value::Date(_), DataType::Date) => v,
+        (Value::Timestamp(ms), DataType::Date) => Value::Date(date_of_timestamp(*ms)),
+        (Value::Date(days), DataType::Timestamp) => Value::Timestamp(timestamp_of_date(*days)),
+        (Value::String(s), DataType::Date) => Value::Date(parse_date(s).ok_or_else(|| bad(&v))?),
         (Value::Int(i), DataType::BigInt) => Value::BigInt(i64::from(*i)),
         (Value::Int(i), DataType::Double) => Value::Double(f64::from(*i)),
         (Value::BigInt(i), DataType::Double) => Value::Double(*i as f64),

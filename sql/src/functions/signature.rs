@@ -85,6 +85,17 @@ impl Binder<'_, '_> {
         Ok(coerce(e, DataType::Timestamp).expect("timestamp or null"))
     }
 
+    /// A TIMESTAMP(3), or a DATE read as its midnight (for the functions that read fields).
+    fn timestamp_or_date(&mut self, x: &ast::Expr) -> Result<Expr> {
+        let e = self.typed(x, "a TIMESTAMP(3) or DATE", |t| {
+            matches!(t, DataType::Timestamp | DataType::Date)
+        })?;
+        Ok(match e.data_type() {
+            DataType::Date => Expr::Cast(Box::new(e), DataType::Timestamp, false),
+            _ => coerce(e, DataType::Timestamp).expect("timestamp or null"),
+        })
+    }
+
     fn strings(&mut self, xs: &[&ast::Expr]) -> Result<Vec<Expr>> {
         xs.iter().map(|x| self.string_arg(x)).collect()
     }
@@ -289,15 +300,19 @@ impl Binder<'_, '_> {
                 };
                 call(
                     Func::Extract(unit),
-                    vec![self.timestamp(xs[0])?],
+                    vec![self.timestamp_or_date(xs[0])?],
                     DataType::BigInt,
                 )
             }
             "DATE_FORMAT" => {
                 arity(2..=2)?;
-                let x = self.typed(xs[0], "a TIMESTAMP(3) or STRING", |t| {
-                    matches!(t, DataType::Timestamp | DataType::String)
+                let x = self.typed(xs[0], "a TIMESTAMP(3), DATE or STRING", |t| {
+                    matches!(t, DataType::Timestamp | DataType::Date | DataType::String)
                 })?;
+                let x = match x.data_type() {
+                    DataType::Date => Expr::Cast(Box::new(x), DataType::Timestamp, false),
+                    _ => x,
+                };
                 call(Func::DateFormat, vec![x, self.string_arg(xs[1])?], s)
             }
             "TIMESTAMPADD" | "TIMESTAMPDIFF" => {
@@ -407,7 +422,7 @@ impl Binder<'_, '_> {
                 })?;
                 call(
                     Func::Extract(unit),
-                    vec![self.timestamp(expr)?],
+                    vec![self.timestamp_or_date(expr)?],
                     DataType::BigInt,
                 )
             }
@@ -551,6 +566,22 @@ mod tests {
             ("EXTRACT(YEAR FROM ts)", "2024", BigInt),
             ("EXTRACT(DOW FROM ts)", "3", BigInt),
             ("MINUTE(ts)", "45", BigInt),
+            ("CAST(ts AS DATE)", "2024-03-05", Date),
+            ("DAYOFMONTH(CAST(ts AS DATE))", "5", BigInt),
+            ("EXTRACT(DOY FROM CAST(ts AS DATE))", "65", BigInt),
+            ("CAST(ts AS DATE) = DATE '2024-03-05'", "TRUE", Boolean),
+            ("CAST(ts AS DATE) > DATE '2024-03-05'", "FALSE", Boolean),
+            (
+                "CAST(CAST(ts AS DATE) AS TIMESTAMP(3))",
+                "2024-03-05 00:00:00.000",
+                Timestamp,
+            ),
+            (
+                "DATE_FORMAT(CAST(ts AS DATE), 'yyyy/MM/dd HH')",
+                "2024/03/05 00",
+                String,
+            ),
+            ("TRY_CAST(s AS DATE)", null, Date),
             ("DAYOFYEAR(ts)", "65", BigInt),
             ("DATE_FORMAT(ts, 'HH:mm')", "13:45", String),
             ("FLOOR(ts TO DAY)", "2024-03-05 00:00:00.000", Timestamp),
