@@ -30,7 +30,7 @@ pub(crate) fn pos_of(e: &ast::Expr) -> Pos {
     Pos::of(e.span())
 }
 
-fn err(kind: ErrorKind, e: &ast::Expr, message: impl Into<String>) -> SqlError {
+pub(crate) fn err(kind: ErrorKind, e: &ast::Expr, message: impl Into<String>) -> SqlError {
     SqlError::at(kind, pos_of(e), message)
 }
 
@@ -43,6 +43,7 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
         T::BigInt(_) => DataType::BigInt,
         T::Double(_) | T::DoublePrecision => DataType::Double,
         T::String(_) | T::Varchar(_) | T::Char(_) | T::Text | T::CharVarying(_) => DataType::String,
+        T::Date => DataType::Date,
         T::Timestamp(p, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => match p {
             None | Some(0..=3) => DataType::Timestamp,
             Some(p) => {
@@ -60,7 +61,7 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
                 ErrorKind::Unsupported,
                 pos,
                 format!(
-                    "type {other} is not supported yet; use BOOLEAN, INT, BIGINT, DOUBLE, STRING or TIMESTAMP(3)"
+                    "type {other} is not supported yet; use BOOLEAN, INT, BIGINT, DOUBLE, STRING, DATE or TIMESTAMP(3)"
                 ),
             ));
         }
@@ -87,7 +88,7 @@ fn is_null_literal(e: &Expr) -> bool {
 }
 
 /// The common type of operands (equal types, NULL literals, numeric widening).
-fn common_type(exprs: &[&Expr]) -> Option<DataType> {
+pub(crate) fn common_type(exprs: &[&Expr]) -> Option<DataType> {
     let mut t: Option<DataType> = None;
     for e in exprs.iter().filter(|e| !is_null_literal(e)) {
         let et = e.data_type();
@@ -229,6 +230,16 @@ impl<'a> Binder<'a, '_> {
                                 format!(
                                     "'{text}' is not a timestamp; write TIMESTAMP '2024-01-31 12:00:00.000'"
                                 ),
+                            ));
+                        }
+                    },
+                    ast::DataType::Date => match crate::types::parse_date(&text) {
+                        Some(days) => Expr::Literal(Value::Date(days), DataType::Date),
+                        None => {
+                            return Err(err(
+                                ErrorKind::TypeMismatch,
+                                e,
+                                format!("'{text}' is not a date; write DATE '2024-01-31'"),
                             ));
                         }
                     },
@@ -377,15 +388,18 @@ impl<'a> Binder<'a, '_> {
                 Expr::Cast(Box::new(x), to, try_cast)
             }
             E::Function(f) => self.function(e, f)?,
-            other => {
-                return Err(err(
-                    ErrorKind::Unsupported,
-                    e,
-                    format!(
-                        "expression '{other}' is not supported yet (see docs/sql.md for what is)"
-                    ),
-                ));
-            }
+            other => match self.special_syntax(e)? {
+                Some(x) => x,
+                None => {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        format!(
+                            "expression '{other}' is not supported yet (see docs/sql.md for what is)"
+                        ),
+                    ));
+                }
+            },
         })
     }
 
@@ -486,7 +500,7 @@ impl<'a> Binder<'a, '_> {
         ))
     }
 
-    fn string_arg(&mut self, e: &ast::Expr) -> Result<Expr> {
+    pub(crate) fn string_arg(&mut self, e: &ast::Expr) -> Result<Expr> {
         let x = self.bind(e)?;
         coerce(x.clone(), DataType::String).ok_or_else(|| {
             err(
@@ -512,6 +526,7 @@ impl<'a> Binder<'a, '_> {
             ));
         }
         let mut distinct = false;
+        let mut returning = None;
         let args: Vec<&ast::FunctionArgExpr> = match &f.args {
             ast::FunctionArguments::None => Vec::new(),
             ast::FunctionArguments::List(list) => {
@@ -519,6 +534,22 @@ impl<'a> Binder<'a, '_> {
                     list.duplicate_treatment,
                     Some(ast::DuplicateTreatment::Distinct)
                 );
+                for clause in &list.clauses {
+                    match clause {
+                        ast::FunctionArgumentClause::JsonReturningClause(r)
+                            if name == "JSON_VALUE" =>
+                        {
+                            returning = Some(&r.data_type);
+                        }
+                        other => {
+                            return Err(err(
+                                ErrorKind::Unsupported,
+                                e,
+                                format!("'{other}' in {name}(...) is not supported"),
+                            ));
+                        }
+                    }
+                }
                 let mut out = Vec::new();
                 for a in &list.args {
                     match a {
@@ -735,15 +766,19 @@ impl<'a> Binder<'a, '_> {
                 let s = self.string_arg(xs[0])?;
                 Expr::Call(Func::ToTimestamp, vec![s], DataType::Timestamp)
             }
-            _ => {
-                return Err(err(
-                    ErrorKind::Unsupported,
-                    e,
-                    format!(
-                        "function {name} is not supported yet; supported: UPPER, LOWER, CHAR_LENGTH, CONCAT, ABS, MOD, COALESCE, TO_TIMESTAMP, CAST, TRY_CAST, CASE and COUNT/SUM/MIN/MAX/AVG in windowed GROUP BY"
-                    ),
-                ));
-            }
+            other => match self.builtin(e, other, &xs, returning)? {
+                Some(x) => x,
+                None => {
+                    return Err(err(
+                        ErrorKind::Unsupported,
+                        e,
+                        format!(
+                            "function {name} is not supported yet; supported: UPPER, LOWER, CHAR_LENGTH, CONCAT, ABS, MOD, COALESCE, TO_TIMESTAMP, {}, the forms LIKE, SUBSTRING, TRIM, POSITION, EXTRACT, FLOOR/CEIL, and CAST, TRY_CAST, CASE and COUNT/SUM/MIN/MAX/AVG in windowed GROUP BY",
+                            crate::functions::signature::NAMES
+                        ),
+                    ));
+                }
+            },
         })
     }
 }

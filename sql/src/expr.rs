@@ -3,7 +3,11 @@
 //! `IS [NOT] NULL`, `COALESCE` and `CASE`), `AND`/`OR`/`NOT` use three-valued logic, and a
 //! `WHERE` or `WHEN` keeps only TRUE.
 
-use crate::types::{DataType, Value, format_double, parse_timestamp};
+pub use crate::functions::Func;
+use crate::types::{
+    DataType, Value, date_of_timestamp, format_double, parse_date, parse_timestamp,
+    timestamp_of_date,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -37,26 +41,6 @@ pub enum ArithOp {
     Div,
     /// `%` / `MOD`
     Mod,
-}
-
-/// A built-in scalar function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Func {
-    /// `UPPER(s)`
-    Upper,
-    /// `LOWER(s)`
-    Lower,
-    /// `CHAR_LENGTH(s)` / `CHARACTER_LENGTH(s)`
-    CharLength,
-    /// `CONCAT(s, ...)`: NULL if any argument is NULL.
-    Concat,
-    /// `ABS(n)`
-    Abs,
-    /// `COALESCE(a, b, ...)`: the first argument that is not NULL.
-    Coalesce,
-    /// `TO_TIMESTAMP(s)`: `yyyy-MM-dd HH:mm:ss[.SSS]` text as a TIMESTAMP(3); NULL when it
-    /// does not parse (Flink's rule, unlike `CAST`, which fails).
-    ToTimestamp,
 }
 
 /// A typed expression over the columns of one input row.
@@ -168,7 +152,7 @@ impl Expr {
                 Err(_) if *try_cast => Value::Null,
                 Err(e) => return Err(e),
             },
-            Expr::Call(f, args, _) => call(*f, args, row)?,
+            Expr::Call(f, args, t) => crate::functions::call(*f, args, *t, row)?,
         })
     }
 }
@@ -181,6 +165,7 @@ pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (Boolean(a), Boolean(b)) => a.cmp(b),
         (Int(a), Int(b)) => a.cmp(b),
         (BigInt(a), BigInt(b)) | (Timestamp(a), Timestamp(b)) => a.cmp(b),
+        (Date(a), Date(b)) => a.cmp(b),
         (String(a), String(b)) => a.cmp(b),
         _ => as_f64(a)?.total_cmp(&as_f64(b)?),
     })
@@ -276,7 +261,11 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
         | (Value::Int(_), DataType::Int)
         | (Value::BigInt(_), DataType::BigInt)
         | (Value::Double(_), DataType::Double)
-        | (Value::Timestamp(_), DataType::Timestamp) => v,
+        | (Value::Timestamp(_), DataType::Timestamp)
+        | (Value::Date(_), DataType::Date) => v,
+        (Value::Timestamp(ms), DataType::Date) => Value::Date(date_of_timestamp(*ms)),
+        (Value::Date(days), DataType::Timestamp) => Value::Timestamp(timestamp_of_date(*days)),
+        (Value::String(s), DataType::Date) => Value::Date(parse_date(s).ok_or_else(|| bad(&v))?),
         (Value::Int(i), DataType::BigInt) => Value::BigInt(i64::from(*i)),
         (Value::Int(i), DataType::Double) => Value::Double(f64::from(*i)),
         (Value::BigInt(i), DataType::Double) => Value::Double(*i as f64),
@@ -303,43 +292,6 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
             Value::Timestamp(parse_timestamp(s).ok_or_else(|| bad(&v))?)
         }
         _ => return Err(bad(&v)),
-    })
-}
-
-fn call(f: Func, args: &[Expr], row: &[Value]) -> Result<Value, EvalError> {
-    if f == Func::Coalesce {
-        for a in args {
-            let v = a.eval(row)?;
-            if !v.is_null() {
-                return Ok(v);
-            }
-        }
-        return Ok(Value::Null);
-    }
-    let mut values = Vec::with_capacity(args.len());
-    for a in args {
-        let v = a.eval(row)?;
-        if v.is_null() {
-            return Ok(Value::Null);
-        }
-        values.push(v);
-    }
-    let text = |v: &Value| v.to_sql_string().unwrap_or_default();
-    Ok(match f {
-        Func::Upper => Value::String(text(&values[0]).to_uppercase()),
-        Func::Lower => Value::String(text(&values[0]).to_lowercase()),
-        Func::CharLength => Value::Int(text(&values[0]).chars().count() as i32),
-        Func::Concat => Value::String(values.iter().map(text).collect()),
-        Func::Abs => match &values[0] {
-            Value::Int(i) => Value::Int(i.wrapping_abs()),
-            Value::BigInt(i) => Value::BigInt(i.wrapping_abs()),
-            Value::Double(d) => Value::Double(d.abs()),
-            _ => Value::Null,
-        },
-        Func::Coalesce => Value::Null,
-        Func::ToTimestamp => {
-            parse_timestamp(&text(&values[0])).map_or(Value::Null, Value::Timestamp)
-        }
     })
 }
 
@@ -395,12 +347,7 @@ impl fmt::Display for Expr {
             Expr::Cast(e, t, true) => write!(f, "TRY_CAST({e} AS {t})"),
             Expr::Call(func, args, _) => {
                 let args: Vec<String> = args.iter().map(ToString::to_string).collect();
-                write!(
-                    f,
-                    "{}({})",
-                    format!("{func:?}").to_uppercase(),
-                    args.join(", ")
-                )
+                write!(f, "{}({})", func.name(), args.join(", "))
             }
         }
     }

@@ -22,7 +22,8 @@
 //! ## Modules, in dependency order
 //!
 //! - [`types`], [`error`]: values, types, schemas; the error type with positions.
-//! - [`expr`]: typed scalar expressions and their evaluation (NULL semantics).
+//! - [`expr`]: typed scalar expressions and their evaluation (NULL semantics);
+//!   [`functions`]: the built-in scalar functions, one file per family.
 //! - [`script`]: the pre-parse step for the Flink syntax sqlparser does not know.
 //! - [`plan`]: the plan (tables, pipelines, steps, settings) and its explain text.
 //! - `bind` (internal): sqlparser expressions → [`expr::Expr`]; [`planner`]: statements →
@@ -37,6 +38,7 @@ pub(crate) mod bind;
 pub mod connectors;
 pub mod error;
 pub mod expr;
+pub mod functions;
 pub mod lower;
 pub mod plan;
 pub(crate) mod plan_topn;

@@ -14,12 +14,14 @@ pub enum DataType {
     Int,
     /// `BIGINT` (64 bits).
     BigInt,
-    /// `DOUBLE` (also `FLOAT` is read as DOUBLE).
+    /// `DOUBLE` (`FLOAT` is not supported yet: Flink prints it as a Java float).
     Double,
     /// `STRING` / `VARCHAR(n)` / `CHAR(n)` (length not enforced).
     String,
     /// `TIMESTAMP(3)`: milliseconds since the epoch, without time zone.
     Timestamp,
+    /// `DATE`: days since 1970-01-01.
+    Date,
     /// An interval of milliseconds (`INTERVAL '5' SECOND`); only in expressions.
     Interval,
 }
@@ -53,6 +55,7 @@ impl fmt::Display for DataType {
             DataType::Double => "DOUBLE",
             DataType::String => "STRING",
             DataType::Timestamp => "TIMESTAMP(3)",
+            DataType::Date => "DATE",
             DataType::Interval => "INTERVAL",
         })
     }
@@ -75,6 +78,8 @@ pub enum Value {
     String(String),
     /// A TIMESTAMP(3) in milliseconds since the epoch.
     Timestamp(i64),
+    /// A DATE in days since 1970-01-01.
+    Date(i32),
 }
 
 /// A row: one value per column of its schema.
@@ -91,6 +96,7 @@ impl PartialEq for Value {
             (Value::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
             (Value::String(a), Value::String(b)) => a == b,
             (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+            (Value::Date(a), Value::Date(b)) => a == b,
             _ => false,
         }
     }
@@ -108,6 +114,7 @@ impl Hash for Value {
             Value::BigInt(i) | Value::Timestamp(i) => i.hash(state),
             Value::Double(d) => d.to_bits().hash(state),
             Value::String(s) => s.hash(state),
+            Value::Date(d) => d.hash(state),
         }
     }
 }
@@ -128,6 +135,7 @@ impl Value {
             Value::Double(d) => format_double(*d),
             Value::String(s) => s.clone(),
             Value::Timestamp(ms) => format_timestamp(*ms),
+            Value::Date(days) => format_date(*days),
         })
     }
 }
@@ -157,6 +165,36 @@ pub fn format_double(d: f64) -> String {
 }
 
 const MS_PER_DAY: i64 = 86_400_000;
+
+/// `yyyy-MM-dd`, as Flink casts a DATE to STRING (and its formats and print connector write it).
+pub fn format_date(days: i32) -> String {
+    let (y, m, d) = civil_from_days(i64::from(days));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Parses `yyyy-MM-dd` (month and day may have one digit) into days since 1970-01-01;
+/// `None` if it is not such a date.
+pub fn parse_date(text: &str) -> Option<i32> {
+    let text = text.trim();
+    if text.contains([' ', 'T', ':']) {
+        return None;
+    }
+    let days = parse_timestamp(text)? / MS_PER_DAY;
+    let (y, m, d) = civil_from_days(days);
+    // parse_timestamp accepts day 31 of any month; a date must exist.
+    let written: Vec<i64> = text.split('-').filter_map(|p| p.parse().ok()).collect();
+    (written == [y, m, d]).then_some(days as i32)
+}
+
+/// The day of a TIMESTAMP(3) (its date part).
+pub fn date_of_timestamp(ms: i64) -> i32 {
+    ms.div_euclid(MS_PER_DAY) as i32
+}
+
+/// The TIMESTAMP(3) of midnight at the start of a DATE.
+pub fn timestamp_of_date(days: i32) -> i64 {
+    i64::from(days) * MS_PER_DAY
+}
 
 /// `yyyy-MM-dd HH:mm:ss.SSS`, as Flink casts a TIMESTAMP(3) to STRING.
 pub fn format_timestamp(ms: i64) -> String {
@@ -338,6 +376,20 @@ mod tests {
         );
         assert_eq!(parse_timestamp("2024-13-01 00:00:00"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn dates_round_trip_and_must_exist() {
+        assert_eq!(parse_date("2024-02-29"), Some(19_782));
+        assert_eq!(format_date(19_782), "2024-02-29");
+        assert_eq!(parse_date("1969-12-31"), Some(-1));
+        assert_eq!(format_date(-1), "1969-12-31");
+        assert_eq!(parse_date("2024-1-5"), parse_date("2024-01-05"));
+        assert_eq!(parse_date("2023-02-29"), None);
+        assert_eq!(parse_date("2024-02-29 00:00:00"), None);
+        assert_eq!(parse_date("today"), None);
+        assert_eq!(date_of_timestamp(-1), -1);
+        assert_eq!(timestamp_of_date(1), 86_400_000);
     }
 
     #[test]

@@ -255,6 +255,17 @@ impl DatagenReader {
                             },
                         )
                     }
+                    DataType::Date => {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64);
+                        let past = if *max_past > 0 {
+                            self.rng.random_range(0..=*max_past)
+                        } else {
+                            0
+                        };
+                        Value::Date(crate::types::date_of_timestamp(now - past))
+                    }
                     DataType::Interval => Value::Null,
                 },
             });

@@ -101,6 +101,7 @@ pub(crate) fn read_field(
         DataType::Double => Value::Double(s.parse().map_err(|_| bad())?),
         DataType::String => Value::String(text.to_string()),
         DataType::Timestamp => Value::Timestamp(parse_timestamp(s).ok_or_else(bad)?),
+        DataType::Date => Value::Date(crate::types::parse_date(s).ok_or_else(bad)?),
     })
 }
 
@@ -241,4 +242,38 @@ pub fn encode(format: &Format, schema: &Schema, value: &Row) -> Result<Vec<u8>, 
             format!("{{{}}}", fields.join(",")).into_bytes()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Column;
+
+    #[test]
+    fn dates_read_and_write_as_yyyy_mm_dd_in_csv_and_json() {
+        assert_eq!(
+            read_field("2024-01-05", DataType::Date, None),
+            Ok(Value::Date(19_727))
+        );
+        assert!(read_field("2024-02-30", DataType::Date, None).is_err());
+        let json: serde_json::Value = serde_json::from_str("\"2024-01-05\"").unwrap();
+        assert_eq!(read_json(&json, DataType::Date), Ok(Value::Date(19_727)));
+        let schema = Schema {
+            columns: vec![Column {
+                name: "d".into(),
+                data_type: DataType::Date,
+                rowtime: false,
+            }],
+        };
+        let row = vec![Value::Date(19_727)];
+        let csv = Format::Csv {
+            delimiter: b',',
+            null_literal: None,
+        };
+        assert_eq!(encode(&csv, &schema, &row).unwrap(), b"2024-01-05");
+        assert_eq!(
+            encode(&Format::Json, &schema, &row).unwrap(),
+            br#"{"d":"2024-01-05"}"#
+        );
+    }
 }
