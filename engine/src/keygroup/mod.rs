@@ -305,20 +305,18 @@ mod tests {
     fn map_hasher_spreads_keys_that_differ_in_high_bytes_over_a_tables_low_bits() {
         // Encoded string keys, as the heap backend's maps hold them: StableHasher alone gives
         // them 4 of the 128 values of the low 7 bits (hashbrown's bucket index for 128 buckets).
-        let low_bits = |hash: &dyn Fn(&[u8]) -> u64| {
+        fn low_bits<H: Hasher + Default>() -> usize {
             let mut seen = std::collections::HashSet::new();
             for i in 0..5_000 {
                 let key = crate::encoding::to_vec(&format!("word{i}")).unwrap();
-                seen.insert(hash(&key) & 127);
+                let mut h = H::default();
+                std::hash::Hash::hash(key.as_slice(), &mut h);
+                seen.insert(h.finish() & 127);
             }
             seen.len()
-        };
-        let with = |mut h: Box<dyn Hasher>, key: &[u8]| {
-            std::hash::Hash::hash(key, &mut h);
-            h.finish()
-        };
-        let stable = low_bits(&|k| with(Box::new(StableHasher::default()), k));
-        let map = low_bits(&|k| with(Box::new(MapHasher::default()), k));
+        }
+        let stable = low_bits::<StableHasher>();
+        let map = low_bits::<MapHasher>();
         assert!(stable <= 8, "StableHasher spread them after all: {stable}");
         assert_eq!(map, 128);
     }
