@@ -43,6 +43,7 @@ FROM scratch
 COPY --from=build /out/rootfs/ /
 COPY --from=build --chown=65532:65532 /out/rootfs/home/nonroot /home/nonroot
 # jemalloc preloaded as in Flink's image (RocksDB's native memory fragments glibc's malloc);
+# it serves RocksDB's C++ allocations (Rust's go to the mimalloc compiled into the binary);
 # run with LD_PRELOAD= (empty) to use glibc's malloc instead.
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \

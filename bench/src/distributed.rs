@@ -31,6 +31,10 @@
 //!    `restarts` ≥ 1), to the first record a new sink instance receives, and to the first
 //!    checkpoint completed after the restart.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use fjord::sinks::{Sink, SinkWriter};

@@ -27,6 +27,10 @@
 //! `--client` also measures Fjord's Kafka client alone on one partition: produce (plain
 //! acks=all, idempotent, one transaction) and a read_committed fetch of what was produced.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context as _, Result, bail, ensure};
 use bytes::Bytes;
 use clap::Parser;

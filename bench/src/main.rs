@@ -7,6 +7,10 @@
 //! Each benchmark runs `R` times and reports the median; figures are records per second, in
 //! total and per core used (a job at parallelism `p` keeps up to `p` cores busy per stage).
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use fjord::StreamExecutionEnvironment;

@@ -13,6 +13,10 @@
 //! alternate run by run, so a change in the machine's load hits both alike, and a last line
 //! gives TLS's cost in throughput and in CPU time.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Result;
 use clap::Parser;
 use fjord::network::bench::{Throughput, in_process, loopback, loopback_tls};

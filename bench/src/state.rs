@@ -11,6 +11,10 @@
 //! Restore time is the time from submitting a job restored from the last checkpoint until it
 //! runs.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Result, bail};
 use clap::Parser;
 use fjord::state::{StateBackendKind, ValueState, ValueStateDescriptor};

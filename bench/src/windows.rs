@@ -2,12 +2,17 @@
 //!
 //! ```text
 //! cargo run --release -p fjord-bench --bin fjord-bench-windows -- [--records N] [--runs R]
+//!     [--parallelism 1,2] [--only tumbling]
 //! ```
 //!
 //! Every job reads generated records `(key, value)` with 10,000 keys and event time
 //! `index / 10` ms (10 records per millisecond; bounded out-of-orderness of 1 s), keys them
 //! and runs one windowed or joined operator into a discarding sink. Figures are the median
 //! of `R` runs: records per second in total and per core (total / parallelism).
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Result;
 use clap::Parser;
@@ -28,6 +33,9 @@ struct Args {
     /// Parallelisms to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     parallelism: Vec<usize>,
+    /// Run only the benchmarks whose name contains this (e.g. `tumbling`).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 const KEYS: u64 = 10_000;
@@ -186,7 +194,10 @@ fn main() -> Result<()> {
             }),
         ),
     ];
-    for (name, records, build) in &jobs {
+    let chosen = jobs
+        .iter()
+        .filter(|(name, ..)| args.only.as_ref().is_none_or(|o| name.contains(o.as_str())));
+    for (name, records, build) in chosen {
         for &p in &args.parallelism {
             let mut rates: Vec<f64> = (0..args.runs.max(1))
                 .map(|_| run(name, p, *records, build))

@@ -25,8 +25,21 @@ pub const DEFAULT_TEXT: &[&str] = &[
 
 /// Splits a line into lowercase words the way Flink's `Tokenizer` does.
 pub fn tokenize(line: &str) -> Vec<(String, u64)> {
+    let is_separator = |c: char| !(c.is_ascii_alphanumeric() || c == '_');
+    if line.is_ascii() {
+        // Lowercasing ASCII maps each byte to one byte and keeps separators separators, so
+        // each word is lowercased as it is copied out: one allocation per word, none for a
+        // lowercased copy of the line.
+        return line
+            .split(is_separator)
+            .filter(|w| !w.is_empty())
+            .map(|w| (w.to_ascii_lowercase(), 1))
+            .collect();
+    }
+    // Unicode lowercasing can turn a separator into word characters (the Kelvin sign into
+    // `k`), so the line is lowercased before it is split.
     line.to_lowercase()
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .split(is_separator)
         .filter(|w| !w.is_empty())
         .map(|w| (w.to_string(), 1))
         .collect()
@@ -77,6 +90,16 @@ mod tests {
             .map(|(w, _)| w)
             .collect();
         assert_eq!(words, vec!["to", "be", "or", "not", "to_be", "tis"]);
+    }
+
+    #[test]
+    fn tokenizer_lowercases_unicode_before_splitting() {
+        // U+212A KELVIN SIGN lowercases to an ASCII `k`; `É` to `é`, a separator.
+        let words: Vec<String> = tokenize("O\u{212A} CAFÉ")
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        assert_eq!(words, vec!["ok", "caf"]);
     }
 
     #[test]

@@ -261,6 +261,7 @@ if want worker; then
   # jemalloc preloaded, as in Flink's image: with glibc's malloc, RocksDB's memtable arenas and
   # compaction buffers fragment across its per-thread arenas and the process holds 30+ MiB more
   # at 10 M keys (173 against 140 MiB peak RSS; BENCHMARKS.md). LD_PRELOAD= (empty) turns it off.
+  # It serves RocksDB's C++ malloc calls; the binary's Rust allocations go to its compiled-in mimalloc.
   [[ -e "/usr/lib/$multiarch/libjemalloc.so.2" ]] ||
     die "libjemalloc2 is not installed (scripts/install-deps.sh installs it); the worker image preloads it"
   make_image "$worker_image" "$bin_dir/$worker_bin" fjord '["list"]' '[8081,6123,6121,6122,9249]' \

@@ -29,8 +29,8 @@
 //! Subtask `i` of `p` owns the contiguous range of key groups given by
 //! [`KeyGroupRange::for_subtask`], with Flink's formulas, so rescaling moves whole key groups.
 //!
-//! [`StableHasher`] is also the hasher of the runtime's in-memory hash maps; there it needs no
-//! stability, and it no longer decides key groups.
+//! The runtime's in-memory hash maps hash with [`MapHasher`]: [`StableHasher`] with a
+//! finalizer, which needs no stability and decides no key groups.
 
 #[cfg(test)]
 mod golden;
@@ -56,9 +56,10 @@ pub fn default_max_parallelism(parallelism: usize) -> usize {
         .clamp(DEFAULT_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM)
 }
 
-/// A fast, deterministic 64-bit hasher (FxHash-style multiply-rotate) for the runtime's
-/// in-memory hash maps. Unlike `std::collections::hash_map::DefaultHasher` it has no random
-/// seed. It does not decide key groups (see the module docs).
+/// A fast, deterministic 64-bit hasher (FxHash-style multiply-rotate), the hash format
+/// versions 1 and 2 bucketed keys by (see the module docs). Unlike
+/// `std::collections::hash_map::DefaultHasher` it has no random seed. Hash maps use
+/// [`MapHasher`], which finalizes it.
 #[derive(Default, Clone, Copy)]
 pub struct StableHasher {
     hash: u64,
@@ -112,6 +113,52 @@ impl Hasher for StableHasher {
     #[inline]
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
+    }
+}
+
+/// The hasher of the runtime's in-memory hash maps (keyed state, timers, operator state):
+/// [`StableHasher`] followed by the `fmix64` finalizer.
+///
+/// [`StableHasher`]'s last step is a multiplication, so the low bits of its hash — the bits a
+/// hash table picks a bucket by — depend only on the low bits of the last word it was fed.
+/// Keys that differ only in the high bytes of their last word then share a few buckets: the
+/// encoded keys `"word0"` to `"word4999"` (an 8-byte length, then the bytes) take 4 of the
+/// 128 values of the hash's low 7 bits, so a map of them probes long chains (BENCHMARKS.md,
+/// issue 14). The finalizer spreads every input bit over the whole hash: 128 of 128. Not
+/// stable across versions, and deciding no key groups.
+#[derive(Default, Clone, Copy)]
+pub struct MapHasher(StableHasher);
+
+impl Hasher for MapHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        key_hash::fmix64(self.0.finish())
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0.write_u8(i);
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.0.write_u16(i);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0.write_u32(i);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0.write_u64(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0.write_usize(i);
     }
 }
 
@@ -252,5 +299,25 @@ mod tests {
         }
         let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
         assert!(*min > 600 && *max < 950, "uneven spread: {min}..{max}");
+    }
+
+    #[test]
+    fn map_hasher_spreads_keys_that_differ_in_high_bytes_over_a_tables_low_bits() {
+        // Encoded string keys, as the heap backend's maps hold them: StableHasher alone gives
+        // them 4 of the 128 values of the low 7 bits (hashbrown's bucket index for 128 buckets).
+        fn low_bits<H: Hasher + Default>() -> usize {
+            let mut seen = std::collections::HashSet::new();
+            for i in 0..5_000 {
+                let key = crate::encoding::to_vec(&format!("word{i}")).unwrap();
+                let mut h = H::default();
+                std::hash::Hash::hash(key.as_slice(), &mut h);
+                seen.insert(h.finish() & 127);
+            }
+            seen.len()
+        }
+        let stable = low_bits::<StableHasher>();
+        let map = low_bits::<MapHasher>();
+        assert!(stable <= 8, "StableHasher spread them after all: {stable}");
+        assert_eq!(map, 128);
     }
 }

@@ -8,7 +8,7 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use crate::error::{FjordError, Result};
-use crate::keygroup::{Rehash, StableHasher, key_group_of_bytes};
+use crate::keygroup::{MapHasher, Rehash, key_group_of_bytes};
 use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
 use crate::state::ttl::{Stamped, StateTtlConfig};
 use crate::time::Clock;
@@ -39,7 +39,7 @@ pub trait AggregateFunction<IN, ACC, OUT>: Send + 'static {
     fn merge(&mut self, a: ACC, b: ACC) -> ACC;
 }
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<MapHasher>>;
 
 pub(crate) struct KeyedInner {
     pub(crate) backend: Box<dyn KeyedStateBackend>,

@@ -1,10 +1,10 @@
 //! A map from key to value, split by key group.
 
-use crate::keygroup::{KeyGroupRange, StableHasher, assign_to_key_group};
+use crate::keygroup::{KeyGroupRange, MapHasher, assign_to_key_group};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash};
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<StableHasher>>;
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<MapHasher>>;
 
 /// Values per key for the key groups one subtask owns (the heap layout Flink's
 /// `HeapKeyedStateBackend` uses): one hash map per key group.
@@ -33,7 +33,7 @@ impl<K: Hash + Eq + serde::Serialize, V> KeyGroupedMap<K, V> {
     /// The map of the key's group. Panics if the key belongs to another subtask, which would
     /// be a partitioning bug.
     #[inline]
-    pub fn group_mut(&mut self, key: &K) -> &mut HashMap<K, V, BuildHasherDefault<StableHasher>> {
+    pub fn group_mut(&mut self, key: &K) -> &mut HashMap<K, V, BuildHasherDefault<MapHasher>> {
         let kg = self.key_group(key);
         assert!(
             self.range.contains(kg),

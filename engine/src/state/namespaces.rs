@@ -9,6 +9,17 @@
 
 use crate::state::backend::{FastMap, StateValue};
 
+/// Whether two namespaces are equal, without calling `memcmp` for empty ones.
+///
+/// Per-key state's namespace is empty, and an empty `Vec<u8>` points at the dangling address
+/// 0x1. glibc's AVX-512 `memcmp` compares short slices with masked loads; a masked load from an
+/// unmapped address, even with every byte masked off, takes a microcode assist of hundreds of
+/// cycles. `&[] == &[]` cost a third of a WordCount's CPU time that way (BENCHMARKS.md, issue 14).
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && (a.is_empty() || a == b)
+}
+
 /// A key's namespaces and their values (see the module docs).
 #[derive(Default)]
 pub(crate) enum Namespaces {
@@ -27,7 +38,7 @@ impl Namespaces {
     pub(crate) fn get_mut(&mut self, namespace: &[u8]) -> Option<&mut StateValue> {
         match self {
             Namespaces::Empty => None,
-            Namespaces::One(ns, v) => (ns.as_slice() == namespace).then_some(v),
+            Namespaces::One(ns, v) => same(ns, namespace).then_some(v),
             Namespaces::Many(map) => map.get_mut(namespace),
         }
     }
@@ -36,7 +47,7 @@ impl Namespaces {
     pub(crate) fn contains_key(&self, namespace: &[u8]) -> bool {
         match self {
             Namespaces::Empty => false,
-            Namespaces::One(ns, _) => ns.as_slice() == namespace,
+            Namespaces::One(ns, _) => same(ns, namespace),
             Namespaces::Many(map) => map.contains_key(namespace),
         }
     }
@@ -45,7 +56,7 @@ impl Namespaces {
     pub(crate) fn insert(&mut self, namespace: Vec<u8>, value: StateValue) {
         match std::mem::take(self) {
             Namespaces::Empty => *self = Namespaces::One(namespace, value),
-            Namespaces::One(ns, _) if ns == namespace => *self = Namespaces::One(ns, value),
+            Namespaces::One(ns, _) if same(&ns, &namespace) => *self = Namespaces::One(ns, value),
             Namespaces::One(ns, old) => {
                 let mut map = FastMap::default();
                 map.insert(ns, old);
@@ -63,7 +74,7 @@ impl Namespaces {
     pub(crate) fn remove(&mut self, namespace: &[u8]) -> Option<StateValue> {
         match self {
             Namespaces::Empty => None,
-            Namespaces::One(ns, _) if ns.as_slice() != namespace => None,
+            Namespaces::One(ns, _) if !same(ns, namespace) => None,
             Namespaces::One(..) => match std::mem::take(self) {
                 Namespaces::One(_, v) => Some(v),
                 _ => unreachable!("matched One above"),

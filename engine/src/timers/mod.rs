@@ -16,7 +16,7 @@ mod backend_queue;
 
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
-use crate::keygroup::{Rehash, StableHasher, assign_to_key_group};
+use crate::keygroup::{MapHasher, Rehash, assign_to_key_group};
 use crate::state::TimerQueueKind;
 use crate::types::{MIN_WATERMARK, Timestamp};
 use backend_queue::BackendTimerQueue;
@@ -26,7 +26,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::hash::{BuildHasherDefault, Hash};
 
-type FastSet<T> = HashSet<T, BuildHasherDefault<StableHasher>>;
+type FastSet<T> = HashSet<T, BuildHasherDefault<MapHasher>>;
 
 /// A timer that fired.
 #[derive(Debug, Clone, PartialEq, Eq)]
