@@ -607,7 +607,9 @@ mod tests {
         let wall = started.elapsed().as_millis() as u64;
         let numbers = &task_of(&io, "Numbers")[0];
         assert!(numbers.backpressured_ms > 0, "{numbers:?}");
-        assert!(numbers.backpressured_ms < wall, "{numbers:?} in {wall} ms");
+        // At most the wall time: a producer blocked for the whole run reaches it (both are
+        // truncated to whole milliseconds, so equal is possible; the suite saw 125 of 125).
+        assert!(numbers.backpressured_ms <= wall, "{numbers:?} in {wall} ms");
         let slow = &task_of(&io, "Slow")[0];
         assert!(slow.busy_ms > 0, "{slow:?}");
         assert!(
