@@ -246,7 +246,11 @@ async fn secured_streamjob_runs_refuses_anonymous_rest_and_is_still_driven() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secured_session_cluster_runs_its_jobs_over_tls_with_a_token() -> anyhow::Result<()> {
     const CLUSTER: &str = "secured-session";
-    let op = OperatorCluster::start("operator-session-security")?;
+    // Rotation steps 6 s apart (the end of the test rotates the cluster's CA on request).
+    let op = OperatorCluster::start_with(
+        "operator-session-security",
+        &["caRotation.propagationSeconds=6"],
+    )?;
     let manifest = std::fs::read_to_string(
         operator_support::repo().join("examples/sessions/session-cluster-secured.yaml"),
     )?;
@@ -358,6 +362,50 @@ async fn a_secured_session_cluster_runs_its_jobs_over_tls_with_a_token() -> anyh
         !op.operator_logs().contains(token.trim()),
         "the token appears in the operator's log"
     );
+
+    // A CA rotation asked for on the StreamCluster: its three steps reach the cluster's
+    // Secret, its running JobManager then serves REST with the new CA's certificate only, and
+    // the session job runs on.
+    op.kubectl(&[
+        "annotate",
+        "streamcluster",
+        CLUSTER,
+        "fjord.dev/rotate-ca=session-rotation-1",
+    ])?;
+    let requested = Instant::now();
+    let (new_ca, [trusting, switched, stable]) =
+        follow_rotation(&op, &format!("{CLUSTER}-tls"), &ca, requested).await?;
+    eprintln!(
+        "FIGURE StreamCluster CA rotation steps after the request (propagation 6 s): \
+         trusting {trusting:.1}s, switched {switched:.1}s, stable {stable:.1}s"
+    );
+    let served = poll_until(
+        "the session JobManager served with the new CA's certificate",
+        Duration::from_secs(60),
+        POLL,
+        || async {
+            https_client(&host, ip, &new_ca, Some(token.trim()))
+                .ok()?
+                .jobs()
+                .await
+                .ok()
+        },
+    )
+    .await?;
+    ensure!(
+        served
+            .jobs
+            .iter()
+            .any(|j| j.id == job_id && j.state == JobState::Running),
+        "{served:?}"
+    );
+    ensure!(
+        https_client(&host, ip, &ca, Some(token.trim()))?
+            .jobs()
+            .await
+            .is_err(),
+        "a client trusting only the dropped CA is still served"
+    );
     op.kubectl(&[
         "delete",
         "ssj",
@@ -383,6 +431,53 @@ fn rotation_command() -> anyhow::Result<String> {
         .find(|l| l.starts_with("kubectl annotate streamjob counting-secured fjord.dev/rotate-ca="))
         .map(str::to_string)
         .context("docs/security.md shows no `kubectl annotate ... fjord.dev/rotate-ca` command")
+}
+
+/// Follows a CA rotation through the certificate Secret `tls_secret` (whose CA was `old_ca`):
+/// the bundle of both CAs with the old leaf, a leaf of the new CA, the new CA alone. Returns
+/// the new CA and the seconds after `requested` at which each step was seen.
+async fn follow_rotation(
+    op: &OperatorCluster,
+    tls_secret: &str,
+    old_ca: &[u8],
+    requested: Instant,
+) -> anyhow::Result<(Vec<u8>, [f64; 3])> {
+    let tls_now = || -> anyhow::Result<(Vec<u8>, String)> {
+        let ca = secret_value(op, tls_secret, "ca.crt")?;
+        let issuer = op.kubectl(&[
+            "get",
+            "secret",
+            tls_secret,
+            "-o",
+            "jsonpath={.metadata.annotations.fjord\\.dev/issuer}",
+        ])?;
+        Ok((ca, issuer.trim().to_string()))
+    };
+    let (_, old_issuer) = tls_now()?;
+    let step_timeout = Duration::from_secs(90);
+    poll_until("1. the bundle of both CAs", step_timeout, POLL, || async {
+        let (ca, issuer) = tls_now().ok()?;
+        (pem_count(&ca) == 2 && issuer == old_issuer).then_some(())
+    })
+    .await?;
+    let trusting = secs(requested);
+    poll_until(
+        "2. a certificate of the new CA",
+        step_timeout,
+        POLL,
+        || async {
+            let (ca, issuer) = tls_now().ok()?;
+            (pem_count(&ca) == 2 && issuer != old_issuer).then_some(())
+        },
+    )
+    .await?;
+    let switched = secs(requested);
+    let new_ca = poll_until("3. the new CA alone", step_timeout, POLL, || async {
+        let (ca, _) = tls_now().ok()?;
+        (pem_count(&ca) == 1 && ca != old_ca).then_some(ca)
+    })
+    .await?;
+    Ok((new_ca, [trusting, switched, secs(requested)]))
 }
 
 /// The certificates in a PEM bundle.
@@ -466,42 +561,8 @@ async fn a_requested_ca_rotation_reaches_the_running_pods_and_the_job_keeps_runn
     let requested = Instant::now();
 
     // The three steps, as the Pods see them in the certificate Secret.
-    let tls_now = || -> anyhow::Result<(Vec<u8>, String)> {
-        let ca = secret_value(&op, &tls_secret, "ca.crt")?;
-        let issuer = op.kubectl(&[
-            "get",
-            "secret",
-            &tls_secret,
-            "-o",
-            "jsonpath={.metadata.annotations.fjord\\.dev/issuer}",
-        ])?;
-        Ok((ca, issuer.trim().to_string()))
-    };
-    let (_, old_issuer) = tls_now()?;
-    let step_timeout = Duration::from_secs(90);
-    poll_until("1. the bundle of both CAs", step_timeout, POLL, || async {
-        let (ca, issuer) = tls_now().ok()?;
-        (pem_count(&ca) == 2 && issuer == old_issuer).then_some(())
-    })
-    .await?;
-    let trusting = secs(requested);
-    poll_until(
-        "2. a certificate of the new CA",
-        step_timeout,
-        POLL,
-        || async {
-            let (ca, issuer) = tls_now().ok()?;
-            (pem_count(&ca) == 2 && issuer != old_issuer).then_some(())
-        },
-    )
-    .await?;
-    let switched = secs(requested);
-    let new_ca = poll_until("3. the new CA alone", step_timeout, POLL, || async {
-        let (ca, _) = tls_now().ok()?;
-        (pem_count(&ca) == 1 && ca != old_ca).then_some(ca)
-    })
-    .await?;
-    let stable = secs(requested);
+    let (new_ca, [trusting, switched, stable]) =
+        follow_rotation(&op, &tls_secret, &old_ca, requested).await?;
     eprintln!(
         "FIGURE CA rotation steps after the request (propagation {PROPAGATION_SECS} s): \
          trusting {trusting:.1}s, switched {switched:.1}s, stable {stable:.1}s"
