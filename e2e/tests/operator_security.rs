@@ -379,33 +379,8 @@ async fn a_secured_session_cluster_runs_its_jobs_over_tls_with_a_token() -> anyh
         "FIGURE StreamCluster CA rotation steps after the request (propagation 6 s): \
          trusting {trusting:.1}s, switched {switched:.1}s, stable {stable:.1}s"
     );
-    let served = poll_until(
-        "the session JobManager served with the new CA's certificate",
-        Duration::from_secs(60),
-        POLL,
-        || async {
-            https_client(&host, ip, &new_ca, Some(token.trim()))
-                .ok()?
-                .jobs()
-                .await
-                .ok()
-        },
-    )
-    .await?;
-    ensure!(
-        served
-            .jobs
-            .iter()
-            .any(|j| j.id == job_id && j.state == JobState::Running),
-        "{served:?}"
-    );
-    ensure!(
-        https_client(&host, ip, &ca, Some(token.trim()))?
-            .jobs()
-            .await
-            .is_err(),
-        "a client trusting only the dropped CA is still served"
-    );
+    let client = |ca: &[u8]| https_client(&host, ip, ca, Some(token.trim()));
+    served_with_the_new_ca_only(client, &new_ca, &ca, &job_id).await?;
     op.kubectl(&[
         "delete",
         "ssj",
@@ -478,6 +453,36 @@ async fn follow_rotation(
     })
     .await?;
     Ok((new_ca, [trusting, switched, secs(requested)]))
+}
+
+/// Waits until a REST client trusting only `new_ca` (from `client`) is served, with job
+/// `job_id` running, then checks that one trusting only `old_ca` is refused: the running
+/// JobManager presents a certificate of the new CA.
+async fn served_with_the_new_ca_only(
+    client: impl Fn(&[u8]) -> anyhow::Result<Client>,
+    new_ca: &[u8],
+    old_ca: &[u8],
+    job_id: &str,
+) -> anyhow::Result<()> {
+    let served = poll_until(
+        "the JobManager's REST API served with the new CA's certificate",
+        Duration::from_secs(60),
+        POLL,
+        || async { client(new_ca).ok()?.jobs().await.ok() },
+    )
+    .await?;
+    ensure!(
+        served
+            .jobs
+            .iter()
+            .any(|j| j.id == job_id && j.state == JobState::Running),
+        "{served:?}"
+    );
+    ensure!(
+        client(old_ca)?.jobs().await.is_err(),
+        "a client trusting only the dropped CA is still served"
+    );
+    Ok(())
 }
 
 /// The certificates in a PEM bundle.
@@ -588,24 +593,7 @@ async fn a_requested_ca_rotation_reaches_the_running_pods_and_the_job_keeps_runn
 
     // The running JobManager took the new files: its REST certificate is of the new CA (a
     // client trusting only that CA is served; one trusting only the old CA no longer is).
-    let served = poll_until(
-        "the JobManager's REST API served with the new CA's certificate",
-        Duration::from_secs(60),
-        POLL,
-        || async { https(&new_ca).ok()?.jobs().await.ok() },
-    )
-    .await?;
-    ensure!(
-        served
-            .jobs
-            .iter()
-            .any(|j| j.id == job_id && j.state == JobState::Running),
-        "{served:?}"
-    );
-    ensure!(
-        https(&old_ca)?.jobs().await.is_err(),
-        "a client trusting only the dropped CA is still served"
-    );
+    served_with_the_new_ca_only(https, &new_ca, &old_ca, &job_id).await?;
     let during = op.streamjob(JOB)?;
     ensure!(
         during["status"]["jobRestarts"].as_i64().unwrap_or(0) == restarts_before,
