@@ -280,14 +280,16 @@ const CASES: &[(&str, &str)] = &[
         "conditional-and-math-functions",
         "CREATE TABLE calc (id INT, iff STRING, nif INT, g DOUBLE, l INT, c DOUBLE, f DOUBLE,
                             r DOUBLE, r1 DOUBLE, ri INT, t DOUBLE, p DOUBLE, sq DOUBLE, e DOUBLE,
-                            lnx DOUBLE, lgx DOUBLE, lg2 DOUBLE, sg DOUBLE, ci INT, si INT)
+                            lnx DOUBLE, lgx DOUBLE, lg2 DOUBLE, sg DOUBLE, ci INT, si INT,
+                            lgb DOUBLE, lgb1 DOUBLE)
            WITH ('connector' = 'filesystem', 'path' = '{dir}/calc', 'format' = 'csv');
          INSERT INTO calc
          SELECT id, IF(amount > 5, customer, 'small'), NULLIF(qty, 4),
                 GREATEST(amount, CAST(qty AS DOUBLE)), LEAST(qty, id, 3), CEIL(amount),
                 FLOOR(amount), ROUND(amount), ROUND(amount, 1), ROUND(qty * 7, -1),
                 TRUNCATE(amount, 0), POWER(qty, 2), SQRT(amount), EXP(qty), LN(amount),
-                LOG10(amount), LOG2(qty), SIGN(amount), CEILING(qty), SIGN(qty - 4)
+                LOG10(amount), LOG2(qty), SIGN(amount), CEILING(qty), SIGN(qty - 4),
+                LOG(3, qty), LOG(amount)
          FROM orders;",
     ),
     (

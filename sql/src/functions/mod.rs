@@ -107,6 +107,9 @@ pub enum Func {
     Log10,
     /// `LOG2(x)`
     Log2,
+    /// `LOG(base, x)`: the logarithm of `x` to `base`, computed as Flink does,
+    /// `ln(x) / ln(base)`.
+    LogBase,
     /// `SIGN(x)`
     Sign,
     /// `EXTRACT(unit FROM ts)`, `YEAR(ts)`, `HOUR(ts)`, ...: a BIGINT.
@@ -267,7 +270,7 @@ fn strict(f: Func, v: &[Value], t: DataType) -> Result<Value, EvalError> {
         F::Ceil | F::Floor | F::Sign => math::unary_exact(f, &v[0]),
         F::Round => math::round(&v[0], v.get(1).map_or(0, int), math::Rounding::HalfUp),
         F::Truncate => math::round(&v[0], v.get(1).map_or(0, int), math::Rounding::Down),
-        F::Power | F::Sqrt | F::Exp | F::Ln | F::Log10 | F::Log2 => math::double(f, v),
+        F::Power | F::Sqrt | F::Exp | F::Ln | F::Log10 | F::Log2 | F::LogBase => math::double(f, v),
         F::Extract(unit) => Value::BigInt(temporal::extract(unit, n(0))),
         F::FloorTo(unit) => Value::Timestamp(temporal::floor(unit, n(0))),
         F::CeilTo(unit) => Value::Timestamp(temporal::ceil(unit, n(0))),

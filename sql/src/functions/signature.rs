@@ -274,7 +274,11 @@ impl Binder<'_, '_> {
                 call(f, args, t)
             }
             "POWER" | "SQRT" | "EXP" | "LN" | "LOG" | "LOG10" | "LOG2" => {
-                arity(if name == "POWER" { 2..=2 } else { 1..=1 })?;
+                arity(match name {
+                    "POWER" => 2..=2,
+                    "LOG" => 1..=2,
+                    _ => 1..=1,
+                })?;
                 let args = xs
                     .iter()
                     .map(|x| self.number(x))
@@ -283,6 +287,7 @@ impl Binder<'_, '_> {
                     "POWER" => Func::Power,
                     "SQRT" => Func::Sqrt,
                     "EXP" => Func::Exp,
+                    "LOG" if xs.len() == 2 => Func::LogBase,
                     "LN" | "LOG" => Func::Ln,
                     "LOG10" => Func::Log10,
                     _ => Func::Log2,
