@@ -162,6 +162,13 @@ impl Hasher for MapHasher {
     }
 }
 
+/// A hash map of the runtime's in-memory state (keyed state, operator state), hashed with
+/// [`MapHasher`].
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<MapHasher>>;
+
+/// A hash set of the runtime's in-memory state (timers), hashed with [`MapHasher`].
+pub type FastSet<T> = std::collections::HashSet<T, std::hash::BuildHasherDefault<MapHasher>>;
+
 /// The key hash of a key (see the module docs): the hash of its canonical bytes.
 ///
 /// # Panics

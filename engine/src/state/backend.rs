@@ -9,14 +9,12 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use crate::error::{FjordError, Result};
-use crate::keygroup::{KeyGroupRange, MapHasher, Rehash};
+pub(crate) use crate::keygroup::FastMap;
+use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::types::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<MapHasher>>;
 
 /// A state value as the backend stores it.
 pub type StateValue = Box<dyn Any + Send>;

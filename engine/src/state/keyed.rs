@@ -8,7 +8,7 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use crate::error::{FjordError, Result};
-use crate::keygroup::{MapHasher, Rehash, key_group_of_bytes};
+use crate::keygroup::{FastMap, Rehash, key_group_of_bytes};
 use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
 use crate::state::ttl::{Stamped, StateTtlConfig};
 use crate::time::Clock;
@@ -17,8 +17,6 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::Any;
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -38,8 +36,6 @@ pub trait AggregateFunction<IN, ACC, OUT>: Send + 'static {
     /// Merges two accumulators.
     fn merge(&mut self, a: ACC, b: ACC) -> ACC;
 }
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<MapHasher>>;
 
 pub(crate) struct KeyedInner {
     pub(crate) backend: Box<dyn KeyedStateBackend>,

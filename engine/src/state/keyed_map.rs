@@ -1,10 +1,7 @@
 //! A map from key to value, split by key group.
 
-use crate::keygroup::{KeyGroupRange, MapHasher, assign_to_key_group};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash};
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<MapHasher>>;
+use crate::keygroup::{FastMap, KeyGroupRange, assign_to_key_group};
+use std::hash::Hash;
 
 /// Values per key for the key groups one subtask owns (the heap layout Flink's
 /// `HeapKeyedStateBackend` uses): one hash map per key group.
@@ -33,7 +30,7 @@ impl<K: Hash + Eq + serde::Serialize, V> KeyGroupedMap<K, V> {
     /// The map of the key's group. Panics if the key belongs to another subtask, which would
     /// be a partitioning bug.
     #[inline]
-    pub fn group_mut(&mut self, key: &K) -> &mut HashMap<K, V, BuildHasherDefault<MapHasher>> {
+    pub fn group_mut(&mut self, key: &K) -> &mut FastMap<K, V> {
         let kg = self.key_group(key);
         assert!(
             self.range.contains(kg),

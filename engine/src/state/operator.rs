@@ -10,14 +10,11 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use crate::error::{FjordError, Result};
-use crate::keygroup::MapHasher;
+use crate::keygroup::FastMap;
 use crate::types::{Data, Key};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<MapHasher>>;
 
 /// How a list state is redistributed when parallelism changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -16,17 +16,15 @@ mod backend_queue;
 
 use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
-use crate::keygroup::{MapHasher, Rehash, assign_to_key_group};
+use crate::keygroup::{FastSet, Rehash, assign_to_key_group};
 use crate::state::TimerQueueKind;
 use crate::types::{MIN_WATERMARK, Timestamp};
 use backend_queue::BackendTimerQueue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
-use std::hash::{BuildHasherDefault, Hash};
-
-type FastSet<T> = HashSet<T, BuildHasherDefault<MapHasher>>;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::hash::Hash;
 
 /// A timer that fired.
 #[derive(Debug, Clone, PartialEq, Eq)]
