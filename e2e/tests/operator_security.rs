@@ -43,6 +43,15 @@ use operator_support::{OperatorCluster, POLL, secs};
 
 const JOB: &str = "counting-secured";
 
+/// How long each step of a CA rotation waits in the rotation tests (the chart's
+/// `caRotation.propagationSeconds`; 600 by default).
+const ROTATION_WAIT_SECS: u64 = 6;
+
+/// The chart value that sets [`ROTATION_WAIT_SECS`].
+fn rotation_wait() -> String {
+    format!("caRotation.propagationSeconds={ROTATION_WAIT_SECS}")
+}
+
 /// A REST client of the JobManager Service `host` (pinned to `ip`), trusting the CA `ca`,
 /// sending `token` when given.
 fn https_client(
@@ -247,10 +256,7 @@ async fn secured_streamjob_runs_refuses_anonymous_rest_and_is_still_driven() -> 
 async fn a_secured_session_cluster_runs_its_jobs_over_tls_with_a_token() -> anyhow::Result<()> {
     const CLUSTER: &str = "secured-session";
     // Rotation steps 6 s apart (the end of the test rotates the cluster's CA on request).
-    let op = OperatorCluster::start_with(
-        "operator-session-security",
-        &["caRotation.propagationSeconds=6"],
-    )?;
+    let op = OperatorCluster::start_with("operator-session-security", &[&rotation_wait()])?;
     let manifest = std::fs::read_to_string(
         operator_support::repo().join("examples/sessions/session-cluster-secured.yaml"),
     )?;
@@ -376,7 +382,7 @@ async fn a_secured_session_cluster_runs_its_jobs_over_tls_with_a_token() -> anyh
     let (new_ca, [trusting, switched, stable]) =
         follow_rotation(&op, &format!("{CLUSTER}-tls"), &ca, requested).await?;
     eprintln!(
-        "FIGURE StreamCluster CA rotation steps after the request (propagation 6 s): \
+        "FIGURE StreamCluster CA rotation steps after the request (propagation {ROTATION_WAIT_SECS} s): \
          trusting {trusting:.1}s, switched {switched:.1}s, stable {stable:.1}s"
     );
     let client = |ca: &[u8]| https_client(&host, ip, ca, Some(token.trim()));
@@ -495,11 +501,7 @@ fn pem_count(pem: &[u8]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_requested_ca_rotation_reaches_the_running_pods_and_the_job_keeps_running()
 -> anyhow::Result<()> {
-    const PROPAGATION_SECS: u64 = 6;
-    let op = OperatorCluster::start_with(
-        "operator-ca-rotation-pods",
-        &["caRotation.propagationSeconds=6"],
-    )?;
+    let op = OperatorCluster::start_with("operator-ca-rotation-pods", &[&rotation_wait()])?;
     op.apply(&op.example("counting-secured.yaml")?)?;
     let sj = op.wait_running(JOB, Duration::from_secs(180)).await?;
     let job_id = sj["status"]["jobId"]
@@ -569,7 +571,7 @@ async fn a_requested_ca_rotation_reaches_the_running_pods_and_the_job_keeps_runn
     let (new_ca, [trusting, switched, stable]) =
         follow_rotation(&op, &tls_secret, &old_ca, requested).await?;
     eprintln!(
-        "FIGURE CA rotation steps after the request (propagation {PROPAGATION_SECS} s): \
+        "FIGURE CA rotation steps after the request (propagation {ROTATION_WAIT_SECS} s): \
          trusting {trusting:.1}s, switched {switched:.1}s, stable {stable:.1}s"
     );
     let ca_secret = op.kubectl(&["get", "secret", &format!("{JOB}-ca"), "-o", "json"])?;
