@@ -23,7 +23,7 @@ ARG DEBIAN=bookworm
 FROM rust:${RUST_VERSION}-${DEBIAN} AS build
 ARG PACKAGE=fjord-worker
 ARG BIN=fjord
-ARG FEATURES=fjord-worker/s3,fjord-worker/rocksdb
+ARG FEATURES=fjord-worker/s3,fjord-worker/hdfs,fjord-worker/rocksdb
 # libclang for RocksDB's bindings (RocksDB itself is built from the rocksdb crate's sources with
 # the image's g++), jq for the image script, jemalloc (the image preloads it; the script packs
 # the installed package).

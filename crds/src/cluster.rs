@@ -111,7 +111,7 @@ pub struct StreamClusterSpec {
     /// `<spec.checkpointing.storage>/savepoints`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.savepointDirectory must be a URL with scheme s3://, file:// or memory://"))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|hdfs|file|memory)://.+')").message("spec.savepointDirectory must be a URL with scheme s3://, hdfs://, file:// or memory://"))]
     pub savepoint_directory: Option<String>,
 
     /// Secret holding the object-store credentials (every key becomes an environment variable

@@ -160,7 +160,7 @@ pub fn is_credential_key(key: &str) -> bool {
 }
 
 fn is_storage_url(s: &str) -> bool {
-    ["s3://", "file://", "memory://"]
+    ["s3://", "hdfs://", "file://", "memory://"]
         .iter()
         .any(|p| s.len() > p.len() && s.starts_with(p))
 }
@@ -221,7 +221,7 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
     {
         e.push(FieldError::new(
             "spec.job.initialSavepointPath",
-            "spec.job.initialSavepointPath must be a URL with scheme s3://, file:// or memory://",
+            "spec.job.initialSavepointPath must be a URL with scheme s3://, hdfs://, file:// or memory://",
         ));
     }
     if job.initial_savepoint_path.is_some() && job.initial_savepoint_snapshot.is_some() {
@@ -356,7 +356,7 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
         {
             e.push(FieldError::new(
                 "spec.checkpointing.storage",
-                "spec.checkpointing.storage must be a URL with scheme s3://, file:// or memory://",
+                "spec.checkpointing.storage must be a URL with scheme s3://, hdfs://, file:// or memory://",
             ));
         }
         if let Some(r) = cp.retained
@@ -374,7 +374,7 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
         {
             e.push(FieldError::new(
                 "spec.savepoints.directory",
-                "spec.savepoints.directory must be a URL with scheme s3://, file:// or memory://",
+                "spec.savepoints.directory must be a URL with scheme s3://, hdfs://, file:// or memory://",
             ));
         }
         if let Some(i) = sp.periodic_interval

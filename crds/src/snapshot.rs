@@ -96,14 +96,14 @@ pub struct StreamJobSnapshotSpec {
     /// operator takes a savepoint of the running job when this object is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.path must be a URL with scheme s3://, file:// or memory://"))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|hdfs|file|memory)://.+')").message("spec.path must be a URL with scheme s3://, hdfs://, file:// or memory://"))]
     pub path: Option<String>,
 
     /// Where a new savepoint is written. Defaults to the StreamJob's savepoint directory (a
     /// session job's: its StreamCluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.directory must be a URL with scheme s3://, file:// or memory://"))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|hdfs|file|memory)://.+')").message("spec.directory must be a URL with scheme s3://, hdfs://, file:// or memory://"))]
     pub directory: Option<String>,
 
     /// Delete the savepoint's files when this object is deleted (through the StreamJob's

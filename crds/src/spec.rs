@@ -312,7 +312,7 @@ pub struct JobSpec {
     /// first submission) only. Later ones restore from what the operator recorded in status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.job.initialSavepointPath must be a URL with scheme s3://, file:// or memory://"))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|hdfs|file|memory)://.+')").message("spec.job.initialSavepointPath must be a URL with scheme s3://, hdfs://, file:// or memory://"))]
     pub initial_savepoint_path: Option<String>,
 
     /// Name of a StreamJobSnapshot in the same namespace to restore from on the first
@@ -505,7 +505,7 @@ pub struct CheckpointingSpec {
     /// (memory only makes sense on a laptop). Required for `last-state` upgrades.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.checkpointing.storage must be a URL with scheme s3://, file:// or memory://"))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|hdfs|file|memory)://.+')").message("spec.checkpointing.storage must be a URL with scheme s3://, hdfs://, file:// or memory://"))]
     pub storage: Option<String>,
 
     /// Number of completed checkpoints kept in storage. Defaults to 3.
@@ -549,7 +549,7 @@ pub struct SavepointsSpec {
     /// Where savepoints are written. Defaults to `<spec.checkpointing.storage>/savepoints`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = Rule::new("self.matches('^(s3|file|memory)://.+')").message("spec.savepoints.directory must be a URL with scheme s3://, file:// or memory://"))]
+    #[x_kube(validation = Rule::new("self.matches('^(s3|hdfs|file|memory)://.+')").message("spec.savepoints.directory must be a URL with scheme s3://, hdfs://, file:// or memory://"))]
     pub directory: Option<String>,
 
     /// Take a savepoint this often while the job runs, as a duration such as `1h`. Unset means no

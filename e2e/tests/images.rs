@@ -478,7 +478,7 @@ fn a_worker_image_of_your_own_runs_your_jobs() -> anyhow::Result<()> {
     let bin = target_binary("my-worker").ok_or_else(|| {
         anyhow::anyhow!(
             "my-worker is not built: cargo build -p my-fjord-worker --features \
-             fjord-worker/s3,fjord-worker/rocksdb (cargo test --workspace --all-features builds it)"
+             fjord-worker/s3,fjord-worker/hdfs,fjord-worker/rocksdb (cargo test --workspace --all-features builds it)"
         )
     })?;
     let out = tempfile::tempdir()?;

@@ -89,7 +89,7 @@ want() { [[ -z "$only" || "$only" == "$1" ]]; }
 
 if ((build)); then
   args=(build --locked --profile "$profile")
-  want worker && args+=(-p "$worker_package" --bin "$worker_bin" --features "fjord-worker/s3,fjord-worker/rocksdb")
+  want worker && args+=(-p "$worker_package" --bin "$worker_bin" --features "fjord-worker/s3,fjord-worker/hdfs,fjord-worker/rocksdb")
   want operator && args+=(-p fjord-operator --bin fjord-operator)
   log "cargo ${args[*]}"
   t0=$SECONDS
@@ -256,7 +256,7 @@ make_image() {
 if want worker; then
   # RocksDB is linked statically: its version banner is in the binary when the backend is.
   if ! LC_ALL=C grep -qaF 'RocksDB version: ' "$bin_dir/$worker_bin"; then
-    die "$bin_dir/$worker_bin has no RocksDB in it: build it with --features fjord-worker/s3,fjord-worker/rocksdb"
+    die "$bin_dir/$worker_bin has no RocksDB in it: build it with --features fjord-worker/s3,fjord-worker/hdfs,fjord-worker/rocksdb"
   fi
   # jemalloc preloaded, as in Flink's image: with glibc's malloc, RocksDB's memtable arenas and
   # compaction buffers fragment across its per-thread arenas and the process holds 30+ MiB more

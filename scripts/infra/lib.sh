@@ -248,3 +248,14 @@ fjord_activemq_tools_dir() {
   h=$(cat "$1"/activemq/src/fjord/infra/*.java | sha256sum | cut -c1-12)
   echo "$(fjord_activemq_home)/fjord-tools-$h"
 }
+
+# fjord_hadoop_home : the cached Hadoop mini-cluster (libs/ holds every jar) of HADOOP_VERSION.
+fjord_hadoop_home() { echo "$(fjord_cache)/hadoop-${HADOOP_VERSION:?versions.env not sourced}"; }
+
+# fjord_hadoop_tools_dir INFRA_DIR : where install-hadoop.sh compiles the mini-cluster's main
+# (INFRA_DIR/hadoop/src), named by a hash of its sources so an edit compiles anew.
+fjord_hadoop_tools_dir() {
+  local h
+  h=$(cat "$1"/hadoop/src/fjord/infra/*.java | sha256sum | cut -c1-12)
+  echo "$(fjord_hadoop_home)/fjord-tools-$h"
+}

@@ -9,6 +9,7 @@ use crate::expr::{EvalError, Expr};
 use crate::plan::{Insert, SortKey, SqlJob, Step, TableDef, TopNWindow, WindowKind};
 use crate::topn::{TopN, WindowFromColumns};
 use crate::types::{DataType, Row, Value};
+use fjord::sinks::ExactlyOnceFileSink;
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
     CumulativeEventTimeWindows, EventTimeSessionWindows, ProcessWindowFunction,
@@ -348,7 +349,24 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
         "filesystem" => {
             let config = filesystem::FileConfig::from_table(sink, false)
                 .map_err(|m| option_error(sink, m))?;
-            stream.sink_to(filesystem::FileSink { config }, &name);
+            let uid = format!("sql-sink-{n}-{}", sink.name);
+            match config.url() {
+                Some(url) => {
+                    stream
+                        .map(filesystem::EncodeLines::new(&config))
+                        .name(&format!("Encode: {} ({})", sink.name, sink.connector()))
+                        .uid(&format!("{uid}-encode"))
+                        .sink_to_transactional(
+                            ExactlyOnceFileSink::new(url)
+                                .with_part_names("part", config.extension()),
+                            &name,
+                        )
+                        .uid(&uid);
+                }
+                None => {
+                    stream.sink_to(filesystem::FileSink { config }, &name);
+                }
+            }
         }
         "kafka" => {
             let config = kafka::KafkaTableConfig::from_table(sink, false)

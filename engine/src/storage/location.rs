@@ -92,7 +92,16 @@ fn storage_error(url: &str, operation: &str, message: impl Into<String>) -> Fjor
 /// Adds what to do next for the failures people hit most.
 fn explain(error: &object_store::Error) -> String {
     let text = error.to_string();
-    let hint = if text.contains("NoSuchBucket") {
+    // hdfs-native-object-store names itself "HFDS" (sic) or "HdfsObjectStore" in its errors.
+    let hdfs = matches!(error, object_store::Error::Generic { store, .. }
+        if store.to_ascii_lowercase().contains("hdfs") || *store == "HFDS");
+    let hint = if hdfs && (text.contains("Connection refused") || text.contains("os error 111")) {
+        "; the HDFS NameNode cannot be reached: check the host and RPC port in the hdfs:// URL \
+         (the NameNode's fs.defaultFS, usually port 8020) and that the NameNode is running"
+    } else if hdfs && text.contains("SafeMode") {
+        "; the NameNode is in safe mode (starting, or too few DataNodes have reported): \
+         wait for it to leave safe mode (`hdfs dfsadmin -safemode get`)"
+    } else if text.contains("NoSuchBucket") {
         NO_BUCKET_HINT
     } else if text.contains("InvalidAccessKeyId")
         || text.contains("SignatureDoesNotMatch")
@@ -149,8 +158,9 @@ impl SnapshotStore {
                 })
             }
             "s3" => Self::open_s3(url, rest, options),
+            "hdfs" => Self::open_hdfs(url, rest, options),
             other => Err(bad(&format!(
-                "unsupported scheme '{other}'; use file://, s3:// or memory://"
+                "unsupported scheme '{other}'; use file://, s3://, hdfs:// or memory://"
             ))),
         }
     }
@@ -206,6 +216,52 @@ impl SnapshotStore {
             url,
             "open",
             "this build has no S3 support; build with the `s3` feature of the fjord crate",
+        ))
+    }
+
+    /// `hdfs://namenode:port/path` or `hdfs://nameservice/path`: the client reads
+    /// `core-site.xml`/`hdfs-site.xml` from `HADOOP_CONF_DIR` (a nameservice's NameNodes are
+    /// named there), and options whose keys start with `dfs.`, `fs.` or `hadoop.` override them.
+    #[cfg(feature = "hdfs")]
+    fn open_hdfs(url: &str, rest: &str, options: &StorageOptions) -> Result<Self> {
+        use hdfs_native_object_store::HdfsObjectStoreBuilder;
+        let (authority, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.is_empty() {
+            return Err(storage_error(
+                url,
+                "open",
+                "hdfs URLs need a NameNode address or nameservice: hdfs://namenode:8020/path",
+            ));
+        }
+        let config: Vec<(String, String)> = options
+            .values
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("dfs.") || k.starts_with("fs.") || k.starts_with("hadoop.")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let store = HdfsObjectStoreBuilder::new()
+            .with_url(format!("hdfs://{authority}"))
+            .with_config(config)
+            .with_io_runtime(runtime().handle().clone())
+            .build()
+            .map_err(|e| storage_error(url, "open", explain(&e)))?;
+        Ok(SnapshotStore {
+            url: url.to_string(),
+            store: Arc::new(store),
+            root: ObjectPath::from(prefix),
+            local: None,
+        })
+    }
+
+    #[cfg(not(feature = "hdfs"))]
+    fn open_hdfs(url: &str, _rest: &str, _options: &StorageOptions) -> Result<Self> {
+        Err(storage_error(
+            url,
+            "open",
+            "this build has no HDFS support; build with the `hdfs` feature of the fjord crate \
+             (the stock worker image has it)",
         ))
     }
 
@@ -336,6 +392,37 @@ impl SnapshotStore {
         Ok(paths)
     }
 
+    /// HDFS keeps directories: after their files are deleted, removes the directories under
+    /// `prefix` (and `prefix` itself, unless it is this store's root) that held `deleted`,
+    /// deepest first. A non-recursive delete refuses a directory that is not empty, so files
+    /// written there meanwhile stay (with their directory).
+    async fn remove_emptied_directories(&self, prefix: &str, deleted: &[String]) {
+        let prefix = prefix.trim_matches('/');
+        let mut dirs: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for path in deleted {
+            let mut dir = path.as_str();
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if parent.len() < prefix.len() {
+                    break;
+                }
+                dirs.insert(parent);
+                dir = parent;
+            }
+        }
+        if !prefix.is_empty() {
+            dirs.insert(prefix);
+        }
+        let mut dirs: Vec<&str> = dirs.into_iter().collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        for dir in dirs {
+            if let Err(e) = self.store.delete(&self.path(dir)).await
+                && !matches!(e, object_store::Error::NotFound { .. })
+            {
+                tracing::debug!(url = %self.url, dir, error = %e, "an emptied directory stays");
+            }
+        }
+    }
+
     /// Deletes every object under a prefix; returns how many.
     pub async fn delete_prefix_async(&self, prefix: &str) -> Result<usize> {
         let paths = self.list_async(prefix).await?;
@@ -344,6 +431,9 @@ impl SnapshotStore {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.err("delete", p, e)),
             }
+        }
+        if self.url.starts_with("hdfs://") {
+            self.remove_emptied_directories(prefix, &paths).await;
         }
         if let Some(local) = &self.local {
             // Object stores have no directories; a file system keeps the empty ones.

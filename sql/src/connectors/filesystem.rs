@@ -5,6 +5,10 @@
 //! are skipped, as Flink does) and dealt to the subtasks round-robin; a reader's checkpointed
 //! position is (file, rows read). Writing: subtask `i` writes `part-<i>-<n>` with the first
 //! `n` that does not exist yet, so nothing already written is overwritten (at-least-once).
+//!
+//! A sink `path` that is a URL (`file:///dir`, `s3://bucket/dir`, `hdfs://namenode:8020/dir`)
+//! goes to the engine's exactly-once file sink instead (Flink's `FileSink`): rows are encoded
+//! by [`EncodeLines`] and written as part files committed with checkpoints.
 
 use super::format::{self, Format};
 use crate::plan::TableDef;
@@ -40,6 +44,14 @@ impl FileConfig {
         let o = &table.options;
         let (format, ignore) = format::from_options(o, &["path"])?;
         let path = PathBuf::from(o.get("path").ok_or("set 'path' to a file or directory")?);
+        if source && is_url(&path) {
+            return Err(format!(
+                "path '{}': a filesystem source reads local files and directories only (a URL \
+                 such as hdfs:// or s3:// can be written to, not read yet); copy the files to a \
+                 local directory",
+                path.display()
+            ));
+        }
         if source && !path.exists() {
             return Err(format!(
                 "path '{}' does not exist; create it or fix 'path'",
@@ -52,6 +64,52 @@ impl FileConfig {
             ignore_parse_errors: ignore,
             schema: table.schema.clone(),
         })
+    }
+}
+
+impl FileConfig {
+    /// The sink's URL when `path` names one (`scheme://...`): the exactly-once file sink.
+    pub fn url(&self) -> Option<String> {
+        is_url(&self.path).then(|| self.path.display().to_string())
+    }
+
+    /// The part files' extension with its dot (`.csv`, `.json`).
+    pub fn extension(&self) -> &'static str {
+        match self.format {
+            Format::Csv { .. } => ".csv",
+            Format::Json => ".json",
+        }
+    }
+}
+
+fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| p.contains("://"))
+}
+
+/// Encodes rows as lines of a table's format, for the exactly-once file sink.
+#[derive(Debug, Clone)]
+pub struct EncodeLines {
+    format: Format,
+    schema: Schema,
+}
+
+impl EncodeLines {
+    /// The encoder of a filesystem table.
+    pub fn new(config: &FileConfig) -> Self {
+        EncodeLines {
+            format: config.format.clone(),
+            schema: config.schema.clone(),
+        }
+    }
+}
+
+impl fjord::MapFunction<Row, String> for EncodeLines {
+    fn map(&mut self, row: Row) -> Result<String, BoxError> {
+        Ok(String::from_utf8(format::encode(
+            &self.format,
+            &self.schema,
+            &row,
+        )?)?)
     }
 }
 
