@@ -41,7 +41,7 @@ pub enum ElasticsearchError {
     },
     /// The cluster refused one action of a bulk request, and the failure handler fails the job.
     #[error(
-        "the cluster refused the {action} of document {id} in index '{index}' (HTTP {status}, {kind}): {reason}; fix the document or the index mapping, or choose another failure handler (sink.failure-handler = 'drop' / .failure_handler(FailureHandler::Drop))"
+        "the cluster refused the {action} of document {id} in index '{index}' (HTTP {status}, {kind}): {reason}; fix the document or the index mapping, or choose another failure handler (SQL 'failure-handler' = 'drop', or .failure_handler(FailureHandler::Drop))"
     )]
     ItemFailed {
         /// `index`, `update` or `delete`.

@@ -286,9 +286,9 @@ fn a_node_restarted_mid_run_loses_nothing() {
     .rebalance()
     .sink_to(sink, "Sink: OpenSearch")
     .uid("sink");
-    let metrics = env.metrics();
-    let retries = || sum(&metrics.snapshot(), "retries");
     let job = env.execute_async("node restart").unwrap();
+    let metrics = job.metrics();
+    let retries = || sum(&metrics.snapshot(), "retries");
     wait_for("a third of the records", || node.count("restart") >= n / 3);
     node.stop();
     wait_for("the sink to retry against the stopped node", || retries() > 0);
@@ -330,6 +330,7 @@ fn refused_documents_go_to_the_failure_handler() {
             .unwrap()
     };
     let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
     env.from_collection(rows.clone())
         .stream()
         .sink_to(sink(FailureHandler::Fail), "Sink: typed");
