@@ -166,7 +166,9 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
         let ast::TableConstraint::PrimaryKey(pk) = c else {
             return Err(unsupported(
                 pos,
-                format!("table constraint '{c}' is not supported; only PRIMARY KEY (...) NOT ENFORCED is"),
+                format!(
+                    "table constraint '{c}' is not supported; only PRIMARY KEY (...) NOT ENFORCED is"
+                ),
             ));
         };
         let cols = pk
@@ -485,8 +487,7 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
         watermark,
         primary_key,
     };
-    if !table.primary_key.is_empty() && !connectors::USES_PRIMARY_KEY.contains(&table.connector())
-    {
+    if !table.primary_key.is_empty() && !connectors::USES_PRIMARY_KEY.contains(&table.connector()) {
         return Err(unsupported(
             pos,
             format!(

@@ -350,6 +350,9 @@ mod tests {
             .key_delimiter("|")
             .replace_documents();
         let a = Emitter::emit(&joined, &json!({"a": 1, "b": "z"})).unwrap();
-        assert_eq!((a[0].kind, a[0].id.as_deref()), (ActionKind::Index, Some("1|z")));
+        assert_eq!(
+            (a[0].kind, a[0].id.as_deref()),
+            (ActionKind::Index, Some("1|z"))
+        );
     }
 }

@@ -13,7 +13,7 @@ pub(crate) enum SendError {
     /// 503, 504): worth retrying.
     Transient(String),
     /// Refused for a reason a retry cannot change.
-    Refused(ElasticsearchError),
+    Refused(Box<ElasticsearchError>),
 }
 
 pub(crate) struct Client {
@@ -76,9 +76,10 @@ impl Client {
                 .map(|h| format!("{}/_bulk", h.trim_end_matches('/')))
                 .collect(),
             next: 0,
-            auth: settings.username.clone().map(|u| {
-                (u, settings.password.clone().unwrap_or_default())
-            }),
+            auth: settings
+                .username
+                .clone()
+                .map(|u| (u, settings.password.clone().unwrap_or_default())),
         })
     }
 
@@ -127,12 +128,12 @@ impl Client {
             }
             _ => "check the hosts (each must be the cluster's REST endpoint) and the cluster's log",
         };
-        Err(SendError::Refused(ElasticsearchError::Refused {
+        Err(SendError::Refused(Box::new(ElasticsearchError::Refused {
             url,
             status,
             reason: excerpt(&bytes),
             hint,
-        }))
+        })))
     }
 }
 

@@ -45,7 +45,7 @@ pub enum ElasticsearchError {
     )]
     ItemFailed {
         /// `index`, `update` or `delete`.
-        action: String,
+        action: &'static str,
         /// The index.
         index: String,
         /// The document id (`(auto)` for an index action without id).

@@ -70,7 +70,7 @@ impl<T> ElasticsearchWriter<T> {
             self.metrics.bytes.add(body.len() as u64);
             let response = match self.client.bulk(body) {
                 Ok(r) => r,
-                Err(SendError::Refused(e)) => return Err(e),
+                Err(SendError::Refused(e)) => return Err(*e),
                 Err(SendError::Transient(reason)) => {
                     request_retries += 1;
                     let Some(d) = self.delay(request_retries) else {
@@ -124,7 +124,7 @@ impl<T> ElasticsearchWriter<T> {
                 }
                 self.metrics.failed.inc();
                 let error = ElasticsearchError::ItemFailed {
-                    action: item.action.to_string(),
+                    action: item.action,
                     index: item.index.clone(),
                     id: item.id_text(),
                     status,
@@ -151,16 +151,12 @@ impl<T> ElasticsearchWriter<T> {
 
 impl<T: Send + 'static> SinkWriter<T> for ElasticsearchWriter<T> {
     fn write(&mut self, value: T, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
-        let actions = self
-            .settings
-            .emitter
-            .emit(&value)
-            .and_then(|actions| {
-                for a in &actions {
-                    a.check()?;
-                }
-                Ok(actions)
-            });
+        let actions = self.settings.emitter.emit(&value).and_then(|actions| {
+            for a in &actions {
+                a.check()?;
+            }
+            Ok(actions)
+        });
         let actions = match actions {
             Ok(a) => a,
             Err(problem) => match self.settings.on_malformed {

@@ -47,12 +47,19 @@ fn docs_example(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     let sink = ElasticsearchSink::builder()
         .hosts([url])
         .emitter(|(word, count): &(String, u64)| {
-            DocAction::upsert("word-counts", word.as_str(), &json!({"word": word, "count": count}))
+            DocAction::upsert(
+                "word-counts",
+                word.as_str(),
+                &json!({"word": word, "count": count}),
+            )
         })
         .build()?;
-    env.from_collection(vec![("fjord".to_string(), 3u64), ("opensearch".to_string(), 1)])
-        .stream()
-        .sink_to(sink, "Sink: Elasticsearch");
+    env.from_collection(vec![
+        ("fjord".to_string(), 3u64),
+        ("opensearch".to_string(), 1),
+    ])
+    .stream()
+    .sink_to(sink, "Sink: Elasticsearch");
     env.execute("elasticsearch-docs-example")?;
     // (end of the block)
     Ok(())
@@ -67,7 +74,10 @@ fn docs_example_upserts_word_counts() {
         docs,
         BTreeMap::from([
             ("fjord".to_string(), json!({"word": "fjord", "count": 3})),
-            ("opensearch".to_string(), json!({"word": "opensearch", "count": 1})),
+            (
+                "opensearch".to_string(),
+                json!({"word": "opensearch", "count": 1})
+            ),
         ])
     );
 }
@@ -91,7 +101,11 @@ fn the_docs_examples_are_the_tested_code() {
         .skip(1)
         .map(|b| &b[..b.find("```").unwrap()])
         .collect();
-    assert_eq!(blocks.len(), 2, "the word-count and the JsonEmitter examples");
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the word-count and the JsonEmitter examples"
+    );
     for block in blocks {
         assert!(
             test.contains(&normal(block)),
@@ -142,7 +156,9 @@ fn index_upsert_and_delete_round_trip() -> Result<(), Box<dyn std::error::Error>
         .emitter(JsonEmitter::index_from_field("region").id_fields(["user", "score"]))
         .build()?;
     // (end of the block)
-    let stream = env.from_collection(events.clone()).key_by(|e: &Event| e.user.clone());
+    let stream = env
+        .from_collection(events.clone())
+        .key_by(|e: &Event| e.user.clone());
     stream.sink_to(upserts, "Sink: users");
     stream.sink_to(by_region, "Sink: by region");
     let result = env.execute("round trip").unwrap();
@@ -162,7 +178,12 @@ fn index_upsert_and_delete_round_trip() -> Result<(), Box<dyn std::error::Error>
         let expect: BTreeMap<String, Value> = events
             .iter()
             .filter(|e| e.region == region)
-            .map(|e| (format!("{}_{}", e.user, e.score), serde_json::to_value(e).unwrap()))
+            .map(|e| {
+                (
+                    format!("{}_{}", e.user, e.score),
+                    serde_json::to_value(e).unwrap(),
+                )
+            })
             .collect();
         assert_eq!(node.docs(region), expect, "index {region}");
     }
@@ -205,7 +226,11 @@ fn run_with_optional_failure(node: &Node, prefix: &str, n: u64, fail: bool) -> u
         .hosts([node.url()])
         .max_actions(100)
         .emitter(move |i: &u64| {
-            DocAction::upsert(ids.as_str(), i.to_string(), &json!({"i": i, "square": i * i}))
+            DocAction::upsert(
+                ids.as_str(),
+                i.to_string(),
+                &json!({"i": i, "square": i * i}),
+            )
         })
         .build()
         .unwrap();
@@ -238,16 +263,29 @@ fn a_job_failure_mid_stream_leaves_the_index_a_clean_run_leaves() {
     assert!(restarts >= 1, "the injected failure restarted the job");
     let clean = node.docs("clean-ids");
     assert_eq!(clean.len() as u64, n);
-    assert_eq!(node.docs("failed-ids"), clean, "after a failure, the same index");
-    assert_eq!(node.count("clean-auto"), n, "no duplicates without a failure");
+    assert_eq!(
+        node.docs("failed-ids"),
+        clean,
+        "after a failure, the same index"
+    );
+    assert_eq!(
+        node.count("clean-auto"),
+        n,
+        "no duplicates without a failure"
+    );
     let mut seen = BTreeMap::<u64, u64>::new();
     for doc in node.docs("failed-auto").values() {
         *seen.entry(doc["i"].as_u64().unwrap()).or_default() += 1;
     }
     let missing: Vec<u64> = (0..n).filter(|i| !seen.contains_key(i)).take(5).collect();
-    assert!(missing.is_empty(), "records lost after the failure: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "records lost after the failure: {missing:?}"
+    );
     let duplicates: u64 = seen.values().map(|c| c - 1).sum();
-    eprintln!("after one job failure: {n} records, {duplicates} duplicates without ids (at-least-once)");
+    eprintln!(
+        "after one job failure: {n} records, {duplicates} duplicates without ids (at-least-once)"
+    );
 }
 
 /// The node stopped mid-run and started again: the sink retries with backoff until it answers
@@ -291,7 +329,9 @@ fn a_node_restarted_mid_run_loses_nothing() {
     let retries = || sum(&metrics.snapshot(), "retries");
     wait_for("a third of the records", || node.count("restart") >= n / 3);
     node.stop();
-    wait_for("the sink to retry against the stopped node", || retries() > 0);
+    wait_for("the sink to retry against the stopped node", || {
+        retries() > 0
+    });
     node.restart();
     wait_for("the job to end", || job.is_finished());
     let restarts = job.restarts();
@@ -301,7 +341,10 @@ fn a_node_restarted_mid_run_loses_nothing() {
     for i in 0..n {
         assert_eq!(docs[&i.to_string()], json!({"i": i}));
     }
-    eprintln!("node stopped mid-run: {} sink retries, {restarts} job restarts", retries());
+    eprintln!(
+        "node stopped mid-run: {} sink retries, {restarts} job restarts",
+        retries()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -313,7 +356,16 @@ fn refused_documents_go_to_the_failure_handler() {
     let node = Node::shared();
     node.create_index("typed", json!({"properties": {"n": {"type": "long"}}}));
     let rows: Vec<(u32, String)> = (0..20)
-        .map(|i| (i, if i % 7 == 3 { format!("x{i}") } else { i.to_string() }))
+        .map(|i| {
+            (
+                i,
+                if i % 7 == 3 {
+                    format!("x{i}")
+                } else {
+                    i.to_string()
+                },
+            )
+        })
         .collect();
     let sink = |handler: FailureHandler| {
         ElasticsearchSink::builder()
@@ -363,7 +415,13 @@ fn refused_documents_go_to_the_failure_handler() {
 /// One job writing `items` with the sink made by `builder`, the sink chained to a source at
 /// parallelism 1 with no buffer timeout and no checkpoints: only the sink's own thresholds
 /// and the end of input send requests. The bulk requests and bytes sent.
-fn flush_run<I>(items: I, index: &str, configure: impl FnOnce(fjord_elasticsearch::ElasticsearchSinkBuilder<u64>) -> fjord_elasticsearch::ElasticsearchSinkBuilder<u64>) -> (u64, u64)
+fn flush_run<I>(
+    items: I,
+    index: &str,
+    configure: impl FnOnce(
+        fjord_elasticsearch::ElasticsearchSinkBuilder<u64>,
+    ) -> fjord_elasticsearch::ElasticsearchSinkBuilder<u64>,
+) -> (u64, u64)
 where
     I: Iterator<Item = u64> + Clone + Send + 'static,
 {
@@ -379,12 +437,21 @@ where
             .max_size_bytes(0)
             .flush_interval(None),
     )
-    .emitter(move |i: &u64| DocAction::upsert(idx.as_str(), format!("{i:05}"), &json!({"i": format!("{i:05}")})))
+    .emitter(move |i: &u64| {
+        DocAction::upsert(
+            idx.as_str(),
+            format!("{i:05}"),
+            &json!({"i": format!("{i:05}")}),
+        )
+    })
     .build()
     .unwrap();
     env.from_iter(items).sink_to(sink, "Sink: flush");
     let result = env.execute(index).unwrap();
-    (metric(&result, "bulkRequests"), metric(&result, "bytesSent"))
+    (
+        metric(&result, "bulkRequests"),
+        metric(&result, "bytesSent"),
+    )
 }
 
 /// Requests go out when they hold max-actions actions, when they reach max-size bytes and
@@ -404,17 +471,21 @@ fn bulk_requests_flush_by_count_size_and_interval() {
     let per_request = (max as u64).div_ceil(action);
     let (requests, size_bytes) = flush_run(0..95u64, "flush-size", |b| b.max_size_bytes(max));
     assert_eq!(size_bytes, bytes);
-    assert_eq!(requests, 95u64.div_ceil(per_request), "{per_request} actions of {action} bytes reach {max}");
+    assert_eq!(
+        requests,
+        95u64.div_ceil(per_request),
+        "{per_request} actions of {action} bytes reach {max}"
+    );
 
     // 40 records at least 25 ms apart: the oldest action turns 200 ms old several times.
-    let slow = (0..40u64).map(|i| {
-        std::thread::sleep(Duration::from_millis(25));
-        i
-    });
+    let slow = (0..40u64).inspect(|_| std::thread::sleep(Duration::from_millis(25)));
     let (requests, _) = flush_run(slow, "flush-interval", |b| {
         b.flush_interval(Some(Duration::from_millis(200)))
     });
-    assert!(requests >= 2, "the interval sent requests before the end: {requests}");
+    assert!(
+        requests >= 2,
+        "the interval sent requests before the end: {requests}"
+    );
     for index in ["flush-none", "flush-count", "flush-size", "flush-interval"] {
         let want = if index == "flush-interval" { 40 } else { 95 };
         assert_eq!(node.count(index), want, "{index}");
@@ -453,5 +524,8 @@ fn rejected_actions_are_retried_with_backoff() {
     assert_eq!(metric(&result, "actionsWritten"), n);
     let retries = metric(&result, "retries");
     eprintln!("write queue of one: {retries} retries of rejected actions");
-    assert!(retries > 0, "four writers against a write queue of one saw no HTTP 429");
+    assert!(
+        retries > 0,
+        "four writers against a write queue of one saw no HTTP 429"
+    );
 }

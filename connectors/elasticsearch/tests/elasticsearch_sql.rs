@@ -101,23 +101,73 @@ fn bad_options_and_keys_fail_planning_with_what_to_do() {
     for (columns, with, expect) in [
         (cols, ", 'index' = 'i'", "set 'hosts'"),
         (cols, ", 'hosts' = 'http://h:9200'", "set 'index'"),
-        (cols, ", 'hosts' = 'h:9200', 'index' = 'i'", "must start with http://"),
-        (cols, &format!("{base}, 'format' = 'csv'") as &str, "'format' = 'json'"),
-        (cols, &format!("{base}, 'sink.bulk-flush.max-size' = 'lots'"), "not a size"),
-        (cols, &format!("{base}, 'sink.bulk-flush.interval' = 'soon'"), "not a duration"),
-        (cols, &format!("{base}, 'sink.bulk-flush.backoff.strategy' = 'LINEAR'"), "DISABLED, CONSTANT or EXPONENTIAL"),
-        (cols, &format!("{base}, 'failure-handler' = 'shrug'"), "'fail' (the default), 'drop' or 'retry'"),
-        (cols, &format!("{base}, 'password' = 'x'"), "'password' needs 'username'"),
-        (cols, &format!("{base}, 'topic' = 'x'"), "unsupported option 'topic'"),
-        (cols, ", 'hosts' = 'http://h:9200', 'index' = 'i-{nope}'", "'nope'"),
-        ("id BIGINT, name STRING, PRIMARY KEY (id)", base, "NOT ENFORCED"),
-        ("id BIGINT, name STRING, PRIMARY KEY (nope) NOT ENFORCED", base, "'nope' is not a physical column"),
+        (
+            cols,
+            ", 'hosts' = 'h:9200', 'index' = 'i'",
+            "must start with http://",
+        ),
+        (
+            cols,
+            &format!("{base}, 'format' = 'csv'") as &str,
+            "'format' = 'json'",
+        ),
+        (
+            cols,
+            &format!("{base}, 'sink.bulk-flush.max-size' = 'lots'"),
+            "not a size",
+        ),
+        (
+            cols,
+            &format!("{base}, 'sink.bulk-flush.interval' = 'soon'"),
+            "not a duration",
+        ),
+        (
+            cols,
+            &format!("{base}, 'sink.bulk-flush.backoff.strategy' = 'LINEAR'"),
+            "DISABLED, CONSTANT or EXPONENTIAL",
+        ),
+        (
+            cols,
+            &format!("{base}, 'failure-handler' = 'shrug'"),
+            "'fail' (the default), 'drop' or 'retry'",
+        ),
+        (
+            cols,
+            &format!("{base}, 'password' = 'x'"),
+            "'password' needs 'username'",
+        ),
+        (
+            cols,
+            &format!("{base}, 'topic' = 'x'"),
+            "unsupported option 'topic'",
+        ),
+        (
+            cols,
+            ", 'hosts' = 'http://h:9200', 'index' = 'i-{nope}'",
+            "'nope'",
+        ),
+        (
+            "id BIGINT, name STRING, PRIMARY KEY (id)",
+            base,
+            "NOT ENFORCED",
+        ),
+        (
+            "id BIGINT, name STRING, PRIMARY KEY (nope) NOT ENFORCED",
+            base,
+            "'nope' is not a physical column",
+        ),
     ] {
         let e = plan(columns, with);
-        assert!(e.contains(expect), "{columns} {with}: expected `{expect}` in `{e}`");
+        assert!(
+            e.contains(expect),
+            "{columns} {with}: expected `{expect}` in `{e}`"
+        );
     }
     assert_eq!(plan(keyed, base), "");
-    assert_eq!(plan("id BIGINT PRIMARY KEY NOT ENFORCED, name STRING", base), "");
+    assert_eq!(
+        plan("id BIGINT PRIMARY KEY NOT ENFORCED, name STRING", base),
+        ""
+    );
     // Other connectors take no primary key (Flink's upsert semantics are this sink's).
     let e = match fjord_sql::plan(
         "CREATE TABLE src (id BIGINT, PRIMARY KEY (id) NOT ENFORCED) WITH ('connector' = 'datagen');

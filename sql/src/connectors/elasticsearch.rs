@@ -19,7 +19,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The connector names this module serves.
-pub const CONNECTORS: &[&str] = &["elasticsearch-7", "elasticsearch-8", "opensearch", "opensearch-2"];
+pub const CONNECTORS: &[&str] = &[
+    "elasticsearch-7",
+    "elasticsearch-8",
+    "opensearch",
+    "opensearch-2",
+];
 
 const OPTIONS: &[&str] = &[
     "hosts",
@@ -72,16 +77,23 @@ pub struct ElasticsearchTableConfig {
     socket_timeout: Option<Duration>,
 }
 
-fn duration(o: &std::collections::BTreeMap<String, String>, key: &str) -> Result<Option<Duration>, String> {
+fn duration(
+    o: &std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<Duration>, String> {
     o.get(key)
         .map(|v| {
-            crate::planner::parse_duration(v)
-                .ok_or_else(|| format!("'{key}' = '{v}' is not a duration; write e.g. '1s', '500ms', '2min'"))
+            crate::planner::parse_duration(v).ok_or_else(|| {
+                format!("'{key}' = '{v}' is not a duration; write e.g. '1s', '500ms', '2min'")
+            })
         })
         .transpose()
 }
 
-fn count(o: &std::collections::BTreeMap<String, String>, key: &str) -> Result<Option<usize>, String> {
+fn count(
+    o: &std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<usize>, String> {
     o.get(key)
         .map(|v| {
             v.trim()
@@ -161,7 +173,11 @@ impl ElasticsearchTableConfig {
         let key = table
             .primary_key
             .iter()
-            .map(|c| schema.index_of(c).ok_or_else(|| format!("PRIMARY KEY column '{c}' is not a physical column")))
+            .map(|c| {
+                schema
+                    .index_of(c)
+                    .ok_or_else(|| format!("PRIMARY KEY column '{c}' is not a physical column"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let strategy = match o
             .get("sink.bulk-flush.backoff.strategy")
@@ -383,7 +399,12 @@ mod tests {
     #[test]
     fn rows_become_upserts_with_ids_from_the_key_and_index_from_columns() {
         let t = table(
-            &[("hosts", "http://a:9200;http://b:9200"), ("index", "o-{region}"), ("document-id.key-delimiter", "$"), ("connection.path-prefix", "/es/")],
+            &[
+                ("hosts", "http://a:9200;http://b:9200"),
+                ("index", "o-{region}"),
+                ("document-id.key-delimiter", "$"),
+                ("connection.path-prefix", "/es/"),
+            ],
             &["region", "id"],
         );
         let c = ElasticsearchTableConfig::from_table(&t).unwrap();
@@ -405,14 +426,31 @@ mod tests {
 
     #[test]
     fn bad_options_are_named() {
-        let err = |o: &[(&str, &str)]| ElasticsearchTableConfig::from_table(&table(o, &[])).unwrap_err();
+        let err =
+            |o: &[(&str, &str)]| ElasticsearchTableConfig::from_table(&table(o, &[])).unwrap_err();
         assert!(err(&[("index", "x")]).contains("set 'hosts'"));
         assert!(err(&[("hosts", "http://a:1")]).contains("set 'index'"));
         assert!(err(&[("hosts", "a:1"), ("index", "x")]).contains("http://"));
         assert!(err(&[("hosts", "http://a:1"), ("index", "x-{nope}")]).contains("'nope'"));
-        assert!(err(&[("hosts", "http://a:1"), ("index", "x"), ("sink.bulk-flush.max-size", "2 parsecs")]).contains("not a size"));
-        assert!(err(&[("hosts", "http://a:1"), ("index", "x"), ("format", "csv")]).contains("'json'"));
-        assert!(err(&[("hosts", "http://a:1"), ("index", "x"), ("failure-handler", "shrug")]).contains("'drop'"));
+        assert!(
+            err(&[
+                ("hosts", "http://a:1"),
+                ("index", "x"),
+                ("sink.bulk-flush.max-size", "2 parsecs")
+            ])
+            .contains("not a size")
+        );
+        assert!(
+            err(&[("hosts", "http://a:1"), ("index", "x"), ("format", "csv")]).contains("'json'")
+        );
+        assert!(
+            err(&[
+                ("hosts", "http://a:1"),
+                ("index", "x"),
+                ("failure-handler", "shrug")
+            ])
+            .contains("'drop'")
+        );
         assert_eq!(memory_size("2mb"), Some(2 << 20));
         assert_eq!(memory_size("512 kb"), Some(512 << 10));
         assert_eq!(memory_size("100"), Some(100));
