@@ -259,3 +259,15 @@ fjord_hadoop_tools_dir() {
   h=$(cat "$1"/hadoop/src/fjord/infra/*.java | sha256sum | cut -c1-12)
   echo "$(fjord_hadoop_home)/fjord-tools-$h"
 }
+
+# fjord_opensearch_home : the cached OpenSearch node of OPENSEARCH_VERSION: lib/ (the server's
+# jars), modules/transport-netty4/ (the HTTP module with its descriptor).
+fjord_opensearch_home() { echo "$(fjord_cache)/opensearch-${OPENSEARCH_VERSION:?versions.env not sourced}"; }
+
+# fjord_opensearch_tools_dir INFRA_DIR : where install-opensearch.sh compiles the node's main
+# (INFRA_DIR/opensearch/src), named by a hash of its sources so an edit compiles anew.
+fjord_opensearch_tools_dir() {
+  local h
+  h=$(cat "$1"/opensearch/src/fjord/infra/*.java | sha256sum | cut -c1-12)
+  echo "$(fjord_opensearch_home)/fjord-tools-$h"
+}

@@ -3,7 +3,9 @@
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
-use crate::connectors::{activemq, blackhole, datagen, filesystem, kafka, print, rabbitmq, redis};
+use crate::connectors::{
+    activemq, blackhole, datagen, elasticsearch, filesystem, kafka, print, rabbitmq, redis,
+};
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{Insert, SortKey, SqlJob, Step, TableDef, TopNWindow, WindowKind};
@@ -398,6 +400,14 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let amq_sink = config.sink().map_err(|m| option_error(sink, m))?;
             stream
                 .sink_to(amq_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        c if elasticsearch::CONNECTORS.contains(&c) => {
+            let config = elasticsearch::ElasticsearchTableConfig::from_table(sink)
+                .map_err(|m| option_error(sink, m))?;
+            let es_sink = config.sink().map_err(|m| option_error(sink, m))?;
+            stream
+                .sink_to(es_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         other => {

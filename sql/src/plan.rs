@@ -30,6 +30,8 @@ pub struct TableDef {
     pub options: BTreeMap<String, String>,
     /// The watermark declared with `WATERMARK FOR` (its rowtime indexes `columns`).
     pub watermark: Option<WatermarkDef>,
+    /// The `PRIMARY KEY (...) NOT ENFORCED` columns (physical), in key order; empty without.
+    pub primary_key: Vec<String>,
 }
 
 /// What a column of a table is.
@@ -72,6 +74,7 @@ impl TableDef {
             source_projection: None,
             options,
             watermark: None,
+            primary_key: Vec::new(),
         }
     }
 

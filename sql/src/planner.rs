@@ -159,11 +159,30 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
             "CREATE TABLE ... AS / LIKE is not supported yet; list the columns",
         ));
     }
-    if !ct.constraints.is_empty() {
-        return Err(unsupported(
-            pos,
-            "table constraints (PRIMARY KEY) are not supported yet; remove them",
-        ));
+    // `PRIMARY KEY (a, b) NOT ENFORCED`, as a table constraint or a column option (Flink's
+    // only mode: the key is a promise about the data, not checked).
+    let mut primary_key: Option<(Vec<String>, Pos)> = None;
+    for c in &ct.constraints {
+        let ast::TableConstraint::PrimaryKey(pk) = c else {
+            return Err(unsupported(
+                pos,
+                format!(
+                    "table constraint '{c}' is not supported; only PRIMARY KEY (...) NOT ENFORCED is"
+                ),
+            ));
+        };
+        let cols = pk
+            .columns
+            .iter()
+            .map(|ic| match &ic.column.expr {
+                ast::Expr::Identifier(i) => Ok(i.value.clone()),
+                other => Err(unsupported(
+                    pos,
+                    format!("PRIMARY KEY lists columns, not '{other}'"),
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        set_primary_key(&mut primary_key, cols, pk.characteristics.as_ref(), pos)?;
     }
     // Physical and metadata columns (sqlparser's), with the computed columns (lifted out by
     // the pre-parse) put back in their declared places.
@@ -202,6 +221,15 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
         let Some(c) = ct.columns.get(n) else { break };
         let cpos = Pos::of(c.name.span);
         for o in &c.options {
+            if let ast::ColumnOption::PrimaryKey(pk) = &o.option {
+                set_primary_key(
+                    &mut primary_key,
+                    vec![c.name.value.clone()],
+                    pk.characteristics.as_ref(),
+                    cpos,
+                )?;
+                continue;
+            }
             if !matches!(
                 o.option,
                 ast::ColumnOption::NotNull | ast::ColumnOption::Null
@@ -431,6 +459,23 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
     if let Some(wm) = &watermark {
         columns.columns[wm.rowtime].rowtime = true;
     }
+    let primary_key = match primary_key {
+        None => Vec::new(),
+        Some((cols, kpos)) => {
+            for col in &cols {
+                if schema.index_of(col).is_none() {
+                    return Err(SqlError::at(
+                        ErrorKind::InvalidOption,
+                        kpos,
+                        format!(
+                            "PRIMARY KEY column '{col}' is not a physical column of table '{name}'"
+                        ),
+                    ));
+                }
+            }
+            cols
+        }
+    };
     let table = TableDef {
         name: name.clone(),
         schema,
@@ -440,7 +485,18 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
         source_projection: (!identity).then_some(projection),
         options,
         watermark,
+        primary_key,
     };
+    if !table.primary_key.is_empty() && !connectors::USES_PRIMARY_KEY.contains(&table.connector()) {
+        return Err(unsupported(
+            pos,
+            format!(
+                "table '{name}': the '{}' connector does not use a PRIMARY KEY; remove it (the {} connectors take one)",
+                table.connector(),
+                connectors::USES_PRIMARY_KEY.join(", ")
+            ),
+        ));
+    }
     let connector = table.connector().to_string();
     if !connectors::KNOWN.contains(&connector.as_str()) {
         return Err(SqlError::at(
@@ -453,6 +509,31 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
         ));
     }
     catalog.tables.insert(name, (Arc::new(table), pos));
+    Ok(())
+}
+
+/// Records a table's primary key, refusing a second one and ENFORCED keys (as Flink does).
+fn set_primary_key(
+    key: &mut Option<(Vec<String>, Pos)>,
+    columns: Vec<String>,
+    characteristics: Option<&ast::ConstraintCharacteristics>,
+    pos: Pos,
+) -> Result<()> {
+    if key.is_some() {
+        return Err(SqlError::at(
+            ErrorKind::InvalidOption,
+            pos,
+            "a table has at most one PRIMARY KEY",
+        ));
+    }
+    if characteristics.and_then(|c| c.enforced) != Some(false) {
+        return Err(SqlError::at(
+            ErrorKind::InvalidOption,
+            pos,
+            "write PRIMARY KEY (...) NOT ENFORCED: the key is not checked against the data (Fjord, like Flink, does not own it), so ENFORCED is not supported",
+        ));
+    }
+    *key = Some((columns, pos));
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 pub mod activemq;
 pub mod blackhole;
 pub mod datagen;
+pub mod elasticsearch;
 pub mod filesystem;
 pub mod format;
 pub mod kafka;
@@ -46,7 +47,14 @@ pub const KNOWN: &[&str] = &[
     "redis",
     "rabbitmq",
     "activemq",
+    "elasticsearch-7",
+    "elasticsearch-8",
+    "opensearch",
+    "opensearch-2",
 ];
+
+/// The connectors whose tables may declare a `PRIMARY KEY (...) NOT ENFORCED` (the document id).
+pub const USES_PRIMARY_KEY: &[&str] = elasticsearch::CONNECTORS;
 
 /// Checks that a table's options make it a source (and, with `local_paths`, that a
 /// `filesystem` source's path exists here).
@@ -79,8 +87,11 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "redis" => redis::RedisTableConfig::from_table(table).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
+        c if elasticsearch::CONNECTORS.contains(&c) => {
+            elasticsearch::ElasticsearchTableConfig::from_table(table).map(|_| ())
+        }
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq' or 'redis' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'redis', 'elasticsearch-7' or 'opensearch' table"
         )),
     }
 }
