@@ -3,7 +3,9 @@
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
-use crate::connectors::{activemq, blackhole, datagen, filesystem, kafka, print, rabbitmq, redis};
+use crate::connectors::{
+    activemq, blackhole, cassandra, datagen, filesystem, kafka, print, rabbitmq, redis,
+};
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{Insert, SortKey, SqlJob, Step, TableDef, TopNWindow, WindowKind};
@@ -381,6 +383,18 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             stream
                 .sink_to(amq_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "cassandra" => {
+            let config = cassandra::CassandraTableConfig::from_table(sink)
+                .map_err(|m| option_error(sink, m))?;
+            let uid = format!("sql-sink-{n}-{}", sink.name);
+            if config.write_ahead_log {
+                let wal = config.write_ahead_sink().map_err(|m| option_error(sink, m))?;
+                stream.sink_to_transactional(wal, &name).uid(&uid);
+            } else {
+                let c_sink = config.sink().map_err(|m| option_error(sink, m))?;
+                stream.sink_to(c_sink, &name).uid(&uid);
+            }
         }
         other => {
             return Err(option_error(

@@ -4,6 +4,7 @@
 
 pub mod activemq;
 pub mod blackhole;
+pub mod cassandra;
 pub mod datagen;
 pub mod filesystem;
 pub mod format;
@@ -46,6 +47,7 @@ pub const KNOWN: &[&str] = &[
     "redis",
     "rabbitmq",
     "activemq",
+    "cassandra",
 ];
 
 /// Checks that a table's options make it a source (and, with `local_paths`, that a
@@ -79,8 +81,9 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "redis" => redis::RedisTableConfig::from_table(table).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
+        "cassandra" => cassandra::CassandraTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq' or 'redis' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'redis' or 'cassandra' table"
         )),
     }
 }
