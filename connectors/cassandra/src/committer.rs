@@ -51,7 +51,7 @@ impl Committer {
             ),
         ] {
             connection
-                .block_on(session.query_unpaged(Statement::new(ddl.as_str()), &[]))
+                .block_on(session.query_unpaged(Statement::new(ddl.as_str()), ()))
                 .map_err(|e| error(format!("`{ddl}`: {e}")))?;
         }
         let select = connection.prepare(

@@ -98,7 +98,7 @@ impl Cassandra {
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                match self.runtime.block_on(self.session.query_unpaged(s, &[])) {
+                match self.runtime.block_on(self.session.query_unpaged(s, ())) {
                     Ok(_) => break,
                     Err(e) if attempts < 10 => {
                         eprintln!("retrying `{s}`: {e}");
@@ -126,7 +126,7 @@ impl Cassandra {
         self.runtime.block_on(async {
             let pager = self
                 .session
-                .query_iter(query, &[])
+                .query_iter(query, ())
                 .await
                 .map_err(|e| e.to_string())?;
             let mut stream = pager.rows_stream::<R>().map_err(|e| e.to_string())?;
