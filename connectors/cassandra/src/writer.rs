@@ -19,7 +19,7 @@ pub(crate) struct CassandraWriter<T> {
     subtask: String,
 }
 
-impl<T> CassandraWriter<T> {
+impl<T: 'static> CassandraWriter<T> {
     pub(crate) fn open(
         settings: Arc<Settings<T>>,
         ctx: &RuntimeContext,
@@ -36,7 +36,7 @@ impl<T> CassandraWriter<T> {
 }
 
 /// Maps and binds `record`; `Ok(None)` when it is malformed and skipped.
-pub(crate) fn bind_record<T>(
+pub(crate) fn bind_record<T: 'static>(
     settings: &Settings<T>,
     executor: &Executor,
     metrics: &WriterMetrics,

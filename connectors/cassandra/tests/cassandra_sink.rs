@@ -305,7 +305,7 @@ fn write_ahead_records_appear_only_after_the_checkpoint_completes() {
         0,
         "the write-ahead sink wrote before a checkpoint completed"
     );
-    job.trigger_checkpoint(CheckpointType::Checkpoint).unwrap();
+    job.trigger_checkpoint(CheckpointType::Configured).unwrap();
     wait_for("the write-ahead rows after the checkpoint", LIMIT, || {
         c.count("wal_visible.wal") == n as i64
     });
