@@ -188,7 +188,7 @@ static FAILED_ONCE: AtomicBool = AtomicBool::new(false);
 /// Runs records 0..n through a checkpointed job into `{ks}.upserts` (primary key id), failing
 /// once mid-stream if `fail`. Returns the restarts.
 fn run_with_optional_failure(c: &Cassandra, ks: &str, n: u64, fail: bool) -> u32 {
-    let dir = scratch_dir("cassandra", ks);
+    let dir = scratch_dir("cassandra-ckpt", ks);
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(2);
     env.enable_checkpointing(Duration::from_millis(200));
@@ -262,7 +262,7 @@ fn write_ahead_records_appear_only_after_the_checkpoint_completes() {
          CREATE TABLE wal_visible.wal (id bigint PRIMARY KEY, v text)",
     );
     let n = 400u64;
-    let dir = scratch_dir("cassandra", "wal-visible");
+    let dir = scratch_dir("cassandra-ckpt", "wal-visible");
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
     // Periodic checkpoints far apart: the test takes the one that matters.
@@ -331,7 +331,7 @@ static ALO_FAILED_ONCE: AtomicBool = AtomicBool::new(false);
 /// key), through the write-ahead sink (`wal`) or the at-least-once one, failing once
 /// mid-stream. Returns each id's row count.
 fn log_with_failure(c: &Cassandra, ks: &str, wal: bool, n: u64) -> BTreeMap<i64, usize> {
-    let dir = scratch_dir("cassandra", ks);
+    let dir = scratch_dir("cassandra-ckpt", ks);
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(2);
     env.enable_checkpointing(Duration::from_millis(200));
@@ -427,7 +427,7 @@ fn cassandra_killed_and_restarted_mid_run_loses_nothing() {
     c.keyspace("survive");
     c.cql("CREATE TABLE survive.rows (id bigint PRIMARY KEY, v text)");
     let n = 6000u64;
-    let dir = scratch_dir("cassandra", "restart");
+    let dir = scratch_dir("cassandra-ckpt", "restart");
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(2);
     env.enable_checkpointing(Duration::from_millis(500));
@@ -463,7 +463,20 @@ fn cassandra_killed_and_restarted_mid_run_loses_nothing() {
     });
     c.kill();
     c.restart();
-    wait_for("the job to end", LIMIT, || job.is_finished());
+    let mut polls = 0u32;
+    wait_for("the job to end", LIMIT, || {
+        polls += 1;
+        if polls % 50 == 0 {
+            eprintln!(
+                "waiting: {} rows, {} restarts, {} retries, running {}",
+                c.count("survive.rows"),
+                job.restarts(),
+                metric(&job.metrics(), "retries"),
+                job.is_running()
+            );
+        }
+        job.is_finished()
+    });
     let restarts = job.restarts();
     let metrics = job.metrics();
     job.wait().expect("the job finishes once the node is back");

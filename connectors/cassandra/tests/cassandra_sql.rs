@@ -88,7 +88,7 @@ fn the_example_manifest_writes_every_order_once() {
     let script = manifest_sql(&yaml);
     assert!(script.contains("INSERT INTO orders"), "{script}");
     let script = script.replace("cassandra:9042", c.hosts());
-    let dir = scratch_dir("cassandra", "manifest");
+    let dir = scratch_dir("cassandra-ckpt", "manifest");
     let env = fjord::StreamExecutionEnvironment::new();
     fjord_sql::build(&fjord_sql::plan(&script).unwrap(), &env).unwrap();
     env.set_parallelism(1);
