@@ -389,7 +389,9 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                 .map_err(|m| option_error(sink, m))?;
             let uid = format!("sql-sink-{n}-{}", sink.name);
             if config.write_ahead_log {
-                let wal = config.write_ahead_sink().map_err(|m| option_error(sink, m))?;
+                let wal = config
+                    .write_ahead_sink()
+                    .map_err(|m| option_error(sink, m))?;
                 stream.sink_to_transactional(wal, &name).uid(&uid);
             } else {
                 let c_sink = config.sink().map_err(|m| option_error(sink, m))?;

@@ -58,7 +58,12 @@ impl Connection {
             .block_on(async {
                 tokio::time::timeout(settings.connect_timeout * 2, builder.build()).await
             })
-            .map_err(|_| connect(format!("no answer within {:?}", settings.connect_timeout * 2)))?
+            .map_err(|_| {
+                connect(format!(
+                    "no answer within {:?}",
+                    settings.connect_timeout * 2
+                ))
+            })?
             .map_err(|e| connect(e.to_string()))?;
         Ok(Connection {
             runtime,
@@ -207,7 +212,10 @@ impl Executor {
     ///
     /// # Errors
     /// What does not fit, naming the column, its CQL type and the value.
-    pub(crate) fn bind(&self, row: CqlRow) -> Result<scylla::statement::bound::BoundStatement, String> {
+    pub(crate) fn bind(
+        &self,
+        row: CqlRow,
+    ) -> Result<scylla::statement::bound::BoundStatement, String> {
         let specs = self.prepared.get_variable_col_specs();
         if row.len() != specs.len() {
             return Err(format!(
@@ -221,9 +229,10 @@ impl Executor {
         for (value, spec) in row.into_iter().zip(specs.iter()) {
             let value = match value {
                 None => None,
-                Some(v) => Some(coerce(v, spec.typ()).map_err(|e| {
-                    format!("column `{}` ({:?}): {e}", spec.name(), spec.typ())
-                })?),
+                Some(v) => Some(
+                    coerce(v, spec.typ())
+                        .map_err(|e| format!("column `{}` ({:?}): {e}", spec.name(), spec.typ()))?,
+                ),
             };
             values.push(value);
         }
@@ -242,7 +251,10 @@ impl Executor {
                     )
                 })
                 .unwrap_or_default();
-            format!("{column}the values {shown} do not fit `{}`: {e}", self.query())
+            format!(
+                "{column}the values {shown} do not fit `{}`: {e}",
+                self.query()
+            )
         })
     }
 
@@ -259,7 +271,9 @@ impl Executor {
         let permits = self.permits.clone();
         let permit = self
             .connection
-            .block_on(async { tokio::time::timeout(self.wait_timeout, permits.acquire_owned()).await })
+            .block_on(async {
+                tokio::time::timeout(self.wait_timeout, permits.acquire_owned()).await
+            })
             .map_err(|_| self.timeout("a free request slot"))?
             .map_err(|_| CassandraSinkError::Config("the request semaphore closed".into()))?;
         let session = self.connection.session().clone();
@@ -270,7 +284,9 @@ impl Executor {
             self.metrics.clone(),
         );
         let query = self.query().to_string();
-        metrics.in_flight.set((self.max_in_flight - self.permits.available_permits()) as u64);
+        metrics
+            .in_flight
+            .set((self.max_in_flight - self.permits.available_permits()) as u64);
         self.connection.runtime.spawn(async move {
             let result = execute_with_retry(&session, &bound, &retry, &metrics).await;
             match result {

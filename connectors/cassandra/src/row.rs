@@ -138,7 +138,9 @@ pub fn coerce(value: CqlValue, typ: &ColumnType<'_>) -> Result<CqlValue, String>
         (NativeType::Text, None, V::Ascii(s)) => V::Text(s),
         (NativeType::Ascii, None, V::Text(s)) => {
             if !s.is_ascii() {
-                return Err(format!("{s:?} is not ASCII, which a CQL ascii column needs"));
+                return Err(format!(
+                    "{s:?} is not ASCII, which a CQL ascii column needs"
+                ));
             }
             V::Ascii(s)
         }

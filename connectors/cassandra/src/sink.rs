@@ -179,7 +179,12 @@ impl<T: 'static> CassandraSinkBuilder<T> {
     /// Contact points, `host:port` (port 9042 if left out), comma-separated or by repeated
     /// calls (Flink's `setHost` / `ClusterBuilder`). Required.
     pub fn hosts(mut self, hosts: impl AsRef<str>) -> Self {
-        for h in hosts.as_ref().split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        for h in hosts
+            .as_ref()
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+        {
             let h = if h.contains(':') {
                 h.to_string()
             } else {
@@ -290,7 +295,11 @@ impl<T: 'static> CassandraSinkBuilder<T> {
 
     /// Write-ahead sink only: the keyspace and table that record committed checkpoints
     /// (default `fjord_auxiliary.checkpoints`, created if missing).
-    pub fn committer_table(mut self, keyspace: impl Into<String>, table: impl Into<String>) -> Self {
+    pub fn committer_table(
+        mut self,
+        keyspace: impl Into<String>,
+        table: impl Into<String>,
+    ) -> Self {
         self.committer_keyspace = keyspace.into();
         self.committer_table = table.into();
         self
@@ -331,9 +340,7 @@ impl<T: 'static> CassandraSinkBuilder<T> {
                 (insert_statement(&ks, &table, &columns, ttl)?, Some(n))
             }
             (Some(_), Some(_)) => {
-                return Err(config(
-                    "give either .query(..) or .table(..), not both",
-                ));
+                return Err(config("give either .query(..) or .table(..), not both"));
             }
             (None, None) => {
                 return Err(config(
@@ -358,7 +365,8 @@ impl<T: 'static> CassandraSinkBuilder<T> {
         {
             return Err(config("timeouts must be above zero"));
         }
-        if self.retry.initial_backoff.is_zero() || self.retry.max_backoff < self.retry.initial_backoff
+        if self.retry.initial_backoff.is_zero()
+            || self.retry.max_backoff < self.retry.initial_backoff
         {
             return Err(config(
                 "the retry backoff must start above zero and not exceed its maximum",
@@ -426,10 +434,26 @@ mod tests {
     #[test]
     fn build_checks_hosts_statement_mapper_and_bounds() {
         let b = || CassandraSink::<(String, i64)>::builder();
-        assert!(error(b().query("INSERT INTO k.t (a, b) VALUES (?, ?)").mapper(positional)).contains(".hosts("));
+        assert!(
+            error(
+                b().query("INSERT INTO k.t (a, b) VALUES (?, ?)")
+                    .mapper(positional)
+            )
+            .contains(".hosts(")
+        );
         assert!(error(b().hosts("h").mapper(positional)).contains("needs a statement"));
-        assert!(error(b().hosts("h").query("INSERT INTO k.t (a) VALUES ('x')").mapper(positional)).contains("no bind marker"));
-        assert!(error(b().hosts("h").query("INSERT INTO k.t (a, b) VALUES (?, ?)")).contains("needs a mapper"));
+        assert!(
+            error(
+                b().hosts("h")
+                    .query("INSERT INTO k.t (a) VALUES ('x')")
+                    .mapper(positional)
+            )
+            .contains("no bind marker")
+        );
+        assert!(
+            error(b().hosts("h").query("INSERT INTO k.t (a, b) VALUES (?, ?)"))
+                .contains("needs a mapper")
+        );
         assert!(
             error(
                 b().hosts("h")
@@ -446,7 +470,10 @@ mod tests {
             .mapper(positional)
             .build()
             .unwrap();
-        assert_eq!(sink.query(), "INSERT INTO k.t (a, b) VALUES (?, ?) USING TTL 60");
+        assert_eq!(
+            sink.query(),
+            "INSERT INTO k.t (a, b) VALUES (?, ?) USING TTL 60"
+        );
         assert_eq!(sink.settings.hosts, vec!["h1:9042", "h2:9043"]);
     }
 }

@@ -7,10 +7,7 @@ use crate::error::CassandraSinkError;
 /// `_` starting with a letter (Cassandra folds unquoted names to lower case), double-quoted
 /// (with `"` doubled) otherwise.
 pub fn quote_identifier(name: &str) -> String {
-    let bare = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase())
+    let bare = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');

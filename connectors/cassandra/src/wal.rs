@@ -100,8 +100,9 @@ where
     T: Serialize + DeserializeOwned + Send + 'static,
 {
     fn commit_one(&mut self, bytes: &[u8]) -> Result<(), CassandraSinkError> {
-        let c: Committable = bincode::deserialize(bytes)
-            .map_err(|e| CassandraSinkError::Encoding(format!("a checkpoint's committable: {e}")))?;
+        let c: Committable = bincode::deserialize(bytes).map_err(|e| {
+            CassandraSinkError::Encoding(format!("a checkpoint's committable: {e}"))
+        })?;
         // u64::MAX: the end of input without checkpoints; no restore can hand it back.
         let recorded = c.checkpoint_id != u64::MAX;
         let conn = self.executor.connection();

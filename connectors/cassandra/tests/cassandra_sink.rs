@@ -39,9 +39,12 @@ fn docs_example(hosts: &str) -> Result<(), Box<dyn std::error::Error>> {
         .query("INSERT INTO shop.word_counts (word, count) VALUES (?, ?)")
         .mapper(positional)
         .build()?;
-    env.from_collection(vec![("fjord".to_string(), 3i64), ("cassandra".to_string(), 1)])
-        .stream()
-        .sink_to(sink, "Sink: Cassandra");
+    env.from_collection(vec![
+        ("fjord".to_string(), 3i64),
+        ("cassandra".to_string(), 1),
+    ])
+    .stream()
+    .sink_to(sink, "Sink: Cassandra");
     env.execute("cassandra-docs-example")?;
     // (end of the block)
     Ok(())
@@ -101,7 +104,13 @@ fn entities_and_closures_round_trip_at_parallelism_two() {
     let orders = env
         .from_collection((0..n).collect::<Vec<i64>>())
         .rebalance()
-        .map(|i: i64| (i, ["ann", "bob", "cid"][(i % 3) as usize].to_string(), i as f64 * 1.5));
+        .map(|i: i64| {
+            (
+                i,
+                ["ann", "bob", "cid"][(i % 3) as usize].to_string(),
+                i as f64 * 1.5,
+            )
+        });
     let entity = CassandraSink::<(i64, String, f64)>::builder()
         .hosts(c.hosts())
         .table("sales", "orders", ["id", "customer", "amount"])
@@ -235,7 +244,9 @@ fn a_job_failure_with_idempotent_upserts_equals_a_failure_free_run() {
     let n = 3000u64;
     for ks in ["clean", "failed"] {
         c.keyspace(ks);
-        c.cql(&format!("CREATE TABLE {ks}.upserts (id bigint PRIMARY KEY, v text)"));
+        c.cql(&format!(
+            "CREATE TABLE {ks}.upserts (id bigint PRIMARY KEY, v text)"
+        ));
     }
     assert_eq!(run_with_optional_failure(c, "clean", n, false), 0);
     let restarts = run_with_optional_failure(c, "failed", n, true);
@@ -247,7 +258,11 @@ fn a_job_failure_with_idempotent_upserts_equals_a_failure_free_run() {
     };
     let clean = read("clean");
     assert_eq!(clean.len() as u64, n);
-    assert_eq!(read("failed"), clean, "the table after a failure equals the failure-free one");
+    assert_eq!(
+        read("failed"),
+        clean,
+        "the table after a failure equals the failure-free one"
+    );
 }
 
 /// The write-ahead sink beside an at-least-once one: while no checkpoint has completed, the
@@ -291,7 +306,9 @@ fn write_ahead_records_appear_only_after_the_checkpoint_completes() {
         .build_write_ahead()
         .unwrap();
     records.sink_to(direct, "Sink: direct").uid("direct");
-    records.sink_to_transactional(wal, "Sink: write-ahead").uid("wal");
+    records
+        .sink_to_transactional(wal, "Sink: write-ahead")
+        .uid("wal");
     let job = env.execute_async("wal-visible").unwrap();
     wait_for("every record in the at-least-once table", LIMIT, || {
         c.count("wal_visible.direct") == n as i64
@@ -320,7 +337,11 @@ fn write_ahead_records_appear_only_after_the_checkpoint_completes() {
     assert!(rows.iter().all(|(id, v)| *v == format!("v{id}")));
     assert_eq!(metric(&metrics, "checkpointsCommitted"), 1);
     let committed = c.rows::<(i64,)>("SELECT checkpoint_id FROM wal_visible.committed");
-    assert_eq!(committed.len(), 1, "one run of one subtask recorded its checkpoint");
+    assert_eq!(
+        committed.len(),
+        1,
+        "one run of one subtask recorded its checkpoint"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -362,7 +383,9 @@ fn log_with_failure(c: &Cassandra, ks: &str, wal: bool, n: u64) -> BTreeMap<i64,
         .uid("map");
     let builder = CassandraSink::builder()
         .hosts(c.hosts())
-        .query(format!("INSERT INTO {ks}.log (id, w, v) VALUES (?, now(), ?)"))
+        .query(format!(
+            "INSERT INTO {ks}.log (id, w, v) VALUES (?, now(), ?)"
+        ))
         .mapper(positional)
         .committer_table(ks, "committed");
     if wal {
@@ -410,7 +433,10 @@ fn write_ahead_restore_after_a_failure_writes_nothing_twice() {
     let wal = log_with_failure(c, "wal_log", true, n);
     assert_eq!(wal.len() as u64, n, "every record written");
     let twice: Vec<_> = wal.iter().filter(|(_, k)| **k > 1).take(5).collect();
-    assert!(twice.is_empty(), "records written more than once: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "records written more than once: {twice:?}"
+    );
 
     let alo = log_with_failure(c, "alo_log", false, n);
     assert_eq!(alo.len() as u64, n, "every record written at least once");
@@ -567,7 +593,9 @@ fn malformed_records_and_failed_writes_give_clear_errors() {
         .mapper(|i: &i64| Ok(vec![i.to_cql()]))
         .build()
         .unwrap();
-    env.from_collection(vec![1i64]).stream().sink_to(missing, "Sink: Cassandra");
+    env.from_collection(vec![1i64])
+        .stream()
+        .sink_to(missing, "Sink: Cassandra");
     let err = env.execute("missing").unwrap_err().to_string();
     assert!(
         err.contains("refused to prepare") && err.contains("bad.nope"),
@@ -613,7 +641,9 @@ fn an_unreachable_cluster_fails_the_job_with_a_clear_error() {
         .mapper(|i: &i64| Ok(vec![i.to_cql()]))
         .build()
         .unwrap();
-    env.from_collection(vec![1i64]).stream().sink_to(sink, "Sink: Cassandra");
+    env.from_collection(vec![1i64])
+        .stream()
+        .sink_to(sink, "Sink: Cassandra");
     let err = env.execute("dead").unwrap_err().to_string();
     assert!(
         err.contains("cannot connect to Cassandra at 127.0.0.1:1")

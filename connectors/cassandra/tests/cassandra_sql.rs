@@ -79,8 +79,8 @@ fn manifest_cql(yaml: &str) -> String {
 fn the_example_manifest_writes_every_order_once() {
     let c = Cassandra::shared();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let yaml =
-        std::fs::read_to_string(root.join("examples/streamjobs/cassandra-sql-orders.yaml")).unwrap();
+    let yaml = std::fs::read_to_string(root.join("examples/streamjobs/cassandra-sql-orders.yaml"))
+        .unwrap();
     let cql = manifest_cql(&yaml);
     assert!(cql.contains("shop.orders"), "{cql}");
     c.cql(&cql);
@@ -132,7 +132,8 @@ fn a_value_that_does_not_fit_its_column_is_a_clear_error() {
     };
     let err = run("").unwrap_err();
     assert!(
-        err.contains("`qty`") && err.contains("99999999999 does not fit a CQL int")
+        err.contains("`qty`")
+            && err.contains("99999999999 does not fit a CQL int")
             && err.contains("'sink.ignore-malformed'"),
         "{err}"
     );
@@ -162,7 +163,10 @@ fn bad_options_fail_planning_with_what_to_do() {
         ("", "set 'hosts'"),
         (", 'hosts' = 'h'", "set 'keyspace'"),
         (", 'hosts' = 'h', 'keyspace' = 'k'", "set 'table'"),
-        (&format!("{base}, 'ttl' = '1h'") as &str, "'ttl' = '1h' must be a number above 0"),
+        (
+            &format!("{base}, 'ttl' = '1h'") as &str,
+            "'ttl' = '1h' must be a number above 0",
+        ),
         (&format!("{base}, 'consistency' = 'MOST'"), "not one of ANY"),
         (
             &format!("{base}, 'sink.max-concurrent-requests' = '0'"),
@@ -176,7 +180,10 @@ fn bad_options_fail_planning_with_what_to_do() {
             &format!("{base}, 'sink.committer-keyspace' = 'aux'"),
             "applies to 'sink.write-ahead-log'",
         ),
-        (&format!("{base}, 'query' = 'x'"), "unsupported option 'query'"),
+        (
+            &format!("{base}, 'query' = 'x'"),
+            "unsupported option 'query'",
+        ),
     ] {
         let e = plan(with);
         assert!(e.contains(expect), "{with}: expected `{expect}` in `{e}`");

@@ -65,22 +65,24 @@ pub struct CassandraTableConfig {
 }
 
 fn consistency(name: &str) -> Result<Consistency, String> {
-    Ok(match name.trim().to_ascii_uppercase().replace('-', "_").as_str() {
-        "ANY" => Consistency::Any,
-        "ONE" => Consistency::One,
-        "TWO" => Consistency::Two,
-        "THREE" => Consistency::Three,
-        "QUORUM" => Consistency::Quorum,
-        "ALL" => Consistency::All,
-        "LOCAL_QUORUM" => Consistency::LocalQuorum,
-        "EACH_QUORUM" => Consistency::EachQuorum,
-        "LOCAL_ONE" => Consistency::LocalOne,
-        _ => {
-            return Err(format!(
-                "'consistency' = '{name}' is not one of ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE"
-            ));
-        }
-    })
+    Ok(
+        match name.trim().to_ascii_uppercase().replace('-', "_").as_str() {
+            "ANY" => Consistency::Any,
+            "ONE" => Consistency::One,
+            "TWO" => Consistency::Two,
+            "THREE" => Consistency::Three,
+            "QUORUM" => Consistency::Quorum,
+            "ALL" => Consistency::All,
+            "LOCAL_QUORUM" => Consistency::LocalQuorum,
+            "EACH_QUORUM" => Consistency::EachQuorum,
+            "LOCAL_ONE" => Consistency::LocalOne,
+            _ => {
+                return Err(format!(
+                    "'consistency' = '{name}' is not one of ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE"
+                ));
+            }
+        },
+    )
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(
@@ -125,7 +127,12 @@ impl CassandraTableConfig {
             hosts,
             keyspace,
             table: cql_table,
-            columns: table.schema.columns.iter().map(|c| c.name.clone()).collect(),
+            columns: table
+                .schema
+                .columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
             ttl,
             consistency: match o.get("consistency") {
                 None => Consistency::LocalQuorum,

@@ -94,7 +94,11 @@ impl Cassandra {
     /// Runs CQL statements separated by `;` (schema set-up), each retried while the node is
     /// busy (bounded).
     pub fn cql(&self, statements: &str) {
-        for s in statements.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        for s in statements
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let mut attempts = 0;
             loop {
                 attempts += 1;
