@@ -6,7 +6,7 @@
 # configuration and JVM options itself. A second run finds the jars in place and returns at once.
 # Called by install.sh; can run on its own.
 #
-# Needs a JDK >= 17 and Maven; installs Debian's if missing.
+# Needs a JDK >= 17 and Maven, and a Java 17 to run Cassandra; installs Debian's if missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,6 +35,11 @@ if ! flock -n 8; then
 fi
 
 fjord_jdk_with_maven >/dev/null
+# Cassandra 5.0 runs on Java 11 or 17, not on a newer one alone: make sure a 17 is there for
+# cassandra.sh (Maven may run on any JDK >= 17).
+if ! ls /usr/lib/jvm/*17*/bin/java >/dev/null 2>&1; then
+  fjord_apt_install openjdk-17-jre-headless
+fi
 
 t0=$SECONDS
 log "cassandra $CASSANDRA_VERSION: resolving cassandra-all (Maven)"
