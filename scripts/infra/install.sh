@@ -8,6 +8,7 @@
 #   Apache ActiveMQ Classic broker jars (Maven Central; install-activemq.sh)
 #   Apache Hadoop HDFS mini-cluster jars (Maven Central; install-hadoop.sh)
 #   OpenSearch node jars with its transport-netty4 module (Maven Central; install-opensearch.sh)
+#   Apache Cassandra server jars (Maven Central; install-cassandra.sh)
 # from their Go modules through the Go module proxy, into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/bin/<tool>-<version>/<tool>
 # A second run finds every binary in place and returns in well under a second.
@@ -191,4 +192,5 @@ build_minio
 "$here/install-activemq.sh"
 "$here/install-hadoop.sh"
 "$here/install-opensearch.sh"
+"$here/install-cassandra.sh"
 log "all infrastructure binaries present under $cache ($((SECONDS - t_all)) s)"

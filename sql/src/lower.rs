@@ -4,7 +4,8 @@
 
 use crate::agg::SqlAggregate;
 use crate::connectors::{
-    activemq, blackhole, datagen, elasticsearch, filesystem, kafka, print, rabbitmq, redis,
+    activemq, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, print, rabbitmq,
+    redis,
 };
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
@@ -409,6 +410,20 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             stream
                 .sink_to(es_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "cassandra" => {
+            let config = cassandra::CassandraTableConfig::from_table(sink)
+                .map_err(|m| option_error(sink, m))?;
+            let uid = format!("sql-sink-{n}-{}", sink.name);
+            if config.write_ahead_log {
+                let wal = config
+                    .write_ahead_sink()
+                    .map_err(|m| option_error(sink, m))?;
+                stream.sink_to_transactional(wal, &name).uid(&uid);
+            } else {
+                let c_sink = config.sink().map_err(|m| option_error(sink, m))?;
+                stream.sink_to(c_sink, &name).uid(&uid);
+            }
         }
         other => {
             return Err(option_error(

@@ -4,6 +4,7 @@
 
 pub mod activemq;
 pub mod blackhole;
+pub mod cassandra;
 pub mod datagen;
 pub mod elasticsearch;
 pub mod filesystem;
@@ -51,6 +52,7 @@ pub const KNOWN: &[&str] = &[
     "elasticsearch-8",
     "opensearch",
     "opensearch-2",
+    "cassandra",
 ];
 
 /// The connectors whose tables may declare a `PRIMARY KEY (...) NOT ENFORCED` (the document id).
@@ -90,8 +92,9 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         c if elasticsearch::CONNECTORS.contains(&c) => {
             elasticsearch::ElasticsearchTableConfig::from_table(table).map(|_| ())
         }
+        "cassandra" => cassandra::CassandraTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'redis', 'elasticsearch-7' or 'opensearch' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'redis', 'elasticsearch-7', 'opensearch' or 'cassandra' table"
         )),
     }
 }
