@@ -6,6 +6,7 @@
 #   Apache Kafka broker + tools jars (Maven Central; install-kafka.sh)
 #   Apache Flink DataStream runtime jars, the test oracle (Maven Central; install-flink.sh)
 #   Apache ActiveMQ Classic broker jars (Maven Central; install-activemq.sh)
+#   kinesalite, the Kinesis Data Streams server of the Kinesis tests (npm; install-kinesalite.sh)
 # from their Go modules through the Go module proxy, into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/bin/<tool>-<version>/<tool>
 # A second run finds every binary in place and returns in well under a second.
@@ -187,4 +188,5 @@ build_minio
 "$here/install-kafka.sh"
 "$here/install-flink.sh"
 "$here/install-activemq.sh"
+"$here/install-kinesalite.sh"
 log "all infrastructure binaries present under $cache ($((SECONDS - t_all)) s)"

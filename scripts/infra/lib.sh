@@ -248,3 +248,6 @@ fjord_activemq_tools_dir() {
   h=$(cat "$1"/activemq/src/fjord/infra/*.java | sha256sum | cut -c1-12)
   echo "$(fjord_activemq_home)/fjord-tools-$h"
 }
+
+# The npm prefix kinesalite is installed into (install-kinesalite.sh).
+fjord_kinesalite_home() { echo "$(fjord_cache)/kinesalite-${KINESALITE_VERSION:?versions.env not sourced}"; }
