@@ -3,7 +3,9 @@
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
-use crate::connectors::{activemq, blackhole, datagen, filesystem, kafka, print, rabbitmq, redis};
+use crate::connectors::{
+    activemq, blackhole, datagen, filesystem, kafka, kinesis, print, rabbitmq, redis,
+};
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{Insert, SortKey, SqlJob, Step, TableDef, TopNWindow, WindowKind};
@@ -226,6 +228,12 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let source = config.source().map_err(|m| option_error(src, m))?;
             env.from_source(source, &source_name).uid(&uid).stream()
         }
+        "kinesis" => {
+            let config =
+                kinesis::KinesisTableConfig::from_table(src).map_err(|m| option_error(src, m))?;
+            let source = config.source().map_err(|m| option_error(src, m))?;
+            env.from_source(source, &source_name).uid(&uid).stream()
+        }
         other => {
             return Err(option_error(
                 src,
@@ -380,6 +388,14 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let amq_sink = config.sink().map_err(|m| option_error(sink, m))?;
             stream
                 .sink_to(amq_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "kinesis" => {
+            let config = kinesis::KinesisTableConfig::from_table(sink)
+                .map_err(|m| option_error(sink, m))?;
+            let kinesis_sink = config.sink().map_err(|m| option_error(sink, m))?;
+            stream
+                .sink_to(kinesis_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         other => {

@@ -8,6 +8,7 @@ pub mod datagen;
 pub mod filesystem;
 pub mod format;
 pub mod kafka;
+pub mod kinesis;
 pub mod print;
 pub mod rabbitmq;
 pub mod redis;
@@ -46,6 +47,7 @@ pub const KNOWN: &[&str] = &[
     "redis",
     "rabbitmq",
     "activemq",
+    "kinesis",
 ];
 
 /// Checks that a table's options make it a source (and, with `local_paths`, that a
@@ -60,8 +62,9 @@ pub fn check_source(table: &TableDef, local_paths: bool) -> Result<(), String> {
         "kafka" => kafka::KafkaTableConfig::from_table(table, true).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
+        "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq' or 'activemq' table"
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq', 'activemq' or 'kinesis' table"
         )),
     }
 }
@@ -79,8 +82,9 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "redis" => redis::RedisTableConfig::from_table(table).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
+        "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq' or 'redis' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'kinesis' or 'redis' table"
         )),
     }
 }
