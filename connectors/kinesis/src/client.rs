@@ -154,6 +154,14 @@ impl KinesisClient {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(config.region.clone()))
             .http_client(http)
+            // The SDK's own retries stay short: the source and the sink retry on top of them
+            // with their own backoff and timeout, and must not block a task for long.
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(Duration::from_millis(50))
+                    .with_max_backoff(Duration::from_millis(500)),
+            )
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -270,7 +278,7 @@ impl KinesisClient {
             .iter()
             .map(|r| FetchedRecord {
                 sequence_number: r.sequence_number().to_string(),
-                partition_key: r.partition_key().to_string(),
+                partition_key: r.partition_key().unwrap_or_default().to_string(),
                 data: r.data().as_ref().to_vec(),
                 arrival_timestamp: r
                     .approximate_arrival_timestamp()
@@ -476,7 +484,7 @@ pub(crate) async fn put_records(
 fn api_error<E, R>(operation: &'static str, stream: &str, e: SdkError<E, R>) -> KinesisError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
 {
     let code = e.code().map(str::to_string);
     let retryable = match &e {
