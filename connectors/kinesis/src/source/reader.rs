@@ -423,7 +423,7 @@ impl<T: Send + 'static> KinesisSourceReader<T> {
             .chain(std::iter::once(self.next_discovery))
             .min()
             .unwrap_or(now + MAX_IDLE_SLEEP_MS);
-        let wait = (next - now).clamp(0, MAX_IDLE_SLEEP_MS);
+        let wait = next.saturating_sub(now).clamp(0, MAX_IDLE_SLEEP_MS);
         if wait > 0 {
             std::thread::sleep(Duration::from_millis(wait as u64));
         }
