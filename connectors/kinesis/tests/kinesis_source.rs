@@ -127,11 +127,10 @@ fn exactly_once_source_survives_a_job_failure() {
 type Seen = Arc<Mutex<BTreeMap<String, Vec<u64>>>>;
 
 fn run_collecting(
-    server: &Server,
+    _server: &Server,
     source: KinesisSource<String>,
     parallelism: usize,
 ) -> (fjord::JobClient, Seen) {
-    let _ = server;
     let seen: Seen = Arc::default();
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(parallelism);
@@ -154,46 +153,64 @@ fn total(seen: &Seen) -> usize {
     seen.lock().unwrap().values().map(Vec::len).sum()
 }
 
-/// Resharding while the job runs: shard 0 is split, its two children are merged again, and
-/// records are put before, between and after. Every record is read once, and per partition
-/// key in the order of the puts: a child shard is read only after its parents.
+/// Splits `shard` in the middle of its hash key range; returns the children.
+fn split_in_half(server: &Server, stream: &str, shard: &fjord_kinesis::ShardInfo) -> Vec<String> {
+    let client = server.client();
+    let end: u128 = shard.ending_hash_key.parse().unwrap();
+    let start: u128 = shard.starting_hash_key.parse().unwrap();
+    client
+        .split_shard(stream, &shard.shard_id, &(start + (end - start) / 2).to_string())
+        .unwrap();
+    let children: Vec<String> = client
+        .list_shards(stream)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.parent.as_deref() == Some(&shard.shard_id))
+        .map(|s| s.shard_id)
+        .collect();
+    assert_eq!(children.len(), 2, "the split made two children");
+    children
+}
+
+/// Resharding before and during a run: shard 0 is split and its children merged again before
+/// the job starts (records put before, between and after), then shard 1 is split while the job
+/// reads, 50 records per GetRecords so that parents still hold unread records when their
+/// children are found. Every record is read once, and per partition key in the order of the
+/// puts: a child shard is read only after its parents.
 #[test]
 fn resharding_reads_parents_before_children_and_every_record_once() {
     let server = Server::shared();
     let stream = "reshard";
     server.create_stream(stream, 2);
-    server.put(stream, &numbered(0, 1000));
-    let (job, seen) = run_collecting(server, text_source(server, stream), 2);
-    wait_for("the first records read", LONG, || total(&seen) >= 1000);
     let client = server.client();
-    let shards = client.list_shards(stream).unwrap();
-    let first = &shards[0];
-    // Split shard 0 in the middle of its hash key range.
-    let end: u128 = first.ending_hash_key.parse().unwrap();
-    let start: u128 = first.starting_hash_key.parse().unwrap();
-    client
-        .split_shard(stream, &first.shard_id, &(start + (end - start) / 2).to_string())
-        .unwrap();
+    let first = client.list_shards(stream).unwrap();
+    server.put(stream, &numbered(0, 1000));
+    let children = split_in_half(server, stream, &first[0]);
     server.put(stream, &numbered(1000, 1000));
-    let children: Vec<String> = client
-        .list_shards(stream)
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.parent.as_deref() == Some(&first.shard_id))
-        .map(|s| s.shard_id)
-        .collect();
-    assert_eq!(children.len(), 2, "the split made two children");
     client.merge_shards(stream, &children[0], &children[1]).unwrap();
     server.put(stream, &numbered(2000, 1000));
-    let after = client.list_shards(stream).unwrap();
-    assert_eq!(after.len(), 5, "2 first shards, 2 children, 1 merged: {after:?}");
-    wait_for("every record read", LONG, || total(&seen) >= 3000);
+    assert_eq!(client.list_shards(stream).unwrap().len(), 5, "2 first shards, 2 children, 1 merged");
+    let source = KinesisSource::builder()
+        .config(server.config())
+        .stream(stream)
+        .starting_position(StartingPosition::TrimHorizon)
+        .discovery_interval(Duration::from_millis(200))
+        .max_records_per_fetch(50)
+        .value_deserializer(|b: &[u8]| String::from_utf8(b.to_vec()).map_err(|e| e.to_string()))
+        .build()
+        .unwrap();
+    let (job, seen) = run_collecting(server, source, 2);
+    wait_for("the first records read", LONG, || total(&seen) >= 500);
+    split_in_half(server, stream, &first[1]);
+    server.put(stream, &numbered(3000, 1000));
+    assert_eq!(client.list_shards(stream).unwrap().len(), 7);
+    wait_for("every record read", LONG, || total(&seen) >= 4000);
     job.cancel();
     let _ = job.wait();
     let seen = seen.lock().unwrap();
     for (key, got) in seen.iter() {
         let k: u64 = key[1..].parse().unwrap();
-        let want: Vec<u64> = (0..3000).filter(|i| i % 10 == k).collect();
+        let want: Vec<u64> = (0..4000).filter(|i| i % 10 == k).collect();
         assert_eq!(got, &want, "key {key}: each record once, in the order of the puts");
     }
     assert_eq!(seen.len(), 10);
