@@ -106,7 +106,13 @@ fn sink_loses_nothing_when_the_server_restarts() {
     server.stop();
     std::thread::sleep(Duration::from_secs(2));
     server.restart();
+    let metrics = job.metrics();
     job.wait().expect("the job ends without failing");
+    assert!(
+        support::metric_sum(&metrics, "KinesisSinkWriter.recordsRetried") > 0,
+        "the sink met the outage and retried: {:?}",
+        metrics.snapshot()
+    );
     let got = by_key(&server, stream);
     let all: std::collections::BTreeSet<u64> = got.values().flat_map(|(_, r)| r.iter().copied()).collect();
     assert_eq!(all.len() as u64, n, "every record at least once");

@@ -243,12 +243,14 @@ fn source_rides_out_a_server_restart() {
     server.put(stream, &numbered(500, 500));
     wait_for("every record committed", LONG, || committed(&files).len() >= 1000);
     let restarts = job.restarts();
+    let retries = support::metric_sum(&job.metrics(), "KinesisSourceReader.retries");
     job.cancel();
     let _ = job.wait();
     let c = counts(&committed(&files));
     assert_eq!(c.len(), 1000, "every record, none lost");
     assert!(c.values().all(|k| *k == 1), "none twice");
     assert_eq!(restarts, 0, "the reader retried instead of failing the job");
+    assert!(retries > 0, "the reader met the outage");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

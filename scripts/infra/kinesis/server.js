@@ -23,7 +23,11 @@ server.listen(port, '127.0.0.1', () => {
 })
 const stop = (signal) => {
   console.log(`kinesalite: ${signal}, closing the store`)
+  // kinesalite's close() closes the LevelDB store, then stops accepting connections; open
+  // keep-alive connections would go on being served, so they are closed too: a stopped server
+  // answers nothing.
   server.close(() => process.exit(0))
+  server.closeAllConnections()
   setTimeout(() => process.exit(0), 5000).unref()
 }
 process.on('SIGTERM', stop)

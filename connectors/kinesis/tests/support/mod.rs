@@ -67,7 +67,9 @@ impl Server {
 
     /// A server of this test alone, removed when dropped.
     pub fn start(name: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!("fjord-kinesis-{name}-{}", std::process::id()));
+        // Not `fjord-kinesis-*`: the tests' scratch directories are named so.
+        let dir =
+            std::env::temp_dir().join(format!("fjord-kinesalite-{name}-{}", std::process::id()));
         Server::start_in(dir, true)
     }
 
@@ -173,4 +175,15 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The sum over subtasks of the job's metric whose identifier ends with `name`
+/// (`KinesisSinkWriter.recordsRetried`).
+pub fn metric_sum(metrics: &fjord::metrics::MetricRegistry, name: &str) -> u64 {
+    metrics
+        .snapshot()
+        .iter()
+        .filter(|(k, _)| k.ends_with(name))
+        .map(|(_, v)| *v)
+        .sum()
 }
