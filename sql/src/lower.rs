@@ -391,8 +391,8 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         "kinesis" => {
-            let config = kinesis::KinesisTableConfig::from_table(sink)
-                .map_err(|m| option_error(sink, m))?;
+            let config =
+                kinesis::KinesisTableConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
             let kinesis_sink = config.sink().map_err(|m| option_error(sink, m))?;
             stream
                 .sink_to(kinesis_sink, &name)

@@ -500,7 +500,11 @@ where
         Some("ResourceNotFoundException") => {
             "; check the stream name and region (the stream must exist)".to_string()
         }
-        Some(c) if c.contains("AccessDenied") || c.contains("Unrecognized") || c.contains("Signature") => {
+        Some(c)
+            if c.contains("AccessDenied")
+                || c.contains("Unrecognized")
+                || c.contains("Signature") =>
+        {
             "; check the credentials (aws.credentials.*) and their permissions".to_string()
         }
         _ if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => {

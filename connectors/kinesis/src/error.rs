@@ -53,7 +53,13 @@ pub enum KinesisError {
 impl KinesisError {
     /// True when trying the same call again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, KinesisError::Api { retryable: true, .. })
+        matches!(
+            self,
+            KinesisError::Api {
+                retryable: true,
+                ..
+            }
+        )
     }
 
     /// The service's error code, if any.

@@ -102,7 +102,9 @@ fn sink_loses_nothing_when_the_server_restarts() {
             "Sink: Kinesis",
         );
     let job = env.execute_async("sink restart").unwrap();
-    wait_for("the first records written", LONG, || server.read_all(stream).len() >= 300);
+    wait_for("the first records written", LONG, || {
+        server.read_all(stream).len() >= 300
+    });
     server.stop();
     std::thread::sleep(Duration::from_secs(2));
     server.restart();
@@ -114,7 +116,8 @@ fn sink_loses_nothing_when_the_server_restarts() {
         metrics.snapshot()
     );
     let got = by_key(&server, stream);
-    let all: std::collections::BTreeSet<u64> = got.values().flat_map(|(_, r)| r.iter().copied()).collect();
+    let all: std::collections::BTreeSet<u64> =
+        got.values().flat_map(|(_, r)| r.iter().copied()).collect();
     assert_eq!(all.len() as u64, n, "every record at least once");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -142,11 +145,17 @@ fn malformed_and_oversized_records_fail_or_are_skipped() {
     let run = |on: OnMalformed, values: Vec<u64>| {
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(1);
-        env.from_collection(values).stream().sink_to(build(on), "Sink: Kinesis");
+        env.from_collection(values)
+            .stream()
+            .sink_to(build(on), "Sink: Kinesis");
         env.execute("malformed")
     };
     let err = run(OnMalformed::Fail, vec![1, 3]).unwrap_err().to_string();
-    for part in ["malformed record for the Kinesis sink", "three is not allowed", "OnMalformed::Skip"] {
+    for part in [
+        "malformed record for the Kinesis sink",
+        "three is not allowed",
+        "OnMalformed::Skip",
+    ] {
         assert!(err.contains(part), "`{part}` in: {err}");
     }
     let err = run(OnMalformed::Fail, vec![5]).unwrap_err().to_string();
@@ -169,11 +178,16 @@ fn a_missing_stream_fails_with_a_clear_error() {
     let server = Server::shared();
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
-    env.from_collection(values(3))
-        .stream()
-        .sink_to(sink(server, "no-such-stream").build().unwrap(), "Sink: Kinesis");
+    env.from_collection(values(3)).stream().sink_to(
+        sink(server, "no-such-stream").build().unwrap(),
+        "Sink: Kinesis",
+    );
     let err = env.execute("missing").unwrap_err().to_string();
-    for part in ["ResourceNotFoundException", "no-such-stream", "check the stream name"] {
+    for part in [
+        "ResourceNotFoundException",
+        "no-such-stream",
+        "check the stream name",
+    ] {
         assert!(err.contains(part), "`{part}` in: {err}");
     }
 }
@@ -182,7 +196,8 @@ fn a_missing_stream_fails_with_a_clear_error() {
 #[test]
 fn the_builder_checks_its_limits() {
     let server = Server::shared();
-    let e = |b: fjord_kinesis::KinesisSinkBuilder<(String, u64)>| b.build().err().unwrap().to_string();
+    let e =
+        |b: fjord_kinesis::KinesisSinkBuilder<(String, u64)>| b.build().err().unwrap().to_string();
     assert!(e(sink(server, "s").max_batch_size(501)).contains("between 1 and 500"));
     assert!(e(sink(server, "s").max_batch_bytes(6 << 20)).contains("PutRecords' limit"));
     assert!(e(sink(server, "s").max_in_flight_requests(0)).contains("at least 1"));

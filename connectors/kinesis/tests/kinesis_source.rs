@@ -14,23 +14,35 @@ fn sdk_client_creates_puts_and_reads() {
     server.create_stream("sdk-proof", 2);
     let shards = server.client().list_shards("sdk-proof").unwrap();
     assert_eq!(shards.len(), 2);
-    assert!(shards.iter().all(|s| s.parent.is_none() && s.ending_sequence_number.is_none()));
-    let records: Vec<(String, String)> =
-        (0..50).map(|i| (format!("k{}", i % 5), format!("v{i}"))).collect();
+    assert!(
+        shards
+            .iter()
+            .all(|s| s.parent.is_none() && s.ending_sequence_number.is_none())
+    );
+    let records: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("k{}", i % 5), format!("v{i}")))
+        .collect();
     server.put("sdk-proof", &records);
     let read = server.read_all("sdk-proof");
     assert_eq!(read.len(), 50);
     // Per key, the order of the puts.
     for k in 0..5 {
         let key = format!("k{k}");
-        let got: Vec<&str> = read.iter().filter(|r| r.1 == key).map(|r| r.2.as_str()).collect();
-        let want: Vec<String> = (0..50).filter(|i| i % 5 == k).map(|i| format!("v{i}")).collect();
+        let got: Vec<&str> = read
+            .iter()
+            .filter(|r| r.1 == key)
+            .map(|r| r.2.as_str())
+            .collect();
+        let want: Vec<String> = (0..50)
+            .filter(|i| i % 5 == k)
+            .map(|i| format!("v{i}"))
+            .collect();
         assert_eq!(got, want, "order of key {key}");
     }
 }
 
-use fjord::sinks::ExactlyOnceFileSink;
 use fjord::StreamExecutionEnvironment;
+use fjord::sinks::ExactlyOnceFileSink;
 use fjord_e2e::jobs::{checkpointed_env, committed, counts, scratch_dir, wait_for};
 use fjord_kinesis::{KinesisSource, OnMalformed, StartingPosition};
 use std::collections::BTreeMap;
@@ -91,7 +103,9 @@ fn read_exactly_once(
         )
         .uid("files");
     let job = env.execute_async(stream).unwrap();
-    wait_for("every record committed", LONG, || committed(&files).len() >= n);
+    wait_for("every record committed", LONG, || {
+        committed(&files).len() >= n
+    });
     let restarts = job.restarts();
     job.cancel();
     let _ = job.wait();
@@ -119,8 +133,14 @@ fn exactly_once_source_survives_a_job_failure() {
     assert_eq!(c.len() as u64, n, "every record read");
     assert!(c.values().all(|k| *k == 1));
     let twice: Vec<_> = f.iter().filter(|(_, k)| **k > 1).take(5).collect();
-    assert!(twice.is_empty(), "records committed twice after the failure: {twice:?}");
-    assert_eq!(f, c, "the failure run commits what the failure-free run commits");
+    assert!(
+        twice.is_empty(),
+        "records committed twice after the failure: {twice:?}"
+    );
+    assert_eq!(
+        f, c,
+        "the failure run commits what the failure-free run commits"
+    );
 }
 
 /// What a job's map saw, per key, in order (the readers run in this process).
@@ -159,7 +179,11 @@ fn split_in_half(server: &Server, stream: &str, shard: &fjord_kinesis::ShardInfo
     let end: u128 = shard.ending_hash_key.parse().unwrap();
     let start: u128 = shard.starting_hash_key.parse().unwrap();
     client
-        .split_shard(stream, &shard.shard_id, &(start + (end - start) / 2).to_string())
+        .split_shard(
+            stream,
+            &shard.shard_id,
+            &(start + (end - start) / 2).to_string(),
+        )
         .unwrap();
     let children: Vec<String> = client
         .list_shards(stream)
@@ -187,9 +211,15 @@ fn resharding_reads_parents_before_children_and_every_record_once() {
     server.put(stream, &numbered(0, 1000));
     let children = split_in_half(server, stream, &first[0]);
     server.put(stream, &numbered(1000, 1000));
-    client.merge_shards(stream, &children[0], &children[1]).unwrap();
+    client
+        .merge_shards(stream, &children[0], &children[1])
+        .unwrap();
     server.put(stream, &numbered(2000, 1000));
-    assert_eq!(client.list_shards(stream).unwrap().len(), 5, "2 first shards, 2 children, 1 merged");
+    assert_eq!(
+        client.list_shards(stream).unwrap().len(),
+        5,
+        "2 first shards, 2 children, 1 merged"
+    );
     let source = KinesisSource::builder()
         .config(server.config())
         .stream(stream)
@@ -211,7 +241,10 @@ fn resharding_reads_parents_before_children_and_every_record_once() {
     for (key, got) in seen.iter() {
         let k: u64 = key[1..].parse().unwrap();
         let want: Vec<u64> = (0..4000).filter(|i| i % 10 == k).collect();
-        assert_eq!(got, &want, "key {key}: each record once, in the order of the puts");
+        assert_eq!(
+            got, &want,
+            "key {key}: each record once, in the order of the puts"
+        );
     }
     assert_eq!(seen.len(), 10);
 }
@@ -235,13 +268,17 @@ fn source_rides_out_a_server_restart() {
         )
         .uid("files");
     let job = env.execute_async("restart").unwrap();
-    wait_for("the first records committed", LONG, || committed(&files).len() >= 500);
+    wait_for("the first records committed", LONG, || {
+        committed(&files).len() >= 500
+    });
     server.stop();
     // Down across several polls and checkpoints (100 ms apart) of the job.
     std::thread::sleep(Duration::from_secs(2));
     server.restart();
     server.put(stream, &numbered(500, 500));
-    wait_for("every record committed", LONG, || committed(&files).len() >= 1000);
+    wait_for("every record committed", LONG, || {
+        committed(&files).len() >= 1000
+    });
     let restarts = job.restarts();
     let retries = support::metric_sum(&job.metrics(), "KinesisSourceReader.retries");
     job.cancel();
@@ -254,7 +291,11 @@ fn source_rides_out_a_server_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn json_source(server: &Server, stream: &str, on_malformed: OnMalformed) -> KinesisSource<(String, i64)> {
+fn json_source(
+    server: &Server,
+    stream: &str,
+    on_malformed: OnMalformed,
+) -> KinesisSource<(String, i64)> {
     KinesisSource::builder()
         .config(server.config())
         .stream(stream)
@@ -272,18 +313,27 @@ fn malformed_records_fail_the_job_or_are_skipped() {
     let server = Server::shared();
     let stream = "malformed";
     server.create_stream(stream, 1);
-    let mut records: Vec<(String, String)> =
-        (0..3).map(|i| ("k".to_string(), format!("[\"a\",{i}]"))).collect();
+    let mut records: Vec<(String, String)> = (0..3)
+        .map(|i| ("k".to_string(), format!("[\"a\",{i}]")))
+        .collect();
     records.push(("k".into(), "{not json".into()));
     records.extend((3..6).map(|i| ("k".to_string(), format!("[\"a\",{i}]"))));
     server.put(stream, &records);
 
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
-    env.from_source(json_source(server, stream, OnMalformed::Fail), "Source: Kinesis")
-        .sink_to(fjord::sinks::FnSink::new(|_: (String, i64)| {}), "discard");
+    env.from_source(
+        json_source(server, stream, OnMalformed::Fail),
+        "Source: Kinesis",
+    )
+    .sink_to(fjord::sinks::FnSink::new(|_: (String, i64)| {}), "discard");
     let err = env.execute("fail").unwrap_err().to_string();
-    for part in ["malformed record", "not JSON", "shardId-000000000000", "on_malformed(OnMalformed::Skip)"] {
+    for part in [
+        "malformed record",
+        "not JSON",
+        "shardId-000000000000",
+        "on_malformed(OnMalformed::Skip)",
+    ] {
         assert!(err.contains(part), "`{part}` in: {err}");
     }
 
@@ -292,13 +342,16 @@ fn malformed_records_fail_the_job_or_are_skipped() {
         let s = seen.clone();
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(1);
-        env.from_source(json_source(server, stream, OnMalformed::Skip), "Source: Kinesis")
-            .sink_to(
-                fjord::sinks::FnSink::new(move |(_, i): (String, i64)| {
-                    s.lock().unwrap().push(i);
-                }),
-                "collect",
-            );
+        env.from_source(
+            json_source(server, stream, OnMalformed::Skip),
+            "Source: Kinesis",
+        )
+        .sink_to(
+            fjord::sinks::FnSink::new(move |(_, i): (String, i64)| {
+                s.lock().unwrap().push(i);
+            }),
+            "collect",
+        );
         (env.execute_async("skip").unwrap(), seen)
     };
     wait_for("the good records", LONG, || seen.lock().unwrap().len() >= 6);
@@ -332,14 +385,28 @@ fn start_positions_latest_and_at_timestamp() {
     });
     job.cancel();
     let _ = job.wait();
-    let first = seen.lock().unwrap().values().flatten().min().copied().unwrap();
-    assert!(first >= 10, "LATEST read record {first}, which was there before the start");
+    let first = seen
+        .lock()
+        .unwrap()
+        .values()
+        .flatten()
+        .min()
+        .copied()
+        .unwrap();
+    assert!(
+        first >= 10,
+        "LATEST read record {first}, which was there before the start"
+    );
 
     // AT_TIMESTAMP: the arrival time of a record in the middle.
     let client = server.client();
     let shard = &client.list_shards(stream).unwrap()[0];
     let it = client
-        .shard_iterator(stream, &shard.shard_id, &fjord_kinesis::client::IteratorStart::TrimHorizon)
+        .shard_iterator(
+            stream,
+            &shard.shard_id,
+            &fjord_kinesis::client::IteratorStart::TrimHorizon,
+        )
         .unwrap()
         .unwrap();
     let all = client.get_records(stream, &it, 10_000).unwrap().records;
@@ -348,7 +415,10 @@ fn start_positions_latest_and_at_timestamp() {
         .find(|w| w[1].arrival_timestamp > w[0].arrival_timestamp)
         .map(|w| w[1].clone())
         .expect("records put at different times");
-    let from_pivot = all.iter().filter(|r| r.arrival_timestamp >= pivot.arrival_timestamp).count();
+    let from_pivot = all
+        .iter()
+        .filter(|r| r.arrival_timestamp >= pivot.arrival_timestamp)
+        .count();
     let at = KinesisSource::builder()
         .config(server.config())
         .stream(stream)
@@ -357,10 +427,16 @@ fn start_positions_latest_and_at_timestamp() {
         .build()
         .unwrap();
     let (job, seen) = run_collecting(server, at, 1);
-    wait_for("the records from the timestamp", LONG, || total(&seen) >= from_pivot);
+    wait_for("the records from the timestamp", LONG, || {
+        total(&seen) >= from_pivot
+    });
     job.cancel();
     let _ = job.wait();
-    assert_eq!(total(&seen), from_pivot, "exactly the records from the timestamp on");
+    assert_eq!(
+        total(&seen),
+        from_pivot,
+        "exactly the records from the timestamp on"
+    );
 }
 
 fn docs_config_example() -> (fjord_kinesis::KinesisConfig, fjord_kinesis::KinesisConfig) {
@@ -384,9 +460,7 @@ fn docs_sink_example(
     let sink = KinesisSink::builder()
         .config(config.clone())
         .stream("orders")
-        .serializer(|(customer, id): &(String, u64)| {
-            Ok(format!("{customer}:{id}").into_bytes())
-        })
+        .serializer(|(customer, id): &(String, u64)| Ok(format!("{customer}:{id}").into_bytes()))
         .partition_key(|(customer, _): &(String, u64)| customer.clone())
         .build()?;
     env.from_collection(orders)
@@ -430,12 +504,15 @@ fn docs_source_example(
 fn docs_examples_round_trip_through_a_stream() {
     let server = Server::start("docs");
     server.create_stream("orders", 2);
-    let orders: Vec<(String, u64)> =
-        (0..100).map(|i| (["ann", "bob"][i as usize % 2].to_string(), i)).collect();
+    let orders: Vec<(String, u64)> = (0..100)
+        .map(|i| (["ann", "bob"][i as usize % 2].to_string(), i))
+        .collect();
     docs_sink_example(server.config(), orders.clone()).unwrap();
     let out = scratch_dir("kinesis", "docs");
     let job = docs_source_example(server.config(), &out).unwrap();
-    wait_for("100 committed orders", LONG, || committed(&out.join("orders")).len() >= 100);
+    wait_for("100 committed orders", LONG, || {
+        committed(&out.join("orders")).len() >= 100
+    });
     job.cancel();
     let _ = job.wait();
     let mut got = committed(&out.join("orders"));
@@ -446,9 +523,15 @@ fn docs_examples_round_trip_through_a_stream() {
     let _ = std::fs::remove_dir_all(&out);
 
     let (config, local) = docs_config_example();
-    assert_eq!((config.endpoint, config.credentials), (None, fjord_kinesis::AwsCredentials::Auto));
+    assert_eq!(
+        (config.endpoint, config.credentials),
+        (None, fjord_kinesis::AwsCredentials::Auto)
+    );
     assert_eq!(local.endpoint.as_deref(), Some("http://localhost:4567"));
-    assert!(!format!("{local:?}").contains("secret\""), "the secret is not in Debug output");
+    assert!(
+        !format!("{local:?}").contains("secret\""),
+        "the secret is not in Debug output"
+    );
 }
 
 /// Each ```rust block of the docs is in one of the docs example functions, line for line

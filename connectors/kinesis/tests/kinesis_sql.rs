@@ -36,7 +36,10 @@ fn the_docs_scripts_write_and_read_a_stream() {
     assert_eq!(stored.len(), 100);
     // The partition key is the customer column.
     for (_, key, payload) in &stored {
-        assert!(payload.contains(&format!("\"customer\":\"{key}\"")), "{key}: {payload}");
+        assert!(
+            payload.contains(&format!("\"customer\":\"{key}\"")),
+            "{key}: {payload}"
+        );
     }
 
     let env = fjord::StreamExecutionEnvironment::new();
@@ -87,7 +90,11 @@ fn bad_json_fails_or_is_skipped_as_the_format_says() {
     let env = fjord::StreamExecutionEnvironment::new();
     fjord_sql::build(&fjord_sql::plan(&script(false)).unwrap(), &env).unwrap();
     let err = env.execute("fail").unwrap_err().to_string();
-    for part in ["malformed record", "not a JSON object", "ignore-parse-errors"] {
+    for part in [
+        "malformed record",
+        "not a JSON object",
+        "ignore-parse-errors",
+    ] {
         assert!(err.contains(part), "`{part}` in: {err}");
     }
     let _ = std::fs::remove_dir_all(&out);
@@ -121,17 +128,52 @@ fn bad_options_fail_planning_with_what_to_do() {
         (", 'format' = 'json', 'aws.region' = 'r'", "set 'stream'"),
         (", 'format' = 'json', 'stream' = 's'", "set 'aws.region'"),
         (", 'stream' = 's', 'aws.region' = 'r'", "'format'"),
-        (&format!("{base}, 'aws.endpoint' = 'localhost:4567'") as &str, "must be a URL"),
-        (&format!("{base}, 'source.init.position' = 'EARLIEST'"), "'LATEST', 'TRIM_HORIZON' or 'AT_TIMESTAMP'"),
-        (&format!("{base}, 'source.init.position' = 'AT_TIMESTAMP'"), "needs 'source.init.timestamp'"),
-        (&format!("{base}, 'source.init.position' = 'AT_TIMESTAMP', 'source.init.timestamp' = 'yesterday'"), "seconds since the epoch"),
-        (&format!("{base}, 'source.init.timestamp' = '1700000000'"), "needs 'source.init.position' = 'AT_TIMESTAMP'"),
-        (&format!("{base}, 'aws.credentials.provider' = 'BASIC'"), "need both"),
-        (&format!("{base}, 'aws.credentials.provider' = 'PROFILE'"), "'AUTO'"),
-        (&format!("{base}, 'source.shard.discovery.interval' = 'soon'"), "positive duration"),
-        (&format!("{base}, 'sink.batch.max-size' = '0'"), "positive number"),
-        (&format!("{base}, 'sink.partitioner-fields' = 'nope'"), "not a column"),
-        (&format!("{base}, 'topic' = 'x'"), "unsupported option 'topic'"),
+        (
+            &format!("{base}, 'aws.endpoint' = 'localhost:4567'") as &str,
+            "must be a URL",
+        ),
+        (
+            &format!("{base}, 'source.init.position' = 'EARLIEST'"),
+            "'LATEST', 'TRIM_HORIZON' or 'AT_TIMESTAMP'",
+        ),
+        (
+            &format!("{base}, 'source.init.position' = 'AT_TIMESTAMP'"),
+            "needs 'source.init.timestamp'",
+        ),
+        (
+            &format!(
+                "{base}, 'source.init.position' = 'AT_TIMESTAMP', 'source.init.timestamp' = 'yesterday'"
+            ),
+            "seconds since the epoch",
+        ),
+        (
+            &format!("{base}, 'source.init.timestamp' = '1700000000'"),
+            "needs 'source.init.position' = 'AT_TIMESTAMP'",
+        ),
+        (
+            &format!("{base}, 'aws.credentials.provider' = 'BASIC'"),
+            "need both",
+        ),
+        (
+            &format!("{base}, 'aws.credentials.provider' = 'PROFILE'"),
+            "'AUTO'",
+        ),
+        (
+            &format!("{base}, 'source.shard.discovery.interval' = 'soon'"),
+            "positive duration",
+        ),
+        (
+            &format!("{base}, 'sink.batch.max-size' = '0'"),
+            "positive number",
+        ),
+        (
+            &format!("{base}, 'sink.partitioner-fields' = 'nope'"),
+            "not a column",
+        ),
+        (
+            &format!("{base}, 'topic' = 'x'"),
+            "unsupported option 'topic'",
+        ),
     ] {
         let e = plan(with);
         assert!(e.contains(expect), "{with}: expected `{expect}` in `{e}`");
@@ -179,12 +221,19 @@ fn the_example_manifest_shouts_every_order() {
     let orders: Vec<(String, String)> = (0..100u64)
         .map(|i| {
             let customer = ["ann", "bob"][(i % 2) as usize];
-            (customer.to_string(), format!("{{\"id\":{i},\"customer\":\"{customer}\"}}"))
+            (
+                customer.to_string(),
+                format!("{{\"id\":{i},\"customer\":\"{customer}\"}}"),
+            )
         })
         .collect();
     server.put("orders", &orders);
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["the_example_manifest_shouts_every_order", "--exact", "--nocapture"])
+        .args([
+            "the_example_manifest_shouts_every_order",
+            "--exact",
+            "--nocapture",
+        ])
         .env(MANIFEST_CHILD, server.endpoint())
         .env("AWS_ACCESS_KEY_ID", "fjord-test")
         .env("AWS_SECRET_ACCESS_KEY", "fjord-test-secret")
@@ -236,12 +285,20 @@ fn run_manifest(endpoint: &str) {
         let mut n = 0;
         for shard in client.list_shards("orders-shouted").unwrap() {
             let mut it = client
-                .shard_iterator("orders-shouted", &shard.shard_id, &fjord_kinesis::client::IteratorStart::TrimHorizon)
+                .shard_iterator(
+                    "orders-shouted",
+                    &shard.shard_id,
+                    &fjord_kinesis::client::IteratorStart::TrimHorizon,
+                )
                 .unwrap();
             while let Some(i) = it {
                 let f = client.get_records("orders-shouted", &i, 10_000).unwrap();
                 n += f.records.len();
-                it = if f.records.is_empty() { None } else { f.next_iterator };
+                it = if f.records.is_empty() {
+                    None
+                } else {
+                    f.next_iterator
+                };
             }
         }
         n

@@ -89,7 +89,9 @@ fn duration(o: &BTreeMap<String, String>, key: &str) -> Result<Option<Duration>,
             crate::planner::parse_duration(v)
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| {
-                    format!("'{key}' = '{v}' must be a positive duration such as '10 s' or '500 ms'")
+                    format!(
+                        "'{key}' = '{v}' must be a positive duration such as '10 s' or '500 ms'"
+                    )
                 })
         })
         .transpose()

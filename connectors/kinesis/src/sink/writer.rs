@@ -72,11 +72,16 @@ impl<T> KinesisWriter<T> {
     fn fail(&self, e: KinesisError) -> BoxError {
         SinkError::boxed(
             self.target.clone(),
-            format!("{e}; the job fails (and restarts from its last checkpoint, which writes these records again)"),
+            format!(
+                "{e}; the job fails (and restarts from its last checkpoint, which writes these records again)"
+            ),
         )
     }
 
-    fn done(&mut self, result: Result<Result<BatchDone, KinesisError>, tokio::task::JoinError>) -> Result<(), BoxError> {
+    fn done(
+        &mut self,
+        result: Result<Result<BatchDone, KinesisError>, tokio::task::JoinError>,
+    ) -> Result<(), BoxError> {
         self.metrics.in_flight.set(self.in_flight.len() as u64);
         match result {
             Ok(Ok(d)) => {
@@ -86,7 +91,10 @@ impl<T> KinesisWriter<T> {
                 Ok(())
             }
             Ok(Err(e)) => Err(self.fail(e)),
-            Err(e) => Err(SinkError::boxed(self.target.clone(), format!("a PutRecords task failed: {e}"))),
+            Err(e) => Err(SinkError::boxed(
+                self.target.clone(),
+                format!("a PutRecords task failed: {e}"),
+            )),
         }
     }
 
@@ -134,7 +142,9 @@ impl<T> KinesisWriter<T> {
         match self.settings.on_malformed {
             OnMalformed::Fail => Err(SinkError::boxed(
                 self.target.clone(),
-                format!("malformed record for the Kinesis sink: {message}; fix the data or the serializer, or skip such records with .on_malformed(OnMalformed::Skip)"),
+                format!(
+                    "malformed record for the Kinesis sink: {message}; fix the data or the serializer, or skip such records with .on_malformed(OnMalformed::Skip)"
+                ),
             )),
             OnMalformed::Skip => {
                 tracing::warn!(sink = %self.subtask, "Kinesis sink: skipping a malformed record: {message}");

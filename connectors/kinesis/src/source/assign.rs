@@ -101,14 +101,24 @@ mod tests {
                 "{counts:?}"
             );
             for child in [4, 5, 6, 7] {
-                assert_eq!(owner(child), owner(0), "{child} follows its root over {readers}");
+                assert_eq!(
+                    owner(child),
+                    owner(0),
+                    "{child} follows its root over {readers}"
+                );
             }
             assert_eq!(owner(8), owner(1), "a merge follows its first parent");
         }
-        assert_eq!(root_of("shardId-000000000007", &shards), "shardId-000000000000");
+        assert_eq!(
+            root_of("shardId-000000000007", &shards),
+            "shardId-000000000000"
+        );
         // A parent past retention: the missing parent is the root.
         let orphan: BTreeMap<_, _> = [shard(9, Some(3), None)].into_iter().collect();
-        assert_eq!(root_of("shardId-000000000009", &orphan), "shardId-000000000003");
+        assert_eq!(
+            root_of("shardId-000000000009", &orphan),
+            "shardId-000000000003"
+        );
         assert!(root_owner("s", "custom-id", 3) < 3);
     }
 }

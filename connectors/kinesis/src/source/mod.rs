@@ -235,7 +235,9 @@ impl<T: 'static> KinesisSourceBuilder<T> {
             )
         })?;
         if config.region.trim().is_empty() {
-            return Err(KinesisError::Config("the region is empty; set one such as us-east-1".into()));
+            return Err(KinesisError::Config(
+                "the region is empty; set one such as us-east-1".into(),
+            ));
         }
         let stream = self
             .stream
@@ -243,7 +245,8 @@ impl<T: 'static> KinesisSourceBuilder<T> {
             .ok_or_else(|| KinesisError::Config("no stream: call .stream(name)".into()))?;
         let deserializer = self.deserializer.ok_or_else(|| {
             KinesisError::Config(
-                "no deserializer: call .value_deserializer(|bytes| ...) or .deserializer(...)".into(),
+                "no deserializer: call .value_deserializer(|bytes| ...) or .deserializer(...)"
+                    .into(),
             )
         })?;
         if !(1..=10_000).contains(&self.max_records) {

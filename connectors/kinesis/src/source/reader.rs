@@ -113,7 +113,9 @@ impl<T: Send + 'static> KinesisSourceReader<T> {
         if !e.is_retryable() {
             return Err(SourceError::boxed(
                 self.where_(),
-                format!("{what}: {e}; the job fails (and restarts from its last checkpoint if it has a restart strategy)"),
+                format!(
+                    "{what}: {e}; the job fails (and restarts from its last checkpoint if it has a restart strategy)"
+                ),
             ));
         }
         let since = *self.failing_since.get_or_insert(now);

@@ -86,18 +86,12 @@ impl<T: 'static> SplitWatermarks<T> {
 
     /// The event timestamp of a record (the strategy's assigner, else the arrival timestamp).
     pub(crate) fn timestamp(&self, event: &T, arrival: Timestamp) -> Timestamp {
-        self.strategy
-            .extract_timestamp(event, Some(arrival))
+        self.strategy.extract_timestamp(event, Some(arrival))
     }
 
     /// A record of `shard` with event time `timestamp`: the split becomes active, its
     /// generator sees the event (punctuated generators may emit).
-    pub(crate) fn on_event(
-        &mut self,
-        shard: &String,
-        event: &T,
-        timestamp: Timestamp,
-    ) -> Update {
+    pub(crate) fn on_event(&mut self, shard: &String, event: &T, timestamp: Timestamp) -> Update {
         let Some(split) = self.splits.get_mut(shard) else {
             return Update::default();
         };

@@ -113,7 +113,9 @@ impl Server {
 
     /// Creates `stream` with `shards` shards.
     pub fn create_stream(&self, stream: &str, shards: i32) {
-        self.client().create_stream(stream, shards).expect("CreateStream");
+        self.client()
+            .create_stream(stream, shards)
+            .expect("CreateStream");
     }
 
     /// Puts `records` (partition key, payload) in order, batches of up to 500.
