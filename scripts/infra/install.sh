@@ -9,6 +9,7 @@
 #   Apache Hadoop HDFS mini-cluster jars (Maven Central; install-hadoop.sh)
 #   OpenSearch node jars with its transport-netty4 module (Maven Central; install-opensearch.sh)
 #   Apache Cassandra server jars (Maven Central; install-cassandra.sh)
+#   kinesalite, the Kinesis Data Streams server of the Kinesis tests (npm; install-kinesalite.sh)
 # from their Go modules through the Go module proxy, into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/bin/<tool>-<version>/<tool>
 # A second run finds every binary in place and returns in well under a second.
@@ -193,4 +194,5 @@ build_minio
 "$here/install-hadoop.sh"
 "$here/install-opensearch.sh"
 "$here/install-cassandra.sh"
+"$here/install-kinesalite.sh"
 log "all infrastructure binaries present under $cache ($((SECONDS - t_all)) s)"

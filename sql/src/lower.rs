@@ -4,8 +4,8 @@
 
 use crate::agg::SqlAggregate;
 use crate::connectors::{
-    activemq, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, print, rabbitmq,
-    redis,
+    activemq, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis, print,
+    rabbitmq, redis,
 };
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
@@ -230,6 +230,12 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let source = config.source().map_err(|m| option_error(src, m))?;
             env.from_source(source, &source_name).uid(&uid).stream()
         }
+        "kinesis" => {
+            let config =
+                kinesis::KinesisTableConfig::from_table(src).map_err(|m| option_error(src, m))?;
+            let source = config.source().map_err(|m| option_error(src, m))?;
+            env.from_source(source, &source_name).uid(&uid).stream()
+        }
         other => {
             return Err(option_error(
                 src,
@@ -424,6 +430,14 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                 let c_sink = config.sink().map_err(|m| option_error(sink, m))?;
                 stream.sink_to(c_sink, &name).uid(&uid);
             }
+        }
+        "kinesis" => {
+            let config =
+                kinesis::KinesisTableConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
+            let kinesis_sink = config.sink().map_err(|m| option_error(sink, m))?;
+            stream
+                .sink_to(kinesis_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         other => {
             return Err(option_error(

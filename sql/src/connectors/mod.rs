@@ -10,6 +10,7 @@ pub mod elasticsearch;
 pub mod filesystem;
 pub mod format;
 pub mod kafka;
+pub mod kinesis;
 pub mod print;
 pub mod rabbitmq;
 pub mod redis;
@@ -53,6 +54,7 @@ pub const KNOWN: &[&str] = &[
     "opensearch",
     "opensearch-2",
     "cassandra",
+    "kinesis",
 ];
 
 /// The connectors whose tables may declare a `PRIMARY KEY (...) NOT ENFORCED` (the document id).
@@ -70,8 +72,9 @@ pub fn check_source(table: &TableDef, local_paths: bool) -> Result<(), String> {
         "kafka" => kafka::KafkaTableConfig::from_table(table, true).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
+        "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq' or 'activemq' table"
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq', 'activemq' or 'kinesis' table"
         )),
     }
 }
@@ -93,8 +96,9 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
             elasticsearch::ElasticsearchTableConfig::from_table(table).map(|_| ())
         }
         "cassandra" => cassandra::CassandraTableConfig::from_table(table).map(|_| ()),
+        "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'redis', 'elasticsearch-7', 'opensearch' or 'cassandra' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'kinesis', 'redis', 'elasticsearch-7', 'opensearch' or 'cassandra' table"
         )),
     }
 }
