@@ -39,8 +39,29 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
     use ast::DataType as T;
     Ok(match t {
         T::Boolean | T::Bool => DataType::Boolean,
+        T::TinyInt(_) => DataType::TinyInt,
+        T::SmallInt(_) => DataType::SmallInt,
         T::Int(_) | T::Integer(_) => DataType::Int,
         T::BigInt(_) => DataType::BigInt,
+        T::Float(ast::ExactNumberInfo::None) | T::Real => DataType::Float,
+        T::Decimal(info) | T::Dec(info) | T::Numeric(info) => {
+            // Flink's defaults: DECIMAL is DECIMAL(10, 0), DECIMAL(p) is DECIMAL(p, 0).
+            let (p, s) = match info {
+                ast::ExactNumberInfo::None => (10, 0),
+                ast::ExactNumberInfo::Precision(p) => (*p, 0),
+                ast::ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+            };
+            if !(1..=38).contains(&p) || s < 0 || s as u64 > p {
+                return Err(SqlError::at(
+                    ErrorKind::TypeMismatch,
+                    pos,
+                    format!(
+                        "DECIMAL({p}, {s}) is not a valid type: the precision must be between 1 and 38 and the scale between 0 and the precision"
+                    ),
+                ));
+            }
+            DataType::Decimal(p as u8, s as u8)
+        }
         T::Double(_) | T::DoublePrecision => DataType::Double,
         T::String(_) | T::Varchar(_) | T::Char(_) | T::Text | T::CharVarying(_) => DataType::String,
         T::Date => DataType::Date,
@@ -61,7 +82,7 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
                 ErrorKind::Unsupported,
                 pos,
                 format!(
-                    "type {other} is not supported yet; use BOOLEAN, INT, BIGINT, DOUBLE, STRING, DATE or TIMESTAMP(3)"
+                    "type {other} is not supported yet; use BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, DECIMAL(p, s), FLOAT, DOUBLE, STRING, DATE or TIMESTAMP(3)"
                 ),
             ));
         }
@@ -77,7 +98,7 @@ pub(crate) fn coerce(e: Expr, to: DataType) -> Option<Expr> {
     if let Expr::Literal(Value::Null, _) = e {
         return Some(Expr::Literal(Value::Null, to));
     }
-    if DataType::wider_numeric(from, to) == Some(to) {
+    if from.casts_implicitly_to(to) {
         return Some(Expr::Cast(Box::new(e), to, false));
     }
     None
@@ -99,6 +120,62 @@ pub(crate) fn common_type(exprs: &[&Expr]) -> Option<DataType> {
         });
     }
     Some(t.unwrap_or(DataType::String))
+}
+
+/// A literal without exponent as the DECIMAL of exactly its digits (`0.10` is
+/// DECIMAL(3, 2), `.5` DECIMAL(1, 1)); `None` for `1e3` (a DOUBLE) or more than 38 digits.
+fn decimal_literal(text: &str) -> Option<(crate::decimal::Decimal, u8, u8)> {
+    if text.contains(['e', 'E']) {
+        return None;
+    }
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let int = int.trim_start_matches('0');
+    let s = frac.len();
+    let p = (int.len() + s).max(1).max(s);
+    if p > 38 {
+        return None;
+    }
+    let d = crate::decimal::parse(text, p as u8, s as u8).ok()??;
+    Some((d, p as u8, s as u8))
+}
+
+/// The arithmetic `a op b` with Flink's result type, or `None` if the operands are not
+/// numbers: in the common type of both, except that a DECIMAL result gets its own precision
+/// and scale (`DECIMAL(5, 3) / INT` is `DECIMAL(16, 14)`), the operands keeping theirs.
+pub(crate) fn arith_expr(op: ArithOp, a: Expr, b: Expr) -> Option<Expr> {
+    let t = common_type(&[&a, &b]).filter(|t| t.is_numeric())?;
+    if let DataType::Decimal(..) = t {
+        let to_decimal = |e: Expr| {
+            let et = match &e {
+                Expr::Literal(Value::Null, _) => t,
+                e => e.data_type(),
+            };
+            let (p, s) = et.as_decimal().unwrap_or((38, 0));
+            coerce(e, DataType::Decimal(p, s)).expect("an exact number")
+        };
+        let (a, b) = (to_decimal(a), to_decimal(b));
+        let dec = |e: &Expr| e.data_type().as_decimal().expect("decimal");
+        let dop = match op {
+            ArithOp::Add => crate::decimal::DecimalOp::Add,
+            ArithOp::Sub => crate::decimal::DecimalOp::Sub,
+            ArithOp::Mul => crate::decimal::DecimalOp::Mul,
+            ArithOp::Div => crate::decimal::DecimalOp::Div,
+            ArithOp::Mod => crate::decimal::DecimalOp::Rem,
+        };
+        let (p, s) = crate::decimal::result_type(dop, dec(&a), dec(&b));
+        return Some(Expr::Arith(
+            op,
+            Box::new(a),
+            Box::new(b),
+            DataType::Decimal(p, s),
+        ));
+    }
+    Some(Expr::Arith(
+        op,
+        Box::new(coerce(a, t).expect("common")),
+        Box::new(coerce(b, t).expect("common")),
+        t,
+    ))
 }
 
 fn interval_ms(iv: &ast::Interval, e: &ast::Expr) -> Result<i64> {
@@ -196,6 +273,9 @@ impl<'a> Binder<'a, '_> {
                         Expr::Literal(Value::Int(i), DataType::Int)
                     } else if let Ok(i) = n.parse::<i64>() {
                         Expr::Literal(Value::BigInt(i), DataType::BigInt)
+                    } else if let Some((d, p, s)) = decimal_literal(n) {
+                        // `1.5` is DECIMAL(2, 1) in Flink, as are integers beyond BIGINT.
+                        Expr::Literal(Value::Decimal(d), DataType::Decimal(p, s))
                     } else if let Ok(d) = n.parse::<f64>() {
                         Expr::Literal(Value::Double(d), DataType::Double)
                     } else {
@@ -489,15 +569,9 @@ impl<'a> Binder<'a, '_> {
                 DataType::Timestamp,
             ));
         }
-        let t = common_type(&[&a, &b]).filter(|t| t.is_numeric()).ok_or_else(|| {
+        arith_expr(arith, a, b).ok_or_else(|| {
             err(ErrorKind::TypeMismatch, e, format!("cannot apply {op} to {ta} and {tb}; arithmetic needs numbers (CAST strings first), or TIMESTAMP +/- INTERVAL"))
-        })?;
-        Ok(Expr::Arith(
-            arith,
-            Box::new(coerce(a, t).expect("common")),
-            Box::new(coerce(b, t).expect("common")),
-            t,
-        ))
+        })
     }
 
     pub(crate) fn string_arg(&mut self, e: &ast::Expr) -> Result<Expr> {
@@ -634,10 +708,11 @@ impl<'a> Binder<'a, '_> {
                             format!("{name} needs a number, found {t}; CAST it to a numeric type"),
                         ));
                     }
-                    "SUM" if distinct => (AggFunc::SumDistinct, t),
-                    "SUM" => (AggFunc::Sum, t),
-                    "AVG" if distinct => (AggFunc::AvgDistinct, t),
-                    "AVG" => (AggFunc::Avg, t),
+                    // Flink: SUM over DECIMAL(p, s) is DECIMAL(38, s), AVG DECIMAL(38, max(s, 6)).
+                    "SUM" if distinct => (AggFunc::SumDistinct, sum_type(t)),
+                    "SUM" => (AggFunc::Sum, sum_type(t)),
+                    "AVG" if distinct => (AggFunc::AvgDistinct, avg_type(t)),
+                    "AVG" => (AggFunc::Avg, avg_type(t)),
                     _ if t == DataType::Interval => {
                         return Err(err(
                             ErrorKind::TypeMismatch,
@@ -712,25 +787,19 @@ impl<'a> Binder<'a, '_> {
             "MOD" => {
                 arity(2)?;
                 let (a, b) = (self.bind(xs[0])?, self.bind(xs[1])?);
-                let t = common_type(&[&a, &b])
-                    .filter(|t| matches!(t, DataType::Int | DataType::BigInt))
+                let (ta, tb) = (a.data_type(), b.data_type());
+                common_type(&[&a, &b])
+                    .filter(|t| t.as_decimal().is_some())
+                    .and_then(|_| arith_expr(ArithOp::Mod, a, b))
                     .ok_or_else(|| {
                         err(
                             ErrorKind::TypeMismatch,
                             e,
                             format!(
-                                "MOD needs two integers, found {} and {}",
-                                a.data_type(),
-                                b.data_type()
+                                "MOD needs two exact numbers (integers or DECIMAL), found {ta} and {tb}"
                             ),
                         )
-                    })?;
-                Expr::Arith(
-                    ArithOp::Mod,
-                    Box::new(coerce(a, t).expect("common")),
-                    Box::new(coerce(b, t).expect("common")),
-                    t,
-                )
+                    })?
             }
             "COALESCE" => {
                 if xs.is_empty() {
@@ -780,6 +849,26 @@ impl<'a> Binder<'a, '_> {
                 }
             },
         })
+    }
+}
+
+fn sum_type(t: DataType) -> DataType {
+    match t {
+        DataType::Decimal(_, s) => {
+            let (p, s) = crate::decimal::sum_type(s);
+            DataType::Decimal(p, s)
+        }
+        t => t,
+    }
+}
+
+fn avg_type(t: DataType) -> DataType {
+    match t {
+        DataType::Decimal(_, s) => {
+            let (p, s) = crate::decimal::avg_type(s);
+            DataType::Decimal(p, s)
+        }
+        t => t,
     }
 }
 

@@ -3,7 +3,8 @@
 //! and the conversion of one CSV record or JSON object to a row and back.
 
 use crate::types::{
-    DataType, Row, Schema, Value, format_double, format_timestamp_compact, parse_timestamp,
+    DataType, Row, Schema, Value, format_double, format_float, format_timestamp_compact,
+    parse_timestamp,
 };
 use fjord::BoxError;
 use std::collections::BTreeMap;
@@ -96,7 +97,15 @@ pub(crate) fn read_field(
             "false" => Value::Boolean(false),
             _ => return Err(bad()),
         },
+        DataType::TinyInt => Value::TinyInt(s.parse().map_err(|_| bad())?),
+        DataType::SmallInt => Value::SmallInt(s.parse().map_err(|_| bad())?),
         DataType::Int => Value::Int(s.parse().map_err(|_| bad())?),
+        DataType::Float => Value::Float(s.parse().map_err(|_| bad())?),
+        // As Flink: `new BigDecimal(text)` in the column's precision and scale, rounded
+        // HALF_UP; a value with too many digits reads as NULL.
+        DataType::Decimal(p, sc) => crate::decimal::parse(s, p, sc)
+            .map_err(|_| bad())?
+            .map_or(Value::Null, Value::Decimal),
         DataType::BigInt | DataType::Interval => Value::BigInt(s.parse().map_err(|_| bad())?),
         DataType::Double => Value::Double(s.parse().map_err(|_| bad())?),
         DataType::String => Value::String(text.to_string()),
@@ -119,6 +128,18 @@ pub(crate) fn read_json(v: &serde_json::Value, t: DataType) -> Result<Value, Str
         ),
         (J::Number(n), DataType::BigInt) => Value::BigInt(n.as_i64().ok_or_else(bad)?),
         (J::Number(n), DataType::Double) => Value::Double(n.as_f64().ok_or_else(bad)?),
+        (J::Number(n), DataType::TinyInt) => Value::TinyInt(
+            n.as_i64()
+                .and_then(|i| i8::try_from(i).ok())
+                .ok_or_else(bad)?,
+        ),
+        (J::Number(n), DataType::SmallInt) => Value::SmallInt(
+            n.as_i64()
+                .and_then(|i| i16::try_from(i).ok())
+                .ok_or_else(bad)?,
+        ),
+        (J::Number(n), DataType::Float) => Value::Float(n.as_f64().ok_or_else(bad)? as f32),
+        (J::Number(n), DataType::Decimal(..)) => read_field(&n.to_string(), t, None)?,
         (other, DataType::String) => Value::String(other.to_string()),
         _ => return Err(bad()),
     })
@@ -190,6 +211,8 @@ fn csv_text(v: &Value) -> String {
         Value::Null => String::new(),
         Value::Boolean(b) => b.to_string(),
         Value::Double(d) => format_double(*d),
+        // Jackson writes a BigDecimal with its `toString` (`1E-8` for tiny values).
+        Value::Decimal(d) => d.to_java_string(),
         Value::Timestamp(ms) => format_timestamp_compact(*ms),
         other => other.to_sql_string().unwrap_or_default(),
     }
@@ -230,18 +253,34 @@ pub fn encode(format: &Format, schema: &Schema, value: &Row) -> Result<Vec<u8>, 
                 let j = match v {
                     Value::Null => serde_json::Value::Null,
                     Value::Boolean(b) => (*b).into(),
+                    Value::TinyInt(i) => (*i).into(),
+                    Value::SmallInt(i) => (*i).into(),
                     Value::Int(i) => (*i).into(),
                     Value::BigInt(i) => (*i).into(),
+                    // Numbers in Java's text (`1.0E10`, `12.50`), as Flink's JSON writes
+                    // them; NaN and infinities, which JSON has no number for, as strings.
+                    Value::Float(f) if f.is_finite() => {
+                        fields.push(format!("{}:{}", json_name(&c.name), format_float(*f)));
+                        continue;
+                    }
+                    Value::Decimal(d) => {
+                        fields.push(format!("{}:{}", json_name(&c.name), d.to_java_string()));
+                        continue;
+                    }
                     Value::Double(d) => {
                         serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, Into::into)
                     }
                     other => csv_text(other).into(),
                 };
-                fields.push(format!("{}:{j}", serde_json::Value::from(c.name.clone())));
+                fields.push(format!("{}:{j}", json_name(&c.name)));
             }
             format!("{{{}}}", fields.join(",")).into_bytes()
         }
     })
+}
+
+fn json_name(name: &str) -> serde_json::Value {
+    serde_json::Value::from(name)
 }
 
 #[cfg(test)]

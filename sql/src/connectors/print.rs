@@ -42,6 +42,8 @@ pub fn format_row(row: &[Value]) -> String {
             Value::Null => "null".to_string(),
             Value::Boolean(b) => b.to_string(),
             Value::Timestamp(ms) => format_timestamp_iso(*ms),
+            // Java's `BigDecimal.toString` (`1.5E-8` for tiny values).
+            Value::Decimal(d) => d.to_java_string(),
             other => other.to_sql_string().unwrap_or_default(),
         })
         .collect();
