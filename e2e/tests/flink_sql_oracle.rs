@@ -397,14 +397,29 @@ const CASES: &[(&str, &str)] = &[
                 TRY_CAST(customer AS DECIMAL(5, 2)), COALESCE(amount, 0),
                 CASE WHEN amount > 5 THEN amount ELSE 0.5 END
          FROM typed;
+         CREATE TABLE decimal_texts (id TINYINT, a STRING, plus_one STRING, third STRING,
+                                     sq STRING, less STRING, per_q STRING, m STRING,
+                                     x15 STRING, half_q STRING, cs STRING, r1 STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/decimal_texts', 'format' = 'csv');
+         INSERT INTO decimal_texts
+         SELECT id, CAST(amount AS STRING), CAST(amount + 1 AS STRING),
+                CAST(amount / 3 AS STRING), CAST(amount * amount AS STRING),
+                CAST(amount - 0.005 AS STRING), CAST(amount / qty AS STRING),
+                CAST(MOD(amount, 2) AS STRING), CAST(amount * 1.5 AS STRING),
+                CAST(qty * 0.5 AS STRING),
+                CAST(CASE WHEN amount > 5 THEN amount ELSE 0.5 END AS STRING),
+                CAST(CAST(amount AS DECIMAL(3, 1)) AS STRING)
+         FROM typed;
          CREATE TABLE decimal_windows (ws TIMESTAMP(3), customer STRING, total DECIMAL(38, 2),
                                        avg_a DECIMAL(38, 6), min_a DECIMAL(10, 2),
                                        max_a DECIMAL(10, 2), n BIGINT,
-                                       avg_third DECIMAL(38, 13))
+                                       avg_third DECIMAL(38, 13), total_text STRING,
+                                       avg_text STRING)
            WITH ('connector' = 'filesystem', 'path' = '{dir}/decimal_windows', 'format' = 'csv');
          INSERT INTO decimal_windows
          SELECT window_start, customer, SUM(amount), AVG(amount), MIN(amount), MAX(amount),
-                COUNT(amount), AVG(amount / 3)
+                COUNT(amount), AVG(amount / 3), CAST(SUM(amount) AS STRING),
+                CAST(AVG(amount) AS STRING)
          FROM TABLE(TUMBLE(TABLE typed, DESCRIPTOR(ts), INTERVAL '10' SECOND))
          GROUP BY window_start, window_end, customer;",
     ),

@@ -36,12 +36,12 @@ fn div_half_up(num: &BigInt, den: &BigInt) -> BigInt {
     if r.sign() == Sign::NoSign {
         return q;
     }
-    let twice = r.magnitude() * 2u8;
+    let twice = r.magnitude() + r.magnitude();
     if &twice >= den.magnitude() {
         if (num.sign() == Sign::Minus) != (den.sign() == Sign::Minus) {
-            q - 1
+            q - BigInt::from(1)
         } else {
-            q + 1
+            q + BigInt::from(1)
         }
     } else {
         q
@@ -168,17 +168,38 @@ impl Decimal {
     }
 
     /// Java's `BigDecimal.toString`: plain unless the adjusted exponent is below -6
-    /// (`1E-7`, `1.5E-8`), as Flink's print connector and the oracle's rows show it.
+    /// (`1E-7`, `1.5E-8`), as Flink's print connector shows it.
     pub fn to_java_string(self) -> String {
-        let digits = self.unscaled.unsigned_abs().to_string();
-        let adjusted = digits.len() as i64 - 1 - i64::from(self.scale);
-        if self.scale == 0 || adjusted >= -6 {
+        if self.scale == 0 || self.adjusted_exponent(i64::from(self.scale)) >= -6 {
             return self.to_plain_string();
         }
-        let sign = if self.unscaled < 0 { "-" } else { "" };
-        let (first, rest) = digits.split_at(1);
-        let point = if rest.is_empty() { "" } else { "." };
-        format!("{sign}{first}{point}{rest}E{adjusted}")
+        java_scientific(self.unscaled, i64::from(self.scale))
+    }
+
+    /// As Flink's CSV and JSON formats write a DECIMAL (Jackson's normalized `DecimalNode`:
+    /// `stripTrailingZeros`, then `BigDecimal.toString`): `12.50` is `12.5`, `20.00` is
+    /// `2E+1`, zero is `0`, `0.0000000015` is `1.5E-9`.
+    pub fn to_format_string(self) -> String {
+        if self.unscaled == 0 {
+            return "0".into();
+        }
+        let (mut unscaled, mut scale) = (self.unscaled, i64::from(self.scale));
+        while unscaled % 10 == 0 {
+            unscaled /= 10;
+            scale -= 1;
+        }
+        let d = Decimal {
+            unscaled,
+            scale: scale.max(0) as u8,
+        };
+        if scale == 0 || (scale > 0 && d.adjusted_exponent(scale) >= -6) {
+            return d.to_plain_string();
+        }
+        java_scientific(unscaled, scale)
+    }
+
+    fn adjusted_exponent(self, scale: i64) -> i64 {
+        self.unscaled.unsigned_abs().to_string().len() as i64 - 1 - scale
     }
 
     /// Orders by value (scales may differ).
@@ -188,6 +209,17 @@ impl Decimal {
         let b = other.big() * pow10(u32::from(s - other.scale));
         a.cmp(&b)
     }
+}
+
+/// `BigDecimal.toString`'s scientific layout: `d.dddE-n`, `dE+n`.
+fn java_scientific(unscaled: i128, scale: i64) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let adjusted = digits.len() as i64 - 1 - scale;
+    let sign = if unscaled < 0 { "-" } else { "" };
+    let (first, rest) = digits.split_at(1);
+    let point = if rest.is_empty() { "" } else { "." };
+    let plus = if adjusted > 0 { "+" } else { "" };
+    format!("{sign}{first}{point}{rest}E{plus}{adjusted}")
 }
 
 /// A DECIMAL arithmetic operator.
@@ -365,6 +397,21 @@ mod tests {
         assert_eq!(tiny.to_plain_string(), "0.000000015");
         assert_eq!(tiny.to_java_string(), "1.5E-8");
         assert_eq!(d("0.001", 5, 3).to_java_string(), "0.001");
+        // What Flink 2.3's csv and json formats wrote for DECIMAL(10, 2) / (12, 10) values.
+        for (text, p, s, written) in [
+            ("12.50", 10, 2, "12.5"),
+            ("20.00", 10, 2, "2E+1"),
+            ("1.005", 10, 2, "1.01"),
+            ("0.0000000015", 12, 10, "1.5E-9"),
+            ("0.1", 12, 10, "0.1"),
+            ("1", 12, 10, "1"),
+            ("0", 10, 2, "0"),
+            ("-120", 10, 2, "-1.2E+2"),
+        ] {
+            assert_eq!(d(text, p, s).to_format_string(), written, "{text}");
+        }
+        assert_eq!(d("0.0000000015", 12, 10).to_java_string(), "1.5E-9");
+        assert_eq!(d("1", 12, 10).to_java_string(), "1.0000000000");
         assert_eq!(d("-12.30", 5, 2).to_java_string(), "-12.30");
         assert_eq!(d("12.345", 5, 3).to_i64(), 12);
         assert_eq!(d("-12.345", 5, 3).to_i64(), -12);

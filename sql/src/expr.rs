@@ -175,7 +175,7 @@ pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (BigInt(a), BigInt(b)) | (Timestamp(a), Timestamp(b)) => a.cmp(b),
         (Date(a), Date(b)) => a.cmp(b),
         (String(a), String(b)) => a.cmp(b),
-        (Decimal(a), Decimal(b)) => a.cmp_value(*b),
+        (Value::Decimal(a), Value::Decimal(b)) => a.cmp_value(*b),
         (TinyInt(_) | SmallInt(_), _) | (_, TinyInt(_) | SmallInt(_))
             if a.as_i64().is_some() && b.as_i64().is_some() =>
         {
@@ -317,10 +317,12 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
             v.to_sql_string().unwrap_or_default()
         ))
     };
+    if !v.is_null() && to != DataType::String && is_new_numeric(&v, to) {
+        return cast_number(v, to, bad);
+    }
     Ok(match (&v, to) {
         (Value::Null, _) => Value::Null,
         (_, DataType::String) => Value::String(v.to_sql_string().unwrap_or_default()),
-        _ if is_new_numeric(&v, to) => return cast_number(v, to, bad),
         (Value::Boolean(_), DataType::Boolean)
         | (Value::Int(_), DataType::Int)
         | (Value::BigInt(_), DataType::BigInt)

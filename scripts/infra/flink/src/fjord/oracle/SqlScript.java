@@ -1,5 +1,6 @@
 package fjord.oracle;
 
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +21,8 @@ import org.apache.flink.util.CloseableIterator;
  * table configuration as Flink's SQL client does, and {@code INSERT INTO sink SELECT ...}, which
  * runs the SELECT and collects its rows, so no sink's file-commit rules get in the way. Prints
  * {@code == sink} and then each row as Fjord's CSV format writes it (NULL empty, TIMESTAMP
- * {@code yyyy-MM-dd HH:mm:ss[.fff]} without trailing zeros, DOUBLE as Java's Double.toString).
+ * {@code yyyy-MM-dd HH:mm:ss[.fff]} without trailing zeros, DOUBLE as Java's Double.toString, DECIMAL
+ * without trailing zeros as Jackson writes it: {@code 12.5}, {@code 2E+1}).
  *
  * <p>Usage: {@code SqlScript SCRIPT}
  */
@@ -120,6 +122,10 @@ public final class SqlScript {
         s += ("." + String.format("%03d", millis)).replaceAll("0+$", "");
       }
       return s;
+    }
+    if (v instanceof BigDecimal d) {
+      // As Flink's csv format writes a DECIMAL (Jackson's normalized node): 12.5, 2E+1, 0.
+      return d.signum() == 0 ? "0" : d.stripTrailingZeros().toString();
     }
     String s = v.toString();
     if (s.contains(",") || s.contains("\"") || s.contains("\n")) {
