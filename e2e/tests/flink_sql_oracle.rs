@@ -423,6 +423,23 @@ const CASES: &[(&str, &str)] = &[
          FROM TABLE(TUMBLE(TABLE typed, DESCRIPTOR(ts), INTERVAL '10' SECOND))
          GROUP BY window_start, window_end, customer;",
     ),
+    (
+        "time-and-bytes",
+        "CREATE TABLE times_bytes (id INT, t TIME(3), t0 TIME(0), later TIME(3), t_text STRING,
+                                   t0_text STRING, lit TIME(1), after_ten BOOLEAN, b BYTES,
+                                   b_text STRING, lit_b BYTES, below_b BOOLEAN, is_alice BOOLEAN,
+                                   parsed TIME(0), no_time TIME(0))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/times_bytes', 'format' = 'csv');
+         INSERT INTO times_bytes
+         SELECT id, CAST(ts AS TIME(3)), CAST(ts AS TIME(0)),
+                CAST(ts AS TIME(3)) + INTERVAL '23' HOUR, CAST(CAST(ts AS TIME(3)) AS STRING),
+                CAST(CAST(ts AS TIME(0)) AS STRING), TIME '01:02:03.5',
+                CAST(ts AS TIME(3)) > TIME '00:00:10', CAST(customer AS BYTES),
+                CAST(CAST(customer AS BYTES) AS STRING), X'CAFE',
+                CAST(customer AS BYTES) < X'62', CAST(customer AS BYTES) = X'616C696365',
+                CAST('12:34' AS TIME), TRY_CAST(customer AS TIME)
+         FROM orders;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink directory's rows.

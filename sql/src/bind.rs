@@ -65,6 +65,19 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
         T::Double(_) | T::DoublePrecision => DataType::Double,
         T::String(_) | T::Varchar(_) | T::Char(_) | T::Text | T::CharVarying(_) => DataType::String,
         T::Date => DataType::Date,
+        T::Bytes(_) | T::Varbinary(_) | T::Binary(_) => DataType::Bytes,
+        T::Time(p, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => match p {
+            // Flink's TIME is TIME(0).
+            None => DataType::Time(0),
+            Some(p @ 0..=3) => DataType::Time(*p as u8),
+            Some(p) => {
+                return Err(SqlError::at(
+                    ErrorKind::Unsupported,
+                    pos,
+                    format!("TIME({p}) is not supported yet; use TIME(0) to TIME(3)"),
+                ));
+            }
+        },
         T::Timestamp(p, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => match p {
             None | Some(0..=3) => DataType::Timestamp,
             Some(p) => {
@@ -113,10 +126,11 @@ pub(crate) fn common_type(exprs: &[&Expr]) -> Option<DataType> {
     let mut t: Option<DataType> = None;
     for e in exprs.iter().filter(|e| !is_null_literal(e)) {
         let et = e.data_type();
-        t = Some(match t {
-            None => et,
-            Some(t) if t == et => t,
-            Some(t) => DataType::wider_numeric(t, et)?,
+        t = Some(match (t, et) {
+            (None, _) => et,
+            (Some(t), et) if t == et => t,
+            (Some(DataType::Time(a)), DataType::Time(b)) => DataType::Time(a.max(b)),
+            (Some(t), et) => DataType::wider_numeric(t, et)?,
         });
     }
     Some(t.unwrap_or(DataType::String))
@@ -286,6 +300,18 @@ impl<'a> Binder<'a, '_> {
                     Expr::Literal(Value::String(s.clone()), DataType::String)
                 }
                 ast::Value::Boolean(b) => Expr::Literal(Value::Boolean(*b), DataType::Boolean),
+                ast::Value::HexStringLiteral(hex) => match decode_hex(hex) {
+                    Some(bytes) => Expr::Literal(Value::Bytes(bytes), DataType::Bytes),
+                    None => {
+                        return Err(err(
+                            ErrorKind::Syntax,
+                            e,
+                            format!(
+                                "X'{hex}' is not a binary literal; write an even number of hex digits, e.g. X'CAFE'"
+                            ),
+                        ));
+                    }
+                },
                 ast::Value::Null => Expr::Literal(Value::Null, DataType::String),
                 other => {
                     return Err(err(
@@ -310,6 +336,21 @@ impl<'a> Binder<'a, '_> {
                                 format!(
                                     "'{text}' is not a timestamp; write TIMESTAMP '2024-01-31 12:00:00.000'"
                                 ),
+                            ));
+                        }
+                    },
+                    ast::DataType::Time(..) => match crate::types::parse_time(&text) {
+                        Some(ms) => {
+                            // The literal's precision is its number of fraction digits.
+                            let digits = text.trim().split_once('.').map_or(0, |(_, f)| f.len());
+                            let p = digits.min(3) as u8;
+                            Expr::Literal(Value::Time(ms, p), DataType::Time(p))
+                        }
+                        None => {
+                            return Err(err(
+                                ErrorKind::TypeMismatch,
+                                e,
+                                format!("'{text}' is not a time; write TIME '12:34:56'"),
                             ));
                         }
                     },
@@ -558,6 +599,12 @@ impl<'a> Binder<'a, '_> {
         };
         let (a, b) = (self.bind(l)?, self.bind(r)?);
         let (ta, tb) = (a.data_type(), b.data_type());
+        if let DataType::Time(_) = ta
+            && tb == DataType::Interval
+            && matches!(arith, ArithOp::Add | ArithOp::Sub)
+        {
+            return Ok(Expr::Arith(arith, Box::new(a), Box::new(b), ta));
+        }
         if ta == DataType::Timestamp
             && tb == DataType::Interval
             && matches!(arith, ArithOp::Add | ArithOp::Sub)
@@ -850,6 +897,16 @@ impl<'a> Binder<'a, '_> {
             },
         })
     }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn sum_type(t: DataType) -> DataType {

@@ -6,8 +6,8 @@
 use crate::decimal::{self, Decimal, DecimalOp};
 pub use crate::functions::Func;
 use crate::types::{
-    DataType, Value, date_of_timestamp, format_double, parse_date, parse_timestamp,
-    timestamp_of_date,
+    DataType, Value, date_of_timestamp, format_double, parse_date, parse_time, parse_timestamp,
+    time_of_timestamp, timestamp_of_date, truncate_time,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -176,6 +176,8 @@ pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (Date(a), Date(b)) => a.cmp(b),
         (String(a), String(b)) => a.cmp(b),
         (Value::Decimal(a), Value::Decimal(b)) => a.cmp_value(*b),
+        (Time(a, _), Time(b, _)) => a.cmp(b),
+        (Bytes(a), Bytes(b)) => a.cmp(b),
         (TinyInt(_) | SmallInt(_), _) | (_, TinyInt(_) | SmallInt(_))
             if a.as_i64().is_some() && b.as_i64().is_some() =>
         {
@@ -259,6 +261,15 @@ fn arith(op: ArithOp, a: Value, b: Value, t: DataType) -> Result<Value, EvalErro
                 Value::SmallInt(r as i16)
             }
         }
+        // TIME ± INTERVAL wraps around midnight, as in Flink.
+        DataType::Time(p) => match (&a, &b, op) {
+            (Value::Time(ms, _), Value::BigInt(iv), ArithOp::Add | ArithOp::Sub) => {
+                let iv = if op == ArithOp::Sub { -iv } else { *iv };
+                let ms = (i64::from(*ms) + iv).rem_euclid(86_400_000) as i32;
+                Value::Time(ms, p)
+            }
+            _ => Value::Null,
+        },
         DataType::Double => {
             let (x, y) = (as_f64(&a).unwrap_or(0.0), as_f64(&b).unwrap_or(0.0));
             Value::Double(match op {
@@ -330,6 +341,16 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
         | (Value::Timestamp(_), DataType::Timestamp)
         | (Value::Date(_), DataType::Date) => v,
         (Value::Timestamp(ms), DataType::Date) => Value::Date(date_of_timestamp(*ms)),
+        (Value::Time(ms, _), DataType::Time(p)) => Value::Time(truncate_time(*ms, p), p),
+        (Value::Timestamp(ms), DataType::Time(p)) => {
+            Value::Time(truncate_time(time_of_timestamp(*ms), p), p)
+        }
+        (Value::String(s), DataType::Time(p)) => {
+            Value::Time(truncate_time(parse_time(s).ok_or_else(|| bad(&v))?, p), p)
+        }
+        (Value::Bytes(_), DataType::Bytes) => v,
+        // As Flink 2.3: the string's UTF-8 bytes.
+        (Value::String(s), DataType::Bytes) => Value::Bytes(s.as_bytes().to_vec()),
         (Value::Date(days), DataType::Timestamp) => Value::Timestamp(timestamp_of_date(*days)),
         (Value::String(s), DataType::Date) => Value::Date(parse_date(s).ok_or_else(|| bad(&v))?),
         (Value::Int(i), DataType::BigInt) => Value::BigInt(i64::from(*i)),

@@ -31,6 +31,10 @@ pub enum DataType {
     Timestamp,
     /// `DATE`: days since 1970-01-01.
     Date,
+    /// `TIME(p)`, p in 0..=3: milliseconds of the day (the fraction cut to `p` digits).
+    Time(u8),
+    /// `BYTES` / `VARBINARY(n)` / `BINARY(n)` (length not enforced).
+    Bytes,
     /// An interval of milliseconds (`INTERVAL '5' SECOND`); only in expressions.
     Interval,
 }
@@ -99,6 +103,9 @@ impl DataType {
         if self == to {
             return true;
         }
+        if let (DataType::Time(_), DataType::Time(_)) = (self, to) {
+            return true;
+        }
         match (self.numeric_rank(), to.numeric_rank()) {
             (Some(a), Some(b)) => a < b || (a == 4 && b == 4),
             _ => false,
@@ -120,6 +127,8 @@ impl fmt::Display for DataType {
             DataType::String => "STRING",
             DataType::Timestamp => "TIMESTAMP(3)",
             DataType::Date => "DATE",
+            DataType::Time(p) => return write!(f, "TIME({p})"),
+            DataType::Bytes => "BYTES",
             DataType::Interval => "INTERVAL",
         })
     }
@@ -152,6 +161,10 @@ pub enum Value {
     Timestamp(i64),
     /// A DATE in days since 1970-01-01.
     Date(i32),
+    /// A TIME: milliseconds of the day and the precision of its type (for its text).
+    Time(i32, u8),
+    /// A BYTES value.
+    Bytes(Vec<u8>),
 }
 
 /// A row: one value per column of its schema.
@@ -173,6 +186,8 @@ impl PartialEq for Value {
             (Value::String(a), Value::String(b)) => a == b,
             (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
             (Value::Date(a), Value::Date(b)) => a == b,
+            (Value::Time(a, _), Value::Time(b, _)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
             _ => false,
         }
     }
@@ -195,6 +210,8 @@ impl Hash for Value {
             Value::Double(d) => d.to_bits().hash(state),
             Value::String(s) => s.hash(state),
             Value::Date(d) => d.hash(state),
+            Value::Time(ms, _) => ms.hash(state),
+            Value::Bytes(b) => b.hash(state),
         }
     }
 }
@@ -220,6 +237,9 @@ impl Value {
             Value::String(s) => s.clone(),
             Value::Timestamp(ms) => format_timestamp(*ms),
             Value::Date(days) => format_date(*days),
+            Value::Time(ms, p) => format_time(*ms, *p),
+            // As Flink 2.3: the bytes read as UTF-8.
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         })
     }
 
@@ -356,6 +376,94 @@ pub fn parse_date(text: &str) -> Option<i32> {
     // parse_timestamp accepts day 31 of any month; a date must exist.
     let written: Vec<i64> = text.split('-').filter_map(|p| p.parse().ok()).collect();
     (written == [y, m, d]).then_some(days as i32)
+}
+
+/// As Flink 2.3 casts a TIME(p) to STRING: `HH:mm:ss`, and for p > 0 the fraction without
+/// trailing zeros but at least one digit (`00:00:01.0`, `00:00:11.25`).
+pub fn format_time(ms: i32, precision: u8) -> String {
+    let (h, m, s, millis) = time_fields(ms);
+    let mut out = format!("{h:02}:{m:02}:{s:02}");
+    if precision > 0 {
+        let frac = format!("{millis:03}");
+        let frac = frac.trim_end_matches('0');
+        out.push('.');
+        out.push_str(if frac.is_empty() { "0" } else { frac });
+    }
+    out
+}
+
+/// `HH:mm:ss` and the fraction without trailing zeros, as Flink's CSV and JSON formats
+/// write a TIME (`01:02:03.5`, `00:00:00`).
+pub fn format_time_compact(ms: i32) -> String {
+    let (h, m, s, millis) = time_fields(ms);
+    let mut out = format!("{h:02}:{m:02}:{s:02}");
+    if millis != 0 {
+        let frac = format!("{millis:03}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out
+}
+
+/// As Java's `LocalTime.toString` (Flink's print connector): `12:00`, `12:34:56`,
+/// `01:02:03.500`.
+pub fn format_time_iso(ms: i32) -> String {
+    let (h, m, s, millis) = time_fields(ms);
+    match (s, millis) {
+        (0, 0) => format!("{h:02}:{m:02}"),
+        (_, 0) => format!("{h:02}:{m:02}:{s:02}"),
+        _ => format!("{h:02}:{m:02}:{s:02}.{millis:03}"),
+    }
+}
+
+fn time_fields(ms: i32) -> (i32, i32, i32, i32) {
+    let ms = ms.rem_euclid(MS_PER_DAY as i32);
+    (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+}
+
+/// Parses `HH:mm[:ss[.fraction]]` into milliseconds of the day (digits past milliseconds
+/// are cut); `None` if it is not such a time.
+pub fn parse_time(text: &str) -> Option<i32> {
+    let text = text.trim();
+    let (hms, frac) = match text.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    let mut fields = hms.split(':');
+    let mut field = |max: i32| -> Option<i32> {
+        let f = fields.next()?;
+        if f.len() != 2 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: i32 = f.parse().ok()?;
+        (v <= max).then_some(v)
+    };
+    let h = field(23)?;
+    let m = field(59)?;
+    let s = field(59).unwrap_or(0);
+    if fields.next().is_some() {
+        return None;
+    }
+    let mut ms = ((h * 60 + m) * 60 + s) * 1000;
+    if let Some(frac) = frac {
+        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) || hms.len() != 8 {
+            return None;
+        }
+        let digits: String = frac.chars().chain("000".chars()).take(3).collect();
+        ms += digits.parse::<i32>().ok()?;
+    }
+    Some(ms)
+}
+
+/// A TIME cut to `precision` fraction digits (Flink truncates).
+pub fn truncate_time(ms: i32, precision: u8) -> i32 {
+    let unit = 10i32.pow(3 - u32::from(precision.min(3)));
+    ms - ms.rem_euclid(unit)
+}
+
+/// The time of day of a TIMESTAMP(3), in milliseconds.
+pub fn time_of_timestamp(ms: i64) -> i32 {
+    ms.rem_euclid(MS_PER_DAY) as i32
 }
 
 /// The day of a TIMESTAMP(3) (its date part).
@@ -548,6 +656,28 @@ mod tests {
         );
         assert_eq!(parse_timestamp("2024-13-01 00:00:00"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn times_read_and_write_as_flink_does() {
+        // Flink 2.3: CAST(TIME(3) AS STRING), its csv format and its print connector.
+        let t = parse_time("00:00:11.25").unwrap();
+        assert_eq!(t, 11_250);
+        assert_eq!(format_time(t, 3), "00:00:11.25");
+        assert_eq!(format_time(1000, 3), "00:00:01.0");
+        assert_eq!(format_time(1000, 0), "00:00:01");
+        assert_eq!(format_time_compact(1000), "00:00:01");
+        assert_eq!(format_time_compact(3_723_500), "01:02:03.5");
+        assert_eq!(format_time_iso(0), "00:00");
+        assert_eq!(format_time_iso(45_296_000), "12:34:56");
+        assert_eq!(format_time_iso(3_723_500), "01:02:03.500");
+        assert_eq!(parse_time("12:34"), Some(45_240_000));
+        assert_eq!(parse_time("23:59:59.999"), Some(86_399_999));
+        assert_eq!(truncate_time(45_296_789, 0), 45_296_000);
+        assert_eq!(time_of_timestamp(-1), 86_399_999);
+        for bad in ["24:00", "12", "12:60", "1:00", "12:00:00.", "12:00.5", "alice"] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -287,6 +287,11 @@ impl DatagenReader {
                         *t,
                     )
                     .unwrap_or(Value::Null),
+                    DataType::Time(p) => Value::Time(
+                        crate::types::truncate_time(self.rng.random_range(0..86_400_000), *p),
+                        *p,
+                    ),
+                    DataType::Bytes => Value::Bytes((0..*length).map(|_| self.rng.random()).collect()),
                     DataType::Interval => Value::Null,
                 },
             });

@@ -6,6 +6,8 @@ use crate::types::{
     DataType, Row, Schema, Value, format_double, format_float, format_timestamp_compact,
     parse_timestamp,
 };
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use fjord::BoxError;
 use std::collections::BTreeMap;
 
@@ -111,6 +113,12 @@ pub(crate) fn read_field(
         DataType::String => Value::String(text.to_string()),
         DataType::Timestamp => Value::Timestamp(parse_timestamp(s).ok_or_else(bad)?),
         DataType::Date => Value::Date(crate::types::parse_date(s).ok_or_else(bad)?),
+        DataType::Time(p) => {
+            let ms = crate::types::parse_time(s).ok_or_else(bad)?;
+            Value::Time(crate::types::truncate_time(ms, p), p)
+        }
+        // Flink's formats carry BYTES as base64.
+        DataType::Bytes => Value::Bytes(BASE64.decode(s).map_err(|_| bad())?),
     })
 }
 
@@ -214,6 +222,8 @@ fn csv_text(v: &Value) -> String {
         // Jackson's normalized BigDecimal: `12.5` for 12.50, `2E+1` for 20.00.
         Value::Decimal(d) => d.to_format_string(),
         Value::Timestamp(ms) => format_timestamp_compact(*ms),
+        Value::Time(ms, _) => crate::types::format_time_compact(*ms),
+        Value::Bytes(b) => BASE64.encode(b),
         other => other.to_sql_string().unwrap_or_default(),
     }
 }
@@ -361,6 +371,58 @@ mod tests {
         assert_eq!(row[3], Value::Float(3.0e10));
         assert!(decode_json(r#"{"b":300}"#, &schema, false).is_err());
         assert!(read_field("1.0E10", Decimal(10, 2), None) == Ok(Value::Null));
+    }
+
+    /// Flink 2.3's csv and json formats over (id INT, bb BYTES, t0 TIME(0), t3 TIME(3)).
+    #[test]
+    fn bytes_and_times_read_and_write_as_flinks_formats() {
+        use DataType::*;
+        let schema = Schema {
+            columns: ["id", "bb", "t0", "t3"]
+                .iter()
+                .zip([Int, Bytes, Time(0), Time(3)])
+                .map(|(name, data_type)| Column {
+                    name: (*name).into(),
+                    data_type,
+                    rowtime: false,
+                })
+                .collect(),
+        };
+        let csv = Format::Csv {
+            delimiter: b',',
+            null_literal: None,
+        };
+        for (input, json) in [
+            (
+                "1,aGk=,12:34:56,12:34:56.789",
+                r#"{"id":1,"bb":"aGk=","t0":"12:34:56","t3":"12:34:56.789"}"#,
+            ),
+            (
+                "2,,00:00:00,23:59:59.999",
+                r#"{"id":2,"bb":null,"t0":"00:00:00","t3":"23:59:59.999"}"#,
+            ),
+        ] {
+            let record = csv::StringRecord::from(input.split(',').collect::<Vec<_>>());
+            let row = decode_csv(&record, &schema, Some(""), false).unwrap();
+            assert_eq!(
+                String::from_utf8(encode(&csv, &schema, &row).unwrap()).unwrap(),
+                input
+            );
+            assert_eq!(
+                String::from_utf8(encode(&Format::Json, &schema, &row).unwrap()).unwrap(),
+                json
+            );
+            assert_eq!(decode_json(json, &schema, false).unwrap().unwrap(), row);
+        }
+        assert_eq!(
+            read_field("aGk=", Bytes, None),
+            Ok(Value::Bytes(b"hi".to_vec()))
+        );
+        assert!(read_field("not base64!", Bytes, None).is_err());
+        assert_eq!(
+            read_field("12:34:56.789", Time(0), None),
+            Ok(Value::Time(45_296_000, 0))
+        );
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub fn format_row(row: &[Value]) -> String {
             Value::Timestamp(ms) => format_timestamp_iso(*ms),
             // Java's `BigDecimal.toString` (`1.5E-8` for tiny values).
             Value::Decimal(d) => d.to_java_string(),
+            Value::Time(ms, _) => crate::types::format_time_iso(*ms),
+            // Java's `Arrays.toString` of the byte[]: signed bytes.
+            Value::Bytes(b) => {
+                let items: Vec<String> = b.iter().map(|x| (*x as i8).to_string()).collect();
+                format!("[{}]", items.join(", "))
+            }
             other => other.to_sql_string().unwrap_or_default(),
         })
         .collect();

@@ -5,7 +5,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
+import java.time.LocalTime;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -22,7 +24,8 @@ import org.apache.flink.util.CloseableIterator;
  * runs the SELECT and collects its rows, so no sink's file-commit rules get in the way. Prints
  * {@code == sink} and then each row as Fjord's CSV format writes it (NULL empty, TIMESTAMP
  * {@code yyyy-MM-dd HH:mm:ss[.fff]} without trailing zeros, DOUBLE as Java's Double.toString, DECIMAL
- * without trailing zeros as Jackson writes it: {@code 12.5}, {@code 2E+1}).
+ * without trailing zeros as Jackson writes it: {@code 12.5}, {@code 2E+1}, TIME {@code HH:mm:ss[.fff]}
+ * without trailing zeros, BYTES as base64).
  *
  * <p>Usage: {@code SqlScript SCRIPT}
  */
@@ -122,6 +125,19 @@ public final class SqlScript {
         s += ("." + String.format("%03d", millis)).replaceAll("0+$", "");
       }
       return s;
+    }
+    if (v instanceof LocalTime t) {
+      // As Flink's csv format writes a TIME: HH:mm:ss, the fraction without trailing zeros.
+      String s = String.format("%02d:%02d:%02d", t.getHour(), t.getMinute(), t.getSecond());
+      int millis = t.getNano() / 1_000_000;
+      if (millis != 0) {
+        s += ("." + String.format("%03d", millis)).replaceAll("0+$", "");
+      }
+      return s;
+    }
+    if (v instanceof byte[] b) {
+      // As Flink's csv format writes BYTES.
+      return Base64.getEncoder().encodeToString(b);
     }
     if (v instanceof BigDecimal d) {
       // As Flink's csv format writes a DECIMAL (Jackson's normalized node): 12.5, 2E+1, 0.
