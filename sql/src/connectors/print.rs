@@ -133,5 +133,23 @@ mod tests {
             super::format_row(&row),
             "+I[1, null, 20.0, 2024-01-01T00:00:10, true]"
         );
+        // The lines Flink 2.3's print connector wrote for the newer types.
+        let decimal = |text| Value::Decimal(crate::decimal::parse(text, 12, 10).unwrap().unwrap());
+        let row = [
+            Value::TinyInt(-128),
+            Value::SmallInt(30000),
+            Value::Float(3.0e10),
+            decimal("0.0000000015"),
+            decimal("0.1"),
+            Value::Bytes(b"hi".to_vec()),
+            Value::Time(0, 0),
+            Value::Time(3_723_500, 1),
+        ];
+        assert_eq!(
+            super::format_row(&row),
+            "+I[-128, 30000, 3.0000001E10, 1.5E-9, 0.1000000000, [104, 105], 00:00, 01:02:03.500]"
+        );
+        let row = [Value::Bytes(vec![0xCA, 0xFE])];
+        assert_eq!(super::format_row(&row), "+I[[-54, -2]]");
     }
 }
