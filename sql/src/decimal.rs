@@ -92,7 +92,9 @@ pub fn parse_exact(text: &str) -> Result<(BigInt, i64), NotANumber> {
     {
         return Err(NotANumber);
     }
-    let unscaled: BigInt = format!("{sign}{int}{frac}").parse().map_err(|_| NotANumber)?;
+    let unscaled: BigInt = format!("{sign}{int}{frac}")
+        .parse()
+        .map_err(|_| NotANumber)?;
     Ok((unscaled, frac.len() as i64 - exp))
 }
 
@@ -375,7 +377,7 @@ mod tests {
         assert_eq!(result_type(DecimalOp::Mul, (5, 3), (5, 3)), (11, 6));
         let sq = arith(DecimalOp::Mul, a, a, 11, 6).unwrap().unwrap();
         assert_eq!(sq.to_plain_string(), "152.399025");
-        assert_eq!(result_type(DecimalOp::Div, (5, 3), (5, 3)), (11, 9));
+        assert_eq!(result_type(DecimalOp::Div, (5, 3), (5, 3)), (14, 9));
         assert_eq!(result_type(DecimalOp::Add, (38, 10), (38, 10)), (38, 9));
         let r = arith(DecimalOp::Rem, d("-7.5", 5, 1), d("2", 10, 0), 3, 1);
         assert_eq!(r.unwrap().unwrap().to_plain_string(), "-1.5");

@@ -274,8 +274,12 @@ impl Value {
 /// whole numbers of at least 2^26, which Java 17 (the JVM Flink 2.3 runs on; Java 19 changed
 /// it) prints from the exact integer, dropping only `floor(log10(2^(e-25)))` digits.
 pub fn format_float(f: f32) -> String {
-    java_number_text(f.is_nan(), f.is_infinite(), f > 0.0, f64::from(f.abs()), || {
-        match java17_integer_float_digits(f) {
+    java_number_text(
+        f.is_nan(),
+        f.is_infinite(),
+        f > 0.0,
+        f64::from(f.abs()),
+        || match java17_integer_float_digits(f) {
             Some((digits, exp)) => {
                 let zeros = (exp + 1).saturating_sub(digits.len());
                 let plain = format!("{}{digits}{}", sign(f), "0".repeat(zeros));
@@ -284,8 +288,8 @@ pub fn format_float(f: f32) -> String {
                 (plain, format!("{}{first}{point}{rest}e{exp}", sign(f)))
             }
             None => (format!("{f}"), format!("{f:e}")),
-        }
-    })
+        },
+    )
 }
 
 fn sign(f: f32) -> &'static str {
@@ -675,7 +679,15 @@ mod tests {
         assert_eq!(parse_time("23:59:59.999"), Some(86_399_999));
         assert_eq!(truncate_time(45_296_789, 0), 45_296_000);
         assert_eq!(time_of_timestamp(-1), 86_399_999);
-        for bad in ["24:00", "12", "12:60", "1:00", "12:00:00.", "12:00.5", "alice"] {
+        for bad in [
+            "24:00",
+            "12",
+            "12:60",
+            "1:00",
+            "12:00:00.",
+            "12:00.5",
+            "alice",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }

@@ -291,7 +291,9 @@ impl DatagenReader {
                         crate::types::truncate_time(self.rng.random_range(0..86_400_000), *p),
                         *p,
                     ),
-                    DataType::Bytes => Value::Bytes((0..*length).map(|_| self.rng.random()).collect()),
+                    DataType::Bytes => {
+                        Value::Bytes((0..*length).map(|_| self.rng.random()).collect())
+                    }
                     DataType::Interval => Value::Null,
                 },
             });

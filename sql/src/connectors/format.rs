@@ -355,9 +355,17 @@ mod tests {
                 null_literal: None,
             };
             let written = encode(&no_null_literal, &schema, &row).unwrap();
-            assert_eq!(String::from_utf8(written).unwrap(), csv_out, "{input}");
+            assert_eq!(
+                std::string::String::from_utf8(written).unwrap(),
+                csv_out,
+                "{input}"
+            );
             let json = encode(&Format::Json, &schema, &row).unwrap();
-            assert_eq!(String::from_utf8(json).unwrap(), json_out, "{input}");
+            assert_eq!(
+                std::string::String::from_utf8(json).unwrap(),
+                json_out,
+                "{input}"
+            );
             // What Flink writes, Flink (and Fjord) reads back to the same row.
             let back = decode_json(json_out, &schema, false).unwrap().unwrap();
             assert_eq!(back, row, "{json_out}");
@@ -405,11 +413,12 @@ mod tests {
             let record = csv::StringRecord::from(input.split(',').collect::<Vec<_>>());
             let row = decode_csv(&record, &schema, Some(""), false).unwrap();
             assert_eq!(
-                String::from_utf8(encode(&csv, &schema, &row).unwrap()).unwrap(),
+                std::string::String::from_utf8(encode(&csv, &schema, &row).unwrap()).unwrap(),
                 input
             );
             assert_eq!(
-                String::from_utf8(encode(&Format::Json, &schema, &row).unwrap()).unwrap(),
+                std::string::String::from_utf8(encode(&Format::Json, &schema, &row).unwrap())
+                    .unwrap(),
                 json
             );
             assert_eq!(decode_json(json, &schema, false).unwrap().unwrap(), row);

@@ -63,9 +63,7 @@ pub fn double(f: Func, v: &[Value]) -> Value {
 pub fn round(v: &Value, digits: i64, mode: Rounding) -> Value {
     match v {
         Value::TinyInt(i) => Value::TinyInt(round_integer(i64::from(*i), digits, mode) as i8),
-        Value::SmallInt(i) => {
-            Value::SmallInt(round_integer(i64::from(*i), digits, mode) as i16)
-        }
+        Value::SmallInt(i) => Value::SmallInt(round_integer(i64::from(*i), digits, mode) as i16),
         Value::Int(i) => Value::Int(round_integer(i64::from(*i), digits, mode) as i32),
         Value::BigInt(i) => Value::BigInt(round_integer(*i, digits, mode)),
         Value::Double(d) => Value::Double(round_double(*d, digits, mode)),
