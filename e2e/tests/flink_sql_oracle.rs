@@ -323,6 +323,123 @@ const CASES: &[(&str, &str)] = &[
          FROM (SELECT id, CONCAT('{\"c\": \"', customer, '\", \"q\": [', CAST(qty AS STRING),
                                  ', 2.50]}') AS doc FROM orders);",
     ),
+    (
+        "tinyint-smallint-and-float-columns",
+        "CREATE TABLE typed (
+           id TINYINT, customer STRING, amount DECIMAL(10, 2), qty SMALLINT, ts TIMESTAMP(3),
+           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+         ) WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
+                 'csv.null-literal' = '');
+         CREATE TABLE floats (
+           id INT, customer STRING, amount FLOAT, qty TINYINT, ts TIMESTAMP(3),
+           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+         ) WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
+                 'csv.null-literal' = '');
+         CREATE TABLE small_ints (id TINYINT, twice TINYINT, wrapped TINYINT, t30 TINYINT,
+                                  sq SMALLINT, big SMALLINT, neg TINYINT, half TINYINT, rem INT,
+                                  quarter DOUBLE, dist SMALLINT, txt STRING, back TINYINT,
+                                  num TINYINT, gt BOOLEAN, mixed INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/small_ints', 'format' = 'csv');
+         INSERT INTO small_ints
+         SELECT id, id + id, CAST(id * 50 AS TINYINT), id * CAST(30 AS TINYINT), qty * qty,
+                qty * CAST(5000 AS SMALLINT), -id, id / CAST(2 AS TINYINT), id % 3,
+                CAST(id AS DOUBLE) / 4, ABS(qty - CAST(5 AS SMALLINT)), CAST(id AS STRING),
+                CAST(CAST(qty AS STRING) AS TINYINT), TRY_CAST(customer AS TINYINT), id > qty,
+                id + qty * 1000
+         FROM typed;
+         CREATE TABLE float_calc (id INT, a FLOAT, a3 FLOAT, aq FLOAT, a_3 FLOAT, ad DOUBLE,
+                                  s STRING, i INT, plus DOUBLE, c FLOAT, gt BOOLEAN, neg FLOAT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/float_calc', 'format' = 'csv');
+         INSERT INTO float_calc
+         SELECT id, amount, amount * 3, amount + qty, amount / 3, CAST(amount AS DOUBLE),
+                CAST(amount AS STRING), CAST(amount AS INT), amount + 0.1,
+                CAST('0.1' AS FLOAT) * 3, amount > 7.2, -amount
+         FROM floats;
+         CREATE TABLE typed_windows (ws TIMESTAMP(3), we TIMESTAMP(3), cnt BIGINT, sid TINYINT,
+                                     wrapped TINYINT, aid TINYINT, sq SMALLINT, aq SMALLINT,
+                                     sdq SMALLINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/typed_windows', 'format' = 'csv');
+         INSERT INTO typed_windows
+         SELECT window_start, window_end, COUNT(*), SUM(id), SUM(CAST(id * 20 AS TINYINT)),
+                AVG(id), SUM(qty), AVG(qty), SUM(DISTINCT qty)
+         FROM TABLE(TUMBLE(TABLE typed, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end;
+         CREATE TABLE float_windows (ws TIMESTAMP(3), customer STRING, total FLOAT, avg_a FLOAT,
+                                     max_a FLOAT, qtys TINYINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/float_windows', 'format' = 'csv');
+         INSERT INTO float_windows
+         SELECT window_start, customer, SUM(amount), AVG(amount), MAX(amount), SUM(qty)
+         FROM TABLE(TUMBLE(TABLE floats, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, customer;",
+    ),
+    (
+        "decimal-arithmetic-casts-and-aggregates",
+        "CREATE TABLE typed (
+           id TINYINT, customer STRING, amount DECIMAL(10, 2), qty SMALLINT, ts TIMESTAMP(3),
+           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+         ) WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
+                 'csv.null-literal' = '');
+         CREATE TABLE decimals (id TINYINT, a DECIMAL(10, 2), plus_one DECIMAL(13, 2),
+                                times_q DECIMAL(16, 2), third DECIMAL(21, 13), sq DECIMAL(21, 4),
+                                less DECIMAL(12, 3), per_q DECIMAL(16, 8), m DECIMAL(10, 2),
+                                neg DECIMAL(10, 2), ab DECIMAL(10, 2), s STRING, i INT,
+                                d DOUBLE, r1 DECIMAL(3, 1), r0 DECIMAL(2, 0), gt BOOLEAN,
+                                eq BOOLEAN, x15 DECIMAL(13, 3), half_q DECIMAL(7, 1),
+                                dbl DOUBLE, num DECIMAL(5, 2), co DECIMAL(12, 2),
+                                cs DECIMAL(10, 2))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/decimals', 'format' = 'csv');
+         INSERT INTO decimals
+         SELECT id, amount, amount + 1, amount * qty, amount / 3, amount * amount,
+                amount - 0.005, amount / qty, MOD(amount, 2), -amount, ABS(amount),
+                CAST(amount AS STRING), CAST(amount AS INT), CAST(amount AS DOUBLE),
+                CAST(amount AS DECIMAL(3, 1)), CAST(amount AS DECIMAL(2, 0)), amount > 7.2,
+                amount = 7.25, amount * 1.5, qty * 0.5, amount + CAST(qty AS DOUBLE),
+                TRY_CAST(customer AS DECIMAL(5, 2)), COALESCE(amount, 0),
+                CASE WHEN amount > 5 THEN amount ELSE 0.5 END
+         FROM typed;
+         CREATE TABLE decimal_texts (id TINYINT, a STRING, plus_one STRING, third STRING,
+                                     sq STRING, less STRING, per_q STRING, m STRING,
+                                     x15 STRING, half_q STRING, cs STRING, r1 STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/decimal_texts', 'format' = 'csv');
+         INSERT INTO decimal_texts
+         SELECT id, CAST(amount AS STRING), CAST(amount + 1 AS STRING),
+                CAST(amount / 3 AS STRING), CAST(amount * amount AS STRING),
+                CAST(amount - 0.005 AS STRING), CAST(amount / qty AS STRING),
+                CAST(MOD(amount, 2) AS STRING), CAST(amount * 1.5 AS STRING),
+                CAST(qty * 0.5 AS STRING),
+                CAST(CASE WHEN amount > 5 THEN amount ELSE 0.5 END AS STRING),
+                CAST(CAST(amount AS DECIMAL(3, 1)) AS STRING)
+         FROM typed;
+         CREATE TABLE decimal_windows (ws TIMESTAMP(3), customer STRING, total DECIMAL(38, 2),
+                                       avg_a DECIMAL(38, 6), min_a DECIMAL(10, 2),
+                                       max_a DECIMAL(10, 2), n BIGINT,
+                                       avg_third DECIMAL(38, 13), total_text STRING,
+                                       avg_text STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/decimal_windows', 'format' = 'csv');
+         INSERT INTO decimal_windows
+         SELECT window_start, customer, SUM(amount), AVG(amount), MIN(amount), MAX(amount),
+                COUNT(amount), AVG(amount / 3), CAST(SUM(amount) AS STRING),
+                CAST(AVG(amount) AS STRING)
+         FROM TABLE(TUMBLE(TABLE typed, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, customer;",
+    ),
+    (
+        "time-and-bytes",
+        "CREATE TABLE times_bytes (id INT, t TIME(3), t0 TIME(0), later TIME(3), t_text STRING,
+                                   t0_text STRING, lit TIME(1), after_ten BOOLEAN, b BYTES,
+                                   b_text STRING, lit_b BYTES, below_b BOOLEAN, is_alice BOOLEAN,
+                                   parsed TIME(0), no_time TIME(0))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/times_bytes', 'format' = 'csv');
+         INSERT INTO times_bytes
+         SELECT id, CAST(ts AS TIME(3)), CAST(ts AS TIME(0)),
+                CAST(ts AS TIME(3)) + INTERVAL '23' HOUR, CAST(CAST(ts AS TIME(3)) AS STRING),
+                CAST(CAST(ts AS TIME(0)) AS STRING), TIME '01:02:03.5',
+                CAST(ts AS TIME(3)) > TIME '00:00:10', CAST(customer AS BYTES),
+                CAST(CAST(customer AS BYTES) AS STRING), X'CAFE',
+                CAST(customer AS BYTES) < X'62', CAST(customer AS BYTES) = X'616C696365',
+                CAST('12:34' AS TIME), TRY_CAST(customer AS TIME)
+         FROM orders;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink directory's rows.

@@ -58,14 +58,36 @@ fn add_values(a: &Value, b: &Value) -> Value {
             Value::BigInt(y.wrapping_add(i64::from(*x)))
         }
         (Value::Double(x), Value::Double(y)) => Value::Double(x + y),
+        // SUM(TINYINT) and SUM(SMALLINT) keep their type and wrap, as in Flink.
+        (Value::TinyInt(x), Value::TinyInt(y)) => Value::TinyInt(x.wrapping_add(*y)),
+        (Value::SmallInt(x), Value::SmallInt(y)) => Value::SmallInt(x.wrapping_add(*y)),
+        (Value::Float(x), Value::Float(y)) => Value::Float(x + y),
+        // A DECIMAL sum is DECIMAL(38, s) of inputs of scale s; beyond 38 digits it is NULL
+        // in Flink, which this keeps as the largest value reached (not expected in practice).
+        (Value::Decimal(x), Value::Decimal(y)) => {
+            match crate::decimal::arith(
+                crate::decimal::DecimalOp::Add,
+                *x,
+                *y,
+                crate::decimal::MAX_PRECISION,
+                x.scale.max(y.scale),
+            ) {
+                Ok(Some(d)) => Value::Decimal(d),
+                _ => Value::Decimal(*x),
+            }
+        }
         _ => Value::Null,
     }
 }
 
-/// Integer averages sum in BIGINT, as Flink's AvgAggFunction does.
+/// Integer averages sum in BIGINT and FLOAT averages in DOUBLE, as Flink's AvgAggFunction
+/// does.
 fn widened(v: &Value) -> Value {
     match v {
-        Value::Int(i) => Value::BigInt(i64::from(*i)),
+        Value::TinyInt(_) | Value::SmallInt(_) | Value::Int(_) => {
+            Value::BigInt(v.as_i64().unwrap_or(0))
+        }
+        Value::Float(f) => Value::Double(f64::from(*f)),
         other => other.clone(),
     }
 }
@@ -77,6 +99,12 @@ fn average(sum: &Value, n: i64, t: DataType) -> Value {
         return Value::Null;
     }
     match (sum, t) {
+        (Value::Decimal(s), DataType::Decimal(p, scale)) => {
+            crate::decimal::average(*s, n, p, scale).map_or(Value::Null, Value::Decimal)
+        }
+        (Value::BigInt(s), DataType::TinyInt) => Value::TinyInt((s / n) as i8),
+        (Value::BigInt(s), DataType::SmallInt) => Value::SmallInt((s / n) as i16),
+        (Value::Double(s), DataType::Float) => Value::Float((s / n as f64) as f32),
         (Value::BigInt(s), DataType::Int) => Value::Int((s / n) as i32),
         (Value::BigInt(s), _) => Value::BigInt(s / n),
         (Value::Double(s), _) => Value::Double(s / n as f64),

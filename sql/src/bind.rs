@@ -39,11 +39,45 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
     use ast::DataType as T;
     Ok(match t {
         T::Boolean | T::Bool => DataType::Boolean,
+        T::TinyInt(_) => DataType::TinyInt,
+        T::SmallInt(_) => DataType::SmallInt,
         T::Int(_) | T::Integer(_) => DataType::Int,
         T::BigInt(_) => DataType::BigInt,
+        T::Float(ast::ExactNumberInfo::None) | T::Real => DataType::Float,
+        T::Decimal(info) | T::Dec(info) | T::Numeric(info) => {
+            // Flink's defaults: DECIMAL is DECIMAL(10, 0), DECIMAL(p) is DECIMAL(p, 0).
+            let (p, s) = match info {
+                ast::ExactNumberInfo::None => (10, 0),
+                ast::ExactNumberInfo::Precision(p) => (*p, 0),
+                ast::ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+            };
+            if !(1..=38).contains(&p) || s < 0 || s as u64 > p {
+                return Err(SqlError::at(
+                    ErrorKind::TypeMismatch,
+                    pos,
+                    format!(
+                        "DECIMAL({p}, {s}) is not a valid type: the precision must be between 1 and 38 and the scale between 0 and the precision"
+                    ),
+                ));
+            }
+            DataType::Decimal(p as u8, s as u8)
+        }
         T::Double(_) | T::DoublePrecision => DataType::Double,
         T::String(_) | T::Varchar(_) | T::Char(_) | T::Text | T::CharVarying(_) => DataType::String,
         T::Date => DataType::Date,
+        T::Bytes(_) | T::Varbinary(_) | T::Binary(_) => DataType::Bytes,
+        T::Time(p, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => match p {
+            // Flink's TIME is TIME(0).
+            None => DataType::Time(0),
+            Some(p @ 0..=3) => DataType::Time(*p as u8),
+            Some(p) => {
+                return Err(SqlError::at(
+                    ErrorKind::Unsupported,
+                    pos,
+                    format!("TIME({p}) is not supported yet; use TIME(0) to TIME(3)"),
+                ));
+            }
+        },
         T::Timestamp(p, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => match p {
             None | Some(0..=3) => DataType::Timestamp,
             Some(p) => {
@@ -61,7 +95,7 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
                 ErrorKind::Unsupported,
                 pos,
                 format!(
-                    "type {other} is not supported yet; use BOOLEAN, INT, BIGINT, DOUBLE, STRING, DATE or TIMESTAMP(3)"
+                    "type {other} is not supported yet; use BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, DECIMAL(p, s), FLOAT, DOUBLE, STRING, DATE or TIMESTAMP(3)"
                 ),
             ));
         }
@@ -77,7 +111,7 @@ pub(crate) fn coerce(e: Expr, to: DataType) -> Option<Expr> {
     if let Expr::Literal(Value::Null, _) = e {
         return Some(Expr::Literal(Value::Null, to));
     }
-    if DataType::wider_numeric(from, to) == Some(to) {
+    if from.casts_implicitly_to(to) {
         return Some(Expr::Cast(Box::new(e), to, false));
     }
     None
@@ -92,13 +126,70 @@ pub(crate) fn common_type(exprs: &[&Expr]) -> Option<DataType> {
     let mut t: Option<DataType> = None;
     for e in exprs.iter().filter(|e| !is_null_literal(e)) {
         let et = e.data_type();
-        t = Some(match t {
-            None => et,
-            Some(t) if t == et => t,
-            Some(t) => DataType::wider_numeric(t, et)?,
+        t = Some(match (t, et) {
+            (None, _) => et,
+            (Some(t), et) if t == et => t,
+            (Some(DataType::Time(a)), DataType::Time(b)) => DataType::Time(a.max(b)),
+            (Some(t), et) => DataType::wider_numeric(t, et)?,
         });
     }
     Some(t.unwrap_or(DataType::String))
+}
+
+/// A literal without exponent as the DECIMAL of exactly its digits (`0.10` is
+/// DECIMAL(3, 2), `.5` DECIMAL(1, 1)); `None` for `1e3` (a DOUBLE) or more than 38 digits.
+fn decimal_literal(text: &str) -> Option<(crate::decimal::Decimal, u8, u8)> {
+    if text.contains(['e', 'E']) {
+        return None;
+    }
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let int = int.trim_start_matches('0');
+    let s = frac.len();
+    let p = (int.len() + s).max(1).max(s);
+    if p > 38 {
+        return None;
+    }
+    let d = crate::decimal::parse(text, p as u8, s as u8).ok()??;
+    Some((d, p as u8, s as u8))
+}
+
+/// The arithmetic `a op b` with Flink's result type, or `None` if the operands are not
+/// numbers: in the common type of both, except that a DECIMAL result gets its own precision
+/// and scale (`DECIMAL(5, 3) / INT` is `DECIMAL(16, 14)`), the operands keeping theirs.
+pub(crate) fn arith_expr(op: ArithOp, a: Expr, b: Expr) -> Option<Expr> {
+    let t = common_type(&[&a, &b]).filter(|t| t.is_numeric())?;
+    if let DataType::Decimal(..) = t {
+        let to_decimal = |e: Expr| {
+            let et = match &e {
+                Expr::Literal(Value::Null, _) => t,
+                e => e.data_type(),
+            };
+            let (p, s) = et.as_decimal().unwrap_or((38, 0));
+            coerce(e, DataType::Decimal(p, s)).expect("an exact number")
+        };
+        let (a, b) = (to_decimal(a), to_decimal(b));
+        let dec = |e: &Expr| e.data_type().as_decimal().expect("decimal");
+        let dop = match op {
+            ArithOp::Add => crate::decimal::DecimalOp::Add,
+            ArithOp::Sub => crate::decimal::DecimalOp::Sub,
+            ArithOp::Mul => crate::decimal::DecimalOp::Mul,
+            ArithOp::Div => crate::decimal::DecimalOp::Div,
+            ArithOp::Mod => crate::decimal::DecimalOp::Rem,
+        };
+        let (p, s) = crate::decimal::result_type(dop, dec(&a), dec(&b));
+        return Some(Expr::Arith(
+            op,
+            Box::new(a),
+            Box::new(b),
+            DataType::Decimal(p, s),
+        ));
+    }
+    Some(Expr::Arith(
+        op,
+        Box::new(coerce(a, t).expect("common")),
+        Box::new(coerce(b, t).expect("common")),
+        t,
+    ))
 }
 
 fn interval_ms(iv: &ast::Interval, e: &ast::Expr) -> Result<i64> {
@@ -196,6 +287,9 @@ impl<'a> Binder<'a, '_> {
                         Expr::Literal(Value::Int(i), DataType::Int)
                     } else if let Ok(i) = n.parse::<i64>() {
                         Expr::Literal(Value::BigInt(i), DataType::BigInt)
+                    } else if let Some((d, p, s)) = decimal_literal(n) {
+                        // `1.5` is DECIMAL(2, 1) in Flink, as are integers beyond BIGINT.
+                        Expr::Literal(Value::Decimal(d), DataType::Decimal(p, s))
                     } else if let Ok(d) = n.parse::<f64>() {
                         Expr::Literal(Value::Double(d), DataType::Double)
                     } else {
@@ -206,6 +300,18 @@ impl<'a> Binder<'a, '_> {
                     Expr::Literal(Value::String(s.clone()), DataType::String)
                 }
                 ast::Value::Boolean(b) => Expr::Literal(Value::Boolean(*b), DataType::Boolean),
+                ast::Value::HexStringLiteral(hex) => match decode_hex(hex) {
+                    Some(bytes) => Expr::Literal(Value::Bytes(bytes), DataType::Bytes),
+                    None => {
+                        return Err(err(
+                            ErrorKind::Syntax,
+                            e,
+                            format!(
+                                "X'{hex}' is not a binary literal; write an even number of hex digits, e.g. X'CAFE'"
+                            ),
+                        ));
+                    }
+                },
                 ast::Value::Null => Expr::Literal(Value::Null, DataType::String),
                 other => {
                     return Err(err(
@@ -230,6 +336,21 @@ impl<'a> Binder<'a, '_> {
                                 format!(
                                     "'{text}' is not a timestamp; write TIMESTAMP '2024-01-31 12:00:00.000'"
                                 ),
+                            ));
+                        }
+                    },
+                    ast::DataType::Time(..) => match crate::types::parse_time(&text) {
+                        Some(ms) => {
+                            // The literal's precision is its number of fraction digits.
+                            let digits = text.trim().split_once('.').map_or(0, |(_, f)| f.len());
+                            let p = digits.min(3) as u8;
+                            Expr::Literal(Value::Time(ms, p), DataType::Time(p))
+                        }
+                        None => {
+                            return Err(err(
+                                ErrorKind::TypeMismatch,
+                                e,
+                                format!("'{text}' is not a time; write TIME '12:34:56'"),
                             ));
                         }
                     },
@@ -478,6 +599,12 @@ impl<'a> Binder<'a, '_> {
         };
         let (a, b) = (self.bind(l)?, self.bind(r)?);
         let (ta, tb) = (a.data_type(), b.data_type());
+        if let DataType::Time(_) = ta
+            && tb == DataType::Interval
+            && matches!(arith, ArithOp::Add | ArithOp::Sub)
+        {
+            return Ok(Expr::Arith(arith, Box::new(a), Box::new(b), ta));
+        }
         if ta == DataType::Timestamp
             && tb == DataType::Interval
             && matches!(arith, ArithOp::Add | ArithOp::Sub)
@@ -489,15 +616,9 @@ impl<'a> Binder<'a, '_> {
                 DataType::Timestamp,
             ));
         }
-        let t = common_type(&[&a, &b]).filter(|t| t.is_numeric()).ok_or_else(|| {
+        arith_expr(arith, a, b).ok_or_else(|| {
             err(ErrorKind::TypeMismatch, e, format!("cannot apply {op} to {ta} and {tb}; arithmetic needs numbers (CAST strings first), or TIMESTAMP +/- INTERVAL"))
-        })?;
-        Ok(Expr::Arith(
-            arith,
-            Box::new(coerce(a, t).expect("common")),
-            Box::new(coerce(b, t).expect("common")),
-            t,
-        ))
+        })
     }
 
     pub(crate) fn string_arg(&mut self, e: &ast::Expr) -> Result<Expr> {
@@ -634,10 +755,11 @@ impl<'a> Binder<'a, '_> {
                             format!("{name} needs a number, found {t}; CAST it to a numeric type"),
                         ));
                     }
-                    "SUM" if distinct => (AggFunc::SumDistinct, t),
-                    "SUM" => (AggFunc::Sum, t),
-                    "AVG" if distinct => (AggFunc::AvgDistinct, t),
-                    "AVG" => (AggFunc::Avg, t),
+                    // Flink: SUM over DECIMAL(p, s) is DECIMAL(38, s), AVG DECIMAL(38, max(s, 6)).
+                    "SUM" if distinct => (AggFunc::SumDistinct, sum_type(t)),
+                    "SUM" => (AggFunc::Sum, sum_type(t)),
+                    "AVG" if distinct => (AggFunc::AvgDistinct, avg_type(t)),
+                    "AVG" => (AggFunc::Avg, avg_type(t)),
                     _ if t == DataType::Interval => {
                         return Err(err(
                             ErrorKind::TypeMismatch,
@@ -712,25 +834,19 @@ impl<'a> Binder<'a, '_> {
             "MOD" => {
                 arity(2)?;
                 let (a, b) = (self.bind(xs[0])?, self.bind(xs[1])?);
-                let t = common_type(&[&a, &b])
-                    .filter(|t| matches!(t, DataType::Int | DataType::BigInt))
+                let (ta, tb) = (a.data_type(), b.data_type());
+                common_type(&[&a, &b])
+                    .filter(|t| t.as_decimal().is_some())
+                    .and_then(|_| arith_expr(ArithOp::Mod, a, b))
                     .ok_or_else(|| {
                         err(
                             ErrorKind::TypeMismatch,
                             e,
                             format!(
-                                "MOD needs two integers, found {} and {}",
-                                a.data_type(),
-                                b.data_type()
+                                "MOD needs two exact numbers (integers or DECIMAL), found {ta} and {tb}"
                             ),
                         )
-                    })?;
-                Expr::Arith(
-                    ArithOp::Mod,
-                    Box::new(coerce(a, t).expect("common")),
-                    Box::new(coerce(b, t).expect("common")),
-                    t,
-                )
+                    })?
             }
             "COALESCE" => {
                 if xs.is_empty() {
@@ -780,6 +896,36 @@ impl<'a> Binder<'a, '_> {
                 }
             },
         })
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn sum_type(t: DataType) -> DataType {
+    match t {
+        DataType::Decimal(_, s) => {
+            let (p, s) = crate::decimal::sum_type(s);
+            DataType::Decimal(p, s)
+        }
+        t => t,
+    }
+}
+
+fn avg_type(t: DataType) -> DataType {
+    match t {
+        DataType::Decimal(_, s) => {
+            let (p, s) = crate::decimal::avg_type(s);
+            DataType::Decimal(p, s)
+        }
+        t => t,
     }
 }
 

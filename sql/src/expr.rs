@@ -3,10 +3,11 @@
 //! `IS [NOT] NULL`, `COALESCE` and `CASE`), `AND`/`OR`/`NOT` use three-valued logic, and a
 //! `WHERE` or `WHEN` keeps only TRUE.
 
+use crate::decimal::{self, Decimal, DecimalOp};
 pub use crate::functions::Func;
 use crate::types::{
-    DataType, Value, date_of_timestamp, format_double, parse_date, parse_timestamp,
-    timestamp_of_date,
+    DataType, Value, date_of_timestamp, format_double, parse_date, parse_time, parse_timestamp,
+    time_of_timestamp, timestamp_of_date, truncate_time,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -131,6 +132,13 @@ impl Expr {
             }
             Expr::Arith(op, a, b, t) => arith(*op, a.eval(row)?, b.eval(row)?, *t)?,
             Expr::Neg(e, _) => match e.eval(row)? {
+                Value::TinyInt(i) => Value::TinyInt(i.wrapping_neg()),
+                Value::SmallInt(i) => Value::SmallInt(i.wrapping_neg()),
+                Value::Decimal(d) => Value::Decimal(Decimal {
+                    unscaled: -d.unscaled,
+                    ..d
+                }),
+                Value::Float(f) => Value::Float(-f),
                 Value::Int(i) => Value::Int(i.wrapping_neg()),
                 Value::BigInt(i) => Value::BigInt(i.wrapping_neg()),
                 Value::Double(d) => Value::Double(-d),
@@ -167,24 +175,33 @@ pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (BigInt(a), BigInt(b)) | (Timestamp(a), Timestamp(b)) => a.cmp(b),
         (Date(a), Date(b)) => a.cmp(b),
         (String(a), String(b)) => a.cmp(b),
-        _ => as_f64(a)?.total_cmp(&as_f64(b)?),
+        (Value::Decimal(a), Value::Decimal(b)) => a.cmp_value(*b),
+        (Time(a, _), Time(b, _)) => a.cmp(b),
+        (Bytes(a), Bytes(b)) => a.cmp(b),
+        (TinyInt(_) | SmallInt(_), _) | (_, TinyInt(_) | SmallInt(_))
+            if a.as_i64().is_some() && b.as_i64().is_some() =>
+        {
+            a.as_i64()?.cmp(&b.as_i64()?)
+        }
+        _ => a.as_f64()?.total_cmp(&b.as_f64()?),
     })
 }
 
 fn as_f64(v: &Value) -> Option<f64> {
-    match v {
-        Value::Int(i) => Some(f64::from(*i)),
-        Value::BigInt(i) => Some(*i as f64),
-        Value::Double(d) => Some(*d),
-        _ => None,
-    }
+    v.as_f64()
 }
 
 fn as_i64(v: &Value) -> Option<i64> {
+    v.as_i64()
+}
+
+fn as_decimal(v: &Value) -> Option<Decimal> {
     match v {
-        Value::Int(i) => Some(i64::from(*i)),
-        Value::BigInt(i) | Value::Timestamp(i) => Some(*i),
-        _ => None,
+        Value::Decimal(d) => Some(*d),
+        other => Some(Decimal {
+            unscaled: i128::from(other.as_i64()?),
+            scale: 0,
+        }),
     }
 }
 
@@ -196,6 +213,63 @@ fn arith(op: ArithOp, a: Value, b: Value, t: DataType) -> Result<Value, EvalErro
     }
     let div_zero = || EvalError("division by zero".into());
     Ok(match t {
+        DataType::Decimal(p, s) => {
+            let (Some(x), Some(y)) = (as_decimal(&a), as_decimal(&b)) else {
+                return Ok(Value::Null);
+            };
+            let op = match op {
+                ArithOp::Add => DecimalOp::Add,
+                ArithOp::Sub => DecimalOp::Sub,
+                ArithOp::Mul => DecimalOp::Mul,
+                ArithOp::Div => DecimalOp::Div,
+                ArithOp::Mod => DecimalOp::Rem,
+            };
+            // A result that needs more digits than its type is NULL, as in Flink.
+            match decimal::arith(op, x, y, p, s).map_err(|e| EvalError(e.into()))? {
+                Some(d) => Value::Decimal(d),
+                None => Value::Null,
+            }
+        }
+        DataType::Float => {
+            let (x, y) = (
+                as_f64(&a).unwrap_or(0.0) as f32,
+                as_f64(&b).unwrap_or(0.0) as f32,
+            );
+            Value::Float(match op {
+                ArithOp::Add => x + y,
+                ArithOp::Sub => x - y,
+                ArithOp::Mul => x * y,
+                ArithOp::Div => x / y,
+                ArithOp::Mod => x % y,
+            })
+        }
+        // TINYINT and SMALLINT compute in 64 bits and keep their low bits: Java's `(byte)`
+        // and `(short)` of the int result, which is what Flink's generated code does.
+        DataType::TinyInt | DataType::SmallInt => {
+            let (x, y) = (as_i64(&a).unwrap_or(0), as_i64(&b).unwrap_or(0));
+            let r = match op {
+                ArithOp::Add => x + y,
+                ArithOp::Sub => x - y,
+                ArithOp::Mul => x * y,
+                ArithOp::Div | ArithOp::Mod if y == 0 => return Err(div_zero()),
+                ArithOp::Div => x / y,
+                ArithOp::Mod => x % y,
+            };
+            if t == DataType::TinyInt {
+                Value::TinyInt(r as i8)
+            } else {
+                Value::SmallInt(r as i16)
+            }
+        }
+        // TIME ± INTERVAL wraps around midnight, as in Flink.
+        DataType::Time(p) => match (&a, &b, op) {
+            (Value::Time(ms, _), Value::BigInt(iv), ArithOp::Add | ArithOp::Sub) => {
+                let iv = if op == ArithOp::Sub { -iv } else { *iv };
+                let ms = (i64::from(*ms) + iv).rem_euclid(86_400_000) as i32;
+                Value::Time(ms, p)
+            }
+            _ => Value::Null,
+        },
         DataType::Double => {
             let (x, y) = (as_f64(&a).unwrap_or(0.0), as_f64(&b).unwrap_or(0.0));
             Value::Double(match op {
@@ -254,6 +328,9 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
             v.to_sql_string().unwrap_or_default()
         ))
     };
+    if !v.is_null() && to != DataType::String && is_new_numeric(&v, to) {
+        return cast_number(v, to, bad);
+    }
     Ok(match (&v, to) {
         (Value::Null, _) => Value::Null,
         (_, DataType::String) => Value::String(v.to_sql_string().unwrap_or_default()),
@@ -264,6 +341,16 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
         | (Value::Timestamp(_), DataType::Timestamp)
         | (Value::Date(_), DataType::Date) => v,
         (Value::Timestamp(ms), DataType::Date) => Value::Date(date_of_timestamp(*ms)),
+        (Value::Time(ms, _), DataType::Time(p)) => Value::Time(truncate_time(*ms, p), p),
+        (Value::Timestamp(ms), DataType::Time(p)) => {
+            Value::Time(truncate_time(time_of_timestamp(*ms), p), p)
+        }
+        (Value::String(s), DataType::Time(p)) => {
+            Value::Time(truncate_time(parse_time(s).ok_or_else(|| bad(&v))?, p), p)
+        }
+        (Value::Bytes(_), DataType::Bytes) => v,
+        // As Flink 2.3: the string's UTF-8 bytes.
+        (Value::String(s), DataType::Bytes) => Value::Bytes(s.as_bytes().to_vec()),
         (Value::Date(days), DataType::Timestamp) => Value::Timestamp(timestamp_of_date(*days)),
         (Value::String(s), DataType::Date) => Value::Date(parse_date(s).ok_or_else(|| bad(&v))?),
         (Value::Int(i), DataType::BigInt) => Value::BigInt(i64::from(*i)),
@@ -291,6 +378,109 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
         (Value::String(s), DataType::Timestamp) => {
             Value::Timestamp(parse_timestamp(s).ok_or_else(|| bad(&v))?)
         }
+        _ => return Err(bad(&v)),
+    })
+}
+
+/// Whether a cast involves TINYINT, SMALLINT, FLOAT or DECIMAL (as source or target).
+fn is_new_numeric(v: &Value, to: DataType) -> bool {
+    matches!(
+        v,
+        Value::TinyInt(_) | Value::SmallInt(_) | Value::Float(_) | Value::Decimal(_)
+    ) || matches!(
+        to,
+        DataType::TinyInt | DataType::SmallInt | DataType::Float | DataType::Decimal(..)
+    )
+}
+
+/// Casts between numbers, BOOLEAN and STRING for the types TINYINT, SMALLINT, FLOAT and
+/// DECIMAL, as Flink 2.3 does (checked by the oracle): narrowing integers keep their low bits
+/// (Java's `(byte)`), FLOAT/DOUBLE to an integer goes toward zero and saturates at INT/BIGINT
+/// first, a DECIMAL is rounded `HALF_UP` and is NULL when it does not fit its precision, text
+/// must read as the type (an integer out of range is an error).
+fn cast_number(
+    v: Value,
+    to: DataType,
+    bad: impl Fn(&Value) -> EvalError,
+) -> Result<Value, EvalError> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.trim().to_string()),
+        _ => None,
+    };
+    Ok(match to {
+        DataType::TinyInt | DataType::SmallInt | DataType::Int | DataType::BigInt => {
+            let i: i64 = match &v {
+                Value::Boolean(b) => i64::from(*b),
+                Value::Decimal(d) => d.to_i64(),
+                Value::Float(_) | Value::Double(_) => {
+                    let d = as_f64(&v).unwrap_or(0.0);
+                    if to == DataType::BigInt {
+                        d as i64
+                    } else {
+                        i64::from(d as i32)
+                    }
+                }
+                Value::String(_) => {
+                    let parsed: i64 = text(&v)
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| bad(&v))?;
+                    let fits = match to {
+                        DataType::TinyInt => i8::try_from(parsed).is_ok(),
+                        DataType::SmallInt => i16::try_from(parsed).is_ok(),
+                        DataType::Int => i32::try_from(parsed).is_ok(),
+                        _ => true,
+                    };
+                    if !fits {
+                        return Err(bad(&v));
+                    }
+                    parsed
+                }
+                other => as_i64(other).ok_or_else(|| bad(&v))?,
+            };
+            match to {
+                DataType::TinyInt => Value::TinyInt(i as i8),
+                DataType::SmallInt => Value::SmallInt(i as i16),
+                DataType::Int => Value::Int(i as i32),
+                _ => Value::BigInt(i),
+            }
+        }
+        DataType::Float | DataType::Double => {
+            let d: f64 = match &v {
+                Value::Boolean(b) => f64::from(u8::from(*b)),
+                Value::Float(f) if to == DataType::Float => return Ok(Value::Float(*f)),
+                Value::String(_) if to == DataType::Float => {
+                    let f: f32 = text(&v)
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| bad(&v))?;
+                    return Ok(Value::Float(f));
+                }
+                Value::String(_) => text(&v)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| bad(&v))?,
+                other => as_f64(other).ok_or_else(|| bad(&v))?,
+            };
+            if to == DataType::Float {
+                Value::Float(d as f32)
+            } else {
+                Value::Double(d)
+            }
+        }
+        DataType::Decimal(p, s) => {
+            let d = match &v {
+                Value::Boolean(b) => decimal::from_i64(i64::from(*b), p, s),
+                Value::Decimal(d) => d.rescale(p, s),
+                Value::Float(_) | Value::Double(_) => {
+                    decimal::from_f64(as_f64(&v).unwrap_or(f64::NAN), p, s)
+                }
+                Value::String(t) => decimal::parse(t, p, s).map_err(|_| bad(&v))?,
+                other => decimal::from_i64(as_i64(other).ok_or_else(|| bad(&v))?, p, s),
+            };
+            d.map_or(Value::Null, Value::Decimal)
+        }
+        DataType::Boolean => match &v {
+            Value::Decimal(d) => Value::Boolean(d.unscaled != 0),
+            other => Value::Boolean(as_i64(other).ok_or_else(|| bad(&v))? != 0),
+        },
         _ => return Err(bad(&v)),
     })
 }

@@ -21,7 +21,8 @@
 //!
 //! ## Modules, in dependency order
 //!
-//! - [`types`], [`error`]: values, types, schemas; the error type with positions.
+//! - [`decimal`]: DECIMAL values and Flink's precision/scale rules; [`types`], [`error`]:
+//!   values, types, schemas; the error type with positions.
 //! - [`expr`]: typed scalar expressions and their evaluation (NULL semantics);
 //!   [`functions`]: the built-in scalar functions, one file per family.
 //! - [`script`]: the pre-parse step for the Flink syntax sqlparser does not know.
@@ -36,10 +37,13 @@
 pub mod agg;
 pub(crate) mod bind;
 pub mod connectors;
+pub mod decimal;
 pub mod error;
 pub mod expr;
 pub mod functions;
 pub mod lower;
+#[cfg(test)]
+mod numeric_tests;
 pub mod plan;
 pub(crate) mod plan_topn;
 pub mod planner;

@@ -1,5 +1,6 @@
 //! SQL data types, values and rows, and their text forms (Flink's casting rules to STRING).
 
+use crate::decimal::{self, Decimal};
 use fjord::time::calendar::{civil_from_days, days_from_civil};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -10,11 +11,19 @@ use std::hash::{Hash, Hasher};
 pub enum DataType {
     /// `BOOLEAN`.
     Boolean,
+    /// `TINYINT` (8 bits; arithmetic wraps at 8 bits, as Java's `byte` in Flink).
+    TinyInt,
+    /// `SMALLINT` (16 bits; arithmetic wraps at 16 bits).
+    SmallInt,
     /// `INT` / `INTEGER` (32 bits).
     Int,
     /// `BIGINT` (64 bits).
     BigInt,
-    /// `DOUBLE` (`FLOAT` is not supported yet: Flink prints it as a Java float).
+    /// `DECIMAL(precision, scale)` / `DEC` / `NUMERIC` (precision 1..=38, scale 0..=precision).
+    Decimal(u8, u8),
+    /// `FLOAT` (32-bit IEEE; printed as Java's `Float.toString`).
+    Float,
+    /// `DOUBLE` (64-bit IEEE).
     Double,
     /// `STRING` / `VARCHAR(n)` / `CHAR(n)` (length not enforced).
     String,
@@ -22,6 +31,10 @@ pub enum DataType {
     Timestamp,
     /// `DATE`: days since 1970-01-01.
     Date,
+    /// `TIME(p)`, p in 0..=3: milliseconds of the day (the fraction cut to `p` digits).
+    Time(u8),
+    /// `BYTES` / `VARBINARY(n)` / `BINARY(n)` (length not enforced).
+    Bytes,
     /// An interval of milliseconds (`INTERVAL '5' SECOND`); only in expressions.
     Interval,
 }
@@ -29,20 +42,74 @@ pub enum DataType {
 impl DataType {
     /// Whether values of this type are numbers.
     pub fn is_numeric(self) -> bool {
-        matches!(self, DataType::Int | DataType::BigInt | DataType::Double)
+        self.numeric_rank().is_some()
     }
 
-    /// The wider of two numeric types (`INT` < `BIGINT` < `DOUBLE`), `None` unless both are
-    /// numeric.
+    /// Whether this is TINYINT, SMALLINT, INT or BIGINT.
+    pub fn is_integer(self) -> bool {
+        matches!(
+            self,
+            DataType::TinyInt | DataType::SmallInt | DataType::Int | DataType::BigInt
+        )
+    }
+
+    /// TINYINT < SMALLINT < INT < BIGINT < DECIMAL < FLOAT < DOUBLE.
+    fn numeric_rank(self) -> Option<u8> {
+        Some(match self {
+            DataType::TinyInt => 0,
+            DataType::SmallInt => 1,
+            DataType::Int => 2,
+            DataType::BigInt => 3,
+            DataType::Decimal(..) => 4,
+            DataType::Float => 5,
+            DataType::Double => 6,
+            _ => return None,
+        })
+    }
+
+    /// The precision and scale of an exact number as a DECIMAL (Flink's: TINYINT is
+    /// DECIMAL(3, 0), SMALLINT (5, 0), INT (10, 0), BIGINT (19, 0)).
+    pub fn as_decimal(self) -> Option<(u8, u8)> {
+        Some(match self {
+            DataType::TinyInt => (3, 0),
+            DataType::SmallInt => (5, 0),
+            DataType::Int => (10, 0),
+            DataType::BigInt => (19, 0),
+            DataType::Decimal(p, s) => (p, s),
+            _ => return None,
+        })
+    }
+
+    /// The common type of two numeric types, as Flink's `LogicalTypeMerging`: the wider
+    /// integer; a DECIMAL that holds both (integers as their DECIMAL form); FLOAT with
+    /// integers; DOUBLE with DOUBLE, and FLOAT with DECIMAL. `None` unless both are numeric.
     pub fn wider_numeric(a: DataType, b: DataType) -> Option<DataType> {
-        let rank = |t: DataType| match t {
-            DataType::Int => Some(0),
-            DataType::BigInt => Some(1),
-            DataType::Double => Some(2),
-            _ => None,
-        };
-        let (ra, rb) = (rank(a)?, rank(b)?);
+        let (ra, rb) = (a.numeric_rank()?, b.numeric_rank()?);
+        let decimal = |t: DataType| matches!(t, DataType::Decimal(..));
+        if (decimal(a) && b == DataType::Float) || (decimal(b) && a == DataType::Float) {
+            return Some(DataType::Double);
+        }
+        if (decimal(a) || decimal(b)) && ra <= 4 && rb <= 4 {
+            let (p, s) = decimal::common_type(a.as_decimal()?, b.as_decimal()?);
+            return Some(DataType::Decimal(p, s));
+        }
         Some(if ra >= rb { a } else { b })
+    }
+
+    /// Whether a value of `self` may be given to `to` without a CAST (a sink column, a
+    /// function argument): along TINYINT < ... < DOUBLE, and any DECIMAL to any DECIMAL
+    /// (rounded; NULL when it does not fit, as Flink's implicit cast).
+    pub fn casts_implicitly_to(self, to: DataType) -> bool {
+        if self == to {
+            return true;
+        }
+        if let (DataType::Time(_), DataType::Time(_)) = (self, to) {
+            return true;
+        }
+        match (self.numeric_rank(), to.numeric_rank()) {
+            (Some(a), Some(b)) => a < b || (a == 4 && b == 4),
+            _ => false,
+        }
     }
 }
 
@@ -50,12 +117,18 @@ impl fmt::Display for DataType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             DataType::Boolean => "BOOLEAN",
+            DataType::TinyInt => "TINYINT",
+            DataType::SmallInt => "SMALLINT",
             DataType::Int => "INT",
             DataType::BigInt => "BIGINT",
+            DataType::Decimal(p, s) => return write!(f, "DECIMAL({p}, {s})"),
+            DataType::Float => "FLOAT",
             DataType::Double => "DOUBLE",
             DataType::String => "STRING",
             DataType::Timestamp => "TIMESTAMP(3)",
             DataType::Date => "DATE",
+            DataType::Time(p) => return write!(f, "TIME({p})"),
+            DataType::Bytes => "BYTES",
             DataType::Interval => "INTERVAL",
         })
     }
@@ -68,10 +141,18 @@ pub enum Value {
     Null,
     /// A BOOLEAN.
     Boolean(bool),
+    /// A TINYINT.
+    TinyInt(i8),
+    /// A SMALLINT.
+    SmallInt(i16),
     /// An INT.
     Int(i32),
     /// A BIGINT, or an INTERVAL in milliseconds.
     BigInt(i64),
+    /// A DECIMAL (its precision is its column's type).
+    Decimal(Decimal),
+    /// A FLOAT.
+    Float(f32),
     /// A DOUBLE.
     Double(f64),
     /// A STRING.
@@ -80,6 +161,10 @@ pub enum Value {
     Timestamp(i64),
     /// A DATE in days since 1970-01-01.
     Date(i32),
+    /// A TIME: milliseconds of the day and the precision of its type (for its text).
+    Time(i32, u8),
+    /// A BYTES value.
+    Bytes(Vec<u8>),
 }
 
 /// A row: one value per column of its schema.
@@ -90,13 +175,19 @@ impl PartialEq for Value {
         match (self, other) {
             (Value::Null, Value::Null) => true,
             (Value::Boolean(a), Value::Boolean(b)) => a == b,
+            (Value::TinyInt(a), Value::TinyInt(b)) => a == b,
+            (Value::SmallInt(a), Value::SmallInt(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::BigInt(a), Value::BigInt(b)) => a == b,
+            (Value::Decimal(a), Value::Decimal(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
             // Keys group equal doubles together; bitwise keeps Eq and Hash consistent.
             (Value::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
             (Value::String(a), Value::String(b)) => a == b,
             (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
             (Value::Date(a), Value::Date(b)) => a == b,
+            (Value::Time(a, _), Value::Time(b, _)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
             _ => false,
         }
     }
@@ -110,11 +201,17 @@ impl Hash for Value {
         match self {
             Value::Null => {}
             Value::Boolean(b) => b.hash(state),
+            Value::TinyInt(i) => i.hash(state),
+            Value::SmallInt(i) => i.hash(state),
             Value::Int(i) => i.hash(state),
             Value::BigInt(i) | Value::Timestamp(i) => i.hash(state),
+            Value::Decimal(d) => d.hash(state),
+            Value::Float(f) => f.to_bits().hash(state),
             Value::Double(d) => d.to_bits().hash(state),
             Value::String(s) => s.hash(state),
             Value::Date(d) => d.hash(state),
+            Value::Time(ms, _) => ms.hash(state),
+            Value::Bytes(b) => b.hash(state),
         }
     }
 }
@@ -130,30 +227,129 @@ impl Value {
         Some(match self {
             Value::Null => return None,
             Value::Boolean(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+            Value::TinyInt(i) => i.to_string(),
+            Value::SmallInt(i) => i.to_string(),
             Value::Int(i) => i.to_string(),
             Value::BigInt(i) => i.to_string(),
+            Value::Decimal(d) => d.to_plain_string(),
+            Value::Float(f) => format_float(*f),
             Value::Double(d) => format_double(*d),
             Value::String(s) => s.clone(),
             Value::Timestamp(ms) => format_timestamp(*ms),
             Value::Date(days) => format_date(*days),
+            Value::Time(ms, p) => format_time(*ms, *p),
+            // As Flink 2.3: the bytes read as UTF-8.
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        })
+    }
+
+    /// The value as a DOUBLE, for numbers.
+    pub fn as_f64(&self) -> Option<f64> {
+        Some(match self {
+            Value::TinyInt(i) => f64::from(*i),
+            Value::SmallInt(i) => f64::from(*i),
+            Value::Int(i) => f64::from(*i),
+            Value::BigInt(i) => *i as f64,
+            Value::Decimal(d) => d.to_f64(),
+            Value::Float(f) => f64::from(*f),
+            Value::Double(d) => *d,
+            _ => return None,
+        })
+    }
+
+    /// The value as a 64-bit integer, for integers and timestamps (milliseconds).
+    pub fn as_i64(&self) -> Option<i64> {
+        Some(match self {
+            Value::TinyInt(i) => i64::from(*i),
+            Value::SmallInt(i) => i64::from(*i),
+            Value::Int(i) => i64::from(*i),
+            Value::BigInt(i) | Value::Timestamp(i) => *i,
+            _ => return None,
         })
     }
 }
 
+/// A float as Java 17's `Float.toString` writes it (`1.5`, `0.1`, `1.0E10`, `1.2345678E7`,
+/// and `3.33333325E9`): the shortest digits that read back as the same float, except for
+/// whole numbers of at least 2^26, which Java 17 (the JVM Flink 2.3 runs on; Java 19 changed
+/// it) prints from the exact integer, dropping only `floor(log10(2^(e-25)))` digits.
+pub fn format_float(f: f32) -> String {
+    java_number_text(
+        f.is_nan(),
+        f.is_infinite(),
+        f > 0.0,
+        f64::from(f.abs()),
+        || match java17_integer_float_digits(f) {
+            Some((digits, exp)) => {
+                let zeros = (exp + 1).saturating_sub(digits.len());
+                let plain = format!("{}{digits}{}", sign(f), "0".repeat(zeros));
+                let (first, rest) = digits.split_at(1);
+                let point = if rest.is_empty() { "" } else { "." };
+                (plain, format!("{}{first}{point}{rest}e{exp}", sign(f)))
+            }
+            None => (format!("{f}"), format!("{f:e}")),
+        },
+    )
+}
+
+fn sign(f: f32) -> &'static str {
+    if f < 0.0 { "-" } else { "" }
+}
+
+/// Java 17's `FloatingDecimal` fast path for a float that is a whole number below 2^63:
+/// the integer's digits, rounded half up after dropping the "insignificant" ones, without
+/// trailing zeros, and the decimal exponent of the first digit. `None` for other floats.
+fn java17_integer_float_digits(f: f32) -> Option<(String, usize)> {
+    let a = f.abs();
+    if a == 0.0 || !a.is_finite() || a.fract() != 0.0 || a >= 9.223_372e18 {
+        return None;
+    }
+    let v = a as u64;
+    let bin_exp = 63 - v.leading_zeros();
+    // insignificantDigitsForPow2(binExp - 24 - 1): digits of 2^p minus one, for p > 1.
+    let p = bin_exp.saturating_sub(25);
+    let insignificant = if bin_exp > 24 && p > 1 {
+        (1u64 << p).to_string().len() - 1
+    } else {
+        0
+    };
+    let pow10 = 10u64.pow(insignificant as u32);
+    let mut kept = v / pow10;
+    if v % pow10 >= pow10 / 2 && insignificant > 0 {
+        kept += 1;
+    }
+    let text = kept.to_string();
+    let exp = text.len() - 1 + insignificant;
+    Some((text.trim_end_matches('0').to_string(), exp))
+}
+
 /// A double as Java's `Double.toString` writes it (`1.5`, `100.0`, `1.0E10`, `NaN`).
 pub fn format_double(d: f64) -> String {
-    if d.is_nan() {
+    java_number_text(d.is_nan(), d.is_infinite(), d > 0.0, d.abs(), || {
+        (format!("{d}"), format!("{d:e}"))
+    })
+}
+
+/// Java's layout of the shortest digits: plain for 10^-3 <= |x| < 10^7, else `d.dddEn`.
+fn java_number_text(
+    nan: bool,
+    infinite: bool,
+    positive: bool,
+    abs: f64,
+    texts: impl Fn() -> (String, String),
+) -> String {
+    if nan {
         return "NaN".into();
     }
-    if d.is_infinite() {
-        return if d > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    if infinite {
+        return if positive { "Infinity" } else { "-Infinity" }.into();
     }
-    let abs = d.abs();
+    let (plain, scientific) = texts();
     if abs == 0.0 || (1e-3..1e7).contains(&abs) {
-        let s = format!("{d}");
+        let s = plain;
         if s.contains('.') { s } else { format!("{s}.0") }
     } else {
-        let s = format!("{d:e}");
+        let s = scientific;
         let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
         let mantissa = if mantissa.contains('.') {
             mantissa.to_string()
@@ -184,6 +380,94 @@ pub fn parse_date(text: &str) -> Option<i32> {
     // parse_timestamp accepts day 31 of any month; a date must exist.
     let written: Vec<i64> = text.split('-').filter_map(|p| p.parse().ok()).collect();
     (written == [y, m, d]).then_some(days as i32)
+}
+
+/// As Flink 2.3 casts a TIME(p) to STRING: `HH:mm:ss`, and for p > 0 the fraction without
+/// trailing zeros but at least one digit (`00:00:01.0`, `00:00:11.25`).
+pub fn format_time(ms: i32, precision: u8) -> String {
+    let (h, m, s, millis) = time_fields(ms);
+    let mut out = format!("{h:02}:{m:02}:{s:02}");
+    if precision > 0 {
+        let frac = format!("{millis:03}");
+        let frac = frac.trim_end_matches('0');
+        out.push('.');
+        out.push_str(if frac.is_empty() { "0" } else { frac });
+    }
+    out
+}
+
+/// `HH:mm:ss` and the fraction without trailing zeros, as Flink's CSV and JSON formats
+/// write a TIME (`01:02:03.5`, `00:00:00`).
+pub fn format_time_compact(ms: i32) -> String {
+    let (h, m, s, millis) = time_fields(ms);
+    let mut out = format!("{h:02}:{m:02}:{s:02}");
+    if millis != 0 {
+        let frac = format!("{millis:03}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out
+}
+
+/// As Java's `LocalTime.toString` (Flink's print connector): `12:00`, `12:34:56`,
+/// `01:02:03.500`.
+pub fn format_time_iso(ms: i32) -> String {
+    let (h, m, s, millis) = time_fields(ms);
+    match (s, millis) {
+        (0, 0) => format!("{h:02}:{m:02}"),
+        (_, 0) => format!("{h:02}:{m:02}:{s:02}"),
+        _ => format!("{h:02}:{m:02}:{s:02}.{millis:03}"),
+    }
+}
+
+fn time_fields(ms: i32) -> (i32, i32, i32, i32) {
+    let ms = ms.rem_euclid(MS_PER_DAY as i32);
+    (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+}
+
+/// Parses `HH:mm[:ss[.fraction]]` into milliseconds of the day (digits past milliseconds
+/// are cut); `None` if it is not such a time.
+pub fn parse_time(text: &str) -> Option<i32> {
+    let text = text.trim();
+    let (hms, frac) = match text.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    let mut fields = hms.split(':');
+    let mut field = |max: i32| -> Option<i32> {
+        let f = fields.next()?;
+        if f.len() != 2 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: i32 = f.parse().ok()?;
+        (v <= max).then_some(v)
+    };
+    let h = field(23)?;
+    let m = field(59)?;
+    let s = field(59).unwrap_or(0);
+    if fields.next().is_some() {
+        return None;
+    }
+    let mut ms = ((h * 60 + m) * 60 + s) * 1000;
+    if let Some(frac) = frac {
+        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) || hms.len() != 8 {
+            return None;
+        }
+        let digits: String = frac.chars().chain("000".chars()).take(3).collect();
+        ms += digits.parse::<i32>().ok()?;
+    }
+    Some(ms)
+}
+
+/// A TIME cut to `precision` fraction digits (Flink truncates).
+pub fn truncate_time(ms: i32, precision: u8) -> i32 {
+    let unit = 10i32.pow(3 - u32::from(precision.min(3)));
+    ms - ms.rem_euclid(unit)
+}
+
+/// The time of day of a TIMESTAMP(3), in milliseconds.
+pub fn time_of_timestamp(ms: i64) -> i32 {
+    ms.rem_euclid(MS_PER_DAY) as i32
 }
 
 /// The day of a TIMESTAMP(3) (its date part).
@@ -379,6 +663,36 @@ mod tests {
     }
 
     #[test]
+    fn times_read_and_write_as_flink_does() {
+        // Flink 2.3: CAST(TIME(3) AS STRING), its csv format and its print connector.
+        let t = parse_time("00:00:11.25").unwrap();
+        assert_eq!(t, 11_250);
+        assert_eq!(format_time(t, 3), "00:00:11.25");
+        assert_eq!(format_time(1000, 3), "00:00:01.0");
+        assert_eq!(format_time(1000, 0), "00:00:01");
+        assert_eq!(format_time_compact(1000), "00:00:01");
+        assert_eq!(format_time_compact(3_723_500), "01:02:03.5");
+        assert_eq!(format_time_iso(0), "00:00");
+        assert_eq!(format_time_iso(45_296_000), "12:34:56");
+        assert_eq!(format_time_iso(3_723_500), "01:02:03.500");
+        assert_eq!(parse_time("12:34"), Some(45_240_000));
+        assert_eq!(parse_time("23:59:59.999"), Some(86_399_999));
+        assert_eq!(truncate_time(45_296_789, 0), 45_296_000);
+        assert_eq!(time_of_timestamp(-1), 86_399_999);
+        for bad in [
+            "24:00",
+            "12",
+            "12:60",
+            "1:00",
+            "12:00:00.",
+            "12:00.5",
+            "alice",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn dates_round_trip_and_must_exist() {
         assert_eq!(parse_date("2024-02-29"), Some(19_782));
         assert_eq!(format_date(19_782), "2024-02-29");
@@ -390,6 +704,27 @@ mod tests {
         assert_eq!(parse_date("today"), None);
         assert_eq!(date_of_timestamp(-1), -1);
         assert_eq!(timestamp_of_date(1), 86_400_000);
+    }
+
+    #[test]
+    fn floats_print_as_java_17_does() {
+        // What Flink 2.3 on Java 17 printed for these FLOAT values.
+        for (f, text) in [
+            (1.5f32, "1.5"),
+            (0.1, "0.1"),
+            (-4.5, "-4.5"),
+            (1e10, "1.0E10"),
+            (-1e10, "-1.0E10"),
+            (12_345_678.0, "1.2345678E7"),
+            (3.0e10, "3.0000001E10"),
+            (3_333_333_248.0, "3.33333325E9"),
+            (10_012_345_344.0, "1.00123453E10"),
+            (2.416_666_7, "2.4166667"),
+            (0.333_333_34, "0.33333334"),
+            (20.0, "20.0"),
+        ] {
+            assert_eq!(format_float(f), text, "{f:?}");
+        }
     }
 
     #[test]

@@ -103,12 +103,9 @@ impl DatagenConfig {
                 .map_or("random", String::as_str);
             let generator = match kind {
                 "sequence" => {
-                    if !matches!(
-                        c.data_type,
-                        DataType::Int | DataType::BigInt | DataType::Double | DataType::String
-                    ) {
+                    if !(c.data_type.is_numeric() || c.data_type == DataType::String) {
                         return Err(format!(
-                            "column '{}' is {}; sequences are for INT, BIGINT, DOUBLE and STRING",
+                            "column '{}' is {}; sequences are for numbers (TINYINT to DOUBLE) and STRING",
                             c.name, c.data_type
                         ));
                     }
@@ -133,6 +130,14 @@ impl DatagenConfig {
                     let (dmin, dmax) = match c.data_type {
                         DataType::Int => (f64::from(i32::MIN), f64::from(i32::MAX)),
                         DataType::BigInt => (i64::MIN as f64, i64::MAX as f64),
+                        DataType::TinyInt => (f64::from(i8::MIN), f64::from(i8::MAX)),
+                        DataType::SmallInt => (f64::from(i16::MIN), f64::from(i16::MAX)),
+                        DataType::Float => (f64::from(f32::MIN), f64::from(f32::MAX)),
+                        // The largest magnitude the type holds (its integer digits).
+                        DataType::Decimal(p, s) => {
+                            let m = 10f64.powi(i32::from(p - s)) - 1.0;
+                            (-m, m)
+                        }
                         _ => (f64::MIN, f64::MAX),
                     };
                     let min = number::<f64>(table, &f("min"))?.unwrap_or(dmin);
@@ -217,7 +222,9 @@ impl DatagenReader {
                         DataType::Int => Value::Int(v as i32),
                         DataType::Double => Value::Double(v as f64),
                         DataType::String => Value::String(v.to_string()),
-                        _ => Value::BigInt(v),
+                        DataType::BigInt => Value::BigInt(v),
+                        // TINYINT, SMALLINT, FLOAT, DECIMAL: as CAST from BIGINT.
+                        t => crate::expr::cast(Value::BigInt(v), *t).unwrap_or(Value::Null),
                     }
                 }
                 FieldGen::Random {
@@ -265,6 +272,27 @@ impl DatagenReader {
                             0
                         };
                         Value::Date(crate::types::date_of_timestamp(now - past))
+                    }
+                    DataType::TinyInt | DataType::SmallInt => crate::expr::cast(
+                        Value::BigInt(self.rng.random_range(*min as i64..=*max as i64)),
+                        *t,
+                    )
+                    .unwrap_or(Value::Null),
+                    DataType::Float | DataType::Decimal(..) => crate::expr::cast(
+                        Value::Double(if max > min {
+                            self.rng.random_range(*min..*max)
+                        } else {
+                            *min
+                        }),
+                        *t,
+                    )
+                    .unwrap_or(Value::Null),
+                    DataType::Time(p) => Value::Time(
+                        crate::types::truncate_time(self.rng.random_range(0..86_400_000), *p),
+                        *p,
+                    ),
+                    DataType::Bytes => {
+                        Value::Bytes((0..*length).map(|_| self.rng.random()).collect())
                     }
                     DataType::Interval => Value::Null,
                 },

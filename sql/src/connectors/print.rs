@@ -42,6 +42,14 @@ pub fn format_row(row: &[Value]) -> String {
             Value::Null => "null".to_string(),
             Value::Boolean(b) => b.to_string(),
             Value::Timestamp(ms) => format_timestamp_iso(*ms),
+            // Java's `BigDecimal.toString` (`1.5E-8` for tiny values).
+            Value::Decimal(d) => d.to_java_string(),
+            Value::Time(ms, _) => crate::types::format_time_iso(*ms),
+            // Java's `Arrays.toString` of the byte[]: signed bytes.
+            Value::Bytes(b) => {
+                let items: Vec<String> = b.iter().map(|x| (*x as i8).to_string()).collect();
+                format!("[{}]", items.join(", "))
+            }
             other => other.to_sql_string().unwrap_or_default(),
         })
         .collect();
@@ -125,5 +133,23 @@ mod tests {
             super::format_row(&row),
             "+I[1, null, 20.0, 2024-01-01T00:00:10, true]"
         );
+        // The lines Flink 2.3's print connector wrote for the newer types.
+        let decimal = |text| Value::Decimal(crate::decimal::parse(text, 12, 10).unwrap().unwrap());
+        let row = [
+            Value::TinyInt(-128),
+            Value::SmallInt(30000),
+            Value::Float(3.0e10),
+            decimal("0.0000000015"),
+            decimal("0.1"),
+            Value::Bytes(b"hi".to_vec()),
+            Value::Time(0, 0),
+            Value::Time(3_723_500, 1),
+        ];
+        assert_eq!(
+            super::format_row(&row),
+            "+I[-128, 30000, 3.0000001E10, 1.5E-9, 0.1000000000, [104, 105], 00:00, 01:02:03.500]"
+        );
+        let row = [Value::Bytes(vec![0xCA, 0xFE])];
+        assert_eq!(super::format_row(&row), "+I[[-54, -2]]");
     }
 }

@@ -24,6 +24,15 @@ pub fn unary_exact(f: Func, v: &Value) -> Value {
         } else {
             d.signum()
         }),
+        (Func::Sign, Value::TinyInt(i)) => Value::TinyInt(i.signum()),
+        (Func::Sign, Value::SmallInt(i)) => Value::SmallInt(i.signum()),
+        (Func::Sign, Value::Float(d)) => Value::Float(if *d == 0.0 || d.is_nan() {
+            *d
+        } else {
+            d.signum()
+        }),
+        (Func::Ceil, Value::Float(d)) => Value::Float(d.ceil()),
+        (Func::Floor, Value::Float(d)) => Value::Float(d.floor()),
         (Func::Ceil, Value::Double(d)) => Value::Double(d.ceil()),
         (Func::Floor, Value::Double(d)) => Value::Double(d.floor()),
         (_, other) => other.clone(),
@@ -32,10 +41,7 @@ pub fn unary_exact(f: Func, v: &Value) -> Value {
 
 /// The DOUBLE functions of one or two numbers.
 pub fn double(f: Func, v: &[Value]) -> Value {
-    let x = |i: usize| match &v[i] {
-        Value::Double(d) => *d,
-        other => int(other) as f64,
-    };
+    let x = |i: usize| v[i].as_f64().unwrap_or_else(|| int(&v[i]) as f64);
     Value::Double(match f {
         Func::Power => x(0).powf(x(1)),
         Func::Sqrt => x(0).sqrt(),
@@ -56,6 +62,8 @@ pub fn double(f: Func, v: &[Value]) -> Value {
 /// `BigDecimal.valueOf`), so `ROUND(2.675, 2)` is 2.68 as in Flink.
 pub fn round(v: &Value, digits: i64, mode: Rounding) -> Value {
     match v {
+        Value::TinyInt(i) => Value::TinyInt(round_integer(i64::from(*i), digits, mode) as i8),
+        Value::SmallInt(i) => Value::SmallInt(round_integer(i64::from(*i), digits, mode) as i16),
         Value::Int(i) => Value::Int(round_integer(i64::from(*i), digits, mode) as i32),
         Value::BigInt(i) => Value::BigInt(round_integer(*i, digits, mode)),
         Value::Double(d) => Value::Double(round_double(*d, digits, mode)),

@@ -211,10 +211,8 @@ pub(crate) fn text(v: &Value) -> String {
 /// An integer argument.
 pub(crate) fn int(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => i64::from(*i),
-        Value::BigInt(i) | Value::Timestamp(i) => *i,
         Value::Double(d) => *d as i64,
-        _ => 0,
+        other => other.as_i64().unwrap_or(0),
     }
 }
 
@@ -231,6 +229,13 @@ fn strict(f: Func, v: &[Value], t: DataType) -> Result<Value, EvalError> {
             Value::Int(i) => Value::Int(i.wrapping_abs()),
             Value::BigInt(i) => Value::BigInt(i.wrapping_abs()),
             Value::Double(d) => Value::Double(d.abs()),
+            Value::TinyInt(i) => Value::TinyInt(i.wrapping_abs()),
+            Value::SmallInt(i) => Value::SmallInt(i.wrapping_abs()),
+            Value::Float(f) => Value::Float(f.abs()),
+            Value::Decimal(d) => Value::Decimal(crate::decimal::Decimal {
+                unscaled: d.unscaled.abs(),
+                ..*d
+            }),
             _ => Value::Null,
         },
         F::ToTimestamp => {

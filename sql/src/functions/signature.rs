@@ -45,6 +45,20 @@ fn unit_named(name: &str) -> Option<TimeUnit> {
     })
 }
 
+/// Rounding functions over DECIMAL (Flink gives them their own result precision and scale)
+/// and ROUND/TRUNCATE over FLOAT are not implemented yet: refused rather than guessed.
+fn refuse_unverified(name: &str, t: DataType, x: &ast::Expr) -> Result<()> {
+    let digits = matches!(name, "ROUND" | "TRUNCATE");
+    if matches!(t, DataType::Decimal(..)) || (digits && t == DataType::Float) {
+        return Err(err(
+            ErrorKind::Unsupported,
+            x,
+            format!("{name} over {t} is not supported yet; CAST the argument AS DOUBLE"),
+        ));
+    }
+    Ok(())
+}
+
 impl Binder<'_, '_> {
     fn typed(&mut self, x: &ast::Expr, want: &str, ok: impl Fn(DataType) -> bool) -> Result<Expr> {
         let bound = self.bind(x)?;
@@ -64,9 +78,7 @@ impl Binder<'_, '_> {
     }
 
     fn integer(&mut self, x: &ast::Expr) -> Result<Expr> {
-        let e = self.typed(x, "an INT or BIGINT", |t| {
-            matches!(t, DataType::Int | DataType::BigInt)
-        })?;
+        let e = self.typed(x, "an integer", DataType::is_integer)?;
         Ok(coerce(e.clone(), DataType::BigInt).unwrap_or(e))
     }
 
@@ -261,6 +273,7 @@ impl Binder<'_, '_> {
                 arity(if digits { 1..=2 } else { 1..=1 })?;
                 let x = self.number(xs[0])?;
                 let t = x.data_type();
+                refuse_unverified(name, t, xs[0])?;
                 let mut args = vec![x];
                 if let Some(d) = xs.get(1) {
                     args.push(self.integer(d)?);
@@ -437,6 +450,7 @@ impl Binder<'_, '_> {
                     ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) => {
                         let x = self.number(expr)?;
                         let t = x.data_type();
+                        refuse_unverified(if ceil { "CEIL" } else { "FLOOR" }, t, expr)?;
                         call(if ceil { Func::Ceil } else { Func::Floor }, vec![x], t)
                     }
                     ast::CeilFloorKind::DateTimeField(field) => {

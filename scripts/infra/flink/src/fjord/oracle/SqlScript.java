@@ -1,10 +1,13 @@
 package fjord.oracle;
 
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
+import java.time.LocalTime;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -20,7 +23,9 @@ import org.apache.flink.util.CloseableIterator;
  * table configuration as Flink's SQL client does, and {@code INSERT INTO sink SELECT ...}, which
  * runs the SELECT and collects its rows, so no sink's file-commit rules get in the way. Prints
  * {@code == sink} and then each row as Fjord's CSV format writes it (NULL empty, TIMESTAMP
- * {@code yyyy-MM-dd HH:mm:ss[.fff]} without trailing zeros, DOUBLE as Java's Double.toString).
+ * {@code yyyy-MM-dd HH:mm:ss[.fff]} without trailing zeros, DOUBLE as Java's Double.toString, DECIMAL
+ * without trailing zeros as Jackson writes it: {@code 12.5}, {@code 2E+1}, TIME {@code HH:mm:ss[.fff]}
+ * without trailing zeros, BYTES as base64).
  *
  * <p>Usage: {@code SqlScript SCRIPT}
  */
@@ -120,6 +125,23 @@ public final class SqlScript {
         s += ("." + String.format("%03d", millis)).replaceAll("0+$", "");
       }
       return s;
+    }
+    if (v instanceof LocalTime t) {
+      // As Flink's csv format writes a TIME: HH:mm:ss, the fraction without trailing zeros.
+      String s = String.format("%02d:%02d:%02d", t.getHour(), t.getMinute(), t.getSecond());
+      int millis = t.getNano() / 1_000_000;
+      if (millis != 0) {
+        s += ("." + String.format("%03d", millis)).replaceAll("0+$", "");
+      }
+      return s;
+    }
+    if (v instanceof byte[] b) {
+      // As Flink's csv format writes BYTES.
+      return Base64.getEncoder().encodeToString(b);
+    }
+    if (v instanceof BigDecimal d) {
+      // As Flink's csv format writes a DECIMAL (Jackson's normalized node): 12.5, 2E+1, 0.
+      return d.signum() == 0 ? "0" : d.stripTrailingZeros().toString();
     }
     String s = v.toString();
     if (s.contains(",") || s.contains("\"") || s.contains("\n")) {
