@@ -92,3 +92,50 @@ pub fn lines_in(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// A map that fails once, at its `at`-th record of the first attempt (attempt 0), and passes
+/// records through otherwise: a job failure injected mid-stream.
+#[derive(Clone)]
+pub struct FailOnce {
+    at: u64,
+    attempt: u32,
+    seen: u64,
+}
+
+impl FailOnce {
+    /// Fails at the `at`-th record of the first attempt.
+    pub fn at(at: u64) -> Self {
+        FailOnce {
+            at,
+            attempt: 0,
+            seen: 0,
+        }
+    }
+}
+
+impl<T: fjord::Data> fjord::MapFunction<T, T> for FailOnce {
+    fn open(&mut self, ctx: &fjord::RuntimeContext) -> Result<(), fjord::BoxError> {
+        self.attempt = ctx.attempt_number;
+        Ok(())
+    }
+    fn map(&mut self, v: T) -> Result<T, fjord::BoxError> {
+        self.seen += 1;
+        if self.attempt == 0 && self.seen == self.at {
+            return Err("injected failure".into());
+        }
+        Ok(v)
+    }
+}
+
+/// Every running count `(key,count)` of a keyed sum of ones over `records` numbers spread
+/// over `keys` keys (record `i` has key `i % keys`), sorted.
+pub fn running_counts(records: u64, keys: u64) -> Vec<String> {
+    let mut v: Vec<String> = (0..keys)
+        .flat_map(|k| {
+            let n = records / keys + u64::from(k < records % keys);
+            (1..=n).map(move |c| format!("({k},{c})"))
+        })
+        .collect();
+    v.sort();
+    v
+}

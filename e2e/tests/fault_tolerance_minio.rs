@@ -5,7 +5,8 @@ use fjord::checkpoint::{CheckpointMetadata, RestartStrategy};
 use fjord::sinks::ExactlyOnceFileSink;
 use fjord::sources::GeneratorSource;
 use fjord::storage::{SnapshotStore, StorageOptions};
-use fjord::{BoxError, FjordError, MapFunction, RuntimeContext, StreamExecutionEnvironment};
+use fjord::{FjordError, StreamExecutionEnvironment};
+use fjord_e2e::jobs::{FailOnce, running_counts};
 use fjord_e2e::{ClusterOptions, TestCluster};
 use std::time::{Duration, Instant};
 
@@ -19,38 +20,6 @@ fn options(s3: &fjord_e2e::S3Settings) -> StorageOptions {
         ("s3.region", s3.region.clone()),
         ("s3.path-style-access", "true".to_string()),
     ])
-}
-
-#[derive(Clone)]
-struct FailOnce {
-    at: u64,
-    attempt: u32,
-    seen: u64,
-}
-
-impl MapFunction<(u64, u64), (u64, u64)> for FailOnce {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.attempt = ctx.attempt_number;
-        Ok(())
-    }
-    fn map(&mut self, v: (u64, u64)) -> Result<(u64, u64), BoxError> {
-        self.seen += 1;
-        if self.attempt == 0 && self.seen == self.at {
-            return Err("injected failure".into());
-        }
-        Ok(v)
-    }
-}
-
-fn expected(records: u64) -> Vec<String> {
-    let mut v: Vec<String> = (0..KEYS)
-        .flat_map(|k| {
-            let n = records / KEYS + u64::from(k < records % KEYS);
-            (1..=n).map(move |c| format!("({k},{c})"))
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -103,11 +72,7 @@ fn checkpoints_savepoints_and_exactly_once_output_on_minio() -> anyhow::Result<(
     )
     .uid("numbers")
     .set_parallelism(1)
-    .map(FailOnce {
-        at: 5_000,
-        attempt: 0,
-        seen: 0,
-    })
+    .map(FailOnce::at(5_000))
     .set_parallelism(1)
     .key_by(|t: &(u64, u64)| t.0)
     .sum::<1>()
@@ -124,7 +89,7 @@ fn checkpoints_savepoints_and_exactly_once_output_on_minio() -> anyhow::Result<(
     assert!(result.completed_checkpoints >= 1);
     let mut lines = ExactlyOnceFileSink::read_committed(&output, &opts)?;
     lines.sort();
-    assert_eq!(lines, expected(records));
+    assert_eq!(lines, running_counts(records, KEYS));
 
     // A savepoint to MinIO, restored into a job with another parallelism: the counts go on
     // from the savepoint's state and source position, and end where an uninterrupted run ends.

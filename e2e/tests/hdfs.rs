@@ -6,7 +6,8 @@ use fjord::checkpoint::{CheckpointMetadata, RestartStrategy};
 use fjord::sinks::ExactlyOnceFileSink;
 use fjord::sources::GeneratorSource;
 use fjord::storage::{SnapshotStore, StorageOptions};
-use fjord::{BoxError, FjordError, MapFunction, RuntimeContext, StreamExecutionEnvironment};
+use fjord::{FjordError, StreamExecutionEnvironment};
+use fjord_e2e::jobs::{FailOnce, running_counts};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -77,39 +78,6 @@ impl Drop for Hdfs {
     }
 }
 
-#[derive(Clone)]
-struct FailOnce {
-    at: u64,
-    attempt: u32,
-    seen: u64,
-}
-
-impl MapFunction<(u64, u64), (u64, u64)> for FailOnce {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.attempt = ctx.attempt_number;
-        Ok(())
-    }
-    fn map(&mut self, v: (u64, u64)) -> Result<(u64, u64), BoxError> {
-        self.seen += 1;
-        if self.attempt == 0 && self.seen == self.at {
-            return Err("injected failure".into());
-        }
-        Ok(v)
-    }
-}
-
-/// Every running count of a keyed sum over `records` numbers spread over `KEYS` keys.
-fn expected(records: u64) -> Vec<String> {
-    let mut v: Vec<String> = (0..KEYS)
-        .flat_map(|k| {
-            let n = records / KEYS + u64::from(k < records % KEYS);
-            (1..=n).map(move |c| format!("({k},{c})"))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// The committed lines under `dir` as Hadoop's shell reads them: the part files (`part-*`;
 /// `.pending/` and other hidden names are not output).
 fn committed_by_hadoop(hdfs: &Hdfs, dir: &str) -> Vec<String> {
@@ -146,13 +114,7 @@ fn counting_job(
         .uid("numbers")
         .set_parallelism(1);
     let numbers = match fail_at {
-        Some(at) => numbers
-            .map(FailOnce {
-                at,
-                attempt: 0,
-                seen: 0,
-            })
-            .set_parallelism(1),
+        Some(at) => numbers.map(FailOnce::at(at)).set_parallelism(1),
         None => numbers,
     };
     numbers
@@ -244,10 +206,10 @@ fn checkpoints_savepoints_and_exactly_once_output_on_hdfs() -> anyhow::Result<()
     assert!(result.completed_checkpoints >= 1);
     let mut lines = ExactlyOnceFileSink::read_committed(&output, &opts)?;
     lines.sort();
-    assert_eq!(lines, expected(records));
+    assert_eq!(lines, running_counts(records, KEYS));
     assert_eq!(
         committed_by_hadoop(&hdfs, "/fjord/storage-test/output"),
-        expected(records)
+        running_counts(records, KEYS)
     );
 
     // A savepoint to HDFS, restored into a job with another parallelism: the counts go on
@@ -356,10 +318,10 @@ fn a_job_rides_out_an_hdfs_restart_with_exactly_once_output() -> anyhow::Result<
     );
     let mut lines = ExactlyOnceFileSink::read_committed(&output, &opts)?;
     lines.sort();
-    assert_eq!(lines, expected(records));
+    assert_eq!(lines, running_counts(records, KEYS));
     assert_eq!(
         committed_by_hadoop(&hdfs, "/fjord/restart-test/output"),
-        expected(records)
+        running_counts(records, KEYS)
     );
     Ok(())
 }

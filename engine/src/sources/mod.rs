@@ -10,11 +10,13 @@ pub mod acknowledging;
 mod collection;
 mod generator;
 mod socket;
+mod split_watermarks;
 mod text_file;
 
 pub use collection::{CollectionSource, IterSource};
 pub use generator::{GeneratorSource, RateStep, SequenceSource};
 pub use socket::SocketTextSource;
+pub use split_watermarks::{SplitWatermarks, WatermarkUpdate};
 pub use text_file::TextFileSource;
 
 use crate::context::RuntimeContext;
