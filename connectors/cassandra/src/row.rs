@@ -7,7 +7,7 @@
 
 use scylla::cluster::metadata::{ColumnType, NativeType};
 pub use scylla::value::CqlValue;
-use scylla::value::{CqlDate, CqlTimestamp, CqlValue as V};
+use scylla::value::{CqlDate, CqlDecimal, CqlTime, CqlTimestamp, CqlValue as V};
 
 /// One row of bind values, in the statement's order; `None` binds CQL null.
 pub type CqlRow = Vec<Option<CqlValue>>;
@@ -53,6 +53,30 @@ impl<T: ToCqlValue> ToCqlValue for Option<T> {
     fn to_cql(&self) -> Option<CqlValue> {
         self.as_ref().and_then(ToCqlValue::to_cql)
     }
+}
+
+/// A CQL `decimal` from its digits as an integer and the number of digits after the point
+/// (`decimal(1250, 2)` is 12.50).
+pub fn decimal(unscaled: i128, scale: u8) -> CqlValue {
+    let bytes = unscaled.to_be_bytes();
+    // The shortest two's-complement big-endian form, as Java's BigInteger writes it.
+    let sign = if unscaled < 0 { 0xff } else { 0x00 };
+    let mut start = 0;
+    while start + 1 < bytes.len()
+        && bytes[start] == sign
+        && (bytes[start + 1] & 0x80) == (sign & 0x80)
+    {
+        start += 1;
+    }
+    V::Decimal(CqlDecimal::from_signed_be_bytes_and_exponent(
+        bytes[start..].to_vec(),
+        i32::from(scale),
+    ))
+}
+
+/// A CQL `time` from milliseconds of the day.
+pub fn time_of_day(millis: i32) -> CqlValue {
+    V::Time(CqlTime(i64::from(millis) * 1_000_000))
 }
 
 /// A CQL `timestamp` from milliseconds since the epoch (Fjord's event time).
@@ -181,5 +205,23 @@ mod tests {
             coerce(V::Text("x".into()), &int).unwrap(),
             V::Text("x".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod sql_type_tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_written_in_their_shortest_twos_complement_bytes() {
+        let bytes = |v: CqlValue| match v {
+            V::Decimal(d) => d.as_signed_be_bytes_slice_and_exponent().0.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(bytes(decimal(1250, 2)), vec![0x04, 0xe2]);
+        assert_eq!(bytes(decimal(0, 0)), vec![0x00]);
+        assert_eq!(bytes(decimal(-1, 0)), vec![0xff]);
+        assert_eq!(bytes(decimal(128, 0)), vec![0x00, 0x80]);
+        assert_eq!(bytes(decimal(-129, 0)), vec![0xff, 0x7f]);
     }
 }

@@ -217,12 +217,18 @@ fn row_values(row: &Row) -> Result<CqlRow, String> {
         .map(|v| match v {
             Value::Null => None,
             Value::Boolean(b) => Some(CqlValue::Boolean(*b)),
+            Value::TinyInt(i) => Some(CqlValue::TinyInt(*i)),
+            Value::SmallInt(i) => Some(CqlValue::SmallInt(*i)),
             Value::Int(i) => Some(CqlValue::Int(*i)),
             Value::BigInt(i) => Some(CqlValue::BigInt(*i)),
+            Value::Decimal(d) => Some(fjord_cassandra::row::decimal(d.unscaled, d.scale)),
+            Value::Float(f) => Some(CqlValue::Float(*f)),
             Value::Double(d) => Some(CqlValue::Double(*d)),
             Value::String(s) => Some(CqlValue::Text(s.clone())),
             Value::Timestamp(ms) => Some(fjord_cassandra::timestamp(*ms)),
             Value::Date(days) => Some(fjord_cassandra::row::date(*days)),
+            Value::Time(millis, _) => Some(fjord_cassandra::row::time_of_day(*millis)),
+            Value::Bytes(b) => Some(CqlValue::Blob(b.clone())),
         })
         .collect())
 }
