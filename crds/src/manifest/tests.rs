@@ -180,7 +180,7 @@ fn bad_cases() -> Vec<Case> {
         Case {
             name: "storage URL with an unknown scheme",
             pointer: "/spec/checkpointing/storage",
-            value: json!("hdfs://namenode/checkpoints"),
+            value: json!("gs://bucket/checkpoints"),
             field: "spec.checkpointing.storage",
             cel: true,
         },
