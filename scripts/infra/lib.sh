@@ -271,11 +271,9 @@ fjord_opensearch_tools_dir() {
   h=$(cat "$1"/opensearch/src/fjord/infra/*.java | sha256sum | cut -c1-12)
   echo "$(fjord_opensearch_home)/fjord-tools-$h"
 }
-}
 
 # fjord_cassandra_home : the cached Apache Cassandra (libs/ holds every jar) of CASSANDRA_VERSION.
 fjord_cassandra_home() { echo "$(fjord_cache)/cassandra-${CASSANDRA_VERSION:?versions.env not sourced}"; }
-}
 
 # The npm prefix kinesalite is installed into (install-kinesalite.sh).
 fjord_kinesalite_home() { echo "$(fjord_cache)/kinesalite-${KINESALITE_VERSION:?versions.env not sourced}"; }
