@@ -393,8 +393,8 @@ impl SnapshotStore {
     }
 
     /// HDFS keeps directories: after their files are deleted, removes the directories under
-    /// `prefix` (and `prefix` itself, unless it is this store's root) that held `deleted`,
-    /// deepest first. A non-recursive delete refuses a directory that is not empty, so files
+    /// `prefix` that held `deleted` and `prefix` itself (this store's root for ""), deepest
+    /// first. A non-recursive delete refuses a directory that is not empty, so files
     /// written there meanwhile stay (with their directory).
     async fn remove_emptied_directories(&self, prefix: &str, deleted: &[String]) {
         let prefix = prefix.trim_matches('/');
@@ -409,11 +409,12 @@ impl SnapshotStore {
                 dir = parent;
             }
         }
-        if !prefix.is_empty() {
-            dirs.insert(prefix);
-        }
+        // The prefix's own directory too; for "" that is this store's root, as the local file
+        // system's `delete_prefix("")` removes its directory (a discarded `chk-N`).
+        dirs.insert(prefix);
         let mut dirs: Vec<&str> = dirs.into_iter().collect();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        // Deepest first; the root ("") last of all, after the top-level directories in it.
+        dirs.sort_by_key(|d| (d.is_empty(), std::cmp::Reverse(d.matches('/').count())));
         for dir in dirs {
             if let Err(e) = self.store.delete(&self.path(dir)).await
                 && !matches!(e, object_store::Error::NotFound { .. })
