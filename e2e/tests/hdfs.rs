@@ -151,7 +151,7 @@ fn checkpoints_savepoints_and_exactly_once_output_on_hdfs() -> anyhow::Result<()
         local.to_str().unwrap(),
         "/fjord/storage-test/from-hadoop/file.txt",
     ]);
-    std::fs::remove_file(&local)?;
+    std::fs::remove_file(local)?;
     assert_eq!(
         store.get("from-hadoop/file.txt")?,
         b"written by hadoop\n".to_vec()
@@ -341,7 +341,7 @@ fn the_hdfs_example_manifest_runs_with_its_output_on_hdfs() -> anyhow::Result<()
     let fjord = fjord_e2e::target_binary("fjord").ok_or_else(|| {
         anyhow::anyhow!("the fjord binary is not built (cargo build -p fjord-worker)")
     })?;
-    let out = Command::new(fjord).arg("run").arg(&manifest).output()?;
+    let out = Command::new(fjord).arg("run").arg(manifest).output()?;
     assert!(
         out.status.success(),
         "fjord run failed: {}",
@@ -438,7 +438,7 @@ fn a_sql_filesystem_table_on_hdfs_is_written_exactly_once() -> anyhow::Result<()
     )?;
     let out = Command::new(fjord_e2e::target_binary("fjord").unwrap())
         .args(["sql", "-f"])
-        .arg(&script)
+        .arg(script)
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
