@@ -251,7 +251,7 @@ fn the_example_manifest_shouts_every_order() {
     for (_, key, payload) in &shouted {
         let v: serde_json::Value = serde_json::from_str(payload).unwrap();
         let id = v["id"].as_u64().unwrap();
-        let customer = if id % 2 == 0 { "ANN" } else { "BOB" };
+        let customer = if id.is_multiple_of(2) { "ANN" } else { "BOB" };
         assert_eq!(v["customer"], customer, "{payload}");
         assert_eq!(key, customer, "keyed by customer");
         ids.push(id);
