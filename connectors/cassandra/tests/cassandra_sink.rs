@@ -492,7 +492,7 @@ fn cassandra_killed_and_restarted_mid_run_loses_nothing() {
     let mut polls = 0u32;
     wait_for("the job to end", LIMIT, || {
         polls += 1;
-        if polls % 50 == 0 {
+        if polls.is_multiple_of(50) {
             eprintln!(
                 "waiting: {} rows, {} restarts, {} retries, running {}",
                 c.count("survive.rows"),
