@@ -149,7 +149,9 @@ impl Node {
     pub fn count(&self, index: &str) -> u64 {
         self.request("POST", &format!("/{index}/_refresh"), None);
         let (status, body) = self.request("GET", &format!("/{index}/_count"), None);
-        if status == 404 {
+        // 404: the index does not exist yet; 503: it does, but its shard is not started yet
+        // (just created by the sink, or the node just restarted). Nothing to count either way.
+        if status == 404 || status == 503 {
             return 0;
         }
         assert_eq!(status, 200, "count {index}: {body}");
@@ -158,6 +160,12 @@ impl Node {
 
     /// Every document of `index` (at most 10 000) after a refresh: id to source.
     pub fn docs(&self, index: &str) -> BTreeMap<String, Value> {
+        // After a restart the shard takes a moment to start; a search before answers 503.
+        self.request(
+            "GET",
+            &format!("/_cluster/health/{index}?wait_for_status=yellow&timeout=30s"),
+            None,
+        );
         self.request("POST", &format!("/{index}/_refresh"), None);
         let (status, body) = self.request(
             "POST",
