@@ -24,6 +24,13 @@
 #       `NEXMARK-RESULT {json}`. `${FLINK_HOME}` in a query text (q13's side input file,
 #       ${FLINK_HOME}/data/side_input.txt) becomes $FJORD_NEXMARK_FLINK_HOME.
 #
+#   flink.sh protobuf PROTO_FILE MESSAGE_CLASS decode|encode ROW_TYPE READ_DEFAULT_VALUES IN OUT
+#       Flink's protobuf format (flink/src/fjord/oracle/ProtobufFormat.java): compiles PROTO_FILE
+#       with protoc into Java classes, then decodes IN's lines (one message each: 'x' then its bytes in hex) into
+#       rows in OUT (CSV, NULL as \N), or encodes IN's rows into such lines.
+#       MESSAGE_CLASS is the generated Java class (java_package + name), ROW_TYPE Flink's
+#       type string ("ROW<id BIGINT, name STRING>").
+#
 # Environment: FJORD_CACHE (default ~/.cache/fjord); FJORD_JAVA, JAVA_HOME (which java; >= 17);
 # FLINK_ORACLE_HEAP (JVM heap flags, default -Xmx1g).
 set -euo pipefail
@@ -34,7 +41,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,29p' "$0" >&2; exit 2; }
+usage() { sed -n '2,36p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
@@ -55,5 +62,20 @@ case $1 in
       || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"
     exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \
       "$main" "$@" ;;
+  protobuf) shift
+    (($# == 7)) || usage
+    [[ -f "$home/sql-libs/.complete" ]] \
+      || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"
+    proto=$1 message_class=$2; shift 2
+    protoc="$home/sql-libs/protoc-$FLINK_PROTOC_VERSION-linux-x86_64.exe"
+    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+    mkdir -p "$work/src" "$work/classes"
+    "$protoc" --proto_path="$(dirname "$proto")" --java_out="$work/src" "$proto"
+    # shellcheck disable=SC2046
+    "$(dirname "$java")/javac" -nowarn --release 17 -cp "$home/sql-libs/*" -d "$work/classes" \
+      $(find "$work/src" -name '*.java')
+    "$java" "${heap[@]}" -Djava.awt.headless=true \
+      -cp "$oracle:$work/classes:$home/libs/*:$home/sql-libs/*" \
+      fjord.oracle.ProtobufFormat "$1" "$message_class" "$2" "$3" "$4" "$5" ;;
   *) usage ;;
 esac

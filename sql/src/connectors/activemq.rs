@@ -59,6 +59,7 @@ impl ActiveMqTableConfig {
     pub fn from_table(table: &TableDef) -> Result<Self, String> {
         let o: &BTreeMap<String, String> = &table.options;
         let (format, ignore_parse_errors) = format::from_options(o, OPTIONS)?;
+        format::check_schema(&format, &table.schema)?;
         let url = o
             .get("url")
             .filter(|u| u.trim().starts_with("stomp://"))

@@ -43,6 +43,9 @@ impl FileConfig {
     pub fn from_table(table: &TableDef, source: bool) -> Result<Self, String> {
         let o = &table.options;
         let (format, ignore) = format::from_options(o, &["path"])?;
+        if matches!(format, Format::Protobuf(_)) {
+            return Err("the protobuf format has no framing of messages in a file (Flink's filesystem connector does not take it either); use it with a message connector (kafka, kinesis, rabbitmq, activemq), or 'json' or 'csv' for files".into());
+        }
         let path = PathBuf::from(o.get("path").ok_or("set 'path' to a file or directory")?);
         if source && is_url(&path) {
             return Err(format!(
@@ -78,6 +81,7 @@ impl FileConfig {
         match self.format {
             Format::Csv { .. } => ".csv",
             Format::Json => ".json",
+            Format::Protobuf(_) => unreachable!("FileConfig::from_table refuses protobuf"),
         }
     }
 }
@@ -194,6 +198,7 @@ impl FileReader {
                     .from_reader(f),
             ),
             Format::Json => Open::Json(BufReader::new(f).lines()),
+            Format::Protobuf(_) => unreachable!("FileConfig::from_table refuses protobuf"),
         };
         // Skip what a restored position says was read already.
         for _ in 0..self.rows {
@@ -231,7 +236,7 @@ impl FileReader {
                 }
                 let null_literal = match &self.config.format {
                     Format::Csv { null_literal, .. } => null_literal.as_deref(),
-                    Format::Json => None,
+                    Format::Json | Format::Protobuf(_) => None,
                 };
                 let row = format::decode_csv(&self.record, schema, null_literal, ignore)
                     .map_err(|e| SourceError::boxed(position(), format!("{e}{hint}")))?;
@@ -334,6 +339,7 @@ impl Sink<Row> for FileSink {
         let ext = match self.config.format {
             Format::Csv { .. } => "csv",
             Format::Json => "json",
+            Format::Protobuf(_) => unreachable!("FileConfig::from_table refuses protobuf"),
         };
         // Bounded: the first free name (a run never overwrites output).
         let path = (0..100_000u32)

@@ -24,6 +24,8 @@ pub enum Format {
     },
     /// One JSON object per line.
     Json,
+    /// One protobuf message per record (message connectors only: no line or file framing).
+    Protobuf(Box<super::format_protobuf::ProtobufRows>),
 }
 
 /// The format named by a table's `format` option and its options, and whether
@@ -69,10 +71,16 @@ pub fn from_options(
             super::only_options(o, &allowed(&["json.ignore-parse-errors"]))?;
             Format::Json
         }
-        "" => return Err("set 'format' = 'csv' or 'json'".into()),
+        "protobuf" => {
+            super::only_options(o, &allowed(super::format_protobuf::OPTIONS))?;
+            Format::Protobuf(Box::new(
+                super::format_protobuf::ProtobufRows::from_options(o)?,
+            ))
+        }
+        "" => return Err("set 'format' = 'csv', 'json' or 'protobuf'".into()),
         other => {
             return Err(format!(
-                "format '{other}' is not supported; use 'csv' or 'json'"
+                "format '{other}' is not supported; use 'csv', 'json' or 'protobuf'"
             ));
         }
     };
@@ -228,6 +236,18 @@ fn csv_text(v: &Value) -> String {
     }
 }
 
+/// Checks that a table's physical columns fit the format (only `protobuf` constrains them:
+/// every column must name a field of a type it can hold).
+///
+/// # Errors
+/// The first column that does not fit, and why.
+pub fn check_schema(format: &Format, schema: &Schema) -> Result<(), String> {
+    match format {
+        Format::Protobuf(rows) => rows.check(schema),
+        Format::Csv { .. } | Format::Json => Ok(()),
+    }
+}
+
 /// One row in `format`, as Flink writes it, without a line terminator.
 ///
 /// # Errors
@@ -288,6 +308,7 @@ pub fn encode(format: &Format, schema: &Schema, value: &Row) -> Result<Vec<u8>, 
             }
             format!("{{{}}}", fields.join(",")).into_bytes()
         }
+        Format::Protobuf(rows) => rows.encode(value, schema)?,
     })
 }
 

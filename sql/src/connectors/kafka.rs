@@ -97,6 +97,7 @@ impl KafkaTableConfig {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let (format, ignore_parse_errors) = format::from_options(&own, OPTIONS)?;
+        format::check_schema(&format, &table.schema)?;
         let topic = o
             .get("topic")
             .filter(|t| !t.trim().is_empty())
@@ -311,13 +312,19 @@ pub(crate) fn decode(
     schema: &Schema,
     ignore: bool,
 ) -> Result<Option<Row>, String> {
-    let text = std::str::from_utf8(value).map_err(|e| format!("the value is not UTF-8: {e}"))?;
+    let text = || std::str::from_utf8(value).map_err(|e| format!("the value is not UTF-8: {e}"));
     match format {
-        Format::Json => format::decode_json(text, schema, ignore),
+        Format::Protobuf(rows) => match rows.decode(value, schema) {
+            Ok(row) => Ok(Some(row)),
+            Err(_) if ignore => Ok(None),
+            Err(e) => Err(e),
+        },
+        Format::Json => format::decode_json(text()?, schema, ignore),
         Format::Csv {
             delimiter,
             null_literal,
         } => {
+            text()?;
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(false)
                 .flexible(true)

@@ -118,6 +118,7 @@ impl KinesisTableConfig {
     pub fn from_table(table: &TableDef) -> Result<Self, String> {
         let o: &BTreeMap<String, String> = &table.options;
         let (format, ignore_parse_errors) = format::from_options(o, OPTIONS)?;
+        format::check_schema(&format, &table.schema)?;
         let stream = o
             .get("stream")
             .filter(|s| !s.trim().is_empty())

@@ -53,6 +53,7 @@ impl RabbitMqTableConfig {
     pub fn from_table(table: &TableDef) -> Result<Self, String> {
         let o: &BTreeMap<String, String> = &table.options;
         let (format, ignore_parse_errors) = format::from_options(o, OPTIONS)?;
+        format::check_schema(&format, &table.schema)?;
         let uri = o
             .get("uri")
             .filter(|u| u.trim().starts_with("amqp://"))
