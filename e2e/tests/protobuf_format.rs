@@ -14,6 +14,17 @@ use fjord_kafka::source::{KafkaSource, OffsetsInitializer, StoppingOffsets};
 use fjord_protobuf::Protobuf;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
+
+/// One broker for the tests of this file (each uses its own topics); `kafka.sh`'s watchdog
+/// stops it when the process exits.
+fn broker() -> &'static KafkaBroker {
+    static BROKER: OnceLock<KafkaBroker> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        KafkaBroker::start_with(KafkaOptions::new("protobuf"))
+            .expect("start a Kafka broker (scripts/infra/install-kafka.sh installs it)")
+    })
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -157,7 +168,7 @@ const SHOP_ROWS: &[&str] = &[
 /// reading them back gives the same rows.
 #[test]
 fn fjord_writes_what_flink_reads_the_docs_example() {
-    let broker = KafkaBroker::start_with(KafkaOptions::new("protobuf-docs")).unwrap();
+    let broker = broker();
     broker.create_topic("order-messages", 1).unwrap();
     let example = std::fs::read_to_string(root().join("examples/sql/protobuf_orders.sql")).unwrap();
     let script = example
@@ -206,7 +217,6 @@ fn fjord_writes_what_flink_reads_the_docs_example() {
     )
     .unwrap();
     assert_eq!(by_fjord, expected, "Fjord's reading of its own messages");
-    broker.shutdown().unwrap();
 }
 
 /// Flink writes every scalar kind (proto2, presence tracked); Fjord reads the bytes as Flink
@@ -214,7 +224,7 @@ fn fjord_writes_what_flink_reads_the_docs_example() {
 /// gives back bytes Flink reads as the same rows.
 #[test]
 fn fjord_reads_what_flink_writes_every_scalar_kind() {
-    let broker = KafkaBroker::start_with(KafkaOptions::new("protobuf-kinds")).unwrap();
+    let broker = broker();
     let dir = tempfile::tempdir().unwrap();
     let proto = dir.path().join("shop.proto");
     std::fs::write(&proto, SHOP).unwrap();
@@ -270,7 +280,6 @@ fn fjord_reads_what_flink_writes_every_scalar_kind() {
     let rewritten = messages(&broker, "items-again");
     let again = sorted(flink(&proto, "fjord.test.shop.Item", "decode", SHOP_ROW, false, &rewritten));
     assert_eq!(again, by_flink, "Flink's reading of Fjord's messages");
-    broker.shutdown().unwrap();
 }
 
 /// A proto3 message: Flink 2.3 reads absent fields as their defaults whatever
@@ -317,14 +326,13 @@ fn proto3_messages_read_as_flink_reads_them() {
         by_fjord.iter().all(|l| !l.contains("\\N")),
         "no NULLs from a proto3 message: {by_fjord:?}"
     );
-    broker.shutdown().unwrap();
 }
 
 /// A record that is not a message fails the job naming topic, partition and offset and what
 /// is wrong; with `protobuf.ignore-parse-errors` it is skipped and the good ones are read.
 #[test]
 fn a_malformed_message_fails_the_job_or_is_skipped_when_told() {
-    let broker = KafkaBroker::start_with(KafkaOptions::new("protobuf-bad")).unwrap();
+    let broker = broker();
     let dir = tempfile::tempdir().unwrap();
     let proto = dir.path().join("shop.proto");
     std::fs::write(&proto, SHOP).unwrap();
@@ -359,7 +367,6 @@ fn a_malformed_message_fails_the_job_or_is_skipped_when_told() {
     let skipping = format!("{format}, 'protobuf.ignore-parse-errors' = 'true'");
     let rows = fjord_reads(broker.bootstrap(), "mixed", SHOP_COLUMNS, &skipping).unwrap();
     assert_eq!(rows, vec![SHOP_ROWS[0].to_string()]);
-    broker.shutdown().unwrap();
 }
 
 /// `shop.Order` of examples/sql/orders.proto as the Rust type prost generates for it (records
@@ -408,7 +415,7 @@ fn docs_write(env: &StreamExecutionEnvironment, bootstrap: &str, orders: Vec<Ord
 /// `KafkaSource` reads them back equal.
 #[test]
 fn prost_messages_through_kafka_are_what_flink_reads() {
-    let broker = KafkaBroker::start_with(KafkaOptions::new("protobuf-typed")).unwrap();
+    let broker = broker();
     broker.create_topic("orders", 1).unwrap();
     let orders = vec![
         Order { id: Some(1), customer: Some("alice".into()), amount: Some(10.5), status: Some(Status::Paid as i32) },
@@ -443,7 +450,6 @@ fn prost_messages_through_kafka_are_what_flink_reads() {
     let read = env.from_source(source, "Kafka").collect();
     env.execute("read back").unwrap();
     assert_eq!(read.take(), orders);
-    broker.shutdown().unwrap();
 }
 
 /// docs/connectors/protobuf.md shows the example files and the DataStream block as they are
