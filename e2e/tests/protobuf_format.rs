@@ -105,7 +105,12 @@ fn run_sql(script: &str) -> Result<(), String> {
 }
 
 /// Reads `topic` with Fjord (`columns` and the format options) into CSV lines, `\N` for NULL.
-fn fjord_reads(bootstrap: &str, topic: &str, columns: &str, format: &str) -> Result<Vec<String>, String> {
+fn fjord_reads(
+    bootstrap: &str,
+    topic: &str,
+    columns: &str,
+    format: &str,
+) -> Result<Vec<String>, String> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     run_sql(&format!(
@@ -177,10 +182,13 @@ fn fjord_writes_what_flink_reads_the_docs_example() {
             "'examples/sql/",
             &format!("'{}/examples/sql/", root().display()),
         );
-    assert_ne!(script, example, "the example names the broker and the files");
+    assert_ne!(
+        script, example,
+        "the example names the broker and the files"
+    );
     run_sql(&script).unwrap();
 
-    let written = messages(&broker, "order-messages");
+    let written = messages(broker, "order-messages");
     let proto = root().join("examples/sql/orders.proto");
     let row_type = "ROW<id BIGINT, customer STRING, amount DOUBLE, status STRING>";
     let by_flink = sorted(flink(
@@ -229,7 +237,14 @@ fn fjord_reads_what_flink_writes_every_scalar_kind() {
     let proto = dir.path().join("shop.proto");
     std::fs::write(&proto, SHOP).unwrap();
     let rows: Vec<String> = SHOP_ROWS.iter().map(|s| s.to_string()).collect();
-    let encoded = flink(&proto, "fjord.test.shop.Item", "encode", SHOP_ROW, false, &rows);
+    let encoded = flink(
+        &proto,
+        "fjord.test.shop.Item",
+        "encode",
+        SHOP_ROW,
+        false,
+        &rows,
+    );
     broker.create_topic("items", 1).unwrap();
     let records: Vec<ProducerRecord> = encoded
         .iter()
@@ -262,7 +277,14 @@ fn fjord_reads_what_flink_writes_every_scalar_kind() {
     // Fjord writes what it read; Flink reads it as it read its own.
     let out_dir = tempfile::tempdir().unwrap();
     let input = out_dir.path().join("items.csv");
-    let by_flink = sorted(flink(&proto, "fjord.test.shop.Item", "decode", SHOP_ROW, false, &encoded));
+    let by_flink = sorted(flink(
+        &proto,
+        "fjord.test.shop.Item",
+        "decode",
+        SHOP_ROW,
+        false,
+        &encoded,
+    ));
     std::fs::write(&input, by_flink.join("\n") + "\n").unwrap();
     broker.create_topic("items-again", 1).unwrap();
     run_sql(&format!(
@@ -277,8 +299,15 @@ fn fjord_reads_what_flink_writes_every_scalar_kind() {
         proto.display()
     ))
     .unwrap();
-    let rewritten = messages(&broker, "items-again");
-    let again = sorted(flink(&proto, "fjord.test.shop.Item", "decode", SHOP_ROW, false, &rewritten));
+    let rewritten = messages(broker, "items-again");
+    let again = sorted(flink(
+        &proto,
+        "fjord.test.shop.Item",
+        "decode",
+        SHOP_ROW,
+        false,
+        &rewritten,
+    ));
     assert_eq!(again, by_flink, "Flink's reading of Fjord's messages");
 }
 
@@ -302,14 +331,28 @@ fn proto3_messages_read_as_flink_reads_them() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let encoded = flink(&proto, "fjord.test.ev.Event", "encode", row_type, false, &rows);
+    let encoded = flink(
+        &proto,
+        "fjord.test.ev.Event",
+        "encode",
+        row_type,
+        false,
+        &rows,
+    );
     broker.create_topic("events", 1).unwrap();
     let records: Vec<ProducerRecord> = encoded
         .iter()
         .map(|l| ProducerRecord::value(unhex(l)))
         .collect();
     broker.produce("events", &records).unwrap();
-    let by_flink = sorted(flink(&proto, "fjord.test.ev.Event", "decode", row_type, false, &encoded));
+    let by_flink = sorted(flink(
+        &proto,
+        "fjord.test.ev.Event",
+        "decode",
+        row_type,
+        false,
+        &encoded,
+    ));
     let format = format!(
         "'format' = 'protobuf', 'protobuf.message-name' = 'ev.Event', 'protobuf.proto-file' = '{}'",
         proto.display()
@@ -361,7 +404,9 @@ fn a_malformed_message_fails_the_job_or_is_skipped_when_told() {
     );
     let err = fjord_reads(broker.bootstrap(), "mixed", SHOP_COLUMNS, &format).unwrap_err();
     assert!(
-        err.contains("mixed") && err.contains("offset 1") && err.contains("not a valid shop.Item message"),
+        err.contains("mixed")
+            && err.contains("offset 1")
+            && err.contains("not a valid shop.Item message"),
         "{err}"
     );
     let skipping = format!("{format}, 'protobuf.ignore-parse-errors' = 'true'");
@@ -392,7 +437,11 @@ enum Status {
     Bulk = 2,
 }
 
-fn docs_write(env: &StreamExecutionEnvironment, bootstrap: &str, orders: Vec<Order>) -> Result<(), Box<dyn std::error::Error>> {
+fn docs_write(
+    env: &StreamExecutionEnvironment,
+    bootstrap: &str,
+    orders: Vec<Order>,
+) -> Result<(), Box<dyn std::error::Error>> {
     // The block in docs/connectors/protobuf.md, verbatim:
     let sink = KafkaSink::builder()
         .bootstrap_servers(bootstrap)
@@ -418,15 +467,30 @@ fn prost_messages_through_kafka_are_what_flink_reads() {
     let broker = broker();
     broker.create_topic("orders", 1).unwrap();
     let orders = vec![
-        Order { id: Some(1), customer: Some("alice".into()), amount: Some(10.5), status: Some(Status::Paid as i32) },
-        Order { id: Some(2), customer: None, amount: None, status: None },
-        Order { id: Some(3), customer: Some(String::new()), amount: Some(-0.25), status: Some(Status::Bulk as i32) },
+        Order {
+            id: Some(1),
+            customer: Some("alice".into()),
+            amount: Some(10.5),
+            status: Some(Status::Paid as i32),
+        },
+        Order {
+            id: Some(2),
+            customer: None,
+            amount: None,
+            status: None,
+        },
+        Order {
+            id: Some(3),
+            customer: Some(String::new()),
+            amount: Some(-0.25),
+            status: Some(Status::Bulk as i32),
+        },
     ];
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
     docs_write(&env, broker.bootstrap(), orders.clone()).unwrap();
 
-    let written = messages(&broker, "orders");
+    let written = messages(broker, "orders");
     let by_flink = flink(
         &root().join("examples/sql/orders.proto"),
         "fjord.examples.shop.Order",
@@ -435,7 +499,10 @@ fn prost_messages_through_kafka_are_what_flink_reads() {
         false,
         &written,
     );
-    assert_eq!(by_flink, vec!["1,alice,10.5,PAID", "2,\\N,\\N,\\N", "3,,-0.25,BULK"]);
+    assert_eq!(
+        by_flink,
+        vec!["1,alice,10.5,PAID", "2,\\N,\\N,\\N", "3,,-0.25,BULK"]
+    );
 
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
@@ -457,15 +524,28 @@ fn prost_messages_through_kafka_are_what_flink_reads() {
 #[test]
 fn the_docs_show_the_tested_examples() {
     let docs = std::fs::read_to_string(root().join("docs/connectors/protobuf.md")).unwrap();
-    for file in ["examples/sql/protobuf_orders.sql", "examples/sql/orders.proto"] {
+    for file in [
+        "examples/sql/protobuf_orders.sql",
+        "examples/sql/orders.proto",
+    ] {
         let text = std::fs::read_to_string(root().join(file)).unwrap();
-        assert!(docs.contains(&text), "docs/connectors/protobuf.md does not show {file} as it is");
+        assert!(
+            docs.contains(&text),
+            "docs/connectors/protobuf.md does not show {file} as it is"
+        );
     }
     let normal = |s: &str| -> String {
-        s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let test = normal(include_str!("protobuf_format.rs"));
     let block = docs.split("```rust\n").nth(1).expect("a Rust block");
     let block = &block[..block.find("```").unwrap()];
-    assert!(test.contains(&normal(block)), "the Rust block is not the tested code:\n{block}");
+    assert!(
+        test.contains(&normal(block)),
+        "the Rust block is not the tested code:\n{block}"
+    );
 }

@@ -40,7 +40,8 @@ impl MessageSchema {
             .to_path_buf();
         let mut all_includes = vec![dir];
         all_includes.extend(includes.iter().cloned());
-        let set = protox::compile([file], all_includes).map_err(|e| compile_error(e.to_string()))?;
+        let set =
+            protox::compile([file], all_includes).map_err(|e| compile_error(e.to_string()))?;
         let pool = DescriptorPool::from_file_descriptor_set(set)
             .map_err(|e| compile_error(e.to_string()))?;
         Self::find(&pool, message, &file.display().to_string())
@@ -102,11 +103,9 @@ impl MessageSchema {
     /// # Errors
     /// [`ProtobufError::Decode`] if the bytes are not one.
     pub fn decode(&self, bytes: &[u8]) -> Result<DynamicMessage, ProtobufError> {
-        DynamicMessage::decode(self.descriptor.clone(), bytes).map_err(|e| {
-            ProtobufError::Decode {
-                message: self.full_name().to_string(),
-                reason: e.to_string(),
-            }
+        DynamicMessage::decode(self.descriptor.clone(), bytes).map_err(|e| ProtobufError::Decode {
+            message: self.full_name().to_string(),
+            reason: e.to_string(),
         })
     }
 
@@ -176,11 +175,18 @@ enum Status { NEW = 0; PAID = 1; }
             .unwrap_err()
             .to_string();
         assert!(err.contains("no message type 'shop.Ordr'") && err.contains("shop.Order"));
-        let bad = write(dir.path(), "bad.proto", "syntax = \"proto3\";\nmessage X { int32 = 1; }\n");
+        let bad = write(
+            dir.path(),
+            "bad.proto",
+            "syntax = \"proto3\";\nmessage X { int32 = 1; }\n",
+        );
         let err = MessageSchema::from_proto_file(&bad, &[], "X")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("cannot compile") && err.contains("bad.proto"), "{err}");
+        assert!(
+            err.starts_with("cannot compile") && err.contains("bad.proto"),
+            "{err}"
+        );
         let missing = dir.path().join("missing.proto");
         let err = MessageSchema::from_proto_file(&missing, &[], "X")
             .unwrap_err()
@@ -196,7 +202,9 @@ enum Status { NEW = 0; PAID = 1; }
     fn a_descriptor_set_gives_the_same_type() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "orders.proto", ORDERS);
-        let set = protox::compile([&file], [dir.path()]).unwrap().encode_to_vec();
+        let set = protox::compile([&file], [dir.path()])
+            .unwrap()
+            .encode_to_vec();
         let from_set = MessageSchema::from_descriptor_set(&set, "shop.Order").unwrap();
         let from_file = MessageSchema::from_proto_file(&file, &[], ".shop.Order").unwrap();
         assert_eq!(

@@ -37,13 +37,8 @@ impl<M> std::fmt::Debug for Protobuf<M> {
 
 impl<M: prost::Message + Default + 'static> BytesFormat<M> for Protobuf<M> {
     fn parse(&self, bytes: &[u8]) -> Result<M, BoxError> {
-        M::decode(bytes).map_err(|e| {
-            format!(
-                "not a valid {} message: {e}",
-                std::any::type_name::<M>()
-            )
-            .into()
-        })
+        M::decode(bytes)
+            .map_err(|e| format!("not a valid {} message: {e}", std::any::type_name::<M>()).into())
     }
 }
 
@@ -81,6 +76,9 @@ mod tests {
         assert_eq!(&bytes[2..4], &[0x12, 5]);
         assert_eq!(format.parse(&bytes).unwrap(), order);
         let err = format.parse(&[0x0a, 0xff]).unwrap_err().to_string();
-        assert!(err.contains("not a valid") && err.contains("Order"), "{err}");
+        assert!(
+            err.contains("not a valid") && err.contains("Order"),
+            "{err}"
+        );
     }
 }

@@ -46,7 +46,10 @@ impl ProtobufRows {
             .get("protobuf.message-name")
             .filter(|m| !m.trim().is_empty())
             .ok_or("set 'protobuf.message-name' to the message type's full protobuf name (package.Message)")?;
-        let schema = match (o.get("protobuf.proto-file"), o.get("protobuf.descriptor-file")) {
+        let schema = match (
+            o.get("protobuf.proto-file"),
+            o.get("protobuf.descriptor-file"),
+        ) {
             (Some(file), None) => MessageSchema::from_proto_file(Path::new(file), &[], message)
                 .map_err(|e| e.to_string())?,
             (None, Some(file)) => {
@@ -67,8 +70,8 @@ impl ProtobufRows {
         // Flink 2.3 reads a proto3 message's absent fields as their defaults whatever the
         // option says (its ProtoToRowConverter forces it; checked against Flink by the e2e
         // test), even an absent `optional` field: "" for a string, not NULL.
-        let read_default_values = super::bool_option(o, "protobuf.read-default-values", false)?
-            || schema.is_proto3();
+        let read_default_values =
+            super::bool_option(o, "protobuf.read-default-values", false)? || schema.is_proto3();
         Ok(ProtobufRows {
             schema,
             read_default_values,
@@ -92,16 +95,12 @@ impl ProtobufRows {
             }
             let ok = match field.kind() {
                 Kind::Bool => c.data_type == DataType::Boolean,
-                Kind::Int32
-                | Kind::Sint32
-                | Kind::Sfixed32
-                | Kind::Uint32
-                | Kind::Fixed32 => c.data_type == DataType::Int,
-                Kind::Int64
-                | Kind::Sint64
-                | Kind::Sfixed64
-                | Kind::Uint64
-                | Kind::Fixed64 => c.data_type == DataType::BigInt,
+                Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => {
+                    c.data_type == DataType::Int
+                }
+                Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
+                    c.data_type == DataType::BigInt
+                }
                 Kind::Float => c.data_type == DataType::Float,
                 Kind::Double => c.data_type == DataType::Double,
                 Kind::String => c.data_type == DataType::String,
@@ -235,7 +234,12 @@ fn write(v: &Value, field: &FieldDescriptor) -> Result<Pb, String> {
             _ => None,
         }
     };
-    let bad = || format!("cannot write {v:?} into a {} field", kind_name(&field.kind()));
+    let bad = || {
+        format!(
+            "cannot write {v:?} into a {} field",
+            kind_name(&field.kind())
+        )
+    };
     Ok(match (field.kind(), v) {
         (Kind::Bool, Value::Boolean(b)) => Pb::Bool(*b),
         (Kind::Int32 | Kind::Sint32 | Kind::Sfixed32, Value::Int(i)) => Pb::I32(*i),
@@ -267,7 +271,9 @@ fn write(v: &Value, field: &FieldDescriptor) -> Result<Pb, String> {
 }
 
 fn first_value(e: &EnumDescriptor) -> EnumValueDescriptor {
-    e.values().next().expect("a protobuf enum has at least one value")
+    e.values()
+        .next()
+        .expect("a protobuf enum has at least one value")
 }
 
 /// A field kind as the .proto file writes it.
@@ -374,11 +380,23 @@ message Event { int64 id = 1; optional string name = 2; }
         let bytes = f.encode(&row, &s).unwrap();
         assert_eq!(f.decode(&bytes, &s).unwrap(), row);
         // NULLs leave fields unset: they read back as NULL (presence is tracked in proto2) ...
-        let nulls = vec![Value::BigInt(8), Value::Null, Value::Null, Value::Null, Value::Null, Value::Null];
+        let nulls = vec![
+            Value::BigInt(8),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ];
         let bytes = f.encode(&nulls, &s).unwrap();
         assert_eq!(f.decode(&bytes, &s).unwrap(), nulls);
         // ... or as their defaults (the declared one for amount) with read-default-values.
-        let d = rows(PROTO, "shop.Order", &[("protobuf.read-default-values", "true")]).unwrap();
+        let d = rows(
+            PROTO,
+            "shop.Order",
+            &[("protobuf.read-default-values", "true")],
+        )
+        .unwrap();
         assert_eq!(
             d.decode(&bytes, &s).unwrap(),
             vec![
@@ -407,7 +425,11 @@ message Event { int64 id = 1; optional string name = 2; }
         );
         // As Flink: a name or number the enum does not have writes its first value.
         for unknown in [Value::String("LOST".into()), Value::Int(9)] {
-            let s = if matches!(unknown, Value::Int(_)) { &by_number } else { &by_name };
+            let s = if matches!(unknown, Value::Int(_)) {
+                &by_number
+            } else {
+                &by_name
+            };
             let bytes = f.encode(&vec![unknown], s).unwrap();
             assert_eq!(f.decode(&bytes, &by_number).unwrap(), vec![Value::Int(0)]);
         }
@@ -418,7 +440,10 @@ message Event { int64 id = 1; optional string name = 2; }
         let f = rows(PROTO, "shop.Order", &[]).unwrap();
         let err = |cols: &[(&str, DataType)]| f.check(&schema(cols)).unwrap_err();
         let e = err(&[("idd", DataType::BigInt)]);
-        assert!(e.contains("'idd' is not a field of shop.Order") && e.contains("customer"), "{e}");
+        assert!(
+            e.contains("'idd' is not a field of shop.Order") && e.contains("customer"),
+            "{e}"
+        );
         let e = err(&[("id", DataType::Int)]);
         assert!(e.contains("declare it BIGINT"), "{e}");
         let e = err(&[("notes", DataType::String)]);
@@ -429,8 +454,13 @@ message Event { int64 id = 1; optional string name = 2; }
         let p3 = rows(PROTO3, "shop.Event", &[]).unwrap();
         let s3 = schema(&[("id", DataType::BigInt), ("name", DataType::String)]);
         p3.check(&s3).unwrap();
-        let empty = p3.encode(&vec![Value::BigInt(0), Value::Null], &s3).unwrap();
-        assert!(empty.is_empty(), "proto3 writes neither a 0 nor an absent field");
+        let empty = p3
+            .encode(&vec![Value::BigInt(0), Value::Null], &s3)
+            .unwrap();
+        assert!(
+            empty.is_empty(),
+            "proto3 writes neither a 0 nor an absent field"
+        );
         assert_eq!(
             p3.decode(&empty, &s3).unwrap(),
             vec![Value::BigInt(0), Value::String(String::new())]
@@ -440,12 +470,22 @@ message Event { int64 id = 1; optional string name = 2; }
     #[test]
     fn options_say_what_to_set() {
         let e = rows(PROTO, "shop.Nope", &[]).unwrap_err();
-        assert!(e.contains("no message type 'shop.Nope'") && e.contains("shop.Order"), "{e}");
-        let e = rows(PROTO, "shop.Order", &[("protobuf.message-class-name", "com.x.Order")])
-            .unwrap_err();
+        assert!(
+            e.contains("no message type 'shop.Nope'") && e.contains("shop.Order"),
+            "{e}"
+        );
+        let e = rows(
+            PROTO,
+            "shop.Order",
+            &[("protobuf.message-class-name", "com.x.Order")],
+        )
+        .unwrap_err();
         assert!(e.contains("protobuf.message-name"), "{e}");
         let mut o = BTreeMap::new();
-        o.insert("protobuf.message-name".to_string(), "shop.Order".to_string());
+        o.insert(
+            "protobuf.message-name".to_string(),
+            "shop.Order".to_string(),
+        );
         let e = ProtobufRows::from_options(&o).unwrap_err();
         assert!(e.contains("protobuf.proto-file"), "{e}");
     }
