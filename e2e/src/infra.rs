@@ -41,11 +41,7 @@ impl ScriptServer {
     ///
     /// # Errors
     /// As [`start`](Self::start).
-    pub fn start_with(
-        script: &str,
-        dir: impl Into<PathBuf>,
-        env: &[(&str, &str)],
-    ) -> Result<Self> {
+    pub fn start_with(script: &str, dir: impl Into<PathBuf>, env: &[(&str, &str)]) -> Result<Self> {
         let dir = dir.into();
         let mut server = ScriptServer {
             script: script.to_string(),

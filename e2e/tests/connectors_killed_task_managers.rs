@@ -69,10 +69,7 @@ fn block_on<T>(fut: impl Future<Output = T>) -> T {
 
 /// A server of this test alone, in a fresh directory named after the test.
 fn server(script: &str, name: &str) -> anyhow::Result<ScriptServer> {
-    let dir = std::env::temp_dir().join(format!(
-        "fjord-tmkill-{name}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("fjord-tmkill-{name}-{}", std::process::id()));
     Ok(blocking(|| ScriptServer::start(script, dir))?)
 }
 
@@ -566,11 +563,11 @@ async fn activemq_sink_loses_nothing_when_a_task_manager_is_killed() -> anyhow::
         numbers_table()
     );
     let depth = || -> anyhow::Result<usize> {
-        Ok(broker
+        broker
             .run("tool", &["depth", queue])?
             .trim()
             .parse()
-            .context("a number from the depth tool")?)
+            .context("a number from the depth tool")
     };
     sink_with_a_kill(&script, depth).await?;
     let drained = blocking(|| broker.run("tool", &["drain", queue]))?;
@@ -713,7 +710,12 @@ async fn opensearch_sink_upserts_exactly_the_expected_documents_when_a_task_mana
         numbers_table()
     );
     let docs = || -> anyhow::Result<BTreeMap<String, serde_json::Value>> {
-        http(&url, reqwest::Method::POST, &format!("/{index}/_refresh"), None)?;
+        http(
+            &url,
+            reqwest::Method::POST,
+            &format!("/{index}/_refresh"),
+            None,
+        )?;
         let (status, body) = http(
             &url,
             reqwest::Method::POST,
@@ -739,12 +741,7 @@ async fn opensearch_sink_upserts_exactly_the_expected_documents_when_a_task_mana
     sink_with_a_kill(&script, || Ok(docs()?.len())).await?;
     let got = blocking(docs)?;
     let want: BTreeMap<String, serde_json::Value> = (1..=ROWS)
-        .map(|i| {
-            (
-                i.to_string(),
-                serde_json::json!({"id": i, "square": i * i}),
-            )
-        })
+        .map(|i| (i.to_string(), serde_json::json!({"id": i, "square": i * i})))
         .collect();
     ensure!(
         got == want,
@@ -780,8 +777,7 @@ fn kinesis_read_all(endpoint: &str, stream: &str) -> anyhow::Result<Vec<String>>
     let client = kinesis(endpoint)?;
     let mut out = Vec::new();
     for shard in client.list_shards(stream)? {
-        let mut it =
-            client.shard_iterator(stream, &shard.shard_id, &IteratorStart::TrimHorizon)?;
+        let mut it = client.shard_iterator(stream, &shard.shard_id, &IteratorStart::TrimHorizon)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while let Some(i) = it {
             ensure!(Instant::now() < deadline, "reading {stream} took too long");
