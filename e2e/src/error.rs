@@ -169,6 +169,24 @@ pub enum Error {
         /// The last lines of its output.
         output: String,
     },
+    /// A `scripts/infra/<name>.sh` subcommand of a test server failed.
+    #[error(
+        "scripts/infra/{script} {action} failed for {dir} (exit {code:?}; 3: the server is not \
+         installed, run scripts/infra/install.sh or scripts/install-deps.sh); its logs are under \
+         {dir}:\n{output}"
+    )]
+    Script {
+        /// The script (`redis.sh`).
+        script: String,
+        /// The subcommand.
+        action: String,
+        /// The server's directory.
+        dir: PathBuf,
+        /// Exit code of the script, if it exited.
+        code: Option<i32>,
+        /// The last lines of its error output.
+        output: String,
+    },
     /// A bounded wait ran out.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {

@@ -15,6 +15,8 @@
 //! - [`containers`]: the worker and operator images built by `scripts/images/build.sh` from the
 //!   test's binaries, and [`containers::Containerd`], a containerd of the test's own
 //!   (`scripts/infra/containerd.sh`) that runs them as real containers.
+//! - [`infra`]: [`ScriptServer`], one server of a test (Redis, RabbitMQ, ActiveMQ, Cassandra,
+//!   OpenSearch, kinesalite, HDFS) started, stopped and used through its `scripts/infra/<name>.sh`.
 //! - [`error`]: the crate's one error type.
 //! - [`jobs`]: what connector tests share to judge a job's output (bounded waits, scratch
 //!   directories, the exactly-once file sink's committed lines, a checkpointed environment).
@@ -22,17 +24,19 @@
 //! The binaries live beside it: `fjord-node-agent` (stands in for the kubelet and the container
 //! runtime, see `docs/test-infrastructure.md`) and `fjord-e2e-echo` (the tiny smoke-test server).
 //! `s3` depends on `error` only, `cluster` on `error` and `s3`, `kafka` and `flink` on `error` and
-//! `cluster`'s script lookup, `containers` on `error` and `cluster`'s script and binary lookup; the binaries do not depend on the library.
+//! `cluster`'s script lookup, `containers` on `error` and `cluster`'s script and binary lookup, `infra` on `error` and `cluster`'s script lookup; the binaries do not depend on the library.
 
 pub mod cluster;
 pub mod containers;
 pub mod error;
 pub mod flink;
+pub mod infra;
 pub mod jobs;
 pub mod kafka;
 pub mod s3;
 
 pub use cluster::{ClusterOptions, TestCluster, free_port, poll_until, target_binary};
 pub use error::Error;
+pub use infra::ScriptServer;
 pub use kafka::{KafkaBroker, KafkaOptions, KafkaRecord, ProducerRecord};
 pub use s3::S3Settings;

@@ -2,80 +2,34 @@
 //! `scripts/infra/activemq.sh` on free loopback ports with its own KahaDB directory; the
 //! script's watchdog (`FJORD_E2E_OWNER_PID`) stops it when the test binary is gone. Fixtures
 //! are published, queues drained and depths read with the script's JMS tool (OpenWire),
-//! independent of the connector's STOMP client.
+//! independent of the connector's STOMP client. The script is driven by `fjord_e2e::ScriptServer`.
 #![allow(dead_code)]
 
-use std::io::Write;
+use fjord_e2e::ScriptServer;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// A running (or stopped) test broker.
+/// A running (or stopped) test broker; `down` and its directory removed on drop (not the
+/// shared broker, which is never dropped).
 pub struct Broker {
-    dir: PathBuf,
+    server: ScriptServer,
     url: String,
-    /// Remove the directory on drop (not for the shared broker, which is never dropped).
-    owned: bool,
 }
 
-fn script() -> PathBuf {
-    // The repository root is the first ancestor of the crate holding scripts/infra (this file
-    // may also be included by other crates' tests).
-    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let root = crate_dir
-        .ancestors()
-        .find(|d| d.join("scripts/infra/activemq.sh").is_file())
-        .expect("scripts/infra/activemq.sh above the crate");
-    root.join("scripts/infra/activemq.sh")
-}
-
-fn run(args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(script())
-        .args(args)
-        .env("FJORD_E2E_OWNER_PID", std::process::id().to_string())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run scripts/infra/activemq.sh");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "activemq.sh {args:?} failed ({}): {}\n(install the broker with scripts/infra/install-activemq.sh)",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// The value, or a panic naming the failed script call and how to install the broker.
+fn must<T>(result: Result<T, fjord_e2e::Error>) -> T {
+    result.unwrap_or_else(|e| {
+        panic!("{e}\n(install the broker with scripts/infra/install-activemq.sh)")
+    })
 }
 
 impl Broker {
     /// Starts a broker of its own in `dir` (emptied first).
     pub fn start_in(dir: PathBuf, owned: bool) -> Broker {
-        if dir.exists() {
-            let _ = Command::new(script())
-                .args(["down", dir.to_str().unwrap()])
-                .output();
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        let out = run(&["start", dir.to_str().unwrap()], None);
-        let url = out
-            .lines()
-            .find_map(|l| l.strip_prefix("STOMP_URL="))
-            .expect("STOMP_URL in activemq.sh's output")
-            .to_string();
-        Broker { dir, url, owned }
+        let server = must(ScriptServer::start("activemq.sh", dir));
+        let server = if owned { server } else { server.leak() };
+        let url = must(server.var("STOMP_URL")).to_string();
+        Broker { server, url }
     }
 
     /// A broker of this test alone, removed when dropped.
@@ -104,12 +58,12 @@ impl Broker {
 
     /// Kills the broker (SIGKILL). Persistent messages it received are in its synced journal.
     pub fn kill(&self) {
-        run(&["stop", self.dir.to_str().unwrap(), "--kill"], None);
+        must(self.server.stop(true));
     }
 
     /// Starts the broker again with the same ports and data.
     pub fn restart(&self) {
-        run(&["start", self.dir.to_str().unwrap()], None);
+        must(self.server.restart());
     }
 
     /// Publishes `messages` (correlation id, body) to `queue` as persistent messages, each
@@ -122,15 +76,15 @@ impl Broker {
             input.push_str(body);
             input.push('\n');
         }
-        run(
-            &["tool", self.dir.to_str().unwrap(), "publish", queue],
-            Some(&input),
+        must(
+            self.server
+                .run_with_input("tool", &["publish", queue], &input),
         );
     }
 
     /// Takes every message of `queue` (acknowledging it): (correlation id, body), in order.
     pub fn drain(&self, queue: &str) -> Vec<(Option<String>, String)> {
-        run(&["tool", self.dir.to_str().unwrap(), "drain", queue], None)
+        must(self.server.run("tool", &["drain", queue]))
             .lines()
             .map(|l| {
                 let (id, body) = l.split_once('\t').unwrap_or(("", l));
@@ -141,20 +95,9 @@ impl Broker {
 
     /// Messages in `queue`, ready and unacknowledged.
     pub fn depth(&self, queue: &str) -> u64 {
-        run(&["tool", self.dir.to_str().unwrap(), "depth", queue], None)
+        must(self.server.run("tool", &["depth", queue]))
             .trim()
             .parse()
             .expect("a number from the depth tool")
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if self.owned {
-            let _ = Command::new(script())
-                .args(["down", self.dir.to_str().unwrap()])
-                .output();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
