@@ -2,8 +2,8 @@
 # Resolves (once) and caches Apache Flink's DataStream API with its local runtime
 # (flink-streaming-java + flink-clients + flink-cep, every runtime dependency) from Maven Central into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/flink-<FLINK_VERSION>/libs/*.jar
-# and its SQL stack (flink/sql-pom.xml: table API, planner loader, table runtime, csv, json,
-# filesystem connector) into flink-<FLINK_VERSION>/sql-libs/*.jar,
+# and its SQL stack (flink/sql-pom.xml: table API, planner loader, table runtime, csv, json, avro,
+# avro-confluent, filesystem connector) into flink-<FLINK_VERSION>/sql-libs/*.jar,
 # and compiles the oracle's cases (flink/src/fjord/oracle/*.java) against them into
 # flink-<FLINK_VERSION>/oracle-<hash of the source>/. A second run finds both in place and
 # returns at once. Called by install.sh; can run on its own. Run the cases with flink.sh.
@@ -24,6 +24,10 @@ oracle="$(fjord_flink_oracle_dir "$here")"
 # A cache resolved before flink-cep joined the pom is resolved again.
 if [[ -f "$home/libs/.complete" && ! -f "$home/libs/flink-cep-$FLINK_VERSION.jar" ]]; then
   rm -f "$home/libs/.complete"
+fi
+# A SQL stack resolved before the Avro formats joined sql-pom.xml is resolved again.
+if [[ -f "$home/sql-libs/.complete" && ! -f "$home/sql-libs/flink-sql-avro-confluent-registry-$FLINK_VERSION.jar" ]]; then
+  rm -f "$home/sql-libs/.complete"
 fi
 if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
   log "flink $FLINK_VERSION: cached in $home"
@@ -51,7 +55,7 @@ if [[ ! -f "$home/libs/.complete" ]]; then
   log "flink $FLINK_VERSION: $(ls "$home/libs" | grep -c '\.jar$') jars in $home/libs ($((SECONDS - t0)) s)"
 fi
 if [[ ! -f "$home/sql-libs/.complete" ]]; then
-  log "flink $FLINK_VERSION: resolving the SQL stack (table planner, runtime, csv, json, files) into $home/sql-libs"
+  log "flink $FLINK_VERSION: resolving the SQL stack (table planner, runtime, csv, json, avro, files) into $home/sql-libs"
   fjord_maven_libs "$here/flink/sql-pom.xml" "$home/sql-libs" -Dflink.version="$FLINK_VERSION"
   [[ -f "$home/sql-libs/flink-table-planner-loader-$FLINK_VERSION.jar" ]] \
     || fjord_die "install-flink.sh: flink-table-planner-loader-$FLINK_VERSION.jar was not resolved into $home/sql-libs"

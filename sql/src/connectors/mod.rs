@@ -9,6 +9,7 @@ pub mod datagen;
 pub mod elasticsearch;
 pub mod filesystem;
 pub mod format;
+pub mod format_avro;
 pub mod kafka;
 pub mod kinesis;
 pub mod print;
