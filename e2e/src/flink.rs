@@ -209,3 +209,29 @@ pub fn run_avro_format(
         .map(str::to_string)
         .collect())
 }
+
+/// Runs a SQL script on Flink's table planner as written, INSERTs included and awaited
+/// (`flink.sh sql-exec`, `SqlExec.java`): Flink SQL writing with its own connectors and formats,
+/// such as its Kafka connector and Avro formats.
+///
+/// # Errors
+/// As [`run_sql_script`].
+pub fn run_sql_exec(script: &Path) -> Result<(), Error> {
+    let runner = infra_dir().join("flink.sh");
+    let output = Command::new(&runner)
+        .arg("sql-exec")
+        .arg(script)
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: runner.display().to_string(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(Error::Command {
+            command: format!("flink.sh sql-exec {}", script.display()),
+            code: output.status.code(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(())
+}
