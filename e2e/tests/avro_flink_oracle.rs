@@ -1,15 +1,15 @@
 //! Flink is the oracle of the `avro` and `avro-confluent` formats: the Avro schema Fjord derives
-//! for a table equals the one Flink's `AvroSchemaConverter` derives; record values Fjord's SQL
-//! `kafka` sink writes to a real Kafka 4.4 broker are read back by Flink's `avro` format (the
-//! `AvroRowDataDeserializationSchema` its Kafka connector calls per record) into the same rows;
-//! record values Flink's format writes are byte for byte Fjord's, and Fjord's SQL `kafka` source
-//! reads them into the same rows. The Confluent wire format is checked against Flink's
+//! for a table equals the one Flink's `AvroSchemaConverter` derives; through a real Kafka 4.4
+//! broker, Flink SQL (its Kafka connector and `avro` format) reads the topic Fjord's SQL `kafka`
+//! sink wrote into the same rows, Fjord's SQL reads the topic Flink SQL wrote, and the two topics
+//! hold the same bytes; Flink's format (`AvroRowDataSerializationSchema`) writes each row as Fjord
+//! does, byte for byte. The Confluent wire format is checked against Flink's
 //! `ConfluentSchemaRegistryCoder` (with Confluent's in-process registry client: no registry
 //! server installs from the registries this machine reaches, see docs/connectors/avro.md).
 //! Malformed records and an unreachable registry fail the job with errors saying what is wrong.
 
 use fjord::StreamExecutionEnvironment;
-use fjord_e2e::flink::run_avro_format;
+use fjord_e2e::flink::{run_avro_format, run_sql_exec, run_sql_script};
 use fjord_e2e::{KafkaBroker, KafkaOptions, ProducerRecord};
 use fjord_sql::connectors::format::{self, Format};
 use fjord_sql::types::{Column, DataType, Row, Schema};
@@ -31,12 +31,13 @@ const COLUMNS: &[(&str, DataType, &str)] = &[
     ("ok", DataType::Boolean, "BOOLEAN"),
 ];
 
-/// The rows, as CSV with NULL as `NULL` (what both Fjord's and Flink's csv formats read).
+/// The rows, as CSV with NULL as `NULL` (what both Fjord's and Flink's csv formats read). No
+/// empty strings: Flink's SQL oracle prints NULL as an empty field.
 const ROWS: &[&str] = &[
     "1,-2,300,5000000000,1.5,2.25,12.50,héllo,2024-01-01 12:34:56.789,2024-02-29,12:34:56.789,aGk=,true",
     "2,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL",
     "3,127,-32768,-9223372036854775808,-0.25,1.0E300,-99999999.99,\"a,b\",1969-12-31 23:59:59.999,1900-01-01,00:00:00,AAEC/w==,false",
-    "4,-128,32767,9223372036854775807,3.4028235E38,-4.9E-324,0.01,,2262-04-11 23:47:16.854,9999-12-31,23:59:59.999,,true",
+    "4,-128,32767,9223372036854775807,3.4028235E38,-4.9E-324,0.01,z,2262-04-11 23:47:16.854,9999-12-31,23:59:59.999,AA==,true",
 ];
 
 fn schema() -> Schema {
@@ -72,6 +73,11 @@ fn ddl_columns() -> String {
 
 /// CSV lines (NULL as `NULL`) as rows, read by Fjord's csv format.
 fn rows_of(lines: &[String]) -> Vec<Row> {
+    rows_with_null_literal(lines, "NULL")
+}
+
+/// CSV lines as rows, read by Fjord's csv format with `null` as the null literal.
+fn rows_with_null_literal(lines: &[String], null: &str) -> Vec<Row> {
     let schema = schema();
     lines
         .iter()
@@ -83,7 +89,7 @@ fn rows_of(lines: &[String]) -> Vec<Row> {
                 .next()
                 .unwrap_or_else(|| panic!("no CSV row in {l:?}"))
                 .unwrap();
-            format::decode_csv(&record, &schema, Some("NULL"), false)
+            format::decode_csv(&record, &schema, Some(null), false)
                 .unwrap_or_else(|e| panic!("{l}: {e}"))
         })
         .collect()
@@ -141,63 +147,102 @@ fn the_table_schema_is_the_avro_schema_flinks_converter_derives() {
 }
 
 #[test]
-fn fjord_and_flink_read_each_others_avro_records_through_kafka() {
+fn fjord_and_flink_sql_read_each_others_avro_topics_through_kafka() {
     let broker = KafkaBroker::start_with(KafkaOptions::new("avro-oracle")).unwrap();
     let bootstrap = broker.bootstrap().to_string();
     broker.create_topic("fjord-wrote", 1).unwrap();
     broker.create_topic("flink-wrote", 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rows.csv"), ROWS.join("\n") + "\n").unwrap();
+    let rows_csv = dir.path().join("rows.csv");
+    std::fs::write(&rows_csv, ROWS.join("\n") + "\n").unwrap();
     let expected = expected_rows();
+    let cols = ddl_columns();
+    let kafka = |topic: &str| {
+        format!(
+            "'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}', 'format' = 'avro'"
+        )
+    };
+    let bounded = "'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'";
+    let csv_file = format!(
+        "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.null-literal' = 'NULL'",
+        rows_csv.display()
+    );
 
-    // Flink writes: its record values are Fjord's, byte for byte.
+    // Flink SQL writes the rows to a topic with its Kafka connector and avro format.
+    let flink_writes = dir.path().join("flink-writes.sql");
+    std::fs::write(
+        &flink_writes,
+        format!(
+            "SET 'parallelism.default' = '1';
+             CREATE TABLE rows_csv ({cols}) WITH ({csv_file});
+             CREATE TABLE flink_wrote ({cols}) WITH ({});
+             INSERT INTO flink_wrote SELECT * FROM rows_csv;",
+            kafka("flink-wrote")
+        ),
+    )
+    .unwrap();
+    run_sql_exec(&flink_writes).unwrap();
+
+    // Fjord SQL writes the same rows to another topic, and reads Flink's topic.
+    let script = format!(
+        "SET 'parallelism.default' = '1';
+         CREATE TABLE rows_csv ({cols}) WITH ({csv_file});
+         CREATE TABLE fjord_wrote ({cols}) WITH ({});
+         CREATE TABLE flink_wrote ({cols}) WITH ({}, {bounded});
+         CREATE TABLE fjord_read ({cols}) WITH ('connector' = 'filesystem', 'path' = '{}/read',
+           'format' = 'csv', 'csv.null-literal' = 'NULL');
+         INSERT INTO fjord_wrote SELECT * FROM rows_csv;
+         INSERT INTO fjord_read SELECT * FROM flink_wrote;",
+        kafka("fjord-wrote"),
+        kafka("flink-wrote"),
+        dir.path().display(),
+    );
+    run(&script).unwrap();
+    assert_eq!(sink_rows(&dir.path().join("read")), expected);
+
+    // The two topics hold the same record values, byte for byte.
+    let values = |topic: &str| {
+        let mut v: Vec<String> = broker
+            .read_committed(topic)
+            .unwrap()
+            .iter()
+            .map(|r| hex(r.value.as_deref().expect("a value")))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(values("fjord-wrote"), values("flink-wrote"));
+
+    // Flink SQL reads Fjord's topic into the rows (printed with NULL as an empty field).
+    let flink_reads = dir.path().join("flink-reads.sql");
+    std::fs::write(
+        &flink_reads,
+        format!(
+            "SET 'parallelism.default' = '1';
+             CREATE TABLE fjord_wrote ({cols}) WITH ({}, {bounded});
+             CREATE TABLE seen ({cols}) WITH ('connector' = 'blackhole');
+             INSERT INTO seen SELECT * FROM fjord_wrote;",
+            kafka("fjord-wrote")
+        ),
+    )
+    .unwrap();
+    let flink = run_sql_script(&flink_reads).unwrap();
+    let mut flink_rows = rows_with_null_literal(&flink["seen"], "");
+    flink_rows.sort_by_key(|r| r[0].to_sql_string());
+    assert_eq!(flink_rows, expected);
+}
+
+#[test]
+fn fjords_record_values_are_flinks_avro_format_byte_for_byte() {
+    let expected = expected_rows();
     let flink_values = run_avro_format("write", &row_type(), false, &lines()).unwrap();
     assert_eq!(flink_values.len(), ROWS.len());
     for (row, flink) in expected.iter().zip(&flink_values) {
         let fjord = format::encode(&avro_format(), &schema(), row).unwrap();
         assert_eq!(hex(&fjord), *flink, "{row:?}");
     }
-    let records: Vec<ProducerRecord> = flink_values
-        .iter()
-        .map(|h| ProducerRecord::value(unhex(h)))
-        .collect();
-    broker.produce("flink-wrote", &records).unwrap();
-
-    // Fjord's SQL reads Flink's records from Kafka, and writes the rows to Kafka in Avro.
-    let kafka = |topic: &str| {
-        format!(
-            "'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}', 'format' = 'avro'"
-        )
-    };
-    let script = format!(
-        "SET 'parallelism.default' = '1';
-         CREATE TABLE rows_csv ({cols}) WITH ('connector' = 'filesystem', 'path' = '{dir}/rows.csv',
-           'format' = 'csv', 'csv.null-literal' = 'NULL');
-         CREATE TABLE fjord_wrote ({cols}) WITH ({out});
-         CREATE TABLE flink_wrote ({cols}) WITH ({inp}, 'scan.startup.mode' = 'earliest-offset',
-           'scan.bounded.mode' = 'latest-offset');
-         CREATE TABLE fjord_read ({cols}) WITH ('connector' = 'filesystem', 'path' = '{dir}/read',
-           'format' = 'csv', 'csv.null-literal' = 'NULL');
-         INSERT INTO fjord_wrote SELECT * FROM rows_csv;
-         INSERT INTO fjord_read SELECT * FROM flink_wrote;",
-        cols = ddl_columns(),
-        dir = dir.path().display(),
-        out = kafka("fjord-wrote"),
-        inp = kafka("flink-wrote"),
-    );
-    run(&script).unwrap();
-    assert_eq!(sink_rows(&dir.path().join("read")), expected);
-
-    // Flink reads what Fjord's SQL sink wrote.
-    let written: Vec<String> = broker
-        .read_committed("fjord-wrote")
-        .unwrap()
-        .iter()
-        .map(|r| hex(r.value.as_deref().expect("a value")))
-        .collect();
-    assert_eq!(written, flink_values, "Fjord's records differ from Flink's");
-    let flink_rows = run_avro_format("read", &row_type(), false, &written).unwrap();
-    assert_eq!(rows_of(&flink_rows), expected);
+    let back = run_avro_format("read", &row_type(), false, &flink_values).unwrap();
+    assert_eq!(rows_of(&back), expected);
 }
 
 #[test]

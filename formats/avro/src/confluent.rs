@@ -16,6 +16,8 @@ use fjord_kafka::format::{BytesFormat, SerializationFormat};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// Writes Avro values in the wire format with one writer schema, registered under a subject.
@@ -80,6 +82,9 @@ impl ConfluentEncoder {
 pub struct ConfluentDecoder {
     client: Arc<SchemaRegistryClient>,
     reader: Option<Arc<Schema>>,
+    /// Per schema id: whether the writer schema is the reader schema (then the datum is read
+    /// as written, without a resolution pass).
+    same_as_reader: Arc<Mutex<HashMap<u32, bool>>>,
 }
 
 impl ConfluentDecoder {
@@ -88,6 +93,7 @@ impl ConfluentDecoder {
         ConfluentDecoder {
             client,
             reader: None,
+            same_as_reader: Arc::default(),
         }
     }
 
@@ -106,7 +112,13 @@ impl ConfluentDecoder {
     pub fn decode_value(&self, bytes: &[u8]) -> Result<Value, AvroError> {
         let (id, datum) = wire::unframe(bytes)?;
         let writer = self.client.schema_by_id(id)?;
-        decode_value(&writer, self.reader.as_deref(), datum).map_err(|e| match e {
+        let reader = self.reader.as_deref().filter(|reader| {
+            let same = *self.same_as_reader.lock().entry(id).or_insert_with(|| {
+                crate::registry::schema_json(reader) == crate::registry::schema_json(&writer)
+            });
+            !same
+        });
+        decode_value(&writer, reader, datum).map_err(|e| match e {
             AvroError::Decode(m) => AvroError::Decode(format!("(writer schema id {id}) {m}")),
             other => other,
         })

@@ -280,6 +280,11 @@ impl std::hash::Hash for Registry {
 /// An INTERVAL column (not a table type).
 pub fn avro_schema_json(schema: &Schema, legacy_timestamps: bool) -> Result<serde_json::Value, String> {
     use serde_json::json;
+    let timestamp_type = if legacy_timestamps {
+        "timestamp-millis"
+    } else {
+        "local-timestamp-millis"
+    };
     let mut fields = Vec::with_capacity(schema.columns.len());
     for c in &schema.columns {
         let t = match c.data_type {
@@ -293,11 +298,7 @@ pub fn avro_schema_json(schema: &Schema, legacy_timestamps: bool) -> Result<serd
             DataType::Decimal(p, s) => {
                 json!({"type": "bytes", "logicalType": "decimal", "precision": p, "scale": s})
             }
-            DataType::Timestamp => json!({"type": "long", "logicalType": if legacy_timestamps {
-                "timestamp-millis"
-            } else {
-                "local-timestamp-millis"
-            }}),
+            DataType::Timestamp => json!({"type": "long", "logicalType": timestamp_type}),
             DataType::Date => json!({"type": "int", "logicalType": "date"}),
             DataType::Time(_) => json!({"type": "int", "logicalType": "time-millis"}),
             DataType::Interval => {

@@ -309,11 +309,23 @@ pub(crate) fn message_decoder(
 }
 
 /// The body encoder of a message queue's sink (`rabbitmq`, `activemq`): the row in `format`.
+///
+/// # Errors
+/// `avro-confluent`: these sinks take an encoder that cannot fail, and a schema registry can
+/// refuse or be down, so the format is refused rather than writing empty bodies.
 pub(crate) fn message_encoder(
     format: Format,
     schema: Schema,
-) -> impl Fn(&Row) -> Vec<u8> + Send + Sync + 'static {
-    move |row: &Row| format::encode(&format, &schema, row).unwrap_or_default()
+    connector: &str,
+) -> Result<impl Fn(&Row) -> Vec<u8> + Send + Sync + 'static, String> {
+    if let Format::Avro(avro) = &format
+        && avro.registry.is_some()
+    {
+        return Err(format!(
+            "the '{connector}' sink cannot write format 'avro-confluent' yet (a schema registry error could not fail the sink); use 'avro', or write to a 'kafka' table"
+        ));
+    }
+    Ok(move |row: &Row| format::encode(&format, &schema, row).unwrap_or_default())
 }
 
 /// The text of column `column` of a row, as a message's correlation id (empty for NULL).
