@@ -123,7 +123,9 @@ fn run(script: &str) -> Result<(), String> {
     let job = fjord_sql::plan(script).map_err(|e| format!("Fjord refused the script: {e}"))?;
     let env = StreamExecutionEnvironment::new();
     fjord_sql::build(&job, &env).map_err(|e| e.to_string())?;
-    env.execute("avro oracle").map(drop).map_err(|e| e.to_string())
+    env.execute("avro oracle")
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Rows of the CSV part files a filesystem sink wrote into `dir`.
@@ -309,7 +311,8 @@ fn a_malformed_record_or_an_unreachable_registry_fails_the_job_saying_what_is_wr
         .local_addr()
         .unwrap()
         .port();
-    let registry = format!("'format' = 'avro-confluent', 'avro-confluent.url' = 'http://127.0.0.1:{port}'");
+    let registry =
+        format!("'format' = 'avro-confluent', 'avro-confluent.url' = 'http://127.0.0.1:{port}'");
     let to_kafka = format!(
         "'connector' = 'kafka', 'topic' = 'out', 'properties.bootstrap.servers' = '{bootstrap}', {registry}"
     );
@@ -317,7 +320,10 @@ fn a_malformed_record_or_an_unreachable_registry_fails_the_job_saying_what_is_wr
         .produce("good", &[ProducerRecord::value(good.clone())])
         .unwrap();
     broker
-        .produce("out", &[ProducerRecord::value(fjord_avro::wire::frame(1, &good))])
+        .produce(
+            "out",
+            &[ProducerRecord::value(fjord_avro::wire::frame(1, &good))],
+        )
         .unwrap();
     // Writing needs the schema's id, reading the writer schema: both name the registry.
     for (source_format, source, sink) in [

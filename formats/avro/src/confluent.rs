@@ -13,11 +13,11 @@ use apache_avro::Schema;
 use apache_avro::types::Value;
 use fjord::BoxError;
 use fjord_kafka::format::{BytesFormat, SerializationFormat};
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::marker::PhantomData;
-use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
 /// Writes Avro values in the wire format with one writer schema, registered under a subject.
@@ -32,7 +32,11 @@ pub struct ConfluentEncoder {
 impl ConfluentEncoder {
     /// Writes with `schema`, registered under `subject` (`<topic>-value` by the
     /// TopicNameStrategy, [`crate::registry::topic_subject`]) at the first record.
-    pub fn new(client: Arc<SchemaRegistryClient>, subject: impl Into<String>, schema: Schema) -> Self {
+    pub fn new(
+        client: Arc<SchemaRegistryClient>,
+        subject: impl Into<String>,
+        schema: Schema,
+    ) -> Self {
         ConfluentEncoder {
             client,
             subject: subject.into(),

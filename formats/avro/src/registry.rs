@@ -131,7 +131,10 @@ impl SchemaRegistryClient {
         }
         let id = id_of(&reply).ok_or_else(|| self.err(format!("no id in the answer {reply}")))?;
         self.ids.lock().insert(key, id);
-        self.schemas.lock().entry(id).or_insert_with(|| Arc::new(schema.clone()));
+        self.schemas
+            .lock()
+            .entry(id)
+            .or_insert_with(|| Arc::new(schema.clone()));
         Ok(id)
     }
 
@@ -240,9 +243,7 @@ impl SchemaRegistryClient {
             .request(method, &url)
             .header("accept", CONTENT_TYPE);
         if let Some(b) = body {
-            req = req
-                .header("content-type", CONTENT_TYPE)
-                .body(b.to_string());
+            req = req.header("content-type", CONTENT_TYPE).body(b.to_string());
         }
         if let Some((u, p)) = &self.basic_auth {
             req = req.basic_auth(u, Some(p));

@@ -151,7 +151,9 @@ fn a_record_that_is_not_avro_fails_the_job_naming_where_it_is() -> anyhow::Resul
 fn the_docs_example_is_the_tested_code() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let docs = std::fs::read_to_string(root.join("docs/connectors/avro.md")).unwrap();
-    let section = &docs[docs.find("## DataStream API").expect("a DataStream section")..];
+    let section = &docs[docs
+        .find("## DataStream API")
+        .expect("a DataStream section")..];
     let start = section.find("```rust\n").expect("a rust block") + "```rust\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
     let normal = |s: &str| -> String {

@@ -105,7 +105,10 @@ impl AvroFormat {
                 .to_string();
             for (key, expected) in [
                 ("avro-confluent.basic-auth.credentials-source", "USER_INFO"),
-                ("avro-confluent.bearer-auth.credentials-source", "STATIC_TOKEN"),
+                (
+                    "avro-confluent.bearer-auth.credentials-source",
+                    "STATIC_TOKEN",
+                ),
             ] {
                 if let Some(v) = o.get(key)
                     && v != expected
@@ -119,9 +122,7 @@ impl AvroFormat {
             if let Some(u) = &user_info
                 && !u.contains(':')
             {
-                return Err(
-                    "'avro-confluent.basic-auth.user-info' must be 'user:password'".into(),
-                );
+                return Err("'avro-confluent.basic-auth.user-info' must be 'user:password'".into());
             }
             Some(Registry {
                 url,
@@ -167,11 +168,7 @@ impl AvroFormat {
         }
         let json = avro_schema_json(schema, self.legacy_timestamps)?;
         let parsed = fjord_avro::parse_schema(&json.to_string()).map_err(|e| e.to_string())?;
-        Ok(self
-            .runtime
-            .schema
-            .get_or_init(|| Arc::new(parsed))
-            .clone())
+        Ok(self.runtime.schema.get_or_init(|| Arc::new(parsed)).clone())
     }
 
     fn client(&self, r: &Registry) -> Result<Arc<SchemaRegistryClient>, String> {
@@ -186,8 +183,8 @@ impl AvroFormat {
     pub fn encode(&self, schema: &Schema, row: &Row) -> Result<Vec<u8>, String> {
         let avro_schema = self.schema(schema)?;
         let value = row_to_avro(schema, row, self.legacy_timestamps)?;
-        let datum = fjord_avro::datum::encode_exact(&avro_schema, value)
-            .map_err(|e| e.to_string())?;
+        let datum =
+            fjord_avro::datum::encode_exact(&avro_schema, value).map_err(|e| e.to_string())?;
         let Some(r) = &self.registry else {
             return Ok(datum);
         };
@@ -237,8 +234,7 @@ impl AvroFormat {
 /// One client per registry (URL and credentials) in the process, so its caches of ids and
 /// schemas serve every table and subtask.
 fn shared_client(r: &Registry) -> Result<Arc<SchemaRegistryClient>, String> {
-    static CLIENTS: OnceLock<Mutex<HashMap<Registry, Arc<SchemaRegistryClient>>>> =
-        OnceLock::new();
+    static CLIENTS: OnceLock<Mutex<HashMap<Registry, Arc<SchemaRegistryClient>>>> = OnceLock::new();
     let key = Registry {
         subject: None,
         ..r.clone()
@@ -264,7 +260,13 @@ fn shared_client(r: &Registry) -> Result<Arc<SchemaRegistryClient>, String> {
 
 impl std::hash::Hash for Registry {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (&self.url, &self.subject, &self.user_info, &self.bearer_token).hash(state);
+        (
+            &self.url,
+            &self.subject,
+            &self.user_info,
+            &self.bearer_token,
+        )
+            .hash(state);
     }
 }
 
@@ -278,7 +280,10 @@ impl std::hash::Hash for Registry {
 ///
 /// # Errors
 /// An INTERVAL column (not a table type).
-pub fn avro_schema_json(schema: &Schema, legacy_timestamps: bool) -> Result<serde_json::Value, String> {
+pub fn avro_schema_json(
+    schema: &Schema,
+    legacy_timestamps: bool,
+) -> Result<serde_json::Value, String> {
     use serde_json::json;
     let timestamp_type = if legacy_timestamps {
         "timestamp-millis"
@@ -378,8 +383,7 @@ fn avro_to_row(schema: &Schema, value: Avro) -> Result<Row, String> {
         .iter()
         .map(|c| match by_name.remove(&c.name) {
             None => Ok(Value::Null),
-            Some(v) => read_value(v, c.data_type)
-                .map_err(|e| format!("column '{}': {e}", c.name)),
+            Some(v) => read_value(v, c.data_type).map_err(|e| format!("column '{}': {e}", c.name)),
         })
         .collect()
 }
@@ -513,7 +517,10 @@ mod tests {
         let s = schema(&[("d", DataType::Decimal(4, 2))]);
         let f = avro();
         for unscaled in [0i128, 1, -1, 127, 128, -128, -129, 9999, -9999] {
-            let row = vec![Value::Decimal(crate::decimal::Decimal { unscaled, scale: 2 })];
+            let row = vec![Value::Decimal(crate::decimal::Decimal {
+                unscaled,
+                scale: 2,
+            })];
             let bytes = f.encode(&s, &row).unwrap();
             assert_eq!(f.decode(&s, &bytes).unwrap(), row, "{unscaled}");
         }
