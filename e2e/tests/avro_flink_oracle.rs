@@ -257,7 +257,8 @@ fn the_confluent_wire_format_is_flinks() {
         // Flink's registry gave the schema id 1.
         let fjord = fjord_avro::wire::frame(1, &datum);
         assert_eq!(hex(&fjord), *flink, "{row:?}");
-        let (id, back) = fjord_avro::wire::unframe(&unhex(flink)).unwrap();
+        let flink_bytes = unhex(flink);
+        let (id, back) = fjord_avro::wire::unframe(&flink_bytes).unwrap();
         assert_eq!((id, back), (1, &datum[..]));
         framed.push(hex(&fjord));
     }
