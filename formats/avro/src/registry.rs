@@ -299,23 +299,3 @@ fn encode_path(segment: &str) -> String {
     }
     out
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subjects_follow_the_topic_name_strategy_and_are_escaped_in_paths() {
-        assert_eq!(topic_subject("orders", false), "orders-value");
-        assert_eq!(topic_subject("orders", true), "orders-key");
-        assert_eq!(encode_path("a b/c-value"), "a%20b%2Fc-value");
-    }
-
-    #[test]
-    fn urls_must_be_http() {
-        let e = SchemaRegistryClient::new("localhost:8081").unwrap_err();
-        assert!(e.to_string().contains("http://"), "{e}");
-        let c = SchemaRegistryClient::new("http://localhost:8081/").unwrap();
-        assert_eq!(c.url(), "http://localhost:8081");
-    }
-}

@@ -38,20 +38,3 @@ pub fn unframe(bytes: &[u8]) -> Result<(u32, &[u8]), AvroError> {
     let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
     Ok((id, &bytes[HEADER_LEN..]))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_carry_the_big_endian_id_before_the_datum() {
-        let framed = frame(0x0102_0304, &[9, 8]);
-        assert_eq!(framed, [0, 1, 2, 3, 4, 9, 8]);
-        assert_eq!(unframe(&framed).unwrap(), (0x0102_0304, &[9u8, 8][..]));
-        assert_eq!(unframe(&[0, 0, 0, 0, 7]).unwrap(), (7, &[][..]));
-        let e = unframe(&[0, 0, 1]).unwrap_err().to_string();
-        assert!(e.contains("3 bytes"), "{e}");
-        let e = unframe(b"{\"a\":1}").unwrap_err().to_string();
-        assert!(e.contains("first byte is 123"), "{e}");
-    }
-}
