@@ -17,6 +17,16 @@
 #       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
 #       per row (Fjord's CSV conventions).
 #
+#   flink.sh sql-exec SCRIPT
+#       Runs a SQL script on Flink's table planner as written, INSERTs included, each awaited
+#       (flink/src/fjord/oracle/SqlExec.java): Flink SQL writing into Kafka with its own connector.
+#
+#   flink.sh avro schema|write|read ROW<...> [confluent]
+#       Flink's avro / avro-confluent SQL formats one record value at a time
+#       (flink/src/fjord/oracle/AvroFormats.java): `schema` prints the Avro schema Flink derives
+#       for the row type; `write` turns CSV rows on stdin (NULL as NULL) into record values in
+#       hex; `read` turns hex record values on stdin into CSV rows.
+#
 #   flink.sh nexmark INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS CHECKPOINT_DIR QUERY_FILE...
 #       Runs Flink Nexmark benchmark queries (bench/nexmark/flink/qN.sql) as one job over the
 #       event files of `fjord-nexmark generate` (flink/src/fjord/oracle/NexmarkSql.java); with
@@ -41,7 +51,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,36p' "$0" >&2; exit 2; }
+usage() { sed -n '2,45p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
@@ -57,7 +67,9 @@ case $1 in
   cep) shift
     exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
       fjord.oracle.CepCases "$@" ;;
-  sql|nexmark) main=fjord.oracle.SqlScript; [[ $1 == nexmark ]] && main=fjord.oracle.NexmarkSql; shift
+  sql|nexmark|avro|sql-exec) main=fjord.oracle.SqlScript; [[ $1 == nexmark ]] && main=fjord.oracle.NexmarkSql
+    [[ $1 == avro ]] && main=fjord.oracle.AvroFormats; [[ $1 == sql-exec ]] && main=fjord.oracle.SqlExec
+    shift
     [[ -f "$home/sql-libs/.complete" ]] \
       || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"
     exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \

@@ -3,7 +3,8 @@
 # (flink-streaming-java + flink-clients + flink-cep, every runtime dependency) from Maven Central into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/flink-<FLINK_VERSION>/libs/*.jar
 # and its SQL stack (flink/sql-pom.xml: table API, planner loader, table runtime, csv, json,
-# protobuf (with protoc), filesystem connector) into flink-<FLINK_VERSION>/sql-libs/*.jar,
+# protobuf (with protoc), avro, avro-confluent, filesystem and Kafka connectors) into
+# flink-<FLINK_VERSION>/sql-libs/*.jar,
 # and compiles the oracle's cases (flink/src/fjord/oracle/*.java) against them into
 # flink-<FLINK_VERSION>/oracle-<hash of the source>/. A second run finds both in place and
 # returns at once. Called by install.sh; can run on its own. Run the cases with flink.sh.
@@ -25,8 +26,10 @@ oracle="$(fjord_flink_oracle_dir "$here")"
 if [[ -f "$home/libs/.complete" && ! -f "$home/libs/flink-cep-$FLINK_VERSION.jar" ]]; then
   rm -f "$home/libs/.complete"
 fi
-# A SQL stack resolved before the protobuf format joined sql-pom.xml is resolved again.
-if [[ -f "$home/sql-libs/.complete" && ! -f "$home/sql-libs/flink-protobuf-$FLINK_VERSION.jar" ]]; then
+# A SQL stack resolved before the protobuf and Avro formats and the Kafka connector joined
+# sql-pom.xml is resolved again.
+if [[ -f "$home/sql-libs/.complete" && ( ! -f "$home/sql-libs/flink-protobuf-$FLINK_VERSION.jar" \
+  || ! -f "$home/sql-libs/flink-sql-connector-kafka-$FLINK_KAFKA_CONNECTOR_VERSION.jar" ) ]]; then
   rm -f "$home/sql-libs/.complete"
 fi
 if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
@@ -55,9 +58,9 @@ if [[ ! -f "$home/libs/.complete" ]]; then
   log "flink $FLINK_VERSION: $(ls "$home/libs" | grep -c '\.jar$') jars in $home/libs ($((SECONDS - t0)) s)"
 fi
 if [[ ! -f "$home/sql-libs/.complete" ]]; then
-  log "flink $FLINK_VERSION: resolving the SQL stack (table planner, runtime, csv, json, files) into $home/sql-libs"
+  log "flink $FLINK_VERSION: resolving the SQL stack (table planner, runtime, csv, json, protobuf, avro, files, kafka) into $home/sql-libs"
   fjord_maven_libs "$here/flink/sql-pom.xml" "$home/sql-libs" -Dflink.version="$FLINK_VERSION" \
-    -Dprotoc.version="$FLINK_PROTOC_VERSION"
+    -Dprotoc.version="$FLINK_PROTOC_VERSION" -Dflink.kafka.version="$FLINK_KAFKA_CONNECTOR_VERSION"
   chmod +x "$home/sql-libs/protoc-$FLINK_PROTOC_VERSION-linux-x86_64.exe"
   [[ -f "$home/sql-libs/flink-table-planner-loader-$FLINK_VERSION.jar" ]] \
     || fjord_die "install-flink.sh: flink-table-planner-loader-$FLINK_VERSION.jar was not resolved into $home/sql-libs"

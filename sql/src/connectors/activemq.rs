@@ -166,7 +166,8 @@ impl ActiveMqTableConfig {
             .serializer(super::kafka::message_encoder(
                 self.format.clone(),
                 self.schema.clone(),
-            ));
+                "activemq",
+            )?);
         if let Some(c) = self.correlation_id_column {
             b = b.correlation_id(super::kafka::column_text(c));
         }

@@ -46,6 +46,12 @@ impl FileConfig {
         if matches!(format, Format::Protobuf(_)) {
             return Err("the protobuf format has no framing of messages in a file (Flink's filesystem connector does not take it either); use it with a message connector (kafka, kinesis, rabbitmq, activemq), or 'json' or 'csv' for files".into());
         }
+        if let Format::Avro(avro) = &format {
+            return Err(format!(
+                "format '{}' is for message connectors (kafka, rabbitmq, activemq, kinesis); the filesystem connector does not write Avro container files yet: use 'csv' or 'json'",
+                avro.name()
+            ));
+        }
         let path = PathBuf::from(o.get("path").ok_or("set 'path' to a file or directory")?);
         if source && is_url(&path) {
             return Err(format!(
@@ -80,8 +86,7 @@ impl FileConfig {
     pub fn extension(&self) -> &'static str {
         match self.format {
             Format::Csv { .. } => ".csv",
-            Format::Json => ".json",
-            Format::Protobuf(_) => unreachable!("FileConfig::from_table refuses protobuf"),
+            Format::Json | Format::Avro(_) | Format::Protobuf(_) => ".json",
         }
     }
 }
@@ -197,8 +202,7 @@ impl FileReader {
                     .delimiter(*delimiter)
                     .from_reader(f),
             ),
-            Format::Json => Open::Json(BufReader::new(f).lines()),
-            Format::Protobuf(_) => unreachable!("FileConfig::from_table refuses protobuf"),
+            Format::Json | Format::Avro(_) | Format::Protobuf(_) => Open::Json(BufReader::new(f).lines()),
         };
         // Skip what a restored position says was read already.
         for _ in 0..self.rows {
@@ -236,7 +240,7 @@ impl FileReader {
                 }
                 let null_literal = match &self.config.format {
                     Format::Csv { null_literal, .. } => null_literal.as_deref(),
-                    Format::Json | Format::Protobuf(_) => None,
+                    Format::Json | Format::Avro(_) | Format::Protobuf(_) => None,
                 };
                 let row = format::decode_csv(&self.record, schema, null_literal, ignore)
                     .map_err(|e| SourceError::boxed(position(), format!("{e}{hint}")))?;
@@ -338,8 +342,7 @@ impl Sink<Row> for FileSink {
             .map_err(|e| SinkError::boxed(target(), format!("cannot create the directory: {e}")))?;
         let ext = match self.config.format {
             Format::Csv { .. } => "csv",
-            Format::Json => "json",
-            Format::Protobuf(_) => unreachable!("FileConfig::from_table refuses protobuf"),
+            Format::Json | Format::Avro(_) | Format::Protobuf(_) => "json",
         };
         // Bounded: the first free name (a run never overwrites output).
         let path = (0..100_000u32)

@@ -1,6 +1,7 @@
 //! Row formats shared by the connectors that read and write bytes (`filesystem`, `kafka`):
 //! Flink's `csv` (RFC 4180 quoting) and `json` (one object per row) formats, their options,
-//! and the conversion of one CSV record or JSON object to a row and back.
+//! and the conversion of one CSV record or JSON object to a row and back. Flink's `avro` and
+//! `avro-confluent` formats (message connectors only) live in [`super::format_avro`].
 
 use crate::types::{
     DataType, Row, Schema, Value, format_double, format_float, format_timestamp_compact,
@@ -26,6 +27,8 @@ pub enum Format {
     Json,
     /// One protobuf message per record (message connectors only: no line or file framing).
     Protobuf(Box<super::format_protobuf::ProtobufRows>),
+    /// `avro` / `avro-confluent`: one Avro datum per message (message connectors only).
+    Avro(super::format_avro::AvroFormat),
 }
 
 /// The format named by a table's `format` option and its options, and whether
@@ -77,10 +80,20 @@ pub fn from_options(
                 super::format_protobuf::ProtobufRows::from_options(o)?,
             ))
         }
-        "" => return Err("set 'format' = 'csv', 'json' or 'protobuf'".into()),
+        "avro" | "avro-confluent" => {
+            use super::format_avro::{AVRO_OPTIONS, AvroFormat, CONFLUENT_OPTIONS};
+            let own = if format_name == "avro" {
+                AVRO_OPTIONS
+            } else {
+                CONFLUENT_OPTIONS
+            };
+            super::only_options(o, &allowed(own))?;
+            Format::Avro(AvroFormat::from_options(format_name, o)?)
+        }
+        "" => return Err("set 'format' = 'csv', 'json', 'avro', 'avro-confluent' or 'protobuf'".into()),
         other => {
             return Err(format!(
-                "format '{other}' is not supported; use 'csv', 'json' or 'protobuf'"
+                "format '{other}' is not supported; use 'csv', 'json', 'avro', 'avro-confluent' or 'protobuf'"
             ));
         }
     };
@@ -244,16 +257,18 @@ fn csv_text(v: &Value) -> String {
 pub fn check_schema(format: &Format, schema: &Schema) -> Result<(), String> {
     match format {
         Format::Protobuf(rows) => rows.check(schema),
-        Format::Csv { .. } | Format::Json => Ok(()),
+        Format::Csv { .. } | Format::Json | Format::Avro(_) => Ok(()),
     }
 }
 
 /// One row in `format`, as Flink writes it, without a line terminator.
 ///
 /// # Errors
-/// The CSV writer's failure (not expected for in-memory output).
+/// The CSV writer's failure (not expected for in-memory output); for Avro, a value that does
+/// not fit its column's Avro type or the schema registry's refusal or absence.
 pub fn encode(format: &Format, schema: &Schema, value: &Row) -> Result<Vec<u8>, BoxError> {
     Ok(match format {
+        Format::Avro(avro) => avro.encode(schema, value)?,
         Format::Csv {
             delimiter,
             null_literal,

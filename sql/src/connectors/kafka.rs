@@ -1,7 +1,9 @@
 //! The `kafka` connector: a topic as a table, read by Fjord's `KafkaSource` and written by its
 //! `KafkaSink`, with Flink's option names (`topic`, `properties.*`, `scan.startup.mode`,
 //! `scan.bounded.mode`, `sink.delivery-guarantee`, `sink.transactional-id-prefix`) and the
-//! `csv` and `json` formats of the `filesystem` connector (one row per record value).
+//! `csv` and `json` formats of the `filesystem` connector, `avro` and `avro-confluent` (one row
+//! per record value; `avro-confluent` registers under `<topic>-value` unless
+//! `avro-confluent.subject` says otherwise).
 //!
 //! Offsets live in checkpoints as for any Kafka source job; with `exactly-once` the sink writes
 //! in Kafka transactions committed with checkpoints. A record that does not read fails the job
@@ -12,7 +14,7 @@ use super::MetadataKey;
 use super::format::{self, Format};
 use crate::plan::TableDef;
 use crate::types::{DataType, Row, Schema, Value};
-use fjord_kafka::format::{KafkaRecord, from_fn};
+use fjord_kafka::format::{KafkaRecord, SerializationFormat, from_fn};
 use fjord_kafka::sink::{DeliveryGuarantee, KafkaRecordSerializer, KafkaSink};
 use fjord_kafka::source::{KafkaSource, OffsetReset, OffsetsInitializer, StoppingOffsets};
 use std::collections::BTreeMap;
@@ -96,13 +98,17 @@ impl KafkaTableConfig {
             .filter(|(k, _)| !k.starts_with("properties."))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let (format, ignore_parse_errors) = format::from_options(&own, OPTIONS)?;
+        let (mut format, ignore_parse_errors) = format::from_options(&own, OPTIONS)?;
         format::check_schema(&format, &table.schema)?;
         let topic = o
             .get("topic")
             .filter(|t| !t.trim().is_empty())
             .ok_or("set 'topic' to the Kafka topic of the table")?
             .clone();
+        if let Format::Avro(avro) = &mut format {
+            // Flink's default subject for a Kafka table's value format (TopicNameStrategy).
+            avro.default_subject(|| fjord_avro::registry::topic_subject(&topic, false));
+        }
         let properties: BTreeMap<String, String> = o
             .iter()
             .filter_map(|(k, v)| Some((k.strip_prefix("properties.")?.to_string(), v.clone())))
@@ -230,16 +236,9 @@ impl KafkaTableConfig {
     /// # Errors
     /// The Kafka sink builder's refusal of the properties, as text.
     pub fn sink(&self) -> Result<KafkaSink<Row>, String> {
-        let (schema, format) = (self.schema.clone(), self.format.clone());
-        // The value holds the physical columns; written metadata columns follow them.
-        let value = move |row: &Row| {
-            let n = schema.columns.len();
-            if row.len() > n {
-                format::encode(&format, &schema, &row[..n].to_vec())
-            } else {
-                format::encode(&format, &schema, row)
-            }
-            .unwrap_or_default()
+        let value = RowValue {
+            schema: self.schema.clone(),
+            format: self.format.clone(),
         };
         // Flink SQL writes the `timestamp` metadata column as the record timestamp, and no
         // timestamp (the producer's send time) without one.
@@ -263,6 +262,25 @@ impl KafkaTableConfig {
             builder = builder.transactional_id_prefix(prefix.clone());
         }
         builder.build().map_err(|e| e.to_string())
+    }
+}
+
+/// A row's record value in the table's format; an error (a value Avro cannot write, a schema
+/// registry that refuses or cannot be reached) fails the sink naming the topic.
+struct RowValue {
+    schema: Schema,
+    format: Format,
+}
+
+impl SerializationFormat<Row> for RowValue {
+    fn serialize(&self, row: &Row) -> Result<Vec<u8>, fjord::BoxError> {
+        // The value holds the physical columns; written metadata columns follow them.
+        let n = self.schema.columns.len();
+        if row.len() > n {
+            format::encode(&self.format, &self.schema, &row[..n].to_vec())
+        } else {
+            format::encode(&self.format, &self.schema, row)
+        }
     }
 }
 
@@ -292,11 +310,23 @@ pub(crate) fn message_decoder(
 }
 
 /// The body encoder of a message queue's sink (`rabbitmq`, `activemq`): the row in `format`.
+///
+/// # Errors
+/// `avro-confluent`: these sinks take an encoder that cannot fail, and a schema registry can
+/// refuse or be down, so the format is refused rather than writing empty bodies.
 pub(crate) fn message_encoder(
     format: Format,
     schema: Schema,
-) -> impl Fn(&Row) -> Vec<u8> + Send + Sync + 'static {
-    move |row: &Row| format::encode(&format, &schema, row).unwrap_or_default()
+    connector: &str,
+) -> Result<impl Fn(&Row) -> Vec<u8> + Send + Sync + 'static, String> {
+    if let Format::Avro(avro) = &format
+        && avro.registry.is_some()
+    {
+        return Err(format!(
+            "the '{connector}' sink cannot write format 'avro-confluent' yet (a schema registry error could not fail the sink); use 'avro', or write to a 'kafka' table"
+        ));
+    }
+    Ok(move |row: &Row| format::encode(&format, &schema, row).unwrap_or_default())
 }
 
 /// The text of column `column` of a row, as a message's correlation id (empty for NULL).
@@ -312,19 +342,21 @@ pub(crate) fn decode(
     schema: &Schema,
     ignore: bool,
 ) -> Result<Option<Row>, String> {
-    let text = || std::str::from_utf8(value).map_err(|e| format!("the value is not UTF-8: {e}"));
+    let utf8 = || std::str::from_utf8(value).map_err(|e| format!("the value is not UTF-8: {e}"));
     match format {
+        // Flink's Avro formats have no ignore-parse-errors: a record that does not read fails.
+        Format::Avro(avro) => avro.decode(schema, value).map(Some),
         Format::Protobuf(rows) => match rows.decode(value, schema) {
             Ok(row) => Ok(Some(row)),
             Err(_) if ignore => Ok(None),
             Err(e) => Err(e),
         },
-        Format::Json => format::decode_json(text()?, schema, ignore),
+        Format::Json => format::decode_json(utf8()?, schema, ignore),
         Format::Csv {
             delimiter,
             null_literal,
         } => {
-            text()?;
+            utf8()?;
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(false)
                 .flexible(true)

@@ -10,6 +10,7 @@ pub mod elasticsearch;
 pub mod filesystem;
 pub mod format;
 pub mod format_protobuf;
+pub mod format_avro;
 pub mod kafka;
 pub mod kinesis;
 pub mod print;

@@ -134,7 +134,8 @@ impl RabbitMqTableConfig {
             .serializer(super::kafka::message_encoder(
                 self.format.clone(),
                 self.schema.clone(),
-            ));
+                "rabbitmq",
+            )?);
         if let Some(c) = self.correlation_id_column {
             b = b.correlation_id(super::kafka::column_text(c));
         }

@@ -1,0 +1,41 @@
+//! # fjord-avro
+//!
+//! [Apache Avro](https://avro.apache.org/) for Fjord's message connectors, on the `apache-avro`
+//! crate: the formats Flink's `flink-avro` and `flink-avro-confluent-registry` give a Kafka job.
+//!
+//! - [`datum`]: one Avro datum (no container file header) from a value and back: a serde
+//!   type or an [`apache_avro::types::Value`] encoded with a writer schema, decoded with the
+//!   writer schema and an optional reader schema (Avro's schema resolution: fields added with
+//!   defaults, fields dropped, ints widened). [`AvroSerializer`] and [`AvroDeserializer`] are
+//!   Kafka key/value formats (Flink's `AvroSerializationSchema` / `AvroDeserializationSchema`).
+//! - [`wire`]: the Confluent schema-registry wire format: magic byte 0, the schema id as a
+//!   4-byte big-endian integer, the Avro datum.
+//! - [`registry`]: [`SchemaRegistryClient`], a small blocking client of the Confluent
+//!   schema-registry REST API (register a schema under a subject, look an id up, fetch a
+//!   writer schema by id), caching ids and schemas as Confluent's `CachedSchemaRegistryClient`.
+//!   Subjects by the TopicNameStrategy ([`registry::topic_subject`]).
+//! - [`confluent`]: [`ConfluentEncoder`] / [`ConfluentDecoder`] (values in the wire format,
+//!   registering the writer schema, decoding with the schema the id names) and the Kafka
+//!   formats on them, [`ConfluentAvroSerializer`] / [`ConfluentAvroDeserializer`] (Flink's
+//!   `ConfluentRegistryAvro(De)SerializationSchema`).
+//! - [`error`]: [`AvroError`], the crate's error enum.
+//!
+//! `datum` and `wire` depend on nothing else here; `registry` on `wire` (ids) only;
+//! `confluent` on all three.
+
+pub mod confluent;
+pub mod datum;
+pub mod error;
+pub mod registry;
+pub mod wire;
+
+pub use apache_avro::Schema;
+pub use apache_avro::types::Value;
+pub use confluent::{
+    ConfluentAvroDeserializer, ConfluentAvroSerializer, ConfluentDecoder, ConfluentEncoder,
+};
+pub use datum::{
+    AvroDeserializer, AvroSerializer, decode_value, encode_exact, encode_value, parse_schema,
+};
+pub use error::AvroError;
+pub use registry::SchemaRegistryClient;
