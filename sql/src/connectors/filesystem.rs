@@ -202,7 +202,9 @@ impl FileReader {
                     .delimiter(*delimiter)
                     .from_reader(f),
             ),
-            Format::Json | Format::Avro(_) | Format::Protobuf(_) => Open::Json(BufReader::new(f).lines()),
+            Format::Json | Format::Avro(_) | Format::Protobuf(_) => {
+                Open::Json(BufReader::new(f).lines())
+            }
         };
         // Skip what a restored position says was read already.
         for _ in 0..self.rows {

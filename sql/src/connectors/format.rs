@@ -90,7 +90,11 @@ pub fn from_options(
             super::only_options(o, &allowed(own))?;
             Format::Avro(AvroFormat::from_options(format_name, o)?)
         }
-        "" => return Err("set 'format' = 'csv', 'json', 'avro', 'avro-confluent' or 'protobuf'".into()),
+        "" => {
+            return Err(
+                "set 'format' = 'csv', 'json', 'avro', 'avro-confluent' or 'protobuf'".into(),
+            );
+        }
         other => {
             return Err(format!(
                 "format '{other}' is not supported; use 'csv', 'json', 'avro', 'avro-confluent' or 'protobuf'"
