@@ -17,6 +17,10 @@
 #       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
 #       per row (Fjord's CSV conventions).
 #
+#   flink.sh sql-parquet SCRIPT
+#       As sql, with Flink's Parquet format (flink-sql-parquet and the Hadoop client classes it
+#       needs) on the classpath: a script can read (and write) 'format' = 'parquet' tables.
+#
 #   flink.sh nexmark INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS CHECKPOINT_DIR QUERY_FILE...
 #       Runs Flink Nexmark benchmark queries (bench/nexmark/flink/qN.sql) as one job over the
 #       event files of `fjord-nexmark generate` (flink/src/fjord/oracle/NexmarkSql.java); with
@@ -34,7 +38,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,29p' "$0" >&2; exit 2; }
+usage() { sed -n '2,32p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
@@ -55,5 +59,10 @@ case $1 in
       || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"
     exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \
       "$main" "$@" ;;
+  sql-parquet) shift
+    [[ -f "$home/sql-libs/.complete" && -f "$home/parquet-libs/.complete" ]] \
+      || fjord_die "Flink $FLINK_VERSION's SQL and Parquet jars are not installed in $home; run scripts/infra/install-flink.sh"
+    exec "$java" "${heap[@]}" -Djava.awt.headless=true \
+      -cp "$oracle:$home/libs/*:$home/sql-libs/*:$home/parquet-libs/*" fjord.oracle.SqlScript "$@" ;;
   *) usage ;;
 esac

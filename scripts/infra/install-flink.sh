@@ -3,7 +3,9 @@
 # (flink-streaming-java + flink-clients + flink-cep, every runtime dependency) from Maven Central into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/flink-<FLINK_VERSION>/libs/*.jar
 # and its SQL stack (flink/sql-pom.xml: table API, planner loader, table runtime, csv, json,
-# filesystem connector) into flink-<FLINK_VERSION>/sql-libs/*.jar,
+# filesystem connector) into flink-<FLINK_VERSION>/sql-libs/*.jar, its Parquet format with the
+# Hadoop client classes it needs (flink/parquet-pom.xml, Hadoop at HADOOP_VERSION) into
+# flink-<FLINK_VERSION>/parquet-libs/*.jar,
 # and compiles the oracle's cases (flink/src/fjord/oracle/*.java) against them into
 # flink-<FLINK_VERSION>/oracle-<hash of the source>/. A second run finds both in place and
 # returns at once. Called by install.sh; can run on its own. Run the cases with flink.sh.
@@ -25,7 +27,11 @@ oracle="$(fjord_flink_oracle_dir "$here")"
 if [[ -f "$home/libs/.complete" && ! -f "$home/libs/flink-cep-$FLINK_VERSION.jar" ]]; then
   rm -f "$home/libs/.complete"
 fi
-if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
+complete() {
+  [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$home/parquet-libs/.complete" \
+     && -f "$oracle/.complete" ]]
+}
+if complete; then
   log "flink $FLINK_VERSION: cached in $home"
   exit 0
 fi
@@ -36,7 +42,7 @@ exec 8>"$cache/install-flink.lock"
 if ! flock -n 8; then
   log "another install-flink.sh is running on $cache; waiting for it"
   flock 8
-  if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
+  if complete; then
     log "flink $FLINK_VERSION: cached in $home"; exit 0
   fi
 fi
@@ -55,6 +61,13 @@ if [[ ! -f "$home/sql-libs/.complete" ]]; then
   fjord_maven_libs "$here/flink/sql-pom.xml" "$home/sql-libs" -Dflink.version="$FLINK_VERSION"
   [[ -f "$home/sql-libs/flink-table-planner-loader-$FLINK_VERSION.jar" ]] \
     || fjord_die "install-flink.sh: flink-table-planner-loader-$FLINK_VERSION.jar was not resolved into $home/sql-libs"
+fi
+if [[ ! -f "$home/parquet-libs/.complete" ]]; then
+  log "flink $FLINK_VERSION: resolving flink-sql-parquet + Hadoop $HADOOP_VERSION client into $home/parquet-libs"
+  fjord_maven_libs "$here/flink/parquet-pom.xml" "$home/parquet-libs" \
+    -Dflink.version="$FLINK_VERSION" -Dhadoop.version="$HADOOP_VERSION"
+  [[ -f "$home/parquet-libs/flink-sql-parquet-$FLINK_VERSION.jar" ]] \
+    || fjord_die "install-flink.sh: flink-sql-parquet-$FLINK_VERSION.jar was not resolved into $home/parquet-libs"
 fi
 if [[ ! -f "$oracle/.complete" ]]; then
   log "flink $FLINK_VERSION: compiling the oracle (flink/src) into $oracle"

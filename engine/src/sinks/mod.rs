@@ -3,16 +3,22 @@
 //! A [`Sink`] is a factory shared by all parallel instances; each instance gets its own
 //! [`SinkWriter`] (Flink's `Sink`/`SinkWriter`, the successor of `SinkFunction`).
 
+pub mod bulk;
 mod collect;
 mod file;
 mod file_2pc;
 mod print;
+pub mod rolling;
+pub mod serde_formats;
 mod socket;
 mod two_phase;
 
 pub use collect::{CollectSink, CollectedOutput, FnSink};
 pub use file::{CsvFileSink, TextFileSink, WriteMode};
-pub use file_2pc::ExactlyOnceFileSink;
+pub use bulk::{BulkFormat, BulkWriter, Encoder, LineEncoder, RowFormat};
+pub use file_2pc::{ExactlyOnceFileSink, FormatFileSink};
+pub use rolling::RollingPolicy;
+pub use serde_formats::{CsvFormat, JsonLinesEncoder};
 pub use print::{PrintSink, PrintTarget};
 pub use socket::SocketSink;
 pub(crate) use two_phase::TwoPhaseSinkOp;

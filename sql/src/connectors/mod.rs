@@ -11,6 +11,7 @@ pub mod filesystem;
 pub mod format;
 pub mod kafka;
 pub mod kinesis;
+pub mod parquet;
 pub mod print;
 pub mod rabbitmq;
 pub mod redis;
