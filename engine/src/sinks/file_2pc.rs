@@ -298,14 +298,14 @@ impl<T: Send> TransactionalWriter<T> for PartWriter<T> {
         {
             self.stage()?;
         }
-        let part = match &mut self.in_progress {
-            Some(part) => part,
-            None => self.in_progress.insert(InProgress {
+        if self.in_progress.is_none() {
+            self.in_progress = Some(InProgress {
                 writer: self.format.create()?,
                 opened: now,
                 last_write: now,
-            }),
-        };
+            });
+        }
+        let part = self.in_progress.as_mut().expect("opened above");
         part.writer.add_element(value)?;
         part.last_write = now;
         if self.rolling.should_roll_on_size(part.writer.size_estimate()) {

@@ -105,10 +105,9 @@ impl<T: Serialize + Send> BulkWriter<T> for CsvWriter<T> {
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<u8>, BoxError> {
-        Ok(self
-            .out
+        self.out
             .into_inner()
-            .map_err(|e| format!("cannot finish a CSV part: {}", e.error()))?)
+            .map_err(|e| format!("cannot finish a CSV part: {}", e.error()).into())
     }
 }
 

@@ -2,7 +2,7 @@
 //! Parquet physical and logical types as Flink's `ParquetSchemaConverter` writes them.
 
 use crate::error::{ParquetFormatError, Result};
-use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as Physical};
+use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::format::{MicroSeconds, MilliSeconds, NanoSeconds};
 use parquet::schema::types::{Type, TypePtr};
 use std::sync::Arc;
@@ -156,6 +156,13 @@ pub fn decimal_bytes(precision: u8) -> usize {
         .unwrap_or(16) as usize
 }
 
+fn integer(bits: i8) -> LogicalType {
+    LogicalType::Integer {
+        bit_width: bits,
+        is_signed: true,
+    }
+}
+
 fn primitive(c: &Column) -> Result<Type> {
     let repetition = if c.nullable {
         Repetition::OPTIONAL
@@ -163,21 +170,18 @@ fn primitive(c: &Column) -> Result<Type> {
         Repetition::REQUIRED
     };
     let b = |physical| Type::primitive_type_builder(&c.name, physical).with_repetition(repetition);
+    // Logical types, with the converted types derived from them, as parquet-mr (Flink's
+    // writer) puts both into the footer.
+    let logical = |physical, logical| b(physical).with_logical_type(Some(logical)).build();
     let t = match c.column_type {
         ColumnType::Boolean => b(Physical::BOOLEAN).build()?,
-        ColumnType::TinyInt => b(Physical::INT32)
-            .with_converted_type(ConvertedType::INT_8)
-            .build()?,
-        ColumnType::SmallInt => b(Physical::INT32)
-            .with_converted_type(ConvertedType::INT_16)
-            .build()?,
+        ColumnType::TinyInt => logical(Physical::INT32, integer(8))?,
+        ColumnType::SmallInt => logical(Physical::INT32, integer(16))?,
         ColumnType::Int => b(Physical::INT32).build()?,
         ColumnType::BigInt => b(Physical::INT64).build()?,
         ColumnType::Float => b(Physical::FLOAT).build()?,
         ColumnType::Double => b(Physical::DOUBLE).build()?,
-        ColumnType::String => b(Physical::BYTE_ARRAY)
-            .with_converted_type(ConvertedType::UTF8)
-            .build()?,
+        ColumnType::String => logical(Physical::BYTE_ARRAY, LogicalType::String)?,
         ColumnType::Bytes => b(Physical::BYTE_ARRAY).build()?,
         ColumnType::Decimal { precision, scale } => {
             let physical = match precision {
@@ -186,7 +190,10 @@ fn primitive(c: &Column) -> Result<Type> {
                 _ => Physical::FIXED_LEN_BYTE_ARRAY,
             };
             let mut builder = b(physical)
-                .with_converted_type(ConvertedType::DECIMAL)
+                .with_logical_type(Some(LogicalType::Decimal {
+                    scale: i32::from(scale),
+                    precision: i32::from(precision),
+                }))
                 .with_precision(i32::from(precision))
                 .with_scale(i32::from(scale));
             if physical == Physical::FIXED_LEN_BYTE_ARRAY {
@@ -194,12 +201,14 @@ fn primitive(c: &Column) -> Result<Type> {
             }
             builder.build()?
         }
-        ColumnType::Date => b(Physical::INT32)
-            .with_converted_type(ConvertedType::DATE)
-            .build()?,
-        ColumnType::Time => b(Physical::INT32)
-            .with_converted_type(ConvertedType::TIME_MILLIS)
-            .build()?,
+        ColumnType::Date => logical(Physical::INT32, LogicalType::Date)?,
+        ColumnType::Time => logical(
+            Physical::INT32,
+            LogicalType::Time {
+                is_adjusted_to_u_t_c: true,
+                unit: TimeUnit::MILLIS(MilliSeconds {}),
+            },
+        )?,
         ColumnType::Timestamp(TimestampEncoding::Int96) => b(Physical::INT96).build()?,
         ColumnType::Timestamp(encoding) => {
             let unit = match encoding {
@@ -207,12 +216,13 @@ fn primitive(c: &Column) -> Result<Type> {
                 TimestampEncoding::Int64Micros => TimeUnit::MICROS(MicroSeconds {}),
                 _ => TimeUnit::NANOS(NanoSeconds {}),
             };
-            b(Physical::INT64)
-                .with_logical_type(Some(LogicalType::Timestamp {
+            logical(
+                Physical::INT64,
+                LogicalType::Timestamp {
                     is_adjusted_to_u_t_c: false,
                     unit,
-                }))
-                .build()?
+                },
+            )?
         }
     };
     Ok(t)
