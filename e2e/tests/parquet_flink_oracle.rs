@@ -139,7 +139,10 @@ fn flink_reads_the_parquet_files_of_a_fjord_sql_job_as_the_rows_fjord_wrote() {
             "{sink}: {parts:?}"
         );
         let flink = flink_reads(dir.path(), &dir.path().join(sink), COLUMNS, options);
-        assert_eq!(flink, expected, "{sink}: Flink's rows (left), Fjord's (right)");
+        assert_eq!(
+            flink, expected,
+            "{sink}: Flink's rows (left), Fjord's (right)"
+        );
     }
 }
 
@@ -163,7 +166,7 @@ struct Trade {
 fn trade(i: u64) -> Trade {
     Trade {
         id: i as i64,
-        symbol: (i % 3 != 0).then(|| format!("SYM{}", i % 17)),
+        symbol: (!i.is_multiple_of(3)).then(|| format!("SYM{}", i % 17)),
         price: format!("{}.{:02}", i / 7, i % 100),
         ts: 1_700_000_000_000 + i as i64 * 250,
     }
@@ -237,7 +240,10 @@ fn flink_reads_every_record_of_an_exactly_once_parquet_job_with_a_failure_once()
     .sink_to_transactional(ExactlyOnceFileSink::for_format(&url, format), "parquet")
     .uid("parquet");
     let result = env.execute("parquet exactly once").unwrap();
-    assert!(result.attempts > 1, "the injected failure restarted the job");
+    assert!(
+        result.attempts > 1,
+        "the injected failure restarted the job"
+    );
     assert!(
         result.completed_checkpoints > 1,
         "parts were committed by checkpoints"
@@ -361,7 +367,8 @@ fn the_docs_script_writes_parquet_that_flink_reads() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     std::fs::write(dir.path().join("orders.csv"), ORDERS).unwrap();
-    let columns = "id INT, customer STRING, amount DECIMAL(10, 2), ts TIMESTAMP(3), order_date DATE";
+    let columns =
+        "id INT, customer STRING, amount DECIMAL(10, 2), ts TIMESTAMP(3), order_date DATE";
     // The docs script verbatim (its directory moved into the test's), and the same SELECT
     // into CSV for the expected rows.
     let script = format!(
@@ -391,8 +398,7 @@ fn the_docs_script_writes_parquet_that_flink_reads() {
 fn the_parquet_streamjob_script_writes_orders_flink_reads_once() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let manifest: serde_yaml::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(root.join("examples/streamjobs/parquet-sql-orders.yaml"))
-            .unwrap(),
+        &std::fs::read_to_string(root.join("examples/streamjobs/parquet-sql-orders.yaml")).unwrap(),
     )
     .unwrap();
     let sql = manifest["spec"]["job"]["sql"].as_str().unwrap();
@@ -400,8 +406,14 @@ fn the_parquet_streamjob_script_writes_orders_flink_reads_once() {
     let d = dir.path().display().to_string();
     let out = dir.path().join("orders-parquet");
     let script = sql
-        .replace("s3://fjord/orders-parquet", &format!("file://{}", out.display()))
-        .replace("'fields.order_id.end' = '1000000'", "'fields.order_id.end' = '3000'")
+        .replace(
+            "s3://fjord/orders-parquet",
+            &format!("file://{}", out.display()),
+        )
+        .replace(
+            "'fields.order_id.end' = '1000000'",
+            "'fields.order_id.end' = '3000'",
+        )
         .replace("'rows-per-second' = '100'", "'rows-per-second' = '20000'");
     assert_ne!(script, sql);
     let job = fjord_sql::plan(&script).unwrap_or_else(|e| panic!("{e}"));
@@ -414,7 +426,12 @@ fn the_parquet_streamjob_script_writes_orders_flink_reads_once() {
 
     let columns = "order_id BIGINT, product STRING, amount DECIMAL(10, 2), ts TIMESTAMP(3), \
                    order_date DATE";
-    let flink = flink_reads(dir.path(), &out, columns, ", 'parquet.utc-timezone' = 'true'");
+    let flink = flink_reads(
+        dir.path(),
+        &out,
+        columns,
+        ", 'parquet.utc-timezone' = 'true'",
+    );
     let mut ids: Vec<u64> = flink
         .iter()
         .map(|l| l.split(',').next().unwrap().parse().unwrap())

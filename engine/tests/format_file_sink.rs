@@ -23,7 +23,7 @@ fn reading(i: u64) -> Reading {
     Reading {
         id: i,
         sensor: format!("s{}, \"north\"", i % 7),
-        value: (i % 5 != 0).then_some(i as f64 / 4.0),
+        value: (!i.is_multiple_of(5)).then_some(i as f64 / 4.0),
     }
 }
 
@@ -95,11 +95,12 @@ fn json_lines_hold_every_record_once_after_a_failure() {
         ExactlyOnceFileSink::for_format(&url, JsonLinesEncoder::format::<Reading>()),
     );
     assert!(attempts > 1, "the injected failure restarted the job");
-    let mut got: Vec<Reading> = ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default())
-        .unwrap()
-        .iter()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let mut got: Vec<Reading> =
+        ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default())
+            .unwrap()
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
     got.sort_by_key(|r| r.id);
     let expected: Vec<Reading> = (0..records).map(reading).collect();
     assert_eq!(got, expected);

@@ -4,8 +4,8 @@
 
 use crate::agg::SqlAggregate;
 use crate::connectors::{
-    activemq, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis, parquet, print,
-    rabbitmq, redis,
+    activemq, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis, parquet,
+    print, rabbitmq, redis,
 };
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};

@@ -88,7 +88,11 @@ fn rows_written_as_parquet_read_back_as_the_rows_written_as_csv() {
         ));
         let direct = lines(&dir.path().join(format!("{name}-direct")));
         assert_eq!(direct.len(), ORDERS.lines().count());
-        assert_eq!(lines(&dir.path().join(format!("{name}-back"))), direct, "{name}");
+        assert_eq!(
+            lines(&dir.path().join(format!("{name}-back"))),
+            direct,
+            "{name}"
+        );
     }
 }
 
@@ -142,7 +146,10 @@ fn bad_parquet_options_fail_planning_with_what_to_do() {
             ", 'parquet.timestamp.time.unit' = 'days'",
             "millis, micros or nanos",
         ),
-        (", 'csv.field-delimiter' = ';'", "unsupported option 'csv.field-delimiter'"),
+        (
+            ", 'csv.field-delimiter' = ';'",
+            "unsupported option 'csv.field-delimiter'",
+        ),
         (
             ", 'sink.rolling-policy.file-size' = 'huge'",
             "sink.rolling-policy.file-size",

@@ -108,7 +108,7 @@ struct RowWriter<T> {
     bytes: Vec<u8>,
 }
 
-impl<T: Send> BulkWriter<T> for RowWriter<T> {
+impl<T: Send + 'static> BulkWriter<T> for RowWriter<T> {
     fn add_element(&mut self, element: T) -> Result<(), BoxError> {
         self.encoder.encode(&element, &mut self.bytes)
     }

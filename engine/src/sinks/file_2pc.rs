@@ -173,7 +173,8 @@ impl<T: Printable + Send + 'static> TransactionalSink<T> for ExactlyOnceFileSink
         &self,
         ctx: &RuntimeContext,
     ) -> Result<Box<dyn TransactionalWriter<T>>, BoxError> {
-        self.config.writer(ctx, Arc::new(RowFormat::new(LineEncoder)))
+        self.config
+            .writer(ctx, Arc::new(RowFormat::new(LineEncoder)))
     }
 }
 
@@ -288,14 +289,13 @@ impl<T> PartWriter<T> {
     }
 }
 
-impl<T: Send> TransactionalWriter<T> for PartWriter<T> {
+impl<T: Send + 'static> TransactionalWriter<T> for PartWriter<T> {
     fn write(&mut self, value: T, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
         let now = Instant::now();
-        if self
-            .in_progress
-            .as_ref()
-            .is_some_and(|p| self.rolling.should_roll_on_event(p.opened, p.last_write, now))
-        {
+        if self.in_progress.as_ref().is_some_and(|p| {
+            self.rolling
+                .should_roll_on_event(p.opened, p.last_write, now)
+        }) {
             self.stage()?;
         }
         if self.in_progress.is_none() {
@@ -308,7 +308,10 @@ impl<T: Send> TransactionalWriter<T> for PartWriter<T> {
         let part = self.in_progress.as_mut().expect("opened above");
         part.writer.add_element(value)?;
         part.last_write = now;
-        if self.rolling.should_roll_on_size(part.writer.size_estimate()) {
+        if self
+            .rolling
+            .should_roll_on_size(part.writer.size_estimate())
+        {
             self.stage()?;
         }
         Ok(())

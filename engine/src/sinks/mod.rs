@@ -13,13 +13,13 @@ pub mod serde_formats;
 mod socket;
 mod two_phase;
 
+pub use bulk::{BulkFormat, BulkWriter, Encoder, LineEncoder, RowFormat};
 pub use collect::{CollectSink, CollectedOutput, FnSink};
 pub use file::{CsvFileSink, TextFileSink, WriteMode};
-pub use bulk::{BulkFormat, BulkWriter, Encoder, LineEncoder, RowFormat};
 pub use file_2pc::{ExactlyOnceFileSink, FormatFileSink};
+pub use print::{PrintSink, PrintTarget};
 pub use rolling::RollingPolicy;
 pub use serde_formats::{CsvFormat, JsonLinesEncoder};
-pub use print::{PrintSink, PrintTarget};
 pub use socket::SocketSink;
 pub(crate) use two_phase::TwoPhaseSinkOp;
 pub use two_phase::{TransactionalSink, TransactionalWriter};

@@ -104,9 +104,7 @@ impl ParquetOptions {
     ///
     /// # Errors
     /// A value that does not read (naming the option and what it takes).
-    pub fn from_options<'a>(
-        options: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self> {
+    pub fn from_options<'a>(options: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
         let mut o = ParquetOptions::default();
         let mut int64 = false;
         let mut unit = TimestampEncoding::Int64Micros;

@@ -58,12 +58,12 @@ fn value(name: &str, field: &Field) -> Result<Value> {
         Field::UByte(v) => Value::Integer(i64::from(*v)),
         Field::UShort(v) => Value::Integer(i64::from(*v)),
         Field::UInt(v) => Value::Integer(i64::from(*v)),
-        Field::ULong(v) => Value::Integer(i64::try_from(*v).map_err(|_| {
-            ParquetFormatError::Value {
+        Field::ULong(v) => {
+            Value::Integer(i64::try_from(*v).map_err(|_| ParquetFormatError::Value {
                 column: name.to_string(),
                 message: format!("unsigned {v} does not fit BIGINT"),
-            }
-        })?),
+            })?)
+        }
         Field::Float(v) => Value::Float(*v),
         Field::Double(v) => Value::Double(*v),
         Field::Str(s) => Value::String(s.clone()),

@@ -3,7 +3,6 @@
 
 use crate::error::{ParquetFormatError, Result};
 use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
-use parquet::format::{MicroSeconds, MilliSeconds, NanoSeconds};
 use parquet::schema::types::{Type, TypePtr};
 use std::sync::Arc;
 
@@ -157,10 +156,7 @@ pub fn decimal_bytes(precision: u8) -> usize {
 }
 
 fn integer(bits: i8) -> LogicalType {
-    LogicalType::Integer {
-        bit_width: bits,
-        is_signed: true,
-    }
+    LogicalType::integer(bits, true)
 }
 
 fn primitive(c: &Column) -> Result<Type> {
@@ -185,15 +181,15 @@ fn primitive(c: &Column) -> Result<Type> {
         ColumnType::Bytes => b(Physical::BYTE_ARRAY).build()?,
         ColumnType::Decimal { precision, scale } => {
             let physical = match precision {
-                ..=9 => Physical::INT32,
-                ..=18 => Physical::INT64,
+                0..=9 => Physical::INT32,
+                10..=18 => Physical::INT64,
                 _ => Physical::FIXED_LEN_BYTE_ARRAY,
             };
             let mut builder = b(physical)
-                .with_logical_type(Some(LogicalType::Decimal {
-                    scale: i32::from(scale),
-                    precision: i32::from(precision),
-                }))
+                .with_logical_type(Some(LogicalType::decimal(
+                    i32::from(scale),
+                    i32::from(precision),
+                )))
                 .with_precision(i32::from(precision))
                 .with_scale(i32::from(scale));
             if physical == Physical::FIXED_LEN_BYTE_ARRAY {
@@ -202,27 +198,15 @@ fn primitive(c: &Column) -> Result<Type> {
             builder.build()?
         }
         ColumnType::Date => logical(Physical::INT32, LogicalType::Date)?,
-        ColumnType::Time => logical(
-            Physical::INT32,
-            LogicalType::Time {
-                is_adjusted_to_u_t_c: true,
-                unit: TimeUnit::MILLIS(MilliSeconds {}),
-            },
-        )?,
+        ColumnType::Time => logical(Physical::INT32, LogicalType::time(true, TimeUnit::MILLIS))?,
         ColumnType::Timestamp(TimestampEncoding::Int96) => b(Physical::INT96).build()?,
         ColumnType::Timestamp(encoding) => {
             let unit = match encoding {
-                TimestampEncoding::Int64Millis => TimeUnit::MILLIS(MilliSeconds {}),
-                TimestampEncoding::Int64Micros => TimeUnit::MICROS(MicroSeconds {}),
-                _ => TimeUnit::NANOS(NanoSeconds {}),
+                TimestampEncoding::Int64Millis => TimeUnit::MILLIS,
+                TimestampEncoding::Int64Micros => TimeUnit::MICROS,
+                _ => TimeUnit::NANOS,
             };
-            logical(
-                Physical::INT64,
-                LogicalType::Timestamp {
-                    is_adjusted_to_u_t_c: false,
-                    unit,
-                },
-            )?
+            logical(Physical::INT64, LogicalType::timestamp(false, unit))?
         }
     };
     Ok(t)

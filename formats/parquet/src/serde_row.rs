@@ -185,7 +185,9 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().starts_with("column 'id'"), "{err}");
-        let err = SerdeRows.to_row(&5u32, &schema, &mut Vec::new()).unwrap_err();
+        let err = SerdeRows
+            .to_row(&5u32, &schema, &mut Vec::new())
+            .unwrap_err();
         assert!(err.to_string().contains("not to a struct"), "{err}");
     }
 }

@@ -114,7 +114,10 @@ mod tests {
         // One millisecond before the epoch: the day before, 86399.999 s into it.
         let v = millis_to_int96(-1);
         assert_eq!(v[2], 2_440_587);
-        assert_eq!((u64::from(v[1]) << 32) | u64::from(v[0]), 86_399_999_000_000);
+        assert_eq!(
+            (u64::from(v[1]) << 32) | u64::from(v[0]),
+            86_399_999_000_000
+        );
     }
 
     #[test]
@@ -127,7 +130,10 @@ mod tests {
             parse_timestamp("2024-01-01 00:00:01.25"),
             Some(1_704_067_201_250)
         );
-        assert_eq!(parse_timestamp("2024-01-01T00:00:01"), Some(1_704_067_201_000));
+        assert_eq!(
+            parse_timestamp("2024-01-01T00:00:01"),
+            Some(1_704_067_201_000)
+        );
         assert_eq!(parse_timestamp("2024-01-01"), None);
     }
 }

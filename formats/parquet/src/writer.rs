@@ -148,7 +148,9 @@ impl<T> ParquetPartWriter<T> {
                     writer.typed::<DoubleType>().write_batch(v, levels, None)?;
                 }
                 Values::Bytes(v) => {
-                    writer.typed::<ByteArrayType>().write_batch(v, levels, None)?;
+                    writer
+                        .typed::<ByteArrayType>()
+                        .write_batch(v, levels, None)?;
                 }
                 Values::Fixed(v) => {
                     writer
@@ -165,7 +167,7 @@ impl<T> ParquetPartWriter<T> {
     }
 }
 
-impl<T: Send> BulkWriter<T> for ParquetPartWriter<T> {
+impl<T: Send + 'static> BulkWriter<T> for ParquetPartWriter<T> {
     fn add_element(&mut self, element: T) -> Result<(), BoxError> {
         self.row.clear();
         self.mapper.to_row(&element, &self.schema, &mut self.row)?;
@@ -418,7 +420,10 @@ fn check(value: &Value, column: &crate::schema::Column) -> Result<()> {
                 ))
             }
         }
-        (t, v) => bad(format!("a {} value does not go into a {t:?} column", kind(v))),
+        (t, v) => bad(format!(
+            "a {} value does not go into a {t:?} column",
+            kind(v)
+        )),
     }
 }
 

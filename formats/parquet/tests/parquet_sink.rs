@@ -25,7 +25,7 @@ struct Order {
 fn order(i: u64) -> Order {
     Order {
         id: i as i64,
-        customer: (i % 4 != 0).then(|| format!("customer-{}", i % 11)),
+        customer: (!i.is_multiple_of(4)).then(|| format!("customer-{}", i % 11)),
         amount: i as f64 * 0.25,
         ts: 1_704_067_200_000 + i as i64 * 1_001,
     }
@@ -127,7 +127,10 @@ fn every_order_is_in_exactly_one_committed_parquet_part_after_a_failure() {
     .sink_to_transactional(ExactlyOnceFileSink::for_format(&url, format), "parquet")
     .uid("parquet");
     let result = env.execute("parquet exactly once").unwrap();
-    assert!(result.attempts > 1, "the injected failure restarted the job");
+    assert!(
+        result.attempts > 1,
+        "the injected failure restarted the job"
+    );
     let parts = ExactlyOnceFileSink::committed_parts(&url, &StorageOptions::default()).unwrap();
     assert!(
         parts.len() > 2,
@@ -273,7 +276,12 @@ fn every_type_round_trips_through_every_codec_and_timestamp_encoding() {
             Value::Timestamp(1_704_067_201_250),
         ],
     ];
-    for codec in [Codec::Uncompressed, Codec::Snappy, Codec::Gzip, Codec::Lz4Raw] {
+    for codec in [
+        Codec::Uncompressed,
+        Codec::Snappy,
+        Codec::Gzip,
+        Codec::Lz4Raw,
+    ] {
         for ts in [
             TimestampEncoding::Int96,
             TimestampEncoding::Int64Millis,

@@ -15,8 +15,8 @@
 
 use super::format::{self, Format};
 use crate::plan::TableDef;
-use fjord::sinks::RollingPolicy;
 use crate::types::{Row, Schema};
+use fjord::sinks::RollingPolicy;
 use fjord::{
     BoxError, RuntimeContext, Sink, SinkError, SinkWriter, Source, SourceError, SourceOutput,
     SourceReader, SourceStatus, Timestamp,
@@ -68,7 +68,9 @@ fn rolling_policy(o: &std::collections::BTreeMap<String, String>) -> Result<Roll
             None => Ok(std::time::Duration::from_secs(30 * 60)),
             Some(v) => crate::planner::parse_duration(v)
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("option '{key}' = '{v}' is not a duration such as '30 min' or '10s'")),
+                .ok_or_else(|| {
+                    format!("option '{key}' = '{v}' is not a duration such as '30 min' or '10s'")
+                }),
         }
     };
     let size = match o.get("sink.rolling-policy.file-size") {
@@ -76,7 +78,9 @@ fn rolling_policy(o: &std::collections::BTreeMap<String, String>) -> Result<Roll
         Some(v) => super::elasticsearch::memory_size(v)
             .filter(|n| *n > 0)
             .ok_or_else(|| {
-                format!("option 'sink.rolling-policy.file-size' = '{v}' is not a size such as '128MB'")
+                format!(
+                    "option 'sink.rolling-policy.file-size' = '{v}' is not a size such as '128MB'"
+                )
             })?,
     };
     duration("sink.rolling-policy.check-interval")?;
@@ -278,7 +282,8 @@ impl FileReader {
         let f = File::open(path).map_err(|e| SourceError::boxed(where_(), e.to_string()))?;
         let mut open = match &self.config.format {
             FileFormat::Parquet(_) => {
-                let bytes = std::fs::read(path).map_err(|e| SourceError::boxed(where_(), e.to_string()))?;
+                let bytes =
+                    std::fs::read(path).map_err(|e| SourceError::boxed(where_(), e.to_string()))?;
                 let rows = super::parquet::decode_file(bytes, &self.config.schema)
                     .map_err(|e| SourceError::boxed(where_(), e))?;
                 Open::Parquet(rows.into_iter())

@@ -44,7 +44,9 @@ pub fn column_type(t: DataType) -> Result<ColumnType, String> {
         // The encoding comes from the options when the format is built.
         DataType::Timestamp => ColumnType::Timestamp(Default::default()),
         DataType::Interval => {
-            return Err("an INTERVAL column cannot be written as Parquet; CAST it to BIGINT".into());
+            return Err(
+                "an INTERVAL column cannot be written as Parquet; CAST it to BIGINT".into(),
+            );
         }
     })
 }
