@@ -27,6 +27,10 @@ oracle="$(fjord_flink_oracle_dir "$here")"
 if [[ -f "$home/libs/.complete" && ! -f "$home/libs/flink-cep-$FLINK_VERSION.jar" ]]; then
   rm -f "$home/libs/.complete"
 fi
+# A parquet-libs resolved before aircompressor (LZ4_RAW) joined its pom is resolved again.
+if [[ -f "$home/parquet-libs/.complete" && ! -f "$home/parquet-libs/aircompressor-2.0.2.jar" ]]; then
+  rm -f "$home/parquet-libs/.complete"
+fi
 complete() {
   [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$home/parquet-libs/.complete" \
      && -f "$oracle/.complete" ]]

@@ -46,8 +46,8 @@ pub enum ColumnType {
     String,
     /// BYTES / VARBINARY / BINARY -> BINARY.
     Bytes,
-    /// DECIMAL(p, s) -> INT32 (p <= 9), INT64 (p <= 18) or FIXED_LEN_BYTE_ARRAY of the fewest
-    /// bytes (p <= 38), annotated DECIMAL(p, s).
+    /// DECIMAL(p, s) -> FIXED_LEN_BYTE_ARRAY of the fewest bytes, annotated DECIMAL(p, s)
+    /// (as Flink writes every precision).
     Decimal {
         /// Digits in all, 1..=38.
         precision: u8,
@@ -180,22 +180,17 @@ fn primitive(c: &Column) -> Result<Type> {
         ColumnType::String => logical(Physical::BYTE_ARRAY, LogicalType::String)?,
         ColumnType::Bytes => b(Physical::BYTE_ARRAY).build()?,
         ColumnType::Decimal { precision, scale } => {
-            let physical = match precision {
-                0..=9 => Physical::INT32,
-                10..=18 => Physical::INT64,
-                _ => Physical::FIXED_LEN_BYTE_ARRAY,
-            };
-            let mut builder = b(physical)
+            // Flink writes every DECIMAL as FIXED_LEN_BYTE_ARRAY of the fewest bytes (not
+            // INT32/INT64 for small precisions, which the format would allow).
+            b(Physical::FIXED_LEN_BYTE_ARRAY)
                 .with_logical_type(Some(LogicalType::decimal(
                     i32::from(scale),
                     i32::from(precision),
                 )))
                 .with_precision(i32::from(precision))
-                .with_scale(i32::from(scale));
-            if physical == Physical::FIXED_LEN_BYTE_ARRAY {
-                builder = builder.with_length(decimal_bytes(precision) as i32);
-            }
-            builder.build()?
+                .with_scale(i32::from(scale))
+                .with_length(decimal_bytes(precision) as i32)
+                .build()?
         }
         ColumnType::Date => logical(Physical::INT32, LogicalType::Date)?,
         ColumnType::Time => logical(Physical::INT32, LogicalType::time(true, TimeUnit::MILLIS))?,

@@ -235,8 +235,6 @@ impl ColumnBuffer {
             | ColumnType::Date
             | ColumnType::Time => Values::Int32(Vec::new()),
             ColumnType::BigInt => Values::Int64(Vec::new()),
-            ColumnType::Decimal { precision, .. } if precision <= 9 => Values::Int32(Vec::new()),
-            ColumnType::Decimal { precision, .. } if precision <= 18 => Values::Int64(Vec::new()),
             ColumnType::Decimal { .. } => Values::Fixed(Vec::new()),
             ColumnType::Float => Values::Float(Vec::new()),
             ColumnType::Double => Values::Double(Vec::new()),
@@ -286,14 +284,6 @@ impl ColumnBuffer {
             }
             (Values::Int64(v), Value::Integer(i)) => {
                 v.push(i);
-                8
-            }
-            (Values::Int32(v), Value::Decimal { unscaled, scale }) => {
-                v.push(rescale(unscaled, scale, t).unwrap_or_default() as i32);
-                4
-            }
-            (Values::Int64(v), Value::Decimal { unscaled, scale }) => {
-                v.push(rescale(unscaled, scale, t).unwrap_or_default() as i64);
                 8
             }
             (Values::Fixed(v), Value::Decimal { unscaled, scale }) => {
