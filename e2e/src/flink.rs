@@ -101,9 +101,23 @@ fn run_cases(
 /// script, fails, or is not installed (the message says to run
 /// `scripts/infra/install-flink.sh`).
 pub fn run_sql_script(script: &Path) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    run_sql_script_in("sql", script)
+}
+
+/// As [`run_sql_script`], with Flink's Parquet format on the classpath (`flink.sh
+/// sql-parquet`): the script may read `'format' = 'parquet'` tables, such as the part files
+/// Fjord's file sink wrote.
+///
+/// # Errors
+/// As [`run_sql_script`].
+pub fn run_parquet_sql_script(script: &Path) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    run_sql_script_in("sql-parquet", script)
+}
+
+fn run_sql_script_in(mode: &str, script: &Path) -> Result<BTreeMap<String, Vec<String>>, Error> {
     let runner = infra_dir().join("flink.sh");
     let output = Command::new(&runner)
-        .arg("sql")
+        .arg(mode)
         .arg(script)
         .output()
         .map_err(|source| Error::Spawn {
@@ -112,7 +126,7 @@ pub fn run_sql_script(script: &Path) -> Result<BTreeMap<String, Vec<String>>, Er
         })?;
     if !output.status.success() {
         return Err(Error::Command {
-            command: format!("flink.sh sql {}", script.display()),
+            command: format!("flink.sh {mode} {}", script.display()),
             code: output.status.code(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         });

@@ -27,6 +27,10 @@
 #       for the row type; `write` turns CSV rows on stdin (NULL as NULL) into record values in
 #       hex; `read` turns hex record values on stdin into CSV rows.
 #
+#   flink.sh sql-parquet SCRIPT
+#       As sql, with Flink's Parquet format (flink-sql-parquet and the Hadoop client classes it
+#       needs) on the classpath: a script can read (and write) 'format' = 'parquet' tables.
+#
 #   flink.sh nexmark INPUT_DIR blackhole|print PARALLELISM CHECKPOINT_INTERVAL_MS CHECKPOINT_DIR QUERY_FILE...
 #       Runs Flink Nexmark benchmark queries (bench/nexmark/flink/qN.sql) as one job over the
 #       event files of `fjord-nexmark generate` (flink/src/fjord/oracle/NexmarkSql.java); with
@@ -51,7 +55,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,45p' "$0" >&2; exit 2; }
+usage() { sed -n '2,49p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"
@@ -89,5 +93,10 @@ case $1 in
     "$java" "${heap[@]}" -Djava.awt.headless=true \
       -cp "$oracle:$work/classes:$home/libs/*:$home/sql-libs/*" \
       fjord.oracle.ProtobufFormat "$1" "$message_class" "$2" "$3" "$4" "$5" ;;
+  sql-parquet) shift
+    [[ -f "$home/sql-libs/.complete" && -f "$home/parquet-libs/.complete" ]] \
+      || fjord_die "Flink $FLINK_VERSION's SQL and Parquet jars are not installed in $home; run scripts/infra/install-flink.sh"
+    exec "$java" "${heap[@]}" -Djava.awt.headless=true \
+      -cp "$oracle:$home/libs/*:$home/sql-libs/*:$home/parquet-libs/*" fjord.oracle.SqlScript "$@" ;;
   *) usage ;;
 esac

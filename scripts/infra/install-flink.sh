@@ -4,7 +4,8 @@
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/flink-<FLINK_VERSION>/libs/*.jar
 # and its SQL stack (flink/sql-pom.xml: table API, planner loader, table runtime, csv, json,
 # protobuf (with protoc), avro, avro-confluent, filesystem and Kafka connectors) into
-# flink-<FLINK_VERSION>/sql-libs/*.jar,
+# flink-<FLINK_VERSION>/sql-libs/*.jar, its Parquet format with the Hadoop client classes it
+# needs (flink/parquet-pom.xml, Hadoop at HADOOP_VERSION) into flink-<FLINK_VERSION>/parquet-libs/*.jar,
 # and compiles the oracle's cases (flink/src/fjord/oracle/*.java) against them into
 # flink-<FLINK_VERSION>/oracle-<hash of the source>/. A second run finds both in place and
 # returns at once. Called by install.sh; can run on its own. Run the cases with flink.sh.
@@ -32,7 +33,15 @@ if [[ -f "$home/sql-libs/.complete" && ( ! -f "$home/sql-libs/flink-protobuf-$FL
   || ! -f "$home/sql-libs/flink-sql-connector-kafka-$FLINK_KAFKA_CONNECTOR_VERSION.jar" ) ]]; then
   rm -f "$home/sql-libs/.complete"
 fi
-if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
+# A parquet-libs resolved before aircompressor (LZ4_RAW) joined its pom is resolved again.
+if [[ -f "$home/parquet-libs/.complete" && ! -f "$home/parquet-libs/aircompressor-2.0.2.jar" ]]; then
+  rm -f "$home/parquet-libs/.complete"
+fi
+complete() {
+  [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$home/parquet-libs/.complete" \
+     && -f "$oracle/.complete" ]]
+}
+if complete; then
   log "flink $FLINK_VERSION: cached in $home"
   exit 0
 fi
@@ -43,7 +52,7 @@ exec 8>"$cache/install-flink.lock"
 if ! flock -n 8; then
   log "another install-flink.sh is running on $cache; waiting for it"
   flock 8
-  if [[ -f "$home/libs/.complete" && -f "$home/sql-libs/.complete" && -f "$oracle/.complete" ]]; then
+  if complete; then
     log "flink $FLINK_VERSION: cached in $home"; exit 0
   fi
 fi
@@ -64,6 +73,13 @@ if [[ ! -f "$home/sql-libs/.complete" ]]; then
   chmod +x "$home/sql-libs/protoc-$FLINK_PROTOC_VERSION-linux-x86_64.exe"
   [[ -f "$home/sql-libs/flink-table-planner-loader-$FLINK_VERSION.jar" ]] \
     || fjord_die "install-flink.sh: flink-table-planner-loader-$FLINK_VERSION.jar was not resolved into $home/sql-libs"
+fi
+if [[ ! -f "$home/parquet-libs/.complete" ]]; then
+  log "flink $FLINK_VERSION: resolving flink-sql-parquet + Hadoop $HADOOP_VERSION client into $home/parquet-libs"
+  fjord_maven_libs "$here/flink/parquet-pom.xml" "$home/parquet-libs" \
+    -Dflink.version="$FLINK_VERSION" -Dhadoop.version="$HADOOP_VERSION"
+  [[ -f "$home/parquet-libs/flink-sql-parquet-$FLINK_VERSION.jar" ]] \
+    || fjord_die "install-flink.sh: flink-sql-parquet-$FLINK_VERSION.jar was not resolved into $home/parquet-libs"
 fi
 if [[ ! -f "$oracle/.complete" ]]; then
   log "flink $FLINK_VERSION: compiling the oracle (flink/src) into $oracle"

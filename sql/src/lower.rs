@@ -4,8 +4,8 @@
 
 use crate::agg::SqlAggregate;
 use crate::connectors::{
-    activemq, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis, print,
-    rabbitmq, redis,
+    activemq, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis, parquet,
+    print, rabbitmq, redis,
 };
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
@@ -359,20 +359,34 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
             let config = filesystem::FileConfig::from_table(sink, false)
                 .map_err(|m| option_error(sink, m))?;
             let uid = format!("sql-sink-{n}-{}", sink.name);
-            match config.url() {
-                Some(url) => {
+            match (config.url(), &config.format) {
+                (Some(url), filesystem::FileFormat::Parquet(options)) => {
+                    let format = parquet::format(&config.schema, *options)
+                        .map_err(|m| option_error(sink, m))?;
                     stream
-                        .map(filesystem::EncodeLines::new(&config))
+                        .sink_to_transactional(
+                            ExactlyOnceFileSink::for_format(url, format)
+                                .with_rolling_policy(config.rolling),
+                            &name,
+                        )
+                        .uid(&uid);
+                }
+                (Some(url), filesystem::FileFormat::Row(_)) => {
+                    let encode = filesystem::EncodeLines::new(&config)
+                        .map_err(|m| option_error(sink, m.to_string()))?;
+                    stream
+                        .map(encode)
                         .name(&format!("Encode: {} ({})", sink.name, sink.connector()))
                         .uid(&format!("{uid}-encode"))
                         .sink_to_transactional(
                             ExactlyOnceFileSink::new(url)
+                                .with_rolling_policy(config.rolling)
                                 .with_part_names("part", config.extension()),
                             &name,
                         )
                         .uid(&uid);
                 }
-                None => {
+                (None, _) => {
                     stream.sink_to(filesystem::FileSink { config }, &name);
                 }
             }

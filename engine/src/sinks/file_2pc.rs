@@ -1,68 +1,132 @@
-//! An exactly-once file sink on the two-phase-commit framework (Flink's `FileSink` with a row
-//! format), for `file://` and `s3://` locations.
+//! An exactly-once file sink on the two-phase-commit framework (Flink's `FileSink`), for
+//! `file://`, `s3://` and `hdfs://` locations, in any [file format](super::bulk).
 //!
-//! Records are written as text lines (their [`Printable`] form) into part files named
-//! `<prefix>-<subtask>-<writer>-<counter><suffix>`, where `<writer>` is random for every
-//! writer (every execution attempt of every subtask, like the UUID in Flink's part names), so a
-//! restarted or rescaled job never reuses a name. A part goes through three states:
-//! - *in progress*: lines buffered in memory, up to the part size;
-//! - *pending*: written to `.pending/<name>` when the part is full or at a checkpoint
-//!   barrier; durable, but not part of the output;
+//! [`ExactlyOnceFileSink`] writes text lines (a record's [`Printable`] form, Flink's row format
+//! with `SimpleStringEncoder`); [`ExactlyOnceFileSink::for_format`] writes parts through any
+//! [`BulkFormat`] (Parquet, CSV with a header, JSON lines, ...). Both share one writer.
+//!
+//! Part files are named `<prefix>-<subtask>-<writer>-<counter><suffix>`, where `<writer>` is
+//! random for every writer (every execution attempt of every subtask, like the UUID in Flink's
+//! part names), so a restarted or rescaled job never reuses a name. A part goes through three
+//! states:
+//! - *in progress*: records in the format's writer, in memory, until the part rolls (at every
+//!   checkpoint barrier, and earlier as the [`RollingPolicy`] says);
+//! - *pending*: the finished file written to `.pending/<name>`; durable, but not part of the
+//!   output;
 //! - *committed*: moved to `<name>` when the checkpoint that pre-committed it completes.
 //!
 //! Readers of the output ignore `.pending/`. After a failure, pending parts of the restored
 //! checkpoint are committed and parts written after it are deleted and rewritten from the
-//! replayed input, so every record appears in exactly one committed line.
+//! replayed input, so every record appears in exactly one committed part.
 
+use super::bulk::{BulkFormat, BulkWriter, LineEncoder, RowFormat};
+use super::rolling::RollingPolicy;
 use super::two_phase::{TransactionalSink, TransactionalWriter};
 use crate::context::RuntimeContext;
 use crate::error::BoxError;
 use crate::printable::Printable;
 use crate::storage::{SnapshotStore, StorageOptions};
 use crate::types::Timestamp;
-use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Instant;
 
 const PENDING: &str = ".pending";
 
-/// Writes text lines to part files in a directory, exactly once.
+/// Where and how parts are written, whatever their format.
 #[derive(Debug, Clone)]
-pub struct ExactlyOnceFileSink {
+struct PartConfig {
     url: String,
     options: StorageOptions,
-    part_size: usize,
+    rolling: RollingPolicy,
     prefix: String,
     suffix: String,
 }
 
+impl PartConfig {
+    fn writer<T: Send + 'static>(
+        &self,
+        ctx: &RuntimeContext,
+        format: Arc<dyn BulkFormat<T>>,
+    ) -> Result<Box<dyn TransactionalWriter<T>>, BoxError> {
+        let store = SnapshotStore::open(&self.url, &self.options)?;
+        Ok(Box::new(PartWriter {
+            store,
+            subtask: ctx.subtask_index,
+            writer: format!("{}-{:08x}", ctx.subtask_index, rand::random::<u32>()),
+            rolling: self.rolling,
+            prefix: self.prefix.clone(),
+            suffix: self.suffix.clone(),
+            format,
+            counter: 0,
+            in_progress: None,
+            staged: Vec::new(),
+        }))
+    }
+}
+
+/// Writes text lines to part files in a directory, exactly once.
+#[derive(Debug, Clone)]
+pub struct ExactlyOnceFileSink {
+    config: PartConfig,
+}
+
 impl ExactlyOnceFileSink {
-    /// A sink writing into the directory at `url` (`file:///...` or `s3://bucket/prefix`).
+    /// A sink writing into the directory at `url` (`file:///...`, `s3://bucket/prefix` or
+    /// `hdfs://namenode:port/path`).
     pub fn new(url: impl Into<String>) -> Self {
         ExactlyOnceFileSink {
-            url: url.into(),
-            options: StorageOptions::default(),
-            part_size: 16 << 20,
-            prefix: "part".into(),
-            suffix: String::new(),
+            config: PartConfig {
+                url: url.into(),
+                options: StorageOptions::default(),
+                rolling: RollingPolicy::on_checkpoint().with_part_size(16 << 20),
+                prefix: "part".into(),
+                suffix: String::new(),
+            },
+        }
+    }
+
+    /// A sink writing parts of `format` into the directory at `url` (Flink's
+    /// `FileSink.forBulkFormat`, and `forRowFormat` with a [`RowFormat`]). Parts roll at
+    /// every checkpoint, and by size or time as [`FormatFileSink::with_rolling_policy`]
+    /// says (default: also at 128 MiB); their names end in the format's suffix.
+    pub fn for_format<T, F: BulkFormat<T>>(url: impl Into<String>, format: F) -> FormatFileSink<T> {
+        let suffix = format.suffix().to_string();
+        FormatFileSink {
+            config: PartConfig {
+                url: url.into(),
+                options: StorageOptions::default(),
+                rolling: RollingPolicy::on_checkpoint()
+                    .with_part_size(super::rolling::DEFAULT_PART_SIZE),
+                prefix: "part".into(),
+                suffix,
+            },
+            format: Arc::new(format),
         }
     }
 
     /// S3 settings (`s3.endpoint`, `s3.access-key`, ...).
     pub fn with_options(mut self, options: StorageOptions) -> Self {
-        self.options = options;
+        self.config.options = options;
         self
     }
 
     /// Rolls to a new part file once this many bytes are buffered (default 16 MiB); parts
     /// also roll at every checkpoint.
     pub fn with_part_size(mut self, bytes: usize) -> Self {
-        self.part_size = bytes.max(1);
+        self.config.rolling = self.config.rolling.with_part_size(bytes as u64);
+        self
+    }
+
+    /// Replaces the rolling policy (parts roll at every checkpoint whatever it says).
+    pub fn with_rolling_policy(mut self, policy: RollingPolicy) -> Self {
+        self.config.rolling = policy;
         self
     }
 
     /// Sets the part file name prefix (default `part`) and suffix (default none).
     pub fn with_part_names(mut self, prefix: &str, suffix: &str) -> Self {
-        self.prefix = prefix.to_string();
-        self.suffix = suffix.to_string();
+        self.config.prefix = prefix.to_string();
+        self.config.suffix = suffix.to_string();
         self
     }
 
@@ -74,16 +138,33 @@ impl ExactlyOnceFileSink {
         url: &str,
         options: &StorageOptions,
     ) -> crate::error::Result<Vec<String>> {
-        let store = SnapshotStore::open(url, options)?;
         let mut lines = Vec::new();
+        for (_, bytes) in Self::committed_parts(url, options)? {
+            lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
+        }
+        Ok(lines)
+    }
+
+    /// The committed part files under `url` (name and bytes) in name order, for formats that
+    /// are not text lines (for tests and tools). Pending parts and names starting with `_`
+    /// are left out.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn committed_parts(
+        url: &str,
+        options: &StorageOptions,
+    ) -> crate::error::Result<Vec<(String, Vec<u8>)>> {
+        let store = SnapshotStore::open(url, options)?;
+        let mut parts = Vec::new();
         for name in store.list("")? {
             if name.starts_with(PENDING) || name.starts_with('_') {
                 continue;
             }
             let bytes = store.get(&name)?;
-            lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
+            parts.push((name, bytes));
         }
-        Ok(lines)
+        Ok(parts)
     }
 }
 
@@ -92,19 +173,63 @@ impl<T: Printable + Send + 'static> TransactionalSink<T> for ExactlyOnceFileSink
         &self,
         ctx: &RuntimeContext,
     ) -> Result<Box<dyn TransactionalWriter<T>>, BoxError> {
-        let store = SnapshotStore::open(&self.url, &self.options)?;
-        Ok(Box::new(PartWriter {
-            store,
-            subtask: ctx.subtask_index,
-            writer: format!("{}-{:08x}", ctx.subtask_index, rand::random::<u32>()),
-            part_size: self.part_size,
-            prefix: self.prefix.clone(),
-            suffix: self.suffix.clone(),
-            counter: 0,
-            buffer: String::new(),
-            staged: Vec::new(),
-            _t: PhantomData,
-        }))
+        self.config
+            .writer(ctx, Arc::new(RowFormat::new(LineEncoder)))
+    }
+}
+
+/// Writes part files of a [`BulkFormat`] into a directory, exactly once; made by
+/// [`ExactlyOnceFileSink::for_format`].
+pub struct FormatFileSink<T> {
+    config: PartConfig,
+    format: Arc<dyn BulkFormat<T>>,
+}
+
+impl<T> Clone for FormatFileSink<T> {
+    fn clone(&self) -> Self {
+        FormatFileSink {
+            config: self.config.clone(),
+            format: self.format.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for FormatFileSink<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FormatFileSink")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> FormatFileSink<T> {
+    /// S3 or HDFS settings (`s3.endpoint`, `s3.access-key`, ...).
+    pub fn with_options(mut self, options: StorageOptions) -> Self {
+        self.config.options = options;
+        self
+    }
+
+    /// Replaces the rolling policy; parts roll at every checkpoint whatever it says (the
+    /// default also rolls at 128 MiB).
+    pub fn with_rolling_policy(mut self, policy: RollingPolicy) -> Self {
+        self.config.rolling = policy;
+        self
+    }
+
+    /// Sets the part file name prefix (default `part`) and suffix (default the format's).
+    pub fn with_part_names(mut self, prefix: &str, suffix: &str) -> Self {
+        self.config.prefix = prefix.to_string();
+        self.config.suffix = suffix.to_string();
+        self
+    }
+}
+
+impl<T: Send + 'static> TransactionalSink<T> for FormatFileSink<T> {
+    fn create_writer(
+        &self,
+        ctx: &RuntimeContext,
+    ) -> Result<Box<dyn TransactionalWriter<T>>, BoxError> {
+        self.config.writer(ctx, self.format.clone())
     }
 }
 
@@ -115,21 +240,28 @@ struct WriterState {
     counter: u64,
 }
 
+/// The part being written: its format's writer and when it opened and last took a record.
+struct InProgress<T> {
+    writer: Box<dyn BulkWriter<T>>,
+    opened: Instant,
+    last_write: Instant,
+}
+
 struct PartWriter<T> {
     store: SnapshotStore,
     subtask: usize,
     /// `<subtask>-<random>`: this writer's part of every part name.
     writer: String,
-    part_size: usize,
+    rolling: RollingPolicy,
     prefix: String,
     suffix: String,
+    format: Arc<dyn BulkFormat<T>>,
     /// Number of the next part file of this subtask.
     counter: u64,
-    /// The in-progress part.
-    buffer: String,
+    /// The in-progress part, opened by its first record.
+    in_progress: Option<InProgress<T>>,
     /// Pending parts of the open transaction.
     staged: Vec<String>,
-    _t: PhantomData<fn(T)>,
 }
 
 impl<T> PartWriter<T> {
@@ -137,16 +269,15 @@ impl<T> PartWriter<T> {
         format!("{}-{}-{}{}", self.prefix, self.writer, counter, self.suffix)
     }
 
+    /// Rolls the in-progress part, if any: finishes it and writes it as a pending part.
     fn stage(&mut self) -> Result<(), BoxError> {
-        if self.buffer.is_empty() {
+        let Some(part) = self.in_progress.take() else {
             return Ok(());
-        }
+        };
+        let bytes = part.writer.finish()?;
         let name = self.part_name(self.counter);
         self.counter += 1;
-        self.store.put(
-            &format!("{PENDING}/{name}"),
-            std::mem::take(&mut self.buffer).into_bytes(),
-        )?;
+        self.store.put(&format!("{PENDING}/{name}"), bytes)?;
         self.staged.push(name);
         Ok(())
     }
@@ -158,11 +289,29 @@ impl<T> PartWriter<T> {
     }
 }
 
-impl<T: Printable + Send> TransactionalWriter<T> for PartWriter<T> {
+impl<T: Send + 'static> TransactionalWriter<T> for PartWriter<T> {
     fn write(&mut self, value: T, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
-        value.print_to(&mut self.buffer);
-        self.buffer.push('\n');
-        if self.buffer.len() >= self.part_size {
+        let now = Instant::now();
+        if self.in_progress.as_ref().is_some_and(|p| {
+            self.rolling
+                .should_roll_on_event(p.opened, p.last_write, now)
+        }) {
+            self.stage()?;
+        }
+        if self.in_progress.is_none() {
+            self.in_progress = Some(InProgress {
+                writer: self.format.create()?,
+                opened: now,
+                last_write: now,
+            });
+        }
+        let part = self.in_progress.as_mut().expect("opened above");
+        part.writer.add_element(value)?;
+        part.last_write = now;
+        if self
+            .rolling
+            .should_roll_on_size(part.writer.size_estimate())
+        {
             self.stage()?;
         }
         Ok(())
@@ -241,7 +390,7 @@ impl<T: Printable + Send> TransactionalWriter<T> for PartWriter<T> {
     }
 
     fn abort(&mut self) -> Result<(), BoxError> {
-        self.buffer.clear();
+        self.in_progress = None;
         for name in std::mem::take(&mut self.staged) {
             self.store.delete(&format!("{PENDING}/{name}"))?;
         }

@@ -3,17 +3,23 @@
 //! A [`Sink`] is a factory shared by all parallel instances; each instance gets its own
 //! [`SinkWriter`] (Flink's `Sink`/`SinkWriter`, the successor of `SinkFunction`).
 
+pub mod bulk;
 mod collect;
 mod file;
 mod file_2pc;
 mod print;
+pub mod rolling;
+pub mod serde_formats;
 mod socket;
 mod two_phase;
 
+pub use bulk::{BulkFormat, BulkWriter, Encoder, LineEncoder, RowFormat};
 pub use collect::{CollectSink, CollectedOutput, FnSink};
 pub use file::{CsvFileSink, TextFileSink, WriteMode};
-pub use file_2pc::ExactlyOnceFileSink;
+pub use file_2pc::{ExactlyOnceFileSink, FormatFileSink};
 pub use print::{PrintSink, PrintTarget};
+pub use rolling::RollingPolicy;
+pub use serde_formats::{CsvFormat, JsonLinesEncoder};
 pub use socket::SocketSink;
 pub(crate) use two_phase::TwoPhaseSinkOp;
 pub use two_phase::{TransactionalSink, TransactionalWriter};

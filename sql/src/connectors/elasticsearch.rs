@@ -104,7 +104,7 @@ fn count(
 }
 
 /// A memory size as Flink writes it: `2mb`, `512kb`, `100b`, `1 gb`; a bare number is bytes.
-fn memory_size(text: &str) -> Option<usize> {
+pub(super) fn memory_size(text: &str) -> Option<usize> {
     let t = text.trim().to_ascii_lowercase();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let n: usize = t[..digits].parse().ok()?;

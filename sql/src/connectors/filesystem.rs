@@ -8,11 +8,15 @@
 //!
 //! A sink `path` that is a URL (`file:///dir`, `s3://bucket/dir`, `hdfs://namenode:8020/dir`)
 //! goes to the engine's exactly-once file sink instead (Flink's `FileSink`): rows are encoded
-//! by [`EncodeLines`] and written as part files committed with checkpoints.
+//! by [`EncodeLines`] and written as part files committed with checkpoints. The `parquet`
+//! format always goes there (a local path is taken as `file://`), through the
+//! [`parquet`](super::parquet) bulk format; parts roll at every checkpoint and by the
+//! `sink.rolling-policy.*` options.
 
 use super::format::{self, Format};
 use crate::plan::TableDef;
 use crate::types::{Row, Schema};
+use fjord::sinks::RollingPolicy;
 use fjord::{
     BoxError, RuntimeContext, Sink, SinkError, SinkWriter, Source, SourceError, SourceOutput,
     SourceReader, SourceStatus, Timestamp,
@@ -27,12 +31,63 @@ pub struct FileConfig {
     /// `path`: a file or directory (a directory for sinks).
     pub path: PathBuf,
     /// `format`.
-    pub format: Format,
+    pub format: FileFormat,
     /// `csv.ignore-parse-errors` / `json.ignore-parse-errors`: a field that does not read
     /// becomes NULL instead of failing the job.
     pub ignore_parse_errors: bool,
     /// The columns.
     pub schema: Schema,
+    /// `sink.rolling-policy.file-size` (default 128 MB), `.rollover-interval` and
+    /// `.inactivity-interval` (default 30 min each): when the exactly-once sink rolls a part
+    /// besides at every checkpoint.
+    pub rolling: RollingPolicy,
+}
+
+/// A file format of the connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileFormat {
+    /// A row format (`csv`, `json`): one line per row.
+    Row(Format),
+    /// `parquet`, written by the exactly-once sink only.
+    Parquet(fjord_parquet::ParquetOptions),
+}
+
+/// The connector's own options besides `path` and the format's.
+const SINK_OPTIONS: &[&str] = &[
+    "path",
+    "sink.rolling-policy.file-size",
+    "sink.rolling-policy.rollover-interval",
+    "sink.rolling-policy.inactivity-interval",
+    "sink.rolling-policy.check-interval",
+];
+
+/// The rolling policy of the `sink.rolling-policy.*` options, Flink's defaults where absent.
+fn rolling_policy(o: &std::collections::BTreeMap<String, String>) -> Result<RollingPolicy, String> {
+    let duration = |key: &str| -> Result<std::time::Duration, String> {
+        match o.get(key) {
+            None => Ok(std::time::Duration::from_secs(30 * 60)),
+            Some(v) => crate::planner::parse_duration(v)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!("option '{key}' = '{v}' is not a duration such as '30 min' or '10s'")
+                }),
+        }
+    };
+    let size = match o.get("sink.rolling-policy.file-size") {
+        None => 128 << 20,
+        Some(v) => super::elasticsearch::memory_size(v)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                format!(
+                    "option 'sink.rolling-policy.file-size' = '{v}' is not a size such as '128MB'"
+                )
+            })?,
+    };
+    duration("sink.rolling-policy.check-interval")?;
+    Ok(RollingPolicy::on_checkpoint()
+        .with_part_size(size as u64)
+        .with_rollover_interval(duration("sink.rolling-policy.rollover-interval")?)
+        .with_inactivity_interval(duration("sink.rolling-policy.inactivity-interval")?))
 }
 
 impl FileConfig {
@@ -42,16 +97,27 @@ impl FileConfig {
     /// Missing `path`/`format`, unknown options, a path that does not exist.
     pub fn from_table(table: &TableDef, source: bool) -> Result<Self, String> {
         let o = &table.options;
-        let (format, ignore) = format::from_options(o, &["path"])?;
-        if matches!(format, Format::Protobuf(_)) {
-            return Err("the protobuf format has no framing of messages in a file (Flink's filesystem connector does not take it either); use it with a message connector (kafka, kinesis, rabbitmq, activemq), or 'json' or 'csv' for files".into());
-        }
-        if let Format::Avro(avro) = &format {
-            return Err(format!(
-                "format '{}' is for message connectors (kafka, rabbitmq, activemq, kinesis); the filesystem connector does not write Avro container files yet: use 'csv' or 'json'",
-                avro.name()
-            ));
-        }
+        let (format, ignore) = if o.get("format").map(String::as_str) == Some("parquet") {
+            let mut allowed = SINK_OPTIONS.to_vec();
+            allowed.push("format");
+            allowed.extend(super::parquet::OPTIONS);
+            super::only_options(o, &allowed)?;
+            super::parquet::schema(&table.schema)?;
+            (FileFormat::Parquet(super::parquet::options(o)?), false)
+        } else {
+            let (format, ignore) = format::from_options(o, SINK_OPTIONS)?;
+            if matches!(format, Format::Protobuf(_)) {
+                return Err("the protobuf format has no framing of messages in a file (Flink's filesystem connector does not take it either); use it with a message connector (kafka, kinesis, rabbitmq, activemq), or 'json', 'csv' or 'parquet' for files".into());
+            }
+            if let Format::Avro(avro) = &format {
+                return Err(format!(
+                    "format '{}' is for message connectors (kafka, rabbitmq, activemq, kinesis); the filesystem connector does not write Avro container files yet: use 'parquet', 'csv' or 'json'",
+                    avro.name()
+                ));
+            }
+            (FileFormat::Row(format), ignore)
+        };
+        let rolling = rolling_policy(o)?;
         let path = PathBuf::from(o.get("path").ok_or("set 'path' to a file or directory")?);
         if source && is_url(&path) {
             return Err(format!(
@@ -72,21 +138,45 @@ impl FileConfig {
             format,
             ignore_parse_errors: ignore,
             schema: table.schema.clone(),
+            rolling,
         })
     }
 }
 
 impl FileConfig {
     /// The sink's URL when `path` names one (`scheme://...`): the exactly-once file sink.
+    /// A `parquet` table's local path is made a `file://` URL (Parquet goes to the
+    /// exactly-once sink only).
     pub fn url(&self) -> Option<String> {
-        is_url(&self.path).then(|| self.path.display().to_string())
+        if is_url(&self.path) {
+            return Some(self.path.display().to_string());
+        }
+        match self.format {
+            FileFormat::Parquet(_) => {
+                let absolute = std::path::absolute(&self.path).unwrap_or(self.path.clone());
+                Some(format!("file://{}", absolute.display()))
+            }
+            FileFormat::Row(_) => None,
+        }
     }
 
-    /// The part files' extension with its dot (`.csv`, `.json`).
+    /// The part files' extension with its dot (`.csv`, `.json`, `.parquet`).
     pub fn extension(&self) -> &'static str {
         match self.format {
-            Format::Csv { .. } => ".csv",
-            Format::Json | Format::Avro(_) | Format::Protobuf(_) => ".json",
+            FileFormat::Row(Format::Csv { .. }) => ".csv",
+            FileFormat::Row(Format::Json | Format::Avro(_) | Format::Protobuf(_)) => ".json",
+            FileFormat::Parquet(_) => ".parquet",
+        }
+    }
+
+    /// The row format, or an error for a bulk format (the line-based paths refuse it).
+    fn row_format(&self) -> Result<&Format, BoxError> {
+        match &self.format {
+            FileFormat::Row(f) => Ok(f),
+            FileFormat::Parquet(_) => Err(SinkError::boxed(
+                self.path.display().to_string(),
+                "the parquet format has no lines; it is written by the exactly-once file sink",
+            )),
         }
     }
 }
@@ -103,12 +193,15 @@ pub struct EncodeLines {
 }
 
 impl EncodeLines {
-    /// The encoder of a filesystem table.
-    pub fn new(config: &FileConfig) -> Self {
-        EncodeLines {
-            format: config.format.clone(),
+    /// The encoder of a filesystem table of a row format.
+    ///
+    /// # Errors
+    /// The table's format is not a row format.
+    pub fn new(config: &FileConfig) -> Result<Self, BoxError> {
+        Ok(EncodeLines {
+            format: config.row_format()?.clone(),
             schema: config.schema.clone(),
-        }
+        })
     }
 }
 
@@ -152,6 +245,8 @@ pub struct FileSource {
 enum Open {
     Csv(csv::Reader<File>),
     Json(std::io::Lines<BufReader<File>>),
+    /// A Parquet file, decoded whole when opened (its footer is at its end).
+    Parquet(std::vec::IntoIter<Row>),
 }
 
 struct FileReader {
@@ -192,17 +287,24 @@ impl FileReader {
     fn open_current(&mut self) -> Result<(), BoxError> {
         let (path, skip) = &self.files[self.file];
         self.rows = *skip;
-        let f = File::open(path)
-            .map_err(|e| SourceError::boxed(path.display().to_string(), e.to_string()))?;
+        let where_ = || path.display().to_string();
+        let f = File::open(path).map_err(|e| SourceError::boxed(where_(), e.to_string()))?;
         let mut open = match &self.config.format {
-            Format::Csv { delimiter, .. } => Open::Csv(
+            FileFormat::Parquet(_) => {
+                let bytes =
+                    std::fs::read(path).map_err(|e| SourceError::boxed(where_(), e.to_string()))?;
+                let rows = super::parquet::decode_file(bytes, &self.config.schema)
+                    .map_err(|e| SourceError::boxed(where_(), e))?;
+                Open::Parquet(rows.into_iter())
+            }
+            FileFormat::Row(Format::Csv { delimiter, .. }) => Open::Csv(
                 csv::ReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
                     .delimiter(*delimiter)
                     .from_reader(f),
             ),
-            Format::Json | Format::Avro(_) | Format::Protobuf(_) => {
+            FileFormat::Row(Format::Json | Format::Avro(_) | Format::Protobuf(_)) => {
                 Open::Json(BufReader::new(f).lines())
             }
         };
@@ -211,6 +313,7 @@ impl FileReader {
             let more = match &mut open {
                 Open::Csv(r) => r.read_record(&mut self.record)?,
                 Open::Json(lines) => lines.next().transpose()?.is_some(),
+                Open::Parquet(rows) => rows.next().is_some(),
             };
             if !more {
                 break;
@@ -241,13 +344,14 @@ impl FileReader {
                     return Ok(None);
                 }
                 let null_literal = match &self.config.format {
-                    Format::Csv { null_literal, .. } => null_literal.as_deref(),
-                    Format::Json | Format::Avro(_) | Format::Protobuf(_) => None,
+                    FileFormat::Row(Format::Csv { null_literal, .. }) => null_literal.as_deref(),
+                    _ => None,
                 };
                 let row = format::decode_csv(&self.record, schema, null_literal, ignore)
                     .map_err(|e| SourceError::boxed(position(), format!("{e}{hint}")))?;
                 Ok(Some(row))
             }
+            Open::Parquet(rows) => Ok(rows.next()),
             Open::Json(lines) => loop {
                 let Some(line) = lines.next().transpose()? else {
                     return Ok(None);
@@ -342,10 +446,8 @@ impl Sink<Row> for FileSink {
         let target = || dir.display().to_string();
         std::fs::create_dir_all(dir)
             .map_err(|e| SinkError::boxed(target(), format!("cannot create the directory: {e}")))?;
-        let ext = match self.config.format {
-            Format::Csv { .. } => "csv",
-            Format::Json | Format::Avro(_) | Format::Protobuf(_) => "json",
-        };
+        self.config.row_format()?;
+        let ext = &self.config.extension()[1..];
         // Bounded: the first free name (a run never overwrites output).
         let path = (0..100_000u32)
             .map(|n| dir.join(format!("part-{}-{n}.{ext}", ctx.subtask_index)))
@@ -368,7 +470,7 @@ impl Sink<Row> for FileSink {
 
 impl SinkWriter<Row> for FileWriter {
     fn write(&mut self, value: Row, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
-        let mut line = format::encode(&self.config.format, &self.config.schema, &value)?;
+        let mut line = format::encode(self.config.row_format()?, &self.config.schema, &value)?;
         line.push(b'\n');
         self.out
             .write_all(&line)

@@ -13,6 +13,7 @@ pub mod format_avro;
 pub mod format_protobuf;
 pub mod kafka;
 pub mod kinesis;
+pub mod parquet;
 pub mod print;
 pub mod rabbitmq;
 pub mod redis;

@@ -21,7 +21,9 @@ import org.apache.flink.util.CloseableIterator;
  * The SQL oracle: runs a Fjord SQL script on Apache Flink's table planner (streaming mode, local
  * MiniCluster). Every statement runs as written, except {@code SET 'k' = 'v'}, which sets the
  * table configuration as Flink's SQL client does, and {@code INSERT INTO sink SELECT ...}, which
- * runs the SELECT and collects its rows, so no sink's file-commit rules get in the way. Prints
+ * runs the SELECT and collects its rows, so no sink's file-commit rules get in the way; {@code
+ * EXECUTE INSERT INTO sink SELECT ...} runs the INSERT for real (the sink writes, for example
+ * Parquet files for Fjord to read) and waits for the job to finish. Prints
  * {@code == sink} and then each row as Fjord's CSV format writes it (NULL empty, TIMESTAMP
  * {@code yyyy-MM-dd HH:mm:ss[.fff]} without trailing zeros, DOUBLE as Java's Double.toString, DECIMAL
  * without trailing zeros as Jackson writes it: {@code 12.5}, {@code 2E+1}, TIME {@code HH:mm:ss[.fff]}
@@ -32,6 +34,9 @@ import org.apache.flink.util.CloseableIterator;
 public final class SqlScript {
   private static final Pattern INSERT =
       Pattern.compile("(?is)^\\s*INSERT\\s+INTO\\s+([`\\w]+)\\s+(.*)$");
+
+  private static final Pattern EXECUTE_INSERT =
+      Pattern.compile("(?is)^\\s*EXECUTE\\s+(INSERT\\s+INTO\\s+.*)$");
 
   private static final Pattern SET =
       Pattern.compile("(?is)^\\s*SET\\s+'([^']*)'\\s*=\\s*'([^']*)'\\s*$");
@@ -47,10 +52,13 @@ public final class SqlScript {
     TableEnvironment env = TableEnvironment.create(EnvironmentSettings.inStreamingMode());
     for (String statement : split(script)) {
       Matcher insert = INSERT.matcher(statement);
+      Matcher execute = EXECUTE_INSERT.matcher(statement);
       Matcher set = SET.matcher(statement);
       if (set.matches()) {
         // The SQL client's SET; a TableEnvironment takes it as configuration.
         env.getConfig().getConfiguration().setString(set.group(1), set.group(2));
+      } else if (execute.matches()) {
+        env.executeSql(execute.group(1)).await();
       } else if (insert.matches()) {
         System.out.println("== " + insert.group(1).replace("`", ""));
         try (CloseableIterator<Row> rows = env.sqlQuery(insert.group(2)).execute().collect()) {
