@@ -9,7 +9,7 @@
 use crate::cluster::infra_dir;
 use crate::error::Error;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// One input line of the DataStream cases: a record or a watermark.
@@ -104,6 +104,62 @@ pub fn run_sql_script(script: &Path) -> Result<BTreeMap<String, Vec<String>>, Er
     run_sql_script_in("sql", script)
 }
 
+/// Runs several scripts as [`run_sql_script`] does, one after the other in one JVM (`flink.sh
+/// sql A B ...`): starting Flink's planner once instead of once per script. The results are in
+/// the scripts' order.
+///
+/// # Errors
+/// As [`run_sql_script`]; one failing script fails them all (stderr says which).
+pub fn run_sql_scripts(scripts: &[PathBuf]) -> Result<Vec<BTreeMap<String, Vec<String>>>, Error> {
+    let runner = infra_dir().join("flink.sh");
+    let output = Command::new(&runner)
+        .arg("sql")
+        .args(scripts)
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: runner.display().to_string(),
+            source,
+        })?;
+    let command = || format!("flink.sh sql ({} scripts)", scripts.len());
+    if !output.status.success() {
+        return Err(Error::Command {
+            command: command(),
+            code: output.status.code(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let results = split_scripts(&String::from_utf8_lossy(&output.stdout), scripts.len());
+    if results.len() != scripts.len() {
+        return Err(Error::Command {
+            command: command(),
+            code: output.status.code(),
+            stderr: format!(
+                "printed {} script sections for {} scripts",
+                results.len(),
+                scripts.len()
+            ),
+        });
+    }
+    Ok(results)
+}
+
+/// Splits the output of several scripts at their `=== SCRIPT` lines (one script prints none).
+fn split_scripts(stdout: &str, scripts: usize) -> Vec<BTreeMap<String, Vec<String>>> {
+    if scripts == 1 {
+        return vec![parse_cases(stdout)];
+    }
+    let mut sections: Vec<String> = Vec::new();
+    for line in stdout.lines() {
+        if line.starts_with("=== ") {
+            sections.push(String::new());
+        } else if let Some(section) = sections.last_mut() {
+            section.push_str(line);
+            section.push('\n');
+        }
+    }
+    sections.iter().map(|s| parse_cases(s)).collect()
+}
+
 /// As [`run_sql_script`], with Flink's Parquet format on the classpath (`flink.sh
 /// sql-parquet`): the script may read `'format' = 'parquet'` tables, such as the part files
 /// Fjord's file sink wrote.
@@ -162,6 +218,15 @@ mod tests {
         assert_eq!(parsed["a"], vec!["x,1,2", "y,3,4"]);
         assert!(parsed["b"].is_empty());
         assert_eq!(parsed["c"], vec!["late:z,5,6"]);
+    }
+
+    #[test]
+    fn output_of_several_scripts_is_split_per_script() {
+        let parsed = split_scripts("=== /a.sql\n== s\n1,x\n=== /b.sql\n== s\n== t\n2,y\n", 2);
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0]["s"], vec!["1,x"]);
+        assert!(parsed[1]["s"].is_empty());
+        assert_eq!(parsed[1]["t"], vec!["2,y"]);
     }
 
     #[test]

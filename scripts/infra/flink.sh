@@ -12,10 +12,10 @@
 #       keyed by key, event time) over INPUT (as datastream) and prints `== CASE` and then one
 #       line per match `key|a:v@ts,...;b:...` (`timeout:` before timed-out partial matches).
 #
-#   flink.sh sql SCRIPT
+#   flink.sh sql SCRIPT...
 #       Runs a Fjord SQL script on Flink's table planner (flink/src/fjord/oracle/SqlScript.java):
 #       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
-#       per row (Fjord's CSV conventions).
+#       per row (Fjord's CSV conventions). Several scripts run in one JVM, each after `=== SCRIPT`.
 #
 #   flink.sh sql-exec SCRIPT
 #       Runs a SQL script on Flink's table planner as written, INSERTs included, each awaited
