@@ -47,8 +47,30 @@ clippy_driver="$(rustup which clippy-driver 2>/dev/null || true)"
 [[ -x "$clippy_driver" ]] || { echo "clippy-driver not found: rustup component add clippy" >&2; exit 1; }
 export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+# The test infrastructure (servers and tools built from Go modules, jars from Maven Central,
+# packages from npm: minutes of downloads on a fresh machine) installs meanwhile, into its own
+# log, printed when it is waited for.
+infra_log="$FJORD_CACHE/install-infrastructure.log"
+scripts/infra/install.sh > "$infra_log" 2>&1 &
+infra_pid=$!
+trap 'kill "$infra_pid" 2>/dev/null || true' EXIT
+wait_for_infrastructure() {
+  if wait "$infra_pid"; then
+    tail -n 25 "$infra_log" >&2
+  else
+    cat "$infra_log" >&2
+    echo "scripts/infra/install.sh failed (log above, and in $infra_log)" >&2
+    return 1
+  fi
+}
 step "build and lints" cargo test --workspace --all-targets --all-features --locked --no-run
-step "test infrastructure" scripts/infra/install.sh
-step "tests" cargo test --workspace --all-features --locked "$@"
+step "test infrastructure" wait_for_infrastructure
+# The whole suite runs two test binaries at a time (scripts/run-tests.sh); with arguments, plain
+# `cargo test` with them.
+if (($# == 0)); then
+  step "tests" scripts/run-tests.sh
+else
+  step "tests" cargo test --workspace --all-features --locked "$@"
+fi
 # Fuzzing, bounded (FJORD_FUZZ_SECONDS per target, default 30): only for the whole suite.
 if (($# == 0)); then step "fuzz" scripts/fuzz.sh; fi

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs every test binary of the workspace (what `cargo test --workspace --all-features` runs),
+# FJORD_TEST_JOBS of them at a time (default 2), then the doc tests.
+#
+#   scripts/run-tests.sh
+#   FJORD_TEST_ONLY='^(hdfs|sql_jobs)$' scripts/run-tests.sh   only the binaries whose target
+#                                                             name matches (no doc tests)
+#
+# Most of the suite waits rather than computes (JVMs and servers starting, checkpoints,
+# brokers, Kubernetes control planes), so running two binaries at once takes much less wall
+# time on a 2-core machine than cargo's one at a time. The tests inside a binary keep running
+# on that binary's own threads, as under cargo. Every test already runs beside others (unique
+# directories, free ports, its own servers), so two binaries at once is the same situation.
+#
+# Each binary runs in its package's directory with CARGO_MANIFEST_DIR set, as cargo runs it;
+# its whole output is printed when it ends, with its time. The longest binaries start first.
+# Every binary runs even after a failure; the script then names the failed ones and exits 101,
+# as `cargo test` does.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+jobs="${FJORD_TEST_JOBS:-2}"
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "FJORD_TEST_JOBS must be a positive number, not '$jobs'" >&2; exit 2; }
+command -v jq >/dev/null || { echo "jq is missing (scripts/install-deps.sh installs it)" >&2; exit 2; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Build (a no-op after scripts/test.sh's build step) and list the test binaries.
+cargo test --workspace --all-features --locked --no-run --message-format=json-render-diagnostics \
+  > "$work/build.json"
+jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true)
+       | [.target.name, .executable, (.manifest_path | sub("/Cargo.toml$"; "")),
+          (if .target.kind == ["test"] then 0 else 1 end)] | @tsv' \
+  "$work/build.json" > "$work/all"
+
+# The binaries measured as the longest first (e2e and connector servers, Flink oracles), so
+# the last ones to end are short; then every other integration test, then the unit tests.
+slow=(flink_sql_oracle hdfs connectors_killed_task_managers avro_flink_oracle
+  parquet_flink_oracle cassandra_sink activemq dashboard protobuf_format kafka_exactly_once
+  operator_lifecycle operator_savepoints operator_high_availability images distributed)
+{
+  for name in "${slow[@]}"; do awk -F'\t' -v n="$name" '$1 == n && $4 == 0' "$work/all"; done
+  awk -F'\t' 'NR == FNR { skip[$1] = 1; next } !($1 in skip && $4 == 0)' \
+    <(printf '%s\n' "${slow[@]}") "$work/all" | sort -s -t$'\t' -k4,4n
+} > "$work/queue"
+only="${FJORD_TEST_ONLY:-}"
+if [[ -n "$only" ]]; then
+  awk -F'\t' -v re="$only" '$1 ~ re' "$work/queue" > "$work/only" && mv "$work/only" "$work/queue"
+fi
+total=$(wc -l < "$work/queue")
+echo "running $total test binaries, $jobs at a time" >&2
+
+declare -A name_of
+printed=0
+failed=()
+print_done() {
+  local i rc secs
+  for ((i = 0; i < total; i++)); do
+    [[ -f "$work/$i.rc" && ! -f "$work/$i.printed" ]] || continue
+    read -r rc secs < "$work/$i.rc"
+    printed=$((printed + 1))
+    printf '\n==> [%d/%d] %s: exit %s after %ss\n' "$printed" "$total" "${name_of[$i]}" "$rc" "$secs"
+    cat "$work/$i.log"
+    touch "$work/$i.printed"
+    ((rc == 0)) || failed+=("${name_of[$i]}")
+  done
+}
+
+i=0
+while IFS=$'\t' read -r name exe dir _; do
+  name_of[$i]="${dir#"$root"/} $name"
+  while (($(jobs -rp | wc -l) >= jobs)); do
+    wait -n || true
+    print_done
+  done
+  (
+    start=$SECONDS
+    rc=0
+    (cd "$dir" && CARGO_MANIFEST_DIR="$dir" exec "$exe") > "$work/$i.log" 2>&1 < /dev/null || rc=$?
+    echo "$rc $((SECONDS - start))" > "$work/$i.rc.tmp" && mv "$work/$i.rc.tmp" "$work/$i.rc"
+  ) &
+  i=$((i + 1))
+done < "$work/queue"
+while (($(jobs -rp | wc -l) > 0)); do
+  wait -n || true
+  print_done
+done
+print_done
+
+if [[ -z "$only" ]]; then
+  echo "==> doc tests" >&2
+  cargo test --workspace --all-features --locked --doc || failed+=("doc tests")
+fi
+
+if ((${#failed[@]})); then
+  printf '\nfailed test binaries (%d):\n' "${#failed[@]}" >&2
+  printf '  %s\n' "${failed[@]}" >&2
+  exit 101
+fi
+echo "all $total test binaries and the doc tests passed" >&2
