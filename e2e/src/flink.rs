@@ -9,6 +9,7 @@
 use crate::cluster::infra_dir;
 use crate::error::Error;
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -111,28 +112,14 @@ pub fn run_sql_script(script: &Path) -> Result<BTreeMap<String, Vec<String>>, Er
 /// # Errors
 /// As [`run_sql_script`]; one failing script fails them all (stderr says which).
 pub fn run_sql_scripts(scripts: &[PathBuf]) -> Result<Vec<BTreeMap<String, Vec<String>>>, Error> {
-    let runner = infra_dir().join("flink.sh");
-    let output = Command::new(&runner)
-        .arg("sql")
-        .args(scripts)
-        .output()
-        .map_err(|source| Error::Spawn {
-            program: runner.display().to_string(),
-            source,
-        })?;
-    let command = || format!("flink.sh sql ({} scripts)", scripts.len());
-    if !output.status.success() {
-        return Err(Error::Command {
-            command: command(),
-            code: output.status.code(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    let results = split_scripts(&String::from_utf8_lossy(&output.stdout), scripts.len());
+    let mut args = vec![OsString::from("sql")];
+    args.extend(scripts.iter().map(OsString::from));
+    let stdout = flink_sh(&args)?;
+    let results = split_scripts(&stdout, scripts.len());
     if results.len() != scripts.len() {
         return Err(Error::Command {
-            command: command(),
-            code: output.status.code(),
+            command: format!("flink.sh sql ({} scripts)", scripts.len()),
+            code: Some(0),
             stderr: format!(
                 "printed {} script sections for {} scripts",
                 results.len(),
@@ -141,6 +128,30 @@ pub fn run_sql_scripts(scripts: &[PathBuf]) -> Result<Vec<BTreeMap<String, Vec<S
         });
     }
     Ok(results)
+}
+
+/// Runs `flink.sh ARGS...` and returns what it printed.
+fn flink_sh(args: &[OsString]) -> Result<String, Error> {
+    let runner = infra_dir().join("flink.sh");
+    let output = Command::new(&runner)
+        .args(args)
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: runner.display().to_string(),
+            source,
+        })?;
+    if !output.status.success() {
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return Err(Error::Command {
+            command: format!("flink.sh {}", shown.join(" ")),
+            code: output.status.code(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Splits the output of several scripts at their `=== SCRIPT` lines (one script prints none).
@@ -171,23 +182,8 @@ pub fn run_parquet_sql_script(script: &Path) -> Result<BTreeMap<String, Vec<Stri
 }
 
 fn run_sql_script_in(mode: &str, script: &Path) -> Result<BTreeMap<String, Vec<String>>, Error> {
-    let runner = infra_dir().join("flink.sh");
-    let output = Command::new(&runner)
-        .arg(mode)
-        .arg(script)
-        .output()
-        .map_err(|source| Error::Spawn {
-            program: runner.display().to_string(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(Error::Command {
-            command: format!("flink.sh {mode} {}", script.display()),
-            code: output.status.code(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    Ok(parse_cases(&String::from_utf8_lossy(&output.stdout)))
+    let stdout = flink_sh(&[OsString::from(mode), OsString::from(script)])?;
+    Ok(parse_cases(&stdout))
 }
 
 /// Splits the oracle's output at its `== case` lines.
@@ -296,21 +292,5 @@ pub fn run_avro_format(
 /// # Errors
 /// As [`run_sql_script`].
 pub fn run_sql_exec(script: &Path) -> Result<(), Error> {
-    let runner = infra_dir().join("flink.sh");
-    let output = Command::new(&runner)
-        .arg("sql-exec")
-        .arg(script)
-        .output()
-        .map_err(|source| Error::Spawn {
-            program: runner.display().to_string(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(Error::Command {
-            command: format!("flink.sh sql-exec {}", script.display()),
-            code: output.status.code(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    Ok(())
+    flink_sh(&[OsString::from("sql-exec"), OsString::from(script)]).map(drop)
 }
