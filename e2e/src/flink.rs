@@ -204,34 +204,6 @@ fn parse_cases(stdout: &str) -> BTreeMap<String, Vec<String>> {
     cases
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn output_is_split_per_case() {
-        let parsed = parse_cases("== a\nx,1,2\ny,3,4\n== b\n== c\nlate:z,5,6\n");
-        assert_eq!(parsed["a"], vec!["x,1,2", "y,3,4"]);
-        assert!(parsed["b"].is_empty());
-        assert_eq!(parsed["c"], vec!["late:z,5,6"]);
-    }
-
-    #[test]
-    fn output_of_several_scripts_is_split_per_script() {
-        let parsed = split_scripts("=== /a.sql\n== s\n1,x\n=== /b.sql\n== s\n== t\n2,y\n", 2);
-        assert_eq!(parsed.len(), 2);
-        assert_eq!(parsed[0]["s"], vec!["1,x"]);
-        assert!(parsed[1]["s"].is_empty());
-        assert_eq!(parsed[1]["t"], vec!["2,y"]);
-    }
-
-    #[test]
-    fn input_lines_match_the_java_reader() {
-        assert_eq!(OracleEvent::Record("k".into(), -3, 17).line(), "k,-3,17");
-        assert_eq!(OracleEvent::Watermark(9).line(), "#wm,9");
-    }
-}
-
 /// Runs Flink's `avro` / `avro-confluent` SQL formats one record value at a time
 /// (`flink.sh avro`, `AvroFormats.java`): `mode` is `schema` (prints the Avro schema Flink
 /// derives for `row_type`, such as `` ROW<`id` INT, `name` STRING> ``), `write` (CSV rows with
@@ -293,4 +265,32 @@ pub fn run_avro_format(
 /// As [`run_sql_script`].
 pub fn run_sql_exec(script: &Path) -> Result<(), Error> {
     flink_sh(&[OsString::from("sql-exec"), OsString::from(script)]).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_split_per_case() {
+        let parsed = parse_cases("== a\nx,1,2\ny,3,4\n== b\n== c\nlate:z,5,6\n");
+        assert_eq!(parsed["a"], vec!["x,1,2", "y,3,4"]);
+        assert!(parsed["b"].is_empty());
+        assert_eq!(parsed["c"], vec!["late:z,5,6"]);
+    }
+
+    #[test]
+    fn output_of_several_scripts_is_split_per_script() {
+        let parsed = split_scripts("=== /a.sql\n== s\n1,x\n=== /b.sql\n== s\n== t\n2,y\n", 2);
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0]["s"], vec!["1,x"]);
+        assert!(parsed[1]["s"].is_empty());
+        assert_eq!(parsed[1]["t"], vec!["2,y"]);
+    }
+
+    #[test]
+    fn input_lines_match_the_java_reader() {
+        assert_eq!(OracleEvent::Record("k".into(), -3, 17).line(), "k,-3,17");
+        assert_eq!(OracleEvent::Watermark(9).line(), "#wm,9");
+    }
 }
