@@ -50,12 +50,22 @@ public final class SqlScript {
       System.err.println("usage: SqlScript SCRIPT...");
       System.exit(2);
     }
-    for (String path : args) {
-      if (args.length > 1) {
-        System.out.println("=== " + path);
+    // Exit explicitly, also after a failure: a job's non-daemon thread (a file source's fetcher
+    // after the job ended, seen with the Parquet reader) would otherwise keep the JVM alive.
+    try {
+      for (String path : args) {
+        if (args.length > 1) {
+          System.out.println("=== " + path);
+        }
+        run(Files.readString(Path.of(path), StandardCharsets.UTF_8));
       }
-      run(Files.readString(Path.of(path), StandardCharsets.UTF_8));
+    } catch (Throwable t) {
+      t.printStackTrace();
+      System.out.flush();
+      System.exit(1);
     }
+    System.out.flush();
+    System.exit(0);
   }
 
   private static void run(String script) throws Exception {
