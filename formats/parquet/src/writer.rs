@@ -63,12 +63,24 @@ impl<T> ParquetFormat<T> {
             }
         }
         let message = schema.to_parquet()?;
-        let properties = WriterProperties::builder()
+        let mut properties = WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_1_0)
             .set_compression(options.codec.to_parquet())
             .set_dictionary_enabled(options.dictionary)
-            .set_data_page_size_limit(options.page_bytes)
-            .build();
+            .set_data_page_size_limit(options.page_bytes);
+        // DECIMAL columns (FIXED_LEN_BYTE_ARRAY) plain, never dictionary-encoded: parquet-mr's
+        // PARQUET_1_0 writer (Flink's) never dictionary-encodes FIXED_LEN_BYTE_ARRAY, and Flink's
+        // vectorized reader fails on such a dictionary (UnsupportedOperationException:
+        // PlainBinaryDictionary), found by e2e/tests/parquet_flink_oracle.rs.
+        for c in &schema.columns {
+            if let ColumnType::Decimal { .. } = c.column_type {
+                properties = properties.set_column_dictionary_enabled(
+                    parquet::schema::types::ColumnPath::from(c.name.as_str()),
+                    false,
+                );
+            }
+        }
+        let properties = properties.build();
         Ok(ParquetFormat {
             schema: Arc::new(schema),
             message,
