@@ -99,4 +99,8 @@ if ((${#failed[@]})); then
   printf '  %s\n' "${failed[@]}" >&2
   exit 101
 fi
-echo "all $total test binaries and the doc tests passed" >&2
+if [[ -z "$only" ]]; then
+  echo "all $total test binaries and the doc tests passed" >&2
+else
+  echo "all $total test binaries matching '$only' passed" >&2
+fi
