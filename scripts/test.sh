@@ -28,10 +28,17 @@ mkdir -p "$FJORD_CACHE"
 step() {
   local name="$1"
   shift
-  local start=$SECONDS
+  local start=$SECONDS rc=0
   printf '\n==> %s\n' "$name" >&2
-  "$@"
-  printf '<== %s done in %ds\n' "$name" $((SECONDS - start)) >&2
+  # `|| rc=$?`, not set -e: a step called as `step ... || x` would otherwise run on after a
+  # failure and report success.
+  "$@" || rc=$?
+  if ((rc == 0)); then
+    printf '<== %s done in %ds\n' "$name" $((SECONDS - start)) >&2
+  else
+    printf '<== %s FAILED (exit %d) after %ds\n' "$name" "$rc" $((SECONDS - start)) >&2
+  fi
+  return "$rc"
 }
 
 step "build dependencies" scripts/install-deps.sh
@@ -65,12 +72,33 @@ wait_for_infrastructure() {
 }
 step "build and lints" cargo test --workspace --all-targets --all-features --locked --no-run
 step "test infrastructure" wait_for_infrastructure
-# The whole suite runs two test binaries at a time (scripts/run-tests.sh); with arguments, plain
-# `cargo test` with them.
-if (($# == 0)); then
-  step "tests" scripts/run-tests.sh
-else
+# With arguments, plain `cargo test` with them (no fuzzing).
+if (($# > 0)); then
   step "tests" cargo test --workspace --all-features --locked "$@"
+  exit 0
 fi
-# Fuzzing, bounded (FJORD_FUZZ_SECONDS per target, default 30): only for the whole suite.
-if (($# == 0)); then step "fuzz" scripts/fuzz.sh; fi
+# Fuzzing, bounded (FJORD_FUZZ_SECONDS per target, default 30), runs beside the tests at the
+# lowest CPU priority: its cold build (cargo-fuzz, then the engine and the SQL planner with
+# every connector, all instrumented for coverage: a second compile of most dependencies) took
+# minutes of CI time after the tests, while the tests mostly wait for servers and JVMs.
+fuzz_log="$FJORD_CACHE/fuzz.log"
+nice -n 19 scripts/fuzz.sh > "$fuzz_log" 2>&1 &
+fuzz_pid=$!
+trap 'kill "$infra_pid" "$fuzz_pid" 2>/dev/null || true' EXIT
+wait_for_fuzzing() {
+  if wait "$fuzz_pid"; then
+    cat "$fuzz_log" >&2
+  else
+    cat "$fuzz_log" >&2
+    echo "scripts/fuzz.sh failed (log above, and in $fuzz_log)" >&2
+    return 1
+  fi
+}
+# The whole suite runs two test binaries at a time (scripts/run-tests.sh). A failed test does
+# not stop the fuzzing's report: both results are printed, then the first failure is the exit.
+tests_rc=0
+step "tests" scripts/run-tests.sh || tests_rc=$?
+fuzz_rc=0
+step "fuzz (ran beside the tests)" wait_for_fuzzing || fuzz_rc=$?
+((tests_rc == 0)) || exit "$tests_rc"
+exit "$fuzz_rc"

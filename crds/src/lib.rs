@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod schema;
 pub mod snapshot;
 pub mod spec;
+pub mod sql_source;
 pub mod status;
 
 pub use cluster::{
@@ -38,10 +39,11 @@ pub use snapshot::{
     StreamJobSnapshot, StreamJobSnapshotSpec, StreamJobSnapshotStatus,
 };
 pub use spec::{
-    AutoscalerSpec, CheckpointMode, CheckpointingSpec, DesiredJobState, HealthCheckSpec,
-    HighAvailabilitySpec, ImagePullPolicy, IngressSpec, JOB_SQL_MESSAGE, JobManagerSpec, JobSpec,
-    LogFormat, LoggingSpec, RestAuthSpec, SQL_JOB_NAME, SavepointsSpec, SecretReference,
-    SecuritySpec, StreamJob, StreamJobSpec, TaskManagerSpec, TlsSpec, UpgradeMode,
+    AutoscalerSpec, CheckpointMode, CheckpointingSpec, ConfigMapKeyReference, DesiredJobState,
+    HealthCheckSpec, HighAvailabilitySpec, ImagePullPolicy, IngressSpec, JOB_SQL_MESSAGE,
+    JobManagerSpec, JobSpec, LogFormat, LoggingSpec, RestAuthSpec, SQL_JOB_NAME, SavepointsSpec,
+    SecretReference, SecuritySpec, SqlSource, StreamJob, StreamJobSpec, TaskManagerSpec, TlsSpec,
+    UpgradeMode,
 };
 pub use status::{
     AutoscalerStatus, CheckpointRecord, DeletionStatus, FailedUpgrade, JobState, LifecycleState,

@@ -174,25 +174,22 @@ pub fn validate_spec(spec: &StreamJobSpec) -> Vec<FieldError> {
         e.push(FieldError::new("spec.image", "must not be empty"));
     }
     let job = &spec.job;
-    match &job.sql {
-        None if job.name.is_empty() => e.push(FieldError::new(
+    let sql_script = job.sql.is_some() || job.sql_from.is_some();
+    if (job.sql.is_some() && job.sql_from.is_some())
+        || (!sql_script && job.name.is_empty())
+        || (sql_script
+            && (!(job.name.is_empty() || job.name == crate::spec::SQL_JOB_NAME)
+                || !job.args.is_empty()))
+    {
+        e.push(FieldError::new(
             "spec.job.name",
             crate::spec::JOB_SQL_MESSAGE,
-        )),
-        Some(_)
-            if !(job.name.is_empty() || job.name == crate::spec::SQL_JOB_NAME)
-                || !job.args.is_empty() =>
-        {
-            e.push(FieldError::new(
-                "spec.job.name",
-                crate::spec::JOB_SQL_MESSAGE,
-            ))
-        }
-        Some(script) if script.trim().is_empty() => e.push(FieldError::new(
+        ));
+    } else if job.sql.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        e.push(FieldError::new(
             "spec.job.sql",
             "must hold a SQL script (CREATE TABLE ..., INSERT INTO ... SELECT ...)",
-        )),
-        _ => {}
+        ));
     }
     if job.parallelism < 1 {
         e.push(FieldError::new(

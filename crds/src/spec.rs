@@ -22,10 +22,11 @@ use crate::status::StreamJobStatus;
 pub const PARALLELISM_MESSAGE: &str = "spec.job.parallelism must be at most spec.job.maxParallelism (128 when unset): raise spec.job.maxParallelism (at most 32768; it cannot change later without losing keyed state) or lower spec.job.parallelism";
 
 /// The message of the rule asking for exactly one of spec.job.name and spec.job.sql.
-pub const JOB_SQL_MESSAGE: &str = "set spec.job.name (a job registered in the image) or spec.job.sql (a SQL script run by the image's built-in `sql` job), not both; spec.job.args does not go with spec.job.sql";
+pub const JOB_SQL_MESSAGE: &str = "set one of spec.job.name (a job registered in the image), spec.job.sql (a SQL script run by the image's built-in `sql` job) and spec.job.sqlFrom (the script in a ConfigMap); spec.job.args does not go with a SQL script";
 
-/// CEL rule: a registered job by name, or a SQL script without name and arguments.
-pub(crate) const JOB_SQL_RULE: &str = "has(self.sql) ? ((!has(self.name) || self.name == '' || self.name == 'sql') && (!has(self.args) || size(self.args) == 0)) : (has(self.name) && self.name != '')";
+/// CEL rule: a registered job by name, or one SQL script (inline or from a ConfigMap) without
+/// name and arguments.
+pub(crate) const JOB_SQL_RULE: &str = "(has(self.sql) || has(self.sqlFrom)) ? (!(has(self.sql) && has(self.sqlFrom)) && (!has(self.name) || self.name == '' || self.name == 'sql') && (!has(self.args) || size(self.args) == 0)) : (has(self.name) && self.name != '')";
 
 /// The job name under which every worker image runs a SQL script (`spec.job.sql`).
 pub const SQL_JOB_NAME: &str = "sql";
@@ -279,6 +280,13 @@ pub struct JobSpec {
     /// must not SET parallelism.default or execution.checkpointing.interval). See docs/sql.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+
+    /// Where to read the SQL script instead of spec.job.sql: a key of a ConfigMap in the same
+    /// namespace. The operator reads it on every pass (the script is planned before anything
+    /// is deployed, as spec.job.sql is), and editing the ConfigMap upgrades the job through
+    /// spec.job.upgradeMode like a spec change. See docs/sql.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_from: Option<SqlSource>,
 
     /// Number of parallel subtasks of each operator (for a StreamSessionJob: the task slots of
     /// its cluster it holds). Changing it rescales the job through the upgrade mode (a
@@ -904,6 +912,26 @@ impl SecuritySpec {
     pub fn rest_auth_enabled(&self) -> bool {
         self.rest_auth.as_ref().is_some_and(|r| r.enabled)
     }
+}
+
+/// Where a SQL script comes from when it is not inline (spec.job.sqlFrom).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SqlSource {
+    /// The ConfigMap key holding the script, as in a container's env valueFrom.
+    pub config_map_key_ref: ConfigMapKeyReference,
+}
+
+/// A key of a ConfigMap in the object's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapKeyReference {
+    /// Name of the ConfigMap.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The key whose value is the script (e.g. `job.sql`).
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
 }
 
 /// Reference to a Secret in the StreamJob's namespace.

@@ -138,6 +138,12 @@ pub struct StreamJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconciled_generation: Option<i64>,
 
+    /// The resourceVersion of the spec.job.sqlFrom ConfigMap whose script was last
+    /// reconciled: an edit of the script is a new deployment within the same generation, and
+    /// this is part of its job ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_revision: Option<String>,
+
     /// The autoscaler's parallelism, its last decision and the vertex metrics it was based on
     /// (spec.autoscaler).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -70,13 +70,37 @@ pub fn checkpointed_env(dir: &Path) -> StreamExecutionEnvironment {
 /// The ` ```sql ` blocks of the doc at `path` (relative to the repository root), in order: the
 /// scripts a connector page shows, which its tests run verbatim.
 pub fn sql_blocks_of(path: &str) -> Vec<String> {
+    code_blocks_of(path, "sql")
+}
+
+/// The ` ```<lang> ` blocks of the doc at `path` (relative to the repository root), in order.
+pub fn code_blocks_of(path: &str, lang: &str) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let docs = std::fs::read_to_string(root.join(path))
         .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-    docs.split("```sql\n")
+    code_blocks_in(&docs, lang)
+}
+
+/// The ` ```<lang> ` blocks of the Markdown text `docs`, in order.
+pub fn code_blocks_in(docs: &str, lang: &str) -> Vec<String> {
+    docs.split(&format!("```{lang}\n"))
         .skip(1)
         .map(|b| b[..b.find("```").expect("a closed code block")].to_string())
         .collect()
+}
+
+/// Whether the docs example `block` is code of `source` (a test file's `include_str!`) line
+/// for line, indentation and blank lines aside: the docs show code that runs, even where
+/// rustfmt indents the test's copy differently.
+pub fn is_code_of(block: &str, source: &str) -> bool {
+    let normal = |s: &str| -> String {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    normal(source).contains(&normal(block))
 }
 
 /// Every line of every file in `dir` except hidden ones (a SQL filesystem sink's output; none

@@ -131,33 +131,15 @@ impl Cluster {
 
     /// The newest completed checkpoint's ID (0 before the first or when not answered).
     async fn latest_checkpoint(&self) -> i64 {
-        match self.jm.client.checkpoints(&self.job_id).await {
-            Ok(h) => h
-                .completed
-                .iter()
-                .filter(|c| !c.savepoint)
-                .map(|c| c.id)
-                .max()
-                .unwrap_or(0),
-            Err(_) => 0,
-        }
+        self.jm.latest_checkpoint(&self.job_id).await
     }
 
     /// Waits (bounded) until a checkpoint newer than `after` completed; returns its ID.
     async fn checkpoint_after(&self, after: i64) -> anyhow::Result<i64> {
-        let deadline = Instant::now() + JOB;
-        loop {
-            let latest = self.latest_checkpoint().await;
-            if latest > after {
-                return Ok(latest);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "no checkpoint after {after} within {JOB:?}\n{}",
-                self.tails()
-            );
-            tokio::time::sleep(POLL).await;
-        }
+        self.jm
+            .checkpoint_after(&self.job_id, after, JOB)
+            .await
+            .with_context(|| self.tails())
     }
 
     /// SIGKILLs the oldest TaskManager (every slot is used: it holds a subtask of every

@@ -574,11 +574,15 @@ async fn sigterm_on_the_job_manager_does_not_wait_for_a_dead_task_manager() -> a
         checkpoints_kept(&chk, &job_id)? > 0,
         "SIGTERM deleted the job's checkpoints"
     );
-    // The live TaskManager was asked, and confirmed.
+    // The live TaskManager's tasks ended: cancelled by the JobManager, or, when the dead
+    // TaskManager's closed connections reached them first, failed on that (a race the full
+    // suite lost once; either way the JobManager did not wait for tm2).
     let ended = tms[0].wait_for_line("tasks ended", STARTUP).await?;
     ensure!(
-        ended.contains("Canceled"),
-        "tm1's tasks ended cancelled: {ended}"
+        ended.contains("Canceled")
+            || (ended.contains("state=Failed")
+                && ended.contains("the server closed the connection")),
+        "tm1's tasks ended neither cancelled nor on the dead TaskManager's connection: {ended}"
     );
     tms[0].sigterm()?;
     tms[0].wait_exit(STARTUP).await?;

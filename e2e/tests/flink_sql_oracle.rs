@@ -440,6 +440,69 @@ const CASES: &[(&str, &str)] = &[
                 CAST('12:34' AS TIME), TRY_CAST(customer AS TIME)
          FROM orders;",
     ),
+    (
+        "union-all-widens-types-over-two-sources",
+        "CREATE TABLE typed (id BIGINT, customer STRING, amount DECIMAL(10, 2), qty BIGINT,
+                             ts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
+                 'csv.null-literal' = '');
+         CREATE TABLE unioned (id BIGINT, src STRING, amount DOUBLE, q DECIMAL(11, 1), n BIGINT,
+                               small SMALLINT, who STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/unioned', 'format' = 'csv');
+         INSERT INTO unioned
+         SELECT id, 'web', amount, qty, CAST(NULL AS INT), CAST(qty AS TINYINT), customer
+         FROM orders
+         UNION ALL
+         SELECT id, 'store-x', amount, CAST(amount AS DECIMAL(5, 1)), qty, CAST(qty AS SMALLINT),
+                UPPER(customer)
+         FROM typed
+         UNION ALL
+         (SELECT id * 100, 'both', amount * 2, qty, id, CAST(NULL AS TINYINT), CAST(NULL AS STRING)
+          FROM orders WHERE qty > 3);",
+    ),
+    (
+        "tumble-window-over-a-union-all-view",
+        "CREATE TABLE typed (id BIGINT, customer STRING, amount DECIMAL(10, 2), qty BIGINT,
+                             ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '3' SECOND)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
+                 'csv.null-literal' = '');
+         CREATE VIEW both_channels AS
+           SELECT id, customer, amount, qty, 'web' AS channel, ts FROM orders
+           UNION ALL
+           SELECT id + 1000, customer, amount, qty, 'store' AS channel, ts FROM typed
+           WHERE customer IS NOT NULL;
+         CREATE TABLE per_channel (ws TIMESTAMP(3), we TIMESTAMP(3), channel STRING, cnt BIGINT,
+                                   total DOUBLE, qtys BIGINT, max_id BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/per_channel', 'format' = 'csv');
+         INSERT INTO per_channel
+         SELECT window_start, window_end, channel, COUNT(*), SUM(amount), SUM(qty), MAX(id)
+         FROM TABLE(TUMBLE(TABLE both_channels, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, channel;
+         CREATE TABLE top_of_union (we TIMESTAMP(3), id BIGINT, channel STRING, r BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/top_of_union', 'format' = 'csv');
+         INSERT INTO top_of_union
+         SELECT window_end, id, channel, rownum FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end
+                                        ORDER BY id DESC) AS rownum
+           FROM TABLE(TUMBLE(TABLE both_channels, DESCRIPTOR(ts), INTERVAL '10' SECOND)))
+         WHERE rownum <= 2;",
+    ),
+    (
+        "raw-format-lines-as-string-and-bytes",
+        "CREATE TABLE order_lines (line STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'raw');
+         CREATE TABLE order_bytes (b BYTES)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'raw');
+         CREATE TABLE parsed (line STRING, n INT, customer STRING, ts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/parsed', 'format' = 'csv');
+         INSERT INTO parsed
+         SELECT line, CHAR_LENGTH(line), SPLIT_INDEX(line, ',', 1),
+                TO_TIMESTAMP(SPLIT_INDEX(line, ',', 4))
+         FROM order_lines WHERE line LIKE '%alice%' OR line LIKE '%,,%';
+         CREATE TABLE blobs (b BYTES, is_first BOOLEAN)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/blobs', 'format' = 'csv');
+         INSERT INTO blobs SELECT b, b < X'32' FROM order_bytes;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink directory's rows.

@@ -159,39 +159,18 @@ impl Setup {
         Ok(())
     }
 
-    /// The newest completed checkpoint's ID (0 before the first).
+    /// The newest completed checkpoint's ID (0 before the first or when not answered).
     async fn latest_checkpoint(&self) -> i64 {
-        match self.jm.client.checkpoints(&self.job_id).await {
-            Ok(h) => h
-                .completed
-                .iter()
-                .filter(|c| !c.savepoint)
-                .map(|c| c.id)
-                .max()
-                .unwrap_or(0),
-            Err(_) => 0,
-        }
+        self.jm.latest_checkpoint(&self.job_id).await
     }
 
     /// Waits (bounded) until a checkpoint newer than `after` completed: the job runs and makes
     /// progress (after a restart: it recovered).
     async fn checkpoint_after(&self, after: i64) -> anyhow::Result<i64> {
-        let client = self.jm.client.clone();
-        let job_id = self.job_id.clone();
-        poll_until(&format!("a checkpoint after {after}"), JOB, POLL, || {
-            let client = client.clone();
-            let job_id = job_id.clone();
-            async move {
-                let h = client.checkpoints(&job_id).await.ok()?;
-                h.completed
-                    .iter()
-                    .filter(|c| !c.savepoint && c.id > after)
-                    .map(|c| c.id)
-                    .max()
-            }
-        })
-        .await
-        .with_context(|| self.tails())
+        self.jm
+            .checkpoint_after(&self.job_id, after, JOB)
+            .await
+            .with_context(|| self.tails())
     }
 
     /// The committed output's values, sorted, as Kafka's read_committed consumer sees them;

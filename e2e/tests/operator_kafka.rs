@@ -27,6 +27,12 @@
 //!    and the committed counts must be exactly the failure-free ones: the open window's
 //!    state and the offsets crossed the upgrade under the plan's stable uids. Its broker
 //!    address is in the script's two tables (`'properties.bootstrap.servers'`).
+//! 4. `ticks` (`examples/streamjobs/sql-configmap.yaml`, `spec.job.sqlFrom`: the script in a
+//!    ConfigMap): the StreamJob applied before its ConfigMap waits `Degraded InvalidSpec`
+//!    naming it, with no Pods; the ConfigMap starts it; editing only the ConfigMap's script
+//!    upgrades the job with a savepoint (the datagen sequence goes on: the topic holds 0, 1,
+//!    2, ... once each, v1 rows then v2 rows); a script that does not plan leaves it Degraded
+//!    with line and column while v2 runs on.
 //!
 //! The input of (2) is deterministic: batch `k` has [`BATCH`] records, record `j` with value
 //! `key-(j % KEYS)`, partition `j % 3` and a Kafka timestamp inside window `k`, so a batch
@@ -653,6 +659,145 @@ async fn sql_order_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow:
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// ticks: spec.job.sqlFrom
+
+/// The `(version, n)` rows of the `ticks` topic, in offset order.
+fn ticks(records: &[KafkaRecord]) -> anyhow::Result<Vec<(String, u64)>> {
+    records
+        .iter()
+        .map(|r| {
+            let v = r.value_str();
+            let (version, n) = v
+                .split_once(',')
+                .with_context(|| format!("{v:?} is not `version,n`"))?;
+            Ok((version.to_string(), n.parse()?))
+        })
+        .collect()
+}
+
+/// The rows of `version` in `rows`.
+fn of_version(rows: &[(String, u64)], version: &str) -> Vec<u64> {
+    rows.iter()
+        .filter(|(v, _)| v == version)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+async fn sql_from_config_map(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow::Result<()> {
+    const NAME: &str = "ticks";
+    const SQL_BOOTSTRAP: &str = "'properties.bootstrap.servers' = 'localhost:9092'";
+    blocking(|| broker.create_topic("ticks", 1))?;
+    let example = replace_once(
+        &op.example("sql-configmap.yaml")?,
+        SQL_BOOTSTRAP,
+        &format!("'properties.bootstrap.servers' = '{}'", broker.bootstrap()),
+    )?;
+    let (config_map, streamjob) = example
+        .split_once("\n---\n")
+        .context("the example holds a ConfigMap, then the StreamJob")?;
+    // The StreamJob first: it waits for its ConfigMap, Degraded, with nothing deployed.
+    op.apply(streamjob)?;
+    op.wait_for(
+        NAME,
+        "Degraded InvalidSpec naming the ConfigMap",
+        WAIT,
+        |s| {
+            s["conditions"].as_array().into_iter().flatten().any(|c| {
+                c["type"] == "Degraded"
+                    && c["reason"] == "InvalidSpec"
+                    && c["message"].as_str().is_some_and(|m| {
+                        m.contains("ConfigMap 'ticks-sql' does not exist in namespace 'default'")
+                    })
+            })
+        },
+    )
+    .await?;
+    op.wait_no_pods(NAME, WAIT).await?;
+    // The ConfigMap arrives: the watch starts the job.
+    let first_job = apply_and_wait_running(op, NAME, config_map).await?;
+    let rows = blocking(|| {
+        wait_topic(broker, "ticks", "40 rows of v1", |r| {
+            ticks(r).is_ok_and(|t| of_version(&t, "v1").len() >= 40)
+        })
+    })
+    .with_context(|| pod_logs(op, NAME))?;
+    ensure!(
+        ticks(&rows)?.iter().all(|(v, _)| v == "v1"),
+        "only v1 rows before the edit"
+    );
+    // The script edited in the ConfigMap alone: a savepoint upgrade to the new script, whose
+    // sequence goes on from the savepoint.
+    op.apply(&replace_once(
+        config_map,
+        "SELECT 'v1', n",
+        "SELECT 'v2', n",
+    )?)?;
+    let _ = wait_savepoint_upgrade(op, NAME, &first_job).await?;
+    let records = blocking(|| {
+        wait_topic(broker, "ticks", "40 rows of v2", |r| {
+            ticks(r).is_ok_and(|t| of_version(&t, "v2").len() >= 40)
+        })
+    })
+    .with_context(|| pod_logs(op, NAME))?;
+    let rows = ticks(&records)?;
+    let (v1, v2) = (of_version(&rows, "v1"), of_version(&rows, "v2"));
+    let split = rows
+        .iter()
+        .position(|(v, _)| v == "v2")
+        .unwrap_or(rows.len());
+    ensure!(
+        rows[split..].iter().all(|(v, _)| v == "v2"),
+        "v1 rows after the first v2 row"
+    );
+    let all: Vec<u64> = rows.iter().map(|(_, n)| *n).collect();
+    ensure!(
+        all == (0..all.len() as u64).collect::<Vec<_>>(),
+        "the sequence across the upgrade is not 0, 1, 2, ... once each: v1 {}..={}, v2 from {}",
+        v1.first().copied().unwrap_or_default(),
+        v1.last().copied().unwrap_or_default(),
+        v2.first().copied().unwrap_or_default()
+    );
+    // A script that does not plan: Degraded with line and column; v2 runs on meanwhile.
+    op.apply(&replace_once(
+        config_map,
+        "SELECT 'v1', n",
+        "SELECT 'v3', nn",
+    )?)?;
+    op.wait_for(
+        NAME,
+        "Degraded InvalidSpec naming spec.job.sqlFrom",
+        WAIT,
+        |s| {
+            s["conditions"].as_array().into_iter().flatten().any(|c| {
+                c["type"] == "Degraded"
+                    && c["reason"] == "InvalidSpec"
+                    && c["message"].as_str().is_some_and(|m| {
+                        m.contains("spec.job.sqlFrom") && m.contains("line ") && m.contains("nn")
+                    })
+            })
+        },
+    )
+    .await?;
+    let before = records.len();
+    let later = blocking(|| {
+        wait_topic(broker, "ticks", "v2 rows after the bad edit", |r| {
+            r.len() >= before + 20
+        })
+    })?;
+    ensure!(
+        ticks(&later)?[before..].iter().all(|(v, _)| v == "v2"),
+        "the running v2 job goes on while the ConfigMap's script does not plan"
+    );
+    eprintln!(
+        "{NAME}: {} rows of v1, a ConfigMap edit upgraded the job with a savepoint, v2 went on from {}",
+        v1.len(),
+        v2.first().copied().unwrap_or_default()
+    );
+    op.kubectl(&["delete", "streamjob", NAME, "--wait=true", "--timeout=120s"])?;
+    Ok(())
+}
+
 /// The Kafka examples on the operator, one cluster and one broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_streamjobs_write_their_topics_exactly_once_across_a_savepoint_upgrade()
@@ -662,7 +807,8 @@ async fn kafka_streamjobs_write_their_topics_exactly_once_across_a_savepoint_upg
     let outcome = async {
         wordcount(&op, &broker).await?;
         windowed_counts(&op, &broker).await?;
-        sql_order_counts(&op, &broker).await
+        sql_order_counts(&op, &broker).await?;
+        sql_from_config_map(&op, &broker).await
     }
     .await;
     if let Err(e) = outcome {

@@ -534,18 +534,11 @@ fn the_docs_show_the_tested_examples() {
             "docs/connectors/protobuf.md does not show {file} as it is"
         );
     }
-    let normal = |s: &str| -> String {
-        s.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let test = normal(include_str!("protobuf_format.rs"));
+    let test = include_str!("protobuf_format.rs");
     let block = docs.split("```rust\n").nth(1).expect("a Rust block");
     let block = &block[..block.find("```").unwrap()];
     assert!(
-        test.contains(&normal(block)),
+        fjord_e2e::jobs::is_code_of(block, test),
         "the Rust block is not the tested code:\n{block}"
     );
 }

@@ -171,10 +171,19 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
             };
             let children =
                 watcher::Config::default().labels("app.kubernetes.io/managed-by=fjord-operator");
-            Controller::new(jobs, watcher::Config::default())
+            let controller = Controller::new(jobs, watcher::Config::default());
+            let streamjobs = controller.store();
+            controller
                 .owns(deployments, children.clone())
                 .owns(services, children.clone())
-                .owns(config_maps, children.clone())
+                .owns(config_maps.clone(), children.clone())
+                // The users' ConfigMaps a spec.job.sqlFrom names: an edited script is acted on
+                // at once (a savepoint upgrade), a created one ends the wait for it.
+                .watches(
+                    config_maps,
+                    watcher::Config::default(),
+                    move |cm: ConfigMap| streamjobs_reading(&streamjobs.state(), &cm),
+                )
                 // Pods belong to ReplicaSets, not to the StreamJob: they are mapped by their
                 // StreamJob label. A Pod that becomes Ready (the JobManager answers), starts,
                 // crashes or is gone (a teardown finished) is acted on at once instead of at
@@ -197,6 +206,24 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
         }
     });
     futures::future::join_all(controllers).await;
+}
+
+/// The StreamJobs among `jobs` whose spec.job.sqlFrom names the ConfigMap `cm`.
+fn streamjobs_reading(jobs: &[Arc<StreamJob>], cm: &ConfigMap) -> Vec<ObjectRef<StreamJob>> {
+    let (Some(ns), name) = (cm.namespace(), cm.name_any()) else {
+        return Vec::new();
+    };
+    jobs.iter()
+        .filter(|j| j.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|j| {
+            j.spec
+                .job
+                .sql_from
+                .as_ref()
+                .is_some_and(|f| f.config_map_key_ref.name == name)
+        })
+        .map(|j| ObjectRef::from_obj(j.as_ref()))
+        .collect()
 }
 
 /// The StreamJob a JobManager or TaskManager Pod belongs to, from its StreamJob label.
@@ -274,6 +301,24 @@ async fn reconcile_pass<J: JobManagerApi>(
     let (observed, complete) = observe(job, &status, ctx).await?;
     let mut spec_errors = validation::validate(&job.spec);
     let mut spec = job.spec.clone();
+    // spec.job.sqlFrom: the pass works on the script inline, planned like spec.job.sql. A
+    // deletion needs no script (it stops what runs).
+    let mut sql_revision = None;
+    if !deleting {
+        match crate::sql_source::resolve_sql(&ctx.client, &ns, &job.spec.job).await? {
+            Ok((resolved, revision)) => {
+                sql_revision = revision;
+                if job.spec.job.sql_from.is_some()
+                    && let Some(script) = &resolved.sql
+                {
+                    // Planned here: validation::validate saw the reference only.
+                    spec_errors.extend(validation::sql_errors_of(script, "spec.job.sqlFrom"));
+                }
+                spec.job = resolved;
+            }
+            Err(e) => spec_errors.push(e),
+        }
+    }
     // A first deployment from a StreamJobSnapshot restores from the savepoint it names.
     if let Some(snapshot) = &job.spec.job.initial_savepoint_snapshot
         && status.lifecycle_state == fjord_crds::LifecycleState::Created
@@ -320,6 +365,10 @@ async fn reconcile_pass<J: JobManagerApi>(
         decision.requeue = decision.requeue.min(wait.max(Duration::from_millis(500)));
     }
     let mut new_status = decision.status.clone();
+    if new_status.last_reconciled_spec != status.last_reconciled_spec {
+        // A deployment recorded: of the ConfigMap script read in this pass (part of its job ID).
+        new_status.sql_revision = sql_revision;
+    }
     new_status.selector = Some(resources::selector_string(&name));
     let deployed = new_status
         .last_reconciled_spec
@@ -536,6 +585,7 @@ async fn observe<J: JobManagerApi>(
     let expected_job = resources::job_id(
         job.metadata.uid.as_deref().unwrap_or(&name),
         deployed_generation(job, status),
+        status.sql_revision.as_deref(),
     );
     let job_manager = match &endpoint {
         None => JobManagerView::Unreachable("no JobManager is deployed".into()),
@@ -671,7 +721,7 @@ async fn execute<J: JobManagerApi>(
                 job,
                 &deployed,
                 status.restore_path.as_deref(),
-                generation,
+                (generation, status.sql_revision.as_deref()),
                 status.parallelism,
             )?;
             let uid = job.metadata.uid.clone().unwrap_or_default();

@@ -58,6 +58,7 @@ pub mod savepoints;
 pub mod security;
 pub mod session;
 pub mod snapshots;
+pub mod sql_source;
 pub mod validation;
 
 pub use error::Error;

@@ -186,7 +186,7 @@ pub fn desired(
     restore_path: Option<&str>,
     generation: i64,
 ) -> Result<Desired, Error> {
-    desired_at(job, deployed, restore_path, generation, None)
+    desired_at(job, deployed, restore_path, (generation, None), None)
 }
 
 /// [`desired`] for a job that runs at `parallelism` after a rescale in place: the Pods stay
@@ -196,13 +196,15 @@ pub fn desired(
 ///
 /// # Errors
 /// As [`desired`].
+/// `deployment` is the deployed generation and ConfigMap script revision ([`job_id`]).
 pub fn desired_at(
     job: &StreamJob,
     deployed: &StreamJobSpec,
     restore_path: Option<&str>,
-    generation: i64,
+    deployment: (i64, Option<&str>),
     parallelism: Option<i32>,
 ) -> Result<Desired, Error> {
+    let (generation, sql_revision) = deployment;
     let name = job
         .metadata
         .name
@@ -218,7 +220,11 @@ pub fn desired_at(
         .ok_or(Error::MissingMetadata("metadata.uid"))?;
 
     let mut config = configuration(&name, deployed, restore_path);
-    let id = job_id(job.metadata.uid.as_deref().unwrap_or(&name), generation);
+    let id = job_id(
+        job.metadata.uid.as_deref().unwrap_or(&name),
+        generation,
+        sql_revision,
+    );
     // The cluster is that of this job ID (one per generation): TaskManagers of the previous
     // cluster, still terminating while this one starts, are refused by its JobManager.
     config.insert("cluster.id".into(), id.clone());
@@ -350,9 +356,18 @@ pub fn desired_with_config(
 /// generation (a restarted JobManager Pod finds the job's checkpoints under it and resumes, as
 /// Flink's HA does), and a new one for every new deployment (an upgrade or a resume starts a
 /// new job, from its savepoint or empty). 32 hex digits, from the StreamJob's UID and the
-/// generation.
-pub fn job_id(uid: &str, generation: i64) -> String {
-    fjord_client::job_id::derive(uid.bytes().chain([0]).chain(generation.to_le_bytes()))
+/// generation, and for a script from a ConfigMap (spec.job.sqlFrom) its resourceVersion at the
+/// deployment (`sql_revision`: an edited script is a new deployment of the same generation; a
+/// resourceVersion never comes back, so neither does an ID whose checkpoints a JobManager
+/// would resume from).
+pub fn job_id(uid: &str, generation: i64, sql_revision: Option<&str>) -> String {
+    let revision = sql_revision.map(|r| [&[0u8][..], r.as_bytes()].concat());
+    fjord_client::job_id::derive(
+        uid.bytes()
+            .chain([0])
+            .chain(generation.to_le_bytes())
+            .chain(revision.unwrap_or_default()),
+    )
 }
 
 /// The configuration entries written to the ConfigMap: the user's `spec.configuration` with the

@@ -344,7 +344,7 @@ pub enum SessionAction {
 
 /// The ID of submission `n` of the StreamSessionJob with `uid`.
 pub fn submission_job_id(uid: &str, n: i64) -> String {
-    resources::job_id(&format!("session-job/{uid}"), n)
+    resources::job_id(&format!("session-job/{uid}"), n, None)
 }
 
 fn stop_action(
@@ -1071,6 +1071,21 @@ async fn reconcile_job(
     // A first submission from a StreamJobSnapshot restores from the savepoint it names.
     let mut spec = job.spec.job.clone();
     let mut initial_error = None;
+    // spec.job.sqlFrom: submitted, recorded and compared with the script inline.
+    let mut sql_error = None;
+    if !deleting {
+        match crate::sql_source::resolve_sql(&ctx.client, &ns, &spec).await? {
+            // Each submission has a job ID of its own: the revision is not needed.
+            Ok((resolved, _)) => spec = resolved,
+            Err(e) => {
+                // What runs keeps running as it is until the reference is fixed.
+                if let Some(deployed) = &status.deployed_spec {
+                    spec = deployed.clone();
+                }
+                sql_error = Some(e);
+            }
+        }
+    }
     if let Some(snapshot) = &job.spec.job.initial_savepoint_snapshot
         && status.submissions == 0
         && !deleting
@@ -1105,16 +1120,38 @@ async fn reconcile_job(
             warnings.push(Cause::InitialSnapshotNotReady.event(&e.to_string()));
         }
     }
-    // A SQL script that does not plan is never submitted: Failed, with line and column.
+    // A SQL script that does not plan (or a ConfigMap script that cannot be read) is never
+    // submitted: Failed, with line and column.
+    let field = match job.spec.job.sql_from {
+        Some(_) => "spec.job.sqlFrom",
+        None => "spec.job.sql",
+    };
     if matches!(action, SessionAction::Submit { .. })
-        && let Some(script) = &job.spec.job.sql
-        && let Some(e) = crate::validation::sql_errors(script).first()
+        && let Some(e) = sql_error.clone().or_else(|| {
+            let script = spec.sql.as_deref()?;
+            crate::validation::sql_errors_of(script, field)
+                .into_iter()
+                .next()
+        })
     {
         next = status.clone();
         next.lifecycle_state = Some("Failed".into());
         next.error = Some(e.to_string());
         action = SessionAction::Wait;
         warnings.push(Cause::InvalidSql.event(&e.to_string()));
+    } else if let Some(e) = &sql_error {
+        // Running on: the error is reported, nothing is stopped.
+        next.error = Some(e.to_string());
+        if status.error.as_deref() != next.error.as_deref() {
+            warnings.push(Cause::InvalidSql.event(&e.to_string()));
+        }
+    } else if next
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with(fjord_crds::sql_source::FIELD))
+    {
+        // The reference was fixed.
+        next.error = None;
     }
     // A job that failed on its own: its root cause, from the JobManager.
     if next.lifecycle_state.as_deref() == Some("Failed")
@@ -1174,7 +1211,7 @@ async fn reconcile_job(
             job_id,
             restore_path,
         } => {
-            let spec = &job.spec.job;
+            let spec = &spec;
             let (job_name, args) = spec.registered_job();
             let request = SubmitJobRequest {
                 job: job_name,

@@ -16,6 +16,8 @@
 #       Runs a Fjord SQL script on Flink's table planner (flink/src/fjord/oracle/SqlScript.java):
 #       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
 #       per row (Fjord's CSV conventions). Several scripts run in one JVM, each after `=== SCRIPT`.
+#       The SQL libs include flink-sql-avro: 'filesystem' tables with 'format' = 'avro' read
+#       (and, with EXECUTE INSERT INTO, write) Avro container files.
 #
 #   flink.sh sql-exec SCRIPT
 #       Runs a SQL script on Flink's table planner as written, INSERTs included, each awaited
@@ -55,7 +57,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,49p' "$0" >&2; exit 2; }
+usage() { sed -n '2,51p' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"

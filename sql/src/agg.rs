@@ -21,6 +21,8 @@ pub enum Acc {
     /// COUNT/SUM/AVG(DISTINCT x): the distinct non-NULL values so far, in ascending order
     /// (Flink keeps them in a map view of the accumulator, as here in the keyed state).
     Distinct(Vec<Value>),
+    /// A user-defined aggregate's accumulator, encoded (`crate::udf::AggregateFunction`).
+    User(Vec<u8>),
 }
 
 /// Evaluates a list of aggregate calls over rows whose columns `first_arg..` are the
@@ -31,20 +33,34 @@ pub struct SqlAggregate {
     pub calls: Arc<Vec<(AggFunc, DataType)>>,
     /// The column of the first call's argument (calls without argument take none).
     pub first_arg: usize,
+    /// Per call, the user-defined aggregate of an [`AggFunc::User`] call (empty when there
+    /// is none).
+    pub user: Arc<Vec<Option<crate::udf::AggregateRef>>>,
 }
 
 impl SqlAggregate {
-    /// The argument column of each call (`None` for COUNT(*)).
-    fn arg_columns(&self) -> impl Iterator<Item = Option<usize>> + '_ {
+    fn user(&self, call: usize) -> &crate::udf::AggregateRef {
+        self.user
+            .get(call)
+            .and_then(Option::as_ref)
+            .expect("a user-defined aggregate call has its function")
+    }
+
+    /// The argument columns of each call: `(first, count)` (none for COUNT(*), one for
+    /// the built-ins, the declared arguments of a user-defined aggregate).
+    fn arg_columns(&self) -> Vec<(usize, usize)> {
         let mut next = self.first_arg;
-        self.calls.iter().map(move |(f, _)| {
-            if *f == AggFunc::CountStar {
-                None
-            } else {
-                next += 1;
-                Some(next - 1)
-            }
-        })
+        let mut out = Vec::with_capacity(self.calls.len());
+        for (i, (f, _)) in self.calls.iter().enumerate() {
+            let n = match f {
+                AggFunc::CountStar => 0,
+                AggFunc::User => self.user(i).argument_types().len(),
+                _ => 1,
+            };
+            out.push((next, n));
+            next += n;
+        }
+        out
     }
 }
 
@@ -126,7 +142,9 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
     fn create_accumulator(&mut self) -> Vec<Acc> {
         self.calls
             .iter()
-            .map(|(f, _)| match f {
+            .enumerate()
+            .map(|(i, (f, _))| match f {
+                AggFunc::User => Acc::User(self.user(i).function.create()),
                 AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
                 AggFunc::Avg => Acc::Avg(Value::Null, 0),
                 AggFunc::CountDistinct | AggFunc::SumDistinct | AggFunc::AvgDistinct => {
@@ -138,9 +156,15 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
     }
 
     fn add(&mut self, row: Row, mut acc: Vec<Acc>) -> Vec<Acc> {
-        let args: Vec<Option<usize>> = self.arg_columns().collect();
-        for (((f, _), a), col) in self.calls.iter().zip(acc.iter_mut()).zip(args) {
-            let v = col.map_or(&Value::Null, |c| &row[c]);
+        let args = self.arg_columns();
+        for (i, (((f, _), a), (col, n))) in
+            self.calls.iter().zip(acc.iter_mut()).zip(args).enumerate()
+        {
+            if let Acc::User(bytes) = a {
+                self.user(i).function.accumulate(bytes, &row[col..col + n]);
+                continue;
+            }
+            let v = if n == 0 { &Value::Null } else { &row[col] };
             match (f, a) {
                 (AggFunc::CountStar, Acc::Count(n)) => *n += 1,
                 (_, _) if v.is_null() => {}
@@ -171,7 +195,9 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
         self.calls
             .iter()
             .zip(acc)
-            .map(|((f, t), a)| match a {
+            .enumerate()
+            .map(|(i, ((f, t), a))| match a {
+                Acc::User(bytes) => self.user(i).function.get_value(bytes),
                 Acc::Count(n) => Value::BigInt(*n),
                 Acc::Value(v) => v.clone(),
                 Acc::Avg(s, n) => average(s, *n, *t),
@@ -194,7 +220,12 @@ impl AggregateFunction<Row, Vec<Acc>, Vec<Value>> for SqlAggregate {
         self.calls
             .iter()
             .zip(a.into_iter().zip(b))
-            .map(|((f, _), (x, y))| match (x, y) {
+            .enumerate()
+            .map(|(i, ((f, _), (x, y)))| match (x, y) {
+                (Acc::User(mut x), Acc::User(y)) => {
+                    self.user(i).function.merge(&mut x, &y);
+                    Acc::User(x)
+                }
                 (Acc::Count(m), Acc::Count(n)) => Acc::Count(m + n),
                 (Acc::Avg(s, m), Acc::Avg(t, n)) => Acc::Avg(add_values(&s, &t), m + n),
                 (Acc::Distinct(mut set), Acc::Distinct(other)) => {
@@ -232,6 +263,7 @@ mod tests {
         let mut f = SqlAggregate {
             calls: Arc::new(calls),
             first_arg: 0,
+            user: Arc::new(Vec::new()),
         };
         let rows = [Value::Int(3), Value::Null, Value::Int(4)];
         let mut acc = f.create_accumulator();

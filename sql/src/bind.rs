@@ -740,6 +740,7 @@ impl<'a> Binder<'a, '_> {
                     func: AggFunc::CountStar,
                     arg: None,
                     data_type: DataType::BigInt,
+                    user: None,
                 }
             } else {
                 let x = exprs()?[0];
@@ -775,6 +776,7 @@ impl<'a> Binder<'a, '_> {
                     func,
                     arg: Some(arg),
                     data_type,
+                    user: None,
                 }
             };
             let index = match agg.aggs.iter().position(|a| *a == call) {
@@ -884,16 +886,10 @@ impl<'a> Binder<'a, '_> {
             }
             other => match self.builtin(e, other, &xs, returning)? {
                 Some(x) => x,
-                None => {
-                    return Err(err(
-                        ErrorKind::Unsupported,
-                        e,
-                        format!(
-                            "function {name} is not supported yet; supported: UPPER, LOWER, CHAR_LENGTH, CONCAT, ABS, MOD, COALESCE, TO_TIMESTAMP, {}, the forms LIKE, SUBSTRING, TRIM, POSITION, EXTRACT, FLOOR/CEIL, and CAST, TRY_CAST, CASE and COUNT/SUM/MIN/MAX/AVG in windowed GROUP BY",
-                            crate::functions::signature::NAMES
-                        ),
-                    ));
+                None if crate::udf::registry::lookup(other).is_some() => {
+                    crate::udf::bind::call(self, e, other, &xs)?
                 }
+                None => return Err(crate::udf::bind::unknown_function(e, other)),
             },
         })
     }

@@ -16,6 +16,10 @@ pub enum ErrorKind {
     Unsupported,
     /// A `WITH (...)` option or `SET` key/value that is missing or invalid.
     InvalidOption,
+    /// A function that is neither built in nor registered in the worker binary that plans
+    /// the script (the operator, which does not know an image's functions, lets such a
+    /// script through to the workers).
+    UnknownFunction,
 }
 
 /// An error of planning or running a SQL script.

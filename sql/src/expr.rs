@@ -71,6 +71,8 @@ pub enum Expr {
     Cast(Box<Expr>, DataType, bool),
     /// A scalar function call with its result type.
     Call(Func, Vec<Expr>, DataType),
+    /// A call of a user-defined scalar function (arguments cast to its declared types).
+    Udf(crate::udf::ScalarRef, Vec<Expr>),
 }
 
 /// An error while evaluating an expression on a row (the job fails with it, as in Flink).
@@ -88,6 +90,7 @@ impl Expr {
             }
             Expr::Arith(.., t) | Expr::Neg(_, t) | Expr::Case(.., t) | Expr::Call(.., t) => *t,
             Expr::Cast(_, t, _) => *t,
+            Expr::Udf(f, _) => f.function.result_type(),
         }
     }
 
@@ -161,6 +164,15 @@ impl Expr {
                 Err(e) => return Err(e),
             },
             Expr::Call(f, args, t) => crate::functions::call(*f, args, *t, row)?,
+            Expr::Udf(f, args) => {
+                let values = args
+                    .iter()
+                    .map(|a| a.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                f.function
+                    .call(&values)
+                    .map_err(|e| EvalError(format!("user-defined function {}: {e}", f.name)))?
+            }
         })
     }
 }
@@ -538,6 +550,10 @@ impl fmt::Display for Expr {
             Expr::Call(func, args, _) => {
                 let args: Vec<String> = args.iter().map(ToString::to_string).collect();
                 write!(f, "{}({})", func.name(), args.join(", "))
+            }
+            Expr::Udf(func, args) => {
+                let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+                write!(f, "{}({})", func.name, args.join(", "))
             }
         }
     }

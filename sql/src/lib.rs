@@ -31,8 +31,11 @@
 //!   [`plan::SqlJob`].
 //! - [`connectors`]: datagen, filesystem, print, blackhole; [`agg`]: aggregate functions.
 //! - [`topn`]: the window Top-N operator's ordering, accumulator and window assigner;
-//!   `plan_topn` (internal): recognizing window Top-N and deduplication queries.
+//!   `plan_topn` (internal): recognizing window Top-N and deduplication queries;
+//!   `plan_union` (internal): `UNION ALL` and its type widening.
 //! - [`lower`]: the plan → DataStream graph.
+//! - [`udf`]: user-defined scalar, aggregate and table functions a worker binary registers
+//!   (the binder and the lowering call into it).
 
 pub mod agg;
 pub(crate) mod bind;
@@ -46,12 +49,15 @@ pub mod lower;
 mod numeric_tests;
 pub mod plan;
 pub(crate) mod plan_topn;
+pub(crate) mod plan_union;
 pub mod planner;
 pub mod script;
 pub mod topn;
 pub mod types;
+pub mod udf;
 
 pub use error::{ErrorKind, Result, SqlError};
 pub use lower::build;
 pub use plan::SqlJob;
-pub use planner::{plan, plan_portable};
+pub use planner::{plan, plan_portable, plan_portable_with_functions, plan_with_functions};
+pub use udf::FunctionRegistry;

@@ -1,15 +1,18 @@
-//! Lowering a planned job onto the DataStream runtime: a source per insert, the watermark
+//! Lowering a planned job onto the DataStream runtime: a source per table an insert reads
+//! (several for a `UNION ALL`, whose branches' streams are merged with `union`), the watermark
 //! assigner on the rowtime column, `Calc` steps as chained flat-maps, window aggregations
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
 use crate::connectors::{
-    activemq, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis, parquet,
-    print, rabbitmq, redis,
+    activemq, avro_file, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis,
+    parquet, print, rabbitmq, redis,
 };
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
-use crate::plan::{Insert, SortKey, SqlJob, Step, TableDef, TopNWindow, WindowKind};
+use crate::plan::{
+    Insert, Pipeline, SortKey, Source, SqlJob, Step, TableDef, TopNWindow, WindowKind,
+};
 use crate::topn::{TopN, WindowFromColumns};
 use crate::types::{DataType, Row, Value};
 use fjord::sinks::ExactlyOnceFileSink;
@@ -193,10 +196,144 @@ fn ms(m: i64) -> Duration {
 }
 
 fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> Result<()> {
-    let p = &insert.pipeline;
-    let src = &p.source;
+    let stream = build_pipeline(env, n, &mut 0, &insert.pipeline)?;
+    build_sink(n, insert, stream)
+}
+
+/// The rows of `p`: its source (or the union of its branches' streams), then its steps.
+/// `leaf` counts the sources of insert `n` built so far (their uids).
+fn build_pipeline(
+    env: &StreamExecutionEnvironment,
+    n: usize,
+    leaf: &mut usize,
+    p: &Pipeline,
+) -> Result<DataStream<Row>> {
+    let mut stream = match &p.source {
+        Source::Table(src) => {
+            let stream = build_source(env, n, *leaf, src)?;
+            *leaf += 1;
+            stream
+        }
+        Source::UnionAll(branches) => {
+            let mut streams = Vec::with_capacity(branches.len());
+            for b in branches {
+                streams.push(build_pipeline(env, n, leaf, b)?);
+            }
+            let others: Vec<&DataStream<Row>> = streams[1..].iter().collect();
+            streams[0].union(&others)
+        }
+    };
+    for step in &p.steps {
+        stream = match step {
+            Step::Calc { filter, projection } => stream
+                .flat_map(CalcFn {
+                    filter: filter.clone().map(Arc::new),
+                    projection: Arc::new(projection.clone()),
+                    name: "Calc".into(),
+                })
+                .name("Calc")
+                .stream(),
+            Step::WindowAggregate {
+                window,
+                keys,
+                aggs,
+                uid,
+                ..
+            } => {
+                // Keys and aggregate arguments are computed first, so the window keeps only
+                // them and adding to an accumulator cannot fail.
+                // (Column types are not used by evaluation.)
+                let mut pre: Vec<Expr> = keys
+                    .iter()
+                    .map(|&k| Expr::Column(k, DataType::String))
+                    .collect();
+                let nkeys = pre.len();
+                pre.extend(aggs.iter().flat_map(crate::plan::AggCall::arguments));
+                let keyed = stream
+                    .flat_map(CalcFn {
+                        filter: None,
+                        projection: Arc::new(pre),
+                        name: "WindowAggregate input".into(),
+                    })
+                    .name("Calc(window keys and arguments)")
+                    .stream()
+                    .key_by(move |row: &Row| row[..nkeys].to_vec());
+                let f = SqlAggregate {
+                    calls: Arc::new(aggs.iter().map(|a| (a.func, a.data_type)).collect()),
+                    first_arg: nkeys,
+                    user: Arc::new(
+                        aggs.iter()
+                            .map(|a| a.user.as_ref().map(|u| u.function.clone()))
+                            .collect(),
+                    ),
+                };
+                let emit = |key: &Vec<Value>,
+                            ctx: &mut WindowContext<'_, TimeWindow, Row>,
+                            results: Vec<Vec<Value>>| {
+                    let (start, end) = (ctx.window().start, ctx.window().end);
+                    for r in results {
+                        let mut row = Vec::with_capacity(3 + key.len() + r.len());
+                        row.push(Value::Timestamp(start));
+                        row.push(Value::Timestamp(end));
+                        // window_time: the window's last millisecond, as Flink.
+                        row.push(Value::Timestamp(end - 1));
+                        row.extend(key.iter().cloned());
+                        row.extend(r);
+                        ctx.collect(row);
+                    }
+                };
+                let out = aggregate_in_windows(&keyed, window, f, emit);
+                out.uid(uid)
+                    .name(&format!("WindowAggregate({uid})"))
+                    .stream()
+            }
+            Step::WindowTopN {
+                window,
+                keys,
+                order,
+                limit,
+                uid,
+            } => window_top_n(stream, *window, keys, order, *limit)
+                .uid(uid)
+                .name(&format!("WindowTopN({uid})"))
+                .stream(),
+            Step::Lateral {
+                function,
+                args,
+                left_outer,
+            } => {
+                let name = format!(
+                    "{}({})",
+                    if *left_outer {
+                        "LeftLateralJoin"
+                    } else {
+                        "LateralJoin"
+                    },
+                    function.name()
+                );
+                stream
+                    .flat_map(crate::udf::bind::LateralFn {
+                        function: function.clone(),
+                        args: Arc::new(args.clone()),
+                        left_outer: *left_outer,
+                    })
+                    .name(&name)
+                    .stream()
+            }
+        };
+    }
+    Ok(stream)
+}
+
+/// A table's source: the connector, its computed columns, the rowtime check and watermarks.
+fn build_source(
+    env: &StreamExecutionEnvironment,
+    n: usize,
+    k: usize,
+    src: &TableDef,
+) -> Result<DataStream<Row>> {
     let source_name = format!("Source: {} ({})", src.name, src.connector());
-    let uid = crate::plan::source_uid(n, &src.name);
+    let uid = crate::plan::source_uid(n, k, &src.name);
     let mut stream: DataStream<Row> = match src.connector() {
         "datagen" => {
             let config =
@@ -274,77 +411,11 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
         });
         stream = stream.assign_timestamps_and_watermarks(strategy).stream();
     }
-    for step in &p.steps {
-        stream = match step {
-            Step::Calc { filter, projection } => stream
-                .flat_map(CalcFn {
-                    filter: filter.clone().map(Arc::new),
-                    projection: Arc::new(projection.clone()),
-                    name: "Calc".into(),
-                })
-                .name("Calc")
-                .stream(),
-            Step::WindowAggregate {
-                window,
-                keys,
-                aggs,
-                uid,
-                ..
-            } => {
-                // Keys and aggregate arguments are computed first, so the window keeps only
-                // them and adding to an accumulator cannot fail.
-                // (Column types are not used by evaluation.)
-                let mut pre: Vec<Expr> = keys
-                    .iter()
-                    .map(|&k| Expr::Column(k, DataType::String))
-                    .collect();
-                let nkeys = pre.len();
-                pre.extend(aggs.iter().filter_map(|a| a.arg.clone()));
-                let keyed = stream
-                    .flat_map(CalcFn {
-                        filter: None,
-                        projection: Arc::new(pre),
-                        name: "WindowAggregate input".into(),
-                    })
-                    .name("Calc(window keys and arguments)")
-                    .stream()
-                    .key_by(move |row: &Row| row[..nkeys].to_vec());
-                let f = SqlAggregate {
-                    calls: Arc::new(aggs.iter().map(|a| (a.func, a.data_type)).collect()),
-                    first_arg: nkeys,
-                };
-                let emit = |key: &Vec<Value>,
-                            ctx: &mut WindowContext<'_, TimeWindow, Row>,
-                            results: Vec<Vec<Value>>| {
-                    let (start, end) = (ctx.window().start, ctx.window().end);
-                    for r in results {
-                        let mut row = Vec::with_capacity(3 + key.len() + r.len());
-                        row.push(Value::Timestamp(start));
-                        row.push(Value::Timestamp(end));
-                        // window_time: the window's last millisecond, as Flink.
-                        row.push(Value::Timestamp(end - 1));
-                        row.extend(key.iter().cloned());
-                        row.extend(r);
-                        ctx.collect(row);
-                    }
-                };
-                let out = aggregate_in_windows(&keyed, window, f, emit);
-                out.uid(uid)
-                    .name(&format!("WindowAggregate({uid})"))
-                    .stream()
-            }
-            Step::WindowTopN {
-                window,
-                keys,
-                order,
-                limit,
-                uid,
-            } => window_top_n(stream, *window, keys, order, *limit)
-                .uid(uid)
-                .name(&format!("WindowTopN({uid})"))
-                .stream(),
-        };
-    }
+    Ok(stream)
+}
+
+/// Writes `stream` into the insert's sink table.
+fn build_sink(n: usize, insert: &Insert, stream: DataStream<Row>) -> Result<()> {
     let sink = &insert.sink;
     let name = format!("Sink: {} ({})", sink.name, sink.connector());
     match sink.connector() {
@@ -366,12 +437,25 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                     stream
                         .sink_to_transactional(
                             ExactlyOnceFileSink::for_format(url, format)
-                                .with_rolling_policy(config.rolling),
+                                .with_rolling_policy(config.rolling)
+                                .with_bucket_check_interval(config.check_interval),
                             &name,
                         )
                         .uid(&uid);
                 }
-                (Some(url), filesystem::FileFormat::Row(_)) => {
+                (Some(url), filesystem::FileFormat::Avro(options)) => {
+                    let format = avro_file::format(&config.schema, *options)
+                        .map_err(|m| option_error(sink, m))?;
+                    stream
+                        .sink_to_transactional(
+                            ExactlyOnceFileSink::for_format(url, format)
+                                .with_rolling_policy(config.rolling)
+                                .with_bucket_check_interval(config.check_interval),
+                            &name,
+                        )
+                        .uid(&uid);
+                }
+                (Some(url), filesystem::FileFormat::Row(_) | filesystem::FileFormat::Raw(_)) => {
                     let encode = filesystem::EncodeLines::new(&config)
                         .map_err(|m| option_error(sink, m.to_string()))?;
                     stream
@@ -381,6 +465,7 @@ fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> 
                         .sink_to_transactional(
                             ExactlyOnceFileSink::new(url)
                                 .with_rolling_policy(config.rolling)
+                                .with_bucket_check_interval(config.check_interval)
                                 .with_part_names("part", config.extension()),
                             &name,
                         )

@@ -140,10 +140,12 @@ pub enum AggFunc {
     SumDistinct,
     /// `AVG(DISTINCT x)`: the average of the distinct non-NULL values, in x's type.
     AvgDistinct,
+    /// A user-defined aggregate ([`AggCall::user`] says which).
+    User,
 }
 
 /// An aggregate call: function, argument over the input row, result type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct AggCall {
     /// The function.
     pub func: AggFunc,
@@ -151,6 +153,44 @@ pub struct AggCall {
     pub arg: Option<Expr>,
     /// The result type.
     pub data_type: DataType,
+    /// For [`AggFunc::User`]: the function and its arguments over the input row.
+    pub user: Option<UserAggregate>,
+}
+
+/// A call of a user-defined aggregate function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserAggregate {
+    /// The function.
+    pub function: crate::udf::AggregateRef,
+    /// Its arguments (cast to the declared types).
+    pub args: Vec<Expr>,
+}
+
+// The window uid hashes this text: a call of a built-in prints as it did before user-defined
+// aggregates existed (no `user` field), so the uids of existing queries, and with them their
+// savepoints, stay valid.
+impl std::fmt::Debug for AggCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("AggCall");
+        d.field("func", &self.func)
+            .field("arg", &self.arg)
+            .field("data_type", &self.data_type);
+        if let Some(user) = &self.user {
+            d.field("user", user);
+        }
+        d.finish()
+    }
+}
+
+impl AggCall {
+    /// The argument expressions over the input row (none for `COUNT(*)`, several for a
+    /// user-defined aggregate).
+    pub fn arguments(&self) -> Vec<Expr> {
+        match &self.user {
+            Some(u) => u.args.clone(),
+            None => self.arg.iter().cloned().collect(),
+        }
+    }
 }
 
 /// A window table-valued function.
@@ -271,13 +311,59 @@ pub enum Step {
         /// The operator's uid, derived from the plan.
         uid: String,
     },
+    /// A join with a user-defined table function (`, LATERAL TABLE(f(x)) AS T(a, b)`, or
+    /// `LEFT JOIN LATERAL TABLE(...) ON TRUE` when `left_outer`): stateless, chained. Output
+    /// columns: the input columns, then the function's.
+    Lateral {
+        /// The function.
+        function: crate::udf::TableRef,
+        /// Its arguments over the input row.
+        args: Vec<Expr>,
+        /// Keep input rows the function emits nothing for, with NULL function columns.
+        left_outer: bool,
+    },
 }
 
-/// Rows from a source table through steps.
+/// Where a pipeline's rows come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A table's connector.
+    Table(Arc<TableDef>),
+    /// `UNION ALL`: every row of each branch (two or more), in the branches' common column
+    /// types; the watermark is the minimum of the branches' watermarks.
+    UnionAll(Vec<Pipeline>),
+}
+
+impl Source {
+    /// What identifies the rows in a stateful operator's uid: the table's name, or the
+    /// branches of a union with their steps.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Table(t) => t.name.clone(),
+            Source::UnionAll(branches) => {
+                let parts: Vec<String> = branches
+                    .iter()
+                    .map(|b| format!("{}|{:?}", b.source.name(), b.steps))
+                    .collect();
+                format!("UNION ALL[{}]", parts.join("; "))
+            }
+        }
+    }
+
+    /// The tables read, in the order their sources are built.
+    pub fn tables(&self) -> Vec<&Arc<TableDef>> {
+        match self {
+            Source::Table(t) => vec![t],
+            Source::UnionAll(branches) => branches.iter().flat_map(|b| b.source.tables()).collect(),
+        }
+    }
+}
+
+/// Rows from a source through steps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
-    /// The source table.
-    pub source: Arc<TableDef>,
+    /// Where the rows come from.
+    pub source: Source,
     /// The steps in order.
     pub steps: Vec<Step>,
     /// The schema of the last step's output.
@@ -330,7 +416,34 @@ impl SqlJob {
         for (n, insert) in self.inserts.iter().enumerate() {
             let p = &insert.pipeline;
             let _ = writeln!(out, "\n== Insert {} into {} ==", n + 1, insert.sink.name);
-            let src = &p.source;
+            explain_pipeline(&mut out, p, n, &mut 0, "");
+            let _ = writeln!(
+                out,
+                "  -> Sink: {} (connector={}) {}",
+                insert.sink.name,
+                insert.sink.connector(),
+                p.schema
+            );
+        }
+        out
+    }
+}
+
+/// The uid of the `k`-th source (0-based, in [`Source::tables`] order) of the `n`-th insert
+/// (0-based) reading `table`; the first keeps the uid it had before unions existed.
+pub fn source_uid(n: usize, k: usize, table: &str) -> String {
+    if k == 0 {
+        format!("sql-source-{n}-{table}")
+    } else {
+        format!("sql-source-{n}-{k}-{table}")
+    }
+}
+
+/// Writes the operators of `p` (its sources first) to `out`, each line after `indent`;
+/// `leaf` counts the sources of insert `n` built so far (their uids).
+fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, indent: &str) {
+    match &p.source {
+        Source::Table(src) => {
             // What the source produces: the table's columns, unless they are computed.
             let mut read = match src.source_projection {
                 None => src.columns.to_string(),
@@ -346,16 +459,16 @@ impl SqlJob {
             }
             let _ = writeln!(
                 out,
-                "Source: {} (connector={}) {read}  [uid {}, state: read position as splits]",
+                "{indent}Source: {} (connector={}) {read}  [uid {}, state: read position as splits]",
                 src.name,
                 src.connector(),
-                source_uid(n, &src.name)
+                source_uid(n, *leaf, &src.name)
             );
             if let Some(projection) = &src.source_projection {
                 let cols: Vec<String> = projection.iter().map(ToString::to_string).collect();
                 let _ = writeln!(
                     out,
-                    "  -> Calc(table columns): select=[{}] -> {}",
+                    "{indent}  -> Calc(table columns): select=[{}] -> {}",
                     cols.join(", "),
                     src.columns
                 );
@@ -363,107 +476,135 @@ impl SqlJob {
             if let Some(wm) = &src.watermark {
                 let _ = writeln!(
                     out,
-                    "  -> Watermarks: rowtime={}, watermark={}",
+                    "{indent}  -> Watermarks: rowtime={}, watermark={}",
                     src.columns.columns[wm.rowtime].name, wm.expr
                 );
             }
-            for step in &p.steps {
-                match step {
-                    Step::Calc { filter, projection } => {
-                        let cols: Vec<String> =
-                            projection.iter().map(ToString::to_string).collect();
-                        match filter {
-                            Some(f) => {
-                                let _ = writeln!(
-                                    out,
-                                    "  -> Calc: where={f}, select=[{}]",
-                                    cols.join(", ")
-                                );
-                            }
-                            None => {
-                                let _ = writeln!(out, "  -> Calc: select=[{}]", cols.join(", "));
-                            }
-                        }
-                    }
-                    Step::WindowAggregate {
-                        window,
-                        time_column,
-                        keys,
-                        aggs,
-                        uid,
-                    } => {
-                        let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
-                        let _ =
-                            writeln!(out, "  => Hash partition by [{}] (keyBy)", keys.join(", "));
-                        let w = window.to_string();
-                        let aggs: Vec<String> = aggs
-                            .iter()
-                            .map(|a| match &a.arg {
-                                Some(e) => {
-                                    format!("{}({e})", format!("{:?}", a.func).to_uppercase())
-                                }
-                                None => "COUNT(*)".into(),
-                            })
-                            .collect();
-                        let _ = writeln!(
-                            out,
-                            "  -> WindowAggregate: {w} on ${time_column} (event time), aggs=[{}]  [uid {uid}, state: keyed accumulators per window, event-time timers]",
-                            aggs.join(", ")
-                        );
-                    }
-                    Step::WindowTopN {
-                        window,
-                        keys,
-                        order,
-                        limit,
-                        uid,
-                    } => {
-                        let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
-                        let _ =
-                            writeln!(out, "  => Hash partition by [{}] (keyBy)", keys.join(", "));
-                        let w = match window {
-                            TopNWindow::Tvf {
-                                window,
-                                time_column,
-                            } => format!("{window} on ${time_column} (event time)"),
-                            TopNWindow::Columns { start, end } => {
-                                format!("window [${start}, ${end}) of each row (event time)")
-                            }
-                        };
-                        let order: Vec<String> = order
-                            .iter()
-                            .map(|k| {
-                                format!(
-                                    "${} {} NULLS {}",
-                                    k.column,
-                                    if k.descending { "DESC" } else { "ASC" },
-                                    if k.nulls_first { "FIRST" } else { "LAST" }
-                                )
-                            })
-                            .collect();
-                        let _ = writeln!(
-                            out,
-                            "  -> WindowTopN: {w}, order=[{}], rownum <= {limit}  [uid {uid}, state: keyed best {limit} rows per window, event-time timers]",
-                            order.join(", ")
-                        );
-                    }
-                }
+            *leaf += 1;
+        }
+        Source::UnionAll(branches) => {
+            for (b, branch) in branches.iter().enumerate() {
+                let _ = writeln!(out, "{indent}  Branch {} of UNION ALL:", b + 1);
+                explain_pipeline(out, branch, n, leaf, &format!("{indent}    "));
             }
             let _ = writeln!(
                 out,
-                "  -> Sink: {} (connector={}) {}",
-                insert.sink.name,
-                insert.sink.connector(),
-                p.schema
+                "{indent}  -> UnionAll({} inputs; watermark = the minimum of theirs)",
+                branches.len()
             );
         }
-        out
     }
-}
-
-/// The uid of the source of the `n`-th insert (0-based) reading `table`.
-pub fn source_uid(n: usize, table: &str) -> String {
-    format!("sql-source-{n}-{table}")
+    for step in &p.steps {
+        match step {
+            Step::Calc { filter, projection } => {
+                let cols: Vec<String> = projection.iter().map(ToString::to_string).collect();
+                match filter {
+                    Some(f) => {
+                        let _ = writeln!(
+                            out,
+                            "{indent}  -> Calc: where={f}, select=[{}]",
+                            cols.join(", ")
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(out, "{indent}  -> Calc: select=[{}]", cols.join(", "));
+                    }
+                }
+            }
+            Step::WindowAggregate {
+                window,
+                time_column,
+                keys,
+                aggs,
+                uid,
+            } => {
+                let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
+                let _ = writeln!(
+                    out,
+                    "{indent}  => Hash partition by [{}] (keyBy)",
+                    keys.join(", ")
+                );
+                let w = window.to_string();
+                let aggs: Vec<String> = aggs
+                    .iter()
+                    .map(|a| match &a.arg {
+                        _ if a.user.is_some() => {
+                            let u = a.user.as_ref().expect("checked");
+                            let args: Vec<String> =
+                                u.args.iter().map(ToString::to_string).collect();
+                            format!("{}({})", u.function.name(), args.join(", "))
+                        }
+                        Some(e) => {
+                            format!("{}({e})", format!("{:?}", a.func).to_uppercase())
+                        }
+                        None => "COUNT(*)".into(),
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{indent}  -> WindowAggregate: {w} on ${time_column} (event time), aggs=[{}]  [uid {uid}, state: keyed accumulators per window, event-time timers]",
+                    aggs.join(", ")
+                );
+            }
+            Step::WindowTopN {
+                window,
+                keys,
+                order,
+                limit,
+                uid,
+            } => {
+                let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
+                let _ = writeln!(
+                    out,
+                    "{indent}  => Hash partition by [{}] (keyBy)",
+                    keys.join(", ")
+                );
+                let w = match window {
+                    TopNWindow::Tvf {
+                        window,
+                        time_column,
+                    } => format!("{window} on ${time_column} (event time)"),
+                    TopNWindow::Columns { start, end } => {
+                        format!("window [${start}, ${end}) of each row (event time)")
+                    }
+                };
+                let order: Vec<String> = order
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "${} {} NULLS {}",
+                            k.column,
+                            if k.descending { "DESC" } else { "ASC" },
+                            if k.nulls_first { "FIRST" } else { "LAST" }
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{indent}  -> WindowTopN: {w}, order=[{}], rownum <= {limit}  [uid {uid}, state: keyed best {limit} rows per window, event-time timers]",
+                    order.join(", ")
+                );
+            }
+            Step::Lateral {
+                function,
+                args,
+                left_outer,
+            } => {
+                let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+                let _ = writeln!(
+                    out,
+                    "{indent}  -> {}: {}({})  [user-defined table function, stateless]",
+                    if *left_outer {
+                        "LeftLateralJoin"
+                    } else {
+                        "LateralJoin"
+                    },
+                    function.name(),
+                    args.join(", ")
+                );
+            }
+        }
+    }
 }
 
 /// A stable 64-bit FNV-1a hash (for uids: the same plan text gives the same uid in every

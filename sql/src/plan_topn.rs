@@ -381,7 +381,8 @@ pub(crate) fn plan_top_n(
 
     let identity_text = format!(
         "{}|{:?}|{window:?}|{keys:?}|{order:?}|{limit}",
-        input.source.name, input.steps
+        input.source.name(),
+        input.steps
     );
     let uid = format!("sql-window-topn-{:016x}", stable_hash(&identity_text));
     input.steps.push(Step::WindowTopN {

@@ -7,7 +7,8 @@ use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::{ColumnKind, MetadataColumn};
 use crate::plan::{
-    Insert, Pipeline, Settings, SqlJob, Step, TableDef, WatermarkDef, WindowKind, stable_hash,
+    Insert, Pipeline, Settings, Source, SqlJob, Step, TableDef, WatermarkDef, WindowKind,
+    stable_hash,
 };
 use crate::script::{Preparsed, preparse};
 use crate::types::{Column, DataType, Schema};
@@ -47,6 +48,30 @@ pub fn plan(script: &str) -> Result<SqlJob> {
     plan_with(script, true)
 }
 
+/// [`plan`] with the user-defined functions of a worker binary callable from the script
+/// (docs/sql.md, "User-defined functions").
+///
+/// # Errors
+/// As [`plan`]; a call of a function neither built in nor in `functions` is
+/// [`ErrorKind::UnknownFunction`].
+pub fn plan_with_functions(
+    script: &str,
+    functions: &crate::udf::FunctionRegistry,
+) -> Result<SqlJob> {
+    crate::udf::registry::with_functions(functions, || plan_with(script, true))
+}
+
+/// [`plan_portable`] with the user-defined functions of a worker binary.
+///
+/// # Errors
+/// As [`plan_with_functions`].
+pub fn plan_portable_with_functions(
+    script: &str,
+    functions: &crate::udf::FunctionRegistry,
+) -> Result<SqlJob> {
+    crate::udf::registry::with_functions(functions, || plan_with(script, false))
+}
+
 /// [`plan`] for a script that runs on another machine (a StreamJob's `spec.job.sql`, checked by
 /// the operator): the paths of `filesystem` sources are not looked up here.
 ///
@@ -57,7 +82,8 @@ pub fn plan_portable(script: &str) -> Result<SqlJob> {
 }
 
 fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
-    let pre = preparse(script)?;
+    let mut pre = preparse(script)?;
+    crate::udf::create_function::lift(&mut pre.text)?;
     let statements =
         sqlparser::parser::Parser::parse_sql(&GenericDialect {}, &pre.text).map_err(|e| {
             // sqlparser's messages end with "at Line: l, Column: c"; lift that out.
@@ -823,7 +849,7 @@ pub(crate) fn scan(catalog: &Catalog, name: &str, pos: Pos) -> Result<Pipeline> 
         )
     })?;
     Ok(Pipeline {
-        source: table.clone(),
+        source: Source::Table(table.clone()),
         steps: Vec::new(),
         schema: table.columns.clone(),
     })
@@ -861,18 +887,32 @@ pub(crate) fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeli
         query,
         "WITH, ORDER BY, LIMIT and FETCH are not supported yet in streaming queries",
     )?;
-    let ast::SetExpr::Select(select) = query.body.as_ref() else {
-        return Err(unsupported(
+    plan_set_expr(catalog, &query.body, qpos)
+}
+
+/// Plans a query's body: a SELECT, a parenthesized query, or a `UNION ALL` of them.
+pub(crate) fn plan_set_expr(catalog: &Catalog, body: &ast::SetExpr, qpos: Pos) -> Result<Pipeline> {
+    match body {
+        ast::SetExpr::Select(select) => plan_select(catalog, select),
+        ast::SetExpr::Query(query) => plan_query(catalog, query),
+        ast::SetExpr::SetOperation { .. } => crate::plan_union::plan_union(catalog, body),
+        _ => Err(unsupported(
             qpos,
-            "only SELECT queries are supported yet (no UNION, VALUES)",
-        ));
-    };
+            "only SELECT queries and UNION ALL of them are supported yet (no VALUES)",
+        )),
+    }
+}
+
+fn plan_select(catalog: &Catalog, select: &ast::Select) -> Result<Pipeline> {
     let spos = Pos::of(select.span());
     if select.distinct.is_some() || !select.named_window.is_empty() || select.qualify.is_some() {
         return Err(unsupported(
             spos,
             "DISTINCT, WINDOW and QUALIFY are not supported yet",
         ));
+    }
+    if let Some(joined) = crate::udf::bind::plan_lateral(catalog, select)? {
+        return Ok(joined);
     }
     let [from] = select.from.as_slice() else {
         return Err(unsupported(
@@ -953,7 +993,7 @@ pub(crate) fn plan_query(catalog: &Catalog, query: &ast::Query) -> Result<Pipeli
     }
 }
 
-fn plan_calc(mut input: Pipeline, select: &ast::Select) -> Result<Pipeline> {
+pub(crate) fn plan_calc(mut input: Pipeline, select: &ast::Select) -> Result<Pipeline> {
     let filter = select
         .selection
         .as_ref()
@@ -1128,6 +1168,16 @@ pub(crate) fn window_tvf<'q>(catalog: &Catalog, f: &'q ast::Function) -> Result<
             ),
         ));
     };
+    if !input.schema.columns[time_column].rowtime && matches!(input.source, Source::UnionAll(_)) {
+        return Err(SqlError::at(
+            ErrorKind::TypeMismatch,
+            tpos,
+            format!(
+                "'{}' is not a time attribute: a column of a UNION ALL is one only when every branch has a time attribute (a column with WATERMARK FOR, passed through unchanged) in its place, as in Flink",
+                time_col.value
+            ),
+        ));
+    }
     if !input.schema.columns[time_column].rowtime {
         return Err(SqlError::at(
             ErrorKind::TypeMismatch,
@@ -1324,7 +1374,8 @@ fn plan_window(
     let (keys_len, aggs_len) = (keys.len(), aggs.len());
     let identity = format!(
         "{}|{:?}|{window:?}|{time_column}|{keys:?}|{aggs:?}",
-        input.source.name, input.steps
+        input.source.name(),
+        input.steps
     );
     let uid = format!("sql-window-agg-{:016x}", stable_hash(&identity));
     input.steps.push(Step::WindowAggregate {
@@ -1385,7 +1436,11 @@ mod tests {
     fn table<'a>(job: &'a SqlJob, name: &str) -> &'a TableDef {
         job.inserts
             .iter()
-            .flat_map(|i| [&i.sink, &i.pipeline.source])
+            .flat_map(|i| {
+                let mut tables = i.pipeline.source.tables();
+                tables.push(&i.sink);
+                tables
+            })
             .find(|t| t.name == name)
             .unwrap()
     }

@@ -395,7 +395,7 @@ fn mistakes_name_their_line_and_column_and_what_to_do() {
         ),
         (
             "INSERT INTO out SELECT LENGTH(s) FROM t;",
-            ErrorKind::Unsupported,
+            ErrorKind::UnknownFunction,
             3,
             24,
             "CHAR_LENGTH",

@@ -198,6 +198,13 @@ pub fn main_with(mut registry: JobRegistry) -> ExitCode {
             for (name, description) in registry.list() {
                 println!("{name:<20} {description}");
             }
+            let functions = crate::sql::describe_functions();
+            if !functions.is_empty() {
+                println!("\nSQL functions (user-defined):");
+                for f in functions {
+                    println!("  {f}");
+                }
+            }
             ExitCode::SUCCESS
         }
         Command::Run {

@@ -57,6 +57,24 @@ pub mod taskmanager;
 pub mod tls;
 
 pub use cli::main_with;
+/// The SQL planner and its user-defined function API (`fjord_worker::fjord_sql::udf`), for a
+/// worker binary that registers functions with [`main_with_functions`].
+#[cfg(feature = "sql")]
+pub use fjord_sql;
+
+/// [`main_with`] for a worker binary with user-defined SQL functions: `functions` are
+/// callable from every SQL script the binary plans — `fjord sql -f`, the `sql` job under
+/// `run`, and the JobManager and TaskManager roles (so a StreamJob's `spec.job.sql` on an
+/// image of this binary). `fjord list` lists them after the jobs. See docs/sql.md,
+/// "User-defined functions".
+#[cfg(feature = "sql")]
+pub fn main_with_functions(
+    jobs: fjord::JobRegistry,
+    functions: fjord_sql::FunctionRegistry,
+) -> std::process::ExitCode {
+    sql::install_functions(functions);
+    cli::main_with(jobs)
+}
 
 /// Whether this build of `fjord-worker` has the optional capability `feature` (`sql`,
 /// `manifests`, `kubernetes-ha`, `stock-jobs`, `s3`, `rocksdb`). Cargo unifies features across a

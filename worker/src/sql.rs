@@ -12,12 +12,14 @@ use crate::local::FaultTolerance;
 #[cfg(feature = "sql")]
 mod planner;
 #[cfg(feature = "sql")]
-pub use planner::{SqlError, explain, job, prepare, run};
+pub use planner::{
+    SqlError, describe_functions, explain, functions, install_functions, job, prepare, run,
+};
 
 #[cfg(not(feature = "sql"))]
 mod unavailable;
 #[cfg(not(feature = "sql"))]
-pub use unavailable::{SqlError, job, run};
+pub use unavailable::{SqlError, describe_functions, job, run};
 
 /// The name of the built-in job that runs a SQL script (every worker binary has it; without
 /// the `sql` feature it fails naming the feature). The operator names it in a StreamJob's

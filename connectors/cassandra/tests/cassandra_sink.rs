@@ -658,23 +658,12 @@ fn an_unreachable_cluster_fails_the_job_with_a_clear_error() {
 fn the_docs_examples_are_the_tested_code() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let docs = std::fs::read_to_string(root.join("docs/connectors/cassandra.md")).unwrap();
-    let normal = |s: &str| -> String {
-        s.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let test = normal(include_str!("cassandra_sink.rs"));
-    let blocks: Vec<&str> = docs
-        .split("```rust\n")
-        .skip(1)
-        .map(|b| &b[..b.find("```").unwrap()])
-        .collect();
+    let test = include_str!("cassandra_sink.rs");
+    let blocks = fjord_e2e::jobs::code_blocks_in(&docs, "rust");
     assert_eq!(blocks.len(), 2, "the tuple and the entity examples");
     for block in blocks {
         assert!(
-            test.contains(&normal(block)),
+            fjord_e2e::jobs::is_code_of(&block, test),
             "docs/connectors/cassandra.md's example is not tested code:\n{block}"
         );
     }

@@ -165,16 +165,9 @@ fn the_docs_example_is_the_tested_code() {
     let section = &docs[docs.find("## Source").expect("a Source section")..];
     let start = section.find("```rust\n").expect("a rust block") + "```rust\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
-    let normal = |s: &str| -> String {
-        s.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let test = normal(include_str!("source.rs"));
+    let test = include_str!("source.rs");
     assert!(
-        test.contains(&normal(block)),
+        fjord_e2e::jobs::is_code_of(block, test),
         "docs/connectors/kafka.md's example is not the code of docs_example_reads_every_record_of_every_partition_once:\n{block}"
     );
 }

@@ -540,23 +540,12 @@ fn docs_examples_round_trip_through_a_stream() {
 fn the_docs_examples_are_the_tested_code() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let docs = std::fs::read_to_string(root.join("docs/connectors/kinesis.md")).unwrap();
-    let normal = |s: &str| -> String {
-        s.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let test = normal(include_str!("kinesis_source.rs"));
-    let blocks: Vec<&str> = docs
-        .split("```rust\n")
-        .skip(1)
-        .map(|b| &b[..b.find("```").unwrap()])
-        .collect();
+    let test = include_str!("kinesis_source.rs");
+    let blocks = fjord_e2e::jobs::code_blocks_in(&docs, "rust");
     assert_eq!(blocks.len(), 3, "a config, a source and a sink example");
     for block in blocks {
         assert!(
-            test.contains(&normal(block)),
+            fjord_e2e::jobs::is_code_of(&block, test),
             "docs/connectors/kinesis.md's example is not tested code:\n{block}"
         );
     }

@@ -74,19 +74,8 @@ fn docs_example_writes_word_counts_into_a_hash() {
 fn the_docs_examples_are_the_tested_code() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let docs = std::fs::read_to_string(root.join("docs/connectors/redis.md")).unwrap();
-    let normal = |s: &str| -> String {
-        s.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let test = normal(include_str!("sink.rs"));
-    let blocks: Vec<&str> = docs
-        .split("```rust\n")
-        .skip(1)
-        .map(|b| &b[..b.find("```").unwrap()])
-        .collect();
+    let test = include_str!("sink.rs");
+    let blocks = fjord_e2e::jobs::code_blocks_in(&docs, "rust");
     assert_eq!(
         blocks.len(),
         2,
@@ -94,7 +83,7 @@ fn the_docs_examples_are_the_tested_code() {
     );
     for block in blocks {
         assert!(
-            test.contains(&normal(block)),
+            fjord_e2e::jobs::is_code_of(&block, test),
             "docs/connectors/redis.md's example is not tested code:\n{block}"
         );
     }

@@ -324,6 +324,41 @@ impl JobManager {
         Ok(id)
     }
 
+    /// The newest completed checkpoint's ID of `job_id` (0 before the first, or when the REST
+    /// API does not answer: a JobManager restarting).
+    pub async fn latest_checkpoint(&self, job_id: &str) -> i64 {
+        match self.client.checkpoints(job_id).await {
+            Ok(h) => h
+                .completed
+                .iter()
+                .filter(|c| !c.savepoint)
+                .map(|c| c.id)
+                .max()
+                .unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    /// Waits (bounded by `timeout`) until a checkpoint of `job_id` newer than `after` completed:
+    /// the job runs and makes progress (after a restart: it recovered). Returns the newest ID.
+    pub async fn checkpoint_after(
+        &self,
+        job_id: &str,
+        after: i64,
+        timeout: Duration,
+    ) -> anyhow::Result<i64> {
+        poll_until(
+            &format!("a checkpoint after {after}"),
+            timeout,
+            POLL,
+            || async move {
+                Some(self.latest_checkpoint(job_id).await).filter(|latest| *latest > after)
+            },
+        )
+        .await
+        .with_context(|| self.proc.tail())
+    }
+
     /// Waits (bounded) until the job has a completed checkpoint; returns its ID.
     pub async fn first_checkpoint(&self, job_id: &str) -> anyhow::Result<i64> {
         let client = self.client.clone();

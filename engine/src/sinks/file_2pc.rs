@@ -28,7 +28,7 @@ use crate::printable::Printable;
 use crate::storage::{SnapshotStore, StorageOptions};
 use crate::types::Timestamp;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const PENDING: &str = ".pending";
 
@@ -38,9 +38,15 @@ struct PartConfig {
     url: String,
     options: StorageOptions,
     rolling: RollingPolicy,
+    /// How often an open part's age and inactivity are checked without records (Flink's
+    /// bucket check interval).
+    check_interval: Duration,
     prefix: String,
     suffix: String,
 }
+
+/// Flink's default bucket check interval (`sink.rolling-policy.check-interval`): one minute.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 impl PartConfig {
     fn writer<T: Send + 'static>(
@@ -54,6 +60,7 @@ impl PartConfig {
             subtask: ctx.subtask_index,
             writer: format!("{}-{:08x}", ctx.subtask_index, rand::random::<u32>()),
             rolling: self.rolling,
+            check_interval: self.check_interval,
             prefix: self.prefix.clone(),
             suffix: self.suffix.clone(),
             format,
@@ -62,6 +69,45 @@ impl PartConfig {
             staged: Vec::new(),
         }))
     }
+}
+
+/// The builder settings both exactly-once file sinks share, all on their `config`
+/// ([`PartConfig`]); `$size` and `$suffix` are the defaults their docs name.
+macro_rules! part_config_setters {
+    ($size:literal, $suffix:literal) => {
+        /// S3 or HDFS settings (`s3.endpoint`, `s3.access-key`, ...).
+        pub fn with_options(mut self, options: StorageOptions) -> Self {
+            self.config.options = options;
+            self
+        }
+
+        #[doc = concat!(
+            "Replaces the rolling policy; parts roll at every checkpoint whatever it says (the ",
+            "default also rolls at ", $size, ")."
+        )]
+        pub fn with_rolling_policy(mut self, policy: RollingPolicy) -> Self {
+            self.config.rolling = policy;
+            self
+        }
+
+        /// How often an open part's age and inactivity are checked against the rolling policy
+        /// when no record arrives (Flink's `withBucketCheckInterval`, SQL's
+        /// `sink.rolling-policy.check-interval`; default one minute, at least 1 ms). A part
+        /// rolled on time is committed with the next checkpoint.
+        pub fn with_bucket_check_interval(mut self, interval: Duration) -> Self {
+            self.config.check_interval = interval.max(Duration::from_millis(1));
+            self
+        }
+
+        #[doc = concat!(
+            "Sets the part file name prefix (default `part`) and suffix (default ", $suffix, ")."
+        )]
+        pub fn with_part_names(mut self, prefix: &str, suffix: &str) -> Self {
+            self.config.prefix = prefix.to_string();
+            self.config.suffix = suffix.to_string();
+            self
+        }
+    };
 }
 
 /// Writes text lines to part files in a directory, exactly once.
@@ -79,6 +125,7 @@ impl ExactlyOnceFileSink {
                 url: url.into(),
                 options: StorageOptions::default(),
                 rolling: RollingPolicy::on_checkpoint().with_part_size(16 << 20),
+                check_interval: DEFAULT_CHECK_INTERVAL,
                 prefix: "part".into(),
                 suffix: String::new(),
             },
@@ -97,6 +144,7 @@ impl ExactlyOnceFileSink {
                 options: StorageOptions::default(),
                 rolling: RollingPolicy::on_checkpoint()
                     .with_part_size(super::rolling::DEFAULT_PART_SIZE),
+                check_interval: DEFAULT_CHECK_INTERVAL,
                 prefix: "part".into(),
                 suffix,
             },
@@ -104,29 +152,12 @@ impl ExactlyOnceFileSink {
         }
     }
 
-    /// S3 settings (`s3.endpoint`, `s3.access-key`, ...).
-    pub fn with_options(mut self, options: StorageOptions) -> Self {
-        self.config.options = options;
-        self
-    }
+    part_config_setters!("16 MiB", "none");
 
     /// Rolls to a new part file once this many bytes are buffered (default 16 MiB); parts
     /// also roll at every checkpoint.
     pub fn with_part_size(mut self, bytes: usize) -> Self {
         self.config.rolling = self.config.rolling.with_part_size(bytes as u64);
-        self
-    }
-
-    /// Replaces the rolling policy (parts roll at every checkpoint whatever it says).
-    pub fn with_rolling_policy(mut self, policy: RollingPolicy) -> Self {
-        self.config.rolling = policy;
-        self
-    }
-
-    /// Sets the part file name prefix (default `part`) and suffix (default none).
-    pub fn with_part_names(mut self, prefix: &str, suffix: &str) -> Self {
-        self.config.prefix = prefix.to_string();
-        self.config.suffix = suffix.to_string();
         self
     }
 
@@ -203,25 +234,7 @@ impl<T> std::fmt::Debug for FormatFileSink<T> {
 }
 
 impl<T> FormatFileSink<T> {
-    /// S3 or HDFS settings (`s3.endpoint`, `s3.access-key`, ...).
-    pub fn with_options(mut self, options: StorageOptions) -> Self {
-        self.config.options = options;
-        self
-    }
-
-    /// Replaces the rolling policy; parts roll at every checkpoint whatever it says (the
-    /// default also rolls at 128 MiB).
-    pub fn with_rolling_policy(mut self, policy: RollingPolicy) -> Self {
-        self.config.rolling = policy;
-        self
-    }
-
-    /// Sets the part file name prefix (default `part`) and suffix (default the format's).
-    pub fn with_part_names(mut self, prefix: &str, suffix: &str) -> Self {
-        self.config.prefix = prefix.to_string();
-        self.config.suffix = suffix.to_string();
-        self
-    }
+    part_config_setters!("128 MiB", "the format's");
 }
 
 impl<T: Send + 'static> TransactionalSink<T> for FormatFileSink<T> {
@@ -253,6 +266,7 @@ struct PartWriter<T> {
     /// `<subtask>-<random>`: this writer's part of every part name.
     writer: String,
     rolling: RollingPolicy,
+    check_interval: Duration,
     prefix: String,
     suffix: String,
     format: Arc<dyn BulkFormat<T>>,
@@ -385,6 +399,27 @@ impl<T: Send + 'static> TransactionalWriter<T> for PartWriter<T> {
             if name.starts_with(&mine) {
                 self.store.delete(&path)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The bucket check interval, when the policy rolls on time at all.
+    fn processing_time_interval(&self) -> Option<Duration> {
+        let on_time =
+            self.rolling.rollover_interval.is_some() || self.rolling.inactivity_interval.is_some();
+        on_time.then_some(self.check_interval)
+    }
+
+    /// Rolls the open part when it is too old or was inactive too long, though no record
+    /// arrived (Flink's `shouldRollOnProcessingTime`): it becomes pending and is committed
+    /// with the next checkpoint.
+    fn on_processing_time(&mut self) -> Result<(), BoxError> {
+        let now = Instant::now();
+        if self.in_progress.as_ref().is_some_and(|p| {
+            self.rolling
+                .should_roll_on_event(p.opened, p.last_write, now)
+        }) {
+            self.stage()?;
         }
         Ok(())
     }

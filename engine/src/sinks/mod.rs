@@ -16,7 +16,7 @@ mod two_phase;
 pub use bulk::{BulkFormat, BulkWriter, Encoder, LineEncoder, RowFormat};
 pub use collect::{CollectSink, CollectedOutput, FnSink};
 pub use file::{CsvFileSink, TextFileSink, WriteMode};
-pub use file_2pc::{ExactlyOnceFileSink, FormatFileSink};
+pub use file_2pc::{DEFAULT_CHECK_INTERVAL, ExactlyOnceFileSink, FormatFileSink};
 pub use print::{PrintSink, PrintTarget};
 pub use rolling::RollingPolicy;
 pub use serde_formats::{CsvFormat, JsonLinesEncoder};

@@ -8,10 +8,11 @@
 //! [`RollingPolicy`] may roll earlier, like Flink's `DefaultRollingPolicy`, by part size, by
 //! the part's age, or by inactivity; for row and bulk formats alike.
 //!
-//! Time is processing time, checked when a record arrives: a part that was inactive for
-//! longer than the inactivity interval rolls before the next record goes into a new part,
-//! and a part older than the rollover interval rolls likewise. A part that receives no more
-//! records rolls at the next checkpoint (or at the end of input), as Flink's bulk formats do.
+//! Time is processing time, checked when a record arrives (a part that was inactive for
+//! longer than the inactivity interval, or is older than the rollover interval, rolls before
+//! the next record goes into a new part) and, as Flink's sinks do, on a processing-time timer
+//! every bucket check interval (`with_bucket_check_interval`, default one minute): a part
+//! that receives no more records rolls then, and is committed with the next checkpoint.
 
 use std::time::{Duration, Instant};
 
@@ -70,8 +71,9 @@ impl RollingPolicy {
         self
     }
 
-    /// Whether an open part must roll before a record that arrives `now`: it was opened at
-    /// `opened` and last written at `last_write`.
+    /// Whether an open part must roll `now` by time (before a record that arrives now, or
+    /// when the bucket check timer fires): it was opened at `opened` and last written at
+    /// `last_write`.
     pub fn should_roll_on_event(&self, opened: Instant, last_write: Instant, now: Instant) -> bool {
         let over = |limit: Option<Duration>, since: Instant| {
             limit.is_some_and(|l| now.saturating_duration_since(since) >= l)

@@ -18,6 +18,7 @@ use crate::types::{StreamRecord, Timestamp};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A factory of transactional writers, one per parallel instance.
 pub trait TransactionalSink<T>: Send + Sync + 'static {
@@ -66,6 +67,20 @@ pub trait TransactionalWriter<T>: Send {
 
     /// Throws the open transaction away (on failure or cancellation).
     fn abort(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// How often the runtime calls [`on_processing_time`](Self::on_processing_time) while
+    /// the writer runs, on the task's thread between records (Flink's processing-time
+    /// service); `None` (the default) never. Asked once, when the sink opens.
+    fn processing_time_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Processing time advanced by the [interval](Self::processing_time_interval) since the
+    /// last call (or since the sink opened), whether or not records arrived meanwhile: the
+    /// place for time-based work such as rolling an idle part file.
+    fn on_processing_time(&mut self) -> Result<(), BoxError> {
         Ok(())
     }
 }
@@ -172,6 +187,8 @@ impl<T: Send + 'static> CheckpointParticipant for SinkParticipant<T> {
 pub(crate) struct TwoPhaseSinkOp<T> {
     shared: Arc<Mutex<Shared<T>>>,
     finished: bool,
+    /// The writer's processing-time interval in milliseconds, and when it is next due.
+    timer: Option<(Timestamp, Timestamp)>,
 }
 
 impl<T: Send + 'static> TwoPhaseSinkOp<T> {
@@ -244,12 +261,38 @@ impl<T: Send + 'static> TwoPhaseSinkOp<T> {
         Ok(TwoPhaseSinkOp {
             shared,
             finished: false,
+            timer: None,
         })
     }
 }
 
 impl<T: Send + 'static> Lifecycle for TwoPhaseSinkOp<T> {
     fn open(&mut self) -> Result<()> {
+        let s = self.shared.lock();
+        if let Some(interval) = s.writer.processing_time_interval() {
+            let interval = Timestamp::try_from(interval.as_millis())
+                .unwrap_or(Timestamp::MAX)
+                .max(1);
+            let due = s.ctx.current_processing_time().saturating_add(interval);
+            s.ctx.request_wakeup(due);
+            self.timer = Some((interval, due));
+        }
+        Ok(())
+    }
+    /// Calls the writer's processing-time hook when its interval elapsed (other operators of
+    /// the chain may wake the task earlier), and asks to be woken at the next one.
+    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        let Some((interval, due)) = self.timer else {
+            return Ok(());
+        };
+        if now < due || self.finished {
+            return Ok(());
+        }
+        let mut s = self.shared.lock();
+        s.call(|w| w.on_processing_time())?;
+        let next = now.saturating_add(interval);
+        s.ctx.request_wakeup(next);
+        self.timer = Some((interval, next));
         Ok(())
     }
     fn emit_watermark(&mut self, _: Timestamp) -> Result<()> {

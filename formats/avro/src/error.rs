@@ -6,6 +6,9 @@ pub enum AvroError {
     /// A schema that does not parse.
     #[error("invalid Avro schema: {0}")]
     Schema(String),
+    /// An `avro.codec` Fjord does not write.
+    #[error("unsupported Avro codec: {0}")]
+    Codec(String),
     /// A value that does not fit the writer schema.
     #[error("cannot write the value in the Avro schema: {0}")]
     Encode(String),

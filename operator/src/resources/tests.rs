@@ -276,12 +276,17 @@ fn missing_uid_is_an_error_not_an_orphan() {
 
 #[test]
 fn the_job_id_is_stable_per_deployed_generation_and_new_for_the_next() {
-    let a = job_id("uid-1", 3);
-    assert_eq!(a, job_id("uid-1", 3));
+    let a = job_id("uid-1", 3, None);
+    assert_eq!(a, job_id("uid-1", 3, None));
     assert_eq!(a.len(), 32);
     assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-    assert_ne!(a, job_id("uid-1", 4));
-    assert_ne!(a, job_id("uid-2", 3));
+    assert_ne!(a, job_id("uid-1", 4, None));
+    assert_ne!(a, job_id("uid-2", 3, None));
+    // A ConfigMap script's edit (spec.job.sqlFrom) is a new deployment of the same generation.
+    let edited = job_id("uid-1", 3, Some("4711"));
+    assert_eq!(edited, job_id("uid-1", 3, Some("4711")));
+    assert_ne!(edited, a);
+    assert_ne!(edited, job_id("uid-1", 3, Some("4712")));
 }
 
 #[test]
@@ -462,8 +467,11 @@ fn a_rescale_in_place_changes_the_configmap_and_replicas_but_not_the_pods() {
     let replicas = |d: &Desired| d.taskmanager.spec.as_ref().unwrap().replicas;
     let deployed = desired(&j, &j.spec, None, 1).unwrap();
     // The same parallelism as deployed: exactly what `desired` builds.
-    assert_eq!(desired_at(&j, &j.spec, None, 1, Some(5)).unwrap(), deployed);
-    let rescaled = desired_at(&j, &j.spec, None, 1, Some(8)).unwrap();
+    assert_eq!(
+        desired_at(&j, &j.spec, None, (1, None), Some(5)).unwrap(),
+        deployed
+    );
+    let rescaled = desired_at(&j, &j.spec, None, (1, None), Some(8)).unwrap();
     // Pods as they are (same config hash): nothing restarts.
     assert_eq!(
         template(&rescaled.jobmanager),

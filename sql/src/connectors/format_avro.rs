@@ -324,7 +324,11 @@ pub fn avro_schema_json(
 }
 
 /// A row as the Avro record of its table's schema.
-fn row_to_avro(schema: &Schema, row: &Row, legacy_timestamps: bool) -> Result<Avro, String> {
+pub(crate) fn row_to_avro(
+    schema: &Schema,
+    row: &Row,
+    legacy_timestamps: bool,
+) -> Result<Avro, String> {
     let mut fields = Vec::with_capacity(schema.columns.len());
     for (c, v) in schema.columns.iter().zip(row) {
         let inner = match (v, c.data_type) {
@@ -373,7 +377,7 @@ fn row_to_avro(schema: &Schema, row: &Row, legacy_timestamps: bool) -> Result<Av
 
 /// A decoded Avro record as a row of the table (fields by column name; a field the record does
 /// not have is NULL).
-fn avro_to_row(schema: &Schema, value: Avro) -> Result<Row, String> {
+pub(crate) fn avro_to_row(schema: &Schema, value: Avro) -> Result<Row, String> {
     let Avro::Record(fields) = value else {
         return Err(format!("the datum is not a record but {value:?}"));
     };

@@ -3,14 +3,17 @@
 //! attaches to the DataStream graph. One file per connector.
 
 pub mod activemq;
+pub mod avro_file;
 pub mod blackhole;
 pub mod cassandra;
 pub mod datagen;
 pub mod elasticsearch;
 pub mod filesystem;
+pub(crate) mod filesystem_monitor;
 pub mod format;
 pub mod format_avro;
 pub mod format_protobuf;
+pub mod format_raw;
 pub mod kafka;
 pub mod kinesis;
 pub mod parquet;

@@ -688,7 +688,7 @@ mod tests {
             ),
             (
                 "SOUNDEX(s)",
-                ErrorKind::Unsupported,
+                ErrorKind::UnknownFunction,
                 "function SOUNDEX is not supported yet",
             ),
         ] {

@@ -31,8 +31,20 @@ pub fn load_with_fault_tolerance(path: &Path) -> Result<(LocalRun, FaultToleranc
         path: path.display().to_string(),
         source,
     })?;
-    let job = fjord_crds::load_stream_job(&yaml, &path.display().to_string())?;
-    let spec = &job.spec.job;
+    let file = path.display().to_string();
+    let job = fjord_crds::load_stream_job(&yaml, &file)?;
+    // spec.job.sqlFrom: the ConfigMap is another document of the same file.
+    let spec = &fjord_crds::sql_source::resolve(
+        &job.spec.job,
+        |name| fjord_crds::sql_source::config_map_in_manifest(&yaml, name),
+        |r| {
+            format!(
+                "is not in {file}: add it to the file as another YAML document (---, kind: ConfigMap, data: {{{}: ...}}), or put the script in spec.job.sql",
+                r.key
+            )
+        },
+    )
+    .map_err(|e| WorkerError::Config(e.to_string()))?;
     if spec.state == DesiredJobState::Suspended {
         return Err(WorkerError::Suspended);
     }
@@ -108,6 +120,29 @@ spec:
         std::fs::write(&path, MANIFEST.replace("parallelism: 3", "parallelism: 0")).unwrap();
         let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("spec.job.parallelism"), "{err}");
+    }
+
+    #[test]
+    fn a_script_from_a_config_map_is_read_from_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sql.yaml");
+        let job = MANIFEST
+            .replace(
+                "    name: wordcount\n",
+                "    sqlFrom:\n      configMapKeyRef: {name: words-sql, key: job.sql}\n",
+            )
+            .replace("    args: [\"--input\", \"in.txt\"]\n", "");
+        let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: words-sql\ndata:\n  job.sql: INSERT INTO x SELECT 1;\n---";
+        std::fs::write(&path, format!("{config_map}{job}")).unwrap();
+        let run = load(&path).unwrap();
+        assert_eq!(run.job, "sql");
+        assert_eq!(run.args, ["--script=INSERT INTO x SELECT 1;"]);
+        std::fs::write(&path, &job).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("ConfigMap 'words-sql' is not in") && err.contains("sql.yaml"),
+            "{err}"
+        );
     }
 
     #[test]

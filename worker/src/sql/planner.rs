@@ -6,6 +6,28 @@ use crate::WorkerError;
 use fjord::StreamExecutionEnvironment;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::OnceLock;
+
+/// The user-defined functions of this worker binary (`crate::main_with_functions`), set once
+/// before the command line is read: every role of the process plans scripts with them.
+static FUNCTIONS: OnceLock<fjord_sql::FunctionRegistry> = OnceLock::new();
+
+/// Makes `functions` callable from every SQL script this process plans (`fjord sql`, the
+/// `sql` job in `run`, JobManager and TaskManager roles). The first call wins: a process has
+/// one set of functions, as it has one set of jobs.
+pub fn install_functions(functions: fjord_sql::FunctionRegistry) -> bool {
+    FUNCTIONS.set(functions).is_ok()
+}
+
+/// The installed functions (none unless [`install_functions`] ran).
+pub fn functions() -> &'static fjord_sql::FunctionRegistry {
+    FUNCTIONS.get_or_init(fjord_sql::FunctionRegistry::new)
+}
+
+/// One line per installed function (`fjord list`).
+pub fn describe_functions() -> Vec<String> {
+    functions().describe()
+}
 
 /// Why a script did not plan (the message names line and column).
 pub use fjord_sql::SqlError;
@@ -37,7 +59,8 @@ pub fn job(env: &StreamExecutionEnvironment, args: &fjord::JobArgs) -> fjord::Re
             ));
         }
     };
-    let job = fjord_sql::plan(&script).map_err(|e| bad(format!("{origin}: {e}")))?;
+    let job = fjord_sql::plan_with_functions(&script, functions())
+        .map_err(|e| bad(format!("{origin}: {e}")))?;
     fjord_sql::build(&job, env).map_err(|e| bad(format!("{origin}: {e}")))
 }
 
@@ -59,7 +82,7 @@ pub fn prepare(
         path: path.clone(),
         source,
     };
-    let job = fjord_sql::plan(&script).map_err(sql_error)?;
+    let job = fjord_sql::plan_with_functions(&script, functions()).map_err(sql_error)?;
     let env = StreamExecutionEnvironment::new();
     fjord_sql::build(&job, &env).map_err(sql_error)?;
     if let Some(p) = run.parallelism {

@@ -28,6 +28,11 @@ pub fn job(_env: &StreamExecutionEnvironment, _args: &fjord::JobArgs) -> fjord::
     ))
 }
 
+/// No SQL, so no user-defined functions (`fjord list`).
+pub fn describe_functions() -> Vec<String> {
+    Vec::new()
+}
+
 /// `fjord sql` without a planner.
 ///
 /// # Errors
