@@ -93,6 +93,12 @@ while (($(jobs -rp | wc -l) > 0)); do
 done
 print_done
 
+# The binaries by time, longest first: what to reorder in `slow` above, or to make quicker.
+echo "==> test binaries by time (seconds)" >&2
+for ((i = 0; i < total; i++)); do
+  [[ -f "$work/$i.rc" ]] && printf '%s %s\n' "$(cut -d' ' -f2 "$work/$i.rc")" "${name_of[$i]}"
+done | sort -rn | head -40 >&2
+
 if [[ -z "$only" ]]; then
   echo "==> doc tests" >&2
   cargo test --workspace --all-features --locked --doc || failed+=("doc tests")

@@ -70,7 +70,9 @@ wait_for_infrastructure() {
     return 1
   fi
 }
-step "build and lints" cargo test --workspace --all-targets --all-features --locked --no-run
+# --timings: each crate's compile time, in $CARGO_TARGET_DIR/cargo-timings/ (what to look at when
+# the build gets slower).
+step "build and lints" cargo test --workspace --all-targets --all-features --locked --no-run --timings
 step "test infrastructure" wait_for_infrastructure
 # With arguments, plain `cargo test` with them (no fuzzing).
 if (($# > 0)); then
