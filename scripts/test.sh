@@ -96,7 +96,7 @@ wait_for_fuzzing() {
     return 1
   fi
 }
-# The whole suite runs two test binaries at a time (scripts/run-tests.sh). A failed test does
+# The whole suite runs three test binaries at a time (scripts/run-tests.sh). A failed test does
 # not stop the fuzzing's report: both results are printed, then the first failure is the exit.
 tests_rc=0
 step "tests" scripts/run-tests.sh || tests_rc=$?

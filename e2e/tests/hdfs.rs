@@ -277,7 +277,9 @@ fn a_job_rides_out_an_hdfs_restart_with_exactly_once_output() -> anyhow::Result<
     let hdfs = Hdfs::start("restart");
     let opts = StorageOptions::default();
     let base = format!("{}/fjord/restart-test", hdfs.url);
-    let records = 4_000;
+    // 20 s of input at 400 records/s: under a loaded machine the first checkpoint on HDFS came
+    // so late that a 10 s job had already ended before the outage (attempts 1).
+    let records = 8_000;
     let output = format!("{base}/output");
     let env = counting_job(
         records,

@@ -484,9 +484,20 @@ async fn a_drained_node_moves_the_job_to_the_other_node_with_its_state() -> anyh
     let mut old = std::collections::BTreeMap::<String, Vec<u64>>::new();
     let mut new = Vec::new();
     for (pod, l) in task_manager_logs(&op)? {
-        let from = before.iter().find(|b| b.0 == pod).map_or(0, |b| b.1);
-        operator_support::add_counts(&l[..from.min(l.len())], &mut old);
-        for (_, attempt) in attempts(&l[from.min(l.len())..]) {
+        let from = before
+            .iter()
+            .find(|b| b.0 == pod)
+            .map_or(0, |b| b.1)
+            .min(l.len());
+        // The old attempt printed on until its TaskManager was evicted or its tasks were
+        // cancelled, after the drain began: all of it up to the first deployment after the
+        // drain is the old attempt's (a checkpoint may hold those counts, so the new attempt
+        // rightly continues after them).
+        let split = l[from..]
+            .find("tasks deployed")
+            .map_or(l.len(), |at| from + at);
+        operator_support::add_counts(&l[..split], &mut old);
+        for (_, attempt) in attempts(&l[split..]) {
             new.push((pod.clone(), counts(attempt)));
         }
     }

@@ -92,7 +92,7 @@ cmd_start() {
   # shellcheck disable=SC2206
   local heap=(${ACTIVEMQ_HEAP_OPTS:--Xms64m -Xmx512m})
   echo "=== activemq.sh start $(date -u +%FT%TZ) ===" >>"$log"
-  setsid "$java" "${heap[@]}" -Djava.awt.headless=true \
+  setsid "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$here/activemq/log4j2.properties" \
     -cp "$libs/*:$tools" fjord.infra.ActiveMqBroker "$dir/data" "$STOMP_PORT" "$OPENWIRE_PORT" \
     >>"$log" 2>&1 </dev/null &
@@ -143,7 +143,7 @@ cmd_tool() {
   # shellcheck source=/dev/null
   source "$dir/ports.env"
   local java; java=$(fjord_java 17)
-  exec "$java" -Xmx256m -Djava.awt.headless=true -Dlog4j2.level=WARN \
+  exec "$java" ${FJORD_JVM_OPTS:-} -Xmx256m -Djava.awt.headless=true -Dlog4j2.level=WARN \
     -Dlog4j2.configurationFile="$here/activemq/tools-log4j2.properties" \
     -cp "$libs/*:$tools" fjord.infra.ActiveMqTool "$what" "tcp://127.0.0.1:$OPENWIRE_PORT" "$queue"
 }

@@ -158,7 +158,7 @@ cmd_start() {
   # shellcheck disable=SC2206
   local heap=(${CASSANDRA_HEAP_OPTS:--Xms512m -Xmx512m -Xmn128m})
   echo "=== cassandra.sh start $(date -u +%FT%TZ) ===" >>"$log"
-  setsid "$java" "${opts[@]}" "${heap[@]}" -Djava.awt.headless=true \
+  setsid "$java" ${FJORD_JVM_OPTS:-} "${opts[@]}" "${heap[@]}" -Djava.awt.headless=true \
     -Dcassandra.config="file://$dir/conf/cassandra.yaml" \
     -Dcassandra.storagedir="$dir/data" -Dcassandra.logdir="$dir/logs" \
     -Dlogback.configurationFile="$here/cassandra/logback.xml" \

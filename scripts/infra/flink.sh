@@ -68,17 +68,17 @@ java=$(fjord_java 17)
 heap=(${FLINK_ORACLE_HEAP:--Xmx1g})
 case $1 in
   datastream) shift
-    exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
+    exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
       fjord.oracle.DataStreamCases "$@" ;;
   cep) shift
-    exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
+    exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
       fjord.oracle.CepCases "$@" ;;
   sql|nexmark|avro|sql-exec) main=fjord.oracle.SqlScript; [[ $1 == nexmark ]] && main=fjord.oracle.NexmarkSql
     [[ $1 == avro ]] && main=fjord.oracle.AvroFormats; [[ $1 == sql-exec ]] && main=fjord.oracle.SqlExec
     shift
     [[ -f "$home/sql-libs/.complete" ]] \
       || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"
-    exec "$java" "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \
+    exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \
       "$main" "$@" ;;
   protobuf) shift
     (($# == 7)) || usage
@@ -92,13 +92,13 @@ case $1 in
     # shellcheck disable=SC2046
     "$(dirname "$java")/javac" -nowarn --release 17 -cp "$home/sql-libs/*" -d "$work/classes" \
       $(find "$work/src" -name '*.java')
-    "$java" "${heap[@]}" -Djava.awt.headless=true \
+    "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
       -cp "$oracle:$work/classes:$home/libs/*:$home/sql-libs/*" \
       fjord.oracle.ProtobufFormat "$1" "$message_class" "$2" "$3" "$4" "$5" ;;
   sql-parquet) shift
     [[ -f "$home/sql-libs/.complete" && -f "$home/parquet-libs/.complete" ]] \
       || fjord_die "Flink $FLINK_VERSION's SQL and Parquet jars are not installed in $home; run scripts/infra/install-flink.sh"
-    exec "$java" "${heap[@]}" -Djava.awt.headless=true \
+    exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
       -cp "$oracle:$home/libs/*:$home/sql-libs/*:$home/parquet-libs/*" fjord.oracle.SqlScript "$@" ;;
   *) usage ;;
 esac

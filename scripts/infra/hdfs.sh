@@ -94,7 +94,7 @@ XML
   # shellcheck disable=SC2206
   local heap=(${HDFS_HEAP_OPTS:--Xms64m -Xmx512m})
   echo "=== hdfs.sh start $(date -u +%FT%TZ) ===" >>"$log"
-  setsid "$java" "${heap[@]}" -Djava.awt.headless=true \
+  setsid "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
     -cp "$dir/conf:$tools:$libs/*" fjord.infra.MiniHdfs "$dir" "$NAMENODE_PORT" 1 \
     >>"$log" 2>&1 </dev/null &
   local pid=$!
@@ -141,7 +141,7 @@ cmd_fs() {
   [[ -f "$dir/conf/core-site.xml" ]] || fjord_die "no HDFS cluster was started in $dir"
   dir="$(cd "$dir" && pwd)"
   local java; java=$(fjord_java 17)
-  exec "$java" -Xmx256m -Djava.awt.headless=true -cp "$dir/conf:$libs/*" \
+  exec "$java" ${FJORD_JVM_OPTS:-} -Xmx256m -Djava.awt.headless=true -cp "$dir/conf:$libs/*" \
     org.apache.hadoop.fs.FsShell "$@"
 }
 

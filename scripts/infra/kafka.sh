@@ -154,7 +154,7 @@ PROPS
   touch "$log"
   if [[ ! -f "$dir/data/meta.properties" ]]; then
     local id; id=$(new_cluster_id)
-    if ! "$java" -cp "$libs/*" -Dlog4j2.configurationFile="$here/kafka/tools-log4j2.properties" \
+    if ! "$java" ${FJORD_JVM_OPTS:-} -cp "$libs/*" -Dlog4j2.configurationFile="$here/kafka/tools-log4j2.properties" \
          kafka.tools.StorageTool format -t "$id" -c "$props" "${scram[@]}" >>"$log" 2>&1; then
       tail -n 30 "$log" >&2
       fjord_die "formatting $dir/data failed (log: $log)"
@@ -166,7 +166,7 @@ PROPS
   local from; from=$(($(stat -c %s "$log") + 1))
   local -a opts; mapfile -t opts < <(java_opts)
   echo "=== kafka.sh start $(date -u +%FT%TZ) ===" >>"$log"
-  setsid "$java" "${opts[@]}" -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
+  setsid "$java" ${FJORD_JVM_OPTS:-} "${opts[@]}" -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
     -cp "$libs/*" kafka.Kafka "$props" >>"$log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$dir/pids/kafka.pid"
@@ -211,7 +211,7 @@ cmd_tool() {
   local class=$1; shift
   # shellcheck disable=SC2206
   local heap=(${KAFKA_TOOL_HEAP_OPTS:--Xmx512m})
-  exec "$java" "${heap[@]}" -Djava.awt.headless=true \
+  exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$here/kafka/tools-log4j2.properties" \
     -cp "$libs/*:$(fjord_kafka_tools_dir "$here")" "$class" "$@"
 }

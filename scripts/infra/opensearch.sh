@@ -121,7 +121,7 @@ cmd_start() {
   printf '%s\n' "# The JVM flags opensearch.sh starts this node with (read by nothing; for the record)." \
     "${flags[@]}" >"$dir/config/jvm.options"
   echo "=== opensearch.sh start $(date -u +%FT%TZ) ===" >>"$log"
-  setsid "$java" "${flags[@]}" -cp "$home/lib/*:$tools" fjord.infra.OpenSearchNode "$home" "$dir/config" \
+  setsid "$java" ${FJORD_JVM_OPTS:-} "${flags[@]}" -cp "$home/lib/*:$tools" fjord.infra.OpenSearchNode "$home" "$dir/config" \
     >>"$log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$dir/pids/opensearch.pid"
