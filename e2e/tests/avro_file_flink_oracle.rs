@@ -16,85 +16,20 @@ use fjord::StreamExecutionEnvironment;
 use fjord::checkpoint::RestartStrategy;
 use fjord::sinks::{ExactlyOnceFileSink, RollingPolicy};
 use fjord::sources::GeneratorSource;
-use fjord::{BoxError, MapFunction, RuntimeContext};
 use fjord_avro::{AvroFileFormat, Codec};
 use fjord_e2e::flink::run_sql_script;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// Orders with NULLs in every column but the key, a multi-byte name, negative amounts and
-/// times around midnight (as the Parquet oracle's).
-const ORDERS: &str = "\
-1,alice,10.5,2,2024-01-01 00:00:01
-2,bob,,3,2024-01-01 00:00:04.5
-3,,7.25,,2024-02-29 23:59:59.999
-4,zoë,-3.125,1,1970-01-01 00:00:00.001
-5,carol,1234567.875,-7,
-6,dave,0.0,127,2000-06-15 12:00:00
-";
-
-/// The columns of the Avro tables: every type Fjord's tables have.
-const COLUMNS: &str = "id INT, flag BOOLEAN, tiny TINYINT, small SMALLINT, big BIGINT, \
-                       ratio FLOAT, amount DOUBLE, name STRING, bin BYTES, d5 DECIMAL(5, 2), \
-                       d15 DECIMAL(15, 3), d30 DECIMAL(30, 4), dt DATE, tod TIME(3), \
-                       ts TIMESTAMP(3)";
-
-/// The SELECT producing them from `orders`.
-const SELECT: &str = "SELECT id, amount > 5, CAST(qty AS TINYINT), CAST(qty * 100 AS SMALLINT),
-       CAST(id AS BIGINT) * 3000000000, CAST(amount AS FLOAT), amount, name,
-       CAST(name AS BYTES), CAST(amount / 100 AS DECIMAL(5, 2)), CAST(amount AS DECIMAL(15, 3)),
-       CAST(amount AS DECIMAL(30, 4)), CAST(ts AS DATE), CAST(ts AS TIME(3)), ts
-FROM orders";
-
-fn orders_ddl(dir: &str) -> String {
-    format!(
-        "CREATE TABLE orders (id INT, name STRING, amount DOUBLE, qty INT, ts TIMESTAMP(3))
-           WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
-                 'csv.null-literal' = '');\n"
-    )
-}
-
-/// Runs a Fjord SQL script on the embedded mini-cluster.
-fn run_fjord(script: &str) {
-    let job = fjord_sql::plan(script).unwrap_or_else(|e| panic!("Fjord refused the script: {e}"));
-    let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(2);
-    fjord_sql::build(&job, &env).unwrap();
-    env.execute("avro oracle").unwrap();
-}
-
-/// The lines of the (visible) files of a directory, sorted.
-fn csv_lines(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for name in visible_files(dir) {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap();
-        lines.extend(text.lines().map(str::to_string));
-    }
-    lines.sort();
-    lines
-}
-
-/// The visible file names of a directory.
-fn visible_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.') && !n.starts_with('_'))
-        .collect();
-    names.sort();
-    names
-}
+mod file_format_oracle;
+use file_format_oracle::{
+    COLUMNS, FailOnce, ORDERS, SELECT, csv_lines, orders_ddl, run_fjord, visible_files,
+};
 
 /// Flink's rows of each `INSERT INTO sink SELECT ...` of a script, sorted.
 fn flink_rows(dir: &Path, script: &str) -> BTreeMap<String, Vec<String>> {
-    let path = dir.join(format!("flink-{}.sql", rand::random::<u32>()));
-    std::fs::write(&path, script).unwrap();
-    let mut rows = run_sql_script(&path).unwrap_or_else(|e| panic!("{e}"));
-    for r in rows.values_mut() {
-        r.sort();
-    }
-    rows
+    file_format_oracle::flink_rows(dir, script, run_sql_script)
 }
 
 /// Flink SQL reading an Avro directory as table `name` into sink `<name>_rows`.
@@ -235,30 +170,6 @@ fn trade(i: u64) -> Trade {
         symbol: (!i.is_multiple_of(3)).then(|| format!("SYM{}", i % 17)),
         qty: (!i.is_multiple_of(7)).then(|| (i % 100) as i32 - 50),
         ts: 1_700_000_000_000 + i as i64 * 250,
-    }
-}
-
-/// Panics once, in the first attempt, at the `at`-th record of the subtask.
-#[derive(Clone)]
-struct FailOnce {
-    at: u64,
-    attempt: u32,
-    seen: u64,
-}
-
-impl<T: Send + 'static> MapFunction<T, T> for FailOnce {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.attempt = ctx.attempt_number;
-        self.seen = 0;
-        Ok(())
-    }
-
-    fn map(&mut self, v: T) -> Result<T, BoxError> {
-        self.seen += 1;
-        if self.attempt == 0 && self.seen == self.at {
-            panic!("injected failure at record {}", self.seen);
-        }
-        Ok(v)
     }
 }
 

@@ -614,15 +614,8 @@ async fn sql_order_counts(op: &OperatorCluster, broker: &KafkaBroker) -> anyhow:
     );
     // A script that does not plan: Degraded with line and column, and nothing deployed.
     op.apply(&manifest.replace("SUM(amount)", "SUM(amountt)"))?;
-    op.wait_for(NAME, "Degraded InvalidSpec naming the column", WAIT, |s| {
-        s["conditions"].as_array().into_iter().flatten().any(|c| {
-            c["type"] == "Degraded"
-                && c["status"] == "True"
-                && c["reason"] == "InvalidSpec"
-                && c["message"].as_str().is_some_and(|m| {
-                    m.contains("spec.job.sql") && m.contains("line ") && m.contains("amountt")
-                })
-        })
+    op.wait_degraded(NAME, "InvalidSpec", WAIT, |m| {
+        m.contains("spec.job.sql") && m.contains("line ") && m.contains("amountt")
     })
     .await?;
     op.wait_no_pods(NAME, WAIT).await?;
@@ -698,20 +691,9 @@ async fn sql_from_config_map(op: &OperatorCluster, broker: &KafkaBroker) -> anyh
         .context("the example holds a ConfigMap, then the StreamJob")?;
     // The StreamJob first: it waits for its ConfigMap, Degraded, with nothing deployed.
     op.apply(streamjob)?;
-    op.wait_for(
-        NAME,
-        "Degraded InvalidSpec naming the ConfigMap",
-        WAIT,
-        |s| {
-            s["conditions"].as_array().into_iter().flatten().any(|c| {
-                c["type"] == "Degraded"
-                    && c["reason"] == "InvalidSpec"
-                    && c["message"].as_str().is_some_and(|m| {
-                        m.contains("ConfigMap 'ticks-sql' does not exist in namespace 'default'")
-                    })
-            })
-        },
-    )
+    op.wait_degraded(NAME, "InvalidSpec", WAIT, |m| {
+        m.contains("ConfigMap 'ticks-sql' does not exist in namespace 'default'")
+    })
     .await?;
     op.wait_no_pods(NAME, WAIT).await?;
     // The ConfigMap arrives: the watch starts the job.
@@ -764,20 +746,9 @@ async fn sql_from_config_map(op: &OperatorCluster, broker: &KafkaBroker) -> anyh
         "SELECT 'v1', n",
         "SELECT 'v3', nn",
     )?)?;
-    op.wait_for(
-        NAME,
-        "Degraded InvalidSpec naming spec.job.sqlFrom",
-        WAIT,
-        |s| {
-            s["conditions"].as_array().into_iter().flatten().any(|c| {
-                c["type"] == "Degraded"
-                    && c["reason"] == "InvalidSpec"
-                    && c["message"].as_str().is_some_and(|m| {
-                        m.contains("spec.job.sqlFrom") && m.contains("line ") && m.contains("nn")
-                    })
-            })
-        },
-    )
+    op.wait_degraded(NAME, "InvalidSpec", WAIT, |m| {
+        m.contains("spec.job.sqlFrom") && m.contains("line ") && m.contains("nn")
+    })
     .await?;
     let before = records.len();
     let later = blocking(|| {

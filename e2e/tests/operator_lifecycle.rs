@@ -559,20 +559,9 @@ async fn examples_verbatim_admission_pod_failures_and_events() -> anyhow::Result
         let t = Instant::now();
         op.apply(yaml)?;
         let sj = op
-            .wait_for(
-                name,
-                &format!("{what}: Degraded {reason}"),
-                Duration::from_secs(60),
-                |s| {
-                    s["conditions"].as_array().into_iter().flatten().any(|c| {
-                        c["type"] == "Degraded"
-                            && c["status"] == "True"
-                            && c["reason"] == *reason
-                            && c["message"].as_str().is_some_and(|m| m.contains(text))
-                    })
-                },
-            )
-            .await?;
+            .wait_degraded(name, reason, Duration::from_secs(60), |m| m.contains(text))
+            .await
+            .with_context(|| what.to_string())?;
         eprintln!(
             "FIGURE {what}: Degraded {reason} {:.1}s after apply: {}",
             secs(t),

@@ -17,80 +17,20 @@ use fjord::StreamExecutionEnvironment;
 use fjord::checkpoint::RestartStrategy;
 use fjord::sinks::ExactlyOnceFileSink;
 use fjord::sources::GeneratorSource;
-use fjord::{BoxError, MapFunction, RuntimeContext};
 use fjord_e2e::flink::run_parquet_sql_script;
 use fjord_parquet::{Column, ColumnType, ParquetFormat, ParquetOptions, ParquetSchema, SerdeRows};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// Orders with NULLs in every column but the key, a multi-byte name, negative amounts and
-/// times around midnight. No time before 1970: Flink 2.3 fails on them itself (its INT64
-/// timestamp reader sets negative nanoseconds on java.sql.Timestamp; its CAST of such a
-/// TIMESTAMP to TIME gives a negative time of day), while INT96 reads them back right.
-const ORDERS: &str = "\
-1,alice,10.5,2,2024-01-01 00:00:01
-2,bob,,3,2024-01-01 00:00:04.5
-3,,7.25,,2024-02-29 23:59:59.999
-4,zoë,-3.125,1,1970-01-01 00:00:00.001
-5,carol,1234567.875,-7,
-6,dave,0.0,127,2000-06-15 12:00:00
-";
-
-/// The columns of the Parquet tables: every type Fjord's tables have.
-const COLUMNS: &str = "id INT, flag BOOLEAN, tiny TINYINT, small SMALLINT, big BIGINT, \
-                       ratio FLOAT, amount DOUBLE, name STRING, bin BYTES, d5 DECIMAL(5, 2), \
-                       d15 DECIMAL(15, 3), d30 DECIMAL(30, 4), dt DATE, tod TIME(3), \
-                       ts TIMESTAMP(3)";
-
-/// The SELECT producing them from `orders`.
-const SELECT: &str = "SELECT id, amount > 5, CAST(qty AS TINYINT), CAST(qty * 100 AS SMALLINT),
-       CAST(id AS BIGINT) * 3000000000, CAST(amount AS FLOAT), amount, name,
-       CAST(name AS BYTES), CAST(amount / 100 AS DECIMAL(5, 2)), CAST(amount AS DECIMAL(15, 3)),
-       CAST(amount AS DECIMAL(30, 4)), CAST(ts AS DATE), CAST(ts AS TIME(3)), ts
-FROM orders";
-
-fn orders_ddl(dir: &str) -> String {
-    format!(
-        "CREATE TABLE orders (id INT, name STRING, amount DOUBLE, qty INT, ts TIMESTAMP(3))
-           WITH ('connector' = 'filesystem', 'path' = '{dir}/orders.csv', 'format' = 'csv',
-                 'csv.null-literal' = '');\n"
-    )
-}
-
-/// Runs a Fjord SQL script on the embedded mini-cluster.
-fn run_fjord(script: &str) {
-    let job = fjord_sql::plan(script).unwrap_or_else(|e| panic!("Fjord refused the script: {e}"));
-    let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(2);
-    fjord_sql::build(&job, &env).unwrap();
-    env.execute("parquet oracle").unwrap();
-}
-
-/// The lines of the (visible) files of a directory, sorted.
-fn csv_lines(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let hidden = path.file_name().unwrap().to_string_lossy().starts_with('.');
-        if path.is_file() && !hidden {
-            let text = std::fs::read_to_string(&path).unwrap();
-            lines.extend(text.lines().map(str::to_string));
-        }
-    }
-    lines.sort();
-    lines
-}
+mod file_format_oracle;
+use file_format_oracle::{
+    COLUMNS, FailOnce, ORDERS, SELECT, csv_lines, orders_ddl, run_fjord, visible_files,
+};
 
 /// Flink's rows of each `INSERT INTO sink SELECT ...` of a script, sorted.
 fn flink_rows(dir: &Path, script: &str) -> BTreeMap<String, Vec<String>> {
-    let path = dir.join(format!("flink-{}.sql", rand::random::<u32>()));
-    std::fs::write(&path, script).unwrap();
-    let mut rows = run_parquet_sql_script(&path).unwrap_or_else(|e| panic!("{e}"));
-    for r in rows.values_mut() {
-        r.sort();
-    }
-    rows
+    file_format_oracle::flink_rows(dir, script, run_parquet_sql_script)
 }
 
 /// Flink reading a Parquet directory into the rows it prints, for a table of `columns`.
@@ -135,7 +75,7 @@ fn flink_reads_the_parquet_files_of_a_fjord_sql_job_as_the_rows_fjord_wrote() {
     // Fjord writes a TIMESTAMP's wall-clock value, as Flink does with 'parquet.utc-timezone'.
     let utc = ", 'parquet.utc-timezone' = 'true'";
     for (sink, options) in [("pq_default", utc), ("pq_int64", ""), ("pq_local", "")] {
-        let parts = csv_lines_names(&dir.path().join(sink));
+        let parts = visible_files(&dir.path().join(sink));
         assert!(
             parts.iter().all(|n| n.ends_with(".parquet")),
             "{sink}: {parts:?}"
@@ -146,15 +86,6 @@ fn flink_reads_the_parquet_files_of_a_fjord_sql_job_as_the_rows_fjord_wrote() {
             "{sink}: Flink's rows (left), Fjord's (right)"
         );
     }
-}
-
-/// The visible file names of a directory.
-fn csv_lines_names(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect()
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -171,30 +102,6 @@ fn trade(i: u64) -> Trade {
         symbol: (!i.is_multiple_of(3)).then(|| format!("SYM{}", i % 17)),
         price: format!("{}.{:02}", i / 7, i % 100),
         ts: 1_700_000_000_000 + i as i64 * 250,
-    }
-}
-
-/// Panics once, in the first attempt, at the `at`-th record of the subtask.
-#[derive(Clone)]
-struct FailOnce {
-    at: u64,
-    attempt: u32,
-    seen: u64,
-}
-
-impl<T: Send + 'static> MapFunction<T, T> for FailOnce {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.attempt = ctx.attempt_number;
-        self.seen = 0;
-        Ok(())
-    }
-
-    fn map(&mut self, v: T) -> Result<T, BoxError> {
-        self.seen += 1;
-        if self.attempt == 0 && self.seen == self.at {
-            panic!("injected failure at record {}", self.seen);
-        }
-        Ok(v)
     }
 }
 
@@ -252,7 +159,7 @@ fn flink_reads_every_record_of_an_exactly_once_parquet_job_with_a_failure_once()
         result.completed_checkpoints > 1,
         "parts were committed by checkpoints"
     );
-    let parts = csv_lines_names(&out);
+    let parts = visible_files(&out);
     assert!(parts.len() > 2, "parts rolled at checkpoints: {parts:?}");
 
     let flink = flink_reads(
@@ -325,7 +232,7 @@ fn fjord_reads_the_parquet_files_flink_writes_and_writes_flinks_schema() {
 
     // The same table's Parquet schema, as each writes it.
     let schema_of = |sub: &str| {
-        let name = csv_lines_names(&dir.path().join(sub))
+        let name = visible_files(&dir.path().join(sub))
             .into_iter()
             .next()
             .unwrap_or_else(|| panic!("no file in {sub}"));

@@ -15,7 +15,7 @@ use crate::plan::{
 };
 use crate::topn::{TopN, WindowFromColumns};
 use crate::types::{DataType, Row, Value};
-use fjord::sinks::ExactlyOnceFileSink;
+use fjord::sinks::{BulkFormat, ExactlyOnceFileSink};
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
     CumulativeEventTimeWindows, EventTimeSessionWindows, ProcessWindowFunction,
@@ -415,6 +415,26 @@ fn build_source(
 }
 
 /// Writes `stream` into the insert's sink table.
+/// The exactly-once file sink writing a bulk format (Parquet, Avro), rolled as the table's
+/// options say.
+fn sink_bulk<F: BulkFormat<Row>>(
+    stream: DataStream<Row>,
+    url: &str,
+    format: F,
+    config: &filesystem::FileConfig,
+    name: &str,
+    uid: &str,
+) {
+    stream
+        .sink_to_transactional(
+            ExactlyOnceFileSink::for_format(url, format)
+                .with_rolling_policy(config.rolling)
+                .with_bucket_check_interval(config.check_interval),
+            name,
+        )
+        .uid(uid);
+}
+
 fn build_sink(n: usize, insert: &Insert, stream: DataStream<Row>) -> Result<()> {
     let sink = &insert.sink;
     let name = format!("Sink: {} ({})", sink.name, sink.connector());
@@ -434,26 +454,12 @@ fn build_sink(n: usize, insert: &Insert, stream: DataStream<Row>) -> Result<()> 
                 (Some(url), filesystem::FileFormat::Parquet(options)) => {
                     let format = parquet::format(&config.schema, *options)
                         .map_err(|m| option_error(sink, m))?;
-                    stream
-                        .sink_to_transactional(
-                            ExactlyOnceFileSink::for_format(url, format)
-                                .with_rolling_policy(config.rolling)
-                                .with_bucket_check_interval(config.check_interval),
-                            &name,
-                        )
-                        .uid(&uid);
+                    sink_bulk(stream, &url, format, &config, &name, &uid);
                 }
                 (Some(url), filesystem::FileFormat::Avro(options)) => {
                     let format = avro_file::format(&config.schema, *options)
                         .map_err(|m| option_error(sink, m))?;
-                    stream
-                        .sink_to_transactional(
-                            ExactlyOnceFileSink::for_format(url, format)
-                                .with_rolling_policy(config.rolling)
-                                .with_bucket_check_interval(config.check_interval),
-                            &name,
-                        )
-                        .uid(&uid);
+                    sink_bulk(stream, &url, format, &config, &name, &uid);
                 }
                 (Some(url), filesystem::FileFormat::Row(_) | filesystem::FileFormat::Raw(_)) => {
                     let encode = filesystem::EncodeLines::new(&config)

@@ -441,6 +441,16 @@ pub fn source_uid(n: usize, k: usize, table: &str) -> String {
 
 /// Writes the operators of `p` (its sources first) to `out`, each line after `indent`;
 /// `leaf` counts the sources of insert `n` built so far (their uids).
+/// The explain line of a repartition by `keys` (column indexes).
+fn write_key_by(out: &mut String, indent: &str, keys: &[usize]) {
+    let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
+    let _ = writeln!(
+        out,
+        "{indent}  => Hash partition by [{}] (keyBy)",
+        keys.join(", ")
+    );
+}
+
 fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, indent: &str) {
     match &p.source {
         Source::Table(src) => {
@@ -518,12 +528,7 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                 aggs,
                 uid,
             } => {
-                let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
-                let _ = writeln!(
-                    out,
-                    "{indent}  => Hash partition by [{}] (keyBy)",
-                    keys.join(", ")
-                );
+                write_key_by(out, indent, keys);
                 let w = window.to_string();
                 let aggs: Vec<String> = aggs
                     .iter()
@@ -553,12 +558,7 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                 limit,
                 uid,
             } => {
-                let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
-                let _ = writeln!(
-                    out,
-                    "{indent}  => Hash partition by [{}] (keyBy)",
-                    keys.join(", ")
-                );
+                write_key_by(out, indent, keys);
                 let w = match window {
                     TopNWindow::Tvf {
                         window,

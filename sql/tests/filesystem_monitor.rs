@@ -8,23 +8,8 @@ use fjord::{FjordError, JobClient, StreamExecutionEnvironment};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn lines_in(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            lines.extend(text.lines().map(str::to_string));
-        }
-    }
-    lines.sort();
-    lines
-}
-
-fn sorted(lines: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-    v.sort();
-    v
-}
+mod common;
+use common::{lines_in, sorted};
 
 /// Flink's raw reading (probed on Flink 2.3's filesystem connector): a `\r` before `\n` is
 /// dropped, an empty line is an empty value, the last line needs no `\n`; BYTES get the

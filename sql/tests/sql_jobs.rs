@@ -5,6 +5,9 @@ use fjord::StreamExecutionEnvironment;
 use fjord_sql::ErrorKind;
 use std::path::Path;
 
+mod common;
+use common::{lines_in, sorted};
+
 const ORDERS: &str = "\
 1,alice,10.5,2,2024-01-01 00:00:01
 2,bob,,3,2024-01-01 00:00:04
@@ -35,12 +38,6 @@ fn run(script: &str, out: &Path, parallelism: usize) -> Vec<String> {
     fjord_sql::build(&job, &env).unwrap();
     env.execute("sql test").unwrap();
     lines_in(out)
-}
-
-fn sorted(lines: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -225,17 +222,6 @@ fn an_insert_with_a_column_list_fills_the_rest_with_null() {
         let err = fjord_sql::plan(&script).unwrap_err().to_string();
         assert!(err.contains(want), "{insert}: {err}");
     }
-}
-
-/// The sorted lines of every file in a sink directory.
-fn lines_in(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        lines.extend(text.lines().map(str::to_string));
-    }
-    lines.sort();
-    lines
 }
 
 #[test]

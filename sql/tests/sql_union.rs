@@ -6,28 +6,15 @@ use fjord::StreamExecutionEnvironment;
 use fjord_sql::ErrorKind;
 use std::path::Path;
 
+mod common;
+use common::{lines_in, sorted};
+
 const ORDERS: &str = "\
 1,alice,10.5,2,2024-01-01 00:00:01
 2,bob,,3,2024-01-01 00:00:04
 3,alice,7.25,,2024-01-01 00:00:09
 4,,3.0,1,2024-01-01 00:00:12
 ";
-
-fn lines_in(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        lines.extend(text.lines().map(str::to_string));
-    }
-    lines.sort();
-    lines
-}
-
-fn sorted(lines: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-    v.sort();
-    v
-}
 
 fn run(script: &str) {
     let job = fjord_sql::plan(script).unwrap_or_else(|e| panic!("{e}"));

@@ -9,6 +9,9 @@ use fjord_sql::udf::{AggregateFunction, FunctionRegistry, ScalarFunction, TableF
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod common;
+use common::lines_in;
+
 /// The sum and count of BIGINTs, as `sum/count` text: a UDAF whose accumulator is a struct.
 struct SumCount;
 
@@ -69,18 +72,6 @@ fn functions() -> FunctionRegistry {
     );
     f.register_aggregate("sum_count", SumCount);
     f
-}
-
-fn lines_in(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            lines.extend(text.lines().map(str::to_string));
-        }
-    }
-    lines.sort();
-    lines
 }
 
 #[test]

@@ -302,6 +302,27 @@ impl OperatorCluster {
         Ok(serde_json::from_str(&text)?)
     }
 
+    /// Wait (bounded) until the StreamJob's status has the condition Degraded (True) for
+    /// `reason` with a message that satisfies `message`; returns the StreamJob.
+    pub async fn wait_degraded(
+        &self,
+        name: &str,
+        reason: &str,
+        timeout: Duration,
+        message: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<Value> {
+        let what = format!("Degraded {reason}");
+        self.wait_for(name, &what, timeout, |s| {
+            s["conditions"].as_array().into_iter().flatten().any(|c| {
+                c["type"] == "Degraded"
+                    && c["status"] == "True"
+                    && c["reason"] == reason
+                    && c["message"].as_str().is_some_and(&message)
+            })
+        })
+        .await
+    }
+
     /// Wait (bounded) until the StreamJob's status satisfies `check`; returns the StreamJob.
     /// On timeout the error carries the last status and the operator's log.
     pub async fn wait_for(
