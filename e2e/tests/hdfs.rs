@@ -270,8 +270,11 @@ fn checkpoints_savepoints_and_exactly_once_output_on_hdfs() -> anyhow::Result<()
 }
 
 /// The NameNode and DataNode killed mid-run and started again: checkpoints and pending parts
-/// cannot be written while HDFS is away, so the job fails and restarts (from its latest
-/// checkpoint on HDFS, once HDFS is back), and the output still holds every update once.
+/// cannot be written while HDFS is away, so the job fails and restarts from its latest
+/// checkpoint on HDFS once HDFS is back, or, where the HDFS client's retries outlast the
+/// outage, waits for it (seen in two of five full runs on a loaded machine: attempts 1).
+/// Either way the output holds every update once. The restart from a checkpoint on HDFS
+/// after a failure is asserted by `checkpoints_savepoints_and_exactly_once_output_on_hdfs`.
 #[test]
 fn a_job_rides_out_an_hdfs_restart_with_exactly_once_output() -> anyhow::Result<()> {
     let hdfs = Hdfs::start("restart");
@@ -308,14 +311,17 @@ fn a_job_rides_out_an_hdfs_restart_with_exactly_once_output() -> anyhow::Result<
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(
+        !job.is_finished(),
+        "the job ended before the outage: it did not need HDFS while HDFS was away"
+    );
     hdfs.stop();
     std::thread::sleep(Duration::from_secs(3));
     hdfs.restart();
 
     let result = job.wait()?;
-    assert!(
-        result.attempts >= 2,
-        "the outage must have failed the job at least once (attempts {})",
+    eprintln!(
+        "the job rode out the HDFS outage in {} attempt(s)",
         result.attempts
     );
     let mut lines = ExactlyOnceFileSink::read_committed(&output, &opts)?;
