@@ -6,7 +6,7 @@ use fjord_sql::ErrorKind;
 use std::path::Path;
 
 mod common;
-use common::{lines_in, sorted};
+use common::{lines_in, sorted, stop_once_windows_fired};
 
 const ORDERS: &str = "\
 1,alice,10.5,2,2024-01-01 00:00:01
@@ -467,28 +467,6 @@ fn planned_env(script: &str, savepoint: Option<&str>) -> StreamExecutionEnvironm
         env.restore_from(path, false);
     }
     env
-}
-
-/// Starts `env`, waits (bounded) until windows have fired and reached the files in `out`,
-/// then stops it with a savepoint into `savepoints`; returns the savepoint's path.
-fn stop_once_windows_fired(
-    env: StreamExecutionEnvironment,
-    out: &Path,
-    savepoints: &Path,
-) -> String {
-    let client = env.execute_async("first half").unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !out.exists() || window_sums(out).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no window output within 60 s"
-        );
-        assert!(!client.is_finished(), "the job ended before it was stopped");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    client
-        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
-        .unwrap()
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 mod common;
-use common::lines_in;
+use common::{lines_in, stop_once_windows_fired};
 
 /// The sum and count of BIGINTs, as `sum/count` text: a UDAF whose accumulator is a struct.
 struct SumCount;
@@ -198,19 +198,7 @@ fn a_user_aggregate_is_restored_from_a_savepoint_at_another_parallelism_without_
         env
     };
 
-    let client = start(2, None).execute_async("first half").unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while window_rows(&out).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no window output within 60 s"
-        );
-        assert!(!client.is_finished(), "the job ended before it was stopped");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let savepoint = client
-        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
-        .unwrap();
+    let savepoint = stop_once_windows_fired(start(2, None), &out, &savepoints);
     let first: u64 = window_rows(&out).iter().map(|r| r.2).sum();
     assert!(
         first > 0 && first < N,

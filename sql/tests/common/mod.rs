@@ -3,7 +3,9 @@
 // Each test binary includes this module and uses part of it.
 #![allow(dead_code)]
 
+use fjord::StreamExecutionEnvironment;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// The sorted lines of every file in a sink directory (none while it does not exist).
 pub fn lines_in(dir: &Path) -> Vec<String> {
@@ -23,4 +25,23 @@ pub fn sorted(lines: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
     v.sort();
     v
+}
+
+/// Starts `env`, waits (bounded) until windows have fired and reached the files in `out`,
+/// then stops it with a savepoint into `savepoints`; returns the savepoint's path.
+pub fn stop_once_windows_fired(
+    env: StreamExecutionEnvironment,
+    out: &Path,
+    savepoints: &Path,
+) -> String {
+    let client = env.execute_async("first half").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines_in(out).is_empty() {
+        assert!(Instant::now() < deadline, "no window output within 60 s");
+        assert!(!client.is_finished(), "the job ended before it was stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client
+        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
+        .unwrap()
 }
