@@ -11,7 +11,7 @@
 # a 2-core machine than cargo's one at a time: measured on 2026-12-05 (2 cores, warm build),
 # three at a time took 1339 s where two at a time took ~1770 s. The tests inside a binary keep running
 # on that binary's own threads, as under cargo. Every test already runs beside others (unique
-# directories, free ports, its own servers), so two binaries at once is the same situation.
+# directories, free ports, its own servers), so several binaries at once is the same situation.
 #
 # Each binary runs in its package's directory with CARGO_MANIFEST_DIR set, as cargo runs it;
 # its whole output is printed when it ends, with its time. The longest binaries start first.
