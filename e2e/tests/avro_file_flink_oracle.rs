@@ -13,9 +13,7 @@
 //! Needs Flink's jars: `scripts/infra/install-flink.sh` (flink-sql-avro is in its SQL libs).
 
 use fjord::StreamExecutionEnvironment;
-use fjord::checkpoint::RestartStrategy;
 use fjord::sinks::{ExactlyOnceFileSink, RollingPolicy};
-use fjord::sources::GeneratorSource;
 use fjord_avro::{AvroFileFormat, Codec};
 use fjord_e2e::flink::run_sql_script;
 use std::collections::BTreeMap;
@@ -24,7 +22,7 @@ use std::time::Duration;
 
 mod file_format_oracle;
 use file_format_oracle::{
-    COLUMNS, FailOnce, ORDERS, SELECT, csv_lines, orders_ddl, run_fjord, visible_files,
+    COLUMNS, ORDERS, SELECT, csv_lines, failing_once_job, orders_ddl, run_fjord, visible_files,
 };
 
 /// Flink's rows of each `INSERT INTO sink SELECT ...` of a script, sorted.
@@ -190,28 +188,9 @@ fn flink_reads_every_record_of_an_exactly_once_avro_job_with_a_failure_once()
         )
         .with_bucket_check_interval(Duration::from_secs(10));
     let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(2);
-    env.enable_checkpointing(Duration::from_millis(20));
-    env.checkpoint_config(|c| c.storage = format!("file://{}/checkpoints", dir.path().display()));
-    env.set_restart_strategy(RestartStrategy::FixedDelay {
-        attempts: 5,
-        delay: Duration::from_millis(10),
-    });
-    env.from_source(
-        GeneratorSource::new(Some(records), trade).with_rate(10_000.0),
-        "trades",
-    )
-    .uid("trades")
-    .set_parallelism(1)
-    .rebalance()
-    .map(FailOnce {
-        at: 1200,
-        attempt: 0,
-        seen: 0,
-    })
-    .uid("fail")
-    .sink_to_transactional(sink, "avro")
-    .uid("avro");
+    failing_once_job(&env, dir.path(), records, 10_000.0, trade)
+        .sink_to_transactional(sink, "avro")
+        .uid("avro");
     let result = env.execute("avro exactly once")?;
     assert!(
         result.attempts > 1,

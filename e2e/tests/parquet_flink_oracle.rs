@@ -14,9 +14,7 @@
 //! Hadoop client into `~/.cache/fjord/flink-<version>/parquet-libs`).
 
 use fjord::StreamExecutionEnvironment;
-use fjord::checkpoint::RestartStrategy;
 use fjord::sinks::ExactlyOnceFileSink;
-use fjord::sources::GeneratorSource;
 use fjord_e2e::flink::run_parquet_sql_script;
 use fjord_parquet::{Column, ColumnType, ParquetFormat, ParquetOptions, ParquetSchema, SerdeRows};
 use std::collections::BTreeMap;
@@ -25,7 +23,7 @@ use std::time::Duration;
 
 mod file_format_oracle;
 use file_format_oracle::{
-    COLUMNS, FailOnce, ORDERS, SELECT, csv_lines, orders_ddl, run_fjord, visible_files,
+    COLUMNS, ORDERS, SELECT, csv_lines, failing_once_job, orders_ddl, run_fjord, visible_files,
 };
 
 /// Flink's rows of each `INSERT INTO sink SELECT ...` of a script, sorted.
@@ -126,30 +124,11 @@ fn flink_reads_every_record_of_an_exactly_once_parquet_job_with_a_failure_once()
     .unwrap();
     let format = ParquetFormat::<Trade>::new(schema, ParquetOptions::default(), SerdeRows).unwrap();
     let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(2);
-    env.enable_checkpointing(Duration::from_millis(20));
-    env.checkpoint_config(|c| c.storage = format!("file://{}/checkpoints", dir.path().display()));
-    env.set_restart_strategy(RestartStrategy::FixedDelay {
-        attempts: 5,
-        delay: Duration::from_millis(10),
-    });
-    env.from_source(
-        // About a second of input: checkpoints every 20 ms complete several times also on a
-        // loaded machine (at 25 000/s one run saw a single one).
-        GeneratorSource::new(Some(records), trade).with_rate(5_000.0),
-        "trades",
-    )
-    .uid("trades")
-    .set_parallelism(1)
-    .rebalance()
-    .map(FailOnce {
-        at: 1200,
-        attempt: 0,
-        seen: 0,
-    })
-    .uid("fail")
-    .sink_to_transactional(ExactlyOnceFileSink::for_format(&url, format), "parquet")
-    .uid("parquet");
+    // About a second of input: checkpoints every 20 ms complete several times also on a
+    // loaded machine (at 25 000/s one run saw a single one).
+    failing_once_job(&env, dir.path(), records, 5_000.0, trade)
+        .sink_to_transactional(ExactlyOnceFileSink::for_format(&url, format), "parquet")
+        .uid("parquet");
     let result = env.execute("parquet exactly once").unwrap();
     assert!(
         result.attempts > 1,

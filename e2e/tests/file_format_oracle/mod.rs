@@ -4,9 +4,12 @@
 //! that fails once.
 
 use fjord::StreamExecutionEnvironment;
-use fjord::{BoxError, MapFunction, RuntimeContext};
+use fjord::checkpoint::RestartStrategy;
+use fjord::sources::GeneratorSource;
+use fjord::{BoxError, Data, MapFunction, RuntimeContext, SingleOutputStreamOperator};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 /// Orders with NULLs in every column but the key, a multi-byte name, negative amounts and
 /// times around midnight. No time before 1970: Flink 2.3 fails on them itself in Parquet (its
@@ -116,4 +119,37 @@ impl<T: Send + 'static> MapFunction<T, T> for FailOnce {
         }
         Ok(v)
     }
+}
+
+/// The exactly-once job of the oracles, up to its sink: `records` generated records at
+/// `rate` per second (one source subtask), rebalanced over two subtasks that fail once at
+/// their 1200th record; checkpoints every 20 ms into `dir/checkpoints`, up to 5 restarts.
+/// Keep `env` for `execute`.
+pub fn failing_once_job<T: Data>(
+    env: &StreamExecutionEnvironment,
+    dir: &Path,
+    records: u64,
+    rate: f64,
+    generate: impl Fn(u64) -> T + Send + Sync + 'static,
+) -> SingleOutputStreamOperator<T> {
+    env.set_parallelism(2);
+    env.enable_checkpointing(Duration::from_millis(20));
+    env.checkpoint_config(|c| c.storage = format!("file://{}/checkpoints", dir.display()));
+    env.set_restart_strategy(RestartStrategy::FixedDelay {
+        attempts: 5,
+        delay: Duration::from_millis(10),
+    });
+    env.from_source(
+        GeneratorSource::new(Some(records), generate).with_rate(rate),
+        "trades",
+    )
+    .uid("trades")
+    .set_parallelism(1)
+    .rebalance()
+    .map(FailOnce {
+        at: 1200,
+        attempt: 0,
+        seen: 0,
+    })
+    .uid("fail")
 }
