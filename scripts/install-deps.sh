@@ -47,6 +47,14 @@ dpkg -s rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 dpkg -s containerd >/dev/null 2>&1 || missing+=(containerd)
 dpkg -s runc >/dev/null 2>&1 || missing+=(runc)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+# The real kubelet nodes (scripts/infra/kubelet-node.sh, e2e/tests/real_nodes.rs): kube-proxy in
+# nftables mode programs ClusterIPs with `nft` (and clears stale UDP flows with `conntrack`);
+# the kubelet and the CNI portmap plugin call `iptables`. socat forwards the loopback API server
+# and MinIO to the Pods' bridge.
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
 if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"

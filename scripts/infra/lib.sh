@@ -277,3 +277,7 @@ fjord_cassandra_home() { echo "$(fjord_cache)/cassandra-${CASSANDRA_VERSION:?ver
 
 # The npm prefix kinesalite is installed into (install-kinesalite.sh).
 fjord_kinesalite_home() { echo "$(fjord_cache)/kinesalite-${KINESALITE_VERSION:?versions.env not sourced}"; }
+
+# fjord_pause_tag INFRA_DIR : the tag of the locally built pause image (a hash of its source),
+# cached by install.sh as $(fjord_cache)/bin/pause-<tag>/{pause,pause.oci.tar}.
+fjord_pause_tag() { sha256sum "$1/pause/pause.go" | cut -c1-12; }
