@@ -90,16 +90,77 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
                 ));
             }
         },
+        T::Custom(name, modifiers)
+            if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ")
+                && modifiers.len() <= 1 =>
+        {
+            match modifiers.first().map(|m| m.to_string().parse::<u8>()) {
+                None | Some(Ok(0..=3)) => DataType::TimestampLtz,
+                Some(_) => {
+                    return Err(SqlError::at(
+                        ErrorKind::Unsupported,
+                        pos,
+                        format!(
+                            "{t} is not supported yet; use TIMESTAMP_LTZ(3) (millisecond precision)"
+                        ),
+                    ));
+                }
+            }
+        }
+        T::Array(ast::ArrayElemTypeDef::AngleBracket(element)) => {
+            DataType::array(map_type(element, pos)?)
+        }
+        T::Struct(fields, _) => composite_type(fields, pos)?,
         other => {
             return Err(SqlError::at(
                 ErrorKind::Unsupported,
                 pos,
                 format!(
-                    "type {other} is not supported yet; use BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, DECIMAL(p, s), FLOAT, DOUBLE, STRING, DATE or TIMESTAMP(3)"
+                    "type {other} is not supported yet; use BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, DECIMAL(p, s), FLOAT, DOUBLE, STRING, BYTES, DATE, TIME, TIMESTAMP(3), TIMESTAMP_LTZ(3), ROW<name type, ...>, ARRAY<type> or MAP<key type, value type>"
                 ),
             ));
         }
     })
+}
+
+/// A `ROW<name type, ...>`, or a `MAP<k, v>` (which [`crate::parse`] hands over as a STRUCT
+/// with two marked fields).
+fn composite_type(fields: &[ast::StructField], pos: Pos) -> Result<DataType> {
+    let name_of = |f: &ast::StructField| f.field_name.as_ref().map(|n| n.value.clone());
+    if let [k, v] = fields
+        && name_of(k).as_deref() == Some(crate::parse::MAP_KEY)
+        && name_of(v).as_deref() == Some(crate::parse::MAP_VALUE)
+    {
+        return Ok(DataType::map(
+            map_type(&k.field_type, pos)?,
+            map_type(&v.field_type, pos)?,
+        ));
+    }
+    let mut out = Vec::with_capacity(fields.len());
+    for f in fields {
+        let Some(name) = name_of(f) else {
+            return Err(SqlError::at(
+                ErrorKind::Syntax,
+                pos,
+                format!(
+                    "a ROW field needs a name: ROW<name {}, ...>",
+                    f.field_type
+                ),
+            ));
+        };
+        if out.iter().any(|o: &crate::composite::Field| o.name == name) {
+            return Err(SqlError::at(
+                ErrorKind::Syntax,
+                pos,
+                format!("the ROW type has two fields named '{name}'; rename one"),
+            ));
+        }
+        out.push(crate::composite::Field {
+            name,
+            data_type: map_type(&f.field_type, pos)?,
+        });
+    }
+    Ok(DataType::row(out))
 }
 
 /// Gives an expression type `to`: unchanged, a typed NULL, or a widening numeric cast.
@@ -256,6 +317,59 @@ impl<'a> Binder<'a, '_> {
         }
     }
 
+    /// `a.b.c`: a column with fields of its ROW (`person.id`), or a qualified column
+    /// (`t.col`, `t.col.field`) when the first name is not a column.
+    fn compound(&mut self, ids: &[ast::Ident], e: &ast::Expr) -> Result<Expr> {
+        let names: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
+        let is_column = |name: &str| match self.agg.as_deref() {
+            Some(agg) => agg.group.iter().any(|(n, _)| n == name),
+            None => self.schema.index_of(name).is_some(),
+        };
+        // The longest run of trailing names that starts at a column, qualifiers dropped.
+        let start = (0..names.len())
+            .find(|&i| is_column(names[i]))
+            .unwrap_or(names.len() - 1);
+        let mut x = self.column(names[start], e)?;
+        for field in &names[start + 1..] {
+            x = field_access(x, field, e)?;
+        }
+        Ok(x)
+    }
+
+    /// `x[index]` on an ARRAY (an integer, from 1) or a MAP (a key).
+    fn subscript(&mut self, x: Expr, index: &ast::Expr, e: &ast::Expr) -> Result<Expr> {
+        let key = self.bind(index)?;
+        match x.data_type() {
+            DataType::Array(element) => {
+                let key = coerce(key.clone(), DataType::BigInt)
+                    .filter(|_| key.data_type().is_integer())
+                    .ok_or_else(|| {
+                        err(
+                            ErrorKind::TypeMismatch,
+                            index,
+                            format!("an ARRAY index must be an integer, but this is {}", key.data_type()),
+                        )
+                    })?;
+                Ok(Expr::Subscript(Box::new(x), Box::new(key), *element))
+            }
+            DataType::Map(kv) => {
+                let key = coerce(key.clone(), kv.0).ok_or_else(|| {
+                    err(
+                        ErrorKind::TypeMismatch,
+                        index,
+                        format!("the map's keys are {}, but this is {}", kv.0, key.data_type()),
+                    )
+                })?;
+                Ok(Expr::Subscript(Box::new(x), Box::new(key), kv.1))
+            }
+            other => Err(err(
+                ErrorKind::TypeMismatch,
+                e,
+                format!("[...] needs an ARRAY or a MAP, but this is {other}"),
+            )),
+        }
+    }
+
     /// Binds an expression that must be BOOLEAN (WHERE, HAVING, WHEN).
     pub fn bind_condition(&mut self, e: &ast::Expr, clause: &str) -> Result<Expr> {
         let bound = self.bind(e)?;
@@ -276,9 +390,47 @@ impl<'a> Binder<'a, '_> {
         use ast::Expr as E;
         Ok(match e {
             E::Identifier(id) => self.column(&id.value, e)?,
-            E::CompoundIdentifier(ids) => {
-                let last = ids.last().map_or("", |i| i.value.as_str());
-                self.column(last, e)?
+            E::CompoundIdentifier(ids) => self.compound(ids, e)?,
+            E::CompoundFieldAccess { root, access_chain } => {
+                let mut x = self.bind(root)?;
+                for access in access_chain {
+                    x = match access {
+                        ast::AccessExpr::Dot(ast::Expr::Identifier(id)) => {
+                            field_access(x, &id.value, e)?
+                        }
+                        ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => {
+                            self.subscript(x, index, e)?
+                        }
+                        other => {
+                            return Err(err(
+                                ErrorKind::Unsupported,
+                                e,
+                                format!("'{other}' is not supported; use array[i], map[key] or row.field"),
+                            ));
+                        }
+                    };
+                }
+                x
+            }
+            E::Array(array) => {
+                let items = array
+                    .elem
+                    .iter()
+                    .map(|x| self.bind(x))
+                    .collect::<Result<Vec<_>>>()?;
+                let refs: Vec<&Expr> = items.iter().collect();
+                let t = common_type(&refs).ok_or_else(|| {
+                    err(
+                        ErrorKind::TypeMismatch,
+                        e,
+                        "the elements of an ARRAY[...] need one common type; CAST them",
+                    )
+                })?;
+                let items = items
+                    .into_iter()
+                    .map(|x| coerce(x, t).expect("common type"))
+                    .collect();
+                Expr::Call(Func::MakeArray, items, DataType::array(t))
             }
             E::Nested(inner) => self.bind(inner)?,
             E::Value(v) => match &v.value {
@@ -922,6 +1074,32 @@ fn avg_type(t: DataType) -> DataType {
             DataType::Decimal(p, s)
         }
         t => t,
+    }
+}
+
+/// `x.name` on a ROW.
+fn field_access(x: Expr, name: &str, e: &ast::Expr) -> Result<Expr> {
+    let DataType::Row(fields) = x.data_type() else {
+        return Err(err(
+            ErrorKind::TypeMismatch,
+            e,
+            format!("'.{name}' needs a ROW, but this is {}", x.data_type()),
+        ));
+    };
+    match fields.iter().position(|f| f.name == name) {
+        Some(i) => Ok(Expr::Field(Box::new(x), i, fields[i].data_type)),
+        None => Err(err(
+            ErrorKind::UnknownColumn,
+            e,
+            format!(
+                "the ROW has no field '{name}'; its fields are: {}",
+                fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
     }
 }
 

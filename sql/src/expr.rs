@@ -73,6 +73,10 @@ pub enum Expr {
     Call(Func, Vec<Expr>, DataType),
     /// A call of a user-defined scalar function (arguments cast to its declared types).
     Udf(crate::udf::ScalarRef, Vec<Expr>),
+    /// `row.field`: the field at an index of a ROW, with the field's type.
+    Field(Box<Expr>, usize, DataType),
+    /// `array[i]` (1-based; NULL out of range) or `map[key]` (NULL when absent).
+    Subscript(Box<Expr>, Box<Expr>, DataType),
 }
 
 /// An error while evaluating an expression on a row (the job fails with it, as in Flink).
@@ -89,7 +93,7 @@ impl Expr {
                 DataType::Boolean
             }
             Expr::Arith(.., t) | Expr::Neg(_, t) | Expr::Case(.., t) | Expr::Call(.., t) => *t,
-            Expr::Cast(_, t, _) => *t,
+            Expr::Cast(_, t, _) | Expr::Field(.., t) | Expr::Subscript(.., t) => *t,
             Expr::Udf(f, _) => f.function.result_type(),
         }
     }
@@ -103,6 +107,18 @@ impl Expr {
     pub fn eval(&self, row: &[Value]) -> Result<Value, EvalError> {
         Ok(match self {
             Expr::Column(i, _) => row.get(*i).cloned().unwrap_or(Value::Null),
+            // A path of fields into a column is read in place: only the field is copied.
+            Expr::Field(inner, i, _) => match inner.borrow_in(row) {
+                Some(v) => field_of(v, *i).clone(),
+                None => field_of(&inner.eval(row)?, *i).clone(),
+            },
+            Expr::Subscript(container, key, _) => {
+                let key = key.eval(row)?;
+                match container.borrow_in(row) {
+                    Some(v) => subscript(v, &key).clone(),
+                    None => subscript(&container.eval(row)?, &key).clone(),
+                }
+            }
             Expr::Literal(v, _) => v.clone(),
             Expr::Not(e) => match e.eval(row)? {
                 Value::Boolean(b) => Value::Boolean(!b),
@@ -177,6 +193,42 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// The value of a column, or of a path of fields into one, without copying it; `None`
+    /// for other expressions.
+    fn borrow_in<'r>(&self, row: &'r [Value]) -> Option<&'r Value> {
+        match self {
+            Expr::Column(i, _) => Some(row.get(*i).unwrap_or(&Value::Null)),
+            Expr::Field(inner, i, _) => Some(field_of(inner.borrow_in(row)?, *i)),
+            _ => None,
+        }
+    }
+}
+
+/// The field at `i` of a ROW value; NULL for a NULL row.
+fn field_of(v: &Value, i: usize) -> &Value {
+    match v {
+        Value::Row(fields) => fields.get(i).unwrap_or(&Value::Null),
+        _ => &Value::Null,
+    }
+}
+
+/// `array[i]` (1-based) or `map[key]`; NULL out of range, for an absent key and for NULL.
+fn subscript<'v>(v: &'v Value, key: &Value) -> &'v Value {
+    match v {
+        Value::Array(items) => key
+            .as_i64()
+            .and_then(|i| usize::try_from(i).ok()?.checked_sub(1))
+            .and_then(|i| items.get(i))
+            .unwrap_or(&Value::Null),
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(&Value::Null, |(_, v)| v),
+        _ => &Value::Null,
+    }
+}
+
 /// Orders two non-NULL values of comparable types; `None` if either is NULL.
 pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     use Value::*;
@@ -185,6 +237,7 @@ pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (Boolean(a), Boolean(b)) => a.cmp(b),
         (Int(a), Int(b)) => a.cmp(b),
         (BigInt(a), BigInt(b)) | (Timestamp(a), Timestamp(b)) => a.cmp(b),
+        (TimestampLtz(a), TimestampLtz(b)) => a.cmp(b),
         (Date(a), Date(b)) => a.cmp(b),
         (String(a), String(b)) => a.cmp(b),
         (Value::Decimal(a), Value::Decimal(b)) => a.cmp_value(*b),
@@ -390,6 +443,37 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
         (Value::String(s), DataType::Timestamp) => {
             Value::Timestamp(parse_timestamp(s).ok_or_else(|| bad(&v))?)
         }
+        // The session time zone is UTC (see docs/sql.md): an instant and its local time
+        // there have the same milliseconds.
+        (Value::TimestampLtz(_), DataType::TimestampLtz) => v,
+        (Value::TimestampLtz(ms), DataType::Timestamp) => Value::Timestamp(*ms),
+        (Value::Timestamp(ms), DataType::TimestampLtz) => Value::TimestampLtz(*ms),
+        (Value::TimestampLtz(ms), DataType::Date) => Value::Date(date_of_timestamp(*ms)),
+        (Value::String(s), DataType::TimestampLtz) => {
+            Value::TimestampLtz(parse_timestamp(s).ok_or_else(|| bad(&v))?)
+        }
+        // Composites cast field by field (ROW) or element by element (ARRAY, MAP).
+        (Value::Row(values), DataType::Row(fields)) if values.len() == fields.len() => {
+            Value::Row(
+                values
+                    .iter()
+                    .zip(fields.iter())
+                    .map(|(v, f)| cast(v.clone(), f.data_type))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        (Value::Array(items), DataType::Array(element)) => Value::Array(
+            items
+                .iter()
+                .map(|v| cast(v.clone(), *element))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Value::Map(entries), DataType::Map(kv)) => Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| Ok((cast(k.clone(), kv.0)?, cast(v.clone(), kv.1)?)))
+                .collect::<Result<_, EvalError>>()?,
+        ),
         _ => return Err(bad(&v)),
     })
 }
@@ -555,6 +639,8 @@ impl fmt::Display for Expr {
                 let args: Vec<String> = args.iter().map(ToString::to_string).collect();
                 write!(f, "{}({})", func.name, args.join(", "))
             }
+            Expr::Field(e, i, _) => write!(f, "{e}.${i}"),
+            Expr::Subscript(e, key, _) => write!(f, "{e}[{key}]"),
         }
     }
 }

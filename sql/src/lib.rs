@@ -39,6 +39,8 @@
 
 pub mod agg;
 pub(crate) mod bind;
+pub(crate) mod parse;
+pub mod composite;
 pub mod connectors;
 pub mod decimal;
 pub mod error;

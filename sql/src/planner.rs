@@ -13,7 +13,6 @@ use crate::plan::{
 use crate::script::{Preparsed, preparse};
 use crate::types::{Column, DataType, Schema};
 use sqlparser::ast::{self, Spanned};
-use sqlparser::dialect::GenericDialect;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -85,7 +84,7 @@ fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
     let mut pre = preparse(script)?;
     crate::udf::create_function::lift(&mut pre.text)?;
     let statements =
-        sqlparser::parser::Parser::parse_sql(&GenericDialect {}, &pre.text).map_err(|e| {
+        crate::parse::statements(&pre.text).map_err(|e| {
             // sqlparser's messages end with "at Line: l, Column: c"; lift that out.
             let msg = e.to_string();
             let msg = msg

@@ -150,9 +150,7 @@ impl Scan<'_> {
         blank(&mut only, 0, a);
         blank(&mut only, b, self.script.len());
         let only = String::from_utf8(only).unwrap_or_default();
-        let mut parser = sqlparser::parser::Parser::new(&GenericDialect {})
-            .try_with_sql(&only)
-            .map_err(|e| syntax(pos, format!("in {what}: {e}")))?;
+        let mut parser = crate::parse::parser(&only).map_err(|e| syntax(pos, format!("in {what}: {e}")))?;
         let expr = parser
             .parse_expr()
             .map_err(|e| syntax(pos, format!("in {what}: {e}")))?;

@@ -37,12 +37,26 @@ pub enum DataType {
     Bytes,
     /// An interval of milliseconds (`INTERVAL '5' SECOND`); only in expressions.
     Interval,
+    /// `TIMESTAMP_LTZ(3)`: an instant, milliseconds since the epoch, shown in the session's
+    /// time zone (`table.local-time-zone`).
+    TimestampLtz,
+    /// `ROW<name type, ...>`: named fields.
+    Row(crate::composite::RowFields),
+    /// `ARRAY<t>`: elements of one type, indexed from 1.
+    Array(crate::composite::Interned<DataType>),
+    /// `MAP<k, v>`: entries with distinct keys.
+    Map(crate::composite::Interned<(DataType, DataType)>),
 }
 
 impl DataType {
     /// Whether values of this type are numbers.
     pub fn is_numeric(self) -> bool {
         self.numeric_rank().is_some()
+    }
+
+    /// Whether this is a ROW, ARRAY or MAP.
+    pub fn is_composite(self) -> bool {
+        matches!(self, DataType::Row(_) | DataType::Array(_) | DataType::Map(_))
     }
 
     /// Whether this is TINYINT, SMALLINT, INT or BIGINT.
@@ -103,8 +117,21 @@ impl DataType {
         if self == to {
             return true;
         }
-        if let (DataType::Time(_), DataType::Time(_)) = (self, to) {
-            return true;
+        match (self, to) {
+            (DataType::Time(_), DataType::Time(_)) => return true,
+            // Composites by structure: field names do not matter (`ROW(a, b)` goes into a
+            // `ROW<name, city>` column), field and element types cast implicitly.
+            (DataType::Row(a), DataType::Row(b)) => {
+                return a.len() == b.len()
+                    && a.iter()
+                        .zip(b.iter())
+                        .all(|(x, y)| x.data_type.casts_implicitly_to(y.data_type));
+            }
+            (DataType::Array(a), DataType::Array(b)) => return a.casts_implicitly_to(*b),
+            (DataType::Map(a), DataType::Map(b)) => {
+                return a.0.casts_implicitly_to(b.0) && a.1.casts_implicitly_to(b.1);
+            }
+            _ => {}
         }
         match (self.numeric_rank(), to.numeric_rank()) {
             (Some(a), Some(b)) => a < b || (a == 4 && b == 4),
@@ -130,6 +157,14 @@ impl fmt::Display for DataType {
             DataType::Time(p) => return write!(f, "TIME({p})"),
             DataType::Bytes => "BYTES",
             DataType::Interval => "INTERVAL",
+            DataType::TimestampLtz => "TIMESTAMP_LTZ(3)",
+            DataType::Row(fields) => {
+                f.write_str("ROW<")?;
+                crate::composite::fmt_fields(fields, f)?;
+                return f.write_str(">");
+            }
+            DataType::Array(t) => return write!(f, "ARRAY<{}>", **t),
+            DataType::Map(kv) => return write!(f, "MAP<{}, {}>", kv.0, kv.1),
         })
     }
 }
@@ -165,6 +200,14 @@ pub enum Value {
     Time(i32, u8),
     /// A BYTES value.
     Bytes(Vec<u8>),
+    /// A TIMESTAMP_LTZ(3): milliseconds since the epoch (an instant).
+    TimestampLtz(i64),
+    /// A ROW: one value per field.
+    Row(Vec<Value>),
+    /// An ARRAY.
+    Array(Vec<Value>),
+    /// A MAP: its entries in the order they were read or built, keys distinct.
+    Map(Vec<(Value, Value)>),
 }
 
 /// A row: one value per column of its schema.
@@ -188,6 +231,12 @@ impl PartialEq for Value {
             (Value::Date(a), Value::Date(b)) => a == b,
             (Value::Time(a, _), Value::Time(b, _)) => a == b,
             (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::TimestampLtz(a), Value::TimestampLtz(b)) => a == b,
+            (Value::Row(a), Value::Row(b)) | (Value::Array(a), Value::Array(b)) => a == b,
+            // Maps are equal when they hold the same entries, in any order (as Flink's).
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len() && a.iter().all(|e| b.contains(e))
+            }
             _ => false,
         }
     }
@@ -212,6 +261,10 @@ impl Hash for Value {
             Value::Date(d) => d.hash(state),
             Value::Time(ms, _) => ms.hash(state),
             Value::Bytes(b) => b.hash(state),
+            Value::TimestampLtz(i) => i.hash(state),
+            Value::Row(vs) | Value::Array(vs) => vs.hash(state),
+            // Order-independent, as equality: the number of entries only.
+            Value::Map(entries) => entries.len().hash(state),
         }
     }
 }
@@ -240,6 +293,10 @@ impl Value {
             Value::Time(ms, p) => format_time(*ms, *p),
             // As Flink 2.3: the bytes read as UTF-8.
             Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::TimestampLtz(ms) => format_timestamp(*ms),
+            Value::Row(_) | Value::Array(_) | Value::Map(_) => {
+                return crate::composite::composite_text(self);
+            }
         })
     }
 

@@ -212,9 +212,9 @@ impl CassandraTableConfig {
 
 /// A SQL row as CQL values, column by column.
 fn row_values(row: &Row) -> Result<CqlRow, String> {
-    Ok(row
-        .iter()
-        .map(|v| match v {
+    row.iter()
+        .map(|v| {
+            Ok(match v {
             Value::Null => None,
             Value::Boolean(b) => Some(CqlValue::Boolean(*b)),
             Value::TinyInt(i) => Some(CqlValue::TinyInt(*i)),
@@ -229,6 +229,14 @@ fn row_values(row: &Row) -> Result<CqlRow, String> {
             Value::Date(days) => Some(fjord_cassandra::row::date(*days)),
             Value::Time(millis, _) => Some(fjord_cassandra::row::time_of_day(*millis)),
             Value::Bytes(b) => Some(CqlValue::Blob(b.clone())),
+            Value::TimestampLtz(ms) => Some(fjord_cassandra::timestamp(*ms)),
+            Value::Row(_) | Value::Array(_) | Value::Map(_) => {
+                return Err(format!(
+                    "the Cassandra sink writes scalar columns only, not {}; CAST it to STRING or select its fields",
+                    v.to_sql_string().unwrap_or_default()
+                ));
+            }
         })
-        .collect())
+        })
+        .collect()
 }

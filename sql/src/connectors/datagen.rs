@@ -126,6 +126,12 @@ impl DatagenConfig {
                     rows = Some(rows.map_or(len, |r| r.min(len)));
                     FieldGen::Sequence { start, end }
                 }
+                "random" if c.data_type.is_composite() => {
+                    return Err(format!(
+                        "column '{}' is {}; datagen generates only scalar columns (build the value in the query instead, e.g. ROW(a, b) or ARRAY[a, b])",
+                        c.name, c.data_type
+                    ));
+                }
                 "random" => {
                     let (dmin, dmax) = match c.data_type {
                         DataType::Int => (f64::from(i32::MIN), f64::from(i32::MAX)),
@@ -294,7 +300,22 @@ impl DatagenReader {
                     DataType::Bytes => {
                         Value::Bytes((0..*length).map(|_| self.rng.random()).collect())
                     }
-                    DataType::Interval => Value::Null,
+                    DataType::TimestampLtz => {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64);
+                        let past = if *max_past > 0 {
+                            self.rng.random_range(0..=*max_past)
+                        } else {
+                            0
+                        };
+                        Value::TimestampLtz(now - past)
+                    }
+                    // Refused when the table is planned.
+                    DataType::Interval
+                    | DataType::Row(_)
+                    | DataType::Array(_)
+                    | DataType::Map(..) => Value::Null,
                 },
             });
         }

@@ -137,6 +137,15 @@ pub(crate) fn read_field(
         DataType::Double => Value::Double(s.parse().map_err(|_| bad())?),
         DataType::String => Value::String(text.to_string()),
         DataType::Timestamp => Value::Timestamp(parse_timestamp(s).ok_or_else(bad)?),
+        // As Flink's formats write an instant: `2024-01-01 00:00:01.5Z` (UTC).
+        DataType::TimestampLtz => Value::TimestampLtz(
+            parse_timestamp(s.strip_suffix('Z').unwrap_or(s)).ok_or_else(bad)?,
+        ),
+        DataType::Row(_) | DataType::Array(_) | DataType::Map(_) => {
+            return Err(format!(
+                "a {t} field cannot be read from text; use the json format for nested data"
+            ));
+        }
         DataType::Date => Value::Date(crate::types::parse_date(s).ok_or_else(bad)?),
         DataType::Time(p) => {
             let ms = crate::types::parse_time(s).ok_or_else(bad)?;
@@ -173,6 +182,30 @@ pub(crate) fn read_json(v: &serde_json::Value, t: DataType) -> Result<Value, Str
         ),
         (J::Number(n), DataType::Float) => Value::Float(n.as_f64().ok_or_else(bad)? as f32),
         (J::Number(n), DataType::Decimal(..)) => read_field(&n.to_string(), t, None)?,
+        (J::Number(n), DataType::TimestampLtz) => {
+            Value::TimestampLtz(n.as_i64().ok_or_else(bad)?)
+        }
+        (J::Object(obj), DataType::Row(fields)) => Value::Row(
+            fields
+                .iter()
+                .map(|f| match obj.get(&f.name) {
+                    None => Ok(Value::Null),
+                    Some(j) => read_json(j, f.data_type)
+                        .map_err(|e| format!("field '{}': {e}", f.name)),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (J::Array(items), DataType::Array(element)) => Value::Array(
+            items
+                .iter()
+                .map(|j| read_json(j, *element))
+                .collect::<Result<_, _>>()?,
+        ),
+        (J::Object(obj), DataType::Map(kv)) => Value::Map(
+            obj.iter()
+                .map(|(k, j)| Ok((read_field(k, kv.0, None)?, read_json(j, kv.1)?)))
+                .collect::<Result<_, String>>()?,
+        ),
         (other, DataType::String) => Value::String(other.to_string()),
         _ => return Err(bad()),
     })
@@ -247,6 +280,7 @@ fn csv_text(v: &Value) -> String {
         // Jackson's normalized BigDecimal: `12.5` for 12.50, `2E+1` for 20.00.
         Value::Decimal(d) => d.to_format_string(),
         Value::Timestamp(ms) => format_timestamp_compact(*ms),
+        Value::TimestampLtz(ms) => format!("{}Z", format_timestamp_compact(*ms)),
         Value::Time(ms, _) => crate::types::format_time_compact(*ms),
         Value::Bytes(b) => BASE64.encode(b),
         other => other.to_sql_string().unwrap_or_default(),
@@ -297,35 +331,17 @@ pub fn encode(format: &Format, schema: &Schema, value: &Row) -> Result<Vec<u8>, 
         }
         Format::Json => {
             // Fields in column order, as Flink's JSON format writes them.
-            let mut fields = Vec::with_capacity(value.len());
-            for (c, v) in schema.columns.iter().zip(value) {
-                let j = match v {
-                    Value::Null => serde_json::Value::Null,
-                    Value::Boolean(b) => (*b).into(),
-                    Value::TinyInt(i) => (*i).into(),
-                    Value::SmallInt(i) => (*i).into(),
-                    Value::Int(i) => (*i).into(),
-                    Value::BigInt(i) => (*i).into(),
-                    // Numbers in Java's text (`1.0E10`, `12.5`, `2E+1`), as Flink's JSON
-                    // format (Jackson) writes them; NaN and infinities, which JSON has no
-                    // number for, as strings.
-                    Value::Float(f) if f.is_finite() => {
-                        fields.push(format!("{}:{}", json_name(&c.name), format_float(*f)));
-                        continue;
-                    }
-                    Value::Double(d) if d.is_finite() => {
-                        fields.push(format!("{}:{}", json_name(&c.name), format_double(*d)));
-                        continue;
-                    }
-                    Value::Decimal(d) => {
-                        fields.push(format!("{}:{}", json_name(&c.name), d.to_format_string()));
-                        continue;
-                    }
-                    other => csv_text(other).into(),
-                };
-                fields.push(format!("{}:{j}", json_name(&c.name)));
+            let mut out = String::from("{");
+            for (i, (c, v)) in schema.columns.iter().zip(value).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&json_name(&c.name).to_string());
+                out.push(':');
+                json_text(v, c.data_type, &mut out);
             }
-            format!("{{{}}}", fields.join(",")).into_bytes()
+            out.push('}');
+            out.into_bytes()
         }
         Format::Protobuf(rows) => rows.encode(value, schema)?,
     })
@@ -333,6 +349,72 @@ pub fn encode(format: &Format, schema: &Schema, value: &Row) -> Result<Vec<u8>, 
 
 fn json_name(name: &str) -> serde_json::Value {
     serde_json::Value::from(name)
+}
+
+/// Appends a value of type `t` as Flink's JSON format (Jackson) writes it: numbers in Java's
+/// text (`1.0E10`, `12.5`, `2E+1`), NaN and infinities (which JSON has no number for) as
+/// strings, a ROW as an object of its fields, an ARRAY as an array, a MAP as an object (keys
+/// as text).
+fn json_text(v: &Value, t: DataType, out: &mut String) {
+    use std::fmt::Write;
+    fn list<'a>(
+        out: &mut String,
+        (open, close): (char, char),
+        items: impl Iterator<Item = (Option<String>, &'a Value, DataType)>,
+    ) {
+        out.push(open);
+        for (i, (name, v, t)) in items.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if let Some(name) = name {
+                out.push_str(&json_name(&name).to_string());
+                out.push(':');
+            }
+            json_text(v, t, out);
+        }
+        out.push(close);
+    }
+    match (v, t) {
+        (Value::Null, _) => out.push_str("null"),
+        (Value::Boolean(b), _) => {
+            let _ = write!(out, "{b}");
+        }
+        (Value::TinyInt(i), _) => {
+            let _ = write!(out, "{i}");
+        }
+        (Value::SmallInt(i), _) => {
+            let _ = write!(out, "{i}");
+        }
+        (Value::Int(i), _) => {
+            let _ = write!(out, "{i}");
+        }
+        (Value::BigInt(i), _) => {
+            let _ = write!(out, "{i}");
+        }
+        (Value::Float(f), _) if f.is_finite() => out.push_str(&format_float(*f)),
+        (Value::Double(d), _) if d.is_finite() => out.push_str(&format_double(*d)),
+        (Value::Decimal(d), _) => out.push_str(&d.to_format_string()),
+        (Value::Row(values), DataType::Row(fields)) => list(
+            out,
+            ('{', '}'),
+            fields
+                .iter()
+                .zip(values)
+                .map(|(f, v)| (Some(f.name.clone()), v, f.data_type)),
+        ),
+        (Value::Array(items), DataType::Array(element)) => list(
+            out,
+            ('[', ']'),
+            items.iter().map(|v| (None, v, *element)),
+        ),
+        (Value::Map(entries), DataType::Map(kv)) => list(
+            out,
+            ('{', '}'),
+            entries.iter().map(|(k, v)| (Some(csv_text(k)), v, kv.1)),
+        ),
+        (other, _) => out.push_str(&serde_json::Value::from(csv_text(other)).to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -306,10 +306,17 @@ pub fn avro_schema_json(
             DataType::Timestamp => json!({"type": "long", "logicalType": timestamp_type}),
             DataType::Date => json!({"type": "int", "logicalType": "date"}),
             DataType::Time(_) => json!({"type": "int", "logicalType": "time-millis"}),
+            DataType::TimestampLtz => json!({"type": "long", "logicalType": "timestamp-millis"}),
             DataType::Interval => {
                 return Err(format!(
                     "column '{}': an INTERVAL has no Avro type; cast it to BIGINT",
                     c.name
+                ));
+            }
+            DataType::Row(_) | DataType::Array(_) | DataType::Map(..) => {
+                return Err(format!(
+                    "column '{}': {} is not supported by Fjord's avro format yet; select its fields or CAST it to STRING",
+                    c.name, c.data_type
                 ));
             }
         };

@@ -43,10 +43,16 @@ pub fn column_type(t: DataType) -> Result<ColumnType, String> {
         DataType::Time(_) => ColumnType::Time,
         // The encoding comes from the options when the format is built.
         DataType::Timestamp => ColumnType::Timestamp(Default::default()),
+        DataType::TimestampLtz => ColumnType::Timestamp(Default::default()),
         DataType::Interval => {
             return Err(
                 "an INTERVAL column cannot be written as Parquet; CAST it to BIGINT".into(),
             );
+        }
+        DataType::Row(_) | DataType::Array(_) | DataType::Map(..) => {
+            return Err(format!(
+                "a {t} column is not supported by Fjord's parquet format yet; select its fields or CAST it to STRING"
+            ));
         }
     })
 }
@@ -100,6 +106,9 @@ fn to_parquet_row(
             Value::Date(d) => PValue::Date(*d),
             Value::Time(ms, _) => PValue::Time(*ms),
             Value::Bytes(b) => PValue::Bytes(b.clone()),
+            Value::TimestampLtz(ms) => PValue::Timestamp(*ms),
+            // The schema refuses composite columns.
+            Value::Row(_) | Value::Array(_) | Value::Map(_) => PValue::Null,
         });
     }
     Ok(())

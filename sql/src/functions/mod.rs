@@ -127,6 +127,18 @@ pub enum Func {
     /// `JSON_VALUE(json, path [RETURNING type])`: the scalar at the path, NULL when there is
     /// none (Flink's default `NULL ON EMPTY`, `NULL ON ERROR`).
     JsonValue,
+    /// `ROW(a, b, ...)`: a ROW of the arguments (NULL arguments are NULL fields).
+    MakeRow,
+    /// `ARRAY[a, b, ...]`: an ARRAY of the arguments (NULL arguments are NULL elements).
+    MakeArray,
+    /// `CARDINALITY(array | map)`: the number of elements or entries, an INT.
+    Cardinality,
+    /// `ELEMENT(array)`: the only element of a one-element array, NULL for an empty one; an
+    /// error for more (as Flink).
+    Element,
+    /// `TO_TIMESTAMP_LTZ(n, precision)`: epoch seconds (precision 0) or milliseconds (3) as a
+    /// TIMESTAMP_LTZ(3).
+    ToTimestampLtz,
 }
 
 impl Func {
@@ -176,6 +188,17 @@ pub fn call(f: Func, args: &[Expr], t: DataType, row: &[Value]) -> Result<Value,
             return Ok(match compare(&a, &b) {
                 Some(std::cmp::Ordering::Equal) => Value::Null,
                 _ => a,
+            });
+        }
+        Func::MakeRow | Func::MakeArray => {
+            let values = args
+                .iter()
+                .map(|a| a.eval(row))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(if f == Func::MakeRow {
+                Value::Row(values)
+            } else {
+                Value::Array(values)
             });
         }
         Func::ConcatWs => {
@@ -238,6 +261,29 @@ fn strict(f: Func, v: &[Value], t: DataType) -> Result<Value, EvalError> {
             }),
             _ => Value::Null,
         },
+        // Evaluated in `call`.
+        F::MakeRow | F::MakeArray => Value::Null,
+        F::Cardinality => match &v[0] {
+            Value::Array(items) => Value::Int(items.len() as i32),
+            Value::Map(entries) => Value::Int(entries.len() as i32),
+            _ => Value::Null,
+        },
+        F::Element => match &v[0] {
+            Value::Array(items) if items.len() <= 1 => {
+                items.first().cloned().unwrap_or(Value::Null)
+            }
+            Value::Array(items) => {
+                return Err(EvalError(format!(
+                    "ELEMENT needs an array of at most one element, found {}; use array[1] for the first",
+                    items.len()
+                )));
+            }
+            _ => Value::Null,
+        },
+        F::ToTimestampLtz => {
+            let scale = if n(1) == 0 { 1000 } else { 1 };
+            Value::TimestampLtz(n(0).wrapping_mul(scale))
+        }
         F::ToTimestamp => {
             crate::types::parse_timestamp(&s(0)).map_or(Value::Null, Value::Timestamp)
         }

@@ -7,7 +7,7 @@ use super::{Func, TimeUnit, TrimSide};
 use crate::bind::{Binder, coerce, common_type, err};
 use crate::error::{ErrorKind, Result};
 use crate::expr::Expr;
-use crate::types::DataType;
+use crate::types::{DataType, Value};
 use sqlparser::ast;
 
 /// The names `function` resolves, for the error that lists what is supported.
@@ -349,6 +349,62 @@ impl Binder<'_, '_> {
                     let args = vec![self.timestamp(xs[1])?, self.timestamp(xs[2])?];
                     call(Func::TimestampDiff(unit), args, DataType::Int)
                 }
+            }
+            "CARDINALITY" | "ELEMENT" => {
+                arity(1..=1)?;
+                let x = self.bind(xs[0])?;
+                let t = match (name, x.data_type()) {
+                    ("CARDINALITY", DataType::Array(_) | DataType::Map(_)) => DataType::Int,
+                    ("ELEMENT", DataType::Array(element)) => *element,
+                    (_, other) => {
+                        return Err(err(
+                            ErrorKind::TypeMismatch,
+                            xs[0],
+                            format!(
+                                "{name} needs an {}, but this is {other}",
+                                if name == "ELEMENT" { "ARRAY" } else { "ARRAY or a MAP" }
+                            ),
+                        ));
+                    }
+                };
+                let f = if name == "ELEMENT" {
+                    Func::Element
+                } else {
+                    Func::Cardinality
+                };
+                call(f, vec![x], t)
+            }
+            "ROW" => {
+                arity(1..=usize::MAX)?;
+                let args = xs.iter().map(|x| self.bind(x)).collect::<Result<Vec<_>>>()?;
+                let fields = args
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| crate::composite::Field {
+                        name: format!("EXPR${i}"),
+                        data_type: a.data_type(),
+                    })
+                    .collect();
+                call(Func::MakeRow, args, DataType::row(fields))
+            }
+            "TO_TIMESTAMP_LTZ" => {
+                arity(1..=2)?;
+                let mut args = vec![self.integer(xs[0])?];
+                let precision = match xs.get(1) {
+                    None => 3,
+                    Some(x) => match self.bind(x)? {
+                        Expr::Literal(Value::Int(p @ (0 | 3)), _) => p,
+                        _ => {
+                            return Err(err(
+                                ErrorKind::Unsupported,
+                                x,
+                                "TO_TIMESTAMP_LTZ's precision must be the literal 0 (epoch seconds) or 3 (epoch milliseconds)",
+                            ));
+                        }
+                    },
+                };
+                args.push(Expr::Literal(Value::Int(precision), DataType::Int));
+                call(Func::ToTimestampLtz, args, DataType::TimestampLtz)
             }
             "JSON_VALUE" => {
                 arity(2..=2)?;

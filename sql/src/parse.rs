@@ -1,0 +1,142 @@
+//! The sqlparser parser Fjord reads scripts with: `GenericDialect` over the script's own
+//! tokens, with Flink's composite type syntax turned into the forms sqlparser knows.
+//!
+//! sqlparser's `GenericDialect` reads `ARRAY<t>` and `STRUCT<name type, ...>` but neither
+//! Flink's `ROW<name type, ...>` nor `MAP<k, v>`. Rewriting the token stream (not the text)
+//! keeps every token's line and column: `ROW <` becomes `STRUCT <`, and `MAP < k , v >`
+//! becomes `STRUCT < fjord_map_key k , fjord_map_value v >`, which [`crate::bind`] reads back
+//! as a MAP ([`MAP_KEY`], [`MAP_VALUE`]).
+
+use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
+
+/// The field name a rewritten `MAP<k, v>` gives its key type.
+pub(crate) const MAP_KEY: &str = "fjord_map_key";
+/// The field name a rewritten `MAP<k, v>` gives its value type.
+pub(crate) const MAP_VALUE: &str = "fjord_map_value";
+
+static DIALECT: GenericDialect = GenericDialect {};
+
+/// A parser over `text`, with Flink's `ROW<...>` and `MAP<k, v>` types rewritten.
+///
+/// # Errors
+/// The tokenizer's error (an unterminated string or comment).
+pub(crate) fn parser(text: &str) -> Result<Parser<'static>, ParserError> {
+    let tokens = Tokenizer::new(&DIALECT, text)
+        .with_unescape(true)
+        .tokenize_with_location()
+        .map_err(|e| ParserError::TokenizerError(e.to_string()))?;
+    Ok(Parser::new(&DIALECT).with_tokens_with_locations(rewrite(tokens)))
+}
+
+/// Parses `text` as statements, as `Parser::parse_sql` does.
+///
+/// # Errors
+/// sqlparser's error, with its position.
+pub(crate) fn statements(text: &str) -> Result<Vec<sqlparser::ast::Statement>, ParserError> {
+    parser(text)?.parse_statements()
+}
+
+fn word(value: &str, keyword: Keyword) -> Token {
+    Token::Word(Word {
+        value: value.into(),
+        quote_style: None,
+        keyword,
+    })
+}
+
+/// The index of the next token after `i` that is not whitespace.
+fn next_significant(tokens: &[TokenWithSpan], i: usize) -> Option<usize> {
+    (i + 1..tokens.len()).find(|&j| !matches!(tokens[j].token, Token::Whitespace(_)))
+}
+
+fn rewrite(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mut i = 0;
+    while i < tokens.len() {
+        let name = match &tokens[i].token {
+            Token::Word(w) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let Some(lt) = next_significant(&tokens, i).filter(|&j| tokens[j].token == Token::Lt)
+        else {
+            i += 1;
+            continue;
+        };
+        match name.as_str() {
+            "ROW" => tokens[i].token = word("STRUCT", Keyword::STRUCT),
+            "MAP" => {
+                let span = tokens[i].span;
+                tokens[i].token = word("STRUCT", Keyword::STRUCT);
+                let named = |n: &str| TokenWithSpan {
+                    token: word(n, Keyword::NoKeyword),
+                    span,
+                };
+                let space = || TokenWithSpan {
+                    token: Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+                    span,
+                };
+                // The comma between key and value: the first at angle depth 1 outside
+                // parentheses (`MAP<DECIMAL(10, 2), ARRAY<INT>>`).
+                let (mut angle, mut paren, mut comma) = (0i32, 0i32, None);
+                for (j, t) in tokens.iter().enumerate().skip(lt) {
+                    match t.token {
+                        Token::Lt => angle += 1,
+                        Token::Gt => angle -= 1,
+                        Token::ShiftRight => angle -= 2,
+                        Token::LParen => paren += 1,
+                        Token::RParen => paren -= 1,
+                        Token::Comma if angle == 1 && paren == 0 => {
+                            comma = Some(j);
+                            break;
+                        }
+                        _ => {}
+                    }
+                    if angle <= 0 {
+                        break;
+                    }
+                }
+                if let Some(c) = comma {
+                    tokens.splice(c + 1..c + 1, [space(), named(MAP_VALUE), space()]);
+                }
+                tokens.splice(lt + 1..lt + 1, [space(), named(MAP_KEY), space()]);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column_type(ddl: &str) -> String {
+        let stmts = statements(ddl).unwrap();
+        let sqlparser::ast::Statement::CreateTable(t) = &stmts[0] else {
+            panic!("a CREATE TABLE")
+        };
+        t.columns[0].data_type.to_string()
+    }
+
+    #[test]
+    fn row_and_map_types_read_as_structs_and_keep_their_positions() {
+        assert_eq!(
+            column_type("CREATE TABLE t (r ROW<a INT, `b c` ARRAY<ROW<x STRING>>>)"),
+            "STRUCT<a INT, `b c` ARRAY<STRUCT<x STRING>>>"
+        );
+        assert_eq!(
+            column_type("CREATE TABLE t (m MAP<DECIMAL(10, 2), MAP<STRING, INT>>)"),
+            "STRUCT<fjord_map_key DECIMAL(10,2), fjord_map_value STRUCT<fjord_map_key STRING, fjord_map_value INT>>"
+        );
+        // A column named `row` (quoted: ROW is reserved in Flink SQL) is not a type.
+        assert!(statements("SELECT a FROM t WHERE `row` < 3").is_ok());
+        let err = statements("CREATE TABLE t (r ROW<a INT,>)\n").unwrap_err();
+        assert!(err.to_string().contains("Line: 1"), "{err}");
+    }
+}

@@ -1,0 +1,126 @@
+//! ROW, ARRAY, MAP and TIMESTAMP_LTZ end to end: nested JSON in, fields, elements and casts
+//! out, the Nexmark benchmark's own DDL and views over its event files. Flink's results for
+//! the same scripts are compared in `e2e/tests/flink_sql_oracle.rs`.
+
+use fjord::StreamExecutionEnvironment;
+use fjord_sql::ErrorKind;
+use std::path::Path;
+
+mod common;
+use common::{lines_in, sorted};
+
+/// Orders with a nested customer, an array of tags and a map of attributes; one order has
+/// NULL for each composite, one a NULL field inside.
+const ORDERS: &str = r#"{"id":1,"customer":{"name":"alice","address":{"city":"Oslo","zip":"0150"}},"tags":["new","gift"],"attrs":{"color":"red","size":"M"},"ts":1704067201000}
+{"id":2,"customer":{"name":"bob","address":null},"tags":[],"attrs":{},"ts":1704067202500}
+{"id":3,"customer":null,"tags":null,"attrs":null,"ts":1704067203000}
+{"id":4,"customer":{"name":null,"address":{"city":"Bergen","zip":null}},"tags":["x",null,"z"],"attrs":{"color":"blue"},"ts":1704067204000}
+"#;
+
+fn orders_table(dir: &Path) -> String {
+    let input = dir.join("orders.json");
+    std::fs::write(&input, ORDERS).unwrap();
+    format!(
+        "CREATE TABLE orders (
+           id INT,
+           customer ROW<name STRING, address ROW<city STRING, zip STRING>>,
+           tags ARRAY<STRING>,
+           attrs MAP<STRING, STRING>,
+           ts BIGINT
+         ) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');",
+        input.display()
+    )
+}
+
+fn run(script: &str, out: &Path) -> Vec<String> {
+    let job = fjord_sql::plan(script).unwrap_or_else(|e| panic!("{e}"));
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(1);
+    fjord_sql::build(&job, &env).unwrap();
+    env.execute("composite types").unwrap();
+    lines_in(out)
+}
+
+#[test]
+fn fields_elements_entries_and_casts_of_nested_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let script = format!(
+        "{}
+         CREATE TABLE result (id INT, name STRING, city STRING, zip STRING, first_tag STRING,
+                              second_tag STRING, n_tags INT, color STRING, n_attrs INT,
+                              customer_text STRING, tags_text STRING, ltz TIMESTAMP_LTZ(3))
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         INSERT INTO result
+         SELECT id, customer.name, orders.customer.address.city, customer.address.zip,
+                tags[1], tags[2], CARDINALITY(tags), attrs['color'], CARDINALITY(attrs),
+                CAST(customer AS STRING), CAST(tags AS STRING), TO_TIMESTAMP_LTZ(ts, 3)
+         FROM orders;",
+        orders_table(dir.path()),
+        out.display()
+    );
+    assert_eq!(
+        run(&script, &out),
+        sorted(&[
+            "1,alice,Oslo,0150,new,gift,2,red,2,\"(alice, (Oslo, 0150))\",\"[new, gift]\",2024-01-01 00:00:01Z",
+            "2,bob,,,,,0,,0,\"(bob, NULL)\",[],2024-01-01 00:00:02.5Z",
+            "3,,,,,,,,,,,2024-01-01 00:00:03Z",
+            "4,,Bergen,,x,,3,blue,1,\"(NULL, (Bergen, NULL))\",\"[x, NULL, z]\",2024-01-01 00:00:04Z",
+        ])
+    );
+}
+
+#[test]
+fn composite_values_are_built_and_written_as_nested_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let script = format!(
+        "{}
+         CREATE TABLE result (id INT, who ROW<name STRING, city STRING>, tags ARRAY<STRING>,
+                              attrs MAP<STRING, STRING>, nums ARRAY<INT>)
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+         INSERT INTO result
+         SELECT id, ROW(customer.name, customer.address.city), tags, attrs, ARRAY[id, id * 10]
+         FROM orders WHERE id IN (1, 3);",
+        orders_table(dir.path()),
+        out.display()
+    );
+    assert_eq!(
+        run(&script, &out),
+        sorted(&[
+            r#"{"id":1,"who":{"name":"alice","city":"Oslo"},"tags":["new","gift"],"attrs":{"color":"red","size":"M"},"nums":[1,10]}"#,
+            r#"{"id":3,"who":{"name":null,"city":null},"tags":null,"attrs":null,"nums":[3,30]}"#,
+        ])
+    );
+}
+
+#[test]
+fn wrong_uses_of_composites_name_the_place_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = orders_table(dir.path());
+    let cases = [
+        ("SELECT customer.nme FROM orders", "the ROW has no field 'nme'; its fields are: name, address"),
+        ("SELECT tags['a'] FROM orders", "an ARRAY index must be an integer"),
+        ("SELECT id.x FROM orders", "'.x' needs a ROW, but this is INT"),
+        ("SELECT CARDINALITY(id) FROM orders", "CARDINALITY needs an ARRAY or a MAP"),
+    ];
+    for (query, message) in cases {
+        let script = format!(
+            "{table}
+             CREATE TABLE sink (x STRING) WITH ('connector' = 'blackhole');
+             INSERT INTO sink {query};"
+        );
+        let e = fjord_sql::plan(&script).unwrap_err();
+        assert!(e.to_string().contains(message), "{query}: {e}");
+        assert!(
+            matches!(e, fjord_sql::SqlError::Plan { line: 3.., .. }),
+            "{query}: no position in {e}"
+        );
+    }
+    let e = fjord_sql::plan(
+        "CREATE TABLE t (r ROW<a INT, a STRING>) WITH ('connector' = 'blackhole');",
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Syntax), "{e}");
+    assert!(e.to_string().contains("two fields named 'a'"), "{e}");
+}
