@@ -43,6 +43,8 @@ stop_groups() {
 
 # The agent first, so that it stops its Pods while the API server is still there; then the rest.
 stop_groups watchdog node-agent
+# Real kubelet nodes (kubelet-node.sh) likewise, with their containers, bridges and cgroups.
+[[ ! -d "$run/real-nodes" ]] || "$here/kubelet-node.sh" down "$run"
 stop_groups kube-scheduler kube-controller-manager kube-apiserver minio etcd
 
 if [[ -f "$run/run-id" ]]; then

@@ -17,6 +17,9 @@
 #   FJORD_NODE_AGENT  path of the fjord-node-agent binary (default: build it with cargo)
 #   FJORD_IMAGE_MAP   YAML file mapping image names to binaries (see docs/test-infrastructure.md)
 #   FJORD_NODES       number of Nodes the agent registers (default 2)
+#   FJORD_REAL_NODES  if set (1-4): real kubelet nodes (kubelet-node.sh) instead of the node
+#                     agent; Services then get ClusterIPs in 10.96.N.0/24, which Pods in their
+#                     own network namespaces can reach, and Pods addresses in 10.244.N.0/24
 #   FJORD_UP_TIMEOUT  seconds to wait for each component (default 120)
 #   FJORD_E2E_OWNER_PID  if set, a watchdog runs down.sh as soon as that process is gone
 #
@@ -36,7 +39,9 @@ run="$(cd "$1" && pwd)"
 timeout="${FJORD_UP_TIMEOUT:-120}"
 t_start=$SECONDS
 
-if [[ -f "$run/env" ]] && fjord_pid_alive "$run/pids/kube-apiserver.pid" && fjord_pid_alive "$run/pids/node-agent.pid"; then
+real_nodes=${FJORD_REAL_NODES:-0}
+if [[ -f "$run/env" ]] && fjord_pid_alive "$run/pids/kube-apiserver.pid" &&
+   { fjord_pid_alive "$run/pids/node-agent.pid" || [[ -f "$run/real-nodes/env" ]]; }; then
   echo "fjord infra: $run is already up (source $run/env)"
   exit 0
 fi
@@ -56,12 +61,14 @@ for b in "$etcd_bin" "$apiserver_bin" "$cm_bin" "$sched_bin" "$kubectl_bin" "$he
   fi
 done
 agent_bin="${FJORD_NODE_AGENT:-}"
-if [[ -z "$agent_bin" ]]; then
+if ((real_nodes > 0)); then
+  agent_bin=""   # kubelet-node.sh checks its own binaries
+elif [[ -z "$agent_bin" ]]; then
   echo "fjord infra: FJORD_NODE_AGENT not set; building fjord-node-agent with cargo" >&2
   (cd "$repo" && cargo build -q -p fjord-e2e --bin fjord-node-agent --bin fjord-e2e-echo)
   agent_bin="$(cd "$repo" && cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/fjord-node-agent"
 fi
-[[ -x "$agent_bin" ]] || fjord_die "node agent binary $agent_bin not found or not executable"
+((real_nodes > 0)) || [[ -x "$agent_bin" ]] || fjord_die "node agent binary $agent_bin not found or not executable"
 
 # --- cleanup on failure ------------------------------------------------------------------------
 on_error() {
@@ -73,7 +80,7 @@ on_error() {
 trap on_error ERR
 
 # A fresh cluster every time: no etcd/MinIO data or agent state from an earlier run of this dir.
-rm -rf "$run/data" "$run/agent" "$run/pki"
+rm -rf "$run/data" "$run/agent" "$run/pki" "$run/real-nodes"
 mkdir -p "$run/logs" "$run/pids" "$run/pki" "$run/data"
 run_id="fjord-$(date +%s)-$$-$RANDOM"
 echo "$run_id" >"$run/run-id"
@@ -99,6 +106,10 @@ ipblock=$(fjord_alloc_ipblock "$run")
 # ClusterIPs come from this run's own loopback block: the node agent (standing in for kube-proxy)
 # listens on them, and a stray connection stays on this machine.
 service_cidr="127.43.$ipblock.0/24"
+# Real nodes' Pods live in network namespaces of their own, where 127.0.0.0/8 is their own
+# loopback: their ClusterIPs are in a routable range that kube-proxy translates, and that
+# kubelet-node.sh routes to its bridge so a stray connection stays on this machine.
+((real_nodes == 0)) || service_cidr="10.96.$ipblock.0/24"
 cat >"$run/ports.env" <<PORTS
 ETCD_PORT=$etcd_port
 ETCD_PEER_PORT=$etcd_peer_port
@@ -128,7 +139,7 @@ sign apiserver "/CN=kube-apiserver" \
 "basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:127.43.$ipblock.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=IP:127.0.0.1,IP:${service_cidr%.0/24}.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 sign admin "/O=system:masters/CN=fjord-admin" \
 "basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
@@ -218,7 +229,7 @@ start kube-apiserver "$apiserver_bin" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-cluster-ip-range "$service_cidr" \
-  --authorization-mode RBAC --allow-privileged=true \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --allow-privileged=true \
   --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
   --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" \
   --endpoint-reconciler-type none \
@@ -241,22 +252,33 @@ start kube-scheduler "$sched_bin" \
   --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$sched_port" --leader-elect=false --profiling=false --v=1
 
-# --- node agent ---------------------------------------------------------------------------------------
-images="$run/images.yaml"
-if [[ -n "${FJORD_IMAGE_MAP:-}" ]]; then cp "$FJORD_IMAGE_MAP" "$images"; else echo "images: {}" >"$images"; fi
-start node-agent "$agent_bin" \
-  --kubeconfig "$kubeconfig" --nodes "${FJORD_NODES:-2}" --ip-block "127.42.$ipblock" \
-  --root "$run/agent" --image-map "$images" --apiserver-port "$api_port" \
-  --kubelet-port "$kubelet_port" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key"
-
-# --- readiness ----------------------------------------------------------------------------------------
+# --- node agent, or real kubelet nodes ------------------------------------------------------------
 kc() { "$kubectl_bin" --kubeconfig "$kubeconfig" "$@"; }
-nodes_ready() {
-  local want=${FJORD_NODES:-2} got
-  got=$(kc get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')
-  [[ "$got" -ge "$want" ]]
-}
-wait_or_die node-agent "${FJORD_NODES:-2} Ready nodes" nodes_ready
+if ((real_nodes > 0)); then
+  rc=0
+  FJORD_REAL_NODES=$real_nodes FJORD_UP_TIMEOUT=$timeout "$here/kubelet-node.sh" start "$run" \
+    2>>"$run/logs/kubelet-node.log" || rc=$?
+  if ((rc)); then
+    echo "fjord infra: kubelet-node.sh start failed (exit $rc); last lines of $run/logs/kubelet-node.log:" >&2
+    tail -n 40 "$run/logs/kubelet-node.log" >&2
+    (exit "$rc")   # the ERR trap stops everything and exits with this code (3: not installed)
+  fi
+else
+  images="$run/images.yaml"
+  if [[ -n "${FJORD_IMAGE_MAP:-}" ]]; then cp "$FJORD_IMAGE_MAP" "$images"; else echo "images: {}" >"$images"; fi
+  start node-agent "$agent_bin" \
+    --kubeconfig "$kubeconfig" --nodes "${FJORD_NODES:-2}" --ip-block "127.42.$ipblock" \
+    --root "$run/agent" --image-map "$images" --apiserver-port "$api_port" \
+    --kubelet-port "$kubelet_port" --kubelet-cert "$pki/kubelet.crt" --kubelet-key "$pki/kubelet.key"
+
+  # --- readiness ----------------------------------------------------------------------------------------
+  nodes_ready() {
+    local want=${FJORD_NODES:-2} got
+    got=$(kc get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')
+    [[ "$got" -ge "$want" ]]
+  }
+  wait_or_die node-agent "${FJORD_NODES:-2} Ready nodes" nodes_ready
+fi
 wait_or_die kube-controller-manager "the default ServiceAccount" kc get serviceaccount default -n default
 wait_or_die kube-scheduler "kube-scheduler /healthz" curl -fsSk "https://127.0.0.1:$sched_port/healthz"
 wait_or_die minio "MinIO readiness on port $minio_port" curl -fsS "http://127.0.0.1:$minio_port/minio/health/ready"
@@ -286,6 +308,7 @@ export AWS_REGION='us-east-1'
 export AWS_ENDPOINT='http://127.0.0.1:$minio_port'
 export AWS_ALLOW_HTTP='true'
 ENV
+[[ ! -f "$run/real-nodes/env" ]] || cat "$run/real-nodes/env" >>"$run/env"
 mkdir -p "$run/bin"
 ln -sf "$kubectl_bin" "$run/bin/kubectl"
 ln -sf "$helm_bin" "$run/bin/helm"
