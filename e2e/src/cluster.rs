@@ -23,6 +23,8 @@ pub struct ClusterOptions {
     images: Vec<(String, PathBuf)>,
     node_agent: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    real_nodes: u32,
+    node_images: Option<PathBuf>,
 }
 
 impl ClusterOptions {
@@ -35,6 +37,8 @@ impl ClusterOptions {
             images: Vec::new(),
             node_agent: None,
             cache_dir: None,
+            real_nodes: 0,
+            node_images: None,
         }
     }
 
@@ -48,6 +52,24 @@ impl ClusterOptions {
     /// as the local binary `binary`.
     pub fn image(mut self, image: impl Into<String>, binary: impl Into<PathBuf>) -> Self {
         self.images.push((image.into(), binary.into()));
+        self
+    }
+
+    /// Run Pods as real containers on `nodes` (1 to 4) real kubelet nodes instead of the node
+    /// agent (`scripts/infra/kubelet-node.sh`: containerd with runc, CNI bridge networking,
+    /// kube-proxy, CoreDNS). Services then get ClusterIPs in `10.96.N.0/24` and Pods addresses
+    /// in `10.244.N.0/24`; the image map and [`ClusterOptions::nodes`] are not used. Needs root,
+    /// and only one such cluster runs on a machine at a time (a second start fails, naming the
+    /// first). The images come from [`ClusterOptions::node_images`].
+    pub fn real_nodes(mut self, nodes: u32) -> Self {
+        self.real_nodes = nodes;
+        self
+    }
+
+    /// The directory whose `*.oci.tar` images real nodes import (default
+    /// `$FJORD_CACHE/images/test`, where [`crate::containers::test_images`] writes them).
+    pub fn node_images(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.node_images = Some(dir.into());
         self
     }
 
@@ -215,6 +237,12 @@ impl TestCluster {
             .stdin(Stdio::null());
         if let Some(cache) = &options.cache_dir {
             cmd.env("FJORD_CACHE", cache);
+        }
+        if options.real_nodes > 0 {
+            cmd.env("FJORD_REAL_NODES", options.real_nodes.to_string());
+        }
+        if let Some(dir) = &options.node_images {
+            cmd.env("FJORD_NODE_IMAGES", dir);
         }
         if let Some(agent) = options.node_agent.clone().or_else(default_node_agent) {
             cmd.env("FJORD_NODE_AGENT", agent);

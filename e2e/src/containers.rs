@@ -110,8 +110,17 @@ pub fn test_images() -> Result<TestImages> {
     let bin_dir = worker_bin.parent().unwrap_or(Path::new(".")).to_path_buf();
     let out = cache_dir().join("images/test");
     let script = repo_root().join("scripts/images/build.sh");
+    std::fs::create_dir_all(&out).map_err(|source| Error::Io {
+        action: "create",
+        path: out.clone(),
+        source,
+    })?;
+    // Test binaries that build the images at the same time (images.rs, real_nodes.rs) write
+    // the same files: one build at a time, the next one finds them up to date.
     let output = script_output(
-        Command::new(&script)
+        Command::new("flock")
+            .arg(out.join(".build.lock"))
+            .arg(&script)
             .arg("--profile")
             .arg("test")
             .arg("--bin-dir")

@@ -1,0 +1,625 @@
+//! Pods as real containers: a test cluster (the real API server, etcd, controllers and
+//! scheduler) whose two nodes are real kubelets (`scripts/infra/kubelet-node.sh`: containerd
+//! with runc, CNI bridge networking, kube-proxy, CoreDNS) running the worker and operator images
+//! that `scripts/images/build.sh` builds from this build's binaries. The operator is installed
+//! from its Helm chart with its image and deploys StreamJobs whose JobManager and TaskManager
+//! Pods run from the worker image in namespaces where Pod Security Admission enforces
+//! `restricted`.
+//!
+//! Needs root, Debian's containerd, runc, nftables, iptables, conntrack and socat
+//! (`scripts/install-deps.sh`) and the kubelet, kube-proxy, CoreDNS, CNI plugins and pause
+//! image of `scripts/infra/install.sh`; without them every test fails saying which is missing.
+//! The tests share one cluster (only one cluster with real nodes runs on a machine at a time);
+//! each works in namespaces of its own. The figures they print (`real-nodes:` lines) are what
+//! BENCHMARKS.md reports.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use fjord_e2e::containers::{TestImages, test_images};
+use fjord_e2e::{ClusterOptions, TestCluster, poll_until};
+use serde_json::Value;
+
+const POLL: Duration = Duration::from_millis(250);
+/// The Helm release (and Deployment) of the operator, in its own namespace.
+const OPERATOR_NS: &str = "fjord-system";
+const RELEASE: &str = "fjord-operator";
+/// The Secret the example manifests name in `spec.storageCredentials`.
+const CREDENTIALS_SECRET: &str = "minio-credentials";
+/// The bucket of the examples' `s3://fjord/...` URLs, on the cluster's MinIO.
+const BUCKET: &str = "fjord";
+const FJORD: &str = "/usr/local/bin/fjord";
+
+struct Shared {
+    cluster: TestCluster,
+    images: TestImages,
+}
+
+/// The images built once, one cluster with two real nodes and the operator installed from its
+/// chart, for the whole test binary. The cluster is never dropped: up.sh's watchdog takes it
+/// down (nodes, containers, bridges) when the test process is gone.
+fn shared() -> anyhow::Result<&'static Shared> {
+    static SHARED: OnceLock<Result<Shared, String>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| start_shared().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn start_shared() -> anyhow::Result<Shared> {
+    let t0 = Instant::now();
+    let images = test_images().context("building the test images")?;
+    let images_dir = images
+        .worker
+        .parent()
+        .context("the worker image has no directory")?
+        .to_path_buf();
+    println!(
+        "real-nodes: images ready in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let t1 = Instant::now();
+    let cluster = TestCluster::start(
+        ClusterOptions::new("real-nodes")
+            .real_nodes(2)
+            .node_images(&images_dir),
+    )
+    .context("starting a test cluster with two real kubelet nodes")?;
+    println!(
+        "real-nodes: cluster with 2 real nodes up (images imported, nodes Ready) in {:.1} s",
+        t1.elapsed().as_secs_f64()
+    );
+    let (repository, tag) = image_parts(&images.operator_name)?;
+    let chart = repo().join("helm/fjord-operator");
+    let t2 = Instant::now();
+    cluster.helm(&[
+        "install",
+        RELEASE,
+        chart.to_str().context("utf-8 path")?,
+        "--namespace",
+        OPERATOR_NS,
+        "--create-namespace",
+        "--set",
+        &format!("image.repository={repository}"),
+        "--set",
+        &format!("image.tag={tag}"),
+        "--set",
+        "image.pullPolicy=Never",
+        "--set",
+        "logFormat=text",
+        "--wait",
+        "--timeout=180s",
+    ])?;
+    println!(
+        "real-nodes: operator (its image, in a Pod) rolled out by helm install --wait in {:.1} s",
+        t2.elapsed().as_secs_f64()
+    );
+    make_bucket(&cluster)?;
+    Ok(Shared { cluster, images })
+}
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// `docker.io/fjord/fjord:0.1.0` → (`fjord/fjord`, `0.1.0`).
+fn image_parts(name: &str) -> anyhow::Result<(String, String)> {
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    let (repository, tag) = name.rsplit_once(':').context("image name without a tag")?;
+    Ok((repository.to_string(), tag.to_string()))
+}
+
+/// The worker image as the example manifests name it (`fjord/fjord:<version>`).
+fn worker_image(shared: &Shared) -> anyhow::Result<String> {
+    let (repository, tag) = image_parts(&shared.images.worker_name)?;
+    Ok(format!("{repository}:{tag}"))
+}
+
+/// The bucket of the examples on the cluster's MinIO (a signed `PUT`, as up.sh makes its own).
+fn make_bucket(cluster: &TestCluster) -> anyhow::Result<()> {
+    let s3 = cluster.s3()?;
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            &format!("{}:{}", s3.access_key_id, s3.secret_access_key),
+            &format!("{}/{BUCKET}", s3.endpoint),
+        ])
+        .output()
+        .context("running curl to create the bucket")?;
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if code != "200" && code != "409" {
+        bail!("creating bucket {BUCKET} answered {code}");
+    }
+    Ok(())
+}
+
+fn kubectl(shared: &Shared, args: &[&str]) -> anyhow::Result<String> {
+    Ok(shared.cluster.kubectl(args, None)?)
+}
+
+fn apply(shared: &Shared, namespace: &str, yaml: &str) -> anyhow::Result<String> {
+    Ok(shared
+        .cluster
+        .kubectl(&["apply", "-n", namespace, "-f", "-"], Some(yaml))?)
+}
+
+/// A namespace where Pod Security Admission enforces `restricted`.
+fn restricted_namespace(shared: &Shared, name: &str) -> anyhow::Result<()> {
+    apply(
+        shared,
+        name,
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n    \
+             pod-security.kubernetes.io/enforce: restricted\n    \
+             pod-security.kubernetes.io/enforce-version: latest\n"
+        ),
+    )?;
+    Ok(())
+}
+
+/// What docs/operator.md's quick start asks of a namespace: the Secret with the S3 keys and
+/// endpoint `http://minio:9000`, here a Service `minio` without selector whose EndpointSlice
+/// is the address the nodes forward the cluster's MinIO to (`MINIO_POD_ENDPOINT`).
+fn storage(shared: &Shared, namespace: &str) -> anyhow::Result<()> {
+    let s3 = shared.cluster.s3()?;
+    let endpoint = shared.cluster.setting("MINIO_POD_ENDPOINT")?;
+    let (ip, port) = endpoint
+        .rsplit_once(':')
+        .context("MINIO_POD_ENDPOINT is not ip:port")?;
+    apply(
+        shared,
+        namespace,
+        &format!(
+            r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: {CREDENTIALS_SECRET}
+stringData:
+  AWS_ACCESS_KEY_ID: "{key}"
+  AWS_SECRET_ACCESS_KEY: "{secret}"
+  AWS_REGION: us-east-1
+  AWS_ENDPOINT: http://minio:9000
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: minio
+spec:
+  ports: [{{name: s3, port: 9000, protocol: TCP, targetPort: {port}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: minio-node
+  labels: {{kubernetes.io/service-name: minio}}
+addressType: IPv4
+endpoints: [{{addresses: ["{ip}"], conditions: {{ready: true}}}}]
+ports: [{{name: s3, port: {port}, protocol: TCP}}]
+"#,
+            key = s3.access_key_id,
+            secret = s3.secret_access_key,
+        ),
+    )?;
+    Ok(())
+}
+
+/// An example StreamJob from `examples/streamjobs/`, with the test build's worker image.
+fn example(shared: &Shared, file: &str) -> anyhow::Result<String> {
+    let path = repo().join("examples/streamjobs").join(file);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let image = worker_image(shared)?;
+    Ok(text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("image: fjord/fjord:") {
+                format!("  image: {image}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+fn streamjob(shared: &Shared, namespace: &str, name: &str) -> anyhow::Result<Value> {
+    let text = kubectl(
+        shared,
+        &["get", "streamjob", name, "-n", namespace, "-o", "json"],
+    )?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Wait (bounded) until the StreamJob's status satisfies `check`; on timeout the error carries
+/// the status, the Pods and the operator's log.
+async fn wait_status(
+    shared: &Shared,
+    namespace: &str,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let result = poll_until(what, timeout, POLL, || async {
+        let sj = streamjob(shared, namespace, name).ok()?;
+        check(&sj["status"]).then_some(sj)
+    })
+    .await;
+    match result {
+        Ok(sj) => Ok(sj),
+        Err(e) => {
+            let status = streamjob(shared, namespace, name)
+                .map(|sj| serde_json::to_string_pretty(&sj["status"]).unwrap_or_default())
+                .unwrap_or_else(|e| e.to_string());
+            bail!(
+                "{e}\nlast status: {status}\npods:\n{}\nevents:\n{}\noperator log:\n{}",
+                kubectl(shared, &["get", "pods", "-n", namespace, "-o", "wide"])
+                    .unwrap_or_default(),
+                kubectl(shared, &["get", "events", "-n", namespace]).unwrap_or_default(),
+                kubectl(
+                    shared,
+                    &[
+                        "logs",
+                        "-n",
+                        OPERATOR_NS,
+                        &format!("deployment/{RELEASE}"),
+                        "--tail=40"
+                    ]
+                )
+                .unwrap_or_default()
+            )
+        }
+    }
+}
+
+/// Poll (bounded) until `kubectl args` succeeds with output satisfying `check`.
+async fn wait_kubectl(
+    shared: &Shared,
+    what: &str,
+    timeout: Duration,
+    args: &[&str],
+    check: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let result = poll_until(what, timeout, POLL, || async {
+        kubectl(shared, args).ok().filter(|out| check(out))
+    })
+    .await;
+    result.with_context(|| {
+        format!(
+            "last output of kubectl {}: {}",
+            args.join(" "),
+            kubectl(shared, args).unwrap_or_else(|e| e.to_string())
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_image_pod_runs_as_a_real_container_with_logs_and_exec() -> anyhow::Result<()> {
+    let shared = shared()?;
+    let ns = "pods";
+    restricted_namespace(shared, ns)?;
+    let image = worker_image(shared)?;
+
+    // Pod Security Admission is enforced: a Pod without the restricted securityContext is refused.
+    let bare = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bare\nspec:\n  containers:\n  - name: \
+         c\n    image: {image}\n    args: [list]\n"
+    );
+    let refused = shared
+        .cluster
+        .kubectl(&["apply", "-n", ns, "-f", "-"], Some(&bare))
+        .expect_err("a Pod without a securityContext must be refused under `restricted`");
+    assert!(
+        refused
+            .to_string()
+            .contains("violates PodSecurity \"restricted"),
+        "{refused}"
+    );
+
+    let pod = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: counting
+spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {{type: RuntimeDefault}}
+  containers:
+  - name: fjord
+    image: {image}
+    imagePullPolicy: Never
+    args: [run, counting, --keys, "3", --rate, "20"]
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities: {{drop: [ALL]}}
+"#
+    );
+    let t0 = Instant::now();
+    apply(shared, ns, &pod)?;
+    wait_kubectl(
+        shared,
+        "the Pod Ready",
+        Duration::from_secs(120),
+        &[
+            "get",
+            "pod",
+            "counting",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+        |s| s == "True",
+    )
+    .await?;
+    println!(
+        "real-nodes: kubectl apply → Pod Ready (one container, worker image) in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let status: Value = serde_json::from_str(&kubectl(
+        shared,
+        &["get", "pod", "counting", "-n", ns, "-o", "json"],
+    )?)?;
+    let container = &status["status"]["containerStatuses"][0];
+    assert!(
+        container["containerID"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("containerd://")),
+        "not a containerd container: {container}"
+    );
+    assert!(
+        status["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("real-node-")),
+        "{}",
+        status["spec"]
+    );
+
+    // kubectl logs goes API server → kubelet → containerd's log file.
+    wait_kubectl(
+        shared,
+        "counts in the Pod's log",
+        Duration::from_secs(60),
+        &["logs", "counting", "-n", ns],
+        |log| log.contains("(key-"),
+    )
+    .await?;
+    // kubectl exec goes API server → kubelet → containerd's streaming server → runc exec.
+    let listed = kubectl(shared, &["exec", "counting", "-n", ns, "--", FJORD, "list"])?;
+    assert!(listed.contains("counting"), "{listed}");
+    let failed = shared
+        .cluster
+        .kubectl(
+            &["exec", "counting", "-n", ns, "--", "/bin/sh", "-c", "id"],
+            None,
+        )
+        .expect_err("the worker image has no shell");
+    assert!(
+        failed.to_string().contains("/bin/sh"),
+        "exec of a missing program should name it: {failed}"
+    );
+
+    kubectl(
+        shared,
+        &[
+            "delete",
+            "pod",
+            "counting",
+            "-n",
+            ns,
+            "--grace-period=2",
+            "--wait=true",
+            "--timeout=60s",
+        ],
+    )?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_runs_a_streamjob_on_real_containers_under_restricted() -> anyhow::Result<()> {
+    let shared = shared()?;
+    let ns = "jobs";
+    restricted_namespace(shared, ns)?;
+    storage(shared, ns)?;
+    let manifest = example(shared, "counting-basic.yaml")?;
+    let t0 = Instant::now();
+    apply(shared, ns, &manifest)?;
+    let sj = wait_status(
+        shared,
+        ns,
+        "counting",
+        "counting Running/RUNNING",
+        Duration::from_secs(240),
+        |s| s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING",
+    )
+    .await?;
+    println!(
+        "real-nodes: kubectl apply → StreamJob Running/RUNNING (JobManager + 2 TaskManagers as containers) in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(sj["status"]["jobRestarts"], 0, "{}", sj["status"]);
+
+    // Checkpoints reach MinIO through the Service name `minio` (CoreDNS, kube-proxy).
+    let sj = wait_status(
+        shared,
+        ns,
+        "counting",
+        "a completed checkpoint",
+        Duration::from_secs(120),
+        |s| {
+            s["lastCheckpoint"]["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("s3://fjord/checkpoints/counting/"))
+        },
+    )
+    .await?;
+    println!(
+        "real-nodes: first checkpoint on MinIO {:.1} s after apply ({})",
+        t0.elapsed().as_secs_f64(),
+        sj["status"]["lastCheckpoint"]["path"]
+    );
+
+    // Every Pod of the job is a real container on a real node, admitted under `restricted`.
+    let pods: Value = serde_json::from_str(&kubectl(
+        shared,
+        &[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            "fjord.dev/streamjob=counting",
+            "-o",
+            "json",
+        ],
+    )?)?;
+    let pods = pods["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pods.len(), 3, "a JobManager and two TaskManagers: {pods:?}");
+    for pod in &pods {
+        let id = pod["status"]["containerStatuses"][0]["containerID"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(id.starts_with("containerd://"), "{}", pod["status"]);
+        assert!(
+            pod["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("real-node-")),
+            "{}",
+            pod["spec"]
+        );
+    }
+
+    // The TaskManagers count (their log through kubectl logs).
+    wait_kubectl(
+        shared,
+        "counts in a TaskManager's log",
+        Duration::from_secs(60),
+        &[
+            "logs",
+            "-n",
+            ns,
+            "deployment/counting-taskmanager",
+            "--tail=20",
+        ],
+        |log| log.contains("(key-"),
+    )
+    .await?;
+    // kubectl logs and exec into the JobManager.
+    let jm_log = kubectl(
+        shared,
+        &["logs", "-n", ns, "deployment/counting-jobmanager"],
+    )?;
+    assert!(!jm_log.trim().is_empty(), "the JobManager logged nothing");
+    let listed = kubectl(
+        shared,
+        &[
+            "exec",
+            "-n",
+            ns,
+            "deployment/counting-jobmanager",
+            "--",
+            FJORD,
+            "list",
+        ],
+    )?;
+    assert!(listed.contains("counting"), "{listed}");
+    // From a TaskManager's container, the JobManager's Service name: a checkpoint on request
+    // through its REST API (cluster DNS, kube-proxy, Pod to Pod across the nodes' bridges).
+    let path = kubectl(
+        shared,
+        &[
+            "exec",
+            "-n",
+            ns,
+            "deployment/counting-taskmanager",
+            "--",
+            FJORD,
+            "checkpoint",
+            "--jobmanager",
+            "http://counting-jobmanager:8081",
+            "--timeout",
+            "60s",
+        ],
+    )?;
+    assert!(
+        path.trim().starts_with("s3://fjord/checkpoints/counting/"),
+        "{path}"
+    );
+
+    kubectl(
+        shared,
+        &[
+            "delete",
+            "streamjob",
+            "counting",
+            "-n",
+            ns,
+            "--timeout=120s",
+        ],
+    )?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_that_does_not_exist_shows_in_the_streamjob_status() -> anyhow::Result<()> {
+    let shared = shared()?;
+    let ns = "missing-image";
+    restricted_namespace(shared, ns)?;
+    storage(shared, ns)?;
+    let manifest = example(shared, "counting-basic.yaml")?.replace(
+        &format!("image: {}", worker_image(shared)?),
+        "image: fjord/fjord:does-not-exist",
+    );
+    assert!(manifest.contains("does-not-exist"), "{manifest}");
+    apply(shared, ns, &manifest)?;
+    let sj = wait_status(
+        shared,
+        ns,
+        "counting",
+        "Degraded ImagePullError",
+        Duration::from_secs(180),
+        |s| {
+            s["conditions"].as_array().into_iter().flatten().any(|c| {
+                c["type"] == "Degraded" && c["status"] == "True" && c["reason"] == "ImagePullError"
+            })
+        },
+    )
+    .await?;
+    let message = sj["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Degraded")
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("fjord/fjord:does-not-exist"),
+        "the status should name the image: {message}"
+    );
+    kubectl(
+        shared,
+        &[
+            "delete",
+            "streamjob",
+            "counting",
+            "-n",
+            ns,
+            "--timeout=120s",
+        ],
+    )?;
+    Ok(())
+}
