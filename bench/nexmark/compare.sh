@@ -40,22 +40,8 @@ while (($#)); do
     *) sed -n '2,19p' "$0" >&2; exit 2 ;;
   esac
 done
-export FLINK_ORACLE_HEAP="${FLINK_ORACLE_HEAP:--Xmx2g}"
-target="${CARGO_TARGET_DIR:-$repo/target}"
-log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-log "building fjord-nexmark (release)"
-(cd "$repo" && cargo build --release -q -p fjord-nexmark --bin fjord-nexmark)
-nx="$target/release/fjord-nexmark"
-flink="$repo/scripts/infra/flink.sh"
-mkdir -p "$work"
-if [[ ! -f "$work/events-$events-$tps/.complete" ]]; then
-  rm -rf "$work"/events-*
-  log "generating $events events (tps $tps) into 2 files"
-  "$nx" generate --dir "$work/events-$events-$tps" --files 2 --events.num "$events" --tps "$tps" >&2
-  touch "$work/events-$events-$tps/.complete"
-fi
-input="$work/events-$events-$tps"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$repo/bench/nexmark/lib.sh"
 # q13's side input (the benchmark's: lines i,i for i < 10000) where its SQL text reads it,
 # ${FLINK_HOME}/data/side_input.txt, FLINK_HOME taken from FJORD_NEXMARK_FLINK_HOME.
 export FJORD_NEXMARK_FLINK_HOME="$work/flink-home"
@@ -64,45 +50,26 @@ mkdir -p "$(dirname "$side_input")"
 seq 0 9999 | awk '{ print $1 "," $1 }' > "$side_input"
 # side_args Q → the extra arguments of Fjord's job for query Q
 side_args() { [[ $1 == q13 ]] && echo "--side-input $side_input"; true; }
-mkdir -p "$work/empty" && : > "$work/empty/events-0.json"
-
-# run_fjord Q P → "seconds rss_kb"
-run_fjord() {
-  local out; rm -rf "$work/chk"
-  # shellcheck disable=SC2046 # side_args gives words to split
-  out=$(/usr/bin/time -f '%M' -o "$work/rss" "$nx" run "$1" --parallelism "$2" \
-    --checkpoint-interval-ms 10000 --checkpoint-storage "file://$work/chk" \
-    --input "$3" --blackhole $(side_args "$1"))
-  echo "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$out") $(cat "$work/rss")"
-}
-# run_flink Q P INPUT → "seconds rss_kb"
-run_flink() {
-  local err; rm -rf "$work/chk"
-  /usr/bin/time -f '%M' -o "$work/rss" "$flink" nexmark "$3" blackhole "$2" 10000 \
-    "file://$work/chk" "$repo/bench/nexmark/flink/$1.sql" > /dev/null 2> "$work/flink.err" \
-    || { cat "$work/flink.err" >&2; return 1; }
-  err=$(grep NEXMARK-RESULT "$work/flink.err")
-  echo "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$err") $(cat "$work/rss")"
-}
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+text() { echo "$repo/bench/nexmark/flink/$1.sql"; }
 
 declare -A fj_t fj_m fl_t fl_m fl_e
 for ((r = 1; r <= rounds; r++)); do
   for q in $queries; do
     for p in $parallelisms; do
+      # shellcheck disable=SC2046 # side_args gives words to split
       if ((r % 2)); then
-        read -r t m < <(run_fjord "$q" "$p" "$input"); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
-        read -r t m < <(run_flink "$q" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
+        read -r t m < <(run_fjord "$q" "$p" "$input" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
+        read -r t m < <(run_flink "$(text "$q")" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
       else
-        read -r t m < <(run_flink "$q" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
-        read -r t m < <(run_fjord "$q" "$p" "$input"); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
+        read -r t m < <(run_flink "$(text "$q")" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
+        read -r t m < <(run_fjord "$q" "$p" "$input" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
       fi
       log "round $r $q p=$p: fjord ${fj_t[$q,$p]}s ${fj_m[$q,$p]}KB, flink ${fl_t[$q,$p]}s ${fl_m[$q,$p]}KB (load $(cut -d' ' -f1 /proc/loadavg))"
     done
   done
 done
 for q in $queries; do
-  read -r t _ < <(run_flink "$q" 1 "$work/empty")
+  read -r t _ < <(run_flink "$(text "$q")" 1 "$work/empty")
   for p in $parallelisms; do fl_e[$q,$p]=$t; done
   log "flink $q over an empty file: $t s"
 done

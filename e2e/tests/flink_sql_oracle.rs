@@ -28,6 +28,14 @@ const ORDERS: &str = "\
 8,carol,,,2024-01-01 00:00:29.999
 ";
 
+/// Nested JSON for the composite-type cases (`{dir}/nested.json`): a ROW with a nested ROW,
+/// an ARRAY and a MAP, with NULL composites, NULL fields and elements, and an empty array.
+const NESTED: &str = r#"{"id":1,"customer":{"name":"alice","address":{"city":"Oslo","zip":"0150"}},"tags":["new","gift"],"attrs":{"color":"red"},"ts":1704067201000}
+{"id":2,"customer":{"name":"bob","address":null},"tags":[],"attrs":{},"ts":1704067202500}
+{"id":3,"customer":null,"tags":null,"attrs":null,"ts":1704067203000}
+{"id":4,"customer":{"name":null,"address":{"city":"Bergen","zip":null}},"tags":["x",null,"z"],"attrs":{"color":"blue"},"ts":1704067204000}
+"#;
+
 /// The source table, shared by every case; `{dir}` is the case's directory.
 const ORDERS_DDL: &str = "
 SET 'parallelism.default' = '2';
@@ -41,6 +49,29 @@ CREATE TABLE orders (
 /// Each case: a name and the statements after the source table; sinks write CSV under
 /// `{dir}/<sink>`.
 const CASES: &[(&str, &str)] = &[
+    (
+        "row-array-map-and-timestamp-ltz",
+        "CREATE TABLE nested (
+           id INT,
+           customer ROW<name STRING, address ROW<city STRING, zip STRING>>,
+           tags ARRAY<STRING>,
+           attrs MAP<STRING, STRING>,
+           ts BIGINT
+         ) WITH ('connector' = 'filesystem', 'path' = '{dir}/nested.json', 'format' = 'json');
+         CREATE TABLE flat (id INT, name STRING, city STRING, zip STRING, first_tag STRING,
+                            third_tag STRING, n_tags INT, color STRING, size STRING, n_attrs INT,
+                            customer_text STRING, tags_text STRING, attrs_text STRING,
+                            built STRING, nums STRING, ltz STRING, ltz_seconds STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/flat', 'format' = 'csv');
+         INSERT INTO flat
+         SELECT id, customer.name, nested.customer.address.city, customer.address.zip,
+                tags[1], tags[3], CARDINALITY(tags), attrs['color'], attrs['size'],
+                CARDINALITY(attrs), CAST(customer AS STRING), CAST(tags AS STRING),
+                CAST(attrs AS STRING), CAST(ROW(id, customer.name) AS STRING),
+                CAST(ARRAY[id, id * 10] AS STRING), CAST(TO_TIMESTAMP_LTZ(ts, 3) AS STRING),
+                CAST(TO_TIMESTAMP_LTZ(ts / 1000, 0) AS STRING)
+         FROM nested;",
+    ),
     (
         "projection-filter-case-cast-nulls",
         "CREATE TABLE shaped (id INT, who STRING, band STRING, double_qty BIGINT, name STRING,
@@ -537,6 +568,7 @@ fn fjord_sql_matches_flink_sql_on_the_same_script_and_input() {
         }
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("orders.csv"), ORDERS).unwrap();
+        std::fs::write(dir.path().join("nested.json"), NESTED).unwrap();
         let script =
             format!("{ORDERS_DDL}{statements}").replace("{dir}", &dir.path().display().to_string());
         let script_path = dir.path().join("job.sql");

@@ -91,8 +91,7 @@ pub(crate) fn map_type(t: &ast::DataType, pos: Pos) -> Result<DataType> {
             }
         },
         T::Custom(name, modifiers)
-            if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ")
-                && modifiers.len() <= 1 =>
+            if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") && modifiers.len() <= 1 =>
         {
             match modifiers.first().map(|m| m.to_string().parse::<u8>()) {
                 None | Some(Ok(0..=3)) => DataType::TimestampLtz,
@@ -142,10 +141,7 @@ fn composite_type(fields: &[ast::StructField], pos: Pos) -> Result<DataType> {
             return Err(SqlError::at(
                 ErrorKind::Syntax,
                 pos,
-                format!(
-                    "a ROW field needs a name: ROW<name {}, ...>",
-                    f.field_type
-                ),
+                format!("a ROW field needs a name: ROW<name {}, ...>", f.field_type),
             ));
         };
         if out.iter().any(|o: &crate::composite::Field| o.name == name) {
@@ -347,7 +343,10 @@ impl<'a> Binder<'a, '_> {
                         err(
                             ErrorKind::TypeMismatch,
                             index,
-                            format!("an ARRAY index must be an integer, but this is {}", key.data_type()),
+                            format!(
+                                "an ARRAY index must be an integer, but this is {}",
+                                key.data_type()
+                            ),
                         )
                     })?;
                 Ok(Expr::Subscript(Box::new(x), Box::new(key), *element))
@@ -357,7 +356,11 @@ impl<'a> Binder<'a, '_> {
                     err(
                         ErrorKind::TypeMismatch,
                         index,
-                        format!("the map's keys are {}, but this is {}", kv.0, key.data_type()),
+                        format!(
+                            "the map's keys are {}, but this is {}",
+                            kv.0,
+                            key.data_type()
+                        ),
                     )
                 })?;
                 Ok(Expr::Subscript(Box::new(x), Box::new(key), kv.1))
@@ -405,7 +408,9 @@ impl<'a> Binder<'a, '_> {
                             return Err(err(
                                 ErrorKind::Unsupported,
                                 e,
-                                format!("'{other}' is not supported; use array[i], map[key] or row.field"),
+                                format!(
+                                    "'{other}' is not supported; use array[i], map[key] or row.field"
+                                ),
                             ));
                         }
                     };

@@ -227,9 +227,6 @@ mod tests {
             Value::Array(vec![Value::String("a".into()), Value::Null]),
             Value::Map(vec![(Value::String("k".into()), Value::BigInt(2))]),
         ]);
-        assert_eq!(
-            v.to_sql_string().unwrap(),
-            "(1, NULL, [a, NULL], {k=2})"
-        );
+        assert_eq!(v.to_sql_string().unwrap(), "(1, NULL, [a, NULL], {k=2})");
     }
 }

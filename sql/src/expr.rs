@@ -453,15 +453,13 @@ pub fn cast(v: Value, to: DataType) -> Result<Value, EvalError> {
             Value::TimestampLtz(parse_timestamp(s).ok_or_else(|| bad(&v))?)
         }
         // Composites cast field by field (ROW) or element by element (ARRAY, MAP).
-        (Value::Row(values), DataType::Row(fields)) if values.len() == fields.len() => {
-            Value::Row(
-                values
-                    .iter()
-                    .zip(fields.iter())
-                    .map(|(v, f)| cast(v.clone(), f.data_type))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
+        (Value::Row(values), DataType::Row(fields)) if values.len() == fields.len() => Value::Row(
+            values
+                .iter()
+                .zip(fields.iter())
+                .map(|(v, f)| cast(v.clone(), f.data_type))
+                .collect::<Result<_, _>>()?,
+        ),
         (Value::Array(items), DataType::Array(element)) => Value::Array(
             items
                 .iter()

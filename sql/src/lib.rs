@@ -39,7 +39,6 @@
 
 pub mod agg;
 pub(crate) mod bind;
-pub(crate) mod parse;
 pub mod composite;
 pub mod connectors;
 pub mod decimal;
@@ -49,6 +48,7 @@ pub mod functions;
 pub mod lower;
 #[cfg(test)]
 mod numeric_tests;
+pub(crate) mod parse;
 pub mod plan;
 pub(crate) mod plan_topn;
 pub(crate) mod plan_union;

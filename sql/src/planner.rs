@@ -83,29 +83,28 @@ pub fn plan_portable(script: &str) -> Result<SqlJob> {
 fn plan_with(script: &str, local_paths: bool) -> Result<SqlJob> {
     let mut pre = preparse(script)?;
     crate::udf::create_function::lift(&mut pre.text)?;
-    let statements =
-        crate::parse::statements(&pre.text).map_err(|e| {
-            // sqlparser's messages end with "at Line: l, Column: c"; lift that out.
-            let msg = e.to_string();
-            let msg = msg
-                .strip_prefix("sql parser error: ")
-                .unwrap_or(&msg)
-                .to_string();
-            let (text, pos) = match msg.rsplit_once(" at Line: ") {
-                Some((text, rest)) => {
-                    let mut nums = rest.split(", Column: ");
-                    let line = nums.next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
-                    let column = nums.next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
-                    (text.to_string(), Pos { line, column })
-                }
-                None => (msg, Pos::default()),
-            };
-            SqlError::at(
-                ErrorKind::Syntax,
-                pos,
-                format!("{text} (see docs/sql.md for the supported statements)"),
-            )
-        })?;
+    let statements = crate::parse::statements(&pre.text).map_err(|e| {
+        // sqlparser's messages end with "at Line: l, Column: c"; lift that out.
+        let msg = e.to_string();
+        let msg = msg
+            .strip_prefix("sql parser error: ")
+            .unwrap_or(&msg)
+            .to_string();
+        let (text, pos) = match msg.rsplit_once(" at Line: ") {
+            Some((text, rest)) => {
+                let mut nums = rest.split(", Column: ");
+                let line = nums.next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+                let column = nums.next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+                (text.to_string(), Pos { line, column })
+            }
+            None => (msg, Pos::default()),
+        };
+        SqlError::at(
+            ErrorKind::Syntax,
+            pos,
+            format!("{text} (see docs/sql.md for the supported statements)"),
+        )
+    })?;
     let mut catalog = Catalog {
         local_paths,
         ..Catalog::default()

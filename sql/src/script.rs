@@ -150,7 +150,8 @@ impl Scan<'_> {
         blank(&mut only, 0, a);
         blank(&mut only, b, self.script.len());
         let only = String::from_utf8(only).unwrap_or_default();
-        let mut parser = crate::parse::parser(&only).map_err(|e| syntax(pos, format!("in {what}: {e}")))?;
+        let mut parser =
+            crate::parse::parser(&only).map_err(|e| syntax(pos, format!("in {what}: {e}")))?;
         let expr = parser
             .parse_expr()
             .map_err(|e| syntax(pos, format!("in {what}: {e}")))?;
@@ -213,21 +214,32 @@ impl Scan<'_> {
             Vec<MetadataClause>,
         ),
     ) -> Result<usize> {
-        // Entries as token ranges, split at the list's own commas.
+        // Entries as token ranges, split at the list's own commas (not those inside
+        // parentheses or the angle brackets of `ROW<...>`, `MAP<...>`, `ARRAY<...>`).
         let mut entries = Vec::new();
         let (mut depth, mut start, mut k) = (0i32, open + 1, open + 1);
+        let mut angle = 0i32;
         let close = loop {
             let Some(t) = self.toks.get(k) else {
                 return Ok(k);
             };
             match t.token {
+                Token::Lt
+                    if ["ROW", "MAP", "ARRAY", "STRUCT"]
+                        .iter()
+                        .any(|w| is_word(self.toks.get(k.wrapping_sub(1)), w)) =>
+                {
+                    angle += 1
+                }
+                Token::Gt if angle > 0 => angle -= 1,
+                Token::ShiftRight if angle > 0 => angle = (angle - 2).max(0),
                 Token::LParen => depth += 1,
                 Token::RParen if depth == 0 => {
                     entries.push((start, k));
                     break k;
                 }
                 Token::RParen => depth -= 1,
-                Token::Comma if depth == 0 => {
+                Token::Comma if depth == 0 && angle == 0 => {
                     entries.push((start, k));
                     start = k + 1;
                 }

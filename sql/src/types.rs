@@ -56,7 +56,10 @@ impl DataType {
 
     /// Whether this is a ROW, ARRAY or MAP.
     pub fn is_composite(self) -> bool {
-        matches!(self, DataType::Row(_) | DataType::Array(_) | DataType::Map(_))
+        matches!(
+            self,
+            DataType::Row(_) | DataType::Array(_) | DataType::Map(_)
+        )
     }
 
     /// Whether this is TINYINT, SMALLINT, INT or BIGINT.
@@ -234,9 +237,7 @@ impl PartialEq for Value {
             (Value::TimestampLtz(a), Value::TimestampLtz(b)) => a == b,
             (Value::Row(a), Value::Row(b)) | (Value::Array(a), Value::Array(b)) => a == b,
             // Maps are equal when they hold the same entries, in any order (as Flink's).
-            (Value::Map(a), Value::Map(b)) => {
-                a.len() == b.len() && a.iter().all(|e| b.contains(e))
-            }
+            (Value::Map(a), Value::Map(b)) => a.len() == b.len() && a.iter().all(|e| b.contains(e)),
             _ => false,
         }
     }

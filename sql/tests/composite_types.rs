@@ -99,10 +99,22 @@ fn wrong_uses_of_composites_name_the_place_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let table = orders_table(dir.path());
     let cases = [
-        ("SELECT customer.nme FROM orders", "the ROW has no field 'nme'; its fields are: name, address"),
-        ("SELECT tags['a'] FROM orders", "an ARRAY index must be an integer"),
-        ("SELECT id.x FROM orders", "'.x' needs a ROW, but this is INT"),
-        ("SELECT CARDINALITY(id) FROM orders", "CARDINALITY needs an ARRAY or a MAP"),
+        (
+            "SELECT customer.nme FROM orders",
+            "the ROW has no field 'nme'; its fields are: name, address",
+        ),
+        (
+            "SELECT tags['a'] FROM orders",
+            "an ARRAY index must be an integer",
+        ),
+        (
+            "SELECT id.x FROM orders",
+            "'.x' needs a ROW, but this is INT",
+        ),
+        (
+            "SELECT CARDINALITY(id) FROM orders",
+            "CARDINALITY needs an ARRAY or a MAP",
+        ),
     ];
     for (query, message) in cases {
         let script = format!(

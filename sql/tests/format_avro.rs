@@ -3,7 +3,7 @@
 //! malformed records and options are refused with what to do.
 
 use fjord_sql::connectors::format_avro::AvroFormat;
-use fjord_sql::types::{Column, DataType, Row, Schema, Value};
+use fjord_sql::types::{Column, DataType, Schema, Value};
 use std::collections::BTreeMap;
 
 fn table(cols: &[(&str, DataType)]) -> Schema {
@@ -68,7 +68,7 @@ fn a_row_encodes_to_the_bytes_flink_writes_and_back() {
     let hex: std::string::String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hex, flink);
     assert_eq!(avro().decode(&s, &bytes).unwrap(), row);
-    let nulls: Row = std::iter::once(Value::Int(2))
+    let nulls: fjord_sql::types::Row = std::iter::once(Value::Int(2))
         .chain(std::iter::repeat_n(Value::Null, 12))
         .collect();
     let bytes = avro().encode(&s, &nulls).unwrap();

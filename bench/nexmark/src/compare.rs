@@ -220,6 +220,12 @@ fn normalize_field(f: &str) -> String {
     if let Some(ms) = parse_timestamp(f) {
         return format_timestamp(ms);
     }
+    // Flink's csv format writes a DECIMAL as Java's BigDecimal after stripping trailing
+    // zeros: 15890.000 as `1.589E+4`.
+    let f = &plain_decimal(f).unwrap_or_else(|| f.to_string());
+    if !f.contains('.') && f.bytes().all(|c| c.is_ascii_digit() || c == b'-') {
+        return f.to_string();
+    }
     let numeric = !f.is_empty()
         && f.bytes()
             .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
@@ -228,6 +234,33 @@ fn normalize_field(f: &str) -> String {
         return f.trim_end_matches('0').trim_end_matches('.').to_string();
     }
     f.to_string()
+}
+
+/// A decimal in scientific notation (`1.589E+4`, `-2E+1`, `1.5E-2`) written out in plain
+/// digits (`15890`, `-20`, `0.015`); `None` for any other text.
+fn plain_decimal(f: &str) -> Option<String> {
+    let (mantissa, exp) = f.split_once('E')?;
+    let exp: i64 = exp.parse().ok()?;
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !(int.bytes().chain(frac.bytes())).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    // The decimal point sits after `point` digits.
+    let point = int.len() as i64 + exp;
+    let text = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        format!("{a}.{b}")
+    };
+    Some(format!("{sign}{text}"))
 }
 
 fn split_csv(line: &str) -> Vec<String> {
@@ -332,6 +365,12 @@ mod tests {
         let c = compare_rows(
             &rows(&["1,908.500,2026-01-01 00:00:00.500,Peter Shultz"]),
             &rows(&["1,908.5,2026-01-01 00:00:00.5,\"Peter Shultz\""]),
+        );
+        assert!(c.same(), "{c}");
+        // Flink's csv format strips a DECIMAL's trailing zeros: 15890.000 is `1.589E+4`.
+        let c = compare_rows(
+            &rows(&["1.589E+4,-2E+1,1.5E-2,3E+0,1E10x"]),
+            &rows(&["15890.000,-20,0.015,3,1E10x"]),
         );
         assert!(c.same(), "{c}");
     }

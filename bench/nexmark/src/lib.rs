@@ -12,6 +12,7 @@
 //!   for the registry).
 //! - [`changelog`]: the changelog rows of updating results (`+I`, `-U`, `+U`, `-D`).
 //! - [`to_kafka`]: the job `nexmark-to-kafka`, the events into a Kafka topic.
+//! - [`sql`]: the queries' SQL texts on `fjord-sql`, over the benchmark's table and views.
 //! - [`compare`]: compares two engines' result rows (sorted, timestamps and decimals
 //!   normalized; changelogs by the table they leave).
 
@@ -28,6 +29,7 @@ pub mod queries;
 pub mod ranking;
 pub mod rng;
 pub mod source;
+pub mod sql;
 pub mod stats;
 pub mod to_kafka;
 

@@ -16,71 +16,18 @@ use fjord_nexmark::compare::{
     read_rows,
 };
 use fjord_nexmark::projections::write_side_input;
-use fjord_nexmark::{NexmarkConfig, QUERIES, build_job, is_updating, upsert_key, write_files};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use fjord_nexmark::{QUERIES, build_job, is_updating, upsert_key};
+use std::path::PathBuf;
 use std::time::Duration;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs every query on Flink and returns its rows per query (print rows `qN:k> +I[...]`);
-/// `flink_home` holds q13's side input, `data/side_input.txt`.
-fn flink(events: &Path, checkpoints: &Path, flink_home: &Path) -> BTreeMap<String, Vec<String>> {
-    let queries: Vec<PathBuf> = QUERIES
-        .iter()
-        .map(|(q, _, _)| repo().join(format!("bench/nexmark/flink/{q}.sql")))
-        .collect();
-    let output = Command::new(repo().join("scripts/infra/flink.sh"))
-        .arg("nexmark")
-        .arg(events)
-        .args(["print", "2", "10000"])
-        .arg(format!("file://{}", checkpoints.display()))
-        .args(&queries)
-        .env("FJORD_NEXMARK_FLINK_HOME", flink_home)
-        .output()
-        .expect("scripts/infra/flink.sh runs");
-    assert!(
-        output.status.success(),
-        "Flink failed (is it installed? scripts/infra/install-flink.sh): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in String::from_utf8(output.stdout).unwrap().lines() {
-        let Some((query, _)) = line.split_once([':', '>']) else {
-            panic!("not a print row: {line}");
-        };
-        rows.entry(query.to_string())
-            .or_default()
-            .push(line.to_string());
-    }
-    rows
-}
+mod common;
+use common::{flink, repo, write_events};
 
 #[test]
 fn every_query_gives_flinks_rows() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events");
-    // 60 s of event time at 333 events/s: six tumbling windows, 34 sliding ones, sessions;
-    // at this rate some bids fall exactly on a window's end (q7's inclusive bound). The events
-    // cross midnight, so the daily reports (q15-q17) and partitions (q10) see two days.
-    let config = NexmarkConfig::from_args(
-        &JobArgs::parse([
-            "--events.num",
-            "20000",
-            "--tps",
-            "333",
-            "--seed",
-            "3",
-            "--base-time",
-            "2026-01-01 23:59:30",
-        ])
-        .unwrap(),
-    )
-    .unwrap();
-    write_files(&config, &events, 2).unwrap();
+    write_events(&events);
     // q13's side input where its SQL text reads it, ${FLINK_HOME}/data/side_input.txt. The
     // benchmark's has 10 000 rows, a key for every auction id mod 10 000; with 1 500 the
     // auctions from 1500 on (the ids run from 1000 to about 2200) find no row, so the test
@@ -89,7 +36,16 @@ fn every_query_gives_flinks_rows() {
     std::fs::create_dir_all(flink_home.join("data")).unwrap();
     let side_input = flink_home.join("data/side_input.txt");
     write_side_input(&side_input, 1500).unwrap();
-    let flink_rows = flink(&events, &dir.path().join("flink-checkpoints"), &flink_home);
+    let queries: Vec<PathBuf> = QUERIES
+        .iter()
+        .map(|(q, _, _)| repo().join(format!("bench/nexmark/flink/{q}.sql")))
+        .collect();
+    let flink_rows = flink(
+        &queries,
+        &events,
+        &dir.path().join("flink-checkpoints"),
+        &flink_home,
+    );
     // Every query is compared before the test fails, so one run shows all differences.
     let mut failures = Vec::new();
     for (q, _, _) in QUERIES {

@@ -138,9 +138,9 @@ pub(crate) fn read_field(
         DataType::String => Value::String(text.to_string()),
         DataType::Timestamp => Value::Timestamp(parse_timestamp(s).ok_or_else(bad)?),
         // As Flink's formats write an instant: `2024-01-01 00:00:01.5Z` (UTC).
-        DataType::TimestampLtz => Value::TimestampLtz(
-            parse_timestamp(s.strip_suffix('Z').unwrap_or(s)).ok_or_else(bad)?,
-        ),
+        DataType::TimestampLtz => {
+            Value::TimestampLtz(parse_timestamp(s.strip_suffix('Z').unwrap_or(s)).ok_or_else(bad)?)
+        }
         DataType::Row(_) | DataType::Array(_) | DataType::Map(_) => {
             return Err(format!(
                 "a {t} field cannot be read from text; use the json format for nested data"
@@ -182,16 +182,15 @@ pub(crate) fn read_json(v: &serde_json::Value, t: DataType) -> Result<Value, Str
         ),
         (J::Number(n), DataType::Float) => Value::Float(n.as_f64().ok_or_else(bad)? as f32),
         (J::Number(n), DataType::Decimal(..)) => read_field(&n.to_string(), t, None)?,
-        (J::Number(n), DataType::TimestampLtz) => {
-            Value::TimestampLtz(n.as_i64().ok_or_else(bad)?)
-        }
+        (J::Number(n), DataType::TimestampLtz) => Value::TimestampLtz(n.as_i64().ok_or_else(bad)?),
         (J::Object(obj), DataType::Row(fields)) => Value::Row(
             fields
                 .iter()
                 .map(|f| match obj.get(&f.name) {
                     None => Ok(Value::Null),
-                    Some(j) => read_json(j, f.data_type)
-                        .map_err(|e| format!("field '{}': {e}", f.name)),
+                    Some(j) => {
+                        read_json(j, f.data_type).map_err(|e| format!("field '{}': {e}", f.name))
+                    }
                 })
                 .collect::<Result<_, _>>()?,
         ),
@@ -403,11 +402,9 @@ fn json_text(v: &Value, t: DataType, out: &mut String) {
                 .zip(values)
                 .map(|(f, v)| (Some(f.name.clone()), v, f.data_type)),
         ),
-        (Value::Array(items), DataType::Array(element)) => list(
-            out,
-            ('[', ']'),
-            items.iter().map(|v| (None, v, *element)),
-        ),
+        (Value::Array(items), DataType::Array(element)) => {
+            list(out, ('[', ']'), items.iter().map(|v| (None, v, *element)))
+        }
         (Value::Map(entries), DataType::Map(kv)) => list(
             out,
             ('{', '}'),

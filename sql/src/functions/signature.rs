@@ -362,7 +362,11 @@ impl Binder<'_, '_> {
                             xs[0],
                             format!(
                                 "{name} needs an {}, but this is {other}",
-                                if name == "ELEMENT" { "ARRAY" } else { "ARRAY or a MAP" }
+                                if name == "ELEMENT" {
+                                    "ARRAY"
+                                } else {
+                                    "ARRAY or a MAP"
+                                }
                             ),
                         ));
                     }
@@ -376,7 +380,10 @@ impl Binder<'_, '_> {
             }
             "ROW" => {
                 arity(1..=usize::MAX)?;
-                let args = xs.iter().map(|x| self.bind(x)).collect::<Result<Vec<_>>>()?;
+                let args = xs
+                    .iter()
+                    .map(|x| self.bind(x))
+                    .collect::<Result<Vec<_>>>()?;
                 let fields = args
                     .iter()
                     .enumerate()

@@ -5,8 +5,14 @@
 //! fjord-nexmark generate --dir DIR [--files N] [--side-input FILE] --events.num N [generator keys]
 //! fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL]
 //!                         (--input DIR | generator keys) [--output PATH]
+//! fjord-nexmark sql QUERY_FILE --input DIR [--parallelism P] [--checkpoint-interval-ms MS
+//!                              --checkpoint-storage URL] [--output DIR]
 //! fjord-nexmark compare LEFT RIGHT [QUERY]
 //! ```
+//!
+//! `sql` runs a query's SQL text (e.g. `bench/nexmark/flink/q1.sql`) with `fjord-sql` over the
+//! event files, after the benchmark's `nexmark` table and views; `--output` writes its rows as
+//! CSV files instead of the text's `blackhole` sink.
 //!
 //! `run` prints one JSON line: query, parallelism, seconds (the job's net runtime),
 //! checkpoints completed. `compare` with an updating QUERY (q4, q9, q15–q19) compares the
@@ -26,6 +32,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage:
   fjord-nexmark generate --dir DIR [--files N] [--side-input FILE] --events.num N [generator keys: --tps, --seed, ...]
   fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL] (--input DIR | generator keys) [--output PATH]
+  fjord-nexmark sql QUERY_FILE --input DIR [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL] [--output DIR]
   fjord-nexmark compare LEFT RIGHT [QUERY]";
 
 fn main() -> ExitCode {
@@ -33,6 +40,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("generate") => generate(&args[1..]),
         Some("run") if args.len() >= 2 => run(&args[1], &args[2..]),
+        Some("sql") if args.len() >= 2 => sql(&args[1], &args[2..]),
         Some("compare") if (3..=4).contains(&args.len()) => {
             compare(&args[1], &args[2], args.get(3).map(String::as_str))
         }
@@ -75,8 +83,8 @@ fn generate(raw: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(query: &str, raw: &[String]) -> Result<ExitCode> {
-    let args = JobArgs::parse(raw.iter().cloned())?;
+/// An environment with the `--parallelism` and checkpointing arguments applied.
+fn environment(args: &JobArgs) -> Result<(StreamExecutionEnvironment, usize)> {
     let env = StreamExecutionEnvironment::new();
     let parallelism: usize = args.get_parsed("parallelism", 1)?;
     if parallelism == 0 {
@@ -89,15 +97,49 @@ fn run(query: &str, raw: &[String]) -> Result<ExitCode> {
         env.enable_checkpointing(Duration::from_millis(interval));
         env.checkpoint_config(|c| c.storage = storage);
     }
-    build_job(query, &env, &args)?;
-    args.check_used(&format!("nexmark {query}"))?;
+    Ok((env, parallelism))
+}
+
+/// Runs the job built in `env` and prints its one JSON line.
+fn execute(
+    env: &StreamExecutionEnvironment,
+    engine: &str,
+    query: &str,
+    parallelism: usize,
+) -> Result<ExitCode> {
     let result = env.execute(&format!("nexmark {query}"))?;
     println!(
-        "{{\"engine\":\"fjord\",\"query\":\"{query}\",\"parallelism\":{parallelism},\"seconds\":{:.3},\"checkpoints\":{}}}",
+        "{{\"engine\":\"{engine}\",\"query\":\"{query}\",\"parallelism\":{parallelism},\"seconds\":{:.3},\"checkpoints\":{}}}",
         result.net_runtime.as_secs_f64(),
         result.completed_checkpoints
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn run(query: &str, raw: &[String]) -> Result<ExitCode> {
+    let args = JobArgs::parse(raw.iter().cloned())?;
+    let (env, parallelism) = environment(&args)?;
+    build_job(query, &env, &args)?;
+    args.check_used(&format!("nexmark {query}"))?;
+    execute(&env, "fjord", query, parallelism)
+}
+
+fn sql(query_file: &str, raw: &[String]) -> Result<ExitCode> {
+    let args = JobArgs::parse(raw.iter().cloned())?;
+    let (env, parallelism) = environment(&args)?;
+    let input = args.required("input")?.to_string();
+    let output = args.get("output").map(std::path::PathBuf::from);
+    args.check_used("nexmark sql")?;
+    let text = std::fs::read_to_string(query_file)
+        .map_err(|e| format!("cannot read {query_file}: {e}"))?;
+    let script = fjord_nexmark::sql::script(&text, Path::new(&input), output.as_deref())?;
+    let job = fjord_sql::plan(&script)?;
+    fjord_sql::build(&job, &env)?;
+    let query = Path::new(query_file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("sql");
+    execute(&env, "fjord-sql", query, parallelism)
 }
 
 fn compare(left: &str, right: &str, query: Option<&str>) -> Result<ExitCode> {

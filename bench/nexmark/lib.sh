@@ -1,0 +1,51 @@
+# lib.sh — what compare.sh and compare-sql.sh share: building fjord-nexmark (release), the event
+# files, and one timed run of each engine. Sourced after the caller has set: repo, events, tps,
+# work. Defines: nx, flink, input, log, run_fjord, run_fjord_sql, run_flink, median.
+# shellcheck shell=bash disable=SC2154,SC2034 # the caller sets repo, events, tps, work and uses input
+
+export FLINK_ORACLE_HEAP="${FLINK_ORACLE_HEAP:--Xmx2g}"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date +%H:%M:%S)" "$*" >&2; }
+
+log "building fjord-nexmark (release)"
+(cd "$repo" && cargo build --release -q -p fjord-nexmark --bin fjord-nexmark)
+nx="$target/release/fjord-nexmark"
+flink="$repo/scripts/infra/flink.sh"
+mkdir -p "$work"
+if [[ ! -f "$work/events-$events-$tps/.complete" ]]; then
+  rm -rf "$work"/events-*
+  log "generating $events events (tps $tps) into 2 files"
+  "$nx" generate --dir "$work/events-$events-$tps" --files 2 --events.num "$events" --tps "$tps" >&2
+  touch "$work/events-$events-$tps/.complete"
+fi
+input="$work/events-$events-$tps"
+mkdir -p "$work/empty" && : > "$work/empty/events-0.json"
+
+# seconds_of JSON-LINE → the value of its "seconds" key
+seconds_of() { sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$1"; }
+
+# run_fjord Q P INPUT [EXTRA ARGS...] → "seconds rss_kb" of the DataStream job nexmark-Q
+run_fjord() {
+  local q=$1 p=$2 in=$3 out; shift 3; rm -rf "$work/chk"
+  out=$(/usr/bin/time -f '%M' -o "$work/rss" "$nx" run "$q" --parallelism "$p" \
+    --checkpoint-interval-ms 10000 --checkpoint-storage "file://$work/chk" \
+    --input "$in" --blackhole "$@")
+  echo "$(seconds_of "$out") $(cat "$work/rss")"
+}
+# run_fjord_sql FILE P INPUT → "seconds rss_kb" of the SQL text FILE on fjord-sql
+run_fjord_sql() {
+  local out; rm -rf "$work/chk"
+  out=$(/usr/bin/time -f '%M' -o "$work/rss" "$nx" sql "$1" --parallelism "$2" \
+    --checkpoint-interval-ms 10000 --checkpoint-storage "file://$work/chk" --input "$3")
+  echo "$(seconds_of "$out") $(cat "$work/rss")"
+}
+# run_flink FILE P INPUT → "seconds rss_kb" of the SQL text FILE on Flink SQL
+run_flink() {
+  local err; rm -rf "$work/chk"
+  /usr/bin/time -f '%M' -o "$work/rss" "$flink" nexmark "$3" blackhole "$2" 10000 \
+    "file://$work/chk" "$1" > /dev/null 2> "$work/flink.err" \
+    || { cat "$work/flink.err" >&2; return 1; }
+  err=$(grep NEXMARK-RESULT "$work/flink.err")
+  echo "$(seconds_of "$err") $(cat "$work/rss")"
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
