@@ -9,8 +9,9 @@
 //! Needs root, Debian's containerd, runc, nftables, iptables, conntrack and socat
 //! (`scripts/install-deps.sh`) and the kubelet, kube-proxy, CoreDNS, CNI plugins and pause
 //! image of `scripts/infra/install.sh`; without them every test fails saying which is missing.
-//! The tests share one cluster (only one cluster with real nodes runs on a machine at a time);
-//! each works in namespaces of its own. The figures they print (`real-nodes:` lines) are what
+//! The tests share one cluster (only one cluster with real nodes runs on a machine at a time)
+//! and run one after another (its two nodes are one 2-core machine), each in namespaces of its
+//! own. The figures they print (`real-nodes:` lines) are what
 //! BENCHMARKS.md reports.
 
 use std::path::Path;
@@ -31,6 +32,9 @@ const CREDENTIALS_SECRET: &str = "minio-credentials";
 /// The bucket of the examples' `s3://fjord/...` URLs, on the cluster's MinIO.
 const BUCKET: &str = "fjord";
 const FJORD: &str = "/usr/local/bin/fjord";
+
+/// One test at a time on the shared cluster.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Shared {
     cluster: TestCluster,
@@ -306,6 +310,7 @@ async fn wait_kubectl(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_image_pod_runs_as_a_real_container_with_logs_and_exec() -> anyhow::Result<()> {
+    let _serial = SERIAL.lock().await;
     let shared = shared()?;
     let ns = "pods";
     restricted_namespace(shared, ns)?;
@@ -430,6 +435,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_runs_a_streamjob_on_real_containers_under_restricted() -> anyhow::Result<()> {
+    let _serial = SERIAL.lock().await;
     let shared = shared()?;
     let ns = "jobs";
     restricted_namespace(shared, ns)?;
@@ -575,6 +581,7 @@ async fn the_operator_runs_a_streamjob_on_real_containers_under_restricted() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_that_does_not_exist_shows_in_the_streamjob_status() -> anyhow::Result<()> {
+    let _serial = SERIAL.lock().await;
     let shared = shared()?;
     let ns = "missing-image";
     restricted_namespace(shared, ns)?;
@@ -620,6 +627,270 @@ async fn an_image_that_does_not_exist_shows_in_the_streamjob_status() -> anyhow:
             ns,
             "--timeout=120s",
         ],
+    )?;
+    Ok(())
+}
+
+/// The StreamJob's TaskManagers' logs (every Pod of the current generation, whole).
+fn taskmanager_logs(shared: &Shared, ns: &str) -> anyhow::Result<String> {
+    kubectl(
+        shared,
+        &[
+            "logs",
+            "-n",
+            ns,
+            "-l",
+            "fjord.dev/streamjob=counting,app.kubernetes.io/component=taskmanager",
+            "--tail=-1",
+            "--max-log-requests=8",
+        ],
+    )
+}
+
+/// The first count printed for each key (`n> (key-3,17)` lines) in `log`.
+fn first_counts(log: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        let Some(start) = line.find("(key-") else {
+            continue;
+        };
+        let Some((key, rest)) = line[start + 1..].split_once(',') else {
+            continue;
+        };
+        if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse().ok()) {
+            out.entry(key.to_string()).or_insert(n);
+        }
+    }
+    out
+}
+
+/// The JobManager's REST API at its Pod IP (the test process reaches the Pods' bridge).
+fn jobmanager(shared: &Shared, ns: &str) -> anyhow::Result<(String, fjord_client::Client)> {
+    let out = kubectl(
+        shared,
+        &[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            "fjord.dev/streamjob=counting,app.kubernetes.io/component=jobmanager",
+            "--field-selector=status.phase=Running",
+            "-o",
+            "jsonpath={.items[0].metadata.name} {.items[0].status.podIP}",
+        ],
+    )?;
+    let (pod, ip) = out
+        .trim()
+        .split_once(' ')
+        .filter(|(_, ip)| !ip.is_empty())
+        .with_context(|| format!("no running JobManager Pod: {out:?}"))?;
+    Ok((
+        pod.to_string(),
+        fjord_client::Client::new(&format!("http://{ip}:8081/v1"))?,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_savepoint_upgrade_on_real_containers_continues_every_count() -> anyhow::Result<()> {
+    let _serial = SERIAL.lock().await;
+    let shared = shared()?;
+    let ns = "upgrade";
+    restricted_namespace(shared, ns)?;
+    storage(shared, ns)?;
+    apply(shared, ns, &example(shared, "counting-basic.yaml")?)?;
+    wait_status(
+        shared,
+        ns,
+        "counting",
+        "counting Running/RUNNING",
+        Duration::from_secs(240),
+        |s| s["lifecycleState"] == "Running" && s["jobState"] == "RUNNING",
+    )
+    .await?;
+    // Every key has counted for a while before the upgrade.
+    poll_until(
+        "every key counted past 5",
+        Duration::from_secs(120),
+        POLL,
+        || async {
+            let log = taskmanager_logs(shared, ns).ok()?;
+            let mut last = std::collections::BTreeMap::new();
+            for line in log.lines().rev() {
+                if let Some(start) = line.find("(key-")
+                    && let Some((key, rest)) = line[start + 1..].split_once(',')
+                    && let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse::<u64>().ok())
+                {
+                    last.entry(key.to_string()).or_insert(n);
+                }
+            }
+            (last.len() == 100 && last.values().all(|&n| n > 5)).then_some(())
+        },
+    )
+    .await?;
+    let (old_pod, old) = jobmanager(shared, ns)?;
+    let old_job = old.jobs().await?.jobs[0].id.clone();
+
+    // counting-savepoint-upgrade.yaml: changed args, upgradeMode savepoint.
+    apply(
+        shared,
+        ns,
+        &example(shared, "counting-savepoint-upgrade.yaml")?,
+    )?;
+    let mut last_growth = Instant::now();
+    let mut last_count = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while let Ok(d) = old.job(&old_job).await {
+        if d.state != fjord_client::api::JobState::Running {
+            break;
+        }
+        let n: u64 = d.vertices.iter().map(|v| v.records_in).sum();
+        if n > last_count {
+            last_count = n;
+            last_growth = Instant::now();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the old job never stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let downtime = poll_until(
+        "the upgraded job to process records",
+        Duration::from_secs(240),
+        Duration::from_millis(50),
+        || async {
+            let (pod, new) = jobmanager(shared, ns).ok()?;
+            let job = new.jobs().await.ok()?.jobs.into_iter().next()?;
+            let d = new.job(&job.id).await.ok()?;
+            (pod != old_pod
+                && job.id != old_job
+                && d.state == fjord_client::api::JobState::Running
+                && d.vertices.iter().map(|v| v.records_in).sum::<u64>() > 0)
+                .then(|| last_growth.elapsed())
+        },
+    )
+    .await?;
+    println!(
+        "real-nodes: savepoint upgrade downtime on real containers (last record before → first after): {:.2} s",
+        downtime.as_secs_f64()
+    );
+    let generation = streamjob(shared, ns, "counting")?["metadata"]["generation"].clone();
+    let sj = wait_status(
+        shared,
+        ns,
+        "counting",
+        "the upgrade reconciled",
+        Duration::from_secs(120),
+        |s| {
+            s["lifecycleState"] == "Running"
+                && s["jobState"] == "RUNNING"
+                && s["lastReconciledGeneration"] == generation
+        },
+    )
+    .await?;
+    let upgrade: Vec<&str> = sj["status"]["savepointHistory"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["trigger"] == "upgrade")
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert_eq!(upgrade.len(), 1, "{}", sj["status"]);
+    let (_, new) = jobmanager(shared, ns)?;
+    let config = new.config().await?;
+    assert_eq!(
+        config.restore_path.as_deref(),
+        Some(upgrade[0]),
+        "{config:?}"
+    );
+    assert!(config.job_args.contains(&"2000".to_string()), "{config:?}");
+    // The new TaskManagers continue each key's count from the savepoint, not from one.
+    let firsts = poll_until(
+        "every key counted by the upgraded job",
+        Duration::from_secs(120),
+        POLL,
+        || async {
+            let firsts = first_counts(&taskmanager_logs(shared, ns).ok()?);
+            (firsts.len() == 100).then_some(firsts)
+        },
+    )
+    .await?;
+    let restarted: Vec<_> = firsts.iter().filter(|(_, n)| **n <= 5).collect();
+    assert!(
+        restarted.is_empty(),
+        "keys that started counting again instead of continuing: {restarted:?}"
+    );
+    kubectl(
+        shared,
+        &[
+            "delete",
+            "streamjob",
+            "counting",
+            "-n",
+            ns,
+            "--timeout=180s",
+        ],
+    )?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taskmanager_over_its_memory_limit_is_oom_killed() -> anyhow::Result<()> {
+    let _serial = SERIAL.lock().await;
+    let shared = shared()?;
+    let ns = "oom";
+    restricted_namespace(shared, ns)?;
+    storage(shared, ns)?;
+    // A hundred million keys as fast as it goes: the TaskManagers' keyed state outgrows a
+    // 64 MiB limit within seconds; the JobManager keeps its 256 MiB.
+    let manifest = example(shared, "counting-basic.yaml")?
+        .replace(
+            r#"args: ["--keys", "100", "--rate", "1000"]"#,
+            r#"args: ["--keys", "100000000", "--rate", "1000000"]"#,
+        )
+        .replace(
+            "  taskManager:\n    slots: 1\n    resources:\n      requests: {cpu: 250m, memory: 256Mi}\n      limits: {memory: 256Mi}",
+            "  taskManager:\n    slots: 1\n    resources:\n      requests: {cpu: 250m, memory: 64Mi}\n      limits: {memory: 64Mi}",
+        );
+    assert!(
+        manifest.contains("100000000") && manifest.contains("memory: 64Mi"),
+        "{manifest}"
+    );
+    let t0 = Instant::now();
+    apply(shared, ns, &manifest)?;
+    let terminated = wait_kubectl(
+        shared,
+        "a TaskManager container OOMKilled",
+        Duration::from_secs(180),
+        &[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            "fjord.dev/streamjob=counting,app.kubernetes.io/component=taskmanager",
+            "-o",
+            "jsonpath={range .items[*]}{.status.containerStatuses[0].lastState.terminated.reason}/{.status.containerStatuses[0].lastState.terminated.exitCode} {end}",
+        ],
+        |s| s.contains("OOMKilled/137"),
+    )
+    .await?;
+    println!(
+        "real-nodes: TaskManager OOMKilled by its 64 MiB limit {:.1} s after apply ({})",
+        t0.elapsed().as_secs_f64(),
+        terminated.trim()
+    );
+    // The JobManager lost the TaskManager and restarts the job.
+    wait_status(
+        shared,
+        ns,
+        "counting",
+        "a job restart after the OOM kill",
+        Duration::from_secs(120),
+        |s| s["jobRestarts"].as_u64().is_some_and(|n| n >= 1),
+    )
+    .await?;
+    kubectl(
+        shared,
+        &["delete", "streamjob", "counting", "-n", ns, "--wait=false"],
     )?;
     Ok(())
 }
