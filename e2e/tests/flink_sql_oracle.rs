@@ -70,7 +70,20 @@ const CASES: &[(&str, &str)] = &[
                 CAST(attrs AS STRING), CAST(ROW(id, customer.name) AS STRING),
                 CAST(ARRAY[id, id * 10] AS STRING), CAST(TO_TIMESTAMP_LTZ(ts, 3) AS STRING),
                 CAST(TO_TIMESTAMP_LTZ(ts / 1000, 0) AS STRING)
-         FROM nested;",
+         FROM nested;
+         CREATE TABLE timed (
+           id INT, customer ROW<name STRING, address ROW<city STRING, zip STRING>>, ts BIGINT,
+           rowtime AS TO_TIMESTAMP_LTZ(ts, 3),
+           WATERMARK FOR rowtime AS rowtime - INTERVAL '1' SECOND
+         ) WITH ('connector' = 'filesystem', 'path' = '{dir}/nested.json', 'format' = 'json');
+         CREATE TABLE per_window (ws TIMESTAMP(3), we TIMESTAMP(3), cnt BIGINT, cities BIGINT,
+                                  last_id INT, shifted STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/per_window', 'format' = 'csv');
+         INSERT INTO per_window
+         SELECT window_start, window_end, COUNT(*), COUNT(customer.address.city), MAX(id),
+                CAST(MAX(rowtime + INTERVAL '1' HOUR) AS STRING)
+         FROM TABLE(TUMBLE(TABLE timed, DESCRIPTOR(rowtime), INTERVAL '2' SECOND))
+         GROUP BY window_start, window_end;",
     ),
     (
         "projection-filter-case-cast-nulls",

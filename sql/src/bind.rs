@@ -762,16 +762,11 @@ impl<'a> Binder<'a, '_> {
         {
             return Ok(Expr::Arith(arith, Box::new(a), Box::new(b), ta));
         }
-        if ta == DataType::Timestamp
+        if matches!(ta, DataType::Timestamp | DataType::TimestampLtz)
             && tb == DataType::Interval
             && matches!(arith, ArithOp::Add | ArithOp::Sub)
         {
-            return Ok(Expr::Arith(
-                arith,
-                Box::new(a),
-                Box::new(b),
-                DataType::Timestamp,
-            ));
+            return Ok(Expr::Arith(arith, Box::new(a), Box::new(b), ta));
         }
         arith_expr(arith, a, b).ok_or_else(|| {
             err(ErrorKind::TypeMismatch, e, format!("cannot apply {op} to {ta} and {tb}; arithmetic needs numbers (CAST strings first), or TIMESTAMP +/- INTERVAL"))

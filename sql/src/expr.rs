@@ -361,7 +361,7 @@ fn arith(op: ArithOp, a: Value, b: Value, t: DataType) -> Result<Value, EvalErro
                 ArithOp::Mod => x.wrapping_rem(y),
             })
         }
-        DataType::BigInt | DataType::Timestamp => {
+        DataType::BigInt | DataType::Timestamp | DataType::TimestampLtz => {
             let (x, y) = (as_i64(&a).unwrap_or(0), as_i64(&b).unwrap_or(0));
             let r = match op {
                 ArithOp::Add => x.wrapping_add(y),
@@ -372,10 +372,10 @@ fn arith(op: ArithOp, a: Value, b: Value, t: DataType) -> Result<Value, EvalErro
                 ArithOp::Div => x.wrapping_div(y),
                 ArithOp::Mod => x.wrapping_rem(y),
             };
-            if t == DataType::Timestamp {
-                Value::Timestamp(r)
-            } else {
-                Value::BigInt(r)
+            match t {
+                DataType::Timestamp => Value::Timestamp(r),
+                DataType::TimestampLtz => Value::TimestampLtz(r),
+                _ => Value::BigInt(r),
             }
         }
         _ => Value::Null,

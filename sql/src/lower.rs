@@ -138,7 +138,7 @@ struct SqlWatermarks {
 
 impl WatermarkGenerator<Row> for SqlWatermarks {
     fn on_event(&mut self, row: &Row, _timestamp: i64, _output: &mut fjord::time::WatermarkOutput) {
-        if let Ok(Value::Timestamp(w)) = self.expr.eval(row) {
+        if let Ok(Value::Timestamp(w) | Value::TimestampLtz(w)) = self.expr.eval(row) {
             self.max = Some(self.max.map_or(w, |m| m.max(w)));
         }
     }
@@ -406,7 +406,7 @@ fn build_source(
             max: None,
         })
         .with_timestamp_assigner(move |row: &Row, _| match row[rowtime] {
-            Value::Timestamp(ms) => ms,
+            Value::Timestamp(ms) | Value::TimestampLtz(ms) => ms,
             _ => i64::MIN,
         });
         stream = stream.assign_timestamps_and_watermarks(strategy).stream();

@@ -361,18 +361,8 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
                 ErrorKind::TypeMismatch,
                 m.pos,
                 format!(
-                    "metadata column '{}': key '{}' is {}, not {declared}; declare it {} {} METADATA FROM '{}'{}",
-                    m.name,
-                    m.key,
-                    key.data_type,
-                    m.name,
-                    key.data_type,
-                    m.key,
-                    if key.data_type == DataType::Timestamp {
-                        " (Flink's type is TIMESTAMP_LTZ(3); Fjord has no LTZ type yet and reads it as TIMESTAMP(3) in UTC)"
-                    } else {
-                        ""
-                    }
+                    "metadata column '{}': key '{}' is {}, not {declared}; declare it {} {} METADATA FROM '{}'",
+                    m.name, m.key, key.data_type, m.name, key.data_type, m.key,
                 ),
             ));
         }
@@ -456,23 +446,24 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
                 ),
             ));
         };
-        if columns.columns[i].data_type != DataType::Timestamp {
+        let rowtime_type = columns.columns[i].data_type;
+        if !matches!(rowtime_type, DataType::Timestamp | DataType::TimestampLtz) {
             return Err(SqlError::at(
                 ErrorKind::TypeMismatch,
                 wm.column_pos,
                 format!(
-                    "the rowtime column '{}' must be TIMESTAMP(3), not {}",
-                    wm.column, columns.columns[i].data_type
+                    "the rowtime column '{}' must be TIMESTAMP(3) or TIMESTAMP_LTZ(3), not {}",
+                    wm.column, rowtime_type
                 ),
             ));
         }
         let expr = Binder::new(&columns).bind(&wm.expr)?;
-        if expr.data_type() != DataType::Timestamp {
+        if expr.data_type() != rowtime_type {
             return Err(SqlError::at(
                 ErrorKind::TypeMismatch,
                 pos_of(&wm.expr),
                 format!(
-                    "the WATERMARK expression must be a TIMESTAMP(3), e.g. {0} - INTERVAL '5' SECOND, not {1}",
+                    "the WATERMARK expression must be a {rowtime_type} like its column, e.g. {0} - INTERVAL '5' SECOND, not {1}",
                     wm.column,
                     expr.data_type()
                 ),

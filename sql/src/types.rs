@@ -122,6 +122,10 @@ impl DataType {
         }
         match (self, to) {
             (DataType::Time(_), DataType::Time(_)) => return true,
+            // Flink casts between TIMESTAMP and TIMESTAMP_LTZ implicitly (in the session time
+            // zone, UTC in Fjord).
+            (DataType::Timestamp, DataType::TimestampLtz)
+            | (DataType::TimestampLtz, DataType::Timestamp) => return true,
             // Composites by structure: field names do not matter (`ROW(a, b)` goes into a
             // `ROW<name, city>` column), field and element types cast implicitly.
             (DataType::Row(a), DataType::Row(b)) => {
@@ -321,7 +325,7 @@ impl Value {
             Value::TinyInt(i) => i64::from(*i),
             Value::SmallInt(i) => i64::from(*i),
             Value::Int(i) => i64::from(*i),
-            Value::BigInt(i) | Value::Timestamp(i) => *i,
+            Value::BigInt(i) | Value::Timestamp(i) | Value::TimestampLtz(i) => *i,
             _ => return None,
         })
     }

@@ -19,9 +19,9 @@ use fjord_kafka::sink::{DeliveryGuarantee, KafkaRecordSerializer, KafkaSink};
 use fjord_kafka::source::{KafkaSource, OffsetReset, OffsetsInitializer, StoppingOffsets};
 use std::collections::BTreeMap;
 
-/// The metadata keys of Kafka tables (Flink's names): the record timestamp (Flink's type is
-/// `TIMESTAMP_LTZ(3)`; Fjord has no LTZ type yet and reads it as a `TIMESTAMP(3)` in UTC),
-/// partition, offset and topic. Only `timestamp` is written.
+/// The metadata keys of Kafka tables (Flink's names): the record timestamp (a column declares it
+/// `TIMESTAMP_LTZ(3)`, Flink's type, or `TIMESTAMP(3)`, the same instant in UTC), partition,
+/// offset and topic. Only `timestamp` is written.
 pub const METADATA: &[MetadataKey] = &[
     MetadataKey {
         key: "timestamp",
@@ -247,7 +247,7 @@ impl KafkaTableConfig {
             .topic(self.topic.clone())
             .value(value)
             .timestamp(move |row: &Row| match column.map(|c| &row[c]) {
-                Some(Value::Timestamp(ms)) => Some(*ms),
+                Some(Value::Timestamp(ms) | Value::TimestampLtz(ms)) => Some(*ms),
                 _ => None,
             })
             .build()
