@@ -192,7 +192,8 @@ remove_cgroup() {
   done
 }
 
-start_node() {
+# start_runtime K : node K's bridge, CNI configuration and containerd (not waited for).
+start_runtime() {
   local k=$1 name ip subnet br state
   name=$(node_name "$k"); ip=$(node_ip "$k"); subnet=$(node_subnet "$k")
   br=$(node_bridge "$k"); state=$(node_state "$k")
@@ -273,17 +274,28 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 CONF
   # No registry is reachable: a pull (an image that was not imported) goes to a proxy address
   # where nothing listens and fails at once, with no name lookup and no traffic off the machine.
-  HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
+  HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY='' \
     start_proc "containerd-$k" "$containerd_bin" --config "$state/config.toml"
+}
+
+# import_images K : wait for node K's containerd, import the pause image and the test images
+# into its k8s.io namespace (unpacked for the overlayfs snapshotter).
+import_images() {
+  local k=$1 state tar
+  state=$(node_state "$k")
   local ctr=("$ctr_bin" --address "$state/containerd.sock" --namespace k8s.io)
-  wait_for "containerd-$k" "containerd of $name" "${ctr[@]}" version
+  wait_for "containerd-$k" "containerd of $(node_name "$k")" "${ctr[@]}" version
   "${ctr[@]}" images import "$pause_tar" >/dev/null
-  local tar
   for tar in "$images_dir"/*.oci.tar; do
     [[ -f "$tar" ]] || continue
     "${ctr[@]}" images import "$tar" >/dev/null
   done
+}
 
+# start_kubelet K : node K's certificates, cgroup, configuration and kubelet.
+start_kubelet() {
+  local k=$1 name ip state
+  name=$(node_name "$k"); ip=$(node_ip "$k"); state=$(node_state "$k")
   sign_cert "kubelet-$k" "/O=system:nodes/CN=system:node:$name" \
 "basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
@@ -432,8 +444,18 @@ cmd_start() {
   sysctl -qw net.bridge.bridge-nf-call-iptables=1
   # Pods' own addresses are never masqueraded, and nothing from them is forwarded anywhere but
   # to the nodes' bridges: drop forwarded traffic from the pod range to any other interface.
-  local k
-  for ((k = 0; k < nodes; k++)); do start_node "$k"; done
+  local k pids=()
+  for ((k = 0; k < nodes; k++)); do start_runtime "$k"; done
+  # The imports (unpacking some 250 MB per node) run side by side.
+  for ((k = 0; k < nodes; k++)); do
+    import_images "$k" >>"$nodes_dir/logs/import-$k.log" 2>&1 &
+    pids+=($!)
+  done
+  for ((k = 0; k < nodes; k++)); do
+    wait "${pids[$k]}" || { cat "$nodes_dir/logs/import-$k.log" >&2; fjord_die "importing the images into $(node_name "$k")'s containerd failed"; }
+  done
+  log "containerd up and images imported on $nodes node(s) in $((SECONDS - t0)) s"
+  for ((k = 0; k < nodes; k++)); do start_kubelet "$k"; done
   cluster_pieces
   nft -f - <<NFT
 table ip fjord-real-nodes-$block {
