@@ -1,8 +1,9 @@
 //! `docs/nexmark.md`'s commands, run as written: every `cargo run` line of its `sh` blocks,
 //! with `/tmp/` replaced by a temporary directory. `fjord-nexmark` lines run this package's
 //! binary; `fjord-worker` lines run the workspace's `fjord` binary (built by
-//! `cargo test --workspace`, or `cargo build -p fjord-worker`). The comparison harness
-//! (`compare.sh`: release builds and Flink) is run by `tests/flink_oracle.rs`'s queries instead.
+//! `cargo test --workspace`, or `cargo build -p fjord-worker`); the commands run from the
+//! repository root. The comparison harnesses (`compare.sh`, `compare-sql.sh`: release builds
+//! and Flink) are run by `tests/flink_oracle.rs`'s and `tests/sql_oracle.rs`'s queries instead.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,6 +61,7 @@ fn the_pages_commands_run_as_written() {
             "fjord-nexmark",
             "fjord-worker",
             "fjord-worker",
+            "fjord-nexmark",
             "fjord-nexmark"
         ],
         "the page's commands changed: update this test"
@@ -73,7 +75,11 @@ fn the_pages_commands_run_as_written() {
             "fjord-worker" => fjord_binary(),
             other => panic!("unexpected package {other}"),
         };
-        let out = Command::new(&program).args(&args).output().unwrap();
+        let out = Command::new(&program)
+            .args(&args)
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{package} {args:?} failed: {}{}",
@@ -94,5 +100,11 @@ fn the_pages_commands_run_as_written() {
         .map(|f| lines(&f.unwrap().path()))
         .sum();
     assert!(q5 > 0, "q5 wrote no rows");
+    let q7_sql: usize = std::fs::read_dir(dir.path().join("q7-sql"))
+        .unwrap()
+        .map(|f| lines(&f.unwrap().path()))
+        .sum();
+    // One highest bid per 10 s window of the 10 s of events (1 M at 100 000/s).
+    assert!(q7_sql > 0, "the SQL q7 wrote no rows");
     assert!(dir.path().join("chk").is_dir());
 }
