@@ -433,8 +433,17 @@ cmd_start() {
   nodes=${FJORD_REAL_NODES:-1}
   ((nodes >= 1 && nodes <= 4)) || fjord_die "FJORD_REAL_NODES must be 1 to 4 (got $nodes)"
   if ! fjord_reserve "$cache/run" real-nodes "$run"; then
-    echo "fjord infra: another test cluster's real nodes are up on this machine ($(cat "$lock" 2>/dev/null)); kube-proxy's nftables table is machine-wide, so only one such cluster runs at a time" >&2
-    exit 5
+    local owner; owner=$(cat "$lock" 2>/dev/null || true)
+    if [[ -n "$owner" && "$owner" != "$run" ]] && ! fjord_pid_alive "$owner/pids/kube-apiserver.pid"; then
+      # A run killed without its down.sh (its API server is gone): take its nodes down.
+      log "the real nodes of $owner were left behind (its API server is gone); taking them down"
+      "${BASH_SOURCE[0]}" down "$owner" || true
+      rm -f "$lock"
+    fi
+    if [[ "$(cat "$lock" 2>/dev/null)" != "$run" ]] && ! fjord_reserve "$cache/run" real-nodes "$run"; then
+      echo "fjord infra: another test cluster's real nodes are up on this machine ($(cat "$lock" 2>/dev/null)); kube-proxy's nftables table is machine-wide, so only one such cluster runs at a time" >&2
+      exit 5
+    fi
   fi
   local t0=$SECONDS
   rm -rf "$nodes_dir"
