@@ -102,12 +102,48 @@ fn cache_dir() -> PathBuf {
 /// # Errors
 /// [`Error::ImageBinaryMissing`] if a binary has not been built, [`Error::ImageBuild`] if the
 /// script fails (for example a `fjord` built without the `rocksdb` feature).
+///
+/// `FJORD_E2E_IMAGE_WORKER_BIN` and `FJORD_E2E_IMAGE_OPERATOR_BIN` name other binaries (copies
+/// safe from other builds into a shared target directory, which may rebuild `fjord` with other
+/// features while the tests run); they are hard-linked (or copied) into
+/// `$FJORD_CACHE/images/bin-<pid>/` for the script.
 pub fn test_images() -> Result<TestImages> {
-    let worker_bin = target_binary("fjord").ok_or(Error::ImageBinaryMissing { name: "fjord" })?;
-    target_binary("fjord-operator").ok_or(Error::ImageBinaryMissing {
-        name: "fjord-operator",
-    })?;
-    let bin_dir = worker_bin.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let worker_override = std::env::var_os("FJORD_E2E_IMAGE_WORKER_BIN").map(PathBuf::from);
+    let operator_override = std::env::var_os("FJORD_E2E_IMAGE_OPERATOR_BIN").map(PathBuf::from);
+    let worker_bin = match worker_override {
+        Some(path) => path,
+        None => target_binary("fjord").ok_or(Error::ImageBinaryMissing { name: "fjord" })?,
+    };
+    let operator_bin = match operator_override {
+        Some(path) => path,
+        None => target_binary("fjord-operator").ok_or(Error::ImageBinaryMissing {
+            name: "fjord-operator",
+        })?,
+    };
+    let mut linked = None;
+    let bin_dir = if worker_bin.file_name() == Some("fjord".as_ref())
+        && operator_bin.file_name() == Some("fjord-operator".as_ref())
+        && worker_bin.parent() == operator_bin.parent()
+    {
+        worker_bin.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        let dir = cache_dir().join(format!("images/bin-{}", std::process::id()));
+        let io = |action, path: &Path, source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
+        for (from, name) in [(&worker_bin, "fjord"), (&operator_bin, "fjord-operator")] {
+            let to = dir.join(name);
+            let _ = std::fs::remove_file(&to);
+            if std::fs::hard_link(from, &to).is_err() {
+                std::fs::copy(from, &to).map_err(|e| io("copy", from, e))?;
+            }
+        }
+        linked = Some(dir.clone());
+        dir
+    };
     let out = cache_dir().join("images/test");
     let script = repo_root().join("scripts/images/build.sh");
     std::fs::create_dir_all(&out).map_err(|source| Error::Io {
@@ -129,6 +165,9 @@ pub fn test_images() -> Result<TestImages> {
             .arg(&out),
         &script,
     )?;
+    if let Some(dir) = linked {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     if !output.status.success() {
         return Err(Error::ImageBuild {
             code: output.status.code(),

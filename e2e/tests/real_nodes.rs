@@ -218,8 +218,9 @@ ports: [{{name: s3, port: {port}, protocol: TCP}}]
     Ok(())
 }
 
-/// An example StreamJob from `examples/streamjobs/`, with the test build's worker image.
-fn example(shared: &Shared, file: &str) -> anyhow::Result<String> {
+/// An example StreamJob from `examples/streamjobs/`, with the test build's worker image and
+/// its checkpoints and savepoints under `s3://fjord/<namespace>/` (the tests share one MinIO).
+fn example(shared: &Shared, ns: &str, file: &str) -> anyhow::Result<String> {
     let path = repo().join("examples/streamjobs").join(file);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -234,7 +235,8 @@ fn example(shared: &Shared, file: &str) -> anyhow::Result<String> {
             }
         })
         .collect::<Vec<_>>()
-        .join("\n"))
+        .join("\n")
+        .replace("s3://fjord/", &format!("s3://fjord/{ns}/")))
 }
 
 fn streamjob(shared: &Shared, namespace: &str, name: &str) -> anyhow::Result<Value> {
@@ -440,7 +442,7 @@ async fn the_operator_runs_a_streamjob_on_real_containers_under_restricted() -> 
     let ns = "jobs";
     restricted_namespace(shared, ns)?;
     storage(shared, ns)?;
-    let manifest = example(shared, "counting-basic.yaml")?;
+    let manifest = example(shared, ns, "counting-basic.yaml")?;
     let t0 = Instant::now();
     apply(shared, ns, &manifest)?;
     let sj = wait_status(
@@ -468,7 +470,7 @@ async fn the_operator_runs_a_streamjob_on_real_containers_under_restricted() -> 
         |s| {
             s["lastCheckpoint"]["path"]
                 .as_str()
-                .is_some_and(|p| p.starts_with("s3://fjord/checkpoints/counting/"))
+                .is_some_and(|p| p.starts_with("s3://fjord/jobs/checkpoints/counting/"))
         },
     )
     .await?;
@@ -561,7 +563,8 @@ async fn the_operator_runs_a_streamjob_on_real_containers_under_restricted() -> 
         ],
     )?;
     assert!(
-        path.trim().starts_with("s3://fjord/checkpoints/counting/"),
+        path.trim()
+            .starts_with("s3://fjord/jobs/checkpoints/counting/"),
         "{path}"
     );
 
@@ -586,7 +589,7 @@ async fn an_image_that_does_not_exist_shows_in_the_streamjob_status() -> anyhow:
     let ns = "missing-image";
     restricted_namespace(shared, ns)?;
     storage(shared, ns)?;
-    let manifest = example(shared, "counting-basic.yaml")?.replace(
+    let manifest = example(shared, ns, "counting-basic.yaml")?.replace(
         &format!("image: {}", worker_image(shared)?),
         "image: fjord/fjord:does-not-exist",
     );
@@ -698,7 +701,7 @@ async fn a_savepoint_upgrade_on_real_containers_continues_every_count() -> anyho
     let ns = "upgrade";
     restricted_namespace(shared, ns)?;
     storage(shared, ns)?;
-    apply(shared, ns, &example(shared, "counting-basic.yaml")?)?;
+    apply(shared, ns, &example(shared, ns, "counting-basic.yaml")?)?;
     wait_status(
         shared,
         ns,
@@ -735,7 +738,7 @@ async fn a_savepoint_upgrade_on_real_containers_continues_every_count() -> anyho
     apply(
         shared,
         ns,
-        &example(shared, "counting-savepoint-upgrade.yaml")?,
+        &example(shared, ns, "counting-savepoint-upgrade.yaml")?,
     )?;
     let mut last_growth = Instant::now();
     let mut last_count = 0u64;
@@ -841,7 +844,7 @@ async fn a_taskmanager_over_its_memory_limit_is_oom_killed() -> anyhow::Result<(
     storage(shared, ns)?;
     // A hundred million keys as fast as it goes: the TaskManagers' keyed state outgrows a
     // 64 MiB limit within seconds; the JobManager keeps its 256 MiB.
-    let manifest = example(shared, "counting-basic.yaml")?
+    let manifest = example(shared, ns, "counting-basic.yaml")?
         .replace(
             r#"args: ["--keys", "100", "--rate", "1000"]"#,
             r#"args: ["--keys", "100000000", "--rate", "1000000"]"#,
@@ -892,5 +895,235 @@ async fn a_taskmanager_over_its_memory_limit_is_oom_killed() -> anyhow::Result<(
         shared,
         &["delete", "streamjob", "counting", "-n", ns, "--wait=false"],
     )?;
+    Ok(())
+}
+
+/// The savepoint directories under `s3://fjord/<ns>/savepoints/counting/` on the cluster's
+/// MinIO, read by the test process.
+async fn savepoint_dirs(
+    shared: &Shared,
+    ns: &str,
+) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    use futures::TryStreamExt as _;
+    use object_store::ObjectStore as _;
+    let store = shared.cluster.s3()?.object_store_for(BUCKET)?;
+    let root = format!("{ns}/savepoints/counting/");
+    let prefix = object_store::path::Path::from(root.trim_end_matches('/'));
+    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+    Ok(objects
+        .iter()
+        .filter_map(|o| {
+            o.location
+                .as_ref()
+                .strip_prefix(root.as_str())?
+                .split('/')
+                .next()
+                .map(str::to_string)
+        })
+        .collect())
+}
+
+/// Wait until the StreamJob runs its current generation (Running/RUNNING, reconciled).
+async fn wait_reconciled(shared: &Shared, ns: &str, what: &str) -> anyhow::Result<Value> {
+    let generation = streamjob(shared, ns, "counting")?["metadata"]["generation"].clone();
+    wait_status(
+        shared,
+        ns,
+        "counting",
+        what,
+        Duration::from_secs(240),
+        |s| {
+            s["lifecycleState"] == "Running"
+                && s["jobState"] == "RUNNING"
+                && s["lastReconciledGeneration"] == generation
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescale_suspend_resume_a_killed_operator_and_delete_with_a_savepoint() -> anyhow::Result<()>
+{
+    let _serial = SERIAL.lock().await;
+    let shared = shared()?;
+    let ns = "lifecycle";
+    restricted_namespace(shared, ns)?;
+    storage(shared, ns)?;
+    // counting-savepoint-upgrade.yaml: upgradeMode savepoint, a savepoint on delete.
+    apply(
+        shared,
+        ns,
+        &example(shared, ns, "counting-savepoint-upgrade.yaml")?,
+    )?;
+    wait_reconciled(shared, ns, "counting Running/RUNNING").await?;
+
+    // Rescale 2 → 3 through the scale subresource: three TaskManager containers.
+    kubectl(
+        shared,
+        &["scale", "streamjob", "counting", "-n", ns, "--replicas=3"],
+    )?;
+    let sj = wait_reconciled(shared, ns, "the rescale to 3").await?;
+    assert_eq!(sj["status"]["parallelism"], 3, "{}", sj["status"]);
+    wait_kubectl(
+        shared,
+        "three TaskManager Pods Ready",
+        Duration::from_secs(120),
+        &[
+            "get",
+            "deployment",
+            "counting-taskmanager",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        |s| s == "3",
+    )
+    .await?;
+    let (_, jm) = jobmanager(shared, ns)?;
+    assert!(
+        jm.config().await?.restore_path.is_some(),
+        "the rescaled job did not start from a savepoint"
+    );
+
+    // Suspend (with a savepoint: upgradeMode savepoint), every Pod gone; resume from it.
+    kubectl(
+        shared,
+        &[
+            "patch",
+            "streamjob",
+            "counting",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"job":{"state":"suspended"}}}"#,
+        ],
+    )?;
+    wait_status(
+        shared,
+        ns,
+        "counting",
+        "Suspended",
+        Duration::from_secs(120),
+        |s| s["lifecycleState"] == "Suspended",
+    )
+    .await?;
+    wait_kubectl(
+        shared,
+        "the job's Pods gone while suspended",
+        Duration::from_secs(120),
+        &[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            "fjord.dev/streamjob=counting",
+            "-o",
+            "name",
+        ],
+        |s| s.trim().is_empty(),
+    )
+    .await?;
+    kubectl(
+        shared,
+        &[
+            "patch",
+            "streamjob",
+            "counting",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"job":{"state":"running"}}}"#,
+        ],
+    )?;
+    wait_reconciled(shared, ns, "resumed").await?;
+    let (_, jm) = jobmanager(shared, ns)?;
+    assert!(
+        jm.config().await?.restore_path.is_some(),
+        "the resumed job did not start from the suspend's savepoint"
+    );
+
+    // The operator's container killed mid-upgrade (a restart through the nonce); its
+    // Deployment starts a new one, which finishes the upgrade: one JobManager, running.
+    kubectl(
+        shared,
+        &[
+            "patch",
+            "streamjob",
+            "counting",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"job":{"restartNonce":1}}}"#,
+        ],
+    )?;
+    kubectl(
+        shared,
+        &[
+            "delete",
+            "pod",
+            "-n",
+            OPERATOR_NS,
+            "-l",
+            &format!("app.kubernetes.io/instance={RELEASE}"),
+            "--grace-period=0",
+            "--force",
+        ],
+    )?;
+    wait_reconciled(shared, ns, "the restart after the operator was killed").await?;
+    wait_kubectl(
+        shared,
+        "one JobManager Pod",
+        Duration::from_secs(120),
+        &[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            "fjord.dev/streamjob=counting,app.kubernetes.io/component=jobmanager",
+            "-o",
+            "name",
+        ],
+        |s| s.lines().count() == 1,
+    )
+    .await?;
+    wait_kubectl(
+        shared,
+        "the operator rolled out again",
+        Duration::from_secs(120),
+        &[
+            "get",
+            "deployment",
+            RELEASE,
+            "-n",
+            OPERATOR_NS,
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        |s| s == "1",
+    )
+    .await?;
+
+    // Delete: savepoints.onDelete takes a last savepoint before the Pods go.
+    let before = savepoint_dirs(shared, ns).await?;
+    kubectl(
+        shared,
+        &[
+            "delete",
+            "streamjob",
+            "counting",
+            "-n",
+            ns,
+            "--timeout=180s",
+        ],
+    )?;
+    let after = savepoint_dirs(shared, ns).await?;
+    let new: Vec<_> = after.difference(&before).collect();
+    assert_eq!(new.len(), 1, "one savepoint on delete expected: {new:?}");
     Ok(())
 }
