@@ -35,9 +35,12 @@
 # to node 0's IP, with EndpointSlices so that the `kubernetes` Service (in-cluster clients)
 # reaches the API server; MINIO_POD_ENDPOINT in RUN_DIR/env is the address Pods reach MinIO at.
 #
-# Machine-wide effects: net.ipv4.ip_forward=1 and net.bridge.bridge-nf-call-iptables=1 (the
-# bridge plugin and kube-proxy need them), kube-proxy's nftables tables `kube-proxy`, and the
-# kubelet's symlinks in /var/log/containers. Only one cluster with real nodes can run on a
+# Machine-wide effects while the nodes run: net.ipv4.ip_forward=1 and
+# net.bridge.bridge-nf-call-iptables=1 (the bridge plugin and kube-proxy need them), the kernel
+# settings the kubelet sets at start (vm.overcommit_memory=1, kernel.panic=10,
+# kernel.panic_on_oops=1, ...), kube-proxy's nftables tables `kube-proxy`, the kubelet's iptables
+# chains and its symlinks in /var/log/containers; down restores the settings and removes the
+# rest. Only one cluster with real nodes can run on a
 # machine at a time (kube-proxy's table is machine-wide): a second start fails naming the first.
 #
 # Needs root. Exit codes: 3 binaries missing (run scripts/infra/install.sh) or packages missing
@@ -67,6 +70,12 @@ runc_bin=${FJORD_RUNC:-$(command -v runc || echo /usr/sbin/runc)}
 images_dir=${FJORD_NODE_IMAGES:-$cache/images/test}
 timeout=${FJORD_UP_TIMEOUT:-120}
 lock="$cache/run/real-nodes"
+# The kernel settings the nodes change: forwarding and bridge netfilter (the bridge plugin and
+# kube-proxy need them) and what the kubelet sets at its start (it is not told to protect
+# them). Saved before the first node starts, restored by the down that releases the lock.
+saved_sysctls="$cache/run/real-nodes.sysctl"
+kubelet_sysctls=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcommit_memory
+  vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
 
 log() { printf '[kubelet-node %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -449,6 +458,8 @@ cmd_start() {
   rm -rf "$nodes_dir"
   mkdir -p "$nodes_dir"/{logs,pids,pki}
   echo "$nodes" >"$nodes_dir/count"
+  # Kept from an earlier run that was never taken down: those are the machine's own values.
+  [[ -f "$saved_sysctls" ]] || sysctl "${kubelet_sysctls[@]}" | sed 's/ = /=/' >"$saved_sysctls"
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1
   # Pods' own addresses are never masqueraded, and nothing from them is forwarded anywhere but
@@ -560,6 +571,12 @@ cmd_down() {
       "$ipt" -F KUBE-FIREWALL 2>/dev/null || true
       "$ipt" -X KUBE-FIREWALL 2>/dev/null || true
     done
+    # What the kubelet changed (vm.overcommit_memory=1, kernel.panic=10, kernel.panic_on_oops=1…).
+    if [[ -f "$saved_sysctls" ]]; then
+      local line
+      while read -r line; do sysctl -qw "$line" 2>/dev/null || true; done <"$saved_sysctls"
+      rm -f "$saved_sysctls"
+    fi
     rm -f "$lock"
   fi
   rm -f "$nodes_dir/env"
