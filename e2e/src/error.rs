@@ -9,7 +9,9 @@ pub enum Error {
     #[error(
         "test infrastructure is not installed: {detail}\n\
          Run `scripts/infra/install.sh` once (it builds Kubernetes, etcd, Helm and MinIO from their \
-         Go modules into ~/.cache/fjord; later runs take seconds)"
+         Go modules into ~/.cache/fjord, and for real nodes the kubelet, kube-proxy, CoreDNS, the \
+         CNI plugins and the pause image; later runs take seconds); real nodes also need the \
+         Debian packages of `scripts/install-deps.sh` (containerd, runc, nftables, socat, ...)"
     )]
     NotInstalled {
         /// The message of the start script naming what is missing.

@@ -667,9 +667,10 @@ fn first_counts(log: &str) -> std::collections::BTreeMap<String, u64> {
     out
 }
 
-/// The JobManager's REST API at its Pod IP (the test process reaches the Pods' bridge).
+/// The JobManager's REST API at its Pod IP (the test process reaches the Pods' bridge): the
+/// running JobManager Pod that is not being deleted.
 fn jobmanager(shared: &Shared, ns: &str) -> anyhow::Result<(String, fjord_client::Client)> {
-    let out = kubectl(
+    let pods: Value = serde_json::from_str(&kubectl(
         shared,
         &[
             "get",
@@ -678,18 +679,24 @@ fn jobmanager(shared: &Shared, ns: &str) -> anyhow::Result<(String, fjord_client
             ns,
             "-l",
             "fjord.dev/streamjob=counting,app.kubernetes.io/component=jobmanager",
-            "--field-selector=status.phase=Running",
             "-o",
-            "jsonpath={.items[0].metadata.name} {.items[0].status.podIP}",
+            "json",
         ],
-    )?;
-    let (pod, ip) = out
-        .trim()
-        .split_once(' ')
-        .filter(|(_, ip)| !ip.is_empty())
-        .with_context(|| format!("no running JobManager Pod: {out:?}"))?;
+    )?)?;
+    let pod = pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            p["metadata"]["deletionTimestamp"].is_null()
+                && p["status"]["phase"] == "Running"
+                && p["status"]["podIP"].is_string()
+        })
+        .with_context(|| format!("no running JobManager Pod in {ns}"))?;
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let ip = pod["status"]["podIP"].as_str().unwrap_or_default();
     Ok((
-        pod.to_string(),
+        name.to_string(),
         fjord_client::Client::new(&format!("http://{ip}:8081/v1"))?,
     ))
 }
