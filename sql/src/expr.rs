@@ -134,9 +134,9 @@ impl Expr {
                 (Value::Boolean(false), Value::Boolean(false)) => Value::Boolean(false),
                 _ => Value::Null,
             },
-            Expr::IsNull(e, negated) => Value::Boolean(e.eval(row)?.is_null() != *negated),
+            Expr::IsNull(e, negated) => Value::Boolean(e.eval_cow(row)?.is_null() != *negated),
             Expr::Cmp(op, a, b) => {
-                let (a, b) = (a.eval(row)?, b.eval(row)?);
+                let (a, b) = (a.eval_cow(row)?, b.eval_cow(row)?);
                 match compare(&a, &b) {
                     None => Value::Null,
                     Some(ord) => Value::Boolean(match op {
@@ -194,6 +194,77 @@ impl Expr {
 }
 
 impl Expr {
+    /// This expression over the outputs of a projection: each `Column(i)` replaced by
+    /// `inputs[i]` (for merging two `Calc` steps into one).
+    pub fn substitute(&self, inputs: &[Expr]) -> Expr {
+        let b = |e: &Expr| Box::new(e.substitute(inputs));
+        let all = |es: &[Expr]| es.iter().map(|e| e.substitute(inputs)).collect::<Vec<_>>();
+        match self {
+            Expr::Column(i, t) => inputs
+                .get(*i)
+                .cloned()
+                .unwrap_or(Expr::Literal(Value::Null, *t)),
+            Expr::Literal(..) => self.clone(),
+            Expr::Not(e) => Expr::Not(b(e)),
+            Expr::And(x, y) => Expr::And(b(x), b(y)),
+            Expr::Or(x, y) => Expr::Or(b(x), b(y)),
+            Expr::IsNull(e, n) => Expr::IsNull(b(e), *n),
+            Expr::Cmp(op, x, y) => Expr::Cmp(*op, b(x), b(y)),
+            Expr::Arith(op, x, y, t) => Expr::Arith(*op, b(x), b(y), *t),
+            Expr::Neg(e, t) => Expr::Neg(b(e), *t),
+            Expr::Case(whens, otherwise, t) => Expr::Case(
+                whens
+                    .iter()
+                    .map(|(c, r)| (c.substitute(inputs), r.substitute(inputs)))
+                    .collect(),
+                otherwise.as_deref().map(b),
+                *t,
+            ),
+            Expr::Cast(e, t, try_cast) => Expr::Cast(b(e), *t, *try_cast),
+            Expr::Call(f, args, t) => Expr::Call(*f, all(args), *t),
+            Expr::Udf(f, args) => Expr::Udf(f.clone(), all(args)),
+            Expr::Field(e, i, t) => Expr::Field(b(e), *i, *t),
+            Expr::Subscript(e, k, t) => Expr::Subscript(b(e), b(k), *t),
+        }
+    }
+
+    /// Whether a user-defined function is called anywhere in the expression (such calls are
+    /// not duplicated by merging steps: they may be costly or not deterministic).
+    pub fn calls_udf(&self) -> bool {
+        match self {
+            Expr::Udf(..) => true,
+            Expr::Column(..) | Expr::Literal(..) => false,
+            Expr::Not(e)
+            | Expr::IsNull(e, _)
+            | Expr::Neg(e, _)
+            | Expr::Cast(e, ..)
+            | Expr::Field(e, ..) => e.calls_udf(),
+            Expr::And(x, y)
+            | Expr::Or(x, y)
+            | Expr::Cmp(_, x, y)
+            | Expr::Arith(_, x, y, _)
+            | Expr::Subscript(x, y, _) => x.calls_udf() || y.calls_udf(),
+            Expr::Case(whens, otherwise, _) => {
+                whens.iter().any(|(c, r)| c.calls_udf() || r.calls_udf())
+                    || otherwise.as_ref().is_some_and(|e| e.calls_udf())
+            }
+            Expr::Call(_, args, _) => args.iter().any(Expr::calls_udf),
+        }
+    }
+
+    /// The value, borrowed from the row or the expression where it is a column, a path of
+    /// fields into one or a literal (no copy), else computed.
+    fn eval_cow<'r>(&'r self, row: &'r [Value]) -> Result<std::borrow::Cow<'r, Value>, EvalError> {
+        use std::borrow::Cow;
+        Ok(match self {
+            Expr::Literal(v, _) => Cow::Borrowed(v),
+            _ => match self.borrow_in(row) {
+                Some(v) => Cow::Borrowed(v),
+                None => Cow::Owned(self.eval(row)?),
+            },
+        })
+    }
+
     /// The value of a column, or of a path of fields into one, without copying it; `None`
     /// for other expressions.
     fn borrow_in<'r>(&self, row: &'r [Value]) -> Option<&'r Value> {

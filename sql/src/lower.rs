@@ -82,27 +82,204 @@ fn option_error(table: &TableDef, message: String) -> SqlError {
 }
 
 /// Filter and projection of one row (Flink's `Calc`); evaluation errors fail the job.
+///
+/// The input row is owned, so a projected column (or a field of one, `bid.price`) that no
+/// other projected path overlaps is moved into the output instead of copied: the other
+/// expressions are evaluated first, then the moves. A view that picks the fields of a nested
+/// ROW (Nexmark's `bid` view) copies no strings.
 #[derive(Clone)]
 struct CalcFn {
-    filter: Option<Arc<Expr>>,
+    /// Rows pass when each is TRUE, tested in order (a merged step's filters).
+    filters: Arc<Vec<Expr>>,
     projection: Arc<Vec<Expr>>,
+    /// Per projected expression: the path (column, then field indices) to move, if it is one.
+    moves: Arc<Vec<Option<Vec<usize>>>>,
     name: String,
+}
+
+impl CalcFn {
+    fn new(filters: Vec<Expr>, projection: Vec<Expr>, name: String) -> Self {
+        let paths: Vec<Option<Vec<usize>>> = projection.iter().map(path_of).collect();
+        let overlaps = |a: &[usize], b: &[usize]| a.starts_with(b) || b.starts_with(a);
+        let moves = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let p = p.as_ref()?;
+                let alone = paths
+                    .iter()
+                    .enumerate()
+                    .all(|(j, q)| j == i || q.as_ref().is_none_or(|q| !overlaps(p, q)));
+                alone.then(|| p.clone())
+            })
+            .collect();
+        CalcFn {
+            filters: Arc::new(filters),
+            projection: Arc::new(projection),
+            moves: Arc::new(moves),
+            name,
+        }
+    }
+}
+
+/// A step to lower: consecutive `Calc` steps merged into one, or another step.
+enum Merged<'a> {
+    /// Filters (tested in order) and the projection.
+    Calc(Vec<Expr>, Vec<Expr>),
+    Other(&'a Step),
+}
+
+/// Merges consecutive `Calc` steps (a view's, the query's, the sink's type coercion) into one
+/// operator, as Flink's planner merges Calcs: the later step's expressions are rewritten over
+/// the earlier one's inputs. Not across a projection that calls a user-defined function,
+/// which the rewrite could evaluate more than once.
+fn merge_calcs(steps: &[Step]) -> Vec<Merged<'_>> {
+    let mut out: Vec<Merged<'_>> = Vec::new();
+    for step in steps {
+        let Step::Calc { filter, projection } = step else {
+            out.push(Merged::Other(step));
+            continue;
+        };
+        if let Some(Merged::Calc(filters, inputs)) = out.last_mut()
+            && !inputs.iter().any(Expr::calls_udf)
+        {
+            filters.extend(filter.iter().map(|f| f.substitute(inputs)));
+            *inputs = projection.iter().map(|e| e.substitute(inputs)).collect();
+            continue;
+        }
+        out.push(Merged::Calc(
+            filter.iter().cloned().collect(),
+            projection.clone(),
+        ));
+    }
+    out
+}
+
+/// The path of a column or of fields into one (`$3.$0` is `[3, 0]`); `None` for other
+/// expressions.
+fn path_of(e: &Expr) -> Option<Vec<usize>> {
+    match e {
+        Expr::Column(i, _) => Some(vec![*i]),
+        Expr::Field(inner, i, _) => {
+            let mut p = path_of(inner)?;
+            p.push(*i);
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+/// Takes the value at `path` out of `row`, leaving NULL (NULL when the path ends early).
+fn take_path(row: &mut [Value], path: &[usize]) -> Value {
+    let Some((first, rest)) = path.split_first() else {
+        return Value::Null;
+    };
+    let Some(mut v) = row.get_mut(*first) else {
+        return Value::Null;
+    };
+    for i in rest {
+        v = match v {
+            Value::Row(fields) => match fields.get_mut(*i) {
+                Some(f) => f,
+                None => return Value::Null,
+            },
+            _ => return Value::Null,
+        };
+    }
+    std::mem::replace(v, Value::Null)
+}
+
+impl CalcFn {
+    /// The projected row, or `None` when the filter drops it.
+    fn project(&self, mut row: Row) -> Result<Option<Row>, EvalError> {
+        for f in self.filters.iter() {
+            if f.eval(&row)? != Value::Boolean(true) {
+                return Ok(None);
+            }
+        }
+        let mut result = Vec::with_capacity(self.projection.len());
+        for (e, m) in self.projection.iter().zip(self.moves.iter()) {
+            result.push(match m {
+                Some(_) => Value::Null,
+                None => e.eval(&row)?,
+            });
+        }
+        for (slot, m) in result.iter_mut().zip(self.moves.iter()) {
+            if let Some(path) = m {
+                *slot = take_path(&mut row, path);
+            }
+        }
+        Ok(Some(result))
+    }
 }
 
 impl FlatMapFunction<Row, Row> for CalcFn {
     fn flat_map(&mut self, row: Row, out: &mut Collector<'_, Row>) -> Result<(), BoxError> {
-        let fail = |e: EvalError| -> BoxError { format!("{}: {e}", self.name).into() };
-        if let Some(f) = &self.filter
-            && f.eval(&row).map_err(fail)? != Value::Boolean(true)
-        {
-            return Ok(());
+        match self.project(row) {
+            Ok(Some(result)) => out.collect(result),
+            Ok(None) => {}
+            Err(e) => return Err(format!("{}: {e}", self.name).into()),
         }
-        let mut result = Vec::with_capacity(self.projection.len());
-        for e in self.projection.iter() {
-            result.push(e.eval(&row).map_err(fail)?);
-        }
-        out.collect(result);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod calc_tests {
+    use super::*;
+    use crate::types::DataType;
+
+    #[test]
+    fn moved_paths_and_evaluated_expressions_give_the_same_row_as_copies() {
+        let (int, s) = (DataType::Int, DataType::String);
+        let inner = DataType::row(vec![]);
+        let col = |i| Box::new(Expr::Column(i, inner));
+        let projection = vec![
+            Expr::Field(col(0), 1, s),                                // moved
+            Expr::Column(1, int),                                     // twice: copied
+            Expr::Field(col(0), 0, int),                              // moved
+            Expr::Column(1, int),                                     // twice: copied
+            Expr::IsNull(Box::new(Expr::Field(col(0), 1, s)), false), // reads a moved field first
+            Expr::Column(2, s),                                       // moved
+            Expr::Field(col(3), 0, int),                              // NULL row: NULL
+        ];
+        let calc = CalcFn::new(Vec::new(), projection, "test".into());
+        assert_eq!(
+            *calc.moves,
+            vec![
+                Some(vec![0, 1]),
+                None,
+                Some(vec![0, 0]),
+                None,
+                None,
+                Some(vec![2]),
+                Some(vec![3, 0])
+            ]
+        );
+        let row = vec![
+            Value::Row(vec![Value::Int(7), Value::String("x".into())]),
+            Value::Int(1),
+            Value::String("y".into()),
+            Value::Null,
+        ];
+        assert_eq!(
+            calc.project(row).unwrap().unwrap(),
+            vec![
+                Value::String("x".into()),
+                Value::Int(1),
+                Value::Int(7),
+                Value::Int(1),
+                Value::Boolean(false),
+                Value::String("y".into()),
+                Value::Null,
+            ]
+        );
+        let filtered = CalcFn::new(
+            vec![Expr::Literal(Value::Boolean(false), DataType::Boolean)],
+            vec![Expr::Column(0, int)],
+            "test".into(),
+        );
+        assert_eq!(filtered.project(vec![Value::Int(1)]).unwrap(), None);
     }
 }
 
@@ -223,16 +400,19 @@ fn build_pipeline(
             streams[0].union(&others)
         }
     };
-    for step in &p.steps {
+    for step in merge_calcs(&p.steps) {
+        let step = match step {
+            Merged::Calc(filters, projection) => {
+                stream = stream
+                    .flat_map(CalcFn::new(filters, projection, "Calc".into()))
+                    .name("Calc")
+                    .stream();
+                continue;
+            }
+            Merged::Other(step) => step,
+        };
         stream = match step {
-            Step::Calc { filter, projection } => stream
-                .flat_map(CalcFn {
-                    filter: filter.clone().map(Arc::new),
-                    projection: Arc::new(projection.clone()),
-                    name: "Calc".into(),
-                })
-                .name("Calc")
-                .stream(),
+            Step::Calc { .. } => unreachable!("merged above"),
             Step::WindowAggregate {
                 window,
                 keys,
@@ -250,11 +430,7 @@ fn build_pipeline(
                 let nkeys = pre.len();
                 pre.extend(aggs.iter().flat_map(crate::plan::AggCall::arguments));
                 let keyed = stream
-                    .flat_map(CalcFn {
-                        filter: None,
-                        projection: Arc::new(pre),
-                        name: "WindowAggregate input".into(),
-                    })
+                    .flat_map(CalcFn::new(Vec::new(), pre, "WindowAggregate input".into()))
                     .name("Calc(window keys and arguments)")
                     .stream()
                     .key_by(move |row: &Row| row[..nkeys].to_vec());
@@ -382,11 +558,11 @@ fn build_source(
     };
     if let Some(projection) = &src.source_projection {
         stream = stream
-            .flat_map(CalcFn {
-                filter: None,
-                projection: Arc::new(projection.clone()),
-                name: format!("computing the columns of table '{}'", src.name),
-            })
+            .flat_map(CalcFn::new(
+                Vec::new(),
+                projection.clone(),
+                format!("computing the columns of table '{}'", src.name),
+            ))
             .name(&format!("Calc({} columns)", src.name))
             .stream();
     }

@@ -278,7 +278,8 @@ pub struct FileSource {
 
 enum Open {
     Csv(csv::Reader<Box<dyn BufRead + Send>>),
-    Json(std::io::Lines<Box<dyn BufRead + Send>>),
+    /// Lines of JSON (also Avro and protobuf text forms), read into one reused buffer.
+    Json(Box<dyn BufRead + Send>, String),
     /// `raw`: lines as they are.
     Raw(Box<dyn BufRead + Send>),
     /// A Parquet or Avro file, decoded whole when opened (Parquet's footer is at its end).
@@ -354,7 +355,7 @@ impl FileReader {
                     .from_reader(monitor::open(path)?),
             ),
             FileFormat::Row(Format::Json | Format::Avro(_) | Format::Protobuf(_)) => {
-                Open::Json(monitor::open(path)?.lines())
+                Open::Json(monitor::open(path)?, String::new())
             }
             FileFormat::Raw(_) => Open::Raw(monitor::open(path)?),
         };
@@ -362,7 +363,7 @@ impl FileReader {
         for _ in 0..self.rows {
             let more = match &mut open {
                 Open::Csv(r) => r.read_record(&mut self.record)?,
-                Open::Json(lines) => lines.next().transpose()?.is_some(),
+                Open::Json(input, line) => read_text_line(input, line)?,
                 Open::Raw(input) => read_line(input, &mut Vec::new())?,
                 Open::Decoded(rows) => rows.next().is_some(),
             };
@@ -415,15 +416,15 @@ impl FileReader {
                     _ => unreachable!("a raw reader is opened for the raw format only"),
                 }
             }
-            Open::Json(lines) => loop {
-                let Some(line) = lines.next().transpose()? else {
+            Open::Json(input, line) => loop {
+                if !read_text_line(input, line)? {
                     return Ok(None);
-                };
+                }
                 if line.trim().is_empty() {
                     self.rows += 1;
                     continue;
                 }
-                match format::decode_json(&line, schema, ignore) {
+                match format::decode_json(line, schema, ignore) {
                     Ok(Some(row)) => return Ok(Some(row)),
                     Ok(None) => {
                         self.rows += 1;
@@ -511,6 +512,22 @@ impl SourceReader<Row> for FileReader {
 }
 
 /// Reads one line (up to `\n`, which is not kept) into `line`; `false` at the end of input.
+/// Reads the next line into `line` (without its `\n` or `\r\n`, as `BufRead::lines`);
+/// `false` at the end.
+fn read_text_line(input: &mut Box<dyn BufRead + Send>, line: &mut String) -> std::io::Result<bool> {
+    line.clear();
+    if input.read_line(line)? == 0 {
+        return Ok(false);
+    }
+    if line.ends_with('\n') {
+        line.pop();
+        if line.ends_with('\r') {
+            line.pop();
+        }
+    }
+    Ok(true)
+}
+
 fn read_line(input: &mut Box<dyn BufRead + Send>, line: &mut Vec<u8>) -> std::io::Result<bool> {
     line.clear();
     if input.read_until(b'\n', line)? == 0 {

@@ -250,6 +250,19 @@ pub fn decode_csv(
 /// # Errors
 /// Not an object, or a field that does not read as its column's type (without `ignore`).
 pub fn decode_json(text: &str, schema: &Schema, ignore: bool) -> Result<Option<Row>, String> {
+    match super::format_json::decode(text, schema) {
+        Some(row) => Ok(Some(row)),
+        None => decode_json_tree(text, schema, ignore),
+    }
+}
+
+/// [`decode_json`] through a `serde_json::Value` tree: every line the schema-directed path
+/// does not take, with the error messages and the `ignore` rules.
+pub(crate) fn decode_json_tree(
+    text: &str,
+    schema: &Schema,
+    ignore: bool,
+) -> Result<Option<Row>, String> {
     let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
         Ok(o) => o,
         Err(_) if ignore => return Ok(None),

@@ -12,6 +12,7 @@ pub mod filesystem;
 pub(crate) mod filesystem_monitor;
 pub mod format;
 pub mod format_avro;
+pub(crate) mod format_json;
 pub mod format_protobuf;
 pub mod format_raw;
 pub mod kafka;
