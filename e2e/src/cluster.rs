@@ -1,5 +1,5 @@
-//! [`TestCluster`]: one private control plane + MinIO + node agent per test, started through
-//! `scripts/infra/up.sh` and always stopped through `scripts/infra/down.sh`.
+//! [`TestCluster`]: one private control plane + MinIO + node agent (or real kubelet nodes) per
+//! test, started through `scripts/infra/up.sh` and always stopped through `scripts/infra/down.sh`.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -3,8 +3,9 @@
 //! This crate is test and development tooling; nothing in it ships in the product.
 //!
 //! - [`cluster`]: [`TestCluster`], which starts a private Kubernetes control plane, MinIO and the
-//!   test node agent through `scripts/infra/up.sh`, exposes their settings, and always tears them
-//!   down again through `scripts/infra/down.sh` (on drop, also while a test panics).
+//!   test node agent (or real kubelet nodes, [`ClusterOptions::real_nodes`]) through
+//!   `scripts/infra/up.sh`, exposes their settings, and always tears them down again through
+//!   `scripts/infra/down.sh` (on drop, also while a test panics).
 //! - [`s3`]: [`S3Settings`], the MinIO endpoint, credentials and bucket of a cluster, and an
 //!   `object_store` client built from them.
 //! - [`kafka`]: [`KafkaBroker`], a real single-node Apache Kafka broker (KRaft) started through
