@@ -104,6 +104,31 @@ fn start_shared() -> anyhow::Result<Shared> {
     Ok(Shared { cluster, images })
 }
 
+/// The number of tests in this file: when all of them have passed, the last one stops the
+/// shared cluster and removes its run directory (a failed or filtered-out test leaves it, logs
+/// included, and up.sh's watchdog stops its processes when the test process exits).
+const TESTS: usize = 6;
+
+/// The end of a passing test.
+fn passed(shared: &Shared) -> anyhow::Result<()> {
+    static PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if PASSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == TESTS
+        && std::env::var_os("FJORD_E2E_KEEP").is_none()
+    {
+        let dir = shared.cluster.run_dir();
+        let down = std::process::Command::new(repo().join("scripts/infra/down.sh"))
+            .arg(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("running scripts/infra/down.sh")?;
+        if !down.status.success() {
+            bail!("down.sh failed: {}", String::from_utf8_lossy(&down.stderr));
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
@@ -432,7 +457,7 @@ spec:
             "--timeout=60s",
         ],
     )?;
-    Ok(())
+    passed(shared)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -579,7 +604,7 @@ async fn the_operator_runs_a_streamjob_on_real_containers_under_restricted() -> 
             "--timeout=120s",
         ],
     )?;
-    Ok(())
+    passed(shared)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -631,7 +656,7 @@ async fn an_image_that_does_not_exist_shows_in_the_streamjob_status() -> anyhow:
             "--timeout=120s",
         ],
     )?;
-    Ok(())
+    passed(shared)
 }
 
 /// The StreamJob's TaskManagers' logs (every Pod of the current generation, whole).
@@ -839,7 +864,7 @@ async fn a_savepoint_upgrade_on_real_containers_continues_every_count() -> anyho
             "--timeout=180s",
         ],
     )?;
-    Ok(())
+    passed(shared)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -902,7 +927,7 @@ async fn a_taskmanager_over_its_memory_limit_is_oom_killed() -> anyhow::Result<(
         shared,
         &["delete", "streamjob", "counting", "-n", ns, "--wait=false"],
     )?;
-    Ok(())
+    passed(shared)
 }
 
 /// The savepoint directories under `s3://fjord/<ns>/savepoints/counting/` on the cluster's
@@ -1132,5 +1157,5 @@ async fn rescale_suspend_resume_a_killed_operator_and_delete_with_a_savepoint() 
     let after = savepoint_dirs(shared, ns).await?;
     let new: Vec<_> = after.difference(&before).collect();
     assert_eq!(new.len(), 1, "one savepoint on delete expected: {new:?}");
-    Ok(())
+    passed(shared)
 }
