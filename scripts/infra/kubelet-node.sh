@@ -81,6 +81,10 @@ log() { printf '[kubelet-node %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 require_install() {
   local b
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "fjord infra: real kubelet nodes need root (runc creates namespaces, cgroups and overlay mounts; the CNI bridge plugin and kube-proxy configure the network); run the tests as root" >&2
+    exit 4
+  fi
   for b in "$kubelet_bin" "$proxy_bin" "$kubectl_bin" "$coredns_bin" "$cni_dir/bridge" \
            "$cni_dir/host-local" "$cni_dir/loopback" "$cni_dir/portmap" "$pause_tar"; do
     if [[ ! -e "$b" ]]; then
@@ -94,10 +98,6 @@ require_install() {
       exit 3
     fi
   done
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "fjord infra: real kubelet nodes need root (runc creates namespaces, cgroups and overlay mounts; the CNI bridge plugin and kube-proxy configure the network); run the tests as root" >&2
-    exit 4
-  fi
 }
 
 # Per-run facts from up.sh's files.
