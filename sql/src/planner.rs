@@ -502,13 +502,14 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
         watermark,
         primary_key,
     };
-    if !table.primary_key.is_empty() && !connectors::USES_PRIMARY_KEY.contains(&table.connector()) {
+    if !table.primary_key.is_empty()
+        && connectors::REFUSES_PRIMARY_KEY.contains(&table.connector())
+    {
         return Err(unsupported(
             pos,
             format!(
-                "table '{name}': the '{}' connector does not use a PRIMARY KEY; remove it (the {} connectors take one)",
-                table.connector(),
-                connectors::USES_PRIMARY_KEY.join(", ")
+                "table '{name}': a '{}' table cannot declare a PRIMARY KEY, because an append-only topic cannot guarantee it (as in Flink); remove it (Flink's 'upsert-kafka' connector is not in Fjord yet)",
+                table.connector()
             ),
         ));
     }

@@ -659,3 +659,27 @@ fn a_window_top_n_stopped_with_a_savepoint_resumes_at_another_parallelism_withou
         );
     }
 }
+
+/// `PRIMARY KEY (...) NOT ENFORCED` is a declaration Flink accepts on file, datagen, print
+/// and blackhole tables (checked with Flink 2.3: a filesystem and a datagen source with one
+/// run) and refuses on an append-only Kafka table; Fjord does the same.
+#[test]
+fn primary_keys_are_accepted_where_flink_accepts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let script = format!(
+        "{}
+         CREATE TABLE keyed (id INT, who STRING, PRIMARY KEY (id) NOT ENFORCED)
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         INSERT INTO keyed SELECT id, customer FROM orders WHERE id < 3;",
+        orders_table(dir.path()),
+        out.display()
+    );
+    assert_eq!(run(&script, &out, 1), sorted(&["1,alice", "2,bob"]));
+    let kafka = "CREATE TABLE k (id INT, PRIMARY KEY (id) NOT ENFORCED)
+                   WITH ('connector' = 'kafka', 'topic' = 't',
+                         'properties.bootstrap.servers' = 'localhost:9092', 'format' = 'json');";
+    let e = fjord_sql::plan(kafka).unwrap_err().to_string();
+    assert!(e.contains("cannot declare a PRIMARY KEY"), "{e}");
+    assert!(e.starts_with("line 1, column"), "{e}");
+}

@@ -64,8 +64,13 @@ pub const KNOWN: &[&str] = &[
     "kinesis",
 ];
 
-/// The connectors whose tables may declare a `PRIMARY KEY (...) NOT ENFORCED` (the document id).
+/// The connectors whose tables use a `PRIMARY KEY (...) NOT ENFORCED` (the document id).
 pub const USES_PRIMARY_KEY: &[&str] = elasticsearch::CONNECTORS;
+
+/// The connectors that refuse a `PRIMARY KEY`, as Flink's do: an append-only Kafka topic
+/// cannot keep one (Flink's `upsert-kafka` can; Fjord does not have it yet). Other tables
+/// accept the declaration, which, `NOT ENFORCED`, changes nothing they read or write.
+pub const REFUSES_PRIMARY_KEY: &[&str] = &["kafka"];
 
 /// Checks that a table's options make it a source (and, with `local_paths`, that a
 /// `filesystem` source's path exists here).
