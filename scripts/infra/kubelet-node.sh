@@ -571,6 +571,14 @@ cmd_down() {
       "$ipt" -F KUBE-FIREWALL 2>/dev/null || true
       "$ipt" -X KUBE-FIREWALL 2>/dev/null || true
     done
+    # The iptables tables the kubelet's chains brought, once nothing is left in them.
+    local fam rules
+    for fam in ip ip6; do
+      for t in mangle nat filter; do
+        rules=$(nft list table "$fam" "$t" 2>/dev/null | grep -cvE '^[[:space:]]*(table|chain|type|policy|\}|$)' || true)
+        [[ "$rules" != 0 ]] || nft delete table "$fam" "$t" 2>/dev/null || true
+      done
+    done
     # What the kubelet changed (vm.overcommit_memory=1, kernel.panic=10, kernel.panic_on_oops=1…).
     if [[ -f "$saved_sysctls" ]]; then
       local line
