@@ -39,8 +39,8 @@
 # net.bridge.bridge-nf-call-iptables=1 (the bridge plugin and kube-proxy need them), the kernel
 # settings the kubelet sets at start (vm.overcommit_memory=1, kernel.panic=10,
 # kernel.panic_on_oops=1, ...), kube-proxy's nftables tables `kube-proxy`, the kubelet's iptables
-# chains and its symlinks in /var/log/containers; down restores the settings and removes the
-# rest. Only one cluster with real nodes can run on a
+# chains, its symlinks in /var/log/containers and its /var/lib/kubelet/device-plugins; down
+# restores the settings and removes the rest. Only one cluster with real nodes can run on a
 # machine at a time (kube-proxy's table is machine-wide): a second start fails naming the first.
 #
 # Needs root. Exit codes: 3 binaries missing (run scripts/infra/install.sh) or packages missing
@@ -571,6 +571,12 @@ cmd_down() {
       "$ipt" -F KUBE-FIREWALL 2>/dev/null || true
       "$ipt" -X KUBE-FIREWALL 2>/dev/null || true
     done
+    # The device manager's socket directory, a fixed path whatever the kubelet's root dir
+    # (left alone if anything is in it, e.g. a real kubelet of the machine's).
+    if ! pgrep -x kubelet >/dev/null; then
+      rm -f /var/lib/kubelet/device-plugins/kubelet.sock
+      if rmdir /var/lib/kubelet/device-plugins 2>/dev/null; then rmdir /var/lib/kubelet 2>/dev/null || true; fi
+    fi
     # The iptables tables the kubelet's chains brought, once nothing is left in them.
     local fam rules
     for fam in ip ip6; do
