@@ -77,6 +77,14 @@ fn start_shared() -> anyhow::Result<Shared> {
     );
     let (repository, tag) = image_parts(&images.operator_name)?;
     let chart = repo().join("helm/fjord-operator");
+    // The operator's own namespace enforces `restricted` too: the chart's Pod must meet it.
+    cluster.kubectl(
+        &["apply", "-f", "-"],
+        Some(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OPERATOR_NS}\n  labels:\n    \
+             pod-security.kubernetes.io/enforce: restricted\n"
+        )),
+    )?;
     let t2 = Instant::now();
     cluster.helm(&[
         "install",
@@ -84,7 +92,6 @@ fn start_shared() -> anyhow::Result<Shared> {
         chart.to_str().context("utf-8 path")?,
         "--namespace",
         OPERATOR_NS,
-        "--create-namespace",
         "--set",
         &format!("image.repository={repository}"),
         "--set",
