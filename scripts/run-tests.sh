@@ -45,7 +45,7 @@ jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profil
 # The binaries measured as the longest first (e2e and connector servers, Flink oracles; in
 # the order of a full run's times on 2026-12-04, 504 s down to ~45 s), so the last ones to end
 # are short; then every other integration test, then the unit tests.
-slow=(kafka_exactly_once operator_state hdfs operator_kafka activemq fresh_machine
+slow=(kafka_exactly_once operator_state hdfs operator_kafka real_nodes activemq fresh_machine
   flink_sql_oracle kafka_broker parquet_flink_oracle protobuf_format
   connectors_killed_task_managers avro_flink_oracle cassandra_sink operator_autoscaler
   golden_savepoints avro_file_flink_oracle dashboard state_release images operator_snapshots
