@@ -28,14 +28,6 @@ const ORDERS: &str = "\
 8,carol,,,2024-01-01 00:00:29.999
 ";
 
-/// Nested JSON for the composite-type cases (`{dir}/nested.json`): a ROW with a nested ROW,
-/// an ARRAY and a MAP, with NULL composites, NULL fields and elements, and an empty array.
-const NESTED: &str = r#"{"id":1,"customer":{"name":"alice","address":{"city":"Oslo","zip":"0150"}},"tags":["new","gift"],"attrs":{"color":"red"},"ts":1704067201000}
-{"id":2,"customer":{"name":"bob","address":null},"tags":[],"attrs":{},"ts":1704067202500}
-{"id":3,"customer":null,"tags":null,"attrs":null,"ts":1704067203000}
-{"id":4,"customer":{"name":null,"address":{"city":"Bergen","zip":null}},"tags":["x",null,"z"],"attrs":{"color":"blue"},"ts":1704067204000}
-"#;
-
 /// The source table, shared by every case; `{dir}` is the case's directory.
 const ORDERS_DDL: &str = "
 SET 'parallelism.default' = '2';
@@ -581,7 +573,10 @@ fn fjord_sql_matches_flink_sql_on_the_same_script_and_input() {
         }
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("orders.csv"), ORDERS).unwrap();
-        std::fs::write(dir.path().join("nested.json"), NESTED).unwrap();
+        // Nested JSON for the composite-type case: docs/sql.md's example data.
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sql/nested_orders.json");
+        std::fs::copy(example, dir.path().join("nested.json")).unwrap();
         let script =
             format!("{ORDERS_DDL}{statements}").replace("{dir}", &dir.path().display().to_string());
         let script_path = dir.path().join("job.sql");

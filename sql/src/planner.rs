@@ -502,8 +502,7 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
         watermark,
         primary_key,
     };
-    if !table.primary_key.is_empty()
-        && connectors::REFUSES_PRIMARY_KEY.contains(&table.connector())
+    if !table.primary_key.is_empty() && connectors::REFUSES_PRIMARY_KEY.contains(&table.connector())
     {
         return Err(unsupported(
             pos,

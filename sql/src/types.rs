@@ -656,6 +656,20 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// A schema of named columns of these types (none of them a rowtime).
+    pub fn of(columns: &[(&str, DataType)]) -> Schema {
+        Schema {
+            columns: columns
+                .iter()
+                .map(|(name, data_type)| Column {
+                    name: name.to_string(),
+                    data_type: *data_type,
+                    rowtime: false,
+                })
+                .collect(),
+        }
+    }
+
     /// The index of a column by exact name.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)

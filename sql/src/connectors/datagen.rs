@@ -256,29 +256,12 @@ impl DatagenReader {
                             .map(|_| char::from(self.rng.random_range(b'a'..=b'z')))
                             .collect(),
                     ),
-                    DataType::Timestamp => {
-                        let now = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_millis() as i64);
-                        Value::Timestamp(
-                            now - if *max_past > 0 {
-                                self.rng.random_range(0..=*max_past)
-                            } else {
-                                0
-                            },
-                        )
-                    }
-                    DataType::Date => {
-                        let now = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_millis() as i64);
-                        let past = if *max_past > 0 {
-                            self.rng.random_range(0..=*max_past)
-                        } else {
-                            0
-                        };
-                        Value::Date(crate::types::date_of_timestamp(now - past))
-                    }
+                    DataType::Timestamp => Value::Timestamp(recent(&mut self.rng, *max_past)),
+                    DataType::TimestampLtz => Value::TimestampLtz(recent(&mut self.rng, *max_past)),
+                    DataType::Date => Value::Date(crate::types::date_of_timestamp(recent(
+                        &mut self.rng,
+                        *max_past,
+                    ))),
                     DataType::TinyInt | DataType::SmallInt => crate::expr::cast(
                         Value::BigInt(self.rng.random_range(*min as i64..=*max as i64)),
                         *t,
@@ -300,17 +283,6 @@ impl DatagenReader {
                     DataType::Bytes => {
                         Value::Bytes((0..*length).map(|_| self.rng.random()).collect())
                     }
-                    DataType::TimestampLtz => {
-                        let now = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_millis() as i64);
-                        let past = if *max_past > 0 {
-                            self.rng.random_range(0..=*max_past)
-                        } else {
-                            0
-                        };
-                        Value::TimestampLtz(now - past)
-                    }
                     // Refused when the table is planned.
                     DataType::Interval
                     | DataType::Row(_)
@@ -320,6 +292,19 @@ impl DatagenReader {
             });
         }
         row
+    }
+}
+
+/// Now, in epoch milliseconds, minus a random time up to `max_past` ms (Flink's
+/// `fields.#.max-past` for TIMESTAMP, TIMESTAMP_LTZ and DATE columns).
+fn recent(rng: &mut impl Rng, max_past: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    now - if max_past > 0 {
+        rng.random_range(0..=max_past)
+    } else {
+        0
     }
 }
 

@@ -198,20 +198,6 @@ impl<'de> Visitor<'de> for RowVisitor<'_> {
 mod tests {
     use super::*;
     use crate::connectors::format::decode_json_tree;
-    use crate::types::Column;
-
-    fn schema(cols: &[(&str, DataType)]) -> Schema {
-        Schema {
-            columns: cols
-                .iter()
-                .map(|(n, t)| Column {
-                    name: n.to_string(),
-                    data_type: *t,
-                    rowtime: false,
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn the_fast_path_reads_what_the_general_path_reads() {
@@ -225,7 +211,7 @@ mod tests {
                 data_type: DataType::Timestamp,
             },
         ]);
-        let s = schema(&[
+        let s = Schema::of(&[
             ("i", DataType::Int),
             ("s", DataType::String),
             ("d", DataType::Double),
@@ -253,7 +239,7 @@ mod tests {
         assert_eq!(decode(r#"{"s":{"a":1}}"#, &s), None);
         assert_eq!(decode(r#"{"i":1"#, &s), None);
         assert_eq!(
-            decode(r#"{"x":1}"#, &schema(&[("x", DataType::Decimal(5, 2))])),
+            decode(r#"{"x":1}"#, &Schema::of(&[("x", DataType::Decimal(5, 2))])),
             None
         );
     }

@@ -345,16 +345,7 @@ message Event { int64 id = 1; optional string name = 2; }
     }
 
     fn schema(columns: &[(&str, DataType)]) -> Schema {
-        Schema {
-            columns: columns
-                .iter()
-                .map(|(n, t)| Column {
-                    name: n.to_string(),
-                    data_type: *t,
-                    rowtime: false,
-                })
-                .collect(),
-        }
+        Schema::of(columns)
     }
 
     #[test]
