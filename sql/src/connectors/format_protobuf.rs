@@ -303,7 +303,6 @@ fn sql_type_for(k: &Kind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Column;
 
     const PROTO: &str = r#"
 syntax = "proto2";
