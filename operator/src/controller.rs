@@ -18,8 +18,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::runtime::controller::{Action as ControllerAction, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -54,6 +54,10 @@ pub struct Context<J> {
     /// When each StreamJob's Secrets need looking at again between applies, per UID: a
     /// rotation step that comes due, or a new rotation request.
     security: std::sync::Mutex<std::collections::HashMap<String, SecurityCheck>>,
+    /// The JobManager and TaskManager Pods as the Pod watch of each watched namespace (or of
+    /// all) last delivered them: a running job's Pods are looked at on every pass without an
+    /// API call (see [`Context::watched_pods`]).
+    pods: std::sync::Mutex<Vec<Store<Pod>>>,
 }
 
 /// What the last look at a StreamJob's Secrets left to do.
@@ -88,7 +92,26 @@ impl<J> Context<J> {
             applied: Default::default(),
             windows: Default::default(),
             security: Default::default(),
+            pods: Default::default(),
         }
+    }
+
+    /// The Pods of StreamJob `name` in `ns` that the Pod watch holds: no API call. Empty until
+    /// the watch has listed them (and without RBAC on Pods); Pods being deleted included.
+    fn watched_pods(&self, ns: &str, name: &str) -> Vec<Arc<Pod>> {
+        let stores = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        stores
+            .iter()
+            .flat_map(|store| {
+                store.state_filter(|p| {
+                    p.metadata.namespace.as_deref() == Some(ns)
+                        && p.labels()
+                            .get(resources::STREAMJOB_LABEL)
+                            .map(String::as_str)
+                            == Some(name)
+                })
+            })
+            .collect()
     }
 
     fn window_start(&self, uid: &str) -> Option<autoscaler::Sample> {
@@ -173,6 +196,19 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
                 watcher::Config::default().labels("app.kubernetes.io/managed-by=fjord-operator");
             let controller = Controller::new(jobs, watcher::Config::default());
             let streamjobs = controller.store();
+            // The Pod watch triggers passes (below) and keeps its Pods in a store, where a
+            // running job's pass looks for crash-looping containers without listing them.
+            let (pod_store, pod_writer) = reflector::store();
+            ctx.pods
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(pod_store);
+            let pod_events = watcher(pods, children.clone())
+                .default_backoff()
+                // Only status, spec and labels are read; managed fields are the bulk of a Pod.
+                .modify(|p: &mut Pod| p.metadata.managed_fields = None)
+                .reflect(pod_writer)
+                .touched_objects();
             controller
                 .owns(deployments, children.clone())
                 .owns(services, children.clone())
@@ -188,7 +224,7 @@ pub async fn run<J: JobManagerApi>(ctx: Arc<Context<J>>, namespaces: Vec<String>
                 // StreamJob label. A Pod that becomes Ready (the JobManager answers), starts,
                 // crashes or is gone (a teardown finished) is acted on at once instead of at
                 // the next requeue.
-                .watches(pods, children, streamjob_of_pod)
+                .watches_stream(pod_events, streamjob_of_pod)
                 .shutdown_on_signal()
                 .run(reconcile, error_policy, ctx)
                 .for_each(|result| async move {
@@ -648,6 +684,18 @@ async fn observe<J: JobManagerApi>(
     } else {
         None
     };
+    // A running job's containers can crash under it (OOMKilled TaskManagers the kubelet
+    // restarts while the JobManager keeps the job RUNNING): looked for on every pass in the
+    // Pods the watch holds; the API is asked only for a crash's last log lines.
+    let crash_loop = if cluster_present && job_running {
+        let pods = ctx.watched_pods(&ns, &name);
+        match pods::crash_loop(pods.iter().map(AsRef::as_ref), Timestamp::now()) {
+            Some(problem) => Some(with_logs(ctx, &ns, problem).await),
+            None => None,
+        }
+    } else {
+        None
+    };
     let observed = Observed {
         job_manager,
         cluster_present,
@@ -656,6 +704,7 @@ async fn observe<J: JobManagerApi>(
         latest_checkpoint,
         task_managers,
         pod_problem,
+        crash_loop,
     };
     Ok((observed, complete))
 }
@@ -672,10 +721,17 @@ async fn pod_problem<J>(ctx: &Context<J>, ns: &str, name: &str) -> Option<pods::
             return None;
         }
     };
-    let problem = pods::diagnose(&list.items)?;
+    let problem = pods::diagnose(&list.items, Timestamp::now())?;
+    Some(with_logs(ctx, ns, problem).await)
+}
+
+/// `problem` with the crashed container's last log lines (of its previous run, else of this
+/// one), if it wants them and they can be read.
+async fn with_logs<J>(ctx: &Context<J>, ns: &str, problem: pods::PodProblem) -> pods::PodProblem {
     if !problem.wants_logs {
-        return Some(problem);
+        return problem;
     }
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let params = |previous| LogParams {
         container: problem.container.clone(),
         tail_lines: Some(10),
@@ -687,10 +743,10 @@ async fn pod_problem<J>(ctx: &Context<J>, ns: &str, name: &str) -> Option<pods::
         Ok(logs) => Some(logs),
         Err(_) => api.logs(&problem.pod, &params(false)).await.ok(),
     };
-    Some(match logs {
+    match logs {
         Some(logs) => problem.with_logs(&logs),
         None => problem,
-    })
+    }
 }
 
 async fn execute<J: JobManagerApi>(

@@ -14,7 +14,8 @@
 //! - [`resources`]: the desired child objects, built by pure functions. Uses [`podtemplate`].
 //! - [`podtemplate`]: merging pod template overrides. Pure.
 //! - [`podsecurity`]: the Pod Security `restricted` baseline of every generated Pod. Pure.
-//! - [`pods`]: why the JobManager or TaskManager Pods do not run, from their status. Pure.
+//! - [`pods`]: why the JobManager or TaskManager Pods do not run, or crash-loop under a
+//!   running job, from their status. Pure.
 //! - [`validation`]: checks the schema cannot express, reported as a Degraded condition.
 //! - [`jobmanager`]: the [`jobmanager::JobManagerApi`] trait the operator drives the JobManager
 //!   through, and its data types.

@@ -597,6 +597,21 @@ impl Machine<'_, '_> {
                 ));
             }
         }
+        // A job can run while its containers crash under it (a TaskManager OOM-killed by its
+        // memory limit, restarted by the kubelet, its tasks restarted by the JobManager): the
+        // Pods say so when the JobManager does not. Nothing else needs attention first. Ready
+        // keeps following the job; the rule that keeps this from flapping (repeated crashes,
+        // a window since the last one) is crate::pods::crash_loop's.
+        if self.degraded.is_none()
+            && self.job_running()
+            && !matches!(
+                self.status.lifecycle_state,
+                LifecycleState::Suspended | LifecycleState::Deleting
+            )
+            && let Some(p) = &self.input.observed.crash_loop
+        {
+            self.degraded = Some((p.reason, p.message.clone()));
+        }
         // A running job is watched closely (its checkpoints and restarts live outside
         // Kubernetes); the watch covers everything else.
         if self.status.lifecycle_state == LifecycleState::Running && self.job_running() {

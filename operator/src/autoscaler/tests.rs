@@ -556,6 +556,7 @@ fn a_decision_becomes_a_rescale_through_the_lifecycle_and_settings_alone_do_not(
         latest_checkpoint: None,
         task_managers: None,
         pod_problem: None,
+        crash_loop: None,
     };
     let decide = |spec: &StreamJobSpec, status: &StreamJobStatus| {
         lifecycle::decide(&lifecycle::Input {

@@ -89,6 +89,11 @@ pub struct Observed {
     /// Why a JobManager or TaskManager Pod does not run, if one does not (read only while the
     /// job is not running).
     pub pod_problem: Option<PodProblem>,
+    /// A JobManager or TaskManager container that crash-loops under the running job
+    /// ([`crate::pods::crash_loop`]: an `OOMKilled` TaskManager the kubelet keeps restarting
+    /// while the JobManager reports `RUNNING`). Read only while the job runs, from the Pods the
+    /// controller's watch holds.
+    pub crash_loop: Option<PodProblem>,
 }
 
 /// Everything [`decide`] looks at.

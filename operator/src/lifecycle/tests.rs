@@ -51,6 +51,7 @@ fn observed(jm: JobManagerView) -> Observed {
         latest_checkpoint: None,
         task_managers: None,
         pod_problem: None,
+        crash_loop: None,
     }
 }
 
@@ -1067,6 +1068,182 @@ fn a_running_job_reports_restarts_and_start_time_and_is_polled_closely() {
     assert_eq!(d.status.job_start_time, None);
 }
 
+/// A TaskManager Pod of the StreamJob `counting` with a 64Mi memory limit: its container
+/// `fjord` restarted `restarts` times, is now in `state`, and was last terminated (`reason`,
+/// `exit_code`) at test second `ended`.
+fn task_manager_pod(
+    restarts: i32,
+    state: serde_json::Value,
+    reason: &str,
+    exit_code: i32,
+    ended: i64,
+) -> k8s_openapi::api::core::v1::Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": "counting-taskmanager-5b7c9-k2x4p", "labels": {
+            "fjord.dev/streamjob": "counting",
+            "app.kubernetes.io/component": "taskmanager",
+        }},
+        "spec": {"containers": [{"name": "fjord", "image": "fjord/fjord:0.1.0",
+            "resources": {"requests": {"memory": "64Mi"}, "limits": {"memory": "64Mi"}}}]},
+        "status": {"phase": "Running", "containerStatuses": [{
+            "name": "fjord", "image": "fjord/fjord:0.1.0", "imageID": "",
+            "ready": state.get("running").is_some(),
+            "restartCount": restarts,
+            "state": state,
+            "lastState": {"terminated": {"exitCode": exit_code, "reason": reason,
+                "startedAt": t(ended - 20).to_string(), "finishedAt": t(ended).to_string()}},
+        }]},
+    }))
+    .unwrap()
+}
+
+fn running_since(s: i64) -> serde_json::Value {
+    json!({"running": {"startedAt": t(s).to_string()}})
+}
+
+fn back_off() -> serde_json::Value {
+    json!({"waiting": {"reason": "CrashLoopBackOff",
+        "message": "back-off 20s restarting failed container=fjord"}})
+}
+
+/// The OOM kills of issue 15: both TaskManagers crash-loop on their memory limit while the
+/// JobManager, restarting the tasks each time, reports the job RUNNING. The status decision
+/// from the Pods the watch holds, pass after pass.
+#[test]
+fn task_managers_crash_looping_under_a_running_job_degrade_it_until_stable_again() {
+    let mut status = running(&base());
+    let pass = |pod: k8s_openapi::api::core::v1::Pod, now: i64, status: &mut StreamJobStatus| {
+        let observed = Observed {
+            crash_loop: crate::pods::crash_loop([&pod], t(now)),
+            ..observed(job(JobState::Running))
+        };
+        let d = run(&Case {
+            status: status.clone(),
+            observed,
+            now,
+            ..Default::default()
+        });
+        assert_eq!(d.status.lifecycle_state, LifecycleState::Running);
+        let ready = conditions::get(&d.status, conditions::READY).unwrap();
+        assert_eq!(ready.status, "True", "Ready follows the job, which runs");
+        *status = d.status.clone();
+        d
+    };
+    let degraded_since = |status: &StreamJobStatus| {
+        let c = conditions::get(status, conditions::DEGRADED).unwrap();
+        (c.status.clone(), c.last_transition_time.clone())
+    };
+
+    // One OOM kill the TaskManager recovered from: no flap.
+    let d = pass(
+        task_manager_pod(1, running_since(205), "OOMKilled", 137, 204),
+        210,
+        &mut status,
+    );
+    assert_eq!(degraded(&d), None);
+
+    // Killed again: the kubelet backs off. Degraded, in words that say what to do.
+    let d = pass(
+        task_manager_pod(2, back_off(), "OOMKilled", 137, 230),
+        232,
+        &mut status,
+    );
+    let (reason, message) = degraded(&d).expect("Degraded");
+    assert_eq!(reason, "ContainerCrashing");
+    for text in [
+        "Pod counting-taskmanager-5b7c9-k2x4p: container fjord keeps crashing: OOMKilled (exit code 137) by its memory limit 64Mi, 2 restarts",
+        "raise spec.taskManager.resources.limits.memory",
+    ] {
+        assert!(message.contains(text), "{text:?} in {message}");
+    }
+    assert_eq!(d.status.error.as_deref(), Some(message.as_str()));
+    let since = degraded_since(&status);
+    assert_eq!(since.0, "True");
+
+    // Running between two back-offs: still Degraded, the transition time unchanged.
+    pass(
+        task_manager_pod(3, running_since(262), "OOMKilled", 137, 250),
+        270,
+        &mut status,
+    );
+    assert_eq!(degraded_since(&status), since);
+
+    // Stable for the whole window since the last kill: no longer Degraded.
+    let window = crate::pods::CRASH_WINDOW.as_secs() as i64;
+    let d = pass(
+        task_manager_pod(3, running_since(262), "OOMKilled", 137, 250),
+        250 + window + 1,
+        &mut status,
+    );
+    assert_eq!(degraded(&d), None);
+    assert_eq!(d.status.error, None);
+
+    // A TaskManager that keeps crashing with an error: CrashLoopBackOff while the job runs.
+    let d = pass(
+        task_manager_pod(5, back_off(), "Error", 1, 990),
+        995,
+        &mut status,
+    );
+    let (reason, message) = degraded(&d).expect("Degraded");
+    assert_eq!(reason, "ContainerCrashing");
+    assert!(
+        message.contains("5 restarts, last exit code 1"),
+        "{message}"
+    );
+
+    // A new Pod (the memory limit raised): healthy at once.
+    let d = pass(
+        task_manager_pod(0, running_since(1000), "", 0, 0).tap(|p| {
+            p.status
+                .as_mut()
+                .unwrap()
+                .container_statuses
+                .as_mut()
+                .unwrap()[0]
+                .last_state = None;
+        }),
+        1010,
+        &mut status,
+    );
+    assert_eq!(degraded(&d), None);
+}
+
+#[test]
+fn a_crash_loop_gives_way_to_what_else_needs_attention() {
+    let pod = task_manager_pod(4, back_off(), "OOMKilled", 137, 195);
+    let crash_loop = crate::pods::crash_loop([&pod], t(200));
+    assert!(crash_loop.is_some());
+    // An upgrade that failed for this generation says so first.
+    let mut status = running(&base());
+    status.failed_upgrade = Some(FailedUpgrade {
+        generation: 2,
+        restart_nonce: None,
+        message: "the savepoint failed".into(),
+    });
+    let d = run(&Case {
+        spec: spec_with("/job/args", json!(["--rate", "2"])),
+        generation: 2,
+        status,
+        observed: Observed {
+            crash_loop: crash_loop.clone(),
+            ..observed(job(JobState::Running))
+        },
+        expect_actions: vec!["apply"],
+        ..Default::default()
+    });
+    assert_eq!(degraded(&d).unwrap().0, "UpgradeFailed");
+    // A job that is not running is explained by pod_problem (the Pods listed), not crash_loop.
+    let d = run(&Case {
+        status: running(&base()),
+        observed: Observed {
+            crash_loop,
+            ..observed(job(JobState::Restarting))
+        },
+        ..Default::default()
+    });
+    assert_eq!(degraded(&d), None);
+}
+
 #[test]
 fn a_restart_loop_is_redeployed_from_the_latest_checkpoint() {
     let spec = base().tap(|s| {
@@ -1214,6 +1391,7 @@ impl World {
             latest_checkpoint: None,
             task_managers: None,
             pod_problem: None,
+            crash_loop: None,
         };
         let settings = Settings::default();
         let d = decide(&Input {
