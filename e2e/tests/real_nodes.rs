@@ -929,6 +929,32 @@ async fn a_taskmanager_over_its_memory_limit_is_oom_killed() -> anyhow::Result<(
         |s| s["jobRestarts"].as_u64().is_some_and(|n| n >= 1),
     )
     .await?;
+    // The StreamJob says why, whether or not the JobManager reports the job RUNNING meanwhile.
+    let sj = wait_status(
+        shared,
+        ns,
+        "counting",
+        "Degraded ContainerCrashing naming OOMKilled",
+        Duration::from_secs(180),
+        |s| {
+            s["conditions"].as_array().into_iter().flatten().any(|c| {
+                c["type"] == "Degraded"
+                    && c["status"] == "True"
+                    && c["reason"] == "ContainerCrashing"
+                    && c["message"].as_str().is_some_and(|m| {
+                        m.contains("OOMKilled (exit code 137) by its memory limit 64Mi")
+                            && m.contains("spec.taskManager.resources.limits.memory")
+                    })
+            })
+        },
+    )
+    .await?;
+    println!(
+        "real-nodes: Degraded ContainerCrashing {:.1} s after apply (job {}): {}",
+        t0.elapsed().as_secs_f64(),
+        sj["status"]["jobState"],
+        sj["status"]["error"]
+    );
     kubectl(
         shared,
         &["delete", "streamjob", "counting", "-n", ns, "--wait=false"],
