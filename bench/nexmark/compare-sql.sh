@@ -25,20 +25,10 @@ parallelisms="1 2"
 rounds=3
 work=/tmp/fjord-nexmark-compare
 verify=1
-while (($#)); do
-  case $1 in
-    --events) events=$2; shift 2 ;;
-    --tps) tps=$2; shift 2 ;;
-    --queries) queries=$2; shift 2 ;;
-    --parallelism) parallelisms=$2; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
-    --no-verify) verify=0; shift ;;
-    *) sed -n '2,18p' "$0" >&2; exit 2 ;;
-  esac
-done
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$repo/bench/nexmark/lib.sh"
+nexmark_options '2,18p' "$@"
+nexmark_setup
 text() {
   if [[ -f "$repo/bench/nexmark/sql/$1.sql" ]]; then echo "$repo/bench/nexmark/sql/$1.sql"
   else echo "$repo/bench/nexmark/flink/$1.sql"; fi

@@ -28,20 +28,10 @@ parallelisms="1 2"
 rounds=2
 work=/tmp/fjord-nexmark-compare
 verify=1
-while (($#)); do
-  case $1 in
-    --events) events=$2; shift 2 ;;
-    --tps) tps=$2; shift 2 ;;
-    --queries) queries=$2; shift 2 ;;
-    --parallelism) parallelisms=$2; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
-    --no-verify) verify=0; shift ;;
-    *) sed -n '2,19p' "$0" >&2; exit 2 ;;
-  esac
-done
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$repo/bench/nexmark/lib.sh"
+nexmark_options '2,19p' "$@"
+nexmark_setup
 # q13's side input (the benchmark's: lines i,i for i < 10000) where its SQL text reads it,
 # ${FLINK_HOME}/data/side_input.txt, FLINK_HOME taken from FJORD_NEXMARK_FLINK_HOME.
 export FJORD_NEXMARK_FLINK_HOME="$work/flink-home"

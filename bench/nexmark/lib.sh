@@ -1,25 +1,49 @@
-# lib.sh — what compare.sh and compare-sql.sh share: building fjord-nexmark (release), the event
-# files, and one timed run of each engine. Sourced after the caller has set: repo, events, tps,
-# work. Defines: nx, flink, input, log, run_fjord, run_fjord_sql, run_flink, median.
-# shellcheck shell=bash disable=SC2154,SC2034 # the caller sets repo, events, tps, work and uses input
+# lib.sh — what compare.sh and compare-sql.sh share: their options, building fjord-nexmark
+# (release), the event files, and one timed run of each engine. The caller sets repo and the
+# options' defaults (events, tps, queries, parallelisms, rounds, work, verify), then calls
+# `nexmark_options LINES "$@"` (LINES: the sed range of its usage comment) and
+# `nexmark_setup`, which sets nx, flink and input. Also defines log, run_fjord, run_fjord_sql,
+# run_flink, median.
+# shellcheck shell=bash disable=SC2154,SC2034 # the caller sets the defaults and reads the results
 
-export FLINK_ORACLE_HEAP="${FLINK_ORACLE_HEAP:--Xmx2g}"
-target="${CARGO_TARGET_DIR:-$repo/target}"
 log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date +%H:%M:%S)" "$*" >&2; }
 
-log "building fjord-nexmark (release)"
-(cd "$repo" && cargo build --release -q -p fjord-nexmark --bin fjord-nexmark)
-nx="$target/release/fjord-nexmark"
-flink="$repo/scripts/infra/flink.sh"
-mkdir -p "$work"
-if [[ ! -f "$work/events-$events-$tps/.complete" ]]; then
-  rm -rf "$work"/events-*
-  log "generating $events events (tps $tps) into 2 files"
-  "$nx" generate --dir "$work/events-$events-$tps" --files 2 --events.num "$events" --tps "$tps" >&2
-  touch "$work/events-$events-$tps/.complete"
-fi
-input="$work/events-$events-$tps"
-mkdir -p "$work/empty" && : > "$work/empty/events-0.json"
+# nexmark_options USAGE-LINES ARGS... → sets the options given, or prints the usage and exits 2
+nexmark_options() {
+  local usage=$1; shift
+  while (($#)); do
+    case $1 in
+      --events) events=$2; shift 2 ;;
+      --tps) tps=$2; shift 2 ;;
+      --queries) queries=$2; shift 2 ;;
+      --parallelism) parallelisms=$2; shift 2 ;;
+      --rounds) rounds=$2; shift 2 ;;
+      --work) work=$2; shift 2 ;;
+      --no-verify) verify=0; shift ;;
+      *) sed -n "$usage" "$0" >&2; exit 2 ;;
+    esac
+  done
+}
+
+# nexmark_setup → builds fjord-nexmark and writes the events once; sets nx, flink, input
+nexmark_setup() {
+  export FLINK_ORACLE_HEAP="${FLINK_ORACLE_HEAP:--Xmx2g}"
+  target="${CARGO_TARGET_DIR:-$repo/target}"
+
+  log "building fjord-nexmark (release)"
+  (cd "$repo" && cargo build --release -q -p fjord-nexmark --bin fjord-nexmark)
+  nx="$target/release/fjord-nexmark"
+  flink="$repo/scripts/infra/flink.sh"
+  mkdir -p "$work"
+  if [[ ! -f "$work/events-$events-$tps/.complete" ]]; then
+    rm -rf "$work"/events-*
+    log "generating $events events (tps $tps) into 2 files"
+    "$nx" generate --dir "$work/events-$events-$tps" --files 2 --events.num "$events" --tps "$tps" >&2
+    touch "$work/events-$events-$tps/.complete"
+  fi
+  input="$work/events-$events-$tps"
+  mkdir -p "$work/empty" && : > "$work/empty/events-0.json"
+}
 
 # seconds_of JSON-LINE → the value of its "seconds" key
 seconds_of() { sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$1"; }
