@@ -599,17 +599,7 @@ async fn the_operator_runs_a_streamjob_on_real_containers_under_restricted() -> 
         "{path}"
     );
 
-    kubectl(
-        shared,
-        &[
-            "delete",
-            "streamjob",
-            "counting",
-            "-n",
-            ns,
-            "--timeout=120s",
-        ],
-    )?;
+    delete_counting(shared, ns, 120)?;
     passed(shared)
 }
 
@@ -651,17 +641,7 @@ async fn an_image_that_does_not_exist_shows_in_the_streamjob_status() -> anyhow:
         message.contains("fjord/fjord:does-not-exist"),
         "the status should name the image: {message}"
     );
-    kubectl(
-        shared,
-        &[
-            "delete",
-            "streamjob",
-            "counting",
-            "-n",
-            ns,
-            "--timeout=120s",
-        ],
-    )?;
+    delete_counting(shared, ns, 120)?;
     passed(shared)
 }
 
@@ -859,17 +839,7 @@ async fn a_savepoint_upgrade_on_real_containers_continues_every_count() -> anyho
         restarted.is_empty(),
         "keys that started counting again instead of continuing: {restarted:?}"
     );
-    kubectl(
-        shared,
-        &[
-            "delete",
-            "streamjob",
-            "counting",
-            "-n",
-            ns,
-            "--timeout=180s",
-        ],
-    )?;
+    delete_counting(shared, ns, 180)?;
     passed(shared)
 }
 
@@ -1175,6 +1145,15 @@ async fn rescale_suspend_resume_a_killed_operator_and_delete_with_a_savepoint() 
 
     // Delete: savepoints.onDelete takes a last savepoint before the Pods go.
     let before = savepoint_dirs(shared, ns).await?;
+    delete_counting(shared, ns, 180)?;
+    let after = savepoint_dirs(shared, ns).await?;
+    let new: Vec<_> = after.difference(&before).collect();
+    assert_eq!(new.len(), 1, "one savepoint on delete expected: {new:?}");
+    passed(shared)
+}
+
+/// Deletes the StreamJob `counting` of `ns`, waiting up to `timeout_s` seconds for it to go.
+fn delete_counting(shared: &Shared, ns: &str, timeout_s: u32) -> anyhow::Result<()> {
     kubectl(
         shared,
         &[
@@ -1183,11 +1162,8 @@ async fn rescale_suspend_resume_a_killed_operator_and_delete_with_a_savepoint() 
             "counting",
             "-n",
             ns,
-            "--timeout=180s",
+            &format!("--timeout={timeout_s}s"),
         ],
     )?;
-    let after = savepoint_dirs(shared, ns).await?;
-    let new: Vec<_> = after.difference(&before).collect();
-    assert_eq!(new.len(), 1, "one savepoint on delete expected: {new:?}");
-    passed(shared)
+    Ok(())
 }
