@@ -1021,19 +1021,7 @@ async fn rescale_suspend_resume_a_killed_operator_and_delete_with_a_savepoint() 
     );
 
     // Suspend (with a savepoint: upgradeMode savepoint), every Pod gone; resume from it.
-    kubectl(
-        shared,
-        &[
-            "patch",
-            "streamjob",
-            "counting",
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"job":{"state":"suspended"}}}"#,
-        ],
-    )?;
+    patch_counting(shared, ns, r#"{"spec":{"job":{"state":"suspended"}}}"#)?;
     wait_status(
         shared,
         ns,
@@ -1060,19 +1048,7 @@ async fn rescale_suspend_resume_a_killed_operator_and_delete_with_a_savepoint() 
         |s| s.trim().is_empty(),
     )
     .await?;
-    kubectl(
-        shared,
-        &[
-            "patch",
-            "streamjob",
-            "counting",
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"job":{"state":"running"}}}"#,
-        ],
-    )?;
+    patch_counting(shared, ns, r#"{"spec":{"job":{"state":"running"}}}"#)?;
     wait_reconciled(shared, ns, "resumed").await?;
     let (_, jm) = jobmanager(shared, ns)?;
     assert!(
@@ -1082,19 +1058,7 @@ async fn rescale_suspend_resume_a_killed_operator_and_delete_with_a_savepoint() 
 
     // The operator's container killed mid-upgrade (a restart through the nonce); its
     // Deployment starts a new one, which finishes the upgrade: one JobManager, running.
-    kubectl(
-        shared,
-        &[
-            "patch",
-            "streamjob",
-            "counting",
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"job":{"restartNonce":1}}}"#,
-        ],
-    )?;
+    patch_counting(shared, ns, r#"{"spec":{"job":{"restartNonce":1}}}"#)?;
     kubectl(
         shared,
         &[
@@ -1166,4 +1130,21 @@ fn delete_counting(shared: &Shared, ns: &str, timeout_s: u32) -> anyhow::Result<
         ],
     )?;
     Ok(())
+}
+
+/// Applies a merge patch to the StreamJob `counting` of `ns`.
+fn patch_counting(shared: &Shared, ns: &str, patch: &str) -> anyhow::Result<String> {
+    kubectl(
+        shared,
+        &[
+            "patch",
+            "streamjob",
+            "counting",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            patch,
+        ],
+    )
 }
