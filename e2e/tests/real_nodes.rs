@@ -107,7 +107,7 @@ fn start_shared() -> anyhow::Result<Shared> {
         "real-nodes: operator (its image, in a Pod) rolled out by helm install --wait in {:.1} s",
         t2.elapsed().as_secs_f64()
     );
-    make_bucket(&cluster)?;
+    cluster.s3()?.create_bucket(BUCKET)?;
     Ok(Shared { cluster, images })
 }
 
@@ -151,33 +151,6 @@ fn image_parts(name: &str) -> anyhow::Result<(String, String)> {
 fn worker_image(shared: &Shared) -> anyhow::Result<String> {
     let (repository, tag) = image_parts(&shared.images.worker_name)?;
     Ok(format!("{repository}:{tag}"))
-}
-
-/// The bucket of the examples on the cluster's MinIO (a signed `PUT`, as up.sh makes its own).
-fn make_bucket(cluster: &TestCluster) -> anyhow::Result<()> {
-    let s3 = cluster.s3()?;
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "PUT",
-            "--aws-sigv4",
-            "aws:amz:us-east-1:s3",
-            "--user",
-            &format!("{}:{}", s3.access_key_id, s3.secret_access_key),
-            &format!("{}/{BUCKET}", s3.endpoint),
-        ])
-        .output()
-        .context("running curl to create the bucket")?;
-    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if code != "200" && code != "409" {
-        bail!("creating bucket {BUCKET} answered {code}");
-    }
-    Ok(())
 }
 
 fn kubectl(shared: &Shared, args: &[&str]) -> anyhow::Result<String> {

@@ -189,7 +189,7 @@ impl OperatorCluster {
         let this = Self { cluster, s3 };
         this.kubectl(&["rollout", "status", "deployment/minio", "--timeout=120s"])
             .context("the in-cluster MinIO did not become ready")?;
-        this.make_bucket()?;
+        this.s3.create_bucket(BUCKET)?;
         this.kubectl(&[
             "rollout",
             "status",
@@ -200,37 +200,6 @@ impl OperatorCluster {
         ])
         .with_context(|| format!("operator did not roll out; logs:\n{}", this.operator_logs()))?;
         Ok(this)
-    }
-
-    /// Create the bucket [`BUCKET`] on the in-cluster MinIO (a signed `PUT /fjord`, as
-    /// `scripts/infra/up.sh` does for the harness's own MinIO; an existing bucket is fine).
-    fn make_bucket(&self) -> anyhow::Result<()> {
-        let out = std::process::Command::new("curl")
-            .args([
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "-X",
-                "PUT",
-                "--aws-sigv4",
-                "aws:amz:us-east-1:s3",
-                "--user",
-                &format!("{}:{}", self.s3.access_key_id, self.s3.secret_access_key),
-                &format!("{}/{BUCKET}", self.s3.endpoint),
-            ])
-            .output()
-            .context("running curl to create the bucket")?;
-        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if code != "200" && code != "409" {
-            bail!(
-                "creating bucket {BUCKET} at {} answered {code}: {}",
-                self.s3.endpoint,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
     }
 
     /// The Events (reason, message) about one object, oldest first.
