@@ -372,7 +372,7 @@ fn json_text(v: &Value, t: DataType, out: &mut String) {
     fn list<'a>(
         out: &mut String,
         (open, close): (char, char),
-        items: impl Iterator<Item = (Option<String>, &'a Value, DataType)>,
+        items: impl Iterator<Item = (Option<std::borrow::Cow<'a, str>>, &'a Value, DataType)>,
     ) {
         out.push(open);
         for (i, (name, v, t)) in items.enumerate() {
@@ -413,7 +413,7 @@ fn json_text(v: &Value, t: DataType, out: &mut String) {
             fields
                 .iter()
                 .zip(values)
-                .map(|(f, v)| (Some(f.name.clone()), v, f.data_type)),
+                .map(|(f, v)| (Some(f.name.as_str().into()), v, f.data_type)),
         ),
         (Value::Array(items), DataType::Array(element)) => {
             list(out, ('[', ']'), items.iter().map(|v| (None, v, *element)))
@@ -421,7 +421,9 @@ fn json_text(v: &Value, t: DataType, out: &mut String) {
         (Value::Map(entries), DataType::Map(kv)) => list(
             out,
             ('{', '}'),
-            entries.iter().map(|(k, v)| (Some(csv_text(k)), v, kv.1)),
+            entries
+                .iter()
+                .map(|(k, v)| (Some(csv_text(k).into()), v, kv.1)),
         ),
         (other, _) => out.push_str(&serde_json::Value::from(csv_text(other)).to_string()),
     }

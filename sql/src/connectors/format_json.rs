@@ -1,8 +1,8 @@
 //! Schema-directed JSON decoding: a JSON object read straight into a row of the table's
 //! types, without building a `serde_json::Value` tree first (no map of every key, no copy of
 //! the fields the table does not have). It reads what [`super::format::read_json`] reads; any
-//! value it does not take on this path (a number for a DECIMAL column, whose digits need the
-//! number's text; a type mismatch; malformed JSON)
+//! value it does not take on this path (a type mismatch, a number out of its column's range,
+//! malformed JSON)
 //! makes it give up, and the caller decodes the line the general way, which has the error
 //! messages and the `ignore-parse-errors` rules.
 
@@ -14,13 +14,8 @@ use std::fmt;
 
 /// The row of one JSON object, or `None` when this path does not take the line.
 pub(crate) fn decode(text: &str, schema: &Schema) -> Option<Row> {
-    let names: Vec<(&str, DataType)> = schema
-        .columns
-        .iter()
-        .map(|c| (c.name.as_str(), c.data_type))
-        .collect();
     let mut de = serde_json::Deserializer::from_str(text);
-    let row = ObjectSeed(&names).deserialize(&mut de).ok()?;
+    let row = ObjectSeed(schema).deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(row)
 }
@@ -39,13 +34,34 @@ fn position(len: usize, next: &mut usize, is: impl Fn(usize) -> bool) -> Option<
     found
 }
 
+/// The values of `len` named fields from a JSON object, in field order: a missing field is
+/// NULL, a key that names no field is skipped.
+fn read_object<'de, 'f, A: MapAccess<'de>>(
+    mut map: A,
+    len: usize,
+    name: impl Fn(usize) -> &'f str,
+    data_type: impl Fn(usize) -> DataType,
+) -> Result<Vec<Value>, A::Error> {
+    let mut values = vec![Value::Null; len];
+    let mut next = 0;
+    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        match position(len, &mut next, |i| name(i) == key) {
+            Some(i) => values[i] = map.next_value_seed(ValueSeed(data_type(i)))?,
+            None => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// Gives up on this path (the caller decodes the line the general way).
 fn give_up<E: de::Error>() -> E {
     E::custom("not on the fast path")
 }
 
-/// An object read into the values of named fields (missing ones NULL, others skipped).
-struct ObjectSeed<'a>(&'a [(&'a str, DataType)]);
+/// A JSON object read into a row of a table's columns.
+struct ObjectSeed<'a>(&'a Schema);
 
 impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
     type Value = Vec<Value>;
@@ -59,18 +75,14 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Value>, A::Error> {
-        let mut row = vec![Value::Null; self.0.len()];
-        let mut next = 0;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match position(self.0.len(), &mut next, |i| self.0[i].0 == key) {
-                Some(i) => row[i] = map.next_value_seed(ValueSeed(self.0[i].1))?,
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(row)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<Value>, A::Error> {
+        let columns = &self.0.columns;
+        read_object(
+            map,
+            columns.len(),
+            |i| &columns[i].name,
+            |i| columns[i].data_type,
+        )
     }
 }
 
@@ -112,6 +124,10 @@ impl<'de> Visitor<'de> for ValueSeed {
             DataType::Float => Value::Float(i as f32),
             DataType::TimestampLtz => Value::TimestampLtz(i),
             DataType::String => Value::String(i.to_string()),
+            // The number's text, as the general path reads a DECIMAL.
+            DataType::Decimal(..) => {
+                read_field(&i.to_string(), self.0, None).map_err(|_| give_up())?
+            }
             _ => return Err(give_up()),
         })
     }
@@ -125,6 +141,18 @@ impl<'de> Visitor<'de> for ValueSeed {
         Ok(match self.0 {
             DataType::Double => Value::Double(f),
             DataType::Float => Value::Float(f as f32),
+            // serde_json keeps a JSON number with a fraction as an f64 and writes it back the
+            // same way on both paths (`Number`'s text), so a DECIMAL or STRING column reads
+            // the same digits here as through the general path.
+            DataType::Decimal(..) | DataType::String => {
+                let text = serde_json::Number::from_f64(f)
+                    .ok_or_else(give_up)?
+                    .to_string();
+                match self.0 {
+                    DataType::String => Value::String(text),
+                    t => read_field(&text, t, None).map_err(|_| give_up())?,
+                }
+            }
             _ => return Err(give_up()),
         })
     }
@@ -179,18 +207,15 @@ impl<'de> Visitor<'de> for RowVisitor<'_> {
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut values = vec![Value::Null; self.0.len()];
-        let mut next = 0;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match position(self.0.len(), &mut next, |i| self.0[i].name == key) {
-                Some(i) => values[i] = map.next_value_seed(ValueSeed(self.0[i].data_type))?,
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Value::Row(values))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        let fields = self.0;
+        read_object(
+            map,
+            fields.len(),
+            |i| &fields[i].name,
+            |i| fields[i].data_type,
+        )
+        .map(Value::Row)
     }
 }
 
@@ -234,13 +259,28 @@ mod tests {
             );
         }
         // Not taken here (the general path reads or reports them): a number too large for
-        // INT, an object into a STRING column, malformed JSON, a number for a DECIMAL.
+        // INT, an object into a STRING column, malformed JSON.
         assert_eq!(decode(r#"{"i":3000000000}"#, &s), None);
         assert_eq!(decode(r#"{"s":{"a":1}}"#, &s), None);
         assert_eq!(decode(r#"{"i":1"#, &s), None);
-        assert_eq!(
-            decode(r#"{"x":1}"#, &Schema::of(&[("x", DataType::Decimal(5, 2))])),
-            None
-        );
+        // DECIMAL (and STRING) columns read numbers as the general path does, from the same
+        // text; a DECIMAL out of its precision is NULL on both.
+        let d = Schema::of(&[
+            ("a", DataType::Decimal(5, 2)),
+            ("b", DataType::Decimal(5, 2)),
+            ("c", DataType::Decimal(3, 0)),
+            ("s", DataType::String),
+        ]);
+        for line in [
+            r#"{"a":1,"b":12.345,"c":"7","s":1.5}"#,
+            r#"{"a":-3,"b":1e2,"c":12345,"s":0.1}"#,
+        ] {
+            let fast = decode(line, &d).unwrap_or_else(|| panic!("fast path refused {line}"));
+            assert_eq!(
+                Some(fast),
+                decode_json_tree(line, &d, false).unwrap(),
+                "{line}"
+            );
+        }
     }
 }
