@@ -138,6 +138,20 @@ fn the_nested_data_example_runs_as_written() {
     let example = std::fs::read_to_string(root.join("examples/sql/nested_orders.sql")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (flat, window) = (dir.path().join("flat"), dir.path().join("window"));
+    // docs/sql.md shows the example's first statements: they must be the file's, verbatim.
+    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
+    let section = &docs[docs.find("## Nested data and TIMESTAMP_LTZ").unwrap()..];
+    let block = section
+        .split("```sql\n")
+        .nth(1)
+        .unwrap()
+        .split("\n```")
+        .next()
+        .unwrap();
+    assert!(
+        example.contains(block),
+        "docs/sql.md's nested-data snippet is not a part of the example file:\n{block}"
+    );
     let mut script = example.clone();
     for (from, to) in [
         (
