@@ -30,6 +30,33 @@ pub fn scratch_dir(prefix: &str, name: &str) -> PathBuf {
     d
 }
 
+/// The directory `<base>/<name>-shared-<pid>` of the server a test binary shares between its
+/// tests. The pid keeps two binaries of one crate apart: the watchdog of the binary that ran
+/// before stops its server a moment after that binary exits, and with one directory for both it
+/// stopped the next binary's server mid-run. Directories of binaries that are gone, whose
+/// servers are stopped too (no live pid under `pids/`), are removed.
+pub fn shared_server_dir(base: &Path, name: &str) -> PathBuf {
+    let prefix = format!("{name}-shared-");
+    let alive = |pid: &str| Path::new(&format!("/proc/{}", pid.trim())).exists();
+    if let Ok(entries) = std::fs::read_dir(base) {
+        for e in entries.flatten() {
+            let file = e.file_name();
+            let Some(owner) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+                continue;
+            };
+            let servers_alive = std::fs::read_dir(e.path().join("pids"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|p| std::fs::read_to_string(p.path()).is_ok_and(|pid| alive(&pid)));
+            if owner.parse::<u32>().is_ok() && !alive(owner) && !servers_alive {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    base.join(format!("{prefix}{}", std::process::id()))
+}
+
 /// The lines an [`ExactlyOnceFileSink`] committed under `dir` (none if it committed nothing).
 pub fn committed(dir: &Path) -> Vec<String> {
     let url = format!("file://{}", dir.display());

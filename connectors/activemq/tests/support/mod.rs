@@ -40,12 +40,15 @@ impl Broker {
     }
 
     /// The broker shared by the tests of this binary (each uses queues of its own). Its
-    /// directory is under Cargo's per-target tmp dir and replaced by the next run.
+    /// directory is under Cargo's per-target tmp dir, one per test binary process.
     pub fn shared() -> &'static Broker {
         static SHARED: OnceLock<Broker> = OnceLock::new();
         SHARED.get_or_init(|| {
             Broker::start_in(
-                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("activemq-shared"),
+                fjord_e2e::jobs::shared_server_dir(
+                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+                    "activemq",
+                ),
                 false,
             )
         })

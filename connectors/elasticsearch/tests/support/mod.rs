@@ -100,7 +100,10 @@ impl Node {
         static SHARED: OnceLock<Node> = OnceLock::new();
         SHARED.get_or_init(|| {
             Node::start_in(
-                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("opensearch-shared"),
+                fjord_e2e::jobs::shared_server_dir(
+                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+                    "opensearch",
+                ),
                 false,
                 None,
             )

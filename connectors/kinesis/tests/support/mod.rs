@@ -78,7 +78,10 @@ impl Server {
         static SHARED: OnceLock<Server> = OnceLock::new();
         SHARED.get_or_init(|| {
             Server::start_in(
-                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kinesis-shared"),
+                fjord_e2e::jobs::shared_server_dir(
+                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+                    "kinesis",
+                ),
                 false,
             )
         })
