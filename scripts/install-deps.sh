@@ -3,7 +3,7 @@
 # already there: the Rust components (rustfmt, clippy) and Debian packages for native
 # dependencies (libclang for RocksDB's bindings, a C++ compiler for RocksDB's bundled sources),
 # the connectors' test servers
-# (Redis, RabbitMQ), containerd and runc for the image tests, and the dashboard's
+# (Redis, RabbitMQ, PostgreSQL), containerd and runc for the image tests, and the dashboard's
 # browser tests (Chromium, ChromeDriver, Node.js and npm where missing). The control-plane protocol
 # needs no protoc: it is compiled by protox, in Rust.
 # Idempotent: a second run only checks and returns.
@@ -40,6 +40,10 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 # system services are not used.
 dpkg -s redis-server >/dev/null 2>&1 || missing+=(redis-server)
 dpkg -s rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+# The PostgreSQL connector's server (connectors/postgres): Debian's PostgreSQL 15 binaries
+# (initdb, postgres, psql), run by scripts/infra/postgres.sh with its own data directory, port
+# and socket (the package's cluster and system service are not used).
+dpkg -s postgresql-15 >/dev/null 2>&1 || missing+=(postgresql-15)
 # The images as real containers (e2e/tests/images.rs): Debian's containerd 1.6 and runc, run by
 # scripts/infra/containerd.sh with their own root, state and socket (the package's system
 # service is not used), and what scripts/images/build.sh assembles the images with (jq for the
