@@ -539,12 +539,68 @@ const CASES: &[(&str, &str)] = &[
            WITH ('connector' = 'filesystem', 'path' = '{dir}/blobs', 'format' = 'csv');
          INSERT INTO blobs SELECT b, b < X'32' FROM order_bytes;",
     ),
+    // Updating queries (issue 18): their sinks are `print` tables, which take changes; both
+    // systems' rows are collected with their change kinds (`-U 2,alice` ...) and compared as
+    // multisets of changes, which is stricter than comparing the tables they leave.
+    (
+        "group-by-without-windows-emits-updates",
+        "CREATE TABLE per_customer (customer STRING, cnt BIGINT, amounts BIGINT, total DOUBLE,
+                                    min_q INT, max_q INT, avg_q INT, avg_amount DOUBLE)
+           WITH ('connector' = 'print');
+         INSERT INTO per_customer
+         SELECT customer, COUNT(*), COUNT(amount), SUM(amount), MIN(qty), MAX(qty), AVG(qty),
+                AVG(amount)
+         FROM orders GROUP BY customer;
+         CREATE TABLE everything (cnt BIGINT, qty INT, distinct_customers BIGINT)
+           WITH ('connector' = 'print');
+         INSERT INTO everything SELECT COUNT(*), SUM(qty), COUNT(DISTINCT customer) FROM orders;",
+    ),
+    (
+        "where-having-and-aggregates-of-an-updating-aggregate",
+        "CREATE VIEW totals AS
+           SELECT customer, SUM(qty) AS total, COUNT(*) AS cnt FROM orders
+           WHERE amount IS NOT NULL GROUP BY customer;
+         CREATE TABLE big (customer STRING, total INT) WITH ('connector' = 'print');
+         INSERT INTO big SELECT customer, total FROM totals WHERE total > 3;
+         CREATE TABLE by_count (cnt BIGINT, customers BIGINT, top INT, bottom INT, distinct_totals BIGINT)
+           WITH ('connector' = 'print');
+         INSERT INTO by_count
+         SELECT cnt, COUNT(*), MAX(total), MIN(total), COUNT(DISTINCT total) FROM totals GROUP BY cnt;
+         CREATE TABLE having_sum (customer STRING, s DOUBLE) WITH ('connector' = 'print');
+         INSERT INTO having_sum
+         SELECT customer, SUM(amount) AS s FROM orders GROUP BY customer HAVING SUM(amount) > 5;",
+    ),
 ];
 
-/// Runs a script on Fjord and returns each sink directory's rows.
+/// Runs a script on Fjord and returns each sink's rows: the files of each sink directory, or,
+/// when the script writes `print` tables (updating queries), the rows each INSERT's query
+/// produced, collected with their change kinds as the Flink side prints them.
 fn fjord_rows(script: &str, dir: &Path, sinks: &[String]) -> BTreeMap<String, Vec<String>> {
     let job = fjord_sql::plan(script).unwrap_or_else(|e| panic!("Fjord refused the script: {e}"));
     let env = StreamExecutionEnvironment::new();
+    if job.inserts.iter().any(|i| i.sink.connector() == "print") {
+        let collected = fjord_sql::build_collecting(&job, &env).unwrap();
+        env.execute("sql oracle case").unwrap();
+        let csv = fjord_sql::connectors::format::Format::Csv {
+            delimiter: b',',
+            null_literal: Some(String::new()),
+        };
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for ((sink, changes), insert) in collected.iter().zip(&job.inserts) {
+            for c in changes.values() {
+                let bytes =
+                    fjord_sql::connectors::format::encode(&csv, &insert.pipeline.schema, &c.row)
+                        .unwrap();
+                let line = String::from_utf8(bytes).unwrap().trim_end().to_string();
+                let line = match c.kind {
+                    fjord_sql::changelog::RowKind::Insert => line,
+                    kind => format!("{} {line}", kind.short()),
+                };
+                out.entry(sink.clone()).or_default().push(line);
+            }
+        }
+        return out;
+    }
     fjord_sql::build(&job, &env).unwrap();
     env.execute("sql oracle case").unwrap();
     let mut out = BTreeMap::new();
@@ -596,11 +652,44 @@ fn fjord_sql_matches_flink_sql_on_the_same_script_and_input() {
             flink.values().all(|rows| !rows.is_empty()),
             "{name}: a case whose result is empty compares nothing: {flink:?}"
         );
+        // A sink fed through a shuffle of an updating result (an aggregate of an aggregate)
+        // receives the changes of keys from different subtasks in an order neither system
+        // fixes: its changelog is compared by the table it leaves once applied.
+        for sink in &sinks {
+            if SHUFFLED_CHANGELOGS.contains(&sink.as_str()) {
+                let (f, l) = (&fjord[sink], &flink[sink]);
+                assert_eq!(
+                    materialized(f),
+                    materialized(l),
+                    "{name}: the tables Fjord's (left) and Flink's (right) changes leave in '{sink}' differ; changes: {f:?} vs {l:?}"
+                );
+                fjord.remove(sink);
+                flink.remove(sink);
+            }
+        }
         assert_eq!(
             fjord, flink,
             "{name}: Fjord (left) and Flink (right) differ"
         );
     }
+}
+
+/// Sinks whose changes arrive through a shuffle of an updating result (see above).
+const SHUFFLED_CHANGELOGS: &[&str] = &["by_count"];
+
+/// The rows a changelog (`-U row`, `+U row`, `-D row`, or a bare inserted row per line) leaves
+/// once applied, with their counts.
+fn materialized(lines: &[String]) -> BTreeMap<String, usize> {
+    let changes = lines.iter().map(|l| {
+        match l
+            .split_once(' ')
+            .and_then(|(k, r)| Some((fjord_sql::changelog::RowKind::parse(k)?, r)))
+        {
+            Some((kind, row)) => (kind, row.to_string()),
+            None => (fjord_sql::changelog::RowKind::Insert, l.clone()),
+        }
+    });
+    fjord_sql::changelog::materialize(changes).unwrap_or_else(|e| panic!("{e}: {lines:?}"))
 }
 
 /// The tumble-window case with `orders` read from a Kafka topic (CSV values, bounded at the

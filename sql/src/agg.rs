@@ -64,7 +64,7 @@ impl SqlAggregate {
     }
 }
 
-fn add_values(a: &Value, b: &Value) -> Value {
+pub(crate) fn add_values(a: &Value, b: &Value) -> Value {
     match (a, b) {
         (Value::Null, x) | (x, Value::Null) => x.clone(),
         // SUM(INT) is an INT that wraps, as in Flink.
@@ -98,7 +98,7 @@ fn add_values(a: &Value, b: &Value) -> Value {
 
 /// Integer averages sum in BIGINT and FLOAT averages in DOUBLE, as Flink's AvgAggFunction
 /// does.
-fn widened(v: &Value) -> Value {
+pub(crate) fn widened(v: &Value) -> Value {
     match v {
         Value::TinyInt(_) | Value::SmallInt(_) | Value::Int(_) => {
             Value::BigInt(v.as_i64().unwrap_or(0))
@@ -110,7 +110,7 @@ fn widened(v: &Value) -> Value {
 
 /// `sum / n` in the argument's type `t` (integer division for integers, as Flink); NULL
 /// for no values.
-fn average(sum: &Value, n: i64, t: DataType) -> Value {
+pub(crate) fn average(sum: &Value, n: i64, t: DataType) -> Value {
     if n == 0 {
         return Value::Null;
     }

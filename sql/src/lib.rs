@@ -30,6 +30,8 @@
 //! - `bind` (internal): sqlparser expressions → [`expr::Expr`]; [`planner`]: statements →
 //!   [`plan::SqlJob`].
 //! - [`connectors`]: datagen, filesystem, print, blackhole; [`agg`]: aggregate functions.
+//! - [`changelog`]: change kinds (`+I`, `-U`, `+U`, `-D`) of updating queries;
+//!   [`group_agg`]: the `GROUP BY` without windows that emits them.
 //! - [`topn`]: the window Top-N operator's ordering, accumulator and window assigner;
 //!   `plan_topn` (internal): recognizing window Top-N and deduplication queries;
 //!   `plan_union` (internal): `UNION ALL` and its type widening.
@@ -39,12 +41,14 @@
 
 pub mod agg;
 pub(crate) mod bind;
+pub mod changelog;
 pub mod composite;
 pub mod connectors;
 pub mod decimal;
 pub mod error;
 pub mod expr;
 pub mod functions;
+pub mod group_agg;
 pub mod lower;
 #[cfg(test)]
 mod numeric_tests;
@@ -59,7 +63,7 @@ pub mod types;
 pub mod udf;
 
 pub use error::{ErrorKind, Result, SqlError};
-pub use lower::build;
+pub use lower::{build, build_collecting};
 pub use plan::SqlJob;
 pub use planner::{plan, plan_portable, plan_portable_with_functions, plan_with_functions};
 pub use udf::FunctionRegistry;

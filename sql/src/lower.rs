@@ -4,14 +4,16 @@
 //! as `keyBy` + event-time windows + incremental aggregation (keyed state), and the sink.
 
 use crate::agg::SqlAggregate;
+use crate::changelog::Change;
 use crate::connectors::{
     activemq, avro_file, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis,
     parquet, print, rabbitmq, redis,
 };
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
+use crate::group_agg::GroupAggregateFn;
 use crate::plan::{
-    Insert, Pipeline, SortKey, Source, SqlJob, Step, TableDef, TopNWindow, WindowKind,
+    Insert, Pipeline, Settings, SortKey, Source, SqlJob, Step, TableDef, TopNWindow, WindowKind,
 };
 use crate::topn::{TopN, WindowFromColumns};
 use crate::types::{DataType, Row, Value};
@@ -68,9 +70,38 @@ pub fn build(job: &SqlJob, env: &StreamExecutionEnvironment) -> Result<()> {
         env.enable_checkpointing(interval);
     }
     for (n, insert) in job.inserts.iter().enumerate() {
-        build_insert(env, n, insert)?;
+        build_insert(env, n, insert, &job.settings)?;
     }
     Ok(())
+}
+
+/// Adds the job's operators to `env` as [`build`] does, except that each insert's rows are
+/// collected in memory instead of written to its sink table: Flink's
+/// `TableResult.collect()`, for tests and small results. Appended rows are collected as
+/// inserts, an updating query's rows with their change kinds. Returns, per insert in order,
+/// the sink table's name and the collected changes (readable once the job ran).
+///
+/// # Errors
+/// As [`build`].
+pub fn build_collecting(
+    job: &SqlJob,
+    env: &StreamExecutionEnvironment,
+) -> Result<Vec<(String, fjord::sinks::CollectedOutput<Change>)>> {
+    if let Some(p) = job.settings.parallelism {
+        env.set_parallelism(p);
+    }
+    if let Some(interval) = job.settings.checkpoint_interval {
+        env.enable_checkpointing(interval);
+    }
+    let mut out = Vec::new();
+    for (n, insert) in job.inserts.iter().enumerate() {
+        let rows = build_pipeline(env, n, &mut 0, &insert.pipeline, &job.settings)?;
+        let (sink, collected) = fjord::sinks::CollectSink::new();
+        rows.into_changes()
+            .sink_to(sink, &format!("Collect: {}", insert.sink.name));
+        out.push((insert.sink.name.clone(), collected));
+    }
+    Ok(out)
 }
 
 fn option_error(table: &TableDef, message: String) -> SqlError {
@@ -210,6 +241,25 @@ impl CalcFn {
             }
         }
         Ok(Some(result))
+    }
+}
+
+impl FlatMapFunction<Change, Change> for CalcFn {
+    /// A change of a changelog keeps its kind (a filtered-out row drops the change).
+    fn flat_map(
+        &mut self,
+        change: Change,
+        out: &mut Collector<'_, Change>,
+    ) -> Result<(), BoxError> {
+        match self.project(change.row) {
+            Ok(Some(row)) => out.collect(Change {
+                kind: change.kind,
+                row,
+            }),
+            Ok(None) => {}
+            Err(e) => return Err(format!("{}: {e}", self.name).into()),
+        }
+        Ok(())
     }
 }
 
@@ -372,9 +422,49 @@ fn ms(m: i64) -> Duration {
     Duration::from_millis(m as u64)
 }
 
-fn build_insert(env: &StreamExecutionEnvironment, n: usize, insert: &Insert) -> Result<()> {
-    let stream = build_pipeline(env, n, &mut 0, &insert.pipeline)?;
-    build_sink(n, insert, stream)
+fn build_insert(
+    env: &StreamExecutionEnvironment,
+    n: usize,
+    insert: &Insert,
+    settings: &Settings,
+) -> Result<()> {
+    let rows = build_pipeline(env, n, &mut 0, &insert.pipeline, settings)?;
+    match rows {
+        Rows::Append(stream) => build_sink(n, insert, stream),
+        Rows::Changes(changes) => build_changelog_sink(insert, changes),
+    }
+}
+
+/// A pipeline's rows on the runtime: appended rows, or a changelog from the first step
+/// that updates its result on (a `GROUP BY` without windows).
+enum Rows {
+    /// Inserts only.
+    Append(DataStream<Row>),
+    /// Rows with their change kinds.
+    Changes(DataStream<Change>),
+}
+
+impl Rows {
+    /// The rows as a changelog (appended rows become inserts).
+    fn into_changes(self) -> DataStream<Change> {
+        match self {
+            Rows::Append(stream) => stream.map(Change::insert).name("Changelog(+I)").stream(),
+            Rows::Changes(changes) => changes,
+        }
+    }
+
+    /// The appended rows of a step that takes no changes (the planner refused updating
+    /// input already).
+    fn appended(self, step: &str) -> Result<DataStream<Row>> {
+        match self {
+            Rows::Append(stream) => Ok(stream),
+            Rows::Changes(_) => Err(SqlError::at(
+                ErrorKind::Unsupported,
+                Pos::default(),
+                format!("{step} takes appended rows only, and its input is updated"),
+            )),
+        }
+    }
 }
 
 /// The rows of `p`: its source (or the union of its branches' streams), then its steps.
@@ -384,35 +474,53 @@ fn build_pipeline(
     n: usize,
     leaf: &mut usize,
     p: &Pipeline,
-) -> Result<DataStream<Row>> {
-    let mut stream = match &p.source {
+    settings: &Settings,
+) -> Result<Rows> {
+    let mut rows = match &p.source {
         Source::Table(src) => {
             let stream = build_source(env, n, *leaf, src)?;
             *leaf += 1;
-            stream
+            Rows::Append(stream)
         }
         Source::UnionAll(branches) => {
-            let mut streams = Vec::with_capacity(branches.len());
+            let mut built = Vec::with_capacity(branches.len());
             for b in branches {
-                streams.push(build_pipeline(env, n, leaf, b)?);
+                built.push(build_pipeline(env, n, leaf, b, settings)?);
             }
-            let others: Vec<&DataStream<Row>> = streams[1..].iter().collect();
-            streams[0].union(&others)
+            if built.iter().all(|r| matches!(r, Rows::Append(_))) {
+                let streams: Vec<DataStream<Row>> = built
+                    .into_iter()
+                    .map(|r| r.appended("UNION ALL"))
+                    .collect::<Result<_>>()?;
+                let others: Vec<&DataStream<Row>> = streams[1..].iter().collect();
+                Rows::Append(streams[0].union(&others))
+            } else {
+                let streams: Vec<DataStream<Change>> =
+                    built.into_iter().map(Rows::into_changes).collect();
+                let others: Vec<&DataStream<Change>> = streams[1..].iter().collect();
+                Rows::Changes(streams[0].union(&others))
+            }
         }
     };
     for step in merge_calcs(&p.steps) {
         let step = match step {
             Merged::Calc(filters, projection) => {
-                stream = stream
-                    .flat_map(CalcFn::new(filters, projection, "Calc".into()))
-                    .name("Calc")
-                    .stream();
+                let calc = CalcFn::new(filters, projection, "Calc".into());
+                rows = match rows {
+                    Rows::Append(s) => Rows::Append(s.flat_map(calc).name("Calc").stream()),
+                    Rows::Changes(c) => Rows::Changes(c.flat_map(calc).name("Calc").stream()),
+                };
                 continue;
             }
             Merged::Other(step) => step,
         };
-        stream = match step {
-            Step::Calc { .. } => unreachable!("merged above"),
+        if let Step::GroupAggregate { keys, aggs, uid } = step {
+            rows = Rows::Changes(group_aggregate(rows, keys, aggs, uid, settings));
+            continue;
+        }
+        let stream = rows.appended(&format!("{step:?}"))?;
+        rows = Rows::Append(match step {
+            Step::Calc { .. } | Step::GroupAggregate { .. } => unreachable!("lowered above"),
             Step::WindowAggregate {
                 window,
                 keys,
@@ -496,9 +604,81 @@ fn build_pipeline(
                     .name(&name)
                     .stream()
             }
-        };
+        });
     }
-    Ok(stream)
+    Ok(rows)
+}
+
+/// A `GROUP BY` without windows: keys and aggregate arguments computed first (so adding to
+/// an accumulator cannot fail), then keyed by the key columns into [`GroupAggregateFn`].
+fn group_aggregate(
+    rows: Rows,
+    keys: &[usize],
+    aggs: &[crate::plan::AggCall],
+    uid: &str,
+    settings: &Settings,
+) -> DataStream<Change> {
+    let retracts = matches!(rows, Rows::Changes(_));
+    let mut pre: Vec<Expr> = keys
+        .iter()
+        .map(|&k| Expr::Column(k, DataType::String))
+        .collect();
+    let nkeys = pre.len();
+    pre.extend(aggs.iter().flat_map(crate::plan::AggCall::arguments));
+    let calc = CalcFn::new(Vec::new(), pre, "GroupAggregate input".into());
+    let input = match rows {
+        Rows::Append(s) => Rows::Append(
+            s.flat_map(calc)
+                .name("Calc(group keys and arguments)")
+                .stream(),
+        ),
+        Rows::Changes(c) => Rows::Changes(
+            c.flat_map(calc)
+                .name("Calc(group keys and arguments)")
+                .stream(),
+        ),
+    }
+    .into_changes();
+    let f = GroupAggregateFn::new(
+        aggs.iter().map(|a| (a.func, a.data_type)).collect(),
+        aggs.iter()
+            .map(|a| a.user.as_ref().map(|u| u.function.clone()))
+            .collect(),
+        nkeys,
+        retracts,
+        settings.state_ttl,
+    );
+    input
+        .key_by(move |c: &Change| c.row[..nkeys].to_vec())
+        .process(f)
+        .uid(uid)
+        .name(&format!("GroupAggregate({uid})"))
+        .stream()
+}
+
+/// Writes a changelog into a sink that takes changes (`print`, `blackhole`; the planner
+/// refused the others).
+fn build_changelog_sink(insert: &Insert, changes: DataStream<Change>) -> Result<()> {
+    let sink = &insert.sink;
+    let name = format!("Sink: {} ({})", sink.name, sink.connector());
+    match sink.connector() {
+        "print" => {
+            let config = print::PrintConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
+            changes.sink_to(print::PrintSink { config }, &name);
+        }
+        "blackhole" => {
+            changes.sink_to(blackhole::BlackholeSink, &name);
+        }
+        other => {
+            return Err(option_error(
+                sink,
+                format!(
+                    "connector '{other}' takes appended rows only, and the query's result is updated"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A table's source: the connector, its computed columns, the rowtime check and watermarks.

@@ -311,6 +311,18 @@ pub enum Step {
         /// The operator's uid, derived from the plan.
         uid: String,
     },
+    /// A `GROUP BY` without windows (Flink's `GroupAggregate`): keyed by the key columns,
+    /// accumulators in keyed state, and an updating result: `+I` for a key's first row, `-U`
+    /// and `+U` when its result changes, `-D` when retractions empty it (see
+    /// [`crate::group_agg`]). Output columns: the keys, the aggregates.
+    GroupAggregate {
+        /// The input columns of the GROUP BY key (none: one global group).
+        keys: Vec<usize>,
+        /// The aggregates.
+        aggs: Vec<AggCall>,
+        /// The operator's uid, derived from the plan.
+        uid: String,
+    },
     /// A join with a user-defined table function (`, LATERAL TABLE(f(x)) AS T(a, b)`, or
     /// `LEFT JOIN LATERAL TABLE(...) ON TRUE` when `left_outer`): stateless, chained. Output
     /// columns: the input columns, then the function's.
@@ -370,6 +382,37 @@ pub struct Pipeline {
     pub schema: Schema,
 }
 
+impl Pipeline {
+    /// Whether the rows are a changelog (updates and deletes besides inserts): a `GROUP BY`
+    /// without windows makes one, and the steps after it pass its kinds on.
+    pub fn is_changelog(&self) -> bool {
+        let source = match &self.source {
+            Source::Table(_) => false,
+            Source::UnionAll(branches) => branches.iter().any(Pipeline::is_changelog),
+        };
+        source
+            || self
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::GroupAggregate { .. }))
+    }
+
+    /// The first step that makes the rows a changelog, for messages (`GroupAggregate(keys=[...])`).
+    pub fn changelog_origin(&self) -> Option<String> {
+        let here = self.steps.iter().find_map(|s| match s {
+            Step::GroupAggregate { keys, .. } => {
+                let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
+                Some(format!("GroupAggregate(groupBy=[{}])", keys.join(", ")))
+            }
+            _ => None,
+        });
+        here.or_else(|| match &self.source {
+            Source::UnionAll(branches) => branches.iter().find_map(Pipeline::changelog_origin),
+            Source::Table(_) => None,
+        })
+    }
+}
+
 /// One `INSERT INTO sink SELECT ...`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Insert {
@@ -388,6 +431,9 @@ pub struct Settings {
     pub checkpoint_interval: Option<Duration>,
     /// `pipeline.name`
     pub pipeline_name: Option<String>,
+    /// `table.exec.state.ttl`: how long the state of a key of an unbounded operator (a `GROUP
+    /// BY` without windows) is kept after its last change; unset keeps it forever.
+    pub state_ttl: Option<Duration>,
 }
 
 /// A planned script: settings and the inserts that make the job.
@@ -413,6 +459,9 @@ impl SqlJob {
             s.checkpoint_interval
                 .map_or("(off)".into(), |d| format!("{} ms", d.as_millis())),
         );
+        if let Some(ttl) = s.state_ttl {
+            let _ = writeln!(out, "table.exec.state.ttl: {} ms", ttl.as_millis());
+        }
         for (n, insert) in self.inserts.iter().enumerate() {
             let p = &insert.pipeline;
             let _ = writeln!(out, "\n== Insert {} into {} ==", n + 1, insert.sink.name);
@@ -530,25 +579,19 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
             } => {
                 write_key_by(out, indent, keys);
                 let w = window.to_string();
-                let aggs: Vec<String> = aggs
-                    .iter()
-                    .map(|a| match &a.arg {
-                        _ if a.user.is_some() => {
-                            let u = a.user.as_ref().expect("checked");
-                            let args: Vec<String> =
-                                u.args.iter().map(ToString::to_string).collect();
-                            format!("{}({})", u.function.name(), args.join(", "))
-                        }
-                        Some(e) => {
-                            format!("{}({e})", format!("{:?}", a.func).to_uppercase())
-                        }
-                        None => "COUNT(*)".into(),
-                    })
-                    .collect();
+                let aggs = explain_aggs(aggs);
                 let _ = writeln!(
                     out,
                     "{indent}  -> WindowAggregate: {w} on ${time_column} (event time), aggs=[{}]  [uid {uid}, state: keyed accumulators per window, event-time timers]",
                     aggs.join(", ")
+                );
+            }
+            Step::GroupAggregate { keys, aggs, uid } => {
+                write_key_by(out, indent, keys);
+                let _ = writeln!(
+                    out,
+                    "{indent}  -> GroupAggregate: aggs=[{}]  [uid {uid}, state: keyed accumulators, updating result (+I, -U, +U, -D)]",
+                    explain_aggs(aggs).join(", ")
                 );
             }
             Step::WindowTopN {
@@ -605,6 +648,20 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
             }
         }
     }
+}
+
+/// The aggregate calls as explain shows them (`SUM($2)`, `COUNT(*)`, `f($1, $2)`).
+fn explain_aggs(aggs: &[AggCall]) -> Vec<String> {
+    aggs.iter()
+        .map(|a| match (&a.user, &a.arg) {
+            (Some(u), _) => {
+                let args: Vec<String> = u.args.iter().map(ToString::to_string).collect();
+                format!("{}({})", u.function.name(), args.join(", "))
+            }
+            (None, Some(e)) => format!("{}({e})", format!("{:?}", a.func).to_uppercase()),
+            (None, None) => "COUNT(*)".into(),
+        })
+        .collect()
 }
 
 /// A stable 64-bit FNV-1a hash (for uids: the same plan text gives the same uid in every

@@ -5,11 +5,11 @@ use crate::bind::{AggContext, Binder, coerce, map_type, pos_of};
 use crate::connectors;
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::Expr;
-use crate::plan::{ColumnKind, MetadataColumn};
 use crate::plan::{
-    Insert, Pipeline, Settings, Source, SqlJob, Step, TableDef, WatermarkDef, WindowKind,
+    AggCall, Insert, Pipeline, Settings, Source, SqlJob, Step, TableDef, WatermarkDef, WindowKind,
     stable_hash,
 };
+use crate::plan::{ColumnKind, MetadataColumn};
 use crate::script::{Preparsed, preparse};
 use crate::types::{Column, DataType, Schema};
 use sqlparser::ast::{self, Spanned};
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The supported `SET` keys.
-const SETTINGS: &str = "parallelism.default, execution.checkpointing.interval, pipeline.name, execution.runtime-mode ('streaming')";
+const SETTINGS: &str = "parallelism.default, execution.checkpointing.interval, pipeline.name, table.exec.state.ttl, execution.runtime-mode ('streaming')";
 
 #[derive(Default)]
 pub(crate) struct Catalog {
@@ -600,6 +600,13 @@ fn set_option(settings: &mut Settings, set: &ast::Set, pos: Pos) -> Result<()> {
             })?);
         }
         "pipeline.name" => settings.pipeline_name = Some(value),
+        "table.exec.state.ttl" => {
+            let ttl = parse_duration(&value).ok_or_else(|| {
+                bad("give a duration such as 1h, 30min or 10s (0 keeps state forever)")
+            })?;
+            // Flink: 0 (the default) disables the time-to-live.
+            settings.state_ttl = (!ttl.is_zero()).then_some(ttl);
+        }
         "execution.runtime-mode" if value.eq_ignore_ascii_case("streaming") => {}
         "execution.runtime-mode" => {
             return Err(bad(
@@ -649,6 +656,19 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
         return Err(unsupported(pos, "INSERT INTO needs a SELECT"));
     };
     let mut pipeline = plan_query(catalog, query)?;
+    if pipeline.is_changelog()
+        && connectors::sink_changes(sink) == crate::changelog::SinkChanges::AppendOnly
+    {
+        return Err(SqlError::at(
+            ErrorKind::Unsupported,
+            tpos,
+            format!(
+                "table '{sink_name}' (connector '{}') only takes appended rows, but the query's result is updated ({} emits -U/+U/-D changes); write it to a table that takes updates ('print', 'blackhole'), or aggregate over windows (TABLE(TUMBLE(...)) ... GROUP BY window_start, window_end, ...) to get final, append-only rows",
+                sink.connector(),
+                pipeline.changelog_origin().unwrap_or_default()
+            ),
+        ));
+    }
     // An INSERT writes the persisted columns (physical and non-virtual metadata), in their
     // declared order (Flink's rule); the sink's row has them physical first.
     let persisted = sink.persisted();
@@ -939,16 +959,7 @@ fn plan_select(catalog: &Catalog, select: &ast::Select) -> Result<Pipeline> {
             name, args: None, ..
         } => {
             let input = scan(catalog, &object_name(name), Pos::of(name.span()))?;
-            if !group_by.is_empty() {
-                return Err(unsupported(
-                    pos_of(group_by[0]),
-                    "GROUP BY without a window table-valued function (an unbounded, updating aggregation) is not supported yet; group by window_start, window_end over TABLE(TUMBLE(...)) or TABLE(HOP(...))",
-                ));
-            }
-            if let Some(h) = &select.having {
-                return Err(unsupported(pos_of(h), "HAVING needs a windowed GROUP BY"));
-            }
-            plan_calc(input, select)
+            plan_grouped_or_calc(input, select, &group_by)
         }
         ast::TableFactor::TableFunction {
             expr: ast::Expr::Function(f),
@@ -964,21 +975,38 @@ fn plan_select(catalog: &Catalog, select: &ast::Select) -> Result<Pipeline> {
             }
             // A subquery in FROM reads like a view.
             let input = plan_query(catalog, subquery)?;
-            if !group_by.is_empty() {
-                return Err(unsupported(
-                    pos_of(group_by[0]),
-                    "GROUP BY over a subquery is not supported yet; group by window_start, window_end over TABLE(TUMBLE(...)) of a view instead",
-                ));
-            }
-            if let Some(h) = &select.having {
-                return Err(unsupported(pos_of(h), "HAVING needs a windowed GROUP BY"));
-            }
-            plan_calc(input, select)
+            plan_grouped_or_calc(input, select, &group_by)
         }
         other => Err(unsupported(
             Pos::of(other.span()),
             "only tables, views, subqueries and TABLE(TUMBLE(...)) / TABLE(HOP(...)) can be selected from",
         )),
+    }
+}
+
+/// A SELECT over a table, view or subquery: a GROUP BY aggregation (also without GROUP BY
+/// when the SELECT list or HAVING aggregates every row), else filter and projection.
+fn plan_grouped_or_calc(
+    input: Pipeline,
+    select: &ast::Select,
+    group_by: &[&ast::Expr],
+) -> Result<Pipeline> {
+    if !group_by.is_empty() || select.having.is_some() {
+        return plan_group_aggregate(input, select, group_by);
+    }
+    match plan_calc(input.clone(), select) {
+        Ok(p) => Ok(p),
+        // `SELECT COUNT(*) FROM t`: one global group, when the list binds as an aggregation.
+        Err(e) => match plan_group_aggregate(input, select, group_by) {
+            Ok(p)
+                if p.steps.iter().any(
+                    |s| matches!(s, Step::GroupAggregate { aggs, .. } if !aggs.is_empty()),
+                ) =>
+            {
+                Ok(p)
+            }
+            _ => Err(e),
+        },
     }
 }
 
@@ -1113,6 +1141,14 @@ pub(crate) fn window_tvf<'q>(catalog: &Catalog, f: &'q ast::Function) -> Result<
         }
     };
     let input = scan(catalog, &table_name, pos_of(args[0]))?;
+    if let Some(origin) = input.changelog_origin() {
+        return Err(unsupported(
+            pos_of(args[0]),
+            format!(
+                "{fname} windows append-only rows, but '{table_name}' is updated ({origin} emits -U/+U/-D changes, and an updated row has no event time to window); window the table it aggregates instead"
+            ),
+        ));
+    }
     let time_col = match args[1] {
         ast::Expr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
             match &d.args {
@@ -1242,20 +1278,7 @@ fn plan_window(
         partition_by,
     } = window_tvf(catalog, f)?;
     // WHERE applies to the rows before windowing.
-    if let Some(w) = &select.selection {
-        let filter = Binder::new(&input.schema).bind_condition(w, "WHERE")?;
-        let projection = input
-            .schema
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Expr::Column(i, c.data_type))
-            .collect();
-        input.steps.push(Step::Calc {
-            filter: Some(filter),
-            projection,
-        });
-    }
+    filter_before_grouping(&mut input, select)?;
     // GROUP BY window_start, window_end[, window_time], keys... The aggregation always
     // emits window_time as its third column; it can be selected only when grouped by (as in
     // Flink), so until then its name in the group list is one no identifier can spell.
@@ -1267,18 +1290,7 @@ fn plan_window(
     ];
     let (mut has_start, mut has_end) = (false, false);
     for g in group_by {
-        let name = match g {
-            ast::Expr::Identifier(id) => id.value.clone(),
-            ast::Expr::CompoundIdentifier(ids) => {
-                ids.last().map(|i| i.value.clone()).unwrap_or_default()
-            }
-            other => {
-                return Err(unsupported(
-                    pos_of(other),
-                    "GROUP BY expressions are not supported yet; group by columns",
-                ));
-            }
-        };
+        let name = grouped_name(g)?;
         match name.as_str() {
             "window_start" => has_start = true,
             "window_end" => has_end = true,
@@ -1330,36 +1342,17 @@ fn plan_window(
             ));
         }
     }
-    let mut ctx = AggContext {
-        input: &input.schema,
+    let Aggregation {
+        projection,
+        schema,
+        having,
+        aggs,
+    } = bind_aggregation(
+        &input.schema,
         group,
-        aggs: Vec::new(),
-    };
-    let (projection, schema, having) = {
-        let mut binder = Binder {
-            schema: &input.schema,
-            agg: Some(&mut ctx),
-        };
-        let post = Schema::default();
-        let (projection, schema) = project(&post, &select.projection, |e| binder.bind(e))?;
-        let having = select
-            .having
-            .as_ref()
-            .map(|h| binder.bind_condition(h, "HAVING"))
-            .transpose()?;
-        (projection, schema, having)
-    };
-    if select
-        .projection
-        .iter()
-        .any(|i| matches!(i, ast::SelectItem::Wildcard(_)))
-    {
-        return Err(unsupported(
-            spos_of(select),
-            "SELECT * is not allowed in a window aggregation; list window_start, window_end, the keys and the aggregates",
-        ));
-    }
-    let aggs = ctx.aggs;
+        select,
+        "SELECT * is not allowed in a window aggregation; list window_start, window_end, the keys and the aggregates",
+    )?;
     let (keys_len, aggs_len) = (keys.len(), aggs.len());
     let identity = format!(
         "{}|{:?}|{window:?}|{time_column}|{keys:?}|{aggs:?}",
@@ -1376,7 +1369,100 @@ fn plan_window(
     });
     // The columns after the aggregation: window_start, window_end, window_time, keys,
     // aggregates.
-    let width = 3 + keys_len + aggs_len;
+    project_aggregated(&mut input, 3 + keys_len + aggs_len, projection, having);
+    input.schema = schema;
+    Ok(input)
+}
+
+/// Pushes the WHERE of an aggregating SELECT as a filter of its input rows.
+fn filter_before_grouping(input: &mut Pipeline, select: &ast::Select) -> Result<()> {
+    if let Some(w) = &select.selection {
+        let filter = Binder::new(&input.schema).bind_condition(w, "WHERE")?;
+        let projection = input
+            .schema
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Expr::Column(i, c.data_type))
+            .collect();
+        input.steps.push(Step::Calc {
+            filter: Some(filter),
+            projection,
+        });
+    }
+    Ok(())
+}
+
+/// The column a GROUP BY item names.
+fn grouped_name(g: &ast::Expr) -> Result<String> {
+    match g {
+        ast::Expr::Identifier(id) => Ok(id.value.clone()),
+        ast::Expr::CompoundIdentifier(ids) => {
+            Ok(ids.last().map(|i| i.value.clone()).unwrap_or_default())
+        }
+        other => Err(unsupported(
+            pos_of(other),
+            "GROUP BY expressions are not supported yet; group by columns (compute the expression in a view first)",
+        )),
+    }
+}
+
+/// An aggregating SELECT bound over its groups: the projection and HAVING over the rows after
+/// the aggregation (the group columns, then the aggregates), and the aggregate calls found.
+struct Aggregation {
+    projection: Vec<Expr>,
+    schema: Schema,
+    having: Option<Expr>,
+    aggs: Vec<AggCall>,
+}
+
+/// Binds the SELECT list and HAVING of an aggregation whose rows start with `group` (name and
+/// type per column); `SELECT *` is refused with `no_wildcard`.
+fn bind_aggregation(
+    input: &Schema,
+    group: Vec<(String, DataType)>,
+    select: &ast::Select,
+    no_wildcard: &str,
+) -> Result<Aggregation> {
+    if select
+        .projection
+        .iter()
+        .any(|i| matches!(i, ast::SelectItem::Wildcard(_)))
+    {
+        return Err(unsupported(spos_of(select), no_wildcard));
+    }
+    let mut ctx = AggContext {
+        input,
+        group,
+        aggs: Vec::new(),
+    };
+    let mut binder = Binder {
+        schema: input,
+        agg: Some(&mut ctx),
+    };
+    let post = Schema::default();
+    let (projection, schema) = project(&post, &select.projection, |e| binder.bind(e))?;
+    let having = select
+        .having
+        .as_ref()
+        .map(|h| binder.bind_condition(h, "HAVING"))
+        .transpose()?;
+    Ok(Aggregation {
+        projection,
+        schema,
+        having,
+        aggs: ctx.aggs,
+    })
+}
+
+/// Pushes the projection (and HAVING) after an aggregation whose rows are `width` wide,
+/// unless it is the identity.
+fn project_aggregated(
+    input: &mut Pipeline,
+    width: usize,
+    projection: Vec<Expr>,
+    having: Option<Expr>,
+) {
     let identity = projection.len() == width
         && projection
             .iter()
@@ -1388,6 +1474,68 @@ fn plan_window(
             projection,
         });
     }
+}
+
+/// A `GROUP BY` without windows (or aggregates over every row, without GROUP BY): Flink's
+/// GroupAggregate, whose result is updated as rows arrive (a changelog).
+fn plan_group_aggregate(
+    mut input: Pipeline,
+    select: &ast::Select,
+    group_by: &[&ast::Expr],
+) -> Result<Pipeline> {
+    filter_before_grouping(&mut input, select)?;
+    let mut keys = Vec::new();
+    let mut group = Vec::new();
+    for g in group_by {
+        let name = grouped_name(g)?;
+        let Some(i) = input.schema.index_of(&name) else {
+            return Err(SqlError::at(
+                ErrorKind::UnknownColumn,
+                pos_of(g),
+                format!(
+                    "GROUP BY column '{name}' not found; the input has columns: {}",
+                    input.schema.names()
+                ),
+            ));
+        };
+        if !keys.contains(&i) {
+            keys.push(i);
+            // The rowtime of the input is a plain TIMESTAMP after grouping, as in Flink.
+            group.push((name, input.schema.columns[i].data_type));
+        }
+    }
+    let Aggregation {
+        projection,
+        schema,
+        having,
+        aggs,
+    } = bind_aggregation(
+        &input.schema,
+        group,
+        select,
+        "SELECT * is not allowed in an aggregation; list the GROUP BY columns and the aggregates",
+    )?;
+    if input.is_changelog()
+        && let Some(a) = aggs.iter().find_map(|a| a.user.as_ref())
+    {
+        return Err(unsupported(
+            spos_of(select),
+            format!(
+                "the user-defined aggregate {} cannot take back rows, and its input is updated ({}); aggregate an append-only input",
+                a.function.name(),
+                input.changelog_origin().unwrap_or_default()
+            ),
+        ));
+    }
+    let width = keys.len() + aggs.len();
+    let identity = format!(
+        "{}|{:?}|{keys:?}|{aggs:?}",
+        input.source.name(),
+        input.steps
+    );
+    let uid = format!("sql-group-agg-{:016x}", stable_hash(&identity));
+    input.steps.push(Step::GroupAggregate { keys, aggs, uid });
+    project_aggregated(&mut input, width, projection, having);
     input.schema = schema;
     Ok(input)
 }
@@ -1650,12 +1798,27 @@ mod tests {
             "{:?}",
             p.steps
         );
-        let err = plan_portable(
-            "CREATE TABLE t (k STRING, n INT) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
-             CREATE TABLE out (k STRING, m BIGINT) WITH ('connector' = 'blackhole');
-             INSERT INTO out SELECT k, COUNT(*) FROM (SELECT k FROM t) GROUP BY k;",
-        )
+        // GROUP BY over a subquery: an updating aggregation, which a blackhole takes and a
+        // file sink refuses.
+        let script = |sink: &str| {
+            format!(
+                "CREATE TABLE t (k STRING, n INT) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+                 CREATE TABLE out (k STRING, m BIGINT) WITH ({sink});
+                 INSERT INTO out SELECT k, COUNT(*) FROM (SELECT k FROM t) GROUP BY k;"
+            )
+        };
+        let job = plan_portable(&script("'connector' = 'blackhole'")).unwrap();
+        let p = &job.inserts[0].pipeline;
+        assert!(p.is_changelog(), "{:?}", p.steps);
+        let err = plan_portable(&script(
+            "'connector' = 'filesystem', 'path' = '/out', 'format' = 'csv'",
+        ))
         .unwrap_err();
         assert_eq!(err.kind(), Some(ErrorKind::Unsupported), "{err}");
+        assert!(
+            err.to_string().contains("only takes appended rows")
+                && err.to_string().contains("GroupAggregate(groupBy=[$0])"),
+            "{err}"
+        );
     }
 }

@@ -115,6 +115,15 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
     }
 }
 
+/// What a sink table takes: `print` and `blackhole` take every change kind; the others
+/// append rows and refuse updating queries, as Flink's do.
+pub fn sink_changes(table: &TableDef) -> crate::changelog::SinkChanges {
+    match table.connector() {
+        "print" | "blackhole" => crate::changelog::SinkChanges::All,
+        _ => crate::changelog::SinkChanges::AppendOnly,
+    }
+}
+
 /// Refuses options a connector does not know (as Flink does), listing the ones it does.
 fn only_options(options: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), String> {
     for key in options.keys() {

@@ -1,6 +1,7 @@
 //! The `print` sink: one line per row on stdout (or stderr), as Flink's print connector
 //! writes them: `[identifier[:subtask]> ]+I[v1, v2, ...]`.
 
+use crate::changelog::{Change, RowKind};
 use crate::plan::TableDef;
 use crate::types::{Row, Value, format_timestamp_iso};
 use fjord::{BoxError, RuntimeContext, Sink, SinkWriter, Timestamp};
@@ -33,9 +34,15 @@ impl PrintConfig {
     }
 }
 
-/// A row as Flink's print connector shows it: the fields' Java `toString`, so
+/// An inserted row as Flink's print connector shows it: the fields' Java `toString`, so
 /// `+I[1, abc, null, true, 1.0E10, 2024-01-01T00:00:10.500]` (checked against Flink 2.3).
 pub fn format_row(row: &[Value]) -> String {
+    format_change(RowKind::Insert, row)
+}
+
+/// A change as Flink's print connector shows it: its kind, then the fields
+/// (`-U[alice, 1]`, `+U[alice, 2]`).
+pub fn format_change(kind: RowKind, row: &[Value]) -> String {
     let fields: Vec<String> = row
         .iter()
         .map(|v| match v {
@@ -53,7 +60,7 @@ pub fn format_row(row: &[Value]) -> String {
             other => other.to_sql_string().unwrap_or_default(),
         })
         .collect();
-    format!("+I[{}]", fields.join(", "))
+    format!("{}[{}]", kind.short(), fields.join(", "))
 }
 
 /// Prints rows.
@@ -68,8 +75,8 @@ struct PrintWriter {
     stderr: bool,
 }
 
-impl Sink<Row> for PrintSink {
-    fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<Row>>, BoxError> {
+impl PrintSink {
+    fn writer(&self, ctx: &RuntimeContext) -> PrintWriter {
         // Flink's PrintSinkOutputWriter: "id:2> " with parallelism above 1, "id> " or "2> ".
         let mut prefix = self.config.identifier.clone();
         if ctx.parallelism > 1 {
@@ -81,22 +88,51 @@ impl Sink<Row> for PrintSink {
         if !prefix.is_empty() {
             prefix.push_str("> ");
         }
-        Ok(Box::new(PrintWriter {
+        PrintWriter {
             prefix,
             stderr: self.config.stderr,
-        }))
+        }
     }
 }
 
-impl SinkWriter<Row> for PrintWriter {
-    fn write(&mut self, value: Row, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
-        let line = format!("{}{}", self.prefix, format_row(&value));
+impl Sink<Row> for PrintSink {
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<Row>>, BoxError> {
+        Ok(Box::new(self.writer(ctx)))
+    }
+}
+
+impl Sink<Change> for PrintSink {
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<dyn SinkWriter<Change>>, BoxError> {
+        Ok(Box::new(self.writer(ctx)))
+    }
+}
+
+impl PrintWriter {
+    fn print(&mut self, kind: RowKind, row: &[Value]) -> Result<(), BoxError> {
+        let line = format!("{}{}", self.prefix, format_change(kind, row));
         if self.stderr {
             writeln!(std::io::stderr().lock(), "{line}")?;
         } else {
             writeln!(std::io::stdout().lock(), "{line}")?;
         }
         Ok(())
+    }
+}
+
+impl SinkWriter<Row> for PrintWriter {
+    fn write(&mut self, value: Row, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
+        self.print(RowKind::Insert, &value)
+    }
+
+    fn flush(&mut self) -> Result<(), BoxError> {
+        std::io::stdout().flush()?;
+        Ok(())
+    }
+}
+
+impl SinkWriter<Change> for PrintWriter {
+    fn write(&mut self, value: Change, _timestamp: Option<Timestamp>) -> Result<(), BoxError> {
+        self.print(value.kind, &value.row)
     }
 
     fn flush(&mut self) -> Result<(), BoxError> {
