@@ -69,7 +69,7 @@ pub(crate) struct Settings<T> {
 /// Made by [`PostgresSink::builder`]; add it with `stream.sink_to(sink, name)`.
 ///
 /// ```no_run
-/// use fjord_postgres::{PgAction, PostgresSink};
+/// use fjord_postgres::{PgAction, PgValue, PostgresSink};
 /// # fn job(counts: &fjord::DataStream<(String, i64)>) -> Result<(), fjord_postgres::PostgresError> {
 /// // CREATE TABLE word_counts (word text PRIMARY KEY, n bigint)
 /// let sink = PostgresSink::builder()
@@ -78,7 +78,7 @@ pub(crate) struct Settings<T> {
 ///     .columns(["word", "n"])
 ///     .key(["word"])
 ///     .emitter(|(word, n): &(String, i64)| {
-///         Ok(PgAction::upsert([word.as_str().into(), (*n).into()]))
+///         Ok(PgAction::Upsert(vec![PgValue::text(word), PgValue::Int8(*n)]))
 ///     })
 ///     .build()?;
 /// counts.sink_to(sink, "Sink: PostgreSQL");

@@ -287,6 +287,16 @@ impl<T> PostgresWriter<T> {
             None => "a batch".to_string(),
         };
         Failure::permanent(match e.as_db_error() {
+            // The planner, not `prepare`, looks for the unique index ON CONFLICT needs.
+            Some(db)
+                if *db.code() == SqlState::INVALID_COLUMN_REFERENCE
+                    && db.message().contains("ON CONFLICT") =>
+            {
+                PostgresError::NoUniqueKey {
+                    table: self.settings.table.clone(),
+                    key: self.settings.key.join(", "),
+                }
+            }
             Some(db) => PostgresError::Statement {
                 table: self.settings.table.clone(),
                 statement,
