@@ -293,7 +293,17 @@ impl<'a> Binder<'a, '_> {
 
     fn column(&mut self, name: &str, e: &ast::Expr) -> Result<Expr> {
         if let Some(agg) = self.agg.as_deref() {
-            if let Some(i) = agg.group.iter().position(|(n, _)| n == name) {
+            let suffix = format!(".{name}");
+            let grouped = agg.group.iter().position(|(n, _)| n == name).or_else(|| {
+                let mut q = agg.group.iter().enumerate().filter(|(_, (n, _))| {
+                    !name.contains('.') && n.ends_with(&suffix)
+                });
+                match (q.next(), q.next()) {
+                    (Some((i, _)), None) => Some(i),
+                    _ => None,
+                }
+            });
+            if let Some(i) = grouped {
                 return Ok(Expr::Column(i, agg.group[i].1));
             }
             if agg.input.index_of(name).is_some() {
@@ -317,6 +327,21 @@ impl<'a> Binder<'a, '_> {
     /// (`t.col`, `t.col.field`) when the first name is not a column.
     fn compound(&mut self, ids: &[ast::Ident], e: &ast::Expr) -> Result<Expr> {
         let names: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
+        // `t.col` of a join: the column named so (then fields of it, `t.col.field`).
+        if names.len() >= 2 {
+            let qualified = format!("{}.{}", names[0], names[1]);
+            let found = match self.agg.as_deref() {
+                Some(agg) => agg.group.iter().any(|(n, _)| *n == qualified),
+                None => self.schema.columns.iter().any(|c| c.name == qualified),
+            };
+            if found {
+                let mut x = self.column(&qualified, e)?;
+                for field in &names[2..] {
+                    x = field_access(x, field, e)?;
+                }
+                return Ok(x);
+            }
+        }
         let is_column = |name: &str| match self.agg.as_deref() {
             Some(agg) => agg.group.iter().any(|(n, _)| n == name),
             None => self.schema.index_of(name).is_some(),
@@ -1104,6 +1129,17 @@ fn field_access(x: Expr, name: &str, e: &ast::Expr) -> Result<Expr> {
 }
 
 fn unknown_column(name: &str, schema: &Schema, e: &ast::Expr) -> SqlError {
+    let ambiguous = schema.ambiguous(name);
+    if !ambiguous.is_empty() {
+        return err(
+            ErrorKind::UnknownColumn,
+            e,
+            format!(
+                "column '{name}' is ambiguous: it could be {}; qualify it with its table's name or alias",
+                ambiguous.join(" or ")
+            ),
+        );
+    }
     let hint = schema
         .columns
         .iter()

@@ -228,28 +228,48 @@ impl Expr {
         }
     }
 
-    /// Whether a user-defined function is called anywhere in the expression (such calls are
-    /// not duplicated by merging steps: they may be costly or not deterministic).
-    pub fn calls_udf(&self) -> bool {
+    /// The expressions this one is made of (its operands and arguments).
+    pub fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Udf(..) => true,
-            Expr::Column(..) | Expr::Literal(..) => false,
+            Expr::Column(..) | Expr::Literal(..) => Vec::new(),
             Expr::Not(e)
             | Expr::IsNull(e, _)
             | Expr::Neg(e, _)
             | Expr::Cast(e, ..)
-            | Expr::Field(e, ..) => e.calls_udf(),
+            | Expr::Field(e, ..) => vec![e],
             Expr::And(x, y)
             | Expr::Or(x, y)
             | Expr::Cmp(_, x, y)
             | Expr::Arith(_, x, y, _)
-            | Expr::Subscript(x, y, _) => x.calls_udf() || y.calls_udf(),
-            Expr::Case(whens, otherwise, _) => {
-                whens.iter().any(|(c, r)| c.calls_udf() || r.calls_udf())
-                    || otherwise.as_ref().is_some_and(|e| e.calls_udf())
-            }
-            Expr::Call(_, args, _) => args.iter().any(Expr::calls_udf),
+            | Expr::Subscript(x, y, _) => vec![x, y],
+            Expr::Case(whens, otherwise, _) => whens
+                .iter()
+                .flat_map(|(c, r)| [c, r])
+                .chain(otherwise.as_deref())
+                .collect(),
+            Expr::Call(_, args, _) | Expr::Udf(_, args) => args.iter().collect(),
         }
+    }
+
+    /// Whether a user-defined function is called anywhere in the expression (such calls are
+    /// not duplicated by merging steps: they may be costly or not deterministic).
+    pub fn calls_udf(&self) -> bool {
+        matches!(self, Expr::Udf(..)) || self.children().into_iter().any(Expr::calls_udf)
+    }
+
+    /// The input columns the expression reads, in order of first use.
+    pub fn columns(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            if let Expr::Column(i, _) = e
+                && !out.contains(i)
+            {
+                out.push(*i);
+            }
+            stack.extend(e.children().into_iter().rev());
+        }
+        out
     }
 
     /// The value, borrowed from the row or the expression where it is a column, a path of

@@ -31,7 +31,8 @@
 //!   [`plan::SqlJob`].
 //! - [`connectors`]: datagen, filesystem, print, blackhole; [`agg`]: aggregate functions.
 //! - [`changelog`]: change kinds (`+I`, `-U`, `+U`, `-D`) of updating queries;
-//!   [`group_agg`]: the `GROUP BY` without windows that emits them.
+//!   [`group_agg`]: the `GROUP BY` without windows that emits them; [`join`]: regular
+//!   joins; `plan_join` (internal): planning them.
 //! - [`topn`]: the window Top-N operator's ordering, accumulator and window assigner;
 //!   `plan_topn` (internal): recognizing window Top-N and deduplication queries;
 //!   `plan_union` (internal): `UNION ALL` and its type widening.
@@ -49,11 +50,13 @@ pub mod error;
 pub mod expr;
 pub mod functions;
 pub mod group_agg;
+pub mod join;
 pub mod lower;
 #[cfg(test)]
 mod numeric_tests;
 pub(crate) mod parse;
 pub mod plan;
+pub(crate) mod plan_join;
 pub(crate) mod plan_topn;
 pub(crate) mod plan_union;
 pub mod planner;

@@ -482,6 +482,7 @@ fn build_pipeline(
             *leaf += 1;
             Rows::Append(stream)
         }
+        Source::Join(j) => join(env, n, leaf, j, settings)?,
         Source::UnionAll(branches) => {
             let mut built = Vec::with_capacity(branches.len());
             for b in branches {
@@ -516,6 +517,28 @@ fn build_pipeline(
         };
         if let Step::GroupAggregate { keys, aggs, uid } = step {
             rows = Rows::Changes(group_aggregate(rows, keys, aggs, uid, settings));
+            continue;
+        }
+        if let (
+            Step::Lateral {
+                function,
+                args,
+                left_outer,
+            },
+            Rows::Changes(changes),
+        ) = (step, &rows)
+        {
+            let lateral = crate::udf::bind::LateralFn {
+                function: function.clone(),
+                args: Arc::new(args.clone()),
+                left_outer: *left_outer,
+            };
+            rows = Rows::Changes(
+                changes
+                    .flat_map(lateral)
+                    .name(&format!("LateralJoin({})", function.name()))
+                    .stream(),
+            );
             continue;
         }
         let stream = rows.appended(&format!("{step:?}"))?;
@@ -607,6 +630,49 @@ fn build_pipeline(
         });
     }
     Ok(rows)
+}
+
+/// A regular join: both inputs as changelogs keyed by their equi-join keys into a
+/// [`JoinFn`](crate::join::JoinFn); an inner join of appended rows appends.
+fn join(
+    env: &StreamExecutionEnvironment,
+    n: usize,
+    leaf: &mut usize,
+    j: &crate::plan::Join,
+    settings: &Settings,
+) -> Result<Rows> {
+    let left = build_pipeline(env, n, leaf, &j.left, settings)?;
+    let right = build_pipeline(env, n, leaf, &j.right, settings)?;
+    let appends = j.kind == crate::plan::JoinKind::Inner
+        && matches!((&left, &right), (Rows::Append(_), Rows::Append(_)));
+    let key = |keys: &[Expr]| {
+        let keys = Arc::new(keys.to_vec());
+        // A key that cannot be computed (a failing cast) is NULL: the row matches nothing.
+        move |c: &Change| -> Vec<Value> {
+            keys.iter()
+                .map(|k| k.eval(&c.row).unwrap_or(Value::Null))
+                .collect()
+        }
+    };
+    let f = crate::join::JoinFn::new(
+        j.kind,
+        (j.left.schema.columns.len(), j.right.schema.columns.len()),
+        j.condition.clone(),
+        settings.state_ttl,
+    );
+    let joined = left
+        .into_changes()
+        .connect(&right.into_changes())
+        .key_by(key(&j.left_keys), key(&j.right_keys))
+        .process(f)
+        .uid(&j.uid)
+        .name(&format!("Join({}, {})", j.kind.name(), j.uid))
+        .stream();
+    Ok(if appends {
+        Rows::Append(joined.map(|c: Change| c.row).name("Rows(+I)").stream())
+    } else {
+        Rows::Changes(joined)
+    })
 }
 
 /// A `GROUP BY` without windows: keys and aggregate arguments computed first (so adding to

@@ -336,6 +336,63 @@ pub enum Step {
     },
 }
 
+/// The kind of a regular join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum JoinKind {
+    /// `[INNER] JOIN`: the matching pairs.
+    Inner,
+    /// `LEFT [OUTER] JOIN`: and the left rows without a match, with NULLs.
+    Left,
+    /// `RIGHT [OUTER] JOIN`: and the right rows without a match, with NULLs.
+    Right,
+    /// `FULL [OUTER] JOIN`: and the rows of either side without a match.
+    Full,
+}
+
+impl JoinKind {
+    /// Left rows without a match are kept (padded with NULLs).
+    pub fn keeps_left(self) -> bool {
+        matches!(self, JoinKind::Left | JoinKind::Full)
+    }
+
+    /// Right rows without a match are kept (padded with NULLs).
+    pub fn keeps_right(self) -> bool {
+        matches!(self, JoinKind::Right | JoinKind::Full)
+    }
+
+    /// `INNER`, `LEFT`, `RIGHT` or `FULL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "INNER",
+            JoinKind::Left => "LEFT",
+            JoinKind::Right => "RIGHT",
+            JoinKind::Full => "FULL",
+        }
+    }
+}
+
+/// A regular join of two inputs (Flink's `Join` on unbounded streams): both sides' rows are
+/// kept in keyed state by the equi-join key, and every row joins the other side's rows of its
+/// key as they are then. Output columns: the left columns, then the right ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    /// The left input.
+    pub left: Pipeline,
+    /// The right input.
+    pub right: Pipeline,
+    /// Inner or outer.
+    pub kind: JoinKind,
+    /// The equi-join key over a left row (the `=` conditions of `ON`), in a common type
+    /// with `right_keys`; empty when `ON` has none (every row then meets in one group).
+    pub left_keys: Vec<Expr>,
+    /// The equi-join key over a right row.
+    pub right_keys: Vec<Expr>,
+    /// The rest of `ON` over a joined row (left columns, then right columns).
+    pub condition: Option<Expr>,
+    /// The operator's uid, derived from the plan.
+    pub uid: String,
+}
+
 /// Where a pipeline's rows come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -344,6 +401,8 @@ pub enum Source {
     /// `UNION ALL`: every row of each branch (two or more), in the branches' common column
     /// types; the watermark is the minimum of the branches' watermarks.
     UnionAll(Vec<Pipeline>),
+    /// A regular join of two inputs.
+    Join(Box<Join>),
 }
 
 impl Source {
@@ -359,6 +418,14 @@ impl Source {
                     .collect();
                 format!("UNION ALL[{}]", parts.join("; "))
             }
+            Source::Join(j) => format!(
+                "{} JOIN[{}|{:?}; {}|{:?}]",
+                j.kind.name(),
+                j.left.source.name(),
+                j.left.steps,
+                j.right.source.name(),
+                j.right.steps
+            ),
         }
     }
 
@@ -367,6 +434,11 @@ impl Source {
         match self {
             Source::Table(t) => vec![t],
             Source::UnionAll(branches) => branches.iter().flat_map(|b| b.source.tables()).collect(),
+            Source::Join(j) => {
+                let mut t = j.left.source.tables();
+                t.extend(j.right.source.tables());
+                t
+            }
         }
     }
 }
@@ -389,6 +461,10 @@ impl Pipeline {
         let source = match &self.source {
             Source::Table(_) => false,
             Source::UnionAll(branches) => branches.iter().any(Pipeline::is_changelog),
+            // An inner join of appended rows appends; outer joins take back padded rows.
+            Source::Join(j) => {
+                j.kind != JoinKind::Inner || j.left.is_changelog() || j.right.is_changelog()
+            }
         };
         source
             || self
@@ -408,6 +484,13 @@ impl Pipeline {
         });
         here.or_else(|| match &self.source {
             Source::UnionAll(branches) => branches.iter().find_map(Pipeline::changelog_origin),
+            Source::Join(j) if j.kind != JoinKind::Inner => {
+                Some(format!("Join(joinType=[{}])", j.kind.name()))
+            }
+            Source::Join(j) => j
+                .left
+                .changelog_origin()
+                .or_else(|| j.right.changelog_origin()),
             Source::Table(_) => None,
         })
     }
@@ -550,6 +633,25 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                 out,
                 "{indent}  -> UnionAll({} inputs; watermark = the minimum of theirs)",
                 branches.len()
+            );
+        }
+        Source::Join(j) => {
+            for (side, p) in [("Left", &j.left), ("Right", &j.right)] {
+                let _ = writeln!(out, "{indent}  {side} input of the join:");
+                explain_pipeline(out, p, n, leaf, &format!("{indent}    "));
+            }
+            let keys = |ks: &[Expr]| ks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(
+                out,
+                "{indent}  -> Join(joinType=[{}], leftKey=[{}], rightKey=[{}]{})  [uid {}, state: keyed rows of both inputs{}]",
+                j.kind.name(),
+                keys(&j.left_keys),
+                keys(&j.right_keys),
+                j.condition
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(", where={c}")),
+                j.uid,
+                if p.is_changelog() { ", updating result" } else { "" }
             );
         }
     }

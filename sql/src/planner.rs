@@ -923,6 +923,20 @@ fn plan_select(catalog: &Catalog, select: &ast::Select) -> Result<Pipeline> {
     if let Some(joined) = crate::udf::bind::plan_lateral(catalog, select)? {
         return Ok(joined);
     }
+    if let Some((joined, selection)) = crate::plan_join::plan_from_join(catalog, select)? {
+        let group_by: Vec<&ast::Expr> = match &select.group_by {
+            ast::GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => exprs.iter().collect(),
+            _ => {
+                return Err(unsupported(
+                    spos,
+                    "GROUP BY ALL and GROUP BY modifiers are not supported",
+                ));
+            }
+        };
+        let mut rest = select.clone();
+        rest.selection = selection.cloned();
+        return plan_grouped_or_calc(joined, &rest, &group_by);
+    }
     let [from] = select.from.as_slice() else {
         return Err(unsupported(
             spos,
@@ -1043,10 +1057,39 @@ pub(crate) fn project(
     for item in items {
         let e = match item {
             ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
-            ast::SelectItem::Wildcard(_) => {
+            ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
+                // `t.*` of a join: the columns of that table.
+                let only = match item {
+                    ast::SelectItem::QualifiedWildcard(
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(q),
+                        _,
+                    ) => Some(format!("{}.", object_name(q))),
+                    ast::SelectItem::QualifiedWildcard(..) => {
+                        return Err(unsupported(
+                            Pos::of(item.span()),
+                            "write table.* or *",
+                        ));
+                    }
+                    _ => None,
+                };
                 for (i, c) in input.columns.iter().enumerate() {
+                    if only.as_ref().is_some_and(|q| !c.name.starts_with(q.as_str())) {
+                        continue;
+                    }
                     projection.push(Expr::Column(i, c.data_type));
-                    schema.columns.push(c.clone());
+                    // A join's `t.col` is `col` in the output, as in Flink; a name taken
+                    // already gets the first free number appended (`id`, `id0`).
+                    let bare = c.name.rsplit_once('.').map_or(c.name.as_str(), |(_, n)| n);
+                    let mut name = bare.to_string();
+                    let mut k = 0;
+                    while schema.columns.iter().any(|o| o.name == name) {
+                        name = format!("{bare}{k}");
+                        k += 1;
+                    }
+                    schema.columns.push(Column {
+                        name,
+                        ..c.clone()
+                    });
                 }
                 continue;
             }
@@ -1290,7 +1333,7 @@ fn plan_window(
     ];
     let (mut has_start, mut has_end) = (false, false);
     for g in group_by {
-        let name = grouped_name(g)?;
+        let name = grouped_name(g, &input.schema)?;
         match name.as_str() {
             "window_start" => has_start = true,
             "window_end" => has_end = true,
@@ -1393,11 +1436,16 @@ fn filter_before_grouping(input: &mut Pipeline, select: &ast::Select) -> Result<
     Ok(())
 }
 
-/// The column a GROUP BY item names.
-fn grouped_name(g: &ast::Expr) -> Result<String> {
+/// The column a GROUP BY item names (`t.col` of a join is the column so named).
+fn grouped_name(g: &ast::Expr, input: &Schema) -> Result<String> {
     match g {
         ast::Expr::Identifier(id) => Ok(id.value.clone()),
         ast::Expr::CompoundIdentifier(ids) => {
+            let joined: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
+            let qualified = joined.join(".");
+            if input.columns.iter().any(|c| c.name == qualified) {
+                return Ok(qualified);
+            }
             Ok(ids.last().map(|i| i.value.clone()).unwrap_or_default())
         }
         other => Err(unsupported(
@@ -1487,7 +1535,7 @@ fn plan_group_aggregate(
     let mut keys = Vec::new();
     let mut group = Vec::new();
     for g in group_by {
-        let name = grouped_name(g)?;
+        let name = grouped_name(g, &input.schema)?;
         let Some(i) = input.schema.index_of(&name) else {
             return Err(SqlError::at(
                 ErrorKind::UnknownColumn,
@@ -1500,8 +1548,8 @@ fn plan_group_aggregate(
         };
         if !keys.contains(&i) {
             keys.push(i);
-            // The rowtime of the input is a plain TIMESTAMP after grouping, as in Flink.
-            group.push((name, input.schema.columns[i].data_type));
+            let c = &input.schema.columns[i];
+            group.push((c.name.clone(), c.data_type));
         }
     }
     let Aggregation {

@@ -672,7 +672,36 @@ impl Schema {
 
     /// The index of a column by exact name.
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name == name)
+        if let Some(i) = self.columns.iter().position(|c| c.name == name) {
+            return Some(i);
+        }
+        // The columns of a join are named `qualifier.column`; a bare name finds the one
+        // column of that name (several: ambiguous, see `ambiguous`).
+        match self.qualified(name).as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        }
+    }
+
+    /// The join columns (`a.name`, `b.name`) a bare `name` could mean.
+    fn qualified(&self, name: &str) -> Vec<usize> {
+        if name.contains('.') {
+            return Vec::new();
+        }
+        let suffix = format!(".{name}");
+        (0..self.columns.len())
+            .filter(|&i| self.columns[i].name.ends_with(&suffix))
+            .collect()
+    }
+
+    /// The qualified names a bare `name` could mean when it is ambiguous (two joined tables
+    /// both have it), else nothing.
+    pub fn ambiguous(&self, name: &str) -> Vec<&str> {
+        let found = self.qualified(name);
+        if found.len() < 2 || self.columns.iter().any(|c| c.name == name) {
+            return Vec::new();
+        }
+        found.iter().map(|&i| self.columns[i].name.as_str()).collect()
     }
 
     /// The column names, comma-separated (for error messages).

@@ -11,6 +11,7 @@ use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{AggCall, AggFunc, Pipeline, Step, UserAggregate};
 use crate::planner::{Catalog, object_name, unsupported};
+use crate::changelog::Change;
 use crate::types::{Column, DataType, Row, Value};
 use fjord::{BoxError, Collector, FlatMapFunction};
 use sqlparser::ast::{self, Spanned};
@@ -371,8 +372,10 @@ pub(crate) struct LateralFn {
     pub left_outer: bool,
 }
 
-impl FlatMapFunction<Row, Row> for LateralFn {
-    fn flat_map(&mut self, row: Row, out: &mut Collector<'_, Row>) -> Result<(), BoxError> {
+impl LateralFn {
+    /// The joined rows of `row`: the row with each row the function returns, or with NULLs
+    /// for a LEFT join the function returns nothing for.
+    fn joined(&self, row: Row, mut emit: impl FnMut(Row)) -> Result<(), BoxError> {
         let name = &self.function.name;
         let fail = |e: EvalError| -> BoxError { format!("LATERAL TABLE({name}): {e}").into() };
         let args = self
@@ -390,15 +393,30 @@ impl FlatMapFunction<Row, Row> for LateralFn {
             let width = self.function.function.columns().len();
             let mut r = row;
             r.extend(std::iter::repeat_n(Value::Null, width));
-            out.collect(r);
+            emit(r);
             return Ok(());
         }
         for extra in rows {
             let mut r = Vec::with_capacity(row.len() + extra.len());
             r.extend(row.iter().cloned());
             r.extend(extra);
-            out.collect(r);
+            emit(r);
         }
         Ok(())
+    }
+}
+
+impl FlatMapFunction<Row, Row> for LateralFn {
+    fn flat_map(&mut self, row: Row, out: &mut Collector<'_, Row>) -> Result<(), BoxError> {
+        self.joined(row, |r| out.collect(r))
+    }
+}
+
+/// On a changelog, each joined row carries the kind of the row it came from (the function
+/// is deterministic, so a `-U` takes back what its `+I` added, as in Flink).
+impl FlatMapFunction<Change, Change> for LateralFn {
+    fn flat_map(&mut self, change: Change, out: &mut Collector<'_, Change>) -> Result<(), BoxError> {
+        let kind = change.kind;
+        self.joined(change.row, |row| out.collect(Change { kind, row }))
     }
 }
