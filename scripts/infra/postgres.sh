@@ -84,7 +84,7 @@ as_server() {
 # check_namespaces : fails with a clear message where root cannot make a user namespace.
 check_namespaces() {
   [[ $(id -u) -eq 0 ]] || return 0
-  local uid; uid=$(id -u postgres 2>/dev/null || echo 65534)
+  local uid out; uid=$(id -u postgres 2>/dev/null || echo 65534)
   if ! out=$(unshare --user --map-user="$uid" -- true 2>&1); then
     fjord_die "PostgreSQL refuses to run as root, and this machine does not let root create a" \
       "user namespace to run it as uid $uid ($out); run the tests as an unprivileged user," \
