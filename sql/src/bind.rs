@@ -295,9 +295,11 @@ impl<'a> Binder<'a, '_> {
         if let Some(agg) = self.agg.as_deref() {
             let suffix = format!(".{name}");
             let grouped = agg.group.iter().position(|(n, _)| n == name).or_else(|| {
-                let mut q = agg.group.iter().enumerate().filter(|(_, (n, _))| {
-                    !name.contains('.') && n.ends_with(&suffix)
-                });
+                let mut q = agg
+                    .group
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (n, _))| !name.contains('.') && n.ends_with(&suffix));
                 match (q.next(), q.next()) {
                     (Some((i, _)), None) => Some(i),
                     _ => None,

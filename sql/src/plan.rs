@@ -640,7 +640,12 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                 let _ = writeln!(out, "{indent}  {side} input of the join:");
                 explain_pipeline(out, p, n, leaf, &format!("{indent}    "));
             }
-            let keys = |ks: &[Expr]| ks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let keys = |ks: &[Expr]| {
+                ks.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let _ = writeln!(
                 out,
                 "{indent}  -> Join(joinType=[{}], leftKey=[{}], rightKey=[{}]{})  [uid {}, state: keyed rows of both inputs{}]",
@@ -651,7 +656,11 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                     .as_ref()
                     .map_or(String::new(), |c| format!(", where={c}")),
                 j.uid,
-                if p.is_changelog() { ", updating result" } else { "" }
+                if p.is_changelog() {
+                    ", updating result"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -1065,15 +1065,15 @@ pub(crate) fn project(
                         _,
                     ) => Some(format!("{}.", object_name(q))),
                     ast::SelectItem::QualifiedWildcard(..) => {
-                        return Err(unsupported(
-                            Pos::of(item.span()),
-                            "write table.* or *",
-                        ));
+                        return Err(unsupported(Pos::of(item.span()), "write table.* or *"));
                     }
                     _ => None,
                 };
                 for (i, c) in input.columns.iter().enumerate() {
-                    if only.as_ref().is_some_and(|q| !c.name.starts_with(q.as_str())) {
+                    if only
+                        .as_ref()
+                        .is_some_and(|q| !c.name.starts_with(q.as_str()))
+                    {
                         continue;
                     }
                     projection.push(Expr::Column(i, c.data_type));
@@ -1086,10 +1086,7 @@ pub(crate) fn project(
                         name = format!("{bare}{k}");
                         k += 1;
                     }
-                    schema.columns.push(Column {
-                        name,
-                        ..c.clone()
-                    });
+                    schema.columns.push(Column { name, ..c.clone() });
                 }
                 continue;
             }

@@ -701,7 +701,10 @@ impl Schema {
         if found.len() < 2 || self.columns.iter().any(|c| c.name == name) {
             return Vec::new();
         }
-        found.iter().map(|&i| self.columns[i].name.as_str()).collect()
+        found
+            .iter()
+            .map(|&i| self.columns[i].name.as_str())
+            .collect()
     }
 
     /// The column names, comma-separated (for error messages).

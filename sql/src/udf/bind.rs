@@ -7,11 +7,11 @@
 use super::registry::{self, Registered};
 use super::{TableRef, signature};
 use crate::bind::{Binder, coerce, err, pos_of};
+use crate::changelog::Change;
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
 use crate::plan::{AggCall, AggFunc, Pipeline, Step, UserAggregate};
 use crate::planner::{Catalog, object_name, unsupported};
-use crate::changelog::Change;
 use crate::types::{Column, DataType, Row, Value};
 use fjord::{BoxError, Collector, FlatMapFunction};
 use sqlparser::ast::{self, Spanned};
@@ -415,7 +415,11 @@ impl FlatMapFunction<Row, Row> for LateralFn {
 /// On a changelog, each joined row carries the kind of the row it came from (the function
 /// is deterministic, so a `-U` takes back what its `+I` added, as in Flink).
 impl FlatMapFunction<Change, Change> for LateralFn {
-    fn flat_map(&mut self, change: Change, out: &mut Collector<'_, Change>) -> Result<(), BoxError> {
+    fn flat_map(
+        &mut self,
+        change: Change,
+        out: &mut Collector<'_, Change>,
+    ) -> Result<(), BoxError> {
         let kind = change.kind;
         self.joined(change.row, |row| out.collect(Change { kind, row }))
     }
