@@ -623,6 +623,39 @@ const CASES: &[(&str, &str)] = &[
          INSERT INTO spent_by_city
          SELECT c.name, c.city, s.total FROM customers c JOIN spent s ON c.name = s.customer;",
     ),
+    (
+        "top-n-and-deduplication-without-windows",
+        "CREATE TABLE top_amounts (customer STRING, id INT, amount DOUBLE, rn BIGINT)
+           WITH ('connector' = 'print');
+         INSERT INTO top_amounts
+         SELECT customer, id, amount, rn FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY customer ORDER BY amount DESC) AS rn
+           FROM orders)
+         WHERE rn <= 2;
+         CREATE TABLE top_ids (id INT, amount DOUBLE) WITH ('connector' = 'print');
+         INSERT INTO top_ids
+         SELECT id, amount FROM (
+           SELECT *, ROW_NUMBER() OVER (ORDER BY amount DESC) AS rn FROM orders)
+         WHERE rn <= 3;
+         CREATE TABLE first_orders (customer STRING, id INT) WITH ('connector' = 'print');
+         INSERT INTO first_orders
+         SELECT customer, id FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY customer ORDER BY ts) AS rn FROM orders)
+         WHERE rn = 1;
+         CREATE TABLE last_orders (customer STRING, id INT) WITH ('connector' = 'print');
+         INSERT INTO last_orders
+         SELECT customer, id FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY customer ORDER BY ts DESC) AS rn
+           FROM orders)
+         WHERE rn = 1;
+         CREATE TABLE top_customers (customer STRING, total INT, rn BIGINT)
+           WITH ('connector' = 'print');
+         INSERT INTO top_customers
+         SELECT * FROM (
+           SELECT customer, total, ROW_NUMBER() OVER (ORDER BY total DESC) AS rn
+           FROM (SELECT customer, SUM(qty) AS total FROM orders GROUP BY customer))
+         WHERE rn <= 2;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink's rows: the files of each sink directory, or,
@@ -738,6 +771,7 @@ const SHUFFLED_CHANGELOGS: &[&str] = &[
     "full_joined",
     "per_city",
     "spent_by_city",
+    "top_customers",
 ];
 
 /// The rows a changelog (`-U row`, `+U row`, `-D row`, or a bare inserted row per line) leaves

@@ -32,7 +32,8 @@
 //! - [`connectors`]: datagen, filesystem, print, blackhole; [`agg`]: aggregate functions.
 //! - [`changelog`]: change kinds (`+I`, `-U`, `+U`, `-D`) of updating queries;
 //!   [`group_agg`]: the `GROUP BY` without windows that emits them; [`join`]: regular
-//!   joins; `plan_join` (internal): planning them.
+//!   joins; `plan_join` (internal): planning them; [`rank`]: Top-N and deduplication over
+//!   a whole stream.
 //! - [`topn`]: the window Top-N operator's ordering, accumulator and window assigner;
 //!   `plan_topn` (internal): recognizing window Top-N and deduplication queries;
 //!   `plan_union` (internal): `UNION ALL` and its type widening.
@@ -60,6 +61,7 @@ pub(crate) mod plan_join;
 pub(crate) mod plan_topn;
 pub(crate) mod plan_union;
 pub mod planner;
+pub mod rank;
 pub mod script;
 pub mod topn;
 pub mod types;

@@ -519,6 +519,33 @@ fn build_pipeline(
             rows = Rows::Changes(group_aggregate(rows, keys, aggs, uid, settings));
             continue;
         }
+        if let Step::TopN {
+            keys,
+            order,
+            limit,
+            with_rank,
+            uid,
+        } = step
+        {
+            let retracts = matches!(rows, Rows::Changes(_));
+            let keys = keys.clone();
+            let f = crate::rank::RankFn::new(
+                order.clone(),
+                *limit,
+                *with_rank,
+                retracts,
+                settings.state_ttl,
+            );
+            rows = Rows::Changes(
+                rows.into_changes()
+                    .key_by(move |c: &Change| keys.iter().map(|&k| c.row[k].clone()).collect())
+                    .process(f)
+                    .uid(uid)
+                    .name(&format!("Rank({uid})"))
+                    .stream(),
+            );
+            continue;
+        }
         if let (
             Step::Lateral {
                 function,
@@ -543,7 +570,9 @@ fn build_pipeline(
         }
         let stream = rows.appended(&format!("{step:?}"))?;
         rows = Rows::Append(match step {
-            Step::Calc { .. } | Step::GroupAggregate { .. } => unreachable!("lowered above"),
+            Step::Calc { .. } | Step::GroupAggregate { .. } | Step::TopN { .. } => {
+                unreachable!("lowered above")
+            }
             Step::WindowAggregate {
                 window,
                 keys,

@@ -323,6 +323,23 @@ pub enum Step {
         /// The operator's uid, derived from the plan.
         uid: String,
     },
+    /// A Top-N (or deduplication) over the whole stream: `ROW_NUMBER() OVER (PARTITION BY
+    /// ... ORDER BY ...)` with `rownum <= N`, without window columns in `PARTITION BY`. Keyed by
+    /// the partition columns, the rows in rank order in keyed state, and an updating result
+    /// (see [`crate::rank`]). Output columns: the input columns, then rownum (BIGINT from 1;
+    /// NULL when `with_rank` is false and the query does not read it).
+    TopN {
+        /// The input columns of the partition key.
+        keys: Vec<usize>,
+        /// The sort keys over the input row.
+        order: Vec<SortKey>,
+        /// The `N` of `rownum <= N`.
+        limit: usize,
+        /// The query reads rownum: changes are per rank (else per row).
+        with_rank: bool,
+        /// The operator's uid, derived from the plan.
+        uid: String,
+    },
     /// A join with a user-defined table function (`, LATERAL TABLE(f(x)) AS T(a, b)`, or
     /// `LEFT JOIN LATERAL TABLE(...) ON TRUE` when `left_outer`): stateless, chained. Output
     /// columns: the input columns, then the function's.
@@ -470,7 +487,7 @@ impl Pipeline {
             || self
                 .steps
                 .iter()
-                .any(|s| matches!(s, Step::GroupAggregate { .. }))
+                .any(|s| matches!(s, Step::GroupAggregate { .. } | Step::TopN { .. }))
     }
 
     /// The first step that makes the rows a changelog, for messages (`GroupAggregate(keys=[...])`).
@@ -479,6 +496,13 @@ impl Pipeline {
             Step::GroupAggregate { keys, .. } => {
                 let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
                 Some(format!("GroupAggregate(groupBy=[{}])", keys.join(", ")))
+            }
+            Step::TopN { keys, limit, .. } => {
+                let keys: Vec<String> = keys.iter().map(|k| format!("${k}")).collect();
+                Some(format!(
+                    "Rank(partitionBy=[{}], rownum <= {limit})",
+                    keys.join(", ")
+                ))
             }
             _ => None,
         });
@@ -705,6 +729,25 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                     explain_aggs(aggs).join(", ")
                 );
             }
+            Step::TopN {
+                keys,
+                order,
+                limit,
+                with_rank,
+                uid,
+            } => {
+                write_key_by(out, indent, keys);
+                let _ = writeln!(
+                    out,
+                    "{indent}  -> Rank: order=[{}], rownum <= {limit}{}  [uid {uid}, state: keyed rows in rank order, updating result]",
+                    explain_order(order).join(", "),
+                    if *with_rank {
+                        ""
+                    } else {
+                        " (rownum not selected)"
+                    }
+                );
+            }
             Step::WindowTopN {
                 window,
                 keys,
@@ -722,17 +765,7 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                         format!("window [${start}, ${end}) of each row (event time)")
                     }
                 };
-                let order: Vec<String> = order
-                    .iter()
-                    .map(|k| {
-                        format!(
-                            "${} {} NULLS {}",
-                            k.column,
-                            if k.descending { "DESC" } else { "ASC" },
-                            if k.nulls_first { "FIRST" } else { "LAST" }
-                        )
-                    })
-                    .collect();
+                let order = explain_order(order);
                 let _ = writeln!(
                     out,
                     "{indent}  -> WindowTopN: {w}, order=[{}], rownum <= {limit}  [uid {uid}, state: keyed best {limit} rows per window, event-time timers]",
@@ -759,6 +792,21 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
             }
         }
     }
+}
+
+/// Sort keys as explain shows them (`$2 DESC NULLS LAST`).
+fn explain_order(order: &[SortKey]) -> Vec<String> {
+    order
+        .iter()
+        .map(|k| {
+            format!(
+                "${} {} NULLS {}",
+                k.column,
+                if k.descending { "DESC" } else { "ASC" },
+                if k.nulls_first { "FIRST" } else { "LAST" }
+            )
+        })
+        .collect()
 }
 
 /// The aggregate calls as explain shows them (`SUM($2)`, `COUNT(*)`, `f($1, $2)`).

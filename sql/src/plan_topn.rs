@@ -134,13 +134,13 @@ pub(crate) fn plan_top_n(
                 window: tvf.window,
                 time_column: tvf.time_column,
             };
-            (tvf.input, window, visible, (n, n + 1))
+            (tvf.input, Some(window), visible, (n, n + 1))
         }
         ast::TableFactor::Table {
             name, args: None, ..
         } => {
             let p = scan(catalog, &object_name(name), Pos::of(name.span()))?;
-            over_window_aggregation(p, Pos::of(name.span()))?
+            over_rows(p)
         }
         ast::TableFactor::Derived {
             lateral: false,
@@ -148,13 +148,13 @@ pub(crate) fn plan_top_n(
             ..
         } => {
             let p = plan_query(catalog, subquery)?;
-            over_window_aggregation(p, Pos::of(subquery.span()))?
+            over_rows(p)
         }
         other => {
             return Err(unsupported(Pos::of(other.span()), SHAPE));
         }
     };
-    let is_tvf = matches!(window, TopNWindow::Tvf { .. });
+    let is_tvf = matches!(window, Some(TopNWindow::Tvf { .. }));
     // Window columns the TVF adds are not in the ranked rows (they are added when the window
     // fires), and are the same for every row of a window.
     let added = |i: usize| is_tvf && i >= input.schema.columns.len();
@@ -236,14 +236,29 @@ pub(crate) fn plan_top_n(
             ));
         }
     }
-    if !(has_start && has_end) {
-        return Err(unsupported(
-            Pos::of(f.span()),
-            format!(
-                "a window Top-N must PARTITION BY window_start, window_end (and optionally more columns); a Top-N over the whole, unwindowed stream (an updating result) is not supported yet; {SHAPE}"
-            ),
-        ));
-    }
+    // Without both window columns in PARTITION BY it ranks the whole stream (Flink's Rank,
+    // an updating result); a TVF's window columns exist only per window, so not over a TVF.
+    let window = match window {
+        Some(w) if has_start && has_end => Some(w),
+        _ if is_tvf => {
+            return Err(unsupported(
+                Pos::of(f.span()),
+                format!(
+                    "a window Top-N must PARTITION BY window_start, window_end (and optionally more columns); {SHAPE}"
+                ),
+            ));
+        }
+        _ => {
+            keys.clear();
+            for p in &spec.partition_by {
+                let i = column_of(p, "PARTITION BY")?;
+                if !keys.contains(&i) {
+                    keys.push(i);
+                }
+            }
+            None
+        }
+    };
 
     // ORDER BY: columns, ASC (default) or DESC, NULLS FIRST/LAST (default as Flink: NULLs
     // are the smallest values, first ascending, last descending).
@@ -384,14 +399,39 @@ pub(crate) fn plan_top_n(
         input.source.name(),
         input.steps
     );
-    let uid = format!("sql-window-topn-{:016x}", stable_hash(&identity_text));
-    input.steps.push(Step::WindowTopN {
-        window,
-        keys,
-        order,
-        limit,
-        uid,
-    });
+    match window {
+        Some(window) => {
+            let uid = format!("sql-window-topn-{:016x}", stable_hash(&identity_text));
+            input.steps.push(Step::WindowTopN {
+                window,
+                keys,
+                order,
+                limit,
+                uid,
+            });
+        }
+        None => {
+            // Whether the query reads rownum: then each rank's row is updated, else rows
+            // enter and leave the top N.
+            let rownum_at = inner_projection
+                .iter()
+                .position(|e| matches!(e, Expr::Column(c, _) if *c == rownum_column));
+            let with_rank = rownum_at.is_some_and(|at| {
+                outer_projection
+                    .iter()
+                    .chain(filter.iter())
+                    .any(|e| e.columns().contains(&at))
+            });
+            let uid = format!("sql-topn-{:016x}", stable_hash(&identity_text));
+            input.steps.push(Step::TopN {
+                keys,
+                order,
+                limit,
+                with_rank,
+                uid,
+            });
+        }
+    }
     input.steps.push(Step::Calc {
         filter: None,
         projection: inner_projection,
@@ -447,22 +487,20 @@ fn row_number_spec(f: &ast::Function) -> Result<&ast::WindowSpec> {
     }
 }
 
-/// The input of a Top-N over a window aggregation's result: the window comes from its
-/// window_start and window_end columns.
-fn over_window_aggregation(
-    p: Pipeline,
-    pos: Pos,
-) -> Result<(Pipeline, TopNWindow, Schema, (usize, usize))> {
-    let Some((start, end)) = window_columns(&p) else {
-        return Err(unsupported(
-            pos,
-            format!(
-                "ROW_NUMBER() is supported only as a window Top-N, over a window TVF or over the result of a window aggregation (GROUP BY window_start, window_end, ...) that keeps window_start and window_end; {SHAPE}"
-            ),
-        ));
-    };
+/// The input of a Top-N over a table, view or subquery: the window comes from the
+/// window_start and window_end columns of a window aggregation's result, if it is one (a
+/// window Top-N when they are partitioned by); else none (the whole stream is ranked).
+fn over_rows(p: Pipeline) -> (Pipeline, Option<TopNWindow>, Schema, (usize, usize)) {
     let visible = p.schema.clone();
-    Ok((p, TopNWindow::Columns { start, end }, visible, (start, end)))
+    match window_columns(&p) {
+        Some((start, end)) => (
+            p,
+            Some(TopNWindow::Columns { start, end }),
+            visible,
+            (start, end),
+        ),
+        None => (p, None, visible, (usize::MAX, usize::MAX)),
+    }
 }
 
 /// Where a pipeline ending in a window aggregation (then only projections) has that
@@ -689,14 +727,39 @@ mod tests {
     }
 
     #[test]
+    fn a_top_n_without_window_columns_ranks_the_whole_stream() {
+        let sql = |outer: &str| {
+            format!(
+                "CREATE TABLE bid (item STRING, price DOUBLE, supplier STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'filesystem', 'path' = '/nowhere', 'format' = 'csv');
+                 CREATE TABLE out (a STRING, b DOUBLE, c BIGINT) WITH ('connector' = 'blackhole');
+                 CREATE TABLE two (a STRING, b DOUBLE) WITH ('connector' = 'blackhole');
+                 {outer}"
+            )
+        };
+        let job = plan_portable(&sql("INSERT INTO out SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY supplier ORDER BY price) AS rn FROM bid) WHERE rn <= 1;")).unwrap();
+        let p = &job.inserts[0].pipeline;
+        assert!(
+            matches!(&p.steps[0], Step::TopN { keys, limit: 1, with_rank: true, .. } if *keys == vec![2]),
+            "{:?}",
+            p.steps
+        );
+        assert!(p.is_changelog());
+        // rownum not read: rows enter and leave (no per-rank updates).
+        let job = plan_portable(&sql("INSERT INTO two SELECT item, price FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY supplier ORDER BY price DESC) AS rn FROM bid) WHERE rn <= 3;")).unwrap();
+        assert!(matches!(
+            &job.inserts[0].pipeline.steps[0],
+            Step::TopN {
+                limit: 3,
+                with_rank: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn other_shapes_are_refused_with_the_supported_one() {
         let tvf = "TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))";
         for (query, kind, want) in [
-            (
-                "SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY supplier ORDER BY price) AS rn FROM bid) WHERE rn <= 1".to_string(),
-                ErrorKind::Unsupported,
-                "only as a window Top-N",
-            ),
             (
                 format!("SELECT item, price, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY supplier ORDER BY price) AS rn FROM {tvf}) WHERE rn <= 1"),
                 ErrorKind::Unsupported,
