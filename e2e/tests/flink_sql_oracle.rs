@@ -656,6 +656,29 @@ const CASES: &[(&str, &str)] = &[
            FROM (SELECT customer, SUM(qty) AS total FROM orders GROUP BY customer))
          WHERE rn <= 2;",
     ),
+    (
+        "over-aggregations-rows-range-and-unbounded",
+        "CREATE TABLE over_rows (id INT, customer STRING, s INT, n BIGINT, top DOUBLE)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/over_rows', 'format' = 'csv');
+         INSERT INTO over_rows
+         SELECT id, customer, SUM(qty) OVER w, COUNT(*) OVER w, MAX(amount) OVER w
+         FROM orders
+         WINDOW w AS (PARTITION BY customer ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW);
+         CREATE TABLE over_range (id INT, recent DOUBLE, low INT, cnt BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/over_range', 'format' = 'csv');
+         INSERT INTO over_range
+         SELECT id,
+                SUM(amount) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW),
+                MIN(qty) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW),
+                COUNT(amount) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW)
+         FROM orders WHERE id <> 9;
+         CREATE TABLE over_unbounded (id INT, customer STRING, avg_q INT, distinct_q BIGINT, ts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/over_unbounded', 'format' = 'csv');
+         INSERT INTO over_unbounded
+         SELECT id, customer, AVG(qty) OVER (PARTITION BY customer ORDER BY ts),
+                COUNT(DISTINCT qty) OVER (PARTITION BY customer ORDER BY ts), ts
+         FROM orders;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink's rows: the files of each sink directory, or,

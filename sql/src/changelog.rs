@@ -78,6 +78,9 @@ pub enum SinkChanges {
     /// Every change kind, written as it comes (`print` shows the kinds, `blackhole` drops
     /// them).
     All,
+    /// Every change kind, applied by a primary key (a `jdbc` table with `PRIMARY KEY`):
+    /// `+I`/`+U` upsert the row, `-U`/`-D` delete its key (Flink's upsert sinks).
+    Upsert,
 }
 
 /// The rows a changelog leaves in its table once every change is applied, as a multiset

@@ -132,7 +132,8 @@ impl GroupAggregateFn {
             .expect("a user-defined aggregate call has its function")
     }
 
-    fn create(&self) -> Vec<GroupAcc> {
+    /// Fresh accumulators, one per call.
+    pub(crate) fn create(&self) -> Vec<GroupAcc> {
         self.calls
             .iter()
             .enumerate()
@@ -147,7 +148,12 @@ impl GroupAggregateFn {
     }
 
     /// Adds (`sign` 1) or retracts (`sign` -1) one row's arguments.
-    fn apply(&self, accs: &mut [GroupAcc], row: &[Value], sign: i64) -> Result<(), BoxError> {
+    pub(crate) fn apply(
+        &self,
+        accs: &mut [GroupAcc],
+        row: &[Value],
+        sign: i64,
+    ) -> Result<(), BoxError> {
         let mut col = self.keys;
         for (i, ((f, _), acc)) in self.calls.iter().zip(accs.iter_mut()).enumerate() {
             if let GroupAcc::User(bytes) = acc {
@@ -207,7 +213,8 @@ impl GroupAggregateFn {
         Ok(())
     }
 
-    fn result(&self, accs: &[GroupAcc]) -> Vec<Value> {
+    /// The calls' results.
+    pub(crate) fn result(&self, accs: &[GroupAcc]) -> Vec<Value> {
         self.calls
             .iter()
             .zip(accs)

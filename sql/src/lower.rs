@@ -6,8 +6,8 @@
 use crate::agg::SqlAggregate;
 use crate::changelog::Change;
 use crate::connectors::{
-    activemq, avro_file, blackhole, cassandra, datagen, elasticsearch, filesystem, kafka, kinesis,
-    parquet, print, rabbitmq, redis,
+    activemq, avro_file, blackhole, cassandra, datagen, elasticsearch, filesystem, jdbc, kafka,
+    kinesis, parquet, print, rabbitmq, redis,
 };
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
@@ -431,7 +431,7 @@ fn build_insert(
     let rows = build_pipeline(env, n, &mut 0, &insert.pipeline, settings)?;
     match rows {
         Rows::Append(stream) => build_sink(n, insert, stream),
-        Rows::Changes(changes) => build_changelog_sink(insert, changes),
+        Rows::Changes(changes) => build_changelog_sink(n, insert, changes),
     }
 }
 
@@ -483,6 +483,7 @@ fn build_pipeline(
             Rows::Append(stream)
         }
         Source::Join(j) => join(env, n, leaf, j, settings)?,
+        Source::Lookup(l) => lookup_join(env, n, leaf, l, settings)?,
         Source::UnionAll(branches) => {
             let mut built = Vec::with_capacity(branches.len());
             for b in branches {
@@ -623,6 +624,20 @@ fn build_pipeline(
                     .name(&format!("WindowAggregate({uid})"))
                     .stream()
             }
+            Step::OverAggregate {
+                keys,
+                width,
+                time_column,
+                frame,
+                aggs,
+                uid,
+            } => over_aggregate(
+                stream,
+                (keys, *width, *time_column, *frame),
+                aggs,
+                uid,
+                settings,
+            ),
             Step::WindowTopN {
                 window,
                 keys,
@@ -704,6 +719,86 @@ fn join(
     })
 }
 
+/// A lookup join: the input's rows (or changes) through a chained flat-map that queries the
+/// `jdbc` table per key ([`jdbc::LookupJoinFn`], its lookup opened in the operator's `open`).
+fn lookup_join(
+    env: &StreamExecutionEnvironment,
+    n: usize,
+    leaf: &mut usize,
+    l: &crate::plan::LookupJoin,
+    settings: &Settings,
+) -> Result<Rows> {
+    let input = build_pipeline(env, n, leaf, &l.input, settings)?;
+    let table = &l.table;
+    let config = jdbc::check_lookup(table).map_err(|m| option_error(table, m))?;
+    let key_columns: Vec<usize> = l.keys.iter().map(|(c, _)| *c).collect();
+    let lookup = config
+        .lookup(&key_columns)
+        .map_err(|m| option_error(table, m))?;
+    let types: Vec<DataType> = table.columns.columns.iter().map(|c| c.data_type).collect();
+    let f = jdbc::LookupJoinFn::new(
+        lookup,
+        l.keys.iter().map(|(c, e)| (e.clone(), types[*c])).collect(),
+        types,
+        l.condition.clone(),
+        l.left_outer,
+        table.name.clone(),
+    );
+    let name = format!(
+        "LookupJoin(table=[{}], joinType=[{}])",
+        table.name,
+        if l.left_outer { "LEFT" } else { "INNER" }
+    );
+    Ok(match input {
+        Rows::Append(s) => Rows::Append(s.flat_map(f).name(&name).stream()),
+        Rows::Changes(c) => Rows::Changes(c.flat_map(f).name(&name).stream()),
+    })
+}
+
+/// An OVER aggregation: the row and the aggregates' arguments computed first, keyed by the
+/// partition columns into an [`OverAggregateFn`](crate::over_agg::OverAggregateFn).
+fn over_aggregate(
+    stream: DataStream<Row>,
+    step: (&[usize], usize, usize, crate::over_agg::OverFrame),
+    aggs: &[crate::plan::AggCall],
+    uid: &str,
+    settings: &Settings,
+) -> DataStream<Row> {
+    let (keys, width, time_column, frame) = step;
+    let keys = keys.to_vec();
+    let bounded = !matches!(
+        frame,
+        crate::over_agg::OverFrame::Rows(None) | crate::over_agg::OverFrame::Range(None)
+    );
+    let calls = GroupAggregateFn::new(
+        aggs.iter().map(|a| (a.func, a.data_type)).collect(),
+        Vec::new(),
+        width,
+        bounded,
+        None,
+    );
+    // The row, then the arguments (column types are not used by evaluation).
+    let mut pre: Vec<Expr> = (0..width)
+        .map(|i| Expr::Column(i, DataType::String))
+        .collect();
+    pre.extend(aggs.iter().flat_map(crate::plan::AggCall::arguments));
+    stream
+        .flat_map(CalcFn::new(Vec::new(), pre, "OverAggregate input".into()))
+        .name("Calc(OVER arguments)")
+        .stream()
+        .key_by(move |row: &Row| keys.iter().map(|&k| row[k].clone()).collect::<Vec<Value>>())
+        .process(crate::over_agg::OverAggregateFn::new(
+            calls,
+            width,
+            time_column,
+            frame,
+            settings.state_ttl,
+        ))
+        .uid(uid)
+        .name(&format!("OverAggregate({uid})"))
+        .stream()
+}
+
 /// A `GROUP BY` without windows: keys and aggregate arguments computed first (so adding to
 /// an accumulator cannot fail), then keyed by the key columns into [`GroupAggregateFn`].
 fn group_aggregate(
@@ -753,7 +848,7 @@ fn group_aggregate(
 
 /// Writes a changelog into a sink that takes changes (`print`, `blackhole`; the planner
 /// refused the others).
-fn build_changelog_sink(insert: &Insert, changes: DataStream<Change>) -> Result<()> {
+fn build_changelog_sink(n: usize, insert: &Insert, changes: DataStream<Change>) -> Result<()> {
     let sink = &insert.sink;
     let name = format!("Sink: {} ({})", sink.name, sink.connector());
     match sink.connector() {
@@ -763,6 +858,22 @@ fn build_changelog_sink(insert: &Insert, changes: DataStream<Change>) -> Result<
         }
         "blackhole" => {
             changes.sink_to(blackhole::BlackholeSink, &name);
+        }
+        "jdbc" => {
+            let config =
+                jdbc::JdbcTableConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
+            let pg = config.change_sink().map_err(|m| option_error(sink, m))?;
+            // Each key's changes reach one writer, in order (Flink's planner keys an upsert
+            // sink's input by the primary key too).
+            let key = config.key.clone();
+            changes
+                .key_by(move |c: &Change| {
+                    key.iter()
+                        .map(|&k| c.row[k].clone())
+                        .collect::<Vec<Value>>()
+                })
+                .sink_to(pg, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
         }
         other => {
             return Err(option_error(
@@ -994,6 +1105,24 @@ fn build_sink(n: usize, insert: &Insert, stream: DataStream<Row>) -> Result<()> 
             stream
                 .sink_to(kinesis_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "jdbc" => {
+            let config =
+                jdbc::JdbcTableConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
+            let pg = config.row_sink().map_err(|m| option_error(sink, m))?;
+            let uid = format!("sql-sink-{n}-{}", sink.name);
+            if config.upserts() {
+                // Rows of one key reach one writer in order (the last one wins).
+                let key = config.key.clone();
+                stream
+                    .key_by(move |row: &Row| {
+                        key.iter().map(|&k| row[k].clone()).collect::<Vec<Value>>()
+                    })
+                    .sink_to(pg, &name)
+                    .uid(&uid);
+            } else {
+                stream.sink_to(pg, &name).uid(&uid);
+            }
         }
         other => {
             return Err(option_error(

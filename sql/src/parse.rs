@@ -109,6 +109,65 @@ fn rewrite(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         }
         i += 1;
     }
+    rewrite_system_time(tokens)
+}
+
+/// The first argument a rewritten `FOR SYSTEM_TIME AS OF col` gives its table:
+/// `plan_join` reads `t(fjord_for_system_time_as_of, col)` back as the lookup join.
+pub(crate) const SYSTEM_TIME_MARKER: &str = "fjord_for_system_time_as_of";
+
+/// `t FOR SYSTEM_TIME AS OF a.b` to `t ( fjord_for_system_time_as_of , a.b )`: sqlparser's
+/// `GenericDialect` reads no table versions, but it reads table arguments. Only a column
+/// (`a.b`, `b`) follows `AS OF` (Flink's lookup joins name the probe side's processing-time
+/// column); any other expression is left for sqlparser to refuse.
+fn rewrite_system_time(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let is = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k && w.quote_style.is_none());
+    let mut i = 0;
+    while i < tokens.len() {
+        if !is(&tokens[i], Keyword::FOR) {
+            i += 1;
+            continue;
+        }
+        let Some(st) =
+            next_significant(&tokens, i).filter(|&j| is(&tokens[j], Keyword::SYSTEM_TIME))
+        else {
+            i += 1;
+            continue;
+        };
+        let Some(as_) = next_significant(&tokens, st).filter(|&j| is(&tokens[j], Keyword::AS))
+        else {
+            i += 1;
+            continue;
+        };
+        let Some(of) = next_significant(&tokens, as_).filter(|&j| is(&tokens[j], Keyword::OF))
+        else {
+            i += 1;
+            continue;
+        };
+        // The column: Word (. Word)*.
+        let Some(mut end) =
+            next_significant(&tokens, of).filter(|&j| matches!(tokens[j].token, Token::Word(_)))
+        else {
+            i += 1;
+            continue;
+        };
+        while end + 2 < tokens.len()
+            && tokens[end + 1].token == Token::Period
+            && matches!(tokens[end + 2].token, Token::Word(_))
+        {
+            end += 2;
+        }
+        let close = TokenWithSpan {
+            token: Token::RParen,
+            span: tokens[end].span,
+        };
+        tokens.insert(end + 1, close);
+        tokens[i].token = Token::LParen;
+        tokens[st].token = word(SYSTEM_TIME_MARKER, Keyword::NoKeyword);
+        tokens[as_].token = Token::Comma;
+        tokens[of].token = Token::Whitespace(sqlparser::tokenizer::Whitespace::Space);
+        i = end + 2;
+    }
     tokens
 }
 
@@ -138,5 +197,17 @@ mod tests {
         assert!(statements("SELECT a FROM t WHERE `row` < 3").is_ok());
         let err = statements("CREATE TABLE t (r ROW<a INT,>)\n").unwrap_err();
         assert!(err.to_string().contains("Line: 1"), "{err}");
+    }
+
+    #[test]
+    fn for_system_time_as_of_a_column_reads_as_table_arguments() {
+        let stmts =
+            statements("SELECT * FROM o JOIN c FOR SYSTEM_TIME AS OF o.pt AS x ON o.k = x.id")
+                .unwrap();
+        let text = stmts[0].to_string();
+        assert!(
+            text.contains("JOIN c(fjord_for_system_time_as_of, o.pt) AS x ON"),
+            "{text}"
+        );
     }
 }

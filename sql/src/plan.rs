@@ -340,6 +340,25 @@ pub enum Step {
         /// The operator's uid, derived from the plan.
         uid: String,
     },
+    /// An OVER aggregation in event time (`agg(x) OVER (PARTITION BY ... ORDER BY rowtime
+    /// ROWS|RANGE BETWEEN ... PRECEDING AND CURRENT ROW)`): keyed by the partition columns,
+    /// rows wait for the watermark and are aggregated over their frame in rowtime order (see
+    /// [`crate::over_agg`]). Output columns: the input columns, then the aggregates; appended
+    /// rows that keep their rowtime.
+    OverAggregate {
+        /// The input columns of the partition key.
+        keys: Vec<usize>,
+        /// The number of input columns.
+        width: usize,
+        /// The rowtime column it orders by.
+        time_column: usize,
+        /// The frame.
+        frame: crate::over_agg::OverFrame,
+        /// The aggregates.
+        aggs: Vec<AggCall>,
+        /// The operator's uid, derived from the plan.
+        uid: String,
+    },
     /// A join with a user-defined table function (`, LATERAL TABLE(f(x)) AS T(a, b)`, or
     /// `LEFT JOIN LATERAL TABLE(...) ON TRUE` when `left_outer`): stateless, chained. Output
     /// columns: the input columns, then the function's.
@@ -420,6 +439,27 @@ pub enum Source {
     UnionAll(Vec<Pipeline>),
     /// A regular join of two inputs.
     Join(Box<Join>),
+    /// A lookup join of an input with a `jdbc` table.
+    Lookup(Box<LookupJoin>),
+}
+
+/// A lookup join (Flink's `LookupJoin`: `JOIN t FOR SYSTEM_TIME AS OF o.proc_time AS c ON
+/// o.k = c.id`): each input row's key is looked up in the table as the row is processed;
+/// stateless and chained, a changelog's kinds pass through. Output columns: the input
+/// columns, then the table's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupJoin {
+    /// The probe side.
+    pub input: Pipeline,
+    /// The `jdbc` table looked up.
+    pub table: Arc<TableDef>,
+    /// The lookup key: a column of the table and its value over an input row (in the
+    /// column's type), from the `=` conditions of `ON`.
+    pub keys: Vec<(usize, Expr)>,
+    /// The rest of `ON` over a joined row (input columns, then the table's).
+    pub condition: Option<Expr>,
+    /// `LEFT JOIN`: input rows without a match are kept, padded with NULLs.
+    pub left_outer: bool,
 }
 
 impl Source {
@@ -443,6 +483,12 @@ impl Source {
                 j.right.source.name(),
                 j.right.steps
             ),
+            Source::Lookup(l) => format!(
+                "{}|{:?} LOOKUP JOIN {}",
+                l.input.source.name(),
+                l.input.steps,
+                l.table.name
+            ),
         }
     }
 
@@ -456,6 +502,8 @@ impl Source {
                 t.extend(j.right.source.tables());
                 t
             }
+            // The looked-up table is not read as a source.
+            Source::Lookup(l) => l.input.source.tables(),
         }
     }
 }
@@ -482,6 +530,7 @@ impl Pipeline {
             Source::Join(j) => {
                 j.kind != JoinKind::Inner || j.left.is_changelog() || j.right.is_changelog()
             }
+            Source::Lookup(l) => l.input.is_changelog(),
         };
         source
             || self
@@ -515,6 +564,7 @@ impl Pipeline {
                 .left
                 .changelog_origin()
                 .or_else(|| j.right.changelog_origin()),
+            Source::Lookup(l) => l.input.changelog_origin(),
             Source::Table(_) => None,
         })
     }
@@ -687,6 +737,25 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                 }
             );
         }
+        Source::Lookup(l) => {
+            explain_pipeline(out, &l.input, n, leaf, indent);
+            let keys: Vec<String> = l
+                .keys
+                .iter()
+                .map(|(c, e)| format!("{}={e}", l.table.columns.columns[*c].name))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{indent}  -> LookupJoin(table=[{}], joinType=[{}], lookup=[{}]{})  [stateless, a query per key (connector={})]",
+                l.table.name,
+                if l.left_outer { "LEFT" } else { "INNER" },
+                keys.join(", "),
+                l.condition
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(", where={c}")),
+                l.table.connector()
+            );
+        }
     }
     for step in &p.steps {
         match step {
@@ -726,6 +795,21 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                 let _ = writeln!(
                     out,
                     "{indent}  -> GroupAggregate: aggs=[{}]  [uid {uid}, state: keyed accumulators, updating result (+I, -U, +U, -D)]",
+                    explain_aggs(aggs).join(", ")
+                );
+            }
+            Step::OverAggregate {
+                keys,
+                time_column,
+                frame,
+                aggs,
+                uid,
+                ..
+            } => {
+                write_key_by(out, indent, keys);
+                let _ = writeln!(
+                    out,
+                    "{indent}  -> OverAggregate: ORDER BY ${time_column} (event time) {frame}, aggs=[{}]  [uid {uid}, state: keyed rows waiting for the watermark and the frame's accumulators, event-time timers]",
                     explain_aggs(aggs).join(", ")
                 );
             }

@@ -3,14 +3,20 @@
 //! ones, named `qualifier.column` (the alias, else the table's name), so `a.id` and `b.id`
 //! stay apart and a bare `id` finds the only column of that name. The `=` conditions of `ON`
 //! between one side and the other become the equi-join key; the rest is checked per pair.
+//!
+//! `JOIN t FOR SYSTEM_TIME AS OF o.proc_time [AS] c ON ...` on a `jdbc` table is a lookup join
+//! (Flink's `LookupJoin`, [`crate::plan::LookupJoin`]): the `=` conditions of `ON` between a
+//! column of `t` and the input (or a constant) are the lookup key, the rest filters the pairs.
+//! `parse` rewrote the clause into the table arguments `t(fjord_for_system_time_as_of, col)`.
 
 use crate::bind::Binder;
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{CmpOp, Expr};
-use crate::plan::{Join, JoinKind, Pipeline, Source, stable_hash};
+use crate::plan::{Join, JoinKind, LookupJoin, Pipeline, Source, TableDef, stable_hash};
 use crate::planner::{Catalog, object_name, plan_query, scan, unsupported};
 use crate::types::{Column, Schema, Value};
 use sqlparser::ast::{self, Spanned};
+use std::sync::Arc;
 
 /// The joined rows of a SELECT's FROM when it joins tables (not LATERAL TABLE, which
 /// `udf::bind::plan_lateral` plans), and the WHERE that is left to apply to them; `None` when
@@ -51,6 +57,10 @@ pub(crate) fn plan_from_join<'s>(
                         ));
                     }
                 };
+                if let Some(lookup) = system_time(&join.relation) {
+                    left = lookup_join(catalog, left, lookup, kind, on, pos)?;
+                    continue;
+                }
                 let right = relation(catalog, &join.relation)?;
                 left = join_on(left, right, kind, Some(on))?;
             }
@@ -67,8 +77,213 @@ pub(crate) fn plan_from_join<'s>(
     }
 }
 
+/// A `t FOR SYSTEM_TIME AS OF col [AS] alias` in FROM: the table's name, its alias and the
+/// `AS OF` expression.
+struct SystemTime<'a> {
+    name: &'a ast::ObjectName,
+    alias: Option<&'a ast::TableAlias>,
+    as_of: &'a ast::Expr,
+}
+
+/// The `FOR SYSTEM_TIME AS OF` of a table in FROM, as sqlparser reads it (a version) or as
+/// `parse` rewrote it (table arguments led by the marker).
+fn system_time(factor: &ast::TableFactor) -> Option<SystemTime<'_>> {
+    let ast::TableFactor::Table {
+        name,
+        alias,
+        args,
+        version,
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    let as_of = match (version, args) {
+        (Some(ast::TableVersion::ForSystemTimeAsOf(e)), _) => e,
+        (_, Some(a)) => match a.args.as_slice() {
+            [
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Identifier(m))),
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)),
+            ] if m.value == crate::parse::SYSTEM_TIME_MARKER => e,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(SystemTime {
+        name,
+        alias: alias.as_ref(),
+        as_of,
+    })
+}
+
+/// `input JOIN t FOR SYSTEM_TIME AS OF col AS c ON ...`: a lookup join of `input` with the
+/// `jdbc` table `t`.
+fn lookup_join(
+    catalog: &Catalog,
+    input: Pipeline,
+    st: SystemTime<'_>,
+    kind: JoinKind,
+    on: &ast::Expr,
+    pos: Pos,
+) -> Result<Pipeline> {
+    let table_name = object_name(st.name);
+    let tpos = Pos::of(st.name.span());
+    let left_outer = match kind {
+        JoinKind::Inner => false,
+        JoinKind::Left => true,
+        _ => {
+            return Err(unsupported(
+                pos,
+                "a lookup join (FOR SYSTEM_TIME AS OF) is [INNER] JOIN or LEFT [OUTER] JOIN, as in Flink",
+            ));
+        }
+    };
+    let table: Arc<TableDef> = match catalog.table(&table_name) {
+        Some(t) => t,
+        None if catalog.has_view(&table_name) => {
+            return Err(unsupported(
+                tpos,
+                format!(
+                    "'{table_name}' is a view; FOR SYSTEM_TIME AS OF joins a lookup table ('connector' = 'jdbc') directly"
+                ),
+            ));
+        }
+        None => {
+            // The usual message, with the known tables.
+            return scan(catalog, &table_name, tpos).map(|_| unreachable!("no such table"));
+        }
+    };
+    crate::connectors::jdbc::check_lookup(&table).map_err(|m| {
+        SqlError::at(
+            ErrorKind::InvalidOption,
+            tpos,
+            format!("table '{table_name}': {m}"),
+        )
+    })?;
+    // The AS OF column: the input's processing-time attribute (PROCTIME()).
+    let as_of = Binder::new(&input.schema).bind(st.as_of)?;
+    let apos = Pos::of(st.as_of.span());
+    match &as_of {
+        Expr::Column(i, crate::types::DataType::TimestampLtz)
+            if !input.schema.columns[*i].rowtime => {}
+        Expr::Column(i, _) if input.schema.columns[*i].rowtime => {
+            return Err(unsupported(
+                apos,
+                "FOR SYSTEM_TIME AS OF an event-time attribute is a temporal join of a versioned table, which is not supported yet; a lookup join names a processing-time column of its input (proc_time AS PROCTIME() in the CREATE TABLE)",
+            ));
+        }
+        _ => {
+            return Err(unsupported(
+                apos,
+                "FOR SYSTEM_TIME AS OF names the input's processing-time column: declare proc_time AS PROCTIME() in its CREATE TABLE and write FOR SYSTEM_TIME AS OF o.proc_time",
+            ));
+        }
+    }
+    let qualifier = st.alias.map_or_else(
+        || {
+            table_name
+                .rsplit('.')
+                .next()
+                .unwrap_or(&table_name)
+                .to_string()
+        },
+        |a| a.name.value.clone(),
+    );
+    let nl = input.schema.columns.len();
+    let mut columns = input.schema.columns.clone();
+    columns.extend(table.columns.columns.iter().map(|c| Column {
+        name: format!("{qualifier}.{}", c.name),
+        rowtime: false,
+        ..c.clone()
+    }));
+    let schema = Schema { columns };
+    refuse_duplicate_names(&schema, Pos::of(on.span()))?;
+    let mut parts = Vec::new();
+    conjuncts(Binder::new(&schema).bind_condition(on, "ON")?, &mut parts);
+    let lookup_column = |e: &Expr| match e {
+        Expr::Column(c, _) if *c >= nl => Some((c - nl, true)),
+        Expr::Cast(inner, _, _) => match **inner {
+            Expr::Column(c, _) if c >= nl => Some((c - nl, false)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let probe = |e: &Expr| e.columns().iter().all(|&c| c < nl) && !e.calls_udf();
+    let (mut keys, mut rest): (Vec<(usize, Expr)>, Vec<Expr>) = (Vec::new(), Vec::new());
+    for part in parts {
+        if let Expr::Cmp(CmpOp::Eq, a, b) = &part {
+            let found = match (lookup_column(a), lookup_column(b)) {
+                (Some(c), None) if probe(b) => Some((c, (**b).clone())),
+                (None, Some(c)) if probe(a) => Some((c, (**a).clone())),
+                _ => None,
+            };
+            if let Some(((c, bare), value)) = found
+                && !keys.iter().any(|(k, _)| *k == c)
+            {
+                let t = table.columns.columns[c].data_type;
+                // A value of another type: widened, else cast (NULL when it does not fit:
+                // no match), and the equality checked again on the pair.
+                let (value, exact) = match crate::bind::coerce(value.clone(), t) {
+                    Some(v) => (v, bare),
+                    None => (Expr::Cast(Box::new(value), t, true), false),
+                };
+                keys.push((c, value));
+                if exact {
+                    continue;
+                }
+            }
+        }
+        rest.push(part);
+    }
+    if keys.is_empty() {
+        return Err(unsupported(
+            Pos::of(on.span()),
+            format!(
+                "a lookup join needs an equality between a column of '{table_name}' and the input in ON (such as o.customer_id = {qualifier}.id): it is the key the table is queried by"
+            ),
+        ));
+    }
+    let condition = rest
+        .into_iter()
+        .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
+    Ok(Pipeline {
+        source: Source::Lookup(Box::new(LookupJoin {
+            input,
+            table,
+            keys,
+            condition,
+            left_outer,
+        })),
+        steps: Vec::new(),
+        schema,
+    })
+}
+
+/// Refuses a joined schema in which a qualified name occurs twice (both sides named alike).
+fn refuse_duplicate_names(schema: &Schema, pos: Pos) -> Result<()> {
+    for c in &schema.columns {
+        if schema.columns.iter().filter(|o| o.name == c.name).count() > 1 {
+            return Err(SqlError::at(
+                ErrorKind::InvalidOption,
+                pos,
+                format!(
+                    "two joined inputs are both called '{}'; give one an alias (JOIN t AS t2)",
+                    c.name.split('.').next().unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A table, view or subquery in FROM, its columns named `qualifier.column`.
 fn relation(catalog: &Catalog, factor: &ast::TableFactor) -> Result<Pipeline> {
+    if system_time(factor).is_some() {
+        return Err(unsupported(
+            Pos::of(factor.span()),
+            "FOR SYSTEM_TIME AS OF goes on the right of JOIN ... ON (a lookup join: FROM orders AS o JOIN customers FOR SYSTEM_TIME AS OF o.proc_time AS c ON o.customer_id = c.id)",
+        ));
+    }
     let (mut p, qualifier) = match factor {
         ast::TableFactor::Table {
             name,
@@ -151,18 +366,7 @@ fn join_on(
         })
         .collect();
     let schema = Schema { columns };
-    for c in &schema.columns {
-        if schema.columns.iter().filter(|o| o.name == c.name).count() > 1 {
-            return Err(SqlError::at(
-                ErrorKind::InvalidOption,
-                on.map_or(Pos::default(), |e| Pos::of(e.span())),
-                format!(
-                    "two joined inputs are both called '{}'; give one an alias (JOIN t AS t2)",
-                    c.name.split('.').next().unwrap_or_default()
-                ),
-            ));
-        }
-    }
+    refuse_duplicate_names(&schema, on.map_or(Pos::default(), |e| Pos::of(e.span())))?;
     let mut parts = Vec::new();
     if let Some(on) = on {
         conjuncts(Binder::new(&schema).bind_condition(on, "ON")?, &mut parts);

@@ -28,6 +28,18 @@ pub(crate) struct Catalog {
     local_paths: bool,
 }
 
+impl Catalog {
+    /// The table of this name (created with `CREATE TABLE`).
+    pub(crate) fn table(&self, name: &str) -> Option<Arc<TableDef>> {
+        self.tables.get(name).map(|(t, _)| t.clone())
+    }
+
+    /// Whether a view of this name exists.
+    pub(crate) fn has_view(&self, name: &str) -> bool {
+        self.views.contains_key(name)
+    }
+}
+
 pub(crate) fn unsupported(pos: Pos, message: impl Into<String>) -> SqlError {
     SqlError::at(ErrorKind::Unsupported, pos, message)
 }
@@ -663,9 +675,10 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
             ErrorKind::Unsupported,
             tpos,
             format!(
-                "table '{sink_name}' (connector '{}') only takes appended rows, but the query's result is updated ({} emits -U/+U/-D changes); write it to a table that takes updates ('print', 'blackhole'), or aggregate over windows (TABLE(TUMBLE(...)) ... GROUP BY window_start, window_end, ...) to get final, append-only rows",
+                "table '{sink_name}' (connector '{}') only takes appended rows, but the query's result is updated ({} emits -U/+U/-D changes); {}write it to a table that takes updates ('print', 'blackhole', 'jdbc' with a PRIMARY KEY), or aggregate over windows (TABLE(TUMBLE(...)) ... GROUP BY window_start, window_end, ...) to get final, append-only rows",
                 sink.connector(),
-                pipeline.changelog_origin().unwrap_or_default()
+                pipeline.changelog_origin().unwrap_or_default(),
+                connectors::updating_hint(sink).map_or(String::new(), |h| format!("{h} "))
             ),
         ));
     }
@@ -914,10 +927,14 @@ pub(crate) fn plan_set_expr(catalog: &Catalog, body: &ast::SetExpr, qpos: Pos) -
 
 fn plan_select(catalog: &Catalog, select: &ast::Select) -> Result<Pipeline> {
     let spos = Pos::of(select.span());
-    if select.distinct.is_some() || !select.named_window.is_empty() || select.qualify.is_some() {
+    // WINDOW w AS (...) names the window of OVER aggregations only.
+    if select.distinct.is_some()
+        || (!select.named_window.is_empty() && !crate::plan_over::has_over_aggregate(select))
+        || select.qualify.is_some()
+    {
         return Err(unsupported(
             spos,
-            "DISTINCT, WINDOW and QUALIFY are not supported yet",
+            "DISTINCT, QUALIFY and a WINDOW clause without OVER aggregations are not supported yet",
         ));
     }
     if let Some(joined) = crate::udf::bind::plan_lateral(catalog, select)? {
@@ -961,11 +978,12 @@ fn plan_select(catalog: &Catalog, select: &ast::Select) -> Result<Pipeline> {
     // ROW_NUMBER() is a column of the subquery a window Top-N filters, never of this SELECT.
     if let Some(item) = select.projection.iter().find(|i| {
         matches!(i, ast::SelectItem::UnnamedExpr(ast::Expr::Function(f))
-            | ast::SelectItem::ExprWithAlias { expr: ast::Expr::Function(f), .. } if f.over.is_some())
+            | ast::SelectItem::ExprWithAlias { expr: ast::Expr::Function(f), .. }
+            if f.over.is_some() && f.name.to_string().eq_ignore_ascii_case("ROW_NUMBER"))
     }) {
         return Err(unsupported(
             Pos::of(item.span()),
-            "ROW_NUMBER() OVER (...) is supported only in a window Top-N, as a column of a subquery: SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ...) AS rownum FROM TABLE(TUMBLE(...))) WHERE rownum <= N",
+            "ROW_NUMBER() OVER (...) is supported in a Top-N, as a column of a subquery filtered by it: SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) AS rownum FROM t) WHERE rownum <= N",
         ));
     }
     match &from.relation {
@@ -1005,6 +1023,9 @@ fn plan_grouped_or_calc(
     select: &ast::Select,
     group_by: &[&ast::Expr],
 ) -> Result<Pipeline> {
+    if crate::plan_over::has_over_aggregate(select) {
+        return crate::plan_over::plan_over(input, select);
+    }
     if !group_by.is_empty() || select.having.is_some() {
         return plan_group_aggregate(input, select, group_by);
     }
@@ -1415,7 +1436,7 @@ fn plan_window(
 }
 
 /// Pushes the WHERE of an aggregating SELECT as a filter of its input rows.
-fn filter_before_grouping(input: &mut Pipeline, select: &ast::Select) -> Result<()> {
+pub(crate) fn filter_before_grouping(input: &mut Pipeline, select: &ast::Select) -> Result<()> {
     if let Some(w) = &select.selection {
         let filter = Binder::new(&input.schema).bind_condition(w, "WHERE")?;
         let projection = input
@@ -1434,7 +1455,7 @@ fn filter_before_grouping(input: &mut Pipeline, select: &ast::Select) -> Result<
 }
 
 /// The column a GROUP BY item names (`t.col` of a join is the column so named).
-fn grouped_name(g: &ast::Expr, input: &Schema) -> Result<String> {
+pub(crate) fn grouped_name(g: &ast::Expr, input: &Schema) -> Result<String> {
     match g {
         ast::Expr::Identifier(id) => Ok(id.value.clone()),
         ast::Expr::CompoundIdentifier(ids) => {
@@ -1454,16 +1475,16 @@ fn grouped_name(g: &ast::Expr, input: &Schema) -> Result<String> {
 
 /// An aggregating SELECT bound over its groups: the projection and HAVING over the rows after
 /// the aggregation (the group columns, then the aggregates), and the aggregate calls found.
-struct Aggregation {
-    projection: Vec<Expr>,
-    schema: Schema,
-    having: Option<Expr>,
-    aggs: Vec<AggCall>,
+pub(crate) struct Aggregation {
+    pub(crate) projection: Vec<Expr>,
+    pub(crate) schema: Schema,
+    pub(crate) having: Option<Expr>,
+    pub(crate) aggs: Vec<AggCall>,
 }
 
 /// Binds the SELECT list and HAVING of an aggregation whose rows start with `group` (name and
 /// type per column); `SELECT *` is refused with `no_wildcard`.
-fn bind_aggregation(
+pub(crate) fn bind_aggregation(
     input: &Schema,
     group: Vec<(String, DataType)>,
     select: &ast::Select,

@@ -15,6 +15,7 @@ pub mod format_avro;
 pub(crate) mod format_json;
 pub mod format_protobuf;
 pub mod format_raw;
+pub mod jdbc;
 pub mod kafka;
 pub mod kinesis;
 pub mod parquet;
@@ -62,6 +63,7 @@ pub const KNOWN: &[&str] = &[
     "opensearch-2",
     "cassandra",
     "kinesis",
+    "jdbc",
 ];
 
 /// The connectors whose tables use a `PRIMARY KEY (...) NOT ENFORCED` (the document id).
@@ -85,6 +87,9 @@ pub fn check_source(table: &TableDef, local_paths: bool) -> Result<(), String> {
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
         "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
+        "jdbc" => Err(
+            "a 'jdbc' table is read by lookup joins only (JOIN t FOR SYSTEM_TIME AS OF o.proc_time AS c ON ...); scanning it is not supported yet".into(),
+        ),
         other => Err(format!(
             "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq', 'activemq' or 'kinesis' table"
         )),
@@ -109,18 +114,32 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         }
         "cassandra" => cassandra::CassandraTableConfig::from_table(table).map(|_| ()),
         "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
+        "jdbc" => jdbc::JdbcTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
             "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'kinesis', 'redis', 'elasticsearch-7', 'opensearch' or 'cassandra' table"
         )),
     }
 }
 
-/// What a sink table takes: `print` and `blackhole` take every change kind; the others
-/// append rows and refuse updating queries, as Flink's do.
+/// What a sink table takes: `print` and `blackhole` take every change kind; a `jdbc` table
+/// with a primary key upserts; the others append rows and refuse updating queries, as
+/// Flink's do.
 pub fn sink_changes(table: &TableDef) -> crate::changelog::SinkChanges {
     match table.connector() {
         "print" | "blackhole" => crate::changelog::SinkChanges::All,
+        "jdbc" if !table.primary_key.is_empty() => crate::changelog::SinkChanges::Upsert,
         _ => crate::changelog::SinkChanges::AppendOnly,
+    }
+}
+
+/// What to do when an updating query goes into an append-only table of this connector
+/// (added to the planner's message), for connectors that can take updates another way.
+pub fn updating_hint(table: &TableDef) -> Option<&'static str> {
+    match table.connector() {
+        "jdbc" => Some(
+            "declare the table's PRIMARY KEY (...) NOT ENFORCED to make it an upsert sink (the key of the query's result, such as its GROUP BY columns), or",
+        ),
+        _ => None,
     }
 }
 

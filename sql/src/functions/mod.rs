@@ -139,6 +139,10 @@ pub enum Func {
     /// `TO_TIMESTAMP_LTZ(n, precision)`: epoch seconds (precision 0) or milliseconds (3) as a
     /// TIMESTAMP_LTZ(3).
     ToTimestampLtz,
+    /// `PROCTIME()`: the wall clock when the row is processed, a TIMESTAMP_LTZ(3) (Flink's
+    /// processing-time attribute; declared as a computed column `pt AS PROCTIME()`, it is
+    /// what a lookup join's `FOR SYSTEM_TIME AS OF` names).
+    Proctime,
 }
 
 impl Func {
@@ -280,6 +284,11 @@ fn strict(f: Func, v: &[Value], t: DataType) -> Result<Value, EvalError> {
             }
             _ => Value::Null,
         },
+        F::Proctime => Value::TimestampLtz(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        ),
         F::ToTimestampLtz => {
             let scale = if n(1) == 0 { 1000 } else { 1 };
             Value::TimestampLtz(n(0).wrapping_mul(scale))

@@ -11,7 +11,7 @@ use crate::types::{DataType, Value};
 use sqlparser::ast;
 
 /// The names `function` resolves, for the error that lists what is supported.
-pub(crate) const NAMES: &str = "SUBSTR, LTRIM, RTRIM, REPLACE, LEFT, RIGHT, LPAD, RPAD, INITCAP, REVERSE, REGEXP_REPLACE, REGEXP_EXTRACT, SPLIT_INDEX, CONCAT_WS, REPEAT, IF, NULLIF, GREATEST, LEAST, CEILING, ROUND, TRUNCATE, POWER, SQRT, EXP, LN, LOG, LOG10, LOG2, SIGN, YEAR, QUARTER, MONTH, WEEK, DAYOFYEAR, DAYOFMONTH, DAYOFWEEK, HOUR, MINUTE, SECOND, DATE_FORMAT, TIMESTAMPADD, TIMESTAMPDIFF, JSON_VALUE";
+pub(crate) const NAMES: &str = "SUBSTR, LTRIM, RTRIM, REPLACE, LEFT, RIGHT, LPAD, RPAD, INITCAP, REVERSE, REGEXP_REPLACE, REGEXP_EXTRACT, SPLIT_INDEX, CONCAT_WS, REPEAT, IF, NULLIF, GREATEST, LEAST, CEILING, ROUND, TRUNCATE, POWER, SQRT, EXP, LN, LOG, LOG10, LOG2, SIGN, YEAR, QUARTER, MONTH, WEEK, DAYOFYEAR, DAYOFMONTH, DAYOFWEEK, HOUR, MINUTE, SECOND, DATE_FORMAT, TIMESTAMPADD, TIMESTAMPDIFF, JSON_VALUE, PROCTIME";
 
 fn unit_of(field: &ast::DateTimeField) -> Option<TimeUnit> {
     use ast::DateTimeField as F;
@@ -393,6 +393,10 @@ impl Binder<'_, '_> {
                     })
                     .collect();
                 call(Func::MakeRow, args, DataType::row(fields))
+            }
+            "PROCTIME" => {
+                arity(0..=0)?;
+                call(Func::Proctime, Vec::new(), DataType::TimestampLtz)
             }
             "TO_TIMESTAMP_LTZ" => {
                 arity(1..=2)?;
