@@ -808,7 +808,7 @@ mod tests {
             (
                 format!("SELECT item, price, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price) FROM {tvf}"),
                 ErrorKind::Unsupported,
-                "ROW_NUMBER() OVER (...) is supported only in a window Top-N",
+                "ROW_NUMBER() OVER (...) is supported in a Top-N, as a column of a subquery",
             ),
         ] {
             let (k, line, message) = error(&query);
