@@ -435,3 +435,58 @@ fn join_on(
         schema,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::Source;
+
+    const TABLES: &str = "
+        CREATE TABLE o (id BIGINT, k INT, ts TIMESTAMP(3), pt AS PROCTIME(),
+          WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen');
+        CREATE TABLE c (id BIGINT, name STRING) WITH ('connector' = 'jdbc',
+          'url' = 'jdbc:postgresql://127.0.0.1:1/db', 'table-name' = 'c');
+        CREATE TABLE out (id BIGINT, name STRING) WITH ('connector' = 'blackhole');";
+
+    fn plan(query: &str) -> crate::Result<crate::SqlJob> {
+        crate::plan(&format!("{TABLES} INSERT INTO out {query};"))
+    }
+
+    #[test]
+    fn equalities_on_the_lookup_table_are_the_key_and_the_rest_filters_pairs() {
+        let job = plan(
+            "SELECT o.id, x.name FROM o LEFT JOIN c FOR SYSTEM_TIME AS OF o.pt AS x
+             ON x.id = o.k AND x.name <> 'b' AND o.id > 1",
+        )
+        .unwrap();
+        let Source::Lookup(l) = &job.inserts[0].pipeline.source else {
+            panic!("a lookup join: {:?}", job.inserts[0].pipeline.source)
+        };
+        assert!(l.left_outer);
+        // c.id (BIGINT) by o.k (INT) widened.
+        assert_eq!(l.keys.len(), 1);
+        assert_eq!(l.keys[0].0, 0);
+        assert_eq!(l.keys[0].1.to_string(), "CAST($1 AS BIGINT)");
+        let rest = l.condition.as_ref().unwrap().to_string();
+        assert_eq!(rest, "AND(<>($5, 'b'), >($0, CAST(1 AS BIGINT)))");
+        // The probe's rowtime stays a time attribute after the (stateless) join.
+        assert!(l.input.schema.columns[2].rowtime);
+    }
+
+    #[test]
+    fn lookup_joins_that_are_not_refuse_with_the_shape_to_write() {
+        let err = |q: &str| plan(q).unwrap_err().to_string();
+        let e =
+            err("SELECT o.id, x.name FROM o JOIN c FOR SYSTEM_TIME AS OF o.ts AS x ON x.id = o.id");
+        assert!(e.contains("event-time attribute"), "{e}");
+        let e = err(
+            "SELECT o.id, x.name FROM o FULL JOIN c FOR SYSTEM_TIME AS OF o.pt AS x ON x.id = o.id",
+        );
+        assert!(e.contains("[INNER] JOIN or LEFT [OUTER] JOIN"), "{e}");
+        let e =
+            err("SELECT x.id, x.name FROM c FOR SYSTEM_TIME AS OF o.pt AS x JOIN o ON x.id = o.id");
+        assert!(e.contains("goes on the right of JOIN"), "{e}");
+        let e =
+            err("SELECT o.id, x.name FROM o JOIN c FOR SYSTEM_TIME AS OF o.id AS x ON x.id = o.id");
+        assert!(e.contains("processing-time column"), "{e}");
+    }
+}
