@@ -1121,13 +1121,24 @@ pub(crate) fn project(
         let bound = bind(e)?;
         let rowtime =
             matches!(bound, Expr::Column(i, _) if input.columns.get(i).is_some_and(|c| c.rowtime));
-        let name = output_name(item, e, projection.len());
-        if schema.index_of(&name).is_some() {
-            return Err(SqlError::at(
-                ErrorKind::InvalidOption,
-                pos_of(e),
-                format!("the output has two columns named '{name}'; give one an alias with AS"),
-            ));
+        let mut name = output_name(item, e, projection.len());
+        let taken = |name: &str, schema: &Schema| schema.columns.iter().any(|c| c.name == name);
+        if taken(&name, &schema) {
+            if matches!(item, ast::SelectItem::ExprWithAlias { .. }) {
+                return Err(SqlError::at(
+                    ErrorKind::InvalidOption,
+                    pos_of(e),
+                    format!("the output has two columns named '{name}'; give one another alias"),
+                ));
+            }
+            // A derived name taken already (`A.dateTime, B.dateTime`) gets the first free
+            // number appended, as Flink names it (`dateTime0`).
+            let bare = name.clone();
+            let mut k = 0;
+            while taken(&name, &schema) {
+                name = format!("{bare}{k}");
+                k += 1;
+            }
         }
         schema.columns.push(Column {
             name,
