@@ -434,14 +434,6 @@ fn mistakes_fail_planning_or_the_job_with_what_to_do() {
         e.contains("lookup joins read 'jdbc' tables (temporal joins of versioned tables"),
         "{e}"
     );
-    // Reading a jdbc table other than by lookups.
-    let e = plan_err(&format!(
-        "CREATE TABLE c (id BIGINT) WITH ({});
-         CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');
-         INSERT INTO o SELECT id FROM c;",
-        pg.with("c", "")
-    ));
-    assert!(e.contains("read by lookup joins only"), "{e}");
     // A lookup join without a key.
     let e = plan_err(&format!(
         "{src} CREATE TABLE c (id BIGINT) WITH ({});
@@ -494,5 +486,46 @@ fn the_docs_script_writes_totals_per_country() {
     assert_eq!(
         pg.rows("SELECT country, orders, amount FROM country_totals ORDER BY country"),
         vec!["NO|3|31.50", "US|1|20.00"]
+    );
+}
+
+/// `SELECT ... FROM` a `jdbc` table reads it once (bounded: the job finishes), in the declared
+/// types, and can feed an aggregation like any source.
+#[test]
+fn a_jdbc_table_is_scanned_once_when_selected_from() {
+    let pg = pg();
+    pg.psql(
+        "CREATE TABLE sql_scan (id integer PRIMARY KEY, grp text, price numeric(8, 3), at date);
+         INSERT INTO sql_scan SELECT i, 'g' || (i % 3), i * 1.5, DATE '2024-01-01' + i
+         FROM generate_series(1, 2500) AS i",
+    );
+    let script = format!(
+        "CREATE TABLE scan (id BIGINT, grp STRING, price DECIMAL(8, 3), at DATE) WITH ({});
+         CREATE TABLE per_group (grp STRING, n BIGINT, total DECIMAL(38, 3), last_day DATE)
+           WITH ('connector' = 'print');
+         INSERT INTO per_group SELECT grp, COUNT(*), SUM(price), MAX(at) FROM scan GROUP BY grp;",
+        pg.with("sql_scan", "")
+    );
+    let plan = fjord_sql::plan(&script).unwrap();
+    let env = env(2);
+    let collected = fjord_sql::build_collecting(&plan, &env).unwrap();
+    env.execute("scan").unwrap();
+    let changes = collected[0].1.values();
+    let table = fjord_sql::changelog::materialize(changes.into_iter().map(|c| {
+        let text: Vec<String> = c
+            .row
+            .iter()
+            .map(|v| v.to_sql_string().unwrap_or_else(|| "NULL".into()))
+            .collect();
+        (c.kind, text.join("|"))
+    }))
+    .unwrap();
+    let got: Vec<String> = table.keys().cloned().collect();
+    // What PostgreSQL computes over the same table.
+    assert_eq!(
+        got,
+        pg.rows(
+            "SELECT grp, count(*), sum(price), max(at) FROM sql_scan GROUP BY grp ORDER BY grp"
+        )
     );
 }

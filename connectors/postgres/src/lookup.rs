@@ -483,6 +483,28 @@ impl PostgresLookupBuilder {
     }
 }
 
+impl PostgresLookupBuilder {
+    /// A lookup without key columns or cache, whose `lookup(&[])` returns every row of the
+    /// table (`SELECT columns FROM table`): the bounded scan of a SQL `jdbc` table (Flink's
+    /// JDBC table source), read in one query. Any key columns set are ignored.
+    ///
+    /// # Errors
+    /// [`PostgresError::Config`] without URL or table, for a URL the client cannot read.
+    pub fn build_scan(self) -> Result<PostgresLookup, PostgresError> {
+        let connect =
+            connect_options(self.url, self.username, self.password, self.connect_timeout)?;
+        let table = table_name(self.table)?;
+        Ok(PostgresLookup::from_settings(Arc::new(LookupSettings {
+            connect,
+            table,
+            key: Vec::new(),
+            columns: self.columns,
+            cache: None,
+            backoff: Backoff::retries(self.max_retries),
+        })))
+    }
+}
+
 /// A lookup join for the DataStream API: a `FlatMapFunction` that looks up each record's key
 /// and emits what `join` makes of the record and the matching rows (an inner join emits one
 /// output per row; a left join also one for no row).

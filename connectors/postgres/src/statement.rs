@@ -81,13 +81,17 @@ pub fn delete(table: &str, key: &[String]) -> String {
     )
 }
 
-/// `SELECT c1, c2 FROM t WHERE k1 = $1 AND ...` (`SELECT *` without columns).
+/// `SELECT c1, c2 FROM t WHERE k1 = $1 AND ...` (`SELECT *` without columns; without key
+/// columns every row: `SELECT c1, c2 FROM t`, a scan).
 pub fn select(table: &str, columns: &[String], key: &[String]) -> String {
     let what = if columns.is_empty() {
         "*".to_string()
     } else {
         list(columns)
     };
+    if key.is_empty() {
+        return format!("SELECT {what} FROM {}", quote_table(table));
+    }
     format!(
         "SELECT {what} FROM {} WHERE {}",
         quote_table(table),
@@ -139,6 +143,7 @@ mod tests {
             select("t", &[], &s(&["k"])),
             "SELECT * FROM \"t\" WHERE \"k\" = $1"
         );
+        assert_eq!(select("t", &s(&["v"]), &[]), "SELECT \"v\" FROM \"t\"");
     }
 
     #[test]

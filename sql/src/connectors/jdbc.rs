@@ -14,6 +14,8 @@
 //!   lowering keys the stream by the primary key first, so every key's changes reach one
 //!   writer in order, and replays after a failure rewrite the same final rows: exactly-once
 //!   results.
+//! - **Scan.** `SELECT ... FROM t` reads the table once ([`JdbcScanSource`]: one query, one
+//!   subtask, bounded, as Flink's JDBC table source); a restart after a failure reads it again.
 //! - **Lookups.** `JOIN t FOR SYSTEM_TIME AS OF o.proc_time AS c ON o.k = c.id` looks up each
 //!   probe row's key ([`LookupJoinFn`], Flink's `LookupJoin`): stateless, chained.
 //! - **Values.** [`to_pg`] and [`from_pg`] map the SQL types to PostgreSQL's: `INT` int4,
@@ -26,6 +28,7 @@ use crate::changelog::{Change, RowKind};
 use crate::expr::Expr;
 use crate::plan::{ColumnKind, TableDef};
 use crate::types::{DataType, Row, Schema, Value};
+use fjord::sources::{Source, SourceOutput, SourceReader, SourceStatus};
 use fjord::{BoxError, Collector, FlatMapFunction, RuntimeContext};
 use fjord_postgres::{
     Backoff, LookupCache, PgAction, PgEmitter, PgValue, PostgresLookup, PostgresSink,
@@ -323,6 +326,96 @@ impl JdbcTableConfig {
             b = b.max_retries(n);
         }
         b.build().map_err(|e| e.to_string())
+    }
+}
+
+impl JdbcTableConfig {
+    /// The bounded scan of the table's physical columns.
+    ///
+    /// # Errors
+    /// A URL the client cannot read.
+    pub fn scan(&self) -> Result<JdbcScanSource, String> {
+        let all: Vec<usize> = (0..self.schema.columns.len()).collect();
+        let mut b = PostgresLookup::builder()
+            .url(&self.url)
+            .table(&self.table)
+            .columns(self.names(&all));
+        if let Some(u) = &self.username {
+            b = b.username(u);
+        }
+        if let Some(p) = &self.password {
+            b = b.password(p);
+        }
+        if let Some(n) = self.lookup_max_retries {
+            b = b.max_retries(n);
+        }
+        Ok(JdbcScanSource {
+            lookup: b.build_scan().map_err(|e| e.to_string())?,
+            types: Arc::new(self.schema.columns.iter().map(|c| c.data_type).collect()),
+            table: self.table.clone(),
+        })
+    }
+}
+
+/// The bounded scan of a `jdbc` table (Flink's JDBC table source, without its partitioned
+/// reads): one subtask runs `SELECT columns FROM table` and emits the rows, then finishes.
+/// It keeps no read position: a restart after a failure reads the table again.
+pub struct JdbcScanSource {
+    lookup: PostgresLookup,
+    types: Arc<Vec<DataType>>,
+    table: String,
+}
+
+impl Source<Row> for JdbcScanSource {
+    fn is_parallel(&self) -> bool {
+        false
+    }
+
+    fn create_reader(&self, _ctx: &RuntimeContext) -> Result<Box<dyn SourceReader<Row>>, BoxError> {
+        Ok(Box::new(ScanReader {
+            lookup: self.lookup.clone(),
+            types: self.types.clone(),
+            table: self.table.clone(),
+            rows: None,
+        }))
+    }
+}
+
+struct ScanReader {
+    lookup: PostgresLookup,
+    types: Arc<Vec<DataType>>,
+    table: String,
+    /// The rows still to emit, once read.
+    rows: Option<std::vec::IntoIter<fjord_postgres::PgRow>>,
+}
+
+impl SourceReader<Row> for ScanReader {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        Ok(self.lookup.open(Some(ctx))?)
+    }
+
+    fn poll_next(&mut self, output: &mut SourceOutput<'_, Row>) -> Result<SourceStatus, BoxError> {
+        if self.rows.is_none() {
+            let rows = self.lookup.lookup(&[]).map_err(|e| -> BoxError {
+                format!("reading table '{}': {e}", self.table).into()
+            })?;
+            self.rows = Some(rows.into_iter());
+        }
+        let rows = self.rows.as_mut().expect("read");
+        for r in rows.by_ref().take(1000) {
+            let mut row = Vec::with_capacity(self.types.len());
+            for (v, t) in r.values().iter().zip(self.types.iter()) {
+                row.push(from_pg(v, *t).map_err(|e| -> BoxError {
+                    format!("reading table '{}': {e}", self.table).into()
+                })?);
+            }
+            output.collect(row);
+        }
+        Ok(if rows.len() == 0 {
+            SourceStatus::Finished
+        } else {
+            SourceStatus::MoreAvailable
+        })
     }
 }
 

@@ -87,11 +87,9 @@ pub fn check_source(table: &TableDef, local_paths: bool) -> Result<(), String> {
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
         "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
-        "jdbc" => Err(
-            "a 'jdbc' table is read by lookup joins only (JOIN t FOR SYSTEM_TIME AS OF o.proc_time AS c ON ...); scanning it is not supported yet".into(),
-        ),
+        "jdbc" => jdbc::JdbcTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq', 'activemq' or 'kinesis' table"
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'kinesis' or 'jdbc' table"
         )),
     }
 }
