@@ -63,6 +63,20 @@ fn the_changelog_example_prints_updates_with_their_kinds() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    // docs/sql.md shows the example's sinks and inserts: they must be the file's, verbatim.
+    let docs = std::fs::read_to_string(repo_root().join("docs/sql.md")).unwrap();
+    let example =
+        std::fs::read_to_string(repo_root().join("examples/sql/changelog_orders.sql")).unwrap();
+    let section = &docs[docs.find("## Updating queries").unwrap()..];
+    let block = section
+        .split("```sql\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .unwrap();
+    assert!(
+        example.contains(block),
+        "docs/sql.md's changelog snippet is not a part of the example file:\n{block}"
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let tagged =
         |tag: &str| -> Vec<&str> { stdout.lines().filter_map(|l| l.strip_prefix(tag)).collect() };
