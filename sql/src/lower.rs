@@ -935,6 +935,12 @@ fn build_source(
             let source = config.source().map_err(|m| option_error(src, m))?;
             env.from_source(source, &source_name).uid(&uid).stream()
         }
+        "jdbc" => {
+            let config =
+                jdbc::JdbcTableConfig::from_table(src).map_err(|m| option_error(src, m))?;
+            let source = config.scan().map_err(|m| option_error(src, m))?;
+            env.from_source(source, &source_name).uid(&uid).stream()
+        }
         other => {
             return Err(option_error(
                 src,
