@@ -20,17 +20,32 @@ use std::sync::Arc;
 pub trait SerializationFormat<T>: Send + Sync + 'static {
     /// Serializes one value.
     fn serialize(&self, value: &T) -> Result<Vec<u8>, BoxError>;
+
+    /// The bytes of a record value, or `None` for a tombstone: a record without value, which
+    /// a compacted topic keeps as the deletion of its key (Flink's `upsert-kafka` writes one
+    /// for a deleted row). The default is always [`serialize`](Self::serialize)'s bytes.
+    fn serialize_nullable(&self, value: &T) -> Result<Option<Vec<u8>>, BoxError> {
+        self.serialize(value).map(Some)
+    }
 }
 
 impl<T: 'static, S: SerializationFormat<T> + ?Sized> SerializationFormat<T> for Arc<S> {
     fn serialize(&self, value: &T) -> Result<Vec<u8>, BoxError> {
         (**self).serialize(value)
     }
+
+    fn serialize_nullable(&self, value: &T) -> Result<Option<Vec<u8>>, BoxError> {
+        (**self).serialize_nullable(value)
+    }
 }
 
 impl<T: 'static> SerializationFormat<T> for Box<dyn SerializationFormat<T>> {
     fn serialize(&self, value: &T) -> Result<Vec<u8>, BoxError> {
         (**self).serialize(value)
+    }
+
+    fn serialize_nullable(&self, value: &T) -> Result<Option<Vec<u8>>, BoxError> {
+        (**self).serialize_nullable(value)
     }
 }
 

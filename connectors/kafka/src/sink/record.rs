@@ -36,7 +36,8 @@ impl<T> Clone for TopicSelector<T> {
 pub(crate) struct SerializedRecord {
     pub topic: String,
     pub key: Option<Vec<u8>>,
-    pub value: Vec<u8>,
+    /// `None`: a tombstone.
+    pub value: Option<Vec<u8>>,
     pub headers: Headers,
     pub timestamp: Option<i64>,
 }
@@ -45,7 +46,7 @@ impl SerializedRecord {
     /// Bytes of key, value and headers (what the sink's byte counters count).
     pub(crate) fn size(&self) -> usize {
         self.key.as_ref().map_or(0, Vec::len)
-            + self.value.len()
+            + self.value.as_ref().map_or(0, Vec::len)
             + self
                 .headers
                 .iter()
@@ -123,7 +124,10 @@ impl<T: 'static> KafkaRecordSerializer<T> {
             Some(k) => Some(k.serialize(value).map_err(|e| fail("key", e))?),
             None => None,
         };
-        let bytes = self.value.serialize(value).map_err(|e| fail("value", e))?;
+        let bytes = self
+            .value
+            .serialize_nullable(value)
+            .map_err(|e| fail("value", e))?;
         let headers = self.headers.as_ref().map(|h| h(value)).unwrap_or_default();
         let timestamp = match &self.timestamp_of {
             Some(f) => f(value),
@@ -281,7 +285,7 @@ mod tests {
             SerializedRecord {
                 topic: "counts-4".into(),
                 key: Some(b"word".to_vec()),
-                value: br#"["word",3]"#.to_vec(),
+                value: Some(br#"["word",3]"#.to_vec()),
                 headers: vec![("n".into(), Some(b"3".to_vec()))],
                 timestamp: Some(99),
             }
@@ -295,6 +299,37 @@ mod tests {
     }
 
     #[test]
+    fn a_value_format_may_write_tombstones() {
+        /// A count as text; no count is the deletion of the word.
+        struct Upsert;
+        impl SerializationFormat<(String, Option<u64>)> for Upsert {
+            fn serialize(&self, v: &(String, Option<u64>)) -> Result<Vec<u8>, BoxError> {
+                Ok(v.1.unwrap_or_default().to_string().into_bytes())
+            }
+            fn serialize_nullable(
+                &self,
+                v: &(String, Option<u64>),
+            ) -> Result<Option<Vec<u8>>, BoxError> {
+                Ok(v.1.map(|n| n.to_string().into_bytes()))
+            }
+        }
+        let s = KafkaRecordSerializer::<(String, Option<u64>)>::builder()
+            .topic("counts")
+            .key(project(|r: &(String, Option<u64>)| r.0.clone(), Utf8))
+            .value(Upsert)
+            .build()
+            .unwrap();
+        let put = s.serialize(&("a".into(), Some(2)), None).unwrap();
+        assert_eq!(
+            (put.key, put.value),
+            (Some(b"a".to_vec()), Some(b"2".to_vec()))
+        );
+        let deleted = s.serialize(&("a".into(), None), None).unwrap();
+        assert_eq!(deleted.size(), 1);
+        assert_eq!((deleted.key, deleted.value), (Some(b"a".to_vec()), None));
+    }
+
+    #[test]
     fn without_timestamps_and_without_key() {
         let s = KafkaRecordSerializer::<String>::builder()
             .topic("lines")
@@ -303,7 +338,10 @@ mod tests {
             .build()
             .unwrap();
         let r = s.serialize(&"a b".to_string(), Some(5)).unwrap();
-        assert_eq!((r.key, r.timestamp, r.value), (None, None, b"a b".to_vec()));
+        assert_eq!(
+            (r.key, r.timestamp, r.value),
+            (None, None, Some(b"a b".to_vec()))
+        );
         assert_eq!(s.fixed_topic(), Some("lines"));
     }
 

@@ -365,7 +365,7 @@ impl<T: fjord::Data> TransactionalWriter<T> for KafkaWriter<T> {
                 &tp,
                 ProducerRecord {
                     key: record.key.map(Bytes::from),
-                    value: Some(Bytes::from(record.value)),
+                    value: record.value.map(Bytes::from),
                     timestamp: record.timestamp,
                     headers: record
                         .headers
