@@ -7,7 +7,7 @@ use crate::agg::SqlAggregate;
 use crate::changelog::Change;
 use crate::connectors::{
     activemq, avro_file, blackhole, cassandra, datagen, elasticsearch, filesystem, jdbc, kafka,
-    kinesis, parquet, print, rabbitmq, redis,
+    kinesis, parquet, print, rabbitmq, redis, upsert_kafka,
 };
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{EvalError, Expr};
@@ -477,6 +477,11 @@ fn build_pipeline(
     settings: &Settings,
 ) -> Result<Rows> {
     let mut rows = match &p.source {
+        Source::Table(src) if crate::connectors::is_changelog_source(src) => {
+            let changes = build_changelog_source(env, n, *leaf, src, settings)?;
+            *leaf += 1;
+            Rows::Changes(changes)
+        }
         Source::Table(src) => {
             let stream = build_source(env, n, *leaf, src)?;
             *leaf += 1;
@@ -859,6 +864,21 @@ fn build_changelog_sink(n: usize, insert: &Insert, changes: DataStream<Change>) 
         "blackhole" => {
             changes.sink_to(blackhole::BlackholeSink, &name);
         }
+        "upsert-kafka" => {
+            let config = upsert_kafka::UpsertKafkaConfig::from_table(sink)
+                .map_err(|m| option_error(sink, m))?;
+            let uid = format!("sql-sink-{n}-{}", sink.name);
+            upsert_kafka::write_changes(changes, &config, &name, &uid)
+                .map_err(|m| option_error(sink, m))?;
+        }
+        "kafka" => {
+            let config = kafka::KafkaTableConfig::from_table(sink, false)
+                .map_err(|m| option_error(sink, m))?;
+            let kafka_sink = config.change_sink().map_err(|m| option_error(sink, m))?;
+            changes
+                .sink_to_transactional(kafka_sink, &name)
+                .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
         "jdbc" => {
             let config =
                 jdbc::JdbcTableConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
@@ -885,6 +905,47 @@ fn build_changelog_sink(n: usize, insert: &Insert, changes: DataStream<Change>) 
         }
     }
     Ok(())
+}
+
+/// A changelog table's source (`upsert-kafka`, `kafka` in `debezium-json`) and its computed
+/// columns.
+fn build_changelog_source(
+    env: &StreamExecutionEnvironment,
+    n: usize,
+    k: usize,
+    src: &TableDef,
+    settings: &Settings,
+) -> Result<DataStream<Change>> {
+    let name = format!("Source: {} ({})", src.name, src.connector());
+    let uid = crate::plan::source_uid(n, k, &src.name);
+    let mut changes = if src.connector() == "upsert-kafka" {
+        let config =
+            upsert_kafka::UpsertKafkaConfig::from_table(src).map_err(|m| option_error(src, m))?;
+        upsert_kafka::changelog_source(env, &config, &name, &uid, settings.state_ttl)
+            .map_err(|m| option_error(src, m))?
+    } else {
+        let config =
+            kafka::KafkaTableConfig::from_table(src, true).map_err(|m| option_error(src, m))?;
+        let source = config
+            .changelog_source()
+            .map_err(|m| option_error(src, m))?;
+        env.from_source(source, &name)
+            .uid(&uid)
+            .flat_map(|changes: Vec<Change>| changes)
+            .name(&format!("Changes({})", src.name))
+            .stream()
+    };
+    if let Some(projection) = &src.source_projection {
+        changes = changes
+            .flat_map(CalcFn::new(
+                Vec::new(),
+                projection.clone(),
+                format!("computing the columns of table '{}'", src.name),
+            ))
+            .name(&format!("Calc({} columns)", src.name))
+            .stream();
+    }
+    Ok(changes)
 }
 
 /// A table's source: the connector, its computed columns, the rowtime check and watermarks.
@@ -1057,6 +1118,11 @@ fn build_sink(n: usize, insert: &Insert, stream: DataStream<Row>) -> Result<()> 
             stream
                 .sink_to_transactional(kafka_sink, &name)
                 .uid(&format!("sql-sink-{n}-{}", sink.name));
+        }
+        "upsert-kafka" => {
+            // Appended rows are upserts too (each key's last row stays).
+            let changes = Rows::Append(stream).into_changes();
+            return build_changelog_sink(n, insert, changes);
         }
         "redis" => {
             let config =

@@ -524,7 +524,8 @@ impl Pipeline {
     /// without windows makes one, and the steps after it pass its kinds on.
     pub fn is_changelog(&self) -> bool {
         let source = match &self.source {
-            Source::Table(_) => false,
+            // upsert-kafka and debezium-json tables read as changelogs.
+            Source::Table(t) => crate::connectors::is_changelog_source(t),
             Source::UnionAll(branches) => branches.iter().any(Pipeline::is_changelog),
             // An inner join of appended rows appends; outer joins take back padded rows.
             Source::Join(j) => {
@@ -565,6 +566,10 @@ impl Pipeline {
                 .changelog_origin()
                 .or_else(|| j.right.changelog_origin()),
             Source::Lookup(l) => l.input.changelog_origin(),
+            Source::Table(t) if crate::connectors::is_changelog_source(t) => Some(format!(
+                "TableSourceScan(table=[{}], changelogMode=[I,UB,UA,D])",
+                t.name
+            )),
             Source::Table(_) => None,
         })
     }

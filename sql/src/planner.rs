@@ -519,7 +519,7 @@ fn create_table(catalog: &mut Catalog, ct: &ast::CreateTable, pre: &Preparsed) -
         return Err(unsupported(
             pos,
             format!(
-                "table '{name}': a '{}' table cannot declare a PRIMARY KEY, because an append-only topic cannot guarantee it (as in Flink); remove it (Flink's 'upsert-kafka' connector is not in Fjord yet)",
+                "table '{name}': a '{}' table cannot declare a PRIMARY KEY, because an append-only topic cannot guarantee it (as in Flink); remove it, or use 'connector' = 'upsert-kafka' (the key is the record key, updates and deletes are upserts and tombstones)",
                 table.connector()
             ),
         ));
@@ -675,7 +675,7 @@ fn plan_insert(catalog: &Catalog, insert: &ast::Insert, pos: Pos) -> Result<Inse
             ErrorKind::Unsupported,
             tpos,
             format!(
-                "table '{sink_name}' (connector '{}') only takes appended rows, but the query's result is updated ({} emits -U/+U/-D changes); {}write it to a table that takes updates ('print', 'blackhole', 'jdbc' with a PRIMARY KEY), or aggregate over windows (TABLE(TUMBLE(...)) ... GROUP BY window_start, window_end, ...) to get final, append-only rows",
+                "table '{sink_name}' (connector '{}') only takes appended rows, but the query's result is updated ({} emits -U/+U/-D changes); {}write it to a table that takes updates ('print', 'blackhole', 'upsert-kafka', 'jdbc' with a PRIMARY KEY, 'kafka' with 'format' = 'debezium-json'), or aggregate over windows (TABLE(TUMBLE(...)) ... GROUP BY window_start, window_end, ...) to get final, append-only rows",
                 sink.connector(),
                 pipeline.changelog_origin().unwrap_or_default(),
                 connectors::updating_hint(sink).map_or(String::new(), |h| format!("{h} "))

@@ -9,9 +9,16 @@
 //! in Kafka transactions committed with checkpoints. A record that does not read fails the job
 //! naming topic, partition and offset, unless `<format>.ignore-parse-errors` is set. Records
 //! without a value (tombstones) are skipped.
+//!
+//! With `'format' = 'debezium-json'` ([`super::format_debezium`]) the table is a changelog:
+//! each record one change in Debezium's envelope, read as `+I`/`-U`/`+U`/`-D` and written
+//! for updating queries. `upsert-kafka` tables ([`super::upsert_kafka`]) share the option
+//! checks here.
 
 use super::MetadataKey;
 use super::format::{self, Format};
+use super::format_debezium::DebeziumJson;
+use crate::changelog::Change;
 use crate::plan::TableDef;
 use crate::types::{DataType, Row, Schema, Value};
 use fjord_kafka::format::{KafkaRecord, SerializationFormat, from_fn};
@@ -71,8 +78,10 @@ pub struct KafkaTableConfig {
     pub delivery: DeliveryGuarantee,
     /// `sink.transactional-id-prefix`.
     pub transactional_id_prefix: Option<String>,
-    /// `format` and its options.
+    /// `format` and its options (`json` for `debezium-json`, the rows in its envelope).
     pub format: Format,
+    /// `'format' = 'debezium-json'`: the table is a changelog.
+    pub debezium: Option<DebeziumJson>,
     /// `<format>.ignore-parse-errors`.
     pub ignore_parse_errors: bool,
     /// The physical columns (the record value).
@@ -98,7 +107,18 @@ impl KafkaTableConfig {
             .filter(|(k, _)| !k.starts_with("properties."))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let (mut format, ignore_parse_errors) = format::from_options(&own, OPTIONS)?;
+        let (mut format, ignore_parse_errors, debezium) =
+            if own.get("format").map(String::as_str) == Some("debezium-json") {
+                let mut allowed = OPTIONS.to_vec();
+                allowed.push("format");
+                allowed.extend(super::format_debezium::OPTIONS);
+                super::only_options(&own, &allowed)?;
+                let d = DebeziumJson::from_options(&own)?;
+                (Format::Json, d.ignore_parse_errors, Some(d))
+            } else {
+                let (format, ignore) = format::from_options(&own, OPTIONS)?;
+                (format, ignore, None)
+            };
         format::check_schema(&format, &table.schema)?;
         let topic = o
             .get("topic")
@@ -187,6 +207,7 @@ impl KafkaTableConfig {
             delivery,
             transactional_id_prefix,
             format,
+            debezium,
             ignore_parse_errors,
             schema: table.schema.clone(),
             metadata: table.metadata.iter().map(|m| m.key.clone()).collect(),
@@ -218,7 +239,38 @@ impl KafkaTableConfig {
             }
             Ok(row)
         });
-        let mut builder = KafkaSource::<Row>::builder()
+        self.source_with(deserializer)
+    }
+
+    /// The Kafka source of a `debezium-json` table: each record's changes (none for a
+    /// tombstone), with the metadata columns after each row's physical columns.
+    ///
+    /// # Errors
+    /// As [`source`](Self::source).
+    pub fn changelog_source(&self) -> Result<KafkaSource<Vec<Change>>, String> {
+        let (schema, metadata) = (self.schema.clone(), self.metadata.clone());
+        let debezium = self
+            .debezium
+            .ok_or("the table's format is not a changelog format ('debezium-json')")?;
+        let deserializer = from_fn(move |r: &KafkaRecord<'_>| {
+            let Some(value) = r.value else {
+                return Ok(None);
+            };
+            let mut changes = debezium.decode(value, &schema)?;
+            for c in &mut changes {
+                c.row
+                    .extend(metadata.iter().map(|key| metadata_value(r, key)));
+            }
+            Ok(Some(changes))
+        });
+        self.source_with(deserializer)
+    }
+
+    fn source_with<T: 'static>(
+        &self,
+        deserializer: impl fjord_kafka::format::KafkaDeserializer<T>,
+    ) -> Result<KafkaSource<T>, String> {
+        let mut builder = KafkaSource::<T>::builder()
             .topics([self.topic.clone()])
             .starting_offsets(self.startup.clone())
             .deserializer(deserializer);
@@ -246,13 +298,36 @@ impl KafkaTableConfig {
         let serializer = KafkaRecordSerializer::builder()
             .topic(self.topic.clone())
             .value(value)
-            .timestamp(move |row: &Row| match column.map(|c| &row[c]) {
-                Some(Value::Timestamp(ms) | Value::TimestampLtz(ms)) => Some(*ms),
-                _ => None,
-            })
+            .timestamp(move |row: &Row| record_timestamp(row, column))
             .build()
             .map_err(|e| e.to_string())?;
-        let mut builder = KafkaSink::<Row>::builder()
+        self.sink_with(serializer)
+    }
+
+    /// The Kafka sink of a `debezium-json` table: each change one record value (no key).
+    ///
+    /// # Errors
+    /// As [`sink`](Self::sink).
+    pub fn change_sink(&self) -> Result<KafkaSink<Change>, String> {
+        let debezium = self
+            .debezium
+            .ok_or("the table's format is not a changelog format ('debezium-json')")?;
+        let schema = self.schema.clone();
+        let column = self.timestamp_column;
+        let serializer = KafkaRecordSerializer::builder()
+            .topic(self.topic.clone())
+            .value(ChangeValue { debezium, schema })
+            .timestamp(move |c: &Change| record_timestamp(&c.row, column))
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.sink_with(serializer)
+    }
+
+    fn sink_with<T: 'static>(
+        &self,
+        serializer: KafkaRecordSerializer<T>,
+    ) -> Result<KafkaSink<T>, String> {
+        let mut builder = KafkaSink::<T>::builder()
             .delivery_guarantee(self.delivery)
             .record_serializer(serializer);
         for (k, v) in &self.properties {
@@ -262,6 +337,26 @@ impl KafkaTableConfig {
             builder = builder.transactional_id_prefix(prefix.clone());
         }
         builder.build().map_err(|e| e.to_string())
+    }
+}
+
+/// The record timestamp of a row: its `timestamp` metadata column, if it has one.
+fn record_timestamp(row: &Row, column: Option<usize>) -> Option<i64> {
+    match column.map(|c| &row[c]) {
+        Some(Value::Timestamp(ms) | Value::TimestampLtz(ms)) => Some(*ms),
+        _ => None,
+    }
+}
+
+/// A change's record value in `debezium-json`.
+struct ChangeValue {
+    debezium: DebeziumJson,
+    schema: Schema,
+}
+
+impl SerializationFormat<Change> for ChangeValue {
+    fn serialize(&self, change: &Change) -> Result<Vec<u8>, fjord::BoxError> {
+        self.debezium.encode(change, &self.schema)
     }
 }
 

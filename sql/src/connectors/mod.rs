@@ -12,6 +12,7 @@ pub mod filesystem;
 pub(crate) mod filesystem_monitor;
 pub mod format;
 pub mod format_avro;
+pub mod format_debezium;
 pub(crate) mod format_json;
 pub mod format_protobuf;
 pub mod format_raw;
@@ -22,6 +23,7 @@ pub mod parquet;
 pub mod print;
 pub mod rabbitmq;
 pub mod redis;
+pub mod upsert_kafka;
 
 use crate::plan::TableDef;
 use crate::types::DataType;
@@ -52,6 +54,7 @@ pub const KNOWN: &[&str] = &[
     "datagen",
     "filesystem",
     "kafka",
+    "upsert-kafka",
     "print",
     "blackhole",
     "redis",
@@ -70,8 +73,8 @@ pub const KNOWN: &[&str] = &[
 pub const USES_PRIMARY_KEY: &[&str] = elasticsearch::CONNECTORS;
 
 /// The connectors that refuse a `PRIMARY KEY`, as Flink's do: an append-only Kafka topic
-/// cannot keep one (Flink's `upsert-kafka` can; Fjord does not have it yet). Other tables
-/// accept the declaration, which, `NOT ENFORCED`, changes nothing they read or write.
+/// cannot keep one (an `upsert-kafka` table can). Other tables accept the declaration, which,
+/// `NOT ENFORCED`, changes nothing they read or write.
 pub const REFUSES_PRIMARY_KEY: &[&str] = &["kafka"];
 
 /// Checks that a table's options make it a source (and, with `local_paths`, that a
@@ -84,12 +87,13 @@ pub fn check_source(table: &TableDef, local_paths: bool) -> Result<(), String> {
         "datagen" => datagen::DatagenConfig::from_table(table).map(|_| ()),
         "filesystem" => filesystem::FileConfig::from_table(table, local_paths).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, true).map(|_| ()),
+        "upsert-kafka" => upsert_kafka::UpsertKafkaConfig::from_table(table).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
         "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
         "jdbc" => jdbc::JdbcTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'kinesis' or 'jdbc' table"
+            "the '{other}' connector can only be written to (INSERT INTO it); read from a 'datagen', 'filesystem', 'kafka', 'upsert-kafka', 'rabbitmq', 'activemq', 'kinesis' or 'jdbc' table"
         )),
     }
 }
@@ -104,6 +108,7 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "blackhole" => only_options(&table.options, &[]),
         "filesystem" => filesystem::FileConfig::from_table(table, false).map(|_| ()),
         "kafka" => kafka::KafkaTableConfig::from_table(table, false).map(|_| ()),
+        "upsert-kafka" => upsert_kafka::UpsertKafkaConfig::from_table(table).map(|_| ()),
         "redis" => redis::RedisTableConfig::from_table(table).map(|_| ()),
         "rabbitmq" => rabbitmq::RabbitMqTableConfig::from_table(table).map(|_| ()),
         "activemq" => activemq::ActiveMqTableConfig::from_table(table).map(|_| ()),
@@ -114,19 +119,36 @@ pub fn check_sink(table: &TableDef) -> Result<(), String> {
         "kinesis" => kinesis::KinesisTableConfig::from_table(table).map(|_| ()),
         "jdbc" => jdbc::JdbcTableConfig::from_table(table).map(|_| ()),
         other => Err(format!(
-            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'rabbitmq', 'activemq', 'kinesis', 'redis', 'elasticsearch-7', 'opensearch' or 'cassandra' table"
+            "the '{other}' connector can only be read from; write to a 'print', 'blackhole', 'filesystem', 'kafka', 'upsert-kafka', 'rabbitmq', 'activemq', 'kinesis', 'redis', 'elasticsearch-7', 'opensearch' or 'cassandra' table"
         )),
     }
 }
 
-/// What a sink table takes: `print` and `blackhole` take every change kind; a `jdbc` table
-/// with a primary key upserts; the others append rows and refuse updating queries, as
-/// Flink's do.
+/// What a sink table takes: `print`, `blackhole` and a `kafka` table in `debezium-json` take
+/// every change kind; `upsert-kafka` and a `jdbc` table with a primary key upsert; the others
+/// append rows and refuse updating queries, as Flink's do.
 pub fn sink_changes(table: &TableDef) -> crate::changelog::SinkChanges {
     match table.connector() {
         "print" | "blackhole" => crate::changelog::SinkChanges::All,
+        "kafka" if is_debezium(table) => crate::changelog::SinkChanges::All,
+        "upsert-kafka" => crate::changelog::SinkChanges::Upsert,
         "jdbc" if !table.primary_key.is_empty() => crate::changelog::SinkChanges::Upsert,
         _ => crate::changelog::SinkChanges::AppendOnly,
+    }
+}
+
+/// Whether a table's format is Flink's `debezium-json` changelog format.
+fn is_debezium(table: &TableDef) -> bool {
+    table.options.get("format").map(String::as_str) == Some("debezium-json")
+}
+
+/// Whether reading the table gives a changelog (`-U`/`+U`/`-D` besides `+I`): an
+/// `upsert-kafka` table, a `kafka` table in `debezium-json` (Flink's changelog sources).
+pub fn is_changelog_source(table: &TableDef) -> bool {
+    match table.connector() {
+        "upsert-kafka" => true,
+        "kafka" => is_debezium(table),
+        _ => false,
     }
 }
 
@@ -136,6 +158,9 @@ pub fn updating_hint(table: &TableDef) -> Option<&'static str> {
     match table.connector() {
         "jdbc" => Some(
             "declare the table's PRIMARY KEY (...) NOT ENFORCED to make it an upsert sink (the key of the query's result, such as its GROUP BY columns), or",
+        ),
+        "kafka" => Some(
+            "write it to an 'upsert-kafka' table with a PRIMARY KEY (...) NOT ENFORCED (the key of the query's result, such as its GROUP BY columns; deletes become tombstones), or to a 'kafka' table with 'format' = 'debezium-json', or",
         ),
         _ => None,
     }
