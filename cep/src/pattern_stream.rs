@@ -33,6 +33,17 @@ impl CEP {
 }
 
 impl CEP {
+    /// Checks that `pattern` compiles, without a stream (for planners that build patterns
+    /// before the job, such as SQL's `MATCH_RECOGNIZE`).
+    ///
+    /// # Errors
+    /// As [`CEP::pattern`].
+    pub fn check<T: 'static>(pattern: &Pattern<T>) -> Result<(), CepError> {
+        compile(pattern).map(|_| ())
+    }
+}
+
+impl CEP {
     /// Applies `pattern` to a non-keyed stream (Flink's `CEP.pattern` on a `DataStream`): all
     /// records form one key, so one subtask matches them all, as in Flink.
     ///

@@ -39,6 +39,33 @@ alice,lyon,1
 ,nowhere,5
 ";
 
+/// Prices of two symbols, one row per second each, with falls and rises for the
+/// `MATCH_RECOGNIZE` cases.
+const TICKS: &str = "\
+ACME,12,2024-01-01 00:00:01
+BETA,10,2024-01-01 00:00:01
+ACME,17,2024-01-01 00:00:02
+BETA,9,2024-01-01 00:00:02
+ACME,19,2024-01-01 00:00:03
+BETA,8,2024-01-01 00:00:03
+ACME,21,2024-01-01 00:00:04
+BETA,11,2024-01-01 00:00:04
+ACME,25,2024-01-01 00:00:05
+BETA,12,2024-01-01 00:00:05
+ACME,18,2024-01-01 00:00:06
+BETA,7,2024-01-01 00:00:06
+ACME,15,2024-01-01 00:00:07
+BETA,6,2024-01-01 00:00:07
+ACME,20,2024-01-01 00:00:08
+BETA,13,2024-01-01 00:00:08
+ACME,24,2024-01-01 00:00:09
+BETA,5,2024-01-01 00:00:09
+ACME,25,2024-01-01 00:00:10
+ACME,19,2024-01-01 00:00:11
+ACME,16,2024-01-01 00:00:12
+ACME,23,2024-01-01 00:00:13
+";
+
 /// The source table, shared by every case; `{dir}` is the case's directory.
 const ORDERS_DDL: &str = "
 SET 'parallelism.default' = '2';
@@ -50,6 +77,9 @@ CREATE TABLE orders (
 CREATE TABLE customers (name STRING, city STRING, tier INT)
   WITH ('connector' = 'filesystem', 'path' = '{dir}/customers.csv', 'format' = 'csv',
         'csv.null-literal' = '');
+CREATE TABLE ticks (symbol STRING, price INT, ts TIMESTAMP(3),
+                    WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{dir}/ticks.csv', 'format' = 'csv');
 ";
 
 /// Each case: a name and the statements after the source table; sinks write CSV under
@@ -679,6 +709,64 @@ const CASES: &[(&str, &str)] = &[
                 COUNT(DISTINCT qty) OVER (PARTITION BY customer ORDER BY ts), ts
          FROM orders;",
     ),
+    (
+        "match-recognize-v-shapes-and-runs",
+        "CREATE TABLE v_shapes (symbol STRING, start_ts TIMESTAMP(3), bottom_ts TIMESTAMP(3),
+                               end_ts TIMESTAMP(3), bottom INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/v_shapes', 'format' = 'csv');
+         INSERT INTO v_shapes
+         SELECT * FROM ticks
+         MATCH_RECOGNIZE (
+           PARTITION BY symbol
+           ORDER BY ts
+           MEASURES
+             START_ROW.ts AS start_ts,
+             LAST(PRICE_DOWN.ts) AS bottom_ts,
+             LAST(PRICE_UP.ts) AS end_ts,
+             LAST(PRICE_DOWN.price) AS bottom
+           ONE ROW PER MATCH
+           AFTER MATCH SKIP TO LAST PRICE_UP
+           PATTERN (START_ROW PRICE_DOWN+ PRICE_UP)
+           DEFINE
+             PRICE_DOWN AS
+               (LAST(PRICE_DOWN.price, 1) IS NULL AND PRICE_DOWN.price < START_ROW.price) OR
+               PRICE_DOWN.price < LAST(PRICE_DOWN.price, 1),
+             PRICE_UP AS PRICE_UP.price > LAST(PRICE_DOWN.price, 1)
+         ) AS T;
+         CREATE TABLE rises (symbol STRING, first_price INT, last_price INT, steps BIGINT,
+                            avg_price INT, peak INT, drop_to INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/rises', 'format' = 'csv');
+         INSERT INTO rises
+         SELECT symbol, first_price, last_price, steps, avg_price, peak, drop_to FROM ticks
+         MATCH_RECOGNIZE (
+           PARTITION BY symbol
+           ORDER BY ts
+           MEASURES
+             FIRST(UP.price) AS first_price,
+             LAST(UP.price) AS last_price,
+             COUNT(UP.price) AS steps,
+             AVG(UP.price) AS avg_price,
+             MAX(UP.price) AS peak,
+             DOWN.price AS drop_to
+           PATTERN (UP{2,} DOWN)
+           DEFINE
+             UP AS LAST(UP.price, 1) IS NULL OR UP.price > LAST(UP.price, 1),
+             DOWN AS DOWN.price < LAST(UP.price)
+         );
+         CREATE TABLE dips (symbol STRING, start_price INT, low INT, back INT, n BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/dips', 'format' = 'csv');
+         INSERT INTO dips
+         SELECT * FROM ticks
+         MATCH_RECOGNIZE (
+           PARTITION BY symbol
+           ORDER BY ts
+           MEASURES A.price AS start_price, MIN(B.price) AS low, C.price AS back,
+                    COUNT(B.price) AS n
+           AFTER MATCH SKIP PAST LAST ROW
+           PATTERN (A B+? C)
+           DEFINE B AS B.price < A.price, C AS C.price >= A.price
+         );",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink's rows: the files of each sink directory, or,
@@ -739,6 +827,7 @@ fn fjord_sql_matches_flink_sql_on_the_same_script_and_input() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("orders.csv"), ORDERS).unwrap();
         std::fs::write(dir.path().join("customers.csv"), CUSTOMERS).unwrap();
+        std::fs::write(dir.path().join("ticks.csv"), TICKS).unwrap();
         // Nested JSON for the composite-type case: docs/sql.md's example data.
         let example =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sql/nested_orders.json");
@@ -832,6 +921,7 @@ fn fjord_sql_over_kafka_topics_matches_flink_sql_over_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("orders.csv"), ORDERS).unwrap();
     std::fs::write(dir.path().join("customers.csv"), CUSTOMERS).unwrap();
+    std::fs::write(dir.path().join("ticks.csv"), TICKS).unwrap();
     let flink_script =
         format!("{ORDERS_DDL}{statements}").replace("{dir}", &dir.path().display().to_string());
     let flink_path = dir.path().join("flink.sql");

@@ -1084,7 +1084,7 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn sum_type(t: DataType) -> DataType {
+pub(crate) fn sum_type(t: DataType) -> DataType {
     match t {
         DataType::Decimal(_, s) => {
             let (p, s) = crate::decimal::sum_type(s);
@@ -1094,7 +1094,7 @@ fn sum_type(t: DataType) -> DataType {
     }
 }
 
-fn avg_type(t: DataType) -> DataType {
+pub(crate) fn avg_type(t: DataType) -> DataType {
     match t {
         DataType::Decimal(_, s) => {
             let (p, s) = crate::decimal::avg_type(s);

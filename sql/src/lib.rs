@@ -33,7 +33,8 @@
 //! - [`changelog`]: change kinds (`+I`, `-U`, `+U`, `-D`) of updating queries;
 //!   [`group_agg`]: the `GROUP BY` without windows that emits them; [`join`]: regular
 //!   joins; `plan_join` (internal): planning them; [`rank`]: Top-N and deduplication over
-//!   a whole stream; [`over_agg`], `plan_over` (internal): OVER aggregations.
+//!   a whole stream; [`over_agg`], `plan_over` (internal): OVER aggregations;
+//!   [`match_recognize`], `plan_match` (internal): `MATCH_RECOGNIZE` on the CEP library.
 //! - [`topn`]: the window Top-N operator's ordering, accumulator and window assigner;
 //!   `plan_topn` (internal): recognizing window Top-N and deduplication queries;
 //!   `plan_union` (internal): `UNION ALL` and its type widening.
@@ -53,12 +54,14 @@ pub mod functions;
 pub mod group_agg;
 pub mod join;
 pub mod lower;
+pub mod match_recognize;
 #[cfg(test)]
 mod numeric_tests;
 pub mod over_agg;
 pub(crate) mod parse;
 pub mod plan;
 pub(crate) mod plan_join;
+pub(crate) mod plan_match;
 pub(crate) mod plan_over;
 pub(crate) mod plan_topn;
 pub(crate) mod plan_union;

@@ -629,6 +629,7 @@ fn build_pipeline(
                     .name(&format!("WindowAggregate({uid})"))
                     .stream()
             }
+            Step::MatchRecognize(m) => match_recognize(stream, m)?,
             Step::OverAggregate {
                 keys,
                 width,
@@ -758,6 +759,36 @@ fn lookup_join(
         Rows::Append(s) => Rows::Append(s.flat_map(f).name(&name).stream()),
         Rows::Changes(c) => Rows::Changes(c.flat_map(f).name(&name).stream()),
     })
+}
+
+/// `MATCH_RECOGNIZE`: keyed by the partition columns into the CEP library's operator; one
+/// row per match.
+fn match_recognize(stream: DataStream<Row>, m: &crate::plan::MatchSpec) -> Result<DataStream<Row>> {
+    let pattern = crate::match_recognize::pattern(&m.vars, &m.skip, None).map_err(|e| {
+        SqlError::at(
+            ErrorKind::Unsupported,
+            Pos::default(),
+            format!("MATCH_RECOGNIZE: {e}"),
+        )
+    })?;
+    let keys = m.keys.clone();
+    let keyed = stream
+        .key_by(move |row: &Row| keys.iter().map(|&k| row[k].clone()).collect::<Vec<Value>>());
+    let stream = fjord_cep::CEP::pattern(&keyed, pattern).map_err(|e| {
+        SqlError::at(
+            ErrorKind::Unsupported,
+            Pos::default(),
+            format!("MATCH_RECOGNIZE: {e}"),
+        )
+    })?;
+    let (keys, measures) = (m.keys.clone(), Arc::new(m.measures.clone()));
+    Ok(stream
+        .select(move |found: &fjord_cep::Match<Row>| {
+            crate::match_recognize::measure(found, &keys, &measures)
+        })
+        .uid(&m.uid)
+        .name(&format!("Match({})", m.uid))
+        .stream())
 }
 
 /// An OVER aggregation: the row and the aggregates' arguments computed first, keyed by the

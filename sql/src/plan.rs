@@ -359,6 +359,10 @@ pub enum Step {
         /// The operator's uid, derived from the plan.
         uid: String,
     },
+    /// `MATCH_RECOGNIZE`: keyed by the partition columns, rows buffered until the watermark and
+    /// matched in rowtime order by the CEP library's NFA (partial matches in keyed state);
+    /// one output row per match: the partition columns, then the measures. Appended rows.
+    MatchRecognize(Box<MatchSpec>),
     /// A join with a user-defined table function (`, LATERAL TABLE(f(x)) AS T(a, b)`, or
     /// `LEFT JOIN LATERAL TABLE(...) ON TRUE` when `left_outer`): stateless, chained. Output
     /// columns: the input columns, then the function's.
@@ -425,6 +429,23 @@ pub struct Join {
     pub right_keys: Vec<Expr>,
     /// The rest of `ON` over a joined row (left columns, then right columns).
     pub condition: Option<Expr>,
+    /// The operator's uid, derived from the plan.
+    pub uid: String,
+}
+
+/// A planned `MATCH_RECOGNIZE` (see [`crate::match_recognize`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchSpec {
+    /// The input columns of `PARTITION BY`.
+    pub keys: Vec<usize>,
+    /// The rowtime column of `ORDER BY`.
+    pub time_column: usize,
+    /// The pattern variables in order, with quantifiers and conditions.
+    pub vars: Vec<crate::match_recognize::PatternVar>,
+    /// `AFTER MATCH SKIP`.
+    pub skip: crate::match_recognize::Skip,
+    /// The measures.
+    pub measures: Vec<crate::match_recognize::NavExpr>,
     /// The operator's uid, derived from the plan.
     pub uid: String,
 }
@@ -816,6 +837,40 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                     out,
                     "{indent}  -> OverAggregate: ORDER BY ${time_column} (event time) {frame}, aggs=[{}]  [uid {uid}, state: keyed rows waiting for the watermark and the frame's accumulators, event-time timers]",
                     explain_aggs(aggs).join(", ")
+                );
+            }
+            Step::MatchRecognize(m) => {
+                write_key_by(out, indent, &m.keys);
+                let vars: Vec<String> = m
+                    .vars
+                    .iter()
+                    .map(|v| {
+                        let q = v.quantifier;
+                        let quant = match (q.min, q.max) {
+                            (1, Some(1)) => String::new(),
+                            (0, Some(1)) => "?".into(),
+                            (0, None) => "*".into(),
+                            (1, None) => "+".into(),
+                            (n, None) => format!("{{{n},}}"),
+                            (n, Some(k)) if n == k => format!("{{{n}}}"),
+                            (n, Some(k)) => format!("{{{n},{k}}}"),
+                        };
+                        let reluctant = if q.greedy || q.max == Some(1) {
+                            ""
+                        } else {
+                            "?"
+                        };
+                        format!("{}{quant}{reluctant}", v.name)
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{indent}  -> Match: ORDER BY ${} (event time), PATTERN ({}), AFTER MATCH SKIP {:?}, {} measures  [uid {}, state: keyed rows waiting for the watermark and the NFA's partial matches, event-time timers]",
+                    m.time_column,
+                    vars.join(" "),
+                    m.skip,
+                    m.measures.len(),
+                    m.uid
                 );
             }
             Step::TopN {

@@ -997,6 +997,10 @@ fn plan_select(catalog: &Catalog, select: &ast::Select) -> Result<Pipeline> {
             expr: ast::Expr::Function(f),
             ..
         } => plan_window(catalog, f, select, &group_by),
+        ast::TableFactor::MatchRecognize { .. } => {
+            let input = crate::plan_match::plan_match(catalog, &from.relation)?;
+            plan_grouped_or_calc(input, select, &group_by)
+        }
         ast::TableFactor::Derived {
             lateral: false,
             subquery,
