@@ -767,6 +767,25 @@ const CASES: &[(&str, &str)] = &[
            DEFINE B AS B.price < A.price, C AS C.price >= A.price
          );",
     ),
+    (
+        "interval-joins-inner-and-outer",
+        "CREATE TABLE near (id INT, symbol STRING, price INT, ots TIMESTAMP(3), tts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/near', 'format' = 'csv');
+         INSERT INTO near
+         SELECT o.id, t.symbol, t.price, o.ts, t.ts FROM orders o JOIN ticks t
+         ON o.qty = t.price - 10
+            AND o.ts BETWEEN t.ts - INTERVAL '5' SECOND AND t.ts + INTERVAL '2' SECOND;
+         CREATE TABLE near_left (id INT, symbol STRING, price INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/near_left', 'format' = 'csv');
+         INSERT INTO near_left
+         SELECT o.id, t.symbol, t.price FROM orders o LEFT JOIN ticks t
+         ON o.qty = t.price - 10 AND t.ts >= o.ts - INTERVAL '3' SECOND AND t.ts < o.ts + INTERVAL '4' SECOND;
+         CREATE TABLE near_full (id INT, symbol STRING, tts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/near_full', 'format' = 'csv');
+         INSERT INTO near_full
+         SELECT o.id, t.symbol, t.ts FROM orders o FULL JOIN ticks t
+         ON o.qty = t.price - 10 AND o.ts BETWEEN t.ts AND t.ts + INTERVAL '10' SECOND;",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink's rows: the files of each sink directory, or,

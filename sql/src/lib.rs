@@ -32,7 +32,8 @@
 //! - [`connectors`]: datagen, filesystem, print, blackhole; [`agg`]: aggregate functions.
 //! - [`changelog`]: change kinds (`+I`, `-U`, `+U`, `-D`) of updating queries;
 //!   [`group_agg`]: the `GROUP BY` without windows that emits them; [`join`]: regular
-//!   joins; `plan_join` (internal): planning them; [`rank`]: Top-N and deduplication over
+//!   joins; [`interval_join`]: joins bounded by the two rowtimes; `plan_join` (internal):
+//!   planning them; [`rank`]: Top-N and deduplication over
 //!   a whole stream; [`over_agg`], `plan_over` (internal): OVER aggregations;
 //!   [`match_recognize`], `plan_match` (internal): `MATCH_RECOGNIZE` on the CEP library.
 //! - [`topn`]: the window Top-N operator's ordering, accumulator and window assigner;
@@ -52,6 +53,7 @@ pub mod error;
 pub mod expr;
 pub mod functions;
 pub mod group_agg;
+pub mod interval_join;
 pub mod join;
 pub mod lower;
 pub mod match_recognize;

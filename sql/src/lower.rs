@@ -693,6 +693,9 @@ fn join(
 ) -> Result<Rows> {
     let left = build_pipeline(env, n, leaf, &j.left, settings)?;
     let right = build_pipeline(env, n, leaf, &j.right, settings)?;
+    if let Some(bounds) = j.interval {
+        return interval_join(left, right, j, bounds);
+    }
     let appends = j.kind == crate::plan::JoinKind::Inner
         && matches!((&left, &right), (Rows::Append(_), Rows::Append(_)));
     let key = |keys: &[Expr]| {
@@ -833,6 +836,39 @@ fn over_aggregate(
         .uid(uid)
         .name(&format!("OverAggregate({uid})"))
         .stream()
+}
+
+/// An interval join: both inputs append, keyed by their equi-join keys into an
+/// [`IntervalJoinFn`](crate::interval_join::IntervalJoinFn); appended rows out.
+fn interval_join(
+    left: Rows,
+    right: Rows,
+    j: &crate::plan::Join,
+    bounds: crate::plan::IntervalBounds,
+) -> Result<Rows> {
+    let key = |keys: &[Expr]| {
+        let keys = Arc::new(keys.to_vec());
+        move |row: &Row| -> Vec<Value> {
+            keys.iter()
+                .map(|k| k.eval(row).unwrap_or(Value::Null))
+                .collect()
+        }
+    };
+    let f = crate::interval_join::IntervalJoinFn::new(
+        j.kind,
+        (j.left.schema.columns.len(), j.right.schema.columns.len()),
+        bounds,
+        j.condition.clone(),
+    );
+    let joined = left
+        .appended("an interval join")?
+        .connect(&right.appended("an interval join")?)
+        .key_by(key(&j.left_keys), key(&j.right_keys))
+        .process(f)
+        .uid(&j.uid)
+        .name(&format!("IntervalJoin({}, {})", j.kind.name(), j.uid))
+        .stream();
+    Ok(Rows::Append(joined))
 }
 
 /// A `GROUP BY` without windows: keys and aggregate arguments computed first (so adding to

@@ -429,8 +429,25 @@ pub struct Join {
     pub right_keys: Vec<Expr>,
     /// The rest of `ON` over a joined row (left columns, then right columns).
     pub condition: Option<Expr>,
+    /// An interval join: `ON` bounds the two rowtimes (see [`IntervalBounds`]) and both
+    /// inputs append, so rows are kept only as long as a match can still arrive.
+    pub interval: Option<IntervalBounds>,
     /// The operator's uid, derived from the plan.
     pub uid: String,
+}
+
+/// The time bounds of an interval join: `lower <= left.rowtime - right.rowtime <= upper`
+/// (ms), from conditions such as `l.ts BETWEEN r.ts - INTERVAL '1' MINUTE AND r.ts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntervalBounds {
+    /// The left rowtime column.
+    pub left_time: usize,
+    /// The right rowtime column (in a right row).
+    pub right_time: usize,
+    /// The least `left - right`.
+    pub lower: i64,
+    /// The greatest `left - right`.
+    pub upper: i64,
 }
 
 /// A planned `MATCH_RECOGNIZE` (see [`crate::match_recognize`]).
@@ -549,6 +566,8 @@ impl Pipeline {
             Source::Table(t) => crate::connectors::is_changelog_source(t),
             Source::UnionAll(branches) => branches.iter().any(Pipeline::is_changelog),
             // An inner join of appended rows appends; outer joins take back padded rows.
+            // An interval join's padded rows leave only once no match can come: it appends.
+            Source::Join(j) if j.interval.is_some() => false,
             Source::Join(j) => {
                 j.kind != JoinKind::Inner || j.left.is_changelog() || j.right.is_changelog()
             }
@@ -579,7 +598,7 @@ impl Pipeline {
         });
         here.or_else(|| match &self.source {
             Source::UnionAll(branches) => branches.iter().find_map(Pipeline::changelog_origin),
-            Source::Join(j) if j.kind != JoinKind::Inner => {
+            Source::Join(j) if j.kind != JoinKind::Inner && j.interval.is_none() => {
                 Some(format!("Join(joinType=[{}])", j.kind.name()))
             }
             Source::Join(j) => j
@@ -748,7 +767,11 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
             };
             let _ = writeln!(
                 out,
-                "{indent}  -> Join(joinType=[{}], leftKey=[{}], rightKey=[{}]{})  [uid {}, state: keyed rows of both inputs{}]",
+                "{indent}  -> {}Join(joinType=[{}], leftKey=[{}], rightKey=[{}]{})  [uid {}, state: keyed rows of both inputs{}]",
+                j.interval.map_or(String::new(), |b| format!(
+                    "Interval(${} - right ${} in [{} ms, {} ms], event time) ",
+                    b.left_time, b.right_time, b.lower, b.upper
+                )),
                 j.kind.name(),
                 keys(&j.left_keys),
                 keys(&j.right_keys),

@@ -11,10 +11,12 @@
 
 use crate::bind::Binder;
 use crate::error::{ErrorKind, Pos, Result, SqlError};
-use crate::expr::{CmpOp, Expr};
-use crate::plan::{Join, JoinKind, LookupJoin, Pipeline, Source, TableDef, stable_hash};
+use crate::expr::{ArithOp, CmpOp, Expr};
+use crate::plan::{
+    IntervalBounds, Join, JoinKind, LookupJoin, Pipeline, Source, TableDef, stable_hash,
+};
 use crate::planner::{Catalog, object_name, plan_query, scan, unsupported};
-use crate::types::{Column, Schema, Value};
+use crate::types::{Column, DataType, Schema, Value};
 use sqlparser::ast::{self, Spanned};
 use std::sync::Arc;
 
@@ -409,11 +411,20 @@ fn join_on(
         }
         rest.push(part);
     }
+    // Bounds between the two rowtimes make an interval join when both inputs append (the
+    // conditions stay in `condition` too: they are checked per pair as well).
+    let rowtime = |p: &Pipeline, i: usize| p.schema.columns.get(i).is_some_and(|c| c.rowtime);
+    let interval = if left.is_changelog() || right.is_changelog() {
+        None
+    } else {
+        interval_bounds(&rest, nl)
+            .filter(|b| rowtime(&left, b.left_time) && rowtime(&right, b.right_time))
+    };
     let condition = rest
         .into_iter()
         .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
     let identity = format!(
-        "{}|{:?}|{}|{:?}|{:?}|{left_keys:?}|{right_keys:?}|{condition:?}",
+        "{}|{:?}|{}|{:?}|{:?}|{left_keys:?}|{right_keys:?}|{condition:?}|{interval:?}",
         left.source.name(),
         left.steps,
         right.source.name(),
@@ -429,11 +440,129 @@ fn join_on(
             left_keys,
             right_keys,
             condition,
+            interval,
             uid,
         })),
         steps: Vec::new(),
         schema,
     })
+}
+
+/// A rowtime plus a constant: `ts`, `ts + INTERVAL ...`, `ts - INTERVAL ...`.
+fn time_plus(e: &Expr) -> Option<(usize, i64)> {
+    let ms = |e: &Expr| match e {
+        Expr::Literal(Value::BigInt(ms), DataType::Interval) => Some(*ms),
+        _ => None,
+    };
+    match e {
+        Expr::Column(c, DataType::Timestamp | DataType::TimestampLtz) => Some((*c, 0)),
+        Expr::Arith(ArithOp::Add, a, b, _) => match (a.as_ref(), ms(b)) {
+            (Expr::Column(c, _), Some(m)) => Some((*c, m)),
+            _ => match (ms(a), b.as_ref()) {
+                (Some(m), Expr::Column(c, _)) => Some((*c, m)),
+                _ => None,
+            },
+        },
+        Expr::Arith(ArithOp::Sub, a, b, _) => match (a.as_ref(), ms(b)) {
+            (Expr::Column(c, _), Some(m)) => Some((*c, -m)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The bounds `lower <= l.ts - r.ts <= upper` that `conditions` put between a left and a
+/// right time column (the same two columns in every bound), if there are both.
+fn interval_bounds(conditions: &[Expr], nl: usize) -> Option<IntervalBounds> {
+    let (mut lower, mut upper): (Option<i64>, Option<i64>) = (None, None);
+    let mut columns: Option<(usize, usize)> = None;
+    for c in conditions {
+        let Expr::Cmp(op, a, b) = c else { continue };
+        let (Some((ca, ma)), Some((cb, mb))) = (time_plus(a), time_plus(b)) else {
+            continue;
+        };
+        // l + ma OP r + mb  <=>  l - r OP mb - ma (and mirrored when the right side is first).
+        let (l, r, op, k) = if ca < nl && cb >= nl {
+            (ca, cb - nl, *op, mb - ma)
+        } else if cb < nl && ca >= nl {
+            let flipped = match op {
+                CmpOp::Lt => CmpOp::Gt,
+                CmpOp::LtEq => CmpOp::GtEq,
+                CmpOp::Gt => CmpOp::Lt,
+                CmpOp::GtEq => CmpOp::LtEq,
+                other => *other,
+            };
+            (cb, ca - nl, flipped, ma - mb)
+        } else {
+            continue;
+        };
+        if columns.is_some_and(|cols| cols != (l, r)) {
+            return None;
+        }
+        columns = Some((l, r));
+        match op {
+            CmpOp::GtEq => lower = Some(lower.map_or(k, |x| x.max(k))),
+            CmpOp::Gt => lower = Some(lower.map_or(k + 1, |x| x.max(k + 1))),
+            CmpOp::LtEq => upper = Some(upper.map_or(k, |x| x.min(k))),
+            CmpOp::Lt => upper = Some(upper.map_or(k - 1, |x| x.min(k - 1))),
+            CmpOp::Eq => {
+                lower = Some(lower.map_or(k, |x| x.max(k)));
+                upper = Some(upper.map_or(k, |x| x.min(k)));
+            }
+            CmpOp::NotEq => {}
+        }
+    }
+    let ((left_time, right_time), lower, upper) = (columns?, lower?, upper?);
+    Some(IntervalBounds {
+        left_time,
+        right_time,
+        lower,
+        upper,
+    })
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use crate::plan::{IntervalBounds, Source};
+
+    fn bounds(on: &str) -> Option<IntervalBounds> {
+        let job = crate::plan(&format!(
+            "CREATE TABLE a (k INT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen');
+             CREATE TABLE b (k INT, t TIMESTAMP(3), WATERMARK FOR t AS t) WITH ('connector' = 'datagen');
+             CREATE TABLE out (k INT) WITH ('connector' = 'blackhole');
+             INSERT INTO out SELECT a.k FROM a JOIN b ON a.k = b.k AND {on};"
+        ))
+        .unwrap();
+        match &job.inserts[0].pipeline.source {
+            Source::Join(j) => j.interval,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bounds_between_the_two_rowtimes_make_an_interval_join() {
+        let b = |lower, upper| {
+            Some(IntervalBounds {
+                left_time: 1,
+                right_time: 1,
+                lower,
+                upper,
+            })
+        };
+        assert_eq!(
+            bounds("a.ts BETWEEN b.t - INTERVAL '5' SECOND AND b.t + INTERVAL '2' SECOND"),
+            b(-5000, 2000)
+        );
+        // Mirrored and strict: b.t >= a.ts - 3 s is a.ts - b.t <= 3 s; b.t < a.ts + 4 s is
+        // a.ts - b.t > -4 s, so >= -3999 ms.
+        assert_eq!(
+            bounds("b.t >= a.ts - INTERVAL '3' SECOND AND b.t < a.ts + INTERVAL '4' SECOND"),
+            b(-3999, 3000)
+        );
+        // One bound only, or no rowtime: a regular join.
+        assert_eq!(bounds("a.ts >= b.t"), None);
+        assert_eq!(bounds("a.k > 1"), None);
+    }
 }
 
 #[cfg(test)]
