@@ -5,9 +5,14 @@
 //! deletes its key.
 //!
 //! - **Sink** (takes updating queries, [`SinkChanges::Upsert`](crate::changelog::SinkChanges)):
-//!   `+I`/`+U` are a record with the row, `-D` a tombstone for its key, `-U` nothing (the `+U`
-//!   after it replaces the row). The changes are keyed by the primary key before the writers,
-//!   so each key's records are written in order, by one writer, to one partition.
+//!   `+I`/`+U` are a record with the row, `-D` and `-U` a tombstone for its key, as Flink's
+//!   `DynamicKafkaRecordSerializationSchema` writes them in upsert mode. (Flink's planner
+//!   usually asks the query not to produce `-U` for an upsert sink keyed like the query's
+//!   result; Fjord's does not yet, so an update is a tombstone then the new row. Writing `-U`
+//!   keeps the topic right where its `+U` never comes: a `HAVING` or `WHERE` that stops
+//!   holding drops the `+U`, a sink key other than the query's moves the row to another
+//!   key.) The changes are keyed by the primary key before the writers, so each key's
+//!   records are written in order, by one writer, to one partition.
 //! - **Source**: every record is an upsert of its key or, without value, a delete; as Flink's
 //!   `ChangelogNormalize`, the last row of each key is kept in keyed state so the table is a
 //!   proper changelog: a key's first row `+I`, a different later one `-U` (previous) and `+U`,
@@ -21,8 +26,8 @@ use crate::plan::TableDef;
 use crate::types::{Row, Schema, Value};
 use fjord::state::{StateTtlConfig, ValueState, ValueStateDescriptor};
 use fjord::{
-    BoxError, Collector, DataStream, FlatMapFunction, KeyedProcessContext, KeyedProcessFunction,
-    RuntimeContext, StreamExecutionEnvironment,
+    BoxError, DataStream, KeyedProcessContext, KeyedProcessFunction, RuntimeContext,
+    StreamExecutionEnvironment,
 };
 use fjord_kafka::format::{KafkaRecord, SerializationFormat, from_fn};
 use fjord_kafka::sink::{DeliveryGuarantee, KafkaRecordSerializer, KafkaSink};
@@ -361,7 +366,7 @@ impl UpsertKafkaConfig {
     }
 
     /// The Kafka sink of the table: the key columns as the record key, the row (or the rest
-    /// of it) as the value, a tombstone for `-D`. `-U` must be dropped before it.
+    /// of it) as the value, a tombstone for `-D` and `-U`.
     ///
     /// # Errors
     /// The Kafka sink builder's refusal of the properties, as text.
@@ -412,7 +417,7 @@ impl SerializationFormat<Change> for Part {
     }
 
     fn serialize_nullable(&self, change: &Change) -> Result<Option<Vec<u8>>, BoxError> {
-        if !self.key && change.kind == RowKind::Delete {
+        if !self.key && !change.kind.is_accumulate() {
             return Ok(None);
         }
         self.serialize(change).map(Some)
@@ -506,19 +511,6 @@ impl KeyedProcessFunction<Vec<Value>, Change, Change> for NormalizeFn {
     }
 }
 
-/// Drops `-U` changes: an upsert sink replaces the row at the `+U` after it.
-#[derive(Clone)]
-struct DropUpdateBefore;
-
-impl FlatMapFunction<Change, Change> for DropUpdateBefore {
-    fn flat_map(&mut self, c: Change, out: &mut Collector<'_, Change>) -> Result<(), BoxError> {
-        if c.kind != RowKind::UpdateBefore {
-            out.collect(c);
-        }
-        Ok(())
-    }
-}
-
 /// The table's rows as a changelog: the source, keyed by the primary key into a
 /// [`NormalizeFn`] (uid `<uid>-normalize`).
 ///
@@ -549,8 +541,8 @@ pub(crate) fn changelog_source(
         .stream())
 }
 
-/// Writes a changelog into the table: `-U` dropped, keyed by the primary key, into the
-/// transactional Kafka sink (at `sink.parallelism` if set).
+/// Writes a changelog into the table: keyed by the primary key, into the transactional Kafka
+/// sink (at `sink.parallelism` if set).
 ///
 /// # Errors
 /// The sink's refusal of the properties.
@@ -563,9 +555,6 @@ pub(crate) fn write_changes(
     let sink = config.sink()?;
     let key = config.key.clone();
     let written = changes
-        .flat_map(DropUpdateBefore)
-        .name("DropUpdateBefore")
-        .stream()
         .key_by(move |c: &Change| {
             key.iter()
                 .map(|&k| c.row[k].clone())
@@ -666,6 +655,11 @@ mod tests {
             value.serialize_nullable(&change).unwrap(),
             Some(b"a;3".to_vec())
         );
+        let before = Change {
+            kind: RowKind::UpdateBefore,
+            ..change.clone()
+        };
+        assert_eq!(value.serialize_nullable(&before).unwrap(), None);
         let deleted = Change {
             kind: RowKind::Delete,
             ..change
