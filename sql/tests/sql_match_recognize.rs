@@ -1,0 +1,131 @@
+//! `MATCH_RECOGNIZE`: docs/sql.md's example run verbatim over a ticker file (its rows are the
+//! ones Flink 2.3 gives for the same query, `e2e/tests/flink_sql_oracle.rs`), and the shapes
+//! Flink does not support refused with what to write.
+
+use fjord::StreamExecutionEnvironment;
+use fjord_sql::ErrorKind;
+use std::path::Path;
+
+mod common;
+use common::{lines_in, sorted};
+
+const TICKS: &str = "\
+ACME,12,2024-01-01 00:00:01
+BETA,10,2024-01-01 00:00:01
+ACME,17,2024-01-01 00:00:02
+BETA,9,2024-01-01 00:00:02
+ACME,19,2024-01-01 00:00:03
+BETA,8,2024-01-01 00:00:03
+ACME,21,2024-01-01 00:00:04
+BETA,11,2024-01-01 00:00:04
+ACME,25,2024-01-01 00:00:05
+BETA,12,2024-01-01 00:00:05
+ACME,18,2024-01-01 00:00:06
+BETA,7,2024-01-01 00:00:06
+ACME,15,2024-01-01 00:00:07
+BETA,6,2024-01-01 00:00:07
+ACME,20,2024-01-01 00:00:08
+BETA,13,2024-01-01 00:00:08
+ACME,24,2024-01-01 00:00:09
+BETA,5,2024-01-01 00:00:09
+ACME,25,2024-01-01 00:00:10
+ACME,19,2024-01-01 00:00:11
+ACME,16,2024-01-01 00:00:12
+ACME,23,2024-01-01 00:00:13
+";
+
+fn tables(dir: &Path, out: &Path) -> String {
+    let input = dir.join("ticks.csv");
+    std::fs::write(&input, TICKS).unwrap();
+    format!(
+        "SET 'parallelism.default' = '2';
+         CREATE TABLE ticks (symbol STRING, price INT, ts TIMESTAMP(3),
+                             WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         CREATE TABLE out (symbol STRING, start_ts TIMESTAMP(3), bottom_ts TIMESTAMP(3),
+                           end_ts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
+        input.display(),
+        out.display()
+    )
+}
+
+/// The `sql` block of docs/sql.md's MATCH_RECOGNIZE section.
+fn docs_example() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
+    let section = &docs[docs.find("## MATCH_RECOGNIZE").unwrap()..];
+    section
+        .split("```sql\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_docs_example_finds_each_v_shape_as_flink_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let script = format!(
+        "{}INSERT INTO out {};",
+        tables(dir.path(), &out),
+        docs_example()
+    );
+    let job = fjord_sql::plan(&script).unwrap_or_else(|e| panic!("{e}"));
+    let env = StreamExecutionEnvironment::new();
+    fjord_sql::build(&job, &env).unwrap();
+    env.execute("match_recognize").unwrap();
+    assert_eq!(
+        lines_in(&out),
+        sorted(&[
+            "ACME,2024-01-01 00:00:05,2024-01-01 00:00:07,2024-01-01 00:00:08",
+            "ACME,2024-01-01 00:00:10,2024-01-01 00:00:12,2024-01-01 00:00:13",
+            "BETA,2024-01-01 00:00:01,2024-01-01 00:00:03,2024-01-01 00:00:04",
+            "BETA,2024-01-01 00:00:05,2024-01-01 00:00:07,2024-01-01 00:00:08",
+        ])
+    );
+    let explain = fjord_sql::plan_portable(&script).unwrap().explain();
+    assert!(
+        explain.contains("PATTERN (START_ROW PRICE_DOWN+ PRICE_UP)")
+            && explain.contains("uid sql-match-"),
+        "{explain}"
+    );
+}
+
+#[test]
+fn shapes_flink_does_not_support_are_refused_with_what_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let head = tables(dir.path(), &out);
+    for (clauses, want) in [
+        ("PATTERN (A | B) DEFINE A AS A.price > 10", "alternation"),
+        (
+            "ALL ROWS PER MATCH PATTERN (A B) DEFINE A AS A.price > 10",
+            "ONE ROW PER MATCH",
+        ),
+        (
+            "PATTERN (A B) DEFINE C AS C.price > 10",
+            "names no variable",
+        ),
+        (
+            "PATTERN (A B) DEFINE A AS LAST(price, 1) > 10",
+            "qualify the column",
+        ),
+    ] {
+        let script = format!(
+            "{head}INSERT INTO out SELECT * FROM ticks MATCH_RECOGNIZE (
+               PARTITION BY symbol ORDER BY ts
+               MEASURES A.ts AS a, A.ts AS b, A.ts AS c
+               {clauses});"
+        );
+        let err = fjord_sql::plan(&script).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                Some(ErrorKind::Unsupported | ErrorKind::UnknownColumn | ErrorKind::Syntax)
+            ) && err.to_string().contains(want),
+            "{clauses}: {err}"
+        );
+    }
+}
