@@ -230,7 +230,8 @@ fn an_updating_group_by_round_trips_through_upsert_kafka_and_debezium_json() {
 }
 
 /// Debezium's own messages (a snapshot read, a create, an update, a delete, the tombstone
-/// after it; with Kafka Connect's schema envelope) read as Flink's change kinds.
+/// after it; with Kafka Connect's schema envelope) read as Flink's change kinds; appended
+/// rows written to an upsert-kafka table.
 #[test]
 fn debezium_messages_read_as_inserts_updates_and_deletes() {
     let broker = KafkaBroker::start_with(KafkaOptions::new("sql-debezium")).unwrap();
@@ -276,6 +277,29 @@ fn debezium_messages_read_as_inserts_updates_and_deletes() {
         vec![Insert, Insert, UpdateBefore, UpdateAfter, Delete]
     );
     assert_eq!(out[0].1, table(&["[1, lovelace]"]));
+
+    // Appended rows into an upsert-kafka table are upserts of their keys.
+    broker.create_topic("latest", 2).unwrap();
+    run(
+        &format!(
+            "CREATE TABLE g (id INT) WITH ('connector' = 'datagen', 'number-of-rows' = '4',
+               'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '4');
+             CREATE TABLE latest (parity INT, id INT, PRIMARY KEY (parity) NOT ENFORCED)
+               WITH ('connector' = 'upsert-kafka', 'topic' = 'latest',
+                     'properties.bootstrap.servers' = '{bootstrap}',
+                     'key.format' = 'csv', 'value.format' = 'csv');
+             INSERT INTO latest SELECT id % 2, id FROM g;"
+        ),
+        1,
+    );
+    let some = |v: &str| Some(v.to_string());
+    assert_eq!(
+        by_key(&broker.read_uncommitted("latest").unwrap()),
+        BTreeMap::from([
+            ("0".to_string(), vec![some("0,2"), some("0,4")]),
+            ("1".to_string(), vec![some("1,1"), some("1,3")]),
+        ])
+    );
     broker.shutdown().unwrap();
 }
 
