@@ -89,70 +89,79 @@ pub(crate) fn plan_top_n(
             "only one ROW_NUMBER() per SELECT is supported",
         ));
     }
-    let [from] = select.from.as_slice() else {
-        return Err(unsupported(
-            spos,
-            format!("a window Top-N reads exactly one table function or subquery; {SHAPE}"),
-        ));
+    // A join in FROM (Nexmark q9's `FROM auction A, bid B WHERE ...`): its rows are ranked,
+    // filtered first by the WHERE that is not the join's condition.
+    let joined = crate::plan_join::plan_from_join(catalog, select)?;
+    let selection = match &joined {
+        Some((_, rest)) => *rest,
+        None => select.selection.as_ref(),
     };
-    if !from.joins.is_empty() {
-        return Err(unsupported(
-            Pos::of(from.joins[0].relation.span()),
-            "joins are not supported yet",
-        ));
-    }
 
     // The rows ranked (`input`), where their windows come from, and the columns the OVER
     // clause and the select list see (`visible`: the Top-N's output row without rownum).
     // SESSION's PARTITION BY columns and where the TVF is.
     let mut session: Option<(Vec<String>, Pos)> = None;
-    let (mut input, window, visible, window_columns) = match &from.relation {
-        ast::TableFactor::TableFunction {
-            expr: ast::Expr::Function(tf),
-            ..
-        } => {
-            let tvf = window_tvf(catalog, tf)?;
-            if tvf.name == "SESSION" {
-                session = Some((
-                    tvf.partition_by
-                        .map(partition_columns)
-                        .transpose()?
-                        .unwrap_or_default(),
-                    Pos::of(tf.span()),
-                ));
+    let from_relation = match (&joined, select.from.as_slice()) {
+        (Some(_), _) => None,
+        (None, [from]) => Some(&from.relation),
+        (None, _) => {
+            return Err(unsupported(
+                spos,
+                format!("a window Top-N reads exactly one table function or subquery; {SHAPE}"),
+            ));
+        }
+    };
+    let (mut input, window, visible, window_columns) = match (joined, from_relation) {
+        (Some((p, _)), _) => over_rows(p),
+        (None, None) => unreachable!("one of the two"),
+        (None, Some(relation)) => match relation {
+            ast::TableFactor::TableFunction {
+                expr: ast::Expr::Function(tf),
+                ..
+            } => {
+                let tvf = window_tvf(catalog, tf)?;
+                if tvf.name == "SESSION" {
+                    session = Some((
+                        tvf.partition_by
+                            .map(partition_columns)
+                            .transpose()?
+                            .unwrap_or_default(),
+                        Pos::of(tf.span()),
+                    ));
+                }
+                let n = tvf.input.schema.columns.len();
+                let mut visible = tvf.input.schema.clone();
+                for name in ["window_start", "window_end", "window_time"] {
+                    visible.columns.push(Column {
+                        name: name.to_string(),
+                        data_type: DataType::Timestamp,
+                        rowtime: false,
+                    });
+                }
+                let window = TopNWindow::Tvf {
+                    window: tvf.window,
+                    time_column: tvf.time_column,
+                };
+                (tvf.input, Some(window), visible, (n, n + 1))
             }
-            let n = tvf.input.schema.columns.len();
-            let mut visible = tvf.input.schema.clone();
-            for name in ["window_start", "window_end", "window_time"] {
-                visible.columns.push(Column {
-                    name: name.to_string(),
-                    data_type: DataType::Timestamp,
-                    rowtime: false,
-                });
+            ast::TableFactor::Table {
+                name, args: None, ..
+            } => {
+                let p = scan(catalog, &object_name(name), Pos::of(name.span()))?;
+                over_rows(p)
             }
-            let window = TopNWindow::Tvf {
-                window: tvf.window,
-                time_column: tvf.time_column,
-            };
-            (tvf.input, Some(window), visible, (n, n + 1))
-        }
-        ast::TableFactor::Table {
-            name, args: None, ..
-        } => {
-            let p = scan(catalog, &object_name(name), Pos::of(name.span()))?;
-            over_rows(p)
-        }
-        ast::TableFactor::Derived {
-            lateral: false,
-            subquery,
-            ..
-        } => {
-            let p = plan_query(catalog, subquery)?;
-            over_rows(p)
-        }
-        other => {
-            return Err(unsupported(Pos::of(other.span()), SHAPE));
-        }
+            ast::TableFactor::Derived {
+                lateral: false,
+                subquery,
+                ..
+            } => {
+                let p = plan_query(catalog, subquery)?;
+                over_rows(p)
+            }
+            other => {
+                return Err(unsupported(Pos::of(other.span()), SHAPE));
+            }
+        },
     };
     let is_tvf = matches!(window, Some(TopNWindow::Tvf { .. }));
     // Window columns the TVF adds are not in the ranked rows (they are added when the window
@@ -166,7 +175,7 @@ pub(crate) fn plan_top_n(
     }
 
     // The inner WHERE filters the rows before they are ranked.
-    if let Some(w) = &select.selection {
+    if let Some(w) = selection {
         let filter = Binder::new(&input.schema).bind_condition(w, "WHERE")?;
         let projection = identity(&input.schema);
         input.steps.push(Step::Calc {
@@ -179,8 +188,15 @@ pub(crate) fn plan_top_n(
     let column_of = |e: &ast::Expr, what: &str| -> Result<usize> {
         let name = match e {
             ast::Expr::Identifier(id) => id.value.clone(),
+            // `B.dateTime` of a join is the column so named.
             ast::Expr::CompoundIdentifier(ids) => {
-                ids.last().map(|i| i.value.clone()).unwrap_or_default()
+                let qualified: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
+                let qualified = qualified.join(".");
+                if visible.columns.iter().any(|c| c.name == qualified) {
+                    qualified
+                } else {
+                    ids.last().map(|i| i.value.clone()).unwrap_or_default()
+                }
             }
             other => {
                 return Err(unsupported(

@@ -11,17 +11,14 @@
 //! Needs Flink's jars: `scripts/infra/install-flink.sh`.
 
 use fjord::{JobArgs, StreamExecutionEnvironment};
-use fjord_nexmark::compare::{
-    compare_changelogs, compare_changelogs_by_key, compare_rows, final_state, final_state_by_key,
-    read_rows,
-};
+use fjord_nexmark::compare::read_rows;
 use fjord_nexmark::projections::write_side_input;
-use fjord_nexmark::{QUERIES, build_job, is_updating, upsert_key};
+use fjord_nexmark::{QUERIES, build_job};
 use std::path::PathBuf;
 use std::time::Duration;
 
 mod common;
-use common::{flink, repo, write_events};
+use common::{compare_query, flink, repo, write_events};
 
 #[test]
 fn every_query_gives_flinks_rows() {
@@ -69,37 +66,7 @@ fn every_query_gives_flinks_rows() {
         env.execute(q).unwrap();
         let fjord = read_rows(&out).unwrap();
         let flink = flink_rows.get(*q).cloned().unwrap_or_default();
-        let outcome = if is_updating(q) {
-            let (table, c) = match upsert_key(q) {
-                Some(key) => (
-                    final_state_by_key(&fjord, key),
-                    compare_changelogs_by_key(&fjord, &flink, key),
-                ),
-                None => (final_state(&fjord), compare_changelogs(&fjord, &flink)),
-            };
-            match (table, c) {
-                (Ok(table), _) if table.is_empty() => {
-                    Err("Fjord's changelog leaves no rows".into())
-                }
-                (Ok(table), Ok(c)) if c.same() => Ok(format!(
-                    "changelogs of {} (Fjord) and {} (Flink) rows leave the same {} rows",
-                    fjord.len(),
-                    flink.len(),
-                    table.len()
-                )),
-                (Ok(_), Ok(c)) => Err(format!("Fjord (left) and Flink (right) tables differ: {c}")),
-                (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
-            }
-        } else {
-            let c = compare_rows(&fjord, &flink);
-            if fjord.is_empty() {
-                Err("no rows, so nothing is compared".into())
-            } else if c.same() {
-                Ok(format!("{} rows, the same on both", fjord.len()))
-            } else {
-                Err(format!("Fjord (left) and Flink (right) differ: {c}"))
-            }
-        };
+        let outcome = compare_query(q, &fjord, &flink);
         match outcome {
             Ok(summary) => eprintln!("{q}: {summary}"),
             Err(e) => {

@@ -5,7 +5,10 @@
 #![allow(dead_code)]
 
 use fjord::JobArgs;
-use fjord_nexmark::{NexmarkConfig, write_files};
+use fjord_nexmark::compare::{
+    compare_changelogs, compare_changelogs_by_key, compare_rows, final_state, final_state_by_key,
+};
+use fjord_nexmark::{NexmarkConfig, is_updating, upsert_key, write_files};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,4 +73,39 @@ pub fn flink(
             .push(line.to_string());
     }
     rows
+}
+
+/// Compares query `q`'s rows from Fjord and Flink: as multisets for an appending query; for
+/// an updating one (`is_updating`) by the tables their changelogs leave (folded by the upsert
+/// key where Flink gives an upsert changelog). `Ok` is a summary to print, `Err` what differs.
+pub fn compare_query(q: &str, fjord: &[String], flink: &[String]) -> Result<String, String> {
+    if is_updating(q) {
+        let (table, c) = match upsert_key(q) {
+            Some(key) => (
+                final_state_by_key(fjord, key),
+                compare_changelogs_by_key(fjord, flink, key),
+            ),
+            None => (final_state(fjord), compare_changelogs(fjord, flink)),
+        };
+        match (table, c) {
+            (Ok(table), _) if table.is_empty() => Err("Fjord's changelog leaves no rows".into()),
+            (Ok(table), Ok(c)) if c.same() => Ok(format!(
+                "changelogs of {} (Fjord) and {} (Flink) rows leave the same {} rows",
+                fjord.len(),
+                flink.len(),
+                table.len()
+            )),
+            (Ok(_), Ok(c)) => Err(format!("Fjord (left) and Flink (right) tables differ: {c}")),
+            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+        }
+    } else {
+        let c = compare_rows(fjord, flink);
+        if fjord.is_empty() {
+            Err("no rows, so nothing is compared".into())
+        } else if c.same() {
+            Ok(format!("{} rows, the same on both", fjord.len()))
+        } else {
+            Err(format!("Fjord (left) and Flink (right) differ: {c}"))
+        }
+    }
 }
