@@ -786,6 +786,29 @@ const CASES: &[(&str, &str)] = &[
          SELECT o.id, t.symbol, t.ts FROM orders o FULL JOIN ticks t
          ON o.qty = t.price - 10 AND o.ts BETWEEN t.ts AND t.ts + INTERVAL '10' SECOND;",
     ),
+    (
+        "legacy-group-windows",
+        "CREATE TABLE legacy_tumble (customer STRING, ws TIMESTAMP(3), we TIMESTAMP(3), cnt BIGINT,
+                                     total DOUBLE)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/legacy_tumble', 'format' = 'csv');
+         INSERT INTO legacy_tumble
+         SELECT customer, TUMBLE_START(ts, INTERVAL '10' SECOND),
+                TUMBLE_END(ts, INTERVAL '10' SECOND), COUNT(*), SUM(amount)
+         FROM orders GROUP BY TUMBLE(ts, INTERVAL '10' SECOND), customer;
+         CREATE TABLE legacy_hop (we TIMESTAMP(3), rt TIMESTAMP(3), cnt BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/legacy_hop', 'format' = 'csv');
+         INSERT INTO legacy_hop
+         SELECT HOP_END(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND),
+                HOP_ROWTIME(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND), COUNT(*)
+         FROM orders WHERE qty IS NOT NULL
+         GROUP BY HOP(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND) HAVING COUNT(*) > 1;
+         CREATE TABLE legacy_session (customer STRING, ss TIMESTAMP(3), se TIMESTAMP(3), cnt BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/legacy_session', 'format' = 'csv');
+         INSERT INTO legacy_session
+         SELECT customer, SESSION_START(ts, INTERVAL '5' SECOND), SESSION_END(ts, INTERVAL '5' SECOND),
+                COUNT(*)
+         FROM orders GROUP BY customer, SESSION(ts, INTERVAL '5' SECOND);",
+    ),
 ];
 
 /// Runs a script on Fjord and returns each sink's rows: the files of each sink directory, or,

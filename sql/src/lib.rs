@@ -44,6 +44,7 @@
 //!   (the binder and the lowering call into it).
 
 pub mod agg;
+pub(crate) mod ast_map;
 pub(crate) mod bind;
 pub mod changelog;
 pub mod composite;

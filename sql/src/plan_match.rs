@@ -112,9 +112,14 @@ impl Rewrite<'_> {
     }
 
     fn rewrite(&mut self, e: &ast::Expr) -> Result<ast::Expr> {
+        crate::ast_map::try_map_expr(e, &mut |x| self.replace(x))
+    }
+
+    /// The placeholder of a navigation or column reference, `None` for anything else (whose
+    /// operands are rewritten).
+    fn replace(&mut self, e: &ast::Expr) -> Result<Option<ast::Expr>> {
         use ast::Expr as E;
-        let b = |x: ast::Expr| Box::new(x);
-        Ok(match e {
+        Ok(Some(match e {
             E::CompoundIdentifier(ids) if ids.len() == 2 => {
                 let (symbol, arg) = self.column_ref(e)?;
                 match symbol {
@@ -224,58 +229,11 @@ impl Rewrite<'_> {
                         // A variable's own rows in its DEFINE include the current row.
                         self.nav(NavKind::Agg(func), symbol, arg)
                     }
-                    _ => {
-                        let mut g = f.clone();
-                        if let ast::FunctionArguments::List(l) = &mut g.args {
-                            for a in &mut l.args {
-                                if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a
-                                {
-                                    *x = self.rewrite(x)?;
-                                }
-                            }
-                        }
-                        E::Function(g)
-                    }
+                    _ => return Ok(None),
                 }
             }
-            E::BinaryOp { left, op, right } => E::BinaryOp {
-                left: b(self.rewrite(left)?),
-                op: op.clone(),
-                right: b(self.rewrite(right)?),
-            },
-            E::UnaryOp { op, expr } => E::UnaryOp {
-                op: *op,
-                expr: b(self.rewrite(expr)?),
-            },
-            E::Nested(x) => E::Nested(b(self.rewrite(x)?)),
-            E::IsNull(x) => E::IsNull(b(self.rewrite(x)?)),
-            E::IsNotNull(x) => E::IsNotNull(b(self.rewrite(x)?)),
-            E::IsTrue(x) => E::IsTrue(b(self.rewrite(x)?)),
-            E::IsFalse(x) => E::IsFalse(b(self.rewrite(x)?)),
-            E::Between {
-                expr,
-                negated,
-                low,
-                high,
-            } => E::Between {
-                expr: b(self.rewrite(expr)?),
-                negated: *negated,
-                low: b(self.rewrite(low)?),
-                high: b(self.rewrite(high)?),
-            },
-            E::Cast {
-                kind,
-                expr,
-                data_type,
-                format,
-            } => E::Cast {
-                kind: kind.clone(),
-                expr: b(self.rewrite(expr)?),
-                data_type: data_type.clone(),
-                format: format.clone(),
-            },
-            other => other.clone(),
-        })
+            _ => return Ok(None),
+        }))
     }
 }
 

@@ -1030,6 +1030,9 @@ fn plan_grouped_or_calc(
     if crate::plan_over::has_over_aggregate(select) {
         return crate::plan_over::plan_over(input, select);
     }
+    if let Some(p) = plan_group_window(input.clone(), select, group_by)? {
+        return Ok(p);
+    }
     if !group_by.is_empty() || select.having.is_some() {
         return plan_group_aggregate(input, select, group_by);
     }
@@ -1166,6 +1169,9 @@ pub(crate) struct WindowTvf<'q> {
     pub time_column: usize,
     /// SESSION's `PARTITION BY` argument.
     pub partition_by: Option<&'q ast::Expr>,
+    /// From a legacy group window (`GROUP BY SESSION(ts, gap), k`): sessions are per the
+    /// other GROUP BY columns, whatever they are.
+    pub legacy: bool,
 }
 
 /// Reads a window TVF call `TUMBLE(TABLE t, DESCRIPTOR(ts), ...)` (and HOP, CUMULATE,
@@ -1337,6 +1343,7 @@ pub(crate) fn window_tvf<'q>(catalog: &Catalog, f: &'q ast::Function) -> Result<
         window,
         time_column,
         partition_by,
+        legacy: false,
     })
 }
 
@@ -1346,13 +1353,23 @@ fn plan_window(
     select: &ast::Select,
     group_by: &[&ast::Expr],
 ) -> Result<Pipeline> {
+    plan_window_over(window_tvf(catalog, f)?, select, group_by)
+}
+
+/// A window aggregation over the windows of `tvf` (see [`plan_window`]).
+fn plan_window_over(
+    tvf: WindowTvf<'_>,
+    select: &ast::Select,
+    group_by: &[&ast::Expr],
+) -> Result<Pipeline> {
     let WindowTvf {
         name: fname,
         mut input,
         window,
         time_column,
         partition_by,
-    } = window_tvf(catalog, f)?;
+        legacy,
+    } = tvf;
     // WHERE applies to the rows before windowing.
     filter_before_grouping(&mut input, select)?;
     // GROUP BY window_start, window_end[, window_time], keys... The aggregation always
@@ -1395,7 +1412,7 @@ fn plan_window(
             "a window aggregation must GROUP BY window_start, window_end (and optionally more columns)",
         ));
     }
-    if fname == "SESSION" {
+    if fname == "SESSION" && !legacy {
         // Sessions are per PARTITION BY key; the aggregation is keyed by the GROUP BY columns,
         // so the two must be the same columns.
         let partition = match partition_by {
@@ -1619,6 +1636,159 @@ fn plan_group_aggregate(
     project_aggregated(&mut input, width, projection, having);
     input.schema = schema;
     Ok(input)
+}
+
+/// Flink's legacy group windows: `GROUP BY TUMBLE(ts, size)` (or `HOP(ts, slide, size)`,
+/// `SESSION(ts, gap)`) with the other GROUP BY columns, and `TUMBLE_START(...)`,
+/// `TUMBLE_END(...)`, `TUMBLE_ROWTIME(...)` (and `HOP_`, `SESSION_`) in the SELECT list: the
+/// same window aggregation as the TVF form, its window functions read as `window_start`,
+/// `window_end`, `window_time`. `None` when GROUP BY has no group window.
+fn plan_group_window(
+    input: Pipeline,
+    select: &ast::Select,
+    group_by: &[&ast::Expr],
+) -> Result<Option<Pipeline>> {
+    fn window_call(e: &ast::Expr) -> Option<&ast::Function> {
+        match e {
+            ast::Expr::Function(f)
+                if matches!(
+                    f.name.to_string().to_uppercase().as_str(),
+                    "TUMBLE" | "HOP" | "SESSION"
+                ) =>
+            {
+                Some(f)
+            }
+            _ => None,
+        }
+    }
+    let Some((at, f)) = group_by
+        .iter()
+        .enumerate()
+        .find_map(|(i, g)| window_call(g).map(|f| (i, f)))
+    else {
+        return Ok(None);
+    };
+    let fpos = Pos::of(f.span());
+    let name = f.name.to_string().to_uppercase();
+    let args: Vec<&ast::Expr> = match &f.args {
+        ast::FunctionArguments::List(l) => l
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Some(x),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let usage = "write GROUP BY TUMBLE(ts, INTERVAL '10' SECOND), HOP(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND) or SESSION(ts, INTERVAL '10' SECOND) with a rowtime ts";
+    let expected = if name == "HOP" { 3 } else { 2 };
+    if args.len() != expected {
+        return Err(unsupported(
+            fpos,
+            format!("{name} takes {expected} arguments here; {usage}"),
+        ));
+    }
+    let time_column = match Binder::new(&input.schema).bind(args[0])? {
+        Expr::Column(i, _) if input.schema.columns[i].rowtime => i,
+        _ => {
+            return Err(unsupported(
+                pos_of(args[0]),
+                format!(
+                    "a group window's first argument is a rowtime attribute (a column with a WATERMARK; processing time is not supported yet); {usage}"
+                ),
+            ));
+        }
+    };
+    let ms = |e: &ast::Expr| -> Result<i64> {
+        match Binder::new(&input.schema).bind(e)? {
+            Expr::Literal(crate::types::Value::BigInt(ms), DataType::Interval) if ms > 0 => Ok(ms),
+            _ => Err(unsupported(
+                pos_of(e),
+                format!("a window size is a positive INTERVAL; {usage}"),
+            )),
+        }
+    };
+    let window = match name.as_str() {
+        "TUMBLE" => WindowKind::Tumble { size: ms(args[1])? },
+        "HOP" => WindowKind::Hop {
+            slide: ms(args[1])?,
+            size: ms(args[2])?,
+        },
+        _ => WindowKind::Session { gap: ms(args[1])? },
+    };
+    // The window's functions become its columns.
+    let mut rowtime_used = false;
+    let mut rewrite = |e: &ast::Expr| {
+        crate::ast_map::map_expr(e, &mut |x| {
+            let ast::Expr::Function(g) = x else {
+                return None;
+            };
+            let n = g.name.to_string().to_uppercase();
+            let (prefix, part) = n.rsplit_once('_')?;
+            if !matches!(prefix, "TUMBLE" | "HOP" | "SESSION") {
+                return None;
+            }
+            let column = match part {
+                "START" => "window_start",
+                "END" => "window_end",
+                "ROWTIME" => {
+                    rowtime_used = true;
+                    "window_time"
+                }
+                _ => return None,
+            };
+            Some(ast::Expr::Identifier(ast::Ident::new(column)))
+        })
+    };
+    let mut rewritten = select.clone();
+    for item in &mut rewritten.projection {
+        match item {
+            ast::SelectItem::UnnamedExpr(e) => {
+                let new = rewrite(e);
+                if new != *e {
+                    // The output name of the original call (EXPR$n), not window_start.
+                    *item = ast::SelectItem::ExprWithAlias {
+                        alias: ast::Ident::new(format!("EXPR${}", 0)),
+                        expr: new,
+                    };
+                }
+            }
+            ast::SelectItem::ExprWithAlias { expr, .. } => *expr = rewrite(expr),
+            _ => {}
+        }
+    }
+    // Unaliased window functions are named as Flink names expressions: EXPR$<position>.
+    for (n, item) in rewritten.projection.iter_mut().enumerate() {
+        if let ast::SelectItem::ExprWithAlias { alias, .. } = item
+            && alias.value == "EXPR$0"
+        {
+            alias.value = format!("EXPR${n}");
+        }
+    }
+    rewritten.having = rewritten.having.as_ref().map(&mut rewrite);
+    let mut groups: Vec<ast::Expr> = group_by
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, g)| (*g).clone())
+        .collect();
+    for c in ["window_start", "window_end"] {
+        groups.push(ast::Expr::Identifier(ast::Ident::new(c)));
+    }
+    if rowtime_used {
+        groups.push(ast::Expr::Identifier(ast::Ident::new("window_time")));
+    }
+    let groups: Vec<&ast::Expr> = groups.iter().collect();
+    let tvf = WindowTvf {
+        name,
+        input,
+        window,
+        time_column,
+        partition_by: None,
+        legacy: true,
+    };
+    plan_window_over(tvf, &rewritten, &groups).map(Some)
 }
 
 /// The column names of SESSION's `PARTITION BY k` or `PARTITION BY (k1, k2)`.
