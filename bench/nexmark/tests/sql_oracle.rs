@@ -2,8 +2,8 @@
 //! q0-q4, q8, q9, q11 and q18-q20 (`bench/nexmark/flink/`; q3, q8, q20 regular joins, q4
 //! aggregates of a join, q9 a Top-1 over a join, q11 a legacy SESSION group window, q18
 //! deduplication, q19 a Top-10) and q5, q7 (their window Top-N forms, `bench/nexmark/sql/`)
-//! run on `fjord-sql` (embedded mini-cluster, parallelism 2, exactly-once checkpoints every 10 s) after the benchmark's `nexmark` table
-//! and views over the same 20 000 events as `flink_oracle.rs` (nested JSON rows read with the
+//! run on `fjord-sql` (embedded mini-cluster, parallelism 2, exactly-once checkpoints every
+//! 10 s) after the benchmark's `nexmark` table and views over the same 20 000 events as `flink_oracle.rs` (nested JSON rows read with the
 //! benchmark's own DDL), and on Flink 2.3 over the same files. Appending queries' rows must be
 //! equal as multisets; the updating ones (q4, q9, q18, q19) are collected with their change
 //! kinds and must leave the same table as Flink's changelog (q9 folded by its key, as
