@@ -66,19 +66,28 @@ oracle="$(fjord_flink_oracle_dir "$here")"
 java=$(fjord_java 17)
 # shellcheck disable=SC2206
 heap=(${FLINK_ORACLE_HEAP:--Xmx1g})
+# Each Flink JVM unpacks its RPC jar (24 MB) into java.io.tmpdir and leaves it there: a
+# directory of this run's own, removed when the JVM is done, keeps /tmp from filling up.
+run_java() {
+  local tmp rc=0
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/fjord-flink-XXXXXX")
+  "$java" -Djava.io.tmpdir="$tmp" "$@" || rc=$?
+  rm -rf "$tmp"
+  return "$rc"
+}
 case $1 in
   datastream) shift
-    exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
+    run_java ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
       fjord.oracle.DataStreamCases "$@" ;;
   cep) shift
-    exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
+    run_java ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*" \
       fjord.oracle.CepCases "$@" ;;
   sql|nexmark|avro|sql-exec) main=fjord.oracle.SqlScript; [[ $1 == nexmark ]] && main=fjord.oracle.NexmarkSql
     [[ $1 == avro ]] && main=fjord.oracle.AvroFormats; [[ $1 == sql-exec ]] && main=fjord.oracle.SqlExec
     shift
     [[ -f "$home/sql-libs/.complete" ]] \
       || fjord_die "Flink $FLINK_VERSION's SQL jars are not installed in $home/sql-libs; run scripts/infra/install-flink.sh"
-    exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \
+    run_java ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true -cp "$oracle:$home/libs/*:$home/sql-libs/*" \
       "$main" "$@" ;;
   protobuf) shift
     (($# == 7)) || usage
@@ -92,13 +101,13 @@ case $1 in
     # shellcheck disable=SC2046
     "$(dirname "$java")/javac" -nowarn --release 17 -cp "$home/sql-libs/*" -d "$work/classes" \
       $(find "$work/src" -name '*.java')
-    "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
+    run_java ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
       -cp "$oracle:$work/classes:$home/libs/*:$home/sql-libs/*" \
       fjord.oracle.ProtobufFormat "$1" "$message_class" "$2" "$3" "$4" "$5" ;;
   sql-parquet) shift
     [[ -f "$home/sql-libs/.complete" && -f "$home/parquet-libs/.complete" ]] \
       || fjord_die "Flink $FLINK_VERSION's SQL and Parquet jars are not installed in $home; run scripts/infra/install-flink.sh"
-    exec "$java" ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
+    run_java ${FJORD_JVM_OPTS:-} "${heap[@]}" -Djava.awt.headless=true \
       -cp "$oracle:$home/libs/*:$home/sql-libs/*:$home/parquet-libs/*" fjord.oracle.SqlScript "$@" ;;
   *) usage ;;
 esac

@@ -51,6 +51,21 @@ fn pg() -> &'static Pg {
     PG.get_or_init(|| {
         // Short: the server's Unix socket lives in the directory.
         let dir = std::env::temp_dir().join(format!("fjord-pg-sql-{}", std::process::id()));
+        // Directories of earlier test processes that are gone (their watchdog stopped their
+        // server) would pile up in /tmp: removed.
+        for e in std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("fjord-pg-sql-")
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = Command::new(script()).arg("down").arg(e.path()).output();
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
         if dir.exists() {
             let _ = Command::new(script()).arg("down").arg(&dir).output();
             let _ = std::fs::remove_dir_all(&dir);
