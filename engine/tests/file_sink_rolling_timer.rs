@@ -64,7 +64,9 @@ impl SourceReader<u64> for Reader {
             .flatten()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .next();
+            // object_store's local store writes `<name>#<n>` first and renames it: the part
+            // is pending once it has its own name.
+            .find(|name| !name.contains('#'));
         if let Some(name) = pending {
             *self.source.seen.lock() = Some(name);
             return Ok(SourceStatus::Finished);
