@@ -39,33 +39,6 @@ alice,lyon,1
 ,nowhere,5
 ";
 
-/// Prices of two symbols, one row per second each, with falls and rises for the
-/// `MATCH_RECOGNIZE` cases.
-const TICKS: &str = "\
-ACME,12,2024-01-01 00:00:01
-BETA,10,2024-01-01 00:00:01
-ACME,17,2024-01-01 00:00:02
-BETA,9,2024-01-01 00:00:02
-ACME,19,2024-01-01 00:00:03
-BETA,8,2024-01-01 00:00:03
-ACME,21,2024-01-01 00:00:04
-BETA,11,2024-01-01 00:00:04
-ACME,25,2024-01-01 00:00:05
-BETA,12,2024-01-01 00:00:05
-ACME,18,2024-01-01 00:00:06
-BETA,7,2024-01-01 00:00:06
-ACME,15,2024-01-01 00:00:07
-BETA,6,2024-01-01 00:00:07
-ACME,20,2024-01-01 00:00:08
-BETA,13,2024-01-01 00:00:08
-ACME,24,2024-01-01 00:00:09
-BETA,5,2024-01-01 00:00:09
-ACME,25,2024-01-01 00:00:10
-ACME,19,2024-01-01 00:00:11
-ACME,16,2024-01-01 00:00:12
-ACME,23,2024-01-01 00:00:13
-";
-
 /// The source table, shared by every case; `{dir}` is the case's directory.
 const ORDERS_DDL: &str = "
 SET 'parallelism.default' = '2';
@@ -869,7 +842,9 @@ fn fjord_sql_matches_flink_sql_on_the_same_script_and_input() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("orders.csv"), ORDERS).unwrap();
         std::fs::write(dir.path().join("customers.csv"), CUSTOMERS).unwrap();
-        std::fs::write(dir.path().join("ticks.csv"), TICKS).unwrap();
+        // Prices of two symbols with falls and rises (docs/sql.md's MATCH_RECOGNIZE data).
+        let ticks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sql/ticks.csv");
+        std::fs::copy(ticks, dir.path().join("ticks.csv")).unwrap();
         // Nested JSON for the composite-type case: docs/sql.md's example data.
         let example =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sql/nested_orders.json");
@@ -963,7 +938,8 @@ fn fjord_sql_over_kafka_topics_matches_flink_sql_over_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("orders.csv"), ORDERS).unwrap();
     std::fs::write(dir.path().join("customers.csv"), CUSTOMERS).unwrap();
-    std::fs::write(dir.path().join("ticks.csv"), TICKS).unwrap();
+    let ticks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sql/ticks.csv");
+    std::fs::copy(ticks, dir.path().join("ticks.csv")).unwrap();
     let flink_script =
         format!("{ORDERS_DDL}{statements}").replace("{dir}", &dir.path().display().to_string());
     let flink_path = dir.path().join("flink.sql");

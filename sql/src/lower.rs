@@ -923,14 +923,10 @@ fn group_aggregate(
 fn build_changelog_sink(n: usize, insert: &Insert, changes: DataStream<Change>) -> Result<()> {
     let sink = &insert.sink;
     let name = format!("Sink: {} ({})", sink.name, sink.connector());
+    if debug_sink(&changes, sink, &name)? {
+        return Ok(());
+    }
     match sink.connector() {
-        "print" => {
-            let config = print::PrintConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
-            changes.sink_to(print::PrintSink { config }, &name);
-        }
-        "blackhole" => {
-            changes.sink_to(blackhole::BlackholeSink, &name);
-        }
         "upsert-kafka" => {
             let config = upsert_kafka::UpsertKafkaConfig::from_table(sink)
                 .map_err(|m| option_error(sink, m))?;
@@ -1131,17 +1127,33 @@ fn sink_bulk<F: BulkFormat<Row>>(
         .uid(uid);
 }
 
-fn build_sink(n: usize, insert: &Insert, stream: DataStream<Row>) -> Result<()> {
-    let sink = &insert.sink;
-    let name = format!("Sink: {} ({})", sink.name, sink.connector());
+/// Writes appended rows or changes into a `print` or `blackhole` table (both take either);
+/// false for other connectors.
+fn debug_sink<T: Data>(stream: &DataStream<T>, sink: &TableDef, name: &str) -> Result<bool>
+where
+    print::PrintSink: fjord::Sink<T>,
+    blackhole::BlackholeSink: fjord::Sink<T>,
+{
     match sink.connector() {
         "print" => {
             let config = print::PrintConfig::from_table(sink).map_err(|m| option_error(sink, m))?;
-            stream.sink_to(print::PrintSink { config }, &name);
+            stream.sink_to(print::PrintSink { config }, name);
         }
         "blackhole" => {
-            stream.sink_to(blackhole::BlackholeSink, &name);
+            stream.sink_to(blackhole::BlackholeSink, name);
         }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn build_sink(n: usize, insert: &Insert, stream: DataStream<Row>) -> Result<()> {
+    let sink = &insert.sink;
+    let name = format!("Sink: {} ({})", sink.name, sink.connector());
+    if debug_sink(&stream, sink, &name)? {
+        return Ok(());
+    }
+    match sink.connector() {
         "filesystem" => {
             let config = filesystem::FileConfig::from_table(sink, false)
                 .map_err(|m| option_error(sink, m))?;

@@ -1,6 +1,6 @@
-//! `MATCH_RECOGNIZE`: docs/sql.md's example run verbatim over a ticker file (its rows are the
-//! ones Flink 2.3 gives for the same query, `e2e/tests/flink_sql_oracle.rs`), and the shapes
-//! Flink does not support refused with what to write.
+//! `MATCH_RECOGNIZE`: docs/sql.md's example run verbatim over `examples/sql/ticks.csv` (its
+//! rows are the ones Flink 2.3 gives for the same query, `e2e/tests/flink_sql_oracle.rs`),
+//! and the shapes Flink does not support refused with what to write.
 
 use fjord::StreamExecutionEnvironment;
 use fjord_sql::ErrorKind;
@@ -9,34 +9,11 @@ use std::path::Path;
 mod common;
 use common::{lines_in, sorted};
 
-const TICKS: &str = "\
-ACME,12,2024-01-01 00:00:01
-BETA,10,2024-01-01 00:00:01
-ACME,17,2024-01-01 00:00:02
-BETA,9,2024-01-01 00:00:02
-ACME,19,2024-01-01 00:00:03
-BETA,8,2024-01-01 00:00:03
-ACME,21,2024-01-01 00:00:04
-BETA,11,2024-01-01 00:00:04
-ACME,25,2024-01-01 00:00:05
-BETA,12,2024-01-01 00:00:05
-ACME,18,2024-01-01 00:00:06
-BETA,7,2024-01-01 00:00:06
-ACME,15,2024-01-01 00:00:07
-BETA,6,2024-01-01 00:00:07
-ACME,20,2024-01-01 00:00:08
-BETA,13,2024-01-01 00:00:08
-ACME,24,2024-01-01 00:00:09
-BETA,5,2024-01-01 00:00:09
-ACME,25,2024-01-01 00:00:10
-ACME,19,2024-01-01 00:00:11
-ACME,16,2024-01-01 00:00:12
-ACME,23,2024-01-01 00:00:13
-";
-
-fn tables(dir: &Path, out: &Path) -> String {
-    let input = dir.join("ticks.csv");
-    std::fs::write(&input, TICKS).unwrap();
+/// The ticker table over `examples/sql/ticks.csv` (the data of docs/sql.md's example) and the
+/// sink.
+fn tables(out: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let input = root.join("examples/sql/ticks.csv");
     format!(
         "SET 'parallelism.default' = '2';
          CREATE TABLE ticks (symbol STRING, price INT, ts TIMESTAMP(3),
@@ -67,11 +44,7 @@ fn docs_example() -> String {
 fn the_docs_example_finds_each_v_shape_as_flink_does() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let script = format!(
-        "{}INSERT INTO out {};",
-        tables(dir.path(), &out),
-        docs_example()
-    );
+    let script = format!("{}INSERT INTO out {};", tables(&out), docs_example());
     let job = fjord_sql::plan(&script).unwrap_or_else(|e| panic!("{e}"));
     let env = StreamExecutionEnvironment::new();
     fjord_sql::build(&job, &env).unwrap();
@@ -97,7 +70,7 @@ fn the_docs_example_finds_each_v_shape_as_flink_does() {
 fn shapes_flink_does_not_support_are_refused_with_what_to_write() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let head = tables(dir.path(), &out);
+    let head = tables(&out);
     for (clauses, want) in [
         ("PATTERN (A | B) DEFINE A AS A.price > 10", "alternation"),
         (
