@@ -125,6 +125,25 @@ impl GroupAggregateFn {
         }
     }
 
+    /// The function of planned aggregate calls, their arguments after the first `keys`
+    /// columns.
+    pub fn of_calls(
+        aggs: &[crate::plan::AggCall],
+        keys: usize,
+        retracts: bool,
+        state_ttl: Option<Duration>,
+    ) -> Self {
+        GroupAggregateFn::new(
+            aggs.iter().map(|a| (a.func, a.data_type)).collect(),
+            aggs.iter()
+                .map(|a| a.user.as_ref().map(|u| u.function.clone()))
+                .collect(),
+            keys,
+            retracts,
+            state_ttl,
+        )
+    }
+
     fn user(&self, call: usize) -> &crate::udf::AggregateRef {
         self.user
             .get(call)

@@ -63,12 +63,7 @@ where
 /// # Errors
 /// Connector options that became invalid since planning (a file removed, say).
 pub fn build(job: &SqlJob, env: &StreamExecutionEnvironment) -> Result<()> {
-    if let Some(p) = job.settings.parallelism {
-        env.set_parallelism(p);
-    }
-    if let Some(interval) = job.settings.checkpoint_interval {
-        env.enable_checkpointing(interval);
-    }
+    apply_settings(job, env);
     for (n, insert) in job.inserts.iter().enumerate() {
         build_insert(env, n, insert, &job.settings)?;
     }
@@ -87,12 +82,7 @@ pub fn build_collecting(
     job: &SqlJob,
     env: &StreamExecutionEnvironment,
 ) -> Result<Vec<(String, fjord::sinks::CollectedOutput<Change>)>> {
-    if let Some(p) = job.settings.parallelism {
-        env.set_parallelism(p);
-    }
-    if let Some(interval) = job.settings.checkpoint_interval {
-        env.enable_checkpointing(interval);
-    }
+    apply_settings(job, env);
     let mut out = Vec::new();
     for (n, insert) in job.inserts.iter().enumerate() {
         let rows = build_pipeline(env, n, &mut 0, &insert.pipeline, &job.settings)?;
@@ -102,6 +92,16 @@ pub fn build_collecting(
         out.push((insert.sink.name.clone(), collected));
     }
     Ok(out)
+}
+
+/// The job's `SET` parallelism and checkpoint interval on `env`.
+fn apply_settings(job: &SqlJob, env: &StreamExecutionEnvironment) {
+    if let Some(p) = job.settings.parallelism {
+        env.set_parallelism(p);
+    }
+    if let Some(interval) = job.settings.checkpoint_interval {
+        env.enable_checkpointing(interval);
+    }
 }
 
 fn option_error(table: &TableDef, message: String) -> SqlError {
@@ -453,6 +453,17 @@ impl Rows {
         }
     }
 
+    /// A stateless, chained function applied to each row, keeping a change's kind.
+    fn flat_map<F>(self, f: F, name: &str) -> Rows
+    where
+        F: FlatMapFunction<Row, Row> + FlatMapFunction<Change, Change> + Clone,
+    {
+        match self {
+            Rows::Append(s) => Rows::Append(s.flat_map(f).name(name).stream()),
+            Rows::Changes(c) => Rows::Changes(c.flat_map(f).name(name).stream()),
+        }
+    }
+
     /// The appended rows of a step that takes no changes (the planner refused updating
     /// input already).
     fn appended(self, step: &str) -> Result<DataStream<Row>> {
@@ -512,11 +523,7 @@ fn build_pipeline(
     for step in merge_calcs(&p.steps) {
         let step = match step {
             Merged::Calc(filters, projection) => {
-                let calc = CalcFn::new(filters, projection, "Calc".into());
-                rows = match rows {
-                    Rows::Append(s) => Rows::Append(s.flat_map(calc).name("Calc").stream()),
-                    Rows::Changes(c) => Rows::Changes(c.flat_map(calc).name("Calc").stream()),
-                };
+                rows = rows.flat_map(CalcFn::new(filters, projection, "Calc".into()), "Calc");
                 continue;
             }
             Merged::Other(step) => step,
@@ -589,12 +596,8 @@ fn build_pipeline(
                 // Keys and aggregate arguments are computed first, so the window keeps only
                 // them and adding to an accumulator cannot fail.
                 // (Column types are not used by evaluation.)
-                let mut pre: Vec<Expr> = keys
-                    .iter()
-                    .map(|&k| Expr::Column(k, DataType::String))
-                    .collect();
-                let nkeys = pre.len();
-                pre.extend(aggs.iter().flat_map(crate::plan::AggCall::arguments));
+                let pre = columns_then_arguments(keys.iter().copied(), aggs);
+                let nkeys = keys.len();
                 let keyed = stream
                     .flat_map(CalcFn::new(Vec::new(), pre, "WindowAggregate input".into()))
                     .name("Calc(window keys and arguments)")
@@ -699,13 +702,8 @@ fn join(
     let appends = j.kind == crate::plan::JoinKind::Inner
         && matches!((&left, &right), (Rows::Append(_), Rows::Append(_)));
     let key = |keys: &[Expr]| {
-        let keys = Arc::new(keys.to_vec());
-        // A key that cannot be computed (a failing cast) is NULL: the row matches nothing.
-        move |c: &Change| -> Vec<Value> {
-            keys.iter()
-                .map(|k| k.eval(&c.row).unwrap_or(Value::Null))
-                .collect()
-        }
+        let key = key_of(keys);
+        move |c: &Change| key(&c.row)
     };
     let f = crate::join::JoinFn::new(
         j.kind,
@@ -758,10 +756,7 @@ fn lookup_join(
         table.name,
         if l.left_outer { "LEFT" } else { "INNER" }
     );
-    Ok(match input {
-        Rows::Append(s) => Rows::Append(s.flat_map(f).name(&name).stream()),
-        Rows::Changes(c) => Rows::Changes(c.flat_map(f).name(&name).stream()),
-    })
+    Ok(input.flat_map(f, &name))
 }
 
 /// `MATCH_RECOGNIZE`: keyed by the partition columns into the CEP library's operator; one
@@ -809,18 +804,8 @@ fn over_aggregate(
         frame,
         crate::over_agg::OverFrame::Rows(None) | crate::over_agg::OverFrame::Range(None)
     );
-    let calls = GroupAggregateFn::new(
-        aggs.iter().map(|a| (a.func, a.data_type)).collect(),
-        Vec::new(),
-        width,
-        bounded,
-        None,
-    );
-    // The row, then the arguments (column types are not used by evaluation).
-    let mut pre: Vec<Expr> = (0..width)
-        .map(|i| Expr::Column(i, DataType::String))
-        .collect();
-    pre.extend(aggs.iter().flat_map(crate::plan::AggCall::arguments));
+    let calls = GroupAggregateFn::of_calls(aggs, width, bounded, None);
+    let pre = columns_then_arguments(0..width, aggs);
     stream
         .flat_map(CalcFn::new(Vec::new(), pre, "OverAggregate input".into()))
         .name("Calc(OVER arguments)")
@@ -846,14 +831,6 @@ fn interval_join(
     j: &crate::plan::Join,
     bounds: crate::plan::IntervalBounds,
 ) -> Result<Rows> {
-    let key = |keys: &[Expr]| {
-        let keys = Arc::new(keys.to_vec());
-        move |row: &Row| -> Vec<Value> {
-            keys.iter()
-                .map(|k| k.eval(row).unwrap_or(Value::Null))
-                .collect()
-        }
-    };
     let f = crate::interval_join::IntervalJoinFn::new(
         j.kind,
         (j.left.schema.columns.len(), j.right.schema.columns.len()),
@@ -863,12 +840,36 @@ fn interval_join(
     let joined = left
         .appended("an interval join")?
         .connect(&right.appended("an interval join")?)
-        .key_by(key(&j.left_keys), key(&j.right_keys))
+        .key_by(key_of(&j.left_keys), key_of(&j.right_keys))
         .process(f)
         .uid(&j.uid)
         .name(&format!("IntervalJoin({}, {})", j.kind.name(), j.uid))
         .stream();
     Ok(Rows::Append(joined))
+}
+
+/// The input columns `columns`, then every aggregate call's arguments: what an aggregation's
+/// operator reads (computed before it, so adding to an accumulator cannot fail; column types
+/// are not used by evaluation).
+fn columns_then_arguments(
+    columns: impl Iterator<Item = usize>,
+    aggs: &[crate::plan::AggCall],
+) -> Vec<Expr> {
+    columns
+        .map(|i| Expr::Column(i, DataType::String))
+        .chain(aggs.iter().flat_map(crate::plan::AggCall::arguments))
+        .collect()
+}
+
+/// A key selector computing `keys` over a row; a key that cannot be computed (a failing
+/// cast) is NULL, so its row matches nothing.
+fn key_of(keys: &[Expr]) -> impl Fn(&Row) -> Vec<Value> + Clone + Send + Sync + use<> {
+    let keys = Arc::new(keys.to_vec());
+    move |row: &Row| {
+        keys.iter()
+            .map(|k| k.eval(row).unwrap_or(Value::Null))
+            .collect()
+    }
 }
 
 /// A `GROUP BY` without windows: keys and aggregate arguments computed first (so adding to
@@ -881,35 +882,16 @@ fn group_aggregate(
     settings: &Settings,
 ) -> DataStream<Change> {
     let retracts = matches!(rows, Rows::Changes(_));
-    let mut pre: Vec<Expr> = keys
-        .iter()
-        .map(|&k| Expr::Column(k, DataType::String))
-        .collect();
-    let nkeys = pre.len();
-    pre.extend(aggs.iter().flat_map(crate::plan::AggCall::arguments));
-    let calc = CalcFn::new(Vec::new(), pre, "GroupAggregate input".into());
-    let input = match rows {
-        Rows::Append(s) => Rows::Append(
-            s.flat_map(calc)
-                .name("Calc(group keys and arguments)")
-                .stream(),
-        ),
-        Rows::Changes(c) => Rows::Changes(
-            c.flat_map(calc)
-                .name("Calc(group keys and arguments)")
-                .stream(),
-        ),
-    }
-    .into_changes();
-    let f = GroupAggregateFn::new(
-        aggs.iter().map(|a| (a.func, a.data_type)).collect(),
-        aggs.iter()
-            .map(|a| a.user.as_ref().map(|u| u.function.clone()))
-            .collect(),
-        nkeys,
-        retracts,
-        settings.state_ttl,
+    let nkeys = keys.len();
+    let calc = CalcFn::new(
+        Vec::new(),
+        columns_then_arguments(keys.iter().copied(), aggs),
+        "GroupAggregate input".into(),
     );
+    let input = rows
+        .flat_map(calc, "Calc(group keys and arguments)")
+        .into_changes();
+    let f = GroupAggregateFn::of_calls(aggs, nkeys, retracts, settings.state_ttl);
     input
         .key_by(move |c: &Change| c.row[..nkeys].to_vec())
         .process(f)

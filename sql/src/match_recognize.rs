@@ -7,8 +7,8 @@
 //! navigation it uses (`LAST(A.price, 1)`, `FIRST(A.price)`, `A.price` of another variable,
 //! `AVG(A.price)`, `COUNT(A.*)`), computed from the rows the pattern variables took so far.
 
-use crate::agg::{add_values, average, widened};
-use crate::expr::{Expr, compare};
+use crate::expr::Expr;
+use crate::group_agg::GroupAggregateFn;
 use crate::plan::AggFunc;
 use crate::types::{DataType, Row, Value};
 use fjord_cep::{AfterMatchSkipStrategy, Condition, ConditionContext, Match, Pattern};
@@ -53,37 +53,21 @@ impl Nav {
                 .map_or(Value::Null, |i| value(rows[i])),
             NavKind::First(n) => rows.get(n).map_or(Value::Null, |r| value(r)),
             NavKind::Agg(f) => {
-                let values: Vec<Value> = rows
-                    .iter()
-                    .map(|r| value(r))
-                    .filter(|v| !v.is_null())
-                    .collect();
-                match f {
-                    AggFunc::CountStar | AggFunc::Count => Value::BigInt(values.len() as i64),
-                    AggFunc::Sum => values.iter().fold(Value::Null, |s, v| add_values(&s, v)),
-                    AggFunc::Avg => {
-                        let sum = values
-                            .iter()
-                            .fold(Value::Null, |s, v| add_values(&s, &widened(v)));
-                        let t = self.arg.as_ref().map_or(DataType::BigInt, Expr::data_type);
-                        average(&sum, values.len() as i64, t)
+                // The aggregate functions of GROUP BY, over the rows' values.
+                let calls =
+                    GroupAggregateFn::new(vec![(f, self.data_type)], Vec::new(), 0, false, None);
+                let mut accs = calls.create();
+                for row in rows {
+                    let args = if f == AggFunc::CountStar {
+                        Vec::new()
+                    } else {
+                        vec![value(row)]
+                    };
+                    if calls.apply(&mut accs, &args, 1).is_err() {
+                        return Value::Null;
                     }
-                    AggFunc::Min | AggFunc::Max => {
-                        let want = if f == AggFunc::Min {
-                            std::cmp::Ordering::Less
-                        } else {
-                            std::cmp::Ordering::Greater
-                        };
-                        values.into_iter().fold(Value::Null, |m, v| {
-                            if m.is_null() || compare(&v, &m) == Some(want) {
-                                v
-                            } else {
-                                m
-                            }
-                        })
-                    }
-                    _ => Value::Null,
                 }
+                calls.result(&accs).pop().unwrap_or(Value::Null)
             }
         }
     }
