@@ -17,7 +17,7 @@ use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::{Pipeline, SortKey, Step, TopNWindow, stable_hash};
 use crate::planner::{
-    Catalog, object_name, output_name, partition_columns, plan_query, project,
+    Catalog, column_name, object_name, output_name, partition_columns, plan_query, project,
     refuse_query_clauses, scan, unsupported, window_tvf,
 };
 use crate::types::{Column, DataType, Schema};
@@ -186,26 +186,14 @@ pub(crate) fn plan_top_n(
 
     // PARTITION BY window_start, window_end[, keys].
     let column_of = |e: &ast::Expr, what: &str| -> Result<usize> {
-        let name = match e {
-            ast::Expr::Identifier(id) => id.value.clone(),
-            // `B.dateTime` of a join is the column so named.
-            ast::Expr::CompoundIdentifier(ids) => {
-                let qualified: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
-                let qualified = qualified.join(".");
-                if visible.columns.iter().any(|c| c.name == qualified) {
-                    qualified
-                } else {
-                    ids.last().map(|i| i.value.clone()).unwrap_or_default()
-                }
-            }
-            other => {
-                return Err(unsupported(
-                    pos_of(other),
-                    format!(
-                        "{what} of ROW_NUMBER() takes column names, not expressions; compute the expression in a view or subquery first"
-                    ),
-                ));
-            }
+        // `B.dateTime` of a join is the column so named.
+        let Some(name) = column_name(e, &visible) else {
+            return Err(unsupported(
+                pos_of(e),
+                format!(
+                    "{what} of ROW_NUMBER() takes column names, not expressions; compute the expression in a view or subquery first"
+                ),
+            ));
         };
         visible.index_of(&name).ok_or_else(|| {
             SqlError::at(

@@ -1488,20 +1488,28 @@ pub(crate) fn filter_before_grouping(input: &mut Pipeline, select: &ast::Select)
 
 /// The column a GROUP BY item names (`t.col` of a join is the column so named).
 pub(crate) fn grouped_name(g: &ast::Expr, input: &Schema) -> Result<String> {
-    match g {
-        ast::Expr::Identifier(id) => Ok(id.value.clone()),
+    column_name(g, input).ok_or_else(|| {
+        unsupported(
+            pos_of(g),
+            "GROUP BY expressions are not supported yet; group by columns (compute the expression in a view first)",
+        )
+    })
+}
+
+/// The column a bare or qualified name means in `input` (`t.col` of a join is the column so
+/// named, else the last name); `None` for an expression that is not a name.
+pub(crate) fn column_name(e: &ast::Expr, input: &Schema) -> Option<String> {
+    match e {
+        ast::Expr::Identifier(id) => Some(id.value.clone()),
         ast::Expr::CompoundIdentifier(ids) => {
             let joined: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
             let qualified = joined.join(".");
             if input.columns.iter().any(|c| c.name == qualified) {
-                return Ok(qualified);
+                return Some(qualified);
             }
-            Ok(ids.last().map(|i| i.value.clone()).unwrap_or_default())
+            Some(ids.last().map(|i| i.value.clone()).unwrap_or_default())
         }
-        other => Err(unsupported(
-            pos_of(other),
-            "GROUP BY expressions are not supported yet; group by columns (compute the expression in a view first)",
-        )),
+        _ => None,
     }
 }
 
