@@ -139,6 +139,11 @@ fn pid(op: &OperatorCluster, pod: &str) -> anyhow::Result<u32> {
 /// that every key's counts there continue from a count printed before (no count lost or
 /// repeated in state) and run without gaps. A key counted first after the failover may start
 /// at 1 only with `fresh_keys`. Returns how many keys were checked (at least one).
+///
+/// A TaskManager ends the old attempt's tasks before it offers its slots to a new leader and
+/// prints its registration after that, so a line after its last registration is the new
+/// attempt's (the old attempt's last counts, printed after the checkpoint it resumes from,
+/// come before it).
 async fn counts_continue(
     op: &OperatorCluster,
     tms: &[String],

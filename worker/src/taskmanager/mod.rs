@@ -128,6 +128,12 @@ impl TaskManager {
                 Attempt::Refused(answer.refusal)
             });
         }
+        if self.epoch.is_some_and(|e| e != answer.job_manager_epoch) {
+            // A new JobManager: the old one's tasks must not go on (or commit). They end
+            // before the slots are offered, so the new JobManager cannot deploy here while
+            // they still run (nor could this cancel catch its new attempt).
+            self.cancel_tasks().await;
+        }
         let offer = OfferSlotsRequest {
             task_manager_id: self.id.clone(),
             job_manager_epoch: answer.job_manager_epoch,
@@ -149,10 +155,6 @@ impl TaskManager {
             .config
             .heartbeat_interval
             .unwrap_or(Duration::from_millis(answer.heartbeat_interval_ms.max(10)));
-        if self.epoch.is_some_and(|e| e != answer.job_manager_epoch) {
-            // A new JobManager: the old one's tasks must not go on (or commit).
-            self.cancel_tasks().await;
-        }
         self.epoch = Some(answer.job_manager_epoch);
         eprintln!(
             "TaskManager '{}' registered with the JobManager at {} (epoch {}): {} of {} slots \
