@@ -741,6 +741,42 @@ const CASES: &[(&str, &str)] = &[
          );",
     ),
     (
+        // WITHIN bounds a match from its first row to its last, timed-out partial matches
+        // are dropped: every V shape here spans 3 s (all kept at 4 s); runs of rises spanning
+        // 3 s are on the bound at 3 s (Flink drops them), those spanning 2 s are kept.
+        "match-recognize-within",
+        "CREATE TABLE v_within (symbol STRING, start_ts TIMESTAMP(3), end_ts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/v_within', 'format' = 'csv');
+         INSERT INTO v_within
+         SELECT * FROM ticks
+         MATCH_RECOGNIZE (
+           PARTITION BY symbol
+           ORDER BY ts
+           MEASURES START_ROW.ts AS start_ts, LAST(PRICE_UP.ts) AS end_ts
+           AFTER MATCH SKIP TO LAST PRICE_UP
+           PATTERN (START_ROW PRICE_DOWN+ PRICE_UP) WITHIN INTERVAL '4' SECOND
+           DEFINE
+             PRICE_DOWN AS
+               (LAST(PRICE_DOWN.price, 1) IS NULL AND PRICE_DOWN.price < START_ROW.price) OR
+               PRICE_DOWN.price < LAST(PRICE_DOWN.price, 1),
+             PRICE_UP AS PRICE_UP.price > LAST(PRICE_DOWN.price, 1)
+         ) AS T;
+         CREATE TABLE rises_within (symbol STRING, first_price INT, last_price INT, steps BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/rises_within', 'format' = 'csv');
+         INSERT INTO rises_within
+         SELECT * FROM ticks
+         MATCH_RECOGNIZE (
+           PARTITION BY symbol
+           ORDER BY ts
+           MEASURES FIRST(UP.price) AS first_price, LAST(UP.price) AS last_price,
+                    COUNT(UP.price) AS steps
+           PATTERN (UP{2,} DOWN) WITHIN INTERVAL '3' SECOND
+           DEFINE
+             UP AS LAST(UP.price, 1) IS NULL OR UP.price > LAST(UP.price, 1),
+             DOWN AS DOWN.price < LAST(UP.price)
+         );",
+    ),
+    (
         "interval-joins-inner-and-outer",
         "CREATE TABLE near (id INT, symbol STRING, price INT, ots TIMESTAMP(3), tts TIMESTAMP(3))
            WITH ('connector' = 'filesystem', 'path' = '{dir}/near', 'format' = 'csv');

@@ -249,7 +249,7 @@ pub(crate) fn arith_expr(op: ArithOp, a: Expr, b: Expr) -> Option<Expr> {
     ))
 }
 
-fn interval_ms(iv: &ast::Interval, e: &ast::Expr) -> Result<i64> {
+pub(crate) fn interval_ms(iv: &ast::Interval, e: &ast::Expr) -> Result<i64> {
     let text = match iv.value.as_ref() {
         ast::Expr::Value(v) => match &v.value {
             ast::Value::SingleQuotedString(s) | ast::Value::Number(s, _) => s.clone(),

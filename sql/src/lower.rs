@@ -762,7 +762,7 @@ fn lookup_join(
 /// `MATCH_RECOGNIZE`: keyed by the partition columns into the CEP library's operator; one
 /// row per match.
 fn match_recognize(stream: DataStream<Row>, m: &crate::plan::MatchSpec) -> Result<DataStream<Row>> {
-    let pattern = crate::match_recognize::pattern(&m.vars, &m.skip, None).map_err(|e| {
+    let pattern = crate::match_recognize::pattern(&m.vars, &m.skip, m.within).map_err(|e| {
         SqlError::at(
             ErrorKind::Unsupported,
             Pos::default(),

@@ -109,7 +109,78 @@ fn rewrite(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         }
         i += 1;
     }
-    rewrite_system_time(tokens)
+    rewrite_within(rewrite_system_time(tokens))
+}
+
+/// The variable a rewritten `PATTERN (...) WITHIN <interval>` defines as that interval:
+/// `plan_match` reads `DEFINE fjord_within AS <interval>` back as the pattern's time bound.
+pub(crate) const WITHIN_MARKER: &str = "fjord_within";
+
+/// `PATTERN (...) WITHIN INTERVAL '5' SECOND DEFINE ...` to `PATTERN (...) DEFINE
+/// fjord_within AS INTERVAL '5' SECOND, ...`: sqlparser's MATCH_RECOGNIZE has no WITHIN
+/// clause, but it reads any expression in DEFINE. The moved tokens keep their positions.
+fn rewrite_within(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let is = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k && w.quote_style.is_none());
+    let mut i = 0;
+    while i < tokens.len() {
+        let Some(open) = Some(i)
+            .filter(|&i| is(&tokens[i], Keyword::PATTERN))
+            .and_then(|i| next_significant(&tokens, i))
+            .filter(|&j| tokens[j].token == Token::LParen)
+        else {
+            i += 1;
+            continue;
+        };
+        // The parenthesis closing the pattern.
+        let mut depth = 0i32;
+        let close = (open..tokens.len()).find(|&j| {
+            match tokens[j].token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                _ => {}
+            }
+            depth == 0
+        });
+        let within = close
+            .and_then(|c| next_significant(&tokens, c))
+            .filter(|&w| is(&tokens[w], Keyword::WITHIN));
+        let define =
+            within.and_then(|w| (w + 1..tokens.len()).find(|&j| is(&tokens[j], Keyword::DEFINE)));
+        let (Some(w), Some(d)) = (within, define) else {
+            i += 1;
+            continue;
+        };
+        let span = tokens[w].span;
+        let interval: Vec<TokenWithSpan> = tokens.drain(w + 1..d).collect();
+        let define_at = w; // DEFINE moved to where WITHIN was
+        tokens.remove(w);
+        let mut inserted = vec![
+            TokenWithSpan {
+                token: Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+                span,
+            },
+            TokenWithSpan {
+                token: word(WITHIN_MARKER, Keyword::NoKeyword),
+                span,
+            },
+            TokenWithSpan {
+                token: Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+                span,
+            },
+            TokenWithSpan {
+                token: word("AS", Keyword::AS),
+                span,
+            },
+        ];
+        inserted.extend(interval);
+        inserted.push(TokenWithSpan {
+            token: Token::Comma,
+            span,
+        });
+        tokens.splice(define_at + 1..define_at + 1, inserted);
+        i = define_at + 1;
+    }
+    tokens
 }
 
 /// The first argument a rewritten `FOR SYSTEM_TIME AS OF col` gives its table:
@@ -197,6 +268,29 @@ mod tests {
         assert!(statements("SELECT a FROM t WHERE `row` < 3").is_ok());
         let err = statements("CREATE TABLE t (r ROW<a INT,>)\n").unwrap_err();
         assert!(err.to_string().contains("Line: 1"), "{err}");
+    }
+
+    #[test]
+    fn within_after_a_pattern_reads_as_a_definition() {
+        let stmts = statements(
+            "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts MEASURES A.x AS x \
+             PATTERN (A (B C)+) WITHIN INTERVAL '5' SECOND DEFINE A AS A.x > 1)",
+        )
+        .unwrap();
+        let text = stmts[0].to_string();
+        assert!(
+            text.contains(
+                "PATTERN (A ( B C )+) DEFINE fjord_within AS INTERVAL '5' SECOND, A AS A.x > 1"
+            ),
+            "{text}"
+        );
+        // Without WITHIN nothing changes; a WITHIN elsewhere is left for sqlparser.
+        let plain = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts MEASURES A.x AS x PATTERN (A) DEFINE A AS A.x > 1)";
+        assert!(
+            !statements(plain).unwrap()[0]
+                .to_string()
+                .contains(WITHIN_MARKER)
+        );
     }
 
     #[test]

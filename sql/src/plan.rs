@@ -461,6 +461,8 @@ pub struct MatchSpec {
     pub vars: Vec<crate::match_recognize::PatternVar>,
     /// `AFTER MATCH SKIP`.
     pub skip: crate::match_recognize::Skip,
+    /// `WITHIN`: a match's last row at most this long after its first (in event time).
+    pub within: Option<std::time::Duration>,
     /// The measures.
     pub measures: Vec<crate::match_recognize::NavExpr>,
     /// The operator's uid, derived from the plan.
@@ -888,9 +890,12 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                     .collect();
                 let _ = writeln!(
                     out,
-                    "{indent}  -> Match: ORDER BY ${} (event time), PATTERN ({}), AFTER MATCH SKIP {:?}, {} measures  [uid {}, state: keyed rows waiting for the watermark and the NFA's partial matches, event-time timers]",
+                    "{indent}  -> Match: ORDER BY ${} (event time), PATTERN ({}){}, AFTER MATCH SKIP {:?}, {} measures  [uid {}, state: keyed rows waiting for the watermark and the NFA's partial matches, event-time timers]",
                     m.time_column,
                     vars.join(" "),
+                    m.within
+                        .map(|w| format!(" WITHIN {w:?}"))
+                        .unwrap_or_default(),
                     m.skip,
                     m.measures.len(),
                     m.uid

@@ -301,6 +301,37 @@ fn variables(p: &ast::MatchRecognizePattern, out: &mut Vec<(String, Quantifier)>
     Ok(())
 }
 
+/// The pattern's `WITHIN` bound, and the definitions without it.
+fn within(
+    symbols: &[ast::SymbolDefinition],
+) -> Result<(Option<std::time::Duration>, Vec<ast::SymbolDefinition>)> {
+    let mut within = None;
+    let mut rest = Vec::new();
+    for d in symbols {
+        if d.symbol.value != crate::parse::WITHIN_MARKER {
+            rest.push(d.clone());
+            continue;
+        }
+        let ms = match &d.definition {
+            ast::Expr::Interval(iv) => crate::bind::interval_ms(iv, &d.definition)?,
+            other => {
+                return Err(unsupported(
+                    pos_of(other),
+                    "WITHIN takes an interval literal, e.g. WITHIN INTERVAL '10' SECOND",
+                ));
+            }
+        };
+        if ms <= 0 {
+            return Err(unsupported(
+                pos_of(&d.definition),
+                "WITHIN takes a positive interval, e.g. WITHIN INTERVAL '10' SECOND",
+            ));
+        }
+        within = Some(std::time::Duration::from_millis(ms as u64));
+    }
+    Ok((within, rest))
+}
+
 /// Plans `t MATCH_RECOGNIZE (...)`: the input rows, then the pattern's output rows (the
 /// partition columns, then the measures).
 pub(crate) fn plan_match(catalog: &Catalog, factor: &ast::TableFactor) -> Result<Pipeline> {
@@ -383,6 +414,8 @@ pub(crate) fn plan_match(catalog: &Catalog, factor: &ast::TableFactor) -> Result
             }
         }
     }
+    // `WITHIN <interval>` (read as the definition of `fjord_within`, see `crate::parse`).
+    let (within, symbols) = within(symbols)?;
     let mut vars = Vec::new();
     variables(pattern, &mut vars)?;
     let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
@@ -396,7 +429,7 @@ pub(crate) fn plan_match(catalog: &Catalog, factor: &ast::TableFactor) -> Result
             ));
         }
     }
-    for d in symbols {
+    for d in &symbols {
         if !names.contains(&d.symbol.value) {
             return Err(SqlError::at(
                 ErrorKind::UnknownColumn,
@@ -481,13 +514,15 @@ pub(crate) fn plan_match(catalog: &Catalog, factor: &ast::TableFactor) -> Result
         bound_measures.push(bound);
     }
     // The pattern must compile (the CEP library's checks, Flink's messages).
-    crate::match_recognize::pattern(&pattern_vars, &skip, None)
+    crate::match_recognize::pattern(&pattern_vars, &skip, within)
         .and_then(|p| fjord_cep::CEP::check(&p).map_err(|e| e.to_string()))
         .map_err(|m| unsupported(fpos, format!("the pattern cannot run: {m}")))?;
     let identity = format!(
-        "{}|{:?}|{keys:?}|{time_column}|{pattern_vars:?}|{skip:?}|{bound_measures:?}",
+        "{}|{:?}|{keys:?}|{time_column}|{pattern_vars:?}|{skip:?}|{bound_measures:?}{}",
         input.source.name(),
-        input.steps
+        input.steps,
+        // Without WITHIN the uid stays what it was before WITHIN existed.
+        within.map(|w| format!("|within {w:?}")).unwrap_or_default()
     );
     let uid = format!("sql-match-{:016x}", stable_hash(&identity));
     input.steps.push(Step::MatchRecognize(Box::new(MatchSpec {
@@ -495,6 +530,7 @@ pub(crate) fn plan_match(catalog: &Catalog, factor: &ast::TableFactor) -> Result
         time_column,
         vars: pattern_vars,
         skip,
+        within,
         measures: bound_measures,
         uid,
     })));

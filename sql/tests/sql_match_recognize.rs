@@ -27,17 +27,23 @@ fn tables(out: &Path) -> String {
     )
 }
 
-/// The `sql` block of docs/sql.md's MATCH_RECOGNIZE section.
-fn docs_example() -> String {
+/// The `n`-th (from 1) `sql` block of docs/sql.md's MATCH_RECOGNIZE section.
+fn docs_block(n: usize) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
     let section = &docs[docs.find("## MATCH_RECOGNIZE").unwrap()..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
     section
         .split("```sql\n")
-        .nth(1)
+        .nth(n)
         .and_then(|b| b.split("\n```").next())
         .unwrap()
         .to_string()
+}
+
+/// The section's first example (the V shapes).
+fn docs_example() -> String {
+    docs_block(1)
 }
 
 #[test]
@@ -63,6 +69,46 @@ fn the_docs_example_finds_each_v_shape_as_flink_does() {
         explain.contains("PATTERN (START_ROW PRICE_DOWN+ PRICE_UP)")
             && explain.contains("uid sql-match-"),
         "{explain}"
+    );
+}
+
+#[test]
+fn the_docs_within_example_drops_the_runs_that_take_too_long_as_flink_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rises");
+    let head = tables(&dir.path().join("unused"));
+    let script = format!(
+        "{head}CREATE TABLE rises (symbol STRING, first_price INT, last_price INT, steps BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         INSERT INTO rises {};",
+        out.display(),
+        docs_block(2)
+    );
+    let job = fjord_sql::plan(&script).unwrap_or_else(|e| panic!("{e}"));
+    let env = StreamExecutionEnvironment::new();
+    fjord_sql::build(&job, &env).unwrap();
+    env.execute("match_recognize_within").unwrap();
+    // The rows docs/sql.md names (Flink's, case `match-recognize-within`).
+    assert_eq!(
+        lines_in(&out),
+        sorted(&[
+            "ACME,21,25,2",
+            "ACME,24,25,2",
+            "BETA,11,12,2",
+            "BETA,6,13,2"
+        ])
+    );
+    let explain = fjord_sql::plan_portable(&script).unwrap().explain();
+    assert!(
+        explain.contains("PATTERN (UP{2,} DOWN) WITHIN 3s"),
+        "{explain}"
+    );
+    // Only an interval bounds a pattern.
+    let bad = script.replace("WITHIN INTERVAL '3' SECOND", "WITHIN 3");
+    let err = fjord_sql::plan(&bad).unwrap_err();
+    assert!(
+        err.to_string().contains("WITHIN takes an interval"),
+        "{err}"
     );
 }
 
