@@ -95,6 +95,38 @@ const CASES: &[(&str, &str)] = &[
          GROUP BY window_start, window_end;",
     ),
     (
+        // UNNEST of arrays (with NULL elements, empty and NULL arrays), of a map, of an array
+        // built in the query, with positions, and kept rows of a LEFT JOIN ... ON TRUE.
+        "unnest-arrays-and-maps",
+        "CREATE TABLE nested (
+           id INT,
+           customer ROW<name STRING, address ROW<city STRING, zip STRING>>,
+           tags ARRAY<STRING>,
+           attrs MAP<STRING, STRING>,
+           ts BIGINT
+         ) WITH ('connector' = 'filesystem', 'path' = '{dir}/nested.json', 'format' = 'json');
+         CREATE TABLE tag_rows (id INT, tag STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/tag_rows', 'format' = 'csv');
+         INSERT INTO tag_rows SELECT id, tag FROM nested CROSS JOIN UNNEST(tags) AS t (tag);
+         CREATE TABLE tag_positions (id INT, tag STRING, pos INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/tag_positions', 'format' = 'csv');
+         INSERT INTO tag_positions
+         SELECT id, tag, pos FROM nested, UNNEST(tags) WITH ORDINALITY AS t (tag, pos)
+         WHERE tag IS NOT NULL;
+         CREATE TABLE all_ids (id INT, tag STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/all_ids', 'format' = 'csv');
+         INSERT INTO all_ids
+         SELECT id, UPPER(tag) FROM nested LEFT JOIN UNNEST(tags) AS t (tag) ON TRUE;
+         CREATE TABLE attr_rows (id INT, k STRING, v STRING)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/attr_rows', 'format' = 'csv');
+         INSERT INTO attr_rows SELECT id, k, v FROM nested CROSS JOIN UNNEST(attrs) AS t (k, v);
+         CREATE TABLE spread (id INT, n INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/spread', 'format' = 'csv');
+         INSERT INTO spread
+         SELECT id, n FROM orders CROSS JOIN UNNEST(ARRAY[id, id * 10, qty]) AS t (n)
+         WHERE n > 5;",
+    ),
+    (
         "projection-filter-case-cast-nulls",
         "CREATE TABLE shaped (id INT, who STRING, band STRING, double_qty BIGINT, name STRING,
                               name_len INT, neg DOUBLE, qty_text STRING, pos BOOLEAN)

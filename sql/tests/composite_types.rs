@@ -130,6 +130,42 @@ fn wrong_uses_of_composites_name_the_place_and_the_fix() {
     assert!(e.to_string().contains("two fields named 'a'"), "{e}");
 }
 
+/// docs/sql.md's UNNEST example, verbatim, over the example orders, and the rows the docs
+/// name (Flink's, case `unnest-arrays-and-maps`).
+#[test]
+fn the_unnest_example_gives_a_row_per_element() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
+    let section = &docs[docs.find("### UNNEST: a row per element").unwrap()..];
+    let query = section
+        .split("```sql\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let script = format!(
+        "{}
+         CREATE TABLE result (id INT, tag STRING, pos INT)
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         INSERT INTO result {query};",
+        orders_table(),
+        out.display()
+    );
+    assert_eq!(
+        run(&script, &out),
+        sorted(&["1,new,1", "1,gift,2", "4,x,1", "4,,2", "4,z,3"])
+    );
+    // A value that is no array or map, and two arrays at once, are refused with what to do.
+    for (bad, want) in [
+        ("UNNEST(id)", "UNNEST takes an ARRAY or a MAP, not INT"),
+        ("UNNEST(tags, tags)", "join a second UNNEST"),
+    ] {
+        let e = fjord_sql::plan(&script.replace("UNNEST(tags)", bad)).unwrap_err();
+        assert!(e.to_string().contains(want), "{bad}: {e}");
+    }
+}
+
 /// `examples/sql/nested_orders.sql` (docs/sql.md's example of nested data) with its `print`
 /// sinks written to files and its input path made absolute; the rest verbatim.
 #[test]

@@ -167,20 +167,34 @@ fn lateral_call(relation: &ast::TableFactor) -> Option<(&ast::Expr, Option<&ast:
     }
 }
 
+/// The right side of a lateral join: `LATERAL TABLE(f(args))` or `UNNEST(array)`.
+#[derive(Clone, Copy)]
+enum LateralSide<'a> {
+    Call(&'a ast::Expr, Option<&'a ast::TableAlias>),
+    Unnest(&'a ast::TableFactor),
+}
+
+fn lateral_side(relation: &ast::TableFactor) -> Option<LateralSide<'_>> {
+    if matches!(relation, ast::TableFactor::UNNEST { .. }) {
+        return Some(LateralSide::Unnest(relation));
+    }
+    lateral_call(relation).map(|(call, alias)| LateralSide::Call(call, alias))
+}
+
 /// Plans `SELECT ... FROM t, LATERAL TABLE(f(x)) AS T(a, b) [WHERE ...]` and `SELECT ...
 /// FROM t [LEFT] JOIN LATERAL TABLE(f(x)) AS T(a, b) ON TRUE [WHERE ...]` (also `CROSS JOIN
 /// LATERAL TABLE(...)`); `None` when the `FROM` clause has no lateral table function.
 pub(crate) fn plan_lateral(catalog: &Catalog, select: &ast::Select) -> Result<Option<Pipeline>> {
     let (left, lateral, left_outer) = match select.from.as_slice() {
         [left, right] if left.joins.is_empty() && right.joins.is_empty() => {
-            match lateral_call(&right.relation) {
-                Some(call) => (&left.relation, call, false),
+            match lateral_side(&right.relation) {
+                Some(side) => (&left.relation, side, false),
                 None => return Ok(None),
             }
         }
         [from] if from.joins.len() == 1 => {
             let join = &from.joins[0];
-            let Some(call) = lateral_call(&join.relation) else {
+            let Some(side) = lateral_side(&join.relation) else {
                 return Ok(None);
             };
             let pos = Pos::of(join.relation.span());
@@ -207,11 +221,10 @@ pub(crate) fn plan_lateral(catalog: &Catalog, select: &ast::Select) -> Result<Op
                     ));
                 }
             };
-            (&from.relation, call, left_outer)
+            (&from.relation, side, left_outer)
         }
         _ => return Ok(None),
     };
-    let (call, alias) = lateral;
     let mut input = match left {
         ast::TableFactor::Table {
             name, args: None, ..
@@ -239,6 +252,30 @@ pub(crate) fn plan_lateral(catalog: &Catalog, select: &ast::Select) -> Result<Op
     if let Some(h) = &select.having {
         return Err(unsupported(pos_of(h), "HAVING needs a windowed GROUP BY"));
     }
+    let (function, args) = match lateral {
+        LateralSide::Call(call, alias) => {
+            let (function, args) = table_call(&input, call)?;
+            let columns = output_columns(&function, alias, call, &input)?;
+            input.schema.columns.extend(columns);
+            (function, args)
+        }
+        LateralSide::Unnest(factor) => {
+            let (function, arg, alias, pos) = crate::udf::unnest::plan(&input.schema, factor)?;
+            let columns = output_columns(&function, alias, pos, &input)?;
+            input.schema.columns.extend(columns);
+            (function, vec![arg])
+        }
+    };
+    input.steps.push(Step::Lateral {
+        function,
+        args,
+        left_outer,
+    });
+    crate::planner::plan_calc(input, select).map(Some)
+}
+
+/// The table function `call` names and its arguments bound over `input`'s rows.
+fn table_call(input: &Pipeline, call: &ast::Expr) -> Result<(TableRef, Vec<Expr>)> {
     let ast::Expr::Function(f) = call else {
         unreachable!("lateral_call returns function calls")
     };
@@ -293,14 +330,7 @@ pub(crate) fn plan_lateral(catalog: &Catalog, select: &ast::Select) -> Result<Op
         sig,
         &xs,
     )?;
-    let columns = output_columns(&function, alias, call, &input)?;
-    input.schema.columns.extend(columns);
-    input.steps.push(Step::Lateral {
-        function,
-        args,
-        left_outer,
-    });
-    crate::planner::plan_calc(input, select).map(Some)
+    Ok((function, args))
 }
 
 /// The function's columns, renamed by `AS T(a, b)`; none may repeat an input column's name.

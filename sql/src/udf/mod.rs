@@ -14,6 +14,7 @@ pub(crate) mod bind;
 pub(crate) mod create_function;
 pub mod registry;
 pub mod typed;
+pub(crate) mod unnest;
 
 pub use registry::FunctionRegistry;
 pub use typed::{SqlArg, SqlResult, TypedScalar};
