@@ -809,6 +809,38 @@ const CASES: &[(&str, &str)] = &[
          );",
     ),
     (
+        // Each order joins the price its symbol had at the order's time (inclusive), from a
+        // table with a PRIMARY KEY and from a view keeping the last row per key; a LEFT join
+        // keeps orders without a version or whose pair fails the rest of ON.
+        "temporal-joins-of-versioned-tables",
+        "CREATE TABLE prices (symbol STRING, price INT, ts TIMESTAMP(3),
+                              PRIMARY KEY (symbol) NOT ENFORCED,
+                              WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/ticks.csv', 'format' = 'csv');
+         CREATE TABLE priced (id INT, symbol STRING, price INT, ots TIMESTAMP(3), pts TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/priced', 'format' = 'csv');
+         INSERT INTO priced
+         SELECT o.id, p.symbol, p.price, o.ts, p.ts
+         FROM orders AS o JOIN prices FOR SYSTEM_TIME AS OF o.ts AS p
+         ON p.symbol = IF(MOD(o.id, 2) = 0, 'ACME', 'BETA');
+         CREATE TABLE priced_left (id INT, symbol STRING, price INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/priced_left', 'format' = 'csv');
+         INSERT INTO priced_left
+         SELECT o.id, p.symbol, p.price
+         FROM orders AS o LEFT JOIN prices FOR SYSTEM_TIME AS OF o.ts AS p
+         ON p.symbol = IF(MOD(o.id, 2) = 0, 'ACME', 'BETA') AND p.price > 12;
+         CREATE VIEW last_tick AS
+         SELECT symbol, price, ts FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts DESC) AS rn FROM ticks)
+         WHERE rn = 1;
+         CREATE TABLE priced_view (id INT, price INT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/priced_view', 'format' = 'csv');
+         INSERT INTO priced_view
+         SELECT o.id, t.price
+         FROM orders AS o JOIN last_tick FOR SYSTEM_TIME AS OF o.ts AS t
+         ON t.symbol = IF(MOD(o.id, 2) = 0, 'ACME', 'BETA');",
+    ),
+    (
         "interval-joins-inner-and-outer",
         "CREATE TABLE near (id INT, symbol STRING, price INT, ots TIMESTAMP(3), tts TIMESTAMP(3))
            WITH ('connector' = 'filesystem', 'path' = '{dir}/near', 'format' = 'csv');

@@ -71,6 +71,7 @@ pub(crate) mod plan_union;
 pub mod planner;
 pub mod rank;
 pub mod script;
+pub mod temporal_join;
 pub mod topn;
 pub mod types;
 pub mod udf;

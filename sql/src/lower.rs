@@ -699,6 +699,9 @@ fn join(
     if let Some(bounds) = j.interval {
         return interval_join(left, right, j, bounds);
     }
+    if let Some(times) = j.temporal {
+        return temporal_join(left, right, j, times);
+    }
     let appends = j.kind == crate::plan::JoinKind::Inner
         && matches!((&left, &right), (Rows::Append(_), Rows::Append(_)));
     let key = |keys: &[Expr]| {
@@ -844,6 +847,33 @@ fn interval_join(
         .process(f)
         .uid(&j.uid)
         .name(&format!("IntervalJoin({}, {})", j.kind.name(), j.uid))
+        .stream();
+    Ok(Rows::Append(joined))
+}
+
+/// An event-time temporal join: the appended left rows and the versioned table's changes,
+/// keyed by the equi-join keys into a
+/// [`TemporalJoinFn`](crate::temporal_join::TemporalJoinFn); appended rows out.
+fn temporal_join(
+    left: Rows,
+    right: Rows,
+    j: &crate::plan::Join,
+    times: crate::plan::TemporalTimes,
+) -> Result<Rows> {
+    let f = crate::temporal_join::TemporalJoinFn::new(
+        j.kind == crate::plan::JoinKind::Left,
+        j.right.schema.columns.len(),
+        (times.left_time, times.right_time),
+        j.condition.clone(),
+    );
+    let right_keys = key_of(&j.right_keys);
+    let joined = left
+        .appended("a temporal join")?
+        .connect(&right.into_changes())
+        .key_by(key_of(&j.left_keys), move |c: &Change| right_keys(&c.row))
+        .process(f)
+        .uid(&j.uid)
+        .name(&format!("TemporalJoin({}, {})", j.kind.name(), j.uid))
         .stream();
     Ok(Rows::Append(joined))
 }

@@ -432,8 +432,22 @@ pub struct Join {
     /// An interval join: `ON` bounds the two rowtimes (see [`IntervalBounds`]) and both
     /// inputs append, so rows are kept only as long as a match can still arrive.
     pub interval: Option<IntervalBounds>,
+    /// An event-time temporal join (`JOIN v FOR SYSTEM_TIME AS OF l.rowtime`): each left row
+    /// joins the version of its key's right row current at its time (see
+    /// [`crate::temporal_join`]); the result appends.
+    pub temporal: Option<TemporalTimes>,
     /// The operator's uid, derived from the plan.
     pub uid: String,
+}
+
+/// The two rowtimes of a temporal join: the left row's (the `AS OF` column) and the versioned
+/// table's (in a right row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemporalTimes {
+    /// The left rowtime column.
+    pub left_time: usize,
+    /// The right rowtime column (in a right row).
+    pub right_time: usize,
 }
 
 /// The time bounds of an interval join: `lower <= left.rowtime - right.rowtime <= upper`
@@ -569,7 +583,7 @@ impl Pipeline {
             Source::UnionAll(branches) => branches.iter().any(Pipeline::is_changelog),
             // An inner join of appended rows appends; outer joins take back padded rows.
             // An interval join's padded rows leave only once no match can come: it appends.
-            Source::Join(j) if j.interval.is_some() => false,
+            Source::Join(j) if j.interval.is_some() || j.temporal.is_some() => false,
             Source::Join(j) => {
                 j.kind != JoinKind::Inner || j.left.is_changelog() || j.right.is_changelog()
             }
@@ -600,7 +614,9 @@ impl Pipeline {
         });
         here.or_else(|| match &self.source {
             Source::UnionAll(branches) => branches.iter().find_map(Pipeline::changelog_origin),
-            Source::Join(j) if j.kind != JoinKind::Inner && j.interval.is_none() => {
+            Source::Join(j)
+                if j.kind != JoinKind::Inner && j.interval.is_none() && j.temporal.is_none() =>
+            {
                 Some(format!("Join(joinType=[{}])", j.kind.name()))
             }
             Source::Join(j) => j
@@ -770,10 +786,17 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
             let _ = writeln!(
                 out,
                 "{indent}  -> {}Join(joinType=[{}], leftKey=[{}], rightKey=[{}]{})  [uid {}, state: keyed rows of both inputs{}]",
-                j.interval.map_or(String::new(), |b| format!(
-                    "Interval(${} - right ${} in [{} ms, {} ms], event time) ",
-                    b.left_time, b.right_time, b.lower, b.upper
-                )),
+                match (j.interval, j.temporal) {
+                    (Some(b), _) => format!(
+                        "Interval(${} - right ${} in [{} ms, {} ms], event time) ",
+                        b.left_time, b.right_time, b.lower, b.upper
+                    ),
+                    (_, Some(t)) => format!(
+                        "Temporal(right versions by ${} as of ${}, event time) ",
+                        t.right_time, t.left_time
+                    ),
+                    _ => String::new(),
+                },
                 j.kind.name(),
                 keys(&j.left_keys),
                 keys(&j.right_keys),

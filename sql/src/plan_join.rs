@@ -8,12 +8,15 @@
 //! (Flink's `LookupJoin`, [`crate::plan::LookupJoin`]): the `=` conditions of `ON` between a
 //! column of `t` and the input (or a constant) are the lookup key, the rest filters the pairs.
 //! `parse` rewrote the clause into the table arguments `t(fjord_for_system_time_as_of, col)`.
+//! The same clause naming a rowtime of the input is an event-time temporal join of a
+//! versioned table or view (`crate::temporal_join`).
 
 use crate::bind::Binder;
 use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{ArithOp, CmpOp, Expr};
 use crate::plan::{
-    IntervalBounds, Join, JoinKind, LookupJoin, Pipeline, Source, TableDef, stable_hash,
+    IntervalBounds, Join, JoinKind, LookupJoin, Pipeline, Source, Step, TableDef, TemporalTimes,
+    stable_hash,
 };
 use crate::planner::{Catalog, object_name, plan_query, scan, unsupported};
 use crate::types::{Column, DataType, Schema, Value};
@@ -59,8 +62,12 @@ pub(crate) fn plan_from_join<'s>(
                         ));
                     }
                 };
-                if let Some(lookup) = system_time(&join.relation) {
-                    left = lookup_join(catalog, left, lookup, kind, on, pos)?;
+                if let Some(st) = system_time(&join.relation) {
+                    left = if as_of_rowtime(&left, st.as_of)? {
+                        temporal_join(catalog, left, st, kind, on, pos)?
+                    } else {
+                        lookup_join(catalog, left, st, kind, on, pos)?
+                    };
                     continue;
                 }
                 let right = relation(catalog, &join.relation)?;
@@ -118,6 +125,140 @@ fn system_time(factor: &ast::TableFactor) -> Option<SystemTime<'_>> {
     })
 }
 
+/// Whether `FOR SYSTEM_TIME AS OF` names a rowtime attribute of `input` (a temporal join of
+/// a versioned table; a processing-time column makes a lookup join).
+fn as_of_rowtime(input: &Pipeline, as_of: &ast::Expr) -> Result<bool> {
+    Ok(match Binder::new(&input.schema).bind(as_of)? {
+        Expr::Column(i, _) => input.schema.columns[i].rowtime,
+        _ => false,
+    })
+}
+
+/// The columns of `p` that are a unique key of its rows, if it has one: a table's PRIMARY
+/// KEY, or the partition columns of a deduplication (`ROW_NUMBER() ... = 1`), followed
+/// through the projections after it.
+fn unique_key(catalog: &Catalog, name: &str, p: &Pipeline) -> Option<Vec<usize>> {
+    let (mut key, from) = match p
+        .steps
+        .iter()
+        .rposition(|s| matches!(s, Step::TopN { limit: 1, .. }))
+    {
+        Some(at) => match &p.steps[at] {
+            Step::TopN { keys, .. } => (keys.clone(), at + 1),
+            _ => unreachable!("found above"),
+        },
+        None => {
+            let table = catalog.table(name)?;
+            let key: Option<Vec<usize>> = table
+                .primary_key
+                .iter()
+                .map(|k| table.columns.index_of(k))
+                .collect();
+            (key.filter(|k| !k.is_empty())?, 0)
+        }
+    };
+    for step in &p.steps[from..] {
+        let Step::Calc { projection, .. } = step else {
+            return None;
+        };
+        key = key
+            .iter()
+            .map(|k| {
+                projection
+                    .iter()
+                    .position(|e| matches!(e, Expr::Column(c, _) if c == k))
+            })
+            .collect::<Option<Vec<usize>>>()?;
+    }
+    Some(key)
+}
+
+/// `input JOIN v FOR SYSTEM_TIME AS OF input.rowtime [AS] r ON ...`: an event-time temporal
+/// join of `input` with the versioned table or view `v` (a unique key, which `ON` equates,
+/// and a rowtime attribute, as Flink requires).
+fn temporal_join(
+    catalog: &Catalog,
+    input: Pipeline,
+    st: SystemTime<'_>,
+    kind: JoinKind,
+    on: &ast::Expr,
+    pos: Pos,
+) -> Result<Pipeline> {
+    let name = object_name(st.name);
+    let tpos = Pos::of(st.name.span());
+    if !matches!(kind, JoinKind::Inner | JoinKind::Left) {
+        return Err(unsupported(
+            pos,
+            "a temporal join (FOR SYSTEM_TIME AS OF) is [INNER] JOIN or LEFT [OUTER] JOIN, as in Flink",
+        ));
+    }
+    if let Some(origin) = input.changelog_origin() {
+        return Err(unsupported(
+            pos,
+            format!(
+                "a temporal join's left input appends, but this one is updated ({origin}); join the versioned table to the appended rows first"
+            ),
+        ));
+    }
+    let mut right = scan(catalog, &name, tpos)?;
+    let qualifier = st.alias.map_or_else(
+        || name.rsplit('.').next().unwrap_or(&name).to_string(),
+        |a| a.name.value.clone(),
+    );
+    qualify(&mut right, &qualifier);
+    let Some(right_time) = right.schema.columns.iter().position(|c| c.rowtime) else {
+        return Err(unsupported(
+            tpos,
+            format!(
+                "'{name}' has no event-time attribute: a versioned table declares WATERMARK FOR its time column (FOR SYSTEM_TIME AS OF a rowtime joins the version current at that time)"
+            ),
+        ));
+    };
+    let Some(key) = unique_key(catalog, &name, &right) else {
+        return Err(unsupported(
+            tpos,
+            format!(
+                "'{name}' is not a versioned table: declare its PRIMARY KEY (...) NOT ENFORCED, or make it a view that keeps the last row per key (ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) = 1), as in Flink"
+            ),
+        ));
+    };
+    let left_time = match Binder::new(&input.schema).bind(st.as_of)? {
+        Expr::Column(i, _) => i,
+        _ => unreachable!("as_of_rowtime checked a column"),
+    };
+    let key_names: Vec<String> = key
+        .iter()
+        .map(|&k| right.schema.columns[k].name.clone())
+        .collect();
+    let mut joined = join_on(input, right, kind, Some(on))?;
+    let Source::Join(j) = &mut joined.source else {
+        unreachable!("join_on makes a join");
+    };
+    let equated = key.iter().all(|&k| {
+        j.right_keys
+            .iter()
+            .any(|e| matches!(e, Expr::Column(c, _) if *c == k))
+    });
+    if !equated {
+        return Err(unsupported(
+            Pos::of(on.span()),
+            format!(
+                "the versioned table's key [{}] must be equated in ON (as in Flink: the version is looked up by it)",
+                key_names.join(", ")
+            ),
+        ));
+    }
+    j.interval = None;
+    j.temporal = Some(TemporalTimes {
+        left_time,
+        right_time,
+    });
+    j.uid = format!("sql-temporal-join-{:016x}", stable_hash(&j.uid));
+    // The result appends in the left rows' time: it keeps the left rowtime attribute.
+    joined.schema.columns[left_time].rowtime = true;
+    Ok(joined)
+}
+
 /// `input JOIN t FOR SYSTEM_TIME AS OF col AS c ON ...`: a lookup join of `input` with the
 /// `jdbc` table `t`.
 fn lookup_join(
@@ -168,12 +309,6 @@ fn lookup_join(
     match &as_of {
         Expr::Column(i, crate::types::DataType::TimestampLtz)
             if !input.schema.columns[*i].rowtime => {}
-        Expr::Column(i, _) if input.schema.columns[*i].rowtime => {
-            return Err(unsupported(
-                apos,
-                "FOR SYSTEM_TIME AS OF an event-time attribute is a temporal join of a versioned table, which is not supported yet; a lookup join names a processing-time column of its input (proc_time AS PROCTIME() in the CREATE TABLE)",
-            ));
-        }
         _ => {
             return Err(unsupported(
                 apos,
@@ -328,12 +463,17 @@ fn relation(catalog: &Catalog, factor: &ast::TableFactor) -> Result<Pipeline> {
             ));
         }
     };
+    qualify(&mut p, &qualifier);
+    Ok(p)
+}
+
+/// Names `p`'s columns `qualifier.column` (those not qualified yet).
+fn qualify(p: &mut Pipeline, qualifier: &str) {
     for c in &mut p.schema.columns {
         if !c.name.contains('.') {
             c.name = format!("{qualifier}.{}", c.name);
         }
     }
-    Ok(p)
 }
 
 /// The conjuncts of a condition (`a AND b AND c`).
@@ -441,6 +581,7 @@ fn join_on(
             right_keys,
             condition,
             interval,
+            temporal: None,
             uid,
         })),
         steps: Vec::new(),

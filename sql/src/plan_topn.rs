@@ -394,7 +394,7 @@ pub(crate) fn plan_top_n(
             Some(f) => Expr::And(Box::new(f), Box::new(bound)),
         });
     }
-    let (outer_projection, outer_schema) = project(&inner_schema, &outer.projection, |e| {
+    let (outer_projection, mut outer_schema) = project(&inner_schema, &outer.projection, |e| {
         Binder::new(&inner_schema).bind(e)
     })?;
 
@@ -426,6 +426,29 @@ pub(crate) fn plan_top_n(
                     .chain(filter.iter())
                     .any(|e| e.columns().contains(&at))
             });
+            // Keeping the last row per key by its rowtime (Flink's Deduplicate keep-last on
+            // ROWTIME) keeps the rowtime attribute: the view is a versioned table.
+            if let [k] = order.as_slice()
+                && limit == 1
+                && k.descending
+                && input
+                    .schema
+                    .columns
+                    .get(k.column)
+                    .is_some_and(|c| c.rowtime)
+            {
+                let time = k.column;
+                for (j, e) in inner_projection.iter().enumerate() {
+                    if matches!(e, Expr::Column(c, _) if *c == time) {
+                        inner_schema.columns[j].rowtime = true;
+                        for (o, e) in outer_projection.iter().enumerate() {
+                            if matches!(e, Expr::Column(c, _) if *c == j) {
+                                outer_schema.columns[o].rowtime = true;
+                            }
+                        }
+                    }
+                }
+            }
             let uid = format!("sql-topn-{:016x}", stable_hash(&identity_text));
             input.steps.push(Step::TopN {
                 keys,
