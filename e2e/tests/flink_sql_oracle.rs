@@ -849,6 +849,24 @@ const CASES: &[(&str, &str)] = &[
          ON o.window_start = t.window_start AND o.window_end = t.window_end;",
     ),
     (
+        "window-tvf-rows",
+        "CREATE TABLE tvf_rows (id INT, ws TIMESTAMP(3), we TIMESTAMP(3), wt TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/tvf_rows', 'format' = 'csv');
+         INSERT INTO tvf_rows
+         SELECT id, window_start, window_end, window_time
+         FROM TABLE(HOP(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+         WHERE qty IS NOT NULL;
+         CREATE TABLE tvf_top (id INT, customer STRING, we TIMESTAMP(3), rn BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/tvf_top', 'format' = 'csv');
+         INSERT INTO tvf_top
+         SELECT id, customer, window_end, rn FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY id DESC) AS rn
+           FROM (SELECT id, customer, window_start, window_end
+                 FROM TABLE(CUMULATE(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND,
+                                     INTERVAL '10' SECOND))))
+         WHERE rn <= 2;",
+    ),
+    (
         "legacy-group-windows",
         "CREATE TABLE legacy_tumble (customer STRING, ws TIMESTAMP(3), we TIMESTAMP(3), cnt BIGINT,
                                      total DOUBLE)

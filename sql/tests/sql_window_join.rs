@@ -151,3 +151,23 @@ fn window_joins_need_both_bounds_and_the_same_windows() {
         "{e}"
     );
 }
+
+#[test]
+fn a_window_tvf_selected_on_its_own_keeps_rows_per_window_for_a_window_top_n() {
+    // The TVF's rows, ranked per window: a window Top-N reading each row's window from its
+    // columns (not an updating Top-N over the whole stream).
+    let job = plan(
+        "hole SELECT customer FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY amount DESC) AS rn
+           FROM (SELECT id, customer, amount, window_start, window_end
+                 FROM TABLE(HOP(TABLE web_orders, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))))
+         WHERE rn <= 1",
+    )
+    .unwrap();
+    let explain = job.explain();
+    assert!(
+        explain.contains("WindowTableFunction: HOP(slide=5000 ms, size=10000 ms)")
+            && explain.contains("WindowTopN: window [$3, $4) of each row"),
+        "{explain}"
+    );
+}
