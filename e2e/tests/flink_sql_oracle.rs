@@ -860,6 +860,77 @@ const CASES: &[(&str, &str)] = &[
          ON o.qty = t.price - 10 AND o.ts BETWEEN t.ts AND t.ts + INTERVAL '10' SECOND;",
     ),
     (
+        "window-joins",
+        "CREATE TABLE wj_inner (a_id INT, b_id INT, customer STRING, ws TIMESTAMP(3), we TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/wj_inner', 'format' = 'csv');
+         INSERT INTO wj_inner
+         SELECT a.id, b.id, a.customer, a.window_start, b.window_end
+         FROM (SELECT * FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND))) a
+         JOIN (SELECT * FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '10' SECOND))) b
+         ON a.customer = b.customer AND a.window_start = b.window_start
+            AND a.window_end = b.window_end AND a.id <= b.id;
+         CREATE TABLE wj_left (id INT, symbol STRING, price INT, ws TIMESTAMP(3), wt TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/wj_left', 'format' = 'csv');
+         INSERT INTO wj_left
+         SELECT o.id, t.symbol, t.price, o.window_start, t.window_time
+         FROM (SELECT * FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND))) o
+         LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '5' SECOND))) t
+         ON o.qty = t.price - 10 AND o.window_start = t.window_start AND o.window_end = t.window_end;
+         CREATE TABLE wj_full (id INT, symbol STRING, price INT, ws TIMESTAMP(3), we TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/wj_full', 'format' = 'csv');
+         INSERT INTO wj_full
+         SELECT o.id, t.symbol, t.price, COALESCE(o.window_start, t.window_start),
+                COALESCE(o.window_end, t.window_end)
+         FROM (SELECT id, qty, window_start, window_end
+               FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND))) o
+         FULL JOIN (SELECT * FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+                    WHERE symbol = 'ACME') t
+         ON o.qty = t.price - 10 AND o.window_start = t.window_start AND o.window_end = t.window_end;
+         CREATE TABLE wj_hop (id INT, symbol STRING, ws TIMESTAMP(3), we TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/wj_hop', 'format' = 'csv');
+         INSERT INTO wj_hop
+         SELECT o.id, t.symbol, o.window_start, o.window_end
+         FROM (SELECT * FROM TABLE(HOP(TABLE orders, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '4' SECOND))) o
+         RIGHT JOIN (SELECT * FROM TABLE(HOP(TABLE ticks, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '4' SECOND))) t
+         ON t.window_start = o.window_start AND o.qty = t.price - 10 AND t.window_end = o.window_end;
+         CREATE VIEW cumulated AS
+           SELECT * FROM TABLE(CUMULATE(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND));
+         CREATE TABLE wj_cumulate (a_id INT, b_id INT, we TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/wj_cumulate', 'format' = 'csv');
+         INSERT INTO wj_cumulate
+         SELECT a.id, b.id, a.window_end FROM cumulated a JOIN cumulated b
+         ON a.window_start = b.window_start AND a.window_end = b.window_end AND a.id + 1 = b.id;
+         CREATE TABLE wj_counts (orders BIGINT, ticks BIGINT, ws TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/wj_counts', 'format' = 'csv');
+         INSERT INTO wj_counts
+         SELECT o.cnt, t.cnt, COALESCE(o.window_start, t.window_start)
+         FROM (SELECT window_start, window_end, COUNT(*) AS cnt
+               FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+               GROUP BY window_start, window_end) o
+         FULL JOIN (SELECT window_start, window_end, COUNT(*) AS cnt
+                    FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+                    GROUP BY window_start, window_end) t
+         ON o.window_start = t.window_start AND o.window_end = t.window_end;",
+    ),
+    (
+        "window-tvf-rows",
+        "CREATE TABLE tvf_rows (id INT, ws TIMESTAMP(3), we TIMESTAMP(3), wt TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/tvf_rows', 'format' = 'csv');
+         INSERT INTO tvf_rows
+         SELECT id, window_start, window_end, window_time
+         FROM TABLE(HOP(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+         WHERE qty IS NOT NULL;
+         CREATE TABLE tvf_top (id INT, customer STRING, we TIMESTAMP(3), rn BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '{dir}/tvf_top', 'format' = 'csv');
+         INSERT INTO tvf_top
+         SELECT id, customer, window_end, rn FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY id DESC) AS rn
+           FROM (SELECT id, customer, window_start, window_end
+                 FROM TABLE(CUMULATE(TABLE orders, DESCRIPTOR(ts), INTERVAL '5' SECOND,
+                                     INTERVAL '10' SECOND))))
+         WHERE rn <= 2;",
+    ),
+    (
         "legacy-group-windows",
         "CREATE TABLE legacy_tumble (customer STRING, ws TIMESTAMP(3), we TIMESTAMP(3), cnt BIGINT,
                                      total DOUBLE)

@@ -32,8 +32,9 @@
 //! - [`connectors`]: datagen, filesystem, print, blackhole; [`agg`]: aggregate functions.
 //! - [`changelog`]: change kinds (`+I`, `-U`, `+U`, `-D`) of updating queries;
 //!   [`group_agg`]: the `GROUP BY` without windows that emits them; [`join`]: regular
-//!   joins; [`interval_join`]: joins bounded by the two rowtimes; `plan_join` (internal):
-//!   planning them; [`rank`]: Top-N and deduplication over
+//!   joins; [`interval_join`]: joins bounded by the two rowtimes; [`window_join`]: window
+//!   TVFs without aggregation and joins of their windows; `plan_join` (internal): planning
+//!   them; [`rank`]: Top-N and deduplication over
 //!   a whole stream; [`over_agg`], `plan_over` (internal): OVER aggregations;
 //!   [`match_recognize`], `plan_match` (internal): `MATCH_RECOGNIZE` on the CEP library.
 //! - [`topn`]: the window Top-N operator's ordering, accumulator and window assigner;
@@ -75,6 +76,7 @@ pub mod temporal_join;
 pub mod topn;
 pub mod types;
 pub mod udf;
+pub mod window_join;
 
 pub use error::{ErrorKind, Result, SqlError};
 pub use lower::{build, build_collecting};

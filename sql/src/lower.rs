@@ -657,6 +657,21 @@ fn build_pipeline(
                 .uid(uid)
                 .name(&format!("WindowTopN({uid})"))
                 .stream(),
+            Step::WindowTvf {
+                window,
+                time_column,
+                ..
+            } => {
+                // (The source fails on a NULL rowtime first; the column's name is gone here.)
+                stream
+                    .flat_map(crate::window_join::WindowTvfFn::new(
+                        *window,
+                        *time_column,
+                        format!("${time_column}"),
+                    ))
+                    .name(&format!("WindowTableFunction({window})"))
+                    .stream()
+            }
             Step::Lateral {
                 function,
                 args,
@@ -701,6 +716,9 @@ fn join(
     }
     if let Some(times) = j.temporal {
         return temporal_join(left, right, j, times);
+    }
+    if let Some(window) = j.window {
+        return window_join(left, right, j, window);
     }
     let appends = j.kind == crate::plan::JoinKind::Inner
         && matches!((&left, &right), (Rows::Append(_), Rows::Append(_)));
@@ -874,6 +892,37 @@ fn temporal_join(
         .process(f)
         .uid(&j.uid)
         .name(&format!("TemporalJoin({}, {})", j.kind.name(), j.uid))
+        .stream();
+    Ok(Rows::Append(joined))
+}
+
+/// A window join: both inputs append, keyed by their equi-join keys (the window bounds among
+/// them) into a [`WindowJoinFn`](crate::window_join::WindowJoinFn); appended rows out when
+/// each window fires.
+fn window_join(
+    left: Rows,
+    right: Rows,
+    j: &crate::plan::Join,
+    window: crate::plan::WindowJoinSpec,
+) -> Result<Rows> {
+    let f = crate::window_join::WindowJoinFn::new(
+        j.kind,
+        (j.left.schema.columns.len(), j.right.schema.columns.len()),
+        (window.left_end, window.right_end),
+        j.condition.clone(),
+    );
+    let joined = left
+        .appended("a window join")?
+        .connect(&right.appended("a window join")?)
+        .key_by(key_of(&j.left_keys), key_of(&j.right_keys))
+        .process(f)
+        .uid(&j.uid)
+        .name(&format!(
+            "WindowJoin({}, {}, {})",
+            j.kind.name(),
+            window.window,
+            j.uid
+        ))
         .stream();
     Ok(Rows::Append(joined))
 }

@@ -363,6 +363,19 @@ pub enum Step {
     /// matched in rowtime order by the CEP library's NFA (partial matches in keyed state);
     /// one output row per match: the partition columns, then the measures. Appended rows.
     MatchRecognize(Box<MatchSpec>),
+    /// A window TVF without aggregation (`SELECT ... FROM TABLE(TUMBLE(TABLE t,
+    /// DESCRIPTOR(ts), size))`, and HOP, CUMULATE): stateless, chained; each row once per
+    /// window it falls in (HOP and CUMULATE put a row in several). Output columns: the input
+    /// columns, then window_start, window_end, window_time (window_end - 1 ms); none of them
+    /// is a time attribute. A window join reads these rows (see [`WindowJoinSpec`]).
+    WindowTvf {
+        /// The window (not SESSION: its windows need state).
+        window: WindowKind,
+        /// The rowtime column it windows on.
+        time_column: usize,
+        /// The number of input columns (window_start is the column after them).
+        width: usize,
+    },
     /// A join with a user-defined table function (`, LATERAL TABLE(f(x)) AS T(a, b)`, or
     /// `LEFT JOIN LATERAL TABLE(...) ON TRUE` when `left_outer`): stateless, chained. Output
     /// columns: the input columns, then the function's.
@@ -436,6 +449,10 @@ pub struct Join {
     /// joins the version of its key's right row current at its time (see
     /// [`crate::temporal_join`]); the result appends.
     pub temporal: Option<TemporalTimes>,
+    /// A window join: both inputs are rows of the same windows (a window TVF or a window
+    /// aggregation) and `ON` equates their window_start and window_end, so rows wait per key
+    /// and window until the watermark passes the window's end, are joined then and dropped.
+    pub window: Option<WindowJoinSpec>,
     /// The operator's uid, derived from the plan.
     pub uid: String,
 }
@@ -448,6 +465,19 @@ pub struct TemporalTimes {
     pub left_time: usize,
     /// The right rowtime column (in a right row).
     pub right_time: usize,
+}
+
+/// What makes a join a window join (Flink's `WindowJoin`): both inputs' rows carry the same
+/// window's bounds, equated in `ON` (they are in the equi-join key, so one key holds the rows
+/// of one window). The join fires when the watermark passes window_end - 1 ms and appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowJoinSpec {
+    /// The windows of both inputs.
+    pub window: WindowKind,
+    /// The window_end column of a left row.
+    pub left_end: usize,
+    /// The window_end column of a right row.
+    pub right_end: usize,
 }
 
 /// The time bounds of an interval join: `lower <= left.rowtime - right.rowtime <= upper`
@@ -582,8 +612,13 @@ impl Pipeline {
             Source::Table(t) => crate::connectors::is_changelog_source(t),
             Source::UnionAll(branches) => branches.iter().any(Pipeline::is_changelog),
             // An inner join of appended rows appends; outer joins take back padded rows.
-            // An interval join's padded rows leave only once no match can come: it appends.
-            Source::Join(j) if j.interval.is_some() || j.temporal.is_some() => false,
+            // An interval join's padded rows leave only once no match can come, a window
+            // join's once the window is over, a temporal join's at the watermark: all append.
+            Source::Join(j)
+                if j.interval.is_some() || j.window.is_some() || j.temporal.is_some() =>
+            {
+                false
+            }
             Source::Join(j) => {
                 j.kind != JoinKind::Inner || j.left.is_changelog() || j.right.is_changelog()
             }
@@ -615,7 +650,10 @@ impl Pipeline {
         here.or_else(|| match &self.source {
             Source::UnionAll(branches) => branches.iter().find_map(Pipeline::changelog_origin),
             Source::Join(j)
-                if j.kind != JoinKind::Inner && j.interval.is_none() && j.temporal.is_none() =>
+                if j.kind != JoinKind::Inner
+                    && j.interval.is_none()
+                    && j.window.is_none()
+                    && j.temporal.is_none() =>
             {
                 Some(format!("Join(joinType=[{}])", j.kind.name()))
             }
@@ -786,16 +824,20 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
             let _ = writeln!(
                 out,
                 "{indent}  -> {}Join(joinType=[{}], leftKey=[{}], rightKey=[{}]{})  [uid {}, state: keyed rows of both inputs{}]",
-                match (j.interval, j.temporal) {
-                    (Some(b), _) => format!(
+                match (j.interval, j.window, j.temporal) {
+                    (Some(b), _, _) => format!(
                         "Interval(${} - right ${} in [{} ms, {} ms], event time) ",
                         b.left_time, b.right_time, b.lower, b.upper
                     ),
-                    (_, Some(t)) => format!(
+                    (None, Some(w), _) => format!(
+                        "Window({}, window_end ${} and right ${}, fires at the watermark) ",
+                        w.window, w.left_end, w.right_end
+                    ),
+                    (None, None, Some(t)) => format!(
                         "Temporal(right versions by ${} as of ${}, event time) ",
                         t.right_time, t.left_time
                     ),
-                    _ => String::new(),
+                    (None, None, None) => String::new(),
                 },
                 j.kind.name(),
                 keys(&j.left_keys),
@@ -806,6 +848,8 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                 j.uid,
                 if p.is_changelog() {
                     ", updating result"
+                } else if j.window.is_some() {
+                    " per window, dropped when it fires; event-time timers"
                 } else {
                     ""
                 }
@@ -965,6 +1009,16 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                     out,
                     "{indent}  -> WindowTopN: {w}, order=[{}], rownum <= {limit}  [uid {uid}, state: keyed best {limit} rows per window, event-time timers]",
                     order.join(", ")
+                );
+            }
+            Step::WindowTvf {
+                window,
+                time_column,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{indent}  -> WindowTableFunction: {window} on ${time_column} (event time), adds window_start, window_end, window_time  [stateless]"
                 );
             }
             Step::Lateral {

@@ -16,7 +16,7 @@ use crate::error::{ErrorKind, Pos, Result, SqlError};
 use crate::expr::{ArithOp, CmpOp, Expr};
 use crate::plan::{
     IntervalBounds, Join, JoinKind, LookupJoin, Pipeline, Source, Step, TableDef, TemporalTimes,
-    stable_hash,
+    WindowJoinSpec, WindowKind, stable_hash,
 };
 use crate::planner::{Catalog, object_name, plan_query, scan, unsupported};
 use crate::types::{Column, DataType, Schema, Value};
@@ -249,6 +249,7 @@ fn temporal_join(
         ));
     }
     j.interval = None;
+    j.window = None;
     j.temporal = Some(TemporalTimes {
         left_time,
         right_time,
@@ -450,6 +451,23 @@ fn relation(catalog: &Catalog, factor: &ast::TableFactor) -> Result<Pipeline> {
             };
             (plan_query(catalog, subquery)?, alias.name.value.clone())
         }
+        ast::TableFactor::TableFunction {
+            expr: ast::Expr::Function(f),
+            alias,
+        } => {
+            // `TABLE(TUMBLE(...)) AS L`: the TVF's rows, for a window join.
+            let Some(alias) = alias else {
+                return Err(unsupported(
+                    Pos::of(factor.span()),
+                    "a window TVF in a join needs an alias: TABLE(TUMBLE(...)) AS name",
+                ));
+            };
+            let tvf = crate::planner::window_tvf(catalog, f)?;
+            (
+                crate::planner::window_rows(tvf, Pos::of(f.span()))?,
+                alias.name.value.clone(),
+            )
+        }
         ast::TableFactor::NestedJoin { .. } => {
             return Err(unsupported(
                 Pos::of(factor.span()),
@@ -459,7 +477,7 @@ fn relation(catalog: &Catalog, factor: &ast::TableFactor) -> Result<Pipeline> {
         other => {
             return Err(unsupported(
                 Pos::of(other.span()),
-                "a join reads tables, views and subqueries (window joins of TABLE(TUMBLE(...)) are not supported yet)",
+                "a join reads tables, views, subqueries and window TVFs (TABLE(TUMBLE(...)) AS name)",
             ));
         }
     };
@@ -560,6 +578,13 @@ fn join_on(
         interval_bounds(&rest, nl)
             .filter(|b| rowtime(&left, b.left_time) && rowtime(&right, b.right_time))
     };
+    let window = if left.is_changelog() || right.is_changelog() {
+        None
+    } else {
+        window_join(&left, &right, &left_keys, &right_keys, on)?
+    };
+    // A window join needs no interval: its rows meet per window.
+    let interval = interval.filter(|_| window.is_none());
     let condition = rest
         .into_iter()
         .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
@@ -571,7 +596,15 @@ fn join_on(
         right.steps,
         kind
     );
-    let uid = format!("sql-join-{:016x}", stable_hash(&identity));
+    // A window join's uid is its own (its state is not a regular join's); the others keep
+    // the uids they had before window joins existed.
+    let uid = match &window {
+        None => format!("sql-join-{:016x}", stable_hash(&identity)),
+        Some(w) => format!(
+            "sql-window-join-{:016x}",
+            stable_hash(&format!("{identity}|{w:?}"))
+        ),
+    };
     Ok(Pipeline {
         source: Source::Join(Box::new(Join {
             left,
@@ -581,12 +614,88 @@ fn join_on(
             right_keys,
             condition,
             interval,
+            window,
             temporal: None,
             uid,
         })),
         steps: Vec::new(),
         schema,
     })
+}
+
+/// The window of a pipeline's rows and whether its column `c` is that window's end (else its
+/// start), when the rows come from a window TVF (TUMBLE, HOP, CUMULATE) or a window
+/// aggregation (not SESSION, whose windows differ per key) and `c` is its window_start or
+/// window_end passed on unchanged by the projections after it (q8's `window_start AS
+/// starttime`).
+fn window_bound(p: &Pipeline, mut c: usize) -> Option<(WindowKind, bool)> {
+    let bound = |window: WindowKind, c: usize| match c {
+        0 => Some((window, false)),
+        1 => Some((window, true)),
+        _ => None,
+    };
+    for step in p.steps.iter().rev() {
+        match step {
+            Step::Calc { projection, .. } => match projection.get(c)? {
+                Expr::Column(i, _) => c = *i,
+                _ => return None,
+            },
+            Step::WindowTvf { window, width, .. } => return bound(*window, c.checked_sub(*width)?),
+            Step::WindowAggregate { window, .. }
+                if !matches!(window, WindowKind::Session { .. }) =>
+            {
+                return bound(*window, c);
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// A window join when the equi-join keys equate both inputs' window_start and window_end
+/// (Flink's `WindowJoin` condition); `None` for any other join.
+///
+/// # Errors
+/// The two inputs' windows differ (Flink refuses that too).
+fn window_join(
+    left: &Pipeline,
+    right: &Pipeline,
+    left_keys: &[Expr],
+    right_keys: &[Expr],
+    on: Option<&ast::Expr>,
+) -> Result<Option<WindowJoinSpec>> {
+    let (mut start, mut end) = (None, None);
+    for (l, r) in left_keys.iter().zip(right_keys) {
+        let (Expr::Column(lc, _), Expr::Column(rc, _)) = (l, r) else {
+            continue;
+        };
+        let (Some((lw, l_end)), Some((rw, r_end))) =
+            (window_bound(left, *lc), window_bound(right, *rc))
+        else {
+            continue;
+        };
+        match (l_end, r_end) {
+            (false, false) => start = Some((lw, rw)),
+            (true, true) => end = Some((lw, rw, *lc, *rc)),
+            _ => {}
+        }
+    }
+    let (Some((lw, rw)), Some((lw2, rw2, left_end, right_end))) = (start, end) else {
+        return Ok(None);
+    };
+    if lw != rw || lw2 != lw || rw2 != rw {
+        return Err(unsupported(
+            on.map_or(Pos::default(), |e| Pos::of(e.span())),
+            format!(
+                "a window join needs the same windows on both sides (as in Flink); the left input has {lw}, the right one {rw}"
+            ),
+        ));
+    }
+    Ok(Some(WindowJoinSpec {
+        window: lw,
+        left_end,
+        right_end,
+    }))
 }
 
 /// A rowtime plus a constant: `ts`, `ts + INTERVAL ...`, `ts - INTERVAL ...`.

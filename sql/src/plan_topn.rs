@@ -530,15 +530,19 @@ fn over_rows(p: Pipeline) -> (Pipeline, Option<TopNWindow>, Schema, (usize, usiz
     }
 }
 
-/// Where a pipeline ending in a window aggregation (then only projections) has that
-/// aggregation's window_start and window_end columns.
+/// Where a pipeline ending in a window aggregation or a window TVF without aggregation (then
+/// only projections) has its window_start and window_end columns.
 fn window_columns(p: &Pipeline) -> Option<(usize, usize)> {
     let at = p
         .steps
         .iter()
-        .rposition(|s| matches!(s, Step::WindowAggregate { .. }))?;
-    // The aggregation's output starts with window_start, window_end.
-    let (mut start, mut end) = (0, 1);
+        .rposition(|s| matches!(s, Step::WindowAggregate { .. } | Step::WindowTvf { .. }))?;
+    // The aggregation's output starts with window_start, window_end; the TVF's has them
+    // after the input columns.
+    let (mut start, mut end) = match &p.steps[at] {
+        Step::WindowTvf { width, .. } => (*width, *width + 1),
+        _ => (0, 1),
+    };
     for step in &p.steps[at + 1..] {
         let Step::Calc { projection, .. } = step else {
             return None;

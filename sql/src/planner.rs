@@ -1353,7 +1353,47 @@ fn plan_window(
     select: &ast::Select,
     group_by: &[&ast::Expr],
 ) -> Result<Pipeline> {
-    plan_window_over(window_tvf(catalog, f)?, select, group_by)
+    let tvf = window_tvf(catalog, f)?;
+    if group_by.is_empty() && select.having.is_none() {
+        // The TVF's rows themselves (what a window join reads).
+        let rows = window_rows(tvf, Pos::of(f.span()))?;
+        return plan_calc(rows, select);
+    }
+    plan_window_over(tvf, select, group_by)
+}
+
+/// The rows of a window TVF without aggregation: each input row once per window it falls in,
+/// with window_start, window_end and window_time after its columns ([`Step::WindowTvf`]).
+/// No column stays a time attribute (Flink keeps window_time one; Fjord cannot window or
+/// interval-join these rows again yet).
+///
+/// # Errors
+/// A SESSION TVF: its windows are known only once a session closes, which needs state (it is
+/// supported in a window aggregation and a window Top-N).
+pub(crate) fn window_rows(tvf: WindowTvf<'_>, pos: Pos) -> Result<Pipeline> {
+    if matches!(tvf.window, WindowKind::Session { .. }) {
+        return Err(unsupported(
+            pos,
+            "a SESSION window TVF is supported in a window aggregation (GROUP BY window_start, window_end, ...) and a window Top-N, not on its own or in a window join (as in Flink)",
+        ));
+    }
+    let mut p = tvf.input;
+    p.steps.push(Step::WindowTvf {
+        window: tvf.window,
+        time_column: tvf.time_column,
+        width: p.schema.columns.len(),
+    });
+    for c in &mut p.schema.columns {
+        c.rowtime = false;
+    }
+    for name in ["window_start", "window_end", "window_time"] {
+        p.schema.columns.push(Column {
+            name: name.into(),
+            data_type: DataType::Timestamp,
+            rowtime: false,
+        });
+    }
+    Ok(p)
 }
 
 /// A window aggregation over the windows of `tvf` (see [`plan_window`]).
