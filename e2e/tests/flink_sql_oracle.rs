@@ -841,6 +841,27 @@ const CASES: &[(&str, &str)] = &[
          ON t.symbol = IF(MOD(o.id, 2) = 0, 'ACME', 'BETA');",
     ),
     (
+        // GROUP BY expressions (repeated in the SELECT list, inside other expressions and in
+        // HAVING) and aggregates with FILTER (WHERE ...), over NULLs.
+        "group-by-expressions-and-filter",
+        "CREATE TABLE by_band (band STRING, n BIGINT, many BIGINT, qty_sum INT, named BIGINT)
+           WITH ('connector' = 'print');
+         INSERT INTO by_band
+         SELECT CASE WHEN amount > 5 THEN 'high' ELSE 'low' END, COUNT(*),
+                COUNT(*) FILTER (WHERE qty > 2), SUM(qty) FILTER (WHERE customer IS NOT NULL),
+                COUNT(DISTINCT customer) FILTER (WHERE amount > 1)
+         FROM orders
+         GROUP BY CASE WHEN amount > 5 THEN 'high' ELSE 'low' END
+         HAVING COUNT(*) > 1;
+         CREATE TABLE by_mod (m INT, next_m INT, total DOUBLE, low_max INT)
+           WITH ('connector' = 'print');
+         INSERT INTO by_mod
+         SELECT MOD(id, 3), MOD(id, 3) + 1, SUM(amount), MAX(qty) FILTER (WHERE qty < 5)
+         FROM orders WHERE id > 1
+         GROUP BY MOD(id, 3)
+         HAVING MOD(id, 3) <> 2 OR SUM(amount) > 0;",
+    ),
+    (
         "interval-joins-inner-and-outer",
         "CREATE TABLE near (id INT, symbol STRING, price INT, ots TIMESTAMP(3), tts TIMESTAMP(3))
            WITH ('connector' = 'filesystem', 'path' = '{dir}/near', 'format' = 'csv');

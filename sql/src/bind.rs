@@ -914,16 +914,38 @@ impl<'a> Binder<'a, '_> {
                     ),
                 ));
             };
+            // `agg(x) FILTER (WHERE c)` aggregates x where c holds: `agg(CASE WHEN c THEN x
+            // END)`, the same for every built-in aggregate (they skip NULLs; COUNT(*) counts
+            // the rows where c holds).
+            let only_where = match &f.filter {
+                Some(c) => Some(Binder::new(agg.input).bind_condition(c, "FILTER (WHERE ...)")?),
+                None => None,
+            };
+            let filtered = |x: Expr| match &only_where {
+                Some(c) => {
+                    let t = x.data_type();
+                    Expr::Case(vec![(c.clone(), x)], None, t)
+                }
+                None => x,
+            };
             let call = if matches!(args[0], ast::FunctionArgExpr::Wildcard) && name == "COUNT" {
-                AggCall {
-                    func: AggFunc::CountStar,
-                    arg: None,
-                    data_type: DataType::BigInt,
-                    user: None,
+                match only_where {
+                    None => AggCall {
+                        func: AggFunc::CountStar,
+                        arg: None,
+                        data_type: DataType::BigInt,
+                        user: None,
+                    },
+                    Some(_) => AggCall {
+                        func: AggFunc::Count,
+                        arg: Some(filtered(Expr::Literal(Value::Int(1), DataType::Int))),
+                        data_type: DataType::BigInt,
+                        user: None,
+                    },
                 }
             } else {
                 let x = exprs()?[0];
-                let arg = Binder::new(agg.input).bind(x)?;
+                let arg = filtered(Binder::new(agg.input).bind(x)?);
                 let t = arg.data_type();
                 let (func, data_type) = match name.as_str() {
                     "COUNT" if distinct => (AggFunc::CountDistinct, DataType::BigInt),
@@ -972,6 +994,15 @@ impl<'a> Binder<'a, '_> {
                 ErrorKind::Unsupported,
                 e,
                 format!("DISTINCT is not allowed in {name}"),
+            ));
+        }
+        if f.filter.is_some() {
+            return Err(err(
+                ErrorKind::Unsupported,
+                e,
+                format!(
+                    "FILTER (WHERE ...) applies to the built-in aggregates COUNT, SUM, AVG, MIN and MAX, not to {name}"
+                ),
             ));
         }
         let xs = exprs()?;

@@ -558,7 +558,7 @@ fn window_columns(p: &Pipeline) -> Option<(usize, usize)> {
 }
 
 /// The identity projection of a schema.
-fn identity(schema: &Schema) -> Vec<Expr> {
+pub(crate) fn identity(schema: &Schema) -> Vec<Expr> {
     schema
         .columns
         .iter()

@@ -1630,6 +1630,8 @@ fn plan_group_aggregate(
     group_by: &[&ast::Expr],
 ) -> Result<Pipeline> {
     filter_before_grouping(&mut input, select)?;
+    let (select, group_by) = &group_by_expressions(&mut input, select, group_by)?;
+    let group_by: Vec<&ast::Expr> = group_by.iter().collect();
     let mut keys = Vec::new();
     let mut group = Vec::new();
     for g in group_by {
@@ -1684,6 +1686,74 @@ fn plan_group_aggregate(
     project_aggregated(&mut input, width, projection, having);
     input.schema = schema;
     Ok(input)
+}
+
+/// `GROUP BY` expressions that are not column names (`GROUP BY DATE_FORMAT(ts, 'yyyy-MM-dd')`,
+/// Nexmark q15-q17): each is computed into a column `EXPR$g<i>` after the input's (a Calc
+/// before the aggregation), and the SELECT list and HAVING read that column wherever they
+/// repeat the expression (compared as written, as Flink matches them). Returns the SELECT and
+/// GROUP BY to plan; both unchanged when every item is a name.
+fn group_by_expressions(
+    input: &mut Pipeline,
+    select: &ast::Select,
+    group_by: &[&ast::Expr],
+) -> Result<(ast::Select, Vec<ast::Expr>)> {
+    let mut computed: Vec<(String, ast::Expr, Expr)> = Vec::new();
+    let mut names = Vec::new();
+    for g in group_by {
+        if column_name(g, &input.schema).is_some() {
+            names.push((*g).clone());
+            continue;
+        }
+        let text = g.to_string();
+        let name = match computed.iter().find(|(_, e, _)| e.to_string() == text) {
+            Some((n, _, _)) => n.clone(),
+            None => {
+                let bound = Binder::new(&input.schema).bind(g)?;
+                let n = format!("EXPR$g{}", computed.len());
+                computed.push((n.clone(), (*g).clone(), bound));
+                n
+            }
+        };
+        names.push(ast::Expr::Identifier(ast::Ident::new(name)));
+    }
+    if computed.is_empty() {
+        return Ok((select.clone(), names));
+    }
+    let mut projection = crate::plan_topn::identity(&input.schema);
+    for (name, _, bound) in &computed {
+        input.schema.columns.push(Column {
+            name: name.clone(),
+            data_type: bound.data_type(),
+            rowtime: false,
+        });
+        projection.push(bound.clone());
+    }
+    input.steps.push(Step::Calc {
+        filter: None,
+        projection,
+    });
+    let mut replace = |x: &ast::Expr| {
+        let text = x.to_string();
+        computed
+            .iter()
+            .find(|(_, e, _)| e.to_string() == text)
+            .map(|(n, _, _)| ast::Expr::Identifier(ast::Ident::new(n.clone())))
+    };
+    let mut rewritten = select.clone();
+    for item in &mut rewritten.projection {
+        match item {
+            ast::SelectItem::UnnamedExpr(e) => *e = crate::ast_map::map_expr(e, &mut replace),
+            ast::SelectItem::ExprWithAlias { expr, .. } => {
+                *expr = crate::ast_map::map_expr(expr, &mut replace);
+            }
+            _ => {}
+        }
+    }
+    if let Some(h) = &mut rewritten.having {
+        *h = crate::ast_map::map_expr(h, &mut replace);
+    }
+    Ok((rewritten, names))
 }
 
 /// Flink's legacy group windows: `GROUP BY TUMBLE(ts, size)` (or `HOP(ts, slide, size)`,
