@@ -21,7 +21,8 @@ use fjord::sinks::{BulkFormat, ExactlyOnceFileSink};
 use fjord::time::{WatermarkGenerator, WatermarkStrategy};
 use fjord::windows::{
     CumulativeEventTimeWindows, EventTimeSessionWindows, ProcessWindowFunction,
-    SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
+    ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+    TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowContext,
 };
 use fjord::{
     AggregateFunction, BoxError, Collector, Data, DataStream, FlatMapFunction, KeyedStream,
@@ -35,6 +36,7 @@ use std::time::Duration;
 fn aggregate_in_windows<ACC: Data, V: Data, A, P>(
     keyed: &KeyedStream<Row, Vec<Value>>,
     window: &WindowKind,
+    proctime: bool,
     f: A,
     emit: P,
 ) -> SingleOutputStreamOperator<Row>
@@ -42,6 +44,20 @@ where
     A: AggregateFunction<Row, ACC, V> + Clone,
     P: ProcessWindowFunction<V, Row, Vec<Value>, TimeWindow> + Clone,
 {
+    if proctime {
+        return match *window {
+            WindowKind::Tumble { size } => keyed
+                .window(TumblingProcessingTimeWindows::of(ms(size)))
+                .aggregate_with_process(f, emit),
+            WindowKind::Hop { slide, size } => keyed
+                .window(SlidingProcessingTimeWindows::of(ms(size), ms(slide)))
+                .aggregate_with_process(f, emit),
+            WindowKind::Session { gap } => keyed
+                .window(ProcessingTimeSessionWindows::<Row>::with_gap(ms(gap)))
+                .aggregate_with_process(f, emit),
+            WindowKind::Cumulate { .. } => unreachable!("refused at planning"),
+        };
+    }
     match *window {
         WindowKind::Tumble { size } => keyed
             .window(TumblingEventTimeWindows::of(ms(size)))
@@ -411,7 +427,7 @@ fn window_top_n(
         }
     };
     match window {
-        TopNWindow::Tvf { window, .. } => aggregate_in_windows(&keyed, &window, f, emit),
+        TopNWindow::Tvf { window, .. } => aggregate_in_windows(&keyed, &window, false, f, emit),
         TopNWindow::Columns { start, end } => keyed
             .window(WindowFromColumns { start, end })
             .aggregate_with_process(f, emit),
@@ -588,6 +604,7 @@ fn build_pipeline(
             }
             Step::WindowAggregate {
                 window,
+                proctime,
                 keys,
                 aggs,
                 uid,
@@ -627,7 +644,7 @@ fn build_pipeline(
                         ctx.collect(row);
                     }
                 };
-                let out = aggregate_in_windows(&keyed, window, f, emit);
+                let out = aggregate_in_windows(&keyed, window, *proctime, f, emit);
                 out.uid(uid)
                     .name(&format!("WindowAggregate({uid})"))
                     .stream()

@@ -286,6 +286,10 @@ pub enum Step {
         window: WindowKind,
         /// The rowtime column it windows on.
         time_column: usize,
+        /// The windows are of the wall clock (`time_column` is a `PROCTIME()` column): rows
+        /// are assigned by the time they are processed and windows fire when the clock passes
+        /// their end.
+        proctime: bool,
         /// The input columns of the GROUP BY key.
         keys: Vec<usize>,
         /// The aggregates.
@@ -895,6 +899,7 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
             Step::WindowAggregate {
                 window,
                 time_column,
+                proctime,
                 keys,
                 aggs,
                 uid,
@@ -902,9 +907,10 @@ fn explain_pipeline(out: &mut String, p: &Pipeline, n: usize, leaf: &mut usize, 
                 write_key_by(out, indent, keys);
                 let w = window.to_string();
                 let aggs = explain_aggs(aggs);
+                let time = if *proctime { "processing" } else { "event" };
                 let _ = writeln!(
                     out,
-                    "{indent}  -> WindowAggregate: {w} on ${time_column} (event time), aggs=[{}]  [uid {uid}, state: keyed accumulators per window, event-time timers]",
+                    "{indent}  -> WindowAggregate: {w} on ${time_column} ({time} time), aggs=[{}]  [uid {uid}, state: keyed accumulators per window, {time}-time timers]",
                     aggs.join(", ")
                 );
             }

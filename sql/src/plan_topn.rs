@@ -120,6 +120,12 @@ pub(crate) fn plan_top_n(
                 ..
             } => {
                 let tvf = window_tvf(catalog, tf)?;
+                if tvf.proctime {
+                    return Err(unsupported(
+                        Pos::of(tf.span()),
+                        "a window Top-N runs in event time: window a rowtime attribute (a column with a WATERMARK); processing-time windows are supported in window aggregations",
+                    ));
+                }
                 if tvf.name == "SESSION" {
                     session = Some((
                         tvf.partition_by

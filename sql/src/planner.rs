@@ -1172,6 +1172,34 @@ pub(crate) struct WindowTvf<'q> {
     /// From a legacy group window (`GROUP BY SESSION(ts, gap), k`): sessions are per the
     /// other GROUP BY columns, whatever they are.
     pub legacy: bool,
+    /// The time column is a processing-time attribute (`PROCTIME()`): windows of the wall
+    /// clock, fired when it passes their end.
+    pub proctime: bool,
+}
+
+/// Whether column `col` of `p` is a processing-time attribute: `PROCTIME()` computed in a
+/// projection (a view's `PROCTIME() AS pt`, a table's computed column `pt AS PROCTIME()`) and
+/// passed through unchanged since.
+pub(crate) fn is_proctime(p: &Pipeline, col: usize) -> bool {
+    let mut col = col;
+    for step in p.steps.iter().rev() {
+        match step {
+            Step::Calc { projection, .. } => match projection.get(col) {
+                Some(Expr::Call(crate::functions::Func::Proctime, ..)) => return true,
+                Some(Expr::Column(c, _)) => col = *c,
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+    match &p.source {
+        Source::Table(t) => t
+            .source_projection
+            .as_ref()
+            .and_then(|proj| proj.get(col))
+            .is_some_and(|e| matches!(e, Expr::Call(crate::functions::Func::Proctime, ..))),
+        _ => false,
+    }
 }
 
 /// Reads a window TVF call `TUMBLE(TABLE t, DESCRIPTOR(ts), ...)` (and HOP, CUMULATE,
@@ -1285,12 +1313,13 @@ pub(crate) fn window_tvf<'q>(catalog: &Catalog, f: &'q ast::Function) -> Result<
             ),
         ));
     }
-    if !input.schema.columns[time_column].rowtime {
+    let proctime = is_proctime(&input, time_column);
+    if !input.schema.columns[time_column].rowtime && !proctime {
         return Err(SqlError::at(
             ErrorKind::TypeMismatch,
             tpos,
             format!(
-                "'{}' is not a time attribute; declare WATERMARK FOR {} AS {} - INTERVAL '5' SECOND in the CREATE TABLE of the source (processing-time windows are not supported yet)",
+                "'{}' is not a time attribute; declare WATERMARK FOR {} AS {} - INTERVAL '5' SECOND in the CREATE TABLE of the source (event time), or window a processing-time column (pt AS PROCTIME())",
                 time_col.value, time_col.value, time_col.value
             ),
         ));
@@ -1344,6 +1373,7 @@ pub(crate) fn window_tvf<'q>(catalog: &Catalog, f: &'q ast::Function) -> Result<
         time_column,
         partition_by,
         legacy: false,
+        proctime,
     })
 }
 
@@ -1371,6 +1401,12 @@ fn plan_window(
 /// A SESSION TVF: its windows are known only once a session closes, which needs state (it is
 /// supported in a window aggregation and a window Top-N).
 pub(crate) fn window_rows(tvf: WindowTvf<'_>, pos: Pos) -> Result<Pipeline> {
+    if tvf.proctime {
+        return Err(unsupported(
+            pos,
+            "a processing-time window TVF is supported in a window aggregation (GROUP BY window_start, window_end, ...); its rows on their own and window joins run in event time",
+        ));
+    }
     if matches!(tvf.window, WindowKind::Session { .. }) {
         return Err(unsupported(
             pos,
@@ -1409,7 +1445,14 @@ fn plan_window_over(
         time_column,
         partition_by,
         legacy,
+        proctime,
     } = tvf;
+    if proctime && matches!(window, WindowKind::Cumulate { .. }) {
+        return Err(unsupported(
+            spos_of(select),
+            "CUMULATE windows run in event time: window a rowtime attribute (a column with a WATERMARK)",
+        ));
+    }
     // WHERE applies to the rows before windowing.
     filter_before_grouping(&mut input, select)?;
     // GROUP BY window_start, window_end[, window_time], keys... The aggregation always
@@ -1496,6 +1539,7 @@ fn plan_window_over(
     input.steps.push(Step::WindowAggregate {
         window,
         time_column,
+        proctime,
         keys,
         aggs,
         uid,
@@ -1808,16 +1852,17 @@ fn plan_group_window(
         ));
     }
     let time_column = match Binder::new(&input.schema).bind(args[0])? {
-        Expr::Column(i, _) if input.schema.columns[i].rowtime => i,
+        Expr::Column(i, _) if input.schema.columns[i].rowtime || is_proctime(&input, i) => i,
         _ => {
             return Err(unsupported(
                 pos_of(args[0]),
                 format!(
-                    "a group window's first argument is a rowtime attribute (a column with a WATERMARK; processing time is not supported yet); {usage}"
+                    "a group window's first argument is a time attribute: a rowtime (a column with a WATERMARK) or a processing-time column (pt AS PROCTIME()); {usage}"
                 ),
             ));
         }
     };
+    let proctime = is_proctime(&input, time_column);
     let ms = |e: &ast::Expr| -> Result<i64> {
         match Binder::new(&input.schema).bind(e)? {
             Expr::Literal(crate::types::Value::BigInt(ms), DataType::Interval) if ms > 0 => Ok(ms),
@@ -1905,6 +1950,7 @@ fn plan_group_window(
         time_column,
         partition_by: None,
         legacy: true,
+        proctime,
     };
     plan_window_over(tvf, &rewritten, &groups).map(Some)
 }
