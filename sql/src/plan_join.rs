@@ -201,11 +201,7 @@ fn temporal_join(
         ));
     }
     let mut right = scan(catalog, &name, tpos)?;
-    let qualifier = st.alias.map_or_else(
-        || name.rsplit('.').next().unwrap_or(&name).to_string(),
-        |a| a.name.value.clone(),
-    );
-    qualify(&mut right, &qualifier);
+    qualify(&mut right, &qualifier(&name, st.alias));
     let Some(right_time) = right.schema.columns.iter().position(|c| c.rowtime) else {
         return Err(unsupported(
             tpos,
@@ -317,16 +313,7 @@ fn lookup_join(
             ));
         }
     }
-    let qualifier = st.alias.map_or_else(
-        || {
-            table_name
-                .rsplit('.')
-                .next()
-                .unwrap_or(&table_name)
-                .to_string()
-        },
-        |a| a.name.value.clone(),
-    );
+    let qualifier = qualifier(&table_name, st.alias);
     let nl = input.schema.columns.len();
     let mut columns = input.schema.columns.clone();
     columns.extend(table.columns.columns.iter().map(|c| Column {
@@ -431,11 +418,7 @@ fn relation(catalog: &Catalog, factor: &ast::TableFactor) -> Result<Pipeline> {
         } => {
             let table = object_name(name);
             let p = scan(catalog, &table, Pos::of(name.span()))?;
-            let q = alias.as_ref().map_or_else(
-                || table.rsplit('.').next().unwrap_or(&table).to_string(),
-                |a| a.name.value.clone(),
-            );
-            (p, q)
+            (p, qualifier(&table, alias.as_ref()))
         }
         ast::TableFactor::Derived {
             lateral: false,
@@ -483,6 +466,14 @@ fn relation(catalog: &Catalog, factor: &ast::TableFactor) -> Result<Pipeline> {
     };
     qualify(&mut p, &qualifier);
     Ok(p)
+}
+
+/// What a table's columns are qualified with in a join: its alias, else its name's last part.
+fn qualifier(table: &str, alias: Option<&ast::TableAlias>) -> String {
+    alias.map_or_else(
+        || table.rsplit('.').next().unwrap_or(table).to_string(),
+        |a| a.name.value.clone(),
+    )
 }
 
 /// Names `p`'s columns `qualifier.column` (those not qualified yet).

@@ -6,7 +6,8 @@
 
 use fjord::StreamExecutionEnvironment;
 use fjord_sql::changelog::{Change, materialize};
-use std::time::{Duration, Instant};
+
+mod common;
 
 const N: i64 = 6000;
 
@@ -46,16 +47,7 @@ fn a_join_and_group_by_stopped_with_a_savepoint_resume_at_another_parallelism() 
     let dir = tempfile::tempdir().unwrap();
     let savepoints = dir.path().join("savepoints");
     let (env, first) = start(2, None);
-    let client = env.execute_async("first half").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while first.len() < 200 {
-        assert!(Instant::now() < deadline, "no changes within 60 s");
-        assert!(!client.is_finished(), "the job ended before it was stopped");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let savepoint = client
-        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
-        .unwrap();
+    let savepoint = common::stop_once(env, &savepoints, "changes", || first.len() >= 200);
     let before = first.values();
 
     let (env, second) = start(3, Some(&savepoint));

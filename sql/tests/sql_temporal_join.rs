@@ -164,20 +164,10 @@ const GENERATED: i64 = 4000;
 /// version.
 #[test]
 fn a_temporal_join_stopped_with_a_savepoint_resumes_at_another_parallelism() {
-    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let savepoints = dir.path().join("savepoints");
     let (env, first) = start_generated(2, None);
-    let client = env.execute_async("first half").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while first.len() < 200 {
-        assert!(Instant::now() < deadline, "no rows within 60 s");
-        assert!(!client.is_finished(), "the job ended before it was stopped");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let savepoint = client
-        .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
-        .unwrap();
+    let savepoint = common::stop_once(env, &savepoints, "rows", || first.len() >= 200);
     let before = first.values();
     let (env, second) = start_generated(3, Some(&savepoint));
     env.execute("second half").unwrap();

@@ -34,12 +34,25 @@ pub fn stop_once_windows_fired(
     out: &Path,
     savepoints: &Path,
 ) -> String {
+    stop_once(env, savepoints, "window output", || {
+        !lines_in(out).is_empty()
+    })
+}
+
+/// Starts `env`, waits (at most 60 s) until `ready` holds (`what` names it in the failure),
+/// then stops the job with a savepoint into `savepoints`; returns the savepoint's path.
+pub fn stop_once(
+    env: StreamExecutionEnvironment,
+    savepoints: &Path,
+    what: &str,
+    ready: impl Fn() -> bool,
+) -> String {
     let client = env.execute_async("first half").unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while lines_in(out).is_empty() {
-        assert!(Instant::now() < deadline, "no window output within 60 s");
+    while !ready() {
+        assert!(Instant::now() < deadline, "no {what} within 60 s");
         assert!(!client.is_finished(), "the job ended before it was stopped");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     client
         .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
