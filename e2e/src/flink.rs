@@ -95,7 +95,10 @@ fn run_cases(
 /// Runs a Fjord SQL script on Flink's table planner (`flink.sh sql`, `SqlScript.java`): every
 /// `INSERT INTO sink SELECT ...` is collected instead of written, and the result maps each sink
 /// to its rows as CSV lines with Fjord's conventions (NULL empty, TIMESTAMP without trailing
-/// zeros), in Flink's emission order.
+/// zeros), in Flink's emission order. A changelog's rows start with their kind (`-U `, `+U `,
+/// `-D `; inserts bare). Flink's Kafka SQL connector is on the classpath: `kafka` tables
+/// (`debezium-json` included) and `upsert-kafka` tables read topics, bounded with
+/// `'scan.bounded.mode' = 'latest-offset'`.
 ///
 /// # Errors
 /// [`Error::Spawn`] when the script cannot start; [`Error::Command`] when Flink refuses the
@@ -259,7 +262,7 @@ pub fn run_avro_format(
 
 /// Runs a SQL script on Flink's table planner as written, INSERTs included and awaited
 /// (`flink.sh sql-exec`, `SqlExec.java`): Flink SQL writing with its own connectors and formats,
-/// such as its Kafka connector and Avro formats.
+/// such as its Kafka connector (`kafka`, `upsert-kafka`, `debezium-json`) and Avro formats.
 ///
 /// # Errors
 /// As [`run_sql_script`].

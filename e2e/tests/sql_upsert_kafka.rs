@@ -4,8 +4,8 @@
 //! materialized tables, and aggregates over them, are checked), an exactly-once upsert sink
 //! across an injected failure, and the planner's refusals. Expected records are worked out
 //! by hand from Flink's semantics (`DynamicKafkaRecordSerializationSchema` in upsert mode,
-//! `DebeziumJson(De)SerializationSchema`, `ChangelogNormalize`); the Flink oracle has no Kafka
-//! connector on its classpath.
+//! `DebeziumJson(De)SerializationSchema`, `ChangelogNormalize`); `flink_sql_kafka_oracle.rs`
+//! compares the same connectors with Flink SQL itself.
 
 use fjord::StreamExecutionEnvironment;
 use fjord::checkpoint::RestartStrategy;

@@ -17,11 +17,15 @@
 #       every INSERT INTO's SELECT is collected and printed as `== SINK` and then one CSV line
 #       per row (Fjord's CSV conventions). Several scripts run in one JVM, each after `=== SCRIPT`.
 #       The SQL libs include flink-sql-avro: 'filesystem' tables with 'format' = 'avro' read
-#       (and, with EXECUTE INSERT INTO, write) Avro container files.
+#       (and, with EXECUTE INSERT INTO, write) Avro container files; and Flink's Kafka SQL
+#       connector (flink-sql-connector-kafka at FLINK_KAFKA_CONNECTOR_VERSION): 'kafka' and
+#       'upsert-kafka' tables, 'debezium-json' included, read topics (bounded with
+#       'scan.bounded.mode' = 'latest-offset') and, with EXECUTE INSERT INTO, write them.
 #
 #   flink.sh sql-exec SCRIPT
 #       Runs a SQL script on Flink's table planner as written, INSERTs included, each awaited
-#       (flink/src/fjord/oracle/SqlExec.java): Flink SQL writing into Kafka with its own connector.
+#       (flink/src/fjord/oracle/SqlExec.java): Flink SQL writing into Kafka with its own connector
+#       ('kafka', 'upsert-kafka'; e2e/tests/flink_sql_kafka_oracle.rs, avro_flink_oracle.rs).
 #
 #   flink.sh avro schema|write|read ROW<...> [confluent]
 #       Flink's avro / avro-confluent SQL formats one record value at a time
@@ -57,7 +61,7 @@ source "$here/versions.env"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-usage() { sed -n '2,51p' "$0" >&2; exit 2; }
+usage() { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 home="$(fjord_flink_home)"
 oracle="$(fjord_flink_oracle_dir "$here")"

@@ -3,7 +3,9 @@
 # (flink-streaming-java + flink-clients + flink-cep, every runtime dependency) from Maven Central into
 #   ${FJORD_CACHE:-$HOME/.cache/fjord}/flink-<FLINK_VERSION>/libs/*.jar
 # and its SQL stack (flink/sql-pom.xml: table API, planner loader, table runtime, csv, json,
-# protobuf (with protoc), avro, avro-confluent, filesystem and Kafka connectors) into
+# protobuf (with protoc), avro, avro-confluent, filesystem and Kafka connectors; the Kafka SQL
+# connector, flink-sql-connector-kafka, is released apart from Flink, at
+# FLINK_KAFKA_CONNECTOR_VERSION, and serves the Avro and Kafka changelog oracles) into
 # flink-<FLINK_VERSION>/sql-libs/*.jar, its Parquet format with the Hadoop client classes it
 # needs (flink/parquet-pom.xml, Hadoop at HADOOP_VERSION) into flink-<FLINK_VERSION>/parquet-libs/*.jar,
 # and compiles the oracle's cases (flink/src/fjord/oracle/*.java) against them into
