@@ -130,14 +130,7 @@ impl IntervalJoinFn {
                         Side::Left => [row.as_slice(), other.as_slice()].concat(),
                         Side::Right => [other.as_slice(), row.as_slice()].concat(),
                     };
-                    let ok = match &self.condition {
-                        None => true,
-                        Some(c) => {
-                            c.eval(&joined).map_err(|e| -> BoxError {
-                                format!("join condition: {e}").into()
-                            })? == Value::Boolean(true)
-                        }
-                    };
+                    let ok = crate::join::holds(self.condition.as_deref(), &joined)?;
                     if ok {
                         matched = true;
                         if !*other_matched {

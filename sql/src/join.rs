@@ -20,6 +20,21 @@ use fjord::{BoxError, KeyedCoProcessFunction, KeyedProcessContext, RuntimeContex
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Whether a joined row meets the rest of a join's `ON` (`None`: there is none), as every
+/// join operator checks its pairs: only TRUE holds (NULL and FALSE do not).
+///
+/// # Errors
+/// The condition fails to evaluate on the pair.
+pub(crate) fn holds(condition: Option<&Expr>, joined: &[Value]) -> Result<bool, BoxError> {
+    match condition {
+        None => Ok(true),
+        Some(c) => Ok(c
+            .eval(joined)
+            .map_err(|e| -> BoxError { format!("join condition: {e}").into() })?
+            == Value::Boolean(true)),
+    }
+}
+
 /// A row in a side's state: its copies and its matches on the other side (per copy).
 type Entry = (i64, i64);
 
@@ -93,13 +108,7 @@ impl JoinFn {
     }
 
     fn matches(&self, joined: &[Value]) -> Result<bool, BoxError> {
-        match &self.condition {
-            None => Ok(true),
-            Some(c) => Ok(c
-                .eval(joined)
-                .map_err(|e| -> BoxError { format!("join condition: {e}").into() })?
-                == Value::Boolean(true)),
-        }
+        holds(self.condition.as_deref(), joined)
     }
 
     /// One change of `side` against the states (this side's, the other side's); the joined

@@ -70,14 +70,7 @@ impl TemporalJoinFn {
     /// The joined row of `left` with `version`, if the pair meets the condition.
     fn pair(&self, left: &Row, version: &Row) -> Result<Option<Row>, BoxError> {
         let joined = [left.as_slice(), version.as_slice()].concat();
-        let ok = match &self.condition {
-            None => true,
-            Some(c) => {
-                c.eval(&joined)
-                    .map_err(|e| -> BoxError { format!("join condition: {e}").into() })?
-                    == Value::Boolean(true)
-            }
-        };
+        let ok = crate::join::holds(self.condition.as_deref(), &joined)?;
         Ok(ok.then_some(joined))
     }
 }

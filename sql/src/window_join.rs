@@ -148,14 +148,7 @@ pub fn join_window(
         if matchable {
             for (r, r_matched) in right.iter().zip(&mut right_matched) {
                 let joined = [l.as_slice(), r.as_slice()].concat();
-                let ok = match condition {
-                    None => true,
-                    Some(c) => {
-                        c.eval(&joined)
-                            .map_err(|e| -> BoxError { format!("join condition: {e}").into() })?
-                            == Value::Boolean(true)
-                    }
-                };
+                let ok = crate::join::holds(condition, &joined)?;
                 if ok {
                     matched = true;
                     *r_matched = true;

@@ -134,14 +134,7 @@ fn wrong_uses_of_composites_name_the_place_and_the_fix() {
 /// name (Flink's, case `unnest-arrays-and-maps`).
 #[test]
 fn the_unnest_example_gives_a_row_per_element() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
-    let section = &docs[docs.find("### UNNEST: a row per element").unwrap()..];
-    let query = section
-        .split("```sql\n")
-        .nth(1)
-        .and_then(|b| b.split("\n```").next())
-        .unwrap();
+    let query = common::docs_sql_block("### UNNEST: a row per element", 1);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let script = format!(

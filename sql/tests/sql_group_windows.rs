@@ -11,13 +11,7 @@ use common::{lines_in, sorted};
 #[test]
 fn the_docs_example_aggregates_per_tumbling_window_and_customer() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
-    let section = &docs[docs.find("## Legacy group windows").unwrap()..];
-    let example = section
-        .split("```sql\n")
-        .nth(1)
-        .and_then(|b| b.split("\n```").next())
-        .unwrap();
+    let example = common::docs_sql_block("## Legacy group windows", 1);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let script = format!(

@@ -29,16 +29,7 @@ fn tables(out: &Path) -> String {
 
 /// The `n`-th (from 1) `sql` block of docs/sql.md's MATCH_RECOGNIZE section.
 fn docs_block(n: usize) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
-    let section = &docs[docs.find("## MATCH_RECOGNIZE").unwrap()..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
-    section
-        .split("```sql\n")
-        .nth(n)
-        .and_then(|b| b.split("\n```").next())
-        .unwrap()
-        .to_string()
+    common::docs_sql_block("## MATCH_RECOGNIZE", n)
 }
 
 /// The section's first example (the V shapes).

@@ -12,15 +12,7 @@ use common::{lines_in, sorted};
 
 /// The `sql` block of docs/sql.md's temporal-join section.
 fn docs_example() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
-    let section = &docs[docs.find("### Temporal joins: versioned tables").unwrap()..];
-    section
-        .split("```sql\n")
-        .nth(1)
-        .and_then(|b| b.split("\n```").next())
-        .unwrap()
-        .to_string()
+    common::docs_sql_block("### Temporal joins: versioned tables", 1)
 }
 
 /// The docs example with its input paths made absolute and its `print` sink written to

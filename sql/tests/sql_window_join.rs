@@ -34,16 +34,7 @@ fn tables(out: &Path) -> String {
 
 /// The `sql` block of docs/sql.md's window join section.
 fn docs_example() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
-    let section = &docs[docs.find("## Window joins").unwrap()..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
-    section
-        .split("```sql\n")
-        .nth(1)
-        .and_then(|b| b.split("\n```").next())
-        .unwrap()
-        .to_string()
+    common::docs_sql_block("## Window joins", 1)
 }
 
 #[test]

@@ -58,3 +58,28 @@ pub fn stop_once(
         .stop_with_savepoint(&format!("file://{}", savepoints.display()), false)
         .unwrap()
 }
+
+/// The `n`-th (from 1) `sql` code block of docs/sql.md's section `heading` (the text from
+/// that heading to the next heading of its level or above): examples are run as written.
+pub fn docs_sql_block(heading: &str, n: usize) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let docs = std::fs::read_to_string(root.join("docs/sql.md")).unwrap();
+    let at = docs
+        .find(&format!("{heading}\n"))
+        .unwrap_or_else(|| panic!("docs/sql.md has no heading {heading:?}"));
+    let section = &docs[at + heading.len()..];
+    let level = heading.chars().take_while(|&c| c == '#').count();
+    let end = section
+        .match_indices("\n#")
+        .find(|(i, _)| {
+            let hashes = section[i + 1..].chars().take_while(|&c| c == '#').count();
+            hashes <= level && section[i + 1 + hashes..].starts_with(' ')
+        })
+        .map_or(section.len(), |(i, _)| i);
+    section[..end]
+        .split("```sql\n")
+        .nth(n)
+        .and_then(|b| b.split("\n```").next())
+        .unwrap_or_else(|| panic!("{heading}: no sql block {n}"))
+        .to_string()
+}
