@@ -30,7 +30,8 @@ use std::path::Path;
 /// and up again (both leave `HAVING SUM(amount) > 0` and alice comes back); carol's second
 /// order does not change her latest time, alice's last and dave's second not their
 /// per-parity minimum (no change to write); erin's amount is NULL (her total and average are
-/// NULL, her per-parity minimum filtered out).
+/// NULL, her per-parity minimum filtered out). The last five names are hard to write: a quote,
+/// a backslash, non-ASCII, `/`, a tab and a comma, leading and trailing spaces, a leading `#`.
 const ORDERS: &[&str] = &[
     "1,alice,10,2024-01-01 10:00:00",
     "2,bob,5,2024-01-01 10:00:01.5",
@@ -44,6 +45,20 @@ const ORDERS: &[&str] = &[
     "10,dave,4,2024-01-01 10:00:09",
     "11,erin,,2024-01-01 10:00:10",
     "12,dave,1,2024-01-01 10:00:11",
+    "13,\"o\"\"neil \\ ü€/\",1,2024-01-01 10:00:12",
+    "14,\"tab\there, \",2,2024-01-01 10:00:13",
+    "15, lead,3,2024-01-01 10:00:14",
+    "16,#hash,4,2024-01-01 10:00:15",
+    "17,trail ,5,2024-01-01 10:00:16",
+];
+
+/// Known difference, a Fjord bug (docs/sql.md, "Kafka changelogs"): Flink's csv format
+/// (Jackson's CSV writer) quotes these strings, Fjord's (the csv crate) does not, so their
+/// CSV keys differ: `(as Fjord writes it, as Flink does)`.
+const FLINK_QUOTES_IN_CSV: [(&str, &str); 3] = [
+    (" lead", "\" lead\""),
+    ("#hash", "\"#hash\""),
+    ("trail ", "\"trail \""),
 ];
 
 /// The totals' columns, as the upsert and Debezium tables declare them.
@@ -267,8 +282,27 @@ fn updating_queries_written_to_upsert_kafka_and_debezium_json_match_flink() {
     // the sink, Fjord writes it as a tombstone; the rest is the same, byte for byte.
     for t in ["totals", "lowest", "amounts"] {
         let (fjord, flink) = (topic("fjord", t), topic("flink", t));
-        assert_eq!(partitions(&fjord), partitions(&flink), "{t}: partitions");
+        let (mut fjord_partitions, flink_partitions) = (partitions(&fjord), partitions(&flink));
         let (mut fjord, flink) = (by_key(&fjord), by_key(&flink));
+        if t != "totals" {
+            for (name, quoted) in FLINK_QUOTES_IN_CSV {
+                let keys: Vec<String> = fjord
+                    .keys()
+                    .filter(|k| *k == name || k.starts_with(&format!("{name},")))
+                    .cloned()
+                    .collect();
+                assert_eq!(keys.len(), 1, "{t}: {name:?}'s key unquoted: {fjord:#?}");
+                let records = fjord.remove(&keys[0]).unwrap();
+                fjord.insert(keys[0].replacen(name, quoted, 1), records);
+                // Other key bytes: another hash, maybe another partition.
+                fjord_partitions.remove(&keys[0]);
+            }
+        }
+        let flink_partitions: BTreeMap<_, _> = flink_partitions
+            .into_iter()
+            .filter(|(k, _)| fjord_partitions.contains_key(k))
+            .collect();
+        assert_eq!(fjord_partitions, flink_partitions, "{t}: partitions");
         if t == "amounts" {
             // Known difference, a Fjord bug (docs/sql.md, "Kafka changelogs"): a CSV value of
             // one NULL field is `""` from Fjord's writer (the csv crate quotes a record of one
@@ -373,6 +407,11 @@ fn updating_queries_written_to_upsert_kafka_and_debezium_json_match_flink() {
         "carol,2,3,2024-01-01 10:00:03.25,1.5",
         "dave,3,9,2024-01-01 10:00:11,3.0",
         "erin,1,,2024-01-01 10:00:10,",
+        r#""o""neil \ ü€/",1,1,2024-01-01 10:00:12,1.0"#,
+        "\"tab\there, \",1,2,2024-01-01 10:00:13,2.0",
+        " lead,1,3,2024-01-01 10:00:14,3.0",
+        "#hash,1,4,2024-01-01 10:00:15,4.0",
+        "trail ,1,5,2024-01-01 10:00:16,5.0",
     ]
     .into_iter()
     .map(|r| (r.to_string(), 1))
