@@ -4,14 +4,15 @@
 //! `scripts/infra/install-flink.sh`) over the same input topics of a real Kafka 4.4 broker.
 //!
 //! - Writing: updating `GROUP BY`s (with `HAVING`, and a `WHERE`) go to `upsert-kafka`
-//!   tables (JSON; CSV with `EXCEPT_KEY`, a composite key) and to `debezium-json` tables, each
-//!   system into topics of its own. Compared: every key's records byte for byte (and their
-//!   partition), except where Flink's planner drops `-U` before an upsert sink keyed like the
-//!   query (Fjord writes it as a tombstone): there Fjord's records less those tombstones are
-//!   Flink's, and the tables the topics leave are equal. Then each system reads both systems'
-//!   topics back as changelog sources: all four readings leave the same tables. Two known
-//!   differences of CSV bytes are asserted as they are (`FLINK_QUOTES_IN_CSV`, and a CSV
-//!   value of a single NULL field in `amounts`).
+//!   tables (JSON, also with `key.fields-prefix` and `EXCEPT_KEY`; CSV with `EXCEPT_KEY`, a
+//!   composite key) and to `debezium-json` tables, each system into topics of its own.
+//!   Compared: every key's records byte for byte (and their partition), except where Flink's
+//!   planner drops `-U` before an upsert sink keyed like the query (Fjord writes it as a
+//!   tombstone): there Fjord's records less those tombstones are Flink's, and the tables the
+//!   topics leave are equal. Then each system reads both systems' topics back as changelog
+//!   sources: all four readings leave the same tables. Two known differences of CSV bytes
+//!   are asserted as they are (`FLINK_QUOTES_IN_CSV`, and a CSV value of a single NULL field
+//!   in `amounts`).
 //! - Reading: a topic of upserts and tombstones (a repeated row, a tombstone of a key without
 //!   row, a key deleted and written again) read by an `upsert-kafka` source, and a topic of
 //!   Debezium envelopes (`r`, `c`, `u`, `d`, a Debezium tombstone) read by a `debezium-json`
@@ -222,11 +223,22 @@ fn updating_queries_written_to_upsert_kafka_and_debezium_json_match_flink() {
     broker.produce_lines("orders", ORDERS).unwrap();
     let dir = tempfile::tempdir().unwrap();
 
+    // `positive` names its key column with a prefix that the key's JSON leaves out, and its
+    // value leaves the key out.
     let json_upsert = |who: &str, t: &str, bounded: &str| {
+        let (columns, key, options) = if t == "positive" {
+            (
+                TOTALS.replacen("customer", "k_customer", 1),
+                "k_customer",
+                ", 'key.fields-prefix' = 'k_', 'value.fields-include' = 'EXCEPT_KEY'",
+            )
+        } else {
+            (TOTALS.to_string(), "customer", "")
+        };
         format!(
-            "CREATE TABLE {t} ({TOTALS}, PRIMARY KEY (customer) NOT ENFORCED)
+            "CREATE TABLE {t} ({columns}, PRIMARY KEY ({key}) NOT ENFORCED)
              WITH ('connector' = 'upsert-kafka', 'topic' = '{who}-{t}', {kafka},
-                   'key.format' = 'json', 'value.format' = 'json'{bounded});\n"
+                   'key.format' = 'json', 'value.format' = 'json'{options}{bounded});\n"
         )
     };
     let csv_upsert = |who: &str, bounded: &str| {
