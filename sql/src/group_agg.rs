@@ -11,14 +11,18 @@
 //!
 //! Accumulators take retractions when the input is a changelog: SUM and AVG keep the count
 //! of their non-NULL values, MIN/MAX and DISTINCT aggregates keep the values with their
-//! counts (Flink's `MinWithRetractAggFunction` and distinct map views).
+//! counts (Flink's `MinWithRetractAggFunction` and distinct map views). In a `GroupAggregate`
+//! those counts are keyed map state apart from the accumulators ([`ValueCounts`]), so a change
+//! reads and writes one value's entry, not every value of the key.
 
 use crate::agg::{add_values, average, widened};
 use crate::changelog::{Change, RowKind};
 use crate::expr::compare;
 use crate::plan::AggFunc;
 use crate::types::{DataType, Value};
-use fjord::state::{StateTtlConfig, ValueState, ValueStateDescriptor};
+use fjord::state::{
+    MapState, MapStateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
+};
 use fjord::{BoxError, KeyedProcessContext, KeyedProcessFunction, RuntimeContext};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -34,8 +38,12 @@ pub enum GroupAcc {
     /// MIN/MAX when the input has no retractions: the value so far.
     Extreme(Value),
     /// MIN/MAX with retractions and the DISTINCT aggregates: the non-NULL values with their
-    /// counts, ascending.
+    /// counts, ascending (OVER and MATCH_RECOGNIZE, whose accumulators are small).
     Values(Vec<(Value, i64)>),
+    /// The DISTINCT aggregates of a `GroupAggregate`, their values counted apart
+    /// ([`ValueCounts`]): the number of distinct non-NULL values and their sum (widened for
+    /// AVG).
+    Distinct(i64, Value),
     /// A user-defined aggregate's accumulator (append-only input only).
     User(Vec<u8>),
 }
@@ -89,6 +97,62 @@ fn count_value(values: &mut Vec<(Value, i64)>, v: &Value, delta: i64) {
     }
 }
 
+/// The counts of the values of the DISTINCT aggregates and of MIN/MAX with retractions, per
+/// call, kept apart from a key's accumulators (Flink's map views).
+pub trait ValueCounts {
+    /// Adds `delta` to the count of `v` for call `call`; returns the count it had before.
+    fn add(&mut self, call: usize, v: &Value, delta: i64) -> i64;
+    /// The values of call `call` counted (a positive count), in any order.
+    fn values(&self, call: usize) -> Vec<Value>;
+}
+
+fn count_key(call: usize, v: &Value) -> Vec<Value> {
+    vec![Value::Int(call as i32), v.clone()]
+}
+
+/// A key's counts in keyed map state (the entry of a value whose count reaches 0 is removed).
+impl ValueCounts for CountsState {
+    fn add(&mut self, call: usize, v: &Value, delta: i64) -> i64 {
+        let key = count_key(call, v);
+        let before = self.get(&key).unwrap_or(0);
+        if before + delta > 0 {
+            self.put(key, before + delta);
+        } else if before > 0 {
+            self.remove(&key);
+        }
+        before
+    }
+
+    fn values(&self, call: usize) -> Vec<Value> {
+        self.entries()
+            .into_iter()
+            .filter(|(k, _)| k.first() == Some(&Value::Int(call as i32)))
+            .filter_map(|(mut k, _)| k.pop())
+            .collect()
+    }
+}
+
+/// Counts in memory (for tests and callers without keyed state).
+impl ValueCounts for std::collections::HashMap<Vec<Value>, i64> {
+    fn add(&mut self, call: usize, v: &Value, delta: i64) -> i64 {
+        let key = count_key(call, v);
+        let before = self.get(&key).copied().unwrap_or(0);
+        if before + delta > 0 {
+            self.insert(key, before + delta);
+        } else {
+            self.remove(&key);
+        }
+        before
+    }
+
+    fn values(&self, call: usize) -> Vec<Value> {
+        self.keys()
+            .filter(|k| k.first() == Some(&Value::Int(call as i32)))
+            .filter_map(|k| k.last().cloned())
+            .collect()
+    }
+}
+
 /// The aggregate calls of one `GroupAggregate`, over rows whose first `keys` columns are the
 /// key and whose next columns are the calls' arguments.
 #[derive(Clone)]
@@ -103,8 +167,14 @@ pub struct GroupAggregateFn {
     pub retracts: bool,
     /// `table.exec.state.ttl`: a key's state expires this long after its last change.
     pub state_ttl: Option<Duration>,
-    state: Option<ValueState<GroupState>>,
+    /// The DISTINCT aggregates and MIN/MAX with retractions count their values apart
+    /// ([`ValueCounts`], a `GroupAggregate`'s map state) instead of in the accumulators.
+    pub counts_apart: bool,
+    state: Option<(ValueState<GroupState>, CountsState)>,
 }
+
+/// A key's value counts in keyed state (see [`ValueCounts`]).
+type CountsState = MapState<Vec<Value>, i64>;
 
 impl GroupAggregateFn {
     /// The function for `calls` after `keys` key columns.
@@ -121,8 +191,16 @@ impl GroupAggregateFn {
             keys,
             retracts,
             state_ttl,
+            counts_apart: false,
             state: None,
         }
+    }
+
+    /// This function with its value counts apart (see [`Self::counts_apart`]): a
+    /// `GroupAggregate`'s.
+    pub fn counting_apart(mut self) -> Self {
+        self.counts_apart = true;
+        self
     }
 
     /// The function of planned aggregate calls, their arguments after the first `keys`
@@ -160,7 +238,10 @@ impl GroupAggregateFn {
                 AggFunc::User => GroupAcc::User(self.user(i).function.create()),
                 AggFunc::CountStar | AggFunc::Count => GroupAcc::Count(0),
                 AggFunc::Sum | AggFunc::Avg => GroupAcc::Sum(Value::Null, 0),
-                AggFunc::Min | AggFunc::Max if !self.retracts => GroupAcc::Extreme(Value::Null),
+                AggFunc::Min | AggFunc::Max if !self.retracts || self.counts_apart => {
+                    GroupAcc::Extreme(Value::Null)
+                }
+                _ if self.counts_apart => GroupAcc::Distinct(0, Value::Null),
                 _ => GroupAcc::Values(Vec::new()),
             })
             .collect()
@@ -172,6 +253,17 @@ impl GroupAggregateFn {
         accs: &mut [GroupAcc],
         row: &[Value],
         sign: i64,
+    ) -> Result<(), BoxError> {
+        self.apply_counting(accs, row, sign, None)
+    }
+
+    /// [`Self::apply`], the values of the calls that count them apart counted in `counts`.
+    fn apply_counting(
+        &self,
+        accs: &mut [GroupAcc],
+        row: &[Value],
+        sign: i64,
+        mut counts: Option<&mut dyn ValueCounts>,
     ) -> Result<(), BoxError> {
         let mut col = self.keys;
         for (i, ((f, _), acc)) in self.calls.iter().zip(accs.iter_mut()).enumerate() {
@@ -197,6 +289,51 @@ impl GroupAggregateFn {
             match (f, acc) {
                 (AggFunc::CountStar, GroupAcc::Count(n)) => *n += sign,
                 _ if v.is_null() => {}
+                (AggFunc::Min | AggFunc::Max, GroupAcc::Extreme(m)) if self.retracts => {
+                    let counts = counts
+                        .as_deref_mut()
+                        .ok_or("MIN/MAX over an updating input need their value counts")?;
+                    let before = counts.add(i, v, sign);
+                    let better = |a: &Value, b: &Value| {
+                        compare(a, b).is_some_and(|o| {
+                            if *f == AggFunc::Min {
+                                o.is_lt()
+                            } else {
+                                o.is_gt()
+                            }
+                        })
+                    };
+                    if sign > 0 && (m.is_null() || better(v, m)) {
+                        *m = v.clone();
+                    } else if sign < 0 && before + sign <= 0 && v == m {
+                        // The extreme's last copy went: the next best value counted.
+                        *m = counts.values(i).into_iter().fold(Value::Null, |best, x| {
+                            if best.is_null() || better(&x, &best) {
+                                x
+                            } else {
+                                best
+                            }
+                        });
+                    }
+                }
+                (_, GroupAcc::Distinct(n, sum)) => {
+                    let counts = counts
+                        .as_deref_mut()
+                        .ok_or("a DISTINCT aggregate needs its value counts")?;
+                    let before = counts.add(i, v, sign);
+                    let w = if *f == AggFunc::AvgDistinct {
+                        widened(v)
+                    } else {
+                        v.clone()
+                    };
+                    if sign > 0 && before == 0 {
+                        *n += 1;
+                        *sum = add_values(sum, &w);
+                    } else if sign < 0 && before > 0 && before + sign <= 0 {
+                        *n -= 1;
+                        *sum = sub_values(sum, &w);
+                    }
+                }
                 (AggFunc::Count, GroupAcc::Count(n)) => *n += sign,
                 (AggFunc::Sum, GroupAcc::Sum(s, n)) => {
                     *s = if sign > 0 {
@@ -245,6 +382,12 @@ impl GroupAggregateFn {
                 GroupAcc::Sum(s, n) if *f == AggFunc::Avg => average(s, *n, *t),
                 GroupAcc::Sum(s, _) => s.clone(),
                 GroupAcc::Extreme(v) => v.clone(),
+                GroupAcc::Distinct(n, sum) => match f {
+                    AggFunc::CountDistinct => Value::BigInt(*n),
+                    _ if *n == 0 => Value::Null,
+                    AggFunc::SumDistinct => sum.clone(),
+                    _ => average(sum, *n, *t),
+                },
                 GroupAcc::Values(values) => match f {
                     AggFunc::Min => values.first().map_or(Value::Null, |(v, _)| v.clone()),
                     AggFunc::Max => values.last().map_or(Value::Null, |(v, _)| v.clone()),
@@ -271,6 +414,7 @@ impl GroupAggregateFn {
         &self,
         state: Option<GroupState>,
         change: &Change,
+        counts: &mut dyn ValueCounts,
         emit: &mut impl FnMut(RowKind, Vec<Value>),
     ) -> Result<Option<GroupState>, BoxError> {
         let accumulate = change.kind.is_accumulate();
@@ -285,7 +429,7 @@ impl GroupAggregateFn {
         });
         let previous = (!first).then(|| self.result(&state.accs));
         let sign = if accumulate { 1 } else { -1 };
-        self.apply(&mut state.accs, &change.row, sign)?;
+        self.apply_counting(&mut state.accs, &change.row, sign, Some(counts))?;
         state.rows += sign;
         if state.rows <= 0 {
             if let Some(previous) = previous {
@@ -309,10 +453,12 @@ impl GroupAggregateFn {
 impl KeyedProcessFunction<Vec<Value>, Change, Change> for GroupAggregateFn {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
         let mut descriptor = ValueStateDescriptor::new("group-aggregate");
+        let mut counts = MapStateDescriptor::new("group-aggregate-value-counts");
         if let Some(ttl) = self.state_ttl {
             descriptor = descriptor.with_ttl(StateTtlConfig::new(ttl));
+            counts = counts.with_ttl(StateTtlConfig::new(ttl));
         }
-        self.state = Some(ctx.get_state(&descriptor)?);
+        self.state = Some((ctx.get_state(&descriptor)?, ctx.get_map_state(&counts)?));
         Ok(())
     }
 
@@ -321,10 +467,11 @@ impl KeyedProcessFunction<Vec<Value>, Change, Change> for GroupAggregateFn {
         change: Change,
         ctx: &mut KeyedProcessContext<'_, Vec<Value>, Change>,
     ) -> Result<(), BoxError> {
-        let handle = self.state.as_ref().ok_or("group aggregate not opened")?;
+        let (handle, counts) = self.state.as_ref().ok_or("group aggregate not opened")?;
+        let mut counts = counts.clone();
         let key = ctx.current_key().clone();
         let mut out = Vec::new();
-        let next = self.on_change(handle.value(), &change, &mut |kind, result| {
+        let next = self.on_change(handle.value(), &change, &mut counts, &mut |kind, result| {
             let mut row = Vec::with_capacity(key.len() + result.len());
             row.extend(key.iter().cloned());
             row.extend(result);
@@ -332,7 +479,10 @@ impl KeyedProcessFunction<Vec<Value>, Change, Change> for GroupAggregateFn {
         })?;
         match next {
             Some(s) => handle.update(s),
-            None => handle.clear(),
+            None => {
+                handle.clear();
+                counts.clear();
+            }
         }
         for c in out {
             ctx.collect(c);
@@ -345,8 +495,17 @@ impl KeyedProcessFunction<Vec<Value>, Change, Change> for GroupAggregateFn {
 mod tests {
     use super::*;
 
+    /// The changes `f` emits, the same whether its value counts are in its accumulators (as
+    /// OVER keeps them) or apart (as a GroupAggregate keeps them, in map state).
     fn run(f: &GroupAggregateFn, changes: &[(RowKind, Vec<Value>)]) -> Vec<String> {
+        let inline = run_one(f, changes);
+        assert_eq!(inline, run_one(&f.clone().counting_apart(), changes));
+        inline
+    }
+
+    fn run_one(f: &GroupAggregateFn, changes: &[(RowKind, Vec<Value>)]) -> Vec<String> {
         let mut state = None;
+        let mut counts = std::collections::HashMap::new();
         let mut out = Vec::new();
         for (kind, row) in changes {
             let change = Change {
@@ -354,7 +513,7 @@ mod tests {
                 row: row.clone(),
             };
             state = f
-                .on_change(state, &change, &mut |k, r| {
+                .on_change(state, &change, &mut counts, &mut |k, r| {
                     out.push(format!("{}{:?}", k.short(), r));
                 })
                 .unwrap();
@@ -418,6 +577,43 @@ mod tests {
             &[(Insert, vec![Value::Int(5)]), (Insert, vec![Value::Int(2)])],
         );
         assert_eq!(out, vec!["+I[Int(5)]"]);
+    }
+
+    #[test]
+    fn distinct_aggregates_and_extremes_follow_duplicates_and_retractions() {
+        use RowKind::*;
+        let calls = vec![
+            (AggFunc::CountDistinct, DataType::BigInt),
+            (AggFunc::SumDistinct, DataType::Int),
+            (AggFunc::AvgDistinct, DataType::Int),
+            (AggFunc::Min, DataType::Int),
+            (AggFunc::Max, DataType::Int),
+        ];
+        let f = GroupAggregateFn::new(calls, vec![], 0, true, None);
+        let row = |x: i32| vec![Value::Int(x); 5];
+        let out = run(
+            &f,
+            &[
+                (Insert, row(4)),
+                (Insert, row(4)),
+                (Insert, row(8)),
+                (Delete, row(8)), // the max goes: back to 4
+                (Delete, row(4)), // one copy of 4 stays
+                (Insert, row(2)),
+            ],
+        );
+        assert_eq!(
+            out,
+            vec![
+                "+I[BigInt(1), Int(4), Int(4), Int(4), Int(4)]",
+                "-U[BigInt(1), Int(4), Int(4), Int(4), Int(4)]",
+                "+U[BigInt(2), Int(12), Int(6), Int(4), Int(8)]",
+                "-U[BigInt(2), Int(12), Int(6), Int(4), Int(8)]",
+                "+U[BigInt(1), Int(4), Int(4), Int(4), Int(4)]",
+                "-U[BigInt(1), Int(4), Int(4), Int(4), Int(4)]",
+                "+U[BigInt(2), Int(6), Int(3), Int(2), Int(4)]",
+            ]
+        );
     }
 
     #[test]

@@ -987,7 +987,7 @@ fn group_aggregate(
     let input = rows
         .flat_map(calc, "Calc(group keys and arguments)")
         .into_changes();
-    let f = GroupAggregateFn::of_calls(aggs, nkeys, retracts, settings.state_ttl);
+    let f = GroupAggregateFn::of_calls(aggs, nkeys, retracts, settings.state_ttl).counting_apart();
     input
         .key_by(move |c: &Change| c.row[..nkeys].to_vec())
         .process(f)

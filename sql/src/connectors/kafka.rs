@@ -107,18 +107,23 @@ impl KafkaTableConfig {
             .filter(|(k, _)| !k.starts_with("properties."))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let (mut format, ignore_parse_errors, debezium) =
-            if own.get("format").map(String::as_str) == Some("debezium-json") {
-                let mut allowed = OPTIONS.to_vec();
-                allowed.push("format");
-                allowed.extend(super::format_debezium::OPTIONS);
-                super::only_options(&own, &allowed)?;
-                let d = DebeziumJson::from_options(&own)?;
-                (Format::Json, d.ignore_parse_errors, Some(d))
-            } else {
-                let (format, ignore) = format::from_options(&own, OPTIONS)?;
-                (format, ignore, None)
-            };
+        let (mut format, ignore_parse_errors, debezium) = if own.get("format").map(String::as_str)
+            == Some("debezium-json")
+        {
+            let mut allowed = OPTIONS.to_vec();
+            allowed.push("format");
+            allowed.extend(super::format_debezium::OPTIONS);
+            super::only_options(&own, &allowed)?;
+            let d = DebeziumJson::from_options(&own)?;
+            if d.schema_include && !source {
+                // Flink's DebeziumJsonFormatFactory refuses it for a sink too.
+                return Err("'debezium-json.schema-include' = 'true' is for reading (a Kafka Connect message with its schema); a sink writes Debezium envelopes without a schema, as Flink's does: remove the option from the table written to".into());
+            }
+            (Format::Json, d.ignore_parse_errors, Some(d))
+        } else {
+            let (format, ignore) = format::from_options(&own, OPTIONS)?;
+            (format, ignore, None)
+        };
         format::check_schema(&format, &table.schema)?;
         let topic = o
             .get("topic")
@@ -559,6 +564,15 @@ mod tests {
                 ],
                 true,
                 "unsupported option 'sink.parallelism'",
+            ),
+            // Flink refuses a schema to write, as this does (found by the Kafka oracle).
+            (
+                &[
+                    ("format", "debezium-json"),
+                    ("debezium-json.schema-include", "true"),
+                ],
+                false,
+                "'debezium-json.schema-include' = 'true' is for reading",
             ),
         ];
         for (options, source, expected) in cases {
