@@ -169,44 +169,43 @@ thread_local! {
     static REGEXES: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
 }
 
-/// Compiles a regular expression once per thread (patterns are nearly always constants);
-/// `None` if it does not compile.
-fn regex(pattern: &str) -> Option<Regex> {
+/// Runs `f` with `pattern` compiled, once per thread (patterns are nearly always constants);
+/// `None` if it does not compile. The compiled expression is used in place: a clone of a
+/// `Regex` would search with a new scratch cache, allocated on every call.
+fn with_regex<T>(pattern: &str, f: impl FnOnce(&Regex) -> T) -> Option<T> {
     REGEXES.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(r) = cache.get(pattern) {
-            return r.clone();
+        if !cache.contains_key(pattern) {
+            if cache.len() >= 256 {
+                cache.clear();
+            }
+            cache.insert(pattern.to_string(), Regex::new(pattern).ok());
         }
-        if cache.len() >= 256 {
-            cache.clear();
-        }
-        let r = Regex::new(pattern).ok();
-        cache.insert(pattern.to_string(), r.clone());
-        r
+        cache.get(pattern).and_then(Option::as_ref).map(f)
     })
 }
 
 /// `REGEXP_REPLACE(s, regex, replacement)`: every match replaced by the replacement taken
 /// literally (Flink quotes it: `$1` is not a group reference); NULL for a bad regex.
 pub fn regexp_replace(s: &str, pattern: &str, replacement: &str) -> Value {
-    match regex(pattern) {
-        Some(r) => Value::String(r.replace_all(s, regex::NoExpand(replacement)).into_owned()),
-        None => Value::Null,
-    }
+    with_regex(pattern, |r| {
+        Value::String(r.replace_all(s, regex::NoExpand(replacement)).into_owned())
+    })
+    .unwrap_or(Value::Null)
 }
 
 /// `REGEXP_EXTRACT(s, regex, group)`: the group of the first match; NULL without a match,
 /// for a group that did not take part or does not exist, or for a bad regex.
 pub fn regexp_extract(s: &str, pattern: &str, group: i64) -> Value {
-    let Some(r) = regex(pattern) else {
-        return Value::Null;
-    };
     let Ok(group) = usize::try_from(group) else {
         return Value::Null;
     };
-    r.captures(s)
-        .and_then(|c| c.get(group))
-        .map_or(Value::Null, |m| Value::String(m.as_str().to_string()))
+    with_regex(pattern, |r| {
+        r.captures(s)
+            .and_then(|c| c.get(group))
+            .map_or(Value::Null, |m| Value::String(m.as_str().to_string()))
+    })
+    .unwrap_or(Value::Null)
 }
 
 /// `SPLIT_INDEX(s, separator, index)`: the 0-based `index`th part of `s` split at every
