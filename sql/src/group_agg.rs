@@ -132,27 +132,6 @@ impl ValueCounts for CountsState {
     }
 }
 
-/// Counts in memory (for tests and callers without keyed state).
-impl ValueCounts for std::collections::HashMap<Vec<Value>, i64> {
-    fn add(&mut self, call: usize, v: &Value, delta: i64) -> i64 {
-        let key = count_key(call, v);
-        let before = self.get(&key).copied().unwrap_or(0);
-        if before + delta > 0 {
-            self.insert(key, before + delta);
-        } else {
-            self.remove(&key);
-        }
-        before
-    }
-
-    fn values(&self, call: usize) -> Vec<Value> {
-        self.keys()
-            .filter(|k| k.first() == Some(&Value::Int(call as i32)))
-            .filter_map(|k| k.last().cloned())
-            .collect()
-    }
-}
-
 /// The aggregate calls of one `GroupAggregate`, over rows whose first `keys` columns are the
 /// key and whose next columns are the calls' arguments.
 #[derive(Clone)]
@@ -494,6 +473,27 @@ impl KeyedProcessFunction<Vec<Value>, Change, Change> for GroupAggregateFn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts in memory, as the map state keeps them.
+    impl ValueCounts for std::collections::HashMap<Vec<Value>, i64> {
+        fn add(&mut self, call: usize, v: &Value, delta: i64) -> i64 {
+            let key = count_key(call, v);
+            let before = self.get(&key).copied().unwrap_or(0);
+            if before + delta > 0 {
+                self.insert(key, before + delta);
+            } else {
+                self.remove(&key);
+            }
+            before
+        }
+
+        fn values(&self, call: usize) -> Vec<Value> {
+            self.keys()
+                .filter(|k| k.first() == Some(&Value::Int(call as i32)))
+                .filter_map(|k| k.last().cloned())
+                .collect()
+        }
+    }
 
     /// The changes `f` emits, the same whether its value counts are in its accumulators (as
     /// OVER keeps them) or apart (as a GroupAggregate keeps them, in map state).

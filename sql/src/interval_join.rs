@@ -59,10 +59,7 @@ impl IntervalJoinFn {
             Side::Left => self.bounds.left_time,
             Side::Right => self.bounds.right_time,
         };
-        match row.get(col) {
-            Some(Value::Timestamp(ms) | Value::TimestampLtz(ms)) => Some(*ms),
-            _ => None,
-        }
+        row.get(col).and_then(Value::epoch_ms)
     }
 
     fn padded(&self, side: Side, row: &Row) -> Row {

@@ -63,10 +63,9 @@ pub(crate) fn plan_from_join<'s>(
                     }
                 };
                 if let Some(st) = system_time(&join.relation) {
-                    left = if as_of_rowtime(&left, st.as_of)? {
-                        temporal_join(catalog, left, st, kind, on, pos)?
-                    } else {
-                        lookup_join(catalog, left, st, kind, on, pos)?
+                    left = match as_of_rowtime(&left, st.as_of)? {
+                        Some(time) => temporal_join(catalog, left, time, st, kind, on, pos)?,
+                        None => lookup_join(catalog, left, st, kind, on, pos)?,
                     };
                     continue;
                 }
@@ -125,12 +124,12 @@ fn system_time(factor: &ast::TableFactor) -> Option<SystemTime<'_>> {
     })
 }
 
-/// Whether `FOR SYSTEM_TIME AS OF` names a rowtime attribute of `input` (a temporal join of
-/// a versioned table; a processing-time column makes a lookup join).
-fn as_of_rowtime(input: &Pipeline, as_of: &ast::Expr) -> Result<bool> {
+/// The rowtime attribute of `input` that `FOR SYSTEM_TIME AS OF` names, if it names one (a
+/// temporal join of a versioned table; a processing-time column makes a lookup join).
+fn as_of_rowtime(input: &Pipeline, as_of: &ast::Expr) -> Result<Option<usize>> {
     Ok(match Binder::new(&input.schema).bind(as_of)? {
-        Expr::Column(i, _) => input.schema.columns[i].rowtime,
-        _ => false,
+        Expr::Column(i, _) if input.schema.columns[i].rowtime => Some(i),
+        _ => None,
     })
 }
 
@@ -173,12 +172,13 @@ fn unique_key(catalog: &Catalog, name: &str, p: &Pipeline) -> Option<Vec<usize>>
     Some(key)
 }
 
-/// `input JOIN v FOR SYSTEM_TIME AS OF input.rowtime [AS] r ON ...`: an event-time temporal
-/// join of `input` with the versioned table or view `v` (a unique key, which `ON` equates,
-/// and a rowtime attribute, as Flink requires).
+/// `input JOIN v FOR SYSTEM_TIME AS OF input.rowtime [AS] r ON ...` (`left_time` the input's
+/// rowtime column it names): an event-time temporal join of `input` with the versioned table
+/// or view `v` (a unique key, which `ON` equates, and a rowtime attribute, as Flink requires).
 fn temporal_join(
     catalog: &Catalog,
     input: Pipeline,
+    left_time: usize,
     st: SystemTime<'_>,
     kind: JoinKind,
     on: &ast::Expr,
@@ -217,10 +217,6 @@ fn temporal_join(
                 "'{name}' is not a versioned table: declare its PRIMARY KEY (...) NOT ENFORCED, or make it a view that keeps the last row per key (ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) = 1), as in Flink"
             ),
         ));
-    };
-    let left_time = match Binder::new(&input.schema).bind(st.as_of)? {
-        Expr::Column(i, _) => i,
-        _ => unreachable!("as_of_rowtime checked a column"),
     };
     let key_names: Vec<String> = key
         .iter()

@@ -1575,7 +1575,7 @@ pub(crate) fn grouped_name(g: &ast::Expr, input: &Schema) -> Result<String> {
     column_name(g, input).ok_or_else(|| {
         unsupported(
             pos_of(g),
-            "GROUP BY expressions are not supported yet; group by columns (compute the expression in a view first)",
+            "only a GROUP BY without windows takes expressions; here name columns (compute the expression in a view first)",
         )
     })
 }
@@ -1742,7 +1742,8 @@ fn group_by_expressions(
     select: &ast::Select,
     group_by: &[&ast::Expr],
 ) -> Result<(ast::Select, Vec<ast::Expr>)> {
-    let mut computed: Vec<(String, ast::Expr, Expr)> = Vec::new();
+    // Each computed expression: its column's name, its text as written, its bound form.
+    let mut computed: Vec<(String, String, Expr)> = Vec::new();
     let mut names = Vec::new();
     for g in group_by {
         if column_name(g, &input.schema).is_some() {
@@ -1750,12 +1751,12 @@ fn group_by_expressions(
             continue;
         }
         let text = g.to_string();
-        let name = match computed.iter().find(|(_, e, _)| e.to_string() == text) {
+        let name = match computed.iter().find(|(_, t, _)| *t == text) {
             Some((n, _, _)) => n.clone(),
             None => {
                 let bound = Binder::new(&input.schema).bind(g)?;
                 let n = format!("EXPR$g{}", computed.len());
-                computed.push((n.clone(), (*g).clone(), bound));
+                computed.push((n.clone(), text, bound));
                 n
             }
         };
@@ -1781,7 +1782,7 @@ fn group_by_expressions(
         let text = x.to_string();
         computed
             .iter()
-            .find(|(_, e, _)| e.to_string() == text)
+            .find(|(_, t, _)| *t == text)
             .map(|(n, _, _)| ast::Expr::Identifier(ast::Ident::new(n.clone())))
     };
     let mut rewritten = select.clone();

@@ -35,10 +35,7 @@ pub struct TemporalJoinFn {
 }
 
 fn time_of(row: &Row, col: usize) -> Option<i64> {
-    match row.get(col) {
-        Some(Value::Timestamp(ms) | Value::TimestampLtz(ms)) => Some(*ms),
-        _ => None,
-    }
+    row.get(col).and_then(Value::epoch_ms)
 }
 
 impl TemporalJoinFn {

@@ -280,6 +280,15 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// The milliseconds since the epoch of a `TIMESTAMP(3)` or `TIMESTAMP_LTZ(3)` (what a
+    /// rowtime or window bound holds); `None` for NULL or any other value.
+    pub fn epoch_ms(&self) -> Option<i64> {
+        match self {
+            Value::Timestamp(ms) | Value::TimestampLtz(ms) => Some(*ms),
+            _ => None,
+        }
+    }
+
     /// The value as Flink's `CAST(x AS STRING)` writes it; `None` for NULL.
     pub fn to_sql_string(&self) -> Option<String> {
         Some(match self {

@@ -93,9 +93,9 @@ impl WindowTvfFn {
     /// A NULL (or non-time) rowtime: an event without a time cannot be windowed (the job
     /// fails, as for a window aggregation).
     pub fn rows(&mut self, row: Row) -> Result<Vec<Row>, BoxError> {
-        let ts = match row.get(self.time_column) {
-            Some(Value::Timestamp(ms) | Value::TimestampLtz(ms)) => *ms,
-            _ => {
+        let ts = match row.get(self.time_column).and_then(Value::epoch_ms) {
+            Some(ms) => ms,
+            None => {
                 return Err(format!(
                     "the rowtime column '{}' is NULL in a row; a window TVF needs a time for every row (filter such rows in a view, or fix the input)",
                     self.name
@@ -210,7 +210,7 @@ impl WindowJoinFn {
     ) -> Result<(), BoxError> {
         let (ls, rs) = self.state.as_ref().ok_or("window join not opened")?;
         let end_column = if left { self.ends.0 } else { self.ends.1 };
-        let Some(Value::Timestamp(end) | Value::TimestampLtz(end)) = row.get(end_column) else {
+        let Some(end) = row.get(end_column).and_then(Value::epoch_ms) else {
             return Err("a window join's window_end is NULL in a row".into());
         };
         let fires = end - 1;

@@ -347,10 +347,7 @@ impl KafkaTableConfig {
 
 /// The record timestamp of a row: its `timestamp` metadata column, if it has one.
 fn record_timestamp(row: &Row, column: Option<usize>) -> Option<i64> {
-    match column.map(|c| &row[c]) {
-        Some(Value::Timestamp(ms) | Value::TimestampLtz(ms)) => Some(*ms),
-        _ => None,
-    }
+    column.and_then(|c| row[c].epoch_ms())
 }
 
 /// A change's record value in `debezium-json`.
