@@ -40,12 +40,12 @@ pub enum GroupAcc {
     /// MIN/MAX with retractions and the DISTINCT aggregates: the non-NULL values with their
     /// counts, ascending (OVER and MATCH_RECOGNIZE, whose accumulators are small).
     Values(Vec<(Value, i64)>),
-    /// The DISTINCT aggregates of a `GroupAggregate`, their values counted apart
-    /// ([`ValueCounts`]): the number of distinct non-NULL values and their sum (widened for
-    /// AVG).
-    Distinct(i64, Value),
     /// A user-defined aggregate's accumulator (append-only input only).
     User(Vec<u8>),
+    /// The DISTINCT aggregates of a `GroupAggregate`, their values counted apart
+    /// ([`ValueCounts`]): the number of distinct non-NULL values and their sum (widened for
+    /// AVG). Last, so the variants before keep their positions in stored state.
+    Distinct(i64, Value),
 }
 
 /// A key's state: the accumulators and the number of rows counted (inserts minus

@@ -124,6 +124,23 @@ fn nexmark_q12_plans_with_processing_time_windows_and_the_rest_is_refused() {
         explain.contains("TUMBLE(size=10000 ms) on $7 (processing time)"),
         "{explain}"
     );
+    // docs/sql.md's example (the same query as written there), into a sink.
+    let docs = common::docs_sql_block("### Processing-time windows", 1);
+    let (view, query) = docs.split_once(";\n").expect("a view, then the query");
+    let script = format!(
+        "{}{view};
+         CREATE TABLE per_bidder (bidder BIGINT, n BIGINT, ws TIMESTAMP(3), we TIMESTAMP(3))
+           WITH ('connector' = 'blackhole');
+         INSERT INTO per_bidder {query};",
+        fjord_nexmark_ddl(&events)
+    );
+    let explain = fjord_sql::plan_portable(&script)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .explain();
+    assert!(
+        explain.contains("TUMBLE(size=10000 ms) on $7 (processing time)"),
+        "{explain}"
+    );
     // Event-time-only shapes over a processing-time column name what to do.
     let head = "CREATE TABLE g (id BIGINT, pt AS PROCTIME()) WITH ('connector' = 'datagen');
                 CREATE TABLE res (id BIGINT) WITH ('connector' = 'blackhole');";
