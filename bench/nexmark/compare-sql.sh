@@ -13,8 +13,9 @@
 # of the benchmark's joins, see their headers), else the benchmark's bench/nexmark/flink/qN.sql.
 # Prints a Markdown table (and writes DIR/results-sql.tsv): per query and parallelism the median
 # job time of each engine, events/s per core (events / median seconds / parallelism), the ratios
-# Fjord SQL / Fjord DataStream and Fjord SQL / Flink SQL of events/s per core, peak RSS, and
-# whether the rows agreed. Job times as in compare.sh (Flink's from submission to the end).
+# Fjord SQL / Fjord DataStream and Fjord SQL / Flink SQL of events/s per core, the CPU time of
+# each (user + system of the whole process; Flink's includes its JVM's start and planning), peak
+# RSS, and whether the rows agreed. Job times as in compare.sh (Flink's from submission to the end).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -35,7 +36,7 @@ text() {
 }
 
 engines=(ds sql flink)
-# one ENGINE Q P → "seconds rss_kb"
+# one ENGINE Q P → "seconds rss_kb cpu_s"
 one() {
   case $1 in
     ds) run_fjord "$2" "$3" "$input" ;;
@@ -43,13 +44,13 @@ one() {
     flink) run_flink "$(text "$2")" "$3" "$input" ;;
   esac
 }
-declare -A secs rss
+declare -A secs rss cpu
 for ((r = 1; r <= rounds; r++)); do
   for q in $queries; do
     for p in $parallelisms; do
       for ((i = 0; i < 3; i++)); do
         e=${engines[$(((i + r) % 3))]}
-        read -r t m < <(one "$e" "$q" "$p"); secs[$e,$q,$p]+="$t "; rss[$e,$q,$p]+="$m "
+        read -r t m c < <(one "$e" "$q" "$p"); secs[$e,$q,$p]+="$t "; rss[$e,$q,$p]+="$m "; cpu[$e,$q,$p]+="$c "
       done
       log "round $r $q p=$p: datastream ${secs[ds,$q,$p]}s, sql ${secs[sql,$q,$p]}s, flink ${secs[flink,$q,$p]}s (load $(cut -d' ' -f1 /proc/loadavg))"
     done
@@ -75,17 +76,18 @@ if ((verify)); then
   done
 fi
 
-printf '| query | p | DataStream s | Fjord SQL s | Flink SQL s | DataStream ev/s/core | Fjord SQL ev/s/core | Flink SQL ev/s/core | SQL / DataStream | Fjord SQL / Flink SQL | RSS DataStream, SQL, Flink | same rows as Flink |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| query | p | DataStream s | Fjord SQL s | Flink SQL s | DataStream ev/s/core | Fjord SQL ev/s/core | Flink SQL ev/s/core | SQL / DataStream | Fjord SQL / Flink SQL | CPU s DataStream, SQL, Flink | RSS DataStream, SQL, Flink | same rows as Flink |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 : > "$work/results-sql.tsv"
 for q in $queries; do
   for p in $parallelisms; do
     d=$(median <<<"${secs[ds,$q,$p]}"); s=$(median <<<"${secs[sql,$q,$p]}"); f=$(median <<<"${secs[flink,$q,$p]}")
     dm=$(median <<<"${rss[ds,$q,$p]}"); sm=$(median <<<"${rss[sql,$q,$p]}"); fm=$(median <<<"${rss[flink,$q,$p]}")
+    dc=$(median <<<"${cpu[ds,$q,$p]}"); sc=$(median <<<"${cpu[sql,$q,$p]}"); fc=$(median <<<"${cpu[flink,$q,$p]}")
     awk -v q="$q" -v p="$p" -v n="$events" -v d="$d" -v s="$s" -v f="$f" -v dm="$dm" -v sm="$sm" \
-        -v fm="$fm" -v same="${same[$q]:-not checked}" -v tsv="$work/results-sql.tsv" 'BEGIN {
+        -v dc="$dc" -v sc="$sc" -v fc="$fc" -v fm="$fm" -v same="${same[$q]:-not checked}" -v tsv="$work/results-sql.tsv" 'BEGIN {
       dr = n / d / p; sr = n / s / p; fr = n / f / p;
-      printf "| %s | %d | %.2f | %.2f | %.2f | %.2f M | %.2f M | %.2f M | %.2fx | %.1fx | %.0f, %.0f, %.0f MB | %s |\n", q, p, d, s, f, dr / 1e6, sr / 1e6, fr / 1e6, sr / dr, sr / fr, dm / 1024, sm / 1024, fm / 1024, same;
-      printf "%s\t%d\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\n", q, p, d, s, f, dr, sr, fr, dm, sm, fm, same >> tsv }'
+      printf "| %s | %d | %.2f | %.2f | %.2f | %.2f M | %.2f M | %.2f M | %.2fx | %.1fx | %.2f, %.2f, %.2f | %.0f, %.0f, %.0f MB | %s |\n", q, p, d, s, f, dr / 1e6, sr / 1e6, fr / 1e6, sr / dr, sr / fr, dc, sc, fc, dm / 1024, sm / 1024, fm / 1024, same;
+      printf "%s\t%d\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q, p, d, s, f, dr, sr, fr, dm, sm, fm, dc, sc, fc, same >> tsv }'
   done
 done

@@ -10,11 +10,14 @@
 #                            [--rounds K] [--work DIR] [--no-verify]
 #
 # Prints a Markdown table (and writes DIR/results.tsv): per query and parallelism the median job
-# time of each engine, events/s per core (events / median seconds / parallelism), peak RSS of
-# the whole process (/usr/bin/time), the ratio Fjord/Flink of events/s per core, and whether the
-# rows agreed. Flink's job time is from submitting the job until it finished (the JVM's start and
-# the SQL planning before it are left out); "flink empty" is the same query over an empty file,
-# the fixed cost of deploying the job inside that time (measured at parallelism 1).
+# time of each engine, the ratio Fjord/Flink of events/s per core (events / median seconds /
+# parallelism), the CPU time of each (user + system of the whole process, /usr/bin/time), events
+# per CPU second and the ratio Fjord/Flink of those, peak RSS, and whether the rows agreed.
+# Flink's job time is from submitting the job until it finished (the JVM's start and the SQL
+# planning before it are left out); "flink empty" is the same query over an empty file (at
+# parallelism 1): its time is the fixed cost of deploying the job inside Flink's job time, and
+# its CPU time (the JVM's start, planning, deployment) is taken off Flink's CPU time. The CPU
+# figures do not depend on what else the machine runs, the times do.
 #
 # Needs: scripts/infra/install-flink.sh done; a Rust toolchain. Environment as in HELPERS/docs:
 # CARGO_TARGET_DIR (default target/), FJORD_CACHE. FLINK_ORACLE_HEAP defaults to -Xmx2g here.
@@ -42,26 +45,26 @@ seq 0 9999 | awk '{ print $1 "," $1 }' > "$side_input"
 side_args() { [[ $1 == q13 ]] && echo "--side-input $side_input"; true; }
 text() { echo "$repo/bench/nexmark/flink/$1.sql"; }
 
-declare -A fj_t fj_m fl_t fl_m fl_e
+declare -A fj_t fj_m fj_c fl_t fl_m fl_c fl_e fl_ec
 for ((r = 1; r <= rounds; r++)); do
   for q in $queries; do
     for p in $parallelisms; do
       # shellcheck disable=SC2046 # side_args gives words to split
       if ((r % 2)); then
-        read -r t m < <(run_fjord "$q" "$p" "$input" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
-        read -r t m < <(run_flink "$(text "$q")" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
+        read -r t m c < <(run_fjord "$q" "$p" "$input" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "; fj_c[$q,$p]+="$c "
+        read -r t m c < <(run_flink "$(text "$q")" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "; fl_c[$q,$p]+="$c "
       else
-        read -r t m < <(run_flink "$(text "$q")" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "
-        read -r t m < <(run_fjord "$q" "$p" "$input" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "
+        read -r t m c < <(run_flink "$(text "$q")" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "; fl_c[$q,$p]+="$c "
+        read -r t m c < <(run_fjord "$q" "$p" "$input" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "; fj_c[$q,$p]+="$c "
       fi
-      log "round $r $q p=$p: fjord ${fj_t[$q,$p]}s ${fj_m[$q,$p]}KB, flink ${fl_t[$q,$p]}s ${fl_m[$q,$p]}KB (load $(cut -d' ' -f1 /proc/loadavg))"
+      log "round $r $q p=$p: fjord ${fj_t[$q,$p]}s ${fj_c[$q,$p]}CPU-s ${fj_m[$q,$p]}KB, flink ${fl_t[$q,$p]}s ${fl_c[$q,$p]}CPU-s ${fl_m[$q,$p]}KB (load $(cut -d' ' -f1 /proc/loadavg))"
     done
   done
 done
 for q in $queries; do
-  read -r t _ < <(run_flink "$(text "$q")" 1 "$work/empty")
-  for p in $parallelisms; do fl_e[$q,$p]=$t; done
-  log "flink $q over an empty file: $t s"
+  read -r t _ c < <(run_flink "$(text "$q")" 1 "$work/empty")
+  for p in $parallelisms; do fl_e[$q,$p]=$t; fl_ec[$q,$p]=$c; done
+  log "flink $q over an empty file: $t s, $c CPU-s"
 done
 
 declare -A same
@@ -85,17 +88,20 @@ if ((verify)); then
   done
 fi
 
-printf '| query | p | Fjord s | Flink s | Flink empty s | Fjord events/s/core | Flink events/s/core | Fjord/Flink | Fjord peak RSS | Flink peak RSS | same rows |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| query | p | Fjord s | Flink s | Flink empty s | Fjord/Flink per core (time) | Fjord CPU s | Flink CPU s (empty) | Fjord events/CPU-s | Flink events/CPU-s | Fjord/Flink (CPU) | peak RSS Fjord, Flink | same rows |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 : > "$work/results.tsv"
 for q in $queries; do
   for p in $parallelisms; do
     ft=$(median <<<"${fj_t[$q,$p]}"); lt=$(median <<<"${fl_t[$q,$p]}")
     fm=$(median <<<"${fj_m[$q,$p]}"); lm=$(median <<<"${fl_m[$q,$p]}")
+    fc=$(median <<<"${fj_c[$q,$p]}"); lc=$(median <<<"${fl_c[$q,$p]}")
     awk -v q="$q" -v p="$p" -v n="$events" -v ft="$ft" -v lt="$lt" -v le="${fl_e[$q,$p]}" \
+        -v fc="$fc" -v lc="$lc" -v lec="${fl_ec[$q,$p]}" \
         -v fm="$fm" -v lm="$lm" -v same="${same[$q]:-not checked}" -v tsv="$work/results.tsv" 'BEGIN {
-      fr = n / ft / p; lr = n / lt / p;
-      printf "| %s | %d | %.2f | %.2f | %.2f | %.2f M | %.2f M | %.1fx | %.0f MB | %.0f MB | %s |\n", q, p, ft, lt, le, fr / 1e6, lr / 1e6, fr / lr, fm / 1024, lm / 1024, same;
-      printf "%s\t%d\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\n", q, p, ft, lt, le, fr, lr, fm, lm, same >> tsv }'
+      fr = n / ft / p; lr = n / lt / p; net = lc - lec; if (net < 0.01) net = 0.01;
+      fcr = n / fc; lcr = n / net;
+      printf "| %s | %d | %.2f | %.2f | %.2f | %.1fx | %.2f | %.2f (%.2f) | %.2f M | %.2f M | %.1fx | %.0f, %.0f MB | %s |\n", q, p, ft, lt, le, fr / lr, fc, lc, lec, fcr / 1e6, lcr / 1e6, fcr / lcr, fm / 1024, lm / 1024, same;
+      printf "%s\t%d\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", q, p, ft, lt, le, fr, lr, fc, lc, lec, fm, lm, same >> tsv }'
   done
 done

@@ -3,7 +3,9 @@
 # options' defaults (events, tps, queries, parallelisms, rounds, work, verify), then calls
 # `nexmark_options LINES "$@"` (LINES: the sed range of its usage comment) and
 # `nexmark_setup`, which sets nx, flink and input. Also defines log, run_fjord, run_fjord_sql,
-# run_flink, median.
+# run_flink, median. Each run gives "seconds rss_kb cpu_s": the job's time, the process's peak
+# RSS and its CPU time (user + system, every thread: for Flink the whole JVM, its start and
+# the SQL planning included).
 # shellcheck shell=bash disable=SC2154,SC2034 # the caller sets the defaults and reads the results
 
 log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date +%H:%M:%S)" "$*" >&2; }
@@ -47,29 +49,34 @@ nexmark_setup() {
 
 # seconds_of JSON-LINE → the value of its "seconds" key
 seconds_of() { sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$1"; }
+# timed CMD... → runs CMD under /usr/bin/time, which writes its resource use to $work/usage
+timed() { /usr/bin/time -f '%M %U %S' -o "$work/usage" "$@"; }
+# last_usage → "rss_kb cpu_s" of the last timed command (its file's last line: time writes a
+# line before it when the command failed)
+last_usage() { awk 'END { printf "%s %.2f", $1, $2 + $3 }' "$work/usage"; }
 
-# run_fjord Q P INPUT [EXTRA ARGS...] → "seconds rss_kb" of the DataStream job nexmark-Q
+# run_fjord Q P INPUT [EXTRA ARGS...] → "seconds rss_kb cpu_s" of the DataStream job nexmark-Q
 run_fjord() {
   local q=$1 p=$2 in=$3 out; shift 3; rm -rf "$work/chk"
-  out=$(/usr/bin/time -f '%M' -o "$work/rss" "$nx" run "$q" --parallelism "$p" \
+  out=$(timed "$nx" run "$q" --parallelism "$p" \
     --checkpoint-interval-ms 10000 --checkpoint-storage "file://$work/chk" \
     --input "$in" --blackhole "$@")
-  echo "$(seconds_of "$out") $(cat "$work/rss")"
+  echo "$(seconds_of "$out") $(last_usage)"
 }
-# run_fjord_sql FILE P INPUT → "seconds rss_kb" of the SQL text FILE on fjord-sql
+# run_fjord_sql FILE P INPUT → "seconds rss_kb cpu_s" of the SQL text FILE on fjord-sql
 run_fjord_sql() {
   local out; rm -rf "$work/chk"
-  out=$(/usr/bin/time -f '%M' -o "$work/rss" "$nx" sql "$1" --parallelism "$2" \
+  out=$(timed "$nx" sql "$1" --parallelism "$2" \
     --checkpoint-interval-ms 10000 --checkpoint-storage "file://$work/chk" --input "$3")
-  echo "$(seconds_of "$out") $(cat "$work/rss")"
+  echo "$(seconds_of "$out") $(last_usage)"
 }
-# run_flink FILE P INPUT → "seconds rss_kb" of the SQL text FILE on Flink SQL
+# run_flink FILE P INPUT → "seconds rss_kb cpu_s" of the SQL text FILE on Flink SQL
 run_flink() {
   local err; rm -rf "$work/chk"
-  /usr/bin/time -f '%M' -o "$work/rss" "$flink" nexmark "$3" blackhole "$2" 10000 \
+  timed "$flink" nexmark "$3" blackhole "$2" 10000 \
     "file://$work/chk" "$1" > /dev/null 2> "$work/flink.err" \
     || { cat "$work/flink.err" >&2; return 1; }
   err=$(grep NEXMARK-RESULT "$work/flink.err")
-  echo "$(seconds_of "$err") $(cat "$work/rss")"
+  echo "$(seconds_of "$err") $(last_usage)"
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

@@ -6,6 +6,7 @@
 use crate::error::NexmarkError;
 use crate::model::{Auction, Bid, Event, Person, parse_timestamp, write_timestamp};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// Appends `event` as one JSON line (with the newline) to `out`.
 pub fn write_event(out: &mut String, event: &Event) {
@@ -78,37 +79,44 @@ pub fn write_event(out: &mut String, event: &Event) {
     out.push('\n');
 }
 
+/// One line; timestamps are borrowed from it (they are parsed, never kept).
 #[derive(Deserialize)]
-struct Line {
+struct Line<'a> {
     event_type: u8,
-    person: Option<PersonRow>,
-    auction: Option<AuctionRow>,
-    bid: Option<BidRow>,
+    #[serde(borrow)]
+    person: Option<PersonRow<'a>>,
+    #[serde(borrow)]
+    auction: Option<AuctionRow<'a>>,
+    #[serde(borrow)]
+    bid: Option<BidRow<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PersonRow {
+struct PersonRow<'a> {
     id: u64,
     name: String,
     email_address: String,
     credit_card: String,
     city: String,
     state: String,
-    date_time: String,
+    #[serde(borrow)]
+    date_time: Cow<'a, str>,
     extra: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AuctionRow {
+struct AuctionRow<'a> {
     id: u64,
     item_name: String,
     description: String,
     initial_bid: u64,
     reserve: u64,
-    date_time: String,
-    expires: String,
+    #[serde(borrow)]
+    date_time: Cow<'a, str>,
+    #[serde(borrow)]
+    expires: Cow<'a, str>,
     seller: u64,
     category: u64,
     extra: String,
@@ -116,13 +124,14 @@ struct AuctionRow {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BidRow {
+struct BidRow<'a> {
     auction: u64,
     bidder: u64,
     price: u64,
     channel: String,
     url: String,
-    date_time: String,
+    #[serde(borrow)]
+    date_time: Cow<'a, str>,
     extra: String,
 }
 
@@ -135,7 +144,7 @@ struct BidRow {
 pub fn parse_event(line: &str) -> Result<Event, NexmarkError> {
     let bad = |reason: String| NexmarkError::BadEvent { line: 0, reason };
     let ts = |s: &str| parse_timestamp(s).ok_or_else(|| bad(format!("bad timestamp '{s}'")));
-    let l: Line = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    let l: Line<'_> = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
     match (l.event_type, l.person, l.auction, l.bid) {
         (0, Some(p), _, _) => Ok(Event::Person(Person {
             id: p.id,
