@@ -170,6 +170,42 @@ fn records_in(client: &fjord::JobClient) -> u64 {
         .sum()
 }
 
+/// Waits for a job writing `keys` keys: one step of at most 200 ms, failing past the
+/// deadline or when the job ended, and noting when every key was written.
+struct FillWatch {
+    started: Instant,
+    deadline: Instant,
+    /// When every key was written (ms since the epoch).
+    full_at_ms: Option<i64>,
+}
+
+impl FillWatch {
+    fn new() -> Self {
+        let started = Instant::now();
+        FillWatch {
+            started,
+            deadline: started + Duration::from_secs(3600),
+            full_at_ms: None,
+        }
+    }
+
+    /// One step; `failure` is the error past the deadline.
+    fn step(&mut self, client: &fjord::JobClient, keys: u64, failure: &str) -> Result<()> {
+        if Instant::now() > self.deadline || client.is_finished() {
+            bail!("{failure}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        if self.full_at_ms.is_none() && records_in(client) >= keys {
+            self.full_at_ms = Some(now_ms());
+            println!(
+                "|   state written after | {:.1} s |",
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+}
+
 fn run(name: &str, backend: StateBackendKind, megabytes: u64, interval: Duration) -> Result<()> {
     let keys = keys_for(megabytes);
     let storage_dir = tempfile::tempdir()?;
@@ -178,25 +214,18 @@ fn run(name: &str, backend: StateBackendKind, megabytes: u64, interval: Duration
     job(&env, keys, &backend, &storage, Some(interval), Updates::Few);
     println!("| {name} |");
     let client = env.execute_async("state benchmark")?;
-    let started = Instant::now();
     // Wait until every key was written, then for three checkpoints completed after that.
-    let deadline = started + Duration::from_secs(3600);
-    let mut full_at_ms: Option<i64> = None;
+    let mut watch = FillWatch::new();
     let mut seen = 0;
     let mut previous_total = 0u64;
     let mut rows = Vec::new();
     while rows.len() < 3 {
-        if Instant::now() > deadline || client.is_finished() {
-            bail!("{name}: no checkpoints within the deadline");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        if full_at_ms.is_none() && records_in(&client) >= keys {
-            full_at_ms = Some(now_ms());
-            println!(
-                "|   state written after | {:.1} s |",
-                started.elapsed().as_secs_f64()
-            );
-        }
+        watch.step(
+            &client,
+            keys,
+            &format!("{name}: no checkpoints within the deadline"),
+        )?;
+        let full_at_ms = watch.full_at_ms;
         let (history, failed) = client.checkpoint_history();
         if failed > 0 {
             bail!("{name}: {failed} checkpoints failed");
@@ -286,23 +315,15 @@ fn fill(keys: u64, storage: &str) -> Result<String> {
         Updates::Spread,
     );
     let client = env.execute_async("fill")?;
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(3600);
-    let mut full_at_ms = None;
+    let mut watch = FillWatch::new();
     loop {
-        if Instant::now() > deadline || client.is_finished() {
-            bail!("the fill did not complete a checkpoint of the whole state");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        if full_at_ms.is_none() && records_in(&client) >= keys {
-            full_at_ms = Some(now_ms());
-            println!(
-                "state written after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-        }
+        watch.step(
+            &client,
+            keys,
+            "the fill did not complete a checkpoint of the whole state",
+        )?;
         let (history, _) = client.checkpoint_history();
-        if let (Some(t), Some(c)) = (full_at_ms, history.last())
+        if let (Some(t), Some(c)) = (watch.full_at_ms, history.last())
             && c.completed_at_ms - c.duration_ms as i64 > t
         {
             println!(
