@@ -275,13 +275,7 @@ fn run(name: &str, backend: StateBackendKind, megabytes: u64, interval: Duration
     );
     env.restore_from(&latest, false);
     let start = Instant::now();
-    let client = env.execute_async("restored")?;
-    while !client.is_running() {
-        if client.is_finished() {
-            bail!("{name}: restored job ended: {:?}", client.wait().err());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let client = running(env.execute_async("restored")?, name)?;
     println!(
         "|   restore (submit to running) | {:.1} s |",
         start.elapsed().as_secs_f64()
@@ -291,6 +285,18 @@ fn run(name: &str, backend: StateBackendKind, megabytes: u64, interval: Duration
     Ok(())
 }
 
+/// Waits until a restored job runs and returns its client; fails with why it ended if it
+/// ended first.
+fn running(client: fjord::JobClient, what: &str) -> Result<fjord::JobClient> {
+    while !client.is_running() {
+        if client.is_finished() {
+            bail!("{what}: restored job ended: {:?}", client.wait().err());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(client)
+}
+
 /// Epoch milliseconds now.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -298,22 +304,17 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Writes every key once into RocksDB and returns the path of a checkpoint taken after that.
-fn fill(keys: u64, storage: &str) -> Result<String> {
+/// Writes every key once into RocksDB, checkpointing into `storage` (a local directory), and
+/// returns the path of a checkpoint taken after that.
+fn fill(keys: u64, storage: &std::path::Path) -> Result<String> {
     let rocks_dir = tempfile::tempdir()?;
     let backend = StateBackendKind::RocksDb {
         dir: Some(rocks_dir.path().to_path_buf()),
     };
     let env = StreamExecutionEnvironment::new();
     let interval = Duration::from_secs(10);
-    job(
-        &env,
-        keys,
-        &backend,
-        storage,
-        Some(interval),
-        Updates::Spread,
-    );
+    let url = format!("file://{}", storage.display());
+    job(&env, keys, &backend, &url, Some(interval), Updates::Spread);
     let client = env.execute_async("fill")?;
     let mut watch = FillWatch::new();
     loop {
@@ -330,8 +331,7 @@ fn fill(keys: u64, storage: &str) -> Result<String> {
                 "checkpoint {} of the whole state: {:.1} s; {:.0} MiB in the fill's storage",
                 c.id,
                 c.duration_ms as f64 / 1000.0,
-                dir_size(storage.strip_prefix("file://").unwrap_or(storage).as_ref()) as f64
-                    / 1048576.0
+                dir_size(storage) as f64 / 1048576.0
             );
             let path = c.path.clone();
             client.cancel();
@@ -389,13 +389,7 @@ fn measure(
     let url = format!("file://{}", storage.display());
     job(&env, keys, &backend, &url, interval, Updates::Spread);
     env.restore_from(from, false);
-    let client = env.execute_async("updates")?;
-    while !client.is_running() {
-        if client.is_finished() {
-            bail!("restored job ended: {:?}", client.wait().err());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let client = running(env.execute_async("updates")?, "updates")?;
     std::thread::sleep(warmup);
     let (start, n0, t0) = (Instant::now(), records_in(&client), now_ms());
     let cpu0 = cpu_seconds();
@@ -422,10 +416,7 @@ fn measure(
 fn overhead(args: &Args, rounds: u32) -> Result<()> {
     let keys = keys_for(args.megabytes);
     let storage_dir = tempfile::tempdir()?;
-    let from = fill(
-        keys,
-        &format!("file://{}/fill", storage_dir.path().display()),
-    )?;
+    let from = fill(keys, &storage_dir.path().join("fill"))?;
     let interval = Duration::from_secs(args.interval_secs);
     let times = (
         Duration::from_secs(args.warmup_secs),

@@ -116,14 +116,16 @@ fn nexmark_q12_plans_with_processing_time_windows_and_the_rest_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.json");
     std::fs::write(&events, "").unwrap();
-    let script = fjord_nexmark_ddl(&events) + &q12;
-    let explain = fjord_sql::plan_portable(&script)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .explain();
-    assert!(
-        explain.contains("TUMBLE(size=10000 ms) on $7 (processing time)"),
-        "{explain}"
-    );
+    let plans_a_proctime_tumble = |script: &str| {
+        let explain = fjord_sql::plan_portable(script)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .explain();
+        assert!(
+            explain.contains("TUMBLE(size=10000 ms) on $7 (processing time)"),
+            "{explain}"
+        );
+    };
+    plans_a_proctime_tumble(&(fjord_nexmark_ddl(&events) + &q12));
     // docs/sql.md's example (the same query as written there), into a sink.
     let docs = common::docs_sql_block("### Processing-time windows", 1);
     let (view, query) = docs.split_once(";\n").expect("a view, then the query");
@@ -134,13 +136,7 @@ fn nexmark_q12_plans_with_processing_time_windows_and_the_rest_is_refused() {
          INSERT INTO per_bidder {query};",
         fjord_nexmark_ddl(&events)
     );
-    let explain = fjord_sql::plan_portable(&script)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .explain();
-    assert!(
-        explain.contains("TUMBLE(size=10000 ms) on $7 (processing time)"),
-        "{explain}"
-    );
+    plans_a_proctime_tumble(&script);
     // Event-time-only shapes over a processing-time column name what to do.
     let head = "CREATE TABLE g (id BIGINT, pt AS PROCTIME()) WITH ('connector' = 'datagen');
                 CREATE TABLE res (id BIGINT) WITH ('connector' = 'blackhole');";
