@@ -4,7 +4,8 @@
 //! - [`rng`]: the per-event random numbers that make the events a function of seed and id.
 //! - [`model`]: persons, auctions, bids and the timestamp text.
 //! - [`generator`]: event number → event (depends on `config`, `model`, `rng`).
-//! - [`json`]: events as JSON lines in the layout Flink SQL's `json` format reads.
+//! - [`json`]: events as JSON lines in the layout Flink SQL's `json` format reads;
+//!   [`json_scan`] reads that exact layout fast (other JSON goes to `serde_json`).
 //! - [`source`]: the events of a job — generator source or event files — and writing the files.
 //! - [`queries`]: q0–q22 (those implemented) as DataStream jobs, registered as `nexmark-qN`;
 //!   the queries of [`auction_bids`], [`projections`], [`stats`] and [`ranking`] are listed
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod generator;
 pub mod json;
+pub mod json_scan;
 pub mod model;
 pub mod projections;
 pub mod queries;

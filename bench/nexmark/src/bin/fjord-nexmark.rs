@@ -19,6 +19,10 @@
 //! tables the two changelogs leave. Exit codes: 0 done (for `compare`: the same rows), 1 failed or
 //! different rows, 2 bad usage.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use fjord::{JobArgs, StreamExecutionEnvironment};
 use fjord_nexmark::compare::{
     compare_changelogs, compare_changelogs_by_key, compare_rows, read_rows,
