@@ -35,6 +35,8 @@ pub(crate) struct Taken<V> {
     pub(crate) value: V,
     /// True when the key had a value (a later store changes it in place).
     existed: bool,
+    /// The backend's count of key changes right after the take (see `KeyedInner`).
+    key_changes: u64,
 }
 
 /// One typed value per key in an operator's keyed state backend (see the module docs).
@@ -65,8 +67,9 @@ where
 
     /// Makes `key` the backend's current key and moves its value out.
     pub(crate) fn take(&self, key: &K) -> Taken<V> {
-        self.h.set_current_key(key);
         self.h.with(|inner| {
+            inner.set_current_key(key);
+            let key_changes = inner.key_changes;
             match inner
                 .backend
                 .get_mut(self.id, &[])
@@ -75,10 +78,12 @@ where
                 Some(v) => Taken {
                     value: std::mem::take(v),
                     existed: true,
+                    key_changes,
                 },
                 None => Taken {
                     value: V::default(),
                     existed: false,
+                    key_changes,
                 },
             }
         })
@@ -87,10 +92,13 @@ where
     /// Puts a value taken for `key` back; `empty` says whether it holds nothing anymore, in
     /// which case the key's entry is removed.
     pub(crate) fn store(&self, key: &K, taken: Taken<V>, empty: bool) {
-        // Anything between take and store may have switched keys (it should not); the
-        // backend skips setting the same key again.
-        self.h.set_current_key(key);
         self.h.with(|inner| {
+            // Triggers and user functions between take and store may have switched keys
+            // (timers of other keys, for one): then the key is set again, else it is still
+            // current and not encoded and hashed a second time.
+            if inner.key_changes != taken.key_changes {
+                inner.set_current_key(key);
+            }
             if empty {
                 if taken.existed {
                     inner.backend.remove(self.id, &[]);
@@ -148,5 +156,57 @@ where
     /// The backend handle the value lives in.
     pub(crate) fn handle(&self) -> &KeyedStateHandle {
         &self.h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::backend::HeapKeyedStateBackend;
+    use crate::time::SystemClock;
+    use std::sync::Arc;
+
+    fn handle() -> KeyedStateHandle {
+        let range = KeyGroupRange { start: 0, end: 127 };
+        KeyedStateHandle::with_backend(
+            Box::new(HeapKeyedStateBackend::new(range)),
+            128,
+            Arc::new(SystemClock),
+        )
+    }
+
+    #[test]
+    fn a_store_goes_to_its_key_even_when_another_key_was_set_in_between() {
+        let h = handle();
+        let v = InternalKeyedValue::<u64, Vec<u32>>::new(&h, "test").unwrap();
+        let mut a = v.take(&1);
+        a.value.push(10);
+        // What a trigger or user function may do between take and store: touch another key.
+        let mut b = v.take(&2);
+        b.value.push(20);
+        v.store(&2, b, false);
+        v.store(&1, a, false);
+        // The same key taken and stored with nothing in between.
+        let mut a = v.take(&1);
+        a.value.push(11);
+        v.store(&1, a, false);
+        assert_eq!(v.take(&1).value, [10, 11]);
+        assert_eq!(v.take(&2).value, [20]);
+        assert!(v.take(&3).value.is_empty());
+    }
+
+    #[test]
+    fn keys_longer_than_the_inline_bytes_are_kept_apart() {
+        let h = handle();
+        let v = InternalKeyedValue::<String, u64>::new(&h, "long").unwrap();
+        let keys: Vec<String> = (0..50).map(|i| format!("{}{i}", "k".repeat(i))).collect();
+        for (i, k) in keys.iter().enumerate() {
+            let mut t = v.take(k);
+            t.value = i as u64 + 1;
+            v.store(k, t, false);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(v.take(k).value, i as u64 + 1, "key of {} bytes", k.len());
+        }
     }
 }

@@ -43,8 +43,29 @@ pub(crate) struct KeyedInner {
     clock: Arc<dyn Clock>,
     max_parallelism: usize,
     key_buf: Vec<u8>,
+    /// How many times the current key was set: an operator that took a value for a key and
+    /// stores it back skips setting the key again when nothing set another in between.
+    pub(crate) key_changes: u64,
     accesses: u32,
     cleanup_every: Option<u32>,
+}
+
+impl KeyedInner {
+    /// Makes `key` the current key (see [`KeyedStateHandle::set_current_key`]).
+    pub(crate) fn set_current_key<K: Serialize + ?Sized>(&mut self, key: &K) {
+        // The key group comes from the very bytes the backend stores the key as.
+        encode(key, &mut self.key_buf);
+        let kg = key_group_of_bytes(&self.key_buf, self.max_parallelism);
+        self.backend.set_current_key(&self.key_buf, kg);
+        self.key_changes = self.key_changes.wrapping_add(1);
+        if let Some(n) = self.cleanup_every {
+            self.accesses = self.accesses.wrapping_add(1);
+            if self.accesses.is_multiple_of(n) {
+                let now = self.clock.now();
+                self.backend.cleanup_step(now);
+            }
+        }
+    }
 }
 
 /// The keyed state of one operator subtask, shared by the operator (which sets the current
@@ -94,6 +115,7 @@ impl KeyedStateHandle {
                 clock,
                 max_parallelism,
                 key_buf: Vec::new(),
+                key_changes: 0,
                 accesses: 0,
                 cleanup_every: None,
             })),
@@ -102,24 +124,14 @@ impl KeyedStateHandle {
 
     /// Sets the key that following state accesses are scoped to.
     pub(crate) fn set_current_key<K: Serialize + ?Sized>(&self, key: &K) {
-        let mut g = self.inner.lock();
-        let inner = &mut *g;
-        // The key group comes from the very bytes the backend stores the key as.
-        encode(key, &mut inner.key_buf);
-        let kg = key_group_of_bytes(&inner.key_buf, inner.max_parallelism);
-        inner.backend.set_current_key(&inner.key_buf, kg);
-        if let Some(n) = inner.cleanup_every {
-            inner.accesses = inner.accesses.wrapping_add(1);
-            if inner.accesses.is_multiple_of(n) {
-                let now = inner.clock.now();
-                inner.backend.cleanup_step(now);
-            }
-        }
+        self.inner.lock().set_current_key(key);
     }
 
     /// Sets the current key from its serialized form and key group.
     pub(crate) fn set_current_key_bytes(&self, key: &[u8], key_group: usize) {
-        self.inner.lock().backend.set_current_key(key, key_group);
+        let mut inner = self.inner.lock();
+        inner.backend.set_current_key(key, key_group);
+        inner.key_changes = inner.key_changes.wrapping_add(1);
     }
 
     /// Sets the namespace (the window) that following accesses are scoped to.
