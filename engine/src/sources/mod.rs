@@ -9,6 +9,7 @@
 pub mod acknowledging;
 mod collection;
 mod generator;
+mod lines;
 mod socket;
 mod split_watermarks;
 mod text_file;

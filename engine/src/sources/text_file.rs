@@ -1,5 +1,6 @@
 //! `read_text_file`: the lines of a file, or of every file in a directory.
 
+use super::lines::{Line, next_line};
 use super::{Source, SourceError, SourceOutput, SourceReader, SourceStatus};
 use crate::context::RuntimeContext;
 use crate::error::BoxError;
@@ -174,32 +175,39 @@ impl SourceReader<String> for TextFileReader {
             },
         };
         for _ in 0..BATCH {
-            file.buf.clear();
-            let n = file.reader.read_until(b'\n', &mut file.buf).map_err(|e| {
+            let read = next_line(&mut file.reader, &mut file.buf).map_err(|e| {
                 SourceError::boxed(
                     format!("{} line {}", file.path.display(), file.line + 1),
                     format!("read failed: {e}"),
                 )
             })?;
-            if n == 0 {
-                self.current = None;
-                return Ok(SourceStatus::MoreAvailable);
+            let (bytes, consumed, borrowed) = match read {
+                Line::Borrowed { bytes, consumed } => (bytes, consumed, true),
+                Line::Gathered { consumed } => (file.buf.as_slice(), consumed, false),
+                Line::End => {
+                    self.current = None;
+                    return Ok(SourceStatus::MoreAvailable);
+                }
+            };
+            // `\r\n` ends a line as `\n` does; a last line without a newline keeps its `\r`.
+            let ended = consumed > bytes.len();
+            let bytes = match bytes.strip_suffix(b"\r") {
+                Some(b) if ended => b,
+                _ => bytes,
+            };
+            let line = std::str::from_utf8(bytes).map(str::to_owned);
+            if borrowed {
+                file.reader.consume(consumed);
             }
             file.line += 1;
-            file.offset += n as u64;
-            if file.buf.last() == Some(&b'\n') {
-                file.buf.pop();
-                if file.buf.last() == Some(&b'\r') {
-                    file.buf.pop();
-                }
-            }
-            let line = std::str::from_utf8(&file.buf).map_err(|e| {
+            file.offset += consumed as u64;
+            let line = line.map_err(|e| {
                 SourceError::boxed(
                     format!("{} line {}", file.path.display(), file.line),
                     format!("line is not valid UTF-8 ({e}); convert the file to UTF-8"),
                 )
             })?;
-            output.collect(line.to_owned());
+            output.collect(line);
         }
         Ok(SourceStatus::MoreAvailable)
     }
