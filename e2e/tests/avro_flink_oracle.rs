@@ -232,6 +232,7 @@ fn fjord_and_flink_sql_read_each_others_avro_topics_through_kafka() {
     let mut flink_rows = rows_with_null_literal(&flink["seen"], "");
     flink_rows.sort_by_key(|r| r[0].to_sql_string());
     assert_eq!(flink_rows, expected);
+    broker.shutdown().unwrap();
 }
 
 #[test]
@@ -338,4 +339,5 @@ fn a_malformed_record_or_an_unreachable_registry_fails_the_job_saying_what_is_wr
             "{e}"
         );
     }
+    broker.shutdown().unwrap();
 }

@@ -73,5 +73,6 @@ fn the_topic_holds_exactly_the_generated_events() -> anyhow::Result<()> {
         got.len(),
         expected.len()
     );
+    broker.shutdown()?;
     Ok(())
 }

@@ -369,6 +369,7 @@ fn proto3_messages_read_as_flink_reads_them() {
         by_fjord.iter().all(|l| !l.contains("\\N")),
         "no NULLs from a proto3 message: {by_fjord:?}"
     );
+    broker.shutdown().unwrap();
 }
 
 /// A record that is not a message fails the job naming topic, partition and offset and what

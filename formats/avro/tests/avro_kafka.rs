@@ -111,6 +111,7 @@ fn docs_example_writes_avro_and_reads_it_through_a_newer_schema() -> anyhow::Res
         .collect::<Result<_, _>>()?;
     expected.sort();
     assert_eq!(values, expected);
+    broker.shutdown()?;
     Ok(())
 }
 
@@ -142,6 +143,7 @@ fn a_record_that_is_not_avro_fails_the_job_naming_where_it_is() -> anyhow::Resul
             && e.contains("malformed Avro record"),
         "{e}"
     );
+    broker.shutdown()?;
     Ok(())
 }
 
