@@ -506,11 +506,20 @@ fn cassandra_killed_and_restarted_mid_run_loses_nothing() {
     let restarts = job.restarts();
     let metrics = job.metrics();
     job.wait().expect("the job finishes once the node is back");
-    let ids: std::collections::BTreeSet<i64> = c
-        .rows::<(i64,)>("SELECT id FROM survive.rows")
-        .into_iter()
-        .map(|(id,)| id)
-        .collect();
+    // The job's session reconnected to the restarted node; the test's own may not have yet
+    // (CI saw "No connections in the pool ... Connection refused" right after the job ended),
+    // so the rows are read once it answers.
+    let mut read = Vec::new();
+    wait_for("the test's session to reach the restarted node", LIMIT, || {
+        match c.try_rows::<(i64,)>("SELECT id FROM survive.rows") {
+            Ok(rows) => {
+                read = rows;
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    let ids: std::collections::BTreeSet<i64> = read.into_iter().map(|(id,)| id).collect();
     let missing: Vec<i64> = (0..n as i64).filter(|i| !ids.contains(i)).take(5).collect();
     assert!(missing.is_empty(), "records lost: {missing:?}...");
     assert_eq!(ids.len() as u64, n);
