@@ -510,15 +510,17 @@ fn cassandra_killed_and_restarted_mid_run_loses_nothing() {
     // (CI saw "No connections in the pool ... Connection refused" right after the job ended),
     // so the rows are read once it answers.
     let mut read = Vec::new();
-    wait_for("the test's session to reach the restarted node", LIMIT, || {
-        match c.try_rows::<(i64,)>("SELECT id FROM survive.rows") {
+    wait_for(
+        "the test's session to reach the restarted node",
+        LIMIT,
+        || match c.try_rows::<(i64,)>("SELECT id FROM survive.rows") {
             Ok(rows) => {
                 read = rows;
                 true
             }
             Err(_) => false,
-        }
-    });
+        },
+    );
     let ids: std::collections::BTreeSet<i64> = read.into_iter().map(|(id,)| id).collect();
     let missing: Vec<i64> = (0..n as i64).filter(|i| !ids.contains(i)).take(5).collect();
     assert!(missing.is_empty(), "records lost: {missing:?}...");
