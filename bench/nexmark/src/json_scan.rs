@@ -72,11 +72,12 @@ impl<'a> Cursor<'a> {
 pub fn scan_event(line: &str) -> Option<Event> {
     let mut c = Cursor { line, at: 0 };
     c.expect("{\"event_type\":")?;
-    let event = if c
+    // Each kind's row, then what closes the row and the line.
+    let (event, tail) = if c
         .expect("2,\"person\":null,\"auction\":null,\"bid\":{")
         .is_some()
     {
-        Event::Bid(Bid {
+        let b = Event::Bid(Bid {
             auction: c.number("auction", false)?,
             bidder: c.number("bidder", false)?,
             price: c.number("price", false)?,
@@ -84,7 +85,8 @@ pub fn scan_event(line: &str) -> Option<Event> {
             url: c.string("url", false)?.to_owned(),
             date_time: c.timestamp("dateTime", false)?,
             extra: c.string("extra", true)?.to_owned(),
-        })
+        });
+        (b, "}}")
     } else if c.expect("1,\"person\":null,\"auction\":{").is_some() {
         let a = Event::Auction(Auction {
             id: c.number("id", false)?,
@@ -98,8 +100,7 @@ pub fn scan_event(line: &str) -> Option<Event> {
             category: c.number("category", false)?,
             extra: c.string("extra", true)?.to_owned(),
         });
-        c.expect("},\"bid\":null")?;
-        a
+        (a, "},\"bid\":null}")
     } else {
         c.expect("0,\"person\":{")?;
         let p = Event::Person(Person {
@@ -112,13 +113,9 @@ pub fn scan_event(line: &str) -> Option<Event> {
             date_time: c.timestamp("dateTime", false)?,
             extra: c.string("extra", true)?.to_owned(),
         });
-        c.expect("},\"auction\":null,\"bid\":null")?;
-        p
+        (p, "},\"auction\":null,\"bid\":null}")
     };
-    if matches!(event, Event::Bid(_)) {
-        c.expect("}")?;
-    }
-    c.expect("}")?;
+    c.expect(tail)?;
     (c.at == line.len()).then_some(event)
 }
 

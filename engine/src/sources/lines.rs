@@ -45,8 +45,9 @@ pub(crate) fn next_line<'a, R: BufRead>(
         }
         match memchr::memchr(b'\n', available) {
             Some(i) if consumed == 0 => {
-                // The borrow of `reader` ends with the caller's use of the bytes; the
-                // caller consumes them then. Re-borrow through fill_buf to hand them out.
+                // `available` cannot be returned: the borrow checker would then hold
+                // `reader` for the rest of the loop, which consumes from it. A second
+                // `fill_buf` returns the same buffered bytes without reading.
                 let bytes = &reader.fill_buf()?[..i];
                 return Ok(Line::Borrowed {
                     bytes,
