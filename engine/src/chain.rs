@@ -60,6 +60,13 @@ pub(crate) enum CheckpointNotice {
 pub(crate) trait Output<T>: Lifecycle {
     /// Pushes one record.
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()>;
+
+    /// Pushes the records of a batch from an input channel, in order: one call through the
+    /// chain head's `dyn Output` per batch instead of per record, and operators behind a lock
+    /// ([`crate::operators::shared::Shared`]) take it once per batch.
+    fn emit_batch(&mut self, batch: Vec<StreamRecord<T>>) -> Result<()> {
+        batch.into_iter().try_for_each(|record| self.emit(record))
+    }
 }
 
 /// An operator with two typed inputs (connected streams): the head of a

@@ -13,17 +13,30 @@ struct Cursor<'a> {
     at: usize,
 }
 
+/// `"name":`, the text before a value (one comparison instead of three).
+macro_rules! key {
+    ($name:literal) => {
+        concat!("\"", $name, "\":")
+    };
+}
+
+// Every method is inlined into `scan_event`, so each comparison is with a text of known length,
+// which the compiler turns into a few loads instead of a call of `memcmp` (the calls were a
+// tenth of the scanner's time).
 impl<'a> Cursor<'a> {
     /// Steps over `text` if the line continues with it.
+    #[inline(always)]
     fn expect(&mut self, text: &str) -> Option<()> {
-        self.line[self.at..].starts_with(text).then(|| {
+        let rest = &self.line.as_bytes()[self.at..];
+        (rest.len() >= text.len() && rest[..text.len()] == *text.as_bytes()).then(|| {
             self.at += text.len();
         })
     }
 
-    /// `"name":` then a string without escapes, then `,` (or nothing when `last`).
-    fn string(&mut self, name: &str, last: bool) -> Option<&'a str> {
-        self.key(name)?;
+    /// `key` (from [`key!`]) then a string without escapes, then `,` (or nothing when `last`).
+    #[inline(always)]
+    fn string(&mut self, key: &str, last: bool) -> Option<&'a str> {
+        self.expect(key)?;
         self.expect("\"")?;
         let rest = &self.line[self.at..];
         let end = memchr::memchr2(b'"', b'\\', rest.as_bytes())?;
@@ -36,87 +49,119 @@ impl<'a> Cursor<'a> {
         Some(&rest[..end])
     }
 
-    /// `"name":` then an unsigned integer that fits in `u64`, then the separator.
-    fn number(&mut self, name: &str, last: bool) -> Option<u64> {
-        self.key(name)?;
-        let digits = self.line[self.at..]
-            .bytes()
-            .take_while(u8::is_ascii_digit)
-            .count();
-        if digits == 0 || (digits > 1 && self.line.as_bytes()[self.at] == b'0') {
+    /// `key` then an unsigned integer that fits in `u64` (no sign, no leading zero), then
+    /// the separator. The digits are read once, overflow checked as they are added.
+    #[inline(always)]
+    fn number(&mut self, key: &str, last: bool) -> Option<u64> {
+        self.expect(key)?;
+        let digits = &self.line.as_bytes()[self.at..];
+        let mut n: u64 = 0;
+        let mut len = 0;
+        while let Some(d) = digits.get(len).filter(|d| d.is_ascii_digit()) {
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            len += 1;
+        }
+        if len == 0 || (len > 1 && digits[0] == b'0') {
             return None;
         }
-        let n = self.line[self.at..self.at + digits].parse().ok()?;
-        self.at += digits;
+        self.at += len;
         self.separator(last)?;
         Some(n)
     }
 
-    /// `"name":` then a timestamp string, as UTC milliseconds.
-    fn timestamp(&mut self, name: &str, last: bool) -> Option<i64> {
-        parse_timestamp(self.string(name, last)?)
+    /// `key` then a timestamp string, as UTC milliseconds.
+    #[inline(always)]
+    fn timestamp(&mut self, key: &str, last: bool) -> Option<i64> {
+        parse_timestamp(self.string(key, last)?)
     }
 
-    fn key(&mut self, name: &str) -> Option<()> {
-        self.expect("\"")?;
-        self.expect(name)?;
-        self.expect("\":")
+    /// `tail`, which closes the row and the line, then the end of the line.
+    #[inline(always)]
+    fn end(&mut self, tail: &str) -> Option<()> {
+        self.expect(tail)?;
+        (self.at == self.line.len()).then_some(())
     }
 
+    #[inline(always)]
     fn separator(&mut self, last: bool) -> Option<()> {
         if last { Some(()) } else { self.expect(",") }
     }
 }
 
 /// The event of `line` if it is in [`crate::json::write_event`]'s exact layout, else `None`.
+#[inline]
 pub fn scan_event(line: &str) -> Option<Event> {
     let mut c = Cursor { line, at: 0 };
     c.expect("{\"event_type\":")?;
-    // Each kind's row, then what closes the row and the line.
-    let (event, tail) = if c
-        .expect("2,\"person\":null,\"auction\":null,\"bid\":{")
+    // Each kind's fields are read first (strings borrowed from the line) and the event is made
+    // once the whole line is known to be in the layout: nothing is allocated for a line that
+    // goes to `serde_json`, and the event is built where it is returned instead of moved there.
+    if c.expect("2,\"person\":null,\"auction\":null,\"bid\":{")
         .is_some()
     {
-        let b = Event::Bid(Bid {
-            auction: c.number("auction", false)?,
-            bidder: c.number("bidder", false)?,
-            price: c.number("price", false)?,
-            channel: c.string("channel", false)?.to_owned(),
-            url: c.string("url", false)?.to_owned(),
-            date_time: c.timestamp("dateTime", false)?,
-            extra: c.string("extra", true)?.to_owned(),
-        });
-        (b, "}}")
+        let auction = c.number(key!("auction"), false)?;
+        let bidder = c.number(key!("bidder"), false)?;
+        let price = c.number(key!("price"), false)?;
+        let channel = c.string(key!("channel"), false)?;
+        let url = c.string(key!("url"), false)?;
+        let date_time = c.timestamp(key!("dateTime"), false)?;
+        let extra = c.string(key!("extra"), true)?;
+        c.end("}}")?;
+        Some(Event::Bid(Bid {
+            auction,
+            bidder,
+            price,
+            channel: channel.to_owned(),
+            url: url.to_owned(),
+            date_time,
+            extra: extra.to_owned(),
+        }))
     } else if c.expect("1,\"person\":null,\"auction\":{").is_some() {
-        let a = Event::Auction(Auction {
-            id: c.number("id", false)?,
-            item_name: c.string("itemName", false)?.to_owned(),
-            description: c.string("description", false)?.to_owned(),
-            initial_bid: c.number("initialBid", false)?,
-            reserve: c.number("reserve", false)?,
-            date_time: c.timestamp("dateTime", false)?,
-            expires: c.timestamp("expires", false)?,
-            seller: c.number("seller", false)?,
-            category: c.number("category", false)?,
-            extra: c.string("extra", true)?.to_owned(),
-        });
-        (a, "},\"bid\":null}")
+        let id = c.number(key!("id"), false)?;
+        let item_name = c.string(key!("itemName"), false)?;
+        let description = c.string(key!("description"), false)?;
+        let initial_bid = c.number(key!("initialBid"), false)?;
+        let reserve = c.number(key!("reserve"), false)?;
+        let date_time = c.timestamp(key!("dateTime"), false)?;
+        let expires = c.timestamp(key!("expires"), false)?;
+        let seller = c.number(key!("seller"), false)?;
+        let category = c.number(key!("category"), false)?;
+        let extra = c.string(key!("extra"), true)?;
+        c.end("},\"bid\":null}")?;
+        Some(Event::Auction(Auction {
+            id,
+            item_name: item_name.to_owned(),
+            description: description.to_owned(),
+            initial_bid,
+            reserve,
+            date_time,
+            expires,
+            seller,
+            category,
+            extra: extra.to_owned(),
+        }))
     } else {
         c.expect("0,\"person\":{")?;
-        let p = Event::Person(Person {
-            id: c.number("id", false)?,
-            name: c.string("name", false)?.to_owned(),
-            email_address: c.string("emailAddress", false)?.to_owned(),
-            credit_card: c.string("creditCard", false)?.to_owned(),
-            city: c.string("city", false)?.to_owned(),
-            state: c.string("state", false)?.to_owned(),
-            date_time: c.timestamp("dateTime", false)?,
-            extra: c.string("extra", true)?.to_owned(),
-        });
-        (p, "},\"auction\":null,\"bid\":null}")
-    };
-    c.expect(tail)?;
-    (c.at == line.len()).then_some(event)
+        let id = c.number(key!("id"), false)?;
+        let name = c.string(key!("name"), false)?;
+        let email_address = c.string(key!("emailAddress"), false)?;
+        let credit_card = c.string(key!("creditCard"), false)?;
+        let city = c.string(key!("city"), false)?;
+        let state = c.string(key!("state"), false)?;
+        let date_time = c.timestamp(key!("dateTime"), false)?;
+        let extra = c.string(key!("extra"), true)?;
+        c.end("},\"auction\":null,\"bid\":null}")?;
+        Some(Event::Person(Person {
+            id,
+            name: name.to_owned(),
+            email_address: email_address.to_owned(),
+            credit_card: credit_card.to_owned(),
+            city: city.to_owned(),
+            state: state.to_owned(),
+            date_time,
+            extra: extra.to_owned(),
+        }))
+    }
 }
 
 #[cfg(test)]

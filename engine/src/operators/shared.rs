@@ -86,6 +86,10 @@ impl<T, C: Output<T>> Output<T> for Shared<C> {
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         self.0.lock().emit(record)
     }
+    fn emit_batch(&mut self, batch: Vec<StreamRecord<T>>) -> Result<()> {
+        let mut core = self.0.lock();
+        batch.into_iter().try_for_each(|record| core.emit(record))
+    }
 }
 
 impl<A, B, C: TwoInputOperator<A, B>> TwoInputOperator<A, B> for Shared<C> {

@@ -42,10 +42,7 @@ impl<T: Send + 'static> TaskHead for OneInputHead<T> {
         if let Some(c) = &self.records_in {
             c.add(batch.len() as u64);
         }
-        for record in *batch {
-            self.operator.emit(record)?;
-        }
-        Ok(())
+        self.operator.emit_batch(*batch)
     }
 
     fn count_records_in(&mut self, counter: IoCounter) {

@@ -19,7 +19,10 @@ use std::marker::PhantomData;
 pub struct WindowContext<'a, W, O> {
     pub(crate) window: &'a W,
     pub(crate) watermark: Timestamp,
-    pub(crate) processing_time: Timestamp,
+    /// The job's clock, read on the first `current_processing_time` call of this firing: most
+    /// window functions never ask, and reading the clock was a per-key cost of every firing.
+    clock: &'a RuntimeContext,
+    processing_time: std::cell::Cell<Option<Timestamp>>,
     pub(crate) emit: Emitter<'a, O>,
     /// The operator's keyed state (for `window_state` and `global_state`).
     pub(crate) keyed: Option<&'a crate::state::KeyedStateHandle>,
@@ -31,7 +34,7 @@ impl<'a, W: Window, O> WindowContext<'a, W, O> {
     pub(crate) fn new(
         window: &'a W,
         watermark: Timestamp,
-        processing_time: Timestamp,
+        clock: &'a RuntimeContext,
         out: &'a mut dyn Output<O>,
         sides: &'a mut SideOutputs,
         keyed: Option<&'a crate::state::KeyedStateHandle>,
@@ -39,7 +42,8 @@ impl<'a, W: Window, O> WindowContext<'a, W, O> {
         WindowContext {
             window,
             watermark,
-            processing_time,
+            clock,
+            processing_time: std::cell::Cell::new(None),
             emit: Emitter::new(out, sides, Some(window.max_timestamp())),
             keyed,
         }
@@ -88,9 +92,16 @@ impl<W: Window, O> WindowContext<'_, W, O> {
     pub fn current_watermark(&self) -> Timestamp {
         self.watermark
     }
-    /// The current processing time.
+    /// The current processing time (read once per firing: later calls return the same).
     pub fn current_processing_time(&self) -> Timestamp {
-        self.processing_time
+        match self.processing_time.get() {
+            Some(t) => t,
+            None => {
+                let t = self.clock.current_processing_time();
+                self.processing_time.set(Some(t));
+                t
+            }
+        }
     }
     /// Emits a result (timestamp: window end − 1).
     pub fn collect(&mut self, value: O) {

@@ -200,14 +200,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             // Window and global state of the process function belong to this key.
             keyed.set_current_key(key);
         }
-        let mut wctx = WindowContext::new(
-            window,
-            watermark,
-            ctx.current_processing_time(),
-            out,
-            sides,
-            ctx.keyed.as_ref(),
-        );
+        let mut wctx = WindowContext::new(window, watermark, ctx, out, sides, ctx.keyed.as_ref());
         logic.emit(ctx, key, acc, &mut wctx)
     }
 

@@ -131,10 +131,12 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
     }
 
     fn window(start: Timestamp, end: Timestamp) -> Result<W> {
-        let tw: Box<dyn Any> = Box::new(TimeWindow::new(start, end));
-        tw.downcast::<W>()
-            .map(|w| *w)
-            .map_err(|_| FjordError::Internal("pane windows must be time windows".into()))
+        // Through an `Option` on the stack: no allocation per firing.
+        let mut tw = Some(TimeWindow::new(start, end));
+        (&mut tw as &mut dyn Any)
+            .downcast_mut::<Option<W>>()
+            .and_then(Option::take)
+            .ok_or_else(|| FjordError::Internal("pane windows must be time windows".into()))
     }
 
     fn fire(&mut self, key: K, t: Timestamp) -> Result<()> {
@@ -169,14 +171,8 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         }
         if let Some(mut acc) = acc {
             let window = Self::window(start, end)?;
-            let mut wctx = WindowContext::new(
-                &window,
-                timers.watermark,
-                ctx.current_processing_time(),
-                out.as_mut(),
-                sides,
-                None,
-            );
+            let mut wctx =
+                WindowContext::new(&window, timers.watermark, ctx, out.as_mut(), sides, None);
             logic.emit(ctx, &key, &mut acc, &mut wctx)?;
         }
         let keep_from = start + *slide;
