@@ -172,6 +172,12 @@ pub fn format_timestamp(millis: i64) -> String {
 /// milliseconds since the epoch; digits beyond milliseconds are truncated. `None` if it is not
 /// such a timestamp.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
+    thread_local! {
+        /// The last date read and its day number: events of one file share a few dates, and
+        /// checking and converting the date was a twentieth of reading an event.
+        static LAST_DATE: std::cell::Cell<([u8; 10], i64)> =
+            const { std::cell::Cell::new(([0; 10], 0)) };
+    }
     let b = text.as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b' ' || b[10] == b'T') {
         return None;
@@ -184,9 +190,21 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
             c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
         })
     };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let date: [u8; 10] = b[..10].try_into().expect("checked length");
+    let days = match LAST_DATE.get() {
+        (last, days) if last == date => days,
+        _ => {
+            let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+            if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+                return None;
+            }
+            let days = days_from_civil(y, mo, d);
+            LAST_DATE.set((date, days));
+            days
+        }
+    };
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 {
+    if h > 23 || mi > 59 || s > 59 {
         return None;
     }
     let mut ms = 0;
@@ -204,7 +222,6 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
             scale /= 10;
         }
     }
-    let days = days_from_civil(y, mo, d);
     Some(days * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + ms)
 }
 

@@ -22,7 +22,7 @@ use crate::types::{MIN_WATERMARK, Timestamp};
 use backend_queue::BackendTimerQueue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 
 /// A timer that fired.
@@ -36,14 +36,17 @@ pub(crate) struct Timer<K, N> {
 /// A priority queue of timers with deduplication; deletion is lazy (a deleted timer's queue
 /// entry is skipped when it comes up).
 ///
-/// The queue is a B-tree ordered by (timestamp, registration number), not a binary heap:
-/// window and process-function timers are registered at nearly increasing timestamps and
-/// taken from the front, so both ends of the tree stay in the cache, where a heap's pop walks
-/// `log2(n)` levels scattered over memory (a twentieth of a sliding-window job's CPU time
-/// with 10^5 keys; BENCHMARKS.md, issue 14). The order is the heap's: timestamp, then
-/// registration.
+/// Timers fire by timestamp, then in registration order. Window and process-function timers
+/// are mostly registered at a timestamp at or after the latest one registered (the next window
+/// end, the element's time plus a delay): those are appended to `in_order` and taken from its
+/// front, both O(1) on memory that stays in the cache. Any other timer goes into `out_of_order`,
+/// a B-tree by (timestamp, registration number). The earliest timer is the smaller of the two
+/// fronts. A binary heap, used before, walked `log2(n)` levels scattered over memory on every
+/// pop: a twentieth of a sliding-window job's CPU time with 10^5 keys (BENCHMARKS.md, issue 14).
 pub(crate) struct HeapQueue<K, N> {
-    queue: BTreeMap<(Timestamp, u64), (K, N)>,
+    /// (timestamp, registration number, key, namespace), ascending.
+    in_order: VecDeque<(Timestamp, u64, K, N)>,
+    out_of_order: BTreeMap<(Timestamp, u64), (K, N)>,
     live: FastSet<(K, N, Timestamp)>,
     seq: u64,
 }
@@ -51,7 +54,8 @@ pub(crate) struct HeapQueue<K, N> {
 impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
     pub(crate) fn new() -> Self {
         HeapQueue {
-            queue: BTreeMap::new(),
+            in_order: VecDeque::new(),
+            out_of_order: BTreeMap::new(),
             live: FastSet::default(),
             seq: 0,
         }
@@ -60,13 +64,18 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
     /// Registers a timer; false if it already existed.
     #[inline]
     pub(crate) fn register(&mut self, key: &K, ns: &N, ts: Timestamp) -> bool {
-        if self.live.insert((key.clone(), ns.clone(), ts)) {
-            self.seq += 1;
-            self.queue.insert((ts, self.seq), (key.clone(), ns.clone()));
-            true
-        } else {
-            false
+        if !self.live.insert((key.clone(), ns.clone(), ts)) {
+            return false;
         }
+        self.seq += 1;
+        if self.in_order.back().is_none_or(|last| last.0 <= ts) {
+            self.in_order
+                .push_back((ts, self.seq, key.clone(), ns.clone()));
+        } else {
+            self.out_of_order
+                .insert((ts, self.seq), (key.clone(), ns.clone()));
+        }
+        true
     }
 
     /// Deletes a timer if it exists.
@@ -74,15 +83,47 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
         self.live.remove(&(key.clone(), ns.clone(), ts));
     }
 
+    /// The earliest queue entry (live or deleted): its timestamp, and whether it is the front
+    /// of `in_order`.
+    #[inline]
+    fn front(&self) -> Option<(Timestamp, bool)> {
+        let ordered = self.in_order.front().map(|e| (e.0, e.1));
+        let tree = self.out_of_order.first_key_value().map(|(k, _)| *k);
+        match (ordered, tree) {
+            (Some(o), Some(t)) if t < o => Some((t.0, false)),
+            (Some(o), _) => Some((o.0, true)),
+            (None, Some(t)) => Some((t.0, false)),
+            (None, None) => None,
+        }
+    }
+
+    /// Removes the earliest queue entry that `front` found.
+    #[inline]
+    fn take_front(&mut self, in_order: bool) -> (K, N, Timestamp) {
+        if in_order {
+            let (ts, _, key, ns) = self.in_order.pop_front().expect("front found it");
+            (key, ns, ts)
+        } else {
+            let ((ts, _), (key, ns)) = self.out_of_order.pop_first().expect("front found it");
+            (key, ns, ts)
+        }
+    }
+
     /// The earliest live timer's timestamp.
     pub(crate) fn peek(&mut self) -> Option<Timestamp> {
-        while let Some(top) = self.queue.first_entry() {
-            let ts = top.key().0;
-            let (key, ns) = top.get();
-            if self.live.contains(&(key.clone(), ns.clone(), ts)) {
+        while let Some((ts, in_order)) = self.front() {
+            let live = if in_order {
+                let e = self.in_order.front().expect("front found it");
+                self.live.contains(&(e.2.clone(), e.3.clone(), e.0))
+            } else {
+                let ((ts, _), (key, ns)) =
+                    self.out_of_order.first_key_value().expect("front found it");
+                self.live.contains(&(key.clone(), ns.clone(), *ts))
+            };
+            if live {
                 return Some(ts);
             }
-            top.remove();
+            self.take_front(in_order);
         }
         None
     }
@@ -90,13 +131,11 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
     /// Removes and returns the earliest live timer due at `limit`.
     #[inline]
     pub(crate) fn pop_due(&mut self, limit: Timestamp) -> Option<Timer<K, N>> {
-        while let Some(top) = self.queue.first_entry() {
-            let ts = top.key().0;
+        while let Some((ts, in_order)) = self.front() {
             if ts > limit {
                 return None;
             }
-            let (key, ns) = top.remove();
-            let id = (key, ns, ts);
+            let id = self.take_front(in_order);
             if self.live.remove(&id) {
                 return Some(Timer {
                     timestamp: id.2,
