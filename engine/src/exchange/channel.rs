@@ -2,10 +2,11 @@
 //! (backpressure) instead of growing memory.
 
 use crate::error::{FjordError, Result};
+use crate::network::codec::BatchCodec;
 use crate::types::Timestamp;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -13,6 +14,12 @@ use std::time::Duration;
 pub(crate) enum Event {
     /// A batch of records: a `Vec<StreamRecord<T>>` whose type only the two ends know.
     Records(Box<dyn Any + Send>),
+    /// A batch of records in its wire encoding, as a network channel carries it: the
+    /// producing task encodes it and the consuming task decodes it, each on its own thread,
+    /// so records are freed by the thread that allocated them and the connection's threads
+    /// only move bytes (a record's allocation freed on another thread cost a third of the
+    /// channel's CPU time; BENCHMARKS.md, "Network exchange").
+    Encoded(EncodedBatch),
     /// An event-time watermark from this channel's producer.
     Watermark(Timestamp),
     /// The producer's stream became idle or active again (Flink's `WatermarkStatus`).
@@ -24,6 +31,38 @@ pub(crate) enum Event {
     Barrier(crate::checkpoint::CheckpointBarrier),
     /// The producer finished; nothing more comes on this channel.
     EndOfPartition,
+}
+
+impl Event {
+    /// The records of a [`Event::Records`] or (decoded) [`Event::Encoded`] event.
+    ///
+    /// # Errors
+    /// An encoded batch cannot be decoded, or the event carries no records.
+    pub(crate) fn into_batch(self) -> Result<Box<dyn Any + Send>> {
+        match self {
+            Event::Records(batch) => Ok(batch),
+            Event::Encoded(batch) => batch.decode(),
+            _ => Err(FjordError::Internal("an event without records".into())),
+        }
+    }
+}
+
+/// A record batch in its wire encoding, with the codec that reads it.
+pub(crate) struct EncodedBatch {
+    /// The batch as [`BatchCodec::encode`] wrote it.
+    pub(crate) bytes: Vec<u8>,
+    /// The channel's codec.
+    pub(crate) codec: Arc<dyn BatchCodec>,
+}
+
+impl EncodedBatch {
+    /// The batch's records, a `Vec<StreamRecord<T>>` type-erased as in [`Event::Records`].
+    ///
+    /// # Errors
+    /// The bytes are not a batch of the codec's type.
+    pub(crate) fn decode(&self) -> Result<Box<dyn Any + Send>> {
+        self.codec.decode(&self.bytes)
+    }
 }
 
 /// A flag all tasks of a job watch; set when the job is cancelled or a task failed. A child
@@ -56,12 +95,24 @@ pub(crate) struct ChannelSender {
     /// Why the receiving end went away, when it can tell more than "the consumer is gone" (a
     /// network channel whose connection was refused or lost). Set once, shared by clones.
     failure: Option<Arc<OnceLock<String>>>,
+    /// A network channel's codec: record batches are encoded by `send`, on the producing
+    /// task's thread, into an [`Event::Encoded`].
+    encoder: Option<Encoder>,
+}
+
+/// The codec of a network channel's sender and the size of its last encoded batch (the next
+/// buffer's capacity).
+#[derive(Clone)]
+struct Encoder {
+    codec: Arc<dyn BatchCodec>,
+    last_len: Arc<AtomicUsize>,
 }
 
 impl ChannelSender {
     /// Sends an event, blocking while the channel is full (backpressure) but giving up when the
     /// job is cancelled or the receiver is gone.
-    pub(crate) fn send(&self, mut event: Event) -> Result<()> {
+    pub(crate) fn send(&self, event: Event) -> Result<()> {
+        let mut event = self.encoded(event)?;
         loop {
             match self.sender.send_timeout(event, CANCEL_POLL) {
                 Ok(()) => return Ok(()),
@@ -81,18 +132,41 @@ impl ChannelSender {
         }
     }
 
-    /// A sender over an existing bounded queue whose receiving end may record, in `failure`,
-    /// why it went away; `send` then fails with [`FjordError::Network`] carrying that message
+    /// A network channel's record batch becomes an [`Event::Encoded`]; other events pass.
+    fn encoded(&self, event: Event) -> Result<Event> {
+        match (&self.encoder, event) {
+            (Some(encoder), Event::Records(batch)) => {
+                let mut bytes = Vec::with_capacity(encoder.last_len.load(Ordering::Relaxed));
+                encoder.codec.encode(&*batch, &mut bytes)?;
+                drop(batch);
+                encoder.last_len.store(bytes.len(), Ordering::Relaxed);
+                Ok(Event::Encoded(EncodedBatch {
+                    bytes,
+                    codec: encoder.codec.clone(),
+                }))
+            }
+            (_, event) => Ok(event),
+        }
+    }
+
+    /// A network channel's sender over an existing bounded queue: record batches are encoded
+    /// with `codec` before they enter it, and its receiving end may record, in `failure`, why
+    /// it went away; `send` then fails with [`FjordError::Network`] carrying that message
     /// instead of [`FjordError::Cancelled`].
     pub(crate) fn from_parts(
         sender: Sender<Event>,
         cancel: &CancelFlag,
         failure: Arc<OnceLock<String>>,
+        codec: Arc<dyn BatchCodec>,
     ) -> Self {
         ChannelSender {
             sender,
             cancel: cancel.clone(),
             failure: Some(failure),
+            encoder: Some(Encoder {
+                codec,
+                last_len: Arc::default(),
+            }),
         }
     }
 }
@@ -105,6 +179,7 @@ pub(crate) fn channel(capacity: usize, cancel: &CancelFlag) -> (ChannelSender, R
             sender,
             cancel: cancel.clone(),
             failure: None,
+            encoder: None,
         },
         receiver,
     )
@@ -119,6 +194,7 @@ impl ChannelSender {
         event: Event,
         task: &crate::exchange::io_metrics::TaskIo,
     ) -> Result<()> {
+        let event = self.encoded(event)?;
         match self.sender.try_send(event) {
             Ok(()) => Ok(()),
             Err(crossbeam_channel::TrySendError::Full(event)) => task

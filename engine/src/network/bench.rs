@@ -108,8 +108,9 @@ fn run(
     let mut received = 0u64;
     loop {
         match receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(Event::Records(batch)) => {
-                let batch = batch
+            Ok(event @ (Event::Records(_) | Event::Encoded(_))) => {
+                let batch = event
+                    .into_batch()?
                     .downcast::<Vec<StreamRecord<(String, i64)>>>()
                     .map_err(|_| FjordError::Internal("benchmark batch of another type".into()))?;
                 received += batch.len() as u64;

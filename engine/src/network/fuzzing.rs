@@ -14,6 +14,7 @@ use super::protocol::{
     self, BarrierWire, FrameReader, PreambleCheck, decode_encoded, decode_event, kind,
 };
 use crate::error::Result;
+use crate::exchange::channel::Event;
 use crate::storage::StorageOptions;
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -74,7 +75,8 @@ fn run(bytes: &[u8], read_sizes: &[u8], decoded: &mut Decoded) -> Result<()> {
         next: 0,
     };
     let mut reader = FrameReader::with_preamble();
-    let codec = TypedCodec::<(String, i64)>::new();
+    let codec: std::sync::Arc<dyn super::codec::BatchCodec> =
+        std::sync::Arc::new(TypedCodec::<(String, i64)>::new());
     let storage = StorageOptions::default();
     // The reads never time out, so the deadline is never looked at.
     let deadline = Instant::now() + Duration::from_secs(3600);
@@ -95,8 +97,13 @@ fn run(bytes: &[u8], read_sizes: &[u8], decoded: &mut Decoded) -> Result<()> {
         let payload = reader.payload(range);
         if k == kind::BARRIER {
             let _: BarrierWire = decode_encoded(payload, "barrier")?;
-        } else if decode_event(k, payload, &codec, &storage)?.is_none() {
-            return Ok(());
+        } else {
+            match decode_event(k, payload, &codec, &storage)? {
+                // What the consuming task does with a record frame.
+                Some(event @ Event::Encoded(_)) => drop(event.into_batch()?),
+                Some(_) => {}
+                None => return Ok(()),
+            }
         }
         decoded.events += 1;
     }
@@ -106,7 +113,6 @@ fn run(bytes: &[u8], read_sizes: &[u8], decoded: &mut Decoded) -> Result<()> {
 /// A well-formed connection's bytes: preamble, hello and one event of every kind (records,
 /// watermark, watermark status, barrier, end of partition) — the fuzz targets' seed.
 pub fn sample_connection() -> Vec<u8> {
-    use crate::exchange::channel::Event;
     use crate::types::StreamRecord;
     let mut out = protocol::preamble().to_vec();
     let hello = ChannelKey {

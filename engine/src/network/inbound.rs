@@ -197,7 +197,7 @@ impl Inbound {
                 let decoded = decode_event(
                     k,
                     self.reader.payload(range),
-                    &*registration.codec,
+                    &registration.codec,
                     &self.shared.storage,
                 );
                 let event = match decoded {

@@ -34,7 +34,7 @@
 //! `2 * capacity + 2` events that the consumer has not taken.
 
 pub mod bench;
-mod codec;
+pub(crate) mod codec;
 pub mod fuzzing;
 mod inbound;
 mod key;

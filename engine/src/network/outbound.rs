@@ -95,7 +95,7 @@ pub(crate) fn connect_with(
     let link = Outbound {
         address: address.to_string(),
         key,
-        codec,
+        codec: codec.clone(),
         cancel: cancel.clone(),
         failure: failure.clone(),
         events,
@@ -109,7 +109,7 @@ pub(crate) fn connect_with(
         ))
         .spawn(move || link.run())
         .map_err(|e| FjordError::io("starting a network channel's sender thread", e))?;
-    Ok(ChannelSender::from_parts(handoff, cancel, failure))
+    Ok(ChannelSender::from_parts(handoff, cancel, failure, codec))
 }
 
 struct Outbound {

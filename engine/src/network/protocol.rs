@@ -21,11 +21,12 @@ use super::codec::BatchCodec;
 use super::key::ChannelKey;
 use crate::checkpoint::CheckpointBarrier;
 use crate::error::{FjordError, Result};
-use crate::exchange::channel::Event;
+use crate::exchange::channel::{EncodedBatch, Event};
 use crate::storage::{SnapshotStore, StorageOptions};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The first bytes of every data connection.
@@ -131,6 +132,7 @@ pub(crate) fn encode_event(
 ) -> Result<bool> {
     match event {
         Event::Records(batch) => frame(out, kind::RECORDS, |o| codec.encode(&**batch, o))?,
+        Event::Encoded(batch) => frame_bytes(out, kind::RECORDS, &batch.bytes),
         Event::Watermark(t) => frame_bytes(out, kind::WATERMARK, &t.to_be_bytes()),
         Event::WatermarkStatus { idle } => {
             frame_bytes(out, kind::WATERMARK_STATUS, &[u8::from(*idle)])
@@ -155,15 +157,19 @@ pub(crate) fn encode_event(
     Ok(false)
 }
 
-/// Decodes the event of a data frame; `None` when `kind` is not a data frame.
+/// Decodes the event of a data frame; `None` when `kind` is not a data frame. Record batches
+/// stay encoded ([`Event::Encoded`]): the consuming task decodes them on its own thread.
 pub(crate) fn decode_event(
     kind: u8,
     payload: &[u8],
-    codec: &dyn BatchCodec,
+    codec: &Arc<dyn BatchCodec>,
     storage: &StorageOptions,
 ) -> Result<Option<Event>> {
     Ok(Some(match kind {
-        kind::RECORDS => Event::Records(codec.decode(payload)?),
+        kind::RECORDS => Event::Encoded(EncodedBatch {
+            bytes: payload.to_vec(),
+            codec: codec.clone(),
+        }),
         kind::WATERMARK => Event::Watermark(i64::from_be_bytes(fixed(payload, "watermark")?)),
         kind::WATERMARK_STATUS => Event::WatermarkStatus {
             idle: u8::from_be_bytes(fixed(payload, "watermark status")?) != 0,

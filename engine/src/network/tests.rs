@@ -64,7 +64,12 @@ fn records(b: Vec<StreamRecord<Rec>>) -> Event {
 /// The records of a batch event, or a description of the other event.
 fn recv(receiver: &Receiver<Event>) -> Result<Vec<StreamRecord<Rec>>, String> {
     match receiver.recv_timeout(WAIT) {
-        Ok(Event::Records(b)) => Ok(*b.downcast::<Vec<StreamRecord<Rec>>>().unwrap()),
+        Ok(e @ (Event::Records(_) | Event::Encoded(_))) => {
+            let b = e
+                .into_batch()
+                .map_err(|e| format!("undecodable batch: {e}"))?;
+            Ok(*b.downcast::<Vec<StreamRecord<Rec>>>().unwrap())
+        }
         Ok(Event::Watermark(t)) => Err(format!("watermark {t}")),
         Ok(Event::WatermarkStatus { idle }) => Err(format!("status idle={idle}")),
         Ok(Event::Barrier(b)) => Err(format!(
@@ -448,6 +453,45 @@ fn typed_codec_round_trips_and_rejects_other_types() {
         codec.decode(&[1, 2, 3]),
         Err(FjordError::Serialization { .. })
     ));
+}
+
+#[test]
+fn batches_are_encoded_by_the_producer_and_decoded_by_the_consumer() {
+    let server = server();
+    let cancel = CancelFlag::default();
+    let k = key("encoded", 0, 0);
+    let receiver = server.incoming(k.clone(), codec(), 4, &cancel).unwrap();
+    let sender = open(&server, &k, 4, &cancel);
+    // A batch of another type fails the producer's send, on the producer's thread, and the
+    // channel stays usable.
+    let err = sender
+        .send(Event::Records(Box::new(vec![StreamRecord::new(1u8)])))
+        .unwrap_err();
+    assert!(matches!(err, FjordError::Internal(_)), "{err}");
+    sender.send(records(batch(0, 5))).unwrap();
+    sender.send(Event::EndOfPartition).unwrap();
+    // The consumer's queue holds the batch's bytes; the consuming task decodes them.
+    let event = receiver.recv_timeout(WAIT).unwrap();
+    let Event::Encoded(encoded) = event else {
+        panic!("a record batch arrived decoded");
+    };
+    let mut expected = Vec::new();
+    codec().encode(&batch(0, 5), &mut expected).unwrap();
+    assert_eq!(encoded.bytes, expected);
+    let decoded = Event::Encoded(encoded).into_batch().unwrap();
+    assert_eq!(
+        *decoded.downcast::<Vec<StreamRecord<Rec>>>().unwrap(),
+        batch(0, 5)
+    );
+    assert_eq!(recv(&receiver), Err("end".into()));
+    // Bytes that are no batch fail where they are decoded, naming the record type.
+    let bad = crate::exchange::channel::EncodedBatch {
+        bytes: vec![1, 2, 3],
+        codec: codec(),
+    };
+    let err = Event::Encoded(bad).into_batch().unwrap_err();
+    assert!(matches!(err, FjordError::Serialization { .. }), "{err}");
+    assert!(err.to_string().contains("String"), "{err}");
 }
 
 #[test]

@@ -159,11 +159,11 @@ pub(crate) fn run_input_task(
         let k = active[operation.index()];
         let channel = &channels[k];
         match operation.recv(&channel.receiver) {
-            Ok(Event::Records(batch)) => {
+            Ok(event @ (Event::Records(_) | Event::Encoded(_))) => {
                 if cancel.is_cancelled() {
                     return Err(FjordError::Cancelled);
                 }
-                head.process_batch(channel.input, batch)?;
+                head.process_batch(channel.input, event.into_batch()?)?;
                 unflushed = true;
             }
             Ok(Event::Watermark(w)) => {
