@@ -278,6 +278,58 @@ fn keyed_state_is_scoped_to_the_current_key() {
     );
 }
 
+/// Gets its state handle on every record (not once in `open`): a count per key; a record
+/// with value 0 asks for the same name with another type.
+#[derive(Clone, Default)]
+struct HandlePerRecord {
+    rt: Option<RuntimeContext>,
+}
+
+impl KeyedProcessFunction<String, (String, i64, i64), (String, u64)> for HandlePerRecord {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        self.rt = Some(ctx.clone());
+        Ok(())
+    }
+
+    fn process_element(
+        &mut self,
+        v: (String, i64, i64),
+        ctx: &mut KeyedProcessContext<'_, String, (String, u64)>,
+    ) -> Result<(), BoxError> {
+        let rt = self.rt.as_ref().ok_or("open did not run")?;
+        if v.2 == 0 {
+            rt.get_state(&ValueStateDescriptor::<String>::new("count"))?;
+        }
+        let count = rt.get_state(&ValueStateDescriptor::<u64>::new("count"))?;
+        let n = count.value().unwrap_or(0) + 1;
+        count.update(n);
+        ctx.collect((v.0, n));
+        Ok(())
+    }
+}
+
+#[test]
+fn state_handles_got_per_record_share_the_state_and_check_its_type() {
+    let env = env(1);
+    let input = vec![r("a", 1, 4), r("b", 1, 9), r("a", 2, 7), r("a", 3, 1)];
+    let out = timed(&env, input)
+        .key_by(|e: &(String, i64, i64)| e.0.clone())
+        .process(HandlePerRecord::default())
+        .collect();
+    env.execute("handles").unwrap();
+    let got: Vec<_> = out.values();
+    let want = [("a", 1), ("b", 1), ("a", 2), ("a", 3)].map(|(k, n)| (k.to_string(), n));
+    assert_eq!(got, want);
+
+    let env2 = self::env(1);
+    timed(&env2, vec![r("a", 1, 4), r("a", 2, 0)])
+        .key_by(|e: &(String, i64, i64)| e.0.clone())
+        .process(HandlePerRecord::default())
+        .collect();
+    let err = env2.execute("handles").unwrap_err().to_string();
+    assert!(err.contains("count") && err.contains("String"), "{err}");
+}
+
 #[test]
 fn keyed_state_outside_a_keyed_stream_fails_clearly() {
     #[derive(Clone)]

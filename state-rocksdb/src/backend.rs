@@ -34,7 +34,7 @@ use crate::error::{Result, RocksDbStateError};
 use crate::incremental::{self, Prepared, RestoreSource, Upload};
 use crate::memory::RocksDbMemory;
 use fjord::keygroup::{KeyGroupRange, Rehash};
-use fjord::state::backend::{StateId, StateMeta, StateValue};
+use fjord::state::backend::{StateId, StateMeta, StateValue, registered_in};
 use fjord::state::{
     AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, KeyedStateBackend, TimerQueueKind,
 };
@@ -548,9 +548,12 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
         self.range
     }
 
+    fn registered(&self, name: &str) -> Option<(StateId, &'static str)> {
+        registered_in(self.tables.iter().map(|t| &t.meta), name)
+    }
+
     fn register(&mut self, meta: StateMeta) -> fjord::Result<StateId> {
-        if let Some(i) = self.tables.iter().position(|t| t.meta.name == meta.name) {
-            let existing = self.tables[i].meta.type_name;
+        if let Some((i, existing)) = self.registered(&meta.name) {
             if existing != meta.type_name {
                 return Err(fjord::FjordError::StateTypeMismatch {
                     name: meta.name,

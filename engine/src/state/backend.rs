@@ -43,6 +43,20 @@ pub struct StateMeta {
     pub cleanup: Option<CleanupFn>,
 }
 
+/// The id and stored type of the state named `name` among `metas`, given in registration
+/// order (ids are positions): [`KeyedStateBackend::registered`] for a backend that keeps its
+/// states in a vector.
+pub fn registered_in<'a>(
+    metas: impl IntoIterator<Item = &'a StateMeta>,
+    name: &str,
+) -> Option<(StateId, &'static str)> {
+    metas
+        .into_iter()
+        .enumerate()
+        .find(|(_, m)| m.name == name)
+        .map(|(id, m)| (id, m.type_name))
+}
+
 /// Keyed state storage for the key groups of one operator subtask.
 ///
 /// All accesses are scoped to the current key (set with
@@ -55,6 +69,8 @@ pub trait KeyedStateBackend: Send {
     /// # Errors
     /// [`FjordError::StateTypeMismatch`] when the name is taken by a state of another type.
     fn register(&mut self, meta: StateMeta) -> Result<StateId>;
+    /// The id and stored type of the state registered under `name`, if there is one.
+    fn registered(&self, name: &str) -> Option<(StateId, &'static str)>;
     /// Sets the key (serialized) and its key group for the following accesses.
     fn set_current_key(&mut self, key: &[u8], key_group: usize);
     /// The current key, serialized.
@@ -317,9 +333,12 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         self.range
     }
 
+    fn registered(&self, name: &str) -> Option<(StateId, &'static str)> {
+        registered_in(self.tables.iter().map(|t| &t.meta), name)
+    }
+
     fn register(&mut self, meta: StateMeta) -> Result<StateId> {
-        if let Some(i) = self.tables.iter().position(|t| t.meta.name == meta.name) {
-            let existing = self.tables[i].meta.type_name;
+        if let Some((i, existing)) = self.registered(&meta.name) {
             if existing != meta.type_name {
                 return Err(FjordError::StateTypeMismatch {
                     name: meta.name,

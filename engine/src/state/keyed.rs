@@ -151,27 +151,33 @@ impl KeyedStateHandle {
         f(&mut self.inner.lock())
     }
 
+    /// Registers a state (see [`KeyedStateBackend::register`]). Asking again for a state
+    /// already registered under `name` with the same type is a lookup that allocates nothing,
+    /// so that functions which get their state handles per element (rather than once in
+    /// `open`) do not pay for it on every record; `cleanup` is made only when kept.
     fn register<S: Data>(
         &self,
         name: &str,
         ttl: Option<&StateTtlConfig>,
-        cleanup: Option<CleanupFn>,
+        cleanup: impl FnOnce() -> CleanupFn,
     ) -> Result<StateId> {
         let mut g = self.inner.lock();
-        if let Some(every) = ttl.and_then(|t| t.cleanup_every()) {
+        let every = ttl.and_then(StateTtlConfig::cleanup_every);
+        if let Some(every) = every {
             g.cleanup_every = Some(g.cleanup_every.map_or(every, |e| e.min(every)));
         }
-        let cleanup = if ttl.is_some_and(|t| t.cleanup_every().is_some()) {
-            cleanup
-        } else {
-            None
-        };
+        let type_name = std::any::type_name::<S>();
+        if let Some((id, registered)) = g.backend.registered(name)
+            && registered == type_name
+        {
+            return Ok(id);
+        }
         g.backend.register(StateMeta {
             name: name.to_string(),
-            type_name: std::any::type_name::<S>(),
+            type_name,
             serialize: serialize::<S>,
             deserialize: deserialize::<S>,
-            cleanup,
+            cleanup: every.map(|_| cleanup()),
         })
     }
 

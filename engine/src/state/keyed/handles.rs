@@ -50,8 +50,8 @@ pub struct ValueState<V> {
 
 impl<V: Data> ValueState<V> {
     pub(crate) fn new(h: &KeyedStateHandle, d: &ValueStateDescriptor<V>) -> Result<Self> {
-        let cleanup = stamped_cleanup::<V>(d.ttl);
-        let id = h.register::<Stamped<V>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+        let id =
+            h.register::<Stamped<V>>(&d.name, d.ttl.as_ref(), || stamped_cleanup::<V>(d.ttl))?;
         Ok(ValueState {
             h: h.clone(),
             id,
@@ -95,15 +95,16 @@ pub struct ListState<V> {
 impl<V: Data> ListState<V> {
     pub(crate) fn new(h: &KeyedStateHandle, d: &ListStateDescriptor<V>) -> Result<Self> {
         let ttl = d.ttl;
-        let cleanup: CleanupFn =
+        let cleanup = || -> CleanupFn {
             Box::new(move |v, now| match v.downcast_mut::<Vec<Stamped<V>>>() {
                 Some(list) => {
                     list.retain(|s| !s.expired(ttl.as_ref(), now));
                     list.is_empty()
                 }
                 None => false,
-            });
-        let id = h.register::<Vec<Stamped<V>>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+            })
+        };
+        let id = h.register::<Vec<Stamped<V>>>(&d.name, d.ttl.as_ref(), cleanup)?;
         Ok(ListState {
             h: h.clone(),
             id,
@@ -189,8 +190,8 @@ pub struct ReducingState<V> {
 
 impl<V: Data> ReducingState<V> {
     pub(crate) fn new(h: &KeyedStateHandle, d: &ReducingStateDescriptor<V>) -> Result<Self> {
-        let cleanup = stamped_cleanup::<V>(d.ttl);
-        let id = h.register::<Stamped<V>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+        let id =
+            h.register::<Stamped<V>>(&d.name, d.ttl.as_ref(), || stamped_cleanup::<V>(d.ttl))?;
         Ok(ReducingState {
             h: h.clone(),
             id,
@@ -285,8 +286,8 @@ impl<IN: 'static, ACC: Data, OUT: 'static> AggregatingState<IN, ACC, OUT> {
         h: &KeyedStateHandle,
         d: &AggregatingStateDescriptor<IN, ACC, OUT, F>,
     ) -> Result<Self> {
-        let cleanup = stamped_cleanup::<ACC>(d.ttl);
-        let id = h.register::<Stamped<ACC>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+        let id =
+            h.register::<Stamped<ACC>>(&d.name, d.ttl.as_ref(), || stamped_cleanup::<ACC>(d.ttl))?;
         Ok(AggregatingState {
             h: h.clone(),
             id,
@@ -343,15 +344,16 @@ type StoredMap<UK, UV> = FastMap<UK, Stamped<UV>>;
 impl<UK: Key, UV: Data> MapState<UK, UV> {
     pub(crate) fn new(h: &KeyedStateHandle, d: &MapStateDescriptor<UK, UV>) -> Result<Self> {
         let ttl = d.ttl;
-        let cleanup: CleanupFn =
+        let cleanup = || -> CleanupFn {
             Box::new(move |v, now| match v.downcast_mut::<StoredMap<UK, UV>>() {
                 Some(m) => {
                     m.retain(|_, s| !s.expired(ttl.as_ref(), now));
                     m.is_empty()
                 }
                 None => false,
-            });
-        let id = h.register::<StoredMap<UK, UV>>(&d.name, d.ttl.as_ref(), Some(cleanup))?;
+            })
+        };
+        let id = h.register::<StoredMap<UK, UV>>(&d.name, d.ttl.as_ref(), cleanup)?;
         Ok(MapState {
             h: h.clone(),
             id,
