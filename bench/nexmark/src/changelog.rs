@@ -17,6 +17,30 @@ pub fn changes(old: Option<&str>, new: Option<&str>) -> Vec<String> {
     }
 }
 
+/// The changelog rows that turn a group's row from `old` (none: a first row) into `new`:
+/// `+I`, or `-U` and `+U`, built straight into the lines `out` receives (the aggregates of
+/// the daily reports, which change with every event). `row` appends a row's columns.
+pub fn emit_update<T>(
+    old: Option<&T>,
+    new: &T,
+    row: impl Fn(&mut String, &T),
+    mut out: impl FnMut(String),
+) {
+    let line = |kind: &str, values: &T| {
+        let mut s = String::with_capacity(96);
+        s.push_str(kind);
+        row(&mut s, values);
+        s
+    };
+    match old {
+        None => out(line("+I,", new)),
+        Some(old) => {
+            out(line("-U,", old));
+            out(line("+U,", new));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,5 +52,14 @@ mod tests {
         assert_eq!(changes(None, Some("a,1")), ["+I,a,1"]);
         assert_eq!(changes(Some("a,1"), Some("a,2")), ["-U,a,1", "+U,a,2"]);
         assert_eq!(changes(Some("a,1"), None), ["-D,a,1"]);
+    }
+
+    #[test]
+    fn updates_are_written_as_insert_or_retract_and_update() {
+        let mut out = Vec::new();
+        let row = |s: &mut String, n: &u32| s.push_str(&format!("a,{n}"));
+        emit_update(None, &1, row, |r| out.push(r));
+        emit_update(Some(&1), &2, row, |r| out.push(r));
+        assert_eq!(out, ["+I,a,1", "-U,a,1", "+U,a,2"]);
     }
 }

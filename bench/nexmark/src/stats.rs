@@ -6,10 +6,10 @@
 //! bidder or auction was seen in. Updating: every bid changes its group's row (see
 //! [`crate::changelog`]).
 
-use crate::changelog::changes;
-use crate::model::{Bid, Event, format_timestamp};
+use crate::changelog::emit_update;
+use crate::model::{Bid, Event, format_timestamp, write_timestamp};
 use crate::queries::bids;
-use fjord::state::{MapStateDescriptor, ValueStateDescriptor};
+use fjord::state::{MapState, MapStateDescriptor, ValueState, ValueStateDescriptor};
 use fjord::{BoxError, DataStream, KeyedProcessContext, KeyedProcessFunction, RuntimeContext};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -29,6 +29,47 @@ pub fn day_and_minute(date_time: i64) -> (String, String) {
     (t[..10].to_string(), t[11..16].to_string())
 }
 
+/// Milliseconds per day.
+const DAY: i64 = 86_400_000;
+
+/// A bid as the daily reports read it: the UTC day (days since the epoch), its minute, and
+/// the numbers. It is made where the bid is read, so the bid's strings (channel, URL, extra)
+/// are freed by the thread that allocated them and the records crossing to the report hold no
+/// heap memory: in q15's profile a quarter of the time went to one thread freeing what
+/// another had allocated (BENCHMARKS.md, session 26).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct DailyBid {
+    day: i64,
+    minute: u16,
+    auction: u64,
+    bidder: u64,
+    price: u64,
+}
+
+impl From<&Bid> for DailyBid {
+    fn from(b: &Bid) -> Self {
+        DailyBid {
+            day: b.date_time.div_euclid(DAY),
+            minute: (b.date_time.rem_euclid(DAY) / 60_000) as u16,
+            auction: b.auction,
+            bidder: b.bidder,
+            price: b.price,
+        }
+    }
+}
+
+/// Appends `yyyy-MM-dd` of a day number (`DATE_FORMAT(dateTime, 'yyyy-MM-dd')`).
+fn push_day(out: &mut String, day: i64) {
+    let start = out.len();
+    write_timestamp(out, day * DAY);
+    out.truncate(start + 10);
+}
+
+/// Appends `HH:mm` of a minute of the day (`DATE_FORMAT(dateTime, 'HH:mm')`).
+fn push_minute(out: &mut String, minute: u16) {
+    let _ = write!(out, "{:02}:{:02}", minute / 60, minute % 60);
+}
+
 /// Counts overall (index 0) and per rank (1..=3).
 type Ranked = [u64; 4];
 
@@ -41,8 +82,8 @@ struct Counts {
 }
 
 impl Counts {
-    /// Appends `,n` for each count (`itoa`, not `write!`: this formatting was a quarter of
-    /// q15's CPU time).
+    /// Appends `,n` for each count (`itoa`, not `write!`: `write!` was a quarter of q15's
+    /// CPU time).
     fn write(&self, out: &mut String) {
         let mut digits = itoa::Buffer::new();
         for &n in self.bids.iter().chain(&self.bidders).chain(&self.auctions) {
@@ -54,12 +95,7 @@ impl Counts {
 
 /// Counts `id` once overall and once per rank: `seen` holds, per id, a bit per index of
 /// `counts` it was already counted in.
-fn count_distinct(
-    seen: &fjord::state::MapState<u64, u8>,
-    id: u64,
-    rank: usize,
-    counts: &mut Ranked,
-) {
+fn count_distinct(seen: &MapState<u64, u8>, id: u64, rank: usize, counts: &mut Ranked) {
     let before = seen.get(&id).unwrap_or(0);
     let after = before | 1 | (1 << rank);
     if after != before {
@@ -72,43 +108,66 @@ fn count_distinct(
     }
 }
 
-/// The distinct-count report of q15 (key: day) and q16 (key: channel and day).
+/// The distinct-count report of q15 (key: day) and q16 (key: channel and day): the state
+/// handles, taken once in `open` as in Flink.
 #[derive(Clone, Default)]
 struct DistinctReport {
-    rt: Option<RuntimeContext>,
+    counts: Option<ValueState<Counts>>,
+    bidders: Option<MapState<u64, u8>>,
+    auctions: Option<MapState<u64, u8>>,
 }
 
-impl<K: fjord::Key> KeyedProcessFunction<K, (String, Bid), String> for DistinctReport {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.rt = Some(ctx.clone());
+impl DistinctReport {
+    fn open(&mut self, rt: &RuntimeContext) -> Result<(), BoxError> {
+        self.counts = Some(rt.get_state(&ValueStateDescriptor::new("counts"))?);
+        self.bidders = Some(rt.get_map_state(&MapStateDescriptor::new("bidders"))?);
+        self.auctions = Some(rt.get_map_state(&MapStateDescriptor::new("auctions"))?);
         Ok(())
     }
 
-    /// `(prefix, bid)`: the row starts with the prefix (the group's columns), then the counts.
-    fn process_element(
-        &mut self,
-        (prefix, b): (String, Bid),
-        ctx: &mut KeyedProcessContext<'_, K, String>,
-    ) -> Result<(), BoxError> {
-        let rt = self.rt.as_ref().expect("open runs first");
-        // The row last emitted (prefix and counts) beside the counts, so that the update's
-        // `-U` row is not formatted again.
-        let state = rt.get_state(&ValueStateDescriptor::<(String, Counts)>::new("row"))?;
+    /// Counts `b` in the current key's group: its counts before (none for the group's first
+    /// bid) and after.
+    fn count(&self, b: &DailyBid) -> Result<(Option<Counts>, Counts), BoxError> {
+        let (Some(state), Some(bidders), Some(auctions)) =
+            (&self.counts, &self.bidders, &self.auctions)
+        else {
+            return Err(NOT_OPENED.into());
+        };
         let old = state.value();
-        let mut counts = old.as_ref().map(|o| o.1.clone()).unwrap_or_default();
+        let mut counts = old.clone().unwrap_or_default();
         let r = rank(b.price);
         counts.bids[0] += 1;
         counts.bids[r] += 1;
-        let bidders = rt.get_map_state(&MapStateDescriptor::<u64, u8>::new("bidders"))?;
-        count_distinct(&bidders, b.bidder, r, &mut counts.bidders);
-        let auctions = rt.get_map_state(&MapStateDescriptor::<u64, u8>::new("auctions"))?;
-        count_distinct(&auctions, b.auction, r, &mut counts.auctions);
-        let mut row = prefix;
-        counts.write(&mut row);
-        for c in changes(old.as_ref().map(|o| o.0.as_str()), Some(&row)) {
-            ctx.collect(c);
-        }
-        state.update((row, counts));
+        count_distinct(bidders, b.bidder, r, &mut counts.bidders);
+        count_distinct(auctions, b.auction, r, &mut counts.auctions);
+        state.update(counts.clone());
+        Ok((old, counts))
+    }
+}
+
+/// The error of a function whose `open` did not run.
+const NOT_OPENED: &str = "the report's open did not run";
+
+/// q15's group per day.
+#[derive(Clone, Default)]
+struct DayReport(DistinctReport);
+
+impl KeyedProcessFunction<i64, DailyBid, String> for DayReport {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        self.0.open(ctx)
+    }
+
+    fn process_element(
+        &mut self,
+        b: DailyBid,
+        ctx: &mut KeyedProcessContext<'_, i64, String>,
+    ) -> Result<(), BoxError> {
+        let (old, new) = self.0.count(&b)?;
+        let row = |s: &mut String, c: &Counts| {
+            push_day(s, b.day);
+            c.write(s);
+        };
+        emit_update(old.as_ref(), &new, row, |r| ctx.collect(r));
         Ok(())
     }
 }
@@ -117,19 +176,20 @@ impl<K: fjord::Key> KeyedProcessFunction<K, (String, Bid), String> for DistinctR
 /// rank1_bidders, ..., total_auctions, rank1_auctions, ...` (distinct bidders and auctions).
 pub fn q15(events: &DataStream<Event>) -> DataStream<String> {
     (*bids(events)
-        .map(|b: Bid| (day_and_minute(b.date_time).0, b))
-        .key_by(|(day, _): &(String, Bid)| day.clone())
-        .process(DistinctReport::default())
+        .map(|b: Bid| DailyBid::from(&b))
+        .key_by(|b: &DailyBid| b.day)
+        .process(DayReport::default())
         .uid("q15-report")
         .name("q15 report per day"))
     .clone()
 }
 
 /// q16: per channel and day `channel, day, max(minute), total_bids, ...` as q15. The latest
-/// minute is part of the row, so the group's state keeps it with the counts.
+/// minute is part of the row, so the group's state keeps it beside the counts.
 pub fn q16(events: &DataStream<Event>) -> DataStream<String> {
     (*bids(events)
-        .key_by(|b: &Bid| (b.channel.clone(), day_and_minute(b.date_time).0))
+        .map(|b: Bid| (DailyBid::from(&b), b.channel))
+        .key_by(|(b, channel): &(DailyBid, String)| (channel.clone(), b.day))
         .process(ChannelReport::default())
         .uid("q16-report")
         .name("q16 report per channel and day"))
@@ -139,33 +199,40 @@ pub fn q16(events: &DataStream<Event>) -> DataStream<String> {
 /// q16's group: the latest minute and the counts of [`DistinctReport`].
 #[derive(Clone, Default)]
 struct ChannelReport {
-    rt: Option<RuntimeContext>,
+    latest: Option<ValueState<u16>>,
     counts: DistinctReport,
 }
 
-impl KeyedProcessFunction<(String, String), Bid, String> for ChannelReport {
+impl KeyedProcessFunction<(String, i64), (DailyBid, String), String> for ChannelReport {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.rt = Some(ctx.clone());
-        KeyedProcessFunction::<(String, String), (String, Bid), String>::open(&mut self.counts, ctx)
+        self.latest = Some(ctx.get_state(&ValueStateDescriptor::new("max-minute"))?);
+        self.counts.open(ctx)
     }
 
     fn process_element(
         &mut self,
-        b: Bid,
-        ctx: &mut KeyedProcessContext<'_, (String, String), String>,
+        (b, channel): (DailyBid, String),
+        ctx: &mut KeyedProcessContext<'_, (String, i64), String>,
     ) -> Result<(), BoxError> {
-        let rt = self.rt.as_ref().expect("open runs first");
-        let latest = rt.get_state(&ValueStateDescriptor::<String>::new("max-minute"))?;
-        let (day, minute) = day_and_minute(b.date_time);
-        let minute = match latest.value() {
-            Some(m) if m >= minute => m,
-            _ => {
-                latest.update(minute.clone());
-                minute
-            }
+        let latest = self.latest.as_ref().ok_or(NOT_OPENED)?;
+        let before = latest.value();
+        let minute = before.map_or(b.minute, |m| m.max(b.minute));
+        if before != Some(minute) {
+            latest.update(minute);
+        }
+        let (old, new) = self.counts.count(&b)?;
+        let row = |s: &mut String, (minute, c): &(u16, Counts)| {
+            s.push_str(&channel);
+            s.push(',');
+            push_day(s, b.day);
+            s.push(',');
+            push_minute(s, *minute);
+            c.write(s);
         };
-        let prefix = format!("{},{day},{minute}", b.channel);
-        self.counts.process_element((prefix, b), ctx)
+        // The `-U` row shows the minute as it was before this bid.
+        let old = old.zip(before).map(|(c, m)| (m, c));
+        emit_update(old.as_ref(), &(minute, new), row, |r| ctx.collect(r));
+        Ok(())
     }
 }
 
@@ -174,7 +241,8 @@ impl KeyedProcessFunction<(String, String), Bid, String> for ChannelReport {
 /// truncated, as Flink's `AVG` of a `BIGINT`).
 pub fn q17(events: &DataStream<Event>) -> DataStream<String> {
     (*bids(events)
-        .key_by(|b: &Bid| (b.auction, day_and_minute(b.date_time).0))
+        .map(|b: Bid| DailyBid::from(&b))
+        .key_by(|b: &DailyBid| (b.auction, b.day))
         .process(AuctionReport::default())
         .uid("q17-report")
         .name("q17 report per auction and day"))
@@ -184,33 +252,34 @@ pub fn q17(events: &DataStream<Event>) -> DataStream<String> {
 /// q17's group: counts per rank, min, max, sum.
 #[derive(Clone, Default)]
 struct AuctionReport {
-    rt: Option<RuntimeContext>,
+    stats: Option<ValueState<PriceStats>>,
 }
 
 /// `(bids per rank, min, max, sum)`.
 type PriceStats = (Ranked, u64, u64, u64);
 
-impl KeyedProcessFunction<(u64, String), Bid, String> for AuctionReport {
+impl KeyedProcessFunction<(u64, i64), DailyBid, String> for AuctionReport {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
-        self.rt = Some(ctx.clone());
+        self.stats = Some(ctx.get_state(&ValueStateDescriptor::new("stats"))?);
         Ok(())
     }
 
     fn process_element(
         &mut self,
-        b: Bid,
-        ctx: &mut KeyedProcessContext<'_, (u64, String), String>,
+        b: DailyBid,
+        ctx: &mut KeyedProcessContext<'_, (u64, i64), String>,
     ) -> Result<(), BoxError> {
-        let rt = self.rt.as_ref().expect("open runs first");
-        let state = rt.get_state(&ValueStateDescriptor::<PriceStats>::new("stats"))?;
-        let (auction, day) = ctx.current_key().clone();
-        let row = |(bids, min, max, sum): &PriceStats| {
-            let mut s = format!("{auction},{day}");
-            for n in bids {
-                let _ = write!(s, ",{n}");
+        let state = self.stats.as_ref().ok_or(NOT_OPENED)?;
+        let row = |s: &mut String, (bids, min, max, sum): &PriceStats| {
+            let mut digits = itoa::Buffer::new();
+            s.push_str(digits.format(b.auction));
+            s.push(',');
+            push_day(s, b.day);
+            let avg = sum / bids[0];
+            for &n in bids.iter().chain([min, max, &avg, sum]) {
+                s.push(',');
+                s.push_str(digits.format(n));
             }
-            let _ = write!(s, ",{min},{max},{},{sum}", sum / bids[0]);
-            s
         };
         let old = state.value();
         let mut new = old.unwrap_or(([0; 4], u64::MAX, 0, 0));
@@ -219,9 +288,7 @@ impl KeyedProcessFunction<(u64, String), Bid, String> for AuctionReport {
         new.1 = new.1.min(b.price);
         new.2 = new.2.max(b.price);
         new.3 += b.price;
-        for c in changes(old.as_ref().map(row).as_deref(), Some(&row(&new))) {
-            ctx.collect(c);
-        }
+        emit_update(old.as_ref(), &new, row, |r| ctx.collect(r));
         state.update(new);
         Ok(())
     }
@@ -240,5 +307,29 @@ mod tests {
         let t = crate::model::parse_timestamp("2026-01-01 23:59:59.999").unwrap();
         assert_eq!(day_and_minute(t), ("2026-01-01".into(), "23:59".into()));
         assert_eq!(day_and_minute(t + 1), ("2026-01-02".into(), "00:00".into()));
+    }
+
+    #[test]
+    fn daily_bids_format_as_the_timestamps_they_come_from() {
+        let start = crate::model::parse_timestamp("1969-12-30 00:00:00").unwrap();
+        // Every 7 minutes and 13 seconds over four days, across the epoch.
+        for t in (0..800).map(|i| start + i * 433_000) {
+            let b = Bid {
+                auction: 1,
+                bidder: 2,
+                price: 3,
+                channel: "Google".into(),
+                url: String::new(),
+                date_time: t,
+                extra: String::new(),
+            };
+            let d = DailyBid::from(&b);
+            let mut text = String::new();
+            push_day(&mut text, d.day);
+            text.push(' ');
+            push_minute(&mut text, d.minute);
+            let (day, minute) = day_and_minute(t);
+            assert_eq!(text, format!("{day} {minute}"), "at {t}");
+        }
     }
 }
