@@ -2,7 +2,7 @@
 //! (backpressure) instead of growing memory.
 
 use crate::error::{FjordError, Result};
-use crate::network::codec::BatchCodec;
+use crate::exchange::codec::BatchCodec;
 use crate::types::Timestamp;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use std::any::Any;

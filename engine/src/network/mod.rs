@@ -11,7 +11,8 @@
 //! Modules, one concept each (later ones may use earlier ones, never the reverse):
 //!
 //! - `key`: [`ChannelKey`], the name and generation of one channel.
-//! - `codec`: `BatchCodec` and its typed implementation (`crate::encoding`).
+//! - `codec`: `BatchCodec` and its typed implementation (`crate::encoding`), from
+//!   `crate::exchange`, where the tasks encode and decode with it.
 //! - `protocol`: the wire format: preamble, handshake and frames, and the frame reader that
 //!   survives read timeouts.
 //! - `registry`: which channels a [`DataServer`] expects, holds or serves, and fencing.
@@ -34,7 +35,7 @@
 //! `2 * capacity + 2` events that the consumer has not taken.
 
 pub mod bench;
-pub(crate) mod codec;
+pub(crate) use crate::exchange::codec;
 pub mod fuzzing;
 mod inbound;
 mod key;

@@ -1,4 +1,5 @@
-//! Encoding of record batches, whose type only the two ends of a channel know.
+//! Encoding of record batches, whose type only the two ends of a channel know: a network
+//! channel's producing task encodes them and its consuming task decodes them.
 
 use crate::error::{FjordError, Result};
 use crate::types::{Data, StreamRecord};
