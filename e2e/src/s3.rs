@@ -55,45 +55,53 @@ impl S3Settings {
     }
 
     /// Creates bucket `name` with a signed `PUT` (curl's SigV4, as `scripts/infra/up.sh` makes
-    /// its own bucket); a bucket that exists already is fine.
+    /// its own bucket); a bucket that exists already is fine. A store that gives no HTTP answer
+    /// at all (connection refused or closed: a MinIO whose Deployment is rolled out but whose
+    /// Service does not route to it yet) is asked again, for up to 30 s.
     ///
     /// # Errors
     /// [`Error::Spawn`] without curl; [`Error::Command`] when the store answers anything but
-    /// 200 or 409 (it exists), with the status and curl's stderr.
+    /// 200 or 409 (it exists), or never answers, with the status and curl's stderr.
     pub fn create_bucket(&self, name: &str) -> Result<()> {
         let url = format!("{}/{name}", self.endpoint);
-        let out = std::process::Command::new("curl")
-            .args([
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "-X",
-                "PUT",
-                "--aws-sigv4",
-                "aws:amz:us-east-1:s3",
-                "--user",
-                &format!("{}:{}", self.access_key_id, self.secret_access_key),
-                &url,
-            ])
-            .output()
-            .map_err(|source| Error::Spawn {
-                program: "curl".into(),
-                source,
-            })?;
-        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if code != "200" && code != "409" {
-            return Err(Error::Command {
-                command: format!("curl -X PUT {url}"),
-                code: out.status.code(),
-                stderr: format!(
-                    "creating bucket {name} answered {code}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-            });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = std::process::Command::new("curl")
+                .args([
+                    "-sS",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-X",
+                    "PUT",
+                    "--aws-sigv4",
+                    "aws:amz:us-east-1:s3",
+                    "--user",
+                    &format!("{}:{}", self.access_key_id, self.secret_access_key),
+                    &url,
+                ])
+                .output()
+                .map_err(|source| Error::Spawn {
+                    program: "curl".into(),
+                    source,
+                })?;
+            let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if code == "200" || code == "409" {
+                return Ok(());
+            }
+            if code != "000" || std::time::Instant::now() >= deadline {
+                return Err(Error::Command {
+                    command: format!("curl -X PUT {url}"),
+                    code: out.status.code(),
+                    stderr: format!(
+                        "creating bucket {name} answered {code}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
         }
-        Ok(())
     }
 
     /// An `object_store` client for the cluster's bucket; see [`S3Settings::object_store_for`].
