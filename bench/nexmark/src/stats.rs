@@ -70,6 +70,16 @@ fn push_minute(out: &mut String, minute: u16) {
     let _ = write!(out, "{:02}:{:02}", minute / 60, minute % 60);
 }
 
+/// Appends `,n` for each number (`itoa`, not `write!`: `write!` was a quarter of q15's CPU
+/// time).
+fn push_numbers<'a>(out: &mut String, numbers: impl IntoIterator<Item = &'a u64>) {
+    let mut digits = itoa::Buffer::new();
+    for &n in numbers {
+        out.push(',');
+        out.push_str(digits.format(n));
+    }
+}
+
 /// Counts overall (index 0) and per rank (1..=3).
 type Ranked = [u64; 4];
 
@@ -82,14 +92,12 @@ struct Counts {
 }
 
 impl Counts {
-    /// Appends `,n` for each count (`itoa`, not `write!`: `write!` was a quarter of q15's
-    /// CPU time).
+    /// Appends `,n` for each count.
     fn write(&self, out: &mut String) {
-        let mut digits = itoa::Buffer::new();
-        for &n in self.bids.iter().chain(&self.bidders).chain(&self.auctions) {
-            out.push(',');
-            out.push_str(digits.format(n));
-        }
+        push_numbers(
+            out,
+            self.bids.iter().chain(&self.bidders).chain(&self.auctions),
+        );
     }
 }
 
@@ -271,15 +279,11 @@ impl KeyedProcessFunction<(u64, i64), DailyBid, String> for AuctionReport {
     ) -> Result<(), BoxError> {
         let state = self.stats.as_ref().ok_or(NOT_OPENED)?;
         let row = |s: &mut String, (bids, min, max, sum): &PriceStats| {
-            let mut digits = itoa::Buffer::new();
-            s.push_str(digits.format(b.auction));
+            s.push_str(itoa::Buffer::new().format(b.auction));
             s.push(',');
             push_day(s, b.day);
             let avg = sum / bids[0];
-            for &n in bids.iter().chain([min, max, &avg, sum]) {
-                s.push(',');
-                s.push_str(digits.format(n));
-            }
+            push_numbers(s, bids.iter().chain([min, max, &avg, sum]));
         };
         let old = state.value();
         let mut new = old.unwrap_or(([0; 4], u64::MAX, 0, 0));
