@@ -2,10 +2,10 @@
 //!
 //! ```text
 //! cargo run --release -p fjord-bench --bin fjord-bench-windows -- [--records N] [--runs R]
-//!     [--parallelism 1,2] [--only tumbling]
+//!     [--parallelism 1,2] [--only tumbling] [--keys 10000]
 //! ```
 //!
-//! Every job reads generated records `(key, value)` with 10,000 keys and event time
+//! Every job reads generated records `(key, value)` with 10,000 keys (`--keys`) and event time
 //! `index / 10` ms (10 records per millisecond; bounded out-of-orderness of 1 s), keys them
 //! and runs one windowed or joined operator into a discarding sink. Figures are the median
 //! of `R` runs: records per second in total and per core (total / parallelism).
@@ -36,30 +36,40 @@ struct Args {
     /// Run only the benchmarks whose name contains this (e.g. `tumbling`).
     #[arg(long)]
     only: Option<String>,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
 }
-
-const KEYS: u64 = 10_000;
 
 type Rec = (u64, i64);
 
-fn source(env: &StreamExecutionEnvironment, records: u64, salt: u64) -> DataStream<Rec> {
+fn source(env: &StreamExecutionEnvironment, records: u64, keys: u64, salt: u64) -> DataStream<Rec> {
     let strategy = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(1))
         .with_timestamp_assigner(move |_: &Rec, ts| ts.unwrap_or(0));
-    env.from_source(TimestampedGenerator { records, salt }, "Source: generator")
-        .assign_timestamps_and_watermarks(strategy)
-        .stream()
+    env.from_source(
+        TimestampedGenerator {
+            records,
+            keys,
+            salt,
+        },
+        "Source: generator",
+    )
+    .assign_timestamps_and_watermarks(strategy)
+    .stream()
 }
 
 /// A parallel generator of `(key, 1)` records with timestamps, each subtask a contiguous
 /// share of the indices (so its timestamps ascend).
 struct TimestampedGenerator {
     records: u64,
+    keys: u64,
     salt: u64,
 }
 
 struct Reader {
     next: u64,
     end: u64,
+    keys: u64,
     salt: u64,
 }
 
@@ -72,6 +82,7 @@ impl fjord::Source<Rec> for TimestampedGenerator {
         Ok(Box::new(Reader {
             next: self.records * i / p,
             end: self.records * (i + 1) / p,
+            keys: self.keys,
             salt: self.salt,
         }))
     }
@@ -85,7 +96,7 @@ impl fjord::SourceReader<Rec> for Reader {
         let stop = (self.next + 1024).min(self.end);
         while self.next < stop {
             let i = self.next;
-            let key = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.salt) % KEYS;
+            let key = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.salt) % self.keys;
             out.collect_with_timestamp((key, 1), (i / 10) as i64);
             self.next += 1;
         }
@@ -137,6 +148,7 @@ fn run(
 fn main() -> Result<()> {
     let args = Args::parse();
     let n = args.records;
+    let keys = args.keys;
     println!("| benchmark | parallelism | records | records/s | records/s per core |");
     println!("|---|---|---|---|---|");
     type Job = (&'static str, u64, Box<dyn Fn(&StreamExecutionEnvironment)>);
@@ -145,7 +157,7 @@ fn main() -> Result<()> {
             "tumbling 10 s sum",
             n,
             Box::new(move |env| {
-                source(env, n, 0)
+                source(env, n, keys, 0)
                     .key_by(|r: &Rec| r.0)
                     .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
                     .reduce(|a: Rec, b: Rec| (a.0, a.1 + b.1))
@@ -156,7 +168,7 @@ fn main() -> Result<()> {
             "sliding 10 s / 2 s count",
             n,
             Box::new(move |env| {
-                source(env, n, 0)
+                source(env, n, keys, 0)
                     .key_by(|r: &Rec| r.0)
                     .window(SlidingEventTimeWindows::of(
                         Duration::from_secs(10),
@@ -170,7 +182,7 @@ fn main() -> Result<()> {
             "session (gap 500 ms) count",
             n,
             Box::new(move |env| {
-                source(env, n, 0)
+                source(env, n, keys, 0)
                     .key_by(|r: &Rec| r.0)
                     .window(EventTimeSessionWindows::with_gap(Duration::from_millis(
                         500,
@@ -183,8 +195,8 @@ fn main() -> Result<()> {
             "interval join ±50 ms (records of both inputs)",
             2 * n,
             Box::new(move |env| {
-                let left = source(env, n, 0).key_by(|r: &Rec| r.0);
-                let right = source(env, n, 0x5555).key_by(|r: &Rec| r.0);
+                let left = source(env, n, keys, 0).key_by(|r: &Rec| r.0);
+                let right = source(env, n, keys, 0x5555).key_by(|r: &Rec| r.0);
                 left.interval_join(&right)
                     .between_millis(-50, 50)
                     .process(|a: &Rec, b: &Rec, ctx: &mut IntervalJoinContext<'_, u64>| {

@@ -9,14 +9,17 @@
 
 use crate::error::{FjordError, Result};
 use crate::keygroup::{FastMap, Rehash, key_group_of_bytes};
-use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
+use crate::state::backend::{
+    CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue, TypedTable,
+};
 use crate::state::ttl::{Stamped, StateTtlConfig};
 use crate::time::Clock;
 use crate::types::{Data, Key, Timestamp};
-use parking_lot::Mutex;
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::Any;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -70,10 +73,20 @@ impl KeyedInner {
 
 /// The keyed state of one operator subtask, shared by the operator (which sets the current
 /// key) and the state handles of its user function.
+///
+/// Every access locks; the lock is reentrant so that a task can [`hold`](Self::hold) it over
+/// a whole input batch, after which each access of the batch (the operator's own take and
+/// store, the user function's state handles) only checks that its thread holds it: two
+/// atomic read-modify-writes per access were a quarter of a tumbling window's time
+/// (BENCHMARKS.md, issue 14). Only the task's thread touches the state while it runs; the
+/// lock keeps the handle `Send + Sync` for the checkpoint and metrics paths.
 #[derive(Clone)]
 pub struct KeyedStateHandle {
-    inner: Arc<Mutex<KeyedInner>>,
+    inner: Arc<ReentrantMutex<RefCell<KeyedInner>>>,
 }
+
+/// The keyed state lock held by a task over a batch (see [`KeyedStateHandle::hold`]).
+pub(crate) struct KeyedHold<'a>(#[allow(dead_code)] ReentrantMutexGuard<'a, RefCell<KeyedInner>>);
 
 fn serialize<S: Serialize + 'static>(v: &(dyn Any + Send)) -> Result<Vec<u8>> {
     let v = v.downcast_ref::<S>().ok_or_else(|| {
@@ -109,7 +122,7 @@ impl KeyedStateHandle {
         clock: Arc<dyn Clock>,
     ) -> Self {
         KeyedStateHandle {
-            inner: Arc::new(Mutex::new(KeyedInner {
+            inner: Arc::new(ReentrantMutex::new(RefCell::new(KeyedInner {
                 backend,
                 namespace: Vec::new(),
                 clock,
@@ -118,37 +131,54 @@ impl KeyedStateHandle {
                 key_changes: 0,
                 accesses: 0,
                 cleanup_every: None,
-            })),
+            }))),
         }
     }
 
     /// Sets the key that following state accesses are scoped to.
     pub(crate) fn set_current_key<K: Serialize + ?Sized>(&self, key: &K) {
-        self.inner.lock().set_current_key(key);
+        self.with(|g| g.set_current_key(key));
     }
 
     /// Sets the current key from its serialized form and key group.
     pub(crate) fn set_current_key_bytes(&self, key: &[u8], key_group: usize) {
-        let mut inner = self.inner.lock();
-        inner.backend.set_current_key(key, key_group);
-        inner.key_changes = inner.key_changes.wrapping_add(1);
+        self.with(|inner| {
+            inner.backend.set_current_key(key, key_group);
+            inner.key_changes = inner.key_changes.wrapping_add(1);
+        })
     }
 
     /// Sets the namespace (the window) that following accesses are scoped to.
     #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn set_namespace<N: Serialize + ?Sized>(&self, namespace: &N) {
-        let mut g = self.inner.lock();
-        encode(namespace, &mut g.namespace);
+        self.with(|g| encode(namespace, &mut g.namespace));
     }
 
     /// Back to the namespace of per-key state.
     #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn clear_namespace(&self) {
-        self.inner.lock().namespace.clear();
+        self.with(|g| g.namespace.clear());
     }
 
+    /// Runs `f` on the backend and its current key and namespace.
+    ///
+    /// # Panics
+    /// When called from inside another `with` on the same state (a bug of the caller, which
+    /// would otherwise see the state half-changed).
+    #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut KeyedInner) -> R) -> R {
-        f(&mut self.inner.lock())
+        let guard = self.inner.lock();
+        let mut inner = guard
+            .try_borrow_mut()
+            .expect("keyed state accessed from inside another access to it");
+        f(&mut inner)
+    }
+
+    /// Keeps the state locked for this thread until the result is dropped: the accesses in
+    /// between (from the same thread) skip the atomic operations of taking the lock.
+    #[inline]
+    pub(crate) fn hold(&self) -> KeyedHold<'_> {
+        KeyedHold(self.inner.lock())
     }
 
     /// Registers a state (see [`KeyedStateBackend::register`]). Asking again for a state
@@ -161,23 +191,24 @@ impl KeyedStateHandle {
         ttl: Option<&StateTtlConfig>,
         cleanup: impl FnOnce() -> CleanupFn,
     ) -> Result<StateId> {
-        let mut g = self.inner.lock();
-        let every = ttl.and_then(StateTtlConfig::cleanup_every);
-        if let Some(every) = every {
-            g.cleanup_every = Some(g.cleanup_every.map_or(every, |e| e.min(every)));
-        }
-        let type_name = std::any::type_name::<S>();
-        if let Some((id, registered)) = g.backend.registered(name)
-            && registered == type_name
-        {
-            return Ok(id);
-        }
-        g.backend.register(StateMeta {
-            name: name.to_string(),
-            type_name,
-            serialize: serialize::<S>,
-            deserialize: deserialize::<S>,
-            cleanup: every.map(|_| cleanup()),
+        self.with(|g| {
+            let every = ttl.and_then(StateTtlConfig::cleanup_every);
+            if let Some(every) = every {
+                g.cleanup_every = Some(g.cleanup_every.map_or(every, |e| e.min(every)));
+            }
+            let type_name = std::any::type_name::<S>();
+            if let Some((id, registered)) = g.backend.registered(name)
+                && registered == type_name
+            {
+                return Ok(id);
+            }
+            g.backend.register(StateMeta {
+                name: name.to_string(),
+                type_name,
+                serialize: serialize::<S>,
+                deserialize: deserialize::<S>,
+                cleanup: every.map(|_| cleanup()),
+            })
         })
     }
 
@@ -187,23 +218,24 @@ impl KeyedStateHandle {
     where
         S: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.inner.lock().backend.register(StateMeta {
+        let meta = StateMeta {
             name: name.to_string(),
             type_name: std::any::type_name::<S>(),
             serialize: serialize::<S>,
             deserialize: deserialize::<S>,
             cleanup: None,
-        })
+        };
+        self.with(|g| g.backend.register_typed(meta, TypedTable::of::<S>()))
     }
 
     /// Every key (serialized, with its key group) with a value in `state` outside windows.
     pub(crate) fn keys_of(&self, state: StateId) -> Vec<(Vec<u8>, usize)> {
-        self.inner.lock().backend.keys(state, &[])
+        self.with(|g| g.backend.keys(state, &[]))
     }
 
     /// The number of stored entries (all states, keys and namespaces).
     pub fn len(&self) -> usize {
-        self.inner.lock().backend.len()
+        self.with(|g| g.backend.len())
     }
 
     /// True when nothing is stored.
@@ -213,15 +245,12 @@ impl KeyedStateHandle {
 
     /// Serialized state of one key group (the checkpoint work calls this).
     pub fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<u8>> {
-        self.inner.lock().backend.snapshot_key_group(key_group)
+        self.with(|g| g.backend.snapshot_key_group(key_group))
     }
 
     /// Restores one key group's state.
     pub fn restore_key_group(&self, key_group: usize, bytes: &[u8]) -> Result<()> {
-        self.inner
-            .lock()
-            .backend
-            .restore_key_group(key_group, bytes)
+        self.with(|g| g.backend.restore_key_group(key_group, bytes))
     }
 
     /// Restores key group `old_key_group` of a snapshot whose key groups came from the hash
@@ -233,10 +262,7 @@ impl KeyedStateHandle {
         bytes: &[u8],
         rehash: Rehash,
     ) -> Result<()> {
-        self.inner
-            .lock()
-            .backend
-            .restore_rehashed(old_key_group, bytes, rehash)
+        self.with(|g| g.backend.restore_rehashed(old_key_group, bytes, rehash))
     }
 
     /// See [`KeyedStateBackend::prepare_checkpoint`].
@@ -244,22 +270,19 @@ impl KeyedStateHandle {
         &self,
         target: &crate::state::backend::CheckpointTarget,
     ) -> Result<()> {
-        self.inner.lock().backend.prepare_checkpoint(target)
+        self.with(|g| g.backend.prepare_checkpoint(target))
     }
 
     /// See [`KeyedStateBackend::checkpoint_snapshotted`].
     pub(crate) fn checkpoint_snapshotted(
         &self,
     ) -> Option<crate::state::backend::AsyncSnapshotPart> {
-        self.inner.lock().backend.checkpoint_snapshotted()
+        self.with(|g| g.backend.checkpoint_snapshotted())
     }
 
     /// Tells the backend that a checkpoint completed.
     pub(crate) fn notify_checkpoint_complete(&self, checkpoint_id: u64) -> Result<()> {
-        self.inner
-            .lock()
-            .backend
-            .notify_checkpoint_complete(checkpoint_id)
+        self.with(|g| g.backend.notify_checkpoint_complete(checkpoint_id))
     }
 }
 
@@ -427,5 +450,50 @@ impl KeyedStateStore {
         descriptor: &MapStateDescriptor<UK, UV>,
     ) -> Result<MapState<UK, UV>> {
         Ok(MapState::new(&self.h, descriptor)?.scoped(self.ns.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keygroup::KeyGroupRange;
+    use crate::state::backend::HeapKeyedStateBackend;
+    use crate::time::SystemClock;
+
+    fn handle() -> KeyedStateHandle {
+        let range = KeyGroupRange { start: 0, end: 127 };
+        KeyedStateHandle::with_backend(
+            Box::new(HeapKeyedStateBackend::new(range)),
+            128,
+            Arc::new(SystemClock),
+        )
+    }
+
+    #[test]
+    fn a_held_state_is_used_from_its_thread_and_waited_for_by_others() {
+        let h = handle();
+        let held = h.hold();
+        // Accesses of the holding thread go through (the lock is reentrant).
+        h.set_current_key(&7u64);
+        assert_eq!(
+            h.with(|inner| inner.backend.current_key().to_vec()),
+            7u64.to_le_bytes()
+        );
+        let other = h.clone();
+        let reader = std::thread::spawn(move || other.len());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            !reader.is_finished(),
+            "another thread waits while the state is held"
+        );
+        drop(held);
+        assert_eq!(reader.join().unwrap(), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "inside another access")]
+    fn an_access_from_inside_an_access_is_refused() {
+        let h = handle();
+        h.with(|_| h.len());
     }
 }
