@@ -1,5 +1,7 @@
 //! Throughput of one channel of `(String, i64)` record batches: over loopback TCP through
-//! Fjord's data plane (encode, socket, decode, credit) versus an in-process bounded queue.
+//! Fjord's data plane (encode, socket, decode, credit) versus an in-process bounded queue
+//! (batches encoded by the producer and decoded by the consumer, as tasks do), and the same
+//! queue with the batches passed as objects (how tasks used it before).
 //!
 //! ```text
 //! cargo run --release -p fjord-bench --bin fjord-bench-network -- [--records N] [--batch B] [--capacity C] [--runs R] [--tls]
@@ -19,7 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Result;
 use clap::Parser;
-use fjord::network::bench::{Throughput, in_process, loopback, loopback_tls};
+use fjord::network::bench::{Throughput, in_process, in_process_objects, loopback, loopback_tls};
 use fjord::tls::{InternalTls, testing};
 use std::time::Duration;
 
@@ -86,27 +88,32 @@ fn main() -> Result<()> {
         None
     };
     type Mode<'a> = Box<dyn Fn(u64, usize, usize) -> fjord::Result<Throughput> + 'a>;
-    let mut modes: Vec<(&str, Mode<'_>)> = vec![
-        ("in-process queue", Box::new(in_process)),
-        ("loopback TCP", Box::new(loopback)),
+    // (what `--only` calls it, the table's name, the run)
+    let mut modes: Vec<(&str, &str, Mode<'_>)> = vec![
+        ("in-process", "in-process queue", Box::new(in_process)),
+        ("tcp", "loopback TCP", Box::new(loopback)),
     ];
     if let Some(tls) = &tls {
         modes.push((
+            "tls",
             "loopback TCP, mutual TLS",
             Box::new(move |r, b, c| loopback_tls(r, b, c, Some(tls))),
         ));
     }
+    modes.push((
+        "objects",
+        "in-process queue, batches as objects",
+        Box::new(in_process_objects),
+    ));
     if let Some(only) = &args.only {
-        let index = ["in-process", "tcp", "tls"]
-            .iter()
-            .position(|m| m == only)
-            .filter(|&i| i < modes.len())
-            .ok_or_else(|| anyhow::anyhow!("--only takes in-process, tcp or tls (with --tls)"))?;
+        let index = modes.iter().position(|m| m.0 == only).ok_or_else(|| {
+            anyhow::anyhow!("--only takes in-process, tcp, objects or tls (with --tls)")
+        })?;
         modes = vec![modes.swap_remove(index)];
     }
     let mut runs: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
     for _ in 0..args.runs.max(1) {
-        for (i, (_, mode)) in modes.iter().enumerate() {
+        for (i, (_, _, mode)) in modes.iter().enumerate() {
             let before = process_cpu_time();
             let throughput = mode(args.records, args.batch, args.capacity)?;
             let cpu = process_cpu_time() - before;
@@ -114,7 +121,7 @@ fn main() -> Result<()> {
         }
     }
     let medians: Vec<Run> = runs.into_iter().map(median).collect();
-    for ((name, _), run) in modes.iter().zip(&medians) {
+    for ((_, name, _), run) in modes.iter().zip(&medians) {
         let t = run.throughput;
         let wire = if t.bytes > 0 {
             format!("{:.0}", t.bytes as f64 / 1e6 / t.elapsed.as_secs_f64())
@@ -131,7 +138,7 @@ fn main() -> Result<()> {
             cpu_per_million(run)
         );
     }
-    if let [_, plain, tls] = medians.as_slice() {
+    if let [_, plain, tls, _] = medians.as_slice() {
         let throughput =
             1.0 - tls.throughput.records_per_second() / plain.throughput.records_per_second();
         let cpu = cpu_per_million(tls) / cpu_per_million(plain) - 1.0;

@@ -171,15 +171,31 @@ impl ChannelSender {
     }
 }
 
-/// Creates a bounded channel holding at most `capacity` events.
-pub(crate) fn channel(capacity: usize, cancel: &CancelFlag) -> (ChannelSender, Receiver<Event>) {
+/// Creates a bounded channel holding at most `capacity` events, between two tasks of one
+/// process.
+///
+/// Batches of records that own heap memory (`codec` says) are encoded by the producing task
+/// and decoded by the consuming one, as over the network: each record's strings are then
+/// allocated and freed by one thread. Passed as objects, every string was allocated by the
+/// producer and freed by the consumer, a cross-thread free that cost more than encoding
+/// (the in-process queue took 1.2–1.5× the loopback TCP channel's CPU per `(String, i64)`
+/// record; BENCHMARKS.md, "Network exchange"), and Flink, too, serializes every record that
+/// leaves its chain. Records without heap memory (numbers, tuples of them) pass as they are.
+pub(crate) fn channel(
+    capacity: usize,
+    cancel: &CancelFlag,
+    codec: Option<Arc<dyn BatchCodec>>,
+) -> (ChannelSender, Receiver<Event>) {
     let (sender, receiver) = crossbeam_channel::bounded(capacity.max(1));
     (
         ChannelSender {
             sender,
             cancel: cancel.clone(),
             failure: None,
-            encoder: None,
+            encoder: codec.filter(|c| c.owns_heap_memory()).map(|codec| Encoder {
+                codec,
+                last_len: Arc::default(),
+            }),
         },
         receiver,
     )
@@ -204,5 +220,36 @@ impl ChannelSender {
             // `send` knows how to tell why the receiver went away.
             Err(crossbeam_channel::TrySendError::Disconnected(event)) => self.send(event),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::codec::TypedCodec;
+    use crate::types::StreamRecord;
+
+    fn sent<T: crate::types::Data>(records: Vec<T>) -> (bool, Vec<StreamRecord<T>>) {
+        let codec: Arc<dyn BatchCodec> = Arc::new(TypedCodec::<T>::new());
+        let (tx, rx) = channel(2, &CancelFlag::default(), Some(codec));
+        let batch: Vec<StreamRecord<T>> = records.into_iter().map(StreamRecord::new).collect();
+        tx.send(Event::Records(Box::new(batch))).unwrap();
+        let event = rx.recv().unwrap();
+        let encoded = matches!(event, Event::Encoded(_));
+        let batch = event.into_batch().unwrap();
+        (encoded, *batch.downcast::<Vec<StreamRecord<T>>>().unwrap())
+    }
+
+    #[test]
+    fn records_that_own_heap_memory_cross_an_in_process_channel_encoded() {
+        let (encoded, batch) = sent(vec![("a".to_string(), 1i64), ("bb".to_string(), 2)]);
+        assert!(encoded, "strings are encoded by the producer");
+        let values: Vec<_> = batch.into_iter().map(|r| r.value).collect();
+        assert_eq!(values, [("a".to_string(), 1), ("bb".to_string(), 2)]);
+
+        let (encoded, batch) = sent(vec![(1u64, 2i64), (3, 4)]);
+        assert!(!encoded, "numbers pass as they are");
+        let values: Vec<_> = batch.into_iter().map(|r| r.value).collect();
+        assert_eq!(values, [(1, 2), (3, 4)]);
     }
 }

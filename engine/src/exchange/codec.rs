@@ -1,5 +1,7 @@
 //! Encoding of record batches, whose type only the two ends of a channel know: a network
-//! channel's producing task encodes them and its consuming task decodes them.
+//! channel's producing task encodes them and its consuming task decodes them, and so does an
+//! in-process channel's when its records own heap memory (see
+//! [`crate::exchange::channel::channel`]).
 
 use crate::error::{FjordError, Result};
 use crate::types::{Data, StreamRecord};
@@ -20,6 +22,10 @@ pub(crate) trait BatchCodec: Send + Sync {
     /// # Errors
     /// The bytes are not such an encoding.
     fn decode(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
+    /// True when the records own heap memory (strings, vectors: the type has drop glue), which
+    /// a task that received them as objects would free on another thread than the one that
+    /// allocated it.
+    fn owns_heap_memory(&self) -> bool;
 }
 
 /// The [`BatchCodec`] of records of type `T`, in [`crate::encoding`].
@@ -48,6 +54,10 @@ impl<T: Data> BatchCodec for TypedCodec<T> {
         let batch: Vec<StreamRecord<T>> =
             crate::encoding::from_slice(bytes).map_err(|e| serialization::<T>(e, "decoding"))?;
         Ok(Box::new(batch))
+    }
+
+    fn owns_heap_memory(&self) -> bool {
+        std::mem::needs_drop::<T>()
     }
 }
 

@@ -511,7 +511,7 @@ mod tests {
     #[test]
     fn a_full_channel_counts_backpressure_and_a_free_one_does_not() {
         let cancel = crate::exchange::channel::CancelFlag::default();
-        let (tx, rx) = crate::exchange::channel::channel(1, &cancel);
+        let (tx, rx) = crate::exchange::channel::channel(1, &cancel, None);
         let metrics = IoMetrics::default();
         let task = metrics.task(0, 0, "Producer", 0);
         task.mark_started();

@@ -3,7 +3,7 @@
 //! use). Used by the `fjord-bench-network` binary; not a stable API.
 
 use super::outbound::connect_with;
-use super::{ChannelKey, DataServer, TypedCodec};
+use super::{BatchCodec, ChannelKey, DataServer, TypedCodec};
 use crate::error::{FjordError, Result};
 use crate::exchange::channel::{CancelFlag, ChannelSender, Event, channel};
 use crate::storage::StorageOptions;
@@ -75,12 +75,25 @@ pub fn loopback_tls(
     Ok(figure)
 }
 
-/// Like [`loopback`] through an in-process bounded queue of `capacity` batches.
+/// Like [`loopback`] through an in-process bounded queue of `capacity` batches, as two tasks
+/// of one process use it: the producer encodes each batch of these records (they own
+/// strings) and the consumer decodes it.
 ///
 /// # Errors
 /// The channel fails (it does not).
 pub fn in_process(records: u64, batch_size: usize, capacity: usize) -> Result<Throughput> {
-    let (sender, receiver) = channel(capacity, &CancelFlag::default());
+    let codec: Arc<dyn BatchCodec> = Arc::new(TypedCodec::<(String, i64)>::new());
+    let (sender, receiver) = channel(capacity, &CancelFlag::default(), Some(codec));
+    run(sender, receiver, records, batch_size)
+}
+
+/// Like [`in_process`] with the batches passed as objects, as in-process channels did before
+/// they encoded records that own heap memory: for comparison.
+///
+/// # Errors
+/// The channel fails (it does not).
+pub fn in_process_objects(records: u64, batch_size: usize, capacity: usize) -> Result<Throughput> {
+    let (sender, receiver) = channel(capacity, &CancelFlag::default(), None);
     run(sender, receiver, records, batch_size)
 }
 

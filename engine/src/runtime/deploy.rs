@@ -138,7 +138,8 @@ fn channels(
                 let (tx, rx): (Option<ChannelSender>, Option<Receiver<_>>) =
                     match (placement, producer_here, consumer_here) {
                         (_, true, true) => {
-                            let (tx, rx) = channel(capacity, cancel);
+                            let codec = edge_type(job, e)?.codec();
+                            let (tx, rx) = channel(capacity, cancel, Some(codec));
                             (Some(tx), Some(rx))
                         }
                         (Some(pl), true, false) => {
