@@ -35,13 +35,6 @@ pub(crate) trait CheckpointParticipant: Send {
     fn notify_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         Ok(())
     }
-
-    /// The keyed state backend whose key groups this participant snapshots, if any: the task
-    /// holds its lock over each input batch and each watermark (see
-    /// [`KeyedStateHandle::hold`](crate::state::KeyedStateHandle)).
-    fn keyed_state(&self) -> Option<&crate::state::KeyedStateHandle> {
-        None
-    }
 }
 
 /// Identity of one operator subtask in snapshots.

@@ -446,9 +446,6 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Life
 impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> CheckpointParticipant
     for IntervalJoinOp<A, B, K, O, F>
 {
-    fn keyed_state(&self) -> Option<&crate::state::KeyedStateHandle> {
-        self.ctx.keyed.as_ref()
-    }
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
         let Self { ctx, timers, .. } = self;
         Ok(OperatorState {

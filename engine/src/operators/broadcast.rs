@@ -545,9 +545,6 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
 impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunction<K, A, B, O>>
     CheckpointParticipant for KeyedBroadcastProcessOp<K, A, B, O, F>
 {
-    fn keyed_state(&self) -> Option<&crate::state::KeyedStateHandle> {
-        self.ctx.keyed.as_ref()
-    }
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
         let operator = Some(self.states.snapshot()?);
         Ok(OperatorState {

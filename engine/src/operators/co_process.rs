@@ -199,9 +199,6 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A,
 impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A, B, O>>
     CheckpointParticipant for KeyedCoProcessOp<K, A, B, O, F>
 {
-    fn keyed_state(&self) -> Option<&crate::state::KeyedStateHandle> {
-        self.ctx.keyed.as_ref()
-    }
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
         Ok(OperatorState {
             keyed: self.parts().snapshot(|_| Ok(Vec::new()))?,

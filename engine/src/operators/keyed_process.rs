@@ -270,9 +270,6 @@ impl<K: Key, I, O, F> KeyedProcessOp<K, I, O, F> {
 impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> CheckpointParticipant
     for KeyedProcessOp<K, I, O, F>
 {
-    fn keyed_state(&self) -> Option<&crate::state::KeyedStateHandle> {
-        self.ctx.keyed.as_ref()
-    }
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
         Ok(OperatorState {
             keyed: self.parts().snapshot(|_| Ok(Vec::new()))?,

@@ -122,13 +122,6 @@ impl<T: Data, K: Key, F: ReduceFunction<T>> Output<T> for RollingReduceOp<T, K, 
             timestamp: record.timestamp,
         })
     }
-
-    /// The batch with the keyed state held (see [`KeyedStateHandle::hold`]).
-    fn emit_batch(&mut self, batch: Vec<StreamRecord<T>>) -> Result<()> {
-        let keyed = self.state.handle().clone();
-        let _held = keyed.hold();
-        batch.into_iter().try_for_each(|record| self.emit(record))
-    }
 }
 
 /// Which extreme an aggregation looks for.

@@ -26,33 +26,17 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 /// An operator core the task calls through a lock that the checkpoint participant shares.
-pub(crate) struct Shared<C> {
-    core: Arc<Mutex<C>>,
-    /// The core's keyed state, held over each batch and watermark so that the accesses in
-    /// between skip the lock's atomic operations (see [`KeyedStateHandle::hold`]).
-    keyed: Option<KeyedStateHandle>,
-}
+pub(crate) struct Shared<C>(pub(crate) Arc<Mutex<C>>);
 
 impl<C: CheckpointParticipant + 'static> Shared<C> {
     /// Wraps `core` and registers it as the checkpoint participant of `ctx`'s operator.
     pub(crate) fn register(ctx: &RuntimeContext, core: C) -> Self {
-        let keyed = core.keyed_state().cloned();
         let core = Arc::new(Mutex::new(core));
         ctx.services.checkpointing.register(
             ctx.operator_key(),
             Box::new(SharedParticipant(core.clone())),
         );
-        Shared { core, keyed }
-    }
-}
-
-impl<C> Shared<C> {
-    /// Runs `f` on the core with its keyed state held.
-    #[inline]
-    fn held<R>(&mut self, f: impl FnOnce(&mut C) -> R) -> R {
-        let mut core = self.core.lock();
-        let _held = self.keyed.as_ref().map(KeyedStateHandle::hold);
-        f(&mut core)
+        Shared(core)
     }
 }
 
@@ -69,50 +53,51 @@ impl<C: CheckpointParticipant> CheckpointParticipant for SharedParticipant<C> {
 
 impl<C: Lifecycle> Lifecycle for Shared<C> {
     fn open(&mut self) -> Result<()> {
-        self.core.lock().open()
+        self.0.lock().open()
     }
     fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.held(|core| core.emit_watermark(watermark))
+        self.0.lock().emit_watermark(watermark)
     }
     fn flush(&mut self) -> Result<()> {
-        self.core.lock().flush()
+        self.0.lock().flush()
     }
     fn finish(&mut self) -> Result<()> {
-        self.core.lock().finish()
+        self.0.lock().finish()
     }
     fn close(&mut self) -> Result<()> {
-        self.core.lock().close()
+        self.0.lock().close()
     }
     fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
-        self.held(|core| core.advance_processing_time(now))
+        self.0.lock().advance_processing_time(now)
     }
     fn emit_watermark_status(&mut self, idle: bool) -> Result<()> {
-        self.core.lock().emit_watermark_status(idle)
+        self.0.lock().emit_watermark_status(idle)
     }
     fn notify_checkpoint(
         &mut self,
         notice: crate::operators::output::CheckpointNotice,
     ) -> Result<()> {
-        self.core.lock().notify_checkpoint(notice)
+        self.0.lock().notify_checkpoint(notice)
     }
 }
 
 impl<T, C: Output<T>> Output<T> for Shared<C> {
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
-        self.core.lock().emit(record)
+        self.0.lock().emit(record)
     }
     fn emit_batch(&mut self, batch: Vec<StreamRecord<T>>) -> Result<()> {
-        self.held(|core| batch.into_iter().try_for_each(|record| core.emit(record)))
+        let mut core = self.0.lock();
+        batch.into_iter().try_for_each(|record| core.emit(record))
     }
 }
 
 impl<A, B, C: TwoInputOperator<A, B>> TwoInputOperator<A, B> for Shared<C> {
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
-        self.core.lock().process1(record)
+        self.0.lock().process1(record)
     }
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
-        self.core.lock().process2(record)
+        self.0.lock().process2(record)
     }
 }
 

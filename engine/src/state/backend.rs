@@ -71,25 +71,6 @@ pub trait KeyedStateBackend: Send {
     fn register(&mut self, meta: StateMeta) -> Result<StateId>;
     /// The id and stored type of the state registered under `name`, if there is one.
     fn registered(&self, name: &str) -> Option<(StateId, &'static str)>;
-    /// Registers an operator's own state that holds one value of one type per key and no
-    /// namespace (`state::internal`: window contents, pane accumulators, rolling aggregates).
-    /// A backend may keep such values unboxed, reached with
-    /// [`typed_value`](Self::typed_value); the default registers it as any other state.
-    ///
-    /// # Errors
-    /// As [`register`](Self::register).
-    fn register_typed(&mut self, meta: StateMeta, table: TypedTable) -> Result<StateId> {
-        let _ = table;
-        self.register(meta)
-    }
-    /// The current key's place in a state registered with
-    /// [`register_typed`](Self::register_typed), when this backend keeps it unboxed (the heap
-    /// backend); `None` to go through [`get_mut`](Self::get_mut) and
-    /// [`put`](Self::put).
-    fn typed_value(&mut self, state: StateId) -> Option<TypedEntry<'_>> {
-        let _ = state;
-        None
-    }
     /// Sets the key (serialized) and its key group for the following accesses.
     fn set_current_key(&mut self, key: &[u8], key_group: usize);
     /// The current key, serialized.
@@ -249,65 +230,18 @@ pub struct CheckpointTarget {
     pub shared: Option<crate::storage::SnapshotStore>,
 }
 
-use crate::state::heap_table::{HeapTable, Inline, Namespaced};
+use crate::state::namespaces::Namespaces;
+
+/// A serialized key as the heap backend's maps hold it: inline up to 24 bytes (an integer, a
+/// short string), so a lookup compares the key without following a pointer (a cache miss per
+/// lookup with `Vec<u8>`; the tumbling-window benchmark spent 13 % of its time there). Hashes
+/// and compares as the `[u8]` it holds, so maps are looked up with the current key's slice.
+type KeyBytes = smallvec::SmallVec<[u8; 24]>;
 
 struct Table {
     meta: StateMeta,
-    /// The entries, per key group.
-    store: Box<dyn HeapTable>,
-}
-
-/// How a backend may keep a state registered with [`KeyedStateBackend::register_typed`]: for
-/// the heap backend, a table of unboxed values of the state's one type.
-pub struct TypedTable(fn(usize) -> Box<dyn HeapTable>);
-
-impl TypedTable {
-    /// Values of type `V`.
-    pub(crate) fn of<V: Send + 'static>() -> Self {
-        fn inline<V: Send + 'static>(slots: usize) -> Box<dyn HeapTable> {
-            Box::new(Inline::<V>::new(slots))
-        }
-        TypedTable(inline::<V>)
-    }
-}
-
-/// The current key's place in a state a backend keeps unboxed (see
-/// [`KeyedStateBackend::typed_value`]).
-pub struct TypedEntry<'a> {
-    table: &'a mut (dyn Any + Send),
-    slot: usize,
-    key: &'a [u8],
-}
-
-impl<'a> TypedEntry<'a> {
-    fn inline<V: Send + 'static>(self) -> (&'a mut Inline<V>, usize, &'a [u8]) {
-        let table = self
-            .table
-            .downcast_mut::<Inline<V>>()
-            .unwrap_or_else(|| panic!("state values are not {}", std::any::type_name::<V>()));
-        (table, self.slot, self.key)
-    }
-
-    /// The current key's value.
-    #[inline]
-    pub(crate) fn get_mut<V: Send + 'static>(self) -> Option<&'a mut V> {
-        let (table, slot, key) = self.inline::<V>();
-        table.value_mut(slot, key)
-    }
-
-    /// Sets the current key's value.
-    #[inline]
-    pub(crate) fn insert<V: Send + 'static>(self, value: V) {
-        let (table, slot, key) = self.inline::<V>();
-        table.insert(slot, key, value);
-    }
-
-    /// Removes the current key's value.
-    #[inline]
-    pub(crate) fn remove<V: Send + 'static>(self) {
-        let (table, slot, key) = self.inline::<V>();
-        table.delete(slot, key);
-    }
+    /// Per key group: key -> namespace -> value.
+    groups: Vec<FastMap<KeyBytes, Namespaces>>,
 }
 
 /// One key group's snapshot in the canonical, backend-independent format: per state name,
@@ -392,37 +326,6 @@ impl HeapKeyedStateBackend {
     fn slot(&self) -> usize {
         self.key_group - self.range.start
     }
-
-    /// Registers a state kept in the table `make` creates (or returns the id it has), and
-    /// moves into it the restored entries that waited for it.
-    fn register_table(
-        &mut self,
-        meta: StateMeta,
-        make: impl FnOnce(usize) -> Box<dyn HeapTable>,
-    ) -> Result<StateId> {
-        if let Some((i, existing)) = self.registered(&meta.name) {
-            if existing != meta.type_name {
-                return Err(FjordError::StateTypeMismatch {
-                    name: meta.name,
-                    registered: existing.to_string(),
-                    requested: meta.type_name.to_string(),
-                });
-            }
-            return Ok(i);
-        }
-        let mut table = Table {
-            store: make(self.range.len()),
-            meta,
-        };
-        if let Some(entries) = self.pending.remove(&table.meta.name) {
-            for (kg, key, ns, value) in entries {
-                let v = (table.meta.deserialize)(&value)?;
-                table.store.put(kg - self.range.start, &key, &ns, v);
-            }
-        }
-        self.tables.push(table);
-        Ok(self.tables.len() - 1)
-    }
 }
 
 impl KeyedStateBackend for HeapKeyedStateBackend {
@@ -435,21 +338,31 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
     }
 
     fn register(&mut self, meta: StateMeta) -> Result<StateId> {
-        self.register_table(meta, |slots| Box::new(Namespaced::new(slots)))
-    }
-
-    fn register_typed(&mut self, meta: StateMeta, table: TypedTable) -> Result<StateId> {
-        self.register_table(meta, table.0)
-    }
-
-    #[inline]
-    fn typed_value(&mut self, state: StateId) -> Option<TypedEntry<'_>> {
-        let slot = self.slot();
-        Some(TypedEntry {
-            table: self.tables[state].store.as_any_mut(),
-            slot,
-            key: &self.key,
-        })
+        if let Some((i, existing)) = self.registered(&meta.name) {
+            if existing != meta.type_name {
+                return Err(FjordError::StateTypeMismatch {
+                    name: meta.name,
+                    registered: existing.to_string(),
+                    requested: meta.type_name.to_string(),
+                });
+            }
+            return Ok(i);
+        }
+        let mut table = Table {
+            groups: (0..self.range.len()).map(|_| FastMap::default()).collect(),
+            meta,
+        };
+        if let Some(entries) = self.pending.remove(&table.meta.name) {
+            for (kg, key, ns, value) in entries {
+                let v = (table.meta.deserialize)(&value)?;
+                table.groups[kg - self.range.start]
+                    .entry(KeyBytes::from_slice(&key))
+                    .or_default()
+                    .insert(ns, v);
+            }
+        }
+        self.tables.push(table);
+        Ok(self.tables.len() - 1)
     }
 
     #[inline]
@@ -470,28 +383,49 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
 
     fn get_mut(&mut self, state: StateId, namespace: &[u8]) -> Option<&mut (dyn Any + Send)> {
         let slot = self.slot();
-        self.tables[state].store.get_mut(slot, &self.key, namespace)
+        let key = &self.key;
+        self.tables[state].groups[slot]
+            .get_mut(key.as_slice())?
+            .get_mut(namespace)
+            .map(|b| b.as_mut())
     }
 
     fn put(&mut self, state: StateId, namespace: &[u8], value: StateValue) {
         let slot = self.slot();
-        self.tables[state]
-            .store
-            .put(slot, &self.key, namespace, value);
+        let group = &mut self.tables[state].groups[slot];
+        match group.get_mut(self.key.as_slice()) {
+            Some(spaces) => {
+                spaces.insert(namespace.to_vec(), value);
+            }
+            None => {
+                let mut spaces = Namespaces::default();
+                spaces.insert(namespace.to_vec(), value);
+                group.insert(KeyBytes::from_slice(&self.key), spaces);
+            }
+        }
     }
 
     fn remove(&mut self, state: StateId, namespace: &[u8]) -> Option<StateValue> {
         let slot = self.slot();
-        self.tables[state].store.remove(slot, &self.key, namespace)
+        let group = &mut self.tables[state].groups[slot];
+        let spaces = group.get_mut(self.key.as_slice())?;
+        let value = spaces.remove(namespace);
+        if spaces.is_empty() {
+            group.remove(self.key.as_slice());
+        }
+        value
     }
 
     fn keys(&self, state: StateId, namespace: &[u8]) -> Vec<(Vec<u8>, usize)> {
-        self.tables[state]
-            .store
-            .keys(namespace)
-            .into_iter()
-            .map(|(slot, key)| (key, self.range.start + slot))
-            .collect()
+        let mut out = Vec::new();
+        for (i, group) in self.tables[state].groups.iter().enumerate() {
+            for (key, spaces) in group {
+                if spaces.contains_key(namespace) {
+                    out.push((key.to_vec(), self.range.start + i));
+                }
+            }
+        }
+        out
     }
 
     fn cleanup_step(&mut self, now: Timestamp) -> usize {
@@ -505,13 +439,25 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
             let Some(cleanup) = &table.meta.cleanup else {
                 continue;
             };
-            removed += table.store.retain(slot, &mut |v| !cleanup(v, now));
+            table.groups[slot].retain(|_, spaces| {
+                spaces.retain(|_, v| {
+                    let gone = cleanup(v.as_mut(), now);
+                    removed += gone as usize;
+                    !gone
+                });
+                !spaces.is_empty()
+            });
         }
         removed
     }
 
     fn len(&self) -> usize {
-        self.tables.iter().map(|t| t.store.len()).sum()
+        self.tables
+            .iter()
+            .flat_map(|t| &t.groups)
+            .flat_map(|g| g.values())
+            .map(|s| s.len())
+            .sum()
     }
 
     fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<u8>> {
@@ -524,10 +470,15 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         let mut snap = GroupSnapshot::default();
         for table in &self.tables {
             let mut entries = Vec::new();
-            table.store.visit(slot, &mut |key, ns, v| {
-                entries.push((key.to_vec(), ns.to_vec(), (table.meta.serialize)(v)?));
-                Ok(())
-            })?;
+            for (key, spaces) in &table.groups[slot] {
+                for (ns, v) in spaces.iter() {
+                    entries.push((
+                        key.to_vec(),
+                        ns.clone(),
+                        (table.meta.serialize)(v.as_ref())?,
+                    ));
+                }
+            }
             snap.states.push((table.meta.name.clone(), entries));
         }
         crate::encoding::to_vec(&snap).map_err(|e| FjordError::Serialization {
@@ -553,7 +504,10 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
                 Some(table) => {
                     for (key, ns, value) in entries {
                         let v = (table.meta.deserialize)(&value)?;
-                        table.store.put(key_group - self.range.start, &key, &ns, v);
+                        table.groups[key_group - self.range.start]
+                            .entry(KeyBytes::from_slice(&key))
+                            .or_default()
+                            .insert(ns, v);
                     }
                 }
                 None => {

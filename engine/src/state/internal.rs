@@ -70,18 +70,21 @@ where
         self.h.with(|inner| {
             inner.set_current_key(key);
             let key_changes = inner.key_changes;
-            let found = match inner.backend.typed_value(self.id) {
-                Some(entry) => entry.get_mut::<V>().map(std::mem::take),
-                None => inner
-                    .backend
-                    .get_mut(self.id, &[])
-                    .and_then(|v| v.downcast_mut::<V>())
-                    .map(std::mem::take),
-            };
-            Taken {
-                existed: found.is_some(),
-                value: found.unwrap_or_default(),
-                key_changes,
+            match inner
+                .backend
+                .get_mut(self.id, &[])
+                .and_then(|v| v.downcast_mut::<V>())
+            {
+                Some(v) => Taken {
+                    value: std::mem::take(v),
+                    existed: true,
+                    key_changes,
+                },
+                None => Taken {
+                    value: V::default(),
+                    existed: false,
+                    key_changes,
+                },
             }
         })
     }
@@ -95,21 +98,6 @@ where
             // current and not encoded and hashed a second time.
             if inner.key_changes != taken.key_changes {
                 inner.set_current_key(key);
-            }
-            if let Some(entry) = inner.backend.typed_value(self.id) {
-                return match (empty, taken.existed) {
-                    (true, true) => entry.remove::<V>(),
-                    (true, false) => {}
-                    (false, true) => match entry.get_mut::<V>() {
-                        Some(slot) => *slot = taken.value,
-                        None => inner
-                            .backend
-                            .typed_value(self.id)
-                            .expect("typed a moment ago")
-                            .insert(taken.value),
-                    },
-                    (false, false) => entry.insert(taken.value),
-                };
             }
             if empty {
                 if taken.existed {

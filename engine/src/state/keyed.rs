@@ -9,17 +9,14 @@
 
 use crate::error::{FjordError, Result};
 use crate::keygroup::{FastMap, Rehash, key_group_of_bytes};
-use crate::state::backend::{
-    CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue, TypedTable,
-};
+use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
 use crate::state::ttl::{Stamped, StateTtlConfig};
 use crate::time::Clock;
 use crate::types::{Data, Key, Timestamp};
-use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::Any;
-use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -73,20 +70,10 @@ impl KeyedInner {
 
 /// The keyed state of one operator subtask, shared by the operator (which sets the current
 /// key) and the state handles of its user function.
-///
-/// Every access locks; the lock is reentrant so that a task can [`hold`](Self::hold) it over
-/// a whole input batch, after which each access of the batch (the operator's own take and
-/// store, the user function's state handles) only checks that its thread holds it: two
-/// atomic read-modify-writes per access were a quarter of a tumbling window's time
-/// (BENCHMARKS.md, issue 14). Only the task's thread touches the state while it runs; the
-/// lock keeps the handle `Send + Sync` for the checkpoint and metrics paths.
 #[derive(Clone)]
 pub struct KeyedStateHandle {
-    inner: Arc<ReentrantMutex<RefCell<KeyedInner>>>,
+    inner: Arc<Mutex<KeyedInner>>,
 }
-
-/// The keyed state lock held by a task over a batch (see [`KeyedStateHandle::hold`]).
-pub(crate) struct KeyedHold<'a>(#[allow(dead_code)] ReentrantMutexGuard<'a, RefCell<KeyedInner>>);
 
 fn serialize<S: Serialize + 'static>(v: &(dyn Any + Send)) -> Result<Vec<u8>> {
     let v = v.downcast_ref::<S>().ok_or_else(|| {
@@ -122,7 +109,7 @@ impl KeyedStateHandle {
         clock: Arc<dyn Clock>,
     ) -> Self {
         KeyedStateHandle {
-            inner: Arc::new(ReentrantMutex::new(RefCell::new(KeyedInner {
+            inner: Arc::new(Mutex::new(KeyedInner {
                 backend,
                 namespace: Vec::new(),
                 clock,
@@ -131,54 +118,37 @@ impl KeyedStateHandle {
                 key_changes: 0,
                 accesses: 0,
                 cleanup_every: None,
-            }))),
+            })),
         }
     }
 
     /// Sets the key that following state accesses are scoped to.
     pub(crate) fn set_current_key<K: Serialize + ?Sized>(&self, key: &K) {
-        self.with(|g| g.set_current_key(key));
+        self.inner.lock().set_current_key(key);
     }
 
     /// Sets the current key from its serialized form and key group.
     pub(crate) fn set_current_key_bytes(&self, key: &[u8], key_group: usize) {
-        self.with(|inner| {
-            inner.backend.set_current_key(key, key_group);
-            inner.key_changes = inner.key_changes.wrapping_add(1);
-        })
+        let mut inner = self.inner.lock();
+        inner.backend.set_current_key(key, key_group);
+        inner.key_changes = inner.key_changes.wrapping_add(1);
     }
 
     /// Sets the namespace (the window) that following accesses are scoped to.
     #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn set_namespace<N: Serialize + ?Sized>(&self, namespace: &N) {
-        self.with(|g| encode(namespace, &mut g.namespace));
+        let mut g = self.inner.lock();
+        encode(namespace, &mut g.namespace);
     }
 
     /// Back to the namespace of per-key state.
     #[allow(dead_code)] // used by the checkpoint and broadcast work
     pub(crate) fn clear_namespace(&self) {
-        self.with(|g| g.namespace.clear());
+        self.inner.lock().namespace.clear();
     }
 
-    /// Runs `f` on the backend and its current key and namespace.
-    ///
-    /// # Panics
-    /// When called from inside another `with` on the same state (a bug of the caller, which
-    /// would otherwise see the state half-changed).
-    #[inline]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut KeyedInner) -> R) -> R {
-        let guard = self.inner.lock();
-        let mut inner = guard
-            .try_borrow_mut()
-            .expect("keyed state accessed from inside another access to it");
-        f(&mut inner)
-    }
-
-    /// Keeps the state locked for this thread until the result is dropped: the accesses in
-    /// between (from the same thread) skip the atomic operations of taking the lock.
-    #[inline]
-    pub(crate) fn hold(&self) -> KeyedHold<'_> {
-        KeyedHold(self.inner.lock())
+        f(&mut self.inner.lock())
     }
 
     /// Registers a state (see [`KeyedStateBackend::register`]). Asking again for a state
@@ -191,24 +161,23 @@ impl KeyedStateHandle {
         ttl: Option<&StateTtlConfig>,
         cleanup: impl FnOnce() -> CleanupFn,
     ) -> Result<StateId> {
-        self.with(|g| {
-            let every = ttl.and_then(StateTtlConfig::cleanup_every);
-            if let Some(every) = every {
-                g.cleanup_every = Some(g.cleanup_every.map_or(every, |e| e.min(every)));
-            }
-            let type_name = std::any::type_name::<S>();
-            if let Some((id, registered)) = g.backend.registered(name)
-                && registered == type_name
-            {
-                return Ok(id);
-            }
-            g.backend.register(StateMeta {
-                name: name.to_string(),
-                type_name,
-                serialize: serialize::<S>,
-                deserialize: deserialize::<S>,
-                cleanup: every.map(|_| cleanup()),
-            })
+        let mut g = self.inner.lock();
+        let every = ttl.and_then(StateTtlConfig::cleanup_every);
+        if let Some(every) = every {
+            g.cleanup_every = Some(g.cleanup_every.map_or(every, |e| e.min(every)));
+        }
+        let type_name = std::any::type_name::<S>();
+        if let Some((id, registered)) = g.backend.registered(name)
+            && registered == type_name
+        {
+            return Ok(id);
+        }
+        g.backend.register(StateMeta {
+            name: name.to_string(),
+            type_name,
+            serialize: serialize::<S>,
+            deserialize: deserialize::<S>,
+            cleanup: every.map(|_| cleanup()),
         })
     }
 
@@ -218,24 +187,23 @@ impl KeyedStateHandle {
     where
         S: Serialize + DeserializeOwned + Send + 'static,
     {
-        let meta = StateMeta {
+        self.inner.lock().backend.register(StateMeta {
             name: name.to_string(),
             type_name: std::any::type_name::<S>(),
             serialize: serialize::<S>,
             deserialize: deserialize::<S>,
             cleanup: None,
-        };
-        self.with(|g| g.backend.register_typed(meta, TypedTable::of::<S>()))
+        })
     }
 
     /// Every key (serialized, with its key group) with a value in `state` outside windows.
     pub(crate) fn keys_of(&self, state: StateId) -> Vec<(Vec<u8>, usize)> {
-        self.with(|g| g.backend.keys(state, &[]))
+        self.inner.lock().backend.keys(state, &[])
     }
 
     /// The number of stored entries (all states, keys and namespaces).
     pub fn len(&self) -> usize {
-        self.with(|g| g.backend.len())
+        self.inner.lock().backend.len()
     }
 
     /// True when nothing is stored.
@@ -245,12 +213,15 @@ impl KeyedStateHandle {
 
     /// Serialized state of one key group (the checkpoint work calls this).
     pub fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<u8>> {
-        self.with(|g| g.backend.snapshot_key_group(key_group))
+        self.inner.lock().backend.snapshot_key_group(key_group)
     }
 
     /// Restores one key group's state.
     pub fn restore_key_group(&self, key_group: usize, bytes: &[u8]) -> Result<()> {
-        self.with(|g| g.backend.restore_key_group(key_group, bytes))
+        self.inner
+            .lock()
+            .backend
+            .restore_key_group(key_group, bytes)
     }
 
     /// Restores key group `old_key_group` of a snapshot whose key groups came from the hash
@@ -262,7 +233,10 @@ impl KeyedStateHandle {
         bytes: &[u8],
         rehash: Rehash,
     ) -> Result<()> {
-        self.with(|g| g.backend.restore_rehashed(old_key_group, bytes, rehash))
+        self.inner
+            .lock()
+            .backend
+            .restore_rehashed(old_key_group, bytes, rehash)
     }
 
     /// See [`KeyedStateBackend::prepare_checkpoint`].
@@ -270,19 +244,22 @@ impl KeyedStateHandle {
         &self,
         target: &crate::state::backend::CheckpointTarget,
     ) -> Result<()> {
-        self.with(|g| g.backend.prepare_checkpoint(target))
+        self.inner.lock().backend.prepare_checkpoint(target)
     }
 
     /// See [`KeyedStateBackend::checkpoint_snapshotted`].
     pub(crate) fn checkpoint_snapshotted(
         &self,
     ) -> Option<crate::state::backend::AsyncSnapshotPart> {
-        self.with(|g| g.backend.checkpoint_snapshotted())
+        self.inner.lock().backend.checkpoint_snapshotted()
     }
 
     /// Tells the backend that a checkpoint completed.
     pub(crate) fn notify_checkpoint_complete(&self, checkpoint_id: u64) -> Result<()> {
-        self.with(|g| g.backend.notify_checkpoint_complete(checkpoint_id))
+        self.inner
+            .lock()
+            .backend
+            .notify_checkpoint_complete(checkpoint_id)
     }
 }
 
@@ -450,50 +427,5 @@ impl KeyedStateStore {
         descriptor: &MapStateDescriptor<UK, UV>,
     ) -> Result<MapState<UK, UV>> {
         Ok(MapState::new(&self.h, descriptor)?.scoped(self.ns.clone()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::keygroup::KeyGroupRange;
-    use crate::state::backend::HeapKeyedStateBackend;
-    use crate::time::SystemClock;
-
-    fn handle() -> KeyedStateHandle {
-        let range = KeyGroupRange { start: 0, end: 127 };
-        KeyedStateHandle::with_backend(
-            Box::new(HeapKeyedStateBackend::new(range)),
-            128,
-            Arc::new(SystemClock),
-        )
-    }
-
-    #[test]
-    fn a_held_state_is_used_from_its_thread_and_waited_for_by_others() {
-        let h = handle();
-        let held = h.hold();
-        // Accesses of the holding thread go through (the lock is reentrant).
-        h.set_current_key(&7u64);
-        assert_eq!(
-            h.with(|inner| inner.backend.current_key().to_vec()),
-            7u64.to_le_bytes()
-        );
-        let other = h.clone();
-        let reader = std::thread::spawn(move || other.len());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(
-            !reader.is_finished(),
-            "another thread waits while the state is held"
-        );
-        drop(held);
-        assert_eq!(reader.join().unwrap(), 0);
-    }
-
-    #[test]
-    #[should_panic(expected = "inside another access")]
-    fn an_access_from_inside_an_access_is_refused() {
-        let h = handle();
-        h.with(|_| h.len());
     }
 }

@@ -12,14 +12,11 @@
 //! - `internal`: an operator's own per-key contents (window contents, pane accumulators,
 //!   rolling aggregates, interval join buffers) kept in its keyed state backend, so RocksDB
 //!   holds them too.
-//! - `heap_table`: how the heap backend stores one state (boxed values by namespace, or an
-//!   operator's own per-key values unboxed).
 //! - `namespaces`: a key's namespaces in the heap backend (one inline, more in a map).
 //! - `KeyGroupedMap`: typed per-key maps by key group, for state kept outside a backend.
 
 pub mod backend;
 pub mod factory;
-mod heap_table;
 pub(crate) mod internal;
 pub mod keyed;
 mod keyed_map;
@@ -29,7 +26,7 @@ pub mod ttl;
 
 pub use backend::{
     AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, HeapKeyedStateBackend, KeyedStateBackend,
-    TimerQueueKind, TypedEntry, TypedTable,
+    TimerQueueKind,
 };
 pub use factory::{
     BackendContext, HeapBackendFactory, KeyedStateBackendFactory, StateBackendKind,

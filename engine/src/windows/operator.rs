@@ -599,9 +599,6 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
 impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> CheckpointParticipant
     for WindowOperator<T, K, W, O, L>
 {
-    fn keyed_state(&self) -> Option<&crate::state::KeyedStateHandle> {
-        self.ctx.keyed.as_ref()
-    }
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorState> {
         let Self { ctx, timers, .. } = self;
         let parts = KeyedParts::of(ctx, timers);
