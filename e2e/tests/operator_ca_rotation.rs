@@ -55,15 +55,26 @@ async fn the_operator_rotates_a_ca_through_a_bundle_on_a_real_api_server() -> an
     )?;
     let crd = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/streamjob.yaml");
     cluster.kubectl(&["apply", "-f", crd], None)?;
-    cluster.kubectl(
-        &[
-            "wait",
-            "--for=condition=established",
-            "crd/streamjobs.fjord.dev",
-            "--timeout=60s",
-        ],
-        None,
-    )?;
+    // `kubectl wait` fails at once ("accessor error: <nil>") while the new CRD has no status
+    // conditions yet instead of waiting for them: ask again, a bounded number of times.
+    for attempt in 1.. {
+        let waited = cluster.kubectl(
+            &[
+                "wait",
+                "--for=condition=established",
+                "crd/streamjobs.fjord.dev",
+                "--timeout=60s",
+            ],
+            None,
+        );
+        match waited {
+            Ok(_) => break,
+            Err(e) if attempt < 30 && e.to_string().contains("accessor error") => {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let manifest = format!(
         "apiVersion: fjord.dev/v1alpha1\nkind: StreamJob\nmetadata: {{name: {JOB}, namespace: default}}\n\
          spec:\n  image: fjord:dev\n  job: {{name: wordcount, parallelism: 1, upgradeMode: stateless}}\n  \
