@@ -39,9 +39,9 @@ engines=(ds sql flink)
 # one ENGINE Q P → "seconds rss_kb cpu_s"
 one() {
   case $1 in
-    ds) run_fjord "$2" "$3" "$input" ;;
-    sql) run_fjord_sql "$(text "$2")" "$3" "$input" ;;
-    flink) run_flink "$(text "$2")" "$3" "$input" ;;
+    ds) run_fjord "$2" "$3" "$(input_for "$3")" ;;
+    sql) run_fjord_sql "$(text "$2")" "$3" "$(input_for "$3")" ;;
+    flink) run_flink "$(text "$2")" "$3" "$(input_for "$3")" ;;
   esac
 }
 declare -A secs rss cpu

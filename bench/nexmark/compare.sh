@@ -51,11 +51,11 @@ for ((r = 1; r <= rounds; r++)); do
     for p in $parallelisms; do
       # shellcheck disable=SC2046 # side_args gives words to split
       if ((r % 2)); then
-        read -r t m c < <(run_fjord "$q" "$p" "$input" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "; fj_c[$q,$p]+="$c "
-        read -r t m c < <(run_flink "$(text "$q")" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "; fl_c[$q,$p]+="$c "
+        read -r t m c < <(run_fjord "$q" "$p" "$(input_for "$p")" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "; fj_c[$q,$p]+="$c "
+        read -r t m c < <(run_flink "$(text "$q")" "$p" "$(input_for "$p")"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "; fl_c[$q,$p]+="$c "
       else
-        read -r t m c < <(run_flink "$(text "$q")" "$p" "$input"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "; fl_c[$q,$p]+="$c "
-        read -r t m c < <(run_fjord "$q" "$p" "$input" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "; fj_c[$q,$p]+="$c "
+        read -r t m c < <(run_flink "$(text "$q")" "$p" "$(input_for "$p")"); fl_t[$q,$p]+="$t "; fl_m[$q,$p]+="$m "; fl_c[$q,$p]+="$c "
+        read -r t m c < <(run_fjord "$q" "$p" "$(input_for "$p")" $(side_args "$q")); fj_t[$q,$p]+="$t "; fj_m[$q,$p]+="$m "; fj_c[$q,$p]+="$c "
       fi
       log "round $r $q p=$p: fjord ${fj_t[$q,$p]}s ${fj_c[$q,$p]}CPU-s ${fj_m[$q,$p]}KB, flink ${fl_t[$q,$p]}s ${fl_c[$q,$p]}CPU-s ${fl_m[$q,$p]}KB (load $(cut -d' ' -f1 /proc/loadavg))"
     done

@@ -27,7 +27,12 @@ nexmark_options() {
   done
 }
 
-# nexmark_setup → builds fjord-nexmark and writes the events once; sets nx, flink, input
+# nexmark_setup → builds fjord-nexmark and writes the events once per number of files; sets nx,
+# flink, input (2 files, for the verification runs at parallelism 2); input_for P gives the
+# timed runs' events at parallelism P: the same events in P files, so that each source subtask
+# reads one file whose events ascend in time. (One subtask reading two files, each holding
+# every other event, reads the second file's events seconds of event time behind the watermark
+# the first file set: half the events late, and results that depend on timing.)
 nexmark_setup() {
   export FLINK_ORACLE_HEAP="${FLINK_ORACLE_HEAP:--Xmx2g}"
   target="${CARGO_TARGET_DIR:-$repo/target}"
@@ -37,16 +42,22 @@ nexmark_setup() {
   nx="$target/release/fjord-nexmark"
   flink="$repo/scripts/infra/flink.sh"
   mkdir -p "$work"
-  if [[ ! -f "$work/events-$events-$tps/.complete" ]]; then
-    rm -rf "$work"/events-*
-    log "generating $events events (tps $tps) into 2 files"
-    "$nx" generate --dir "$work/events-$events-$tps" --files 2 --events.num "$events" --tps "$tps" >&2
-    touch "$work/events-$events-$tps/.complete"
-  fi
-  input="$work/events-$events-$tps"
+  local files dir
+  for files in $(printf '%s\n' 2 $parallelisms | sort -un); do
+    dir="$work/events-$events-$tps-files-$files"
+    if [[ ! -f "$dir/.complete" ]]; then
+      rm -rf "$dir"
+      log "generating $events events (tps $tps) into $files file(s)"
+      "$nx" generate --dir "$dir" --files "$files" --events.num "$events" --tps "$tps" >&2
+      touch "$dir/.complete"
+    fi
+  done
+  input="$(input_for 2)"
   mkdir -p "$work/empty" && : > "$work/empty/events-0.json"
 }
 
+# input_for P → the directory of the events in P files (see nexmark_setup)
+input_for() { echo "$work/events-$events-$tps-files-$1"; }
 # seconds_of JSON-LINE → the value of its "seconds" key
 seconds_of() { sed -E 's/.*"seconds":([0-9.]+).*/\1/' <<<"$1"; }
 # timed CMD... → runs CMD under /usr/bin/time, which writes its resource use to $work/usage
