@@ -138,7 +138,13 @@ fn main() -> Result<()> {
             cpu_per_million(run)
         );
     }
-    if let [_, plain, tls, _] = medians.as_slice() {
+    let median_of = |key: &str| {
+        modes
+            .iter()
+            .zip(&medians)
+            .find_map(|(m, run)| (m.0 == key).then_some(run))
+    };
+    if let (Some(plain), Some(tls)) = (median_of("tcp"), median_of("tls")) {
         let throughput =
             1.0 - tls.throughput.records_per_second() / plain.throughput.records_per_second();
         let cpu = cpu_per_million(tls) / cpu_per_million(plain) - 1.0;

@@ -95,17 +95,27 @@ pub(crate) struct ChannelSender {
     /// Why the receiving end went away, when it can tell more than "the consumer is gone" (a
     /// network channel whose connection was refused or lost). Set once, shared by clones.
     failure: Option<Arc<OnceLock<String>>>,
-    /// A network channel's codec: record batches are encoded by `send`, on the producing
-    /// task's thread, into an [`Event::Encoded`].
+    /// The codec of a network channel, or of an in-process one whose records own heap memory:
+    /// record batches are encoded by `send`, on the producing task's thread, into an
+    /// [`Event::Encoded`].
     encoder: Option<Encoder>,
 }
 
-/// The codec of a network channel's sender and the size of its last encoded batch (the next
+/// The codec of an encoding channel's sender and the size of its last encoded batch (the next
 /// buffer's capacity).
 #[derive(Clone)]
 struct Encoder {
     codec: Arc<dyn BatchCodec>,
     last_len: Arc<AtomicUsize>,
+}
+
+impl Encoder {
+    fn new(codec: Arc<dyn BatchCodec>) -> Self {
+        Encoder {
+            codec,
+            last_len: Arc::default(),
+        }
+    }
 }
 
 impl ChannelSender {
@@ -163,10 +173,7 @@ impl ChannelSender {
             sender,
             cancel: cancel.clone(),
             failure: Some(failure),
-            encoder: Some(Encoder {
-                codec,
-                last_len: Arc::default(),
-            }),
+            encoder: Some(Encoder::new(codec)),
         }
     }
 }
@@ -192,10 +199,7 @@ pub(crate) fn channel(
             sender,
             cancel: cancel.clone(),
             failure: None,
-            encoder: codec.filter(|c| c.owns_heap_memory()).map(|codec| Encoder {
-                codec,
-                last_len: Arc::default(),
-            }),
+            encoder: codec.filter(|c| c.owns_heap_memory()).map(Encoder::new),
         },
         receiver,
     )
