@@ -68,6 +68,37 @@ fn non_utf8_line_fails_naming_file_and_line() {
 }
 
 #[test]
+fn read_text_file_with_decodes_each_line_and_names_the_line_it_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.txt");
+    std::fs::write(&good, "1\r\n-2\n30").unwrap();
+    let first = env(1);
+    let out = first
+        .read_text_file_with(&good, |line: &str| Ok(line.parse::<i64>()?))
+        .collect();
+    first.execute("decoded").unwrap();
+    assert_eq!(out.values(), vec![1, -2, 30]);
+
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "1\n2\nthree\n4\n").unwrap();
+    let env = env(1);
+    let out = env
+        .read_text_file_with(&bad, |line: &str| Ok(line.parse::<i64>()?))
+        .collect();
+    match env.execute("bad number").unwrap_err() {
+        FjordError::Source {
+            position, message, ..
+        } => {
+            assert!(position.ends_with("bad.txt line 3"), "{position}");
+            assert!(message.contains("cannot decode the line"), "{message}");
+            assert!(message.contains("invalid digit"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!out.values().contains(&4), "{:?}", out.values());
+}
+
+#[test]
 fn missing_input_fails_with_a_clear_error() {
     let env = env(1);
     env.read_text_file("/definitely/not/here.txt").collect();

@@ -13,13 +13,10 @@ pub enum NexmarkError {
     #[error(transparent)]
     Args(#[from] fjord::FjordError),
 
-    /// An event line of an input file is not a Nexmark event.
-    #[error(
-        "line {line}: not a Nexmark event ({reason}); files are written by `fjord-nexmark generate`"
-    )]
+    /// An event line of an input file is not a Nexmark event (the file source that reads it
+    /// names the file and the line).
+    #[error("not a Nexmark event ({reason}); files are written by `fjord-nexmark generate`")]
     BadEvent {
-        /// One-based line number in its file (0 when unknown).
-        line: u64,
         /// What is wrong with it.
         reason: String,
     },

@@ -139,14 +139,13 @@ struct BidRow<'a> {
 /// [`crate::json_scan`], any other JSON through `serde_json`.
 ///
 /// # Errors
-/// [`NexmarkError::BadEvent`] (with line 0; callers that know the line number set it) when
-/// the line is not JSON of that layout, the row for its `event_type` is missing, or a
-/// timestamp does not parse.
+/// [`NexmarkError::BadEvent`] when the line is not JSON of that layout, the row for its
+/// `event_type` is missing, or a timestamp does not parse.
 pub fn parse_event(line: &str) -> Result<Event, NexmarkError> {
     if let Some(event) = crate::json_scan::scan_event(line) {
         return Ok(event);
     }
-    let bad = |reason: String| NexmarkError::BadEvent { line: 0, reason };
+    let bad = |reason: String| NexmarkError::BadEvent { reason };
     let ts = |s: &str| parse_timestamp(s).ok_or_else(|| bad(format!("bad timestamp '{s}'")));
     let l: Line<'_> = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
     match (l.event_type, l.person, l.auction, l.bid) {

@@ -9,7 +9,7 @@ use crate::json::{parse_event, write_event};
 use crate::model::Event;
 use fjord::sources::GeneratorSource;
 use fjord::time::WatermarkStrategy;
-use fjord::{BoxError, DataStream, JobArgs, MapFunction, StreamExecutionEnvironment};
+use fjord::{DataStream, JobArgs, StreamExecutionEnvironment};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,10 +31,7 @@ pub fn events(
     args: &JobArgs,
 ) -> Result<DataStream<Event>, NexmarkError> {
     let raw = match args.get("input") {
-        Some(path) => env
-            .read_text_file(path)
-            .map(ParseLines { line: 0 })
-            .name("parse events"),
+        Some(path) => env.read_text_file_with(path, |line: &str| Ok(parse_event(line)?)),
         None => {
             let config = NexmarkConfig::from_args(args)?;
             let rate = config.rate_limited.then_some(config.tps);
@@ -53,26 +50,6 @@ pub fn events(
             .with_timestamp_assigner(|e: &Event, _| e.date_time()),
     );
     Ok((*timed).clone())
-}
-
-/// Parses event lines, failing the job with the line's number in its subtask's input.
-#[derive(Clone)]
-struct ParseLines {
-    line: u64,
-}
-
-impl MapFunction<String, Event> for ParseLines {
-    fn map(&mut self, value: String) -> Result<Event, BoxError> {
-        self.line += 1;
-        parse_event(&value).map_err(|e| match e {
-            NexmarkError::BadEvent { reason, .. } => NexmarkError::BadEvent {
-                line: self.line,
-                reason,
-            }
-            .into(),
-            other => other.into(),
-        })
-    }
 }
 
 /// Writes the configured events (`events.num` must be set) to `files` JSON-lines files

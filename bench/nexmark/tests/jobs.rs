@@ -130,7 +130,8 @@ fn event_files_round_trip_and_bad_lines_fail_the_job() {
         .unwrap()
         .collect();
     let err = env.execute("bad file").unwrap_err().to_string();
-    assert!(err.contains("line 42"), "{err}");
+    assert!(err.contains("events-0.json line 42"), "{err}");
+    assert!(err.contains("not a Nexmark event"), "{err}");
     assert!(out.values().len() < 1000);
 }
 

@@ -18,7 +18,7 @@ pub use collection::{CollectionSource, IterSource};
 pub use generator::{GeneratorSource, RateStep, SequenceSource};
 pub use socket::SocketTextSource;
 pub use split_watermarks::{SplitWatermarks, WatermarkUpdate};
-pub use text_file::TextFileSource;
+pub use text_file::{LineDecoder, TextFileSource};
 
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError};
