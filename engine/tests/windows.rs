@@ -203,6 +203,59 @@ fn sliding_windows_from_panes_match_the_general_operator() {
 }
 
 #[test]
+fn sliding_windows_from_panes_match_the_general_operator_on_shuffled_input() {
+    // Out-of-order elements, gaps, late drops and keys that come and go, from a fixed seed:
+    // each key's pending timer moves earlier and later, and the pane operator must give the
+    // general operator's windows.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut input = Vec::new();
+    let mut max_ts = 0_i64;
+    for i in 0..600_i64 {
+        let key = ["a", "b", "c", "d"][next(4) as usize];
+        // Time moves on with elements up to 80 ms behind and pauses of 60 ms.
+        let base = i / 3 * 2 + i / 97 * 60;
+        let ts = (base - i64::try_from(next(80)).unwrap()).max(0);
+        max_ts = max_ts.max(ts);
+        input.push(r(key, ts, 1));
+        if next(10) == 0 {
+            input.push(w(max_ts - 25));
+        }
+    }
+    input.push(w(10_000));
+    let run = |general: bool| {
+        let env = env(2);
+        let windowed = timed(&env, input.clone())
+            .key_by(|e: &Rec| e.0.clone())
+            .window(SlidingEventTimeWindows::of(ms(30), ms(10)));
+        let windowed = if general {
+            windowed.trigger(fjord::windows::EventTimeTrigger)
+        } else {
+            windowed
+        };
+        let out = windowed
+            .aggregate_with_process(Count, window_bounds)
+            .collect();
+        let result = env.execute("sliding").unwrap();
+        let mut v = out.values();
+        v.sort_by_key(|x| (x.2, x.0.clone()));
+        (
+            v,
+            result.counter("Window(Aggregate)", "numLateRecordsDropped"),
+        )
+    };
+    let general = run(true);
+    assert!(general.0.len() > 100, "{}", general.0.len());
+    assert!(general.1 > 0, "some elements are late");
+    assert_eq!(run(false), general);
+}
+
+#[test]
 fn sliding_window_with_non_dividing_slide_uses_gcd_panes() {
     let env = env(1);
     let input = vec![r("a", 0, 1), r("a", 4, 1), r("a", 9, 1), w(100)];

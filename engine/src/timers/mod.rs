@@ -40,14 +40,24 @@ pub(crate) struct Timer<K, N> {
 /// are mostly registered at a timestamp at or after the latest one registered (the next window
 /// end, the element's time plus a delay): those are appended to `in_order` and taken from its
 /// front, both O(1) on memory that stays in the cache. Any other timer goes into `out_of_order`,
-/// a B-tree by (timestamp, registration number). The earliest timer is the smaller of the two
-/// fronts. A binary heap, used before, walked `log2(n)` levels scattered over memory on every
-/// pop: a twentieth of a sliding-window job's CPU time with 10^5 keys (BENCHMARKS.md, issue 14).
+/// a B-tree of per-timestamp lists in registration order: timers of many keys share a few
+/// timestamps (window ends), so a registration finds its list among a few and appends to it.
+/// The earliest timer is the smaller of the two fronts. A binary heap, used before, walked
+/// `log2(n)` levels scattered over memory on every pop: a twentieth of a sliding-window job's
+/// CPU time with 10^5 keys (BENCHMARKS.md, issue 14).
+///
+/// An operator that keeps the timestamp of each key's pending timer in its own state, and
+/// ignores a timer that is not that one when it fires, can do without the de-duplication
+/// ([`HeapQueue::owner_tracked`]): no set of live timers is kept, a registration only appends
+/// and every queue entry fires. That set's insert and remove were a tenth of the CPU time of
+/// Nexmark q5's sliding window (one cache miss each per key and window).
 pub(crate) struct HeapQueue<K, N> {
     /// (timestamp, registration number, key, namespace), ascending.
     in_order: VecDeque<(Timestamp, u64, K, N)>,
-    out_of_order: BTreeMap<(Timestamp, u64), (K, N)>,
-    live: FastSet<(K, N, Timestamp)>,
+    /// Per timestamp, (registration number, key, namespace) in registration order.
+    out_of_order: BTreeMap<Timestamp, VecDeque<(u64, K, N)>>,
+    /// The live timers; `None` when the owner tracks its timers (every entry is live).
+    live: Option<FastSet<(K, N, Timestamp)>>,
     seq: u64,
 }
 
@@ -56,15 +66,27 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
         HeapQueue {
             in_order: VecDeque::new(),
             out_of_order: BTreeMap::new(),
-            live: FastSet::default(),
+            live: Some(FastSet::default()),
             seq: 0,
         }
     }
 
-    /// Registers a timer; false if it already existed.
+    /// A queue without de-duplication or deletion, for an operator that ignores the timers
+    /// it did not expect (see the type's documentation).
+    pub(crate) fn owner_tracked() -> Self {
+        HeapQueue {
+            live: None,
+            ..HeapQueue::new()
+        }
+    }
+
+    /// Registers a timer; false if it already existed (always true for an owner-tracked
+    /// queue).
     #[inline]
     pub(crate) fn register(&mut self, key: &K, ns: &N, ts: Timestamp) -> bool {
-        if !self.live.insert((key.clone(), ns.clone(), ts)) {
+        if let Some(live) = &mut self.live
+            && !live.insert((key.clone(), ns.clone(), ts))
+        {
             return false;
         }
         self.seq += 1;
@@ -73,14 +95,25 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
                 .push_back((ts, self.seq, key.clone(), ns.clone()));
         } else {
             self.out_of_order
-                .insert((ts, self.seq), (key.clone(), ns.clone()));
+                .entry(ts)
+                .or_default()
+                .push_back((self.seq, key.clone(), ns.clone()));
         }
         true
     }
 
     /// Deletes a timer if it exists.
+    ///
+    /// # Panics
+    /// On an owner-tracked queue, which cannot delete (in debug builds; release builds keep
+    /// the timer).
     pub(crate) fn delete(&mut self, key: &K, ns: &N, ts: Timestamp) {
-        self.live.remove(&(key.clone(), ns.clone(), ts));
+        match &mut self.live {
+            Some(live) => {
+                live.remove(&(key.clone(), ns.clone(), ts));
+            }
+            None => debug_assert!(false, "an owner-tracked timer queue cannot delete"),
+        }
     }
 
     /// The earliest queue entry (live or deleted): its timestamp, and whether it is the front
@@ -88,7 +121,10 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
     #[inline]
     fn front(&self) -> Option<(Timestamp, bool)> {
         let ordered = self.in_order.front().map(|e| (e.0, e.1));
-        let tree = self.out_of_order.first_key_value().map(|(k, _)| *k);
+        let tree = self
+            .out_of_order
+            .first_key_value()
+            .map(|(ts, list)| (*ts, list.front().map_or(0, |e| e.0)));
         match (ordered, tree) {
             (Some(o), Some(t)) if t < o => Some((t.0, false)),
             (Some(o), _) => Some((o.0, true)),
@@ -104,23 +140,35 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
             let (ts, _, key, ns) = self.in_order.pop_front().expect("front found it");
             (key, ns, ts)
         } else {
-            let ((ts, _), (key, ns)) = self.out_of_order.pop_first().expect("front found it");
+            let mut first = self.out_of_order.first_entry().expect("front found it");
+            let ts = *first.key();
+            let (_, key, ns) = first.get_mut().pop_front().expect("lists are not empty");
+            if first.get().is_empty() {
+                first.remove();
+            }
             (key, ns, ts)
+        }
+    }
+
+    /// Whether the earliest queue entry that `front` found is a live timer.
+    fn front_is_live(&self, in_order: bool) -> bool {
+        let Some(live) = &self.live else {
+            return true;
+        };
+        if in_order {
+            let e = self.in_order.front().expect("front found it");
+            live.contains(&(e.2.clone(), e.3.clone(), e.0))
+        } else {
+            let (ts, list) = self.out_of_order.first_key_value().expect("front found it");
+            let (_, key, ns) = list.front().expect("lists are not empty");
+            live.contains(&(key.clone(), ns.clone(), *ts))
         }
     }
 
     /// The earliest live timer's timestamp.
     pub(crate) fn peek(&mut self) -> Option<Timestamp> {
         while let Some((ts, in_order)) = self.front() {
-            let live = if in_order {
-                let e = self.in_order.front().expect("front found it");
-                self.live.contains(&(e.2.clone(), e.3.clone(), e.0))
-            } else {
-                let ((ts, _), (key, ns)) =
-                    self.out_of_order.first_key_value().expect("front found it");
-                self.live.contains(&(key.clone(), ns.clone(), *ts))
-            };
-            if live {
+            if self.front_is_live(in_order) {
                 return Some(ts);
             }
             self.take_front(in_order);
@@ -136,7 +184,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
                 return None;
             }
             let id = self.take_front(in_order);
-            if self.live.remove(&id) {
+            if self.live.as_mut().is_none_or(|live| live.remove(&id)) {
                 return Some(Timer {
                     timestamp: id.2,
                     key: id.0,
@@ -147,21 +195,43 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
         None
     }
 
-    /// Number of live timers.
+    /// Number of live timers (queue entries of an owner-tracked queue).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.live.len()
+        match &self.live {
+            Some(live) => live.len(),
+            None => {
+                self.in_order.len() + self.out_of_order.values().map(VecDeque::len).sum::<usize>()
+            }
+        }
     }
 
     /// The live timers grouped by the key group of their key, each group serialized in
-    /// timestamp order (for snapshots). Key groups without timers are absent.
+    /// timestamp order (for snapshots). Key groups without timers are absent. An
+    /// owner-tracked queue writes each of its distinct entries once.
     pub(crate) fn snapshot_groups(&self, max_parallelism: usize) -> BTreeMap<usize, Vec<u8>>
     where
         K: Serialize,
         N: Serialize,
     {
+        let queued: FastSet<(K, N, Timestamp)>;
+        let timers = match &self.live {
+            Some(live) => live,
+            None => {
+                let tree = self.out_of_order.iter().flat_map(|(ts, list)| {
+                    list.iter().map(|(_, k, n)| (k.clone(), n.clone(), *ts))
+                });
+                queued = self
+                    .in_order
+                    .iter()
+                    .map(|(ts, _, k, n)| (k.clone(), n.clone(), *ts))
+                    .chain(tree)
+                    .collect();
+                &queued
+            }
+        };
         let mut groups: BTreeMap<usize, Vec<&(K, N, Timestamp)>> = BTreeMap::new();
-        for t in &self.live {
+        for t in timers {
             groups
                 .entry(assign_to_key_group(&t.0, max_parallelism))
                 .or_default()
@@ -276,11 +346,22 @@ where
 {
     /// The timers of `ctx`'s operator: in its keyed state backend when that holds timers.
     pub(crate) fn new(ctx: &RuntimeContext) -> Self {
+        Self::with_heap_queues(ctx, HeapQueue::new)
+    }
+
+    /// The timers of an operator that keeps each key's pending timer in its state and ignores
+    /// the others when they fire: in memory without de-duplication and deletion (see
+    /// [`HeapQueue::owner_tracked`]); in the keyed state backend when that holds timers.
+    pub(crate) fn owner_tracked(ctx: &RuntimeContext) -> Self {
+        Self::with_heap_queues(ctx, HeapQueue::owner_tracked)
+    }
+
+    fn with_heap_queues(ctx: &RuntimeContext, heap: fn() -> HeapQueue<K, N>) -> Self {
         let queue = |kind| match &ctx.keyed {
             Some(h) if h.with(|inner| inner.backend.holds_timers()) => TimerQueue::Backend(
                 BackendTimerQueue::new(h.clone(), kind, ctx.key_group_range(), ctx.max_parallelism),
             ),
-            _ => TimerQueue::Heap(HeapQueue::new()),
+            _ => TimerQueue::Heap(heap()),
         };
         InternalTimerService {
             event: queue(TimerQueueKind::EventTime),
@@ -394,6 +475,33 @@ mod tests {
         assert_eq!(q.pop_due(5).map(|t| t.timestamp), Some(5));
         assert_eq!(q.pop_due(5), None);
         assert_eq!(q.peek(), None);
+    }
+
+    #[test]
+    fn owner_tracked_queue_keeps_every_registration_in_order() {
+        let mut q: HeapQueue<&str, ()> = HeapQueue::owner_tracked();
+        assert!(q.register(&"b", &(), 20));
+        assert!(q.register(&"a", &(), 10));
+        assert!(q.register(&"a", &(), 10), "no de-duplication");
+        assert!(q.register(&"c", &(), 10));
+        assert!(q.register(&"d", &(), 30));
+        assert!(q.register(&"e", &(), 20));
+        assert_eq!(q.len(), 6);
+        let snapshot = q.snapshot_groups(128);
+        let written: usize = snapshot
+            .values()
+            .map(|b| decode_timers::<String, ()>(b).unwrap().len())
+            .sum();
+        assert_eq!(written, 5, "a snapshot holds each distinct timer once");
+        assert_eq!(q.peek(), Some(10));
+        let fired: Vec<_> = std::iter::from_fn(|| q.pop_due(25))
+            .map(|t| (t.key, t.timestamp))
+            .collect();
+        assert_eq!(
+            fired,
+            vec![("a", 10), ("a", 10), ("c", 10), ("b", 20), ("e", 20)]
+        );
+        assert_eq!(q.peek(), Some(30));
     }
 
     #[test]

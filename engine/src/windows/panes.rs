@@ -2,9 +2,11 @@
 //!
 //! A sliding window of `size` every `slide` is the union of non-overlapping panes of length
 //! `gcd(size, slide)`. Each element is added to exactly one pane's accumulator, and each key
-//! has one pending timer (the end of its next window), so the cost per element is constant
-//! whatever `size / slide` is; a firing merges the `size / pane` pane accumulators of its
-//! window. Used for `reduce`/`aggregate` with the default trigger, no evictor and no allowed
+//! has one pending timer (the end of its next window, kept in the key's state), so the cost per
+//! element is constant whatever `size / slide` is; a firing merges the `size / pane` pane
+//! accumulators of its window and registers the key's next window end. The timers are
+//! owner-tracked (no de-duplication set; a timer that is not the key's pending one is
+//! ignored). Used for `reduce`/`aggregate` with the default trigger, no evictor and no allowed
 //! lateness; everything else goes through the general window operator, with the same
 //! results.
 
@@ -29,7 +31,8 @@ use std::marker::PhantomData;
 pub(crate) struct KeyPanes<A> {
     /// (pane start, accumulator), in ascending start order.
     panes: Vec<(Timestamp, Option<A>)>,
-    /// The last timer registered for this key.
+    /// The key's pending timer (the end of its next window to fire, minus one); a timer of
+    /// the key at any other time is ignored when it fires.
     timer: Timestamp,
 }
 
@@ -90,7 +93,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             late_tag,
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
             state: InternalKeyedValue::new(&handle, "panes")?,
-            timers: InternalTimerService::new(ctx),
+            timers: InternalTimerService::owner_tracked(ctx),
             logic,
             out,
             sides,
@@ -157,6 +160,13 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         let entry = &mut taken.value;
         if entry.panes.is_empty() {
             state.store(&key, taken, true);
+            return Ok(());
+        }
+        if entry.timer != t {
+            // Not the key's pending timer: one registered before an earlier one replaced it,
+            // or a second registration of a timer that fired already. The pending timer's
+            // firing goes on to every later window of the key.
+            state.store(&key, taken, false);
             return Ok(());
         }
         let mut acc: Option<L::Acc> = None;
@@ -259,10 +269,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
                 entry.panes.insert(at, (pane, Some(acc)));
             }
         }
-        if entry.timer != next {
-            if entry.timer == MIN_WATERMARK || next < entry.timer {
-                entry.timer = next;
-            }
+        // The key's pending timer is its earliest window end; firing it registers the next
+        // (see `fire`), so only an element that brings an earlier end registers one.
+        if entry.timer == MIN_WATERMARK || next < entry.timer {
+            entry.timer = next;
             self.timers.register_event_time(&key, &(), next);
         }
         self.state.store(&key, taken, false);
