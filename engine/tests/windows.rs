@@ -5,8 +5,8 @@ mod event_support;
 
 use event_support::{r, timed, w};
 use fjord::windows::{
-    CountEvictor, CountTrigger, EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow,
-    TumblingEventTimeWindows, WindowContext,
+    CountEvictor, CountTrigger, EventTimeSessionWindows, EventTimeTrigger, SlidingEventTimeWindows,
+    TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows, WindowContext,
 };
 use fjord::{AggregateFunction, DataStream, OutputTag, ProcessContext, StreamExecutionEnvironment};
 use std::time::Duration;
@@ -202,11 +202,9 @@ fn sliding_windows_from_panes_match_the_general_operator() {
     assert_eq!(run(true), (expected, 1), "general operator");
 }
 
-#[test]
-fn sliding_windows_from_panes_match_the_general_operator_on_shuffled_input() {
-    // Out-of-order elements, gaps, late drops and keys that come and go, from a fixed seed:
-    // each key's pending timer moves earlier and later, and the pane operator must give the
-    // general operator's windows.
+/// 600 elements of 4 keys from a fixed seed: up to 80 ms out of order, pauses of 60 ms,
+/// watermarks 25 ms behind the latest element now and then (so some elements are late).
+fn shuffled_input() -> Vec<event_support::Ev> {
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
@@ -218,7 +216,6 @@ fn sliding_windows_from_panes_match_the_general_operator_on_shuffled_input() {
     let mut max_ts = 0_i64;
     for i in 0..600_i64 {
         let key = ["a", "b", "c", "d"][next(4) as usize];
-        // Time moves on with elements up to 80 ms behind and pauses of 60 ms.
         let base = i / 3 * 2 + i / 97 * 60;
         let ts = (base - i64::try_from(next(80)).unwrap()).max(0);
         max_ts = max_ts.max(ts);
@@ -228,6 +225,85 @@ fn sliding_windows_from_panes_match_the_general_operator_on_shuffled_input() {
         }
     }
     input.push(w(10_000));
+    input
+}
+
+/// [`EventTimeTrigger`](fjord::windows::EventTimeTrigger) behind a type the window operator
+/// does not know: its timers go through the de-duplicating timer queue.
+#[derive(Clone)]
+struct OpaqueEventTimeTrigger;
+
+impl<T, W: fjord::windows::Window> Trigger<T, W> for OpaqueEventTimeTrigger {
+    fn on_element(
+        &mut self,
+        element: &T,
+        timestamp: i64,
+        window: &W,
+        ctx: &mut TriggerContext<'_, W>,
+    ) -> Result<TriggerResult, fjord::BoxError> {
+        Trigger::<T, W>::on_element(&mut EventTimeTrigger, element, timestamp, window, ctx)
+    }
+    fn on_event_time(
+        &mut self,
+        time: i64,
+        window: &W,
+        ctx: &mut TriggerContext<'_, W>,
+    ) -> Result<TriggerResult, fjord::BoxError> {
+        Trigger::<T, W>::on_event_time(&mut EventTimeTrigger, time, window, ctx)
+    }
+    fn on_processing_time(
+        &mut self,
+        time: i64,
+        window: &W,
+        ctx: &mut TriggerContext<'_, W>,
+    ) -> Result<TriggerResult, fjord::BoxError> {
+        Trigger::<T, W>::on_processing_time(&mut EventTimeTrigger, time, window, ctx)
+    }
+    fn clear(
+        &mut self,
+        window: &W,
+        ctx: &mut TriggerContext<'_, W>,
+    ) -> Result<(), fjord::BoxError> {
+        Trigger::<T, W>::clear(&mut EventTimeTrigger, window, ctx)
+    }
+}
+
+#[test]
+fn tumbling_windows_without_timer_deduplication_match_the_deduplicating_queue() {
+    // The default trigger without lateness lets the window operator skip the timers'
+    // de-duplication; the same trigger behind an unknown type does not.
+    let run = |opaque: bool| {
+        let env = env(2);
+        let windowed = timed(&env, shuffled_input())
+            .key_by(|e: &Rec| e.0.clone())
+            .window(TumblingEventTimeWindows::of(ms(20)));
+        let windowed = if opaque {
+            windowed.trigger(OpaqueEventTimeTrigger)
+        } else {
+            windowed
+        };
+        let out = windowed
+            .aggregate_with_process(Count, window_bounds)
+            .collect();
+        let result = env.execute("tumbling").unwrap();
+        let mut v = out.values();
+        v.sort_by_key(|x| (x.2, x.0.clone()));
+        (
+            v,
+            result.counter("Window(Aggregate)", "numLateRecordsDropped"),
+        )
+    };
+    let deduplicated = run(true);
+    assert!(deduplicated.0.len() > 50, "{}", deduplicated.0.len());
+    assert!(deduplicated.1 > 0, "some elements are late");
+    assert_eq!(run(false), deduplicated);
+}
+
+#[test]
+fn sliding_windows_from_panes_match_the_general_operator_on_shuffled_input() {
+    // Each key's pending timer moves earlier and later, and the pane operator must give the
+    // general operator's windows.
+    let input = shuffled_input();
     let run = |general: bool| {
         let env = env(2);
         let windowed = timed(&env, input.clone())

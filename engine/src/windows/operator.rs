@@ -127,11 +127,23 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         let ctx = ctx.with_unregistered_keyed_state()?;
         let range =
             KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
+        // Without lateness, a non-merging event-time window whose trigger fires only at the
+        // window's end has one timer, registered once (its slot caches it) and fired once
+        // (the window is removed then and later elements for it are late): its timers need
+        // no de-duplication, and a timer without its window is ignored.
+        let owner_tracked = spec.assigner.is_event_time()
+            && !spec.assigner.is_merging()
+            && spec.lateness == 0
+            && spec.trigger.fires_only_at_window_end();
         let mut op = WindowOperator {
             event_time: spec.assigner.is_event_time(),
             merging: spec.assigner.is_merging(),
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
-            timers: InternalTimerService::new(&ctx),
+            timers: if owner_tracked {
+                InternalTimerService::owner_tracked(&ctx)
+            } else {
+                InternalTimerService::new(&ctx)
+            },
             windows: InternalKeyedValue::new(ctx.keyed.as_ref().expect("just created"), "windows")?,
             ctx,
             key_sel,

@@ -157,6 +157,13 @@ pub trait Trigger<T, W: Window>: Send + 'static {
     fn can_merge(&self) -> bool {
         false
     }
+    /// Whether the only timer this trigger registers for a window is the event-time timer at
+    /// the window's max timestamp, and it fires only there (what [`EventTimeTrigger`] does).
+    /// The window operator then needs no de-duplication of its timers when it also allows no
+    /// lateness. Leave the default (`false`) for your own triggers.
+    fn fires_only_at_window_end(&self) -> bool {
+        false
+    }
     /// Windows were merged into `window` (`ctx.merged_windows()`).
     fn on_merge(&mut self, _window: &W, _ctx: &mut TriggerContext<'_, W>) -> Result<(), BoxError> {
         Err("this trigger does not support merging windows".into())
@@ -201,6 +208,9 @@ impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
     }
     continue_on_timers!(on_processing_time);
     fn can_merge(&self) -> bool {
+        true
+    }
+    fn fires_only_at_window_end(&self) -> bool {
         true
     }
     fn on_merge(&mut self, window: &W, ctx: &mut TriggerContext<'_, W>) -> Result<(), BoxError> {
