@@ -118,7 +118,7 @@ print_done
 echo "==> test binaries by time: wall seconds, CPU seconds, binary" >&2
 for ((i = 0; i < total; i++)); do
   [[ -f "$work/$i.rc" ]] && printf '%s %s %s\n' "$(cut -d' ' -f2 "$work/$i.rc")" "$(cut -d' ' -f3 "$work/$i.rc")" "${name_of[$i]}"
-done | sort -rn | head -40 >&2
+done | sort -rn | sed -n '1,40p' >&2 # not `head`: it may close the pipe before sort is done (SIGPIPE, and pipefail ends the run)
 
 if [[ -z "$only" ]]; then
   echo "==> doc tests" >&2

@@ -6,7 +6,8 @@ mod event_support;
 use event_support::{r, timed, w};
 use fjord::windows::{
     CountEvictor, CountTrigger, EventTimeSessionWindows, EventTimeTrigger, SlidingEventTimeWindows,
-    TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows, WindowContext,
+    TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows, WindowAssigner,
+    WindowContext,
 };
 use fjord::{AggregateFunction, DataStream, OutputTag, ProcessContext, StreamExecutionEnvironment};
 use std::time::Duration;
@@ -268,67 +269,64 @@ impl<T, W: fjord::windows::Window> Trigger<T, W> for OpaqueEventTimeTrigger {
     }
 }
 
+/// The windows (key, start, end, count) of [`shuffled_input`] and the number of late elements
+/// dropped, with `assigner` and `trigger` (the assigner's default without one), at p=2.
+fn count_shuffled<A, X>(assigner: A, trigger: Option<X>) -> (Vec<(String, i64, i64, u64)>, u64)
+where
+    A: WindowAssigner<Rec, TimeWindow>,
+    X: Trigger<Rec, TimeWindow> + Clone + Sync,
+{
+    let env = env(2);
+    let windowed = timed(&env, shuffled_input())
+        .key_by(|e: &Rec| e.0.clone())
+        .window(assigner);
+    let windowed = match trigger {
+        Some(t) => windowed.trigger(t),
+        None => windowed,
+    };
+    let out = windowed
+        .aggregate_with_process(Count, window_bounds)
+        .collect();
+    let result = env.execute("shuffled").unwrap();
+    let mut v = out.values();
+    v.sort_by_key(|x| (x.2, x.0.clone()));
+    (
+        v,
+        result.counter("Window(Aggregate)", "numLateRecordsDropped"),
+    )
+}
+
 #[test]
 fn tumbling_windows_without_timer_deduplication_match_the_deduplicating_queue() {
     // The default trigger without lateness lets the window operator skip the timers'
     // de-duplication; the same trigger behind an unknown type does not.
-    let run = |opaque: bool| {
-        let env = env(2);
-        let windowed = timed(&env, shuffled_input())
-            .key_by(|e: &Rec| e.0.clone())
-            .window(TumblingEventTimeWindows::of(ms(20)));
-        let windowed = if opaque {
-            windowed.trigger(OpaqueEventTimeTrigger)
-        } else {
-            windowed
-        };
-        let out = windowed
-            .aggregate_with_process(Count, window_bounds)
-            .collect();
-        let result = env.execute("tumbling").unwrap();
-        let mut v = out.values();
-        v.sort_by_key(|x| (x.2, x.0.clone()));
-        (
-            v,
-            result.counter("Window(Aggregate)", "numLateRecordsDropped"),
-        )
-    };
-    let deduplicated = run(true);
+    let tumbling = || TumblingEventTimeWindows::of(ms(20));
+    let deduplicated = count_shuffled(tumbling(), Some(OpaqueEventTimeTrigger));
     assert!(deduplicated.0.len() > 50, "{}", deduplicated.0.len());
     assert!(deduplicated.1 > 0, "some elements are late");
-    assert_eq!(run(false), deduplicated);
+    assert_eq!(
+        count_shuffled(tumbling(), None::<EventTimeTrigger>),
+        deduplicated
+    );
 }
 
 #[test]
 fn sliding_windows_from_panes_match_the_general_operator_on_shuffled_input() {
-    // Each key's pending timer moves earlier and later, and the pane operator must give the
-    // general operator's windows.
-    let input = shuffled_input();
-    let run = |general: bool| {
-        let env = env(2);
-        let windowed = timed(&env, input.clone())
-            .key_by(|e: &Rec| e.0.clone())
-            .window(SlidingEventTimeWindows::of(ms(30), ms(10)));
-        let windowed = if general {
-            windowed.trigger(fjord::windows::EventTimeTrigger)
-        } else {
-            windowed
-        };
-        let out = windowed
-            .aggregate_with_process(Count, window_bounds)
-            .collect();
-        let result = env.execute("sliding").unwrap();
-        let mut v = out.values();
-        v.sort_by_key(|x| (x.2, x.0.clone()));
-        (
-            v,
-            result.counter("Window(Aggregate)", "numLateRecordsDropped"),
-        )
-    };
-    let general = run(true);
-    assert!(general.0.len() > 100, "{}", general.0.len());
-    assert!(general.1 > 0, "some elements are late");
-    assert_eq!(run(false), general);
+    // Each key's pending timer moves earlier and later: the pane operator (the default
+    // trigger) and the general operator without timer de-duplication (`EventTimeTrigger`
+    // given) must give the windows of the general operator with it (the opaque trigger).
+    let sliding = || SlidingEventTimeWindows::of(ms(30), ms(10));
+    let deduplicated = count_shuffled(sliding(), Some(OpaqueEventTimeTrigger));
+    assert!(deduplicated.0.len() > 100, "{}", deduplicated.0.len());
+    assert!(deduplicated.1 > 0, "some elements are late");
+    assert_eq!(
+        count_shuffled(sliding(), Some(EventTimeTrigger)),
+        deduplicated
+    );
+    assert_eq!(
+        count_shuffled(sliding(), None::<EventTimeTrigger>),
+        deduplicated
+    );
 }
 
 #[test]
