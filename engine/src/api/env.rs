@@ -311,9 +311,7 @@ impl StreamExecutionEnvironment {
 
     /// The lines of a text file, or of the files in a directory (Flink's `readTextFile`).
     pub fn read_text_file(&self, path: impl Into<PathBuf>) -> SingleOutputStreamOperator<String> {
-        let path = path.into();
-        let name = format!("Source: {}", path.display());
-        self.from_source(TextFileSource::new(path), &name)
+        self.text_file(TextFileSource::new(path))
     }
 
     /// The lines of a text file, or of the files in a directory, each turned into a record by
@@ -337,9 +335,13 @@ impl StreamExecutionEnvironment {
         path: impl Into<PathBuf>,
         decode: impl Fn(&str) -> std::result::Result<T, BoxError> + Send + Sync + 'static,
     ) -> SingleOutputStreamOperator<T> {
-        let path = path.into();
-        let name = format!("Source: {}", path.display());
-        self.from_source(TextFileSource::with_decoder(path, decode), &name)
+        self.text_file(TextFileSource::with_decoder(path, decode))
+    }
+
+    /// A text file source named after its path, as Flink names `readTextFile`'s.
+    fn text_file<T: Data>(&self, source: TextFileSource<T>) -> SingleOutputStreamOperator<T> {
+        let name = format!("Source: {}", source.path().display());
+        self.from_source(source, &name)
     }
 
     /// Newline-delimited text from a TCP socket (Flink's `socketTextStream`).

@@ -69,6 +69,11 @@ impl<T> TextFileSource<T> {
         }
     }
 
+    /// The file or directory read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn files(&self) -> Result<Vec<PathBuf>, BoxError> {
         let shown = self.path.display().to_string();
         let meta = std::fs::metadata(&self.path).map_err(|e| {

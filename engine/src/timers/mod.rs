@@ -49,8 +49,9 @@ pub(crate) struct Timer<K, N> {
 /// An operator that keeps the timestamp of each key's pending timer in its own state, and
 /// ignores a timer that is not that one when it fires, can do without the de-duplication
 /// ([`HeapQueue::owner_tracked`]): no set of live timers is kept, a registration only appends,
-/// a deletion does nothing and every queue entry fires. That set's insert and remove were a tenth of the CPU time of
-/// Nexmark q5's sliding window (one cache miss each per key and window).
+/// a deletion does nothing and every queue entry fires. That set's insert and remove were a
+/// tenth of the CPU time of Nexmark q5's sliding window (one cache miss each per key and
+/// window).
 pub(crate) struct HeapQueue<K, N> {
     /// (timestamp, registration number, key, namespace), ascending.
     in_order: VecDeque<(Timestamp, u64, K, N)>,
@@ -118,7 +119,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> HeapQueue<K, N> {
         let tree = self
             .out_of_order
             .first_key_value()
-            .map(|(ts, list)| (*ts, list.front().map_or(0, |e| e.0)));
+            .map(|(ts, list)| (*ts, list.front().expect("lists are not empty").0));
         match (ordered, tree) {
             (Some(o), Some(t)) if t < o => Some((t.0, false)),
             (Some(o), _) => Some((o.0, true)),
@@ -477,7 +478,6 @@ mod tests {
         assert!(q.register(&"b", &(), 20));
         assert!(q.register(&"a", &(), 10));
         assert!(q.register(&"a", &(), 10), "no de-duplication");
-        // (and a deletion does nothing: the owner ignores the timers it did not expect)
         assert!(q.register(&"c", &(), 10));
         assert!(q.register(&"d", &(), 30));
         assert!(q.register(&"e", &(), 20));
@@ -488,6 +488,7 @@ mod tests {
             .map(|b| decode_timers::<String, ()>(b).unwrap().len())
             .sum();
         assert_eq!(written, 5, "a snapshot holds each distinct timer once");
+        // A deletion does nothing: the owner ignores the timers it did not expect.
         q.delete(&"c", &(), 10);
         assert_eq!(q.peek(), Some(10));
         let fired: Vec<_> = std::iter::from_fn(|| q.pop_due(25))

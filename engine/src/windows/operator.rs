@@ -131,13 +131,12 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         // window's end has one timer, registered once (its slot caches it) and fired once
         // (the window is removed then and later elements for it are late): its timers need
         // no de-duplication, and a timer without its window is ignored.
-        let owner_tracked = spec.assigner.is_event_time()
-            && !spec.assigner.is_merging()
-            && spec.lateness == 0
-            && spec.trigger.fires_only_at_window_end();
+        let (event_time, merging) = (spec.assigner.is_event_time(), spec.assigner.is_merging());
+        let owner_tracked =
+            event_time && !merging && spec.lateness == 0 && spec.trigger.fires_only_at_window_end();
         let mut op = WindowOperator {
-            event_time: spec.assigner.is_event_time(),
-            merging: spec.assigner.is_merging(),
+            event_time,
+            merging,
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
             timers: if owner_tracked {
                 InternalTimerService::owner_tracked(&ctx)
