@@ -310,4 +310,10 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>
             f.process_element(record.value, c)
         })
     }
+    fn emit_batch(&mut self, batch: Vec<StreamRecord<I>>) -> Result<()> {
+        match self.ctx.keyed.clone() {
+            Some(state) => state.for_each_held(batch, |record| self.emit(record)),
+            None => batch.into_iter().try_for_each(|record| self.emit(record)),
+        }
+    }
 }

@@ -104,6 +104,10 @@ impl CheckpointParticipant for BackendParticipant {
 forwarding_lifecycle!(RollingReduceOp<T, K, F> where F: ReduceFunction<T>, T: Data, K: Key);
 
 impl<T: Data, K: Key, F: ReduceFunction<T>> Output<T> for RollingReduceOp<T, K, F> {
+    fn emit_batch(&mut self, batch: Vec<StreamRecord<T>>) -> Result<()> {
+        let state = self.state.handle().clone();
+        state.for_each_held(batch, |record| self.emit(record))
+    }
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         let key = (self.key)(&record.value);

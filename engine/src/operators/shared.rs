@@ -87,8 +87,7 @@ impl<T, C: Output<T>> Output<T> for Shared<C> {
         self.0.lock().emit(record)
     }
     fn emit_batch(&mut self, batch: Vec<StreamRecord<T>>) -> Result<()> {
-        let mut core = self.0.lock();
-        batch.into_iter().try_for_each(|record| core.emit(record))
+        self.0.lock().emit_batch(batch)
     }
 }
 

@@ -230,18 +230,12 @@ pub struct CheckpointTarget {
     pub shared: Option<crate::storage::SnapshotStore>,
 }
 
-use crate::state::namespaces::Namespaces;
-
-/// A serialized key as the heap backend's maps hold it: inline up to 24 bytes (an integer, a
-/// short string), so a lookup compares the key without following a pointer (a cache miss per
-/// lookup with `Vec<u8>`; the tumbling-window benchmark spent 13 % of its time there). Hashes
-/// and compares as the `[u8]` it holds, so maps are looked up with the current key's slice.
-type KeyBytes = smallvec::SmallVec<[u8; 24]>;
+use crate::state::key_table::{KeyTable, hash_of};
 
 struct Table {
     meta: StateMeta,
     /// Per key group: key -> namespace -> value.
-    groups: Vec<FastMap<KeyBytes, Namespaces>>,
+    groups: Vec<KeyTable>,
 }
 
 /// One key group's snapshot in the canonical, backend-independent format: per state name,
@@ -303,6 +297,8 @@ pub struct HeapKeyedStateBackend {
     range: KeyGroupRange,
     tables: Vec<Table>,
     key: Vec<u8>,
+    /// [`hash_of`] the current key.
+    key_hash: u64,
     key_group: usize,
     /// Restored entries of states that were not registered yet, per state name and key group.
     pending: HashMap<String, Vec<(usize, Vec<u8>, Vec<u8>, Vec<u8>)>>,
@@ -316,6 +312,7 @@ impl HeapKeyedStateBackend {
             range,
             tables: Vec::new(),
             key: Vec::new(),
+            key_hash: hash_of(&[]),
             key_group: range.start,
             pending: HashMap::new(),
             cleanup_cursor: 0,
@@ -349,15 +346,14 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
             return Ok(i);
         }
         let mut table = Table {
-            groups: (0..self.range.len()).map(|_| FastMap::default()).collect(),
+            groups: (0..self.range.len()).map(|_| KeyTable::default()).collect(),
             meta,
         };
         if let Some(entries) = self.pending.remove(&table.meta.name) {
             for (kg, key, ns, value) in entries {
                 let v = (table.meta.deserialize)(&value)?;
                 table.groups[kg - self.range.start]
-                    .entry(KeyBytes::from_slice(&key))
-                    .or_default()
+                    .get_or_default(hash_of(&key), &key)
                     .insert(ns, v);
             }
         }
@@ -374,6 +370,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         );
         self.key.clear();
         self.key.extend_from_slice(key);
+        self.key_hash = hash_of(key);
         self.key_group = key_group;
     }
 
@@ -383,35 +380,26 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
 
     fn get_mut(&mut self, state: StateId, namespace: &[u8]) -> Option<&mut (dyn Any + Send)> {
         let slot = self.slot();
-        let key = &self.key;
         self.tables[state].groups[slot]
-            .get_mut(key.as_slice())?
+            .get_mut(self.key_hash, &self.key)?
             .get_mut(namespace)
             .map(|b| b.as_mut())
     }
 
     fn put(&mut self, state: StateId, namespace: &[u8], value: StateValue) {
         let slot = self.slot();
-        let group = &mut self.tables[state].groups[slot];
-        match group.get_mut(self.key.as_slice()) {
-            Some(spaces) => {
-                spaces.insert(namespace.to_vec(), value);
-            }
-            None => {
-                let mut spaces = Namespaces::default();
-                spaces.insert(namespace.to_vec(), value);
-                group.insert(KeyBytes::from_slice(&self.key), spaces);
-            }
-        }
+        self.tables[state].groups[slot]
+            .get_or_default(self.key_hash, &self.key)
+            .insert(namespace.to_vec(), value);
     }
 
     fn remove(&mut self, state: StateId, namespace: &[u8]) -> Option<StateValue> {
         let slot = self.slot();
         let group = &mut self.tables[state].groups[slot];
-        let spaces = group.get_mut(self.key.as_slice())?;
+        let spaces = group.get_mut(self.key_hash, &self.key)?;
         let value = spaces.remove(namespace);
         if spaces.is_empty() {
-            group.remove(self.key.as_slice());
+            group.remove(self.key_hash, &self.key);
         }
         value
     }
@@ -419,7 +407,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
     fn keys(&self, state: StateId, namespace: &[u8]) -> Vec<(Vec<u8>, usize)> {
         let mut out = Vec::new();
         for (i, group) in self.tables[state].groups.iter().enumerate() {
-            for (key, spaces) in group {
+            for (key, spaces) in group.iter() {
                 if spaces.contains_key(namespace) {
                     out.push((key.to_vec(), self.range.start + i));
                 }
@@ -439,7 +427,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
             let Some(cleanup) = &table.meta.cleanup else {
                 continue;
             };
-            table.groups[slot].retain(|_, spaces| {
+            table.groups[slot].retain(|spaces| {
                 spaces.retain(|_, v| {
                     let gone = cleanup(v.as_mut(), now);
                     removed += gone as usize;
@@ -455,8 +443,8 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         self.tables
             .iter()
             .flat_map(|t| &t.groups)
-            .flat_map(|g| g.values())
-            .map(|s| s.len())
+            .flat_map(|g| g.iter())
+            .map(|(_, s)| s.len())
             .sum()
     }
 
@@ -470,7 +458,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         let mut snap = GroupSnapshot::default();
         for table in &self.tables {
             let mut entries = Vec::new();
-            for (key, spaces) in &table.groups[slot] {
+            for (key, spaces) in table.groups[slot].iter() {
                 for (ns, v) in spaces.iter() {
                     entries.push((
                         key.to_vec(),
@@ -505,8 +493,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
                     for (key, ns, value) in entries {
                         let v = (table.meta.deserialize)(&value)?;
                         table.groups[key_group - self.range.start]
-                            .entry(KeyBytes::from_slice(&key))
-                            .or_default()
+                            .get_or_default(hash_of(&key), &key)
                             .insert(ns, v);
                     }
                 }

@@ -18,6 +18,7 @@
 pub mod backend;
 pub mod factory;
 pub(crate) mod internal;
+mod key_table;
 pub mod keyed;
 mod keyed_map;
 mod namespaces;

@@ -36,6 +36,13 @@ pub(crate) struct Slot<W, A> {
     timer: Timestamp,
 }
 
+/// A key's windows and their contents. Most keys have one window at a time (tumbling
+/// windows, sessions): it is kept inline, in the state value itself, so a record costs one
+/// memory access less than with a separately allocated list (the window benchmark with
+/// 10,000 keys spends its time waiting for such accesses). Encoded as a list, like the `Vec`
+/// it replaced, so savepoints are unchanged.
+pub(crate) type Slots<W, A> = smallvec::SmallVec<[Slot<W, A>; 1]>;
+
 /// Everything a window operator needs that the API decides.
 pub(crate) struct WindowSpec<T, W> {
     pub(crate) assigner: Arc<dyn WindowAssigner<T, W>>,
@@ -57,7 +64,7 @@ pub(crate) struct WindowOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>>
     merging: bool,
     /// The windows of each key with their contents, in the keyed state backend
     /// (`_fjord.windows`).
-    windows: InternalKeyedValue<K, Vec<Slot<W, L::Acc>>>,
+    windows: InternalKeyedValue<K, Slots<W, L::Acc>>,
     timers: InternalTimerService<K, W>,
     buf: Vec<W>,
     out: Box<dyn Output<O>>,
@@ -304,7 +311,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         Ok(())
     }
 
-    fn slot_index(slots: &mut Vec<Slot<W, L::Acc>>, window: &W) -> usize {
+    fn slot_index(slots: &mut Slots<W, L::Acc>, window: &W) -> usize {
         match slots.iter().position(|s| s.window == *window) {
             Some(i) => i,
             None => {
@@ -370,7 +377,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
     fn merge_into(
         &mut self,
         key: &K,
-        slots: &mut Vec<Slot<W, L::Acc>>,
+        slots: &mut Slots<W, L::Acc>,
         window: &W,
     ) -> Result<Option<usize>> {
         let (event_time, lateness, watermark) =
@@ -555,6 +562,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 guard(ctx, || trigger.clear(&window, &mut tctx))?;
             }
             slots.swap_remove(idx);
+            if slots.spilled() && slots.len() <= slots.inline_size() {
+                // Back inline: the key's other window went.
+                slots.shrink_to_fit();
+            }
         }
         let empty = taken.value.is_empty();
         windows.store(&key, taken, empty);
@@ -574,8 +585,12 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecyc
     }
     fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.timers.watermark = watermark;
-        while let Some(timer) = self.timers.event.pop_due(watermark) {
-            self.on_timer(timer, TimeDomain::EventTime)?;
+        {
+            let state = self.windows.handle().clone();
+            let _held = state.hold();
+            while let Some(timer) = self.timers.event.pop_due(watermark) {
+                self.on_timer(timer, TimeDomain::EventTime)?;
+            }
         }
         self.out.emit_watermark(watermark)?;
         self.sides.emit_watermark(watermark)
@@ -602,6 +617,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         self.process(record)
+    }
+    fn emit_batch(&mut self, batch: Vec<StreamRecord<T>>) -> Result<()> {
+        let state = self.windows.handle().clone();
+        state.for_each_held(batch, |record| self.process(record))
     }
 }
 

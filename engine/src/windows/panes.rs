@@ -214,8 +214,12 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecyc
     }
     fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.timers.watermark = watermark;
-        while let Some(timer) = self.timers.event.pop_due(watermark) {
-            self.fire(timer.key, timer.timestamp)?;
+        {
+            let state = self.state.handle().clone();
+            let _held = state.hold();
+            while let Some(timer) = self.timers.event.pop_due(watermark) {
+                self.fire(timer.key, timer.timestamp)?;
+            }
         }
         self.out.emit_watermark(watermark)?;
         self.sides.emit_watermark(watermark)
@@ -235,6 +239,10 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Lifecyc
 impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<T>
     for PaneOperator<T, K, W, O, L>
 {
+    fn emit_batch(&mut self, batch: Vec<StreamRecord<T>>) -> Result<()> {
+        let state = self.state.handle().clone();
+        state.for_each_held(batch, |record| self.emit(record))
+    }
     #[inline]
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         let ts = self.ctx.event_time(record.timestamp)?;

@@ -4,6 +4,7 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use super::*;
+use parking_lot::Mutex;
 
 /// Implements `Clone` for state handles: every handle has the backend handle `h`, its state
 /// `id`, namespace `ns` and `ttl`, plus one field of its own (named after the `.`).
