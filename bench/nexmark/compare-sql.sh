@@ -29,6 +29,7 @@ verify=1
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$repo/bench/nexmark/lib.sh"
 nexmark_options '2,18p' "$@"
+((${flink_limit:-0} == 0)) || { echo "--flink-limit is an option of compare.sh only" >&2; exit 2; }
 nexmark_setup
 text() {
   if [[ -f "$repo/bench/nexmark/sql/$1.sql" ]]; then echo "$repo/bench/nexmark/sql/$1.sql"

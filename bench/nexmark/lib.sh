@@ -22,6 +22,7 @@ nexmark_options() {
       --rounds) rounds=$2; shift 2 ;;
       --work) work=$2; shift 2 ;;
       --no-verify) verify=0; shift ;;
+      --flink-limit) flink_limit=$2; shift 2 ;;
       *) sed -n "$usage" "$0" >&2; exit 2 ;;
     esac
   done
@@ -81,12 +82,20 @@ run_fjord_sql() {
     --checkpoint-interval-ms 10000 --checkpoint-storage "file://$work/chk" --input "$3")
   echo "$(seconds_of "$out") $(last_usage)"
 }
-# run_flink FILE P INPUT → "seconds rss_kb cpu_s" of the SQL text FILE on Flink SQL
+# run_flink FILE P INPUT → "seconds rss_kb cpu_s" of the SQL text FILE on Flink SQL; with
+# flink_limit (seconds, 0 = none) set, a job still running after that long is stopped and the
+# answer is "LIMIT rss_kb cpu_s over": the time and CPU so far, lower bounds of Flink's
 run_flink() {
-  local err; rm -rf "$work/chk"
-  timed "$flink" nexmark "$3" blackhole "$2" 10000 \
-    "file://$work/chk" "$1" > /dev/null 2> "$work/flink.err" \
-    || { cat "$work/flink.err" >&2; return 1; }
+  local err rc=0 limit=(); rm -rf "$work/chk"
+  ((${flink_limit:-0} > 0)) && limit=(timeout --kill-after=10 "$flink_limit")
+  timed "${limit[@]}" "$flink" nexmark "$3" blackhole "$2" 10000 \
+    "file://$work/chk" "$1" > /dev/null 2> "$work/flink.err" || rc=$?
+  if ((rc == 124 || rc == 137)) && ((${#limit[@]})); then
+    log "flink $(basename "$1" .sql) p=$2: stopped after the limit of $flink_limit s"
+    echo "$flink_limit $(last_usage) over"
+    return 0
+  fi
+  ((rc == 0)) || { cat "$work/flink.err" >&2; return 1; }
   err=$(grep NEXMARK-RESULT "$work/flink.err")
   echo "$(seconds_of "$err") $(last_usage)"
 }

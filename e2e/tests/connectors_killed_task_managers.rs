@@ -45,7 +45,8 @@ const JOB: Duration = Duration::from_secs(300);
 /// kill lands mid-stream.
 const ROWS: u64 = 300;
 const RATE: u64 = 20;
-/// The rate for sinks whose server is read with a JVM tool (seconds a call): about 30 s.
+/// The rate for sinks whose server is read with a JVM tool or `rabbitmqctl` (an Erlang VM
+/// started per call; seconds a call on a loaded machine): about 30 s.
 const SLOW_RATE: u64 = 10;
 /// A sink test kills once at least this many rows reached the server.
 const KILL_AFTER: usize = 40;
@@ -461,7 +462,7 @@ async fn rabbitmq_sink_loses_nothing_when_a_task_manager_is_killed() -> anyhow::
          'uri' = '{url}', 'queue' = '{queue}',\n  'format' = 'json', \
          'sink.correlation-id-column' = 'id');\n\
          INSERT INTO orders SELECT id, CONCAT('c', CAST(id AS STRING)) FROM numbers;\n",
-        numbers_table(RATE)
+        numbers_table(SLOW_RATE)
     );
     sink_with_a_kill(&script, || rabbitmq_depth(&node, queue)).await?;
     let messages = blocking(|| amqp_drain(&url, queue))?;
