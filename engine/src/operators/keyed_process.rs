@@ -311,9 +311,11 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>
         })
     }
     fn emit_batch(&mut self, batch: Vec<StreamRecord<I>>) -> Result<()> {
-        match self.ctx.keyed.clone() {
-            Some(state) => state.for_each_held(batch, |record| self.emit(record)),
-            None => batch.into_iter().try_for_each(|record| self.emit(record)),
-        }
+        let state = self
+            .ctx
+            .keyed
+            .clone()
+            .expect("keyed process operators have keyed state");
+        state.for_each_held(batch, |record| self.emit(record))
     }
 }

@@ -199,31 +199,24 @@ impl KeyedStateHandle {
         ttl: Option<&StateTtlConfig>,
         cleanup: impl FnOnce() -> CleanupFn,
     ) -> Result<StateId> {
-        self.with(|g| Self::register_in::<S>(g, name, ttl, cleanup))
-    }
-
-    fn register_in<S: Data>(
-        g: &mut KeyedInner,
-        name: &str,
-        ttl: Option<&StateTtlConfig>,
-        cleanup: impl FnOnce() -> CleanupFn,
-    ) -> Result<StateId> {
-        let every = ttl.and_then(StateTtlConfig::cleanup_every);
-        if let Some(every) = every {
-            g.cleanup_every = Some(g.cleanup_every.map_or(every, |e| e.min(every)));
-        }
-        let type_name = std::any::type_name::<S>();
-        if let Some((id, registered)) = g.backend.registered(name)
-            && registered == type_name
-        {
-            return Ok(id);
-        }
-        g.backend.register(StateMeta {
-            name: name.to_string(),
-            type_name,
-            serialize: serialize::<S>,
-            deserialize: deserialize::<S>,
-            cleanup: every.map(|_| cleanup()),
+        self.with(|g| {
+            let every = ttl.and_then(StateTtlConfig::cleanup_every);
+            if let Some(every) = every {
+                g.cleanup_every = Some(g.cleanup_every.map_or(every, |e| e.min(every)));
+            }
+            let type_name = std::any::type_name::<S>();
+            if let Some((id, registered)) = g.backend.registered(name)
+                && registered == type_name
+            {
+                return Ok(id);
+            }
+            g.backend.register(StateMeta {
+                name: name.to_string(),
+                type_name,
+                serialize: serialize::<S>,
+                deserialize: deserialize::<S>,
+                cleanup: every.map(|_| cleanup()),
+            })
         })
     }
 
