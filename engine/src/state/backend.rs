@@ -152,6 +152,12 @@ pub trait KeyedStateBackend: Send {
         None
     }
 
+    /// The heap backend itself, which keeps operators' internal per-key values as typed
+    /// objects (see [`crate::state::typed_table`]); `None` for every other backend.
+    fn as_heap_mut(&mut self) -> Option<&mut HeapKeyedStateBackend> {
+        None
+    }
+
     /// True when this backend keeps its operator's timers (the `timer_*` methods); the heap
     /// backend does not, and its operators keep timers in an in-memory priority queue.
     fn holds_timers(&self) -> bool {
@@ -231,11 +237,19 @@ pub struct CheckpointTarget {
 }
 
 use crate::state::key_table::{KeyTable, hash_of};
+use crate::state::typed_table::{TypedStore, TypedTable};
 
 struct Table {
     meta: StateMeta,
-    /// Per key group: key -> namespace -> value.
-    groups: Vec<KeyTable>,
+    store: Store,
+}
+
+/// How the heap backend keeps one state's values.
+enum Store {
+    /// Per key group: key -> namespace -> value (user state).
+    Bytes(Vec<KeyTable>),
+    /// An operator's internal per-key value, typed (see [`crate::state::typed_table`]).
+    Typed(Box<dyn TypedStore>),
 }
 
 /// One key group's snapshot in the canonical, backend-independent format: per state name,
@@ -323,6 +337,75 @@ impl HeapKeyedStateBackend {
     fn slot(&self) -> usize {
         self.key_group - self.range.start
     }
+
+    /// Registers `meta` as a state whose values `table` keeps typed (an operator's internal
+    /// per-key value), or returns the id it is registered under. The flag says whether that
+    /// state is typed (a state of the name registered by [`register`](KeyedStateBackend::register)
+    /// stays as it is).
+    ///
+    /// # Errors
+    /// [`FjordError::StateTypeMismatch`] when the name is taken by a state of another type, or
+    /// a restored entry of the state that does not decode.
+    pub(crate) fn register_typed(
+        &mut self,
+        meta: StateMeta,
+        table: impl FnOnce(usize) -> Box<dyn TypedStore>,
+    ) -> Result<(StateId, bool)> {
+        if self.registered(&meta.name).is_some() {
+            let id = self.register(meta)?;
+            return Ok((id, matches!(self.tables[id].store, Store::Typed(_))));
+        }
+        let mut store = table(self.range.len());
+        if let Some(entries) = self.pending.remove(&meta.name) {
+            for (kg, key, _ns, value) in entries {
+                let v = (meta.deserialize)(&value)?;
+                store.insert(kg - self.range.start, hash_of(&key), &key, v)?;
+            }
+        }
+        self.tables.push(Table {
+            meta,
+            store: Store::Typed(store),
+        });
+        Ok((self.tables.len() - 1, true))
+    }
+
+    /// The typed table of `state` with the current key's slot and hash.
+    ///
+    /// # Panics
+    /// When `state` was not registered by [`register_typed`](Self::register_typed) with
+    /// these types (an operator bug).
+    #[inline]
+    pub(crate) fn typed_table<K: 'static, V: 'static>(
+        &mut self,
+        state: StateId,
+    ) -> (&mut TypedTable<K, V>, usize, u64) {
+        let (slot, hash) = (self.slot(), self.key_hash);
+        let Store::Typed(store) = &mut self.tables[state].store else {
+            panic!("state {state} is not a typed table");
+        };
+        let table = store
+            .as_any_mut()
+            .downcast_mut::<TypedTable<K, V>>()
+            .expect("a typed table is used with the types it was registered with");
+        (table, slot, hash)
+    }
+
+    /// Adds a restored entry to `table`.
+    fn restore_entry(
+        table: &mut Table,
+        slot: usize,
+        key: Vec<u8>,
+        ns: Vec<u8>,
+        value: &[u8],
+    ) -> Result<()> {
+        let v = (table.meta.deserialize)(value)?;
+        let hash = hash_of(&key);
+        match &mut table.store {
+            Store::Bytes(groups) => groups[slot].get_or_default(hash, &key).insert(ns, v),
+            Store::Typed(store) => store.insert(slot, hash, &key, v)?,
+        }
+        Ok(())
+    }
 }
 
 impl KeyedStateBackend for HeapKeyedStateBackend {
@@ -346,15 +429,12 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
             return Ok(i);
         }
         let mut table = Table {
-            groups: (0..self.range.len()).map(|_| KeyTable::default()).collect(),
+            store: Store::Bytes((0..self.range.len()).map(|_| KeyTable::default()).collect()),
             meta,
         };
         if let Some(entries) = self.pending.remove(&table.meta.name) {
             for (kg, key, ns, value) in entries {
-                let v = (table.meta.deserialize)(&value)?;
-                table.groups[kg - self.range.start]
-                    .get_or_default(hash_of(&key), &key)
-                    .insert(ns, v);
+                Self::restore_entry(&mut table, kg - self.range.start, key, ns, &value)?;
             }
         }
         self.tables.push(table);
@@ -380,37 +460,67 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
 
     fn get_mut(&mut self, state: StateId, namespace: &[u8]) -> Option<&mut (dyn Any + Send)> {
         let slot = self.slot();
-        self.tables[state].groups[slot]
-            .get_mut(self.key_hash, &self.key)?
-            .get_mut(namespace)
-            .map(|b| b.as_mut())
+        match &mut self.tables[state].store {
+            Store::Bytes(groups) => groups[slot]
+                .get_mut(self.key_hash, &self.key)?
+                .get_mut(namespace)
+                .map(|b| b.as_mut()),
+            Store::Typed(store) if namespace.is_empty() => {
+                store.get_mut(slot, self.key_hash, &self.key)
+            }
+            Store::Typed(_) => None,
+        }
     }
 
     fn put(&mut self, state: StateId, namespace: &[u8], value: StateValue) {
         let slot = self.slot();
-        self.tables[state].groups[slot]
-            .get_or_default(self.key_hash, &self.key)
-            .insert(namespace.to_vec(), value);
+        match &mut self.tables[state].store {
+            Store::Bytes(groups) => groups[slot]
+                .get_or_default(self.key_hash, &self.key)
+                .insert(namespace.to_vec(), value),
+            Store::Typed(store) => {
+                debug_assert!(namespace.is_empty(), "typed tables have no namespaces");
+                store
+                    .insert(slot, self.key_hash, &self.key, value)
+                    .expect("the current key decodes as the key it was encoded from");
+            }
+        }
     }
 
     fn remove(&mut self, state: StateId, namespace: &[u8]) -> Option<StateValue> {
         let slot = self.slot();
-        let group = &mut self.tables[state].groups[slot];
-        let spaces = group.get_mut(self.key_hash, &self.key)?;
-        let value = spaces.remove(namespace);
-        if spaces.is_empty() {
-            group.remove(self.key_hash, &self.key);
+        match &mut self.tables[state].store {
+            Store::Bytes(groups) => {
+                let group = &mut groups[slot];
+                let spaces = group.get_mut(self.key_hash, &self.key)?;
+                let value = spaces.remove(namespace);
+                if spaces.is_empty() {
+                    group.remove(self.key_hash, &self.key);
+                }
+                value
+            }
+            Store::Typed(store) if namespace.is_empty() => {
+                store.remove(slot, self.key_hash, &self.key)
+            }
+            Store::Typed(_) => None,
         }
-        value
     }
 
     fn keys(&self, state: StateId, namespace: &[u8]) -> Vec<(Vec<u8>, usize)> {
         let mut out = Vec::new();
-        for (i, group) in self.tables[state].groups.iter().enumerate() {
-            for (key, spaces) in group.iter() {
-                if spaces.contains_key(namespace) {
-                    out.push((key.to_vec(), self.range.start + i));
+        for slot in 0..self.range.len() {
+            let kg = self.range.start + slot;
+            match &self.tables[state].store {
+                Store::Bytes(groups) => out.extend(
+                    groups[slot]
+                        .iter()
+                        .filter(|(_, spaces)| spaces.contains_key(namespace))
+                        .map(|(key, _)| (key.to_vec(), kg)),
+                ),
+                Store::Typed(store) if namespace.is_empty() => {
+                    out.extend(store.keys(slot).into_iter().map(|k| (k, kg)))
                 }
+                Store::Typed(_) => {}
             }
         }
         out
@@ -424,10 +534,11 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         self.cleanup_cursor = self.cleanup_cursor.wrapping_add(1);
         let mut removed = 0;
         for table in &mut self.tables {
-            let Some(cleanup) = &table.meta.cleanup else {
+            let (Some(cleanup), Store::Bytes(groups)) = (&table.meta.cleanup, &mut table.store)
+            else {
                 continue;
             };
-            table.groups[slot].retain(|spaces| {
+            groups[slot].retain(|spaces| {
                 spaces.retain(|_, v| {
                     let gone = cleanup(v.as_mut(), now);
                     removed += gone as usize;
@@ -442,10 +553,19 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
     fn len(&self) -> usize {
         self.tables
             .iter()
-            .flat_map(|t| &t.groups)
-            .flat_map(|g| g.iter())
-            .map(|(_, s)| s.len())
+            .map(|t| match &t.store {
+                Store::Bytes(groups) => groups
+                    .iter()
+                    .flat_map(|g| g.iter())
+                    .map(|(_, s)| s.len())
+                    .sum(),
+                Store::Typed(store) => store.len(),
+            })
             .sum()
+    }
+
+    fn as_heap_mut(&mut self) -> Option<&mut HeapKeyedStateBackend> {
+        Some(self)
     }
 
     fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<u8>> {
@@ -458,14 +578,19 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         let mut snap = GroupSnapshot::default();
         for table in &self.tables {
             let mut entries = Vec::new();
-            for (key, spaces) in table.groups[slot].iter() {
-                for (ns, v) in spaces.iter() {
-                    entries.push((
-                        key.to_vec(),
-                        ns.clone(),
-                        (table.meta.serialize)(v.as_ref())?,
-                    ));
+            match &table.store {
+                Store::Bytes(groups) => {
+                    for (key, spaces) in groups[slot].iter() {
+                        for (ns, v) in spaces.iter() {
+                            entries.push((
+                                key.to_vec(),
+                                ns.clone(),
+                                (table.meta.serialize)(v.as_ref())?,
+                            ));
+                        }
+                    }
                 }
+                Store::Typed(store) => store.entries(slot, &mut entries)?,
             }
             snap.states.push((table.meta.name.clone(), entries));
         }
@@ -487,14 +612,12 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
                 context: format!("restore of key group {key_group}"),
                 message: e.to_string(),
             })?;
+        let slot = key_group - self.range.start;
         for (name, entries) in snap.states {
             match self.tables.iter_mut().find(|t| t.meta.name == name) {
                 Some(table) => {
                     for (key, ns, value) in entries {
-                        let v = (table.meta.deserialize)(&value)?;
-                        table.groups[key_group - self.range.start]
-                            .get_or_default(hash_of(&key), &key)
-                            .insert(ns, v);
+                        Self::restore_entry(table, slot, key, ns, &value)?;
                     }
                 }
                 None => {

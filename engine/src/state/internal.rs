@@ -43,12 +43,14 @@ pub(crate) struct Taken<V> {
 pub(crate) struct InternalKeyedValue<K, V> {
     h: KeyedStateHandle,
     id: StateId,
+    /// True when the backend keeps the values typed (the heap backend).
+    typed: bool,
     _t: PhantomData<fn() -> (K, V)>,
 }
 
 impl<K, V> InternalKeyedValue<K, V>
 where
-    K: Hash + Serialize + DeserializeOwned,
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + 'static,
     V: Default + Serialize + DeserializeOwned + Send + 'static,
 {
     /// Registers the value under `_fjord.<what>` in `h`'s backend.
@@ -57,40 +59,42 @@ where
     /// [`FjordError::StateTypeMismatch`] when the name is taken by another type (the same
     /// operator registered it twice with different types: a bug).
     pub(crate) fn new(h: &KeyedStateHandle, what: &str) -> Result<Self> {
-        let id = h.register_internal::<V>(&format!("{INTERNAL_PREFIX}{what}"))?;
+        let (id, typed) = h.register_internal::<K, V>(&format!("{INTERNAL_PREFIX}{what}"))?;
         Ok(InternalKeyedValue {
             h: h.clone(),
             id,
+            typed,
             _t: PhantomData,
         })
     }
 
     /// Makes `key` the backend's current key and moves its value out.
+    #[inline]
     pub(crate) fn take(&self, key: &K) -> Taken<V> {
         self.h.with(|inner| {
             inner.set_current_key(key);
             let key_changes = inner.key_changes;
-            match inner
-                .backend
-                .get_mut(self.id, &[])
-                .and_then(|v| v.downcast_mut::<V>())
-            {
-                Some(v) => Taken {
-                    value: std::mem::take(v),
-                    existed: true,
-                    key_changes,
-                },
-                None => Taken {
-                    value: V::default(),
-                    existed: false,
-                    key_changes,
-                },
+            let value = if self.typed {
+                let (table, slot, hash) = inner.typed_table::<K, V>(self.id);
+                table.take(slot, hash, key)
+            } else {
+                inner
+                    .backend
+                    .get_mut(self.id, &[])
+                    .and_then(|v| v.downcast_mut::<V>())
+                    .map(std::mem::take)
+            };
+            Taken {
+                existed: value.is_some(),
+                value: value.unwrap_or_default(),
+                key_changes,
             }
         })
     }
 
     /// Puts a value taken for `key` back; `empty` says whether it holds nothing anymore, in
     /// which case the key's entry is removed.
+    #[inline]
     pub(crate) fn store(&self, key: &K, taken: Taken<V>, empty: bool) {
         self.h.with(|inner| {
             // Triggers and user functions between take and store may have switched keys
@@ -98,6 +102,11 @@ where
             // current and not encoded and hashed a second time.
             if inner.key_changes != taken.key_changes {
                 inner.set_current_key(key);
+            }
+            if self.typed {
+                let (table, slot, hash) = inner.typed_table::<K, V>(self.id);
+                table.store(slot, hash, key, taken.value, empty);
+                return;
             }
             if empty {
                 if taken.existed {

@@ -11,6 +11,7 @@ use crate::error::{FjordError, Result};
 use crate::keygroup::{FastMap, Rehash, key_group_of_bytes};
 use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
 use crate::state::ttl::{Stamped, StateTtlConfig};
+use crate::state::typed_table::TypedTable;
 use crate::time::Clock;
 use crate::types::{Data, Key, Timestamp};
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
@@ -52,6 +53,22 @@ pub(crate) struct KeyedInner {
 }
 
 impl KeyedInner {
+    /// The typed table of `state` with the current key's slot and hash (see
+    /// [`HeapKeyedStateBackend::typed_table`](crate::state::backend::HeapKeyedStateBackend)).
+    ///
+    /// # Panics
+    /// When the backend is not the heap backend (typed tables are only registered there).
+    #[inline]
+    pub(crate) fn typed_table<K: 'static, V: 'static>(
+        &mut self,
+        state: StateId,
+    ) -> (&mut TypedTable<K, V>, usize, u64) {
+        self.backend
+            .as_heap_mut()
+            .expect("typed tables are kept by the heap backend")
+            .typed_table(state)
+    }
+
     /// Makes `key` the current key (see [`KeyedStateHandle::set_current_key`]).
     pub(crate) fn set_current_key<K: Serialize + ?Sized>(&mut self, key: &K) {
         // The key group comes from the very bytes the backend stores the key as.
@@ -220,20 +237,28 @@ impl KeyedStateHandle {
         })
     }
 
-    /// Registers a state of an operator's own (window contents, rolling aggregates): no TTL,
-    /// and the stored type need not be `Clone`.
-    pub(crate) fn register_internal<S>(&self, name: &str) -> Result<StateId>
+    /// Registers a state of an operator's own (window contents, rolling aggregates): one `V`
+    /// per key of type `K`, no TTL, and `V` need not be `Clone`. The heap backend keeps it
+    /// typed ([`crate::state::typed_table`]); the flag says whether it does.
+    pub(crate) fn register_internal<K, V>(&self, name: &str) -> Result<(StateId, bool)>
     where
-        S: Serialize + DeserializeOwned + Send + 'static,
+        K: Eq + Clone + Serialize + DeserializeOwned + Send + 'static,
+        V: Default + Serialize + DeserializeOwned + Send + 'static,
     {
         self.with(|g| {
-            g.backend.register(StateMeta {
+            let meta = StateMeta {
                 name: name.to_string(),
-                type_name: std::any::type_name::<S>(),
-                serialize: serialize::<S>,
-                deserialize: deserialize::<S>,
+                type_name: std::any::type_name::<V>(),
+                serialize: serialize::<V>,
+                deserialize: deserialize::<V>,
                 cleanup: None,
-            })
+            };
+            match g.backend.as_heap_mut() {
+                Some(heap) => heap.register_typed(meta, |groups| {
+                    Box::new(TypedTable::<K, V>::new(groups))
+                }),
+                None => g.backend.register(meta).map(|id| (id, false)),
+            }
         })
     }
 

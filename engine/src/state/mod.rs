@@ -22,6 +22,7 @@ mod key_table;
 pub mod keyed;
 mod keyed_map;
 mod namespaces;
+pub(crate) mod typed_table;
 pub mod operator;
 pub mod ttl;
 

@@ -1,0 +1,220 @@
+//! Operator-internal per-key values that the heap backend keeps as typed objects.
+//!
+//! Window contents, pane accumulators, rolling aggregates and interval join buffers
+//! ([`InternalKeyedValue`](crate::state::internal::InternalKeyedValue)) are read and written
+//! on every record. Kept like user state (a byte key, a namespace, and a boxed `dyn Any`
+//! value), each access went from the key's entry to a second allocation and asked the value
+//! for its type; at 10,000 keys the tumbling-window benchmark spent a third of its time on
+//! that lookup, waiting on memory. A [`TypedTable`] keeps the key and the value inline in one
+//! hash table entry per key group (64 bytes for a `u64` key and one window), filed under the
+//! hash of the key's bytes that the backend computes when the key becomes current.
+//!
+//! Snapshots and restores see the same serialized `(key, namespace, value)` entries as for
+//! every other state ([`TypedStore`]), so checkpoints and savepoints are unchanged and restore
+//! into any backend.
+
+use crate::error::{FjordError, Result};
+use crate::state::backend::StateValue;
+use crate::state::key_table::hash_of;
+use crate::state::keyed::encode;
+use hashbrown::hash_table::{Entry, HashTable};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::any::Any;
+
+/// What the heap backend needs of a typed table without knowing its types: the generic,
+/// serialized access of [`KeyedStateBackend`](crate::state::backend::KeyedStateBackend) and
+/// the entries for snapshots. Keys arrive serialized with their [`hash_of`] and the slot of
+/// their key group in the backend's range. Values live in the empty namespace only.
+pub(crate) trait TypedStore: Send {
+    /// The table itself, for the operator's typed access.
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send);
+    /// The value of `key`.
+    fn get_mut(&mut self, slot: usize, hash: u64, key: &[u8]) -> Option<&mut (dyn Any + Send)>;
+    /// Sets the value of `key` (a restored entry, or the generic `put`).
+    ///
+    /// # Errors
+    /// Key bytes that do not decode as the table's key type, or a value of another type.
+    fn insert(&mut self, slot: usize, hash: u64, key: &[u8], value: StateValue) -> Result<()>;
+    /// Removes the value of `key` and returns it.
+    fn remove(&mut self, slot: usize, hash: u64, key: &[u8]) -> Option<StateValue>;
+    /// Appends the entries of the key group in `slot` as (key, empty namespace, value) bytes.
+    ///
+    /// # Errors
+    /// A value that fails to serialize.
+    fn entries(&self, slot: usize, out: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Result<()>;
+    /// The serialized keys of the key group in `slot`.
+    fn keys(&self, slot: usize) -> Vec<Vec<u8>>;
+    /// The number of keys with a value.
+    fn len(&self) -> usize;
+}
+
+/// One typed value per key, a hash table per key group (see the module docs).
+pub(crate) struct TypedTable<K, V> {
+    groups: Vec<HashTable<(K, V)>>,
+}
+
+/// The hash a key is filed under: that of its bytes, as the backend computes it.
+fn hash_of_entry<K: Serialize, V>(entry: &(K, V)) -> u64 {
+    let mut bytes = Vec::new();
+    encode(&entry.0, &mut bytes);
+    hash_of(&bytes)
+}
+
+fn decode_key<K: DeserializeOwned>(key: &[u8]) -> Result<K> {
+    crate::encoding::from_slice(key).map_err(|e| FjordError::Serialization {
+        context: "key of an operator's internal state".into(),
+        message: e.to_string(),
+    })
+}
+
+impl<K, V> TypedTable<K, V>
+where
+    K: Eq + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Default + Serialize + Send + 'static,
+{
+    /// An empty table for `groups` key groups.
+    pub(crate) fn new(groups: usize) -> Self {
+        TypedTable {
+            groups: (0..groups).map(|_| HashTable::new()).collect(),
+        }
+    }
+
+    /// Moves the value of `key` out, leaving `V::default()` in its place; `None` when the
+    /// key has no value.
+    #[inline]
+    pub(crate) fn take(&mut self, slot: usize, hash: u64, key: &K) -> Option<V> {
+        self.groups[slot]
+            .find_mut(hash, |(k, _)| k == key)
+            .map(|(_, v)| std::mem::take(v))
+    }
+
+    /// Sets the value of `key`, or removes the key when `value` holds nothing (`empty`).
+    #[inline]
+    pub(crate) fn store(&mut self, slot: usize, hash: u64, key: &K, value: V, empty: bool) {
+        let entry = self.groups[slot].entry(hash, |(k, _)| k == key, hash_of_entry);
+        match (entry, empty) {
+            (Entry::Occupied(e), true) => {
+                e.remove();
+            }
+            (Entry::Vacant(_), true) => {}
+            (Entry::Occupied(mut e), false) => e.get_mut().1 = value,
+            (Entry::Vacant(e), false) => {
+                e.insert((key.clone(), value));
+            }
+        }
+    }
+}
+
+impl<K, V> TypedStore for TypedTable<K, V>
+where
+    K: Eq + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Default + Serialize + Send + 'static,
+{
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send) {
+        self
+    }
+
+    fn get_mut(&mut self, slot: usize, hash: u64, key: &[u8]) -> Option<&mut (dyn Any + Send)> {
+        let key: K = decode_key(key).ok()?;
+        self.groups[slot]
+            .find_mut(hash, |(k, _)| *k == key)
+            .map(|(_, v)| v as &mut (dyn Any + Send))
+    }
+
+    fn insert(&mut self, slot: usize, hash: u64, key: &[u8], value: StateValue) -> Result<()> {
+        let key: K = decode_key(key)?;
+        let value = value.downcast::<V>().map_err(|_| {
+            FjordError::Internal(format!("state value is not a {}", std::any::type_name::<V>()))
+        })?;
+        self.store(slot, hash, &key, *value, false);
+        Ok(())
+    }
+
+    fn remove(&mut self, slot: usize, hash: u64, key: &[u8]) -> Option<StateValue> {
+        let key: K = decode_key(key).ok()?;
+        let entry = self.groups[slot].find_entry(hash, |(k, _)| *k == key).ok()?;
+        let ((_, value), _) = entry.remove();
+        Some(Box::new(value))
+    }
+
+    fn entries(&self, slot: usize, out: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Result<()> {
+        for (key, value) in self.groups[slot].iter() {
+            let mut k = Vec::new();
+            encode(key, &mut k);
+            let v = crate::encoding::to_vec(value).map_err(|e| FjordError::Serialization {
+                context: "keyed state value".into(),
+                message: e.to_string(),
+            })?;
+            out.push((k, Vec::new(), v));
+        }
+        Ok(())
+    }
+
+    fn keys(&self, slot: usize) -> Vec<Vec<u8>> {
+        self.groups[slot]
+            .iter()
+            .map(|(key, _)| {
+                let mut k = Vec::new();
+                encode(key, &mut k);
+                k
+            })
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.groups.iter().map(HashTable::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(key: &str) -> (Vec<u8>, u64) {
+        let mut b = Vec::new();
+        encode(key, &mut b);
+        let h = hash_of(&b);
+        (b, h)
+    }
+
+    #[test]
+    fn typed_and_serialized_access_see_the_same_values() {
+        let mut t = TypedTable::<String, Vec<u32>>::new(2);
+        let keys: Vec<String> = (0..200).map(|i| format!("key-{i}")).collect();
+        for (i, k) in keys.iter().enumerate() {
+            let (_, h) = bytes(k);
+            assert_eq!(t.take(i % 2, h, k), None);
+            t.store(i % 2, h, k, vec![i as u32], false);
+        }
+        assert_eq!(t.len(), 200);
+        // Serialized access finds what typed access stored, and the other way round.
+        let (b, h) = bytes(&keys[7]);
+        let v = TypedStore::get_mut(&mut t, 1, h, &b).expect("present");
+        assert_eq!(v.downcast_ref::<Vec<u32>>(), Some(&vec![7]));
+        t.insert(1, h, &b, Box::new(vec![70u32])).unwrap();
+        assert_eq!(t.take(1, h, &keys[7]), Some(vec![70]));
+        // A taken value leaves the default in place until stored again.
+        assert_eq!(t.take(1, h, &keys[7]), Some(vec![]));
+        t.store(1, h, &keys[7], vec![], true);
+        assert!(TypedStore::get_mut(&mut t, 1, h, &b).is_none());
+        assert_eq!(t.len(), 199);
+        // Entries are the serialized keys and values of their key group only.
+        let mut out = Vec::new();
+        t.entries(0, &mut out).unwrap();
+        assert_eq!(out.len(), 100);
+        for (k, ns, v) in &out {
+            let key: String = crate::encoding::from_slice(k).unwrap();
+            let value: Vec<u32> = crate::encoding::from_slice(v).unwrap();
+            assert!(ns.is_empty());
+            let i: u32 = key.trim_start_matches("key-").parse().unwrap();
+            assert_eq!((i % 2, value), (0, vec![i]));
+        }
+        assert_eq!(t.keys(1).len(), 99);
+        let (b, h) = bytes(&keys[9]);
+        let removed = TypedStore::remove(&mut t, 1, h, &b).expect("present");
+        assert_eq!(removed.downcast_ref::<Vec<u32>>(), Some(&vec![9]));
+        assert!(t.insert(0, h, b"\xff", Box::new(vec![1u32])).is_err());
+        assert!(t.insert(0, h, &b, Box::new(1u8)).is_err());
+    }
+}
