@@ -192,7 +192,13 @@ pub fn assign_to_key_group<K: Serialize + ?Sized>(key: &K, max_parallelism: usiz
 /// and snapshots store it.
 #[inline]
 pub fn key_group_of_bytes(key_bytes: &[u8], max_parallelism: usize) -> usize {
-    (hash_bytes(key_bytes) % max_parallelism as u64) as usize
+    key_group_of_hash(hash_bytes(key_bytes), max_parallelism)
+}
+
+/// The key group of a key given by its [`hash_bytes`].
+#[inline]
+pub fn key_group_of_hash(key_hash: u64, max_parallelism: usize) -> usize {
+    (key_hash % max_parallelism as u64) as usize
 }
 
 /// Restored keyed state whose key groups came from the hash of format versions 1 and 2: every

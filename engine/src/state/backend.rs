@@ -73,6 +73,13 @@ pub trait KeyedStateBackend: Send {
     fn registered(&self, name: &str) -> Option<(StateId, &'static str)>;
     /// Sets the key (serialized) and its key group for the following accesses.
     fn set_current_key(&mut self, key: &[u8], key_group: usize);
+    /// [`set_current_key`](Self::set_current_key) with the key's
+    /// [`hash_bytes`](crate::keygroup::hash_bytes), which the caller computed for its key
+    /// group: a backend that hashes keys may use it instead of hashing the key again.
+    fn set_current_key_hashed(&mut self, key: &[u8], key_group: usize, key_hash: u64) {
+        let _ = key_hash;
+        self.set_current_key(key, key_group);
+    }
     /// The current key, serialized.
     fn current_key(&self) -> &[u8];
     /// The value of the current key in `namespace`.
@@ -236,7 +243,8 @@ pub struct CheckpointTarget {
     pub shared: Option<crate::storage::SnapshotStore>,
 }
 
-use crate::state::key_table::{KeyTable, hash_of};
+use crate::keygroup::hash_bytes;
+use crate::state::key_table::{KeyTable, hash_of, table_hash};
 use crate::state::typed_table::{TypedStore, TypedTable};
 
 struct Table {
@@ -383,8 +391,8 @@ impl HeapKeyedStateBackend {
         let Store::Typed(store) = &mut self.tables[state].store else {
             panic!("state {state} is not a typed table");
         };
+        let store: &mut dyn Any = &mut **store;
         let table = store
-            .as_any_mut()
             .downcast_mut::<TypedTable<K, V>>()
             .expect("a typed table is used with the types it was registered with");
         (table, slot, hash)
@@ -443,6 +451,11 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
 
     #[inline]
     fn set_current_key(&mut self, key: &[u8], key_group: usize) {
+        self.set_current_key_hashed(key, key_group, hash_bytes(key));
+    }
+
+    #[inline]
+    fn set_current_key_hashed(&mut self, key: &[u8], key_group: usize, key_hash: u64) {
         debug_assert!(
             self.range.contains(key_group),
             "key group {key_group} not in {:?}",
@@ -450,7 +463,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
         );
         self.key.clear();
         self.key.extend_from_slice(key);
-        self.key_hash = hash_of(key);
+        self.key_hash = table_hash(key_hash);
         self.key_group = key_group;
     }
 

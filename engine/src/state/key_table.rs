@@ -6,23 +6,29 @@
 //! compared as one machine word: comparing byte slices calls `memcmp`, which was 5 % of the
 //! window benchmark's time.
 
-use crate::keygroup::MapHasher;
+use crate::keygroup::hash_bytes;
 use crate::state::namespaces::Namespaces;
 use hashbrown::hash_table::{Entry, HashTable};
-use std::hash::Hasher;
 
 /// A serialized key as the table holds it: inline up to 24 bytes (an integer, a short
 /// string), so a lookup compares the key without following a pointer (a cache miss per
 /// lookup with `Vec<u8>`; the tumbling-window benchmark spent 13 % of its time there).
 pub(crate) type KeyBytes = smallvec::SmallVec<[u8; 24]>;
 
-/// The hash a [`KeyTable`] files a serialized key under.
+/// The hash a [`KeyTable`] files a serialized key under: [`table_hash`] of the key's
+/// [`hash_bytes`], the hash its key group comes from.
 #[inline]
 pub(crate) fn hash_of(key: &[u8]) -> u64 {
-    let mut h = MapHasher::default();
-    h.write_usize(key.len());
-    h.write(key);
-    h.finish()
+    table_hash(hash_bytes(key))
+}
+
+/// The table hash of a key from its [`hash_bytes`], which the caller computed for the key
+/// group already (so a key is hashed once). The key group is that hash modulo the max
+/// parallelism, its low bits, which every key of a key group's table shares: rotated, the
+/// bits that pick a bucket and the tag hash tables keep per bucket are others.
+#[inline]
+pub(crate) fn table_hash(key_hash: u64) -> u64 {
+    key_hash.rotate_left(32)
 }
 
 #[inline]

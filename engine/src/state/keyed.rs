@@ -8,7 +8,7 @@
 #![allow(clippy::type_complexity)] // closures and nested maps read clearer inline here
 
 use crate::error::{FjordError, Result};
-use crate::keygroup::{FastMap, Rehash, key_group_of_bytes};
+use crate::keygroup::{FastMap, Rehash, hash_bytes, key_group_of_hash};
 use crate::state::backend::{CleanupFn, KeyedStateBackend, StateId, StateMeta, StateValue};
 use crate::state::ttl::{Stamped, StateTtlConfig};
 use crate::state::typed_table::TypedTable;
@@ -73,8 +73,9 @@ impl KeyedInner {
     pub(crate) fn set_current_key<K: Serialize + ?Sized>(&mut self, key: &K) {
         // The key group comes from the very bytes the backend stores the key as.
         encode(key, &mut self.key_buf);
-        let kg = key_group_of_bytes(&self.key_buf, self.max_parallelism);
-        self.backend.set_current_key(&self.key_buf, kg);
+        let hash = hash_bytes(&self.key_buf);
+        let kg = key_group_of_hash(hash, self.max_parallelism);
+        self.backend.set_current_key_hashed(&self.key_buf, kg, hash);
         self.key_changes = self.key_changes.wrapping_add(1);
         if let Some(n) = self.cleanup_every {
             self.accesses = self.accesses.wrapping_add(1);

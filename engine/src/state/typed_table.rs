@@ -26,9 +26,7 @@ use std::any::Any;
 /// serialized access of [`KeyedStateBackend`](crate::state::backend::KeyedStateBackend) and
 /// the entries for snapshots. Keys arrive serialized with their [`hash_of`] and the slot of
 /// their key group in the backend's range. Values live in the empty namespace only.
-pub(crate) trait TypedStore: Send {
-    /// The table itself, for the operator's typed access.
-    fn as_any_mut(&mut self) -> &mut (dyn Any + Send);
+pub(crate) trait TypedStore: Any + Send {
     /// The value of `key`.
     fn get_mut(&mut self, slot: usize, hash: u64, key: &[u8]) -> Option<&mut (dyn Any + Send)>;
     /// Sets the value of `key` (a restored entry, or the generic `put`).
@@ -111,10 +109,6 @@ where
     K: Eq + Clone + Serialize + DeserializeOwned + Send + 'static,
     V: Default + Serialize + Send + 'static,
 {
-    fn as_any_mut(&mut self) -> &mut (dyn Any + Send) {
-        self
-    }
-
     fn get_mut(&mut self, slot: usize, hash: u64, key: &[u8]) -> Option<&mut (dyn Any + Send)> {
         let key: K = decode_key(key).ok()?;
         self.groups[slot]
