@@ -255,9 +255,9 @@ impl KeyedStateHandle {
                 cleanup: None,
             };
             match g.backend.as_heap_mut() {
-                Some(heap) => heap.register_typed(meta, |groups| {
-                    Box::new(TypedTable::<K, V>::new(groups))
-                }),
+                Some(heap) => {
+                    heap.register_typed(meta, |groups| Box::new(TypedTable::<K, V>::new(groups)))
+                }
                 None => g.backend.register(meta).map(|id| (id, false)),
             }
         })

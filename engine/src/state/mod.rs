@@ -22,9 +22,9 @@ mod key_table;
 pub mod keyed;
 mod keyed_map;
 mod namespaces;
-pub(crate) mod typed_table;
 pub mod operator;
 pub mod ttl;
+pub(crate) mod typed_table;
 
 pub use backend::{
     AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, HeapKeyedStateBackend, KeyedStateBackend,

@@ -119,7 +119,10 @@ where
     fn insert(&mut self, slot: usize, hash: u64, key: &[u8], value: StateValue) -> Result<()> {
         let key: K = decode_key(key)?;
         let value = value.downcast::<V>().map_err(|_| {
-            FjordError::Internal(format!("state value is not a {}", std::any::type_name::<V>()))
+            FjordError::Internal(format!(
+                "state value is not a {}",
+                std::any::type_name::<V>()
+            ))
         })?;
         self.store(slot, hash, &key, *value, false);
         Ok(())
@@ -127,7 +130,9 @@ where
 
     fn remove(&mut self, slot: usize, hash: u64, key: &[u8]) -> Option<StateValue> {
         let key: K = decode_key(key).ok()?;
-        let entry = self.groups[slot].find_entry(hash, |(k, _)| *k == key).ok()?;
+        let entry = self.groups[slot]
+            .find_entry(hash, |(k, _)| *k == key)
+            .ok()?;
         let ((_, value), _) = entry.remove();
         Some(Box::new(value))
     }
