@@ -86,11 +86,17 @@ run_fjord_sql() {
 # flink_limit (seconds, 0 = none) set, a job still running after that long is stopped and the
 # answer is "LIMIT rss_kb cpu_s over": the time and CPU so far, lower bounds of Flink's
 run_flink() {
-  local err rc=0 limit=(); rm -rf "$work/chk"
-  ((${flink_limit:-0} > 0)) && limit=(timeout --kill-after=10 "$flink_limit")
-  timed "${limit[@]}" "$flink" nexmark "$3" blackhole "$2" 10000 \
-    "file://$work/chk" "$1" > /dev/null 2> "$work/flink.err" || rc=$?
-  if ((rc == 124 || rc == 137)) && ((${#limit[@]})); then
+  local err rc=0 job watcher=; rm -rf "$work/chk" "$work/flink.stopped"
+  timed "$flink" nexmark "$3" blackhole "$2" 10000 \
+    "file://$work/chk" "$1" > /dev/null 2> "$work/flink.err" &
+  job=$!
+  if ((${flink_limit:-0} > 0)); then
+    (sleep "$flink_limit" && touch "$work/flink.stopped" && kill_jvms_under "$job") &
+    watcher=$!
+  fi
+  wait "$job" || rc=$?
+  [[ $watcher ]] && { pkill -P "$watcher"; kill "$watcher"; wait "$watcher"; } 2> /dev/null || true
+  if [[ -f $work/flink.stopped ]]; then
     log "flink $(basename "$1" .sql) p=$2: stopped after the limit of $flink_limit s"
     echo "$flink_limit $(last_usage) over"
     return 0
@@ -98,5 +104,14 @@ run_flink() {
   ((rc == 0)) || { cat "$work/flink.err" >&2; return 1; }
   err=$(grep NEXMARK-RESULT "$work/flink.err")
   echo "$(seconds_of "$err") $(last_usage)"
+}
+# kill_jvms_under PID → kills the JVMs among PID's descendants. Only the JVM: the script that
+# started it then reaps it (so its CPU time and peak RSS count in the usage `timed` reports)
+# and cleans up. (`timeout` stopped the script instead, which left the JVM running on alone.)
+kill_jvms_under() {
+  local child
+  for child in $(pgrep -P "$1"); do
+    if [[ $(ps -o comm= -p "$child") == java ]]; then kill -KILL "$child"; else kill_jvms_under "$child"; fi
+  done
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
