@@ -363,18 +363,20 @@ impl HeapKeyedStateBackend {
             let id = self.register(meta)?;
             return Ok((id, matches!(self.tables[id].store, Store::Typed(_))));
         }
-        let mut store = table(self.range.len());
-        if let Some(entries) = self.pending.remove(&meta.name) {
-            for (kg, key, _ns, value) in entries {
-                let v = (meta.deserialize)(&value)?;
-                store.insert(kg - self.range.start, hash_of(&key), &key, v)?;
+        let store = Store::Typed(table(self.range.len()));
+        self.push_table(Table { meta, store }).map(|id| (id, true))
+    }
+
+    /// Adds `table` with the entries restored for it before it was registered, and returns
+    /// its id.
+    fn push_table(&mut self, mut table: Table) -> Result<StateId> {
+        if let Some(entries) = self.pending.remove(&table.meta.name) {
+            for (kg, key, ns, value) in entries {
+                Self::restore_entry(&mut table, kg - self.range.start, key, ns, &value)?;
             }
         }
-        self.tables.push(Table {
-            meta,
-            store: Store::Typed(store),
-        });
-        Ok((self.tables.len() - 1, true))
+        self.tables.push(table);
+        Ok(self.tables.len() - 1)
     }
 
     /// The typed table of `state` with the current key's slot and hash.
@@ -436,17 +438,8 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
             }
             return Ok(i);
         }
-        let mut table = Table {
-            store: Store::Bytes((0..self.range.len()).map(|_| KeyTable::default()).collect()),
-            meta,
-        };
-        if let Some(entries) = self.pending.remove(&table.meta.name) {
-            for (kg, key, ns, value) in entries {
-                Self::restore_entry(&mut table, kg - self.range.start, key, ns, &value)?;
-            }
-        }
-        self.tables.push(table);
-        Ok(self.tables.len() - 1)
+        let store = Store::Bytes((0..self.range.len()).map(|_| KeyTable::default()).collect());
+        self.push_table(Table { meta, store })
     }
 
     #[inline]
@@ -603,7 +596,7 @@ impl KeyedStateBackend for HeapKeyedStateBackend {
                         }
                     }
                 }
-                Store::Typed(store) => store.entries(slot, &mut entries)?,
+                Store::Typed(store) => store.entries(slot, table.meta.serialize, &mut entries)?,
             }
             snap.states.push((table.meta.name.clone(), entries));
         }

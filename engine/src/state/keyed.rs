@@ -106,7 +106,8 @@ pub(crate) struct HeldState<'a> {
     _guard: ReentrantMutexGuard<'a, RefCell<KeyedInner>>,
 }
 
-fn serialize<S: Serialize + 'static>(v: &(dyn Any + Send)) -> Result<Vec<u8>> {
+/// The [`SerializeFn`](crate::state::backend::SerializeFn) of a state storing `S`.
+pub(crate) fn serialize<S: Serialize + 'static>(v: &(dyn Any + Send)) -> Result<Vec<u8>> {
     let v = v.downcast_ref::<S>().ok_or_else(|| {
         FjordError::Internal(format!(
             "state value is not a {}",

@@ -14,7 +14,7 @@
 //! into any backend.
 
 use crate::error::{FjordError, Result};
-use crate::state::backend::StateValue;
+use crate::state::backend::{SerializeFn, StateValue};
 use crate::state::key_table::hash_of;
 use crate::state::keyed::encode;
 use hashbrown::hash_table::{Entry, HashTable};
@@ -36,11 +36,17 @@ pub(crate) trait TypedStore: Any + Send {
     fn insert(&mut self, slot: usize, hash: u64, key: &[u8], value: StateValue) -> Result<()>;
     /// Removes the value of `key` and returns it.
     fn remove(&mut self, slot: usize, hash: u64, key: &[u8]) -> Option<StateValue>;
-    /// Appends the entries of the key group in `slot` as (key, empty namespace, value) bytes.
+    /// Appends the entries of the key group in `slot` as (key, empty namespace, value) bytes,
+    /// each value written by `serialize` (the state's own, as for user state).
     ///
     /// # Errors
     /// A value that fails to serialize.
-    fn entries(&self, slot: usize, out: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Result<()>;
+    fn entries(
+        &self,
+        slot: usize,
+        serialize: SerializeFn,
+        out: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    ) -> Result<()>;
     /// The serialized keys of the key group in `slot`.
     fn keys(&self, slot: usize) -> Vec<Vec<u8>>;
     /// The number of keys with a value.
@@ -137,15 +143,16 @@ where
         Some(Box::new(value))
     }
 
-    fn entries(&self, slot: usize, out: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Result<()> {
+    fn entries(
+        &self,
+        slot: usize,
+        serialize: SerializeFn,
+        out: &mut Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
         for (key, value) in self.groups[slot].iter() {
             let mut k = Vec::new();
             encode(key, &mut k);
-            let v = crate::encoding::to_vec(value).map_err(|e| FjordError::Serialization {
-                context: "keyed state value".into(),
-                message: e.to_string(),
-            })?;
-            out.push((k, Vec::new(), v));
+            out.push((k, Vec::new(), serialize(value)?));
         }
         Ok(())
     }
@@ -169,6 +176,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::keyed::serialize;
 
     fn bytes(key: &str) -> (Vec<u8>, u64) {
         let mut b = Vec::new();
@@ -200,7 +208,7 @@ mod tests {
         assert_eq!(t.len(), 199);
         // Entries are the serialized keys and values of their key group only.
         let mut out = Vec::new();
-        t.entries(0, &mut out).unwrap();
+        t.entries(0, serialize::<Vec<u32>>, &mut out).unwrap();
         assert_eq!(out.len(), 100);
         for (k, ns, v) in &out {
             let key: String = crate::encoding::from_slice(k).unwrap();
