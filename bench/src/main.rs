@@ -151,8 +151,8 @@ fn wordcount(runs: usize) -> Result<Figure> {
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(2);
         env.read_text_file(&path)
-            .flat_map(|line: String| fjord_examples::wordcount::tokenize(&line))
-            .key_by(|(w, _): &(String, u64)| w.clone())
+            .flat_map(fjord_examples::wordcount::Tokenizer)
+            .key_by_ref(|(w, _): &(String, u64)| w)
             .sum::<1>()
             .for_each(|x: (String, u64)| {
                 black_box(x);

@@ -74,6 +74,16 @@ fn a_format_3_savepoint_restores_with_every_key_intact_at_parallelism_2_and_3() 
     }
 }
 
+#[test]
+fn a_savepoint_of_a_job_keyed_by_a_copied_key_restores_into_one_that_borrows_it() {
+    // The golden job was keyed with `key_by(|r| r.0.clone())`; `key_by_ref(|r| &r.0)` must
+    // send every key to the subtask that holds its key group and find its state there.
+    let expected = expected_after_part1();
+    for parallelism in [2, 3] {
+        restore_and_check_keyed("savepoint-format-3", parallelism, &expected, |_| {}, true);
+    }
+}
+
 /// The key group format version 2 gave a key: its `std::hash::Hash` fed to `StableHasher`,
 /// mixed with Murmur3's finalizer (as this Rust toolchain's `Hash` for `str` feeds it).
 fn format_2_key_group(key: &str, max_parallelism: u64) -> usize {

@@ -195,10 +195,21 @@ fn keyed_input() -> Vec<Rec> {
 fn rolling(
     f: impl FnOnce(fjord::KeyedStream<Rec, String>) -> fjord::SingleOutputStreamOperator<Rec>,
 ) -> std::collections::BTreeMap<String, Vec<(i64, String)>> {
+    rolling_keyed(f, false)
+}
+
+/// [`rolling`], keyed with `key_by_ref` when `by_ref`.
+fn rolling_keyed(
+    f: impl FnOnce(fjord::KeyedStream<Rec, String>) -> fjord::SingleOutputStreamOperator<Rec>,
+    by_ref: bool,
+) -> std::collections::BTreeMap<String, Vec<(i64, String)>> {
     let env = env(2);
-    let keyed = env
-        .from_collection(keyed_input())
-        .key_by(|t: &Rec| t.0.clone());
+    let input = env.from_collection(keyed_input());
+    let keyed = if by_ref {
+        input.key_by_ref(|t: &Rec| &t.0)
+    } else {
+        input.key_by(|t: &Rec| t.0.clone())
+    };
     let out = f(keyed).collect();
     env.execute("rolling").unwrap();
     let mut per_key = std::collections::BTreeMap::<String, Vec<(i64, String)>>::new();
@@ -225,6 +236,39 @@ fn rolling_sum_keeps_first_record_fields() {
         ])
     );
     assert_eq!(r["b"], ups(&[(1, "first-b"), (2, "first-b")]));
+}
+
+type Aggregation = fn(fjord::KeyedStream<Rec, String>) -> fjord::SingleOutputStreamOperator<Rec>;
+
+#[test]
+fn rolling_aggregations_over_a_borrowed_key_equal_those_over_a_copied_one() {
+    let aggregations: [(&str, Aggregation); 6] = [
+        ("sum", |k| k.sum::<1>()),
+        ("min", |k| k.min::<1>()),
+        ("max_by", |k| k.max_by::<1>()),
+        ("reduce", |k| {
+            k.reduce(|a: Rec, b: Rec| (a.0, a.1 * 10 + b.1, format!("{}+{}", a.2, b.2)))
+        }),
+        // The reduce function's result carries another key: it is still the aggregate of
+        // the record's key (Flink's semantics), which with a borrowed key is no longer in
+        // any record when it is stored.
+        ("reduce to another key", |k| {
+            k.reduce(|a: Rec, b: Rec| (format!("{}!", a.0), a.1 + b.1, b.2))
+        }),
+        ("min_by", |k| k.min_by::<1>()),
+    ];
+    for (name, f) in aggregations {
+        let copied = rolling_keyed(f, false);
+        let borrowed = rolling_keyed(f, true);
+        assert_eq!(borrowed, copied, "{name}");
+        assert!(!copied.is_empty(), "{name}");
+    }
+    let renamed = rolling_keyed(aggregations[4].1, true);
+    // a: 5, then 5+3 stored under "a" though named "a!", then 8+7 from the state of "a".
+    assert_eq!(renamed["a"], ups(&[(5, "first-a")]));
+    assert_eq!(renamed["a!"], ups(&[(8, "second-a")]));
+    assert_eq!(renamed["a!!"], ups(&[(15, "third-a")]));
+    assert_eq!(renamed["a!!!"], ups(&[(18, "fourth-a")]));
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! Without `--input` it counts a built-in text (as Flink does). Non-word characters are
 //! those outside `[A-Za-z0-9_]`, Java's `\W`, so the results equal Flink's.
 
-use fjord::{JobArgs, Result, StreamExecutionEnvironment};
+use fjord::{BoxError, Collector, FlatMapFunction, JobArgs, Result, StreamExecutionEnvironment};
 
 /// The default input: the opening of Hamlet's soliloquy, as in Flink's `WordCountData`.
 pub const DEFAULT_TEXT: &[&str] = &[
@@ -25,24 +25,55 @@ pub const DEFAULT_TEXT: &[&str] = &[
 
 /// Splits a line into lowercase words the way Flink's `Tokenizer` does.
 pub fn tokenize(line: &str) -> Vec<(String, u64)> {
-    let is_separator = |c: char| !(c.is_ascii_alphanumeric() || c == '_');
+    let mut words = Vec::new();
+    for_each_word(line, |w| words.push((w, 1)));
+    words
+}
+
+/// Calls `word` with each word of `line`, lowercased, in order: the words are the runs of
+/// `[A-Za-z0-9_]` after lowercasing (Java's `\w`), as Flink's `Tokenizer` splits them.
+pub fn for_each_word(line: &str, mut word: impl FnMut(String)) {
+    let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
     if line.is_ascii() {
         // Lowercasing ASCII maps each byte to one byte and keeps separators separators, so
         // each word is lowercased as it is copied out: one allocation per word, none for a
-        // lowercased copy of the line.
-        return line
-            .split(is_separator)
-            .filter(|w| !w.is_empty())
-            .map(|w| (w.to_ascii_lowercase(), 1))
-            .collect();
+        // lowercased copy of the line. The split runs over bytes: a `char` predicate on a
+        // `str` decodes every character first.
+        let bytes = line.as_bytes();
+        let mut start = 0;
+        while start < bytes.len() {
+            let len = bytes[start..]
+                .iter()
+                .position(|&b| !is_word_char(b as char))
+                .unwrap_or(bytes.len() - start);
+            if len > 0 {
+                word(line[start..start + len].to_ascii_lowercase());
+            }
+            start += len + 1;
+        }
+        return;
     }
     // Unicode lowercasing can turn a separator into word characters (the Kelvin sign into
     // `k`), so the line is lowercased before it is split.
     line.to_lowercase()
-        .split(is_separator)
+        .split(|c: char| !is_word_char(c))
         .filter(|w| !w.is_empty())
-        .map(|w| (w.to_string(), 1))
-        .collect()
+        .for_each(|w| word(w.to_string()));
+}
+
+/// Flink's `Tokenizer`: emits `(word, 1)` for each word of a line (see [`for_each_word`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokenizer;
+
+impl FlatMapFunction<String, (String, u64)> for Tokenizer {
+    fn flat_map(
+        &mut self,
+        line: String,
+        out: &mut Collector<'_, (String, u64)>,
+    ) -> std::result::Result<(), BoxError> {
+        for_each_word(&line, |w| out.collect((w, 1)));
+        Ok(())
+    }
 }
 
 /// Builds the WordCount job.
@@ -58,9 +89,9 @@ pub fn build(env: &StreamExecutionEnvironment, args: &JobArgs) -> Result<()> {
         }
     };
     let counts = text
-        .flat_map(|line: String| tokenize(&line))
+        .flat_map(Tokenizer)
         .name("tokenizer")
-        .key_by(|(word, _): &(String, u64)| word.clone())
+        .key_by_ref(|(word, _): &(String, u64)| word)
         .sum::<1>()
         .name("counter");
     crate::emit(&counts, args, "word counts")
@@ -90,6 +121,29 @@ mod tests {
             .map(|(w, _)| w)
             .collect();
         assert_eq!(words, vec!["to", "be", "or", "not", "to_be", "tis"]);
+    }
+
+    #[test]
+    fn ascii_lines_split_as_the_general_path_splits_them() {
+        for line in [
+            "",
+            "  ",
+            "a",
+            "__",
+            "--a--b--",
+            "Hello, World! foo_bar 42x",
+            "a b  c\t\td\n",
+            "x",
+            ".x.",
+        ] {
+            let general: Vec<(String, u64)> = line
+                .to_lowercase()
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty())
+                .map(|w| (w.to_string(), 1))
+                .collect();
+            assert_eq!(tokenize(line), general, "{line:?}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::operators::broadcast::{
     BroadcastProcessFunction, BroadcastProcessOp, BroadcastStateDescriptor,
     KeyedBroadcastProcessFunction, KeyedBroadcastProcessOp,
 };
-use crate::operators::rolling::KeySelector;
+use crate::operators::key_selector::KeySelector;
 use crate::operators::shared::Shared;
 use crate::types::{Data, Key};
 use std::sync::Arc;
@@ -75,7 +75,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
                 first: self.stream(),
                 second: broadcast.stream.clone(),
             },
-            key: self.key_selector(),
+            key: self.selector(),
             descriptors: broadcast.descriptors.clone(),
         }
     }

@@ -11,8 +11,8 @@ use crate::operators::co::{CoFlatMapOp, CoMapOp};
 use crate::operators::co_process::{
     CoProcessFunction, CoProcessOp, KeyedCoProcessFunction, KeyedCoProcessOp,
 };
+use crate::operators::key_selector::KeySelector;
 use crate::operators::output::{Output, SideOutputs, unerase};
-use crate::operators::rolling::KeySelector;
 use crate::operators::shared::Shared;
 use crate::runtime::stream_type::TypeOps;
 use crate::runtime::task::{TaskHead, TwoInputHead, TwoInputOperator};
@@ -43,7 +43,7 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
     ) -> KeyedConnectedStreams<A, B, K> {
         let (first, second) = (self.first.key_by(key1), self.second.key_by(key2));
         KeyedConnectedStreams {
-            keys: (first.key_selector(), second.key_selector()),
+            keys: (first.selector(), second.selector()),
             streams: ConnectedStreams {
                 first: first.stream(),
                 second: second.stream(),

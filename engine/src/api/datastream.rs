@@ -14,6 +14,7 @@ use crate::graph::{ChainingStrategy, InEdge, NodeId, NodeKind};
 use crate::keygroup::key_hash;
 use crate::operators::assigner::TimestampsAndWatermarksOp;
 use crate::operators::basic::{FilterOp, FlatMapOp, MapOp};
+use crate::operators::key_selector::{KeyRef, KeySelector};
 use crate::operators::output::{Output, SideOutputs, erase, unerase};
 use crate::operators::process::{ProcessFunction, ProcessOp};
 use crate::printable::Printable;
@@ -240,13 +241,32 @@ impl<T: Data> DataStream<T> {
 
     /// Partitions by key: records with the same key go to the same parallel instance, which
     /// keeps state per key (Flink's `keyBy`).
+    ///
+    /// The selector makes the key: for a key that owns heap memory (a `String`), it copies
+    /// it out of the record, on both sides of the exchange. [`key_by_ref`](Self::key_by_ref)
+    /// borrows it instead.
     pub fn key_by<K: Key, F>(&self, key_selector: F) -> KeyedStream<T, K>
     where
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
-        let selector: Arc<dyn Fn(&T) -> K + Send + Sync> = Arc::new(key_selector);
+        self.keyed(Arc::new(move |v: &T| KeyRef::Owned(key_selector(v))))
+    }
+
+    /// Partitions by a key borrowed from the record, like [`key_by`](Self::key_by) with the
+    /// same key: `key_by_ref(|(word, _): &(String, u64)| word)` partitions and keeps state as
+    /// `key_by(|(word, _): &(String, u64)| word.clone())` does, without copying the word for
+    /// each record (operators copy a key only when they keep it: the first record of a key
+    /// for rolling aggregations).
+    pub fn key_by_ref<K: Key, F>(&self, key_selector: F) -> KeyedStream<T, K>
+    where
+        F: for<'a> Fn(&'a T) -> &'a K + Send + Sync + 'static,
+    {
+        self.keyed(Arc::new(move |v: &T| KeyRef::Borrowed(key_selector(v))))
+    }
+
+    fn keyed<K: Key>(&self, selector: KeySelector<T, K>) -> KeyedStream<T, K> {
         let s = selector.clone();
-        let hash: KeyHashFn<T> = Arc::new(move |v: &T| key_hash(&s(v)));
+        let hash: KeyHashFn<T> = Arc::new(move |v: &T| key_hash(&*s(v)));
         let stream = self.partitioned(PartitionSpec::Hash(
             Arc::new(hash) as Arc<dyn Any + Send + Sync>
         ));

@@ -14,8 +14,9 @@ use crate::api::field_aggregations::field_aggregations;
 use crate::api::tuple::Field;
 use crate::api::windowed::WindowedStream;
 use crate::functions::ReduceFunction;
+use crate::operators::key_selector::KeySelector;
 use crate::operators::keyed_process::{KeyedProcessFunction, KeyedProcessOp};
-use crate::operators::rolling::{KeySelector, RollingReduceOp};
+use crate::operators::rolling::RollingReduceOp;
 use crate::operators::shared::Shared;
 use crate::types::{Data, Key};
 use crate::windows::{
@@ -57,8 +58,15 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         self.stream.clone()
     }
 
-    /// The key selector.
-    pub fn key_selector(&self) -> KeySelector<T, K> {
+    /// The key selector (one that copies the key out of the record, also for
+    /// [`key_by_ref`](DataStream::key_by_ref)).
+    pub fn key_selector(&self) -> Arc<dyn Fn(&T) -> K + Send + Sync> {
+        let key = self.key.clone();
+        Arc::new(move |v: &T| key(v).into_owned())
+    }
+
+    /// The key selector as operators use it: the key borrowed when it can be.
+    pub(crate) fn selector(&self) -> KeySelector<T, K> {
         self.key.clone()
     }
 

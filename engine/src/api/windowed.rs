@@ -101,7 +101,7 @@ impl<T: Data, K: Key, W: Window> WindowedStream<T, K, W> {
         L: WindowLogic<T, K, W, O>,
         F: Fn() -> L + Send + Sync + 'static,
     {
-        let key = self.keyed.key_selector();
+        let key = self.keyed.selector();
         let parts = self.parts();
         let geometry = self.assigner.sliding_geometry();
         let use_panes = panes.is_some()
@@ -288,7 +288,7 @@ impl<T: 'static, W: Window> SpecParts<T, W> {
 pub(crate) type PaneFactory<T, K, O> = Arc<
     dyn Fn(
             &crate::context::RuntimeContext,
-            crate::operators::rolling::KeySelector<T, K>,
+            crate::operators::key_selector::KeySelector<T, K>,
             (i64, i64, i64),
             Option<String>,
             Box<dyn crate::operators::output::Output<O>>,

@@ -16,10 +16,10 @@ use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::lifecycle_hooks;
 use crate::keygroup::KeyGroupRange;
+use crate::operators::key_selector::KeySelector;
 use crate::operators::output::{
     Emitter, Lifecycle, Output, SideOutputs, guard, process_lifecycle_common,
 };
-use crate::operators::rolling::KeySelector;
 use crate::operators::shared::{KeyedParts, Shared};
 use crate::runtime::task::TwoInputOperator;
 use crate::state::internal::InternalKeyedValue;
@@ -186,10 +186,7 @@ impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
     ) -> SingleOutputStreamOperator<O> {
         let lower = self.lower + i64::from(self.lower_exclusive);
         let upper = self.upper - i64::from(self.upper_exclusive);
-        let (kl, kr) = (
-            self.join.left.key_selector(),
-            self.join.right.key_selector(),
-        );
+        let (kl, kr) = (self.join.left.selector(), self.join.right.selector());
         let connected = ConnectedStreams {
             first: self.join.left.stream(),
             second: self.join.right.stream(),
@@ -353,7 +350,7 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
             return Ok(());
         };
         let record = slot.expect("admitted");
-        let key = (self.kl)(&record.value);
+        let key = (self.kl)(&record.value).into_owned();
         let (lower, upper) = (self.lower, self.upper);
         let matches: Vec<(Timestamp, B)> = {
             let mut taken = self.buffers.take(&key);
@@ -382,7 +379,7 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
             return Ok(());
         };
         let record = slot.expect("admitted");
-        let key = (self.kr)(&record.value);
+        let key = (self.kr)(&record.value).into_owned();
         let (lower, upper) = (self.lower, self.upper);
         let matches: Vec<(Timestamp, A)> = {
             let mut taken = self.buffers.take(&key);

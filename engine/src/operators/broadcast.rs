@@ -13,12 +13,12 @@ use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::lifecycle_hooks;
+use crate::operators::key_selector::KeySelector;
 use crate::operators::keyed_process::{KeyedProcessContext, fire_keyed_timers, keyed_call};
 use crate::operators::output::{
     Lifecycle, Output, SideOutputs, guard, keyed_timer_time, process_lifecycle_common,
 };
 use crate::operators::process::{OperatorTime, ProcessContext};
-use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::state::keyed::KeyedStateDescriptor;
 use crate::state::{BroadcastState, KeyedStateHandle, MapStateDescriptor, OperatorStateStore};
@@ -512,7 +512,7 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedBroadcastProcessFunctio
     TwoInputOperator<A, B> for KeyedBroadcastProcessOp<K, A, B, O, F>
 {
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
-        let key = (self.key)(&record.value);
+        let key = (self.key)(&record.value).into_owned();
         self.run(&key, record.timestamp, None, |f, c| {
             f.process_element(record.value, c)
         })

@@ -7,12 +7,12 @@ use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, Result};
 use crate::functions::lifecycle_hooks;
+use crate::operators::key_selector::KeySelector;
 use crate::operators::keyed_process::{KeyedProcessContext, fire_keyed_timers, keyed_call};
 use crate::operators::output::{
     Lifecycle, Output, SideOutputs, guard, keyed_timer_time, process_lifecycle_common, tracked_time,
 };
 use crate::operators::process::{OperatorTime, ProcessContext};
-use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::timers::{InternalTimerService, TimeDomain};
 use crate::types::{Key, StreamRecord, Timestamp};
@@ -183,13 +183,13 @@ impl<K: Key, A: 'static, B: 'static, O: 'static, F: KeyedCoProcessFunction<K, A,
     TwoInputOperator<A, B> for KeyedCoProcessOp<K, A, B, O, F>
 {
     fn process1(&mut self, record: StreamRecord<A>) -> Result<()> {
-        let key = (self.k1)(&record.value);
+        let key = (self.k1)(&record.value).into_owned();
         self.run(&key, record.timestamp, None, |f, c| {
             f.process_element1(record.value, c)
         })
     }
     fn process2(&mut self, record: StreamRecord<B>) -> Result<()> {
-        let key = (self.k2)(&record.value);
+        let key = (self.k2)(&record.value).into_owned();
         self.run(&key, record.timestamp, None, |f, c| {
             f.process_element2(record.value, c)
         })

@@ -7,10 +7,10 @@ use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, Result};
 use crate::functions::lifecycle_hooks;
+use crate::operators::key_selector::KeySelector;
 use crate::operators::output::{
     Emitter, Lifecycle, Output, SideOutputs, guard, keyed_timer_time, process_lifecycle_common,
 };
-use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::timers::{InternalTimerService, TimeDomain};
 use crate::types::OutputTag;
@@ -305,7 +305,7 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>
     for KeyedProcessOp<K, I, O, F>
 {
     fn emit(&mut self, record: StreamRecord<I>) -> Result<()> {
-        let key = (self.key)(&record.value);
+        let key = (self.key)(&record.value).into_owned();
         self.run(&key, record.timestamp, None, |f, c| {
             f.process_element(record.value, c)
         })

@@ -6,6 +6,7 @@ pub(crate) mod broadcast;
 pub(crate) mod checkpointed;
 pub(crate) mod co;
 pub(crate) mod co_process;
+pub(crate) mod key_selector;
 pub(crate) mod keyed_process;
 pub(crate) mod output;
 pub(crate) mod process;

@@ -5,19 +5,16 @@
 
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
-use crate::error::Result;
+use crate::error::{FjordError, Result};
 use crate::functions::ReduceFunction;
 use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::operators::basic::forwarding_lifecycle;
+use crate::operators::key_selector::{KeyRef, KeySelector};
 use crate::operators::output::{Lifecycle, Output, guard};
 use crate::state::KeyedStateHandle;
 use crate::state::internal::InternalKeyedValue;
 use crate::types::Data;
 use crate::types::{Key, StreamRecord, Timestamp};
-use std::sync::Arc;
-
-/// Extracts the key of a record.
-pub(crate) type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
 /// Keeps one aggregate per key and emits it after every update. The aggregates live in the
 /// operator's keyed state backend (`_fjord.rolling`), so with RocksDB they are on disk.
@@ -112,18 +109,35 @@ impl<T: Data, K: Key, F: ReduceFunction<T>> Output<T> for RollingReduceOp<T, K, 
     fn emit(&mut self, record: StreamRecord<T>) -> Result<()> {
         let key = (self.key)(&record.value);
         let mut taken = self.state.take(&key);
-        let result = match taken.value.take() {
-            Some(acc) => {
-                let f = &mut self.f;
-                guard(&self.ctx, || f.reduce(acc, record.value))?
-            }
-            None => record.value,
+        let Some(acc) = taken.value.take() else {
+            // The key's first record is its first aggregate.
+            taken.value = Some(record.value.clone());
+            self.state.store(&key, taken, false);
+            return self.out.emit(record);
         };
+        // A key borrowed from the record ends with it (the reduce function takes the record):
+        // the aggregate goes back into the entry it was taken from.
+        let owned = match key {
+            KeyRef::Owned(k) => Some(k),
+            KeyRef::Borrowed(_) => None,
+        };
+        let StreamRecord { value, timestamp } = record;
+        let f = &mut self.f;
+        let result = guard(&self.ctx, || f.reduce(acc, value))?;
         taken.value = Some(result.clone());
-        self.state.store(&key, taken, false);
+        if let Err(taken) = self.state.store_in_place(taken) {
+            // The key changed or the entry moved under the reduce function, which neither
+            // sets keys nor writes this state: only an owned key can store it again.
+            let key = owned.ok_or_else(|| {
+                FjordError::Internal(
+                    "a rolling aggregate's entry moved while its reduce function ran".into(),
+                )
+            })?;
+            self.state.store(&key, taken, false);
+        }
         self.out.emit(StreamRecord {
             value: result,
-            timestamp: record.timestamp,
+            timestamp,
         })
     }
 }

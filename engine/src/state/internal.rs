@@ -19,7 +19,8 @@
 use crate::error::{FjordError, Result};
 use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::state::backend::StateId;
-use crate::state::keyed::KeyedStateHandle;
+use crate::state::keyed::{KeyedInner, KeyedStateHandle};
+use crate::state::typed_table::Place;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::hash::Hash;
@@ -37,6 +38,8 @@ pub(crate) struct Taken<V> {
     existed: bool,
     /// The backend's count of key changes right after the take (see `KeyedInner`).
     key_changes: u64,
+    /// Where a typed table keeps the value (heap backend, the key had a value).
+    place: Option<Place>,
 }
 
 /// One typed value per key in an operator's keyed state backend (see the module docs).
@@ -74,20 +77,22 @@ where
         self.h.with(|inner| {
             inner.set_current_key(key);
             let key_changes = inner.key_changes;
-            let value = if self.typed {
+            let (value, place) = if self.typed {
                 let (table, slot, hash) = inner.typed_table::<K, V>(self.id);
-                table.take(slot, hash, key)
+                table.take(slot, hash, key).unzip()
             } else {
-                inner
+                let value = inner
                     .backend
                     .get_mut(self.id, &[])
                     .and_then(|v| v.downcast_mut::<V>())
-                    .map(std::mem::take)
+                    .map(std::mem::take);
+                (value, None)
             };
             Taken {
                 existed: value.is_some(),
                 value: value.unwrap_or_default(),
                 key_changes,
+                place,
             }
         })
     }
@@ -108,23 +113,51 @@ where
                 table.store(slot, hash, key, taken.value, empty);
                 return;
             }
-            if empty {
-                if taken.existed {
-                    inner.backend.remove(self.id, &[]);
-                }
-                return;
-            }
-            if taken.existed
-                && let Some(slot) = inner
-                    .backend
-                    .get_mut(self.id, &[])
-                    .and_then(|v| v.downcast_mut::<V>())
-            {
-                *slot = taken.value;
-                return;
-            }
-            inner.backend.put(self.id, &[], Box::new(taken.value));
+            Self::store_current(inner, self.id, taken, empty);
         })
+    }
+
+    /// Puts a non-empty value back into the entry it was taken from, without the key: when
+    /// the key is still current and (heap backend) the entry has not moved. Otherwise hands
+    /// it back, to be [stored](Self::store) by key.
+    #[inline]
+    pub(crate) fn store_in_place(&self, taken: Taken<V>) -> std::result::Result<(), Taken<V>> {
+        self.h.with(|inner| {
+            if inner.key_changes != taken.key_changes {
+                return Err(taken);
+            }
+            if !self.typed {
+                Self::store_current(inner, self.id, taken, false);
+                return Ok(());
+            }
+            let Some(place) = taken.place else {
+                return Err(taken);
+            };
+            let (table, _, _) = inner.typed_table::<K, V>(self.id);
+            table
+                .put_back(place, taken.value)
+                .map_err(|value| Taken { value, ..taken })
+        })
+    }
+
+    /// Stores a taken value under the backend's current key (serialized backends).
+    fn store_current(inner: &mut KeyedInner, id: StateId, taken: Taken<V>, empty: bool) {
+        if empty {
+            if taken.existed {
+                inner.backend.remove(id, &[]);
+            }
+            return;
+        }
+        if taken.existed
+            && let Some(slot) = inner
+                .backend
+                .get_mut(id, &[])
+                .and_then(|v| v.downcast_mut::<V>())
+        {
+            *slot = taken.value;
+            return;
+        }
+        inner.backend.put(id, &[], Box::new(taken.value));
     }
 
     /// Adds the entries of one key group written by the operator's own snapshots before

@@ -56,6 +56,18 @@ pub(crate) trait TypedStore: Any + Send {
 /// One typed value per key, a hash table per key group (see the module docs).
 pub(crate) struct TypedTable<K, V> {
     groups: Vec<HashTable<(K, V)>>,
+    /// Counts the inserts and removals, after which entries may have moved: a [`Place`]
+    /// found before one is no longer trusted.
+    layout: u64,
+}
+
+/// Where [`TypedTable::take`] found a key's entry, to put the value back without comparing
+/// the key again ([`TypedTable::put_back`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place {
+    slot: usize,
+    index: usize,
+    layout: u64,
 }
 
 /// The hash a key is filed under: that of its bytes, as the backend computes it.
@@ -81,16 +93,40 @@ where
     pub(crate) fn new(groups: usize) -> Self {
         TypedTable {
             groups: (0..groups).map(|_| HashTable::new()).collect(),
+            layout: 0,
         }
     }
 
-    /// Moves the value of `key` out, leaving `V::default()` in its place; `None` when the
-    /// key has no value.
+    /// Moves the value of `key` out, leaving `V::default()` in its place, with the place of
+    /// its entry; `None` when the key has no value.
     #[inline]
-    pub(crate) fn take(&mut self, slot: usize, hash: u64, key: &K) -> Option<V> {
-        self.groups[slot]
-            .find_mut(hash, |(k, _)| k == key)
-            .map(|(_, v)| std::mem::take(v))
+    pub(crate) fn take(&mut self, slot: usize, hash: u64, key: &K) -> Option<(V, Place)> {
+        let group = &mut self.groups[slot];
+        let index = group.find_bucket_index(hash, |(k, _)| k == key)?;
+        let (_, v) = group.get_bucket_mut(index)?;
+        let place = Place {
+            slot,
+            index,
+            layout: self.layout,
+        };
+        Some((std::mem::take(v), place))
+    }
+
+    /// Puts `value` back into the entry [`take`](Self::take) found at `place`, unless
+    /// entries were inserted or removed since (then it hands the value back, to be stored by
+    /// key).
+    #[inline]
+    pub(crate) fn put_back(&mut self, place: Place, value: V) -> std::result::Result<(), V> {
+        if place.layout != self.layout {
+            return Err(value);
+        }
+        match self.groups[place.slot].get_bucket_mut(place.index) {
+            Some((_, v)) => {
+                *v = value;
+                Ok(())
+            }
+            None => Err(value),
+        }
     }
 
     /// Sets the value of `key`, or removes the key when `value` holds nothing (`empty`).
@@ -100,11 +136,13 @@ where
         match (entry, empty) {
             (Entry::Occupied(e), true) => {
                 e.remove();
+                self.layout += 1;
             }
             (Entry::Vacant(_), true) => {}
             (Entry::Occupied(mut e), false) => e.get_mut().1 = value,
             (Entry::Vacant(e), false) => {
                 e.insert((key.clone(), value));
+                self.layout += 1;
             }
         }
     }
@@ -140,6 +178,7 @@ where
             .find_entry(hash, |(k, _)| *k == key)
             .ok()?;
         let ((_, value), _) = entry.remove();
+        self.layout += 1;
         Some(Box::new(value))
     }
 
@@ -191,7 +230,7 @@ mod tests {
         let keys: Vec<String> = (0..200).map(|i| format!("key-{i}")).collect();
         for (i, k) in keys.iter().enumerate() {
             let (_, h) = bytes(k);
-            assert_eq!(t.take(i % 2, h, k), None);
+            assert!(t.take(i % 2, h, k).is_none());
             t.store(i % 2, h, k, vec![i as u32], false);
         }
         assert_eq!(t.len(), 200);
@@ -200,9 +239,9 @@ mod tests {
         let v = TypedStore::get_mut(&mut t, 1, h, &b).expect("present");
         assert_eq!(v.downcast_ref::<Vec<u32>>(), Some(&vec![7]));
         t.insert(1, h, &b, Box::new(vec![70u32])).unwrap();
-        assert_eq!(t.take(1, h, &keys[7]), Some(vec![70]));
+        assert_eq!(t.take(1, h, &keys[7]).map(|t| t.0), Some(vec![70]));
         // A taken value leaves the default in place until stored again.
-        assert_eq!(t.take(1, h, &keys[7]), Some(vec![]));
+        assert_eq!(t.take(1, h, &keys[7]).map(|t| t.0), Some(vec![]));
         t.store(1, h, &keys[7], vec![], true);
         assert!(TypedStore::get_mut(&mut t, 1, h, &b).is_none());
         assert_eq!(t.len(), 199);
@@ -223,5 +262,32 @@ mod tests {
         assert_eq!(removed.downcast_ref::<Vec<u32>>(), Some(&vec![9]));
         assert!(t.insert(0, h, b"\xff", Box::new(vec![1u32])).is_err());
         assert!(t.insert(0, h, &b, Box::new(1u8)).is_err());
+    }
+
+    #[test]
+    fn a_value_goes_back_to_its_place_until_entries_move() {
+        let mut t = TypedTable::<String, u32>::new(1);
+        let key = |i: u32| format!("k{i}");
+        for i in 0..10 {
+            let (_, h) = bytes(&key(i));
+            t.store(0, h, &key(i), i, false);
+        }
+        let (_, h3) = bytes(&key(3));
+        let (v, place) = t.take(0, h3, &key(3)).expect("present");
+        assert_eq!(v, 3);
+        assert_eq!(t.put_back(place, 30), Ok(()));
+        assert_eq!(t.take(0, h3, &key(3)).map(|t| t.0), Some(30));
+        // An insert may move entries (the table grows): the place is not trusted after it.
+        let (_, place) = t.take(0, h3, &key(3)).expect("present");
+        for i in 10..100 {
+            let (_, h) = bytes(&key(i));
+            t.store(0, h, &key(i), i, false);
+        }
+        assert_eq!(t.put_back(place, 31), Err(31));
+        // And so after a removal.
+        let (_, place) = t.take(0, h3, &key(3)).expect("present");
+        let (b, h) = bytes(&key(50));
+        assert!(TypedStore::remove(&mut t, 0, h, &b).is_some());
+        assert_eq!(t.put_back(place, 32), Err(32));
     }
 }

@@ -9,10 +9,10 @@ use crate::context::RuntimeContext;
 use crate::error::Result;
 use crate::keygroup::KeyGroupRange;
 use crate::metrics::Counter;
+use crate::operators::key_selector::KeySelector;
 use crate::operators::output::{
     Lifecycle, Output, SideOutputs, close_after, forward_to_outputs, guard,
 };
-use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::state::KeyedStateHandle;
 use crate::state::internal::InternalKeyedValue;
@@ -326,7 +326,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
     }
 
     fn process(&mut self, record: StreamRecord<T>) -> Result<()> {
-        let key = (self.key_sel)(&record.value);
+        let key = (self.key_sel)(&record.value).into_owned();
         let ts = if self.event_time {
             self.ctx.event_time(record.timestamp)?
         } else {

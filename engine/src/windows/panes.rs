@@ -15,8 +15,8 @@ use crate::context::RuntimeContext;
 use crate::error::{FjordError, Result};
 use crate::keygroup::KeyGroupRange;
 use crate::metrics::Counter;
+use crate::operators::key_selector::KeySelector;
 use crate::operators::output::{Lifecycle, Output, SideOutputs, close_after, forward_to_outputs};
-use crate::operators::rolling::KeySelector;
 use crate::operators::shared::KeyedParts;
 use crate::state::internal::InternalKeyedValue;
 use crate::timers::InternalTimerService;
@@ -259,7 +259,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
                 }
             };
         }
-        let key = (self.key_sel)(&record.value);
+        let key = (self.key_sel)(&record.value).into_owned();
         let pane = TimeWindow::window_start_with_offset(ts, self.offset % self.pane, self.pane);
         let next = self.next_end(ts, watermark) - 1;
         let mut taken = self.state.take(&key);

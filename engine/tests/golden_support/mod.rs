@@ -118,14 +118,28 @@ pub fn job(
     fjord::sinks::CollectedOutput<String>,
     fjord::sinks::CollectedOutput<String>,
 ) {
+    job_with(env, source, false)
+}
+
+/// [`job`], keyed with `key_by_ref` (the key borrowed from the record) when `by_ref`.
+pub fn job_with(
+    env: &StreamExecutionEnvironment,
+    source: Part,
+    by_ref: bool,
+) -> (
+    fjord::sinks::CollectedOutput<String>,
+    fjord::sinks::CollectedOutput<String>,
+) {
     let input = env.from_source(source, "input").uid("input");
-    let sums = input
-        .key_by(|r: &Rec| r.0.clone())
-        .process(Summer::default())
-        .uid("summer")
-        .collect();
-    let windows = input
-        .key_by(|r: &Rec| r.0.clone())
+    let keyed = || {
+        if by_ref {
+            input.key_by_ref(|r: &Rec| &r.0)
+        } else {
+            input.key_by(|r: &Rec| r.0.clone())
+        }
+    };
+    let sums = keyed().process(Summer::default()).uid("summer").collect();
+    let windows = keyed()
         .window(TumblingEventTimeWindows::of(Duration::from_millis(10_000)))
         .reduce(|a: Rec, b: Rec| (a.0, a.1.max(b.1), a.2 + b.2))
         .uid("window")
@@ -201,19 +215,31 @@ pub fn restore_and_check_with(
     expected: &[String],
     configure: impl Fn(&StreamExecutionEnvironment),
 ) {
+    restore_and_check_keyed(name, parallelism, expected, configure, false);
+}
+
+/// [`restore_and_check_with`], the restored job keyed with `key_by_ref` when `by_ref`.
+pub fn restore_and_check_keyed(
+    name: &str,
+    parallelism: usize,
+    expected: &[String],
+    configure: impl Fn(&StreamExecutionEnvironment),
+    by_ref: bool,
+) {
     let copy = tempfile::tempdir().unwrap();
     copy_dir(&golden(name), copy.path());
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(parallelism);
     configure(&env);
     env.restore_from(&file_url(copy.path()), false);
-    let (sums, windows) = job(
+    let (sums, windows) = job_with(
         &env,
         Part {
             from: PART1,
             to: ALL,
             idle_at_end: false,
         },
+        by_ref,
     );
     env.execute(&format!("restore {name} at {parallelism}"))
         .unwrap();
