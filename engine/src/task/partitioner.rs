@@ -1,7 +1,7 @@
 //! Physical partitioning: which downstream channel(s) a record goes to.
 
 use crate::error::{FjordError, Result};
-use crate::keygroup::operator_index_for_key_group;
+use crate::keygroup::{key_group_of_hash, operator_index_for_key_group};
 use rand::Rng;
 use rand::rngs::SmallRng;
 use std::any::Any;
@@ -137,7 +137,7 @@ impl<T: 'static> Partitioner<T> {
                 key_hash,
                 max_parallelism,
             } => {
-                let key_group = (key_hash(value) % *max_parallelism as u64) as usize;
+                let key_group = key_group_of_hash(key_hash(value), *max_parallelism);
                 Target::One(operator_index_for_key_group(*max_parallelism, n, key_group))
             }
             Partitioner::Custom(f) => {
