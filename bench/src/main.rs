@@ -4,15 +4,20 @@
 //! cargo run --release -p fjord-bench -- [chained|keyed-sum|wordcount|all] [--records N] [--runs R]
 //! ```
 //!
-//! Each benchmark runs `R` times and reports the median; figures are records per second, in
-//! total and per core used (a job at parallelism `p` keeps up to `p` cores busy per stage).
+//! Each benchmark runs `R` times and reports the median run; figures are records per second, in
+//! total and per core used (a job at parallelism `p` keeps up to `p` cores busy per stage), and
+//! records per second of CPU time the process spent in the run (all threads: what a core does,
+//! whatever the number of threads and however busy the machine's other tenants keep it).
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cpu;
+
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
+use cpu::process_cpu_time;
 use fjord::StreamExecutionEnvironment;
 use std::hint::black_box;
 use std::io::Write;
@@ -44,35 +49,47 @@ enum Which {
 struct Figure {
     name: &'static str,
     records: u64,
-    elapsed: Duration,
+    /// The median run: its wall time and the process's CPU time in it.
+    elapsed: Run,
     cores: usize,
+}
+
+/// The wall and CPU time of one run.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    cpu: Duration,
 }
 
 impl Figure {
     fn print(&self) {
-        let rate = self.records as f64 / self.elapsed.as_secs_f64();
+        let rate = self.records as f64 / self.elapsed.wall.as_secs_f64();
         println!(
-            "| {} | {} | {:.2} s | {:.2} M/s | {:.2} M/s |",
+            "| {} | {} | {:.2} s | {:.2} M/s | {:.2} M/s | {:.2} M |",
             self.name,
             self.records,
-            self.elapsed.as_secs_f64(),
+            self.elapsed.wall.as_secs_f64(),
             rate / 1e6,
-            rate / 1e6 / self.cores as f64
+            rate / 1e6 / self.cores as f64,
+            self.records as f64 / self.elapsed.cpu.as_secs_f64() / 1e6
         );
     }
 }
 
-fn median(mut runs: Vec<Duration>) -> Duration {
-    runs.sort();
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by_key(|r| r.wall);
     runs[runs.len() / 2]
 }
 
-fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
+fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Run> {
     let mut times = Vec::new();
-    for _ in 0..runs {
-        let start = Instant::now();
+    for _ in 0..runs.max(1) {
+        let (start, cpu) = (Instant::now(), process_cpu_time());
         f()?;
-        times.push(start.elapsed());
+        times.push(Run {
+            wall: start.elapsed(),
+            cpu: process_cpu_time() - cpu,
+        });
     }
     Ok(median(times))
 }
@@ -260,8 +277,10 @@ fn checkpointing(rounds: usize) -> Result<()> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    println!("| benchmark | records | median time | records/s | records/s per core |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| benchmark | records | median time | records/s | records/s per core | records per CPU second |"
+    );
+    println!("|---|---|---|---|---|---|");
     if matches!(args.which, Which::Chained | Which::All) {
         chained(args.records, args.runs)?.print();
     }

@@ -19,8 +19,11 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cpu;
+
 use anyhow::Result;
 use clap::Parser;
+use cpu::process_cpu_time;
 use fjord::network::bench::{Throughput, in_process, in_process_objects, loopback, loopback_tls};
 use fjord::tls::{InternalTls, testing};
 use std::time::Duration;
@@ -57,12 +60,6 @@ struct Run {
 fn median(mut runs: Vec<Run>) -> Run {
     runs.sort_by_key(|a| a.throughput.elapsed);
     runs[runs.len() / 2]
-}
-
-/// CPU time of this process so far, all threads, ended ones included.
-fn process_cpu_time() -> Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// CPU seconds per million records of a run.

@@ -29,6 +29,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cpu;
+
 use anyhow::{Result, bail};
 use clap::Parser;
 use fjord::state::{StateBackendKind, ValueState, ValueStateDescriptor};
@@ -341,21 +343,6 @@ fn fill(keys: u64, storage: &std::path::Path) -> Result<String> {
     }
 }
 
-/// This process's CPU time so far (user + system, every thread), in seconds.
-fn cpu_seconds() -> f64 {
-    // utime and stime are fields 14 and 15 of /proc/self/stat, the 12th and 13th after the
-    // parenthesized command name, in ticks of 1/100 s.
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
-            let user: u64 = fields.next()?.parse().ok()?;
-            let system: u64 = fields.next()?.parse().ok()?;
-            Some((user + system) as f64 / 100.0)
-        })
-        .unwrap_or(f64::NAN)
-}
-
 /// What one restored run measured.
 struct Run {
     /// Records per second over the measured seconds.
@@ -392,10 +379,10 @@ fn measure(
     let client = running(env.execute_async("updates")?, "updates")?;
     std::thread::sleep(warmup);
     let (start, n0, t0) = (Instant::now(), records_in(&client), now_ms());
-    let cpu0 = cpu_seconds();
+    let cpu0 = cpu::process_cpu_time().as_secs_f64();
     std::thread::sleep(measured);
     let (n1, secs, t1) = (records_in(&client), start.elapsed().as_secs_f64(), now_ms());
-    let (cpu1, stored) = (cpu_seconds(), dir_size(storage));
+    let (cpu1, stored) = (cpu::process_cpu_time().as_secs_f64(), dir_size(storage));
     let (history, failed) = client.checkpoint_history();
     client.cancel();
     let _ = client.wait();
