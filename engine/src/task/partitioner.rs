@@ -133,6 +133,8 @@ impl<T: 'static> Partitioner<T> {
             }
             Partitioner::Shuffle(rng) => Target::One(rng.random_range(0..n)),
             Partitioner::Broadcast => Target::All,
+            // One consumer (parallelism 1 after `key_by`) owns every key group: no key to hash.
+            Partitioner::Hash { .. } if n == 1 => Target::One(0),
             Partitioner::Hash {
                 key_hash,
                 max_parallelism,
