@@ -78,13 +78,16 @@ fn subtask_metrics_of_task_managers_show_on_the_job_manager() {
     let b = tm("tm-b");
 
     // While it runs (about 2 s at 10,000 records/s), heartbeats bring live counts of the
-    // keyed subtasks on both TaskManagers.
+    // keyed subtasks on both TaskManagers. The job turns RUNNING when every TaskManager has
+    // answered its deployment, and a TaskManager's first heartbeat can come before the last
+    // answer (it happened under the full suite's load): wait for both.
     let live = wait_for_job(&client, "live counts", &[&jm, &a, &b], |j| {
         j.state.is_terminal()
-            || j.vertices
-                .iter()
-                .find(|v| v.operators.iter().any(|o| o == "windows"))
-                .is_some_and(|v| v.subtasks.iter().all(|s| s.records_in > 0))
+            || (j.state == JobState::Running
+                && j.vertices
+                    .iter()
+                    .find(|v| v.operators.iter().any(|o| o == "windows"))
+                    .is_some_and(|v| v.subtasks.iter().all(|s| s.records_in > 0)))
     });
     assert_eq!(
         live.state,
