@@ -7,10 +7,11 @@
 //!
 //! Every job reads generated records `(key, value)` with 10,000 keys (`--keys`) and event time
 //! `index / 10` ms (10 records per millisecond; bounded out-of-orderness of 1 s), keys them
-//! and runs one windowed or joined operator into a discarding sink. Figures are the median
-//! of `R` runs: records per second in total and per core (total / parallelism), and records
-//! per second of the CPU time the process spent in that run (all threads: the source runs in
-//! a task of its own, so at parallelism 1 the job keeps more than one core busy).
+//! and runs one windowed or joined operator (or a process function with timers) into a
+//! discarding sink. Figures are the median of `R` runs: records per second in total and per
+//! core (total / parallelism), and records per second of the CPU time the process spent in
+//! that run (all threads: the source runs in a task of its own, so at parallelism 1 the job
+//! keeps more than one core busy).
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -22,9 +23,13 @@ use anyhow::Result;
 use clap::Parser;
 use cpu::process_cpu_time;
 use fjord::joins::IntervalJoinContext;
+use fjord::state::{ValueState, ValueStateDescriptor};
 use fjord::time::WatermarkStrategy;
 use fjord::windows::{EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows};
-use fjord::{AggregateFunction, DataStream, StreamExecutionEnvironment};
+use fjord::{
+    AggregateFunction, DataStream, KeyedProcessContext, KeyedProcessFunction,
+    StreamExecutionEnvironment,
+};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -131,6 +136,46 @@ impl AggregateFunction<Rec, u64, u64> for CountAgg {
     }
 }
 
+/// Counts per key and 10 s of event time in a process function, as Flink users hand-write a
+/// tumbling window: a value state per key and an event-time timer at the end of each 10 s.
+#[derive(Clone, Default)]
+struct TimerCount {
+    count: Option<ValueState<u64>>,
+}
+
+impl KeyedProcessFunction<u64, Rec, u64> for TimerCount {
+    fn open(&mut self, ctx: &fjord::RuntimeContext) -> std::result::Result<(), fjord::BoxError> {
+        self.count = Some(ctx.get_state(&ValueStateDescriptor::new("count"))?);
+        Ok(())
+    }
+
+    fn process_element(
+        &mut self,
+        _: Rec,
+        ctx: &mut KeyedProcessContext<'_, u64, u64>,
+    ) -> std::result::Result<(), fjord::BoxError> {
+        let count = self.count.as_ref().expect("opened");
+        count.update(count.value().unwrap_or(0) + 1);
+        let ts = ctx.timestamp().unwrap_or(0);
+        ctx.timer_service()
+            .register_event_time_timer(ts - ts.rem_euclid(10_000) + 9_999);
+        Ok(())
+    }
+
+    fn on_timer(
+        &mut self,
+        _: i64,
+        ctx: &mut KeyedProcessContext<'_, u64, u64>,
+    ) -> std::result::Result<(), fjord::BoxError> {
+        let count = self.count.as_ref().expect("opened");
+        if let Some(n) = count.value() {
+            ctx.collect(n);
+        }
+        count.clear();
+        Ok(())
+    }
+}
+
 fn env(p: usize) -> StreamExecutionEnvironment {
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(p);
@@ -171,6 +216,16 @@ fn main() -> Result<()> {
                     .key_by(|r: &Rec| r.0)
                     .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
                     .reduce(|a: Rec, b: Rec| (a.0, a.1 + b.1))
+                    .for_each(|_| {});
+            }),
+        ),
+        (
+            "process function: 10 s count with timers",
+            n,
+            Box::new(move |env| {
+                source(env, n, keys, 0)
+                    .key_by(|r: &Rec| r.0)
+                    .process(TimerCount::default())
                     .for_each(|_| {});
             }),
         ),
