@@ -201,8 +201,8 @@ pub fn key_group_of_hash(key_hash: u64, max_parallelism: usize) -> usize {
     let m = max_parallelism as u64;
     // A division per record shows at millions of records per second; the maximum
     // parallelism is usually a power of two (Flink's default is), where a mask is the same.
-    if m & m.wrapping_sub(1) == 0 {
-        (key_hash & m.wrapping_sub(1)) as usize
+    if m.is_power_of_two() {
+        (key_hash & (m - 1)) as usize
     } else {
         (key_hash % m) as usize
     }
@@ -241,7 +241,7 @@ pub fn operator_index_for_key_group(
     key_group: usize,
 ) -> usize {
     let product = key_group * parallelism;
-    if max_parallelism & max_parallelism.wrapping_sub(1) == 0 {
+    if max_parallelism.is_power_of_two() {
         // A power of two (Flink's default maximum parallelism is): a shift, not a division.
         product >> max_parallelism.trailing_zeros()
     } else {
