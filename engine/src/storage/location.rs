@@ -57,11 +57,21 @@ impl std::fmt::Debug for SnapshotStore {
     }
 }
 
+/// Threads of the process-wide storage runtime (named `fjord-storage`), at most: its 2
+/// workers plus the blocking threads that run local-file operations (`file://` stores do
+/// every read and write on one). Without the bound tokio's default (512) would let a burst of
+/// concurrent checkpoint writes leave hundreds of idle threads behind for their keep-alive;
+/// with it, writes beyond the bound wait for a thread.
+pub const STORAGE_THREADS: usize = 2 + STORAGE_BLOCKING_THREADS;
+
+const STORAGE_BLOCKING_THREADS: usize = 8;
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .max_blocking_threads(STORAGE_BLOCKING_THREADS)
             .thread_name("fjord-storage")
             .enable_all()
             .build()

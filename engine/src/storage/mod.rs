@@ -18,4 +18,4 @@ mod location;
 #[doc(hidden)]
 pub mod test_hooks;
 
-pub use location::{SnapshotStore, StorageOptions};
+pub use location::{STORAGE_THREADS, SnapshotStore, StorageOptions};
