@@ -60,6 +60,9 @@ command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
+# GNU time: the Nexmark harness (bench/nexmark/lib.sh, tested by bench/nexmark/tests/harness.rs)
+# takes each run's peak RSS and CPU time from /usr/bin/time.
+[[ -x /usr/bin/time ]] || missing+=(time)
 if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"
   sudo_cmd=()
