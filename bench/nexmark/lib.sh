@@ -29,10 +29,10 @@ nexmark_options() {
 }
 
 # nexmark_setup → builds fjord-nexmark (or takes FJORD_NEXMARK_BIN, a binary built already: the
-# harness's test passes its debug build, whose times mean nothing) and writes the events once per number of files; sets nx,
-# flink, input (2 files, for the verification runs at parallelism 2); input_for P gives the
-# timed runs' events at parallelism P: the same events in P files, so that each source subtask
-# reads one file whose events ascend in time. (One subtask reading two files, each holding
+# harness's test passes its debug build, whose times mean nothing) and writes the events once
+# per number of files; sets nx, flink, input (2 files, for the verification runs at
+# parallelism 2); input_for P gives the timed runs' events at parallelism P: the same events in
+# P files, so that each source subtask reads one file whose events ascend in time. (One subtask reading two files, each holding
 # every other event, reads the second file's events seconds of event time behind the watermark
 # the first file set: half the events late, and results that depend on timing.)
 nexmark_setup() {

@@ -90,7 +90,7 @@ fn the_harness_times_both_engines_and_finds_the_same_rows() {
     assert_eq!(
         stdout
             .lines()
-            .filter(|l| l.starts_with("| q") && l.as_bytes()[3].is_ascii_digit())
+            .filter(|l| l.starts_with("| q") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
             .count(),
         4,
         "{stdout}"
