@@ -32,9 +32,10 @@ nexmark_options() {
 # harness's test passes its debug build, whose times mean nothing) and writes the events once
 # per number of files; sets nx, flink, input (2 files, for the verification runs at
 # parallelism 2); input_for P gives the timed runs' events at parallelism P: the same events in
-# P files, so that each source subtask reads one file whose events ascend in time. (One subtask reading two files, each holding
-# every other event, reads the second file's events seconds of event time behind the watermark
-# the first file set: half the events late, and results that depend on timing.)
+# P files, so that each source subtask reads one file whose events ascend in time. (One
+# subtask reading two files, each holding every other event, reads the second file's events
+# seconds of event time behind the watermark the first file set: half the events late, and
+# results that depend on timing.)
 nexmark_setup() {
   export FLINK_ORACLE_HEAP="${FLINK_ORACLE_HEAP:--Xmx2g}"
   target="${CARGO_TARGET_DIR:-$repo/target}"
