@@ -97,6 +97,28 @@ where
         })
     }
 
+    /// Makes `key` the backend's current key and runs `f` on its value in place, when it has
+    /// one (`None` when it has none: `f` is not called). The common case of a record that
+    /// changes a value its key already has, at one lookup and without moving the value out
+    /// and back. `f` must not use the backend: the state is borrowed while it runs, so a
+    /// trigger or user function that may access keyed state needs [`take`](Self::take).
+    #[inline]
+    pub(crate) fn update<R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+        self.h.with(|inner| {
+            inner.set_current_key(key);
+            if self.typed {
+                let (table, slot, hash) = inner.typed_table::<K, V>(self.id);
+                table.value_mut(slot, hash, key).map(f)
+            } else {
+                inner
+                    .backend
+                    .get_mut(self.id, &[])
+                    .and_then(|v| v.downcast_mut::<V>())
+                    .map(f)
+            }
+        })
+    }
+
     /// Puts a value taken for `key` back; `empty` says whether it holds nothing anymore, in
     /// which case the key's entry is removed.
     #[inline]

@@ -112,6 +112,14 @@ where
         Some((std::mem::take(v), place))
     }
 
+    /// The value of `key`, to change in place; `None` when the key has no value.
+    #[inline]
+    pub(crate) fn value_mut(&mut self, slot: usize, hash: u64, key: &K) -> Option<&mut V> {
+        self.groups[slot]
+            .find_mut(hash, |(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
     /// Puts `value` back into the entry [`take`](Self::take) found at `place`, unless
     /// entries were inserted or removed since (then it hands the value back, to be stored by
     /// key).

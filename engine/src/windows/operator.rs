@@ -62,6 +62,9 @@ pub(crate) struct WindowOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>>
     dropped: Counter,
     event_time: bool,
     merging: bool,
+    /// Elements may go straight into their window's accumulator, in place (see
+    /// [`add_in_place`](Self::add_in_place)).
+    in_place: bool,
     /// The windows of each key with their contents, in the keyed state backend
     /// (`_fjord.windows`).
     windows: InternalKeyedValue<K, Slots<W, L::Acc>>,
@@ -144,6 +147,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         let mut op = WindowOperator {
             event_time,
             merging,
+            in_place: owner_tracked,
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
             timers: if owner_tracked {
                 InternalTimerService::owner_tracked(&ctx)
@@ -337,6 +341,15 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         self.assigner
             .assign_windows(&record.value, ts, &mut windows);
         let mut record = Some(record);
+        if self.in_place
+            && let [window] = windows.as_slice()
+        {
+            record = self.add_in_place(&key, window, record)?;
+            if record.is_none() {
+                self.buf = windows;
+                return Ok(());
+            }
+        }
         let mut skipped = true;
         let n = windows.len();
         let mut taken = self.windows.take(&key);
@@ -370,6 +383,47 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             }
         }
         Ok(())
+    }
+
+    /// The path of most elements of a window that fires only at its end (tumbling event-time
+    /// windows with the default trigger and no lateness): when the key already has the
+    /// element's window and its timer is registered, the trigger has nothing left to do for
+    /// the element (it would register the same timer and continue), so the element goes
+    /// straight into the accumulator, changed in place in the backend. Hands the record back
+    /// when that is not the case (a new window, a late one), for the general path.
+    fn add_in_place(
+        &mut self,
+        key: &K,
+        window: &W,
+        mut record: Option<StreamRecord<T>>,
+    ) -> Result<Option<StreamRecord<T>>> {
+        if self.is_window_late(window) {
+            return Ok(record);
+        }
+        let end = window.max_timestamp();
+        let Self {
+            ctx,
+            logic,
+            windows,
+            ..
+        } = self;
+        // Adding runs the user's reduce or aggregate function, which has no access to keyed
+        // state, so the value may stay borrowed meanwhile.
+        windows
+            .update(key, |slots| {
+                let slot = slots
+                    .iter_mut()
+                    .find(|s| s.timer == end && s.window == *window)?;
+                let r = record.take().expect("the record is added once");
+                Some(
+                    logic
+                        .add(ctx, slot.acc.take(), r)
+                        .map(|acc| slot.acc = Some(acc)),
+                )
+            })
+            .flatten()
+            .transpose()?;
+        Ok(record)
     }
 
     /// Merging assigners: merges `window` with the key's windows it intersects and returns the

@@ -160,7 +160,9 @@ pub trait Trigger<T, W: Window>: Send + 'static {
     /// Whether the only timer this trigger registers for a window is the event-time timer at
     /// the window's max timestamp, and it fires only there (what [`EventTimeTrigger`] does).
     /// The window operator then needs no de-duplication of its timers when it also allows no
-    /// lateness. Leave the default (`false`) for your own triggers.
+    /// lateness, and once that timer is registered it does not call
+    /// [`on_element`](Self::on_element) for the window's further elements. Leave the default
+    /// (`false`) for your own triggers.
     fn fires_only_at_window_end(&self) -> bool {
         false
     }
