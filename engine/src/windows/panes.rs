@@ -262,28 +262,45 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
         let key = (self.key_sel)(&record.value).into_owned();
         let pane = TimeWindow::window_start_with_offset(ts, self.offset % self.pane, self.pane);
         let next = self.next_end(ts, watermark) - 1;
-        let mut taken = self.state.take(&key);
-        let entry = &mut taken.value;
-        let pos = entry.panes.iter().rposition(|(ps, _)| *ps <= pane);
-        match pos {
-            Some(i) if entry.panes[i].0 == pane => {
-                let acc = &mut entry.panes[i].1;
-                let taken = acc.take();
-                *acc = Some(self.logic.add(&self.ctx, taken, record)?);
+        let Self {
+            ctx,
+            logic,
+            timers,
+            state,
+            ..
+        } = self;
+        let mut record = Some(record);
+        let mut add = |entry: &mut KeyPanes<L::Acc>| -> Result<()> {
+            let record = record.take().expect("the record is added once");
+            let pos = entry.panes.iter().rposition(|(ps, _)| *ps <= pane);
+            match pos {
+                Some(i) if entry.panes[i].0 == pane => {
+                    let acc = &mut entry.panes[i].1;
+                    let taken = acc.take();
+                    *acc = Some(logic.add(ctx, taken, record)?);
+                }
+                _ => {
+                    let acc = logic.add(ctx, None, record)?;
+                    let at = pos.map_or(0, |i| i + 1);
+                    entry.panes.insert(at, (pane, Some(acc)));
+                }
             }
-            _ => {
-                let acc = self.logic.add(&self.ctx, None, record)?;
-                let at = pos.map_or(0, |i| i + 1);
-                entry.panes.insert(at, (pane, Some(acc)));
+            // The key's pending timer is its earliest window end; firing it registers the
+            // next (see `fire`), so only an element that brings an earlier end registers one.
+            if entry.timer == MIN_WATERMARK || next < entry.timer {
+                entry.timer = next;
+                timers.register_event_time(&key, &(), next);
             }
+            Ok(())
+        };
+        // A key with panes has them changed in place (adding runs the user's reduce or
+        // aggregate function, which has no access to keyed state); a new key is stored.
+        if let Some(added) = state.update(&key, &mut add) {
+            return added;
         }
-        // The key's pending timer is its earliest window end; firing it registers the next
-        // (see `fire`), so only an element that brings an earlier end registers one.
-        if entry.timer == MIN_WATERMARK || next < entry.timer {
-            entry.timer = next;
-            self.timers.register_event_time(&key, &(), next);
-        }
-        self.state.store(&key, taken, false);
+        let mut taken = state.take(&key);
+        add(&mut taken.value)?;
+        state.store(&key, taken, false);
         Ok(())
     }
 }
