@@ -375,3 +375,74 @@ fn a_window_join_with_allowed_lateness_fires_again_for_late_elements_and_flat_ap
         "the element beyond the lateness joined nothing"
     );
 }
+
+/// One side of [`interval_join_with_repeated_timestamps_joins_every_pair_in_bounds`]: 300
+/// elements of 3 keys from `seed`, several per timestamp (timestamps advance by 5 ms every
+/// 7 elements), values unique per side, and a watermark 1 ms behind the latest timestamp
+/// every 10 elements (no element is ever late).
+fn repeated_timestamps(seed: u64, value_base: i64) -> Vec<Ev> {
+    let mut state = seed;
+    let mut events = Vec::new();
+    for i in 0..300_i64 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let key = ["a", "b", "c"][(state >> 33) as usize % 3];
+        let ts = i / 7 * 5;
+        events.push(r(key, ts, value_base + i));
+        if i % 10 == 9 {
+            events.push(w(ts - 1));
+        }
+    }
+    events.push(w(10_000));
+    events
+}
+
+#[test]
+fn interval_join_with_repeated_timestamps_joins_every_pair_in_bounds() {
+    // Each side's buffer holds several elements per timestamp and registers one cleanup timer
+    // per timestamp (when the timestamp's entry is made); every pair within the bounds is
+    // joined exactly once, whatever the bounds' signs.
+    let left = repeated_timestamps(7, 0);
+    let right = repeated_timestamps(11, 1_000);
+    let records = |events: &[Ev]| -> Vec<(String, i64, i64)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::R(k, t, v) => Some((k.clone(), *t, *v)),
+                Ev::W(_) => None,
+            })
+            .collect()
+    };
+    let (ls, rs) = (records(&left), records(&right));
+    for (lower, upper) in [(-12, 8), (0, 0), (3, 17), (-20, -5)] {
+        let env = env();
+        let l = timed(&env, left.clone()).key_by(|e: &Rec| e.0.clone());
+        let r = timed(&env, right.clone()).key_by(|e: &Rec| e.0.clone());
+        let out = l
+            .interval_join(&r)
+            .between_millis(lower, upper)
+            .process(
+                |a: &Rec, b: &Rec, ctx: &mut IntervalJoinContext<'_, (i64, i64)>| {
+                    ctx.collect((a.2, b.2))
+                },
+            )
+            .collect();
+        env.execute("interval repeated timestamps").unwrap();
+        let mut expected: Vec<(i64, i64)> = ls
+            .iter()
+            .flat_map(|a| {
+                rs.iter()
+                    .filter(move |b| a.0 == b.0 && b.1 >= a.1 + lower && b.1 <= a.1 + upper)
+                    .map(move |b| (a.2, b.2))
+            })
+            .collect();
+        expected.sort();
+        assert!(
+            expected.len() > 100,
+            "bounds [{lower}, {upper}]: {}",
+            expected.len()
+        );
+        assert_eq!(sorted(out.values()), expected, "bounds [{lower}, {upper}]");
+    }
+}

@@ -26,6 +26,7 @@ use crate::state::internal::InternalKeyedValue;
 use crate::timers::InternalTimerService;
 use crate::types::{Data, Key, MIN_WATERMARK, StreamRecord, Timestamp};
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::Duration;
 
 /// What a [`ProcessJoinFunction`] sees for a matching pair (Flink's
@@ -252,6 +253,10 @@ pub(crate) struct IntervalJoinOp<A, B, K, O, F> {
     upper: i64,
     /// Per key, in the keyed state backend.
     buffers: InternalKeyedValue<K, Buffers<A, B>>,
+    /// The cleanup timers, one per key, side and timestamp buffered: registered when a
+    /// side's buffer gets an entry for a timestamp, which its firing removes. Each is
+    /// registered once that way, so the queue needs no de-duplication (owner-tracked); a
+    /// firing that finds nothing to remove is harmless.
     timers: InternalTimerService<K, u8>,
     out: Box<dyn Output<O>>,
     sides: SideOutputs,
@@ -282,7 +287,7 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>>
             lower,
             upper,
             buffers: InternalKeyedValue::new(&handle, "interval_join")?,
-            timers: InternalTimerService::new(ctx),
+            timers: InternalTimerService::owner_tracked(ctx),
             out,
             sides,
             late,
@@ -352,23 +357,27 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
         let record = slot.expect("admitted");
         let key = (self.kl)(&record.value).into_owned();
         let (lower, upper) = (self.lower, self.upper);
-        let matches: Vec<(Timestamp, B)> = {
-            let mut taken = self.buffers.take(&key);
-            let b = &mut taken.value;
-            b.left.entry(ts).or_default().push(record.value.clone());
+        // The buffers are changed in place: nothing here uses keyed state.
+        let (matches, first): (Vec<(Timestamp, B)>, bool) = self.buffers.upsert(&key, |b| {
+            let entry = b.left.entry(ts);
+            let first = matches!(entry, Entry::Vacant(_));
+            entry.or_default().push(record.value.clone());
             let matches = b
                 .right
                 .range(ts + lower..=ts + upper)
                 .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
                 .collect();
-            self.buffers.store(&key, taken, false);
-            matches
-        };
+            (matches, first)
+        });
         for (rts, r) in matches {
             self.emit_pair(&record.value, ts, &r, rts)?;
         }
-        let cleanup = if upper > 0 { ts + upper } else { ts };
-        self.timers.register_event_time(&key, &LEFT, cleanup);
+        if first {
+            // The cleanup timer of the buffer's entry at `ts`, registered when the entry is
+            // made (see `timers` on the type).
+            let cleanup = if upper > 0 { ts + upper } else { ts };
+            self.timers.register_event_time(&key, &LEFT, cleanup);
+        }
         Ok(())
     }
 
@@ -381,23 +390,27 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
         let record = slot.expect("admitted");
         let key = (self.kr)(&record.value).into_owned();
         let (lower, upper) = (self.lower, self.upper);
-        let matches: Vec<(Timestamp, A)> = {
-            let mut taken = self.buffers.take(&key);
-            let b = &mut taken.value;
-            b.right.entry(ts).or_default().push(record.value.clone());
+        // The buffers are changed in place: nothing here uses keyed state.
+        let (matches, first): (Vec<(Timestamp, A)>, bool) = self.buffers.upsert(&key, |b| {
+            let entry = b.right.entry(ts);
+            let first = matches!(entry, Entry::Vacant(_));
+            entry.or_default().push(record.value.clone());
             let matches = b
                 .left
                 .range(ts - upper..=ts - lower)
                 .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
                 .collect();
-            self.buffers.store(&key, taken, false);
-            matches
-        };
+            (matches, first)
+        });
         for (lts, l) in matches {
             self.emit_pair(&l, lts, &record.value, ts)?;
         }
-        let cleanup = if lower < 0 { ts - lower } else { ts };
-        self.timers.register_event_time(&key, &RIGHT, cleanup);
+        if first {
+            // The cleanup timer of the buffer's entry at `ts`, registered when the entry is
+            // made (see `timers` on the type).
+            let cleanup = if lower < 0 { ts - lower } else { ts };
+            self.timers.register_event_time(&key, &RIGHT, cleanup);
+        }
         Ok(())
     }
 }

@@ -119,6 +119,19 @@ where
         })
     }
 
+    /// Like [`update`](Self::update), and for a key without a value runs `f` on the default
+    /// value and stores the result. Same rule: `f` must not use the backend.
+    #[inline]
+    pub(crate) fn upsert<R>(&self, key: &K, mut f: impl FnMut(&mut V) -> R) -> R {
+        if let Some(r) = self.update(key, &mut f) {
+            return r;
+        }
+        let mut taken = self.take(key);
+        let r = f(&mut taken.value);
+        self.store(key, taken, false);
+        r
+    }
+
     /// Puts a value taken for `key` back; `empty` says whether it holds nothing anymore, in
     /// which case the key's entry is removed.
     #[inline]

@@ -270,7 +270,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
             ..
         } = self;
         let mut record = Some(record);
-        let mut add = |entry: &mut KeyPanes<L::Acc>| -> Result<()> {
+        let add = |entry: &mut KeyPanes<L::Acc>| -> Result<()> {
             let record = record.take().expect("the record is added once");
             let pos = entry.panes.iter().rposition(|(ps, _)| *ps <= pane);
             match pos {
@@ -293,15 +293,9 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
             }
             Ok(())
         };
-        // A key with panes has them changed in place (adding runs the user's reduce or
-        // aggregate function, which has no access to keyed state); a new key is stored.
-        if let Some(added) = state.update(&key, &mut add) {
-            return added;
-        }
-        let mut taken = state.take(&key);
-        add(&mut taken.value)?;
-        state.store(&key, taken, false);
-        Ok(())
+        // The key's panes are changed in place (adding runs the user's reduce or aggregate
+        // function, which has no access to keyed state).
+        state.upsert(&key, add)
     }
 }
 
