@@ -240,6 +240,26 @@ impl<A, B> Buffers<A, B> {
     }
 }
 
+/// Buffers `value` at `ts` in its side's buffer `own` and returns the elements of the other
+/// side's buffer with timestamps in `range` (to join with it), and whether `ts` is new in
+/// `own` (then its cleanup timer is to be registered).
+fn buffer_and_match<X, Y: Clone>(
+    own: &mut Buffer<X>,
+    other: &Buffer<Y>,
+    ts: Timestamp,
+    value: X,
+    range: std::ops::RangeInclusive<Timestamp>,
+) -> (Vec<(Timestamp, Y)>, bool) {
+    let entry = own.entry(ts);
+    let first = matches!(entry, Entry::Vacant(_));
+    entry.or_default().push(value);
+    let matches = other
+        .range(range)
+        .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
+        .collect();
+    (matches, first)
+}
+
 /// Timer namespaces: which side's buffer a cleanup timer is for.
 const LEFT: u8 = 0;
 const RIGHT: u8 = 1;
@@ -358,16 +378,14 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
         let key = (self.kl)(&record.value).into_owned();
         let (lower, upper) = (self.lower, self.upper);
         // The buffers are changed in place: nothing here uses keyed state.
-        let (matches, first): (Vec<(Timestamp, B)>, bool) = self.buffers.upsert(&key, |b| {
-            let entry = b.left.entry(ts);
-            let first = matches!(entry, Entry::Vacant(_));
-            entry.or_default().push(record.value.clone());
-            let matches = b
-                .right
-                .range(ts + lower..=ts + upper)
-                .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
-                .collect();
-            (matches, first)
+        let (matches, first) = self.buffers.upsert(&key, |b| {
+            buffer_and_match(
+                &mut b.left,
+                &b.right,
+                ts,
+                record.value.clone(),
+                ts + lower..=ts + upper,
+            )
         });
         for (rts, r) in matches {
             self.emit_pair(&record.value, ts, &r, rts)?;
@@ -391,16 +409,14 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
         let key = (self.kr)(&record.value).into_owned();
         let (lower, upper) = (self.lower, self.upper);
         // The buffers are changed in place: nothing here uses keyed state.
-        let (matches, first): (Vec<(Timestamp, A)>, bool) = self.buffers.upsert(&key, |b| {
-            let entry = b.right.entry(ts);
-            let first = matches!(entry, Entry::Vacant(_));
-            entry.or_default().push(record.value.clone());
-            let matches = b
-                .left
-                .range(ts - upper..=ts - lower)
-                .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
-                .collect();
-            (matches, first)
+        let (matches, first) = self.buffers.upsert(&key, |b| {
+            buffer_and_match(
+                &mut b.right,
+                &b.left,
+                ts,
+                record.value.clone(),
+                ts - upper..=ts - lower,
+            )
         });
         for (lts, l) in matches {
             self.emit_pair(&l, lts, &record.value, ts)?;

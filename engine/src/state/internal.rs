@@ -81,11 +81,7 @@ where
                 let (table, slot, hash) = inner.typed_table::<K, V>(self.id);
                 table.take(slot, hash, key).unzip()
             } else {
-                let value = inner
-                    .backend
-                    .get_mut(self.id, &[])
-                    .and_then(|v| v.downcast_mut::<V>())
-                    .map(std::mem::take);
+                let value = Self::current_mut(inner, self.id).map(std::mem::take);
                 (value, None)
             };
             Taken {
@@ -110,11 +106,7 @@ where
                 let (table, slot, hash) = inner.typed_table::<K, V>(self.id);
                 table.value_mut(slot, hash, key).map(f)
             } else {
-                inner
-                    .backend
-                    .get_mut(self.id, &[])
-                    .and_then(|v| v.downcast_mut::<V>())
-                    .map(f)
+                Self::current_mut(inner, self.id).map(f)
             }
         })
     }
@@ -175,6 +167,14 @@ where
         })
     }
 
+    /// The current key's value in a backend that keeps it untyped (serialized backends).
+    fn current_mut(inner: &mut KeyedInner, id: StateId) -> Option<&mut V> {
+        inner
+            .backend
+            .get_mut(id, &[])
+            .and_then(|v| v.downcast_mut::<V>())
+    }
+
     /// Stores a taken value under the backend's current key (serialized backends).
     fn store_current(inner: &mut KeyedInner, id: StateId, taken: Taken<V>, empty: bool) {
         if empty {
@@ -184,10 +184,7 @@ where
             return;
         }
         if taken.existed
-            && let Some(slot) = inner
-                .backend
-                .get_mut(id, &[])
-                .and_then(|v| v.downcast_mut::<V>())
+            && let Some(slot) = Self::current_mut(inner, id)
         {
             *slot = taken.value;
             return;
