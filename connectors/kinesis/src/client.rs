@@ -280,10 +280,7 @@ impl KinesisClient {
                 sequence_number: r.sequence_number().to_string(),
                 partition_key: r.partition_key().unwrap_or_default().to_string(),
                 data: r.data().as_ref().to_vec(),
-                arrival_timestamp: r
-                    .approximate_arrival_timestamp()
-                    .and_then(|t| t.to_millis().ok())
-                    .unwrap_or(0),
+                arrival_timestamp: r.approximate_arrival_timestamp().map_or(0, arrival_millis),
             })
             .collect();
         Ok(Fetched {
@@ -519,5 +516,34 @@ where
         hint,
         retryable,
         code,
+    }
+}
+
+/// A record's arrival time in milliseconds since the epoch, rounded to the nearest one.
+///
+/// Kinesis sends arrival times as epoch seconds with three decimals, and the SDK parses them
+/// through an `f64`: `1733520000.123` becomes 1733520000.12299990654 seconds, which
+/// [`DateTime::to_millis`] truncates to `…122` for about half of all values. Rounding gives
+/// back the millisecond the service wrote, so that the arrival time of a record given to
+/// [`IteratorStart::AtTimestamp`] starts at that record and not 1 ms before it.
+fn arrival_millis(t: &DateTime) -> i64 {
+    t.secs() * 1000 + i64::from((t.subsec_nanos() + 500_000) / 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrival_times_parsed_through_f64_round_back_to_their_millisecond() {
+        let mut truncated = 0;
+        for ms in 1_733_520_000_000i64..1_733_520_001_000 {
+            let parsed = DateTime::from_secs_f64(ms as f64 / 1000.0);
+            truncated += usize::from(parsed.to_millis().unwrap() != ms);
+            assert_eq!(arrival_millis(&parsed), ms, "{parsed:?}");
+        }
+        // What the fix is for: plain truncation loses a millisecond on many of them.
+        assert!(truncated > 100, "{truncated}");
+        assert_eq!(arrival_millis(&DateTime::from_millis(-1)), -1);
     }
 }
