@@ -15,6 +15,8 @@
 //! TTL cleanup, a restore) — only if its serialization differs from the bytes read, so reads
 //! cost no writes. [`snapshot_key_group`](KeyedStateBackend::snapshot_key_group), which cannot
 //! flush (`&self`), serializes cached values itself. `put` writes through; `remove` deletes.
+//! A list state's `append` merges the new elements into the stored list without reading it
+//! (`list_append`), unless the list is in the cache already.
 //!
 //! # Timers
 //! The operator's timers are two more column families, `t:event` and `t:processing`, keyed by
@@ -32,9 +34,10 @@
 use crate::RocksDbOptions;
 use crate::error::{Result, RocksDbStateError};
 use crate::incremental::{self, Prepared, RestoreSource, Upload};
+use crate::list_append;
 use crate::memory::RocksDbMemory;
 use fjord::keygroup::{KeyGroupRange, Rehash};
-use fjord::state::backend::{StateId, StateMeta, StateValue, registered_in};
+use fjord::state::backend::{ExtendFn, StateId, StateMeta, StateValue, registered_in};
 use fjord::state::{
     AsyncSnapshotPart, CheckpointTarget, GroupSnapshot, KeyedStateBackend, TimerQueueKind,
 };
@@ -122,7 +125,9 @@ impl LocalDb {
     /// Opens (or creates) the instance in `path` with all its column families, within the
     /// memory budget `memory`.
     pub(crate) fn open(path: &Path, memory: &RocksDbMemory) -> Result<Self> {
-        let opts = memory.options();
+        let mut opts = memory.options();
+        // Every family gets it (the options are the same for all); only list states merge.
+        opts.set_merge_operator_associative(list_append::NAME, list_append::concat);
         let cfs = if path.join("CURRENT").exists() {
             DB::list_cf(&opts, path).map_err(|source| RocksDbStateError::Db {
                 path: path.to_path_buf(),
@@ -132,10 +137,17 @@ impl LocalDb {
         } else {
             vec!["default".to_string()]
         };
-        let db = DB::open_cf(&opts, path, cfs).map_err(|source| RocksDbStateError::Db {
-            path: path.to_path_buf(),
-            operation: "open".into(),
-            source,
+        // Every family with the instance's options (`open_cf` would give families found on
+        // disk RocksDB's defaults: no merge operator, no shared block cache).
+        let families = cfs
+            .into_iter()
+            .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, opts.clone()));
+        let db = DB::open_cf_descriptors(&opts, path, families).map_err(|source| {
+            RocksDbStateError::Db {
+                path: path.to_path_buf(),
+                operation: "open".into(),
+                source,
+            }
         })?;
         Ok(LocalDb {
             db: Some(db),
@@ -617,6 +629,28 @@ impl KeyedStateBackend for RocksDbKeyedStateBackend {
             .put_cf_opt(self.table_cf(state), k, bytes, &no_wal())
         {
             fail(self.local.err("put", e));
+        }
+    }
+
+    /// A list already read for the current key grows in the cache (written back with it);
+    /// otherwise the new elements are merged into the stored list without reading it
+    /// (`list_append`).
+    fn append(&mut self, state: StateId, namespace: &[u8], values: StateValue, extend: ExtendFn) {
+        if !self.cache.is_empty()
+            && let Some(cached) = self.cache.get_mut(&(state, namespace.to_vec()))
+        {
+            extend(cached.value.as_mut(), values);
+            return;
+        }
+        let bytes =
+            (self.tables[state].meta.serialize)(values.as_ref()).unwrap_or_else(|e| fail(e));
+        let k = self.current_db_key(namespace);
+        if let Err(e) = self
+            .local
+            .db()
+            .merge_cf_opt(self.table_cf(state), k, bytes, &no_wal())
+        {
+            fail(self.local.err("merge", e));
         }
     }
 

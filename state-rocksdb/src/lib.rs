@@ -7,6 +7,7 @@
 //!   contiguous range; values are the bytes of the state's serializer.
 //! - `incremental`: incremental checkpoints (RocksDB checkpoints whose SST files go once into
 //!   the job's `shared/` directory and are referenced by later checkpoints) and their restore.
+//! - `list_append`: the merge operator that appends to a list state without reading it.
 //! - `memory`: [`RocksDbMemory`], the memory budget of each instance (block cache and write
 //!   buffers from one number, like Flink's managed memory for RocksDB).
 //! - `error`: the crate's error type.
@@ -27,6 +28,7 @@
 mod backend;
 mod error;
 mod incremental;
+mod list_append;
 mod memory;
 
 pub use backend::{RocksDbKeyedStateBackend, SnapshotStats};

@@ -2,7 +2,8 @@
 //! count kept in RocksDB keyed state: committed output equals a failure-free run, record for
 //! record, with incremental checkpoints restored after each injected failure. The same for an
 //! interval join, whose buffers are RocksDB state: a pair of a record before the restored
-//! checkpoint and one after it is committed only if the restore brought the first back.
+//! checkpoint and one after it is committed only if the restore brought the first back. And
+//! for list states, whose appends RocksDB merges without reading the list.
 
 use fjord::checkpoint::RestartStrategy;
 use fjord::joins::IntervalJoinContext;
@@ -189,5 +190,100 @@ fn an_interval_join_restored_from_incremental_checkpoints_commits_every_pair_exa
     let want = expected_pairs(records);
     assert!(want.len() as u64 > 2 * records, "{} pairs", want.len());
     assert_eq!(lines.len(), want.len(), "pairs committed vs expected");
+    assert_eq!(lines, want);
+}
+
+/// Appends each record's number to its key's `ListState` (in RocksDB: merges, the list never
+/// read) and, at every 40th record of a key, reads the list and emits `(key, count, sum)`; the
+/// lists are never cleared, so they span checkpoints and restores.
+#[derive(Clone, Default)]
+struct Appends {
+    list: Option<fjord::state::ListState<u64>>,
+    count: Option<fjord::state::ValueState<u64>>,
+}
+
+impl fjord::KeyedProcessFunction<u64, (u64, u64), String> for Appends {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        self.list = Some(ctx.get_list_state(&fjord::state::ListStateDescriptor::new("numbers"))?);
+        self.count = Some(ctx.get_state(&fjord::state::ValueStateDescriptor::new("count"))?);
+        Ok(())
+    }
+    fn process_element(
+        &mut self,
+        (key, i): (u64, u64),
+        ctx: &mut fjord::KeyedProcessContext<'_, u64, String>,
+    ) -> Result<(), BoxError> {
+        let (list, count) = (self.list.as_ref().unwrap(), self.count.as_ref().unwrap());
+        list.add(i);
+        let n = count.value().unwrap_or(0) + 1;
+        count.update(n);
+        if n.is_multiple_of(40) {
+            let numbers = list.get();
+            assert_eq!(
+                numbers.len() as u64,
+                n,
+                "key {key}: the list has every append"
+            );
+            ctx.collect(format!("{key} {n} {}", numbers.iter().sum::<u64>()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn list_appends_merged_in_rocksdb_survive_incremental_restores_exactly_once() {
+    fjord_rocksdb::register();
+    let records = 8_000u64;
+    let out = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", out.path().display());
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    env.set_state_backend(StateBackendKind::RocksDb {
+        dir: Some(local.path().to_path_buf()),
+    });
+    env.enable_checkpointing(Duration::from_millis(15));
+    env.checkpoint_config(|c| {
+        c.storage = format!("memory://rocksdb-lists-{}", rand::random::<u64>());
+    });
+    env.set_restart_strategy(RestartStrategy::FixedDelay {
+        attempts: 10,
+        delay: Duration::from_millis(5),
+    });
+    env.from_source(
+        GeneratorSource::new(Some(records), |i| (i % KEYS, i)).with_rate(20_000.0),
+        "numbers",
+    )
+    .uid("numbers")
+    .set_parallelism(1)
+    .map(FailAt {
+        points: vec![2_000, 2_000],
+        attempt: 0,
+        seen: 0,
+    })
+    .uid("fail")
+    .set_parallelism(1) // one upstream: each key's numbers arrive in order
+    .key_by(|t: &(u64, u64)| t.0)
+    .process(Appends::default())
+    .uid("appends")
+    .sink_to_transactional(ExactlyOnceFileSink::new(&url).with_part_size(4096), "files")
+    .uid("files");
+    let result = env.execute("list appends on rocksdb").unwrap();
+    assert_eq!(result.attempts, 3, "two injected failures, two restarts");
+    assert!(result.completed_checkpoints > 0, "no checkpoint completed");
+    let mut lines = ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default()).unwrap();
+    lines.sort();
+    // Key k's numbers are k, k + KEYS, k + 2 KEYS, ...: after n of them their sum is
+    // n k + KEYS n (n - 1) / 2.
+    let mut want: Vec<String> = (0..KEYS)
+        .flat_map(|k| {
+            let total = records / KEYS + u64::from(k < records % KEYS);
+            (1..=total)
+                .filter(|n| n % 40 == 0)
+                .map(move |n| format!("{k} {n} {}", n * k + KEYS * n * (n - 1) / 2))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 13 * 15, "the scenario's size");
     assert_eq!(lines, want);
 }

@@ -62,6 +62,7 @@ fn the_pages_commands_run_as_written() {
             "fjord-worker",
             "fjord-worker",
             "fjord-nexmark",
+            "fjord-nexmark",
             "fjord-nexmark"
         ],
         "the page's commands changed: update this test"
@@ -88,7 +89,7 @@ fn the_pages_commands_run_as_written() {
         );
     }
     // What the commands say they write: two event files of the 1 M events (one line each),
-    // q5's rows from both subtasks, q3's checkpoints' directory.
+    // q5's rows from both subtasks, q3's checkpoints' directory, q20's rows from RocksDB.
     let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
     let events = dir.path().join("nexmark");
     assert_eq!(
@@ -107,4 +108,15 @@ fn the_pages_commands_run_as_written() {
     // One highest bid per 10 s window of the 10 s of events (1 M at 100 000/s).
     assert!(q7_sql > 0, "the SQL q7 wrote no rows");
     assert!(dir.path().join("chk").is_dir());
+    // q20 on RocksDB: its rows; its instances lived under the directory given (the heap
+    // backend would not create it) and were removed when the job ended.
+    let q20: usize = std::fs::read_dir(dir.path().join("q20"))
+        .unwrap()
+        .map(|f| lines(&f.unwrap().path()))
+        .sum();
+    assert!(q20 > 0, "q20 on RocksDB wrote no rows");
+    let rocksdb = std::fs::read_dir(dir.path().join("rocksdb"))
+        .expect("RocksDB's directory under --state-backend-dir")
+        .count();
+    assert_eq!(rocksdb, 0, "RocksDB instances left behind");
 }

@@ -8,8 +8,12 @@
 //! changelog that retracts a row it never added fails), the result a SQL user reads. Flink
 //! gives q9 as an upsert changelog (`+U` without `-U`), folded by its key, the auction id.
 //!
+//! Fjord runs every query twice, on the heap backend and on RocksDB (`fjord-nexmark run
+//! --state-backend rocksdb`), and both must give Flink's rows.
+//!
 //! Needs Flink's jars: `scripts/infra/install-flink.sh`.
 
+use fjord::state::StateBackendKind;
 use fjord::{JobArgs, StreamExecutionEnvironment};
 use fjord_nexmark::compare::read_rows;
 use fjord_nexmark::projections::write_side_input;
@@ -43,14 +47,31 @@ fn every_query_gives_flinks_rows() {
         &dir.path().join("flink-checkpoints"),
         &flink_home,
     );
+    fjord_rocksdb::register();
+    let backends = [
+        ("heap", StateBackendKind::Heap),
+        (
+            "rocksdb",
+            StateBackendKind::RocksDb {
+                dir: Some(dir.path().join("rocksdb")),
+            },
+        ),
+    ];
     // Every query is compared before the test fails, so one run shows all differences.
     let mut failures = Vec::new();
-    for (q, _, _) in QUERIES {
-        let out = dir.path().join(format!("fjord-{q}"));
+    for ((q, _, _), (backend, kind)) in QUERIES
+        .iter()
+        .flat_map(|q| backends.iter().map(move |b| (q, b)))
+    {
+        let out = dir.path().join(format!("fjord-{q}-{backend}"));
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(2);
+        env.set_state_backend(kind.clone());
         env.enable_checkpointing(Duration::from_secs(10));
-        let storage = format!("file://{}", dir.path().join(format!("chk-{q}")).display());
+        let storage = format!(
+            "file://{}",
+            dir.path().join(format!("chk-{q}-{backend}")).display()
+        );
         env.checkpoint_config(|c| c.storage = storage);
         let mut args = vec![
             "--input",
@@ -68,10 +89,10 @@ fn every_query_gives_flinks_rows() {
         let flink = flink_rows.get(*q).cloned().unwrap_or_default();
         let outcome = compare_query(q, &fjord, &flink);
         match outcome {
-            Ok(summary) => eprintln!("{q}: {summary}"),
+            Ok(summary) => eprintln!("{q} ({backend}): {summary}"),
             Err(e) => {
-                eprintln!("{q}: FAILED: {e}");
-                failures.push(format!("{q}: {e}"));
+                eprintln!("{q} ({backend}): FAILED: {e}");
+                failures.push(format!("{q} ({backend}): {e}"));
             }
         }
     }

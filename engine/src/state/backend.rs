@@ -26,6 +26,9 @@ pub type StateId = usize;
 pub type SerializeFn = fn(&(dyn Any + Send)) -> Result<Vec<u8>>;
 /// Deserializes a stored value (on restore).
 pub type DeserializeFn = fn(&[u8]) -> Result<StateValue>;
+/// Appends the second list to the first, both of one list state's stored type (a `Vec`, whose
+/// encoding is its length then its elements): [`KeyedStateBackend::append`].
+pub type ExtendFn = fn(&mut (dyn Any + Send), StateValue);
 /// Drops expired parts of a stored value; returns true when nothing is left (TTL cleanup).
 pub type CleanupFn = Box<dyn Fn(&mut (dyn Any + Send), Timestamp) -> bool + Send>;
 
@@ -86,6 +89,20 @@ pub trait KeyedStateBackend: Send {
     fn get_mut(&mut self, state: StateId, namespace: &[u8]) -> Option<&mut (dyn Any + Send)>;
     /// Stores the value of the current key in `namespace`.
     fn put(&mut self, state: StateId, namespace: &[u8], value: StateValue);
+    /// Appends `values`, a non-empty list of a list state (a `Vec` of its stored element type),
+    /// to the current key's list in `namespace`; `extend` appends such a list to another.
+    ///
+    /// The default changes the stored list in place through [`get_mut`](Self::get_mut), or
+    /// puts `values` when the key has none. A backend that stores bytes can add to a list
+    /// without reading it, since a list's encoding is its length then its elements (RocksDB
+    /// merges, as Flink's RocksDB list state does): appending then costs the new elements,
+    /// not the whole list.
+    fn append(&mut self, state: StateId, namespace: &[u8], values: StateValue, extend: ExtendFn) {
+        match self.get_mut(state, namespace) {
+            Some(list) => extend(list, values),
+            None => self.put(state, namespace, values),
+        }
+    }
     /// Removes and returns the value of the current key in `namespace`.
     fn remove(&mut self, state: StateId, namespace: &[u8]) -> Option<StateValue>;
     /// Every key (serialized, with its key group) that has a value for `state` in `namespace`.

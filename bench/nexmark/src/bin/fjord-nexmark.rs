@@ -4,15 +4,20 @@
 //! ```text
 //! fjord-nexmark generate --dir DIR [--files N] [--side-input FILE] --events.num N [generator keys]
 //! fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL]
+//!                         [--state-backend heap|rocksdb [--state-backend-dir DIR]]
 //!                         (--input DIR | generator keys) [--output PATH]
 //! fjord-nexmark sql QUERY_FILE --input DIR [--parallelism P] [--checkpoint-interval-ms MS
-//!                              --checkpoint-storage URL] [--output DIR]
+//!                              --checkpoint-storage URL] [--state-backend ...] [--output DIR]
 //! fjord-nexmark compare LEFT RIGHT [QUERY]
 //! ```
 //!
 //! `sql` runs a query's SQL text (e.g. `bench/nexmark/flink/q1.sql`) with `fjord-sql` over the
 //! event files, after the benchmark's `nexmark` table and views; `--output` writes its rows as
 //! CSV files instead of the text's `blackhole` sink.
+//!
+//! `--state-backend` picks the keyed state backend as `state.backend.type` does (default: the
+//! `FJORD_STATE_BACKEND` variable, else the heap); RocksDB checkpoints incrementally, its files
+//! under `--state-backend-dir` (default: the system's temporary directory).
 //!
 //! `run` prints one JSON line: query, parallelism, seconds (the job's net runtime),
 //! checkpoints completed. `compare` with an updating QUERY (q4, q9, q15–q19) compares the
@@ -23,23 +28,25 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use fjord::state::StateBackendKind;
 use fjord::{JobArgs, StreamExecutionEnvironment};
 use fjord_nexmark::compare::{
     compare_changelogs, compare_changelogs_by_key, compare_rows, read_rows,
 };
 use fjord_nexmark::projections::{SIDE_INPUT_ROWS, write_side_input};
 use fjord_nexmark::{NexmarkConfig, build_job, is_updating, upsert_key, write_files};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage:
   fjord-nexmark generate --dir DIR [--files N] [--side-input FILE] --events.num N [generator keys: --tps, --seed, ...]
-  fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL] (--input DIR | generator keys) [--output PATH]
-  fjord-nexmark sql QUERY_FILE --input DIR [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL] [--output DIR]
+  fjord-nexmark run QUERY [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL] [--state-backend heap|rocksdb [--state-backend-dir DIR]] (--input DIR | generator keys) [--output PATH]
+  fjord-nexmark sql QUERY_FILE --input DIR [--parallelism P] [--checkpoint-interval-ms MS --checkpoint-storage URL] [--state-backend heap|rocksdb [--state-backend-dir DIR]] [--output DIR]
   fjord-nexmark compare LEFT RIGHT [QUERY]";
 
 fn main() -> ExitCode {
+    fjord_rocksdb::register();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("generate") => generate(&args[1..]),
@@ -87,7 +94,7 @@ fn generate(raw: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// An environment with the `--parallelism` and checkpointing arguments applied.
+/// An environment with the `--parallelism`, checkpointing and state backend arguments applied.
 fn environment(args: &JobArgs) -> Result<(StreamExecutionEnvironment, usize)> {
     let env = StreamExecutionEnvironment::new();
     let parallelism: usize = args.get_parsed("parallelism", 1)?;
@@ -100,6 +107,16 @@ fn environment(args: &JobArgs) -> Result<(StreamExecutionEnvironment, usize)> {
         let storage = args.required("checkpoint-storage")?.to_string();
         env.enable_checkpointing(Duration::from_millis(interval));
         env.checkpoint_config(|c| c.storage = storage);
+    }
+    let dir = args.get("state-backend-dir").map(PathBuf::from);
+    match args.get("state-backend") {
+        Some(name) => {
+            env.set_state_backend(StateBackendKind::parse(name, dir)?);
+        }
+        None if dir.is_some() => {
+            return Err("--state-backend-dir needs --state-backend rocksdb".into());
+        }
+        None => {}
     }
     Ok((env, parallelism))
 }

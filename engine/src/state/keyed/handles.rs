@@ -144,25 +144,19 @@ impl<V: Data> ListState<V> {
         self.add_all(std::iter::once(value));
     }
 
-    /// Appends elements.
+    /// Appends elements (without reading the stored list where the backend can:
+    /// [`KeyedStateBackend::append`](crate::state::KeyedStateBackend::append)).
     pub fn add_all(&self, values: impl IntoIterator<Item = V>) {
         self.h.with(|inner| {
             let ts = now_if_ttl!(inner, self.ttl);
-            match inner
-                .backend
-                .get_mut(self.id, ns!(self, inner))
-                .and_then(|v| v.downcast_mut::<Vec<Stamped<V>>>())
-            {
-                Some(list) => list.extend(values.into_iter().map(|value| Stamped { value, ts })),
-                None => {
-                    let list: Vec<Stamped<V>> = values
-                        .into_iter()
-                        .map(|value| Stamped { value, ts })
-                        .collect();
-                    if !list.is_empty() {
-                        inner.backend.put(self.id, ns!(self, inner), Box::new(list));
-                    }
-                }
+            let list: Vec<Stamped<V>> = values
+                .into_iter()
+                .map(|value| Stamped { value, ts })
+                .collect();
+            if !list.is_empty() {
+                inner
+                    .backend
+                    .append(self.id, ns!(self, inner), Box::new(list), extend_list::<V>);
             }
         })
     }
@@ -178,6 +172,17 @@ impl<V: Data> ListState<V> {
         self.h
             .with(|inner| inner.backend.remove(self.id, ns!(self, inner)));
     }
+}
+
+/// [`ExtendFn`](crate::state::backend::ExtendFn) of a `ListState<V>`.
+fn extend_list<V: Data>(list: &mut (dyn Any + Send), more: StateValue) {
+    let list = list
+        .downcast_mut::<Vec<Stamped<V>>>()
+        .expect("a list state stores a Vec of its elements");
+    let more = more
+        .downcast::<Vec<Stamped<V>>>()
+        .expect("a list state appends a Vec of its elements");
+    list.extend(*more);
 }
 
 /// A value per key that added values are reduced into (Flink's `ReducingState`).
