@@ -270,7 +270,9 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
             ..
         } = self;
         let mut record = Some(record);
-        let add = |entry: &mut KeyPanes<L::Acc>| -> Result<()> {
+        // Returns whether the key's timer moved earlier: registered after the state is no
+        // longer borrowed (the RocksDB backend keeps timers in the same backend).
+        let add = |entry: &mut KeyPanes<L::Acc>| -> Result<bool> {
             let record = record.take().expect("the record is added once");
             let pos = entry.panes.iter().rposition(|(ps, _)| *ps <= pane);
             match pos {
@@ -287,15 +289,18 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>> Output<
             }
             // The key's pending timer is its earliest window end; firing it registers the
             // next (see `fire`), so only an element that brings an earlier end registers one.
-            if entry.timer == MIN_WATERMARK || next < entry.timer {
+            let earlier = entry.timer == MIN_WATERMARK || next < entry.timer;
+            if earlier {
                 entry.timer = next;
-                timers.register_event_time(&key, &(), next);
             }
-            Ok(())
+            Ok(earlier)
         };
         // The key's panes are changed in place (adding runs the user's reduce or aggregate
         // function, which has no access to keyed state).
-        state.upsert(&key, add)
+        if state.upsert(&key, add)? {
+            timers.register_event_time(&key, &(), next);
+        }
+        Ok(())
     }
 }
 
