@@ -98,6 +98,17 @@ fn put(b: &mut dyn KeyedStateBackend, state: usize, k: u64, ns: &[u8], v: u64) {
     b.put(state, ns, Box::new(v));
 }
 
+/// The backend among `backends` whose key groups hold key `k`, with `k` its current key.
+fn holder(backends: &mut [Made], k: u64) -> &mut dyn KeyedStateBackend {
+    let (bytes, kg) = key(k);
+    let m = backends
+        .iter_mut()
+        .find(|m| m.backend.key_group_range().contains(kg))
+        .unwrap();
+    m.backend.set_current_key(&bytes, kg);
+    m.backend.as_mut()
+}
+
 const ALL: KeyGroupRange = KeyGroupRange {
     start: 0,
     end: MAX_PARALLELISM - 1,
@@ -183,13 +194,7 @@ fn fill(backends: &mut [Made], n: u64) {
         m.backend.register(text("name")).unwrap();
     }
     for k in 0..n {
-        let (bytes, kg) = key(k);
-        let m = backends
-            .iter_mut()
-            .find(|m| m.backend.key_group_range().contains(kg))
-            .unwrap();
-        let b = m.backend.as_mut();
-        b.set_current_key(&bytes, kg);
+        let b = holder(backends, k);
         b.put(0, b"", Box::new(k * 3));
         b.put(0, b"ns", Box::new(k + 1));
         b.put(1, b"", Box::new(format!("key-{k}")));
@@ -203,13 +208,7 @@ fn contents(backends: &mut [Made], n: u64) -> BTreeMap<u64, Row> {
         m.backend.register(text("name")).unwrap();
     }
     for k in 0..n {
-        let (bytes, kg) = key(k);
-        let m = backends
-            .iter_mut()
-            .find(|m| m.backend.key_group_range().contains(kg))
-            .unwrap();
-        let b = m.backend.as_mut();
-        b.set_current_key(&bytes, kg);
+        let b = holder(backends, k);
         let c = b.get_mut(0, b"").map(|v| *v.downcast_ref::<u64>().unwrap());
         let ns = b
             .get_mut(0, b"ns")
@@ -431,14 +430,8 @@ fn numbers() -> StateMeta {
 fn lists(backends: &mut [Made], n: u64) -> BTreeMap<u64, Option<Vec<u64>>> {
     (0..n)
         .map(|k| {
-            let (bytes, kg) = key(k);
-            let m = backends
-                .iter_mut()
-                .find(|m| m.backend.key_group_range().contains(kg))
-                .unwrap();
-            let b = m.backend.as_mut();
+            let b = holder(backends, k);
             let id = b.register(numbers()).unwrap();
-            b.set_current_key(&bytes, kg);
             let list = b
                 .get_mut(id, b"")
                 .map(|v| v.downcast_ref::<Vec<u64>>().unwrap().clone());

@@ -42,24 +42,53 @@ impl MapFunction<(u64, u64), (u64, u64)> for FailAt {
 mod common;
 use common::Count;
 
+/// A job's environment on RocksDB: its local directory, the exactly-once sink's directory and
+/// URL, incremental checkpoints every 15 ms into memory, up to ten restarts 5 ms apart.
+struct RocksDbJob {
+    env: StreamExecutionEnvironment,
+    url: String,
+    _out: tempfile::TempDir,
+    _local: tempfile::TempDir,
+}
+
+impl RocksDbJob {
+    fn new(parallelism: usize, storage: &str) -> Self {
+        fjord_rocksdb::register();
+        let out = tempfile::tempdir().unwrap();
+        let local = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", out.path().display());
+        let env = StreamExecutionEnvironment::new();
+        env.set_parallelism(parallelism);
+        env.set_state_backend(StateBackendKind::RocksDb {
+            dir: Some(local.path().to_path_buf()),
+        });
+        env.enable_checkpointing(Duration::from_millis(15));
+        let storage = format!("memory://{storage}-{}", rand::random::<u64>());
+        env.checkpoint_config(|c| c.storage = storage);
+        env.set_restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 10,
+            delay: Duration::from_millis(5),
+        });
+        RocksDbJob {
+            env,
+            url,
+            _out: out,
+            _local: local,
+        }
+    }
+
+    /// The sink's committed lines, sorted.
+    fn committed(&self) -> Vec<String> {
+        let mut lines =
+            ExactlyOnceFileSink::read_committed(&self.url, &StorageOptions::default()).unwrap();
+        lines.sort();
+        lines
+    }
+}
+
 fn run(records: u64, failures: Vec<u64>, parallelism: usize) -> (Vec<String>, u32, u64) {
-    fjord_rocksdb::register();
-    let out = tempfile::tempdir().unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", out.path().display());
-    let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(parallelism);
-    env.set_state_backend(StateBackendKind::RocksDb {
-        dir: Some(local.path().to_path_buf()),
-    });
-    env.enable_checkpointing(Duration::from_millis(15));
-    env.checkpoint_config(|c| {
-        c.storage = format!("memory://rocksdb-eo-{}", rand::random::<u64>());
-    });
-    env.set_restart_strategy(RestartStrategy::FixedDelay {
-        attempts: 10,
-        delay: Duration::from_millis(5),
-    });
+    let job = RocksDbJob::new(parallelism, "rocksdb-eo");
+    let (env, url) = (&job.env, &job.url);
     env.from_source(
         GeneratorSource::new(Some(records), |i| (i % KEYS, 1u64)).with_rate(100_000.0),
         "numbers",
@@ -76,12 +105,14 @@ fn run(records: u64, failures: Vec<u64>, parallelism: usize) -> (Vec<String>, u3
     .key_by(|t: &(u64, u64)| t.0)
     .process(Count::default())
     .uid("counter")
-    .sink_to_transactional(ExactlyOnceFileSink::new(&url).with_part_size(4096), "files")
+    .sink_to_transactional(ExactlyOnceFileSink::new(url).with_part_size(4096), "files")
     .uid("files");
     let result = env.execute("exactly once on rocksdb").unwrap();
-    let mut lines = ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default()).unwrap();
-    lines.sort();
-    (lines, result.attempts, result.completed_checkpoints)
+    (
+        job.committed(),
+        result.attempts,
+        result.completed_checkpoints,
+    )
 }
 
 fn expected(records: u64) -> Vec<String> {
@@ -109,23 +140,8 @@ fn repeated_failures_commit_each_update_exactly_once_with_rocksdb_state() {
 /// Record `i` of the interval join scenario is `(i % KEYS, i)` at event time `i` ms; each is
 /// joined with the records of its key divisible by 3 within 50 ms either way.
 fn run_interval_join(records: u64, failures: Vec<u64>) -> (Vec<String>, u32, u64) {
-    fjord_rocksdb::register();
-    let out = tempfile::tempdir().unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", out.path().display());
-    let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(2);
-    env.set_state_backend(StateBackendKind::RocksDb {
-        dir: Some(local.path().to_path_buf()),
-    });
-    env.enable_checkpointing(Duration::from_millis(15));
-    env.checkpoint_config(|c| {
-        c.storage = format!("memory://rocksdb-join-{}", rand::random::<u64>());
-    });
-    env.set_restart_strategy(RestartStrategy::FixedDelay {
-        attempts: 10,
-        delay: Duration::from_millis(5),
-    });
+    let job = RocksDbJob::new(2, "rocksdb-join");
+    let (env, url) = (&job.env, &job.url);
     let events = env
         .from_source(
             GeneratorSource::new(Some(records), |i| (i % KEYS, i)).with_rate(20_000.0),
@@ -159,12 +175,14 @@ fn run_interval_join(records: u64, failures: Vec<u64>) -> (Vec<String>, u32, u64
             },
         )
         .uid("join")
-        .sink_to_transactional(ExactlyOnceFileSink::new(&url).with_part_size(4096), "files")
+        .sink_to_transactional(ExactlyOnceFileSink::new(url).with_part_size(4096), "files")
         .uid("files");
     let result = env.execute("interval join on rocksdb").unwrap();
-    let mut lines = ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default()).unwrap();
-    lines.sort();
-    (lines, result.attempts, result.completed_checkpoints)
+    (
+        job.committed(),
+        result.attempts,
+        result.completed_checkpoints,
+    )
 }
 
 fn expected_pairs(records: u64) -> Vec<String> {
@@ -232,24 +250,9 @@ impl fjord::KeyedProcessFunction<u64, (u64, u64), String> for Appends {
 
 #[test]
 fn list_appends_merged_in_rocksdb_survive_incremental_restores_exactly_once() {
-    fjord_rocksdb::register();
     let records = 8_000u64;
-    let out = tempfile::tempdir().unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", out.path().display());
-    let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(2);
-    env.set_state_backend(StateBackendKind::RocksDb {
-        dir: Some(local.path().to_path_buf()),
-    });
-    env.enable_checkpointing(Duration::from_millis(15));
-    env.checkpoint_config(|c| {
-        c.storage = format!("memory://rocksdb-lists-{}", rand::random::<u64>());
-    });
-    env.set_restart_strategy(RestartStrategy::FixedDelay {
-        attempts: 10,
-        delay: Duration::from_millis(5),
-    });
+    let job = RocksDbJob::new(2, "rocksdb-lists");
+    let (env, url) = (&job.env, &job.url);
     env.from_source(
         GeneratorSource::new(Some(records), |i| (i % KEYS, i)).with_rate(20_000.0),
         "numbers",
@@ -266,13 +269,12 @@ fn list_appends_merged_in_rocksdb_survive_incremental_restores_exactly_once() {
     .key_by(|t: &(u64, u64)| t.0)
     .process(Appends::default())
     .uid("appends")
-    .sink_to_transactional(ExactlyOnceFileSink::new(&url).with_part_size(4096), "files")
+    .sink_to_transactional(ExactlyOnceFileSink::new(url).with_part_size(4096), "files")
     .uid("files");
     let result = env.execute("list appends on rocksdb").unwrap();
     assert_eq!(result.attempts, 3, "two injected failures, two restarts");
     assert!(result.completed_checkpoints > 0, "no checkpoint completed");
-    let mut lines = ExactlyOnceFileSink::read_committed(&url, &StorageOptions::default()).unwrap();
-    lines.sort();
+    let lines = job.committed();
     // Key k's numbers are k, k + KEYS, k + 2 KEYS, ...: after n of them their sum is
     // n k + KEYS n (n - 1) / 2.
     let mut want: Vec<String> = (0..KEYS)
