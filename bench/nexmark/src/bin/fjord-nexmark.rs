@@ -46,6 +46,7 @@ const USAGE: &str = "usage:
   fjord-nexmark compare LEFT RIGHT [QUERY]";
 
 fn main() -> ExitCode {
+    #[cfg(feature = "rocksdb")]
     fjord_rocksdb::register();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
