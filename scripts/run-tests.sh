@@ -75,7 +75,7 @@ fi
 declare -A name_of
 printed=0
 failed=()
-failed_logs=()
+declare -A log_of # a failed binary's output, by its name (the doc tests have none)
 print_done() {
   local i rc secs
   for ((i = 0; i < total; i++)); do
@@ -85,7 +85,7 @@ print_done() {
     printf '\n==> [%d/%d] %s: exit %s after %ss (CPU %ss)\n' "$printed" "$total" "${name_of[$i]}" "$rc" "$secs" "$cpu"
     cat "$work/$i.log"
     touch "$work/$i.printed"
-    ((rc == 0)) || { failed+=("${name_of[$i]}"); failed_logs+=("$work/$i.log"); }
+    ((rc == 0)) || { failed+=("${name_of[$i]}"); log_of[${name_of[$i]}]="$work/$i.log"; }
   done
 }
 
@@ -129,9 +129,10 @@ fi
 if ((${#failed[@]})); then
   # Each failed binary's panics again, so that the tail of the run (what CI keeps) says why:
   # the full output is above, among the others.
-  for ((k = 0; k < ${#failed_logs[@]}; k++)); do
-    printf '\n==> why %s failed (its panics; the whole output is above)\n' "${failed[$k]}" >&2
-    grep -A 12 -E "^---- |panicked at" "${failed_logs[$k]}" | grep -v -E '^ +([0-9]+: | +at )' \
+  for name in "${failed[@]}"; do
+    [[ -n "${log_of[$name]:-}" ]] || continue
+    printf '\n==> why %s failed (its panics; the whole output is above)\n' "$name" >&2
+    grep -A 12 -E "^---- |panicked at" "${log_of[$name]}" | grep -v -E '^ +([0-9]+: | +at )' \
       | sed -n '1,60p' >&2 || true
   done
   printf '\nfailed test binaries (%d):\n' "${#failed[@]}" >&2
