@@ -12,7 +12,8 @@ use fjord::state::{MapStateDescriptor, OperatorListState};
 use fjord::storage::{SnapshotStore, StorageOptions};
 use fjord::time::WatermarkStrategy;
 use fjord::windows::{
-    SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, WindowContext,
+    EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows,
+    WindowContext,
 };
 use fjord::{
     BoxError, FjordError, JobClient, KeyedProcessContext, KeyedProcessFunction, MapFunction,
@@ -34,6 +35,18 @@ type Tumbling = (u64, i64, u64, u64);
 type Sliding = (u64, i64, u64);
 /// (key, timer time, count) of the keyed process function.
 type Timed = (u64, i64, u64);
+/// (key, window start, window end, count, sum) of a session window with a 10 ms gap.
+type Session = (u64, i64, i64, u64, u64);
+
+/// The session window's gap, in milliseconds.
+const SESSION_GAP: i64 = 10;
+
+/// Whether record `i` goes to the session window: each key's records come 7 ms apart, 40
+/// in a row, then 10 are left out (a 77 ms pause), so every record but a session's first
+/// extends its session (a merge), and sessions end within the run.
+fn in_session(i: u64) -> bool {
+    (i / KEYS) % 50 < 40
+}
 
 struct Outputs {
     /// Tumbling results seen so far (counted as they arrive, for progress checks).
@@ -41,6 +54,7 @@ struct Outputs {
     tumbling: CollectedOutput<Tumbling>,
     sliding: CollectedOutput<Sliding>,
     timed: CollectedOutput<Timed>,
+    sessions: CollectedOutput<Session>,
 }
 
 /// Counts records per key and 5 s bucket of event time in keyed map state; an event-time
@@ -108,8 +122,24 @@ fn windowed_job(
         )
         .set_parallelism(1)
         .map(FailAt::at(fail_at.into_iter().collect()))
+        .set_parallelism(1);
+    let sessions = input
+        .filter(|e: &(u64, u64)| in_session(e.1))
         .set_parallelism(1)
-        .key_by(|e: &(u64, u64)| e.0);
+        .key_by(|e: &(u64, u64)| e.0)
+        .window(EventTimeSessionWindows::with_gap(Duration::from_millis(
+            SESSION_GAP as u64,
+        )))
+        .aggregate_with_process(
+            SumCount,
+            |key: &u64, ctx: &mut WindowContext<'_, TimeWindow, Session>, r: Vec<(u64, u64)>| {
+                let w = *ctx.window();
+                ctx.collect((*key, w.start, w.end, r[0].0, r[0].1));
+            },
+        )
+        .uid("sessions")
+        .collect();
+    let input = input.key_by(|e: &(u64, u64)| e.0);
     let tumbling = input
         .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
         .process(
@@ -149,6 +179,26 @@ fn windowed_job(
         tumbling,
         sliding,
         timed,
+        sessions,
+    }
+}
+
+/// Counts and sums a window's records: (count, sum).
+#[derive(Clone)]
+struct SumCount;
+
+impl fjord::AggregateFunction<(u64, u64), (u64, u64), (u64, u64)> for SumCount {
+    fn create_accumulator(&mut self) -> (u64, u64) {
+        (0, 0)
+    }
+    fn add(&mut self, e: (u64, u64), acc: (u64, u64)) -> (u64, u64) {
+        (acc.0 + 1, acc.1 + e.1)
+    }
+    fn get_result(&mut self, acc: &(u64, u64)) -> (u64, u64) {
+        *acc
+    }
+    fn merge(&mut self, a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+        (a.0 + b.0, a.1 + b.1)
     }
 }
 
@@ -156,6 +206,7 @@ struct Expected {
     tumbling: BTreeSet<Tumbling>,
     sliding: BTreeSet<Sliding>,
     timed: BTreeSet<Timed>,
+    sessions: BTreeSet<Session>,
 }
 
 /// The results computed directly from the input.
@@ -163,6 +214,24 @@ fn expected(records: u64) -> Expected {
     let mut tumbling: BTreeMap<(u64, i64), (u64, u64)> = BTreeMap::new();
     let mut sliding: BTreeMap<(u64, i64), u64> = BTreeMap::new();
     let mut timed: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    // Per key, the open session: (start, latest timestamp, count, sum).
+    let mut open: BTreeMap<u64, (i64, i64, u64, u64)> = BTreeMap::new();
+    let mut sessions = BTreeSet::new();
+    for i in (0..records).filter(|&i| in_session(i)) {
+        let (k, ts) = (i % KEYS, i as i64);
+        match open.get_mut(&k) {
+            // Windows that touch merge, as in Flink: [start, last + gap) meets [ts, ts + gap).
+            Some(s) if ts <= s.1 + SESSION_GAP => *s = (s.0, ts, s.2 + 1, s.3 + i),
+            _ => {
+                if let Some((start, last, count, sum)) = open.insert(k, (ts, ts, 1, i)) {
+                    sessions.insert((k, start, last + SESSION_GAP, count, sum));
+                }
+            }
+        }
+    }
+    for (k, (start, last, count, sum)) in open {
+        sessions.insert((k, start, last + SESSION_GAP, count, sum));
+    }
     for i in 0..records {
         let (k, ts) = (i % KEYS, i as i64);
         let t = tumbling.entry((k, (ts / 1000 + 1) * 1000)).or_default();
@@ -182,6 +251,7 @@ fn expected(records: u64) -> Expected {
             .collect(),
         sliding: sliding.into_iter().map(|((k, e), s)| (k, e, s)).collect(),
         timed: timed.into_iter().map(|((k, e), c)| (k, e, c)).collect(),
+        sessions,
     }
 }
 
@@ -222,6 +292,10 @@ fn a_windowed_event_time_job_restarted_after_a_failure_gives_the_failure_free_re
         sorted(clean.timed.values()),
         want.timed.iter().cloned().collect::<Vec<_>>()
     );
+    assert_eq!(
+        sorted(clean.sessions.values()),
+        want.sessions.iter().cloned().collect::<Vec<_>>()
+    );
 
     // With checkpoints and a failure at record 30,000: the job restarts from the latest
     // checkpoint (window contents, panes, timers and keyed state restored, the source
@@ -250,6 +324,10 @@ fn a_windowed_event_time_job_restarted_after_a_failure_gives_the_failure_free_re
         want.sliding
     );
     assert_eq!(distinct(failing.timed.values(), |t| (t.0, t.1)), want.timed);
+    assert_eq!(
+        distinct(failing.sessions.values(), |t| (t.0, t.1)),
+        want.sessions
+    );
 }
 
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
@@ -290,6 +368,7 @@ fn a_windowed_job_moves_through_savepoints_at_parallelism_2_3_1_with_exact_resul
     let mut tumbling = Vec::new();
     let mut sliding = Vec::new();
     let mut timed = Vec::new();
+    let mut sessions = Vec::new();
     let mut restore: Option<String> = None;
     for (run, parallelism) in [2usize, 3, 1].into_iter().enumerate() {
         let env = StreamExecutionEnvironment::new();
@@ -314,7 +393,7 @@ fn a_windowed_job_moves_through_savepoints_at_parallelism_2_3_1_with_exact_resul
                 &SnapshotStore::open(&savepoint, &StorageOptions::default()).unwrap(),
             )
             .unwrap();
-            for uid in ["tumbling", "sliding", "buckets"] {
+            for uid in ["tumbling", "sliding", "buckets", "sessions"] {
                 assert_eq!(meta.operators[uid].parallelism, parallelism, "{uid}");
             }
             restore = Some(savepoint);
@@ -322,11 +401,13 @@ fn a_windowed_job_moves_through_savepoints_at_parallelism_2_3_1_with_exact_resul
         tumbling.extend(out.tumbling.values());
         sliding.extend(out.sliding.values());
         timed.extend(out.timed.values());
+        sessions.extend(out.sessions.values());
     }
     let want = expected(records);
     assert_eq!(distinct(tumbling, |t| (t.0, t.1)), want.tumbling);
     assert_eq!(distinct(sliding, |t| (t.0, t.1)), want.sliding);
     assert_eq!(distinct(timed, |t| (t.0, t.1)), want.timed);
+    assert_eq!(distinct(sessions, |t| (t.0, t.1)), want.sessions);
 }
 
 /// What an instance of [`Counting`] was initialized with: (run, subtask, even-split list,

@@ -267,6 +267,16 @@ impl<T, W: fjord::windows::Window> Trigger<T, W> for OpaqueEventTimeTrigger {
     ) -> Result<(), fjord::BoxError> {
         Trigger::<T, W>::clear(&mut EventTimeTrigger, window, ctx)
     }
+    fn can_merge(&self) -> bool {
+        true
+    }
+    fn on_merge(
+        &mut self,
+        window: &W,
+        ctx: &mut TriggerContext<'_, W>,
+    ) -> Result<(), fjord::BoxError> {
+        Trigger::<T, W>::on_merge(&mut EventTimeTrigger, window, ctx)
+    }
 }
 
 /// The windows (key, start, end, count) of [`shuffled_input`] and the number of late elements
@@ -307,6 +317,26 @@ fn tumbling_windows_without_timer_deduplication_match_the_deduplicating_queue() 
     assert!(deduplicated.1 > 0, "some elements are late");
     assert_eq!(
         count_shuffled(tumbling(), None::<EventTimeTrigger>),
+        deduplicated
+    );
+}
+
+#[test]
+fn session_windows_without_timer_deduplication_match_the_deduplicating_queue() {
+    // Without lateness, session windows skip the timers' de-duplication too: the timer of a
+    // window merged away stays queued and is ignored when it fires. Sessions that grow,
+    // bridge two others and come out of order must give the same windows as with it.
+    let sessions = || EventTimeSessionWindows::with_gap(ms(6));
+    let deduplicated = count_shuffled(sessions(), Some(OpaqueEventTimeTrigger));
+    assert!(deduplicated.0.len() > 30, "{}", deduplicated.0.len());
+    assert!(
+        deduplicated.0.iter().any(|w| w.3 >= 5),
+        "some sessions merged many elements: {:?}",
+        deduplicated.0
+    );
+    assert!(deduplicated.1 > 0, "some elements are late");
+    assert_eq!(
+        count_shuffled(sessions(), None::<EventTimeTrigger>),
         deduplicated
     );
 }

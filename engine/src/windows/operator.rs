@@ -22,6 +22,7 @@ use crate::windows::assigners::WindowAssigner;
 use crate::windows::functions::{WindowContext, WindowLogic};
 use crate::windows::triggers::{Trigger, TriggerContext, TriggerResult, TriggerServices};
 use crate::windows::window::Window;
+use smallvec::SmallVec;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -137,17 +138,20 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         let ctx = ctx.with_unregistered_keyed_state()?;
         let range =
             KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index);
-        // Without lateness, a non-merging event-time window whose trigger fires only at the
-        // window's end has one timer, registered once (its slot caches it) and fired once
-        // (the window is removed then and later elements for it are late): its timers need
-        // no de-duplication, and a timer without its window is ignored.
+        // Without lateness, an event-time window whose trigger fires only at the window's end
+        // has one timer, registered once (its slot caches it) and fired once (the window is
+        // removed then and later elements for it are late): its timers need no
+        // de-duplication, and a timer without its window is ignored. That holds for merging
+        // windows (sessions) too: the timer of a window merged away finds no window when it
+        // fires, and a window equal to it cannot come back before then (an element that
+        // would create it is merged into the window that absorbed it, or is late).
         let (event_time, merging) = (spec.assigner.is_event_time(), spec.assigner.is_merging());
         let owner_tracked =
-            event_time && !merging && spec.lateness == 0 && spec.trigger.fires_only_at_window_end();
+            event_time && spec.lateness == 0 && spec.trigger.fires_only_at_window_end();
         let mut op = WindowOperator {
             event_time,
             merging,
-            in_place: owner_tracked,
+            in_place: owner_tracked && !merging,
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
             timers: if owner_tracked {
                 InternalTimerService::owner_tracked(&ctx)
@@ -428,6 +432,11 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
 
     /// Merging assigners: merges `window` with the key's windows it intersects and returns the
     /// slot of the result, or `None` if the result is late.
+    ///
+    /// As Flink's `MergingWindowSet`: the contents of the merged windows are merged into the
+    /// result, the trigger's `on_merge` runs for the result and its `clear` for each window
+    /// merged away (the element's own window included when it is not the result), and their
+    /// cleanup timers are deleted.
     fn merge_into(
         &mut self,
         key: &K,
@@ -436,17 +445,22 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
     ) -> Result<Option<usize>> {
         let (event_time, lateness, watermark) =
             (self.event_time, self.lateness, self.timers.watermark);
-        let overlapping: Vec<usize> = (0..slots.len())
-            .filter(|&i| slots[i].window.intersects(window))
-            .collect();
-        let merged = overlapping
-            .iter()
-            .fold(window.clone(), |acc, &i| acc.cover(&slots[i].window));
+        // A key's windows are disjoint; an element meets one of them at most, mostly.
+        let mut overlapping: SmallVec<[usize; 2]> = SmallVec::new();
+        let mut merged = window.clone();
+        for (i, s) in slots.iter().enumerate() {
+            if s.window.intersects(window) {
+                overlapping.push(i);
+                merged = merged.cover(&s.window);
+            }
+        }
         if event_time && merged.max_timestamp().saturating_add(lateness) <= watermark {
             return Ok(None);
         }
-        if overlapping.len() == 1 && slots[overlapping[0]].window == merged {
-            return Ok(Some(overlapping[0]));
+        if let [i] = overlapping[..]
+            && slots[i].window == merged
+        {
+            return Ok(Some(i));
         }
         if overlapping.is_empty() {
             slots.push(Slot {
@@ -456,13 +470,13 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             });
             return Ok(Some(slots.len() - 1));
         }
-        let mut removed: Vec<Slot<W, L::Acc>> = Vec::with_capacity(overlapping.len());
+        let mut removed: SmallVec<[Slot<W, L::Acc>; 2]> = SmallVec::new();
         for &i in overlapping.iter().rev() {
             removed.push(slots.swap_remove(i));
         }
         removed.sort_by_key(|s| s.window.max_timestamp());
         let mut acc: Option<L::Acc> = None;
-        let mut merged_windows = Vec::with_capacity(removed.len() + 1);
+        let mut merged_windows: SmallVec<[W; 3]> = SmallVec::new();
         for s in removed {
             if let Some(a) = s.acc {
                 acc = Some(match acc {
@@ -476,6 +490,11 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             merged_windows.push(window.clone());
         }
         merged_windows.retain(|w| *w != merged);
+        let mut slot = Slot {
+            window: merged,
+            acc,
+            timer: MIN_WATERMARK,
+        };
         let Self {
             ctx,
             timers,
@@ -484,19 +503,21 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         } = self;
         let state = ctx.keyed.as_ref().expect("keyed");
         {
+            // The result's timer is cached in its slot, so the element's trigger call that
+            // follows does not register it again.
             let mut services = Services {
                 key,
                 timers,
                 state,
                 key_set: false,
-                cache: None,
+                cache: Some(&mut slot.timer),
             };
             let mut tctx = TriggerContext {
-                window: &merged,
+                window: &slot.window,
                 services: &mut services,
                 merged: &merged_windows,
             };
-            guard(ctx, || trigger.on_merge(&merged, &mut tctx))?;
+            guard(ctx, || trigger.on_merge(&slot.window, &mut tctx))?;
         }
         for m in &merged_windows {
             let mut services = Services {
@@ -521,11 +542,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 self.timers.processing.delete(key, m, t);
             }
         }
-        slots.push(Slot {
-            window: merged,
-            acc,
-            timer: MIN_WATERMARK,
-        });
+        slots.push(slot);
         Ok(Some(slots.len() - 1))
     }
 
