@@ -15,6 +15,7 @@ use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
 use crate::error::{BoxError, FjordError, Result};
 use crate::functions::lifecycle_hooks;
+use crate::joins::interval_buffer::TimedBuffer;
 use crate::keygroup::KeyGroupRange;
 use crate::operators::key_selector::KeySelector;
 use crate::operators::output::{
@@ -25,8 +26,6 @@ use crate::runtime::task::TwoInputOperator;
 use crate::state::internal::InternalKeyedValue;
 use crate::timers::InternalTimerService;
 use crate::types::{Data, Key, MIN_WATERMARK, StreamRecord, Timestamp};
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::time::Duration;
 
 /// What a [`ProcessJoinFunction`] sees for a matching pair (Flink's
@@ -217,19 +216,17 @@ impl<A: Data, B: Data, K: Key> IntervalJoined<A, B, K> {
     }
 }
 
-type Buffer<V> = BTreeMap<Timestamp, Vec<V>>;
-
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Buffers<A, B> {
-    left: Buffer<A>,
-    right: Buffer<B>,
+    left: TimedBuffer<A>,
+    right: TimedBuffer<B>,
 }
 
 impl<A, B> Default for Buffers<A, B> {
     fn default() -> Self {
         Buffers {
-            left: BTreeMap::new(),
-            right: BTreeMap::new(),
+            left: TimedBuffer::default(),
+            right: TimedBuffer::default(),
         }
     }
 }
@@ -241,22 +238,25 @@ impl<A, B> Buffers<A, B> {
 }
 
 /// Buffers `value` at `ts` in its side's buffer `own` and returns the elements of the other
-/// side's buffer with timestamps in `range` (to join with it), and whether `ts` is new in
-/// `own` (then its cleanup timer is to be registered).
-fn buffer_and_match<X, Y: Clone>(
-    own: &mut Buffer<X>,
-    other: &Buffer<Y>,
+/// side's buffer with timestamps in `from..=to` (to join with it), and whether `ts` is new in
+/// `own` (then its cleanup timer is to be registered). The value is moved into the buffer
+/// when it meets nothing (most elements), else a copy is, and it is handed back.
+fn buffer_and_match<X: Clone, Y: Clone>(
+    own: &mut TimedBuffer<X>,
+    other: &TimedBuffer<Y>,
     ts: Timestamp,
-    value: X,
-    range: std::ops::RangeInclusive<Timestamp>,
+    value: &mut Option<X>,
+    (from, to): (Timestamp, Timestamp),
 ) -> (Vec<(Timestamp, Y)>, bool) {
-    let entry = own.entry(ts);
-    let first = matches!(entry, Entry::Vacant(_));
-    entry.or_default().push(value);
-    let matches = other
-        .range(range)
-        .flat_map(|(t, vs)| vs.iter().map(|v| (*t, v.clone())))
-        .collect();
+    let matches: Vec<(Timestamp, Y)> = other.range(from, to).cloned().collect();
+    let v = value.take().expect("buffered once");
+    let first = if matches.is_empty() {
+        own.insert(ts, v)
+    } else {
+        let first = own.insert(ts, v.clone());
+        *value = Some(v);
+        first
+    };
     (matches, first)
 }
 
@@ -377,18 +377,21 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
         let record = slot.expect("admitted");
         let key = (self.kl)(&record.value).into_owned();
         let (lower, upper) = (self.lower, self.upper);
+        let mut value = Some(record.value);
         // The buffers are changed in place: nothing here uses keyed state.
         let (matches, first) = self.buffers.upsert(&key, |b| {
             buffer_and_match(
                 &mut b.left,
                 &b.right,
                 ts,
-                record.value.clone(),
-                ts + lower..=ts + upper,
+                &mut value,
+                (ts + lower, ts + upper),
             )
         });
-        for (rts, r) in matches {
-            self.emit_pair(&record.value, ts, &r, rts)?;
+        if let Some(value) = value {
+            for (rts, r) in matches {
+                self.emit_pair(&value, ts, &r, rts)?;
+            }
         }
         if first {
             // The cleanup timer of the buffer's entry at `ts`, registered when the entry is
@@ -408,18 +411,21 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> TwoI
         let record = slot.expect("admitted");
         let key = (self.kr)(&record.value).into_owned();
         let (lower, upper) = (self.lower, self.upper);
+        let mut value = Some(record.value);
         // The buffers are changed in place: nothing here uses keyed state.
         let (matches, first) = self.buffers.upsert(&key, |b| {
             buffer_and_match(
                 &mut b.right,
                 &b.left,
                 ts,
-                record.value.clone(),
-                ts - upper..=ts - lower,
+                &mut value,
+                (ts - upper, ts - lower),
             )
         });
-        for (lts, l) in matches {
-            self.emit_pair(&l, lts, &record.value, ts)?;
+        if let Some(value) = value {
+            for (lts, l) in matches {
+                self.emit_pair(&l, lts, &value, ts)?;
+            }
         }
         if first {
             // The cleanup timer of the buffer's entry at `ts`, registered when the entry is
@@ -437,27 +443,25 @@ impl<A: Data, B: Data, K: Key, O: 'static, F: ProcessJoinFunction<A, B, O>> Life
     process_lifecycle_common!();
     fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.timers.watermark = watermark;
+        let (lower, upper) = (self.lower, self.upper);
         while let Some(t) = self.timers.event.pop_due(watermark) {
-            let (lower, upper) = (self.lower, self.upper);
-            let mut taken = self.buffers.take(&t.key);
-            let b = &mut taken.value;
-            if t.namespace == LEFT {
-                let ts = if upper > 0 {
-                    t.timestamp - upper
+            // One lookup: the entry goes when its buffers are empty.
+            self.buffers.change(&t.key, |b| {
+                if t.namespace == LEFT {
+                    b.left.remove(if upper > 0 {
+                        t.timestamp - upper
+                    } else {
+                        t.timestamp
+                    });
                 } else {
-                    t.timestamp
-                };
-                b.left.remove(&ts);
-            } else {
-                let ts = if lower < 0 {
-                    t.timestamp + lower
-                } else {
-                    t.timestamp
-                };
-                b.right.remove(&ts);
-            }
-            let empty = b.is_empty();
-            self.buffers.store(&t.key, taken, empty);
+                    b.right.remove(if lower < 0 {
+                        t.timestamp + lower
+                    } else {
+                        t.timestamp
+                    });
+                }
+                b.is_empty()
+            });
         }
         self.out.emit_watermark(watermark)?;
         self.sides.emit_watermark(watermark)

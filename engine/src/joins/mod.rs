@@ -9,6 +9,7 @@
 //!   makes further matches impossible.
 
 pub mod interval;
+mod interval_buffer;
 pub mod window;
 
 pub use interval::{IntervalJoin, IntervalJoinContext, IntervalJoined, ProcessJoinFunction};

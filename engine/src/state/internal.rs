@@ -124,6 +124,23 @@ where
         r
     }
 
+    /// Makes `key` the backend's current key and runs `f` on its value in place, when it has
+    /// one; `f` returns whether the value holds nothing anymore, and then the key's entry is
+    /// removed. One lookup where [`take`](Self::take) and [`store`](Self::store) make two.
+    /// Same rule as [`update`](Self::update): `f` must not use the backend.
+    #[inline]
+    pub(crate) fn change(&self, key: &K, f: impl FnOnce(&mut V) -> bool) {
+        self.h.with(|inner| {
+            inner.set_current_key(key);
+            if self.typed {
+                let (table, slot, hash) = inner.typed_table::<K, V>(self.id);
+                table.change(slot, hash, key, f);
+            } else if Self::current_mut(inner, self.id).is_some_and(f) {
+                inner.backend.remove(self.id, &[]);
+            }
+        })
+    }
+
     /// Puts a value taken for `key` back; `empty` says whether it holds nothing anymore, in
     /// which case the key's entry is removed.
     #[inline]

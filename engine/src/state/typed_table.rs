@@ -120,6 +120,24 @@ where
             .map(|(_, v)| v)
     }
 
+    /// Runs `f` on the value of `key` in place, if it has one, and removes the key when `f`
+    /// says its value holds nothing anymore.
+    #[inline]
+    pub(crate) fn change(
+        &mut self,
+        slot: usize,
+        hash: u64,
+        key: &K,
+        f: impl FnOnce(&mut V) -> bool,
+    ) {
+        if let Ok(mut entry) = self.groups[slot].find_entry(hash, |(k, _)| k == key)
+            && f(&mut entry.get_mut().1)
+        {
+            entry.remove();
+            self.layout += 1;
+        }
+    }
+
     /// Puts `value` back into the entry [`take`](Self::take) found at `place`, unless
     /// entries were inserted or removed since (then it hands the value back, to be stored by
     /// key).
