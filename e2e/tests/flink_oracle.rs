@@ -16,6 +16,7 @@
 
 use fjord::time::WatermarkStrategy;
 use fjord::windows::{EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows};
+use fjord::joins::IntervalJoinContext;
 use fjord::{DataStream, KeyedStream, OutputTag, ProcessContext, StreamExecutionEnvironment};
 use fjord_e2e::flink::{OracleEvent, run_datastream_cases};
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ const CASES: &[&str] = &[
     "rolling-min-by",
     "tumbling-lateness-sum",
     "process-watermark",
+    "interval-join",
 ];
 
 fn ms(n: u64) -> Duration {
@@ -95,6 +97,30 @@ fn fjord_case(name: &str, input: &[OracleEvent]) -> Vec<String> {
             let watermark = ctx.timer_service().current_watermark();
             ctx.collect((e.0, e.1, watermark))
         }),
+        // Records with an even value join those with an odd value of the same key 3 ms before
+        // to 5 ms after them; a pair is (key, left * 100 + right, the pair's timestamp). Only
+        // records more than 8 ms ahead of the watermark take part: which element of a
+        // two-input operator comes first is up to the runtime (in Flink too), and so are the
+        // lateness and cleanup of the others.
+        "interval-join" => {
+            let on_time = records.process(|e: Rec, ctx: &mut ProcessContext<'_, Rec>| {
+                if e.2 > ctx.timer_service().current_watermark().saturating_add(8) {
+                    ctx.collect(e)
+                }
+            });
+            let side = |even: bool| {
+                on_time
+                    .filter(move |r: &Rec| (r.1 % 2 == 0) == even)
+                    .key_by(|r: &Rec| r.0.clone())
+            };
+            side(true)
+                .interval_join(&side(false))
+                .between_millis(-3, 5)
+                .process(|l: &Rec, r: &Rec, ctx: &mut IntervalJoinContext<'_, Rec>| {
+                    let ts = ctx.timestamp();
+                    ctx.collect((l.0.clone(), l.1 * 100 + r.1, ts))
+                })
+        }
         other => panic!("no Fjord side for case {other}"),
     };
     let collected = out.collect();
@@ -120,8 +146,14 @@ fn to_wire(e: &OracleEvent) -> Wire {
 /// Cases over merging (session) windows: only the key and the aggregated field are compared.
 const MERGING_CASES: &[&str] = &["session-sum"];
 
+/// Cases whose records of one key come in an order Flink does not specify: an interval join
+/// walks the other side's buffer, a `MapState` whose iteration order Flink's heap backend
+/// leaves to a hash map. Their groups are compared sorted.
+const UNORDERED_CASES: &[&str] = &["interval-join"];
+
 /// Output lines grouped by key (the `late:` prefix stays part of the key), each group in
-/// emission order; for merging-window cases only `key,value` of each line.
+/// emission order (sorted for unordered cases); for merging-window cases only `key,value` of
+/// each line.
 fn per_key(case: &str, lines: &[String]) -> BTreeMap<String, Vec<String>> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in lines {
@@ -134,11 +166,14 @@ fn per_key(case: &str, lines: &[String]) -> BTreeMap<String, Vec<String>> {
         };
         groups.entry(key).or_default().push(line);
     }
+    if UNORDERED_CASES.contains(&case) {
+        groups.values_mut().for_each(|g| g.sort());
+    }
     groups
 }
 
 /// A small input written by hand: out-of-order records, ties, a late record within the
-/// allowed lateness and one beyond it, a session gap.
+/// allowed lateness and one beyond it, a session gap, pairs for the interval join.
 fn handwritten() -> Vec<OracleEvent> {
     use OracleEvent::{Record as R, Watermark as W};
     let r = |k: &str, v, ts| R(k.to_string(), v, ts);
@@ -158,6 +193,11 @@ fn handwritten() -> Vec<OracleEvent> {
         r("b", 4, 27),
         W(40),
         r("a", 6, 41),
+        // Ahead of the watermark for the interval join: 2 meets 3 and 5, 8 meets nothing.
+        r("c", 2, 60),
+        r("c", 3, 58),
+        r("c", 5, 64),
+        r("c", 8, 70),
     ]
 }
 

@@ -19,6 +19,7 @@ import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.streaming.api.functions.co.ProcessJoinFunction;
 import org.apache.flink.streaming.api.windowing.assigners.EventTimeSessionWindows;
 import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
 import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
@@ -157,6 +158,48 @@ public final class DataStreamCases {
                         }
                       })
                   .returns(RECORD);
+      // Records with an even value join those with an odd value of the same key 3 ms before to
+      // 5 ms after them; a pair is (key, left * 100 + right, the pair's timestamp). Only records
+      // more than 8 ms ahead of the watermark take part: which element of a two-input operator
+      // comes first is up to the runtime, and so are the lateness and cleanup of the others.
+      case "interval-join" -> {
+        DataStream<Tuple3<String, Long, Long>> onTime =
+            records
+                .process(
+                    new ProcessFunction<Tuple3<String, Long, Long>, Tuple3<String, Long, Long>>() {
+                      @Override
+                      public void processElement(
+                          Tuple3<String, Long, Long> e,
+                          Context ctx,
+                          org.apache.flink.util.Collector<Tuple3<String, Long, Long>> collector) {
+                        if (e.f2 > ctx.timerService().currentWatermark() + 8) {
+                          collector.collect(e);
+                        }
+                      }
+                    })
+                .returns(RECORD);
+        out =
+            onTime
+                .filter(e -> e.f1 % 2 == 0)
+                .keyBy(e -> e.f0)
+                .intervalJoin(onTime.filter(e -> e.f1 % 2 != 0).keyBy(e -> e.f0))
+                .between(Duration.ofMillis(-3), Duration.ofMillis(5))
+                .process(
+                    new ProcessJoinFunction<
+                        Tuple3<String, Long, Long>,
+                        Tuple3<String, Long, Long>,
+                        Tuple3<String, Long, Long>>() {
+                      @Override
+                      public void processElement(
+                          Tuple3<String, Long, Long> l,
+                          Tuple3<String, Long, Long> r,
+                          Context ctx,
+                          org.apache.flink.util.Collector<Tuple3<String, Long, Long>> collector) {
+                        collector.collect(Tuple3.of(l.f0, l.f1 * 100 + r.f1, ctx.getTimestamp()));
+                      }
+                    })
+                .returns(RECORD);
+      }
       default -> throw new IllegalArgumentException("unknown case " + name);
     }
     DataStream<String> lines = out.map(DataStreamCases::format).returns(Types.STRING);
