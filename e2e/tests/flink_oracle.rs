@@ -14,9 +14,9 @@
 //! record's *other* fields `sum`/`min`/`max` carry can differ, so for merging-window cases
 //! the comparison leaves out the fields that are not aggregated.
 
+use fjord::joins::IntervalJoinContext;
 use fjord::time::WatermarkStrategy;
 use fjord::windows::{EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows};
-use fjord::joins::IntervalJoinContext;
 use fjord::{DataStream, KeyedStream, OutputTag, ProcessContext, StreamExecutionEnvironment};
 use fjord_e2e::flink::{OracleEvent, run_datastream_cases};
 use std::collections::BTreeMap;

@@ -66,6 +66,9 @@ pub(crate) struct WindowOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>>
     /// Elements may go straight into their window's accumulator, in place (see
     /// [`add_in_place`](Self::add_in_place)).
     in_place: bool,
+    /// Each window has one timer, at its end, which fires and removes it (see
+    /// [`fire_at_end`](Self::fire_at_end)).
+    owner_tracked: bool,
     /// The windows of each key with their contents, in the keyed state backend
     /// (`_fjord.windows`).
     windows: InternalKeyedValue<K, Slots<W, L::Acc>>,
@@ -152,6 +155,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             event_time,
             merging,
             in_place: owner_tracked && !merging,
+            owner_tracked,
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
             timers: if owner_tracked {
                 InternalTimerService::owner_tracked(&ctx)
@@ -546,7 +550,58 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         Ok(Some(slots.len() - 1))
     }
 
+    /// The firing of a window whose trigger fires only at the window's end, without lateness
+    /// (`owner_tracked`): the timer at the window's end fires the window and removes it, at
+    /// one lookup of the key, and any other timer (a window merged away, a second
+    /// registration) finds nothing. What the trigger's `on_event_time` and `clear` would do
+    /// (fire at the end, delete the timer that just fired) is done here without calling them.
+    fn fire_at_end(&mut self, timer: Timer<K, W>) -> Result<()> {
+        let Timer {
+            timestamp: t,
+            key,
+            namespace: window,
+        } = timer;
+        if t != window.max_timestamp() {
+            return Ok(());
+        }
+        let mut acc = None;
+        self.windows.change(&key, |slots| {
+            if let Some(i) = slots.iter().position(|s| s.window == window) {
+                acc = slots.swap_remove(i).acc;
+                if slots.spilled() && slots.len() <= slots.inline_size() {
+                    // Back inline: the key's other window went.
+                    slots.shrink_to_fit();
+                }
+            }
+            slots.is_empty()
+        });
+        let Some(mut acc) = acc else {
+            return Ok(());
+        };
+        let Self {
+            ctx,
+            logic,
+            out,
+            sides,
+            timers,
+            ..
+        } = self;
+        Self::emit_window(
+            ctx,
+            logic,
+            out.as_mut(),
+            sides,
+            timers.watermark,
+            &key,
+            &window,
+            &mut acc,
+        )
+    }
+
     fn on_timer(&mut self, timer: Timer<K, W>, domain: TimeDomain) -> Result<()> {
+        if self.owner_tracked && domain == TimeDomain::EventTime {
+            return self.fire_at_end(timer);
+        }
         let Timer {
             timestamp: t,
             key,

@@ -161,8 +161,9 @@ pub trait Trigger<T, W: Window>: Send + 'static {
     /// the window's max timestamp, and it fires only there (what [`EventTimeTrigger`] does).
     /// The window operator then needs no de-duplication of its timers when it also allows no
     /// lateness, and once that timer is registered it does not call
-    /// [`on_element`](Self::on_element) for the window's further elements. Leave the default
-    /// (`false`) for your own triggers.
+    /// [`on_element`](Self::on_element) for the window's further elements, nor
+    /// [`on_event_time`](Self::on_event_time) and [`clear`](Self::clear) when the window
+    /// fires at its end. Leave the default (`false`) for your own triggers.
     fn fires_only_at_window_end(&self) -> bool {
         false
     }
