@@ -323,6 +323,16 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         Ok(())
     }
 
+    /// Removes the window at `idx` from the key's windows, back inline when one is left.
+    fn remove_slot(slots: &mut Slots<W, L::Acc>, idx: usize) -> Slot<W, L::Acc> {
+        let slot = slots.swap_remove(idx);
+        if slots.spilled() && slots.len() <= slots.inline_size() {
+            // Back inline: the key's other window went.
+            slots.shrink_to_fit();
+        }
+        slot
+    }
+
     fn slot_index(slots: &mut Slots<W, L::Acc>, window: &W) -> usize {
         match slots.iter().position(|s| s.window == *window) {
             Some(i) => i,
@@ -567,11 +577,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         let mut acc = None;
         self.windows.change(&key, |slots| {
             if let Some(i) = slots.iter().position(|s| s.window == window) {
-                acc = slots.swap_remove(i).acc;
-                if slots.spilled() && slots.len() <= slots.inline_size() {
-                    // Back inline: the key's other window went.
-                    slots.shrink_to_fit();
-                }
+                acc = Self::remove_slot(slots, i).acc;
             }
             slots.is_empty()
         });
@@ -687,11 +693,7 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 };
                 guard(ctx, || trigger.clear(&window, &mut tctx))?;
             }
-            slots.swap_remove(idx);
-            if slots.spilled() && slots.len() <= slots.inline_size() {
-                // Back inline: the key's other window went.
-                slots.shrink_to_fit();
-            }
+            Self::remove_slot(slots, idx);
         }
         let empty = taken.value.is_empty();
         windows.store(&key, taken, empty);
