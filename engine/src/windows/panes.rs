@@ -142,8 +142,14 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             .ok_or_else(|| FjordError::Internal("pane windows must be time windows".into()))
     }
 
+    /// Fires the key's window ending at `t + 1` when `t` is its pending timer: merges the
+    /// window's panes, drops the panes no later window needs and moves the pending timer to
+    /// the next window's end, changing the key's panes in place at one lookup (merging runs
+    /// the user's reduce or aggregate function, which has no access to keyed state); the
+    /// window is emitted and the next timer registered after.
     fn fire(&mut self, key: K, t: Timestamp) -> Result<()> {
         let (end, start) = (t + 1, t + 1 - self.size);
+        let (slide, offset, size) = (self.slide, self.offset, self.size);
         let Self {
             ctx,
             state,
@@ -151,55 +157,61 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             out,
             sides,
             timers,
-            slide,
-            offset,
-            size,
             ..
         } = self;
-        let mut taken = state.take(&key);
-        let entry = &mut taken.value;
-        if entry.panes.is_empty() {
-            state.store(&key, taken, true);
-            return Ok(());
-        }
-        if entry.timer != t {
-            // Not the key's pending timer: one registered before an earlier one replaced it,
-            // or a second registration of a timer that fired already. The pending timer's
-            // firing goes on to every later window of the key.
-            state.store(&key, taken, false);
-            return Ok(());
-        }
-        let mut acc: Option<L::Acc> = None;
-        for (ps, a) in entry.panes.iter() {
-            let Some(a) = a else { continue };
-            if *ps >= start && *ps < end {
-                acc = Some(match acc {
-                    None => a.clone(),
-                    Some(prev) => logic.merge(ctx, prev, a.clone())?,
-                });
+        let mut fired: Result<Option<L::Acc>> = Ok(None);
+        let mut next_timer = None;
+        state.change(&key, |entry| {
+            if entry.panes.is_empty() {
+                return true;
             }
-        }
-        if let Some(mut acc) = acc {
+            if entry.timer != t {
+                // Not the key's pending timer: one registered before an earlier one replaced
+                // it, or a second registration of a timer that fired already. The pending
+                // timer's firing goes on to every later window of the key.
+                return false;
+            }
+            let mut acc: Option<L::Acc> = None;
+            for (ps, a) in entry.panes.iter() {
+                let Some(a) = a else { continue };
+                if *ps >= start && *ps < end {
+                    acc = Some(match acc {
+                        None => a.clone(),
+                        Some(prev) => match logic.merge(ctx, prev, a.clone()) {
+                            Ok(merged) => merged,
+                            Err(e) => {
+                                fired = Err(e);
+                                return false;
+                            }
+                        },
+                    });
+                }
+            }
+            fired = Ok(acc);
+            let keep_from = start + slide;
+            entry.panes.retain(|(ps, _)| *ps >= keep_from);
+            match entry.panes.first().map(|(ps, _)| *ps) {
+                None => true,
+                Some(min_ps) => {
+                    let last_start = TimeWindow::window_start_with_offset(min_ps, offset, slide);
+                    let k = (last_start - (min_ps - size) - 1) / slide;
+                    let first = last_start - k * slide + size;
+                    let next = first.max(end + slide) - 1;
+                    entry.timer = next;
+                    next_timer = Some(next);
+                    false
+                }
+            }
+        });
+        if let Some(mut acc) = fired? {
             let window = Self::window(start, end)?;
             let mut wctx =
                 WindowContext::new(&window, timers.watermark, ctx, out.as_mut(), sides, None);
             logic.emit(ctx, &key, &mut acc, &mut wctx)?;
         }
-        let keep_from = start + *slide;
-        entry.panes.retain(|(ps, _)| *ps >= keep_from);
-        let empty = match entry.panes.first().map(|(ps, _)| *ps) {
-            None => true,
-            Some(min_ps) => {
-                let last_start = TimeWindow::window_start_with_offset(min_ps, *offset, *slide);
-                let k = (last_start - (min_ps - *size) - 1) / *slide;
-                let first = last_start - k * *slide + *size;
-                let next = first.max(end + *slide);
-                entry.timer = next - 1;
-                timers.register_event_time(&key, &(), next - 1);
-                false
-            }
-        };
-        state.store(&key, taken, empty);
+        if let Some(next) = next_timer {
+            timers.register_event_time(&key, &(), next);
+        }
         Ok(())
     }
 }
