@@ -68,14 +68,8 @@ impl<V> TimedBuffer<V> {
         self.0.range(at)
     }
 
-    /// Removes the elements at `ts`.
+    /// Removes the elements at `ts` (mostly the front ones: nothing moves then).
     pub(crate) fn remove(&mut self, ts: Timestamp) {
-        if self.0.front().is_some_and(|(t, _)| *t == ts) {
-            while self.0.front().is_some_and(|(t, _)| *t == ts) {
-                self.0.pop_front();
-            }
-            return;
-        }
         let at = self.positions(ts, ts);
         self.0.drain(at);
     }

@@ -63,11 +63,10 @@ pub(crate) struct WindowOperator<T, K, W: Window, O, L: WindowLogic<T, K, W, O>>
     dropped: Counter,
     event_time: bool,
     merging: bool,
-    /// Elements may go straight into their window's accumulator, in place (see
-    /// [`add_in_place`](Self::add_in_place)).
-    in_place: bool,
     /// Each window has one timer, at its end, which fires and removes it (see
-    /// [`fire_at_end`](Self::fire_at_end)).
+    /// [`fire_at_end`](Self::fire_at_end)); when windows do not merge, elements may also go
+    /// straight into their window's accumulator, in place (see
+    /// [`add_in_place`](Self::add_in_place)).
     owner_tracked: bool,
     /// The windows of each key with their contents, in the keyed state backend
     /// (`_fjord.windows`).
@@ -154,7 +153,6 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         let mut op = WindowOperator {
             event_time,
             merging,
-            in_place: owner_tracked && !merging,
             owner_tracked,
             dropped: ctx.counter(LATE_ELEMENTS_DROPPED),
             timers: if owner_tracked {
@@ -359,7 +357,8 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         self.assigner
             .assign_windows(&record.value, ts, &mut windows);
         let mut record = Some(record);
-        if self.in_place
+        if self.owner_tracked
+            && !self.merging
             && let [window] = windows.as_slice()
         {
             record = self.add_in_place(&key, window, record)?;

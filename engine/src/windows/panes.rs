@@ -67,6 +67,13 @@ fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
+/// The end of the earliest window of `size` every `slide` (from `offset`) containing `x`.
+fn first_end(x: Timestamp, size: i64, slide: i64, offset: i64) -> Timestamp {
+    let last_start = TimeWindow::window_start_with_offset(x, offset, slide);
+    let k = (last_start - (x - size) - 1) / slide;
+    last_start - k * slide + size
+}
+
 impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
     PaneOperator<T, K, W, O, L>
 {
@@ -116,16 +123,9 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
         Ok(op)
     }
 
-    /// The end of the earliest window containing `x`.
-    fn first_end(&self, x: Timestamp) -> Timestamp {
-        let last_start = TimeWindow::window_start_with_offset(x, self.offset, self.slide);
-        let k = (last_start - (x - self.size) - 1) / self.slide;
-        last_start - k * self.slide + self.size
-    }
-
     /// The end of the earliest window containing `x` that has not fired yet.
     fn next_end(&self, x: Timestamp, watermark: Timestamp) -> Timestamp {
-        let mut e = self.first_end(x);
+        let mut e = first_end(x, self.size, self.slide, self.offset);
         if e - 1 <= watermark {
             let behind = watermark + 1 - (e - 1);
             e += (behind + self.slide - 1) / self.slide * self.slide;
@@ -140,6 +140,27 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
             .downcast_mut::<Option<W>>()
             .and_then(Option::take)
             .ok_or_else(|| FjordError::Internal("pane windows must be time windows".into()))
+    }
+
+    /// The accumulators of the panes that start in `starts`, merged (`None` when none has
+    /// one).
+    fn merge_panes(
+        ctx: &RuntimeContext,
+        logic: &mut L,
+        panes: &[(Timestamp, Option<L::Acc>)],
+        starts: std::ops::Range<Timestamp>,
+    ) -> Result<Option<L::Acc>> {
+        let mut acc: Option<L::Acc> = None;
+        for (ps, a) in panes {
+            let Some(a) = a else { continue };
+            if starts.contains(ps) {
+                acc = Some(match acc {
+                    None => a.clone(),
+                    Some(prev) => logic.merge(ctx, prev, a.clone())?,
+                });
+            }
+        }
+        Ok(acc)
     }
 
     /// Fires the key's window ending at `t + 1` when `t` is its pending timer: merges the
@@ -171,31 +192,16 @@ impl<T: Data, K: Key, W: Window, O: 'static, L: WindowLogic<T, K, W, O>>
                 // timer's firing goes on to every later window of the key.
                 return false;
             }
-            let mut acc: Option<L::Acc> = None;
-            for (ps, a) in entry.panes.iter() {
-                let Some(a) = a else { continue };
-                if *ps >= start && *ps < end {
-                    acc = Some(match acc {
-                        None => a.clone(),
-                        Some(prev) => match logic.merge(ctx, prev, a.clone()) {
-                            Ok(merged) => merged,
-                            Err(e) => {
-                                fired = Err(e);
-                                return false;
-                            }
-                        },
-                    });
-                }
+            fired = Self::merge_panes(ctx, logic, &entry.panes, start..end);
+            if fired.is_err() {
+                return false;
             }
-            fired = Ok(acc);
             let keep_from = start + slide;
             entry.panes.retain(|(ps, _)| *ps >= keep_from);
             match entry.panes.first().map(|(ps, _)| *ps) {
                 None => true,
                 Some(min_ps) => {
-                    let last_start = TimeWindow::window_start_with_offset(min_ps, offset, slide);
-                    let k = (last_start - (min_ps - size) - 1) / slide;
-                    let first = last_start - k * slide + size;
+                    let first = first_end(min_ps, size, slide, offset);
                     let next = first.max(end + slide) - 1;
                     entry.timer = next;
                     next_timer = Some(next);
