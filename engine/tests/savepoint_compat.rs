@@ -13,15 +13,16 @@
 //!   version 2). Its keyed state is bucketed by that old hash, so restoring it re-buckets every
 //!   entry by the key group of its key's bytes.
 //! - `savepoint-format-3`: written with key groups from the key's serialized bytes.
+//! - `savepoint-operators-3` (format 3, written 2026-12-07): a second job
+//!   (`golden_support/operators.rs`) of the operators that keep their own contents in keyed
+//!   state — session windows, sliding windows' panes, an interval join's buffers and a
+//!   rolling reduce — each with contents pending at the savepoint.
 //!
 //! Regenerate (only when a new format version is introduced, never to make a test pass):
 //! `FJORD_WRITE_GOLDEN=<dir name> cargo test -p fjord --test savepoint_compat -- --ignored`.
 
 mod golden_support;
-use fjord::StreamExecutionEnvironment;
 use golden_support::*;
-use std::path::Path;
-use std::time::{Duration, Instant};
 
 #[test]
 #[ignore = "writes a golden savepoint; run by hand when a format version is introduced"]
@@ -29,33 +30,17 @@ fn write_golden_savepoint() {
     let Ok(name) = std::env::var("FJORD_WRITE_GOLDEN") else {
         return;
     };
-    let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(2);
-    let (sums, windows) = job(
-        &env,
-        Part {
-            from: 0,
-            to: PART1,
-            idle_at_end: true,
-        },
-    );
-    let client = env.execute_async("golden").unwrap();
-    // Part 1 emits a line per record and the windows [0, 10000) and [10000, 20000) of every key.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while sums.len() < PART1 as usize || windows.len() < 2 * KEYS as usize {
-        assert!(Instant::now() < deadline, "part 1 did not complete");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let savepoint = client
-        .stop_with_savepoint(&file_url(dir.path()), false)
-        .unwrap();
-    let target = golden(&name);
-    let _ = std::fs::remove_dir_all(&target);
-    copy_dir(Path::new(savepoint.trim_start_matches("file://")), &target);
-    let mut part1 = sums.values();
-    part1.extend(windows.values());
-    assert!(part1.iter().all(|l| !after_part1(l)), "{part1:?}");
+    let (job, after): (Job<'_>, fn(&str) -> bool) = if name == operators::GOLDEN {
+        (&operators::job, operators::after_part1)
+    } else {
+        (&keyed_sum, after_part1)
+    };
+    let part1: Vec<String> = uninterrupted_of(job)
+        .into_iter()
+        .filter(|l| !after(l))
+        .collect();
+    let written = write_golden(&name, job, part1.len());
+    assert_eq!(sorted(written), sorted(part1));
 }
 
 #[test]
@@ -71,6 +56,20 @@ fn a_format_3_savepoint_restores_with_every_key_intact_at_parallelism_2_and_3() 
     let expected = expected_after_part1();
     for parallelism in [2, 3] {
         restore_and_check("savepoint-format-3", parallelism, &expected);
+    }
+}
+
+#[test]
+fn a_savepoint_of_sessions_sliding_windows_an_interval_join_and_a_rolling_reduce_restores() {
+    let expected = operators::expected_after_part1();
+    for parallelism in [2, 3] {
+        restore_and_check_job(
+            operators::GOLDEN,
+            parallelism,
+            &expected,
+            |_| {},
+            &operators::job,
+        );
     }
 }
 

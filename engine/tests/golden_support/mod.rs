@@ -3,6 +3,9 @@
 //! savepoints into the RocksDB backend.
 #![allow(dead_code)]
 
+pub mod operators;
+
+use fjord::sinks::CollectedOutput;
 use fjord::sources::{Source, SourceOutput, SourceReader, SourceStatus};
 use fjord::state::{ValueState, ValueStateDescriptor};
 use fjord::windows::TumblingEventTimeWindows;
@@ -153,11 +156,30 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// A golden job: builds the job over a part of the input and returns its outputs of lines.
+pub type Job<'a> = &'a dyn Fn(&StreamExecutionEnvironment, Part) -> Vec<CollectedOutput<String>>;
+
+/// The first golden job ([`job`]) as a [`Job`].
+pub fn keyed_sum(env: &StreamExecutionEnvironment, source: Part) -> Vec<CollectedOutput<String>> {
+    let (sums, windows) = job(env, source);
+    vec![sums, windows]
+}
+
+/// Every line of `outputs`.
+pub fn lines(outputs: &[CollectedOutput<String>]) -> Vec<String> {
+    outputs.iter().flat_map(|o| o.values()).collect()
+}
+
 /// Every line an uninterrupted run of both parts emits.
 pub fn uninterrupted() -> Vec<String> {
+    uninterrupted_of(&keyed_sum)
+}
+
+/// Every line an uninterrupted run of both parts of `job` emits.
+pub fn uninterrupted_of(job: Job<'_>) -> Vec<String> {
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(2);
-    let (sums, windows) = job(
+    let outputs = job(
         &env,
         Part {
             from: 0,
@@ -166,9 +188,39 @@ pub fn uninterrupted() -> Vec<String> {
         },
     );
     env.execute("uninterrupted").unwrap();
-    let mut all = sums.values();
-    all.extend(windows.values());
-    all
+    lines(&outputs)
+}
+
+/// Runs part 1 of `job` at parallelism 2 until it has emitted `part1_lines` lines, stops it
+/// with a savepoint and copies that into `tests/testdata/<name>`. Returns part 1's lines.
+pub fn write_golden(name: &str, job: Job<'_>, part1_lines: usize) -> Vec<String> {
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    let outputs = job(
+        &env,
+        Part {
+            from: 0,
+            to: PART1,
+            idle_at_end: true,
+        },
+    );
+    let client = env.execute_async("golden").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while outputs.iter().map(|o| o.len()).sum::<usize>() < part1_lines {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "part 1 did not complete"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let savepoint = client
+        .stop_with_savepoint(&file_url(dir.path()), false)
+        .unwrap();
+    let target = golden(name);
+    let _ = std::fs::remove_dir_all(&target);
+    copy_dir(Path::new(savepoint.trim_start_matches("file://")), &target);
+    lines(&outputs)
 }
 
 /// Whether an uninterrupted run emits `line` only after part 1 (so a run restored from the
@@ -226,27 +278,41 @@ pub fn restore_and_check_keyed(
     configure: impl Fn(&StreamExecutionEnvironment),
     by_ref: bool,
 ) {
+    let keyed = |env: &StreamExecutionEnvironment, part: Part| {
+        let (sums, windows) = job_with(env, part, by_ref);
+        vec![sums, windows]
+    };
+    restore_and_check_job(name, parallelism, expected, configure, &keyed);
+}
+
+/// Restores the golden savepoint `name` (copied, so the checked-in files stay untouched) into
+/// `job` at `parallelism`, with the environment set up by `configure`, runs part 2 and checks
+/// its lines against `expected`.
+pub fn restore_and_check_job(
+    name: &str,
+    parallelism: usize,
+    expected: &[String],
+    configure: impl Fn(&StreamExecutionEnvironment),
+    job: Job<'_>,
+) {
     let copy = tempfile::tempdir().unwrap();
     copy_dir(&golden(name), copy.path());
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(parallelism);
     configure(&env);
     env.restore_from(&file_url(copy.path()), false);
-    let (sums, windows) = job_with(
+    let outputs = job(
         &env,
         Part {
             from: PART1,
             to: ALL,
             idle_at_end: false,
         },
-        by_ref,
     );
     env.execute(&format!("restore {name} at {parallelism}"))
         .unwrap();
-    let mut got = sums.values();
-    got.extend(windows.values());
     assert_eq!(
-        sorted(got),
+        sorted(lines(&outputs)),
         expected,
         "restoring {name} at parallelism {parallelism}"
     );
@@ -262,7 +328,6 @@ pub fn expected_after_part1() -> Vec<String> {
     sorted(all.into_iter().filter(|l| after_part1(l)).collect())
 }
 
-/// Writes a golden savepoint of part 1 into `tests/testdata/$FJORD_WRITE_GOLDEN`.
 /// The `file://` URL of a directory.
 pub fn file_url(dir: &Path) -> String {
     format!("file://{}", dir.display())
