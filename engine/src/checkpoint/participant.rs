@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct OperatorState {
     /// Keyed state: (key group, that key group's serialized entries).
+    #[serde(with = "crate::encoding::byte_string::indexed")]
     pub(crate) keyed: Vec<(usize, Vec<u8>)>,
     /// Non-keyed state of this subtask (for example a source's read position).
+    #[serde(with = "crate::encoding::byte_string::option")]
     pub(crate) operator: Option<Vec<u8>>,
     /// Set on restore (never stored) when `keyed` comes from a snapshot of format version 1 or
     /// 2, whose key groups came from the keys' `std::hash::Hash`: `keyed` then holds *every*

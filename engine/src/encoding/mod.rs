@@ -35,6 +35,7 @@
 //! ([`crate::checkpoint`]); a change of these rules is a new format version, and a reader of
 //! the old one stays here.
 
+pub mod byte_string;
 mod de;
 mod ser;
 

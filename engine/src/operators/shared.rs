@@ -12,6 +12,7 @@
 use crate::chain::TwoInputOperator;
 use crate::checkpoint::participant::{CheckpointParticipant, OperatorState};
 use crate::context::RuntimeContext;
+use crate::encoding::byte_string::{Array, ByteBuf};
 use crate::error::{FjordError, Result};
 use crate::keygroup::{KeyGroupRange, Rehash};
 use crate::operators::output::{Lifecycle, Output};
@@ -165,7 +166,7 @@ where
                     processing.remove(&kg).unwrap_or_default(),
                     own(kg)?,
                 ];
-                Ok((kg, ser(&parts, "keyed operator state")?))
+                Ok((kg, ser(&Array(&parts), "keyed operator state")?))
             })
             .collect()
     }
@@ -183,7 +184,8 @@ where
             max_parallelism: self.max_parallelism,
         });
         for (kg, bytes) in &state.keyed {
-            let parts: [Vec<u8>; 4] = de(bytes, &format!("restoring key group {kg}"))?;
+            let parts: [ByteBuf; 4] = de(bytes, &format!("restoring key group {kg}"))?;
+            let parts = parts.map(|p| p.0);
             if let Some(b) = self.backend
                 && !parts[0].is_empty()
             {

@@ -284,6 +284,7 @@ enum Store {
 #[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
 pub struct GroupSnapshot {
     /// Per state name, its entries in this key group.
+    #[serde(with = "crate::encoding::byte_string::named_triples")]
     pub states: Vec<(String, Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>)>,
 }
 
