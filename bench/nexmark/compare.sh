@@ -27,8 +27,10 @@
 #
 # Needs: scripts/infra/install-flink.sh done; a Rust toolchain. Environment as in HELPERS/docs:
 # CARGO_TARGET_DIR (default target/), FJORD_CACHE. FLINK_ORACLE_HEAP defaults to -Xmx2g here.
-# FJORD_NEXMARK_BIN runs that fjord-nexmark binary instead of building the release one (the
-# harness's own test, bench/nexmark/tests/harness.rs, passes its debug build).
+# FJORD_NEXMARK_BIN runs that fjord-nexmark binary instead of building the release one (build
+# it with the default features or `--features mimalloc`: without mimalloc the stateful queries
+# take about twice as long; the harness's own test, bench/nexmark/tests/harness.rs, passes
+# its debug build).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
