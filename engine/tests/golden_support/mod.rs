@@ -175,18 +175,28 @@ pub fn uninterrupted() -> Vec<String> {
     uninterrupted_of(&keyed_sum)
 }
 
-/// Every line an uninterrupted run of both parts of `job` emits.
-pub fn uninterrupted_of(job: Job<'_>) -> Vec<String> {
+/// `job` over records `0..to` at parallelism 2, not yet executed.
+fn at_parallelism_2(
+    job: Job<'_>,
+    to: u64,
+    idle_at_end: bool,
+) -> (StreamExecutionEnvironment, Vec<CollectedOutput<String>>) {
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(2);
     let outputs = job(
         &env,
         Part {
             from: 0,
-            to: ALL,
-            idle_at_end: false,
+            to,
+            idle_at_end,
         },
     );
+    (env, outputs)
+}
+
+/// Every line an uninterrupted run of both parts of `job` emits.
+pub fn uninterrupted_of(job: Job<'_>) -> Vec<String> {
+    let (env, outputs) = at_parallelism_2(job, ALL, false);
     env.execute("uninterrupted").unwrap();
     lines(&outputs)
 }
@@ -194,16 +204,7 @@ pub fn uninterrupted_of(job: Job<'_>) -> Vec<String> {
 /// Runs part 1 of `job` at parallelism 2 until it has emitted `part1_lines` lines, stops it
 /// with a savepoint and copies that into `tests/testdata/<name>`. Returns part 1's lines.
 pub fn write_golden(name: &str, job: Job<'_>, part1_lines: usize) -> Vec<String> {
-    let env = StreamExecutionEnvironment::new();
-    env.set_parallelism(2);
-    let outputs = job(
-        &env,
-        Part {
-            from: 0,
-            to: PART1,
-            idle_at_end: true,
-        },
-    );
+    let (env, outputs) = at_parallelism_2(job, PART1, true);
     let client = env.execute_async("golden").unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while outputs.iter().map(|o| o.len()).sum::<usize>() < part1_lines {
