@@ -3,6 +3,8 @@
 use crate::chain::{CheckpointNotice, Lifecycle};
 use crate::checkpoint::CheckpointBarrier;
 use crate::checkpoint::restore::RestoredJob;
+use crate::encoding::byte_string::Bytes;
+use crate::encoding::{EncodingError, write_into};
 use crate::error::Result;
 use crate::keygroup::KeyGroupRange;
 use parking_lot::Mutex;
@@ -26,6 +28,23 @@ pub(crate) struct OperatorState {
     /// its bytes) falls in its own key groups (see [`crate::keygroup`]).
     #[serde(skip)]
     pub(crate) rehash_keys: bool,
+}
+
+impl OperatorState {
+    /// The bytes of this state's file: its encoding, as `encoding::to_vec(&self)` gives it,
+    /// built while each key group's bytes are freed once copied, so that a large state is not
+    /// held twice (the snapshot's copy and the file) until the file is written.
+    pub(crate) fn into_file_bytes(self) -> std::result::Result<Vec<u8>, EncodingError> {
+        let keyed: usize = self.keyed.iter().map(|(_, b)| 16 + b.len()).sum();
+        let operator = self.operator.as_ref().map_or(0, |o| 8 + o.len());
+        let mut out = Vec::with_capacity(8 + keyed + 1 + operator);
+        write_into(&mut out, &(self.keyed.len() as u64))?;
+        for (key_group, bytes) in self.keyed {
+            write_into(&mut out, &(key_group, Bytes(&bytes)))?;
+        }
+        write_into(&mut out, &self.operator.as_deref().map(Bytes))?;
+        Ok(out)
+    }
 }
 
 /// Something whose state goes into checkpoints.
@@ -278,5 +297,31 @@ impl TaskCheckpointing {
             handle.notify_checkpoint_complete(checkpoint_id)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OperatorState;
+
+    #[test]
+    fn a_states_file_bytes_are_its_encoding() {
+        let keyed = vec![
+            (0, Vec::new()),
+            (5, (0..=255).collect()),
+            (127, vec![7; 70_000]),
+        ];
+        for operator in [None, Some(Vec::new()), Some(vec![1, 2, 3])] {
+            let state = OperatorState {
+                keyed: keyed.clone(),
+                operator,
+                rehash_keys: false,
+            };
+            let encoded = crate::encoding::to_vec(&state).unwrap();
+            assert_eq!(state.into_file_bytes().unwrap(), encoded);
+        }
+        let empty = OperatorState::default();
+        let encoded = crate::encoding::to_vec(&empty).unwrap();
+        assert_eq!(empty.into_file_bytes().unwrap(), encoded);
     }
 }

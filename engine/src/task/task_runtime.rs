@@ -78,8 +78,9 @@ impl TaskRuntime {
             let mut written = Vec::with_capacity(states.len());
             for (key, state) in states {
                 let file = state_file(&sanitize(&key.id), key.subtask);
-                let bytes =
-                    crate::encoding::to_vec(&state).map_err(|e| FjordError::Serialization {
+                let bytes = state
+                    .into_file_bytes()
+                    .map_err(|e| FjordError::Serialization {
                         context: format!("state of '{}'", key.name),
                         message: e.to_string(),
                     })?;
